@@ -1,0 +1,126 @@
+// What the bench measures: a broker it starts (warren, RabbitMQ, the null
+// server) or one at a URL. Started brokers run as child processes, so the CPU
+// and memory read from /proc are theirs alone and they never share a thread
+// with the load generator.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import { freePort, startRabbitmq } from './rabbitmq.js';
+
+export interface BrokerHandle {
+  url: string;
+  /** For /proc probes; absent for a broker at a URL. */
+  pid?: number;
+  /** From the broker's connection.start properties, e.g. "RabbitMQ 3.10.8". */
+  version: string;
+  close(): Promise<void>;
+}
+
+export interface BrokerTarget {
+  /** Short label in tables and JSON: "warren", "rabbitmq", "baseline"… */
+  name: string;
+  start(): Promise<BrokerHandle>;
+}
+
+/** Repository root of this checkout: from dist/bench/ when compiled, from bench/ under vitest. */
+export const REPO_ROOT = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
+
+/** Asks the broker who it is. */
+export async function brokerVersion(url: string): Promise<string> {
+  try {
+    const conn = await amqp.connect(url);
+    const props = (conn.connection as unknown as { serverProperties?: Record<string, unknown> }).serverProperties ?? {};
+    await conn.close();
+    return [props.product, props.version].filter(Boolean).join(' ') || 'unknown';
+  } catch (e) {
+    return `unknown (${(e as Error).message})`;
+  }
+}
+
+export function urlTarget(name: string, url: string): BrokerTarget {
+  return { name, start: async () => ({ url, version: await brokerVersion(url), close: async () => undefined }) };
+}
+
+export function rabbitmqTarget(name = 'rabbitmq'): BrokerTarget {
+  return {
+    name,
+    start: async () => {
+      const r = await startRabbitmq();
+      return { url: r.url, pid: r.pid, version: await brokerVersion(r.url), close: r.close };
+    },
+  };
+}
+
+/**
+ * Runs `node script args…` and waits for the first stdout line with an amqp://
+ * URL or a port number in it (warren's CLI and the null server print one).
+ */
+export async function spawnReadyLine(script: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<{ url: string; pid: number; close(): Promise<void> }> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${script} printed no ready line in ${timeoutMs} ms: ${err}`)); }, timeoutMs);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      for (const line of out.split('\n').slice(0, -1)) {
+        const m = /amqp:\/\/[^\s"']+/.exec(line) ?? /(?:port\D{0,3}|:)(\d{2,5})\b/i.exec(line);
+        if (!m) continue;
+        clearTimeout(timer);
+        resolve(m[0].startsWith('amqp://') ? m[0] : `amqp://guest:guest@127.0.0.1:${m[1]}`);
+        return;
+      }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${script} exited with ${code} before it was ready: ${err}`)); });
+  });
+  child.stdout!.resume();
+  return {
+    url,
+    pid: child.pid!,
+    close: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+      child.once('exit', () => { clearTimeout(kill); resolve(); });
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+export interface WarrenOptions {
+  /** Checkout whose dist/cli/main.js runs; this one by default. */
+  root?: string;
+  workers?: number;
+  /** Extra environment, e.g. WARREN_BENCH_DELAY_US for the gate's self-test. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export function warrenTarget(name: string, o: WarrenOptions = {}): BrokerTarget {
+  return {
+    name,
+    start: async () => {
+      const args = ['--port', String(await freePort())];
+      if (o.workers) args.push('--workers', String(o.workers));
+      const c = await spawnReadyLine(path.join(o.root ?? REPO_ROOT, 'dist', 'cli', 'main.js'), args, o.env);
+      return { ...c, version: await brokerVersion(c.url) };
+    },
+  };
+}
+
+/** The null server in its own process: for --ceiling, and as a fake broker in tests. */
+export function nullServerTarget(name = 'null', delayUs = 0): BrokerTarget {
+  return {
+    name,
+    start: async () => {
+      const script = path.join(REPO_ROOT, 'dist', 'bench', 'null-server.js');
+      const c = await spawnReadyLine(script, ['--port', '0', '--delay-us', String(delayUs)]);
+      return { ...c, version: delayUs ? `null server (+${delayUs} µs/publish)` : 'null server' };
+    },
+  };
+}

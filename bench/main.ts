@@ -1,0 +1,67 @@
+// `npm run bench`: the AMQP load generator, side by side comparisons and the
+// regression gate. See docs/BENCHMARKS.md.
+import { writeFileSync } from 'node:fs';
+import { REPO_ROOT, nullServerTarget, rabbitmqTarget, urlTarget, warrenTarget, type BrokerTarget } from './brokers.js';
+import { runGate } from './compare.js';
+import { renderHtml, renderSvg } from './html.js';
+import { buildJson } from './json.js';
+import { describeMachine, machineInfo } from './machine.js';
+import { USAGE, parseOptions, type BenchOptions } from './options.js';
+import { groupRuns, renderTable } from './report.js';
+import { runSession, type RunSpec } from './session.js';
+
+function targetFor(spec: string, o: BenchOptions, name?: string): BrokerTarget {
+  if (spec === 'rabbitmq') return rabbitmqTarget(name ?? 'rabbitmq');
+  if (spec === 'warren') return warrenTarget(name ?? 'warren', { workers: o.workers });
+  return urlTarget(name ?? 'other', spec);
+}
+
+export function specsFor(o: BenchOptions): RunSpec[] {
+  if (!o.rates) return o.scenarios.map((scenario) => ({ scenario }));
+  return o.scenarios.flatMap((scenario) => o.rates!.map((rate) => ({ scenario, rate })));
+}
+
+async function main(): Promise<number> {
+  const o = parseOptions(process.argv.slice(2));
+  if (o.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const log = (s: string) => { if (!o.quiet) process.stderr.write(`${s}\n`); };
+  const status = !o.quiet && process.stderr.isTTY ? (s: string) => process.stderr.write(`\r\x1b[K${s}`) : null;
+  const machine = machineInfo(REPO_ROOT);
+  process.stdout.write(`machine: ${describeMachine(machine)}\n`);
+
+  if (o.compareRef) {
+    const verdict = await runGate(o, { log, status, specs: specsFor(o), machine });
+    return verdict.pass ? 0 : 1;
+  }
+
+  // `--url rabbitmq` starts a local RabbitMQ as the broker under test.
+  const brokers: BrokerTarget[] = [o.url ? (o.url.startsWith('amqp') ? urlTarget('broker', o.url) : targetFor(o.url, o)) : warrenTarget('warren', { workers: o.workers })];
+  if (o.vs) brokers.push(targetFor(o.vs, o, o.vs.startsWith('amqp') ? 'other' : o.vs));
+  if (o.ceiling) brokers.push(nullServerTarget('null'));
+  if (o.vs && o.vs === o.url) throw new Error('--vs names the same broker as --url');
+
+  const session = await runSession({
+    specs: specsFor(o), brokers, reps: o.reps, driver: o.client, seconds: o.seconds, warmup: o.warmup,
+    threads: o.threads, size: o.size, count: o.count, log, status,
+  });
+  const summaries = groupRuns(session.runs);
+  process.stdout.write(`\nbrokers: ${session.brokers.map((b) => `${b.name} = ${b.version}`).join('; ')}\n`);
+  process.stdout.write(`client: ${o.client}, ${o.threads} generator thread(s), ${o.seconds} s measured after ${o.warmup} s warm-up, medians of ${o.reps}\n\n`);
+  process.stdout.write(`${renderTable(summaries)}\n`);
+  if (o.json) writeFileSync(o.json, JSON.stringify(buildJson(o, machine, session), null, 2));
+  if (o.html) writeFileSync(o.html, renderHtml(session, machine));
+  if (o.svg) writeFileSync(o.svg, renderSvg(session));
+  const failed = session.runs.some((r) => r.errors.length > 0);
+  return failed ? 2 : 0;
+}
+
+main().then(
+  (code) => { process.exitCode = code; },
+  (e: Error) => {
+    process.stderr.write(`bench: ${e.message}\n`);
+    process.exitCode = 2;
+  },
+);

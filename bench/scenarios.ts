@@ -1,0 +1,182 @@
+// The standard scenarios. Their names are part of the CLI and JSON interface.
+import type { ConsumerSpec, PublisherSpec } from './drivers/types.js';
+import { seededRandom } from './stats.js';
+
+export const SCENARIOS = ['single', 'single-1k', 'fanout', 'topic', 'confirm', 'persistent', 'latency', 'many-queues', 'connections'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface Topology {
+  exchanges: Array<{ name: string; type: 'fanout' | 'topic' | 'direct'; durable: boolean }>;
+  queues: Array<{ name: string; durable: boolean }>;
+  bindings: Array<{ queue: string; exchange: string; key: string }>;
+}
+
+export interface ScenarioPlan {
+  /** Row label: the scenario name, plus `@rate` in a rate sweep. */
+  label: string;
+  scenario: ScenarioName;
+  description: string;
+  topology: Topology;
+  publishers: PublisherSpec[];
+  /** One entry per consumer connection. */
+  consumers: ConsumerSpec[];
+  idleConnections: number;
+  /** Deliveries a publish is expected to cause (fan-out factor); for the report. */
+  deliveriesPerPublish: number;
+  /** Fixed total publish rate (msg/s), 0 = saturation. Fixed rates get coordinated-omission-corrected latency. */
+  rate: number;
+  params: Record<string, unknown>;
+}
+
+export interface ScenarioOptions {
+  /** Prefix for every queue and exchange, unique per run so runs never share state. */
+  prefix: string;
+  /** Overrides the scenario's publish rate (msg/s, 0 = max). */
+  rate?: number;
+  /** Overrides the message size (bytes). */
+  size?: number;
+  /** Overrides counts: queues (many-queues) or idle connections (connections). */
+  count?: number;
+}
+
+export function isScenario(s: string): s is ScenarioName {
+  return (SCENARIOS as readonly string[]).includes(s);
+}
+
+const pub = (o: Partial<PublisherSpec> & Pick<PublisherSpec, 'exchange' | 'routingKeys'>): PublisherSpec =>
+  ({ size: 16, persistent: false, confirm: false, inFlight: 0, rate: 0, ...o });
+
+export function buildScenario(name: ScenarioName, o: ScenarioOptions): ScenarioPlan {
+  const q = (s: string) => `${o.prefix}${s}`;
+  const base = { label: name, scenario: name, idleConnections: 0, deliveriesPerPublish: 1, rate: o.rate ?? 0 };
+  const single = (size: number, description: string): ScenarioPlan => {
+    const queue = q('q');
+    return {
+      ...base, description,
+      topology: { exchanges: [], queues: [{ name: queue, durable: false }], bindings: [] },
+      publishers: [pub({ exchange: '', routingKeys: [queue], size: o.size ?? size, rate: base.rate })],
+      consumers: [{ queues: [queue], noAck: true, prefetch: 0 }],
+      params: { queues: 1, size: o.size ?? size, ack: 'auto' },
+    };
+  };
+  switch (name) {
+    case 'single':
+      return single(16, '1 publisher, 1 consumer, 1 queue, 16 B, auto-ack');
+    case 'single-1k':
+      return single(1024, '1 publisher, 1 consumer, 1 queue, 1 KiB, auto-ack');
+    case 'latency': {
+      const plan = single(16, 'fixed 1,000 msg/s on the single topology: latency without saturation');
+      const rate = o.rate ?? 1000;
+      plan.rate = rate;
+      plan.publishers[0]!.rate = rate;
+      plan.params.rate = rate;
+      return plan;
+    }
+    case 'fanout': {
+      const ex = q('fanout');
+      const queues = Array.from({ length: 10 }, (_, i) => q(`q${i}`));
+      return {
+        ...base, description: '1 publisher, fanout exchange bound to 10 queues, a consumer each',
+        topology: { exchanges: [{ name: ex, type: 'fanout', durable: false }], queues: queues.map((name) => ({ name, durable: false })), bindings: queues.map((queue) => ({ queue, exchange: ex, key: '' })) },
+        publishers: [pub({ exchange: ex, routingKeys: [''], size: o.size ?? 16, rate: base.rate })],
+        consumers: queues.map((queue) => ({ queues: [queue], noAck: true, prefetch: 0 })),
+        deliveriesPerPublish: queues.length,
+        params: { queues: 10, size: o.size ?? 16, ack: 'auto' },
+      };
+    }
+    case 'topic': {
+      const t = topicTopology(q, 100, 1000, 1000);
+      return {
+        ...base, description: 'topic exchange, 1,000 bindings (* and #) over 100 queues, seeded random keys',
+        topology: t.topology,
+        publishers: [pub({ exchange: t.exchange, routingKeys: t.keys, size: o.size ?? 16, rate: base.rate })],
+        consumers: t.topology.queues.map((qq) => ({ queues: [qq.name], noAck: true, prefetch: 0 })),
+        deliveriesPerPublish: t.deliveriesPerPublish,
+        params: { queues: 100, bindings: 1000, keys: 1000, seed: TOPIC_SEED, size: o.size ?? 16, ack: 'auto' },
+      };
+    }
+    case 'confirm':
+    case 'persistent': {
+      const persistent = name === 'persistent';
+      const queue = q('q');
+      const size = o.size ?? (persistent ? 1024 : 16);
+      return {
+        ...base,
+        description: persistent ? 'durable queue, persistent 1 KiB, confirms (1,000 in flight), manual acks' : 'publisher confirms, 1,000 in flight, manual acks, prefetch 100',
+        topology: { exchanges: [], queues: [{ name: queue, durable: persistent }], bindings: [] },
+        publishers: [pub({ exchange: '', routingKeys: [queue], size, persistent, confirm: true, inFlight: 1000, rate: base.rate })],
+        consumers: [{ queues: [queue], noAck: false, prefetch: 100 }],
+        params: { queues: 1, size, persistent, inFlight: 1000, prefetch: 100, ack: 'manual' },
+      };
+    }
+    case 'many-queues': {
+      const n = o.count ?? 1000;
+      const queues = Array.from({ length: n }, (_, i) => q(`q${i}`));
+      const perConn = 100;
+      const consumers: ConsumerSpec[] = [];
+      for (let i = 0; i < n; i += perConn) consumers.push({ queues: queues.slice(i, i + perConn), noAck: true, prefetch: 0 });
+      return {
+        ...base, description: `${n} queues, ${n} consumers (${perConn} per connection), publishes round-robin`,
+        topology: { exchanges: [], queues: queues.map((name) => ({ name, durable: false })), bindings: [] },
+        publishers: [pub({ exchange: '', routingKeys: queues, size: o.size ?? 16, rate: base.rate })],
+        consumers,
+        params: { queues: n, consumers: n, consumersPerConnection: perConn, size: o.size ?? 16, ack: 'auto' },
+      };
+    }
+    case 'connections': {
+      const n = o.count ?? 1000;
+      return {
+        ...base, description: `${n} idle connections: broker memory per connection`,
+        topology: { exchanges: [], queues: [], bindings: [] },
+        publishers: [], consumers: [], idleConnections: n,
+        deliveriesPerPublish: 0,
+        params: { connections: n },
+      };
+    }
+  }
+}
+
+const TOPIC_SEED = 20240501;
+const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet'];
+
+/** Bindings with `*` and `#` spread over the queues, and keys drawn from the same words. */
+function topicTopology(q: (s: string) => string, nQueues: number, nBindings: number, nKeys: number) {
+  const rnd = seededRandom(TOPIC_SEED);
+  const pick = () => WORDS[Math.floor(rnd() * WORDS.length)]!;
+  const exchange = q('topic');
+  const queues = Array.from({ length: nQueues }, (_, i) => q(`q${i}`));
+  const bindings: Topology['bindings'] = [];
+  for (let i = 0; i < nBindings; i++) {
+    const parts: string[] = [];
+    for (let level = 0; level < 3; level++) {
+      const r = rnd();
+      if (r < 0.08) { parts.push('#'); break; }
+      parts.push(r < 0.2 ? '*' : pick());
+    }
+    bindings.push({ queue: queues[i % nQueues]!, exchange, key: parts.join('.') });
+  }
+  const keys = Array.from({ length: nKeys }, () => `${pick()}.${pick()}.${pick()}`);
+  // Distinct queues each key reaches: what a correct broker delivers per publish.
+  let deliveries = 0;
+  for (const key of keys) {
+    const hit = new Set<string>();
+    for (const b of bindings) if (topicMatches(b.key, key)) hit.add(b.queue);
+    deliveries += hit.size;
+  }
+  return {
+    exchange, keys, deliveriesPerPublish: deliveries / nKeys,
+    topology: { exchanges: [{ name: exchange, type: 'topic' as const, durable: false }], queues: queues.map((name) => ({ name, durable: false })), bindings },
+  };
+}
+
+/** AMQP topic matching: `*` is one word, `#` zero or more. */
+export function topicMatches(pattern: string, key: string): boolean {
+  const p = pattern.split('.');
+  const k = key.split('.');
+  const go = (i: number, j: number): boolean => {
+    if (i === p.length) return j === k.length;
+    if (p[i] === '#') return go(i + 1, j) || (j < k.length && go(i, j + 1));
+    return j < k.length && (p[i] === '*' || p[i] === k[j]) && go(i + 1, j + 1);
+  };
+  return go(0, 0);
+}

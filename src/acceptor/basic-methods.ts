@@ -1,0 +1,75 @@
+/** basic.* except publish (which the channel assembles itself): qos, consume, get, acks, recover. */
+import { randomBytes } from 'node:crypto';
+import { ReplyCode, channelError, connectionError } from '../protocol/errors.js';
+import * as M from '../protocol/methods.generated.js';
+import { SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE } from '../shard/records.js';
+import type { GetResult } from './shard-link.js';
+import { accessible } from './queue-methods.js';
+import type { Channel } from './channel.js';
+
+export function basicMethod(ch: Channel, id: number, args: any): void | Promise<void> {
+  const out = ch.conn.out;
+  switch (id) {
+    case M.BASIC_QOS: {
+      const a = args as M.BasicQos;
+      if (a.prefetchSize !== 0) throw connectionError(ReplyCode.NOT_IMPLEMENTED, `prefetch_size!=0 (${a.prefetchSize})`);
+      ch.setPrefetch(a.prefetchCount, a.global);
+      M.writeBasicQosOk(out, ch.id);
+      break;
+    }
+    case M.BASIC_CONSUME:
+      consume(ch, args);
+      break;
+    case M.BASIC_CANCEL: {
+      const a = args as M.BasicCancel;
+      const consumer = ch.consumers.get(a.consumerTag);
+      if (consumer !== undefined) ch.conn.broker.cancelConsumer(consumer);
+      if (!a.nowait) M.writeBasicCancelOk(out, ch.id, { consumerTag: a.consumerTag });
+      break;
+    }
+    case M.BASIC_GET:
+      return get(ch, args);
+    case M.BASIC_ACK:
+      ch.settle(args.deliveryTag, args.multiple, SETTLE_ACK);
+      break;
+    case M.BASIC_NACK:
+      ch.settle(args.deliveryTag, args.multiple, args.requeue ? SETTLE_REQUEUE : SETTLE_DROP);
+      break;
+    case M.BASIC_REJECT:
+      ch.settle(args.deliveryTag, false, args.requeue ? SETTLE_REQUEUE : SETTLE_DROP);
+      break;
+    case M.BASIC_RECOVER:
+    case M.BASIC_RECOVER_ASYNC:
+      if (!args.requeue) throw connectionError(ReplyCode.NOT_IMPLEMENTED, 'requeue=false');
+      ch.requeueAll();
+      if (id === M.BASIC_RECOVER) M.writeBasicRecoverOk(out, ch.id);
+      break;
+    default:
+      throw connectionError(ReplyCode.COMMAND_INVALID, `unexpected ${M.methodName(id)}`);
+  }
+  ch.conn.dirty();
+}
+
+function consume(ch: Channel, a: M.BasicConsume): void {
+  const broker = ch.conn.broker;
+  const queue = accessible(ch.conn, a.queue);
+  const tag = a.consumerTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}` : a.consumerTag;
+  if (ch.consumers.has(tag)) throw connectionError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
+  if (broker.hasExclusiveConsumer(queue) || (a.exclusive && queue.consumerCount > 0)) {
+    throw channelError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${queue.vhost}' in exclusive use`);
+  }
+  // consume-ok goes out before the shard can deliver: both go through this connection in order.
+  if (!a.nowait) M.writeBasicConsumeOk(ch.conn.out, ch.id, { consumerTag: tag });
+  broker.addConsumer(ch, queue, tag, a.noAck, a.exclusive);
+}
+
+async function get(ch: Channel, a: M.BasicGet): Promise<void> {
+  const queue = accessible(ch.conn, a.queue);
+  const link = ch.conn.broker.links[queue.shard];
+  const result: GetResult | { empty: true } = await link.request({ op: 'get', queueId: queue.id, noAck: a.noAck });
+  if ('empty' in result) {
+    M.writeBasicGetEmpty(ch.conn.out, ch.id, {});
+    return;
+  }
+  ch.sendGetOk(link, a.noAck, result.redelivered, result.queueId, result.msgId, result.messageCount, result.block);
+}

@@ -1,0 +1,498 @@
+/**
+ * One AMQP channel: content assembly for publishes, routing into shard rings,
+ * delivery tags and unacked deliveries, consumers, qos and confirms. Method
+ * handlers live in one module per AMQP class (exchange-, queue-, basic-methods).
+ */
+import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from '../protocol/constants.js';
+import { AmqpError, ReplyCode, channelError, connectionError } from '../protocol/errors.js';
+import type { FieldTable } from '../protocol/field-types.js';
+import * as M from '../protocol/methods.generated.js';
+import { A2S_PUBLISH, BlockView, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
+import type { Destination, QueueRecord, RoutedMessage } from '../routing/topology.js';
+import { Deque } from '../shard/deque.js';
+import type { Connection } from './connection.js';
+import type { ShardLink } from './shard-link.js';
+import { exchangeMethod } from './exchange-methods.js';
+import { queueMethod } from './queue-methods.js';
+import { basicMethod } from './basic-methods.js';
+
+/** A consumer as the acceptor knows it; the shard holds its credit and queue position. */
+export interface ConsumerRef {
+  readonly id: number;
+  readonly channel: Channel;
+  readonly tag: string;
+  /** the tag as a shortstr, prewritten for basic.deliver */
+  readonly tagShortstr: Buffer;
+  readonly queue: QueueRecord;
+  readonly link: ShardLink;
+  readonly noAck: boolean;
+  readonly exclusive: boolean;
+}
+
+/** An unacked delivery: enough to settle it with its shard. */
+interface Delivery {
+  link: ShardLink;
+  queueId: number;
+  msgId: number;
+}
+
+/** A delivery waiting for channel-wide (global) prefetch credit. */
+interface HeldDelivery {
+  consumer: ConsumerRef;
+  redelivered: boolean;
+  queueId: number;
+  msgId: number;
+  block: Buffer;
+}
+
+const NO_CONTENT = 0;
+const EXPECT_HEADER = 1;
+const EXPECT_BODY = 2;
+
+export class Channel implements RoutedMessage {
+  state: 'open' | 'closing' = 'open';
+  readonly consumers = new Map<string, ConsumerRef>();
+  private readonly unacked = new Map<number, Delivery>();
+  private readonly held = new Deque<HeldDelivery>();
+  private nextTag = 0;
+  /** basic.qos global=false: applies to consumers created afterwards */
+  prefetchCount = 0;
+  /** basic.qos global=true: shared by all consumers of the channel */
+  private globalPrefetch = 0;
+  confirm = false;
+  private publishSeq = 0;
+  /** channel.flow from the client */
+  private flowActive = true;
+  /** what the shards were last told about this channel's consumers */
+  private consumersActive = true;
+  /** Set while an awaited method (a shard round trip) runs; frames wait in order. */
+  private busy = false;
+  private readonly backlog: { type: number; payload: Buffer }[] = [];
+  /** Global id, so shard records (immediate results) can find the channel. */
+  readonly ref: number;
+
+  // The publish being assembled (basic.publish, then header, then body frames).
+  private expecting = NO_CONTENT;
+  private pubExchange: Buffer = Buffer.alloc(0);
+  private pubRoutingKey: Buffer = Buffer.alloc(0);
+  private pubFlags = 0;
+  private pubBodySize = 0;
+  private pubReceived = 0;
+  private pubProperties: Buffer = Buffer.alloc(0);
+  private readonly pubBody: Buffer[] = [];
+
+  private readonly routed = new Set<Destination>();
+  /** queue ids per shard for the publish being routed */
+  private readonly targets: number[][];
+  private readonly view = new BlockView();
+
+  constructor(
+    readonly id: number,
+    readonly conn: Connection,
+  ) {
+    this.ref = conn.broker.registerChannel(this);
+    this.targets = conn.broker.links.map(() => []);
+  }
+
+  onFrame(type: number, payload: Buffer): void {
+    if (this.busy) {
+      this.backlog.push({ type, payload });
+      return;
+    }
+    this.dispatch(type, payload);
+  }
+
+  private dispatch(type: number, payload: Buffer): void {
+    if (this.state === 'closing') return this.whileClosing(type, payload);
+    if (this.expecting !== NO_CONTENT) return this.content(type, payload);
+    if (type !== FRAME_METHOD) {
+      throw connectionError(ReplyCode.UNEXPECTED_FRAME, `unexpected content frame on channel ${this.id}: no basic.publish before it`);
+    }
+    const id = payload.readUInt32BE(0);
+    if (id === M.BASIC_PUBLISH) return this.startPublish(payload);
+    let result: void | Promise<void>;
+    try {
+      result = this.method(id, M.decodeMethod(id, payload, 4, payload.length));
+    } catch (err) {
+      throw err instanceof AmqpError ? err.withMethod(id >>> 16, id & 0xffff) : err;
+    }
+    if (result instanceof Promise) this.await(result, id);
+  }
+
+  /** Holds this channel's later frames until an awaited method finishes. */
+  private await(result: Promise<void>, id: number): void {
+    this.busy = true;
+    result.then(
+      () => this.resume(),
+      (err) => {
+        this.conn.fail(err instanceof AmqpError ? err.withMethod(id >>> 16, id & 0xffff) : err, this);
+        this.resume();
+      },
+    );
+  }
+
+  private resume(): void {
+    this.busy = false;
+    this.conn.dirty();
+    while (!this.busy && this.backlog.length > 0) {
+      const { type, payload } = this.backlog.shift()!;
+      // Same guard as Connection.onFrame: errors close the channel or connection.
+      try {
+        this.dispatch(type, payload);
+      } catch (err) {
+        this.conn.fail(err, this);
+      }
+    }
+  }
+
+  private method(id: number, args: any): void | Promise<void> {
+    switch (id >>> 16) {
+      case M.CLASS_CHANNEL:
+        return this.channelMethod(id, args);
+      case M.CLASS_EXCHANGE:
+        return exchangeMethod(this, id, args);
+      case M.CLASS_QUEUE:
+        return queueMethod(this, id, args);
+      case M.CLASS_BASIC:
+        return basicMethod(this, id, args);
+      case M.CLASS_CONFIRM:
+        this.confirm = true;
+        if (!(args as M.ConfirmSelect).nowait) M.writeConfirmSelectOk(this.conn.out, this.id);
+        return this.conn.dirty();
+      case M.CLASS_TX:
+        throw connectionError(ReplyCode.NOT_IMPLEMENTED, 'transactions (tx.*) are not implemented yet');
+      default:
+        throw connectionError(ReplyCode.COMMAND_INVALID, `unexpected ${M.methodName(id)} on a channel`);
+    }
+  }
+
+  private channelMethod(id: number, args: any): void {
+    switch (id) {
+      case M.CHANNEL_CLOSE:
+        this.release();
+        M.writeChannelCloseOk(this.conn.out, this.id);
+        this.conn.forgetChannel(this);
+        return this.conn.dirty();
+      case M.CHANNEL_FLOW:
+        this.flowActive = (args as M.ChannelFlow).active;
+        this.updateFlow();
+        M.writeChannelFlowOk(this.conn.out, this.id, { active: this.flowActive });
+        return this.conn.dirty();
+      case M.CHANNEL_OPEN:
+        throw connectionError(ReplyCode.CHANNEL_ERROR, `second 'channel.open' seen on channel ${this.id}`);
+      default:
+        throw connectionError(ReplyCode.COMMAND_INVALID, `unexpected ${M.methodName(id)}`);
+    }
+  }
+
+  /** After we sent channel.close, only close-ok (or a crossing close) matters. */
+  private whileClosing(type: number, payload: Buffer): void {
+    if (type !== FRAME_METHOD) return;
+    const id = payload.readUInt32BE(0);
+    if (id === M.CHANNEL_CLOSE_OK) this.conn.forgetChannel(this);
+    else if (id === M.CHANNEL_CLOSE) {
+      M.writeChannelCloseOk(this.conn.out, this.id);
+      this.conn.dirty();
+    }
+  }
+
+  /** Server-initiated close for a channel error. */
+  close(code: number, text: string, classId: number, methodId: number): void {
+    if (this.state === 'closing') return;
+    this.release();
+    this.state = 'closing';
+    this.expecting = NO_CONTENT;
+    this.backlog.length = 0;
+    M.writeChannelClose(this.conn.out, this.id, { replyCode: code, replyText: text, classId, methodId });
+    this.conn.dirty();
+  }
+
+  // --- publish ---------------------------------------------------------------
+
+  /** basic.publish decoded by hand: the exchange and key stay as shortstr bytes. */
+  private startPublish(payload: Buffer): void {
+    let p = 6; // class, method, reserved-1
+    const exchangeEnd = p + 1 + payload[p];
+    this.pubExchange = payload.subarray(p, exchangeEnd);
+    p = exchangeEnd;
+    const keyEnd = p + 1 + payload[p];
+    this.pubRoutingKey = payload.subarray(p, keyEnd);
+    const bits = payload[keyEnd];
+    if (bits === undefined || keyEnd + 1 !== payload.length) {
+      throw new AmqpError(ReplyCode.SYNTAX_ERROR, 'malformed basic.publish', M.CLASS_BASIC, 40, true);
+    }
+    this.pubFlags = (bits & 1 ? PUBLISH_MANDATORY : 0) | (bits & 2 ? PUBLISH_IMMEDIATE : 0);
+    this.expecting = EXPECT_HEADER;
+  }
+
+  private content(type: number, payload: Buffer): void {
+    if (type === FRAME_HEADER && this.expecting === EXPECT_HEADER) {
+      const bodySize = payload.readUInt32BE(4) * 0x1_0000_0000 + payload.readUInt32BE(8);
+      const limit = this.conn.broker.maxMessageSize;
+      if (bodySize > limit) {
+        this.expecting = NO_CONTENT;
+        throw new AmqpError(ReplyCode.PRECONDITION_FAILED, `message size ${bodySize} is larger than configured max size ${limit}`, M.CLASS_BASIC, 40, false);
+      }
+      this.pubBodySize = bodySize;
+      this.pubReceived = 0;
+      this.pubProperties = payload.subarray(12);
+      this.pubBody.length = 0;
+      this.expecting = EXPECT_BODY;
+      if (bodySize === 0) this.finishPublish();
+      return;
+    }
+    if (type === FRAME_BODY && this.expecting === EXPECT_BODY) {
+      this.pubBody.push(payload);
+      this.pubReceived += payload.length;
+      if (this.pubReceived > this.pubBodySize) {
+        throw connectionError(ReplyCode.FRAME_ERROR, `body of ${this.pubReceived} bytes exceeds the declared ${this.pubBodySize}`);
+      }
+      if (this.pubReceived === this.pubBodySize) this.finishPublish();
+      return;
+    }
+    const wanted = this.expecting === EXPECT_HEADER ? 'content header' : 'content body';
+    throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected ${wanted} for class 60, got frame type ${type} instead`, M.CLASS_BASIC, 40, true);
+  }
+
+  /** Routes the assembled message and writes it into each target shard's ring. */
+  private finishPublish(): void {
+    this.expecting = NO_CONTENT;
+    const broker = this.conn.broker;
+    const vhost = this.conn.vhost;
+    const exchangeName = this.pubExchange.toString('utf8', 1);
+    const exchange = vhost.exchanges.get(exchangeName);
+    if (exchange === undefined) {
+      throw new AmqpError(ReplyCode.NOT_FOUND, `no exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
+    }
+    if (exchange.internal) {
+      throw new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
+    }
+    vhost.route(exchange, this.pubRoutingKey.toString('utf8', 1), this, this.routed);
+    let shards = 0;
+    for (const destination of this.routed) {
+      if (destination.kind !== 'queue') continue;
+      const targets = this.targets[destination.shard];
+      if (targets.length === 0) shards++;
+      targets.push(destination.id);
+    }
+    const immediate = (this.pubFlags & PUBLISH_IMMEDIATE) !== 0;
+    const publishId = immediate && shards > 0 ? broker.expectImmediate(this, shards) : 0;
+    if (shards === 0) {
+      if (this.pubFlags !== 0) {
+        const mandatory = (this.pubFlags & PUBLISH_MANDATORY) !== 0;
+        this.writeReturn(mandatory ? ReplyCode.NO_ROUTE : ReplyCode.NO_CONSUMERS, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody);
+      }
+    } else {
+      for (let shard = 0; shard < this.targets.length; shard++) {
+        const targets = this.targets[shard];
+        if (targets.length === 0) continue;
+        this.writePublishRecord(broker.links[shard], targets, publishId);
+        targets.length = 0;
+      }
+    }
+    if (this.confirm) {
+      M.writeBasicAck(this.conn.out, this.id, { deliveryTag: ++this.publishSeq, multiple: false });
+      this.conn.dirty();
+    }
+  }
+
+  private writePublishRecord(link: ShardLink, queueIds: number[], publishId: number): void {
+    const size = blockSize(this.pubExchange, this.pubRoutingKey, this.pubProperties.length, this.pubBodySize);
+    const w = link.writer;
+    w.begin(PUBLISH_HEADER + 4 * queueIds.length + size);
+    const { buf, offset } = w;
+    buf[offset] = A2S_PUBLISH;
+    buf[offset + 1] = this.pubFlags;
+    buf.writeUInt16LE(queueIds.length, offset + 2);
+    buf.writeUInt32LE(this.ref, offset + 4);
+    buf.writeUInt32LE(publishId, offset + 8);
+    let p = offset + PUBLISH_HEADER;
+    for (let i = 0; i < queueIds.length; i++, p += 4) buf.writeUInt32LE(queueIds[i], p);
+    writeBlock(buf, p, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody, this.pubBodySize);
+    w.end();
+    this.conn.broker.linkDirty(link);
+    if (w.backlogged) {
+      // The shard is behind: stop reading from this publisher until its ring drains.
+      this.conn.socket.pause();
+      link.stalled.add(this.conn.socket);
+    }
+  }
+
+  /** For headers exchanges: decoded only when one is on the route. */
+  headers(): FieldTable | undefined {
+    return M.decodeBasicProperties(this.pubProperties, 0, this.pubProperties.length).headers;
+  }
+
+  /** basic.return with the message's content. */
+  writeReturn(code: number, exchange: Buffer, routingKey: Buffer, properties: Buffer, body: Buffer | Buffer[]): void {
+    const out = this.conn.out;
+    const start = out.beginFrame(FRAME_METHOD, this.id);
+    out.u32(M.BASIC_RETURN);
+    out.u16(code);
+    out.shortstr(code === ReplyCode.NO_ROUTE ? 'NO_ROUTE' : 'NO_CONSUMERS');
+    out.bytes(exchange);
+    out.bytes(routingKey);
+    out.endFrame(start);
+    const bodySize = Array.isArray(body) ? body.reduce((n, b) => n + b.length, 0) : body.length;
+    out.writeContent(this.id, M.CLASS_BASIC, bodySize, properties, body, this.conn.frameMax);
+    this.conn.dirty();
+  }
+
+  /** An immediate publish that no shard could hand to a consumer. */
+  returnImmediate(buf: Buffer, blockAt: number): void {
+    const v = this.view.read(buf, blockAt);
+    this.writeReturn(
+      ReplyCode.NO_CONSUMERS,
+      buf.subarray(v.start, v.routingKeyAt),
+      buf.subarray(v.routingKeyAt, v.propertiesAt - 4),
+      buf.subarray(v.propertiesAt, v.propertiesEnd),
+      buf.subarray(v.bodyAt, v.end),
+    );
+  }
+
+  // --- deliveries ----------------------------------------------------------------
+
+  /** A DELIVER record from a shard for one of this channel's consumers. */
+  deliver(consumer: ConsumerRef, redelivered: boolean, queueId: number, msgId: number, buf: Buffer, blockAt: number): void {
+    if (!consumer.noAck && this.globalPrefetch > 0 && (this.unacked.size >= this.globalPrefetch || this.held.length > 0)) {
+      const end = this.view.read(buf, blockAt).end;
+      this.held.push({ consumer, redelivered, queueId, msgId, block: Buffer.from(buf.subarray(blockAt, end)) });
+      return;
+    }
+    this.send(consumer, redelivered, queueId, msgId, buf, blockAt);
+  }
+
+  private send(consumer: ConsumerRef, redelivered: boolean, queueId: number, msgId: number, buf: Buffer, blockAt: number): void {
+    const tag = ++this.nextTag;
+    if (!consumer.noAck) this.unacked.set(tag, { link: consumer.link, queueId, msgId });
+    const v = this.view.read(buf, blockAt);
+    const out = this.conn.out;
+    const start = out.beginFrame(FRAME_METHOD, this.id);
+    out.u32(M.BASIC_DELIVER);
+    out.bytes(consumer.tagShortstr);
+    out.u64(tag);
+    out.u8(redelivered ? 1 : 0);
+    out.bytes(buf, v.start, v.propertiesAt - 4); // exchange and routing key, already shortstrs
+    out.endFrame(start);
+    out.writeContent(this.id, M.CLASS_BASIC, v.bodySize, buf.subarray(v.propertiesAt, v.propertiesEnd), buf.subarray(v.bodyAt, v.end), this.conn.frameMax);
+    this.conn.dirty();
+  }
+
+  /** basic.get-ok for a message a shard handed out. */
+  sendGetOk(link: ShardLink, noAck: boolean, redelivered: boolean, queueId: number, msgId: number, messageCount: number, block: Buffer): void {
+    const tag = ++this.nextTag;
+    if (!noAck) this.unacked.set(tag, { link, queueId, msgId });
+    const v = this.view.read(block, 0);
+    const out = this.conn.out;
+    const start = out.beginFrame(FRAME_METHOD, this.id);
+    out.u32(M.BASIC_GET_OK);
+    out.u64(tag);
+    out.u8(redelivered ? 1 : 0);
+    out.bytes(block, v.start, v.propertiesAt - 4);
+    out.u32(messageCount);
+    out.endFrame(start);
+    out.writeContent(this.id, M.CLASS_BASIC, v.bodySize, block.subarray(v.propertiesAt, v.propertiesEnd), block.subarray(v.bodyAt, v.end), this.conn.frameMax);
+    this.conn.dirty();
+  }
+
+  setPrefetch(count: number, global: boolean): void {
+    if (global) {
+      this.globalPrefetch = count;
+      this.releaseHeld();
+    } else {
+      this.prefetchCount = count;
+    }
+  }
+
+  // --- acks ----------------------------------------------------------------
+
+  /** basic.ack / nack / reject: settles one tag, or all up to it with multiple. */
+  settle(tag: number, multiple: boolean, action: number): void {
+    if (multiple) {
+      if (tag !== 0 && !this.unacked.has(tag)) throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
+      for (const [t, delivery] of this.unacked) {
+        if (tag !== 0 && t > tag) break;
+        this.collect(delivery);
+        this.unacked.delete(t);
+      }
+    } else {
+      const delivery = this.unacked.get(tag);
+      if (delivery === undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
+      this.collect(delivery);
+      this.unacked.delete(tag);
+    }
+    this.flushSettles(action);
+    this.releaseHeld();
+  }
+
+  /** Requeues every unacked delivery (basic.recover, channel close). */
+  requeueAll(): void {
+    for (const delivery of this.unacked.values()) this.collect(delivery);
+    this.unacked.clear();
+    while (this.held.length > 0) {
+      const held = this.held.shift()!;
+      this.collect({ link: held.consumer.link, queueId: held.queueId, msgId: held.msgId });
+    }
+    this.flushSettles(SETTLE_REQUEUE);
+  }
+
+  private collect(delivery: Delivery): void {
+    const targets = this.targets[delivery.link.index];
+    targets.push(delivery.queueId, delivery.msgId);
+  }
+
+  private flushSettles(action: number): void {
+    const links = this.conn.broker.links;
+    for (let shard = 0; shard < this.targets.length; shard++) {
+      const entries = this.targets[shard];
+      if (entries.length === 0) continue;
+      links[shard].settle(action, entries);
+      this.conn.broker.linkDirty(links[shard]);
+      entries.length = 0;
+    }
+  }
+
+  private releaseHeld(): void {
+    while (this.held.length > 0 && (this.globalPrefetch === 0 || this.unacked.size < this.globalPrefetch)) {
+      const h = this.held.shift()!;
+      if (this.consumers.get(h.consumer.tag) !== h.consumer) {
+        // Cancelled while held: back to its queue.
+        this.collect({ link: h.consumer.link, queueId: h.queueId, msgId: h.msgId });
+        this.flushSettles(SETTLE_REQUEUE);
+        continue;
+      }
+      this.send(h.consumer, h.redelivered, h.queueId, h.msgId, h.block, 0);
+    }
+  }
+
+  // --- flow and teardown -------------------------------------------------------
+
+  /** Tells the shards to pause or resume this channel's consumers. */
+  updateFlow(): void {
+    const active = this.flowActive && !this.conn.congested;
+    if (active === this.consumersActive) return;
+    this.consumersActive = active;
+    const byLink = new Map<ShardLink, number[]>();
+    for (const consumer of this.consumers.values()) {
+      let ids = byLink.get(consumer.link);
+      if (ids === undefined) byLink.set(consumer.link, (ids = []));
+      ids.push(consumer.id);
+    }
+    for (const [link, consumerIds] of byLink) {
+      link.send({ op: 'flow', consumerIds, active });
+      this.conn.broker.linkDirty(link);
+    }
+  }
+
+  get consumersPaused(): boolean {
+    return !this.consumersActive;
+  }
+
+  /** Cancels consumers and requeues unacked deliveries: the channel is going away. */
+  release(): void {
+    for (const consumer of [...this.consumers.values()]) this.conn.broker.cancelConsumer(consumer);
+    this.requeueAll();
+    this.conn.broker.unregisterChannel(this);
+  }
+}
+

@@ -1,0 +1,240 @@
+/**
+ * One client connection after the protocol header: the frame reader, channel 0
+ * (handshake, close, heartbeats), the channels, and the output buffer that the
+ * broker flushes once per turn of the event loop.
+ */
+import type { Socket } from 'node:net';
+import { FrameReader, PROTOCOL_HEADER, type FrameHandler } from '../protocol/frame-reader.js';
+import { OutputBuffer } from '../protocol/output-buffer.js';
+import { FRAME_HEARTBEAT, FRAME_METHOD, FRAME_MIN_SIZE } from '../protocol/constants.js';
+import { AmqpError, ReplyCode, connectionError } from '../protocol/errors.js';
+import * as M from '../protocol/methods.generated.js';
+import type { VHost, QueueRecord } from '../routing/topology.js';
+import { Handshake } from './handshake.js';
+import { Channel } from './channel.js';
+import type { Broker } from '../broker.js';
+
+/** What the client said it can handle (client-properties.capabilities). */
+export interface ClientCapabilities {
+  consumerCancelNotify: boolean;
+  connectionBlocked: boolean;
+  authenticationFailureClose: boolean;
+}
+
+type State = 'header' | 'handshake' | 'open' | 'closing' | 'closed';
+
+/** How long a server-initiated close waits for close-ok before dropping the socket. */
+const CLOSE_TIMEOUT_MS = 1000;
+
+export class Connection implements FrameHandler {
+  readonly out = new OutputBuffer();
+  readonly reader: FrameReader;
+  state: State = 'header';
+  private header = Buffer.alloc(0);
+  private handshake: Handshake | null;
+  private readonly channels: (Channel | undefined)[] = [];
+  channelMax = 0;
+  frameMax = FRAME_MIN_SIZE;
+  /** seconds; 0 = off */
+  heartbeat = 0;
+  vhost!: VHost;
+  user = '';
+  capabilities: ClientCapabilities = { consumerCancelNotify: false, connectionBlocked: false, authenticationFailureClose: false };
+  readonly exclusiveQueues = new Set<QueueRecord>();
+  lastReceived = Date.now();
+  lastSent = Date.now();
+  /** true while the socket's write buffer is over its high-water mark */
+  congested = false;
+  readonly name: string;
+
+  constructor(
+    readonly id: number,
+    readonly socket: Socket,
+    readonly broker: Broker,
+  ) {
+    this.reader = new FrameReader(this, FRAME_MIN_SIZE);
+    this.handshake = new Handshake(this);
+    this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', () => {});
+    socket.on('close', () => this.teardown());
+  }
+
+  /** Marks the output buffer as holding bytes to write this turn. */
+  dirty(): void {
+    this.broker.markDirty(this);
+  }
+
+  /** Writes the pending output; called by the broker once per turn. */
+  flush(): void {
+    if (this.out.length === 0 || this.state === 'closed') return;
+    this.lastSent = Date.now();
+    if (!this.socket.write(this.out.take()) && !this.congested) {
+      this.congested = true;
+      for (const channel of this.channels) channel?.updateFlow();
+    }
+  }
+
+  onFrame(type: number, channelId: number, payload: Buffer): void {
+    if (type === FRAME_HEARTBEAT) return;
+    // Errors are caught here, not in push(), so the reader stays usable for close-ok.
+    try {
+      if (this.state === 'handshake') return this.handshake!.onFrame(type, channelId, payload);
+      if (channelId === 0) return this.onConnectionFrame(type, payload);
+      if (this.state === 'closing') return; // only close/close-ok matter now
+      const channel = this.channels[channelId];
+      if (channel !== undefined) return channel.onFrame(type, payload);
+      this.openChannel(type, channelId, payload);
+    } catch (err) {
+      this.fail(err, this.channels[channelId]);
+    }
+  }
+
+  private openChannel(type: number, channelId: number, payload: Buffer): void {
+    if (type !== FRAME_METHOD || payload.readUInt32BE(0) !== M.CHANNEL_OPEN) {
+      throw connectionError(ReplyCode.CHANNEL_ERROR, `expected 'channel.open' on channel ${channelId}`);
+    }
+    if (channelId > this.channelMax) {
+      throw connectionError(ReplyCode.CHANNEL_ERROR, `channel ${channelId} is over the negotiated channel-max ${this.channelMax}`);
+    }
+    this.channels[channelId] = new Channel(channelId, this);
+    M.writeChannelOpenOk(this.out, channelId, { channelId: Buffer.alloc(0) });
+    this.dirty();
+  }
+
+  /** Called by the handshake once connection.open has been answered. */
+  opened(): void {
+    this.handshake = null;
+    this.state = 'open';
+    this.broker.connectionOpened(this);
+  }
+
+  forgetChannel(channel: Channel): void {
+    if (this.channels[channel.id] === channel) this.channels[channel.id] = undefined;
+  }
+
+  /** Sends connection.close for an error and waits (briefly) for close-ok. */
+  close(code: number, text: string, classId = 0, methodId = 0): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.releaseChannels();
+    this.state = 'closing';
+    M.writeConnectionClose(this.out, 0, { replyCode: code, replyText: text, classId, methodId });
+    this.dirty();
+    setTimeout(() => this.socket.destroy(), CLOSE_TIMEOUT_MS).unref();
+  }
+
+  /** Turns anything a handler threw into the close the spec asks for. */
+  fail(err: unknown, channel?: Channel): void {
+    if (this.state === 'closed') return;
+    if (!(err instanceof AmqpError)) {
+      console.error('warren: internal error on connection', this.name, err);
+      err = new AmqpError(ReplyCode.INTERNAL_ERROR, 'internal error', 0, 0, true);
+    }
+    const e = err as AmqpError;
+    if (!e.hard && channel !== undefined) return channel.close(e.code, e.message, e.classId, e.methodId);
+    this.close(e.code, e.message, e.classId, e.methodId);
+  }
+
+  /** Heartbeat duty, called from the broker's one-second tick. */
+  tick(now: number): void {
+    if (this.heartbeat === 0 || this.state !== 'open') return;
+    const interval = this.heartbeat * 1000;
+    if (now - this.lastReceived > 2 * interval) {
+      // A silent peer: RabbitMQ drops the socket without a close frame.
+      this.socket.destroy();
+      return;
+    }
+    if (now - this.lastSent >= interval / 2) {
+      this.out.heartbeat();
+      this.dirty();
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    this.lastReceived = Date.now();
+    if (this.state === 'closed') return;
+    if (this.state === 'header') {
+      chunk = this.readHeader(chunk);
+      if (chunk.length === 0) return;
+    }
+    try {
+      this.reader.push(chunk);
+    } catch (err) {
+      // Only framing errors get here; the reader cannot go on: say why, then hang up.
+      this.fail(err);
+      this.broker.flushNow(this);
+      this.socket.end();
+      this.state = 'closed';
+    }
+  }
+
+  /** Checks the 8-byte protocol header; returns what follows it. */
+  private readHeader(chunk: Buffer): Buffer {
+    const need = PROTOCOL_HEADER.length - this.header.length;
+    this.header = Buffer.concat([this.header, chunk.subarray(0, need)]);
+    if (this.header.length < PROTOCOL_HEADER.length) {
+      if (!PROTOCOL_HEADER.subarray(0, this.header.length).equals(this.header)) this.rejectHeader();
+      return Buffer.alloc(0);
+    }
+    if (!this.header.equals(PROTOCOL_HEADER)) {
+      this.rejectHeader();
+      return Buffer.alloc(0);
+    }
+    this.state = 'handshake';
+    this.handshake!.start();
+    return chunk.subarray(need);
+  }
+
+  /** The spec: answer a bad header with the one we speak, then close. */
+  private rejectHeader(): void {
+    this.state = 'closed';
+    this.socket.end(PROTOCOL_HEADER);
+  }
+
+  private onConnectionFrame(type: number, payload: Buffer): void {
+    if (type !== FRAME_METHOD) {
+      throw connectionError(ReplyCode.UNEXPECTED_FRAME, `unexpected frame type ${type} on channel 0`);
+    }
+    const id = payload.readUInt32BE(0);
+    switch (id) {
+      case M.CONNECTION_CLOSE:
+        this.releaseChannels();
+        M.writeConnectionCloseOk(this.out, 0, {});
+        this.broker.flushNow(this);
+        this.state = 'closed';
+        this.socket.end();
+        return;
+      case M.CONNECTION_CLOSE_OK:
+        this.state = 'closed';
+        this.socket.end();
+        return;
+      case M.CONNECTION_BLOCKED:
+      case M.CONNECTION_UNBLOCKED:
+      case M.CONNECTION_UPDATE_SECRET:
+        if (this.state === 'closing') return;
+        throw connectionError(ReplyCode.NOT_IMPLEMENTED, `${M.methodName(id)} is not supported`);
+      default:
+        if (this.state === 'closing') return;
+        throw new AmqpError(ReplyCode.COMMAND_INVALID, `unexpected ${M.methodName(id)} on channel 0`, id >>> 16, id & 0xffff, true);
+    }
+  }
+
+  private onDrain(): void {
+    if (!this.congested) return;
+    this.congested = false;
+    for (const channel of this.channels) channel?.updateFlow();
+  }
+
+  private releaseChannels(): void {
+    for (const channel of this.channels) channel?.release();
+    this.channels.length = 0;
+  }
+
+  private teardown(): void {
+    if (this.state !== 'closed') this.releaseChannels();
+    this.state = 'closed';
+    this.broker.connectionClosed(this);
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * The connection's opening phase, from protocol header to connection.open-ok:
+ * start/start-ok (SASL PLAIN or AMQPLAIN), tune/tune-ok, open. Only then do
+ * channels exist, with frame-max and heartbeat settled.
+ */
+import { FRAME_METHOD, FRAME_MIN_SIZE } from '../protocol/constants.js';
+import { AmqpError, ReplyCode, connectionError } from '../protocol/errors.js';
+import { decodeTable } from '../protocol/field-table.js';
+import type { FieldTable } from '../protocol/field-types.js';
+import * as M from '../protocol/methods.generated.js';
+import { VERSION } from '../version.js';
+import type { Connection } from './connection.js';
+
+export const SERVER_CHANNEL_MAX = 2047;
+export const SERVER_FRAME_MAX = 131072;
+export const SERVER_HEARTBEAT = 60;
+/** RabbitMQ closes a connection that has not finished its handshake in 10 s. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+const SERVER_PROPERTIES: FieldTable = {
+  product: 'warren',
+  version: VERSION,
+  platform: `Node.js ${process.version}`,
+  copyright: 'the warren authors',
+  information: 'An AMQP 0-9-1 broker for load tests and CI',
+  cluster_name: 'warren',
+  capabilities: {
+    publisher_confirms: true,
+    exchange_exchange_bindings: true,
+    'basic.nack': true,
+    consumer_cancel_notify: true,
+    'connection.blocked': true,
+    authentication_failure_close: true,
+    per_consumer_qos: true,
+  },
+};
+
+type Step = 'start-ok' | 'tune-ok' | 'open';
+
+export class Handshake {
+  private step: Step = 'start-ok';
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly conn: Connection) {
+    this.timer = setTimeout(() => conn.socket.destroy(), HANDSHAKE_TIMEOUT_MS);
+    this.timer.unref();
+  }
+
+  start(): void {
+    M.writeConnectionStart(this.conn.out, 0, {
+      versionMajor: 0,
+      versionMinor: 9,
+      serverProperties: SERVER_PROPERTIES,
+      mechanisms: Buffer.from('PLAIN AMQPLAIN'),
+      locales: Buffer.from('en_US'),
+    });
+    this.conn.dirty();
+  }
+
+  onFrame(type: number, channel: number, payload: Buffer): void {
+    if (type !== FRAME_METHOD || channel !== 0) {
+      throw connectionError(ReplyCode.UNEXPECTED_FRAME, `unexpected frame (type ${type}, channel ${channel}) during the handshake`);
+    }
+    const id = payload.readUInt32BE(0);
+    const args = M.decodeMethod(id, payload, 4, payload.length);
+    if (id === M.CONNECTION_CLOSE) {
+      M.writeConnectionCloseOk(this.conn.out, 0, {});
+      this.conn.broker.flushNow(this.conn);
+      this.conn.socket.end();
+      return;
+    }
+    const expected = { 'start-ok': M.CONNECTION_START_OK, 'tune-ok': M.CONNECTION_TUNE_OK, open: M.CONNECTION_OPEN }[this.step];
+    if (id !== expected) {
+      throw new AmqpError(ReplyCode.COMMAND_INVALID, `expected ${M.methodName(expected)}, got ${M.methodName(id)}`, id >>> 16, id & 0xffff, true);
+    }
+    if (this.step === 'start-ok') this.startOk(args);
+    else if (this.step === 'tune-ok') this.tuneOk(args);
+    else this.open(args);
+  }
+
+  private startOk(a: M.ConnectionStartOk): void {
+    const caps = a.clientProperties.capabilities as FieldTable | undefined;
+    this.conn.capabilities = {
+      consumerCancelNotify: caps?.consumer_cancel_notify === true,
+      connectionBlocked: caps?.['connection.blocked'] === true,
+      authenticationFailureClose: caps?.authentication_failure_close === true,
+    };
+    const credentials = parseCredentials(a.mechanism, a.response);
+    if (credentials === null) {
+      throw connectionError(ReplyCode.ACCESS_REFUSED, `unsupported authentication mechanism '${a.mechanism}'`);
+    }
+    const [user, password] = credentials;
+    if (!this.conn.broker.authenticate(user, password)) {
+      const text = `ACCESS_REFUSED - Login was refused using authentication mechanism ${a.mechanism}. For details see the broker logfile.`;
+      if (this.conn.capabilities.authenticationFailureClose) {
+        throw new AmqpError(ReplyCode.ACCESS_REFUSED, text.slice('ACCESS_REFUSED - '.length), 0, 0, true);
+      }
+      // Clients that did not ask for the close frame get the socket closed, as RabbitMQ does.
+      this.conn.socket.destroy();
+      return;
+    }
+    this.conn.user = user;
+    this.step = 'tune-ok';
+    M.writeConnectionTune(this.conn.out, 0, {
+      channelMax: SERVER_CHANNEL_MAX,
+      frameMax: SERVER_FRAME_MAX,
+      heartbeat: this.conn.broker.options.heartbeat,
+    });
+    this.conn.dirty();
+  }
+
+  private tuneOk(a: M.ConnectionTuneOk): void {
+    if (a.frameMax !== 0 && a.frameMax < FRAME_MIN_SIZE) {
+      throw connectionError(ReplyCode.NOT_ALLOWED, `frame_max=${a.frameMax} < ${FRAME_MIN_SIZE} min_size`);
+    }
+    if (a.frameMax > SERVER_FRAME_MAX) {
+      throw connectionError(ReplyCode.NOT_ALLOWED, `frame_max=${a.frameMax} > ${SERVER_FRAME_MAX} max size`);
+    }
+    if (a.channelMax > SERVER_CHANNEL_MAX) {
+      throw connectionError(ReplyCode.NOT_ALLOWED, `channel_max=${a.channelMax} > ${SERVER_CHANNEL_MAX} max`);
+    }
+    this.conn.frameMax = a.frameMax === 0 ? SERVER_FRAME_MAX : a.frameMax;
+    this.conn.channelMax = a.channelMax === 0 ? SERVER_CHANNEL_MAX : a.channelMax;
+    this.conn.heartbeat = a.heartbeat;
+    this.conn.reader.maxFrameSize = this.conn.frameMax;
+    this.step = 'open';
+  }
+
+  private open(a: M.ConnectionOpen): void {
+    const vhost = this.conn.broker.vhosts.get(a.virtualHost);
+    if (vhost === undefined) {
+      throw connectionError(ReplyCode.NOT_ALLOWED, `vhost ${a.virtualHost} not found`);
+    }
+    clearTimeout(this.timer);
+    this.conn.vhost = vhost;
+    M.writeConnectionOpenOk(this.conn.out, 0, {});
+    this.conn.dirty();
+    this.conn.opened();
+  }
+}
+
+/** [user, password] from a SASL response, or null for an unknown mechanism. */
+function parseCredentials(mechanism: string, response: Buffer): [string, string] | null {
+  if (mechanism === 'PLAIN') {
+    // authzid NUL authcid NUL passwd
+    const parts = response.toString('utf8').split('\0');
+    if (parts.length !== 3) return ['', ''];
+    return [parts[1], parts[2]];
+  }
+  if (mechanism === 'AMQPLAIN') {
+    // A field table without its length prefix.
+    const table = decodeTable(response, 0, response.length);
+    return [String(table.LOGIN ?? ''), String(table.PASSWORD ?? '')];
+  }
+  return null;
+}

@@ -1,0 +1,119 @@
+/** queue.declare / bind / unbind / purge / delete, with RabbitMQ's checks and reply codes. */
+import { randomBytes } from 'node:crypto';
+import { ReplyCode, channelError, connectionError } from '../protocol/errors.js';
+import * as M from '../protocol/methods.generated.js';
+import { canonicalTable } from '../routing/field-equality.js';
+import type { QueueRecord, VHost } from '../routing/topology.js';
+import { existing, inequivalent } from './exchange-methods.js';
+import type { Channel } from './channel.js';
+import type { Connection } from './connection.js';
+
+export function queueMethod(ch: Channel, id: number, args: any): void | Promise<void> {
+  switch (id) {
+    case M.QUEUE_DECLARE:
+      return declare(ch, args);
+    case M.QUEUE_BIND:
+    case M.QUEUE_UNBIND: {
+      const a = args as M.QueueBind;
+      const vhost = ch.conn.vhost;
+      const queue = accessible(ch.conn, a.queue);
+      const exchange = existing(vhost, a.exchange);
+      if (id === M.QUEUE_BIND) {
+        vhost.bind(exchange, queue, a.routingKey, a.arguments);
+        if (!a.nowait) M.writeQueueBindOk(ch.conn.out, ch.id);
+      } else {
+        vhost.unbind(exchange, queue, a.routingKey, a.arguments);
+        M.writeQueueUnbindOk(ch.conn.out, ch.id);
+      }
+      return ch.conn.dirty();
+    }
+    case M.QUEUE_PURGE:
+      return purge(ch, args);
+    case M.QUEUE_DELETE:
+      return remove(ch, args);
+    default:
+      throw connectionError(ReplyCode.COMMAND_INVALID, `unexpected ${M.methodName(id)}`);
+  }
+}
+
+async function declare(ch: Channel, a: M.QueueDeclare): Promise<void> {
+  const conn = ch.conn;
+  const vhost = conn.vhost;
+  const name = a.queue === '' ? `amq.gen-${randomBytes(16).toString('base64url').slice(0, 22)}` : a.queue;
+  let queue = vhost.queues.get(name);
+  if (queue !== undefined) {
+    checkOwner(conn, queue);
+    if (!a.passive) {
+      const where = `for queue '${name}' in vhost '${vhost.name}'`;
+      inequivalent('durable', a.durable, queue.durable, where);
+      inequivalent('exclusive', a.exclusive, queue.exclusiveOwner !== 0, where);
+      inequivalent('auto_delete', a.autoDelete, queue.autoDelete, where);
+      if (canonicalTable(a.arguments) !== canonicalTable(queue.args)) {
+        throw channelError(ReplyCode.PRECONDITION_FAILED, `inequivalent arg 'arguments' ${where}`);
+      }
+    }
+  } else if (a.passive) {
+    throw notFound(vhost, name);
+  } else {
+    if (name.startsWith('amq.') && a.queue !== '') {
+      throw channelError(ReplyCode.ACCESS_REFUSED, `queue name '${name}' contains reserved prefix 'amq.*'`);
+    }
+    queue = conn.broker.createQueue(vhost, name, {
+      durable: a.durable,
+      exclusiveOwner: a.exclusive ? conn.id : 0,
+      autoDelete: a.autoDelete,
+      args: a.arguments,
+    });
+    if (a.exclusive) conn.exclusiveQueues.add(queue);
+  }
+  const messageCount = await conn.broker.messageCount(queue);
+  if (!a.nowait) {
+    M.writeQueueDeclareOk(conn.out, ch.id, { queue: name, messageCount, consumerCount: queue.consumerCount });
+  }
+}
+
+async function purge(ch: Channel, a: M.QueuePurge): Promise<void> {
+  const queue = accessible(ch.conn, a.queue);
+  const { messageCount } = await ch.conn.broker.links[queue.shard].request({ op: 'purge', queueId: queue.id });
+  if (!a.nowait) M.writeQueuePurgeOk(ch.conn.out, ch.id, { messageCount });
+}
+
+async function remove(ch: Channel, a: M.QueueDelete): Promise<void> {
+  const conn = ch.conn;
+  const vhost = conn.vhost;
+  const queue = vhost.queues.get(a.queue);
+  let messageCount = 0;
+  if (queue !== undefined) {
+    checkOwner(conn, queue);
+    if (a.ifUnused && queue.consumerCount > 0) {
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `queue '${a.queue}' in vhost '${vhost.name}' in use`);
+    }
+    if (a.ifEmpty && (await conn.broker.messageCount(queue)) > 0) {
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `queue '${a.queue}' in vhost '${vhost.name}' not empty`);
+    }
+    messageCount = await conn.broker.deleteQueue(queue);
+  }
+  if (!a.nowait) M.writeQueueDeleteOk(conn.out, ch.id, { messageCount });
+}
+
+/** A queue this connection may use: it exists and is not another connection's exclusive queue. */
+export function accessible(conn: Connection, name: string): QueueRecord {
+  const queue = conn.vhost.queues.get(name);
+  if (queue === undefined) throw notFound(conn.vhost, name);
+  checkOwner(conn, queue);
+  return queue;
+}
+
+function checkOwner(conn: Connection, queue: QueueRecord): void {
+  if (queue.exclusiveOwner !== 0 && queue.exclusiveOwner !== conn.id) {
+    throw channelError(
+      ReplyCode.RESOURCE_LOCKED,
+      `cannot obtain exclusive access to locked queue '${queue.name}' in vhost '${queue.vhost}'. ` +
+        'It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.',
+    );
+  }
+}
+
+function notFound(vhost: VHost, name: string) {
+  return channelError(ReplyCode.NOT_FOUND, `no queue '${name}' in vhost '${vhost.name}'`);
+}

@@ -1,0 +1,34 @@
+/** warren's public API: start a broker inside your process (tests use port 0). */
+import { Broker, type BrokerOptions } from './broker.js';
+
+export type { BrokerOptions } from './broker.js';
+export { Broker } from './broker.js';
+
+export interface RunningBroker {
+  /** amqp://guest:guest@127.0.0.1:PORT (the first user, the first host) */
+  readonly url: string;
+  readonly port: number;
+  readonly broker: Broker;
+  close(): Promise<void>;
+}
+
+export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
+  const broker = new Broker(options);
+  let port: number;
+  try {
+    port = await broker.listen();
+  } catch (err) {
+    await broker.close();
+    throw err;
+  }
+  const host = broker.options.host;
+  const first = Array.isArray(host) ? host[0] : host;
+  const [user, password] = Object.entries(broker.options.users)[0] ?? ['guest', 'guest'];
+  const hostPart = first.includes(':') ? `[${first}]` : first;
+  return {
+    url: `amqp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hostPart}:${port}`,
+    port,
+    broker,
+    close: () => broker.close(),
+  };
+}

@@ -1,0 +1,390 @@
+/**
+ * A growable byte buffer for outgoing frames. A connection owns one, fills it
+ * during a turn of the event loop, then take()s the bytes and writes them to
+ * the socket in one call.
+ *
+ * take() hands out a view of the bytes written so far (no copy) and carries on
+ * writing after them in the same slab; a fresh slab is allocated only when the
+ * current one runs out. So bytes already taken are never overwritten.
+ *
+ * Positions returned by beginFrame() (and used internally for backfilling
+ * sizes) count from the first byte not yet taken, so they stay valid when the
+ * buffer grows. `pos` is the absolute write position in `buf`.
+ */
+import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_OVERHEAD } from './constants.js';
+import type { FieldTable, FieldValue } from './field-types.js';
+
+const EMPTY = Buffer.alloc(0);
+const TWO_32 = 0x1_0000_0000;
+const TWO_63 = 2 ** 63;
+
+export class OutputBuffer {
+  buf: Buffer;
+  pos = 0;
+  /** Start of the pending bytes in buf; everything before it has been taken. */
+  private base = 0;
+  private readonly initialSize: number;
+
+  constructor(initialSize = 64 * 1024) {
+    this.initialSize = Math.max(16, initialSize | 0);
+    this.buf = Buffer.allocUnsafe(this.initialSize);
+  }
+
+  /** Number of bytes written and not yet taken. */
+  get length(): number {
+    return this.pos - this.base;
+  }
+
+  /** Makes room for n more bytes, keeping the pending contents. */
+  ensure(n: number): void {
+    if (this.pos + n > this.buf.length) this.grow(n);
+  }
+
+  private grow(n: number): void {
+    const pending = this.pos - this.base;
+    const need = pending + n;
+    let size = this.initialSize;
+    while (size < need) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, this.base, this.pos);
+    // the old slab is left to the views already taken from it
+    this.buf = next;
+    this.pos = pending;
+    this.base = 0;
+  }
+
+  /**
+   * Returns the pending bytes and empties the buffer. The result is never
+   * written to again, so it can go straight to socket.write().
+   */
+  take(): Buffer {
+    if (this.pos === this.base) return EMPTY;
+    const out = this.buf.subarray(this.base, this.pos);
+    this.base = this.pos;
+    // after a burst of large messages, don't keep a huge slab around forever
+    if (this.buf.length > this.initialSize * 4) {
+      this.buf = EMPTY;
+      this.pos = 0;
+      this.base = 0;
+    }
+    return out;
+  }
+
+  u8(v: number): void {
+    if (this.pos + 1 > this.buf.length) this.grow(1);
+    this.buf[this.pos++] = v;
+  }
+
+  u16(v: number): void {
+    if (this.pos + 2 > this.buf.length) this.grow(2);
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = v >>> 8;
+    b[p + 1] = v;
+    this.pos = p + 2;
+  }
+
+  u32(v: number): void {
+    if (this.pos + 4 > this.buf.length) this.grow(4);
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = v >>> 24;
+    b[p + 1] = v >>> 16;
+    b[p + 2] = v >>> 8;
+    b[p + 3] = v;
+    this.pos = p + 4;
+  }
+
+  /** Unsigned 64-bit from a number (exact up to 2^53). */
+  u64(v: number): void {
+    const hi = Math.floor(v / TWO_32);
+    this.u32(hi);
+    this.u32(v - hi * TWO_32);
+  }
+
+  // Typed-array stores wrap modulo 256, so the signed writers share the byte
+  // layout of the unsigned ones (two's complement).
+  i8(v: number): void {
+    this.u8(v);
+  }
+
+  i16(v: number): void {
+    this.u16(v);
+  }
+
+  i32(v: number): void {
+    this.u32(v);
+  }
+
+  /** Signed 64-bit from an integer number in [-2^63, 2^63) or a bigint. */
+  i64(v: number | bigint): void {
+    if (typeof v === 'bigint') {
+      this.ensure(8);
+      this.buf.writeBigInt64BE(v, this.pos);
+      this.pos += 8;
+      return;
+    }
+    // floor keeps lo in [0, 2^32) for negatives; both halves are exact for integers
+    const hi = Math.floor(v / TWO_32);
+    this.u32(hi);
+    this.u32(v - hi * TWO_32);
+  }
+
+  f32(v: number): void {
+    this.ensure(4);
+    this.buf.writeFloatBE(v, this.pos);
+    this.pos += 4;
+  }
+
+  f64(v: number): void {
+    this.ensure(8);
+    this.buf.writeDoubleBE(v, this.pos);
+    this.pos += 8;
+  }
+
+  /** A short string: length octet then utf8. Throws a plain Error above 255 bytes (a caller bug). */
+  shortstr(s: string): void {
+    const chars = s.length;
+    if (chars > 255) throw new Error(`shortstr too long: ${chars} characters (max 255 bytes)`);
+    if (chars === 0) {
+      this.u8(0);
+      return;
+    }
+    // 3 bytes per UTF-16 unit is the utf8 worst case, so one write suffices
+    this.ensure(1 + chars * 3);
+    const n = this.buf.write(s, this.pos + 1, 'utf8');
+    if (n > 255) throw new Error(`shortstr too long: ${n} bytes (max 255)`);
+    this.buf[this.pos] = n;
+    this.pos += 1 + n;
+  }
+
+  /** A long string: u32 length then the bytes (strings are written as utf8). */
+  longstr(b: Buffer | string): void {
+    if (typeof b === 'string') {
+      const n = Buffer.byteLength(b, 'utf8');
+      this.ensure(4 + n);
+      this.u32(n);
+      this.buf.write(b, this.pos, 'utf8');
+      this.pos += n;
+    } else {
+      const n = b.length;
+      this.ensure(4 + n);
+      this.u32(n);
+      b.copy(this.buf, this.pos);
+      this.pos += n;
+    }
+  }
+
+  /** Raw bytes, no length prefix. */
+  bytes(b: Buffer, start = 0, end = b.length): void {
+    const n = end - start;
+    this.ensure(n);
+    b.copy(this.buf, this.pos, start, end);
+    this.pos += n;
+  }
+
+  /** Writes a u32 at a pending-relative position written earlier (sizes known only afterwards). */
+  private backfill32(at: number, v: number): void {
+    const b = this.buf;
+    const p = this.base + at;
+    b[p] = v >>> 24;
+    b[p + 1] = v >>> 16;
+    b[p + 2] = v >>> 8;
+    b[p + 3] = v;
+  }
+
+  /** A field table with its u32 size; undefined writes an empty table. */
+  table(t: FieldTable | undefined): void {
+    this.ensure(4);
+    const at = this.pos - this.base;
+    this.pos += 4;
+    if (t != null) {
+      const keys = Object.keys(t);
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i];
+        this.shortstr(k);
+        this.fieldValue(t[k]);
+      }
+    }
+    this.backfill32(at, this.pos - this.base - at - 4);
+  }
+
+  /** A type letter plus value; the letter is inferred from the JS type (see field-table.ts). */
+  fieldValue(v: FieldValue | undefined): void {
+    switch (typeof v) {
+      case 'boolean':
+        this.u8(0x74); // t
+        this.u8(v ? 1 : 0);
+        return;
+      case 'number':
+        if (Number.isInteger(v)) {
+          if (v >= -0x80000000 && v <= 0x7fffffff) {
+            this.u8(0x49); // I
+            this.u32(v);
+            return;
+          }
+          if (v >= -TWO_63 && v < TWO_63) {
+            this.u8(0x6c); // l
+            this.i64(v);
+            return;
+          }
+        }
+        this.u8(0x64); // d: fractions, NaN, infinities, integers beyond int64
+        this.f64(v);
+        return;
+      case 'bigint':
+        this.u8(0x6c); // l
+        this.i64(v);
+        return;
+      case 'string':
+        this.u8(0x53); // S
+        this.longstr(v);
+        return;
+      case 'undefined':
+        this.u8(0x56); // V
+        return;
+      case 'object':
+        if (v === null) {
+          this.u8(0x56); // V
+        } else if (v instanceof Uint8Array) {
+          this.u8(0x78); // x
+          // a plain Uint8Array (not in FieldValue, but easy to pass) is viewed as a Buffer
+          const u: Uint8Array = v;
+          this.longstr(Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+        } else if (Array.isArray(v)) {
+          this.u8(0x41); // A
+          this.ensure(4);
+          const at = this.pos - this.base;
+          this.pos += 4;
+          for (let i = 0; i < v.length; i++) this.fieldValue(v[i]);
+          this.backfill32(at, this.pos - this.base - at - 4);
+        } else if (v instanceof Date) {
+          this.u8(0x54); // T: seconds since the epoch
+          this.u64(Math.floor(v.getTime() / 1000));
+        } else if (isDecimal(v)) {
+          this.u8(0x44); // D
+          this.u8(v.decimals);
+          this.u32(v.value);
+        } else {
+          this.u8(0x46); // F
+          this.table(v as FieldTable);
+        }
+        return;
+      default:
+        throw new Error(`cannot encode a ${typeof v} in a field table`);
+    }
+  }
+
+  /** Starts a frame: type, channel, size placeholder. Returns its position for endFrame. */
+  beginFrame(type: number, channel: number): number {
+    if (this.pos + 7 > this.buf.length) this.grow(7);
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = type;
+    b[p + 1] = channel >>> 8;
+    b[p + 2] = channel;
+    this.pos = p + 7;
+    return p - this.base;
+  }
+
+  /** Backfills the payload size of the frame begun at start and writes frame-end. */
+  endFrame(start: number): void {
+    this.backfill32(start + 3, this.pos - this.base - start - 7);
+    this.u8(FRAME_END);
+  }
+
+  heartbeat(): void {
+    if (this.pos + 8 > this.buf.length) this.grow(8);
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = FRAME_HEARTBEAT;
+    b[p + 1] = 0;
+    b[p + 2] = 0;
+    b[p + 3] = 0;
+    b[p + 4] = 0;
+    b[p + 5] = 0;
+    b[p + 6] = 0;
+    b[p + 7] = FRAME_END;
+    this.pos = p + 8;
+  }
+
+  /**
+   * Writes a content header frame followed by body frames of at most
+   * frameMax - 8 payload bytes each (frameMax 0 means no limit). rawProperties
+   * are the property-flags and property values exactly as a publisher sent
+   * them. body may be split in chunks; their concatenation is the body, and
+   * bodySize bytes of it are sent.
+   */
+  writeContent(
+    channel: number,
+    classId: number,
+    bodySize: number,
+    rawProperties: Buffer,
+    body: Buffer | Buffer[],
+    frameMax: number,
+  ): void {
+    if (frameMax !== 0 && frameMax <= FRAME_OVERHEAD) throw new Error(`frame-max ${frameMax} leaves no room for a body`);
+    const maxPayload = frameMax === 0 ? Math.max(bodySize, 1) : frameMax - FRAME_OVERHEAD;
+    const frames = Math.ceil(bodySize / maxPayload);
+    const headerSize = 12 + rawProperties.length;
+    // one ensure for everything, then plain stores
+    this.ensure(FRAME_OVERHEAD + headerSize + frames * FRAME_OVERHEAD + bodySize);
+    const b = this.buf;
+    let p = this.pos;
+
+    b[p] = FRAME_HEADER;
+    b[p + 1] = channel >>> 8;
+    b[p + 2] = channel;
+    b.writeUInt32BE(headerSize, p + 3);
+    b[p + 7] = classId >>> 8;
+    b[p + 8] = classId;
+    b[p + 9] = 0; // weight
+    b[p + 10] = 0;
+    const hi = Math.floor(bodySize / TWO_32);
+    b.writeUInt32BE(hi, p + 11);
+    b.writeUInt32BE(bodySize - hi * TWO_32, p + 15);
+    p += 19;
+    p += rawProperties.copy(b, p);
+    b[p++] = FRAME_END;
+
+    const list = Array.isArray(body) ? body : null;
+    let chunk: Buffer = list === null ? (body as Buffer) : list.length > 0 ? list[0] : EMPTY;
+    let chunkIndex = 0;
+    let chunkPos = 0;
+    let remaining = bodySize;
+    while (remaining > 0) {
+      const size = remaining < maxPayload ? remaining : maxPayload;
+      b[p] = FRAME_BODY;
+      b[p + 1] = channel >>> 8;
+      b[p + 2] = channel;
+      b.writeUInt32BE(size, p + 3);
+      p += 7;
+      let want = size;
+      while (want > 0) {
+        const avail = chunk.length - chunkPos;
+        if (avail === 0) {
+          // pos is not advanced, so the partial content is dropped
+          if (list === null || ++chunkIndex >= list.length) {
+            throw new Error(`body is shorter than its declared size ${bodySize}`);
+          }
+          chunk = list[chunkIndex];
+          chunkPos = 0;
+          continue;
+        }
+        const n = avail < want ? avail : want;
+        chunk.copy(b, p, chunkPos, chunkPos + n);
+        p += n;
+        chunkPos += n;
+        want -= n;
+      }
+      b[p++] = FRAME_END;
+      remaining -= size;
+    }
+    this.pos = p;
+  }
+}
+
+function isDecimal(v: object): v is { decimals: number; value: number } {
+  const d = v as { decimals?: unknown; value?: unknown };
+  return typeof d.decimals === 'number' && typeof d.value === 'number' && Object.keys(v).length === 2;
+}

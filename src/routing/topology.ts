@@ -1,0 +1,140 @@
+/**
+ * The acceptor's model of a vhost: exchanges, queue records and the bindings
+ * between them. It routes publishes where they are parsed; queue contents live
+ * in the shards, addressed by QueueRecord.id.
+ */
+import type { FieldTable } from '../protocol/field-types.js';
+import { createMatcher, type ExchangeMatcher, type ExchangeTypeName } from './exchange-type.js';
+
+export type Destination = ExchangeRecord | QueueRecord;
+
+export interface ExchangeRecord {
+  readonly kind: 'exchange';
+  readonly name: string;
+  readonly type: ExchangeTypeName;
+  readonly durable: boolean;
+  readonly autoDelete: boolean;
+  readonly internal: boolean;
+  readonly args: FieldTable;
+  readonly matcher: ExchangeMatcher<Destination>;
+  /** Exchanges with a binding to this one, so deleting it can unbind. */
+  readonly boundFrom: Set<ExchangeRecord>;
+}
+
+export interface QueueRecord {
+  readonly kind: 'queue';
+  readonly id: number;
+  readonly name: string;
+  readonly vhost: string;
+  readonly shard: number;
+  readonly durable: boolean;
+  /** The owning connection's id when exclusive, else 0. */
+  readonly exclusiveOwner: number;
+  readonly autoDelete: boolean;
+  readonly args: FieldTable;
+  readonly boundFrom: Set<ExchangeRecord>;
+  consumerCount: number;
+  /** The routing-key shortstr of the default exchange's implicit binding. */
+  readonly nameShortstr: Buffer;
+}
+
+/** What a headers exchange needs from a publish, computed only if asked. */
+export interface RoutedMessage {
+  headers(): FieldTable | undefined;
+}
+
+export const DEFAULT_EXCHANGES: ReadonlyArray<[string, ExchangeTypeName]> = [
+  ['', 'direct'],
+  ['amq.direct', 'direct'],
+  ['amq.fanout', 'fanout'],
+  ['amq.topic', 'topic'],
+  ['amq.headers', 'headers'],
+  ['amq.match', 'headers'],
+];
+
+export class VHost {
+  readonly exchanges = new Map<string, ExchangeRecord>();
+  readonly queues = new Map<string, QueueRecord>();
+
+  constructor(readonly name: string) {
+    for (const [exchange, type] of DEFAULT_EXCHANGES) {
+      this.addExchange({ name: exchange, type, durable: true, autoDelete: false, internal: false, args: {} });
+    }
+  }
+
+  addExchange(spec: Pick<ExchangeRecord, 'name' | 'type' | 'durable' | 'autoDelete' | 'internal' | 'args'>): ExchangeRecord {
+    const exchange: ExchangeRecord = {
+      kind: 'exchange',
+      ...spec,
+      matcher: createMatcher<Destination>(spec.type),
+      boundFrom: new Set(),
+    };
+    this.exchanges.set(exchange.name, exchange);
+    return exchange;
+  }
+
+  addQueue(queue: QueueRecord): void {
+    this.queues.set(queue.name, queue);
+  }
+
+  bind(source: ExchangeRecord, destination: Destination, routingKey: string, args: FieldTable): void {
+    if (source.matcher.bind(destination, routingKey, args)) destination.boundFrom.add(source);
+  }
+
+  /** Removes one binding; an auto-delete source that loses its last binding goes too. */
+  unbind(source: ExchangeRecord, destination: Destination, routingKey: string, args: FieldTable): void {
+    if (!source.matcher.unbind(destination, routingKey, args)) return;
+    if (!source.matcher.hasBindingsTo(destination)) destination.boundFrom.delete(source);
+    this.deleteIfUnused(source);
+  }
+
+  /** Removes a queue and every binding to it. */
+  deleteQueue(queue: QueueRecord): void {
+    this.queues.delete(queue.name);
+    this.unbindDestination(queue);
+  }
+
+  /** Removes an exchange, the bindings from it and those to it. */
+  deleteExchange(exchange: ExchangeRecord): void {
+    this.exchanges.delete(exchange.name);
+    for (const binding of [...exchange.matcher.bindings()]) {
+      exchange.matcher.unbindAll(binding.destination);
+      binding.destination.boundFrom.delete(exchange);
+    }
+    this.unbindDestination(exchange);
+  }
+
+  /**
+   * The queues a publish to `exchange` reaches, following exchange-to-exchange
+   * bindings. `out` is a caller-owned scratch set, cleared here; exchanges in it
+   * double as the visited set, and a Set's iterator sees entries added while it runs.
+   */
+  route(exchange: ExchangeRecord, routingKey: string, message: RoutedMessage, out: Set<Destination>): void {
+    out.clear();
+    if (exchange.name === '') {
+      const queue = this.queues.get(routingKey);
+      if (queue !== undefined) out.add(queue);
+      return;
+    }
+    out.add(exchange);
+    for (const destination of out) {
+      if (destination.kind !== 'exchange') continue;
+      const headers = destination.type === 'headers' ? message.headers() : undefined;
+      destination.matcher.route(routingKey, headers, out);
+    }
+  }
+
+  private unbindDestination(destination: Destination): void {
+    for (const source of destination.boundFrom) {
+      source.matcher.unbindAll(destination);
+      this.deleteIfUnused(source);
+    }
+    destination.boundFrom.clear();
+  }
+
+  private deleteIfUnused(exchange: ExchangeRecord): void {
+    if (exchange.autoDelete && exchange.matcher.bindingCount === 0 && this.exchanges.get(exchange.name) === exchange) {
+      this.deleteExchange(exchange);
+    }
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * How one side of a ring pair tells the other "there is something for you".
+ *
+ * The sleeper arms the bell, checks for work once more, and only then sleeps, so
+ * a ring that arrives between the check and the sleep is never lost. A ringer
+ * pays one atomic add per batch, and a notify only when someone sleeps.
+ */
+export interface Doorbell {
+  /** Called by the sleeper before its last look for work; returns a token for sleep(). */
+  arm(): number;
+  /** The last look found work after all. */
+  disarm(): void;
+  /** Calls wake once, as soon as the bell has been rung since arm() returned token. */
+  sleep(token: number, wake: () => void): void;
+  ring(): void;
+}
+
+const SEQ = 0;
+const SLEEPING = 1;
+
+/** Between threads: Atomics on a shared word. */
+export class SharedDoorbell implements Doorbell {
+  readonly words: Int32Array;
+
+  constructor(sab: SharedArrayBuffer = new SharedArrayBuffer(8)) {
+    this.words = new Int32Array(sab);
+  }
+
+  arm(): number {
+    Atomics.store(this.words, SLEEPING, 1);
+    return Atomics.load(this.words, SEQ);
+  }
+
+  disarm(): void {
+    Atomics.store(this.words, SLEEPING, 0);
+  }
+
+  sleep(token: number, wake: () => void): void {
+    const result = Atomics.waitAsync(this.words, SEQ, token);
+    if (result.async) {
+      result.value.then(() => {
+        this.disarm();
+        wake();
+      });
+    } else {
+      this.disarm();
+      setImmediate(wake);
+    }
+  }
+
+  ring(): void {
+    Atomics.add(this.words, SEQ, 1);
+    if (Atomics.load(this.words, SLEEPING) !== 0) Atomics.notify(this.words, SEQ);
+  }
+}
+
+/** Within one thread (--workers 0): the same protocol over a counter and setImmediate. */
+export class LocalDoorbell implements Doorbell {
+  private seq = 0;
+  private sleeper: (() => void) | null = null;
+
+  arm(): number {
+    return this.seq;
+  }
+
+  disarm(): void {}
+
+  sleep(token: number, wake: () => void): void {
+    if (token !== this.seq) setImmediate(wake);
+    else this.sleeper = wake;
+  }
+
+  ring(): void {
+    this.seq++;
+    const wake = this.sleeper;
+    if (wake !== null) {
+      this.sleeper = null;
+      setImmediate(wake);
+    }
+  }
+}
+
+/**
+ * Runs `work` whenever the bell rings, in batches, yielding to the event loop in
+ * between. `work` returns true when it made progress (there may be more).
+ */
+export class Pump {
+  private stopped = false;
+
+  constructor(
+    private readonly bell: Doorbell,
+    private readonly work: () => boolean,
+  ) {
+    this.run = this.run.bind(this);
+  }
+
+  start(): void {
+    setImmediate(this.run);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private run(): void {
+    if (this.stopped) return;
+    if (this.work()) {
+      setImmediate(this.run);
+      return;
+    }
+    const token = this.bell.arm();
+    if (this.work()) {
+      this.bell.disarm();
+      setImmediate(this.run);
+      return;
+    }
+    this.bell.sleep(token, this.run);
+  }
+}

@@ -1,0 +1,131 @@
+import { Deque } from './deque.js';
+
+/** A message as a shard keeps it: its block, copied out of the ring once. */
+export interface StoredMessage {
+  block: Buffer;
+}
+
+/** One queue's reference to a message; a fanout shares the message between entries. */
+export interface QueueEntry {
+  message: StoredMessage;
+  id: number;
+  redelivered: boolean;
+}
+
+export interface Consumer {
+  readonly id: number;
+  readonly queue: ShardQueue;
+  readonly noAck: boolean;
+  /** 0 = unlimited */
+  readonly prefetch: number;
+  unacked: number;
+  /** false while the acceptor cannot write to the consumer's socket, or channel.flow is off */
+  active: boolean;
+}
+
+interface Unacked {
+  entry: QueueEntry;
+  consumer: Consumer | null;
+}
+
+/** A queue's messages and consumers, owned by one shard. */
+export class ShardQueue {
+  private readonly ready = new Deque<QueueEntry>();
+  /** Requeued entries, sorted by id, delivered before `ready` so order is kept. */
+  private requeued: QueueEntry[] = [];
+  private readonly unacked = new Map<number, Unacked>();
+  readonly consumers: Consumer[] = [];
+  private nextConsumer = 0;
+  private nextId = 1;
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+  ) {}
+
+  get messageCount(): number {
+    return this.ready.length + this.requeued.length;
+  }
+
+  get unackedCount(): number {
+    return this.unacked.size;
+  }
+
+  enqueue(message: StoredMessage): void {
+    this.ready.push({ message, id: this.nextId++, redelivered: false });
+  }
+
+  /** The next entry to hand out, or undefined. */
+  take(): QueueEntry | undefined {
+    if (this.requeued.length > 0) return this.requeued.shift();
+    return this.ready.shift();
+  }
+
+  /** Records an entry as delivered and awaiting ack. */
+  track(entry: QueueEntry, consumer: Consumer | null): void {
+    this.unacked.set(entry.id, { entry, consumer });
+    if (consumer !== null) consumer.unacked++;
+  }
+
+  /** Removes an unacked entry; returns it (undefined if unknown) and frees its consumer's credit. */
+  settle(id: number): QueueEntry | undefined {
+    const unacked = this.unacked.get(id);
+    if (unacked === undefined) return undefined;
+    this.unacked.delete(id);
+    if (unacked.consumer !== null) unacked.consumer.unacked--;
+    return unacked.entry;
+  }
+
+  requeue(entry: QueueEntry): void {
+    entry.redelivered = true;
+    const list = this.requeued;
+    let i = list.length;
+    while (i > 0 && list[i - 1].id > entry.id) i--;
+    list.splice(i, 0, entry);
+  }
+
+  /** Next consumer, round-robin, that may take a message now; null if none. */
+  nextReadyConsumer(): Consumer | null {
+    const n = this.consumers.length;
+    for (let i = 0; i < n; i++) {
+      const consumer = this.consumers[(this.nextConsumer + i) % n];
+      if (hasCredit(consumer)) {
+        this.nextConsumer = (this.nextConsumer + i + 1) % n;
+        return consumer;
+      }
+    }
+    return null;
+  }
+
+  /** Whether some consumer could take a message now (for immediate publishes). */
+  hasReadyConsumer(): boolean {
+    for (const consumer of this.consumers) {
+      if (hasCredit(consumer)) return true;
+    }
+    return false;
+  }
+
+  addConsumer(consumer: Consumer): void {
+    this.consumers.push(consumer);
+  }
+
+  removeConsumer(consumer: Consumer): void {
+    const i = this.consumers.indexOf(consumer);
+    if (i >= 0) this.consumers.splice(i, 1);
+    if (this.nextConsumer >= this.consumers.length) this.nextConsumer = 0;
+    // Its unacked entries stay acknowledgeable; they no longer count against anyone.
+    for (const unacked of this.unacked.values()) if (unacked.consumer === consumer) unacked.consumer = null;
+  }
+
+  /** Drops ready messages (not unacked ones); returns how many. */
+  purge(): number {
+    const count = this.messageCount;
+    this.ready.clear();
+    this.requeued = [];
+    return count;
+  }
+}
+
+function hasCredit(consumer: Consumer): boolean {
+  return consumer.active && (consumer.prefetch === 0 || consumer.unacked < consumer.prefetch);
+}

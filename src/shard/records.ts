@@ -1,0 +1,114 @@
+/**
+ * Ring record layouts between the acceptor and a shard. Hot records (publish,
+ * settle, deliver) are laid out by hand; rare control records carry msgpack.
+ * docs/ARCHITECTURE.md shows the same layouts.
+ *
+ * A message travels as a "block", copied once into the ring and once out:
+ *   u8 exchangeLen, exchange, u8 routingKeyLen, routingKey,   (AMQP shortstrs)
+ *   u32 propertiesLen, properties (content-header property bytes, verbatim),
+ *   u32 bodyLen, body
+ * The first two fields are exactly basic.deliver's exchange and routing-key
+ * arguments, so deliveries copy them without decoding.
+ */
+import { Packr } from 'msgpackr';
+
+/** Acceptor -> shard */
+export const A2S_PUBLISH = 1;
+export const A2S_SETTLE = 2;
+export const A2S_CONTROL = 3;
+/** Shard -> acceptor */
+export const S2A_DELIVER = 1;
+export const S2A_GET_OK = 2;
+export const S2A_REPLY = 3;
+export const S2A_IMMEDIATE = 4;
+
+export const PUBLISH_MANDATORY = 1;
+export const PUBLISH_IMMEDIATE = 2;
+
+export const SETTLE_ACK = 0;
+export const SETTLE_REQUEUE = 1;
+export const SETTLE_DROP = 2;
+
+/** PUBLISH: u8 type, u8 flags, u16 queueCount, u32 channelRef, u32 publishId, u32 queueId * n, block */
+export const PUBLISH_HEADER = 12;
+/** SETTLE: u8 type, u8 action, u32 count, (u32 queueId, f64 msgId) * count */
+export const SETTLE_HEADER = 6;
+export const SETTLE_ENTRY = 12;
+/** DELIVER: u8 type, u8 redelivered, u32 consumerId, u32 queueId, f64 msgId, block */
+export const DELIVER_HEADER = 18;
+/** GET_OK: u8 type, u8 redelivered, u32 requestId, u32 queueId, f64 msgId, u32 messageCount, block */
+export const GET_OK_HEADER = 22;
+/** IMMEDIATE: u8 type, u8 delivered, u32 channelRef, u32 publishId, block (only when not delivered) */
+export const IMMEDIATE_HEADER = 10;
+/** CONTROL / REPLY: u8 type, u32 requestId, msgpack */
+export const CONTROL_HEADER = 5;
+
+const packr = new Packr({ useRecords: false });
+export const packControl = (value: unknown): Buffer => packr.pack(value);
+export const unpackControl = (buf: Buffer, start: number, end: number): any => packr.unpack(buf.subarray(start, end));
+
+/** Size of a block; exchange and routingKey are in shortstr form (length octet first). */
+export function blockSize(exchange: Buffer, routingKey: Buffer, propertiesLen: number, bodyLen: number): number {
+  return exchange.length + routingKey.length + 8 + propertiesLen + bodyLen;
+}
+
+/** Where each part of the block starting at `at` lies. */
+export class BlockView {
+  buf!: Buffer;
+  start = 0;
+  /** start of the routing-key shortstr (the exchange shortstr begins at start) */
+  routingKeyAt = 0;
+  propertiesAt = 0;
+  propertiesEnd = 0;
+  bodyAt = 0;
+  end = 0;
+
+  read(buf: Buffer, at: number): this {
+    this.buf = buf;
+    this.start = at;
+    this.routingKeyAt = at + 1 + buf[at];
+    const propertiesLenAt = this.routingKeyAt + 1 + buf[this.routingKeyAt];
+    this.propertiesAt = propertiesLenAt + 4;
+    this.propertiesEnd = this.propertiesAt + buf.readUInt32LE(propertiesLenAt);
+    this.bodyAt = this.propertiesEnd + 4;
+    this.end = this.bodyAt + buf.readUInt32LE(this.propertiesEnd);
+    return this;
+  }
+
+  get bodySize(): number {
+    return this.end - this.bodyAt;
+  }
+
+  get exchange(): string {
+    return this.buf.toString('utf8', this.start + 1, this.routingKeyAt);
+  }
+
+  get routingKey(): string {
+    return this.buf.toString('utf8', this.routingKeyAt + 1, this.propertiesAt - 4);
+  }
+}
+
+/**
+ * Writes a block at buf[at..] from its parts as they arrived: the exchange and
+ * routing key as shortstr bytes, the raw properties, and the body chunks.
+ * Returns the end offset.
+ */
+export function writeBlock(
+  buf: Buffer,
+  at: number,
+  exchange: Buffer,
+  routingKey: Buffer,
+  properties: Buffer,
+  body: Buffer[],
+  bodySize: number,
+): number {
+  at += exchange.copy(buf, at);
+  at += routingKey.copy(buf, at);
+  buf.writeUInt32LE(properties.length, at);
+  at += 4;
+  at += properties.copy(buf, at);
+  buf.writeUInt32LE(bodySize, at);
+  at += 4;
+  for (let i = 0; i < body.length; i++) at += body[i].copy(buf, at);
+  return at;
+}

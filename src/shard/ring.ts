@@ -1,0 +1,101 @@
+/**
+ * A single-producer single-consumer byte ring on a SharedArrayBuffer.
+ *
+ * Records are length-prefixed and always contiguous, so the reader can look at a
+ * record in place (a Buffer view of the shared memory) and copy out only what it
+ * keeps. A record that does not fit before the end of the data area is preceded
+ * by a WRAP marker and written at offset 0.
+ *
+ * Control words (Int32, each on its own 64-byte line to avoid false sharing):
+ *   HEAD  read offset, written by the consumer
+ *   TAIL  write offset, written by the producer
+ */
+const HEAD = 0;
+const TAIL = 16;
+const CONTROL_BYTES = 128;
+const LENGTH_BYTES = 4;
+const WRAP = 0xffffffff;
+
+export class Ring {
+  readonly sab: SharedArrayBuffer;
+  readonly capacity: number;
+  /** The data area; record payloads are addressed by offsets into it. */
+  readonly data: Buffer;
+  private readonly control: Int32Array;
+  /** Producer's own copy of TAIL plus the pending (reserved, uncommitted) record. */
+  private tail = 0;
+  private reservedEnd = -1;
+  /** Consumer's own copy of HEAD and the end of the record it is looking at. */
+  private head = 0;
+  private peekedEnd = -1;
+  /** Size of the record returned by the last peek(). */
+  recordSize = 0;
+
+  static allocate(capacity: number): Ring {
+    return new Ring(new SharedArrayBuffer(CONTROL_BYTES + capacity));
+  }
+
+  constructor(sab: SharedArrayBuffer) {
+    this.sab = sab;
+    this.capacity = sab.byteLength - CONTROL_BYTES;
+    this.control = new Int32Array(sab, 0, CONTROL_BYTES / 4);
+    this.data = Buffer.from(sab, CONTROL_BYTES, this.capacity);
+    this.tail = Atomics.load(this.control, TAIL);
+    this.head = Atomics.load(this.control, HEAD);
+  }
+
+  /** The largest record this ring can ever take. */
+  get maxRecordSize(): number {
+    return (this.capacity >>> 1) - LENGTH_BYTES;
+  }
+
+  /**
+   * Producer: room for a `size`-byte record. Returns the payload offset in `data`,
+   * or -1 when the ring is too full right now. Call commit() once written.
+   */
+  reserve(size: number): number {
+    const need = LENGTH_BYTES + size;
+    const head = Atomics.load(this.control, HEAD);
+    let at = this.tail;
+    if (at >= head) {
+      // Free space is [tail, capacity) and [0, head - 1): never let tail catch head.
+      if (this.capacity - at < need || (this.capacity - at === need && head === 0)) {
+        if (need >= head) return -1;
+        if (this.capacity - at >= LENGTH_BYTES) this.data.writeUInt32LE(WRAP, at);
+        at = 0;
+      }
+    } else if (head - at <= need) {
+      return -1;
+    }
+    this.data.writeUInt32LE(size, at);
+    this.reservedEnd = at + need;
+    return at + LENGTH_BYTES;
+  }
+
+  /** Producer: publish the record written after the last reserve(). */
+  commit(): void {
+    this.tail = this.reservedEnd === this.capacity ? 0 : this.reservedEnd;
+    Atomics.store(this.control, TAIL, this.tail);
+  }
+
+  /** Consumer: payload offset of the next record (size in recordSize), or -1 if empty. */
+  peek(): number {
+    const tail = Atomics.load(this.control, TAIL);
+    let at = this.head;
+    if (at === tail) return -1;
+    if (this.capacity - at < LENGTH_BYTES || this.data.readUInt32LE(at) === WRAP) at = 0;
+    this.recordSize = this.data.readUInt32LE(at);
+    this.peekedEnd = at + LENGTH_BYTES + this.recordSize;
+    return at + LENGTH_BYTES;
+  }
+
+  /** Consumer: release the record returned by peek() so the producer may reuse its bytes. */
+  consume(): void {
+    this.head = this.peekedEnd === this.capacity ? 0 : this.peekedEnd;
+    Atomics.store(this.control, HEAD, this.head);
+  }
+
+  isEmpty(): boolean {
+    return this.head === Atomics.load(this.control, TAIL);
+  }
+}

@@ -1,0 +1,59 @@
+import { Ring } from './ring.js';
+import { RingWriter } from './ring-writer.js';
+import { Pump, type Doorbell } from './doorbell.js';
+import { Shard } from './shard.js';
+
+/** Records handled per turn before yielding, so a flood cannot starve deliveries. */
+const BATCH = 4096;
+
+/**
+ * Drives a Shard from its input ring: handle a batch of records, deliver, wake
+ * the acceptor. The same runner serves a worker thread and --workers 0.
+ */
+export class ShardRunner {
+  private readonly input: Ring;
+  private readonly output: RingWriter;
+  private readonly shard: Shard;
+  private readonly pump: Pump;
+
+  constructor(
+    input: Ring,
+    output: Ring,
+    ownBell: Doorbell,
+    private readonly acceptorBell: Doorbell,
+  ) {
+    this.input = input;
+    this.output = new RingWriter(output, acceptorBell);
+    this.shard = new Shard(this.output);
+    this.pump = new Pump(ownBell, () => this.work());
+  }
+
+  start(): void {
+    this.pump.start();
+  }
+
+  stop(): void {
+    this.pump.stop();
+  }
+
+  private work(): boolean {
+    let progress = this.output.drainOverflow();
+    let handled = 0;
+    const input = this.input;
+    while (handled < BATCH) {
+      const at = input.peek();
+      if (at < 0) break;
+      this.shard.handle(input.data, at, at + input.recordSize);
+      input.consume();
+      handled++;
+    }
+    // The acceptor may be waiting for room to write its overflow.
+    if (handled > 0) {
+      progress = true;
+      this.acceptorBell.ring();
+    }
+    if (this.shard.deliver()) progress = true;
+    this.output.flush();
+    return progress;
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * A shard: the queues hashed to it, their messages and consumers. Plain logic
+ * with no threads: it reads acceptor records and writes records back through a
+ * RingWriter, whether it runs in a worker (shard-worker.ts) or inline.
+ */
+import { RingWriter } from './ring-writer.js';
+import { ShardQueue, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
+import * as R from './records.js';
+
+/** Control operations, msgpack-encoded in A2S_CONTROL records. */
+export type ShardControl =
+  | { op: 'declare'; queueId: number; name: string }
+  | { op: 'delete'; queueId: number }
+  | { op: 'purge'; queueId: number }
+  | { op: 'consume'; queueId: number; consumerId: number; noAck: boolean; prefetch: number }
+  | { op: 'cancel'; consumerId: number }
+  | { op: 'flow'; consumerIds: number[]; active: boolean }
+  | { op: 'get'; queueId: number; noAck: boolean }
+  | { op: 'stats'; queueIds: number[] };
+
+export class Shard {
+  private readonly queues = new Map<number, ShardQueue>();
+  private readonly consumers = new Map<number, Consumer>();
+  /** Queues that may be able to deliver: they got messages or consumer credit. */
+  private readonly pending = new Set<ShardQueue>();
+
+  constructor(private readonly out: RingWriter) {}
+
+  /** Handles one acceptor record found at buf[at..end). */
+  handle(buf: Buffer, at: number, end: number): void {
+    switch (buf[at]) {
+      case R.A2S_PUBLISH:
+        return this.publish(buf, at, end);
+      case R.A2S_SETTLE:
+        return this.settle(buf, at);
+      case R.A2S_CONTROL: {
+        const requestId = buf.readUInt32LE(at + 1);
+        return this.control(requestId, R.unpackControl(buf, at + R.CONTROL_HEADER, end));
+      }
+      default:
+        throw new Error(`shard: unknown record type ${buf[at]}`);
+    }
+  }
+
+  /** Delivers what it can; returns true if it delivered anything. */
+  deliver(): boolean {
+    let progress = false;
+    for (const queue of this.pending) {
+      while (!this.out.backlogged && queue.messageCount > 0) {
+        const consumer = queue.nextReadyConsumer();
+        if (consumer === null) break;
+        const entry = queue.take()!;
+        if (!consumer.noAck) queue.track(entry, consumer);
+        this.writeDeliver(consumer, entry);
+        progress = true;
+      }
+      if (this.out.backlogged) break;
+      this.pending.delete(queue);
+    }
+    return progress;
+  }
+
+  private publish(buf: Buffer, at: number, end: number): void {
+    const flags = buf[at + 1];
+    const queueCount = buf.readUInt16LE(at + 2);
+    const blockAt = at + R.PUBLISH_HEADER + 4 * queueCount;
+    const message: StoredMessage = { block: Buffer.from(buf.subarray(blockAt, end)) };
+    const immediate = (flags & R.PUBLISH_IMMEDIATE) !== 0;
+    let delivered = false;
+    for (let i = 0; i < queueCount; i++) {
+      const queue = this.queues.get(buf.readUInt32LE(at + R.PUBLISH_HEADER + 4 * i));
+      if (queue === undefined) continue; // deleted while the publish was in flight
+      if (immediate && !queue.hasReadyConsumer()) continue;
+      queue.enqueue(message);
+      this.pending.add(queue);
+      delivered = true;
+    }
+    if (immediate) this.writeImmediate(buf.readUInt32LE(at + 4), buf.readUInt32LE(at + 8), delivered, message.block);
+  }
+
+  private settle(buf: Buffer, at: number): void {
+    const action = buf[at + 1];
+    const count = buf.readUInt32LE(at + 2);
+    let p = at + R.SETTLE_HEADER;
+    for (let i = 0; i < count; i++, p += R.SETTLE_ENTRY) {
+      const queue = this.queues.get(buf.readUInt32LE(p));
+      if (queue === undefined) continue;
+      const entry = queue.settle(buf.readDoubleLE(p + 4));
+      if (entry === undefined) continue;
+      if (action === R.SETTLE_REQUEUE) queue.requeue(entry);
+      this.pending.add(queue);
+    }
+  }
+
+  private control(requestId: number, c: ShardControl): void {
+    switch (c.op) {
+      case 'declare': {
+        let queue = this.queues.get(c.queueId);
+        if (queue === undefined) this.queues.set(c.queueId, (queue = new ShardQueue(c.queueId, c.name)));
+        return this.reply(requestId, { messageCount: queue.messageCount });
+      }
+      case 'delete': {
+        const queue = this.queues.get(c.queueId);
+        if (queue !== undefined) {
+          for (const consumer of queue.consumers) this.consumers.delete(consumer.id);
+          this.queues.delete(c.queueId);
+          this.pending.delete(queue);
+        }
+        return this.reply(requestId, { messageCount: queue?.messageCount ?? 0 });
+      }
+      case 'purge':
+        return this.reply(requestId, { messageCount: this.queues.get(c.queueId)?.purge() ?? 0 });
+      case 'consume': {
+        const queue = this.queues.get(c.queueId);
+        if (queue === undefined) return;
+        const consumer: Consumer = { id: c.consumerId, queue, noAck: c.noAck, prefetch: c.prefetch, unacked: 0, active: true };
+        this.consumers.set(consumer.id, consumer);
+        queue.addConsumer(consumer);
+        this.pending.add(queue);
+        return;
+      }
+      case 'cancel': {
+        const consumer = this.consumers.get(c.consumerId);
+        if (consumer === undefined) return;
+        this.consumers.delete(consumer.id);
+        consumer.queue.removeConsumer(consumer);
+        return;
+      }
+      case 'flow':
+        for (const id of c.consumerIds) {
+          const consumer = this.consumers.get(id);
+          if (consumer === undefined) continue;
+          consumer.active = c.active;
+          if (c.active) this.pending.add(consumer.queue);
+        }
+        return;
+      case 'get': {
+        const queue = this.queues.get(c.queueId);
+        const entry = queue?.take();
+        if (queue === undefined || entry === undefined) return this.reply(requestId, { empty: true });
+        if (!c.noAck) queue.track(entry, null);
+        return this.writeGetOk(requestId, queue, entry);
+      }
+      case 'stats':
+        return this.reply(
+          requestId,
+          c.queueIds.map((id) => {
+            const queue = this.queues.get(id);
+            return [queue?.messageCount ?? 0, queue?.unackedCount ?? 0];
+          }),
+        );
+    }
+  }
+
+  private reply(requestId: number, value: unknown): void {
+    const payload = R.packControl(value);
+    this.out.begin(R.CONTROL_HEADER + payload.length);
+    const { buf, offset } = this.out;
+    buf[offset] = R.S2A_REPLY;
+    buf.writeUInt32LE(requestId, offset + 1);
+    payload.copy(buf, offset + R.CONTROL_HEADER);
+    this.out.end();
+  }
+
+  private writeDeliver(consumer: Consumer, entry: QueueEntry): void {
+    const block = entry.message.block;
+    this.out.begin(R.DELIVER_HEADER + block.length);
+    const { buf, offset } = this.out;
+    buf[offset] = R.S2A_DELIVER;
+    buf[offset + 1] = entry.redelivered ? 1 : 0;
+    buf.writeUInt32LE(consumer.id, offset + 2);
+    buf.writeUInt32LE(consumer.queue.id, offset + 6);
+    buf.writeDoubleLE(entry.id, offset + 10);
+    block.copy(buf, offset + R.DELIVER_HEADER);
+    this.out.end();
+  }
+
+  private writeGetOk(requestId: number, queue: ShardQueue, entry: QueueEntry): void {
+    const block = entry.message.block;
+    this.out.begin(R.GET_OK_HEADER + block.length);
+    const { buf, offset } = this.out;
+    buf[offset] = R.S2A_GET_OK;
+    buf[offset + 1] = entry.redelivered ? 1 : 0;
+    buf.writeUInt32LE(requestId, offset + 2);
+    buf.writeUInt32LE(queue.id, offset + 6);
+    buf.writeDoubleLE(entry.id, offset + 10);
+    buf.writeUInt32LE(queue.messageCount, offset + 18);
+    block.copy(buf, offset + R.GET_OK_HEADER);
+    this.out.end();
+  }
+
+  private writeImmediate(channelRef: number, publishId: number, delivered: boolean, block: Buffer): void {
+    const size = R.IMMEDIATE_HEADER + (delivered ? 0 : block.length);
+    this.out.begin(size);
+    const { buf, offset } = this.out;
+    buf[offset] = R.S2A_IMMEDIATE;
+    buf[offset + 1] = delivered ? 1 : 0;
+    buf.writeUInt32LE(channelRef, offset + 2);
+    buf.writeUInt32LE(publishId, offset + 6);
+    if (!delivered) block.copy(buf, offset + R.IMMEDIATE_HEADER);
+    this.out.end();
+  }
+}

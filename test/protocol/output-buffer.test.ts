@@ -1,0 +1,202 @@
+import { describe, expect, it } from 'vitest';
+import { FRAME_BODY, FRAME_HEADER, FRAME_MIN_SIZE } from '../../src/protocol/constants.js';
+import { OutputBuffer } from '../../src/protocol/output-buffer.js';
+import { bytes, int, readFrames, rng } from './helpers.js';
+
+describe('OutputBuffer primitives', () => {
+  it('writes big-endian integers and floats', () => {
+    const out = new OutputBuffer(16);
+    out.u8(0xab);
+    out.u16(0xbeef);
+    out.u32(0xdeadbeef);
+    out.u64(2 ** 53 - 1);
+    out.i8(-1);
+    out.i16(-2);
+    out.i32(-3);
+    out.i64(-4);
+    out.i64(-(2n ** 63n));
+    out.i64(2 ** 62);
+    out.f32(1.5);
+    out.f64(-0.1);
+    const b = out.take();
+    let p = 0;
+    expect(b[p++]).toBe(0xab);
+    expect(b.readUInt16BE(p)).toBe(0xbeef), (p += 2);
+    expect(b.readUInt32BE(p)).toBe(0xdeadbeef), (p += 4);
+    expect(b.readBigUInt64BE(p)).toBe(2n ** 53n - 1n), (p += 8);
+    expect(b.readInt8(p)).toBe(-1), (p += 1);
+    expect(b.readInt16BE(p)).toBe(-2), (p += 2);
+    expect(b.readInt32BE(p)).toBe(-3), (p += 4);
+    expect(b.readBigInt64BE(p)).toBe(-4n), (p += 8);
+    expect(b.readBigInt64BE(p)).toBe(-(2n ** 63n)), (p += 8);
+    expect(b.readBigInt64BE(p)).toBe(2n ** 62n), (p += 8);
+    expect(b.readFloatBE(p)).toBe(1.5), (p += 4);
+    expect(b.readDoubleBE(p)).toBe(-0.1), (p += 8);
+    expect(p).toBe(b.length);
+  });
+
+  it('writes random signed 64-bit numbers like writeBigInt64BE', () => {
+    const r = rng(5);
+    for (let i = 0; i < 1000; i++) {
+      const v = int(r, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+      const out = new OutputBuffer(16);
+      out.i64(v);
+      expect(out.take().readBigInt64BE(0)).toBe(BigInt(v));
+    }
+  });
+
+  it('writes short strings as length + utf8 and refuses more than 255 bytes', () => {
+    const out = new OutputBuffer(16);
+    out.shortstr('');
+    out.shortstr('héllo');
+    out.shortstr('x'.repeat(255));
+    expect(out.take()).toEqual(Buffer.concat([Buffer.from([0, 6]), Buffer.from('héllo'), Buffer.from([255]), Buffer.from('x'.repeat(255))]));
+    expect(() => out.shortstr('x'.repeat(256))).toThrow(Error);
+    expect(() => out.shortstr('é'.repeat(128))).toThrow(/256 bytes/);
+    // a failed write leaves nothing behind
+    expect(out.length).toBe(0);
+    out.shortstr('漢'.repeat(85)); // 255 bytes exactly
+    expect(out.take().length).toBe(256);
+  });
+
+  it('writes long strings from strings and buffers', () => {
+    const out = new OutputBuffer(16);
+    out.longstr('€uro');
+    out.longstr(Buffer.from([1, 2, 3]));
+    out.longstr('');
+    expect(out.take()).toEqual(Buffer.from([0, 0, 0, 6, ...Buffer.from('€uro'), 0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 0]));
+  });
+
+  it('copies a byte range', () => {
+    const out = new OutputBuffer(16);
+    out.bytes(Buffer.from([1, 2, 3, 4, 5]), 1, 4);
+    out.bytes(Buffer.from([9]));
+    expect(out.take()).toEqual(Buffer.from([2, 3, 4, 9]));
+  });
+});
+
+describe('OutputBuffer growth and take', () => {
+  it('keeps contents when growing, including an open frame', () => {
+    const out = new OutputBuffer(16);
+    const start = out.beginFrame(FRAME_BODY, 3);
+    const payload = bytes(rng(1), 5000);
+    for (const b of payload) out.u8(b); // many small growths
+    out.endFrame(start);
+    const frames = readFrames([out.take()]);
+    expect(frames).toEqual([{ type: FRAME_BODY, channel: 3, payload }]);
+  });
+
+  it('never overwrites bytes already taken', () => {
+    const out = new OutputBuffer(64);
+    const r = rng(2);
+    const taken: [Buffer, Buffer][] = [];
+    for (let i = 0; i < 500; i++) {
+      const data = bytes(r, pick3(r));
+      out.bytes(data);
+      if (r() < 0.5) out.u8(0x55);
+      const t = out.take();
+      expect(out.length).toBe(0);
+      taken.push([t, Buffer.from(t)]);
+    }
+    for (const [t, copy] of taken) expect(t).toEqual(copy);
+  });
+
+  it('take() on an empty buffer returns an empty buffer', () => {
+    const out = new OutputBuffer();
+    expect(out.take().length).toBe(0);
+    out.u8(1);
+    expect(out.length).toBe(1);
+    expect(out.take()).toEqual(Buffer.from([1]));
+    expect(out.take().length).toBe(0);
+  });
+
+  it('ensure() reserves room for direct writes', () => {
+    const out = new OutputBuffer(16);
+    out.u8(7);
+    out.ensure(100);
+    expect(out.buf.length - out.pos).toBeGreaterThanOrEqual(100);
+    out.buf[out.pos++] = 8;
+    expect(out.take()).toEqual(Buffer.from([7, 8]));
+  });
+
+  it('writes heartbeats', () => {
+    const out = new OutputBuffer(4);
+    out.heartbeat();
+    expect(out.take()).toEqual(Buffer.from([8, 0, 0, 0, 0, 0, 0, 0xce]));
+  });
+});
+
+function pick3(r: () => number): number {
+  const x = r();
+  return x < 0.6 ? 20 : x < 0.9 ? 200 : 3000;
+}
+
+describe('OutputBuffer.writeContent', () => {
+  const props = Buffer.from([0x90, 0x00, 3, 0x61, 0x2f, 0x62, 2]); // content-type "a/b", delivery-mode 2
+
+  function check(bodySize: number, frameMax: number, chunks: Buffer[] | Buffer, body: Buffer) {
+    const out = new OutputBuffer(32);
+    out.u8(0xee); // something pending before, to check offsets
+    out.writeContent(4, 60, bodySize, props, chunks, frameMax);
+    const wire = out.take();
+    expect(wire[0]).toBe(0xee);
+    const frames = readFrames([wire.subarray(1)], frameMax);
+    const header = frames[0];
+    expect(header.type).toBe(FRAME_HEADER);
+    expect(header.channel).toBe(4);
+    expect(header.payload.readUInt16BE(0)).toBe(60);
+    expect(header.payload.readUInt16BE(2)).toBe(0);
+    expect(Number(header.payload.readBigUInt64BE(4))).toBe(bodySize);
+    expect(header.payload.subarray(12)).toEqual(props);
+
+    const bodies = frames.slice(1);
+    const maxPayload = frameMax === 0 ? Infinity : frameMax - 8;
+    expect(bodies.length).toBe(bodySize === 0 ? 0 : frameMax === 0 ? 1 : Math.ceil(bodySize / maxPayload));
+    for (const f of bodies) {
+      expect(f.type).toBe(FRAME_BODY);
+      expect(f.channel).toBe(4);
+      expect(f.payload.length).toBeGreaterThan(0);
+      expect(f.payload.length).toBeLessThanOrEqual(maxPayload);
+    }
+    expect(Buffer.concat(bodies.map((f) => f.payload))).toEqual(body.subarray(0, bodySize));
+  }
+
+  it('splits bodies at frame-max around every boundary', () => {
+    const frameMax = FRAME_MIN_SIZE;
+    for (const size of [0, 1, frameMax - 9, frameMax - 8, frameMax - 7, 2 * (frameMax - 8), 2 * (frameMax - 8) + 1, 50_000]) {
+      const b = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) b[i] = i * 7;
+      check(size, frameMax, b, b);
+    }
+  });
+
+  it('takes the body in chunks that do not line up with frames', () => {
+    const r = rng(9);
+    for (let n = 0; n < 100; n++) {
+      const size = int(r, 0, 20_000);
+      const body = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) body[i] = (i * 31 + n) & 0xff;
+      const chunks: Buffer[] = [];
+      for (let p = 0; p < size; p += chunks[chunks.length - 1].length) {
+        chunks.push(body.subarray(p, p + int(r, 0, 3000))); // empty chunks included
+      }
+      if (r() < 0.3) chunks.push(Buffer.alloc(0));
+      check(size, int(r, 9, 9000), chunks, body);
+    }
+  });
+
+  it('frame-max 0 means a single body frame', () => {
+    const body = Buffer.alloc(100_000, 1);
+    check(body.length, 0, body, body);
+  });
+
+  it('sends only bodySize bytes and throws when the body is short', () => {
+    const body = Buffer.from('abcdef');
+    check(3, FRAME_MIN_SIZE, [body], body);
+    const out = new OutputBuffer();
+    out.u8(1);
+    expect(() => out.writeContent(1, 60, 10, props, [Buffer.from('abc'), Buffer.from('de')], FRAME_MIN_SIZE)).toThrow(/shorter/);
+    expect(() => out.writeContent(1, 60, 10, props, Buffer.from('abc'), FRAME_MIN_SIZE)).toThrow(/shorter/);
+    expect(out.length).toBe(1); // nothing of the failed content is left pending
+  });
+});

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { Ring } from '../../src/shard/ring.js';
+
+function write(ring: Ring, payload: Buffer): boolean {
+  const at = ring.reserve(payload.length);
+  if (at < 0) return false;
+  payload.copy(ring.data, at);
+  ring.commit();
+  return true;
+}
+
+function read(ring: Ring): Buffer | null {
+  const at = ring.peek();
+  if (at < 0) return null;
+  const copy = Buffer.from(ring.data.subarray(at, at + ring.recordSize));
+  ring.consume();
+  return copy;
+}
+
+describe('Ring', () => {
+  it('carries records in order across many wrap-arounds, sizes varying', () => {
+    const ring = Ring.allocate(1000);
+    let written = 0;
+    let readCount = 0;
+    for (let round = 0; round < 5000; round++) {
+      const size = (round * 37) % 300;
+      const payload = Buffer.alloc(size, round & 0xff);
+      while (!write(ring, payload)) {
+        const got = read(ring);
+        expect(got).not.toBeNull();
+        const expectedSize = (readCount * 37) % 300;
+        expect(got!.length).toBe(expectedSize);
+        if (expectedSize > 2) expect(got![expectedSize - 1]).toBe(readCount & 0xff);
+        readCount++;
+      }
+      written++;
+    }
+    while (read(ring) !== null) readCount++;
+    expect(readCount).toBe(written);
+    expect(ring.isEmpty()).toBe(true);
+  });
+
+  it('refuses a record when full and never overwrites unread bytes', () => {
+    const ring = Ring.allocate(64); // each 16-byte record takes 20 bytes with its length
+    expect(write(ring, Buffer.alloc(16, 1))).toBe(true);
+    expect(write(ring, Buffer.alloc(16, 2))).toBe(true);
+    expect(write(ring, Buffer.alloc(16, 3))).toBe(true);
+    expect(write(ring, Buffer.alloc(16, 4))).toBe(false);
+    expect(read(ring)).toEqual(Buffer.alloc(16, 1));
+    // 20 bytes free at the front, but the write may not catch up with the reader
+    expect(write(ring, Buffer.alloc(16, 4))).toBe(false);
+    expect(read(ring)).toEqual(Buffer.alloc(16, 2));
+    expect(write(ring, Buffer.alloc(16, 4))).toBe(true); // wraps to offset 0
+    expect(read(ring)).toEqual(Buffer.alloc(16, 3));
+    expect(read(ring)).toEqual(Buffer.alloc(16, 4));
+    expect(read(ring)).toBeNull();
+  });
+
+  it('passes 300k records between two threads', async () => {
+    const ring = Ring.allocate(1 << 16);
+    const count = 300_000;
+    // The producer runs in a worker; it writes the record index in each record.
+    const worker = new Worker(
+      `
+      const { workerData } = require('node:worker_threads');
+      const CONTROL = 128, TAIL = 16, HEAD = 0;
+      const ctl = new Int32Array(workerData.sab, 0, 32);
+      const cap = workerData.sab.byteLength - CONTROL;
+      const data = Buffer.from(workerData.sab, CONTROL, cap);
+      let tail = 0;
+      for (let i = 0; i < workerData.count; i++) {
+        const need = 4 + 8;
+        for (;;) {
+          const head = Atomics.load(ctl, HEAD);
+          let at = tail;
+          if (at >= head) {
+            if (cap - at < need || (cap - at === need && head === 0)) {
+              if (need >= head) continue;
+              if (cap - at >= 4) data.writeUInt32LE(0xffffffff, at);
+              at = 0;
+            }
+          } else if (head - at <= need) continue;
+          data.writeUInt32LE(8, at);
+          data.writeDoubleLE(i, at + 4);
+          tail = at + need === cap ? 0 : at + need;
+          Atomics.store(ctl, TAIL, tail);
+          break;
+        }
+      }
+      `,
+      { eval: true, workerData: { sab: ring.sab, count } },
+    );
+    let expected = 0;
+    while (expected < count) {
+      const at = ring.peek();
+      if (at < 0) continue; // spin: the producer is another thread
+      const value = ring.data.readDoubleLE(at);
+      if (value !== expected || ring.recordSize !== 8) throw new Error(`record ${expected} arrived as ${value}`);
+      ring.consume();
+      expected++;
+    }
+    await worker.terminate();
+    expect(expected).toBe(count);
+  });
+});
