@@ -47,3 +47,124 @@ export function closed(ch: Channel): Promise<{ code: number; message: string }> 
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// --- helpers for the broker suites (test/broker) ------------------------------------
+
+let nameCounter = 0;
+const runId = Math.random().toString(36).slice(2, 8);
+
+/** A queue or exchange name no other test (or earlier run against the same broker) uses. */
+export function uniq(prefix: string): string {
+  return `${prefix}-${runId}-${++nameCounter}`;
+}
+
+/** The reply code and RabbitMQ's reply text ("NOT_FOUND - ...") of a server close, from amqplib's error. */
+export function reason(err: any): { code: number; text: string } {
+  const match = /with message "(.*)"$/s.exec(String(err?.message));
+  return { code: err?.code, text: match ? match[1] : String(err?.message) };
+}
+
+/** Awaits an operation the server must refuse; resolves with the close's code and text. */
+export async function refused(op: Promise<unknown>): Promise<{ code: number; text: string }> {
+  let result: unknown;
+  try {
+    result = await op;
+  } catch (err) {
+    return reason(err);
+  }
+  throw new Error(`expected the server to refuse, but it answered ${JSON.stringify(result)}`);
+}
+
+/** The close the server sent a channel (see closed), as { code, text }. */
+export async function closedWith(ch: Channel): Promise<{ code: number; text: string }> {
+  const { code, message } = await closed(ch);
+  return reason({ code, message });
+}
+
+/** The message bodies as strings. */
+export const bodies = (messages: readonly { content: Buffer }[]): string[] => messages.map((m) => m.content.toString());
+
+/** A consumer that records what it gets. */
+export interface Inbox {
+  readonly consumerTag: string;
+  readonly messages: ConsumeMessage[];
+  /** true once the server cancelled the consumer (basic.cancel from the server) */
+  cancelled: boolean;
+  /** Resolves with the first `count` messages once that many arrived; rejects after `ms`. */
+  waitFor(count: number, ms?: number): Promise<ConsumeMessage[]>;
+}
+
+export async function subscribe(ch: Channel, queue: string, options: amqp.Options.Consume = { noAck: true }): Promise<Inbox> {
+  const waiters = new Set<() => void>();
+  const messages: ConsumeMessage[] = [];
+  const inbox: Inbox = {
+    consumerTag: '',
+    messages,
+    cancelled: false,
+    waitFor(count, ms = 3000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (messages.length < count) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(messages.slice(0, count));
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`got ${messages.length} of ${count} messages on '${queue}' within ${ms} ms: ${JSON.stringify(bodies(messages))}`));
+        }, ms);
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+  const ok = await ch.consume(
+    queue,
+    (msg) => {
+      if (msg === null) {
+        inbox.cancelled = true;
+        return;
+      }
+      messages.push(msg);
+      for (const check of [...waiters]) check();
+    },
+    options,
+  );
+  (inbox as { consumerTag: string }).consumerTag = ok.consumerTag;
+  return inbox;
+}
+
+/** Retries `check` (an assertion) until it passes; rethrows its last failure after `ms`. */
+export async function eventually<T>(check: () => Promise<T> | T, ms = 2000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(25);
+    }
+  }
+}
+
+/** Whether a queue exists, asked on a throwaway channel (a 404 closes it). */
+export async function queueExists(conn: ChannelModel, queue: string): Promise<boolean> {
+  return exists(conn, (ch) => ch.checkQueue(queue));
+}
+
+/** Whether an exchange exists, asked on a throwaway channel (a 404 closes it). */
+export async function exchangeExists(conn: ChannelModel, exchange: string): Promise<boolean> {
+  return exists(conn, (ch) => ch.checkExchange(exchange));
+}
+
+async function exists(conn: ChannelModel, check: (ch: Channel) => Promise<unknown>): Promise<boolean> {
+  const ch = await channel(conn);
+  try {
+    await check(ch);
+  } catch (err: any) {
+    if (err?.code === 404) return false;
+    throw err;
+  }
+  await ch.close();
+  return true;
+}

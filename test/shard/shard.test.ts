@@ -1,0 +1,122 @@
+/** The shard's queue logic, inline: records in, records out, no threads. */
+import { describe, expect, it } from 'vitest';
+import { Ring } from '../../src/shard/ring.js';
+import { RingWriter } from '../../src/shard/ring-writer.js';
+import { LocalDoorbell } from '../../src/shard/doorbell.js';
+import { Shard } from '../../src/shard/shard.js';
+import * as R from '../../src/shard/records.js';
+
+const shortstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
+
+function publishRecord(queueIds: number[], body: string, flags = 0): Buffer {
+  const block = Buffer.alloc(R.blockSize(shortstr('ex'), shortstr('rk'), 0, Buffer.byteLength(body)));
+  R.writeBlock(block, 0, shortstr('ex'), shortstr('rk'), Buffer.alloc(0), [Buffer.from(body)], Buffer.byteLength(body));
+  const head = Buffer.alloc(R.PUBLISH_HEADER + 4 * queueIds.length);
+  head[0] = R.A2S_PUBLISH;
+  head[1] = flags;
+  head.writeUInt16LE(queueIds.length, 2);
+  queueIds.forEach((id, i) => head.writeUInt32LE(id, R.PUBLISH_HEADER + 4 * i));
+  return Buffer.concat([head, block]);
+}
+
+function controlRecord(requestId: number, control: object): Buffer {
+  const head = Buffer.alloc(R.CONTROL_HEADER);
+  head[0] = R.A2S_CONTROL;
+  head.writeUInt32LE(requestId, 1);
+  return Buffer.concat([head, R.packControl(control)]);
+}
+
+function settleRecord(action: number, entries: [number, number][]): Buffer {
+  const buf = Buffer.alloc(R.SETTLE_HEADER + R.SETTLE_ENTRY * entries.length);
+  buf[0] = R.A2S_SETTLE;
+  buf[1] = action;
+  buf.writeUInt32LE(entries.length, 2);
+  entries.forEach(([queueId, msgId], i) => {
+    buf.writeUInt32LE(queueId, R.SETTLE_HEADER + R.SETTLE_ENTRY * i);
+    buf.writeDoubleLE(msgId, R.SETTLE_HEADER + R.SETTLE_ENTRY * i + 4);
+  });
+  return buf;
+}
+
+interface Delivered {
+  consumerId: number;
+  msgId: number;
+  redelivered: boolean;
+  body: string;
+}
+
+function setup() {
+  const out = Ring.allocate(1 << 16);
+  const shard = new Shard(new RingWriter(out, new LocalDoorbell()));
+  const view = new R.BlockView();
+  const send = (record: Buffer) => shard.handle(record, 0, record.length);
+  /** Runs deliveries and returns the DELIVER records they produced. */
+  const deliveries = (): Delivered[] => {
+    shard.deliver();
+    const got: Delivered[] = [];
+    for (let at = out.peek(); at >= 0; at = out.peek()) {
+      const buf = out.data;
+      if (buf[at] === R.S2A_DELIVER) {
+        const v = view.read(buf, at + R.DELIVER_HEADER);
+        got.push({
+          consumerId: buf.readUInt32LE(at + 2),
+          msgId: buf.readDoubleLE(at + 10),
+          redelivered: buf[at + 1] === 1,
+          body: buf.toString('utf8', v.bodyAt, v.end),
+        });
+      }
+      out.consume();
+    }
+    return got;
+  };
+  return { send, deliveries };
+}
+
+describe('Shard (inline)', () => {
+  it('delivers round-robin within each consumer prefetch, and an ack frees credit', () => {
+    const { send, deliveries } = setup();
+    send(controlRecord(0, { op: 'declare', queueId: 7, name: 'q' }));
+    send(controlRecord(0, { op: 'consume', queueId: 7, consumerId: 1, noAck: false, prefetch: 1 }));
+    send(controlRecord(0, { op: 'consume', queueId: 7, consumerId: 2, noAck: false, prefetch: 1 }));
+    for (const body of ['a', 'b', 'c']) send(publishRecord([7], body));
+    const first = deliveries();
+    expect(first.map((d) => [d.consumerId, d.body])).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+    ]);
+    send(settleRecord(R.SETTLE_ACK, [[7, first[0].msgId]]));
+    expect(deliveries().map((d) => [d.consumerId, d.body])).toEqual([[1, 'c']]);
+  });
+
+  it('requeues in original order with redelivered set', () => {
+    const { send, deliveries } = setup();
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 5, noAck: false, prefetch: 2 }));
+    for (const body of ['m1', 'm2', 'm3']) send(publishRecord([1], body));
+    const got = deliveries();
+    expect(got.map((d) => d.body)).toEqual(['m1', 'm2']);
+    send(controlRecord(0, { op: 'cancel', consumerId: 5 }));
+    send(settleRecord(R.SETTLE_REQUEUE, [[1, got[1].msgId], [1, got[0].msgId]]));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 6, noAck: true, prefetch: 0 }));
+    expect(deliveries().map((d) => [d.body, d.redelivered])).toEqual([
+      ['m1', true],
+      ['m2', true],
+      ['m3', false],
+    ]);
+  });
+
+  it('shares one fanout message between queues and drops rejected ones', () => {
+    const { send, deliveries } = setup();
+    for (const id of [1, 2]) send(controlRecord(0, { op: 'declare', queueId: id, name: `q${id}` }));
+    send(publishRecord([1, 2], 'hello'));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 2, consumerId: 2, noAck: false, prefetch: 0 }));
+    const got = deliveries();
+    expect(got.map((d) => [d.consumerId, d.body]).sort()).toEqual([
+      [1, 'hello'],
+      [2, 'hello'],
+    ]);
+    send(settleRecord(R.SETTLE_DROP, [[1, got.find((d) => d.consumerId === 1)!.msgId]]));
+    expect(deliveries()).toEqual([]);
+  });
+});
