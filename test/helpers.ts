@@ -1,5 +1,6 @@
 /** Test helpers: a real broker on a free port, real amqplib clients over TCP. */
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { startBroker, type RunningBroker } from '../dist/src/index.js';
 
 /** Every broker suite runs with the shard inline and with worker threads. */
@@ -167,4 +168,33 @@ async function exists(conn: ChannelModel, check: (ch: Channel) => Promise<unknow
   }
   await ch.close();
   return true;
+}
+
+/**
+ * One broker per suite (started before its tests, closed after them) and
+ * connections that are closed after each test.
+ */
+export function useBroker(workers: number) {
+  let running: RunningBroker | undefined;
+  const opened: ChannelModel[] = [];
+  beforeAll(async () => {
+    running = await start(workers);
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((conn) => conn.close().catch(() => {})));
+  });
+  afterAll(async () => {
+    await running?.close();
+  });
+  return {
+    get url(): string {
+      return running!.url;
+    },
+    /** A connection closed after the test; `query` is appended to the URL (e.g. '?heartbeat=1'). */
+    async connect(query = ''): Promise<ChannelModel> {
+      const conn = await connect(running!.url + query);
+      opened.push(conn);
+      return conn;
+    },
+  };
 }

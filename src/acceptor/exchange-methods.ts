@@ -3,7 +3,6 @@ import { ReplyCode, channelError, connectionError } from '../protocol/errors.js'
 import * as M from '../protocol/methods.generated.js';
 import { isExchangeType } from '../routing/exchange-type.js';
 import type { ExchangeRecord, VHost } from '../routing/topology.js';
-import { canonicalTable } from '../routing/field-equality.js';
 import type { Channel } from './channel.js';
 
 export function exchangeMethod(ch: Channel, id: number, args: any): void {
@@ -51,9 +50,9 @@ function declare(vhost: VHost, a: M.ExchangeDeclare): void {
     inequivalent('durable', a.durable, current.durable, where);
     inequivalent('auto_delete', a.autoDelete, current.autoDelete, where);
     inequivalent('internal', a.internal, current.internal, where);
-    if (canonicalTable(a.arguments) !== canonicalTable(current.args)) {
-      throw channelError(ReplyCode.PRECONDITION_FAILED, `inequivalent arg 'arguments' ${where}`);
-    }
+    // Like RabbitMQ, only the alternate exchange must match; other arguments may differ.
+    const ae = 'alternate-exchange';
+    inequivalent(ae, a.arguments[ae] ?? 'none', current.args[ae] ?? 'none', where);
     return;
   }
   if (a.exchange.startsWith('amq.')) {

@@ -2,11 +2,25 @@
 import { randomBytes } from 'node:crypto';
 import { ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import * as M from '../protocol/methods.generated.js';
-import { canonicalTable } from '../routing/field-equality.js';
 import type { QueueRecord, VHost } from '../routing/topology.js';
 import { existing, inequivalent } from './exchange-methods.js';
 import type { Channel } from './channel.js';
 import type { Connection } from './connection.js';
+
+/** The declare arguments RabbitMQ compares on redeclare; others may differ freely. */
+const QUEUE_ARGS = [
+  'x-expires',
+  'x-message-ttl',
+  'x-dead-letter-exchange',
+  'x-dead-letter-routing-key',
+  'x-max-length',
+  'x-max-length-bytes',
+  'x-max-priority',
+  'x-overflow',
+  'x-queue-mode',
+  'x-queue-type',
+  'x-single-active-consumer',
+];
 
 export function queueMethod(ch: Channel, id: number, args: any): void | Promise<void> {
   switch (id) {
@@ -44,13 +58,12 @@ async function declare(ch: Channel, a: M.QueueDeclare): Promise<void> {
   if (queue !== undefined) {
     checkOwner(conn, queue);
     if (!a.passive) {
+      // RabbitMQ checks exclusivity strictly here: a mismatch is "locked", not "inequivalent".
+      if ((a.exclusive ? conn.id : 0) !== queue.exclusiveOwner) throw locked(queue);
       const where = `for queue '${name}' in vhost '${vhost.name}'`;
       inequivalent('durable', a.durable, queue.durable, where);
-      inequivalent('exclusive', a.exclusive, queue.exclusiveOwner !== 0, where);
       inequivalent('auto_delete', a.autoDelete, queue.autoDelete, where);
-      if (canonicalTable(a.arguments) !== canonicalTable(queue.args)) {
-        throw channelError(ReplyCode.PRECONDITION_FAILED, `inequivalent arg 'arguments' ${where}`);
-      }
+      for (const key of QUEUE_ARGS) inequivalent(key, a.arguments[key] ?? 'none', queue.args[key] ?? 'none', where);
     }
   } else if (a.passive) {
     throw notFound(vhost, name);
@@ -105,13 +118,15 @@ export function accessible(conn: Connection, name: string): QueueRecord {
 }
 
 function checkOwner(conn: Connection, queue: QueueRecord): void {
-  if (queue.exclusiveOwner !== 0 && queue.exclusiveOwner !== conn.id) {
-    throw channelError(
-      ReplyCode.RESOURCE_LOCKED,
-      `cannot obtain exclusive access to locked queue '${queue.name}' in vhost '${queue.vhost}'. ` +
-        'It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.',
-    );
-  }
+  if (queue.exclusiveOwner !== 0 && queue.exclusiveOwner !== conn.id) throw locked(queue);
+}
+
+function locked(queue: QueueRecord) {
+  return channelError(
+    ReplyCode.RESOURCE_LOCKED,
+    `cannot obtain exclusive access to locked queue '${queue.name}' in vhost '${queue.vhost}'. ` +
+      'It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.',
+  );
 }
 
 function notFound(vhost: VHost, name: string) {

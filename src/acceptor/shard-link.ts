@@ -158,7 +158,7 @@ export class ShardLink {
     }
     if (handled > 0) {
       progress = true;
-      this.shardBell.ring(); // the shard may be waiting for room to deliver
+      if (input.producerBlocked) this.shardBell.ring();
       this.events.onBatchEnd();
     }
     return progress;

@@ -37,6 +37,7 @@ export class RingWriter {
         return;
       }
     }
+    if (this.overflow.length === 0) this.ring.setProducerBlocked(true);
     this.buf = Buffer.allocUnsafe(size);
     this.offset = 0;
     this.inRing = false;
@@ -62,6 +63,7 @@ export class RingWriter {
     if (moved > 0) {
       this.overflow.splice(0, moved);
       this.written = true;
+      if (this.overflow.length === 0) this.ring.setProducerBlocked(false);
     }
     return moved > 0;
   }

@@ -9,9 +9,12 @@
  * Control words (Int32, each on its own 64-byte line to avoid false sharing):
  *   HEAD  read offset, written by the consumer
  *   TAIL  write offset, written by the producer
+ *   BLOCKED  1 while the producer holds records it could not fit, so the
+ *            consumer knows to wake it after making room (and only then)
  */
 const HEAD = 0;
 const TAIL = 16;
+const BLOCKED = 24;
 const CONTROL_BYTES = 128;
 const LENGTH_BYTES = 4;
 const WRAP = 0xffffffff;
@@ -93,6 +96,15 @@ export class Ring {
   consume(): void {
     this.head = this.peekedEnd === this.capacity ? 0 : this.peekedEnd;
     Atomics.store(this.control, HEAD, this.head);
+  }
+
+  setProducerBlocked(blocked: boolean): void {
+    Atomics.store(this.control, BLOCKED, blocked ? 1 : 0);
+  }
+
+  /** Consumer: whether the producer is waiting for room. */
+  get producerBlocked(): boolean {
+    return Atomics.load(this.control, BLOCKED) !== 0;
   }
 
   isEmpty(): boolean {

@@ -47,10 +47,9 @@ export class ShardRunner {
       input.consume();
       handled++;
     }
-    // The acceptor may be waiting for room to write its overflow.
     if (handled > 0) {
       progress = true;
-      this.acceptorBell.ring();
+      if (input.producerBlocked) this.acceptorBell.ring();
     }
     if (this.shard.deliver()) progress = true;
     this.output.flush();
