@@ -198,3 +198,20 @@ export function useBroker(workers: number) {
     },
   };
 }
+
+/** A confirm channel whose server-side close becomes a rejected promise. */
+export async function confirmChannel(conn: ChannelModel): Promise<amqp.ConfirmChannel> {
+  const ch = await conn.createConfirmChannel();
+  ch.on('error', () => {});
+  return ch;
+}
+
+/** Takes every message in a queue with basic.get (no-ack); returns their bodies in order. */
+export async function drain(ch: Channel, queue: string): Promise<string[]> {
+  const got: string[] = [];
+  for (;;) {
+    const msg = await ch.get(queue, { noAck: true });
+    if (msg === false) return got;
+    got.push(msg.content.toString());
+  }
+}

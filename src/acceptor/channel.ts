@@ -227,6 +227,10 @@ export class Channel implements RoutedMessage {
 
   private content(type: number, payload: Buffer): void {
     if (type === FRAME_HEADER && this.expecting === EXPECT_HEADER) {
+      if (payload.length < 14) throw connectionError(ReplyCode.FRAME_ERROR, 'content header frame too short');
+      if (payload.readUInt16BE(0) !== M.CLASS_BASIC) {
+        throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got one for class ${payload.readUInt16BE(0)}`, M.CLASS_BASIC, 40, true);
+      }
       const bodySize = payload.readUInt32BE(4) * 0x1_0000_0000 + payload.readUInt32BE(8);
       const limit = this.conn.broker.maxMessageSize;
       if (bodySize > limit) {

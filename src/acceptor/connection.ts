@@ -78,9 +78,13 @@ export class Connection implements FrameHandler {
   }
 
   onFrame(type: number, channelId: number, payload: Buffer): void {
-    if (type === FRAME_HEARTBEAT) return;
     // Errors are caught here, not in push(), so the reader stays usable for close-ok.
     try {
+      if (type === FRAME_HEARTBEAT) {
+        if (channelId !== 0 || payload.length !== 0) throw connectionError(ReplyCode.FRAME_ERROR, 'malformed heartbeat frame');
+        return;
+      }
+      if (type === FRAME_METHOD && payload.length < 4) throw connectionError(ReplyCode.FRAME_ERROR, 'method frame too short');
       if (this.state === 'handshake') return this.handshake!.onFrame(type, channelId, payload);
       if (channelId === 0) return this.onConnectionFrame(type, payload);
       if (this.state === 'closing') return; // only close/close-ok matter now
@@ -93,11 +97,14 @@ export class Connection implements FrameHandler {
   }
 
   private openChannel(type: number, channelId: number, payload: Buffer): void {
-    if (type !== FRAME_METHOD || payload.readUInt32BE(0) !== M.CHANNEL_OPEN) {
+    if (type !== FRAME_METHOD) {
+      throw connectionError(ReplyCode.UNEXPECTED_FRAME, `unexpected content frame on channel ${channelId}, which is not open`);
+    }
+    if (payload.readUInt32BE(0) !== M.CHANNEL_OPEN) {
       throw connectionError(ReplyCode.CHANNEL_ERROR, `expected 'channel.open' on channel ${channelId}`);
     }
     if (channelId > this.channelMax) {
-      throw connectionError(ReplyCode.CHANNEL_ERROR, `channel ${channelId} is over the negotiated channel-max ${this.channelMax}`);
+      throw connectionError(ReplyCode.NOT_ALLOWED, `channel ${channelId} is over the negotiated channel_max (${this.channelMax})`);
     }
     this.channels[channelId] = new Channel(channelId, this);
     M.writeChannelOpenOk(this.out, channelId, { channelId: Buffer.alloc(0) });
@@ -217,6 +224,10 @@ export class Connection implements FrameHandler {
         throw connectionError(ReplyCode.NOT_IMPLEMENTED, `${M.methodName(id)} is not supported`);
       default:
         if (this.state === 'closing') return;
+        // A handshake method again (RabbitMQ: "unexpected method in connection state running").
+        if (id >>> 16 === M.CLASS_CONNECTION) {
+          throw new AmqpError(ReplyCode.CHANNEL_ERROR, `unexpected ${M.methodName(id)} on an open connection`, id >>> 16, id & 0xffff, true);
+        }
         throw new AmqpError(ReplyCode.COMMAND_INVALID, `unexpected ${M.methodName(id)} on channel 0`, id >>> 16, id & 0xffff, true);
     }
   }

@@ -3,7 +3,7 @@
  * start/start-ok (SASL PLAIN or AMQPLAIN), tune/tune-ok, open. Only then do
  * channels exist, with frame-max and heartbeat settled.
  */
-import { FRAME_METHOD, FRAME_MIN_SIZE } from '../protocol/constants.js';
+import { FRAME_METHOD, FRAME_MIN_SIZE, FRAME_OVERHEAD } from '../protocol/constants.js';
 import { AmqpError, ReplyCode, connectionError } from '../protocol/errors.js';
 import { decodeTable } from '../protocol/field-table.js';
 import type { FieldTable } from '../protocol/field-types.js';
@@ -87,7 +87,7 @@ export class Handshake {
     };
     const credentials = parseCredentials(a.mechanism, a.response);
     if (credentials === null) {
-      throw connectionError(ReplyCode.ACCESS_REFUSED, `unsupported authentication mechanism '${a.mechanism}'`);
+      throw connectionError(ReplyCode.COMMAND_INVALID, `unknown authentication mechanism '${a.mechanism}'`);
     }
     const [user, password] = credentials;
     if (!this.conn.broker.authenticate(user, password)) {
@@ -122,7 +122,8 @@ export class Handshake {
     this.conn.frameMax = a.frameMax === 0 ? SERVER_FRAME_MAX : a.frameMax;
     this.conn.channelMax = a.channelMax === 0 ? SERVER_CHANNEL_MAX : a.channelMax;
     this.conn.heartbeat = a.heartbeat;
-    this.conn.reader.maxFrameSize = this.conn.frameMax;
+    // Like RabbitMQ, allow 8 bytes over: several clients count frame-max without the overhead.
+    this.conn.reader.maxFrameSize = this.conn.frameMax + FRAME_OVERHEAD;
     this.step = 'open';
   }
 

@@ -1,0 +1,86 @@
+// End to end over real TCP: the null server and both drivers, JSON output, the gate.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nullServerTarget, urlTarget } from '../../bench/brokers.js';
+import { compareTargets } from '../../bench/compare.js';
+import { renderHtml, renderSvg } from '../../bench/html.js';
+import { buildJson } from '../../bench/json.js';
+import { machineInfo } from '../../bench/machine.js';
+import { startNullServer, type NullServer } from '../../bench/null-server.js';
+import { parseOptions } from '../../bench/options.js';
+import { groupRuns, renderTable } from '../../bench/report.js';
+import { runSession } from '../../bench/session.js';
+import { ensureBuilt, quiet } from './helpers.js';
+
+let server: NullServer;
+beforeAll(async () => {
+  ensureBuilt();
+  server = await startNullServer();
+});
+afterAll(async () => { await server?.close(); });
+
+const base = { reps: 1, seconds: 1, warmup: 0.3, threads: 0, ...quiet };
+
+describe('load generation against the null server', () => {
+  it('pipelined driver: non-zero publish and delivery rates, latency recorded', async () => {
+    const s = await runSession({ ...base, specs: [{ scenario: 'single' }], brokers: [urlTarget('null', server.url)], driver: 'pipelined' });
+    const r = s.runs[0]!;
+    expect(r.errors).toEqual([]);
+    expect(r.publishedPerSec).toBeGreaterThan(1000);
+    expect(r.consumedPerSec).toBeGreaterThan(1000);
+    expect(r.latency.count).toBeGreaterThan(0);
+    expect(r.timeline.length).toBeGreaterThan(0);
+  }, 20_000);
+
+  it('amqplib driver with confirms and manual acks', async () => {
+    const s = await runSession({ ...base, specs: [{ scenario: 'confirm' }], brokers: [urlTarget('null', server.url)], driver: 'amqplib' });
+    const r = s.runs[0]!;
+    expect(r.errors).toEqual([]);
+    expect(r.publishedPerSec).toBeGreaterThan(1000);
+    expect(r.consumedPerSec).toBeGreaterThan(100);
+  }, 20_000);
+
+  it('fixed rate is honoured', async () => {
+    const s = await runSession({ ...base, seconds: 1.5, specs: [{ scenario: 'latency', rate: 2000 }], brokers: [urlTarget('null', server.url)], driver: 'pipelined' });
+    const r = s.runs[0]!;
+    expect(r.label).toBe('latency@2k');
+    expect(r.publishedPerSec).toBeGreaterThan(1600);
+    expect(r.publishedPerSec).toBeLessThan(2400);
+  }, 20_000);
+
+  it('JSON, table, HTML and SVG carry the figures', async () => {
+    const s = await runSession({ ...base, specs: [{ scenario: 'fanout' }, { scenario: 'connections' }], count: 20, brokers: [urlTarget('null', server.url)], driver: 'pipelined' });
+    const o = parseOptions(['--scenario', 'fanout,connections', '--seconds', '1']);
+    const json = JSON.parse(JSON.stringify(buildJson(o, machineInfo(process.cwd()), s)));
+    expect(json.machine.cores).toBeGreaterThan(0);
+    expect(json.node).toBe(process.version);
+    expect(json).toHaveProperty('gitCommit');
+    expect(json.parameters.seconds).toBe(1);
+    expect(json.brokers[0].version).toContain('null server');
+    const run = json.runs.find((r: { scenario: string }) => r.scenario === 'fanout');
+    for (const k of ['scenario', 'broker', 'driver', 'publishedPerSec', 'consumedPerSec', 'latency', 'histogram', 'percentiles', 'timeline']) expect(run).toHaveProperty(k);
+    expect(typeof run.histogram).toBe('string');
+    expect(run.latency.p99).toBeGreaterThan(0);
+    const conns = json.runs.find((r: { scenario: string }) => r.scenario === 'connections');
+    expect(conns.connections.count).toBe(20);
+    expect(renderTable(groupRuns(s.runs))).toContain('fanout');
+    expect(renderSvg(s)).toContain('<polyline');
+    expect(renderHtml(s, machineInfo(process.cwd()))).toContain('<svg');
+  }, 20_000);
+});
+
+describe('regression gate', () => {
+  const cfg = { ...base, specs: [{ scenario: 'confirm' as const }], reps: 2, seconds: 1, driver: 'pipelined' as const, maxRegression: 0.25 };
+
+  it('fails when the candidate broker is slowed down', async () => {
+    const { verdict } = await compareTargets(nullServerTarget('baseline'), nullServerTarget('candidate', 40), cfg);
+    expect(verdict.pass).toBe(false);
+    expect(verdict.figures.find((f) => f.metric === 'published/s')!.regressed).toBe(true);
+  }, 30_000);
+
+  it('passes two identical brokers', async () => {
+    const { verdict } = await compareTargets(nullServerTarget('baseline'), nullServerTarget('candidate'), cfg);
+    expect(verdict.figures.length).toBeGreaterThan(0);
+    expect(verdict.pass).toBe(true);
+  }, 30_000);
+});
+

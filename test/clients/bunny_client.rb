@@ -1,0 +1,120 @@
+# Scenarios for warren run with Bunny (ruby-bunny), one per invocation.
+#
+# usage: ruby bunny_client.rb URL SCENARIO PREFIX [ARGS...]
+# Prints one line per observation; the test asserts on stdout. Names are
+# prefixed with PREFIX so that runs do not share queues or exchanges.
+require "bunny"
+require "timeout"
+
+url, scenario, prefix, *args = ARGV
+$stdout.sync = true
+
+conn = Bunny.new(url, automatically_recover: false, logger: Logger.new(nil))
+conn.start
+ch = conn.create_channel
+
+# Pops (no-ack) until a body equal to `last`; returns [routing_key, body] pairs before it.
+def drain(queue, last)
+  got = []
+  Timeout.timeout(5) do
+    loop do
+      info, _props, body = queue.pop
+      if info.nil?
+        sleep 0.02
+        next
+      end
+      return got if body == last
+      got << [info.routing_key, body]
+    end
+  end
+end
+
+case scenario
+when "fanout"
+  # one fanout exchange, two queues, both get Hello and World
+  x = ch.fanout("#{prefix}.fanout", auto_delete: true)
+  queues = 2.times.map { ch.queue("", exclusive: true).bind(x) }
+  %w[Hello World END].each { |body| x.publish(body) }
+  queues.each_with_index do |q, i|
+    drain(q, "END").each { |_key, body| puts "q#{i + 1} #{body}" }
+  end
+
+when "topic"
+  # *.stock.# matches usd.stock and eur.stock.db, not stock.nasdaq
+  x = ch.topic("#{prefix}.topic", auto_delete: true)
+  q = ch.queue("", exclusive: true).bind(x, routing_key: "*.stock.#")
+  %w[usd.stock eur.stock.db stock.nasdaq end.stock.end].each { |key| x.publish(key, routing_key: key) }
+  drain(q, "end.stock.end").each { |key, _body| puts "got #{key}" }
+
+when "ack"
+  # a subscriber with manual acks; nothing is left afterwards
+  q = ch.queue("#{prefix}.ack")
+  3.times { |i| ch.default_exchange.publish("m#{i}", routing_key: q.name) }
+  ch.prefetch(1)
+  done = Queue.new
+  seen = []
+  consumer = q.subscribe(manual_ack: true) do |info, _props, body|
+    seen << "got #{body} redelivered=#{info.redelivered?}"
+    ch.ack(info.delivery_tag)
+    done << true if seen.size == 3
+  end
+  Timeout.timeout(5) { done.pop }
+  consumer.cancel
+  seen.each { |line| puts line }
+  ch.close
+  ch = conn.create_channel
+  puts "remaining #{ch.queue_declare(q.name, passive: true).message_count}"
+  ch.queue_delete(q.name)
+
+when "get"
+  # basic.get polling until the queue is empty
+  q = ch.queue("#{prefix}.get")
+  3.times { |i| ch.default_exchange.publish("g#{i}", routing_key: q.name) }
+  # on one channel the declare-ok comes after the publishes are enqueued
+  puts "count #{ch.queue_declare(q.name, passive: true).message_count}"
+  loop do
+    info, _props, body = q.pop(manual_ack: true)
+    if info.nil?
+      puts "empty"
+      break
+    end
+    puts "got #{body}"
+    ch.ack(info.delivery_tag)
+  end
+  q.delete
+
+when "confirms"
+  # publisher confirms: wait_for_confirms is true when every publish was acked
+  q = ch.queue("#{prefix}.confirms")
+  ch.confirm_select
+  20.times { |i| ch.default_exchange.publish("c#{i}", routing_key: q.name) }
+  ok = ch.wait_for_confirms
+  puts "confirmed #{ok} nacked=#{ch.nacked_set.size}"
+  puts "count #{q.message_count}"
+  q.delete
+
+when "return"
+  # a mandatory publish with no route comes back through on_return
+  returned = Queue.new
+  x = ch.default_exchange
+  x.on_return { |info, _props, body| returned << [info, body] }
+  x.publish("lost", routing_key: "#{prefix}.nowhere", mandatory: true)
+  info, body = Timeout.timeout(5) { returned.pop }
+  puts "returned #{info.reply_code} #{info.reply_text} #{info.routing_key} #{body}"
+
+when "consume"
+  # consume ARGS[1] messages from queue ARGS[0], printing bodies, then ack them
+  n = Integer(args[1])
+  seen = Queue.new
+  ch.queue(args[0], passive: true).subscribe(manual_ack: true) do |info, props, body|
+    seen << "got #{body} #{props.content_type}"
+    ch.ack(info.delivery_tag)
+  end
+  Timeout.timeout(10) { n.times { puts seen.pop } }
+
+else
+  abort "unknown scenario #{scenario}"
+end
+
+conn.close
+puts "done"

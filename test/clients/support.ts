@@ -1,0 +1,75 @@
+/**
+ * Helpers for the cross-client suites: find the client programs, run a
+ * scenario as a child process with a hard time limit, hand back its output.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+/** Every child process is killed after this long. */
+export const CHILD_TIMEOUT_MS = 20_000;
+
+/** true when `cmd args...` runs and exits 0 (used to probe for clients). */
+export function works(cmd: string, args: string[]): boolean {
+  const r = spawnSync(cmd, args, { stdio: 'ignore', timeout: 10_000 });
+  return r.status === 0;
+}
+
+/**
+ * A python that can `import pika`. The Debian package installs it for the
+ * system interpreter, which a pyenv or venv python3 on PATH may not see.
+ */
+export function findPython(): string | undefined {
+  const candidates = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((c): c is string => !!c);
+  return candidates.find((py) => works(py, ['-c', 'import pika']));
+}
+
+/** ruby, if it can `require` the given gem. */
+export function rubyWith(gem: string): string | undefined {
+  return works('ruby', ['-e', `require ${JSON.stringify(gem)}`]) ? 'ruby' : undefined;
+}
+
+export interface ChildResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a child to completion (killed after CHILD_TIMEOUT_MS); never rejects on exit status. */
+export function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      stderr += `\n[killed after ${opts.timeoutMs ?? CHILD_TIMEOUT_MS} ms]`;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? CHILD_TIMEOUT_MS);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Runs a child and returns its stdout lines; fails (with its stderr) unless it exits 0. */
+export async function runOk(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string[]> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) {
+    throw new Error(`${path.basename(cmd)} ${args.slice(0, 3).join(' ')} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  }
+  return r.stdout.split('\n').filter((l) => l !== '');
+}
+
+/** Names unique to one test, so scenarios never share queues or exchanges. */
+let seq = 0;
+export const uniq = (what: string) => `${what}-${process.pid}-${++seq}`;
