@@ -101,13 +101,19 @@ export interface WarrenOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** warren's CLI in a built checkout: dist/src/cli/main.js with rootDir ".", dist/cli/main.js otherwise. */
+export function warrenEntry(root: string): string {
+  const candidates = [path.join(root, 'dist', 'src', 'cli', 'main.js'), path.join(root, 'dist', 'cli', 'main.js')];
+  return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
+}
+
 export function warrenTarget(name: string, o: WarrenOptions = {}): BrokerTarget {
   return {
     name,
     start: async () => {
       const args = ['--port', String(await freePort())];
       if (o.workers) args.push('--workers', String(o.workers));
-      const c = await spawnReadyLine(path.join(o.root ?? REPO_ROOT, 'dist', 'cli', 'main.js'), args, o.env);
+      const c = await spawnReadyLine(warrenEntry(o.root ?? REPO_ROOT), args, o.env);
       return { ...c, version: await brokerVersion(c.url) };
     },
   };

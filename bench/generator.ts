@@ -61,6 +61,14 @@ export function driverByName(name: DriverName): Driver {
 
 /** How long a publisher waits for its final sync or confirms before giving up. */
 const FINAL_MARKER_TIMEOUT_MS = 60_000;
+/**
+ * Without confirms, a publisher would otherwise write megabytes ahead of what the
+ * broker has processed (socket buffers), and the final marker would wait for all
+ * of it. A sync every SYNC_EVERY messages, with at most SYNCS_IN_FLIGHT
+ * unanswered, bounds that backlog the way confirms do.
+ */
+const SYNC_EVERY = 500;
+const SYNCS_IN_FLIGHT = 2;
 /** How far behind its schedule a fixed-rate publisher may fall before stamps carry the intended time. */
 const SCHEDULE_SLACK_US = 2000;
 
@@ -140,6 +148,8 @@ async function publishLoop(p: Publisher, spec: PublisherSpec, go: GoMessage, onS
   const nKeys = spec.routingKeys.length;
   const intervalUs = spec.rate > 0 ? 1e6 / spec.rate : 0;
   let marker: Promise<{ n: number; at: number }> | null = null;
+  const syncs: Promise<void>[] = [];
+  let lastSyncAt = 0;
 
   const takeMarker = async (): Promise<{ n: number; at: number }> => {
     if (spec.confirm) {
@@ -165,7 +175,7 @@ async function publishLoop(p: Publisher, spec: PublisherSpec, go: GoMessage, onS
     let burst = 0;
     let blocked = false;
     if (intervalUs === 0) {
-      while (burst < 500) {
+      while (burst < SYNC_EVERY) {
         if (spec.confirm && sent - p.confirmed() >= spec.inFlight) break;
         blocked = !p.publish(key, nowUs());
         if (++key === nKeys) key = 0;
@@ -174,6 +184,11 @@ async function publishLoop(p: Publisher, spec: PublisherSpec, go: GoMessage, onS
         if (blocked) break;
       }
       onSent(burst);
+      if (!spec.confirm && sent - lastSyncAt >= SYNC_EVERY) {
+        lastSyncAt = sent;
+        syncs.push(p.sync());
+        if (syncs.length > SYNCS_IN_FLIGHT) await syncs.shift();
+      }
       if (spec.confirm && sent - p.confirmed() >= spec.inFlight) {
         await Promise.race([p.waitConfirmed(sent - spec.inFlight + 1), sleep(50)]);
       } else {

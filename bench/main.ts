@@ -8,7 +8,7 @@ import { buildJson } from './json.js';
 import { describeMachine, machineInfo } from './machine.js';
 import { USAGE, parseOptions, type BenchOptions } from './options.js';
 import { groupRuns, renderTable } from './report.js';
-import { runSession, type RunSpec } from './session.js';
+import { liveBrokers, runSession, type RunSpec } from './session.js';
 
 function targetFor(spec: string, o: BenchOptions, name?: string): BrokerTarget {
   if (spec === 'rabbitmq') return rabbitmqTarget(name ?? 'rabbitmq');
@@ -56,6 +56,14 @@ async function main(): Promise<number> {
   if (o.svg) writeFileSync(o.svg, renderSvg(session));
   const failed = session.runs.some((r) => r.errors.length > 0);
   return failed ? 2 : 0;
+}
+
+// An interrupted bench must not leave a RabbitMQ or warren running behind it.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    process.stderr.write(`\nbench: ${sig}, stopping brokers…\n`);
+    void Promise.all([...liveBrokers].map((b) => b.close().catch(() => undefined))).then(() => process.exit(130));
+  });
 }
 
 main().then(

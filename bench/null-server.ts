@@ -184,8 +184,9 @@ function serveConnection(socket: net.Socket, delayUs: number): void {
 
   // Streams canned deliveries to every consumer while the socket is writable
   // and prefetch allows; resumes on 'drain' and on acks.
+  let waitingDrain = false;
   const pump = () => {
-    if (pumping) return;
+    if (pumping || waitingDrain) return;
     pumping = true;
     setImmediate(() => {
       pumping = false;
@@ -202,8 +203,10 @@ function serveConnection(socket: net.Socket, delayUs: number): void {
         }
       }
       if (!wrote) return;
-      if (socket.writableNeedDrain) socket.once('drain', pump);
-      else pump();
+      if (socket.writableNeedDrain) {
+        waitingDrain = true;
+        socket.once('drain', () => { waitingDrain = false; pump(); });
+      } else pump();
     });
   };
 

@@ -148,10 +148,13 @@ function topicTopology(q: (s: string) => string, nQueues: number, nBindings: num
   const bindings: Topology['bindings'] = [];
   for (let i = 0; i < nBindings; i++) {
     const parts: string[] = [];
-    for (let level = 0; level < 3; level++) {
+    // First word fixed, then mostly words, some `*`, and a rare trailing `#`:
+    // a key reaches a handful of queues, as in a real routing table.
+    parts.push(pick());
+    for (let level = 1; level < 3; level++) {
       const r = rnd();
-      if (r < 0.08) { parts.push('#'); break; }
-      parts.push(r < 0.2 ? '*' : pick());
+      if (r < 0.04) { parts.push('#'); break; }
+      parts.push(r < 0.16 ? '*' : pick());
     }
     bindings.push({ queue: queues[i % nQueues]!, exchange, key: parts.join('.') });
   }

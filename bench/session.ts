@@ -35,6 +35,9 @@ export interface SessionResult {
 
 let runSeq = 0;
 
+/** Brokers started and not yet stopped: main stops them on SIGINT/SIGTERM. */
+export const liveBrokers = new Set<BrokerHandle>();
+
 export function rateLabel(rate: number): string {
   if (rate === 0) return 'max';
   return rate >= 1000 && rate % 1000 === 0 ? `${rate / 1000}k` : String(rate);
@@ -47,6 +50,7 @@ export async function runSession(cfg: SessionConfig): Promise<SessionResult> {
     for (const b of cfg.brokers) {
       cfg.log(`starting ${b.name}…`);
       const handle = await b.start();
+      liveBrokers.add(handle);
       handles.push({ name: b.name, handle });
       cfg.log(`${b.name}: ${handle.version} at ${handle.url}${handle.pid ? ` (pid ${handle.pid})` : ''}`);
     }
@@ -75,6 +79,9 @@ export async function runSession(cfg: SessionConfig): Promise<SessionResult> {
     return { runs, brokers: handles.map((h) => ({ name: h.name, version: h.handle.version, url: h.handle.url })) };
   } finally {
     await pool.close();
-    for (const h of handles) await h.handle.close().catch(() => undefined);
+    for (const h of handles) {
+      await h.handle.close().catch(() => undefined);
+      liveBrokers.delete(h.handle);
+    }
   }
 }

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { warrenEntry } from './brokers.js';
 
 export interface BuiltRevision {
   dir: string;
@@ -29,9 +30,9 @@ export function buildRevision(repoRoot: string, ref: string, log: (s: string) =>
       execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
       // tsc still emits on type errors; only a missing broker entry point is fatal.
-      if (!existsSync(path.join(dir, 'dist', 'cli', 'main.js'))) throw new Error(`building ${ref} failed: ${String((e as { stdout?: Buffer }).stdout ?? e).slice(0, 2000)}`);
+      if (!existsSync(warrenEntry(dir))) throw new Error(`building ${ref} failed: ${String((e as { stdout?: Buffer }).stdout ?? e).slice(0, 2000)}`);
     }
-    if (!existsSync(path.join(dir, 'dist', 'cli', 'main.js'))) throw new Error(`${ref} has no dist/cli/main.js after building`);
+    if (!existsSync(warrenEntry(dir))) throw new Error(`${ref} has no warren CLI (dist/src/cli/main.js) after building`);
     return { dir, commit, remove };
   } catch (e) {
     remove();

@@ -45,6 +45,9 @@ interface HeldDelivery {
   block: Buffer;
 }
 
+/** For the benchmark's regression gate: burn this many microseconds per publish. */
+const INJECTED_DELAY_US = Number(process.env.WARREN_BENCH_DELAY_US ?? 0);
+
 const NO_CONTENT = 0;
 const EXPECT_HEADER = 1;
 const EXPECT_BODY = 2;
@@ -261,6 +264,7 @@ export class Channel implements RoutedMessage {
   /** Routes the assembled message and writes it into each target shard's ring. */
   private finishPublish(): void {
     this.expecting = NO_CONTENT;
+    if (INJECTED_DELAY_US > 0) spin(INJECTED_DELAY_US);
     const broker = this.conn.broker;
     const vhost = this.conn.vhost;
     const exchangeName = this.pubExchange.toString('utf8', 1);
@@ -500,3 +504,8 @@ export class Channel implements RoutedMessage {
   }
 }
 
+
+function spin(microseconds: number): void {
+  const until = performance.now() + microseconds / 1000;
+  while (performance.now() < until);
+}
