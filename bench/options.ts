@@ -107,7 +107,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         break;
       }
       case '--threads': case '--pool': o.threads = Math.floor(num(0)); break;
-      case '--workers': o.workers = Math.floor(num(1)); break;
+      case '--workers': o.workers = Math.floor(num(0)); break;
       case '--ceiling': o.ceiling = true; break;
       case '--json': o.json = value(); break;
       case '--html': o.html = value(); break;

@@ -66,19 +66,33 @@ export function reason(err: any): { code: number; text: string } {
 }
 
 /** Awaits an operation the server must refuse; resolves with the close's code and text. */
-export async function refused(op: Promise<unknown>): Promise<{ code: number; text: string }> {
+export async function refused(op: Promise<unknown>, ms = 3000): Promise<{ code: number; text: string }> {
   let result: unknown;
   try {
-    result = await op;
+    result = await within(op, ms, 'reply or close from the server');
   } catch (err) {
     return reason(err);
   }
   throw new Error(`expected the server to refuse, but it answered ${JSON.stringify(result)}`);
 }
 
-/** The close the server sent a channel (see closed), as { code, text }. */
-export async function closedWith(ch: Channel): Promise<{ code: number; text: string }> {
-  const { code, message } = await closed(ch);
+/** Resolves like `promise`, or rejects if it takes longer than `ms` (so a missing reply fails fast). */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The next `event` an emitter (channel, connection) fires, with its first argument; fails after `ms`. */
+export function nextEvent<T = any>(emitter: { once(event: string, listener: (arg: T) => void): unknown }, event: string, ms = 3000): Promise<T> {
+  return within(new Promise<T>((resolve) => emitter.once(event, resolve)), ms, `'${event}' event`);
+}
+
+/** The close the server sent a channel (see closed), as { code, text }; fails after `ms`. */
+export async function closedWith(ch: Channel, ms = 3000): Promise<{ code: number; text: string }> {
+  const { code, message } = await within(closed(ch), ms, 'channel.close from the server');
   return reason({ code, message });
 }
 

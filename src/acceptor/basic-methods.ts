@@ -52,7 +52,7 @@ export function basicMethod(ch: Channel, id: number, args: any): void | Promise<
 
 function consume(ch: Channel, a: M.BasicConsume): void {
   const broker = ch.conn.broker;
-  const queue = accessible(ch.conn, a.queue);
+  const queue = accessible(ch, a.queue);
   const tag = a.consumerTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}` : a.consumerTag;
   if (ch.consumers.has(tag)) throw connectionError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
   if (broker.hasExclusiveConsumer(queue) || (a.exclusive && queue.consumerCount > 0)) {
@@ -64,7 +64,7 @@ function consume(ch: Channel, a: M.BasicConsume): void {
 }
 
 async function get(ch: Channel, a: M.BasicGet): Promise<void> {
-  const queue = accessible(ch.conn, a.queue);
+  const queue = accessible(ch, a.queue);
   const link = ch.conn.broker.links[queue.shard];
   const result: GetResult | { empty: true } = await link.request({ op: 'get', queueId: queue.id, noAck: a.noAck });
   if ('empty' in result) {

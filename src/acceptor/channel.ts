@@ -48,6 +48,9 @@ interface HeldDelivery {
 /** For the benchmark's regression gate: burn this many microseconds per publish. */
 const INJECTED_DELAY_US = Number(process.env.WARREN_BENCH_DELAY_US ?? 0);
 
+/** The user-id bit in a basic content header's property flags. */
+const USER_ID_FLAG = 0x0010;
+
 const NO_CONTENT = 0;
 const EXPECT_HEADER = 1;
 const EXPECT_BODY = 2;
@@ -64,6 +67,8 @@ export class Channel implements RoutedMessage {
   private globalPrefetch = 0;
   confirm = false;
   private publishSeq = 0;
+  /** for RabbitMQ's "empty queue name = last declared queue" shortcut */
+  lastQueue = '';
   /** channel.flow from the client */
   private flowActive = true;
   /** what the shards were last told about this channel's consumers */
@@ -275,6 +280,7 @@ export class Channel implements RoutedMessage {
     if (exchange.internal) {
       throw new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
     }
+    if (this.pubProperties.length >= 2 && (this.pubProperties.readUInt16BE(0) & USER_ID_FLAG) !== 0) this.checkUserId();
     vhost.route(exchange, this.pubRoutingKey.toString('utf8', 1), this, this.routed);
     let shards = 0;
     for (const destination of this.routed) {
@@ -319,10 +325,25 @@ export class Channel implements RoutedMessage {
     writeBlock(buf, p, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody, this.pubBodySize);
     w.end();
     this.conn.broker.linkDirty(link);
-    if (w.backlogged) {
-      // The shard is behind: stop reading from this publisher until its ring drains.
+    // The shard is behind: stop reading from this publisher until it catches up. A
+    // connection that also consumes is left alone: its acks are what frees the shard.
+    if (link.congested && !this.conn.hasConsumers()) {
       this.conn.socket.pause();
       link.stalled.add(this.conn.socket);
+    }
+  }
+
+  /** RabbitMQ refuses a user-id property that is not the authenticated user. */
+  private checkUserId(): void {
+    const { userId } = M.decodeBasicProperties(this.pubProperties, 0, this.pubProperties.length);
+    if (userId !== this.conn.user) {
+      throw new AmqpError(
+        ReplyCode.PRECONDITION_FAILED,
+        `user_id property set to '${userId}' but authenticated user was '${this.conn.user}'`,
+        M.CLASS_BASIC,
+        40,
+        false,
+      );
     }
   }
 

@@ -118,6 +118,11 @@ export class Connection implements FrameHandler {
     this.broker.connectionOpened(this);
   }
 
+  hasConsumers(): boolean {
+    for (const channel of this.channels) if (channel !== undefined && channel.consumers.size > 0) return true;
+    return false;
+  }
+
   forgetChannel(channel: Channel): void {
     if (this.channels[channel.id] === channel) this.channels[channel.id] = undefined;
   }

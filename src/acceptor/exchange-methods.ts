@@ -16,18 +16,20 @@ export function exchangeMethod(ch: Channel, id: number, args: any): void {
       remove(vhost, args);
       if (!args.nowait) M.writeExchangeDeleteOk(ch.conn.out, ch.id);
       break;
-    case M.EXCHANGE_BIND:
-    case M.EXCHANGE_UNBIND: {
+    case M.EXCHANGE_BIND: {
       const a = args as M.ExchangeBind;
       const destination = existing(vhost, a.destination);
-      const source = existing(vhost, a.source);
-      if (id === M.EXCHANGE_BIND) {
-        vhost.bind(source, destination, a.routingKey, a.arguments);
-        if (!a.nowait) M.writeExchangeBindOk(ch.conn.out, ch.id);
-      } else {
-        vhost.unbind(source, destination, a.routingKey, a.arguments);
-        if (!a.nowait) M.writeExchangeUnbindOk(ch.conn.out, ch.id);
-      }
+      vhost.bind(existing(vhost, a.source), destination, a.routingKey, a.arguments);
+      if (!a.nowait) M.writeExchangeBindOk(ch.conn.out, ch.id);
+      break;
+    }
+    case M.EXCHANGE_UNBIND: {
+      // Unbinding what does not exist succeeds, as in RabbitMQ.
+      const a = args as M.ExchangeUnbind;
+      const source = vhost.exchanges.get(a.source);
+      const destination = vhost.exchanges.get(a.destination);
+      if (source !== undefined && destination !== undefined) vhost.unbind(source, destination, a.routingKey, a.arguments);
+      if (!a.nowait) M.writeExchangeUnbindOk(ch.conn.out, ch.id);
       break;
     }
     default:
@@ -62,8 +64,9 @@ function declare(vhost: VHost, a: M.ExchangeDeclare): void {
 }
 
 function remove(vhost: VHost, a: M.ExchangeDelete): void {
-  if (a.exchange === '' || a.exchange.startsWith('amq.')) {
-    throw channelError(ReplyCode.ACCESS_REFUSED, `operation not permitted on the exchange '${a.exchange}'`);
+  if (a.exchange === '') throw channelError(ReplyCode.ACCESS_REFUSED, `operation not permitted on the default exchange`);
+  if (a.exchange.startsWith('amq.')) {
+    throw channelError(ReplyCode.ACCESS_REFUSED, `deletion of system exchange '${a.exchange}' in vhost '${vhost.name}' not allowed`);
   }
   const exchange = vhost.exchanges.get(a.exchange);
   if (exchange === undefined) return; // RabbitMQ: deleting a missing exchange succeeds

@@ -26,19 +26,26 @@ export function queueMethod(ch: Channel, id: number, args: any): void | Promise<
   switch (id) {
     case M.QUEUE_DECLARE:
       return declare(ch, args);
-    case M.QUEUE_BIND:
-    case M.QUEUE_UNBIND: {
+    case M.QUEUE_BIND: {
       const a = args as M.QueueBind;
+      const queue = accessible(ch, a.queue);
+      // RabbitMQ: an empty key with the "last declared queue" shortcut means the queue's name.
+      const routingKey = a.queue === '' && a.routingKey === '' ? queue.name : a.routingKey;
+      ch.conn.vhost.bind(existing(ch.conn.vhost, a.exchange), queue, routingKey, a.arguments);
+      if (!a.nowait) M.writeQueueBindOk(ch.conn.out, ch.id);
+      return ch.conn.dirty();
+    }
+    case M.QUEUE_UNBIND: {
+      // Unbinding what does not exist succeeds, as in RabbitMQ.
+      const a = args as M.QueueUnbind;
       const vhost = ch.conn.vhost;
-      const queue = accessible(ch.conn, a.queue);
-      const exchange = existing(vhost, a.exchange);
-      if (id === M.QUEUE_BIND) {
-        vhost.bind(exchange, queue, a.routingKey, a.arguments);
-        if (!a.nowait) M.writeQueueBindOk(ch.conn.out, ch.id);
-      } else {
+      const queue = vhost.queues.get(queueName(ch, a.queue));
+      const exchange = vhost.exchanges.get(a.exchange);
+      if (queue !== undefined && exchange !== undefined) {
+        checkOwner(ch.conn, queue);
         vhost.unbind(exchange, queue, a.routingKey, a.arguments);
-        M.writeQueueUnbindOk(ch.conn.out, ch.id);
       }
+      M.writeQueueUnbindOk(ch.conn.out, ch.id);
       return ch.conn.dirty();
     }
     case M.QUEUE_PURGE:
@@ -54,6 +61,7 @@ async function declare(ch: Channel, a: M.QueueDeclare): Promise<void> {
   const conn = ch.conn;
   const vhost = conn.vhost;
   const name = a.queue === '' ? `amq.gen-${randomBytes(16).toString('base64url').slice(0, 22)}` : a.queue;
+  ch.lastQueue = name;
   let queue = vhost.queues.get(name);
   if (queue !== undefined) {
     checkOwner(conn, queue);
@@ -63,7 +71,7 @@ async function declare(ch: Channel, a: M.QueueDeclare): Promise<void> {
       const where = `for queue '${name}' in vhost '${vhost.name}'`;
       inequivalent('durable', a.durable, queue.durable, where);
       inequivalent('auto_delete', a.autoDelete, queue.autoDelete, where);
-      for (const key of QUEUE_ARGS) inequivalent(key, a.arguments[key] ?? 'none', queue.args[key] ?? 'none', where);
+      for (const key of QUEUE_ARGS) inequivalentArg(key, a.arguments[key], queue.args[key], where);
     }
   } else if (a.passive) {
     throw notFound(vhost, name);
@@ -86,7 +94,7 @@ async function declare(ch: Channel, a: M.QueueDeclare): Promise<void> {
 }
 
 async function purge(ch: Channel, a: M.QueuePurge): Promise<void> {
-  const queue = accessible(ch.conn, a.queue);
+  const queue = accessible(ch, a.queue);
   const { messageCount } = await ch.conn.broker.links[queue.shard].request({ op: 'purge', queueId: queue.id });
   if (!a.nowait) M.writeQueuePurgeOk(ch.conn.out, ch.id, { messageCount });
 }
@@ -94,27 +102,43 @@ async function purge(ch: Channel, a: M.QueuePurge): Promise<void> {
 async function remove(ch: Channel, a: M.QueueDelete): Promise<void> {
   const conn = ch.conn;
   const vhost = conn.vhost;
-  const queue = vhost.queues.get(a.queue);
+  const name = queueName(ch, a.queue);
+  const queue = vhost.queues.get(name);
   let messageCount = 0;
   if (queue !== undefined) {
     checkOwner(conn, queue);
     if (a.ifUnused && queue.consumerCount > 0) {
-      throw channelError(ReplyCode.PRECONDITION_FAILED, `queue '${a.queue}' in vhost '${vhost.name}' in use`);
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `queue '${name}' in vhost '${vhost.name}' in use`);
     }
     if (a.ifEmpty && (await conn.broker.messageCount(queue)) > 0) {
-      throw channelError(ReplyCode.PRECONDITION_FAILED, `queue '${a.queue}' in vhost '${vhost.name}' not empty`);
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `queue '${name}' in vhost '${vhost.name}' not empty`);
     }
     messageCount = await conn.broker.deleteQueue(queue);
   }
   if (!a.nowait) M.writeQueueDeleteOk(conn.out, ch.id, { messageCount });
 }
 
-/** A queue this connection may use: it exists and is not another connection's exclusive queue. */
-export function accessible(conn: Connection, name: string): QueueRecord {
-  const queue = conn.vhost.queues.get(name);
-  if (queue === undefined) throw notFound(conn.vhost, name);
-  checkOwner(conn, queue);
+/** A queue this channel may use: it exists and is not another connection's exclusive queue. */
+export function accessible(ch: Channel, name: string): QueueRecord {
+  const vhost = ch.conn.vhost;
+  const queue = vhost.queues.get(queueName(ch, name));
+  if (queue === undefined) throw notFound(vhost, name);
+  checkOwner(ch.conn, queue);
   return queue;
+}
+
+/** RabbitMQ's shortcut: an empty queue name means the queue last declared on the channel. */
+function queueName(ch: Channel, name: string): string {
+  if (name !== '') return name;
+  if (ch.lastQueue === '') throw channelError(ReplyCode.NOT_FOUND, 'no previously declared queue');
+  return ch.lastQueue;
+}
+
+/** Like inequivalent(), worded as RabbitMQ words x-arguments. */
+function inequivalentArg(key: string, received: unknown, current: unknown, where: string): void {
+  if (received === current) return;
+  const show = (v: unknown) => (v === undefined ? 'none' : `the value '${v}'`);
+  throw channelError(ReplyCode.PRECONDITION_FAILED, `inequivalent arg '${key}' ${where}: received ${show(received)} but current is ${show(current)}`);
 }
 
 function checkOwner(conn: Connection, queue: QueueRecord): void {

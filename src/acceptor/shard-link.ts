@@ -41,7 +41,7 @@ export class ShardLink {
   private readonly runner: ShardRunner | null = null;
   private readonly pending = new Map<number, (value: any) => void>();
   private nextRequest = 1;
-  /** Sockets paused because this shard's ring was full; resumed when it drains. */
+  /** Publishing sockets paused while this shard is congested. */
   readonly stalled = new Set<{ resume(): void }>();
 
   constructor(
@@ -83,6 +83,11 @@ export class ShardLink {
   /** Largest record the ring to the shard takes (bounds message size). */
   get maxRecordSize(): number {
     return this.writer.ring.maxRecordSize;
+  }
+
+  /** True while publishers into this shard should wait: its ring or its queues are full. */
+  get congested(): boolean {
+    return this.writer.backlogged || this.writer.ring.consumerFull;
   }
 
   /** A control operation whose reply the caller awaits. */
@@ -142,10 +147,10 @@ export class ShardLink {
     if (this.writer.drainOverflow()) {
       progress = true;
       this.writer.flush();
-      if (!this.writer.backlogged) {
-        for (const socket of this.stalled) socket.resume();
-        this.stalled.clear();
-      }
+    }
+    if (this.stalled.size > 0 && !this.congested) {
+      for (const socket of this.stalled) socket.resume();
+      this.stalled.clear();
     }
     const input = this.input;
     let handled = 0;

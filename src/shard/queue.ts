@@ -12,6 +12,17 @@ export interface QueueEntry {
   redelivered: boolean;
 }
 
+/** Ready messages across a shard's queues, for publisher flow control. */
+export class Backlog {
+  messages = 0;
+  bytes = 0;
+
+  add(entry: QueueEntry, sign: 1 | -1): void {
+    this.messages += sign;
+    this.bytes += sign * entry.message.block.length;
+  }
+}
+
 export interface Consumer {
   readonly id: number;
   readonly queue: ShardQueue;
@@ -41,6 +52,7 @@ export class ShardQueue {
   constructor(
     readonly id: number,
     readonly name: string,
+    private readonly backlog: Backlog,
   ) {}
 
   get messageCount(): number {
@@ -52,13 +64,16 @@ export class ShardQueue {
   }
 
   enqueue(message: StoredMessage): void {
-    this.ready.push({ message, id: this.nextId++, redelivered: false });
+    const entry = { message, id: this.nextId++, redelivered: false };
+    this.ready.push(entry);
+    this.backlog.add(entry, 1);
   }
 
   /** The next entry to hand out, or undefined. */
   take(): QueueEntry | undefined {
-    if (this.requeued.length > 0) return this.requeued.shift();
-    return this.ready.shift();
+    const entry = this.requeued.length > 0 ? this.requeued.shift() : this.ready.shift();
+    if (entry !== undefined) this.backlog.add(entry, -1);
+    return entry;
   }
 
   /** Records an entry as delivered and awaiting ack. */
@@ -78,6 +93,7 @@ export class ShardQueue {
 
   requeue(entry: QueueEntry): void {
     entry.redelivered = true;
+    this.backlog.add(entry, 1);
     const list = this.requeued;
     let i = list.length;
     while (i > 0 && list[i - 1].id > entry.id) i--;
@@ -120,8 +136,7 @@ export class ShardQueue {
   /** Drops ready messages (not unacked ones); returns how many. */
   purge(): number {
     const count = this.messageCount;
-    this.ready.clear();
-    this.requeued = [];
+    for (let entry = this.take(); entry !== undefined; entry = this.take());
     return count;
   }
 }

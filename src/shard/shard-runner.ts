@@ -5,6 +5,12 @@ import { Shard } from './shard.js';
 
 /** Records handled per turn before yielding, so a flood cannot starve deliveries. */
 const BATCH = 4096;
+/**
+ * Publisher flow control: past HIGH ready messages (or bytes) the acceptor stops
+ * reading publishers into this shard, and resumes them below LOW.
+ */
+const HIGH_MESSAGES = 200_000;
+const HIGH_BYTES = 128 * 1024 * 1024;
 
 /**
  * Drives a Shard from its input ring: handle a batch of records, deliver, wake
@@ -52,7 +58,19 @@ export class ShardRunner {
       if (input.producerBlocked) this.acceptorBell.ring();
     }
     if (this.shard.deliver()) progress = true;
+    this.updateFullness();
     this.output.flush();
     return progress;
+  }
+
+  private updateFullness(): void {
+    const { messages, bytes } = this.shard.backlog;
+    const full = this.input.consumerFull;
+    if (!full && (messages > HIGH_MESSAGES || bytes > HIGH_BYTES)) {
+      this.input.setConsumerFull(true);
+    } else if (full && messages < HIGH_MESSAGES / 2 && bytes < HIGH_BYTES / 2) {
+      this.input.setConsumerFull(false);
+      this.acceptorBell.ring();
+    }
   }
 }

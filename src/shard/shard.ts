@@ -4,7 +4,7 @@
  * RingWriter, whether it runs in a worker (shard-worker.ts) or inline.
  */
 import { RingWriter } from './ring-writer.js';
-import { ShardQueue, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
+import { Backlog, ShardQueue, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import * as R from './records.js';
 
 /** Control operations, msgpack-encoded in A2S_CONTROL records. */
@@ -23,6 +23,8 @@ export class Shard {
   private readonly consumers = new Map<number, Consumer>();
   /** Queues that may be able to deliver: they got messages or consumer credit. */
   private readonly pending = new Set<ShardQueue>();
+  /** Ready messages in all this shard's queues; the runner turns it into flow control. */
+  readonly backlog = new Backlog();
 
   constructor(private readonly out: RingWriter) {}
 
@@ -96,17 +98,18 @@ export class Shard {
     switch (c.op) {
       case 'declare': {
         let queue = this.queues.get(c.queueId);
-        if (queue === undefined) this.queues.set(c.queueId, (queue = new ShardQueue(c.queueId, c.name)));
+        if (queue === undefined) this.queues.set(c.queueId, (queue = new ShardQueue(c.queueId, c.name, this.backlog)));
         return this.reply(requestId, { messageCount: queue.messageCount });
       }
       case 'delete': {
         const queue = this.queues.get(c.queueId);
+        const messageCount = queue?.purge() ?? 0;
         if (queue !== undefined) {
           for (const consumer of queue.consumers) this.consumers.delete(consumer.id);
           this.queues.delete(c.queueId);
           this.pending.delete(queue);
         }
-        return this.reply(requestId, { messageCount: queue?.messageCount ?? 0 });
+        return this.reply(requestId, { messageCount });
       }
       case 'purge':
         return this.reply(requestId, { messageCount: this.queues.get(c.queueId)?.purge() ?? 0 });

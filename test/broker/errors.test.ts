@@ -1,6 +1,6 @@
 /** Errors: channel errors close one channel only; connection errors close one connection only. */
 import { describe, expect, it } from 'vitest';
-import { MODES, bodies, channel, closedWith, eventually, reason, sleep, subscribe, uniq, useBroker } from '../helpers.js';
+import { MODES, bodies, channel, closedWith, eventually, nextEvent, reason, sleep, subscribe, uniq, useBroker } from '../helpers.js';
 
 describe.each(MODES)('errors: $name', ({ workers }) => {
   const server = useBroker(workers);
@@ -11,7 +11,7 @@ describe.each(MODES)('errors: $name', ({ workers }) => {
     const other = await channel(conn);
     const { queue } = await other.assertQueue('', { exclusive: true });
     const ex = uniq('err-missing-ex');
-    const close = new Promise<any>((resolve) => ch.once('error', resolve));
+    const close = nextEvent(ch, 'error');
     ch.publish(ex, 'k', Buffer.from('into the void'));
     const err = await close;
     expect(reason(err)).toEqual({ code: 404, text: `NOT_FOUND - no exchange '${ex}' in vhost '/'` });
@@ -110,8 +110,8 @@ describe.each(MODES)('errors: $name', ({ workers }) => {
     const ch = await channel(conn);
     const bystander = await channel(conn);
     await subscribe(ch, queue, { noAck: false, consumerTag: 'dup' }).then((inbox) => inbox.waitFor(1));
-    const connError = new Promise<any>((resolve) => conn.once('error', resolve));
-    const connClosed = new Promise<void>((resolve) => conn.once('close', () => resolve()));
+    const connError = nextEvent(conn, 'error');
+    const connClosed = nextEvent(conn, 'close');
     await expect(ch.consume(queue, () => {}, { consumerTag: 'dup' })).rejects.toThrow();
     expect(reason(await connError)).toEqual({ code: 530, text: "NOT_ALLOWED - attempt to reuse consumer tag 'dup'" });
     await connClosed;

@@ -1,7 +1,7 @@
 /** Exchanges: the four types, the predeclared ones, declare/delete rules, exchange-to-exchange bindings. */
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import { MODES, channel, confirmChannel, drain, eventually, exchangeExists, reason, refused, closedWith, subscribe, bodies, uniq, useBroker } from '../helpers.js';
+import { MODES, bodies, channel, closedWith, confirmChannel, drain, eventually, exchangeExists, nextEvent, reason, refused, subscribe, uniq, useBroker } from '../helpers.js';
 
 /** Publishes [routingKey, body, options?] triples and waits until the broker has routed them all. */
 async function publishAll(pub: ConfirmChannel, exchange: string, messages: [string, string, Options.Publish?][]): Promise<void> {
@@ -59,13 +59,13 @@ describe.each(MODES)('exchanges: $name', ({ workers }) => {
     const { ch, pub } = await setup();
     const ex = uniq('ex-fanout');
     await ch.assertExchange(ex, 'fanout', { autoDelete: true });
-    const [q1, q2] = await boundQueues(ch, ex, [['x'], ['']]);
+    // Six queues, so that with worker threads they sit on different shards.
+    const queues = await boundQueues(ch, ex, [['x'], [''], ['y'], ['z'], [''], ['#']]);
     await publishAll(pub, ex, [
       ['', 'm1'],
       ['anything', 'm2'],
     ]);
-    expect(await drain(ch, q1)).toEqual(['m1', 'm2']);
-    expect(await drain(ch, q2)).toEqual(['m1', 'm2']);
+    for (const q of queues) expect(await drain(ch, q)).toEqual(['m1', 'm2']);
   });
 
   it("topic: '*' matches exactly one word", async () => {
@@ -266,7 +266,7 @@ describe.each(MODES)('exchanges: $name', ({ workers }) => {
   it('refuses an unknown exchange type with a connection error (503)', async () => {
     const { conn } = await setup();
     const ch = await channel(conn);
-    const connError = new Promise<any>((resolve) => conn.once('error', resolve));
+    const connError = nextEvent(conn, 'error');
     // The pending declare only learns that the channel ended; the connection carries the reason.
     await expect(ch.assertExchange(uniq('ex-badtype'), 'no-such-type')).rejects.toThrow();
     expect(reason(await connError)).toEqual({ code: 503, text: "COMMAND_INVALID - unknown exchange type 'no-such-type'" });

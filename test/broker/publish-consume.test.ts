@@ -7,7 +7,7 @@
  */
 import type { Message } from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import { MODES, bodies, channel, closedWith, confirmChannel, eventually, refused, sleep, subscribe, uniq, useBroker } from '../helpers.js';
+import { MODES, bodies, channel, closedWith, confirmChannel, eventually, nextEvent, refused, sleep, subscribe, uniq, useBroker } from '../helpers.js';
 
 describe.each(MODES)('publish and consume: $name', ({ workers }) => {
   const server = useBroker(workers);
@@ -17,7 +17,7 @@ describe.each(MODES)('publish and consume: $name', ({ workers }) => {
     const ch = await channel(conn);
     const ex = uniq('pc-unroutable');
     await ch.assertExchange(ex, 'direct', { autoDelete: false, durable: false });
-    const returned = new Promise<Message>((resolve) => ch.once('return', resolve));
+    const returned = nextEvent<Message>(ch, 'return');
     ch.publish(ex, 'nowhere', Buffer.from('bounce'), { mandatory: true, messageId: 'm-1', headers: { h: 'v' } });
     const msg = await returned;
     expect(msg.fields).toMatchObject({ replyCode: 312, replyText: 'NO_ROUTE', exchange: ex, routingKey: 'nowhere' });
@@ -30,7 +30,7 @@ describe.each(MODES)('publish and consume: $name', ({ workers }) => {
     const conn = await server.connect();
     const ch = await channel(conn);
     const queue = uniq('pc-no-queue');
-    const returned = new Promise<Message>((resolve) => ch.once('return', resolve));
+    const returned = nextEvent<Message>(ch, 'return');
     ch.sendToQueue(queue, Buffer.from('lost'), { mandatory: true });
     const msg = await returned;
     expect(msg.fields).toMatchObject({ replyCode: 312, replyText: 'NO_ROUTE', exchange: '', routingKey: queue });
@@ -198,6 +198,15 @@ describe.each(MODES)('publish and consume: $name', ({ workers }) => {
     ch.sendToQueue(queue, Buffer.from('after'));
     await eventually(async () => expect(await ch.checkQueue(queue)).toEqual({ queue, messageCount: 1, consumerCount: 0 }));
     expect(bodies(inbox.messages)).toEqual(['before']);
+  });
+
+  it('cancelling an unknown consumer tag is answered with cancel-ok', async () => {
+    const conn = await server.connect();
+    const ch = await channel(conn);
+    await ch.cancel('no-such-consumer');
+    // The channel is still open.
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    expect(queue).toMatch(/^amq\.gen-/);
   });
 
   it('round-robins a queue between two consumers', async () => {

@@ -117,6 +117,38 @@ describe.each(MODES)('qos: $name', ({ workers }) => {
     ch.ackAll();
   });
 
+  it('prefetch(10) with an ack per message streams 2000 messages in order', async () => {
+    const conn = await server.connect();
+    const queue = await queueWith(conn, 2000);
+    const ch = await channel(conn);
+    await ch.prefetch(10);
+    let maxOutstanding = 0;
+    let outstanding = 0;
+    const got: string[] = [];
+    const done = new Promise<void>((resolve) => {
+      void ch.consume(
+        queue,
+        (msg) => {
+          if (msg === null) return;
+          outstanding++;
+          maxOutstanding = Math.max(maxOutstanding, outstanding);
+          got.push(msg.content.toString());
+          // Ack a little later, so the broker has to wait for credit.
+          const last = got.length === 2000;
+          setImmediate(() => {
+            outstanding--;
+            ch.ack(msg);
+            if (last) resolve();
+          });
+        },
+        { noAck: false },
+      );
+    });
+    await done;
+    expect(got).toEqual(Array.from({ length: 2000 }, (_, i) => `m${i + 1}`));
+    expect(maxOutstanding).toBeLessThanOrEqual(10);
+  });
+
   it('prefetch(0) means no limit', async () => {
     const conn = await server.connect();
     const queue = await queueWith(conn, 20);
