@@ -38,7 +38,8 @@ export class ShardLink {
   private readonly shardBell: Doorbell;
   private readonly pump: Pump;
   private readonly worker: Worker | null = null;
-  private readonly runner: ShardRunner | null = null;
+  /** --workers 0: the shard's own pump, in this thread */
+  private readonly shardPump: Pump | null = null;
   private readonly pending = new Map<number, (value: any) => void>();
   private nextRequest = 1;
   /** Publishing sockets paused while this shard is congested. */
@@ -57,8 +58,9 @@ export class ShardLink {
       const shardBell = new LocalDoorbell();
       const acceptorBell = new LocalDoorbell();
       this.shardBell = shardBell;
-      this.runner = new ShardRunner(toShard, fromShard, shardBell, acceptorBell);
-      this.runner.start();
+      const runner = new ShardRunner(toShard, fromShard, acceptorBell);
+      this.shardPump = new Pump(shardBell, () => runner.work());
+      this.shardPump.start();
       this.pump = new Pump(acceptorBell, () => this.work());
     } else {
       const shardBell = new SharedDoorbell();
@@ -124,11 +126,8 @@ export class ShardLink {
 
   async close(): Promise<void> {
     this.pump.stop();
-    this.runner?.stop();
-    if (this.worker !== null) {
-      this.worker.postMessage('stop');
-      await this.worker.terminate();
-    }
+    this.shardPump?.stop();
+    await this.worker?.terminate();
   }
 
   private writeControl(requestId: number, control: ShardControl): void {

@@ -48,6 +48,12 @@ export class SharedDoorbell implements Doorbell {
     }
   }
 
+  /** Blocks the thread until rung: for a thread with nothing else to wait for. */
+  sleepSync(token: number): void {
+    Atomics.wait(this.words, SEQ, token);
+    this.disarm();
+  }
+
   ring(): void {
     Atomics.add(this.words, SEQ, 1);
     if (Atomics.load(this.words, SLEEPING) !== 0) Atomics.notify(this.words, SEQ);

@@ -1,6 +1,6 @@
 import { Ring } from './ring.js';
 import { RingWriter } from './ring-writer.js';
-import { Pump, type Doorbell } from './doorbell.js';
+import type { Doorbell } from './doorbell.js';
 import { Shard } from './shard.js';
 
 /** Records handled per turn before yielding, so a flood cannot starve deliveries. */
@@ -14,35 +14,26 @@ const HIGH_BYTES = 128 * 1024 * 1024;
 
 /**
  * Drives a Shard from its input ring: handle a batch of records, deliver, wake
- * the acceptor. The same runner serves a worker thread and --workers 0.
+ * the acceptor. The same runner serves a worker thread (shard-worker.ts, which
+ * blocks between batches) and --workers 0 (a Pump in the acceptor's loop).
  */
 export class ShardRunner {
   private readonly input: Ring;
   private readonly output: RingWriter;
   private readonly shard: Shard;
-  private readonly pump: Pump;
 
   constructor(
     input: Ring,
     output: Ring,
-    ownBell: Doorbell,
     private readonly acceptorBell: Doorbell,
   ) {
     this.input = input;
     this.output = new RingWriter(output, acceptorBell);
     this.shard = new Shard(this.output);
-    this.pump = new Pump(ownBell, () => this.work());
   }
 
-  start(): void {
-    this.pump.start();
-  }
-
-  stop(): void {
-    this.pump.stop();
-  }
-
-  private work(): boolean {
+  /** One batch; returns true if it made progress (call again before sleeping). */
+  work(): boolean {
     let progress = this.output.drainOverflow();
     let handled = 0;
     const input = this.input;

@@ -1,5 +1,11 @@
-/** Worker-thread entry: runs one shard over the rings the acceptor created. */
-import { parentPort, workerData } from 'node:worker_threads';
+/**
+ * Worker-thread entry: runs one shard over the rings the acceptor created.
+ *
+ * The shard has nothing but its ring to wait for, so it blocks in Atomics.wait
+ * between batches: a futex wake-up is several times quicker than waitAsync's
+ * trip through the event loop. The acceptor ends it with worker.terminate().
+ */
+import { workerData } from 'node:worker_threads';
 import { Ring } from './ring.js';
 import { SharedDoorbell } from './doorbell.js';
 import { ShardRunner } from './shard-runner.js';
@@ -12,17 +18,14 @@ export interface ShardWorkerData {
 }
 
 const data = workerData as ShardWorkerData;
-const runner = new ShardRunner(
-  new Ring(data.input),
-  new Ring(data.output),
-  new SharedDoorbell(data.shardBell),
-  new SharedDoorbell(data.acceptorBell),
-);
-runner.start();
-// A pending Atomics.waitAsync does not keep a worker alive; this listener does.
-parentPort!.on('message', (message) => {
-  if (message === 'stop') {
-    runner.stop();
-    parentPort!.close();
+const bell = new SharedDoorbell(data.shardBell);
+const runner = new ShardRunner(new Ring(data.input), new Ring(data.output), new SharedDoorbell(data.acceptorBell));
+for (;;) {
+  if (runner.work()) continue;
+  const token = bell.arm();
+  if (runner.work()) {
+    bell.disarm();
+    continue;
   }
-});
+  bell.sleepSync(token);
+}
