@@ -66,7 +66,7 @@ export class Broker implements ShardEvents {
     const ringBytes = 2 * (this.maxMessageSize + 1024 * 1024);
     const shards = Math.max(1, workers);
     this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, ringBytes, this));
-    this.flushAll = this.flushAll.bind(this);
+    this.scheduledFlush = this.scheduledFlush.bind(this);
     this.ticker = setInterval(() => {
       const now = Date.now();
       for (const conn of this.connections) conn.tick(now);
@@ -140,18 +140,28 @@ export class Broker implements ShardEvents {
     conn.flush();
   }
 
+  /** The end of a batch of shard records: write what it produced now. */
   onBatchEnd(): void {
-    this.scheduleFlush();
+    this.flushAll();
   }
 
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(this.flushAll);
+    setImmediate(this.scheduledFlush);
   }
 
-  private flushAll(): void {
+  private scheduledFlush(): void {
     this.flushScheduled = false;
+    this.flushAll();
+  }
+
+  /**
+   * Writes every dirty connection and rings every written shard. Called at the
+   * end of each batch (a socket chunk, a run of shard records), and from a
+   * scheduled turn for work that finished outside one (an awaited method).
+   */
+  flushAll(): void {
     for (const link of this.dirtyLinks) link.writer.flush();
     this.dirtyLinks.clear();
     for (const conn of this.dirtyConnections) conn.flush();

@@ -71,5 +71,11 @@ async function get(ch: Channel, a: M.BasicGet): Promise<void> {
     M.writeBasicGetEmpty(ch.conn.out, ch.id, {});
     return;
   }
+  if (ch.state !== 'open') {
+    // The channel closed while the shard answered: the message goes back.
+    if (!a.noAck) link.settle(SETTLE_REQUEUE, [result.queueId, result.msgId]);
+    ch.conn.broker.linkDirty(link);
+    return;
+  }
   ch.sendGetOk(link, a.noAck, result.redelivered, result.queueId, result.msgId, result.messageCount, result.block);
 }

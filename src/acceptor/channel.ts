@@ -56,7 +56,8 @@ const EXPECT_HEADER = 1;
 const EXPECT_BODY = 2;
 
 export class Channel implements RoutedMessage {
-  state: 'open' | 'closing' = 'open';
+  /** closing: we sent channel.close and await close-ok; closed: released, gone */
+  state: 'open' | 'closing' | 'closed' = 'open';
   readonly consumers = new Map<string, ConsumerRef>();
   private readonly unacked = new Map<number, Delivery>();
   private readonly held = new Deque<HeldDelivery>();
@@ -111,7 +112,7 @@ export class Channel implements RoutedMessage {
   }
 
   private dispatch(type: number, payload: Buffer): void {
-    if (this.state === 'closing') return this.whileClosing(type, payload);
+    if (this.state !== 'open') return this.whileClosing(type, payload);
     if (this.expecting !== NO_CONTENT) return this.content(type, payload);
     if (type !== FRAME_METHOD) {
       throw connectionError(ReplyCode.UNEXPECTED_FRAME, `unexpected content frame on channel ${this.id}: no basic.publish before it`);
@@ -206,7 +207,7 @@ export class Channel implements RoutedMessage {
 
   /** Server-initiated close for a channel error. */
   close(code: number, text: string, classId: number, methodId: number): void {
-    if (this.state === 'closing') return;
+    if (this.state !== 'open') return;
     this.release();
     this.state = 'closing';
     this.expecting = NO_CONTENT;
@@ -519,6 +520,7 @@ export class Channel implements RoutedMessage {
 
   /** Cancels consumers and requeues unacked deliveries: the channel is going away. */
   release(): void {
+    this.state = 'closed';
     for (const consumer of [...this.consumers.values()]) this.conn.broker.cancelConsumer(consumer);
     this.requeueAll();
     this.conn.broker.unregisterChannel(this);

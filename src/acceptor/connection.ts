@@ -173,6 +173,7 @@ export class Connection implements FrameHandler {
     }
     try {
       this.reader.push(chunk);
+      this.broker.flushAll();
     } catch (err) {
       // Only framing errors get here; the reader cannot go on: say why, then hang up.
       this.fail(err);

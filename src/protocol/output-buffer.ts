@@ -25,7 +25,7 @@ export class OutputBuffer {
   private base = 0;
   private readonly initialSize: number;
 
-  constructor(initialSize = 64 * 1024) {
+  constructor(initialSize = 16 * 1024) {
     this.initialSize = Math.max(16, initialSize | 0);
     this.buf = Buffer.allocUnsafe(this.initialSize);
   }

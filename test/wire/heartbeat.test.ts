@@ -1,0 +1,39 @@
+/** Heartbeats on the wire: the server sends them at half the interval and drops a silent peer. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { start } from '../helpers.js';
+import type { RunningBroker } from '../../dist/src/index.js';
+import { RawClient } from './raw-client.js';
+
+const FRAME_HEARTBEAT = 8;
+
+describe('heartbeats', () => {
+  let broker: RunningBroker;
+  beforeAll(async () => {
+    broker = await start(1);
+  });
+  afterAll(() => broker.close());
+
+  it('sends heartbeats and disconnects a peer that stays silent for two intervals', async () => {
+    const client = await RawClient.open(broker.port);
+    await client.handshake(1); // heartbeat = 1 s
+    const opened = Date.now();
+    const frame = await client.readFrame(3000);
+    expect(frame?.type, 'a heartbeat frame from the server').toBe(FRAME_HEARTBEAT);
+    expect(frame?.channel).toBe(0);
+    // We never answer: the server must give up after about 2 s, and not before.
+    await client.waitClosed(6000);
+    const silentFor = Date.now() - opened;
+    expect(silentFor).toBeGreaterThanOrEqual(1900);
+    expect(silentFor).toBeLessThan(5000);
+  });
+
+  it('keeps a peer that sends heartbeats', async () => {
+    const client = await RawClient.open(broker.port);
+    await client.handshake(1);
+    const beat = setInterval(() => client.send(Buffer.from([FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, 0xce])), 400);
+    await new Promise((r) => setTimeout(r, 3500));
+    clearInterval(beat);
+    expect(client.ended).toBe(false);
+    client.destroy();
+  });
+});
