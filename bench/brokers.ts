@@ -101,10 +101,9 @@ export interface WarrenOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** warren's CLI in a built checkout: dist/src/cli/main.js with rootDir ".", dist/cli/main.js otherwise. */
+/** warren's CLI in a built checkout. */
 export function warrenEntry(root: string): string {
-  const candidates = [path.join(root, 'dist', 'src', 'cli', 'main.js'), path.join(root, 'dist', 'cli', 'main.js')];
-  return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
+  return path.join(root, 'dist', 'src', 'cli', 'main.js');
 }
 
 export function warrenTarget(name: string, o: WarrenOptions = {}): BrokerTarget {
@@ -112,7 +111,7 @@ export function warrenTarget(name: string, o: WarrenOptions = {}): BrokerTarget 
     name,
     start: async () => {
       const args = ['--port', String(await freePort())];
-      if (o.workers) args.push('--workers', String(o.workers));
+      if (o.workers !== undefined) args.push('--workers', String(o.workers));
       const c = await spawnReadyLine(warrenEntry(o.root ?? REPO_ROOT), args, o.env);
       return { ...c, version: await brokerVersion(c.url) };
     },

@@ -1,6 +1,6 @@
 // End to end over real TCP: the null server and both drivers, JSON output, the gate.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nullServerTarget, urlTarget } from '../../bench/brokers.js';
+import { nullServerTarget, urlTarget, warrenTarget } from '../../bench/brokers.js';
 import { compareTargets } from '../../bench/compare.js';
 import { renderHtml, renderSvg } from '../../bench/html.js';
 import { buildJson } from '../../bench/json.js';
@@ -76,6 +76,17 @@ describe('regression gate', () => {
     expect(verdict.pass).toBe(false);
     expect(verdict.figures.find((f) => f.metric === 'published/s')!.regressed).toBe(true);
   }, 30_000);
+
+  it('fails when warren itself is slowed in its publish path (WARREN_BENCH_DELAY_US)', async () => {
+    const warrenCfg = { ...cfg, specs: [{ scenario: 'single' as const }] };
+    const { verdict } = await compareTargets(
+      warrenTarget('baseline', { workers: 1 }),
+      warrenTarget('candidate', { workers: 1, env: { WARREN_BENCH_DELAY_US: '20' } }),
+      warrenCfg,
+    );
+    expect(verdict.pass).toBe(false);
+    expect(verdict.figures.find((f) => f.metric === 'published/s')!.regressed).toBe(true);
+  }, 40_000);
 
   it('passes two identical brokers', async () => {
     const { verdict } = await compareTargets(nullServerTarget('baseline'), nullServerTarget('candidate'), cfg);
