@@ -2,18 +2,17 @@
 import amqp from 'amqplib';
 import type { Closeable, ConsumerSpec, Driver, Publisher, PublisherSpec } from './types.js';
 import { makeBody } from './types.js';
+import { ConfirmCount } from './confirm-count.js';
 
 class AmqplibPublisher implements Publisher {
-  private nConfirmed = 0;
+  private readonly confirms = new ConfirmCount();
   private blocked = false;
-  private waiters: Array<{ n: number; resolve: () => void }> = [];
   private readonly body: Buffer;
   private readonly opts: amqp.Options.Publish;
   private readonly onConfirm = (err: unknown) => {
     // A nack still settles the message: the bench counts what the broker answered.
     void err;
-    this.nConfirmed++;
-    if (this.waiters.length) this.wake();
+    this.confirms.set(this.confirms.value + 1);
   };
 
   constructor(private readonly conn: amqp.ChannelModel, private readonly ch: amqp.Channel | amqp.ConfirmChannel, private readonly spec: PublisherSpec) {
@@ -49,19 +48,10 @@ class AmqplibPublisher implements Publisher {
     await this.ch.prefetch(0);
   }
 
-  confirmed(): number { return this.nConfirmed; }
+  confirmed(): number { return this.confirms.value; }
 
   waitConfirmed(n: number): Promise<void> {
-    if (this.nConfirmed >= n) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ n, resolve }));
-  }
-
-  private wake(): void {
-    this.waiters = this.waiters.filter((w) => {
-      if (this.nConfirmed < w.n) return true;
-      w.resolve();
-      return false;
-    });
+    return this.confirms.waitFor(n);
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@ import net from 'node:net';
 import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD, FrameSplitter, M, PROTOCOL_HEADER, Reader, bodyFrame, headerFrame, methodFrame, parseAmqpUrl } from '../amqp/wire.js';
 import type { Closeable, ConsumerSpec, Driver, Publisher, PublisherSpec } from './types.js';
 import { makeBody } from './types.js';
+import { ConfirmCount } from './confirm-count.js';
 
 const BATCH_BYTES = 64 * 1024;
 const CH = 1;
@@ -123,8 +124,7 @@ class PipelinedPublisher implements Publisher {
   private batch = Buffer.allocUnsafe(BATCH_BYTES);
   private used = 0;
   private flushScheduled = false;
-  private nConfirmed = 0;
-  private waiters: Array<{ n: number; resolve: () => void }> = [];
+  private readonly confirms = new ConfirmCount();
 
   constructor(private readonly conn: RawConnection, spec: PublisherSpec) {
     const body = makeBody(spec.size);
@@ -141,8 +141,7 @@ class PipelinedPublisher implements Publisher {
       const r = new Reader(buf, start + 4);
       const tag = r.u64();
       const multiple = (r.u8() & 1) === 1;
-      this.nConfirmed = multiple ? Math.max(this.nConfirmed, tag) : this.nConfirmed + 1;
-      if (this.waiters.length) this.wake();
+      this.confirms.set(multiple ? Math.max(this.confirms.value, tag) : this.confirms.value + 1);
     };
   }
 
@@ -181,20 +180,11 @@ class PipelinedPublisher implements Publisher {
     await this.conn.call(CH, methodFrame(CH, M.basicQos, (w) => w.u32(0).u16(0).u8(0)), M.basicQosOk);
   }
 
-  confirmed(): number { return this.nConfirmed; }
+  confirmed(): number { return this.confirms.value; }
 
   waitConfirmed(n: number): Promise<void> {
     this.flush();
-    if (this.nConfirmed >= n) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ n, resolve }));
-  }
-
-  private wake(): void {
-    this.waiters = this.waiters.filter((w) => {
-      if (this.nConfirmed < w.n) return true;
-      w.resolve();
-      return false;
-    });
+    return this.confirms.waitFor(n);
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@ import { AmqpError, ReplyCode } from '../../src/protocol/errors.js';
 import { decodeTable, MAX_TABLE_DEPTH, Reader } from '../../src/protocol/field-table.js';
 import type { FieldTable } from '../../src/protocol/field-types.js';
 import { OutputBuffer } from '../../src/protocol/output-buffer.js';
-import { rng, table } from './helpers.js';
+import { rng, table, errorOf } from './helpers.js';
 
 /** Builds table bytes by hand: entries are [key, type letter, value bytes]. */
 function rawTable(entries: [string, string, Buffer][]): Buffer {
@@ -31,15 +31,6 @@ function encodeEntries(t: FieldTable | undefined): Buffer {
   return b.subarray(4);
 }
 
-function errorOf(f: () => unknown): AmqpError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AmqpError);
-    return e as AmqpError;
-  }
-  throw new Error('did not throw');
-}
 
 describe('decodeTable: every type letter', () => {
   const b = (...xs: number[]) => Buffer.from(xs);

@@ -4,7 +4,7 @@ import { AmqpError, ReplyCode } from '../../src/protocol/errors.js';
 import { FrameReader, PROTOCOL_HEADER } from '../../src/protocol/frame-reader.js';
 import * as M from '../../src/protocol/methods.generated.js';
 import { OutputBuffer } from '../../src/protocol/output-buffer.js';
-import { bytes, int, readFrames, rng, type Frame } from './helpers.js';
+import { bytes, int, readFrames, rng, type Frame, errorOf } from './helpers.js';
 
 /** A stream of mixed frames and the frames it should read back as. */
 function sampleStream(): { wire: Buffer; frames: Frame[] } {
@@ -41,15 +41,6 @@ function sampleStream(): { wire: Buffer; frames: Frame[] } {
   return { wire: out.take(), frames };
 }
 
-function errorOf(f: () => unknown): AmqpError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AmqpError);
-    return e as AmqpError;
-  }
-  throw new Error('did not throw');
-}
 
 describe('FrameReader', () => {
   const { wire, frames } = sampleStream();

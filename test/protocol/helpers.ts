@@ -1,5 +1,7 @@
 /** Shared helpers for the protocol tests: a seeded PRNG, random values, and the spec. */
 import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import { AmqpError } from '../../src/protocol/errors.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
 import type { FieldTable, FieldValue } from '../../src/protocol/field-types.js';
 
@@ -157,3 +159,14 @@ export const camel = (s: string): string => {
   const p = pascal(s);
   return p[0].toLowerCase() + p.slice(1);
 };
+
+/** The AmqpError that f throws; fails the test if it throws nothing or something else. */
+export function errorOf(f: () => unknown): AmqpError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(AmqpError);
+    return e as AmqpError;
+  }
+  throw new Error('did not throw');
+}

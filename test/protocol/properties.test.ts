@@ -7,7 +7,7 @@ import {
   type BasicProperties,
 } from '../../src/protocol/methods.generated.js';
 import { OutputBuffer } from '../../src/protocol/output-buffer.js';
-import { baseType, camel, int, pick, rng, spec, str, table, type Rand } from './helpers.js';
+import { baseType, camel, int, pick, rng, spec, str, table, type Rand, errorOf } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const amqplibDefs = require('amqplib/lib/defs.js') as {
@@ -38,15 +38,6 @@ function encode(p: BasicProperties): Buffer {
   return out.take();
 }
 
-function errorOf(f: () => unknown): AmqpError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AmqpError);
-    return e as AmqpError;
-  }
-  throw new Error('did not throw');
-}
 
 describe('basic properties', () => {
   it('lists the 14 properties of the spec', () => {
