@@ -12,15 +12,16 @@ export interface QueueEntry {
   redelivered: boolean;
 }
 
-/** Ready messages across a shard's queues, for publisher flow control. */
+/**
+ * Ready messages across a shard's queues, for publisher flow control. Only
+ * queues with consumers count towards messages/bytes: a queue nobody reads
+ * may fill up as in RabbitMQ, while consumers that fall behind slow their
+ * publishers down. totalBytes counts every queue, as a memory bound.
+ */
 export class Backlog {
   messages = 0;
   bytes = 0;
-
-  add(entry: QueueEntry, sign: 1 | -1): void {
-    this.messages += sign;
-    this.bytes += sign * entry.message.block.length;
-  }
+  totalBytes = 0;
 }
 
 export interface Consumer {
@@ -45,6 +46,7 @@ export class ShardQueue {
   /** Requeued entries, sorted by id, delivered before `ready` so order is kept. */
   private requeued: QueueEntry[] = [];
   private readonly unacked = new Map<number, Unacked>();
+  private readyBytes = 0;
   readonly consumers: Consumer[] = [];
   private nextConsumer = 0;
   private nextId = 1;
@@ -66,13 +68,13 @@ export class ShardQueue {
   enqueue(message: StoredMessage): void {
     const entry = { message, id: this.nextId++, redelivered: false };
     this.ready.push(entry);
-    this.backlog.add(entry, 1);
+    this.account(entry, 1);
   }
 
   /** The next entry to hand out, or undefined. */
   take(): QueueEntry | undefined {
     const entry = this.requeued.length > 0 ? this.requeued.shift() : this.ready.shift();
-    if (entry !== undefined) this.backlog.add(entry, -1);
+    if (entry !== undefined) this.account(entry, -1);
     return entry;
   }
 
@@ -93,7 +95,7 @@ export class ShardQueue {
 
   requeue(entry: QueueEntry): void {
     entry.redelivered = true;
-    this.backlog.add(entry, 1);
+    this.account(entry, 1);
     const list = this.requeued;
     let i = list.length;
     while (i > 0 && list[i - 1].id > entry.id) i--;
@@ -122,12 +124,31 @@ export class ShardQueue {
   }
 
   addConsumer(consumer: Consumer): void {
+    if (this.consumers.length === 0) this.countInBacklog(1);
     this.consumers.push(consumer);
+  }
+
+  private account(entry: QueueEntry, sign: 1 | -1): void {
+    const bytes = sign * entry.message.block.length;
+    this.readyBytes += bytes;
+    this.backlog.totalBytes += bytes;
+    if (this.consumers.length > 0) {
+      this.backlog.messages += sign;
+      this.backlog.bytes += bytes;
+    }
+  }
+
+  /** A queue's ready messages enter (or leave) the backlog when it gains (or loses) its consumers. */
+  private countInBacklog(sign: 1 | -1): void {
+    this.backlog.messages += sign * this.messageCount;
+    this.backlog.bytes += sign * this.readyBytes;
   }
 
   removeConsumer(consumer: Consumer): void {
     const i = this.consumers.indexOf(consumer);
-    if (i >= 0) this.consumers.splice(i, 1);
+    if (i < 0) return;
+    this.consumers.splice(i, 1);
+    if (this.consumers.length === 0) this.countInBacklog(-1);
     if (this.nextConsumer >= this.consumers.length) this.nextConsumer = 0;
     // Its unacked entries stay acknowledgeable; they no longer count against anyone.
     for (const unacked of this.unacked.values()) if (unacked.consumer === consumer) unacked.consumer = null;

@@ -6,11 +6,13 @@ import { Shard } from './shard.js';
 /** Records handled per turn before yielding, so a flood cannot starve deliveries. */
 const BATCH = 4096;
 /**
- * Publisher flow control: past HIGH ready messages (or bytes) the acceptor stops
- * reading publishers into this shard, and resumes them below LOW.
+ * Publisher flow control: past HIGH ready messages (or bytes) waiting for
+ * consumers, or MEMORY bytes in all queues, the acceptor stops reading
+ * publishers into this shard, and resumes them below half of each.
  */
-const HIGH_MESSAGES = 200_000;
-const HIGH_BYTES = 128 * 1024 * 1024;
+const HIGH_MESSAGES = 10_000;
+const HIGH_BYTES = 64 * 1024 * 1024;
+const MEMORY_BYTES = 1024 * 1024 * 1024;
 
 /**
  * Drives a Shard from its input ring: handle a batch of records, deliver, wake
@@ -55,11 +57,11 @@ export class ShardRunner {
   }
 
   private updateFullness(): void {
-    const { messages, bytes } = this.shard.backlog;
+    const { messages, bytes, totalBytes } = this.shard.backlog;
     const full = this.input.consumerFull;
-    if (!full && (messages > HIGH_MESSAGES || bytes > HIGH_BYTES)) {
+    if (!full && (messages > HIGH_MESSAGES || bytes > HIGH_BYTES || totalBytes > MEMORY_BYTES)) {
       this.input.setConsumerFull(true);
-    } else if (full && messages < HIGH_MESSAGES / 2 && bytes < HIGH_BYTES / 2) {
+    } else if (full && messages < HIGH_MESSAGES / 2 && bytes < HIGH_BYTES / 2 && totalBytes < MEMORY_BYTES / 2) {
       this.input.setConsumerFull(false);
       this.acceptorBell.ring();
     }

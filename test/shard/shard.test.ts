@@ -50,6 +50,7 @@ function setup() {
   const shard = new Shard(new RingWriter(out, new LocalDoorbell()));
   const view = new R.BlockView();
   const send = (record: Buffer) => shard.handle(record, 0, record.length);
+  const backlog = shard.backlog;
   /** Runs deliveries and returns the DELIVER records they produced. */
   const deliveries = (): Delivered[] => {
     shard.deliver();
@@ -69,7 +70,7 @@ function setup() {
     }
     return got;
   };
-  return { send, deliveries };
+  return { send, deliveries, backlog };
 }
 
 describe('Shard (inline)', () => {
@@ -118,5 +119,20 @@ describe('Shard (inline)', () => {
     ]);
     send(settleRecord(R.SETTLE_DROP, [[1, got.find((d) => d.consumerId === 1)!.msgId]]));
     expect(deliveries()).toEqual([]);
+  });
+
+  it('counts only queues with consumers towards the flow-control backlog', () => {
+    const { send, deliveries, backlog } = setup();
+    send(controlRecord(0, { op: 'declare', queueId: 3, name: 'q' }));
+    for (let i = 0; i < 100; i++) send(publishRecord([3], `m${i}`));
+    // Nobody reads q: it may fill up without slowing its publishers, but it uses memory.
+    expect([backlog.messages, backlog.totalBytes > 0]).toEqual([0, true]);
+    send(controlRecord(0, { op: 'consume', queueId: 3, consumerId: 1, noAck: false, prefetch: 1 }));
+    deliveries();
+    expect(backlog.messages).toBe(99); // one is out with the consumer
+    send(controlRecord(0, { op: 'cancel', consumerId: 1 }));
+    expect(backlog.messages).toBe(0);
+    send(controlRecord(0, { op: 'purge', queueId: 3 }));
+    expect(backlog.totalBytes).toBe(0);
   });
 });
