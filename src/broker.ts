@@ -112,8 +112,6 @@ export class Broker implements ShardEvents {
     this.connections.add(conn);
   }
 
-  connectionOpened(_conn: Connection): void {}
-
   connectionClosed(conn: Connection): void {
     this.connections.delete(conn);
     this.dirtyConnections.delete(conn);

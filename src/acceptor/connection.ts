@@ -115,7 +115,6 @@ export class Connection implements FrameHandler {
   opened(): void {
     this.handshake = null;
     this.state = 'open';
-    this.broker.connectionOpened(this);
   }
 
   hasConsumers(): boolean {
