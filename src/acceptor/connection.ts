@@ -152,6 +152,8 @@ export class Connection implements FrameHandler {
   tick(now: number): void {
     if (this.heartbeat === 0 || this.state !== 'open') return;
     const interval = this.heartbeat * 1000;
+    // A socket paused by flow control is not read, so its heartbeats cannot arrive.
+    if (this.socket.isPaused()) this.lastReceived = now;
     if (now - this.lastReceived > 2 * interval) {
       // A silent peer: RabbitMQ drops the socket without a close frame.
       this.socket.destroy();
