@@ -44,11 +44,12 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
     await slowCh.prefetch(1);
     const { consumerTag } = await slowCh.consume(queue, () => {}, { noAck: false });
 
-    const publisher = await connect(broker.url);
+    // Heartbeats every second: a paused socket's heartbeats go unread, and must not get it dropped.
+    const publisher = await connect(`${broker.url}?heartbeat=1`);
     const ch = await publisher.createConfirmChannel();
     let done = false;
     const publishing = publishAll(ch, queue).then(() => (done = true));
-    await sleep(1500);
+    await sleep(3500);
     expect(done, 'publisher finished although its consumer lags').toBe(false);
 
     await slowCh.cancel(consumerTag); // nobody reads the queue now: no reason to hold back
