@@ -197,7 +197,6 @@ export class Broker implements ShardEvents {
   // --- queues ------------------------------------------------------------------
 
   createQueue(vhost: VHost, name: string, spec: Pick<QueueRecord, 'durable' | 'exclusiveOwner' | 'autoDelete' | 'args'>): QueueRecord {
-    const nameBytes = Buffer.from(name);
     const queue: QueueRecord = {
       kind: 'queue',
       id: this.nextId++,
@@ -207,7 +206,6 @@ export class Broker implements ShardEvents {
       ...spec,
       boundFrom: new Set(),
       consumerCount: 0,
-      nameShortstr: Buffer.concat([Buffer.from([nameBytes.length]), nameBytes]),
     };
     vhost.addQueue(queue);
     // The shard learns of it before any publish: same ring, earlier record.
@@ -217,10 +215,8 @@ export class Broker implements ShardEvents {
   }
 
   async messageCount(queue: QueueRecord): Promise<number> {
-    const link = this.links[queue.shard];
-    this.linkDirty(link);
-    const [[ready]] = await link.request({ op: 'stats', queueIds: [queue.id] });
-    return ready;
+    const { messageCount } = await this.links[queue.shard].request({ op: 'count', queueId: queue.id });
+    return messageCount;
   }
 
   /** Deletes a queue: its consumers are cancelled (notified if they can be); resolves with the messages dropped. */
@@ -237,9 +233,7 @@ export class Broker implements ShardEvents {
       }
     }
     this.consumersByQueue.delete(queue);
-    const link = this.links[queue.shard];
-    this.linkDirty(link);
-    const { messageCount } = await link.request({ op: 'delete', queueId: queue.id });
+    const { messageCount } = await this.links[queue.shard].request({ op: 'delete', queueId: queue.id });
     return messageCount;
   }
 

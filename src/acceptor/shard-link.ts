@@ -82,11 +82,6 @@ export class ShardLink {
     this.pump.start();
   }
 
-  /** Largest record the ring to the shard takes (bounds message size). */
-  get maxRecordSize(): number {
-    return this.writer.ring.maxRecordSize;
-  }
-
   /** True while publishers into this shard should wait: its ring or its queues are full. */
   get congested(): boolean {
     return this.writer.backlogged || this.writer.ring.consumerFull;

@@ -34,8 +34,6 @@ export interface QueueRecord {
   readonly args: FieldTable;
   readonly boundFrom: Set<ExchangeRecord>;
   consumerCount: number;
-  /** The routing-key shortstr of the default exchange's implicit binding. */
-  readonly nameShortstr: Buffer;
 }
 
 /** What a headers exchange needs from a publish, computed only if asked. */

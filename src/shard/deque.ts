@@ -10,13 +10,6 @@ export class Deque<T> {
     this.length++;
   }
 
-  unshift(item: T): void {
-    if (this.length === this.items.length) this.grow();
-    this.head = (this.head - 1) & (this.items.length - 1);
-    this.items[this.head] = item;
-    this.length++;
-  }
-
   shift(): T | undefined {
     if (this.length === 0) return undefined;
     const item = this.items[this.head];
@@ -24,10 +17,6 @@ export class Deque<T> {
     this.head = (this.head + 1) & (this.items.length - 1);
     this.length--;
     return item;
-  }
-
-  peek(): T | undefined {
-    return this.length === 0 ? undefined : this.items[this.head];
   }
 
   clear(): void {

@@ -61,10 +61,6 @@ export class ShardQueue {
     return this.ready.length + this.requeued.length;
   }
 
-  get unackedCount(): number {
-    return this.unacked.size;
-  }
-
   enqueue(message: StoredMessage): void {
     const entry = { message, id: this.nextId++, redelivered: false };
     this.ready.push(entry);

@@ -78,14 +78,6 @@ export class BlockView {
   get bodySize(): number {
     return this.end - this.bodyAt;
   }
-
-  get exchange(): string {
-    return this.buf.toString('utf8', this.start + 1, this.routingKeyAt);
-  }
-
-  get routingKey(): string {
-    return this.buf.toString('utf8', this.routingKeyAt + 1, this.propertiesAt - 4);
-  }
 }
 
 /**

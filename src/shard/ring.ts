@@ -50,11 +50,6 @@ export class Ring {
     this.head = Atomics.load(this.control, HEAD);
   }
 
-  /** The largest record this ring can ever take. */
-  get maxRecordSize(): number {
-    return (this.capacity >>> 1) - LENGTH_BYTES;
-  }
-
   /**
    * Producer: room for a `size`-byte record. Returns the payload offset in `data`,
    * or -1 when the ring is too full right now. Call commit() once written.

@@ -16,7 +16,7 @@ export type ShardControl =
   | { op: 'cancel'; consumerId: number }
   | { op: 'flow'; consumerIds: number[]; active: boolean }
   | { op: 'get'; queueId: number; noAck: boolean }
-  | { op: 'stats'; queueIds: number[] };
+  | { op: 'count'; queueId: number };
 
 export class Shard {
   private readonly queues = new Map<number, ShardQueue>();
@@ -144,18 +144,13 @@ export class Shard {
         if (!c.noAck) queue.track(entry, null);
         return this.writeGetOk(requestId, queue, entry);
       }
-      case 'stats':
-        return this.reply(
-          requestId,
-          c.queueIds.map((id) => {
-            const queue = this.queues.get(id);
-            return [queue?.messageCount ?? 0, queue?.unackedCount ?? 0];
-          }),
-        );
+      case 'count':
+        return this.reply(requestId, { messageCount: this.queues.get(c.queueId)?.messageCount ?? 0 });
     }
   }
 
   private reply(requestId: number, value: unknown): void {
+    if (requestId === 0) return; // sent without waiting for an answer
     const payload = R.packControl(value);
     this.out.begin(R.CONTROL_HEADER + payload.length);
     const { buf, offset } = this.out;
