@@ -166,7 +166,7 @@ export class Broker implements ShardEvents {
     this.dirtyConnections.clear();
   }
 
-  // --- channels and immediate publishes ------------------------------------------
+  // --- channels: immediate publishes and confirms ------------------------------------------
 
   registerChannel(channel: Channel): number {
     const ref = this.nextId++;
@@ -192,6 +192,10 @@ export class Broker implements ShardEvents {
     if (--pending.remaining > 0) return;
     this.immediates.delete(publishId);
     if (!pending.delivered && pending.channel.state === 'open') pending.channel.returnImmediate(buf, blockAt);
+  }
+
+  onConfirm(link: ShardLink, channelRef: number, stored: number, refused: number): void {
+    this.channels.get(channelRef)?.confirmed(link, stored, refused); // gone: its client is too
   }
 
   // --- queues ------------------------------------------------------------------

@@ -7,11 +7,12 @@ import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from '../protocol/constants.js
 import { AmqpError, ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import * as M from '../protocol/methods.generated.js';
-import { A2S_PUBLISH, BlockView, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
+import { A2S_PUBLISH, BlockView, PUBLISH_CONFIRM, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
 import type { Destination, QueueRecord, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
 import type { Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
+import { ConfirmTracker } from './confirm-tracker.js';
 import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
@@ -66,8 +67,8 @@ export class Channel implements RoutedMessage {
   prefetchCount = 0;
   /** basic.qos global=true: shared by all consumers of the channel */
   private globalPrefetch = 0;
-  confirm = false;
-  private publishSeq = 0;
+  /** confirm.select: set in confirm mode; acks publishes once their shards stored them */
+  private confirms: ConfirmTracker | null = null;
   /** for RabbitMQ's "empty queue name = last declared queue" shortcut */
   lastQueue = '';
   /** channel.flow from the client */
@@ -165,7 +166,7 @@ export class Channel implements RoutedMessage {
       case M.CLASS_BASIC:
         return basicMethod(this, id, args);
       case M.CLASS_CONFIRM:
-        this.confirm = true;
+        this.confirms ??= new ConfirmTracker(this.conn.broker.links.length, (seq, multiple, ack) => this.writeConfirm(seq, multiple, ack));
         if (!(args as M.ConfirmSelect).nowait) M.writeConfirmSelectOk(this.conn.out, this.id);
         return this.conn.dirty();
       case M.CLASS_TX:
@@ -230,7 +231,7 @@ export class Channel implements RoutedMessage {
     if (bits === undefined || keyEnd + 1 !== payload.length) {
       throw new AmqpError(ReplyCode.SYNTAX_ERROR, 'malformed basic.publish', M.CLASS_BASIC, 40, true);
     }
-    this.pubFlags = (bits & 1 ? PUBLISH_MANDATORY : 0) | (bits & 2 ? PUBLISH_IMMEDIATE : 0);
+    this.pubFlags = (bits & 1 ? PUBLISH_MANDATORY : 0) | (bits & 2 ? PUBLISH_IMMEDIATE : 0) | (this.confirms !== null ? PUBLISH_CONFIRM : 0);
     this.expecting = EXPECT_HEADER;
   }
 
@@ -292,22 +293,23 @@ export class Channel implements RoutedMessage {
     }
     const immediate = (this.pubFlags & PUBLISH_IMMEDIATE) !== 0;
     const publishId = immediate && shards > 0 ? broker.expectImmediate(this, shards) : 0;
+    const confirms = this.confirms;
+    const seq = confirms === null ? 0 : confirms.publish(shards);
     if (shards === 0) {
-      if (this.pubFlags !== 0) {
+      if ((this.pubFlags & (PUBLISH_MANDATORY | PUBLISH_IMMEDIATE)) !== 0) {
         const mandatory = (this.pubFlags & PUBLISH_MANDATORY) !== 0;
         this.writeReturn(mandatory ? ReplyCode.NO_ROUTE : ReplyCode.NO_CONSUMERS, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody);
       }
+      // Unroutable: acked at once, after its return (as RabbitMQ does).
+      confirms?.flush();
     } else {
       for (let shard = 0; shard < this.targets.length; shard++) {
         const targets = this.targets[shard];
         if (targets.length === 0) continue;
         this.writePublishRecord(broker.links[shard], targets, publishId);
+        confirms?.routedTo(shard, seq);
         targets.length = 0;
       }
-    }
-    if (this.confirm) {
-      M.writeBasicAck(this.conn.out, this.id, { deliveryTag: ++this.publishSeq, multiple: false });
-      this.conn.dirty();
     }
   }
 
@@ -365,6 +367,30 @@ export class Channel implements RoutedMessage {
     out.endFrame(start);
     const bodySize = Array.isArray(body) ? body.reduce((n, b) => n + b.length, 0) : body.length;
     out.writeContent(this.id, M.CLASS_BASIC, bodySize, properties, body, this.conn.frameMax);
+    this.conn.dirty();
+  }
+
+  // --- confirms ----------------------------------------------------------------
+
+  /** A shard's CONFIRM entry for this channel: its next `stored` publishes are safe, then `refused` were not. */
+  confirmed(link: ShardLink, stored: number, refused: number): void {
+    const confirms = this.confirms;
+    if (confirms === null || this.state !== 'open') return;
+    confirms.stored(link.index, stored);
+    if (refused > 0) confirms.refused(link.index, refused);
+    confirms.flush();
+  }
+
+  /** The shard is lost: nacks what this channel published into it and it did not confirm. */
+  failShard(link: ShardLink): void {
+    if (this.confirms === null || this.state !== 'open') return;
+    this.confirms.failShard(link.index);
+    this.confirms.flush();
+  }
+
+  private writeConfirm(seq: number, multiple: boolean, ack: boolean): void {
+    if (ack) M.writeBasicAck(this.conn.out, this.id, { deliveryTag: seq, multiple });
+    else M.writeBasicNack(this.conn.out, this.id, { deliveryTag: seq, multiple, requeue: false });
     this.conn.dirty();
   }
 

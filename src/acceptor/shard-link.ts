@@ -25,6 +25,8 @@ export interface GetResult {
 export interface ShardEvents {
   onDeliver(link: ShardLink, buf: Buffer, at: number): void;
   onImmediate(channelRef: number, publishId: number, delivered: boolean, buf: Buffer, blockAt: number): void;
+  /** The shard's next `stored` confirm-mode publishes from the channel are safe, then `refused` were refused. */
+  onConfirm(link: ShardLink, channelRef: number, stored: number, refused: number): void;
   /** Called after each batch of records, so output can be flushed once. */
   onBatchEnd(): void;
 }
@@ -187,6 +189,13 @@ export class ShardLink {
           buf,
           at + R.IMMEDIATE_HEADER,
         );
+      case R.S2A_CONFIRM: {
+        const count = buf.readUInt32LE(at + 1);
+        for (let i = 0, p = at + R.CONFIRM_HEADER; i < count; i++, p += R.CONFIRM_ENTRY) {
+          this.events.onConfirm(this, buf.readUInt32LE(p), buf.readUInt32LE(p + 4), buf.readUInt32LE(p + 8));
+        }
+        return;
+      }
       default:
         throw new Error(`acceptor: unknown record type ${buf[at]} from shard ${this.index}`);
     }

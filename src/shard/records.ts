@@ -21,9 +21,12 @@ export const S2A_DELIVER = 1;
 export const S2A_GET_OK = 2;
 export const S2A_REPLY = 3;
 export const S2A_IMMEDIATE = 4;
+export const S2A_CONFIRM = 5;
 
 export const PUBLISH_MANDATORY = 1;
 export const PUBLISH_IMMEDIATE = 2;
+/** the channel is in confirm mode: the shard reports when the message is safe */
+export const PUBLISH_CONFIRM = 4;
 
 export const SETTLE_ACK = 0;
 export const SETTLE_REQUEUE = 1;
@@ -40,6 +43,14 @@ export const DELIVER_HEADER = 18;
 export const GET_OK_HEADER = 22;
 /** IMMEDIATE: u8 type, u8 delivered, u32 channelRef, u32 publishId, block (only when not delivered) */
 export const IMMEDIATE_HEADER = 10;
+/**
+ * CONFIRM: u8 type, u32 count, (u32 channelRef, u32 stored, u32 refused) * count.
+ * Each entry: the next `stored` confirm-mode publishes this shard got from that
+ * channel are safe, then the next `refused` ones were refused. A channel's
+ * publishes reach a shard in order through one ring, so counts are enough.
+ */
+export const CONFIRM_HEADER = 5;
+export const CONFIRM_ENTRY = 12;
 /** CONTROL / REPLY: u8 type, u32 requestId, msgpack */
 export const CONTROL_HEADER = 5;
 

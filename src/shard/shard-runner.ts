@@ -48,6 +48,7 @@ export class ShardRunner {
     }
     if (handled > 0) {
       progress = true;
+      this.shard.flushConfirms();
       if (input.producerBlocked) this.acceptorBell.ring();
     }
     if (this.shard.deliver()) progress = true;

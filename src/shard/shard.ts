@@ -4,6 +4,7 @@
  * RingWriter, whether it runs in a worker (shard-worker.ts) or inline.
  */
 import { RingWriter } from './ring-writer.js';
+import { ConfirmBatch } from './confirm-batch.js';
 import { Backlog, ShardQueue, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import * as R from './records.js';
 
@@ -25,6 +26,8 @@ export class Shard {
   private readonly pending = new Set<ShardQueue>();
   /** Ready messages in all this shard's queues; the runner turns it into flow control. */
   readonly backlog = new Backlog();
+  /** Confirm-mode publishes made safe this batch; written once per batch (flushConfirms). */
+  private readonly confirms = new ConfirmBatch();
 
   constructor(private readonly out: RingWriter) {}
 
@@ -78,6 +81,15 @@ export class Shard {
       delivered = true;
     }
     if (immediate) this.writeImmediate(buf.readUInt32LE(at + 4), buf.readUInt32LE(at + 8), delivered, message.block);
+    // Held in memory is safe for now (a queue deleted in flight counts too: RabbitMQ
+    // acks those, routing succeeded). Persistent messages in durable queues will be
+    // safe once on disk: they will report here after their write instead.
+    if ((flags & R.PUBLISH_CONFIRM) !== 0) this.confirms.stored(buf.readUInt32LE(at + 4));
+  }
+
+  /** Ends a batch: one CONFIRM record for the confirm-mode publishes it made safe. */
+  flushConfirms(): void {
+    this.confirms.write(this.out);
   }
 
   private settle(buf: Buffer, at: number): void {
