@@ -166,7 +166,7 @@ export class Broker implements ShardEvents {
     this.dirtyConnections.clear();
   }
 
-  // --- channels: immediate publishes and confirms ------------------------------------------
+  // --- channels: immediate publishes and confirms -------------------------------
 
   registerChannel(channel: Channel): number {
     const ref = this.nextId++;

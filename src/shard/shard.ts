@@ -81,9 +81,10 @@ export class Shard {
       delivered = true;
     }
     if (immediate) this.writeImmediate(buf.readUInt32LE(at + 4), buf.readUInt32LE(at + 8), delivered, message.block);
-    // Held in memory is safe for now (a queue deleted in flight counts too: RabbitMQ
-    // acks those, routing succeeded). Persistent messages in durable queues will be
-    // safe once on disk: they will report here after their write instead.
+    // Safe once held in memory (a queue deleted in flight counts too: RabbitMQ acks
+    // those, routing succeeded), and after the IMMEDIATE answer: a return goes before
+    // its ack. Persistent messages in durable queues will be safe once on disk: they
+    // will call confirms.stored when their write completes instead.
     if ((flags & R.PUBLISH_CONFIRM) !== 0) this.confirms.stored(buf.readUInt32LE(at + 4));
   }
 
