@@ -3,6 +3,8 @@
  * safe (or refused) during one batch, counted per channel and written as one
  * CONFIRM record at the batch's end. A channel's publishes reach a shard in
  * order through one ring, so a count per channel says which ones: the next n.
+ * Counts mean order: a publish made safe later (after a disk write) must hold
+ * back the channel's later ones on this shard until it is reported.
  */
 import type { RingWriter } from './ring-writer.js';
 import * as R from './records.js';
