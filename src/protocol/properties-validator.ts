@@ -71,7 +71,7 @@ function skipShortstr(buf: Buffer, p: number, end: number): number {
 
 function skipLong(buf: Buffer, p: number, end: number, what: string): number {
   if (end - p < 4) return skip(p, 4, end, `${what} length`);
-  return skip(p + 4, buf.readUInt32BE(p), end, what);
+  return skip(p + 4, buf[p] * 0x1000000 + ((buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]), end, what);
 }
 
 /** A field table with its u32 size: key shortstrs and typed values, exactly filling the size. */
