@@ -60,7 +60,7 @@ const hex = (n: number) => n.toString(16).padStart(4, '0');
 /** Each skip returns the position after the value, or -1 (with `fault` set) if it runs past `end`. */
 function skip(p: number, n: number, end: number, what: string): number {
   if (end - p >= n) return p + n;
-  fault = `${what} of ${n} byte(s) runs past the end of the properties`;
+  fault = `${what} of ${n} byte(s) runs past the end of its table or of the properties`;
   return -1;
 }
 
