@@ -93,6 +93,8 @@ for (const cls of spec.classes) {
       name: a.name,
       field: camel(a.name),
       type: baseType(a),
+      // reply texts are cut to fit a shortstr when written, not refused
+      replyText: a.name === 'reply-text',
       reserved: isReserved(cls, m, a),
     }));
     for (const a of args) if (!(a.type in TS_TYPE)) throw new Error(`unknown type ${a.type}`);
@@ -212,7 +214,8 @@ function decodeFields(args) {
       }
     } else {
       bit = 8;
-      lines.push(`${a.field}: ${READ[a.type]},`);
+      // RabbitMQ refuses malformed UTF-8 in method arguments (not in tables or properties)
+      lines.push(`${a.field}: ${a.type === 'shortstr' ? 'r.utf8Shortstr()' : READ[a.type]},`);
     }
   }
   return lines;
@@ -267,7 +270,7 @@ function writeFields(args) {
     }
     flush();
     const v = a.reserved ? `a.${a.field} ?? ${DEFAULT[a.type]}` : `a.${a.field}`;
-    lines.push(`out.${WRITE[a.type]}(${v});`);
+    lines.push(`out.${a.replyText ? 'replyText' : WRITE[a.type]}(${v});`);
   }
   flush();
   return lines;

@@ -6,6 +6,7 @@
 import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from '../protocol/constants.js';
 import { AmqpError, ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-types.js';
+import { propertiesError } from '../protocol/properties-validator.js';
 import * as M from '../protocol/methods.generated.js';
 import { A2S_PUBLISH, BlockView, PUBLISH_CONFIRM, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
 import type { Destination, QueueRecord, RoutedMessage } from '../routing/topology.js';
@@ -237,15 +238,21 @@ export class Channel implements RoutedMessage {
 
   private content(type: number, payload: Buffer): void {
     if (type === FRAME_HEADER && this.expecting === EXPECT_HEADER) {
-      if (payload.length < 14) throw connectionError(ReplyCode.FRAME_ERROR, 'content header frame too short');
+      if (payload.length < 12) throw connectionError(ReplyCode.FRAME_ERROR, 'content header frame too short');
       if (payload.readUInt16BE(0) !== M.CLASS_BASIC) {
         throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got one for class ${payload.readUInt16BE(0)}`, M.CLASS_BASIC, 40, true);
       }
-      const bodySize = payload.readUInt32BE(4) * 0x1_0000_0000 + payload.readUInt32BE(8);
+      // Properties are stored and delivered verbatim: check them once, here (RabbitMQ: 541, nothing stored).
+      const malformed = propertiesError(payload, 12, payload.length);
+      if (malformed !== null) throw connectionError(ReplyCode.INTERNAL_ERROR, `malformed content header properties: ${malformed}`);
+      const high = payload.readUInt32BE(4);
+      const bodySize = high * 0x1_0000_0000 + payload.readUInt32BE(8);
       const limit = this.conn.broker.maxMessageSize;
       if (bodySize > limit) {
         this.expecting = NO_CONTENT;
-        throw new AmqpError(ReplyCode.PRECONDITION_FAILED, `message size ${bodySize} is larger than configured max size ${limit}`, M.CLASS_BASIC, 40, false);
+        // above 2^53 the number would print rounded
+        const exact = high < 0x20_0000 ? String(bodySize) : payload.readBigUInt64BE(4).toString();
+        throw new AmqpError(ReplyCode.PRECONDITION_FAILED, `message size ${exact} is larger than configured max size ${limit}`, M.CLASS_BASIC, 40, false);
       }
       this.pubBodySize = bodySize;
       this.pubReceived = 0;

@@ -20,6 +20,7 @@
  * present but meaningless (unknown type letter, absurd nesting) are a
  * SYNTAX_ERROR. Both are connection errors.
  */
+import { isUtf8 } from 'node:buffer';
 import { AmqpError, ReplyCode } from './errors.js';
 import type { FieldTable, FieldValue } from './field-types.js';
 
@@ -152,6 +153,30 @@ export class Reader {
     if (this.end - p < n) throw truncated(n, p, this.end);
     this.pos = p + n;
     return n === 0 ? '' : this.buf.toString('utf8', p, p + n);
+  }
+
+  /**
+   * A shortstr that must be well-formed UTF-8 (a method argument: a name, key
+   * or tag). RabbitMQ closes the connection with FRAME_ERROR otherwise.
+   */
+  utf8Shortstr(): string {
+    const n = this.u8();
+    const p = this.pos;
+    if (this.end - p < n) throw truncated(n, p, this.end);
+    this.pos = p + n;
+    if (n === 0) return '';
+    const b = this.buf;
+    let ascii = true;
+    for (let i = p; i < p + n; i++) {
+      if (b[i] >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (!ascii && !isUtf8(b.subarray(p, p + n))) {
+      throw new AmqpError(ReplyCode.FRAME_ERROR, 'Malformed UTF-8 in shortstr', 0, 0, true);
+    }
+    return b.toString('utf8', p, p + n);
   }
 
   /** Copies the bytes: callers keep method arguments beyond the life of the frame buffer. */

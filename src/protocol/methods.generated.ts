@@ -606,9 +606,9 @@ function decodeArgs(id: number, r: Reader): any {
     case CONNECTION_START_OK: {
       const m: ConnectionStartOk = {
         clientProperties: r.table(),
-        mechanism: r.shortstr(),
+        mechanism: r.utf8Shortstr(),
         response: r.longstr(),
-        locale: r.shortstr(),
+        locale: r.utf8Shortstr(),
       };
       r.done();
       return m;
@@ -647,8 +647,8 @@ function decodeArgs(id: number, r: Reader): any {
     }
     case CONNECTION_OPEN: {
       const m: ConnectionOpen = {
-        virtualHost: r.shortstr(),
-        capabilities: r.shortstr(),
+        virtualHost: r.utf8Shortstr(),
+        capabilities: r.utf8Shortstr(),
         insist: ((bits = r.u8()) & 1) !== 0,
       };
       r.done();
@@ -656,7 +656,7 @@ function decodeArgs(id: number, r: Reader): any {
     }
     case CONNECTION_OPEN_OK: {
       const m: ConnectionOpenOk = {
-        knownHosts: r.shortstr(),
+        knownHosts: r.utf8Shortstr(),
       };
       r.done();
       return m;
@@ -664,7 +664,7 @@ function decodeArgs(id: number, r: Reader): any {
     case CONNECTION_CLOSE: {
       const m: ConnectionClose = {
         replyCode: r.u16(),
-        replyText: r.shortstr(),
+        replyText: r.utf8Shortstr(),
         classId: r.u16(),
         methodId: r.u16(),
       };
@@ -678,7 +678,7 @@ function decodeArgs(id: number, r: Reader): any {
     }
     case CONNECTION_BLOCKED: {
       const m: ConnectionBlocked = {
-        reason: r.shortstr(),
+        reason: r.utf8Shortstr(),
       };
       r.done();
       return m;
@@ -691,7 +691,7 @@ function decodeArgs(id: number, r: Reader): any {
     case CONNECTION_UPDATE_SECRET: {
       const m: ConnectionUpdateSecret = {
         newSecret: r.longstr(),
-        reason: r.shortstr(),
+        reason: r.utf8Shortstr(),
       };
       r.done();
       return m;
@@ -703,7 +703,7 @@ function decodeArgs(id: number, r: Reader): any {
     }
     case CHANNEL_OPEN: {
       const m: ChannelOpen = {
-        outOfBand: r.shortstr(),
+        outOfBand: r.utf8Shortstr(),
       };
       r.done();
       return m;
@@ -732,7 +732,7 @@ function decodeArgs(id: number, r: Reader): any {
     case CHANNEL_CLOSE: {
       const m: ChannelClose = {
         replyCode: r.u16(),
-        replyText: r.shortstr(),
+        replyText: r.utf8Shortstr(),
         classId: r.u16(),
         methodId: r.u16(),
       };
@@ -746,7 +746,7 @@ function decodeArgs(id: number, r: Reader): any {
     }
     case ACCESS_REQUEST: {
       const m: AccessRequest = {
-        realm: r.shortstr(),
+        realm: r.utf8Shortstr(),
         exclusive: ((bits = r.u8()) & 1) !== 0,
         passive: (bits & 2) !== 0,
         active: (bits & 4) !== 0,
@@ -766,8 +766,8 @@ function decodeArgs(id: number, r: Reader): any {
     case EXCHANGE_DECLARE: {
       const m: ExchangeDeclare = {
         ticket: r.u16(),
-        exchange: r.shortstr(),
-        type: r.shortstr(),
+        exchange: r.utf8Shortstr(),
+        type: r.utf8Shortstr(),
         passive: ((bits = r.u8()) & 1) !== 0,
         durable: (bits & 2) !== 0,
         autoDelete: (bits & 4) !== 0,
@@ -786,7 +786,7 @@ function decodeArgs(id: number, r: Reader): any {
     case EXCHANGE_DELETE: {
       const m: ExchangeDelete = {
         ticket: r.u16(),
-        exchange: r.shortstr(),
+        exchange: r.utf8Shortstr(),
         ifUnused: ((bits = r.u8()) & 1) !== 0,
         nowait: (bits & 2) !== 0,
       };
@@ -801,9 +801,9 @@ function decodeArgs(id: number, r: Reader): any {
     case EXCHANGE_BIND: {
       const m: ExchangeBind = {
         ticket: r.u16(),
-        destination: r.shortstr(),
-        source: r.shortstr(),
-        routingKey: r.shortstr(),
+        destination: r.utf8Shortstr(),
+        source: r.utf8Shortstr(),
+        routingKey: r.utf8Shortstr(),
         nowait: ((bits = r.u8()) & 1) !== 0,
         arguments: r.table(),
       };
@@ -818,9 +818,9 @@ function decodeArgs(id: number, r: Reader): any {
     case EXCHANGE_UNBIND: {
       const m: ExchangeUnbind = {
         ticket: r.u16(),
-        destination: r.shortstr(),
-        source: r.shortstr(),
-        routingKey: r.shortstr(),
+        destination: r.utf8Shortstr(),
+        source: r.utf8Shortstr(),
+        routingKey: r.utf8Shortstr(),
         nowait: ((bits = r.u8()) & 1) !== 0,
         arguments: r.table(),
       };
@@ -835,7 +835,7 @@ function decodeArgs(id: number, r: Reader): any {
     case QUEUE_DECLARE: {
       const m: QueueDeclare = {
         ticket: r.u16(),
-        queue: r.shortstr(),
+        queue: r.utf8Shortstr(),
         passive: ((bits = r.u8()) & 1) !== 0,
         durable: (bits & 2) !== 0,
         exclusive: (bits & 4) !== 0,
@@ -848,7 +848,7 @@ function decodeArgs(id: number, r: Reader): any {
     }
     case QUEUE_DECLARE_OK: {
       const m: QueueDeclareOk = {
-        queue: r.shortstr(),
+        queue: r.utf8Shortstr(),
         messageCount: r.u32(),
         consumerCount: r.u32(),
       };
@@ -858,9 +858,9 @@ function decodeArgs(id: number, r: Reader): any {
     case QUEUE_BIND: {
       const m: QueueBind = {
         ticket: r.u16(),
-        queue: r.shortstr(),
-        exchange: r.shortstr(),
-        routingKey: r.shortstr(),
+        queue: r.utf8Shortstr(),
+        exchange: r.utf8Shortstr(),
+        routingKey: r.utf8Shortstr(),
         nowait: ((bits = r.u8()) & 1) !== 0,
         arguments: r.table(),
       };
@@ -875,7 +875,7 @@ function decodeArgs(id: number, r: Reader): any {
     case QUEUE_PURGE: {
       const m: QueuePurge = {
         ticket: r.u16(),
-        queue: r.shortstr(),
+        queue: r.utf8Shortstr(),
         nowait: ((bits = r.u8()) & 1) !== 0,
       };
       r.done();
@@ -891,7 +891,7 @@ function decodeArgs(id: number, r: Reader): any {
     case QUEUE_DELETE: {
       const m: QueueDelete = {
         ticket: r.u16(),
-        queue: r.shortstr(),
+        queue: r.utf8Shortstr(),
         ifUnused: ((bits = r.u8()) & 1) !== 0,
         ifEmpty: (bits & 2) !== 0,
         nowait: (bits & 4) !== 0,
@@ -909,9 +909,9 @@ function decodeArgs(id: number, r: Reader): any {
     case QUEUE_UNBIND: {
       const m: QueueUnbind = {
         ticket: r.u16(),
-        queue: r.shortstr(),
-        exchange: r.shortstr(),
-        routingKey: r.shortstr(),
+        queue: r.utf8Shortstr(),
+        exchange: r.utf8Shortstr(),
+        routingKey: r.utf8Shortstr(),
         arguments: r.table(),
       };
       r.done();
@@ -939,8 +939,8 @@ function decodeArgs(id: number, r: Reader): any {
     case BASIC_CONSUME: {
       const m: BasicConsume = {
         ticket: r.u16(),
-        queue: r.shortstr(),
-        consumerTag: r.shortstr(),
+        queue: r.utf8Shortstr(),
+        consumerTag: r.utf8Shortstr(),
         noLocal: ((bits = r.u8()) & 1) !== 0,
         noAck: (bits & 2) !== 0,
         exclusive: (bits & 4) !== 0,
@@ -952,14 +952,14 @@ function decodeArgs(id: number, r: Reader): any {
     }
     case BASIC_CONSUME_OK: {
       const m: BasicConsumeOk = {
-        consumerTag: r.shortstr(),
+        consumerTag: r.utf8Shortstr(),
       };
       r.done();
       return m;
     }
     case BASIC_CANCEL: {
       const m: BasicCancel = {
-        consumerTag: r.shortstr(),
+        consumerTag: r.utf8Shortstr(),
         nowait: ((bits = r.u8()) & 1) !== 0,
       };
       r.done();
@@ -967,7 +967,7 @@ function decodeArgs(id: number, r: Reader): any {
     }
     case BASIC_CANCEL_OK: {
       const m: BasicCancelOk = {
-        consumerTag: r.shortstr(),
+        consumerTag: r.utf8Shortstr(),
       };
       r.done();
       return m;
@@ -975,8 +975,8 @@ function decodeArgs(id: number, r: Reader): any {
     case BASIC_PUBLISH: {
       const m: BasicPublish = {
         ticket: r.u16(),
-        exchange: r.shortstr(),
-        routingKey: r.shortstr(),
+        exchange: r.utf8Shortstr(),
+        routingKey: r.utf8Shortstr(),
         mandatory: ((bits = r.u8()) & 1) !== 0,
         immediate: (bits & 2) !== 0,
       };
@@ -986,20 +986,20 @@ function decodeArgs(id: number, r: Reader): any {
     case BASIC_RETURN: {
       const m: BasicReturn = {
         replyCode: r.u16(),
-        replyText: r.shortstr(),
-        exchange: r.shortstr(),
-        routingKey: r.shortstr(),
+        replyText: r.utf8Shortstr(),
+        exchange: r.utf8Shortstr(),
+        routingKey: r.utf8Shortstr(),
       };
       r.done();
       return m;
     }
     case BASIC_DELIVER: {
       const m: BasicDeliver = {
-        consumerTag: r.shortstr(),
+        consumerTag: r.utf8Shortstr(),
         deliveryTag: r.u64(),
         redelivered: ((bits = r.u8()) & 1) !== 0,
-        exchange: r.shortstr(),
-        routingKey: r.shortstr(),
+        exchange: r.utf8Shortstr(),
+        routingKey: r.utf8Shortstr(),
       };
       r.done();
       return m;
@@ -1007,7 +1007,7 @@ function decodeArgs(id: number, r: Reader): any {
     case BASIC_GET: {
       const m: BasicGet = {
         ticket: r.u16(),
-        queue: r.shortstr(),
+        queue: r.utf8Shortstr(),
         noAck: ((bits = r.u8()) & 1) !== 0,
       };
       r.done();
@@ -1017,8 +1017,8 @@ function decodeArgs(id: number, r: Reader): any {
       const m: BasicGetOk = {
         deliveryTag: r.u64(),
         redelivered: ((bits = r.u8()) & 1) !== 0,
-        exchange: r.shortstr(),
-        routingKey: r.shortstr(),
+        exchange: r.utf8Shortstr(),
+        routingKey: r.utf8Shortstr(),
         messageCount: r.u32(),
       };
       r.done();
@@ -1026,7 +1026,7 @@ function decodeArgs(id: number, r: Reader): any {
     }
     case BASIC_GET_EMPTY: {
       const m: BasicGetEmpty = {
-        clusterId: r.shortstr(),
+        clusterId: r.utf8Shortstr(),
       };
       r.done();
       return m;
@@ -1210,7 +1210,7 @@ export function writeConnectionClose(out: OutputBuffer, channel: number, a: Conn
   const start = out.beginFrame(FRAME_METHOD, channel);
   out.u32(CONNECTION_CLOSE);
   out.u16(a.replyCode);
-  out.shortstr(a.replyText);
+  out.replyText(a.replyText);
   out.u16(a.classId);
   out.u16(a.methodId);
   out.endFrame(start);
@@ -1291,7 +1291,7 @@ export function writeChannelClose(out: OutputBuffer, channel: number, a: Channel
   const start = out.beginFrame(FRAME_METHOD, channel);
   out.u32(CHANNEL_CLOSE);
   out.u16(a.replyCode);
-  out.shortstr(a.replyText);
+  out.replyText(a.replyText);
   out.u16(a.classId);
   out.u16(a.methodId);
   out.endFrame(start);
@@ -1563,7 +1563,7 @@ export function writeBasicReturn(out: OutputBuffer, channel: number, a: BasicRet
   const start = out.beginFrame(FRAME_METHOD, channel);
   out.u32(BASIC_RETURN);
   out.u16(a.replyCode);
-  out.shortstr(a.replyText);
+  out.replyText(a.replyText);
   out.shortstr(a.exchange);
   out.shortstr(a.routingKey);
   out.endFrame(start);

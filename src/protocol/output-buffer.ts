@@ -17,6 +17,7 @@ import type { FieldTable, FieldValue } from './field-types.js';
 const EMPTY = Buffer.alloc(0);
 const TWO_32 = 0x1_0000_0000;
 const TWO_63 = 2 ** 63;
+const ELLIPSIS = Buffer.from('...');
 
 export class OutputBuffer {
   buf: Buffer;
@@ -156,6 +157,27 @@ export class OutputBuffer {
     if (n > 255) throw new Error(`shortstr too long: ${n} bytes (max 255)`);
     this.buf[this.pos] = n;
     this.pos += 1 + n;
+  }
+
+  /**
+   * A reply text (connection.close, channel.close, basic.return). A text over
+   * the 255 bytes of a shortstr is cut as RabbitMQ cuts it, to 252 bytes and
+   * "...", but on a UTF-8 character boundary.
+   */
+  replyText(s: string): void {
+    // up to 85 UTF-16 units always fit (at most 3 bytes each)
+    if (s.length <= 85) return this.shortstr(s);
+    const bytes = Buffer.from(s, 'utf8');
+    if (bytes.length <= 255) {
+      this.u8(bytes.length);
+      return this.bytes(bytes);
+    }
+    let n = 252;
+    // a cut inside a character lands on a continuation byte (10xxxxxx): back up to its start
+    while (n > 0 && (bytes[n] & 0xc0) === 0x80) n--;
+    this.u8(n + 3);
+    this.bytes(bytes, 0, n);
+    this.bytes(ELLIPSIS);
   }
 
   /** A long string: u32 length then the bytes (strings are written as utf8). */

@@ -56,7 +56,12 @@ export const CONTROL_HEADER = 5;
 
 const packr = new Packr({ useRecords: false });
 export const packControl = (value: unknown): Buffer => packr.pack(value);
-export const unpackControl = (buf: Buffer, start: number, end: number): any => packr.unpack(buf.subarray(start, end));
+/**
+ * Control records are read from a ring, a view of a SharedArrayBuffer, which
+ * msgpackr's native string decoder (msgpackr-extract) refuses for strings of
+ * 32 bytes or more. They are rare, so copy the record out before decoding.
+ */
+export const unpackControl = (buf: Buffer, start: number, end: number): any => packr.unpack(Buffer.from(buf.subarray(start, end)));
 
 /** Size of a block; exchange and routingKey are in shortstr form (length octet first). */
 export function blockSize(exchange: Buffer, routingKey: Buffer, propertiesLen: number, bodyLen: number): number {

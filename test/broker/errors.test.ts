@@ -1,6 +1,6 @@
 /** Errors: channel errors close one channel only; connection errors close one connection only. */
 import { describe, expect, it } from 'vitest';
-import { MODES, bodies, channel, closedWith, eventually, nextEvent, reason, sleep, subscribe, uniq, useBroker } from '../helpers.js';
+import { MODES, bodies, channel, closedWith, eventually, nextEvent, reason, refused, sleep, subscribe, uniq, useBroker } from '../helpers.js';
 
 describe.each(MODES)('errors: $name', ({ workers }) => {
   const server = useBroker(workers);
@@ -140,5 +140,46 @@ describe.each(MODES)('errors: $name', ({ workers }) => {
     expect((await close).code).toBe(404);
     await sleep(50);
     expect((await admin.checkQueue(queue)).messageCount).toBe(0);
+  });
+
+  // RabbitMQ cuts a reply text over 255 bytes to 252 bytes and '...'; warren
+  // does the same, on a UTF-8 character boundary.
+  describe('reply texts longer than a shortstr', () => {
+    /** The broker still serves: a fresh connection round-trips a message. */
+    async function stillServing(): Promise<void> {
+      const ch = await channel(await server.connect());
+      const { queue } = await ch.assertQueue('', { exclusive: true });
+      ch.sendToQueue(queue, Buffer.from('still serving'));
+      const inbox = await subscribe(ch, queue);
+      expect(bodies(await inbox.waitFor(1))).toEqual(['still serving']);
+    }
+
+    it.each([
+      ['ASCII', 'q'.repeat(250), "NOT_FOUND - no queue '" + 'q'.repeat(230) + '...'],
+      // 23 bytes of prefix leave 229 for 2-byte characters: the cut falls inside one, so it backs off a byte
+      ['2-byte characters', 'x' + 'é'.repeat(124), "NOT_FOUND - no queue 'x" + 'é'.repeat(114) + '...'],
+    ])('a passive declare of a missing queue with a 250-byte %s name: 404, text cut to fit', async (_, name, text) => {
+      const conn = await server.connect();
+      expect(await refused((await channel(conn)).checkQueue(name))).toEqual({ code: 404, text });
+      expect(Buffer.byteLength(text)).toBeLessThanOrEqual(255);
+      // the same connection goes on
+      expect((await (await channel(conn)).assertQueue('', { exclusive: true })).queue).toMatch(/^amq\.gen-/);
+      await stillServing();
+    });
+
+    it('the 405 for another connection\'s exclusive queue with a 250-byte name: text cut to fit', async () => {
+      const owner = await server.connect();
+      const name = 'é'.repeat(125);
+      await (await channel(owner)).assertQueue(name, { exclusive: true });
+      const other = await server.connect();
+      const { code, text } = await refused((await channel(other)).assertQueue(name));
+      expect(code).toBe(405);
+      expect(text.startsWith("RESOURCE_LOCKED - cannot obtain exclusive access to locked queue 'éé")).toBe(true);
+      expect(text.endsWith('é...')).toBe(true);
+      expect(Buffer.byteLength(text)).toBeLessThanOrEqual(255);
+      expect(text).not.toContain('\ufffd');
+      expect((await (await channel(owner)).checkQueue(name)).queue).toBe(name);
+      await stillServing();
+    });
   });
 });

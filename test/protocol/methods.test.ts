@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FRAME_END, FRAME_METHOD } from '../../src/protocol/constants.js';
 import { AmqpError, ReplyCode } from '../../src/protocol/errors.js';
@@ -18,7 +19,9 @@ import {
   table,
   type Rand,
   type SpecArg,
+  errorOf,
 } from './helpers.js';
+import { shortstrText } from '../property/arbitraries.js';
 
 // amqplib's own codec, as an independent implementation to cross-check against
 const require = createRequire(import.meta.url);
@@ -293,5 +296,33 @@ describe('decodeMethod errors', () => {
     const m = M.decodeMethod(M.CONNECTION_SECURE_OK, frame, 11, frame.length - 1) as M.ConnectionSecureOk;
     frame.fill(0);
     expect(m.response.toString()).toBe('secret');
+  });
+});
+
+describe('shortstr arguments and UTF-8', () => {
+  /** queue.declare's payload after the method id, with these queue-name bytes. */
+  const declare = (name: Buffer) => Buffer.concat([Buffer.alloc(4), Buffer.from([0, 0, name.length]), name, Buffer.from([0, 0, 0, 0, 0])]);
+
+  it('decodes any well-formed shortstr argument, 0-255 bytes', () => {
+    fc.assert(
+      fc.property(shortstrText(), (name) => {
+        const payload = declare(Buffer.from(name));
+        expect((M.decodeMethod(M.QUEUE_DECLARE, payload, 4, payload.length) as M.QueueDeclare).queue).toBe(name);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it.each([
+    ['invalid bytes', 'ff'],
+    ['a cut character', '61e282'],
+    ['an overlong encoding', 'c080'],
+    ['an encoded surrogate', 'eda080'],
+    ['a code point above U+10FFFF', 'f4908080'],
+  ])('refuses %s with FRAME_ERROR, as RabbitMQ does', (_, hex) => {
+    const payload = declare(Buffer.from(hex, 'hex'));
+    const e = errorOf(() => M.decodeMethod(M.QUEUE_DECLARE, payload, 4, payload.length));
+    expect([e.code, e.hard]).toEqual([ReplyCode.FRAME_ERROR, true]);
+    expect(e.message).toContain('Malformed UTF-8 in shortstr');
   });
 });

@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FRAME_BODY, FRAME_HEADER, FRAME_MIN_SIZE } from '../../src/protocol/constants.js';
 import { OutputBuffer } from '../../src/protocol/output-buffer.js';
@@ -198,5 +200,43 @@ describe('OutputBuffer.writeContent', () => {
     expect(() => out.writeContent(1, 60, 10, props, [Buffer.from('abc'), Buffer.from('de')], FRAME_MIN_SIZE)).toThrow(/shorter/);
     expect(() => out.writeContent(1, 60, 10, props, Buffer.from('abc'), FRAME_MIN_SIZE)).toThrow(/shorter/);
     expect(out.length).toBe(1); // nothing of the failed content is left pending
+  });
+});
+
+describe('OutputBuffer.replyText', () => {
+  const written = (text: string): Buffer => {
+    const out = new OutputBuffer(16);
+    out.replyText(text);
+    const b = out.take();
+    expect(b[0]).toBe(b.length - 1); // a shortstr: length octet, then the bytes
+    return b.subarray(1);
+  };
+
+  it('writes texts of up to 255 bytes as they are', () => {
+    for (const text of ['', 'NOT_FOUND - no queue', 'x'.repeat(255), '漢'.repeat(85), '😀'.repeat(63) + 'abc']) {
+      expect(written(text).toString()).toBe(text);
+    }
+  });
+
+  it('cuts longer texts as RabbitMQ does (252 bytes and "..."), on a character boundary', () => {
+    expect(written('x'.repeat(256)).toString()).toBe('x'.repeat(252) + '...');
+    expect(written('x'.repeat(1000)).toString()).toBe('x'.repeat(252) + '...');
+    expect(written('x' + 'é'.repeat(200)).toString()).toBe('x' + 'é'.repeat(125) + '...'); // 251 bytes kept
+    expect(written('漢'.repeat(86)).toString()).toBe('漢'.repeat(84) + '...');
+    expect(written('😀'.repeat(64)).toString()).toBe('😀'.repeat(63) + '...');
+  });
+
+  it('always fits a shortstr, is valid UTF-8 and starts with the text', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 400 }), (text) => {
+        const b = written(text);
+        const full = Buffer.from(text);
+        expect(b.length).toBeLessThanOrEqual(255);
+        expect(isUtf8(b)).toBe(true);
+        if (full.length <= 255) expect(b.equals(full)).toBe(true);
+        else expect(full.subarray(0, b.length - 3).toString() + '...').toBe(b.toString());
+      }),
+      { numRuns: 500 },
+    );
   });
 });

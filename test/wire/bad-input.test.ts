@@ -336,4 +336,153 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
       await brokerIsHealthy();
     });
   });
+
+  /** A queue made by the witness, for a bad client to aim at. */
+  async function target(): Promise<string> {
+    const q = `target-${workers}-${++n}`;
+    await witnessCh.assertQueue(q, { autoDelete: false });
+    return q;
+  }
+
+  /** Nothing reached the queue and nothing consumes it; then the witness deletes it. */
+  async function untouched(q: string): Promise<void> {
+    expect(await witnessCh.checkQueue(q)).toEqual({ queue: q, messageCount: 0, consumerCount: 0 });
+    await witnessCh.deleteQueue(q);
+  }
+
+  // RabbitMQ 3.10 checks every shortstr argument of a method it decodes (not
+  // those of basic.publish, which it reads by hand, nor table keys and values):
+  // connection.close 501 "FRAME_ERROR - Malformed UTF-8 in shortstr".
+  describe('malformed UTF-8 in a method shortstr', () => {
+    const BAD = Buffer.from([0x61, 0xff, 0xfe, 0x62]);
+    const OVERLONG = Buffer.from([0xc0, 0x80]); // NUL encoded in two bytes
+    const SURROGATE = Buffer.from([0xed, 0xa0, 0x80]); // U+D800
+    const CUT = Buffer.from([0x61, 0xe2, 0x82]); // '€' missing its last byte
+    const ss = (b: Buffer) => Buffer.concat([u8(b.length), b]);
+
+    it.each([
+      ['queue.declare queue', BAD, (q: string, bad: Buffer) => method(1, 50, 10, u16(0), ss(bad), u8(0), u32(0))],
+      ['queue.declare queue (overlong)', OVERLONG, (q: string, bad: Buffer) => method(1, 50, 10, u16(0), ss(bad), u8(0), u32(0))],
+      ['queue.declare queue (surrogate)', SURROGATE, (q: string, bad: Buffer) => method(1, 50, 10, u16(0), ss(bad), u8(0), u32(0))],
+      ['exchange.declare exchange', CUT, (q: string, bad: Buffer) => method(1, 40, 10, u16(0), ss(bad), shortstr('direct'), u8(0), u32(0))],
+      ['queue.bind routing key', BAD, (q: string, bad: Buffer) => method(1, 50, 20, u16(0), shortstr(q), shortstr('amq.direct'), ss(bad), u8(0), u32(0))],
+      ['basic.consume consumer tag', BAD, (q: string, bad: Buffer) => method(1, 60, 20, u16(0), shortstr(q), ss(bad), u8(0), u32(0))],
+      ['basic.get queue', CUT, (q: string, bad: Buffer) => method(1, 60, 70, u16(0), ss(bad), u8(1))],
+      ['queue.delete queue', BAD, (q: string, bad: Buffer) => method(1, 50, 40, u16(0), ss(bad), u8(0))],
+    ])('in %s closes the connection with 501, as RabbitMQ does', async (_, bad, make) => {
+      const q = await target();
+      const c = await opened();
+      await openChannel(c, 1);
+      c.send(make(q, bad));
+      const f = await c.readFrame();
+      expect([f?.channel, f?.classId, f?.methodId]).toEqual([0, 10, 50]);
+      expect(f!.payload.readUInt16BE(4)).toBe(FRAME_ERROR);
+      expect(f!.payload.subarray(7, 7 + f!.payload[6]).toString()).toContain('Malformed UTF-8 in shortstr');
+      c.send(closeOk());
+      await c.waitClosed();
+      // no binding was made: a message for that key goes nowhere
+      await witnessCh.publish('amq.direct', 'a\ufffd\ufffdb', Buffer.from('x'));
+      await untouched(q);
+      await brokerIsHealthy();
+    });
+
+    it('in basic.publish\'s routing key is accepted, as RabbitMQ does, and the key is delivered as sent', async () => {
+      const q = await target();
+      await witnessCh.bindQueue(q, 'amq.fanout', '');
+      const c = await opened();
+      await openChannel(c, 1);
+      c.send(
+        method(1, 60, 40, u16(0), shortstr('amq.fanout'), ss(BAD), u8(0)),
+        frame(2, 1, Buffer.concat([u16(60), u16(0), u32(0), u32(1), u16(0)])),
+        frame(3, 1, Buffer.from('1')),
+        method(1, 60, 70, u16(0), shortstr(q), u8(1)), // basic.get
+      );
+      const getOk = await c.readFrame();
+      expect([getOk?.channel, getOk?.classId, getOk?.methodId]).toEqual([1, 60, 71]);
+      // get-ok: tag (8), redelivered (1), exchange, routing key
+      const exchangeAt = 4 + 8 + 1;
+      const keyAt = exchangeAt + 1 + getOk!.payload[exchangeAt];
+      expect(getOk!.payload.subarray(keyAt, keyAt + 1 + BAD.length)).toEqual(ss(BAD));
+      c.destroy();
+      await witnessCh.unbindQueue(q, 'amq.fanout', '');
+      await untouched(q);
+      await brokerIsHealthy();
+    });
+  });
+
+  // RabbitMQ 3.10 decodes the properties of every publish and, when they are
+  // malformed, closes the connection with 541 INTERNAL_ERROR and stores nothing.
+  // It accepts the spare flag bit 1 and any bytes inside strings.
+  describe('malformed content-header properties', () => {
+    const props = (hex: string) => Buffer.from(hex.replace(/ /g, ''), 'hex');
+
+    it.each([
+      ['headers table of 0xFFFFFFFF bytes', '2000 ffffffff'],
+      ['a content-type running past the end', '8000 0a 616263'],
+      ['trailing bytes', '0000 6a756e6b'],
+      ['trailing bytes after delivery-mode', '1000 02 6a756e6b'],
+      ['the continuation bit', '0001 0000'],
+      ['no flags word', ''],
+      ['an unknown field type in headers', '2000 00000003 016b5a'],
+      ['a table entry cut inside its key', '2000 00000003 056162'],
+      ['a nested table longer than its parent', '2000 00000007 016b46 00000064'],
+      ['a cut timestamp', '0040 00000001'],
+    ])('%s closes the publisher\'s connection with 541 and stores nothing', async (_, hex) => {
+      const q = await target();
+      const c = await opened();
+      await openChannel(c, 1);
+      c.send(method(1, 85, 10, u8(0))); // confirm.select: no ack may come for the message
+      const selectOk = await c.readFrame();
+      expect([selectOk?.classId, selectOk?.methodId]).toEqual([85, 11]);
+      c.send(
+        method(1, 60, 40, u16(0), shortstr(''), shortstr(q), u8(0)),
+        frame(2, 1, Buffer.concat([u16(60), u16(0), u32(0), u32(1), props(hex)])),
+        frame(3, 1, Buffer.from('1')),
+      );
+      await c.expectClose(541);
+      await untouched(q);
+      await brokerIsHealthy();
+    });
+
+    it('the spare flag bit and malformed UTF-8 inside properties are accepted, as RabbitMQ does', async () => {
+      const q = await target();
+      const c = await opened();
+      await openChannel(c, 1);
+      const cases = ['1002 02', '8000 04 61fffe62', '2000 0000000a 04 61fffe62 53 00000000'];
+      for (const hex of cases) {
+        c.send(
+          method(1, 60, 40, u16(0), shortstr(''), shortstr(q), u8(0)),
+          frame(2, 1, Buffer.concat([u16(60), u16(0), u32(0), u32(1), props(hex)])),
+          frame(3, 1, Buffer.from('1')),
+        );
+      }
+      c.send(method(1, 50, 10, u16(0), shortstr(q), u8(1), u32(0))); // passive declare: after the publishes
+      const ok = await c.readFrame();
+      expect([ok?.classId, ok?.methodId]).toEqual([50, 11]);
+      c.destroy();
+      for (const hex of cases) {
+        const msg = await witnessCh.get(q, { noAck: true });
+        expect(msg && msg.content.toString()).toBe('1');
+      }
+      await untouched(q);
+      await brokerIsHealthy();
+    });
+  });
+
+  it('a body size of 2^62 gets a 406 that names the exact size', async () => {
+    const q = await target();
+    const c = await opened();
+    await openChannel(c, 1);
+    c.send(
+      method(1, 60, 40, u16(0), shortstr(''), shortstr(q), u8(0)),
+      frame(2, 1, Buffer.concat([u16(60), u16(0), u32(0x4000_0000), u32(0), u16(0)])),
+    );
+    const f = await c.readFrame();
+    expect([f?.channel, f?.classId, f?.methodId]).toEqual([1, 20, 40]); // channel.close
+    expect(f!.payload.readUInt16BE(4)).toBe(406);
+    expect(f!.payload.subarray(7, 7 + f!.payload[6]).toString()).toMatch(/^PRECONDITION_FAILED - message size 4611686018427387904 is larger than configured max size \d+$/);
+    c.destroy();
+    await untouched(q);
+    await brokerIsHealthy();
+  });
 });

@@ -1,0 +1,186 @@
+/**
+ * Every record type that crosses a ring, with maximal field sizes, through
+ * real SharedArrayBuffer rings: the acceptor's records are written into the
+ * shard's input ring and read by a ShardRunner there, and the shard's records
+ * are read back from its output ring in place, as ShardLink reads them.
+ * (Records handed to a Shard as plain Buffers would not catch decoders that
+ * refuse SharedArrayBuffer views, as msgpackr's native string decoder does.)
+ */
+import { describe, expect, it } from 'vitest';
+import { Ring } from '../../src/shard/ring.js';
+import { RingWriter } from '../../src/shard/ring-writer.js';
+import { LocalDoorbell } from '../../src/shard/doorbell.js';
+import { ShardRunner } from '../../src/shard/shard-runner.js';
+import * as R from '../../src/shard/records.js';
+
+const MAX_U32 = 0xffffffff;
+const MAX_QUEUES = 0xffff; // PUBLISH's u16 queue count
+
+/** Longest legal shortstr contents: 255 bytes of 2-, 3- and 4-byte characters. */
+const NAMES = ['é'.repeat(127) + 'x', '€'.repeat(85), '😀'.repeat(63) + 'abc', 'q'.repeat(255)];
+for (const name of NAMES) if (Buffer.byteLength(name) !== 255) throw new Error(`test name of ${Buffer.byteLength(name)} bytes`);
+
+const shortstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
+
+/** Properties of the largest size a 128 KiB frame carries: a headers table of long strings. */
+function bigProperties(): Buffer {
+  const entries: Buffer[] = [];
+  for (let i = 0; i < 100; i++) {
+    const value = Buffer.from('ü'.repeat(500));
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(value.length);
+    entries.push(shortstr(NAMES[i % NAMES.length]), Buffer.from('S'), len, value);
+  }
+  const table = Buffer.concat(entries);
+  const size = Buffer.alloc(4);
+  size.writeUInt32BE(table.length);
+  return Buffer.concat([Buffer.from([0x20, 0x00]), size, table]);
+}
+
+interface Harness {
+  write(record: Buffer): void;
+  /** Runs the shard until it is idle; returns copies of the records it wrote, decoded where they carry msgpack. */
+  run(): { type: number; record: Buffer; reply?: any }[];
+}
+
+function harness(): Harness {
+  const toShard = Ring.allocate(16 << 20);
+  const fromShard = Ring.allocate(16 << 20);
+  const bell = new LocalDoorbell();
+  const runner = new ShardRunner(toShard, fromShard, bell);
+  const writer = new RingWriter(toShard, bell);
+  return {
+    write(record) {
+      writer.begin(record.length);
+      record.copy(writer.buf, writer.offset);
+      writer.end();
+      expect(writer.backlogged).toBe(false);
+    },
+    run() {
+      const out: { type: number; record: Buffer; reply?: any }[] = [];
+      for (let busy = true; busy; ) {
+        busy = runner.work();
+        for (let at = fromShard.peek(); at >= 0; at = fromShard.peek()) {
+          const end = at + fromShard.recordSize;
+          const type = fromShard.data[at];
+          // decoded in place, from the shared memory, as ShardLink does
+          const reply = type === R.S2A_REPLY ? R.unpackControl(fromShard.data, at + R.CONTROL_HEADER, end) : undefined;
+          out.push({ type, record: Buffer.from(fromShard.data.subarray(at, end)), reply });
+          fromShard.consume();
+        }
+      }
+      return out;
+    },
+  };
+}
+
+function control(requestId: number, value: object): Buffer {
+  const head = Buffer.alloc(R.CONTROL_HEADER);
+  head[0] = R.A2S_CONTROL;
+  head.writeUInt32LE(requestId, 1);
+  return Buffer.concat([head, R.packControl(value)]);
+}
+
+function block(exchange: string, routingKey: string, properties: Buffer, body: Buffer): Buffer {
+  const buf = Buffer.alloc(R.blockSize(shortstr(exchange), shortstr(routingKey), properties.length, body.length));
+  R.writeBlock(buf, 0, shortstr(exchange), shortstr(routingKey), properties, [body], body.length);
+  return buf;
+}
+
+function publish(queueIds: number[], message: Buffer, flags = 0, channelRef = 0, publishId = 0): Buffer {
+  const head = Buffer.alloc(R.PUBLISH_HEADER + 4 * queueIds.length);
+  head[0] = R.A2S_PUBLISH;
+  head[1] = flags;
+  head.writeUInt16LE(queueIds.length, 2);
+  head.writeUInt32LE(channelRef, 4);
+  head.writeUInt32LE(publishId, 8);
+  queueIds.forEach((id, i) => head.writeUInt32LE(id, R.PUBLISH_HEADER + 4 * i));
+  return Buffer.concat([head, message]);
+}
+
+function settle(action: number, entries: [number, number][]): Buffer {
+  const buf = Buffer.alloc(R.SETTLE_HEADER + R.SETTLE_ENTRY * entries.length);
+  buf[0] = R.A2S_SETTLE;
+  buf[1] = action;
+  buf.writeUInt32LE(entries.length, 2);
+  entries.forEach(([queueId, msgId], i) => {
+    buf.writeUInt32LE(queueId, R.SETTLE_HEADER + R.SETTLE_ENTRY * i);
+    buf.writeDoubleLE(msgId, R.SETTLE_HEADER + R.SETTLE_ENTRY * i + 4);
+  });
+  return buf;
+}
+
+describe('ring records with maximal fields', () => {
+  const message = block(NAMES[0], NAMES[2], bigProperties(), Buffer.alloc(1 << 20, 0xab));
+
+  it('CONTROL and REPLY carry 255-byte multi-byte names and u32 ids in both directions', () => {
+    const h = harness();
+    NAMES.forEach((name, i) => h.write(control(MAX_U32 - i, { op: 'declare', queueId: MAX_U32 - i, name })));
+    h.write(control(MAX_U32, { op: 'flow', consumerIds: Array.from({ length: 10_000 }, (_, i) => MAX_U32 - i), active: false }));
+    h.write(control(MAX_U32 - 10, { op: 'count', queueId: MAX_U32 }));
+    const replies = h.run();
+    expect(replies.map((r) => [r.type, r.record.readUInt32LE(1), r.reply])).toEqual([
+      ...NAMES.map((_, i) => [R.S2A_REPLY, MAX_U32 - i, { messageCount: 0 }]),
+      [R.S2A_REPLY, MAX_U32 - 10, { messageCount: 0 }],
+    ]);
+
+    // The shard's replies go through the same decoder: a reply with long names, read from a ring.
+    const ring = Ring.allocate(1 << 16);
+    const payload = R.packControl({ names: NAMES, nested: { name: NAMES[1] } });
+    const at = ring.reserve(payload.length);
+    payload.copy(ring.data, at);
+    ring.commit();
+    expect(R.unpackControl(ring.data, ring.peek(), ring.peek() + ring.recordSize)).toEqual({ names: NAMES, nested: { name: NAMES[1] } });
+  });
+
+  it(`PUBLISH to ${MAX_QUEUES} queues with 255-byte names, large properties and a 1 MiB body; GET_OK and SETTLE back`, () => {
+    const h = harness();
+    const ids = Array.from({ length: MAX_QUEUES }, (_, i) => MAX_U32 - i);
+    for (let i = 0; i < ids.length; i++) {
+      h.write(control(0, { op: 'declare', queueId: ids[i], name: NAMES[i % NAMES.length] }));
+      if (i % 4096 === 4095) h.run(); // keep the input ring from filling
+    }
+    expect(h.run()).toEqual([]); // requestId 0: no replies
+    h.write(publish(ids, message));
+    h.write(control(7, { op: 'get', queueId: ids[0], noAck: false }));
+    h.write(control(8, { op: 'get', queueId: ids[MAX_QUEUES - 1], noAck: true }));
+    const [first, last] = h.run();
+    for (const [got, requestId, queueId] of [[first, 7, ids[0]], [last, 8, ids[MAX_QUEUES - 1]]] as const) {
+      expect(got.type).toBe(R.S2A_GET_OK);
+      expect(got.record.readUInt32LE(2)).toBe(requestId);
+      expect(got.record.readUInt32LE(6)).toBe(queueId);
+      expect(got.record.readUInt32LE(18)).toBe(0); // messages left
+      expect(got.record.subarray(R.GET_OK_HEADER).equals(message)).toBe(true);
+    }
+
+    // A SETTLE of 65535 entries (only the first is unacked): requeued, it is there again.
+    const msgId = first.record.readDoubleLE(10);
+    h.write(settle(R.SETTLE_REQUEUE, ids.map((id) => [id, msgId])));
+    h.write(control(9, { op: 'count', queueId: ids[0] }));
+    h.write(control(10, { op: 'count', queueId: ids[1] }));
+    expect(h.run().map((r) => [r.record.readUInt32LE(1), r.reply])).toEqual([
+      [9, { messageCount: 1 }],
+      [10, { messageCount: 1 }],
+    ]);
+  });
+
+  it('DELIVER and IMMEDIATE carry the largest block and u32 ids', () => {
+    const h = harness();
+    h.write(control(0, { op: 'declare', queueId: MAX_U32, name: NAMES[2] }));
+    h.write(publish([MAX_U32], message, R.PUBLISH_IMMEDIATE, MAX_U32, MAX_U32 - 1)); // no consumer yet
+    h.write(control(0, { op: 'consume', queueId: MAX_U32, consumerId: MAX_U32, noAck: true, prefetch: 0xffff }));
+    h.write(publish([MAX_U32], message, R.PUBLISH_MANDATORY));
+    const [immediate, deliver] = h.run();
+    expect([immediate.type, immediate.record[1], immediate.record.readUInt32LE(2), immediate.record.readUInt32LE(6)]).toEqual([
+      R.S2A_IMMEDIATE, 0, MAX_U32, MAX_U32 - 1,
+    ]);
+    expect(immediate.record.subarray(R.IMMEDIATE_HEADER).equals(message)).toBe(true);
+    expect([deliver.type, deliver.record.readUInt32LE(2), deliver.record.readUInt32LE(6)]).toEqual([R.S2A_DELIVER, MAX_U32, MAX_U32]);
+    const delivered = deliver.record.subarray(R.DELIVER_HEADER);
+    expect(delivered.equals(message)).toBe(true);
+    const v = new R.BlockView().read(delivered, 0);
+    expect(delivered.toString('utf8', v.start + 1, v.routingKeyAt)).toBe(NAMES[0]);
+    expect(delivered.toString('utf8', v.routingKeyAt + 1, v.propertiesAt - 4)).toBe(NAMES[2]);
+    expect(v.bodySize).toBe(1 << 20);
+  });
+});

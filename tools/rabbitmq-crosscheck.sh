@@ -1,0 +1,18 @@
+#!/bin/sh
+# Runs test/wire/rabbitmq-crosscheck.test.ts: warren's answers to bad input
+# beside a local RabbitMQ's (apt-get install rabbitmq-server). Starts
+# rabbitmq-server when nothing listens on 5672, and stops it afterwards.
+# Not part of CI, which runs against warren alone.
+set -e
+cd "$(dirname "$0")/.."
+started=
+if ! rabbitmqctl -q status >/dev/null 2>&1; then
+  rabbitmq-server -detached
+  started=1
+  rabbitmqctl -q wait --timeout 60 /var/lib/rabbitmq/mnesia/rabbit@$(hostname -s).pid >/dev/null 2>&1 || sleep 10
+fi
+npx tsc -p tsconfig.json
+status=0
+RABBITMQ_URL=${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672} npx vitest run test/wire/rabbitmq-crosscheck.test.ts || status=$?
+if [ -n "$started" ]; then rabbitmqctl -q stop; fi
+exit $status
