@@ -143,12 +143,17 @@ export class Broker extends EventEmitter implements ShardEvents {
   }
 
   /** A DELIVER or IMMEDIATE record could not be handled: its connection closes (541), nothing else. */
-  onRecordFailed(buf: Buffer, at: number, err: unknown): boolean {
-    const type = buf[at];
-    const conn =
-      type === S2A_DELIVER ? this.consumers.get(buf.readUInt32LE(at + 2))?.channel.conn
-      : type === S2A_IMMEDIATE ? this.channels.get(buf.readUInt32LE(at + 2))?.conn
-      : undefined;
+  onRecordFailed(link: ShardLink, buf: Buffer, at: number, err: unknown): boolean {
+    let conn: Connection | undefined;
+    if (buf[at] === S2A_DELIVER) {
+      conn = this.consumers.get(buf.readUInt32LE(at + 2))?.channel.conn;
+      // The message may not have reached the channel's unacked set: back to its queue
+      // (a no-op for a no-ack delivery, or when the channel's release requeues it too).
+      link.settle(SETTLE_REQUEUE, [buf.readUInt32LE(at + 6), buf.readDoubleLE(at + 10)]);
+      this.linkDirty(link);
+    } else if (buf[at] === S2A_IMMEDIATE) {
+      conn = this.channels.get(buf.readUInt32LE(at + 2))?.conn;
+    }
     if (conn === undefined) return false;
     conn.fail(err);
     return true;

@@ -28,7 +28,7 @@ export interface ShardEvents {
   /** Called after each batch of records, so output can be flushed once. */
   onBatchEnd(): void;
   /** Handling a DELIVER or IMMEDIATE record threw: fail its connection; false when it has none. */
-  onRecordFailed(buf: Buffer, at: number, err: unknown): boolean;
+  onRecordFailed(link: ShardLink, buf: Buffer, at: number, err: unknown): boolean;
   /** The shard is gone (its worker exited or errored, the inline shard threw); `reason` is one line. */
   onShardStopped(link: ShardLink, reason: string): void;
 }
@@ -236,7 +236,7 @@ export class ShardLink {
         this.pending.delete(requestId);
         return request.reject(err instanceof Error ? err : new Error(String(err)));
       }
-    } else if (this.events.onRecordFailed(buf, at, err)) {
+    } else if (this.events.onRecordFailed(this, buf, at, err)) {
       return;
     }
     throw err; // no one to blame but the link: the pump reports it
