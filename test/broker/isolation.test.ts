@@ -9,10 +9,11 @@ import type { Channel, ChannelModel } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RunningBroker } from '../../dist/src/index.js';
 import { MODES, channel, confirmChannel, connect, eventually, nextEvent, sleep, start, subscribe, uniq } from '../helpers.js';
+import { RawClient, frame, method, queueDeclare, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
 
-/** The broker's Connection object for an amqplib connection (matched by the client's port). */
-function serverConnection(broker: RunningBroker, client: ChannelModel): any {
-  const port = (client as any).connection.stream.localPort;
+/** The broker's Connection object for an amqplib connection or a raw client (matched by the client's port). */
+function serverConnection(broker: RunningBroker, client: ChannelModel | RawClient): any {
+  const port = client instanceof RawClient ? client.socket.localPort : (client as any).connection.stream.localPort;
   for (const conn of broker.broker.connections) if (conn.socket.remotePort === port) return conn;
   throw new Error(`no server connection for client port ${port}`);
 }
@@ -118,6 +119,29 @@ for (const mode of MODES) {
       await vch.get(queue, { noAck: false }).catch(() => {});
       expect((await closed).code).toBe(541);
       await expectAllBack(broker.url, queue, ['m0']);
+    });
+
+    it('an immediate publish whose return throws closes only that connection with 541', async () => {
+      vi.spyOn(console, 'error').mockImplementation(() => {});
+      const client = await RawClient.open(broker.port);
+      await client.handshake();
+      client.send(method(1, 20, 10, shortstr(''))); // channel.open
+      await client.readFrame();
+      const queue = uniq('fault-immediate');
+      client.send(queueDeclare(1, queue));
+      await client.readFrame();
+      serverConnection(broker, client).channels[1].returnImmediate = () => {
+        throw new Error('deliberate fault in basic.return');
+      };
+      // basic.publish immediate=true to a queue without consumers: the shard answers "not delivered".
+      const body = Buffer.from('m0');
+      client.send(
+        method(1, 60, 40, u16(0), shortstr(''), shortstr(queue), u8(2)),
+        frame(2, 1, Buffer.concat([u16(60), u16(0), u32(0), u32(body.length), u16(0)])),
+        frame(3, 1, body),
+      );
+      await client.expectClose(541);
+      await stillServes(broker.url);
     });
 
     it("an error in the socket 'close' handler is logged; the connection is still forgotten", async () => {
