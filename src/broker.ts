@@ -137,7 +137,7 @@ export class Broker extends EventEmitter implements ShardEvents {
     this.failure = new Error(`shard ${link.index} stopped (${reason})`);
     for (const server of this.servers) server.close();
     for (const l of this.links) l.abandon(error);
-    for (const conn of this.connections) void conn.shutdown(error);
+    for (const conn of this.connections) conn.fail(error);
     this.flushAll();
     this.emit('fatal', this.failure);
   }
