@@ -174,6 +174,8 @@ export class Connection implements FrameHandler {
   fail(err: unknown, channel?: Channel): void {
     const e = this.asReply(err);
     if (this.state === 'closed') return;
+    // A failed handler may have left a frame half written: nothing unsent may precede the 541.
+    if (e === INTERNAL && this.state !== 'closing') this.out.take();
     try {
       if (!e.hard && channel !== undefined) channel.close(e.code, e.message, e.classId, e.methodId);
       else this.close(e.code, e.message, e.classId, e.methodId);

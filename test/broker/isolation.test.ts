@@ -80,14 +80,18 @@ for (const mode of MODES) {
     });
     afterAll(() => broker.close());
 
-    it('a delivery that throws closes its connection with 541, logs once with the stack, and requeues', async () => {
+    it('a delivery that throws half way through its frame closes its connection with a clean 541, logs once with the stack, and requeues', async () => {
       const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
       const queue = uniq('fault-deliver');
       const victim = await open();
       const vch = await channel(victim);
       await vch.assertQueue(queue);
       await vch.consume(queue, () => {}, { noAck: false });
-      serverChannel(broker, victim, vch).deliver = () => {
+      const server = serverChannel(broker, victim, vch);
+      server.deliver = () => {
+        // Half a basic.deliver frame, then the fault: the client must still read a well-formed close.
+        server.conn.out.beginFrame(1, server.id);
+        server.conn.out.u32(0x003c003c);
         throw new Error('deliberate fault in deliver');
       };
       const closed = nextEvent<any>(victim, 'close');
