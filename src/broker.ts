@@ -2,15 +2,21 @@
  * The broker: listeners, connections, the shard links and the topology they
  * share. It also carries shard records to the channel they belong to and
  * flushes every connection and ring that was written once per event-loop turn.
+ *
+ * A shard that stops (its worker exits, the inline shard throws) takes the
+ * broker down: its queues and their messages are gone, so the broker closes
+ * every connection with 541, stops listening and emits 'fatal' (an Error).
  */
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
 import { Connection } from './acceptor/connection.js';
 import type { Channel, ConsumerRef } from './acceptor/channel.js';
 import { ShardLink, type ShardEvents } from './acceptor/shard-link.js';
 import * as M from './protocol/methods.generated.js';
+import { AmqpError, ReplyCode } from './protocol/errors.js';
 import { VHost, type QueueRecord } from './routing/topology.js';
-import { DELIVER_HEADER, SETTLE_REQUEUE } from './shard/records.js';
+import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE } from './shard/records.js';
 import { shardOf } from './shard/placement.js';
 
 export interface BrokerOptions {
@@ -28,13 +34,18 @@ export interface BrokerOptions {
   maxMessageSize?: number;
 }
 
+/** How long close() waits for clients to answer connection.close before dropping them. */
+const SHUTDOWN_GRACE_MS = 1000;
+
+const SHUTDOWN = new AmqpError(ReplyCode.CONNECTION_FORCED, 'broker shutdown', 0, 0, true);
+
 interface PendingImmediate {
   channel: Channel;
   remaining: number;
   delivered: boolean;
 }
 
-export class Broker implements ShardEvents {
+export class Broker extends EventEmitter implements ShardEvents {
   readonly options: Required<BrokerOptions>;
   readonly vhosts = new Map<string, VHost>([['/', new VHost('/')]]);
   readonly links: ShardLink[];
@@ -48,10 +59,13 @@ export class Broker implements ShardEvents {
   private readonly dirtyConnections = new Set<Connection>();
   private readonly dirtyLinks = new Set<ShardLink>();
   private flushScheduled = false;
-  private readonly ticker: NodeJS.Timeout;
   private nextId = 1;
+  private closing: Promise<void> | null = null;
+  /** set when a shard stopped: the broker is failing and serves nothing more */
+  private failure: Error | null = null;
 
   constructor(options: BrokerOptions = {}) {
+    super();
     const workers = options.workers ?? Math.max(1, os.availableParallelism() - 1);
     this.options = {
       host: options.host ?? ['127.0.0.1', '::1'],
@@ -67,11 +81,6 @@ export class Broker implements ShardEvents {
     const shards = Math.max(1, workers);
     this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, ringBytes, this));
     this.scheduledFlush = this.scheduledFlush.bind(this);
-    this.ticker = setInterval(() => {
-      const now = Date.now();
-      for (const conn of this.connections) conn.tick(now);
-    }, 1000);
-    this.ticker.unref();
   }
 
   /** Listens on every configured host; resolves with the port. */
@@ -96,11 +105,58 @@ export class Broker implements ShardEvents {
     return port;
   }
 
-  async close(): Promise<void> {
-    clearInterval(this.ticker);
+  /**
+   * Stops listening, sends every client connection.close 320 CONNECTION_FORCED,
+   * waits up to a second for their close-ok, drops what is left and ends the shards.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     for (const server of this.servers) server.close();
+    const ended = Promise.all([...this.connections].map((conn) => conn.shutdown(SHUTDOWN)));
+    this.flushAll();
+    let timer!: NodeJS.Timeout;
+    await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)))]);
+    clearTimeout(timer);
     for (const conn of this.connections) conn.socket.destroy();
-    await Promise.all(this.links.map((link) => link.close()));
+    await Promise.all(this.links.map((link) => link.close(SHUTDOWN)));
+  }
+
+  /**
+   * A shard is gone, and with it its queues' messages: fail fast rather than
+   * accept work nobody can serve. One log line, every awaited request fails,
+   * every client gets 541, the listeners close, and 'fatal' tells the owner.
+   */
+  onShardStopped(link: ShardLink, reason: string): void {
+    if (this.failure !== null || this.closing !== null) return;
+    console.error(`warren: shard ${link.index} stopped (${reason}); closing the broker — its queues' messages are lost`);
+    const error = new AmqpError(ReplyCode.INTERNAL_ERROR, `shard ${link.index} stopped`, 0, 0, true);
+    this.failure = new Error(`shard ${link.index} stopped (${reason})`);
+    for (const server of this.servers) server.close();
+    for (const l of this.links) l.abandon(error);
+    for (const conn of this.connections) conn.fail(error);
+    this.flushAll();
+    this.emit('fatal', this.failure);
+  }
+
+  /** A DELIVER or IMMEDIATE record could not be handled: its connection closes (541), nothing else. */
+  onRecordFailed(link: ShardLink, buf: Buffer, at: number, err: unknown): boolean {
+    let conn: Connection | undefined;
+    if (buf[at] === S2A_DELIVER) {
+      conn = this.consumers.get(buf.readUInt32LE(at + 2))?.channel.conn;
+      // The message may not have reached the channel's unacked set: back to its queue
+      // (a no-op for a no-ack delivery, or when the channel's release requeues it too).
+      link.settle(SETTLE_REQUEUE, [buf.readUInt32LE(at + 6), buf.readDoubleLE(at + 10)]);
+      this.linkDirty(link);
+    } else if (buf[at] === S2A_IMMEDIATE) {
+      conn = this.channels.get(buf.readUInt32LE(at + 2))?.conn;
+    }
+    if (conn === undefined) return false;
+    conn.fail(err);
+    return true;
   }
 
   authenticate(user: string, password: string): boolean {
@@ -108,6 +164,10 @@ export class Broker implements ShardEvents {
   }
 
   private accept(socket: net.Socket): void {
+    if (this.failure !== null || this.closing !== null) {
+      socket.destroy();
+      return;
+    }
     const conn = new Connection(this.nextId++, socket, this);
     this.connections.add(conn);
   }
@@ -116,7 +176,7 @@ export class Broker implements ShardEvents {
     this.connections.delete(conn);
     this.dirtyConnections.delete(conn);
     for (const queue of conn.exclusiveQueues) {
-      if (conn.vhost.queues.get(queue.name) === queue) void this.deleteQueue(queue);
+      if (conn.vhost.queues.get(queue.name) === queue) this.dropQueue(queue, conn);
     }
   }
 
@@ -162,7 +222,7 @@ export class Broker implements ShardEvents {
   flushAll(): void {
     for (const link of this.dirtyLinks) link.writer.flush();
     this.dirtyLinks.clear();
-    for (const conn of this.dirtyConnections) conn.flush();
+    for (const conn of this.dirtyConnections) conn.guard(conn.flush, undefined);
     this.dirtyConnections.clear();
   }
 
@@ -281,7 +341,12 @@ export class Broker implements ShardEvents {
     consumer.link.send({ op: 'cancel', consumerId: consumer.id });
     this.linkDirty(consumer.link);
     const queue = consumer.queue;
-    if (queue.autoDelete && queue.consumerCount === 0) void this.deleteQueue(queue);
+    if (queue.autoDelete && queue.consumerCount === 0) this.dropQueue(queue, consumer.channel.conn);
+  }
+
+  /** Deletes a queue no method awaits (auto-delete, exclusive): a failure closes `conn`, not the process. */
+  private dropQueue(queue: QueueRecord, conn: Connection): void {
+    this.deleteQueue(queue).catch((err) => conn.fail(err));
   }
 
   private forgetConsumer(consumer: ConsumerRef): void {

@@ -9,11 +9,15 @@ export interface RunningBroker {
   readonly url: string;
   readonly port: number;
   readonly broker: Broker;
+  /** Resolves if the broker fails (a shard stopped; see Broker's 'fatal'); never otherwise. */
+  readonly failed: Promise<Error>;
+  /** Sends clients connection.close 320, waits briefly for their close-ok, ends the shards. */
   close(): Promise<void>;
 }
 
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   const broker = new Broker(options);
+  const failed = new Promise<Error>((resolve) => broker.once('fatal', resolve));
   let port: number;
   try {
     port = await broker.listen();
@@ -29,6 +33,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     url: `amqp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hostPart}:${port}`,
     port,
     broker,
+    failed,
     close: () => broker.close(),
   };
 }

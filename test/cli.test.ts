@@ -1,47 +1,117 @@
-/** `warren` as a user runs it: one ready line, a working broker, a clean stop. */
-import { spawn } from 'node:child_process';
+/** `warren` as a user runs it: one ready line, a working broker, a clean stop, one-line errors. */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import amqp from 'amqplib';
 
 const MAIN = new URL('../dist/src/cli/main.js', import.meta.url).pathname;
+const KILL_SHARD_ON_SIGUSR2 = new URL('./fixtures/kill-shard-on-sigusr2.mjs', import.meta.url).href;
+
+/** Starts warren; resolves with the child and the port from its ready line. */
+async function startCli(args: string[], nodeArgs: string[] = []): Promise<{ child: ChildProcessWithoutNullStreams; port: number; line: string; stderr: () => string }> {
+  const child = spawn(process.execPath, [...nodeArgs, MAIN, '--port', '0', '--host', '127.0.0.1', ...args]);
+  let output = '';
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  child.stdout.setEncoding('utf8');
+  const line = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: string) => {
+      output += chunk;
+      if (output.includes('\n')) resolve(output.split('\n')[0]);
+    });
+    child.once('exit', (code) => reject(new Error(`warren exited with ${code} before it was ready: ${stderr}`)));
+  });
+  const match = /listening on 127\.0\.0\.1 port (\d+) /.exec(line);
+  expect(match, line).not.toBeNull();
+  return { child, port: Number(match![1]), line, stderr: () => stderr };
+}
+
+/** Runs warren to its exit; resolves with the exit code and stderr. */
+async function runCli(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [MAIN, ...args]);
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const [code] = await once(child, 'exit');
+  return { code, stderr };
+}
 
 describe('warren CLI', () => {
-  it('prints its address and start-up time, serves clients, and stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, [MAIN, '--port', '0', '--host', '127.0.0.1', '--workers', '1']);
-    let output = '';
-    child.stdout.setEncoding('utf8');
-    const ready = new Promise<string>((resolve) => {
-      child.stdout.on('data', (chunk: string) => {
-        output += chunk;
-        if (output.includes('\n')) resolve(output.split('\n')[0]);
-      });
-    });
-    const line = await ready;
-    const match = /listening on 127\.0\.0\.1 port (\d+) .* ready in ([\d.]+) ms/.exec(line);
-    expect(match, line).not.toBeNull();
-    expect(Number(match![2])).toBeLessThan(1000);
+  it('prints its address and start-up time, serves clients, and on SIGTERM closes them with 320 and exits 0', async () => {
+    const { child, port, line } = await startCli(['--workers', '1']);
+    const match = /ready in ([\d.]+) ms/.exec(line);
+    expect(Number(match![1])).toBeLessThan(1000);
 
-    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${match![1]}`);
+    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
     const ch = await conn.createChannel();
     const { queue } = await ch.assertQueue('', { exclusive: true });
     ch.sendToQueue(queue, Buffer.from('hi'));
     await new Promise((r) => setTimeout(r, 50));
     const msg = await ch.get(queue, { noAck: true });
     expect(msg && msg.content.toString()).toBe('hi');
-    await conn.close();
 
+    const closed = new Promise<any>((resolve) => conn.once('close', resolve));
     child.kill('SIGTERM');
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);
+    expect((await closed)?.code, 'connection.close 320 rather than a reset').toBe(320);
   });
 
-  it('rejects a bad option value with exit code 2', async () => {
-    const child = spawn(process.execPath, [MAIN, '--port', 'abc']);
-    let stderr = '';
-    child.stderr.on('data', (c) => (stderr += c));
+  const usage: [string, string[], RegExp][] = [
+    ['an unknown option', ['--bogus'], /^warren: unknown option '--bogus' \(see --help\)$/],
+    ['a stray argument', ['stray'], /^warren: unexpected argument 'stray' \(see --help\)$/],
+    ['an option without its value', ['--port'], /^warren: option '--port <value>' argument missing \(see --help\)$/],
+    ['a port that is not a number', ['--port', 'abc'], /^warren: --port needs an integer from 0 to 65535, got 'abc'/],
+    ['a port over 65535', ['--port', '70000'], /^warren: --port needs an integer from 0 to 65535, got '70000'/],
+    ['a heartbeat over a u16', ['--heartbeat', '70000'], /^warren: --heartbeat needs an integer from 0 to 65535, got '70000'/],
+    ['a max message size over 512 MiB', ['--max-message-size', '4294967296'], /^warren: --max-message-size needs an integer from 1 to 536870912, got '4294967296'/],
+    ['a fractional worker count', ['--workers', '1.5'], /^warren: --workers needs an integer from 0 to 1024, got '1.5'/],
+  ];
+  for (const [what, args, expected] of usage) {
+    it(`${what} is one line on stderr and exit code 2`, async () => {
+      const { code, stderr } = await runCli(args);
+      expect(code).toBe(2);
+      expect(stderr).not.toContain('    at ');
+      expect(stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(expected)]);
+    });
+  }
+
+  it('a port in use is one line and exit code 1', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const { code, stderr } = await runCli(['--host', '127.0.0.1', '--port', String(port), '--workers', '1']);
+      expect(code).toBe(1);
+      expect(stderr).not.toContain('    at ');
+      expect(stderr.trimEnd().split('\n')).toEqual([`warren: port ${port} on 127.0.0.1 is in use (is RabbitMQ running? use --port)`]);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('an address that cannot be bound is one line and exit code 1', async () => {
+    // TEST-NET-3: not an address of this machine, so listen() fails locally with EADDRNOTAVAIL.
+    const { code, stderr } = await runCli(['--host', '203.0.113.1', '--port', '0', '--workers', '0']);
+    expect(code).toBe(1);
+    expect(stderr).not.toContain('    at ');
+    expect(stderr.trimEnd().split('\n')).toEqual(['warren: cannot listen on 203.0.113.1: no such address on this machine (use --host)']);
+  });
+
+  it('exits 1 with one line when its shard worker dies, after closing clients with 541', async () => {
+    // The preload ends the worker on SIGUSR2, from outside the broker.
+    const { child, port, stderr } = await startCli(['--workers', '1'], ['--import', KILL_SHARD_ON_SIGUSR2]);
+    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+    conn.on('error', () => {});
+    const closed = new Promise<any>((resolve) => conn.once('close', resolve));
+    const started = Date.now();
+    child.kill('SIGUSR2');
     const [code] = await once(child, 'exit');
-    expect(code).toBe(2);
-    expect(stderr).toContain('--port needs a non-negative integer');
+    expect(code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(stderr().trimEnd().split('\n')).toEqual([
+      "warren: shard 0 stopped (its worker exited with code 1); closing the broker — its queues' messages are lost",
+    ]);
+    expect((await closed)?.code).toBe(541);
   });
 });

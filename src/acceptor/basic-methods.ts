@@ -77,5 +77,12 @@ async function get(ch: Channel, a: M.BasicGet): Promise<void> {
     ch.conn.broker.linkDirty(link);
     return;
   }
-  ch.sendGetOk(link, a.noAck, result.redelivered, result.queueId, result.msgId, result.messageCount, result.block);
+  try {
+    ch.sendGetOk(link, a.noAck, result.redelivered, result.queueId, result.msgId, result.messageCount, result.block);
+  } catch (err) {
+    // Handed out but never sent: back to its queue before the error closes the connection.
+    if (!a.noAck) link.settle(SETTLE_REQUEUE, [result.queueId, result.msgId]);
+    ch.conn.broker.linkDirty(link);
+    throw err;
+  }
 }

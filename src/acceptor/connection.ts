@@ -26,6 +26,9 @@ type State = 'header' | 'handshake' | 'open' | 'closing' | 'closed';
 /** How long a server-initiated close waits for close-ok before dropping the socket. */
 const CLOSE_TIMEOUT_MS = 1000;
 
+/** What a client hears when the broker itself failed while serving it. */
+const INTERNAL = new AmqpError(ReplyCode.INTERNAL_ERROR, 'internal error', 0, 0, true);
+
 export class Connection implements FrameHandler {
   readonly out = new OutputBuffer();
   readonly reader: FrameReader;
@@ -41,11 +44,17 @@ export class Connection implements FrameHandler {
   user = '';
   capabilities: ClientCapabilities = { consumerCancelNotify: false, connectionBlocked: false, authenticationFailureClose: false };
   readonly exclusiveQueues = new Set<QueueRecord>();
-  lastReceived = Date.now();
-  lastSent = Date.now();
+  private lastReceived = Date.now();
+  /** whether anything but a heartbeat was written since the last heartbeat tick */
+  private wrote = false;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   /** true while the socket's write buffer is over its high-water mark */
   congested = false;
   readonly name: string;
+  /** One log line with the stack per connection is enough: later errors are its consequences. */
+  private internalErrorLogged = false;
+  /** Called once the connection is done: close-ok received or the socket gone. */
+  private whenEnded: (() => void) | null = null;
 
   constructor(
     readonly id: number,
@@ -56,10 +65,23 @@ export class Connection implements FrameHandler {
     this.handshake = new Handshake(this);
     this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.onDrain());
+    socket.on('data', (chunk: Buffer) => this.guard(this.onData, chunk));
+    socket.on('drain', () => this.guard(this.onDrain, undefined));
     socket.on('error', () => {});
-    socket.on('close', () => this.teardown());
+    socket.on('close', () => this.guard(this.teardown, undefined));
+  }
+
+  /**
+   * Runs a handler on this connection's behalf from outside the frame handlers
+   * (socket events, timers, shard records, flushes): whatever it throws closes
+   * this connection with 541, never the process.
+   */
+  guard<T>(handler: (this: Connection, arg: T) => void, arg: T): void {
+    try {
+      handler.call(this, arg);
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   /** Marks the output buffer as holding bytes to write this turn. */
@@ -70,7 +92,7 @@ export class Connection implements FrameHandler {
   /** Writes the pending output; called by the broker once per turn. */
   flush(): void {
     if (this.out.length === 0 || this.state === 'closed') return;
-    this.lastSent = Date.now();
+    this.wrote = true;
     if (!this.socket.write(this.out.take()) && !this.congested) {
       this.congested = true;
       for (const channel of this.channels) channel?.updateFlow();
@@ -136,33 +158,68 @@ export class Connection implements FrameHandler {
     setTimeout(() => this.socket.destroy(), CLOSE_TIMEOUT_MS).unref();
   }
 
-  /** Turns anything a handler threw into the close the spec asks for. */
-  fail(err: unknown, channel?: Channel): void {
-    if (this.state === 'closed') return;
-    if (!(err instanceof AmqpError)) {
-      console.error('warren: internal error on connection', this.name, err);
-      err = new AmqpError(ReplyCode.INTERNAL_ERROR, 'internal error', 0, 0, true);
-    }
-    const e = err as AmqpError;
-    if (!e.hard && channel !== undefined) return channel.close(e.code, e.message, e.classId, e.methodId);
-    this.close(e.code, e.message, e.classId, e.methodId);
+  /**
+   * The broker is going away: an open connection gets connection.close, one
+   * still in its handshake is dropped. Resolves when the connection is done.
+   */
+  shutdown(error: AmqpError): Promise<void> {
+    if (this.state === 'closed') return Promise.resolve();
+    const ended = new Promise<void>((resolve) => (this.whenEnded = resolve));
+    if (this.state === 'open') this.fail(error);
+    else if (this.state !== 'closing') this.socket.destroy();
+    return ended;
   }
 
-  /** Heartbeat duty, called from the broker's one-second tick. */
-  tick(now: number): void {
-    if (this.heartbeat === 0 || this.state !== 'open') return;
-    const interval = this.heartbeat * 1000;
+  /** Turns anything a handler threw into the close the spec asks for. */
+  fail(err: unknown, channel?: Channel): void {
+    const e = this.asReply(err);
+    if (this.state === 'closed') return;
+    // A failed handler may have left a frame half written: nothing unsent may precede the 541.
+    if (e === INTERNAL && this.state !== 'closing') this.out.take();
+    try {
+      if (!e.hard && channel !== undefined) channel.close(e.code, e.message, e.classId, e.methodId);
+      else this.close(e.code, e.message, e.classId, e.methodId);
+    } catch (again) {
+      // Even closing failed: drop the socket rather than serve it half torn down.
+      this.asReply(again);
+      this.socket.destroy();
+    }
+  }
+
+  /** A protocol error as it is; anything else is a bug, logged with its stack and answered with 541. */
+  private asReply(err: unknown): AmqpError {
+    if (err instanceof AmqpError) return err;
+    if (!this.internalErrorLogged) {
+      this.internalErrorLogged = true;
+      console.error(`warren: internal error on connection ${this.name}; closing it (541)`, err);
+    }
+    return INTERNAL;
+  }
+
+  /** tune-ok: like RabbitMQ, heartbeat duty every heartbeat/2 seconds. */
+  startHeartbeats(seconds: number): void {
+    this.heartbeat = seconds;
+    if (seconds === 0) return;
+    this.heartbeatTimer = setInterval(() => this.guard(this.beat, Date.now()), seconds * 500);
+    this.heartbeatTimer.unref();
+  }
+
+  /** One heartbeat period passed: send one if nothing else went out, drop a peer silent for two intervals. */
+  private beat(now: number): void {
+    if (this.state !== 'open') return;
     // A socket paused by flow control is not read, so its heartbeats cannot arrive.
     if (this.socket.isPaused()) this.lastReceived = now;
-    if (now - this.lastReceived > 2 * interval) {
+    if (now - this.lastReceived >= 2 * this.heartbeat * 1000) {
       // A silent peer: RabbitMQ drops the socket without a close frame.
       this.socket.destroy();
       return;
     }
-    if (now - this.lastSent >= interval / 2) {
+    if (!this.wrote) {
       this.out.heartbeat();
-      this.dirty();
+      this.broker.flushNow(this);
     }
+    // Our own heartbeat does not count as traffic: the next period sends one again.
+    this.wrote = false;
   }
 
   private onData(chunk: Buffer): void {
@@ -217,11 +274,11 @@ export class Connection implements FrameHandler {
         this.releaseChannels();
         M.writeConnectionCloseOk(this.out, 0, {});
         this.broker.flushNow(this);
-        this.state = 'closed';
+        this.ended();
         this.socket.end();
         return;
       case M.CONNECTION_CLOSE_OK:
-        this.state = 'closed';
+        this.ended();
         this.socket.end();
         return;
       case M.CONNECTION_BLOCKED:
@@ -250,9 +307,21 @@ export class Connection implements FrameHandler {
     this.channels.length = 0;
   }
 
-  private teardown(): void {
-    if (this.state !== 'closed') this.releaseChannels();
+  /** No more frames in either direction. */
+  private ended(): void {
     this.state = 'closed';
-    this.broker.connectionClosed(this);
+    clearInterval(this.heartbeatTimer);
+    this.whenEnded?.();
+    this.whenEnded = null;
+  }
+
+  private teardown(): void {
+    const release = this.state !== 'closed';
+    this.ended();
+    try {
+      if (release) this.releaseChannels();
+    } finally {
+      this.broker.connectionClosed(this);
+    }
   }
 }

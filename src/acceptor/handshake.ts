@@ -121,7 +121,7 @@ export class Handshake {
     }
     this.conn.frameMax = a.frameMax === 0 ? SERVER_FRAME_MAX : a.frameMax;
     this.conn.channelMax = a.channelMax === 0 ? SERVER_CHANNEL_MAX : a.channelMax;
-    this.conn.heartbeat = a.heartbeat;
+    this.conn.startHeartbeats(a.heartbeat);
     // Like RabbitMQ, allow 8 bytes over: several clients count frame-max without the overhead.
     this.conn.reader.maxFrameSize = this.conn.frameMax + FRAME_OVERHEAD;
     this.step = 'open';

@@ -29,6 +29,15 @@ export interface ShardEvents {
   onConfirm(link: ShardLink, channelRef: number, stored: number, refused: number): void;
   /** Called after each batch of records, so output can be flushed once. */
   onBatchEnd(): void;
+  /** Handling a DELIVER or IMMEDIATE record threw: fail its connection; false when it has none. */
+  onRecordFailed(link: ShardLink, buf: Buffer, at: number, err: unknown): boolean;
+  /** The shard is gone (its worker exited or errored, the inline shard threw); `reason` is one line. */
+  onShardStopped(link: ShardLink, reason: string): void;
+}
+
+interface PendingRequest {
+  resolve(value: any): void;
+  reject(err: Error): void;
 }
 
 /** Records handled per turn before yielding to sockets. */
@@ -39,11 +48,15 @@ export class ShardLink {
   private readonly input: Ring;
   private readonly shardBell: Doorbell;
   private readonly pump: Pump;
-  private readonly worker: Worker | null = null;
-  /** --workers 0: the shard's own pump, in this thread */
+  /** the shard's thread (null inline); public so supervision tests can end it */
+  readonly worker: Worker | null = null;
+  /** --workers 0: the shard runner in this thread (public for supervision tests) and its pump */
+  readonly runner: ShardRunner | null = null;
   private readonly shardPump: Pump | null = null;
-  private readonly pending = new Map<number, (value: any) => void>();
+  private readonly pending = new Map<number, PendingRequest>();
   private nextRequest = 1;
+  /** Set once the link is closed or abandoned: requests fail with it, a worker's exit is expected. */
+  private ended: Error | null = null;
   /** Publishing sockets paused while this shard is congested. */
   readonly stalled = new Set<{ resume(): void }>();
 
@@ -56,30 +69,33 @@ export class ShardLink {
     const toShard = Ring.allocate(ringBytes);
     const fromShard = Ring.allocate(ringBytes);
     this.input = fromShard;
+    let acceptorBell: Doorbell;
     if (inline) {
       const shardBell = new LocalDoorbell();
-      const acceptorBell = new LocalDoorbell();
+      acceptorBell = new LocalDoorbell();
       this.shardBell = shardBell;
       const runner = new ShardRunner(toShard, fromShard, acceptorBell);
-      this.shardPump = new Pump(shardBell, () => runner.work());
+      this.runner = runner;
+      this.shardPump = new Pump(shardBell, () => runner.work(), (err) => this.stopped(`it threw ${describe(err)}`));
       this.shardPump.start();
-      this.pump = new Pump(acceptorBell, () => this.work());
     } else {
       const shardBell = new SharedDoorbell();
-      const acceptorBell = new SharedDoorbell();
+      const sharedBell = new SharedDoorbell();
+      acceptorBell = sharedBell;
       this.shardBell = shardBell;
       const workerData: ShardWorkerData = {
         input: toShard.sab,
         output: fromShard.sab,
         shardBell: shardBell.words.buffer as SharedArrayBuffer,
-        acceptorBell: acceptorBell.words.buffer as SharedArrayBuffer,
+        acceptorBell: sharedBell.words.buffer as SharedArrayBuffer,
       };
       this.worker = new Worker(new URL('../shard/shard-worker.js', import.meta.url), { workerData });
-      this.worker.on('error', (err) => {
-        console.error(`warren: shard ${index} failed:`, err);
-      });
-      this.pump = new Pump(acceptorBell, () => this.work());
+      // 'error' (an uncaught exception) is followed by 'exit'; the broker acts on the first.
+      this.worker.on('error', (err) => this.stopped(`its worker threw ${describe(err)}`));
+      this.worker.on('exit', (code) => this.stopped(`its worker exited with code ${code}`));
     }
+    // Only a fault in this loop itself gets here: a record's own error fails its connection (work()).
+    this.pump = new Pump(acceptorBell, () => this.work(), (err) => this.stopped(`reading its records threw ${describe(err)}`));
     this.writer = new RingWriter(toShard, this.shardBell);
     this.pump.start();
   }
@@ -91,8 +107,9 @@ export class ShardLink {
 
   /** A control operation whose reply the caller awaits. */
   request(control: ShardControl): Promise<any> {
+    if (this.ended !== null) return Promise.reject(this.ended);
     const id = this.nextRequest++;
-    const reply = new Promise((resolve) => this.pending.set(id, resolve));
+    const reply = new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
     this.writeControl(id, control);
     return reply;
   }
@@ -121,10 +138,23 @@ export class ShardLink {
     w.end();
   }
 
-  async close(): Promise<void> {
+  /** Ends the shard; requests still awaiting it fail with `reason`. */
+  async close(reason: Error): Promise<void> {
+    this.abandon(reason);
+    await this.worker?.terminate();
+  }
+
+  /** Stops reading the shard and fails every request awaiting it (and any later one) with `error`. */
+  abandon(error: Error): void {
+    this.ended ??= error;
     this.pump.stop();
     this.shardPump?.stop();
-    await this.worker?.terminate();
+    for (const request of this.pending.values()) request.reject(this.ended);
+    this.pending.clear();
+  }
+
+  private stopped(reason: string): void {
+    if (this.ended === null) this.events.onShardStopped(this, reason);
   }
 
   private writeControl(requestId: number, control: ShardControl): void {
@@ -153,7 +183,11 @@ export class ShardLink {
     while (handled < BATCH) {
       const at = input.peek();
       if (at < 0) break;
-      this.handle(input.data, at, at + input.recordSize);
+      try {
+        this.handle(input.data, at, at + input.recordSize);
+      } catch (err) {
+        this.recordFailed(input.data, at, err);
+      }
       input.consume();
       handled++;
     }
@@ -201,10 +235,31 @@ export class ShardLink {
     }
   }
 
-  private resolve(requestId: number, value: unknown): void {
-    const resolve = this.pending.get(requestId);
-    if (resolve === undefined) return;
-    this.pending.delete(requestId);
-    resolve(value);
+  /** A record's handler threw: the request or connection it was for fails, not the process. */
+  private recordFailed(buf: Buffer, at: number, err: unknown): void {
+    const type = buf[at];
+    if (type === R.S2A_REPLY || type === R.S2A_GET_OK) {
+      const requestId = buf.readUInt32LE(type === R.S2A_REPLY ? at + 1 : at + 2);
+      const request = this.pending.get(requestId);
+      if (request !== undefined) {
+        this.pending.delete(requestId);
+        return request.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    } else if (this.events.onRecordFailed(this, buf, at, err)) {
+      return;
+    }
+    throw err; // no one to blame but the link: the pump reports it
   }
+
+  private resolve(requestId: number, value: unknown): void {
+    const request = this.pending.get(requestId);
+    if (request === undefined) return;
+    this.pending.delete(requestId);
+    request.resolve(value);
+  }
+}
+
+/** An error as one line for the log. */
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }

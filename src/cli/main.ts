@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-/** `warren` / `npm start`: run a broker with embedded defaults. */
+/**
+ * `warren` / `npm start`: run a broker with embedded defaults.
+ * Every error a user can cause is one line on stderr: exit 2 for a usage
+ * error, 1 when the broker cannot start or fails (a shard stopped).
+ */
 import { parseArgs } from 'node:util';
-import { startBroker } from '../index.js';
+import { startBroker, type RunningBroker } from '../index.js';
 import { VERSION } from '../version.js';
 
 const started = performance.now();
@@ -10,55 +14,113 @@ const USAGE = `Usage: warren [options]
   --host ADDR        listen address (repeatable; default 127.0.0.1 and ::1)
   --port N           AMQP port (default 5672; 0 picks a free one)
   --workers N        shard worker threads (default cores - 1; 0 = run inline)
-  --heartbeat S      heartbeat the server proposes, seconds (default 60)
-  --max-message-size BYTES  largest message body (default 16777216)
+  --heartbeat S      heartbeat the server proposes, seconds, 0-65535 (default 60)
+  --max-message-size BYTES  largest message body, up to 536870912 (default 16777216)
   --help             this text`;
 
-const { values } = parseArgs({
-  options: {
-    host: { type: 'string', multiple: true },
-    port: { type: 'string' },
-    workers: { type: 'string' },
-    heartbeat: { type: 'string' },
-    'max-message-size': { type: 'string' },
-    help: { type: 'boolean' },
-  },
-});
+/** RabbitMQ's ceiling for max_message_size (512 MiB); rings are sized from it. */
+const MAX_MESSAGE_SIZE = 512 * 1024 * 1024;
+/** Far above any core count; keeps a typo from allocating rings for thousands of shards. */
+const MAX_WORKERS = 1024;
 
+/** Prints one line and exits: the message a user acts on, never a stack trace. */
+function exit(code: number, message: string): never {
+  console.error(`warren: ${message}`);
+  process.exit(code);
+}
+
+function parse(): ReturnType<typeof parseOptions> {
+  try {
+    return parseOptions();
+  } catch (err: any) {
+    // parseArgs' messages are one sentence each ("Unknown option '--foo'"); the second, if any, is noise.
+    const sentence = String(err?.message).split(/\.\s|\n/)[0];
+    exit(2, `${sentence.charAt(0).toLowerCase()}${sentence.slice(1)} (see --help)`);
+  }
+}
+
+function parseOptions() {
+  return parseArgs({
+    strict: true,
+    allowPositionals: false,
+    options: {
+      host: { type: 'string', multiple: true },
+      port: { type: 'string' },
+      workers: { type: 'string' },
+      heartbeat: { type: 'string' },
+      'max-message-size': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  }).values;
+}
+
+/** An integer option within [min, max], or undefined when absent. */
+function integer(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) exit(2, `--${name} needs an integer from ${min} to ${max}, got '${value}' (see --help)`);
+  return n;
+}
+
+/** Why listening failed, in words (the error of net.Server.listen). */
+function listenError(err: any, port: number): string {
+  const host = err.address ?? 'the address';
+  const at = `port ${err.port ?? port} on ${host}`;
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return `${at} is in use (is RabbitMQ running? use --port)`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${host}: no such address on this machine (use --host)`;
+    case 'EACCES':
+      return `no permission to listen on ${at} (ports below 1024 need privileges; use --port)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot resolve host '${err.hostname ?? host}' (use --host)`;
+    default:
+      return `cannot listen on ${at}: ${err.message}`;
+  }
+}
+
+const values = parse();
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-
-function integer(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) {
-    console.error(`warren: --${name} needs a non-negative integer, got '${value}'\n${USAGE}`);
-    process.exit(2);
-  }
-  return n;
-}
-
-const broker = await startBroker({
+const port = integer('port', values.port, 0, 65535);
+const options = {
   host: values.host,
-  port: integer('port', values.port),
-  workers: integer('workers', values.workers),
-  heartbeat: integer('heartbeat', values.heartbeat),
-  maxMessageSize: integer('max-message-size', values['max-message-size']),
-});
+  port,
+  workers: integer('workers', values.workers, 0, MAX_WORKERS),
+  heartbeat: integer('heartbeat', values.heartbeat, 0, 65535),
+  maxMessageSize: integer('max-message-size', values['max-message-size'], 1, MAX_MESSAGE_SIZE),
+};
+
+let broker: RunningBroker;
+try {
+  broker = await startBroker(options);
+} catch (err: any) {
+  if (err?.syscall === 'listen' || err?.syscall === 'getaddrinfo') exit(1, listenError(err, port ?? 5672));
+  exit(1, `cannot start: ${err?.message ?? err}`);
+}
 
 const hosts = [broker.broker.options.host].flat().join(', ');
 const ms = (performance.now() - started).toFixed(1);
 console.log(`warren ${VERSION} listening on ${hosts} port ${broker.port} (${broker.broker.links.length} shard(s), workers=${broker.broker.options.workers}) ready in ${ms} ms`);
 
 let stopping = false;
-async function stop(signal: string): Promise<void> {
+async function stop(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
-  console.log(`warren: ${signal}, stopping`);
   await broker.close();
-  process.exit(0);
+  process.exit(code);
 }
-process.on('SIGINT', () => void stop('SIGINT'));
-process.on('SIGTERM', () => void stop('SIGTERM'));
+// The broker has already logged its one line about the shard.
+void broker.failed.then(() => stop(1));
+process.on('SIGINT', () => {
+  console.log('warren: SIGINT, stopping');
+  void stop(0);
+});
+process.on('SIGTERM', () => {
+  console.log('warren: SIGTERM, stopping');
+  void stop(0);
+});

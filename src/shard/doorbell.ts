@@ -89,6 +89,8 @@ export class LocalDoorbell implements Doorbell {
 /**
  * Runs `work` whenever the bell rings, in batches, yielding to the event loop in
  * between. `work` returns true when it made progress (there may be more).
+ * Anything `work` throws stops the pump and goes to `failed`: it runs from
+ * setImmediate and promise callbacks, where a throw would end the process.
  */
 export class Pump {
   private stopped = false;
@@ -96,6 +98,7 @@ export class Pump {
   constructor(
     private readonly bell: Doorbell,
     private readonly work: () => boolean,
+    private readonly failed: (err: unknown) => void,
   ) {
     this.run = this.run.bind(this);
   }
@@ -109,6 +112,15 @@ export class Pump {
   }
 
   private run(): void {
+    try {
+      this.step();
+    } catch (err) {
+      this.stopped = true;
+      this.failed(err);
+    }
+  }
+
+  private step(): void {
     if (this.stopped) return;
     if (this.work()) {
       setImmediate(this.run);

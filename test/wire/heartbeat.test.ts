@@ -1,4 +1,4 @@
-/** Heartbeats on the wire: the server sends them at half the interval and drops a silent peer. */
+/** Heartbeats on the wire: the server sends them every heartbeat/2 seconds and drops a silent peer. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start } from '../helpers.js';
 import type { RunningBroker } from '../../dist/src/index.js';
@@ -25,6 +25,25 @@ describe('heartbeats', () => {
     const silentFor = Date.now() - opened;
     expect(silentFor).toBeGreaterThanOrEqual(1900);
     expect(silentFor).toBeLessThan(5000);
+  });
+
+  it('sends a heartbeat every heartbeat/2 seconds, as RabbitMQ does (heartbeat=1: every ~500 ms)', async () => {
+    const client = await RawClient.open(broker.port);
+    await client.handshake(1);
+    // We answer every beat, so the server keeps the connection and goes on beating.
+    const arrivals: number[] = [];
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      const frame = await client.readFrame(1500);
+      expect(frame?.type, 'a heartbeat frame from the server').toBe(FRAME_HEARTBEAT);
+      arrivals.push(Date.now());
+      client.send(Buffer.from([FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, 0xce]));
+    }
+    const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]);
+    console.log(`heartbeat gaps (ms): ${gaps.join(' ')}`);
+    expect(arrivals.length).toBeGreaterThanOrEqual(5);
+    for (const gap of gaps) expect(gap).toBeLessThan(800);
+    client.destroy();
   });
 
   it('keeps a peer that sends heartbeats', async () => {
