@@ -137,6 +137,9 @@ export class Broker extends EventEmitter implements ShardEvents {
     this.failure = new Error(`shard ${link.index} stopped (${reason})`);
     for (const server of this.servers) server.close();
     for (const l of this.links) l.abandon(error);
+    // Publishes that shard never stored are nacked before their connections close.
+    for (const channel of this.channels.values()) channel.failShard(link);
+    this.flushAll();
     for (const conn of this.connections) conn.fail(error);
     this.flushAll();
     this.emit('fatal', this.failure);

@@ -33,7 +33,7 @@ async function busyClient(broker: RunningBroker, shard: number) {
   publisher.sendToQueue(queue, Buffer.from('m0'));
   await publisher.waitForConfirms();
   await inbox.waitFor(1);
-  return { conn, closed, queue };
+  return { conn, closed, queue, publisher };
 }
 
 describe('supervision: a shard that stops takes the broker down cleanly', () => {
@@ -62,6 +62,14 @@ describe('supervision: a shard that stops takes the broker down cleanly', () => 
     const declaring = (await channel(client.conn)).assertQueue(nameInShard(shard, 2));
     declaring.catch(() => {});
     await eventually(() => expect((link as any).pending.size).toBeGreaterThan(0));
+    // Publishes whose CONFIRM records are never read: the dying shard owes them, so they are nacked.
+    const nacked = new Set<number>();
+    client.publisher.on('nack', (fields: any) => {
+      for (let tag = fields.multiple ? 2 : fields.deliveryTag; tag <= fields.deliveryTag; tag++) nacked.add(tag);
+    });
+    for (let i = 1; i <= 10; i++) client.publisher.sendToQueue(client.queue, Buffer.from(`m${i}`), {}, () => {});
+    const owed = () => [...(broker!.broker as any).channels.values()].reduce((n: number, c: any) => n + (c.confirms?.owed[shard].length ?? 0), 0);
+    await eventually(() => expect(owed()).toBe(10));
 
     const started = Date.now();
     await link.worker!.terminate();
@@ -71,6 +79,7 @@ describe('supervision: a shard that stops takes the broker down cleanly', () => 
       expect(err.code).toBe(541);
       expect(err.message).toContain(`shard ${shard} stopped`);
     }
+    expect([...nacked].sort((a, b) => a - b)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     const error = await fatal;
     expect(error.message).toBe(`shard ${shard} stopped (its worker exited with code 1)`);
     expect(await within(broker.failed, 100, 'failed')).toBe(error);
