@@ -42,6 +42,8 @@ export class ShardLink {
   private readonly shardPump: Pump | null = null;
   private readonly pending = new Map<number, (value: any) => void>();
   private nextRequest = 1;
+  /** Deliveries taken per consumer id this batch, returned to the shard as one CREDIT record. */
+  private readonly credits = new Map<number, number>();
   /** Publishing sockets paused while this shard is congested. */
   readonly stalled = new Set<{ resume(): void }>();
 
@@ -119,6 +121,38 @@ export class ShardLink {
     w.end();
   }
 
+  /**
+   * A delivery for this consumer is in its connection's output (or held by its
+   * channel): it no longer counts against the consumer's in-flight window.
+   */
+  credit(consumerId: number): void {
+    this.credits.set(consumerId, (this.credits.get(consumerId) ?? 0) + 1);
+  }
+
+  /**
+   * Written at the end of each batch of shard records, before anything else can
+   * reach the ring (a cancel from a socket event), so a cancel in the shard
+   * takes back exactly the deliveries the acceptor did not take.
+   */
+  private writeCredits(): void {
+    const count = this.credits.size;
+    if (count === 0) return;
+    const w = this.writer;
+    w.begin(R.CREDIT_HEADER + count * R.CREDIT_ENTRY);
+    const { buf } = w;
+    let p = w.offset;
+    buf[p] = R.A2S_CREDIT;
+    buf.writeUInt32LE(count, p + 1);
+    p += R.CREDIT_HEADER;
+    for (const [consumerId, written] of this.credits) {
+      buf.writeUInt32LE(consumerId, p);
+      buf.writeUInt32LE(written, p + 4);
+      p += R.CREDIT_ENTRY;
+    }
+    w.end();
+    this.credits.clear();
+  }
+
   async close(): Promise<void> {
     this.pump.stop();
     this.shardPump?.stop();
@@ -157,8 +191,10 @@ export class ShardLink {
     }
     if (handled > 0) {
       progress = true;
+      this.writeCredits();
       if (input.producerBlocked) this.shardBell.ring();
       this.events.onBatchEnd();
+      this.writer.flush(); // the credits, if no one else wrote to this shard
     }
     return progress;
   }
