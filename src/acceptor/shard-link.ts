@@ -11,6 +11,7 @@ import { ShardRunner } from '../shard/shard-runner.js';
 import type { ShardControl } from '../shard/shard.js';
 import type { ShardWorkerData } from '../shard/shard-worker.js';
 import * as R from '../shard/records.js';
+import { CREDIT_WINDOW } from '../shard/queue.js';
 
 export interface GetResult {
   redelivered: boolean;
@@ -31,6 +32,8 @@ export interface ShardEvents {
 
 /** Records handled per turn before yielding to sockets. */
 const BATCH = 4096;
+/** Within a batch, deliveries between CREDIT records (a quarter of CREDIT_WINDOW). */
+const CREDIT_EVERY = CREDIT_WINDOW / 4;
 
 export class ShardLink {
   readonly writer: RingWriter;
@@ -187,7 +190,12 @@ export class ShardLink {
       if (at < 0) break;
       this.handle(input.data, at, at + input.recordSize);
       input.consume();
-      handled++;
+      // Credit part-way through a long batch too, so the shard refills its
+      // consumers' windows while this thread is still writing to sockets.
+      if (++handled % CREDIT_EVERY === 0 && this.credits.size > 0) {
+        this.writeCredits();
+        this.writer.flush();
+      }
     }
     if (handled > 0) {
       progress = true;

@@ -29,7 +29,7 @@ export class Backlog {
  * written to its connection's output by the acceptor (which returns CREDIT).
  * Bounds what a cancel must take back, and what one consumer holds in the ring.
  */
-export const CREDIT_WINDOW = 256;
+export const CREDIT_WINDOW = 1024;
 
 export interface Consumer {
   readonly id: number;

@@ -29,12 +29,12 @@ describe.each(MODES)('credit: $name', ({ workers }) => {
     return conn;
   }
 
-  /** A queue holding messages "0" .. "count-1". */
-  async function queueWith(count: number): Promise<string> {
+  /** A queue holding messages "0" .. "count-1" (padded with spaces to `size` bytes). */
+  async function queueWith(count: number, size = 0): Promise<string> {
     const ch = await channel(await open());
     const queue = uniq('credit');
     await ch.assertQueue(queue);
-    for (let i = 0; i < count; i++) ch.sendToQueue(queue, Buffer.from(String(i)));
+    for (let i = 0; i < count; i++) ch.sendToQueue(queue, Buffer.from(String(i).padEnd(size)));
     await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(count), 20_000);
     return queue;
   }
@@ -129,8 +129,8 @@ describe.each(MODES)('credit: $name', ({ workers }) => {
         const first = await rawNoAck(queue, stopAt, stop);
         const left = await settledCount(queue);
         expect(first.length + left).toBe(COUNT);
-        // The window bounds what was on its way: the queue kept nearly all after an early stop.
-        if (stopAt === 1) expect(left).toBeGreaterThan(COUNT - 5_000);
+        // Only what reached the socket left the queue (some thousands in its buffers), not the queue.
+        if (stopAt === 1) expect(left).toBeGreaterThan(COUNT / 2);
         const rest = numbers(await drainAll(queue));
         expect(rest.length).toBe(left);
         expectEachOnce([...first, ...rest], COUNT);
@@ -138,7 +138,8 @@ describe.each(MODES)('credit: $name', ({ workers }) => {
     }
 
     it('connection killed mid-stream: nothing twice, and only what was on the wire is gone', async () => {
-      const queue = await queueWith(COUNT);
+      // 1 KB each, so the socket buffers (a few MiB) hold a fraction of the queue.
+      const queue = await queueWith(COUNT, 1000);
       const conn = await connect(running.url);
       const ch = await channel(conn);
       const first: number[] = [];
@@ -163,8 +164,10 @@ describe.each(MODES)('credit: $name', ({ workers }) => {
       expect(new Set(all).size).toBe(all.length);
       // No-ack deliveries already written to the dead socket are lost (as in RabbitMQ);
       // what the broker had not written, up to the credit window, stayed in the queue.
-      // Measured: about 700 lost (socket buffers and the client's last chunk); 40,000 before credit.
-      expect(COUNT - all.length).toBeLessThan(5_000);
+      // Without credit the shard pushed the whole queue out and the socket took it (the
+      // issue measured 41,808 of 50,000 lost on a cancel).
+      // Measured: 1,300 to 1,700 lost.
+      expect(COUNT - all.length).toBeLessThan(20_000);
     });
   });
 
