@@ -45,7 +45,7 @@ export class ShardLink {
   private readonly shardPump: Pump | null = null;
   private readonly pending = new Map<number, (value: any) => void>();
   private nextRequest = 1;
-  /** Deliveries taken per consumer id this batch, returned to the shard as one CREDIT record. */
+  /** Deliveries taken per consumer id since the last CREDIT record. */
   private readonly credits = new Map<number, number>();
   /** Publishing sockets paused while this shard is congested. */
   readonly stalled = new Set<{ resume(): void }>();
@@ -133,9 +133,9 @@ export class ShardLink {
   }
 
   /**
-   * Written at the end of each batch of shard records, before anything else can
-   * reach the ring (a cancel from a socket event), so a cancel in the shard
-   * takes back exactly the deliveries the acceptor did not take.
+   * Written within and at the end of each batch of shard records, so before
+   * anything else can reach the ring (a cancel comes from a socket event): a
+   * cancel in the shard takes back exactly the deliveries the acceptor did not take.
    */
   private writeCredits(): void {
     const count = this.credits.size;
