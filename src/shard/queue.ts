@@ -161,10 +161,13 @@ export class ShardQueue {
     return null;
   }
 
-  /** Whether some consumer could take a message now (for immediate publishes). */
+  /**
+   * Whether some consumer could take a message now (for immediate publishes).
+   * A full credit window does not count: the message waits for the socket, not a client.
+   */
   hasReadyConsumer(): boolean {
     for (const consumer of this.consumers) {
-      if (hasCredit(consumer)) return true;
+      if (underPrefetch(consumer)) return true;
     }
     return false;
   }
@@ -209,7 +212,11 @@ export class ShardQueue {
 }
 
 function hasCredit(consumer: Consumer): boolean {
-  return consumer.active && consumer.inFlight.length < CREDIT_WINDOW && (consumer.limit === 0 || consumer.unacked < consumer.limit);
+  return consumer.inFlight.length < CREDIT_WINDOW && underPrefetch(consumer);
+}
+
+function underPrefetch(consumer: Consumer): boolean {
+  return consumer.active && (consumer.limit === 0 || consumer.unacked < consumer.limit);
 }
 
 const byId = (a: QueueEntry, b: QueueEntry): number => a.id - b.id;
