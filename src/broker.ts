@@ -50,6 +50,8 @@ export class Broker extends EventEmitter implements ShardEvents {
   readonly vhosts = new Map<string, VHost>([['/', new VHost('/')]]);
   readonly links: ShardLink[];
   readonly connections = new Set<Connection>();
+  /** by id, for a queue's exclusive owner */
+  private readonly connectionsById = new Map<number, Connection>();
   readonly maxMessageSize: number;
   private readonly servers: net.Server[] = [];
   private readonly consumers = new Map<number, ConsumerRef>();
@@ -173,10 +175,12 @@ export class Broker extends EventEmitter implements ShardEvents {
     }
     const conn = new Connection(this.nextId++, socket, this);
     this.connections.add(conn);
+    this.connectionsById.set(conn.id, conn);
   }
 
   connectionClosed(conn: Connection): void {
     this.connections.delete(conn);
+    this.connectionsById.delete(conn.id);
     this.dirtyConnections.delete(conn);
     for (const queue of conn.exclusiveQueues) {
       if (conn.vhost.queues.get(queue.name) === queue) this.dropQueue(queue, conn);
@@ -291,6 +295,7 @@ export class Broker extends EventEmitter implements ShardEvents {
     const vhost = this.vhosts.get(queue.vhost)!;
     if (vhost.queues.get(queue.name) !== queue) return 0;
     vhost.deleteQueue(queue);
+    if (queue.exclusiveOwner !== 0) this.connectionsById.get(queue.exclusiveOwner)?.exclusiveQueues.delete(queue);
     for (const consumer of [...(this.consumersByQueue.get(queue) ?? [])]) {
       this.forgetConsumer(consumer);
       const conn = consumer.channel.conn;
@@ -324,8 +329,10 @@ export class Broker extends EventEmitter implements ShardEvents {
     if (set === undefined) this.consumersByQueue.set(queue, (set = new Set()));
     set.add(consumer);
     queue.consumerCount++;
+    // Prefetch does not apply to no-ack consumers; the shard bounds them by its credit window alone.
     const prefetch = noAck ? 0 : channel.prefetchCount;
-    consumer.link.send({ op: 'consume', queueId: queue.id, consumerId: consumer.id, noAck, prefetch });
+    const globalPrefetch = noAck ? 0 : channel.globalPrefetch;
+    consumer.link.send({ op: 'consume', queueId: queue.id, consumerId: consumer.id, noAck, prefetch, globalPrefetch });
     if (channel.consumersPaused) consumer.link.send({ op: 'flow', consumerIds: [consumer.id], active: false });
     this.linkDirty(consumer.link);
     return consumer;
@@ -360,14 +367,9 @@ export class Broker extends EventEmitter implements ShardEvents {
 
   onDeliver(link: ShardLink, buf: Buffer, at: number): void {
     const consumer = this.consumers.get(buf.readUInt32LE(at + 2));
-    const queueId = buf.readUInt32LE(at + 6);
-    const msgId = buf.readDoubleLE(at + 10);
-    if (consumer === undefined) {
-      // Cancelled while this was in flight: the message goes back (a no-op for no-ack ones).
-      link.settle(SETTLE_REQUEUE, [queueId, msgId]);
-      this.linkDirty(link);
-      return;
-    }
-    consumer.channel.deliver(consumer, buf[at + 1] === 1, queueId, msgId, buf, at + DELIVER_HEADER);
+    // Cancelled while this was in flight: the shard took it back when it saw the cancel.
+    if (consumer === undefined) return;
+    consumer.channel.deliver(consumer, buf[at + 1] === 1, buf.readUInt32LE(at + 6), buf.readDoubleLE(at + 10), buf, at + DELIVER_HEADER);
+    link.credit(consumer.id);
   }
 }

@@ -109,8 +109,9 @@ describe('warren CLI', () => {
     const [code] = await once(child, 'exit');
     expect(code).toBe(1);
     expect(Date.now() - started).toBeLessThan(2000);
+    // terminate() ends the worker with code 1, or 0 when it was between batches.
     expect(stderr().trimEnd().split('\n')).toEqual([
-      "warren: shard 0 stopped (its worker exited with code 1); closing the broker — its queues' messages are lost",
+      expect.stringMatching(/^warren: shard 0 stopped \(its worker exited with code [01]\); closing the broker — its queues' messages are lost$/),
     ]);
     expect((await closed)?.code).toBe(541);
   });

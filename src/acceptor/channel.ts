@@ -66,8 +66,11 @@ export class Channel implements RoutedMessage {
   private nextTag = 0;
   /** basic.qos global=false: applies to consumers created afterwards */
   prefetchCount = 0;
-  /** basic.qos global=true: shared by all consumers of the channel */
-  private globalPrefetch = 0;
+  /**
+   * basic.qos global=true: shared by all consumers of the channel. Each shard
+   * caps every one of them at it; the channel holds the excess across several.
+   */
+  globalPrefetch = 0;
   /** confirm.select: set in confirm mode; acks publishes once their shards stored them */
   private confirms: ConfirmTracker | null = null;
   /** for RabbitMQ's "empty queue name = last declared queue" shortcut */
@@ -461,6 +464,10 @@ export class Channel implements RoutedMessage {
   setPrefetch(count: number, global: boolean): void {
     if (global) {
       this.globalPrefetch = count;
+      for (const [link, consumerIds] of this.consumerIdsByLink(false)) {
+        link.send({ op: 'prefetch', consumerIds, globalPrefetch: count });
+        this.conn.broker.linkDirty(link);
+      }
       this.releaseHeld();
     } else {
       this.prefetchCount = count;
@@ -535,16 +542,22 @@ export class Channel implements RoutedMessage {
     const active = this.flowActive && !this.conn.congested;
     if (active === this.consumersActive) return;
     this.consumersActive = active;
+    for (const [link, consumerIds] of this.consumerIdsByLink(true)) {
+      link.send({ op: 'flow', consumerIds, active });
+      this.conn.broker.linkDirty(link);
+    }
+  }
+
+  /** This channel's consumer ids grouped by shard (no-ack ones only if asked). */
+  private consumerIdsByLink(withNoAck: boolean): Map<ShardLink, number[]> {
     const byLink = new Map<ShardLink, number[]>();
     for (const consumer of this.consumers.values()) {
+      if (consumer.noAck && !withNoAck) continue;
       let ids = byLink.get(consumer.link);
       if (ids === undefined) byLink.set(consumer.link, (ids = []));
       ids.push(consumer.id);
     }
-    for (const [link, consumerIds] of byLink) {
-      link.send({ op: 'flow', consumerIds, active });
-      this.conn.broker.linkDirty(link);
-    }
+    return byLink;
   }
 
   get consumersPaused(): boolean {

@@ -11,6 +11,7 @@ import { ShardRunner } from '../shard/shard-runner.js';
 import type { ShardControl } from '../shard/shard.js';
 import type { ShardWorkerData } from '../shard/shard-worker.js';
 import * as R from '../shard/records.js';
+import { CREDIT_WINDOW } from '../shard/queue.js';
 
 export interface GetResult {
   redelivered: boolean;
@@ -42,6 +43,8 @@ interface PendingRequest {
 
 /** Records handled per turn before yielding to sockets. */
 const BATCH = 4096;
+/** Within a batch, deliveries between CREDIT records (a quarter of CREDIT_WINDOW). */
+const CREDIT_EVERY = CREDIT_WINDOW / 4;
 
 export class ShardLink {
   readonly writer: RingWriter;
@@ -57,6 +60,8 @@ export class ShardLink {
   private nextRequest = 1;
   /** Set once the link is closed or abandoned: requests fail with it, a worker's exit is expected. */
   private ended: Error | null = null;
+  /** Deliveries taken per consumer id since the last CREDIT record. */
+  private readonly credits = new Map<number, number>();
   /** Publishing sockets paused while this shard is congested. */
   readonly stalled = new Set<{ resume(): void }>();
 
@@ -138,6 +143,38 @@ export class ShardLink {
     w.end();
   }
 
+  /**
+   * A delivery for this consumer is in its connection's output (or held by its
+   * channel): it no longer counts against the consumer's in-flight window.
+   */
+  credit(consumerId: number): void {
+    this.credits.set(consumerId, (this.credits.get(consumerId) ?? 0) + 1);
+  }
+
+  /**
+   * Written within and at the end of each batch of shard records, so before
+   * anything else can reach the ring (a cancel comes from a socket event): a
+   * cancel in the shard takes back exactly the deliveries the acceptor did not take.
+   */
+  private writeCredits(): void {
+    const count = this.credits.size;
+    if (count === 0) return;
+    const w = this.writer;
+    w.begin(R.CREDIT_HEADER + count * R.CREDIT_ENTRY);
+    const { buf } = w;
+    let p = w.offset;
+    buf[p] = R.A2S_CREDIT;
+    buf.writeUInt32LE(count, p + 1);
+    p += R.CREDIT_HEADER;
+    for (const [consumerId, written] of this.credits) {
+      buf.writeUInt32LE(consumerId, p);
+      buf.writeUInt32LE(written, p + 4);
+      p += R.CREDIT_ENTRY;
+    }
+    w.end();
+    this.credits.clear();
+  }
+
   /** Ends the shard; requests still awaiting it fail with `reason`. */
   async close(reason: Error): Promise<void> {
     this.abandon(reason);
@@ -189,12 +226,19 @@ export class ShardLink {
         this.recordFailed(input.data, at, err);
       }
       input.consume();
-      handled++;
+      // Credit part-way through a long batch too, so the shard refills its
+      // consumers' windows while this thread is still writing to sockets.
+      if (++handled % CREDIT_EVERY === 0 && this.credits.size > 0) {
+        this.writeCredits();
+        this.writer.flush();
+      }
     }
     if (handled > 0) {
       progress = true;
+      this.writeCredits();
       if (input.producerBlocked) this.shardBell.ring();
       this.events.onBatchEnd();
+      this.writer.flush(); // the credits, if no one else wrote to this shard
     }
     return progress;
   }

@@ -1,4 +1,4 @@
-/** A growable circular FIFO: O(1) push/shift without Array#shift's copying. */
+/** A growable circular FIFO: O(1) push/shift (and unshift) without Array#shift's copying. */
 export class Deque<T> {
   private items: (T | undefined)[] = new Array(16);
   private head = 0;
@@ -10,6 +10,13 @@ export class Deque<T> {
     this.length++;
   }
 
+  unshift(item: T): void {
+    if (this.length === this.items.length) this.grow();
+    this.head = (this.head - 1) & (this.items.length - 1);
+    this.items[this.head] = item;
+    this.length++;
+  }
+
   shift(): T | undefined {
     if (this.length === 0) return undefined;
     const item = this.items[this.head];
@@ -17,6 +24,12 @@ export class Deque<T> {
     this.head = (this.head + 1) & (this.items.length - 1);
     this.length--;
     return item;
+  }
+
+  /** The item at position i from the front (0 = next to shift); undefined outside 0..length-1. */
+  at(i: number): T | undefined {
+    if (i < 0 || i >= this.length) return undefined;
+    return this.items[(this.head + i) & (this.items.length - 1)];
   }
 
   clear(): void {

@@ -24,15 +24,33 @@ export class Backlog {
   totalBytes = 0;
 }
 
+/**
+ * Deliveries a consumer may have in flight: sent in DELIVER records but not yet
+ * written to its connection's output by the acceptor (which returns CREDIT).
+ * Bounds what a cancel must take back, and what one consumer holds in the ring.
+ */
+export const CREDIT_WINDOW = 1024;
+
 export interface Consumer {
   readonly id: number;
   readonly queue: ShardQueue;
   readonly noAck: boolean;
-  /** 0 = unlimited */
+  /** basic.qos global=false when it subscribed; 0 = unlimited */
   readonly prefetch: number;
+  /** unacked deliveries allowed: the smaller of prefetch and its channel's global prefetch; 0 = unlimited */
+  limit: number;
   unacked: number;
   /** false while the acceptor cannot write to the consumer's socket, or channel.flow is off */
   active: boolean;
+  /** delivered, oldest first, and not yet credited back by the acceptor (see CREDIT_WINDOW) */
+  readonly inFlight: Deque<QueueEntry>;
+}
+
+/** The unacked limit of a consumer: per-consumer and channel-wide prefetch, 0 meaning none. */
+export function prefetchLimit(prefetch: number, globalPrefetch: number): number {
+  if (prefetch === 0) return globalPrefetch;
+  if (globalPrefetch === 0) return prefetch;
+  return Math.min(prefetch, globalPrefetch);
 }
 
 interface Unacked {
@@ -43,8 +61,11 @@ interface Unacked {
 /** A queue's messages and consumers, owned by one shard. */
 export class ShardQueue {
   private readonly ready = new Deque<QueueEntry>();
-  /** Requeued entries, sorted by id, delivered before `ready` so order is kept. */
-  private requeued: QueueEntry[] = [];
+  /**
+   * Requeued entries, sorted by id, delivered before `ready`: every id in it is
+   * older than all of `ready`, so this is each message's original position.
+   */
+  private requeued = new Deque<QueueEntry>();
   private readonly unacked = new Map<number, Unacked>();
   private readyBytes = 0;
   readonly consumers: Consumer[] = [];
@@ -89,13 +110,42 @@ export class ShardQueue {
     return unacked.entry;
   }
 
-  requeue(entry: QueueEntry): void {
-    entry.redelivered = true;
-    this.account(entry, 1);
+  /**
+   * Puts entries back at their original position. O(1) per entry when the batch
+   * lies wholly after or before what is already requeued (a channel settles in
+   * tag order, so a close, recover or nack-multiple does); otherwise one O(n + k)
+   * merge. The caller sets `redelivered`.
+   */
+  requeue(batch: QueueEntry[]): void {
+    const k = batch.length;
+    if (k === 0) return;
+    for (let i = 0; i < k; i++) this.account(batch[i], 1);
+    if (!ascending(batch)) batch.sort(byId);
     const list = this.requeued;
-    let i = list.length;
-    while (i > 0 && list[i - 1].id > entry.id) i--;
-    list.splice(i, 0, entry);
+    if (list.length === 0 || batch[0].id > list.at(list.length - 1)!.id) {
+      for (let i = 0; i < k; i++) list.push(batch[i]);
+    } else if (batch[k - 1].id < list.at(0)!.id) {
+      for (let i = k - 1; i >= 0; i--) list.unshift(batch[i]);
+    } else {
+      this.requeued = merge(list, batch);
+    }
+  }
+
+  /**
+   * A cancelled consumer's deliveries that never reached its connection go
+   * back, in order, as they were (the client never saw them).
+   */
+  requeueInFlight(consumer: Consumer): void {
+    const batch: QueueEntry[] = [];
+    for (let entry = consumer.inFlight.shift(); entry !== undefined; entry = consumer.inFlight.shift()) {
+      if (!consumer.noAck) {
+        // Skip one the acceptor settled already (basic.recover crossing the cancel).
+        if (this.unacked.get(entry.id)?.consumer !== consumer) continue;
+        this.settle(entry.id);
+      }
+      batch.push(entry);
+    }
+    this.requeue(batch);
   }
 
   /** Next consumer, round-robin, that may take a message now; null if none. */
@@ -111,10 +161,13 @@ export class ShardQueue {
     return null;
   }
 
-  /** Whether some consumer could take a message now (for immediate publishes). */
+  /**
+   * Whether some consumer could take a message now (for immediate publishes).
+   * A full credit window does not count: the message waits for the socket, not a client.
+   */
   hasReadyConsumer(): boolean {
     for (const consumer of this.consumers) {
-      if (hasCredit(consumer)) return true;
+      if (underPrefetch(consumer)) return true;
     }
     return false;
   }
@@ -159,5 +212,28 @@ export class ShardQueue {
 }
 
 function hasCredit(consumer: Consumer): boolean {
-  return consumer.active && (consumer.prefetch === 0 || consumer.unacked < consumer.prefetch);
+  return consumer.inFlight.length < CREDIT_WINDOW && underPrefetch(consumer);
+}
+
+function underPrefetch(consumer: Consumer): boolean {
+  return consumer.active && (consumer.limit === 0 || consumer.unacked < consumer.limit);
+}
+
+const byId = (a: QueueEntry, b: QueueEntry): number => a.id - b.id;
+
+function ascending(batch: QueueEntry[]): boolean {
+  for (let i = 1; i < batch.length; i++) if (batch[i - 1].id > batch[i].id) return false;
+  return true;
+}
+
+/** Two id-sorted runs as one. */
+function merge(list: Deque<QueueEntry>, batch: QueueEntry[]): Deque<QueueEntry> {
+  const merged = new Deque<QueueEntry>();
+  let i = 0;
+  for (let entry = list.shift(); entry !== undefined; entry = list.shift()) {
+    while (i < batch.length && batch[i].id < entry.id) merged.push(batch[i++]);
+    merged.push(entry);
+  }
+  while (i < batch.length) merged.push(batch[i++]);
+  return merged;
 }

@@ -16,6 +16,7 @@ import { Packr } from 'msgpackr';
 export const A2S_PUBLISH = 1;
 export const A2S_SETTLE = 2;
 export const A2S_CONTROL = 3;
+export const A2S_CREDIT = 4;
 /** Shard -> acceptor */
 export const S2A_DELIVER = 1;
 export const S2A_GET_OK = 2;
@@ -37,6 +38,9 @@ export const PUBLISH_HEADER = 12;
 /** SETTLE: u8 type, u8 action, u32 count, (u32 queueId, f64 msgId) * count */
 export const SETTLE_HEADER = 6;
 export const SETTLE_ENTRY = 12;
+/** CREDIT: u8 type, u32 count, (u32 consumerId, u32 written) * count: deliveries now in the connection's output */
+export const CREDIT_HEADER = 5;
+export const CREDIT_ENTRY = 8;
 /** DELIVER: u8 type, u8 redelivered, u32 consumerId, u32 queueId, f64 msgId, block */
 export const DELIVER_HEADER = 18;
 /** GET_OK: u8 type, u8 redelivered, u32 requestId, u32 queueId, f64 msgId, u32 messageCount, block */

@@ -5,7 +5,8 @@
  */
 import { RingWriter } from './ring-writer.js';
 import { ConfirmBatch } from './confirm-batch.js';
-import { Backlog, ShardQueue, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
+import { Deque } from './deque.js';
+import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import * as R from './records.js';
 
 /** Control operations, msgpack-encoded in A2S_CONTROL records. */
@@ -13,8 +14,10 @@ export type ShardControl =
   | { op: 'declare'; queueId: number; name: string }
   | { op: 'delete'; queueId: number }
   | { op: 'purge'; queueId: number }
-  | { op: 'consume'; queueId: number; consumerId: number; noAck: boolean; prefetch: number }
+  | { op: 'consume'; queueId: number; consumerId: number; noAck: boolean; prefetch: number; globalPrefetch: number }
   | { op: 'cancel'; consumerId: number }
+  /** basic.qos global=true: the channel's new limit for each of its consumers here */
+  | { op: 'prefetch'; consumerIds: number[]; globalPrefetch: number }
   | { op: 'flow'; consumerIds: number[]; active: boolean }
   | { op: 'get'; queueId: number; noAck: boolean }
   | { op: 'count'; queueId: number };
@@ -38,6 +41,8 @@ export class Shard {
         return this.publish(buf, at, end);
       case R.A2S_SETTLE:
         return this.settle(buf, at);
+      case R.A2S_CREDIT:
+        return this.credit(buf, at);
       case R.A2S_CONTROL: {
         const requestId = buf.readUInt32LE(at + 1);
         return this.control(requestId, R.unpackControl(buf, at + R.CONTROL_HEADER, end));
@@ -56,6 +61,7 @@ export class Shard {
         if (consumer === null) break;
         const entry = queue.take()!;
         if (!consumer.noAck) queue.track(entry, consumer);
+        consumer.inFlight.push(entry);
         this.writeDeliver(consumer, entry);
         progress = true;
       }
@@ -96,14 +102,34 @@ export class Shard {
   private settle(buf: Buffer, at: number): void {
     const action = buf[at + 1];
     const count = buf.readUInt32LE(at + 2);
+    // Requeued entries are put back per queue, a batch at a time (see ShardQueue.requeue).
+    const requeued = action === R.SETTLE_REQUEUE ? new Map<ShardQueue, QueueEntry[]>() : null;
     let p = at + R.SETTLE_HEADER;
     for (let i = 0; i < count; i++, p += R.SETTLE_ENTRY) {
       const queue = this.queues.get(buf.readUInt32LE(p));
       if (queue === undefined) continue;
       const entry = queue.settle(buf.readDoubleLE(p + 4));
       if (entry === undefined) continue;
-      if (action === R.SETTLE_REQUEUE) queue.requeue(entry);
+      if (requeued !== null) {
+        entry.redelivered = true;
+        let batch = requeued.get(queue);
+        if (batch === undefined) requeued.set(queue, (batch = []));
+        batch.push(entry);
+      }
       this.pending.add(queue);
+    }
+    if (requeued !== null) for (const [queue, batch] of requeued) queue.requeue(batch);
+  }
+
+  /** The acceptor wrote deliveries to their connections: they leave the consumers' in-flight windows. */
+  private credit(buf: Buffer, at: number): void {
+    const count = buf.readUInt32LE(at + 1);
+    let p = at + R.CREDIT_HEADER;
+    for (let i = 0; i < count; i++, p += R.CREDIT_ENTRY) {
+      const consumer = this.consumers.get(buf.readUInt32LE(p));
+      if (consumer === undefined) continue; // its queue was deleted
+      for (let n = buf.readUInt32LE(p + 4); n > 0; n--) consumer.inFlight.shift();
+      this.pending.add(consumer.queue);
     }
   }
 
@@ -129,7 +155,16 @@ export class Shard {
       case 'consume': {
         const queue = this.queues.get(c.queueId);
         if (queue === undefined) return;
-        const consumer: Consumer = { id: c.consumerId, queue, noAck: c.noAck, prefetch: c.prefetch, unacked: 0, active: true };
+        const consumer: Consumer = {
+          id: c.consumerId,
+          queue,
+          noAck: c.noAck,
+          prefetch: c.prefetch,
+          limit: prefetchLimit(c.prefetch, c.globalPrefetch),
+          unacked: 0,
+          active: true,
+          inFlight: new Deque(),
+        };
         this.consumers.set(consumer.id, consumer);
         queue.addConsumer(consumer);
         this.pending.add(queue);
@@ -139,9 +174,20 @@ export class Shard {
         const consumer = this.consumers.get(c.consumerId);
         if (consumer === undefined) return;
         this.consumers.delete(consumer.id);
+        // Credit for what the acceptor wrote came before this record; the rest never left.
+        consumer.queue.requeueInFlight(consumer);
         consumer.queue.removeConsumer(consumer);
+        this.pending.add(consumer.queue);
         return;
       }
+      case 'prefetch':
+        for (const id of c.consumerIds) {
+          const consumer = this.consumers.get(id);
+          if (consumer === undefined) continue;
+          consumer.limit = prefetchLimit(consumer.prefetch, c.globalPrefetch);
+          this.pending.add(consumer.queue);
+        }
+        return;
       case 'flow':
         for (const id of c.consumerIds) {
           const consumer = this.consumers.get(id);

@@ -168,7 +168,7 @@ describe('ring records with maximal fields', () => {
     const h = harness();
     h.write(control(0, { op: 'declare', queueId: MAX_U32, name: NAMES[2] }));
     h.write(publish([MAX_U32], message, R.PUBLISH_IMMEDIATE, MAX_U32, MAX_U32 - 1)); // no consumer yet
-    h.write(control(0, { op: 'consume', queueId: MAX_U32, consumerId: MAX_U32, noAck: true, prefetch: 0xffff }));
+    h.write(control(0, { op: 'consume', queueId: MAX_U32, consumerId: MAX_U32, noAck: true, prefetch: 0xffff, globalPrefetch: 0xffff }));
     h.write(publish([MAX_U32], message, R.PUBLISH_MANDATORY));
     const [immediate, deliver] = h.run();
     expect([immediate.type, immediate.record[1], immediate.record.readUInt32LE(2), immediate.record.readUInt32LE(6)]).toEqual([

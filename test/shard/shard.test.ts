@@ -4,6 +4,7 @@ import { Ring } from '../../src/shard/ring.js';
 import { RingWriter } from '../../src/shard/ring-writer.js';
 import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { Shard } from '../../src/shard/shard.js';
+import { CREDIT_WINDOW } from '../../src/shard/queue.js';
 import * as R from '../../src/shard/records.js';
 
 const shortstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
@@ -34,6 +35,17 @@ function settleRecord(action: number, entries: [number, number][]): Buffer {
   entries.forEach(([queueId, msgId], i) => {
     buf.writeUInt32LE(queueId, R.SETTLE_HEADER + R.SETTLE_ENTRY * i);
     buf.writeDoubleLE(msgId, R.SETTLE_HEADER + R.SETTLE_ENTRY * i + 4);
+  });
+  return buf;
+}
+
+function creditRecord(credits: [number, number][]): Buffer {
+  const buf = Buffer.alloc(R.CREDIT_HEADER + R.CREDIT_ENTRY * credits.length);
+  buf[0] = R.A2S_CREDIT;
+  buf.writeUInt32LE(credits.length, 1);
+  credits.forEach(([consumerId, written], i) => {
+    buf.writeUInt32LE(consumerId, R.CREDIT_HEADER + R.CREDIT_ENTRY * i);
+    buf.writeUInt32LE(written, R.CREDIT_HEADER + R.CREDIT_ENTRY * i + 4);
   });
   return buf;
 }
@@ -77,8 +89,8 @@ describe('Shard (inline)', () => {
   it('delivers round-robin within each consumer prefetch, and an ack frees credit', () => {
     const { send, deliveries } = setup();
     send(controlRecord(0, { op: 'declare', queueId: 7, name: 'q' }));
-    send(controlRecord(0, { op: 'consume', queueId: 7, consumerId: 1, noAck: false, prefetch: 1 }));
-    send(controlRecord(0, { op: 'consume', queueId: 7, consumerId: 2, noAck: false, prefetch: 1 }));
+    send(controlRecord(0, { op: 'consume', queueId: 7, consumerId: 1, noAck: false, prefetch: 1, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 7, consumerId: 2, noAck: false, prefetch: 1, globalPrefetch: 0 }));
     for (const body of ['a', 'b', 'c']) send(publishRecord([7], body));
     const first = deliveries();
     expect(first.map((d) => [d.consumerId, d.body])).toEqual([
@@ -92,13 +104,14 @@ describe('Shard (inline)', () => {
   it('requeues in original order with redelivered set', () => {
     const { send, deliveries } = setup();
     send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 5, noAck: false, prefetch: 2 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 5, noAck: false, prefetch: 2, globalPrefetch: 0 }));
     for (const body of ['m1', 'm2', 'm3']) send(publishRecord([1], body));
     const got = deliveries();
     expect(got.map((d) => d.body)).toEqual(['m1', 'm2']);
+    send(creditRecord([[5, 2]])); // the acceptor wrote both to the client
     send(controlRecord(0, { op: 'cancel', consumerId: 5 }));
     send(settleRecord(R.SETTLE_REQUEUE, [[1, got[1].msgId], [1, got[0].msgId]]));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 6, noAck: true, prefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 6, noAck: true, prefetch: 0, globalPrefetch: 0 }));
     expect(deliveries().map((d) => [d.body, d.redelivered])).toEqual([
       ['m1', true],
       ['m2', true],
@@ -110,8 +123,8 @@ describe('Shard (inline)', () => {
     const { send, deliveries } = setup();
     for (const id of [1, 2]) send(controlRecord(0, { op: 'declare', queueId: id, name: `q${id}` }));
     send(publishRecord([1, 2], 'hello'));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 0 }));
-    send(controlRecord(0, { op: 'consume', queueId: 2, consumerId: 2, noAck: false, prefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 2, consumerId: 2, noAck: false, prefetch: 0, globalPrefetch: 0 }));
     const got = deliveries();
     expect(got.map((d) => [d.consumerId, d.body]).sort()).toEqual([
       [1, 'hello'],
@@ -127,12 +140,80 @@ describe('Shard (inline)', () => {
     for (let i = 0; i < 100; i++) send(publishRecord([3], `m${i}`));
     // Nobody reads q: it may fill up without slowing its publishers, but it uses memory.
     expect([backlog.messages, backlog.totalBytes > 0]).toEqual([0, true]);
-    send(controlRecord(0, { op: 'consume', queueId: 3, consumerId: 1, noAck: false, prefetch: 1 }));
+    send(controlRecord(0, { op: 'consume', queueId: 3, consumerId: 1, noAck: false, prefetch: 1, globalPrefetch: 0 }));
     deliveries();
     expect(backlog.messages).toBe(99); // one is out with the consumer
     send(controlRecord(0, { op: 'cancel', consumerId: 1 }));
     expect(backlog.messages).toBe(0);
     send(controlRecord(0, { op: 'purge', queueId: 3 }));
     expect(backlog.totalBytes).toBe(0);
+  });
+
+  it('keeps at most CREDIT_WINDOW deliveries in flight per consumer until the acceptor credits them', () => {
+    const { send, deliveries } = setup();
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    for (let i = 0; i < CREDIT_WINDOW + 100; i++) send(publishRecord([1], `m${i}`));
+    expect(deliveries()).toHaveLength(CREDIT_WINDOW);
+    expect(deliveries()).toEqual([]);
+    send(creditRecord([[1, 60]]));
+    expect(deliveries().map((d) => d.body)).toEqual(Array.from({ length: 60 }, (_, i) => `m${CREDIT_WINDOW + i}`));
+  });
+
+  it('a cancel puts the uncredited deliveries back at the head, in order, as they were', () => {
+    const { send, deliveries } = setup();
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 2, noAck: false, prefetch: 0, globalPrefetch: 0 }));
+    for (let i = 0; i < 40; i++) send(publishRecord([1], `m${i}`));
+    const first = deliveries(); // round-robin: 1 gets the even ones, 2 the odd ones
+    expect(first).toHaveLength(40);
+    // The acceptor wrote 5 of each to the client, then both consumers are cancelled.
+    send(creditRecord([[1, 5], [2, 5]]));
+    send(controlRecord(0, { op: 'cancel', consumerId: 2 }));
+    send(controlRecord(0, { op: 'cancel', consumerId: 1 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 3, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    const again = deliveries();
+    const written = new Set([0, 2, 4, 6, 8, 1, 3, 5, 7, 9].map((i) => `m${i}`));
+    // Consumer 2's five written entries stay unacked with the acceptor; the rest come back once, oldest first.
+    expect(again.map((d) => d.body)).toEqual(first.map((d) => d.body).filter((b) => !written.has(b)).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))));
+    expect(again.every((d) => !d.redelivered)).toBe(true);
+    // The acceptor requeues consumer 2's written ones (channel close): they go to the head, oldest first.
+    const unackedIds = first.filter((d) => d.consumerId === 2 && written.has(d.body)).map((d) => d.msgId);
+    send(creditRecord([[3, again.length]]));
+    send(controlRecord(0, { op: 'cancel', consumerId: 3 }));
+    send(settleRecord(R.SETTLE_REQUEUE, unackedIds.map((id) => [1, id])));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 4, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    expect(deliveries().map((d) => [d.body, d.redelivered])).toEqual(['m1', 'm3', 'm5', 'm7', 'm9'].map((b) => [b, true]));
+  });
+
+  it('requeued entries go to the head, oldest first, whatever order the nacks came in', () => {
+    const { send, deliveries } = setup();
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 0, globalPrefetch: 0 }));
+    for (let i = 1; i <= 30; i++) send(publishRecord([1], `m${i}`));
+    const got = deliveries();
+    send(creditRecord([[1, got.length]]));
+    const idOf = (n: number) => got[n - 1].msgId;
+    // Out of order: one at a time, a batch in reverse, one between, one before all, one after all.
+    for (const batch of [[12], [20, 18, 16], [14], [3], [25], [5, 1, 27, 13]]) {
+      send(settleRecord(R.SETTLE_REQUEUE, batch.map((n) => [1, idOf(n)])));
+    }
+    send(settleRecord(R.SETTLE_ACK, got.map((d) => [1, d.msgId])));
+    send(controlRecord(0, { op: 'cancel', consumerId: 1 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 2, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    expect(deliveries().map((d) => d.body)).toEqual([1, 3, 5, 12, 13, 14, 16, 18, 20, 25, 27].map((n) => `m${n}`));
+  });
+
+  it('caps each consumer at the channel-wide prefetch, and a prefetch op changes it', () => {
+    const { send, deliveries } = setup();
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 10, globalPrefetch: 3 }));
+    for (let i = 0; i < 20; i++) send(publishRecord([1], `m${i}`));
+    expect(deliveries()).toHaveLength(3);
+    send(controlRecord(0, { op: 'prefetch', consumerIds: [1], globalPrefetch: 5 }));
+    expect(deliveries()).toHaveLength(2);
+    send(controlRecord(0, { op: 'prefetch', consumerIds: [1], globalPrefetch: 0 }));
+    expect(deliveries()).toHaveLength(5); // back to its own prefetch of 10
   });
 });
