@@ -8,6 +8,7 @@ import os from 'node:os';
 import { Connection } from './acceptor/connection.js';
 import type { Channel, ConsumerRef } from './acceptor/channel.js';
 import { ShardLink, type ShardEvents } from './acceptor/shard-link.js';
+import { DEFAULT_WATERMARK, MemoryAlarm, watermarkBytes } from './acceptor/memory-alarm.js';
 import * as M from './protocol/methods.generated.js';
 import { VHost, type QueueRecord } from './routing/topology.js';
 import { DELIVER_HEADER, SETTLE_REQUEUE } from './shard/records.js';
@@ -26,6 +27,11 @@ export interface BrokerOptions {
   heartbeat?: number;
   /** largest message body accepted, bytes; default 16 MiB */
   maxMessageSize?: number;
+  /**
+   * memory alarm threshold: below 1 a fraction of the memory available (the
+   * machine's, or the cgroup limit), else bytes ("2GB", "512MiB" too); default 0.4
+   */
+  memoryHighWatermark?: number | string;
 }
 
 interface PendingImmediate {
@@ -40,6 +46,7 @@ export class Broker implements ShardEvents {
   readonly links: ShardLink[];
   readonly connections = new Set<Connection>();
   readonly maxMessageSize: number;
+  readonly memory: MemoryAlarm;
   private readonly servers: net.Server[] = [];
   private readonly consumers = new Map<number, ConsumerRef>();
   private readonly consumersByQueue = new Map<QueueRecord, Set<ConsumerRef>>();
@@ -60,12 +67,15 @@ export class Broker implements ShardEvents {
       users: options.users ?? { guest: 'guest' },
       heartbeat: options.heartbeat ?? 60,
       maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
+      memoryHighWatermark: options.memoryHighWatermark ?? DEFAULT_WATERMARK,
     };
+    const watermark = watermarkBytes(this.options.memoryHighWatermark);
     this.maxMessageSize = this.options.maxMessageSize;
     // A record carries the body plus exchange, key, properties and queue ids: leave room.
     const ringBytes = 2 * (this.maxMessageSize + 1024 * 1024);
     const shards = Math.max(1, workers);
     this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, ringBytes, this));
+    this.memory = new MemoryAlarm(watermark, this.links, this.connections);
     this.scheduledFlush = this.scheduledFlush.bind(this);
     this.ticker = setInterval(() => {
       const now = Date.now();
@@ -98,6 +108,7 @@ export class Broker implements ShardEvents {
 
   async close(): Promise<void> {
     clearInterval(this.ticker);
+    this.memory.close();
     for (const server of this.servers) server.close();
     for (const conn of this.connections) conn.socket.destroy();
     await Promise.all(this.links.map((link) => link.close()));
@@ -115,6 +126,7 @@ export class Broker implements ShardEvents {
   connectionClosed(conn: Connection): void {
     this.connections.delete(conn);
     this.dirtyConnections.delete(conn);
+    this.memory.forget(conn);
     for (const queue of conn.exclusiveQueues) {
       if (conn.vhost.queues.get(queue.name) === queue) void this.deleteQueue(queue);
     }
@@ -136,6 +148,10 @@ export class Broker implements ShardEvents {
   flushNow(conn: Connection): void {
     this.dirtyConnections.delete(conn);
     conn.flush();
+  }
+
+  onShardMemory(): void {
+    this.memory.recheck();
   }
 
   /** The end of a batch of shard records: write what it produced now. */
@@ -233,7 +249,9 @@ export class Broker implements ShardEvents {
       }
     }
     this.consumersByQueue.delete(queue);
-    const { messageCount } = await this.links[queue.shard].request({ op: 'delete', queueId: queue.id });
+    const link = this.links[queue.shard];
+    const { messageCount } = await link.request({ op: 'delete', queueId: queue.id });
+    link.queueCleared(queue.id);
     return messageCount;
   }
 

@@ -21,6 +21,8 @@ export const S2A_DELIVER = 1;
 export const S2A_GET_OK = 2;
 export const S2A_REPLY = 3;
 export const S2A_IMMEDIATE = 4;
+export const S2A_QUEUE_FLOW = 6;
+export const S2A_MEMORY = 7;
 
 export const PUBLISH_MANDATORY = 1;
 export const PUBLISH_IMMEDIATE = 2;
@@ -40,6 +42,10 @@ export const DELIVER_HEADER = 18;
 export const GET_OK_HEADER = 22;
 /** IMMEDIATE: u8 type, u8 delivered, u32 channelRef, u32 publishId, block (only when not delivered) */
 export const IMMEDIATE_HEADER = 10;
+/** QUEUE_FLOW: u8 type, u8 congested, u32 queueId */
+export const QUEUE_FLOW_SIZE = 6;
+/** MEMORY: u8 type, u8 heapAlarm, f64 bytes (what the shard's ready messages cost) */
+export const MEMORY_SIZE = 10;
 /** CONTROL / REPLY: u8 type, u32 requestId, msgpack */
 export const CONTROL_HEADER = 5;
 

@@ -5,6 +5,7 @@ import { RingWriter } from '../../src/shard/ring-writer.js';
 import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { Shard } from '../../src/shard/shard.js';
 import * as R from '../../src/shard/records.js';
+import { ENTRY_OVERHEAD } from '../../src/shard/queue.js';
 
 const shortstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
 
@@ -121,18 +122,43 @@ describe('Shard (inline)', () => {
     expect(deliveries()).toEqual([]);
   });
 
-  it('counts only queues with consumers towards the flow-control backlog', () => {
+  it('counts what ready messages cost, and flags a queue congested only while it has consumers', () => {
     const { send, deliveries, backlog } = setup();
     send(controlRecord(0, { op: 'declare', queueId: 3, name: 'q' }));
-    for (let i = 0; i < 100; i++) send(publishRecord([3], `m${i}`));
-    // Nobody reads q: it may fill up without slowing its publishers, but it uses memory.
-    expect([backlog.messages, backlog.totalBytes > 0]).toEqual([0, true]);
+    for (let i = 0; i < 10_001; i++) send(publishRecord([3], `m${i}`));
+    // Nobody reads q: it may fill up without slowing its publishers, but it costs memory.
+    expect(backlog.entries).toBe(10_001);
+    expect(backlog.bytes).toBeGreaterThan(10_001 * ENTRY_OVERHEAD);
+    expect(backlog.flowChanged.size).toBe(0);
     send(controlRecord(0, { op: 'consume', queueId: 3, consumerId: 1, noAck: false, prefetch: 1 }));
-    deliveries();
-    expect(backlog.messages).toBe(99); // one is out with the consumer
+    expect([...backlog.flowChanged].map((q) => [q.id, q.congested])).toEqual([[3, true]]);
+    backlog.flowChanged.clear();
+    deliveries(); // one is out with the consumer: 10,000 left, still over half
+    expect(backlog.entries).toBe(10_000);
+    expect(backlog.flowChanged.size).toBe(0);
     send(controlRecord(0, { op: 'cancel', consumerId: 1 }));
-    expect(backlog.messages).toBe(0);
+    expect([...backlog.flowChanged].map((q) => [q.id, q.congested])).toEqual([[3, false]]);
     send(controlRecord(0, { op: 'purge', queueId: 3 }));
-    expect(backlog.totalBytes).toBe(0);
+    expect([backlog.entries, backlog.bytes]).toEqual([0, 0]);
+  });
+
+  it('clears congestion when the queue falls below half the mark', () => {
+    const { send, deliveries, backlog } = setup();
+    send(controlRecord(0, { op: 'declare', queueId: 4, name: 'q' }));
+    send(controlRecord(0, { op: 'consume', queueId: 4, consumerId: 1, noAck: false, prefetch: 100 }));
+    deliveries();
+    for (let i = 0; i < 10_001; i++) send(publishRecord([4], `m${i}`));
+    const [queue] = [...backlog.flowChanged];
+    expect([queue.id, queue.congested, queue.messageCount]).toEqual([4, true, 10_001]);
+    backlog.flowChanged.clear();
+    // The consumer takes what fits in the output ring (no overflow drain here), then acks.
+    for (let round = 0; queue.congested; round++) {
+      expect(round).toBeLessThan(100);
+      const got = deliveries();
+      send(settleRecord(R.SETTLE_ACK, got.map((d) => [4, d.msgId] as [number, number])));
+    }
+    expect(queue.messageCount).toBeLessThan(5_000); // below half of the mark
+    expect(queue.messageCount).toBeGreaterThan(4_800); // and not before
+    expect(backlog.flowChanged.has(queue)).toBe(true);
   });
 });
