@@ -6,8 +6,9 @@
  * watermark they get connection.unblocked and are read again.
  *
  * What the broker holds is counted, not read from the OS: the process RSS when
- * the broker started, plus what each shard's ready messages cost (reported in
- * MEMORY records), plus what the acceptor buffers (ring overflow, unwritten
+ * the broker started, plus each shard's ring pair (its pages become resident
+ * as records cycle through), plus what each shard's ready messages cost
+ * (reported in MEMORY records), plus what the acceptor buffers (ring overflow, unwritten
  * output, half-received bodies, frames waiting on busy channels). RSS itself
  * is no use here: after a queue is drained the allocator keeps the pages, so an
  * alarm on RSS would never clear.
@@ -89,7 +90,7 @@ export class MemoryAlarm {
   /** What the broker holds, by its own count (see the top of this file). */
   used(): number {
     let bytes = this.baseline;
-    for (const link of this.links) bytes += link.queuedBytes + link.writer.overflowBytes;
+    for (const link of this.links) bytes += link.ringBytes + link.queuedBytes + link.writer.overflowBytes;
     for (const conn of this.connections) bytes += conn.bufferedBytes();
     return bytes;
   }

@@ -118,6 +118,11 @@ export class ShardLink {
     for (const conn of stalled) conn.queueCleared();
   }
 
+  /** Both rings' data areas. */
+  get ringBytes(): number {
+    return this.writer.ring.capacity + this.input.capacity;
+  }
+
   /** A control operation whose reply the caller awaits. */
   request(control: ShardControl): Promise<any> {
     const id = this.nextRequest++;
