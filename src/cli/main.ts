@@ -12,6 +12,7 @@ const USAGE = `Usage: warren [options]
   --workers N        shard worker threads (default cores - 1; 0 = run inline)
   --heartbeat S      heartbeat the server proposes, seconds (default 60)
   --max-message-size BYTES  largest message body (default 16777216)
+  --memory-high-watermark F|BYTES  block publishers above this memory: a fraction of RAM (default 0.4) or bytes (2GB, 512MiB)
   --help             this text`;
 
 const { values } = parseArgs({
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     heartbeat: { type: 'string' },
     'max-message-size': { type: 'string' },
+    'memory-high-watermark': { type: 'string' },
     help: { type: 'boolean' },
   },
 });
@@ -46,6 +48,7 @@ const broker = await startBroker({
   workers: integer('workers', values.workers),
   heartbeat: integer('heartbeat', values.heartbeat),
   maxMessageSize: integer('max-message-size', values['max-message-size']),
+  memoryHighWatermark: values['memory-high-watermark'],
 });
 
 const hosts = [broker.broker.options.host].flat().join(', ');
