@@ -4,6 +4,7 @@ import { Ring } from '../../src/shard/ring.js';
 import { RingWriter } from '../../src/shard/ring-writer.js';
 import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { Shard } from '../../src/shard/shard.js';
+import { ShardRunner } from '../../src/shard/shard-runner.js';
 import * as R from '../../src/shard/records.js';
 import { ENTRY_OVERHEAD } from '../../src/shard/queue.js';
 
@@ -160,5 +161,60 @@ describe('Shard (inline)', () => {
     expect(queue.messageCount).toBeLessThan(5_000); // below half of the mark
     expect(queue.messageCount).toBeGreaterThan(4_800); // and not before
     expect(backlog.flowChanged.has(queue)).toBe(true);
+  });
+});
+
+describe('ShardRunner reports', () => {
+  /** A runner over fresh rings whose ready entries may take `heapBudget` bytes of heap. */
+  function runner(heapBudget: number) {
+    const input = Ring.allocate(1 << 20);
+    const output = Ring.allocate(1 << 20);
+    const run = new ShardRunner(input, output, new LocalDoorbell(), heapBudget);
+    const writer = new RingWriter(input, new LocalDoorbell());
+    const send = (record: Buffer) => {
+      writer.begin(record.length);
+      record.copy(writer.buf, writer.offset);
+      writer.end();
+    };
+    /** Runs one batch and returns the QUEUE_FLOW and MEMORY records it sent. */
+    const work = () => {
+      run.work();
+      const flow: [number, boolean][] = [];
+      const memory: { alarm: boolean; bytes: number }[] = [];
+      for (let at = output.peek(); at >= 0; at = output.peek()) {
+        const buf = output.data;
+        if (buf[at] === R.S2A_QUEUE_FLOW) flow.push([buf.readUInt32LE(at + 2), buf[at + 1] === 1]);
+        if (buf[at] === R.S2A_MEMORY) memory.push({ alarm: buf[at + 1] === 1, bytes: buf.readDoubleLE(at + 2) });
+        output.consume();
+      }
+      return { flow, memory };
+    };
+    return { send, work };
+  }
+
+  it('sends QUEUE_FLOW when a queue with a consumer passes 10,000 ready messages, and when it loses the consumer', () => {
+    const { send, work } = runner(1e12);
+    send(controlRecord(0, { op: 'declare', queueId: 9, name: 'q' }));
+    send(controlRecord(0, { op: 'consume', queueId: 9, consumerId: 1, noAck: false, prefetch: 1 }));
+    expect(work().flow).toEqual([]);
+    for (let i = 0; i < 10_002; i++) send(publishRecord([9], `m${i}`));
+    expect(work().flow).toEqual([]); // one batch of 4096 records: not yet past the mark
+    expect(work().flow).toEqual([]);
+    expect(work().flow).toEqual([[9, true]]);
+    send(controlRecord(0, { op: 'cancel', consumerId: 1 }));
+    expect(work().flow).toEqual([[9, false]]);
+  });
+
+  it('raises its heap alarm past its budget, clears it when the messages are delivered, and reports what they cost', () => {
+    const { send, work } = runner(100 * ENTRY_OVERHEAD);
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
+    for (let i = 0; i < 100; i++) send(publishRecord([1], 'x'));
+    expect(work().memory).toEqual([]); // under the budget, and under a MiB of bytes: nothing to say
+    send(publishRecord([1], 'x'));
+    const [raised] = work().memory;
+    expect(raised.alarm).toBe(true);
+    expect(raised.bytes).toBeGreaterThan(101 * ENTRY_OVERHEAD);
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0 }));
+    expect(work().memory).toEqual([{ alarm: false, bytes: 0 }]);
   });
 });
