@@ -268,6 +268,7 @@ export class Channel implements RoutedMessage {
       return;
     }
     if (type === FRAME_BODY && this.expecting === EXPECT_BODY) {
+      this.conn.broker.memory.onPublish(this.conn); // half-received bodies count too
       this.pubBody.push(payload);
       this.pubReceived += payload.length;
       if (this.pubReceived > this.pubBodySize) {

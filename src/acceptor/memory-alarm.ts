@@ -75,7 +75,10 @@ export class MemoryAlarm {
     this.check = this.check.bind(this);
   }
 
-  /** Called for each basic.publish: blocks its connection while the alarm is on, else makes sure a check comes. */
+  /**
+   * Called for each basic.publish and body frame: blocks the connection while
+   * the alarm is on, else makes sure a check comes.
+   */
   onPublish(conn: Connection): void {
     if (this.on) this.block(conn);
     else if (this.timer === null) this.arm();
