@@ -57,9 +57,11 @@ describe.each(MODES)('memory bounds on the wire, $name', ({ workers }) => {
       maxMessageSize,
       memoryHighWatermark: process.memoryUsage.rss() + rings + 40 * MiB,
     });
+    let beating: NodeJS.Timeout | undefined;
     try {
       // Heartbeats every second: a paused socket is not read, so only a failed heartbeat write shows that its peer is gone.
       const c = await rawConnection(broker.port, 1);
+      beating = setInterval(() => c.send(frame(8, 0, Buffer.alloc(0))), 250);
       // 8 channels, each 6 MiB into a 12 MiB message: 48 MiB held, nothing queued.
       for (let ch = 1; ch <= 8; ch++) {
         c.send(method(ch, 20, 10, shortstr('')), publish(ch, 'nowhere'), header(ch, maxMessageSize));
@@ -85,11 +87,13 @@ describe.each(MODES)('memory bounds on the wire, $name', ({ workers }) => {
       expect((await observer.checkQueue('after-alarm')).messageCount).toBe(1);
 
       // The half-sent bodies go with their connection (noticed at a heartbeat): the alarm clears.
+      clearInterval(beating);
       c.destroy();
       await within(otherUnblocked, 5000, 'connection.unblocked');
       await eventually(async () => expect((await observer.checkQueue('after-alarm')).messageCount).toBe(2), 3000);
       await other.close();
     } finally {
+      clearInterval(beating);
       await broker.close();
     }
   });
