@@ -4,6 +4,7 @@
  * connection.blocked and are paused, memory stays bounded, and once a consumer
  * drains the queue they get connection.unblocked and go on.
  */
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { MODES, channel, connect, eventually, sleep, within } from '../helpers.js';
 import { startBroker } from '../../dist/src/index.js';
@@ -89,6 +90,44 @@ describe.each(MODES)('memory alarm, $name', ({ workers }) => {
       await observer.close();
     } finally {
       await broker.close();
+    }
+  });
+
+  it('blocks on the shard heap alarm instead of running out of heap with tiny messages', { timeout: 60_000 }, async () => {
+    // The CLI in a child with a 128 MiB heap limit (shard workers get the same); the watermark is out of reach.
+    const main = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
+    const child = spawn(process.execPath, ['--max-old-space-size=128', main, '--port', '0', '--host', '127.0.0.1', '--workers', String(workers), '--memory-high-watermark', '100GB']);
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const line = await within(new Promise<string>((resolve) => child.stdout.once('data', (chunk) => resolve(String(chunk)))), 10_000, 'ready line');
+      const url = `amqp://guest:guest@127.0.0.1:${/port (\d+)/.exec(line)![1]}`;
+      const publisher = await connect(url);
+      let blocked = false;
+      publisher.once('blocked', () => (blocked = true));
+      const unblocked = new Promise<void>((resolve) => publisher.once('unblocked', () => resolve()));
+      const ch = await channel(publisher);
+      await ch.assertQueue('tiny');
+      let sent = 0;
+      const started = Date.now();
+      while (!blocked && Date.now() - started < 45_000) {
+        if (!ch.sendToQueue('tiny', Buffer.alloc(0))) await Promise.race([new Promise((r) => ch.once('drain', r)), sleep(200)]);
+        sent++;
+      }
+      expect(blocked, `no connection.blocked after ${sent} empty messages; stderr: ${stderr}`).toBe(true);
+      await sleep(500);
+      const observer = await channel(await connect(url));
+      const queued = (await observer.checkQueue('tiny')).messageCount;
+      console.log(`heap alarm (${workers} workers, 128 MiB heap): blocked at ${queued} empty messages`);
+      expect(queued).toBeGreaterThan(100_000);
+      await observer.purgeQueue('tiny');
+      await within(unblocked, 5000, 'connection.unblocked');
+      expect(child.exitCode, stderr).toBeNull(); // alive all along
+      await publisher.close();
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
     }
   });
 });
