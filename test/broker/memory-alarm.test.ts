@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { MODES, channel, connect, eventually, sleep, within } from '../helpers.js';
 import { startBroker } from '../../dist/src/index.js';
+import { watermarkBytes } from '../../dist/src/acceptor/memory-alarm.js';
 
 const MiB = 1024 * 1024;
 /** The alarm trips this far above what the process holds when the broker starts. */
@@ -129,5 +130,23 @@ describe.each(MODES)('memory alarm, $name', ({ workers }) => {
       child.kill('SIGTERM');
       await exited;
     }
+  });
+});
+
+describe('--memory-high-watermark', () => {
+  it('reads a fraction of the memory available, bytes, or bytes with a unit', () => {
+    const available = 8 * 2 ** 30;
+    expect(watermarkBytes(0.4, available)).toBe(Math.floor(0.4 * available));
+    expect(watermarkBytes('0.5', available)).toBe(4 * 2 ** 30);
+    expect(watermarkBytes(1_000_000, available)).toBe(1_000_000);
+    expect(watermarkBytes('2GB', available)).toBe(2e9);
+    expect(watermarkBytes('512MiB', available)).toBe(512 * 2 ** 20);
+    expect(watermarkBytes('1.5 gib', available)).toBe(1.5 * 2 ** 30);
+    for (const bad of ['', 'lots', '-1', '0', '2XB', '0.5B']) expect(() => watermarkBytes(bad, available), bad).toThrow(/memory high watermark/);
+    expect(() => watermarkBytes(0, available)).toThrow(/positive/);
+  });
+
+  it('refuses a bad value when the broker starts', async () => {
+    await expect(startBroker({ port: 0, host: '127.0.0.1', workers: 0, memoryHighWatermark: 'plenty' })).rejects.toThrow(/memory high watermark 'plenty'/);
   });
 });
