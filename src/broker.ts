@@ -13,6 +13,7 @@ import os from 'node:os';
 import { Connection } from './acceptor/connection.js';
 import type { Channel, ConsumerRef } from './acceptor/channel.js';
 import { ShardLink, type ShardEvents } from './acceptor/shard-link.js';
+import { DEFAULT_WATERMARK, MemoryAlarm, watermarkBytes } from './acceptor/memory-alarm.js';
 import * as M from './protocol/methods.generated.js';
 import { AmqpError, ReplyCode } from './protocol/errors.js';
 import { VHost, type QueueRecord } from './routing/topology.js';
@@ -32,6 +33,11 @@ export interface BrokerOptions {
   heartbeat?: number;
   /** largest message body accepted, bytes; default 16 MiB */
   maxMessageSize?: number;
+  /**
+   * memory alarm threshold: below 1 a fraction of the memory available (the
+   * machine's, or the cgroup limit), else bytes ("2GB", "512MiB" too); default 0.4
+   */
+  memoryHighWatermark?: number | string;
 }
 
 /** How long close() waits for clients to answer connection.close before dropping them. */
@@ -53,6 +59,7 @@ export class Broker extends EventEmitter implements ShardEvents {
   /** by id, for a queue's exclusive owner */
   private readonly connectionsById = new Map<number, Connection>();
   readonly maxMessageSize: number;
+  readonly memory: MemoryAlarm;
   private readonly servers: net.Server[] = [];
   private readonly consumers = new Map<number, ConsumerRef>();
   private readonly consumersByQueue = new Map<QueueRecord, Set<ConsumerRef>>();
@@ -76,12 +83,15 @@ export class Broker extends EventEmitter implements ShardEvents {
       users: options.users ?? { guest: 'guest' },
       heartbeat: options.heartbeat ?? 60,
       maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
+      memoryHighWatermark: options.memoryHighWatermark ?? DEFAULT_WATERMARK,
     };
+    const watermark = watermarkBytes(this.options.memoryHighWatermark);
     this.maxMessageSize = this.options.maxMessageSize;
     // A record carries the body plus exchange, key, properties and queue ids: leave room.
     const ringBytes = 2 * (this.maxMessageSize + 1024 * 1024);
     const shards = Math.max(1, workers);
     this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, ringBytes, this));
+    this.memory = new MemoryAlarm(watermark, this.links, this.connections);
     this.scheduledFlush = this.scheduledFlush.bind(this);
   }
 
@@ -117,6 +127,7 @@ export class Broker extends EventEmitter implements ShardEvents {
   }
 
   private async shutdown(): Promise<void> {
+    this.memory.close();
     for (const server of this.servers) server.close();
     const ended = Promise.all([...this.connections].map((conn) => conn.shutdown(SHUTDOWN)));
     this.flushAll();
@@ -182,6 +193,7 @@ export class Broker extends EventEmitter implements ShardEvents {
     this.connections.delete(conn);
     this.connectionsById.delete(conn.id);
     this.dirtyConnections.delete(conn);
+    this.memory.forget(conn);
     for (const queue of conn.exclusiveQueues) {
       if (conn.vhost.queues.get(queue.name) === queue) this.dropQueue(queue, conn);
     }
@@ -203,6 +215,10 @@ export class Broker extends EventEmitter implements ShardEvents {
   flushNow(conn: Connection): void {
     this.dirtyConnections.delete(conn);
     conn.flush();
+  }
+
+  onShardMemory(): void {
+    this.memory.recheck();
   }
 
   /** The end of a batch of shard records: write what it produced now. */
@@ -305,7 +321,9 @@ export class Broker extends EventEmitter implements ShardEvents {
       }
     }
     this.consumersByQueue.delete(queue);
-    const { messageCount } = await this.links[queue.shard].request({ op: 'delete', queueId: queue.id });
+    const link = this.links[queue.shard];
+    const { messageCount } = await link.request({ op: 'delete', queueId: queue.id });
+    link.queueCleared(queue.id);
     return messageCount;
   }
 

@@ -11,7 +11,7 @@ import * as M from '../protocol/methods.generated.js';
 import { A2S_PUBLISH, BlockView, PUBLISH_CONFIRM, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
 import type { Destination, QueueRecord, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
-import type { Connection } from './connection.js';
+import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 import { ConfirmTracker } from './confirm-tracker.js';
 import { exchangeMethod } from './exchange-methods.js';
@@ -111,6 +111,7 @@ export class Channel implements RoutedMessage {
   onFrame(type: number, payload: Buffer): void {
     if (this.busy) {
       this.backlog.push({ type, payload });
+      if ((this.conn.backlogBytes += payload.length) > BUFFER_LIMIT) this.conn.pause(PAUSE_BACKLOG);
       return;
     }
     this.dispatch(type, payload);
@@ -150,6 +151,7 @@ export class Channel implements RoutedMessage {
     this.conn.dirty();
     while (!this.busy && this.backlog.length > 0) {
       const { type, payload } = this.backlog.shift()!;
+      this.backlogShrank(payload.length);
       // Same guard as Connection.onFrame: errors close the channel or connection.
       try {
         this.dispatch(type, payload);
@@ -157,6 +159,15 @@ export class Channel implements RoutedMessage {
         this.conn.fail(err, this);
       }
     }
+  }
+
+  private backlogShrank(bytes: number): void {
+    if ((this.conn.backlogBytes -= bytes) <= BUFFER_LIMIT / 2) this.conn.unpause(PAUSE_BACKLOG);
+  }
+
+  /** Bytes of the body being received (they count against the memory watermark). */
+  get assemblingBytes(): number {
+    return this.expecting === EXPECT_BODY ? this.pubReceived : 0;
   }
 
   private method(id: number, args: any): void | Promise<void> {
@@ -216,6 +227,7 @@ export class Channel implements RoutedMessage {
     this.release();
     this.state = 'closing';
     this.expecting = NO_CONTENT;
+    for (const { payload } of this.backlog) this.backlogShrank(payload.length);
     this.backlog.length = 0;
     M.writeChannelClose(this.conn.out, this.id, { replyCode: code, replyText: text, classId, methodId });
     this.conn.dirty();
@@ -237,6 +249,7 @@ export class Channel implements RoutedMessage {
     }
     this.pubFlags = (bits & 1 ? PUBLISH_MANDATORY : 0) | (bits & 2 ? PUBLISH_IMMEDIATE : 0) | (this.confirms !== null ? PUBLISH_CONFIRM : 0);
     this.expecting = EXPECT_HEADER;
+    this.conn.broker.memory.onPublish(this.conn);
   }
 
   private content(type: number, payload: Buffer): void {
@@ -266,6 +279,7 @@ export class Channel implements RoutedMessage {
       return;
     }
     if (type === FRAME_BODY && this.expecting === EXPECT_BODY) {
+      this.conn.broker.memory.onPublish(this.conn); // half-received bodies count too
       this.pubBody.push(payload);
       this.pubReceived += payload.length;
       if (this.pubReceived > this.pubBodySize) {
@@ -338,12 +352,7 @@ export class Channel implements RoutedMessage {
     writeBlock(buf, p, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody, this.pubBodySize);
     w.end();
     this.conn.broker.linkDirty(link);
-    // The shard is behind: stop reading from this publisher until it catches up. A
-    // connection that also consumes is left alone: its acks are what frees the shard.
-    if (link.congested && !this.conn.hasConsumers()) {
-      this.conn.socket.pause();
-      link.stalled.add(this.conn.socket);
-    }
+    link.afterPublish(this.conn, queueIds);
   }
 
   /** RabbitMQ refuses a user-id property that is not the authenticated user. */

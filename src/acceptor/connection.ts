@@ -28,6 +28,19 @@ const CLOSE_TIMEOUT_MS = 1000;
 
 /** What a client hears when the broker itself failed while serving it. */
 const INTERNAL = new AmqpError(ReplyCode.INTERNAL_ERROR, 'internal error', 0, 0, true);
+/**
+ * Why the socket is not being read; it resumes when no reason is left.
+ * QUEUE: it published into a congested queue. RING: into a shard whose input
+ * ring overflows. ALARM: it published during a memory alarm. OUTPUT / BACKLOG:
+ * its own unwritten output, or frames waiting on its busy channels, are over
+ * BUFFER_LIMIT (a client that does not read must not grow the heap).
+ */
+export const PAUSE_QUEUE = 1;
+export const PAUSE_RING = 2;
+export const PAUSE_ALARM = 4;
+export const PAUSE_OUTPUT = 8;
+export const PAUSE_BACKLOG = 16;
+export const BUFFER_LIMIT = 16 * 1024 * 1024;
 
 export class Connection implements FrameHandler {
   readonly out = new OutputBuffer();
@@ -50,6 +63,12 @@ export class Connection implements FrameHandler {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   /** true while the socket's write buffer is over its high-water mark */
   congested = false;
+  /** PAUSE_* bits: why reading is paused */
+  private pausedFor = 0;
+  /** congested queues this connection waits for */
+  private queueStalls = 0;
+  /** bytes of frames waiting on busy channels */
+  backlogBytes = 0;
   readonly name: string;
   /** One log line with the stack per connection is enough: later errors are its consequences. */
   private internalErrorLogged = false;
@@ -97,6 +116,37 @@ export class Connection implements FrameHandler {
       this.congested = true;
       for (const channel of this.channels) channel?.updateFlow();
     }
+    if (this.socket.writableLength > BUFFER_LIMIT) this.pause(PAUSE_OUTPUT);
+  }
+
+  /** Stops reading the socket for `reason` (a PAUSE_* bit). */
+  pause(reason: number): void {
+    if (this.pausedFor === 0) this.socket.pause();
+    this.pausedFor |= reason;
+  }
+
+  /** Drops `reason`; reading resumes once no reason is left. */
+  unpause(reason: number): void {
+    if ((this.pausedFor & reason) === 0) return;
+    this.pausedFor &= ~reason;
+    if (this.pausedFor === 0 && this.state !== 'closed') this.socket.resume();
+  }
+
+  /** It published into a congested queue: wait until that queue (and any other) clears. */
+  stallOnQueue(): void {
+    this.queueStalls++;
+    this.pause(PAUSE_QUEUE);
+  }
+
+  queueCleared(): void {
+    if (--this.queueStalls === 0) this.unpause(PAUSE_QUEUE);
+  }
+
+  /** What this connection holds in memory: unwritten output, half-received bodies, waiting frames. */
+  bufferedBytes(): number {
+    let bytes = this.socket.writableLength + this.out.length + this.backlogBytes;
+    for (const channel of this.channels) if (channel !== undefined) bytes += channel.assemblingBytes;
+    return bytes;
   }
 
   onFrame(type: number, channelId: number, payload: Buffer): void {
@@ -139,8 +189,12 @@ export class Connection implements FrameHandler {
     this.state = 'open';
   }
 
-  hasConsumers(): boolean {
-    for (const channel of this.channels) if (channel !== undefined && channel.consumers.size > 0) return true;
+  /** Whether one of its consumers reads this queue (its acks drain it, so it is not held back). */
+  consumesFrom(queueId: number): boolean {
+    for (const channel of this.channels) {
+      if (channel === undefined) continue;
+      for (const consumer of channel.consumers.values()) if (consumer.queue.id === queueId) return true;
+    }
     return false;
   }
 
@@ -297,6 +351,7 @@ export class Connection implements FrameHandler {
   }
 
   private onDrain(): void {
+    this.unpause(PAUSE_OUTPUT);
     if (!this.congested) return;
     this.congested = false;
     for (const channel of this.channels) channel?.updateFlow();

@@ -12,6 +12,7 @@ import type { ShardControl } from '../shard/shard.js';
 import type { ShardWorkerData } from '../shard/shard-worker.js';
 import * as R from '../shard/records.js';
 import { CREDIT_WINDOW } from '../shard/queue.js';
+import { PAUSE_RING, type Connection } from './connection.js';
 
 export interface GetResult {
   redelivered: boolean;
@@ -28,6 +29,8 @@ export interface ShardEvents {
   onImmediate(channelRef: number, publishId: number, delivered: boolean, buf: Buffer, blockAt: number): void;
   /** The shard's next `stored` confirm-mode publishes from the channel are safe, then `refused` were refused. */
   onConfirm(link: ShardLink, channelRef: number, stored: number, refused: number): void;
+  /** The shard's heap alarm went on or off. */
+  onShardMemory(): void;
   /** Called after each batch of records, so output can be flushed once. */
   onBatchEnd(): void;
   /** Handling a DELIVER or IMMEDIATE record threw: fail its connection; false when it has none. */
@@ -62,8 +65,14 @@ export class ShardLink {
   private ended: Error | null = null;
   /** Deliveries taken per consumer id since the last CREDIT record. */
   private readonly credits = new Map<number, number>();
-  /** Publishing sockets paused while this shard is congested. */
-  readonly stalled = new Set<{ resume(): void }>();
+  /** Publishers paused while this shard's input ring overflows. */
+  private readonly ringStalled = new Set<Connection>();
+  /** Congested queues of this shard, by id, and the publishers paused on each. */
+  private readonly congestedQueues = new Map<number, Set<Connection>>();
+  /** What the shard's ready messages cost, as it last reported (MEMORY records). */
+  queuedBytes = 0;
+  /** The shard's ready messages are filling its V8 heap. */
+  heapAlarm = false;
 
   constructor(
     readonly index: number,
@@ -105,9 +114,36 @@ export class ShardLink {
     this.pump.start();
   }
 
-  /** True while publishers into this shard should wait: its ring or its queues are full. */
-  get congested(): boolean {
-    return this.writer.backlogged || this.writer.ring.consumerFull;
+  /**
+   * After `conn` published into `queueIds`: it waits while the ring overflows,
+   * or while one of those queues is congested, unless it consumes from that
+   * queue (its acks are what drain it). Publishing into other queues goes on.
+   */
+  afterPublish(conn: Connection, queueIds: readonly number[]): void {
+    if (this.writer.backlogged && !this.ringStalled.has(conn)) {
+      this.ringStalled.add(conn);
+      conn.pause(PAUSE_RING);
+    }
+    if (this.congestedQueues.size === 0) return;
+    for (let i = 0; i < queueIds.length; i++) {
+      const stalled = this.congestedQueues.get(queueIds[i]);
+      if (stalled === undefined || stalled.has(conn) || conn.consumesFrom(queueIds[i])) continue;
+      stalled.add(conn);
+      conn.stallOnQueue();
+    }
+  }
+
+  /** A queue cleared or was deleted: its publishers go on. */
+  queueCleared(queueId: number): void {
+    const stalled = this.congestedQueues.get(queueId);
+    if (stalled === undefined) return;
+    this.congestedQueues.delete(queueId);
+    for (const conn of stalled) conn.queueCleared();
+  }
+
+  /** Both rings' data areas. */
+  get ringBytes(): number {
+    return this.writer.ring.capacity + this.input.capacity;
   }
 
   /** A control operation whose reply the caller awaits. */
@@ -211,9 +247,9 @@ export class ShardLink {
       progress = true;
       this.writer.flush();
     }
-    if (this.stalled.size > 0 && !this.congested) {
-      for (const socket of this.stalled) socket.resume();
-      this.stalled.clear();
+    if (this.ringStalled.size > 0 && !this.writer.backlogged) {
+      for (const conn of this.ringStalled) conn.unpause(PAUSE_RING);
+      this.ringStalled.clear();
     }
     const input = this.input;
     let handled = 0;
@@ -273,6 +309,19 @@ export class ShardLink {
           this.events.onConfirm(this, buf.readUInt32LE(p), buf.readUInt32LE(p + 4), buf.readUInt32LE(p + 8));
         }
         return;
+      }
+      case R.S2A_QUEUE_FLOW: {
+        const queueId = buf.readUInt32LE(at + 2);
+        if (buf[at + 1] === 0) return this.queueCleared(queueId);
+        if (!this.congestedQueues.has(queueId)) this.congestedQueues.set(queueId, new Set());
+        return;
+      }
+      case R.S2A_MEMORY: {
+        this.queuedBytes = buf.readDoubleLE(at + 2);
+        const heapAlarm = buf[at + 1] === 1;
+        if (heapAlarm === this.heapAlarm) return;
+        this.heapAlarm = heapAlarm;
+        return this.events.onShardMemory();
       }
       default:
         throw new Error(`acceptor: unknown record type ${buf[at]} from shard ${this.index}`);

@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util';
 import { startBroker, type RunningBroker } from '../index.js';
 import { VERSION } from '../version.js';
+import { watermarkBytes } from '../acceptor/memory-alarm.js';
 
 const started = performance.now();
 
@@ -16,6 +17,8 @@ const USAGE = `Usage: warren [options]
   --workers N        shard worker threads (default cores - 1; 0 = run inline)
   --heartbeat S      heartbeat the server proposes, seconds, 0-65535 (default 60)
   --max-message-size BYTES  largest message body, up to 536870912 (default 16777216)
+  --memory-high-watermark F|BYTES  block publishers above this memory: a fraction of RAM
+                     (default 0.4) or bytes (2GB, 512MiB)
   --help             this text`;
 
 /** RabbitMQ's ceiling for max_message_size (512 MiB); rings are sized from it. */
@@ -49,6 +52,7 @@ function parseOptions() {
       workers: { type: 'string' },
       heartbeat: { type: 'string' },
       'max-message-size': { type: 'string' },
+      'memory-high-watermark': { type: 'string' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -60,6 +64,17 @@ function integer(name: string, value: string | undefined, min: number, max: numb
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!(n >= min && n <= max)) exit(2, `--${name} needs an integer from ${min} to ${max}, got '${value}' (see --help)`);
   return n;
+}
+
+/** Checked here so that a bad value is a usage error (2), not a failed start. */
+function watermark(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    watermarkBytes(value);
+  } catch (err: any) {
+    exit(2, `--memory-high-watermark: ${err.message} (see --help)`);
+  }
+  return value;
 }
 
 /** Why listening failed, in words (the error of net.Server.listen). */
@@ -93,6 +108,7 @@ const options = {
   workers: integer('workers', values.workers, 0, MAX_WORKERS),
   heartbeat: integer('heartbeat', values.heartbeat, 0, 65535),
   maxMessageSize: integer('max-message-size', values['max-message-size'], 1, MAX_MESSAGE_SIZE),
+  memoryHighWatermark: watermark(values['memory-high-watermark']),
 };
 
 let broker: RunningBroker;

@@ -13,15 +13,29 @@ export interface QueueEntry {
 }
 
 /**
- * Ready messages across a shard's queues, for publisher flow control. Only
- * queues with consumers count towards messages/bytes: a queue nobody reads
- * may fill up as in RabbitMQ, while consumers that fall behind slow their
- * publishers down. totalBytes counts every queue, as a memory bound.
+ * Per-queue publisher flow control: a queue with consumers that holds more than
+ * this many ready messages (or bytes) is congested, and its publishers wait
+ * until it falls below half. A queue nobody reads fills freely, as in RabbitMQ,
+ * up to the memory alarm.
  */
+const CONGESTED_MESSAGES = 10_000;
+const CONGESTED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What a ready entry costs in the V8 heap besides its block's bytes: the entry,
+ * the StoredMessage, the Buffer object and the deque slot. Measured: 1M
+ * one-byte messages through ShardQueue grow heapUsed by 185-200 bytes each.
+ */
+export const ENTRY_OVERHEAD = 200;
+
+/** A shard's ready messages: what they cost, and which queues' congestion changed. */
 export class Backlog {
-  messages = 0;
+  /** ready entries in all queues */
+  entries = 0;
+  /** what they cost: block bytes plus ENTRY_OVERHEAD each */
   bytes = 0;
-  totalBytes = 0;
+  /** queues whose `congested` flipped since the runner last told the acceptor */
+  readonly flowChanged = new Set<ShardQueue>();
 }
 
 /**
@@ -68,6 +82,8 @@ export class ShardQueue {
   private requeued = new Deque<QueueEntry>();
   private readonly unacked = new Map<number, Unacked>();
   private readyBytes = 0;
+  /** true while publishers into this queue should wait for its consumers */
+  congested = false;
   readonly consumers: Consumer[] = [];
   private nextConsumer = 0;
   private nextId = 1;
@@ -119,7 +135,6 @@ export class ShardQueue {
   requeue(batch: QueueEntry[]): void {
     const k = batch.length;
     if (k === 0) return;
-    for (let i = 0; i < k; i++) this.account(batch[i], 1);
     if (!ascending(batch)) batch.sort(byId);
     const list = this.requeued;
     if (list.length === 0 || batch[0].id > list.at(list.length - 1)!.id) {
@@ -129,6 +144,8 @@ export class ShardQueue {
     } else {
       this.requeued = merge(list, batch);
     }
+    // After insertion, so that a congestion check counts the whole batch.
+    for (let i = 0; i < k; i++) this.account(batch[i], 1);
   }
 
   /**
@@ -173,31 +190,34 @@ export class ShardQueue {
   }
 
   addConsumer(consumer: Consumer): void {
-    if (this.consumers.length === 0) this.countInBacklog(1);
     this.consumers.push(consumer);
+    this.updateFlow();
   }
 
   private account(entry: QueueEntry, sign: 1 | -1): void {
-    const bytes = sign * entry.message.block.length;
-    this.readyBytes += bytes;
-    this.backlog.totalBytes += bytes;
-    if (this.consumers.length > 0) {
-      this.backlog.messages += sign;
-      this.backlog.bytes += bytes;
-    }
+    const bytes = entry.message.block.length;
+    this.readyBytes += sign * bytes;
+    this.backlog.entries += sign;
+    this.backlog.bytes += sign * (bytes + ENTRY_OVERHEAD);
+    if (sign > 0 ? !this.congested && this.consumers.length > 0 : this.congested) this.updateFlow();
   }
 
-  /** A queue's ready messages enter (or leave) the backlog when it gains (or loses) its consumers. */
-  private countInBacklog(sign: 1 | -1): void {
-    this.backlog.messages += sign * this.messageCount;
-    this.backlog.bytes += sign * this.readyBytes;
+  /** Congested past the high mark while it has consumers; clear below half, or without consumers. */
+  private updateFlow(): void {
+    const count = this.messageCount;
+    const congested = this.consumers.length > 0 && (this.congested
+      ? count >= CONGESTED_MESSAGES / 2 || this.readyBytes >= CONGESTED_BYTES / 2
+      : count > CONGESTED_MESSAGES || this.readyBytes > CONGESTED_BYTES);
+    if (congested === this.congested) return;
+    this.congested = congested;
+    this.backlog.flowChanged.add(this);
   }
 
   removeConsumer(consumer: Consumer): void {
     const i = this.consumers.indexOf(consumer);
     if (i < 0) return;
     this.consumers.splice(i, 1);
-    if (this.consumers.length === 0) this.countInBacklog(-1);
+    if (this.consumers.length === 0) this.updateFlow();
     if (this.nextConsumer >= this.consumers.length) this.nextConsumer = 0;
     // Its unacked entries stay acknowledgeable; they no longer count against anyone.
     for (const unacked of this.unacked.values()) if (unacked.consumer === consumer) unacked.consumer = null;

@@ -23,6 +23,8 @@ export const S2A_GET_OK = 2;
 export const S2A_REPLY = 3;
 export const S2A_IMMEDIATE = 4;
 export const S2A_CONFIRM = 5;
+export const S2A_QUEUE_FLOW = 6;
+export const S2A_MEMORY = 7;
 
 export const PUBLISH_MANDATORY = 1;
 export const PUBLISH_IMMEDIATE = 2;
@@ -55,6 +57,10 @@ export const IMMEDIATE_HEADER = 10;
  */
 export const CONFIRM_HEADER = 5;
 export const CONFIRM_ENTRY = 12;
+/** QUEUE_FLOW: u8 type, u8 congested, u32 queueId */
+export const QUEUE_FLOW_SIZE = 6;
+/** MEMORY: u8 type, u8 heapAlarm, f64 bytes (what the shard's ready messages cost) */
+export const MEMORY_SIZE = 10;
 /** CONTROL / REPLY: u8 type, u32 requestId, msgpack */
 export const CONTROL_HEADER = 5;
 

@@ -27,6 +27,13 @@ export class RingWriter {
     return this.overflow.length > 0;
   }
 
+  /** Bytes held in the overflow list (counted against the memory watermark). */
+  get overflowBytes(): number {
+    let bytes = 0;
+    for (const record of this.overflow) bytes += record.length;
+    return bytes;
+  }
+
   begin(size: number): void {
     if (this.overflow.length === 0) {
       const at = this.ring.reserve(size);

@@ -11,13 +11,10 @@
  *   TAIL  write offset, written by the producer
  *   BLOCKED  1 while the producer holds records it could not fit, so the
  *            consumer knows to wake it after making room (and only then)
- *   FULL     1 while the consumer holds more than it wants (a shard's queue
- *            backlog): the producer should stop taking in work
  */
 const HEAD = 0;
 const TAIL = 16;
 const BLOCKED = 24;
-const FULL = 8;
 const CONTROL_BYTES = 128;
 const LENGTH_BYTES = 4;
 const WRAP = 0xffffffff;
@@ -103,15 +100,6 @@ export class Ring {
   /** Consumer: whether the producer is waiting for room. */
   get producerBlocked(): boolean {
     return Atomics.load(this.control, BLOCKED) !== 0;
-  }
-
-  setConsumerFull(full: boolean): void {
-    Atomics.store(this.control, FULL, full ? 1 : 0);
-  }
-
-  /** Producer: whether the consumer asked for a pause. */
-  get consumerFull(): boolean {
-    return Atomics.load(this.control, FULL) !== 0;
   }
 
   isEmpty(): boolean {

@@ -1,21 +1,26 @@
+import v8 from 'node:v8';
 import { Ring } from './ring.js';
 import { RingWriter } from './ring-writer.js';
 import type { Doorbell } from './doorbell.js';
 import { Shard } from './shard.js';
+import { ENTRY_OVERHEAD } from './queue.js';
+import * as R from './records.js';
 
 /** Records handled per turn before yielding, so a flood cannot starve deliveries. */
 const BATCH = 4096;
 /**
- * Publisher flow control: past HIGH ready messages (or bytes) waiting for
- * consumers, or MEMORY bytes in all queues, the acceptor stops reading
- * publishers into this shard, and resumes them below half of each.
+ * The share of this thread's V8 heap limit that ready messages may take before
+ * the shard raises its memory alarm (cleared 10% below). Not more: the limit
+ * includes the young generation, inline the acceptor shares the heap, and a
+ * growing deque copies its slots (0.6 ran out of a 128 MiB heap inline).
  */
-const HIGH_MESSAGES = 10_000;
-const HIGH_BYTES = 64 * 1024 * 1024;
-const MEMORY_BYTES = 1024 * 1024 * 1024;
+const HEAP_ALARM_FRACTION = 0.5;
+/** The acceptor hears of the shard's message bytes when they moved this much. */
+const MEMORY_REPORT_STEP = 1024 * 1024;
 
 /**
- * Drives a Shard from its input ring: handle a batch of records, deliver, wake
+ * Drives a Shard from its input ring: handle a batch of records, deliver, tell
+ * the acceptor which queues became congested and what the messages cost, wake
  * the acceptor. The same runner serves a worker thread (shard-worker.ts, which
  * blocks between batches) and --workers 0 (a Pump in the acceptor's loop).
  */
@@ -23,11 +28,15 @@ export class ShardRunner {
   private readonly input: Ring;
   private readonly output: RingWriter;
   private readonly shard: Shard;
+  private heapAlarm = false;
+  private reportedBytes = 0;
 
   constructor(
     input: Ring,
     output: Ring,
     private readonly acceptorBell: Doorbell,
+    /** heap bytes the ready entries may take (ENTRY_OVERHEAD each) before the alarm */
+    private readonly heapBudget = v8.getHeapStatistics().heap_size_limit * HEAP_ALARM_FRACTION,
   ) {
     this.input = input;
     this.output = new RingWriter(output, acceptorBell);
@@ -52,19 +61,41 @@ export class ShardRunner {
       if (input.producerBlocked) this.acceptorBell.ring();
     }
     if (this.shard.deliver()) progress = true;
-    this.updateFullness();
+    this.reportFlow();
+    this.reportMemory();
     this.output.flush();
     return progress;
   }
 
-  private updateFullness(): void {
-    const { messages, bytes, totalBytes } = this.shard.backlog;
-    const full = this.input.consumerFull;
-    if (!full && (messages > HIGH_MESSAGES || bytes > HIGH_BYTES || totalBytes > MEMORY_BYTES)) {
-      this.input.setConsumerFull(true);
-    } else if (full && messages < HIGH_MESSAGES / 2 && bytes < HIGH_BYTES / 2 && totalBytes < MEMORY_BYTES / 2) {
-      this.input.setConsumerFull(false);
-      this.acceptorBell.ring();
+  /** A QUEUE_FLOW record for each queue whose congestion changed. */
+  private reportFlow(): void {
+    const changed = this.shard.backlog.flowChanged;
+    if (changed.size === 0) return;
+    for (const queue of changed) {
+      const w = this.output;
+      w.begin(R.QUEUE_FLOW_SIZE);
+      w.buf[w.offset] = R.S2A_QUEUE_FLOW;
+      w.buf[w.offset + 1] = queue.congested ? 1 : 0;
+      w.buf.writeUInt32LE(queue.id, w.offset + 2);
+      w.end();
     }
+    changed.clear();
+  }
+
+  /** A MEMORY record when the heap alarm flips or the message bytes moved by a step. */
+  private reportMemory(): void {
+    const { entries, bytes } = this.shard.backlog;
+    const heap = entries * ENTRY_OVERHEAD;
+    const alarm = this.heapAlarm ? heap > this.heapBudget * 0.9 : heap > this.heapBudget;
+    const moved = Math.abs(bytes - this.reportedBytes);
+    if (alarm === this.heapAlarm && moved < MEMORY_REPORT_STEP && (bytes !== 0 || this.reportedBytes === 0)) return;
+    this.heapAlarm = alarm;
+    this.reportedBytes = bytes;
+    const w = this.output;
+    w.begin(R.MEMORY_SIZE);
+    w.buf[w.offset] = R.S2A_MEMORY;
+    w.buf[w.offset + 1] = alarm ? 1 : 0;
+    w.buf.writeDoubleLE(bytes, w.offset + 2);
+    w.end();
   }
 }

@@ -1,11 +1,13 @@
 /**
- * Publisher flow control: a queue nobody consumes fills up freely (as in RabbitMQ),
- * while publishers into a queue whose consumers fall behind are paused until they
- * catch up.
+ * Publisher flow control, per queue: a queue nobody consumes fills up freely (as in
+ * RabbitMQ), while publishers into a queue whose consumers fall behind are paused
+ * until they catch up. Other queues, on the same shard too, are not slowed, and
+ * only a consumer of the congested queue itself is exempt.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODES, channel, connect, sleep, start, uniq } from '../helpers.js';
 import type { RunningBroker } from '../../dist/src/index.js';
+import { shardOf } from '../../dist/src/shard/placement.js';
 
 const MESSAGES = 25_000; // past the shard's threshold of 10,000 ready messages
 
@@ -16,11 +18,35 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
   });
   afterAll(() => broker.close());
 
-  async function publishAll(ch: Awaited<ReturnType<Awaited<ReturnType<typeof connect>>['createConfirmChannel']>>, queue: string) {
-    for (let i = 0; i < MESSAGES; i++) {
-      if (!ch.sendToQueue(queue, Buffer.from('x'))) await new Promise((r) => ch.once('drain', r));
+  type ConfirmChannel = Awaited<ReturnType<Awaited<ReturnType<typeof connect>>['createConfirmChannel']>>;
+
+  /** Publishes `count` numbered messages; `progress.confirmed` counts the confirms as they come. */
+  async function publishAll(ch: ConfirmChannel, queue: string, count = MESSAGES, progress = { confirmed: 0 }) {
+    for (let i = 0; i < count; i++) {
+      const ok = ch.sendToQueue(queue, Buffer.from(String(i)), {}, (err) => {
+        if (err === null || err === undefined) progress.confirmed++;
+      });
+      if (!ok) await new Promise((r) => ch.once('drain', r));
     }
     await ch.waitForConfirms();
+  }
+
+  /** A queue name on the same shard as `queue` (with one shard, any name). */
+  function neighbourOf(queue: string): string {
+    const shards = broker.broker.links.length;
+    for (;;) {
+      const name = uniq('flow-neighbour');
+      if (shardOf('/', name, shards) === shardOf('/', queue, shards)) return name;
+    }
+  }
+
+  /** A consumer that takes one message (prefetch 1) and never acks it. */
+  async function stuckConsumer(queue: string) {
+    const conn = await connect(broker.url);
+    const ch = await channel(conn);
+    await ch.prefetch(1);
+    const { consumerTag } = await ch.consume(queue, () => {}, { noAck: false });
+    return { conn, ch, consumerTag };
   }
 
   it('does not slow publishers into a queue without consumers', async () => {
@@ -59,5 +85,86 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
     expect((await check.checkQueue(queue)).messageCount).toBeGreaterThanOrEqual(MESSAGES - 1);
     await check.deleteQueue(queue);
     for (const c of [publisher, slow, setup]) await c.close();
+  });
+
+  it('does not slow confirms into another queue of the same shard while one queue is congested', async () => {
+    const setup = await connect(broker.url);
+    const setupCh = await channel(setup);
+    const congested = uniq('flow-congested');
+    const neighbour = neighbourOf(congested);
+    await setupCh.assertQueue(congested);
+    await setupCh.assertQueue(neighbour);
+    const stuck = await stuckConsumer(congested);
+
+    const flooder = await connect(broker.url);
+    const floodCh = await flooder.createConfirmChannel();
+    const flood = { confirmed: 0 };
+    const flooding = publishAll(floodCh, congested, MESSAGES, flood);
+    // Wait until the flood has congested the queue (its publisher gets paused).
+    for (let last = -1; flood.confirmed !== last; ) {
+      last = flood.confirmed;
+      await sleep(500);
+    }
+    expect(flood.confirmed, 'the publisher into the congested queue was not paused').toBeLessThan(MESSAGES);
+
+    const other = await connect(broker.url);
+    const otherCh = await other.createConfirmChannel();
+    const started = performance.now();
+    const neighbourConfirms = { confirmed: 0 };
+    await publishAll(otherCh, neighbour, 1000, neighbourConfirms);
+    const ms = performance.now() - started;
+    console.log(`flow control (${workers} workers): 1,000 confirms into a neighbour of a congested queue in ${ms.toFixed(0)} ms; ${flood.confirmed} of ${MESSAGES} flood confirms while paused`);
+    expect(neighbourConfirms.confirmed).toBe(1000);
+    expect(ms).toBeLessThan(2000);
+    const pausedAt = flood.confirmed;
+    await sleep(300);
+    expect(flood.confirmed, 'the flood kept going while its queue was congested').toBe(pausedAt);
+
+    // Every neighbour message arrived once, in order.
+    const got: string[] = [];
+    for (let msg = await setupCh.get(neighbour, { noAck: true }); msg !== false; msg = await setupCh.get(neighbour, { noAck: true })) got.push(msg.content.toString());
+    expect(got).toEqual(Array.from({ length: 1000 }, (_, i) => String(i)));
+
+    await stuck.ch.cancel(stuck.consumerTag); // nobody reads the queue now: the flood may go on
+    await flooding;
+    expect(flood.confirmed).toBe(MESSAGES);
+    await setupCh.deleteQueue(congested);
+    await setupCh.deleteQueue(neighbour);
+    for (const c of [flooder, other, stuck.conn, setup]) await c.close();
+  });
+
+  it('pauses a publisher that consumes from another queue, but not a consumer of the congested queue', async () => {
+    const setup = await connect(broker.url);
+    const setupCh = await channel(setup);
+    const congested = uniq('flow-congested');
+    const elsewhere = uniq('flow-elsewhere');
+    await setupCh.assertQueue(congested);
+    await setupCh.assertQueue(elsewhere);
+    const stuck = await stuckConsumer(congested);
+
+    // Consuming elsewhere is no exemption: this publisher is held back.
+    const consumerElsewhere = await connect(broker.url);
+    await (await channel(consumerElsewhere)).consume(elsewhere, () => {}, { noAck: true });
+    const heldCh = await consumerElsewhere.createConfirmChannel();
+    const held = { confirmed: 0 };
+    let heldDone = false;
+    const holding = publishAll(heldCh, congested, MESSAGES, held).then(() => (heldDone = true));
+    await sleep(3000);
+    expect(heldDone, 'a connection that consumes elsewhere was not paused').toBe(false);
+
+    // The stuck consumer's own connection publishes into the queue it consumes: its acks drain it, so it goes on.
+    const ownCh = await stuck.conn.createConfirmChannel();
+    const own = { confirmed: 0 };
+    await publishAll(ownCh, congested, MESSAGES, own);
+    expect(own.confirmed).toBe(MESSAGES);
+    expect(heldDone).toBe(false);
+
+    await stuck.ch.cancel(stuck.consumerTag);
+    await holding;
+    expect(held.confirmed).toBe(MESSAGES);
+    expect((await setupCh.checkQueue(congested)).messageCount).toBe(2 * MESSAGES - 1);
+    await setupCh.deleteQueue(congested);
+    await setupCh.deleteQueue(elsewhere);
+    for (const c of [consumerElsewhere, stuck.conn, setup]) await c.close();
   });
 });

@@ -57,7 +57,7 @@ describe('ShardQueue.requeue', () => {
         const order: number[] = [];
         for (let entry = queue.take(); entry !== undefined; entry = queue.take()) order.push(entry.id);
         expect(order).toEqual(Array.from({ length: size + fresh }, (_, i) => i + 1));
-        expect(backlog.totalBytes).toBe(0);
+        expect([backlog.entries, backlog.bytes]).toEqual([0, 0]);
       }),
       { numRuns: 300 },
     );

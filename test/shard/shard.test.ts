@@ -5,7 +5,9 @@ import { RingWriter } from '../../src/shard/ring-writer.js';
 import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { Shard } from '../../src/shard/shard.js';
 import { CREDIT_WINDOW } from '../../src/shard/queue.js';
+import { ShardRunner } from '../../src/shard/shard-runner.js';
 import * as R from '../../src/shard/records.js';
+import { ENTRY_OVERHEAD } from '../../src/shard/queue.js';
 
 const shortstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
 
@@ -134,19 +136,100 @@ describe('Shard (inline)', () => {
     expect(deliveries()).toEqual([]);
   });
 
-  it('counts only queues with consumers towards the flow-control backlog', () => {
+  it('counts what ready messages cost, and flags a queue congested only while it has consumers', () => {
     const { send, deliveries, backlog } = setup();
     send(controlRecord(0, { op: 'declare', queueId: 3, name: 'q' }));
-    for (let i = 0; i < 100; i++) send(publishRecord([3], `m${i}`));
-    // Nobody reads q: it may fill up without slowing its publishers, but it uses memory.
-    expect([backlog.messages, backlog.totalBytes > 0]).toEqual([0, true]);
+    for (let i = 0; i < 10_001; i++) send(publishRecord([3], `m${i}`));
+    // Nobody reads q: it may fill up without slowing its publishers, but it costs memory.
+    expect(backlog.entries).toBe(10_001);
+    expect(backlog.bytes).toBeGreaterThan(10_001 * ENTRY_OVERHEAD);
+    expect(backlog.flowChanged.size).toBe(0);
     send(controlRecord(0, { op: 'consume', queueId: 3, consumerId: 1, noAck: false, prefetch: 1, globalPrefetch: 0 }));
-    deliveries();
-    expect(backlog.messages).toBe(99); // one is out with the consumer
+    expect([...backlog.flowChanged].map((q) => [q.id, q.congested])).toEqual([[3, true]]);
+    backlog.flowChanged.clear();
+    deliveries(); // one is out with the consumer: 10,000 left, still over half
+    expect(backlog.entries).toBe(10_000);
+    expect(backlog.flowChanged.size).toBe(0);
     send(controlRecord(0, { op: 'cancel', consumerId: 1 }));
-    expect(backlog.messages).toBe(0);
+    expect([...backlog.flowChanged].map((q) => [q.id, q.congested])).toEqual([[3, false]]);
     send(controlRecord(0, { op: 'purge', queueId: 3 }));
-    expect(backlog.totalBytes).toBe(0);
+    expect([backlog.entries, backlog.bytes]).toEqual([0, 0]);
+  });
+
+  it('clears congestion when the queue falls below half the mark', () => {
+    const { send, deliveries, backlog } = setup();
+    send(controlRecord(0, { op: 'declare', queueId: 4, name: 'q' }));
+    send(controlRecord(0, { op: 'consume', queueId: 4, consumerId: 1, noAck: false, prefetch: 100, globalPrefetch: 0 }));
+    deliveries();
+    for (let i = 0; i < 10_001; i++) send(publishRecord([4], `m${i}`));
+    const [queue] = [...backlog.flowChanged];
+    expect([queue.id, queue.congested, queue.messageCount]).toEqual([4, true, 10_001]);
+    backlog.flowChanged.clear();
+    // The consumer takes what fits in the output ring (no overflow drain here), then acks.
+    for (let round = 0; queue.congested; round++) {
+      expect(round).toBeLessThan(100);
+      const got = deliveries();
+      send(creditRecord([[1, got.length]]));
+      send(settleRecord(R.SETTLE_ACK, got.map((d) => [4, d.msgId] as [number, number])));
+    }
+    expect(queue.messageCount).toBeLessThan(5_000); // below half of the mark
+    expect(queue.messageCount).toBeGreaterThan(4_800); // and not before
+    expect(backlog.flowChanged.has(queue)).toBe(true);
+  });
+});
+
+describe('ShardRunner reports', () => {
+  /** A runner over fresh rings whose ready entries may take `heapBudget` bytes of heap. */
+  function runner(heapBudget: number) {
+    const input = Ring.allocate(1 << 20);
+    const output = Ring.allocate(1 << 20);
+    const run = new ShardRunner(input, output, new LocalDoorbell(), heapBudget);
+    const writer = new RingWriter(input, new LocalDoorbell());
+    const send = (record: Buffer) => {
+      writer.begin(record.length);
+      record.copy(writer.buf, writer.offset);
+      writer.end();
+    };
+    /** Runs one batch and returns the QUEUE_FLOW and MEMORY records it sent. */
+    const work = () => {
+      run.work();
+      const flow: [number, boolean][] = [];
+      const memory: { alarm: boolean; bytes: number }[] = [];
+      for (let at = output.peek(); at >= 0; at = output.peek()) {
+        const buf = output.data;
+        if (buf[at] === R.S2A_QUEUE_FLOW) flow.push([buf.readUInt32LE(at + 2), buf[at + 1] === 1]);
+        if (buf[at] === R.S2A_MEMORY) memory.push({ alarm: buf[at + 1] === 1, bytes: buf.readDoubleLE(at + 2) });
+        output.consume();
+      }
+      return { flow, memory };
+    };
+    return { send, work };
+  }
+
+  it('sends QUEUE_FLOW when a queue with a consumer passes 10,000 ready messages, and when it loses the consumer', () => {
+    const { send, work } = runner(1e12);
+    send(controlRecord(0, { op: 'declare', queueId: 9, name: 'q' }));
+    send(controlRecord(0, { op: 'consume', queueId: 9, consumerId: 1, noAck: false, prefetch: 1, globalPrefetch: 0 }));
+    expect(work().flow).toEqual([]);
+    for (let i = 0; i < 10_002; i++) send(publishRecord([9], `m${i}`));
+    expect(work().flow).toEqual([]); // one batch of 4096 records: not yet past the mark
+    expect(work().flow).toEqual([]);
+    expect(work().flow).toEqual([[9, true]]);
+    send(controlRecord(0, { op: 'cancel', consumerId: 1 }));
+    expect(work().flow).toEqual([[9, false]]);
+  });
+
+  it('raises its heap alarm past its budget, clears it when the messages are delivered, and reports what they cost', () => {
+    const { send, work } = runner(100 * ENTRY_OVERHEAD);
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
+    for (let i = 0; i < 100; i++) send(publishRecord([1], 'x'));
+    expect(work().memory).toEqual([]); // under the budget, and under a MiB of bytes: nothing to say
+    send(publishRecord([1], 'x'));
+    const [raised] = work().memory;
+    expect(raised.alarm).toBe(true);
+    expect(raised.bytes).toBeGreaterThan(101 * ENTRY_OVERHEAD);
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    expect(work().memory).toEqual([{ alarm: false, bytes: 0 }]);
   });
 
   it('keeps at most CREDIT_WINDOW deliveries in flight per consumer until the acceptor credits them', () => {

@@ -1,0 +1,152 @@
+/**
+ * The memory alarm (RabbitMQ's high watermark): a queue nobody reads is filled
+ * until the broker holds more than the watermark; publishers then get
+ * connection.blocked and are paused, memory stays bounded, and once a consumer
+ * drains the queue they get connection.unblocked and go on.
+ */
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { MODES, channel, connect, eventually, sleep, within } from '../helpers.js';
+import { startBroker } from '../../dist/src/index.js';
+import { watermarkBytes } from '../../dist/src/acceptor/memory-alarm.js';
+
+const MiB = 1024 * 1024;
+/** The alarm trips this far above what the process holds when the broker starts. */
+const HEADROOM = 150 * MiB;
+/**
+ * Allowed over the watermark, which bounds what the broker holds, not the heap's
+ * slack: garbage not yet collected (this process runs the client too), socket
+ * buffers, the chunks read before the pause. Seen: 35-80 MiB.
+ */
+const MARGIN = 120 * MiB;
+const BODY = Buffer.alloc(1000, 'x');
+
+describe.each(MODES)('memory alarm, $name', ({ workers }) => {
+  it('blocks publishers at the watermark, keeps memory bounded, and unblocks them once the queue is drained', { timeout: 60_000 }, async () => {
+    const watermark = process.memoryUsage.rss() + HEADROOM;
+    // Small messages only: small rings, so the headroom goes to the queue.
+    const broker = await startBroker({ port: 0, host: '127.0.0.1', workers, memoryHighWatermark: watermark, maxMessageSize: MiB });
+    try {
+      const publisher = await connect(broker.url);
+      const blocked = new Promise<string>((resolve) => publisher.once('blocked', resolve));
+      let unblocked = false;
+      publisher.on('unblocked', () => (unblocked = true));
+      const ch = await channel(publisher);
+      const queue = 'memory-fill';
+      await ch.assertQueue(queue);
+
+      // Publish numbered messages until told to stop; a paused socket makes sendToQueue wait for 'drain'.
+      let sent = 0;
+      let stop = false;
+      const publishing = (async () => {
+        while (!stop) {
+          if (!ch.sendToQueue(queue, Buffer.concat([Buffer.from(`${sent++}:`), BODY]))) await new Promise((r) => ch.once('drain', r));
+        }
+      })();
+
+      const reason = await within(blocked, 40_000, 'connection.blocked');
+      expect(reason).toBe('low on memory');
+      const atBlock = sent;
+      await sleep(1000);
+      const rss = process.memoryUsage.rss();
+      const observer = await connect(broker.url);
+      const observerCh = await channel(observer);
+      const held = (await observerCh.checkQueue(queue)).messageCount;
+      await sleep(500);
+      expect((await observerCh.checkQueue(queue)).messageCount, 'publishing went on while blocked').toBe(held);
+      console.log(
+        `memory alarm (${workers} workers): blocked after ${atBlock} messages of ${BODY.length} B; ${held} queued; ` +
+          `RSS ${(rss / MiB).toFixed(0)} MiB, watermark ${(watermark / MiB).toFixed(0)} MiB`,
+      );
+      expect(held).toBeGreaterThan(50_000); // it did fill up to the watermark first
+      expect(rss).toBeLessThan(watermark + MARGIN);
+      expect(unblocked).toBe(false);
+
+      // A consumer drains the queue: every message arrives once, in order.
+      const drainer = await channel(observer);
+      let next = 0;
+      let outOfOrder = 0;
+      const drained = new Promise<void>((resolve) => {
+        void drainer.consume(
+          queue,
+          (msg) => {
+            if (msg === null) return;
+            if (Number(msg.content.toString('latin1', 0, msg.content.indexOf(':'))) !== next) outOfOrder++;
+            if (++next === held) resolve();
+          },
+          { noAck: true },
+        );
+      });
+      await within(drained, 30_000, 'the drained queue');
+      expect(outOfOrder).toBe(0);
+      await eventually(() => expect(unblocked, 'connection.unblocked after the drain').toBe(true), 5000);
+
+      // Publishing goes on: more numbered messages reach the consumer.
+      await eventually(() => expect(next).toBeGreaterThan(held + 1000), 10_000);
+      stop = true;
+      await publishing;
+      await eventually(() => expect(next).toBe(sent), 10_000);
+      expect(outOfOrder).toBe(0);
+      await publisher.close();
+      await observer.close();
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('blocks on the shard heap alarm instead of running out of heap with tiny messages', { timeout: 60_000 }, async () => {
+    // The CLI in a child with a 128 MiB heap limit (shard workers get the same); the watermark is out of reach.
+    const main = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
+    const child = spawn(process.execPath, ['--max-old-space-size=128', main, '--port', '0', '--host', '127.0.0.1', '--workers', String(workers), '--memory-high-watermark', '100GB']);
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const line = await within(new Promise<string>((resolve) => child.stdout.once('data', (chunk) => resolve(String(chunk)))), 10_000, 'ready line');
+      const url = `amqp://guest:guest@127.0.0.1:${/port (\d+)/.exec(line)![1]}`;
+      const publisher = await connect(url);
+      let blocked = false;
+      publisher.once('blocked', () => (blocked = true));
+      const unblocked = new Promise<void>((resolve) => publisher.once('unblocked', () => resolve()));
+      const ch = await channel(publisher);
+      await ch.assertQueue('tiny');
+      let sent = 0;
+      const started = Date.now();
+      while (!blocked && Date.now() - started < 45_000) {
+        if (!ch.sendToQueue('tiny', Buffer.alloc(0))) await Promise.race([new Promise((r) => ch.once('drain', r)), sleep(200)]);
+        sent++;
+      }
+      expect(blocked, `no connection.blocked after ${sent} empty messages; stderr: ${stderr}`).toBe(true);
+      await sleep(500);
+      const observer = await channel(await connect(url));
+      const queued = (await observer.checkQueue('tiny')).messageCount;
+      console.log(`heap alarm (${workers} workers, 128 MiB heap): blocked at ${queued} empty messages`);
+      expect(queued).toBeGreaterThan(100_000);
+      await observer.purgeQueue('tiny');
+      await within(unblocked, 5000, 'connection.unblocked');
+      expect(child.exitCode, stderr).toBeNull(); // alive all along
+      await publisher.close();
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+});
+
+describe('--memory-high-watermark', () => {
+  it('reads a fraction of the memory available, bytes, or bytes with a unit', () => {
+    const available = 8 * 2 ** 30;
+    expect(watermarkBytes(0.4, available)).toBe(Math.floor(0.4 * available));
+    expect(watermarkBytes('0.5', available)).toBe(4 * 2 ** 30);
+    expect(watermarkBytes(1_000_000, available)).toBe(1_000_000);
+    expect(watermarkBytes('2GB', available)).toBe(2e9);
+    expect(watermarkBytes('512MiB', available)).toBe(512 * 2 ** 20);
+    expect(watermarkBytes('1.5 gib', available)).toBe(1.5 * 2 ** 30);
+    for (const bad of ['', 'lots', '-1', '0', '2XB', '0.5B']) expect(() => watermarkBytes(bad, available), bad).toThrow(/memory high watermark/);
+    expect(() => watermarkBytes(0, available)).toThrow(/positive/);
+  });
+
+  it('refuses a bad value when the broker starts', async () => {
+    await expect(startBroker({ port: 0, host: '127.0.0.1', workers: 0, memoryHighWatermark: 'plenty' })).rejects.toThrow(/memory high watermark 'plenty'/);
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * Memory that clients make the broker hold without queueing anything: bodies
+ * sent halfway (they count against the memory watermark, so publishers get
+ * connection.blocked), and output for a client that never reads (its socket is
+ * no longer read while more than 16 MiB wait for it).
+ */
+import { describe, expect, it } from 'vitest';
+import { MODES, channel, connect, eventually, queueExists, sleep, within } from '../helpers.js';
+import { startBroker } from '../../dist/src/index.js';
+import { FRAME_METHOD, RawClient, frame, longstr, method, open, shortstr, tuneOk, u16, u32, u8, type Frame } from './raw-client.js';
+
+const MiB = 1024 * 1024;
+const FRAME_MAX = 131072;
+
+/** connection.start-ok whose client properties declare the connection.blocked capability. */
+function startOkBlockedCapable(): Buffer {
+  const capability = Buffer.concat([shortstr('connection.blocked'), Buffer.from('t'), u8(1)]);
+  const capabilities = Buffer.concat([shortstr('capabilities'), Buffer.from('F'), u32(capability.length), capability]);
+  const properties = Buffer.concat([u32(capabilities.length), capabilities]);
+  return method(0, 10, 11, properties, shortstr('PLAIN'), longstr('\0guest\0guest'), shortstr('en_US'));
+}
+
+/** A raw connection that declares connection.blocked; heartbeat in seconds (0 = off). */
+async function rawConnection(port: number, heartbeat: number): Promise<RawClient> {
+  const c = await RawClient.open(port);
+  c.send(Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'));
+  await c.expectMethod(10, 10);
+  c.send(startOkBlockedCapable());
+  await c.expectMethod(10, 30);
+  c.send(tuneOk(FRAME_MAX, heartbeat), open('/'));
+  await c.expectMethod(10, 41);
+  return c;
+}
+
+/** Frames until one is class.method on channel 0 (skipping open-oks and the like). */
+async function nextConnectionMethod(c: RawClient, classId: number, methodId: number, ms = 5000): Promise<Frame> {
+  for (;;) {
+    const f = await c.readFrame(ms);
+    expect(f, `the server closed the socket before ${classId}.${methodId}`).not.toBeNull();
+    if (f!.type === FRAME_METHOD && f!.channel === 0 && f!.classId === classId && f!.methodId === methodId) return f!;
+  }
+}
+
+const publish = (ch: number, queue: string) => method(ch, 60, 40, u16(0), shortstr(''), shortstr(queue), u8(0));
+const header = (ch: number, bodySize: number) => frame(2, ch, Buffer.concat([u16(60), u16(0), u32(0), u32(bodySize), u16(0)]));
+const body = (ch: number, bytes: number) => frame(3, ch, Buffer.alloc(bytes, 'b'));
+
+describe.each(MODES)('memory bounds on the wire, $name', ({ workers }) => {
+  it('counts half-sent bodies against the watermark: publishers are blocked until they are gone', { timeout: 30_000 }, async () => {
+    const maxMessageSize = 12 * MiB;
+    const shards = Math.max(1, workers);
+    const rings = shards * 4 * (maxMessageSize + MiB); // two rings per shard, each 2 x (max message + 1 MiB)
+    const broker = await startBroker({
+      port: 0,
+      host: '127.0.0.1',
+      workers,
+      maxMessageSize,
+      memoryHighWatermark: process.memoryUsage.rss() + rings + 40 * MiB,
+    });
+    let beating: NodeJS.Timeout | undefined;
+    try {
+      // Heartbeats every second: a paused socket is not read, so only a failed heartbeat write shows that its peer is gone.
+      const c = await rawConnection(broker.port, 1);
+      beating = setInterval(() => c.send(frame(8, 0, Buffer.alloc(0))), 250);
+      // 8 channels, each 6 MiB into a 12 MiB message: 48 MiB held, nothing queued.
+      for (let ch = 1; ch <= 8; ch++) {
+        c.send(method(ch, 20, 10, shortstr('')), publish(ch, 'nowhere'), header(ch, maxMessageSize));
+        for (let sent = 0; sent < 6 * MiB; sent += FRAME_MAX - 8) c.send(body(ch, FRAME_MAX - 8));
+      }
+      await sleep(500); // the check runs 100 ms after publish activity
+      c.send(body(1, 1000)); // the next body frame meets the alarm
+      const blocked = await nextConnectionMethod(c, 10, 60);
+      expect(blocked.payload.subarray(5, 5 + blocked.payload[4]).toString()).toBe('low on memory');
+
+      // Another publisher is blocked too, on its next publish (which, as in RabbitMQ, still goes
+      // through); what it publishes after that waits.
+      const other = await connect(broker.url);
+      const otherBlocked = new Promise<string>((resolve) => other.once('blocked', resolve));
+      const otherUnblocked = new Promise<void>((resolve) => other.once('unblocked', () => resolve()));
+      const ch = await channel(other);
+      await ch.assertQueue('after-alarm');
+      ch.sendToQueue('after-alarm', Buffer.from('m1'));
+      expect(await within(otherBlocked, 3000, 'connection.blocked')).toBe('low on memory');
+      ch.sendToQueue('after-alarm', Buffer.from('m2'));
+      const observer = await channel(await connect(broker.url));
+      await sleep(300);
+      expect((await observer.checkQueue('after-alarm')).messageCount).toBe(1);
+
+      // The half-sent bodies go with their connection (noticed at a heartbeat): the alarm clears.
+      clearInterval(beating);
+      c.destroy();
+      await within(otherUnblocked, 5000, 'connection.unblocked');
+      await eventually(async () => expect((await observer.checkQueue('after-alarm')).messageCount).toBe(2), 3000);
+      await other.close();
+    } finally {
+      clearInterval(beating);
+      await broker.close();
+    }
+  });
+
+  it('stops reading a client that does not read its output past 16 MiB, and goes on when it reads', { timeout: 30_000 }, async () => {
+    const broker = await startBroker({ port: 0, host: '127.0.0.1', workers });
+    try {
+      const setup = await connect(broker.url);
+      const setupCh = await channel(setup);
+      await setupCh.assertQueue('big');
+      for (let i = 0; i < 40; i++) setupCh.sendToQueue('big', Buffer.alloc(MiB, i));
+      await eventually(async () => expect((await setupCh.checkQueue('big')).messageCount).toBe(40), 5000);
+
+      const c = await rawConnection(broker.port, 0);
+      c.send(method(1, 20, 10, shortstr('')));
+      c.socket.pause(); // never read: 40 MiB of get-ok pile up in the server
+      for (let i = 0; i < 40; i++) c.send(method(1, 60, 70, u16(0), shortstr('big'), u8(1))); // basic.get no-ack
+      await eventually(async () => expect((await setupCh.checkQueue('big')).messageCount).toBe(0), 5000);
+      c.send(method(1, 50, 10, u16(0), shortstr('probe'), u8(0), u32(0))); // queue.declare 'probe'
+      await sleep(500);
+      expect(await queueExists(setup, 'probe'), 'the server read on past 16 MiB of unread output').toBe(false);
+
+      c.socket.removeAllListeners('data'); // read and throw away
+      c.socket.on('data', () => {});
+      c.socket.resume(); // the output drains, and the declare is read
+      await eventually(async () => expect(await queueExists(setup, 'probe')).toBe(true), 5000);
+      c.destroy();
+      await setup.close();
+    } finally {
+      await broker.close();
+    }
+  });
+});
