@@ -12,6 +12,7 @@ import { RingWriter } from '../../src/shard/ring-writer.js';
 import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { ShardRunner } from '../../src/shard/shard-runner.js';
 import * as R from '../../src/shard/records.js';
+import { CREDIT_WINDOW, ENTRY_OVERHEAD } from '../../src/shard/queue.js';
 
 const MAX_U32 = 0xffffffff;
 const MAX_QUEUES = 0xffff; // PUBLISH's u16 queue count
@@ -183,5 +184,40 @@ describe('ring records with maximal fields', () => {
     expect(delivered.toString('utf8', v.start + 1, v.routingKeyAt)).toBe(NAMES[0]);
     expect(delivered.toString('utf8', v.routingKeyAt + 1, v.propertiesAt - 4)).toBe(NAMES[2]);
     expect(v.bodySize).toBe(1 << 20);
+  });
+
+  it('CREDIT, CONFIRM, QUEUE_FLOW and MEMORY carry u32 ids at their maximum', () => {
+    const h = harness();
+    const small = block(NAMES[1], NAMES[2], Buffer.from([0, 0]), Buffer.from('x'));
+    h.write(control(0, { op: 'declare', queueId: MAX_U32, name: NAMES[0] }));
+    h.write(control(0, { op: 'consume', queueId: MAX_U32, consumerId: MAX_U32, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    // Past the congestion mark even with a full credit window out.
+    const published = 10_000 + CREDIT_WINDOW + 100;
+    for (let i = 0; i < published; i++) h.write(publish([MAX_U32], small, R.PUBLISH_CONFIRM, MAX_U32));
+    const first = h.run();
+    const of = (records: typeof first, type: number) => records.filter((r) => r.type === type);
+    const delivers = of(first, R.S2A_DELIVER);
+    expect(delivers.length).toBe(CREDIT_WINDOW);
+    expect(delivers.every((d) => d.record.readUInt32LE(2) === MAX_U32 && d.record.readUInt32LE(6) === MAX_U32)).toBe(true);
+    let stored = 0;
+    for (const { record } of of(first, R.S2A_CONFIRM)) {
+      for (let i = 0, p = R.CONFIRM_HEADER; i < record.readUInt32LE(1); i++, p += R.CONFIRM_ENTRY) {
+        expect([record.readUInt32LE(p), record.readUInt32LE(p + 8)]).toEqual([MAX_U32, 0]);
+        stored += record.readUInt32LE(p + 4);
+      }
+    }
+    expect(stored).toBe(published);
+    expect(of(first, R.S2A_QUEUE_FLOW).map(({ record }) => [record[1], record.readUInt32LE(2)])).toEqual([[1, MAX_U32]]);
+    const memory = of(first, R.S2A_MEMORY).at(-1)!.record;
+    expect(memory.readDoubleLE(2)).toBeGreaterThan((published - CREDIT_WINDOW) * ENTRY_OVERHEAD);
+
+    // The acceptor wrote the whole window: the shard sends the next one.
+    const credit = Buffer.alloc(R.CREDIT_HEADER + R.CREDIT_ENTRY);
+    credit[0] = R.A2S_CREDIT;
+    credit.writeUInt32LE(1, 1);
+    credit.writeUInt32LE(MAX_U32, R.CREDIT_HEADER);
+    credit.writeUInt32LE(CREDIT_WINDOW, R.CREDIT_HEADER + 4);
+    h.write(credit);
+    expect(of(h.run(), R.S2A_DELIVER).length).toBe(CREDIT_WINDOW);
   });
 });
