@@ -2,11 +2,13 @@
  * Memory that clients make the broker hold without queueing anything: bodies
  * sent halfway (they count against the memory watermark, so publishers get
  * connection.blocked), and output for a client that never reads (its socket is
- * no longer read while more than 16 MiB wait for it).
+ * no longer read while more than 16 MiB wait for it), and frames waiting on a busy
+ * channel (the same bound).
  */
 import { describe, expect, it } from 'vitest';
 import { MODES, channel, connect, eventually, queueExists, sleep, within } from '../helpers.js';
 import { startBroker } from '../../dist/src/index.js';
+import { shardOf } from '../../dist/src/shard/placement.js';
 import { FRAME_METHOD, RawClient, frame, longstr, method, open, shortstr, tuneOk, u16, u32, u8, type Frame } from './raw-client.js';
 
 const MiB = 1024 * 1024;
@@ -122,6 +124,43 @@ describe.each(MODES)('memory bounds on the wire, $name', ({ workers }) => {
       await eventually(async () => expect(await queueExists(setup, 'probe')).toBe(true), 5000);
       c.destroy();
       await setup.close();
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('stops reading a connection whose frames wait on a busy channel past 16 MiB, and goes on when the channel is free', { timeout: 30_000 }, async () => {
+    const broker = await startBroker({ port: 0, host: '127.0.0.1', workers });
+    try {
+      const watcher = await connect(broker.url);
+      const watch = await channel(watcher);
+      const queue = 'backlog';
+      await watch.assertQueue(queue);
+      const publisher = await connect(broker.url);
+      const ch = await channel(publisher);
+      const server = [...broker.broker.connections].at(-1)! as any; // the publisher's connection
+      // Hold the shard's replies unread: the channel's passive declare waits, and so do the frames after it.
+      const pump = (broker.broker.links[shardOf('/', queue, broker.broker.links.length)] as any).pump;
+      pump.stop();
+      const declared = ch.checkQueue(queue);
+      const count = 24;
+      for (let i = 0; i < count; i++) ch.sendToQueue(queue, Buffer.alloc(MiB, i));
+      await eventually(() => expect(server.socket.isPaused()).toBe(true), 5000);
+      const held = server.backlogBytes;
+      expect(held).toBeGreaterThan(16 * MiB);
+      await sleep(300);
+      expect(server.backlogBytes, 'the server read on past 16 MiB of waiting frames').toBe(held);
+      expect(held).toBeLessThan(count * MiB);
+
+      pump.stopped = false; // test-only: let the link read its shard again
+      pump.start();
+      await within(declared, 5000, 'the passive declare to finish');
+      await eventually(async () => expect((await watch.checkQueue(queue)).messageCount).toBe(count), 5000);
+      expect([server.backlogBytes, server.socket.isPaused()]).toEqual([0, false]);
+      const got = await watch.purgeQueue(queue);
+      expect(got.messageCount).toBe(count);
+      await publisher.close();
+      await watcher.close();
     } finally {
       await broker.close();
     }
