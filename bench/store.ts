@@ -1,6 +1,7 @@
 // Micro-benchmark of the message store: `node dist/bench/store.js [count] [dir]`.
 // Appends `count` 1 KiB messages through the sync worker (a flush every 100, as a
-// shard batch would), waits until all are durable, then acks them all; and, for
+// shard batch would), waits until all are durable, then acks them all; then as a
+// publisher with a confirm window would (each batch waits for its fsync); and, for
 // comparison, one fsync per message in the calling thread. Prints appends/s and
 // fsyncs/s. The files go under `dir` (default: the OS temp dir): put it on the
 // disk you want to measure. Not a timed test.
@@ -86,6 +87,26 @@ async function groupCommit(): Promise<void> {
   console.log(`recovery of the emptied queue: ${r.messages.length} messages in ${(performance.now() - t0).toFixed(0)} ms`);
 }
 
+/** A publisher with a confirm window: each batch of `window` waits to be durable before the next. */
+async function confirmWindow(n: number, window: number): Promise<void> {
+  const bell = new SharedDoorbell();
+  const writer = SyncWriter.start(bell.words.buffer as SharedArrayBuffer);
+  writer.open(1, join(root, `window-${window}`));
+  await untilDurable(writer, bell, writer.written);
+  const before = writer.fsyncs;
+  const b = block(0);
+  const t0 = performance.now();
+  for (let id = 1; id <= n; id++) {
+    writer.append(1, id, b, 0, b.length);
+    if (id % window === 0) {
+      writer.flush();
+      await untilDurable(writer, bell, writer.written);
+    }
+  }
+  line(`append, confirm window of ${window}`, n, performance.now() - t0, writer.fsyncs - before);
+  await writer.stop();
+}
+
 function fsyncEach(n: number): void {
   const writer = new InlineSyncWriter();
   writer.open(1, join(root, 'each'));
@@ -113,6 +134,8 @@ async function recovery(n: number): Promise<void> {
 
 try {
   await groupCommit();
+  await confirmWindow(Math.min(count, 50_000), 100);
+  await confirmWindow(Math.min(count, 50_000), 1000);
   fsyncEach(Math.min(count, 2000));
   await recovery(count);
 } finally {
