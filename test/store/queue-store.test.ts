@@ -112,6 +112,17 @@ describe('QueueStore and recoverQueue', () => {
     expect(recoverQueue(dir).messages.map((m) => numberOf(m.block))).toEqual([1, 1000]);
   });
 
+  it('gives a message larger than a segment a segment of its own', () => {
+    const dir = newDir();
+    const store = new QueueStore(dir, [], 4096);
+    append(store, 1, 100);
+    append(store, 2, 100_000);
+    append(store, 3, 100);
+    store.close();
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.seg'))).toHaveLength(3);
+    expect(recoverQueue(dir).messages.map((m) => m.block.length)).toEqual([numberedBlock(1, 100).length, numberedBlock(2, 100_000).length, numberedBlock(3, 100).length]);
+  });
+
   it('refuses an id that does not increase', () => {
     const store = new QueueStore(newDir());
     append(store, 5);

@@ -88,6 +88,23 @@ describe('SyncWriter', () => {
     expect(r.messages.filter((m) => m.delivered).map((m) => m.id)).toEqual(odd.filter((n) => n % 3 === 0));
   });
 
+  it('reports a disk failure: FAILED is set and nothing more becomes durable', async () => {
+    const root = tempDir();
+    dirs.push(root);
+    fs.writeFileSync(join(root, 'file'), 'not a directory');
+    const bell = new SharedDoorbell();
+    const writer = SyncWriter.start(bell.words.buffer as SharedArrayBuffer, 64 * 1024);
+    writer.open(1, join(root, 'file', 'q')); // mkdir fails: ENOTDIR
+    writer.flush();
+    while (!writer.failed) {
+      const token = bell.arm();
+      if (writer.failed) break;
+      await new Promise<void>((resolve) => bell.sleep(token, resolve));
+    }
+    bell.disarm();
+    expect(writer.durable).toBe(0);
+  });
+
   it('survives SIGKILL: every message reported durable comes back, once, in order', async () => {
     const dir = newDir();
     const child = spawn(process.execPath, [new URL('../fixtures/store-append-child.mjs', import.meta.url).pathname, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
