@@ -13,6 +13,10 @@ export class InlineSyncWriter implements StoreWriter {
     return this.stores.fsyncs;
   }
 
+  get diskBytes(): number {
+    return this.stores.diskBytes;
+  }
+
   open(handle: number, dir: string, segments: SegmentState[] = [], segmentSize = SEGMENT_SIZE): number {
     this.stores.open(handle, dir, segments, segmentSize);
     return ++this.written;

@@ -11,6 +11,9 @@ export class StoreSet {
   private readonly touched = new Set<QueueStore>();
   /** fdatasync calls of stores since closed */
   private retiredFsyncs = 0;
+  /** each open store's disk bytes when last counted, and their sum */
+  private readonly counted = new Map<QueueStore, number>();
+  diskBytes = 0;
 
   /** fdatasync calls so far, segment rollovers included */
   get fsyncs(): number {
@@ -21,7 +24,9 @@ export class StoreSet {
 
   open(handle: number, dir: string, segments: SegmentState[], segmentSize: number): void {
     if (this.stores.has(handle)) this.close(handle);
-    this.stores.set(handle, new QueueStore(dir, segments, segmentSize));
+    const store = new QueueStore(dir, segments, segmentSize);
+    this.stores.set(handle, store);
+    this.recount(store);
   }
 
   append(handle: number, id: number, buf: Buffer, start: number, end: number): void {
@@ -46,7 +51,7 @@ export class StoreSet {
     const store = this.store(handle);
     store.close();
     this.retiredFsyncs += store.fsyncs;
-    this.touched.delete(store);
+    this.forget(store);
     this.stores.delete(handle);
   }
 
@@ -54,16 +59,31 @@ export class StoreSet {
     const store = this.store(handle);
     store.destroy();
     this.retiredFsyncs += store.fsyncs;
-    this.touched.delete(store);
+    this.forget(store);
     this.stores.delete(handle);
   }
 
   /** Makes everything applied so far durable: one fdatasync per file touched. Returns how many. */
   sync(): number {
     let n = 0;
-    for (const store of this.touched) n += store.sync();
+    for (const store of this.touched) {
+      n += store.sync();
+      this.recount(store);
+    }
     this.touched.clear();
     return n;
+  }
+
+  private recount(store: QueueStore): void {
+    const bytes = store.diskBytes;
+    this.diskBytes += bytes - (this.counted.get(store) ?? 0);
+    this.counted.set(store, bytes);
+  }
+
+  private forget(store: QueueStore): void {
+    this.touched.delete(store);
+    this.diskBytes -= this.counted.get(store) ?? 0;
+    this.counted.delete(store);
   }
 
   closeAll(): void {

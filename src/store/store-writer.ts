@@ -32,6 +32,8 @@ export interface StoreWriter {
   readonly durable: number;
   /** fdatasync calls so far */
   readonly fsyncs: number;
+  /** what the queues' files take, as of the last sync (SyncWriter: rounded up to KiB) */
+  readonly diskBytes: number;
   /** the disk failed (a write or fsync threw): nothing more becomes durable */
   readonly failed: boolean;
 }

@@ -34,4 +34,6 @@ export interface OpenCommand {
 export const STATUS_DURABLE = 0;
 export const STATUS_FSYNCS = 1;
 export const STATUS_FAILED = 2;
+/** the queues' files, in KiB rounded up (an Int32 word: up to 2 TiB) */
+export const STATUS_DISK_KIB = 3;
 export const STATUS_BYTES = 16;

@@ -41,6 +41,7 @@ function batch(): number {
   else stores.sync();
   durable += n;
   Atomics.store(status, C.STATUS_FSYNCS, stores.fsyncs);
+  Atomics.store(status, C.STATUS_DISK_KIB, Math.ceil(stores.diskBytes / 1024));
   Atomics.store(status, C.STATUS_DURABLE, durable | 0);
   wake.ring();
   return stop ? -1 : n;

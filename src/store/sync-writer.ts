@@ -62,6 +62,11 @@ export class SyncWriter implements StoreWriter {
     return Atomics.load(this.status, C.STATUS_FSYNCS);
   }
 
+  /** The queues' files after the last batch, rounded up to KiB. */
+  get diskBytes(): number {
+    return Atomics.load(this.status, C.STATUS_DISK_KIB) * 1024;
+  }
+
   get failed(): boolean {
     return Atomics.load(this.status, C.STATUS_FAILED) !== 0;
   }

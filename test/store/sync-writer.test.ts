@@ -12,7 +12,7 @@ import { ConfirmBatch } from '../../dist/src/shard/confirm-batch.js';
 import { Ring } from '../../dist/src/shard/ring.js';
 import { RingWriter } from '../../dist/src/shard/ring-writer.js';
 import * as R from '../../dist/src/shard/records.js';
-import { numberedBlock, numberOf, tempDir } from './helpers.js';
+import { bytesOnDisk, numberedBlock, numberOf, tempDir } from './helpers.js';
 
 const dirs: string[] = [];
 const newDir = () => {
@@ -63,7 +63,7 @@ describe('SyncWriter', () => {
     expect(r.messages.map((m) => numberOf(m.block))).toEqual(Array.from({ length: 10_000 }, (_, i) => i + 1));
   });
 
-  it('applies acks, delivery marks and deletes in order, and holds back what does not fit in its ring', async () => {
+  it('applies acks, delivery marks and deletes in order, holds back what does not fit in its ring, and reports disk bytes', async () => {
     const dir = newDir();
     const other = newDir();
     const bell = new SharedDoorbell();
@@ -78,12 +78,20 @@ describe('SyncWriter', () => {
       if (id % 3 === 0) writer.delivered(1, id);
     }
     expect(writer.backlogged).toBe(true);
-    writer.destroy(2);
     await durableUpTo(writer, bell, writer.written);
+    const both = writer.diskBytes;
+    expect(both).toBeGreaterThan(2 * 500 * 500);
+    writer.destroy(2);
+    for (let id = 1; id <= 500; id += 2) if (id > 100) writer.ack(1, id);
+    await durableUpTo(writer, bell, writer.written);
+    // Queue 2 is gone, and queue 1's segments past message 100 were all acked.
+    expect(writer.diskBytes).toBeLessThan(both / 2 - 150 * 500);
+    expect(writer.diskBytes).toBeGreaterThanOrEqual(bytesOnDisk(dir));
+    expect(writer.diskBytes).toBeLessThan(bytesOnDisk(dir) + 1024);
     await writer.stop();
     expect(fs.existsSync(other)).toBe(false);
     const r = recoverQueue(dir);
-    const odd = Array.from({ length: 250 }, (_, i) => 2 * i + 1);
+    const odd = Array.from({ length: 50 }, (_, i) => 2 * i + 1);
     expect(r.messages.map((m) => numberOf(m.block))).toEqual(odd);
     expect(r.messages.filter((m) => m.delivered).map((m) => m.id)).toEqual(odd.filter((n) => n % 3 === 0));
   });
@@ -150,7 +158,9 @@ describe('InlineSyncWriter', () => {
     writer.flush();
     expect(writer.durable).toBe(writer.written);
     expect(writer.fsyncs).toBe(3); // the new segment's directory entry, the segment and its ack file
+    expect(writer.diskBytes).toBe(bytesOnDisk(dir));
     writer.close(1);
+    expect(writer.diskBytes).toBe(0); // no queue open
     expect(recoverQueue(dir).messages.map((m) => m.id)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1).filter((n) => n !== 50));
   });
 });
