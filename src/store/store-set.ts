@@ -9,18 +9,12 @@ import { unpackControl } from '../shard/records.js';
 export class StoreSet {
   private readonly stores = new Map<number, QueueStore>();
   private readonly touched = new Set<QueueStore>();
-  /** fdatasync calls of stores since closed */
-  private retiredFsyncs = 0;
-  /** each open store's disk bytes when last counted, and their sum */
-  private readonly counted = new Map<QueueStore, number>();
+  /** each open store's disk bytes and fsyncs when last counted */
+  private readonly counted = new Map<QueueStore, { bytes: number; fsyncs: number }>();
+  /** the open stores' files, as of the last sync */
   diskBytes = 0;
-
   /** fdatasync calls so far, segment rollovers included */
-  get fsyncs(): number {
-    let n = this.retiredFsyncs;
-    for (const store of this.stores.values()) n += store.fsyncs;
-    return n;
-  }
+  fsyncs = 0;
 
   open(handle: number, dir: string, segments: SegmentState[], segmentSize: number): void {
     if (this.stores.has(handle)) this.close(handle);
@@ -50,7 +44,7 @@ export class StoreSet {
   close(handle: number): void {
     const store = this.store(handle);
     store.close();
-    this.retiredFsyncs += store.fsyncs;
+    this.recount(store);
     this.forget(store);
     this.stores.delete(handle);
   }
@@ -58,7 +52,7 @@ export class StoreSet {
   destroy(handle: number): void {
     const store = this.store(handle);
     store.destroy();
-    this.retiredFsyncs += store.fsyncs;
+    this.recount(store);
     this.forget(store);
     this.stores.delete(handle);
   }
@@ -74,15 +68,21 @@ export class StoreSet {
     return n;
   }
 
+  /** Brings diskBytes and fsyncs up to date with a store that changed. */
   private recount(store: QueueStore): void {
+    let counted = this.counted.get(store);
+    if (counted === undefined) this.counted.set(store, (counted = { bytes: 0, fsyncs: 0 }));
     const bytes = store.diskBytes;
-    this.diskBytes += bytes - (this.counted.get(store) ?? 0);
-    this.counted.set(store, bytes);
+    this.diskBytes += bytes - counted.bytes;
+    this.fsyncs += store.fsyncs - counted.fsyncs;
+    counted.bytes = bytes;
+    counted.fsyncs = store.fsyncs;
   }
 
+  /** A closed store's files no longer count (its fsyncs do). */
   private forget(store: QueueStore): void {
     this.touched.delete(store);
-    this.diskBytes -= this.counted.get(store) ?? 0;
+    this.diskBytes -= this.counted.get(store)!.bytes;
     this.counted.delete(store);
   }
 
