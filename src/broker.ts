@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
+import { join } from 'node:path';
 import { Connection } from './acceptor/connection.js';
 import type { Channel } from './acceptor/channel.js';
 import { ConsumerRegistry, type ConsumerHost } from './acceptor/consumer-registry.js';
@@ -19,6 +20,9 @@ import { DEFAULT_WATERMARK, MemoryAlarm, watermarkBytes } from './acceptor/memor
 import { AmqpError, ReplyCode } from './protocol/errors.js';
 import type { QueueRecord } from './routing/topology.js';
 import { VHostService, type QueueHost } from './vhost/vhost-service.js';
+import { DataDirLock } from './definitions/data-dir-lock.js';
+import { DefinitionsFile, readDefinitions } from './definitions/definitions-file.js';
+import { applyDefinitions, exportDefinitions } from './definitions/rabbit-format.js';
 import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE } from './shard/records.js';
 
 export interface BrokerOptions {
@@ -39,6 +43,11 @@ export interface BrokerOptions {
    * machine's, or the cgroup limit), else bytes ("2GB", "512MiB" too); default 0.4
    */
   memoryHighWatermark?: number | string;
+  /**
+   * where durable definitions are kept (created if missing; one broker at a
+   * time); default none: everything in memory
+   */
+  dataDir?: string;
 }
 
 /** How long close() waits for clients to answer connection.close before dropping them. */
@@ -53,7 +62,7 @@ interface PendingImmediate {
 }
 
 export class Broker extends EventEmitter implements ShardEvents, QueueHost, ConsumerHost {
-  readonly options: Required<BrokerOptions>;
+  readonly options: Required<Omit<BrokerOptions, 'dataDir'>> & Pick<BrokerOptions, 'dataDir'>;
   readonly vhosts = new Map<string, VHostService>();
   readonly links: ShardLink[];
   readonly connections = new Set<Connection>();
@@ -70,6 +79,9 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   private closing: Promise<void> | null = null;
   /** set when a shard stopped: the broker is failing and serves nothing more */
   private failure: Error | null = null;
+  private lock: DataDirLock | null = null;
+  /** the data dir's definitions file, written after changes to what is stored */
+  private definitions: DefinitionsFile | null = null;
 
   constructor(options: BrokerOptions = {}) {
     super();
@@ -82,6 +94,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       heartbeat: options.heartbeat ?? 60,
       maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
       memoryHighWatermark: options.memoryHighWatermark ?? DEFAULT_WATERMARK,
+      dataDir: options.dataDir,
     };
     const watermark = watermarkBytes(this.options.memoryHighWatermark);
     this.maxMessageSize = this.options.maxMessageSize;
@@ -91,7 +104,34 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, ringBytes, this));
     this.memory = new MemoryAlarm(watermark, this.links, this.connections);
     this.scheduledFlush = this.scheduledFlush.bind(this);
-    this.vhosts.set('/', new VHostService('/', this));
+    this.vhost('/');
+  }
+
+  /** The vhost's service, created on first use. */
+  vhost(name: string): VHostService {
+    let service = this.vhosts.get(name);
+    if (service === undefined) this.vhosts.set(name, (service = new VHostService(name, this)));
+    return service;
+  }
+
+  /**
+   * With a data dir: locks it, replays its definitions through apply(), then
+   * keeps the file up to date. Before listen(), so clients see the recovered topology.
+   */
+  async openDataDir(): Promise<void> {
+    const dir = this.options.dataDir;
+    if (dir === undefined) return;
+    this.lock = DataDirLock.acquire(dir);
+    const path = join(dir, 'definitions.json');
+    const defs = readDefinitions(path);
+    if (defs !== null) {
+      try {
+        await applyDefinitions(defs, (name) => this.vhost(name));
+      } catch (err: any) {
+        throw new Error(`${path}: ${err.message}`);
+      }
+    }
+    this.definitions = new DefinitionsFile(path, () => exportDefinitions(this.vhosts.values()));
   }
 
   /** Listens on every configured host; resolves with the port. */
@@ -127,6 +167,9 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   private async shutdown(): Promise<void> {
     this.memory.close();
+    // What was stored when the shutdown began is kept: closing connections deletes
+    // auto-delete and exclusive queues, which a restart should not forget.
+    const saved = this.definitions?.close();
     for (const server of this.servers) server.close();
     const ended = Promise.all([...this.connections].map((conn) => conn.shutdown(SHUTDOWN)));
     this.flushAll();
@@ -135,6 +178,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     clearTimeout(timer);
     for (const conn of this.connections) conn.socket.destroy();
     await Promise.all(this.links.map((link) => link.close(SHUTDOWN)));
+    await saved;
+    this.lock?.release();
   }
 
   /**
@@ -283,6 +328,11 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   /** QueueHost and ConsumerHost: a broker-wide id for a queue, consumer or channel. */
   newId(): number {
     return this.nextId++;
+  }
+
+  /** QueueHost: what is stored changed (see VHost.onStoredChange). */
+  topologyChanged(): void {
+    this.definitions?.changed();
   }
 
   /** QueueHost: a deleted queue's consumers are cancelled (notified if they can be). */

@@ -20,6 +20,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   const failed = new Promise<Error>((resolve) => broker.once('fatal', resolve));
   let port: number;
   try {
+    await broker.openDataDir();
     port = await broker.listen();
   } catch (err) {
     await broker.close();

@@ -38,6 +38,8 @@ export interface QueueHost {
   newId(): number;
   /** `queue` was deleted: its consumers are gone (and told so, where they can be) */
   queueDeleted(queue: QueueRecord): void;
+  /** something kept across restarts changed (a durable exchange, queue or binding) */
+  topologyChanged(): void;
 }
 
 /** The declare arguments RabbitMQ compares on redeclare; others may differ freely. */
@@ -66,6 +68,7 @@ export class VHostService {
     private readonly host: QueueHost,
   ) {
     this.topology = new VHost(name);
+    this.topology.onStoredChange = () => host.topologyChanged();
   }
 
   apply(command: QueueDeclareCommand): Promise<QueueDeclared>;
