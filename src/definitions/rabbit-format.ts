@@ -201,9 +201,8 @@ function table(value: unknown): FieldTable {
 
 /** AMQP field values as JSON, as RabbitMQ writes them: byte strings as text, timestamps as seconds. */
 function toJsonTable(table: FieldTable): Record<string, JsonValue> {
-  const out: Record<string, JsonValue> = {};
-  for (const [key, value] of Object.entries(table)) out[key] = toJson(value);
-  return out;
+  // fromEntries: a key named __proto__ stays a key
+  return Object.fromEntries(Object.entries(table).map(([key, value]) => [key, toJson(value)]));
 }
 
 function toJson(value: FieldValue): JsonValue {
