@@ -1,10 +1,14 @@
 /**
  * One broker per data directory: DIR/warren.lock, created with O_EXCL and
  * holding the owner's pid. A lock whose pid is no longer running (a crash,
- * SIGKILL) is stale and taken over.
+ * SIGKILL) is stale and taken over, and so is one with this process's own pid
+ * that this process does not hold (a container restarted under the same pid).
  */
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
+
+/** The lock files this process holds. */
+const held = new Set<string>();
 
 export class DataDirInUse extends Error {
   constructor(
@@ -21,7 +25,7 @@ export class DataDirLock {
   /** Creates `dir` if needed and locks it; throws DataDirInUse if a live process holds it. */
   static acquire(dir: string): DataDirLock {
     mkdirSync(dir, { recursive: true });
-    const path = join(dir, 'warren.lock');
+    const path = resolve(dir, 'warren.lock');
     for (let attempt = 0; ; attempt++) {
       try {
         const fd = openSync(path, 'wx');
@@ -30,19 +34,22 @@ export class DataDirLock {
         } finally {
           closeSync(fd);
         }
+        held.add(path);
         return new DataDirLock(path);
       } catch (err: any) {
         if (err.code !== 'EEXIST') throw err;
       }
       const pid = holder(path);
       // After one takeover, a lock that is there again belongs to a broker that won the race.
-      if ((pid !== null && isRunning(pid)) || attempt > 0) throw new DataDirInUse(dir, pid ?? 0);
+      const live = pid !== null && (pid === process.pid ? held.has(path) : isRunning(pid));
+      if (live || attempt > 0) throw new DataDirInUse(dir, pid ?? 0);
       removeIfPresent(path); // stale: its owner is gone
     }
   }
 
   /** Removes the lock file, if it is still this process's. */
   release(): void {
+    if (!held.delete(this.path)) return;
     if (holder(this.path) === process.pid) removeIfPresent(this.path);
   }
 }

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -278,13 +278,20 @@ describe.each(MODES)('durable definitions: $name', ({ workers }) => {
     const second = await start(dir);
     await second.close();
 
-    writeFileSync(path.join(dir, 'warren.lock'), `${await deadPid()}\n`);
+    const lock = path.join(dir, 'warren.lock');
+    writeFileSync(lock, `${await deadPid()}\n`);
     const third = await start(dir);
     try {
-      expect(readFileSync(path.join(dir, 'warren.lock'), 'utf8')).toBe(`${process.pid}\n`);
+      expect(readFileSync(lock, 'utf8')).toBe(`${process.pid}\n`);
     } finally {
       await third.close();
     }
+    expect(existsSync(lock)).toBe(false);
+    // A lock with our own pid that we do not hold: left by an earlier process that had
+    // the same pid (a restarted container), so stale.
+    writeFileSync(lock, `${process.pid}\n`);
+    const fourth = await start(dir);
+    await fourth.close();
   });
 });
 
