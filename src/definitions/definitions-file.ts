@@ -72,7 +72,7 @@ export class DefinitionsFile {
 
   private async write(): Promise<void> {
     this.dirty = false;
-    const json = `${JSON.stringify(this.snapshot(), null, 2)}\n`;
+    const json = `${JSON.stringify(this.snapshot())}\n`;
     if (json === this.lastWritten) return;
     try {
       await writeAtomically(this.path, json);
