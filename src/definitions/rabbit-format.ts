@@ -142,28 +142,30 @@ function commandsFor(defs: Definitions, vhost: string) {
       kind: 'exchange.declare',
       name: text(x.name, 'exchange name'),
       type: text(x.type, `type of exchange '${x.name}'`),
-      durable: x.durable ?? true,
-      autoDelete: x.auto_delete ?? false,
-      internal: x.internal ?? false,
+      durable: flag(x.durable, true, `durable of exchange '${x.name}'`),
+      autoDelete: flag(x.auto_delete, false, `auto_delete of exchange '${x.name}'`),
+      internal: flag(x.internal, false, `internal of exchange '${x.name}'`),
       arguments: table(x.arguments),
     }));
   const queues: QueueDeclareCommand[] = mine(defs.queues).map((q) => ({
     kind: 'queue.declare',
     name: text(q.name, 'queue name'),
-    durable: q.durable ?? true,
+    durable: flag(q.durable, true, `durable of queue '${q.name}'`),
     exclusive: false,
-    autoDelete: q.auto_delete ?? false,
+    autoDelete: flag(q.auto_delete, false, `auto_delete of queue '${q.name}'`),
     arguments: table(q.arguments),
     owner: 0,
   }));
   const bindings: (QueueBindingCommand | ExchangeBindingCommand)[] = mine(defs.bindings).map((b) => {
-    const routingKey = b.routing_key ?? '';
+    const source = text(b.source, 'source of a binding');
+    const destination = text(b.destination, `destination of a binding from '${source}'`);
+    const routingKey = text(b.routing_key ?? '', `routing_key of binding from '${source}'`);
     const args = table(b.arguments);
     if (b.destination_type === 'exchange') {
-      return { kind: 'exchange.bind', source: b.source, destination: b.destination, routingKey, arguments: args };
+      return { kind: 'exchange.bind', source, destination, routingKey, arguments: args };
     }
-    if (b.destination_type !== 'queue') throw new Error(`binding from '${b.source}' to '${b.destination}': destination_type must be 'queue' or 'exchange'`);
-    return { kind: 'bind', exchange: b.source, queue: b.destination, routingKey, arguments: args, owner: 0 };
+    if (b.destination_type !== 'queue') throw new Error(`binding from '${source}' to '${destination}': destination_type must be 'queue' or 'exchange'`);
+    return { kind: 'bind', exchange: source, queue: destination, routingKey, arguments: args, owner: 0 };
   });
   return { exchanges, queues, bindings };
 }
@@ -171,7 +173,7 @@ function commandsFor(defs: Definitions, vhost: string) {
 /** Every vhost the definitions mention. */
 function vhostNames(defs: Definitions): Set<string> {
   const names = new Set<string>((defs.vhosts ?? []).map((v) => text(v.name, 'vhost name')));
-  for (const list of [defs.exchanges, defs.queues, defs.bindings]) for (const d of list ?? []) names.add(d.vhost ?? '/');
+  for (const list of [defs.exchanges, defs.queues, defs.bindings]) for (const d of list ?? []) names.add(text(d.vhost ?? '/', 'vhost'));
   return names;
 }
 
@@ -190,6 +192,12 @@ export function checkDefinitions(value: unknown): Definitions {
 
 function text(value: unknown, what: string): string {
   if (typeof value !== 'string') throw new Error(`${what} must be a string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function flag(value: unknown, absent: boolean, what: string): boolean {
+  if (value === undefined) return absent;
+  if (typeof value !== 'boolean') throw new Error(`${what} must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }
 

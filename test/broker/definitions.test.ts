@@ -259,6 +259,8 @@ describe.each(MODES)('durable definitions: $name', ({ workers }) => {
     await expect(start(dir)).rejects.toThrow(`${file}: exchange 'e' in vhost '/': COMMAND_INVALID - unknown exchange type 'x-unknown'`);
     writeFileSync(file, JSON.stringify({ bindings: [{ source: 'nowhere', vhost: '/', destination: 'q', destination_type: 'queue', routing_key: '' }] }));
     await expect(start(dir)).rejects.toThrow(`binding from 'nowhere' to 'q' in vhost '/': NOT_FOUND - no queue 'q' in vhost '/'`);
+    writeFileSync(file, JSON.stringify({ queues: [{ name: 'q', vhost: '/', durable: 'yes' }] }));
+    await expect(start(dir)).rejects.toThrow(`${file}: durable of queue 'q' must be true or false, got "yes"`);
     writeFileSync(file, JSON.stringify({ queues: [{ name: 'fine', vhost: '/', durable: true, auto_delete: false, arguments: {} }] }));
     const broker = await start(dir);
     await broker.close();
