@@ -1,7 +1,7 @@
 /** `warren` as a user runs it: one ready line, a working broker, a clean stop, one-line errors. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -140,6 +140,41 @@ describe('warren CLI', () => {
       check.on('error', () => {});
       await expect(check.checkQueue('dropped')).rejects.toThrow(/404/);
       await c.close().catch(() => {});
+    } finally {
+      again.child.kill('SIGTERM');
+      await once(again.child, 'exit');
+    }
+  });
+
+  it('after SIGKILL the next warren takes over the stale lock and has the durable definitions written before the kill', async () => {
+    const env = freshDataDir();
+    const dir = env.WARREN_DATA_DIR!;
+    const first = await startCli(['--workers', '1'], [], env);
+    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${first.port}`);
+    conn.on('error', () => {}); // the kill drops it
+    const ch = await conn.createChannel();
+    await ch.assertExchange('killed-x', 'topic', { durable: true });
+    await ch.assertQueue('killed-q', { durable: true });
+    await ch.bindQueue('killed-q', 'killed-x', 'k.#');
+    // Written soon after the -ok (it does not wait for the disk): wait for the binding to be there.
+    const file = path.join(dir, 'definitions.json');
+    for (let i = 0; i < 100 && !(existsSync(file) && readFileSync(file, 'utf8').includes('k.#')); i++) await new Promise((r) => setTimeout(r, 20));
+    first.child.kill('SIGKILL');
+    await once(first.child, 'exit');
+    expect(readFileSync(path.join(dir, 'warren.lock'), 'utf8')).toBe(`${first.child.pid}\n`);
+
+    const again = await startCli(['--workers', '1'], [], env);
+    try {
+      const c = await amqp.connect(`amqp://guest:guest@127.0.0.1:${again.port}`);
+      const cc = await c.createChannel();
+      cc.publish('killed-x', 'k.1', Buffer.from('routed after the crash'));
+      let got: amqp.GetMessage | false = false;
+      for (let i = 0; i < 50 && !got; i++) {
+        got = await cc.get('killed-q', { noAck: true });
+        if (!got) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(got && got.content.toString()).toBe('routed after the crash');
+      await c.close();
     } finally {
       again.child.kill('SIGTERM');
       await once(again.child, 'exit');
