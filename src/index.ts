@@ -3,6 +3,8 @@ import { Broker, type BrokerOptions } from './broker.js';
 
 export type { BrokerOptions } from './broker.js';
 export { Broker } from './broker.js';
+export type { VHostService } from './vhost/vhost-service.js';
+export type { TopologyCommand, QueueDeclared, MessagesRemoved } from './vhost/commands.js';
 
 export interface RunningBroker {
   /** amqp://guest:guest@127.0.0.1:PORT (the first user, the first host) */

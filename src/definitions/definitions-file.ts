@@ -94,10 +94,12 @@ async function writeAtomically(path: string, data: string): Promise<void> {
     await file.close();
   }
   await rename(temp, path);
-  // The rename itself is durable only once the directory is.
+  // The rename itself is durable only once the directory is (where a directory can be synced: not on Windows).
   const dir = await open(dirname(path), 'r');
   try {
     await dir.sync();
+  } catch (err: any) {
+    if (err.code !== 'EISDIR' && err.code !== 'EPERM' && err.code !== 'EINVAL') throw err;
   } finally {
     await dir.close();
   }
