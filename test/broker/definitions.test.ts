@@ -183,6 +183,23 @@ describe.each(MODES)('durable definitions: $name', ({ workers }) => {
     }
   });
 
+  it('a shutdown keeps what was stored when it began: a durable auto-delete queue whose consumer the shutdown cancels comes back', async () => {
+    const dir = freshDir();
+    let broker = await start(dir);
+    const conn = await connect(broker.url);
+    const ch = await channel(conn);
+    await ch.assertQueue('d-auto', { durable: true, autoDelete: true });
+    await subscribe(ch, 'd-auto');
+    await broker.close(); // closes the connection, which cancels the consumer, which deletes the queue
+    expect(readDefs(dir).queues.map((q: any) => q.name)).toEqual(['d-auto']);
+    broker = await start(dir);
+    try {
+      expect(await queueExists(await connect(broker.url), 'd-auto')).toBe(true);
+    } finally {
+      await broker.close();
+    }
+  });
+
   it('many durable declares at once end up in the file, all of them', async () => {
     const dir = freshDir();
     const broker = await start(dir);
