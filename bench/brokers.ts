@@ -3,7 +3,8 @@
 // and memory read from /proc are theirs alone and they never share a thread
 // with the load generator.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -112,8 +113,14 @@ export function warrenTarget(name: string, o: WarrenOptions = {}): BrokerTarget 
     start: async () => {
       const args = ['--port', String(await freePort())];
       if (o.workers !== undefined) args.push('--workers', String(o.workers));
-      const c = await spawnReadyLine(warrenEntry(o.root ?? REPO_ROOT), args, o.env);
-      return { ...c, version: await brokerVersion(c.url) };
+      // A fresh data dir each start (through the environment, which older checkouts ignore).
+      const dataDir = mkdtempSync(path.join(os.tmpdir(), 'warren-bench-'));
+      const c = await spawnReadyLine(warrenEntry(o.root ?? REPO_ROOT), args, { ...o.env, WARREN_DATA_DIR: dataDir });
+      const close = async () => {
+        await c.close();
+        rmSync(dataDir, { recursive: true, force: true });
+      };
+      return { ...c, close, version: await brokerVersion(c.url) };
     },
   };
 }

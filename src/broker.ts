@@ -1,6 +1,7 @@
 /**
- * The broker: listeners, connections, the shard links and the topology they
- * share. It also carries shard records to the channel they belong to and
+ * The broker, the composition root: listeners, connections, the shard links,
+ * the vhost services (where topology changes are applied) and the consumer
+ * registry. It also carries shard records to the channel they belong to and
  * flushes every connection and ring that was written once per event-loop turn.
  *
  * A shard that stops (its worker exits, the inline shard throws) takes the
@@ -10,15 +11,19 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
+import { join } from 'node:path';
 import { Connection } from './acceptor/connection.js';
-import type { Channel, ConsumerRef } from './acceptor/channel.js';
+import type { Channel } from './acceptor/channel.js';
+import { ConsumerRegistry, type ConsumerHost } from './acceptor/consumer-registry.js';
 import { ShardLink, type ShardEvents } from './acceptor/shard-link.js';
 import { DEFAULT_WATERMARK, MemoryAlarm, watermarkBytes } from './acceptor/memory-alarm.js';
-import * as M from './protocol/methods.generated.js';
 import { AmqpError, ReplyCode } from './protocol/errors.js';
-import { VHost, type QueueRecord } from './routing/topology.js';
+import type { QueueRecord } from './routing/topology.js';
+import { VHostService, type QueueHost } from './vhost/vhost-service.js';
+import { DataDirLock } from './definitions/data-dir-lock.js';
+import { DefinitionsFile, readDefinitions } from './definitions/definitions-file.js';
+import { applyDefinitions, exportDefinitions } from './definitions/rabbit-format.js';
 import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE } from './shard/records.js';
-import { shardOf } from './shard/placement.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -38,6 +43,11 @@ export interface BrokerOptions {
    * machine's, or the cgroup limit), else bytes ("2GB", "512MiB" too); default 0.4
    */
   memoryHighWatermark?: number | string;
+  /**
+   * where durable definitions are kept (created if missing; one broker at a
+   * time); default none: everything in memory
+   */
+  dataDir?: string;
 }
 
 /** How long close() waits for clients to answer connection.close before dropping them. */
@@ -51,18 +61,15 @@ interface PendingImmediate {
   delivered: boolean;
 }
 
-export class Broker extends EventEmitter implements ShardEvents {
-  readonly options: Required<BrokerOptions>;
-  readonly vhosts = new Map<string, VHost>([['/', new VHost('/')]]);
+export class Broker extends EventEmitter implements ShardEvents, QueueHost, ConsumerHost {
+  readonly options: Required<Omit<BrokerOptions, 'dataDir'>> & Pick<BrokerOptions, 'dataDir'>;
+  readonly vhosts = new Map<string, VHostService>();
   readonly links: ShardLink[];
   readonly connections = new Set<Connection>();
-  /** by id, for a queue's exclusive owner */
-  private readonly connectionsById = new Map<number, Connection>();
   readonly maxMessageSize: number;
   readonly memory: MemoryAlarm;
   private readonly servers: net.Server[] = [];
-  private readonly consumers = new Map<number, ConsumerRef>();
-  private readonly consumersByQueue = new Map<QueueRecord, Set<ConsumerRef>>();
+  readonly consumers = new ConsumerRegistry(this);
   private readonly channels = new Map<number, Channel>();
   private readonly immediates = new Map<number, PendingImmediate>();
   private readonly dirtyConnections = new Set<Connection>();
@@ -72,6 +79,9 @@ export class Broker extends EventEmitter implements ShardEvents {
   private closing: Promise<void> | null = null;
   /** set when a shard stopped: the broker is failing and serves nothing more */
   private failure: Error | null = null;
+  private lock: DataDirLock | null = null;
+  /** the data dir's definitions file, written after changes to what is stored */
+  private definitions: DefinitionsFile | null = null;
 
   constructor(options: BrokerOptions = {}) {
     super();
@@ -84,6 +94,7 @@ export class Broker extends EventEmitter implements ShardEvents {
       heartbeat: options.heartbeat ?? 60,
       maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
       memoryHighWatermark: options.memoryHighWatermark ?? DEFAULT_WATERMARK,
+      dataDir: options.dataDir,
     };
     const watermark = watermarkBytes(this.options.memoryHighWatermark);
     this.maxMessageSize = this.options.maxMessageSize;
@@ -93,6 +104,34 @@ export class Broker extends EventEmitter implements ShardEvents {
     this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, ringBytes, this));
     this.memory = new MemoryAlarm(watermark, this.links, this.connections);
     this.scheduledFlush = this.scheduledFlush.bind(this);
+    this.vhost('/');
+  }
+
+  /** The vhost's service, created on first use. */
+  vhost(name: string): VHostService {
+    let service = this.vhosts.get(name);
+    if (service === undefined) this.vhosts.set(name, (service = new VHostService(name, this)));
+    return service;
+  }
+
+  /**
+   * With a data dir: locks it, replays its definitions through apply(), then
+   * keeps the file up to date. Before listen(), so clients see the recovered topology.
+   */
+  async openDataDir(): Promise<void> {
+    const dir = this.options.dataDir;
+    if (dir === undefined) return;
+    this.lock = DataDirLock.acquire(dir);
+    const path = join(dir, 'definitions.json');
+    const defs = readDefinitions(path);
+    if (defs !== null) {
+      try {
+        await applyDefinitions(defs, (name) => this.vhost(name));
+      } catch (err: any) {
+        throw new Error(`${path}: ${err.message}`);
+      }
+    }
+    this.definitions = new DefinitionsFile(path, () => exportDefinitions(this.vhosts.values()));
   }
 
   /** Listens on every configured host; resolves with the port. */
@@ -128,6 +167,9 @@ export class Broker extends EventEmitter implements ShardEvents {
 
   private async shutdown(): Promise<void> {
     this.memory.close();
+    // What was stored when the shutdown began is kept: closing connections deletes
+    // auto-delete and exclusive queues, which a restart should not forget.
+    const saved = this.definitions?.close();
     for (const server of this.servers) server.close();
     const ended = Promise.all([...this.connections].map((conn) => conn.shutdown(SHUTDOWN)));
     this.flushAll();
@@ -136,6 +178,8 @@ export class Broker extends EventEmitter implements ShardEvents {
     clearTimeout(timer);
     for (const conn of this.connections) conn.socket.destroy();
     await Promise.all(this.links.map((link) => link.close(SHUTDOWN)));
+    await saved;
+    this.lock?.release();
   }
 
   /**
@@ -186,17 +230,15 @@ export class Broker extends EventEmitter implements ShardEvents {
     }
     const conn = new Connection(this.nextId++, socket, this);
     this.connections.add(conn);
-    this.connectionsById.set(conn.id, conn);
   }
 
   connectionClosed(conn: Connection): void {
     this.connections.delete(conn);
-    this.connectionsById.delete(conn.id);
     this.dirtyConnections.delete(conn);
     this.memory.forget(conn);
-    for (const queue of conn.exclusiveQueues) {
-      if (conn.vhost.queues.get(queue.name) === queue) this.dropQueue(queue, conn);
-    }
+    // Before open-ok a connection has no vhost, and no queues.
+    const service = conn.service as VHostService | undefined;
+    if (service !== undefined) for (const queue of [...service.exclusiveQueues(conn.id)]) this.dropQueue(queue, conn);
   }
 
   // --- output batching ------------------------------------------------------
@@ -281,106 +323,31 @@ export class Broker extends EventEmitter implements ShardEvents {
     this.channels.get(channelRef)?.confirmed(link, stored, refused); // gone: its client is too
   }
 
-  // --- queues ------------------------------------------------------------------
+  // --- queues and consumers -------------------------------------------------------
 
-  createQueue(vhost: VHost, name: string, spec: Pick<QueueRecord, 'durable' | 'exclusiveOwner' | 'autoDelete' | 'args'>): QueueRecord {
-    const queue: QueueRecord = {
-      kind: 'queue',
-      id: this.nextId++,
-      name,
-      vhost: vhost.name,
-      shard: shardOf(vhost.name, name, this.links.length),
-      ...spec,
-      boundFrom: new Set(),
-      consumerCount: 0,
-    };
-    vhost.addQueue(queue);
-    // The shard learns of it before any publish: same ring, earlier record.
-    this.links[queue.shard].send({ op: 'declare', queueId: queue.id, name });
-    this.linkDirty(this.links[queue.shard]);
-    return queue;
+  /** QueueHost and ConsumerHost: a broker-wide id for a queue, consumer or channel. */
+  newId(): number {
+    return this.nextId++;
   }
 
-  async messageCount(queue: QueueRecord): Promise<number> {
-    const { messageCount } = await this.links[queue.shard].request({ op: 'count', queueId: queue.id });
-    return messageCount;
+  /** QueueHost: what is stored changed (see VHost.onStoredChange). */
+  topologyChanged(): void {
+    this.definitions?.changed();
   }
 
-  /** Deletes a queue: its consumers are cancelled (notified if they can be); resolves with the messages dropped. */
-  async deleteQueue(queue: QueueRecord): Promise<number> {
-    const vhost = this.vhosts.get(queue.vhost)!;
-    if (vhost.queues.get(queue.name) !== queue) return 0;
-    vhost.deleteQueue(queue);
-    if (queue.exclusiveOwner !== 0) this.connectionsById.get(queue.exclusiveOwner)?.exclusiveQueues.delete(queue);
-    for (const consumer of [...(this.consumersByQueue.get(queue) ?? [])]) {
-      this.forgetConsumer(consumer);
-      const conn = consumer.channel.conn;
-      if (conn.capabilities.consumerCancelNotify && consumer.channel.state === 'open') {
-        M.writeBasicCancel(conn.out, consumer.channel.id, { consumerTag: consumer.tag, nowait: true });
-        conn.dirty();
-      }
-    }
-    this.consumersByQueue.delete(queue);
-    const link = this.links[queue.shard];
-    const { messageCount } = await link.request({ op: 'delete', queueId: queue.id });
-    link.queueCleared(queue.id);
-    return messageCount;
+  /** QueueHost: a deleted queue's consumers are cancelled (notified if they can be). */
+  queueDeleted(queue: QueueRecord): void {
+    this.consumers.queueDeleted(queue);
   }
 
-  // --- consumers ----------------------------------------------------------------
-
-  addConsumer(channel: Channel, queue: QueueRecord, tag: string, noAck: boolean, exclusive: boolean): ConsumerRef {
-    const tagBytes = Buffer.from(tag);
-    const consumer: ConsumerRef = {
-      id: this.nextId++,
-      channel,
-      tag,
-      tagShortstr: Buffer.concat([Buffer.from([tagBytes.length]), tagBytes]),
-      queue,
-      link: this.links[queue.shard],
-      noAck,
-      exclusive,
-    };
-    this.consumers.set(consumer.id, consumer);
-    channel.consumers.set(tag, consumer);
-    let set = this.consumersByQueue.get(queue);
-    if (set === undefined) this.consumersByQueue.set(queue, (set = new Set()));
-    set.add(consumer);
-    queue.consumerCount++;
-    // Prefetch does not apply to no-ack consumers; the shard bounds them by its credit window alone.
-    const prefetch = noAck ? 0 : channel.prefetchCount;
-    const globalPrefetch = noAck ? 0 : channel.globalPrefetch;
-    consumer.link.send({ op: 'consume', queueId: queue.id, consumerId: consumer.id, noAck, prefetch, globalPrefetch });
-    if (channel.consumersPaused) consumer.link.send({ op: 'flow', consumerIds: [consumer.id], active: false });
-    this.linkDirty(consumer.link);
-    return consumer;
-  }
-
-  hasExclusiveConsumer(queue: QueueRecord): boolean {
-    for (const consumer of this.consumersByQueue.get(queue) ?? []) if (consumer.exclusive) return true;
-    return false;
-  }
-
-  /** basic.cancel or channel close: an auto-delete queue goes with its last consumer. */
-  cancelConsumer(consumer: ConsumerRef): void {
-    if (!this.consumers.has(consumer.id)) return;
-    this.forgetConsumer(consumer);
-    this.consumersByQueue.get(consumer.queue)?.delete(consumer);
-    consumer.link.send({ op: 'cancel', consumerId: consumer.id });
-    this.linkDirty(consumer.link);
-    const queue = consumer.queue;
-    if (queue.autoDelete && queue.consumerCount === 0) this.dropQueue(queue, consumer.channel.conn);
+  /** ConsumerHost: an auto-delete queue goes with its last consumer. */
+  queueUnused(queue: QueueRecord, conn: Connection): void {
+    this.dropQueue(queue, conn);
   }
 
   /** Deletes a queue no method awaits (auto-delete, exclusive): a failure closes `conn`, not the process. */
   private dropQueue(queue: QueueRecord, conn: Connection): void {
-    this.deleteQueue(queue).catch((err) => conn.fail(err));
-  }
-
-  private forgetConsumer(consumer: ConsumerRef): void {
-    this.consumers.delete(consumer.id);
-    consumer.channel.consumers.delete(consumer.tag);
-    consumer.queue.consumerCount--;
+    this.vhosts.get(queue.vhost)!.dropQueue(queue).catch((err) => conn.fail(err));
   }
 
   onDeliver(link: ShardLink, buf: Buffer, at: number): void {

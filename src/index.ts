@@ -3,6 +3,8 @@ import { Broker, type BrokerOptions } from './broker.js';
 
 export type { BrokerOptions } from './broker.js';
 export { Broker } from './broker.js';
+export type { VHostService } from './vhost/vhost-service.js';
+export type { TopologyCommand, QueueDeclared, MessagesRemoved } from './vhost/commands.js';
 
 export interface RunningBroker {
   /** amqp://guest:guest@127.0.0.1:PORT (the first user, the first host) */
@@ -20,6 +22,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   const failed = new Promise<Error>((resolve) => broker.once('fatal', resolve));
   let port: number;
   try {
+    await broker.openDataDir();
     port = await broker.listen();
   } catch (err) {
     await broker.close();

@@ -1,16 +1,30 @@
 /** `warren` as a user runs it: one ready line, a working broker, a clean stop, one-line errors. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { describe, expect, it } from 'vitest';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import amqp from 'amqplib';
 
 const MAIN = new URL('../dist/src/cli/main.js', import.meta.url).pathname;
 const KILL_SHARD_ON_SIGUSR2 = new URL('./fixtures/kill-shard-on-sigusr2.mjs', import.meta.url).href;
 
+/** Data dirs of this file's brokers, removed at the end. */
+const TEMP = mkdtempSync(path.join(os.tmpdir(), 'warren-cli-'));
+afterAll(() => rmSync(TEMP, { recursive: true, force: true }));
+
+/** Each run gets its own default data dir ($WARREN_DATA_DIR), so runs never share a lock. */
+const freshDataDir = () => ({ ...process.env, WARREN_DATA_DIR: mkdtempSync(path.join(TEMP, 'data-')) });
+
 /** Starts warren; resolves with the child and the port from its ready line. */
-async function startCli(args: string[], nodeArgs: string[] = []): Promise<{ child: ChildProcessWithoutNullStreams; port: number; line: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [...nodeArgs, MAIN, '--port', '0', '--host', '127.0.0.1', ...args]);
+async function startCli(
+  args: string[],
+  nodeArgs: string[] = [],
+  env: NodeJS.ProcessEnv = freshDataDir(),
+): Promise<{ child: ChildProcessWithoutNullStreams; port: number; line: string; stderr: () => string }> {
+  const child = spawn(process.execPath, [...nodeArgs, MAIN, '--port', '0', '--host', '127.0.0.1', ...args], { env });
   let output = '';
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
@@ -28,8 +42,8 @@ async function startCli(args: string[], nodeArgs: string[] = []): Promise<{ chil
 }
 
 /** Runs warren to its exit; resolves with the exit code and stderr. */
-async function runCli(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args]);
+async function runCli(args: string[], env: NodeJS.ProcessEnv = freshDataDir()): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [MAIN, ...args], { env });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   const [code] = await once(child, 'exit');
@@ -66,6 +80,7 @@ describe('warren CLI', () => {
     ['a heartbeat over a u16', ['--heartbeat', '70000'], /^warren: --heartbeat needs an integer from 0 to 65535, got '70000'/],
     ['a max message size over 512 MiB', ['--max-message-size', '4294967296'], /^warren: --max-message-size needs an integer from 1 to 536870912, got '4294967296'/],
     ['a fractional worker count', ['--workers', '1.5'], /^warren: --workers needs an integer from 0 to 1024, got '1.5'/],
+    ['--data-dir with --in-memory', ['--data-dir', 'x', '--in-memory'], /^warren: --data-dir and --in-memory exclude each other \(see --help\)$/],
   ];
   for (const [what, args, expected] of usage) {
     it(`${what} is one line on stderr and exit code 2`, async () => {
@@ -96,6 +111,82 @@ describe('warren CLI', () => {
     expect(code).toBe(1);
     expect(stderr).not.toContain('    at ');
     expect(stderr.trimEnd().split('\n')).toEqual(['warren: cannot listen on 203.0.113.1: no such address on this machine (use --host)']);
+  });
+
+  it('keeps durable definitions in $WARREN_DATA_DIR across a restart; a second warren on it exits 1 with one line', async () => {
+    const env = freshDataDir();
+    const dir = env.WARREN_DATA_DIR!;
+    const first = await startCli(['--workers', '1'], [], env);
+    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${first.port}`);
+    const ch = await conn.createChannel();
+    await ch.assertQueue('kept', { durable: true });
+    await ch.assertQueue('dropped', { durable: false });
+    await conn.close();
+
+    const second = await runCli(['--host', '127.0.0.1', '--port', '0', '--workers', '0'], env);
+    expect(second.code).toBe(1);
+    expect(second.stderr.trimEnd().split('\n')).toEqual([`warren: data directory ${dir} is in use by pid ${first.child.pid}`]);
+    // The same directory named with --data-dir is the same lock.
+    expect((await runCli(['--port', '0', '--data-dir', dir], freshDataDir())).stderr).toContain(`is in use by pid ${first.child.pid}`);
+
+    first.child.kill('SIGTERM');
+    expect((await once(first.child, 'exit'))[0]).toBe(0);
+    const again = await startCli(['--workers', '1'], [], env);
+    try {
+      const c = await amqp.connect(`amqp://guest:guest@127.0.0.1:${again.port}`);
+      c.on('error', () => {});
+      const check = await c.createChannel();
+      expect(await check.checkQueue('kept')).toMatchObject({ queue: 'kept' });
+      check.on('error', () => {});
+      await expect(check.checkQueue('dropped')).rejects.toThrow(/404/);
+      await c.close().catch(() => {});
+    } finally {
+      again.child.kill('SIGTERM');
+      await once(again.child, 'exit');
+    }
+  });
+
+  it('after SIGKILL the next warren takes over the stale lock and has the durable definitions written before the kill', async () => {
+    const env = freshDataDir();
+    const dir = env.WARREN_DATA_DIR!;
+    const first = await startCli(['--workers', '1'], [], env);
+    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${first.port}`);
+    conn.on('error', () => {}); // the kill drops it
+    const ch = await conn.createChannel();
+    await ch.assertExchange('killed-x', 'topic', { durable: true });
+    await ch.assertQueue('killed-q', { durable: true });
+    await ch.bindQueue('killed-q', 'killed-x', 'k.#');
+    // Written soon after the -ok (it does not wait for the disk): wait for the binding to be there.
+    const file = path.join(dir, 'definitions.json');
+    for (let i = 0; i < 100 && !(existsSync(file) && readFileSync(file, 'utf8').includes('k.#')); i++) await new Promise((r) => setTimeout(r, 20));
+    first.child.kill('SIGKILL');
+    await once(first.child, 'exit');
+    expect(readFileSync(path.join(dir, 'warren.lock'), 'utf8')).toBe(`${first.child.pid}\n`);
+
+    const again = await startCli(['--workers', '1'], [], env);
+    try {
+      const c = await amqp.connect(`amqp://guest:guest@127.0.0.1:${again.port}`);
+      const cc = await c.createChannel();
+      cc.publish('killed-x', 'k.1', Buffer.from('routed after the crash'));
+      let got: amqp.GetMessage | false = false;
+      for (let i = 0; i < 50 && !got; i++) {
+        got = await cc.get('killed-q', { noAck: true });
+        if (!got) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(got && got.content.toString()).toBe('routed after the crash');
+      await c.close();
+    } finally {
+      again.child.kill('SIGTERM');
+      await once(again.child, 'exit');
+    }
+  });
+
+  it('--in-memory writes nothing', async () => {
+    const env = freshDataDir();
+    const { child } = await startCli(['--workers', '0', '--in-memory'], [], env);
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    expect(readdirSync(env.WARREN_DATA_DIR!)).toEqual([]);
   });
 
   it('exits 1 with one line when its shard worker dies, after closing clients with 541', async () => {

@@ -23,7 +23,7 @@ export function basicMethod(ch: Channel, id: number, args: any): void | Promise<
     case M.BASIC_CANCEL: {
       const a = args as M.BasicCancel;
       const consumer = ch.consumers.get(a.consumerTag);
-      if (consumer !== undefined) ch.conn.broker.cancelConsumer(consumer);
+      if (consumer !== undefined) ch.conn.broker.consumers.cancel(consumer);
       if (!a.nowait) M.writeBasicCancelOk(out, ch.id, { consumerTag: a.consumerTag });
       break;
     }
@@ -55,12 +55,12 @@ function consume(ch: Channel, a: M.BasicConsume): void {
   const queue = accessible(ch, a.queue);
   const tag = a.consumerTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}` : a.consumerTag;
   if (ch.consumers.has(tag)) throw connectionError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
-  if (broker.hasExclusiveConsumer(queue) || (a.exclusive && queue.consumerCount > 0)) {
+  if (broker.consumers.hasExclusive(queue) || (a.exclusive && queue.consumerCount > 0)) {
     throw channelError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${queue.vhost}' in exclusive use`);
   }
   // consume-ok goes out before the shard can deliver: both go through this connection in order.
   if (!a.nowait) M.writeBasicConsumeOk(ch.conn.out, ch.id, { consumerTag: tag });
-  broker.addConsumer(ch, queue, tag, a.noAck, a.exclusive);
+  broker.consumers.add(ch, queue, tag, a.noAck, a.exclusive);
 }
 
 async function get(ch: Channel, a: M.BasicGet): Promise<void> {

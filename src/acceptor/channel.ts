@@ -9,7 +9,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { propertiesError } from '../protocol/properties-validator.js';
 import * as M from '../protocol/methods.generated.js';
 import { A2S_PUBLISH, BlockView, PUBLISH_CONFIRM, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
-import type { Destination, QueueRecord, RoutedMessage } from '../routing/topology.js';
+import type { Destination, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
 import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
@@ -17,19 +17,7 @@ import { ConfirmTracker } from './confirm-tracker.js';
 import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
-
-/** A consumer as the acceptor knows it; the shard holds its credit and queue position. */
-export interface ConsumerRef {
-  readonly id: number;
-  readonly channel: Channel;
-  readonly tag: string;
-  /** the tag as a shortstr, prewritten for basic.deliver */
-  readonly tagShortstr: Buffer;
-  readonly queue: QueueRecord;
-  readonly link: ShardLink;
-  readonly noAck: boolean;
-  readonly exclusive: boolean;
-}
+import type { ConsumerRef } from './consumer-registry.js';
 
 /** An unacked delivery: enough to settle it with its shard. */
 interface Delivery {
@@ -576,7 +564,7 @@ export class Channel implements RoutedMessage {
   /** Cancels consumers and requeues unacked deliveries: the channel is going away. */
   release(): void {
     this.state = 'closed';
-    for (const consumer of [...this.consumers.values()]) this.conn.broker.cancelConsumer(consumer);
+    for (const consumer of [...this.consumers.values()]) this.conn.broker.consumers.cancel(consumer);
     this.requeueAll();
     this.conn.broker.unregisterChannel(this);
   }

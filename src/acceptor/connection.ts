@@ -9,7 +9,8 @@ import { OutputBuffer } from '../protocol/output-buffer.js';
 import { FRAME_HEARTBEAT, FRAME_METHOD, FRAME_MIN_SIZE } from '../protocol/constants.js';
 import { AmqpError, ReplyCode, connectionError } from '../protocol/errors.js';
 import * as M from '../protocol/methods.generated.js';
-import type { VHost, QueueRecord } from '../routing/topology.js';
+import type { VHost } from '../routing/topology.js';
+import type { VHostService } from '../vhost/vhost-service.js';
 import { Handshake } from './handshake.js';
 import { Channel } from './channel.js';
 import type { Broker } from '../broker.js';
@@ -53,10 +54,11 @@ export class Connection implements FrameHandler {
   frameMax = FRAME_MIN_SIZE;
   /** seconds; 0 = off */
   heartbeat = 0;
+  /** set at connection.open: the routing model (read per publish) and the service that changes it */
   vhost!: VHost;
+  service!: VHostService;
   user = '';
   capabilities: ClientCapabilities = { consumerCancelNotify: false, connectionBlocked: false, authenticationFailureClose: false };
-  readonly exclusiveQueues = new Set<QueueRecord>();
   private lastReceived = Date.now();
   /** whether anything but a heartbeat was written since the last heartbeat tick */
   private wrote = false;

@@ -128,12 +128,13 @@ export class Handshake {
   }
 
   private open(a: M.ConnectionOpen): void {
-    const vhost = this.conn.broker.vhosts.get(a.virtualHost);
-    if (vhost === undefined) {
+    const service = this.conn.broker.vhosts.get(a.virtualHost);
+    if (service === undefined) {
       throw connectionError(ReplyCode.NOT_ALLOWED, `vhost ${a.virtualHost} not found`);
     }
     clearTimeout(this.timer);
-    this.conn.vhost = vhost;
+    this.conn.vhost = service.topology;
+    this.conn.service = service;
     M.writeConnectionOpenOk(this.conn.out, 0, {});
     this.conn.dirty();
     this.conn.opened();

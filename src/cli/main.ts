@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { startBroker, type RunningBroker } from '../index.js';
 import { VERSION } from '../version.js';
 import { watermarkBytes } from '../acceptor/memory-alarm.js';
+import { DataDirInUse } from '../definitions/data-dir-lock.js';
 
 const started = performance.now();
 
@@ -19,6 +20,9 @@ const USAGE = `Usage: warren [options]
   --max-message-size BYTES  largest message body, up to 536870912 (default 16777216)
   --memory-high-watermark F|BYTES  block publishers above this memory: a fraction of RAM
                      (default 0.4) or bytes (2GB, 512MiB)
+  --data-dir DIR     where durable definitions are kept (default $WARREN_DATA_DIR,
+                     else ./warren-data); one broker per directory
+  --in-memory        keep nothing on disk
   --help             this text`;
 
 /** RabbitMQ's ceiling for max_message_size (512 MiB); rings are sized from it. */
@@ -53,6 +57,8 @@ function parseOptions() {
       heartbeat: { type: 'string' },
       'max-message-size': { type: 'string' },
       'memory-high-watermark': { type: 'string' },
+      'data-dir': { type: 'string' },
+      'in-memory': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -101,6 +107,7 @@ if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
+if (values['in-memory'] && values['data-dir'] !== undefined) exit(2, '--data-dir and --in-memory exclude each other (see --help)');
 const port = integer('port', values.port, 0, 65535);
 const options = {
   host: values.host,
@@ -109,6 +116,7 @@ const options = {
   heartbeat: integer('heartbeat', values.heartbeat, 0, 65535),
   maxMessageSize: integer('max-message-size', values['max-message-size'], 1, MAX_MESSAGE_SIZE),
   memoryHighWatermark: watermark(values['memory-high-watermark']),
+  dataDir: values['in-memory'] ? undefined : (values['data-dir'] ?? (process.env.WARREN_DATA_DIR || 'warren-data')),
 };
 
 let broker: RunningBroker;
@@ -116,6 +124,7 @@ try {
   broker = await startBroker(options);
 } catch (err: any) {
   if (err?.syscall === 'listen' || err?.syscall === 'getaddrinfo') exit(1, listenError(err, port ?? 5672));
+  if (err instanceof DataDirInUse) exit(1, err.message);
   exit(1, `cannot start: ${err?.message ?? err}`);
 }
 

@@ -50,9 +50,23 @@ export const DEFAULT_EXCHANGES: ReadonlyArray<[string, ExchangeTypeName]> = [
   ['amq.match', 'headers'],
 ];
 
+/**
+ * Whether an exchange or queue is kept across restarts (in the definitions
+ * file): durable, and for a queue not exclusive (it goes with its connection).
+ */
+export function isStored(d: Destination): boolean {
+  return d.durable && (d.kind === 'exchange' || d.exclusiveOwner === 0);
+}
+
 export class VHost {
   readonly exchanges = new Map<string, ExchangeRecord>();
   readonly queues = new Map<string, QueueRecord>();
+  /**
+   * Called when what is stored changed: a stored exchange or queue came or
+   * went, or a binding between two stored ends (cascades go through the same
+   * methods, so they are seen too). Transient churn never calls it.
+   */
+  onStoredChange: (() => void) | null = null;
 
   constructor(readonly name: string) {
     for (const [exchange, type] of DEFAULT_EXCHANGES) {
@@ -68,33 +82,40 @@ export class VHost {
       boundFrom: new Set(),
     };
     this.exchanges.set(exchange.name, exchange);
+    if (exchange.durable) this.onStoredChange?.();
     return exchange;
   }
 
   addQueue(queue: QueueRecord): void {
     this.queues.set(queue.name, queue);
+    if (isStored(queue)) this.onStoredChange?.();
   }
 
   bind(source: ExchangeRecord, destination: Destination, routingKey: string, args: FieldTable): void {
-    if (source.matcher.bind(destination, routingKey, args)) destination.boundFrom.add(source);
+    if (!source.matcher.bind(destination, routingKey, args)) return;
+    destination.boundFrom.add(source);
+    if (isStored(source) && isStored(destination)) this.onStoredChange?.();
   }
 
   /** Removes one binding; an auto-delete source that loses its last binding goes too. */
   unbind(source: ExchangeRecord, destination: Destination, routingKey: string, args: FieldTable): void {
     if (!source.matcher.unbind(destination, routingKey, args)) return;
     if (!source.matcher.hasBindingsTo(destination)) destination.boundFrom.delete(source);
+    if (isStored(source) && isStored(destination)) this.onStoredChange?.();
     this.deleteIfUnused(source);
   }
 
   /** Removes a queue and every binding to it. */
   deleteQueue(queue: QueueRecord): void {
     this.queues.delete(queue.name);
+    if (isStored(queue)) this.onStoredChange?.();
     this.unbindDestination(queue);
   }
 
   /** Removes an exchange, the bindings from it and those to it. */
   deleteExchange(exchange: ExchangeRecord): void {
     this.exchanges.delete(exchange.name);
+    if (exchange.durable) this.onStoredChange?.();
     for (const binding of [...exchange.matcher.bindings()]) {
       exchange.matcher.unbindAll(binding.destination);
       binding.destination.boundFrom.delete(exchange);

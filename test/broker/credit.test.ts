@@ -340,6 +340,6 @@ describe.each(MODES)('credit: $name', ({ workers }) => {
       const { consumerTag } = await ch.consume(queue, () => {});
       await ch.cancel(consumerTag);
     }
-    await eventually(() => expect(server.exclusiveQueues.size).toBe(0));
+    await eventually(() => expect(running.broker.vhosts.get('/')!.exclusiveQueues(server.id).size).toBe(0));
   });
 });

@@ -169,7 +169,7 @@ for (const mode of MODES) {
       const vch = await channel(victim);
       await vch.assertQueue(queue, { autoDelete: true });
       const { consumerTag } = await vch.consume(queue, () => {});
-      const record = broker.broker.vhosts.get('/')!.queues.get(queue)!;
+      const record = broker.broker.vhosts.get('/')!.topology.queues.get(queue)!;
       const link = broker.broker.links[record.shard];
       const request = link.request;
       vi.spyOn(link, 'request').mockImplementation((control) =>
@@ -226,7 +226,7 @@ for (const mode of MODES) {
       await eventually(() => expect(got).toBeGreaterThan(0));
       await cch.cancel(consumerTag);
       await published;
-      await eventually(() => expect(broker.broker.vhosts.get('/')!.queues.has(queue)).toBe(false));
+      await eventually(() => expect(broker.broker.vhosts.get('/')!.topology.queues.has(queue)).toBe(false));
       // Both connections are still usable, and so is the broker.
       await cch.checkExchange('amq.direct');
       await publisher.checkExchange('amq.direct');

@@ -97,7 +97,7 @@ describe.each(MODES)('memory alarm, $name', ({ workers }) => {
   it('blocks on the shard heap alarm instead of running out of heap with tiny messages', { timeout: 60_000 }, async () => {
     // The CLI in a child with a 128 MiB heap limit (shard workers get the same); the watermark is out of reach.
     const main = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
-    const child = spawn(process.execPath, ['--max-old-space-size=128', main, '--port', '0', '--host', '127.0.0.1', '--workers', String(workers), '--memory-high-watermark', '100GB']);
+    const child = spawn(process.execPath, ['--max-old-space-size=128', main, '--port', '0', '--host', '127.0.0.1', '--workers', String(workers), '--memory-high-watermark', '100GB', '--in-memory']);
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));

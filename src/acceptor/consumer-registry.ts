@@ -1,0 +1,104 @@
+/**
+ * The acceptor's consumers: by id (a DELIVER record names one) and by queue
+ * (a deleted queue cancels its consumers). The shard holds their credit and
+ * queue position; this holds who they are and where their deliveries go.
+ */
+import * as M from '../protocol/methods.generated.js';
+import type { QueueRecord } from '../routing/topology.js';
+import type { Channel } from './channel.js';
+import type { Connection } from './connection.js';
+import type { ShardLink } from './shard-link.js';
+
+/** A consumer as the acceptor knows it; the shard holds its credit and queue position. */
+export interface ConsumerRef {
+  readonly id: number;
+  readonly channel: Channel;
+  readonly tag: string;
+  /** the tag as a shortstr, prewritten for basic.deliver */
+  readonly tagShortstr: Buffer;
+  readonly queue: QueueRecord;
+  readonly link: ShardLink;
+  readonly noAck: boolean;
+  readonly exclusive: boolean;
+}
+
+export interface ConsumerHost {
+  readonly links: readonly ShardLink[];
+  linkDirty(link: ShardLink): void;
+  newId(): number;
+  /** an auto-delete queue lost its last consumer (cancelled on `conn`) */
+  queueUnused(queue: QueueRecord, conn: Connection): void;
+}
+
+export class ConsumerRegistry {
+  private readonly byId = new Map<number, ConsumerRef>();
+  private readonly byQueue = new Map<QueueRecord, Set<ConsumerRef>>();
+
+  constructor(private readonly host: ConsumerHost) {}
+
+  get(id: number): ConsumerRef | undefined {
+    return this.byId.get(id);
+  }
+
+  add(channel: Channel, queue: QueueRecord, tag: string, noAck: boolean, exclusive: boolean): ConsumerRef {
+    const tagBytes = Buffer.from(tag);
+    const consumer: ConsumerRef = {
+      id: this.host.newId(),
+      channel,
+      tag,
+      tagShortstr: Buffer.concat([Buffer.from([tagBytes.length]), tagBytes]),
+      queue,
+      link: this.host.links[queue.shard],
+      noAck,
+      exclusive,
+    };
+    this.byId.set(consumer.id, consumer);
+    channel.consumers.set(tag, consumer);
+    let set = this.byQueue.get(queue);
+    if (set === undefined) this.byQueue.set(queue, (set = new Set()));
+    set.add(consumer);
+    queue.consumerCount++;
+    // Prefetch does not apply to no-ack consumers; the shard bounds them by its credit window alone.
+    const prefetch = noAck ? 0 : channel.prefetchCount;
+    const globalPrefetch = noAck ? 0 : channel.globalPrefetch;
+    consumer.link.send({ op: 'consume', queueId: queue.id, consumerId: consumer.id, noAck, prefetch, globalPrefetch });
+    if (channel.consumersPaused) consumer.link.send({ op: 'flow', consumerIds: [consumer.id], active: false });
+    this.host.linkDirty(consumer.link);
+    return consumer;
+  }
+
+  hasExclusive(queue: QueueRecord): boolean {
+    for (const consumer of this.byQueue.get(queue) ?? []) if (consumer.exclusive) return true;
+    return false;
+  }
+
+  /** basic.cancel or channel close: an auto-delete queue goes with its last consumer. */
+  cancel(consumer: ConsumerRef): void {
+    if (!this.byId.has(consumer.id)) return;
+    this.forget(consumer);
+    this.byQueue.get(consumer.queue)?.delete(consumer);
+    consumer.link.send({ op: 'cancel', consumerId: consumer.id });
+    this.host.linkDirty(consumer.link);
+    const queue = consumer.queue;
+    if (queue.autoDelete && queue.consumerCount === 0) this.host.queueUnused(queue, consumer.channel.conn);
+  }
+
+  /** The queue was deleted: its consumers are gone, and told so where the client understands basic.cancel. */
+  queueDeleted(queue: QueueRecord): void {
+    for (const consumer of this.byQueue.get(queue) ?? []) {
+      this.forget(consumer);
+      const conn = consumer.channel.conn;
+      if (conn.capabilities.consumerCancelNotify && consumer.channel.state === 'open') {
+        M.writeBasicCancel(conn.out, consumer.channel.id, { consumerTag: consumer.tag, nowait: true });
+        conn.dirty();
+      }
+    }
+    this.byQueue.delete(queue);
+  }
+
+  private forget(consumer: ConsumerRef): void {
+    this.byId.delete(consumer.id);
+    consumer.channel.consumers.delete(consumer.tag);
+    consumer.queue.consumerCount--;
+  }
+}

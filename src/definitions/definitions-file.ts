@@ -1,0 +1,106 @@
+/**
+ * DIR/definitions.json: read once at start, rewritten after changes. A write
+ * is atomic (temp file, fsync, rename, fsync of the directory), so a crash
+ * leaves the old file or the new one, never a mix. Changes are coalesced: one
+ * write per event-loop turn at most, and while one write runs, later changes
+ * wait for it and go out together in the next.
+ */
+import { readFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { checkDefinitions, type Definitions } from './rabbit-format.js';
+
+/** The parsed file, or null if there is none; throws a one-line reason if it cannot be used. */
+export function readDefinitions(path: string): Definitions | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err: any) {
+    if (err.code === 'ENOENT') return null;
+    throw new Error(`cannot read ${path}: ${err.message}`);
+  }
+  try {
+    return checkDefinitions(JSON.parse(text));
+  } catch (err: any) {
+    throw new Error(`${path} is not a definitions file: ${err.message}`);
+  }
+}
+
+export class DefinitionsFile {
+  private dirty = false;
+  private scheduled = false;
+  private writing: Promise<void> | null = null;
+  private closed = false;
+  private lastWritten = '';
+
+  constructor(
+    readonly path: string,
+    /** what to write: the current durable definitions */
+    private readonly snapshot: () => Definitions,
+  ) {
+    this.run = this.run.bind(this);
+  }
+
+  /** Something stored changed: write it out soon. */
+  changed(): void {
+    if (this.closed) return;
+    this.dirty = true;
+    this.schedule();
+  }
+
+  /** Writes what is pending, then ignores later changes (shutdown: the state at its start is what is kept). */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.writing !== null) await this.writing;
+    if (this.dirty) await this.write();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.writing !== null) return;
+    this.scheduled = true;
+    setImmediate(this.run);
+  }
+
+  private run(): void {
+    this.scheduled = false;
+    if (!this.dirty || this.writing !== null) return;
+    this.writing = this.write().finally(() => {
+      this.writing = null;
+      if (this.dirty && !this.closed) this.schedule();
+    });
+  }
+
+  private async write(): Promise<void> {
+    this.dirty = false;
+    const json = `${JSON.stringify(this.snapshot())}\n`;
+    if (json === this.lastWritten) return;
+    try {
+      await writeAtomically(this.path, json);
+      this.lastWritten = json;
+    } catch (err: any) {
+      // The broker goes on serving; the next change tries again.
+      console.error(`warren: cannot write ${this.path}: ${err.message}`);
+    }
+  }
+}
+
+async function writeAtomically(path: string, data: string): Promise<void> {
+  const temp = `${path}.tmp`;
+  const file = await open(temp, 'w');
+  try {
+    await file.writeFile(data);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(temp, path);
+  // The rename itself is durable only once the directory is (where a directory can be synced: not on Windows).
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } catch (err: any) {
+    if (err.code !== 'EISDIR' && err.code !== 'EPERM' && err.code !== 'EINVAL') throw err;
+  } finally {
+    await dir.close();
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * RabbitMQ's definitions JSON (what `rabbitmqctl export_definitions` writes and
+ * `--definitions FILE` / import reads), for the durable part of a broker's
+ * topology: durable exchanges, durable non-exclusive queues, and bindings whose
+ * source and destination are both durable. Transient ones are never written.
+ */
+import type { FieldTable, FieldValue } from '../protocol/field-types.js';
+import { DEFAULT_EXCHANGES, isStored } from '../routing/topology.js';
+import type { ExchangeBindingCommand, ExchangeDeclareCommand, QueueBindingCommand, QueueDeclareCommand, TopologyCommand } from '../vhost/commands.js';
+import type { VHostService } from '../vhost/vhost-service.js';
+import { VERSION } from '../version.js';
+
+/** The RabbitMQ version whose format this follows. */
+const RABBIT_VERSION = '3.13.7';
+
+type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export interface ExchangeDefinition {
+  name: string;
+  vhost: string;
+  type: string;
+  durable: boolean;
+  auto_delete: boolean;
+  internal: boolean;
+  arguments: Record<string, JsonValue>;
+}
+
+export interface QueueDefinition {
+  name: string;
+  vhost: string;
+  type?: string;
+  durable: boolean;
+  auto_delete: boolean;
+  arguments: Record<string, JsonValue>;
+}
+
+export interface BindingDefinition {
+  source: string;
+  vhost: string;
+  destination: string;
+  destination_type: 'queue' | 'exchange';
+  routing_key: string;
+  arguments: Record<string, JsonValue>;
+}
+
+export interface Definitions {
+  rabbit_version?: string;
+  product_name?: string;
+  product_version?: string;
+  vhosts?: { name: string }[];
+  users?: unknown[];
+  permissions?: unknown[];
+  exchanges?: ExchangeDefinition[];
+  queues?: QueueDefinition[];
+  bindings?: BindingDefinition[];
+}
+
+/** The system exchanges every vhost has: never written, never declared from a file. */
+const SYSTEM_EXCHANGES = new Set(DEFAULT_EXCHANGES.map(([name]) => name));
+
+/** The durable topology of `vhosts`, in RabbitMQ's format. */
+export function exportDefinitions(vhosts: Iterable<VHostService>): Definitions {
+  const defs = {
+    rabbit_version: RABBIT_VERSION,
+    product_name: 'warren',
+    product_version: VERSION,
+    vhosts: [] as { name: string }[],
+    users: [],
+    permissions: [],
+    exchanges: [] as ExchangeDefinition[],
+    queues: [] as QueueDefinition[],
+    bindings: [] as BindingDefinition[],
+  };
+  for (const service of vhosts) {
+    const vhost = service.name;
+    defs.vhosts.push({ name: vhost });
+    const { exchanges, queues } = service.topology;
+    for (const x of exchanges.values()) {
+      if (!isStored(x) || SYSTEM_EXCHANGES.has(x.name)) continue;
+      defs.exchanges.push({ name: x.name, vhost, type: x.type, durable: true, auto_delete: x.autoDelete, internal: x.internal, arguments: toJsonTable(x.args) });
+    }
+    for (const q of queues.values()) {
+      if (!isStored(q)) continue;
+      defs.queues.push({ name: q.name, vhost, type: 'classic', durable: true, auto_delete: q.autoDelete, arguments: toJsonTable(q.args) });
+    }
+    for (const source of exchanges.values()) {
+      if (!isStored(source)) continue;
+      for (const { destination, routingKey, args } of source.matcher.bindings()) {
+        if (!isStored(destination)) continue;
+        defs.bindings.push({
+          source: source.name,
+          vhost,
+          destination: destination.name,
+          destination_type: destination.kind,
+          routing_key: routingKey,
+          arguments: toJsonTable(args),
+        });
+      }
+    }
+  }
+  return defs;
+}
+
+/**
+ * Replays definitions through each vhost's apply(), as an administrator (owner
+ * 0): exchanges and queues of every vhost first, then the bindings between
+ * them. The first refusal stops it with a line that names the entry.
+ */
+export async function applyDefinitions(defs: Definitions, vhost: (name: string) => VHostService): Promise<void> {
+  const names = [...vhostNames(defs)];
+  const all = names.map((name) => ({ service: vhost(name), ...commandsFor(defs, name) }));
+  for (const { service, exchanges, queues } of all) {
+    for (const c of exchanges) replay(service, c, `exchange '${c.name}'`);
+    for (const c of queues) await replay(service, c, `queue '${c.name}'`);
+  }
+  for (const { service, bindings } of all) {
+    for (const c of bindings) {
+      const [source, destination] = 'queue' in c ? [c.exchange, c.queue] : [c.source, c.destination];
+      replay(service, c, `binding from '${source}' to '${destination}'`);
+    }
+  }
+}
+
+function replay(service: VHostService, command: TopologyCommand, what: string): void | Promise<unknown> {
+  const fail = (err: any): never => {
+    throw new Error(`${what} in vhost '${service.name}': ${err?.message ?? err}`);
+  };
+  try {
+    const result = service.apply(command);
+    return result instanceof Promise ? result.catch(fail) : result;
+  } catch (err) {
+    fail(err);
+  }
+}
+
+/** The commands that recreate one vhost's definitions, in an order that works: exchanges, queues, bindings. */
+function commandsFor(defs: Definitions, vhost: string) {
+  const mine = <T extends { vhost?: string }>(list: T[] | undefined): T[] => (list ?? []).filter((d) => (d.vhost ?? '/') === vhost);
+  const exchanges: ExchangeDeclareCommand[] = mine(defs.exchanges)
+    .filter((x) => !SYSTEM_EXCHANGES.has(x.name))
+    .map((x) => ({
+      kind: 'exchange.declare',
+      name: text(x.name, 'exchange name'),
+      type: text(x.type, `type of exchange '${x.name}'`),
+      durable: flag(x.durable, true, `durable of exchange '${x.name}'`),
+      autoDelete: flag(x.auto_delete, false, `auto_delete of exchange '${x.name}'`),
+      internal: flag(x.internal, false, `internal of exchange '${x.name}'`),
+      arguments: table(x.arguments),
+    }));
+  const queues: QueueDeclareCommand[] = mine(defs.queues).map((q) => ({
+    kind: 'queue.declare',
+    name: text(q.name, 'queue name'),
+    durable: flag(q.durable, true, `durable of queue '${q.name}'`),
+    exclusive: false,
+    autoDelete: flag(q.auto_delete, false, `auto_delete of queue '${q.name}'`),
+    arguments: table(q.arguments),
+    owner: 0,
+  }));
+  const bindings: (QueueBindingCommand | ExchangeBindingCommand)[] = mine(defs.bindings).map((b) => {
+    const source = text(b.source, 'source of a binding');
+    const destination = text(b.destination, `destination of a binding from '${source}'`);
+    const routingKey = text(b.routing_key ?? '', `routing_key of binding from '${source}'`);
+    const args = table(b.arguments);
+    if (b.destination_type === 'exchange') {
+      return { kind: 'exchange.bind', source, destination, routingKey, arguments: args };
+    }
+    if (b.destination_type !== 'queue') throw new Error(`binding from '${source}' to '${destination}': destination_type must be 'queue' or 'exchange'`);
+    return { kind: 'bind', exchange: source, queue: destination, routingKey, arguments: args, owner: 0 };
+  });
+  return { exchanges, queues, bindings };
+}
+
+/** Every vhost the definitions mention. */
+function vhostNames(defs: Definitions): Set<string> {
+  const names = new Set<string>((defs.vhosts ?? []).map((v) => text(v.name, 'vhost name')));
+  for (const list of [defs.exchanges, defs.queues, defs.bindings]) for (const d of list ?? []) names.add(text(d.vhost ?? '/', 'vhost'));
+  return names;
+}
+
+/** Checks the shape of a parsed definitions file; throws a one-line reason. */
+export function checkDefinitions(value: unknown): Definitions {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
+  const defs = value as Record<string, unknown>;
+  for (const key of ['vhosts', 'exchanges', 'queues', 'bindings']) {
+    if (defs[key] !== undefined && !Array.isArray(defs[key])) throw new Error(`'${key}' must be an array`);
+    for (const entry of (defs[key] as unknown[] | undefined) ?? []) {
+      if (typeof entry !== 'object' || entry === null) throw new Error(`an entry of '${key}' is not an object`);
+    }
+  }
+  return defs as Definitions;
+}
+
+function text(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw new Error(`${what} must be a string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function flag(value: unknown, absent: boolean, what: string): boolean {
+  if (value === undefined) return absent;
+  if (typeof value !== 'boolean') throw new Error(`${what} must be true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function table(value: unknown): FieldTable {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`arguments must be an object, got ${JSON.stringify(value)}`);
+  return value as FieldTable;
+}
+
+/** AMQP field values as JSON, as RabbitMQ writes them: byte strings as text, timestamps as seconds. */
+function toJsonTable(table: FieldTable): Record<string, JsonValue> {
+  // fromEntries: a key named __proto__ stays a key
+  return Object.fromEntries(Object.entries(table).map(([key, value]) => [key, toJson(value)]));
+}
+
+function toJson(value: FieldValue): JsonValue {
+  if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
+  if (value instanceof Date) return Math.floor(value.getTime() / 1000);
+  if (Array.isArray(value)) return value.map(toJson);
+  // A table, or a decimal ({ decimals, value }), which compares like the two-key table it becomes.
+  return toJsonTable(value as FieldTable);
+}

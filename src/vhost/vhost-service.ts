@@ -1,0 +1,330 @@
+/**
+ * One vhost's topology service: the only place where exchanges, queues and
+ * bindings are declared, deleted, bound and unbound, with RabbitMQ's rules,
+ * reply codes and texts. AMQP handlers, definitions import and recovery replay
+ * all call apply(); it knows nothing of channels or connections (an owner is a
+ * plain connection id), so any of them can.
+ *
+ * Changes to the routing model (VHost) are in force when apply() returns or
+ * resolves; queue contents live in the shards, told through the queue host.
+ */
+import { randomBytes } from 'node:crypto';
+import { ReplyCode, channelError, connectionError } from '../protocol/errors.js';
+import { isExchangeType } from '../routing/exchange-type.js';
+import { VHost, type ExchangeRecord, type QueueRecord } from '../routing/topology.js';
+import { shardOf } from '../shard/placement.js';
+import type { ShardLink } from '../acceptor/shard-link.js';
+import type {
+  ExchangeBindingCommand,
+  ExchangeDeclareCommand,
+  ExchangeDeleteCommand,
+  ImmediateCommand,
+  MessagesRemoved,
+  QueueBindingCommand,
+  QueueDeclareCommand,
+  QueueDeclared,
+  QueueDeleteCommand,
+  QueuePurgeCommand,
+  ShardCommand,
+  TopologyCommand,
+} from './commands.js';
+
+/** What a vhost needs from the broker to keep queues in shards. */
+export interface QueueHost {
+  readonly links: readonly ShardLink[];
+  /** the ring of `link` was written: ring it this turn */
+  linkDirty(link: ShardLink): void;
+  /** a broker-wide id (queue ids share the space with consumer ids) */
+  newId(): number;
+  /** `queue` was deleted: its consumers are gone (and told so, where they can be) */
+  queueDeleted(queue: QueueRecord): void;
+  /** something kept across restarts changed (a durable exchange, queue or binding) */
+  topologyChanged(): void;
+}
+
+/** The declare arguments RabbitMQ compares on redeclare; others may differ freely. */
+const QUEUE_ARGS = [
+  'x-expires',
+  'x-message-ttl',
+  'x-dead-letter-exchange',
+  'x-dead-letter-routing-key',
+  'x-max-length',
+  'x-max-length-bytes',
+  'x-max-priority',
+  'x-overflow',
+  'x-queue-mode',
+  'x-queue-type',
+  'x-single-active-consumer',
+];
+
+export class VHostService {
+  /** the routing model, read on the publish path */
+  readonly topology: VHost;
+  /** exclusive queues by owning connection id, deleted when it goes */
+  private readonly exclusive = new Map<number, Set<QueueRecord>>();
+
+  constructor(
+    readonly name: string,
+    private readonly host: QueueHost,
+  ) {
+    this.topology = new VHost(name);
+    this.topology.onStoredChange = () => host.topologyChanged();
+  }
+
+  apply(command: QueueDeclareCommand): Promise<QueueDeclared>;
+  apply(command: QueueDeleteCommand | QueuePurgeCommand): Promise<MessagesRemoved>;
+  apply(command: ImmediateCommand): void;
+  apply(command: TopologyCommand): void | Promise<QueueDeclared | MessagesRemoved>;
+  apply(command: TopologyCommand): void | Promise<QueueDeclared | MessagesRemoved> {
+    switch (command.kind) {
+      case 'exchange.declare':
+        return this.declareExchange(command);
+      case 'exchange.delete':
+        return this.deleteExchange(command);
+      case 'queue.declare':
+        return this.declareQueue(command);
+      case 'queue.delete':
+        return this.deleteQueue(command);
+      case 'queue.purge':
+        return this.purgeQueue(command);
+      case 'bind':
+      case 'unbind':
+        return this.bindQueue(command);
+      case 'exchange.bind':
+      case 'exchange.unbind':
+        return this.bindExchange(command);
+      default:
+        throw new Error(`unknown topology command ${(command as ShardCommand).kind}`);
+    }
+  }
+
+  /** A queue `owner` may use: it exists and is not another connection's exclusive queue. */
+  queue(name: string, owner: number): QueueRecord {
+    const queue = this.topology.queues.get(name);
+    if (queue === undefined) throw queueNotFound(this.name, name);
+    checkOwner(queue, owner);
+    return queue;
+  }
+
+  /** The exclusive queues `owner` holds (deleted with dropQueue when it goes). */
+  exclusiveQueues(owner: number): ReadonlySet<QueueRecord> {
+    return this.exclusive.get(owner) ?? new Set();
+  }
+
+  async messageCount(queue: QueueRecord): Promise<number> {
+    const { messageCount } = await this.host.links[queue.shard].request({ op: 'count', queueId: queue.id });
+    return messageCount;
+  }
+
+  /**
+   * Deletes this very queue record (not whatever has its name by the time a
+   * caller gets here): consumers are cancelled, bindings removed; resolves
+   * with the messages dropped. Auto-delete and exclusive-owner cleanup use it.
+   */
+  async dropQueue(queue: QueueRecord): Promise<number> {
+    if (this.topology.queues.get(queue.name) !== queue) return 0;
+    this.topology.deleteQueue(queue);
+    if (queue.exclusiveOwner !== 0) {
+      const owned = this.exclusive.get(queue.exclusiveOwner);
+      owned?.delete(queue);
+      if (owned?.size === 0) this.exclusive.delete(queue.exclusiveOwner);
+    }
+    this.host.queueDeleted(queue);
+    const link = this.host.links[queue.shard];
+    const { messageCount } = await link.request({ op: 'delete', queueId: queue.id });
+    link.queueCleared(queue.id);
+    return messageCount;
+  }
+
+  // --- exchanges ------------------------------------------------------------------
+
+  private declareExchange(c: ExchangeDeclareCommand): void {
+    if (c.name === '') throw defaultExchangeRefused();
+    const current = this.topology.exchanges.get(c.name);
+    if (c.passive) {
+      if (current === undefined) throw exchangeNotFound(this.name, c.name);
+      return;
+    }
+    if (!isExchangeType(c.type)) throw connectionError(ReplyCode.COMMAND_INVALID, `unknown exchange type '${c.type}'`);
+    if (current !== undefined) {
+      const where = `for exchange '${c.name}' in vhost '${this.name}'`;
+      inequivalent('type', c.type, current.type, where);
+      inequivalent('durable', c.durable, current.durable, where);
+      inequivalent('auto_delete', c.autoDelete, current.autoDelete, where);
+      inequivalent('internal', c.internal, current.internal, where);
+      // Like RabbitMQ, only the alternate exchange must match; other arguments may differ.
+      const ae = 'alternate-exchange';
+      inequivalent(ae, c.arguments[ae] ?? 'none', current.args[ae] ?? 'none', where);
+      return;
+    }
+    if (c.name.startsWith('amq.')) {
+      throw channelError(ReplyCode.ACCESS_REFUSED, `exchange name '${c.name}' contains reserved prefix 'amq.*'`);
+    }
+    this.topology.addExchange({ name: c.name, type: c.type, durable: c.durable, autoDelete: c.autoDelete, internal: c.internal, args: c.arguments });
+  }
+
+  private deleteExchange(c: ExchangeDeleteCommand): void {
+    if (c.name === '') throw defaultExchangeRefused();
+    if (c.name.startsWith('amq.')) {
+      throw channelError(ReplyCode.ACCESS_REFUSED, `deletion of system exchange '${c.name}' in vhost '${this.name}' not allowed`);
+    }
+    const exchange = this.topology.exchanges.get(c.name);
+    if (exchange === undefined) return; // RabbitMQ: deleting a missing exchange succeeds
+    if (c.ifUnused && exchange.matcher.bindingCount > 0) {
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `exchange '${c.name}' in vhost '${this.name}' in use`);
+    }
+    this.topology.deleteExchange(exchange);
+  }
+
+  /** An exchange that must exist, for bind; the default one may not be bound. */
+  private existingExchange(name: string): ExchangeRecord {
+    if (name === '') throw defaultExchangeRefused();
+    const exchange = this.topology.exchanges.get(name);
+    if (exchange === undefined) throw exchangeNotFound(this.name, name);
+    return exchange;
+  }
+
+  // --- queues ---------------------------------------------------------------------
+
+  private async declareQueue(c: QueueDeclareCommand): Promise<QueueDeclared> {
+    const name = c.name === '' ? `amq.gen-${randomBytes(16).toString('base64url').slice(0, 22)}` : c.name;
+    let queue = this.topology.queues.get(name);
+    if (queue !== undefined) {
+      checkOwner(queue, c.owner);
+      if (!c.passive) {
+        // RabbitMQ checks exclusivity strictly here: a mismatch is "locked", not "inequivalent".
+        if ((c.exclusive ? c.owner : 0) !== queue.exclusiveOwner) throw locked(queue);
+        const where = `for queue '${name}' in vhost '${this.name}'`;
+        inequivalent('durable', c.durable, queue.durable, where);
+        inequivalent('auto_delete', c.autoDelete, queue.autoDelete, where);
+        for (const key of QUEUE_ARGS) inequivalentArg(key, c.arguments[key], queue.args[key], where);
+      }
+    } else if (c.passive) {
+      throw queueNotFound(this.name, name);
+    } else {
+      if (name.startsWith('amq.') && c.name !== '') {
+        throw channelError(ReplyCode.ACCESS_REFUSED, `queue name '${name}' contains reserved prefix 'amq.*'`);
+      }
+      if (c.exclusive && c.owner === 0) {
+        throw channelError(ReplyCode.PRECONDITION_FAILED, `exclusive queue '${name}' in vhost '${this.name}' needs an owning connection`);
+      }
+      queue = this.createQueue(name, c);
+    }
+    const messageCount = await this.messageCount(queue);
+    return { queue: name, messageCount, consumerCount: queue.consumerCount };
+  }
+
+  private createQueue(name: string, c: QueueDeclareCommand): QueueRecord {
+    const shards = this.host.links.length;
+    const queue: QueueRecord = {
+      kind: 'queue',
+      id: this.host.newId(),
+      name,
+      vhost: this.name,
+      shard: shardOf(this.name, name, shards),
+      durable: c.durable,
+      exclusiveOwner: c.exclusive ? c.owner : 0,
+      autoDelete: c.autoDelete,
+      args: c.arguments,
+      boundFrom: new Set(),
+      consumerCount: 0,
+    };
+    this.topology.addQueue(queue);
+    if (queue.exclusiveOwner !== 0) {
+      let owned = this.exclusive.get(queue.exclusiveOwner);
+      if (owned === undefined) this.exclusive.set(queue.exclusiveOwner, (owned = new Set()));
+      owned.add(queue);
+    }
+    // The shard learns of it before any publish: same ring, earlier record.
+    const link = this.host.links[queue.shard];
+    link.send({ op: 'declare', queueId: queue.id, name });
+    this.host.linkDirty(link);
+    return queue;
+  }
+
+  private async deleteQueue(c: QueueDeleteCommand): Promise<MessagesRemoved> {
+    const queue = this.topology.queues.get(c.name);
+    if (queue === undefined) return { messageCount: 0 };
+    checkOwner(queue, c.owner);
+    if (c.ifUnused && queue.consumerCount > 0) {
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `queue '${c.name}' in vhost '${this.name}' in use`);
+    }
+    if (c.ifEmpty && (await this.messageCount(queue)) > 0) {
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `queue '${c.name}' in vhost '${this.name}' not empty`);
+    }
+    return { messageCount: await this.dropQueue(queue) };
+  }
+
+  private async purgeQueue(c: QueuePurgeCommand): Promise<MessagesRemoved> {
+    const queue = this.queue(c.name, c.owner);
+    const { messageCount } = await this.host.links[queue.shard].request({ op: 'purge', queueId: queue.id });
+    return { messageCount };
+  }
+
+  // --- bindings -------------------------------------------------------------------
+
+  private bindQueue(c: QueueBindingCommand): void {
+    if (c.kind === 'bind') {
+      const queue = this.queue(c.queue, c.owner);
+      this.topology.bind(this.existingExchange(c.exchange), queue, c.routingKey, c.arguments);
+      return;
+    }
+    // Unbinding what does not exist succeeds, as in RabbitMQ.
+    const queue = this.topology.queues.get(c.queue);
+    const exchange = this.topology.exchanges.get(c.exchange);
+    if (queue === undefined || exchange === undefined) return;
+    checkOwner(queue, c.owner);
+    this.topology.unbind(exchange, queue, c.routingKey, c.arguments);
+  }
+
+  private bindExchange(c: ExchangeBindingCommand): void {
+    if (c.kind === 'exchange.bind') {
+      const destination = this.existingExchange(c.destination);
+      this.topology.bind(this.existingExchange(c.source), destination, c.routingKey, c.arguments);
+      return;
+    }
+    const source = this.topology.exchanges.get(c.source);
+    const destination = this.topology.exchanges.get(c.destination);
+    if (source !== undefined && destination !== undefined) this.topology.unbind(source, destination, c.routingKey, c.arguments);
+  }
+}
+
+// --- RabbitMQ's errors ------------------------------------------------------------
+
+function checkOwner(queue: QueueRecord, owner: number): void {
+  if (queue.exclusiveOwner !== 0 && queue.exclusiveOwner !== owner) throw locked(queue);
+}
+
+function locked(queue: QueueRecord) {
+  return channelError(
+    ReplyCode.RESOURCE_LOCKED,
+    `cannot obtain exclusive access to locked queue '${queue.name}' in vhost '${queue.vhost}'. ` +
+      'It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.',
+  );
+}
+
+function defaultExchangeRefused() {
+  return channelError(ReplyCode.ACCESS_REFUSED, `operation not permitted on the default exchange`);
+}
+
+function exchangeNotFound(vhost: string, name: string) {
+  return channelError(ReplyCode.NOT_FOUND, `no exchange '${name}' in vhost '${vhost}'`);
+}
+
+function queueNotFound(vhost: string, name: string) {
+  return channelError(ReplyCode.NOT_FOUND, `no queue '${name}' in vhost '${vhost}'`);
+}
+
+/** RabbitMQ's 406 text for a redeclare that differs from what exists. */
+function inequivalent(arg: string, received: unknown, current: unknown, where: string): void {
+  if (received !== current) {
+    throw channelError(ReplyCode.PRECONDITION_FAILED, `inequivalent arg '${arg}' ${where}: received '${received}' but current is '${current}'`);
+  }
+}
+
+/** Like inequivalent(), worded as RabbitMQ words x-arguments. */
+function inequivalentArg(key: string, received: unknown, current: unknown, where: string): void {
+  if (received === current) return;
+  const show = (v: unknown) => (v === undefined ? 'none' : `the value '${v}'`);
+  throw channelError(ReplyCode.PRECONDITION_FAILED, `inequivalent arg '${key}' ${where}: received ${show(received)} but current is ${show(current)}`);
+}
