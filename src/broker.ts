@@ -19,6 +19,7 @@ import { AmqpError, ReplyCode } from './protocol/errors.js';
 import { VHost, type QueueRecord } from './routing/topology.js';
 import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE } from './shard/records.js';
 import { shardOf } from './shard/placement.js';
+import { queueDir } from './store/queue-dir.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -38,6 +39,8 @@ export interface BrokerOptions {
    * machine's, or the cgroup limit), else bytes ("2GB", "512MiB" too); default 0.4
    */
   memoryHighWatermark?: number | string;
+  /** where durable queues keep their persistent messages; undefined: nothing on disk */
+  dataDir?: string;
 }
 
 /** How long close() waits for clients to answer connection.close before dropping them. */
@@ -52,7 +55,7 @@ interface PendingImmediate {
 }
 
 export class Broker extends EventEmitter implements ShardEvents {
-  readonly options: Required<BrokerOptions>;
+  readonly options: Required<Omit<BrokerOptions, 'dataDir'>> & Pick<BrokerOptions, 'dataDir'>;
   readonly vhosts = new Map<string, VHost>([['/', new VHost('/')]]);
   readonly links: ShardLink[];
   readonly connections = new Set<Connection>();
@@ -84,6 +87,7 @@ export class Broker extends EventEmitter implements ShardEvents {
       heartbeat: options.heartbeat ?? 60,
       maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
       memoryHighWatermark: options.memoryHighWatermark ?? DEFAULT_WATERMARK,
+      dataDir: options.dataDir,
     };
     const watermark = watermarkBytes(this.options.memoryHighWatermark);
     this.maxMessageSize = this.options.maxMessageSize;
@@ -296,7 +300,9 @@ export class Broker extends EventEmitter implements ShardEvents {
     };
     vhost.addQueue(queue);
     // The shard learns of it before any publish: same ring, earlier record.
-    this.links[queue.shard].send({ op: 'declare', queueId: queue.id, name });
+    // A durable queue's directory: the shard recovers what it holds, and keeps persistent messages there.
+    const dir = queue.durable && this.options.dataDir !== undefined ? queueDir(this.options.dataDir, vhost.name, name) : undefined;
+    this.links[queue.shard].send({ op: 'declare', queueId: queue.id, name, dir });
     this.linkDirty(this.links[queue.shard]);
     return queue;
   }

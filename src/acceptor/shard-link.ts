@@ -46,6 +46,8 @@ interface PendingRequest {
 
 /** Records handled per turn before yielding to sockets. */
 const BATCH = 4096;
+/** How long a shard may take at shutdown to write what its store still holds. */
+const STOP_WAIT_MS = 10_000;
 /** Within a batch, deliveries between CREDIT records (a quarter of CREDIT_WINDOW). */
 const CREDIT_EVERY = CREDIT_WINDOW / 4;
 
@@ -211,8 +213,17 @@ export class ShardLink {
     this.credits.clear();
   }
 
-  /** Ends the shard; requests still awaiting it fail with `reason`. */
+  /**
+   * Ends the shard, once its store synced and closed its queues' files (at
+   * most STOP_WAIT_MS); requests still awaiting it fail with `reason`.
+   */
   async close(reason: Error): Promise<void> {
+    if (this.ended === null) {
+      let timer!: NodeJS.Timeout;
+      const timeout = new Promise((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)));
+      await Promise.race([this.request({ op: 'stop' }).catch(() => {}), timeout]);
+      clearTimeout(timer);
+    }
     this.abandon(reason);
     await this.worker?.terminate();
   }
