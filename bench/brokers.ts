@@ -2,8 +2,9 @@
 // server) or one at a URL. Started brokers run as child processes, so the CPU
 // and memory read from /proc are theirs alone and they never share a thread
 // with the load generator.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -110,12 +111,25 @@ export function warrenTarget(name: string, o: WarrenOptions = {}): BrokerTarget 
   return {
     name,
     start: async () => {
+      const entry = warrenEntry(o.root ?? REPO_ROOT);
       const args = ['--port', String(await freePort())];
       if (o.workers !== undefined) args.push('--workers', String(o.workers));
-      const c = await spawnReadyLine(warrenEntry(o.root ?? REPO_ROOT), args, o.env);
-      return { ...c, version: await brokerVersion(c.url) };
+      // A fresh data dir, so that durable queues (the 'persistent' scenario) measure the disk path.
+      const dataDir = takesDataDir(entry) ? mkdtempSync(path.join(os.tmpdir(), 'warren-bench-')) : null;
+      if (dataDir !== null) args.push('--data-dir', dataDir);
+      const c = await spawnReadyLine(entry, args, o.env);
+      const close = async () => {
+        await c.close();
+        if (dataDir !== null) rmSync(dataDir, { recursive: true, force: true });
+      };
+      return { ...c, close, version: await brokerVersion(c.url) };
     },
   };
+}
+
+/** Whether this build of warren has --data-dir (older ones, as a baseline, keep everything in memory). */
+function takesDataDir(entry: string): boolean {
+  return spawnSync(process.execPath, [entry, '--help'], { encoding: 'utf8' }).stdout.includes('--data-dir');
 }
 
 /** The null server in its own process: for --ceiling, and as a fake broker in tests. */
