@@ -8,6 +8,7 @@ import { Ring } from '../shard/ring.js';
 import { RingWriter } from '../shard/ring-writer.js';
 import { LocalDoorbell, Pump, SharedDoorbell, type Doorbell } from '../shard/doorbell.js';
 import { ShardRunner } from '../shard/shard-runner.js';
+import { SyncWriter } from '../store/sync-writer.js';
 import type { ShardControl } from '../shard/shard.js';
 import type { ShardWorkerData } from '../shard/shard-worker.js';
 import * as R from '../shard/records.js';
@@ -90,7 +91,13 @@ export class ShardLink {
       const shardBell = new LocalDoorbell();
       acceptorBell = new LocalDoorbell();
       this.shardBell = shardBell;
-      const runner = new ShardRunner(toShard, fromShard, acceptorBell);
+      // The store's I/O runs in its own thread here too; its fsyncs wake this pump through a relay.
+      const openStore = () => {
+        const storeBell = new SharedDoorbell();
+        relay(storeBell, shardBell);
+        return SyncWriter.start(storeBell.words.buffer as SharedArrayBuffer);
+      };
+      const runner = new ShardRunner(toShard, fromShard, acceptorBell, undefined, openStore);
       this.runner = runner;
       this.shardPump = new Pump(shardBell, () => runner.work(), (err) => this.stopped(`it threw ${describe(err)}`));
       this.shardPump.start();
@@ -361,6 +368,16 @@ export class ShardLink {
     this.pending.delete(requestId);
     request.resolve(value);
   }
+}
+
+/** Passes every ring of a bell rung from another thread on to a bell of this one. */
+function relay(from: SharedDoorbell, to: Doorbell): void {
+  const wait = (): void =>
+    from.sleep(from.arm(), () => {
+      to.ring();
+      wait();
+    });
+  wait();
 }
 
 /** An error as one line for the log. */
