@@ -174,6 +174,34 @@ describe.each(MODES)('persistent messages ($name)', ({ workers }) => {
     await conn.close();
   });
 
+  it('purge and delete reach the disk: nothing of a purged or deleted queue comes back', async () => {
+    const dataDir = newDataDir();
+    const purged = uniq('purged');
+    const deleted = uniq('deleted');
+    let broker = await startOn(dataDir);
+    const { ch } = await confirmChannel(broker.url);
+    for (const q of [purged, deleted]) {
+      await ch.assertQueue(q, { durable: true });
+      for (let i = 1; i <= 100; i++) ch.sendToQueue(q, Buffer.from(`p ${i}`), { persistent: true });
+    }
+    await ch.waitForConfirms();
+    expect((await ch.purgeQueue(purged)).messageCount).toBe(100);
+    expect((await ch.deleteQueue(deleted)).messageCount).toBe(100);
+    // Declared again at once, the deleted queue starts empty and takes new messages.
+    await ch.assertQueue(deleted, { durable: true });
+    ch.sendToQueue(deleted, Buffer.from('p 101'), { persistent: true });
+    await ch.waitForConfirms();
+    await broker.close();
+
+    broker = await startOn(dataDir);
+    const conn = await connect(broker.url);
+    const ch2 = await conn.createChannel();
+    expect((await ch2.assertQueue(purged, { durable: true })).messageCount).toBe(0);
+    expect((await ch2.assertQueue(deleted, { durable: true })).messageCount).toBe(1);
+    expect((await drain(ch2, deleted, 1)).numbers).toEqual([101]);
+    await conn.close();
+  });
+
   it('disk use falls when the messages are acked: at most about one segment is left', async () => {
     const dataDir = newDataDir();
     const queue = uniq('drained');
