@@ -111,6 +111,7 @@ export function warrenTarget(name: string, o: WarrenOptions = {}): BrokerTarget 
   return {
     name,
     start: async () => {
+      const entry = warrenEntry(o.root ?? REPO_ROOT);
       const args = ['--port', String(await freePort())];
       if (o.workers !== undefined) args.push('--workers', String(o.workers));
       // A fresh data dir each start (through the environment, which older checkouts ignore).

@@ -44,8 +44,8 @@ export interface BrokerOptions {
    */
   memoryHighWatermark?: number | string;
   /**
-   * where durable definitions are kept (created if missing; one broker at a
-   * time); default none: everything in memory
+   * where durable definitions and the persistent messages of durable queues are
+   * kept (created if missing; one broker at a time); default none: everything in memory
    */
   dataDir?: string;
 }
@@ -324,6 +324,11 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   // --- queues and consumers -------------------------------------------------------
+
+  /** QueueHost: where durable queues keep their persistent messages. */
+  get dataDir(): string | undefined {
+    return this.options.dataDir;
+  }
 
   /** QueueHost and ConsumerHost: a broker-wide id for a queue, consumer or channel. */
   newId(): number {

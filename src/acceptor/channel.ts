@@ -6,9 +6,9 @@
 import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from '../protocol/constants.js';
 import { AmqpError, ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-types.js';
-import { propertiesError } from '../protocol/properties-validator.js';
+import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
 import * as M from '../protocol/methods.generated.js';
-import { A2S_PUBLISH, BlockView, PUBLISH_CONFIRM, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
+import { A2S_PUBLISH, BlockView, PUBLISH_CONFIRM, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
 import type { Destination, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
 import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
@@ -249,6 +249,7 @@ export class Channel implements RoutedMessage {
       // Properties are stored and delivered verbatim: check them once, here (RabbitMQ: 541, nothing stored).
       const malformed = propertiesError(payload, 12, payload.length);
       if (malformed !== null) throw connectionError(ReplyCode.INTERNAL_ERROR, `malformed content header properties: ${malformed}`);
+      if (deliveryMode(payload, 12) === 2) this.pubFlags |= PUBLISH_PERSISTENT;
       const high = payload.readUInt32BE(4);
       const bodySize = high * 0x1_0000_0000 + payload.readUInt32BE(8);
       const limit = this.conn.broker.maxMessageSize;

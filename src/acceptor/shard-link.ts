@@ -8,6 +8,7 @@ import { Ring } from '../shard/ring.js';
 import { RingWriter } from '../shard/ring-writer.js';
 import { LocalDoorbell, Pump, SharedDoorbell, type Doorbell } from '../shard/doorbell.js';
 import { ShardRunner } from '../shard/shard-runner.js';
+import { SyncWriter } from '../store/sync-writer.js';
 import type { ShardControl } from '../shard/shard.js';
 import type { ShardWorkerData } from '../shard/shard-worker.js';
 import * as R from '../shard/records.js';
@@ -46,6 +47,8 @@ interface PendingRequest {
 
 /** Records handled per turn before yielding to sockets. */
 const BATCH = 4096;
+/** How long a shard may take at shutdown to write what its store still holds. */
+const STOP_WAIT_MS = 10_000;
 /** Within a batch, deliveries between CREDIT records (a quarter of CREDIT_WINDOW). */
 const CREDIT_EVERY = CREDIT_WINDOW / 4;
 
@@ -88,7 +91,13 @@ export class ShardLink {
       const shardBell = new LocalDoorbell();
       acceptorBell = new LocalDoorbell();
       this.shardBell = shardBell;
-      const runner = new ShardRunner(toShard, fromShard, acceptorBell);
+      // The store's I/O runs in its own thread here too; its fsyncs wake this pump through a relay.
+      const openStore = () => {
+        const storeBell = new SharedDoorbell();
+        relay(storeBell, shardBell);
+        return SyncWriter.start(storeBell.words.buffer as SharedArrayBuffer);
+      };
+      const runner = new ShardRunner(toShard, fromShard, acceptorBell, undefined, openStore);
       this.runner = runner;
       this.shardPump = new Pump(shardBell, () => runner.work(), (err) => this.stopped(`it threw ${describe(err)}`));
       this.shardPump.start();
@@ -211,8 +220,17 @@ export class ShardLink {
     this.credits.clear();
   }
 
-  /** Ends the shard; requests still awaiting it fail with `reason`. */
+  /**
+   * Ends the shard, once its store synced and closed its queues' files (at
+   * most STOP_WAIT_MS); requests still awaiting it fail with `reason`.
+   */
   async close(reason: Error): Promise<void> {
+    if (this.ended === null) {
+      let timer!: NodeJS.Timeout;
+      const timeout = new Promise((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)));
+      await Promise.race([this.request({ op: 'stop' }).catch(() => {}), timeout]);
+      clearTimeout(timer);
+    }
     this.abandon(reason);
     await this.worker?.terminate();
   }
@@ -350,6 +368,16 @@ export class ShardLink {
     this.pending.delete(requestId);
     request.resolve(value);
   }
+}
+
+/** Passes every ring of a bell rung from another thread on to a bell of this one. */
+function relay(from: SharedDoorbell, to: Doorbell): void {
+  const wait = (): void =>
+    from.sleep(from.arm(), () => {
+      to.ring();
+      wait();
+    });
+  wait();
 }
 
 /** An error as one line for the log. */

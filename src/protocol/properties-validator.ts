@@ -49,6 +49,21 @@ export function propertiesError(buf: Buffer, start: number, end: number): string
   return p === end ? null : `${end - p} byte(s) after the last property`;
 }
 
+/**
+ * The delivery-mode property of a property list that passed propertiesError
+ * (0 when absent). Only content-type, content-encoding and headers come before
+ * it: two shortstrs and a table skipped by their lengths, nothing decoded.
+ */
+export function deliveryMode(buf: Buffer, start: number): number {
+  const flags = (buf[start] << 8) | buf[start + 1];
+  if ((flags & DELIVERY_MODE) === 0) return 0;
+  let p = start + 2;
+  if ((flags & 0x8000) !== 0) p += 1 + buf[p];
+  if ((flags & 0x4000) !== 0) p += 1 + buf[p];
+  if ((flags & HEADERS) !== 0) p += 4 + buf.readUInt32BE(p);
+  return buf[p];
+}
+
 function sizeMismatch(flags: number, got: number, want: number): string {
   return got < want
     ? `property flags 0x${hex(flags)} need ${want} byte(s) of values, only ${got} follow`

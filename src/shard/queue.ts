@@ -10,6 +10,8 @@ export interface QueueEntry {
   message: StoredMessage;
   id: number;
   redelivered: boolean;
+  /** on disk in the queue's store (a persistent message in a durable queue): its ack is recorded there */
+  persistent: boolean;
 }
 
 /**
@@ -87,21 +89,42 @@ export class ShardQueue {
   readonly consumers: Consumer[] = [];
   private nextConsumer = 0;
   private nextId = 1;
+  /**
+   * Its persistent messages are written to the shard's store (a durable queue
+   * in a broker with a data dir); false again once deleted, or the store stopped.
+   */
+  stored = false;
 
   constructor(
     readonly id: number,
     readonly name: string,
     private readonly backlog: Backlog,
+    /** where its persistent messages live on disk; undefined: nowhere (not durable, or in memory) */
+    readonly dir?: string,
   ) {}
 
   get messageCount(): number {
     return this.ready.length + this.requeued.length;
   }
 
-  enqueue(message: StoredMessage): void {
-    const entry = { message, id: this.nextId++, redelivered: false };
+  enqueue(message: StoredMessage): QueueEntry {
+    const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent: false };
     this.ready.push(entry);
     this.account(entry, 1);
+    return entry;
+  }
+
+  /** A message read back from disk at declare: its id is kept, ids go on after it. */
+  restore(message: StoredMessage, id: number, redelivered: boolean): void {
+    const entry: QueueEntry = { message, id, redelivered, persistent: true };
+    this.nextId = id + 1;
+    this.ready.push(entry);
+    this.account(entry, 1);
+  }
+
+  /** Recovery found ids up to nextId - 1 on disk, acked ones too: new ids start above them. */
+  startIdsAt(nextId: number): void {
+    this.nextId = Math.max(this.nextId, nextId);
   }
 
   /** The next entry to hand out, or undefined. */

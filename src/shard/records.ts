@@ -30,6 +30,8 @@ export const PUBLISH_MANDATORY = 1;
 export const PUBLISH_IMMEDIATE = 2;
 /** the channel is in confirm mode: the shard reports when the message is safe */
 export const PUBLISH_CONFIRM = 4;
+/** delivery-mode 2: a durable target queue keeps it on disk */
+export const PUBLISH_PERSISTENT = 8;
 
 export const SETTLE_ACK = 0;
 export const SETTLE_REQUEUE = 1;

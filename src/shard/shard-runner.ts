@@ -2,6 +2,7 @@ import v8 from 'node:v8';
 import { Ring } from './ring.js';
 import { RingWriter } from './ring-writer.js';
 import type { Doorbell } from './doorbell.js';
+import type { StoreWriter } from '../store/store-writer.js';
 import { Shard } from './shard.js';
 import { ENTRY_OVERHEAD } from './queue.js';
 import * as R from './records.js';
@@ -37,30 +38,39 @@ export class ShardRunner {
     private readonly acceptorBell: Doorbell,
     /** heap bytes the ready entries may take (ENTRY_OVERHEAD each) before the alarm */
     private readonly heapBudget = v8.getHeapStatistics().heap_size_limit * HEAP_ALARM_FRACTION,
+    /** starts the durable queues' store (default: an InlineSyncWriter, I/O in this thread) */
+    openStore?: () => StoreWriter,
   ) {
     this.input = input;
     this.output = new RingWriter(output, acceptorBell);
-    this.shard = new Shard(this.output);
+    this.shard = new Shard(this.output, openStore);
   }
 
-  /** One batch; returns true if it made progress (call again before sleeping). */
+  /**
+   * One batch; returns true if it made progress (call again before sleeping).
+   * Also runs when only the store's fsync woke the shard: its confirms go out.
+   */
   work(): boolean {
     let progress = this.output.drainOverflow();
     let handled = 0;
     const input = this.input;
+    const shard = this.shard;
     while (handled < BATCH) {
       const at = input.peek();
       if (at < 0) break;
-      this.shard.handle(input.data, at, at + input.recordSize);
+      // While the store is backlogged, publishes wait in the ring (and so do their publishers).
+      if (input.data[at] === R.A2S_PUBLISH && shard.holdPublishes) break;
+      shard.handle(input.data, at, at + input.recordSize);
       input.consume();
       handled++;
     }
     if (handled > 0) {
       progress = true;
-      this.shard.flushConfirms();
       if (input.producerBlocked) this.acceptorBell.ring();
     }
-    if (this.shard.deliver()) progress = true;
+    if (shard.deliver()) progress = true;
+    // After the deliveries, so that their delivery marks go in the same group commit.
+    shard.flushConfirms();
     this.reportFlow();
     this.reportMemory();
     this.output.flush();

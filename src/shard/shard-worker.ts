@@ -9,6 +9,7 @@ import { workerData } from 'node:worker_threads';
 import { Ring } from './ring.js';
 import { SharedDoorbell } from './doorbell.js';
 import { ShardRunner } from './shard-runner.js';
+import { SyncWriter } from '../store/sync-writer.js';
 
 export interface ShardWorkerData {
   input: SharedArrayBuffer;
@@ -19,7 +20,9 @@ export interface ShardWorkerData {
 
 const data = workerData as ShardWorkerData;
 const bell = new SharedDoorbell(data.shardBell);
-const runner = new ShardRunner(new Ring(data.input), new Ring(data.output), new SharedDoorbell(data.acceptorBell));
+// The store's own thread rings this shard's bell when an fsync made confirms safe.
+const openStore = () => SyncWriter.start(data.shardBell);
+const runner = new ShardRunner(new Ring(data.input), new Ring(data.output), new SharedDoorbell(data.acceptorBell), undefined, openStore);
 for (;;) {
   if (runner.work()) continue;
   const token = bell.arm();

@@ -2,16 +2,26 @@
  * A shard: the queues hashed to it, their messages and consumers. Plain logic
  * with no threads: it reads acceptor records and writes records back through a
  * RingWriter, whether it runs in a worker (shard-worker.ts) or inline.
+ *
+ * Durable queues of a broker with a data dir keep their persistent messages in
+ * the shard's StoreWriter (opened at the first such declare): appended on
+ * publish, acked when acked or dropped, marked when delivered, recovered at
+ * declare. Their confirms wait for the fsync (ConfirmGate).
  */
 import { RingWriter } from './ring-writer.js';
 import { ConfirmBatch } from './confirm-batch.js';
+import { ConfirmGate } from '../store/confirm-gate.js';
+import { InlineSyncWriter } from '../store/inline-sync-writer.js';
+import { recoverQueue } from '../store/recover.js';
+import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
 import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import * as R from './records.js';
 
 /** Control operations, msgpack-encoded in A2S_CONTROL records. */
 export type ShardControl =
-  | { op: 'declare'; queueId: number; name: string }
+  /** dir: a durable queue's directory, when the broker has a data dir */
+  | { op: 'declare'; queueId: number; name: string; dir?: string }
   | { op: 'delete'; queueId: number }
   | { op: 'purge'; queueId: number }
   | { op: 'consume'; queueId: number; consumerId: number; noAck: boolean; prefetch: number; globalPrefetch: number }
@@ -20,7 +30,9 @@ export type ShardControl =
   | { op: 'prefetch'; consumerIds: number[]; globalPrefetch: number }
   | { op: 'flow'; consumerIds: number[]; active: boolean }
   | { op: 'get'; queueId: number; noAck: boolean }
-  | { op: 'count'; queueId: number };
+  | { op: 'count'; queueId: number }
+  /** broker shutdown: the reply comes once the store synced and closed every queue */
+  | { op: 'stop' };
 
 export class Shard {
   private readonly queues = new Map<number, ShardQueue>();
@@ -31,8 +43,27 @@ export class Shard {
   readonly backlog = new Backlog();
   /** Confirm-mode publishes made safe this batch; written once per batch (flushConfirms). */
   private readonly confirms = new ConfirmBatch();
+  /** the durable queues' disk, opened at the first declare that names a directory */
+  private store: StoreWriter | null = null;
+  /** confirms of publishes that wait for the store's fsync */
+  private readonly gate = new ConfirmGate();
+  /** the store failed (a write or fsync threw), or stopped: nothing more goes to disk */
+  private storeEnded = false;
+  /** the stop request to answer once `durable` reaches `stopSeq` */
+  private stopRequest = 0;
+  private stopSeq = 0;
+  /** directories of queues deleted here: a new queue there starts empty, whatever the disk still shows */
+  private readonly destroyedDirs = new Set<string>();
 
-  constructor(private readonly out: RingWriter) {}
+  constructor(
+    private readonly out: RingWriter,
+    private readonly openStore: () => StoreWriter = () => new InlineSyncWriter(),
+  ) {}
+
+  /** The store's ring is full: leave PUBLISH records in the input ring, so the publishers wait. */
+  get holdPublishes(): boolean {
+    return this.store !== null && this.store.backlogged;
+  }
 
   /** Handles one acceptor record found at buf[at..end). */
   handle(buf: Buffer, at: number, end: number): void {
@@ -60,7 +91,11 @@ export class Shard {
         const consumer = queue.nextReadyConsumer();
         if (consumer === null) break;
         const entry = queue.take()!;
-        if (!consumer.noAck) queue.track(entry, consumer);
+        if (!consumer.noAck) {
+          queue.track(entry, consumer);
+          // (a no-ack delivery is acked on disk when the acceptor wrote it: see credit)
+          if (entry.persistent && queue.stored) this.store!.delivered(queue.id, entry.id);
+        }
         consumer.inFlight.push(entry);
         this.writeDeliver(consumer, entry);
         progress = true;
@@ -77,26 +112,75 @@ export class Shard {
     const blockAt = at + R.PUBLISH_HEADER + 4 * queueCount;
     const message: StoredMessage = { block: Buffer.from(buf.subarray(blockAt, end)) };
     const immediate = (flags & R.PUBLISH_IMMEDIATE) !== 0;
+    const persistent = (flags & R.PUBLISH_PERSISTENT) !== 0;
     let delivered = false;
+    /** the store command that makes it safe (0: memory is enough), or -1: a durable queue's disk failed */
+    let seq = 0;
     for (let i = 0; i < queueCount; i++) {
       const queue = this.queues.get(buf.readUInt32LE(at + R.PUBLISH_HEADER + 4 * i));
       if (queue === undefined) continue; // deleted while the publish was in flight
       if (immediate && !queue.hasReadyConsumer()) continue;
-      queue.enqueue(message);
+      const entry = queue.enqueue(message);
+      if (persistent && queue.dir !== undefined) {
+        if (queue.stored) {
+          entry.persistent = true;
+          if (seq >= 0) seq = this.store!.append(queue.id, entry.id, buf, blockAt, end);
+        } else if (this.storeEnded) seq = -1;
+      }
       this.pending.add(queue);
       delivered = true;
     }
     if (immediate) this.writeImmediate(buf.readUInt32LE(at + 4), buf.readUInt32LE(at + 8), delivered, message.block);
     // Safe once held in memory (a queue deleted in flight counts too: RabbitMQ acks
     // those, routing succeeded), and after the IMMEDIATE answer: a return goes before
-    // its ack. Persistent messages in durable queues will be safe once on disk: they
-    // will call confirms.stored when their write completes instead.
-    if ((flags & R.PUBLISH_CONFIRM) !== 0) this.confirms.stored(buf.readUInt32LE(at + 4));
+    // its ack. A persistent message in a durable queue is safe once on disk: the
+    // gate holds its confirm, and the channel's later ones, until the fsync.
+    if ((flags & R.PUBLISH_CONFIRM) === 0) return;
+    const channelRef = buf.readUInt32LE(at + 4);
+    if (this.store === null) this.confirms.stored(channelRef);
+    else if (seq < 0) this.confirms.refused(channelRef); // after refuseAll: nothing waits in the gate
+    else this.gate.stored(channelRef, seq, this.store.durable, this.confirms);
   }
 
-  /** Ends a batch: one CONFIRM record for the confirm-mode publishes it made safe. */
+  /**
+   * Ends a batch: hands the store what the batch wrote (one group commit),
+   * releases the confirms its fsyncs made safe, and writes one CONFIRM record.
+   */
   flushConfirms(): void {
+    const store = this.store;
+    if (store !== null && !this.storeEnded) {
+      try {
+        store.flush();
+      } catch (err) {
+        console.error(`warren: writing persistent messages failed, they are no longer stored: ${(err as Error).stack ?? err}`);
+      }
+      if (store.failed) this.storeFailed();
+      else {
+        const durable = store.durable;
+        this.gate.release(durable, this.confirms);
+        if (this.stopRequest !== 0 && durable >= this.stopSeq) this.stopped();
+      }
+    }
     this.confirms.write(this.out);
+  }
+
+  /** The disk failed: waiting confirms are refused, and so are later persistent publishes to durable queues. */
+  private storeFailed(): void {
+    this.storeEnded = true;
+    this.gate.refuseAll(this.confirms);
+    for (const queue of this.queues.values()) queue.stored = false;
+    if (this.stopRequest !== 0) this.stopped();
+  }
+
+  private stopped(): void {
+    this.storeEnded = true;
+    this.reply(this.stopRequest, {});
+    this.stopRequest = 0;
+  }
+
+  /** An entry leaves its queue for good (acked, dropped, purged): so it does on disk. */
+  private forget(queue: ShardQueue, entry: QueueEntry): void {
+    if (entry.persistent && queue.stored) this.store!.ack(queue.id, entry.id);
   }
 
   private settle(buf: Buffer, at: number): void {
@@ -110,7 +194,9 @@ export class Shard {
       if (queue === undefined) continue;
       const entry = queue.settle(buf.readDoubleLE(p + 4));
       if (entry === undefined) continue;
-      if (requeued !== null) {
+      // A requeued persistent entry stays on disk as it is: it was appended once.
+      if (requeued === null) this.forget(queue, entry);
+      else {
         entry.redelivered = true;
         let batch = requeued.get(queue);
         if (batch === undefined) requeued.set(queue, (batch = []));
@@ -128,7 +214,12 @@ export class Shard {
     for (let i = 0; i < count; i++, p += R.CREDIT_ENTRY) {
       const consumer = this.consumers.get(buf.readUInt32LE(p));
       if (consumer === undefined) continue; // its queue was deleted
-      for (let n = buf.readUInt32LE(p + 4); n > 0; n--) consumer.inFlight.shift();
+      const queue = consumer.queue;
+      for (let n = buf.readUInt32LE(p + 4); n > 0; n--) {
+        const entry = consumer.inFlight.shift()!;
+        // A no-ack delivery is done once it is in its connection's output.
+        if (consumer.noAck) this.forget(queue, entry);
+      }
       this.pending.add(consumer.queue);
     }
   }
@@ -137,21 +228,34 @@ export class Shard {
     switch (c.op) {
       case 'declare': {
         let queue = this.queues.get(c.queueId);
-        if (queue === undefined) this.queues.set(c.queueId, (queue = new ShardQueue(c.queueId, c.name, this.backlog)));
+        if (queue === undefined) {
+          const dir = c.dir ?? undefined; // msgpack may bring an absent dir back as null
+          queue = new ShardQueue(c.queueId, c.name, this.backlog, dir);
+          this.queues.set(c.queueId, queue);
+          if (dir !== undefined) this.openQueue(queue, dir);
+        }
         return this.reply(requestId, { messageCount: queue.messageCount });
       }
       case 'delete': {
         const queue = this.queues.get(c.queueId);
-        const messageCount = queue?.purge() ?? 0;
+        let messageCount = 0;
         if (queue !== undefined) {
+          messageCount = queue.purge();
+          if (queue.stored) {
+            this.store!.destroy(queue.id);
+            queue.stored = false;
+            this.destroyedDirs.add(queue.dir!);
+          }
           for (const consumer of queue.consumers) this.consumers.delete(consumer.id);
           this.queues.delete(c.queueId);
           this.pending.delete(queue);
         }
         return this.reply(requestId, { messageCount });
       }
-      case 'purge':
-        return this.reply(requestId, { messageCount: this.queues.get(c.queueId)?.purge() ?? 0 });
+      case 'purge': {
+        const queue = this.queues.get(c.queueId);
+        return this.reply(requestId, { messageCount: queue === undefined ? 0 : this.purge(queue) });
+      }
       case 'consume': {
         const queue = this.queues.get(c.queueId);
         if (queue === undefined) return;
@@ -200,12 +304,50 @@ export class Shard {
         const queue = this.queues.get(c.queueId);
         const entry = queue?.take();
         if (queue === undefined || entry === undefined) return this.reply(requestId, { empty: true });
-        if (!c.noAck) queue.track(entry, null);
+        if (!c.noAck) {
+          queue.track(entry, null);
+          if (entry.persistent && queue.stored) this.store!.delivered(queue.id, entry.id);
+        } else this.forget(queue, entry);
         return this.writeGetOk(requestId, queue, entry);
       }
       case 'count':
         return this.reply(requestId, { messageCount: this.queues.get(c.queueId)?.messageCount ?? 0 });
+      case 'stop':
+        if (this.store === null || this.storeEnded) return this.reply(requestId, {});
+        for (const queue of this.queues.values()) queue.stored = false;
+        this.stopRequest = requestId;
+        this.stopSeq = this.store.requestStop();
+        return;
     }
+  }
+
+  /**
+   * A durable queue declared: what its directory holds comes back, in order
+   * (delivered but unacked ones redelivered), and its store opens after it.
+   */
+  private openQueue(queue: ShardQueue, dir: string): void {
+    if (this.storeEnded) return; // its persistent publishes are refused
+    this.store ??= this.openStore();
+    if (this.destroyedDirs.delete(dir)) {
+      // Deleted in this run: the store may not have removed the files yet.
+      this.store.open(queue.id, dir);
+    } else {
+      const recovery = recoverQueue(dir);
+      for (const warning of recovery.warnings) console.error(`warren: queue '${queue.name}': ${warning}`);
+      for (const m of recovery.messages) queue.restore({ block: m.block }, m.id, m.delivered);
+      queue.startIdsAt(recovery.nextId);
+      this.store.open(queue.id, dir, recovery.segments);
+    }
+    queue.stored = true;
+    this.pending.add(queue);
+  }
+
+  /** Drops the ready messages (not unacked ones); returns how many. */
+  private purge(queue: ShardQueue): number {
+    if (!queue.stored) return queue.purge();
+    const count = queue.messageCount;
+    for (let entry = queue.take(); entry !== undefined; entry = queue.take()) this.forget(queue, entry);
+    return count;
   }
 
   private reply(requestId: number, value: unknown): void {

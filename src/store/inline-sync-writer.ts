@@ -8,6 +8,8 @@ export class InlineSyncWriter implements StoreWriter {
   written = 0;
   durable = 0;
   failed = false;
+  /** flush() does the I/O at once: nothing waits */
+  readonly backlogged = false;
 
   get fsyncs(): number {
     return this.stores.fsyncs;
@@ -44,6 +46,11 @@ export class InlineSyncWriter implements StoreWriter {
 
   destroy(handle: number): number {
     this.stores.destroy(handle);
+    return ++this.written;
+  }
+
+  requestStop(): number {
+    this.stores.closeAll();
     return ++this.written;
   }
 

@@ -24,8 +24,12 @@ export interface StoreWriter {
   close(handle: number): number;
   /** The queue was deleted: its directory goes. */
   destroy(handle: number): number;
+  /** Syncs and closes every queue and ends the I/O: done once `durable` reaches the returned number. */
+  requestStop(): number;
   /** Ends a shard batch: hands the batch's commands over (one group commit). */
   flush(): void;
+  /** commands wait in memory for room in the ring: the shard should hold back new publishes */
+  readonly backlogged: boolean;
   /** sequence number of the last command given */
   readonly written: number;
   /** every command up to this one is on disk */

@@ -115,12 +115,20 @@ export class SyncWriter implements StoreWriter {
     this.out.flush();
   }
 
+  /**
+   * Asks the worker to sync and close every queue and end; `durable` reaches
+   * the returned number when it has. For a thread that cannot await (a shard).
+   */
+  requestStop(): number {
+    this.out.begin(1);
+    this.out.buf[this.out.offset] = C.OP_STOP;
+    return this.end();
+  }
+
   /** Syncs and closes every queue, then ends the worker. */
   async stop(): Promise<void> {
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.out.begin(1);
-    this.out.buf[this.out.offset] = C.OP_STOP;
-    this.end();
+    this.requestStop();
     while (this.out.backlogged) {
       this.flush();
       await new Promise((resolve) => setTimeout(resolve, 1));

@@ -9,6 +9,7 @@
  * resolves; queue contents live in the shards, told through the queue host.
  */
 import { randomBytes } from 'node:crypto';
+import { queueDir } from '../store/queue-dir.js';
 import { ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import { isExchangeType } from '../routing/exchange-type.js';
 import { VHost, type ExchangeRecord, type QueueRecord } from '../routing/topology.js';
@@ -40,6 +41,8 @@ export interface QueueHost {
   queueDeleted(queue: QueueRecord): void;
   /** something kept across restarts changed (a durable exchange, queue or binding) */
   topologyChanged(): void;
+  /** where durable queues keep their persistent messages; undefined: in memory */
+  readonly dataDir: string | undefined;
 }
 
 /** The declare arguments RabbitMQ compares on redeclare; others may differ freely. */
@@ -237,7 +240,9 @@ export class VHostService {
     }
     // The shard learns of it before any publish: same ring, earlier record.
     const link = this.host.links[queue.shard];
-    link.send({ op: 'declare', queueId: queue.id, name });
+    // A durable queue's directory: the shard recovers what it holds, and keeps persistent messages there.
+    const dir = queue.durable && this.host.dataDir !== undefined ? queueDir(this.host.dataDir, this.name, name) : undefined;
+    link.send({ op: 'declare', queueId: queue.id, name, dir });
     this.host.linkDirty(link);
     return queue;
   }

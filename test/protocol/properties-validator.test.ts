@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { propertiesError } from '../../src/protocol/properties-validator.js';
+import { deliveryMode, propertiesError } from '../../src/protocol/properties-validator.js';
 import { decodeBasicProperties, encodeBasicProperties } from '../../src/protocol/methods.generated.js';
 import { OutputBuffer } from '../../src/protocol/output-buffer.js';
 import { propertiesBytes } from '../property/arbitraries.js';
@@ -111,6 +111,26 @@ describe('propertiesError', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('deliveryMode', () => {
+  it('reads what the decoder reads, at an offset, for any well-formed property list', () => {
+    fc.assert(
+      fc.property(propertiesBytes(), fc.nat({ max: 16 }), (props, offset) => {
+        const payload = Buffer.concat([Buffer.alloc(offset, 0xab), props]);
+        expect(deliveryMode(payload, offset)).toBe(decodeBasicProperties(props, 0, props.length).deliveryMode ?? 0);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('finds delivery-mode 2 behind content-type, content-encoding and headers', () => {
+    const out = new OutputBuffer();
+    encodeBasicProperties(out, { contentType: 'text/plain', contentEncoding: 'gzip', headers: { a: 'b', n: 1 }, deliveryMode: 2, priority: 9 });
+    const b = out.take();
+    expect(check(b)).toBeNull();
+    expect(deliveryMode(b, 0)).toBe(2);
   });
 });
 
