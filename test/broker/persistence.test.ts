@@ -106,7 +106,8 @@ describe.each(MODES)('persistent messages ($name)', ({ workers }) => {
     broker = await startOn(dataDir);
     const conn = await connect(broker.url);
     const ch2 = await conn.createChannel();
-    const ok = await ch2.assertQueue(queue, { durable: true });
+    // Passive: the queue came back from the definitions, with its messages from its segments.
+    const ok = await ch2.checkQueue(queue);
     expect(ok.messageCount).toBe(900);
     const { numbers, redelivered } = await drain(ch2, queue, 900);
     expect(numbers).toEqual(range(101, 1000)); // no transient ones, no duplicates, in order
