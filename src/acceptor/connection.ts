@@ -337,9 +337,14 @@ export class Connection implements FrameHandler {
         this.ended();
         this.socket.end();
         return;
+      case M.CONNECTION_UPDATE_SECRET:
+        if (this.state === 'closing') return;
+        // Decoded only so that a malformed frame is refused, as RabbitMQ does.
+        M.decodeMethod(id, payload, 4, payload.length);
+        this.updateSecret();
+        return;
       case M.CONNECTION_BLOCKED:
       case M.CONNECTION_UNBLOCKED:
-      case M.CONNECTION_UPDATE_SECRET:
         if (this.state === 'closing') return;
         throw connectionError(ReplyCode.NOT_IMPLEMENTED, `${M.methodName(id)} is not supported`);
       default:
@@ -350,6 +355,18 @@ export class Connection implements FrameHandler {
         }
         throw new AmqpError(ReplyCode.COMMAND_INVALID, `unexpected ${M.methodName(id)} on channel 0`, id >>> 16, id & 0xffff, true);
     }
+  }
+
+  /**
+   * RabbitMQ's extension for expiring credentials. Like RabbitMQ's internal
+   * user database, whose passwords never expire (rabbit_access_control
+   * update_state keeps such a backend's state as it is), warren's users are
+   * plain passwords: the new secret is accepted and changes nothing, neither
+   * this connection's user nor the password the next login needs.
+   */
+  private updateSecret(): void {
+    M.writeConnectionUpdateSecretOk(this.out, 0, {});
+    this.dirty();
   }
 
   private onDrain(): void {

@@ -17,6 +17,12 @@ export interface ExchangeRecord {
   readonly internal: boolean;
   readonly args: FieldTable;
   readonly matcher: ExchangeMatcher<Destination>;
+  /**
+   * The `alternate-exchange` argument: where a message goes that this exchange
+   * routes nowhere. A name, looked up per message, so an alternate declared
+   * later (or deleted and declared again) is used, as in RabbitMQ.
+   */
+  readonly alternate: string | undefined;
   /** Exchanges with a binding to this one, so deleting it can unbind. */
   readonly boundFrom: Set<ExchangeRecord>;
 }
@@ -79,6 +85,7 @@ export class VHost {
       kind: 'exchange',
       ...spec,
       matcher: createMatcher<Destination>(spec.type),
+      alternate: alternateOf(spec.args),
       boundFrom: new Set(),
     };
     this.exchanges.set(exchange.name, exchange);
@@ -125,8 +132,10 @@ export class VHost {
 
   /**
    * The queues a publish to `exchange` reaches, following exchange-to-exchange
-   * bindings. `out` is a caller-owned scratch set, cleared here; exchanges in it
-   * double as the visited set, and a Set's iterator sees entries added while it runs.
+   * bindings and alternate exchanges. `out` is a caller-owned scratch set,
+   * cleared here; exchanges in it double as the visited set (so a cycle of
+   * bindings or alternates visits each exchange once), and a Set's iterator
+   * sees entries added while it runs.
    */
   route(exchange: ExchangeRecord, routingKey: string, message: RoutedMessage, out: Set<Destination>): void {
     out.clear();
@@ -139,7 +148,17 @@ export class VHost {
     for (const destination of out) {
       if (destination.kind !== 'exchange') continue;
       const headers = destination.type === 'headers' ? message.headers() : undefined;
+      if (destination.alternate === undefined) {
+        destination.matcher.route(routingKey, headers, out);
+        continue;
+      }
+      const before = out.size;
       destination.matcher.route(routingKey, headers, out);
+      // Routed nowhere (new): RabbitMQ hands the message to the alternate, if it exists.
+      if (out.size === before) {
+        const alternate = this.exchanges.get(destination.alternate);
+        if (alternate !== undefined) out.add(alternate);
+      }
     }
   }
 
@@ -156,4 +175,10 @@ export class VHost {
       this.deleteExchange(exchange);
     }
   }
+}
+
+/** The `alternate-exchange` argument; RabbitMQ uses it only as a longstr (the declare checks its type). */
+function alternateOf(args: FieldTable): string | undefined {
+  const name = args['alternate-exchange'];
+  return typeof name === 'string' ? name : undefined;
 }
