@@ -146,6 +146,8 @@ describe('warren definitions', () => {
       expect(result.code, result.stderr).toBe(0);
       expect(result.stderr).toBe('');
       expect(existsSync(path.join(dir, 'warren.lock')), 'the lock is released').toBe(false);
+      const stored = JSON.parse(readFileSync(path.join(dir, 'definitions.json'), 'utf8'));
+      expect(stored.queues.map((q: { name: string }) => q.name).sort()).toEqual(['already.here', 'orders.eu']);
 
       const { child, port } = await startBroker(['--workers', String(mode.workers)], envFor(dir));
       try {
@@ -153,8 +155,11 @@ describe('warren definitions', () => {
         const check = await c.createChannel();
         await check.checkExchange('orders');
         expect(await check.checkQueue('already.here')).toMatchObject({ queue: 'already.here' });
-        await c.close();
-        // Five messages fit: the file's queue (no x-max-length) replaced the stored one (x-max-length 1).
+        // The file's queue replaced the stored one: a declare with the stored x-max-length is now 406.
+        await check.assertQueue('orders.eu', { durable: true, arguments: { 'x-queue-type': 'classic' } });
+        check.on('error', () => {});
+        await expect(check.assertQueue('orders.eu', { durable: true, arguments: { 'x-max-length': 1 } })).rejects.toThrow(/406/);
+        await c.close().catch(() => {});
         await expectRouted(port, 'orders', 'eu.paris', 'orders.eu', 5);
       } finally {
         await stop(child);
