@@ -21,8 +21,8 @@ import { AmqpError, ReplyCode } from './protocol/errors.js';
 import type { QueueRecord } from './routing/topology.js';
 import { VHostService, type QueueHost } from './vhost/vhost-service.js';
 import { DataDirLock } from './definitions/data-dir-lock.js';
-import { DefinitionsFile, readDefinitions } from './definitions/definitions-file.js';
-import { applyDefinitions, exportDefinitions } from './definitions/rabbit-format.js';
+import { DefinitionsFile, loadDefinitions, readDefinitions } from './definitions/definitions-file.js';
+import { applyDefinitions, exportDefinitions, type Definitions } from './definitions/rabbit-format.js';
 import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE } from './shard/records.js';
 
 export interface BrokerOptions {
@@ -48,6 +48,11 @@ export interface BrokerOptions {
    * kept (created if missing; one broker at a time); default none: everything in memory
    */
   dataDir?: string;
+  /**
+   * a RabbitMQ definitions file loaded at start, after the data dir's own
+   * (RabbitMQ's load_definitions); what it declares is then kept like any declare
+   */
+  definitions?: string;
 }
 
 /** How long close() waits for clients to answer connection.close before dropping them. */
@@ -62,7 +67,7 @@ interface PendingImmediate {
 }
 
 export class Broker extends EventEmitter implements ShardEvents, QueueHost, ConsumerHost {
-  readonly options: Required<Omit<BrokerOptions, 'dataDir'>> & Pick<BrokerOptions, 'dataDir'>;
+  readonly options: Required<Omit<BrokerOptions, 'dataDir' | 'definitions'>> & Pick<BrokerOptions, 'dataDir' | 'definitions'>;
   readonly vhosts = new Map<string, VHostService>();
   readonly links: ShardLink[];
   readonly connections = new Set<Connection>();
@@ -95,6 +100,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
       memoryHighWatermark: options.memoryHighWatermark ?? DEFAULT_WATERMARK,
       dataDir: options.dataDir,
+      definitions: options.definitions,
     };
     const watermark = watermarkBytes(this.options.memoryHighWatermark);
     this.maxMessageSize = this.options.maxMessageSize;
@@ -115,23 +121,33 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   /**
-   * With a data dir: locks it, replays its definitions through apply(), then
-   * keeps the file up to date. Before listen(), so clients see the recovered topology.
+   * With a data dir: locks it and replays its definitions through apply(). Then
+   * the --definitions file, if any, the same way. Then, with a data dir, keeps
+   * its file up to date. Before listen(), so clients see the recovered topology.
    */
   async openDataDir(): Promise<void> {
     const dir = this.options.dataDir;
-    if (dir === undefined) return;
-    this.lock = DataDirLock.acquire(dir);
-    const path = join(dir, 'definitions.json');
-    const defs = readDefinitions(path);
-    if (defs !== null) {
-      try {
-        await applyDefinitions(defs, (name) => this.vhost(name));
-      } catch (err: any) {
-        throw new Error(`${path}: ${err.message}`);
-      }
+    const path = dir === undefined ? undefined : join(dir, 'definitions.json');
+    if (dir !== undefined && path !== undefined) {
+      this.lock = DataDirLock.acquire(dir);
+      const defs = readDefinitions(path);
+      if (defs !== null) await this.replay(defs, path);
     }
+    const extra = this.options.definitions;
+    // Checked whole before any of it is applied: a bad file changes nothing.
+    if (extra !== undefined) await this.replay(loadDefinitions(extra), extra);
+    if (path === undefined) return;
     this.definitions = new DefinitionsFile(path, () => exportDefinitions(this.vhosts.values()));
+    // What the --definitions file added is kept, as RabbitMQ keeps what it loads.
+    if (extra !== undefined) this.definitions.changed();
+  }
+
+  private async replay(defs: Definitions, path: string): Promise<void> {
+    try {
+      await applyDefinitions(defs, (name) => this.vhost(name));
+    } catch (err: any) {
+      throw new Error(`${path}: ${err.message}`);
+    }
   }
 
   /** Listens on every configured host; resolves with the port. */

@@ -9,10 +9,12 @@ import { startBroker, type RunningBroker } from '../index.js';
 import { VERSION } from '../version.js';
 import { watermarkBytes } from '../acceptor/memory-alarm.js';
 import { DataDirInUse } from '../definitions/data-dir-lock.js';
+import { DEFINITIONS_USAGE, runDefinitionsCommand } from './definitions-command.js';
 
 const started = performance.now();
 
 const USAGE = `Usage: warren [options]
+${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
   --host ADDR        listen address (repeatable; default 127.0.0.1 and ::1)
   --port N           AMQP port (default 5672; 0 picks a free one)
   --workers N        shard worker threads (default cores - 1; 0 = run inline)
@@ -23,6 +25,7 @@ const USAGE = `Usage: warren [options]
   --data-dir DIR     where durable definitions are kept (default $WARREN_DATA_DIR,
                      else ./warren-data); one broker per directory
   --in-memory        keep nothing on disk
+  --definitions FILE load this RabbitMQ definitions file at start, after the data dir's own
   --help             this text`;
 
 /** RabbitMQ's ceiling for max_message_size (512 MiB); rings are sized from it. */
@@ -59,6 +62,7 @@ function parseOptions() {
       'memory-high-watermark': { type: 'string' },
       'data-dir': { type: 'string' },
       'in-memory': { type: 'boolean' },
+      definitions: { type: 'string' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -102,6 +106,8 @@ function listenError(err: any, port: number): string {
   }
 }
 
+// A subcommand, else the broker.
+if (process.argv[2] === 'definitions') process.exit(await runDefinitionsCommand(process.argv.slice(3)));
 const values = parse();
 if (values.help) {
   console.log(USAGE);
@@ -117,6 +123,7 @@ const options = {
   maxMessageSize: integer('max-message-size', values['max-message-size'], 1, MAX_MESSAGE_SIZE),
   memoryHighWatermark: watermark(values['memory-high-watermark']),
   dataDir: values['in-memory'] ? undefined : (values['data-dir'] ?? (process.env.WARREN_DATA_DIR || 'warren-data')),
+  definitions: values.definitions,
 };
 
 let broker: RunningBroker;

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { checkDefinitions, type Definitions } from './rabbit-format.js';
+import { checkDefinitions, checkEntries, type Definitions } from './rabbit-format.js';
 
 /** The parsed file, or null if there is none; throws a one-line reason if it cannot be used. */
 export function readDefinitions(path: string): Definitions | null {
@@ -24,6 +24,21 @@ export function readDefinitions(path: string): Definitions | null {
   } catch (err: any) {
     throw new Error(`${path} is not a definitions file: ${err.message}`);
   }
+}
+
+/**
+ * A definitions file a user names (--definitions, import): it must exist, and
+ * every entry must read as the start-up replay reads it. Throws one line.
+ */
+export function loadDefinitions(path: string): Definitions {
+  const defs = readDefinitions(path);
+  if (defs === null) throw new Error(`cannot read ${path}: no such file`);
+  try {
+    checkEntries(defs);
+  } catch (err: any) {
+    throw new Error(`${path}: ${err.message}`);
+  }
+  return defs;
 }
 
 export class DefinitionsFile {
@@ -84,7 +99,8 @@ export class DefinitionsFile {
   }
 }
 
-async function writeAtomically(path: string, data: string): Promise<void> {
+/** Replaces `path` with `data`: a crash leaves the old file or the new one. */
+export async function writeAtomically(path: string, data: string): Promise<void> {
   const temp = `${path}.tmp`;
   const file = await open(temp, 'w');
   try {

@@ -121,6 +121,37 @@ export async function applyDefinitions(defs: Definitions, vhost: (name: string) 
   }
 }
 
+/**
+ * Checks every entry the way applyDefinitions reads it, without applying
+ * anything; throws a line that names the first bad entry.
+ */
+export function checkEntries(defs: Definitions): void {
+  for (const name of vhostNames(defs)) commandsFor(defs, name);
+}
+
+/**
+ * `overlay` merged into `base`: an exchange or queue of `overlay` replaces the
+ * one of the same vhost and name, a binding equal to one already there is kept
+ * once; everything else of both is kept.
+ */
+export function mergeDefinitions(base: Definitions, overlay: Definitions): Definitions {
+  const merge = <T extends object>(a: T[] | undefined, b: T[] | undefined, key: (d: T) => string): T[] => {
+    const byKey = new Map<string, T>();
+    for (const d of [...(a ?? []), ...(b ?? [])]) byKey.set(`${(d as { vhost?: string }).vhost ?? '/'}\0${key(d)}`, d);
+    return [...byKey.values()];
+  };
+  return {
+    ...base,
+    ...overlay,
+    vhosts: merge(base.vhosts, overlay.vhosts, (v) => v.name),
+    users: merge(base.users as { name?: string }[] | undefined, overlay.users as { name?: string }[] | undefined, (u) => String(u.name)),
+    permissions: merge(base.permissions as object[] | undefined, overlay.permissions as object[] | undefined, (p) => JSON.stringify(p)),
+    exchanges: merge(base.exchanges, overlay.exchanges, (x) => x.name),
+    queues: merge(base.queues, overlay.queues, (q) => q.name),
+    bindings: merge(base.bindings, overlay.bindings, (b) => JSON.stringify([b.source, b.destination, b.destination_type, b.routing_key ?? '', b.arguments ?? {}])),
+  };
+}
+
 function replay(service: VHostService, command: TopologyCommand, what: string): void | Promise<unknown> {
   const fail = (err: any): never => {
     throw new Error(`${what} in vhost '${service.name}': ${err?.message ?? err}`);
