@@ -6,26 +6,10 @@ import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { Shard } from '../../src/shard/shard.js';
 import { ConfirmBatch } from '../../src/shard/confirm-batch.js';
 import * as R from '../../src/shard/records.js';
+import { controlRecord, publishRecord } from './records.js';
 
-const shortstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
 
-function publishRecord(channelRef: number, queueIds: number[], body: string, flags: number): Buffer {
-  const block = Buffer.alloc(R.blockSize(shortstr(''), shortstr('rk'), 0, Buffer.byteLength(body)));
-  R.writeBlock(block, 0, shortstr(''), shortstr('rk'), Buffer.alloc(0), [Buffer.from(body)], Buffer.byteLength(body));
-  const head = Buffer.alloc(R.PUBLISH_HEADER + 4 * queueIds.length);
-  head[0] = R.A2S_PUBLISH;
-  head[1] = flags;
-  head.writeUInt16LE(queueIds.length, 2);
-  head.writeUInt32LE(channelRef, 4);
-  queueIds.forEach((id, i) => head.writeUInt32LE(id, R.PUBLISH_HEADER + 4 * i));
-  return Buffer.concat([head, block]);
-}
-
-function declareRecord(queueId: number): Buffer {
-  const head = Buffer.alloc(R.CONTROL_HEADER);
-  head[0] = R.A2S_CONTROL;
-  return Buffer.concat([head, R.packControl({ op: 'declare', queueId, name: `q${queueId}` })]);
-}
+const declareRecord = (queueId: number) => controlRecord(0, { op: 'declare', queueId, name: `q${queueId}` });
 
 /** The records in a ring, CONFIRM ones decoded to [channelRef, stored, refused] entries; others by type. */
 function records(out: Ring): (number | number[][])[] {
@@ -62,11 +46,11 @@ describe('Shard confirms', () => {
     send(declareRecord(2));
     shard.flushConfirms();
     expect(records(out)).toEqual([]); // control records need no confirm
-    for (let i = 0; i < 100; i++) send(publishRecord(10, [1], `a${i}`, R.PUBLISH_CONFIRM));
-    for (let i = 0; i < 50; i++) send(publishRecord(11, [1, 2], `b${i}`, R.PUBLISH_CONFIRM));
-    for (let i = 0; i < 7; i++) send(publishRecord(10, [2], `c${i}`, R.PUBLISH_CONFIRM));
-    for (let i = 0; i < 30; i++) send(publishRecord(12, [1], `d${i}`, 0)); // not in confirm mode: no entry
-    send(publishRecord(13, [99], 'deleted queue', R.PUBLISH_CONFIRM)); // queue gone in flight: acked, as RabbitMQ does
+    for (let i = 0; i < 100; i++) send(publishRecord([1], `a${i}`, { flags: R.PUBLISH_CONFIRM, channelRef: 10 }));
+    for (let i = 0; i < 50; i++) send(publishRecord([1, 2], `b${i}`, { flags: R.PUBLISH_CONFIRM, channelRef: 11 }));
+    for (let i = 0; i < 7; i++) send(publishRecord([2], `c${i}`, { flags: R.PUBLISH_CONFIRM, channelRef: 10 }));
+    for (let i = 0; i < 30; i++) send(publishRecord([1], `d${i}`, { flags: 0, channelRef: 12 })); // not in confirm mode: no entry
+    send(publishRecord([99], 'deleted queue', { flags: R.PUBLISH_CONFIRM, channelRef: 13 })); // queue gone in flight: acked, as RabbitMQ does
     shard.flushConfirms();
     expect(records(out)).toEqual([[[10, 107, 0], [11, 50, 0], [13, 1, 0]]]);
     shard.flushConfirms();
@@ -76,7 +60,7 @@ describe('Shard confirms', () => {
   it('writes the CONFIRM of an immediate publish after its IMMEDIATE answer (return before ack)', () => {
     const { out, shard, send } = setup();
     send(declareRecord(1));
-    send(publishRecord(10, [1], 'nobody consumes', R.PUBLISH_CONFIRM | R.PUBLISH_IMMEDIATE));
+    send(publishRecord([1], 'nobody consumes', { flags: R.PUBLISH_CONFIRM | R.PUBLISH_IMMEDIATE, channelRef: 10 }));
     shard.flushConfirms();
     expect(records(out)).toEqual([R.S2A_IMMEDIATE, [[10, 1, 0]]]);
   });

@@ -12,6 +12,7 @@ import { RingWriter } from '../../src/shard/ring-writer.js';
 import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { ShardRunner } from '../../src/shard/shard-runner.js';
 import * as R from '../../src/shard/records.js';
+import { block, controlRecord, publishRecord, settleRecord, shortstr } from './records.js';
 import { CREDIT_WINDOW, ENTRY_OVERHEAD } from '../../src/shard/queue.js';
 
 const MAX_U32 = 0xffffffff;
@@ -20,8 +21,6 @@ const MAX_QUEUES = 0xffff; // PUBLISH's u16 queue count
 /** Longest legal shortstr contents: 255 bytes of 2-, 3- and 4-byte characters. */
 const NAMES = ['é'.repeat(127) + 'x', '€'.repeat(85), '😀'.repeat(63) + 'abc', 'q'.repeat(255)];
 for (const name of NAMES) if (Buffer.byteLength(name) !== 255) throw new Error(`test name of ${Buffer.byteLength(name)} bytes`);
-
-const shortstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
 
 /** Properties of the largest size a 128 KiB frame carries: a headers table of long strings. */
 function bigProperties(): Buffer {
@@ -75,50 +74,18 @@ function harness(): Harness {
   };
 }
 
-function control(requestId: number, value: object): Buffer {
-  const head = Buffer.alloc(R.CONTROL_HEADER);
-  head[0] = R.A2S_CONTROL;
-  head.writeUInt32LE(requestId, 1);
-  return Buffer.concat([head, R.packControl(value)]);
-}
 
-function block(exchange: string, routingKey: string, properties: Buffer, body: Buffer): Buffer {
-  const buf = Buffer.alloc(R.blockSize(shortstr(exchange), shortstr(routingKey), properties.length, body.length));
-  R.writeBlock(buf, 0, shortstr(exchange), shortstr(routingKey), properties, [body], body.length);
-  return buf;
-}
 
-function publish(queueIds: number[], message: Buffer, flags = 0, channelRef = 0, publishId = 0): Buffer {
-  const head = Buffer.alloc(R.PUBLISH_HEADER + 4 * queueIds.length);
-  head[0] = R.A2S_PUBLISH;
-  head[1] = flags;
-  head.writeUInt16LE(queueIds.length, 2);
-  head.writeUInt32LE(channelRef, 4);
-  head.writeUInt32LE(publishId, 8);
-  queueIds.forEach((id, i) => head.writeUInt32LE(id, R.PUBLISH_HEADER + 4 * i));
-  return Buffer.concat([head, message]);
-}
 
-function settle(action: number, entries: [number, number][]): Buffer {
-  const buf = Buffer.alloc(R.SETTLE_HEADER + R.SETTLE_ENTRY * entries.length);
-  buf[0] = R.A2S_SETTLE;
-  buf[1] = action;
-  buf.writeUInt32LE(entries.length, 2);
-  entries.forEach(([queueId, msgId], i) => {
-    buf.writeUInt32LE(queueId, R.SETTLE_HEADER + R.SETTLE_ENTRY * i);
-    buf.writeDoubleLE(msgId, R.SETTLE_HEADER + R.SETTLE_ENTRY * i + 4);
-  });
-  return buf;
-}
 
 describe('ring records with maximal fields', () => {
   const message = block(NAMES[0], NAMES[2], bigProperties(), Buffer.alloc(1 << 20, 0xab));
 
   it('CONTROL and REPLY carry 255-byte multi-byte names and u32 ids in both directions', () => {
     const h = harness();
-    NAMES.forEach((name, i) => h.write(control(MAX_U32 - i, { op: 'declare', queueId: MAX_U32 - i, name })));
-    h.write(control(MAX_U32, { op: 'flow', consumerIds: Array.from({ length: 10_000 }, (_, i) => MAX_U32 - i), active: false }));
-    h.write(control(MAX_U32 - 10, { op: 'count', queueId: MAX_U32 }));
+    NAMES.forEach((name, i) => h.write(controlRecord(MAX_U32 - i, { op: 'declare', queueId: MAX_U32 - i, name })));
+    h.write(controlRecord(MAX_U32, { op: 'flow', consumerIds: Array.from({ length: 10_000 }, (_, i) => MAX_U32 - i), active: false }));
+    h.write(controlRecord(MAX_U32 - 10, { op: 'count', queueId: MAX_U32 }));
     const replies = h.run();
     expect(replies.map((r) => [r.type, r.record.readUInt32LE(1), r.reply])).toEqual([
       ...NAMES.map((_, i) => [R.S2A_REPLY, MAX_U32 - i, { messageCount: 0 }]),
@@ -138,13 +105,13 @@ describe('ring records with maximal fields', () => {
     const h = harness();
     const ids = Array.from({ length: MAX_QUEUES }, (_, i) => MAX_U32 - i);
     for (let i = 0; i < ids.length; i++) {
-      h.write(control(0, { op: 'declare', queueId: ids[i], name: NAMES[i % NAMES.length] }));
+      h.write(controlRecord(0, { op: 'declare', queueId: ids[i], name: NAMES[i % NAMES.length] }));
       if (i % 4096 === 4095) h.run(); // keep the input ring from filling
     }
     expect(h.run()).toEqual([]); // requestId 0: no replies
-    h.write(publish(ids, message));
-    h.write(control(7, { op: 'get', queueId: ids[0], noAck: false }));
-    h.write(control(8, { op: 'get', queueId: ids[MAX_QUEUES - 1], noAck: true }));
+    h.write(publishRecord(ids, message));
+    h.write(controlRecord(7, { op: 'get', queueId: ids[0], noAck: false }));
+    h.write(controlRecord(8, { op: 'get', queueId: ids[MAX_QUEUES - 1], noAck: true }));
     const [first, last] = h.run();
     for (const [got, requestId, queueId] of [[first, 7, ids[0]], [last, 8, ids[MAX_QUEUES - 1]]] as const) {
       expect(got.type).toBe(R.S2A_GET_OK);
@@ -156,9 +123,9 @@ describe('ring records with maximal fields', () => {
 
     // A SETTLE of 65535 entries (only the first is unacked): requeued, it is there again.
     const msgId = first.record.readDoubleLE(10);
-    h.write(settle(R.SETTLE_REQUEUE, ids.map((id) => [id, msgId])));
-    h.write(control(9, { op: 'count', queueId: ids[0] }));
-    h.write(control(10, { op: 'count', queueId: ids[1] }));
+    h.write(settleRecord(R.SETTLE_REQUEUE, ids.map((id) => [id, msgId])));
+    h.write(controlRecord(9, { op: 'count', queueId: ids[0] }));
+    h.write(controlRecord(10, { op: 'count', queueId: ids[1] }));
     const replies = h.run().filter((r) => r.type === R.S2A_REPLY); // a MEMORY record may come too
     expect(replies.map((r) => [r.record.readUInt32LE(1), r.reply])).toEqual([
       [9, { messageCount: 1 }],
@@ -168,10 +135,10 @@ describe('ring records with maximal fields', () => {
 
   it('DELIVER and IMMEDIATE carry the largest block and u32 ids', () => {
     const h = harness();
-    h.write(control(0, { op: 'declare', queueId: MAX_U32, name: NAMES[2] }));
-    h.write(publish([MAX_U32], message, R.PUBLISH_IMMEDIATE, MAX_U32, MAX_U32 - 1)); // no consumer yet
-    h.write(control(0, { op: 'consume', queueId: MAX_U32, consumerId: MAX_U32, noAck: true, prefetch: 0xffff, globalPrefetch: 0xffff }));
-    h.write(publish([MAX_U32], message, R.PUBLISH_MANDATORY));
+    h.write(controlRecord(0, { op: 'declare', queueId: MAX_U32, name: NAMES[2] }));
+    h.write(publishRecord([MAX_U32], message, { flags: R.PUBLISH_IMMEDIATE, channelRef: MAX_U32, publishId: MAX_U32 - 1 })); // no consumer yet
+    h.write(controlRecord(0, { op: 'consume', queueId: MAX_U32, consumerId: MAX_U32, noAck: true, prefetch: 0xffff, globalPrefetch: 0xffff }));
+    h.write(publishRecord([MAX_U32], message, { flags: R.PUBLISH_MANDATORY }));
     const [immediate, deliver] = h.run();
     expect([immediate.type, immediate.record[1], immediate.record.readUInt32LE(2), immediate.record.readUInt32LE(6)]).toEqual([
       R.S2A_IMMEDIATE, 0, MAX_U32, MAX_U32 - 1,
@@ -189,11 +156,11 @@ describe('ring records with maximal fields', () => {
   it('CREDIT, CONFIRM, QUEUE_FLOW and MEMORY carry u32 ids at their maximum', () => {
     const h = harness();
     const small = block(NAMES[1], NAMES[2], Buffer.from([0, 0]), Buffer.from('x'));
-    h.write(control(0, { op: 'declare', queueId: MAX_U32, name: NAMES[0] }));
-    h.write(control(0, { op: 'consume', queueId: MAX_U32, consumerId: MAX_U32, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    h.write(controlRecord(0, { op: 'declare', queueId: MAX_U32, name: NAMES[0] }));
+    h.write(controlRecord(0, { op: 'consume', queueId: MAX_U32, consumerId: MAX_U32, noAck: true, prefetch: 0, globalPrefetch: 0 }));
     // Past the congestion mark even with a full credit window out.
     const published = 10_000 + CREDIT_WINDOW + 100;
-    for (let i = 0; i < published; i++) h.write(publish([MAX_U32], small, R.PUBLISH_CONFIRM, MAX_U32));
+    for (let i = 0; i < published; i++) h.write(publishRecord([MAX_U32], small, { flags: R.PUBLISH_CONFIRM, channelRef: MAX_U32 }));
     const first = h.run();
     const of = (records: typeof first, type: number) => records.filter((r) => r.type === type);
     const delivers = of(first, R.S2A_DELIVER);

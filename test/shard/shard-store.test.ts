@@ -15,50 +15,16 @@ import { Shard } from '../../src/shard/shard.js';
 import { InlineSyncWriter } from '../../src/store/inline-sync-writer.js';
 import { recoverQueue } from '../../src/store/recover.js';
 import * as R from '../../src/shard/records.js';
+import { controlRecord, creditRecord, publishRecord, settleRecord } from './records.js';
 
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-const shortstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
 
-function publishRecord(queueId: number, body: string, flags: number, channelRef = 7): Buffer {
-  const block = Buffer.alloc(R.blockSize(shortstr(''), shortstr('q'), 0, Buffer.byteLength(body)));
-  R.writeBlock(block, 0, shortstr(''), shortstr('q'), Buffer.alloc(0), [Buffer.from(body)], Buffer.byteLength(body));
-  const head = Buffer.alloc(R.PUBLISH_HEADER + 4);
-  head[0] = R.A2S_PUBLISH;
-  head[1] = flags;
-  head.writeUInt16LE(1, 2);
-  head.writeUInt32LE(channelRef, 4);
-  head.writeUInt32LE(queueId, R.PUBLISH_HEADER);
-  return Buffer.concat([head, block]);
-}
 
-function controlRecord(control: object): Buffer {
-  const head = Buffer.alloc(R.CONTROL_HEADER);
-  head[0] = R.A2S_CONTROL;
-  return Buffer.concat([head, R.packControl(control)]);
-}
 
-function settleRecord(action: number, queueId: number, msgId: number): Buffer {
-  const buf = Buffer.alloc(R.SETTLE_HEADER + R.SETTLE_ENTRY);
-  buf[0] = R.A2S_SETTLE;
-  buf[1] = action;
-  buf.writeUInt32LE(1, 2);
-  buf.writeUInt32LE(queueId, R.SETTLE_HEADER);
-  buf.writeDoubleLE(msgId, R.SETTLE_HEADER + 4);
-  return buf;
-}
-
-function creditRecord(consumerId: number, written: number): Buffer {
-  const buf = Buffer.alloc(R.CREDIT_HEADER + R.CREDIT_ENTRY);
-  buf[0] = R.A2S_CREDIT;
-  buf.writeUInt32LE(1, 1);
-  buf.writeUInt32LE(consumerId, R.CREDIT_HEADER);
-  buf.writeUInt32LE(written, R.CREDIT_HEADER + 4);
-  return buf;
-}
 
 /** An InlineSyncWriter whose I/O happens only while `disk` is open. */
 class HeldWriter extends InlineSyncWriter {
@@ -107,11 +73,11 @@ const PERSISTENT_CONFIRM = R.PUBLISH_PERSISTENT | R.PUBLISH_CONFIRM;
 describe('Shard with a store', () => {
   it('holds a persistent publish confirm, and the channel\'s later ones, until the fsync', () => {
     const { dir, writer, send, endBatch, onDisk } = setup();
-    send(controlRecord({ op: 'declare', queueId: 1, name: 'q', dir }));
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q', dir }));
     writer.open_ = false;
-    send(publishRecord(1, 'p  1', PERSISTENT_CONFIRM));
-    send(publishRecord(1, 't  2', R.PUBLISH_CONFIRM)); // transient, behind it
-    send(publishRecord(1, 'p  3', PERSISTENT_CONFIRM, 8)); // another channel
+    send(publishRecord([1], 'p  1', { flags: PERSISTENT_CONFIRM, channelRef: 7 }));
+    send(publishRecord([1], 't  2', { flags: R.PUBLISH_CONFIRM, channelRef: 7 })); // transient, behind it
+    send(publishRecord([1], 'p  3', { flags: PERSISTENT_CONFIRM, channelRef: 8 })); // another channel
     expect(endBatch()).toEqual([]);
     expect(onDisk()).toEqual([]);
     writer.open_ = true;
@@ -121,11 +87,11 @@ describe('Shard with a store', () => {
 
   it('without PUBLISH_PERSISTENT, or into a queue without a directory, confirms at once and writes nothing', () => {
     const { dir, writer, send, endBatch, onDisk } = setup();
-    send(controlRecord({ op: 'declare', queueId: 1, name: 'durable', dir }));
-    send(controlRecord({ op: 'declare', queueId: 2, name: 'transient' }));
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'durable', dir }));
+    send(controlRecord(0, { op: 'declare', queueId: 2, name: 'transient' }));
     writer.open_ = false;
-    send(publishRecord(2, 'p  1', PERSISTENT_CONFIRM));
-    send(publishRecord(1, 't  2', R.PUBLISH_CONFIRM));
+    send(publishRecord([2], 'p  1', { flags: PERSISTENT_CONFIRM, channelRef: 7 }));
+    send(publishRecord([1], 't  2', { flags: R.PUBLISH_CONFIRM, channelRef: 7 }));
     expect(endBatch()).toEqual([{ stored: 2, refused: 0 }]);
     writer.open_ = true;
     endBatch();
@@ -134,17 +100,17 @@ describe('Shard with a store', () => {
 
   it('acks reach the disk once: a requeue appends nothing, a later ack removes the message', () => {
     const { dir, send, endBatch, onDisk } = setup();
-    send(controlRecord({ op: 'declare', queueId: 1, name: 'q', dir }));
-    for (let i = 1; i <= 3; i++) send(publishRecord(1, `p  ${i}`, R.PUBLISH_PERSISTENT));
-    send(controlRecord({ op: 'consume', queueId: 1, consumerId: 5, noAck: false, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q', dir }));
+    for (let i = 1; i <= 3; i++) send(publishRecord([1], `p  ${i}`, { flags: R.PUBLISH_PERSISTENT, channelRef: 7 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 5, noAck: false, prefetch: 0, globalPrefetch: 0 }));
     endBatch();
     expect(onDisk()).toEqual(['p  1', 'p  2', 'p  3'].map((body) => ({ body, delivered: true })));
-    send(settleRecord(R.SETTLE_REQUEUE, 1, 2)); // back in the queue, redelivered at once
-    send(settleRecord(R.SETTLE_ACK, 1, 1));
+    send(settleRecord(R.SETTLE_REQUEUE, [[1, 2]])); // back in the queue, redelivered at once
+    send(settleRecord(R.SETTLE_ACK, [[1, 1]]));
     endBatch();
     expect(onDisk().map((m) => m.body)).toEqual(['p  2', 'p  3']);
-    send(settleRecord(R.SETTLE_ACK, 1, 2));
-    send(settleRecord(R.SETTLE_DROP, 1, 3)); // rejected without requeue
+    send(settleRecord(R.SETTLE_ACK, [[1, 2]]));
+    send(settleRecord(R.SETTLE_DROP, [[1, 3]])); // rejected without requeue
     endBatch();
     expect(onDisk()).toEqual([]);
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.seg'))).toHaveLength(1); // the current segment stays, nothing else
@@ -152,47 +118,47 @@ describe('Shard with a store', () => {
 
   it('a no-ack delivery leaves the disk only once the acceptor wrote it; a cancel before that keeps it', () => {
     const { dir, send, endBatch, onDisk } = setup();
-    send(controlRecord({ op: 'declare', queueId: 1, name: 'q', dir }));
-    for (let i = 1; i <= 3; i++) send(publishRecord(1, `p  ${i}`, R.PUBLISH_PERSISTENT));
-    send(controlRecord({ op: 'consume', queueId: 1, consumerId: 5, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q', dir }));
+    for (let i = 1; i <= 3; i++) send(publishRecord([1], `p  ${i}`, { flags: R.PUBLISH_PERSISTENT, channelRef: 7 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 5, noAck: true, prefetch: 0, globalPrefetch: 0 }));
     endBatch();
     expect(onDisk().map((m) => m.body)).toEqual(['p  1', 'p  2', 'p  3']);
-    send(creditRecord(5, 1)); // the first one reached its connection
-    send(controlRecord({ op: 'cancel', consumerId: 5 })); // the others go back to the queue
+    send(creditRecord([[5, 1]])); // the first one reached its connection
+    send(controlRecord(0, { op: 'cancel', consumerId: 5 })); // the others go back to the queue
     endBatch();
     expect(onDisk()).toEqual(['p  2', 'p  3'].map((body) => ({ body, delivered: false })));
   });
 
   it('get, purge and delete: no-ack get acks, get marks delivered, purge acks, delete removes the directory', () => {
     const { dir, send, endBatch, onDisk } = setup();
-    send(controlRecord({ op: 'declare', queueId: 1, name: 'q', dir }));
-    for (let i = 1; i <= 4; i++) send(publishRecord(1, `p  ${i}`, R.PUBLISH_PERSISTENT));
-    send(controlRecord({ op: 'get', queueId: 1, noAck: true }));
-    send(controlRecord({ op: 'get', queueId: 1, noAck: false }));
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q', dir }));
+    for (let i = 1; i <= 4; i++) send(publishRecord([1], `p  ${i}`, { flags: R.PUBLISH_PERSISTENT, channelRef: 7 }));
+    send(controlRecord(0, { op: 'get', queueId: 1, noAck: true }));
+    send(controlRecord(0, { op: 'get', queueId: 1, noAck: false }));
     endBatch();
     expect(onDisk()).toEqual([{ body: 'p  2', delivered: true }, { body: 'p  3', delivered: false }, { body: 'p  4', delivered: false }]);
-    send(controlRecord({ op: 'purge', queueId: 1 }));
+    send(controlRecord(0, { op: 'purge', queueId: 1 }));
     endBatch();
     expect(onDisk()).toEqual([{ body: 'p  2', delivered: true }]); // unacked: not purged
-    send(controlRecord({ op: 'delete', queueId: 1 }));
+    send(controlRecord(0, { op: 'delete', queueId: 1 }));
     endBatch();
     expect(fs.existsSync(dir)).toBe(false);
   });
 
   it('a declare recovers the directory: ids go on after the recovered ones, delivered ones redelivered', () => {
     const first = setup();
-    first.send(controlRecord({ op: 'declare', queueId: 1, name: 'q', dir: first.dir }));
-    for (let i = 1; i <= 3; i++) first.send(publishRecord(1, `p  ${i}`, R.PUBLISH_PERSISTENT));
-    first.send(controlRecord({ op: 'get', queueId: 1, noAck: false }));
-    first.send(controlRecord({ op: 'stop' }));
+    first.send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q', dir: first.dir }));
+    for (let i = 1; i <= 3; i++) first.send(publishRecord([1], `p  ${i}`, { flags: R.PUBLISH_PERSISTENT, channelRef: 7 }));
+    first.send(controlRecord(0, { op: 'get', queueId: 1, noAck: false }));
+    first.send(controlRecord(0, { op: 'stop' }));
     first.endBatch();
 
     const out = Ring.allocate(1 << 16);
     const shard = new Shard(new RingWriter(out, new LocalDoorbell()), () => new InlineSyncWriter());
     const send = (record: Buffer) => shard.handle(record, 0, record.length);
-    send(controlRecord({ op: 'declare', queueId: 9, name: 'q', dir: first.dir }));
-    send(publishRecord(9, 'p  4', R.PUBLISH_PERSISTENT));
-    send(controlRecord({ op: 'consume', queueId: 9, consumerId: 1, noAck: false, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'declare', queueId: 9, name: 'q', dir: first.dir }));
+    send(publishRecord([9], 'p  4', { flags: R.PUBLISH_PERSISTENT, channelRef: 7 }));
+    send(controlRecord(0, { op: 'consume', queueId: 9, consumerId: 1, noAck: false, prefetch: 0, globalPrefetch: 0 }));
     shard.deliver();
     const got: { id: number; redelivered: boolean; body: string }[] = [];
     for (let at = out.peek(); at >= 0; at = out.peek()) {

@@ -7,50 +7,12 @@ import { Shard } from '../../src/shard/shard.js';
 import { CREDIT_WINDOW } from '../../src/shard/queue.js';
 import { ShardRunner } from '../../src/shard/shard-runner.js';
 import * as R from '../../src/shard/records.js';
+import { controlRecord, creditRecord, publishRecord, settleRecord } from './records.js';
 import { ENTRY_OVERHEAD } from '../../src/shard/queue.js';
 
-const shortstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
 
-function publishRecord(queueIds: number[], body: string, flags = 0): Buffer {
-  const block = Buffer.alloc(R.blockSize(shortstr('ex'), shortstr('rk'), 0, Buffer.byteLength(body)));
-  R.writeBlock(block, 0, shortstr('ex'), shortstr('rk'), Buffer.alloc(0), [Buffer.from(body)], Buffer.byteLength(body));
-  const head = Buffer.alloc(R.PUBLISH_HEADER + 4 * queueIds.length);
-  head[0] = R.A2S_PUBLISH;
-  head[1] = flags;
-  head.writeUInt16LE(queueIds.length, 2);
-  queueIds.forEach((id, i) => head.writeUInt32LE(id, R.PUBLISH_HEADER + 4 * i));
-  return Buffer.concat([head, block]);
-}
 
-function controlRecord(requestId: number, control: object): Buffer {
-  const head = Buffer.alloc(R.CONTROL_HEADER);
-  head[0] = R.A2S_CONTROL;
-  head.writeUInt32LE(requestId, 1);
-  return Buffer.concat([head, R.packControl(control)]);
-}
 
-function settleRecord(action: number, entries: [number, number][]): Buffer {
-  const buf = Buffer.alloc(R.SETTLE_HEADER + R.SETTLE_ENTRY * entries.length);
-  buf[0] = R.A2S_SETTLE;
-  buf[1] = action;
-  buf.writeUInt32LE(entries.length, 2);
-  entries.forEach(([queueId, msgId], i) => {
-    buf.writeUInt32LE(queueId, R.SETTLE_HEADER + R.SETTLE_ENTRY * i);
-    buf.writeDoubleLE(msgId, R.SETTLE_HEADER + R.SETTLE_ENTRY * i + 4);
-  });
-  return buf;
-}
-
-function creditRecord(credits: [number, number][]): Buffer {
-  const buf = Buffer.alloc(R.CREDIT_HEADER + R.CREDIT_ENTRY * credits.length);
-  buf[0] = R.A2S_CREDIT;
-  buf.writeUInt32LE(credits.length, 1);
-  credits.forEach(([consumerId, written], i) => {
-    buf.writeUInt32LE(consumerId, R.CREDIT_HEADER + R.CREDIT_ENTRY * i);
-    buf.writeUInt32LE(written, R.CREDIT_HEADER + R.CREDIT_ENTRY * i + 4);
-  });
-  return buf;
-}
 
 interface Delivered {
   consumerId: number;

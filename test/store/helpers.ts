@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import * as R from '../../src/shard/records.js';
 
 const shortstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
@@ -28,4 +29,15 @@ export function tempDir(): string {
 /** Sum of the sizes of the files in a directory. */
 export function bytesOnDisk(dir: string): number {
   return fs.readdirSync(dir).reduce((sum, f) => sum + fs.statSync(join(dir, f)).size, 0);
+}
+
+/** Makes a fresh queue directory per call; all of them are removed after the file's tests. */
+export function scratchQueueDirs(): () => string {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  return () => {
+    const d = tempDir();
+    dirs.push(d);
+    return join(d, 'q');
+  };
 }

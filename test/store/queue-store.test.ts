@@ -6,15 +6,9 @@ import { join } from 'node:path';
 import { QueueStore } from '../../src/store/queue-store.js';
 import { recoverQueue } from '../../src/store/recover.js';
 import { crc32 } from '../../src/store/crc32.js';
-import { bytesOnDisk, numberedBlock, numberOf, tempDir } from './helpers.js';
+import { bytesOnDisk, numberedBlock, numberOf, scratchQueueDirs } from './helpers.js';
 
-const dirs: string[] = [];
-const newDir = () => {
-  const d = tempDir();
-  dirs.push(d);
-  return join(d, 'q');
-};
-afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const newDir = scratchQueueDirs();
 
 const append = (store: QueueStore, id: number, size = 0) => {
   const block = numberedBlock(id, size);

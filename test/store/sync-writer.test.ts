@@ -12,15 +12,9 @@ import { ConfirmBatch } from '../../dist/src/shard/confirm-batch.js';
 import { Ring } from '../../dist/src/shard/ring.js';
 import { RingWriter } from '../../dist/src/shard/ring-writer.js';
 import * as R from '../../dist/src/shard/records.js';
-import { bytesOnDisk, numberedBlock, numberOf, tempDir } from './helpers.js';
+import { bytesOnDisk, numberedBlock, numberOf, scratchQueueDirs } from './helpers.js';
 
-const dirs: string[] = [];
-const newDir = () => {
-  const d = tempDir();
-  dirs.push(d);
-  return join(d, 'q');
-};
-afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const newDir = scratchQueueDirs();
 
 /**
  * Resolves once writer.durable reaches `seq`, sleeping on the bell the worker
@@ -97,8 +91,7 @@ describe('SyncWriter', () => {
   });
 
   it('reports a disk failure: FAILED is set and nothing more becomes durable', async () => {
-    const root = tempDir();
-    dirs.push(root);
+    const root = join(newDir(), '..'); // a scratch directory, removed afterwards
     fs.writeFileSync(join(root, 'file'), 'not a directory');
     const bell = new SharedDoorbell();
     const writer = SyncWriter.start(bell.words.buffer as SharedArrayBuffer, 64 * 1024);

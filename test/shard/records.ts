@@ -1,0 +1,60 @@
+/** Builders of the acceptor's ring records, as the shard tests write them. */
+import * as R from '../../src/shard/records.js';
+
+export const shortstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)]);
+
+/** A message block (src/shard/records.ts) from its parts. */
+export function block(exchange: string, routingKey: string, properties: Buffer, body: Buffer | string): Buffer {
+  const bytes = Buffer.from(body);
+  const buf = Buffer.alloc(R.blockSize(shortstr(exchange), shortstr(routingKey), properties.length, bytes.length));
+  R.writeBlock(buf, 0, shortstr(exchange), shortstr(routingKey), properties, [bytes], bytes.length);
+  return buf;
+}
+
+/** PUBLISH of a block, or of a text body sent to exchange 'ex' with key 'rk'. */
+export function publishRecord(
+  queueIds: number[],
+  message: Buffer | string,
+  { flags = 0, channelRef = 0, publishId = 0 }: { flags?: number; channelRef?: number; publishId?: number } = {},
+): Buffer {
+  const head = Buffer.alloc(R.PUBLISH_HEADER + 4 * queueIds.length);
+  head[0] = R.A2S_PUBLISH;
+  head[1] = flags;
+  head.writeUInt16LE(queueIds.length, 2);
+  head.writeUInt32LE(channelRef, 4);
+  head.writeUInt32LE(publishId, 8);
+  queueIds.forEach((id, i) => head.writeUInt32LE(id, R.PUBLISH_HEADER + 4 * i));
+  return Buffer.concat([head, typeof message === 'string' ? block('ex', 'rk', Buffer.alloc(0), message) : message]);
+}
+
+export function controlRecord(requestId: number, control: object): Buffer {
+  const head = Buffer.alloc(R.CONTROL_HEADER);
+  head[0] = R.A2S_CONTROL;
+  head.writeUInt32LE(requestId, 1);
+  return Buffer.concat([head, R.packControl(control)]);
+}
+
+/** SETTLE of (queueId, msgId) pairs. */
+export function settleRecord(action: number, entries: [number, number][]): Buffer {
+  const buf = Buffer.alloc(R.SETTLE_HEADER + R.SETTLE_ENTRY * entries.length);
+  buf[0] = R.A2S_SETTLE;
+  buf[1] = action;
+  buf.writeUInt32LE(entries.length, 2);
+  entries.forEach(([queueId, msgId], i) => {
+    buf.writeUInt32LE(queueId, R.SETTLE_HEADER + R.SETTLE_ENTRY * i);
+    buf.writeDoubleLE(msgId, R.SETTLE_HEADER + R.SETTLE_ENTRY * i + 4);
+  });
+  return buf;
+}
+
+/** CREDIT of (consumerId, written) pairs. */
+export function creditRecord(credits: [number, number][]): Buffer {
+  const buf = Buffer.alloc(R.CREDIT_HEADER + R.CREDIT_ENTRY * credits.length);
+  buf[0] = R.A2S_CREDIT;
+  buf.writeUInt32LE(credits.length, 1);
+  credits.forEach(([consumerId, written], i) => {
+    buf.writeUInt32LE(consumerId, R.CREDIT_HEADER + R.CREDIT_ENTRY * i);
+    buf.writeUInt32LE(written, R.CREDIT_HEADER + R.CREDIT_ENTRY * i + 4);
+  });
+  return buf;
+}
