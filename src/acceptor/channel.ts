@@ -9,7 +9,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
 import * as M from '../protocol/methods.generated.js';
 import { A2S_PUBLISH, BlockView, PUBLISH_CONFIRM, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
-import type { Destination, RoutedMessage } from '../routing/topology.js';
+import type { Destination, ExchangeRecord, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
 import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
@@ -333,27 +333,22 @@ export class Channel implements RoutedMessage {
     throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected ${wanted} for class 60, got frame type ${type} instead`, M.CLASS_BASIC, 40, true);
   }
 
-  /** Routes the assembled message and writes it into each target shard's ring. */
+  /** A whole publish: buffered in a transaction, else routed at once. */
   private finishPublish(): void {
     this.expecting = NO_CONTENT;
-    if (this.tx !== null) return this.tx.publish(this.pubExchange, this.pubRoutingKey, this.pubFlags, this.pubProperties, this.pubBody, this.pubBodySize);
+    if (this.tx !== null) {
+      this.publishable(); // refused at publish time, as RabbitMQ does, not at commit
+      return this.tx.publish(this.pubExchange, this.pubRoutingKey, this.pubFlags, this.pubProperties, this.pubBody, this.pubBodySize);
+    }
     this.route();
   }
 
+  /** Routes the assembled message and writes it into each target shard's ring. */
   private route(): void {
     if (INJECTED_DELAY_US > 0) spin(INJECTED_DELAY_US);
     const broker = this.conn.broker;
-    const vhost = this.conn.vhost;
-    const exchangeName = this.pubExchange.toString('utf8', 1);
-    const exchange = vhost.exchanges.get(exchangeName);
-    if (exchange === undefined) {
-      throw new AmqpError(ReplyCode.NOT_FOUND, `no exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
-    }
-    if (exchange.internal) {
-      throw new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
-    }
-    if (this.pubProperties.length >= 2 && (this.pubProperties.readUInt16BE(0) & USER_ID_FLAG) !== 0) this.checkUserId();
-    vhost.route(exchange, this.pubRoutingKey.toString('utf8', 1), this, this.routed);
+    const exchange = this.publishable();
+    this.conn.vhost.route(exchange, this.pubRoutingKey.toString('utf8', 1), this, this.routed);
     let shards = 0;
     for (const destination of this.routed) {
       if (destination.kind !== 'queue') continue;
@@ -381,6 +376,21 @@ export class Channel implements RoutedMessage {
         targets.length = 0;
       }
     }
+  }
+
+  /** The target exchange, if this publish may go to it (exists, not internal, user-id matches). */
+  private publishable(): ExchangeRecord {
+    const vhost = this.conn.vhost;
+    const exchangeName = this.pubExchange.toString('utf8', 1);
+    const exchange = vhost.exchanges.get(exchangeName);
+    if (exchange === undefined) {
+      throw new AmqpError(ReplyCode.NOT_FOUND, `no exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
+    }
+    if (exchange.internal) {
+      throw new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
+    }
+    if (this.pubProperties.length >= 2 && (this.pubProperties.readUInt16BE(0) & USER_ID_FLAG) !== 0) this.checkUserId();
+    return exchange;
   }
 
   private writePublishRecord(link: ShardLink, queueIds: number[], publishId: number): void {
@@ -475,7 +485,7 @@ export class Channel implements RoutedMessage {
 
   /** A DELIVER record from a shard for one of this channel's consumers. */
   deliver(consumer: ConsumerRef, redelivered: boolean, queueId: number, msgId: number, buf: Buffer, blockAt: number): void {
-    if (!consumer.noAck && this.globalPrefetch > 0 && (this.unacked.size >= this.globalPrefetch || this.held.length > 0)) {
+    if (!consumer.noAck && this.globalPrefetch > 0 && (this.outstanding() >= this.globalPrefetch || this.held.length > 0)) {
       const end = this.view.read(buf, blockAt).end;
       this.held.push({ consumer, redelivered, queueId, msgId, block: Buffer.from(buf.subarray(blockAt, end)) });
       return;
@@ -596,8 +606,13 @@ export class Channel implements RoutedMessage {
     }
   }
 
+  /** Deliveries that count against global prefetch: settled in a transaction still count until commit. */
+  private outstanding(): number {
+    return this.tx === null ? this.unacked.size : this.unacked.size + this.tx.settling;
+  }
+
   private releaseHeld(): void {
-    while (this.held.length > 0 && (this.globalPrefetch === 0 || this.unacked.size < this.globalPrefetch)) {
+    while (this.held.length > 0 && (this.globalPrefetch === 0 || this.outstanding() < this.globalPrefetch)) {
       const h = this.held.shift()!;
       if (this.consumers.get(h.consumer.tag) !== h.consumer) {
         // Cancelled while held: back to its queue.

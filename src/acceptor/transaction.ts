@@ -29,6 +29,8 @@ export class Transaction<D> {
   private ops: TxOp<D>[] = [];
   /** Bytes held by buffered publishes (they count against the memory watermark). */
   bytes = 0;
+  /** Deliveries held by buffered settlements (they still count against global prefetch). */
+  settling = 0;
 
   publish(exchange: Buffer, routingKey: Buffer, flags: number, properties: Buffer, body: Buffer[], bodySize: number): void {
     const copy: BufferedPublish = {
@@ -45,12 +47,14 @@ export class Transaction<D> {
 
   settle(action: number, deliveries: [number, D][]): void {
     this.ops.push({ kind: 'settle', action, deliveries });
+    this.settling += deliveries.length;
   }
 
   /** The oldest operation, removed; what is left stays for rollback if applying it fails. */
   next(): TxOp<D> | undefined {
     const op = this.ops.shift();
     if (op?.kind === 'publish') this.bytes -= op.exchange.length + op.routingKey.length + op.properties.length + op.body.length;
+    else if (op !== undefined) this.settling -= op.deliveries.length;
     return op;
   }
 
@@ -60,6 +64,7 @@ export class Transaction<D> {
     for (const op of this.ops) if (op.kind === 'settle') taken.push(...op.deliveries);
     this.ops = [];
     this.bytes = 0;
+    this.settling = 0;
     return taken;
   }
 }

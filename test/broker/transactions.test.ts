@@ -4,6 +4,7 @@
  * tx API, so the transactional side is a raw client; amqplib observes queues.
  */
 import { describe, expect, it } from 'vitest';
+import { startBroker } from '../../dist/src/index.js';
 import { MODES, channel, eventually, uniq, useBroker } from '../helpers.js';
 import { FRAME_METHOD, type Frame, RawClient, emptyTable, frame, method, shortstr, u16, u8 } from '../wire/raw-client.js';
 
@@ -241,6 +242,42 @@ for (const { name, workers } of MODES) {
       c.destroy();
     });
 
+    it('a publish to a missing exchange is refused at once, not at commit', async () => {
+      const c = await rawChannel(server.url);
+      c.send(txSelect());
+      await expectMethod(c, 90, 11);
+      const missing = uniq('no-such-exchange');
+      c.send(method(CH, 60, 40, u16(0), shortstr(missing), shortstr('k'), u8(0)), frame(FRAME_HEADER, CH, Buffer.concat([u16(60), u16(0), u64(1), u16(0)])), frame(FRAME_BODY, CH, Buffer.from('1')));
+      await expectChannelClose(c, 404, `NOT_FOUND - no exchange '${missing}' in vhost '/'`);
+      c.destroy();
+    });
+
+    it('deliveries settled in a transaction hold global prefetch credit until commit', async () => {
+      const queue = uniq('tx-prefetch');
+      const obs = await observer(queue);
+      for (let n = 1; n <= 4; n++) obs.sendToQueue(queue, Buffer.from(String(n)));
+      const c = await rawChannel(server.url);
+      c.send(method(CH, 60, 10, Buffer.alloc(4), u16(2), u8(1))); // basic.qos prefetch 2, global
+      await expectMethod(c, 60, 11);
+      const first = await consume(c, queue, 2);
+      expect(first.map((d) => d.body)).toEqual(['1', '2']);
+      c.send(txSelect());
+      await expectMethod(c, 90, 11);
+      c.send(ack(first[1].tag, true));
+      c.send(txSelect()); // round trip: no delivery may come before this select-ok
+      await expectMethod(c, 90, 11);
+      c.send(txCommit());
+      await expectMethod(c, 90, 21); // commit-ok before any of the next deliveries...
+      const rest: string[] = [];
+      while (rest.length < 2) {
+        await expectMethod(c, 60, 60); // ...then they come, credit freed by the commit
+        await c.readFrame(); // header
+        rest.push((await c.readFrame())!.payload.toString());
+      }
+      expect(rest).toEqual(['3', '4']);
+      c.destroy();
+    });
+
     it('tx.commit and tx.rollback without tx.select: 406', async () => {
       for (const [op, methodId] of [[txCommit, 20], [txRollback, 30]] as const) {
         const c = await rawChannel(server.url);
@@ -270,3 +307,29 @@ for (const { name, workers } of MODES) {
     });
   });
 }
+
+describe('transactions and the memory alarm', () => {
+  for (const { name, workers } of MODES) {
+    it(`counts buffered publishes as held memory until commit or rollback (${name})`, async () => {
+      const running = await startBroker({ port: 0, host: '127.0.0.1', workers, memoryHighWatermark: '100GB' });
+      try {
+        const used = () => running.broker.memory.used();
+        const c = await rawChannel(running.url);
+        c.send(txSelect());
+        await expectMethod(c, 90, 11);
+        const before = used();
+        const MiB = 2 ** 20;
+        for (let n = 1; n <= 3; n++) c.send(publish('q', Buffer.alloc(MiB, n)));
+        c.send(txSelect());
+        await expectMethod(c, 90, 11);
+        expect(used() - before).toBeGreaterThanOrEqual(3 * MiB);
+        c.send(txRollback());
+        await expectMethod(c, 90, 31);
+        expect(used() - before).toBeLessThan(MiB / 4);
+        c.destroy();
+      } finally {
+        await running.close();
+      }
+    });
+  }
+});
