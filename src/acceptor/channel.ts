@@ -9,11 +9,12 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
 import * as M from '../protocol/methods.generated.js';
 import { A2S_PUBLISH, BlockView, PUBLISH_CONFIRM, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
-import type { Destination, RoutedMessage } from '../routing/topology.js';
+import type { Destination, ExchangeRecord, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
 import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 import { ConfirmTracker } from './confirm-tracker.js';
+import { Transaction } from './transaction.js';
 import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
@@ -61,6 +62,8 @@ export class Channel implements RoutedMessage {
   globalPrefetch = 0;
   /** confirm.select: set in confirm mode; acks publishes once their shards stored them */
   private confirms: ConfirmTracker | null = null;
+  /** tx.select: publishes and settlements wait here for tx.commit */
+  private tx: Transaction<Delivery> | null = null;
   /** for RabbitMQ's "empty queue name = last declared queue" shortcut */
   lastQueue = '';
   /** channel.flow from the client */
@@ -155,7 +158,7 @@ export class Channel implements RoutedMessage {
 
   /** Bytes of the body being received (they count against the memory watermark). */
   get assemblingBytes(): number {
-    return this.expecting === EXPECT_BODY ? this.pubReceived : 0;
+    return (this.expecting === EXPECT_BODY ? this.pubReceived : 0) + (this.tx === null ? 0 : this.tx.bytes);
   }
 
   private method(id: number, args: any): void | Promise<void> {
@@ -169,11 +172,12 @@ export class Channel implements RoutedMessage {
       case M.CLASS_BASIC:
         return basicMethod(this, id, args);
       case M.CLASS_CONFIRM:
+        if (this.tx !== null) throw channelError(ReplyCode.PRECONDITION_FAILED, 'cannot switch from tx to confirm mode');
         this.confirms ??= new ConfirmTracker(this.conn.broker.links.length, (seq, multiple, ack) => this.writeConfirm(seq, multiple, ack));
         if (!(args as M.ConfirmSelect).nowait) M.writeConfirmSelectOk(this.conn.out, this.id);
         return this.conn.dirty();
       case M.CLASS_TX:
-        throw connectionError(ReplyCode.NOT_IMPLEMENTED, 'transactions (tx.*) are not implemented yet');
+        return this.txMethod(id);
       default:
         throw connectionError(ReplyCode.COMMAND_INVALID, `unexpected ${M.methodName(id)} on a channel`);
     }
@@ -196,6 +200,54 @@ export class Channel implements RoutedMessage {
       default:
         throw connectionError(ReplyCode.COMMAND_INVALID, `unexpected ${M.methodName(id)}`);
     }
+  }
+
+  private txMethod(id: number): void {
+    if (id === M.TX_SELECT) {
+      if (this.confirms !== null) throw channelError(ReplyCode.PRECONDITION_FAILED, 'cannot switch from confirm to tx mode');
+      this.tx ??= new Transaction<Delivery>();
+      M.writeTxSelectOk(this.conn.out, this.id);
+      return this.conn.dirty();
+    }
+    if (id !== M.TX_COMMIT && id !== M.TX_ROLLBACK) throw connectionError(ReplyCode.COMMAND_INVALID, `unexpected ${M.methodName(id)}`);
+    if (this.tx === null) throw channelError(ReplyCode.PRECONDITION_FAILED, 'channel is not transactional');
+    if (id === M.TX_COMMIT) {
+      this.commit(this.tx);
+      M.writeTxCommitOk(this.conn.out, this.id);
+    } else {
+      this.rollback(this.tx);
+      M.writeTxRollbackOk(this.conn.out, this.id);
+    }
+    this.conn.dirty();
+  }
+
+  /** Applies the buffered operations in order; if one fails, the rest are rolled back at close. */
+  private commit(tx: Transaction<Delivery>): void {
+    for (let op = tx.next(); op !== undefined; op = tx.next()) {
+      if (op.kind === 'publish') {
+        this.pubExchange = op.exchange;
+        this.pubRoutingKey = op.routingKey;
+        this.pubFlags = op.flags;
+        this.pubProperties = op.properties;
+        this.pubBodySize = op.body.length;
+        this.pubBody.length = 0;
+        this.pubBody.push(op.body);
+        this.route();
+      } else {
+        for (const [, delivery] of op.deliveries) this.collect(delivery);
+        this.flushSettles(op.action);
+      }
+    }
+    this.releaseHeld();
+  }
+
+  /** Buffered settlements give their deliveries back to the unacked set, in tag order. */
+  private rollback(tx: Transaction<Delivery>): void {
+    const taken = tx.rollback();
+    if (taken.length === 0) return;
+    const all = [...this.unacked, ...taken].sort((a, b) => a[0] - b[0]);
+    this.unacked.clear();
+    for (const [tag, delivery] of all) this.unacked.set(tag, delivery);
   }
 
   /** After we sent channel.close, only close-ok (or a crossing close) matters. */
@@ -281,22 +333,22 @@ export class Channel implements RoutedMessage {
     throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected ${wanted} for class 60, got frame type ${type} instead`, M.CLASS_BASIC, 40, true);
   }
 
-  /** Routes the assembled message and writes it into each target shard's ring. */
+  /** A whole publish: buffered in a transaction, else routed at once. */
   private finishPublish(): void {
     this.expecting = NO_CONTENT;
+    if (this.tx !== null) {
+      this.publishable(); // refused at publish time, as RabbitMQ does, not at commit
+      return this.tx.publish(this.pubExchange, this.pubRoutingKey, this.pubFlags, this.pubProperties, this.pubBody, this.pubBodySize);
+    }
+    this.route();
+  }
+
+  /** Routes the assembled message and writes it into each target shard's ring. */
+  private route(): void {
     if (INJECTED_DELAY_US > 0) spin(INJECTED_DELAY_US);
     const broker = this.conn.broker;
-    const vhost = this.conn.vhost;
-    const exchangeName = this.pubExchange.toString('utf8', 1);
-    const exchange = vhost.exchanges.get(exchangeName);
-    if (exchange === undefined) {
-      throw new AmqpError(ReplyCode.NOT_FOUND, `no exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
-    }
-    if (exchange.internal) {
-      throw new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
-    }
-    if (this.pubProperties.length >= 2 && (this.pubProperties.readUInt16BE(0) & USER_ID_FLAG) !== 0) this.checkUserId();
-    vhost.route(exchange, this.pubRoutingKey.toString('utf8', 1), this, this.routed);
+    const exchange = this.publishable();
+    this.conn.vhost.route(exchange, this.pubRoutingKey.toString('utf8', 1), this, this.routed);
     let shards = 0;
     for (const destination of this.routed) {
       if (destination.kind !== 'queue') continue;
@@ -324,6 +376,21 @@ export class Channel implements RoutedMessage {
         targets.length = 0;
       }
     }
+  }
+
+  /** The target exchange, if this publish may go to it (exists, not internal, user-id matches). */
+  private publishable(): ExchangeRecord {
+    const vhost = this.conn.vhost;
+    const exchangeName = this.pubExchange.toString('utf8', 1);
+    const exchange = vhost.exchanges.get(exchangeName);
+    if (exchange === undefined) {
+      throw new AmqpError(ReplyCode.NOT_FOUND, `no exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
+    }
+    if (exchange.internal) {
+      throw new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
+    }
+    if (this.pubProperties.length >= 2 && (this.pubProperties.readUInt16BE(0) & USER_ID_FLAG) !== 0) this.checkUserId();
+    return exchange;
   }
 
   private writePublishRecord(link: ShardLink, queueIds: number[], publishId: number): void {
@@ -418,7 +485,7 @@ export class Channel implements RoutedMessage {
 
   /** A DELIVER record from a shard for one of this channel's consumers. */
   deliver(consumer: ConsumerRef, redelivered: boolean, queueId: number, msgId: number, buf: Buffer, blockAt: number): void {
-    if (!consumer.noAck && this.globalPrefetch > 0 && (this.unacked.size >= this.globalPrefetch || this.held.length > 0)) {
+    if (!consumer.noAck && this.globalPrefetch > 0 && (this.outstanding() >= this.globalPrefetch || this.held.length > 0)) {
       const end = this.view.read(buf, blockAt).end;
       this.held.push({ consumer, redelivered, queueId, msgId, block: Buffer.from(buf.subarray(blockAt, end)) });
       return;
@@ -476,6 +543,7 @@ export class Channel implements RoutedMessage {
 
   /** basic.ack / nack / reject: settles one tag, or all up to it with multiple. */
   settle(tag: number, multiple: boolean, action: number): void {
+    if (this.tx !== null) return this.tx.settle(action, this.take(tag, multiple));
     if (multiple) {
       if (tag !== 0 && !this.unacked.has(tag)) throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
       for (const [t, delivery] of this.unacked) {
@@ -491,6 +559,24 @@ export class Channel implements RoutedMessage {
     }
     this.flushSettles(action);
     this.releaseHeld();
+  }
+
+  /** Removes the deliveries a settlement names from the unacked set (tx mode). */
+  private take(tag: number, multiple: boolean): [number, Delivery][] {
+    const taken: [number, Delivery][] = [];
+    if (multiple) {
+      if (tag !== 0 && !this.unacked.has(tag)) throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
+      for (const [t, delivery] of this.unacked) {
+        if (tag !== 0 && t > tag) break;
+        taken.push([t, delivery]);
+      }
+    } else {
+      const delivery = this.unacked.get(tag);
+      if (delivery === undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
+      taken.push([tag, delivery]);
+    }
+    for (const [t] of taken) this.unacked.delete(t);
+    return taken;
   }
 
   /** Requeues every unacked delivery (basic.recover, channel close). */
@@ -520,8 +606,13 @@ export class Channel implements RoutedMessage {
     }
   }
 
+  /** Deliveries that count against global prefetch: settled in a transaction still count until commit. */
+  private outstanding(): number {
+    return this.tx === null ? this.unacked.size : this.unacked.size + this.tx.settling;
+  }
+
   private releaseHeld(): void {
-    while (this.held.length > 0 && (this.globalPrefetch === 0 || this.unacked.size < this.globalPrefetch)) {
+    while (this.held.length > 0 && (this.globalPrefetch === 0 || this.outstanding() < this.globalPrefetch)) {
       const h = this.held.shift()!;
       if (this.consumers.get(h.consumer.tag) !== h.consumer) {
         // Cancelled while held: back to its queue.
@@ -566,6 +657,7 @@ export class Channel implements RoutedMessage {
   release(): void {
     this.state = 'closed';
     for (const consumer of [...this.consumers.values()]) this.conn.broker.consumers.cancel(consumer);
+    if (this.tx !== null) this.rollback(this.tx);
     this.requeueAll();
     this.conn.broker.unregisterChannel(this);
   }

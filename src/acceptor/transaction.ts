@@ -1,0 +1,70 @@
+/**
+ * tx.select: a channel's buffered publishes and settlements (ack, nack,
+ * reject), applied in order at tx.commit and dropped at tx.rollback. As in
+ * RabbitMQ, settled deliveries leave the unacked set at once (a second ack of
+ * the same tag is refused) and go back to it on rollback.
+ */
+
+/** A publish kept until commit: copies, since frame views do not outlive the turn. */
+export interface BufferedPublish {
+  kind: 'publish';
+  /** exchange and routing key as shortstrs (length octet first) */
+  exchange: Buffer;
+  routingKey: Buffer;
+  flags: number;
+  properties: Buffer;
+  body: Buffer;
+}
+
+/** basic.ack / nack / reject kept until commit: the deliveries it took, by tag. */
+export interface BufferedSettle<D> {
+  kind: 'settle';
+  action: number;
+  deliveries: [tag: number, delivery: D][];
+}
+
+export type TxOp<D> = BufferedPublish | BufferedSettle<D>;
+
+export class Transaction<D> {
+  private ops: TxOp<D>[] = [];
+  /** Bytes held by buffered publishes (they count against the memory watermark). */
+  bytes = 0;
+  /** Deliveries held by buffered settlements (they still count against global prefetch). */
+  settling = 0;
+
+  publish(exchange: Buffer, routingKey: Buffer, flags: number, properties: Buffer, body: Buffer[], bodySize: number): void {
+    const copy: BufferedPublish = {
+      kind: 'publish',
+      exchange: Buffer.from(exchange),
+      routingKey: Buffer.from(routingKey),
+      flags,
+      properties: Buffer.from(properties),
+      body: Buffer.concat(body, bodySize), // always a fresh buffer
+    };
+    this.bytes += copy.exchange.length + copy.routingKey.length + copy.properties.length + bodySize;
+    this.ops.push(copy);
+  }
+
+  settle(action: number, deliveries: [number, D][]): void {
+    this.ops.push({ kind: 'settle', action, deliveries });
+    this.settling += deliveries.length;
+  }
+
+  /** The oldest operation, removed; what is left stays for rollback if applying it fails. */
+  next(): TxOp<D> | undefined {
+    const op = this.ops.shift();
+    if (op?.kind === 'publish') this.bytes -= op.exchange.length + op.routingKey.length + op.properties.length + op.body.length;
+    else if (op !== undefined) this.settling -= op.deliveries.length;
+    return op;
+  }
+
+  /** Drops everything; returns the deliveries that buffered settlements took. */
+  rollback(): [number, D][] {
+    const taken: [number, D][] = [];
+    for (const op of this.ops) if (op.kind === 'settle') taken.push(...op.deliveries);
+    this.ops = [];
+    this.bytes = 0;
+    this.settling = 0;
+    return taken;
+  }
+}
