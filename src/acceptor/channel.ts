@@ -543,25 +543,14 @@ export class Channel implements RoutedMessage {
 
   /** basic.ack / nack / reject: settles one tag, or all up to it with multiple. */
   settle(tag: number, multiple: boolean, action: number): void {
-    if (this.tx !== null) return this.tx.settle(action, this.take(tag, multiple));
-    if (multiple) {
-      if (tag !== 0 && !this.unacked.has(tag)) throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
-      for (const [t, delivery] of this.unacked) {
-        if (tag !== 0 && t > tag) break;
-        this.collect(delivery);
-        this.unacked.delete(t);
-      }
-    } else {
-      const delivery = this.unacked.get(tag);
-      if (delivery === undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
-      this.collect(delivery);
-      this.unacked.delete(tag);
-    }
+    const taken = this.take(tag, multiple);
+    if (this.tx !== null) return this.tx.settle(action, taken);
+    for (const [, delivery] of taken) this.collect(delivery);
     this.flushSettles(action);
     this.releaseHeld();
   }
 
-  /** Removes the deliveries a settlement names from the unacked set (tx mode). */
+  /** Removes the deliveries a settlement names from the unacked set; unknown tags are a 406. */
   private take(tag: number, multiple: boolean): [number, Delivery][] {
     const taken: [number, Delivery][] = [];
     if (multiple) {

@@ -42,16 +42,17 @@ export class StoreSet {
   }
 
   close(handle: number): void {
-    const store = this.store(handle);
-    store.close();
-    this.recount(store);
-    this.forget(store);
-    this.stores.delete(handle);
+    this.end(handle, 'close');
   }
 
   destroy(handle: number): void {
+    this.end(handle, 'destroy');
+  }
+
+  /** The queue's store is closed (its files kept) or destroyed (its files removed), and forgotten. */
+  private end(handle: number, how: 'close' | 'destroy'): void {
     const store = this.store(handle);
-    store.destroy();
+    store[how]();
     this.recount(store);
     this.forget(store);
     this.stores.delete(handle);
