@@ -16,6 +16,7 @@ import { Connection } from './acceptor/connection.js';
 import type { Channel } from './acceptor/channel.js';
 import { ConsumerRegistry, type ConsumerHost } from './acceptor/consumer-registry.js';
 import { ShardLink, type ShardEvents } from './acceptor/shard-link.js';
+import { DeadLetterRouter } from './acceptor/dead-letter-router.js';
 import { DEFAULT_WATERMARK, MemoryAlarm, watermarkBytes } from './acceptor/memory-alarm.js';
 import { AmqpError, ReplyCode } from './protocol/errors.js';
 import type { QueueRecord } from './routing/topology.js';
@@ -76,6 +77,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   private readonly servers: net.Server[] = [];
   readonly consumers = new ConsumerRegistry(this);
   private readonly channels = new Map<number, Channel>();
+  private readonly deadLetters: DeadLetterRouter;
   private readonly immediates = new Map<number, PendingImmediate>();
   private readonly dirtyConnections = new Set<Connection>();
   private readonly dirtyLinks = new Set<ShardLink>();
@@ -108,6 +110,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     const ringBytes = 2 * (this.maxMessageSize + 1024 * 1024);
     const shards = Math.max(1, workers);
     this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, ringBytes, this));
+    this.deadLetters = new DeadLetterRouter(this.links, (link) => this.linkDirty(link));
     this.memory = new MemoryAlarm(watermark, this.links, this.connections);
     this.scheduledFlush = this.scheduledFlush.bind(this);
     this.vhost('/');
@@ -369,6 +372,33 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   /** Deletes a queue no method awaits (auto-delete, exclusive): a failure closes `conn`, not the process. */
   private dropQueue(queue: QueueRecord, conn: Connection): void {
     this.vhosts.get(queue.vhost)!.dropQueue(queue).catch((err) => conn.fail(err));
+  }
+
+  /** The service and record of a queue, by id; undefined once deleted. */
+  private queueById(id: number): { service: VHostService; queue: QueueRecord } | undefined {
+    for (const service of this.vhosts.values()) {
+      const queue = service.queueById(id);
+      if (queue !== undefined) return { service, queue };
+    }
+    return undefined;
+  }
+
+  /** A dead message from a queue: routed through that queue's vhost. Never throws: it runs in the shard pump. */
+  onDeadLetter(queueId: number, buf: Buffer, blockAt: number, end: number): void {
+    const found = this.queueById(queueId);
+    if (found === undefined) return; // its queue was deleted meanwhile, and with it its dead-lettering
+    try {
+      this.deadLetters.route(found.service.topology, buf, blockAt, end);
+    } catch (err) {
+      console.error(`warren: dead-lettering a message from queue '${found.queue.name}' failed: ${(err as Error).stack ?? err}`);
+    }
+  }
+
+  /** A queue unused for its x-expires is deleted, unless a consumer came meanwhile (the shard then re-arms). */
+  onQueueExpired(queueId: number): void {
+    const found = this.queueById(queueId);
+    if (found === undefined || found.queue.consumerCount > 0) return;
+    found.service.dropQueue(found.queue).catch((err) => console.error(`warren: deleting expired queue '${found.queue.name}' failed: ${err}`));
   }
 
   onDeliver(link: ShardLink, buf: Buffer, at: number): void {

@@ -7,6 +7,7 @@ import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from '../protocol/constants.js
 import { AmqpError, ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
+import { parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
 import { A2S_PUBLISH, BlockView, PUBLISH_CONFIRM, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
 import type { Destination, ExchangeRecord, RoutedMessage } from '../routing/topology.js';
@@ -41,6 +42,8 @@ const INJECTED_DELAY_US = Number(process.env.WARREN_BENCH_DELAY_US ?? 0);
 
 /** The user-id bit in a basic content header's property flags. */
 const USER_ID_FLAG = 0x0010;
+/** The expiration property: checked at publish, as RabbitMQ does (the shard reads it unchecked). */
+const EXPIRATION_FLAG = 0x0100;
 
 const NO_CONTENT = 0;
 const EXPECT_HEADER = 1;
@@ -389,7 +392,11 @@ export class Channel implements RoutedMessage {
     if (exchange.internal) {
       throw new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
     }
-    if (this.pubProperties.length >= 2 && (this.pubProperties.readUInt16BE(0) & USER_ID_FLAG) !== 0) this.checkUserId();
+    if (this.pubProperties.length >= 2) {
+      const flags = this.pubProperties.readUInt16BE(0);
+      if ((flags & USER_ID_FLAG) !== 0) this.checkUserId();
+      if ((flags & EXPIRATION_FLAG) !== 0) this.checkExpiration();
+    }
     return exchange;
   }
 
@@ -409,6 +416,15 @@ export class Channel implements RoutedMessage {
     w.end();
     this.conn.broker.linkDirty(link);
     link.afterPublish(this.conn, queueIds);
+  }
+
+  /** RabbitMQ refuses an expiration property that is not a count of ms. */
+  private checkExpiration(): void {
+    const { expiration } = M.decodeBasicProperties(this.pubProperties, 0, this.pubProperties.length);
+    const ms = parseExpiration(expiration!);
+    if (typeof ms === 'string') {
+      throw new AmqpError(ReplyCode.PRECONDITION_FAILED, `invalid expiration '${expiration}': ${ms}`, M.CLASS_BASIC, 40, false);
+    }
   }
 
   /** RabbitMQ refuses a user-id property that is not the authenticated user. */

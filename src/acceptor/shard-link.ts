@@ -30,6 +30,10 @@ export interface ShardEvents {
   onImmediate(channelRef: number, publishId: number, delivered: boolean, buf: Buffer, blockAt: number): void;
   /** The shard's next `stored` confirm-mode publishes from the channel are safe, then `refused` were refused. */
   onConfirm(link: ShardLink, channelRef: number, stored: number, refused: number): void;
+  /** A dead message (a DEAD_LETTER record's block at buf[blockAt..end)) from queue `queueId`, to route. */
+  onDeadLetter(queueId: number, buf: Buffer, blockAt: number, end: number): void;
+  /** Queue `queueId` was unused for its x-expires: delete it. */
+  onQueueExpired(queueId: number): void;
   /** The shard's heap alarm went on or off. */
   onShardMemory(): void;
   /** Called after each batch of records, so output can be flushed once. */
@@ -51,6 +55,8 @@ const BATCH = 4096;
 const STOP_WAIT_MS = 10_000;
 /** Within a batch, deliveries between CREDIT records (a quarter of CREDIT_WINDOW). */
 const CREDIT_EVERY = CREDIT_WINDOW / 4;
+/** The longest delay setTimeout takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class ShardLink {
   readonly writer: RingWriter;
@@ -72,6 +78,9 @@ export class ShardLink {
   private readonly ringStalled = new Set<Connection>();
   /** Congested queues of this shard, by id, and the publishers paused on each. */
   private readonly congestedQueues = new Map<number, Set<Connection>>();
+  /** --workers 0: the one timer that wakes the inline shard at its next deadline (a message or queue expiring) */
+  private deadlineTimer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
   /** What the shard's ready messages cost, as it last reported (MEMORY records). */
   queuedBytes = 0;
   /** The shard's ready messages are filling its V8 heap. */
@@ -99,7 +108,12 @@ export class ShardLink {
       };
       const runner = new ShardRunner(toShard, fromShard, acceptorBell, undefined, openStore);
       this.runner = runner;
-      this.shardPump = new Pump(shardBell, () => runner.work(), (err) => this.stopped(`it threw ${describe(err)}`));
+      const work = (): boolean => {
+        const progress = runner.work();
+        this.armDeadline(runner.nextDeadline(), shardBell);
+        return progress;
+      };
+      this.shardPump = new Pump(shardBell, work, (err) => this.stopped(`it threw ${describe(err)}`));
       this.shardPump.start();
     } else {
       const shardBell = new SharedDoorbell();
@@ -235,11 +249,30 @@ export class ShardLink {
     await this.worker?.terminate();
   }
 
+  /**
+   * Keeps the inline shard's timer at its earliest deadline. A later deadline
+   * leaves an earlier timer armed: it wakes the shard, which re-arms.
+   */
+  private armDeadline(at: number, bell: Doorbell): void {
+    if (at >= this.timerAt || this.ended !== null) return;
+    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
+    this.timerAt = at;
+    // setTimeout fires at once past 2^31 - 1 ms: wake then and re-arm
+    const delay = Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS);
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = null;
+      this.timerAt = Infinity;
+      bell.ring();
+    }, delay);
+    this.deadlineTimer.unref();
+  }
+
   /** Stops reading the shard and fails every request awaiting it (and any later one) with `error`. */
   abandon(error: Error): void {
     this.ended ??= error;
     this.pump.stop();
     this.shardPump?.stop();
+    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
     for (const request of this.pending.values()) request.reject(this.ended);
     this.pending.clear();
   }
@@ -334,6 +367,10 @@ export class ShardLink {
         if (!this.congestedQueues.has(queueId)) this.congestedQueues.set(queueId, new Set());
         return;
       }
+      case R.S2A_DEAD_LETTER:
+        return this.events.onDeadLetter(buf.readUInt32LE(at + 1), buf, at + R.DEAD_LETTER_HEADER, end);
+      case R.S2A_QUEUE_EXPIRED:
+        return this.events.onQueueExpired(buf.readUInt32LE(at + 1));
       case R.S2A_MEMORY: {
         this.queuedBytes = buf.readDoubleLE(at + 2);
         const heapAlarm = buf[at + 1] === 1;

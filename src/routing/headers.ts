@@ -37,9 +37,20 @@ function xMatchOf(args: FieldTable): string | undefined {
 export function validateHeadersArgs(args: FieldTable): string | undefined {
   if (!Object.hasOwn(args, X_MATCH)) return undefined;
   const mode = xMatchOf(args);
-  if (mode === undefined) return 'Invalid x-match field type; expected longstr';
-  if (!MODES.includes(mode)) return `Invalid x-match field value "${mode}"; expected all, any, all-with-x, or any-with-x`;
+  if (mode === undefined) return `Invalid x-match field type ${typeName(args[X_MATCH])} (value ${String(args[X_MATCH])}); expected longstr`;
+  // RabbitMQ prints the value as an Erlang binary: <<"bogus">>
+  if (!MODES.includes(mode)) return `Invalid x-match field value <<"${mode}">>; expected all, any, all-with-x, or any-with-x`;
   return undefined;
+}
+
+/** RabbitMQ's name for a non-string x-match's type, as a client would have encoded it. */
+function typeName(v: FieldValue): string {
+  if (typeof v === 'boolean') return 'bool';
+  if (v === null) return 'void';
+  if (typeof v === 'bigint') return 'long';
+  if (typeof v !== 'number') return Array.isArray(v) ? 'array' : 'table';
+  if (!Number.isInteger(v)) return 'double';
+  return v >= -0x80 && v < 0x80 ? 'byte' : v >= -0x8000 && v < 0x8000 ? 'short' : v >= -0x80000000 && v < 0x80000000 ? 'signedint' : 'long';
 }
 
 function compile<D>(destination: D, args: FieldTable): Compiled<D> {

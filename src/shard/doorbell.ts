@@ -49,8 +49,9 @@ export class SharedDoorbell implements Doorbell {
   }
 
   /** Blocks the thread until rung: for a thread with nothing else to wait for. */
-  sleepSync(token: number): void {
-    Atomics.wait(this.words, SEQ, token);
+  /** Blocks until rung, or for at most `timeoutMs` (the shard's next deadline). */
+  sleepSync(token: number, timeoutMs = Infinity): void {
+    Atomics.wait(this.words, SEQ, token, timeoutMs);
     this.disarm();
   }
 

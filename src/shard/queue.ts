@@ -1,4 +1,5 @@
 import { Deque } from './deque.js';
+import { bodySize, type QueueLifecycle } from './lifecycle.js';
 
 /** A message as a shard keeps it: its block, copied out of the ring once. */
 export interface StoredMessage {
@@ -12,6 +13,8 @@ export interface QueueEntry {
   redelivered: boolean;
   /** on disk in the queue's store (a persistent message in a durable queue): its ack is recorded there */
   persistent: boolean;
+  /** when it expires at the head of its queue, ms since the epoch; 0: never (lifecycle.ts) */
+  expiresAt: number;
 }
 
 /**
@@ -94,6 +97,10 @@ export class ShardQueue {
    * in a broker with a data dir); false again once deleted, or the store stopped.
    */
   stored = false;
+  /** its x-arguments (TTL, limits, dead-lettering) and their state; null: none */
+  lifecycle: QueueLifecycle | null = null;
+  /** its entries may expire: check the head before each delivery */
+  timed = false;
 
   constructor(
     readonly id: number,
@@ -108,7 +115,7 @@ export class ShardQueue {
   }
 
   enqueue(message: StoredMessage): QueueEntry {
-    const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent: false };
+    const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent: false, expiresAt: 0 };
     this.ready.push(entry);
     this.account(entry, 1);
     return entry;
@@ -116,7 +123,7 @@ export class ShardQueue {
 
   /** A message read back from disk at declare: its id is kept, ids go on after it. */
   restore(message: StoredMessage, id: number, redelivered: boolean): void {
-    const entry: QueueEntry = { message, id, redelivered, persistent: true };
+    const entry: QueueEntry = { message, id, redelivered, persistent: true, expiresAt: 0 };
     this.nextId = id + 1;
     this.ready.push(entry);
     this.account(entry, 1);
@@ -132,6 +139,11 @@ export class ShardQueue {
     const entry = this.requeued.length > 0 ? this.requeued.shift() : this.ready.shift();
     if (entry !== undefined) this.account(entry, -1);
     return entry;
+  }
+
+  /** The next entry to hand out, left in place. */
+  peek(): QueueEntry | undefined {
+    return this.requeued.length > 0 ? this.requeued.at(0) : this.ready.at(0);
   }
 
   /** Records an entry as delivered and awaiting ack. */
@@ -222,6 +234,7 @@ export class ShardQueue {
     this.readyBytes += sign * bytes;
     this.backlog.entries += sign;
     this.backlog.bytes += sign * (bytes + ENTRY_OVERHEAD);
+    if (this.lifecycle !== null) this.lifecycle.bodyBytes += sign * bodySize(entry.message.block);
     if (sign > 0 ? !this.congested && this.consumers.length > 0 : this.congested) this.updateFlow();
   }
 

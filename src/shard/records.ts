@@ -25,6 +25,8 @@ export const S2A_IMMEDIATE = 4;
 export const S2A_CONFIRM = 5;
 export const S2A_QUEUE_FLOW = 6;
 export const S2A_MEMORY = 7;
+export const S2A_DEAD_LETTER = 8;
+export const S2A_QUEUE_EXPIRED = 9;
 
 export const PUBLISH_MANDATORY = 1;
 export const PUBLISH_IMMEDIATE = 2;
@@ -63,6 +65,14 @@ export const CONFIRM_ENTRY = 12;
 export const QUEUE_FLOW_SIZE = 6;
 /** MEMORY: u8 type, u8 heapAlarm, f64 bytes (what the shard's ready messages cost) */
 export const MEMORY_SIZE = 10;
+/**
+ * DEAD_LETTER: u8 type, u32 queueId (where it died), block: exchange = the
+ * dead-letter exchange, routing key = the one to route with, properties with
+ * the death headers. The acceptor routes it like a publish.
+ */
+export const DEAD_LETTER_HEADER = 5;
+/** QUEUE_EXPIRED: u8 type, u32 queueId: unused for its x-expires, the acceptor deletes it */
+export const QUEUE_EXPIRED_SIZE = 5;
 /** CONTROL / REPLY: u8 type, u32 requestId, msgpack */
 export const CONTROL_HEADER = 5;
 

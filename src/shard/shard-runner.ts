@@ -55,6 +55,7 @@ export class ShardRunner {
     let handled = 0;
     const input = this.input;
     const shard = this.shard;
+    shard.advance(Date.now());
     while (handled < BATCH) {
       const at = input.peek();
       if (at < 0) break;
@@ -69,12 +70,18 @@ export class ShardRunner {
       if (input.producerBlocked) this.acceptorBell.ring();
     }
     if (shard.deliver()) progress = true;
+    shard.settleLifecycles(Date.now());
     // After the deliveries, so that their delivery marks go in the same group commit.
     shard.flushConfirms();
     this.reportFlow();
     this.reportMemory();
     this.output.flush();
     return progress;
+  }
+
+  /** When work() must run next even if no record comes (ms since the epoch); Infinity: never. */
+  nextDeadline(): number {
+    return this.shard.nextDeadline();
   }
 
   /** A QUEUE_FLOW record for each queue whose congestion changed. */

@@ -30,5 +30,6 @@ for (;;) {
     bell.disarm();
     continue;
   }
-  bell.sleepSync(token);
+  // Until rung, or until a message or queue expires.
+  bell.sleepSync(token, Math.max(0, runner.nextDeadline() - Date.now()));
 }

@@ -17,11 +17,16 @@ import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
 import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import * as R from './records.js';
+import type { QueueConfig } from '../vhost/queue-arguments.js';
+import { blockExpiration, expiresAt } from './expiry.js';
+import { Lifecycles, QueueLifecycle, bodySize, type LifecycleHost } from './lifecycle.js';
+import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 
 /** Control operations, msgpack-encoded in A2S_CONTROL records. */
 export type ShardControl =
   /** dir: a durable queue's directory, when the broker has a data dir */
-  | { op: 'declare'; queueId: number; name: string; dir?: string }
+  /** config: from its x-arguments (absent: a plain classic queue) */
+  | { op: 'declare'; queueId: number; name: string; dir?: string; config?: QueueConfig }
   | { op: 'delete'; queueId: number }
   | { op: 'purge'; queueId: number }
   | { op: 'consume'; queueId: number; consumerId: number; noAck: boolean; prefetch: number; globalPrefetch: number }
@@ -30,11 +35,12 @@ export type ShardControl =
   | { op: 'prefetch'; consumerIds: number[]; globalPrefetch: number }
   | { op: 'flow'; consumerIds: number[]; active: boolean }
   | { op: 'get'; queueId: number; noAck: boolean }
-  | { op: 'count'; queueId: number }
+  /** used: a redeclare, which restarts the queue's x-expires clock */
+  | { op: 'count'; queueId: number; used?: boolean }
   /** broker shutdown: the reply comes once the store synced and closed every queue */
   | { op: 'stop' };
 
-export class Shard {
+export class Shard implements LifecycleHost {
   private readonly queues = new Map<number, ShardQueue>();
   private readonly consumers = new Map<number, Consumer>();
   /** Queues that may be able to deliver: they got messages or consumer credit. */
@@ -54,6 +60,10 @@ export class Shard {
   private stopSeq = 0;
   /** directories of queues deleted here: a new queue there starts empty, whatever the disk still shows */
   private readonly destroyedDirs = new Set<string>();
+  /** TTLs, x-expires and length limits of the queues that have them */
+  private readonly lifecycles = new Lifecycles(this);
+  /** the time this batch started (ms since the epoch): message TTLs count from it */
+  private now = Date.now();
 
   constructor(
     private readonly out: RingWriter,
@@ -63,6 +73,21 @@ export class Shard {
   /** The store's ring is full: leave PUBLISH records in the input ring, so the publishers wait. */
   get holdPublishes(): boolean {
     return this.store !== null && this.store.backlogged;
+  }
+
+  /** A batch begins at `now`. */
+  advance(now: number): void {
+    this.now = now;
+  }
+
+  /** Ends a batch at `now`: queues over a length limit are trimmed, expired heads and queues go. */
+  settleLifecycles(now: number): void {
+    this.lifecycles.settle(now);
+  }
+
+  /** When the shard must run next even if no record comes (ms since the epoch); Infinity: never. */
+  nextDeadline(): number {
+    return this.lifecycles.nextDeadline();
   }
 
   /** Handles one acceptor record found at buf[at..end). */
@@ -88,6 +113,10 @@ export class Shard {
     let progress = false;
     for (const queue of this.pending) {
       while (!this.out.backlogged && queue.messageCount > 0) {
+        if (queue.timed) {
+          this.lifecycles.expireHead(queue, this.now, false);
+          if (queue.messageCount === 0) break;
+        }
         const consumer = queue.nextReadyConsumer();
         if (consumer === null) break;
         const entry = queue.take()!;
@@ -114,13 +143,27 @@ export class Shard {
     const immediate = (flags & R.PUBLISH_IMMEDIATE) !== 0;
     const persistent = (flags & R.PUBLISH_PERSISTENT) !== 0;
     let delivered = false;
+    /** a queue's length limit refused it (x-overflow reject-publish): the publisher gets basic.nack */
+    let refused = false;
+    const ttl = blockExpiration(message.block);
     /** the store command that makes it safe (0: memory is enough), or -1: a durable queue's disk failed */
     let seq = 0;
     for (let i = 0; i < queueCount; i++) {
       const queue = this.queues.get(buf.readUInt32LE(at + R.PUBLISH_HEADER + 4 * i));
       if (queue === undefined) continue; // deleted while the publish was in flight
       if (immediate && !queue.hasReadyConsumer()) continue;
+      const lc = queue.lifecycle;
+      if (lc !== null && lc.limited && lc.config.overflow !== 'drop-head' && lc.wouldOverflow(queue, bodySize(message.block))) {
+        refused = true;
+        if (lc.config.overflow === 'reject-publish-dlx') this.deadLetter(queue, message.block, 'maxlen');
+        continue;
+      }
       const entry = queue.enqueue(message);
+      if (ttl >= 0 || (lc !== null && lc.config.messageTtl !== undefined)) {
+        entry.expiresAt = expiresAt(lc === null ? null : lc.config, ttl, this.now);
+        if (!queue.timed) this.lifecycles.watch(queue);
+      }
+      if (lc !== null && lc.limited) this.lifecycles.grew(queue);
       if (persistent && queue.dir !== undefined) {
         if (queue.stored) {
           entry.persistent = true;
@@ -137,7 +180,10 @@ export class Shard {
     // gate holds its confirm, and the channel's later ones, until the fsync.
     if ((flags & R.PUBLISH_CONFIRM) === 0) return;
     const channelRef = buf.readUInt32LE(at + 4);
-    if (this.store === null) this.confirms.stored(channelRef);
+    if (refused) {
+      if (this.store === null) this.confirms.refused(channelRef);
+      else this.gate.refused(channelRef, this.confirms);
+    } else if (this.store === null) this.confirms.stored(channelRef);
     else if (seq < 0) this.confirms.refused(channelRef); // after refuseAll: nothing waits in the gate
     else this.gate.stored(channelRef, seq, this.store.durable, this.confirms);
   }
@@ -195,7 +241,10 @@ export class Shard {
       const entry = queue.settle(buf.readDoubleLE(p + 4));
       if (entry === undefined) continue;
       // A requeued persistent entry stays on disk as it is: it was appended once.
-      if (requeued === null) this.forget(queue, entry);
+      if (requeued === null) {
+        if (action === R.SETTLE_DROP) this.drop(queue, entry, 'rejected');
+        else this.forget(queue, entry);
+      }
       else {
         entry.redelivered = true;
         let batch = requeued.get(queue);
@@ -231,6 +280,7 @@ export class Shard {
         if (queue === undefined) {
           const dir = c.dir ?? undefined; // msgpack may bring an absent dir back as null
           queue = new ShardQueue(c.queueId, c.name, this.backlog, dir);
+          if (c.config != null) this.configure(queue, c.config);
           this.queues.set(c.queueId, queue);
           if (dir !== undefined) this.openQueue(queue, dir);
         }
@@ -247,6 +297,7 @@ export class Shard {
             this.destroyedDirs.add(queue.dir!);
           }
           for (const consumer of queue.consumers) this.consumers.delete(consumer.id);
+          this.lifecycles.deleted(queue);
           this.queues.delete(c.queueId);
           this.pending.delete(queue);
         }
@@ -271,6 +322,7 @@ export class Shard {
         };
         this.consumers.set(consumer.id, consumer);
         queue.addConsumer(consumer);
+        queue.lifecycle?.used(this.now);
         this.pending.add(queue);
         return;
       }
@@ -281,6 +333,7 @@ export class Shard {
         // Credit for what the acceptor wrote came before this record; the rest never left.
         consumer.queue.requeueInFlight(consumer);
         consumer.queue.removeConsumer(consumer);
+        consumer.queue.lifecycle?.used(this.now);
         this.pending.add(consumer.queue);
         return;
       }
@@ -302,6 +355,9 @@ export class Shard {
         return;
       case 'get': {
         const queue = this.queues.get(c.queueId);
+        if (queue?.lifecycle != null) queue.lifecycle.used(this.now);
+        // Expired heads go first, now included: a TTL of 0 never reaches basic.get.
+        if (queue?.timed) this.lifecycles.expireHead(queue, Date.now(), true);
         const entry = queue?.take();
         if (queue === undefined || entry === undefined) return this.reply(requestId, { empty: true });
         if (!c.noAck) {
@@ -311,6 +367,7 @@ export class Shard {
         return this.writeGetOk(requestId, queue, entry);
       }
       case 'count':
+        if (c.used) this.queues.get(c.queueId)?.lifecycle?.used(this.now);
         return this.reply(requestId, { messageCount: this.queues.get(c.queueId)?.messageCount ?? 0 });
       case 'stop':
         if (this.store === null || this.storeEnded) return this.reply(requestId, {});
@@ -340,6 +397,47 @@ export class Shard {
     }
     queue.stored = true;
     this.pending.add(queue);
+  }
+
+  /** A queue's arguments take effect: its TTLs are watched, its limits and dead-lettering apply. */
+  private configure(queue: ShardQueue, config: QueueConfig): void {
+    const plain = config.messageTtl === undefined && config.expires === undefined && config.maxLength === undefined &&
+      config.maxLengthBytes === undefined && config.deadLetterExchange === undefined && config.deliveryLimit === undefined;
+    if (plain) return;
+    queue.lifecycle = new QueueLifecycle(config, this.now);
+    if (config.messageTtl !== undefined || config.expires !== undefined) this.lifecycles.watch(queue);
+  }
+
+  /**
+   * LifecycleHost: an entry leaves its queue for good, rejected, expired or
+   * over a limit: it is dead-lettered if the queue says where, and forgotten.
+   */
+  drop(queue: ShardQueue, entry: QueueEntry, reason: DeathReason): void {
+    this.deadLetter(queue, entry.message.block, reason);
+    this.forget(queue, entry);
+  }
+
+  /** LifecycleHost: a queue was unused for its x-expires: the acceptor deletes it. */
+  queueExpired(queue: ShardQueue): void {
+    this.out.begin(R.QUEUE_EXPIRED_SIZE);
+    const { buf, offset } = this.out;
+    buf[offset] = R.S2A_QUEUE_EXPIRED;
+    buf.writeUInt32LE(queue.id, offset + 1);
+    this.out.end();
+  }
+
+  /** A DEAD_LETTER record for the acceptor to route, when the queue has a dead-letter exchange. */
+  private deadLetter(queue: ShardQueue, block: Buffer, reason: DeathReason): void {
+    const config = queue.lifecycle?.config;
+    if (config?.deadLetterExchange === undefined) return;
+    const dead = deadLetterBlock(block, queue.name, config, reason, Date.now());
+    if (dead === null) return;
+    this.out.begin(R.DEAD_LETTER_HEADER + dead.length);
+    const { buf, offset } = this.out;
+    buf[offset] = R.S2A_DEAD_LETTER;
+    buf.writeUInt32LE(queue.id, offset + 1);
+    dead.copy(buf, offset + R.DEAD_LETTER_HEADER);
+    this.out.end();
   }
 
   /** Drops the ready messages (not unacked ones); returns how many. */

@@ -13,6 +13,9 @@
  */
 import type { ConfirmBatch } from '../shard/confirm-batch.js';
 
+/** In a channel's waiting list: a refused publish (a length limit), answered in its turn. */
+const REFUSED = -1;
+
 export class ConfirmGate {
   /** per channel with confirms waiting: the sequence numbers they wait for, oldest first */
   private readonly waiting = new Map<number, number[]>();
@@ -32,12 +35,20 @@ export class ConfirmGate {
     else this.waiting.set(channelRef, [seq]);
   }
 
+  /** A confirm-mode publish was refused (basic.nack): at once, or in its turn behind waiting ones. */
+  refused(channelRef: number, batch: ConfirmBatch): void {
+    const seqs = this.waiting.get(channelRef);
+    if (seqs !== undefined) seqs.push(REFUSED);
+    else batch.refused(channelRef);
+  }
+
   /** Confirms, in each channel's order, every publish that `durable` made safe. */
   release(durable: number, batch: ConfirmBatch): void {
     for (const [channelRef, seqs] of this.waiting) {
       let n = 0;
       while (n < seqs.length && seqs[n] <= durable) {
-        batch.stored(channelRef);
+        if (seqs[n] === REFUSED) batch.refused(channelRef);
+        else batch.stored(channelRef);
         n++;
       }
       if (n === seqs.length) this.waiting.delete(channelRef);
@@ -47,7 +58,7 @@ export class ConfirmGate {
 
   /** The disk failed: every waiting publish is refused (basic.nack). */
   refuseAll(batch: ConfirmBatch): void {
-    for (const [channelRef, seqs] of this.waiting) for (let i = 0; i < seqs.length; i++) batch.refused(channelRef);
+    for (const [channelRef, seqs] of this.waiting) for (let i = 0; i < seqs.length; i++) batch.refused(channelRef); // REFUSED ones too
     this.waiting.clear();
   }
 }

@@ -10,8 +10,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { queueDir } from '../store/queue-dir.js';
+import { parseQueueArguments } from './queue-arguments.js';
+import { validateHeadersArgs } from '../routing/headers.js';
 import { ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import { isExchangeType } from '../routing/exchange-type.js';
+import type { FieldTable } from '../protocol/field-types.js';
 import { VHost, type ExchangeRecord, type QueueRecord } from '../routing/topology.js';
 import { shardOf } from '../shard/placement.js';
 import type { ShardLink } from '../acceptor/shard-link.js';
@@ -65,6 +68,8 @@ export class VHostService {
   readonly topology: VHost;
   /** exclusive queues by owning connection id, deleted when it goes */
   private readonly exclusive = new Map<number, Set<QueueRecord>>();
+  /** queues by id, for what a shard reports about a queue (expired, dead letters) */
+  private readonly queuesById = new Map<number, QueueRecord>();
 
   constructor(
     readonly name: string,
@@ -114,8 +119,14 @@ export class VHostService {
     return this.exclusive.get(owner) ?? new Set();
   }
 
-  async messageCount(queue: QueueRecord): Promise<number> {
-    const { messageCount } = await this.host.links[queue.shard].request({ op: 'count', queueId: queue.id });
+  /** The queue with this id, if it still exists here. */
+  queueById(id: number): QueueRecord | undefined {
+    return this.queuesById.get(id);
+  }
+
+  /** `used`: a redeclare, which restarts the queue's x-expires clock. */
+  async messageCount(queue: QueueRecord, used = false): Promise<number> {
+    const { messageCount } = await this.host.links[queue.shard].request({ op: 'count', queueId: queue.id, used });
     return messageCount;
   }
 
@@ -127,6 +138,7 @@ export class VHostService {
   async dropQueue(queue: QueueRecord): Promise<number> {
     if (this.topology.queues.get(queue.name) !== queue) return 0;
     this.topology.deleteQueue(queue);
+    this.queuesById.delete(queue.id);
     if (queue.exclusiveOwner !== 0) {
       const owned = this.exclusive.get(queue.exclusiveOwner);
       owned?.delete(queue);
@@ -213,11 +225,15 @@ export class VHostService {
       }
       queue = this.createQueue(name, c);
     }
-    const messageCount = await this.messageCount(queue);
+    const messageCount = await this.messageCount(queue, !c.passive);
     return { queue: name, messageCount, consumerCount: queue.consumerCount };
   }
 
   private createQueue(name: string, c: QueueDeclareCommand): QueueRecord {
+    const config = parseQueueArguments(this.name, name, c.arguments, c);
+    if (config.type === 'stream') {
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `stream queues are not supported by warren (queue '${name}' in vhost '${this.name}')`);
+    }
     const shards = this.host.links.length;
     const queue: QueueRecord = {
       kind: 'queue',
@@ -233,6 +249,7 @@ export class VHostService {
       consumerCount: 0,
     };
     this.topology.addQueue(queue);
+    this.queuesById.set(queue.id, queue);
     if (queue.exclusiveOwner !== 0) {
       let owned = this.exclusive.get(queue.exclusiveOwner);
       if (owned === undefined) this.exclusive.set(queue.exclusiveOwner, (owned = new Set()));
@@ -242,7 +259,7 @@ export class VHostService {
     const link = this.host.links[queue.shard];
     // A durable queue's directory: the shard recovers what it holds, and keeps persistent messages there.
     const dir = queue.durable && this.host.dataDir !== undefined ? queueDir(this.host.dataDir, this.name, name) : undefined;
-    link.send({ op: 'declare', queueId: queue.id, name, dir });
+    link.send({ op: 'declare', queueId: queue.id, name, dir, config });
     this.host.linkDirty(link);
     return queue;
   }
@@ -271,7 +288,9 @@ export class VHostService {
   private bindQueue(c: QueueBindingCommand): void {
     if (c.kind === 'bind') {
       const queue = this.queue(c.queue, c.owner);
-      this.topology.bind(this.existingExchange(c.exchange), queue, c.routingKey, c.arguments);
+      const exchange = this.existingExchange(c.exchange);
+      checkBindingArgs(exchange, c.arguments);
+      this.topology.bind(exchange, queue, c.routingKey, c.arguments);
       return;
     }
     // Unbinding what does not exist succeeds, as in RabbitMQ.
@@ -285,7 +304,9 @@ export class VHostService {
   private bindExchange(c: ExchangeBindingCommand): void {
     if (c.kind === 'exchange.bind') {
       const destination = this.existingExchange(c.destination);
-      this.topology.bind(this.existingExchange(c.source), destination, c.routingKey, c.arguments);
+      const source = this.existingExchange(c.source);
+      checkBindingArgs(source, c.arguments);
+      this.topology.bind(source, destination, c.routingKey, c.arguments);
       return;
     }
     const source = this.topology.exchanges.get(c.source);
@@ -295,6 +316,13 @@ export class VHostService {
 }
 
 // --- RabbitMQ's errors ------------------------------------------------------------
+
+/** A headers exchange refuses an x-match other than all, any, all-with-x, any-with-x (406, as RabbitMQ). */
+function checkBindingArgs(exchange: ExchangeRecord, args: FieldTable): void {
+  if (exchange.type !== 'headers') return;
+  const error = validateHeadersArgs(args);
+  if (error !== undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, error);
+}
 
 function checkOwner(queue: QueueRecord, owner: number): void {
   if (queue.exclusiveOwner !== 0 && queue.exclusiveOwner !== owner) throw locked(queue);

@@ -1,0 +1,89 @@
+/**
+ * Dead-lettering, the shard's half: a message that leaves its queue rejected
+ * (reject or nack with requeue=false), expired, or dropped by a length limit
+ * gets RabbitMQ 3.10's death headers and goes back to the acceptor in a
+ * DEAD_LETTER record, addressed to the queue's dead-letter exchange with its
+ * dead-letter routing key (or its own); the acceptor routes it like a publish.
+ *
+ * Headers, as RabbitMQ 3.10 writes them: `x-death`, an array of tables (count,
+ * reason, queue, time, exchange, routing-keys, original-expiration), one per
+ * (queue, reason), the latest first, its count raised when that pair occurs
+ * again; `x-first-death-reason/queue/exchange`, set once. The expiration
+ * property is removed (it is kept in x-death as original-expiration).
+ * Rare, so it decodes and re-encodes the properties.
+ */
+import { OutputBuffer } from '../protocol/output-buffer.js';
+import { decodeBasicProperties, encodeBasicProperties } from '../protocol/methods.generated.js';
+import type { FieldTable, FieldValue } from '../protocol/field-types.js';
+import type { QueueConfig } from '../vhost/queue-arguments.js';
+import { BlockView } from './records.js';
+
+export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
+
+const view = new BlockView();
+const out = new OutputBuffer(1024);
+
+/**
+ * The block a dead message travels in: exchange = the dead-letter exchange,
+ * routing key = the dead-letter routing key or the message's own, the death
+ * headers added. `config.deadLetterExchange` must be set. Null when a name
+ * is too long for a shortstr (no exchange can have it: it would route nowhere).
+ */
+export function deadLetterBlock(block: Buffer, queue: string, config: QueueConfig, reason: DeathReason, now: number): Buffer | null {
+  const v = view.read(block, 0);
+  const exchange = block.toString('utf8', 1, v.routingKeyAt);
+  const routingKey = block.toString('utf8', v.routingKeyAt + 1, v.routingKeyAt + 1 + block[v.routingKeyAt]);
+  const props = decodeBasicProperties(block, v.propertiesAt, v.propertiesEnd);
+  const headers: FieldTable = props.headers ?? {};
+  const deaths = Array.isArray(headers['x-death']) ? (headers['x-death'] as FieldValue[]) : [];
+  const time = new Date(now);
+  const same = deaths.findIndex((d) => isTable(d) && (d as FieldTable).queue === queue && (d as FieldTable).reason === reason);
+  if (same >= 0) {
+    // RabbitMQ rewrites the entry it counts again with its keys sorted, and moves it first.
+    const old = deaths[same] as FieldTable;
+    deaths.splice(same, 1);
+    const updated: FieldTable = { ...old, count: BigInt(Number(old.count ?? 0) + 1), time };
+    deaths.unshift(Object.fromEntries(Object.keys(updated).sort().map((k) => [k, updated[k]])));
+  } else {
+    const death: FieldTable = { count: 1n, reason, queue, time, exchange, 'routing-keys': [routingKey] };
+    if (props.expiration !== undefined) death['original-expiration'] = props.expiration;
+    deaths.unshift(death);
+  }
+  // Timestamps decode as numbers: give the older entries' times their type back.
+  for (const d of deaths) {
+    if (!isTable(d)) continue;
+    const t = (d as FieldTable).time;
+    if (typeof t === 'number') (d as FieldTable).time = new Date(t * 1000);
+  }
+  headers['x-death'] = deaths;
+  if (headers['x-first-death-reason'] === undefined) {
+    headers['x-first-death-exchange'] = exchange;
+    headers['x-first-death-queue'] = queue;
+    headers['x-first-death-reason'] = reason;
+  }
+  props.headers = headers;
+  props.expiration = undefined;
+  const dlx = Buffer.from(config.deadLetterExchange!, 'utf8');
+  const key = config.deadLetterRoutingKey === undefined ? null : Buffer.from(config.deadLetterRoutingKey, 'utf8');
+  // Longer than a shortstr: no such exchange, no such key; RabbitMQ would route it nowhere.
+  if (dlx.length > 255 || (key !== null && key.length > 255)) return null;
+  out.take();
+  encodeBasicProperties(out, props);
+  const properties = out.take();
+  const keyLen = key === null ? block[v.routingKeyAt] : key.length;
+  const result = Buffer.allocUnsafe(2 + dlx.length + keyLen + 8 + properties.length + v.bodySize);
+  let p = 0;
+  result[p++] = dlx.length;
+  p += dlx.copy(result, p);
+  result[p++] = keyLen;
+  p += key === null ? block.copy(result, p, v.routingKeyAt + 1, v.routingKeyAt + 1 + keyLen) : key.copy(result, p);
+  result.writeUInt32LE(properties.length, p);
+  p += 4 + properties.copy(result, p + 4);
+  result.writeUInt32LE(v.bodySize, p);
+  block.copy(result, p + 4, v.bodyAt, v.end);
+  return result;
+}
+
+function isTable(v: FieldValue): v is FieldTable & Record<string, FieldValue> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && !(v instanceof Date);
+}

@@ -1,0 +1,55 @@
+/**
+ * Message expiry (x-message-ttl, the expiration property) and queue expiry
+ * (x-expires). Messages expire at the head of their queue only, as in
+ * RabbitMQ's classic queues: one shorter-lived behind a longer-lived one waits
+ * its turn. So a queue's next deadline is its head's, and a shard's is the
+ * earliest of its timed queues': no timer per message.
+ */
+import type { QueueConfig } from '../vhost/queue-arguments.js';
+
+/** The expiration property's flag bit, and those of the properties before it (content-type ... reply-to). */
+const EXPIRATION = 0x0100;
+const SHORTSTRS_BEFORE = [0x8000, 0x4000];
+const HEADERS = 0x2000;
+const ONE_OCTET = [0x1000, 0x0800];
+const SHORTSTRS_AFTER = [0x0400, 0x0200];
+
+/**
+ * The expiration property as RabbitMQ reads it (Erlang's string:to_integer):
+ * the ms, or the error term it prints after "invalid expiration '...': ".
+ */
+export function parseExpiration(text: string): number | string {
+  const match = /^[+-]?\d+/.exec(text);
+  if (match === null) return 'no_integer';
+  if (match[0].length < text.length) return `{leftover_string,"${text.slice(match[0].length)}"}`;
+  const ms = Number(match[0]);
+  return ms < 0 ? `{value_negative,${match[0]}}` : ms;
+}
+
+/**
+ * The expiration property of a message block in ms, or -1 when it has none.
+ * Reads only the property's offsets; the acceptor checked the value.
+ */
+export function blockExpiration(block: Buffer): number {
+  const routingKeyAt = 1 + block[0];
+  const propsLenAt = routingKeyAt + 1 + block[routingKeyAt];
+  let p = propsLenAt + 4;
+  if (block.readUInt32LE(propsLenAt) < 2) return -1;
+  const flags = (block[p] << 8) | block[p + 1];
+  if ((flags & EXPIRATION) === 0) return -1;
+  p += 2;
+  for (const bit of SHORTSTRS_BEFORE) if ((flags & bit) !== 0) p += 1 + block[p];
+  if ((flags & HEADERS) !== 0) p += 4 + block.readUInt32BE(p);
+  for (const bit of ONE_OCTET) if ((flags & bit) !== 0) p += 1;
+  for (const bit of SHORTSTRS_AFTER) if ((flags & bit) !== 0) p += 1 + block[p];
+  const value = parseExpiration(block.toString('latin1', p + 1, p + 1 + block[p]));
+  return typeof value === 'number' ? value : -1;
+}
+
+/** When a message enqueued at `now` expires: the sooner of the queue's TTL and its own; 0 for never. */
+export function expiresAt(config: QueueConfig | null, messageTtl: number, now: number): number {
+  const queueTtl = config?.messageTtl ?? -1;
+  const ttl = queueTtl < 0 ? messageTtl : messageTtl < 0 ? queueTtl : Math.min(queueTtl, messageTtl);
+  // 0 is "never": a TTL of 0 gets the smallest time that is still a deadline
+  return ttl < 0 ? 0 : Math.max(1, now + ttl);
+}

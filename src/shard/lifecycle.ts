@@ -1,0 +1,129 @@
+/**
+ * A shard's queue features that depend on time and size: message TTL, queue
+ * TTL (x-expires) and length limits. The shard calls in at a few seams (a
+ * publish, a delivery, the end of each batch); queues without arguments and
+ * messages without an expiration cost a null check.
+ *
+ * Deadlines: a timed queue's next one is its head's expiry, or when it will
+ * have been unused for x-expires; the shard's next is the earliest of its
+ * timed queues'. The runner sleeps until then at most; no timer per message.
+ */
+import type { QueueConfig } from '../vhost/queue-arguments.js';
+import type { DeathReason } from './dead-letter.js';
+import type { QueueEntry, ShardQueue } from './queue.js';
+
+/** A queue's arguments and the state they need in the shard. */
+export class QueueLifecycle {
+  /** body bytes of the ready messages (for x-max-length-bytes) */
+  bodyBytes = 0;
+  /** the last consume, cancel, basic.get or redeclare (for x-expires) */
+  lastUsed: number;
+  /** the acceptor was told the queue expired; it deletes it (or a consumer came) */
+  expiryReported = false;
+  readonly limited: boolean;
+
+  constructor(
+    readonly config: QueueConfig,
+    now: number,
+  ) {
+    this.lastUsed = now;
+    this.limited = config.maxLength !== undefined || config.maxLengthBytes !== undefined;
+  }
+
+  used(now: number): void {
+    this.lastUsed = now;
+    this.expiryReported = false;
+  }
+
+  /** Whether one more message of `bodySize` bytes would pass a limit (RabbitMQ's will_overflow). */
+  wouldOverflow(queue: ShardQueue, bodySize: number): boolean {
+    const { maxLength, maxLengthBytes } = this.config;
+    return (maxLength !== undefined && queue.messageCount + 1 > maxLength) || (maxLengthBytes !== undefined && this.bodyBytes + bodySize > maxLengthBytes);
+  }
+
+  overLimit(queue: ShardQueue): boolean {
+    const { maxLength, maxLengthBytes } = this.config;
+    return (maxLength !== undefined && queue.messageCount > maxLength) || (maxLengthBytes !== undefined && this.bodyBytes > maxLengthBytes);
+  }
+}
+
+/** The body size of a message block. */
+export function bodySize(block: Buffer): number {
+  const routingKeyAt = 1 + block[0];
+  const propsLenAt = routingKeyAt + 1 + block[routingKeyAt];
+  return block.length - (propsLenAt + 8 + block.readUInt32LE(propsLenAt));
+}
+
+/** What the shard does with a message that leaves its queue for good, and with a queue that expired. */
+export interface LifecycleHost {
+  drop(queue: ShardQueue, entry: QueueEntry, reason: DeathReason): void;
+  queueExpired(queue: ShardQueue): void;
+}
+
+/** The shard's timed queues and its queues over a length limit, handled at the end of a batch. */
+export class Lifecycles {
+  /** queues with a TTL, an x-expires or messages with an expiration */
+  private readonly timed = new Set<ShardQueue>();
+  /** queues with a drop-head limit that got messages this batch */
+  private readonly grown = new Set<ShardQueue>();
+
+  constructor(private readonly host: LifecycleHost) {}
+
+  /** The queue has deadlines from now on (its arguments, or a message with an expiration). */
+  watch(queue: ShardQueue): void {
+    queue.timed = true;
+    this.timed.add(queue);
+  }
+
+  grew(queue: ShardQueue): void {
+    this.grown.add(queue);
+  }
+
+  deleted(queue: ShardQueue): void {
+    this.timed.delete(queue);
+    this.grown.delete(queue);
+  }
+
+  /**
+   * Drops expired heads: before a delivery (strictly before `now`, so that a
+   * TTL of 0 still reaches a consumer waiting in the batch it was published in),
+   * or at the end of a batch and for basic.get (`now` included).
+   */
+  expireHead(queue: ShardQueue, now: number, inclusive: boolean): void {
+    for (let head = queue.peek(); head !== undefined && head.expiresAt !== 0; head = queue.peek()) {
+      if (inclusive ? head.expiresAt > now : head.expiresAt >= now) return;
+      this.host.drop(queue, queue.take()!, 'expired');
+    }
+  }
+
+  /** End of a batch: trims queues over a limit, expires heads, reports unused queues past x-expires. */
+  settle(now: number): void {
+    for (const queue of this.grown) {
+      while (queue.lifecycle!.overLimit(queue)) this.host.drop(queue, queue.take()!, 'maxlen');
+    }
+    this.grown.clear();
+    for (const queue of this.timed) {
+      this.expireHead(queue, now, true);
+      const lc = queue.lifecycle;
+      const expires = lc?.config.expires;
+      if (expires === undefined || lc!.expiryReported || queue.consumers.length > 0) continue;
+      if (now >= lc!.lastUsed + expires) {
+        lc!.expiryReported = true;
+        this.host.queueExpired(queue);
+      }
+    }
+  }
+
+  /** The earliest deadline of the timed queues (ms since the epoch), Infinity when none. */
+  nextDeadline(): number {
+    let next = Infinity;
+    for (const queue of this.timed) {
+      const head = queue.peek();
+      if (head !== undefined && head.expiresAt !== 0 && head.expiresAt < next) next = head.expiresAt;
+      const lc = queue.lifecycle;
+      const expires = lc?.config.expires;
+      if (expires !== undefined && !lc!.expiryReported && queue.consumers.length === 0) next = Math.min(next, lc!.lastUsed + expires);
+    }
+    return next;
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * queue.declare's x-arguments, checked as RabbitMQ 3.10 checks them and turned
+ * into the typed config a shard's queue runs with. The reply texts are
+ * RabbitMQ's (checked against 3.10.8): the values in a fixed order, then the
+ * arguments the queue type does not take, then the properties it needs.
+ *
+ * A decoded field table keeps JS types, not AMQP type letters, so a type named
+ * in an error is the one a client encodes the value as (amqplib and most
+ * others pick the smallest signed integer type, 'double' for fractions).
+ */
+import { ReplyCode, channelError } from '../protocol/errors.js';
+import type { FieldTable, FieldValue } from '../protocol/field-types.js';
+
+export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
+export type QueueType = 'classic' | 'quorum' | 'stream';
+
+/** What a shard's queue needs to know of its arguments; absent = not set. */
+export interface QueueConfig {
+  type: QueueType;
+  /** x-message-ttl, ms */
+  messageTtl?: number;
+  /** x-expires, ms: deleted after that long unused */
+  expires?: number;
+  maxLength?: number;
+  /** body bytes of the ready messages */
+  maxLengthBytes?: number;
+  overflow: Overflow;
+  deadLetterExchange?: string;
+  deadLetterRoutingKey?: string;
+  maxPriority?: number;
+  singleActiveConsumer: boolean;
+  /** quorum only */
+  deliveryLimit?: number;
+}
+
+export interface QueueProperties {
+  readonly durable: boolean;
+  readonly exclusive: boolean;
+  readonly autoDelete: boolean;
+}
+
+/** RabbitMQ's highest x-max-priority. */
+const MAX_PRIORITY = 255;
+
+/** The arguments each queue type takes (rabbit_*_queue:capabilities() in 3.10); others known to any type are refused. */
+const TYPE_ARGS: Record<QueueType, readonly string[]> = {
+  classic: [
+    'x-expires', 'x-message-ttl', 'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-length',
+    'x-max-length-bytes', 'x-max-in-memory-length', 'x-max-in-memory-bytes', 'x-max-priority', 'x-overflow',
+    'x-queue-mode', 'x-single-active-consumer', 'x-queue-type', 'x-queue-master-locator',
+  ],
+  quorum: [
+    'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-dead-letter-strategy', 'x-expires', 'x-max-length',
+    'x-max-length-bytes', 'x-max-in-memory-length', 'x-max-in-memory-bytes', 'x-overflow', 'x-single-active-consumer',
+    'x-queue-type', 'x-quorum-initial-group-size', 'x-delivery-limit', 'x-message-ttl',
+  ],
+  stream: [
+    'x-max-length-bytes', 'x-queue-type', 'x-max-age', 'x-stream-max-segment-size-bytes', 'x-initial-cluster-size',
+    'x-queue-leader-locator',
+  ],
+};
+const KNOWN_ARGS = new Set(Object.values(TYPE_ARGS).flat());
+
+const ERLANG_TYPE_MODULE: Record<QueueType, string> = {
+  classic: 'rabbit_classic_queue',
+  quorum: 'rabbit_quorum_queue',
+  stream: 'rabbit_stream_queue',
+};
+
+/** A value check: undefined when fine, else the Erlang term RabbitMQ prints. */
+type Check = (value: FieldValue, args: FieldTable) => string | undefined;
+
+const intArg: Check = (v) => (isInteger(v) ? undefined : `"expected integer, got ${typeName(v)}"`);
+const nonNegInt: Check = (v, args) => intArg(v, args) ?? (num(v) < 0 ? `{value_negative,${v}}` : undefined);
+const expiry: Check = (v, args) => intArg(v, args) ?? (num(v) < 0 ? `{value_negative,${v}}` : undefined);
+const longstr = (v: FieldValue): string | undefined => (isString(v) ? undefined : `{unacceptable_type,${typeName(v)}}`);
+const oneOf = (values: readonly string[], error: (v: string) => string): Check => (v) =>
+  longstr(v) ?? (values.includes(str(v)) ? undefined : error(str(v)));
+
+/** In rabbit_amqqueue:declare_args() order: the first failing one is reported. */
+const CHECKS: [string, Check][] = [
+  ['x-expires', (v, args) => intArg(v, args) ?? (num(v) === 0 ? `{value_zero,0}` : expiry(v, args))],
+  ['x-message-ttl', expiry],
+  ['x-dead-letter-exchange', (v) => longstr(v)],
+  ['x-dead-letter-routing-key', (v, args) => longstr(v) ?? (args['x-dead-letter-exchange'] === undefined ? 'routing_key_but_no_dlx_defined' : undefined)],
+  ['x-max-length', nonNegInt],
+  ['x-max-length-bytes', nonNegInt],
+  ['x-max-in-memory-length', nonNegInt],
+  ['x-max-in-memory-bytes', nonNegInt],
+  ['x-max-priority', (v, args) => nonNegInt(v, args) ?? (num(v) > MAX_PRIORITY ? `{max_value_exceeded,${v}}` : undefined)],
+  ['x-overflow', oneOf(['drop-head', 'reject-publish', 'reject-publish-dlx'], () => 'invalid_overflow')],
+  ['x-queue-mode', oneOf(['default', 'lazy'], (m) => `"unsupported queue mode '${m}'"`)],
+  ['x-single-active-consumer', (v) => (typeof v === 'boolean' ? undefined : `{unacceptable_type,${typeName(v)}}`)],
+  ['x-queue-type', oneOf(['classic', 'quorum', 'stream'], (t) => `"unsupported queue type '${t}'"`)],
+];
+
+/**
+ * Checks a queue.declare's arguments and properties; returns the queue's
+ * config or throws RabbitMQ's 406 (a channel error).
+ */
+export function parseQueueArguments(vhost: string, queue: string, args: FieldTable, props: QueueProperties): QueueConfig {
+  const where = `queue '${queue}' in vhost '${vhost}'`;
+  const dlx = args['x-dead-letter-exchange'];
+  // rabbit_channel checks this one before the others, in its own words.
+  if (dlx !== undefined && !isString(dlx)) {
+    throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid type '${typeName(dlx)}' for arg 'x-dead-letter-exchange' in ${where}`);
+  }
+  for (const [key, check] of CHECKS) {
+    const value = args[key];
+    if (value === undefined) continue;
+    const error = check(value, args);
+    if (error !== undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${where}: ${error}`);
+  }
+  const type = (args['x-queue-type'] === undefined ? 'classic' : str(args['x-queue-type'])) as QueueType;
+  for (const key of Object.keys(args)) {
+    if (KNOWN_ARGS.has(key) && !TYPE_ARGS[type].includes(key)) {
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${where} of queue type ${ERLANG_TYPE_MODULE[type]}`);
+    }
+  }
+  if (type !== 'classic') {
+    const invalid = props.autoDelete ? 'auto-delete' : props.exclusive ? 'exclusive-owner' : !props.durable ? 'non-durable' : undefined;
+    if (invalid !== undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid property '${invalid}' for ${where}`);
+  }
+  const config: QueueConfig = {
+    type,
+    overflow: args['x-overflow'] === undefined ? 'drop-head' : (str(args['x-overflow']) as Overflow),
+    singleActiveConsumer: args['x-single-active-consumer'] === true,
+  };
+  const int = (key: string) => (args[key] === undefined ? undefined : num(args[key]));
+  setIf(config, 'messageTtl', int('x-message-ttl'));
+  setIf(config, 'expires', int('x-expires'));
+  setIf(config, 'maxLength', int('x-max-length'));
+  setIf(config, 'maxLengthBytes', int('x-max-length-bytes'));
+  setIf(config, 'maxPriority', int('x-max-priority'));
+  if (dlx !== undefined) config.deadLetterExchange = str(dlx);
+  if (args['x-dead-letter-routing-key'] !== undefined) config.deadLetterRoutingKey = str(args['x-dead-letter-routing-key']);
+  // RabbitMQ 3.10 does not check a quorum queue's x-delivery-limit; warren uses it only when it is a count.
+  const limit = args['x-delivery-limit'];
+  if (type === 'quorum' && isInteger(limit) && num(limit) >= 0) config.deliveryLimit = num(limit);
+  return config;
+}
+
+function setIf<K extends keyof QueueConfig>(config: QueueConfig, key: K, value: QueueConfig[K] | undefined): void {
+  if (value !== undefined) config[key] = value;
+}
+
+function isInteger(v: FieldValue | undefined): boolean {
+  return (typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint';
+}
+
+const isString = (v: FieldValue): boolean => typeof v === 'string' || Buffer.isBuffer(v);
+const str = (v: FieldValue): string => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
+/** Integers past 2^53 arrive as bigint; as a limit or a time they may as well be infinite. */
+const num = (v: FieldValue): number => Number(v);
+
+/** RabbitMQ's name for the AMQP type a client would have sent this value as. */
+function typeName(v: FieldValue): string {
+  if (v === null) return 'void';
+  if (typeof v === 'boolean') return 'bool';
+  if (typeof v === 'string') return 'longstr';
+  if (typeof v === 'bigint') return 'long';
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) return 'double';
+    if (v >= -0x80 && v < 0x80) return 'byte';
+    if (v >= -0x8000 && v < 0x8000) return 'short';
+    if (v >= -0x80000000 && v < 0x80000000) return 'signedint';
+    return 'long';
+  }
+  if (Buffer.isBuffer(v)) return 'binary';
+  if (Array.isArray(v)) return 'array';
+  if (v instanceof Date) return 'timestamp';
+  if ('decimals' in v && 'value' in v && Object.keys(v).length === 2) return 'decimal';
+  return 'table';
+}
