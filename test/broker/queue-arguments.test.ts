@@ -1,0 +1,159 @@
+/**
+ * queue.declare's x-arguments are checked as RabbitMQ 3.10 checks them: each
+ * bad value gets its 406 with RabbitMQ's text (taken from RabbitMQ 3.10.8 with
+ * the same amqplib calls), the queue is not created, and the connection and
+ * other channels go on. A headers binding with a bad x-match is refused too.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MODES, channel, queueExists, refused, uniq, useBroker } from '../helpers.js';
+
+/** [arguments, options, RabbitMQ's text with Q for the queue's name] */
+const REFUSED: [Record<string, unknown>, { durable?: boolean; exclusive?: boolean; autoDelete?: boolean }, string][] = [
+  [{ 'x-message-ttl': 'abc' }, {}, `invalid arg 'x-message-ttl' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
+  [{ 'x-message-ttl': -1 }, {}, `invalid arg 'x-message-ttl' for queue 'Q' in vhost '/': {value_negative,-1}`],
+  [{ 'x-message-ttl': 1.5 }, {}, `invalid arg 'x-message-ttl' for queue 'Q' in vhost '/': "expected integer, got double"`],
+  [{ 'x-message-ttl': true }, {}, `invalid arg 'x-message-ttl' for queue 'Q' in vhost '/': "expected integer, got bool"`],
+  [{ 'x-expires': 0 }, {}, `invalid arg 'x-expires' for queue 'Q' in vhost '/': {value_zero,0}`],
+  [{ 'x-expires': -5 }, {}, `invalid arg 'x-expires' for queue 'Q' in vhost '/': {value_negative,-5}`],
+  [{ 'x-expires': 'a' }, {}, `invalid arg 'x-expires' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
+  [{ 'x-max-length': -1 }, {}, `invalid arg 'x-max-length' for queue 'Q' in vhost '/': {value_negative,-1}`],
+  [{ 'x-max-length': '10' }, {}, `invalid arg 'x-max-length' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
+  [{ 'x-max-length-bytes': -1 }, {}, `invalid arg 'x-max-length-bytes' for queue 'Q' in vhost '/': {value_negative,-1}`],
+  [{ 'x-overflow': 'bogus' }, {}, `invalid arg 'x-overflow' for queue 'Q' in vhost '/': invalid_overflow`],
+  [{ 'x-overflow': 1 }, {}, `invalid arg 'x-overflow' for queue 'Q' in vhost '/': {unacceptable_type,byte}`],
+  [{ 'x-dead-letter-exchange': 1 }, {}, `invalid type 'byte' for arg 'x-dead-letter-exchange' in queue 'Q' in vhost '/'`],
+  [{ 'x-dead-letter-routing-key': 'k' }, {}, `invalid arg 'x-dead-letter-routing-key' for queue 'Q' in vhost '/': routing_key_but_no_dlx_defined`],
+  [{ 'x-dead-letter-exchange': 'x', 'x-dead-letter-routing-key': 5 }, {}, `invalid arg 'x-dead-letter-routing-key' for queue 'Q' in vhost '/': {unacceptable_type,byte}`],
+  [{ 'x-max-priority': 256 }, {}, `invalid arg 'x-max-priority' for queue 'Q' in vhost '/': {max_value_exceeded,256}`],
+  [{ 'x-max-priority': -1 }, {}, `invalid arg 'x-max-priority' for queue 'Q' in vhost '/': {value_negative,-1}`],
+  [{ 'x-queue-type': 'bogus' }, {}, `invalid arg 'x-queue-type' for queue 'Q' in vhost '/': "unsupported queue type 'bogus'"`],
+  [{ 'x-queue-type': 3 }, {}, `invalid arg 'x-queue-type' for queue 'Q' in vhost '/': {unacceptable_type,byte}`],
+  [{ 'x-single-active-consumer': 1 }, {}, `invalid arg 'x-single-active-consumer' for queue 'Q' in vhost '/': {unacceptable_type,byte}`],
+  [{ 'x-single-active-consumer': 'true' }, {}, `invalid arg 'x-single-active-consumer' for queue 'Q' in vhost '/': {unacceptable_type,longstr}`],
+  [{ 'x-queue-mode': 'bogus' }, {}, `invalid arg 'x-queue-mode' for queue 'Q' in vhost '/': "unsupported queue mode 'bogus'"`],
+  // the first failing argument in RabbitMQ's order is the one reported
+  [{ 'x-max-length': -1, 'x-message-ttl': -1 }, {}, `invalid arg 'x-message-ttl' for queue 'Q' in vhost '/': {value_negative,-1}`],
+  [{ 'x-dead-letter-exchange': 3, 'x-message-ttl': 'a' }, {}, `invalid type 'byte' for arg 'x-dead-letter-exchange' in queue 'Q' in vhost '/'`],
+  // arguments of another queue type
+  [{ 'x-delivery-limit': 'a' }, {}, `invalid arg 'x-delivery-limit' for queue 'Q' in vhost '/' of queue type rabbit_classic_queue`],
+  [{ 'x-max-age': '1D' }, {}, `invalid arg 'x-max-age' for queue 'Q' in vhost '/' of queue type rabbit_classic_queue`],
+  [{ 'x-queue-type': 'quorum', 'x-max-priority': 5 }, { durable: true }, `invalid arg 'x-max-priority' for queue 'Q' in vhost '/' of queue type rabbit_quorum_queue`],
+  [{ 'x-queue-type': 'quorum', 'x-queue-mode': 'lazy' }, { durable: true }, `invalid arg 'x-queue-mode' for queue 'Q' in vhost '/' of queue type rabbit_quorum_queue`],
+  [{ 'x-queue-type': 'stream', 'x-max-length': 5 }, { durable: true }, `invalid arg 'x-max-length' for queue 'Q' in vhost '/' of queue type rabbit_stream_queue`],
+  // quorum (and stream) queues must be durable, not exclusive, not auto-delete
+  [{ 'x-queue-type': 'quorum' }, { durable: false }, `invalid property 'non-durable' for queue 'Q' in vhost '/'`],
+  [{ 'x-queue-type': 'quorum' }, { durable: true, exclusive: true }, `invalid property 'exclusive-owner' for queue 'Q' in vhost '/'`],
+  [{ 'x-queue-type': 'quorum' }, { durable: true, autoDelete: true }, `invalid property 'auto-delete' for queue 'Q' in vhost '/'`],
+  [{ 'x-queue-type': 'quorum', 'x-message-ttl': -1 }, { durable: false }, `invalid arg 'x-message-ttl' for queue 'Q' in vhost '/': {value_negative,-1}`],
+  // warren's own refusal: streams are not implemented
+  [{ 'x-queue-type': 'stream' }, { durable: true }, `stream queues are not supported by warren (queue 'Q' in vhost '/')`],
+];
+
+const ACCEPTED: Record<string, unknown>[] = [
+  { 'x-message-ttl': 0 },
+  { 'x-message-ttl': 4294967296 },
+  { 'x-expires': 1 },
+  { 'x-max-length': 0 },
+  { 'x-max-length-bytes': 0 },
+  { 'x-overflow': 'drop-head' },
+  { 'x-overflow': 'reject-publish' },
+  { 'x-overflow': 'reject-publish-dlx' },
+  { 'x-dead-letter-exchange': 'amq.not-there' },
+  { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'k' },
+  { 'x-max-priority': 0 },
+  { 'x-max-priority': 255 },
+  { 'x-single-active-consumer': true },
+  { 'x-queue-type': 'classic' },
+  { 'x-queue-mode': 'lazy' },
+  { 'x-foo': 'anything' },
+];
+
+describe.each(MODES)('queue arguments: $name', ({ workers }) => {
+  const server = useBroker(workers);
+
+  it('refuses each bad argument with RabbitMQ 3.10 reply text, creates nothing, and the connection goes on', async () => {
+    const conn = await server.connect();
+    const other = await channel(conn);
+    for (const [args, options, text] of REFUSED) {
+      const ch = await channel(conn);
+      const name = uniq('bad-arg');
+      const reply = await refused(ch.assertQueue(name, { durable: false, ...options, arguments: args }));
+      expect(reply, JSON.stringify(args)).toEqual({ code: 406, text: `PRECONDITION_FAILED - ${text.replace('Q', name)}` });
+      expect(await queueExists(conn, name)).toBe(false);
+    }
+    // the channel that did nothing wrong still works
+    const { queue } = await other.assertQueue('', { exclusive: true });
+    expect(queue).toMatch(/^amq\.gen-/);
+  });
+
+  it('accepts the values RabbitMQ accepts', async () => {
+    const conn = await server.connect();
+    const ch = await channel(conn);
+    for (const args of ACCEPTED) {
+      const name = uniq('ok-arg');
+      await ch.assertQueue(name, { durable: false, arguments: args });
+      await ch.deleteQueue(name);
+    }
+    const quorum = uniq('quorum');
+    await ch.assertQueue(quorum, { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': 3, 'x-message-ttl': 5 } });
+    await ch.deleteQueue(quorum);
+  });
+
+  it('integer arguments: any non-negative integer is accepted, any negative one refused with its value', async () => {
+    const conn = await server.connect();
+    const keys = ['x-message-ttl', 'x-max-length', 'x-max-length-bytes'];
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...keys), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), async (key, value) => {
+        const ch = await channel(conn); // a refusal closes it
+        const name = uniq('int-arg');
+        const declared = ch.assertQueue(name, { durable: false, arguments: { [key]: value } });
+        if (value >= 0) {
+          await declared;
+          await ch.deleteQueue(name);
+          await ch.close();
+          return;
+        }
+        const reply = await refused(declared);
+        expect(reply.text).toBe(`PRECONDITION_FAILED - invalid arg '${key}' for queue '${name}' in vhost '/': {value_negative,${value}}`);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('a redeclare compares the arguments as before (no new checks on an existing queue)', async () => {
+    const conn = await server.connect();
+    const ch = await channel(conn);
+    const name = uniq('redeclare');
+    await ch.assertQueue(name, { durable: false, arguments: { 'x-message-ttl': 100 } });
+    await ch.assertQueue(name, { durable: false, arguments: { 'x-message-ttl': 100 } });
+    const reply = await refused(ch.assertQueue(name, { durable: false, arguments: { 'x-message-ttl': 200 } }));
+    expect(reply).toEqual({
+      code: 406,
+      text: `PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue '${name}' in vhost '/': received the value '200' but current is the value '100'`,
+    });
+  });
+
+  it('a headers binding takes x-match all, any, all-with-x, any-with-x; anything else is a 406 as in RabbitMQ', async () => {
+    const conn = await server.connect();
+    const ch = await channel(conn);
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    for (const mode of ['all', 'any', 'all-with-x', 'any-with-x']) await ch.bindQueue(queue, 'amq.headers', '', { 'x-match': mode, a: 1 });
+    expect(await refused((await channel(conn)).bindQueue(queue, 'amq.headers', '', { 'x-match': 'bogus' }))).toEqual({
+      code: 406,
+      text: 'PRECONDITION_FAILED - Invalid x-match field value <<"bogus">>; expected all, any, all-with-x, or any-with-x',
+    });
+    expect(await refused((await channel(conn)).bindQueue(queue, 'amq.headers', '', { 'x-match': 1 }))).toEqual({
+      code: 406,
+      text: 'PRECONDITION_FAILED - Invalid x-match field type byte (value 1); expected longstr',
+    });
+    // exchange-to-exchange too
+    const ch2 = await channel(conn);
+    const x = uniq('hx');
+    await ch2.assertExchange(x, 'fanout', { autoDelete: true });
+    expect((await refused(ch2.bindExchange(x, 'amq.match', '', { 'x-match': 'none' }))).code).toBe(406);
+    // other exchange types do not look at x-match
+    const ch3 = await channel(conn);
+    await ch3.bindQueue(queue, 'amq.direct', 'k', { 'x-match': 'bogus' });
+  });
+});
