@@ -1,0 +1,159 @@
+/**
+ * Message TTL (x-message-ttl, the expiration property) and queue TTL
+ * (x-expires), as RabbitMQ 3.10's classic queues: expired messages are never
+ * delivered, by basic.deliver or basic.get; they expire at the head of their
+ * queue; a TTL of 0 reaches only a consumer ready at once; an unused queue is
+ * deleted after x-expires. Every message is numbered. The shard wakes for a
+ * deadline by itself: nothing is published or consumed when a message expires.
+ */
+import { describe, expect, it } from 'vitest';
+import { MODES, bodies, channel, confirmChannel, drain, eventually, queueExists, refused, sleep, subscribe, uniq, useBroker } from '../helpers.js';
+
+const numbered = (n: number, prefix = 'm') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+describe.each(MODES)('message and queue TTL: $name', ({ workers }) => {
+  const server = useBroker(workers);
+
+  it('x-message-ttl: messages nobody takes in time are gone, the ones taken before arrive once each', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-message-ttl': 200 } });
+    for (const body of numbered(50)) ch.sendToQueue(queue, Buffer.from(body));
+    await ch.waitForConfirms();
+    // half taken at once, the rest left to expire
+    const early: string[] = [];
+    for (let i = 0; i < 25; i++) {
+      const msg = await ch.get(queue, { noAck: true });
+      if (msg !== false) early.push(msg.content.toString());
+    }
+    expect(early).toEqual(numbered(25));
+    // with no record coming, the shard must wake for the deadline itself
+    await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(0), 2000);
+    expect(await drain(ch, queue)).toEqual([]);
+    // later messages get their own full TTL
+    for (const body of numbered(5, 'late')) ch.sendToQueue(queue, Buffer.from(body));
+    await ch.waitForConfirms();
+    const inbox = await subscribe(ch, queue);
+    expect(bodies(await inbox.waitFor(5))).toEqual(numbered(5, 'late'));
+  });
+
+  it('the expiration property: per message, the sooner of it and the queue TTL; at the head only, as classic queues do', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    ch.sendToQueue(queue, Buffer.from('long'), { expiration: '400' });
+    ch.sendToQueue(queue, Buffer.from('short'), { expiration: '50' });
+    ch.sendToQueue(queue, Buffer.from('forever'));
+    await ch.waitForConfirms();
+    await sleep(200);
+    // 'short' has expired but waits behind 'long' (RabbitMQ counts it until it reaches the head)
+    expect((await ch.checkQueue(queue)).messageCount).toBe(3);
+    await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(1), 2000);
+    expect(await drain(ch, queue)).toEqual(['forever']);
+
+    const { queue: capped } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-message-ttl': 100 } });
+    ch.sendToQueue(capped, Buffer.from('a'), { expiration: '60000' }); // the queue's 100 ms wins
+    ch.sendToQueue(capped, Buffer.from('b'), { expiration: '0' }); // expires unless taken at once
+    await ch.waitForConfirms();
+    await eventually(async () => expect((await ch.checkQueue(capped)).messageCount).toBe(0), 2000);
+  });
+
+  it('x-message-ttl 0: a consumer ready at once gets every message, basic.get none', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-message-ttl': 0 } });
+    for (const body of numbered(20)) ch.sendToQueue(queue, Buffer.from(body));
+    await ch.waitForConfirms();
+    expect(await ch.get(queue, { noAck: true })).toBe(false);
+    const inbox = await subscribe(ch, queue);
+    for (const body of numbered(100, 'c')) ch.sendToQueue(queue, Buffer.from(body));
+    await ch.waitForConfirms();
+    expect(bodies(await inbox.waitFor(100))).toEqual(numbered(100, 'c'));
+    await sleep(100);
+    expect(inbox.messages).toHaveLength(100);
+  });
+
+  it('unacked messages do not expire; a requeued one that outlived its TTL is gone', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-message-ttl': 100 } });
+    ch.sendToQueue(queue, Buffer.from('held'));
+    await ch.waitForConfirms();
+    const msg = await ch.get(queue, { noAck: false });
+    expect(msg && msg.content.toString()).toBe('held');
+    await sleep(250);
+    ch.nack(msg as any, false, true);
+    await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(0), 2000);
+    expect(await ch.get(queue, { noAck: true })).toBe(false);
+  });
+
+  it('refuses an expiration that is not a count of ms with RabbitMQ 3.10 reply text; the message goes nowhere', async () => {
+    const conn = await server.connect();
+    const ok = await channel(conn);
+    const { queue } = await ok.assertQueue('', { exclusive: true });
+    const cases: [string, string][] = [
+      ['abc', 'no_integer'],
+      ['', 'no_integer'],
+      ['-1', '{value_negative,-1}'],
+      ['1.5', '{leftover_string,".5"}'],
+      ['10 ', '{leftover_string," "}'],
+    ];
+    for (const [expiration, term] of cases) {
+      const ch = await channel(conn);
+      ch.sendToQueue(queue, Buffer.from('x'), { expiration });
+      expect(await refused(new Promise((_, reject) => ch.once('error', reject)))).toEqual({
+        code: 406,
+        text: `PRECONDITION_FAILED - invalid expiration '${expiration}': ${term}`,
+      });
+    }
+    expect((await ok.checkQueue(queue)).messageCount).toBe(0);
+    // large and signed values are fine, as in RabbitMQ
+    ok.sendToQueue(queue, Buffer.from('big'), { expiration: '4294967296' });
+    ok.sendToQueue(queue, Buffer.from('plus'), { expiration: '+60000' });
+    expect(await drain(ok, queue)).toEqual(['big', 'plus']);
+  });
+
+  it('the shard wakes for a deadline by itself: an idle queue is gone at its x-expires with nothing sent to its shard', async () => {
+    const conn = await server.connect();
+    const ch = await channel(conn);
+    const name = uniq('expires-alone');
+    await ch.assertQueue(name, { durable: false, arguments: { 'x-expires': 150 } });
+    await sleep(600);
+    // one look: a look itself runs the shard, so it must have deleted the queue already
+    expect(await queueExists(conn, name)).toBe(false);
+  });
+
+  it('x-expires: a queue unused that long is deleted; consumers, basic.get and redeclares keep it', async () => {
+    const conn = await server.connect();
+    const ch = await channel(conn);
+    const idle = uniq('expires-idle');
+    const consumed = uniq('expires-consumed');
+    const polled = uniq('expires-polled');
+    const args = { durable: false, arguments: { 'x-expires': 300 } };
+    for (const q of [idle, consumed, polled]) await ch.assertQueue(q, args);
+    ch.sendToQueue(idle, Buffer.from('lost with its queue'));
+    const inbox = await subscribe(ch, consumed);
+    const started = Date.now();
+    while (Date.now() - started < 600) {
+      await ch.get(polled, { noAck: true });
+      await sleep(100);
+    }
+    await eventually(async () => expect(await queueExists(conn, idle)).toBe(false), 2000);
+    expect(await queueExists(conn, consumed)).toBe(true);
+    expect(await queueExists(conn, polled)).toBe(true);
+    // once its consumer is gone the clock starts again
+    await ch.cancel(inbox.consumerTag);
+    await sleep(150);
+    expect(await queueExists(conn, consumed)).toBe(true);
+    await eventually(async () => expect(await queueExists(conn, consumed)).toBe(false), 2000);
+    // a redeclare restarts it
+    const redeclared = uniq('expires-redeclared');
+    await ch.assertQueue(redeclared, args);
+    for (let i = 0; i < 5; i++) {
+      await sleep(120);
+      await ch.assertQueue(redeclared, args);
+    }
+    expect(await queueExists(conn, redeclared)).toBe(true);
+    await eventually(async () => expect(await queueExists(conn, redeclared)).toBe(false), 2000);
+  });
+});
