@@ -1,0 +1,120 @@
+/**
+ * Length limits, as RabbitMQ 3.10's classic queues: x-max-length counts ready
+ * messages, x-max-length-bytes their body bytes; x-overflow drop-head (the
+ * default) drops the oldest, reject-publish refuses the newest (basic.nack in
+ * confirm mode), reject-publish-dlx also dead-letters it. Every message is
+ * numbered and each one's fate (kept, dropped, nacked) is checked.
+ */
+import type { ConfirmChannel } from 'amqplib';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MODES, confirmChannel, drain, subscribe, uniq, useBroker } from '../helpers.js';
+
+const numbered = (n: number) => Array.from({ length: n }, (_, i) => `m${i}`);
+
+/** Publishes each body and waits for every confirm; returns the nacked bodies. */
+async function publishAll(ch: ConfirmChannel, queue: string, messages: string[]): Promise<string[]> {
+  const nacked: string[] = [];
+  await Promise.all(
+    messages.map(
+      (body) =>
+        new Promise<void>((resolve) =>
+          ch.sendToQueue(queue, Buffer.from(body), {}, (err) => {
+            if (err) nacked.push(body);
+            resolve();
+          }),
+        ),
+    ),
+  );
+  return nacked;
+}
+
+describe.each(MODES)('length limits: $name', ({ workers }) => {
+  const server = useBroker(workers);
+
+  it('x-max-length with drop-head keeps the newest, for any limit and count', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 60 }), async (limit, count) => {
+        const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-length': limit } });
+        const messages = numbered(count);
+        expect(await publishAll(ch, queue, messages)).toEqual([]);
+        expect((await ch.checkQueue(queue)).messageCount).toBe(Math.min(limit, count));
+        expect(await drain(ch, queue)).toEqual(messages.slice(Math.max(0, count - limit)));
+        await ch.deleteQueue(queue);
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it('x-max-length-bytes counts body bytes only', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-length-bytes': 10 } });
+    await publishAll(ch, queue, ['aaaa', 'bbbb', 'cccc', 'dd']); // 14 bytes: the first goes
+    expect(await drain(ch, queue)).toEqual(['bbbb', 'cccc', 'dd']);
+    // a body larger than the limit on its own does not stay
+    await publishAll(ch, queue, ['x'.repeat(11)]);
+    expect(await drain(ch, queue)).toEqual([]);
+    // properties and headers are not body bytes
+    ch.sendToQueue(queue, Buffer.from('0123456789'), { headers: { big: 'h'.repeat(1000) }, messageId: 'id' });
+    await ch.waitForConfirms();
+    expect(await drain(ch, queue)).toEqual(['0123456789']);
+  });
+
+  it('unacked messages do not count; the limit applies to what is ready', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-length': 2 } });
+    await publishAll(ch, queue, ['a', 'b']);
+    const held = [await ch.get(queue), await ch.get(queue)];
+    await publishAll(ch, queue, ['c', 'd', 'e']);
+    expect((await ch.checkQueue(queue)).messageCount).toBe(2);
+    for (const m of held) ch.ack(m as any);
+    expect(await drain(ch, queue)).toEqual(['d', 'e']);
+  });
+
+  it('reject-publish: the publishes over the limit are nacked and dropped, the rest acked and kept', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-length': 5, 'x-overflow': 'reject-publish' } });
+    const messages = numbered(12);
+    expect(await publishAll(ch, queue, messages)).toEqual(messages.slice(5));
+    expect(await drain(ch, queue)).toEqual(messages.slice(0, 5));
+    // room again: accepted again
+    expect(await publishAll(ch, queue, ['again'])).toEqual([]);
+    // a consumer taking messages keeps the queue below the limit: nothing refused
+    const inbox = await subscribe(ch, queue, { noAck: true });
+    const more = numbered(200).map((b) => `c${b}`);
+    await inbox.waitFor(1);
+    const nacked = await publishAll(ch, queue, more);
+    const got = await inbox.waitFor(1 + more.length - nacked.length);
+    expect(got.map((m) => m.content.toString())).toEqual(['again', ...more.filter((b) => !nacked.includes(b))]);
+  });
+
+  it('reject-publish with bytes: a publish is refused when its body would pass the limit', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-length-bytes': 8, 'x-overflow': 'reject-publish' } });
+    expect(await publishAll(ch, queue, ['aaaa', 'bbbb', 'c'])).toEqual(['c']);
+    expect(await drain(ch, queue)).toEqual(['aaaa', 'bbbb']);
+  });
+
+  it('a publish to several queues is nacked when one of them refuses it, and kept by the others', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const x = uniq('limit-fanout');
+    await ch.assertExchange(x, 'fanout', { autoDelete: true });
+    const { queue: full } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+    const { queue: open } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(full, x, '');
+    await ch.bindQueue(open, x, '');
+    const nacked: string[] = [];
+    for (const body of numbered(3)) ch.publish(x, '', Buffer.from(body), {}, (err) => err && nacked.push(body));
+    await ch.waitForConfirms().catch(() => {});
+    expect(nacked).toEqual(['m1', 'm2']);
+    expect(await drain(ch, full)).toEqual(['m0']);
+    expect(await drain(ch, open)).toEqual(numbered(3));
+  });
+});
