@@ -1,0 +1,254 @@
+/**
+ * Dead-lettering, as RabbitMQ 3.10: messages rejected (requeue=false), expired
+ * or dropped by a length limit go to the queue's x-dead-letter-exchange, with
+ * its x-dead-letter-routing-key or their own, carrying the x-death header
+ * (count, reason, queue, time, exchange, routing-keys, original-expiration) and
+ * x-first-death-*; a DLX that does not exist drops them. The dead letter is
+ * routed by the acceptor, so with worker shards a queue on one shard
+ * dead-letters into a queue on another: the tests place them so explicitly.
+ * Every message is numbered.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import type { Channel, ConsumeMessage, GetMessage } from 'amqplib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startBroker } from '../../dist/src/index.js';
+import { shardOf } from '../../dist/src/shard/placement.js';
+import { MODES, bodies, confirmChannel, connect, drain, sleep, subscribe, uniq, useBroker } from '../helpers.js';
+
+const numbered = (n: number, prefix = 'm') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+/** The shard count of a broker started with `workers` (0 runs one shard inline). */
+const shardsOf = (workers: number) => Math.max(1, workers);
+
+/** A fresh queue name whose queue lives on `shard`. */
+function nameOnShard(prefix: string, shard: number, shards: number): string {
+  for (;;) {
+    const name = uniq(prefix);
+    if (shardOf('/', name, shards) === shard) return name;
+  }
+}
+
+/** Everything in a queue, waiting until `count` arrived (dead letters are routed after the death). */
+async function collect(ch: Channel, queue: string, count: number): Promise<(GetMessage | ConsumeMessage)[]> {
+  const inbox = await subscribe(ch, queue, { noAck: true });
+  const got = await inbox.waitFor(count, 5000);
+  await sleep(100); // anything more would arrive now
+  expect(inbox.messages).toHaveLength(count);
+  await ch.cancel(inbox.consumerTag);
+  return got;
+}
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe.each(MODES)('dead-lettering: $name', ({ workers }) => {
+  const server = useBroker(workers);
+  const shards = shardsOf(workers);
+  /** the source queue on shard 0, the dead-letter queue on the last shard (another one with workers) */
+  const sourceName = (p: string) => nameOnShard(p, 0, shards);
+  const deadName = (p: string) => nameOnShard(p, shards - 1, shards);
+
+  it('rejected and nacked (requeue=false) messages go to the DLX from one shard to another, with x-death', async () => {
+    if (workers > 1) expect(shardsOf(workers)).toBeGreaterThan(1);
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const dlx = uniq('dlx');
+    const source = sourceName('dl-src');
+    const dead = deadName('dl-dead');
+    await ch.assertExchange(dlx, 'fanout', { autoDelete: true });
+    await ch.assertQueue(dead, { exclusive: true });
+    await ch.bindQueue(dead, dlx, '');
+    await ch.assertQueue(source, { exclusive: true, arguments: { 'x-dead-letter-exchange': dlx } });
+    for (const body of numbered(30)) ch.publish('', source, Buffer.from(body), { headers: { n: body }, messageId: body });
+    await ch.waitForConfirms();
+    const before = Date.now();
+    for (let i = 0; i < 30; i++) {
+      const m = (await ch.get(source, { noAck: false })) as GetMessage;
+      if (i % 3 === 0) ch.reject(m, false);
+      else if (i % 3 === 1) ch.nack(m, false, false);
+      else ch.ack(m);
+    }
+    const got = await collect(ch, dead, 20);
+    expect(bodies(got)).toEqual(numbered(30).filter((_, i) => i % 3 !== 2));
+    for (const m of got) {
+      const body = m.content.toString();
+      expect(m.fields.exchange).toBe(dlx);
+      expect(m.fields.routingKey).toBe(source);
+      expect(m.properties.messageId).toBe(body);
+      const { n, 'x-death': deaths, ...rest } = m.properties.headers as any;
+      expect(n).toBe(body);
+      expect(rest).toEqual({ 'x-first-death-exchange': '', 'x-first-death-queue': source, 'x-first-death-reason': 'rejected' });
+      expect(deaths).toHaveLength(1);
+      const { time, ...death } = deaths[0];
+      expect(death).toEqual({ count: 1, reason: 'rejected', queue: source, exchange: '', 'routing-keys': [source] });
+      expect(time['!']).toBe('timestamp');
+      expect(time.value).toBeGreaterThanOrEqual(Math.floor(before / 1000));
+      expect(time.value).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
+    }
+    expect(await drain(ch, source)).toEqual([]);
+  });
+
+  it('x-dead-letter-routing-key replaces the routing key; the same queue and reason again counts up', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const source = sourceName('dl-rk-src');
+    const dead = deadName('dl-rk-dead');
+    await ch.assertQueue(dead, { exclusive: true });
+    await ch.assertQueue(source, { exclusive: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead } });
+    ch.publish('', source, Buffer.from('m0'), { expiration: '60000' });
+    await ch.waitForConfirms();
+    let m: any = await ch.get(source, { noAck: false });
+    ch.reject(m, false);
+    // three times round: dead queue -> publish back to source -> reject
+    for (let round = 2; round <= 3; round++) {
+      [m] = await collect(ch, dead, 1);
+      expect(m.fields.routingKey).toBe(dead);
+      ch.publish('', source, m.content, m.properties);
+      await ch.waitForConfirms();
+      m = await ch.get(source, { noAck: false });
+      ch.reject(m, false);
+    }
+    [m] = await collect(ch, dead, 1);
+    expect(m.content.toString()).toBe('m0');
+    const deaths = m.properties.headers['x-death'];
+    expect(deaths).toHaveLength(1);
+    expect(deaths[0]).toMatchObject({ count: 3, reason: 'rejected', queue: source, exchange: '', 'routing-keys': [source] });
+    // the first death kept its original expiration, and the dead letter has none
+    expect(deaths[0]['original-expiration']).toBe('60000');
+    expect(m.properties.expiration).toBeUndefined();
+  });
+
+  it('expired messages are dead-lettered at their deadline, with reason expired, without any other traffic', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const source = sourceName('dl-ttl-src');
+    const dead = deadName('dl-ttl-dead');
+    await ch.assertQueue(dead, { exclusive: true });
+    const inbox = await subscribe(ch, dead, { noAck: true });
+    await ch.assertQueue(source, { exclusive: true, arguments: { 'x-message-ttl': 150, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead } });
+    for (const body of numbered(10)) ch.publish('', source, Buffer.from(body), { priority: 3 });
+    ch.publish('', source, Buffer.from('own'), { expiration: '50' }); // behind the others: expires at the head
+    await ch.waitForConfirms();
+    // nothing more is sent to either shard: the source shard wakes by itself
+    const got = await inbox.waitFor(11, 3000);
+    expect(bodies(got)).toEqual([...numbered(10), 'own']);
+    for (const m of got) {
+      expect(m.properties.priority).toBe(m.content.toString() === 'own' ? undefined : 3);
+      expect((m.properties.headers as any)['x-death'][0]).toMatchObject({ count: 1, reason: 'expired', queue: source });
+      expect((m.properties.headers as any)['x-first-death-reason']).toBe('expired');
+    }
+    expect((got[10].properties.headers as any)['x-death'][0]['original-expiration']).toBe('50');
+  });
+
+  it('length limits dead-letter with reason maxlen: dropped heads, and rejected publishes with reject-publish-dlx', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const dead = deadName('dl-len-dead');
+    await ch.assertQueue(dead, { exclusive: true });
+    const dropHead = sourceName('dl-drophead');
+    const rejectDlx = sourceName('dl-rejectdlx');
+    const rejectOnly = sourceName('dl-rejectonly');
+    const common = { 'x-max-length': 3, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead };
+    await ch.assertQueue(dropHead, { exclusive: true, arguments: common });
+    await ch.assertQueue(rejectDlx, { exclusive: true, arguments: { ...common, 'x-overflow': 'reject-publish-dlx' } });
+    await ch.assertQueue(rejectOnly, { exclusive: true, arguments: { ...common, 'x-overflow': 'reject-publish' } });
+    for (const body of numbered(8, 'd')) ch.publish('', dropHead, Buffer.from(body));
+    for (const body of numbered(8, 'r')) ch.publish('', rejectDlx, Buffer.from(body));
+    for (const body of numbered(8, 'o')) ch.publish('', rejectOnly, Buffer.from(body));
+    await ch.waitForConfirms().catch(() => {}); // the rejected ones are nacked
+    const got = await collect(ch, dead, 10);
+    const reasons = got.map((m) => `${m.content} ${(m.properties.headers as any)['x-death'][0].queue === dropHead ? 'head' : 'dlx'} ${(m.properties.headers as any)['x-death'][0].reason}`);
+    expect(reasons.sort()).toEqual([...numbered(5, 'd').map((b) => `${b} head maxlen`), ...numbered(8, 'r').slice(3).map((b) => `${b} dlx maxlen`)].sort());
+    expect(await drain(ch, dropHead)).toEqual(['d5', 'd6', 'd7']);
+    expect(await drain(ch, rejectDlx)).toEqual(['r0', 'r1', 'r2']);
+    expect(await drain(ch, rejectOnly)).toEqual(['o0', 'o1', 'o2']);
+  });
+
+  it('a DLX that does not exist drops the message; without a DLX nothing is dead-lettered', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const catchAll = uniq('dl-catch');
+    const source = sourceName('dl-nodlx');
+    await ch.assertQueue(catchAll, { exclusive: true });
+    await ch.assertQueue(source, { exclusive: true, arguments: { 'x-dead-letter-exchange': uniq('missing') } });
+    ch.publish('', source, Buffer.from('gone'));
+    await ch.waitForConfirms();
+    ch.reject((await ch.get(source, { noAck: false })) as GetMessage, false);
+    await sleep(100);
+    expect((await ch.checkQueue(source)).messageCount).toBe(0);
+    expect(await drain(ch, catchAll)).toEqual([]);
+    // the exchange declared later takes the next ones
+    const dlx = uniq('late-dlx');
+    const lateSource = sourceName('dl-late');
+    await ch.assertExchange(dlx, 'fanout', { autoDelete: true });
+    await ch.bindQueue(catchAll, dlx, '');
+    await ch.assertQueue(lateSource, { exclusive: true, arguments: { 'x-dead-letter-exchange': dlx } });
+    ch.publish('', lateSource, Buffer.from('caught'));
+    await ch.waitForConfirms();
+    ch.nack((await ch.get(lateSource, { noAck: false })) as GetMessage, false, false);
+    expect(bodies(await collect(ch, catchAll, 1))).toEqual(['caught']);
+  });
+
+  it('an automatic cycle (expiry back into the same queue) ends after one round, as in RabbitMQ; a rejection does not', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const loop = uniq('dl-loop');
+    await ch.assertQueue(loop, { exclusive: true, arguments: { 'x-message-ttl': 30, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': loop } });
+    ch.publish('', loop, Buffer.from('once'));
+    await ch.waitForConfirms();
+    await sleep(300);
+    expect((await ch.checkQueue(loop)).messageCount).toBe(0);
+
+    const rejects = uniq('dl-reject-loop');
+    await ch.assertQueue(rejects, { exclusive: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': rejects } });
+    ch.publish('', rejects, Buffer.from('again'));
+    await ch.waitForConfirms();
+    for (let i = 1; i <= 3; i++) {
+      const m = (await ch.get(rejects, { noAck: false })) as GetMessage;
+      expect(m.content.toString()).toBe('again');
+      if (i > 1) expect((m.properties.headers as any)['x-death'][0].count).toBe(i - 1);
+      ch.reject(m, false);
+      await sleep(50);
+    }
+  });
+
+  it('a persistent message dead-lettered from a durable queue is acked there: a restart does not bring it back', async () => {
+    const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'warren-dl-'));
+    dirs.push(dataDir);
+    const source = sourceName('dl-durable-src');
+    const dead = deadName('dl-durable-dead');
+    let broker = await startBroker({ port: 0, host: '127.0.0.1', workers, dataDir });
+    try {
+      const conn = await connect(broker.url);
+      const ch = await confirmChannel(conn);
+      await ch.assertQueue(dead, { durable: true });
+      await ch.assertQueue(source, { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead } });
+      for (const body of numbered(10)) ch.publish('', source, Buffer.from(body), { persistent: true });
+      await ch.waitForConfirms();
+      for (let i = 0; i < 10; i++) {
+        const m = (await ch.get(source, { noAck: false })) as GetMessage;
+        if (i < 6) ch.reject(m, false);
+        else ch.nack(m, false, true); // back in the source queue
+      }
+      await sleep(200);
+      await ch.checkQueue(source); // a round trip: the settles were read
+      await conn.close();
+    } finally {
+      await broker.close();
+    }
+    broker = await startBroker({ port: 0, host: '127.0.0.1', workers, dataDir });
+    try {
+      const conn = await connect(broker.url);
+      const ch = await confirmChannel(conn);
+      expect(await drain(ch, source)).toEqual(numbered(10).slice(6));
+      expect(await drain(ch, dead)).toEqual(numbered(6));
+      await conn.close();
+    } finally {
+      await broker.close();
+    }
+  });
+});
