@@ -1,5 +1,6 @@
 import { Deque } from './deque.js';
 import { bodySize, type QueueLifecycle } from './lifecycle.js';
+import { PriorityLanes } from './priority.js';
 
 /** A message as a shard keeps it: its block, copied out of the ring once. */
 export interface StoredMessage {
@@ -101,6 +102,8 @@ export class ShardQueue {
   lifecycle: QueueLifecycle | null = null;
   /** its entries may expire: check the head before each delivery */
   timed = false;
+  /** a priority queue (x-max-priority) keeps its ready entries here instead; null: a plain FIFO */
+  private lanes: PriorityLanes | null = null;
 
   constructor(
     readonly id: number,
@@ -111,12 +114,19 @@ export class ShardQueue {
   ) {}
 
   get messageCount(): number {
+    if (this.lanes !== null) return this.lanes.length;
     return this.ready.length + this.requeued.length;
+  }
+
+  /** Makes it a priority queue (at declare, while it is empty). */
+  prioritize(maxPriority: number): void {
+    this.lanes = new PriorityLanes(maxPriority);
   }
 
   enqueue(message: StoredMessage): QueueEntry {
     const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent: false, expiresAt: 0 };
-    this.ready.push(entry);
+    if (this.lanes !== null) this.lanes.push(entry);
+    else this.ready.push(entry);
     this.account(entry, 1);
     return entry;
   }
@@ -125,7 +135,8 @@ export class ShardQueue {
   restore(message: StoredMessage, id: number, redelivered: boolean): void {
     const entry: QueueEntry = { message, id, redelivered, persistent: true, expiresAt: 0 };
     this.nextId = id + 1;
-    this.ready.push(entry);
+    if (this.lanes !== null) this.lanes.push(entry);
+    else this.ready.push(entry);
     this.account(entry, 1);
   }
 
@@ -136,13 +147,14 @@ export class ShardQueue {
 
   /** The next entry to hand out, or undefined. */
   take(): QueueEntry | undefined {
-    const entry = this.requeued.length > 0 ? this.requeued.shift() : this.ready.shift();
+    const entry = this.lanes !== null ? this.lanes.shift() : this.requeued.length > 0 ? this.requeued.shift() : this.ready.shift();
     if (entry !== undefined) this.account(entry, -1);
     return entry;
   }
 
   /** The next entry to hand out, left in place. */
   peek(): QueueEntry | undefined {
+    if (this.lanes !== null) return this.lanes.peek();
     return this.requeued.length > 0 ? this.requeued.at(0) : this.ready.at(0);
   }
 
@@ -170,6 +182,14 @@ export class ShardQueue {
   requeue(batch: QueueEntry[]): void {
     const k = batch.length;
     if (k === 0) return;
+    if (this.lanes !== null) this.lanes.requeue(batch);
+    else this.requeueInOrder(batch);
+    // After insertion, so that a congestion check counts the whole batch.
+    for (let i = 0; i < k; i++) this.account(batch[i], 1);
+  }
+
+  private requeueInOrder(batch: QueueEntry[]): void {
+    const k = batch.length;
     if (!ascending(batch)) batch.sort(byId);
     const list = this.requeued;
     if (list.length === 0 || batch[0].id > list.at(list.length - 1)!.id) {
@@ -179,8 +199,6 @@ export class ShardQueue {
     } else {
       this.requeued = merge(list, batch);
     }
-    // After insertion, so that a congestion check counts the whole batch.
-    for (let i = 0; i < k; i++) this.account(batch[i], 1);
   }
 
   /**

@@ -403,6 +403,7 @@ export class Shard implements LifecycleHost {
   private configure(queue: ShardQueue, config: QueueConfig): void {
     const plain = config.messageTtl === undefined && config.expires === undefined && config.maxLength === undefined &&
       config.maxLengthBytes === undefined && config.deadLetterExchange === undefined && config.deliveryLimit === undefined;
+    if (config.maxPriority !== undefined) queue.prioritize(config.maxPriority);
     if (plain) return;
     queue.lifecycle = new QueueLifecycle(config, this.now);
     if (config.messageTtl !== undefined || config.expires !== undefined) this.lifecycles.watch(queue);

@@ -1,0 +1,105 @@
+/**
+ * Priority queues (x-max-priority), as RabbitMQ's classic ones: one lane per
+ * priority 0..max, the highest non-empty lane first, first in first out within
+ * a lane. A message's priority is its priority property (absent: 0), capped at
+ * the queue's maximum. Each lane keeps requeued entries before its never
+ * delivered ones, sorted by id, as ShardQueue does for a plain queue.
+ */
+import { Deque } from './deque.js';
+import type { QueueEntry } from './queue.js';
+
+const HEADERS = 0x2000;
+const DELIVERY_MODE = 0x1000;
+const PRIORITY = 0x0800;
+
+/** The priority property of a message block (0 when absent). */
+export function blockPriority(block: Buffer): number {
+  const routingKeyAt = 1 + block[0];
+  const propsLenAt = routingKeyAt + 1 + block[routingKeyAt];
+  if (block.readUInt32LE(propsLenAt) < 2) return 0;
+  let p = propsLenAt + 4;
+  const flags = (block[p] << 8) | block[p + 1];
+  if ((flags & PRIORITY) === 0) return 0;
+  p += 2;
+  if ((flags & 0x8000) !== 0) p += 1 + block[p];
+  if ((flags & 0x4000) !== 0) p += 1 + block[p];
+  if ((flags & HEADERS) !== 0) p += 4 + block.readUInt32BE(p);
+  if ((flags & DELIVERY_MODE) !== 0) p += 1;
+  return block[p];
+}
+
+class Lane {
+  readonly ready = new Deque<QueueEntry>();
+  requeued = new Deque<QueueEntry>();
+
+  get length(): number {
+    return this.ready.length + this.requeued.length;
+  }
+}
+
+export class PriorityLanes {
+  private readonly lanes: (Lane | undefined)[];
+  /** the highest lane that may hold entries */
+  private top = 0;
+  length = 0;
+
+  constructor(private readonly max: number) {
+    this.lanes = new Array(max + 1);
+  }
+
+  push(entry: QueueEntry): void {
+    this.lane(entry).ready.push(entry);
+  }
+
+  shift(): QueueEntry | undefined {
+    const lane = this.highest();
+    if (lane === undefined) return undefined;
+    this.length--;
+    return lane.requeued.length > 0 ? lane.requeued.shift() : lane.ready.shift();
+  }
+
+  peek(): QueueEntry | undefined {
+    const lane = this.highest();
+    if (lane === undefined) return undefined;
+    return lane.requeued.length > 0 ? lane.requeued.at(0) : lane.ready.at(0);
+  }
+
+  /** Puts entries back at their original place in their lanes (rare: a sort and a merge per lane). */
+  requeue(batch: QueueEntry[]): void {
+    const byLane = new Map<Lane, QueueEntry[]>();
+    for (const entry of batch) {
+      const lane = this.lane(entry);
+      let entries = byLane.get(lane);
+      if (entries === undefined) byLane.set(lane, (entries = []));
+      entries.push(entry);
+    }
+    for (const [lane, entries] of byLane) {
+      entries.sort((a, b) => a.id - b.id);
+      const merged = new Deque<QueueEntry>();
+      let i = 0;
+      for (let e = lane.requeued.shift(); e !== undefined; e = lane.requeued.shift()) {
+        while (i < entries.length && entries[i].id < e.id) merged.push(entries[i++]);
+        merged.push(e);
+      }
+      while (i < entries.length) merged.push(entries[i++]);
+      lane.requeued = merged;
+    }
+  }
+
+  /** The lane of an entry's priority (created on first use), counting the entry in. */
+  private lane(entry: QueueEntry): Lane {
+    const priority = Math.min(blockPriority(entry.message.block), this.max);
+    this.length++;
+    if (priority > this.top) this.top = priority;
+    return (this.lanes[priority] ??= new Lane());
+  }
+
+  private highest(): Lane | undefined {
+    for (; this.top >= 0; this.top--) {
+      const lane = this.lanes[this.top];
+      if (lane !== undefined && lane.length > 0) return lane;
+      if (this.top === 0) return undefined;
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Priority queues (x-max-priority), as RabbitMQ's classic ones: higher
+ * priorities first, publish order within a priority, priorities above the
+ * maximum count as the maximum, absent as 0; requeued messages go back to
+ * their place. Every message is numbered.
+ */
+import type { GetMessage } from 'amqplib';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MODES, bodies, confirmChannel, drain, subscribe, useBroker } from '../helpers.js';
+
+/** The order RabbitMQ hands them out: by capped priority, highest first, then publish order. */
+function expectedOrder(priorities: (number | undefined)[], max: number): string[] {
+  return priorities
+    .map((p, i) => ({ body: `m${i}`, p: Math.min(p ?? 0, max), i }))
+    .sort((a, b) => b.p - a.p || a.i - b.i)
+    .map((m) => m.body);
+}
+
+describe.each(MODES)('priority queues: $name', ({ workers }) => {
+  const server = useBroker(workers);
+
+  it('hands out higher priorities first, in publish order within one, capped at x-max-priority', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 10 }),
+        fc.array(fc.option(fc.integer({ min: 0, max: 255 }), { nil: undefined }), { maxLength: 40 }),
+        async (max, priorities) => {
+          const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-priority': max } });
+          priorities.forEach((priority, i) => ch.sendToQueue(queue, Buffer.from(`m${i}`), priority === undefined ? {} : { priority }));
+          await ch.waitForConfirms();
+          expect(await drain(ch, queue)).toEqual(expectedOrder(priorities, max));
+          await ch.deleteQueue(queue);
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+
+  it('requeued messages go back to their place in their priority', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-priority': 5 } });
+    const priorities = [1, 5, 1, 3, 5, 0, 3];
+    priorities.forEach((priority, i) => ch.sendToQueue(queue, Buffer.from(`m${i}`), { priority }));
+    await ch.waitForConfirms();
+    const order = expectedOrder(priorities, 5);
+    const taken: GetMessage[] = [];
+    for (let i = 0; i < 4; i++) taken.push((await ch.get(queue, { noAck: false })) as GetMessage);
+    expect(bodies(taken)).toEqual(order.slice(0, 4));
+    ch.nackAll(true);
+    const again: GetMessage[] = [];
+    for (let i = 0; i < priorities.length; i++) again.push((await ch.get(queue, { noAck: true })) as GetMessage);
+    expect(bodies(again)).toEqual(order);
+    expect(again.map((m) => m.fields.redelivered)).toEqual(order.map((_, i) => i < 4));
+  });
+
+  it('a busy consumer gets the highest waiting priority next', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-priority': 9 } });
+    await ch.prefetch(1);
+    const inbox = await subscribe(ch, queue, { noAck: false });
+    ch.sendToQueue(queue, Buffer.from('first'), { priority: 0 });
+    await inbox.waitFor(1);
+    for (let p = 0; p <= 9; p++) ch.sendToQueue(queue, Buffer.from(`p${p}`), { priority: p });
+    await ch.waitForConfirms();
+    for (let n = 1; n <= 11; n++) {
+      const got = await inbox.waitFor(n);
+      ch.ack(got[n - 1]);
+    }
+    expect(bodies(inbox.messages)).toEqual(['first', 'p9', 'p8', 'p7', 'p6', 'p5', 'p4', 'p3', 'p2', 'p1', 'p0']);
+  });
+});
