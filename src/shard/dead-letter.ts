@@ -12,8 +12,8 @@
  * property is removed (it is kept in x-death as original-expiration).
  * Rare, so it decodes and re-encodes the properties.
  */
-import { OutputBuffer } from '../protocol/output-buffer.js';
-import { decodeBasicProperties, encodeBasicProperties } from '../protocol/methods.generated.js';
+import { decodeBasicProperties } from '../protocol/methods.generated.js';
+import { rewriteBlock } from './block-rewrite.js';
 import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import type { QueueConfig } from '../vhost/queue-arguments.js';
 import { BlockView } from './records.js';
@@ -21,7 +21,6 @@ import { BlockView } from './records.js';
 export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
 const view = new BlockView();
-const out = new OutputBuffer(1024);
 
 /**
  * The block a dead message travels in: exchange = the dead-letter exchange,
@@ -67,21 +66,7 @@ export function deadLetterBlock(block: Buffer, queue: string, config: QueueConfi
   const key = config.deadLetterRoutingKey === undefined ? null : Buffer.from(config.deadLetterRoutingKey, 'utf8');
   // Longer than a shortstr: no such exchange, no such key; RabbitMQ would route it nowhere.
   if (dlx.length > 255 || (key !== null && key.length > 255)) return null;
-  out.take();
-  encodeBasicProperties(out, props);
-  const properties = out.take();
-  const keyLen = key === null ? block[v.routingKeyAt] : key.length;
-  const result = Buffer.allocUnsafe(2 + dlx.length + keyLen + 8 + properties.length + v.bodySize);
-  let p = 0;
-  result[p++] = dlx.length;
-  p += dlx.copy(result, p);
-  result[p++] = keyLen;
-  p += key === null ? block.copy(result, p, v.routingKeyAt + 1, v.routingKeyAt + 1 + keyLen) : key.copy(result, p);
-  result.writeUInt32LE(properties.length, p);
-  p += 4 + properties.copy(result, p + 4);
-  result.writeUInt32LE(v.bodySize, p);
-  block.copy(result, p + 4, v.bodyAt, v.end);
-  return result;
+  return rewriteBlock(v, props, dlx, key ?? undefined);
 }
 
 function isTable(v: FieldValue): v is FieldTable & Record<string, FieldValue> {

@@ -21,6 +21,8 @@ export class QueueLifecycle {
   /** the acceptor was told the queue expired; it deletes it (or a consumer came) */
   expiryReported = false;
   readonly limited: boolean;
+  /** a quorum queue: deliveries carry x-delivery-count (quorum.ts) */
+  readonly quorum: boolean;
 
   constructor(
     readonly config: QueueConfig,
@@ -28,6 +30,7 @@ export class QueueLifecycle {
   ) {
     this.lastUsed = now;
     this.limited = config.maxLength !== undefined || config.maxLengthBytes !== undefined;
+    this.quorum = config.type === 'quorum';
   }
 
   used(now: number): void {

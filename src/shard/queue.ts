@@ -16,6 +16,8 @@ export interface QueueEntry {
   persistent: boolean;
   /** when it expires at the head of its queue, ms since the epoch; 0: never (lifecycle.ts) */
   expiresAt: number;
+  /** times it came back to a quorum queue (x-delivery-count; quorum.ts) */
+  returns: number;
 }
 
 /**
@@ -124,7 +126,7 @@ export class ShardQueue {
   }
 
   enqueue(message: StoredMessage): QueueEntry {
-    const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent: false, expiresAt: 0 };
+    const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent: false, expiresAt: 0, returns: 0 };
     if (this.lanes !== null) this.lanes.push(entry);
     else this.ready.push(entry);
     this.account(entry, 1);
@@ -133,7 +135,7 @@ export class ShardQueue {
 
   /** A message read back from disk at declare: its id is kept, ids go on after it. */
   restore(message: StoredMessage, id: number, redelivered: boolean): void {
-    const entry: QueueEntry = { message, id, redelivered, persistent: true, expiresAt: 0 };
+    const entry: QueueEntry = { message, id, redelivered, persistent: true, expiresAt: 0, returns: 0 };
     this.nextId = id + 1;
     if (this.lanes !== null) this.lanes.push(entry);
     else this.ready.push(entry);

@@ -21,6 +21,7 @@ import type { QueueConfig } from '../vhost/queue-arguments.js';
 import { blockExpiration, expiresAt } from './expiry.js';
 import { Lifecycles, QueueLifecycle, bodySize, type LifecycleHost } from './lifecycle.js';
 import { deadLetterBlock, type DeathReason } from './dead-letter.js';
+import { withDeliveryCount } from './quorum.js';
 
 /** Control operations, msgpack-encoded in A2S_CONTROL records. */
 export type ShardControl =
@@ -244,8 +245,9 @@ export class Shard implements LifecycleHost {
       if (requeued === null) {
         if (action === R.SETTLE_DROP) this.drop(queue, entry, 'rejected');
         else this.forget(queue, entry);
-      }
-      else {
+      } else if (queue.lifecycle !== null && queue.lifecycle.quorum && this.returnedTooOften(queue.lifecycle, entry)) {
+        this.drop(queue, entry, 'delivery_limit');
+      } else {
         entry.redelivered = true;
         let batch = requeued.get(queue);
         if (batch === undefined) requeued.set(queue, (batch = []));
@@ -401,7 +403,7 @@ export class Shard implements LifecycleHost {
 
   /** A queue's arguments take effect: its TTLs are watched, its limits and dead-lettering apply. */
   private configure(queue: ShardQueue, config: QueueConfig): void {
-    const plain = config.messageTtl === undefined && config.expires === undefined && config.maxLength === undefined &&
+    const plain = config.type === 'classic' && config.messageTtl === undefined && config.expires === undefined && config.maxLength === undefined &&
       config.maxLengthBytes === undefined && config.deadLetterExchange === undefined && config.deliveryLimit === undefined;
     if (config.maxPriority !== undefined) queue.prioritize(config.maxPriority);
     if (plain) return;
@@ -416,6 +418,12 @@ export class Shard implements LifecycleHost {
   drop(queue: ShardQueue, entry: QueueEntry, reason: DeathReason): void {
     this.deadLetter(queue, entry.message.block, reason);
     this.forget(queue, entry);
+  }
+
+  /** A quorum queue's message came back: counted, and past x-delivery-limit it is not requeued. */
+  private returnedTooOften(lc: QueueLifecycle, entry: QueueEntry): boolean {
+    entry.returns++;
+    return lc.config.deliveryLimit !== undefined && entry.returns > lc.config.deliveryLimit;
   }
 
   /** LifecycleHost: a queue was unused for its x-expires: the acceptor deletes it. */
@@ -460,8 +468,14 @@ export class Shard implements LifecycleHost {
     this.out.end();
   }
 
-  private writeDeliver(consumer: Consumer, entry: QueueEntry): void {
+  /** What a delivery carries: the block as published, or with x-delivery-count for a quorum queue. */
+  private deliveredBlock(queue: ShardQueue, entry: QueueEntry): Buffer {
     const block = entry.message.block;
+    return queue.lifecycle !== null && queue.lifecycle.quorum ? withDeliveryCount(block, entry.returns) : block;
+  }
+
+  private writeDeliver(consumer: Consumer, entry: QueueEntry): void {
+    const block = this.deliveredBlock(consumer.queue, entry);
     this.out.begin(R.DELIVER_HEADER + block.length);
     const { buf, offset } = this.out;
     buf[offset] = R.S2A_DELIVER;
@@ -474,7 +488,7 @@ export class Shard implements LifecycleHost {
   }
 
   private writeGetOk(requestId: number, queue: ShardQueue, entry: QueueEntry): void {
-    const block = entry.message.block;
+    const block = this.deliveredBlock(queue, entry);
     this.out.begin(R.GET_OK_HEADER + block.length);
     const { buf, offset } = this.out;
     buf[offset] = R.S2A_GET_OK;

@@ -1,0 +1,35 @@
+/**
+ * Rewriting a message block with new properties (and possibly a new exchange
+ * and routing key): for the rare paths that change a message, dead-lettering
+ * and quorum queues' x-delivery-count. The body is copied as it is.
+ */
+import { OutputBuffer } from '../protocol/output-buffer.js';
+import { encodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
+import type { BlockView } from './records.js';
+
+const out = new OutputBuffer(1024);
+
+/**
+ * The block `v` describes with `props` as its properties; `exchange` and
+ * `routingKey` (UTF-8 bytes, at most 255 each) replace its own when given.
+ */
+export function rewriteBlock(v: BlockView, props: BasicProperties, exchange?: Buffer, routingKey?: Buffer): Buffer {
+  const block = v.buf;
+  out.take();
+  encodeBasicProperties(out, props);
+  const properties = out.take();
+  const exchangeLen = exchange === undefined ? block[v.start] : exchange.length;
+  const keyLen = routingKey === undefined ? block[v.routingKeyAt] : routingKey.length;
+  const bodySize = v.bodySize;
+  const result = Buffer.allocUnsafe(2 + exchangeLen + keyLen + 8 + properties.length + bodySize);
+  let p = 0;
+  result[p++] = exchangeLen;
+  p += exchange === undefined ? block.copy(result, p, v.start + 1, v.routingKeyAt) : exchange.copy(result, p);
+  result[p++] = keyLen;
+  p += routingKey === undefined ? block.copy(result, p, v.routingKeyAt + 1, v.routingKeyAt + 1 + keyLen) : routingKey.copy(result, p);
+  result.writeUInt32LE(properties.length, p);
+  p += 4 + properties.copy(result, p + 4);
+  result.writeUInt32LE(bodySize, p);
+  block.copy(result, p + 4, v.bodyAt, v.end);
+  return result;
+}
