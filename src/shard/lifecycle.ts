@@ -33,10 +33,6 @@ export class QueueLifecycle {
     this.quorum = config.type === 'quorum';
   }
 
-  used(now: number): void {
-    this.lastUsed = now;
-    this.expiryReported = false;
-  }
 
   /** Whether one more message of `bodySize` bytes would pass a limit (RabbitMQ's will_overflow). */
   wouldOverflow(queue: ShardQueue, bodySize: number): boolean {
@@ -69,6 +65,12 @@ export class Lifecycles {
   private readonly timed = new Set<ShardQueue>();
   /** queues with a drop-head limit that got messages this batch */
   private readonly grown = new Set<ShardQueue>();
+  /**
+   * No timed queue has anything to do before this (ms since the epoch): the
+   * earliest deadline as of the last sweep, lowered by every new one since.
+   * Sweeping only then keeps a shard of many timed queues cheap per batch.
+   */
+  private due = Infinity;
 
   constructor(private readonly host: LifecycleHost) {}
 
@@ -76,6 +78,22 @@ export class Lifecycles {
   watch(queue: ShardQueue): void {
     queue.timed = true;
     this.timed.add(queue);
+    const lc = queue.lifecycle;
+    if (lc !== null && lc.config.expires !== undefined) this.soon(lc.lastUsed + lc.config.expires);
+  }
+
+  /** Something may happen at `at` (an entry's expiry, a queue's x-expires). */
+  soon(at: number): void {
+    if (at !== 0 && at < this.due) this.due = at;
+  }
+
+  /** A consume, cancel, basic.get or redeclare: the queue's x-expires starts again. */
+  used(queue: ShardQueue, now: number): void {
+    const lc = queue.lifecycle;
+    if (lc === null) return;
+    lc.lastUsed = now;
+    lc.expiryReported = false;
+    if (lc.config.expires !== undefined) this.soon(now + lc.config.expires);
   }
 
   grew(queue: ShardQueue): void {
@@ -105,6 +123,7 @@ export class Lifecycles {
       while (queue.lifecycle!.overLimit(queue)) this.host.drop(queue, queue.take()!, 'maxlen');
     }
     this.grown.clear();
+    if (now < this.due) return;
     for (const queue of this.timed) {
       this.expireHead(queue, now, true);
       const lc = queue.lifecycle;
@@ -115,10 +134,15 @@ export class Lifecycles {
         this.host.queueExpired(queue);
       }
     }
+    this.due = this.earliest();
   }
 
   /** The earliest deadline of the timed queues (ms since the epoch), Infinity when none. */
   nextDeadline(): number {
+    return this.due;
+  }
+
+  private earliest(): number {
     let next = Infinity;
     for (const queue of this.timed) {
       const head = queue.peek();

@@ -134,12 +134,13 @@ export class ShardQueue {
   }
 
   /** A message read back from disk at declare: its id is kept, ids go on after it. */
-  restore(message: StoredMessage, id: number, redelivered: boolean): void {
+  restore(message: StoredMessage, id: number, redelivered: boolean): QueueEntry {
     const entry: QueueEntry = { message, id, redelivered, persistent: true, expiresAt: 0, returns: 0 };
     this.nextId = id + 1;
     if (this.lanes !== null) this.lanes.push(entry);
     else this.ready.push(entry);
     this.account(entry, 1);
+    return entry;
   }
 
   /** Recovery found ids up to nextId - 1 on disk, acked ones too: new ids start above them. */

@@ -160,11 +160,7 @@ export class Shard implements LifecycleHost {
         continue;
       }
       const entry = queue.enqueue(message);
-      if (ttl >= 0 || (lc !== null && lc.config.messageTtl !== undefined)) {
-        entry.expiresAt = expiresAt(lc === null ? null : lc.config, ttl, this.now);
-        if (!queue.timed) this.lifecycles.watch(queue);
-      }
-      if (lc !== null && lc.limited) this.lifecycles.grew(queue);
+      if (ttl >= 0 || lc !== null) this.admitted(queue, entry, ttl);
       if (persistent && queue.dir !== undefined) {
         if (queue.stored) {
           entry.persistent = true;
@@ -249,6 +245,7 @@ export class Shard implements LifecycleHost {
         this.drop(queue, entry, 'delivery_limit');
       } else {
         entry.redelivered = true;
+        if (entry.expiresAt !== 0) this.lifecycles.soon(entry.expiresAt); // it may be at the head again
         let batch = requeued.get(queue);
         if (batch === undefined) requeued.set(queue, (batch = []));
         batch.push(entry);
@@ -324,7 +321,7 @@ export class Shard implements LifecycleHost {
         };
         this.consumers.set(consumer.id, consumer);
         queue.addConsumer(consumer);
-        queue.lifecycle?.used(this.now);
+        this.lifecycles.used(queue, this.now);
         this.pending.add(queue);
         return;
       }
@@ -334,8 +331,9 @@ export class Shard implements LifecycleHost {
         this.consumers.delete(consumer.id);
         // Credit for what the acceptor wrote came before this record; the rest never left.
         consumer.queue.requeueInFlight(consumer);
+        if (consumer.queue.timed) this.lifecycles.soon(consumer.queue.peek()?.expiresAt ?? 0);
         consumer.queue.removeConsumer(consumer);
-        consumer.queue.lifecycle?.used(this.now);
+        this.lifecycles.used(consumer.queue, this.now);
         this.pending.add(consumer.queue);
         return;
       }
@@ -357,7 +355,7 @@ export class Shard implements LifecycleHost {
         return;
       case 'get': {
         const queue = this.queues.get(c.queueId);
-        if (queue?.lifecycle != null) queue.lifecycle.used(this.now);
+        if (queue !== undefined) this.lifecycles.used(queue, this.now);
         // Expired heads go first, now included: a TTL of 0 never reaches basic.get.
         if (queue?.timed) this.lifecycles.expireHead(queue, Date.now(), true);
         const entry = queue?.take();
@@ -369,7 +367,7 @@ export class Shard implements LifecycleHost {
         return this.writeGetOk(requestId, queue, entry);
       }
       case 'count':
-        if (c.used) this.queues.get(c.queueId)?.lifecycle?.used(this.now);
+        if (c.used && this.queues.has(c.queueId)) this.lifecycles.used(this.queues.get(c.queueId)!, this.now);
         return this.reply(requestId, { messageCount: this.queues.get(c.queueId)?.messageCount ?? 0 });
       case 'stop':
         if (this.store === null || this.storeEnded) return this.reply(requestId, {});
@@ -393,12 +391,27 @@ export class Shard implements LifecycleHost {
     } else {
       const recovery = recoverQueue(dir);
       for (const warning of recovery.warnings) console.error(`warren: queue '${queue.name}': ${warning}`);
-      for (const m of recovery.messages) queue.restore({ block: m.block }, m.id, m.delivered);
+      for (const m of recovery.messages) this.admitted(queue, queue.restore({ block: m.block }, m.id, m.delivered));
       queue.startIdsAt(recovery.nextId);
       this.store.open(queue.id, dir, recovery.segments);
     }
     queue.stored = true;
     this.pending.add(queue);
+  }
+
+  /**
+   * A message entered a queue with arguments, or with an expiration: its
+   * expiry is set (from now: a recovered one gets its TTL again), and a
+   * drop-head limit is enforced at the end of the batch.
+   */
+  private admitted(queue: ShardQueue, entry: QueueEntry, ttl = blockExpiration(entry.message.block)): void {
+    const lc = queue.lifecycle;
+    if (ttl >= 0 || (lc !== null && lc.config.messageTtl !== undefined)) {
+      entry.expiresAt = expiresAt(lc === null ? null : lc.config, ttl, this.now);
+      if (!queue.timed) this.lifecycles.watch(queue);
+      this.lifecycles.soon(entry.expiresAt);
+    }
+    if (lc !== null && lc.limited) this.lifecycles.grew(queue);
   }
 
   /** A queue's arguments take effect: its TTLs are watched, its limits and dead-lettering apply. */

@@ -1,0 +1,103 @@
+/**
+ * The shard's queue lifecycle, inline and on a clock the test sets: deadlines
+ * (the earliest head expiry or x-expires), expiry at the head, length limits
+ * and the DEAD_LETTER and QUEUE_EXPIRED records. No threads, no timers.
+ */
+import { describe, expect, it } from 'vitest';
+import { Ring } from '../../src/shard/ring.js';
+import { RingWriter } from '../../src/shard/ring-writer.js';
+import { LocalDoorbell } from '../../src/shard/doorbell.js';
+import { Shard } from '../../src/shard/shard.js';
+import * as R from '../../src/shard/records.js';
+import { decodeBasicProperties } from '../../src/protocol/methods.generated.js';
+import type { QueueConfig } from '../../src/vhost/queue-arguments.js';
+import { controlRecord, publishRecord, settleRecord } from './records.js';
+
+const classic = (extra: Partial<QueueConfig>): QueueConfig => ({ type: 'classic', overflow: 'drop-head', singleActiveConsumer: false, ...extra });
+
+function setup(now: number) {
+  const out = Ring.allocate(1 << 16);
+  const shard = new Shard(new RingWriter(out, new LocalDoorbell()));
+  shard.advance(now);
+  const send = (record: Buffer) => shard.handle(record, 0, record.length);
+  /** The records the shard wrote since the last call, as [type, payload view at its start]. */
+  const records = (): { type: number; buf: Buffer; at: number; end: number }[] => {
+    const got = [];
+    for (let at = out.peek(); at >= 0; at = out.peek()) {
+      const buf = Buffer.from(out.data.subarray(at, at + out.recordSize));
+      got.push({ type: buf[0], buf, at: 0, end: buf.length });
+      out.consume();
+    }
+    return got;
+  };
+  const count = (queueId: number): number => {
+    send(controlRecord(99, { op: 'count', queueId }));
+    const reply = records().find((r) => r.type === R.S2A_REPLY)!;
+    return R.unpackControl(reply.buf, R.CONTROL_HEADER, reply.end).messageCount;
+  };
+  return { shard, send, records, count };
+}
+
+describe('Shard lifecycle (inline, on a set clock)', () => {
+  it('message TTL: the next deadline is the head expiry; at it the expired heads go, and only those', () => {
+    const { shard, send, count } = setup(1000);
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q', config: classic({ messageTtl: 100 }) }));
+    expect(shard.nextDeadline()).toBe(Infinity);
+    for (const body of ['a', 'b']) send(publishRecord([1], body));
+    shard.advance(1050);
+    send(publishRecord([1], 'c'));
+    expect(shard.nextDeadline()).toBe(1100);
+    shard.settleLifecycles(1099);
+    expect(count(1)).toBe(3);
+    shard.settleLifecycles(1100);
+    expect(count(1)).toBe(1);
+    expect(shard.nextDeadline()).toBe(1150);
+    shard.settleLifecycles(1150);
+    expect(count(1)).toBe(0);
+    expect(shard.nextDeadline()).toBe(Infinity);
+  });
+
+  it('x-expires: QUEUE_EXPIRED once the queue was unused that long, not while it has a consumer, again after use', () => {
+    const { shard, send, records } = setup(1000);
+    send(controlRecord(0, { op: 'declare', queueId: 5, name: 'q', config: classic({ expires: 500 }) }));
+    expect(shard.nextDeadline()).toBe(1500);
+    shard.settleLifecycles(1499);
+    expect(records().filter((r) => r.type === R.S2A_QUEUE_EXPIRED)).toHaveLength(0);
+    shard.advance(1400);
+    send(controlRecord(0, { op: 'consume', queueId: 5, consumerId: 9, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    shard.settleLifecycles(5000);
+    expect(records().filter((r) => r.type === R.S2A_QUEUE_EXPIRED)).toHaveLength(0);
+    shard.advance(6000);
+    send(controlRecord(0, { op: 'cancel', consumerId: 9 }));
+    expect(shard.nextDeadline()).toBe(6500);
+    shard.settleLifecycles(6500);
+    const expired = records().filter((r) => r.type === R.S2A_QUEUE_EXPIRED);
+    expect(expired.map((r) => r.buf.readUInt32LE(1))).toEqual([5]);
+    // reported once: the acceptor deletes it
+    shard.settleLifecycles(9000);
+    expect(records().filter((r) => r.type === R.S2A_QUEUE_EXPIRED)).toHaveLength(0);
+    expect(shard.nextDeadline()).toBe(Infinity);
+  });
+
+  it('drop-head trims at the end of the batch and dead-letters what it drops; a rejected delivery is dead-lettered too', () => {
+    const { shard, send, records, count } = setup(1000);
+    send(controlRecord(0, { op: 'declare', queueId: 2, name: 'src', config: classic({ maxLength: 2, deadLetterExchange: 'dlx' }) }));
+    for (const body of ['a', 'b', 'c', 'd']) send(publishRecord([2], body));
+    shard.settleLifecycles(1000);
+    const dead = records().filter((r) => r.type === R.S2A_DEAD_LETTER);
+    const view = new R.BlockView();
+    const described = dead.map((r) => {
+      const v = view.read(r.buf, R.DEAD_LETTER_HEADER);
+      const props = decodeBasicProperties(r.buf, v.propertiesAt, v.propertiesEnd);
+      const death = (props.headers!['x-death'] as any[])[0];
+      return `${r.buf.readUInt32LE(1)} ${r.buf.toString('utf8', v.start + 1, v.routingKeyAt)} ${r.buf.toString('utf8', v.routingKeyAt + 1, v.propertiesAt - 4)} ${r.buf.toString('utf8', v.bodyAt, v.end)} ${death.reason} ${death.queue}`;
+    });
+    expect(described).toEqual(['2 dlx rk a maxlen src', '2 dlx rk b maxlen src']);
+    expect(count(2)).toBe(2);
+    send(controlRecord(7, { op: 'get', queueId: 2, noAck: false }));
+    const got = records().find((r) => r.type === R.S2A_GET_OK)!;
+    send(settleRecord(R.SETTLE_DROP, [[2, got.buf.readDoubleLE(10)]]));
+    expect(records().filter((r) => r.type === R.S2A_DEAD_LETTER)).toHaveLength(1);
+    expect(count(2)).toBe(1);
+  });
+});
