@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startBroker } from '../../dist/src/index.js';
 import { shardOf } from '../../dist/src/shard/placement.js';
 import { MODES, bodies, confirmChannel, connect, drain, sleep, subscribe, uniq, useBroker } from '../helpers.js';
+import { EDGE_NAMES, fitBytes } from '../property/arbitraries.js';
 
 const numbered = (n: number, prefix = 'm') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
@@ -120,6 +121,55 @@ describe.each(MODES)('dead-lettering: $name', ({ workers }) => {
     // the first death kept its original expiration, and the dead letter has none
     expect(deaths[0]['original-expiration']).toBe('60000');
     expect(m.properties.expiration).toBeUndefined();
+  });
+
+  it('a message that dies in two queues carries both deaths, the latest first; the first death stays first', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const first = sourceName('dl-two-a');
+    const second = deadName('dl-two-b');
+    const final = sourceName('dl-two-final');
+    await ch.assertQueue(final, { exclusive: true });
+    await ch.assertQueue(second, { exclusive: true, arguments: { 'x-message-ttl': 20, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': final } });
+    await ch.assertQueue(first, { exclusive: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': second } });
+    for (const body of numbered(5)) ch.publish('', first, Buffer.from(body));
+    await ch.waitForConfirms();
+    for (let i = 0; i < 5; i++) ch.reject((await ch.get(first, { noAck: false })) as GetMessage, false);
+    const got = await collect(ch, final, 5);
+    expect(bodies(got)).toEqual(numbered(5));
+    for (const m of got) {
+      const headers = m.properties.headers as any;
+      expect(headers['x-death'].map((d: any) => `${d.reason} ${d.queue} ${d.count} ${d['routing-keys']} ${d.time['!']}`)).toEqual([
+        `expired ${second} 1 ${second} timestamp`,
+        `rejected ${first} 1 ${first} timestamp`,
+      ]);
+      expect([headers['x-first-death-reason'], headers['x-first-death-queue']]).toEqual(['rejected', first]);
+      expect(m.fields.routingKey).toBe(final);
+    }
+  });
+
+  it('names of any UTF-8, up to 255 bytes, for the dead-letter exchange, routing key and queues', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    for (const name of EDGE_NAMES) {
+      const dlx = fitBytes(`${name}x`);
+      const key = fitBytes(`${name}k`);
+      const source = fitBytes(`${uniq('s')}${name}`);
+      const dead = fitBytes(`${uniq('d')}${name}`);
+      await ch.assertExchange(dlx, 'direct', { autoDelete: true });
+      await ch.assertQueue(dead, { exclusive: true });
+      await ch.bindQueue(dead, dlx, key);
+      await ch.assertQueue(source, { exclusive: true, arguments: { 'x-dead-letter-exchange': dlx, 'x-dead-letter-routing-key': key } });
+      ch.publish('', source, Buffer.from(name));
+      await ch.waitForConfirms();
+      ch.reject((await ch.get(source, { noAck: false })) as GetMessage, false);
+      const [m] = await collect(ch, dead, 1);
+      expect(m.content.toString()).toBe(name);
+      expect([m.fields.exchange, m.fields.routingKey]).toEqual([dlx, key]);
+      expect((m.properties.headers as any)['x-death'][0]).toMatchObject({ queue: source, 'routing-keys': [source] });
+      await ch.deleteQueue(source);
+      await ch.deleteQueue(dead);
+    }
   });
 
   it('expired messages are dead-lettered at their deadline, with reason expired, without any other traffic', async () => {
