@@ -7,7 +7,7 @@ import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from '../protocol/constants.js
 import { AmqpError, ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
-import { parseExpiration } from '../shard/expiry.js';
+import { expirationText, parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
 import { A2S_PUBLISH, BlockView, PUBLISH_CONFIRM, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
 import type { Destination, ExchangeRecord, RoutedMessage } from '../routing/topology.js';
@@ -420,8 +420,8 @@ export class Channel implements RoutedMessage {
 
   /** RabbitMQ refuses an expiration property that is not a count of ms. */
   private checkExpiration(): void {
-    const { expiration } = M.decodeBasicProperties(this.pubProperties, 0, this.pubProperties.length);
-    const ms = parseExpiration(expiration!);
+    const expiration = expirationText(this.pubProperties, 0)!;
+    const ms = parseExpiration(expiration);
     if (typeof ms === 'string') {
       throw new AmqpError(ReplyCode.PRECONDITION_FAILED, `invalid expiration '${expiration}': ${ms}`, M.CLASS_BASIC, 40, false);
     }

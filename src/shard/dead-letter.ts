@@ -42,7 +42,9 @@ export function deadLetterBlock(block: Buffer, queue: string, config: QueueConfi
     // RabbitMQ rewrites the entry it counts again with its keys sorted, and moves it first.
     const old = deaths[same] as FieldTable;
     deaths.splice(same, 1);
-    const updated: FieldTable = { ...old, count: BigInt(Number(old.count ?? 0) + 1), time };
+    // a count a client wrote may be anything: a non-count starts again at 1
+    const count = Number(old.count);
+    const updated: FieldTable = { ...old, count: BigInt(Number.isSafeInteger(count) && count >= 0 ? count + 1 : 1), time };
     deaths.unshift(Object.fromEntries(Object.keys(updated).sort().map((k) => [k, updated[k]])));
   } else {
     const death: FieldTable = { count: 1n, reason, queue, time, exchange, 'routing-keys': [routingKey] };

@@ -27,22 +27,27 @@ export function parseExpiration(text: string): number | string {
 }
 
 /**
- * The expiration property of a message block in ms, or -1 when it has none.
- * Reads only the property's offsets; the acceptor checked the value.
+ * The expiration property of a well-formed property list at buf[start..], or
+ * null when it has none. Walks the lengths of the properties before it; decodes
+ * nothing else (so other shortstrs may hold any bytes, as RabbitMQ allows).
  */
+export function expirationText(buf: Buffer, start: number): string | null {
+  const flags = (buf[start] << 8) | buf[start + 1];
+  if ((flags & EXPIRATION) === 0) return null;
+  let p = start + 2;
+  for (const bit of SHORTSTRS_BEFORE) if ((flags & bit) !== 0) p += 1 + buf[p];
+  if ((flags & HEADERS) !== 0) p += 4 + buf.readUInt32BE(p);
+  for (const bit of ONE_OCTET) if ((flags & bit) !== 0) p += 1;
+  for (const bit of SHORTSTRS_AFTER) if ((flags & bit) !== 0) p += 1 + buf[p];
+  return buf.toString('utf8', p + 1, p + 1 + buf[p]);
+}
+
+/** The expiration property of a message block in ms, or -1 when it has none (the acceptor checked it). */
 export function blockExpiration(block: Buffer): number {
   const routingKeyAt = 1 + block[0];
   const propsLenAt = routingKeyAt + 1 + block[routingKeyAt];
-  let p = propsLenAt + 4;
-  if (block.readUInt32LE(propsLenAt) < 2) return -1;
-  const flags = (block[p] << 8) | block[p + 1];
-  if ((flags & EXPIRATION) === 0) return -1;
-  p += 2;
-  for (const bit of SHORTSTRS_BEFORE) if ((flags & bit) !== 0) p += 1 + block[p];
-  if ((flags & HEADERS) !== 0) p += 4 + block.readUInt32BE(p);
-  for (const bit of ONE_OCTET) if ((flags & bit) !== 0) p += 1;
-  for (const bit of SHORTSTRS_AFTER) if ((flags & bit) !== 0) p += 1 + block[p];
-  const value = parseExpiration(block.toString('latin1', p + 1, p + 1 + block[p]));
+  if (block.readUInt32LE(propsLenAt) < 2 || (block[propsLenAt + 4] & (EXPIRATION >> 8)) === 0) return -1;
+  const value = parseExpiration(expirationText(block, propsLenAt + 4)!);
   return typeof value === 'number' ? value : -1;
 }
 

@@ -452,7 +452,15 @@ export class Shard implements LifecycleHost {
   private deadLetter(queue: ShardQueue, block: Buffer, reason: DeathReason): void {
     const config = queue.lifecycle?.config;
     if (config?.deadLetterExchange === undefined) return;
-    const dead = deadLetterBlock(block, queue.name, config, reason, Date.now());
+    let dead: Buffer | null;
+    try {
+      dead = deadLetterBlock(block, queue.name, config, reason, Date.now());
+    } catch (err) {
+      // Properties that passed the acceptor's check but do not decode (none known):
+      // the message is dropped rather than the shard.
+      console.error(`warren: could not dead-letter a message from queue '${queue.name}': ${(err as Error).message}`);
+      return;
+    }
     if (dead === null) return;
     this.out.begin(R.DEAD_LETTER_HEADER + dead.length);
     const { buf, offset } = this.out;
@@ -484,7 +492,12 @@ export class Shard implements LifecycleHost {
   /** What a delivery carries: the block as published, or with x-delivery-count for a quorum queue. */
   private deliveredBlock(queue: ShardQueue, entry: QueueEntry): Buffer {
     const block = entry.message.block;
-    return queue.lifecycle !== null && queue.lifecycle.quorum ? withDeliveryCount(block, entry.returns) : block;
+    if (queue.lifecycle === null || !queue.lifecycle.quorum) return block;
+    try {
+      return withDeliveryCount(block, entry.returns);
+    } catch {
+      return block; // properties that do not decode (see deadLetter): as published
+    }
   }
 
   private writeDeliver(consumer: Consumer, entry: QueueEntry): void {

@@ -17,6 +17,7 @@ import { startBroker } from '../../dist/src/index.js';
 import { shardOf } from '../../dist/src/shard/placement.js';
 import { MODES, bodies, confirmChannel, connect, drain, sleep, subscribe, uniq, useBroker } from '../helpers.js';
 import { EDGE_NAMES, fitBytes } from '../property/arbitraries.js';
+import { RawClient, frame, method, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
 
 const numbered = (n: number, prefix = 'm') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
@@ -264,6 +265,47 @@ describe.each(MODES)('dead-lettering: $name', ({ workers }) => {
       ch.reject(m, false);
       await sleep(50);
     }
+  });
+
+  it('odd properties are dead-lettered too: a client-made x-death, a header key that is not UTF-8', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const source = sourceName('dl-odd-src');
+    const dead = deadName('dl-odd-dead');
+    await ch.assertQueue(dead, { exclusive: true });
+    await ch.assertQueue(source, { arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead } });
+    ch.publish('', source, Buffer.from('m0'), { headers: { 'x-death': [{ count: 'many', queue: source, reason: 'rejected' }, 'junk'] } });
+    ch.publish('', source, Buffer.from('m1'), { headers: { 'x-death': 'not an array', 'x-first-death-reason': 'mine' } });
+    await ch.waitForConfirms();
+    // a header key 'a\xff\xfeb', stored verbatim as RabbitMQ does
+    const raw = await RawClient.open(Number(new URL(server.url).port));
+    await raw.handshake();
+    raw.send(method(1, 20, 10, shortstr('')));
+    const opened = await raw.readFrame();
+    expect([opened?.channel, opened?.classId, opened?.methodId]).toEqual([1, 20, 11]);
+    raw.send(
+      method(1, 60, 40, u16(0), shortstr(''), shortstr(source), u8(0)),
+      frame(2, 1, Buffer.concat([u16(60), u16(0), u32(0), u32(2), Buffer.from('20000000000a0461fffe625300000000', 'hex')])),
+      frame(3, 1, Buffer.from('m2')),
+    );
+    raw.send(method(1, 50, 10, u16(0), shortstr(source), u8(1), u32(0))); // passive declare: after the publish
+    const declared = await raw.readFrame();
+    expect([declared?.classId, declared?.methodId], declared?.payload.toString("latin1")).toEqual([50, 11]);
+    raw.destroy();
+    for (let i = 0; i < 3; i++) ch.reject((await ch.get(source, { noAck: false })) as GetMessage, false);
+    const got = await collect(ch, dead, 3);
+    expect(bodies(got)).toEqual(['m0', 'm1', 'm2']);
+    expect((got[0].properties.headers as any)['x-death'][0]).toMatchObject({ count: 1, queue: source, reason: 'rejected' });
+    expect((got[0].properties.headers as any)['x-death'][1]).toBe('junk');
+    expect((got[1].properties.headers as any)['x-death']).toHaveLength(1);
+    expect((got[1].properties.headers as any)['x-first-death-reason']).toBe('mine');
+    // decoded to be rewritten, the key's bad bytes became U+FFFD
+    expect(Object.keys(got[2].properties.headers as any)).toEqual(['a\ufffd\ufffdb', 'x-death', 'x-first-death-exchange', 'x-first-death-queue', 'x-first-death-reason']);
+    expect(await drain(ch, source)).toEqual([]);
+    ch.publish('', source, Buffer.from('after'));
+    await ch.waitForConfirms();
+    expect(await drain(ch, source)).toEqual(['after']);
+    await ch.deleteQueue(source);
   });
 
   it('a persistent message dead-lettered from a durable queue is acked there: a restart does not bring it back', async () => {
