@@ -40,7 +40,8 @@ export class ConsumerRegistry {
     return this.byId.get(id);
   }
 
-  add(channel: Channel, queue: QueueRecord, tag: string, noAck: boolean, exclusive: boolean): ConsumerRef {
+  /** `priority`: x-priority of basic.consume (0 when absent) */
+  add(channel: Channel, queue: QueueRecord, tag: string, noAck: boolean, exclusive: boolean, priority = 0): ConsumerRef {
     const tagBytes = Buffer.from(tag);
     const consumer: ConsumerRef = {
       id: this.host.newId(),
@@ -61,7 +62,7 @@ export class ConsumerRegistry {
     // Prefetch does not apply to no-ack consumers; the shard bounds them by its credit window alone.
     const prefetch = noAck ? 0 : channel.prefetchCount;
     const globalPrefetch = noAck ? 0 : channel.globalPrefetch;
-    consumer.link.send({ op: 'consume', queueId: queue.id, consumerId: consumer.id, noAck, prefetch, globalPrefetch });
+    consumer.link.send({ op: 'consume', queueId: queue.id, consumerId: consumer.id, noAck, prefetch, globalPrefetch, priority });
     if (channel.consumersPaused) consumer.link.send({ op: 'flow', consumerIds: [consumer.id], active: false });
     this.host.linkDirty(consumer.link);
     return consumer;

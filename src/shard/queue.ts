@@ -59,6 +59,8 @@ export interface Consumer {
   readonly noAck: boolean;
   /** basic.qos global=false when it subscribed; 0 = unlimited */
   readonly prefetch: number;
+  /** x-priority on basic.consume: higher ones get messages first, lower ones when those have no room */
+  readonly priority: number;
   /** unacked deliveries allowed: the smaller of prefetch and its channel's global prefetch; 0 = unlimited */
   limit: number;
   unacked: number;
@@ -104,6 +106,10 @@ export class ShardQueue {
   lifecycle: QueueLifecycle | null = null;
   /** its entries may expire: check the head before each delivery */
   timed = false;
+  /** x-single-active-consumer: only the earliest consumer still subscribed gets messages */
+  singleActiveConsumer = false;
+  /** some consumer has an x-priority: `consumers` is sorted by it, highest first (stable) */
+  private consumerPriorities = false;
   /** a priority queue (x-max-priority) keeps its ready entries here instead; null: a plain FIFO */
   private lanes: PriorityLanes | null = null;
 
@@ -224,6 +230,8 @@ export class ShardQueue {
   /** Next consumer, round-robin, that may take a message now; null if none. */
   nextReadyConsumer(): Consumer | null {
     const n = this.consumers.length;
+    if (this.singleActiveConsumer) return n > 0 && hasCredit(this.consumers[0]) ? this.consumers[0] : null;
+    if (this.consumerPriorities) return this.nextByPriority();
     for (let i = 0; i < n; i++) {
       const consumer = this.consumers[(this.nextConsumer + i) % n];
       if (hasCredit(consumer)) {
@@ -235,10 +243,35 @@ export class ShardQueue {
   }
 
   /**
+   * With consumer priorities: round-robin among the highest-priority consumers
+   * that have room, as RabbitMQ does; lower ones only when all above are full.
+   */
+  private nextByPriority(): Consumer | null {
+    const consumers = this.consumers;
+    const n = consumers.length;
+    for (let start = 0; start < n; ) {
+      let end = start + 1;
+      while (end < n && consumers[end].priority === consumers[start].priority) end++;
+      const size = end - start;
+      const from = this.nextConsumer >= start && this.nextConsumer < end ? this.nextConsumer - start : 0;
+      for (let i = 0; i < size; i++) {
+        const at = start + ((from + i) % size);
+        if (hasCredit(consumers[at])) {
+          this.nextConsumer = at + 1 < end ? at + 1 : start;
+          return consumers[at];
+        }
+      }
+      start = end;
+    }
+    return null;
+  }
+
+  /**
    * Whether some consumer could take a message now (for immediate publishes).
    * A full credit window does not count: the message waits for the socket, not a client.
    */
   hasReadyConsumer(): boolean {
+    if (this.singleActiveConsumer) return this.consumers.length > 0 && underPrefetch(this.consumers[0]);
     for (const consumer of this.consumers) {
       if (underPrefetch(consumer)) return true;
     }
@@ -246,7 +279,13 @@ export class ShardQueue {
   }
 
   addConsumer(consumer: Consumer): void {
-    this.consumers.push(consumer);
+    if (consumer.priority !== 0 && !this.singleActiveConsumer) this.consumerPriorities = true;
+    if (this.consumerPriorities) {
+      // after every consumer of the same or a higher priority: the order within a priority is arrival
+      let at = this.consumers.length;
+      while (at > 0 && this.consumers[at - 1].priority < consumer.priority) at--;
+      this.consumers.splice(at, 0, consumer);
+    } else this.consumers.push(consumer);
     this.updateFlow();
   }
 

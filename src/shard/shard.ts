@@ -30,7 +30,8 @@ export type ShardControl =
   | { op: 'declare'; queueId: number; name: string; dir?: string; config?: QueueConfig }
   | { op: 'delete'; queueId: number }
   | { op: 'purge'; queueId: number }
-  | { op: 'consume'; queueId: number; consumerId: number; noAck: boolean; prefetch: number; globalPrefetch: number }
+  /** priority: x-priority (absent: 0) */
+  | { op: 'consume'; queueId: number; consumerId: number; noAck: boolean; prefetch: number; globalPrefetch: number; priority?: number }
   | { op: 'cancel'; consumerId: number }
   /** basic.qos global=true: the channel's new limit for each of its consumers here */
   | { op: 'prefetch'; consumerIds: number[]; globalPrefetch: number }
@@ -314,6 +315,7 @@ export class Shard implements LifecycleHost {
           queue,
           noAck: c.noAck,
           prefetch: c.prefetch,
+          priority: c.priority ?? 0,
           limit: prefetchLimit(c.prefetch, c.globalPrefetch),
           unacked: 0,
           active: true,
@@ -419,6 +421,7 @@ export class Shard implements LifecycleHost {
     const plain = config.type === 'classic' && config.messageTtl === undefined && config.expires === undefined && config.maxLength === undefined &&
       config.maxLengthBytes === undefined && config.deadLetterExchange === undefined && config.deliveryLimit === undefined;
     if (config.maxPriority !== undefined) queue.prioritize(config.maxPriority);
+    queue.singleActiveConsumer = config.singleActiveConsumer;
     if (plain) return;
     queue.lifecycle = new QueueLifecycle(config, this.now);
     if (config.messageTtl !== undefined || config.expires !== undefined) this.lifecycles.watch(queue);
