@@ -112,15 +112,22 @@ export class Lifecycles {
    */
   expireHead(queue: ShardQueue, now: number, inclusive: boolean): void {
     for (let head = queue.peek(); head !== undefined && head.expiresAt !== 0; head = queue.peek()) {
-      if (inclusive ? head.expiresAt > now : head.expiresAt >= now) return;
+      if (inclusive ? head.expiresAt > now : head.expiresAt >= now) return this.soon(head.expiresAt);
       this.host.drop(queue, queue.take()!, 'expired');
     }
+  }
+
+  /** Entries were taken from a timed queue: its new head's expiry may come before `due`. */
+  headChanged(queue: ShardQueue): void {
+    const head = queue.peek();
+    if (head !== undefined) this.soon(head.expiresAt);
   }
 
   /** End of a batch: trims queues over a limit, expires heads, reports unused queues past x-expires. */
   settle(now: number): void {
     for (const queue of this.grown) {
       while (queue.lifecycle!.overLimit(queue)) this.host.drop(queue, queue.take()!, 'maxlen');
+      if (queue.timed) this.headChanged(queue);
     }
     this.grown.clear();
     if (now < this.due) return;

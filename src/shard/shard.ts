@@ -131,6 +131,7 @@ export class Shard implements LifecycleHost {
         this.writeDeliver(consumer, entry);
         progress = true;
       }
+      if (queue.timed) this.lifecycles.headChanged(queue);
       if (this.out.backlogged) break;
       this.pending.delete(queue);
     }
@@ -359,8 +360,9 @@ export class Shard implements LifecycleHost {
         const queue = this.queues.get(c.queueId);
         if (queue !== undefined) this.lifecycles.used(queue, this.now);
         // Expired heads go first, now included: a TTL of 0 never reaches basic.get.
-        if (queue?.timed) this.lifecycles.expireHead(queue, Date.now(), true);
+        if (queue?.timed) this.lifecycles.expireHead(queue, this.now, true);
         const entry = queue?.take();
+        if (queue?.timed) this.lifecycles.headChanged(queue);
         if (queue === undefined || entry === undefined) return this.reply(requestId, { empty: true });
         if (!c.noAck) {
           queue.track(entry, null);

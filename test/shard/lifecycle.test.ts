@@ -11,7 +11,7 @@ import { Shard } from '../../src/shard/shard.js';
 import * as R from '../../src/shard/records.js';
 import { decodeBasicProperties } from '../../src/protocol/methods.generated.js';
 import type { QueueConfig } from '../../src/vhost/queue-arguments.js';
-import { controlRecord, publishRecord, settleRecord } from './records.js';
+import { block, controlRecord, publishRecord, settleRecord } from './records.js';
 
 const classic = (extra: Partial<QueueConfig>): QueueConfig => ({ type: 'classic', overflow: 'drop-head', singleActiveConsumer: false, ...extra });
 
@@ -55,6 +55,23 @@ describe('Shard lifecycle (inline, on a set clock)', () => {
     shard.settleLifecycles(1150);
     expect(count(1)).toBe(0);
     expect(shard.nextDeadline()).toBe(Infinity);
+  });
+
+  it('an expired message behind one that never expires gets its deadline once it reaches the head', () => {
+    const { shard, send, records, count } = setup(1000);
+    send(controlRecord(0, { op: 'declare', queueId: 3, name: 'q', config: classic({}) }));
+    send(publishRecord([3], 'forever'));
+    send(publishRecord([3], block('ex', 'rk', Buffer.from('0100' + '03' + Buffer.from('100').toString('hex'), 'hex'), 'brief')));
+    expect(shard.nextDeadline()).toBe(1100);
+    shard.settleLifecycles(1100); // the head never expires: nothing due after this sweep
+    expect(shard.nextDeadline()).toBe(Infinity);
+    expect(count(3)).toBe(2);
+    shard.advance(1200);
+    send(controlRecord(8, { op: 'get', queueId: 3, noAck: true }));
+    records();
+    expect(shard.nextDeadline()).toBe(1100);
+    shard.settleLifecycles(1200);
+    expect(count(3)).toBe(0);
   });
 
   it('x-expires: QUEUE_EXPIRED once the queue was unused that long, not while it has a consumer, again after use', () => {
