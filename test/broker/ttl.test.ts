@@ -6,13 +6,48 @@
  * deleted after x-expires. Every message is numbered. The shard wakes for a
  * deadline by itself: nothing is published or consumed when a message expires.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MODES, bodies, channel, confirmChannel, drain, eventually, queueExists, refused, sleep, subscribe, uniq, useBroker } from '../helpers.js';
+import { startBroker } from '../../dist/src/index.js';
+import { MODES, bodies, channel, confirmChannel, connect, drain, eventually, queueExists, refused, sleep, subscribe, uniq, useBroker } from '../helpers.js';
 
 const numbered = (n: number, prefix = 'm') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
 describe.each(MODES)('message and queue TTL: $name', ({ workers }) => {
   const server = useBroker(workers);
+
+  it('a durable queue recovered from disk keeps its TTL: its persistent messages expire after the restart', async () => {
+    const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'warren-ttl-'));
+    try {
+      const queue = uniq('ttl-durable');
+      let broker = await startBroker({ port: 0, host: '127.0.0.1', workers, dataDir });
+      try {
+        const conn = await connect(broker.url);
+        const ch = await confirmChannel(conn);
+        await ch.assertQueue(queue, { durable: true, arguments: { 'x-message-ttl': 400 } });
+        for (const body of numbered(5)) ch.sendToQueue(queue, Buffer.from(body), { persistent: true });
+        await ch.waitForConfirms();
+        await conn.close();
+      } finally {
+        await broker.close();
+      }
+      broker = await startBroker({ port: 0, host: '127.0.0.1', workers, dataDir });
+      try {
+        const conn = await connect(broker.url);
+        const ch = await confirmChannel(conn);
+        expect((await ch.checkQueue(queue)).messageCount).toBe(5);
+        await sleep(700);
+        expect((await ch.checkQueue(queue)).messageCount).toBe(0);
+        await conn.close();
+      } finally {
+        await broker.close();
+      }
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 
   it('x-message-ttl: messages nobody takes in time are gone, the ones taken before arrive once each', async () => {
     const conn = await server.connect();
