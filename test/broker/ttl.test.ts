@@ -26,7 +26,7 @@ describe.each(MODES)('message and queue TTL: $name', ({ workers }) => {
       try {
         const conn = await connect(broker.url);
         const ch = await confirmChannel(conn);
-        await ch.assertQueue(queue, { durable: true, arguments: { 'x-message-ttl': 400 } });
+        await ch.assertQueue(queue, { durable: true, arguments: { 'x-message-ttl': 3000 } });
         for (const body of numbered(5)) ch.sendToQueue(queue, Buffer.from(body), { persistent: true });
         await ch.waitForConfirms();
         await conn.close();
@@ -37,9 +37,8 @@ describe.each(MODES)('message and queue TTL: $name', ({ workers }) => {
       try {
         const conn = await connect(broker.url);
         const ch = await confirmChannel(conn);
-        expect((await ch.checkQueue(queue)).messageCount).toBe(5);
-        await sleep(700);
-        expect((await ch.checkQueue(queue)).messageCount).toBe(0);
+        expect((await ch.checkQueue(queue)).messageCount).toBe(5); // 3 s from the recovery: room for a slow start
+        await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(0), 5000);
         await conn.close();
       } finally {
         await broker.close();

@@ -102,7 +102,8 @@ export function propertiesBytes(userId = 'guest'): fc.Arbitrary<Buffer> {
       priority: octet,
       correlationId: str,
       replyTo: str,
-      expiration: str,
+      // RabbitMQ (and warren) refuse an expiration that is not a count of ms: 100 s and up, so none expires in a test
+      expiration: fc.option(fc.stringMatching(/^[1-9][0-9]{5,254}$/), { nil: undefined }),
       messageId: str,
       timestamp: fc.option(fc.uint8Array({ minLength: 8, maxLength: 8 }), { nil: undefined }),
       type: str,

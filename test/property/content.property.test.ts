@@ -100,7 +100,7 @@ describe.each(MODES)('content properties round trip, $name', ({ workers }) => {
         s, s, // content-type, content-encoding
         u32(table.length), table, // headers
         u8(2), u8(9), // delivery-mode, priority
-        s, s, s, s, // correlation-id, reply-to, expiration, message-id
+        s, s, shortstrBytes('9'.repeat(255)), s, // correlation-id, reply-to, expiration (a count of ms, as RabbitMQ requires), message-id
         Buffer.from('00000000ffffffff', 'hex'), // timestamp
         s, shortstrBytes('guest'), s, s, // type, user-id, app-id, cluster-id
       ]);
