@@ -1,4 +1,6 @@
 import { Deque } from './deque.js';
+import { PAGE_WINDOW_BYTES, PAGE_WINDOW_MESSAGES, PagedBacklog } from './paged-backlog.js';
+import type { PagedOut } from '../store/recover.js';
 
 /** A message as a shard keeps it: its block, copied out of the ring once. */
 export interface StoredMessage {
@@ -83,7 +85,12 @@ export class ShardQueue {
    */
   private requeued = new Deque<QueueEntry>();
   private readonly unacked = new Map<number, Unacked>();
+  /** what its ready messages in memory take (requeued and paged ones too), for congestion */
   private readyBytes = 0;
+  /** what `ready` alone takes: the in-memory window of a paged queue */
+  private windowBytes = 0;
+  /** past the window, for a queue whose persistent messages are stored: see PagedBacklog */
+  private pager: PagedBacklog | null = null;
   /** true while publishers into this queue should wait for its consumers */
   congested = false;
   readonly consumers: Consumer[] = [];
@@ -104,21 +111,49 @@ export class ShardQueue {
   ) {}
 
   get messageCount(): number {
-    return this.ready.length + this.requeued.length;
+    return this.ready.length + this.requeued.length + (this.pager === null ? 0 : this.pager.length);
   }
 
-  enqueue(message: StoredMessage): QueueEntry {
-    const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent: false };
-    this.ready.push(entry);
+  /**
+   * `persistent`: it goes to the queue's store (the caller appends it, then calls
+   * `appended`). Past a full window a persistent message starts the paged part,
+   * and while that is not empty every message goes there, to keep the order.
+   */
+  enqueue(message: StoredMessage, persistent = false): QueueEntry {
+    const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent };
+    const pager = this.pager;
+    if (pager !== null && (pager.length > 0 || (persistent && this.windowFull()))) pager.push(entry);
+    else this.pushReady(entry);
     this.account(entry, 1);
     return entry;
+  }
+
+  /**
+   * A stored queue from now on: past the window its persistent messages stay on
+   * disk. `nextSeq`, `recovered`, `pagedOut`: see PagedBacklog.
+   */
+  page(nextSeq: number, recovered: readonly number[], pagedOut: PagedOut | null): void {
+    this.pager = new PagedBacklog(this.dir!, `queue '${this.name}'`, nextSeq, recovered, pagedOut, (entry, sign) => this.account(entry, sign));
+  }
+
+  /**
+   * The store took the last enqueued entry with command `seq`. Returns true if
+   * it waits in memory for that command's fsync: call `release` after the next.
+   */
+  appended(entry: QueueEntry, seq: number): boolean {
+    return this.pager !== null && this.pager.appended(entry, seq);
+  }
+
+  /** The store is durable up to command `durable`: waiting paged messages leave the heap. True if some still wait. */
+  release(durable: number): boolean {
+    return this.pager !== null && this.pager.release(durable);
   }
 
   /** A message read back from disk at declare: its id is kept, ids go on after it. */
   restore(message: StoredMessage, id: number, redelivered: boolean): void {
     const entry: QueueEntry = { message, id, redelivered, persistent: true };
     this.nextId = id + 1;
-    this.ready.push(entry);
+    this.pushReady(entry);
     this.account(entry, 1);
   }
 
@@ -129,9 +164,39 @@ export class ShardQueue {
 
   /** The next entry to hand out, or undefined. */
   take(): QueueEntry | undefined {
-    const entry = this.requeued.length > 0 ? this.requeued.shift() : this.ready.shift();
+    let entry: QueueEntry | undefined;
+    if (this.requeued.length > 0) entry = this.requeued.shift();
+    else {
+      if (this.pager !== null && this.pager.length > 0 && this.windowLow()) this.fill();
+      entry = this.ready.shift();
+      if (entry !== undefined) this.windowBytes -= entry.message.block.length;
+    }
     if (entry !== undefined) this.account(entry, -1);
     return entry;
+  }
+
+  private pushReady(entry: QueueEntry): void {
+    this.ready.push(entry);
+    this.windowBytes += entry.message.block.length;
+  }
+
+  private windowFull(): boolean {
+    return this.ready.length >= PAGE_WINDOW_MESSAGES || this.windowBytes >= PAGE_WINDOW_BYTES;
+  }
+
+  /** Below half a window: time to read the next half back (never while the window is full). */
+  private windowLow(): boolean {
+    return this.ready.length <= PAGE_WINDOW_MESSAGES / 2 && this.windowBytes <= PAGE_WINDOW_BYTES / 2;
+  }
+
+  /** Brings messages from past the window into it until it is full or nothing is left. */
+  private fill(): void {
+    const pager = this.pager!;
+    while (!this.windowFull()) {
+      const entry = pager.shift(PAGE_WINDOW_MESSAGES - this.ready.length, PAGE_WINDOW_BYTES - this.windowBytes);
+      if (entry === undefined) return;
+      this.pushReady(entry);
+    }
   }
 
   /** Records an entry as delivered and awaiting ack. */
@@ -246,9 +311,10 @@ export class ShardQueue {
     for (const unacked of this.unacked.values()) if (unacked.consumer === consumer) unacked.consumer = null;
   }
 
-  /** Drops ready messages (not unacked ones); returns how many. */
+  /** Drops ready messages (not unacked ones) without reading any back from disk; returns how many. */
   purge(): number {
     const count = this.messageCount;
+    this.pager?.discard();
     for (let entry = this.take(); entry !== undefined; entry = this.take());
     return count;
   }

@@ -15,6 +15,7 @@ import { InlineSyncWriter } from '../store/inline-sync-writer.js';
 import { recoverQueue } from '../store/recover.js';
 import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
+import { PAGE_WINDOW_BYTES, PAGE_WINDOW_MESSAGES } from './paged-backlog.js';
 import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import * as R from './records.js';
 
@@ -52,6 +53,8 @@ export class Shard {
   /** the stop request to answer once `durable` reaches `stopSeq` */
   private stopRequest = 0;
   private stopSeq = 0;
+  /** queues whose paged-out messages wait in memory for their fsync (see PagedBacklog) */
+  private readonly unsynced = new Set<ShardQueue>();
   /** directories of queues deleted here: a new queue there starts empty, whatever the disk still shows */
   private readonly destroyedDirs = new Set<string>();
 
@@ -90,7 +93,8 @@ export class Shard {
       while (!this.out.backlogged && queue.messageCount > 0) {
         const consumer = queue.nextReadyConsumer();
         if (consumer === null) break;
-        const entry = queue.take()!;
+        const entry = queue.take();
+        if (entry === undefined) break; // paged-out messages that could not be read back (logged)
         if (!consumer.noAck) {
           queue.track(entry, consumer);
           // (a no-ack delivery is acked on disk when the acceptor wrote it: see credit)
@@ -120,13 +124,13 @@ export class Shard {
       const queue = this.queues.get(buf.readUInt32LE(at + R.PUBLISH_HEADER + 4 * i));
       if (queue === undefined) continue; // deleted while the publish was in flight
       if (immediate && !queue.hasReadyConsumer()) continue;
-      const entry = queue.enqueue(message);
-      if (persistent && queue.dir !== undefined) {
-        if (queue.stored) {
-          entry.persistent = true;
-          if (seq >= 0) seq = this.store!.append(queue.id, entry.id, buf, blockAt, end);
-        } else if (this.storeEnded) seq = -1;
-      }
+      const stored = persistent && queue.stored;
+      const entry = queue.enqueue(message, stored);
+      if (stored) {
+        const appended = this.store!.append(queue.id, entry.id, buf, blockAt, end);
+        if (seq >= 0) seq = appended;
+        if (queue.appended(entry, appended)) this.unsynced.add(queue);
+      } else if (persistent && queue.dir !== undefined && this.storeEnded) seq = -1;
       this.pending.add(queue);
       delivered = true;
     }
@@ -158,6 +162,7 @@ export class Shard {
       else {
         const durable = store.durable;
         this.gate.release(durable, this.confirms);
+        for (const queue of this.unsynced) if (!queue.release(durable)) this.unsynced.delete(queue);
         if (this.stopRequest !== 0 && durable >= this.stopSeq) this.stopped();
       }
     }
@@ -249,6 +254,7 @@ export class Shard {
           for (const consumer of queue.consumers) this.consumers.delete(consumer.id);
           this.queues.delete(c.queueId);
           this.pending.delete(queue);
+          this.unsynced.delete(queue);
         }
         return this.reply(requestId, { messageCount });
       }
@@ -331,12 +337,17 @@ export class Shard {
     if (this.destroyedDirs.delete(dir)) {
       // Deleted in this run: the store may not have removed the files yet.
       this.store.open(queue.id, dir);
+      queue.page(1, [], null);
     } else {
-      const recovery = recoverQueue(dir);
+      // Only a window's worth comes into memory; the rest is read back in turn.
+      const recovery = recoverQueue(dir, { messages: PAGE_WINDOW_MESSAGES, bytes: PAGE_WINDOW_BYTES });
       for (const warning of recovery.warnings) console.error(`warren: queue '${queue.name}': ${warning}`);
       for (const m of recovery.messages) queue.restore({ block: m.block }, m.id, m.delivered);
       queue.startIdsAt(recovery.nextId);
       this.store.open(queue.id, dir, recovery.segments);
+      const seqs = recovery.segments.map((s) => s.seq);
+      // The store's first append opens the segment after the last one recovered.
+      queue.page(seqs.length > 0 ? seqs[seqs.length - 1] + 1 : 1, seqs, recovery.pagedOut);
     }
     queue.stored = true;
     this.pending.add(queue);

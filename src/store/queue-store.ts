@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { AppendFile } from './append-file.js';
 import { ID_BYTES, KIND_ACK, KIND_DELIVERED, KIND_MESSAGE, RECORD_HEADER, sealRecord, writeId } from './log-record.js';
+import { startsNewSegment } from './segment-layout.js';
 
 export const SEGMENT_SIZE = 8 * 1024 * 1024;
 const SEGMENT_CHUNK = 256 * 1024;
@@ -107,7 +108,8 @@ export class QueueStore {
     this.lastId = id;
     const payload = ID_BYTES + end - start;
     let seg = this.current;
-    if (seg === null || (seg.count > 0 && seg.log.size + RECORD_HEADER + payload > this.segmentSize)) seg = this.rollOver();
+    // The shard mirrors this placement (SegmentLayout) to find paged-out messages again.
+    if (seg === null || startsNewSegment(seg.count, seg.log.size, RECORD_HEADER + payload, this.segmentSize)) seg = this.rollOver();
     const b = seg.log.reserve(RECORD_HEADER + payload);
     const at = seg.log.at;
     b[at + 8] = KIND_MESSAGE;
