@@ -34,7 +34,7 @@ export const ENTRY_OVERHEAD = 200;
 
 /** A shard's ready messages: what they cost, and which queues' congestion changed. */
 export class Backlog {
-  /** ready entries in all queues */
+  /** ready entries in memory, in all queues (paged-out ones, on disk only, are not: see PagedBacklog) */
   entries = 0;
   /** what they cost: block bytes plus ENTRY_OVERHEAD each */
   bytes = 0;
