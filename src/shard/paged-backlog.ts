@@ -136,6 +136,27 @@ export class PagedBacklog implements ReadSink {
     this.readAhead.push(entry);
   }
 
+  /**
+   * Purges everything, on disk too, without reading it all back: `ack` gets each
+   * persistent message in memory and those left in the reader's segment (read
+   * to its end, at most one segment), then every later segment is dropped whole.
+   * All the queue's other messages are older than the on-disk ones, so those
+   * segments hold nothing else but unsynced ones, purged here too.
+   */
+  purge(ack: (id: number) => void, dropFrom: (segment: number) => void): void {
+    for (let i = 0; i < this.readAhead.length; i++) ack(this.readAhead.at(i)!.id);
+    for (let i = 0; i < this.unsynced.length; i++) ack(this.unsynced.at(i)!.entry.id);
+    if (this.onDisk > 0) {
+      const inSegment = this.reader.read(this.onDisk, Infinity, { onRead: (id) => ack(id) }, true);
+      if (inSegment < this.onDisk) {
+        const next = this.reader.segment + 1;
+        this.layout.dropFrom(next);
+        dropFrom(next);
+      }
+    }
+    this.discard();
+  }
+
   /** Forgets everything (queue deleted): what was in memory leaves the accounting. */
   discard(): void {
     for (let e = this.readAhead.shift(); e !== undefined; e = this.readAhead.shift()) this.account(e, -1);

@@ -311,11 +311,19 @@ export class ShardQueue {
     for (const unacked of this.unacked.values()) if (unacked.consumer === consumer) unacked.consumer = null;
   }
 
-  /** Drops ready messages (not unacked ones) without reading any back from disk; returns how many. */
-  purge(): number {
+  /**
+   * Drops ready messages (not unacked ones); returns how many. `stored`: the
+   * queue's store, which is told of each persistent one (`ack`) and of the
+   * paged-out segments that go whole (`dropFrom`); without it (a queue deleted,
+   * or not stored) nothing is read back from disk.
+   */
+  purge(stored?: { ack(id: number): void; dropFrom(segment: number): void }): number {
     const count = this.messageCount;
-    this.pager?.discard();
-    for (let entry = this.take(); entry !== undefined; entry = this.take());
+    if (this.pager !== null) {
+      if (stored === undefined) this.pager.discard();
+      else this.pager.purge((id) => stored.ack(id), (segment) => stored.dropFrom(segment));
+    }
+    for (let entry = this.take(); entry !== undefined; entry = this.take()) if (stored !== undefined && entry.persistent) stored.ack(entry.id);
     return count;
   }
 }

@@ -353,12 +353,11 @@ export class Shard {
     this.pending.add(queue);
   }
 
-  /** Drops the ready messages (not unacked ones); returns how many. */
+  /** Drops the ready messages (not unacked ones), on disk too; returns how many. */
   private purge(queue: ShardQueue): number {
     if (!queue.stored) return queue.purge();
-    const count = queue.messageCount;
-    for (let entry = queue.take(); entry !== undefined; entry = queue.take()) this.forget(queue, entry);
-    return count;
+    const store = this.store!;
+    return queue.purge({ ack: (id) => store.ack(queue.id, id), dropFrom: (segment) => store.dropFrom(queue.id, segment) });
   }
 
   private reply(requestId: number, value: unknown): void {

@@ -146,6 +146,16 @@ export class QueueStore {
     this.touched.add(seg);
   }
 
+  /**
+   * The messages of every segment from `seq` on were purged: those segments go
+   * whole (no acks needed). The next append opens a new segment, as the shard's
+   * SegmentLayout expects.
+   */
+  dropFrom(seq: number): void {
+    for (let i = this.segments.length - 1; i >= 0 && this.segments[i].seq >= seq; i--) this.removeSegment(this.segments[i]);
+    if (this.current !== null && this.current.seq >= seq) this.current = null;
+  }
+
   /** Writes what was appended and marked, one fdatasync per file touched; returns how many. */
   sync(): number {
     let n = 0;

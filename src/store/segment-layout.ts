@@ -29,6 +29,11 @@ export class SegmentLayout {
     private readonly segmentSize: number,
   ) {}
 
+  /** As QueueStore.dropFrom: if the current segment is dropped, the next append opens a new one. */
+  dropFrom(seq: number): void {
+    if (this.seq >= seq) this.seq = 0;
+  }
+
   /** Places the next append, a block of `blockBytes`: `seq` and `offset` then say where its record is. */
   place(blockBytes: number): void {
     const bytes = messageRecordBytes(blockBytes);

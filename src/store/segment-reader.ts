@@ -47,6 +47,11 @@ export class SegmentReader {
     private readonly recovered: readonly number[] = [],
   ) {}
 
+  /** the segment the next record is read from */
+  get segment(): number {
+    return this.seq;
+  }
+
   /** The next record to read is at `offset` in segment `seq`. */
   seek(seq: number, offset: number): void {
     if (seq !== this.seq) this.enter(seq);
@@ -57,8 +62,9 @@ export class SegmentReader {
    * Reads the next unacked messages, at most `count` and about `bytes` bytes of
    * records, handing each to `sink`; returns how many. Fewer than asked (not for
    * want of `bytes`) sets `ended`: the segments ran out, which is logged.
+   * `withinSegment`: stop at the end of the current segment instead.
    */
-  read(count: number, bytes: number, sink: ReadSink): number {
+  read(count: number, bytes: number, sink: ReadSink, withinSegment = false): number {
     this.ended = false;
     let n = 0;
     let got = 0;
@@ -86,12 +92,11 @@ export class SegmentReader {
         at += size;
       }
       this.offset += at;
-      if (bad) {
-        this.warn(`a record failing its CRC at byte ${this.offset}; skipped the rest of this segment`);
-        this.next();
-      } else if (at === 0) {
-        // Nothing whole at the offset: this segment ends here.
-        if (len > 0) this.warn(`a torn record at byte ${this.offset}; skipped the rest of this segment`);
+      if (bad) this.warn(`a record failing its CRC at byte ${this.offset}; skipped the rest of this segment`);
+      else if (at === 0 && len > 0) this.warn(`a torn record at byte ${this.offset}; skipped the rest of this segment`);
+      if (bad || at === 0) {
+        // This segment ends here.
+        if (withinSegment) return n;
         this.next();
       }
     }

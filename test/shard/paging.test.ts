@@ -151,16 +151,25 @@ describe('a durable queue longer than its window', () => {
     expect(got[0].messageCount).toBe(persistent.length - 3);
   });
 
-  it('purge drops the paged messages on disk too; delete removes the directory', () => {
+  it('purge drops the paged messages on disk without reading them back; paging goes on after it; delete removes the directory', () => {
     const dir = newDir();
     const s = shardOn(dir);
-    publish(s, 1, 4 * WINDOW);
-    expect(fs.readdirSync(dir).some((f) => f.endsWith('.seg'))).toBe(true);
+    publish(s, 1, 4 * WINDOW, 10);
+    s.get(false); // one unacked: a purge keeps it
+    const segments = () => fs.readdirSync(dir).filter((f) => f.endsWith('.seg'));
+    expect(segments().length).toBeGreaterThan(1);
     s.send(controlRecord(0, { op: 'purge', queueId: 1 }));
-    publish(s, 100_000, 3); // after the purge
+    s.endBatch();
+    expect(s.shard.backlog.entries).toBe(0);
+    expect(segments()).toEqual(['0000000001.seg']); // the unacked one's; the paged-out ones' segments went whole
+    // Paging goes on after the purge, in new segments the shard finds again.
+    const sent = publish(s, 100_000, 3 * WINDOW);
+    expect(s.shard.backlog.entries).toBeLessThanOrEqual(WINDOW);
+    expect(s.getAll(false).map((g) => g.text)).toEqual(sent);
     const after = shardOn(dir); // what a restart would find
     const got = after.getAll(true);
-    expect(got.map((g) => g.text)).toEqual(['p 100000', 'p 100001', 'p 100002']);
+    expect(got.map((g) => g.text)).toEqual(['p 1', ...sent]);
+    expect(got.map((g) => g.redelivered)).toEqual([true, ...sent.map(() => true)]);
 
     s.send(controlRecord(0, { op: 'delete', queueId: 1 }));
     s.endBatch();
