@@ -37,6 +37,14 @@ import { SegmentReader, type ReadSink } from '../store/segment-reader.js';
 export const PAGE_WINDOW_MESSAGES = 4096;
 export const PAGE_WINDOW_BYTES = 4 * 1024 * 1024;
 
+/** How a queue pages: its window, and the segment size its store writes (tests make both small). */
+export interface Paging {
+  messages: number;
+  bytes: number;
+  segmentSize: number;
+}
+export const PAGING: Paging = { messages: PAGE_WINDOW_MESSAGES, bytes: PAGE_WINDOW_BYTES, segmentSize: SEGMENT_SIZE };
+
 interface Unsynced {
   entry: QueueEntry;
   /** the store command that appended it (Infinity until known) */
@@ -67,8 +75,9 @@ export class PagedBacklog implements ReadSink {
     pagedOut: PagedOut | null,
     /** the queue's heap accounting: an entry comes into (1) or leaves (-1) memory */
     private readonly account: (entry: QueueEntry, sign: 1 | -1) => void,
+    segmentSize = SEGMENT_SIZE,
   ) {
-    this.layout = new SegmentLayout(nextSeq, SEGMENT_SIZE);
+    this.layout = new SegmentLayout(nextSeq, segmentSize);
     this.reader = new SegmentReader(dir, label, recovered);
     if (pagedOut !== null) {
       this.onDisk = pagedOut.count;

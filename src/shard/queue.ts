@@ -1,5 +1,5 @@
 import { Deque } from './deque.js';
-import { PAGE_WINDOW_BYTES, PAGE_WINDOW_MESSAGES, PagedBacklog } from './paged-backlog.js';
+import { PAGING, PagedBacklog, type Paging } from './paged-backlog.js';
 import type { PagedOut } from '../store/recover.js';
 
 /** A message as a shard keeps it: its block, copied out of the ring once. */
@@ -91,6 +91,7 @@ export class ShardQueue {
   private windowBytes = 0;
   /** past the window, for a queue whose persistent messages are stored: see PagedBacklog */
   private pager: PagedBacklog | null = null;
+  private paging = PAGING;
   /** true while publishers into this queue should wait for its consumers */
   congested = false;
   readonly consumers: Consumer[] = [];
@@ -132,8 +133,10 @@ export class ShardQueue {
    * A stored queue from now on: past the window its persistent messages stay on
    * disk. `nextSeq`, `recovered`, `pagedOut`: see PagedBacklog.
    */
-  page(nextSeq: number, recovered: readonly number[], pagedOut: PagedOut | null): void {
-    this.pager = new PagedBacklog(this.dir!, `queue '${this.name}'`, nextSeq, recovered, pagedOut, (entry, sign) => this.account(entry, sign));
+  page(nextSeq: number, recovered: readonly number[], pagedOut: PagedOut | null, paging: Paging = PAGING): void {
+    this.paging = paging;
+    const account = (entry: QueueEntry, sign: 1 | -1) => this.account(entry, sign);
+    this.pager = new PagedBacklog(this.dir!, `queue '${this.name}'`, nextSeq, recovered, pagedOut, account, paging.segmentSize);
   }
 
   /**
@@ -181,19 +184,19 @@ export class ShardQueue {
   }
 
   private windowFull(): boolean {
-    return this.ready.length >= PAGE_WINDOW_MESSAGES || this.windowBytes >= PAGE_WINDOW_BYTES;
+    return this.ready.length >= this.paging.messages || this.windowBytes >= this.paging.bytes;
   }
 
   /** Below half a window: time to read the next half back (never while the window is full). */
   private windowLow(): boolean {
-    return this.ready.length <= PAGE_WINDOW_MESSAGES / 2 && this.windowBytes <= PAGE_WINDOW_BYTES / 2;
+    return this.ready.length <= this.paging.messages / 2 && this.windowBytes <= this.paging.bytes / 2;
   }
 
   /** Brings messages from past the window into it until it is full or nothing is left. */
   private fill(): void {
     const pager = this.pager!;
     while (!this.windowFull()) {
-      const entry = pager.shift(PAGE_WINDOW_MESSAGES - this.ready.length, PAGE_WINDOW_BYTES - this.windowBytes);
+      const entry = pager.shift(this.paging.messages - this.ready.length, this.paging.bytes - this.windowBytes);
       if (entry === undefined) return;
       this.pushReady(entry);
     }

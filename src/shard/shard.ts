@@ -15,7 +15,7 @@ import { InlineSyncWriter } from '../store/inline-sync-writer.js';
 import { recoverQueue } from '../store/recover.js';
 import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
-import { PAGE_WINDOW_BYTES, PAGE_WINDOW_MESSAGES } from './paged-backlog.js';
+import { PAGING } from './paged-backlog.js';
 import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import * as R from './records.js';
 
@@ -340,7 +340,7 @@ export class Shard {
       queue.page(1, [], null);
     } else {
       // Only a window's worth comes into memory; the rest is read back in turn.
-      const recovery = recoverQueue(dir, { messages: PAGE_WINDOW_MESSAGES, bytes: PAGE_WINDOW_BYTES });
+      const recovery = recoverQueue(dir, PAGING);
       for (const warning of recovery.warnings) console.error(`warren: queue '${queue.name}': ${warning}`);
       for (const m of recovery.messages) queue.restore({ block: m.block }, m.id, m.delivered);
       queue.startIdsAt(recovery.nextId);
