@@ -71,11 +71,19 @@ export class SegmentReader {
     while (n < count && got < bytes) {
       if (this.fd < 0 && !this.open()) return n;
       let buf = (scratch ??= Buffer.allocUnsafe(READ_BYTES));
-      let len = fs.readSync(this.fd, buf, 0, buf.length, this.offset);
-      if (len >= RECORD_HEADER && RECORD_HEADER + buf.readUInt32LE(0) > buf.length) {
-        // A record larger than a read: read it alone.
-        buf = Buffer.allocUnsafe(RECORD_HEADER + buf.readUInt32LE(0));
+      let len: number;
+      try {
         len = fs.readSync(this.fd, buf, 0, buf.length, this.offset);
+        const size = len >= RECORD_HEADER ? RECORD_HEADER + buf.readUInt32LE(0) : 0;
+        // A record larger than a read is read alone (unless its length is garbage: past the end of the file).
+        if (size > buf.length && size <= fs.fstatSync(this.fd).size - this.offset) {
+          buf = Buffer.allocUnsafe(size);
+          len = fs.readSync(this.fd, buf, 0, size, this.offset);
+        }
+      } catch (err) {
+        this.warn(`cannot read it back: ${(err as Error).message}`);
+        this.ended = true;
+        return n;
       }
       let at = 0;
       let bad = false;

@@ -4,9 +4,10 @@
  * records, acked ones skipped, delivery marks), and recoverQueue's window
  * leaves the rest where the reader picks it up.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import fs from 'node:fs';
 import fc from 'fast-check';
-import { QueueStore } from '../../src/store/queue-store.js';
+import { QueueStore, segmentPath } from '../../src/store/queue-store.js';
 import { recoverQueue } from '../../src/store/recover.js';
 import { SegmentLayout } from '../../src/store/segment-layout.js';
 import { READ_BYTES, SegmentReader } from '../../src/store/segment-reader.js';
@@ -67,6 +68,39 @@ describe('SegmentLayout and SegmentReader', () => {
     expect(reader.read(1, 1 << 30, { onRead: () => {} })).toBe(0); // asked for more than there is
     expect(reader.ended).toBe(true);
     reader.close();
+  });
+
+  it('a damaged record skips the rest of its segment, logged; a garbage length is not believed', () => {
+    const dir = newDir();
+    const store = new QueueStore(dir, [], 4096);
+    for (let id = 1; id <= 15; id++) {
+      const block = numberedBlock(id, 900); // 4 per segment
+      store.append(id, block, 0, block.length);
+    }
+    store.close();
+    const seg2 = segmentPath(dir, 2, 'seg');
+    const bytes = fs.readFileSync(seg2);
+    const second = bytes.readUInt32LE(0) + 9; // where its second record starts
+    bytes[second + 100] ^= 0xff; // message 6's body: its CRC fails
+    fs.writeFileSync(seg2, bytes);
+    const seg3 = segmentPath(dir, 3, 'seg');
+    const third = fs.readFileSync(seg3);
+    third.writeUInt32LE(0x7fff_fff0, 0); // message 9's length: garbage
+    fs.writeFileSync(seg3, third);
+    const logged: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void logged.push(args.join(' ')));
+    try {
+      const reader = new SegmentReader(dir, "queue 'q'");
+      reader.seek(1, 0);
+      expect(readAll(reader, 8, 3).map(([id]) => id)).toEqual([1, 2, 3, 4, 5, 13, 14, 15]);
+      reader.close();
+    } finally {
+      vi.restoreAllMocks();
+    }
+    expect(logged).toHaveLength(2);
+    expect(logged[0]).toContain("queue 'q'");
+    expect(logged[0]).toContain('0000000002.seg: a record failing its CRC');
+    expect(logged[1]).toContain('0000000003.seg: a torn record at byte 0');
   });
 
   it('recovery loads a window; the reader goes on from where it stopped, skipping acked ones, marking delivered ones', () => {
