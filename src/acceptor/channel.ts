@@ -11,6 +11,7 @@ import * as M from '../protocol/methods.generated.js';
 import { A2S_PUBLISH, BlockView, PUBLISH_CONFIRM, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
 import type { Destination, ExchangeRecord, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
+import { HEADERS_FLAG_BYTE0, senderSelected } from '../routing/sender-selected.js';
 import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 import { ConfirmTracker } from './confirm-tracker.js';
@@ -337,7 +338,9 @@ export class Channel implements RoutedMessage {
   private finishPublish(): void {
     this.expecting = NO_CONTENT;
     if (this.tx !== null) {
-      this.publishable(); // refused at publish time, as RabbitMQ does, not at commit
+      // refused at publish time, as RabbitMQ does, not at commit
+      this.publishable();
+      if (this.hasHeaders()) senderSelected(this.pubProperties);
       return this.tx.publish(this.pubExchange, this.pubRoutingKey, this.pubFlags, this.pubProperties, this.pubBody, this.pubBodySize);
     }
     this.route();
@@ -348,7 +351,9 @@ export class Channel implements RoutedMessage {
     if (INJECTED_DELAY_US > 0) spin(INJECTED_DELAY_US);
     const broker = this.conn.broker;
     const exchange = this.publishable();
-    this.conn.vhost.route(exchange, this.pubRoutingKey.toString('utf8', 1), this, this.routed);
+    const selected = this.hasHeaders() ? senderSelected(this.pubProperties) : null;
+    if (selected !== null) this.pubProperties = selected.properties; // BCC removed
+    this.conn.vhost.route(exchange, this.pubRoutingKey.toString('utf8', 1), this, this.routed, selected?.keys);
     let shards = 0;
     for (const destination of this.routed) {
       if (destination.kind !== 'queue') continue;
@@ -376,6 +381,11 @@ export class Channel implements RoutedMessage {
         targets.length = 0;
       }
     }
+  }
+
+  /** Only a message with a headers table can carry CC or BCC (sender-selected distribution). */
+  private hasHeaders(): boolean {
+    return this.pubProperties.length > 2 && (this.pubProperties[0] & HEADERS_FLAG_BYTE0) !== 0;
   }
 
   /** The target exchange, if this publish may go to it (exists, not internal, user-id matches). */

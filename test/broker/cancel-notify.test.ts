@@ -4,7 +4,8 @@
  * them basic.cancel; clients that did not announce the capability get nothing.
  */
 import { describe, expect, it } from 'vitest';
-import { MODES, bodies, channel, eventually, subscribe, useBroker, within } from '../helpers.js';
+import type { Channel } from 'amqplib';
+import { MODES, type Inbox, bodies, channel, eventually, subscribe, useBroker, within } from '../helpers.js';
 import { FRAME_METHOD, RawClient, method, shortstr, u16, u8, emptyTable } from '../wire/raw-client.js';
 import { nameOnShard } from './on-shard.js';
 
@@ -18,9 +19,9 @@ for (const mode of MODES) {
       const admin = await channel(await server.connect());
       for (const q of queues) await admin.assertQueue(q);
       // Two consumers per queue, on channels of two connections; one of them acks.
-      const inboxes = [];
+      const inboxes: { queue: string; ch: Channel; inbox: Inbox }[] = [];
       for (const q of queues) {
-        for (const conn of conns) inboxes.push({ queue: q, ch: await channel(conn), inbox: undefined as any });
+        for (const conn of conns) inboxes.push({ queue: q, ch: await channel(conn), inbox: undefined as unknown as Inbox });
       }
       for (const [i, entry] of inboxes.entries()) entry.inbox = await subscribe(entry.ch, entry.queue, { noAck: i % 2 === 0 });
       const N = 40;
