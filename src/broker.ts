@@ -24,6 +24,7 @@ import { DataDirLock } from './definitions/data-dir-lock.js';
 import { DefinitionsFile, loadDefinitions, readDefinitions } from './definitions/definitions-file.js';
 import { applyDefinitions, exportDefinitions, type Definitions } from './definitions/rabbit-format.js';
 import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE } from './shard/records.js';
+import { DirectReplyTo } from './acceptor/direct-reply-to.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -75,6 +76,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   readonly memory: MemoryAlarm;
   private readonly servers: net.Server[] = [];
   readonly consumers = new ConsumerRegistry(this);
+  readonly directReply = new DirectReplyTo();
   private readonly channels = new Map<number, Channel>();
   private readonly immediates = new Map<number, PendingImmediate>();
   private readonly dirtyConnections = new Set<Connection>();

@@ -20,6 +20,7 @@ import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
 import type { ConsumerRef } from './consumer-registry.js';
+import { REPLY_TO_FLAG_BYTE0, replyToRewritten, type ReplyConsumer } from './direct-reply-to.js';
 
 /** An unacked delivery: enough to settle it with its shard. */
 interface Delivery {
@@ -51,6 +52,8 @@ export class Channel implements RoutedMessage {
   /** closing: we sent channel.close and await close-ok; closed: released, gone */
   state: 'open' | 'closing' | 'closed' = 'open';
   readonly consumers = new Map<string, ConsumerRef>();
+  /** basic.consume of amq.rabbitmq.reply-to (direct reply-to), at most one per channel */
+  replyConsumer: ReplyConsumer | null = null;
   private readonly unacked = new Map<number, Delivery>();
   private readonly held = new Deque<HeldDelivery>();
   private nextTag = 0;
@@ -337,6 +340,9 @@ export class Channel implements RoutedMessage {
   /** A whole publish: buffered in a transaction, else routed at once. */
   private finishPublish(): void {
     this.expecting = NO_CONTENT;
+    if (this.pubProperties.length > 2 && (this.pubProperties[0] & REPLY_TO_FLAG_BYTE0) !== 0) {
+      this.pubProperties = replyToRewritten(this.pubProperties, this.replyConsumer);
+    }
     if (this.tx !== null) {
       // refused at publish time, as RabbitMQ does, not at commit
       this.publishable();
@@ -366,11 +372,13 @@ export class Channel implements RoutedMessage {
     const confirms = this.confirms;
     const seq = confirms === null ? 0 : confirms.publish(shards);
     if (shards === 0) {
-      if ((this.pubFlags & (PUBLISH_MANDATORY | PUBLISH_IMMEDIATE)) !== 0) {
+      // No queue has an amq.* name: only here can the key be a direct reply-to address.
+      const replied = exchange.name === '' && this.replyDirectly();
+      if (!replied && (this.pubFlags & (PUBLISH_MANDATORY | PUBLISH_IMMEDIATE)) !== 0) {
         const mandatory = (this.pubFlags & PUBLISH_MANDATORY) !== 0;
         this.writeReturn(mandatory ? ReplyCode.NO_ROUTE : ReplyCode.NO_CONSUMERS, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody);
       }
-      // Unroutable: acked at once, after its return (as RabbitMQ does).
+      // Unroutable or handed to a reply consumer: acked at once, after its return (as RabbitMQ does).
       confirms?.flush();
     } else {
       for (let shard = 0; shard < this.targets.length; shard++) {
@@ -386,6 +394,14 @@ export class Channel implements RoutedMessage {
   /** Only a message with a headers table can carry CC or BCC (sender-selected distribution). */
   private hasHeaders(): boolean {
     return this.pubProperties.length > 2 && (this.pubProperties[0] & HEADERS_FLAG_BYTE0) !== 0;
+  }
+
+  /** A reply to a direct reply-to address: written straight to the requesting channel, if it is still there. */
+  private replyDirectly(): boolean {
+    const consumer = this.conn.broker.directReply.find(this.pubRoutingKey);
+    if (consumer === undefined) return false;
+    consumer.channel.sendReply(consumer, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody, this.pubBodySize);
+    return true;
   }
 
   /** The target exchange, if this publish may go to it (exists, not internal, user-id matches). */
@@ -519,6 +535,21 @@ export class Channel implements RoutedMessage {
     this.conn.dirty();
   }
 
+  /** basic.deliver of a direct reply (no-ack: nothing to settle). */
+  sendReply(consumer: ReplyConsumer, exchange: Buffer, routingKey: Buffer, properties: Buffer, body: Buffer[], bodySize: number): void {
+    const out = this.conn.out;
+    const start = out.beginFrame(FRAME_METHOD, this.id);
+    out.u32(M.BASIC_DELIVER);
+    out.bytes(consumer.tagShortstr);
+    out.u64(++this.nextTag);
+    out.u8(0);
+    out.bytes(exchange);
+    out.bytes(routingKey);
+    out.endFrame(start);
+    out.writeContent(this.id, M.CLASS_BASIC, bodySize, properties, body, this.conn.frameMax);
+    this.conn.dirty();
+  }
+
   /** basic.get-ok for a message a shard handed out. */
   sendGetOk(link: ShardLink, noAck: boolean, redelivered: boolean, queueId: number, msgId: number, messageCount: number, block: Buffer): void {
     const tag = ++this.nextTag;
@@ -648,6 +679,12 @@ export class Channel implements RoutedMessage {
     return byLink;
   }
 
+  cancelReplyConsumer(): void {
+    if (this.replyConsumer === null) return;
+    this.conn.broker.directReply.cancel(this.replyConsumer);
+    this.replyConsumer = null;
+  }
+
   get consumersPaused(): boolean {
     return !this.consumersActive;
   }
@@ -656,6 +693,7 @@ export class Channel implements RoutedMessage {
   release(): void {
     this.state = 'closed';
     for (const consumer of [...this.consumers.values()]) this.conn.broker.consumers.cancel(consumer);
+    this.cancelReplyConsumer();
     if (this.tx !== null) this.rollback(this.tx);
     this.requeueAll();
     this.conn.broker.unregisterChannel(this);
