@@ -73,6 +73,8 @@ export class VHost {
    * methods, so they are seen too). Transient churn never calls it.
    */
   onStoredChange: (() => void) | null = null;
+  /** What one exchange with an alternate matched, during route() */
+  private readonly alternateScratch = new Set<Destination>();
 
   constructor(readonly name: string) {
     for (const [exchange, type] of DEFAULT_EXCHANGES) {
@@ -151,13 +153,23 @@ export class VHost {
     for (const destination of out) {
       if (destination.kind !== 'exchange') continue;
       const headers = destination.type === 'headers' ? message.headers() : undefined;
-      const before = out.size;
-      destination.matcher.route(routingKey, headers, out);
-      if (extraKeys !== undefined) for (const key of extraKeys) destination.matcher.route(key, headers, out);
-      // Routed nowhere (new): RabbitMQ hands the message to the alternate, if it exists.
-      if (destination.alternate !== undefined && out.size === before) {
+      if (destination.alternate === undefined) {
+        destination.matcher.route(routingKey, headers, out);
+        if (extraKeys !== undefined) for (const key of extraKeys) destination.matcher.route(key, headers, out);
+        continue;
+      }
+      // RabbitMQ hands the message to the alternate when this exchange matched
+      // nothing at all; matches already reached another way still count, so
+      // they are collected apart first.
+      const own = this.alternateScratch;
+      own.clear();
+      destination.matcher.route(routingKey, headers, own);
+      if (extraKeys !== undefined) for (const key of extraKeys) destination.matcher.route(key, headers, own);
+      if (own.size === 0) {
         const alternate = this.exchanges.get(destination.alternate);
         if (alternate !== undefined) out.add(alternate);
+      } else {
+        for (const matched of own) out.add(matched);
       }
     }
   }
