@@ -27,6 +27,8 @@ interface Delivery {
   link: ShardLink;
   queueId: number;
   msgId: number;
+  /** when it was sent, by the consumer-timeout clock */
+  sentAt: number;
 }
 
 /** A delivery waiting for channel-wide (global) prefetch credit. */
@@ -252,6 +254,7 @@ export class Channel implements RoutedMessage {
     const all = [...this.unacked, ...taken].sort((a, b) => a[0] - b[0]);
     this.unacked.clear();
     for (const [tag, delivery] of all) this.unacked.set(tag, delivery);
+    if (this.state === 'open') this.conn.broker.consumerTimeout.watch(this);
   }
 
   /** After we sent channel.close, only close-ok (or a crossing close) matters. */
@@ -521,7 +524,7 @@ export class Channel implements RoutedMessage {
 
   private send(consumer: ConsumerRef, redelivered: boolean, queueId: number, msgId: number, buf: Buffer, blockAt: number): void {
     const tag = ++this.nextTag;
-    if (!consumer.noAck) this.unacked.set(tag, { link: consumer.link, queueId, msgId });
+    if (!consumer.noAck) this.addUnacked(tag, consumer.link, queueId, msgId);
     const v = this.view.read(buf, blockAt);
     const out = this.conn.out;
     const start = out.beginFrame(FRAME_METHOD, this.id);
@@ -553,7 +556,7 @@ export class Channel implements RoutedMessage {
   /** basic.get-ok for a message a shard handed out. */
   sendGetOk(link: ShardLink, noAck: boolean, redelivered: boolean, queueId: number, msgId: number, messageCount: number, block: Buffer): void {
     const tag = ++this.nextTag;
-    if (!noAck) this.unacked.set(tag, { link, queueId, msgId });
+    if (!noAck) this.addUnacked(tag, link, queueId, msgId);
     const v = this.view.read(block, 0);
     const out = this.conn.out;
     const start = out.beginFrame(FRAME_METHOD, this.id);
@@ -565,6 +568,24 @@ export class Channel implements RoutedMessage {
     out.endFrame(start);
     out.writeContent(this.id, M.CLASS_BASIC, v.bodySize, block.subarray(v.propertiesAt, v.propertiesEnd), block.subarray(v.bodyAt, v.end), this.conn.frameMax);
     this.conn.dirty();
+  }
+
+  private addUnacked(tag: number, link: ShardLink, queueId: number, msgId: number): void {
+    const timeouts = this.conn.broker.consumerTimeout;
+    if (this.unacked.size === 0) timeouts.watch(this);
+    this.unacked.set(tag, { link, queueId, msgId, sentAt: timeouts.now });
+  }
+
+  /** When the oldest unacked delivery was sent (consumer-timeout clock), if there is one. */
+  oldestUnackedAt(): number | undefined {
+    for (const delivery of this.unacked.values()) return delivery.sentAt;
+    return undefined;
+  }
+
+  /** RabbitMQ's consumer_timeout: a delivery stayed unacked too long. */
+  ackTimedOut(timeoutMs: number): void {
+    const text = `delivery acknowledgement on channel ${this.id} timed out. Timeout value used: ${timeoutMs} ms. This timeout value can be configured, see consumers doc guide to learn more`;
+    this.conn.fail(channelError(ReplyCode.PRECONDITION_FAILED, text), this);
   }
 
   setPrefetch(count: number, global: boolean): void {
@@ -620,7 +641,7 @@ export class Channel implements RoutedMessage {
     this.flushSettles(SETTLE_REQUEUE);
   }
 
-  private collect(delivery: Delivery): void {
+  private collect(delivery: Pick<Delivery, 'link' | 'queueId' | 'msgId'>): void {
     const targets = this.targets[delivery.link.index];
     targets.push(delivery.queueId, delivery.msgId);
   }
