@@ -149,7 +149,7 @@ describe.each(MODES)('exchange-to-exchange cycles: $name', ({ workers }) => {
         for (let q = 0; q < queues.length; q++) expect(await drain(ch, queues[q])).toEqual(want.has(q) ? [`run${n}`] : []);
         for (const name of names) await ch.deleteExchange(name);
       }),
-      { numRuns: 50 },
+      { numRuns: 150 },
     );
   });
 });
