@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Channel } from 'amqplib';
-import { MODES, type Inbox, bodies, channel, eventually, subscribe, useBroker, within } from '../helpers.js';
+import { MODES, type Inbox, bodies, channel, eventually, subscribe, useBroker } from '../helpers.js';
 import { FRAME_METHOD, RawClient, method, shortstr, u16, u8, emptyTable } from '../wire/raw-client.js';
 import { nameOnShard } from './on-shard.js';
 
@@ -57,11 +57,8 @@ for (const mode of MODES) {
       const inbox = await subscribe(consumerCh, q, { noAck: false });
       consumerCh.sendToQueue(q, Buffer.from('one'));
       await inbox.waitFor(1);
-      const cancelled = new Promise<void>((resolve) => {
-        const t = setInterval(() => inbox.cancelled && (clearInterval(t), resolve()), 10);
-      });
       await (await channel(conn)).deleteQueue(q);
-      await within(cancelled, 3000, 'basic.cancel');
+      await eventually(() => expect(inbox.cancelled).toBe(true), 3000);
       consumerCh.ack(inbox.messages[0]);
       await consumerCh.checkExchange('amq.direct'); // the ack was no error: the channel is open
     });
