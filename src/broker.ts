@@ -24,6 +24,8 @@ import { DataDirLock } from './definitions/data-dir-lock.js';
 import { DefinitionsFile, loadDefinitions, readDefinitions } from './definitions/definitions-file.js';
 import { applyDefinitions, exportDefinitions, type Definitions } from './definitions/rabbit-format.js';
 import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE } from './shard/records.js';
+import { DirectReplyTo } from './acceptor/direct-reply-to.js';
+import { ConsumerTimeout, DEFAULT_CONSUMER_TIMEOUT_MS } from './acceptor/consumer-timeout.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -53,6 +55,11 @@ export interface BrokerOptions {
    * (RabbitMQ's load_definitions); what it declares is then kept like any declare
    */
   definitions?: string;
+  /**
+   * RabbitMQ's consumer_timeout: a channel whose delivery stays unacked longer
+   * is closed with 406; ms, 0 = never; default 30 minutes
+   */
+  consumerTimeoutMs?: number;
 }
 
 /** How long close() waits for clients to answer connection.close before dropping them. */
@@ -75,6 +82,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   readonly memory: MemoryAlarm;
   private readonly servers: net.Server[] = [];
   readonly consumers = new ConsumerRegistry(this);
+  readonly directReply = new DirectReplyTo();
+  readonly consumerTimeout: ConsumerTimeout;
   private readonly channels = new Map<number, Channel>();
   private readonly immediates = new Map<number, PendingImmediate>();
   private readonly dirtyConnections = new Set<Connection>();
@@ -101,7 +110,9 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       memoryHighWatermark: options.memoryHighWatermark ?? DEFAULT_WATERMARK,
       dataDir: options.dataDir,
       definitions: options.definitions,
+      consumerTimeoutMs: options.consumerTimeoutMs ?? DEFAULT_CONSUMER_TIMEOUT_MS,
     };
+    this.consumerTimeout = new ConsumerTimeout(this.options.consumerTimeoutMs);
     const watermark = watermarkBytes(this.options.memoryHighWatermark);
     this.maxMessageSize = this.options.maxMessageSize;
     // A record carries the body plus exchange, key, properties and queue ids: leave room.
@@ -183,6 +194,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   private async shutdown(): Promise<void> {
     this.memory.close();
+    this.consumerTimeout.stop();
     // What was stored when the shutdown began is kept: closing connections deletes
     // auto-delete and exclusive queues, which a restart should not forget.
     const saved = this.definitions?.close();

@@ -24,6 +24,7 @@ const SERVER_PROPERTIES: FieldTable = {
   copyright: 'the warren authors',
   information: 'An AMQP 0-9-1 broker for load tests and CI',
   cluster_name: 'warren',
+  // Only what is implemented: RabbitMQ's consumer_priorities (x-priority on basic.consume) is not.
   capabilities: {
     publisher_confirms: true,
     exchange_exchange_bindings: true,
@@ -32,6 +33,7 @@ const SERVER_PROPERTIES: FieldTable = {
     'connection.blocked': true,
     authentication_failure_close: true,
     per_consumer_qos: true,
+    direct_reply_to: true,
   },
 };
 

@@ -3,6 +3,7 @@ import { ReplyCode, channelError, connectionError } from '../protocol/errors.js'
 import * as M from '../protocol/methods.generated.js';
 import type { QueueRecord } from '../routing/topology.js';
 import type { Channel } from './channel.js';
+import { isReplyToName } from './direct-reply-to.js';
 
 export function queueMethod(ch: Channel, id: number, args: any): void | Promise<void> {
   const conn = ch.conn;
@@ -36,6 +37,7 @@ export function queueMethod(ch: Channel, id: number, args: any): void | Promise<
 
 async function declare(ch: Channel, a: M.QueueDeclare): Promise<void> {
   const conn = ch.conn;
+  if (isReplyToName(a.queue)) return declareReplyTo(ch, a);
   const declared = await conn.service.apply({
     kind: 'queue.declare',
     name: a.queue,
@@ -48,6 +50,12 @@ async function declare(ch: Channel, a: M.QueueDeclare): Promise<void> {
   });
   ch.lastQueue = declared.queue;
   if (!a.nowait) M.writeQueueDeclareOk(conn.out, ch.id, declared);
+}
+
+/** RabbitMQ answers a declare of a live direct reply-to name as a queue with one consumer, whatever the flags. */
+function declareReplyTo(ch: Channel, a: M.QueueDeclare): void {
+  if (!ch.conn.broker.directReply.exists(a.queue)) throw channelError(ReplyCode.NOT_FOUND, `no queue '${a.queue}' in vhost '${ch.conn.vhost.name}'`);
+  if (!a.nowait) M.writeQueueDeclareOk(ch.conn.out, ch.id, { queue: a.queue, messageCount: 0, consumerCount: 1 });
 }
 
 async function purge(ch: Channel, a: M.QueuePurge): Promise<void> {

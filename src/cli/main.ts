@@ -26,6 +26,8 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
                      else ./warren-data); one broker per directory
   --in-memory        keep nothing on disk
   --definitions FILE load this RabbitMQ definitions file at start, after the data dir's own
+  --consumer-timeout MS  close a channel whose delivery stays unacked longer (406, as
+                     RabbitMQ's consumer_timeout; default 1800000, 0 = never)
   --help             this text`;
 
 /** RabbitMQ's ceiling for max_message_size (512 MiB); rings are sized from it. */
@@ -63,6 +65,7 @@ function parseOptions() {
       'data-dir': { type: 'string' },
       'in-memory': { type: 'boolean' },
       definitions: { type: 'string' },
+      'consumer-timeout': { type: 'string' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -124,6 +127,7 @@ const options = {
   memoryHighWatermark: watermark(values['memory-high-watermark']),
   dataDir: values['in-memory'] ? undefined : (values['data-dir'] ?? (process.env.WARREN_DATA_DIR || 'warren-data')),
   definitions: values.definitions,
+  consumerTimeoutMs: integer('consumer-timeout', values['consumer-timeout'], 0, Number.MAX_SAFE_INTEGER),
 };
 
 let broker: RunningBroker;
