@@ -21,9 +21,12 @@ import { AmqpError, ReplyCode } from './protocol/errors.js';
 import type { QueueRecord } from './routing/topology.js';
 import { VHostService, type QueueHost } from './vhost/vhost-service.js';
 import { DataDirLock } from './definitions/data-dir-lock.js';
-import { DefinitionsFile, loadDefinitions, readDefinitions } from './definitions/definitions-file.js';
+import { DefinitionsFile, checkedDefinitions, loadDefinitions, readDefinitions } from './definitions/definitions-file.js';
 import { applyDefinitions, exportDefinitions, type Definitions } from './definitions/rabbit-format.js';
 import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE } from './shard/records.js';
+import { AccessControl, type Credentials, type PermissionSpec, type TopicPermissionSpec, type User } from './auth/access-control.js';
+import { applyAccessDefinitions } from './definitions/access-definitions.js';
+import type { VHostLimits } from './vhost/vhost-limits.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -32,8 +35,13 @@ export interface BrokerOptions {
   port?: number;
   /** shard worker threads; 0 runs the one shard inline; default cores - 1, at least 1 */
   workers?: number;
-  /** user name -> password; default guest/guest */
+  /**
+   * user name -> password, each with full access to vhost '/'; default
+   * guest/guest. Users a definitions file brings replace these.
+   */
   users?: Record<string, string>;
+  /** let 'guest' log in from other hosts than this one (RabbitMQ: loopback_users = []); default false */
+  allowRemoteGuest?: boolean;
   /** heartbeat the server proposes, seconds; default 60 */
   heartbeat?: number;
   /** largest message body accepted, bytes; default 16 MiB */
@@ -50,9 +58,11 @@ export interface BrokerOptions {
   dataDir?: string;
   /**
    * a RabbitMQ definitions file loaded at start, after the data dir's own
-   * (RabbitMQ's load_definitions); what it declares is then kept like any declare
+   * (RabbitMQ's load_definitions), or the same content as an object; what it
+   * declares is then kept like any declare. Users, vhosts, permissions,
+   * topic permissions and vhost limits in it are loaded too.
    */
-  definitions?: string;
+  definitions?: string | Definitions;
 }
 
 /** How long close() waits for clients to answer connection.close before dropping them. */
@@ -69,6 +79,10 @@ interface PendingImmediate {
 export class Broker extends EventEmitter implements ShardEvents, QueueHost, ConsumerHost {
   readonly options: Required<Omit<BrokerOptions, 'dataDir' | 'definitions'>> & Pick<BrokerOptions, 'dataDir' | 'definitions'>;
   readonly vhosts = new Map<string, VHostService>();
+  /** users and permissions; change them through the broker's methods below */
+  readonly access = new AccessControl();
+  /** true while the users are the options' defaults: definitions that bring users replace them */
+  private defaultUsers = true;
   readonly links: ShardLink[];
   readonly connections = new Set<Connection>();
   readonly maxMessageSize: number;
@@ -96,6 +110,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       port: options.port ?? 5672,
       workers,
       users: options.users ?? { guest: 'guest' },
+      allowRemoteGuest: options.allowRemoteGuest ?? false,
       heartbeat: options.heartbeat ?? 60,
       maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
       memoryHighWatermark: options.memoryHighWatermark ?? DEFAULT_WATERMARK,
@@ -111,12 +126,19 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.memory = new MemoryAlarm(watermark, this.links, this.connections);
     this.scheduledFlush = this.scheduledFlush.bind(this);
     this.vhost('/');
+    for (const [name, password] of Object.entries(this.options.users)) {
+      this.access.putUser(name, { password }, ['administrator']);
+      this.access.setPermissions(name, '/', { configure: '.*', write: '.*', read: '.*' });
+    }
   }
 
   /** The vhost's service, created on first use. */
   vhost(name: string): VHostService {
     let service = this.vhosts.get(name);
-    if (service === undefined) this.vhosts.set(name, (service = new VHostService(name, this)));
+    if (service === undefined) {
+      this.vhosts.set(name, (service = new VHostService(name, this)));
+      this.definitions?.changed();
+    }
     return service;
   }
 
@@ -135,19 +157,35 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     }
     const extra = this.options.definitions;
     // Checked whole before any of it is applied: a bad file changes nothing.
-    if (extra !== undefined) await this.replay(loadDefinitions(extra), extra);
+    if (typeof extra === 'string') await this.replay(loadDefinitions(extra), extra);
+    else if (extra !== undefined) await this.replay(checkedDefinitions(extra), 'definitions');
     if (path === undefined) return;
-    this.definitions = new DefinitionsFile(path, () => exportDefinitions(this.vhosts.values()));
+    this.definitions = new DefinitionsFile(path, () => exportDefinitions(this.vhosts.values(), this.access));
     // What the --definitions file added is kept, as RabbitMQ keeps what it loads.
     if (extra !== undefined) this.definitions.changed();
   }
 
   private async replay(defs: Definitions, path: string): Promise<void> {
     try {
-      await applyDefinitions(defs, (name) => this.vhost(name));
+      await this.load(defs);
     } catch (err: any) {
       throw new Error(`${path}: ${err.message}`);
     }
+  }
+
+  /**
+   * Applies checked definitions as RabbitMQ's import does: users, vhosts and
+   * their limits, permissions, then exchanges, queues and bindings. Users in
+   * them replace the default ones (RabbitMQ creates guest only when nothing
+   * else brings users).
+   */
+  async load(defs: Definitions): Promise<void> {
+    if (this.defaultUsers && (defs.users?.length ?? 0) > 0) {
+      for (const user of this.access.listUsers()) this.access.deleteUser(user.name);
+      this.defaultUsers = false;
+    }
+    applyAccessDefinitions(defs, this);
+    await applyDefinitions(defs, (name) => this.vhost(name));
   }
 
   /** Listens on every configured host; resolves with the port. */
@@ -235,8 +273,131 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     return true;
   }
 
-  authenticate(user: string, password: string): boolean {
-    return Object.hasOwn(this.options.users, user) && this.options.users[user] === password;
+  /**
+   * SASL PLAIN / AMQPLAIN: the user if the password is theirs and, for
+   * 'guest' (RabbitMQ's loopback_users), the client is on this host.
+   */
+  authenticate(name: string, password: string, remoteAddress: string | undefined): User | null {
+    const user = this.access.authenticate(name, password);
+    if (user === null) return null;
+    if (name === 'guest' && !this.options.allowRemoteGuest && !isLoopback(remoteAddress)) return null;
+    return user;
+  }
+
+  /**
+   * connection.open: RabbitMQ's checks in its order (vhost connection limit,
+   * which also finds an unknown vhost, then the user's access); 530 if refused.
+   */
+  openVHost(conn: Connection, name: string): VHostService {
+    const service = this.vhosts.get(name);
+    if (service === undefined) throw new AmqpError(ReplyCode.NOT_ALLOWED, `vhost ${name} not found`, 0, 0, true);
+    const limit = service.limits.maxConnections;
+    if (limit !== undefined && limit >= 0 && service.connections.size >= limit) {
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, `access to vhost '${name}' refused for user '${conn.user}': connection limit (${limit}) is reached`, 0, 0, true);
+    }
+    if (!this.access.mayUseVHost(conn.user, name)) {
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, `access to vhost '${name}' refused for user '${conn.user}'`, 0, 0, true);
+    }
+    service.connections.add(conn);
+    return service;
+  }
+
+  // --- users, vhosts and permissions: every change goes through these -------------
+
+  /** Creates a user, or replaces its password (or hash) and tags. */
+  putUser(name: string, credentials: Credentials, tags: readonly string[] = []): void {
+    this.access.putUser(name, credentials, tags);
+    this.accessChanged();
+  }
+
+  changePassword(name: string, password: string): void {
+    const user = this.mustHaveUser(name);
+    this.putUser(name, { password }, user.tags);
+  }
+
+  setUserTags(name: string, tags: readonly string[]): void {
+    const user = this.mustHaveUser(name);
+    this.access.putUser(name, { passwordHash: user.passwordHash.toString('base64'), hashingAlgorithm: user.hashingAlgorithm }, tags);
+    this.accessChanged();
+  }
+
+  /** Deletes a user and its permissions; its connections are closed (320), as RabbitMQ does. */
+  deleteUser(name: string): void {
+    this.mustHaveUser(name);
+    this.access.deleteUser(name);
+    this.accessChanged();
+    const closing = new AmqpError(ReplyCode.CONNECTION_FORCED, `user '${name}' is deleted`, 0, 0, true);
+    for (const conn of this.connections) if (conn.user === name && conn.state === 'open') conn.fail(closing);
+    this.flushAll();
+  }
+
+  /** Creates a vhost with its amq.* exchanges (an existing one is kept as it is). */
+  addVHost(name: string, limits?: VHostLimits): VHostService {
+    const service = this.vhost(name);
+    if (limits !== undefined) this.setVHostLimits(name, limits);
+    return service;
+  }
+
+  /**
+   * Deletes a vhost: its connections are closed (320), its queues deleted in
+   * their shards with their messages (and directories), its permissions dropped.
+   */
+  async deleteVHost(name: string): Promise<void> {
+    const service = this.vhosts.get(name);
+    if (service === undefined) throw new Error(`no vhost '${name}'`);
+    this.vhosts.delete(name);
+    this.access.forgetVHost(name);
+    this.accessChanged();
+    const closing = new AmqpError(ReplyCode.CONNECTION_FORCED, `vhost '${name}' is deleted`, 0, 0, true);
+    for (const conn of service.connections) conn.fail(closing);
+    this.flushAll();
+    await service.deleteAll();
+  }
+
+  /** max-connections and max-queues (RabbitMQ's vhost limits); a negative or absent value is no limit. */
+  setVHostLimits(name: string, limits: VHostLimits): void {
+    const service = this.vhosts.get(name);
+    if (service === undefined) throw new Error(`no vhost '${name}'`);
+    service.limits = { ...limits };
+    this.accessChanged();
+  }
+
+  setPermissions(user: string, vhost: string, spec: PermissionSpec): void {
+    this.mustHaveVHost(vhost);
+    this.access.setPermissions(user, vhost, spec);
+    this.accessChanged();
+  }
+
+  clearPermissions(user: string, vhost: string): void {
+    this.access.clearPermissions(user, vhost);
+    this.accessChanged();
+  }
+
+  setTopicPermissions(user: string, vhost: string, spec: TopicPermissionSpec): void {
+    this.mustHaveVHost(vhost);
+    this.access.setTopicPermissions(user, vhost, spec);
+    this.accessChanged();
+  }
+
+  clearTopicPermissions(user: string, vhost: string, exchange?: string): void {
+    this.access.clearTopicPermissions(user, vhost, exchange);
+    this.accessChanged();
+  }
+
+  private mustHaveUser(name: string): User {
+    const user = this.access.user(name);
+    if (user === undefined) throw new Error(`no user '${name}'`);
+    return user;
+  }
+
+  private mustHaveVHost(name: string): void {
+    if (!this.vhosts.has(name)) throw new Error(`no vhost '${name}'`);
+  }
+
+  /** Users, permissions and limits are stored with the definitions; explicit changes end the defaults. */
+  private accessChanged(): void {
+    this.defaultUsers = false;
+    this.definitions?.changed();
   }
 
   private accept(socket: net.Socket): void {
@@ -254,7 +415,9 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.memory.forget(conn);
     // Before open-ok a connection has no vhost, and no queues.
     const service = conn.service as VHostService | undefined;
-    if (service !== undefined) for (const queue of [...service.exclusiveQueues(conn.id)]) this.dropQueue(queue, conn);
+    if (service === undefined) return;
+    service.connections.delete(conn);
+    for (const queue of [...service.exclusiveQueues(conn.id)]) this.dropQueue(queue, conn);
   }
 
   // --- output batching ------------------------------------------------------
@@ -368,7 +531,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   /** Deletes a queue no method awaits (auto-delete, exclusive): a failure closes `conn`, not the process. */
   private dropQueue(queue: QueueRecord, conn: Connection): void {
-    this.vhosts.get(queue.vhost)!.dropQueue(queue).catch((err) => conn.fail(err));
+    // A deleted vhost's queues went with it.
+    this.vhosts.get(queue.vhost)?.dropQueue(queue).catch((err) => conn.fail(err));
   }
 
   onDeliver(link: ShardLink, buf: Buffer, at: number): void {
@@ -378,4 +542,10 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     consumer.channel.deliver(consumer, buf[at + 1] === 1, buf.readUInt32LE(at + 6), buf.readDoubleLE(at + 10), buf, at + DELIVER_HEADER);
     link.credit(consumer.id);
   }
+}
+
+/** Whether a peer address is this host's loopback (IPv4, IPv6, or IPv4-mapped IPv6). */
+function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }

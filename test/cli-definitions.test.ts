@@ -62,7 +62,7 @@ const RABBIT_FILE = {
   rabbit_version: '3.13.7',
   rabbitmq_version: '3.13.7',
   product_name: 'RabbitMQ',
-  users: [{ name: 'guest', password_hash: 'x', hashing_algorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'], limits: {} }],
+  users: [{ name: 'guest', password_hash: 'ORGXdwcjWMbmqOShFHSFncWsy1+1+lgaYavxcdJylReu2uIV', hashing_algorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'], limits: {} }],
   vhosts: [{ name: '/', metadata: { description: 'Default virtual host', tags: [] } }],
   permissions: [{ user: 'guest', vhost: '/', configure: '.*', write: '.*', read: '.*' }],
   topic_permissions: [],

@@ -4,7 +4,7 @@ import { ReplyCode, channelError, connectionError } from '../protocol/errors.js'
 import * as M from '../protocol/methods.generated.js';
 import { SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE } from '../shard/records.js';
 import type { GetResult } from './shard-link.js';
-import { accessible } from './queue-methods.js';
+import { readable } from './queue-methods.js';
 import type { Channel } from './channel.js';
 
 export function basicMethod(ch: Channel, id: number, args: any): void | Promise<void> {
@@ -52,7 +52,7 @@ export function basicMethod(ch: Channel, id: number, args: any): void | Promise<
 
 function consume(ch: Channel, a: M.BasicConsume): void {
   const broker = ch.conn.broker;
-  const queue = accessible(ch, a.queue);
+  const queue = readable(ch, a.queue);
   const tag = a.consumerTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}` : a.consumerTag;
   if (ch.consumers.has(tag)) throw connectionError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
   if (broker.consumers.hasExclusive(queue) || (a.exclusive && queue.consumerCount > 0)) {
@@ -64,7 +64,7 @@ function consume(ch: Channel, a: M.BasicConsume): void {
 }
 
 async function get(ch: Channel, a: M.BasicGet): Promise<void> {
-  const queue = accessible(ch, a.queue);
+  const queue = readable(ch, a.queue);
   const link = ch.conn.broker.links[queue.shard];
   const result: GetResult | { empty: true } = await link.request({ op: 'get', queueId: queue.id, noAck: a.noAck });
   if ('empty' in result) {

@@ -14,6 +14,7 @@ import type { VHostService } from '../vhost/vhost-service.js';
 import { Handshake } from './handshake.js';
 import { Channel } from './channel.js';
 import type { Broker } from '../broker.js';
+import type { UserAccess } from '../auth/user-access.js';
 
 /** What the client said it can handle (client-properties.capabilities). */
 export interface ClientCapabilities {
@@ -57,6 +58,8 @@ export class Connection implements FrameHandler {
   /** set at connection.open: the routing model (read per publish) and the service that changes it */
   vhost!: VHost;
   service!: VHostService;
+  /** the user's permissions in that vhost, checked by the method handlers */
+  permissions!: UserAccess;
   user = '';
   capabilities: ClientCapabilities = { consumerCancelNotify: false, connectionBlocked: false, authenticationFailureClose: false };
   private lastReceived = Date.now();

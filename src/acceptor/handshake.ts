@@ -10,6 +10,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import * as M from '../protocol/methods.generated.js';
 import { VERSION } from '../version.js';
 import type { Connection } from './connection.js';
+import { UserAccess } from '../auth/user-access.js';
 
 export const SERVER_CHANNEL_MAX = 2047;
 export const SERVER_FRAME_MAX = 131072;
@@ -90,7 +91,7 @@ export class Handshake {
       throw connectionError(ReplyCode.COMMAND_INVALID, `unknown authentication mechanism '${a.mechanism}'`);
     }
     const [user, password] = credentials;
-    if (!this.conn.broker.authenticate(user, password)) {
+    if (this.conn.broker.authenticate(user, password, this.conn.socket.remoteAddress) === null) {
       const text = `ACCESS_REFUSED - Login was refused using authentication mechanism ${a.mechanism}. For details see the broker logfile.`;
       if (this.conn.capabilities.authenticationFailureClose) {
         throw new AmqpError(ReplyCode.ACCESS_REFUSED, text.slice('ACCESS_REFUSED - '.length), 0, 0, true);
@@ -128,13 +129,11 @@ export class Handshake {
   }
 
   private open(a: M.ConnectionOpen): void {
-    const service = this.conn.broker.vhosts.get(a.virtualHost);
-    if (service === undefined) {
-      throw connectionError(ReplyCode.NOT_ALLOWED, `vhost ${a.virtualHost} not found`);
-    }
+    const service = this.conn.broker.openVHost(this.conn, a.virtualHost);
     clearTimeout(this.timer);
     this.conn.vhost = service.topology;
     this.conn.service = service;
+    this.conn.permissions = new UserAccess(this.conn.broker.access, this.conn.user, service.topology);
     M.writeConnectionOpenOk(this.conn.out, 0, {});
     this.conn.dirty();
     this.conn.opened();
