@@ -26,6 +26,8 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
                      else ./warren-data); one broker per directory
   --in-memory        keep nothing on disk
   --definitions FILE load this RabbitMQ definitions file at start, after the data dir's own
+                     (exchanges, queues, bindings, users, vhosts, permissions, vhost limits)
+  --allow-remote-guest  let user 'guest' log in from other hosts (default: loopback only)
   --help             this text`;
 
 /** RabbitMQ's ceiling for max_message_size (512 MiB); rings are sized from it. */
@@ -63,6 +65,7 @@ function parseOptions() {
       'data-dir': { type: 'string' },
       'in-memory': { type: 'boolean' },
       definitions: { type: 'string' },
+      'allow-remote-guest': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -124,6 +127,7 @@ const options = {
   memoryHighWatermark: watermark(values['memory-high-watermark']),
   dataDir: values['in-memory'] ? undefined : (values['data-dir'] ?? (process.env.WARREN_DATA_DIR || 'warren-data')),
   definitions: values.definitions,
+  allowRemoteGuest: values['allow-remote-guest'],
 };
 
 let broker: RunningBroker;
