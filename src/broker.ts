@@ -10,6 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Connection } from './acceptor/connection.js';
@@ -42,6 +43,8 @@ export interface BrokerOptions {
   users?: Record<string, string>;
   /** let 'guest' log in from other hosts than this one (RabbitMQ: loopback_users = []); default false */
   allowRemoteGuest?: boolean;
+  /** amqps: a TLS listener on the same hosts, beside the plain one (RabbitMQ's ssl_listeners) */
+  tls?: TlsOptions;
   /** heartbeat the server proposes, seconds; default 60 */
   heartbeat?: number;
   /** largest message body accepted, bytes; default 16 MiB */
@@ -65,6 +68,22 @@ export interface BrokerOptions {
   definitions?: string | Definitions;
 }
 
+export interface TlsOptions {
+  /** 0 picks a free port; default 5671 */
+  port?: number;
+  /** the server's certificate chain and key, PEM */
+  cert: string | Buffer;
+  key: string | Buffer;
+  /**
+   * CA certificates (PEM) that client certificates are checked against; with
+   * them a client may present a certificate, and one that verifies may log in
+   * with EXTERNAL (as the user named by its subject's CN)
+   */
+  ca?: string | Buffer;
+  /** refuse clients without a certificate that verifies (RabbitMQ: verify_peer, fail_if_no_peer_cert); default false */
+  verifyPeer?: boolean;
+}
+
 /** How long close() waits for clients to answer connection.close before dropping them. */
 const SHUTDOWN_GRACE_MS = 1000;
 
@@ -77,7 +96,9 @@ interface PendingImmediate {
 }
 
 export class Broker extends EventEmitter implements ShardEvents, QueueHost, ConsumerHost {
-  readonly options: Required<Omit<BrokerOptions, 'dataDir' | 'definitions'>> & Pick<BrokerOptions, 'dataDir' | 'definitions'>;
+  readonly options: Required<Omit<BrokerOptions, 'dataDir' | 'definitions' | 'tls'>> & Pick<BrokerOptions, 'dataDir' | 'definitions' | 'tls'>;
+  /** the TLS listener's port, once listening (undefined without TLS) */
+  tlsPort: number | undefined;
   readonly vhosts = new Map<string, VHostService>();
   /** users and permissions; change them through the broker's methods below */
   readonly access = new AccessControl();
@@ -111,6 +132,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       workers,
       users: options.users ?? { guest: 'guest' },
       allowRemoteGuest: options.allowRemoteGuest ?? false,
+      tls: options.tls,
       heartbeat: options.heartbeat ?? 60,
       maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
       memoryHighWatermark: options.memoryHighWatermark ?? DEFAULT_WATERMARK,
@@ -188,12 +210,29 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     await applyDefinitions(defs, (name) => this.vhost(name));
   }
 
-  /** Listens on every configured host; resolves with the port. */
+  /** Listens on every configured host (and the TLS port, if any); resolves with the plain port. */
   async listen(): Promise<number> {
+    const port = await this.listenOn(this.options.port, () => net.createServer((socket) => this.accept(socket)));
+    const options = this.options.tls;
+    if (options !== undefined) {
+      this.tlsPort = await this.listenOn(options.port ?? 5671, () => {
+        const server = tls.createServer(
+          // With a CA a client may present a certificate (for EXTERNAL); verifyPeer makes it a must.
+          { cert: options.cert, key: options.key, ca: options.ca, requestCert: options.ca !== undefined, rejectUnauthorized: options.verifyPeer === true },
+          (socket) => this.accept(socket),
+        );
+        // A failed TLS handshake concerns that client only.
+        server.on('tlsClientError', () => {});
+        return server;
+      });
+    }
+    return port;
+  }
+
+  private async listenOn(port: number, create: () => net.Server): Promise<number> {
     const hosts = Array.isArray(this.options.host) ? this.options.host : [this.options.host];
-    let port = this.options.port;
     for (const [i, host] of hosts.entries()) {
-      const server = net.createServer((socket) => this.accept(socket));
+      const server = create();
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -281,6 +320,22 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     const user = this.access.authenticate(name, password);
     if (user === null) return null;
     if (name === 'guest' && !this.options.allowRemoteGuest && !isLoopback(remoteAddress)) return null;
+    return user;
+  }
+
+  /**
+   * SASL EXTERNAL (RabbitMQ's rabbitmq_auth_mechanism_ssl with
+   * ssl_cert_login_from = common_name): a client certificate that verified
+   * against the CA names an existing user by its subject's CN.
+   */
+  authenticateCertificate(socket: tls.TLSSocket): User | null {
+    if (!socket.authorized) return null;
+    const cn = socket.getPeerCertificate().subject?.CN;
+    const name = Array.isArray(cn) ? cn[0] : cn;
+    if (name === undefined) return null;
+    const user = this.access.user(name);
+    if (user === undefined) return null;
+    if (name === 'guest' && !this.options.allowRemoteGuest && !isLoopback(socket.remoteAddress)) return null;
     return user;
   }
 

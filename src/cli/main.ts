@@ -5,7 +5,8 @@
  * error, 1 when the broker cannot start or fails (a shard stopped).
  */
 import { parseArgs } from 'node:util';
-import { startBroker, type RunningBroker } from '../index.js';
+import { readFileSync } from 'node:fs';
+import { startBroker, type RunningBroker, type TlsOptions } from '../index.js';
 import { VERSION } from '../version.js';
 import { watermarkBytes } from '../acceptor/memory-alarm.js';
 import { DataDirInUse } from '../definitions/data-dir-lock.js';
@@ -28,6 +29,11 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
   --definitions FILE load this RabbitMQ definitions file at start, after the data dir's own
                      (exchanges, queues, bindings, users, vhosts, permissions, vhost limits)
   --allow-remote-guest  let user 'guest' log in from other hosts (default: loopback only)
+  --tls-port N       also listen for amqps (TLS) on this port, same hosts (needs --tls-cert, --tls-key)
+  --tls-cert FILE    the server's certificate chain, PEM
+  --tls-key FILE     the server's private key, PEM
+  --tls-ca FILE      CA certificates for client certificates, PEM (clients may then use EXTERNAL)
+  --tls-verify-peer  refuse TLS clients without a certificate that verifies against --tls-ca
   --help             this text`;
 
 /** RabbitMQ's ceiling for max_message_size (512 MiB); rings are sized from it. */
@@ -66,6 +72,11 @@ function parseOptions() {
       'in-memory': { type: 'boolean' },
       definitions: { type: 'string' },
       'allow-remote-guest': { type: 'boolean' },
+      'tls-port': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'tls-verify-peer': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -128,7 +139,31 @@ const options = {
   dataDir: values['in-memory'] ? undefined : (values['data-dir'] ?? (process.env.WARREN_DATA_DIR || 'warren-data')),
   definitions: values.definitions,
   allowRemoteGuest: values['allow-remote-guest'],
+  tls: tlsOptions(),
 };
+
+/** --tls-*: all or nothing; the PEM files are read here, so a missing one is a usage error. */
+function tlsOptions(): TlsOptions | undefined {
+  const given = ['tls-port', 'tls-cert', 'tls-key', 'tls-ca', 'tls-verify-peer'].filter((k) => values[k as keyof typeof values] !== undefined);
+  if (given.length === 0) return undefined;
+  for (const needed of ['tls-port', 'tls-cert', 'tls-key']) if (values[needed as keyof typeof values] === undefined) exit(2, `--${given[0]} needs --${needed} (see --help)`);
+  if (values['tls-verify-peer'] && values['tls-ca'] === undefined) exit(2, '--tls-verify-peer needs --tls-ca (see --help)');
+  const pem = (option: string, file: string | undefined) => {
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (err: any) {
+      exit(2, `--${option}: cannot read ${file}: ${err.code ?? err.message}`);
+    }
+  };
+  return {
+    port: integer('tls-port', values['tls-port'], 0, 65535),
+    cert: pem('tls-cert', values['tls-cert'])!,
+    key: pem('tls-key', values['tls-key'])!,
+    ca: pem('tls-ca', values['tls-ca']),
+    verifyPeer: values['tls-verify-peer'] ?? false,
+  };
+}
 
 let broker: RunningBroker;
 try {
@@ -141,7 +176,8 @@ try {
 
 const hosts = [broker.broker.options.host].flat().join(', ');
 const ms = (performance.now() - started).toFixed(1);
-console.log(`warren ${VERSION} listening on ${hosts} port ${broker.port} (${broker.broker.links.length} shard(s), workers=${broker.broker.options.workers}) ready in ${ms} ms`);
+const amqps = broker.tlsPort === undefined ? '' : ` amqps port ${broker.tlsPort}`;
+console.log(`warren ${VERSION} listening on ${hosts} port ${broker.port} (${broker.broker.links.length} shard(s), workers=${broker.broker.options.workers})${amqps} ready in ${ms} ms`);
 
 let stopping = false;
 async function stop(code: number): Promise<void> {
