@@ -43,6 +43,8 @@ export interface BrokerOptions {
   users?: Record<string, string>;
   /** let 'guest' log in from other hosts than this one (RabbitMQ: loopback_users = []); default false */
   allowRemoteGuest?: boolean;
+  /** open client connections allowed on the node (RabbitMQ's connection_max); default no limit */
+  maxConnections?: number;
   /** amqps: a TLS listener on the same hosts, beside the plain one (RabbitMQ's ssl_listeners) */
   tls?: TlsOptions;
   /** heartbeat the server proposes, seconds; default 60 */
@@ -133,6 +135,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       users: options.users ?? { guest: 'guest' },
       allowRemoteGuest: options.allowRemoteGuest ?? false,
       tls: options.tls,
+      maxConnections: options.maxConnections ?? Infinity,
       heartbeat: options.heartbeat ?? 60,
       maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
       memoryHighWatermark: options.memoryHighWatermark ?? DEFAULT_WATERMARK,
@@ -340,10 +343,15 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   /**
-   * connection.open: RabbitMQ's checks in its order (vhost connection limit,
-   * which also finds an unknown vhost, then the user's access); 530 if refused.
+   * connection.open: RabbitMQ's checks in its order (the node's connection
+   * limit, the vhost's, which also finds an unknown vhost, then the user's
+   * access); 530 if refused.
    */
   openVHost(conn: Connection, name: string): VHostService {
+    const max = this.options.maxConnections;
+    if (max !== Infinity && this.openConnections() >= max) {
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, `connection refused: node connection limit (${max}) is reached`, 0, 0, true);
+    }
     const service = this.vhosts.get(name);
     if (service === undefined) throw new AmqpError(ReplyCode.NOT_ALLOWED, `vhost ${name} not found`, 0, 0, true);
     const limit = service.limits.maxConnections;
@@ -355,6 +363,13 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     }
     service.connections.add(conn);
     return service;
+  }
+
+  /** Connections past connection.open, in every vhost. */
+  private openConnections(): number {
+    let open = 0;
+    for (const service of this.vhosts.values()) open += service.connections.size;
+    return open;
   }
 
   // --- users, vhosts and permissions: every change goes through these -------------

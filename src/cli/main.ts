@@ -28,6 +28,7 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
   --in-memory        keep nothing on disk
   --definitions FILE load this RabbitMQ definitions file at start, after the data dir's own
                      (exchanges, queues, bindings, users, vhosts, permissions, vhost limits)
+  --max-connections N  open client connections allowed (default no limit); more get 530 at connection.open
   --allow-remote-guest  let user 'guest' log in from other hosts (default: loopback only)
   --tls-port N       also listen for amqps (TLS) on this port, same hosts (needs --tls-cert, --tls-key)
   --tls-cert FILE    the server's certificate chain, PEM
@@ -72,6 +73,7 @@ function parseOptions() {
       'in-memory': { type: 'boolean' },
       definitions: { type: 'string' },
       'allow-remote-guest': { type: 'boolean' },
+      'max-connections': { type: 'string' },
       'tls-port': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -139,6 +141,7 @@ const options = {
   dataDir: values['in-memory'] ? undefined : (values['data-dir'] ?? (process.env.WARREN_DATA_DIR || 'warren-data')),
   definitions: values.definitions,
   allowRemoteGuest: values['allow-remote-guest'],
+  maxConnections: integer('max-connections', values['max-connections'], 0, 2 ** 31 - 1),
   tls: tlsOptions(),
 };
 

@@ -151,3 +151,25 @@ describe.each(MODES)('virtual hosts: $name', ({ workers }) => {
     await conn.close();
   });
 });
+
+describe('the node connection limit (maxConnections, --max-connections)', () => {
+  it('counts open connections in every vhost; the one over it gets 530 with RabbitMQ text; a closed one frees a place', async () => {
+    const running = await startBroker({ port: 0, host: '127.0.0.1', workers: 0, maxConnections: 2 });
+    try {
+      running.broker.addVHost('other');
+      running.broker.setPermissions('guest', 'other', FULL);
+      const a = await login(running.port, 'guest', 'guest', '/');
+      const b = await login(running.port, 'guest', 'guest', 'other');
+      expect([a.opened, b.opened]).toEqual([true, true]);
+      expect(await login(running.port, 'guest', 'guest', '/')).toMatchObject({ opened: false, code: 530, text: 'NOT_ALLOWED - connection refused: node connection limit (2) is reached' });
+      b.client.destroy();
+      await eventually(() => expect(running.broker.vhosts.get('other')!.connections.size).toBe(0));
+      const c = await login(running.port, 'guest', 'guest', '/');
+      expect(c.opened).toBe(true);
+      a.client.destroy();
+      c.client.destroy();
+    } finally {
+      await running.close();
+    }
+  });
+});
