@@ -28,6 +28,7 @@ import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE } from './sh
 import { AccessControl, type Credentials, type PermissionSpec, type TopicPermissionSpec, type User } from './auth/access-control.js';
 import { applyAccessDefinitions } from './definitions/access-definitions.js';
 import type { VHostLimits } from './vhost/vhost-limits.js';
+import { reached, type UserLimits } from './auth/user-limits.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -355,14 +356,25 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     const service = this.vhosts.get(name);
     if (service === undefined) throw new AmqpError(ReplyCode.NOT_ALLOWED, `vhost ${name} not found`, 0, 0, true);
     const limit = service.limits.maxConnections;
-    if (limit !== undefined && limit >= 0 && service.connections.size >= limit) {
+    if (reached(limit, service.connections.size)) {
       throw new AmqpError(ReplyCode.NOT_ALLOWED, `access to vhost '${name}' refused for user '${conn.user}': connection limit (${limit}) is reached`, 0, 0, true);
+    }
+    const userLimit = this.access.user(conn.user)?.limits.maxConnections;
+    if (userLimit !== undefined && reached(userLimit, this.userConnections(conn.user))) {
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, `connection refused for user '${conn.user}': user connection limit (${userLimit}) is reached`, 0, 0, true);
     }
     if (!this.access.mayUseVHost(conn.user, name)) {
       throw new AmqpError(ReplyCode.NOT_ALLOWED, `access to vhost '${name}' refused for user '${conn.user}'`, 0, 0, true);
     }
     service.connections.add(conn);
     return service;
+  }
+
+  /** A user's connections past connection.open. */
+  private userConnections(user: string): number {
+    let open = 0;
+    for (const service of this.vhosts.values()) for (const conn of service.connections) if (conn.user === user) open++;
+    return open;
   }
 
   /** Connections past connection.open, in every vhost. */
@@ -375,9 +387,26 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   // --- users, vhosts and permissions: every change goes through these -------------
 
   /** Creates a user, or replaces its password (or hash) and tags. */
-  putUser(name: string, credentials: Credentials, tags: readonly string[] = []): void {
-    this.access.putUser(name, credentials, tags);
+  putUser(name: string, credentials: Credentials, tags: readonly string[] = [], limits?: UserLimits): void {
+    this.access.putUser(name, credentials, tags, limits);
     this.accessChanged();
+  }
+
+  /** max-connections and max-channels for one user (RabbitMQ's user limits); a negative or absent value is no limit. */
+  setUserLimits(name: string, limits: UserLimits): void {
+    const user = this.mustHaveUser(name);
+    this.putUser(name, { passwordHash: user.passwordHash.toString('base64'), hashingAlgorithm: user.hashingAlgorithm }, user.tags, limits);
+  }
+
+  /** channel.open: a user's max-channels over all its connections (530, as RabbitMQ). */
+  checkChannelLimit(conn: Connection): void {
+    const limit = this.access.user(conn.user)?.limits.maxChannels;
+    if (limit === undefined || limit < 0) return;
+    let open = 0;
+    for (const other of this.connections) if (other.user === conn.user) open += other.openChannels;
+    if (reached(limit, open)) {
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, `number of channels opened for user '${conn.user}' has reached the maximum allowed user limit of (${limit})`, 0, 0, true);
+    }
   }
 
   changePassword(name: string, password: string): void {

@@ -74,6 +74,8 @@ export class Connection implements FrameHandler {
   private queueStalls = 0;
   /** bytes of frames waiting on busy channels */
   backlogBytes = 0;
+  /** channels open (for the user's max-channels limit) */
+  openChannels = 0;
   readonly name: string;
   /** One log line with the stack per connection is enough: later errors are its consequences. */
   private internalErrorLogged = false;
@@ -183,7 +185,9 @@ export class Connection implements FrameHandler {
     if (channelId > this.channelMax) {
       throw connectionError(ReplyCode.NOT_ALLOWED, `channel ${channelId} is over the negotiated channel_max (${this.channelMax})`);
     }
+    this.broker.checkChannelLimit(this);
     this.channels[channelId] = new Channel(channelId, this);
+    this.openChannels++;
     M.writeChannelOpenOk(this.out, channelId, { channelId: Buffer.alloc(0) });
     this.dirty();
   }
@@ -204,7 +208,9 @@ export class Connection implements FrameHandler {
   }
 
   forgetChannel(channel: Channel): void {
-    if (this.channels[channel.id] === channel) this.channels[channel.id] = undefined;
+    if (this.channels[channel.id] !== channel) return;
+    this.channels[channel.id] = undefined;
+    this.openChannels--;
   }
 
   /** Sends connection.close for an error and waits (briefly) for close-ok. */
@@ -382,6 +388,7 @@ export class Connection implements FrameHandler {
   private releaseChannels(): void {
     for (const channel of this.channels) channel?.release();
     this.channels.length = 0;
+    this.openChannels = 0;
   }
 
   /** No more frames in either direction. */

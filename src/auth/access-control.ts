@@ -7,6 +7,7 @@
  * is checked again after any change.
  */
 import { AmqpError, ReplyCode, channelError } from '../protocol/errors.js';
+import type { UserLimits } from './user-limits.js';
 import { DEFAULT_HASHING, hashPassword, isHashingAlgorithm, verifyPassword, type HashingAlgorithm } from './password-hash.js';
 
 export type Access = 'configure' | 'write' | 'read';
@@ -17,6 +18,7 @@ export interface User {
   readonly passwordHash: Buffer;
   readonly hashingAlgorithm: HashingAlgorithm;
   readonly tags: readonly string[];
+  readonly limits: UserLimits;
 }
 
 /** configure / write / read: regular expressions a resource name must match. */
@@ -60,8 +62,8 @@ export class AccessControl {
     return [...this.users.values()];
   }
 
-  /** Adds a user or replaces its credentials and tags (RabbitMQ's put_user). */
-  putUser(name: string, credentials: Credentials, tags: readonly string[] = []): User {
+  /** Adds a user or replaces its credentials and tags (RabbitMQ's put_user); limits stay unless given. */
+  putUser(name: string, credentials: Credentials, tags: readonly string[] = [], limits?: UserLimits): User {
     let passwordHash: Buffer;
     let hashingAlgorithm: HashingAlgorithm;
     if ('password' in credentials) {
@@ -74,7 +76,7 @@ export class AccessControl {
       hashingAlgorithm = algorithm;
       passwordHash = Buffer.from(credentials.passwordHash, 'base64');
     }
-    const user: User = { name, passwordHash, hashingAlgorithm, tags: [...tags] };
+    const user: User = { name, passwordHash, hashingAlgorithm, tags: [...tags], limits: { ...(limits ?? this.users.get(name)?.limits) } };
     this.users.set(name, user);
     this.generation++;
     return user;

@@ -6,6 +6,7 @@
  */
 import type { AccessControl, Credentials, PermissionSpec, TopicPermissionSpec } from '../auth/access-control.js';
 import { limitsFromJson, limitsToJson, type VHostLimits } from '../vhost/vhost-limits.js';
+import { userLimitsFromJson, userLimitsToJson, type UserLimits } from '../auth/user-limits.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 
 export interface UserDefinition {
@@ -44,7 +45,7 @@ export interface ParameterDefinition {
 
 /** The access part of a definitions file, checked and in the broker's terms. */
 export interface AccessEntries {
-  users: { name: string; credentials: Credentials; tags: string[] }[];
+  users: { name: string; credentials: Credentials; tags: string[]; limits: UserLimits }[];
   limits: { vhost: string; limits: VHostLimits }[];
   permissions: { user: string; vhost: string; spec: PermissionSpec }[];
   topicPermissions: { user: string; vhost: string; spec: TopicPermissionSpec }[];
@@ -52,7 +53,7 @@ export interface AccessEntries {
 
 /** What applying access definitions changes: the broker's management methods. */
 export interface AccessHost {
-  putUser(name: string, credentials: Credentials, tags: readonly string[]): void;
+  putUser(name: string, credentials: Credentials, tags: readonly string[], limits?: UserLimits): void;
   addVHost(name: string): unknown;
   setVHostLimits(name: string, limits: VHostLimits): void;
   setPermissions(user: string, vhost: string, spec: PermissionSpec): void;
@@ -81,7 +82,8 @@ export function accessEntries(defs: AccessDefinitionsInput): AccessEntries {
     } else {
       throw new Error(`${where} has neither password_hash nor password`);
     }
-    return { name, credentials, tags: tagList(u.tags, where) };
+    const limits = u.limits === undefined ? {} : userLimitsFromJson(u.limits, `limits of ${where}`);
+    return { name, credentials, tags: tagList(u.tags, where), limits };
   });
   const limits: AccessEntries['limits'] = [];
   for (const v of defs.vhosts ?? []) {
@@ -121,7 +123,7 @@ export function accessEntries(defs: AccessDefinitionsInput): AccessEntries {
  */
 export function applyAccessDefinitions(defs: AccessDefinitionsInput, host: AccessHost): void {
   const entries = accessEntries(defs);
-  for (const u of entries.users) host.putUser(u.name, u.credentials, u.tags);
+  for (const u of entries.users) host.putUser(u.name, u.credentials, u.tags, u.limits);
   for (const v of defs.vhosts ?? []) host.addVHost(v.name);
   for (const { vhost, limits } of entries.limits) {
     host.addVHost(vhost);
@@ -144,7 +146,7 @@ export function exportAccess(vhosts: Iterable<VHostService>, access: AccessContr
     password_hash: u.passwordHash.toString('base64'),
     hashing_algorithm: u.hashingAlgorithm,
     tags: [...u.tags],
-    limits: {},
+    limits: userLimitsToJson(u.limits),
   }));
   const permissions: PermissionDefinition[] = access.listPermissions().map(({ user, vhost, spec }) => ({ user, vhost, ...spec }));
   const topic_permissions: TopicPermissionDefinition[] = access.listTopicPermissions().map(({ user, vhost, spec }) => ({ user, vhost, ...spec }));

@@ -24,6 +24,7 @@ describe.each(MODES)('access definitions in the data dir: $name', ({ workers }) 
     b.addVHost('gone');
     b.putUser('ann', { password: 'änn-pw' }, ['monitoring']);
     b.putUser('temp', { password: 't' });
+    b.setUserLimits('ann', { maxChannels: 7 });
     b.setPermissions('ann', 'shop', { configure: '^ann-', write: '^(amq\\.default|ann-.*)$', read: '^ann-' });
     b.setTopicPermissions('ann', 'shop', { exchange: 'amq.topic', write: '^eu\\.', read: '.*' });
     b.setPermissions('temp', 'gone', { configure: '.*', write: '.*', read: '.*' });
@@ -40,7 +41,7 @@ describe.each(MODES)('access definitions in the data dir: $name', ({ workers }) 
     const stored = JSON.parse(readFileSync(path.join(dataDir, 'definitions.json'), 'utf8'));
     expect(stored.users.map((u: any) => u.name).sort()).toEqual(['ann', 'guest']);
     const ann = stored.users.find((u: any) => u.name === 'ann');
-    expect(ann).toEqual({ name: 'ann', password_hash: expect.any(String), hashing_algorithm: 'rabbit_password_hashing_sha256', tags: ['monitoring'], limits: {} });
+    expect(ann).toEqual({ name: 'ann', password_hash: expect.any(String), hashing_algorithm: 'rabbit_password_hashing_sha256', tags: ['monitoring'], limits: { 'max-channels': 7 } });
     expect(Buffer.from(ann.password_hash, 'base64').length).toBe(36);
     expect(stored.vhosts.map((v: any) => v.name).sort()).toEqual(['/', 'shop']);
     expect(stored.permissions).toContainEqual({ user: 'ann', vhost: 'shop', configure: '^ann-', write: '^(amq\\.default|ann-.*)$', read: '^ann-' });
@@ -63,6 +64,7 @@ describe.each(MODES)('access definitions in the data dir: $name', ({ workers }) 
       expect((await refused(ch3.assertQueue('ann-3'))).code).toBe(406); // max-queues 2
       await again.close();
       expect(second.broker.access.topicPermission('ann', 'shop', 'amq.topic')?.spec.write).toBe('^eu\\.');
+      expect(second.broker.access.user('ann')!.limits).toEqual({ maxChannels: 7 });
     } finally {
       await second.close();
     }

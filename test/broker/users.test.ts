@@ -87,6 +87,32 @@ describe.each(MODES)('users: $name', ({ workers }) => {
     expect((await login(running.port, 'carol', 'two', '/')).opened).toBe(false);
   });
 
+  it("user limits: max-connections refuses the next connection.open, max-channels the next channel.open, with RabbitMQ's 530 texts", async () => {
+    running.broker.putUser('limited', { password: 'l' });
+    running.broker.setPermissions('limited', 'sales', FULL);
+    running.broker.setUserLimits('limited', { maxConnections: 1, maxChannels: 2 });
+    const conn = await connect(`amqp://limited:l@127.0.0.1:${running.port}/sales`);
+    expect(await login(running.port, 'limited', 'l', 'sales')).toMatchObject({
+      opened: false,
+      code: 530,
+      text: "NOT_ALLOWED - connection refused for user 'limited': user connection limit (1) is reached",
+    });
+    await channel(conn);
+    await channel(conn);
+    const closed = new Promise<any>((resolve) => conn.once('close', resolve));
+    await conn.createChannel().catch(() => {});
+    expect(reason(await closed)).toEqual({ code: 530, text: "NOT_ALLOWED - number of channels opened for user 'limited' has reached the maximum allowed user limit of (2)" });
+    // Limits survive a password change, and -1 lifts them.
+    running.broker.changePassword('limited', 'l2');
+    expect(running.broker.access.user('limited')!.limits).toEqual({ maxConnections: 1, maxChannels: 2 });
+    running.broker.setUserLimits('limited', { maxConnections: -1 });
+    const a = await login(running.port, 'limited', 'l2', 'sales');
+    const b = await login(running.port, 'limited', 'l2', 'sales');
+    expect([a.opened, b.opened]).toEqual([true, true]);
+    a.client.destroy();
+    b.client.destroy();
+  });
+
   it('any user name, password and vhost name (0-255 bytes, multi-byte UTF-8) logs in, and only with its own password', async () => {
     const noNul = (s: string) => s.replaceAll('\0', '');
     let n = 0;
