@@ -369,8 +369,8 @@ export class Connection implements FrameHandler {
   /**
    * RabbitMQ's extension for expiring credentials. Like RabbitMQ's internal
    * user database, whose passwords never expire (rabbit_access_control
-   * update_state keeps such a backend's state as it is), warren's users are
-   * plain passwords: the new secret is accepted and changes nothing, neither
+   * update_state keeps such a backend's state as it is), warren's users
+   * (src/auth) do not expire: the new secret is accepted and changes nothing, neither
    * this connection's user nor the password the next login needs.
    */
   private updateSecret(): void {
