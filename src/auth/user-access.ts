@@ -59,6 +59,8 @@ export class UserAccess {
    */
   bind(kind: ResourceKind, destination: string, source: string, routingKey: string): void {
     this.write(kind, destination);
+    // RabbitMQ refuses a binding to or from the default exchange before the read check (the service does here).
+    if (source === '' || (kind === 'exchange' && destination === '')) return;
     this.read('exchange', source);
     if (this.vhost.exchanges.get(source)?.type === 'topic') this.access.checkTopic(this.user, this.vhost.name, source, routingKey, 'read');
   }
