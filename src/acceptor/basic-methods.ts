@@ -4,7 +4,7 @@ import { ReplyCode, channelError, connectionError } from '../protocol/errors.js'
 import * as M from '../protocol/methods.generated.js';
 import { SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE } from '../shard/records.js';
 import type { GetResult } from './shard-link.js';
-import { accessible } from './queue-methods.js';
+import { readable } from './queue-methods.js';
 import type { Channel } from './channel.js';
 import { REPLY_TO } from './direct-reply-to.js';
 
@@ -55,7 +55,7 @@ export function basicMethod(ch: Channel, id: number, args: any): void | Promise<
 function consume(ch: Channel, a: M.BasicConsume): void {
   const broker = ch.conn.broker;
   if (a.queue === REPLY_TO) return consumeReplies(ch, a);
-  const queue = accessible(ch, a.queue);
+  const queue = readable(ch, a.queue);
   const tag = consumerTag(ch, a);
   if (broker.consumers.hasExclusive(queue) || (a.exclusive && queue.consumerCount > 0)) {
     throw channelError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${queue.vhost}' in exclusive use`);
@@ -82,7 +82,7 @@ function consumeReplies(ch: Channel, a: M.BasicConsume): void {
 }
 
 async function get(ch: Channel, a: M.BasicGet): Promise<void> {
-  const queue = accessible(ch, a.queue);
+  const queue = readable(ch, a.queue);
   const link = ch.conn.broker.links[queue.shard];
   const result: GetResult | { empty: true } = await link.request({ op: 'get', queueId: queue.id, noAck: a.noAck });
   if ('empty' in result) {

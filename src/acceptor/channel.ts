@@ -21,6 +21,7 @@ import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
 import type { ConsumerRef } from './consumer-registry.js';
 import { REPLY_TO_FLAG_BYTE0, replyToRewritten, type ReplyConsumer } from './direct-reply-to.js';
+import { PublishPermits } from '../auth/publish-permits.js';
 
 /** An unacked delivery: enough to settle it with its shard. */
 interface Delivery {
@@ -96,11 +97,15 @@ export class Channel implements RoutedMessage {
   /** queue ids per shard for the publish being routed */
   private readonly targets: number[][];
   private readonly view = new BlockView();
+  /** write permission per exchange, checked once until permissions change */
+  private readonly permits: PublishPermits;
+  private readonly routingKeyText = () => this.pubRoutingKey.toString('utf8', 1);
 
   constructor(
     readonly id: number,
     readonly conn: Connection,
   ) {
+    this.permits = new PublishPermits(conn.broker.access, conn.user, conn.vhost.name);
     this.ref = conn.broker.registerChannel(this);
     this.targets = conn.broker.links.map(() => []);
   }
@@ -412,6 +417,13 @@ export class Channel implements RoutedMessage {
     const vhost = this.conn.vhost;
     const exchangeName = this.pubExchange.toString('utf8', 1);
     const exchange = vhost.exchanges.get(exchangeName);
+    try {
+      // RabbitMQ checks write permission before it looks the exchange up.
+      if (exchange === undefined) this.conn.permissions.write('exchange', exchangeName);
+      else this.permits.check(exchange, this.routingKeyText);
+    } catch (err) {
+      throw err instanceof AmqpError ? err.withMethod(M.CLASS_BASIC, 40) : err;
+    }
     if (exchange === undefined) {
       throw new AmqpError(ReplyCode.NOT_FOUND, `no exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
     }
