@@ -10,6 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Connection } from './acceptor/connection.js';
@@ -22,9 +23,15 @@ import { AmqpError, ReplyCode } from './protocol/errors.js';
 import type { QueueRecord } from './routing/topology.js';
 import { VHostService, type QueueHost } from './vhost/vhost-service.js';
 import { DataDirLock } from './definitions/data-dir-lock.js';
-import { DefinitionsFile, loadDefinitions, readDefinitions } from './definitions/definitions-file.js';
+import { DefinitionsFile, checkedDefinitions, loadDefinitions, readDefinitions } from './definitions/definitions-file.js';
 import { applyDefinitions, exportDefinitions, type Definitions } from './definitions/rabbit-format.js';
 import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE } from './shard/records.js';
+import { DirectReplyTo } from './acceptor/direct-reply-to.js';
+import { ConsumerTimeout, DEFAULT_CONSUMER_TIMEOUT_MS } from './acceptor/consumer-timeout.js';
+import { AccessControl, type Credentials, type PermissionSpec, type TopicPermissionSpec, type User } from './auth/access-control.js';
+import { applyAccessDefinitions } from './definitions/access-definitions.js';
+import type { VHostLimits } from './vhost/vhost-limits.js';
+import { reached, type UserLimits } from './auth/user-limits.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -33,8 +40,17 @@ export interface BrokerOptions {
   port?: number;
   /** shard worker threads; 0 runs the one shard inline; default cores - 1, at least 1 */
   workers?: number;
-  /** user name -> password; default guest/guest */
+  /**
+   * user name -> password, each with full access to vhost '/'; default
+   * guest/guest. Users a definitions file brings replace these.
+   */
   users?: Record<string, string>;
+  /** let 'guest' log in from other hosts than this one (RabbitMQ: loopback_users = []); default false */
+  allowRemoteGuest?: boolean;
+  /** open client connections allowed on the node (RabbitMQ's connection_max); default no limit */
+  maxConnections?: number;
+  /** amqps: a TLS listener on the same hosts, beside the plain one (RabbitMQ's ssl_listeners) */
+  tls?: TlsOptions;
   /** heartbeat the server proposes, seconds; default 60 */
   heartbeat?: number;
   /** largest message body accepted, bytes; default 16 MiB */
@@ -51,9 +67,32 @@ export interface BrokerOptions {
   dataDir?: string;
   /**
    * a RabbitMQ definitions file loaded at start, after the data dir's own
-   * (RabbitMQ's load_definitions); what it declares is then kept like any declare
+   * (RabbitMQ's load_definitions), or the same content as an object; what it
+   * declares is then kept like any declare. Users, vhosts, permissions,
+   * topic permissions and vhost limits in it are loaded too.
    */
-  definitions?: string;
+  definitions?: string | Definitions;
+  /**
+   * RabbitMQ's consumer_timeout: a channel whose delivery stays unacked longer
+   * is closed with 406; ms, 0 = never; default 30 minutes
+   */
+  consumerTimeoutMs?: number;
+}
+
+export interface TlsOptions {
+  /** 0 picks a free port; default 5671 */
+  port?: number;
+  /** the server's certificate chain and key, PEM */
+  cert: string | Buffer;
+  key: string | Buffer;
+  /**
+   * CA certificates (PEM) that client certificates are checked against; with
+   * them a client may present a certificate, and one that verifies may log in
+   * with EXTERNAL (as the user named by its subject's CN)
+   */
+  ca?: string | Buffer;
+  /** refuse clients without a certificate that verifies (RabbitMQ: verify_peer, fail_if_no_peer_cert); default false */
+  verifyPeer?: boolean;
 }
 
 /** How long close() waits for clients to answer connection.close before dropping them. */
@@ -68,14 +107,22 @@ interface PendingImmediate {
 }
 
 export class Broker extends EventEmitter implements ShardEvents, QueueHost, ConsumerHost {
-  readonly options: Required<Omit<BrokerOptions, 'dataDir' | 'definitions'>> & Pick<BrokerOptions, 'dataDir' | 'definitions'>;
+  readonly options: Required<Omit<BrokerOptions, 'dataDir' | 'definitions' | 'tls'>> & Pick<BrokerOptions, 'dataDir' | 'definitions' | 'tls'>;
+  /** the TLS listener's port, once listening (undefined without TLS) */
+  tlsPort: number | undefined;
   readonly vhosts = new Map<string, VHostService>();
+  /** users and permissions; change them through the broker's methods below */
+  readonly access = new AccessControl();
+  /** true while the users are the options' defaults: definitions that bring users replace them */
+  private defaultUsers = true;
   readonly links: ShardLink[];
   readonly connections = new Set<Connection>();
   readonly maxMessageSize: number;
   readonly memory: MemoryAlarm;
   private readonly servers: net.Server[] = [];
   readonly consumers = new ConsumerRegistry(this);
+  readonly directReply = new DirectReplyTo();
+  readonly consumerTimeout: ConsumerTimeout;
   private readonly channels = new Map<number, Channel>();
   private readonly deadLetters: DeadLetterRouter;
   private readonly immediates = new Map<number, PendingImmediate>();
@@ -98,12 +145,17 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       port: options.port ?? 5672,
       workers,
       users: options.users ?? { guest: 'guest' },
+      allowRemoteGuest: options.allowRemoteGuest ?? false,
+      tls: options.tls,
+      maxConnections: options.maxConnections ?? Infinity,
       heartbeat: options.heartbeat ?? 60,
       maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
       memoryHighWatermark: options.memoryHighWatermark ?? DEFAULT_WATERMARK,
       dataDir: options.dataDir,
       definitions: options.definitions,
+      consumerTimeoutMs: options.consumerTimeoutMs ?? DEFAULT_CONSUMER_TIMEOUT_MS,
     };
+    this.consumerTimeout = new ConsumerTimeout(this.options.consumerTimeoutMs);
     const watermark = watermarkBytes(this.options.memoryHighWatermark);
     this.maxMessageSize = this.options.maxMessageSize;
     // A record carries the body plus exchange, key, properties and queue ids: leave room.
@@ -114,12 +166,19 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.memory = new MemoryAlarm(watermark, this.links, this.connections);
     this.scheduledFlush = this.scheduledFlush.bind(this);
     this.vhost('/');
+    for (const [name, password] of Object.entries(this.options.users)) {
+      this.access.putUser(name, { password }, ['administrator']);
+      this.access.setPermissions(name, '/', { configure: '.*', write: '.*', read: '.*' });
+    }
   }
 
   /** The vhost's service, created on first use. */
   vhost(name: string): VHostService {
     let service = this.vhosts.get(name);
-    if (service === undefined) this.vhosts.set(name, (service = new VHostService(name, this)));
+    if (service === undefined) {
+      this.vhosts.set(name, (service = new VHostService(name, this)));
+      this.definitions?.changed();
+    }
     return service;
   }
 
@@ -138,27 +197,60 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     }
     const extra = this.options.definitions;
     // Checked whole before any of it is applied: a bad file changes nothing.
-    if (extra !== undefined) await this.replay(loadDefinitions(extra), extra);
+    if (typeof extra === 'string') await this.replay(loadDefinitions(extra), extra);
+    else if (extra !== undefined) await this.replay(checkedDefinitions(extra), 'definitions');
     if (path === undefined) return;
-    this.definitions = new DefinitionsFile(path, () => exportDefinitions(this.vhosts.values()));
+    this.definitions = new DefinitionsFile(path, () => exportDefinitions(this.vhosts.values(), this.access));
     // What the --definitions file added is kept, as RabbitMQ keeps what it loads.
     if (extra !== undefined) this.definitions.changed();
   }
 
   private async replay(defs: Definitions, path: string): Promise<void> {
     try {
-      await applyDefinitions(defs, (name) => this.vhost(name));
+      await this.load(defs);
     } catch (err: any) {
       throw new Error(`${path}: ${err.message}`);
     }
   }
 
-  /** Listens on every configured host; resolves with the port. */
+  /**
+   * Applies checked definitions as RabbitMQ's import does: users, vhosts and
+   * their limits, permissions, then exchanges, queues and bindings. Users in
+   * them replace the default ones (RabbitMQ creates guest only when nothing
+   * else brings users).
+   */
+  async load(defs: Definitions): Promise<void> {
+    if (this.defaultUsers && (defs.users?.length ?? 0) > 0) {
+      for (const user of this.access.listUsers()) this.access.deleteUser(user.name);
+      this.defaultUsers = false;
+    }
+    applyAccessDefinitions(defs, this);
+    await applyDefinitions(defs, (name) => this.vhost(name));
+  }
+
+  /** Listens on every configured host (and the TLS port, if any); resolves with the plain port. */
   async listen(): Promise<number> {
+    const port = await this.listenOn(this.options.port, () => net.createServer((socket) => this.accept(socket)));
+    const options = this.options.tls;
+    if (options !== undefined) {
+      this.tlsPort = await this.listenOn(options.port ?? 5671, () => {
+        const server = tls.createServer(
+          // With a CA a client may present a certificate (for EXTERNAL); verifyPeer makes it a must.
+          { cert: options.cert, key: options.key, ca: options.ca, requestCert: options.ca !== undefined, rejectUnauthorized: options.verifyPeer === true },
+          (socket) => this.accept(socket),
+        );
+        // A failed TLS handshake concerns that client only.
+        server.on('tlsClientError', () => {});
+        return server;
+      });
+    }
+    return port;
+  }
+
+  private async listenOn(port: number, create: () => net.Server): Promise<number> {
     const hosts = Array.isArray(this.options.host) ? this.options.host : [this.options.host];
-    let port = this.options.port;
     for (const [i, host] of hosts.entries()) {
-      const server = net.createServer((socket) => this.accept(socket));
+      const server = create();
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -186,6 +278,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   private async shutdown(): Promise<void> {
     this.memory.close();
+    this.consumerTimeout.stop();
     // What was stored when the shutdown began is kept: closing connections deletes
     // auto-delete and exclusive queues, which a restart should not forget.
     const saved = this.definitions?.close();
@@ -238,8 +331,187 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     return true;
   }
 
-  authenticate(user: string, password: string): boolean {
-    return Object.hasOwn(this.options.users, user) && this.options.users[user] === password;
+  /**
+   * SASL PLAIN / AMQPLAIN: the user if the password is theirs and, for
+   * 'guest' (RabbitMQ's loopback_users), the client is on this host.
+   */
+  authenticate(name: string, password: string, remoteAddress: string | undefined): User | null {
+    const user = this.access.authenticate(name, password);
+    if (user === null) return null;
+    if (name === 'guest' && !this.options.allowRemoteGuest && !isLoopback(remoteAddress)) return null;
+    return user;
+  }
+
+  /**
+   * SASL EXTERNAL (RabbitMQ's rabbitmq_auth_mechanism_ssl with
+   * ssl_cert_login_from = common_name): a client certificate that verified
+   * against the CA names an existing user by its subject's CN.
+   */
+  authenticateCertificate(socket: tls.TLSSocket): User | null {
+    if (!socket.authorized) return null;
+    const cn = socket.getPeerCertificate().subject?.CN;
+    const name = Array.isArray(cn) ? cn[0] : cn;
+    if (name === undefined) return null;
+    const user = this.access.user(name);
+    if (user === undefined) return null;
+    if (name === 'guest' && !this.options.allowRemoteGuest && !isLoopback(socket.remoteAddress)) return null;
+    return user;
+  }
+
+  /**
+   * connection.open: RabbitMQ's checks in its order (the node's connection
+   * limit, the vhost's, which also finds an unknown vhost, then the user's
+   * access); 530 if refused.
+   */
+  openVHost(conn: Connection, name: string): VHostService {
+    const max = this.options.maxConnections;
+    if (max !== Infinity && this.openConnections() >= max) {
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, `connection refused: node connection limit (${max}) is reached`, 0, 0, true);
+    }
+    const service = this.vhosts.get(name);
+    if (service === undefined) throw new AmqpError(ReplyCode.NOT_ALLOWED, `vhost ${name} not found`, 0, 0, true);
+    const limit = service.limits.maxConnections;
+    if (reached(limit, service.connections.size)) {
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, `access to vhost '${name}' refused for user '${conn.user}': connection limit (${limit}) is reached`, 0, 0, true);
+    }
+    const userLimit = this.access.user(conn.user)?.limits.maxConnections;
+    if (userLimit !== undefined && reached(userLimit, this.userConnections(conn.user))) {
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, `connection refused for user '${conn.user}': user connection limit (${userLimit}) is reached`, 0, 0, true);
+    }
+    if (!this.access.mayUseVHost(conn.user, name)) {
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, `access to vhost '${name}' refused for user '${conn.user}'`, 0, 0, true);
+    }
+    service.connections.add(conn);
+    return service;
+  }
+
+  /** A user's connections past connection.open. */
+  private userConnections(user: string): number {
+    let open = 0;
+    for (const service of this.vhosts.values()) for (const conn of service.connections) if (conn.user === user) open++;
+    return open;
+  }
+
+  /** Connections past connection.open, in every vhost. */
+  private openConnections(): number {
+    let open = 0;
+    for (const service of this.vhosts.values()) open += service.connections.size;
+    return open;
+  }
+
+  // --- users, vhosts and permissions: every change goes through these -------------
+
+  /** Creates a user, or replaces its password (or hash) and tags. */
+  putUser(name: string, credentials: Credentials, tags: readonly string[] = [], limits?: UserLimits): void {
+    this.access.putUser(name, credentials, tags, limits);
+    this.accessChanged();
+  }
+
+  /** max-connections and max-channels for one user (RabbitMQ's user limits); a negative or absent value is no limit. */
+  setUserLimits(name: string, limits: UserLimits): void {
+    const user = this.mustHaveUser(name);
+    this.putUser(name, { passwordHash: user.passwordHash.toString('base64'), hashingAlgorithm: user.hashingAlgorithm }, user.tags, limits);
+  }
+
+  /** channel.open: a user's max-channels over all its connections (530, as RabbitMQ). */
+  checkChannelLimit(conn: Connection): void {
+    const limit = this.access.user(conn.user)?.limits.maxChannels;
+    if (limit === undefined || limit < 0) return;
+    let open = 0;
+    for (const other of this.connections) if (other.user === conn.user) open += other.openChannels;
+    if (reached(limit, open)) {
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, `number of channels opened for user '${conn.user}' has reached the maximum allowed user limit of (${limit})`, 0, 0, true);
+    }
+  }
+
+  changePassword(name: string, password: string): void {
+    const user = this.mustHaveUser(name);
+    this.putUser(name, { password }, user.tags);
+  }
+
+  setUserTags(name: string, tags: readonly string[]): void {
+    const user = this.mustHaveUser(name);
+    this.access.putUser(name, { passwordHash: user.passwordHash.toString('base64'), hashingAlgorithm: user.hashingAlgorithm }, tags);
+    this.accessChanged();
+  }
+
+  /** Deletes a user and its permissions; its connections are closed (320), as RabbitMQ does. */
+  deleteUser(name: string): void {
+    this.mustHaveUser(name);
+    this.access.deleteUser(name);
+    this.accessChanged();
+    const closing = new AmqpError(ReplyCode.CONNECTION_FORCED, `user '${name}' is deleted`, 0, 0, true);
+    for (const conn of this.connections) if (conn.user === name && conn.state === 'open') conn.fail(closing);
+    this.flushAll();
+  }
+
+  /** Creates a vhost with its amq.* exchanges (an existing one is kept as it is). */
+  addVHost(name: string, limits?: VHostLimits): VHostService {
+    const service = this.vhost(name);
+    if (limits !== undefined) this.setVHostLimits(name, limits);
+    return service;
+  }
+
+  /**
+   * Deletes a vhost: its connections are closed (320), its queues deleted in
+   * their shards with their messages (and directories), its permissions dropped.
+   */
+  async deleteVHost(name: string): Promise<void> {
+    const service = this.vhosts.get(name);
+    if (service === undefined) throw new Error(`no vhost '${name}'`);
+    this.vhosts.delete(name);
+    this.access.forgetVHost(name);
+    this.accessChanged();
+    const closing = new AmqpError(ReplyCode.CONNECTION_FORCED, `vhost '${name}' is deleted`, 0, 0, true);
+    for (const conn of service.connections) conn.fail(closing);
+    this.flushAll();
+    await service.deleteAll();
+  }
+
+  /** max-connections and max-queues (RabbitMQ's vhost limits); a negative or absent value is no limit. */
+  setVHostLimits(name: string, limits: VHostLimits): void {
+    const service = this.vhosts.get(name);
+    if (service === undefined) throw new Error(`no vhost '${name}'`);
+    service.limits = { ...limits };
+    this.accessChanged();
+  }
+
+  setPermissions(user: string, vhost: string, spec: PermissionSpec): void {
+    this.mustHaveVHost(vhost);
+    this.access.setPermissions(user, vhost, spec);
+    this.accessChanged();
+  }
+
+  clearPermissions(user: string, vhost: string): void {
+    this.access.clearPermissions(user, vhost);
+    this.accessChanged();
+  }
+
+  setTopicPermissions(user: string, vhost: string, spec: TopicPermissionSpec): void {
+    this.mustHaveVHost(vhost);
+    this.access.setTopicPermissions(user, vhost, spec);
+    this.accessChanged();
+  }
+
+  clearTopicPermissions(user: string, vhost: string, exchange?: string): void {
+    this.access.clearTopicPermissions(user, vhost, exchange);
+    this.accessChanged();
+  }
+
+  private mustHaveUser(name: string): User {
+    const user = this.access.user(name);
+    if (user === undefined) throw new Error(`no user '${name}'`);
+    return user;
+  }
+
+  private mustHaveVHost(name: string): void {
+    if (!this.vhosts.has(name)) throw new Error(`no vhost '${name}'`);
+  }
+
+  /** Users, permissions and limits are stored with the definitions; explicit changes end the defaults. */
+  private accessChanged(): void {
+    this.defaultUsers = false;
+    this.definitions?.changed();
   }
 
   private accept(socket: net.Socket): void {
@@ -257,7 +529,9 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.memory.forget(conn);
     // Before open-ok a connection has no vhost, and no queues.
     const service = conn.service as VHostService | undefined;
-    if (service !== undefined) for (const queue of [...service.exclusiveQueues(conn.id)]) this.dropQueue(queue, conn);
+    if (service === undefined) return;
+    service.connections.delete(conn);
+    for (const queue of [...service.exclusiveQueues(conn.id)]) this.dropQueue(queue, conn);
   }
 
   // --- output batching ------------------------------------------------------
@@ -371,7 +645,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   /** Deletes a queue no method awaits (auto-delete, exclusive): a failure closes `conn`, not the process. */
   private dropQueue(queue: QueueRecord, conn: Connection): void {
-    this.vhosts.get(queue.vhost)!.dropQueue(queue).catch((err) => conn.fail(err));
+    // A deleted vhost's queues went with it.
+    this.vhosts.get(queue.vhost)?.dropQueue(queue).catch((err) => conn.fail(err));
   }
 
   /** The service and record of a queue, by id; undefined once deleted. */
@@ -408,4 +683,10 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     consumer.channel.deliver(consumer, buf[at + 1] === 1, buf.readUInt32LE(at + 6), buf.readDoubleLE(at + 10), buf, at + DELIVER_HEADER);
     link.credit(consumer.id);
   }
+}
+
+/** Whether a peer address is this host's loopback (IPv4, IPv6, or IPv4-mapped IPv6). */
+function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }

@@ -1,7 +1,7 @@
 /** warren's public API: start a broker inside your process (tests use port 0). */
 import { Broker, type BrokerOptions } from './broker.js';
 
-export type { BrokerOptions } from './broker.js';
+export type { BrokerOptions, TlsOptions } from './broker.js';
 export { Broker } from './broker.js';
 export type { VHostService } from './vhost/vhost-service.js';
 export type { TopologyCommand, QueueDeclared, MessagesRemoved } from './vhost/commands.js';
@@ -10,6 +10,8 @@ export interface RunningBroker {
   /** amqp://guest:guest@127.0.0.1:PORT (the first user, the first host) */
   readonly url: string;
   readonly port: number;
+  /** the amqps port when BrokerOptions.tls is given */
+  readonly tlsPort: number | undefined;
   readonly broker: Broker;
   /** Resolves if the broker fails (a shard stopped; see Broker's 'fatal'); never otherwise. */
   readonly failed: Promise<Error>;
@@ -35,6 +37,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   return {
     url: `amqp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hostPart}:${port}`,
     port,
+    tlsPort: broker.tlsPort,
     broker,
     failed,
     close: () => broker.close(),

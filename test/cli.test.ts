@@ -1,12 +1,13 @@
 /** `warren` as a user runs it: one ready line, a working broker, a clean stop, one-line errors. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import amqp from 'amqplib';
+import { makePki } from './broker/tls-certs.js';
 
 const MAIN = new URL('../dist/src/cli/main.js', import.meta.url).pathname;
 const KILL_SHARD_ON_SIGUSR2 = new URL('./fixtures/kill-shard-on-sigusr2.mjs', import.meta.url).href;
@@ -205,5 +206,31 @@ describe('warren CLI', () => {
       expect.stringMatching(/^warren: shard 0 stopped \(its worker exited with code [01]\); closing the broker — its queues' messages are lost$/),
     ]);
     expect((await closed)?.code).toBe(541);
+  });
+  it('--tls-port/--tls-cert/--tls-key serve amqps beside the plain port (certificates made by openssl now); incomplete TLS options are a usage error', async () => {
+    const pki = makePki();
+    try {
+      const dir = mkdtempSync(path.join(TEMP, 'tls-'));
+      const [cert, key] = [path.join(dir, 'server.crt'), path.join(dir, 'server.key')];
+      writeFileSync(cert, pki.server.cert);
+      writeFileSync(key, pki.server.key);
+      const { child, port, line } = await startCli(['--workers', '0', '--tls-port', '0', '--tls-cert', cert, '--tls-key', key]);
+      const tlsPort = Number(/amqps port (\d+) /.exec(line)![1]);
+      expect(tlsPort).not.toBe(port);
+      const conn = await amqp.connect(`amqps://guest:guest@127.0.0.1:${tlsPort}`, { ca: [pki.ca] });
+      await (await conn.createChannel()).assertQueue('over-tls');
+      await conn.close();
+      child.kill('SIGTERM');
+      expect((await once(child, 'exit'))[0]).toBe(0);
+
+      const missing = await runCli(['--port', '0', '--in-memory', '--tls-port', '0', '--tls-cert', cert]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr.trim()).toBe('warren: --tls-port needs --tls-key (see --help)');
+      const unreadable = await runCli(['--port', '0', '--in-memory', '--tls-port', '0', '--tls-cert', cert, '--tls-key', path.join(dir, 'nope.key')]);
+      expect(unreadable.code).toBe(2);
+      expect(unreadable.stderr.trim()).toBe(`warren: --tls-key: cannot read ${path.join(dir, 'nope.key')}: ENOENT`);
+    } finally {
+      pki.dispose();
+    }
   });
 });

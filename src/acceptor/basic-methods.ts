@@ -4,10 +4,11 @@ import { ReplyCode, channelError, connectionError } from '../protocol/errors.js'
 import * as M from '../protocol/methods.generated.js';
 import { SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE } from '../shard/records.js';
 import type { GetResult } from './shard-link.js';
-import { accessible } from './queue-methods.js';
+import { readable } from './queue-methods.js';
 import type { Channel } from './channel.js';
 import type { QueueRecord } from '../routing/topology.js';
 import type { FieldTable } from '../protocol/field-types.js';
+import { REPLY_TO } from './direct-reply-to.js';
 
 export function basicMethod(ch: Channel, id: number, args: any): void | Promise<void> {
   const out = ch.conn.out;
@@ -26,6 +27,7 @@ export function basicMethod(ch: Channel, id: number, args: any): void | Promise<
       const a = args as M.BasicCancel;
       const consumer = ch.consumers.get(a.consumerTag);
       if (consumer !== undefined) ch.conn.broker.consumers.cancel(consumer);
+      else if (ch.replyConsumer?.tag === a.consumerTag) ch.cancelReplyConsumer();
       if (!a.nowait) M.writeBasicCancelOk(out, ch.id, { consumerTag: a.consumerTag });
       break;
     }
@@ -54,9 +56,9 @@ export function basicMethod(ch: Channel, id: number, args: any): void | Promise<
 
 function consume(ch: Channel, a: M.BasicConsume): void {
   const broker = ch.conn.broker;
-  const queue = accessible(ch, a.queue);
-  const tag = a.consumerTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}` : a.consumerTag;
-  if (ch.consumers.has(tag)) throw connectionError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
+  if (a.queue === REPLY_TO) return consumeReplies(ch, a);
+  const queue = readable(ch, a.queue);
+  const tag = consumerTag(ch, a);
   if (broker.consumers.hasExclusive(queue) || (a.exclusive && queue.consumerCount > 0)) {
     throw channelError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${queue.vhost}' in exclusive use`);
   }
@@ -75,8 +77,24 @@ function consumerPriority(queue: QueueRecord, args: FieldTable): number {
   throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg 'x-priority' for queue '${queue.name}' in vhost '${queue.vhost}': "expected integer, got ${type}"`);
 }
 
+/** The tag a consume asked for, or a generated one; a tag in use on the channel is a 530. */
+function consumerTag(ch: Channel, a: M.BasicConsume): string {
+  const tag = a.consumerTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url').slice(0, 22)}` : a.consumerTag;
+  if (ch.consumers.has(tag) || ch.replyConsumer?.tag === tag) throw connectionError(ReplyCode.NOT_ALLOWED, `attempt to reuse consumer tag '${tag}'`);
+  return tag;
+}
+
+/** Direct reply-to: the channel's replies come to this consumer, with RabbitMQ's refusals. */
+function consumeReplies(ch: Channel, a: M.BasicConsume): void {
+  if (!a.noAck) throw channelError(ReplyCode.PRECONDITION_FAILED, 'reply consumer cannot acknowledge');
+  if (ch.replyConsumer !== null) throw channelError(ReplyCode.PRECONDITION_FAILED, 'reply consumer already set');
+  const tag = consumerTag(ch, a);
+  if (!a.nowait) M.writeBasicConsumeOk(ch.conn.out, ch.id, { consumerTag: tag });
+  ch.replyConsumer = ch.conn.broker.directReply.consume(ch, tag);
+}
+
 async function get(ch: Channel, a: M.BasicGet): Promise<void> {
-  const queue = accessible(ch, a.queue);
+  const queue = readable(ch, a.queue);
   const link = ch.conn.broker.links[queue.shard];
   const result: GetResult | { empty: true } = await link.request({ op: 'get', queueId: queue.id, noAck: a.noAck });
   if ('empty' in result) {

@@ -12,6 +12,7 @@ import * as M from '../protocol/methods.generated.js';
 import { A2S_PUBLISH, BlockView, PUBLISH_CONFIRM, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
 import type { Destination, ExchangeRecord, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
+import { HEADERS_FLAG_BYTE0, senderSelected } from '../routing/sender-selected.js';
 import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 import { ConfirmTracker } from './confirm-tracker.js';
@@ -20,12 +21,16 @@ import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
 import type { ConsumerRef } from './consumer-registry.js';
+import { REPLY_TO_FLAG_BYTE0, replyToRewritten, type ReplyConsumer } from './direct-reply-to.js';
+import { PublishPermits } from '../auth/publish-permits.js';
 
 /** An unacked delivery: enough to settle it with its shard. */
 interface Delivery {
   link: ShardLink;
   queueId: number;
   msgId: number;
+  /** when it was sent, by the consumer-timeout clock */
+  sentAt: number;
 }
 
 /** A delivery waiting for channel-wide (global) prefetch credit. */
@@ -53,6 +58,8 @@ export class Channel implements RoutedMessage {
   /** closing: we sent channel.close and await close-ok; closed: released, gone */
   state: 'open' | 'closing' | 'closed' = 'open';
   readonly consumers = new Map<string, ConsumerRef>();
+  /** basic.consume of amq.rabbitmq.reply-to (direct reply-to), at most one per channel */
+  replyConsumer: ReplyConsumer | null = null;
   private readonly unacked = new Map<number, Delivery>();
   private readonly held = new Deque<HeldDelivery>();
   private nextTag = 0;
@@ -93,11 +100,15 @@ export class Channel implements RoutedMessage {
   /** queue ids per shard for the publish being routed */
   private readonly targets: number[][];
   private readonly view = new BlockView();
+  /** write permission per exchange, checked once until permissions change */
+  private readonly permits: PublishPermits;
+  private readonly routingKeyText = () => this.pubRoutingKey.toString('utf8', 1);
 
   constructor(
     readonly id: number,
     readonly conn: Connection,
   ) {
+    this.permits = new PublishPermits(conn.broker.access, conn.user, conn.vhost.name);
     this.ref = conn.broker.registerChannel(this);
     this.targets = conn.broker.links.map(() => []);
   }
@@ -251,6 +262,7 @@ export class Channel implements RoutedMessage {
     const all = [...this.unacked, ...taken].sort((a, b) => a[0] - b[0]);
     this.unacked.clear();
     for (const [tag, delivery] of all) this.unacked.set(tag, delivery);
+    if (this.state === 'open') this.conn.broker.consumerTimeout.watch(this);
   }
 
   /** After we sent channel.close, only close-ok (or a crossing close) matters. */
@@ -339,8 +351,13 @@ export class Channel implements RoutedMessage {
   /** A whole publish: buffered in a transaction, else routed at once. */
   private finishPublish(): void {
     this.expecting = NO_CONTENT;
+    if (this.pubProperties.length > 2 && (this.pubProperties[0] & REPLY_TO_FLAG_BYTE0) !== 0) {
+      this.pubProperties = replyToRewritten(this.pubProperties, this.replyConsumer);
+    }
     if (this.tx !== null) {
-      this.publishable(); // refused at publish time, as RabbitMQ does, not at commit
+      // refused at publish time, as RabbitMQ does, not at commit
+      this.publishable();
+      if (this.hasHeaders()) senderSelected(this.pubProperties);
       return this.tx.publish(this.pubExchange, this.pubRoutingKey, this.pubFlags, this.pubProperties, this.pubBody, this.pubBodySize);
     }
     this.route();
@@ -351,7 +368,9 @@ export class Channel implements RoutedMessage {
     if (INJECTED_DELAY_US > 0) spin(INJECTED_DELAY_US);
     const broker = this.conn.broker;
     const exchange = this.publishable();
-    this.conn.vhost.route(exchange, this.pubRoutingKey.toString('utf8', 1), this, this.routed);
+    const selected = this.hasHeaders() ? senderSelected(this.pubProperties) : null;
+    if (selected !== null) this.pubProperties = selected.properties; // BCC removed
+    this.conn.vhost.route(exchange, this.pubRoutingKey.toString('utf8', 1), this, this.routed, selected?.keys);
     let shards = 0;
     for (const destination of this.routed) {
       if (destination.kind !== 'queue') continue;
@@ -364,11 +383,13 @@ export class Channel implements RoutedMessage {
     const confirms = this.confirms;
     const seq = confirms === null ? 0 : confirms.publish(shards);
     if (shards === 0) {
-      if ((this.pubFlags & (PUBLISH_MANDATORY | PUBLISH_IMMEDIATE)) !== 0) {
+      // No queue has an amq.* name: only here can the key be a direct reply-to address.
+      const replied = exchange.name === '' && this.replyDirectly();
+      if (!replied && (this.pubFlags & (PUBLISH_MANDATORY | PUBLISH_IMMEDIATE)) !== 0) {
         const mandatory = (this.pubFlags & PUBLISH_MANDATORY) !== 0;
         this.writeReturn(mandatory ? ReplyCode.NO_ROUTE : ReplyCode.NO_CONSUMERS, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody);
       }
-      // Unroutable: acked at once, after its return (as RabbitMQ does).
+      // Unroutable or handed to a reply consumer: acked at once, after its return (as RabbitMQ does).
       confirms?.flush();
     } else {
       for (let shard = 0; shard < this.targets.length; shard++) {
@@ -381,11 +402,31 @@ export class Channel implements RoutedMessage {
     }
   }
 
+  /** Only a message with a headers table can carry CC or BCC (sender-selected distribution). */
+  private hasHeaders(): boolean {
+    return this.pubProperties.length > 2 && (this.pubProperties[0] & HEADERS_FLAG_BYTE0) !== 0;
+  }
+
+  /** A reply to a direct reply-to address: written straight to the requesting channel, if it is still there. */
+  private replyDirectly(): boolean {
+    const consumer = this.conn.broker.directReply.find(this.pubRoutingKey);
+    if (consumer === undefined) return false;
+    consumer.channel.sendReply(consumer, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody, this.pubBodySize);
+    return true;
+  }
+
   /** The target exchange, if this publish may go to it (exists, not internal, user-id matches). */
   private publishable(): ExchangeRecord {
     const vhost = this.conn.vhost;
     const exchangeName = this.pubExchange.toString('utf8', 1);
     const exchange = vhost.exchanges.get(exchangeName);
+    try {
+      // RabbitMQ checks write permission before it looks the exchange up.
+      if (exchange === undefined) this.conn.permissions.write('exchange', exchangeName);
+      else this.permits.check(exchange, this.routingKeyText);
+    } catch (err) {
+      throw err instanceof AmqpError ? err.withMethod(M.CLASS_BASIC, 40) : err;
+    }
     if (exchange === undefined) {
       throw new AmqpError(ReplyCode.NOT_FOUND, `no exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
     }
@@ -511,7 +552,7 @@ export class Channel implements RoutedMessage {
 
   private send(consumer: ConsumerRef, redelivered: boolean, queueId: number, msgId: number, buf: Buffer, blockAt: number): void {
     const tag = ++this.nextTag;
-    if (!consumer.noAck) this.unacked.set(tag, { link: consumer.link, queueId, msgId });
+    if (!consumer.noAck) this.addUnacked(tag, consumer.link, queueId, msgId);
     const v = this.view.read(buf, blockAt);
     const out = this.conn.out;
     const start = out.beginFrame(FRAME_METHOD, this.id);
@@ -525,10 +566,25 @@ export class Channel implements RoutedMessage {
     this.conn.dirty();
   }
 
+  /** basic.deliver of a direct reply (no-ack: nothing to settle). */
+  sendReply(consumer: ReplyConsumer, exchange: Buffer, routingKey: Buffer, properties: Buffer, body: Buffer[], bodySize: number): void {
+    const out = this.conn.out;
+    const start = out.beginFrame(FRAME_METHOD, this.id);
+    out.u32(M.BASIC_DELIVER);
+    out.bytes(consumer.tagShortstr);
+    out.u64(++this.nextTag);
+    out.u8(0);
+    out.bytes(exchange);
+    out.bytes(routingKey);
+    out.endFrame(start);
+    out.writeContent(this.id, M.CLASS_BASIC, bodySize, properties, body, this.conn.frameMax);
+    this.conn.dirty();
+  }
+
   /** basic.get-ok for a message a shard handed out. */
   sendGetOk(link: ShardLink, noAck: boolean, redelivered: boolean, queueId: number, msgId: number, messageCount: number, block: Buffer): void {
     const tag = ++this.nextTag;
-    if (!noAck) this.unacked.set(tag, { link, queueId, msgId });
+    if (!noAck) this.addUnacked(tag, link, queueId, msgId);
     const v = this.view.read(block, 0);
     const out = this.conn.out;
     const start = out.beginFrame(FRAME_METHOD, this.id);
@@ -540,6 +596,24 @@ export class Channel implements RoutedMessage {
     out.endFrame(start);
     out.writeContent(this.id, M.CLASS_BASIC, v.bodySize, block.subarray(v.propertiesAt, v.propertiesEnd), block.subarray(v.bodyAt, v.end), this.conn.frameMax);
     this.conn.dirty();
+  }
+
+  private addUnacked(tag: number, link: ShardLink, queueId: number, msgId: number): void {
+    const timeouts = this.conn.broker.consumerTimeout;
+    if (this.unacked.size === 0) timeouts.watch(this);
+    this.unacked.set(tag, { link, queueId, msgId, sentAt: timeouts.now });
+  }
+
+  /** When the oldest unacked delivery was sent (consumer-timeout clock), if there is one. */
+  oldestUnackedAt(): number | undefined {
+    for (const delivery of this.unacked.values()) return delivery.sentAt;
+    return undefined;
+  }
+
+  /** RabbitMQ's consumer_timeout: a delivery stayed unacked too long. */
+  ackTimedOut(timeoutMs: number): void {
+    const text = `delivery acknowledgement on channel ${this.id} timed out. Timeout value used: ${timeoutMs} ms. This timeout value can be configured, see consumers doc guide to learn more`;
+    this.conn.fail(channelError(ReplyCode.PRECONDITION_FAILED, text), this);
   }
 
   setPrefetch(count: number, global: boolean): void {
@@ -595,7 +669,7 @@ export class Channel implements RoutedMessage {
     this.flushSettles(SETTLE_REQUEUE);
   }
 
-  private collect(delivery: Delivery): void {
+  private collect(delivery: Pick<Delivery, 'link' | 'queueId' | 'msgId'>): void {
     const targets = this.targets[delivery.link.index];
     targets.push(delivery.queueId, delivery.msgId);
   }
@@ -654,6 +728,12 @@ export class Channel implements RoutedMessage {
     return byLink;
   }
 
+  cancelReplyConsumer(): void {
+    if (this.replyConsumer === null) return;
+    this.conn.broker.directReply.cancel(this.replyConsumer);
+    this.replyConsumer = null;
+  }
+
   get consumersPaused(): boolean {
     return !this.consumersActive;
   }
@@ -662,6 +742,7 @@ export class Channel implements RoutedMessage {
   release(): void {
     this.state = 'closed';
     for (const consumer of [...this.consumers.values()]) this.conn.broker.consumers.cancel(consumer);
+    this.cancelReplyConsumer();
     if (this.tx !== null) this.rollback(this.tx);
     this.requeueAll();
     this.conn.broker.unregisterChannel(this);

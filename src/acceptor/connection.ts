@@ -14,6 +14,7 @@ import type { VHostService } from '../vhost/vhost-service.js';
 import { Handshake } from './handshake.js';
 import { Channel } from './channel.js';
 import type { Broker } from '../broker.js';
+import type { UserAccess } from '../auth/user-access.js';
 
 /** What the client said it can handle (client-properties.capabilities). */
 export interface ClientCapabilities {
@@ -57,6 +58,8 @@ export class Connection implements FrameHandler {
   /** set at connection.open: the routing model (read per publish) and the service that changes it */
   vhost!: VHost;
   service!: VHostService;
+  /** the user's permissions in that vhost, checked by the method handlers */
+  permissions!: UserAccess;
   user = '';
   capabilities: ClientCapabilities = { consumerCancelNotify: false, connectionBlocked: false, authenticationFailureClose: false };
   private lastReceived = Date.now();
@@ -71,6 +74,8 @@ export class Connection implements FrameHandler {
   private queueStalls = 0;
   /** bytes of frames waiting on busy channels */
   backlogBytes = 0;
+  /** channels open (for the user's max-channels limit) */
+  openChannels = 0;
   readonly name: string;
   /** One log line with the stack per connection is enough: later errors are its consequences. */
   private internalErrorLogged = false;
@@ -180,7 +185,9 @@ export class Connection implements FrameHandler {
     if (channelId > this.channelMax) {
       throw connectionError(ReplyCode.NOT_ALLOWED, `channel ${channelId} is over the negotiated channel_max (${this.channelMax})`);
     }
+    this.broker.checkChannelLimit(this);
     this.channels[channelId] = new Channel(channelId, this);
+    this.openChannels++;
     M.writeChannelOpenOk(this.out, channelId, { channelId: Buffer.alloc(0) });
     this.dirty();
   }
@@ -201,7 +208,9 @@ export class Connection implements FrameHandler {
   }
 
   forgetChannel(channel: Channel): void {
-    if (this.channels[channel.id] === channel) this.channels[channel.id] = undefined;
+    if (this.channels[channel.id] !== channel) return;
+    this.channels[channel.id] = undefined;
+    this.openChannels--;
   }
 
   /** Sends connection.close for an error and waits (briefly) for close-ok. */
@@ -360,8 +369,8 @@ export class Connection implements FrameHandler {
   /**
    * RabbitMQ's extension for expiring credentials. Like RabbitMQ's internal
    * user database, whose passwords never expire (rabbit_access_control
-   * update_state keeps such a backend's state as it is), warren's users are
-   * plain passwords: the new secret is accepted and changes nothing, neither
+   * update_state keeps such a backend's state as it is), warren's users
+   * (src/auth) do not expire: the new secret is accepted and changes nothing, neither
    * this connection's user nor the password the next login needs.
    */
   private updateSecret(): void {
@@ -379,6 +388,7 @@ export class Connection implements FrameHandler {
   private releaseChannels(): void {
     for (const channel of this.channels) channel?.release();
     this.channels.length = 0;
+    this.openChannels = 0;
   }
 
   /** No more frames in either direction. */

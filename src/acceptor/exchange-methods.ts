@@ -9,6 +9,8 @@ export function exchangeMethod(ch: Channel, id: number, args: any): void {
   switch (id) {
     case M.EXCHANGE_DECLARE: {
       const a = args as M.ExchangeDeclare;
+      // The default exchange is refused before permissions, by the service.
+      if (!a.passive && a.exchange !== '') ch.conn.permissions.declareExchange(a.exchange, a.arguments);
       service.apply({
         kind: 'exchange.declare',
         name: a.exchange,
@@ -24,6 +26,7 @@ export function exchangeMethod(ch: Channel, id: number, args: any): void {
     }
     case M.EXCHANGE_DELETE: {
       const a = args as M.ExchangeDelete;
+      if (a.exchange !== '') ch.conn.permissions.configure('exchange', a.exchange);
       service.apply({ kind: 'exchange.delete', name: a.exchange, ifUnused: a.ifUnused });
       if (!a.nowait) M.writeExchangeDeleteOk(out, ch.id);
       break;
@@ -32,6 +35,7 @@ export function exchangeMethod(ch: Channel, id: number, args: any): void {
     case M.EXCHANGE_UNBIND: {
       const a = args as M.ExchangeBind;
       const kind = id === M.EXCHANGE_BIND ? 'exchange.bind' : 'exchange.unbind';
+      ch.conn.permissions.bind('exchange', a.destination, a.source, a.routingKey);
       service.apply({ kind, source: a.source, destination: a.destination, routingKey: a.routingKey, arguments: a.arguments });
       if (a.nowait) break;
       if (id === M.EXCHANGE_BIND) M.writeExchangeBindOk(out, ch.id);

@@ -9,7 +9,10 @@ import { decodeTable } from '../protocol/field-table.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import * as M from '../protocol/methods.generated.js';
 import { VERSION } from '../version.js';
+import { TLSSocket } from 'node:tls';
+import type { User } from '../auth/access-control.js';
 import type { Connection } from './connection.js';
+import { UserAccess } from '../auth/user-access.js';
 
 export const SERVER_CHANNEL_MAX = 2047;
 export const SERVER_FRAME_MAX = 131072;
@@ -24,6 +27,7 @@ const SERVER_PROPERTIES: FieldTable = {
   copyright: 'the warren authors',
   information: 'An AMQP 0-9-1 broker for load tests and CI',
   cluster_name: 'warren',
+  // Only what is implemented (each has its tests), as RabbitMQ 3.10 announces them.
   capabilities: {
     publisher_confirms: true,
     exchange_exchange_bindings: true,
@@ -32,6 +36,8 @@ const SERVER_PROPERTIES: FieldTable = {
     'connection.blocked': true,
     authentication_failure_close: true,
     per_consumer_qos: true,
+    direct_reply_to: true,
+    consumer_priorities: true,
   },
 };
 
@@ -51,7 +57,8 @@ export class Handshake {
       versionMajor: 0,
       versionMinor: 9,
       serverProperties: SERVER_PROPERTIES,
-      mechanisms: Buffer.from('PLAIN AMQPLAIN'),
+      // EXTERNAL (a client certificate's CN) only where there can be a certificate.
+      mechanisms: Buffer.from(this.conn.socket instanceof TLSSocket ? 'PLAIN AMQPLAIN EXTERNAL' : 'PLAIN AMQPLAIN'),
       locales: Buffer.from('en_US'),
     });
     this.conn.dirty();
@@ -85,12 +92,8 @@ export class Handshake {
       connectionBlocked: caps?.['connection.blocked'] === true,
       authenticationFailureClose: caps?.authentication_failure_close === true,
     };
-    const credentials = parseCredentials(a.mechanism, a.response);
-    if (credentials === null) {
-      throw connectionError(ReplyCode.COMMAND_INVALID, `unknown authentication mechanism '${a.mechanism}'`);
-    }
-    const [user, password] = credentials;
-    if (!this.conn.broker.authenticate(user, password)) {
+    const user = this.authenticate(a.mechanism, a.response);
+    if (user === null) {
       const text = `ACCESS_REFUSED - Login was refused using authentication mechanism ${a.mechanism}. For details see the broker logfile.`;
       if (this.conn.capabilities.authenticationFailureClose) {
         throw new AmqpError(ReplyCode.ACCESS_REFUSED, text.slice('ACCESS_REFUSED - '.length), 0, 0, true);
@@ -99,7 +102,7 @@ export class Handshake {
       this.conn.socket.destroy();
       return;
     }
-    this.conn.user = user;
+    this.conn.user = user.name;
     this.step = 'tune-ok';
     M.writeConnectionTune(this.conn.out, 0, {
       channelMax: SERVER_CHANNEL_MAX,
@@ -107,6 +110,15 @@ export class Handshake {
       heartbeat: this.conn.broker.options.heartbeat,
     });
     this.conn.dirty();
+  }
+
+  /** The user the SASL response proves, or null; an unknown mechanism is a 503. */
+  private authenticate(mechanism: string, response: Buffer): User | null {
+    const broker = this.conn.broker;
+    if (mechanism === 'EXTERNAL') return this.conn.socket instanceof TLSSocket ? broker.authenticateCertificate(this.conn.socket) : null;
+    const credentials = parseCredentials(mechanism, response);
+    if (credentials === null) throw connectionError(ReplyCode.COMMAND_INVALID, `unknown authentication mechanism '${mechanism}'`);
+    return broker.authenticate(credentials[0], credentials[1], this.conn.socket.remoteAddress);
   }
 
   private tuneOk(a: M.ConnectionTuneOk): void {
@@ -128,13 +140,11 @@ export class Handshake {
   }
 
   private open(a: M.ConnectionOpen): void {
-    const service = this.conn.broker.vhosts.get(a.virtualHost);
-    if (service === undefined) {
-      throw connectionError(ReplyCode.NOT_ALLOWED, `vhost ${a.virtualHost} not found`);
-    }
+    const service = this.conn.broker.openVHost(this.conn, a.virtualHost);
     clearTimeout(this.timer);
     this.conn.vhost = service.topology;
     this.conn.service = service;
+    this.conn.permissions = new UserAccess(this.conn.broker.access, this.conn.user, service.topology);
     M.writeConnectionOpenOk(this.conn.out, 0, {});
     this.conn.dirty();
     this.conn.opened();

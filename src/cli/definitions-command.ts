@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
 import { Broker } from '../broker.js';
 import { DataDirInUse, DataDirLock } from '../definitions/data-dir-lock.js';
 import { loadDefinitions, readDefinitions, writeAtomically } from '../definitions/definitions-file.js';
-import { applyDefinitions, exportDefinitions, mergeDefinitions, type Definitions } from '../definitions/rabbit-format.js';
+import { AccessControl } from '../auth/access-control.js';
+import { exportDefinitions, mergeDefinitions, type Definitions } from '../definitions/rabbit-format.js';
 
 export const DEFINITIONS_USAGE = `Usage: warren definitions export FILE [--data-dir DIR]   the data dir's definitions as RabbitMQ JSON (- = stdout)
        warren definitions import FILE [--data-dir DIR]   merge a RabbitMQ definitions file into a stopped broker's data dir`;
@@ -59,7 +60,7 @@ function parse(args: string[]): { action: 'export' | 'import'; file: string; dir
 /** The stored file is replaced atomically by the broker, so it can be read while one runs. */
 async function exportTo(file: string, dir: string): Promise<void> {
   if (!existsSync(dir)) throw new Failure(1, `no data directory ${dir} (use --data-dir)`);
-  const defs = readDefinitions(join(dir, 'definitions.json')) ?? exportDefinitions([]);
+  const defs = readDefinitions(join(dir, 'definitions.json')) ?? exportDefinitions([], new AccessControl());
   const json = `${JSON.stringify(defs, null, 2)}\n`;
   if (file === '-') process.stdout.write(json);
   else await writeAtomically(file, json);
@@ -92,7 +93,7 @@ async function importFrom(file: string, dir: string): Promise<void> {
 async function replayInMemory(defs: Definitions, file: string): Promise<void> {
   const broker = new Broker({ workers: 0, maxMessageSize: 4096 });
   try {
-    await applyDefinitions(defs, (name) => broker.vhost(name));
+    await broker.load(defs);
   } catch (err: any) {
     throw new Failure(1, `${file}: ${err.message}`);
   } finally {

@@ -5,7 +5,8 @@
  * error, 1 when the broker cannot start or fails (a shard stopped).
  */
 import { parseArgs } from 'node:util';
-import { startBroker, type RunningBroker } from '../index.js';
+import { readFileSync } from 'node:fs';
+import { startBroker, type RunningBroker, type TlsOptions } from '../index.js';
 import { VERSION } from '../version.js';
 import { watermarkBytes } from '../acceptor/memory-alarm.js';
 import { DataDirInUse } from '../definitions/data-dir-lock.js';
@@ -26,6 +27,16 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
                      else ./warren-data); one broker per directory
   --in-memory        keep nothing on disk
   --definitions FILE load this RabbitMQ definitions file at start, after the data dir's own
+  --consumer-timeout MS  close a channel whose delivery stays unacked longer (406, as
+                     RabbitMQ's consumer_timeout; default 1800000, 0 = never)
+                     (exchanges, queues, bindings, users, vhosts, permissions, vhost limits)
+  --max-connections N  open client connections allowed (default no limit); more get 530 at connection.open
+  --allow-remote-guest  let user 'guest' log in from other hosts (default: loopback only)
+  --tls-port N       also listen for amqps (TLS) on this port, same hosts (needs --tls-cert, --tls-key)
+  --tls-cert FILE    the server's certificate chain, PEM
+  --tls-key FILE     the server's private key, PEM
+  --tls-ca FILE      CA certificates for client certificates, PEM (clients may then use EXTERNAL)
+  --tls-verify-peer  refuse TLS clients without a certificate that verifies against --tls-ca
   --help             this text`;
 
 /** RabbitMQ's ceiling for max_message_size (512 MiB); rings are sized from it. */
@@ -63,6 +74,14 @@ function parseOptions() {
       'data-dir': { type: 'string' },
       'in-memory': { type: 'boolean' },
       definitions: { type: 'string' },
+      'consumer-timeout': { type: 'string' },
+      'allow-remote-guest': { type: 'boolean' },
+      'max-connections': { type: 'string' },
+      'tls-port': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'tls-verify-peer': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -124,7 +143,34 @@ const options = {
   memoryHighWatermark: watermark(values['memory-high-watermark']),
   dataDir: values['in-memory'] ? undefined : (values['data-dir'] ?? (process.env.WARREN_DATA_DIR || 'warren-data')),
   definitions: values.definitions,
+  consumerTimeoutMs: integer('consumer-timeout', values['consumer-timeout'], 0, Number.MAX_SAFE_INTEGER),
+  allowRemoteGuest: values['allow-remote-guest'],
+  maxConnections: integer('max-connections', values['max-connections'], 0, 2 ** 31 - 1),
+  tls: tlsOptions(),
 };
+
+/** --tls-*: all or nothing; the PEM files are read here, so a missing one is a usage error. */
+function tlsOptions(): TlsOptions | undefined {
+  const given = ['tls-port', 'tls-cert', 'tls-key', 'tls-ca', 'tls-verify-peer'].filter((k) => values[k as keyof typeof values] !== undefined);
+  if (given.length === 0) return undefined;
+  for (const needed of ['tls-port', 'tls-cert', 'tls-key']) if (values[needed as keyof typeof values] === undefined) exit(2, `--${given[0]} needs --${needed} (see --help)`);
+  if (values['tls-verify-peer'] && values['tls-ca'] === undefined) exit(2, '--tls-verify-peer needs --tls-ca (see --help)');
+  const pem = (option: string, file: string | undefined) => {
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (err: any) {
+      exit(2, `--${option}: cannot read ${file}: ${err.code ?? err.message}`);
+    }
+  };
+  return {
+    port: integer('tls-port', values['tls-port'], 0, 65535),
+    cert: pem('tls-cert', values['tls-cert'])!,
+    key: pem('tls-key', values['tls-key'])!,
+    ca: pem('tls-ca', values['tls-ca']),
+    verifyPeer: values['tls-verify-peer'] ?? false,
+  };
+}
 
 let broker: RunningBroker;
 try {
@@ -137,7 +183,8 @@ try {
 
 const hosts = [broker.broker.options.host].flat().join(', ');
 const ms = (performance.now() - started).toFixed(1);
-console.log(`warren ${VERSION} listening on ${hosts} port ${broker.port} (${broker.broker.links.length} shard(s), workers=${broker.broker.options.workers}) ready in ${ms} ms`);
+const amqps = broker.tlsPort === undefined ? '' : ` amqps port ${broker.tlsPort}`;
+console.log(`warren ${VERSION} listening on ${hosts} port ${broker.port} (${broker.broker.links.length} shard(s), workers=${broker.broker.options.workers})${amqps} ready in ${ms} ms`);
 
 let stopping = false;
 async function stop(code: number): Promise<void> {

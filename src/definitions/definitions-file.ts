@@ -41,6 +41,13 @@ export function loadDefinitions(path: string): Definitions {
   return defs;
 }
 
+/** Definitions given as an object (BrokerOptions.definitions): checked as a file is. */
+export function checkedDefinitions(value: unknown): Definitions {
+  const defs = checkDefinitions(value);
+  checkEntries(defs);
+  return defs;
+}
+
 export class DefinitionsFile {
   private dirty = false;
   private scheduled = false;

@@ -9,6 +9,8 @@ import { DEFAULT_EXCHANGES, isStored } from '../routing/topology.js';
 import type { ExchangeBindingCommand, ExchangeDeclareCommand, QueueBindingCommand, QueueDeclareCommand, TopologyCommand } from '../vhost/commands.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import { VERSION } from '../version.js';
+import type { AccessControl } from '../auth/access-control.js';
+import { accessEntries, exportAccess, type ParameterDefinition, type PermissionDefinition, type TopicPermissionDefinition, type UserDefinition } from './access-definitions.js';
 
 /** The RabbitMQ version whose format this follows. */
 const RABBIT_VERSION = '3.13.7';
@@ -47,9 +49,11 @@ export interface Definitions {
   rabbit_version?: string;
   product_name?: string;
   product_version?: string;
-  vhosts?: { name: string }[];
-  users?: unknown[];
-  permissions?: unknown[];
+  vhosts?: { name: string; limits?: unknown }[];
+  users?: UserDefinition[];
+  permissions?: PermissionDefinition[];
+  topic_permissions?: TopicPermissionDefinition[];
+  parameters?: ParameterDefinition[];
   exchanges?: ExchangeDefinition[];
   queues?: QueueDefinition[];
   bindings?: BindingDefinition[];
@@ -58,20 +62,20 @@ export interface Definitions {
 /** The system exchanges every vhost has: never written, never declared from a file. */
 const SYSTEM_EXCHANGES = new Set(DEFAULT_EXCHANGES.map(([name]) => name));
 
-/** The durable topology of `vhosts`, in RabbitMQ's format. */
-export function exportDefinitions(vhosts: Iterable<VHostService>): Definitions {
+/** The durable topology of `vhosts`, with the users and permissions of `access`, in RabbitMQ's format. */
+export function exportDefinitions(vhosts: Iterable<VHostService>, access: AccessControl): Definitions {
+  const services = [...vhosts];
   const defs = {
     rabbit_version: RABBIT_VERSION,
     product_name: 'warren',
     product_version: VERSION,
+    ...exportAccess(services, access),
     vhosts: [] as { name: string }[],
-    users: [],
-    permissions: [],
     exchanges: [] as ExchangeDefinition[],
     queues: [] as QueueDefinition[],
     bindings: [] as BindingDefinition[],
   };
-  for (const service of vhosts) {
+  for (const service of services) {
     const vhost = service.name;
     defs.vhosts.push({ name: vhost });
     const { exchanges, queues } = service.topology;
@@ -126,6 +130,7 @@ export async function applyDefinitions(defs: Definitions, vhost: (name: string) 
  * anything; throws a line that names the first bad entry.
  */
 export function checkEntries(defs: Definitions): void {
+  accessEntries(defs);
   for (const name of vhostNames(defs)) commandsFor(defs, name);
 }
 
@@ -144,8 +149,10 @@ export function mergeDefinitions(base: Definitions, overlay: Definitions): Defin
     ...base,
     ...overlay,
     vhosts: merge(base.vhosts, overlay.vhosts, (v) => v.name),
-    users: merge(base.users as { name?: string }[] | undefined, overlay.users as { name?: string }[] | undefined, (u) => String(u.name)),
-    permissions: merge(base.permissions as object[] | undefined, overlay.permissions as object[] | undefined, (p) => JSON.stringify(p)),
+    users: merge(base.users, overlay.users, (u) => String(u.name)),
+    permissions: merge(base.permissions, overlay.permissions, (p) => String(p.user)),
+    topic_permissions: merge(base.topic_permissions, overlay.topic_permissions, (p) => JSON.stringify([p.user, p.exchange])),
+    parameters: merge(base.parameters, overlay.parameters, (p) => JSON.stringify([p.component, p.name])),
     exchanges: merge(base.exchanges, overlay.exchanges, (x) => x.name),
     queues: merge(base.queues, overlay.queues, (q) => q.name),
     bindings: merge(base.bindings, overlay.bindings, (b) => JSON.stringify([b.source, b.destination, b.destination_type, b.routing_key ?? '', b.arguments ?? {}])),
@@ -212,7 +219,7 @@ function vhostNames(defs: Definitions): Set<string> {
 export function checkDefinitions(value: unknown): Definitions {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
   const defs = value as Record<string, unknown>;
-  for (const key of ['vhosts', 'exchanges', 'queues', 'bindings']) {
+  for (const key of ['vhosts', 'users', 'permissions', 'topic_permissions', 'parameters', 'exchanges', 'queues', 'bindings']) {
     if (defs[key] !== undefined && !Array.isArray(defs[key])) throw new Error(`'${key}' must be an array`);
     for (const entry of (defs[key] as unknown[] | undefined) ?? []) {
       if (typeof entry !== 'object' || entry === null) throw new Error(`an entry of '${key}' is not an object`);

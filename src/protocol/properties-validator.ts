@@ -152,3 +152,8 @@ function skipValue(buf: Buffer, p: number, end: number, depth: number): number {
       return -1;
   }
 }
+
+/** Where the field value (type letter first) at buf[p] ends, in a table already checked by propertiesError. */
+export function fieldValueEnd(buf: Buffer, p: number, end: number): number {
+  return skipValue(buf, p, end, 1);
+}

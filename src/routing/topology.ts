@@ -73,6 +73,8 @@ export class VHost {
    * methods, so they are seen too). Transient churn never calls it.
    */
   onStoredChange: (() => void) | null = null;
+  /** What one exchange with an alternate matched, during route() */
+  private readonly alternateScratch = new Set<Destination>();
 
   constructor(readonly name: string) {
     for (const [exchange, type] of DEFAULT_EXCHANGES) {
@@ -135,13 +137,16 @@ export class VHost {
    * bindings and alternate exchanges. `out` is a caller-owned scratch set,
    * cleared here; exchanges in it double as the visited set (so a cycle of
    * bindings or alternates visits each exchange once), and a Set's iterator
-   * sees entries added while it runs.
+   * sees entries added while it runs. `extraKeys` (CC and BCC headers) are
+   * routed with `routingKey` at every exchange on the way, as RabbitMQ does: an
+   * exchange goes to its alternate only when no key matched.
    */
-  route(exchange: ExchangeRecord, routingKey: string, message: RoutedMessage, out: Set<Destination>): void {
+  route(exchange: ExchangeRecord, routingKey: string, message: RoutedMessage, out: Set<Destination>, extraKeys?: readonly string[]): void {
     out.clear();
     if (exchange.name === '') {
       const queue = this.queues.get(routingKey);
       if (queue !== undefined) out.add(queue);
+      if (extraKeys !== undefined) for (const key of extraKeys) this.addQueueNamed(key, out);
       return;
     }
     out.add(exchange);
@@ -150,16 +155,28 @@ export class VHost {
       const headers = destination.type === 'headers' ? message.headers() : undefined;
       if (destination.alternate === undefined) {
         destination.matcher.route(routingKey, headers, out);
+        if (extraKeys !== undefined) for (const key of extraKeys) destination.matcher.route(key, headers, out);
         continue;
       }
-      const before = out.size;
-      destination.matcher.route(routingKey, headers, out);
-      // Routed nowhere (new): RabbitMQ hands the message to the alternate, if it exists.
-      if (out.size === before) {
+      // RabbitMQ hands the message to the alternate when this exchange matched
+      // nothing at all; matches already reached another way still count, so
+      // they are collected apart first.
+      const own = this.alternateScratch;
+      own.clear();
+      destination.matcher.route(routingKey, headers, own);
+      if (extraKeys !== undefined) for (const key of extraKeys) destination.matcher.route(key, headers, own);
+      if (own.size === 0) {
         const alternate = this.exchanges.get(destination.alternate);
         if (alternate !== undefined) out.add(alternate);
+      } else {
+        for (const matched of own) out.add(matched);
       }
     }
+  }
+
+  private addQueueNamed(name: string, out: Set<Destination>): void {
+    const queue = this.queues.get(name);
+    if (queue !== undefined) out.add(queue);
   }
 
   private unbindDestination(destination: Destination): void {

@@ -1,6 +1,8 @@
 import { Deque } from './deque.js';
 import { bodySize, type QueueLifecycle } from './lifecycle.js';
 import { PriorityLanes } from './priority.js';
+import { PAGING, PagedBacklog, type Paging } from './paged-backlog.js';
+import type { PagedOut } from '../store/recover.js';
 
 /** A message as a shard keeps it: its block, copied out of the ring once. */
 export interface StoredMessage {
@@ -38,7 +40,7 @@ export const ENTRY_OVERHEAD = 200;
 
 /** A shard's ready messages: what they cost, and which queues' congestion changed. */
 export class Backlog {
-  /** ready entries in all queues */
+  /** ready entries in memory, in all queues (paged-out ones, on disk only, are not: see PagedBacklog) */
   entries = 0;
   /** what they cost: block bytes plus ENTRY_OVERHEAD each */
   bytes = 0;
@@ -91,7 +93,13 @@ export class ShardQueue {
    */
   private requeued = new Deque<QueueEntry>();
   private readonly unacked = new Map<number, Unacked>();
+  /** what its ready messages in memory take (requeued and paged ones too), for congestion */
   private readyBytes = 0;
+  /** what `ready` alone takes: the in-memory window of a paged queue */
+  private windowBytes = 0;
+  /** past the window, for a queue whose persistent messages are stored: see PagedBacklog */
+  private pager: PagedBacklog | null = null;
+  private paging = PAGING;
   /** true while publishers into this queue should wait for its consumers */
   congested = false;
   readonly consumers: Consumer[] = [];
@@ -123,20 +131,54 @@ export class ShardQueue {
 
   get messageCount(): number {
     if (this.lanes !== null) return this.lanes.length;
-    return this.ready.length + this.requeued.length;
+    return this.ready.length + this.requeued.length + (this.pager === null ? 0 : this.pager.length);
   }
 
-  /** Makes it a priority queue (at declare, while it is empty). */
+  get isPriorityQueue(): boolean {
+    return this.lanes !== null;
+  }
+
+  /** Makes it a priority queue (at declare, while it is empty): it is never paged (see Shard.openQueue). */
   prioritize(maxPriority: number): void {
     this.lanes = new PriorityLanes(maxPriority);
   }
 
-  enqueue(message: StoredMessage): QueueEntry {
-    const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent: false, expiresAt: 0, returns: 0 };
+  /**
+   * `persistent`: it goes to the queue's store (the caller appends it, then calls
+   * `appended`). Past a full window a persistent message starts the paged part,
+   * and while that is not empty every message goes there, to keep the order.
+   */
+  enqueue(message: StoredMessage, persistent = false): QueueEntry {
+    const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent, expiresAt: 0, returns: 0 };
+    const pager = this.pager;
     if (this.lanes !== null) this.lanes.push(entry);
-    else this.ready.push(entry);
+    else if (pager !== null && (pager.length > 0 || (persistent && this.windowFull()))) pager.push(entry);
+    else this.pushReady(entry);
     this.account(entry, 1);
     return entry;
+  }
+
+  /**
+   * A stored queue from now on: past the window its persistent messages stay on
+   * disk. `nextSeq`, `recovered`, `pagedOut`: see PagedBacklog.
+   */
+  page(nextSeq: number, recovered: readonly number[], pagedOut: PagedOut | null, paging: Paging = PAGING): void {
+    this.paging = paging;
+    const account = (entry: QueueEntry, sign: 1 | -1) => this.account(entry, sign);
+    this.pager = new PagedBacklog(this.dir!, `queue '${this.name}'`, nextSeq, recovered, pagedOut, account, paging.segmentSize);
+  }
+
+  /**
+   * The store took the last enqueued entry with command `seq`. Returns true if
+   * it waits in memory for that command's fsync: call `release` after the next.
+   */
+  appended(entry: QueueEntry, seq: number): boolean {
+    return this.pager !== null && this.pager.appended(entry, seq);
+  }
+
+  /** The store is durable up to command `durable`: waiting paged messages leave the heap. True if some still wait. */
+  release(durable: number): boolean {
+    return this.pager !== null && this.pager.release(durable);
   }
 
   /** A message read back from disk at declare: its id is kept, ids go on after it. */
@@ -144,7 +186,7 @@ export class ShardQueue {
     const entry: QueueEntry = { message, id, redelivered, persistent: true, expiresAt: 0, returns: 0 };
     this.nextId = id + 1;
     if (this.lanes !== null) this.lanes.push(entry);
-    else this.ready.push(entry);
+    else this.pushReady(entry);
     this.account(entry, 1);
     return entry;
   }
@@ -156,7 +198,14 @@ export class ShardQueue {
 
   /** The next entry to hand out, or undefined. */
   take(): QueueEntry | undefined {
-    const entry = this.lanes !== null ? this.lanes.shift() : this.requeued.length > 0 ? this.requeued.shift() : this.ready.shift();
+    let entry: QueueEntry | undefined;
+    if (this.lanes !== null) entry = this.lanes.shift();
+    else if (this.requeued.length > 0) entry = this.requeued.shift();
+    else {
+      if (this.pager !== null && this.pager.length > 0 && this.windowLow()) this.fill();
+      entry = this.ready.shift();
+      if (entry !== undefined) this.windowBytes -= entry.message.block.length;
+    }
     if (entry !== undefined) this.account(entry, -1);
     return entry;
   }
@@ -165,6 +214,30 @@ export class ShardQueue {
   peek(): QueueEntry | undefined {
     if (this.lanes !== null) return this.lanes.peek();
     return this.requeued.length > 0 ? this.requeued.at(0) : this.ready.at(0);
+  }
+
+  private pushReady(entry: QueueEntry): void {
+    this.ready.push(entry);
+    this.windowBytes += entry.message.block.length;
+  }
+
+  private windowFull(): boolean {
+    return this.ready.length >= this.paging.messages || this.windowBytes >= this.paging.bytes;
+  }
+
+  /** Below half a window: time to read the next half back (never while the window is full). */
+  private windowLow(): boolean {
+    return this.ready.length <= this.paging.messages / 2 && this.windowBytes <= this.paging.bytes / 2;
+  }
+
+  /** Brings messages from past the window into it until it is full or nothing is left. */
+  private fill(): void {
+    const pager = this.pager!;
+    while (!this.windowFull()) {
+      const entry = pager.shift(this.paging.messages - this.ready.length, this.paging.bytes - this.windowBytes);
+      if (entry === undefined) return;
+      this.pushReady(entry);
+    }
   }
 
   /** Records an entry as delivered and awaiting ack. */
@@ -319,10 +392,19 @@ export class ShardQueue {
     for (const unacked of this.unacked.values()) if (unacked.consumer === consumer) unacked.consumer = null;
   }
 
-  /** Drops ready messages (not unacked ones); returns how many. */
-  purge(): number {
+  /**
+   * Drops ready messages (not unacked ones); returns how many. `stored`: the
+   * queue's store, which is told of each persistent one (`ack`) and of the
+   * paged-out segments that go whole (`dropFrom`); without it (a queue deleted,
+   * or not stored) nothing is read back from disk.
+   */
+  purge(stored?: { ack(id: number): void; dropFrom(segment: number): void }): number {
     const count = this.messageCount;
-    for (let entry = this.take(); entry !== undefined; entry = this.take());
+    if (this.pager !== null) {
+      if (stored === undefined) this.pager.discard();
+      else this.pager.purge((id) => stored.ack(id), (segment) => stored.dropFrom(segment));
+    }
+    for (let entry = this.take(); entry !== undefined; entry = this.take()) if (stored !== undefined && entry.persistent) stored.ack(entry.id);
     return count;
   }
 }

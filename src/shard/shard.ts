@@ -15,6 +15,7 @@ import { InlineSyncWriter } from '../store/inline-sync-writer.js';
 import { recoverQueue } from '../store/recover.js';
 import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
+import { PAGING, type Paging } from './paged-backlog.js';
 import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import * as R from './records.js';
 import type { QueueConfig } from '../vhost/queue-arguments.js';
@@ -60,6 +61,8 @@ export class Shard implements LifecycleHost {
   /** the stop request to answer once `durable` reaches `stopSeq` */
   private stopRequest = 0;
   private stopSeq = 0;
+  /** queues whose paged-out messages wait in memory for their fsync (see PagedBacklog) */
+  private readonly unsynced = new Set<ShardQueue>();
   /** directories of queues deleted here: a new queue there starts empty, whatever the disk still shows */
   private readonly destroyedDirs = new Set<string>();
   /** TTLs, x-expires and length limits of the queues that have them */
@@ -121,7 +124,8 @@ export class Shard implements LifecycleHost {
         }
         const consumer = queue.nextReadyConsumer();
         if (consumer === null) break;
-        const entry = queue.take()!;
+        const entry = queue.take();
+        if (entry === undefined) break; // paged-out messages that could not be read back (logged)
         if (!consumer.noAck) {
           queue.track(entry, consumer);
           // (a no-ack delivery is acked on disk when the acceptor wrote it: see credit)
@@ -161,14 +165,14 @@ export class Shard implements LifecycleHost {
         if (lc.config.overflow === 'reject-publish-dlx') this.deadLetter(queue, message.block, 'maxlen');
         continue;
       }
-      const entry = queue.enqueue(message);
+      const stored = persistent && queue.stored;
+      const entry = queue.enqueue(message, stored);
       if (ttl >= 0 || lc !== null) this.admitted(queue, entry, ttl);
-      if (persistent && queue.dir !== undefined) {
-        if (queue.stored) {
-          entry.persistent = true;
-          if (seq >= 0) seq = this.store!.append(queue.id, entry.id, buf, blockAt, end);
-        } else if (this.storeEnded) seq = -1;
-      }
+      if (stored) {
+        const appended = this.store!.append(queue.id, entry.id, buf, blockAt, end);
+        if (seq >= 0) seq = appended;
+        if (queue.appended(entry, appended)) this.unsynced.add(queue);
+      } else if (persistent && queue.dir !== undefined && this.storeEnded) seq = -1;
       this.pending.add(queue);
       delivered = true;
     }
@@ -203,6 +207,7 @@ export class Shard implements LifecycleHost {
       else {
         const durable = store.durable;
         this.gate.release(durable, this.confirms);
+        for (const queue of this.unsynced) if (!queue.release(durable)) this.unsynced.delete(queue);
         if (this.stopRequest !== 0 && durable >= this.stopSeq) this.stopped();
       }
     }
@@ -301,6 +306,7 @@ export class Shard implements LifecycleHost {
           this.lifecycles.deleted(queue);
           this.queues.delete(c.queueId);
           this.pending.delete(queue);
+          this.unsynced.delete(queue);
         }
         return this.reply(requestId, { messageCount });
       }
@@ -392,12 +398,17 @@ export class Shard implements LifecycleHost {
     if (this.destroyedDirs.delete(dir)) {
       // Deleted in this run: the store may not have removed the files yet.
       this.store.open(queue.id, dir);
+      queue.page(1, [], null, this.pagingOf(queue));
     } else {
-      const recovery = recoverQueue(dir);
+      // Only a window's worth comes into memory; the rest is read back in turn.
+      const recovery = recoverQueue(dir, this.pagingOf(queue));
       for (const warning of recovery.warnings) console.error(`warren: queue '${queue.name}': ${warning}`);
       for (const m of recovery.messages) this.admitted(queue, queue.restore({ block: m.block }, m.id, m.delivered));
       queue.startIdsAt(recovery.nextId);
       this.store.open(queue.id, dir, recovery.segments);
+      const seqs = recovery.segments.map((s) => s.seq);
+      // The store's first append opens the segment after the last one recovered.
+      queue.page(seqs.length > 0 ? seqs[seqs.length - 1] + 1 : 1, seqs, recovery.pagedOut, this.pagingOf(queue));
     }
     queue.stored = true;
     this.pending.add(queue);
@@ -416,6 +427,16 @@ export class Shard implements LifecycleHost {
       this.lifecycles.soon(entry.expiresAt);
     }
     if (lc !== null && lc.limited) this.lifecycles.grew(queue);
+  }
+
+  /**
+   * A priority queue, or one with a message TTL, is held in memory whole (its
+   * lanes and expiries live there): an unbounded window. Others page as usual.
+   */
+  private pagingOf(queue: ShardQueue): Paging {
+    const config = queue.lifecycle?.config;
+    const inMemory = queue.isPriorityQueue || config?.messageTtl !== undefined;
+    return inMemory ? { ...PAGING, messages: Infinity, bytes: Infinity } : PAGING;
   }
 
   /** A queue's arguments take effect: its TTLs are watched, its limits and dead-lettering apply. */
@@ -475,12 +496,11 @@ export class Shard implements LifecycleHost {
     this.out.end();
   }
 
-  /** Drops the ready messages (not unacked ones); returns how many. */
+  /** Drops the ready messages (not unacked ones), on disk too; returns how many. */
   private purge(queue: ShardQueue): number {
     if (!queue.stored) return queue.purge();
-    const count = queue.messageCount;
-    for (let entry = queue.take(); entry !== undefined; entry = queue.take()) this.forget(queue, entry);
-    return count;
+    const store = this.store!;
+    return queue.purge({ ack: (id) => store.ack(queue.id, id), dropFrom: (segment) => store.dropFrom(queue.id, segment) });
   }
 
   private reply(requestId: number, value: unknown): void {

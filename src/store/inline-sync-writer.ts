@@ -39,6 +39,11 @@ export class InlineSyncWriter implements StoreWriter {
     return ++this.written;
   }
 
+  dropFrom(handle: number, segment: number): number {
+    this.stores.dropFrom(handle, segment);
+    return ++this.written;
+  }
+
   close(handle: number): number {
     this.stores.close(handle);
     return ++this.written;

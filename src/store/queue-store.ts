@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { AppendFile } from './append-file.js';
 import { ID_BYTES, KIND_ACK, KIND_DELIVERED, KIND_MESSAGE, RECORD_HEADER, sealRecord, writeId } from './log-record.js';
+import { startsNewSegment } from './segment-layout.js';
 
 export const SEGMENT_SIZE = 8 * 1024 * 1024;
 const SEGMENT_CHUNK = 256 * 1024;
@@ -107,7 +108,8 @@ export class QueueStore {
     this.lastId = id;
     const payload = ID_BYTES + end - start;
     let seg = this.current;
-    if (seg === null || (seg.count > 0 && seg.log.size + RECORD_HEADER + payload > this.segmentSize)) seg = this.rollOver();
+    // The shard mirrors this placement (SegmentLayout) to find paged-out messages again.
+    if (seg === null || startsNewSegment(seg.count, seg.log.size, RECORD_HEADER + payload, this.segmentSize)) seg = this.rollOver();
     const b = seg.log.reserve(RECORD_HEADER + payload);
     const at = seg.log.at;
     b[at + 8] = KIND_MESSAGE;
@@ -142,6 +144,16 @@ export class QueueStore {
     if (seg === null) return;
     seg.pendingDelivered.push(id);
     this.touched.add(seg);
+  }
+
+  /**
+   * The messages of every segment from `seq` on were purged: those segments go
+   * whole (no acks needed). The next append opens a new segment, as the shard's
+   * SegmentLayout expects.
+   */
+  dropFrom(seq: number): void {
+    for (let i = this.segments.length - 1; i >= 0 && this.segments[i].seq >= seq; i--) this.removeSegment(this.segments[i]);
+    if (this.current !== null && this.current.seq >= seq) this.current = null;
   }
 
   /** Writes what was appended and marked, one fdatasync per file touched; returns how many. */

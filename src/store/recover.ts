@@ -1,7 +1,9 @@
 /**
  * Reads a queue's directory back after a restart or a crash: the messages not
  * acked, in the order they were appended, each with whether it had been
- * delivered (it then comes back redelivered).
+ * delivered (it then comes back redelivered). Only the first of them, as many
+ * as the window holds, are loaded; of the rest it says where they begin and
+ * how many there are (a SegmentReader reads them back in turn).
  *
  * A crash in the middle of a write leaves a torn record at the end of a file;
  * a bad disk, a flipped bit. Either fails its length or CRC check. The records
@@ -11,7 +13,7 @@
  * is reported and the rest of that segment skipped, but the file is left alone.
  */
 import fs from 'node:fs';
-import { ID_BYTES, KIND_ACK, KIND_DELIVERED, KIND_MESSAGE, readId, scanRecords } from './log-record.js';
+import { ID_BYTES, KIND_ACK, KIND_DELIVERED, KIND_MESSAGE, RECORD_HEADER, readId, scanRecords } from './log-record.js';
 import { segmentPath, type SegmentState } from './queue-store.js';
 
 export interface RecoveredMessage {
@@ -22,8 +24,26 @@ export interface RecoveredMessage {
   delivered: boolean;
 }
 
+/** How much of a queue recovery loads into memory; the rest stays on disk, to be read back in turn. */
+export interface RecoveryWindow {
+  messages: number;
+  /** of blocks */
+  bytes: number;
+}
+
+/** Where the unacked messages recovery left on disk begin, and how many there are. */
+export interface PagedOut {
+  count: number;
+  /** the segment and byte offset of the first one's record */
+  seq: number;
+  offset: number;
+}
+
 export interface Recovery {
+  /** the first unacked messages, as many as the window holds */
   messages: RecoveredMessage[];
+  /** the unacked messages after those, left on disk; null when all fit */
+  pagedOut: PagedOut | null;
   /** what the QueueStore that goes on writing this directory needs to know */
   segments: SegmentState[];
   /** the next message id to use: above every id on disk */
@@ -32,8 +52,9 @@ export interface Recovery {
   warnings: string[];
 }
 
-export function recoverQueue(dir: string): Recovery {
-  const result: Recovery = { messages: [], segments: [], nextId: 1, warnings: [] };
+export function recoverQueue(dir: string, window: RecoveryWindow = { messages: Infinity, bytes: Infinity }): Recovery {
+  const result: Recovery = { messages: [], pagedOut: null, segments: [], nextId: 1, warnings: [] };
+  let loadedBytes = 0;
   if (!fs.existsSync(dir)) return result;
   const seqs = (ext: string) =>
     fs
@@ -49,11 +70,14 @@ export function recoverQueue(dir: string): Recovery {
     const path = segmentPath(dir, seq, 'seg');
     const buf = fs.readFileSync(path);
     const ids: number[] = [];
-    const blocks: Buffer[] = [];
+    /** where each message's record starts and ends in buf */
+    const starts: number[] = [];
+    const ends: number[] = [];
     const scan = scanRecords(buf, (kind, at, end) => {
       if (kind !== KIND_MESSAGE) return;
       ids.push(readId(buf, at));
-      blocks.push(Buffer.from(buf.subarray(at + ID_BYTES, end))); // a copy: the file's buffer is not kept
+      starts.push(at - RECORD_HEADER);
+      ends.push(end);
     });
     let bytes = buf.length;
     if (scan.problem !== null) {
@@ -70,8 +94,19 @@ export function recoverQueue(dir: string): Recovery {
     if (ids.length > 0) maxId = Math.max(maxId, ids[ids.length - 1]);
     let ackedHere = 0;
     for (let k = 0; k < ids.length; k++) {
-      if (acked.has(ids[k])) ackedHere++;
-      else result.messages.push({ id: ids[k], block: blocks[k], delivered: delivered.has(ids[k]) });
+      if (acked.has(ids[k])) {
+        ackedHere++;
+        continue;
+      }
+      const recordAt = starts[k];
+      const paged = result.pagedOut;
+      if (paged !== null) paged.count++;
+      else if (result.messages.length >= window.messages || loadedBytes >= window.bytes) result.pagedOut = { count: 1, seq, offset: recordAt };
+      else {
+        const block = Buffer.from(buf.subarray(recordAt + RECORD_HEADER + ID_BYTES, ends[k])); // a copy: the file's buffer is not kept
+        loadedBytes += block.length;
+        result.messages.push({ id: ids[k], block, delivered: delivered.has(ids[k]) });
+      }
     }
     if (ackedHere === ids.length) {
       fs.rmSync(path); // every message acked: a crash came before the segment's deletion

@@ -41,6 +41,12 @@ export class StoreSet {
     this.touched.add(store);
   }
 
+  dropFrom(handle: number, segment: number): void {
+    const store = this.store(handle);
+    store.dropFrom(segment);
+    this.recount(store);
+  }
+
   close(handle: number): void {
     this.end(handle, 'close');
   }
@@ -105,6 +111,9 @@ export class StoreSet {
         break;
       case C.OP_DELIVERED:
         this.delivered(handle, buf.readDoubleLE(at + C.HANDLE_HEADER));
+        break;
+      case C.OP_DROP_FROM:
+        this.dropFrom(handle, buf.readDoubleLE(at + C.HANDLE_HEADER));
         break;
       case C.OP_OPEN: {
         const c = unpackControl(buf, at + C.HANDLE_HEADER, end) as C.OpenCommand;

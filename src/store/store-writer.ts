@@ -20,6 +20,11 @@ export interface StoreWriter {
   ack(handle: number, id: number): number;
   /** An appended message was handed to a consumer: after a crash it comes back redelivered. */
   delivered(handle: number, id: number): number;
+  /**
+   * Every segment from `segment` on (and so every message in them) is purged:
+   * their files go. The next append opens a new segment.
+   */
+  dropFrom(handle: number, segment: number): number;
   /** The queue stops (broker shutdown): its files stay. */
   close(handle: number): number;
   /** The queue was deleted: its directory goes. */

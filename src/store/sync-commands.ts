@@ -9,6 +9,7 @@
  *   CLOSE (5)      u8 op, u32 handle: sync and close the files, keep them
  *   DESTROY (6)    u8 op, u32 handle: the queue was deleted, remove its directory
  *   STOP (7)       u8 op: sync everything and end the worker
+ *   DROP_FROM (8)  u8 op, u32 handle, f64 segment: every segment from this one on was purged: remove them
  */
 import type { SegmentState } from './queue-store.js';
 
@@ -19,6 +20,7 @@ export const OP_DELIVERED = 4;
 export const OP_CLOSE = 5;
 export const OP_DESTROY = 6;
 export const OP_STOP = 7;
+export const OP_DROP_FROM = 8;
 
 export const HANDLE_HEADER = 5;
 /** APPEND, ACK, DELIVERED: the handle header then an f64 id */

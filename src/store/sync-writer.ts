@@ -99,6 +99,10 @@ export class SyncWriter implements StoreWriter {
     return this.idCommand(C.OP_DELIVERED, handle, id);
   }
 
+  dropFrom(handle: number, segment: number): number {
+    return this.idCommand(C.OP_DROP_FROM, handle, segment);
+  }
+
   close(handle: number): number {
     this.begin(C.OP_CLOSE, handle, C.HANDLE_HEADER);
     return this.end();

@@ -18,6 +18,8 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { VHost, type ExchangeRecord, type QueueRecord } from '../routing/topology.js';
 import { shardOf } from '../shard/placement.js';
 import type { ShardLink } from '../acceptor/shard-link.js';
+import type { Connection } from '../acceptor/connection.js';
+import type { VHostLimits } from './vhost-limits.js';
 import type {
   ExchangeBindingCommand,
   ExchangeDeclareCommand,
@@ -70,6 +72,9 @@ export class VHostService {
   private readonly exclusive = new Map<number, Set<QueueRecord>>();
   /** queues by id, for what a shard reports about a queue (expired, dead letters) */
   private readonly queuesById = new Map<number, QueueRecord>();
+  /** the connections opened to this vhost (max-connections, and closed when it is deleted) */
+  readonly connections = new Set<Connection>();
+  limits: VHostLimits = {};
 
   constructor(
     readonly name: string,
@@ -151,6 +156,11 @@ export class VHostService {
     return messageCount;
   }
 
+  /** The vhost is being deleted: every queue goes, with its messages, in its shard. */
+  async deleteAll(): Promise<void> {
+    await Promise.all([...this.topology.queues.values()].map((queue) => this.dropQueue(queue)));
+  }
+
   // --- exchanges ------------------------------------------------------------------
 
   private declareExchange(c: ExchangeDeclareCommand): void {
@@ -202,7 +212,7 @@ export class VHostService {
   // --- queues ---------------------------------------------------------------------
 
   private async declareQueue(c: QueueDeclareCommand): Promise<QueueDeclared> {
-    const name = c.name === '' ? `amq.gen-${randomBytes(16).toString('base64url').slice(0, 22)}` : c.name;
+    const name = c.name === '' ? serverNamedQueue() : c.name;
     let queue = this.topology.queues.get(name);
     if (queue !== undefined) {
       checkOwner(queue, c.owner);
@@ -217,11 +227,15 @@ export class VHostService {
     } else if (c.passive) {
       throw queueNotFound(this.name, name);
     } else {
-      if (name.startsWith('amq.') && c.name !== '') {
+      if (name.startsWith('amq.') && c.name !== '' && c.serverNamed !== true) {
         throw channelError(ReplyCode.ACCESS_REFUSED, `queue name '${name}' contains reserved prefix 'amq.*'`);
       }
       if (c.exclusive && c.owner === 0) {
         throw channelError(ReplyCode.PRECONDITION_FAILED, `exclusive queue '${name}' in vhost '${this.name}' needs an owning connection`);
+      }
+      const max = this.limits.maxQueues;
+      if (max !== undefined && max >= 0 && this.topology.queues.size + 1 > max) {
+        throw channelError(ReplyCode.PRECONDITION_FAILED, `cannot declare queue '${name}': queue limit in vhost '${this.name}' (${max}) is reached`);
       }
       queue = this.createQueue(name, c);
     }
@@ -313,6 +327,11 @@ export class VHostService {
     const destination = this.topology.exchanges.get(c.destination);
     if (source !== undefined && destination !== undefined) this.topology.unbind(source, destination, c.routingKey, c.arguments);
   }
+}
+
+/** A name for a queue declared with '' (RabbitMQ's amq.gen-...). */
+export function serverNamedQueue(): string {
+  return `amq.gen-${randomBytes(16).toString('base64url').slice(0, 22)}`;
 }
 
 // --- RabbitMQ's errors ------------------------------------------------------------

@@ -60,8 +60,10 @@ describe.each(MODES)('durable definitions: $name', ({ workers }) => {
     const defs = readDefs(dir);
     expect(defs.rabbit_version).toMatch(/^3\./);
     expect(defs.vhosts).toEqual([{ name: '/' }]);
-    expect(defs.users).toEqual([]);
-    expect(defs.permissions).toEqual([]);
+    // The default user, stored only as a salted hash.
+    expect(defs.users).toEqual([{ name: 'guest', password_hash: expect.any(String), hashing_algorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'], limits: {} }]);
+    expect(defs.users[0].password_hash).not.toContain('guest');
+    expect(defs.permissions).toEqual([{ user: 'guest', vhost: '/', configure: '.*', write: '.*', read: '.*' }]);
     expect(defs.exchanges.map((x: any) => x.name).sort()).toEqual(['d-fanout', 'd-headers', 'd-topic']);
     expect(defs.exchanges.find((x: any) => x.name === 'd-headers')).toEqual({
       name: 'd-headers',
@@ -223,7 +225,7 @@ describe.each(MODES)('durable definitions: $name', ({ workers }) => {
       rabbitmq_version: '3.12.13',
       product_name: 'RabbitMQ',
       product_version: '3.12.13',
-      users: [{ name: 'guest', password_hash: 'x', hashing_algorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'], limits: {} }],
+      users: [{ name: 'guest', password_hash: 'ORGXdwcjWMbmqOShFHSFncWsy1+1+lgaYavxcdJylReu2uIV', hashing_algorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'], limits: {} }],
       vhosts: [{ name: '/' }],
       permissions: [{ user: 'guest', vhost: '/', configure: '.*', write: '.*', read: '.*' }],
       topic_permissions: [],

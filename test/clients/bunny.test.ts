@@ -66,4 +66,14 @@ describe.skipIf(!ruby)('Bunny clients (skipped: no ruby with bunny; apt-get inst
       await conn.close();
     }
   });
+  it('logs in as a non-default user on a non-default vhost (ASCII password with a space: the amq-protocol gem cannot encode a multi-byte one), works there, and gets 403 where its permissions end', async () => {
+    broker.broker.addVHost('team/bunny');
+    broker.broker.putUser('bunny-user', { password: 'pass word 1' });
+    broker.broker.setPermissions('bunny-user', 'team/bunny', { configure: '^bunny-', write: '.*', read: '.*' });
+    const url = `amqp://bunny-user:${encodeURIComponent('pass word 1')}@127.0.0.1:${broker.port}/${encodeURIComponent('team/bunny')}`;
+    const lines = await runOk(ruby!, [SCRIPT, url, 'tenant', uniq('bunny')]);
+    expect(lines[0]).toBe('got t0 t1 t2 t3 t4');
+    expect(lines[1]).toMatch(/^closed 403 ACCESS_REFUSED - access to queue 'not-mine' in vhost 'team\/bunny' refused for user 'bunny-user'/);
+    expect(lines[2]).toBe('done');
+  });
 });

@@ -112,6 +112,26 @@ when "consume"
   end
   Timeout.timeout(10) { n.times { puts seen.pop } }
 
+when "tenant"
+  # logged in as a non-default user on a non-default vhost: a round trip in
+  # its own queue, then a declare its permissions refuse (403)
+  q = ch.queue("#{prefix}.mine", auto_delete: true)
+  5.times { |i| ch.default_exchange.publish("t#{i}", routing_key: q.name) }
+  got = []
+  Timeout.timeout(5) do
+    while got.size < 5
+      _info, _props, body = q.pop
+      body.nil? ? sleep(0.02) : got << body
+    end
+  end
+  puts "got #{got.join(" ")}"
+  begin
+    ch.queue("not-mine")
+    puts "declared not-mine"
+  rescue Bunny::AccessRefused => e
+    puts "closed 403 #{e.message}"
+  end
+
 else
   abort "unknown scenario #{scenario}"
 end

@@ -70,4 +70,14 @@ describe.skipIf(!python)('pika clients (skipped: no python with pika; apt-get in
       await conn.close();
     }
   });
+  it('logs in as a non-default user on a non-default vhost (multi-byte password), works there, and gets 403 where its permissions end', async () => {
+    broker.broker.addVHost('team/pika');
+    broker.broker.putUser('pika-user', { password: 'pässwörd 1' });
+    broker.broker.setPermissions('pika-user', 'team/pika', { configure: '^pika-', write: '.*', read: '.*' });
+    const url = `amqp://pika-user:${encodeURIComponent('pässwörd 1')}@127.0.0.1:${broker.port}/${encodeURIComponent('team/pika')}`;
+    const lines = await runOk(python!, [SCRIPT, url, 'tenant', uniq('pika')]);
+    expect(lines[0]).toBe('got t0 t1 t2 t3 t4');
+    expect(lines[1]).toMatch(/^closed 403 ACCESS_REFUSED - access to queue 'not-mine' in vhost 'team\/pika' refused for user 'pika-user'/);
+    expect(lines[2]).toBe('done');
+  });
 });

@@ -132,6 +132,25 @@ elif scenario == "publish":
         ch.basic_publish("", args[0], body.encode(), pika.BasicProperties(content_type="text/plain"))
     out("published", len(args) - 1)
 
+elif scenario == "tenant":
+    # logged in as a non-default user on a non-default vhost: a round trip in
+    # its own queue, then a declare its permissions refuse (403)
+    q = prefix + ".mine"
+    ch.queue_declare(q, auto_delete=True)
+    for i in range(5):
+        ch.basic_publish("", q, ("t%d" % i).encode())
+    got = []
+    while len(got) < 5:
+        method, props, body = ch.basic_get(q, auto_ack=True)
+        if method is not None:
+            got.append(body.decode())
+    out("got", *got)
+    try:
+        ch.queue_declare("not-mine")
+        out("declared not-mine")
+    except pika.exceptions.ChannelClosedByBroker as e:
+        out("closed", e.reply_code, e.reply_text)
+
 else:
     raise SystemExit("unknown scenario " + scenario)
 

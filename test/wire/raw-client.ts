@@ -61,9 +61,9 @@ export class RawClient {
     this.closed = new Promise((resolve) => socket.once('close', () => { this.ended = true; this.notify(); resolve(); }));
   }
 
-  static open(port: number): Promise<RawClient> {
+  static open(port: number, host = '127.0.0.1'): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => resolve(new RawClient(s)));
+      const s = net.connect(port, host, () => resolve(new RawClient(s)));
       s.once('error', reject);
     });
   }
