@@ -18,6 +18,26 @@ const numbered = (n: number, prefix = 'm') => Array.from({ length: n }, (_, i) =
 describe.each(MODES)('message and queue TTL: $name', ({ workers }) => {
   const server = useBroker(workers);
 
+  it('a durable queue with a TTL is not paged: past the paging window every persistent message still expires', async () => {
+    const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'warren-ttl-'));
+    const broker = await startBroker({ port: 0, host: '127.0.0.1', workers, dataDir });
+    try {
+      const conn = await connect(broker.url);
+      const ch = await confirmChannel(conn);
+      const queue = uniq('ttl-long');
+      await ch.assertQueue(queue, { durable: true, arguments: { 'x-message-ttl': 1500 } });
+      const count = 6000; // past the 4,096-message window
+      for (let i = 0; i < count; i++) ch.sendToQueue(queue, Buffer.from(`m${i}`), { persistent: true });
+      await ch.waitForConfirms();
+      expect((await ch.checkQueue(queue)).messageCount).toBe(count);
+      await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(0), 6000);
+      await conn.close();
+    } finally {
+      await broker.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('a durable queue recovered from disk keeps its TTL: its persistent messages expire after the restart', async () => {
     const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'warren-ttl-'));
     try {
