@@ -53,6 +53,11 @@ export interface BrokerOptions {
    * (RabbitMQ's load_definitions); what it declares is then kept like any declare
    */
   definitions?: string;
+  /**
+   * the management HTTP API's port (0 picks a free one); default none. Served by
+   * startBroker() (src/management/), not by the Broker itself.
+   */
+  managementPort?: number;
 }
 
 /** How long close() waits for clients to answer connection.close before dropping them. */
@@ -67,7 +72,7 @@ interface PendingImmediate {
 }
 
 export class Broker extends EventEmitter implements ShardEvents, QueueHost, ConsumerHost {
-  readonly options: Required<Omit<BrokerOptions, 'dataDir' | 'definitions'>> & Pick<BrokerOptions, 'dataDir' | 'definitions'>;
+  readonly options: Required<Omit<BrokerOptions, 'dataDir' | 'definitions' | 'managementPort'>> & Pick<BrokerOptions, 'dataDir' | 'definitions'>;
   readonly vhosts = new Map<string, VHostService>();
   readonly links: ShardLink[];
   readonly connections = new Set<Connection>();

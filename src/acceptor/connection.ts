@@ -10,6 +10,7 @@ import { FRAME_HEARTBEAT, FRAME_METHOD, FRAME_MIN_SIZE } from '../protocol/const
 import { AmqpError, ReplyCode, connectionError } from '../protocol/errors.js';
 import * as M from '../protocol/methods.generated.js';
 import type { VHost } from '../routing/topology.js';
+import type { FieldTable } from '../protocol/field-types.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import { Handshake } from './handshake.js';
 import { Channel } from './channel.js';
@@ -58,6 +59,10 @@ export class Connection implements FrameHandler {
   vhost!: VHost;
   service!: VHostService;
   user = '';
+  /** what the client sent in connection.start-ok (the management API shows it) */
+  clientProperties: FieldTable = {};
+  /** when the socket was accepted, ms since the epoch */
+  readonly connectedAt = Date.now();
   capabilities: ClientCapabilities = { consumerCancelNotify: false, connectionBlocked: false, authenticationFailureClose: false };
   private lastReceived = Date.now();
   /** whether anything but a heartbeat was written since the last heartbeat tick */
@@ -198,6 +203,11 @@ export class Connection implements FrameHandler {
       for (const consumer of channel.consumers.values()) if (consumer.queue.id === queueId) return true;
     }
     return false;
+  }
+
+  /** Its open channels, for the management API. */
+  *openChannels(): IterableIterator<Channel> {
+    for (const channel of this.channels) if (channel !== undefined) yield channel;
   }
 
   forgetChannel(channel: Channel): void {

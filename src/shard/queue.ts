@@ -94,6 +94,11 @@ export class ShardQueue {
    * in a broker with a data dir); false again once deleted, or the store stopped.
    */
   stored = false;
+  /** Totals for the management API's message_stats: plain integer increments on the hot path. */
+  published = 0;
+  /** deliveries to consumers and basic.get answers */
+  deliveredOrGot = 0;
+  acked = 0;
 
   constructor(
     readonly id: number,
@@ -107,7 +112,13 @@ export class ShardQueue {
     return this.ready.length + this.requeued.length;
   }
 
+  /** delivered (or got) and not yet acked, rejected or requeued */
+  get unackedCount(): number {
+    return this.unacked.size;
+  }
+
   enqueue(message: StoredMessage): QueueEntry {
+    this.published++;
     const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent: false };
     this.ready.push(entry);
     this.account(entry, 1);
