@@ -5,7 +5,7 @@
  * error, 1 when the broker cannot start or fails (a shard stopped).
  */
 import { parseArgs } from 'node:util';
-import { startBroker, type RunningBroker } from '../index.js';
+import { ManagementListenError, startBroker, type BrokerOptions, type RunningBroker } from '../index.js';
 import { VERSION } from '../version.js';
 import { watermarkBytes } from '../acceptor/memory-alarm.js';
 import { DataDirInUse } from '../definitions/data-dir-lock.js';
@@ -26,6 +26,8 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
                      else ./warren-data); one broker per directory
   --in-memory        keep nothing on disk
   --definitions FILE load this RabbitMQ definitions file at start, after the data dir's own
+  --management-port N  the management HTTP API's port (default 15672; 0 = off). When the
+                     default port is taken, warren starts without it and says so
   --help             this text`;
 
 /** RabbitMQ's ceiling for max_message_size (512 MiB); rings are sized from it. */
@@ -63,6 +65,7 @@ function parseOptions() {
       'data-dir': { type: 'string' },
       'in-memory': { type: 'boolean' },
       definitions: { type: 'string' },
+      'management-port': { type: 'string' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -106,6 +109,9 @@ function listenError(err: any, port: number): string {
   }
 }
 
+/** An IPv6 address in brackets, as a URL wants it. */
+const hostPart = (host: string) => (host.includes(':') ? `[${host}]` : host);
+
 // A subcommand, else the broker.
 if (process.argv[2] === 'definitions') process.exit(await runDefinitionsCommand(process.argv.slice(3)));
 const values = parse();
@@ -115,7 +121,11 @@ if (values.help) {
 }
 if (values['in-memory'] && values['data-dir'] !== undefined) exit(2, '--data-dir and --in-memory exclude each other (see --help)');
 const port = integer('port', values.port, 0, 65535);
-const options = {
+/** RabbitMQ's management port. */
+const DEFAULT_MANAGEMENT_PORT = 15672;
+const managementOption = integer('management-port', values['management-port'], 0, 65535);
+const managementPort = managementOption ?? DEFAULT_MANAGEMENT_PORT;
+const options: BrokerOptions = {
   host: values.host,
   port,
   workers: integer('workers', values.workers, 0, MAX_WORKERS),
@@ -124,20 +134,38 @@ const options = {
   memoryHighWatermark: watermark(values['memory-high-watermark']),
   dataDir: values['in-memory'] ? undefined : (values['data-dir'] ?? (process.env.WARREN_DATA_DIR || 'warren-data')),
   definitions: values.definitions,
+  managementPort: managementPort === 0 ? undefined : managementPort,
 };
 
 let broker: RunningBroker;
 try {
-  broker = await startBroker(options);
+  broker = await start();
 } catch (err: any) {
   if (err?.syscall === 'listen' || err?.syscall === 'getaddrinfo') exit(1, listenError(err, port ?? 5672));
   if (err instanceof DataDirInUse) exit(1, err.message);
   exit(1, `cannot start: ${err?.message ?? err}`);
 }
 
+/**
+ * Starts the broker; when the default management port is taken (a RabbitMQ
+ * running, another warren), starts it again without the management API
+ * rather than not at all. A port asked for with --management-port must work.
+ */
+async function start(): Promise<RunningBroker> {
+  try {
+    return await startBroker(options);
+  } catch (err) {
+    if (!(err instanceof ManagementListenError)) throw err;
+    if (managementOption !== undefined) exit(1, listenError(err.cause, err.port).replace('use --port', 'use --management-port'));
+    console.error(`warren: ${listenError(err.cause, err.port).replace(' (is RabbitMQ running? use --port)', '')}: starting without the management API (use --management-port)`);
+    return startBroker({ ...options, managementPort: undefined });
+  }
+}
+
 const hosts = [broker.broker.options.host].flat().join(', ');
 const ms = (performance.now() - started).toFixed(1);
 console.log(`warren ${VERSION} listening on ${hosts} port ${broker.port} (${broker.broker.links.length} shard(s), workers=${broker.broker.options.workers}) ready in ${ms} ms`);
+if (broker.managementPort !== undefined) console.log(`warren: management API on http://${hostPart(hosts.split(', ')[0])}:${broker.managementPort}/api/`);
 
 let stopping = false;
 async function stop(code: number): Promise<void> {
