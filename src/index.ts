@@ -10,16 +10,23 @@ export interface RunningBroker {
   /** amqp://guest:guest@127.0.0.1:PORT (the first user, the first host) */
   readonly url: string;
   readonly port: number;
-  /** the management HTTP API's port, when BrokerOptions.managementPort asked for it */
+  /** the management HTTP API's port once it listens (BrokerOptions.managementPort, or startManagement()) */
   readonly managementPort: number | undefined;
   readonly broker: Broker;
   /** Resolves if the broker fails (a shard stopped; see Broker's 'fatal'); never otherwise. */
   readonly failed: Promise<Error>;
+  /**
+   * Serves the management HTTP API on `port` (0: a free one) at the first host;
+   * resolves with the bound port. Throws ManagementListenError if it cannot listen
+   * (the broker keeps running). The CLI calls it after its ready line, so loading
+   * the API never delays the AMQP port.
+   */
+  startManagement(port: number): Promise<number>;
   /** Stops the management API, sends clients connection.close 320, waits briefly for their close-ok, ends the shards. */
   close(): Promise<void>;
 }
 
-/** The management API could not listen (its port is in use, say); the broker was closed. */
+/** The management API could not listen (its port is in use, say). */
 export class ManagementListenError extends Error {
   constructor(
     readonly port: number,
@@ -35,37 +42,47 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   const host = broker.options.host;
   const first = Array.isArray(host) ? host[0] : host;
   let port: number;
-  let management: { port: number; close(): Promise<void> } | undefined;
   try {
     await broker.openDataDir();
     port = await broker.listen();
-    management = await startManagement(broker, options.managementPort, first, port);
   } catch (err) {
     await broker.close();
     throw err;
   }
   const [user, password] = Object.entries(broker.options.users)[0] ?? ['guest', 'guest'];
   const hostPart = first.includes(':') ? `[${first}]` : first;
-  return {
+  let management: { port: number; close(): Promise<void> } | undefined;
+  const running: RunningBroker = {
     url: `amqp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hostPart}:${port}`,
     port,
-    managementPort: management?.port,
+    get managementPort() {
+      return management?.port;
+    },
     broker,
     failed,
+    async startManagement(managementPort: number) {
+      if (management !== undefined) throw new Error(`the management API already listens on port ${management.port}`);
+      // Loaded only when asked for: a broker without it loads none of it.
+      const { ManagementServer } = await import('./management/server.js');
+      try {
+        management = await ManagementServer.start(broker, { host: first, port }, managementPort, first);
+      } catch (err: any) {
+        throw err?.syscall === 'listen' ? new ManagementListenError(managementPort, err) : err;
+      }
+      return management.port;
+    },
     close: async () => {
       await management?.close();
       await broker.close();
     },
   };
-}
-
-/** Loaded only when asked for, so a broker without it starts no slower. */
-async function startManagement(broker: Broker, managementPort: number | undefined, host: string, amqpPort: number) {
-  if (managementPort === undefined) return undefined;
-  const { ManagementServer } = await import('./management/server.js');
-  try {
-    return await ManagementServer.start(broker, { host, port: amqpPort }, managementPort, host);
-  } catch (err: any) {
-    throw err?.syscall === 'listen' ? new ManagementListenError(managementPort, err) : err;
+  if (options.managementPort !== undefined) {
+    try {
+      await running.startManagement(options.managementPort);
+    } catch (err) {
+      await broker.close();
+      throw err;
+    }
   }
+  return running;
 }

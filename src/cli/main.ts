@@ -15,6 +15,7 @@ const started = performance.now();
 
 const USAGE = `Usage: warren [options]
 ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
+       warren ctl [--url URL] COMMAND ...    rabbitmqctl's commands over the management API (warren ctl --help)
   --host ADDR        listen address (repeatable; default 127.0.0.1 and ::1)
   --port N           AMQP port (default 5672; 0 picks a free one)
   --workers N        shard worker threads (default cores - 1; 0 = run inline)
@@ -114,6 +115,7 @@ const hostPart = (host: string) => (host.includes(':') ? `[${host}]` : host);
 
 // A subcommand, else the broker.
 if (process.argv[2] === 'definitions') process.exit(await runDefinitionsCommand(process.argv.slice(3)));
+if (process.argv[2] === 'ctl') process.exit(await (await import('./ctl-command.js')).runCtlCommand(process.argv.slice(3)));
 const values = parse();
 if (values.help) {
   console.log(USAGE);
@@ -134,38 +136,40 @@ const options: BrokerOptions = {
   memoryHighWatermark: watermark(values['memory-high-watermark']),
   dataDir: values['in-memory'] ? undefined : (values['data-dir'] ?? (process.env.WARREN_DATA_DIR || 'warren-data')),
   definitions: values.definitions,
-  managementPort: managementPort === 0 ? undefined : managementPort,
 };
 
 let broker: RunningBroker;
 try {
-  broker = await start();
+  broker = await startBroker(options);
 } catch (err: any) {
   if (err?.syscall === 'listen' || err?.syscall === 'getaddrinfo') exit(1, listenError(err, port ?? 5672));
   if (err instanceof DataDirInUse) exit(1, err.message);
   exit(1, `cannot start: ${err?.message ?? err}`);
 }
 
-/**
- * Starts the broker; when the default management port is taken (a RabbitMQ
- * running, another warren), starts it again without the management API
- * rather than not at all. A port asked for with --management-port must work.
- */
-async function start(): Promise<RunningBroker> {
-  try {
-    return await startBroker(options);
-  } catch (err) {
-    if (!(err instanceof ManagementListenError)) throw err;
-    if (managementOption !== undefined) exit(1, listenError(err.cause, err.port).replace('use --port', 'use --management-port'));
-    console.error(`warren: ${listenError(err.cause, err.port).replace(' (is RabbitMQ running? use --port)', '')}: starting without the management API (use --management-port)`);
-    return startBroker({ ...options, managementPort: undefined });
-  }
-}
-
 const hosts = [broker.broker.options.host].flat().join(', ');
 const ms = (performance.now() - started).toFixed(1);
 console.log(`warren ${VERSION} listening on ${hosts} port ${broker.port} (${broker.broker.links.length} shard(s), workers=${broker.broker.options.workers}) ready in ${ms} ms`);
-if (broker.managementPort !== undefined) console.log(`warren: management API on http://${hostPart(hosts.split(', ')[0])}:${broker.managementPort}/api/`);
+
+/**
+ * After the ready line: the AMQP port never waits for the management API.
+ * A port asked for with --management-port must work; when the default one is
+ * taken (a RabbitMQ running, another warren), warren goes on without it.
+ */
+async function startManagement(running: RunningBroker, port: number): Promise<void> {
+  try {
+    const bound = await running.startManagement(port);
+    console.log(`warren: management API on http://${hostPart(hosts.split(', ')[0])}:${bound}/api/`);
+  } catch (err: any) {
+    const why = err instanceof ManagementListenError ? listenError(err.cause, port).replace(' (is RabbitMQ running? use --port)', '') : String(err?.message ?? err);
+    if (managementOption !== undefined) {
+      console.error(`warren: management API: ${why.replace('use --port', 'use --management-port')}`);
+      await running.close();
+      process.exit(1);
+    }
+    console.error(`warren: ${why}: going on without the management API (use --management-port)`);
+  }
+}
 
 let stopping = false;
 async function stop(code: number): Promise<void> {
@@ -184,3 +188,5 @@ process.on('SIGTERM', () => {
   console.log('warren: SIGTERM, stopping');
   void stop(0);
 });
+
+if (managementPort !== 0) await startManagement(broker, managementPort);

@@ -18,7 +18,7 @@ import { bindingRoutes } from './bindings.js';
 import { connectionRoutes } from './connections.js';
 import { definitionRoutes } from './definitions.js';
 import { messageRoutes } from './messages.js';
-import { Metrics } from './metrics.js';
+import { loadMetrics, type Metrics } from './metrics.js';
 
 /** Names are up to 255 bytes, 765 characters percent-encoded. */
 const MAX_PARAM_LENGTH = 1024;
@@ -27,14 +27,13 @@ const UNAUTHORISED = new HttpError(401, 'not_authorised', 'Login failed', { 'WWW
 export class ManagementServer {
   private readonly router = Router({ ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH });
   private readonly api: Api;
-  private readonly metrics: Metrics;
+  private metrics: Promise<Metrics> | null = null;
   private readonly server: http.Server;
   /** the largest body read: a base64 publish of the largest message, plus room */
   private readonly maxBody: number;
 
   private constructor(host: ManagementHost, listener: Listener) {
     this.api = new Api(host, listener);
-    this.metrics = new Metrics(this.api);
     this.maxBody = Math.ceil((host.options.maxMessageSize * 4) / 3) + 1024 * 1024;
     const route: Route = (method, path, handler) => this.router.on(method, path, handler as never);
     for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, messageRoutes]) {
@@ -83,7 +82,8 @@ export class ManagementServer {
     const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
     const method = req.method ?? 'GET';
     if (path === '/metrics' && method === 'GET') {
-      return new Reply(200, await this.metrics.scrape(), { 'Content-Type': this.metrics.contentType });
+      const metrics = await (this.metrics ??= loadMetrics(this.api));
+      return new Reply(200, await metrics.scrape(), { 'Content-Type': metrics.contentType });
     }
     const found = this.router.find(method as Router.HTTPMethod, path);
     if (found === null) {
