@@ -45,8 +45,8 @@ export function bindingRoutes(api: Api, route: Route): void {
       const routingKey = stringField(body, 'routing_key', '');
       const bindArgs = args(body.arguments);
       apply(service, { bind: true, source, destination, routingKey, args: bindArgs });
-      // RabbitMQ's Location is relative to the request path.
-      return created({ Location: encodeURIComponent(propertiesKey(routingKey, bindArgs)) });
+      // As RabbitMQ's: relative to the request path, whose last segment is the destination.
+      return created({ Location: `${encodeURIComponent(param(req, 'destination'))}/${encodeURIComponent(propertiesKey(routingKey, bindArgs))}` });
     });
 
     route('GET', `${between}/:props`, (req) => {

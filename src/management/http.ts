@@ -34,6 +34,8 @@ export class HttpError extends Error {
     readonly error: string,
     readonly reason: string,
     readonly headers: Record<string, string> = {},
+    /** the body's key for `error`: health checks answer {"status": "failed", "reason": ...} */
+    readonly errorKey: 'error' | 'status' = 'error',
   ) {
     super(`${status} ${error}: ${reason}`);
   }
@@ -53,6 +55,9 @@ export function httpError(err: unknown): HttpError {
       return notFound();
     case ReplyCode.ACCESS_REFUSED:
       return new HttpError(403, 'access_refused', err.detail);
+    case ReplyCode.INTERNAL_ERROR:
+      // a shard stopped, or the broker is closing
+      return new HttpError(503, 'service_unavailable', err.detail);
     default:
       // 406 (inequivalent, in use, not empty), 405 (locked), 503, 530: the client asked for something invalid
       return badRequest(err.detail);

@@ -120,6 +120,28 @@ export function overviewRoutes(api: Api, route: Route): void {
   route('GET', '/api/whoami', (req) => ({ name: req.user, tags: ['administrator'] }));
 
   route('GET', '/api/healthchecks/node', () => ({ status: 'ok' }));
+  // RabbitMQ 3.10's health checks: 200 {"status":"ok"}, or 503 {"status":"failed","reason":...}.
+  const alarms = () => {
+    if (api.host.memory.on) throw new HttpError(503, 'failed', 'resource alarm(s) in effect in the cluster', {}, 'status');
+    return { status: 'ok' };
+  };
+  route('GET', '/api/health/checks/alarms', alarms);
+  route('GET', '/api/health/checks/local-alarms', alarms);
+  route('GET', '/api/health/checks/virtual-hosts', () => ({ status: 'ok' }));
+  route('GET', '/api/health/checks/port-listener/:port', (req) => {
+    const port = Number(req.params.port);
+    if (port !== api.listener.port && port !== api.managementPort) {
+      throw new HttpError(503, 'failed', `No active listener on port ${req.params.port}`, {}, 'status');
+    }
+    return { status: 'ok', port };
+  });
+  route('GET', '/api/health/checks/protocol-listener/:protocol', (req) => {
+    const protocol = String(req.params.protocol).toLowerCase();
+    if (!['amqp', 'amqp091', 'amqp0-9-1', 'http'].includes(protocol)) {
+      throw new HttpError(503, 'failed', `No active listener for protocol ${req.params.protocol}`, {}, 'status');
+    }
+    return { status: 'ok', protocol: req.params.protocol };
+  });
 
   route('GET', '/api/aliveness-test/:vhost', async (req: ApiRequest) => aliveness(api, req.params.vhost));
 }
@@ -136,6 +158,6 @@ async function aliveness(api: Api, vhost: string | undefined): Promise<unknown> 
   const link = api.host.links[record.shard];
   publish(api, service.topology, service.topology.exchanges.get('')!, queue, {}, Buffer.from('test_message'));
   const got = await link.request({ op: 'get', queueId: record.id, noAck: true });
-  if (got.empty) throw new HttpError(503, 'failed', 'aliveness test message was not delivered');
+  if (got.empty) throw new HttpError(503, 'failed', 'aliveness test message was not delivered', {}, 'status');
   return { status: 'ok' };
 }

@@ -4,7 +4,7 @@
  * definitions export and import, pagination and columns, and /metrics.
  */
 import { describe, expect, it } from 'vitest';
-import { MODES, channel, connect, uniq } from '../helpers.js';
+import { MODES, channel, connect, sleep, uniq } from '../helpers.js';
 import { basic, enc, managedBroker } from './support.js';
 
 for (const mode of MODES) {
@@ -74,6 +74,11 @@ for (const mode of MODES) {
       expect(await m.api('GET', '/api/healthchecks/node')).toMatchObject({ status: 200, body: { status: 'ok' } });
       expect(await m.api('GET', '/api/aliveness-test/%2F')).toMatchObject({ status: 200, body: { status: 'ok' } });
       expect((await m.api('GET', '/api/aliveness-test/nowhere')).status).toBe(404);
+      expect(await m.api('GET', '/api/health/checks/alarms')).toMatchObject({ status: 200, body: { status: 'ok' } });
+      expect(await m.api('GET', `/api/health/checks/port-listener/${m.broker.port}`)).toMatchObject({ status: 200, body: { status: 'ok', port: m.broker.port } });
+      expect(await m.api('GET', '/api/health/checks/port-listener/1')).toMatchObject({ status: 503, body: { status: 'failed', reason: 'No active listener on port 1' } });
+      expect(await m.api('GET', '/api/health/checks/protocol-listener/amqp')).toMatchObject({ status: 200, body: { status: 'ok' } });
+      expect((await m.api('GET', '/api/health/checks/protocol-listener/stomp')).status).toBe(503);
     });
 
     it('pages, filters by name (substring or regex), sorts and picks columns', async () => {
@@ -168,6 +173,35 @@ for (const mode of MODES) {
       const after = await (await fetch(`${m.base}/metrics`)).text();
       expect(after).toMatch(/^rabbitmq_connections 0$/m);
       expect(after).toMatch(new RegExp(`^rabbitmq_queue_messages_ready\\{vhost="/",queue="${q}"\\} 6$`, 'm'));
+    });
+  });
+}
+
+for (const mode of MODES) {
+  describe(`management API under a memory alarm (${mode.name})`, () => {
+    it('the alarm health checks answer 503, /api/nodes and /metrics show it', async () => {
+      const { startBroker } = await import('../../dist/src/index.js');
+      // A watermark below what the broker holds at start: the first publish sets the alarm off.
+      const broker = await startBroker({ port: 0, host: '127.0.0.1', workers: mode.workers, managementPort: 0, memoryHighWatermark: 1024 * 1024 });
+      const base = `http://127.0.0.1:${broker.managementPort}`;
+      const get = async (path: string) => {
+        const res = await fetch(base + path, { headers: { authorization: basic('guest', 'guest') } });
+        return { status: res.status, body: (await res.json()) as any };
+      };
+      try {
+        expect(await get('/api/health/checks/alarms')).toEqual({ status: 200, body: { status: 'ok' } });
+        const conn = await connect(broker.url);
+        const ch = await channel(conn);
+        ch.sendToQueue('nowhere', Buffer.from('x')); // a publish arms the alarm's check (at most 100 ms later)
+        const deadline = Date.now() + 5000;
+        while ((await get('/api/health/checks/alarms')).status === 200 && Date.now() < deadline) await sleep(50);
+        expect(await get('/api/health/checks/alarms')).toEqual({ status: 503, body: { status: 'failed', reason: 'resource alarm(s) in effect in the cluster' } });
+        expect((await get('/api/nodes')).body[0]).toMatchObject({ mem_alarm: true, mem_limit: 1024 * 1024 });
+        expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^rabbitmq_alarms_memory_used_watermark 1$/m);
+        await conn.close().catch(() => {});
+      } finally {
+        await broker.close();
+      }
     });
   });
 }

@@ -47,7 +47,10 @@ for (const mode of MODES) {
       await m.api('PUT', `/api/queues/%2F/${enc(q)}`, { durable: false });
       const made = await m.api('POST', `/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}`, { routing_key: 'rk 1', arguments: {} });
       expect(made.status).toBe(201);
-      expect(made.headers.get('location')).toBe(enc('rk+1'));
+      expect(made.headers.get('location')).toBe(`${enc(q)}/${enc('rk+1')}`);
+      // Resolved against the request URL, it names the new binding.
+      const location = new URL(made.headers.get('location')!, `${m.base}/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}`);
+      expect((await m.api('GET', location.pathname)).body).toMatchObject({ source: x, destination: q, routing_key: 'rk 1' });
       const between = await m.api('GET', `/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}`);
       expect(between.body).toEqual([{ source: x, vhost: '/', destination: q, destination_type: 'queue', routing_key: 'rk 1', arguments: {}, properties_key: 'rk+1' }]);
       expect((await m.api('GET', `/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}/${enc('rk+1')}`)).body).toMatchObject({ routing_key: 'rk 1' });
