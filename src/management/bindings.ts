@@ -11,7 +11,7 @@ import type { Binding } from '../routing/exchange-type.js';
 import type { Destination, ExchangeRecord, QueueRecord } from '../routing/topology.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import { exchangeName, type Api, type Route } from './api.js';
-import { created, httpError, noContent, notFound, objectBody, param, stringField, type ApiRequest } from './http.js';
+import { HttpError, created, httpError, noContent, notFound, objectBody, param, stringField, type ApiRequest } from './http.js';
 import { listReply } from './list.js';
 import { args } from './queues.js';
 
@@ -22,12 +22,15 @@ export function bindingRoutes(api: Api, route: Route): void {
 
   for (const [letter, kind] of [['q', 'queue'], ['e', 'exchange']] as const) {
     const between = `/api/bindings/:vhost/e/:source/${letter}/:destination`;
-    /** The two ends named in the path: 404 unless both exist. */
-    const ends = (req: ApiRequest) => {
+    /** The two ends named in the path: 404 unless both exist (worded as AMQP's bind when `asBind`, as RabbitMQ does for POST). */
+    const ends = (req: ApiRequest, asBind = false) => {
       const service = api.service(req.params.vhost);
-      const source = service.topology.exchanges.get(exchangeName(param(req, 'source')));
+      const sourceName = exchangeName(param(req, 'source'));
+      const source = service.topology.exchanges.get(sourceName);
       const name = param(req, 'destination');
       const destination = kind === 'queue' ? service.topology.queues.get(name) : service.topology.exchanges.get(exchangeName(name));
+      if (asBind && source === undefined) throw new HttpError(404, 'not_found', `no exchange '${sourceName}' in vhost '${service.name}'`);
+      if (asBind && destination === undefined) throw new HttpError(404, 'not_found', `no ${kind} '${name}' in vhost '${service.name}'`);
       if (source === undefined || destination === undefined) throw notFound();
       return { service, source, destination };
     };
@@ -40,7 +43,7 @@ export function bindingRoutes(api: Api, route: Route): void {
     });
 
     route('POST', between, (req) => {
-      const { service, source, destination } = ends(req);
+      const { service, source, destination } = ends(req, true);
       const body = objectBody(req);
       const routingKey = stringField(body, 'routing_key', '');
       const bindArgs = args(body.arguments);

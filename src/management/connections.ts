@@ -1,6 +1,7 @@
 /** /api/connections (list, show, DELETE closes with 320), /api/channels and /api/consumers. */
 import type { Channel } from '../acceptor/channel.js';
 import type { Connection } from '../acceptor/connection.js';
+import type { ConsumerRef } from '../acceptor/consumer-registry.js';
 import { toJsonTable } from '../definitions/rabbit-format.js';
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import type { Api, Route } from './api.js';
@@ -46,23 +47,38 @@ export function connectionRoutes(api: Api, route: Route): void {
     return selectColumns(req, channelJson(api, channel));
   });
 
-  const listConsumers = (req: ApiRequest) =>
-    listReply(
-      req,
-      channels(req).flatMap((ch) => [...ch.consumers.values()].map((c) => ({
-        consumer_tag: c.tag,
-        queue: { name: c.queue.name, vhost: c.queue.vhost },
-        channel_details: channelDetails(api, ch),
-        ack_required: !c.noAck,
-        exclusive: c.exclusive,
-        prefetch_count: c.noAck ? 0 : ch.prefetchCount,
-        active: true,
-        activity_status: 'up',
-        arguments: {},
-      }))),
-    );
+  const listConsumers = (req: ApiRequest) => {
+    const vhost = req.params.vhost;
+    if (vhost !== undefined) api.service(vhost);
+    return listReply(req, consumersOf(api, (c) => vhost === undefined || c.queue.vhost === vhost));
+  };
   route('GET', '/api/consumers', listConsumers);
   route('GET', '/api/consumers/:vhost', listConsumers);
+}
+
+/** The consumers `wanted` picks, as RabbitMQ lists them. */
+export function consumersOf(api: Api, wanted: (c: ConsumerRef) => boolean): Record<string, unknown>[] {
+  const out = [];
+  for (const conn of api.host.connections) {
+    if (conn.state !== 'open') continue;
+    for (const ch of conn.openChannels()) {
+      for (const c of ch.consumers.values()) {
+        if (!wanted(c)) continue;
+        out.push({
+          consumer_tag: c.tag,
+          queue: { name: c.queue.name, vhost: c.queue.vhost },
+          channel_details: channelDetails(api, ch),
+          ack_required: !c.noAck,
+          exclusive: c.exclusive,
+          prefetch_count: c.noAck ? 0 : ch.prefetchCount,
+          active: true,
+          activity_status: 'up',
+          arguments: {},
+        });
+      }
+    }
+  }
+  return out;
 }
 
 function connectionJson(api: Api, c: Connection): Record<string, unknown> {

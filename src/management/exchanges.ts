@@ -2,7 +2,7 @@
 import { toJsonTable } from '../definitions/rabbit-format.js';
 import type { ExchangeRecord } from '../routing/topology.js';
 import { exchangeName, type Api, type Route } from './api.js';
-import { badRequest, boolField, created, httpError, noContent, notFound, objectBody, param, queryFlag, stringField, type ApiRequest } from './http.js';
+import { boolField, created, httpError, noContent, notFound, objectBody, param, queryFlag, stringField, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
 import { args } from './queues.js';
 
@@ -21,15 +21,16 @@ export function exchangeRoutes(api: Api, route: Route): void {
 
   route('GET', '/api/exchanges/:vhost/:name', (req) => {
     const { service, exchange } = existing(req);
-    return selectColumns(req, exchangeJson(service.name, exchange));
+    // RabbitMQ's single-exchange view adds per-source and per-destination rates (none here).
+    return selectColumns(req, { ...exchangeJson(service.name, exchange), incoming: [], outgoing: [] });
   });
 
   route('PUT', '/api/exchanges/:vhost/:name', (req) => {
     const service = api.service(req.params.vhost);
     const name = exchangeName(param(req, 'name'));
     const body = objectBody(req);
-    const type = stringField(body, 'type', '');
-    if (type === '') throw badRequest('exchange type is required');
+    // RabbitMQ declares a direct exchange when the body names no type.
+    const type = stringField(body, 'type', 'direct');
     const existed = service.topology.exchanges.has(name);
     try {
       service.apply({

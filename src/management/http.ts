@@ -52,9 +52,10 @@ export function httpError(err: unknown): HttpError {
   }
   switch (err.code) {
     case ReplyCode.NOT_FOUND:
-      return notFound();
+      return new HttpError(404, 'not_found', err.detail);
     case ReplyCode.ACCESS_REFUSED:
-      return new HttpError(403, 'access_refused', err.detail);
+      // RabbitMQ answers amq.* names, the default exchange and the like as a refused permission.
+      return new HttpError(401, 'not_authorised', 'Access refused.');
     case ReplyCode.INTERNAL_ERROR:
       // a shard stopped, or the broker is closing
       return new HttpError(503, 'service_unavailable', err.detail);

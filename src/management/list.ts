@@ -4,7 +4,7 @@
  * `page` / `page_size` (then the answer is a page object), and `columns`
  * (comma-separated, dotted paths into nested objects).
  */
-import { badRequest, type ApiRequest } from './http.js';
+import { HttpError, badRequest, type ApiRequest } from './http.js';
 
 type Item = Record<string, unknown>;
 
@@ -24,11 +24,16 @@ export function listReply(req: ApiRequest, items: Item[]): unknown {
   }
   const page = q.get('page');
   if (page === null) return selectColumns(req, items);
-  const pageNumber = positive(page, 'page');
-  const pageSize = q.has('page_size') ? positive(q.get('page_size')!, 'page_size') : DEFAULT_PAGE_SIZE;
-  if (pageSize > MAX_PAGE_SIZE) throw badRequest(`page_size must be between 1 and ${MAX_PAGE_SIZE}`);
+  const pageNumber = positive(page);
+  const pageSize = q.has('page_size') ? positive(q.get('page_size')!) : DEFAULT_PAGE_SIZE;
+  if (!(pageNumber >= 1 && pageSize >= 1 && pageSize <= MAX_PAGE_SIZE)) {
+    const size = q.get('page_size') ?? 'undefined';
+    throw new HttpError(400, 'invalid_pagination_parameters', `Invalid pagination parameters: page number ${page}, page size ${size}`);
+  }
   const pageCount = Math.ceil(items.length / pageSize);
-  if (pageNumber > Math.max(1, pageCount)) throw badRequest(`page out of range: ${pageNumber} of ${pageCount}`);
+  if (pageNumber > Math.max(1, pageCount)) {
+    throw new HttpError(400, 'invalid_pagination_parameters', `Invalid pagination parameters: page number ${pageNumber} is greater than the page count ${pageCount}`);
+  }
   const slice = items.slice((pageNumber - 1) * pageSize, pageNumber * pageSize);
   return {
     filtered_count: items.length,
@@ -68,11 +73,8 @@ function nameFilter(filter: string, regex: boolean): (item: Item) => boolean {
   return (item) => re.test(String(item.name));
 }
 
-function positive(value: string, what: string): number {
-  const n = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!(n >= 1)) throw badRequest(`${what} must be a positive integer, got '${value}'`);
-  return n;
-}
+/** A positive integer, else NaN (refused by the caller). */
+const positive = (value: string): number => (/^\d+$/.test(value) && Number(value) >= 1 ? Number(value) : NaN);
 
 function pick(item: Item, path: string): unknown {
   let v: unknown = item;

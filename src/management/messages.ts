@@ -39,7 +39,7 @@ export function messageRoutes(api: Api, route: Route): void {
     if (Buffer.byteLength(routingKey) > 255) throw badRequest('routing_key is longer than 255 bytes');
     const properties = propertiesOf(body.properties);
     if (properties.userId !== undefined && properties.userId !== req.user) {
-      throw badRequest(`user_id property set to '${properties.userId}' but authenticated user was '${req.user}'`);
+      throw badRequest(`406 PRECONDITION_FAILED - user_id property set to '${properties.userId}' but authenticated user was '${req.user}'`);
     }
     return { routed: publish(api, service.topology, exchange, routingKey, properties, payload) };
   });

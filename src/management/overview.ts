@@ -4,7 +4,7 @@ import { VERSION } from '../version.js';
 import type { Api, Route } from './api.js';
 import { HttpError, notFound, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
-import { details } from './stats.js';
+import { details, type QueueCounters } from './stats.js';
 import { publish } from './messages.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 
@@ -105,16 +105,37 @@ export function overviewRoutes(api: Api, route: Route): void {
     return selectColumns(req, nodeJson());
   });
 
-  const vhostJson = (s: VHostService) => ({
-    name: s.name,
-    description: s.name === '/' ? 'Default virtual host' : '',
-    tags: [],
-    metadata: { description: s.name === '/' ? 'Default virtual host' : '', tags: [] },
-    tracing: false,
-    cluster_state: { [api.node]: 'running' },
+  const vhostJson = (s: VHostService, counters: Map<number, QueueCounters>) => {
+    let ready = 0;
+    let unacked = 0;
+    for (const q of s.topology.queues.values()) {
+      ready += counters.get(q.id)?.ready ?? 0;
+      unacked += counters.get(q.id)?.unacked ?? 0;
+    }
+    return {
+      name: s.name,
+      description: s.name === '/' ? 'Default virtual host' : '',
+      tags: [],
+      metadata: { description: s.name === '/' ? 'Default virtual host' : '', tags: [] },
+      default_queue_type: 'undefined',
+      tracing: false,
+      cluster_state: { [api.node]: 'running' },
+      messages: ready + unacked,
+      messages_details: details(0),
+      messages_ready: ready,
+      messages_ready_details: details(0),
+      messages_unacknowledged: unacked,
+      messages_unacknowledged_details: details(0),
+    };
+  };
+  route('GET', '/api/vhosts', async (req) => {
+    const counters = await api.counters();
+    return listReply(req, [...api.host.vhosts.values()].map((s) => vhostJson(s, counters)));
   });
-  route('GET', '/api/vhosts', (req) => listReply(req, [...api.host.vhosts.values()].map(vhostJson)));
-  route('GET', '/api/vhosts/:vhost', (req) => selectColumns(req, vhostJson(api.service(req.params.vhost))));
+  route('GET', '/api/vhosts/:vhost', async (req) => {
+    const service = api.service(req.params.vhost);
+    return selectColumns(req, vhostJson(service, await api.counters()));
+  });
 
   // Every authenticated user is an administrator until warren has user tags.
   route('GET', '/api/whoami', (req) => ({ name: req.user, tags: ['administrator'] }));

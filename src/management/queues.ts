@@ -3,6 +3,7 @@ import { table, toJsonTable } from '../definitions/rabbit-format.js';
 import type { QueueRecord } from '../routing/topology.js';
 import type { Api, Route } from './api.js';
 import { bindingJson, defaultBinding } from './bindings.js';
+import { consumersOf } from './connections.js';
 import { boolField, created, noContent, objectBody, badRequest, param, queryFlag, httpError, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
 import { details, type QueueCounters } from './stats.js';
@@ -21,7 +22,9 @@ export function queueRoutes(api: Api, route: Route): void {
   route('GET', '/api/queues/:vhost/:name', async (req) => {
     const queue = api.queue(req.params.vhost, req.params.name);
     const counters = await api.counters();
-    return selectColumns(req, queueJson(api, queue, counters.get(queue.id)));
+    // The single-queue view adds its consumers and per-source rates (none kept here), as RabbitMQ's does.
+    const consumers = consumersOf(api, (c) => c.queue === queue);
+    return selectColumns(req, { ...queueJson(api, queue, counters.get(queue.id)), consumer_details: consumers, deliveries: [], incoming: [] });
   });
 
   route('PUT', '/api/queues/:vhost/:name', async (req) => {
@@ -96,6 +99,9 @@ function queueJson(api: Api, q: QueueRecord, c: QueueCounters | undefined): Reco
     operator_policy: null,
     effective_policy_definition: {},
     exclusive_consumer_tag: null,
+    single_active_consumer_tag: null,
+    recoverable_slaves: null,
+    head_message_timestamp: null,
     consumers: q.consumerCount,
     messages: ready + unacked,
     messages_details: details(0),

@@ -38,7 +38,9 @@ for (const mode of MODES) {
           expect.objectContaining({ consumer_tag: consumerTag, queue: { name: q, vhost: '/' }, ack_required: true, exclusive: false, prefetch_count: 7, channel_details: expect.objectContaining({ number: 1, connection_name: c.name }) }),
         ]);
         expect((await m.api('GET', '/api/consumers/%2F')).body).toHaveLength(1);
-        expect((await m.api('GET', '/api/queues/%2F/' + enc(q))).body.consumers).toBe(1);
+        const queue = (await m.api('GET', '/api/queues/%2F/' + enc(q))).body;
+        expect(queue.consumers).toBe(1);
+        expect(queue.consumer_details).toEqual(consumers);
       } finally {
         await conn.close();
       }

