@@ -15,7 +15,6 @@ import { toJsonTable } from '../definitions/rabbit-format.js';
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import { exchangeName, type Api, type Route } from './api.js';
 import { badRequest, httpError, notFound, objectBody, param, stringField } from './http.js';
-import { args } from './queues.js';
 
 const ACK_MODES: Record<string, number> = {
   ack_requeue_true: SETTLE_REQUEUE,
@@ -90,7 +89,12 @@ export function publish(api: Api, vhost: VHost, exchange: ExchangeRecord, routin
     ids.push(d.id);
   }
   const out = new OutputBuffer(256);
-  encodeBasicProperties(out, properties);
+  try {
+    encodeBasicProperties(out, properties);
+  } catch (err: any) {
+    // a header key over 255 bytes, say
+    throw badRequest(`cannot encode the properties: ${err.message}`);
+  }
   const props = out.take();
   const flags = properties.deliveryMode === 2 ? PUBLISH_PERSISTENT : 0;
   for (const [shard, ids] of byShard) writePublish(api, api.host.links[shard], exchange, routingKey, flags, props, payload, ids);
@@ -141,11 +145,13 @@ function propertiesOf(value: unknown): BasicProperties {
     return v as number;
   };
   const timestamp = p.timestamp;
-  if (timestamp !== undefined && timestamp !== null && !Number.isInteger(timestamp)) throw badRequest('property timestamp must be an integer');
+  if (timestamp !== undefined && timestamp !== null && !(Number.isSafeInteger(timestamp) && (timestamp as number) >= 0)) {
+    throw badRequest('property timestamp must be a non-negative integer (seconds)');
+  }
   return {
     contentType: str('content_type'),
     contentEncoding: str('content_encoding'),
-    headers: p.headers === undefined || p.headers === null ? undefined : (args(p.headers) as FieldTable),
+    headers: headersOf(p.headers),
     deliveryMode: octet('delivery_mode'),
     priority: octet('priority'),
     correlationId: str('correlation_id'),
@@ -158,6 +164,12 @@ function propertiesOf(value: unknown): BasicProperties {
     appId: str('app_id'),
     clusterId: str('cluster_id'),
   };
+}
+
+function headersOf(value: unknown): FieldTable | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) throw badRequest('property headers must be an object');
+  return value as FieldTable;
 }
 
 const PROPERTY_NAMES: [keyof BasicProperties, string][] = [

@@ -3,6 +3,7 @@
  * aids: publish through HTTP (routed or not, received by amqplib) and get
  * with each ackmode.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MODES, channel, connect, uniq } from '../helpers.js';
 import { enc, managedBroker } from './support.js';
@@ -112,6 +113,41 @@ for (const mode of MODES) {
       expect((await publish('blue')).body).toEqual({ routed: false });
       expect((await m.api('DELETE', `/api/bindings/%2F/e/${enc(src)}/e/${enc(dst)}/${enc(binding.properties_key)}`)).status).toBe(204);
       expect((await publish('red')).body).toEqual({ routed: false });
+    });
+
+    it('any headers and payload published over HTTP arrive intact through amqplib, or are refused with 400 (fast-check)', async () => {
+      const q = uniq('fuzz');
+      await m.api('PUT', `/api/queues/%2F/${q}`, { durable: false });
+      const conn = await connect(m.broker.url);
+      const ch = await channel(conn);
+      const value = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 20 }), fc.integer(), fc.boolean(), fc.constant(null));
+      const headers = fc.dictionary(fc.string({ unit: 'grapheme', maxLength: 140 }), fc.oneof(value, fc.array(value, { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 5 }), value, { maxKeys: 2 })), { maxKeys: 4 });
+      try {
+        await fc.assert(
+          fc.asyncProperty(headers, fc.uint8Array({ maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 40 }), async (h, body, key) => {
+            const sent = await m.api('POST', '/api/exchanges/%2F/amq.default/publish', {
+              routing_key: q, payload: Buffer.from(body).toString('base64'), payload_encoding: 'base64', properties: { headers: h, correlation_id: key },
+            });
+            const tooLong = Object.keys(h).some((k) => Buffer.byteLength(k) > 255) || Buffer.byteLength(key) > 255;
+            if (tooLong) {
+              expect(sent.status).toBe(400);
+              expect(await ch.get(q, { noAck: true })).toBe(false);
+              return;
+            }
+            expect(sent).toMatchObject({ status: 200, body: { routed: true } });
+            const msg = await ch.get(q, { noAck: true });
+            expect(msg).not.toBe(false);
+            if (msg === false) return;
+            expect(Buffer.compare(msg.content, Buffer.from(body))).toBe(0);
+            expect(msg.properties.headers).toEqual(h);
+            expect(msg.properties.correlationId).toBe(key);
+          }),
+          { numRuns: 60 },
+        );
+      } finally {
+        await conn.close();
+      }
+      expect((await m.api('GET', '/api/overview')).status).toBe(200);
     });
 
     it('get: ack_requeue_true leaves the messages (redelivered), ack_requeue_false and reject_requeue_false take them; base64 and truncate', async () => {
