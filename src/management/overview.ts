@@ -31,7 +31,7 @@ export function overviewRoutes(api: Api, route: Route): void {
       totals[1] += c.deliveredOrGot;
       totals[2] += c.acked;
     }
-    const rates = api.overviewRates.observe('overview', totals);
+    const rates = api.overviewRates.observe('overview', [...totals, ready + unacked, ready, unacked]);
     const connections = [...api.host.connections].filter((c) => c.state === 'open');
     const channels = connections.flatMap((c) => [...c.openChannels()]);
     let exchanges = 0;
@@ -62,11 +62,11 @@ export function overviewRoutes(api: Api, route: Route): void {
       },
       queue_totals: {
         messages: ready + unacked,
-        messages_details: details(0),
+        messages_details: details(rates[3]),
         messages_ready: ready,
-        messages_ready_details: details(0),
+        messages_ready_details: details(rates[4]),
         messages_unacknowledged: unacked,
-        messages_unacknowledged_details: details(0),
+        messages_unacknowledged_details: details(rates[5]),
       },
       object_totals: {
         channels: channels.length,
@@ -112,6 +112,7 @@ export function overviewRoutes(api: Api, route: Route): void {
       ready += counters.get(q.id)?.ready ?? 0;
       unacked += counters.get(q.id)?.unacked ?? 0;
     }
+    const [messagesRate, readyRate, unackedRate] = api.overviewRates.observe(`vhost ${s.name}`, [ready + unacked, ready, unacked]);
     return {
       name: s.name,
       description: s.name === '/' ? 'Default virtual host' : '',
@@ -121,11 +122,11 @@ export function overviewRoutes(api: Api, route: Route): void {
       tracing: false,
       cluster_state: { [api.node]: 'running' },
       messages: ready + unacked,
-      messages_details: details(0),
+      messages_details: details(messagesRate),
       messages_ready: ready,
-      messages_ready_details: details(0),
+      messages_ready_details: details(readyRate),
       messages_unacknowledged: unacked,
-      messages_unacknowledged_details: details(0),
+      messages_unacknowledged_details: details(unackedRate),
     };
   };
   route('GET', '/api/vhosts', async (req) => {

@@ -84,7 +84,8 @@ function queueJson(api: Api, q: QueueRecord, c: QueueCounters | undefined): Reco
   const ready = c?.ready ?? 0;
   const unacked = c?.unacked ?? 0;
   const totals = [c?.published ?? 0, c?.deliveredOrGot ?? 0, c?.acked ?? 0];
-  const [publishRate, deliverRate, ackRate] = api.queueRates.observe(q.id, totals);
+  // Depths change at a rate too (negative while a queue drains), as RabbitMQ shows them.
+  const [publishRate, deliverRate, ackRate, messagesRate, readyRate, unackedRate] = api.queueRates.observe(q.id, [...totals, ready + unacked, ready, unacked]);
   const json: Record<string, unknown> = {
     name: q.name,
     vhost: q.vhost,
@@ -104,11 +105,11 @@ function queueJson(api: Api, q: QueueRecord, c: QueueCounters | undefined): Reco
     head_message_timestamp: null,
     consumers: q.consumerCount,
     messages: ready + unacked,
-    messages_details: details(0),
+    messages_details: details(messagesRate),
     messages_ready: ready,
-    messages_ready_details: details(0),
+    messages_ready_details: details(readyRate),
     messages_unacknowledged: unacked,
-    messages_unacknowledged_details: details(0),
+    messages_unacknowledged_details: details(unackedRate),
   };
   // Like RabbitMQ, a queue nothing passed through has no message_stats.
   if (totals.some((n) => n > 0)) {
