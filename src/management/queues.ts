@@ -111,6 +111,13 @@ function queueJson(api: Api, q: QueueRecord, c: QueueCounters | undefined): Reco
     messages_unacknowledged: unacked,
     messages_unacknowledged_details: details(unackedRate),
   };
+  if (q.exclusiveOwner !== 0) {
+    // RabbitMQ names the connection that owns an exclusive queue.
+    for (const conn of api.host.connections) {
+      if (conn.id !== q.exclusiveOwner) continue;
+      json.owner_pid_details = { name: conn.name, peer_host: conn.socket.remoteAddress, peer_port: conn.socket.remotePort };
+    }
+  }
   // Like RabbitMQ, a queue nothing passed through has no message_stats.
   if (totals.some((n) => n > 0)) {
     json.message_stats = {

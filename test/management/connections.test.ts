@@ -38,6 +38,8 @@ for (const mode of MODES) {
           expect.objectContaining({ consumer_tag: consumerTag, queue: { name: q, vhost: '/' }, ack_required: true, exclusive: false, prefetch_count: 7, channel_details: expect.objectContaining({ number: 1, connection_name: c.name }) }),
         ]);
         expect((await m.api('GET', '/api/consumers/%2F')).body).toHaveLength(1);
+        const { queue: mine } = await ch2.assertQueue('', { exclusive: true });
+        expect((await m.api('GET', `/api/queues/%2F/${enc(mine)}`)).body).toMatchObject({ exclusive: true, owner_pid_details: { name: c.name, peer_port: c.peer_port } });
         const queue = (await m.api('GET', '/api/queues/%2F/' + enc(q))).body;
         expect(queue.consumers).toBe(1);
         expect(queue.consumer_details).toEqual(consumers);
