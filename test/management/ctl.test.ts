@@ -163,3 +163,56 @@ for (const mode of MODES) {
     });
   });
 }
+
+/** A port nothing listens on (it was free a moment ago). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('warren --management-port', () => {
+  it('serves the API on the port asked for, after the ready line; warren ctl reaches it; SIGTERM stops both', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [MAIN, '--port', '0', '--host', '127.0.0.1', '--workers', '0', '--in-memory', '--management-port', String(port)]);
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    const lines = await new Promise<string[]>((resolve, reject) => {
+      child.stdout.on('data', (chunk: string) => {
+        stdout += chunk;
+        const got = stdout.split('\n');
+        if (got.length > 2) resolve(got.slice(0, 2));
+      });
+      child.once('exit', (code) => reject(new Error(`warren exited with ${code}: ${stdout}`)));
+    });
+    try {
+      expect(lines[0]).toMatch(/^warren .* listening on 127\.0\.0\.1 port \d+ .* ready in [\d.]+ ms$/);
+      expect(lines[1]).toBe(`warren: management API on http://127.0.0.1:${port}/api/`);
+      const status = await ctl(['--url', `http://guest:guest@127.0.0.1:${port}`, '-q', 'list_vhosts']);
+      expect(status.lines).toEqual(['name', '/']);
+    } finally {
+      child.kill('SIGTERM');
+      expect((await once(child, 'exit'))[0]).toBe(0);
+    }
+    const after = await ctl(['--url', `http://guest:guest@127.0.0.1:${port}`, 'status']);
+    expect(after.code).toBe(1);
+  });
+
+  it('a management port in use, asked for, is one line and exit code 1', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const child = spawn(process.execPath, [MAIN, '--port', '0', '--host', '127.0.0.1', '--workers', '0', '--in-memory', '--management-port', String(port)]);
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(1);
+      expect(stderr.trimEnd().split('\n')).toEqual([`warren: management API: port ${port} on 127.0.0.1 is in use`]);
+    } finally {
+      taken.close();
+    }
+  });
+});
