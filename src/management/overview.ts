@@ -138,6 +138,10 @@ export function overviewRoutes(api: Api, route: Route): void {
     return selectColumns(req, vhostJson(service, await api.counters()));
   });
 
+  route('GET', '/api/cluster-name', () => ({ name: api.node }));
+  // The management UI's plugins; warren has none.
+  route('GET', '/api/extensions', () => []);
+
   // Every authenticated user is an administrator until warren has user tags.
   route('GET', '/api/whoami', (req) => ({ name: req.user, tags: ['administrator'] }));
 

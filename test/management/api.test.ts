@@ -72,6 +72,8 @@ for (const mode of MODES) {
       expect((await m.api('GET', '/api/vhosts')).body.map((v: any) => v.name)).toContain('/');
       expect((await m.api('GET', '/api/vhosts/%2F')).body).toMatchObject({ name: '/', description: 'Default virtual host', tracing: false, messages_ready: expect.any(Number) });
       expect(await m.api('GET', '/api/healthchecks/node')).toMatchObject({ status: 200, body: { status: 'ok' } });
+      expect((await m.api('GET', '/api/cluster-name')).body).toEqual({ name: node.name });
+      expect((await m.api('GET', '/api/extensions')).body).toEqual([]);
       expect(await m.api('GET', '/api/aliveness-test/%2F')).toMatchObject({ status: 200, body: { status: 'ok' } });
       expect((await m.api('GET', '/api/aliveness-test/nowhere')).status).toBe(404);
       expect(await m.api('GET', '/api/health/checks/alarms')).toMatchObject({ status: 200, body: { status: 'ok' } });
