@@ -102,6 +102,11 @@ export class ShardQueue {
    * in a broker with a data dir); false again once deleted, or the store stopped.
    */
   stored = false;
+  /** Totals for the management API's message_stats: plain integer increments on the hot path. */
+  published = 0;
+  /** deliveries to consumers and basic.get answers */
+  deliveredOrGot = 0;
+  acked = 0;
 
   constructor(
     readonly id: number,
@@ -115,12 +120,18 @@ export class ShardQueue {
     return this.ready.length + this.requeued.length + (this.pager === null ? 0 : this.pager.length);
   }
 
+  /** delivered (or got) and not yet acked, rejected or requeued */
+  get unackedCount(): number {
+    return this.unacked.size;
+  }
+
   /**
    * `persistent`: it goes to the queue's store (the caller appends it, then calls
    * `appended`). Past a full window a persistent message starts the paged part,
    * and while that is not empty every message goes there, to keep the order.
    */
   enqueue(message: StoredMessage, persistent = false): QueueEntry {
+    this.published++;
     const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent };
     const pager = this.pager;
     if (pager !== null && (pager.length > 0 || (persistent && this.windowFull()))) pager.push(entry);

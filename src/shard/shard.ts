@@ -32,6 +32,8 @@ export type ShardControl =
   | { op: 'flow'; consumerIds: number[]; active: boolean }
   | { op: 'get'; queueId: number; noAck: boolean }
   | { op: 'count'; queueId: number }
+  /** every queue's counters, for the management API: see queueStats() */
+  | { op: 'stats' }
   /** broker shutdown: the reply comes once the store synced and closed every queue */
   | { op: 'stop' };
 
@@ -101,6 +103,7 @@ export class Shard {
           if (entry.persistent && queue.stored) this.store!.delivered(queue.id, entry.id);
         }
         consumer.inFlight.push(entry);
+        queue.deliveredOrGot++;
         this.writeDeliver(consumer, entry);
         progress = true;
       }
@@ -200,8 +203,10 @@ export class Shard {
       const entry = queue.settle(buf.readDoubleLE(p + 4));
       if (entry === undefined) continue;
       // A requeued persistent entry stays on disk as it is: it was appended once.
-      if (requeued === null) this.forget(queue, entry);
-      else {
+      if (requeued === null) {
+        if (action === R.SETTLE_ACK) queue.acked++;
+        this.forget(queue, entry);
+      } else {
         entry.redelivered = true;
         let batch = requeued.get(queue);
         if (batch === undefined) requeued.set(queue, (batch = []));
@@ -310,6 +315,7 @@ export class Shard {
         const queue = this.queues.get(c.queueId);
         const entry = queue?.take();
         if (queue === undefined || entry === undefined) return this.reply(requestId, { empty: true });
+        queue.deliveredOrGot++;
         if (!c.noAck) {
           queue.track(entry, null);
           if (entry.persistent && queue.stored) this.store!.delivered(queue.id, entry.id);
@@ -318,6 +324,8 @@ export class Shard {
       }
       case 'count':
         return this.reply(requestId, { messageCount: this.queues.get(c.queueId)?.messageCount ?? 0 });
+      case 'stats':
+        return this.reply(requestId, { stats: this.queueStats() });
       case 'stop':
         if (this.store === null || this.storeEnded) return this.reply(requestId, {});
         for (const queue of this.queues.values()) queue.stored = false;
@@ -325,6 +333,16 @@ export class Shard {
         this.stopSeq = this.store.requestStop();
         return;
     }
+  }
+
+  /**
+   * Every queue's counters as one flat array, QUEUE_STATS_FIELDS numbers per
+   * queue: id, ready, unacked, published, delivered or got, acked.
+   */
+  private queueStats(): number[] {
+    const stats: number[] = [];
+    for (const q of this.queues.values()) stats.push(q.id, q.messageCount, q.unackedCount, q.published, q.deliveredOrGot, q.acked);
+    return stats;
   }
 
   /**
