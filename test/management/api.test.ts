@@ -114,6 +114,8 @@ for (const mode of MODES) {
       const vhost = `load test/ü ${uniq('vh')}`;
       const defs = {
         vhosts: [{ name: vhost }],
+        // As in RabbitMQ, a vhost created by an import grants nobody access unless the file says so.
+        permissions: [{ user: 'guest', vhost, configure: '.*', write: '.*', read: '.*' }],
         exchanges: [{ name: 'orders', vhost, type: 'topic', durable: true, auto_delete: false, internal: false, arguments: {} }],
         queues: [{ name: 'orders.eu/€', vhost, durable: true, auto_delete: false, arguments: {} }],
         bindings: [{ source: 'orders', vhost, destination: 'orders.eu/€', destination_type: 'queue', routing_key: 'eu.#', arguments: {} }],
