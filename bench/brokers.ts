@@ -116,7 +116,8 @@ export function warrenTarget(name: string, o: WarrenOptions = {}): BrokerTarget 
       if (o.workers !== undefined) args.push('--workers', String(o.workers));
       // A fresh data dir each start (through the environment, which older checkouts ignore).
       const dataDir = mkdtempSync(path.join(os.tmpdir(), 'warren-bench-'));
-      const c = await spawnReadyLine(warrenEntry(o.root ?? REPO_ROOT), args, { ...o.env, WARREN_DATA_DIR: dataDir });
+      // No management API: what is measured is the broker (the environment again, for older checkouts).
+      const c = await spawnReadyLine(warrenEntry(o.root ?? REPO_ROOT), args, { ...o.env, WARREN_DATA_DIR: dataDir, WARREN_MANAGEMENT_PORT: '0' });
       const close = async () => {
         await c.close();
         rmSync(dataDir, { recursive: true, force: true });

@@ -77,6 +77,11 @@ export interface BrokerOptions {
    * is closed with 406; ms, 0 = never; default 30 minutes
    */
   consumerTimeoutMs?: number;
+  /**
+   * the management HTTP API's port (0 picks a free one); default none. Served by
+   * startBroker() (src/management/), not by the Broker itself.
+   */
+  managementPort?: number;
 }
 
 export interface TlsOptions {
@@ -107,7 +112,7 @@ interface PendingImmediate {
 }
 
 export class Broker extends EventEmitter implements ShardEvents, QueueHost, ConsumerHost {
-  readonly options: Required<Omit<BrokerOptions, 'dataDir' | 'definitions' | 'tls'>> & Pick<BrokerOptions, 'dataDir' | 'definitions' | 'tls'>;
+  readonly options: Required<Omit<BrokerOptions, 'dataDir' | 'definitions' | 'tls' | 'managementPort'>> & Pick<BrokerOptions, 'dataDir' | 'definitions' | 'tls'>;
   /** the TLS listener's port, once listening (undefined without TLS) */
   tlsPort: number | undefined;
   readonly vhosts = new Map<string, VHostService>();
@@ -418,7 +423,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     const limit = this.access.user(conn.user)?.limits.maxChannels;
     if (limit === undefined || limit < 0) return;
     let open = 0;
-    for (const other of this.connections) if (other.user === conn.user) open += other.openChannels;
+    for (const other of this.connections) if (other.user === conn.user) open += other.channelCount;
     if (reached(limit, open)) {
       throw new AmqpError(ReplyCode.NOT_ALLOWED, `number of channels opened for user '${conn.user}' has reached the maximum allowed user limit of (${limit})`, 0, 0, true);
     }

@@ -12,16 +12,37 @@ export interface RunningBroker {
   readonly port: number;
   /** the amqps port when BrokerOptions.tls is given */
   readonly tlsPort: number | undefined;
+  /** the management HTTP API's port once it listens (BrokerOptions.managementPort, or startManagement()) */
+  readonly managementPort: number | undefined;
   readonly broker: Broker;
   /** Resolves if the broker fails (a shard stopped; see Broker's 'fatal'); never otherwise. */
   readonly failed: Promise<Error>;
-  /** Sends clients connection.close 320, waits briefly for their close-ok, ends the shards. */
+  /**
+   * Serves the management HTTP API on `port` (0: a free one) at the first host;
+   * resolves with the bound port. Throws ManagementListenError if it cannot listen
+   * (the broker keeps running). The CLI calls it after its ready line, so loading
+   * the API never delays the AMQP port.
+   */
+  startManagement(port: number): Promise<number>;
+  /** Stops the management API, sends clients connection.close 320, waits briefly for their close-ok, ends the shards. */
   close(): Promise<void>;
+}
+
+/** The management API could not listen (its port is in use, say). */
+export class ManagementListenError extends Error {
+  constructor(
+    readonly port: number,
+    override readonly cause: NodeJS.ErrnoException,
+  ) {
+    super(`management API: cannot listen on port ${port}: ${cause.message}`);
+  }
 }
 
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   const broker = new Broker(options);
   const failed = new Promise<Error>((resolve) => broker.once('fatal', resolve));
+  const host = broker.options.host;
+  const first = Array.isArray(host) ? host[0] : host;
   let port: number;
   try {
     await broker.openDataDir();
@@ -30,16 +51,41 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     await broker.close();
     throw err;
   }
-  const host = broker.options.host;
-  const first = Array.isArray(host) ? host[0] : host;
   const [user, password] = Object.entries(broker.options.users)[0] ?? ['guest', 'guest'];
   const hostPart = first.includes(':') ? `[${first}]` : first;
-  return {
+  let management: { port: number; close(): Promise<void> } | undefined;
+  const running: RunningBroker = {
     url: `amqp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hostPart}:${port}`,
     port,
     tlsPort: broker.tlsPort,
+    get managementPort() {
+      return management?.port;
+    },
     broker,
     failed,
-    close: () => broker.close(),
+    async startManagement(managementPort: number) {
+      if (management !== undefined) throw new Error(`the management API already listens on port ${management.port}`);
+      // Loaded only when asked for: a broker without it loads none of it.
+      const { ManagementServer } = await import('./management/server.js');
+      try {
+        management = await ManagementServer.start(broker, { host: first, port }, managementPort, first);
+      } catch (err: any) {
+        throw err?.syscall === 'listen' ? new ManagementListenError(managementPort, err) : err;
+      }
+      return management.port;
+    },
+    close: async () => {
+      await management?.close();
+      await broker.close();
+    },
   };
+  if (options.managementPort !== undefined) {
+    try {
+      await running.startManagement(options.managementPort);
+    } catch (err) {
+      await broker.close();
+      throw err;
+    }
+  }
+  return running;
 }

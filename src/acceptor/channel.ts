@@ -170,6 +170,11 @@ export class Channel implements RoutedMessage {
     if ((this.conn.backlogBytes -= bytes) <= BUFFER_LIMIT / 2) this.conn.unpause(PAUSE_BACKLOG);
   }
 
+  /** What the management API shows of this channel. */
+  get info(): { unacked: number; confirm: boolean; transactional: boolean } {
+    return { unacked: this.unacked.size, confirm: this.confirms !== null, transactional: this.tx !== null };
+  }
+
   /** Bytes of the body being received (they count against the memory watermark). */
   get assemblingBytes(): number {
     return (this.expecting === EXPECT_BODY ? this.pubReceived : 0) + (this.tx === null ? 0 : this.tx.bytes);

@@ -10,6 +10,7 @@ import { FRAME_HEARTBEAT, FRAME_METHOD, FRAME_MIN_SIZE } from '../protocol/const
 import { AmqpError, ReplyCode, connectionError } from '../protocol/errors.js';
 import * as M from '../protocol/methods.generated.js';
 import type { VHost } from '../routing/topology.js';
+import type { FieldTable } from '../protocol/field-types.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import { Handshake } from './handshake.js';
 import { Channel } from './channel.js';
@@ -61,6 +62,10 @@ export class Connection implements FrameHandler {
   /** the user's permissions in that vhost, checked by the method handlers */
   permissions!: UserAccess;
   user = '';
+  /** what the client sent in connection.start-ok (the management API shows it) */
+  clientProperties: FieldTable = {};
+  /** when the socket was accepted, ms since the epoch */
+  readonly connectedAt = Date.now();
   capabilities: ClientCapabilities = { consumerCancelNotify: false, connectionBlocked: false, authenticationFailureClose: false };
   private lastReceived = Date.now();
   /** whether anything but a heartbeat was written since the last heartbeat tick */
@@ -75,7 +80,7 @@ export class Connection implements FrameHandler {
   /** bytes of frames waiting on busy channels */
   backlogBytes = 0;
   /** channels open (for the user's max-channels limit) */
-  openChannels = 0;
+  channelCount = 0;
   readonly name: string;
   /** One log line with the stack per connection is enough: later errors are its consequences. */
   private internalErrorLogged = false;
@@ -187,7 +192,7 @@ export class Connection implements FrameHandler {
     }
     this.broker.checkChannelLimit(this);
     this.channels[channelId] = new Channel(channelId, this);
-    this.openChannels++;
+    this.channelCount++;
     M.writeChannelOpenOk(this.out, channelId, { channelId: Buffer.alloc(0) });
     this.dirty();
   }
@@ -207,10 +212,15 @@ export class Connection implements FrameHandler {
     return false;
   }
 
+  /** Its open channels, for the management API. */
+  *openChannels(): IterableIterator<Channel> {
+    for (const channel of this.channels) if (channel !== undefined) yield channel;
+  }
+
   forgetChannel(channel: Channel): void {
     if (this.channels[channel.id] !== channel) return;
     this.channels[channel.id] = undefined;
-    this.openChannels--;
+    this.channelCount--;
   }
 
   /** Sends connection.close for an error and waits (briefly) for close-ok. */
@@ -388,7 +398,7 @@ export class Connection implements FrameHandler {
   private releaseChannels(): void {
     for (const channel of this.channels) channel?.release();
     this.channels.length = 0;
-    this.openChannels = 0;
+    this.channelCount = 0;
   }
 
   /** No more frames in either direction. */

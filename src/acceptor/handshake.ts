@@ -103,6 +103,7 @@ export class Handshake {
       return;
     }
     this.conn.user = user.name;
+    this.conn.clientProperties = a.clientProperties;
     this.step = 'tune-ok';
     M.writeConnectionTune(this.conn.out, 0, {
       channelMax: SERVER_CHANNEL_MAX,

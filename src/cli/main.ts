@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { startBroker, type RunningBroker, type TlsOptions } from '../index.js';
+import { ManagementListenError, startBroker, type BrokerOptions, type RunningBroker, type TlsOptions } from '../index.js';
 import { VERSION } from '../version.js';
 import { watermarkBytes } from '../acceptor/memory-alarm.js';
 import { DataDirInUse } from '../definitions/data-dir-lock.js';
@@ -16,6 +16,7 @@ const started = performance.now();
 
 const USAGE = `Usage: warren [options]
 ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
+       warren ctl [--url URL] COMMAND ...    rabbitmqctl's commands over the management API (warren ctl --help)
   --host ADDR        listen address (repeatable; default 127.0.0.1 and ::1)
   --port N           AMQP port (default 5672; 0 picks a free one)
   --workers N        shard worker threads (default cores - 1; 0 = run inline)
@@ -37,6 +38,9 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
   --tls-key FILE     the server's private key, PEM
   --tls-ca FILE      CA certificates for client certificates, PEM (clients may then use EXTERNAL)
   --tls-verify-peer  refuse TLS clients without a certificate that verifies against --tls-ca
+  --management-port N  the management HTTP API's port (default $WARREN_MANAGEMENT_PORT, else
+                     15672; 0 = off). When the default port is taken, warren goes on without
+                     it and says so
   --help             this text`;
 
 /** RabbitMQ's ceiling for max_message_size (512 MiB); rings are sized from it. */
@@ -82,6 +86,7 @@ function parseOptions() {
       'tls-key': { type: 'string' },
       'tls-ca': { type: 'string' },
       'tls-verify-peer': { type: 'boolean' },
+      'management-port': { type: 'string' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -125,8 +130,12 @@ function listenError(err: any, port: number): string {
   }
 }
 
+/** An IPv6 address in brackets, as a URL wants it. */
+const hostPart = (host: string) => (host.includes(':') ? `[${host}]` : host);
+
 // A subcommand, else the broker.
 if (process.argv[2] === 'definitions') process.exit(await runDefinitionsCommand(process.argv.slice(3)));
+if (process.argv[2] === 'ctl') process.exit(await (await import('./ctl-command.js')).runCtlCommand(process.argv.slice(3)));
 const values = parse();
 if (values.help) {
   console.log(USAGE);
@@ -134,7 +143,12 @@ if (values.help) {
 }
 if (values['in-memory'] && values['data-dir'] !== undefined) exit(2, '--data-dir and --in-memory exclude each other (see --help)');
 const port = integer('port', values.port, 0, 65535);
-const options = {
+/** RabbitMQ's management port. */
+const DEFAULT_MANAGEMENT_PORT = 15672;
+// $WARREN_MANAGEMENT_PORT counts as given (the bench turns the API off with 0; older checkouts ignore it).
+const managementOption = integer('management-port', values['management-port'] ?? (process.env.WARREN_MANAGEMENT_PORT || undefined), 0, 65535);
+const managementPort = managementOption ?? DEFAULT_MANAGEMENT_PORT;
+const options: BrokerOptions = {
   host: values.host,
   port,
   workers: integer('workers', values.workers, 0, MAX_WORKERS),
@@ -186,6 +200,26 @@ const ms = (performance.now() - started).toFixed(1);
 const amqps = broker.tlsPort === undefined ? '' : ` amqps port ${broker.tlsPort}`;
 console.log(`warren ${VERSION} listening on ${hosts} port ${broker.port} (${broker.broker.links.length} shard(s), workers=${broker.broker.options.workers})${amqps} ready in ${ms} ms`);
 
+/**
+ * After the ready line: the AMQP port never waits for the management API.
+ * A port asked for with --management-port must work; when the default one is
+ * taken (a RabbitMQ running, another warren), warren goes on without it.
+ */
+async function startManagement(running: RunningBroker, port: number): Promise<void> {
+  try {
+    const bound = await running.startManagement(port);
+    console.log(`warren: management API on http://${hostPart(hosts.split(', ')[0])}:${bound}/api/`);
+  } catch (err: any) {
+    const why = err instanceof ManagementListenError ? listenError(err.cause, port).replace(' (is RabbitMQ running? use --port)', '') : String(err?.message ?? err);
+    if (managementOption !== undefined) {
+      console.error(`warren: management API: ${why.replace('use --port', 'use --management-port')}`);
+      await running.close();
+      process.exit(1);
+    }
+    console.error(`warren: ${why}: going on without the management API (use --management-port)`);
+  }
+}
+
 let stopping = false;
 async function stop(code: number): Promise<void> {
   if (stopping) return;
@@ -203,3 +237,5 @@ process.on('SIGTERM', () => {
   console.log('warren: SIGTERM, stopping');
   void stop(0);
 });
+
+if (managementPort !== 0) await startManagement(broker, managementPort);

@@ -239,14 +239,14 @@ function flag(value: unknown, absent: boolean, what: string): boolean {
   return value;
 }
 
-function table(value: unknown): FieldTable {
+export function table(value: unknown): FieldTable {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`arguments must be an object, got ${JSON.stringify(value)}`);
   return value as FieldTable;
 }
 
 /** AMQP field values as JSON, as RabbitMQ writes them: byte strings as text, timestamps as seconds. */
-function toJsonTable(table: FieldTable): Record<string, JsonValue> {
+export function toJsonTable(table: FieldTable): Record<string, JsonValue> {
   // fromEntries: a key named __proto__ stays a key
   return Object.fromEntries(Object.entries(table).map(([key, value]) => [key, toJson(value)]));
 }

@@ -120,6 +120,11 @@ export class ShardQueue {
   private consumerPriorities = false;
   /** a priority queue (x-max-priority) keeps its ready entries here instead; null: a plain FIFO */
   private lanes: PriorityLanes | null = null;
+  /** Totals for the management API's message_stats: plain integer increments on the hot path. */
+  published = 0;
+  /** deliveries to consumers and basic.get answers */
+  deliveredOrGot = 0;
+  acked = 0;
 
   constructor(
     readonly id: number,
@@ -143,12 +148,18 @@ export class ShardQueue {
     this.lanes = new PriorityLanes(maxPriority);
   }
 
+  /** delivered (or got) and not yet acked, rejected or requeued */
+  get unackedCount(): number {
+    return this.unacked.size;
+  }
+
   /**
    * `persistent`: it goes to the queue's store (the caller appends it, then calls
    * `appended`). Past a full window a persistent message starts the paged part,
    * and while that is not empty every message goes there, to keep the order.
    */
   enqueue(message: StoredMessage, persistent = false): QueueEntry {
+    this.published++;
     const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent, expiresAt: 0, returns: 0 };
     const pager = this.pager;
     if (this.lanes !== null) this.lanes.push(entry);

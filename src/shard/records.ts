@@ -77,6 +77,9 @@ export const QUEUE_EXPIRED_SIZE = 5;
 export const CONTROL_HEADER = 5;
 
 const packr = new Packr({ useRecords: false });
+/** The 'stats' control reply: this many numbers per queue (see Shard.queueStats). */
+export const QUEUE_STATS_FIELDS = 6;
+
 export const packControl = (value: unknown): Buffer => packr.pack(value);
 /**
  * Control records are read from a ring, a view of a SharedArrayBuffer, which

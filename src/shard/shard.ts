@@ -40,6 +40,8 @@ export type ShardControl =
   | { op: 'get'; queueId: number; noAck: boolean }
   /** used: a redeclare, which restarts the queue's x-expires clock */
   | { op: 'count'; queueId: number; used?: boolean }
+  /** every queue's counters, for the management API: see queueStats() */
+  | { op: 'stats' }
   /** broker shutdown: the reply comes once the store synced and closed every queue */
   | { op: 'stop' };
 
@@ -132,6 +134,7 @@ export class Shard implements LifecycleHost {
           if (entry.persistent && queue.stored) this.store!.delivered(queue.id, entry.id);
         }
         consumer.inFlight.push(entry);
+        queue.deliveredOrGot++;
         this.writeDeliver(consumer, entry);
         progress = true;
       }
@@ -247,7 +250,10 @@ export class Shard implements LifecycleHost {
       // A requeued persistent entry stays on disk as it is: it was appended once.
       if (requeued === null) {
         if (action === R.SETTLE_DROP) this.drop(queue, entry, 'rejected');
-        else this.forget(queue, entry);
+        else {
+          if (action === R.SETTLE_ACK) queue.acked++;
+          this.forget(queue, entry);
+        }
       } else if (queue.lifecycle !== null && queue.lifecycle.quorum && this.returnedTooOften(queue.lifecycle, entry)) {
         this.drop(queue, entry, 'delivery_limit');
       } else {
@@ -370,6 +376,7 @@ export class Shard implements LifecycleHost {
         const entry = queue?.take();
         if (queue?.timed) this.lifecycles.headChanged(queue);
         if (queue === undefined || entry === undefined) return this.reply(requestId, { empty: true });
+        queue.deliveredOrGot++;
         if (!c.noAck) {
           queue.track(entry, null);
           if (entry.persistent && queue.stored) this.store!.delivered(queue.id, entry.id);
@@ -379,6 +386,8 @@ export class Shard implements LifecycleHost {
       case 'count':
         if (c.used && this.queues.has(c.queueId)) this.lifecycles.used(this.queues.get(c.queueId)!, this.now);
         return this.reply(requestId, { messageCount: this.queues.get(c.queueId)?.messageCount ?? 0 });
+      case 'stats':
+        return this.reply(requestId, { stats: this.queueStats() });
       case 'stop':
         if (this.store === null || this.storeEnded) return this.reply(requestId, {});
         for (const queue of this.queues.values()) queue.stored = false;
@@ -386,6 +395,16 @@ export class Shard implements LifecycleHost {
         this.stopSeq = this.store.requestStop();
         return;
     }
+  }
+
+  /**
+   * Every queue's counters as one flat array, QUEUE_STATS_FIELDS numbers per
+   * queue: id, ready, unacked, published, delivered or got, acked.
+   */
+  private queueStats(): number[] {
+    const stats: number[] = [];
+    for (const q of this.queues.values()) stats.push(q.id, q.messageCount, q.unackedCount, q.published, q.deliveredOrGot, q.acked);
+    return stats;
   }
 
   /**

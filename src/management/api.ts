@@ -1,0 +1,60 @@
+/**
+ * What the resource handlers share: the broker's state (through
+ * ManagementHost), this node's name, rates and one counters snapshot per
+ * request, and the route table they register into.
+ */
+import os from 'node:os';
+import type { QueueRecord } from '../routing/topology.js';
+import type { VHostService } from '../vhost/vhost-service.js';
+import { notFound, type ApiRequest, type Reply } from './http.js';
+import type { Listener, ManagementHost } from './host.js';
+import { queueCounters, Rates, type QueueCounters } from './stats.js';
+
+export type Handler = (req: ApiRequest) => unknown | Reply | Promise<unknown>;
+export type Route = (method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, handler: Handler) => void;
+
+export class Api {
+  /** RabbitMQ's node name shape, rabbit@host */
+  readonly node = `rabbit@${os.hostname()}`;
+  readonly startedAt = Date.now();
+  /** per-queue publish / deliver_get / ack rates, by queue id */
+  readonly queueRates = new Rates();
+  /** the overview's message rates */
+  readonly overviewRates = new Rates();
+  /** the port this API listens on, once it does */
+  managementPort = 0;
+
+  constructor(
+    readonly host: ManagementHost,
+    readonly listener: Listener,
+  ) {}
+
+  /** The vhost named in the path: 404 unless it exists. */
+  service(name: string | undefined): VHostService {
+    const service = name === undefined ? undefined : this.host.vhosts.get(name);
+    if (service === undefined) throw notFound();
+    return service;
+  }
+
+  /** The vhosts a list covers: one when the path names it (404 if missing), else all. */
+  services(name: string | undefined): VHostService[] {
+    return name === undefined ? [...this.host.vhosts.values()] : [this.service(name)];
+  }
+
+  /** A queue that exists: 404 otherwise. */
+  queue(vhost: string | undefined, name: string | undefined): QueueRecord {
+    const queue = name === undefined ? undefined : this.service(vhost).topology.queues.get(name);
+    if (queue === undefined) throw notFound();
+    return queue;
+  }
+
+  /** Every queue's counters, one round trip per shard. */
+  counters(): Promise<Map<number, QueueCounters>> {
+    return queueCounters(this.host.links);
+  }
+}
+
+/** RabbitMQ's name for the default exchange in paths. */
+export const DEFAULT_EXCHANGE_PATH = 'amq.default';
+
+export const exchangeName = (path: string) => (path === DEFAULT_EXCHANGE_PATH ? '' : path);

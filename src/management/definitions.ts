@@ -1,0 +1,42 @@
+/**
+ * /api/definitions: GET exports, POST imports, in RabbitMQ's format
+ * (src/definitions/rabbit-format.ts, the same code as the data dir and
+ * --definitions). Users and permissions in an imported file are not applied yet.
+ */
+import { checkDefinitions, checkEntries, exportDefinitions } from '../definitions/rabbit-format.js';
+import type { Api, Route } from './api.js';
+import { badRequest, noContent, type ApiRequest } from './http.js';
+
+export function definitionRoutes(api: Api, route: Route): void {
+  route('GET', '/api/definitions', () => exportDefinitions(api.host.vhosts.values(), api.host.access));
+  route('GET', '/api/definitions/:vhost', (req) => {
+    // RabbitMQ's per-vhost export names no vhosts, and its entries carry none.
+    const { exchanges, queues, bindings } = exportDefinitions([api.service(req.params.vhost)], api.host.access);
+    const strip = <T extends { vhost?: string }>(list: T[] | undefined) => (list ?? []).map(({ vhost: _, ...rest }) => rest);
+    return { rabbit_version: exportDefinitions([], api.host.access).rabbit_version, exchanges: strip(exchanges), queues: strip(queues), bindings: strip(bindings) };
+  });
+
+  const importInto = async (req: ApiRequest, vhost: string | undefined) => {
+    let defs;
+    try {
+      defs = checkDefinitions(req.body);
+      // A per-vhost import: every entry goes to the vhost in the path.
+      if (vhost !== undefined) {
+        for (const key of ['exchanges', 'queues', 'bindings'] as const) for (const d of defs[key] ?? []) (d as { vhost: string }).vhost = vhost;
+        defs.vhosts = [];
+        defs.users = defs.permissions = defs.topic_permissions = [];
+      }
+      checkEntries(defs);
+    } catch (err: any) {
+      throw badRequest(err.message);
+    }
+    try {
+      await api.host.load(defs);
+    } catch (err: any) {
+      throw badRequest(err.message);
+    }
+    return noContent();
+  };
+  route('POST', '/api/definitions', (req) => importInto(req, undefined));
+  route('POST', '/api/definitions/:vhost', (req) => importInto(req, api.service(req.params.vhost).name));
+}

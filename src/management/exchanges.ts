@@ -1,0 +1,73 @@
+/** /api/exchanges: list, show, declare (PUT), delete (if-unused). */
+import { toJsonTable } from '../definitions/rabbit-format.js';
+import type { ExchangeRecord } from '../routing/topology.js';
+import { exchangeName, type Api, type Route } from './api.js';
+import { boolField, created, httpError, noContent, notFound, objectBody, param, queryFlag, stringField, type ApiRequest } from './http.js';
+import { listReply, selectColumns } from './list.js';
+import { args } from './queues.js';
+
+export function exchangeRoutes(api: Api, route: Route): void {
+  const list = (req: ApiRequest) =>
+    listReply(req, api.services(req.params.vhost).flatMap((s) => [...s.topology.exchanges.values()].map((x) => exchangeJson(s.name, x))));
+  route('GET', '/api/exchanges', list);
+  route('GET', '/api/exchanges/:vhost', list);
+
+  const existing = (req: ApiRequest) => {
+    const service = api.service(req.params.vhost);
+    const exchange = service.topology.exchanges.get(exchangeName(param(req, 'name')));
+    if (exchange === undefined) throw notFound();
+    return { service, exchange };
+  };
+
+  route('GET', '/api/exchanges/:vhost/:name', (req) => {
+    const { service, exchange } = existing(req);
+    // RabbitMQ's single-exchange view adds per-source and per-destination rates (none here).
+    return selectColumns(req, { ...exchangeJson(service.name, exchange), incoming: [], outgoing: [] });
+  });
+
+  route('PUT', '/api/exchanges/:vhost/:name', (req) => {
+    const service = api.service(req.params.vhost);
+    const name = exchangeName(param(req, 'name'));
+    const body = objectBody(req);
+    // RabbitMQ declares a direct exchange when the body names no type.
+    const type = stringField(body, 'type', 'direct');
+    const existed = service.topology.exchanges.has(name);
+    try {
+      service.apply({
+        kind: 'exchange.declare',
+        name,
+        type,
+        durable: boolField(body, 'durable', true),
+        autoDelete: boolField(body, 'auto_delete', false),
+        internal: boolField(body, 'internal', false),
+        arguments: args(body.arguments),
+      });
+    } catch (err) {
+      throw httpError(err);
+    }
+    return existed ? noContent() : created();
+  });
+
+  route('DELETE', '/api/exchanges/:vhost/:name', (req) => {
+    const { service, exchange } = existing(req);
+    try {
+      service.apply({ kind: 'exchange.delete', name: exchange.name, ifUnused: queryFlag(req, 'if-unused') });
+    } catch (err) {
+      throw httpError(err);
+    }
+    return noContent();
+  });
+}
+
+export function exchangeJson(vhost: string, x: ExchangeRecord): Record<string, unknown> {
+  return {
+    name: x.name,
+    vhost,
+    type: x.type,
+    durable: x.durable,
+    auto_delete: x.autoDelete,
+    internal: x.internal,
+    arguments: toJsonTable(x.args),
+    user_who_performed_action: 'rmq-internal',
+  };
+}

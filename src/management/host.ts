@@ -1,0 +1,34 @@
+/**
+ * What the management API needs from the broker: a narrow view of the state
+ * the acceptor thread owns. The Broker implements it; nothing here changes
+ * topology except through a VHostService's apply().
+ */
+import type { Connection } from '../acceptor/connection.js';
+import type { ShardLink } from '../acceptor/shard-link.js';
+import type { VHostService } from '../vhost/vhost-service.js';
+import type { AccessControl } from '../auth/access-control.js';
+import type { Definitions } from '../definitions/rabbit-format.js';
+
+export interface ManagementHost {
+  readonly vhosts: ReadonlyMap<string, VHostService>;
+  readonly connections: ReadonlySet<Connection>;
+  readonly links: readonly ShardLink[];
+  readonly memory: { readonly on: boolean; readonly limit: number; used(): number };
+  readonly options: { readonly host: string | string[]; readonly maxMessageSize: number };
+  /** the vhost's service, created on first use (definitions import may add vhosts) */
+  vhost(name: string): VHostService;
+  /** the same check AMQP logins go through */
+  /** the user, or null when the login is refused (guest from loopback only, as AMQP) */
+  authenticate(user: string, password: string, remoteAddress: string | undefined): { readonly name: string } | null;
+  readonly access: AccessControl;
+  /** applies definitions: users, vhosts and permissions, then topology */
+  load(defs: Definitions): Promise<void>;
+  /** a ring was written outside a socket handler: ring its shard this turn */
+  linkDirty(link: ShardLink): void;
+}
+
+/** Where the AMQP listener is, for /api/overview's listeners. */
+export interface Listener {
+  readonly host: string;
+  readonly port: number;
+}

@@ -1,0 +1,101 @@
+/**
+ * What every list endpoint accepts, as RabbitMQ's management API does:
+ * `name` (substring, or a regex with use_regex=true), `sort` / `sort_reverse`,
+ * `page` / `page_size` (then the answer is a page object), and `columns`
+ * (comma-separated, dotted paths into nested objects).
+ */
+import { HttpError, badRequest, type ApiRequest } from './http.js';
+
+type Item = Record<string, unknown>;
+
+/** RabbitMQ refuses larger pages. */
+const MAX_PAGE_SIZE = 500;
+const DEFAULT_PAGE_SIZE = 100;
+
+export function listReply(req: ApiRequest, items: Item[]): unknown {
+  const q = req.query;
+  const total = items.length;
+  const filter = q.get('name');
+  if (filter !== null && filter !== '') items = items.filter(nameFilter(filter, q.get('use_regex') === 'true'));
+  const sort = q.get('sort');
+  if (sort !== null && sort !== '') {
+    const reverse = q.get('sort_reverse') === 'true' ? -1 : 1;
+    items = [...items].sort((a, b) => reverse * compare(pick(a, sort), pick(b, sort)));
+  }
+  const page = q.get('page');
+  if (page === null) return selectColumns(req, items);
+  const pageNumber = positive(page);
+  const pageSize = q.has('page_size') ? positive(q.get('page_size')!) : DEFAULT_PAGE_SIZE;
+  if (!(pageNumber >= 1 && pageSize >= 1 && pageSize <= MAX_PAGE_SIZE)) {
+    const size = q.get('page_size') ?? 'undefined';
+    throw new HttpError(400, 'invalid_pagination_parameters', `Invalid pagination parameters: page number ${page}, page size ${size}`);
+  }
+  const pageCount = Math.ceil(items.length / pageSize);
+  if (pageNumber > Math.max(1, pageCount)) {
+    throw new HttpError(400, 'invalid_pagination_parameters', `Invalid pagination parameters: page number ${pageNumber} is greater than the page count ${pageCount}`);
+  }
+  const slice = items.slice((pageNumber - 1) * pageSize, pageNumber * pageSize);
+  return {
+    filtered_count: items.length,
+    item_count: slice.length,
+    items: selectColumns(req, slice),
+    page: pageNumber,
+    page_count: pageCount,
+    page_size: pageSize,
+    total_count: total,
+  };
+}
+
+/** `columns=a,b.c` for one object (GET of a single queue or exchange takes it too). */
+export function selectColumns<T extends Item | Item[]>(req: ApiRequest, value: T): T {
+  const columns = req.query.get('columns');
+  if (columns === null || columns === '') return value;
+  const paths = columns.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  const one = (item: Item): Item => {
+    const out: Item = {};
+    for (const path of paths) {
+      const v = pick(item, path);
+      if (v !== undefined) put(out, path, v);
+    }
+    return out;
+  };
+  return (Array.isArray(value) ? value.map(one) : one(value)) as T;
+}
+
+function nameFilter(filter: string, regex: boolean): (item: Item) => boolean {
+  if (!regex) return (item) => String(item.name).includes(filter);
+  let re: RegExp;
+  try {
+    re = new RegExp(filter);
+  } catch (err: any) {
+    throw badRequest(`invalid regex '${filter}': ${err.message}`);
+  }
+  return (item) => re.test(String(item.name));
+}
+
+/** A positive integer, else NaN (refused by the caller). */
+const positive = (value: string): number => (/^\d+$/.test(value) && Number(value) >= 1 ? Number(value) : NaN);
+
+function pick(item: Item, path: string): unknown {
+  let v: unknown = item;
+  for (const key of path.split('.')) {
+    if (typeof v !== 'object' || v === null || !Object.hasOwn(v, key)) return undefined;
+    v = (v as Item)[key];
+  }
+  return v;
+}
+
+function put(out: Item, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let at = out;
+  for (const key of keys.slice(0, -1)) {
+    if (typeof at[key] !== 'object' || at[key] === null) at[key] = {};
+    at = at[key] as Item;
+  }
+  at[keys[keys.length - 1]] = value;
+}
+
+function compare(a: unknown, b: unknown): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return String(a ?? '').localeCompare(String(b ?? ''));
+}

@@ -1,0 +1,225 @@
+/**
+ * POST /api/exchanges/{vhost}/{name}/publish and POST /api/queues/{vhost}/{name}/get:
+ * RabbitMQ's testing aids. A publish is routed like an AMQP one and written
+ * straight into its shards' rings (no confirm: "routed" says whether any
+ * queue took it); a get takes up to `count` messages, then acks, rejects or
+ * requeues them all as `ackmode` says.
+ */
+import type { ShardLink, GetResult } from '../acceptor/shard-link.js';
+import { OutputBuffer } from '../protocol/output-buffer.js';
+import type { FieldTable } from '../protocol/field-types.js';
+import { decodeBasicProperties, encodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
+import { A2S_PUBLISH, BlockView, PUBLISH_HEADER, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
+import type { Destination, ExchangeRecord, VHost } from '../routing/topology.js';
+import { toJsonTable } from '../definitions/rabbit-format.js';
+import { AmqpError, ReplyCode } from '../protocol/errors.js';
+import { exchangeName, type Api, type Route } from './api.js';
+import { badRequest, httpError, notFound, objectBody, param, stringField } from './http.js';
+
+const ACK_MODES: Record<string, number> = {
+  ack_requeue_true: SETTLE_REQUEUE,
+  reject_requeue_true: SETTLE_REQUEUE,
+  ack_requeue_false: SETTLE_ACK,
+  reject_requeue_false: SETTLE_DROP,
+};
+
+export function messageRoutes(api: Api, route: Route): void {
+  route('POST', '/api/exchanges/:vhost/:name/publish', (req) => {
+    const service = api.service(req.params.vhost);
+    const exchange = service.topology.exchanges.get(exchangeName(param(req, 'name')));
+    if (exchange === undefined) throw notFound();
+    const body = objectBody(req);
+    const routingKey = stringField(body, 'routing_key', '');
+    const encoding = stringField(body, 'payload_encoding', 'string');
+    if (encoding !== 'string' && encoding !== 'base64') throw badRequest(`payload_encoding must be 'string' or 'base64', got '${encoding}'`);
+    const payload = Buffer.from(stringField(body, 'payload', ''), encoding === 'base64' ? 'base64' : 'utf8');
+    if (payload.length > api.host.options.maxMessageSize) throw badRequest(`message size ${payload.length} is larger than the configured maximum ${api.host.options.maxMessageSize}`);
+    if (exchange.internal) throw httpError(new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchange.name}' in vhost '${service.name}'`));
+    if (Buffer.byteLength(routingKey) > 255) throw badRequest('routing_key is longer than 255 bytes');
+    const properties = propertiesOf(body.properties);
+    if (properties.userId !== undefined && properties.userId !== req.user) {
+      throw badRequest(`406 PRECONDITION_FAILED - user_id property set to '${properties.userId}' but authenticated user was '${req.user}'`);
+    }
+    return { routed: publish(api, service.topology, exchange, routingKey, properties, payload) };
+  });
+
+  route('POST', '/api/queues/:vhost/:name/get', async (req) => {
+    const queue = api.queue(req.params.vhost, req.params.name);
+    const body = objectBody(req);
+    const count = body.count === undefined ? 1 : Number(body.count);
+    if (!Number.isInteger(count) || count < 1) throw badRequest(`count must be a positive integer, got ${JSON.stringify(body.count)}`);
+    const ackmode = stringField(body, 'ackmode', '');
+    const settle = ACK_MODES[ackmode];
+    if (settle === undefined) throw badRequest(`ackmode must be one of ${Object.keys(ACK_MODES).join(', ')}, got '${ackmode}'`);
+    const encoding = stringField(body, 'encoding', 'auto');
+    if (encoding !== 'auto' && encoding !== 'base64') throw badRequest(`encoding must be 'auto' or 'base64', got '${encoding}'`);
+    const truncate = body.truncate === undefined || body.truncate === null ? Infinity : Number(body.truncate);
+    if (!(truncate >= 0)) throw badRequest(`truncate must be a number of bytes, got ${JSON.stringify(body.truncate)}`);
+    if (queue.exclusiveOwner !== 0) throw httpError(new AmqpError(ReplyCode.RESOURCE_LOCKED, `cannot obtain exclusive access to locked queue '${queue.name}' in vhost '${queue.vhost}'`));
+    const link = api.host.links[queue.shard];
+    const got: GetResult[] = [];
+    try {
+      // All taken before any is settled, so a requeue does not hand the same message back.
+      while (got.length < count) {
+        const result = await link.request({ op: 'get', queueId: queue.id, noAck: false });
+        if (result.empty) break;
+        got.push(result as GetResult);
+      }
+    } finally {
+      link.settle(settle, got.flatMap((g) => [g.queueId, g.msgId]));
+      api.host.linkDirty(link);
+    }
+    return got.map((g) => messageJson(g, encoding === 'base64', truncate));
+  });
+}
+
+/**
+ * Routes a message like an AMQP publish (exchange-to-exchange bindings,
+ * alternate exchanges) and writes one PUBLISH record per target shard;
+ * returns whether any queue took it.
+ */
+export function publish(api: Api, vhost: VHost, exchange: ExchangeRecord, routingKey: string, properties: BasicProperties, payload: Buffer): boolean {
+  const routed = new Set<Destination>();
+  vhost.route(exchange, routingKey, { headers: () => properties.headers }, routed);
+  const byShard = new Map<number, number[]>();
+  for (const d of routed) {
+    if (d.kind !== 'queue') continue;
+    const ids = byShard.get(d.shard) ?? [];
+    byShard.set(d.shard, ids);
+    ids.push(d.id);
+  }
+  const out = new OutputBuffer(256);
+  try {
+    encodeBasicProperties(out, properties);
+  } catch (err: any) {
+    // a header key over 255 bytes, say
+    throw badRequest(`cannot encode the properties: ${err.message}`);
+  }
+  const props = out.take();
+  const flags = properties.deliveryMode === 2 ? PUBLISH_PERSISTENT : 0;
+  for (const [shard, ids] of byShard) writePublish(api, api.host.links[shard], exchange, routingKey, flags, props, payload, ids);
+  return byShard.size > 0;
+}
+
+function writePublish(api: Api, link: ShardLink, exchange: ExchangeRecord, routingKey: string, flags: number, props: Buffer, payload: Buffer, queueIds: number[]): void {
+  const exchangeBytes = shortstr(exchange.name);
+  const keyBytes = shortstr(routingKey);
+  const w = link.writer;
+  w.begin(PUBLISH_HEADER + 4 * queueIds.length + blockSize(exchangeBytes, keyBytes, props.length, payload.length));
+  const { buf, offset } = w;
+  buf[offset] = A2S_PUBLISH;
+  buf[offset + 1] = flags;
+  buf.writeUInt16LE(queueIds.length, offset + 2);
+  buf.writeUInt32LE(0, offset + 4); // no channel: nothing to confirm or return
+  buf.writeUInt32LE(0, offset + 8);
+  let p = offset + PUBLISH_HEADER;
+  for (const id of queueIds) {
+    buf.writeUInt32LE(id, p);
+    p += 4;
+  }
+  writeBlock(buf, p, exchangeBytes, keyBytes, props, [payload], payload.length);
+  w.end();
+  api.host.linkDirty(link);
+}
+
+function shortstr(s: string): Buffer {
+  const bytes = Buffer.from(s);
+  return Buffer.concat([Buffer.from([bytes.length]), bytes]);
+}
+
+/** RabbitMQ's JSON message properties as AMQP basic properties. */
+function propertiesOf(value: unknown): BasicProperties {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw badRequest('properties must be an object');
+  const p = value as Record<string, unknown>;
+  const str = (key: string) => {
+    const v = p[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string' || Buffer.byteLength(v) > 255) throw badRequest(`property ${key} must be a string of at most 255 bytes`);
+    return v;
+  };
+  const octet = (key: string) => {
+    const v = p[key];
+    if (v === undefined || v === null) return undefined;
+    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 255) throw badRequest(`property ${key} must be an integer from 0 to 255`);
+    return v as number;
+  };
+  const timestamp = p.timestamp;
+  if (timestamp !== undefined && timestamp !== null && !(Number.isSafeInteger(timestamp) && (timestamp as number) >= 0)) {
+    throw badRequest('property timestamp must be a non-negative integer (seconds)');
+  }
+  return {
+    contentType: str('content_type'),
+    contentEncoding: str('content_encoding'),
+    headers: headersOf(p.headers),
+    deliveryMode: octet('delivery_mode'),
+    priority: octet('priority'),
+    correlationId: str('correlation_id'),
+    replyTo: str('reply_to'),
+    expiration: str('expiration'),
+    messageId: str('message_id'),
+    timestamp: timestamp as number | undefined,
+    type: str('type'),
+    userId: str('user_id'),
+    appId: str('app_id'),
+    clusterId: str('cluster_id'),
+  };
+}
+
+function headersOf(value: unknown): FieldTable | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) throw badRequest('property headers must be an object');
+  return value as FieldTable;
+}
+
+const PROPERTY_NAMES: [keyof BasicProperties, string][] = [
+  ['contentType', 'content_type'],
+  ['contentEncoding', 'content_encoding'],
+  ['deliveryMode', 'delivery_mode'],
+  ['priority', 'priority'],
+  ['correlationId', 'correlation_id'],
+  ['replyTo', 'reply_to'],
+  ['expiration', 'expiration'],
+  ['messageId', 'message_id'],
+  ['timestamp', 'timestamp'],
+  ['type', 'type'],
+  ['userId', 'user_id'],
+  ['appId', 'app_id'],
+  ['clusterId', 'cluster_id'],
+];
+
+/** A got message as RabbitMQ's management API returns it. */
+function messageJson(g: GetResult, base64: boolean, truncate: number): Record<string, unknown> {
+  const view = new BlockView().read(g.block, 0);
+  const buf = g.block;
+  const decoded = decodeBasicProperties(buf, view.propertiesAt, view.propertiesEnd);
+  const properties: Record<string, unknown> = {};
+  for (const [key, name] of PROPERTY_NAMES) {
+    const v = decoded[key];
+    if (v !== undefined) properties[name] = typeof v === 'bigint' ? Number(v) : v;
+  }
+  if (decoded.headers !== undefined) properties.headers = toJsonTable(decoded.headers);
+  const body = buf.subarray(view.bodyAt, view.end);
+  const shown = body.subarray(0, Math.min(body.length, truncate));
+  const text = base64 ? undefined : utf8(shown);
+  return {
+    payload_bytes: body.length,
+    redelivered: g.redelivered,
+    exchange: buf.toString('utf8', 1, view.routingKeyAt),
+    routing_key: buf.toString('utf8', view.routingKeyAt + 1, view.routingKeyAt + 1 + buf[view.routingKeyAt]),
+    message_count: g.messageCount,
+    properties,
+    payload: text ?? shown.toString('base64'),
+    payload_encoding: text === undefined ? 'base64' : 'string',
+  };
+}
+
+/** The bytes as text when they are valid UTF-8 (encoding "auto"), else undefined. */
+function utf8(bytes: Buffer): string | undefined {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+

@@ -1,0 +1,59 @@
+/**
+ * /metrics: Prometheus text format with rabbitmq_prometheus' metric names,
+ * collected on each scrape (one 'stats' round trip per shard). prom-client
+ * is loaded at the first scrape, so a broker nobody scrapes never loads it.
+ */
+import type { Gauge } from 'prom-client';
+import type { Api } from './api.js';
+
+export interface Metrics {
+  readonly contentType: string;
+  scrape(): Promise<string>;
+}
+
+export async function loadMetrics(api: Api): Promise<Metrics> {
+  const prom = await import('prom-client');
+  const registry = new prom.Registry();
+  const gauge = (name: string, help: string, labelNames: string[] = []): Gauge => new prom.Gauge({ name, help, labelNames, registers: [registry] });
+  const perQueue = ['vhost', 'queue'];
+  const ready = gauge('rabbitmq_queue_messages_ready', 'Messages ready to be delivered to consumers', perQueue);
+  const unacked = gauge('rabbitmq_queue_messages_unacked', 'Messages delivered to consumers but not yet acknowledged', perQueue);
+  const messages = gauge('rabbitmq_queue_messages', 'Sum of ready and unacknowledged messages', perQueue);
+  const consumers = gauge('rabbitmq_queue_consumers', 'Consumers on a queue', perQueue);
+  const published = gauge('rabbitmq_queue_messages_published_total', 'Messages published into a queue', perQueue);
+  const connections = gauge('rabbitmq_connections', 'Connections currently open');
+  const channels = gauge('rabbitmq_channels', 'Channels currently open');
+  const allConsumers = gauge('rabbitmq_consumers', 'Consumers currently connected');
+  const queues = gauge('rabbitmq_queues', 'Queues available');
+  const memory = gauge('rabbitmq_process_resident_memory_bytes', 'Memory used, bytes, as the memory alarm counts it');
+  const alarm = gauge('rabbitmq_alarms_memory_used_watermark', 'Whether the memory alarm is on (1) or not (0)');
+
+  const scrape = async (): Promise<string> => {
+    const { host } = api;
+    const counters = await api.counters();
+    for (const g of [ready, unacked, messages, consumers, published]) g.reset();
+    let queueCount = 0;
+    for (const service of host.vhosts.values()) {
+      for (const q of service.topology.queues.values()) {
+        queueCount++;
+        const c = counters.get(q.id);
+        const labels = { vhost: service.name, queue: q.name };
+        ready.set(labels, c?.ready ?? 0);
+        unacked.set(labels, c?.unacked ?? 0);
+        messages.set(labels, (c?.ready ?? 0) + (c?.unacked ?? 0));
+        consumers.set(labels, q.consumerCount);
+        published.set(labels, c?.published ?? 0);
+      }
+    }
+    const open = [...host.connections].filter((c) => c.state === 'open');
+    const openChannels = open.flatMap((c) => [...c.openChannels()]);
+    connections.set(open.length);
+    channels.set(openChannels.length);
+    allConsumers.set(openChannels.reduce((n, ch) => n + ch.consumers.size, 0));
+    queues.set(queueCount);
+    memory.set(host.memory.used());
+    alarm.set(host.memory.on ? 1 : 0);
+    return registry.metrics();
+  };
+  return { contentType: registry.contentType, scrape };
+}

@@ -1,0 +1,189 @@
+/** /api/overview, /api/nodes, /api/vhosts, /api/whoami and the health checks. */
+import os from 'node:os';
+import { VERSION } from '../version.js';
+import type { Api, Route } from './api.js';
+import { HttpError, notFound, type ApiRequest } from './http.js';
+import { listReply, selectColumns } from './list.js';
+import { details, type QueueCounters } from './stats.js';
+import { publish } from './messages.js';
+import type { VHostService } from '../vhost/vhost-service.js';
+
+/** The RabbitMQ release whose management API this follows. */
+export const RABBITMQ_VERSION = '3.10.7';
+
+const EXCHANGE_TYPES = [
+  ['direct', 'AMQP direct exchange, as per the AMQP specification'],
+  ['fanout', 'AMQP fanout exchange, as per the AMQP specification'],
+  ['headers', 'AMQP headers exchange, as per the AMQP specification'],
+  ['topic', 'AMQP topic exchange, as per the AMQP specification'],
+].map(([name, description]) => ({ name, description, enabled: true }));
+
+export function overviewRoutes(api: Api, route: Route): void {
+  route('GET', '/api/overview', async (req) => {
+    const counters = await api.counters();
+    let ready = 0;
+    let unacked = 0;
+    const totals = [0, 0, 0];
+    for (const c of counters.values()) {
+      ready += c.ready;
+      unacked += c.unacked;
+      totals[0] += c.published;
+      totals[1] += c.deliveredOrGot;
+      totals[2] += c.acked;
+    }
+    const rates = api.overviewRates.observe('overview', [...totals, ready + unacked, ready, unacked]);
+    const connections = [...api.host.connections].filter((c) => c.state === 'open');
+    const channels = connections.flatMap((c) => [...c.openChannels()]);
+    let exchanges = 0;
+    let queues = 0;
+    for (const s of api.host.vhosts.values()) {
+      exchanges += s.topology.exchanges.size;
+      queues += s.topology.queues.size;
+    }
+    return selectColumns(req, {
+      management_version: RABBITMQ_VERSION,
+      rates_mode: 'basic',
+      exchange_types: EXCHANGE_TYPES,
+      product_version: VERSION,
+      product_name: 'warren',
+      rabbitmq_version: RABBITMQ_VERSION,
+      cluster_name: api.node,
+      erlang_version: `node ${process.versions.node}`,
+      erlang_full_version: `Node.js ${process.version}`,
+      disable_stats: false,
+      enable_queue_totals: true,
+      message_stats: {
+        publish: totals[0],
+        publish_details: details(rates[0]),
+        deliver_get: totals[1],
+        deliver_get_details: details(rates[1]),
+        ack: totals[2],
+        ack_details: details(rates[2]),
+      },
+      queue_totals: {
+        messages: ready + unacked,
+        messages_details: details(rates[3]),
+        messages_ready: ready,
+        messages_ready_details: details(rates[4]),
+        messages_unacknowledged: unacked,
+        messages_unacknowledged_details: details(rates[5]),
+      },
+      object_totals: {
+        channels: channels.length,
+        connections: connections.length,
+        consumers: channels.reduce((n, ch) => n + ch.consumers.size, 0),
+        exchanges,
+        queues,
+      },
+      statistics_db_event_queue: 0,
+      node: api.node,
+      listeners: [{ node: api.node, protocol: 'amqp', ip_address: api.listener.host, port: api.listener.port }],
+      contexts: [{ node: api.node, description: 'RabbitMQ Management', path: '/', port: String(api.managementPort) }],
+    });
+  });
+
+  const nodeJson = () => {
+    const mem = api.host.memory;
+    return {
+      name: api.node,
+      type: 'disc',
+      running: true,
+      os_pid: String(process.pid),
+      uptime: Date.now() - api.startedAt,
+      mem_used: mem.used(),
+      mem_limit: mem.limit,
+      mem_alarm: mem.on,
+      disk_free_alarm: false,
+      processors: os.availableParallelism(),
+      partitions: [],
+      rates_mode: 'basic',
+    };
+  };
+  route('GET', '/api/nodes', (req) => listReply(req, [nodeJson()]));
+  route('GET', '/api/nodes/:name', (req) => {
+    if (req.params.name !== api.node) throw notFound();
+    return selectColumns(req, nodeJson());
+  });
+
+  const vhostJson = (s: VHostService, counters: Map<number, QueueCounters>) => {
+    let ready = 0;
+    let unacked = 0;
+    for (const q of s.topology.queues.values()) {
+      ready += counters.get(q.id)?.ready ?? 0;
+      unacked += counters.get(q.id)?.unacked ?? 0;
+    }
+    const [messagesRate, readyRate, unackedRate] = api.overviewRates.observe(`vhost ${s.name}`, [ready + unacked, ready, unacked]);
+    return {
+      name: s.name,
+      description: s.name === '/' ? 'Default virtual host' : '',
+      tags: [],
+      metadata: { description: s.name === '/' ? 'Default virtual host' : '', tags: [] },
+      default_queue_type: 'undefined',
+      tracing: false,
+      cluster_state: { [api.node]: 'running' },
+      messages: ready + unacked,
+      messages_details: details(messagesRate),
+      messages_ready: ready,
+      messages_ready_details: details(readyRate),
+      messages_unacknowledged: unacked,
+      messages_unacknowledged_details: details(unackedRate),
+    };
+  };
+  route('GET', '/api/vhosts', async (req) => {
+    const counters = await api.counters();
+    return listReply(req, [...api.host.vhosts.values()].map((s) => vhostJson(s, counters)));
+  });
+  route('GET', '/api/vhosts/:vhost', async (req) => {
+    const service = api.service(req.params.vhost);
+    return selectColumns(req, vhostJson(service, await api.counters()));
+  });
+
+  route('GET', '/api/cluster-name', () => ({ name: api.node }));
+  // The management UI's plugins; warren has none.
+  route('GET', '/api/extensions', () => []);
+
+  // Every authenticated user is an administrator until warren has user tags.
+  route('GET', '/api/whoami', (req) => ({ name: req.user, tags: ['administrator'] }));
+
+  route('GET', '/api/healthchecks/node', () => ({ status: 'ok' }));
+  // RabbitMQ 3.10's health checks: 200 {"status":"ok"}, or 503 {"status":"failed","reason":...}.
+  const alarms = () => {
+    if (api.host.memory.on) throw new HttpError(503, 'failed', 'resource alarm(s) in effect in the cluster', {}, 'status');
+    return { status: 'ok' };
+  };
+  route('GET', '/api/health/checks/alarms', alarms);
+  route('GET', '/api/health/checks/local-alarms', alarms);
+  route('GET', '/api/health/checks/virtual-hosts', () => ({ status: 'ok' }));
+  route('GET', '/api/health/checks/port-listener/:port', (req) => {
+    const port = Number(req.params.port);
+    if (port !== api.listener.port && port !== api.managementPort) {
+      throw new HttpError(503, 'failed', `No active listener on port ${req.params.port}`, {}, 'status');
+    }
+    return { status: 'ok', port };
+  });
+  route('GET', '/api/health/checks/protocol-listener/:protocol', (req) => {
+    const protocol = String(req.params.protocol).toLowerCase();
+    if (!['amqp', 'amqp091', 'amqp0-9-1', 'http'].includes(protocol)) {
+      throw new HttpError(503, 'failed', `No active listener for protocol ${req.params.protocol}`, {}, 'status');
+    }
+    return { status: 'ok', protocol: req.params.protocol };
+  });
+
+  route('GET', '/api/aliveness-test/:vhost', async (req: ApiRequest) => aliveness(api, req.params.vhost));
+}
+
+/**
+ * RabbitMQ's aliveness test: declare the queue `aliveness-test`, publish a
+ * message to it through the default exchange and get it back.
+ */
+async function aliveness(api: Api, vhost: string | undefined): Promise<unknown> {
+  const service = api.service(vhost);
+  const queue = 'aliveness-test';
+  await service.apply({ kind: 'queue.declare', name: queue, durable: false, exclusive: false, autoDelete: false, arguments: {}, owner: 0 });
+  const record = service.topology.queues.get(queue)!;
+  const link = api.host.links[record.shard];
+  publish(api, service.topology, service.topology.exchanges.get('')!, queue, {}, Buffer.from('test_message'));
+  const got = await link.request({ op: 'get', queueId: record.id, noAck: true });
+  if (got.empty) throw new HttpError(503, 'failed', 'aliveness test message was not delivered', {}, 'status');
+  return { status: 'ok' };
+}

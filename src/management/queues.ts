@@ -1,0 +1,142 @@
+/** /api/queues: list, show, declare (PUT), delete, purge, and a queue's bindings. */
+import { table, toJsonTable } from '../definitions/rabbit-format.js';
+import type { QueueRecord } from '../routing/topology.js';
+import type { Api, Route } from './api.js';
+import { bindingJson, defaultBinding } from './bindings.js';
+import { consumersOf } from './connections.js';
+import { boolField, created, noContent, objectBody, badRequest, param, queryFlag, httpError, type ApiRequest } from './http.js';
+import { listReply, selectColumns } from './list.js';
+import { details, type QueueCounters } from './stats.js';
+
+export function queueRoutes(api: Api, route: Route): void {
+  const list = async (req: ApiRequest) => {
+    const services = api.services(req.params.vhost);
+    const counters = await api.counters();
+    const items = services.flatMap((s) => [...s.topology.queues.values()].map((q) => queueJson(api, q, counters.get(q.id))));
+    api.queueRates.forgetAllBut(new Set(counters.keys()));
+    return listReply(req, items);
+  };
+  route('GET', '/api/queues', list);
+  route('GET', '/api/queues/:vhost', list);
+
+  route('GET', '/api/queues/:vhost/:name', async (req) => {
+    const queue = api.queue(req.params.vhost, req.params.name);
+    const counters = await api.counters();
+    // The single-queue view adds its consumers and per-source rates (none kept here), as RabbitMQ's does.
+    const consumers = consumersOf(api, (c) => c.queue === queue);
+    return selectColumns(req, { ...queueJson(api, queue, counters.get(queue.id)), consumer_details: consumers, deliveries: [], incoming: [] });
+  });
+
+  route('PUT', '/api/queues/:vhost/:name', async (req) => {
+    const service = api.service(req.params.vhost);
+    const name = param(req, 'name');
+    const body = objectBody(req);
+    const existed = service.topology.queues.has(name);
+    try {
+      await service.apply({
+        kind: 'queue.declare',
+        name,
+        durable: boolField(body, 'durable', true),
+        exclusive: false,
+        autoDelete: boolField(body, 'auto_delete', false),
+        arguments: args(body.arguments),
+        owner: 0,
+      });
+    } catch (err) {
+      throw httpError(err);
+    }
+    return existed ? noContent() : created();
+  });
+
+  route('DELETE', '/api/queues/:vhost/:name', async (req) => {
+    const queue = api.queue(req.params.vhost, req.params.name);
+    try {
+      await api.service(queue.vhost).apply({ kind: 'queue.delete', name: queue.name, ifEmpty: queryFlag(req, 'if-empty'), ifUnused: queryFlag(req, 'if-unused'), owner: 0 });
+    } catch (err) {
+      throw httpError(err);
+    }
+    return noContent();
+  });
+
+  route('DELETE', '/api/queues/:vhost/:name/contents', async (req) => {
+    const queue = api.queue(req.params.vhost, req.params.name);
+    try {
+      await api.service(queue.vhost).apply({ kind: 'queue.purge', name: queue.name, owner: 0 });
+    } catch (err) {
+      throw httpError(err);
+    }
+    return noContent();
+  });
+
+  route('GET', '/api/queues/:vhost/:name/bindings', (req) => {
+    const queue = api.queue(req.params.vhost, req.params.name);
+    const service = api.service(queue.vhost);
+    const bindings = [defaultBinding(queue)];
+    for (const source of queue.boundFrom) {
+      for (const b of source.matcher.bindings()) if (b.destination === queue) bindings.push(bindingJson(service.name, source, b));
+    }
+    return listReply(req, bindings);
+  });
+}
+
+/** A queue as RabbitMQ 3.10's management API shows it. */
+function queueJson(api: Api, q: QueueRecord, c: QueueCounters | undefined): Record<string, unknown> {
+  const ready = c?.ready ?? 0;
+  const unacked = c?.unacked ?? 0;
+  const totals = [c?.published ?? 0, c?.deliveredOrGot ?? 0, c?.acked ?? 0];
+  // Depths change at a rate too (negative while a queue drains), as RabbitMQ shows them.
+  const [publishRate, deliverRate, ackRate, messagesRate, readyRate, unackedRate] = api.queueRates.observe(q.id, [...totals, ready + unacked, ready, unacked]);
+  const json: Record<string, unknown> = {
+    name: q.name,
+    vhost: q.vhost,
+    durable: q.durable,
+    auto_delete: q.autoDelete,
+    exclusive: q.exclusiveOwner !== 0,
+    arguments: toJsonTable(q.args),
+    node: api.node,
+    type: 'classic',
+    state: 'running',
+    policy: null,
+    operator_policy: null,
+    effective_policy_definition: {},
+    exclusive_consumer_tag: null,
+    single_active_consumer_tag: null,
+    recoverable_slaves: null,
+    head_message_timestamp: null,
+    consumers: q.consumerCount,
+    messages: ready + unacked,
+    messages_details: details(messagesRate),
+    messages_ready: ready,
+    messages_ready_details: details(readyRate),
+    messages_unacknowledged: unacked,
+    messages_unacknowledged_details: details(unackedRate),
+  };
+  if (q.exclusiveOwner !== 0) {
+    // RabbitMQ names the connection that owns an exclusive queue.
+    for (const conn of api.host.connections) {
+      if (conn.id !== q.exclusiveOwner) continue;
+      json.owner_pid_details = { name: conn.name, peer_host: conn.socket.remoteAddress, peer_port: conn.socket.remotePort };
+    }
+  }
+  // Like RabbitMQ, a queue nothing passed through has no message_stats.
+  if (totals.some((n) => n > 0)) {
+    json.message_stats = {
+      publish: totals[0],
+      publish_details: details(publishRate),
+      deliver_get: totals[1],
+      deliver_get_details: details(deliverRate),
+      ack: totals[2],
+      ack_details: details(ackRate),
+    };
+  }
+  return json;
+}
+
+/** x-arguments from a JSON body. */
+export function args(value: unknown) {
+  try {
+    return table(value);
+  } catch (err: any) {
+    throw badRequest(err.message);
+  }
+}

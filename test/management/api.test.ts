@@ -1,0 +1,211 @@
+/**
+ * The management API's frame: auth, error bodies, overview, nodes, vhosts
+ * (a vhost name that needs percent-encoding), whoami, health checks,
+ * definitions export and import, pagination and columns, and /metrics.
+ */
+import { describe, expect, it } from 'vitest';
+import { MODES, channel, connect, sleep, uniq } from '../helpers.js';
+import { basic, enc, managedBroker } from './support.js';
+
+for (const mode of MODES) {
+  describe(`management API (${mode.name})`, () => {
+    const m = managedBroker(mode.workers);
+
+    it('needs basic auth checked like an AMQP login: 401 with RabbitMQ\'s body and WWW-Authenticate', async () => {
+      for (const auth of [null, basic('guest', 'wrong'), basic('nobody', 'guest'), 'Bearer abc', 'Basic !!!']) {
+        const reply = await m.api('GET', '/api/overview', undefined, { auth });
+        expect(reply.status, String(auth)).toBe(401);
+        expect(reply.body).toEqual({ error: 'not_authorised', reason: 'Login failed' });
+        expect(reply.headers.get('www-authenticate')).toBe('Basic realm="RabbitMQ Management"');
+      }
+      // Nothing was done for a refused request.
+      const q = uniq('unauth');
+      expect((await m.api('PUT', `/api/queues/%2F/${q}`, { durable: false }, { auth: basic('guest', 'nope') })).status).toBe(401);
+      expect((await m.api('GET', `/api/queues/%2F/${q}`)).status).toBe(404);
+      expect((await m.api('GET', '/api/whoami')).body).toEqual({ name: 'guest', tags: ['administrator'] });
+    });
+
+    it('answers errors with RabbitMQ\'s codes and bodies, and keeps serving', async () => {
+      expect(await m.api('GET', '/api/nothing-here')).toMatchObject({ status: 404, body: { error: 'Object Not Found', reason: 'Not Found' } });
+      expect(await m.api('GET', '/api/queues/no-such-vhost')).toMatchObject({ status: 404, body: { error: 'Object Not Found', reason: 'Not Found' } });
+      expect(await m.api('PUT', `/api/queues/%2F/${uniq('json')}`, undefined, { raw: '{"durable": tru' })).toMatchObject({ status: 400, body: { error: 'bad_request', reason: 'not_json' } });
+      expect(await m.api('PUT', `/api/queues/%2F/${uniq('arr')}`, [1, 2])).toMatchObject({ status: 400, body: { error: 'bad_request' } });
+      expect(await m.api('PUT', `/api/queues/%2F/${uniq('flag')}`, { durable: 'maybe' })).toMatchObject({ status: 400, body: { error: 'bad_request', reason: 'durable must be true or false, got "maybe"' } });
+      expect((await m.api('POST', '/api/overview', {})).status).toBe(405);
+      expect(await m.api('GET', '/api/queues?page=0')).toMatchObject({ status: 400, body: { error: 'invalid_pagination_parameters', reason: 'Invalid pagination parameters: page number 0, page size undefined' } });
+      expect(await m.api('GET', '/api/queues?page=1&page_size=501')).toMatchObject({ status: 400, body: { error: 'invalid_pagination_parameters', reason: 'Invalid pagination parameters: page number 1, page size 501' } });
+      expect((await m.api('GET', '/api/queues?name=(&use_regex=true')).status).toBe(400);
+      expect((await m.api('GET', '/api/overview')).status).toBe(200);
+    });
+
+    it('overview counts objects and messages; nodes, vhosts, health checks answer', async () => {
+      const conn = await connect(m.broker.url);
+      try {
+        const ch = await conn.createConfirmChannel();
+        const q = uniq('ov');
+        await ch.assertQueue(q, { durable: false });
+        await ch.consume((await ch.assertQueue('', { exclusive: true })).queue, () => {});
+        for (let i = 0; i < 3; i++) ch.sendToQueue(q, Buffer.from(String(i)));
+        await ch.waitForConfirms();
+        const { status, body } = await m.api('GET', '/api/overview');
+        expect(status).toBe(200);
+        expect(body).toMatchObject({
+          management_version: '3.10.7',
+          rabbitmq_version: '3.10.7',
+          product_name: 'warren',
+          listeners: [{ protocol: 'amqp', ip_address: '127.0.0.1', port: m.broker.port }],
+          object_totals: { connections: 1, channels: 1, consumers: 1 },
+        });
+        expect(body.queue_totals.messages_ready).toBeGreaterThanOrEqual(3);
+        expect(body.object_totals.queues).toBe(m.broker.broker.vhosts.get('/')!.topology.queues.size);
+        expect(body.object_totals.exchanges).toBe(m.broker.broker.vhosts.get('/')!.topology.exchanges.size);
+        expect(body.message_stats.publish).toBeGreaterThanOrEqual(3);
+        expect(body.exchange_types.map((t: any) => t.name).sort()).toEqual(['direct', 'fanout', 'headers', 'topic']);
+      } finally {
+        await conn.close();
+      }
+      const [node] = (await m.api('GET', '/api/nodes')).body;
+      expect(node).toMatchObject({ running: true, mem_alarm: false, os_pid: String(process.pid) });
+      expect(node.mem_used).toBeGreaterThan(0);
+      expect((await m.api('GET', `/api/nodes/${enc(node.name)}`)).body.name).toBe(node.name);
+      expect((await m.api('GET', '/api/nodes/rabbit@elsewhere')).status).toBe(404);
+      expect((await m.api('GET', '/api/vhosts')).body.map((v: any) => v.name)).toContain('/');
+      expect((await m.api('GET', '/api/vhosts/%2F')).body).toMatchObject({ name: '/', description: 'Default virtual host', tracing: false, messages_ready: expect.any(Number) });
+      expect(await m.api('GET', '/api/healthchecks/node')).toMatchObject({ status: 200, body: { status: 'ok' } });
+      expect((await m.api('GET', '/api/cluster-name')).body).toEqual({ name: node.name });
+      expect((await m.api('GET', '/api/extensions')).body).toEqual([]);
+      expect(await m.api('GET', '/api/aliveness-test/%2F')).toMatchObject({ status: 200, body: { status: 'ok' } });
+      expect((await m.api('GET', '/api/aliveness-test/nowhere')).status).toBe(404);
+      expect(await m.api('GET', '/api/health/checks/alarms')).toMatchObject({ status: 200, body: { status: 'ok' } });
+      expect(await m.api('GET', `/api/health/checks/port-listener/${m.broker.port}`)).toMatchObject({ status: 200, body: { status: 'ok', port: m.broker.port } });
+      expect(await m.api('GET', '/api/health/checks/port-listener/1')).toMatchObject({ status: 503, body: { status: 'failed', reason: 'No active listener on port 1' } });
+      expect(await m.api('GET', '/api/health/checks/protocol-listener/amqp')).toMatchObject({ status: 200, body: { status: 'ok' } });
+      expect((await m.api('GET', '/api/health/checks/protocol-listener/stomp')).status).toBe(503);
+    });
+
+    it('pages, filters by name (substring or regex), sorts and picks columns', async () => {
+      const prefix = uniq('page');
+      for (let i = 1; i <= 7; i++) await m.api('PUT', `/api/queues/%2F/${prefix}-${i}`, { durable: false, arguments: { 'x-max-length': i } });
+      const page = await m.api('GET', `/api/queues/%2F?page=2&page_size=3&name=${prefix}&sort=name&sort_reverse=true&columns=name,arguments.x-max-length`);
+      expect(page.status).toBe(200);
+      expect(page.body).toEqual({
+        filtered_count: 7,
+        item_count: 3,
+        items: [4, 3, 2].map((i) => ({ name: `${prefix}-${i}`, arguments: { 'x-max-length': i } })),
+        page: 2,
+        page_count: 3,
+        page_size: 3,
+        total_count: page.body.total_count,
+      });
+      expect(page.body.total_count).toBeGreaterThanOrEqual(7);
+      const regex = await m.api('GET', `/api/queues/%2F?name=${enc(`^${prefix}-[15]$`)}&use_regex=true&columns=name`);
+      expect(regex.body.map((q: any) => q.name).sort()).toEqual([`${prefix}-1`, `${prefix}-5`]);
+      expect((await m.api('GET', `/api/queues/%2F/${prefix}-1?columns=name,messages`)).body).toEqual({ name: `${prefix}-1`, messages: 0 });
+    });
+
+    it('exports durable definitions; imports RabbitMQ\'s format into a new vhost whose name needs percent-encoding', async () => {
+      const durable = uniq('kept');
+      await m.api('PUT', `/api/queues/%2F/${durable}`, { durable: true });
+      await m.api('PUT', `/api/queues/%2F/${uniq('transient')}`, { durable: false });
+      const exported = (await m.api('GET', '/api/definitions')).body;
+      expect(exported.queues.filter((q: any) => q.name === durable)).toEqual([{ name: durable, vhost: '/', type: 'classic', durable: true, auto_delete: false, arguments: {} }]);
+      expect(exported.queues.every((q: any) => q.durable)).toBe(true);
+
+      const vhost = `load test/ü ${uniq('vh')}`;
+      const defs = {
+        vhosts: [{ name: vhost }],
+        // As in RabbitMQ, a vhost created by an import grants nobody access unless the file says so.
+        permissions: [{ user: 'guest', vhost, configure: '.*', write: '.*', read: '.*' }],
+        exchanges: [{ name: 'orders', vhost, type: 'topic', durable: true, auto_delete: false, internal: false, arguments: {} }],
+        queues: [{ name: 'orders.eu/€', vhost, durable: true, auto_delete: false, arguments: {} }],
+        bindings: [{ source: 'orders', vhost, destination: 'orders.eu/€', destination_type: 'queue', routing_key: 'eu.#', arguments: {} }],
+      };
+      expect((await m.api('POST', '/api/definitions', defs)).status).toBe(204);
+      expect((await m.api('GET', '/api/vhosts')).body.map((v: any) => v.name)).toContain(vhost);
+      expect((await m.api('GET', `/api/exchanges/${enc(vhost)}/orders`)).body).toMatchObject({ vhost, type: 'topic' });
+
+      // Over AMQP, in that vhost: the imported binding routes.
+      const conn = await connect(`${m.broker.url}/${enc(vhost)}`);
+      try {
+        const ch = await conn.createConfirmChannel();
+        for (let i = 1; i <= 4; i++) ch.publish('orders', i % 2 === 0 ? 'eu.de' : 'us.ny', Buffer.from(`order-${i}`));
+        await ch.waitForConfirms();
+        const q = (await m.api('GET', `/api/queues/${enc(vhost)}/${enc('orders.eu/€')}`)).body;
+        expect(q).toMatchObject({ name: 'orders.eu/€', vhost, messages_ready: 2 });
+        const got = (await m.api('POST', `/api/queues/${enc(vhost)}/${enc('orders.eu/€')}/get`, { count: 5, ackmode: 'ack_requeue_false', encoding: 'auto' })).body;
+        expect(got.map((g: any) => g.payload)).toEqual(['order-2', 'order-4']);
+        const other = await channel(conn);
+        expect(await other.checkQueue('orders.eu/€')).toMatchObject({ messageCount: 0 });
+      } finally {
+        await conn.close();
+      }
+      const perVhost = (await m.api('GET', `/api/definitions/${enc(vhost)}`)).body;
+      expect(perVhost.queues).toEqual([{ name: 'orders.eu/€', type: 'classic', durable: true, auto_delete: false, arguments: {} }]);
+
+      const bad = await m.api('POST', '/api/definitions', { queues: [{ name: 'x', vhost: '/', durable: 'yes' }] });
+      expect(bad).toMatchObject({ status: 400, body: { error: 'bad_request', reason: "durable of queue 'x' must be true or false, got \"yes\"" } });
+      expect((await m.api('GET', '/api/queues/%2F/x')).status).toBe(404);
+    });
+
+    it('/metrics: Prometheus text with rabbitmq_prometheus names, collected on scrape, without auth', async () => {
+      const q = uniq('metrics');
+      const conn = await connect(m.broker.url);
+      try {
+        const ch = await conn.createConfirmChannel();
+        await ch.assertQueue(q, { durable: false });
+        for (let i = 0; i < 6; i++) ch.sendToQueue(q, Buffer.from(String(i)));
+        await ch.waitForConfirms();
+        const held = await channel(conn);
+        await held.prefetch(2);
+        await held.consume(q, () => {}, { noAck: false });
+        await held.checkQueue(q);
+        const res = await fetch(`${m.base}/metrics`);
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+        const text = await res.text();
+        const value = (metric: string) => Number(new RegExp(`^${metric}\\{vhost="/",queue="${q}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+        expect(value('rabbitmq_queue_messages_ready')).toBe(4);
+        expect(value('rabbitmq_queue_messages_unacked')).toBe(2);
+        expect(value('rabbitmq_queue_messages')).toBe(6);
+        expect(value('rabbitmq_queue_consumers')).toBe(1);
+        expect(text).toMatch(/^rabbitmq_connections 1$/m);
+        expect(text).toMatch(/^rabbitmq_channels 2$/m);
+        expect(text).toMatch(/^# TYPE rabbitmq_queue_messages_ready gauge$/m);
+      } finally {
+        await conn.close();
+      }
+      const after = await (await fetch(`${m.base}/metrics`)).text();
+      expect(after).toMatch(/^rabbitmq_connections 0$/m);
+      expect(after).toMatch(new RegExp(`^rabbitmq_queue_messages_ready\\{vhost="/",queue="${q}"\\} 6$`, 'm'));
+    });
+  });
+}
+
+for (const mode of MODES) {
+  describe(`management API under a memory alarm (${mode.name})`, () => {
+    it('the alarm health checks answer 503, /api/nodes and /metrics show it', async () => {
+      const { startBroker } = await import('../../dist/src/index.js');
+      // A watermark below what the broker holds at start: the first publish sets the alarm off.
+      const broker = await startBroker({ port: 0, host: '127.0.0.1', workers: mode.workers, managementPort: 0, memoryHighWatermark: 1024 * 1024 });
+      const base = `http://127.0.0.1:${broker.managementPort}`;
+      const get = async (path: string) => {
+        const res = await fetch(base + path, { headers: { authorization: basic('guest', 'guest') } });
+        return { status: res.status, body: (await res.json()) as any };
+      };
+      try {
+        expect(await get('/api/health/checks/alarms')).toEqual({ status: 200, body: { status: 'ok' } });
+        const conn = await connect(broker.url);
+        const ch = await channel(conn);
+        ch.sendToQueue('nowhere', Buffer.from('x')); // a publish arms the alarm's check (at most 100 ms later)
+        const deadline = Date.now() + 5000;
+        while ((await get('/api/health/checks/alarms')).status === 200 && Date.now() < deadline) await sleep(50);
+        expect(await get('/api/health/checks/alarms')).toEqual({ status: 503, body: { status: 'failed', reason: 'resource alarm(s) in effect in the cluster' } });
+        expect((await get('/api/nodes')).body[0]).toMatchObject({ mem_alarm: true, mem_limit: 1024 * 1024 });
+        expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^rabbitmq_alarms_memory_used_watermark 1$/m);
+        await conn.close().catch(() => {});
+      } finally {
+        await broker.close();
+      }
+    });
+  });
+}

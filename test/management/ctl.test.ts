@@ -1,0 +1,218 @@
+/**
+ * `warren ctl` (the CLI built in dist) against a running broker: rabbitmqctl's
+ * tab-separated tables, -q, --no-table-headers, --formatter json, and the
+ * commands that change things, checked through amqplib and the API.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MODES, channel, connect, nextEvent, uniq } from '../helpers.js';
+import { managedBroker } from './support.js';
+
+const MAIN = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
+const TEMP = mkdtempSync(path.join(os.tmpdir(), 'warren-ctl-'));
+afterAll(() => rmSync(TEMP, { recursive: true, force: true }));
+
+async function ctl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; lines: string[] }> {
+  const child = spawn(process.execPath, [MAIN, 'ctl', ...args]);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const [code] = await once(child, 'exit');
+  return { code, stdout, stderr, lines: stdout.split('\n').filter((l) => l !== '') };
+}
+
+for (const mode of MODES) {
+  describe(`warren ctl (${mode.name})`, () => {
+    const m = managedBroker(mode.workers);
+    const url = () => `http://guest:guest@127.0.0.1:${m.broker.managementPort}`;
+    const run = (...args: string[]) => ctl(['--url', url(), ...args]);
+
+    it('list_queues prints rabbitmqctl\'s table with the info items asked for; -q, --no-table-headers and --formatter json', async () => {
+      const conn = await connect(m.broker.url);
+      try {
+        const ch = await conn.createConfirmChannel();
+        const a = uniq('ctl-a');
+        const b = uniq('ctl b/é');
+        await ch.assertQueue(a, { durable: true });
+        await ch.assertQueue(b, { durable: false, autoDelete: true });
+        for (let i = 1; i <= 5; i++) ch.sendToQueue(a, Buffer.from(`a-${i}`));
+        ch.sendToQueue(b, Buffer.from('b-1'));
+        await ch.waitForConfirms();
+        const consumer = await channel(conn);
+        await consumer.prefetch(2);
+        await consumer.consume(a, () => {}, { noAck: false });
+        await consumer.checkQueue(a);
+
+        const plain = await run('list_queues');
+        expect(plain.code, plain.stderr).toBe(0);
+        expect(plain.lines).toEqual(['Listing queues for vhost / ...', 'name\tmessages', `${a}\t5`, `${b}\t1`]);
+
+        const items = await run('-q', 'list_queues', 'name', 'messages_ready', 'messages_unacknowledged', 'consumers', 'durable', 'auto_delete');
+        expect(items.lines).toEqual([
+          'name\tmessages_ready\tmessages_unacknowledged\tconsumers\tdurable\tauto_delete',
+          `${a}\t3\t2\t1\ttrue\tfalse`,
+          `${b}\t1\t0\t0\tfalse\ttrue`,
+        ]);
+        const bare = await run('list_queues', '-p', '/', '--no-table-headers', '-q', 'name', 'messages');
+        expect(bare.lines).toEqual([`${a}\t5`, `${b}\t1`]);
+        const json = await run('--formatter', 'json', 'list_queues', 'name', 'messages');
+        expect(JSON.parse(json.stdout)).toEqual([{ name: a, messages: 5 }, { name: b, messages: 1 }]);
+
+        const consumers = await run('-q', 'list_consumers', 'queue_name', 'ack_required', 'prefetch_count');
+        expect(consumers.lines).toEqual(['queue_name\tack_required\tprefetch_count', `${a}\ttrue\t2`]);
+        const channels = await run('-q', 'list_channels', 'number', 'consumer_count', 'messages_unacknowledged', 'confirm');
+        expect(channels.lines).toEqual(['number\tconsumer_count\tmessages_unacknowledged\tconfirm', '1\t0\t0\ttrue', '2\t1\t2\tfalse']);
+        const conns = await run('-q', 'list_connections', 'user', 'vhost', 'channels', 'state');
+        expect(conns.lines).toEqual(['user\tvhost\tchannels\tstate', 'guest\t/\t2\trunning']);
+      } finally {
+        await conn.close();
+      }
+    });
+
+    it('list_exchanges, list_bindings and list_vhosts', async () => {
+      const x = uniq('ctl-x');
+      const q = uniq('ctl-q');
+      await m.api('PUT', `/api/exchanges/%2F/${x}`, { type: 'fanout', durable: false });
+      await m.api('PUT', `/api/queues/%2F/${q}`, { durable: false });
+      await m.api('POST', `/api/bindings/%2F/e/${x}/q/${q}`, { routing_key: 'rk' });
+      const exchanges = await run('-q', 'list_exchanges');
+      expect(exchanges.lines[0]).toBe('name\ttype');
+      expect(exchanges.lines).toEqual(expect.arrayContaining(['\tdirect', 'amq.topic\ttopic', `${x}\tfanout`]));
+      const bindings = await run('-q', '--no-table-headers', 'list_bindings');
+      expect(bindings.lines).toEqual(expect.arrayContaining([`\texchange\t${q}\tqueue\t${q}\t[]`, `${x}\texchange\t${q}\tqueue\trk\t[]`]));
+      const vhosts = await run('list_vhosts', 'name', 'tracing');
+      expect(vhosts.lines).toEqual(['Listing vhosts ...', 'name\ttracing', '/\tfalse']);
+    });
+
+    it('purge_queue, delete_queue (--if-empty refused) and close_connection change the broker', async () => {
+      const conn = await connect(m.broker.url);
+      const ch = await conn.createConfirmChannel();
+      const q = uniq('ctl-purge');
+      await ch.assertQueue(q, { durable: false });
+      for (let i = 0; i < 4; i++) ch.sendToQueue(q, Buffer.from(String(i)));
+      await ch.waitForConfirms();
+
+      const notEmpty = await run('delete_queue', q, '--if-empty');
+      expect(notEmpty.code).toBe(1);
+      expect(notEmpty.stderr.trim()).toBe(`warren ctl: 400 bad_request: queue '${q}' in vhost '/' not empty`);
+      const purged = await run('purge_queue', q);
+      expect(purged.code, purged.stderr).toBe(0);
+      expect(purged.lines).toEqual([`Purging queue '${q}' in vhost '/' ...`]);
+      expect((await ch.checkQueue(q)).messageCount).toBe(0);
+      ch.sendToQueue(q, Buffer.from('last'));
+      await ch.waitForConfirms();
+      const deleted = await run('delete_queue', q);
+      expect(deleted.lines).toEqual([`Deleting queue '${q}' on vhost '/' ...`, 'Queue was successfully deleted with 1 message']);
+      expect((await m.api('GET', `/api/queues/%2F/${q}`)).status).toBe(404);
+      const missing = await run('purge_queue', q);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr.trim()).toBe(`warren ctl: queue '${q}' in vhost '/' not found`);
+
+      const [target] = (await m.api('GET', '/api/connections')).body;
+      const closed = nextEvent<any>(conn, 'close');
+      const close = await run('close_connection', target.name, 'go home');
+      expect(close.code, close.stderr).toBe(0);
+      const err = await closed;
+      expect(err.code).toBe(320);
+      expect(err.message).toContain('CONNECTION_FORCED - go home');
+    });
+
+    it('export_definitions and import_definitions round-trip through a file; status summarises', async () => {
+      const q = uniq('ctl-def');
+      await m.api('PUT', `/api/queues/%2F/${q}`, { durable: true, arguments: { 'x-max-length': 9 } });
+      const file = path.join(TEMP, `${uniq('defs')}.json`);
+      const exported = await run('-q', 'export_definitions', file);
+      expect(exported.code, exported.stderr).toBe(0);
+      const defs = JSON.parse(readFileSync(file, 'utf8'));
+      expect(defs.queues).toContainEqual({ name: q, vhost: '/', type: 'classic', durable: true, auto_delete: false, arguments: { 'x-max-length': 9 } });
+
+      const renamed = uniq('ctl-imported');
+      writeFileSync(file, JSON.stringify({ queues: [{ name: renamed, vhost: '/', durable: true, auto_delete: false, arguments: {} }] }));
+      const imported = await run('import_definitions', file);
+      expect(imported.code, imported.stderr).toBe(0);
+      expect((await m.api('GET', `/api/queues/%2F/${renamed}`)).body).toMatchObject({ name: renamed, durable: true });
+
+      const status = await run('status');
+      expect(status.code).toBe(0);
+      expect(status.lines).toEqual(expect.arrayContaining([`OS PID: ${process.pid}`, 'Product name: warren', `Interface: 127.0.0.1, port: ${m.broker.port}, protocol: amqp`]));
+      expect(status.lines.find((l) => l.startsWith('Queues: '))).toBe(`Queues: ${m.broker.broker.vhosts.get('/')!.topology.queues.size}`);
+    });
+
+    it('fails with one line: bad login, unreachable broker (1), unknown command or info item (2)', async () => {
+      const badLogin = await ctl(['--url', `http://guest:nope@127.0.0.1:${m.broker.managementPort}`, 'list_queues']);
+      expect([badLogin.code, badLogin.stderr.trim()]).toEqual([1, `warren ctl: http://127.0.0.1:${m.broker.managementPort}: login refused (check the user and password in --url)`]);
+      const closed = net.createServer();
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+      const freePort = (closed.address() as net.AddressInfo).port;
+      await new Promise((resolve) => closed.close(resolve));
+      const unreachable = await ctl(['--url', `http://guest:guest@127.0.0.1:${freePort}`, 'status']);
+      expect(unreachable.code).toBe(1);
+      expect(unreachable.stderr.trim()).toBe(`warren ctl: cannot reach the management API at http://127.0.0.1:${freePort}: ECONNREFUSED`);
+      const item = await run('list_queues', 'name', 'colour');
+      expect(item.code).toBe(2);
+      expect(item.stderr.trim().split('\n')).toHaveLength(1);
+      expect(item.stderr).toContain("info key 'colour' is not one of name, vhost, durable");
+      const command = await run('list_unicorns');
+      expect([command.code, command.stderr.trim()]).toEqual([2, "warren ctl: unknown command 'list_unicorns' (see warren ctl --help)"]);
+    });
+  });
+}
+
+/** A port nothing listens on (it was free a moment ago). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('warren --management-port', () => {
+  it('serves the API on the port asked for, after the ready line; warren ctl reaches it; SIGTERM stops both', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [MAIN, '--port', '0', '--host', '127.0.0.1', '--workers', '0', '--in-memory', '--management-port', String(port)]);
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    const lines = await new Promise<string[]>((resolve, reject) => {
+      child.stdout.on('data', (chunk: string) => {
+        stdout += chunk;
+        const got = stdout.split('\n');
+        if (got.length > 2) resolve(got.slice(0, 2));
+      });
+      child.once('exit', (code) => reject(new Error(`warren exited with ${code}: ${stdout}`)));
+    });
+    try {
+      expect(lines[0]).toMatch(/^warren .* listening on 127\.0\.0\.1 port \d+ .* ready in [\d.]+ ms$/);
+      expect(lines[1]).toBe(`warren: management API on http://127.0.0.1:${port}/api/`);
+      const status = await ctl(['--url', `http://guest:guest@127.0.0.1:${port}`, '-q', 'list_vhosts']);
+      expect(status.lines).toEqual(['name', '/']);
+    } finally {
+      child.kill('SIGTERM');
+      expect((await once(child, 'exit'))[0]).toBe(0);
+    }
+    const after = await ctl(['--url', `http://guest:guest@127.0.0.1:${port}`, 'status']);
+    expect(after.code).toBe(1);
+  });
+
+  it('a management port in use, asked for, is one line and exit code 1', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const child = spawn(process.execPath, [MAIN, '--port', '0', '--host', '127.0.0.1', '--workers', '0', '--in-memory', '--management-port', String(port)]);
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(1);
+      expect(stderr.trimEnd().split('\n')).toEqual([`warren: management API: port ${port} on 127.0.0.1 is in use`]);
+    } finally {
+      taken.close();
+    }
+  });
+});

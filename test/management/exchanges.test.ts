@@ -1,0 +1,190 @@
+/**
+ * /api/exchanges and /api/bindings against a real broker, and the two testing
+ * aids: publish through HTTP (routed or not, received by amqplib) and get
+ * with each ackmode.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MODES, channel, connect, uniq } from '../helpers.js';
+import { enc, managedBroker } from './support.js';
+
+for (const mode of MODES) {
+  describe(`management API: exchanges, bindings, publish and get (${mode.name})`, () => {
+    const m = managedBroker(mode.workers);
+
+    it('lists the built-in exchanges, declares (201/204), refuses amq.* and a different type, deletes with if-unused', async () => {
+      const list = await m.api('GET', '/api/exchanges/%2F');
+      expect(list.status).toBe(200);
+      expect(list.body.map((x: any) => x.name)).toEqual(expect.arrayContaining(['', 'amq.direct', 'amq.fanout', 'amq.topic', 'amq.headers', 'amq.match']));
+      expect((await m.api('GET', '/api/exchanges/%2F/amq.default')).body).toMatchObject({ name: '', type: 'direct', durable: true });
+
+      const x = uniq('x/é');
+      expect((await m.api('PUT', `/api/exchanges/%2F/${enc(x)}`, { type: 'topic', durable: false })).status).toBe(201);
+      expect((await m.api('PUT', `/api/exchanges/%2F/${enc(x)}`, { type: 'topic', durable: false })).status).toBe(204);
+      const other = await m.api('PUT', `/api/exchanges/%2F/${enc(x)}`, { type: 'fanout', durable: false });
+      expect(other).toMatchObject({ status: 400, body: { error: 'bad_request', reason: `inequivalent arg 'type' for exchange '${x}' in vhost '/': received 'fanout' but current is 'topic'` } });
+      // Without a type RabbitMQ declares a direct exchange; here one exists as topic.
+      expect((await m.api('PUT', `/api/exchanges/%2F/${enc(x)}`, { durable: false })).status).toBe(400);
+      const untyped = uniq('untyped');
+      expect((await m.api('PUT', `/api/exchanges/%2F/${untyped}`, { durable: false })).status).toBe(201);
+      expect((await m.api('GET', `/api/exchanges/%2F/${untyped}`)).body).toMatchObject({ type: 'direct', incoming: [], outgoing: [] });
+      // RabbitMQ answers these as a refused permission: 401 "Access refused."
+      expect(await m.api('PUT', '/api/exchanges/%2F/amq.custom', { type: 'direct' })).toMatchObject({ status: 401, body: { error: 'not_authorised', reason: 'Access refused.' } });
+      expect((await m.api('DELETE', '/api/exchanges/%2F/amq.direct')).status).toBe(401);
+      expect((await m.api('GET', '/api/exchanges/%2F/amq.direct')).status).toBe(200);
+      expect((await m.api('GET', `/api/exchanges/%2F/${enc(x)}`)).body).toEqual({
+        name: x, vhost: '/', type: 'topic', durable: false, auto_delete: false, internal: false, arguments: {}, user_who_performed_action: 'rmq-internal', incoming: [], outgoing: [],
+      });
+
+      const q = uniq('xq');
+      await m.api('PUT', `/api/queues/%2F/${enc(q)}`, { durable: false });
+      expect((await m.api('POST', `/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}`, { routing_key: 'k' })).status).toBe(201);
+      const inUse = await m.api('DELETE', `/api/exchanges/%2F/${enc(x)}?if-unused=true`);
+      expect(inUse).toMatchObject({ status: 400, body: { error: 'bad_request', reason: `exchange '${x}' in vhost '/' in use` } });
+      expect((await m.api('DELETE', `/api/exchanges/%2F/${enc(x)}`)).status).toBe(204);
+      expect((await m.api('GET', `/api/exchanges/%2F/${enc(x)}`)).status).toBe(404);
+      expect((await m.api('GET', `/api/queues/%2F/${enc(q)}/bindings`)).body).toHaveLength(1); // the default one left
+      expect((await m.api('DELETE', `/api/exchanges/%2F/${enc(x)}`)).status).toBe(404);
+    });
+
+    it('creates a binding (201 + Location), shows and deletes it by properties key; HTTP publishes route through it to amqplib', async () => {
+      const x = uniq('bx');
+      const q = uniq('bq ☃');
+      await m.api('PUT', `/api/exchanges/%2F/${enc(x)}`, { type: 'direct', durable: false });
+      await m.api('PUT', `/api/queues/%2F/${enc(q)}`, { durable: false });
+      const made = await m.api('POST', `/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}`, { routing_key: 'rk 1', arguments: {} });
+      expect(made.status).toBe(201);
+      expect(made.headers.get('location')).toBe(`${enc(q)}/${enc('rk+1')}`);
+      // Resolved against the request URL, it names the new binding.
+      const location = new URL(made.headers.get('location')!, `${m.base}/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}`);
+      expect((await m.api('GET', location.pathname)).body).toMatchObject({ source: x, destination: q, routing_key: 'rk 1' });
+      const between = await m.api('GET', `/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}`);
+      expect(between.body).toEqual([{ source: x, vhost: '/', destination: q, destination_type: 'queue', routing_key: 'rk 1', arguments: {}, properties_key: 'rk+1' }]);
+      expect((await m.api('GET', `/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}/${enc('rk+1')}`)).body).toMatchObject({ routing_key: 'rk 1' });
+      expect((await m.api('GET', '/api/bindings/%2F')).body).toContainEqual(between.body[0]);
+      expect((await m.api('GET', `/api/exchanges/%2F/${enc(x)}/bindings/source`)).body).toEqual(between.body);
+
+      const conn = await connect(m.broker.url);
+      try {
+        const ch = await channel(conn);
+        for (let i = 1; i <= 3; i++) {
+          const sent = await m.api('POST', `/api/exchanges/%2F/${enc(x)}/publish`, {
+            routing_key: 'rk 1', payload: `http-${i}`, payload_encoding: 'string', properties: { headers: { n: i }, content_type: 'text/plain', delivery_mode: 2 },
+          });
+          expect(sent).toMatchObject({ status: 200, body: { routed: true } });
+        }
+        const missed = await m.api('POST', `/api/exchanges/%2F/${enc(x)}/publish`, { routing_key: 'other', payload: 'lost', payload_encoding: 'string', properties: {} });
+        expect(missed.body).toEqual({ routed: false });
+        const got = [];
+        for (let msg = await ch.get(q, { noAck: true }); msg !== false; msg = await ch.get(q, { noAck: true })) got.push(msg);
+        expect(got.map((msg) => msg.content.toString())).toEqual(['http-1', 'http-2', 'http-3']);
+        expect(got.map((msg) => msg.properties.headers?.n)).toEqual([1, 2, 3]);
+        expect(got[0].properties).toMatchObject({ contentType: 'text/plain', deliveryMode: 2 });
+        expect(got[0].fields).toMatchObject({ exchange: x, routingKey: 'rk 1' });
+      } finally {
+        await conn.close();
+      }
+
+      expect((await m.api('DELETE', `/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}/${enc('rk+1')}`)).status).toBe(204);
+      expect((await m.api('GET', `/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}`)).body).toEqual([]);
+      expect((await m.api('DELETE', `/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}/${enc('rk+1')}`)).status).toBe(404);
+      expect((await m.api('POST', `/api/exchanges/%2F/${enc(x)}/publish`, { routing_key: 'rk 1', payload: 'x', payload_encoding: 'string', properties: {} })).body).toEqual({ routed: false });
+      expect((await m.api('POST', `/api/bindings/%2F/e/amq.default/q/${enc(q)}`, { routing_key: 'k' })).status).toBe(401);
+      expect(await m.api('POST', `/api/bindings/%2F/e/no-such/q/${enc(q)}`, { routing_key: 'k' })).toMatchObject({ status: 404, body: { error: 'not_found', reason: "no exchange 'no-such' in vhost '/'" } });
+      expect(await m.api('POST', `/api/bindings/%2F/e/${enc(x)}/q/no-such`, { routing_key: 'k' })).toMatchObject({ status: 404, body: { error: 'not_found', reason: "no queue 'no-such' in vhost '/'" } });
+    });
+
+    it('binds exchange to exchange, with arguments in the properties key', async () => {
+      const src = uniq('src');
+      const dst = uniq('dst');
+      const q = uniq('e2e');
+      await m.api('PUT', `/api/exchanges/%2F/${enc(src)}`, { type: 'headers', durable: false });
+      await m.api('PUT', `/api/exchanges/%2F/${enc(dst)}`, { type: 'fanout', durable: false });
+      await m.api('PUT', `/api/queues/%2F/${enc(q)}`, { durable: false });
+      await m.api('POST', `/api/bindings/%2F/e/${enc(dst)}/q/${enc(q)}`, {});
+      const made = await m.api('POST', `/api/bindings/%2F/e/${enc(src)}/e/${enc(dst)}`, { routing_key: '', arguments: { 'x-match': 'all', colour: 'red' } });
+      expect(made.status).toBe(201);
+      const [binding] = (await m.api('GET', `/api/bindings/%2F/e/${enc(src)}/e/${enc(dst)}`)).body;
+      expect(binding).toMatchObject({ source: src, destination: dst, destination_type: 'exchange', arguments: { 'x-match': 'all', colour: 'red' } });
+      expect(binding.properties_key).toMatch(/^~.+/);
+      expect((await m.api('GET', `/api/exchanges/%2F/${enc(dst)}/bindings/destination`)).body).toEqual([binding]);
+      const publish = (colour: string) => m.api('POST', `/api/exchanges/%2F/${enc(src)}/publish`, { routing_key: '', payload: colour, payload_encoding: 'string', properties: { headers: { colour } } });
+      expect((await publish('red')).body).toEqual({ routed: true });
+      expect((await publish('blue')).body).toEqual({ routed: false });
+      expect((await m.api('DELETE', `/api/bindings/%2F/e/${enc(src)}/e/${enc(dst)}/${enc(binding.properties_key)}`)).status).toBe(204);
+      expect((await publish('red')).body).toEqual({ routed: false });
+    });
+
+    it('any headers and payload published over HTTP arrive intact through amqplib, or are refused with 400 (fast-check)', async () => {
+      const q = uniq('fuzz');
+      await m.api('PUT', `/api/queues/%2F/${q}`, { durable: false });
+      const conn = await connect(m.broker.url);
+      const ch = await channel(conn);
+      const value = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 20 }), fc.integer(), fc.boolean(), fc.constant(null));
+      const headers = fc.dictionary(fc.string({ unit: 'grapheme', maxLength: 140 }), fc.oneof(value, fc.array(value, { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 5 }), value, { maxKeys: 2 })), { maxKeys: 4 });
+      try {
+        await fc.assert(
+          fc.asyncProperty(headers, fc.uint8Array({ maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 40 }), async (h, body, key) => {
+            const sent = await m.api('POST', '/api/exchanges/%2F/amq.default/publish', {
+              routing_key: q, payload: Buffer.from(body).toString('base64'), payload_encoding: 'base64', properties: { headers: h, correlation_id: key },
+            });
+            const tooLong = Object.keys(h).some((k) => Buffer.byteLength(k) > 255) || Buffer.byteLength(key) > 255;
+            if (tooLong) {
+              expect(sent.status).toBe(400);
+              expect(await ch.get(q, { noAck: true })).toBe(false);
+              return;
+            }
+            expect(sent).toMatchObject({ status: 200, body: { routed: true } });
+            const msg = await ch.get(q, { noAck: true });
+            expect(msg).not.toBe(false);
+            if (msg === false) return;
+            expect(Buffer.compare(msg.content, Buffer.from(body))).toBe(0);
+            expect(msg.properties.headers).toEqual(h);
+            expect(msg.properties.correlationId).toBe(key);
+          }),
+          { numRuns: 60 },
+        );
+      } finally {
+        await conn.close();
+      }
+      expect((await m.api('GET', '/api/overview')).status).toBe(200);
+    });
+
+    it('get: ack_requeue_true leaves the messages (redelivered), ack_requeue_false and reject_requeue_false take them; base64 and truncate', async () => {
+      const q = uniq('get');
+      await m.api('PUT', `/api/queues/%2F/${enc(q)}`, { durable: false });
+      const send = (payload: string, encoding = 'string') =>
+        m.api('POST', '/api/exchanges/%2F/amq.default/publish', { routing_key: q, payload, payload_encoding: encoding, properties: { message_id: payload.slice(0, 8) } });
+      for (let i = 1; i <= 4; i++) await send(`message-${i}`);
+      await send(Buffer.from([0xff, 0x00, 0x80]).toString('base64'), 'base64');
+      const get = (body: object) => m.api('POST', `/api/queues/%2F/${enc(q)}/get`, body);
+
+      const peek = await get({ count: 2, ackmode: 'ack_requeue_true', encoding: 'auto' });
+      expect(peek.status).toBe(200);
+      expect(peek.body).toEqual([
+        { payload_bytes: 9, redelivered: false, exchange: '', routing_key: q, message_count: 4, properties: { message_id: 'message-' }, payload: 'message-1', payload_encoding: 'string' },
+        { payload_bytes: 9, redelivered: false, exchange: '', routing_key: q, message_count: 3, properties: { message_id: 'message-' }, payload: 'message-2', payload_encoding: 'string' },
+      ]);
+      const again = await get({ count: 1, ackmode: 'reject_requeue_true', encoding: 'base64', truncate: 3 });
+      expect(again.body).toEqual([
+        { payload_bytes: 9, redelivered: true, exchange: '', routing_key: q, message_count: 4, properties: { message_id: 'message-' }, payload: Buffer.from('mes').toString('base64'), payload_encoding: 'base64' },
+      ]);
+      expect((await m.api('GET', `/api/queues/%2F/${enc(q)}`)).body).toMatchObject({ messages_ready: 5, messages_unacknowledged: 0 });
+
+      const taken = await get({ count: 3, ackmode: 'ack_requeue_false', encoding: 'auto' });
+      expect(taken.body.map((g: any) => g.payload)).toEqual(['message-1', 'message-2', 'message-3']);
+      const dropped = await get({ count: 10, ackmode: 'reject_requeue_false', encoding: 'auto' });
+      expect(dropped.body.map((g: any) => [g.payload, g.payload_encoding])).toEqual([['message-4', 'string'], [Buffer.from([0xff, 0x00, 0x80]).toString('base64'), 'base64']]);
+      expect((await get({ count: 1, ackmode: 'ack_requeue_false', encoding: 'auto' })).body).toEqual([]);
+      const stats = (await m.api('GET', `/api/queues/%2F/${enc(q)}`)).body;
+      expect(stats).toMatchObject({ messages: 0 });
+      expect(stats.message_stats).toMatchObject({ publish: 5, deliver_get: 2 + 1 + 3 + 2, ack: 3 });
+
+      expect((await get({ count: 1, ackmode: 'sometimes', encoding: 'auto' })).status).toBe(400);
+      expect((await m.api('POST', '/api/queues/%2F/nope/get', { count: 1, ackmode: 'ack_requeue_false', encoding: 'auto' })).status).toBe(404);
+      expect((await m.api('POST', '/api/exchanges/%2F/nope/publish', { routing_key: '', payload: '', payload_encoding: 'string', properties: {} })).status).toBe(404);
+      const wrongUser = await m.api('POST', '/api/exchanges/%2F/amq.default/publish', { routing_key: q, payload: '', payload_encoding: 'string', properties: { user_id: 'someone' } });
+      expect(wrongUser).toMatchObject({ status: 400, body: { error: 'bad_request', reason: "406 PRECONDITION_FAILED - user_id property set to 'someone' but authenticated user was 'guest'" } });
+    });
+  });
+}
