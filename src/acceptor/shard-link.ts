@@ -68,6 +68,8 @@ export class ShardLink {
   private ended: Error | null = null;
   /** Deliveries taken per consumer id since the last CREDIT record. */
   private readonly credits = new Map<number, number>();
+  /** Deliveries credited since a CREDIT record last rang the shard's bell (see writeCredits). */
+  private unrungCredits = 0;
   /** Publishers paused while this shard's input ring overflows. */
   private readonly ringStalled = new Set<Connection>();
   /** Congested queues of this shard, by id, and the publishers paused on each. */
@@ -211,13 +213,23 @@ export class ShardLink {
     buf[p] = R.A2S_CREDIT;
     buf.writeUInt32LE(count, p + 1);
     p += R.CREDIT_HEADER;
+    let total = 0;
     for (const [consumerId, written] of this.credits) {
       buf.writeUInt32LE(consumerId, p);
       buf.writeUInt32LE(written, p + 4);
       p += R.CREDIT_ENTRY;
+      total += written;
     }
-    w.end();
     this.credits.clear();
+    // Waking the shard for every small CREDIT doubled its wake-ups (and this
+    // thread's futex calls) per delivery batch. It needs the bell only when a
+    // consumer's window is full: then all CREDIT_WINDOW of its deliveries are
+    // credited after the shard last looked, which passes CREDIT_EVERY and rings.
+    // Smaller credits ride along with the next publish, settle or control record.
+    this.unrungCredits += total;
+    if (this.unrungCredits < CREDIT_EVERY) return w.endQuietly();
+    this.unrungCredits = 0;
+    w.end();
   }
 
   /**

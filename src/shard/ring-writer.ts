@@ -56,6 +56,15 @@ export class RingWriter {
     this.written = true;
   }
 
+  /**
+   * Ends a record that needs no wake-up of its own: the reader takes it with
+   * whatever it is next woken for. The caller must make sure that comes in time.
+   */
+  endQuietly(): void {
+    if (this.inRing) this.ring.commit();
+    else this.overflow.push(this.buf);
+  }
+
   /** Moves overflowed records into the ring as space allows; true if any moved. */
   drainOverflow(): boolean {
     let moved = 0;
