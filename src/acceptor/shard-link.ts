@@ -68,8 +68,10 @@ export class ShardLink {
   private ended: Error | null = null;
   /** Deliveries taken per consumer id since the last CREDIT record. */
   private readonly credits = new Map<number, number>();
-  /** Deliveries credited since a CREDIT record last rang the shard's bell (see writeCredits). */
-  private unrungCredits = 0;
+  /** Per consumer id, deliveries credited since the shard's bell last rang (see writeCredits). */
+  private readonly unrungCredits = new Map<number, number>();
+  /** writer.rings when unrungCredits was last emptied. */
+  private ringsSeen = 0;
   /** Publishers paused while this shard's input ring overflows. */
   private readonly ringStalled = new Set<Connection>();
   /** Congested queues of this shard, by id, and the publishers paused on each. */
@@ -213,22 +215,27 @@ export class ShardLink {
     buf[p] = R.A2S_CREDIT;
     buf.writeUInt32LE(count, p + 1);
     p += R.CREDIT_HEADER;
-    let total = 0;
+    // Waking the shard for every small CREDIT doubled its wake-ups (and this
+    // thread's futex calls) per delivery batch. It needs the bell only when a
+    // consumer's window is full: then all CREDIT_WINDOW of that consumer's
+    // deliveries are credited after the shard last looked, which passes
+    // CREDIT_EVERY for it and rings. Smaller credits ride along with whatever
+    // rings next (a publish, a settle, a control record).
+    if (this.writer.rings !== this.ringsSeen) {
+      this.unrungCredits.clear(); // the shard was woken since: it reads what came before
+      this.ringsSeen = this.writer.rings;
+    }
+    let wake = false;
     for (const [consumerId, written] of this.credits) {
       buf.writeUInt32LE(consumerId, p);
       buf.writeUInt32LE(written, p + 4);
       p += R.CREDIT_ENTRY;
-      total += written;
+      const unrung = (this.unrungCredits.get(consumerId) ?? 0) + written;
+      if (unrung >= CREDIT_EVERY) wake = true;
+      this.unrungCredits.set(consumerId, unrung);
     }
     this.credits.clear();
-    // Waking the shard for every small CREDIT doubled its wake-ups (and this
-    // thread's futex calls) per delivery batch. It needs the bell only when a
-    // consumer's window is full: then all CREDIT_WINDOW of its deliveries are
-    // credited after the shard last looked, which passes CREDIT_EVERY and rings.
-    // Smaller credits ride along with the next publish, settle or control record.
-    this.unrungCredits += total;
-    if (this.unrungCredits < CREDIT_EVERY) return w.endQuietly();
-    this.unrungCredits = 0;
+    if (!wake) return w.endQuietly();
     w.end();
   }
 

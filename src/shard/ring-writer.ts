@@ -15,6 +15,8 @@ export class RingWriter {
   private inRing = false;
   private readonly overflow: Buffer[] = [];
   private written = false;
+  /** How many times flush() rang the reader's bell. */
+  rings = 0;
 
   constructor(
     readonly ring: Ring,
@@ -88,6 +90,7 @@ export class RingWriter {
   flush(): void {
     if (this.written) {
       this.written = false;
+      this.rings++;
       this.peerBell.ring();
     }
   }
