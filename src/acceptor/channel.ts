@@ -505,7 +505,7 @@ export class Channel implements RoutedMessage {
     out.u8(redelivered ? 1 : 0);
     out.bytes(buf, v.start, v.propertiesAt - 4); // exchange and routing key, already shortstrs
     out.endFrame(start);
-    out.writeContent(this.id, M.CLASS_BASIC, v.bodySize, buf.subarray(v.propertiesAt, v.propertiesEnd), buf.subarray(v.bodyAt, v.end), this.conn.frameMax);
+    out.writeContentFrom(this.id, M.CLASS_BASIC, buf, v.propertiesAt, v.propertiesEnd, v.bodyAt, v.end, this.conn.frameMax);
     this.conn.dirty();
   }
 
@@ -522,7 +522,7 @@ export class Channel implements RoutedMessage {
     out.bytes(block, v.start, v.propertiesAt - 4);
     out.u32(messageCount);
     out.endFrame(start);
-    out.writeContent(this.id, M.CLASS_BASIC, v.bodySize, block.subarray(v.propertiesAt, v.propertiesEnd), block.subarray(v.bodyAt, v.end), this.conn.frameMax);
+    out.writeContentFrom(this.id, M.CLASS_BASIC, block, v.propertiesAt, v.propertiesEnd, v.bodyAt, v.end, this.conn.frameMax);
     this.conn.dirty();
   }
 

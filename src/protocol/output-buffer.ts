@@ -13,11 +13,14 @@
  */
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_OVERHEAD } from './constants.js';
 import type { FieldTable, FieldValue } from './field-types.js';
+import { copyBytes } from './copy-bytes.js';
 
 const EMPTY = Buffer.alloc(0);
 const TWO_32 = 0x1_0000_0000;
 const TWO_63 = 2 ** 63;
 const ELLIPSIS = Buffer.from('...');
+/** Output of one turn up to which the next turn gets a slab of twice its size (see take). */
+const BUSY_TURN_MAX = 512 * 1024;
 
 export class OutputBuffer {
   buf: Buffer;
@@ -43,15 +46,19 @@ export class OutputBuffer {
 
   private grow(n: number): void {
     const pending = this.pos - this.base;
-    const need = pending + n;
-    let size = this.initialSize;
-    while (size < need) size *= 2;
-    const next = Buffer.allocUnsafe(size);
+    const next = Buffer.allocUnsafe(this.slabSize(pending + n));
     this.buf.copy(next, 0, this.base, this.pos);
     // the old slab is left to the views already taken from it
     this.buf = next;
     this.pos = pending;
     this.base = 0;
+  }
+
+  /** The initial size doubled until it holds `bytes`. */
+  private slabSize(bytes: number): number {
+    let size = this.initialSize;
+    while (size < bytes) size *= 2;
+    return size;
   }
 
   /**
@@ -62,8 +69,16 @@ export class OutputBuffer {
     if (this.pos === this.base) return EMPTY;
     const out = this.buf.subarray(this.base, this.pos);
     this.base = this.pos;
-    // after a burst of large messages, don't keep a huge slab around forever
-    if (this.buf.length > this.initialSize * 4) {
+    const room = this.buf.length - this.pos;
+    if (room < out.length && out.length <= BUSY_TURN_MAX) {
+      // A busy connection writes about as much next turn: start it in a fresh slab
+      // with room for twice this, instead of growing (and copying what is pending)
+      // several times a turn. That copying was 3-6% of a fanout profile.
+      this.buf = Buffer.allocUnsafe(this.slabSize(2 * out.length));
+      this.pos = 0;
+      this.base = 0;
+    } else if (this.buf.length > this.initialSize * 4 && (room < out.length || out.length * 16 < this.buf.length)) {
+      // after a burst of large messages, don't keep a huge slab around for small ones
       this.buf = EMPTY;
       this.pos = 0;
       this.base = 0;
@@ -201,7 +216,7 @@ export class OutputBuffer {
   bytes(b: Buffer, start = 0, end = b.length): void {
     const n = end - start;
     this.ensure(n);
-    b.copy(this.buf, this.pos, start, end);
+    copyBytes(b, start, end, this.buf, this.pos);
     this.pos += n;
   }
 
@@ -345,29 +360,11 @@ export class OutputBuffer {
     body: Buffer | Buffer[],
     frameMax: number,
   ): void {
-    if (frameMax !== 0 && frameMax <= FRAME_OVERHEAD) throw new Error(`frame-max ${frameMax} leaves no room for a body`);
-    const maxPayload = frameMax === 0 ? Math.max(bodySize, 1) : frameMax - FRAME_OVERHEAD;
+    const maxPayload = maxPayloadOf(frameMax, bodySize);
     const frames = Math.ceil(bodySize / maxPayload);
-    const headerSize = 12 + rawProperties.length;
-    // one ensure for everything, then plain stores
-    this.ensure(FRAME_OVERHEAD + headerSize + frames * FRAME_OVERHEAD + bodySize);
+    this.ensure(FRAME_OVERHEAD + 12 + rawProperties.length + frames * FRAME_OVERHEAD + bodySize);
     const b = this.buf;
-    let p = this.pos;
-
-    b[p] = FRAME_HEADER;
-    b[p + 1] = channel >>> 8;
-    b[p + 2] = channel;
-    b.writeUInt32BE(headerSize, p + 3);
-    b[p + 7] = classId >>> 8;
-    b[p + 8] = classId;
-    b[p + 9] = 0; // weight
-    b[p + 10] = 0;
-    const hi = Math.floor(bodySize / TWO_32);
-    b.writeUInt32BE(hi, p + 11);
-    b.writeUInt32BE(bodySize - hi * TWO_32, p + 15);
-    p += 19;
-    p += rawProperties.copy(b, p);
-    b[p++] = FRAME_END;
+    let p = this.writeHeaderFrame(channel, classId, bodySize, rawProperties, 0, rawProperties.length);
 
     const list = Array.isArray(body) ? body : null;
     let chunk: Buffer = list === null ? (body as Buffer) : list.length > 0 ? list[0] : EMPTY;
@@ -376,11 +373,7 @@ export class OutputBuffer {
     let remaining = bodySize;
     while (remaining > 0) {
       const size = remaining < maxPayload ? remaining : maxPayload;
-      b[p] = FRAME_BODY;
-      b[p + 1] = channel >>> 8;
-      b[p + 2] = channel;
-      b.writeUInt32BE(size, p + 3);
-      p += 7;
+      p = bodyFrameStart(b, p, channel, size);
       let want = size;
       while (want > 0) {
         const avail = chunk.length - chunkPos;
@@ -394,8 +387,7 @@ export class OutputBuffer {
           continue;
         }
         const n = avail < want ? avail : want;
-        chunk.copy(b, p, chunkPos, chunkPos + n);
-        p += n;
+        p += copyBytes(chunk, chunkPos, chunkPos + n, b, p);
         chunkPos += n;
         want -= n;
       }
@@ -404,6 +396,73 @@ export class OutputBuffer {
     }
     this.pos = p;
   }
+
+  /**
+   * writeContent for a message whose properties and body lie in one buffer (a
+   * ring record): src[propertiesAt..propertiesEnd) and src[bodyAt..bodyEnd).
+   * Reads them in place, so a delivery allocates no views.
+   */
+  writeContentFrom(
+    channel: number,
+    classId: number,
+    src: Buffer,
+    propertiesAt: number,
+    propertiesEnd: number,
+    bodyAt: number,
+    bodyEnd: number,
+    frameMax: number,
+  ): void {
+    const bodySize = bodyEnd - bodyAt;
+    const maxPayload = maxPayloadOf(frameMax, bodySize);
+    const frames = Math.ceil(bodySize / maxPayload);
+    this.ensure(FRAME_OVERHEAD + 12 + propertiesEnd - propertiesAt + frames * FRAME_OVERHEAD + bodySize);
+    const b = this.buf;
+    let p = this.writeHeaderFrame(channel, classId, bodySize, src, propertiesAt, propertiesEnd);
+    for (let at = bodyAt; at < bodyEnd; ) {
+      const size = bodyEnd - at < maxPayload ? bodyEnd - at : maxPayload;
+      p = bodyFrameStart(b, p, channel, size);
+      p += copyBytes(src, at, at + size, b, p);
+      b[p++] = FRAME_END;
+      at += size;
+    }
+    this.pos = p;
+  }
+
+  /** The content header frame at pos (room ensured by the caller); returns the end offset in buf. */
+  private writeHeaderFrame(channel: number, classId: number, bodySize: number, src: Buffer, propertiesAt: number, propertiesEnd: number): number {
+    const b = this.buf;
+    let p = this.pos;
+    b[p] = FRAME_HEADER;
+    b[p + 1] = channel >>> 8;
+    b[p + 2] = channel;
+    b.writeUInt32BE(12 + propertiesEnd - propertiesAt, p + 3);
+    b[p + 7] = classId >>> 8;
+    b[p + 8] = classId;
+    b[p + 9] = 0; // weight
+    b[p + 10] = 0;
+    const hi = Math.floor(bodySize / TWO_32);
+    b.writeUInt32BE(hi, p + 11);
+    b.writeUInt32BE(bodySize - hi * TWO_32, p + 15);
+    p += 19;
+    p += copyBytes(src, propertiesAt, propertiesEnd, b, p);
+    b[p++] = FRAME_END;
+    return p;
+  }
+}
+
+/** Body bytes per frame: frameMax - 8, or all of it when frameMax is 0 (no limit). */
+function maxPayloadOf(frameMax: number, bodySize: number): number {
+  if (frameMax !== 0 && frameMax <= FRAME_OVERHEAD) throw new Error(`frame-max ${frameMax} leaves no room for a body`);
+  return frameMax === 0 ? Math.max(bodySize, 1) : frameMax - FRAME_OVERHEAD;
+}
+
+/** A body frame's 7 header bytes at b[p]; returns where its payload goes. */
+function bodyFrameStart(b: Buffer, p: number, channel: number, size: number): number {
+  b[p] = FRAME_BODY;
+  b[p + 1] = channel >>> 8;
+  b[p + 2] = channel;
+  b.writeUInt32BE(size, p + 3);
+  return p + 7;
 }
 
 function isDecimal(v: object): v is { decimals: number; value: number } {
