@@ -72,6 +72,9 @@ export class ShardLink {
   private readonly unrungCredits = new Map<number, number>();
   /** writer.rings when unrungCredits was last emptied. */
   private ringsSeen = 0;
+  /** Settlements not yet written, (queueId, msgId) flat, all with settleAction (see settle). */
+  private readonly settleEntries: number[] = [];
+  private settleAction = 0;
   /** Publishers paused while this shard's input ring overflows. */
   private readonly ringStalled = new Set<Connection>();
   /** Congested queues of this shard, by id, and the publishers paused on each. */
@@ -173,16 +176,30 @@ export class ShardLink {
     this.writeControl(0, control);
   }
 
-  /** Writes a SETTLE record for (queueId, msgId) pairs laid out flat in `entries`. */
+  /**
+   * Settles (queueId, msgId) pairs laid out flat in `entries`. Settlements with
+   * the same action are gathered into one SETTLE record, written before the
+   * next other record or ring of the bell: a socket read with many ack frames
+   * costs the shard one record, not one per frame.
+   */
   settle(action: number, entries: number[]): void {
+    if (entries.length === 0) return;
+    if (this.settleEntries.length > 0 && action !== this.settleAction) this.writer.writeGathered();
+    this.settleAction = action;
+    for (let i = 0; i < entries.length; i++) this.settleEntries.push(entries[i]);
+    this.writer.gathering = this.writeSettle;
+  }
+
+  /** The gathered settlements as one SETTLE record. */
+  private readonly writeSettle = (): void => {
+    const entries = this.settleEntries;
     const count = entries.length >>> 1;
-    if (count === 0) return;
     const w = this.writer;
     w.begin(R.SETTLE_HEADER + count * R.SETTLE_ENTRY);
     const { buf } = w;
     let p = w.offset;
     buf[p] = R.A2S_SETTLE;
-    buf[p + 1] = action;
+    buf[p + 1] = this.settleAction;
     buf.writeUInt32LE(count, p + 2);
     p += R.SETTLE_HEADER;
     for (let i = 0; i < entries.length; i += 2, p += R.SETTLE_ENTRY) {
@@ -190,7 +207,8 @@ export class ShardLink {
       buf.writeDoubleLE(entries[i + 1], p + 4);
     }
     w.end();
-  }
+    entries.length = 0;
+  };
 
   /**
    * A delivery for this consumer is in its connection's output (or held by its

@@ -17,6 +17,12 @@ export class RingWriter {
   private written = false;
   /** How many times flush() rang the reader's bell. */
   rings = 0;
+  /**
+   * Writes a record its owner is still gathering (the SETTLEs of one socket
+   * read): called before any other record and before the bell rings, so the
+   * ring keeps the order in which things happened.
+   */
+  gathering: (() => void) | null = null;
 
   constructor(
     readonly ring: Ring,
@@ -37,6 +43,7 @@ export class RingWriter {
   }
 
   begin(size: number): void {
+    if (this.gathering !== null) this.writeGathered();
     if (this.overflow.length === 0) {
       const at = this.ring.reserve(size);
       if (at >= 0) {
@@ -86,8 +93,17 @@ export class RingWriter {
     return moved > 0;
   }
 
+  /** Writes the gathered record now (see gathering). */
+  writeGathered(): void {
+    const write = this.gathering;
+    if (write === null) return;
+    this.gathering = null;
+    write();
+  }
+
   /** Wakes the reader once per batch, and only if something was written. */
   flush(): void {
+    if (this.gathering !== null) this.writeGathered();
     if (this.written) {
       this.written = false;
       this.rings++;
