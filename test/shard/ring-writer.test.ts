@@ -6,7 +6,7 @@ import { LocalDoorbell } from '../../src/shard/doorbell.js';
 /** A doorbell that counts its rings. */
 class CountingBell extends LocalDoorbell {
   rung = 0;
-  ring(): void {
+  override ring(): void {
     this.rung++;
     super.ring();
   }
