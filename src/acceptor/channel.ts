@@ -19,6 +19,7 @@ import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
 import type { ConsumerRef } from './consumer-registry.js';
+import { ShortstrCache } from '../protocol/shortstr-cache.js';
 
 /** An unacked delivery: enough to settle it with its shard. */
 interface Delivery {
@@ -90,6 +91,9 @@ export class Channel implements RoutedMessage {
   /** queue ids per shard for the publish being routed */
   private readonly targets: number[][];
   private readonly view = new BlockView();
+  /** The last publish's exchange and routing key as text (decoded again only when they change). */
+  private readonly exchangeText = new ShortstrCache();
+  private readonly routingKeyText = new ShortstrCache();
 
   constructor(
     readonly id: number,
@@ -348,7 +352,7 @@ export class Channel implements RoutedMessage {
     if (INJECTED_DELAY_US > 0) spin(INJECTED_DELAY_US);
     const broker = this.conn.broker;
     const exchange = this.publishable();
-    this.conn.vhost.route(exchange, this.pubRoutingKey.toString('utf8', 1), this, this.routed);
+    this.conn.vhost.route(exchange, this.routingKeyText.get(this.pubRoutingKey), this, this.routed);
     let shards = 0;
     for (const destination of this.routed) {
       if (destination.kind !== 'queue') continue;
@@ -381,7 +385,7 @@ export class Channel implements RoutedMessage {
   /** The target exchange, if this publish may go to it (exists, not internal, user-id matches). */
   private publishable(): ExchangeRecord {
     const vhost = this.conn.vhost;
-    const exchangeName = this.pubExchange.toString('utf8', 1);
+    const exchangeName = this.exchangeText.get(this.pubExchange);
     const exchange = vhost.exchanges.get(exchangeName);
     if (exchange === undefined) {
       throw new AmqpError(ReplyCode.NOT_FOUND, `no exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
