@@ -51,6 +51,12 @@ const BATCH = 4096;
 const STOP_WAIT_MS = 10_000;
 /** Within a batch, deliveries between CREDIT records (a quarter of CREDIT_WINDOW). */
 const CREDIT_EVERY = CREDIT_WINDOW / 4;
+/**
+ * Delivered bytes after which a CREDIT record rings the shard even if no
+ * consumer reached CREDIT_EVERY: the shard keeps each delivery (a no-ack one
+ * too) until credited, so this bounds what a quiet shard holds of large messages.
+ */
+const CREDIT_BYTES = 1024 * 1024;
 
 export class ShardLink {
   readonly writer: RingWriter;
@@ -72,6 +78,8 @@ export class ShardLink {
   private readonly unrungCredits = new Map<number, number>();
   /** writer.rings when unrungCredits was last emptied. */
   private ringsSeen = 0;
+  /** Bytes of DELIVER records read since a CREDIT record last rang the shard (see CREDIT_BYTES). */
+  private unrungBytes = 0;
   /** Settlements not yet written, (queueId, msgId) flat, all with settleAction (see settle). */
   private readonly settleEntries: number[] = [];
   private settleAction = 0;
@@ -238,7 +246,8 @@ export class ShardLink {
     // consumer's window is full: then all CREDIT_WINDOW of that consumer's
     // deliveries are credited after the shard last looked, which passes
     // CREDIT_EVERY for it and rings. Smaller credits ride along with whatever
-    // rings next (a publish, a settle, a control record).
+    // rings next (a publish, a settle, a control record), unless the deliveries
+    // were large (CREDIT_BYTES).
     if (this.writer.rings !== this.ringsSeen) {
       this.unrungCredits.clear(); // the shard was woken since: it reads what came before
       this.ringsSeen = this.writer.rings;
@@ -253,7 +262,8 @@ export class ShardLink {
       this.unrungCredits.set(consumerId, unrung);
     }
     this.credits.clear();
-    if (!wake) return w.endQuietly();
+    if (!wake && this.unrungBytes < CREDIT_BYTES) return w.endQuietly();
+    this.unrungBytes = 0;
     w.end();
   }
 
@@ -337,6 +347,7 @@ export class ShardLink {
   private handle(buf: Buffer, at: number, end: number): void {
     switch (buf[at]) {
       case R.S2A_DELIVER:
+        this.unrungBytes += end - at;
         return this.events.onDeliver(this, buf, at);
       case R.S2A_REPLY:
         return this.resolve(buf.readUInt32LE(at + 1), R.unpackControl(buf, at + R.CONTROL_HEADER, end));
