@@ -44,19 +44,15 @@ export class OutputBuffer {
 
   private grow(n: number): void {
     const pending = this.pos - this.base;
-    const next = Buffer.allocUnsafe(this.slabSize(pending + n));
+    const need = pending + n;
+    let size = this.initialSize;
+    while (size < need) size *= 2;
+    const next = Buffer.allocUnsafe(size);
     this.buf.copy(next, 0, this.base, this.pos);
     // the old slab is left to the views already taken from it
     this.buf = next;
     this.pos = pending;
     this.base = 0;
-  }
-
-  /** The initial size doubled until it holds `bytes`. */
-  private slabSize(bytes: number): number {
-    let size = this.initialSize;
-    while (size < bytes) size *= 2;
-    return size;
   }
 
   /**
@@ -67,17 +63,9 @@ export class OutputBuffer {
     if (this.pos === this.base) return EMPTY;
     const out = this.buf.subarray(this.base, this.pos);
     this.base = this.pos;
+    // after a burst of large messages, don't keep a huge slab around forever
     if (this.buf.length > this.initialSize * 4) {
-      // after a burst of large messages, don't keep a huge slab around forever
       this.buf = EMPTY;
-      this.pos = 0;
-      this.base = 0;
-    } else if (this.buf.length - this.pos < out.length) {
-      // A busy connection writes about as much next turn: start it in a fresh
-      // slab now (at most the size kept above), instead of growing into one
-      // later and copying what is pending then. That copying was 3-6% of a
-      // fanout profile.
-      this.buf = Buffer.allocUnsafe(this.slabSize(Math.min(2 * out.length, this.initialSize * 4)));
       this.pos = 0;
       this.base = 0;
     }
