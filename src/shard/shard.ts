@@ -18,6 +18,7 @@ import { Deque } from './deque.js';
 import { PAGING } from './paged-backlog.js';
 import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import * as R from './records.js';
+import { copyBytes } from '../protocol/copy-bytes.js';
 
 /** Control operations, msgpack-encoded in A2S_CONTROL records. */
 export type ShardControl =
@@ -117,7 +118,7 @@ export class Shard {
     const flags = buf[at + 1];
     const queueCount = buf.readUInt16LE(at + 2);
     const blockAt = at + R.PUBLISH_HEADER + 4 * queueCount;
-    const message: StoredMessage = { block: Buffer.from(buf.subarray(blockAt, end)) };
+    const message: StoredMessage = { block: copyOut(buf, blockAt, end) };
     const immediate = (flags & R.PUBLISH_IMMEDIATE) !== 0;
     const persistent = (flags & R.PUBLISH_PERSISTENT) !== 0;
     let delivered = false;
@@ -398,7 +399,7 @@ export class Shard {
     buf.writeUInt32LE(consumer.id, offset + 2);
     buf.writeUInt32LE(consumer.queue.id, offset + 6);
     buf.writeDoubleLE(entry.id, offset + 10);
-    block.copy(buf, offset + R.DELIVER_HEADER);
+    copyBytes(block, 0, block.length, buf, offset + R.DELIVER_HEADER);
     this.out.end();
   }
 
@@ -412,7 +413,7 @@ export class Shard {
     buf.writeUInt32LE(queue.id, offset + 6);
     buf.writeDoubleLE(entry.id, offset + 10);
     buf.writeUInt32LE(queue.messageCount, offset + 18);
-    block.copy(buf, offset + R.GET_OK_HEADER);
+    copyBytes(block, 0, block.length, buf, offset + R.GET_OK_HEADER);
     this.out.end();
   }
 
@@ -427,4 +428,11 @@ export class Shard {
     if (!delivered) block.copy(buf, offset + R.IMMEDIATE_HEADER);
     this.out.end();
   }
+}
+
+/** buf[start..end) as a buffer of its own: one allocation, where Buffer.from(buf.subarray()) makes two. */
+function copyOut(buf: Buffer, start: number, end: number): Buffer {
+  const copy = Buffer.allocUnsafe(end - start);
+  copyBytes(buf, start, end, copy, 0);
+  return copy;
 }
