@@ -23,6 +23,7 @@ import { basicMethod } from './basic-methods.js';
 import type { ConsumerRef } from './consumer-registry.js';
 import { REPLY_TO_FLAG_BYTE0, replyToRewritten, type ReplyConsumer } from './direct-reply-to.js';
 import { PublishPermits } from '../auth/publish-permits.js';
+import { ShortstrCache } from '../protocol/shortstr-cache.js';
 
 /** An unacked delivery: enough to settle it with its shard. */
 interface Delivery {
@@ -102,7 +103,11 @@ export class Channel implements RoutedMessage {
   private readonly view = new BlockView();
   /** write permission per exchange, checked once until permissions change */
   private readonly permits: PublishPermits;
-  private readonly routingKeyText = () => this.pubRoutingKey.toString('utf8', 1);
+  /** The last publish's exchange and routing key as text (decoded again only when they change). */
+  private readonly exchangeText = new ShortstrCache();
+  private readonly routingKeyText = new ShortstrCache();
+  /** the routing key, for topic permissions only (most publishes never ask) */
+  private readonly routingKeyNow = () => this.routingKeyText.get(this.pubRoutingKey);
 
   constructor(
     readonly id: number,
@@ -375,7 +380,7 @@ export class Channel implements RoutedMessage {
     const exchange = this.publishable();
     const selected = this.hasHeaders() ? senderSelected(this.pubProperties) : null;
     if (selected !== null) this.pubProperties = selected.properties; // BCC removed
-    this.conn.vhost.route(exchange, this.pubRoutingKey.toString('utf8', 1), this, this.routed, selected?.keys);
+    this.conn.vhost.route(exchange, this.routingKeyText.get(this.pubRoutingKey), this, this.routed, selected?.keys);
     let shards = 0;
     for (const destination of this.routed) {
       if (destination.kind !== 'queue') continue;
@@ -423,12 +428,12 @@ export class Channel implements RoutedMessage {
   /** The target exchange, if this publish may go to it (exists, not internal, user-id matches). */
   private publishable(): ExchangeRecord {
     const vhost = this.conn.vhost;
-    const exchangeName = this.pubExchange.toString('utf8', 1);
+    const exchangeName = this.exchangeText.get(this.pubExchange);
     const exchange = vhost.exchanges.get(exchangeName);
     try {
       // RabbitMQ checks write permission before it looks the exchange up.
       if (exchange === undefined) this.conn.permissions.write('exchange', exchangeName);
-      else this.permits.check(exchange, this.routingKeyText);
+      else this.permits.check(exchange, this.routingKeyNow);
     } catch (err) {
       throw err instanceof AmqpError ? err.withMethod(M.CLASS_BASIC, 40) : err;
     }
@@ -567,7 +572,7 @@ export class Channel implements RoutedMessage {
     out.u8(redelivered ? 1 : 0);
     out.bytes(buf, v.start, v.propertiesAt - 4); // exchange and routing key, already shortstrs
     out.endFrame(start);
-    out.writeContent(this.id, M.CLASS_BASIC, v.bodySize, buf.subarray(v.propertiesAt, v.propertiesEnd), buf.subarray(v.bodyAt, v.end), this.conn.frameMax);
+    out.writeContentFrom(this.id, M.CLASS_BASIC, buf, v.propertiesAt, v.propertiesEnd, v.bodyAt, v.end, this.conn.frameMax);
     this.conn.dirty();
   }
 
@@ -599,7 +604,7 @@ export class Channel implements RoutedMessage {
     out.bytes(block, v.start, v.propertiesAt - 4);
     out.u32(messageCount);
     out.endFrame(start);
-    out.writeContent(this.id, M.CLASS_BASIC, v.bodySize, block.subarray(v.propertiesAt, v.propertiesEnd), block.subarray(v.bodyAt, v.end), this.conn.frameMax);
+    out.writeContentFrom(this.id, M.CLASS_BASIC, block, v.propertiesAt, v.propertiesEnd, v.bodyAt, v.end, this.conn.frameMax);
     this.conn.dirty();
   }
 

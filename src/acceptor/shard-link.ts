@@ -57,6 +57,12 @@ const STOP_WAIT_MS = 10_000;
 const CREDIT_EVERY = CREDIT_WINDOW / 4;
 /** The longest delay setTimeout takes. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * Delivered bytes after which a CREDIT record rings the shard even if no
+ * consumer reached CREDIT_EVERY: the shard keeps each delivery (a no-ack one
+ * too) until credited, so this bounds what a quiet shard holds of large messages.
+ */
+const CREDIT_BYTES = 1024 * 1024;
 
 export class ShardLink {
   readonly writer: RingWriter;
@@ -74,6 +80,15 @@ export class ShardLink {
   private ended: Error | null = null;
   /** Deliveries taken per consumer id since the last CREDIT record. */
   private readonly credits = new Map<number, number>();
+  /** Per consumer id, deliveries credited since the shard's bell last rang (see writeCredits). */
+  private readonly unrungCredits = new Map<number, number>();
+  /** writer.rings when unrungCredits was last emptied. */
+  private ringsSeen = 0;
+  /** Bytes of DELIVER records read since a CREDIT record last rang the shard (see CREDIT_BYTES). */
+  private unrungBytes = 0;
+  /** Settlements not yet written, (queueId, msgId) flat, all with settleAction (see settle). */
+  private readonly settleEntries: number[] = [];
+  private settleAction = 0;
   /** Publishers paused while this shard's input ring overflows. */
   private readonly ringStalled = new Set<Connection>();
   /** Congested queues of this shard, by id, and the publishers paused on each. */
@@ -183,16 +198,30 @@ export class ShardLink {
     this.writeControl(0, control);
   }
 
-  /** Writes a SETTLE record for (queueId, msgId) pairs laid out flat in `entries`. */
+  /**
+   * Settles (queueId, msgId) pairs laid out flat in `entries`. Settlements with
+   * the same action are gathered into one SETTLE record, written before the
+   * next other record or ring of the bell: a socket read with many ack frames
+   * costs the shard one record, not one per frame.
+   */
   settle(action: number, entries: number[]): void {
+    if (entries.length === 0) return;
+    if (this.settleEntries.length > 0 && action !== this.settleAction) this.writer.writeGathered();
+    this.settleAction = action;
+    for (let i = 0; i < entries.length; i++) this.settleEntries.push(entries[i]);
+    this.writer.gathering = this.writeSettle;
+  }
+
+  /** The gathered settlements as one SETTLE record. */
+  private readonly writeSettle = (): void => {
+    const entries = this.settleEntries;
     const count = entries.length >>> 1;
-    if (count === 0) return;
     const w = this.writer;
     w.begin(R.SETTLE_HEADER + count * R.SETTLE_ENTRY);
     const { buf } = w;
     let p = w.offset;
     buf[p] = R.A2S_SETTLE;
-    buf[p + 1] = action;
+    buf[p + 1] = this.settleAction;
     buf.writeUInt32LE(count, p + 2);
     p += R.SETTLE_HEADER;
     for (let i = 0; i < entries.length; i += 2, p += R.SETTLE_ENTRY) {
@@ -200,7 +229,8 @@ export class ShardLink {
       buf.writeDoubleLE(entries[i + 1], p + 4);
     }
     w.end();
-  }
+    entries.length = 0;
+  };
 
   /**
    * A delivery for this consumer is in its connection's output (or held by its
@@ -225,13 +255,30 @@ export class ShardLink {
     buf[p] = R.A2S_CREDIT;
     buf.writeUInt32LE(count, p + 1);
     p += R.CREDIT_HEADER;
+    // Waking the shard for every small CREDIT doubled its wake-ups (and this
+    // thread's futex calls) per delivery batch. It needs the bell only when a
+    // consumer's window is full: then all CREDIT_WINDOW of that consumer's
+    // deliveries are credited after the shard last looked, which passes
+    // CREDIT_EVERY for it and rings. Smaller credits ride along with whatever
+    // rings next (a publish, a settle, a control record), unless the deliveries
+    // were large (CREDIT_BYTES).
+    if (this.writer.rings !== this.ringsSeen) {
+      this.unrungCredits.clear(); // the shard was woken since: it reads what came before
+      this.ringsSeen = this.writer.rings;
+    }
+    let wake = false;
     for (const [consumerId, written] of this.credits) {
       buf.writeUInt32LE(consumerId, p);
       buf.writeUInt32LE(written, p + 4);
       p += R.CREDIT_ENTRY;
+      const unrung = (this.unrungCredits.get(consumerId) ?? 0) + written;
+      if (unrung >= CREDIT_EVERY) wake = true;
+      this.unrungCredits.set(consumerId, unrung);
     }
-    w.end();
     this.credits.clear();
+    if (!wake && this.unrungBytes < CREDIT_BYTES) return w.endQuietly();
+    this.unrungBytes = 0;
+    w.end();
   }
 
   /**
@@ -333,6 +380,7 @@ export class ShardLink {
   private handle(buf: Buffer, at: number, end: number): void {
     switch (buf[at]) {
       case R.S2A_DELIVER:
+        this.unrungBytes += end - at;
         return this.events.onDeliver(this, buf, at);
       case R.S2A_REPLY:
         return this.resolve(buf.readUInt32LE(at + 1), R.unpackControl(buf, at + R.CONTROL_HEADER, end));

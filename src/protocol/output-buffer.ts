@@ -13,6 +13,7 @@
  */
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_OVERHEAD } from './constants.js';
 import type { FieldTable, FieldValue } from './field-types.js';
+import { copyBytes } from './copy-bytes.js';
 
 const EMPTY = Buffer.alloc(0);
 const TWO_32 = 0x1_0000_0000;
@@ -201,7 +202,7 @@ export class OutputBuffer {
   bytes(b: Buffer, start = 0, end = b.length): void {
     const n = end - start;
     this.ensure(n);
-    b.copy(this.buf, this.pos, start, end);
+    copyBytes(b, start, end, this.buf, this.pos);
     this.pos += n;
   }
 
@@ -345,29 +346,11 @@ export class OutputBuffer {
     body: Buffer | Buffer[],
     frameMax: number,
   ): void {
-    if (frameMax !== 0 && frameMax <= FRAME_OVERHEAD) throw new Error(`frame-max ${frameMax} leaves no room for a body`);
-    const maxPayload = frameMax === 0 ? Math.max(bodySize, 1) : frameMax - FRAME_OVERHEAD;
+    const maxPayload = maxPayloadOf(frameMax, bodySize);
     const frames = Math.ceil(bodySize / maxPayload);
-    const headerSize = 12 + rawProperties.length;
-    // one ensure for everything, then plain stores
-    this.ensure(FRAME_OVERHEAD + headerSize + frames * FRAME_OVERHEAD + bodySize);
+    this.ensure(FRAME_OVERHEAD + 12 + rawProperties.length + frames * FRAME_OVERHEAD + bodySize);
     const b = this.buf;
-    let p = this.pos;
-
-    b[p] = FRAME_HEADER;
-    b[p + 1] = channel >>> 8;
-    b[p + 2] = channel;
-    b.writeUInt32BE(headerSize, p + 3);
-    b[p + 7] = classId >>> 8;
-    b[p + 8] = classId;
-    b[p + 9] = 0; // weight
-    b[p + 10] = 0;
-    const hi = Math.floor(bodySize / TWO_32);
-    b.writeUInt32BE(hi, p + 11);
-    b.writeUInt32BE(bodySize - hi * TWO_32, p + 15);
-    p += 19;
-    p += rawProperties.copy(b, p);
-    b[p++] = FRAME_END;
+    let p = this.writeHeaderFrame(channel, classId, bodySize, rawProperties, 0, rawProperties.length);
 
     const list = Array.isArray(body) ? body : null;
     let chunk: Buffer = list === null ? (body as Buffer) : list.length > 0 ? list[0] : EMPTY;
@@ -376,11 +359,7 @@ export class OutputBuffer {
     let remaining = bodySize;
     while (remaining > 0) {
       const size = remaining < maxPayload ? remaining : maxPayload;
-      b[p] = FRAME_BODY;
-      b[p + 1] = channel >>> 8;
-      b[p + 2] = channel;
-      b.writeUInt32BE(size, p + 3);
-      p += 7;
+      p = bodyFrameStart(b, p, channel, size);
       let want = size;
       while (want > 0) {
         const avail = chunk.length - chunkPos;
@@ -394,8 +373,7 @@ export class OutputBuffer {
           continue;
         }
         const n = avail < want ? avail : want;
-        chunk.copy(b, p, chunkPos, chunkPos + n);
-        p += n;
+        p += copyBytes(chunk, chunkPos, chunkPos + n, b, p);
         chunkPos += n;
         want -= n;
       }
@@ -404,6 +382,73 @@ export class OutputBuffer {
     }
     this.pos = p;
   }
+
+  /**
+   * writeContent for a message whose properties and body lie in one buffer (a
+   * ring record): src[propertiesAt..propertiesEnd) and src[bodyAt..bodyEnd).
+   * Reads them in place, so a delivery allocates no views.
+   */
+  writeContentFrom(
+    channel: number,
+    classId: number,
+    src: Buffer,
+    propertiesAt: number,
+    propertiesEnd: number,
+    bodyAt: number,
+    bodyEnd: number,
+    frameMax: number,
+  ): void {
+    const bodySize = bodyEnd - bodyAt;
+    const maxPayload = maxPayloadOf(frameMax, bodySize);
+    const frames = Math.ceil(bodySize / maxPayload);
+    this.ensure(FRAME_OVERHEAD + 12 + propertiesEnd - propertiesAt + frames * FRAME_OVERHEAD + bodySize);
+    const b = this.buf;
+    let p = this.writeHeaderFrame(channel, classId, bodySize, src, propertiesAt, propertiesEnd);
+    for (let at = bodyAt; at < bodyEnd; ) {
+      const size = bodyEnd - at < maxPayload ? bodyEnd - at : maxPayload;
+      p = bodyFrameStart(b, p, channel, size);
+      p += copyBytes(src, at, at + size, b, p);
+      b[p++] = FRAME_END;
+      at += size;
+    }
+    this.pos = p;
+  }
+
+  /** The content header frame at pos (room ensured by the caller); returns the end offset in buf. */
+  private writeHeaderFrame(channel: number, classId: number, bodySize: number, src: Buffer, propertiesAt: number, propertiesEnd: number): number {
+    const b = this.buf;
+    let p = this.pos;
+    b[p] = FRAME_HEADER;
+    b[p + 1] = channel >>> 8;
+    b[p + 2] = channel;
+    b.writeUInt32BE(12 + propertiesEnd - propertiesAt, p + 3);
+    b[p + 7] = classId >>> 8;
+    b[p + 8] = classId;
+    b[p + 9] = 0; // weight
+    b[p + 10] = 0;
+    const hi = Math.floor(bodySize / TWO_32);
+    b.writeUInt32BE(hi, p + 11);
+    b.writeUInt32BE(bodySize - hi * TWO_32, p + 15);
+    p += 19;
+    p += copyBytes(src, propertiesAt, propertiesEnd, b, p);
+    b[p++] = FRAME_END;
+    return p;
+  }
+}
+
+/** Body bytes per frame: frameMax - 8, or all of it when frameMax is 0 (no limit). */
+function maxPayloadOf(frameMax: number, bodySize: number): number {
+  if (frameMax !== 0 && frameMax <= FRAME_OVERHEAD) throw new Error(`frame-max ${frameMax} leaves no room for a body`);
+  return frameMax === 0 ? Math.max(bodySize, 1) : frameMax - FRAME_OVERHEAD;
+}
+
+/** A body frame's 7 header bytes at b[p]; returns where its payload goes. */
+function bodyFrameStart(b: Buffer, p: number, channel: number, size: number): number {
+  b[p] = FRAME_BODY;
+  b[p + 1] = channel >>> 8;
+  b[p + 2] = channel;
+  b.writeUInt32BE(size, p + 3);
+  return p + 7;
 }
 
 function isDecimal(v: object): v is { decimals: number; value: number } {

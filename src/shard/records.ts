@@ -11,6 +11,7 @@
  * arguments, so deliveries copy them without decoding.
  */
 import { Packr } from 'msgpackr';
+import { copyBytes } from '../protocol/copy-bytes.js';
 
 /** Acceptor -> shard */
 export const A2S_PUBLISH = 1;
@@ -135,13 +136,13 @@ export function writeBlock(
   body: Buffer[],
   bodySize: number,
 ): number {
-  at += exchange.copy(buf, at);
-  at += routingKey.copy(buf, at);
+  at += copyBytes(exchange, 0, exchange.length, buf, at);
+  at += copyBytes(routingKey, 0, routingKey.length, buf, at);
   buf.writeUInt32LE(properties.length, at);
   at += 4;
-  at += properties.copy(buf, at);
+  at += copyBytes(properties, 0, properties.length, buf, at);
   buf.writeUInt32LE(bodySize, at);
   at += 4;
-  for (let i = 0; i < body.length; i++) at += body[i].copy(buf, at);
+  for (let i = 0; i < body.length; i++) at += copyBytes(body[i], 0, body[i].length, buf, at);
   return at;
 }

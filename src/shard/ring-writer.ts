@@ -15,6 +15,14 @@ export class RingWriter {
   private inRing = false;
   private readonly overflow: Buffer[] = [];
   private written = false;
+  /** How many times flush() rang the reader's bell. */
+  rings = 0;
+  /**
+   * Writes a record its owner is still gathering (the SETTLEs of one socket
+   * read): called before any other record and before the bell rings, so the
+   * ring keeps the order in which things happened.
+   */
+  gathering: (() => void) | null = null;
 
   constructor(
     readonly ring: Ring,
@@ -35,6 +43,7 @@ export class RingWriter {
   }
 
   begin(size: number): void {
+    if (this.gathering !== null) this.writeGathered();
     if (this.overflow.length === 0) {
       const at = this.ring.reserve(size);
       if (at >= 0) {
@@ -56,6 +65,15 @@ export class RingWriter {
     this.written = true;
   }
 
+  /**
+   * Ends a record that needs no wake-up of its own: the reader takes it with
+   * whatever it is next woken for. The caller must make sure that comes in time.
+   */
+  endQuietly(): void {
+    if (this.inRing) this.ring.commit();
+    else this.overflow.push(this.buf);
+  }
+
   /** Moves overflowed records into the ring as space allows; true if any moved. */
   drainOverflow(): boolean {
     let moved = 0;
@@ -75,10 +93,20 @@ export class RingWriter {
     return moved > 0;
   }
 
+  /** Writes the gathered record now (see gathering). */
+  writeGathered(): void {
+    const write = this.gathering;
+    if (write === null) return;
+    this.gathering = null;
+    write();
+  }
+
   /** Wakes the reader once per batch, and only if something was written. */
   flush(): void {
+    if (this.gathering !== null) this.writeGathered();
     if (this.written) {
       this.written = false;
+      this.rings++;
       this.peerBell.ring();
     }
   }

@@ -23,6 +23,7 @@ import { blockExpiration, expiresAt } from './expiry.js';
 import { Lifecycles, QueueLifecycle, bodySize, type LifecycleHost } from './lifecycle.js';
 import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 import { withDeliveryCount } from './quorum.js';
+import { copyBytes } from '../protocol/copy-bytes.js';
 
 /** Control operations, msgpack-encoded in A2S_CONTROL records. */
 export type ShardControl =
@@ -149,7 +150,7 @@ export class Shard implements LifecycleHost {
     const flags = buf[at + 1];
     const queueCount = buf.readUInt16LE(at + 2);
     const blockAt = at + R.PUBLISH_HEADER + 4 * queueCount;
-    const message: StoredMessage = { block: Buffer.from(buf.subarray(blockAt, end)) };
+    const message: StoredMessage = { block: copyOut(buf, blockAt, end) };
     const immediate = (flags & R.PUBLISH_IMMEDIATE) !== 0;
     const persistent = (flags & R.PUBLISH_PERSISTENT) !== 0;
     let delivered = false;
@@ -553,7 +554,7 @@ export class Shard implements LifecycleHost {
     buf.writeUInt32LE(consumer.id, offset + 2);
     buf.writeUInt32LE(consumer.queue.id, offset + 6);
     buf.writeDoubleLE(entry.id, offset + 10);
-    block.copy(buf, offset + R.DELIVER_HEADER);
+    copyBytes(block, 0, block.length, buf, offset + R.DELIVER_HEADER);
     this.out.end();
   }
 
@@ -567,7 +568,7 @@ export class Shard implements LifecycleHost {
     buf.writeUInt32LE(queue.id, offset + 6);
     buf.writeDoubleLE(entry.id, offset + 10);
     buf.writeUInt32LE(queue.messageCount, offset + 18);
-    block.copy(buf, offset + R.GET_OK_HEADER);
+    copyBytes(block, 0, block.length, buf, offset + R.GET_OK_HEADER);
     this.out.end();
   }
 
@@ -582,4 +583,11 @@ export class Shard implements LifecycleHost {
     if (!delivered) block.copy(buf, offset + R.IMMEDIATE_HEADER);
     this.out.end();
   }
+}
+
+/** buf[start..end) as a buffer of its own: one allocation, where Buffer.from(buf.subarray()) makes two. */
+function copyOut(buf: Buffer, start: number, end: number): Buffer {
+  const copy = Buffer.allocUnsafe(end - start);
+  copyBytes(buf, start, end, copy, 0);
+  return copy;
 }
