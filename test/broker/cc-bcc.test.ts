@@ -196,8 +196,9 @@ describe.each(MODES)('CC and BCC headers: $name', ({ workers }) => {
     const names = await queues(ch, 'cc-prop-ß', 4);
     const key = fc.integer({ min: 0, max: 4 }); // 4: no such queue
     const keyList = fc.array(key, { maxLength: 6 });
+    // amqplib decodes a table into a plain object, where a '__proto__' key is lost
     const others = fc.dictionary(
-      fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }).filter((k) => k !== 'CC' && k !== 'BCC' && Buffer.byteLength(k) < 256),
+      fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }).filter((k) => k !== 'CC' && k !== 'BCC' && k !== '__proto__' && Buffer.byteLength(k) < 256),
       fc.oneof(fc.string({ unit: 'grapheme', maxLength: 20 }), fc.integer({ min: -1000, max: 1000 })),
       { maxKeys: 4 },
     );

@@ -121,7 +121,9 @@ for (const mode of MODES) {
       const conn = await connect(m.broker.url);
       const ch = await channel(conn);
       const value = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 20 }), fc.integer(), fc.boolean(), fc.constant(null));
-      const headers = fc.dictionary(fc.string({ unit: 'grapheme', maxLength: 140 }), fc.oneof(value, fc.array(value, { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 5 }), value, { maxKeys: 2 })), { maxKeys: 4 });
+      // amqplib decodes a table into a plain object, where a '__proto__' key is lost
+      const name = (maxLength: number) => fc.string({ unit: 'grapheme', maxLength }).filter((k) => k !== '__proto__');
+      const headers = fc.dictionary(name(140), fc.oneof(value, fc.array(value, { maxLength: 3 }), fc.dictionary(name(5), value, { maxKeys: 2 })), { maxKeys: 4 });
       try {
         await fc.assert(
           fc.asyncProperty(headers, fc.uint8Array({ maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 40 }), async (h, body, key) => {
