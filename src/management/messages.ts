@@ -14,6 +14,7 @@ import type { Destination, ExchangeRecord, VHost } from '../routing/topology.js'
 import { toJsonTable } from '../definitions/rabbit-format.js';
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import { exchangeName, type Api, type Route } from './api.js';
+import type { ManagementHost } from './host.js';
 import { badRequest, httpError, notFound, objectBody, param, stringField } from './http.js';
 
 const ACK_MODES: Record<string, number> = {
@@ -22,6 +23,9 @@ const ACK_MODES: Record<string, number> = {
   ack_requeue_false: SETTLE_ACK,
   reject_requeue_false: SETTLE_DROP,
 };
+
+/** What an internal publish needs of the broker: the shards' rings. */
+export type RingHost = Pick<ManagementHost, 'links' | 'linkDirty'>;
 
 export function messageRoutes(api: Api, route: Route): void {
   route('POST', '/api/exchanges/:vhost/:name/publish', (req) => {
@@ -40,7 +44,7 @@ export function messageRoutes(api: Api, route: Route): void {
     if (properties.userId !== undefined && properties.userId !== req.user) {
       throw badRequest(`406 PRECONDITION_FAILED - user_id property set to '${properties.userId}' but authenticated user was '${req.user}'`);
     }
-    return { routed: publish(api, service.topology, exchange, routingKey, properties, payload) };
+    return { routed: publish(api.host, service.topology, exchange, routingKey, properties, payload) };
   });
 
   route('POST', '/api/queues/:vhost/:name/get', async (req) => {
@@ -76,9 +80,9 @@ export function messageRoutes(api: Api, route: Route): void {
 /**
  * Routes a message like an AMQP publish (exchange-to-exchange bindings,
  * alternate exchanges) and writes one PUBLISH record per target shard;
- * returns whether any queue took it.
+ * returns whether any queue took it. Also the log exchange's way in.
  */
-export function publish(api: Api, vhost: VHost, exchange: ExchangeRecord, routingKey: string, properties: BasicProperties, payload: Buffer): boolean {
+export function publish(host: RingHost, vhost: VHost, exchange: ExchangeRecord, routingKey: string, properties: BasicProperties, payload: Buffer): boolean {
   const routed = new Set<Destination>();
   vhost.route(exchange, routingKey, { headers: () => properties.headers }, routed);
   const byShard = new Map<number, number[]>();
@@ -97,11 +101,11 @@ export function publish(api: Api, vhost: VHost, exchange: ExchangeRecord, routin
   }
   const props = out.take();
   const flags = properties.deliveryMode === 2 ? PUBLISH_PERSISTENT : 0;
-  for (const [shard, ids] of byShard) writePublish(api, api.host.links[shard], exchange, routingKey, flags, props, payload, ids);
+  for (const [shard, ids] of byShard) writePublish(host, host.links[shard], exchange, routingKey, flags, props, payload, ids);
   return byShard.size > 0;
 }
 
-function writePublish(api: Api, link: ShardLink, exchange: ExchangeRecord, routingKey: string, flags: number, props: Buffer, payload: Buffer, queueIds: number[]): void {
+function writePublish(host: RingHost, link: ShardLink, exchange: ExchangeRecord, routingKey: string, flags: number, props: Buffer, payload: Buffer, queueIds: number[]): void {
   const exchangeBytes = shortstr(exchange.name);
   const keyBytes = shortstr(routingKey);
   const w = link.writer;
@@ -119,7 +123,7 @@ function writePublish(api: Api, link: ShardLink, exchange: ExchangeRecord, routi
   }
   writeBlock(buf, p, exchangeBytes, keyBytes, props, [payload], payload.length);
   w.end();
-  api.host.linkDirty(link);
+  host.linkDirty(link);
 }
 
 function shortstr(s: string): Buffer {
