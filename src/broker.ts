@@ -32,7 +32,7 @@ import { AccessControl, type Credentials, type PermissionSpec, type TopicPermiss
 import { applyAccessDefinitions } from './definitions/access-definitions.js';
 import type { VHostLimits } from './vhost/vhost-limits.js';
 import { reached, type UserLimits } from './auth/user-limits.js';
-import { log } from './log/logger.js';
+import { connectionLog, log } from './log/logger.js';
 import { LogExchange } from './log/log-exchange.js';
 
 export interface BrokerOptions {
@@ -532,7 +532,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     }
     const conn = new Connection(this.nextId++, socket, this);
     this.connections.add(conn);
-    log.info(`accepting AMQP connection ${conn.id} (${conn.name})`);
+    connectionLog.info(`accepting AMQP connection ${conn.id} (${conn.name})`);
   }
 
   connectionClosed(conn: Connection): void {
@@ -542,7 +542,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     // Before open-ok a connection has no vhost, and no queues.
     const service = conn.service as VHostService | undefined;
     if (service === undefined) return;
-    log.info(`closing AMQP connection ${conn.id} (${conn.name}, vhost: '${service.name}', user: '${conn.user}')`);
+    connectionLog.info(`closing AMQP connection ${conn.id} (${conn.name}, vhost: '${service.name}', user: '${conn.user}')`);
     service.connections.delete(conn);
     for (const queue of [...service.exclusiveQueues(conn.id)]) this.dropQueue(queue, conn);
   }

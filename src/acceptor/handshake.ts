@@ -13,7 +13,7 @@ import { TLSSocket } from 'node:tls';
 import type { User } from '../auth/access-control.js';
 import type { Connection } from './connection.js';
 import { UserAccess } from '../auth/user-access.js';
-import { log } from '../log/logger.js';
+import { connectionLog } from '../log/logger.js';
 
 export const SERVER_CHANNEL_MAX = 2047;
 export const SERVER_FRAME_MAX = 131072;
@@ -97,7 +97,7 @@ export class Handshake {
     };
     const user = this.authenticate(a.mechanism, a.response);
     if (user === null) {
-      log.warning(`connection ${this.conn.id} (${this.conn.name}): ACCESS_REFUSED - ${a.mechanism} login refused: ${this.claimed} - invalid credentials`);
+      connectionLog.warning(`connection ${this.conn.id} (${this.conn.name}): ACCESS_REFUSED - ${a.mechanism} login refused: ${this.claimed} - invalid credentials`);
       const text = `ACCESS_REFUSED - Login was refused using authentication mechanism ${a.mechanism}. For details see the broker logfile.`;
       if (this.conn.capabilities.authenticationFailureClose) {
         throw new AmqpError(ReplyCode.ACCESS_REFUSED, text.slice('ACCESS_REFUSED - '.length), 0, 0, true);
@@ -154,7 +154,7 @@ export class Handshake {
     M.writeConnectionOpenOk(this.conn.out, 0, {});
     this.conn.dirty();
     this.conn.opened();
-    log.info(`connection ${this.conn.id} (${this.conn.name}): user '${this.conn.user}' authenticated and granted access to vhost '${service.name}'`);
+    connectionLog.info(`connection ${this.conn.id} (${this.conn.name}): user '${this.conn.user}' authenticated and granted access to vhost '${service.name}'`);
   }
 }
 

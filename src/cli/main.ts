@@ -11,7 +11,7 @@ import { VERSION } from '../version.js';
 import { watermarkBytes } from '../acceptor/memory-alarm.js';
 import { DataDirInUse } from '../definitions/data-dir-lock.js';
 import { DEFINITIONS_USAGE, runDefinitionsCommand } from './definitions-command.js';
-import { LOG_LEVELS, isLogLevel, log } from '../log/logger.js';
+import { LOG_LEVELS, isLogLevel, log, setConsoleLevel } from '../log/logger.js';
 
 const started = performance.now();
 
@@ -42,8 +42,9 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
   --management-port N  the management HTTP API's port (default $WARREN_MANAGEMENT_PORT, else
                      15672; 0 = off). When the default port is taken, warren goes on without
                      it and says so
-  --log-level LEVEL  what the console shows: debug, info, warning or error (default warning);
-                     amq.rabbitmq.log gets info and up whatever this is
+  --log-level LEVEL  what the console shows: debug, info, warning or error (default: warnings
+                     and errors, connection events only when asked for); amq.rabbitmq.log
+                     gets info and up whatever this is
   --help             this text`;
 
 /** RabbitMQ's ceiling for max_message_size (512 MiB); rings are sized from it. */
@@ -145,9 +146,11 @@ if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const logLevel = values['log-level'] ?? 'warning';
-if (!isLogLevel(logLevel)) exit(2, `--log-level needs one of ${LOG_LEVELS.join(', ')}, got '${logLevel}' (see --help)`);
-log.consoleLevel = logLevel;
+const logLevel = values['log-level'];
+if (logLevel !== undefined) {
+  if (!isLogLevel(logLevel)) exit(2, `--log-level needs one of ${LOG_LEVELS.join(', ')}, got '${logLevel}' (see --help)`);
+  setConsoleLevel(logLevel);
+}
 if (values['in-memory'] && values['data-dir'] !== undefined) exit(2, '--data-dir and --in-memory exclude each other (see --help)');
 const port = integer('port', values.port, 0, 65535);
 /** RabbitMQ's management port. */

@@ -4,6 +4,11 @@
  * filtered by the console level (--log-level, warnings and up by default), and
  * to sinks (the amq.rabbitmq.log exchange) that take info and up whatever the
  * console shows (debug too when the console shows debug). Worker threads have their own copy, console only.
+ *
+ * Connection events (accepting, authenticated, closing, a refused login) go
+ * through `connectionLog`, RabbitMQ's "connection" category: its console level
+ * is error by default, so warren's console stays as quiet as it always was
+ * until --log-level asks for more.
  */
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
 
@@ -15,9 +20,17 @@ const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warning: 2, error: 3
 export type LogSink = (level: LogLevel, text: string) => void;
 
 export class Logger {
-  /** lines below this level are not printed */
-  consoleLevel: LogLevel = 'warning';
-  private readonly sinks = new Set<LogSink>();
+  constructor(
+    /** lines below this level are not printed */
+    public consoleLevel: LogLevel,
+    /** shared by the categories, so the log exchange sees them all */
+    private readonly sinks = new Set<LogSink>(),
+  ) {}
+
+  /** Another category: its own console level, the same sinks. */
+  category(consoleLevel: LogLevel): Logger {
+    return new Logger(consoleLevel, this.sinks);
+  }
 
   debug(text: string): void {
     this.write('debug', text);
@@ -74,5 +87,12 @@ export function isLogLevel(name: string): name is LogLevel {
   return (LOG_LEVELS as readonly string[]).includes(name);
 }
 
-/** The process's logger: every log line in src/ goes through it. */
-export const log = new Logger();
+/** The process's logger: every log line in src/ goes through it (or its connection category). */
+export const log = new Logger('warning');
+
+export const connectionLog = log.category('error');
+
+/** --log-level: what the console shows, in every category. */
+export function setConsoleLevel(level: LogLevel): void {
+  log.consoleLevel = connectionLog.consoleLevel = level;
+}
