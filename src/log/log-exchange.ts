@@ -26,6 +26,8 @@ const MAX_PENDING = 10_000;
 const NODE = `rabbit@${os.hostname()}`;
 
 export class LogExchange {
+  /** lines taken for publishing (some exchange had a binding) since start */
+  taken = 0;
   /** lines published (to at least one vhost's exchange) since start */
   published = 0;
   /** lines dropped because the backlog was full */
@@ -56,6 +58,7 @@ export class LogExchange {
       this.dropped++;
       return;
     }
+    this.taken++;
     this.levels.push(level);
     this.lines.push(text);
     this.times.push(Math.floor(Date.now() / 1000));
