@@ -6,14 +6,15 @@
  *
  * Off the hot path: a line is only queued when some vhost's log exchange has a
  * binding (a broker with none pays one check per line), and lines are published
- * later, in capped batches, through the management API's internal publish. A
+ * later, in capped batches, through the broker's internal publish (as the
+ * management API's). A
  * line logged while a batch is being published is not published (no recursion),
  * and lines beyond the backlog cap are counted as dropped, not kept.
  */
 import os from 'node:os';
 import type { BasicProperties } from '../protocol/methods.generated.js';
 import type { VHost } from '../routing/topology.js';
-import { publish, type RingHost } from '../management/messages.js';
+import { publish, type RingHost } from '../acceptor/internal-publish.js';
 import type { LogLevel, LogSink, Logger } from './logger.js';
 
 export const LOG_EXCHANGE = 'amq.rabbitmq.log';

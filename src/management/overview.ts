@@ -5,7 +5,7 @@ import type { Api, Route } from './api.js';
 import { HttpError, notFound, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
 import { details, type QueueCounters } from './stats.js';
-import { publish } from './messages.js';
+import { publish } from '../acceptor/internal-publish.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 
 /** The RabbitMQ release whose management API this follows. */
