@@ -164,6 +164,22 @@ describe.each(MODES)('amq.rabbitmq.log: $name', ({ workers }) => {
     await ch.close();
   });
 
+  it('every vhost has its own amq.rabbitmq.log that gets the lines', async () => {
+    running.broker.addVHost('logs-elsewhere');
+    running.broker.setPermissions('guest', 'logs-elsewhere', { configure: '.*', write: '.*', read: '.*' });
+    const conn = await connect(`${url}/logs-elsewhere`);
+    const ch = await channel(conn);
+    await ch.checkExchange(LOG);
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, LOG, 'warning');
+    const got = await lines(ch, queue);
+    const user = uniq('elsewhere');
+    await refusedLogin(running.port, user);
+    await until(() => got.some((m) => text(m).includes(`user '${user}'`)));
+    expect(got.map((m) => m.fields.routingKey)).toEqual(['warning']);
+    await conn.close();
+  });
+
   it('any user name (multi-byte UTF-8) comes through in the warning as sent', async () => {
     const ch = await channel(admin);
     const { queue } = await ch.assertQueue('', { exclusive: true });
