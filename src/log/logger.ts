@@ -3,7 +3,8 @@
  * printed it ("warren: ..." on stderr for warnings and errors, stdout below),
  * filtered by the console level (--log-level, warnings and up by default), and
  * to sinks (the amq.rabbitmq.log exchange) that take info and up whatever the
- * console shows (debug too when the console shows debug). Worker threads have their own copy, console only.
+ * console shows (debug too when the console shows debug). Worker threads have
+ * their own copy, console only.
  *
  * Connection events (accepting, authenticated, closing, a refused login) go
  * through `connectionLog`, RabbitMQ's "connection" category: its console level
