@@ -32,6 +32,8 @@ import { AccessControl, type Credentials, type PermissionSpec, type TopicPermiss
 import { applyAccessDefinitions } from './definitions/access-definitions.js';
 import type { VHostLimits } from './vhost/vhost-limits.js';
 import { reached, type UserLimits } from './auth/user-limits.js';
+import { connectionLog, log } from './log/logger.js';
+import { LogExchange } from './log/log-exchange.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -130,6 +132,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   readonly consumerTimeout: ConsumerTimeout;
   private readonly channels = new Map<number, Channel>();
   private readonly deadLetters: DeadLetterRouter;
+  /** publishes log lines to every vhost's amq.rabbitmq.log */
+  readonly logExchange: LogExchange;
   private readonly immediates = new Map<number, PendingImmediate>();
   private readonly dirtyConnections = new Set<Connection>();
   private readonly dirtyLinks = new Set<ShardLink>();
@@ -168,6 +172,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     const shards = Math.max(1, workers);
     this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, ringBytes, this));
     this.deadLetters = new DeadLetterRouter(this.links, (link) => this.linkDirty(link));
+    this.logExchange = new LogExchange(log, this, () => [...this.vhosts.values()].map((service) => service.topology));
     this.memory = new MemoryAlarm(watermark, this.links, this.connections);
     this.scheduledFlush = this.scheduledFlush.bind(this);
     this.vhost('/');
@@ -283,6 +288,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   private async shutdown(): Promise<void> {
     this.memory.close();
+    this.logExchange.close();
     this.consumerTimeout.stop();
     // What was stored when the shutdown began is kept: closing connections deletes
     // auto-delete and exclusive queues, which a restart should not forget.
@@ -306,7 +312,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
    */
   onShardStopped(link: ShardLink, reason: string): void {
     if (this.failure !== null || this.closing !== null) return;
-    console.error(`warren: shard ${link.index} stopped (${reason}); closing the broker — its queues' messages are lost`);
+    log.error(`shard ${link.index} stopped (${reason}); closing the broker — its queues' messages are lost`);
     const error = new AmqpError(ReplyCode.INTERNAL_ERROR, `shard ${link.index} stopped`, 0, 0, true);
     this.failure = new Error(`shard ${link.index} stopped (${reason})`);
     for (const server of this.servers) server.close();
@@ -526,6 +532,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     }
     const conn = new Connection(this.nextId++, socket, this);
     this.connections.add(conn);
+    connectionLog.info(`accepting AMQP connection ${conn.id} (${conn.name})`);
   }
 
   connectionClosed(conn: Connection): void {
@@ -535,6 +542,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     // Before open-ok a connection has no vhost, and no queues.
     const service = conn.service as VHostService | undefined;
     if (service === undefined) return;
+    connectionLog.info(`closing AMQP connection ${conn.id} (${conn.name}, vhost: '${service.name}', user: '${conn.user}')`);
     service.connections.delete(conn);
     for (const queue of [...service.exclusiveQueues(conn.id)]) this.dropQueue(queue, conn);
   }
@@ -670,7 +678,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     try {
       this.deadLetters.route(found.service.topology, buf, blockAt, end);
     } catch (err) {
-      console.error(`warren: dead-lettering a message from queue '${found.queue.name}' failed: ${(err as Error).stack ?? err}`);
+      log.error(`dead-lettering a message from queue '${found.queue.name}' failed: ${(err as Error).stack ?? err}`);
     }
   }
 
@@ -678,7 +686,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   onQueueExpired(queueId: number): void {
     const found = this.queueById(queueId);
     if (found === undefined || found.queue.consumerCount > 0) return;
-    found.service.dropQueue(found.queue).catch((err) => console.error(`warren: deleting expired queue '${found.queue.name}' failed: ${err}`));
+    found.service.dropQueue(found.queue).catch((err) => log.error(`deleting expired queue '${found.queue.name}' failed: ${err}`));
   }
 
   onDeliver(link: ShardLink, buf: Buffer, at: number): void {

@@ -24,7 +24,7 @@ async function startCli(
   args: string[],
   nodeArgs: string[] = [],
   env: NodeJS.ProcessEnv = freshDataDir(),
-): Promise<{ child: ChildProcessWithoutNullStreams; port: number; line: string; stderr: () => string }> {
+): Promise<{ child: ChildProcessWithoutNullStreams; port: number; line: string; stderr: () => string; stdout: () => string }> {
   const child = spawn(process.execPath, [...nodeArgs, MAIN, '--port', '0', '--host', '127.0.0.1', ...args], { env });
   let output = '';
   let stderr = '';
@@ -39,7 +39,7 @@ async function startCli(
   });
   const match = /listening on 127\.0\.0\.1 port (\d+) /.exec(line);
   expect(match, line).not.toBeNull();
-  return { child, port: Number(match![1]), line, stderr: () => stderr };
+  return { child, port: Number(match![1]), line, stderr: () => stderr, stdout: () => output };
 }
 
 /** Runs warren to its exit; resolves with the exit code and stderr. */
@@ -78,6 +78,7 @@ describe('warren CLI', () => {
     ['an option without its value', ['--port'], /^warren: option '--port <value>' argument missing \(see --help\)$/],
     ['a port that is not a number', ['--port', 'abc'], /^warren: --port needs an integer from 0 to 65535, got 'abc'/],
     ['a port over 65535', ['--port', '70000'], /^warren: --port needs an integer from 0 to 65535, got '70000'/],
+    ['an unknown log level', ['--log-level', 'loud'], /^warren: --log-level needs one of debug, info, warning, error, got 'loud'/],
     ['a heartbeat over a u16', ['--heartbeat', '70000'], /^warren: --heartbeat needs an integer from 0 to 65535, got '70000'/],
     ['a max message size over 512 MiB', ['--max-message-size', '4294967296'], /^warren: --max-message-size needs an integer from 1 to 536870912, got '4294967296'/],
     ['a fractional worker count', ['--workers', '1.5'], /^warren: --workers needs an integer from 0 to 1024, got '1.5'/],
@@ -91,6 +92,30 @@ describe('warren CLI', () => {
       expect(stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(expected)]);
     });
   }
+
+  it('prints no connection events by default; --log-level info prints them (a refused login on stderr)', async () => {
+    const session = async (args: string[]) => {
+      const cli = await startCli(['--workers', '0', '--in-memory', '--management-port', '0', ...args]);
+      await amqp.connect(`amqp://guest:nope@127.0.0.1:${cli.port}`).then(
+        () => expect.unreachable('a wrong password must be refused'),
+        () => {},
+      );
+      const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${cli.port}`);
+      await conn.close();
+      await new Promise((r) => setTimeout(r, 100));
+      cli.child.kill('SIGTERM');
+      await once(cli.child, 'exit');
+      return { stdout: cli.stdout(), stderr: cli.stderr() };
+    };
+    const quiet = await session([]);
+    expect(quiet.stdout.trimEnd().split('\n').slice(1)).toEqual(['warren: SIGTERM, stopping']);
+    expect(quiet.stderr).toBe('');
+    const verbose = await session(['--log-level', 'info']);
+    expect(verbose.stdout).toMatch(/warren: accepting AMQP connection \d+ \(127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+\)/);
+    expect(verbose.stdout).toContain("user 'guest' authenticated and granted access to vhost '/'");
+    expect(verbose.stdout).toMatch(/warren: closing AMQP connection \d+ .*vhost: '\/', user: 'guest'/);
+    expect(verbose.stderr).toMatch(/^warren: connection \d+ \(.*\): ACCESS_REFUSED - PLAIN login refused: user 'guest' - invalid credentials$/m);
+  });
 
   it('a port in use is one line and exit code 1', async () => {
     const taken = net.createServer();

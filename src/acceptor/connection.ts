@@ -16,6 +16,7 @@ import { Handshake } from './handshake.js';
 import { Channel } from './channel.js';
 import type { Broker } from '../broker.js';
 import type { UserAccess } from '../auth/user-access.js';
+import { log } from '../log/logger.js';
 
 /** What the client said it can handle (client-properties.capabilities). */
 export interface ClientCapabilities {
@@ -266,7 +267,7 @@ export class Connection implements FrameHandler {
     if (err instanceof AmqpError) return err;
     if (!this.internalErrorLogged) {
       this.internalErrorLogged = true;
-      console.error(`warren: internal error on connection ${this.name}; closing it (541)`, err);
+      log.error(`internal error on connection ${this.name}; closing it (541)`, err);
     }
     return INTERNAL;
   }

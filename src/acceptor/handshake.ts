@@ -13,6 +13,7 @@ import { TLSSocket } from 'node:tls';
 import type { User } from '../auth/access-control.js';
 import type { Connection } from './connection.js';
 import { UserAccess } from '../auth/user-access.js';
+import { connectionLog } from '../log/logger.js';
 
 export const SERVER_CHANNEL_MAX = 2047;
 export const SERVER_FRAME_MAX = 131072;
@@ -46,6 +47,8 @@ type Step = 'start-ok' | 'tune-ok' | 'open';
 export class Handshake {
   private step: Step = 'start-ok';
   private readonly timer: NodeJS.Timeout;
+  /** who the SASL response claims to be, for the refused-login log line */
+  private claimed = 'client certificate';
 
   constructor(private readonly conn: Connection) {
     this.timer = setTimeout(() => conn.socket.destroy(), HANDSHAKE_TIMEOUT_MS);
@@ -94,6 +97,7 @@ export class Handshake {
     };
     const user = this.authenticate(a.mechanism, a.response);
     if (user === null) {
+      connectionLog.warning(`connection ${this.conn.id} (${this.conn.name}): ACCESS_REFUSED - ${a.mechanism} login refused: ${this.claimed} - invalid credentials`);
       const text = `ACCESS_REFUSED - Login was refused using authentication mechanism ${a.mechanism}. For details see the broker logfile.`;
       if (this.conn.capabilities.authenticationFailureClose) {
         throw new AmqpError(ReplyCode.ACCESS_REFUSED, text.slice('ACCESS_REFUSED - '.length), 0, 0, true);
@@ -119,6 +123,7 @@ export class Handshake {
     if (mechanism === 'EXTERNAL') return this.conn.socket instanceof TLSSocket ? broker.authenticateCertificate(this.conn.socket) : null;
     const credentials = parseCredentials(mechanism, response);
     if (credentials === null) throw connectionError(ReplyCode.COMMAND_INVALID, `unknown authentication mechanism '${mechanism}'`);
+    this.claimed = `user '${credentials[0]}'`;
     return broker.authenticate(credentials[0], credentials[1], this.conn.socket.remoteAddress);
   }
 
@@ -149,6 +154,7 @@ export class Handshake {
     M.writeConnectionOpenOk(this.conn.out, 0, {});
     this.conn.dirty();
     this.conn.opened();
+    connectionLog.info(`connection ${this.conn.id} (${this.conn.name}): user '${this.conn.user}' authenticated and granted access to vhost '${service.name}'`);
   }
 }
 

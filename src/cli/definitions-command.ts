@@ -12,6 +12,7 @@ import { DataDirInUse, DataDirLock } from '../definitions/data-dir-lock.js';
 import { loadDefinitions, readDefinitions, writeAtomically } from '../definitions/definitions-file.js';
 import { AccessControl } from '../auth/access-control.js';
 import { exportDefinitions, mergeDefinitions, type Definitions } from '../definitions/rabbit-format.js';
+import { log } from '../log/logger.js';
 
 export const DEFINITIONS_USAGE = `Usage: warren definitions export FILE [--data-dir DIR]   the data dir's definitions as RabbitMQ JSON (- = stdout)
        warren definitions import FILE [--data-dir DIR]   merge a RabbitMQ definitions file into a stopped broker's data dir`;
@@ -33,7 +34,7 @@ export async function runDefinitionsCommand(args: string[]): Promise<number> {
     else await importFrom(file, dir);
     return 0;
   } catch (err: any) {
-    console.error(`warren: ${err?.message ?? err}`);
+    log.error(`${err?.message ?? err}`);
     return err instanceof Failure ? err.code : 1;
   }
 }

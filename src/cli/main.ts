@@ -11,6 +11,7 @@ import { VERSION } from '../version.js';
 import { watermarkBytes } from '../acceptor/memory-alarm.js';
 import { DataDirInUse } from '../definitions/data-dir-lock.js';
 import { DEFINITIONS_USAGE, runDefinitionsCommand } from './definitions-command.js';
+import { LOG_LEVELS, isLogLevel, log, setConsoleLevel } from '../log/logger.js';
 
 const started = performance.now();
 
@@ -41,6 +42,9 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
   --management-port N  the management HTTP API's port (default $WARREN_MANAGEMENT_PORT, else
                      15672; 0 = off). When the default port is taken, warren goes on without
                      it and says so
+  --log-level LEVEL  what the console shows: debug, info, warning or error (default: warnings
+                     and errors, connection events only when asked for); amq.rabbitmq.log
+                     gets info and up whatever this is
   --help             this text`;
 
 /** RabbitMQ's ceiling for max_message_size (512 MiB); rings are sized from it. */
@@ -50,7 +54,7 @@ const MAX_WORKERS = 1024;
 
 /** Prints one line and exits: the message a user acts on, never a stack trace. */
 function exit(code: number, message: string): never {
-  console.error(`warren: ${message}`);
+  log.error(message);
   process.exit(code);
 }
 
@@ -87,6 +91,7 @@ function parseOptions() {
       'tls-ca': { type: 'string' },
       'tls-verify-peer': { type: 'boolean' },
       'management-port': { type: 'string' },
+      'log-level': { type: 'string' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -140,6 +145,11 @@ const values = parse();
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
+}
+const logLevel = values['log-level'];
+if (logLevel !== undefined) {
+  if (!isLogLevel(logLevel)) exit(2, `--log-level needs one of ${LOG_LEVELS.join(', ')}, got '${logLevel}' (see --help)`);
+  setConsoleLevel(logLevel);
 }
 if (values['in-memory'] && values['data-dir'] !== undefined) exit(2, '--data-dir and --in-memory exclude each other (see --help)');
 const port = integer('port', values.port, 0, 65535);
@@ -198,7 +208,7 @@ try {
 const hosts = [broker.broker.options.host].flat().join(', ');
 const ms = (performance.now() - started).toFixed(1);
 const amqps = broker.tlsPort === undefined ? '' : ` amqps port ${broker.tlsPort}`;
-console.log(`warren ${VERSION} listening on ${hosts} port ${broker.port} (${broker.broker.links.length} shard(s), workers=${broker.broker.options.workers})${amqps} ready in ${ms} ms`);
+log.announce(`warren ${VERSION} listening on ${hosts} port ${broker.port} (${broker.broker.links.length} shard(s), workers=${broker.broker.options.workers})${amqps} ready in ${ms} ms`);
 
 /**
  * After the ready line: the AMQP port never waits for the management API.
@@ -208,15 +218,15 @@ console.log(`warren ${VERSION} listening on ${hosts} port ${broker.port} (${brok
 async function startManagement(running: RunningBroker, port: number): Promise<void> {
   try {
     const bound = await running.startManagement(port);
-    console.log(`warren: management API on http://${hostPart(hosts.split(', ')[0])}:${bound}/api/`);
+    log.announce(`warren: management API on http://${hostPart(hosts.split(', ')[0])}:${bound}/api/`);
   } catch (err: any) {
     const why = err instanceof ManagementListenError ? listenError(err.cause, port).replace(' (is RabbitMQ running? use --port)', '') : String(err?.message ?? err);
     if (managementOption !== undefined) {
-      console.error(`warren: management API: ${why.replace('use --port', 'use --management-port')}`);
+      log.error(`management API: ${why.replace('use --port', 'use --management-port')}`);
       await running.close();
       process.exit(1);
     }
-    console.error(`warren: ${why}: going on without the management API (use --management-port)`);
+    log.warning(`${why}: going on without the management API (use --management-port)`);
   }
 }
 
@@ -230,11 +240,11 @@ async function stop(code: number): Promise<void> {
 // The broker has already logged its one line about the shard.
 void broker.failed.then(() => stop(1));
 process.on('SIGINT', () => {
-  console.log('warren: SIGINT, stopping');
+  log.announce('warren: SIGINT, stopping');
   void stop(0);
 });
 process.on('SIGTERM', () => {
-  console.log('warren: SIGTERM, stopping');
+  log.announce('warren: SIGTERM, stopping');
   void stop(0);
 });
 

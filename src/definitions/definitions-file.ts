@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { checkDefinitions, checkEntries, type Definitions } from './rabbit-format.js';
+import { log } from '../log/logger.js';
 
 /** The parsed file, or null if there is none; throws a one-line reason if it cannot be used. */
 export function readDefinitions(path: string): Definitions | null {
@@ -101,7 +102,7 @@ export class DefinitionsFile {
       this.lastWritten = json;
     } catch (err: any) {
       // The broker goes on serving; the next change tries again.
-      console.error(`warren: cannot write ${this.path}: ${err.message}`);
+      log.error(`cannot write ${this.path}: ${err.message}`);
     }
   }
 }

@@ -5,14 +5,13 @@
  * queue took it); a get takes up to `count` messages, then acks, rejects or
  * requeues them all as `ackmode` says.
  */
-import type { ShardLink, GetResult } from '../acceptor/shard-link.js';
-import { OutputBuffer } from '../protocol/output-buffer.js';
+import type { GetResult } from '../acceptor/shard-link.js';
 import type { FieldTable } from '../protocol/field-types.js';
-import { decodeBasicProperties, encodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
-import { A2S_PUBLISH, BlockView, PUBLISH_HEADER, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
-import type { Destination, ExchangeRecord, VHost } from '../routing/topology.js';
+import { decodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
+import { BlockView, SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE } from '../shard/records.js';
 import { toJsonTable } from '../definitions/rabbit-format.js';
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
+import { publish } from '../acceptor/internal-publish.js';
 import { exchangeName, type Api, type Route } from './api.js';
 import { badRequest, httpError, notFound, objectBody, param, stringField } from './http.js';
 
@@ -40,7 +39,14 @@ export function messageRoutes(api: Api, route: Route): void {
     if (properties.userId !== undefined && properties.userId !== req.user) {
       throw badRequest(`406 PRECONDITION_FAILED - user_id property set to '${properties.userId}' but authenticated user was '${req.user}'`);
     }
-    return { routed: publish(api, service.topology, exchange, routingKey, properties, payload) };
+    let routed: boolean;
+    try {
+      routed = publish(api.host, service.topology, exchange, routingKey, properties, payload);
+    } catch (err: any) {
+      // a header key over 255 bytes, say
+      throw badRequest(`cannot encode the properties: ${err.message}`);
+    }
+    return { routed };
   });
 
   route('POST', '/api/queues/:vhost/:name/get', async (req) => {
@@ -71,60 +77,6 @@ export function messageRoutes(api: Api, route: Route): void {
     }
     return got.map((g) => messageJson(g, encoding === 'base64', truncate));
   });
-}
-
-/**
- * Routes a message like an AMQP publish (exchange-to-exchange bindings,
- * alternate exchanges) and writes one PUBLISH record per target shard;
- * returns whether any queue took it.
- */
-export function publish(api: Api, vhost: VHost, exchange: ExchangeRecord, routingKey: string, properties: BasicProperties, payload: Buffer): boolean {
-  const routed = new Set<Destination>();
-  vhost.route(exchange, routingKey, { headers: () => properties.headers }, routed);
-  const byShard = new Map<number, number[]>();
-  for (const d of routed) {
-    if (d.kind !== 'queue') continue;
-    const ids = byShard.get(d.shard) ?? [];
-    byShard.set(d.shard, ids);
-    ids.push(d.id);
-  }
-  const out = new OutputBuffer(256);
-  try {
-    encodeBasicProperties(out, properties);
-  } catch (err: any) {
-    // a header key over 255 bytes, say
-    throw badRequest(`cannot encode the properties: ${err.message}`);
-  }
-  const props = out.take();
-  const flags = properties.deliveryMode === 2 ? PUBLISH_PERSISTENT : 0;
-  for (const [shard, ids] of byShard) writePublish(api, api.host.links[shard], exchange, routingKey, flags, props, payload, ids);
-  return byShard.size > 0;
-}
-
-function writePublish(api: Api, link: ShardLink, exchange: ExchangeRecord, routingKey: string, flags: number, props: Buffer, payload: Buffer, queueIds: number[]): void {
-  const exchangeBytes = shortstr(exchange.name);
-  const keyBytes = shortstr(routingKey);
-  const w = link.writer;
-  w.begin(PUBLISH_HEADER + 4 * queueIds.length + blockSize(exchangeBytes, keyBytes, props.length, payload.length));
-  const { buf, offset } = w;
-  buf[offset] = A2S_PUBLISH;
-  buf[offset + 1] = flags;
-  buf.writeUInt16LE(queueIds.length, offset + 2);
-  buf.writeUInt32LE(0, offset + 4); // no channel: nothing to confirm or return
-  buf.writeUInt32LE(0, offset + 8);
-  let p = offset + PUBLISH_HEADER;
-  for (const id of queueIds) {
-    buf.writeUInt32LE(id, p);
-    p += 4;
-  }
-  writeBlock(buf, p, exchangeBytes, keyBytes, props, [payload], payload.length);
-  w.end();
-  api.host.linkDirty(link);
-}
-
-function shortstr(s: string): Buffer {
-  const bytes = Buffer.from(s);
-  return Buffer.concat([Buffer.from([bytes.length]), bytes]);
 }
 
 /** RabbitMQ's JSON message properties as AMQP basic properties. */

@@ -5,7 +5,7 @@ import type { Api, Route } from './api.js';
 import { HttpError, notFound, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
 import { details, type QueueCounters } from './stats.js';
-import { publish } from './messages.js';
+import { publish } from '../acceptor/internal-publish.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 
 /** The RabbitMQ release whose management API this follows. */
@@ -182,7 +182,7 @@ async function aliveness(api: Api, vhost: string | undefined): Promise<unknown> 
   await service.apply({ kind: 'queue.declare', name: queue, durable: false, exclusive: false, autoDelete: false, arguments: {}, owner: 0 });
   const record = service.topology.queues.get(queue)!;
   const link = api.host.links[record.shard];
-  publish(api, service.topology, service.topology.exchanges.get('')!, queue, {}, Buffer.from('test_message'));
+  publish(api.host, service.topology, service.topology.exchanges.get('')!, queue, {}, Buffer.from('test_message'));
   const got = await link.request({ op: 'get', queueId: record.id, noAck: true });
   if (got.empty) throw new HttpError(503, 'failed', 'aliveness test message was not delivered', {}, 'status');
   return { status: 'ok' };

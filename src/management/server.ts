@@ -19,6 +19,7 @@ import { connectionRoutes } from './connections.js';
 import { definitionRoutes } from './definitions.js';
 import { messageRoutes } from './messages.js';
 import { loadMetrics, type Metrics } from './metrics.js';
+import { log } from '../log/logger.js';
 
 /** Names are up to 255 bytes, 765 characters percent-encoded. */
 const MAX_PARAM_LENGTH = 1024;
@@ -70,7 +71,7 @@ export class ManagementServer {
       send(res, reply.status, reply.body, reply.headers);
     } catch (err) {
       const e = httpError(err);
-      if (e.status === 500) console.error('warren: management API request failed', err);
+      if (e.status === 500) log.error('management API request failed', err);
       send(res, e.status, { [e.errorKey]: e.error, reason: e.reason }, e.headers);
     }
   }

@@ -47,13 +47,16 @@ export interface RoutedMessage {
   headers(): FieldTable | undefined;
 }
 
-export const DEFAULT_EXCHANGES: ReadonlyArray<[string, ExchangeTypeName]> = [
+/** Every vhost's system exchanges: [name, type, internal] */
+export const DEFAULT_EXCHANGES: ReadonlyArray<[string, ExchangeTypeName, boolean?]> = [
   ['', 'direct'],
   ['amq.direct', 'direct'],
   ['amq.fanout', 'fanout'],
   ['amq.topic', 'topic'],
   ['amq.headers', 'headers'],
   ['amq.match', 'headers'],
+  // the broker's log lines (log/log-exchange.ts): clients bind, only the broker publishes
+  ['amq.rabbitmq.log', 'topic', true],
 ];
 
 /**
@@ -77,8 +80,8 @@ export class VHost {
   private readonly alternateScratch = new Set<Destination>();
 
   constructor(readonly name: string) {
-    for (const [exchange, type] of DEFAULT_EXCHANGES) {
-      this.addExchange({ name: exchange, type, durable: true, autoDelete: false, internal: false, args: {} });
+    for (const [exchange, type, internal = false] of DEFAULT_EXCHANGES) {
+      this.addExchange({ name: exchange, type, durable: true, autoDelete: false, internal, args: {} });
     }
   }
 

@@ -25,6 +25,7 @@ import { SEGMENT_SIZE } from '../store/queue-store.js';
 import type { PagedOut } from '../store/recover.js';
 import { SegmentLayout } from '../store/segment-layout.js';
 import { SegmentReader, type ReadSink } from '../store/segment-reader.js';
+import { log } from '../log/logger.js';
 
 /**
  * A durable queue's in-memory window: this many ready messages, or this many
@@ -180,7 +181,7 @@ export class PagedBacklog implements ReadSink {
     this.onDisk -= n;
     if (this.reader.ended) {
       // The reader logged why; the queue goes on without them rather than stall.
-      console.error(`warren: ${this.label}: ${this.onDisk} paged-out messages could not be read back and are dropped`);
+      log.error(`${this.label}: ${this.onDisk} paged-out messages could not be read back and are dropped`);
       this.onDisk = 0;
     }
   }

@@ -24,6 +24,7 @@ import { Lifecycles, QueueLifecycle, bodySize, type LifecycleHost } from './life
 import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 import { withDeliveryCount } from './quorum.js';
 import { copyBytes } from '../protocol/copy-bytes.js';
+import { log } from '../log/logger.js';
 
 /** Control operations, msgpack-encoded in A2S_CONTROL records. */
 export type ShardControl =
@@ -205,7 +206,7 @@ export class Shard implements LifecycleHost {
       try {
         store.flush();
       } catch (err) {
-        console.error(`warren: writing persistent messages failed, they are no longer stored: ${(err as Error).stack ?? err}`);
+        log.error(`writing persistent messages failed, they are no longer stored: ${(err as Error).stack ?? err}`);
       }
       if (store.failed) this.storeFailed();
       else {
@@ -422,7 +423,7 @@ export class Shard implements LifecycleHost {
     } else {
       // Only a window's worth comes into memory; the rest is read back in turn.
       const recovery = recoverQueue(dir, this.pagingOf(queue));
-      for (const warning of recovery.warnings) console.error(`warren: queue '${queue.name}': ${warning}`);
+      for (const warning of recovery.warnings) log.warning(`queue '${queue.name}': ${warning}`);
       for (const m of recovery.messages) this.admitted(queue, queue.restore({ block: m.block }, m.id, m.delivered));
       queue.startIdsAt(recovery.nextId);
       this.store.open(queue.id, dir, recovery.segments);
@@ -504,7 +505,7 @@ export class Shard implements LifecycleHost {
     } catch (err) {
       // Properties that passed the acceptor's check but do not decode (none known):
       // the message is dropped rather than the shard.
-      console.error(`warren: could not dead-letter a message from queue '${queue.name}': ${(err as Error).message}`);
+      log.error(`could not dead-letter a message from queue '${queue.name}': ${(err as Error).message}`);
       return;
     }
     if (dead === null) return;

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import { crc32 } from './crc32.js';
 import { ID_BYTES, KIND_ACK, KIND_DELIVERED, KIND_MESSAGE, RECORD_HEADER, readId, scanRecords } from './log-record.js';
 import { segmentPath } from './queue-store.js';
+import { log } from '../log/logger.js';
 
 /**
  * One read's size. Reads happen on the shard thread between deliveries: 1 MiB
@@ -167,6 +168,6 @@ export class SegmentReader {
   }
 
   private warn(text: string): void {
-    console.error(`warren: ${this.label}: ${segmentPath(this.dir, this.seq, 'seg')}: ${text}`);
+    log.error(`${this.label}: ${segmentPath(this.dir, this.seq, 'seg')}: ${text}`);
   }
 }

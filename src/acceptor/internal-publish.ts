@@ -1,0 +1,66 @@
+/**
+ * A publish that comes from inside the broker (the management API's POST
+ * /api/exchanges/.../publish and aliveness test, the amq.rabbitmq.log lines):
+ * routed by the vhost topology like an AMQP one and written as PUBLISH records
+ * straight into the target shards' rings; no channel, so no confirm or return.
+ */
+import type { ShardLink } from './shard-link.js';
+import { OutputBuffer } from '../protocol/output-buffer.js';
+import { encodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
+import { A2S_PUBLISH, PUBLISH_HEADER, PUBLISH_PERSISTENT, blockSize, writeBlock } from '../shard/records.js';
+import type { Destination, ExchangeRecord, VHost } from '../routing/topology.js';
+
+/** What an internal publish needs of the broker: the shards' rings. */
+export interface RingHost {
+  readonly links: readonly ShardLink[];
+  linkDirty(link: ShardLink): void;
+}
+
+/**
+ * Routes a message like an AMQP publish (exchange-to-exchange bindings,
+ * alternate exchanges) and writes one PUBLISH record per target shard;
+ * returns whether any queue took it.
+ */
+export function publish(host: RingHost, vhost: VHost, exchange: ExchangeRecord, routingKey: string, properties: BasicProperties, payload: Buffer): boolean {
+  const routed = new Set<Destination>();
+  vhost.route(exchange, routingKey, { headers: () => properties.headers }, routed);
+  const byShard = new Map<number, number[]>();
+  for (const d of routed) {
+    if (d.kind !== 'queue') continue;
+    const ids = byShard.get(d.shard) ?? [];
+    byShard.set(d.shard, ids);
+    ids.push(d.id);
+  }
+  const out = new OutputBuffer(256);
+  encodeBasicProperties(out, properties); // throws for a header key over 255 bytes, say
+  const props = out.take();
+  const flags = properties.deliveryMode === 2 ? PUBLISH_PERSISTENT : 0;
+  for (const [shard, ids] of byShard) writePublish(host, host.links[shard], exchange, routingKey, flags, props, payload, ids);
+  return byShard.size > 0;
+}
+
+function writePublish(host: RingHost, link: ShardLink, exchange: ExchangeRecord, routingKey: string, flags: number, props: Buffer, payload: Buffer, queueIds: number[]): void {
+  const exchangeBytes = shortstr(exchange.name);
+  const keyBytes = shortstr(routingKey);
+  const w = link.writer;
+  w.begin(PUBLISH_HEADER + 4 * queueIds.length + blockSize(exchangeBytes, keyBytes, props.length, payload.length));
+  const { buf, offset } = w;
+  buf[offset] = A2S_PUBLISH;
+  buf[offset + 1] = flags;
+  buf.writeUInt16LE(queueIds.length, offset + 2);
+  buf.writeUInt32LE(0, offset + 4); // no channel: nothing to confirm or return
+  buf.writeUInt32LE(0, offset + 8);
+  let p = offset + PUBLISH_HEADER;
+  for (const id of queueIds) {
+    buf.writeUInt32LE(id, p);
+    p += 4;
+  }
+  writeBlock(buf, p, exchangeBytes, keyBytes, props, [payload], payload.length);
+  w.end();
+  host.linkDirty(link);
+}
+
+function shortstr(s: string): Buffer {
+  const bytes = Buffer.from(s);
+  return Buffer.concat([Buffer.from([bytes.length]), bytes]);
+}
