@@ -8,10 +8,12 @@ import type { QueueRecord } from '../routing/topology.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import { notFound, type ApiRequest, type Reply } from './http.js';
 import type { Listener, ManagementHost } from './host.js';
+import type { Level } from './tags.js';
 import { queueCounters, Rates, type QueueCounters } from './stats.js';
 
 export type Handler = (req: ApiRequest) => unknown | Reply | Promise<unknown>;
-export type Route = (method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, handler: Handler) => void;
+/** `level`: what the route asks of the user beyond a management tag (see tags.ts); management when absent. */
+export type Route = (method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, handler: Handler, level?: Level) => void;
 
 export class Api {
   /** RabbitMQ's node name shape, rabbit@host */
