@@ -247,6 +247,37 @@ for (const mode of MODES) {
         expect(await m.api('DELETE', `/api/vhosts/${enc(theirs)}`, undefined, { auth })).toMatchObject(refusedWith('Not administrator user'));
         expect((await m.api('GET', `/api/queues/${enc(theirs)}/${enc(qTheirs)}`)).status).toBe(200);
       });
+
+      it('management sees and closes only its own connections; monitoring sees all but closes only its own', async () => {
+        const manager = uniq('mgr');
+        const watcher = uniq('mon');
+        for (const [user, tags] of [[manager, 'management'], [watcher, 'monitoring']]) {
+          await m.api('PUT', `/api/users/${enc(user)}`, { password: 'p', tags });
+          await m.api('PUT', `/api/permissions/%2F/${enc(user)}`, ALL);
+        }
+        const own = await connect(amqpUrl(m, manager, 'p'));
+        const guests = await connect(amqpUrl(m, 'guest', 'guest'));
+        try {
+          const all = (await m.api('GET', '/api/connections')).body;
+          const mine = all.find((c: any) => c.user === manager);
+          const guest = all.find((c: any) => c.user === 'guest');
+          const asManager = { auth: basic(manager, 'p') };
+          const asWatcher = { auth: basic(watcher, 'p') };
+          expect((await m.api('GET', '/api/connections', undefined, asManager)).body.map((c: any) => c.name)).toEqual([mine.name]);
+          expect((await m.api('GET', `/api/connections/${enc(guest.name)}`, undefined, asManager)).status).toBe(404);
+          expect((await m.api('DELETE', `/api/connections/${enc(guest.name)}`, undefined, asManager)).status).toBe(404);
+          const seen = (await m.api('GET', '/api/connections', undefined, asWatcher)).body.map((c: any) => c.name);
+          expect(seen).toEqual(expect.arrayContaining([mine.name, guest.name]));
+          expect(await m.api('DELETE', `/api/connections/${enc(guest.name)}`, undefined, asWatcher)).toMatchObject(refusedWith('User not authorised to access object'));
+          const closed = nextEvent<any>(own, 'close');
+          expect((await m.api('DELETE', `/api/connections/${enc(mine.name)}`, undefined, asManager)).status).toBe(204);
+          expect((await closed).code).toBe(320);
+          // guest's connection went on
+          await (await guests.createChannel()).close();
+        } finally {
+          await guests.close();
+        }
+      });
     });
   });
 }
