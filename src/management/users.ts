@@ -144,7 +144,7 @@ export function userRoutes(api: Api, route: Route): void {
   // --- vhosts ---
   route('PUT', '/api/vhosts/:vhost', (req) => {
     const vhost = param(req, 'vhost');
-    objectBody(req);
+    objectBody(req); // a body that is not an object is 400; description, tags and tracing are not kept
     if (api.host.vhosts.has(vhost)) return noContent();
     api.host.addVHost(vhost);
     // rabbit_vhost:put_vhost grants its creator full permissions on the new vhost.
