@@ -248,6 +248,27 @@ for (const mode of MODES) {
         expect((await m.api('GET', `/api/queues/${enc(theirs)}/${enc(qTheirs)}`)).status).toBe(200);
       });
 
+      it('declares and deletes over HTTP obey the user\'s configure/read regexes, administrators\' too (401 "Access refused.")', async () => {
+        const vhost = uniq('regex');
+        await m.api('PUT', `/api/vhosts/${enc(vhost)}`);
+        const user = uniq('limited');
+        await m.api('PUT', `/api/users/${enc(user)}`, { password: 'p', tags: 'management' });
+        await m.api('PUT', `/api/permissions/${enc(vhost)}/${enc(user)}`, { configure: '^mine-', write: '.*', read: '^nothing$' });
+        const auth = { auth: basic(user, 'p') };
+        const accessRefused = { status: 401, body: { error: 'not_authorised', reason: 'Access refused.' } };
+        expect((await m.api('PUT', `/api/queues/${enc(vhost)}/mine-q`, {}, auth)).status).toBe(201);
+        expect(await m.api('PUT', `/api/queues/${enc(vhost)}/other-q`, {}, auth)).toMatchObject(accessRefused);
+        expect((await m.api('PUT', `/api/exchanges/${enc(vhost)}/mine-x`, { type: 'fanout' }, auth)).status).toBe(201);
+        expect(await m.api('PUT', `/api/exchanges/${enc(vhost)}/other-x`, { type: 'fanout' }, auth)).toMatchObject(accessRefused);
+        expect(await m.api('DELETE', `/api/queues/${enc(vhost)}/mine-q/contents`, undefined, auth)).toMatchObject(accessRefused);
+        expect((await m.api('DELETE', `/api/queues/${enc(vhost)}/mine-q`, undefined, auth)).status).toBe(204);
+        expect((await m.api('GET', `/api/queues/${enc(vhost)}`)).body.map((q: any) => q.name)).toEqual([]);
+        // An administrator without permissions in a vhost cannot declare there either.
+        await m.api('DELETE', `/api/permissions/${enc(vhost)}/guest`);
+        expect(await m.api('PUT', `/api/queues/${enc(vhost)}/mine-q`, {})).toMatchObject(accessRefused);
+        expect((await m.api('DELETE', `/api/vhosts/${enc(vhost)}`)).status).toBe(204);
+      });
+
       it('management sees and closes only its own connections; monitoring sees all but closes only its own', async () => {
         const manager = uniq('mgr');
         const watcher = uniq('mon');
