@@ -28,6 +28,7 @@ export function messageRoutes(api: Api, route: Route): void {
     const service = api.service(req.params.vhost);
     const exchange = service.topology.exchanges.get(exchangeName(param(req, 'name')));
     if (exchange === undefined) throw notFound();
+    api.permit(req, service.name, 'exchange', exchange.name, 'write');
     const body = objectBody(req);
     const routingKey = stringField(body, 'routing_key', '');
     const encoding = stringField(body, 'payload_encoding', 'string');
@@ -45,6 +46,7 @@ export function messageRoutes(api: Api, route: Route): void {
 
   route('POST', '/api/queues/:vhost/:name/get', async (req) => {
     const queue = api.queue(req.params.vhost, req.params.name);
+    api.permit(req, queue.vhost, 'queue', queue.name, 'read');
     const body = objectBody(req);
     const count = body.count === undefined ? 1 : Number(body.count);
     if (!Number.isInteger(count) || count < 1) throw badRequest(`count must be a positive integer, got ${JSON.stringify(body.count)}`);

@@ -248,7 +248,7 @@ for (const mode of MODES) {
         expect((await m.api('GET', `/api/queues/${enc(theirs)}/${enc(qTheirs)}`)).status).toBe(200);
       });
 
-      it('declares and deletes over HTTP obey the user\'s configure/read regexes, administrators\' too (401 "Access refused.")', async () => {
+      it('declares, deletes, bindings, publish and get over HTTP obey the user\'s regexes, administrators\' too (401 "Access refused.")', async () => {
         const vhost = uniq('regex');
         await m.api('PUT', `/api/vhosts/${enc(vhost)}`);
         const user = uniq('limited');
@@ -261,6 +261,13 @@ for (const mode of MODES) {
         expect((await m.api('PUT', `/api/exchanges/${enc(vhost)}/mine-x`, { type: 'fanout' }, auth)).status).toBe(201);
         expect(await m.api('PUT', `/api/exchanges/${enc(vhost)}/other-x`, { type: 'fanout' }, auth)).toMatchObject(accessRefused);
         expect(await m.api('DELETE', `/api/queues/${enc(vhost)}/mine-q/contents`, undefined, auth)).toMatchObject(accessRefused);
+        // publish needs write on the exchange (granted), get and bind read on the queue / source (refused)
+        expect((await m.api('POST', `/api/exchanges/${enc(vhost)}/amq.default/publish`, { routing_key: 'mine-q', payload: 'm-1', properties: {} }, auth)).body).toEqual({ routed: true });
+        expect(await m.api('POST', `/api/queues/${enc(vhost)}/mine-q/get`, { count: 1, ackmode: 'ack_requeue_false', encoding: 'auto' }, auth)).toMatchObject(accessRefused);
+        expect(await m.api('POST', `/api/bindings/${enc(vhost)}/e/mine-x/q/mine-q`, { routing_key: 'k' }, auth)).toMatchObject(accessRefused);
+        const got = await m.api('POST', `/api/queues/${enc(vhost)}/mine-q/get`, { count: 5, ackmode: 'ack_requeue_false', encoding: 'auto' });
+        expect(got.body.map((x: any) => x.payload)).toEqual(['m-1']);
+        expect((await m.api('POST', `/api/bindings/${enc(vhost)}/e/mine-x/q/mine-q`, { routing_key: 'k' })).status).toBe(201);
         expect((await m.api('DELETE', `/api/queues/${enc(vhost)}/mine-q`, undefined, auth)).status).toBe(204);
         expect((await m.api('GET', `/api/queues/${enc(vhost)}`)).body.map((q: any) => q.name)).toEqual([]);
         // An administrator without permissions in a vhost cannot declare there either.
