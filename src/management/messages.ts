@@ -37,6 +37,13 @@ export function messageRoutes(api: Api, route: Route): void {
     if (payload.length > api.host.options.maxMessageSize) throw badRequest(`message size ${payload.length} is larger than the configured maximum ${api.host.options.maxMessageSize}`);
     if (exchange.internal) throw httpError(new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchange.name}' in vhost '${service.name}'`));
     if (Buffer.byteLength(routingKey) > 255) throw badRequest('routing_key is longer than 255 bytes');
+    if (exchange.type === 'topic') {
+      try {
+        api.host.access.checkTopic(req.user, service.name, exchange.name, routingKey, 'write');
+      } catch (err) {
+        throw httpError(err);
+      }
+    }
     const properties = propertiesOf(body.properties);
     if (properties.userId !== undefined && properties.userId !== req.user) {
       throw badRequest(`406 PRECONDITION_FAILED - user_id property set to '${properties.userId}' but authenticated user was '${req.user}'`);
