@@ -13,7 +13,10 @@ import { parseArgs } from 'node:util';
 export const CTL_USAGE = `Usage: warren ctl [--url URL] [-q] [--no-table-headers] [--formatter json] COMMAND [-p VHOST] ...
   --url URL          the management API (default ${'http://guest:guest@127.0.0.1:15672'})
   list_queues [INFO...]  list_exchanges [INFO...]  list_bindings [INFO...]  list_connections [INFO...]
-  list_channels [INFO...]  list_consumers [INFO...]  list_vhosts [INFO...]
+  list_channels [INFO...]  list_consumers [INFO...]  list_vhosts [INFO...]  list_users  list_permissions
+  list_user_permissions USER   add_user USER PASSWORD   delete_user USER   change_password USER PASSWORD
+  set_user_tags USER [TAG...]   set_permissions USER CONF WRITE READ   clear_permissions USER
+  add_vhost VHOST   delete_vhost VHOST
   purge_queue QUEUE   delete_queue QUEUE [--if-empty] [--if-unused]   close_connection NAME REASON
   export_definitions FILE (- = stdout)   import_definitions FILE   status`;
 
@@ -37,6 +40,8 @@ interface Listing {
   what: string;
   path: (vhost: string) => string;
   perVhost: boolean;
+  /** rabbitmqctl's "Listing ..." line when it is not "Listing WHAT [for vhost V] ..." */
+  heading?: (vhost: string) => string;
   defaults: string[];
   items: Record<string, (row: Row) => unknown>;
 }
@@ -115,6 +120,21 @@ const LISTINGS: Record<string, Listing> = {
     defaults: ['name'],
     items: fields('name', 'description', 'tags', 'tracing'),
   },
+  list_users: {
+    what: 'users',
+    path: () => '/api/users',
+    perVhost: false,
+    defaults: ['user', 'tags'],
+    items: { user: field('name'), tags: field('tags') },
+  },
+  list_permissions: {
+    what: 'permissions',
+    path: (vhost) => `/api/vhosts/${encodeURIComponent(vhost)}/permissions`,
+    perVhost: true,
+    heading: (vhost) => `Listing permissions for vhost "${vhost}" ...`,
+    defaults: ['user', 'configure', 'write', 'read'],
+    items: fields('user', 'configure', 'write', 'read'),
+  },
 };
 
 interface Options {
@@ -188,17 +208,13 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
     const items = args.length > 0 ? args : listing.defaults;
     const unknown = items.find((item) => !Object.hasOwn(listing.items, item));
     if (unknown !== undefined) throw usage(`info key '${unknown}' is not one of ${Object.keys(listing.items).join(', ')}`);
-    info(`Listing ${listing.what}${listing.perVhost ? ` for vhost ${o.vhost}` : ''} ...`);
+    info(listing.heading?.(o.vhost) ?? `Listing ${listing.what}${listing.perVhost ? ` for vhost ${o.vhost}` : ''} ...`);
     const rows = (await api.request('GET', listing.path(o.vhost), undefined, {}, `vhost '${o.vhost}'`)) as Row[];
-    const table = rows.map((row) => items.map((item) => listing.items[item](row)));
-    if (o.json) {
-      console.log(JSON.stringify(table.map((values) => Object.fromEntries(items.map((item, i) => [item, values[i] ?? null])))));
-      return;
-    }
-    if (o.headers) console.log(items.join('\t'));
-    for (const values of table) console.log(values.map(cell).join('\t'));
+    printTable(rows, items, listing.items, o);
     return;
   }
+  const userOrVhost = await accessCommand(api, command, args, o, info);
+  if (userOrVhost) return;
   const queuePath = () => {
     if (args.length !== 1) throw usage(`${command} takes one queue name`);
     return `/api/queues/${encodeURIComponent(o.vhost)}/${encodeURIComponent(args[0])}`;
@@ -256,6 +272,94 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
   }
 }
 
+function printTable(rows: Row[], items: string[], read: Record<string, (row: Row) => unknown>, o: Options): void {
+  const table = rows.map((row) => items.map((item) => read[item](row)));
+  if (o.json) {
+    console.log(JSON.stringify(table.map((values) => Object.fromEntries(items.map((item, i) => [item, values[i] ?? null])))));
+    return;
+  }
+  if (o.headers) console.log(items.join('\t'));
+  for (const values of table) console.log(values.map(cell).join('\t'));
+}
+
+/**
+ * Users, vhosts and permissions, with rabbitmqctl's arguments and lines.
+ * False when `command` is none of them.
+ */
+async function accessCommand(api: ApiClient, command: string, args: string[], o: Options, info: (line: string) => void): Promise<boolean> {
+  const arity = (n: number, what: string) => {
+    if (args.length !== n) throw usage(`${command} takes ${what}`);
+  };
+  const user = (name: string) => `/api/users/${encodeURIComponent(name)}`;
+  const vhost = (name: string) => `/api/vhosts/${encodeURIComponent(name)}`;
+  const permission = (name: string) => `/api/permissions/${encodeURIComponent(o.vhost)}/${encodeURIComponent(name)}`;
+  const tagsOf = async (name: string) => ((await api.request('GET', user(name), undefined, {}, `user '${name}'`)) as { tags: string[] }).tags;
+  switch (command) {
+    case 'list_user_permissions': {
+      arity(1, 'one user name');
+      info(`Listing permissions for user "${args[0]}" ...`);
+      const rows = (await api.request('GET', `${user(args[0])}/permissions`, undefined, {}, `user '${args[0]}'`)) as Row[];
+      printTable(rows, ['vhost', 'configure', 'write', 'read'], fields('vhost', 'configure', 'write', 'read'), o);
+      return true;
+    }
+    case 'add_user': {
+      arity(2, 'a user name and a password');
+      info(`Adding user "${args[0]}" ...`);
+      if (await api.exists(user(args[0]))) throw new Failure(1, `user_already_exists: ${args[0]}`);
+      await api.request('PUT', user(args[0]), { password: args[1], tags: [] });
+      info("Done. Don't forget to grant the user permissions to some virtual hosts! See 'rabbitmqctl help set_permissions' to learn more.");
+      return true;
+    }
+    case 'delete_user':
+      arity(1, 'one user name');
+      info(`Deleting user "${args[0]}" ...`);
+      await api.request('DELETE', user(args[0]), undefined, {}, `user '${args[0]}'`);
+      return true;
+    case 'change_password': {
+      arity(2, 'a user name and a password');
+      info(`Changing password for user "${args[0]}" ...`);
+      // A PUT replaces the tags too: send the ones the user has.
+      await api.request('PUT', user(args[0]), { password: args[1], tags: await tagsOf(args[0]) });
+      return true;
+    }
+    case 'set_user_tags': {
+      if (args.length < 1) throw usage('set_user_tags takes a user name and its tags');
+      const [name, ...tags] = args;
+      info(`Setting tags for user "${name}" to [${tags.join(', ')}] ...`);
+      await tagsOf(name);
+      // Without a password the API keeps the user's.
+      await api.request('PUT', user(name), { tags });
+      return true;
+    }
+    case 'set_permissions': {
+      arity(4, 'a user name and configure, write and read patterns');
+      info(`Setting permissions for user "${args[0]}" in vhost "${o.vhost}" ...`);
+      await api.request('PUT', permission(args[0]), { configure: args[1], write: args[2], read: args[3] });
+      return true;
+    }
+    case 'clear_permissions':
+      arity(1, 'one user name');
+      info(`Clearing permissions for user "${args[0]}" in vhost "${o.vhost}" ...`);
+      await api.request('DELETE', permission(args[0]), undefined, {}, `permissions of user '${args[0]}' in vhost '${o.vhost}'`);
+      return true;
+    case 'add_vhost': {
+      arity(1, 'one vhost name');
+      info(`Adding vhost "${args[0]}" ...`);
+      const status = await api.put(vhost(args[0]));
+      // The HTTP API grants the vhost's creator full permissions; rabbitmqctl add_vhost grants nothing.
+      if (status === 201) await api.request('DELETE', `/api/permissions/${encodeURIComponent(args[0])}/${encodeURIComponent(api.user)}`);
+      return true;
+    }
+    case 'delete_vhost':
+      arity(1, 'one vhost name');
+      info(`Deleting vhost "${args[0]}" ...`);
+      await api.request('DELETE', vhost(args[0]), undefined, {}, `vhost '${args[0]}'`);
+      return true;
+    default:
+      return false;
+  }
+}
+
 async function status(api: ApiClient, o: Options): Promise<void> {
   const overview = (await api.request('GET', '/api/overview')) as Row;
   const [node] = (await api.request('GET', '/api/nodes')) as Row[];
@@ -297,9 +401,10 @@ async function status(api: ApiClient, o: Options): Promise<void> {
   console.log(lines.join('\n'));
 }
 
-/** A table cell as rabbitmqctl prints it: empty tables as [], others as JSON. */
+/** A table cell as rabbitmqctl prints it: lists of names as [a, b], empty tables as [], others as JSON. */
 function cell(value: unknown): string {
   if (value === null || value === undefined) return '';
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return `[${value.join(', ')}]`;
   if (typeof value === 'object') {
     if (Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0) return '[]';
     return JSON.stringify(value);
@@ -310,6 +415,8 @@ function cell(value: unknown): string {
 class ApiClient {
   private readonly base: string;
   private readonly auth: string;
+  /** the user the API is called as */
+  readonly user: string;
 
   constructor(url: string) {
     let parsed: URL;
@@ -321,14 +428,35 @@ class ApiClient {
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw usage(`--url must be http:// or https://, got '${url}'`);
     const user = parsed.username === '' ? 'guest' : decodeURIComponent(parsed.username);
     const password = parsed.username === '' ? 'guest' : decodeURIComponent(parsed.password);
+    this.user = user;
     this.auth = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
     parsed.username = '';
     parsed.password = '';
     this.base = parsed.toString().replace(/\/+$/, '');
   }
 
+  /** Whether a GET of `path` finds something. */
+  async exists(path: string): Promise<boolean> {
+    try {
+      await this.request('GET', path);
+      return true;
+    } catch (err) {
+      if (err instanceof Failure && err.message.endsWith('not found')) return false;
+      throw err;
+    }
+  }
+
+  /** A PUT; resolves with its status (201 created, 204 updated). */
+  async put(path: string, body: unknown = {}): Promise<number> {
+    return (await this.send('PUT', path, body)).status;
+  }
+
   /** `missing` names what a 404 means ("queue 'q' in vhost '/'"). */
   async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, missing = 'the object'): Promise<unknown> {
+    return (await this.send(method, path, body, headers, missing)).json;
+  }
+
+  private async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, missing = 'the object'): Promise<{ status: number; json: unknown }> {
     let res: Response;
     try {
       res = await fetch(this.base + path, {
@@ -346,7 +474,9 @@ class ApiClient {
     } catch {
       json = text;
     }
-    if (res.ok) return json;
+    if (res.ok) return { status: res.status, json };
+    // 401 is also a tag refusal ("Not administrator user"): say which.
+    if (res.status === 401 && json?.reason !== undefined && json.reason !== 'Login failed') throw new Failure(1, `${this.base}: refused: ${json.reason}`);
     if (res.status === 401) throw new Failure(1, `${this.base}: login refused (check the user and password in --url)`);
     if (res.status === 404) throw new Failure(1, `${missing} not found`);
     throw new Failure(1, `${res.status} ${json?.error ?? res.statusText}: ${json?.reason ?? text}`);

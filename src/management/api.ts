@@ -6,12 +6,15 @@
 import os from 'node:os';
 import type { QueueRecord } from '../routing/topology.js';
 import type { VHostService } from '../vhost/vhost-service.js';
-import { notFound, type ApiRequest, type Reply } from './http.js';
+import { httpError, notFound, type ApiRequest, type Reply } from './http.js';
+import type { Access, ResourceKind } from '../auth/access-control.js';
 import type { Listener, ManagementHost } from './host.js';
+import type { Level } from './tags.js';
 import { queueCounters, Rates, type QueueCounters } from './stats.js';
 
 export type Handler = (req: ApiRequest) => unknown | Reply | Promise<unknown>;
-export type Route = (method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, handler: Handler) => void;
+/** `level`: what the route asks of the user beyond a management tag (see tags.ts); management when absent. */
+export type Route = (method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, handler: Handler, level?: Level) => void;
 
 export class Api {
   /** RabbitMQ's node name shape, rabbit@host */
@@ -46,6 +49,18 @@ export class Api {
     const queue = name === undefined ? undefined : this.service(vhost).topology.queues.get(name);
     if (queue === undefined) throw notFound();
     return queue;
+  }
+
+  /**
+   * The request's user may do `access` on the resource: RabbitMQ's API acts as
+   * the user, so its permissions apply (administrators' too). 401 "Access refused." otherwise.
+   */
+  permit(req: ApiRequest, vhost: string, kind: ResourceKind, name: string, access: Access): void {
+    try {
+      this.host.access.check(req.user, vhost, kind, name, access);
+    } catch (err) {
+      throw httpError(err);
+    }
   }
 
   /** Every queue's counters, one round trip per shard. */

@@ -47,6 +47,7 @@ export function bindingRoutes(api: Api, route: Route): void {
       const body = objectBody(req);
       const routingKey = stringField(body, 'routing_key', '');
       const bindArgs = args(body.arguments);
+      permitBinding(api, req, service.name, source, destination);
       apply(service, { bind: true, source, destination, routingKey, args: bindArgs });
       // As RabbitMQ's: relative to the request path, whose last segment is the destination.
       return created({ Location: `${encodeURIComponent(param(req, 'destination'))}/${encodeURIComponent(propertiesKey(routingKey, bindArgs))}` });
@@ -63,6 +64,7 @@ export function bindingRoutes(api: Api, route: Route): void {
       const { service, source, destination } = ends(req);
       const binding = matching(source, destination).find((b) => propertiesKey(b.routingKey, b.args) === req.params.props);
       if (binding === undefined) throw notFound();
+      permitBinding(api, req, service.name, source, destination);
       apply(service, { bind: false, source, destination, routingKey: binding.routingKey, args: binding.args });
       return noContent();
     });
@@ -85,6 +87,12 @@ export function bindingRoutes(api: Api, route: Route): void {
     }
     return listReply(req, items);
   });
+}
+
+/** As AMQP's bind and unbind: write on the destination, read on the source. */
+function permitBinding(api: Api, req: ApiRequest, vhost: string, source: ExchangeRecord, destination: Destination): void {
+  api.permit(req, vhost, destination.kind === 'queue' ? 'queue' : 'exchange', destination.name, 'write');
+  api.permit(req, vhost, 'exchange', source.name, 'read');
 }
 
 /** Binds or unbinds through the vhost service, so AMQP's rules apply (403 for the default exchange...). */

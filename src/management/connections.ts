@@ -5,7 +5,7 @@ import type { ConsumerRef } from '../acceptor/consumer-registry.js';
 import { toJsonTable } from '../definitions/rabbit-format.js';
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import type { Api, Route } from './api.js';
-import { noContent, notFound, type ApiRequest } from './http.js';
+import { HttpError, noContent, notFound, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
 
 /** RabbitMQ's text when the management API closes a connection without X-Reason. */
@@ -16,7 +16,7 @@ export function connectionRoutes(api: Api, route: Route): void {
   const connections = (req: ApiRequest): Connection[] => {
     const vhost = req.params.vhost;
     if (vhost !== undefined) api.service(vhost);
-    return [...api.host.connections].filter((c) => c.state === 'open' && (vhost === undefined || c.service.name === vhost));
+    return [...api.host.connections].filter((c) => c.state === 'open' && (vhost === undefined || c.service.name === vhost) && ownsOrWatches(req, c));
   };
   const channels = (req: ApiRequest): Channel[] => connections(req).flatMap((c) => [...c.openChannels()]);
 
@@ -24,19 +24,21 @@ export function connectionRoutes(api: Api, route: Route): void {
   route('GET', '/api/connections', listConnections);
   route('GET', '/api/vhosts/:vhost/connections', listConnections);
 
-  const named = (name: string | undefined): Connection => {
-    for (const c of api.host.connections) if (c.state === 'open' && c.name === name) return c;
+  const named = (req: ApiRequest): Connection => {
+    for (const c of api.host.connections) if (c.state === 'open' && c.name === req.params.name && ownsOrWatches(req, c)) return c;
     throw notFound();
   };
-  route('GET', '/api/connections/:name', (req) => selectColumns(req, connectionJson(api, named(req.params.name))));
+  route('GET', '/api/connections/:name', (req) => selectColumns(req, connectionJson(api, named(req))));
   route('DELETE', '/api/connections/:name', (req) => {
-    const conn = named(req.params.name);
+    const conn = named(req);
+    // A monitor sees every connection but closes only its own (RabbitMQ's is_authorized_user).
+    if (conn.user !== req.user && !req.tags.includes('administrator')) throw new HttpError(401, 'not_authorised', 'User not authorised to access object');
     const reason = req.headers['x-reason'];
     const text = typeof reason === 'string' && reason !== '' ? reason : DEFAULT_REASON;
     conn.fail(new AmqpError(ReplyCode.CONNECTION_FORCED, text, 0, 0, true));
     return noContent();
   });
-  route('GET', '/api/connections/:name/channels', (req) => listReply(req, [...named(req.params.name).openChannels()].map((ch) => channelJson(api, ch))));
+  route('GET', '/api/connections/:name/channels', (req) => listReply(req, [...named(req).openChannels()].map((ch) => channelJson(api, ch))));
 
   const listChannels = (req: ApiRequest) => listReply(req, channels(req).map((ch) => channelJson(api, ch)));
   route('GET', '/api/channels', listChannels);
@@ -54,6 +56,11 @@ export function connectionRoutes(api: Api, route: Route): void {
   };
   route('GET', '/api/consumers', listConsumers);
   route('GET', '/api/consumers/:vhost', listConsumers);
+}
+
+/** RabbitMQ shows a management user only its own connections and channels; monitors and admins see all. */
+function ownsOrWatches(req: ApiRequest, conn: Connection): boolean {
+  return conn.user === req.user || req.tags.includes('administrator') || req.tags.includes('monitoring');
 }
 
 /** The consumers `wanted` picks, as RabbitMQ lists them. */

@@ -8,13 +8,13 @@ import type { Api, Route } from './api.js';
 import { badRequest, noContent, type ApiRequest } from './http.js';
 
 export function definitionRoutes(api: Api, route: Route): void {
-  route('GET', '/api/definitions', () => exportDefinitions(api.host.vhosts.values(), api.host.access));
+  route('GET', '/api/definitions', () => exportDefinitions(api.host.vhosts.values(), api.host.access), 'administrator');
   route('GET', '/api/definitions/:vhost', (req) => {
     // RabbitMQ's per-vhost export names no vhosts, and its entries carry none.
     const { exchanges, queues, bindings } = exportDefinitions([api.service(req.params.vhost)], api.host.access);
     const strip = <T extends { vhost?: string }>(list: T[] | undefined) => (list ?? []).map(({ vhost: _, ...rest }) => rest);
     return { rabbit_version: exportDefinitions([], api.host.access).rabbit_version, exchanges: strip(exchanges), queues: strip(queues), bindings: strip(bindings) };
-  });
+  }, 'administrator');
 
   const importInto = async (req: ApiRequest, vhost: string | undefined) => {
     let defs;
@@ -37,6 +37,6 @@ export function definitionRoutes(api: Api, route: Route): void {
     }
     return noContent();
   };
-  route('POST', '/api/definitions', (req) => importInto(req, undefined));
-  route('POST', '/api/definitions/:vhost', (req) => importInto(req, api.service(req.params.vhost).name));
+  route('POST', '/api/definitions', (req) => importInto(req, undefined), 'administrator');
+  route('POST', '/api/definitions/:vhost', (req) => importInto(req, api.service(req.params.vhost).name), 'administrator');
 }

@@ -33,6 +33,8 @@ export function exchangeRoutes(api: Api, route: Route): void {
     const type = stringField(body, 'type', 'direct');
     const existed = service.topology.exchanges.has(name);
     try {
+      // As RabbitMQ's API (a direct connection as the user): the user's permissions apply, administrators' too.
+      api.host.access.check(req.user, service.name, 'exchange', name, 'configure');
       service.apply({
         kind: 'exchange.declare',
         name,
@@ -51,6 +53,7 @@ export function exchangeRoutes(api: Api, route: Route): void {
   route('DELETE', '/api/exchanges/:vhost/:name', (req) => {
     const { service, exchange } = existing(req);
     try {
+      api.host.access.check(req.user, service.name, 'exchange', exchange.name, 'configure');
       service.apply({ kind: 'exchange.delete', name: exchange.name, ifUnused: queryFlag(req, 'if-unused') });
     } catch (err) {
       throw httpError(err);

@@ -6,7 +6,8 @@
 import type { Connection } from '../acceptor/connection.js';
 import type { ShardLink } from '../acceptor/shard-link.js';
 import type { VHostService } from '../vhost/vhost-service.js';
-import type { AccessControl } from '../auth/access-control.js';
+import type { AccessControl, Credentials, PermissionSpec, TopicPermissionSpec } from '../auth/access-control.js';
+import type { VHostLimits } from '../vhost/vhost-limits.js';
 import type { Definitions } from '../definitions/rabbit-format.js';
 
 export interface ManagementHost {
@@ -23,6 +24,16 @@ export interface ManagementHost {
   readonly access: AccessControl;
   /** applies definitions: users, vhosts and permissions, then topology */
   load(defs: Definitions): Promise<void>;
+  // Users, vhosts and permissions change only through the Broker's methods (they persist and close what they must).
+  putUser(name: string, credentials: Credentials, tags: readonly string[]): void;
+  deleteUser(name: string): void;
+  addVHost(name: string): VHostService;
+  deleteVHost(name: string): Promise<void>;
+  setVHostLimits(name: string, limits: VHostLimits): void;
+  setPermissions(user: string, vhost: string, spec: PermissionSpec): void;
+  clearPermissions(user: string, vhost: string): void;
+  setTopicPermissions(user: string, vhost: string, spec: TopicPermissionSpec): void;
+  clearTopicPermissions(user: string, vhost: string, exchange?: string): void;
   /** a ring was written outside a socket handler: ring its shard this turn */
   linkDirty(link: ShardLink): void;
 }

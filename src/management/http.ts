@@ -12,6 +12,10 @@ export interface ApiRequest {
   readonly headers: IncomingMessage['headers'];
   /** the authenticated user */
   readonly user: string;
+  /** the user's tags */
+  readonly tags: readonly string[];
+  /** whether the user may see a vhost's objects (lists show only those) */
+  sees(vhost: string): boolean;
   /** the body parsed as JSON; undefined when empty (400 when it is not JSON) */
   readonly body: unknown;
 }

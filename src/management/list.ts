@@ -13,6 +13,8 @@ const MAX_PAGE_SIZE = 500;
 const DEFAULT_PAGE_SIZE = 100;
 
 export function listReply(req: ApiRequest, items: Item[]): unknown {
+  // A user without administrator or monitoring tags sees only its vhosts' objects.
+  items = items.filter((item) => typeof item.vhost !== 'string' || req.sees(item.vhost));
   const q = req.query;
   const total = items.length;
   const filter = q.get('name');

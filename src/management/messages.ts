@@ -27,6 +27,7 @@ export function messageRoutes(api: Api, route: Route): void {
     const service = api.service(req.params.vhost);
     const exchange = service.topology.exchanges.get(exchangeName(param(req, 'name')));
     if (exchange === undefined) throw notFound();
+    api.permit(req, service.name, 'exchange', exchange.name, 'write');
     const body = objectBody(req);
     const routingKey = stringField(body, 'routing_key', '');
     const encoding = stringField(body, 'payload_encoding', 'string');
@@ -35,6 +36,13 @@ export function messageRoutes(api: Api, route: Route): void {
     if (payload.length > api.host.options.maxMessageSize) throw badRequest(`message size ${payload.length} is larger than the configured maximum ${api.host.options.maxMessageSize}`);
     if (exchange.internal) throw httpError(new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchange.name}' in vhost '${service.name}'`));
     if (Buffer.byteLength(routingKey) > 255) throw badRequest('routing_key is longer than 255 bytes');
+    if (exchange.type === 'topic') {
+      try {
+        api.host.access.checkTopic(req.user, service.name, exchange.name, routingKey, 'write');
+      } catch (err) {
+        throw httpError(err);
+      }
+    }
     const properties = propertiesOf(body.properties);
     if (properties.userId !== undefined && properties.userId !== req.user) {
       throw badRequest(`406 PRECONDITION_FAILED - user_id property set to '${properties.userId}' but authenticated user was '${req.user}'`);
@@ -51,6 +59,7 @@ export function messageRoutes(api: Api, route: Route): void {
 
   route('POST', '/api/queues/:vhost/:name/get', async (req) => {
     const queue = api.queue(req.params.vhost, req.params.name);
+    api.permit(req, queue.vhost, 'queue', queue.name, 'read');
     const body = objectBody(req);
     const count = body.count === undefined ? 1 : Number(body.count);
     if (!Number.isInteger(count) || count < 1) throw badRequest(`count must be a positive integer, got ${JSON.stringify(body.count)}`);

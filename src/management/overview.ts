@@ -99,11 +99,11 @@ export function overviewRoutes(api: Api, route: Route): void {
       rates_mode: 'basic',
     };
   };
-  route('GET', '/api/nodes', (req) => listReply(req, [nodeJson()]));
+  route('GET', '/api/nodes', (req) => listReply(req, [nodeJson()]), 'monitoring');
   route('GET', '/api/nodes/:name', (req) => {
     if (req.params.name !== api.node) throw notFound();
     return selectColumns(req, nodeJson());
-  });
+  }, 'monitoring');
 
   const vhostJson = (s: VHostService, counters: Map<number, QueueCounters>) => {
     let ready = 0;
@@ -131,7 +131,8 @@ export function overviewRoutes(api: Api, route: Route): void {
   };
   route('GET', '/api/vhosts', async (req) => {
     const counters = await api.counters();
-    return listReply(req, [...api.host.vhosts.values()].map((s) => vhostJson(s, counters)));
+    const visible = [...api.host.vhosts.values()].filter((s) => req.sees(s.name));
+    return listReply(req, visible.map((s) => vhostJson(s, counters)));
   });
   route('GET', '/api/vhosts/:vhost', async (req) => {
     const service = api.service(req.params.vhost);
@@ -142,8 +143,7 @@ export function overviewRoutes(api: Api, route: Route): void {
   // The management UI's plugins; warren has none.
   route('GET', '/api/extensions', () => []);
 
-  // Every authenticated user is an administrator until warren has user tags.
-  route('GET', '/api/whoami', (req) => ({ name: req.user, tags: ['administrator'] }));
+  route('GET', '/api/whoami', (req) => ({ name: req.user, tags: req.tags }));
 
   route('GET', '/api/healthchecks/node', () => ({ status: 'ok' }));
   // RabbitMQ 3.10's health checks: 200 {"status":"ok"}, or 503 {"status":"failed","reason":...}.

@@ -33,6 +33,8 @@ export function queueRoutes(api: Api, route: Route): void {
     const body = objectBody(req);
     const existed = service.topology.queues.has(name);
     try {
+      // As RabbitMQ's API (a direct connection as the user): the user's permissions apply, administrators' too.
+      api.host.access.check(req.user, service.name, 'queue', name, 'configure');
       await service.apply({
         kind: 'queue.declare',
         name,
@@ -51,6 +53,7 @@ export function queueRoutes(api: Api, route: Route): void {
   route('DELETE', '/api/queues/:vhost/:name', async (req) => {
     const queue = api.queue(req.params.vhost, req.params.name);
     try {
+      api.host.access.check(req.user, queue.vhost, 'queue', queue.name, 'configure');
       await api.service(queue.vhost).apply({ kind: 'queue.delete', name: queue.name, ifEmpty: queryFlag(req, 'if-empty'), ifUnused: queryFlag(req, 'if-unused'), owner: 0 });
     } catch (err) {
       throw httpError(err);
@@ -61,6 +64,7 @@ export function queueRoutes(api: Api, route: Route): void {
   route('DELETE', '/api/queues/:vhost/:name/contents', async (req) => {
     const queue = api.queue(req.params.vhost, req.params.name);
     try {
+      api.host.access.check(req.user, queue.vhost, 'queue', queue.name, 'read');
       await api.service(queue.vhost).apply({ kind: 'queue.purge', name: queue.name, owner: 0 });
     } catch (err) {
       throw httpError(err);

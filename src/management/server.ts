@@ -20,6 +20,8 @@ import { definitionRoutes } from './definitions.js';
 import { messageRoutes } from './messages.js';
 import { loadMetrics, type Metrics } from './metrics.js';
 import { log } from '../log/logger.js';
+import { userRoutes } from './users.js';
+import { authorise, type Level } from './tags.js';
 
 /** Names are up to 255 bytes, 765 characters percent-encoded. */
 const MAX_PARAM_LENGTH = 1024;
@@ -36,8 +38,8 @@ export class ManagementServer {
   private constructor(host: ManagementHost, listener: Listener) {
     this.api = new Api(host, listener);
     this.maxBody = Math.ceil((host.options.maxMessageSize * 4) / 3) + 1024 * 1024;
-    const route: Route = (method, path, handler) => this.router.on(method, path, handler as never);
-    for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, messageRoutes]) {
+    const route: Route = (method, path, handler, level = 'management') => this.router.on(method, path, handler as never, { level });
+    for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, messageRoutes, userRoutes]) {
       routes(this.api, route);
     }
     this.server = http.createServer((req, res) => void this.serve(req, res));
@@ -94,6 +96,8 @@ export class ManagementServer {
       throw notFound();
     }
     const user = this.authenticate(req);
+    const { level } = found.store as { level: Level };
+    const grant = authorise(this.api.host.access, user, method, level, found.params.vhost);
     const text = await readBody(req, this.maxBody);
     let body: unknown;
     if (text.trim() !== '') {
@@ -103,7 +107,7 @@ export class ManagementServer {
         throw new HttpError(400, 'bad_request', 'not_json');
       }
     }
-    const request: ApiRequest = { method, params: found.params, query, headers: req.headers, user, body };
+    const request: ApiRequest = { method, params: found.params, query, headers: req.headers, user, tags: grant.tags, sees: grant.sees, body };
     const result = await (found.handler as unknown as Handler)(request);
     return result instanceof Reply ? result : new Reply(200, result);
   }

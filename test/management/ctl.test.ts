@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MODES, channel, connect, nextEvent, uniq } from '../helpers.js';
 import { managedBroker } from './support.js';
@@ -160,6 +161,71 @@ for (const mode of MODES) {
       expect(item.stderr).toContain("info key 'colour' is not one of name, vhost, durable");
       const command = await run('list_unicorns');
       expect([command.code, command.stderr.trim()]).toEqual([2, "warren ctl: unknown command 'list_unicorns' (see warren ctl --help)"]);
+    });
+
+    it('add_user, set_user_tags, change_password, add_vhost, set_permissions, list_* and the deletes, as rabbitmqctl; each seen through amqplib', async () => {
+      const user = uniq('ctl user/é');
+      const vhost = uniq('ctl vhost/✓');
+      const port = Number(new URL(m.broker.url).port);
+      const login = (password: string) => amqp.connect({ protocol: 'amqp', hostname: '127.0.0.1', port, username: user, password, vhost });
+
+      const added = await run('add_user', user, 'pw1');
+      expect([added.code, added.lines[0]], added.stderr).toEqual([0, `Adding user "${user}" ...`]);
+      const again = await run('add_user', user, 'pw1');
+      expect([again.code, again.stderr.trim()]).toEqual([1, `warren ctl: user_already_exists: ${user}`]);
+      expect((await run('set_user_tags', user, 'monitoring', 'management')).lines).toEqual([`Setting tags for user "${user}" to [monitoring, management] ...`]);
+      const users = await run('list_users');
+      expect(users.lines.slice(0, 2)).toEqual(['Listing users ...', 'user\ttags']);
+      expect(users.lines).toContain(`${user}\t[monitoring, management]`);
+      expect(users.lines).toContain('guest\t[administrator]');
+
+      expect((await run('add_vhost', vhost)).lines).toEqual([`Adding vhost "${vhost}" ...`]);
+      // rabbitmqctl add_vhost grants nobody anything
+      const none = await run('-p', vhost, 'list_permissions');
+      expect(none.lines).toEqual([`Listing permissions for vhost "${vhost}" ...`, 'user\tconfigure\twrite\tread']);
+      await expect(login('pw1')).rejects.toThrow();
+
+      const set = await run('-p', vhost, 'set_permissions', user, '^ctl-', '.*', '');
+      expect([set.code, set.lines], set.stderr).toEqual([0, [`Setting permissions for user "${user}" in vhost "${vhost}" ...`]]);
+      expect((await run('-q', '-p', vhost, 'list_permissions')).lines).toEqual(['user\tconfigure\twrite\tread', `${user}\t^ctl-\t.*\t`]);
+      expect((await run('-q', 'list_user_permissions', user)).lines).toEqual(['vhost\tconfigure\twrite\tread', `${vhost}\t^ctl-\t.*\t`]);
+      const json = await run('--formatter', 'json', 'list_user_permissions', user);
+      expect(JSON.parse(json.stdout)).toEqual([{ vhost, configure: '^ctl-', write: '.*', read: '' }]);
+
+      const conn = await login('pw1');
+      conn.on('error', () => {});
+      const ch = await conn.createChannel();
+      ch.on('error', () => {});
+      await ch.assertQueue('ctl-allowed', { durable: false });
+      const refusedDeclare = ch.assertQueue('other', { durable: false });
+      await expect(refusedDeclare).rejects.toThrow(/403/);
+
+      // change_password keeps the tags; the old password stops working
+      expect((await run('change_password', user, 'pw2')).code).toBe(0);
+      expect((await m.api('GET', `/api/users/${encodeURIComponent(user)}`)).body.tags).toEqual(['monitoring', 'management']);
+      await expect(login('pw1')).rejects.toThrow();
+      await (await login('pw2')).close();
+
+      expect((await run('-p', vhost, 'clear_permissions', user)).lines).toEqual([`Clearing permissions for user "${user}" in vhost "${vhost}" ...`]);
+      await expect(login('pw2')).rejects.toThrow();
+      const closed = new Promise<any>((resolve) => conn.once('close', resolve));
+      expect((await run('delete_vhost', vhost)).lines).toEqual([`Deleting vhost "${vhost}" ...`]);
+      expect((await closed).code).toBe(320);
+      expect((await run('delete_user', user)).lines).toEqual([`Deleting user "${user}" ...`]);
+      expect((await run('-q', 'list_users')).lines).not.toContain(`${user}\t[monitoring, management]`);
+      const missing = await run('delete_user', user);
+      expect([missing.code, missing.stderr.trim()]).toEqual([1, `warren ctl: user '${user}' not found`]);
+      const badArgs = await run('set_permissions', user, '.*');
+      expect(badArgs.code).toBe(2);
+    });
+
+    it('a user without the administrator tag is told which tag it lacks', async () => {
+      const user = uniq('watcher');
+      await m.api('PUT', `/api/users/${user}`, { password: 'p', tags: 'monitoring' });
+      const listed = await ctl(['--url', `http://${user}:p@127.0.0.1:${m.broker.managementPort}`, 'list_users']);
+      expect([listed.code, listed.stderr.trim()]).toEqual([1, `warren ctl: http://127.0.0.1:${m.broker.managementPort}: refused: Not administrator user`]);
+      const vhosts = await ctl(['--url', `http://${user}:p@127.0.0.1:${m.broker.managementPort}`, '-q', 'list_vhosts']);
+      expect(vhosts.lines).toContain('/');
     });
   });
 }

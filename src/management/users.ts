@@ -1,0 +1,215 @@
+/**
+ * Users, vhosts, permissions, topic permissions and vhost limits: RabbitMQ
+ * 3.10's /api/users, /api/permissions, /api/topic-permissions, PUT/DELETE
+ * /api/vhosts and /api/vhost-limits. Administrator only, as RabbitMQ's;
+ * every change goes through the Broker's methods (they persist and close the
+ * connections a deletion ends).
+ */
+import type { User } from '../auth/access-control.js';
+import { userLimitsToJson } from '../auth/user-limits.js';
+import { LIMIT_KEYS, limitsFromJson, limitsToJson } from '../vhost/vhost-limits.js';
+import type { Api, Route } from './api.js';
+import { HttpError, badRequest, created, noContent, notFound, objectBody, param, stringField, type ApiRequest } from './http.js';
+import { listReply, selectColumns } from './list.js';
+
+const ADMIN = 'administrator';
+
+export function userRoutes(api: Api, route: Route): void {
+  const access = api.host.access;
+  const user = (req: ApiRequest): User => {
+    const found = access.user(param(req, 'user'));
+    if (found === undefined) throw notFound();
+    return found;
+  };
+  const vhostExists = (req: ApiRequest) => api.host.vhosts.has(param(req, 'vhost'));
+
+  // --- users ---
+  route('GET', '/api/users', (req) => listReply(req, access.listUsers().map(userJson)), ADMIN);
+  route('GET', '/api/users/without-permissions', (req) => {
+    const withSome = new Set(access.listPermissions().map((p) => p.user));
+    return listReply(req, access.listUsers().filter((u) => !withSome.has(u.name)).map(userJson));
+  }, ADMIN);
+  route('GET', '/api/users/:user', (req) => selectColumns(req, userJson(user(req))), ADMIN);
+  route('PUT', '/api/users/:user', (req) => {
+    const name = param(req, 'user');
+    const body = objectBody(req);
+    const existed = access.user(name) !== undefined;
+    const tags = tagList(body.tags);
+    let credentials;
+    if (body.password !== undefined) credentials = { password: stringField(body, 'password', '') };
+    else if (body.password_hash !== undefined) {
+      credentials = { passwordHash: stringField(body, 'password_hash', ''), hashingAlgorithm: body.hashing_algorithm === undefined ? undefined : stringField(body, 'hashing_algorithm', '') };
+    } else if (existed) {
+      // RabbitMQ keeps the password of a user updated with neither field (only its tags change).
+      const old = access.user(name)!;
+      credentials = { passwordHash: old.passwordHash.toString('base64'), hashingAlgorithm: old.hashingAlgorithm };
+    } else {
+      // Neither: the user cannot log in with a password (RabbitMQ's documented behaviour).
+      credentials = { passwordHash: '' };
+    }
+    try {
+      api.host.putUser(name, credentials, tags);
+    } catch (err: any) {
+      throw badRequest(err.message);
+    }
+    return existed ? noContent() : created();
+  }, ADMIN);
+  route('DELETE', '/api/users/:user', (req) => {
+    api.host.deleteUser(user(req).name);
+    return noContent();
+  }, ADMIN);
+  route('POST', '/api/users/bulk-delete', (req) => {
+    const users = objectBody(req).users;
+    if (!Array.isArray(users) || !users.every((u) => typeof u === 'string')) throw badRequest('users must be a list of names');
+    for (const name of users) if (access.user(name) !== undefined) api.host.deleteUser(name);
+    return noContent();
+  }, ADMIN);
+  route('GET', '/api/users/:user/permissions', (req) => {
+    const name = user(req).name;
+    return listReply(req, access.listPermissions().filter((p) => p.user === name).map(permissionJson));
+  }, ADMIN);
+  route('GET', '/api/users/:user/topic-permissions', (req) => {
+    const name = user(req).name;
+    return listReply(req, access.listTopicPermissions().filter((p) => p.user === name).map(topicPermissionJson));
+  }, ADMIN);
+
+  // --- permissions ---
+  route('GET', '/api/permissions', (req) => listReply(req, access.listPermissions().map(permissionJson)), ADMIN);
+  route('GET', '/api/vhosts/:vhost/permissions', (req) => {
+    const vhost = api.service(req.params.vhost).name;
+    return listReply(req, access.listPermissions().filter((p) => p.vhost === vhost).map(permissionJson));
+  }, ADMIN);
+  const permission = (req: ApiRequest) => {
+    const vhost = param(req, 'vhost');
+    const name = user(req).name;
+    const spec = access.permissionsOf(vhost).get(name)?.spec;
+    if (!vhostExists(req) || spec === undefined) throw notFound();
+    return { user: name, vhost, spec };
+  };
+  route('GET', '/api/permissions/:vhost/:user', (req) => selectColumns(req, permissionJson(permission(req))), ADMIN);
+  route('PUT', '/api/permissions/:vhost/:user', (req) => {
+    const vhost = param(req, 'vhost');
+    const name = param(req, 'user');
+    if (!vhostExists(req) || access.user(name) === undefined) throw badRequest('vhost_or_user_not_found');
+    const body = objectBody(req);
+    const spec = { configure: required(body, 'configure'), write: required(body, 'write'), read: required(body, 'read') };
+    const existed = access.permissionsOf(vhost).has(name);
+    try {
+      api.host.setPermissions(name, vhost, spec);
+    } catch (err: any) {
+      throw badRequest(err.message);
+    }
+    return existed ? noContent() : created();
+  }, ADMIN);
+  route('DELETE', '/api/permissions/:vhost/:user', (req) => {
+    const { user: name, vhost } = permission(req);
+    api.host.clearPermissions(name, vhost);
+    return noContent();
+  }, ADMIN);
+
+  // --- topic permissions ---
+  route('GET', '/api/topic-permissions', (req) => listReply(req, access.listTopicPermissions().map(topicPermissionJson)), ADMIN);
+  route('GET', '/api/vhosts/:vhost/topic-permissions', (req) => {
+    const vhost = api.service(req.params.vhost).name;
+    return listReply(req, access.listTopicPermissions().filter((p) => p.vhost === vhost).map(topicPermissionJson));
+  }, ADMIN);
+  const topicPermissions = (req: ApiRequest) => {
+    const vhost = param(req, 'vhost');
+    const name = user(req).name;
+    const found = access.listTopicPermissions().filter((p) => p.vhost === vhost && p.user === name);
+    if (!vhostExists(req) || found.length === 0) throw notFound();
+    return found;
+  };
+  route('GET', '/api/topic-permissions/:vhost/:user', (req) => listReply(req, topicPermissions(req).map(topicPermissionJson)), ADMIN);
+  route('PUT', '/api/topic-permissions/:vhost/:user', (req) => {
+    const vhost = param(req, 'vhost');
+    const name = param(req, 'user');
+    if (!vhostExists(req) || access.user(name) === undefined) throw badRequest('vhost_or_user_not_found');
+    const body = objectBody(req);
+    const spec = { exchange: required(body, 'exchange'), write: required(body, 'write'), read: required(body, 'read') };
+    const existed = access.topicPermission(name, vhost, spec.exchange) !== undefined;
+    try {
+      api.host.setTopicPermissions(name, vhost, spec);
+    } catch (err: any) {
+      throw badRequest(err.message);
+    }
+    return existed ? noContent() : created();
+  }, ADMIN);
+  route('DELETE', '/api/topic-permissions/:vhost/:user', (req) => {
+    const [{ user: name, vhost }] = topicPermissions(req);
+    api.host.clearTopicPermissions(name, vhost);
+    return noContent();
+  }, ADMIN);
+
+  // --- vhosts ---
+  route('PUT', '/api/vhosts/:vhost', (req) => {
+    const vhost = param(req, 'vhost');
+    objectBody(req); // a body that is not an object is 400; description, tags and tracing are not kept
+    if (api.host.vhosts.has(vhost)) return noContent();
+    api.host.addVHost(vhost);
+    // rabbit_vhost:put_vhost grants its creator full permissions on the new vhost.
+    if (access.user(req.user) !== undefined) api.host.setPermissions(req.user, vhost, { configure: '.*', write: '.*', read: '.*' });
+    return created();
+  }, ADMIN);
+  route('DELETE', '/api/vhosts/:vhost', async (req) => {
+    await api.host.deleteVHost(api.service(req.params.vhost).name);
+    return noContent();
+  }, ADMIN);
+
+  // --- vhost limits ---
+  const limitsJson = (vhost: string, limits: object) => ({ vhost, value: limitsToJson(limits) });
+  route('GET', '/api/vhost-limits', (req) =>
+    [...api.host.vhosts.values()].filter((s) => Object.keys(limitsToJson(s.limits)).length > 0 && req.sees(s.name)).map((s) => limitsJson(s.name, s.limits)));
+  route('GET', '/api/vhost-limits/:vhost', (req) => {
+    const service = api.service(req.params.vhost);
+    return Object.keys(limitsToJson(service.limits)).length === 0 ? [] : [limitsJson(service.name, service.limits)];
+  });
+  route('PUT', '/api/vhost-limits/:vhost/:limit', (req) => {
+    const service = api.service(req.params.vhost);
+    const limit = param(req, 'limit');
+    const value = objectBody(req).value;
+    let limits;
+    try {
+      limits = limitsFromJson({ ...limitsToJson(service.limits), [limit]: value }, 'vhost-limits');
+    } catch (err: any) {
+      throw badRequest(err.message);
+    }
+    api.host.setVHostLimits(service.name, limits);
+    return noContent();
+  }, ADMIN);
+  route('DELETE', '/api/vhost-limits/:vhost/:limit', (req) => {
+    const service = api.service(req.params.vhost);
+    const limit = param(req, 'limit');
+    if (!Object.hasOwn(LIMIT_KEYS, limit)) throw badRequest(`unknown limit '${limit}'`);
+    const { [limit]: _, ...rest } = limitsToJson(service.limits);
+    api.host.setVHostLimits(service.name, limitsFromJson(rest, 'vhost-limits'));
+    return noContent();
+  }, ADMIN);
+}
+
+/** RabbitMQ 3.10's user object: tags as a list, limits as an object. */
+function userJson(u: User): Record<string, unknown> {
+  return { name: u.name, password_hash: u.passwordHash.toString('base64'), hashing_algorithm: u.hashingAlgorithm, tags: [...u.tags], limits: userLimitsToJson(u.limits) };
+}
+
+function permissionJson(p: { user: string; vhost: string; spec: { configure: string; write: string; read: string } }) {
+  return { user: p.user, vhost: p.vhost, configure: p.spec.configure, write: p.spec.write, read: p.spec.read };
+}
+
+function topicPermissionJson(p: { user: string; vhost: string; spec: { exchange: string; write: string; read: string } }) {
+  return { user: p.user, vhost: p.vhost, exchange: p.spec.exchange, write: p.spec.write, read: p.spec.read };
+}
+
+/** Tags as RabbitMQ takes them: "a,b" (spaces around commas allowed) or ["a","b"]; absent is none. */
+function tagList(value: unknown): string[] {
+  if (value === undefined || value === null) return [];
+  const list = typeof value === 'string' ? value.split(',') : Array.isArray(value) && value.every((t) => typeof t === 'string') ? value : null;
+  if (list === null) throw badRequest(`tags must be a comma-separated string or a list of strings, got ${JSON.stringify(value)}`);
+  return list.map((t: string) => t.trim()).filter((t: string) => t !== '');
+}
+
+/** A string field RabbitMQ requires (with_decode's key_missing). */
+function required(body: Record<string, unknown>, key: string): string {
+  if (body[key] === undefined) throw new HttpError(400, 'bad_request', `key_missing: ${key}`);
+  return stringField(body, key, '');
+}
