@@ -4,7 +4,7 @@ import { VERSION } from '../version.js';
 import type { Api, Route } from './api.js';
 import { HttpError, notFound, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
-import { details, type QueueCounters } from './stats.js';
+import { depthFields, details, type QueueCounters } from './stats.js';
 import { publish } from '../acceptor/internal-publish.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 
@@ -60,14 +60,7 @@ export function overviewRoutes(api: Api, route: Route): void {
         ack: totals[2],
         ack_details: details(rates[2]),
       },
-      queue_totals: {
-        messages: ready + unacked,
-        messages_details: details(rates[3]),
-        messages_ready: ready,
-        messages_ready_details: details(rates[4]),
-        messages_unacknowledged: unacked,
-        messages_unacknowledged_details: details(rates[5]),
-      },
+      queue_totals: depthFields(ready, unacked, rates.slice(3)),
       object_totals: {
         channels: channels.length,
         connections: connections.length,
@@ -112,7 +105,7 @@ export function overviewRoutes(api: Api, route: Route): void {
       ready += counters.get(q.id)?.ready ?? 0;
       unacked += counters.get(q.id)?.unacked ?? 0;
     }
-    const [messagesRate, readyRate, unackedRate] = api.overviewRates.observe(`vhost ${s.name}`, [ready + unacked, ready, unacked]);
+    const rates = api.overviewRates.observe(`vhost ${s.name}`, [ready + unacked, ready, unacked]);
     return {
       name: s.name,
       description: s.name === '/' ? 'Default virtual host' : '',
@@ -121,12 +114,7 @@ export function overviewRoutes(api: Api, route: Route): void {
       default_queue_type: 'undefined',
       tracing: false,
       cluster_state: { [api.node]: 'running' },
-      messages: ready + unacked,
-      messages_details: details(messagesRate),
-      messages_ready: ready,
-      messages_ready_details: details(readyRate),
-      messages_unacknowledged: unacked,
-      messages_unacknowledged_details: details(unackedRate),
+      ...depthFields(ready, unacked, rates),
     };
   };
   route('GET', '/api/vhosts', async (req) => {

@@ -6,7 +6,7 @@ import { bindingJson, defaultBinding } from './bindings.js';
 import { consumersOf } from './connections.js';
 import { boolField, created, noContent, objectBody, badRequest, param, queryFlag, httpError, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
-import { details, type QueueCounters } from './stats.js';
+import { depthFields, details, type QueueCounters } from './stats.js';
 
 export function queueRoutes(api: Api, route: Route): void {
   const list = async (req: ApiRequest) => {
@@ -108,12 +108,7 @@ function queueJson(api: Api, q: QueueRecord, c: QueueCounters | undefined): Reco
     recoverable_slaves: null,
     head_message_timestamp: null,
     consumers: q.consumerCount,
-    messages: ready + unacked,
-    messages_details: details(messagesRate),
-    messages_ready: ready,
-    messages_ready_details: details(readyRate),
-    messages_unacknowledged: unacked,
-    messages_unacknowledged_details: details(unackedRate),
+    ...depthFields(ready, unacked, [messagesRate, readyRate, unackedRate]),
   };
   if (q.exclusiveOwner !== 0) {
     // RabbitMQ names the connection that owns an exclusive queue.

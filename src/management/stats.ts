@@ -66,3 +66,13 @@ const round = (n: number) => Math.round(n * 10) / 10;
 
 /** RabbitMQ's `{"rate": r}` detail object. */
 export const details = (rate: number) => ({ rate });
+
+/** RabbitMQ's depth fields (messages, ready, unacknowledged), each with its rate, in that order. */
+export const depthFields = (ready: number, unacked: number, rates: readonly number[]) => ({
+  messages: ready + unacked,
+  messages_details: details(rates[0]),
+  messages_ready: ready,
+  messages_ready_details: details(rates[1]),
+  messages_unacknowledged: unacked,
+  messages_unacknowledged_details: details(rates[2]),
+});
