@@ -84,6 +84,13 @@ export interface BrokerOptions {
   managementPort?: number;
 }
 
+export interface ResetOptions {
+  /** only this vhost; default all */
+  vhost?: string;
+  /** leave client connections open (their consumers of deleted queues are cancelled); default false: closed with 320 */
+  keepConnections?: boolean;
+}
+
 export interface TlsOptions {
   /** 0 picks a free port; default 5671 */
   port?: number;
@@ -471,6 +478,28 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     for (const conn of service.connections) conn.fail(closing);
     this.flushAll();
     await service.deleteAll();
+  }
+
+  /**
+   * A test rig's reset, of one vhost or all: every queue with its messages,
+   * every exchange but the default ones and every binding go (see
+   * VHostService.reset). Unless `keepConnections`, their client connections
+   * are closed first (320). Users, vhosts and permissions stay.
+   */
+  async reset(options: ResetOptions = {}): Promise<void> {
+    let services: VHostService[];
+    if (options.vhost === undefined) services = [...this.vhosts.values()];
+    else {
+      const service = this.vhosts.get(options.vhost);
+      if (service === undefined) throw new Error(`no vhost '${options.vhost}'`);
+      services = [service];
+    }
+    if (options.keepConnections !== true) {
+      const closing = new AmqpError(ReplyCode.CONNECTION_FORCED, 'broker reset', 0, 0, true);
+      for (const service of services) for (const conn of service.connections) conn.fail(closing);
+      this.flushAll();
+    }
+    await Promise.all(services.map((service) => service.reset()));
   }
 
   /** max-connections and max-queues (RabbitMQ's vhost limits); a negative or absent value is no limit. */
