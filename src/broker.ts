@@ -32,6 +32,7 @@ import { AccessControl, type Credentials, type PermissionSpec, type TopicPermiss
 import { applyAccessDefinitions } from './definitions/access-definitions.js';
 import type { VHostLimits } from './vhost/vhost-limits.js';
 import { reached, type UserLimits } from './auth/user-limits.js';
+import { WaitFor } from './rig/wait-for.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -135,6 +136,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   readonly consumers = new ConsumerRegistry(this);
   readonly directReply = new DirectReplyTo();
   readonly consumerTimeout: ConsumerTimeout;
+  /** for test rigs: wait for queue counts and connections, on the broker's events */
+  readonly waitFor = new WaitFor(this);
   private readonly channels = new Map<number, Channel>();
   private readonly deadLetters: DeadLetterRouter;
   private readonly immediates = new Map<number, PendingImmediate>();
@@ -561,6 +564,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.connections.delete(conn);
     this.dirtyConnections.delete(conn);
     this.memory.forget(conn);
+    if (this.waitFor.active) this.waitFor.poke();
     // Before open-ok a connection has no vhost, and no queues.
     const service = conn.service as VHostService | undefined;
     if (service === undefined) return;
@@ -612,6 +616,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
    * scheduled turn for work that finished outside one (an awaited method).
    */
   flushAll(): void {
+    // Something was published, settled, delivered, declared or answered: a waiter may be satisfied.
+    if (this.waitFor.active && (this.dirtyLinks.size > 0 || this.dirtyConnections.size > 0)) this.waitFor.poke();
     for (const link of this.dirtyLinks) link.writer.flush();
     this.dirtyLinks.clear();
     for (const conn of this.dirtyConnections) conn.guard(conn.flush, undefined);

@@ -3,6 +3,8 @@ import { Broker, type BrokerOptions, type ResetOptions } from './broker.js';
 
 export type { BrokerOptions, ResetOptions, TlsOptions } from './broker.js';
 export { Broker } from './broker.js';
+export type { WaitFor, QueueExpectation, WaitOptions } from './rig/wait-for.js';
+import type { WaitFor } from './rig/wait-for.js';
 export type { VHostService } from './vhost/vhost-service.js';
 export type { TopologyCommand, QueueDeclared, MessagesRemoved } from './vhost/commands.js';
 
@@ -24,6 +26,8 @@ export interface RunningBroker {
    * the API never delays the AMQP port.
    */
   startManagement(port: number): Promise<number>;
+  /** for test rigs: `await waitFor.queue(name, { messages: 5 })`, `waitFor.connections(2)` (see WaitFor) */
+  readonly waitFor: WaitFor;
   /** Deletes every queue, message, non-default exchange and binding (see Broker.reset); closes clients with 320 unless kept. */
   reset(options?: ResetOptions): Promise<void>;
   /** Stops the management API, sends clients connection.close 320, waits briefly for their close-ok, ends the shards. */
@@ -76,6 +80,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       }
       return management.port;
     },
+    waitFor: broker.waitFor,
     reset: (resetOptions?: ResetOptions) => broker.reset(resetOptions),
     close: async () => {
       await management?.close();
