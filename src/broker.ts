@@ -33,6 +33,7 @@ import { applyAccessDefinitions } from './definitions/access-definitions.js';
 import type { VHostLimits } from './vhost/vhost-limits.js';
 import { reached, type UserLimits } from './auth/user-limits.js';
 import { WaitFor } from './rig/wait-for.js';
+import { Faults } from './rig/faults.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -138,6 +139,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   readonly consumerTimeout: ConsumerTimeout;
   /** for test rigs: wait for queue counts and connections, on the broker's events */
   readonly waitFor = new WaitFor(this);
+  /** for test rigs: close, block, refuse or stall connections on demand */
+  readonly faults = new Faults(this);
   private readonly channels = new Map<number, Channel>();
   private readonly deadLetters: DeadLetterRouter;
   private readonly immediates = new Map<number, PendingImmediate>();
@@ -379,6 +382,9 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
    * access); 530 if refused.
    */
   openVHost(conn: Connection, name: string): VHostService {
+    if (this.faults.refusing === 'not-allowed') {
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, 'connection refused: the broker refuses connections (a test fault)', 0, 0, true);
+    }
     const max = this.options.maxConnections;
     if (max !== Infinity && this.openConnections() >= max) {
       throw new AmqpError(ReplyCode.NOT_ALLOWED, `connection refused: node connection limit (${max}) is reached`, 0, 0, true);
@@ -552,7 +558,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   private accept(socket: net.Socket): void {
-    if (this.failure !== null || this.closing !== null) {
+    if (this.failure !== null || this.closing !== null || this.faults.refusing === 'reset') {
       socket.destroy();
       return;
     }
