@@ -18,6 +18,7 @@ import { bindingRoutes } from './bindings.js';
 import { connectionRoutes } from './connections.js';
 import { definitionRoutes } from './definitions.js';
 import { messageRoutes } from './messages.js';
+import { warrenRoutes } from './warren.js';
 import { loadMetrics, type Metrics } from './metrics.js';
 
 /** Names are up to 255 bytes, 765 characters percent-encoded. */
@@ -36,7 +37,7 @@ export class ManagementServer {
     this.api = new Api(host, listener);
     this.maxBody = Math.ceil((host.options.maxMessageSize * 4) / 3) + 1024 * 1024;
     const route: Route = (method, path, handler) => this.router.on(method, path, handler as never);
-    for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, messageRoutes]) {
+    for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, messageRoutes, warrenRoutes]) {
       routes(this.api, route);
     }
     this.server = http.createServer((req, res) => void this.serve(req, res));
