@@ -104,4 +104,20 @@ describe.each(MODES)('reset ($name)', ({ workers }) => {
     expect((await ch.assertQueue('kept')).messageCount).toBe(0);
     await conn.close();
   });
+
+  it('keepConnections: a delivery unacked across the reset is acked without harm; the queue starts empty', async () => {
+    const conn = await connect(broker.url);
+    const ch = await channel(conn);
+    await ch.assertQueue('held');
+    ch.sendToQueue('held', Buffer.from('m-0'));
+    ch.sendToQueue('held', Buffer.from('m-1'));
+    const msg = await broker.waitFor.queue('held', { messages: 2 }).then(() => ch.get('held'));
+    expect(msg && msg.content.toString()).toBe('m-0');
+    await broker.reset({ keepConnections: true });
+    if (msg) ch.ack(msg);
+    await ch.assertQueue('held');
+    ch.sendToQueue('held', Buffer.from('m-2'));
+    expect(await drain(ch, 'held')).toEqual(['m-2']);
+    await conn.close();
+  });
 });
