@@ -8,7 +8,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
-import { MODES, channel, connect, drain, nextEvent, reason } from '../helpers.js';
+import { MODES, channel, connect, drain, eventually, nextEvent, reason } from '../helpers.js';
 
 const QUEUES = 2000;
 
@@ -40,6 +40,7 @@ describe.each(MODES)('reset ($name)', ({ workers }) => {
     const last = await ch.checkQueue(names[QUEUES - 1]);
     expect(last.messageCount).toBe(1);
     expect((await ch.checkQueue('q-0')).messageCount).toBe(2);
+    await eventually(() => expect(fs.readdirSync(join(dataDir, 'queues'))).toHaveLength(QUEUES / 2), 20_000);
 
     const closed = nextEvent(conn, 'close');
     const started = performance.now();
@@ -47,6 +48,8 @@ describe.each(MODES)('reset ($name)', ({ workers }) => {
     const ms = performance.now() - started;
     console.log(`reset of ${QUEUES} queues (${QUEUES + 1} messages), workers ${workers}: ${ms.toFixed(1)} ms`);
     expect(reason(await closed).code).toBe(320);
+    // The store removes the queues' directories behind the shard, at its own pace.
+    await eventually(() => expect(fs.readdirSync(join(dataDir, 'queues'))).toEqual([]), 20_000);
 
     const again = await connect(broker.url);
     const ch2 = await channel(again);
