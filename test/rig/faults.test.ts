@@ -101,4 +101,14 @@ describe.each(MODES)('faults ($name)', ({ workers }) => {
     const ch = await channel(other);
     await ch.assertQueue('alive');
   }, 10_000);
+
+  it('stallConnections forMs: a declare sent during the stall is answered once it ends', async () => {
+    const conn = await named('paused');
+    const ch = await channel(conn);
+    const started = Date.now();
+    expect(broker.faults.stallConnections({ name: 'paused' }, { forMs: 300 })).toBe(1);
+    const ok = await ch.assertQueue('after-stall');
+    expect(ok.queue).toBe('after-stall');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
 });
