@@ -34,6 +34,8 @@ import type { VHostLimits } from './vhost/vhost-limits.js';
 import { reached, type UserLimits } from './auth/user-limits.js';
 import { connectionLog, log } from './log/logger.js';
 import { LogExchange } from './log/log-exchange.js';
+import { WaitFor } from './rig/wait-for.js';
+import { Faults } from './rig/faults.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -86,6 +88,13 @@ export interface BrokerOptions {
   managementPort?: number;
 }
 
+export interface ResetOptions {
+  /** only this vhost; default all */
+  vhost?: string;
+  /** leave client connections open (their consumers of deleted queues are cancelled); default false: closed with 320 */
+  keepConnections?: boolean;
+}
+
 export interface TlsOptions {
   /** 0 picks a free port; default 5671 */
   port?: number;
@@ -130,6 +139,10 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   readonly consumers = new ConsumerRegistry(this);
   readonly directReply = new DirectReplyTo();
   readonly consumerTimeout: ConsumerTimeout;
+  /** for test rigs: wait for queue counts and connections, on the broker's events */
+  readonly waitFor = new WaitFor(this);
+  /** for test rigs: close, block, refuse or stall connections on demand */
+  readonly faults = new Faults(this);
   private readonly channels = new Map<number, Channel>();
   private readonly deadLetters: DeadLetterRouter;
   /** publishes log lines to every vhost's amq.rabbitmq.log */
@@ -375,6 +388,9 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
    * access); 530 if refused.
    */
   openVHost(conn: Connection, name: string): VHostService {
+    if (this.faults.refusing === 'not-allowed') {
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, 'connection refused: the broker refuses connections (a test fault)', 0, 0, true);
+    }
     const max = this.options.maxConnections;
     if (max !== Infinity && this.openConnections() >= max) {
       throw new AmqpError(ReplyCode.NOT_ALLOWED, `connection refused: node connection limit (${max}) is reached`, 0, 0, true);
@@ -479,6 +495,28 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     await service.deleteAll();
   }
 
+  /**
+   * A test rig's reset, of one vhost or all: every queue with its messages,
+   * every exchange but the default ones and every binding go (see
+   * VHostService.reset). Unless `keepConnections`, their client connections
+   * are closed first (320). Users, vhosts and permissions stay.
+   */
+  async reset(options: ResetOptions = {}): Promise<void> {
+    let services: VHostService[];
+    if (options.vhost === undefined) services = [...this.vhosts.values()];
+    else {
+      const service = this.vhosts.get(options.vhost);
+      if (service === undefined) throw new Error(`no vhost '${options.vhost}'`);
+      services = [service];
+    }
+    if (options.keepConnections !== true) {
+      const closing = new AmqpError(ReplyCode.CONNECTION_FORCED, 'broker reset', 0, 0, true);
+      for (const service of services) for (const conn of service.connections) conn.fail(closing);
+      this.flushAll();
+    }
+    await Promise.all(services.map((service) => service.reset()));
+  }
+
   /** max-connections and max-queues (RabbitMQ's vhost limits); a negative or absent value is no limit. */
   setVHostLimits(name: string, limits: VHostLimits): void {
     const service = this.vhosts.get(name);
@@ -526,7 +564,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   private accept(socket: net.Socket): void {
-    if (this.failure !== null || this.closing !== null) {
+    if (this.failure !== null || this.closing !== null || this.faults.refusing === 'reset') {
       socket.destroy();
       return;
     }
@@ -539,6 +577,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.connections.delete(conn);
     this.dirtyConnections.delete(conn);
     this.memory.forget(conn);
+    if (this.waitFor.active) this.waitFor.poke();
     // Before open-ok a connection has no vhost, and no queues.
     const service = conn.service as VHostService | undefined;
     if (service === undefined) return;
@@ -591,6 +630,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
    * scheduled turn for work that finished outside one (an awaited method).
    */
   flushAll(): void {
+    // Something was published, settled, delivered, declared or answered: a waiter may be satisfied.
+    if (this.waitFor.active && (this.dirtyLinks.size > 0 || this.dirtyConnections.size > 0)) this.waitFor.poke();
     for (const link of this.dirtyLinks) link.writer.flush();
     this.dirtyLinks.clear();
     for (const conn of this.dirtyConnections) conn.guard(conn.flush, undefined);

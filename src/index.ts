@@ -1,8 +1,12 @@
 /** warren's public API: start a broker inside your process (tests use port 0). */
-import { Broker, type BrokerOptions } from './broker.js';
+import { Broker, type BrokerOptions, type ResetOptions } from './broker.js';
 
-export type { BrokerOptions, TlsOptions } from './broker.js';
+export type { BrokerOptions, ResetOptions, TlsOptions } from './broker.js';
 export { Broker } from './broker.js';
+export type { WaitFor, QueueExpectation, WaitOptions } from './rig/wait-for.js';
+import type { WaitFor } from './rig/wait-for.js';
+import type { Faults } from './rig/faults.js';
+export type { Faults, ConnectionFilter, CloseOptions, RefuseOptions, StallOptions } from './rig/faults.js';
 export type { VHostService } from './vhost/vhost-service.js';
 export type { TopologyCommand, QueueDeclared, MessagesRemoved } from './vhost/commands.js';
 
@@ -24,6 +28,12 @@ export interface RunningBroker {
    * the API never delays the AMQP port.
    */
   startManagement(port: number): Promise<number>;
+  /** for test rigs: `await waitFor.queue(name, { messages: 5 })`, `waitFor.connections(2)` (see WaitFor) */
+  readonly waitFor: WaitFor;
+  /** for test rigs: close, block, refuse or stall connections on demand (see Faults) */
+  readonly faults: Faults;
+  /** Deletes every queue, message, non-default exchange and binding (see Broker.reset); closes clients with 320 unless kept. */
+  reset(options?: ResetOptions): Promise<void>;
   /** Stops the management API, sends clients connection.close 320, waits briefly for their close-ok, ends the shards. */
   close(): Promise<void>;
 }
@@ -74,6 +84,9 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       }
       return management.port;
     },
+    waitFor: broker.waitFor,
+    faults: broker.faults,
+    reset: (resetOptions?: ResetOptions) => broker.reset(resetOptions),
     close: async () => {
       await management?.close();
       await broker.close();

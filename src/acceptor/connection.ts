@@ -38,12 +38,16 @@ const INTERNAL = new AmqpError(ReplyCode.INTERNAL_ERROR, 'internal error', 0, 0,
  * ring overflows. ALARM: it published during a memory alarm. OUTPUT / BACKLOG:
  * its own unwritten output, or frames waiting on its busy channels, are over
  * BUFFER_LIMIT (a client that does not read must not grow the heap).
+ * BLOCKED: a test rig blocked its publishing (faults.blockPublishers). STALL:
+ * a test rig stalled it (faults.stallConnections).
  */
 export const PAUSE_QUEUE = 1;
 export const PAUSE_RING = 2;
 export const PAUSE_ALARM = 4;
 export const PAUSE_OUTPUT = 8;
 export const PAUSE_BACKLOG = 16;
+export const PAUSE_BLOCKED = 32;
+export const PAUSE_STALL = 64;
 export const BUFFER_LIMIT = 16 * 1024 * 1024;
 
 export class Connection implements FrameHandler {
@@ -78,6 +82,10 @@ export class Connection implements FrameHandler {
   private pausedFor = 0;
   /** congested queues this connection waits for */
   private queueStalls = 0;
+  /** whether it ever published (a publisher blocked on demand is paused at once, not on its next publish) */
+  published = false;
+  /** a test rig's stall: neither read nor written until it ends */
+  private stalled = false;
   /** bytes of frames waiting on busy channels */
   backlogBytes = 0;
   /** channels open (for the user's max-channels limit) */
@@ -123,7 +131,7 @@ export class Connection implements FrameHandler {
 
   /** Writes the pending output; called by the broker once per turn. */
   flush(): void {
-    if (this.out.length === 0 || this.state === 'closed') return;
+    if (this.out.length === 0 || this.state === 'closed' || this.stalled) return;
     this.wrote = true;
     if (!this.socket.write(this.out.take()) && !this.congested) {
       this.congested = true;
@@ -143,6 +151,19 @@ export class Connection implements FrameHandler {
     if ((this.pausedFor & reason) === 0) return;
     this.pausedFor &= ~reason;
     if (this.pausedFor === 0 && this.state !== 'closed') this.socket.resume();
+  }
+
+  /** A test rig's stall: stop reading and writing (the client's heartbeat times out), until unstall(). */
+  stall(): void {
+    this.stalled = true;
+    this.pause(PAUSE_STALL);
+  }
+
+  unstall(): void {
+    if (!this.stalled) return;
+    this.stalled = false;
+    this.unpause(PAUSE_STALL);
+    this.dirty();
   }
 
   /** It published into a congested queue: wait until that queue (and any other) clears. */

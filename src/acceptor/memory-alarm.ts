@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import * as M from '../protocol/methods.generated.js';
-import { PAUSE_ALARM, type Connection } from './connection.js';
+import { PAUSE_ALARM, PAUSE_BLOCKED, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 
 /** RabbitMQ's default: 40% of the memory available. */
@@ -64,6 +64,8 @@ export class MemoryAlarm {
   /** the process RSS when the broker started: what the runtime itself takes */
   private readonly baseline = process.memoryUsage.rss();
   private readonly blocked = new Set<Connection>();
+  /** publishers a test rig blocked (faults.blockPublishers), apart from the alarm */
+  private readonly demanded = new Set<Connection>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -80,8 +82,35 @@ export class MemoryAlarm {
    * the alarm is on, else makes sure a check comes.
    */
   onPublish(conn: Connection): void {
+    conn.published = true;
     if (this.on) this.block(conn);
     else if (this.timer === null) this.arm();
+    if (this.demanded.size > 0 && this.demanded.has(conn)) conn.pause(PAUSE_BLOCKED);
+  }
+
+  /**
+   * A test rig blocks a publisher on demand: connection.blocked now, and its
+   * reading paused, at once if it published before, else at its first
+   * publish (as the alarm does). Kept apart from the alarm: its end does not
+   * unblock this one.
+   */
+  blockOnDemand(conn: Connection, reason: string): void {
+    if (this.demanded.has(conn)) return;
+    this.demanded.add(conn);
+    if (conn.published) conn.pause(PAUSE_BLOCKED);
+    if (conn.capabilities.connectionBlocked && !this.blocked.has(conn)) {
+      M.writeConnectionBlocked(conn.out, 0, { reason });
+      conn.dirty();
+    }
+  }
+
+  unblockOnDemand(conn: Connection): void {
+    if (!this.demanded.delete(conn)) return;
+    if (conn.capabilities.connectionBlocked && conn.state === 'open' && !this.blocked.has(conn)) {
+      M.writeConnectionUnblocked(conn.out, 0);
+      conn.dirty();
+    }
+    conn.unpause(PAUSE_BLOCKED);
   }
 
   /** A shard's heap alarm changed: decide now. */
@@ -100,6 +129,7 @@ export class MemoryAlarm {
 
   forget(conn: Connection): void {
     this.blocked.delete(conn);
+    this.demanded.delete(conn);
   }
 
   close(): void {
@@ -128,7 +158,7 @@ export class MemoryAlarm {
     if (this.blocked.has(conn)) return;
     this.blocked.add(conn);
     conn.pause(PAUSE_ALARM);
-    if (conn.capabilities.connectionBlocked) {
+    if (conn.capabilities.connectionBlocked && !this.demanded.has(conn)) {
       M.writeConnectionBlocked(conn.out, 0, { reason: BLOCKED_REASON });
       conn.dirty();
     }
@@ -136,7 +166,8 @@ export class MemoryAlarm {
 
   private unblockAll(): void {
     for (const conn of this.blocked) {
-      if (conn.capabilities.connectionBlocked && conn.state === 'open') {
+      // One blocked on demand stays blocked: it hears unblocked when that ends.
+      if (conn.capabilities.connectionBlocked && conn.state === 'open' && !this.demanded.has(conn)) {
         M.writeConnectionUnblocked(conn.out, 0);
         conn.dirty();
       }

@@ -18,7 +18,8 @@ export const CTL_USAGE = `Usage: warren ctl [--url URL] [-q] [--no-table-headers
   set_user_tags USER [TAG...]   set_permissions USER CONF WRITE READ   clear_permissions USER
   add_vhost VHOST   delete_vhost VHOST
   purge_queue QUEUE   delete_queue QUEUE [--if-empty] [--if-unused]   close_connection NAME REASON
-  export_definitions FILE (- = stdout)   import_definitions FILE   status`;
+  export_definitions FILE (- = stdout)   import_definitions FILE   status
+  reset [-p VHOST] [--keep-connections]  (test rigs: every queue, message, exchange and binding goes; clients closed with 320)`;
 
 const DEFAULT_URL = 'http://guest:guest@127.0.0.1:15672';
 
@@ -144,6 +145,9 @@ interface Options {
   vhost: string;
   ifEmpty: boolean;
   ifUnused: boolean;
+  /** -p was given (reset then covers that vhost only) */
+  vhostGiven: boolean;
+  keepConnections: boolean;
 }
 
 /** Runs the subcommand; resolves with the exit code (an error's line is already on stderr). */
@@ -167,6 +171,8 @@ export async function runCtlCommand(args: string[]): Promise<number> {
       vhost: values.vhost ?? '/',
       ifEmpty: values['if-empty'] === true,
       ifUnused: values['if-unused'] === true,
+      vhostGiven: values.vhost !== undefined,
+      keepConnections: values['keep-connections'] === true,
     };
     await run(api, command, rest, options);
     return 0;
@@ -190,6 +196,7 @@ function parse(args: string[]) {
         vhost: { type: 'string', short: 'p' },
         'if-empty': { type: 'boolean' },
         'if-unused': { type: 'boolean' },
+        'keep-connections': { type: 'boolean' },
         help: { type: 'boolean' },
       },
     });
@@ -267,6 +274,13 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
     }
     case 'status':
       return status(api, o);
+    case 'reset': {
+      if (args.length !== 0) throw usage('reset takes no arguments (-p VHOST for one vhost)');
+      info(`Resetting ${o.vhostGiven ? `vhost '${o.vhost}'` : 'every vhost'} ...`);
+      const body = { ...(o.vhostGiven ? { vhost: o.vhost } : {}), keep_connections: o.keepConnections };
+      await api.request('POST', '/api/warren/reset', body, {}, `vhost '${o.vhost}'`);
+      return;
+    }
     default:
       throw usage(`unknown command '${command}'`);
   }

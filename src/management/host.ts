@@ -9,6 +9,8 @@ import type { VHostService } from '../vhost/vhost-service.js';
 import type { AccessControl, Credentials, PermissionSpec, TopicPermissionSpec } from '../auth/access-control.js';
 import type { VHostLimits } from '../vhost/vhost-limits.js';
 import type { Definitions } from '../definitions/rabbit-format.js';
+import type { ResetOptions } from '../broker.js';
+import type { Faults } from '../rig/faults.js';
 
 export interface ManagementHost {
   readonly vhosts: ReadonlyMap<string, VHostService>;
@@ -36,6 +38,9 @@ export interface ManagementHost {
   clearTopicPermissions(user: string, vhost: string, exchange?: string): void;
   /** a ring was written outside a socket handler: ring its shard this turn */
   linkDirty(link: ShardLink): void;
+  /** the test rig's reset and faults (/api/warren/...) */
+  reset(options: ResetOptions): Promise<void>;
+  readonly faults: Faults;
 }
 
 /** Where the AMQP listener is, for /api/overview's listeners. */

@@ -18,6 +18,7 @@ import { bindingRoutes } from './bindings.js';
 import { connectionRoutes } from './connections.js';
 import { definitionRoutes } from './definitions.js';
 import { messageRoutes } from './messages.js';
+import { warrenRoutes } from './warren.js';
 import { loadMetrics, type Metrics } from './metrics.js';
 import { log } from '../log/logger.js';
 import { userRoutes } from './users.js';
@@ -39,7 +40,7 @@ export class ManagementServer {
     this.api = new Api(host, listener);
     this.maxBody = Math.ceil((host.options.maxMessageSize * 4) / 3) + 1024 * 1024;
     const route: Route = (method, path, handler, level = 'management') => this.router.on(method, path, handler as never, { level });
-    for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, messageRoutes, userRoutes]) {
+    for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, messageRoutes, userRoutes, warrenRoutes]) {
       routes(this.api, route);
     }
     this.server = http.createServer((req, res) => void this.serve(req, res));

@@ -32,6 +32,8 @@ export type ShardControl =
   /** config: from its x-arguments (absent: a plain classic queue) */
   | { op: 'declare'; queueId: number; name: string; dir?: string; config?: QueueConfig }
   | { op: 'delete'; queueId: number }
+  /** a reset: many queues at once, one round trip; replies with the messages dropped in all */
+  | { op: 'deleteMany'; queueIds: number[] }
   | { op: 'purge'; queueId: number }
   /** priority: x-priority (absent: 0) */
   | { op: 'consume'; queueId: number; consumerId: number; noAck: boolean; prefetch: number; globalPrefetch: number; priority?: number }
@@ -287,6 +289,24 @@ export class Shard implements LifecycleHost {
     }
   }
 
+  /** Deletes a queue with its messages (and its directory, if stored); returns how many messages went. */
+  private deleteQueue(queueId: number): number {
+    const queue = this.queues.get(queueId);
+    if (queue === undefined) return 0;
+    const messageCount = queue.purge();
+    if (queue.stored) {
+      this.store!.destroy(queue.id);
+      queue.stored = false;
+      this.destroyedDirs.add(queue.dir!);
+    }
+    for (const consumer of queue.consumers) this.consumers.delete(consumer.id);
+    this.lifecycles.deleted(queue);
+    this.queues.delete(queueId);
+    this.pending.delete(queue);
+    this.unsynced.delete(queue);
+    return messageCount;
+  }
+
   private control(requestId: number, c: ShardControl): void {
     switch (c.op) {
       case 'declare': {
@@ -300,22 +320,11 @@ export class Shard implements LifecycleHost {
         }
         return this.reply(requestId, { messageCount: queue.messageCount });
       }
-      case 'delete': {
-        const queue = this.queues.get(c.queueId);
+      case 'delete':
+        return this.reply(requestId, { messageCount: this.deleteQueue(c.queueId) });
+      case 'deleteMany': {
         let messageCount = 0;
-        if (queue !== undefined) {
-          messageCount = queue.purge();
-          if (queue.stored) {
-            this.store!.destroy(queue.id);
-            queue.stored = false;
-            this.destroyedDirs.add(queue.dir!);
-          }
-          for (const consumer of queue.consumers) this.consumers.delete(consumer.id);
-          this.lifecycles.deleted(queue);
-          this.queues.delete(c.queueId);
-          this.pending.delete(queue);
-          this.unsynced.delete(queue);
-        }
+        for (const queueId of c.queueIds) messageCount += this.deleteQueue(queueId);
         return this.reply(requestId, { messageCount });
       }
       case 'purge': {

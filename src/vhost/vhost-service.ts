@@ -141,7 +141,16 @@ export class VHostService {
    * with the messages dropped. Auto-delete and exclusive-owner cleanup use it.
    */
   async dropQueue(queue: QueueRecord): Promise<number> {
-    if (this.topology.queues.get(queue.name) !== queue) return 0;
+    if (!this.forgetQueue(queue)) return 0;
+    const link = this.host.links[queue.shard];
+    const { messageCount } = await link.request({ op: 'delete', queueId: queue.id });
+    link.queueCleared(queue.id);
+    return messageCount;
+  }
+
+  /** Takes a queue out of the routing model and cancels its consumers; false if it was already gone. */
+  private forgetQueue(queue: QueueRecord): boolean {
+    if (this.topology.queues.get(queue.name) !== queue) return false;
     this.topology.deleteQueue(queue);
     this.queuesById.delete(queue.id);
     if (queue.exclusiveOwner !== 0) {
@@ -150,15 +159,49 @@ export class VHostService {
       if (owned?.size === 0) this.exclusive.delete(queue.exclusiveOwner);
     }
     this.host.queueDeleted(queue);
-    const link = this.host.links[queue.shard];
-    const { messageCount } = await link.request({ op: 'delete', queueId: queue.id });
-    link.queueCleared(queue.id);
-    return messageCount;
+    return true;
   }
 
   /** The vhost is being deleted: every queue goes, with its messages, in its shard. */
   async deleteAll(): Promise<void> {
-    await Promise.all([...this.topology.queues.values()].map((queue) => this.dropQueue(queue)));
+    await this.deleteQueues([...this.topology.queues.values()]);
+  }
+
+  /**
+   * A test rig's reset: every queue (with its messages), every exchange but
+   * the default ones, and every binding go; resolves with the messages dropped.
+   * The routing model changes at once; each shard gets one request for all its queues.
+   */
+  async reset(): Promise<number> {
+    const removed = this.deleteQueues([...this.topology.queues.values()]);
+    for (const exchange of [...this.topology.exchanges.values()]) {
+      if (exchange.name !== '' && !exchange.name.startsWith('amq.')) this.topology.deleteExchange(exchange);
+    }
+    // What is left: the default exchanges, and bindings among them.
+    for (const exchange of this.topology.exchanges.values()) {
+      for (const binding of [...exchange.matcher.bindings()]) this.topology.unbind(exchange, binding.destination, binding.routingKey, binding.args);
+    }
+    return removed;
+  }
+
+  /** Deletes queues, one request per shard for all of its queues. */
+  private async deleteQueues(queues: QueueRecord[]): Promise<number> {
+    const byShard = new Map<number, number[]>();
+    for (const queue of queues) {
+      if (!this.forgetQueue(queue)) continue;
+      let ids = byShard.get(queue.shard);
+      if (ids === undefined) byShard.set(queue.shard, (ids = []));
+      ids.push(queue.id);
+    }
+    const counts = await Promise.all(
+      [...byShard].map(async ([shard, queueIds]) => {
+        const link = this.host.links[shard];
+        const { messageCount } = await link.request({ op: 'deleteMany', queueIds });
+        for (const id of queueIds) link.queueCleared(id);
+        return messageCount as number;
+      }),
+    );
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   // --- exchanges ------------------------------------------------------------------

@@ -1,0 +1,68 @@
+/**
+ * warren's own test-rig endpoints, for administrators only: POST
+ * /api/warren/reset and /api/warren/faults/* (see src/rig/faults.ts). Bodies
+ * are JSON objects with snake_case fields: a filter (`user`, `vhost`, `name`
+ * = the client's connection_name) and the fault's options.
+ */
+import type { ConnectionFilter } from '../rig/faults.js';
+import type { Api, Route } from './api.js';
+import { HttpError, badRequest, noContent, objectBody, boolField, type ApiRequest } from './http.js';
+
+export function warrenRoutes(api: Api, route: Route): void {
+  const host = api.host;
+  // Every route here is for administrators (tags.ts refuses others before the handler).
+  const admin: Route = (method, path, handler) => route(method, path, handler, 'administrator');
+
+  admin('POST', '/api/warren/reset', async (req) => {
+    const body = objectBody(req);
+    const vhost = optionalString(body, 'vhost');
+    if (vhost !== undefined && !host.vhosts.has(vhost)) throw new HttpError(404, 'not_found', `no vhost '${vhost}'`);
+    await host.reset({ vhost, keepConnections: boolField(body, 'keep_connections', false) });
+    return noContent();
+  });
+
+  const faults = host.faults;
+  admin('POST', '/api/warren/faults/close-connections', (req) => {
+    const body = objectBody(req);
+    const code = optionalNumber(body, 'code');
+    if (code !== undefined && (!Number.isInteger(code) || code < 200 || code > 599)) throw badRequest(`code must be an AMQP reply code, got ${code}`);
+    return { closed: faults.closeConnections(filterOf(body), { code, text: optionalString(body, 'text') }) };
+  });
+  admin('POST', '/api/warren/faults/block-publishers', (req) => ({ blocked: faults.blockPublishers(filterOf(objectBody(req))) }));
+  admin('POST', '/api/warren/faults/unblock-publishers', (req) => ({ unblocked: faults.unblockPublishers(filterOf(objectBody(req))) }));
+  admin('POST', '/api/warren/faults/refuse-connections', (req) => {
+    const body = objectBody(req);
+    const mode = optionalString(body, 'mode') ?? 'reset';
+    if (mode !== 'reset' && mode !== 'not-allowed') throw badRequest(`mode must be 'reset' or 'not-allowed', got '${mode}'`);
+    faults.refuseConnections({ mode, forMs: optionalNumber(body, 'for_ms') });
+    return noContent();
+  });
+  admin('POST', '/api/warren/faults/accept-connections', (req) => {
+    objectBody(req);
+    faults.acceptConnections();
+    return noContent();
+  });
+  admin('POST', '/api/warren/faults/stall-connections', (req) => {
+    const body = objectBody(req);
+    return { stalled: faults.stallConnections(filterOf(body), { forMs: optionalNumber(body, 'for_ms') }) };
+  });
+  admin('POST', '/api/warren/faults/unstall-connections', (req) => ({ unstalled: faults.unstallConnections(filterOf(objectBody(req))) }));
+}
+
+function filterOf(body: Record<string, unknown>): ConnectionFilter {
+  return { user: optionalString(body, 'user'), vhost: optionalString(body, 'vhost'), name: optionalString(body, 'name') };
+}
+
+function optionalString(body: Record<string, unknown>, key: string): string | undefined {
+  const value = body[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw badRequest(`${key} must be a string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function optionalNumber(body: Record<string, unknown>, key: string): number | undefined {
+  const value = body[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw badRequest(`${key} must be a non-negative number, got ${JSON.stringify(value)}`);
+  return value;
+}

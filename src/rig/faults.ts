@@ -1,0 +1,113 @@
+/**
+ * Faults on demand, for testing a client's reconnect, retry and back-pressure
+ * code: close connections with a chosen code, block publishers
+ * (connection.blocked), refuse new connections, stall connections. Each acts
+ * on the open connections a filter matches and is undone by a call or a duration.
+ */
+import type { Broker } from '../broker.js';
+import type { Connection } from '../acceptor/connection.js';
+import { AmqpError, ReplyCode } from '../protocol/errors.js';
+
+/** Which connections a fault hits; an absent field matches any, `{}` matches all. */
+export interface ConnectionFilter {
+  user?: string;
+  vhost?: string;
+  /** the client-provided connection_name (client property) */
+  name?: string;
+}
+
+export interface CloseOptions {
+  /** default 320 CONNECTION_FORCED */
+  code?: number;
+  /** the reply text after RabbitMQ's "NAME - " prefix */
+  text?: string;
+}
+
+export interface RefuseOptions {
+  /** 'reset': the socket is destroyed as it is accepted; 'not-allowed': 530 at connection.open. Default 'reset'. */
+  mode?: 'reset' | 'not-allowed';
+  /** accept again after this long; default until acceptConnections() */
+  forMs?: number;
+}
+
+export interface StallOptions {
+  /** read and write again after this long; default until unstallConnections() */
+  forMs?: number;
+}
+
+const BLOCKED_REASON = 'blocked by a test fault';
+
+export class Faults {
+  /** set while new connections are refused, and how */
+  refusing: 'reset' | 'not-allowed' | null = null;
+  private refuseTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly broker: Broker) {}
+
+  /** The open connections `filter` matches. */
+  matching(filter: ConnectionFilter = {}): Connection[] {
+    const found: Connection[] = [];
+    for (const conn of this.broker.connections) {
+      if (conn.state !== 'open') continue;
+      if (filter.user !== undefined && conn.user !== filter.user) continue;
+      if (filter.vhost !== undefined && conn.vhost.name !== filter.vhost) continue;
+      if (filter.name !== undefined && conn.clientProperties.connection_name !== filter.name) continue;
+      found.push(conn);
+    }
+    return found;
+  }
+
+  /** Sends connection.close (320 CONNECTION_FORCED unless told) to each match; returns how many. */
+  closeConnections(filter: ConnectionFilter = {}, options: CloseOptions = {}): number {
+    const error = new AmqpError(options.code ?? ReplyCode.CONNECTION_FORCED, options.text ?? 'closed by a test fault', 0, 0, true);
+    const hit = this.matching(filter);
+    for (const conn of hit) conn.fail(error);
+    this.broker.flushAll();
+    return hit.length;
+  }
+
+  /** connection.blocked to each match, and its publishes held (see MemoryAlarm.blockOnDemand); returns how many. */
+  blockPublishers(filter: ConnectionFilter = {}): number {
+    const hit = this.matching(filter);
+    for (const conn of hit) this.broker.memory.blockOnDemand(conn, BLOCKED_REASON);
+    this.broker.flushAll();
+    return hit.length;
+  }
+
+  /** connection.unblocked to each match that was blocked on demand, and it is read again. */
+  unblockPublishers(filter: ConnectionFilter = {}): number {
+    const hit = this.matching(filter);
+    for (const conn of hit) this.broker.memory.unblockOnDemand(conn);
+    this.broker.flushAll();
+    return hit.length;
+  }
+
+  /** New connections are refused (reset at accept, or 530 at connection.open) until acceptConnections() or `forMs`. */
+  refuseConnections(options: RefuseOptions = {}): void {
+    this.refusing = options.mode ?? 'reset';
+    if (this.refuseTimer !== null) clearTimeout(this.refuseTimer);
+    this.refuseTimer = options.forMs === undefined ? null : setTimeout(() => this.acceptConnections(), options.forMs);
+    this.refuseTimer?.unref();
+  }
+
+  acceptConnections(): void {
+    this.refusing = null;
+    if (this.refuseTimer !== null) clearTimeout(this.refuseTimer);
+    this.refuseTimer = null;
+  }
+
+  /** Stops reading and writing each match (its client's heartbeat times out) until unstallConnections() or `forMs`. */
+  stallConnections(filter: ConnectionFilter = {}, options: StallOptions = {}): number {
+    const hit = this.matching(filter);
+    for (const conn of hit) conn.stall();
+    if (options.forMs !== undefined) setTimeout(() => hit.forEach((conn) => conn.guard(conn.unstall, undefined)), options.forMs).unref();
+    return hit.length;
+  }
+
+  unstallConnections(filter: ConnectionFilter = {}): number {
+    const hit = this.matching(filter);
+    for (const conn of hit) conn.unstall();
+    this.broker.flushAll();
+    return hit.length;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * broker.faults: each fault seen by real amqplib clients, scoped by the
+ * filter (connection_name, user, vhost), with bystanders going on.
+ */
+import amqp, { type ChannelModel } from 'amqplib';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningBroker } from '../../dist/src/index.js';
+import { MODES, channel, confirmChannel, drain, nextEvent, reason, start } from '../helpers.js';
+
+describe.each(MODES)('faults ($name)', ({ workers }) => {
+  let broker: RunningBroker;
+  const opened: ChannelModel[] = [];
+  const named = async (name: string, query = ''): Promise<ChannelModel> => {
+    const conn = await amqp.connect(broker.url + query, { clientProperties: { connection_name: name } });
+    conn.on('error', () => {});
+    opened.push(conn);
+    return conn;
+  };
+  beforeAll(async () => {
+    broker = await start(workers);
+  });
+  afterEach(async () => {
+    broker.faults.acceptConnections();
+    await Promise.all(opened.splice(0).map((conn) => conn.close().catch(() => {})));
+    await broker.reset();
+  });
+  afterAll(async () => {
+    await broker.close();
+  });
+
+  it('closeConnections closes only the matching connections, with the code and text asked for', async () => {
+    const victim = await named('victim');
+    const bystander = await named('bystander');
+    const closed = nextEvent(victim, 'close');
+    expect(broker.faults.closeConnections({ name: 'victim' }, { code: 320, text: 'go away' })).toBe(1);
+    const err = reason(await closed);
+    expect(err.code).toBe(320);
+    expect(err.text).toBe('CONNECTION_FORCED - go away');
+    // The other connection goes on.
+    const ch = await channel(bystander);
+    await ch.assertQueue('still-here');
+    ch.sendToQueue('still-here', Buffer.from('m-0'));
+    expect(await drain(ch, 'still-here')).toEqual(['m-0']);
+    // Another code; a filter that matches nobody closes nothing.
+    expect(broker.faults.closeConnections({ user: 'nobody' })).toBe(0);
+    const closed2 = nextEvent(bystander, 'close');
+    expect(broker.faults.closeConnections({ user: 'guest', vhost: '/' }, { code: 541, text: 'simulated crash' })).toBe(1);
+    expect(reason(await closed2)).toEqual({ code: 541, text: 'INTERNAL_ERROR - simulated crash' });
+  });
+
+  it('blockPublishers: amqplib hears blocked, publishes wait until unblocked, then every numbered message arrives once', async () => {
+    const publisher = await named('publisher');
+    const observer = await named('observer');
+    const pub = await confirmChannel(publisher);
+    await pub.assertQueue('held');
+    for (let i = 0; i < 2; i++) pub.sendToQueue('held', Buffer.from(`m-${i}`));
+    await pub.waitForConfirms();
+
+    const blocked = nextEvent<string>(publisher, 'blocked');
+    expect(broker.faults.blockPublishers({ name: 'publisher' })).toBe(1);
+    expect(await blocked).toBe('blocked by a test fault');
+    for (let i = 2; i < 5; i++) pub.sendToQueue('held', Buffer.from(`m-${i}`));
+    // Not routed while blocked: the queue stays at 2.
+    await expect(broker.waitFor.queue('held', { messages: 5 }, { timeoutMs: 300 })).rejects.toThrow(/last seen \{"messages":2,/);
+    // The observer is not blocked.
+    const obs = await channel(observer);
+    expect((await obs.checkQueue('held')).messageCount).toBe(2);
+
+    const unblocked = nextEvent(publisher, 'unblocked');
+    expect(broker.faults.unblockPublishers({ name: 'publisher' })).toBe(1);
+    await unblocked;
+    await broker.waitFor.queue('held', { messages: 5 }, { timeoutMs: 3000 });
+    expect(await drain(obs, 'held')).toEqual(['m-0', 'm-1', 'm-2', 'm-3', 'm-4']);
+  });
+
+  it('refuseConnections: connect fails (reset, then 530) until acceptConnections', async () => {
+    broker.faults.refuseConnections({ mode: 'reset' });
+    await expect(amqp.connect(broker.url)).rejects.toThrow();
+    broker.faults.refuseConnections({ mode: 'not-allowed' });
+    // amqplib reports the 530 only as connection.close where it expected open-ok (a reset is a closed socket).
+    await expect(amqp.connect(broker.url)).rejects.toThrow('Expected ConnectionOpenOk; got <ConnectionClose channel:0>');
+    broker.faults.acceptConnections();
+    const conn = await named('back');
+    const ch = await channel(conn);
+    await ch.assertQueue('after');
+  });
+
+  it('refuseConnections forMs: accepted again after the duration', async () => {
+    broker.faults.refuseConnections({ mode: 'reset', forMs: 200 });
+    await expect(amqp.connect(broker.url)).rejects.toThrow();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await named('later');
+  });
+
+  it("stallConnections: the stalled client's heartbeat times out, the others go on", async () => {
+    const stalled = await named('stalled', '?heartbeat=1');
+    const other = await named('other', '?heartbeat=1');
+    const dropped = nextEvent<Error>(stalled, 'error', 5000);
+    expect(broker.faults.stallConnections({ name: 'stalled' })).toBe(1);
+    expect(String(await dropped)).toMatch(/[Hh]eartbeat/);
+    const ch = await channel(other);
+    await ch.assertQueue('alive');
+  }, 10_000);
+
+  it('stallConnections forMs: a declare sent during the stall is answered once it ends', async () => {
+    const conn = await named('paused');
+    const ch = await channel(conn);
+    const started = Date.now();
+    expect(broker.faults.stallConnections({ name: 'paused' }, { forMs: 300 })).toBe(1);
+    const ok = await ch.assertQueue('after-stall');
+    expect(ok.queue).toBe('after-stall');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
+});
