@@ -46,6 +46,14 @@ export function warrenRoutes(api: Api, route: Route): void {
     const body = objectBody(req);
     return { stalled: faults.stallConnections(filterOf(body), { forMs: optionalNumber(body, 'for_ms') }) };
   });
+  admin('POST', '/api/warren/faults/cancel-consumers', (req) => {
+    const body = objectBody(req);
+    const vhost = optionalString(body, 'vhost') ?? '/';
+    const queue = optionalString(body, 'queue');
+    if (queue === undefined) throw badRequest('queue is required');
+    if (host.vhosts.get(vhost)?.topology.queues.get(queue) === undefined) throw new HttpError(404, 'not_found', `no queue '${queue}' in vhost '${vhost}'`);
+    return { cancelled: faults.cancelConsumers(vhost, queue) };
+  });
   admin('POST', '/api/warren/faults/unstall-connections', (req) => ({ unstalled: faults.unstallConnections(filterOf(objectBody(req))) }));
 }
 

@@ -1,7 +1,8 @@
 /**
  * Faults on demand, for testing a client's reconnect, retry and back-pressure
  * code: close connections with a chosen code, block publishers
- * (connection.blocked), refuse new connections, stall connections. Each acts
+ * (connection.blocked), refuse new connections, stall connections, cancel a
+ * queue's consumers. Each acts
  * on the open connections a filter matches and is undone by a call or a duration.
  */
 import type { Broker } from '../broker.js';
@@ -94,6 +95,22 @@ export class Faults {
     this.refusing = null;
     if (this.refuseTimer !== null) clearTimeout(this.refuseTimer);
     this.refuseTimer = null;
+  }
+
+  /**
+   * basic.cancel (consumer_cancel_notify) to every consumer of the queue (in vhost '/'
+   * unless given); their unacked deliveries stay unacked, the queue and its messages stay.
+   * Returns how many consumers were cancelled; throws if there is no such queue.
+   */
+  cancelConsumers(queue: string): number;
+  cancelConsumers(vhost: string, queue: string): number;
+  cancelConsumers(a: string, b?: string): number {
+    const [vhost, name] = b === undefined ? ['/', a] : [a, b];
+    const record = this.broker.vhosts.get(vhost)?.topology.queues.get(name);
+    if (record === undefined) throw new Error(`faults.cancelConsumers: no queue '${name}' in vhost '${vhost}'`);
+    const cancelled = this.broker.consumers.cancelAll(record);
+    this.broker.flushAll();
+    return cancelled;
   }
 
   /** Stops reading and writing each match (its client's heartbeat times out) until unstallConnections() or `forMs`. */
