@@ -1,8 +1,8 @@
 /**
  * Faults on demand, for testing a client's reconnect, retry and back-pressure
  * code: close connections with a chosen code, block publishers
- * (connection.blocked), refuse new connections, stall connections, cancel a
- * queue's consumers. Each acts
+ * (connection.blocked), refuse new connections, stall or delay connections,
+ * cancel a queue's consumers. Each acts
  * on the open connections a filter matches and is undone by a call or a duration.
  */
 import type { Broker } from '../broker.js';
@@ -28,6 +28,13 @@ export interface RefuseOptions {
   /** 'reset': the socket is destroyed as it is accepted; 'not-allowed': 530 at connection.open. Default 'reset'. */
   mode?: 'reset' | 'not-allowed';
   /** accept again after this long; default until acceptConnections() */
+  forMs?: number;
+}
+
+export interface DelayOptions {
+  /** how late each write goes out */
+  ms: number;
+  /** on time again after this long; default until undelayDeliveries() */
   forMs?: number;
 }
 
@@ -95,6 +102,23 @@ export class Faults {
     this.refusing = null;
     if (this.refuseTimer !== null) clearTimeout(this.refuseTimer);
     this.refuseTimer = null;
+  }
+
+  /**
+   * Each match's deliveries (and everything else written to it, in order: replies,
+   * heartbeats) go out `ms` late until undelayDeliveries() or `forMs`; returns how many.
+   */
+  delayDeliveries(filter: ConnectionFilter, options: DelayOptions): number {
+    const hit = this.matching(filter);
+    for (const conn of hit) conn.delayOutput(options.ms);
+    if (options.forMs !== undefined) setTimeout(() => hit.forEach((conn) => conn.delayOutput(0)), options.forMs).unref();
+    return hit.length;
+  }
+
+  undelayDeliveries(filter: ConnectionFilter = {}): number {
+    const hit = this.matching(filter);
+    for (const conn of hit) conn.delayOutput(0);
+    return hit.length;
   }
 
   /**

@@ -160,4 +160,39 @@ describe.each(MODES)('faults ($name)', ({ workers }) => {
     await eventually(() => expect(again.slice(5).sort()).toEqual(['m-0*', 'm-1*', 'm-2*']));
     expect(again).toHaveLength(8);
   });
+  it('delayDeliveries: the matching consumer gets every numbered message once, in order, late; others on time', async () => {
+    const slow = await channel(await named('slow'));
+    const fast = await channel(await named('fast'));
+    const pub = await confirmChannel(await named('publisher'));
+    await pub.assertQueue('slow-q');
+    await pub.assertQueue('fast-q');
+    const arrivals: { body: string; at: number }[] = [];
+    await slow.consume('slow-q', (msg) => msg && arrivals.push({ body: msg.content.toString(), at: Date.now() }), { noAck: true });
+    let fastAt = 0;
+    await fast.consume('fast-q', () => (fastAt = Date.now()), { noAck: true });
+
+    expect(broker.faults.delayDeliveries({ name: 'slow' }, { ms: 300 })).toBe(1);
+    const sent = Date.now();
+    for (let i = 0; i < 5; i++) pub.sendToQueue('slow-q', Buffer.from(`m-${i}`));
+    pub.sendToQueue('fast-q', Buffer.from('f-0'));
+    await pub.waitForConfirms();
+    await eventually(() => expect(arrivals.map((a) => a.body)).toEqual(['m-0', 'm-1', 'm-2', 'm-3', 'm-4']));
+    expect(arrivals[0].at - sent).toBeGreaterThanOrEqual(290);
+    expect(fastAt - sent).toBeLessThan(250);
+
+    // On time again: the next message is not held.
+    expect(broker.faults.undelayDeliveries({ name: 'slow' })).toBe(1);
+    const resent = Date.now();
+    pub.sendToQueue('slow-q', Buffer.from('m-5'));
+    await eventually(() => expect(arrivals).toHaveLength(6));
+    expect(arrivals[5].body).toBe('m-5');
+    expect(arrivals[5].at - resent).toBeLessThan(250);
+
+    // forMs: on time again by itself.
+    expect(broker.faults.delayDeliveries({ name: 'slow' }, { ms: 1000, forMs: 100 })).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const later = Date.now();
+    await slow.assertQueue('slow-q');
+    expect(Date.now() - later).toBeLessThan(250);
+  });
 });

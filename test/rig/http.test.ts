@@ -79,6 +79,21 @@ describe.each(MODES)('/api/warren ($name)', ({ workers }) => {
     await conn.close();
   });
 
+  it('delay-deliveries with for_ms: a declare answered late, then on time; undelay-deliveries', async () => {
+    const conn = await named('delayed');
+    const ch = await channel(conn);
+    expect((await m.api('POST', '/api/warren/faults/delay-deliveries', { name: 'delayed', ms: 300, for_ms: 1000 })).body).toEqual({ delayed: 1 });
+    let started = Date.now();
+    await ch.assertQueue('late');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect((await m.api('POST', '/api/warren/faults/undelay-deliveries', { name: 'delayed' })).body).toEqual({ undelayed: 1 });
+    started = Date.now();
+    await ch.assertQueue('on-time');
+    expect(Date.now() - started).toBeLessThan(250);
+    expect(await m.api('POST', '/api/warren/faults/delay-deliveries', {})).toMatchObject({ status: 400, body: { reason: 'ms is required' } });
+    await conn.close();
+  });
+
   it('bad input is a 400 that says why', async () => {
     expect(await m.api('POST', '/api/warren/faults/refuse-connections', { mode: 'sometimes' })).toMatchObject({ status: 400, body: { reason: "mode must be 'reset' or 'not-allowed', got 'sometimes'" } });
     expect(await m.api('POST', '/api/warren/faults/close-connections', { code: 'x' })).toMatchObject({ status: 400, body: { reason: 'code must be a non-negative number, got "x"' } });
