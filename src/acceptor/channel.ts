@@ -378,6 +378,7 @@ export class Channel implements RoutedMessage {
     if (INJECTED_DELAY_US > 0) spin(INJECTED_DELAY_US);
     const broker = this.conn.broker;
     const exchange = this.publishable();
+    if (broker.waitFor.countingPublishes) broker.waitFor.countPublish(this.conn.vhost.name, exchange.name);
     const selected = this.hasHeaders() ? senderSelected(this.pubProperties) : null;
     if (selected !== null) this.pubProperties = selected.properties; // BCC removed
     this.conn.vhost.route(exchange, this.routingKeyText.get(this.pubRoutingKey), this, this.routed, selected?.keys);

@@ -86,6 +86,11 @@ export class Connection implements FrameHandler {
   published = false;
   /** a test rig's stall: neither read nor written until it ends */
   private stalled = false;
+  /** a test rig's delay: each flush's bytes go out this many ms later, in order (faults.delayDeliveries) */
+  private delayMs = 0;
+  /** flushed bytes waiting for their time; one timer for the oldest */
+  private readonly delayed: { at: number; bytes: Buffer }[] = [];
+  private delayTimer: NodeJS.Timeout | null = null;
   /** bytes of frames waiting on busy channels */
   backlogBytes = 0;
   /** channels open (for the user's max-channels limit) */
@@ -132,8 +137,18 @@ export class Connection implements FrameHandler {
   /** Writes the pending output; called by the broker once per turn. */
   flush(): void {
     if (this.out.length === 0 || this.state === 'closed' || this.stalled) return;
+    // Behind earlier delayed bytes even once the delay ends, so frames keep their order.
+    if (this.delayMs > 0 || this.delayed.length > 0) {
+      this.delayed.push({ at: Date.now() + this.delayMs, bytes: this.out.take() });
+      if (this.delayTimer === null) this.writeDelayed();
+      return;
+    }
+    this.write(this.out.take());
+  }
+
+  private write(bytes: Buffer): void {
     this.wrote = true;
-    if (!this.socket.write(this.out.take()) && !this.congested) {
+    if (!this.socket.write(bytes) && !this.congested) {
       this.congested = true;
       for (const channel of this.channels) channel?.updateFlow();
     }
@@ -163,7 +178,31 @@ export class Connection implements FrameHandler {
     if (!this.stalled) return;
     this.stalled = false;
     this.unpause(PAUSE_STALL);
+    if (this.delayed.length > 0 && this.delayTimer === null) this.writeDelayed();
     this.dirty();
+  }
+
+  /** A test rig's delay: what is flushed from now on is written `ms` later (0: at once, after what waits). */
+  delayOutput(ms: number): void {
+    this.delayMs = ms;
+  }
+
+  /** Writes the delayed bytes whose time came; one timer waits for the next. */
+  private writeDelayed(): void {
+    this.delayTimer = null;
+    if (this.state === 'closed') {
+      this.delayed.length = 0;
+      return;
+    }
+    if (this.stalled) return; // unstall() carries on
+    const now = Date.now();
+    let due = 0;
+    while (due < this.delayed.length && this.delayed[due].at <= now) this.write(this.delayed[due++].bytes);
+    this.delayed.splice(0, due);
+    if (this.delayed.length > 0) {
+      this.delayTimer = setTimeout(() => this.guard(this.writeDelayed, undefined), this.delayed[0].at - now);
+      this.delayTimer.unref();
+    }
   }
 
   /** It published into a congested queue: wait until that queue (and any other) clears. */
@@ -179,6 +218,7 @@ export class Connection implements FrameHandler {
   /** What this connection holds in memory: unwritten output, half-received bodies, waiting frames. */
   bufferedBytes(): number {
     let bytes = this.socket.writableLength + this.out.length + this.backlogBytes;
+    for (const { bytes: waiting } of this.delayed) bytes += waiting.length;
     for (const channel of this.channels) if (channel !== undefined) bytes += channel.assemblingBytes;
     return bytes;
   }

@@ -88,13 +88,36 @@ export class ConsumerRegistry {
   queueDeleted(queue: QueueRecord): void {
     for (const consumer of this.byQueue.get(queue) ?? []) {
       this.forget(consumer);
-      const conn = consumer.channel.conn;
-      if (conn.capabilities.consumerCancelNotify && consumer.channel.state === 'open') {
-        M.writeBasicCancel(conn.out, consumer.channel.id, { consumerTag: consumer.tag, nowait: true });
-        conn.dirty();
-      }
+      this.notifyCancelled(consumer);
     }
     this.byQueue.delete(queue);
+  }
+
+  /**
+   * The broker cancels every consumer of a queue that stays (a test fault): each is told
+   * with basic.cancel, its unacked deliveries stay unacked on its channel, as after a
+   * client's own basic.cancel. The queue stays even if auto-delete. Returns how many.
+   */
+  cancelAll(queue: QueueRecord): number {
+    const consumers = this.byQueue.get(queue);
+    if (consumers === undefined) return 0;
+    this.byQueue.delete(queue);
+    for (const consumer of consumers) {
+      this.forget(consumer);
+      consumer.link.send({ op: 'cancel', consumerId: consumer.id });
+      this.host.linkDirty(consumer.link);
+      this.notifyCancelled(consumer);
+    }
+    return consumers.size;
+  }
+
+  /** basic.cancel from the broker, where the client understands it (consumer_cancel_notify). */
+  private notifyCancelled(consumer: ConsumerRef): void {
+    const conn = consumer.channel.conn;
+    if (conn.capabilities.consumerCancelNotify && consumer.channel.state === 'open') {
+      M.writeBasicCancel(conn.out, consumer.channel.id, { consumerTag: consumer.tag, nowait: true });
+      conn.dirty();
+    }
   }
 
   private forget(consumer: ConsumerRef): void {

@@ -46,6 +46,21 @@ export function warrenRoutes(api: Api, route: Route): void {
     const body = objectBody(req);
     return { stalled: faults.stallConnections(filterOf(body), { forMs: optionalNumber(body, 'for_ms') }) };
   });
+  admin('POST', '/api/warren/faults/delay-deliveries', (req) => {
+    const body = objectBody(req);
+    const ms = optionalNumber(body, 'ms');
+    if (ms === undefined) throw badRequest('ms is required');
+    return { delayed: faults.delayDeliveries(filterOf(body), { ms, forMs: optionalNumber(body, 'for_ms') }) };
+  });
+  admin('POST', '/api/warren/faults/undelay-deliveries', (req) => ({ undelayed: faults.undelayDeliveries(filterOf(objectBody(req))) }));
+  admin('POST', '/api/warren/faults/cancel-consumers', (req) => {
+    const body = objectBody(req);
+    const vhost = optionalString(body, 'vhost') ?? '/';
+    const queue = optionalString(body, 'queue');
+    if (queue === undefined) throw badRequest('queue is required');
+    if (host.vhosts.get(vhost)?.topology.queues.get(queue) === undefined) throw new HttpError(404, 'not_found', `no queue '${queue}' in vhost '${vhost}'`);
+    return { cancelled: faults.cancelConsumers(vhost, queue) };
+  });
   admin('POST', '/api/warren/faults/unstall-connections', (req) => ({ unstalled: faults.unstallConnections(filterOf(objectBody(req))) }));
 }
 

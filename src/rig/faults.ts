@@ -1,7 +1,8 @@
 /**
  * Faults on demand, for testing a client's reconnect, retry and back-pressure
  * code: close connections with a chosen code, block publishers
- * (connection.blocked), refuse new connections, stall connections. Each acts
+ * (connection.blocked), refuse new connections, stall or delay connections,
+ * cancel a queue's consumers. Each acts
  * on the open connections a filter matches and is undone by a call or a duration.
  */
 import type { Broker } from '../broker.js';
@@ -27,6 +28,13 @@ export interface RefuseOptions {
   /** 'reset': the socket is destroyed as it is accepted; 'not-allowed': 530 at connection.open. Default 'reset'. */
   mode?: 'reset' | 'not-allowed';
   /** accept again after this long; default until acceptConnections() */
+  forMs?: number;
+}
+
+export interface DelayOptions {
+  /** how late each write goes out */
+  ms: number;
+  /** on time again after this long; default until undelayDeliveries() */
   forMs?: number;
 }
 
@@ -94,6 +102,39 @@ export class Faults {
     this.refusing = null;
     if (this.refuseTimer !== null) clearTimeout(this.refuseTimer);
     this.refuseTimer = null;
+  }
+
+  /**
+   * Each match's deliveries (and everything else written to it, in order: replies,
+   * heartbeats) go out `ms` late until undelayDeliveries() or `forMs`; returns how many.
+   */
+  delayDeliveries(filter: ConnectionFilter, options: DelayOptions): number {
+    const hit = this.matching(filter);
+    for (const conn of hit) conn.delayOutput(options.ms);
+    if (options.forMs !== undefined) setTimeout(() => hit.forEach((conn) => conn.delayOutput(0)), options.forMs).unref();
+    return hit.length;
+  }
+
+  undelayDeliveries(filter: ConnectionFilter = {}): number {
+    const hit = this.matching(filter);
+    for (const conn of hit) conn.delayOutput(0);
+    return hit.length;
+  }
+
+  /**
+   * basic.cancel (consumer_cancel_notify) to every consumer of the queue (in vhost '/'
+   * unless given); their unacked deliveries stay unacked, the queue and its messages stay.
+   * Returns how many consumers were cancelled; throws if there is no such queue.
+   */
+  cancelConsumers(queue: string): number;
+  cancelConsumers(vhost: string, queue: string): number;
+  cancelConsumers(a: string, b?: string): number {
+    const [vhost, name] = b === undefined ? ['/', a] : [a, b];
+    const record = this.broker.vhosts.get(vhost)?.topology.queues.get(name);
+    if (record === undefined) throw new Error(`faults.cancelConsumers: no queue '${name}' in vhost '${vhost}'`);
+    const cancelled = this.broker.consumers.cancelAll(record);
+    this.broker.flushAll();
+    return cancelled;
   }
 
   /** Stops reading and writing each match (its client's heartbeat times out) until unstallConnections() or `forMs`. */

@@ -1,8 +1,9 @@
 /**
  * Waiting instead of polling, for test rigs: `waitFor.queue(name, { messages: 5 })`
  * resolves once the queue holds that many, `waitFor.connections(n)` once n
- * clients are past connection.open; each rejects after its timeout with what
- * it last saw.
+ * clients are past connection.open, `waitFor.published(exchange, n)` once n
+ * messages went to an exchange; each rejects after its timeout with what it
+ * last saw.
  *
  * Checks follow the broker's own events: the broker pokes when a batch of
  * work wrote to a shard or a client (a publish routed, an ack, a delivery, a
@@ -50,10 +51,23 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+/** waitFor.published: counted by the channels as publishes are routed, not by checks. */
+interface PublishWaiter {
+  readonly vhost: string;
+  readonly exchange: string;
+  readonly n: number;
+  seen: number;
+  resolve(): void;
+  timer: NodeJS.Timeout;
+}
+
 export class WaitFor {
   /** true while someone waits: only then does the broker poke */
   active = false;
+  /** true while someone waits for publishes: only then do channels count them */
+  countingPublishes = false;
   private readonly waiters = new Set<Waiter>();
+  private readonly publishWaiters = new Set<PublishWaiter>();
   private checking = false;
   private again = false;
   private scheduled: NodeJS.Timeout | null = null;
@@ -105,6 +119,49 @@ export class WaitFor {
       },
       describe: () => `last seen ${open} open`,
     });
+  }
+
+  /**
+   * Resolves once `n` messages have been published by clients to the exchange (in vhost
+   * '/' unless given; '' is the default exchange) since the call, routed or not; a
+   * transaction's publishes count at tx.commit. Rejects on timeout with the count seen.
+   */
+  published(exchange: string, n: number, options?: WaitOptions): Promise<void>;
+  published(vhost: string, exchange: string, n: number, options?: WaitOptions): Promise<void>;
+  published(a: string, b: string | number, c?: number | WaitOptions, d?: WaitOptions): Promise<void> {
+    const [vhost, exchange, n, options] = typeof b === 'string' ? [a, b, c as number, d] : ['/', a, b, c as WaitOptions | undefined];
+    const timeoutMs = options?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (n <= 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter: PublishWaiter = {
+        vhost,
+        exchange,
+        n,
+        seen: 0,
+        resolve,
+        timer: setTimeout(() => {
+          this.removePublishWaiter(waiter);
+          reject(new Error(`waitFor.published('${vhost}', '${exchange}', ${n}): not reached within ${timeoutMs} ms; ${waiter.seen} published`));
+        }, timeoutMs),
+      };
+      this.publishWaiters.add(waiter);
+      this.countingPublishes = true;
+    });
+  }
+
+  /** A client's publish to `exchange` was routed; the channel calls this only while countingPublishes. */
+  countPublish(vhost: string, exchange: string): void {
+    for (const waiter of this.publishWaiters) {
+      if (waiter.exchange !== exchange || waiter.vhost !== vhost || ++waiter.seen < waiter.n) continue;
+      this.removePublishWaiter(waiter);
+      waiter.resolve();
+    }
+  }
+
+  private removePublishWaiter(waiter: PublishWaiter): void {
+    clearTimeout(waiter.timer);
+    this.publishWaiters.delete(waiter);
+    this.countingPublishes = this.publishWaiters.size > 0;
   }
 
   /** Something happened that may change what a waiter waits for: check soon. */

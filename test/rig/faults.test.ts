@@ -5,7 +5,7 @@
 import amqp, { type ChannelModel } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../../dist/src/index.js';
-import { MODES, channel, confirmChannel, drain, nextEvent, reason, start } from '../helpers.js';
+import { MODES, channel, confirmChannel, drain, eventually, nextEvent, reason, start } from '../helpers.js';
 
 describe.each(MODES)('faults ($name)', ({ workers }) => {
   let broker: RunningBroker;
@@ -110,5 +110,89 @@ describe.each(MODES)('faults ($name)', ({ workers }) => {
     const ok = await ch.assertQueue('after-stall');
     expect(ok.queue).toBe('after-stall');
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
+  it('cancelConsumers: each consumer hears basic.cancel, its unacked stay, later messages wait for a new consumer', async () => {
+    const conn = await named('consumers');
+    const ch = await channel(conn);
+    const other = await channel(conn);
+    await ch.assertQueue('victims');
+    await ch.assertQueue('bystanders');
+    const got: string[] = [];
+    const cancels: unknown[] = [];
+    const cancelled = new Promise<void>((resolve) => {
+      const onMessage = (msg: amqp.ConsumeMessage | null) => {
+        if (msg === null) {
+          cancels.push(msg);
+          if (cancels.length === 2) resolve();
+        } else got.push(msg.content.toString());
+      };
+      void ch.consume('victims', onMessage).then(() => other.consume('victims', onMessage));
+    });
+    const spared: string[] = [];
+    await other.consume('bystanders', (msg) => msg && spared.push(msg.content.toString()), { noAck: true });
+    await broker.waitFor.queue('victims', { consumers: 2 });
+    for (let i = 0; i < 3; i++) ch.sendToQueue('victims', Buffer.from(`m-${i}`));
+    await broker.waitFor.queue('victims', { unacked: 3 });
+
+    expect(broker.faults.cancelConsumers('victims')).toBe(2);
+    await cancelled;
+    expect(cancels).toEqual([null, null]);
+    for (let i = 3; i < 8; i++) ch.sendToQueue('victims', Buffer.from(`m-${i}`));
+    ch.sendToQueue('bystanders', Buffer.from('b-0'));
+    // Nobody consumes: the five wait, the three delivered stay unacked on their channels.
+    await broker.waitFor.queue('victims', { ready: 5, unacked: 3, consumers: 0 });
+    expect(got.sort()).toEqual(['m-0', 'm-1', 'm-2']);
+    await broker.waitFor.queue('bystanders', { messages: 0, consumers: 1 });
+    expect(spared).toEqual(['b-0']);
+    expect(broker.faults.cancelConsumers('/', 'victims')).toBe(0);
+    expect(() => broker.faults.cancelConsumers('nope')).toThrow("no queue 'nope' in vhost '/'");
+
+    // A new consumer gets each later message once; the unacked come back (redelivered) when their channels close.
+    const fresh = await channel(await named('fresh'));
+    const again: string[] = [];
+    await fresh.consume('victims', (msg) => msg && again.push(`${msg.content}${msg.fields.redelivered ? '*' : ''}`), { noAck: true });
+    // The queue empties as it sends (no-ack): the client's count settles just after.
+    await broker.waitFor.queue('victims', { messages: 3 });
+    await eventually(() => expect(again).toEqual(['m-3', 'm-4', 'm-5', 'm-6', 'm-7']));
+    await ch.close();
+    await other.close();
+    await broker.waitFor.queue('victims', { messages: 0 });
+    await eventually(() => expect(again.slice(5).sort()).toEqual(['m-0*', 'm-1*', 'm-2*']));
+    expect(again).toHaveLength(8);
+  });
+  it('delayDeliveries: the matching consumer gets every numbered message once, in order, late; others on time', async () => {
+    const slow = await channel(await named('slow'));
+    const fast = await channel(await named('fast'));
+    const pub = await confirmChannel(await named('publisher'));
+    await pub.assertQueue('slow-q');
+    await pub.assertQueue('fast-q');
+    const arrivals: { body: string; at: number }[] = [];
+    await slow.consume('slow-q', (msg) => msg && arrivals.push({ body: msg.content.toString(), at: Date.now() }), { noAck: true });
+    let fastAt = 0;
+    await fast.consume('fast-q', () => (fastAt = Date.now()), { noAck: true });
+
+    expect(broker.faults.delayDeliveries({ name: 'slow' }, { ms: 300 })).toBe(1);
+    const sent = Date.now();
+    for (let i = 0; i < 5; i++) pub.sendToQueue('slow-q', Buffer.from(`m-${i}`));
+    pub.sendToQueue('fast-q', Buffer.from('f-0'));
+    await pub.waitForConfirms();
+    await eventually(() => expect(arrivals.map((a) => a.body)).toEqual(['m-0', 'm-1', 'm-2', 'm-3', 'm-4']));
+    expect(arrivals[0].at - sent).toBeGreaterThanOrEqual(290);
+    expect(fastAt - sent).toBeLessThan(250);
+
+    // On time again: the next message is not held.
+    expect(broker.faults.undelayDeliveries({ name: 'slow' })).toBe(1);
+    const resent = Date.now();
+    pub.sendToQueue('slow-q', Buffer.from('m-5'));
+    await eventually(() => expect(arrivals).toHaveLength(6));
+    expect(arrivals[5].body).toBe('m-5');
+    expect(arrivals[5].at - resent).toBeLessThan(250);
+
+    // forMs: on time again by itself.
+    expect(broker.faults.delayDeliveries({ name: 'slow' }, { ms: 1000, forMs: 100 })).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const later = Date.now();
+    await slow.assertQueue('slow-q');
+    expect(Date.now() - later).toBeLessThan(250);
   });
 });

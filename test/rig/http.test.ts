@@ -63,6 +63,37 @@ describe.each(MODES)('/api/warren ($name)', ({ workers }) => {
     await bystander.close();
   });
 
+  it('cancel-consumers: the consumer hears basic.cancel, the queue and its messages stay; 404 for no queue', async () => {
+    const conn = await named('consumer');
+    const ch = await channel(conn);
+    await ch.assertQueue('cancel-me');
+    const cancelled = new Promise<unknown>((resolve) => void ch.consume('cancel-me', (msg) => msg === null && resolve(msg)));
+    await m.broker.waitFor.queue('cancel-me', { consumers: 1 });
+    expect((await m.api('POST', '/api/warren/faults/cancel-consumers', { vhost: '/', queue: 'cancel-me' })).body).toEqual({ cancelled: 1 });
+    expect(await cancelled).toBeNull();
+    for (let i = 0; i < 3; i++) ch.sendToQueue('cancel-me', Buffer.from(`m-${i}`));
+    await m.broker.waitFor.queue('cancel-me', { ready: 3, consumers: 0 });
+    expect((await m.api('POST', '/api/warren/faults/cancel-consumers', { queue: 'cancel-me' })).body).toEqual({ cancelled: 0 });
+    expect(await m.api('POST', '/api/warren/faults/cancel-consumers', { queue: 'nope' })).toMatchObject({ status: 404, body: { reason: "no queue 'nope' in vhost '/'" } });
+    expect(await m.api('POST', '/api/warren/faults/cancel-consumers', {})).toMatchObject({ status: 400, body: { reason: 'queue is required' } });
+    await conn.close();
+  });
+
+  it('delay-deliveries with for_ms: a declare answered late, then on time; undelay-deliveries', async () => {
+    const conn = await named('delayed');
+    const ch = await channel(conn);
+    expect((await m.api('POST', '/api/warren/faults/delay-deliveries', { name: 'delayed', ms: 300, for_ms: 1000 })).body).toEqual({ delayed: 1 });
+    let started = Date.now();
+    await ch.assertQueue('late');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect((await m.api('POST', '/api/warren/faults/undelay-deliveries', { name: 'delayed' })).body).toEqual({ undelayed: 1 });
+    started = Date.now();
+    await ch.assertQueue('on-time');
+    expect(Date.now() - started).toBeLessThan(250);
+    expect(await m.api('POST', '/api/warren/faults/delay-deliveries', {})).toMatchObject({ status: 400, body: { reason: 'ms is required' } });
+    await conn.close();
+  });
+
   it('bad input is a 400 that says why', async () => {
     expect(await m.api('POST', '/api/warren/faults/refuse-connections', { mode: 'sometimes' })).toMatchObject({ status: 400, body: { reason: "mode must be 'reset' or 'not-allowed', got 'sometimes'" } });
     expect(await m.api('POST', '/api/warren/faults/close-connections', { code: 'x' })).toMatchObject({ status: 400, body: { reason: 'code must be a non-negative number, got "x"' } });

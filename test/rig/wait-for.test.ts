@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../../dist/src/index.js';
-import { MODES, channel, connect, confirmChannel, start } from '../helpers.js';
+import { MODES, channel, connect, confirmChannel, drain, start } from '../helpers.js';
 
 describe.each(MODES)('waitFor ($name)', ({ workers }) => {
   let broker: RunningBroker;
@@ -74,5 +74,40 @@ describe.each(MODES)('waitFor ($name)', ({ workers }) => {
     await one;
     await expect(broker.waitFor.connections(3, { timeoutMs: 100 })).rejects.toThrow(/waitFor\.connections\(3\).*last seen 1 open/);
     await a.close();
+  });
+  it('published: counts what clients publish to one exchange since the call, routed or not', async () => {
+    const conn = await connect(broker.url);
+    const ch = await channel(conn);
+    await ch.assertExchange('logs', 'fanout', { durable: false });
+    await ch.assertExchange('other', 'fanout', { durable: false });
+    await ch.assertQueue('logs-q');
+    await ch.bindQueue('logs-q', 'logs', '');
+    ch.publish('logs', '', Buffer.from('before'));
+    await broker.waitFor.queue('logs-q', { messages: 1 });
+
+    const six = broker.waitFor.published('logs', 6, { timeoutMs: 3000 });
+    const twoDefault = broker.waitFor.published('/', '', 2, { timeoutMs: 3000 });
+    for (let i = 0; i < 6; i++) {
+      ch.publish('other', '', Buffer.from(`o-${i}`)); // unbound, and not the exchange waited on
+      ch.publish('logs', '', Buffer.from(`m-${i}`));
+    }
+    ch.sendToQueue('logs-q', Buffer.from('d-0'));
+    ch.sendToQueue('logs-q', Buffer.from('d-1'));
+    await Promise.all([six, twoDefault]);
+    expect(broker.waitFor.countingPublishes).toBe(false);
+    await broker.waitFor.queue('logs-q', { messages: 9 });
+
+    // Too few, or to another vhost's exchange of that name: rejected with the count seen.
+    const short = broker.waitFor.published('logs', 3, { timeoutMs: 300 });
+    const elsewhere = broker.waitFor.published('other-vhost', 'logs', 1, { timeoutMs: 300 });
+    ch.publish('logs', '', Buffer.from('m-6'));
+    ch.publish('logs', '', Buffer.from('m-7'));
+    await expect(short).rejects.toThrow("waitFor.published('/', 'logs', 3): not reached within 300 ms; 2 published");
+    await expect(elsewhere).rejects.toThrow('0 published');
+
+    // Each numbered message reached the bound queue once, in order.
+    const expected = ['before', ...[0, 1, 2, 3, 4, 5].map((i) => `m-${i}`), 'd-0', 'd-1', 'm-6', 'm-7'];
+    expect(await drain(ch, 'logs-q')).toEqual(expected);
+    await conn.close();
   });
 });
