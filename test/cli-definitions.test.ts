@@ -9,9 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import amqp from 'amqplib';
-import { MODES } from './helpers.js';
+import { MODES, WARREN_MAIN as MAIN, runWarren } from './helpers.js';
 
-const MAIN = new URL('../dist/src/cli/main.js', import.meta.url).pathname;
 
 const TEMP = mkdtempSync(path.join(os.tmpdir(), 'warren-defs-'));
 afterAll(() => rmSync(TEMP, { recursive: true, force: true }));
@@ -40,16 +39,7 @@ async function stop(child: ChildProcessWithoutNullStreams): Promise<void> {
   expect((await once(child, 'exit'))[0]).toBe(0);
 }
 
-/** Runs warren to its exit. */
-async function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const [code] = await once(child, 'exit');
-  return { code, stdout, stderr };
-}
+const run = runWarren;
 
 /** Expects exit 1 and exactly one line on stderr, no stack. */
 function oneLine(result: { code: number | null; stderr: string }, expected: string | RegExp): void {

@@ -1,4 +1,6 @@
 /** Test helpers: a real broker on a free port, real amqplib clients over TCP. */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { startBroker, type RunningBroker } from '../dist/src/index.js';
@@ -228,4 +230,18 @@ export async function drain(ch: Channel, queue: string): Promise<string[]> {
     if (msg === false) return got;
     got.push(msg.content.toString());
   }
+}
+
+/** The built `warren` command. */
+export const WARREN_MAIN = new URL('../dist/src/cli/main.js', import.meta.url).pathname;
+
+/** Runs the `warren` command to its exit. */
+export async function runWarren(args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [WARREN_MAIN, ...args], { env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const [code] = await once(child, 'exit');
+  return { code, stdout, stderr };
 }

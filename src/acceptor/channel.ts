@@ -9,7 +9,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
 import { expirationText, parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
-import { A2S_PUBLISH, BlockView, PUBLISH_CONFIRM, PUBLISH_HEADER, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_REQUEUE, blockSize, writeBlock } from '../shard/records.js';
+import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_REQUEUE, blockSize, publishRecordSize, writeBlock, writePublishHeader } from '../shard/records.js';
 import type { Destination, ExchangeRecord, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
 import { HEADERS_FLAG_BYTE0, senderSelected } from '../routing/sender-selected.js';
@@ -455,15 +455,9 @@ export class Channel implements RoutedMessage {
   private writePublishRecord(link: ShardLink, queueIds: number[], publishId: number): void {
     const size = blockSize(this.pubExchange, this.pubRoutingKey, this.pubProperties.length, this.pubBodySize);
     const w = link.writer;
-    w.begin(PUBLISH_HEADER + 4 * queueIds.length + size);
+    w.begin(publishRecordSize(queueIds.length, size));
     const { buf, offset } = w;
-    buf[offset] = A2S_PUBLISH;
-    buf[offset + 1] = this.pubFlags;
-    buf.writeUInt16LE(queueIds.length, offset + 2);
-    buf.writeUInt32LE(this.ref, offset + 4);
-    buf.writeUInt32LE(publishId, offset + 8);
-    let p = offset + PUBLISH_HEADER;
-    for (let i = 0; i < queueIds.length; i++, p += 4) buf.writeUInt32LE(queueIds[i], p);
+    const p = writePublishHeader(buf, offset, this.pubFlags, this.ref, publishId, queueIds);
     writeBlock(buf, p, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody, this.pubBodySize);
     w.end();
     this.conn.broker.linkDirty(link);

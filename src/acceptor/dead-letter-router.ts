@@ -13,7 +13,7 @@ import { decodeBasicProperties, type BasicProperties } from '../protocol/methods
 import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { deliveryMode } from '../protocol/properties-validator.js';
 import type { Destination, VHost } from '../routing/topology.js';
-import { A2S_PUBLISH, BlockView, PUBLISH_HEADER, PUBLISH_PERSISTENT } from '../shard/records.js';
+import { BlockView, PUBLISH_PERSISTENT, publishRecordSize, writePublishHeader } from '../shard/records.js';
 import type { ShardLink } from './shard-link.js';
 
 export class DeadLetterRouter {
@@ -52,16 +52,8 @@ export class DeadLetterRouter {
       if (queueIds.length === 0) continue;
       const link = this.links[shard];
       const w = link.writer;
-      w.begin(PUBLISH_HEADER + 4 * queueIds.length + (end - blockAt));
-      const { buf: out, offset } = w;
-      out[offset] = A2S_PUBLISH;
-      out[offset + 1] = flags;
-      out.writeUInt16LE(queueIds.length, offset + 2);
-      out.writeUInt32LE(0, offset + 4); // no channel: no confirm, no return
-      out.writeUInt32LE(0, offset + 8);
-      let p = offset + PUBLISH_HEADER;
-      for (let i = 0; i < queueIds.length; i++, p += 4) out.writeUInt32LE(queueIds[i], p);
-      buf.copy(out, p, blockAt, end);
+      w.begin(publishRecordSize(queueIds.length, end - blockAt));
+      buf.copy(w.buf, writePublishHeader(w.buf, w.offset, flags, 0, 0, queueIds), blockAt, end);
       w.end();
       this.linkDirty(link);
       queueIds.length = 0;

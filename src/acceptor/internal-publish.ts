@@ -7,7 +7,7 @@
 import type { ShardLink } from './shard-link.js';
 import { OutputBuffer } from '../protocol/output-buffer.js';
 import { encodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
-import { A2S_PUBLISH, PUBLISH_HEADER, PUBLISH_PERSISTENT, blockSize, writeBlock } from '../shard/records.js';
+import { PUBLISH_PERSISTENT, blockSize, publishRecordSize, writeBlock, writePublishHeader } from '../shard/records.js';
 import type { Destination, ExchangeRecord, VHost } from '../routing/topology.js';
 
 /** What an internal publish needs of the broker: the shards' rings. */
@@ -43,19 +43,9 @@ function writePublish(host: RingHost, link: ShardLink, exchange: ExchangeRecord,
   const exchangeBytes = shortstr(exchange.name);
   const keyBytes = shortstr(routingKey);
   const w = link.writer;
-  w.begin(PUBLISH_HEADER + 4 * queueIds.length + blockSize(exchangeBytes, keyBytes, props.length, payload.length));
-  const { buf, offset } = w;
-  buf[offset] = A2S_PUBLISH;
-  buf[offset + 1] = flags;
-  buf.writeUInt16LE(queueIds.length, offset + 2);
-  buf.writeUInt32LE(0, offset + 4); // no channel: nothing to confirm or return
-  buf.writeUInt32LE(0, offset + 8);
-  let p = offset + PUBLISH_HEADER;
-  for (const id of queueIds) {
-    buf.writeUInt32LE(id, p);
-    p += 4;
-  }
-  writeBlock(buf, p, exchangeBytes, keyBytes, props, [payload], payload.length);
+  w.begin(publishRecordSize(queueIds.length, blockSize(exchangeBytes, keyBytes, props.length, payload.length)));
+  const p = writePublishHeader(w.buf, w.offset, flags, 0, 0, queueIds);
+  writeBlock(w.buf, p, exchangeBytes, keyBytes, props, [payload], payload.length);
   w.end();
   host.linkDirty(link);
 }

@@ -89,6 +89,27 @@ export const packControl = (value: unknown): Buffer => packr.pack(value);
  */
 export const unpackControl = (buf: Buffer, start: number, end: number): any => packr.unpack(Buffer.from(buf.subarray(start, end)));
 
+/** Size of a PUBLISH record to `queueCount` queues carrying a block of `blockBytes`. */
+export function publishRecordSize(queueCount: number, blockBytes: number): number {
+  return PUBLISH_HEADER + 4 * queueCount + blockBytes;
+}
+
+/**
+ * Writes a PUBLISH record's header and queue ids at buf[at..]; returns where
+ * its block goes. channelRef 0: a publish from inside the broker (dead letters,
+ * the management API, log lines), nothing to confirm or return.
+ */
+export function writePublishHeader(buf: Buffer, at: number, flags: number, channelRef: number, publishId: number, queueIds: readonly number[]): number {
+  buf[at] = A2S_PUBLISH;
+  buf[at + 1] = flags;
+  buf.writeUInt16LE(queueIds.length, at + 2);
+  buf.writeUInt32LE(channelRef, at + 4);
+  buf.writeUInt32LE(publishId, at + 8);
+  let p = at + PUBLISH_HEADER;
+  for (let i = 0; i < queueIds.length; i++, p += 4) buf.writeUInt32LE(queueIds[i], p);
+  return p;
+}
+
 /** Size of a block; exchange and routingKey are in shortstr form (length octet first). */
 export function blockSize(exchange: Buffer, routingKey: Buffer, propertiesLen: number, bodyLen: number): number {
   return exchange.length + routingKey.length + 8 + propertiesLen + bodyLen;

@@ -11,21 +11,15 @@ import os from 'node:os';
 import path from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MODES, channel, connect, nextEvent, uniq } from '../helpers.js';
+import { MODES, WARREN_MAIN as MAIN, channel, connect, nextEvent, runWarren, uniq } from '../helpers.js';
 import { managedBroker } from './support.js';
 
-const MAIN = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 const TEMP = mkdtempSync(path.join(os.tmpdir(), 'warren-ctl-'));
 afterAll(() => rmSync(TEMP, { recursive: true, force: true }));
 
 async function ctl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; lines: string[] }> {
-  const child = spawn(process.execPath, [MAIN, 'ctl', ...args]);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const [code] = await once(child, 'exit');
-  return { code, stdout, stderr, lines: stdout.split('\n').filter((l) => l !== '') };
+  const result = await runWarren(['ctl', ...args]);
+  return { ...result, lines: result.stdout.split('\n').filter((l) => l !== '') };
 }
 
 for (const mode of MODES) {

@@ -1,21 +1,9 @@
 /** `warren ctl reset` (the CLI built in dist): every vhost, or one with -p; --keep-connections. */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { MODES, channel, connect, nextEvent, reason } from '../helpers.js';
+import { MODES, channel, connect, nextEvent, reason, runWarren } from '../helpers.js';
 import { managedBroker } from '../management/support.js';
 
-const MAIN = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
-
-async function ctl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [MAIN, 'ctl', ...args]);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const [code] = await once(child, 'exit');
-  return { code, stdout, stderr };
-}
+const ctl = (args: string[]) => runWarren(['ctl', ...args]);
 
 describe.each(MODES)('warren ctl reset ($name)', ({ workers }) => {
   const m = managedBroker(workers);
