@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
+import { startLavinmq } from './lavinmq.js';
 import { freePort, startRabbitmq } from './rabbitmq.js';
 
 export interface BrokerHandle {
@@ -54,6 +55,16 @@ export function rabbitmqTarget(name = 'rabbitmq'): BrokerTarget {
     start: async () => {
       const r = await startRabbitmq();
       return { url: r.url, pid: r.pid, version: await brokerVersion(r.url), close: r.close };
+    },
+  };
+}
+
+export function lavinmqTarget(name = 'lavinmq'): BrokerTarget {
+  return {
+    name,
+    start: async () => {
+      const l = await startLavinmq();
+      return { ...l, version: await brokerVersion(l.url) };
     },
   };
 }

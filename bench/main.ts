@@ -1,7 +1,7 @@
 // `npm run bench`: the AMQP load generator, side by side comparisons and the
 // regression gate. See docs/BENCHMARKS.md.
 import { writeFileSync } from 'node:fs';
-import { REPO_ROOT, nullServerTarget, rabbitmqTarget, urlTarget, warrenTarget, type BrokerTarget } from './brokers.js';
+import { REPO_ROOT, lavinmqTarget, nullServerTarget, rabbitmqTarget, urlTarget, warrenTarget, type BrokerTarget } from './brokers.js';
 import { runGate } from './compare.js';
 import { renderHtml, renderSvg } from './html.js';
 import { buildJson } from './json.js';
@@ -12,6 +12,7 @@ import { liveBrokers, runSession, type RunSpec } from './session.js';
 
 function targetFor(spec: string, o: BenchOptions, name?: string): BrokerTarget {
   if (spec === 'rabbitmq') return rabbitmqTarget(name ?? 'rabbitmq');
+  if (spec === 'lavinmq') return lavinmqTarget(name ?? 'lavinmq');
   if (spec === 'warren') return warrenTarget(name ?? 'warren', { workers: o.workers });
   return urlTarget(name ?? 'other', spec);
 }
@@ -37,7 +38,7 @@ async function main(): Promise<number> {
     return verdict.pass ? 0 : 1;
   }
 
-  // `--url rabbitmq` starts a local RabbitMQ as the broker under test.
+  // `--url rabbitmq` (or lavinmq) starts a local one as the broker under test.
   const brokers: BrokerTarget[] = [o.url ? (o.url.startsWith('amqp') ? urlTarget('broker', o.url) : targetFor(o.url, o)) : warrenTarget('warren', { workers: o.workers })];
   if (o.vs) brokers.push(targetFor(o.vs, o, o.vs.startsWith('amqp') ? 'other' : o.vs));
   if (o.ceiling) brokers.push(nullServerTarget('null'));

@@ -7,7 +7,7 @@ import { parseFraction, parseRate } from './stats.js';
 export interface BenchOptions {
   /** Broker under test at a URL; without it the bench starts a warren. */
   url?: string;
-  /** Second broker: a URL, "rabbitmq" (start a local one) or "warren". */
+  /** Second broker: a URL, "rabbitmq" or "lavinmq" (start a local one) or "warren". */
   vs?: string;
   scenarios: ScenarioName[];
   seconds: number;
@@ -39,8 +39,9 @@ export interface BenchOptions {
 export const USAGE = `Usage: npm run bench -- [options]
 
   --url URL              benchmark the broker at URL (default: start a warren)
-  --vs URL|rabbitmq|warren
+  --vs URL|rabbitmq|lavinmq|warren
                          measure a second broker in the same run, interleaved A B A B
+                         (lavinmq: the binary at $LAVINMQ, default /tmp/lavin/bin/lavinmq)
   --scenario LIST        comma-separated: ${SCENARIOS.join(', ')} (default: all)
   --seconds N            measured seconds per run (default 5)
   --warmup N             unmeasured seconds before each run (default 1)
