@@ -24,33 +24,37 @@ const TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
 };
 
-/** URL path -> file; uPlot's dist folder is found where npm put the package. */
-function files(): Map<string, string> {
-  const uplot = path.join(path.dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
-  return new Map([
-    ['/', path.join(PAGE_DIR, 'index.html')],
-    ['/dashboard.js', path.join(PAGE_DIR, 'dashboard.js')],
-    ['/dashboard.css', path.join(PAGE_DIR, 'dashboard.css')],
-    ['/uplot/uPlot.iife.min.js', path.join(uplot, 'uPlot.iife.min.js')],
-    ['/uplot/uPlot.min.css', path.join(uplot, 'uPlot.min.css')],
-  ]);
-}
+/** uPlot's dist folder, where npm put the package. */
+const uplotDir = () => path.join(path.dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
+
+/** URL path -> the file it serves (resolved at its first request). */
+const FILES = new Map<string, () => string>([
+  ['/', () => path.join(PAGE_DIR, 'index.html')],
+  ['/dashboard.js', () => path.join(PAGE_DIR, 'dashboard.js')],
+  ['/dashboard.css', () => path.join(PAGE_DIR, 'dashboard.css')],
+  ['/uplot/uPlot.iife.min.js', () => path.join(uplotDir(), 'uPlot.iife.min.js')],
+  ['/uplot/uPlot.min.css', () => path.join(uplotDir(), 'uPlot.min.css')],
+]);
 
 export class Dashboard {
-  private paths: Map<string, string> | null = null;
   private readonly loaded = new Map<string, Promise<Reply>>();
 
   /** The reply for GET `urlPath` when it is one of the dashboard's files, else null. */
   serve(urlPath: string): Promise<Reply> | null {
-    const file = (this.paths ??= files()).get(urlPath);
+    const file = FILES.get(urlPath);
     if (file === undefined) return null;
     let reply = this.loaded.get(urlPath);
     if (reply === undefined) {
-      reply = readFile(file, 'utf8').then((text) => new Reply(200, text, { 'Content-Type': TYPES[path.extname(file)], 'Cache-Control': 'no-cache' }));
+      reply = read(file());
       // A failed read (a package missing its files) is tried again next time, not kept.
       reply.catch(() => this.loaded.delete(urlPath));
       this.loaded.set(urlPath, reply);
     }
     return reply;
   }
+}
+
+async function read(file: string): Promise<Reply> {
+  const text = await readFile(file, 'utf8');
+  return new Reply(200, text, { 'Content-Type': TYPES[path.extname(file)], 'Cache-Control': 'no-cache' });
 }

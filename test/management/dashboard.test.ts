@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import amqp from 'amqplib';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODES, collect, connect, sleep, uniq } from '../helpers.js';
+import { MODES, collect, connect, sleep, uniq, within } from '../helpers.js';
 import { enc, managedBroker, type ManagedBroker } from './support.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -156,7 +156,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('dashboard in chromium
           page.on('dialog', (dialog) => void dialog.accept());
           const closed = once(consumerConn, 'close');
           await page.locator('#connections tbody tr', { hasText: 'dash-consumer' }).locator('button.close').click();
-          const [err] = (await closed) as [any];
+          const [err] = (await within(closed, 5000, 'the close of the consumer connection')) as [any];
           expect(err?.code).toBe(320);
           expect(String(err?.message)).toContain('Closed via management plugin');
           await expect.poll(() => tile(page, 'connections'), POLL).toBe(1);

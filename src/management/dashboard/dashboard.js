@@ -71,14 +71,14 @@ $('logout').addEventListener('click', () => showLogin());
 
 // --- charts ------------------------------------------------------------------
 
-/** A uPlot time chart of `series` ([label, colour] pairs) over the last WINDOW_S seconds. */
+/** A uPlot time chart of `series` ([label, colour, dash?]) over the last WINDOW_S seconds. */
 function timeChart(element, series) {
   const data = [[], ...series.map(() => [])];
   const plot = new uPlot(
     {
       width: element.clientWidth,
       height: CHART_HEIGHT,
-      series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 2, points: { show: false } }))],
+      series: [{}, ...series.map(([label, stroke, dash]) => ({ label, stroke, dash, width: 2, points: { show: false } }))],
       scales: {
         x: { range: (u, min, max) => [max - WINDOW_S, max] },
         y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] },
@@ -108,7 +108,7 @@ let charts = null;
 function makeCharts() {
   if (charts !== null) return;
   charts = {
-    rates: timeChart($('rates-chart'), [['publish', '#2f7ed8'], ['deliver / get', '#8bbc21'], ['ack', '#f28f43']]),
+    rates: timeChart($('rates-chart'), [['publish', '#2f7ed8'], ['deliver / get', '#8bbc21'], ['ack', '#f28f43', [6, 4]]]),
     depth: timeChart($('depth-chart'), [['ready', '#2f7ed8'], ['unacked', '#c42525']]),
   };
   addEventListener('resize', () => {
