@@ -1,7 +1,8 @@
 /**
  * The dashboard at / of the management port, in Debian's chromium (playwright-core,
  * no browser download): it logs in, shows the queue depths, totals and connections
- * the API reports, charts the rates, and its close button closes a connection (320).
+ * the API reports, charts the rates, its close button closes a connection (320),
+ * and its login lasts the browser tab's session.
  * Skipped only where /usr/bin/chromium is missing outside CI (.ci/run installs it).
  */
 import { existsSync } from 'node:fs';
@@ -34,7 +35,8 @@ function row(page: Page, id: string, key: string): Promise<Record<string, string
 const tile = async (page: Page, stat: string) => num(await page.textContent(`[data-stat="${stat}"]`));
 const rowKeys = (page: Page, id: string) => page.$$eval(`#${id} tbody tr`, (rows: any[]) => rows.map((r) => r.dataset.key as string));
 
-async function openLoggedIn(browser: Browser, m: ManagedBroker): Promise<Page> {
+/** A fresh page logged in as guest; `errors` collects the page's uncaught errors. */
+async function openLoggedIn(browser: Browser, m: ManagedBroker): Promise<{ page: Page; errors: string[] }> {
   const page = await (await browser.newContext()).newPage();
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
@@ -50,8 +52,7 @@ async function openLoggedIn(browser: Browser, m: ManagedBroker): Promise<Page> {
   await page.click('#login button[type=submit]');
   await page.waitForSelector('#dashboard:not([hidden])');
   expect(await page.textContent('#user')).toBe('guest');
-  expect(errors).toEqual([]);
-  return page;
+  return { page, errors };
 }
 
 describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('dashboard in chromium', () => {
@@ -76,7 +77,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('dashboard in chromium
       });
 
       it('shows the broker’s depths, rates and connections, and closes a connection', async () => {
-        const page = await openLoggedIn(browser, m);
+        const { page, errors } = await openLoggedIn(browser, m);
         // Names with multi-byte UTF-8 and markup: shown as text, as the API spells them.
         const qa = uniq('dash-ä<b>x</b>');
         const qb = uniq('dash-€ "q"');
@@ -163,9 +164,18 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('dashboard in chromium
           expect(await rowKeys(page, 'connections')).toHaveLength(1);
 
          
+          // A reload keeps the login (sessionStorage); Log out forgets it.
+          await page.reload();
+          await page.waitForSelector('#queues tbody tr');
+          await page.click('#logout');
+          expect(await page.isVisible('#login')).toBe(true);
+          expect(await page.isHidden('#dashboard')).toBe(true);
+          expect(await page.evaluate(() => (globalThis as any).sessionStorage.length)).toBe(0);
+
           // Every numbered message published into qa is there, once, in order.
           const drained = await collect(pub, qa, sentA);
           expect(drained.map((msg) => msg.content.toString())).toEqual(Array.from({ length: sentA }, (_, i) => `a-${i}`));
+          expect(errors).toEqual([]);
         } finally {
           await page.context().close();
           await publisher.close();

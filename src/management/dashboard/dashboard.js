@@ -238,9 +238,19 @@ function show(overview, queues, connections, channels) {
   fill($('channels'), channels, (ch) => ch.name, CHANNEL_COLUMNS);
 }
 
+/** What each poll asks for: only the columns shown, as RabbitMQ's UI asks. */
+const POLLED = [
+  'overview?columns=product_name,product_version,node,message_stats,queue_totals,object_totals',
+  'queues?columns=vhost,name,messages,messages_ready,messages_unacknowledged,consumers,' +
+    'message_stats.publish_details,message_stats.deliver_get_details,message_stats.ack_details',
+  'connections?columns=name,user,vhost,connected_at,channels,recv_oct,send_oct,' +
+    'client_properties.connection_name,client_properties.product,client_properties.version',
+  'channels?columns=name,user,vhost,confirm,transactional,prefetch_count,consumer_count,messages_unacknowledged',
+];
+
 async function poll(mine) {
   try {
-    const answers = await Promise.all(['overview', 'queues', 'connections', 'channels'].map((path) => api('GET', path)));
+    const answers = await Promise.all(POLLED.map((path) => api('GET', path)));
     if (mine !== session) return;
     show(...answers);
     $('status').textContent = `updated ${new Date().toLocaleTimeString()}`;
