@@ -3,7 +3,9 @@
  * acceptor thread, which owns the state it shows. find-my-way matches the
  * paths (percent-encoded vhosts and names, %2F for "/"); each resource group
  * registers its routes from its own file. Every /api request needs HTTP basic
- * auth, checked like an AMQP login; /metrics needs none (as rabbitmq_prometheus).
+ * auth, checked like an AMQP login; /metrics needs none (as rabbitmq_prometheus),
+ * nor do the dashboard's page and assets at / (as RabbitMQ's UI), whose script
+ * calls /api with the credentials its login form takes.
  */
 import http from 'node:http';
 import type net from 'node:net';
@@ -20,6 +22,7 @@ import { definitionRoutes } from './definitions.js';
 import { messageRoutes } from './messages.js';
 import { warrenRoutes } from './warren.js';
 import { loadMetrics, type Metrics } from './metrics.js';
+import { Dashboard } from './dashboard.js';
 import { log } from '../log/logger.js';
 import { userRoutes } from './users.js';
 import { authorise, type Level } from './tags.js';
@@ -32,6 +35,7 @@ export class ManagementServer {
   private readonly router = Router({ ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH });
   private readonly api: Api;
   private metrics: Promise<Metrics> | null = null;
+  private readonly dashboard = new Dashboard();
   private readonly server: http.Server;
   /** the largest body read: a base64 publish of the largest message, plus room */
   private readonly maxBody: number;
@@ -85,6 +89,8 @@ export class ManagementServer {
     const path = q < 0 ? url : url.slice(0, q);
     const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
     const method = req.method ?? 'GET';
+    const page = method === 'GET' ? this.dashboard.serve(path) : null;
+    if (page !== null) return page;
     if (path === '/metrics' && method === 'GET') {
       const metrics = await (this.metrics ??= loadMetrics(this.api));
       return new Reply(200, await metrics.scrape(), { 'Content-Type': metrics.contentType });
