@@ -9,6 +9,7 @@
  * resolves; queue contents live in the shards, told through the queue host.
  */
 import { randomBytes } from 'node:crypto';
+import { ChannelStats } from '../acceptor/channel-stats.js';
 import { queueDir } from '../store/queue-dir.js';
 import { parseQueueArguments } from './queue-arguments.js';
 import { validateHeadersArgs } from '../routing/headers.js';
@@ -74,6 +75,8 @@ export class VHostService {
   private readonly queuesById = new Map<number, QueueRecord>();
   /** the connections opened to this vhost (max-connections, and closed when it is deleted) */
   readonly connections = new Set<Connection>();
+  /** message_stats totals of its channels that closed (the management API adds the open ones) */
+  readonly closedChannels = new ChannelStats();
   limits: VHostLimits = {};
 
   constructor(
