@@ -18,6 +18,8 @@ const EXCHANGE_TYPES = [
   ['topic', 'AMQP topic exchange, as per the AMQP specification'],
 ].map(([name, description]) => ({ name, description, enabled: true }));
 
+const CHURN_KEYS = ['connection_created', 'connection_closed', 'channel_created', 'channel_closed', 'queue_declared', 'queue_created', 'queue_deleted'];
+
 const AUTH_MECHANISMS = [
   ['PLAIN', 'SASL PLAIN authentication mechanism'],
   ['AMQPLAIN', 'QPid AMQPLAIN mechanism'],
@@ -88,10 +90,18 @@ export function overviewRoutes(api: Api, route: Route): void {
       node: api.node,
       listeners: [{ node: api.node, protocol: 'amqp', ip_address: api.listener.host, port: api.listener.port }],
       contexts: [{ node: api.node, ...managementContext() }],
+      churn_rates: churnJson(),
       sample_retention_policies: SAMPLE_RETENTION_POLICIES,
       release_series_support_status: 'supported',
     });
   });
+
+  /** RabbitMQ's churn keys (objects created and gone since start), each with its rate. */
+  const churnJson = () => {
+    const c = api.host.churn;
+    const totals = [c.connectionCreated, c.connectionClosed, c.channelCreated, c.channelClosed, c.queueDeclared, c.queueCreated, c.queueDeleted];
+    return messageStatsJson(CHURN_KEYS, totals, api.overviewRates.observe('churn', totals));
+  };
 
   const managementContext = () => ({
     description: 'RabbitMQ Management',
@@ -113,6 +123,7 @@ export function overviewRoutes(api: Api, route: Route): void {
       uptime: Date.now() - api.startedAt,
       mem_used: mem.used(),
       mem_used_details: details(memRate),
+      ...churnJson(),
       mem_limit: mem.limit,
       mem_alarm: mem.on,
       disk_free_alarm: false,

@@ -65,12 +65,6 @@ const ABSENT: Record<string, string> = {
   'channels:[].idle_since': 'the time of the last activity is not kept per channel',
   'connections:[].recv_cnt': 'socket reads are not counted (recv_oct counts bytes)',
   'connections:[].send_cnt': 'socket writes are not counted (send_oct counts bytes)',
-  'overview:churn_rates': 'connections, channels and queues created and closed are not counted',
-  'nodes:[].connection_*': 'as churn_rates',
-  'nodes:[].channel_*': 'as churn_rates',
-  'nodes:[].queue_declared*': 'as churn_rates',
-  'nodes:[].queue_created*': 'as churn_rates',
-  'nodes:[].queue_deleted*': 'as churn_rates',
   // Operating system and installation facts RabbitMQ's node reports.
   'nodes:[].fd_*': 'file descriptors used and allowed',
   'nodes:[].sockets_*': 'sockets used and allowed',
