@@ -104,6 +104,9 @@ function connectionJson(api: Api, c: Connection): Record<string, unknown> {
   const name = c.clientProperties.connection_name;
   const tls = s instanceof TLSSocket ? s : null;
   const cipher = tls?.getCipher();
+  const cert = tls?.getPeerCertificate();
+  // {} when the client sent none
+  const peerCert = cert === undefined || cert.subject === undefined ? null : cert;
   return {
     // RabbitMQ shows the client's connection_name property only when it sent one.
     ...(typeof name === 'string' ? { user_provided_name: name } : {}),
@@ -123,11 +126,12 @@ function connectionJson(api: Api, c: Connection): Record<string, unknown> {
     ssl: tls !== null,
     ssl_protocol: tls?.getProtocol() ?? null,
     ssl_cipher: cipher?.name ?? null,
-    ssl_key_exchange: tls === null ? null : (tls.getEphemeralKeyInfo() as { type?: string }).type ?? null,
+    // Node's server side does not report the key exchange or the MAC apart from the cipher.
+    ssl_key_exchange: null,
     ssl_hash: null,
-    peer_cert_subject: null,
-    peer_cert_issuer: null,
-    peer_cert_validity: null,
+    peer_cert_subject: peerCert === null ? null : distinguishedName(peerCert.subject),
+    peer_cert_issuer: peerCert === null ? null : distinguishedName(peerCert.issuer),
+    peer_cert_validity: peerCert === null ? null : `${peerCert.valid_from} - ${peerCert.valid_to}`,
     channels: [...c.openChannels()].length,
     channel_max: c.channelMax,
     frame_max: c.frameMax,
@@ -142,6 +146,12 @@ function connectionJson(api: Api, c: Connection): Record<string, unknown> {
     send_pend: s.writableLength,
   };
 }
+
+/** A certificate's subject or issuer as RabbitMQ writes it: CN=alice,O=example. */
+const distinguishedName = (name: object) =>
+  Object.entries(name)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`)
+    .join(',');
 
 /** RabbitMQ names a channel after its connection and number. */
 const channelName = (ch: Channel) => `${ch.conn.name} (${ch.id})`;
