@@ -24,7 +24,7 @@ export class Api {
   readonly queueRates = new Rates();
   /** the overview's message rates */
   readonly overviewRates = new Rates();
-  /** per-exchange publish_in / publish_out rates, by vhost and name */
+  /** per-exchange publish_in / publish_out rates, by exchange record */
   readonly exchangeRates = new Rates();
   /** per-channel message rates, by channel ref */
   readonly channelRates = new Rates();

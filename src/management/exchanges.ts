@@ -11,7 +11,7 @@ export function exchangeRoutes(api: Api, route: Route): void {
   const list = (req: ApiRequest) => {
     const services = api.services(req.params.vhost);
     const items = services.flatMap((s) => [...s.topology.exchanges.values()].map((x) => exchangeJson(api, s.name, x)));
-    if (req.params.vhost === undefined) api.exchangeRates.forgetAllBut(new Set(services.flatMap((s) => [...s.topology.exchanges.keys()].map((name) => rateKey(s.name, name)))));
+    if (req.params.vhost === undefined) api.exchangeRates.forgetAllBut(new Set(services.flatMap((s) => [...s.topology.exchanges.values()].map(rateKey))));
     return listReply(req, items);
   };
   route('GET', '/api/exchanges', list);
@@ -67,14 +67,21 @@ export function exchangeRoutes(api: Api, route: Route): void {
   });
 }
 
-const rateKey = (vhost: string, name: string) => `${vhost}\0${name}`;
+/** Rates are kept per exchange record: one deleted and declared again starts from 0 under a new key. */
+const rateKeys = new WeakMap<ExchangeRecord, number>();
+let nextRateKey = 0;
+function rateKey(x: ExchangeRecord): number {
+  let key = rateKeys.get(x);
+  if (key === undefined) rateKeys.set(x, (key = ++nextRateKey));
+  return key;
+}
 
 /** RabbitMQ's exchange message_stats keys. */
 const EXCHANGE_MESSAGE_STATS = ['publish_in', 'publish_out'];
 
 export function exchangeJson(api: Api, vhost: string, x: ExchangeRecord): Record<string, unknown> {
   const totals = [x.publishIn, x.publishOut];
-  const rates = api.exchangeRates.observe(rateKey(vhost, x.name), totals);
+  const rates = api.exchangeRates.observe(rateKey(x), totals);
   // Like RabbitMQ, an exchange nothing was published to has no message_stats.
   const stats = x.publishIn > 0 ? { message_stats: messageStatsJson(EXCHANGE_MESSAGE_STATS, totals, rates) } : {};
   return {
