@@ -4,7 +4,7 @@ import { VERSION } from '../version.js';
 import type { Api, Route } from './api.js';
 import { HttpError, notFound, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
-import { QUEUE_MESSAGE_STATS, addTotals, channelTotals, depthFields, details, messageStatsJson, queueTotals, type QueueCounters } from './stats.js';
+import { QUEUE_MESSAGE_STATS, addTotals, depthFields, details, messageStatsJson, queueTotals, vhostChannelTotals, type QueueCounters } from './stats.js';
 import { publish } from '../acceptor/internal-publish.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 
@@ -35,12 +35,6 @@ const OVERVIEW_MESSAGE_STATS = [...QUEUE_MESSAGE_STATS, 'confirm', 'return_unrou
 /** Totals in the order of OVERVIEW_MESSAGE_STATS from queue totals and channel totals (CHANNEL_MESSAGE_STATS' order). */
 const overviewTotals = (queues: number[], channels: number[]) => [...(queues.length > 0 ? queues : queueTotals(undefined)), channels[1], channels[2], channels[3]];
 
-/** A vhost's channel totals: its closed channels' and its open ones'. */
-function vhostChannelTotals(s: VHostService): number[] {
-  const sum = channelTotals(s.closedChannels);
-  for (const conn of s.connections) for (const ch of conn.openChannels()) addTotals(sum, channelTotals(ch.messageStats));
-  return sum;
-}
 
 export function overviewRoutes(api: Api, route: Route): void {
   route('GET', '/api/overview', async (req) => {

@@ -8,6 +8,7 @@
 import type { ShardLink } from '../acceptor/shard-link.js';
 import { QUEUE_STATS_FIELDS } from '../shard/records.js';
 import type { ChannelStats } from '../acceptor/channel-stats.js';
+import type { VHostService } from '../vhost/vhost-service.js';
 
 export interface QueueCounters {
   ready: number;
@@ -95,6 +96,13 @@ export const channelTotals = (s: Readonly<ChannelStats>): number[] => [
   s.redeliver,
   s.ack,
 ];
+
+/** A vhost's channel totals (CHANNEL_MESSAGE_STATS' order): its closed channels' and its open ones'. */
+export function vhostChannelTotals(s: VHostService): number[] {
+  const sum = channelTotals(s.closedChannels);
+  for (const conn of s.connections) for (const ch of conn.openChannels()) addTotals(sum, channelTotals(ch.messageStats));
+  return sum;
+}
 
 /** Samples older than this no longer count towards a rate. */
 const WINDOW_MS = 5000;

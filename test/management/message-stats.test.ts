@@ -28,6 +28,14 @@ function publish(queue: string, body: Buffer): Buffer {
   ]);
 }
 
+/** /metrics' rabbitmq_global_messages_*_total values, by the name between those. */
+async function globalCounters(base: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const match of text.matchAll(/^rabbitmq_global_messages_(\w+)_total\{protocol="amqp091"\} (\d+)$/gm)) out[match[1]] = Number(match[2]);
+  return out;
+}
+
 /** The next method frame on the channel, which must be class.method. */
 async function expectMethod(c: RawClient, classId: number, methodId: number): Promise<void> {
   for (;;) {
@@ -51,6 +59,7 @@ for (const mode of MODES) {
       const url = `${m.broker.url}/${enc(vhost)}`;
       const [q1, q2, x] = ['q1', 'q2', 'x'];
       const overviewBefore = (await m.api('GET', '/api/overview')).body.message_stats;
+      const metricsBefore = await globalCounters(m.base);
 
       const publisher = await connect(url);
       const consumer = await connect(url);
@@ -129,6 +138,23 @@ for (const mode of MODES) {
         expect(await stats(`/api/vhosts/${enc(vhost)}`)).toMatchObject(vhostStats);
         const overview = (await m.api('GET', '/api/overview')).body.message_stats;
         for (const [key, n] of Object.entries(vhostStats)) expect(overview[key] - overviewBefore[key], key).toBe(n);
+        // rabbitmq_prometheus' global counters, counted by the channels
+        const metrics = await globalCounters(m.base);
+        const delta = Object.fromEntries(Object.entries(metrics).map(([name, n]) => [name, n - (metricsBefore[name] ?? 0)]));
+        expect(delta).toEqual({
+          received: N + 5,
+          confirmed: N + 5,
+          unroutable_returned: 3,
+          unroutable_dropped: 2,
+          delivered: 3 + N + 3 + 2,
+          delivered_consume_manual_ack: 3,
+          delivered_consume_auto_ack: N,
+          delivered_get_manual_ack: 3,
+          delivered_get_auto_ack: 2,
+          get_empty: 1,
+          redelivered: 1,
+          acknowledged: 5,
+        });
       } finally {
         await publisher.close();
         await consumer.close();
