@@ -46,8 +46,17 @@ epmd_was_running=
 if epmd -names >/dev/null 2>&1; then epmd_was_running=1; fi
 
 cleanup() {
+  pid=$(cat "$RABBITMQ_PID_FILE" 2>/dev/null || true)
   "$RABBITMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" -q stop >/dev/null 2>&1 || true
-  if [ -f "$RABBITMQ_PID_FILE" ]; then kill "$(cat "$RABBITMQ_PID_FILE")" 2>/dev/null || true; fi
+  # The node's process may take a few seconds to go: wait for it, then kill what is left.
+  if [ -n "$pid" ]; then
+    i=0
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt 60 ]; do
+      sleep 0.5
+      i=$((i + 1))
+    done
+    kill "$pid" 2>/dev/null || true
+  fi
   if [ -z "$epmd_was_running" ]; then epmd -kill >/dev/null 2>&1 || true; fi
   rm -rf "$tmp"
 }
