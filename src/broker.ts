@@ -8,6 +8,7 @@
  * broker down: its queues and their messages are gone, so the broker closes
  * every connection with 541, stops listening and emits 'fatal' (an Error).
  */
+import { Churn } from './vhost/churn.js';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -133,6 +134,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   private defaultUsers = true;
   readonly links: ShardLink[];
   readonly connections = new Set<Connection>();
+  /** connections, channels and queues created and gone (the management API's churn_rates) */
+  readonly churn = new Churn();
   readonly maxMessageSize: number;
   readonly memory: MemoryAlarm;
   private readonly servers: net.Server[] = [];
@@ -570,11 +573,13 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     }
     const conn = new Connection(this.nextId++, socket, this);
     this.connections.add(conn);
+    this.churn.connectionCreated++;
     connectionLog.info(`accepting AMQP connection ${conn.id} (${conn.name})`);
   }
 
   connectionClosed(conn: Connection): void {
     this.connections.delete(conn);
+    this.churn.connectionClosed++;
     this.dirtyConnections.delete(conn);
     this.memory.forget(conn);
     if (this.waitFor.active) this.waitFor.poke();
@@ -643,11 +648,13 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   registerChannel(channel: Channel): number {
     const ref = this.nextId++;
     this.channels.set(ref, channel);
+    this.churn.channelCreated++;
     return ref;
   }
 
   unregisterChannel(channel: Channel): void {
     this.channels.delete(channel.ref);
+    this.churn.channelClosed++;
   }
 
   /** An immediate publish went to `shards` shards; returns the id their answers carry. */
@@ -689,6 +696,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   /** QueueHost: a deleted queue's consumers are cancelled (notified if they can be). */
   queueDeleted(queue: QueueRecord): void {
+    this.churn.queueDeleted++;
     this.consumers.queueDeleted(queue);
   }
 

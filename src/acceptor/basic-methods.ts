@@ -98,6 +98,7 @@ async function get(ch: Channel, a: M.BasicGet): Promise<void> {
   const link = ch.conn.broker.links[queue.shard];
   const result: GetResult | { empty: true } = await link.request({ op: 'get', queueId: queue.id, noAck: a.noAck });
   if ('empty' in result) {
+    ch.countGetEmpty();
     M.writeBasicGetEmpty(ch.conn.out, ch.id, {});
     return;
   }

@@ -9,13 +9,14 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
 import { expirationText, parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
-import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_REQUEUE, blockSize, publishRecordSize, writeBlock, writePublishHeader } from '../shard/records.js';
+import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, blockSize, publishRecordSize, writeBlock, writePublishHeader } from '../shard/records.js';
 import type { Destination, ExchangeRecord, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
 import { HEADERS_FLAG_BYTE0, senderSelected } from '../routing/sender-selected.js';
 import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 import { ConfirmTracker } from './confirm-tracker.js';
+import { ChannelStats } from './channel-stats.js';
 import { Transaction } from './transaction.js';
 import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
@@ -86,6 +87,8 @@ export class Channel implements RoutedMessage {
   private readonly backlog: { type: number; payload: Buffer }[] = [];
   /** Global id, so shard records (immediate results) can find the channel. */
   readonly ref: number;
+  /** totals for the management API (confirms: see messageStats) */
+  private readonly stats = new ChannelStats();
 
   // The publish being assembled (basic.publish, then header, then body frames).
   private expecting = NO_CONTENT;
@@ -176,8 +179,27 @@ export class Channel implements RoutedMessage {
   }
 
   /** What the management API shows of this channel. */
-  get info(): { unacked: number; confirm: boolean; transactional: boolean } {
-    return { unacked: this.unacked.size, confirm: this.confirms !== null, transactional: this.tx !== null };
+  get info(): { unacked: number; confirm: boolean; transactional: boolean; unconfirmed: number; uncommitted: number; acksUncommitted: number } {
+    const tx = this.tx;
+    return {
+      unacked: this.unacked.size,
+      confirm: this.confirms !== null,
+      transactional: tx !== null,
+      unconfirmed: this.confirms?.unconfirmed ?? 0,
+      uncommitted: tx === null ? 0 : tx.publishes,
+      acksUncommitted: tx === null ? 0 : tx.settling,
+    };
+  }
+
+  /** Its message_stats totals, confirms included. */
+  get messageStats(): Readonly<ChannelStats> {
+    this.stats.confirm = this.confirms?.acked ?? 0;
+    return this.stats;
+  }
+
+  /** Records that a basic.get found the queue empty. */
+  countGetEmpty(): void {
+    this.stats.getEmpty++;
   }
 
   /** Bytes of the body being received (they count against the memory watermark). */
@@ -258,6 +280,7 @@ export class Channel implements RoutedMessage {
         this.pubBody.push(op.body);
         this.route();
       } else {
+        if (op.action === SETTLE_ACK) this.stats.ack += op.deliveries.length;
         for (const [, delivery] of op.deliveries) this.collect(delivery);
         this.flushSettles(op.action);
       }
@@ -378,6 +401,8 @@ export class Channel implements RoutedMessage {
     if (INJECTED_DELAY_US > 0) spin(INJECTED_DELAY_US);
     const broker = this.conn.broker;
     const exchange = this.publishable();
+    this.stats.publish++;
+    exchange.publishIn++;
     if (broker.waitFor.countingPublishes) broker.waitFor.countPublish(this.conn.vhost.name, exchange.name);
     const selected = this.hasHeaders() ? senderSelected(this.pubProperties) : null;
     if (selected !== null) this.pubProperties = selected.properties; // BCC removed
@@ -385,6 +410,7 @@ export class Channel implements RoutedMessage {
     let shards = 0;
     for (const destination of this.routed) {
       if (destination.kind !== 'queue') continue;
+      exchange.publishOut++;
       const targets = this.targets[destination.shard];
       if (targets.length === 0) shards++;
       targets.push(destination.id);
@@ -399,7 +425,8 @@ export class Channel implements RoutedMessage {
       if (!replied && (this.pubFlags & (PUBLISH_MANDATORY | PUBLISH_IMMEDIATE)) !== 0) {
         const mandatory = (this.pubFlags & PUBLISH_MANDATORY) !== 0;
         this.writeReturn(mandatory ? ReplyCode.NO_ROUTE : ReplyCode.NO_CONSUMERS, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody);
-      }
+        this.stats.returnUnroutable++;
+      } else if (!replied) this.stats.dropUnroutable++;
       // Unroutable or handed to a reply consumer: acked at once, after its return (as RabbitMQ does).
       confirms?.flush();
     } else {
@@ -557,7 +584,11 @@ export class Channel implements RoutedMessage {
 
   private send(consumer: ConsumerRef, redelivered: boolean, queueId: number, msgId: number, buf: Buffer, blockAt: number): void {
     const tag = ++this.nextTag;
-    if (!consumer.noAck) this.addUnacked(tag, consumer.link, queueId, msgId);
+    if (!consumer.noAck) {
+      this.addUnacked(tag, consumer.link, queueId, msgId);
+      this.stats.deliver++;
+    } else this.stats.deliverNoAck++;
+    if (redelivered) this.stats.redeliver++;
     const v = this.view.read(buf, blockAt);
     const out = this.conn.out;
     const start = out.beginFrame(FRAME_METHOD, this.id);
@@ -589,7 +620,11 @@ export class Channel implements RoutedMessage {
   /** basic.get-ok for a message a shard handed out. */
   sendGetOk(link: ShardLink, noAck: boolean, redelivered: boolean, queueId: number, msgId: number, messageCount: number, block: Buffer): void {
     const tag = ++this.nextTag;
-    if (!noAck) this.addUnacked(tag, link, queueId, msgId);
+    if (!noAck) {
+      this.addUnacked(tag, link, queueId, msgId);
+      this.stats.get++;
+    } else this.stats.getNoAck++;
+    if (redelivered) this.stats.redeliver++;
     const v = this.view.read(block, 0);
     const out = this.conn.out;
     const start = out.beginFrame(FRAME_METHOD, this.id);
@@ -640,6 +675,7 @@ export class Channel implements RoutedMessage {
   settle(tag: number, multiple: boolean, action: number): void {
     const taken = this.take(tag, multiple);
     if (this.tx !== null) return this.tx.settle(action, taken);
+    if (action === SETTLE_ACK) this.stats.ack += taken.length;
     for (const [, delivery] of taken) this.collect(delivery);
     this.flushSettles(action);
     this.releaseHeld();
@@ -750,6 +786,7 @@ export class Channel implements RoutedMessage {
     this.cancelReplyConsumer();
     if (this.tx !== null) this.rollback(this.tx);
     this.requeueAll();
+    this.conn.service.closedChannels.add(this.messageStats);
     this.conn.broker.unregisterChannel(this);
   }
 }

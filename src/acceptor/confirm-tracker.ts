@@ -23,6 +23,9 @@ export type ConfirmSink = (seq: number, multiple: boolean, ack: boolean) => void
 export class ConfirmTracker {
   /** the last seq handed out */
   private seq = 0;
+  /** seqs answered, and of those acked (the management API's confirm and messages_unconfirmed) */
+  private answered = 0;
+  acked = 0;
   /** the lowest seq not answered yet; everything below it was acked or nacked */
   private low = 1;
   private states = new Int32Array(64);
@@ -77,6 +80,11 @@ export class ConfirmTracker {
     this.refused(shard, this.owed[shard].length);
   }
 
+  /** publishes not yet acked or nacked */
+  get unconfirmed(): number {
+    return this.seq - this.answered;
+  }
+
   /** Sends the acks and nacks for what finished since the last flush. */
   flush(): void {
     const finished = this.finished;
@@ -97,7 +105,14 @@ export class ConfirmTracker {
         if (state === kind) end = s;
         else if (state !== ANSWERED) break;
       }
-      for (let s = this.low; s <= end; s++) states[s & mask] = ANSWERED;
+      let count = 0;
+      for (let s = this.low; s <= end; s++) {
+        if (states[s & mask] === ANSWERED) continue;
+        states[s & mask] = ANSWERED;
+        count++;
+      }
+      this.answered += count;
+      if (kind === DONE) this.acked += count;
       this.sink(end, end > this.low, kind === DONE);
       this.low = end + 1;
     }
@@ -107,6 +122,8 @@ export class ConfirmTracker {
       const at = seq & mask;
       if (states[at] !== DONE && states[at] !== FAILED) continue;
       this.sink(seq, false, states[at] === DONE);
+      this.answered++;
+      if (states[at] === DONE) this.acked++;
       states[at] = ANSWERED;
     }
     finished.length = 0;

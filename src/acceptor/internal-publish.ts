@@ -25,8 +25,10 @@ export function publish(host: RingHost, vhost: VHost, exchange: ExchangeRecord, 
   const routed = new Set<Destination>();
   vhost.route(exchange, routingKey, { headers: () => properties.headers }, routed);
   const byShard = new Map<number, number[]>();
+  exchange.publishIn++;
   for (const d of routed) {
     if (d.kind !== 'queue') continue;
+    exchange.publishOut++;
     const ids = byShard.get(d.shard) ?? [];
     byShard.set(d.shard, ids);
     ids.push(d.id);

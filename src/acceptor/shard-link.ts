@@ -9,6 +9,8 @@ import { RingWriter } from '../shard/ring-writer.js';
 import { LocalDoorbell, Pump, SharedDoorbell, type Doorbell } from '../shard/doorbell.js';
 import { ShardRunner } from '../shard/shard-runner.js';
 import { SyncWriter } from '../store/sync-writer.js';
+import { log } from '../log/logger.js';
+import { receiveLogLine } from '../log/worker-log.js';
 import type { ShardControl } from '../shard/shard.js';
 import type { ShardWorkerData } from '../shard/shard-worker.js';
 import * as R from '../shard/records.js';
@@ -145,6 +147,7 @@ export class ShardLink {
       // 'error' (an uncaught exception) is followed by 'exit'; the broker acts on the first.
       this.worker.on('error', (err) => this.stopped(`its worker threw ${describe(err)}`));
       this.worker.on('exit', (code) => this.stopped(`its worker exited with code ${code}`));
+      this.worker.on('message', (message) => receiveLogLine(log, message));
     }
     // Only a fault in this loop itself gets here: a record's own error fails its connection (work()).
     this.pump = new Pump(acceptorBell, () => this.work(), (err) => this.stopped(`reading its records threw ${describe(err)}`));

@@ -58,6 +58,13 @@ export class Transaction<D> {
     return op;
   }
 
+  /** Publishes buffered (the management API's messages_uncommitted; counted only when asked). */
+  get publishes(): number {
+    let n = 0;
+    for (const op of this.ops) if (op.kind === 'publish') n++;
+    return n;
+  }
+
   /** Drops everything; returns the deliveries that buffered settlements took. */
   rollback(): [number, D][] {
     const taken: [number, D][] = [];

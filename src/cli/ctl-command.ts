@@ -87,7 +87,7 @@ const LISTINGS: Record<string, Listing> = {
     perVhost: false,
     defaults: ['user', 'peer_host', 'peer_port', 'state'],
     items: {
-      ...fields('name', 'user', 'vhost', 'host', 'port', 'peer_host', 'peer_port', 'state', 'channels', 'protocol', 'auth_mechanism', 'ssl', 'frame_max', 'channel_max', 'timeout', 'client_properties', 'connected_at', 'recv_oct', 'send_oct', 'type'),
+      ...fields('name', 'user', 'vhost', 'host', 'port', 'peer_host', 'peer_port', 'state', 'channels', 'protocol', 'auth_mechanism', 'ssl', 'frame_max', 'channel_max', 'timeout', 'client_properties', 'connected_at', 'recv_oct', 'send_oct', 'send_pend', 'type', 'ssl_protocol', 'ssl_key_exchange', 'ssl_cipher', 'ssl_hash', 'peer_cert_subject', 'peer_cert_issuer', 'peer_cert_validity'),
       pid: field('name'),
     },
   },
@@ -97,7 +97,7 @@ const LISTINGS: Record<string, Listing> = {
     perVhost: false,
     defaults: ['pid', 'user', 'consumer_count', 'messages_unacknowledged'],
     items: {
-      ...fields('name', 'number', 'user', 'vhost', 'consumer_count', 'messages_unacknowledged', 'prefetch_count', 'global_prefetch_count', 'confirm', 'transactional', 'state'),
+      ...fields('name', 'number', 'user', 'vhost', 'consumer_count', 'messages_unacknowledged', 'messages_unconfirmed', 'messages_uncommitted', 'acks_uncommitted', 'prefetch_count', 'global_prefetch_count', 'confirm', 'transactional', 'state'),
       // warren has no Erlang pids: a channel is named by its connection and number
       pid: field('name'),
       connection: (row) => (row.connection_details as Row | undefined)?.name,

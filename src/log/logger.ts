@@ -4,7 +4,8 @@
  * filtered by the console level (--log-level, warnings and up by default), and
  * to sinks (the amq.rabbitmq.log exchange) that take info and up whatever the
  * console shows (debug too when the console shows debug). Worker threads have
- * their own copy, console only.
+ * their own copy, which prints and posts its lines to the acceptor's sinks
+ * (worker-log.ts).
  *
  * Connection events (accepting, authenticated, closing, a refused login) go
  * through `connectionLog`, RabbitMQ's "connection" category: its console level
@@ -55,6 +56,11 @@ export class Logger {
   announce(line: string): void {
     console.log(line);
     this.toSinks('info', line);
+  }
+
+  /** A line another thread logged (and printed): to the sinks only. */
+  forward(level: LogLevel, text: string): void {
+    this.toSinks(level, text);
   }
 
   addSink(sink: LogSink): void {

@@ -24,8 +24,16 @@ export class Api {
   readonly queueRates = new Rates();
   /** the overview's message rates */
   readonly overviewRates = new Rates();
+  /** per-exchange publish_in / publish_out rates, by exchange record */
+  readonly exchangeRates = new Rates();
+  /** per-channel message rates, by channel ref */
+  readonly channelRates = new Rates();
+  /** per-connection byte rates (recv_oct / send_oct), by connection id */
+  readonly connectionRates = new Rates();
   /** the port this API listens on, once it does */
   managementPort = 0;
+  /** the address it listens on */
+  managementHost = '';
 
   constructor(
     readonly host: ManagementHost,

@@ -1,4 +1,5 @@
 /** /api/connections (list, show, DELETE closes with 320), /api/channels and /api/consumers. */
+import { TLSSocket } from 'node:tls';
 import type { Channel } from '../acceptor/channel.js';
 import type { Connection } from '../acceptor/connection.js';
 import type { ConsumerRef } from '../acceptor/consumer-registry.js';
@@ -7,6 +8,7 @@ import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import type { Api, Route } from './api.js';
 import { HttpError, noContent, notFound, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
+import { CHANNEL_CONSUMING, CHANNEL_MESSAGE_STATS, channelTotals, details, messageStatsJson } from './stats.js';
 
 /** RabbitMQ's text when the management API closes a connection without X-Reason. */
 const DEFAULT_REASON = 'Closed via management plugin';
@@ -20,7 +22,11 @@ export function connectionRoutes(api: Api, route: Route): void {
   };
   const channels = (req: ApiRequest): Channel[] => connections(req).flatMap((c) => [...c.openChannels()]);
 
-  const listConnections = (req: ApiRequest) => listReply(req, connections(req).map((c) => connectionJson(api, c)));
+  const listConnections = (req: ApiRequest) => {
+    const live = connections(req);
+    if (req.params.vhost === undefined) api.connectionRates.forgetAllBut(new Set(live.map((c) => c.id)));
+    return listReply(req, live.map((c) => connectionJson(api, c)));
+  };
   route('GET', '/api/connections', listConnections);
   route('GET', '/api/vhosts/:vhost/connections', listConnections);
 
@@ -40,7 +46,11 @@ export function connectionRoutes(api: Api, route: Route): void {
   });
   route('GET', '/api/connections/:name/channels', (req) => listReply(req, [...named(req).openChannels()].map((ch) => channelJson(api, ch))));
 
-  const listChannels = (req: ApiRequest) => listReply(req, channels(req).map((ch) => channelJson(api, ch)));
+  const listChannels = (req: ApiRequest) => {
+    const live = channels(req);
+    if (req.params.vhost === undefined) api.channelRates.forgetAllBut(new Set(live.map((ch) => ch.ref)));
+    return listReply(req, live.map((ch) => channelJson(api, ch)));
+  };
   route('GET', '/api/channels', listChannels);
   route('GET', '/api/vhosts/:vhost/channels', listChannels);
   route('GET', '/api/channels/:name', (req) => {
@@ -90,7 +100,16 @@ export function consumersOf(api: Api, wanted: (c: ConsumerRef) => boolean): Reco
 
 function connectionJson(api: Api, c: Connection): Record<string, unknown> {
   const s = c.socket;
+  const [recvRate, sendRate] = api.connectionRates.observe(c.id, [s.bytesRead, s.bytesWritten]);
+  const name = c.clientProperties.connection_name;
+  const tls = s instanceof TLSSocket ? s : null;
+  const cipher = tls?.getCipher();
+  const cert = tls?.getPeerCertificate();
+  // {} when the client sent none
+  const peerCert = cert === undefined || cert.subject === undefined ? null : cert;
   return {
+    // RabbitMQ shows the client's connection_name property only when it sent one.
+    ...(typeof name === 'string' ? { user_provided_name: name } : {}),
     name: c.name,
     node: api.node,
     type: 'network',
@@ -104,7 +123,15 @@ function connectionJson(api: Api, c: Connection): Record<string, unknown> {
     port: s.localPort,
     peer_host: s.remoteAddress,
     peer_port: s.remotePort,
-    ssl: false,
+    ssl: tls !== null,
+    ssl_protocol: tls?.getProtocol() ?? null,
+    ssl_cipher: cipher?.name ?? null,
+    // Node's server side does not report the key exchange or the MAC apart from the cipher.
+    ssl_key_exchange: null,
+    ssl_hash: null,
+    peer_cert_subject: peerCert === null ? null : distinguishedName(peerCert.subject),
+    peer_cert_issuer: peerCert === null ? null : distinguishedName(peerCert.issuer),
+    peer_cert_validity: peerCert === null ? null : `${peerCert.valid_from} - ${peerCert.valid_to}`,
     channels: [...c.openChannels()].length,
     channel_max: c.channelMax,
     frame_max: c.frameMax,
@@ -112,9 +139,19 @@ function connectionJson(api: Api, c: Connection): Record<string, unknown> {
     connected_at: c.connectedAt,
     client_properties: toJsonTable(c.clientProperties),
     recv_oct: s.bytesRead,
+    recv_oct_details: details(recvRate),
     send_oct: s.bytesWritten,
+    send_oct_details: details(sendRate),
+    // bytes written to the socket and not yet sent
+    send_pend: s.writableLength,
   };
 }
+
+/** A certificate's subject or issuer as RabbitMQ writes it: CN=alice,O=example. */
+const distinguishedName = (name: object) =>
+  Object.entries(name)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`)
+    .join(',');
 
 /** RabbitMQ names a channel after its connection and number. */
 const channelName = (ch: Channel) => `${ch.conn.name} (${ch.id})`;
@@ -145,9 +182,28 @@ function channelJson(api: Api, ch: Channel): Record<string, unknown> {
     connection_details: { name: ch.conn.name, peer_host: ch.conn.socket.remoteAddress, peer_port: ch.conn.socket.remotePort },
     consumer_count: ch.consumers.size,
     messages_unacknowledged: info.unacked,
+    messages_unconfirmed: info.unconfirmed,
+    messages_uncommitted: info.uncommitted,
+    acks_uncommitted: info.acksUncommitted,
     prefetch_count: ch.prefetchCount,
     global_prefetch_count: ch.globalPrefetch,
     confirm: info.confirm,
     transactional: info.transactional,
+    ...channelMessageStats(api, ch),
   };
+}
+
+/**
+ * RabbitMQ's channel message_stats: the publishing keys once it published, the
+ * consuming keys once it got a delivery or a basic.get answer; none before.
+ */
+function channelMessageStats(api: Api, ch: Channel): { message_stats?: Record<string, unknown> } {
+  const totals = channelTotals(ch.messageStats);
+  const rates = api.channelRates.observe(ch.ref, totals);
+  const published = totals[0] > 0;
+  const consumed = totals.slice(CHANNEL_CONSUMING).some((n) => n > 0);
+  if (!published && !consumed) return {};
+  const from = published ? 0 : CHANNEL_CONSUMING;
+  const to = consumed ? CHANNEL_MESSAGE_STATS.length : CHANNEL_CONSUMING;
+  return { message_stats: messageStatsJson(CHANNEL_MESSAGE_STATS.slice(from, to), totals.slice(from, to), rates.slice(from, to)) };
 }

@@ -8,7 +8,11 @@ import type { Api, Route } from './api.js';
 import { badRequest, noContent, type ApiRequest } from './http.js';
 
 export function definitionRoutes(api: Api, route: Route): void {
-  route('GET', '/api/definitions', () => exportDefinitions(api.host.vhosts.values(), api.host.access), 'administrator');
+  route('GET', '/api/definitions', () => {
+    const defs = exportDefinitions(api.host.vhosts.values(), api.host.access);
+    // RabbitMQ 3.10's export also names its version twice, its cluster name, and its policies (warren has none).
+    return { ...defs, rabbitmq_version: defs.rabbit_version, global_parameters: [{ name: 'cluster_name', value: api.node }], policies: [] };
+  }, 'administrator');
   route('GET', '/api/definitions/:vhost', (req) => {
     // RabbitMQ's per-vhost export names no vhosts, and its entries carry none.
     const { exchanges, queues, bindings } = exportDefinitions([api.service(req.params.vhost)], api.host.access);

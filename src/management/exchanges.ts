@@ -5,10 +5,15 @@ import { exchangeName, type Api, type Route } from './api.js';
 import { boolField, created, httpError, noContent, notFound, objectBody, param, queryFlag, stringField, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
 import { args } from './queues.js';
+import { messageStatsJson } from './stats.js';
 
 export function exchangeRoutes(api: Api, route: Route): void {
-  const list = (req: ApiRequest) =>
-    listReply(req, api.services(req.params.vhost).flatMap((s) => [...s.topology.exchanges.values()].map((x) => exchangeJson(s.name, x))));
+  const list = (req: ApiRequest) => {
+    const services = api.services(req.params.vhost);
+    const items = services.flatMap((s) => [...s.topology.exchanges.values()].map((x) => exchangeJson(api, s.name, x)));
+    if (req.params.vhost === undefined) api.exchangeRates.forgetAllBut(new Set(services.flatMap((s) => [...s.topology.exchanges.values()].map(rateKey))));
+    return listReply(req, items);
+  };
   route('GET', '/api/exchanges', list);
   route('GET', '/api/exchanges/:vhost', list);
 
@@ -22,7 +27,7 @@ export function exchangeRoutes(api: Api, route: Route): void {
   route('GET', '/api/exchanges/:vhost/:name', (req) => {
     const { service, exchange } = existing(req);
     // RabbitMQ's single-exchange view adds per-source and per-destination rates (none here).
-    return selectColumns(req, { ...exchangeJson(service.name, exchange), incoming: [], outgoing: [] });
+    return selectColumns(req, { ...exchangeJson(api, service.name, exchange), incoming: [], outgoing: [] });
   });
 
   route('PUT', '/api/exchanges/:vhost/:name', (req) => {
@@ -62,8 +67,25 @@ export function exchangeRoutes(api: Api, route: Route): void {
   });
 }
 
-export function exchangeJson(vhost: string, x: ExchangeRecord): Record<string, unknown> {
+/** Rates are kept per exchange record: one deleted and declared again starts from 0 under a new key. */
+const rateKeys = new WeakMap<ExchangeRecord, number>();
+let nextRateKey = 0;
+function rateKey(x: ExchangeRecord): number {
+  let key = rateKeys.get(x);
+  if (key === undefined) rateKeys.set(x, (key = ++nextRateKey));
+  return key;
+}
+
+/** RabbitMQ's exchange message_stats keys. */
+const EXCHANGE_MESSAGE_STATS = ['publish_in', 'publish_out'];
+
+export function exchangeJson(api: Api, vhost: string, x: ExchangeRecord): Record<string, unknown> {
+  const totals = [x.publishIn, x.publishOut];
+  const rates = api.exchangeRates.observe(rateKey(x), totals);
+  // Like RabbitMQ, an exchange nothing was published to has no message_stats.
+  const stats = x.publishIn > 0 ? { message_stats: messageStatsJson(EXCHANGE_MESSAGE_STATS, totals, rates) } : {};
   return {
+    ...stats,
     name: x.name,
     vhost,
     type: x.type,

@@ -11,10 +11,12 @@ import type { VHostLimits } from '../vhost/vhost-limits.js';
 import type { Definitions } from '../definitions/rabbit-format.js';
 import type { ResetOptions } from '../broker.js';
 import type { Faults } from '../rig/faults.js';
+import type { Churn } from '../vhost/churn.js';
 
 export interface ManagementHost {
   readonly vhosts: ReadonlyMap<string, VHostService>;
   readonly connections: ReadonlySet<Connection>;
+  readonly churn: Readonly<Churn>;
   readonly links: readonly ShardLink[];
   readonly memory: { readonly on: boolean; readonly limit: number; used(): number };
   readonly options: { readonly host: string | string[]; readonly maxMessageSize: number };

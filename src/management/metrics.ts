@@ -5,6 +5,25 @@
  */
 import type { Gauge } from 'prom-client';
 import type { Api } from './api.js';
+import { CHANNEL_MESSAGE_STATS, addTotals, vhostChannelTotals } from './stats.js';
+
+const at = (key: (typeof CHANNEL_MESSAGE_STATS)[number]) => CHANNEL_MESSAGE_STATS.indexOf(key);
+
+/** rabbitmq_prometheus' global counters: name, help, where its total is in the channel totals. */
+const GLOBAL_COUNTERS: [string, string, number][] = [
+  ['rabbitmq_global_messages_received_total', 'Total number of messages received from publishers', at('publish')],
+  ['rabbitmq_global_messages_confirmed_total', 'Total number of messages confirmed to publishers', at('confirm')],
+  ['rabbitmq_global_messages_unroutable_returned_total', 'Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable', at('return_unroutable')],
+  ['rabbitmq_global_messages_unroutable_dropped_total', 'Total number of messages published as non-mandatory into an exchange and dropped as unroutable', at('drop_unroutable')],
+  ['rabbitmq_global_messages_delivered_total', 'Total number of messages delivered to consumers', at('deliver_get')],
+  ['rabbitmq_global_messages_delivered_consume_manual_ack_total', 'Total number of messages delivered to consumers using basic.consume with manual acknowledgment', at('deliver')],
+  ['rabbitmq_global_messages_delivered_consume_auto_ack_total', 'Total number of messages delivered to consumers using basic.consume with automatic acknowledgment', at('deliver_no_ack')],
+  ['rabbitmq_global_messages_delivered_get_manual_ack_total', 'Total number of messages delivered to consumers using basic.get with manual acknowledgment', at('get')],
+  ['rabbitmq_global_messages_delivered_get_auto_ack_total', 'Total number of messages delivered to consumers using basic.get with automatic acknowledgment', at('get_no_ack')],
+  ['rabbitmq_global_messages_get_empty_total', 'Total number of times basic.get operations fetched no message', at('get_empty')],
+  ['rabbitmq_global_messages_redelivered_total', 'Total number of messages redelivered to consumers', at('redeliver')],
+  ['rabbitmq_global_messages_acknowledged_total', 'Total number of messages acknowledged by consumers', at('ack')],
+];
 
 export interface Metrics {
   readonly contentType: string;
@@ -27,6 +46,8 @@ export async function loadMetrics(api: Api): Promise<Metrics> {
   const queues = gauge('rabbitmq_queues', 'Queues available');
   const memory = gauge('rabbitmq_process_resident_memory_bytes', 'Memory used, bytes, as the memory alarm counts it');
   const alarm = gauge('rabbitmq_alarms_memory_used_watermark', 'Whether the memory alarm is on (1) or not (0)');
+  // rabbitmq_prometheus' global counters, from the channels' totals (CHANNEL_MESSAGE_STATS' order).
+  const global = GLOBAL_COUNTERS.map(([name, help, index]) => ({ gauge: gauge(name, help, ['protocol']), index }));
 
   const scrape = async (): Promise<string> => {
     const { host } = api;
@@ -53,6 +74,9 @@ export async function loadMetrics(api: Api): Promise<Metrics> {
     queues.set(queueCount);
     memory.set(host.memory.used());
     alarm.set(host.memory.on ? 1 : 0);
+    const totals: number[] = [];
+    for (const service of host.vhosts.values()) addTotals(totals, vhostChannelTotals(service));
+    for (const { gauge: g, index } of global) g.set({ protocol: 'amqp091' }, totals[index] ?? 0);
     return registry.metrics();
   };
   return { contentType: registry.contentType, scrape };

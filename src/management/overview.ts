@@ -4,7 +4,7 @@ import { VERSION } from '../version.js';
 import type { Api, Route } from './api.js';
 import { HttpError, notFound, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
-import { depthFields, details, type QueueCounters } from './stats.js';
+import { QUEUE_MESSAGE_STATS, addTotals, depthFields, details, messageStatsJson, queueTotals, vhostChannelTotals, type QueueCounters } from './stats.js';
 import { publish } from '../acceptor/internal-publish.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 
@@ -18,22 +18,41 @@ const EXCHANGE_TYPES = [
   ['topic', 'AMQP topic exchange, as per the AMQP specification'],
 ].map(([name, description]) => ({ name, description, enabled: true }));
 
+const CHURN_KEYS = ['connection_created', 'connection_closed', 'channel_created', 'channel_closed', 'queue_declared', 'queue_created', 'queue_deleted'];
+
+const AUTH_MECHANISMS = [
+  ['PLAIN', 'SASL PLAIN authentication mechanism'],
+  ['AMQPLAIN', 'QPid AMQPLAIN mechanism'],
+  ['EXTERNAL', 'SASL EXTERNAL authentication mechanism (a TLS client certificate)'],
+].map(([name, description]) => ({ name, description, enabled: true }));
+
+/** RabbitMQ's default sample retention (seconds); warren keeps rates over the last 5 s only. */
+const SAMPLE_RETENTION_POLICIES = { global: [600, 3600, 28800, 86400], basic: [600, 3600], detailed: [600] };
+
+/** The overview's and a vhost's message_stats: the queues' counters, then what only channels count. */
+const OVERVIEW_MESSAGE_STATS = [...QUEUE_MESSAGE_STATS, 'confirm', 'return_unroutable', 'drop_unroutable'];
+
+/** Totals in the order of OVERVIEW_MESSAGE_STATS from queue totals and channel totals (CHANNEL_MESSAGE_STATS' order). */
+const overviewTotals = (queues: number[], channels: number[]) => [...(queues.length > 0 ? queues : queueTotals(undefined)), channels[1], channels[2], channels[3]];
+
+
 export function overviewRoutes(api: Api, route: Route): void {
   route('GET', '/api/overview', async (req) => {
     const counters = await api.counters();
     let ready = 0;
     let unacked = 0;
-    const totals = [0, 0, 0];
+    const queueSums: number[] = [];
     for (const c of counters.values()) {
       ready += c.ready;
       unacked += c.unacked;
-      totals[0] += c.published;
-      totals[1] += c.deliveredOrGot;
-      totals[2] += c.acked;
+      addTotals(queueSums, queueTotals(c));
     }
+    const channelSums: number[] = [];
+    for (const s of api.host.vhosts.values()) addTotals(channelSums, vhostChannelTotals(s));
+    const totals = overviewTotals(queueSums, channelSums);
     const rates = api.overviewRates.observe('overview', [...totals, ready + unacked, ready, unacked]);
     const connections = [...api.host.connections].filter((c) => c.state === 'open');
-    const channels = connections.flatMap((c) => [...c.openChannels()]);
+    const openChannels = connections.flatMap((c) => [...c.openChannels()]);
     let exchanges = 0;
     let queues = 0;
     for (const s of api.host.vhosts.values()) {
@@ -52,31 +71,44 @@ export function overviewRoutes(api: Api, route: Route): void {
       erlang_full_version: `Node.js ${process.version}`,
       disable_stats: false,
       enable_queue_totals: true,
-      message_stats: {
-        publish: totals[0],
-        publish_details: details(rates[0]),
-        deliver_get: totals[1],
-        deliver_get_details: details(rates[1]),
-        ack: totals[2],
-        ack_details: details(rates[2]),
-      },
-      queue_totals: depthFields(ready, unacked, rates.slice(3)),
+      message_stats: messageStatsJson(OVERVIEW_MESSAGE_STATS, totals, rates),
+      queue_totals: depthFields(ready, unacked, rates.slice(totals.length)),
       object_totals: {
-        channels: channels.length,
+        channels: openChannels.length,
         connections: connections.length,
-        consumers: channels.reduce((n, ch) => n + ch.consumers.size, 0),
+        consumers: openChannels.reduce((n, ch) => n + ch.consumers.size, 0),
         exchanges,
         queues,
       },
       statistics_db_event_queue: 0,
       node: api.node,
       listeners: [{ node: api.node, protocol: 'amqp', ip_address: api.listener.host, port: api.listener.port }],
-      contexts: [{ node: api.node, description: 'RabbitMQ Management', path: '/', port: String(api.managementPort) }],
+      contexts: [{ node: api.node, ...managementContext() }],
+      churn_rates: churnJson(),
+      sample_retention_policies: SAMPLE_RETENTION_POLICIES,
+      release_series_support_status: 'supported',
     });
+  });
+
+  /** RabbitMQ's churn keys (objects created and gone since start), each with its rate. */
+  const churnJson = () => {
+    const c = api.host.churn;
+    const totals = [c.connectionCreated, c.connectionClosed, c.channelCreated, c.channelClosed, c.queueDeclared, c.queueCreated, c.queueDeleted];
+    return messageStatsJson(CHURN_KEYS, totals, api.overviewRates.observe('churn', totals));
+  };
+
+  const managementContext = () => ({
+    description: 'RabbitMQ Management',
+    path: '/',
+    port: String(api.managementPort),
+    ip: api.managementHost,
+    ssl_opts: [],
+    cowboy_opts: '[]',
   });
 
   const nodeJson = () => {
     const mem = api.host.memory;
+    const [memRate] = api.overviewRates.observe('node memory', [mem.used()]);
     return {
       name: api.node,
       type: 'disc',
@@ -84,12 +116,17 @@ export function overviewRoutes(api: Api, route: Route): void {
       os_pid: String(process.pid),
       uptime: Date.now() - api.startedAt,
       mem_used: mem.used(),
+      mem_used_details: details(memRate),
+      ...churnJson(),
       mem_limit: mem.limit,
       mem_alarm: mem.on,
       disk_free_alarm: false,
       processors: os.availableParallelism(),
       partitions: [],
       rates_mode: 'basic',
+      exchange_types: EXCHANGE_TYPES,
+      auth_mechanisms: AUTH_MECHANISMS,
+      contexts: [managementContext()],
     };
   };
   route('GET', '/api/nodes', (req) => listReply(req, [nodeJson()]), 'monitoring');
@@ -105,7 +142,16 @@ export function overviewRoutes(api: Api, route: Route): void {
       ready += counters.get(q.id)?.ready ?? 0;
       unacked += counters.get(q.id)?.unacked ?? 0;
     }
-    const rates = api.overviewRates.observe(`vhost ${s.name}`, [ready + unacked, ready, unacked]);
+    const queues: number[] = [];
+    for (const q of s.topology.queues.values()) addTotals(queues, queueTotals(counters.get(q.id)));
+    const totals = overviewTotals(queues, vhostChannelTotals(s));
+    let recv = 0;
+    let send = 0;
+    for (const conn of s.connections) {
+      recv += conn.socket.bytesRead;
+      send += conn.socket.bytesWritten;
+    }
+    const rates = api.overviewRates.observe(`vhost ${s.name}`, [ready + unacked, ready, unacked, recv, send, ...totals]);
     return {
       name: s.name,
       description: s.name === '/' ? 'Default virtual host' : '',
@@ -115,6 +161,12 @@ export function overviewRoutes(api: Api, route: Route): void {
       tracing: false,
       cluster_state: { [api.node]: 'running' },
       ...depthFields(ready, unacked, rates),
+      // bytes of its open connections (RabbitMQ keeps closed ones' too)
+      recv_oct: recv,
+      recv_oct_details: details(rates[3]),
+      send_oct: send,
+      send_oct_details: details(rates[4]),
+      ...(totals.some((n) => n > 0) ? { message_stats: messageStatsJson(OVERVIEW_MESSAGE_STATS, totals, rates.slice(5)) } : {}),
     };
   };
   route('GET', '/api/vhosts', async (req) => {

@@ -6,7 +6,7 @@ import { bindingJson, defaultBinding } from './bindings.js';
 import { consumersOf } from './connections.js';
 import { boolField, created, noContent, objectBody, badRequest, param, queryFlag, httpError, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
-import { depthFields, details, type QueueCounters } from './stats.js';
+import { QUEUE_MESSAGE_STATS, depthFields, messageStatsJson, queueTotals, type QueueCounters } from './stats.js';
 
 export function queueRoutes(api: Api, route: Route): void {
   const list = async (req: ApiRequest) => {
@@ -87,9 +87,10 @@ export function queueRoutes(api: Api, route: Route): void {
 function queueJson(api: Api, q: QueueRecord, c: QueueCounters | undefined): Record<string, unknown> {
   const ready = c?.ready ?? 0;
   const unacked = c?.unacked ?? 0;
-  const totals = [c?.published ?? 0, c?.deliveredOrGot ?? 0, c?.acked ?? 0];
+  const totals = queueTotals(c);
   // Depths change at a rate too (negative while a queue drains), as RabbitMQ shows them.
-  const [publishRate, deliverRate, ackRate, messagesRate, readyRate, unackedRate] = api.queueRates.observe(q.id, [...totals, ready + unacked, ready, unacked]);
+  const rates = api.queueRates.observe(q.id, [...totals, ready + unacked, ready, unacked]);
+  const [messagesRate, readyRate, unackedRate] = rates.slice(totals.length);
   const json: Record<string, unknown> = {
     name: q.name,
     vhost: q.vhost,
@@ -118,16 +119,7 @@ function queueJson(api: Api, q: QueueRecord, c: QueueCounters | undefined): Reco
     }
   }
   // Like RabbitMQ, a queue nothing passed through has no message_stats.
-  if (totals.some((n) => n > 0)) {
-    json.message_stats = {
-      publish: totals[0],
-      publish_details: details(publishRate),
-      deliver_get: totals[1],
-      deliver_get_details: details(deliverRate),
-      ack: totals[2],
-      ack_details: details(ackRate),
-    };
-  }
+  if (totals.some((n) => n > 0)) json.message_stats = messageStatsJson(QUEUE_MESSAGE_STATS, totals, rates);
   return json;
 }
 

@@ -57,7 +57,9 @@ export class ManagementServer {
       server.server.once('error', reject);
       server.server.listen(port, bindHost, () => resolve());
     });
-    server.api.managementPort = (server.server.address() as net.AddressInfo).port;
+    const address = server.server.address() as net.AddressInfo;
+    server.api.managementPort = address.port;
+    server.api.managementHost = address.address;
     return server;
   }
 

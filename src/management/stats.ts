@@ -7,25 +7,101 @@
  */
 import type { ShardLink } from '../acceptor/shard-link.js';
 import { QUEUE_STATS_FIELDS } from '../shard/records.js';
+import type { ChannelStats } from '../acceptor/channel-stats.js';
+import type { VHostService } from '../vhost/vhost-service.js';
 
 export interface QueueCounters {
   ready: number;
   unacked: number;
   published: number;
-  deliveredOrGot: number;
+  /** to consumers that ack */
+  delivered: number;
+  deliveredNoAck: number;
+  /** basic.get (and the API's get) answers to be acked */
+  got: number;
+  gotNoAck: number;
+  getEmpty: number;
+  redelivered: number;
   acked: number;
+  /** delivered + deliveredNoAck + got + gotNoAck: RabbitMQ's deliver_get */
+  deliveredOrGot: number;
 }
 
 /** Every queue's counters, by queue id (ids are broker-wide). */
 export async function queueCounters(links: readonly ShardLink[]): Promise<Map<number, QueueCounters>> {
   const replies = await Promise.all(links.map((link) => link.request({ op: 'stats' }) as Promise<{ stats: number[] }>));
   const counters = new Map<number, QueueCounters>();
-  for (const { stats } of replies) {
-    for (let i = 0; i < stats.length; i += QUEUE_STATS_FIELDS) {
-      counters.set(stats[i], { ready: stats[i + 1], unacked: stats[i + 2], published: stats[i + 3], deliveredOrGot: stats[i + 4], acked: stats[i + 5] });
+  for (const { stats: s } of replies) {
+    // The order of Shard.queueStats.
+    for (let i = 0; i < s.length; i += QUEUE_STATS_FIELDS) {
+      const [delivered, deliveredNoAck, got, gotNoAck] = [s[i + 4], s[i + 5], s[i + 6], s[i + 7]];
+      counters.set(s[i], {
+        ready: s[i + 1],
+        unacked: s[i + 2],
+        published: s[i + 3],
+        delivered,
+        deliveredNoAck,
+        got,
+        gotNoAck,
+        getEmpty: s[i + 8],
+        redelivered: s[i + 9],
+        acked: s[i + 10],
+        deliveredOrGot: delivered + deliveredNoAck + got + gotNoAck,
+      });
     }
   }
   return counters;
+}
+
+/** RabbitMQ's queue message_stats keys, in the order of queueTotals. */
+export const QUEUE_MESSAGE_STATS = ['publish', 'deliver', 'deliver_no_ack', 'get', 'get_no_ack', 'get_empty', 'deliver_get', 'redeliver', 'ack'] as const;
+
+/** A queue's (or a sum of queues') totals in the order of QUEUE_MESSAGE_STATS. */
+export const queueTotals = (c: QueueCounters | undefined): number[] =>
+  c === undefined ? QUEUE_MESSAGE_STATS.map(() => 0) : [c.published, c.delivered, c.deliveredNoAck, c.got, c.gotNoAck, c.getEmpty, c.deliveredOrGot, c.redelivered, c.acked];
+
+/** Adds queue totals (queueTotals' order) into `sum`. */
+export function addTotals(sum: number[], totals: readonly number[]): number[] {
+  for (let i = 0; i < totals.length; i++) sum[i] = (sum[i] ?? 0) + totals[i];
+  return sum;
+}
+
+/** RabbitMQ's message_stats object: each key's total and `key_details: {rate}`. */
+export function messageStatsJson(keys: readonly string[], totals: readonly number[], rates: readonly number[]): Record<string, unknown> {
+  const json: Record<string, unknown> = {};
+  keys.forEach((key, i) => {
+    json[key] = totals[i];
+    json[`${key}_details`] = details(rates[i]);
+  });
+  return json;
+}
+
+/** RabbitMQ's channel message_stats keys: the publishing group, then the consuming group (in the order of channelTotals). */
+export const CHANNEL_MESSAGE_STATS = ['publish', 'confirm', 'return_unroutable', 'drop_unroutable', 'deliver', 'deliver_no_ack', 'get', 'get_no_ack', 'get_empty', 'deliver_get', 'redeliver', 'ack'] as const;
+/** where the consuming group starts in CHANNEL_MESSAGE_STATS */
+export const CHANNEL_CONSUMING = 4;
+
+/** A channel's (or a sum of channels') totals in the order of CHANNEL_MESSAGE_STATS. */
+export const channelTotals = (s: Readonly<ChannelStats>): number[] => [
+  s.publish,
+  s.confirm,
+  s.returnUnroutable,
+  s.dropUnroutable,
+  s.deliver,
+  s.deliverNoAck,
+  s.get,
+  s.getNoAck,
+  s.getEmpty,
+  s.deliver + s.deliverNoAck + s.get + s.getNoAck,
+  s.redeliver,
+  s.ack,
+];
+
+/** A vhost's channel totals (CHANNEL_MESSAGE_STATS' order): its closed channels' and its open ones'. */
+export function vhostChannelTotals(s: VHostService): number[] {
+  const sum = channelTotals(s.closedChannels);
+  for (const conn of s.connections) for (const ch of conn.openChannels()) addTotals(sum, channelTotals(ch.messageStats));
+  return sum;
 }
 
 /** Samples older than this no longer count towards a rate. */

@@ -25,6 +25,10 @@ export interface ExchangeRecord {
   readonly alternate: string | undefined;
   /** Exchanges with a binding to this one, so deleting it can unbind. */
   readonly boundFrom: Set<ExchangeRecord>;
+  /** Messages published to it (the management API's publish_in): an integer increment per publish. */
+  publishIn: number;
+  /** Copies it routed to queues (publish_out: one per queue a message reached, as RabbitMQ sums its queue_exchange_stats). */
+  publishOut: number;
 }
 
 export interface QueueRecord {
@@ -92,6 +96,8 @@ export class VHost {
       matcher: createMatcher<Destination>(spec.type),
       alternate: alternateOf(spec.args),
       boundFrom: new Set(),
+      publishIn: 0,
+      publishOut: 0,
     };
     this.exchanges.set(exchange.name, exchange);
     if (exchange.durable) this.onStoredChange?.();

@@ -122,8 +122,18 @@ export class ShardQueue {
   private lanes: PriorityLanes | null = null;
   /** Totals for the management API's message_stats: plain integer increments on the hot path. */
   published = 0;
-  /** deliveries to consumers and basic.get answers */
-  deliveredOrGot = 0;
+  /** deliveries to consumers that ack */
+  delivered = 0;
+  /** deliveries to no-ack consumers */
+  deliveredNoAck = 0;
+  /** basic.get answers to be acked */
+  got = 0;
+  /** basic.get answers with no-ack */
+  gotNoAck = 0;
+  /** basic.get on an empty queue */
+  getEmpty = 0;
+  /** deliveries and gets of a message that was delivered before */
+  redelivered = 0;
   acked = 0;
 
   constructor(

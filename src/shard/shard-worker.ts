@@ -5,11 +5,13 @@
  * between batches: a futex wake-up is several times quicker than waitAsync's
  * trip through the event loop. The acceptor ends it with worker.terminate().
  */
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { Ring } from './ring.js';
 import { SharedDoorbell } from './doorbell.js';
 import { ShardRunner } from './shard-runner.js';
 import { SyncWriter } from '../store/sync-writer.js';
+import { log } from '../log/logger.js';
+import { postLogLines } from '../log/worker-log.js';
 
 export interface ShardWorkerData {
   input: SharedArrayBuffer;
@@ -19,6 +21,8 @@ export interface ShardWorkerData {
 }
 
 const data = workerData as ShardWorkerData;
+// The shard's log lines (connectionLog shares log's sinks) reach amq.rabbitmq.log through the acceptor.
+postLogLines(log, parentPort!);
 const bell = new SharedDoorbell(data.shardBell);
 // The store's own thread rings this shard's bell when an fsync made confirms safe.
 const openStore = () => SyncWriter.start(data.shardBell);

@@ -136,9 +136,10 @@ export class Shard implements LifecycleHost {
           queue.track(entry, consumer);
           // (a no-ack delivery is acked on disk when the acceptor wrote it: see credit)
           if (entry.persistent && queue.stored) this.store!.delivered(queue.id, entry.id);
-        }
+          queue.delivered++;
+        } else queue.deliveredNoAck++;
+        if (entry.redelivered) queue.redelivered++;
         consumer.inFlight.push(entry);
-        queue.deliveredOrGot++;
         this.writeDeliver(consumer, entry);
         progress = true;
       }
@@ -386,12 +387,19 @@ export class Shard implements LifecycleHost {
         if (queue?.timed) this.lifecycles.expireHead(queue, this.now, true);
         const entry = queue?.take();
         if (queue?.timed) this.lifecycles.headChanged(queue);
-        if (queue === undefined || entry === undefined) return this.reply(requestId, { empty: true });
-        queue.deliveredOrGot++;
+        if (queue === undefined || entry === undefined) {
+          if (queue !== undefined) queue.getEmpty++;
+          return this.reply(requestId, { empty: true });
+        }
+        if (entry.redelivered) queue.redelivered++;
         if (!c.noAck) {
           queue.track(entry, null);
           if (entry.persistent && queue.stored) this.store!.delivered(queue.id, entry.id);
-        } else this.forget(queue, entry);
+          queue.got++;
+        } else {
+          this.forget(queue, entry);
+          queue.gotNoAck++;
+        }
         return this.writeGetOk(requestId, queue, entry);
       }
       case 'count':
@@ -410,11 +418,14 @@ export class Shard implements LifecycleHost {
 
   /**
    * Every queue's counters as one flat array, QUEUE_STATS_FIELDS numbers per
-   * queue: id, ready, unacked, published, delivered or got, acked.
+   * queue: id, ready, unacked, published, delivered (acked mode), delivered
+   * no-ack, got (acked mode), got no-ack, get-empty, redelivered, acked.
    */
   private queueStats(): number[] {
     const stats: number[] = [];
-    for (const q of this.queues.values()) stats.push(q.id, q.messageCount, q.unackedCount, q.published, q.deliveredOrGot, q.acked);
+    for (const q of this.queues.values()) {
+      stats.push(q.id, q.messageCount, q.unackedCount, q.published, q.delivered, q.deliveredNoAck, q.got, q.gotNoAck, q.getEmpty, q.redelivered, q.acked);
+    }
     return stats;
   }
 

@@ -9,6 +9,8 @@
  * resolves; queue contents live in the shards, told through the queue host.
  */
 import { randomBytes } from 'node:crypto';
+import { ChannelStats } from '../acceptor/channel-stats.js';
+import type { Churn } from './churn.js';
 import { queueDir } from '../store/queue-dir.js';
 import { parseQueueArguments } from './queue-arguments.js';
 import { validateHeadersArgs } from '../routing/headers.js';
@@ -48,6 +50,8 @@ export interface QueueHost {
   topologyChanged(): void;
   /** where durable queues keep their persistent messages; undefined: in memory */
   readonly dataDir: string | undefined;
+  /** counts queues declared and created (the host counts deletions, in queueDeleted) */
+  readonly churn: Churn;
 }
 
 /** The declare arguments RabbitMQ compares on redeclare; others may differ freely. */
@@ -74,6 +78,8 @@ export class VHostService {
   private readonly queuesById = new Map<number, QueueRecord>();
   /** the connections opened to this vhost (max-connections, and closed when it is deleted) */
   readonly connections = new Set<Connection>();
+  /** message_stats totals of its channels that closed (the management API adds the open ones) */
+  readonly closedChannels = new ChannelStats();
   limits: VHostLimits = {};
 
   constructor(
@@ -281,8 +287,10 @@ export class VHostService {
         throw channelError(ReplyCode.PRECONDITION_FAILED, `cannot declare queue '${name}': queue limit in vhost '${this.name}' (${max}) is reached`);
       }
       queue = this.createQueue(name, c);
+      this.host.churn.queueCreated++;
     }
     const messageCount = await this.messageCount(queue, !c.passive);
+    this.host.churn.queueDeclared++;
     return { queue: name, messageCount, consumerCount: queue.consumerCount };
   }
 

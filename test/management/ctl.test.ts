@@ -61,8 +61,12 @@ for (const mode of MODES) {
 
         const consumers = await run('-q', 'list_consumers', 'queue_name', 'ack_required', 'prefetch_count');
         expect(consumers.lines).toEqual(['queue_name\tack_required\tprefetch_count', `${a}\ttrue\t2`]);
-        const channels = await run('-q', 'list_channels', 'number', 'consumer_count', 'messages_unacknowledged', 'confirm');
-        expect(channels.lines).toEqual(['number\tconsumer_count\tmessages_unacknowledged\tconfirm', '1\t0\t0\ttrue', '2\t1\t2\tfalse']);
+        const channels = await run('-q', 'list_channels', 'number', 'consumer_count', 'messages_unacknowledged', 'confirm', 'messages_unconfirmed', 'messages_uncommitted', 'acks_uncommitted');
+        expect(channels.lines).toEqual([
+          'number\tconsumer_count\tmessages_unacknowledged\tconfirm\tmessages_unconfirmed\tmessages_uncommitted\tacks_uncommitted',
+          '1\t0\t0\ttrue\t0\t0\t0',
+          '2\t1\t2\tfalse\t0\t0\t0',
+        ]);
         const conns = await run('-q', 'list_connections', 'user', 'vhost', 'channels', 'state');
         expect(conns.lines).toEqual(['user\tvhost\tchannels\tstate', 'guest\t/\t2\trunning']);
       } finally {
