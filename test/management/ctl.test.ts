@@ -215,7 +215,7 @@ for (const mode of MODES) {
       expect([missing.code, missing.stderr.trim()]).toEqual([1, `warren ctl: user '${user}' not found`]);
       const badArgs = await run('set_permissions', user, '.*');
       expect(badArgs.code).toBe(2);
-    });
+    }, 90_000); // about twenty CLI processes, each a node start: slow on a loaded 2-core machine
 
     it('a user without the administrator tag is told which tag it lacks', async () => {
       const user = uniq('watcher');
