@@ -69,6 +69,7 @@ export class RingWriter {
         return;
       }
     }
+    if (this.overflow.length === 0) this.ring.setProducerBlocked(true); // as soon as it did not fit: the reader looks
     this.buf = Buffer.allocUnsafe(size);
     this.offset = 0;
     this.inRing = false;
@@ -123,7 +124,7 @@ export class RingWriter {
   }
 
   private pushOverflow(record: Buffer, whole: number): void {
-    if (this.overflow.length === 0) this.ring.setProducerBlocked(true);
+    if (this.overflow.length === 0 && whole !== 0) this.ring.setProducerBlocked(true); // (begin() did for a record)
     this.overflow.push(record);
     this.overflowWhole.push(whole);
   }
