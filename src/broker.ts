@@ -122,8 +122,9 @@ const SHUTDOWN_GRACE_MS = 1000;
 export const DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 /**
  * Each ring's data area. Not sized from the largest message: larger records
- * travel in pieces (shard/pieces.ts). Big enough that a burst of small
- * deliveries rarely fills it (measured with npm run bench, docs/ARCHITECTURE.md).
+ * travel in pieces (shard/pieces.ts). Small records fill it rarely: a full
+ * credit window of 10 consumers is under 1 MiB of 16-byte deliveries, and
+ * npm run bench showed no gain from 32 MiB (single, persistent, 2026-12-01).
  */
 export const RING_BYTES = 8 * 1024 * 1024;
 
