@@ -58,8 +58,13 @@ export interface BrokerOptions {
   tls?: TlsOptions;
   /** heartbeat the server proposes, seconds; default 60 */
   heartbeat?: number;
-  /** largest message body accepted, bytes; default 16 MiB */
+  /** largest message body accepted, bytes; default 128 MiB (RabbitMQ 3.10's max_message_size) */
   maxMessageSize?: number;
+  /**
+   * each ring's data area between the acceptor and a shard, bytes; default
+   * RING_BYTES. A record larger than half of it travels in pieces.
+   */
+  ringBytes?: number;
   /**
    * memory alarm threshold: below 1 a fraction of the memory available (the
    * machine's, or the cgroup limit), else bytes ("2GB", "512MiB" too); default 0.4
@@ -114,6 +119,15 @@ export interface TlsOptions {
 
 /** How long close() waits for clients to answer connection.close before dropping them. */
 const SHUTDOWN_GRACE_MS = 1000;
+/** RabbitMQ 3.10's default max_message_size. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
+/**
+ * Each ring's data area. Not sized from the largest message: larger records
+ * travel in pieces (shard/pieces.ts). Small records fill it rarely: a full
+ * credit window of 10 consumers is under 1 MiB of 16-byte deliveries, and
+ * npm run bench showed no gain from 32 MiB (single, persistent, 2026-12-01).
+ */
+export const RING_BYTES = 8 * 1024 * 1024;
 
 const SHUTDOWN = new AmqpError(ReplyCode.CONNECTION_FORCED, 'broker shutdown', 0, 0, true);
 
@@ -174,7 +188,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       tls: options.tls,
       maxConnections: options.maxConnections ?? Infinity,
       heartbeat: options.heartbeat ?? 60,
-      maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
+      maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+      ringBytes: options.ringBytes ?? RING_BYTES,
       memoryHighWatermark: options.memoryHighWatermark ?? DEFAULT_WATERMARK,
       dataDir: options.dataDir,
       definitions: options.definitions,
@@ -183,10 +198,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.consumerTimeout = new ConsumerTimeout(this.options.consumerTimeoutMs);
     const watermark = watermarkBytes(this.options.memoryHighWatermark);
     this.maxMessageSize = this.options.maxMessageSize;
-    // A record carries the body plus exchange, key, properties and queue ids: leave room.
-    const ringBytes = 2 * (this.maxMessageSize + 1024 * 1024);
     const shards = Math.max(1, workers);
-    this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, ringBytes, this));
+    this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, this.options.ringBytes, this));
     this.deadLetters = new DeadLetterRouter(this.links, (link) => this.linkDirty(link));
     this.logExchange = new LogExchange(log, this, () => [...this.vhosts.values()].map((service) => service.topology));
     this.memory = new MemoryAlarm(watermark, this.links, this.connections);

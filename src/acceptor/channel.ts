@@ -52,6 +52,8 @@ const USER_ID_FLAG = 0x0010;
 /** The expiration property: checked at publish, as RabbitMQ does (the shard reads it unchecked). */
 const EXPIRATION_FLAG = 0x0100;
 
+/** Bodies above this are let go as soon as they are published (see content). */
+const LARGE_BODY = 1024 * 1024;
 const NO_CONTENT = 0;
 const EXPECT_HEADER = 1;
 const EXPECT_BODY = 2;
@@ -374,7 +376,11 @@ export class Channel implements RoutedMessage {
       if (this.pubReceived > this.pubBodySize) {
         throw connectionError(ReplyCode.FRAME_ERROR, `body of ${this.pubReceived} bytes exceeds the declared ${this.pubBodySize}`);
       }
-      if (this.pubReceived === this.pubBodySize) this.finishPublish();
+      if (this.pubReceived === this.pubBodySize) {
+        this.finishPublish();
+        // a large body's frames (views of socket chunks) are not kept until the channel's next publish
+        if (this.pubBodySize > LARGE_BODY) this.pubBody.length = 0;
+      }
       return;
     }
     const wanted = this.expecting === EXPECT_HEADER ? 'content header' : 'content body';

@@ -37,7 +37,10 @@ export class DeadLetterRouter {
     const routingKey = buf.toString('utf8', v.routingKeyAt + 1, v.propertiesAt - 4);
     let props: BasicProperties | undefined;
     const headers = (): FieldTable | undefined => (props ??= decodeBasicProperties(buf, v.propertiesAt, v.propertiesEnd)).headers;
-    topology.route(exchange, routingKey, { headers }, this.routed);
+    // Without a dead-letter routing key it goes by the keys it was published with, CC ones too (BCC ones are gone).
+    const cc = headers()?.CC;
+    const ccKeys = Array.isArray(cc) ? cc.filter((key): key is string => typeof key === 'string') : undefined;
+    topology.route(exchange, routingKey, { headers }, this.routed, ccKeys);
     const deaths = headers()?.['x-death'];
     const automatic = Array.isArray(deaths) && field(deaths[0], 'reason') !== 'rejected';
     for (const destination of this.routed) {

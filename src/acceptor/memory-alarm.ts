@@ -8,8 +8,9 @@
  * What the broker holds is counted, not read from the OS: the process RSS when
  * the broker started, plus each shard's ring pair (its pages become resident
  * as records cycle through), plus what each shard's ready messages cost
- * (reported in MEMORY records), plus what the acceptor buffers (ring overflow, unwritten
- * output, half-received bodies, frames waiting on busy channels). RSS itself
+ * (reported in MEMORY records), plus what the acceptor buffers (ring overflow,
+ * a large record whose pieces are arriving, unwritten output, half-received
+ * bodies, frames waiting on busy channels). RSS itself
  * is no use here: after a queue is drained the allocator keeps the pages, so an
  * alarm on RSS would never clear.
  */
@@ -122,7 +123,7 @@ export class MemoryAlarm {
   /** What the broker holds, by its own count (see the top of this file). */
   used(): number {
     let bytes = this.baseline;
-    for (const link of this.links) bytes += link.ringBytes + link.queuedBytes + link.writer.overflowBytes;
+    for (const link of this.links) bytes += link.ringBytes + link.queuedBytes + link.writer.overflowBytes + link.assemblingBytes;
     for (const conn of this.connections) bytes += conn.bufferedBytes();
     return bytes;
   }

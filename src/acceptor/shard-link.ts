@@ -14,6 +14,7 @@ import { receiveLogLine } from '../log/worker-log.js';
 import type { ShardControl } from '../shard/shard.js';
 import type { ShardWorkerData } from '../shard/shard-worker.js';
 import * as R from '../shard/records.js';
+import { PIECE, PieceAssembler } from '../shard/pieces.js';
 import { CREDIT_WINDOW } from '../shard/queue.js';
 import { PAUSE_RING, type Connection } from './connection.js';
 
@@ -77,6 +78,8 @@ export class ShardLink {
   readonly runner: ShardRunner | null = null;
   private readonly shardPump: Pump | null = null;
   private readonly pending = new Map<number, PendingRequest>();
+  /** a large record from the shard, arriving in pieces */
+  private readonly pieces = new PieceAssembler();
   private nextRequest = 1;
   /** Set once the link is closed or abandoned: requests fail with it, a worker's exit is expected. */
   private ended: Error | null = null;
@@ -180,6 +183,11 @@ export class ShardLink {
     if (stalled === undefined) return;
     this.congestedQueues.delete(queueId);
     for (const conn of stalled) conn.queueCleared();
+  }
+
+  /** A large record from the shard whose pieces are still arriving. */
+  get assemblingBytes(): number {
+    return this.pieces.heldBytes;
   }
 
   /** Both rings' data areas. */
@@ -393,7 +401,8 @@ export class ShardLink {
           queueId: buf.readUInt32LE(at + 6),
           msgId: buf.readDoubleLE(at + 10),
           messageCount: buf.readUInt32LE(at + 18),
-          block: Buffer.from(buf.subarray(at + R.GET_OK_HEADER, end)),
+          // a record put together from pieces is a buffer of its own already
+          block: buf === this.input.data ? Buffer.from(buf.subarray(at + R.GET_OK_HEADER, end)) : buf.subarray(at + R.GET_OK_HEADER, end),
         };
         return this.resolve(buf.readUInt32LE(at + 2), result);
       }
@@ -429,8 +438,21 @@ export class ShardLink {
         this.heapAlarm = heapAlarm;
         return this.events.onShardMemory();
       }
+      case PIECE:
+        return this.takePiece(buf, at, end);
       default:
         throw new Error(`acceptor: unknown record type ${buf[at]} from shard ${this.index}`);
+    }
+  }
+
+  /** A piece of a large record; the record is handled once whole (its failure is its own, as any record's). */
+  private takePiece(buf: Buffer, at: number, end: number): void {
+    const whole = this.pieces.take(buf, at, end);
+    if (whole === null) return;
+    try {
+      this.handle(whole, 0, whole.length);
+    } catch (err) {
+      this.recordFailed(whole, 0, err);
     }
   }
 

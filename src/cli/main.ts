@@ -22,7 +22,7 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
   --port N           AMQP port (default 5672; 0 picks a free one)
   --workers N        shard worker threads (default cores - 1; 0 = run inline)
   --heartbeat S      heartbeat the server proposes, seconds, 0-65535 (default 60)
-  --max-message-size BYTES  largest message body, up to 536870912 (default 16777216)
+  --max-message-size BYTES  largest message body, up to 536870912 (default 134217728)
   --memory-high-watermark F|BYTES  block publishers above this memory: a fraction of RAM
                      (default 0.4) or bytes (2GB, 512MiB)
   --data-dir DIR     where durable definitions are kept (default $WARREN_DATA_DIR,
@@ -47,7 +47,7 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
                      gets info and up whatever this is
   --help             this text`;
 
-/** RabbitMQ's ceiling for max_message_size (512 MiB); rings are sized from it. */
+/** RabbitMQ's ceiling for max_message_size (512 MiB). */
 const MAX_MESSAGE_SIZE = 512 * 1024 * 1024;
 /** Far above any core count; keeps a typo from allocating rings for thousands of shards. */
 const MAX_WORKERS = 1024;

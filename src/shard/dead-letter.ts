@@ -6,10 +6,11 @@
  * dead-letter routing key (or its own); the acceptor routes it like a publish.
  *
  * Headers, as RabbitMQ 3.10 writes them: `x-death`, an array of tables (count,
- * reason, queue, time, exchange, routing-keys, original-expiration), one per
- * (queue, reason), the latest first, its count raised when that pair occurs
- * again; `x-first-death-reason/queue/exchange`, set once. The expiration
- * property is removed (it is kept in x-death as original-expiration).
+ * reason, queue, time, exchange, routing-keys: its routing key and CC keys,
+ * original-expiration), one per (queue, reason), the latest first, its count
+ * raised when that pair occurs again; `x-first-death-reason/queue/exchange`,
+ * set once. The expiration property is removed (it is kept in x-death as
+ * original-expiration), and so is CC when a dead-letter routing key is set.
  * Rare, so it decodes and re-encodes the properties.
  */
 import { decodeBasicProperties } from '../protocol/methods.generated.js';
@@ -47,7 +48,10 @@ export function deadLetterBlock(block: Buffer, queue: string, config: QueueConfi
     const updated: FieldTable = { ...old, count: BigInt(Number.isSafeInteger(count) && count >= 0 ? count + 1 : 1), time };
     deaths.unshift(Object.fromEntries(Object.keys(updated).sort().map((k) => [k, updated[k]])));
   } else {
-    const death: FieldTable = { count: 1n, reason, queue, time, exchange, 'routing-keys': [routingKey] };
+    // The keys it was published with: its routing key and its CC keys (BCC ones were removed at publish).
+    const keys: FieldValue[] = [routingKey];
+    if (Array.isArray(headers.CC)) for (const key of headers.CC) if (typeof key === 'string') keys.push(key);
+    const death: FieldTable = { count: 1n, reason, queue, time, exchange, 'routing-keys': keys };
     if (props.expiration !== undefined) death['original-expiration'] = props.expiration;
     deaths.unshift(death);
   }
@@ -63,6 +67,8 @@ export function deadLetterBlock(block: Buffer, queue: string, config: QueueConfi
     headers['x-first-death-queue'] = queue;
     headers['x-first-death-reason'] = reason;
   }
+  // With a dead-letter routing key it goes by that key alone: RabbitMQ drops its CC keys too.
+  if (config.deadLetterRoutingKey !== undefined) delete headers.CC;
   props.headers = headers;
   props.expiration = undefined;
   const dlx = Buffer.from(config.deadLetterExchange!, 'utf8');

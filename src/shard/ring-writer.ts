@@ -1,5 +1,6 @@
 import type { Ring } from './ring.js';
 import type { Doorbell } from './doorbell.js';
+import { PIECE, PIECE_HEADER } from './pieces.js';
 
 /**
  * The producer end of a ring. A record is written in place when it fits; when
@@ -7,13 +8,26 @@ import type { Doorbell } from './doorbell.js';
  * anything overflows, everything after it does too until the list drains).
  * Callers watch `backlogged` and stop producing more (socket pause, deliveries
  * held) so the overflow stays small.
+ *
+ * A record larger than `maxRecord` is built in a buffer of its own and then
+ * written as PIECE records (pieces.ts), in the ring while they fit and to the
+ * overflow list after: the ring need not be as large as the largest message.
  */
 export class RingWriter {
   /** Where the current record goes: write its bytes at buf[offset..]. */
   buf: Buffer;
   offset = 0;
   private inRing = false;
+  /** the current record is larger than maxRecord: it goes in pieces at end() */
+  private inPieces = false;
   private readonly overflow: Buffer[] = [];
+  /** per overflow entry: 0 for a record, else it is a piece of a record of this size */
+  private readonly overflowWhole: number[] = [];
+  /**
+   * The largest record written whole. Half the ring: such a record always fits
+   * once the reader has caught up, wherever the ring's head then is.
+   */
+  readonly maxRecord: number;
   private written = false;
   /** How many times flush() rang the reader's bell. */
   rings = 0;
@@ -29,6 +43,7 @@ export class RingWriter {
     private readonly peerBell: Doorbell,
   ) {
     this.buf = ring.data;
+    this.maxRecord = (ring.capacity >>> 1) - 16;
   }
 
   get backlogged(): boolean {
@@ -44,6 +59,7 @@ export class RingWriter {
 
   begin(size: number): void {
     if (this.gathering !== null) this.writeGathered();
+    if (size > this.maxRecord) return this.beginPieces(size);
     if (this.overflow.length === 0) {
       const at = this.ring.reserve(size);
       if (at >= 0) {
@@ -53,7 +69,7 @@ export class RingWriter {
         return;
       }
     }
-    if (this.overflow.length === 0) this.ring.setProducerBlocked(true);
+    if (this.overflow.length === 0) this.ring.setProducerBlocked(true); // as soon as it did not fit: the reader looks
     this.buf = Buffer.allocUnsafe(size);
     this.offset = 0;
     this.inRing = false;
@@ -61,7 +77,8 @@ export class RingWriter {
 
   end(): void {
     if (this.inRing) this.ring.commit();
-    else this.overflow.push(this.buf);
+    else if (this.inPieces) this.writePieces();
+    else this.pushOverflow(this.buf, 0);
     this.written = true;
   }
 
@@ -71,7 +88,45 @@ export class RingWriter {
    */
   endQuietly(): void {
     if (this.inRing) this.ring.commit();
-    else this.overflow.push(this.buf);
+    else if (this.inPieces) this.writePieces();
+    else this.pushOverflow(this.buf, 0);
+  }
+
+  private beginPieces(size: number): void {
+    this.buf = Buffer.allocUnsafe(size);
+    this.offset = 0;
+    this.inRing = false;
+    this.inPieces = true;
+  }
+
+  /** The record in `buf` as PIECE records: into the ring while they fit, the rest to the overflow. */
+  private writePieces(): void {
+    const record = this.buf;
+    this.buf = this.ring.data; // the overflow keeps what it needs of the record, no longer
+    this.inPieces = false;
+    const whole = record.length;
+    const step = this.maxRecord - PIECE_HEADER;
+    for (let from = 0; from < whole; from += step) {
+      const piece = record.subarray(from, Math.min(whole, from + step));
+      if (this.overflow.length > 0 || !this.writePiece(piece, whole)) this.pushOverflow(piece, whole);
+    }
+  }
+
+  private writePiece(piece: Buffer, whole: number): boolean {
+    const at = this.ring.reserve(PIECE_HEADER + piece.length);
+    if (at < 0) return false;
+    const data = this.ring.data;
+    data[at] = PIECE;
+    data.writeUInt32LE(whole, at + 1);
+    piece.copy(data, at + PIECE_HEADER);
+    this.ring.commit();
+    return true;
+  }
+
+  private pushOverflow(record: Buffer, whole: number): void {
+    if (this.overflow.length === 0 && whole !== 0) this.ring.setProducerBlocked(true); // (begin() did for a record)
+    this.overflow.push(record);
+    this.overflowWhole.push(whole);
   }
 
   /** Moves overflowed records into the ring as space allows; true if any moved. */
@@ -79,14 +134,20 @@ export class RingWriter {
     let moved = 0;
     while (moved < this.overflow.length) {
       const record = this.overflow[moved];
-      const at = this.ring.reserve(record.length);
-      if (at < 0) break;
-      record.copy(this.ring.data, at);
-      this.ring.commit();
+      const whole = this.overflowWhole[moved];
+      if (whole !== 0) {
+        if (!this.writePiece(record, whole)) break;
+      } else {
+        const at = this.ring.reserve(record.length);
+        if (at < 0) break;
+        record.copy(this.ring.data, at);
+        this.ring.commit();
+      }
       moved++;
     }
     if (moved > 0) {
       this.overflow.splice(0, moved);
+      this.overflowWhole.splice(0, moved);
       this.written = true;
       if (this.overflow.length === 0) this.ring.setProducerBlocked(false);
     }

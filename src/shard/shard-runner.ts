@@ -6,6 +6,7 @@ import type { StoreWriter } from '../store/store-writer.js';
 import { Shard } from './shard.js';
 import { ENTRY_OVERHEAD } from './queue.js';
 import * as R from './records.js';
+import { PIECE, PieceAssembler } from './pieces.js';
 
 /** Records handled per turn before yielding, so a flood cannot starve deliveries. */
 const BATCH = 4096;
@@ -29,6 +30,7 @@ export class ShardRunner {
   private readonly input: Ring;
   private readonly output: RingWriter;
   private readonly shard: Shard;
+  private readonly pieces = new PieceAssembler();
   private heapAlarm = false;
   private reportedBytes = 0;
 
@@ -59,9 +61,11 @@ export class ShardRunner {
     while (handled < BATCH) {
       const at = input.peek();
       if (at < 0) break;
+      const type = input.data[at];
       // While the store is backlogged, publishes wait in the ring (and so do their publishers).
-      if (input.data[at] === R.A2S_PUBLISH && shard.holdPublishes) break;
-      shard.handle(input.data, at, at + input.recordSize);
+      if (type === R.A2S_PUBLISH && shard.holdPublishes) break;
+      if (type !== PIECE) shard.handle(input.data, at, at + input.recordSize);
+      else if (!this.takePiece(at)) break;
       input.consume();
       handled++;
     }
@@ -77,6 +81,15 @@ export class ShardRunner {
     this.reportMemory();
     this.output.flush();
     return progress;
+  }
+
+  /** A piece of a large record; false when it must wait (a publish while publishes are held). */
+  private takePiece(at: number): boolean {
+    const input = this.input;
+    if (this.shard.holdPublishes && this.pieces.typeOf(input.data, at) === R.A2S_PUBLISH) return false;
+    const whole = this.pieces.take(input.data, at, at + input.recordSize);
+    if (whole !== null) this.shard.handleOwned(whole);
+    return true;
   }
 
   /** When work() must run next even if no record comes (ms since the epoch); Infinity: never. */

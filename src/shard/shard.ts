@@ -75,6 +75,8 @@ export class Shard implements LifecycleHost {
   private readonly lifecycles = new Lifecycles(this);
   /** the time this batch started (ms since the epoch): message TTLs count from it */
   private now = Date.now();
+  /** the record being handled is a buffer of its own, not a view of the ring (see handleOwned) */
+  private recordOwned = false;
 
   constructor(
     private readonly out: RingWriter,
@@ -119,6 +121,19 @@ export class Shard implements LifecycleHost {
     }
   }
 
+  /**
+   * Handles a record that is a buffer of its own (put together from pieces):
+   * a publish keeps its block without copying it out again.
+   */
+  handleOwned(record: Buffer): void {
+    this.recordOwned = true;
+    try {
+      this.handle(record, 0, record.length);
+    } finally {
+      this.recordOwned = false;
+    }
+  }
+
   /** Delivers what it can; returns true if it delivered anything. */
   deliver(): boolean {
     let progress = false;
@@ -154,7 +169,7 @@ export class Shard implements LifecycleHost {
     const flags = buf[at + 1];
     const queueCount = buf.readUInt16LE(at + 2);
     const blockAt = at + R.PUBLISH_HEADER + 4 * queueCount;
-    const message: StoredMessage = { block: copyOut(buf, blockAt, end) };
+    const message: StoredMessage = { block: this.recordOwned ? buf.subarray(blockAt, end) : copyOut(buf, blockAt, end) };
     const immediate = (flags & R.PUBLISH_IMMEDIATE) !== 0;
     const persistent = (flags & R.PUBLISH_PERSISTENT) !== 0;
     let delivered = false;

@@ -51,6 +51,7 @@ export class AppendFile {
     this.full.length = 0;
     if (this.used > 0) writeAll(this.fd, this.chunk!.subarray(0, this.used));
     this.used = 0; // the chunk is reused: its bytes are in the OS now
+    if (this.chunk !== null && this.chunk.length > this.chunkSize) this.chunk = null; // one large message's: not kept
     this.unsynced = true;
   }
 

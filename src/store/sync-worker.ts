@@ -10,6 +10,7 @@ import { workerData } from 'node:worker_threads';
 import { Ring } from '../shard/ring.js';
 import { SharedDoorbell } from '../shard/doorbell.js';
 import { StoreSet } from './store-set.js';
+import { PIECE, PieceAssembler } from '../shard/pieces.js';
 import type { SyncWorkerData } from './sync-writer.js';
 import * as C from './sync-commands.js';
 
@@ -22,29 +23,43 @@ const bell = new SharedDoorbell(data.workerBell);
 const wake = new SharedDoorbell(data.wake);
 const status = new Int32Array(data.status);
 const stores = new StoreSet();
+/** a command larger than the ring (a large message's APPEND), arriving in pieces */
+const pieces = new PieceAssembler();
 let durable = 0;
 
-/** One batch; returns -1 after STOP, else the number of commands handled. */
+/** One batch; returns -1 after STOP, else the number of records taken from the ring. */
 function batch(): number {
-  let n = 0;
+  let records = 0;
+  /** whole commands applied: what `durable` counts (a large one comes in several records) */
+  let commands = 0;
   let stop = false;
-  while (n < BATCH && !stop) {
+  while (records < BATCH && !stop) {
     const at = ring.peek();
     if (at < 0) break;
-    stop = stores.apply(ring.data, at, at + ring.recordSize);
+    if (ring.data[at] !== PIECE) {
+      stop = stores.apply(ring.data, at, at + ring.recordSize);
+      commands++;
+    } else {
+      const whole = pieces.take(ring.data, at, at + ring.recordSize);
+      if (whole !== null) {
+        stop = stores.apply(whole, 0, whole.length);
+        commands++;
+      }
+    }
     ring.consume(); // the bytes were copied into the stores' write buffers
-    n++;
+    records++;
   }
-  if (n === 0) return 0;
+  if (records === 0) return 0;
   if (ring.producerBlocked) wake.ring(); // room for the shard's overflow, before the fsync
+  if (commands === 0) return records; // pieces of a command still arriving
   if (stop) stores.closeAll();
   else stores.sync();
-  durable += n;
+  durable += commands;
   Atomics.store(status, C.STATUS_FSYNCS, stores.fsyncs);
   Atomics.store(status, C.STATUS_DISK_KIB, Math.ceil(stores.diskBytes / 1024));
   Atomics.store(status, C.STATUS_DURABLE, durable | 0);
   wake.ring();
-  return stop ? -1 : n;
+  return stop ? -1 : records;
 }
 
 try {

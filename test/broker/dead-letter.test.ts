@@ -94,6 +94,46 @@ describe.each(MODES)('dead-lettering: $name', ({ workers }) => {
     expect(await drain(ch, source)).toEqual([]);
   });
 
+  it("x-death's routing-keys holds the CC keys, not the BCC ones; a dead letter goes by its CC keys too, unless the queue sets a routing key", async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const entry = uniq('dl-cc-in');
+    const dlx = uniq('dl-cc-dlx');
+    await ch.assertExchange(entry, 'direct', { autoDelete: true });
+    await ch.assertExchange(dlx, 'direct', { autoDelete: true });
+    const byOwnKeys = sourceName('dl-cc-src');
+    const byQueueKey = sourceName('dl-cc-src-rk');
+    await ch.assertQueue(byOwnKeys, { exclusive: true, arguments: { 'x-dead-letter-exchange': dlx } });
+    await ch.assertQueue(byQueueKey, { exclusive: true, arguments: { 'x-dead-letter-exchange': dlx, 'x-dead-letter-routing-key': 'k-dead' } });
+    await ch.bindQueue(byOwnKeys, entry, 'k-own');
+    await ch.bindQueue(byQueueKey, entry, 'k-rk');
+    // in the DLX: one queue per key a dead letter could go by
+    const deadBy: Record<string, string> = {};
+    for (const key of ['k-own', 'k-rk', 'k-cc', 'k-dead']) {
+      deadBy[key] = deadName(`dl-cc-${key}`);
+      await ch.assertQueue(deadBy[key], { exclusive: true });
+      await ch.bindQueue(deadBy[key], dlx, key);
+    }
+    ch.publish(entry, 'k-own', Buffer.from('m0'), { headers: { CC: ['k-cc'], BCC: ['k-bcc'], n: 0 } });
+    ch.publish(entry, 'k-rk', Buffer.from('m1'), { headers: { CC: ['k-cc'], BCC: ['k-bcc'], n: 1 } });
+    await ch.waitForConfirms();
+    for (const q of [byOwnKeys, byQueueKey]) ch.reject((await ch.get(q, { noAck: false })) as GetMessage, false);
+
+    // m0 goes by its own key and its CC key, m1 by the queue's key alone
+    const [own] = await collect(ch, deadBy['k-own'], 1);
+    const [cc] = await collect(ch, deadBy['k-cc'], 1);
+    const [dead] = await collect(ch, deadBy['k-dead'], 1);
+    expect(bodies([own, cc, dead])).toEqual(['m0', 'm0', 'm1']);
+    expect(await drain(ch, deadBy['k-rk'])).toEqual([]);
+    const deathOf = (m: GetMessage | ConsumeMessage) => (m.properties.headers as any)['x-death'][0];
+    expect(deathOf(own)).toMatchObject({ queue: byOwnKeys, exchange: entry, 'routing-keys': ['k-own', 'k-cc'] });
+    expect(deathOf(dead)).toMatchObject({ queue: byQueueKey, exchange: entry, 'routing-keys': ['k-rk', 'k-cc'] });
+    // CC stays with a message that goes by its own keys; with the queue's key it is removed
+    expect((own.properties.headers as any).CC).toEqual(['k-cc']);
+    expect((dead.properties.headers as any).CC).toBeUndefined();
+    expect((dead.properties.headers as any).n).toBe(1);
+  });
+
   it('x-dead-letter-routing-key replaces the routing key; the same queue and reason again counts up', async () => {
     const conn = await server.connect();
     const ch = await confirmChannel(conn);

@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { MODES, channel, connect, eventually, queueExists, sleep, within } from '../helpers.js';
 import { startBroker } from '../../dist/src/index.js';
+import { RING_BYTES } from '../../dist/src/broker.js';
 import { shardOf } from '../../dist/src/shard/placement.js';
 import { FRAME_METHOD, RawClient, frame, longstr, method, open, shortstr, tuneOk, u16, u32, u8, type Frame } from './raw-client.js';
 
@@ -51,7 +52,7 @@ describe.each(MODES)('memory bounds on the wire, $name', ({ workers }) => {
   it('counts half-sent bodies against the watermark: publishers are blocked until they are gone', { timeout: 30_000 }, async () => {
     const maxMessageSize = 12 * MiB;
     const shards = Math.max(1, workers);
-    const rings = shards * 4 * (maxMessageSize + MiB); // two rings per shard, each 2 x (max message + 1 MiB)
+    const rings = shards * 2 * RING_BYTES; // two rings per shard
     const broker = await startBroker({
       port: 0,
       host: '127.0.0.1',

@@ -1,0 +1,258 @@
+/**
+ * Large messages: the default limit is RabbitMQ 3.10's 128 MiB, and the rings
+ * are not sized to it. A record larger than half a ring travels in PIECE
+ * records (src/shard/pieces.ts) in every direction: publishes to the shard,
+ * deliveries, gets and dead letters back, and store commands to the sync
+ * worker. Most tests use a 64 KiB ring so that pieces are cheap to make; every
+ * body is numbered and checked byte for byte against the one sent.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { createCipheriv, createHash } from 'node:crypto';
+import fc from 'fast-check';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { startBroker, type RunningBroker } from '../../dist/src/index.js';
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../../dist/src/broker.js';
+import { PIECE_HEADER } from '../../dist/src/shard/pieces.js';
+import { MODES, channel, confirmChannel, connect, subscribe, uniq } from '../helpers.js';
+import { nameOnShard } from './on-shard.js';
+import { FRAME_METHOD, RawClient, frame, method, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
+
+const MiB = 1024 * 1024;
+/** A ring of 64 KiB: records over ~32 KiB go in pieces of ~32 KiB. */
+const SMALL_RING = 64 * 1024;
+
+/**
+ * Message n's body of `size` bytes (at least 8): u32 n, u32 size, then a key
+ * stream of AES-CTR keyed by n, so that every byte depends on the message.
+ */
+function body(n: number, size: number): Buffer {
+  const key = createHash('sha256').update(`large-${n}`).digest().subarray(0, 16);
+  const b = createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(size));
+  b.writeUInt32BE(n, 0);
+  b.writeUInt32BE(size, 4);
+  return b;
+}
+
+/** The number of a body, after checking every byte of it. */
+function checked(content: Buffer): number {
+  const n = content.readUInt32BE(0);
+  const size = content.readUInt32BE(4);
+  expect(content.length, `message ${n}'s size`).toBe(size);
+  if (!content.equals(body(n, size))) expect.fail(`message ${n} (${size} bytes) arrived with other bytes`);
+  return n;
+}
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+async function withBroker(options: Parameters<typeof startBroker>[0], test: (running: RunningBroker, conns: ChannelModel[]) => Promise<void>): Promise<void> {
+  const running = await startBroker({ port: 0, host: '127.0.0.1', ...options });
+  const conns: ChannelModel[] = [];
+  try {
+    await test(running, conns);
+  } finally {
+    await Promise.all(conns.map((c) => c.close().catch(() => {})));
+    await running.close();
+  }
+}
+
+async function open(running: RunningBroker, conns: ChannelModel[]): Promise<ChannelModel> {
+  const conn = await connect(running.url);
+  conns.push(conn);
+  return conn;
+}
+
+/** Publishes bodies (number, size) to `queue` through a confirm channel and waits for the confirms. */
+async function publishAll(conn: ChannelModel, queue: string, messages: readonly (readonly [number, number])[], persistent = false): Promise<void> {
+  const ch = await confirmChannel(conn);
+  for (const [n, size] of messages) ch.sendToQueue(queue, body(n, size), { persistent });
+  await ch.waitForConfirms();
+  await ch.close();
+}
+
+/** The raw client's basic.publish header for a body of `bodySize` bytes, to refuse before any body is sent. */
+async function refusedSize(port: number, bodySize: number): Promise<{ code: number; text: string }> {
+  const c = await RawClient.open(port);
+  try {
+    await c.handshake();
+    c.send(method(1, 20, 10, shortstr('')));
+    c.send(method(1, 60, 40, u16(0), shortstr(''), shortstr('anywhere'), u8(0)));
+    c.send(frame(2, 1, Buffer.concat([u16(60), u16(0), u32(Math.floor(bodySize / 2 ** 32)), u32(bodySize % 2 ** 32), u16(0)])));
+    for (;;) {
+      const f = await c.readFrame();
+      if (f === null) throw new Error('the server closed the socket instead of the channel');
+      if (f.type === FRAME_METHOD && f.channel === 1 && f.classId === 20 && f.methodId === 40) {
+        return { code: f.payload.readUInt16BE(4), text: f.payload.subarray(7, 7 + f.payload[6]).toString() };
+      }
+    }
+  } finally {
+    c.destroy();
+  }
+}
+
+/** Consumes (no-ack) `count` messages from each queue; returns them per queue. */
+async function consumeAll(ch: Channel, counts: ReadonlyMap<string, number>, ms: number): Promise<Map<string, ConsumeMessage[]>> {
+  const got = new Map<string, ConsumeMessage[]>();
+  await Promise.all(
+    [...counts].map(async ([queue, count]) => {
+      const inbox = await subscribe(ch, queue, { noAck: true });
+      got.set(queue, await inbox.waitFor(count, ms));
+    }),
+  );
+  return got;
+}
+
+// One 128 MiB message per run is slow enough on two cores: it runs with worker threads, where
+// the pieces cross threads; inline runs the same rings and pieces (the tests below, both modes).
+describe('a 128 MiB message (threads (--workers 2))', () => {
+  it('is taken by default and delivered intact through 8 MiB rings', { timeout: 60_000 }, async () => {
+    await withBroker({ workers: 2 }, async (running, conns) => {
+      const { broker } = running;
+      expect(broker.maxMessageSize).toBe(128 * MiB);
+      // The rings are not sized to the largest message: both of a shard's together hold less than one.
+      for (const link of broker.links) expect(link.ringBytes).toBeLessThan(32 * MiB);
+
+      const conn = await open(running, conns);
+      const ch = await channel(conn);
+      const q = uniq('huge');
+      await ch.assertQueue(q);
+      const big = body(1, 128 * MiB);
+      const digest = createHash('sha256').update(big).digest('hex');
+      const pub = await confirmChannel(conn);
+      pub.sendToQueue(q, big);
+      pub.sendToQueue(q, body(2, 100));
+      await pub.waitForConfirms();
+      const [first, second] = await (await subscribe(ch, q, { noAck: true })).waitFor(2, 40_000);
+      expect(first.content.length).toBe(128 * MiB);
+      expect(first.content.readUInt32BE(0)).toBe(1);
+      expect(createHash('sha256').update(first.content).digest('hex'), 'the 128 MiB body, byte for byte').toBe(digest);
+      expect(checked(second.content)).toBe(2);
+    });
+  });
+});
+
+describe.each(MODES)('large messages ($name)', ({ workers }) => {
+  it('refuses a body one byte over the default 128 MiB with 406, as RabbitMQ 3.10', async () => {
+    await withBroker({ workers }, async (running) => {
+      expect(await refusedSize(running.port, DEFAULT_MAX_MESSAGE_SIZE + 1)).toEqual({
+        code: 406,
+        text: 'PRECONDITION_FAILED - message size 134217729 is larger than configured max size 134217728',
+      });
+    });
+  });
+
+  it('carries bodies around the piece boundaries intact to consumers and to basic.get', { timeout: 30_000 }, async () => {
+    await withBroker({ workers, ringBytes: SMALL_RING }, async (running, conns) => {
+      const maxRecord = running.broker.links[0].writer.maxRecord;
+      const step = maxRecord - PIECE_HEADER;
+      // A record's headers take some tens of bytes: these bodies make records on both sides of
+      // "whole or in pieces" and of one, two and three pieces exactly, publishing and delivering.
+      const sizes: number[] = [];
+      for (const edge of [maxRecord, 2 * step, 3 * step]) for (let size = edge - 70; size <= edge + 2; size++) sizes.push(size);
+      const conn = await open(running, conns);
+      const ch = await channel(conn);
+      const consumed = uniq('edges');
+      const got = uniq('edges-get');
+      await ch.assertQueue(consumed);
+      await ch.assertQueue(got);
+      const messages = sizes.map((size, i) => [i + 1, size] as const);
+      await publishAll(conn, consumed, messages);
+      await publishAll(conn, got, messages.filter(([n]) => n % 7 === 0));
+
+      const arrived = (await (await subscribe(ch, consumed, { noAck: true })).waitFor(messages.length, 20_000)).map((m) => checked(m.content));
+      expect(arrived).toEqual(messages.map(([n]) => n));
+      for (const [n] of messages.filter(([n]) => n % 7 === 0)) {
+        const msg = await ch.get(got, { noAck: false });
+        if (msg === false) expect.fail(`basic.get found no message ${n}`);
+        expect(checked(msg.content)).toBe(n);
+        ch.ack(msg);
+      }
+      expect(await ch.get(got)).toBe(false);
+    });
+  });
+
+  it('keeps bodies of random sizes whole when channels and connections publish them at once into queues on different shards', { timeout: 30_000 }, async () => {
+    await withBroker({ workers, ringBytes: SMALL_RING }, async (running, conns) => {
+      const publishers = [await open(running, conns), await open(running, conns)];
+      const channels: ConfirmChannel[] = [];
+      for (const conn of publishers) for (let i = 0; i < 2; i++) channels.push(await confirmChannel(conn));
+      const consumer = await channel(await open(running, conns));
+      let next = 1;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.record({ channel: fc.nat(channels.length - 1), queue: fc.nat(3), size: fc.oneof(fc.integer({ min: 8, max: 300 }), fc.integer({ min: 8, max: 150_000 })) }), { minLength: 1, maxLength: 30 }),
+          async (plan) => {
+            const queues = [0, 1, 2, 3].map((i) => nameOnShard('mixed', i % 2, workers));
+            for (const q of queues) await consumer.assertQueue(q, { autoDelete: true });
+            const expected = new Map<string, number[]>(queues.map((q) => [q, []]));
+            for (const { channel: c, queue, size } of plan) {
+              const n = next++;
+              channels[c].sendToQueue(queues[queue], body(n, size));
+              expected.get(queues[queue])!.push(n);
+            }
+            await Promise.all(channels.map((c) => c.waitForConfirms()));
+            const counts = new Map([...expected].filter(([, ns]) => ns.length > 0).map(([q, ns]) => [q, ns.length]));
+            const got = await consumeAll(consumer, counts, 10_000);
+            for (const q of counts.keys()) {
+              // Each channel's messages keep their order in a queue; across channels any order goes.
+              expect(
+                got
+                  .get(q)!
+                  .map((m) => checked(m.content))
+                  .sort((a, b) => a - b),
+              ).toEqual(expected.get(q));
+            }
+            for (const q of queues) await consumer.deleteQueue(q);
+          },
+        ),
+        { numRuns: 8 },
+      );
+    });
+  });
+
+  it('dead-letters a large message, whole, to a queue on another shard', { timeout: 20_000 }, async () => {
+    await withBroker({ workers, ringBytes: SMALL_RING }, async (running, conns) => {
+      const conn = await open(running, conns);
+      const ch = await channel(conn);
+      const dead = nameOnShard('dead', 1, workers);
+      const source = nameOnShard('source', 0, workers);
+      await ch.assertQueue(dead);
+      await ch.assertQueue(source, { deadLetterExchange: '', deadLetterRoutingKey: dead });
+      await publishAll(conn, source, [
+        [1, 200_000],
+        [2, 40_000],
+      ]);
+      const inbox = await subscribe(ch, source, { noAck: false });
+      for (const m of await inbox.waitFor(2, 5000)) ch.reject(m, false);
+      const died = await (await subscribe(ch, dead, { noAck: true })).waitFor(2, 10_000);
+      expect(died.map((m) => checked(m.content))).toEqual([1, 2]);
+      expect(died.map((m) => (m.properties.headers!['x-death'] as any[])[0].reason)).toEqual(['rejected', 'rejected']);
+    });
+  });
+
+  it('keeps persistent 12 MiB and 5 MiB messages across a restart (pieces into the store too)', { timeout: 30_000 }, async () => {
+    const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'warren-large-'));
+    dirs.push(dataDir);
+    const q = uniq('kept');
+    await withBroker({ workers, dataDir }, async (running, conns) => {
+      const conn = await open(running, conns);
+      await (await channel(conn)).assertQueue(q, { durable: true });
+      await publishAll(conn, q, [[1, 12 * MiB], [2, 1000], [3, 5 * MiB]], true);
+    });
+    await withBroker({ workers, dataDir }, async (running, conns) => {
+      const ch = await channel(await open(running, conns));
+      const numbers: number[] = [];
+      for (;;) {
+        const msg = await ch.get(q, { noAck: true });
+        if (msg === false) break;
+        numbers.push(checked(msg.content));
+      }
+      expect(numbers).toEqual([1, 2, 3]);
+    });
+  });
+});
