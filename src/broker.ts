@@ -36,6 +36,7 @@ import { connectionLog, log } from './log/logger.js';
 import { LogExchange } from './log/log-exchange.js';
 import { WaitFor } from './rig/wait-for.js';
 import { Faults } from './rig/faults.js';
+import { Observers, type ObservedEvent, type ObservedEvents } from './rig/observers.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -143,6 +144,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   readonly waitFor = new WaitFor(this);
   /** for test rigs: close, block, refuse or stall connections on demand */
   readonly faults = new Faults(this);
+  /** for test rigs: which observing hooks ('publish', 'deliver', ...) have listeners; see on() */
+  readonly observers = new Observers(this);
   private readonly channels = new Map<number, Channel>();
   private readonly deadLetters: DeadLetterRouter;
   /** publishes log lines to every vhost's amq.rabbitmq.log */
@@ -584,6 +587,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     connectionLog.info(`closing AMQP connection ${conn.id} (${conn.name}, vhost: '${service.name}', user: '${conn.user}')`);
     service.connections.delete(conn);
     for (const queue of [...service.exclusiveQueues(conn.id)]) this.dropQueue(queue, conn);
+    if (this.observers.close) this.observers.onClose(conn);
   }
 
   // --- output batching ------------------------------------------------------
@@ -737,6 +741,19 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     consumer.channel.deliver(consumer, buf[at + 1] === 1, buf.readUInt32LE(at + 6), buf.readDoubleLE(at + 10), buf, at + DELIVER_HEADER);
     link.credit(consumer.id);
   }
+}
+
+/**
+ * The observing hooks' types (src/rig/observers.ts), beside EventEmitter's own
+ * signatures ('fatal' and the rest).
+ */
+export interface Broker {
+  on<K extends ObservedEvent>(event: K, listener: (event: ObservedEvents[K]) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<K extends ObservedEvent>(event: K, listener: (event: ObservedEvents[K]) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<K extends ObservedEvent>(event: K, listener: (event: ObservedEvents[K]) => void): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
 /** Whether a peer address is this host's loopback (IPv4, IPv6, or IPv4-mapped IPv6). */
