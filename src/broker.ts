@@ -310,15 +310,23 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     // auto-delete and exclusive queues, which a restart should not forget.
     const saved = this.definitions?.close();
     for (const server of this.servers) server.close();
-    const ended = Promise.all([...this.connections].map((conn) => conn.shutdown(SHUTDOWN)));
+    await this.disconnectAll(SHUTDOWN);
+    await Promise.all(this.links.map((link) => link.close(SHUTDOWN)));
+    await saved;
+    this.lock?.release();
+  }
+
+  /**
+   * Sends every client connection.close with `error`, waits up to a second for
+   * their close-ok and drops the ones that did not answer.
+   */
+  async disconnectAll(error: AmqpError): Promise<void> {
+    const ended = Promise.all([...this.connections].map((conn) => conn.shutdown(error)));
     this.flushAll();
     let timer!: NodeJS.Timeout;
     await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)))]);
     clearTimeout(timer);
     for (const conn of this.connections) conn.socket.destroy();
-    await Promise.all(this.links.map((link) => link.close(SHUTDOWN)));
-    await saved;
-    this.lock?.release();
   }
 
   /**

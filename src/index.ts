@@ -6,7 +6,7 @@ export { Broker } from './broker.js';
 export type { WaitFor, QueueExpectation, WaitOptions } from './rig/wait-for.js';
 import type { WaitFor } from './rig/wait-for.js';
 import type { Faults } from './rig/faults.js';
-export type { Faults, ConnectionFilter, CloseOptions, RefuseOptions, StallOptions } from './rig/faults.js';
+export type { Faults, ConnectionFilter, CloseOptions, RefuseOptions, StallOptions, DelayOptions, RestartOptions } from './rig/faults.js';
 export type {
   ObservedEvents,
   ObservedEvent,
