@@ -41,7 +41,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --url URL              benchmark the broker at URL (default: start a warren)
   --vs URL|rabbitmq|warren
                          measure a second broker in the same run, interleaved A B A B
-  --scenario LIST        comma-separated: ${SCENARIOS.join(', ')} (default: all)
+  --scenario LIST        comma-separated: ${SCENARIOS.join(', ')} (default: all but reset)
   --seconds N            measured seconds per run (default 5)
   --warmup N             unmeasured seconds before each run (default 1)
   --reps N               repetitions; figures are medians (default 1, 3 with --vs/--compare-ref)
@@ -69,7 +69,7 @@ export function defaultThreads(): number {
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const o: BenchOptions = {
-    scenarios: [...SCENARIOS], seconds: 5, warmup: 1, reps: 0, client: 'amqplib', threads: defaultThreads(),
+    scenarios: SCENARIOS.filter((s) => s !== 'reset'), seconds: 5, warmup: 1, reps: 0, client: 'amqplib', threads: defaultThreads(),
     ceiling: false, maxRegression: 0.1, quiet: false, help: false,
   };
   let scenarioGiven = false;
