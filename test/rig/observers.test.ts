@@ -143,6 +143,32 @@ describe.each(MODES)('observing hooks ($name)', ({ workers }) => {
     await eventually(() => expect(closes).toHaveLength(2));
     expect(closes[1]).toMatchObject({ clientName: 'obs-b', code: 320, text: 'CONNECTION_FORCED - observed', by: 'server' });
     expect(closes[1].connection).toBe(connections[1].connection);
+    // A client that vanishes without connection.close: no code, no text.
+    const c = await amqp.connect(broker.url, { clientProperties: { connection_name: 'obs-c' } }); // not closed after: it has no socket
+    c.on('error', () => {});
+    (c.connection as unknown as { stream: { destroy(): void } }).stream.destroy();
+    await eventually(() => expect(closes).toHaveLength(3));
+    expect(closes[2]).toMatchObject({ clientName: 'obs-c', code: undefined, text: undefined, by: undefined });
+  });
+
+  it('a direct reply-to answer is a deliver event of queue amq.rabbitmq.reply-to', async () => {
+    const delivered: DeliverEvent[] = [];
+    broker.on('deliver', (e) => delivered.push(e));
+    const ch = await channel(await named('rpc'));
+    const inbox = await subscribe(ch, 'amq.rabbitmq.reply-to', { noAck: true });
+    await ch.assertQueue('obs-rpc', { durable: false });
+    ch.sendToQueue('obs-rpc', Buffer.from('question'), { replyTo: 'amq.rabbitmq.reply-to' });
+    const request = await eventually(async () => {
+      const m = await ch.get('obs-rpc', { noAck: true });
+      if (m === false) throw new Error('not yet');
+      return m;
+    });
+    ch.publish('', request.properties.replyTo, Buffer.from('answer'));
+    const [answer] = await inbox.waitFor(1);
+    expect(answer.content.toString()).toBe('answer');
+    await eventually(() => expect(delivered).toHaveLength(2));
+    expect(delivered[1]).toMatchObject({ queue: 'amq.rabbitmq.reply-to', consumerTag: inbox.consumerTag, get: false, deliveryTag: answer.fields.deliveryTag });
+    expect(delivered[1].body.toString()).toBe('answer');
   });
 
   it('off() removes a listener; the flags follow the listeners', async () => {
