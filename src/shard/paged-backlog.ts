@@ -167,6 +167,13 @@ export class PagedBacklog implements ReadSink {
     this.discard();
   }
 
+  /** Drops the transient messages past the window (a simulated restart); returns how many. */
+  dropTransients(): number {
+    const dropped = this.transients.length;
+    for (let e = this.transients.shift(); e !== undefined; e = this.transients.shift()) this.account(e, -1);
+    return dropped;
+  }
+
   /** Forgets everything (queue deleted): what was in memory leaves the accounting. */
   discard(): void {
     for (let e = this.readAhead.shift(); e !== undefined; e = this.readAhead.shift()) this.account(e, -1);
