@@ -24,6 +24,7 @@ import type { ConsumerRef } from './consumer-registry.js';
 import { REPLY_TO_FLAG_BYTE0, replyToRewritten, type ReplyConsumer } from './direct-reply-to.js';
 import { PublishPermits } from '../auth/publish-permits.js';
 import { ShortstrCache } from '../protocol/shortstr-cache.js';
+import { RouteCache } from './route-cache.js';
 
 /** An unacked delivery: enough to settle it with its shard. */
 interface Delivery {
@@ -98,8 +99,10 @@ export class Channel implements RoutedMessage {
   private readonly pubBody: Buffer[] = [];
 
   private readonly routed = new Set<Destination>();
-  /** queue ids per shard for the publish being routed */
-  private readonly targets: number[][];
+  /** the last route, and the queue ids per shard of the publish being routed */
+  private readonly routeCache: RouteCache;
+  /** (queue id, message id) pairs per shard for the settlements being gathered */
+  private readonly settling: number[][];
   private readonly view = new BlockView();
   /** write permission per exchange, checked once until permissions change */
   private readonly permits: PublishPermits;
@@ -115,7 +118,8 @@ export class Channel implements RoutedMessage {
   ) {
     this.permits = new PublishPermits(conn.broker.access, conn.user, conn.vhost.name);
     this.ref = conn.broker.registerChannel(this);
-    this.targets = conn.broker.links.map(() => []);
+    this.routeCache = new RouteCache(conn.broker.links.length);
+    this.settling = conn.broker.links.map(() => []);
   }
 
   onFrame(type: number, payload: Buffer): void {
@@ -377,18 +381,16 @@ export class Channel implements RoutedMessage {
   private route(): void {
     if (INJECTED_DELAY_US > 0) spin(INJECTED_DELAY_US);
     const broker = this.conn.broker;
-    const exchange = this.publishable();
-    if (broker.waitFor.countingPublishes) broker.waitFor.countPublish(this.conn.vhost.name, exchange.name);
+    const vhost = this.conn.vhost;
+    const cache = this.routeCache;
+    const hit = cache.hit(this.pubExchange, this.pubRoutingKey, vhost.generation);
+    const exchange = hit ? this.admitted(cache.exchange!) : this.publishable();
+    if (broker.waitFor.countingPublishes) broker.waitFor.countPublish(vhost.name, exchange.name);
     const selected = this.hasHeaders() ? senderSelected(this.pubProperties) : null;
     if (selected !== null) this.pubProperties = selected.properties; // BCC removed
-    this.conn.vhost.route(exchange, this.routingKeyText.get(this.pubRoutingKey), this, this.routed, selected?.keys);
-    let shards = 0;
-    for (const destination of this.routed) {
-      if (destination.kind !== 'queue') continue;
-      const targets = this.targets[destination.shard];
-      if (targets.length === 0) shards++;
-      targets.push(destination.id);
-    }
+    if (!hit || selected !== null) this.routeAfresh(exchange, selected?.keys);
+    const targets = cache.targets;
+    const shards = cache.shards;
     const immediate = (this.pubFlags & PUBLISH_IMMEDIATE) !== 0;
     const publishId = immediate && shards > 0 ? broker.expectImmediate(this, shards) : 0;
     const confirms = this.confirms;
@@ -403,14 +405,36 @@ export class Channel implements RoutedMessage {
       // Unroutable or handed to a reply consumer: acked at once, after its return (as RabbitMQ does).
       confirms?.flush();
     } else {
-      for (let shard = 0; shard < this.targets.length; shard++) {
-        const targets = this.targets[shard];
-        if (targets.length === 0) continue;
-        this.writePublishRecord(broker.links[shard], targets, publishId);
+      for (let shard = 0; shard < targets.length; shard++) {
+        const queueIds = targets[shard];
+        if (queueIds.length === 0) continue;
+        this.writePublishRecord(broker.links[shard], queueIds, publishId);
         confirms?.routedTo(shard, seq);
-        targets.length = 0;
       }
     }
+  }
+
+  /**
+   * Routes through the vhost topology into the route cache's targets, and keeps
+   * the route for the next publish unless it depended on this message's
+   * headers (CC/BCC keys, or a headers exchange on the way).
+   */
+  private routeAfresh(exchange: ExchangeRecord, extraKeys: readonly string[] | undefined): void {
+    const vhost = this.conn.vhost;
+    const cache = this.routeCache;
+    cache.clear();
+    vhost.route(exchange, this.routingKeyText.get(this.pubRoutingKey), this, this.routed, extraKeys);
+    let byHeaders = extraKeys !== undefined;
+    for (const destination of this.routed) {
+      if (destination.kind !== 'queue') {
+        if (destination.type === 'headers') byHeaders = true;
+        continue;
+      }
+      const queueIds = cache.targets[destination.shard];
+      if (queueIds.length === 0) cache.shards++;
+      queueIds.push(destination.id);
+    }
+    if (!byHeaders) cache.remember(this.pubExchange, this.pubRoutingKey, vhost.generation, exchange);
   }
 
   /** Only a message with a headers table can carry CC or BCC (sender-selected distribution). */
@@ -431,18 +455,25 @@ export class Channel implements RoutedMessage {
     const vhost = this.conn.vhost;
     const exchangeName = this.exchangeText.get(this.pubExchange);
     const exchange = vhost.exchanges.get(exchangeName);
+    if (exchange !== undefined) return this.admitted(exchange);
     try {
       // RabbitMQ checks write permission before it looks the exchange up.
-      if (exchange === undefined) this.conn.permissions.write('exchange', exchangeName);
-      else this.permits.check(exchange, this.routingKeyNow);
+      this.conn.permissions.write('exchange', exchangeName);
     } catch (err) {
       throw err instanceof AmqpError ? err.withMethod(M.CLASS_BASIC, 40) : err;
     }
-    if (exchange === undefined) {
-      throw new AmqpError(ReplyCode.NOT_FOUND, `no exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
+    throw new AmqpError(ReplyCode.NOT_FOUND, `no exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
+  }
+
+  /** `exchange` if this publish may go to it (write and topic permission, not internal, user-id and expiration valid). */
+  private admitted(exchange: ExchangeRecord): ExchangeRecord {
+    try {
+      this.permits.check(exchange, this.routingKeyNow);
+    } catch (err) {
+      throw err instanceof AmqpError ? err.withMethod(M.CLASS_BASIC, 40) : err;
     }
     if (exchange.internal) {
-      throw new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
+      throw new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchange.name}' in vhost '${this.conn.vhost.name}'`, M.CLASS_BASIC, 40, false);
     }
     if (this.pubProperties.length >= 2) {
       const flags = this.pubProperties.readUInt16BE(0);
@@ -675,14 +706,13 @@ export class Channel implements RoutedMessage {
   }
 
   private collect(delivery: Pick<Delivery, 'link' | 'queueId' | 'msgId'>): void {
-    const targets = this.targets[delivery.link.index];
-    targets.push(delivery.queueId, delivery.msgId);
+    this.settling[delivery.link.index].push(delivery.queueId, delivery.msgId);
   }
 
   private flushSettles(action: number): void {
     const links = this.conn.broker.links;
-    for (let shard = 0; shard < this.targets.length; shard++) {
-      const entries = this.targets[shard];
+    for (let shard = 0; shard < this.settling.length; shard++) {
+      const entries = this.settling[shard];
       if (entries.length === 0) continue;
       links[shard].settle(action, entries);
       this.conn.broker.linkDirty(links[shard]);
