@@ -25,8 +25,9 @@ import { REPLY_TO_FLAG_BYTE0, replyToRewritten, type ReplyConsumer } from './dir
 import { PublishPermits } from '../auth/publish-permits.js';
 import { ShortstrCache } from '../protocol/shortstr-cache.js';
 import { RouteCache } from './route-cache.js';
+import { UnackedWindow } from './unacked-window.js';
 
-/** An unacked delivery: enough to settle it with its shard. */
+/** An unacked delivery taken by a settlement inside a transaction: enough to settle it with its shard. */
 interface Delivery {
   link: ShardLink;
   queueId: number;
@@ -62,7 +63,7 @@ export class Channel implements RoutedMessage {
   readonly consumers = new Map<string, ConsumerRef>();
   /** basic.consume of amq.rabbitmq.reply-to (direct reply-to), at most one per channel */
   replyConsumer: ReplyConsumer | null = null;
-  private readonly unacked = new Map<number, Delivery>();
+  private readonly unacked = new UnackedWindow();
   private readonly held = new Deque<HeldDelivery>();
   private nextTag = 0;
   /** basic.qos global=false: applies to consumers created afterwards */
@@ -269,13 +270,11 @@ export class Channel implements RoutedMessage {
     this.releaseHeld();
   }
 
-  /** Buffered settlements give their deliveries back to the unacked set, in tag order. */
+  /** Buffered settlements give their deliveries back to the unacked set, under their tags. */
   private rollback(tx: Transaction<Delivery>): void {
     const taken = tx.rollback();
     if (taken.length === 0) return;
-    const all = [...this.unacked, ...taken].sort((a, b) => a[0] - b[0]);
-    this.unacked.clear();
-    for (const [tag, delivery] of all) this.unacked.set(tag, delivery);
+    for (const [tag, d] of taken) this.unacked.add(tag, d.link.index, d.queueId, d.msgId, d.sentAt);
     if (this.state === 'open') this.conn.broker.consumerTimeout.watch(this);
   }
 
@@ -637,13 +636,13 @@ export class Channel implements RoutedMessage {
   private addUnacked(tag: number, link: ShardLink, queueId: number, msgId: number): void {
     const timeouts = this.conn.broker.consumerTimeout;
     if (this.unacked.size === 0) timeouts.watch(this);
-    this.unacked.set(tag, { link, queueId, msgId, sentAt: timeouts.now });
+    this.unacked.add(tag, link.index, queueId, msgId, timeouts.now);
   }
 
   /** When the oldest unacked delivery was sent (consumer-timeout clock), if there is one. */
   oldestUnackedAt(): number | undefined {
-    for (const delivery of this.unacked.values()) return delivery.sentAt;
-    return undefined;
+    const tag = this.unacked.first();
+    return tag === 0 ? undefined : this.unacked.sentAt(tag);
   }
 
   /** RabbitMQ's consumer_timeout: a delivery stayed unacked too long. */
@@ -669,35 +668,31 @@ export class Channel implements RoutedMessage {
 
   /** basic.ack / nack / reject: settles one tag, or all up to it with multiple. */
   settle(tag: number, multiple: boolean, action: number): void {
-    const taken = this.take(tag, multiple);
-    if (this.tx !== null) return this.tx.settle(action, taken);
-    for (const [, delivery] of taken) this.collect(delivery);
+    const unacked = this.unacked;
+    if (multiple ? tag !== 0 && !unacked.has(tag) : !unacked.has(tag)) {
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
+    }
+    const last = multiple ? (tag === 0 ? Infinity : tag) : tag;
+    const tx = this.tx;
+    const taken: [number, Delivery][] | null = tx === null ? null : [];
+    const links = this.conn.broker.links;
+    for (let t = multiple ? unacked.first() : tag; t !== 0 && t <= last; t = unacked.next(t)) {
+      const link = unacked.link(t);
+      if (taken === null) this.settling[link].push(unacked.queueId(t), unacked.msgId(t));
+      else taken.push([t, { link: links[link], queueId: unacked.queueId(t), msgId: unacked.msgId(t), sentAt: unacked.sentAt(t) }]);
+      unacked.remove(t);
+    }
+    // Settled inside a transaction: out of the unacked set now, to the shards at commit.
+    if (tx !== null) return tx.settle(action, taken!);
     this.flushSettles(action);
     this.releaseHeld();
   }
 
-  /** Removes the deliveries a settlement names from the unacked set; unknown tags are a 406. */
-  private take(tag: number, multiple: boolean): [number, Delivery][] {
-    const taken: [number, Delivery][] = [];
-    if (multiple) {
-      if (tag !== 0 && !this.unacked.has(tag)) throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
-      for (const [t, delivery] of this.unacked) {
-        if (tag !== 0 && t > tag) break;
-        taken.push([t, delivery]);
-      }
-    } else {
-      const delivery = this.unacked.get(tag);
-      if (delivery === undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
-      taken.push([tag, delivery]);
-    }
-    for (const [t] of taken) this.unacked.delete(t);
-    return taken;
-  }
-
   /** Requeues every unacked delivery (basic.recover, channel close). */
   requeueAll(): void {
-    for (const delivery of this.unacked.values()) this.collect(delivery);
-    this.unacked.clear();
+    const unacked = this.unacked;
+    for (let t = unacked.first(); t !== 0; t = unacked.next(t)) this.settling[unacked.link(t)].push(unacked.queueId(t), unacked.msgId(t));
+    unacked.clear();
     while (this.held.length > 0) {
       const held = this.held.shift()!;
       this.collect({ link: held.consumer.link, queueId: held.queueId, msgId: held.msgId });
