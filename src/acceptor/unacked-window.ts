@@ -6,14 +6,17 @@
  * (no-ack deliveries and settled ones leave gaps, marked absent), and the ring
  * grows when that span would pass its size.
  */
+/** Small to start with: most channels never consume, or hold a few unacked at a time. */
+const INITIAL_CAPACITY = 16;
+
 export class UnackedWindow {
-  private capacity = 64;
-  private mask = 63;
-  private present = new Uint8Array(64);
-  private linkIndex = new Uint16Array(64);
-  private queueIds = new Uint32Array(64);
-  private msgIds = new Float64Array(64);
-  private sentAts = new Float64Array(64);
+  private capacity = INITIAL_CAPACITY;
+  private mask = INITIAL_CAPACITY - 1;
+  private present = new Uint8Array(INITIAL_CAPACITY);
+  private linkIndex = new Uint16Array(INITIAL_CAPACITY);
+  private queueIds = new Uint32Array(INITIAL_CAPACITY);
+  private msgIds = new Float64Array(INITIAL_CAPACITY);
+  private sentAts = new Float64Array(INITIAL_CAPACITY);
   /** the lowest and highest tags present (meaningless while empty) */
   private low = 0;
   private high = 0;
