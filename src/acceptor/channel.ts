@@ -26,8 +26,10 @@ import { REPLY_TO, REPLY_TO_FLAG_BYTE0, replyToRewritten, type ReplyConsumer } f
 import { messageParts, type MessageParts, type Observers } from '../rig/observers.js';
 import { PublishPermits } from '../auth/publish-permits.js';
 import { ShortstrCache } from '../protocol/shortstr-cache.js';
+import { RouteCache } from './route-cache.js';
+import { UnackedWindow } from './unacked-window.js';
 
-/** An unacked delivery: enough to settle it with its shard. */
+/** An unacked delivery taken by a settlement inside a transaction: enough to settle it with its shard. */
 interface Delivery {
   link: ShardLink;
   queueId: number;
@@ -65,7 +67,7 @@ export class Channel implements RoutedMessage {
   readonly consumers = new Map<string, ConsumerRef>();
   /** basic.consume of amq.rabbitmq.reply-to (direct reply-to), at most one per channel */
   replyConsumer: ReplyConsumer | null = null;
-  private readonly unacked = new Map<number, Delivery>();
+  private readonly unacked = new UnackedWindow();
   private readonly held = new Deque<HeldDelivery>();
   private nextTag = 0;
   /** basic.qos global=false: applies to consumers created afterwards */
@@ -104,8 +106,10 @@ export class Channel implements RoutedMessage {
   private readonly pubBody: Buffer[] = [];
 
   private readonly routed = new Set<Destination>();
-  /** queue ids per shard for the publish being routed */
-  private readonly targets: number[][];
+  /** the last route, and the queue ids per shard of the publish being routed */
+  private readonly routeCache: RouteCache;
+  /** (queue id, message id) pairs per shard for the settlements being gathered */
+  private readonly settling: number[][];
   private readonly view = new BlockView();
   /** write permission per exchange, checked once until permissions change */
   private readonly permits: PublishPermits;
@@ -123,7 +127,8 @@ export class Channel implements RoutedMessage {
   ) {
     this.permits = new PublishPermits(conn.broker.access, conn.user, conn.vhost.name);
     this.ref = conn.broker.registerChannel(this);
-    this.targets = conn.broker.links.map(() => []);
+    this.routeCache = new RouteCache(conn.broker.links.length);
+    this.settling = conn.broker.links.map(() => []);
     this.observers = conn.broker.observers;
   }
 
@@ -294,13 +299,11 @@ export class Channel implements RoutedMessage {
     this.releaseHeld();
   }
 
-  /** Buffered settlements give their deliveries back to the unacked set, in tag order. */
+  /** Buffered settlements give their deliveries back to the unacked set, under their tags. */
   private rollback(tx: Transaction<Delivery>): void {
     const taken = tx.rollback();
     if (taken.length === 0) return;
-    const all = [...this.unacked, ...taken].sort((a, b) => a[0] - b[0]);
-    this.unacked.clear();
-    for (const [tag, delivery] of all) this.unacked.set(tag, delivery);
+    for (const [tag, d] of taken) this.unacked.add(tag, d.link.index, d.queueId, d.msgId, d.sentAt);
     if (this.state === 'open') this.conn.broker.consumerTimeout.watch(this);
   }
 
@@ -410,21 +413,19 @@ export class Channel implements RoutedMessage {
   private route(): void {
     if (INJECTED_DELAY_US > 0) spin(INJECTED_DELAY_US);
     const broker = this.conn.broker;
-    const exchange = this.publishable();
+    const vhost = this.conn.vhost;
+    const cache = this.routeCache;
+    const hit = cache.hit(this.pubExchange, this.pubRoutingKey, vhost.generation);
+    const exchange = hit ? this.admitted(cache.exchange!) : this.publishable();
     this.stats.publish++;
     exchange.publishIn++;
-    if (broker.waitFor.countingPublishes) broker.waitFor.countPublish(this.conn.vhost.name, exchange.name);
+    if (broker.waitFor.countingPublishes) broker.waitFor.countPublish(vhost.name, exchange.name);
     const selected = this.hasHeaders() ? senderSelected(this.pubProperties) : null;
     if (selected !== null) this.pubProperties = selected.properties; // BCC removed
-    this.conn.vhost.route(exchange, this.routingKeyText.get(this.pubRoutingKey), this, this.routed, selected?.keys);
-    let shards = 0;
-    for (const destination of this.routed) {
-      if (destination.kind !== 'queue') continue;
-      exchange.publishOut++;
-      const targets = this.targets[destination.shard];
-      if (targets.length === 0) shards++;
-      targets.push(destination.id);
-    }
+    if (!hit || selected !== null) this.routeAfresh(exchange, selected?.keys);
+    const targets = cache.targets;
+    const shards = cache.shards;
+    exchange.publishOut += cache.queues;
     if (this.observers.publish) this.observePublish(exchange.name);
     const immediate = (this.pubFlags & PUBLISH_IMMEDIATE) !== 0;
     const publishId = immediate && shards > 0 ? broker.expectImmediate(this, shards) : 0;
@@ -441,22 +442,43 @@ export class Channel implements RoutedMessage {
       // Unroutable or handed to a reply consumer: acked at once, after its return (as RabbitMQ does).
       confirms?.flush();
     } else {
-      for (let shard = 0; shard < this.targets.length; shard++) {
-        const targets = this.targets[shard];
-        if (targets.length === 0) continue;
-        this.writePublishRecord(broker.links[shard], targets, publishId);
+      for (let shard = 0; shard < targets.length; shard++) {
+        const queueIds = targets[shard];
+        if (queueIds.length === 0) continue;
+        this.writePublishRecord(broker.links[shard], queueIds, publishId);
         confirms?.routedTo(shard, seq);
-        targets.length = 0;
       }
     }
   }
 
   private observePublish(exchange: string): void {
-    let queues = 0;
-    for (const destination of this.routed) if (destination.kind === 'queue') queues++;
     const mandatory = (this.pubFlags & PUBLISH_MANDATORY) !== 0;
     const key = this.routingKeyText.get(this.pubRoutingKey);
-    this.observers.onPublish(this, exchange, key, mandatory, this.pubProperties, this.pubBody, this.pubBodySize, queues);
+    this.observers.onPublish(this, exchange, key, mandatory, this.pubProperties, this.pubBody, this.pubBodySize, this.routeCache.queues);
+  }
+
+  /**
+   * Routes through the vhost topology into the route cache's targets, and keeps
+   * the route for the next publish unless it depended on this message's
+   * headers (CC/BCC keys, or a headers exchange on the way).
+   */
+  private routeAfresh(exchange: ExchangeRecord, extraKeys: readonly string[] | undefined): void {
+    const vhost = this.conn.vhost;
+    const cache = this.routeCache;
+    cache.clear();
+    vhost.route(exchange, this.routingKeyText.get(this.pubRoutingKey), this, this.routed, extraKeys);
+    let byHeaders = extraKeys !== undefined;
+    for (const destination of this.routed) {
+      if (destination.kind !== 'queue') {
+        if (destination.type === 'headers') byHeaders = true;
+        continue;
+      }
+      const queueIds = cache.targets[destination.shard];
+      if (queueIds.length === 0) cache.shards++;
+      queueIds.push(destination.id);
+      cache.queues++;
+    }
+    if (!byHeaders) cache.remember(this.pubExchange, this.pubRoutingKey, vhost.generation, exchange);
   }
 
   /** Only a message with a headers table can carry CC or BCC (sender-selected distribution). */
@@ -477,18 +499,25 @@ export class Channel implements RoutedMessage {
     const vhost = this.conn.vhost;
     const exchangeName = this.exchangeText.get(this.pubExchange);
     const exchange = vhost.exchanges.get(exchangeName);
+    if (exchange !== undefined) return this.admitted(exchange);
     try {
       // RabbitMQ checks write permission before it looks the exchange up.
-      if (exchange === undefined) this.conn.permissions.write('exchange', exchangeName);
-      else this.permits.check(exchange, this.routingKeyNow);
+      this.conn.permissions.write('exchange', exchangeName);
     } catch (err) {
       throw err instanceof AmqpError ? err.withMethod(M.CLASS_BASIC, 40) : err;
     }
-    if (exchange === undefined) {
-      throw new AmqpError(ReplyCode.NOT_FOUND, `no exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
+    throw new AmqpError(ReplyCode.NOT_FOUND, `no exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
+  }
+
+  /** `exchange` if this publish may go to it (write and topic permission, not internal, user-id and expiration valid). */
+  private admitted(exchange: ExchangeRecord): ExchangeRecord {
+    try {
+      this.permits.check(exchange, this.routingKeyNow);
+    } catch (err) {
+      throw err instanceof AmqpError ? err.withMethod(M.CLASS_BASIC, 40) : err;
     }
     if (exchange.internal) {
-      throw new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchangeName}' in vhost '${vhost.name}'`, M.CLASS_BASIC, 40, false);
+      throw new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchange.name}' in vhost '${this.conn.vhost.name}'`, M.CLASS_BASIC, 40, false);
     }
     if (this.pubProperties.length >= 2) {
       const flags = this.pubProperties.readUInt16BE(0);
@@ -670,13 +699,13 @@ export class Channel implements RoutedMessage {
   private addUnacked(tag: number, link: ShardLink, queueId: number, msgId: number): void {
     const timeouts = this.conn.broker.consumerTimeout;
     if (this.unacked.size === 0) timeouts.watch(this);
-    this.unacked.set(tag, { link, queueId, msgId, sentAt: timeouts.now });
+    this.unacked.add(tag, link.index, queueId, msgId, timeouts.now);
   }
 
   /** When the oldest unacked delivery was sent (consumer-timeout clock), if there is one. */
   oldestUnackedAt(): number | undefined {
-    for (const delivery of this.unacked.values()) return delivery.sentAt;
-    return undefined;
+    const tag = this.unacked.first();
+    return tag === 0 ? undefined : this.unacked.sentAt(tag);
   }
 
   /** RabbitMQ's consumer_timeout: a delivery stayed unacked too long. */
@@ -702,36 +731,34 @@ export class Channel implements RoutedMessage {
 
   /** basic.ack / nack / reject: settles one tag, or all up to it with multiple. */
   settle(tag: number, multiple: boolean, action: number): void {
-    const taken = this.take(tag, multiple);
-    if (this.tx !== null) return this.tx.settle(action, taken);
-    if (action === SETTLE_ACK) this.stats.ack += taken.length;
-    for (const [, delivery] of taken) this.collect(delivery);
+    const unacked = this.unacked;
+    if (multiple ? tag !== 0 && !unacked.has(tag) : !unacked.has(tag)) {
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
+    }
+    const last = multiple ? (tag === 0 ? Infinity : tag) : tag;
+    const tx = this.tx;
+    const taken: [number, Delivery][] | null = tx === null ? null : [];
+    const links = this.conn.broker.links;
+    let settled = 0;
+    for (let t = multiple ? unacked.first() : tag; t !== 0 && t <= last; t = unacked.next(t)) {
+      const link = unacked.link(t);
+      if (taken === null) this.settling[link].push(unacked.queueId(t), unacked.msgId(t));
+      else taken.push([t, { link: links[link], queueId: unacked.queueId(t), msgId: unacked.msgId(t), sentAt: unacked.sentAt(t) }]);
+      unacked.remove(t);
+      settled++;
+    }
+    // Settled inside a transaction: out of the unacked set now, to the shards at commit.
+    if (tx !== null) return tx.settle(action, taken!);
+    if (action === SETTLE_ACK) this.stats.ack += settled;
     this.flushSettles(action);
     this.releaseHeld();
   }
 
-  /** Removes the deliveries a settlement names from the unacked set; unknown tags are a 406. */
-  private take(tag: number, multiple: boolean): [number, Delivery][] {
-    const taken: [number, Delivery][] = [];
-    if (multiple) {
-      if (tag !== 0 && !this.unacked.has(tag)) throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
-      for (const [t, delivery] of this.unacked) {
-        if (tag !== 0 && t > tag) break;
-        taken.push([t, delivery]);
-      }
-    } else {
-      const delivery = this.unacked.get(tag);
-      if (delivery === undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
-      taken.push([tag, delivery]);
-    }
-    for (const [t] of taken) this.unacked.delete(t);
-    return taken;
-  }
-
   /** Requeues every unacked delivery (basic.recover, channel close). */
   requeueAll(): void {
-    for (const delivery of this.unacked.values()) this.collect(delivery);
-    this.unacked.clear();
+    const unacked = this.unacked;
+    for (let t = unacked.first(); t !== 0; t = unacked.next(t)) this.settling[unacked.link(t)].push(unacked.queueId(t), unacked.msgId(t));
+    unacked.clear();
     while (this.held.length > 0) {
       const held = this.held.shift()!;
       this.collect({ link: held.consumer.link, queueId: held.queueId, msgId: held.msgId });
@@ -740,14 +767,13 @@ export class Channel implements RoutedMessage {
   }
 
   private collect(delivery: Pick<Delivery, 'link' | 'queueId' | 'msgId'>): void {
-    const targets = this.targets[delivery.link.index];
-    targets.push(delivery.queueId, delivery.msgId);
+    this.settling[delivery.link.index].push(delivery.queueId, delivery.msgId);
   }
 
   private flushSettles(action: number): void {
     const links = this.conn.broker.links;
-    for (let shard = 0; shard < this.targets.length; shard++) {
-      const entries = this.targets[shard];
+    for (let shard = 0; shard < this.settling.length; shard++) {
+      const entries = this.settling[shard];
       if (entries.length === 0) continue;
       links[shard].settle(action, entries);
       this.conn.broker.linkDirty(links[shard]);

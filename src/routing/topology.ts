@@ -80,6 +80,12 @@ export class VHost {
    * methods, so they are seen too). Transient churn never calls it.
    */
   onStoredChange: (() => void) | null = null;
+  /**
+   * Bumped by every change that can alter a route (exchange or queue added or
+   * removed, binding added or removed, cascades included), so a route cached
+   * under an older generation (acceptor/route-cache.ts) is never used.
+   */
+  generation = 0;
   /** What one exchange with an alternate matched, during route() */
   private readonly alternateScratch = new Set<Destination>();
 
@@ -90,6 +96,7 @@ export class VHost {
   }
 
   addExchange(spec: Pick<ExchangeRecord, 'name' | 'type' | 'durable' | 'autoDelete' | 'internal' | 'args'>): ExchangeRecord {
+    this.generation++;
     const exchange: ExchangeRecord = {
       kind: 'exchange',
       ...spec,
@@ -105,11 +112,13 @@ export class VHost {
   }
 
   addQueue(queue: QueueRecord): void {
+    this.generation++;
     this.queues.set(queue.name, queue);
     if (isStored(queue)) this.onStoredChange?.();
   }
 
   bind(source: ExchangeRecord, destination: Destination, routingKey: string, args: FieldTable): void {
+    this.generation++;
     if (!source.matcher.bind(destination, routingKey, args)) return;
     destination.boundFrom.add(source);
     if (isStored(source) && isStored(destination)) this.onStoredChange?.();
@@ -117,6 +126,7 @@ export class VHost {
 
   /** Removes one binding; an auto-delete source that loses its last binding goes too. */
   unbind(source: ExchangeRecord, destination: Destination, routingKey: string, args: FieldTable): void {
+    this.generation++;
     if (!source.matcher.unbind(destination, routingKey, args)) return;
     if (!source.matcher.hasBindingsTo(destination)) destination.boundFrom.delete(source);
     if (isStored(source) && isStored(destination)) this.onStoredChange?.();
@@ -125,6 +135,7 @@ export class VHost {
 
   /** Removes a queue and every binding to it. */
   deleteQueue(queue: QueueRecord): void {
+    this.generation++;
     this.queues.delete(queue.name);
     if (isStored(queue)) this.onStoredChange?.();
     this.unbindDestination(queue);
@@ -132,6 +143,7 @@ export class VHost {
 
   /** Removes an exchange, the bindings from it and those to it. */
   deleteExchange(exchange: ExchangeRecord): void {
+    this.generation++;
     this.exchanges.delete(exchange.name);
     if (exchange.durable) this.onStoredChange?.();
     for (const binding of [...exchange.matcher.bindings()]) {

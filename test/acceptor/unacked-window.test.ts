@@ -1,0 +1,74 @@
+/** A channel's unacked deliveries by tag (typed arrays): the same answers as a Map in tag order, through growth, gaps and rollbacks. */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { UnackedWindow } from '../../src/acceptor/unacked-window.js';
+
+type Op =
+  | { kind: 'deliver'; skip: number }
+  | { kind: 'ack'; pick: number; multiple: boolean }
+  | { kind: 'restore'; pick: number }
+  | { kind: 'clear' };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('deliver' as const), skip: fc.nat({ max: 3 }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('ack' as const), pick: fc.nat(), multiple: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('restore' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'clear' as const }) },
+);
+
+/** Everything in the window, lowest tag first, by walking first()/next(). */
+function walk(w: UnackedWindow): number[][] {
+  const out: number[][] = [];
+  for (let t = w.first(); t !== 0; t = w.next(t)) out.push([t, w.link(t), w.queueId(t), w.msgId(t), w.sentAt(t)]);
+  return out;
+}
+
+describe('UnackedWindow', () => {
+  it('answers like a Map in tag order (deliveries with gaps, single and multiple acks, rollbacks, growth past 16)', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 400 }), fc.integer({ min: 1, max: 2 ** 40 }), (ops, start) => {
+        const w = new UnackedWindow();
+        const model = new Map<number, number[]>();
+        /** settled tags a rollback may give back */
+        const taken = new Map<number, number[]>();
+        let tag = start;
+        for (const o of ops) {
+          if (o.kind === 'deliver') {
+            tag += 1 + o.skip; // no-ack deliveries leave gaps
+            const fields = [tag % 7, tag % 1000, tag * 2, tag % 13];
+            w.add(tag, fields[0], fields[1], fields[2], fields[3]);
+            model.set(tag, fields);
+          } else if (o.kind === 'ack') {
+            const tags = [...model.keys()].sort((a, b) => a - b);
+            if (tags.length === 0) continue;
+            const target = tags[o.pick % tags.length];
+            for (const t of o.multiple ? tags.filter((t) => t <= target) : [target]) {
+              expect(w.has(t)).toBe(true);
+              w.remove(t);
+              taken.set(t, model.get(t)!);
+              model.delete(t);
+            }
+            expect(w.has(target)).toBe(false);
+          } else if (o.kind === 'restore') {
+            const tags = [...taken.keys()];
+            if (tags.length === 0) continue;
+            const t = tags[o.pick % tags.length];
+            const f = taken.get(t)!;
+            taken.delete(t);
+            w.add(t, f[0], f[1], f[2], f[3]);
+            model.set(t, f);
+          } else {
+            w.clear();
+            model.clear();
+            taken.clear();
+          }
+          expect(w.size).toBe(model.size);
+        }
+        const expected = [...model.entries()].sort((a, b) => a[0] - b[0]).map(([t, f]) => [t, ...f]);
+        expect(walk(w)).toEqual(expected);
+        expect(w.has(tag + 1)).toBe(false);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
