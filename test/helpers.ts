@@ -245,3 +245,20 @@ export async function runWarren(args: string[], env?: NodeJS.ProcessEnv): Promis
   const [code] = await once(child, 'exit');
   return { code, stdout, stderr };
 }
+
+/**
+ * amqplib connections named by their connection_name (what fault filters and
+ * hooks match), each with an error handler, all closed by closeAll().
+ */
+export function namedConnections(url: () => string) {
+  const opened: ChannelModel[] = [];
+  return {
+    async open(name: string, query = ''): Promise<ChannelModel> {
+      const conn = await amqp.connect(url() + query, { clientProperties: { connection_name: name } });
+      conn.on('error', () => {});
+      opened.push(conn);
+      return conn;
+    },
+    closeAll: () => Promise.all(opened.splice(0).map((conn) => conn.close().catch(() => {}))),
+  };
+}

@@ -2,26 +2,21 @@
  * broker.faults: each fault seen by real amqplib clients, scoped by the
  * filter (connection_name, user, vhost), with bystanders going on.
  */
-import amqp, { type ChannelModel } from 'amqplib';
+import amqp from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../../dist/src/index.js';
-import { MODES, channel, confirmChannel, drain, eventually, nextEvent, reason, start } from '../helpers.js';
+import { MODES, namedConnections, channel, confirmChannel, drain, eventually, nextEvent, reason, start } from '../helpers.js';
 
 describe.each(MODES)('faults ($name)', ({ workers }) => {
   let broker: RunningBroker;
-  const opened: ChannelModel[] = [];
-  const named = async (name: string, query = ''): Promise<ChannelModel> => {
-    const conn = await amqp.connect(broker.url + query, { clientProperties: { connection_name: name } });
-    conn.on('error', () => {});
-    opened.push(conn);
-    return conn;
-  };
+  const connections = namedConnections(() => broker.url);
+  const named = connections.open;
   beforeAll(async () => {
     broker = await start(workers);
   });
   afterEach(async () => {
     broker.faults.acceptConnections();
-    await Promise.all(opened.splice(0).map((conn) => conn.close().catch(() => {})));
+    await connections.closeAll();
     await broker.reset();
   });
   afterAll(async () => {

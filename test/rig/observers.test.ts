@@ -4,29 +4,24 @@
  * messages; each client action gives exactly one event, with what the
  * client sent or received. Without listeners the hooks' flags are off.
  */
-import amqp, { type ChannelModel } from 'amqplib';
+import amqp from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AckEvent, CloseEvent, ConnectionEvent, DeliverEvent, PublishEvent, ReturnEvent, RunningBroker } from '../../dist/src/index.js';
-import { MODES, channel, confirmChannel, eventually, nextEvent, start, subscribe } from '../helpers.js';
+import { MODES, namedConnections, channel, confirmChannel, eventually, nextEvent, start, subscribe } from '../helpers.js';
 
 const N = 200;
 
 describe.each(MODES)('observing hooks ($name)', ({ workers }) => {
   let broker: RunningBroker;
-  const opened: ChannelModel[] = [];
-  const named = async (name: string): Promise<ChannelModel> => {
-    const conn = await amqp.connect(broker.url, { clientProperties: { connection_name: name } });
-    conn.on('error', () => {});
-    opened.push(conn);
-    return conn;
-  };
+  const connections = namedConnections(() => broker.url);
+  const named = connections.open;
   beforeAll(async () => {
     broker = await start(workers);
   });
   afterEach(async () => {
     broker.broker.removeAllListeners('publish').removeAllListeners('deliver').removeAllListeners('ack');
     broker.broker.removeAllListeners('return').removeAllListeners('connection').removeAllListeners('close');
-    await Promise.all(opened.splice(0).map((conn) => conn.close().catch(() => {})));
+    await connections.closeAll();
     await broker.reset();
   });
   afterAll(async () => {
