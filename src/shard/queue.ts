@@ -213,6 +213,12 @@ export class ShardQueue {
     this.paging = paging;
     const account = (entry: QueueEntry, sign: 1 | -1) => this.account(entry, sign);
     this.pager = new PagedBacklog(this.dir!, `queue '${this.name}'`, nextSeq, recovered, pagedOut, account, paging.segmentSize);
+    if (pagedOut !== null) {
+      // Recovered messages left on disk are ready (and persistent) without passing `restore`.
+      this.readyBodyBytes += pagedOut.bodyBytes;
+      this.readyPersistent += pagedOut.count;
+      this.readyPersistentBytes += pagedOut.bodyBytes;
+    }
   }
 
   /**
