@@ -100,6 +100,31 @@ async function getNext(ch: Channel, queue: string, messages: Message[], noAck: b
   return msg as GetMessage;
 }
 
+/** rabbitmq_prometheus' per-queue byte gauges on /metrics and the API's fields they show. */
+const GAUGES: Record<string, string> = {
+  rabbitmq_queue_messages_bytes: 'message_bytes',
+  rabbitmq_queue_messages_ready_bytes: 'message_bytes_ready',
+  rabbitmq_queue_messages_unacked_bytes: 'message_bytes_unacknowledged',
+  rabbitmq_queue_messages_persistent: 'messages_persistent',
+  rabbitmq_queue_messages_persistent_bytes: 'message_bytes_persistent',
+  rabbitmq_queue_messages_paged_out: 'messages_paged_out',
+  rabbitmq_queue_messages_paged_out_bytes: 'message_bytes_paged_out',
+  rabbitmq_queue_messages_ram: 'messages_ram',
+  rabbitmq_queue_messages_ready_ram: 'messages_ready_ram',
+  rabbitmq_queue_messages_unacked_ram: 'messages_unacknowledged_ram',
+  rabbitmq_queue_messages_ram_bytes: 'message_bytes_ram',
+};
+
+/** /metrics shows the same numbers as the API, for a queue nothing changes meanwhile. */
+async function metricsAgree(broker: RunningBroker, queue: string): Promise<void> {
+  const json = await queueJson(broker, queue);
+  const text = await (await fetch(`http://127.0.0.1:${broker.managementPort}/metrics`)).text();
+  for (const [metric, field] of Object.entries(GAUGES)) {
+    const match = new RegExp(`^${metric}\\{vhost="/",queue="${queue}"\\} (\\S+)$`, 'm').exec(text);
+    expect([metric, Number(match?.[1])]).toEqual([metric, json[field]]);
+  }
+}
+
 const iso = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$/;
 
 describe.each(MODES)('management API queue byte counts ($name)', ({ workers }) => {
@@ -195,6 +220,7 @@ describe.each(MODES)('management API queue byte counts ($name)', ({ workers }) =
       await ch.waitForConfirms();
       const before = await consistent({ messages: count, persistent: persistentCount });
       expect(before.messages_paged_out).toBeGreaterThan(count / 2); // two windows' worth at least
+      await metricsAgree(broker, queue);
       await conn.close();
       await broker.close();
 
