@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import type { Channel, ConfirmChannel, ConsumeMessage, GetMessage } from 'amqplib';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
 import { PAGE_WINDOW_BYTES } from '../../dist/src/shard/paged-backlog.js';
-import { MODES, connect, eventually, uniq } from '../helpers.js';
+import { MODES, connect, eventually, runWarren, uniq } from '../helpers.js';
 import { basic, enc } from './support.js';
 
 const dirs: string[] = [];
@@ -250,6 +250,30 @@ describe.each(MODES)('management API queue byte counts ($name)', ({ workers }) =
       await broker.close();
     }
   }, 120_000);
+
+  it("warren ctl list_queues prints rabbitmqctl's byte and memory info items", async () => {
+    const broker = await startManaged(workers, newDataDir());
+    try {
+      const conn = await connect(broker.url);
+      const ch = await conn.createConfirmChannel();
+      const queue = uniq('ctl-bytes');
+      await ch.assertQueue(queue, { durable: true });
+      const sizes = [100, 2000, 37]; // the first two persistent
+      sizes.forEach((size, n) => ch.sendToQueue(queue, body(n, size), { persistent: n < 2 }));
+      await ch.waitForConfirms();
+      const got = await getNext(ch, queue, sizes.map((size, n) => ({ size, persistent: n < 2, state: 'ready' })), false); // 100 bytes, unacked
+      expect(got.content.length).toBe(100);
+      const items = ['name', 'messages', 'message_bytes', 'message_bytes_ready', 'message_bytes_unacknowledged', 'messages_persistent', 'message_bytes_persistent', 'messages_ram', 'messages_ready_ram', 'messages_unacknowledged_ram', 'message_bytes_ram', 'consumer_capacity'];
+      await eventually(async () => {
+        const out = await runWarren(['ctl', '--url', `http://guest:guest@127.0.0.1:${broker.managementPort}`, '-q', 'list_queues', ...items]);
+        expect(out.code, out.stderr).toBe(0);
+        expect(out.stdout.split('\n').filter((l) => l !== '')).toEqual([items.join('\t'), [queue, 3, 2137, 2037, 100, 2, 2100, 3, 2, 1, 2137, 0].join('\t')]);
+      }, 10_000);
+      await conn.close();
+    } finally {
+      await broker.close();
+    }
+  }, 30_000);
 
   it('shows idle_since only while nothing moves, and consumer_capacity 1 while a consumer has room', async () => {
     const broker = await startManaged(workers, newDataDir());
