@@ -251,6 +251,36 @@ describe.each(MODES)('management API queue byte counts ($name)', ({ workers }) =
     }
   }, 120_000);
 
+  it('x-max-length-bytes counts the paged-out messages too: a long durable queue takes exactly its limit', async () => {
+    const broker = await startManaged(workers, newDataDir());
+    try {
+      const conn = await connect(broker.url);
+      const ch = await conn.createConfirmChannel();
+      const queue = uniq('limit-paged');
+      const SIZE = 1024;
+      const limit = Math.ceil((1.5 * PAGE_WINDOW_BYTES) / SIZE); // past the window: a part of them is paged out
+      await ch.assertQueue(queue, { durable: true, arguments: { 'x-max-length-bytes': limit * SIZE, 'x-overflow': 'reject-publish' } });
+      const outcome: ('ack' | 'nack')[] = [];
+      for (let n = 0; n < 2 * limit; n++) {
+        ch.sendToQueue(queue, body(n, SIZE), { persistent: true }, (err) => (outcome[n] = err === null || err === undefined ? 'ack' : 'nack'));
+        // In runs, so that the store syncs and pages out between them.
+        if (n % 500 === 499) await ch.waitForConfirms().catch(() => {});
+      }
+      await ch.waitForConfirms().catch(() => {});
+      expect(outcome.filter((o) => o === 'ack').length).toBe(limit);
+      expect(outcome.slice(0, limit).every((o) => o === 'ack')).toBe(true);
+      const q = await eventually(async () => {
+        const json = await queueJson(broker, queue);
+        expect(json.messages_paged_out).toBeGreaterThan(0);
+        return json;
+      }, 10_000);
+      expect([q.messages, q.message_bytes]).toEqual([limit, limit * SIZE]);
+      await conn.close();
+    } finally {
+      await broker.close();
+    }
+  }, 60_000);
+
   it("warren ctl list_queues prints rabbitmqctl's byte and memory info items", async () => {
     const broker = await startManaged(workers, newDataDir());
     try {
