@@ -3,15 +3,22 @@
  * KiB) over a real QueueStore, against a model: whatever mix of persistent and
  * transient publishes, fsyncs, takes, acks, requeues, purges and restarts, the
  * queue hands out what the model says, in order, with its redelivered flag,
- * and holds in memory no more than a window past what waits for an fsync.
+ * and holds in memory no more than a window past what waits for an fsync. Its
+ * byte counters (the management API's message_bytes*, messages_paged_out)
+ * agree with the model and with what the shard's backlog holds in memory.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Backlog, ShardQueue, type QueueEntry } from '../../src/shard/queue.js';
+import { Backlog, ENTRY_OVERHEAD, ShardQueue, type QueueEntry } from '../../src/shard/queue.js';
+import { blockSize } from '../../src/shard/records.js';
 import type { Paging } from '../../src/shard/paged-backlog.js';
 import { QueueStore } from '../../src/store/queue-store.js';
 import { recoverQueue } from '../../src/store/recover.js';
 import { numberedBlock, numberOf, scratchQueueDirs } from '../store/helpers.js';
+import { shortstr } from './records.js';
+
+/** What a numbered block costs in memory besides its body (all have the same exchange and key, no properties). */
+const HEAP_PER_ENTRY = blockSize(shortstr('ex'), shortstr('rk'), 0, 0) + ENTRY_OVERHEAD;
 
 const newDir = scratchQueueDirs();
 
@@ -37,6 +44,8 @@ interface Model {
   n: number;
   persistent: boolean;
   redelivered: boolean;
+  /** its body's size */
+  size: number;
 }
 
 describe('a paged ShardQueue against a model', () => {
@@ -75,7 +84,7 @@ describe('a paged ShardQueue against a model', () => {
                   queue.appended(entry, ++written);
                   unsynced++;
                 }
-                ready.push({ id: entry.id, n: number, persistent: op.persistent, redelivered: false });
+                ready.push({ id: entry.id, n: number, persistent: op.persistent, redelivered: false, size: Math.max(op.size, `message ${number} `.length) });
               }
               break;
             case 'sync':
@@ -137,6 +146,16 @@ describe('a paged ShardQueue against a model', () => {
           // In memory: a window (one message may pass its bytes), what waits for an fsync, the transient ones.
           const transients = ready.filter((m) => !m.persistent).length;
           expect(backlog.entries).toBeLessThanOrEqual(windowMessages + 1 + unsynced + transients);
+          // Byte counters: the ready and unacked bodies, the persistent ones, and the paged out = not in memory.
+          const sum = (ms: Model[]) => ms.reduce((total, m) => total + m.size, 0);
+          const persistentReady = ready.filter((m) => m.persistent);
+          const unackedModels = unacked.map((u) => u.model);
+          expect([queue.readyBodyBytes, queue.unackedBodyBytes]).toEqual([sum(ready), sum(unackedModels)]);
+          expect([queue.readyPersistent, queue.readyPersistentBytes]).toEqual([persistentReady.length, sum(persistentReady)]);
+          const persistentUnacked = unackedModels.filter((m) => m.persistent);
+          expect([queue.unackedPersistent, queue.unackedPersistentBytes]).toEqual([persistentUnacked.length, sum(persistentUnacked)]);
+          expect(queue.pagedOut).toBe(ready.length - backlog.entries);
+          expect(queue.pagedOutBytes).toBe(sum(ready) - (backlog.bytes - backlog.entries * HEAP_PER_ENTRY));
         }
         // Everything left comes out, in order.
         sync();
