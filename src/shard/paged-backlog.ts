@@ -79,6 +79,8 @@ export class PagedBacklog implements ReadSink {
     pagedOut: PagedOut | null,
     /** the queue's heap accounting: an entry comes into (1) or leaves (-1) memory */
     private readonly account: (entry: QueueEntry, sign: 1 | -1) => void,
+    /** paged-out messages that could not be read back, and their body bytes: no longer in the queue */
+    private readonly lost: (count: number, bodyBytes: number) => void,
     segmentSize = SEGMENT_SIZE,
   ) {
     this.layout = new SegmentLayout(nextSeq, segmentSize);
@@ -197,7 +199,8 @@ export class PagedBacklog implements ReadSink {
     if (this.reader.ended) {
       // The reader logged why; the queue goes on without them rather than stall.
       log.error(`${this.label}: ${this.onDisk} paged-out messages could not be read back and are dropped`);
-      this.onDisk = 0;
+      this.lost(this.onDisk, this.onDiskBytes);
+      this.onDisk = this.onDiskBytes = 0;
     }
   }
 }

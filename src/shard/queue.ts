@@ -212,7 +212,13 @@ export class ShardQueue {
   page(nextSeq: number, recovered: readonly number[], pagedOut: PagedOut | null, paging: Paging = PAGING): void {
     this.paging = paging;
     const account = (entry: QueueEntry, sign: 1 | -1) => this.account(entry, sign);
-    this.pager = new PagedBacklog(this.dir!, `queue '${this.name}'`, nextSeq, recovered, pagedOut, account, paging.segmentSize);
+    // Messages on disk are persistent: a loss takes them from both counts.
+    const lost = (count: number, bodyBytes: number) => {
+      this.readyBodyBytes -= bodyBytes;
+      this.readyPersistent -= count;
+      this.readyPersistentBytes -= bodyBytes;
+    };
+    this.pager = new PagedBacklog(this.dir!, `queue '${this.name}'`, nextSeq, recovered, pagedOut, account, lost, paging.segmentSize);
     if (pagedOut !== null) {
       // Recovered messages left on disk are ready (and persistent) without passing `restore`.
       this.readyBodyBytes += pagedOut.bodyBytes;

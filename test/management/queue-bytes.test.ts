@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import type { Channel, ConfirmChannel, ConsumeMessage, GetMessage } from 'amqplib';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
-import { PAGE_WINDOW_BYTES } from '../../dist/src/shard/paged-backlog.js';
+import { PAGE_WINDOW_BYTES, PAGE_WINDOW_MESSAGES } from '../../dist/src/shard/paged-backlog.js';
+import { queueDir } from '../../dist/src/store/queue-dir.js';
 import { MODES, connect, eventually, runWarren, uniq } from '../helpers.js';
 import { basic, enc } from './support.js';
 
@@ -275,6 +276,41 @@ describe.each(MODES)('management API queue byte counts ($name)', ({ workers }) =
         return json;
       }, 10_000);
       expect([q.messages, q.message_bytes]).toEqual([limit, limit * SIZE]);
+      await conn.close();
+    } finally {
+      await broker.close();
+    }
+  }, 60_000);
+
+  it('paged-out messages that cannot be read back leave the counts with the queue', async () => {
+    const dataDir = newDataDir();
+    const broker = await startManaged(workers, dataDir);
+    try {
+      const conn = await connect(broker.url);
+      const pub = await conn.createConfirmChannel();
+      const queue = uniq('cut');
+      await pub.assertQueue(queue, { durable: true });
+      const count = PAGE_WINDOW_MESSAGES + 2000;
+      for (let n = 0; n < count; n++) pub.sendToQueue(queue, body(n, 20), { persistent: true });
+      await pub.waitForConfirms();
+      const paged = await eventually(async () => {
+        const q = await queueJson(broker, queue);
+        expect(q.messages_paged_out).toBeGreaterThan(0);
+        return q;
+      }, 10_000);
+      expect([paged.messages, paged.message_bytes, paged.messages_persistent]).toEqual([count, count * 20, count]);
+      // The paged-out messages' segments are cut to nothing under the shard.
+      const dir = queueDir(dataDir, '/', queue);
+      for (const f of fs.readdirSync(dir).filter((name) => name.endsWith('.seg'))) fs.truncateSync(join(dir, f), 0);
+      const ch = await conn.createChannel();
+      const got: number[] = [];
+      await ch.consume(queue, (msg) => got.push(numberOf(msg!.content)), { noAck: true });
+      await eventually(async () => {
+        const q = await queueJson(broker, queue);
+        expect([q.messages, q.message_bytes, q.messages_persistent, q.message_bytes_persistent, q.messages_paged_out, q.message_bytes_paged_out]).toEqual([0, 0, 0, 0, 0, 0]);
+      }, 10_000);
+      expect(got.length).toBeLessThan(count); // some were lost: the counts went with them
+      expect(got).toEqual(Array.from({ length: got.length }, (_, i) => i));
       await conn.close();
     } finally {
       await broker.close();
