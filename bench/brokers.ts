@@ -15,6 +15,8 @@ export interface BrokerHandle {
   url: string;
   /** For /proc probes; absent for a broker at a URL. */
   pid?: number;
+  /** warren's management API (http://user:pass@host:port), when started with one (the reset scenario uses it) */
+  managementUrl?: string;
   /** From the broker's connection.start properties, e.g. "RabbitMQ 3.10.8". */
   version: string;
   close(): Promise<void>;
@@ -111,6 +113,8 @@ export interface WarrenOptions {
   workers?: number;
   /** Extra environment, e.g. WARREN_BENCH_DELAY_US for the gate's self-test. */
   env?: NodeJS.ProcessEnv;
+  /** Serve the management API (the reset scenario times POST /api/warren/reset); default off. */
+  management?: boolean;
 }
 
 /** warren's CLI in a built checkout. */
@@ -127,13 +131,15 @@ export function warrenTarget(name: string, o: WarrenOptions = {}): BrokerTarget 
       if (o.workers !== undefined) args.push('--workers', String(o.workers));
       // A fresh data dir each start (through the environment, which older checkouts ignore).
       const dataDir = mkdtempSync(path.join(os.tmpdir(), 'warren-bench-'));
-      // No management API: what is measured is the broker (the environment again, for older checkouts).
-      const c = await spawnReadyLine(warrenEntry(o.root ?? REPO_ROOT), args, { ...o.env, WARREN_DATA_DIR: dataDir, WARREN_MANAGEMENT_PORT: '0' });
+      // No management API unless asked for: what is measured is the broker (the environment again, for older checkouts).
+      const managementPort = o.management === true ? await freePort() : 0;
+      const c = await spawnReadyLine(warrenEntry(o.root ?? REPO_ROOT), args, { ...o.env, WARREN_DATA_DIR: dataDir, WARREN_MANAGEMENT_PORT: String(managementPort) });
       const close = async () => {
         await c.close();
         rmSync(dataDir, { recursive: true, force: true });
       };
-      return { ...c, close, version: await brokerVersion(c.url) };
+      const managementUrl = managementPort === 0 ? undefined : `http://guest:guest@127.0.0.1:${managementPort}`;
+      return { ...c, close, managementUrl, version: await brokerVersion(c.url) };
     },
   };
 }

@@ -7,13 +7,13 @@ import { renderHtml, renderSvg } from './html.js';
 import { buildJson } from './json.js';
 import { describeMachine, machineInfo } from './machine.js';
 import { USAGE, parseOptions, type BenchOptions } from './options.js';
-import { groupRuns, renderTable } from './report.js';
+import { fmtMs, groupRuns, renderTable } from './report.js';
 import { liveBrokers, runSession, type RunSpec } from './session.js';
 
 function targetFor(spec: string, o: BenchOptions, name?: string): BrokerTarget {
   if (spec === 'rabbitmq') return rabbitmqTarget(name ?? 'rabbitmq');
   if (spec === 'lavinmq') return lavinmqTarget(name ?? 'lavinmq');
-  if (spec === 'warren') return warrenTarget(name ?? 'warren', { workers: o.workers });
+  if (spec === 'warren') return warrenTarget(name ?? 'warren', { workers: o.workers, management: o.scenarios.includes('reset') });
   return urlTarget(name ?? 'other', spec);
 }
 
@@ -39,7 +39,7 @@ async function main(): Promise<number> {
   }
 
   // `--url rabbitmq` (or lavinmq) starts a local one as the broker under test.
-  const brokers: BrokerTarget[] = [o.url ? (o.url.startsWith('amqp') ? urlTarget('broker', o.url) : targetFor(o.url, o)) : warrenTarget('warren', { workers: o.workers })];
+  const brokers: BrokerTarget[] = [o.url ? (o.url.startsWith('amqp') ? urlTarget('broker', o.url) : targetFor(o.url, o)) : warrenTarget('warren', { workers: o.workers, management: o.scenarios.includes('reset') })];
   if (o.vs) brokers.push(targetFor(o.vs, o, o.vs.startsWith('amqp') ? 'other' : o.vs));
   if (o.ceiling) brokers.push(nullServerTarget('null'));
   if (o.vs && o.vs === o.url) throw new Error('--vs names the same broker as --url');
@@ -52,6 +52,11 @@ async function main(): Promise<number> {
   process.stdout.write(`\nbrokers: ${session.brokers.map((b) => `${b.name} = ${b.version}`).join('; ')}\n`);
   process.stdout.write(`client: ${o.client}, ${o.threads} generator thread(s), ${o.seconds} s measured after ${o.warmup} s warm-up, medians of ${o.reps}\n\n`);
   process.stdout.write(`${renderTable(summaries)}\n`);
+  for (const s of summaries) {
+    if (s.reset === undefined) continue;
+    const r = s.reset;
+    process.stdout.write(`${s.label} on ${s.broker}: ${r.queues} queues, ${r.bindings} bindings, ${r.messages} messages; ${r.method === 'http' ? 'POST /api/warren/reset' : 'queue.delete of each, pipelined'}: ${fmtMs(r.ms)} ms (median of ${s.reps})\n`);
+  }
   if (o.json) writeFileSync(o.json, JSON.stringify(buildJson(o, machine, session), null, 2));
   if (o.html) writeFileSync(o.html, renderHtml(session, machine));
   if (o.svg) writeFileSync(o.svg, renderSvg(session));

@@ -42,7 +42,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --vs URL|rabbitmq|lavinmq|warren
                          measure a second broker in the same run, interleaved A B A B
                          (lavinmq: the binary at $LAVINMQ, default /tmp/lavin/bin/lavinmq)
-  --scenario LIST        comma-separated: ${SCENARIOS.join(', ')} (default: all)
+  --scenario LIST        comma-separated: ${SCENARIOS.join(', ')} (default: all but reset)
   --seconds N            measured seconds per run (default 5)
   --warmup N             unmeasured seconds before each run (default 1)
   --reps N               repetitions; figures are medians (default 1, 3 with --vs/--compare-ref)
@@ -70,7 +70,7 @@ export function defaultThreads(): number {
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const o: BenchOptions = {
-    scenarios: [...SCENARIOS], seconds: 5, warmup: 1, reps: 0, client: 'amqplib', threads: defaultThreads(),
+    scenarios: SCENARIOS.filter((s) => s !== 'reset'), seconds: 5, warmup: 1, reps: 0, client: 'amqplib', threads: defaultThreads(),
     ceiling: false, maxRegression: 0.1, quiet: false, help: false,
   };
   let scenarioGiven = false;

@@ -1,6 +1,7 @@
 // The table printed at the end: medians over repetitions, one row per scenario
 // and broker, and a ratio row when two brokers were measured.
 import type { RunResult } from './runner.js';
+import type { ResetFigures } from './reset.js';
 import { median, noise, ratio } from './stats.js';
 
 /** Medians of one scenario on one broker over its repetitions. */
@@ -20,6 +21,8 @@ export interface Summary {
   peakRssBytes: number;
   rssPerConnectionBytes: number;
   connectionsPerSec: number;
+  /** the reset scenario: its figures, with the median time */
+  reset?: ResetFigures;
   /** Relative half-range of the repetitions, per figure. */
   noise: { publishedPerSec: number; consumedPerSec: number; p99: number };
   errors: string[];
@@ -44,6 +47,7 @@ export function summarizeRuns(runs: readonly RunResult[]): Summary {
       p99: noise(runs.map((r) => r.latency.p99)),
     },
     errors: [...new Set(runs.flatMap((r) => r.errors))],
+    ...(r0.reset === undefined ? {} : { reset: { ...r0.reset, ms: m((r) => r.reset?.ms) } }),
   };
 }
 

@@ -12,6 +12,7 @@ import { mergeHistograms, encodeHistogram, summarize, type LatencySummary } from
 import { ProcessProbe } from './probe.js';
 import type { ScenarioPlan } from './scenarios.js';
 import { declareTopology, deleteTopology } from './topology.js';
+import { runReset, type ResetFigures } from './reset.js';
 
 export interface RunConfig {
   driver: DriverName;
@@ -46,6 +47,8 @@ export interface RunResult {
   connections?: { count: number; openPerSec: number; rssPerConnectionBytes: number | null };
   timeline: TimelinePoint[];
   errors: string[];
+  /** the reset scenario's figures (bench/reset.ts) */
+  reset?: ResetFigures;
 }
 
 /** Runs generator tasks in piscina workers, or inline when size is 0. */
@@ -87,6 +90,7 @@ export function splitActors(plan: ScenarioPlan, slots: number): Array<{ publishe
 }
 
 export async function runScenario(plan: ScenarioPlan, broker: { name: string; handle: BrokerHandle }, pool: GeneratorPool, cfg: RunConfig): Promise<RunResult> {
+  if (plan.scenario === 'reset') return runReset(plan, broker);
   const { handle } = broker;
   await declareTopology(handle.url, plan.topology);
   const probe = handle.pid && ProcessProbe.available() ? new ProcessProbe(handle.pid) : null;

@@ -2,7 +2,7 @@
 import type { ConsumerSpec, PublisherSpec } from './drivers/types.js';
 import { seededRandom } from './stats.js';
 
-export const SCENARIOS = ['single', 'single-1k', 'fanout', 'topic', 'confirm', 'persistent', 'latency', 'many-queues', 'connections'] as const;
+export const SCENARIOS = ['single', 'single-1k', 'fanout', 'topic', 'confirm', 'persistent', 'latency', 'many-queues', 'connections', 'reset'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Topology {
@@ -121,6 +121,18 @@ export function buildScenario(name: ScenarioName, o: ScenarioOptions): ScenarioP
         publishers: [pub({ exchange: '', routingKeys: queues, size: o.size ?? 16, rate: base.rate })],
         consumers,
         params: { queues: n, consumers: n, consumersPerConnection: perConn, size: o.size ?? 16, ack: 'auto' },
+      };
+    }
+    case 'reset': {
+      // Not a throughput run: bench/reset.ts times the broker's reset of this topology.
+      const n = o.count ?? 10_000;
+      const ex = q('reset');
+      const queues = Array.from({ length: n }, (_, i) => q(`q${i}`));
+      return {
+        ...base, description: `${n} queues bound to a direct exchange, 2 messages each: the time a reset takes`,
+        topology: { exchanges: [{ name: ex, type: 'direct', durable: false }], queues: queues.map((name) => ({ name, durable: false })), bindings: queues.map((queue) => ({ queue, exchange: ex, key: queue })) },
+        publishers: [], consumers: [], deliveriesPerPublish: 0,
+        params: { queues: n, bindings: n, messagesPerQueue: 2 },
       };
     }
     case 'connections': {

@@ -70,6 +70,11 @@ export async function runSession(cfg: SessionConfig): Promise<SessionResult> {
           });
           cfg.status?.('');
           runs.push(result);
+          if (result.reset !== undefined) {
+            const r = result.reset;
+            cfg.log(`${tag}: ${r.queues} queues, ${r.messages} messages reset in ${fmtMs(r.ms)} ms (${r.method})` + (result.errors.length ? `  ERRORS: ${result.errors.join('; ')}` : ''));
+            continue;
+          }
           const conn = result.connections ? `, ${result.connections.count} connections at ${fmtRate(result.connections.openPerSec)}/s` : '';
           cfg.log(`${tag}: published ${fmtRate(result.publishedPerSec)}/s, delivered ${fmtRate(result.consumedPerSec)}/s, p99 ${fmtMs(result.latency.p99)} ms${conn}` +
             (result.errors.length ? `  ERRORS: ${result.errors.join('; ')}` : ''));

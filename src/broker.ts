@@ -37,6 +37,7 @@ import { connectionLog, log } from './log/logger.js';
 import { LogExchange } from './log/log-exchange.js';
 import { WaitFor } from './rig/wait-for.js';
 import { Faults } from './rig/faults.js';
+import { Observers, type ObservedEvent, type ObservedEvents } from './rig/observers.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -160,6 +161,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   readonly waitFor = new WaitFor(this);
   /** for test rigs: close, block, refuse or stall connections on demand */
   readonly faults = new Faults(this);
+  /** for test rigs: which observing hooks ('publish', 'deliver', ...) have listeners; see on() */
+  readonly observers = new Observers(this);
   private readonly channels = new Map<number, Channel>();
   private readonly deadLetters: DeadLetterRouter;
   /** publishes log lines to every vhost's amq.rabbitmq.log */
@@ -323,15 +326,23 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     // auto-delete and exclusive queues, which a restart should not forget.
     const saved = this.definitions?.close();
     for (const server of this.servers) server.close();
-    const ended = Promise.all([...this.connections].map((conn) => conn.shutdown(SHUTDOWN)));
+    await this.disconnectAll(SHUTDOWN);
+    await Promise.all(this.links.map((link) => link.close(SHUTDOWN)));
+    await saved;
+    this.lock?.release();
+  }
+
+  /**
+   * Sends every client connection.close with `error`, waits up to a second for
+   * their close-ok and drops the ones that did not answer.
+   */
+  async disconnectAll(error: AmqpError): Promise<void> {
+    const ended = Promise.all([...this.connections].map((conn) => conn.shutdown(error)));
     this.flushAll();
     let timer!: NodeJS.Timeout;
     await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)))]);
     clearTimeout(timer);
     for (const conn of this.connections) conn.socket.destroy();
-    await Promise.all(this.links.map((link) => link.close(SHUTDOWN)));
-    await saved;
-    this.lock?.release();
   }
 
   /**
@@ -602,6 +613,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     connectionLog.info(`closing AMQP connection ${conn.id} (${conn.name}, vhost: '${service.name}', user: '${conn.user}')`);
     service.connections.delete(conn);
     for (const queue of [...service.exclusiveQueues(conn.id)]) this.dropQueue(queue, conn);
+    if (this.observers.close) this.observers.onClose(conn);
   }
 
   // --- output batching ------------------------------------------------------
@@ -758,6 +770,19 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     consumer.channel.deliver(consumer, buf[at + 1] === 1, buf.readUInt32LE(at + 6), buf.readDoubleLE(at + 10), buf, at + DELIVER_HEADER);
     link.credit(consumer.id);
   }
+}
+
+/**
+ * The observing hooks' types (src/rig/observers.ts), beside EventEmitter's own
+ * signatures ('fatal' and the rest).
+ */
+export interface Broker {
+  on<K extends ObservedEvent>(event: K, listener: (event: ObservedEvents[K]) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<K extends ObservedEvent>(event: K, listener: (event: ObservedEvents[K]) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<K extends ObservedEvent>(event: K, listener: (event: ObservedEvents[K]) => void): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
 /** Whether a peer address is this host's loopback (IPv4, IPv6, or IPv4-mapped IPv6). */

@@ -6,7 +6,19 @@ export { Broker } from './broker.js';
 export type { WaitFor, QueueExpectation, WaitOptions } from './rig/wait-for.js';
 import type { WaitFor } from './rig/wait-for.js';
 import type { Faults } from './rig/faults.js';
-export type { Faults, ConnectionFilter, CloseOptions, RefuseOptions, StallOptions } from './rig/faults.js';
+export type { Faults, ConnectionFilter, CloseOptions, RefuseOptions, StallOptions, DelayOptions, RestartOptions } from './rig/faults.js';
+export type {
+  ObservedEvents,
+  ObservedEvent,
+  PublishEvent,
+  DeliverEvent,
+  AckEvent,
+  ReturnEvent,
+  ConnectionEvent,
+  CloseEvent,
+  EventOrigin,
+} from './rig/observers.js';
+import type { ObservedEvent, ObservedEvents } from './rig/observers.js';
 export type { VHostService } from './vhost/vhost-service.js';
 export type { TopologyCommand, QueueDeclared, MessagesRemoved } from './vhost/commands.js';
 
@@ -32,6 +44,12 @@ export interface RunningBroker {
   readonly waitFor: WaitFor;
   /** for test rigs: close, block, refuse or stall connections on demand (see Faults) */
   readonly faults: Faults;
+  /**
+   * for test rigs: observe 'publish', 'deliver', 'ack', 'return', 'connection' and
+   * 'close' (see src/rig/observers.ts for each payload); free while nobody listens
+   */
+  on<K extends ObservedEvent>(event: K, listener: (event: ObservedEvents[K]) => void): RunningBroker;
+  off<K extends ObservedEvent>(event: K, listener: (event: ObservedEvents[K]) => void): RunningBroker;
   /** Deletes every queue, message, non-default exchange and binding (see Broker.reset); closes clients with 320 unless kept. */
   reset(options?: ResetOptions): Promise<void>;
   /** Stops the management API, sends clients connection.close 320, waits briefly for their close-ok, ends the shards. */
@@ -86,6 +104,14 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     },
     waitFor: broker.waitFor,
     faults: broker.faults,
+    on(event, listener) {
+      broker.on(event, listener);
+      return running;
+    },
+    off(event, listener) {
+      broker.off(event, listener);
+      return running;
+    },
     reset: (resetOptions?: ResetOptions) => broker.reset(resetOptions),
     close: async () => {
       await management?.close();

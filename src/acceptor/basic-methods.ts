@@ -34,12 +34,15 @@ export function basicMethod(ch: Channel, id: number, args: any): void | Promise<
     case M.BASIC_GET:
       return get(ch, args);
     case M.BASIC_ACK:
+      if (ch.conn.broker.observers.ack) ch.conn.broker.observers.onAck(ch, 'ack', args.deliveryTag, args.multiple, false);
       ch.settle(args.deliveryTag, args.multiple, SETTLE_ACK);
       break;
     case M.BASIC_NACK:
+      if (ch.conn.broker.observers.ack) ch.conn.broker.observers.onAck(ch, 'nack', args.deliveryTag, args.multiple, args.requeue);
       ch.settle(args.deliveryTag, args.multiple, args.requeue ? SETTLE_REQUEUE : SETTLE_DROP);
       break;
     case M.BASIC_REJECT:
+      if (ch.conn.broker.observers.ack) ch.conn.broker.observers.onAck(ch, 'reject', args.deliveryTag, false, args.requeue);
       ch.settle(args.deliveryTag, false, args.requeue ? SETTLE_REQUEUE : SETTLE_DROP);
       break;
     case M.BASIC_RECOVER:

@@ -22,7 +22,8 @@ import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
 import type { ConsumerRef } from './consumer-registry.js';
-import { REPLY_TO_FLAG_BYTE0, replyToRewritten, type ReplyConsumer } from './direct-reply-to.js';
+import { REPLY_TO, REPLY_TO_FLAG_BYTE0, replyToRewritten, type ReplyConsumer } from './direct-reply-to.js';
+import { messageParts, type MessageParts, type Observers } from '../rig/observers.js';
 import { PublishPermits } from '../auth/publish-permits.js';
 import { ShortstrCache } from '../protocol/shortstr-cache.js';
 
@@ -113,6 +114,8 @@ export class Channel implements RoutedMessage {
   private readonly routingKeyText = new ShortstrCache();
   /** the routing key, for topic permissions only (most publishes never ask) */
   private readonly routingKeyNow = () => this.routingKeyText.get(this.pubRoutingKey);
+  /** the broker's observing hooks: one flag read per message while nobody listens */
+  private readonly observers: Observers;
 
   constructor(
     readonly id: number,
@@ -121,6 +124,7 @@ export class Channel implements RoutedMessage {
     this.permits = new PublishPermits(conn.broker.access, conn.user, conn.vhost.name);
     this.ref = conn.broker.registerChannel(this);
     this.targets = conn.broker.links.map(() => []);
+    this.observers = conn.broker.observers;
   }
 
   onFrame(type: number, payload: Buffer): void {
@@ -421,6 +425,7 @@ export class Channel implements RoutedMessage {
       if (targets.length === 0) shards++;
       targets.push(destination.id);
     }
+    if (this.observers.publish) this.observePublish(exchange.name);
     const immediate = (this.pubFlags & PUBLISH_IMMEDIATE) !== 0;
     const publishId = immediate && shards > 0 ? broker.expectImmediate(this, shards) : 0;
     const confirms = this.confirms;
@@ -444,6 +449,14 @@ export class Channel implements RoutedMessage {
         targets.length = 0;
       }
     }
+  }
+
+  private observePublish(exchange: string): void {
+    let queues = 0;
+    for (const destination of this.routed) if (destination.kind === 'queue') queues++;
+    const mandatory = (this.pubFlags & PUBLISH_MANDATORY) !== 0;
+    const key = this.routingKeyText.get(this.pubRoutingKey);
+    this.observers.onPublish(this, exchange, key, mandatory, this.pubProperties, this.pubBody, this.pubBodySize, queues);
   }
 
   /** Only a message with a headers table can carry CC or BCC (sender-selected distribution). */
@@ -538,6 +551,10 @@ export class Channel implements RoutedMessage {
     const bodySize = Array.isArray(body) ? body.reduce((n, b) => n + b.length, 0) : body.length;
     out.writeContent(this.id, M.CLASS_BASIC, bodySize, properties, body, this.conn.frameMax);
     this.conn.dirty();
+    if (this.observers.return) {
+      const text = code === ReplyCode.NO_ROUTE ? 'NO_ROUTE' : 'NO_CONSUMERS';
+      this.observers.onReturn(this, code, text, messageParts(exchange, routingKey, properties, Array.isArray(body) ? Buffer.concat(body, bodySize) : body));
+    }
   }
 
   // --- confirms ----------------------------------------------------------------
@@ -606,6 +623,7 @@ export class Channel implements RoutedMessage {
     out.endFrame(start);
     out.writeContentFrom(this.id, M.CLASS_BASIC, buf, v.propertiesAt, v.propertiesEnd, v.bodyAt, v.end, this.conn.frameMax);
     this.conn.dirty();
+    if (this.observers.deliver) this.observers.onDeliver(this, consumer.queue.name, consumer.tag, tag, redelivered, partsOf(v));
   }
 
   /** basic.deliver of a direct reply (no-ack: nothing to settle). */
@@ -614,13 +632,17 @@ export class Channel implements RoutedMessage {
     const start = out.beginFrame(FRAME_METHOD, this.id);
     out.u32(M.BASIC_DELIVER);
     out.bytes(consumer.tagShortstr);
-    out.u64(++this.nextTag);
+    const tag = ++this.nextTag;
+    out.u64(tag);
     out.u8(0);
     out.bytes(exchange);
     out.bytes(routingKey);
     out.endFrame(start);
     out.writeContent(this.id, M.CLASS_BASIC, bodySize, properties, body, this.conn.frameMax);
     this.conn.dirty();
+    if (this.observers.deliver) {
+      this.observers.onDeliver(this, REPLY_TO, consumer.tag, tag, false, messageParts(exchange, routingKey, properties, Buffer.concat(body, bodySize)));
+    }
   }
 
   /** basic.get-ok for a message a shard handed out. */
@@ -642,6 +664,7 @@ export class Channel implements RoutedMessage {
     out.endFrame(start);
     out.writeContentFrom(this.id, M.CLASS_BASIC, block, v.propertiesAt, v.propertiesEnd, v.bodyAt, v.end, this.conn.frameMax);
     this.conn.dirty();
+    if (this.observers.deliver) this.observers.onDeliver(this, this.conn.service.queueById(queueId)?.name ?? '', undefined, tag, redelivered, partsOf(v));
   }
 
   private addUnacked(tag: number, link: ShardLink, queueId: number, msgId: number): void {
@@ -797,6 +820,11 @@ export class Channel implements RoutedMessage {
   }
 }
 
+/** A block's message, decoded for an observer. */
+function partsOf(v: BlockView): MessageParts {
+  const buf = v.buf;
+  return messageParts(buf.subarray(v.start, v.routingKeyAt), buf.subarray(v.routingKeyAt, v.propertiesAt - 4), buf.subarray(v.propertiesAt, v.propertiesEnd), buf.subarray(v.bodyAt, v.end));
+}
 
 function spin(microseconds: number): void {
   const until = performance.now() + microseconds / 1000;

@@ -96,6 +96,8 @@ export class Connection implements FrameHandler {
   /** channels open (for the user's max-channels limit) */
   channelCount = 0;
   readonly name: string;
+  /** the connection.close that ended it, and who sent it (for the 'close' observer) */
+  closeReason: { code: number; text: string; by: 'client' | 'server' } | null = null;
   /** One log line with the stack per connection is enough: later errors are its consequences. */
   private internalErrorLogged = false;
   /** Called once the connection is done: close-ok received or the socket gone. */
@@ -290,6 +292,7 @@ export class Connection implements FrameHandler {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.releaseChannels();
     this.state = 'closing';
+    this.closeReason = { code, text, by: 'server' };
     M.writeConnectionClose(this.out, 0, { replyCode: code, replyText: text, classId, methodId });
     this.dirty();
     setTimeout(() => this.socket.destroy(), CLOSE_TIMEOUT_MS).unref();
@@ -407,13 +410,16 @@ export class Connection implements FrameHandler {
     }
     const id = payload.readUInt32BE(0);
     switch (id) {
-      case M.CONNECTION_CLOSE:
+      case M.CONNECTION_CLOSE: {
+        const { replyCode, replyText } = M.decodeMethod(id, payload, 4, payload.length) as M.ConnectionClose;
+        this.closeReason ??= { code: replyCode, text: replyText, by: 'client' };
         this.releaseChannels();
         M.writeConnectionCloseOk(this.out, 0, {});
         this.broker.flushNow(this);
         this.ended();
         this.socket.end();
         return;
+      }
       case M.CONNECTION_CLOSE_OK:
         this.ended();
         this.socket.end();

@@ -154,6 +154,7 @@ export class Handshake {
     M.writeConnectionOpenOk(this.conn.out, 0, {});
     this.conn.dirty();
     this.conn.opened();
+    if (this.conn.broker.observers.connection) this.conn.broker.observers.onConnection(this.conn);
     connectionLog.info(`connection ${this.conn.id} (${this.conn.name}): user '${this.conn.user}' authenticated and granted access to vhost '${service.name}'`);
   }
 }

@@ -9,6 +9,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { FAULT_USAGE, FaultUsageError, faultRequest, type FaultFlags } from './fault-command.js';
 
 export const CTL_USAGE = `Usage: warren ctl [--url URL] [-q] [--no-table-headers] [--formatter json] COMMAND [-p VHOST] ...
   --url URL          the management API (default ${'http://guest:guest@127.0.0.1:15672'})
@@ -19,7 +20,8 @@ export const CTL_USAGE = `Usage: warren ctl [--url URL] [-q] [--no-table-headers
   add_vhost VHOST   delete_vhost VHOST
   purge_queue QUEUE   delete_queue QUEUE [--if-empty] [--if-unused]   close_connection NAME REASON
   export_definitions FILE (- = stdout)   import_definitions FILE   status
-  reset [-p VHOST] [--keep-connections]  (test rigs: every queue, message, exchange and binding goes; clients closed with 320)`;
+  reset [-p VHOST] [--keep-connections]  (test rigs: every queue, message, exchange and binding goes; clients closed with 320)
+${FAULT_USAGE}`;
 
 const DEFAULT_URL = 'http://guest:guest@127.0.0.1:15672';
 
@@ -151,6 +153,8 @@ interface Options {
   /** -p was given (reset then covers that vhost only) */
   vhostGiven: boolean;
   keepConnections: boolean;
+  /** the fault subcommand's flags */
+  fault: FaultFlags;
 }
 
 /** Runs the subcommand; resolves with the exit code (an error's line is already on stderr). */
@@ -176,6 +180,18 @@ export async function runCtlCommand(args: string[]): Promise<number> {
       ifUnused: values['if-unused'] === true,
       vhostGiven: values.vhost !== undefined,
       keepConnections: values['keep-connections'] === true,
+      fault: {
+        user: values.user,
+        vhost: values.vhost,
+        name: values.name,
+        code: values.code,
+        text: values.text,
+        for: values.for,
+        ms: values.ms,
+        mode: values.mode,
+        queue: values.queue,
+        'down-ms': values['down-ms'],
+      },
     };
     await run(api, command, rest, options);
     return 0;
@@ -200,6 +216,16 @@ function parse(args: string[]) {
         'if-empty': { type: 'boolean' },
         'if-unused': { type: 'boolean' },
         'keep-connections': { type: 'boolean' },
+        // warren ctl fault ...
+        user: { type: 'string' },
+        name: { type: 'string' },
+        code: { type: 'string' },
+        text: { type: 'string' },
+        for: { type: 'string' },
+        ms: { type: 'string' },
+        mode: { type: 'string' },
+        queue: { type: 'string' },
+        'down-ms': { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -284,9 +310,28 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
       await api.request('POST', '/api/warren/reset', body, {}, `vhost '${o.vhost}'`);
       return;
     }
+    case 'fault':
+      return fault(api, args, o, info);
     default:
       throw usage(`unknown command '${command}'`);
   }
+}
+
+async function fault(api: ApiClient, args: string[], o: Options, info: (line: string) => void): Promise<void> {
+  let request;
+  try {
+    request = faultRequest(args[0], args.slice(1), o.fault);
+  } catch (err) {
+    throw err instanceof FaultUsageError ? usage(err.message) : err;
+  }
+  info(request.line);
+  const reply = await api.request('POST', request.path, request.body, {}, request.missing);
+  if (o.json) {
+    console.log(JSON.stringify(reply ?? {}));
+    return;
+  }
+  const done = request.done(reply);
+  if (done !== undefined) info(done);
 }
 
 function printTable(rows: Row[], items: string[], read: Record<string, (row: Row) => unknown>, o: Options): void {

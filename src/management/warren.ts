@@ -61,6 +61,10 @@ export function warrenRoutes(api: Api, route: Route): void {
     if (host.vhosts.get(vhost)?.topology.queues.get(queue) === undefined) throw new HttpError(404, 'not_found', `no queue '${queue}' in vhost '${vhost}'`);
     return { cancelled: faults.cancelConsumers(vhost, queue) };
   });
+  admin('POST', '/api/warren/faults/restart', async (req) => {
+    await faults.restart({ downMs: optionalNumber(objectBody(req), 'down_ms') });
+    return noContent();
+  });
   admin('POST', '/api/warren/faults/unstall-connections', (req) => ({ unstalled: faults.unstallConnections(filterOf(objectBody(req))) }));
 }
 

@@ -2,7 +2,7 @@
  * Faults on demand, for testing a client's reconnect, retry and back-pressure
  * code: close connections with a chosen code, block publishers
  * (connection.blocked), refuse new connections, stall or delay connections,
- * cancel a queue's consumers. Each acts
+ * cancel a queue's consumers, simulate a restart. Each acts
  * on the open connections a filter matches and is undone by a call or a duration.
  */
 import type { Broker } from '../broker.js';
@@ -43,7 +43,14 @@ export interface StallOptions {
   forMs?: number;
 }
 
+export interface RestartOptions {
+  /** how long new connections are refused (reset) after everything was closed; default 0 */
+  downMs?: number;
+}
+
 const BLOCKED_REASON = 'blocked by a test fault';
+/** What RabbitMQ's clients hear when it stops. */
+const RESTARTING = new AmqpError(ReplyCode.CONNECTION_FORCED, "broker forced connection closure with reason 'shutdown'", 0, 0, true);
 
 export class Faults {
   /** set while new connections are refused, and how */
@@ -102,6 +109,27 @@ export class Faults {
     this.refusing = null;
     if (this.refuseTimer !== null) clearTimeout(this.refuseTimer);
     this.refuseTimer = null;
+  }
+
+  /**
+   * A simulated broker restart. New connections are refused (reset) at once;
+   * every connection is closed with 320 and RabbitMQ's shutdown text (unacked
+   * messages go back to their queues); then what a restart loses goes, in every
+   * vhost: non-durable and exclusive queues, non-durable exchanges and their
+   * bindings, and the transient messages of durable queues. Durable queues,
+   * exchanges and bindings between them, their persistent messages (delivery-mode
+   * 2; in memory without a data dir), users, vhosts and permissions stay.
+   * Connections are accepted again `downMs` after the call, or once that is
+   * done if later; the promise resolves then.
+   */
+  async restart(options: RestartOptions = {}): Promise<void> {
+    const upAt = Date.now() + (options.downMs ?? 0);
+    this.refuseConnections({ mode: 'reset' });
+    await this.broker.disconnectAll(RESTARTING);
+    await Promise.all([...this.broker.vhosts.values()].map((service) => service.dropTransient()));
+    const wait = upAt - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    this.acceptConnections();
   }
 
   /**

@@ -184,6 +184,16 @@ export class PagedBacklog implements ReadSink {
     this.discard();
   }
 
+  /** Drops the transient messages past the window (a simulated restart), each through `dropped`; returns how many. */
+  dropTransients(dropped: (entry: QueueEntry) => void): number {
+    const count = this.transients.length;
+    for (let e = this.transients.shift(); e !== undefined; e = this.transients.shift()) {
+      this.account(e, -1);
+      dropped(e);
+    }
+    return count;
+  }
+
   /** Forgets everything (queue deleted): what was in memory leaves the accounting. */
   discard(): void {
     for (let e = this.readAhead.shift(); e !== undefined; e = this.readAhead.shift()) this.account(e, -1);

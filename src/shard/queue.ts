@@ -483,6 +483,34 @@ export class ShardQueue {
   }
 
   /**
+   * A simulated broker restart (faults.restart): drops the ready messages
+   * `keep` refuses, in memory only (on-disk ones are persistent); the rest keep
+   * their order. Returns how many went.
+   */
+  dropReady(keep: (entry: QueueEntry) => boolean): number {
+    let dropped = 0;
+    const sift = (list: Deque<QueueEntry> | PriorityLanes, window: boolean) => {
+      const all: QueueEntry[] = [];
+      for (let entry = list.shift(); entry !== undefined; entry = list.shift()) all.push(entry);
+      for (const entry of all) {
+        if (keep(entry)) {
+          list.push(entry);
+          continue;
+        }
+        dropped++;
+        if (window) this.windowBytes -= entry.message.block.length;
+        this.account(entry, -1);
+        this.countReady(entry, -1);
+      }
+    };
+    if (this.lanes !== null) sift(this.lanes, false);
+    sift(this.requeued, false);
+    sift(this.ready, true);
+    if (this.pager !== null) dropped += this.pager.dropTransients((entry) => this.countReady(entry, -1));
+    return dropped;
+  }
+
+  /**
    * Drops ready messages (not unacked ones); returns how many. `stored`: the
    * queue's store, which is told of each persistent one (`ack`) and of the
    * paged-out segments that go whole (`dropFrom`); without it (a queue deleted,

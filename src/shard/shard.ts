@@ -25,6 +25,7 @@ import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 import { withDeliveryCount } from './quorum.js';
 import { copyBytes } from '../protocol/copy-bytes.js';
 import { log } from '../log/logger.js';
+import { deliveryMode } from '../protocol/properties-validator.js';
 
 /** Control operations, msgpack-encoded in A2S_CONTROL records. */
 export type ShardControl =
@@ -34,6 +35,8 @@ export type ShardControl =
   | { op: 'delete'; queueId: number }
   /** a reset: many queues at once, one round trip; replies with the messages dropped in all */
   | { op: 'deleteMany'; queueIds: number[] }
+  /** a simulated restart (faults.restart): these durable queues keep only their persistent messages; replies with the messages dropped */
+  | { op: 'dropTransient'; queueIds: number[] }
   | { op: 'purge'; queueId: number }
   /** priority: x-priority (absent: 0) */
   | { op: 'consume'; queueId: number; consumerId: number; noAck: boolean; prefetch: number; globalPrefetch: number; priority?: number }
@@ -344,6 +347,11 @@ export class Shard implements LifecycleHost {
         for (const queueId of c.queueIds) messageCount += this.deleteQueue(queueId);
         return this.reply(requestId, { messageCount });
       }
+      case 'dropTransient': {
+        let messageCount = 0;
+        for (const queueId of c.queueIds) messageCount += this.queues.get(queueId)?.dropReady(isPersistent) ?? 0;
+        return this.reply(requestId, { messageCount });
+      }
       case 'purge': {
         const queue = this.queues.get(c.queueId);
         return this.reply(requestId, { messageCount: queue === undefined ? 0 : this.purge(queue) });
@@ -641,6 +649,15 @@ export class Shard implements LifecycleHost {
 }
 
 /** buf[start..end) as a buffer of its own: one allocation, where Buffer.from(buf.subarray()) makes two. */
+const restartView = new R.BlockView();
+
+/** What a simulated restart keeps: a message on disk, or one published with delivery-mode 2. */
+function isPersistent(entry: QueueEntry): boolean {
+  if (entry.persistent) return true;
+  const v = restartView.read(entry.message.block, 0);
+  return v.propertiesEnd - v.propertiesAt >= 2 && deliveryMode(entry.message.block, v.propertiesAt) === 2;
+}
+
 function copyOut(buf: Buffer, start: number, end: number): Buffer {
   const copy = Buffer.allocUnsafe(end - start);
   copyBytes(buf, start, end, copy, 0);

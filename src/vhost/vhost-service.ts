@@ -190,6 +190,28 @@ export class VHostService {
     return removed;
   }
 
+  /**
+   * A simulated broker restart (faults.restart): what a restart would lose goes.
+   * Non-durable and exclusive queues and non-durable exchanges (with their
+   * bindings) are deleted; the durable queues left keep only their persistent
+   * messages (delivery-mode 2), one request per shard. Resolves with the messages dropped.
+   */
+  async dropTransient(): Promise<number> {
+    const queues = [...this.topology.queues.values()];
+    const removed = this.deleteQueues(queues.filter((queue) => !queue.durable || queue.exclusiveOwner !== 0));
+    for (const exchange of [...this.topology.exchanges.values()]) if (!exchange.durable) this.topology.deleteExchange(exchange);
+    const byShard = new Map<number, number[]>();
+    for (const queue of this.topology.queues.values()) {
+      let ids = byShard.get(queue.shard);
+      if (ids === undefined) byShard.set(queue.shard, (ids = []));
+      ids.push(queue.id);
+    }
+    const dropped = await Promise.all(
+      [...byShard].map(async ([shard, queueIds]) => (await this.host.links[shard].request({ op: 'dropTransient', queueIds })).messageCount as number),
+    );
+    return (await removed) + dropped.reduce((a, b) => a + b, 0);
+  }
+
   /** Deletes queues, one request per shard for all of its queues. */
   private async deleteQueues(queues: QueueRecord[]): Promise<number> {
     const byShard = new Map<number, number[]>();

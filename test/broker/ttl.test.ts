@@ -25,12 +25,13 @@ describe.each(MODES)('message and queue TTL: $name', ({ workers }) => {
       const conn = await connect(broker.url);
       const ch = await confirmChannel(conn);
       const queue = uniq('ttl-long');
-      await ch.assertQueue(queue, { durable: true, arguments: { 'x-message-ttl': 1500 } });
+      // 4 s: room for 6,000 confirmed persistent publishes on a loaded machine before the first expires
+      await ch.assertQueue(queue, { durable: true, arguments: { 'x-message-ttl': 4000 } });
       const count = 6000; // past the 4,096-message window
       for (let i = 0; i < count; i++) ch.sendToQueue(queue, Buffer.from(`m${i}`), { persistent: true });
       await ch.waitForConfirms();
       expect((await ch.checkQueue(queue)).messageCount).toBe(count);
-      await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(0), 6000);
+      await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(0), 10_000);
       await conn.close();
     } finally {
       await broker.close();

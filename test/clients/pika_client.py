@@ -11,7 +11,10 @@ import pika
 url, scenario, prefix = sys.argv[1], sys.argv[2], sys.argv[3]
 args = sys.argv[4:]
 
-conn = pika.BlockingConnection(pika.URLParameters(url))
+params = pika.URLParameters(url)
+# Named, so a test can aim a fault at this connection (faults filter on connection_name).
+params.client_properties = {"connection_name": prefix}
+conn = pika.BlockingConnection(params)
 ch = conn.channel()
 
 
@@ -150,6 +153,17 @@ elif scenario == "tenant":
         out("declared not-mine")
     except pika.exceptions.ChannelClosedByBroker as e:
         out("closed", e.reply_code, e.reply_text)
+
+elif scenario == "heartbeat-stall":
+    # Connected (the URL asks for a heartbeat); the test stalls this connection and
+    # pika must give up on its own: its heartbeat checker aborts the stream.
+    out("connected heartbeat=%d" % conn._impl.params.heartbeat)
+    try:
+        while True:
+            conn.process_data_events(time_limit=1)
+    except pika.exceptions.AMQPError as e:
+        out("lost", type(e).__name__, repr(e))
+    raise SystemExit(0)
 
 else:
     raise SystemExit("unknown scenario " + scenario)

@@ -28,7 +28,8 @@ type Op =
   | { kind: 'take'; count: number; ack: boolean }
   | { kind: 'settle'; pick: number; requeue: boolean }
   | { kind: 'purge' }
-  | { kind: 'restart' };
+  | { kind: 'restart' }
+  | { kind: 'dropTransient' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('publish' as const), persistent: fc.boolean(), size: fc.nat(1500), count: fc.integer({ min: 1, max: 12 }) }) },
@@ -37,6 +38,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('settle' as const), pick: fc.nat(), requeue: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'purge' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'restart' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'dropTransient' as const }) },
 );
 
 interface Model {
@@ -122,6 +124,11 @@ describe('a paged ShardQueue against a model', () => {
               expect(queue.purge({ ack, dropFrom: (segment) => store.dropFrom(segment) })).toBe(ready.length);
               ready = [];
               break;
+            case 'dropTransient':
+              // a simulated restart (faults.restart): the ready transient ones go, in the window and past it
+              expect(queue.dropReady((entry) => entry.persistent)).toBe(ready.filter((m) => !m.persistent).length);
+              ready = ready.filter((m) => m.persistent);
+              break;
             case 'restart': {
               // A restart: the store syncs and closes; the transient messages are gone.
               store.sync();
@@ -171,6 +178,8 @@ describe('a paged ShardQueue against a model', () => {
           [1, 1, [{ kind: 'publish', persistent: true, size: 0, count: 8 }, { kind: 'take', count: 4, ack: false }, { kind: 'settle', pick: 3, requeue: false }, { kind: 'restart' }]],
           // a purge drops the segments after the reader's, not the one holding an unacked message
           [1, 1, [{ kind: 'publish', persistent: true, size: 1000, count: 12 }, { kind: 'sync' }, { kind: 'take', count: 1, ack: false }, { kind: 'purge' }, { kind: 'restart' }]],
+          // transient messages past the window (behind paged persistent ones) dropped by a simulated restart
+          [1, 1, [{ kind: 'publish', persistent: true, size: 100, count: 3 }, { kind: 'publish', persistent: false, size: 200, count: 3 }, { kind: 'dropTransient' }, { kind: 'take', count: 1, ack: true }]],
         ],
       },
     );

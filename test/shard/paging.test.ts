@@ -125,6 +125,21 @@ describe('a durable queue longer than its window', () => {
     expect(s.shard.backlog.entries).toBe(0);
   });
 
+  it('a simulated restart (dropTransient) keeps the persistent messages, paged or in the window, and drops the transient ones', () => {
+    const s = shardOn(newDir());
+    const sent = publish(s, 1, 3 * WINDOW, 4);
+    const transients = sent.filter((t) => t.startsWith('t')).length;
+    s.send(controlRecord(0, { op: 'dropTransient', queueIds: [1] }));
+    s.endBatch();
+    const kept = sent.filter((t) => t.startsWith('p'));
+    const got = s.getAll(true);
+    expect(got.map((g) => g.text)).toEqual(kept);
+    // The counts left with the transient ones: 3 x WINDOW - transients were there.
+    expect(got[0].messageCount).toBe(3 * WINDOW - transients - 1);
+    expect(s.shard.backlog.entries).toBe(0);
+    expect(s.shard.backlog.bytes).toBe(0);
+  });
+
   it('a requeue during paging puts messages back at their place, before the paged ones', () => {
     const s = shardOn(newDir());
     const total = 3 * WINDOW;

@@ -1,8 +1,9 @@
 /**
  * ShardQueue's byte counters (what the management API's message_bytes* and
  * messages_persistent show): through any sequence of publishes, takes (acked
- * or no-ack), acks, requeues and purges, in a plain and in a priority queue,
- * they equal a model's sums of body sizes.
+ * or no-ack), acks, requeues, purges and a simulated restart's drop of the
+ * transient ones, in a plain and in a priority queue, they equal a model's
+ * sums of body sizes.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +15,8 @@ type Op =
   | { kind: 'take'; noAck: boolean }
   | { kind: 'ack'; pick: number }
   | { kind: 'requeue'; picks: number[] }
-  | { kind: 'purge' };
+  | { kind: 'purge' }
+  | { kind: 'dropTransient' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('publish' as const), size: fc.integer({ min: 0, max: 5000 }), persistent: fc.boolean() }) },
@@ -22,6 +24,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('ack' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('requeue' as const), picks: fc.array(fc.nat(), { minLength: 1, maxLength: 5 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('purge' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('dropTransient' as const) }) },
 );
 
 interface Modelled {
@@ -87,6 +90,13 @@ describe.each([false, true])('ShardQueue byte counters (priority queue: %s)', (p
               expect(queue.purge()).toBe(ready.size);
               ready.clear();
               break;
+            case 'dropTransient': {
+              // a simulated restart: the ready transient ones go
+              const transient = [...ready].filter(([, m]) => !m.persistent).map(([id]) => id);
+              expect(queue.dropReady((entry) => entry.persistent)).toBe(transient.length);
+              for (const id of transient) ready.delete(id);
+              break;
+            }
           }
           const sum = (ms: Iterable<Modelled>, persistentOnly = false) => [...ms].filter((m) => !persistentOnly || m.persistent).reduce((s, m) => s + m.size, 0);
           const unackedModel = [...unacked.keys()].map((id) => sizes.get(id)!);
