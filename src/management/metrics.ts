@@ -5,7 +5,7 @@
  */
 import type { Gauge } from 'prom-client';
 import type { Api } from './api.js';
-import { CHANNEL_MESSAGE_STATS, addTotals, vhostChannelTotals } from './stats.js';
+import { CHANNEL_MESSAGE_STATS, addTotals, queueBytesFields, vhostChannelTotals } from './stats.js';
 
 const at = (key: (typeof CHANNEL_MESSAGE_STATS)[number]) => CHANNEL_MESSAGE_STATS.indexOf(key);
 
@@ -25,6 +25,21 @@ const GLOBAL_COUNTERS: [string, string, number][] = [
   ['rabbitmq_global_messages_acknowledged_total', 'Total number of messages acknowledged by consumers', at('ack')],
 ];
 
+/** rabbitmq_prometheus' per-queue byte and memory gauges: name, help, the management API's field it shows. */
+const QUEUE_BYTE_GAUGES: [string, string, keyof ReturnType<typeof queueBytesFields>][] = [
+  ['rabbitmq_queue_messages_bytes', 'Size in bytes of ready and unacknowledged messages', 'message_bytes'],
+  ['rabbitmq_queue_messages_ready_bytes', 'Size in bytes of ready messages', 'message_bytes_ready'],
+  ['rabbitmq_queue_messages_unacked_bytes', 'Size in bytes of all unacknowledged messages', 'message_bytes_unacknowledged'],
+  ['rabbitmq_queue_messages_persistent', 'Persistent messages', 'messages_persistent'],
+  ['rabbitmq_queue_messages_persistent_bytes', 'Size in bytes of persistent messages', 'message_bytes_persistent'],
+  ['rabbitmq_queue_messages_paged_out', 'Messages paged out to disk', 'messages_paged_out'],
+  ['rabbitmq_queue_messages_paged_out_bytes', 'Size in bytes of messages paged out to disk', 'message_bytes_paged_out'],
+  ['rabbitmq_queue_messages_ram', 'Ready and unacknowledged messages stored in memory', 'messages_ram'],
+  ['rabbitmq_queue_messages_ready_ram', 'Ready messages stored in memory', 'messages_ready_ram'],
+  ['rabbitmq_queue_messages_unacked_ram', 'Unacknowledged messages stored in memory', 'messages_unacknowledged_ram'],
+  ['rabbitmq_queue_messages_ram_bytes', 'Size of ready and unacknowledged messages stored in memory', 'message_bytes_ram'],
+];
+
 export interface Metrics {
   readonly contentType: string;
   scrape(): Promise<string>;
@@ -40,6 +55,7 @@ export async function loadMetrics(api: Api): Promise<Metrics> {
   const messages = gauge('rabbitmq_queue_messages', 'Sum of ready and unacknowledged messages', perQueue);
   const consumers = gauge('rabbitmq_queue_consumers', 'Consumers on a queue', perQueue);
   const published = gauge('rabbitmq_queue_messages_published_total', 'Messages published into a queue', perQueue);
+  const byteGauges = QUEUE_BYTE_GAUGES.map(([name, help, field]) => ({ gauge: gauge(name, help, perQueue), field }));
   const connections = gauge('rabbitmq_connections', 'Connections currently open');
   const channels = gauge('rabbitmq_channels', 'Channels currently open');
   const allConsumers = gauge('rabbitmq_consumers', 'Consumers currently connected');
@@ -52,7 +68,7 @@ export async function loadMetrics(api: Api): Promise<Metrics> {
   const scrape = async (): Promise<string> => {
     const { host } = api;
     const counters = await api.counters();
-    for (const g of [ready, unacked, messages, consumers, published]) g.reset();
+    for (const g of [ready, unacked, messages, consumers, published, ...byteGauges.map((b) => b.gauge)]) g.reset();
     let queueCount = 0;
     for (const service of host.vhosts.values()) {
       for (const q of service.topology.queues.values()) {
@@ -64,6 +80,8 @@ export async function loadMetrics(api: Api): Promise<Metrics> {
         messages.set(labels, (c?.ready ?? 0) + (c?.unacked ?? 0));
         consumers.set(labels, q.consumerCount);
         published.set(labels, c?.published ?? 0);
+        const bytes = queueBytesFields(c);
+        for (const { gauge: g, field } of byteGauges) g.set(labels, bytes[field]);
       }
     }
     const open = [...host.connections].filter((c) => c.state === 'open');

@@ -6,7 +6,7 @@ import { bindingJson, defaultBinding } from './bindings.js';
 import { consumersOf } from './connections.js';
 import { boolField, created, noContent, objectBody, badRequest, param, queryFlag, httpError, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
-import { QUEUE_MESSAGE_STATS, depthFields, messageStatsJson, queueTotals, type QueueCounters } from './stats.js';
+import { QUEUE_MESSAGE_STATS, depthFields, managementTime, messageStatsJson, queueBytesFields, queueTotals, type QueueCounters } from './stats.js';
 
 export function queueRoutes(api: Api, route: Route): void {
   const list = async (req: ApiRequest) => {
@@ -110,7 +110,13 @@ function queueJson(api: Api, q: QueueRecord, c: QueueCounters | undefined): Reco
     head_message_timestamp: null,
     consumers: q.consumerCount,
     ...depthFields(ready, unacked, [messagesRate, readyRate, unackedRate]),
+    ...queueBytesFields(c),
+    // An instant's sample, not RabbitMQ's share of time: 1 if a consumer could take a message now.
+    consumer_capacity: c?.consumerCapacity ?? 0,
+    consumer_utilisation: c?.consumerCapacity ?? 0,
   };
+  // Like RabbitMQ, only an idle queue (nothing moved since the last look) has idle_since.
+  if (c !== undefined && c.idleSince !== 0) json.idle_since = managementTime(c.idleSince);
   if (q.exclusiveOwner !== 0) {
     // RabbitMQ names the connection that owns an exclusive queue.
     for (const conn of api.host.connections) {

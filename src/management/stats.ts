@@ -25,6 +25,19 @@ export interface QueueCounters {
   acked: number;
   /** delivered + deliveredNoAck + got + gotNoAck: RabbitMQ's deliver_get */
   deliveredOrGot: number;
+  /** body bytes (RabbitMQ counts bodies only) of the ready messages, paged-out ones included */
+  readyBytes: number;
+  unackedBytes: number;
+  /** persistent messages in a stored queue, ready and unacked, and their body bytes */
+  persistent: number;
+  persistentBytes: number;
+  /** ready messages on disk only, and their body bytes */
+  pagedOut: number;
+  pagedOutBytes: number;
+  /** ms since the epoch since which none of its totals moved; 0: active at the last read */
+  idleSince: number;
+  /** 1 if a consumer could take a message now, else 0 */
+  consumerCapacity: number;
 }
 
 /** Every queue's counters, by queue id (ids are broker-wide). */
@@ -47,6 +60,14 @@ export async function queueCounters(links: readonly ShardLink[]): Promise<Map<nu
         redelivered: s[i + 9],
         acked: s[i + 10],
         deliveredOrGot: delivered + deliveredNoAck + got + gotNoAck,
+        readyBytes: s[i + 11],
+        unackedBytes: s[i + 12],
+        persistent: s[i + 13],
+        persistentBytes: s[i + 14],
+        pagedOut: s[i + 15],
+        pagedOutBytes: s[i + 16],
+        idleSince: s[i + 17],
+        consumerCapacity: s[i + 18],
       });
     }
   }
@@ -142,6 +163,36 @@ const round = (n: number) => Math.round(n * 10) / 10;
 
 /** RabbitMQ's `{"rate": r}` detail object. */
 export const details = (rate: number) => ({ rate });
+
+/**
+ * RabbitMQ's per-queue byte and memory fields. Messages in memory (`_ram`)
+ * are all but the paged-out ones (ready ones on disk only): an unacked
+ * message is always in memory.
+ */
+export function queueBytesFields(c: QueueCounters | undefined) {
+  const ready = c?.ready ?? 0;
+  const unacked = c?.unacked ?? 0;
+  const readyBytes = c?.readyBytes ?? 0;
+  const unackedBytes = c?.unackedBytes ?? 0;
+  const pagedOut = c?.pagedOut ?? 0;
+  const pagedOutBytes = c?.pagedOutBytes ?? 0;
+  return {
+    message_bytes: readyBytes + unackedBytes,
+    message_bytes_ready: readyBytes,
+    message_bytes_unacknowledged: unackedBytes,
+    message_bytes_ram: readyBytes + unackedBytes - pagedOutBytes,
+    message_bytes_persistent: c?.persistentBytes ?? 0,
+    message_bytes_paged_out: pagedOutBytes,
+    messages_ram: ready + unacked - pagedOut,
+    messages_ready_ram: ready - pagedOut,
+    messages_unacknowledged_ram: unacked,
+    messages_persistent: c?.persistent ?? 0,
+    messages_paged_out: pagedOut,
+  };
+}
+
+/** RabbitMQ's time format in the management API (as the 3.10 fixtures show it): "2026-12-01T15:24:54.349+00:00". */
+export const managementTime = (ms: number): string => new Date(ms).toISOString().replace('Z', '+00:00');
 
 /** RabbitMQ's depth fields (messages, ready, unacknowledged), each with its rate, in that order. */
 export const depthFields = (ready: number, unacked: number, rates: readonly number[]) => ({

@@ -14,8 +14,6 @@ import type { QueueEntry, ShardQueue } from './queue.js';
 
 /** A queue's arguments and the state they need in the shard. */
 export class QueueLifecycle {
-  /** body bytes of the ready messages (for x-max-length-bytes) */
-  bodyBytes = 0;
   /** the last consume, cancel, basic.get or redeclare (for x-expires) */
   lastUsed: number;
   /** the acceptor was told the queue expired; it deletes it (or a consumer came) */
@@ -37,12 +35,12 @@ export class QueueLifecycle {
   /** Whether one more message of `bodySize` bytes would pass a limit (RabbitMQ's will_overflow). */
   wouldOverflow(queue: ShardQueue, bodySize: number): boolean {
     const { maxLength, maxLengthBytes } = this.config;
-    return (maxLength !== undefined && queue.messageCount + 1 > maxLength) || (maxLengthBytes !== undefined && this.bodyBytes + bodySize > maxLengthBytes);
+    return (maxLength !== undefined && queue.messageCount + 1 > maxLength) || (maxLengthBytes !== undefined && queue.readyBodyBytes + bodySize > maxLengthBytes);
   }
 
   overLimit(queue: ShardQueue): boolean {
     const { maxLength, maxLengthBytes } = this.config;
-    return (maxLength !== undefined && queue.messageCount > maxLength) || (maxLengthBytes !== undefined && this.bodyBytes > maxLengthBytes);
+    return (maxLength !== undefined && queue.messageCount > maxLength) || (maxLengthBytes !== undefined && queue.readyBodyBytes > maxLengthBytes);
   }
 }
 

@@ -20,6 +20,7 @@
  * next message is the lowest id at the heads of the lists.
  */
 import { Deque } from './deque.js';
+import { bodySize } from './lifecycle.js';
 import type { QueueEntry } from './queue.js';
 import { SEGMENT_SIZE } from '../store/queue-store.js';
 import type { PagedOut } from '../store/recover.js';
@@ -57,6 +58,8 @@ interface Unsynced {
 
 export class PagedBacklog implements ReadSink {
   private onDisk = 0;
+  /** the body bytes of the `onDisk` ones (the management API's message_bytes_paged_out) */
+  private onDiskBytes = 0;
   private readonly readAhead = new Deque<QueueEntry>();
   private readonly unsynced = new Deque<Unsynced>();
   private readonly transients = new Deque<QueueEntry>();
@@ -76,12 +79,15 @@ export class PagedBacklog implements ReadSink {
     pagedOut: PagedOut | null,
     /** the queue's heap accounting: an entry comes into (1) or leaves (-1) memory */
     private readonly account: (entry: QueueEntry, sign: 1 | -1) => void,
+    /** paged-out messages that could not be read back, and their body bytes: no longer in the queue */
+    private readonly lost: (count: number, bodyBytes: number) => void,
     segmentSize = SEGMENT_SIZE,
   ) {
     this.layout = new SegmentLayout(nextSeq, segmentSize);
     this.reader = new SegmentReader(dir, label, recovered);
     if (pagedOut !== null) {
       this.onDisk = pagedOut.count;
+      this.onDiskBytes = pagedOut.bodyBytes;
       this.reader.seek(pagedOut.seq, pagedOut.offset);
     }
   }
@@ -89,6 +95,15 @@ export class PagedBacklog implements ReadSink {
   /** messages past the window, on disk or in memory */
   get length(): number {
     return this.onDisk + this.readAhead.length + this.unsynced.length + this.transients.length;
+  }
+
+  /** messages on disk only, not in memory */
+  get onDiskCount(): number {
+    return this.onDisk;
+  }
+
+  get onDiskBodyBytes(): number {
+    return this.onDiskBytes;
   }
 
   /** A message enqueued past the window (its heap is counted by the queue). */
@@ -119,6 +134,7 @@ export class PagedBacklog implements ReadSink {
       // Disk-only messages are contiguous in the segments: the reader goes on from the first.
       if (this.onDisk === 0) this.reader.seek(u.segment, u.offset);
       this.onDisk++;
+      this.onDiskBytes += bodySize(u.entry.message.block);
       this.account(u.entry, -1);
     }
     return this.unsynced.length > 0;
@@ -142,6 +158,7 @@ export class PagedBacklog implements ReadSink {
   /** A message read back (SegmentReader's sink): it is in memory again. */
   onRead(id: number, block: Buffer, delivered: boolean): void {
     const entry: QueueEntry = { message: { block }, id, redelivered: delivered, persistent: true, expiresAt: 0, returns: 0 };
+    this.onDiskBytes -= bodySize(block);
     this.account(entry, 1);
     this.readAhead.push(entry);
   }
@@ -167,11 +184,14 @@ export class PagedBacklog implements ReadSink {
     this.discard();
   }
 
-  /** Drops the transient messages past the window (a simulated restart); returns how many. */
-  dropTransients(): number {
-    const dropped = this.transients.length;
-    for (let e = this.transients.shift(); e !== undefined; e = this.transients.shift()) this.account(e, -1);
-    return dropped;
+  /** Drops the transient messages past the window (a simulated restart), each through `dropped`; returns how many. */
+  dropTransients(dropped: (entry: QueueEntry) => void): number {
+    const count = this.transients.length;
+    for (let e = this.transients.shift(); e !== undefined; e = this.transients.shift()) {
+      this.account(e, -1);
+      dropped(e);
+    }
+    return count;
   }
 
   /** Forgets everything (queue deleted): what was in memory leaves the accounting. */
@@ -179,7 +199,7 @@ export class PagedBacklog implements ReadSink {
     for (let e = this.readAhead.shift(); e !== undefined; e = this.readAhead.shift()) this.account(e, -1);
     for (let u = this.unsynced.shift(); u !== undefined; u = this.unsynced.shift()) this.account(u.entry, -1);
     for (let e = this.transients.shift(); e !== undefined; e = this.transients.shift()) this.account(e, -1);
-    this.onDisk = 0;
+    this.onDisk = this.onDiskBytes = 0;
     this.reader.close();
   }
 
@@ -189,7 +209,8 @@ export class PagedBacklog implements ReadSink {
     if (this.reader.ended) {
       // The reader logged why; the queue goes on without them rather than stall.
       log.error(`${this.label}: ${this.onDisk} paged-out messages could not be read back and are dropped`);
-      this.onDisk = 0;
+      this.lost(this.onDisk, this.onDiskBytes);
+      this.onDisk = this.onDiskBytes = 0;
     }
   }
 }

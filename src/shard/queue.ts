@@ -82,6 +82,8 @@ export function prefetchLimit(prefetch: number, globalPrefetch: number): number 
 interface Unacked {
   entry: QueueEntry;
   consumer: Consumer | null;
+  /** its body size, kept for the byte counters when it is settled */
+  bodySize: number;
 }
 
 /** A queue's messages and consumers, owned by one shard. */
@@ -135,6 +137,20 @@ export class ShardQueue {
   /** deliveries and gets of a message that was delivered before */
   redelivered = 0;
   acked = 0;
+  /**
+   * Body bytes (RabbitMQ's message_bytes count bodies only) and persistent
+   * messages, ready (paged-out ones too) and unacked: integer adds where an
+   * entry enters or leaves either, read by the management API's stats.
+   */
+  readyBodyBytes = 0;
+  unackedBodyBytes = 0;
+  readyPersistent = 0;
+  readyPersistentBytes = 0;
+  unackedPersistent = 0;
+  unackedPersistentBytes = 0;
+  /** the activity total the last stats read saw, and when it last changed (see Shard.queueStats) */
+  activity = 0;
+  activeAt = 0;
 
   constructor(
     readonly id: number,
@@ -176,7 +192,17 @@ export class ShardQueue {
     else if (pager !== null && (pager.length > 0 || (persistent && this.windowFull()))) pager.push(entry);
     else this.pushReady(entry);
     this.account(entry, 1);
+    this.countReady(entry, 1);
     return entry;
+  }
+
+  /** ready messages that live on disk only (paged out), and their body bytes */
+  get pagedOut(): number {
+    return this.pager === null ? 0 : this.pager.onDiskCount;
+  }
+
+  get pagedOutBytes(): number {
+    return this.pager === null ? 0 : this.pager.onDiskBodyBytes;
   }
 
   /**
@@ -186,7 +212,19 @@ export class ShardQueue {
   page(nextSeq: number, recovered: readonly number[], pagedOut: PagedOut | null, paging: Paging = PAGING): void {
     this.paging = paging;
     const account = (entry: QueueEntry, sign: 1 | -1) => this.account(entry, sign);
-    this.pager = new PagedBacklog(this.dir!, `queue '${this.name}'`, nextSeq, recovered, pagedOut, account, paging.segmentSize);
+    // Messages on disk are persistent: a loss takes them from both counts.
+    const lost = (count: number, bodyBytes: number) => {
+      this.readyBodyBytes -= bodyBytes;
+      this.readyPersistent -= count;
+      this.readyPersistentBytes -= bodyBytes;
+    };
+    this.pager = new PagedBacklog(this.dir!, `queue '${this.name}'`, nextSeq, recovered, pagedOut, account, lost, paging.segmentSize);
+    if (pagedOut !== null) {
+      // Recovered messages left on disk are ready (and persistent) without passing `restore`.
+      this.readyBodyBytes += pagedOut.bodyBytes;
+      this.readyPersistent += pagedOut.count;
+      this.readyPersistentBytes += pagedOut.bodyBytes;
+    }
   }
 
   /**
@@ -209,6 +247,7 @@ export class ShardQueue {
     if (this.lanes !== null) this.lanes.push(entry);
     else this.pushReady(entry);
     this.account(entry, 1);
+    this.countReady(entry, 1);
     return entry;
   }
 
@@ -227,7 +266,10 @@ export class ShardQueue {
       entry = this.ready.shift();
       if (entry !== undefined) this.windowBytes -= entry.message.block.length;
     }
-    if (entry !== undefined) this.account(entry, -1);
+    if (entry !== undefined) {
+      this.account(entry, -1);
+      this.countReady(entry, -1);
+    }
     return entry;
   }
 
@@ -263,8 +305,14 @@ export class ShardQueue {
 
   /** Records an entry as delivered and awaiting ack. */
   track(entry: QueueEntry, consumer: Consumer | null): void {
-    this.unacked.set(entry.id, { entry, consumer });
+    const size = bodySize(entry.message.block);
+    this.unacked.set(entry.id, { entry, consumer, bodySize: size });
     if (consumer !== null) consumer.unacked++;
+    this.unackedBodyBytes += size;
+    if (entry.persistent) {
+      this.unackedPersistent++;
+      this.unackedPersistentBytes += size;
+    }
   }
 
   /** Removes an unacked entry; returns it (undefined if unknown) and frees its consumer's credit. */
@@ -273,6 +321,11 @@ export class ShardQueue {
     if (unacked === undefined) return undefined;
     this.unacked.delete(id);
     if (unacked.consumer !== null) unacked.consumer.unacked--;
+    this.unackedBodyBytes -= unacked.bodySize;
+    if (unacked.entry.persistent) {
+      this.unackedPersistent--;
+      this.unackedPersistentBytes -= unacked.bodySize;
+    }
     return unacked.entry;
   }
 
@@ -288,7 +341,10 @@ export class ShardQueue {
     if (this.lanes !== null) this.lanes.requeue(batch);
     else this.requeueInOrder(batch);
     // After insertion, so that a congestion check counts the whole batch.
-    for (let i = 0; i < k; i++) this.account(batch[i], 1);
+    for (let i = 0; i < k; i++) {
+      this.account(batch[i], 1);
+      this.countReady(batch[i], 1);
+    }
   }
 
   private requeueInOrder(batch: QueueEntry[]): void {
@@ -388,8 +444,21 @@ export class ShardQueue {
     this.readyBytes += sign * bytes;
     this.backlog.entries += sign;
     this.backlog.bytes += sign * (bytes + ENTRY_OVERHEAD);
-    if (this.lifecycle !== null) this.lifecycle.bodyBytes += sign * bodySize(entry.message.block);
     if (sign > 0 ? !this.congested && this.consumers.length > 0 : this.congested) this.updateFlow();
+  }
+
+  /**
+   * An entry became ready (1) or stopped being ready (-1): its body and
+   * persistence counts. Apart from `account`, which follows the heap (a paged
+   * out message leaves it but stays ready).
+   */
+  private countReady(entry: QueueEntry, sign: 1 | -1): void {
+    const size = sign * bodySize(entry.message.block);
+    this.readyBodyBytes += size;
+    if (entry.persistent) {
+      this.readyPersistent += sign;
+      this.readyPersistentBytes += size;
+    }
   }
 
   /** Congested past the high mark while it has consumers; clear below half, or without consumers. */
@@ -431,12 +500,13 @@ export class ShardQueue {
         dropped++;
         if (window) this.windowBytes -= entry.message.block.length;
         this.account(entry, -1);
+        this.countReady(entry, -1);
       }
     };
     if (this.lanes !== null) sift(this.lanes, false);
     sift(this.requeued, false);
     sift(this.ready, true);
-    if (this.pager !== null) dropped += this.pager.dropTransients();
+    if (this.pager !== null) dropped += this.pager.dropTransients((entry) => this.countReady(entry, -1));
     return dropped;
   }
 
@@ -453,6 +523,8 @@ export class ShardQueue {
       else this.pager.purge((id) => stored.ack(id), (segment) => stored.dropFrom(segment));
     }
     for (let entry = this.take(); entry !== undefined; entry = this.take()) if (stored !== undefined && entry.persistent) stored.ack(entry.id);
+    // The pager dropped its part without `take`: nothing is ready now.
+    this.readyBodyBytes = this.readyPersistent = this.readyPersistentBytes = 0;
     return count;
   }
 }

@@ -79,7 +79,7 @@ export const CONTROL_HEADER = 5;
 
 const packr = new Packr({ useRecords: false });
 /** The 'stats' control reply: this many numbers per queue (see Shard.queueStats). */
-export const QUEUE_STATS_FIELDS = 11;
+export const QUEUE_STATS_FIELDS = 19;
 
 export const packControl = (value: unknown): Buffer => packr.pack(value);
 /**

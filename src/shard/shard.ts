@@ -333,6 +333,7 @@ export class Shard implements LifecycleHost {
         if (queue === undefined) {
           const dir = c.dir ?? undefined; // msgpack may bring an absent dir back as null
           queue = new ShardQueue(c.queueId, c.name, this.backlog, dir);
+          queue.activeAt = Date.now();
           if (c.config != null) this.configure(queue, c.config);
           this.queues.set(c.queueId, queue);
           if (dir !== undefined) this.openQueue(queue, dir);
@@ -442,12 +443,30 @@ export class Shard implements LifecycleHost {
   /**
    * Every queue's counters as one flat array, QUEUE_STATS_FIELDS numbers per
    * queue: id, ready, unacked, published, delivered (acked mode), delivered
-   * no-ack, got (acked mode), got no-ack, get-empty, redelivered, acked.
+   * no-ack, got (acked mode), got no-ack, get-empty, redelivered, acked;
+   * body bytes ready, body bytes unacked, persistent messages, their body
+   * bytes, paged-out messages, their body bytes; idle since (ms since the
+   * epoch, 0 while active), consumer capacity (0 or 1).
+   *
+   * Idle: none of its totals moved since the previous stats read. The time is
+   * that of the read that last saw them move (or the declare): stamped per
+   * read, so it is as fine as the reads are frequent, never per message.
    */
   private queueStats(): number[] {
     const stats: number[] = [];
+    const now = Date.now();
     for (const q of this.queues.values()) {
-      stats.push(q.id, q.messageCount, q.unackedCount, q.published, q.delivered, q.deliveredNoAck, q.got, q.gotNoAck, q.getEmpty, q.redelivered, q.acked);
+      const activity = q.published + q.delivered + q.deliveredNoAck + q.got + q.gotNoAck + q.getEmpty + q.redelivered + q.acked;
+      const idle = activity === q.activity;
+      if (!idle) {
+        q.activity = activity;
+        q.activeAt = now;
+      }
+      stats.push(
+        q.id, q.messageCount, q.unackedCount, q.published, q.delivered, q.deliveredNoAck, q.got, q.gotNoAck, q.getEmpty, q.redelivered, q.acked,
+        q.readyBodyBytes, q.unackedBodyBytes, q.readyPersistent + q.unackedPersistent, q.readyPersistentBytes + q.unackedPersistentBytes,
+        q.pagedOut, q.pagedOutBytes, idle ? q.activeAt : 0, q.hasReadyConsumer() ? 1 : 0,
+      );
     }
     return stats;
   }

@@ -15,6 +15,7 @@
 import fs from 'node:fs';
 import { ID_BYTES, KIND_ACK, KIND_DELIVERED, KIND_MESSAGE, RECORD_HEADER, readId, scanRecords } from './log-record.js';
 import { segmentPath, type SegmentState } from './queue-store.js';
+import { bodySize } from '../shard/lifecycle.js';
 
 export interface RecoveredMessage {
   id: number;
@@ -34,6 +35,8 @@ export interface RecoveryWindow {
 /** Where the unacked messages recovery left on disk begin, and how many there are. */
 export interface PagedOut {
   count: number;
+  /** their body bytes */
+  bodyBytes: number;
   /** the segment and byte offset of the first one's record */
   seq: number;
   offset: number;
@@ -100,9 +103,13 @@ export function recoverQueue(dir: string, window: RecoveryWindow = { messages: I
       }
       const recordAt = starts[k];
       const paged = result.pagedOut;
-      if (paged !== null) paged.count++;
-      else if (result.messages.length >= window.messages || loadedBytes >= window.bytes) result.pagedOut = { count: 1, seq, offset: recordAt };
-      else {
+      if (paged !== null || result.messages.length >= window.messages || loadedBytes >= window.bytes) {
+        const body = bodySize(buf.subarray(recordAt + RECORD_HEADER + ID_BYTES, ends[k]));
+        if (paged !== null) {
+          paged.count++;
+          paged.bodyBytes += body;
+        } else result.pagedOut = { count: 1, bodyBytes: body, seq, offset: recordAt };
+      } else {
         const block = Buffer.from(buf.subarray(recordAt + RECORD_HEADER + ID_BYTES, ends[k])); // a copy: the file's buffer is not kept
         loadedBytes += block.length;
         result.messages.push({ id: ids[k], block, delivered: delivered.has(ids[k]) });

@@ -3,15 +3,22 @@
  * KiB) over a real QueueStore, against a model: whatever mix of persistent and
  * transient publishes, fsyncs, takes, acks, requeues, purges and restarts, the
  * queue hands out what the model says, in order, with its redelivered flag,
- * and holds in memory no more than a window past what waits for an fsync.
+ * and holds in memory no more than a window past what waits for an fsync. Its
+ * byte counters (the management API's message_bytes*, messages_paged_out)
+ * agree with the model and with what the shard's backlog holds in memory.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Backlog, ShardQueue, type QueueEntry } from '../../src/shard/queue.js';
+import { Backlog, ENTRY_OVERHEAD, ShardQueue, type QueueEntry } from '../../src/shard/queue.js';
+import { blockSize } from '../../src/shard/records.js';
 import type { Paging } from '../../src/shard/paged-backlog.js';
 import { QueueStore } from '../../src/store/queue-store.js';
 import { recoverQueue } from '../../src/store/recover.js';
 import { numberedBlock, numberOf, scratchQueueDirs } from '../store/helpers.js';
+import { shortstr } from './records.js';
+
+/** What a numbered block costs in memory besides its body (all have the same exchange and key, no properties). */
+const HEAP_PER_ENTRY = blockSize(shortstr('ex'), shortstr('rk'), 0, 0) + ENTRY_OVERHEAD;
 
 const newDir = scratchQueueDirs();
 
@@ -21,7 +28,8 @@ type Op =
   | { kind: 'take'; count: number; ack: boolean }
   | { kind: 'settle'; pick: number; requeue: boolean }
   | { kind: 'purge' }
-  | { kind: 'restart' };
+  | { kind: 'restart' }
+  | { kind: 'dropTransient' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('publish' as const), persistent: fc.boolean(), size: fc.nat(1500), count: fc.integer({ min: 1, max: 12 }) }) },
@@ -30,6 +38,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('settle' as const), pick: fc.nat(), requeue: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'purge' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'restart' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'dropTransient' as const }) },
 );
 
 interface Model {
@@ -37,6 +46,8 @@ interface Model {
   n: number;
   persistent: boolean;
   redelivered: boolean;
+  /** its body's size */
+  size: number;
 }
 
 describe('a paged ShardQueue against a model', () => {
@@ -75,7 +86,7 @@ describe('a paged ShardQueue against a model', () => {
                   queue.appended(entry, ++written);
                   unsynced++;
                 }
-                ready.push({ id: entry.id, n: number, persistent: op.persistent, redelivered: false });
+                ready.push({ id: entry.id, n: number, persistent: op.persistent, redelivered: false, size: Math.max(op.size, `message ${number} `.length) });
               }
               break;
             case 'sync':
@@ -113,6 +124,11 @@ describe('a paged ShardQueue against a model', () => {
               expect(queue.purge({ ack, dropFrom: (segment) => store.dropFrom(segment) })).toBe(ready.length);
               ready = [];
               break;
+            case 'dropTransient':
+              // a simulated restart (faults.restart): the ready transient ones go, in the window and past it
+              expect(queue.dropReady((entry) => entry.persistent)).toBe(ready.filter((m) => !m.persistent).length);
+              ready = ready.filter((m) => m.persistent);
+              break;
             case 'restart': {
               // A restart: the store syncs and closes; the transient messages are gone.
               store.sync();
@@ -137,6 +153,16 @@ describe('a paged ShardQueue against a model', () => {
           // In memory: a window (one message may pass its bytes), what waits for an fsync, the transient ones.
           const transients = ready.filter((m) => !m.persistent).length;
           expect(backlog.entries).toBeLessThanOrEqual(windowMessages + 1 + unsynced + transients);
+          // Byte counters: the ready and unacked bodies, the persistent ones, and the paged out = not in memory.
+          const sum = (ms: Model[]) => ms.reduce((total, m) => total + m.size, 0);
+          const persistentReady = ready.filter((m) => m.persistent);
+          const unackedModels = unacked.map((u) => u.model);
+          expect([queue.readyBodyBytes, queue.unackedBodyBytes]).toEqual([sum(ready), sum(unackedModels)]);
+          expect([queue.readyPersistent, queue.readyPersistentBytes]).toEqual([persistentReady.length, sum(persistentReady)]);
+          const persistentUnacked = unackedModels.filter((m) => m.persistent);
+          expect([queue.unackedPersistent, queue.unackedPersistentBytes]).toEqual([persistentUnacked.length, sum(persistentUnacked)]);
+          expect(queue.pagedOut).toBe(ready.length - backlog.entries);
+          expect(queue.pagedOutBytes).toBe(sum(ready) - (backlog.bytes - backlog.entries * HEAP_PER_ENTRY));
         }
         // Everything left comes out, in order.
         sync();
@@ -152,6 +178,8 @@ describe('a paged ShardQueue against a model', () => {
           [1, 1, [{ kind: 'publish', persistent: true, size: 0, count: 8 }, { kind: 'take', count: 4, ack: false }, { kind: 'settle', pick: 3, requeue: false }, { kind: 'restart' }]],
           // a purge drops the segments after the reader's, not the one holding an unacked message
           [1, 1, [{ kind: 'publish', persistent: true, size: 1000, count: 12 }, { kind: 'sync' }, { kind: 'take', count: 1, ack: false }, { kind: 'purge' }, { kind: 'restart' }]],
+          // transient messages past the window (behind paged persistent ones) dropped by a simulated restart
+          [1, 1, [{ kind: 'publish', persistent: true, size: 100, count: 3 }, { kind: 'publish', persistent: false, size: 200, count: 3 }, { kind: 'dropTransient' }, { kind: 'take', count: 1, ack: true }]],
         ],
       },
     );
