@@ -171,7 +171,8 @@ function messageJson(g: GetResult, base64: boolean, truncate: number): Record<st
     exchange: buf.toString('utf8', 1, view.routingKeyAt),
     routing_key: buf.toString('utf8', view.routingKeyAt + 1, view.routingKeyAt + 1 + buf[view.routingKeyAt]),
     message_count: g.messageCount,
-    properties,
+    // RabbitMQ's JSON encoder writes an empty property list as [] (an Erlang empty list), not {}.
+    properties: Object.keys(properties).length === 0 ? [] : properties,
     payload: text ?? shown.toString('base64'),
     payload_encoding: text === undefined ? 'base64' : 'string',
   };

@@ -65,10 +65,10 @@ for (const mode of MODES) {
         { name: queue, messages: 10, durable: true, arguments: { 'x-max-length': 10 } },
       ]);
       const got = await json(alice('get', `queue=${queue}`, 'ackmode=ack_requeue_false', 'count=3'));
-      expect(got.map((g) => [g.payload, g.message_count, g.redelivered, g.routing_key, g.exchange, g.payload_encoding])).toEqual([
-        ['msg 3 ü', 9, false, 'n.x', exchange, 'string'],
-        ['msg 4 ü', 8, false, 'n.x', exchange, 'string'],
-        ['msg 5 ü', 7, false, 'n.x', exchange, 'string'],
+      expect(got.map((g) => [g.payload, g.message_count, g.redelivered, g.routing_key, g.exchange, g.payload_encoding, g.properties])).toEqual([
+        ['msg 3 ü', 9, false, 'n.x', exchange, 'string', []],
+        ['msg 4 ü', 8, false, 'n.x', exchange, 'string', []],
+        ['msg 5 ü', 7, false, 'n.x', exchange, 'string', []],
       ]);
       expect(await json(alice('list', 'queues', 'name', 'messages'))).toEqual([{ name: queue, messages: 7 }]);
 
