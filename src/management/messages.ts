@@ -25,8 +25,10 @@ const ACK_MODES: Record<string, number> = {
 export function messageRoutes(api: Api, route: Route): void {
   route('POST', '/api/exchanges/:vhost/:name/publish', (req) => {
     const service = api.service(req.params.vhost);
-    const exchange = service.topology.exchanges.get(exchangeName(param(req, 'name')));
-    if (exchange === undefined) throw notFound();
+    const name = exchangeName(param(req, 'name'));
+    const exchange = service.topology.exchanges.get(name);
+    // RabbitMQ publishes through a channel: a missing exchange is that channel's 404 error, sent as a 400.
+    if (exchange === undefined) throw badRequest(`404 NOT_FOUND - no exchange '${name}' in vhost '${service.name}'`);
     api.permit(req, service.name, 'exchange', exchange.name, 'write');
     const body = objectBody(req);
     const routingKey = stringField(body, 'routing_key', '');
@@ -169,7 +171,8 @@ function messageJson(g: GetResult, base64: boolean, truncate: number): Record<st
     exchange: buf.toString('utf8', 1, view.routingKeyAt),
     routing_key: buf.toString('utf8', view.routingKeyAt + 1, view.routingKeyAt + 1 + buf[view.routingKeyAt]),
     message_count: g.messageCount,
-    properties,
+    // RabbitMQ's JSON encoder writes an empty property list as [] (an Erlang empty list), not {}.
+    properties: Object.keys(properties).length === 0 ? [] : properties,
     payload: text ?? shown.toString('base64'),
     payload_encoding: text === undefined ? 'base64' : 'string',
   };

@@ -25,6 +25,7 @@ import { loadMetrics, type Metrics } from './metrics.js';
 import { Dashboard } from './dashboard.js';
 import { log } from '../log/logger.js';
 import { userRoutes } from './users.js';
+import { policyRoutes } from './policies.js';
 import { authorise, type Level } from './tags.js';
 
 /** Names are up to 255 bytes, 765 characters percent-encoded. */
@@ -44,7 +45,7 @@ export class ManagementServer {
     this.api = new Api(host, listener);
     this.maxBody = Math.ceil((host.options.maxMessageSize * 4) / 3) + 1024 * 1024;
     const route: Route = (method, path, handler, level = 'management') => this.router.on(method, path, handler as never, { level });
-    for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, messageRoutes, userRoutes, warrenRoutes]) {
+    for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, messageRoutes, userRoutes, policyRoutes, warrenRoutes]) {
       routes(this.api, route);
     }
     this.server = http.createServer((req, res) => void this.serve(req, res));

@@ -154,7 +154,7 @@ const str = (v: FieldValue): string => (Buffer.isBuffer(v) ? v.toString('utf8') 
 const num = (v: FieldValue): number => Number(v);
 
 /** RabbitMQ's name for the AMQP type a client would have sent this value as. */
-function typeName(v: FieldValue): string {
+export function typeName(v: FieldValue): string {
   if (v === null) return 'void';
   if (typeof v === 'boolean') return 'bool';
   if (typeof v === 'string') return 'longstr';

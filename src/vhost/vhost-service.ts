@@ -12,11 +12,11 @@ import { randomBytes } from 'node:crypto';
 import { ChannelStats } from '../acceptor/channel-stats.js';
 import type { Churn } from './churn.js';
 import { queueDir } from '../store/queue-dir.js';
-import { parseQueueArguments } from './queue-arguments.js';
+import { parseQueueArguments, typeName } from './queue-arguments.js';
 import { validateHeadersArgs } from '../routing/headers.js';
 import { ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import { isExchangeType } from '../routing/exchange-type.js';
-import type { FieldTable } from '../protocol/field-types.js';
+import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { VHost, type ExchangeRecord, type QueueRecord } from '../routing/topology.js';
 import { shardOf } from '../shard/placement.js';
 import type { ShardLink } from '../acceptor/shard-link.js';
@@ -448,8 +448,10 @@ function inequivalent(arg: string, received: unknown, current: unknown, where: s
 }
 
 /** Like inequivalent(), worded as RabbitMQ words x-arguments. */
-function inequivalentArg(key: string, received: unknown, current: unknown, where: string): void {
+function inequivalentArg(key: string, received: FieldValue | undefined, current: FieldValue | undefined, where: string): void {
   if (received === current) return;
-  const show = (v: unknown) => (v === undefined ? 'none' : `the value '${v}'`);
+  // RabbitMQ names the type only when one side is missing: "received none but current is the value '10' of type 'long'".
+  const typed = received === undefined || current === undefined;
+  const show = (v: FieldValue | undefined) => (v === undefined ? 'none' : typed ? `the value '${v}' of type '${typeName(v)}'` : `'${v}'`);
   throw channelError(ReplyCode.PRECONDITION_FAILED, `inequivalent arg '${key}' ${where}: received ${show(received)} but current is ${show(current)}`);
 }

@@ -130,7 +130,7 @@ describe.each(MODES)('queue arguments: $name', ({ workers }) => {
     const reply = await refused(ch.assertQueue(name, { durable: false, arguments: { 'x-message-ttl': 200 } }));
     expect(reply).toEqual({
       code: 406,
-      text: `PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue '${name}' in vhost '/': received the value '200' but current is the value '100'`,
+      text: `PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue '${name}' in vhost '/': received '200' but current is '100'`,
     });
   });
 

@@ -184,7 +184,10 @@ for (const mode of MODES) {
 
       expect((await get({ count: 1, ackmode: 'sometimes', encoding: 'auto' })).status).toBe(400);
       expect((await m.api('POST', '/api/queues/%2F/nope/get', { count: 1, ackmode: 'ack_requeue_false', encoding: 'auto' })).status).toBe(404);
-      expect((await m.api('POST', '/api/exchanges/%2F/nope/publish', { routing_key: '', payload: '', payload_encoding: 'string', properties: {} })).status).toBe(404);
+      expect(await m.api('POST', '/api/exchanges/%2F/nope/publish', { routing_key: '', payload: '', payload_encoding: 'string', properties: {} })).toMatchObject({
+        status: 400,
+        body: { error: 'bad_request', reason: "404 NOT_FOUND - no exchange 'nope' in vhost '/'" },
+      });
       const wrongUser = await m.api('POST', '/api/exchanges/%2F/amq.default/publish', { routing_key: q, payload: '', payload_encoding: 'string', properties: { user_id: 'someone' } });
       expect(wrongUser).toMatchObject({ status: 400, body: { error: 'bad_request', reason: "406 PRECONDITION_FAILED - user_id property set to 'someone' but authenticated user was 'guest'" } });
     });
