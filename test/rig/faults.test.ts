@@ -128,6 +128,9 @@ describe.each(MODES)('faults ($name)', ({ workers }) => {
     await broker.waitFor.queue('victims', { consumers: 2 });
     for (let i = 0; i < 3; i++) ch.sendToQueue('victims', Buffer.from(`m-${i}`));
     await broker.waitFor.queue('victims', { unacked: 3 });
+    // Counted unacked when the shard hands them over; cancelled before they reach the
+    // channel, they would go back to the queue instead (no delivery after a cancel).
+    await eventually(() => expect(got).toHaveLength(3));
 
     expect(broker.faults.cancelConsumers('victims')).toBe(2);
     await cancelled;
