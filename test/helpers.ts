@@ -1,6 +1,9 @@
 /** Test helpers: a real broker on a free port, real amqplib clients over TCP. */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { startBroker, type RunningBroker } from '../dist/src/index.js';
@@ -260,5 +263,18 @@ export function namedConnections(url: () => string) {
       return conn;
     },
     closeAll: () => Promise.all(opened.splice(0).map((conn) => conn.close().catch(() => {}))),
+  };
+}
+
+/** Makes temp dirs named from `prefix`; all of them are removed after the file's tests. */
+export function tempDirs(prefix: string): () => string {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+  return () => {
+    const d = fs.mkdtempSync(join(os.tmpdir(), prefix));
+    dirs.push(d);
+    return d;
   };
 }

@@ -12,32 +12,12 @@
  *     [amqp://guest:guest@127.0.0.1:5672 amqp://guest:guest@127.0.0.1:5699]
  */
 import amqp from 'amqplib';
+import { managementClient } from './management-fixture-state.mjs';
 
 const [warrenUrl, rabbitUrl, warrenAmqp, rabbitAmqp] = process.argv.slice(2);
 if (!warrenUrl || !rabbitUrl) {
   console.error('usage: node tools/compare-management.mjs WARREN_URL RABBITMQ_URL');
   process.exit(2);
-}
-
-function client(url) {
-  const u = new URL(url);
-  const auth = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
-  const base = `${u.protocol}//${u.host}`;
-  return async (method, path, body, headers = {}) => {
-    const res = await fetch(base + path, {
-      method,
-      headers: { authorization: auth, 'content-type': 'application/json', ...headers },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json;
-    try {
-      json = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      json = text;
-    }
-    return { status: res.status, location: res.headers.get('location'), body: json };
-  };
 }
 
 /** Dotted key paths of a JSON value (arrays: their first element). */
@@ -52,8 +32,8 @@ function keys(value, prefix = '', out = new Set()) {
   return out;
 }
 
-const warren = client(warrenUrl);
-const rabbit = client(rabbitUrl);
+const warren = managementClient(warrenUrl);
+const rabbit = managementClient(rabbitUrl);
 const run = `cmp-${Date.now()}`;
 const steps = [
   ['PUT', `/api/queues/%2F/${run}-q`, { durable: true, auto_delete: false, arguments: { 'x-max-length': 100 } }],

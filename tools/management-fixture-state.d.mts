@@ -3,6 +3,8 @@ import type { ChannelModel } from 'amqplib';
 
 export interface ApiReply {
   status: number;
+  /** the Location header, where one is sent */
+  location: string | null;
   body: any;
 }
 export type ManagementClient = (method: string, path: string, body?: unknown, auth?: { user: string; password: string }) => Promise<ApiReply>;

@@ -6,7 +6,10 @@
  */
 import amqp from 'amqplib';
 
-/** A fetch wrapper for a management API: `http://user:pass@host:port`. */
+/**
+ * A fetch wrapper for a management API: `http://user:pass@host:port`. A string
+ * body goes as it is (malformed JSON on purpose); `auth` logs in as another user.
+ */
 export function managementClient(url) {
   const u = new URL(url);
   const base = `${u.protocol}//${u.host}`;
@@ -16,7 +19,7 @@ export function managementClient(url) {
     const res = await fetch(base + path, {
       method,
       headers: { authorization: auth === undefined ? defaultAuth : basicAuth(auth.user, auth.password), 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
     let json;
@@ -25,7 +28,7 @@ export function managementClient(url) {
     } catch {
       json = text;
     }
-    return { status: res.status, body: json };
+    return { status: res.status, location: res.headers.get('location'), body: json };
   };
 }
 

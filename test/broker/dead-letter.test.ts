@@ -8,14 +8,11 @@
  * dead-letters into a queue on another: the tests place them so explicitly.
  * Every message is numbered.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
 import type { Channel, ConsumeMessage, GetMessage } from 'amqplib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBroker } from '../../dist/src/index.js';
 import { shardOf } from '../../dist/src/shard/placement.js';
-import { MODES, bodies, confirmChannel, connect, drain, sleep, subscribe, uniq, useBroker } from '../helpers.js';
+import { MODES, bodies, confirmChannel, connect, drain, sleep, subscribe, uniq, useBroker, tempDirs } from '../helpers.js';
 import { EDGE_NAMES, fitBytes } from '../property/arbitraries.js';
 import { RawClient, frame, method, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
 
@@ -42,10 +39,7 @@ async function collect(ch: Channel, queue: string, count: number): Promise<(GetM
   return got;
 }
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('warren-dl-');
 
 describe.each(MODES)('dead-lettering: $name', ({ workers }) => {
   const server = useBroker(workers);
@@ -349,8 +343,7 @@ describe.each(MODES)('dead-lettering: $name', ({ workers }) => {
   });
 
   it('a persistent message dead-lettered from a durable queue is acked there: a restart does not bring it back', async () => {
-    const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'warren-dl-'));
-    dirs.push(dataDir);
+    const dataDir = tempDir();
     const source = sourceName('dl-durable-src');
     const dead = deadName('dl-durable-dead');
     let broker = await startBroker({ port: 0, host: '127.0.0.1', workers, dataDir });

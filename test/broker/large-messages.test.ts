@@ -6,17 +6,14 @@
  * worker. Most tests use a 64 KiB ring so that pieces are cheap to make; every
  * body is numbered and checked byte for byte against the one sent.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import fs from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { createCipheriv, createHash } from 'node:crypto';
 import fc from 'fast-check';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../../dist/src/broker.js';
 import { PIECE_HEADER } from '../../dist/src/shard/pieces.js';
-import { MODES, channel, confirmChannel, connect, subscribe, uniq } from '../helpers.js';
+import { MODES, channel, confirmChannel, connect, subscribe, uniq, tempDirs } from '../helpers.js';
 import { nameOnShard } from './on-shard.js';
 import { FRAME_METHOD, RawClient, frame, method, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
 
@@ -45,10 +42,7 @@ function checked(content: Buffer): number {
   return n;
 }
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('warren-large-');
 
 async function withBroker(options: Parameters<typeof startBroker>[0], test: (running: RunningBroker, conns: ChannelModel[]) => Promise<void>): Promise<void> {
   const running = await startBroker({ port: 0, host: '127.0.0.1', ...options });
@@ -236,8 +230,7 @@ describe.each(MODES)('large messages ($name)', ({ workers }) => {
   });
 
   it('keeps persistent 12 MiB and 5 MiB messages across a restart (pieces into the store too)', { timeout: 30_000 }, async () => {
-    const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'warren-large-'));
-    dirs.push(dataDir);
+    const dataDir = tempDir();
     const q = uniq('kept');
     await withBroker({ workers, dataDir }, async (running, conns) => {
       const conn = await open(running, conns);

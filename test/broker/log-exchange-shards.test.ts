@@ -5,28 +5,23 @@
  * are cut away under it logs, in its shard, that the paged-out messages could
  * not be read back.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
 import type { ConsumeMessage } from 'amqplib';
 import { startBroker } from '../../dist/src/index.js';
 import { queueDir } from '../../dist/src/store/queue-dir.js';
 import { PAGE_WINDOW_MESSAGES } from '../../dist/src/shard/paged-backlog.js';
-import { MODES, channel, connect, eventually, sleep, uniq } from '../helpers.js';
+import { MODES, channel, connect, eventually, sleep, uniq, tempDirs } from '../helpers.js';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('warren-shard-log-');
 
 /** Past the window: the rest stay in their segment files. */
 const COUNT = PAGE_WINDOW_MESSAGES + 2000;
 
 describe.each(MODES)('amq.rabbitmq.log gets shard log lines ($name)', ({ workers }) => {
   it("a shard's error line reaches a queue bound to the log exchange with key 'error'", async () => {
-    const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'warren-shard-log-'));
-    dirs.push(dataDir);
+    const dataDir = tempDir();
     const broker = await startBroker({ port: 0, host: '127.0.0.1', workers, dataDir });
     const conn = await connect(broker.url);
     try {

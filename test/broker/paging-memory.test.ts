@@ -4,19 +4,13 @@
  * takes 320 MiB of numbered persistent messages while its resident set grows
  * by far less than that, and delivers every one, in order. Both modes.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import fs from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
 import amqp from 'amqplib';
-import { MODES, within } from '../helpers.js';
+import { MODES, within, tempDirs } from '../helpers.js';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('warren-paging-memory-');
 
 const MiB = 1024 * 1024;
 const SIZE = 16 * 1024;
@@ -38,8 +32,7 @@ interface Memory {
 
 describe.each(MODES)('a queue longer than memory ($name)', ({ workers }) => {
   it('a broker with a 128 MiB heap holds 320 MiB of persistent messages without holding them in memory, and delivers them all', async () => {
-    const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'warren-paging-memory-'));
-    dirs.push(dataDir);
+    const dataDir = tempDir();
     const fixture = new URL('../fixtures/memory-broker.mjs', import.meta.url).pathname;
     const child = spawn(process.execPath, ['--max-old-space-size=128', fixture, dataDir, String(workers), String(MiB)], { stdio: ['pipe', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

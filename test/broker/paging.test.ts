@@ -4,27 +4,18 @@
  * message is numbered; each must come once (or again, redelivered), in order,
  * through acks, requeues, rejects, restarts, purge and delete. Both modes.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
 import amqp, { type ConfirmChannel } from 'amqplib';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
 import { queueDir } from '../../dist/src/store/queue-dir.js';
 import { SEGMENT_SIZE } from '../../dist/src/store/queue-store.js';
 import { PAGE_WINDOW_BYTES } from '../../dist/src/shard/paged-backlog.js';
-import { MODES, eventually, subscribe, uniq, within } from '../helpers.js';
+import { MODES, eventually, subscribe, uniq, within, tempDirs } from '../helpers.js';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const newDataDir = tempDirs('warren-paging-');
 
-function newDataDir(): string {
-  const d = fs.mkdtempSync(join(os.tmpdir(), 'warren-paging-'));
-  dirs.push(d);
-  return d;
-}
 
 const bytesIn = (dir: string): number =>
   fs.existsSync(dir) ? fs.readdirSync(dir).reduce((sum, f) => sum + fs.statSync(join(dir, f)).size, 0) : 0;

@@ -3,27 +3,18 @@
  * a SIGKILL, and a publisher confirm for one means it is on disk (fsync).
  * Every broker here has its own fresh data dir; every message is numbered.
  */
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import amqp, { type Channel, type ConfirmChannel } from 'amqplib';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
 import { queueDir } from '../../dist/src/store/queue-dir.js';
 import { SEGMENT_SIZE } from '../../dist/src/store/queue-store.js';
-import { MODES, connect, sleep, subscribe, uniq, within } from '../helpers.js';
+import { MODES, connect, sleep, subscribe, uniq, within, tempDirs } from '../helpers.js';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const newDataDir = tempDirs('warren-data-');
 
-function newDataDir(): string {
-  const d = fs.mkdtempSync(join(os.tmpdir(), 'warren-data-'));
-  dirs.push(d);
-  return d;
-}
 
 /** Sum of the sizes of the files in a directory (0 when it is gone). */
 function bytesIn(dir: string): number {

@@ -8,28 +8,19 @@
  * its in-memory window shows paged-out counts that add up with the ram ones,
  * before and after a restart. Also idle_since and consumer_capacity.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import type { Channel, ConfirmChannel, ConsumeMessage, GetMessage } from 'amqplib';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
 import { PAGE_WINDOW_BYTES, PAGE_WINDOW_MESSAGES } from '../../dist/src/shard/paged-backlog.js';
 import { queueDir } from '../../dist/src/store/queue-dir.js';
-import { MODES, connect, eventually, runWarren, uniq } from '../helpers.js';
+import { MODES, connect, eventually, runWarren, uniq, tempDirs } from '../helpers.js';
 import { basic, enc } from './support.js';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+const newDataDir = tempDirs('warren-queue-bytes-');
 
-function newDataDir(): string {
-  const d = fs.mkdtempSync(join(os.tmpdir(), 'warren-queue-bytes-'));
-  dirs.push(d);
-  return d;
-}
 
 async function startManaged(workers: number, dataDir: string): Promise<RunningBroker> {
   return startBroker({ port: 0, host: '127.0.0.1', workers, dataDir, managementPort: 0 });

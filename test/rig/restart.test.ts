@@ -6,13 +6,10 @@
  * queues, exclusive queues, non-durable exchanges and transient messages gone.
  * In memory and with a data dir, in both modes; and over HTTP.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
 import amqp, { type ChannelModel } from 'amqplib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
-import { MODES, channel, confirmChannel, drain, exchangeExists, nextEvent, queueExists, reason } from '../helpers.js';
+import { MODES, channel, confirmChannel, drain, exchangeExists, nextEvent, queueExists, reason, tempDirs } from '../helpers.js';
 import { managedBroker } from '../management/support.js';
 
 const N = 30;
@@ -77,13 +74,12 @@ async function checkSurvivors(url: string): Promise<void> {
 }
 
 describe.each(MODES)('faults.restart ($name)', ({ workers }) => {
-  const dirs: string[] = [];
-  afterAll(() => dirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+  const newDataDir = tempDirs('warren-restart-');
 
   for (const storage of ['in memory', 'with a data dir'] as const) {
     it(`${storage}: closes with 320, refuses during downMs, keeps the durable queues' persistent messages only`, async () => {
       let dataDir: string | undefined;
-      if (storage === 'with a data dir') dirs.push((dataDir = fs.mkdtempSync(join(os.tmpdir(), 'warren-restart-'))));
+      if (storage === 'with a data dir') dataDir = newDataDir();
       const broker: RunningBroker = await startBroker({ port: 0, host: '127.0.0.1', workers, dataDir });
       try {
         const conn = await populate(broker.url);
