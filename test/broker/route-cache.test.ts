@@ -64,6 +64,33 @@ type Fate = { queues: string[]; returned: boolean };
 describe.each(MODES)('route cache: $name', ({ workers }) => {
   const server = useBroker(workers);
 
+  it('255-byte multi-byte exchange names and routing keys, differing only in their last byte, each keep their own route', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const padded = (name: string) => name + 'z'.repeat(255 - Buffer.byteLength(name));
+    const x = padded(`${uniq('x')}-${'é'.repeat(115)}`);
+    const keyA = padded('к'.repeat(127)).slice(0, -1) + 'a'; // 254 bytes of 'к' then 'a': 255
+    const keyB = keyA.slice(0, -1) + 'b';
+    expect([x, keyA, keyB].map((n) => Buffer.byteLength(n))).toEqual([255, 255, 255]);
+    await ch.assertExchange(x, 'direct', { autoDelete: false });
+    const [qa, qb] = [uniq('rc-255-a'), uniq('rc-255-b')];
+    await ch.assertQueue(qa);
+    await ch.assertQueue(qb);
+    await ch.bindQueue(qa, x, keyA);
+    await ch.bindQueue(qb, x, keyB);
+    // Runs of one key (cache hits) and alternations (misses on the last byte only).
+    const sent: Record<string, string[]> = { [qa]: [], [qb]: [] };
+    for (let i = 0; i < 600; i++) {
+      const toA = i < 200 || (i >= 400 && i % 2 === 0);
+      ch.publish(x, toA ? keyA : keyB, Buffer.from(`m${i}`));
+      sent[toA ? qa : qb].push(`m${i}`);
+    }
+    await ch.waitForConfirms();
+    expect(await drain(ch, qa)).toEqual(sent[qa]);
+    expect(await drain(ch, qb)).toEqual(sent[qb]);
+    await ch.deleteExchange(x);
+  });
+
   it('a repeated publish lands exactly where a fresh routing sends it, through random topology changes', async () => {
     const conn = await server.connect();
     const admin = await channel(conn);
