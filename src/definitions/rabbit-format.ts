@@ -8,12 +8,9 @@ import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { DEFAULT_EXCHANGES, isStored } from '../routing/topology.js';
 import type { ExchangeBindingCommand, ExchangeDeclareCommand, QueueBindingCommand, QueueDeclareCommand, TopologyCommand } from '../vhost/commands.js';
 import type { VHostService } from '../vhost/vhost-service.js';
-import { VERSION } from '../version.js';
+import { RABBITMQ_VERSION, VERSION } from '../version.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { accessEntries, exportAccess, type ParameterDefinition, type PermissionDefinition, type TopicPermissionDefinition, type UserDefinition } from './access-definitions.js';
-
-/** The RabbitMQ version whose format this follows. */
-const RABBIT_VERSION = '3.13.7';
 
 type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -66,7 +63,7 @@ const SYSTEM_EXCHANGES = new Set(DEFAULT_EXCHANGES.map(([name]) => name));
 export function exportDefinitions(vhosts: Iterable<VHostService>, access: AccessControl): Definitions {
   const services = [...vhosts];
   const defs = {
-    rabbit_version: RABBIT_VERSION,
+    rabbit_version: RABBITMQ_VERSION,
     product_name: 'warren',
     product_version: VERSION,
     ...exportAccess(services, access),

@@ -1,15 +1,12 @@
 /** /api/overview, /api/nodes, /api/vhosts, /api/whoami and the health checks. */
 import os from 'node:os';
-import { VERSION } from '../version.js';
+import { RABBITMQ_VERSION, VERSION } from '../version.js';
 import type { Api, Route } from './api.js';
 import { HttpError, notFound, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
 import { QUEUE_MESSAGE_STATS, addTotals, depthFields, details, messageStatsJson, queueTotals, vhostChannelTotals, type QueueCounters } from './stats.js';
 import { publish } from '../acceptor/internal-publish.js';
 import type { VHostService } from '../vhost/vhost-service.js';
-
-/** The RabbitMQ release whose management API this follows. */
-export const RABBITMQ_VERSION = '3.10.7';
 
 const EXCHANGE_TYPES = [
   ['direct', 'AMQP direct exchange, as per the AMQP specification'],
