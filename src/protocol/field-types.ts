@@ -14,3 +14,27 @@ export type FieldValue =
 export interface FieldTable {
   [key: string]: FieldValue;
 }
+
+/**
+ * RabbitMQ's name for the AMQP type a client would have sent this value as: for an
+ * integer, the smallest signed type that holds it, as amqplib encodes it (the
+ * decoded value no longer knows its wire type).
+ */
+export function typeName(v: FieldValue): string {
+  if (v === null) return 'void';
+  if (typeof v === 'boolean') return 'bool';
+  if (typeof v === 'string') return 'longstr';
+  if (typeof v === 'bigint') return 'long';
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) return 'double';
+    if (v >= -0x80 && v < 0x80) return 'byte';
+    if (v >= -0x8000 && v < 0x8000) return 'short';
+    if (v >= -0x80000000 && v < 0x80000000) return 'signedint';
+    return 'long';
+  }
+  if (Buffer.isBuffer(v)) return 'binary';
+  if (Array.isArray(v)) return 'array';
+  if (v instanceof Date) return 'timestamp';
+  if ('decimals' in v && 'value' in v && Object.keys(v).length === 2) return 'decimal';
+  return 'table';
+}

@@ -1,4 +1,4 @@
-import type { FieldTable, FieldValue } from '../protocol/field-types.js';
+import { typeName, type FieldTable, type FieldValue } from '../protocol/field-types.js';
 import { BindingSet } from './binding-set.js';
 import type { Binding } from './exchange-type.js';
 import { fieldValuesEqual } from './field-equality.js';
@@ -41,16 +41,6 @@ export function validateHeadersArgs(args: FieldTable): string | undefined {
   // RabbitMQ prints the value as an Erlang binary: <<"bogus">>
   if (!MODES.includes(mode)) return `Invalid x-match field value <<"${mode}">>; expected all, any, all-with-x, or any-with-x`;
   return undefined;
-}
-
-/** RabbitMQ's name for a non-string x-match's type, as a client would have encoded it. */
-function typeName(v: FieldValue): string {
-  if (typeof v === 'boolean') return 'bool';
-  if (v === null) return 'void';
-  if (typeof v === 'bigint') return 'long';
-  if (typeof v !== 'number') return Array.isArray(v) ? 'array' : 'table';
-  if (!Number.isInteger(v)) return 'double';
-  return v >= -0x80 && v < 0x80 ? 'byte' : v >= -0x8000 && v < 0x8000 ? 'short' : v >= -0x80000000 && v < 0x80000000 ? 'signedint' : 'long';
 }
 
 function compile<D>(destination: D, args: FieldTable): Compiled<D> {

@@ -9,7 +9,7 @@
  * others pick the smallest signed integer type, 'double' for fractions).
  */
 import { ReplyCode, channelError } from '../protocol/errors.js';
-import type { FieldTable, FieldValue } from '../protocol/field-types.js';
+import { typeName, type FieldTable, type FieldValue } from '../protocol/field-types.js';
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 export type QueueType = 'classic' | 'quorum' | 'stream';
@@ -153,22 +153,3 @@ const str = (v: FieldValue): string => (Buffer.isBuffer(v) ? v.toString('utf8') 
 /** Integers past 2^53 arrive as bigint; as a limit or a time they may as well be infinite. */
 const num = (v: FieldValue): number => Number(v);
 
-/** RabbitMQ's name for the AMQP type a client would have sent this value as. */
-export function typeName(v: FieldValue): string {
-  if (v === null) return 'void';
-  if (typeof v === 'boolean') return 'bool';
-  if (typeof v === 'string') return 'longstr';
-  if (typeof v === 'bigint') return 'long';
-  if (typeof v === 'number') {
-    if (!Number.isInteger(v)) return 'double';
-    if (v >= -0x80 && v < 0x80) return 'byte';
-    if (v >= -0x8000 && v < 0x8000) return 'short';
-    if (v >= -0x80000000 && v < 0x80000000) return 'signedint';
-    return 'long';
-  }
-  if (Buffer.isBuffer(v)) return 'binary';
-  if (Array.isArray(v)) return 'array';
-  if (v instanceof Date) return 'timestamp';
-  if ('decimals' in v && 'value' in v && Object.keys(v).length === 2) return 'decimal';
-  return 'table';
-}
