@@ -2,7 +2,7 @@
 import type { ConsumerSpec, PublisherSpec } from './drivers/types.js';
 import { seededRandom } from './stats.js';
 
-export const SCENARIOS = ['single', 'single-1k', 'fanout', 'topic', 'confirm', 'persistent', 'latency', 'many-queues', 'connections', 'reset'] as const;
+export const SCENARIOS = ['single', 'single-1k', 'fanout', 'topic', 'confirm', 'acks', 'persistent', 'latency', 'many-queues', 'connections', 'reset'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Topology {
@@ -94,6 +94,19 @@ export function buildScenario(name: ScenarioName, o: ScenarioOptions): ScenarioP
         deliveriesPerPublish: t.deliveriesPerPublish,
         params: { queues: 100, bindings: 1000, keys: 1000, seed: TOPIC_SEED, size: o.size ?? 16, ack: 'auto' },
       };
+    }
+    case 'acks': {
+      // The confirm scenario less its confirms: the twin its ratio is read against.
+      // Unconfirmed, the generator keeps its sync window (two syncs of 500), about
+      // as many messages in flight as the confirm window of 1,000.
+      const plan = buildScenario('confirm', o);
+      plan.label = name;
+      plan.scenario = name;
+      plan.description = 'the confirm scenario without confirms: manual acks, prefetch 100';
+      plan.publishers = plan.publishers.map((p) => ({ ...p, confirm: false, inFlight: 0 }));
+      const { inFlight: _, ...params } = plan.params;
+      plan.params = params;
+      return plan;
     }
     case 'confirm':
     case 'persistent': {

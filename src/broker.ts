@@ -170,6 +170,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   private readonly immediates = new Map<number, PendingImmediate>();
   private readonly dirtyConnections = new Set<Connection>();
   private readonly dirtyLinks = new Set<ShardLink>();
+  /** channels with confirms to send, answered once per batch (Channel.confirmed) */
+  private readonly confirming: Channel[] = [];
   private flushScheduled = false;
   private nextId = 1;
   private closing: Promise<void> | null = null;
@@ -664,6 +666,9 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     if (this.waitFor.active && (this.dirtyLinks.size > 0 || this.dirtyConnections.size > 0)) this.waitFor.poke();
     for (const link of this.dirtyLinks) link.writer.flush();
     this.dirtyLinks.clear();
+    const confirming = this.confirming;
+    for (let i = 0; i < confirming.length; i++) confirming[i].flushConfirms();
+    confirming.length = 0;
     for (const conn of this.dirtyConnections) conn.guard(conn.flush, undefined);
     this.dirtyConnections.clear();
   }
@@ -700,6 +705,12 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   onConfirm(link: ShardLink, channelRef: number, stored: number, refused: number): void {
     this.channels.get(channelRef)?.confirmed(link, stored, refused); // gone: its client is too
+  }
+
+  /** The channel's confirms go out at the end of this batch (flushAll). */
+  confirmsFinished(channel: Channel): void {
+    this.confirming.push(channel);
+    this.scheduleFlush();
   }
 
   // --- queues and consumers -------------------------------------------------------

@@ -79,6 +79,8 @@ export class Channel implements RoutedMessage {
   globalPrefetch = 0;
   /** confirm.select: set in confirm mode; acks publishes once their shards stored them */
   private confirms: ConfirmTracker | null = null;
+  /** shards answered some publishes; the broker calls flushConfirms at the batch's end */
+  private confirmsQueued = false;
   /** tx.select: publishes and settlements wait here for tx.commit */
   private tx: Transaction<Delivery> | null = null;
   /** for RabbitMQ's "empty queue name = last declared queue" shortcut */
@@ -588,13 +590,27 @@ export class Channel implements RoutedMessage {
 
   // --- confirms ----------------------------------------------------------------
 
-  /** A shard's CONFIRM entry for this channel: its next `stored` publishes are safe, then `refused` were not. */
+  /**
+   * A shard's CONFIRM entry for this channel: its next `stored` publishes are
+   * safe, then `refused` were not. Answered at the end of the batch of shard
+   * records (flushConfirms), so that the CONFIRM records of several shard turns
+   * read at once become one basic.ack multiple=true.
+   */
   confirmed(link: ShardLink, stored: number, refused: number): void {
     const confirms = this.confirms;
     if (confirms === null || this.state !== 'open') return;
     confirms.stored(link.index, stored);
     if (refused > 0) confirms.refused(link.index, refused);
-    confirms.flush();
+    if (!this.confirmsQueued) {
+      this.confirmsQueued = true;
+      this.conn.broker.confirmsFinished(this);
+    }
+  }
+
+  /** Sends the acks and nacks for what the shards answered since the last time. */
+  flushConfirms(): void {
+    this.confirmsQueued = false;
+    if (this.confirms !== null && this.state === 'open') this.confirms.flush();
   }
 
   /** The shard is lost: nacks what this channel published into it and it did not confirm. */

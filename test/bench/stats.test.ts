@@ -65,6 +65,19 @@ describe('scenarios', () => {
     expect(a.deliveriesPerPublish).toBeLessThan(20);
   });
 
+  it('acks is the confirm scenario without confirms: same queue, size, consumer and prefetch', () => {
+    const confirm = buildScenario('confirm', { prefix: 'x.' });
+    const acks = buildScenario('acks', { prefix: 'x.' });
+    expect(acks.scenario).toBe('acks');
+    expect(acks.label).toBe('acks');
+    expect(acks.topology).toEqual(confirm.topology);
+    expect(acks.consumers).toEqual([{ queues: ['x.q'], noAck: false, prefetch: 100 }]);
+    expect(acks.publishers).toEqual(confirm.publishers.map((p) => ({ ...p, confirm: false, inFlight: 0 })));
+    expect(confirm.publishers[0]!.confirm).toBe(true);
+    expect(acks.params).toEqual({ queues: 1, size: 16, persistent: false, prefetch: 100, ack: 'manual' });
+    expect(buildScenario('acks', { prefix: 'x.', rate: 500, size: 64 }).publishers[0]).toMatchObject({ rate: 500, size: 64, confirm: false });
+  });
+
   it('publishers and consumers get separate generators when there are two', () => {
     const plan = buildScenario('fanout', { prefix: 'x.' });
     const parts = splitActors(plan, 2);

@@ -3,8 +3,11 @@
  * stored it, consecutive confirms are coalesced into basic.ack multiple=true,
  * unroutable publishes are acked at once, and a return goes before its ack.
  * Each publish is numbered and every tag is checked to be answered exactly once.
+ * A fast-check property mixes routable, unroutable and refused publishes across
+ * shards and checks each tag's ack or nack against a model.
  */
 import type { Message } from 'amqplib';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { shardOf } from '../../dist/src/shard/placement.js';
 import { MODES, channel, confirmChannel, uniq, useBroker, within } from '../helpers.js';
@@ -196,5 +199,76 @@ describe.each(MODES)('publisher confirms: $name', ({ workers }) => {
     await within(ch.waitForConfirms(), 5000, 'confirms');
     const expected = Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? [`return ${i}`, `ack ${i}`] : [`ack ${i}`])).flat();
     expect(order).toEqual(expected);
+  });
+
+  /**
+   * Where a publish goes: one shard, two shards, a full reject-publish queue
+   * (alone, or beside a queue that takes it: nacked all the same, as RabbitMQ
+   * does), or nowhere (dropped, or returned when mandatory; acked either way).
+   */
+  const KINDS = ['a', 'b', 'ab', 'r', 'ar', 'br', 'x', 'xm'] as const;
+  type Kind = (typeof KINDS)[number];
+
+  it('a mix of routable, unroutable and refused publishes across shards: each tag answered once, ack or nack as the model says', async () => {
+    const conn = await server.connect();
+    const ch = await channel(conn);
+    const chunks = fc.array(fc.array(fc.constantFrom(...KINDS), { minLength: 1, maxLength: 60 }), { minLength: 1, maxLength: 5 });
+    await fc.assert(
+      fc.asyncProperty(chunks, fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 1 }), async (batches, maxLength, rShard) => {
+        const ex = uniq('cf-mix');
+        const qa = nameOnShard('cf-mix-a', 0, 2);
+        const qb = nameOnShard('cf-mix-b', 1, 2);
+        const qr = nameOnShard('cf-mix-r', rShard, 2);
+        await ch.assertExchange(ex, 'direct', { durable: false, autoDelete: false });
+        await ch.assertQueue(qa, { durable: false });
+        await ch.assertQueue(qb, { durable: false });
+        await ch.assertQueue(qr, { durable: false, arguments: { 'x-max-length': maxLength, 'x-overflow': 'reject-publish' } });
+        const bind: Array<[string, Kind]> = [[qa, 'a'], [qb, 'b'], [qa, 'ab'], [qb, 'ab'], [qr, 'r'], [qa, 'ar'], [qr, 'ar'], [qb, 'br'], [qr, 'br']];
+        for (const [q, key] of bind) await ch.bindQueue(q, ex, key);
+
+        // The model: tag -> ack?, the numbers each queue keeps, and the tags returned.
+        const kinds = batches.flat();
+        const n = kinds.length;
+        const expectAck: boolean[] = [];
+        const kept: Record<string, number[]> = { [qa]: [], [qb]: [], [qr]: [] };
+        const returned: number[] = [];
+        kinds.forEach((kind, i) => {
+          const tag = i + 1;
+          let ack = true;
+          if (kind.includes('r')) {
+            if (kept[qr].length < maxLength) kept[qr].push(i);
+            else ack = false;
+          }
+          if (kind.includes('a')) kept[qa].push(i);
+          if (kind.includes('b')) kept[qb].push(i);
+          if (kind === 'xm') returned.push(tag);
+          expectAck.push(ack);
+        });
+
+        const c = await confirmClient(server.url);
+        const ledger = new Ledger(() => n);
+        let i = 0;
+        for (const batch of batches) {
+          c.send(...batch.map((kind) => publishFrames(ex, kind, `m${i++}`, kind === 'xm' ? 1 : 0)));
+        }
+        const events = await within(readConfirms(c, ledger, () => ledger.complete(n)), 10_000, `answers for ${n} publishes`);
+        c.destroy();
+        for (let tag = 1; tag <= n; tag++) expect(ledger.answered.get(tag), `tag ${tag} (${kinds[tag - 1]})`).toBe(expectAck[tag - 1]);
+        // Each return (they come in publish order) goes before the answer to its tag.
+        const answeredAt = (tag: number) => events.findIndex((e) => e.kind !== 'return' && (e.tag === tag || (e.multiple && e.tag > tag)));
+        const returns = events.flatMap((e, at) => (e.kind === 'return' ? [{ code: e.code, at }] : []));
+        expect(returns.map((r) => r.code)).toEqual(returned.map(() => 312));
+        returns.forEach((r, k) => expect(r.at).toBeLessThan(answeredAt(returned[k])));
+        // Every number its queues should keep, once each and in order.
+        for (const q of [qa, qb, qr]) {
+          const got: number[] = [];
+          for (let msg = await ch.get(q, { noAck: true }); msg !== false; msg = await ch.get(q, { noAck: true })) got.push(Number(msg.content.toString().slice(1)));
+          expect(got, q).toEqual(kept[q]);
+        }
+        for (const q of [qa, qb, qr]) await ch.deleteQueue(q);
+        await ch.deleteExchange(ex);
+      }),
+      { numRuns: 25 },
+    );
   });
 });
