@@ -172,7 +172,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   private readonly dirtyLinks = new Set<ShardLink>();
   /** channels with confirms to send, answered once per batch (Channel.confirmed) */
   private readonly confirming: Channel[] = [];
-  private flushScheduled = false;
+  /** the turn scheduled to flush work that finished outside a batch; a batch's own flush cancels it */
+  private flushImmediate: NodeJS.Immediate | null = null;
   private nextId = 1;
   private closing: Promise<void> | null = null;
   /** set when a shard stopped: the broker is failing and serves nothing more */
@@ -646,13 +647,12 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(this.scheduledFlush);
+    if (this.flushImmediate !== null) return;
+    this.flushImmediate = setImmediate(this.scheduledFlush);
   }
 
   private scheduledFlush(): void {
-    this.flushScheduled = false;
+    this.flushImmediate = null;
     this.flushAll();
   }
 
@@ -662,6 +662,12 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
    * scheduled turn for work that finished outside one (an awaited method).
    */
   flushAll(): void {
+    // Nothing left for the scheduled turn: an idle loop then sleeps in epoll at
+    // once instead of polling through one more turn (per message at low load).
+    if (this.flushImmediate !== null) {
+      clearImmediate(this.flushImmediate);
+      this.flushImmediate = null;
+    }
     // Something was published, settled, delivered, declared or answered: a waiter may be satisfied.
     if (this.waitFor.active && (this.dirtyLinks.size > 0 || this.dirtyConnections.size > 0)) this.waitFor.poke();
     for (const link of this.dirtyLinks) link.writer.flush();

@@ -133,7 +133,7 @@ export class ShardLink {
         this.armDeadline(runner.nextDeadline(), shardBell);
         return progress;
       };
-      this.shardPump = new Pump(shardBell, work, (err) => this.stopped(`it threw ${describe(err)}`));
+      this.shardPump = new Pump(shardBell, work, () => !toShard.isEmpty(), (err) => this.stopped(`it threw ${describe(err)}`));
       this.shardPump.start();
     } else {
       const shardBell = new SharedDoorbell();
@@ -153,7 +153,7 @@ export class ShardLink {
       this.worker.on('message', (message) => receiveLogLine(log, message));
     }
     // Only a fault in this loop itself gets here: a record's own error fails its connection (work()).
-    this.pump = new Pump(acceptorBell, () => this.work(), (err) => this.stopped(`reading its records threw ${describe(err)}`));
+    this.pump = new Pump(acceptorBell, () => this.work(), () => !fromShard.isEmpty(), (err) => this.stopped(`reading its records threw ${describe(err)}`));
     this.writer = new RingWriter(toShard, this.shardBell);
     this.pump.start();
   }

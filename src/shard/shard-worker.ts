@@ -28,7 +28,8 @@ const bell = new SharedDoorbell(data.shardBell);
 const openStore = () => SyncWriter.start(data.shardBell);
 const runner = new ShardRunner(new Ring(data.input), new Ring(data.output), new SharedDoorbell(data.acceptorBell), undefined, openStore);
 for (;;) {
-  if (runner.work()) continue;
+  // Straight to the last look unless more records wait: a work() less per wake-up.
+  if (runner.work() && runner.waiting()) continue;
   const token = bell.arm();
   if (runner.work()) {
     bell.disarm();
