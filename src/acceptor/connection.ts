@@ -145,7 +145,13 @@ export class Connection implements FrameHandler {
       if (this.delayTimer === null) this.writeDelayed();
       return;
     }
-    this.write(this.out.take());
+    const first = this.out.takePiece();
+    if (this.out.length === 0) return this.write(first);
+    // Output that outgrew its slab this turn lies in several: one writev, no copy.
+    this.socket.cork();
+    this.write(first);
+    while (this.out.length > 0) this.write(this.out.takePiece());
+    this.socket.uncork();
   }
 
   private write(bytes: Buffer): void {
