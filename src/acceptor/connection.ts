@@ -231,20 +231,20 @@ export class Connection implements FrameHandler {
     return bytes;
   }
 
-  onFrame(type: number, channelId: number, payload: Buffer): void {
+  onFrame(type: number, channelId: number, buf: Buffer, start: number, end: number): void {
     // Errors are caught here, not in push(), so the reader stays usable for close-ok.
     try {
       if (type === FRAME_HEARTBEAT) {
-        if (channelId !== 0 || payload.length !== 0) throw connectionError(ReplyCode.FRAME_ERROR, 'malformed heartbeat frame');
+        if (channelId !== 0 || end !== start) throw connectionError(ReplyCode.FRAME_ERROR, 'malformed heartbeat frame');
         return;
       }
-      if (type === FRAME_METHOD && payload.length < 4) throw connectionError(ReplyCode.FRAME_ERROR, 'method frame too short');
-      if (this.state === 'handshake') return this.handshake!.onFrame(type, channelId, payload);
-      if (channelId === 0) return this.onConnectionFrame(type, payload);
+      if (type === FRAME_METHOD && end - start < 4) throw connectionError(ReplyCode.FRAME_ERROR, 'method frame too short');
+      if (this.state === 'handshake') return this.handshake!.onFrame(type, channelId, buf.subarray(start, end));
+      if (channelId === 0) return this.onConnectionFrame(type, buf.subarray(start, end));
       if (this.state === 'closing') return; // only close/close-ok matter now
       const channel = this.channels[channelId];
-      if (channel !== undefined) return channel.onFrame(type, payload);
-      this.openChannel(type, channelId, payload);
+      if (channel !== undefined) return channel.onFrame(type, buf, start, end);
+      this.openChannel(type, channelId, buf.subarray(start, end));
     } catch (err) {
       this.fail(err, this.channels[channelId]);
     }

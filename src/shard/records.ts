@@ -159,9 +159,22 @@ export function writeBlock(
 ): number {
   at += copyBytes(exchange, 0, exchange.length, buf, at);
   at += copyBytes(routingKey, 0, routingKey.length, buf, at);
-  buf.writeUInt32LE(properties.length, at);
+  return writeBlockContent(buf, at, properties, 0, properties.length, body, bodySize);
+}
+
+/** The block after its exchange and routing key: the properties src[propertiesAt..propertiesEnd), then the body. */
+export function writeBlockContent(
+  buf: Buffer,
+  at: number,
+  src: Buffer,
+  propertiesAt: number,
+  propertiesEnd: number,
+  body: Buffer[],
+  bodySize: number,
+): number {
+  buf.writeUInt32LE(propertiesEnd - propertiesAt, at);
   at += 4;
-  at += copyBytes(properties, 0, properties.length, buf, at);
+  at += copyBytes(src, propertiesAt, propertiesEnd, buf, at);
   buf.writeUInt32LE(bodySize, at);
   at += 4;
   for (let i = 0; i < body.length; i++) at += copyBytes(body[i], 0, body[i].length, buf, at);
