@@ -49,6 +49,8 @@ export const PAUSE_BACKLOG = 16;
 export const PAUSE_BLOCKED = 32;
 export const PAUSE_STALL = 64;
 export const BUFFER_LIMIT = 16 * 1024 * 1024;
+/** Unwritten socket bytes past which the connection's consumers wait (see write). */
+const CONGESTED_BYTES = 256 * 1024;
 
 export class Connection implements FrameHandler {
   readonly out = new OutputBuffer();
@@ -156,7 +158,10 @@ export class Connection implements FrameHandler {
 
   private write(bytes: Buffer): void {
     this.wrote = true;
-    if (!this.socket.write(bytes) && !this.congested) {
+    // Congested (the consumers' deliveries paused in their shards) only past
+    // CONGESTED_BYTES: at Node's 16 KiB high-water mark a consumer that lags a
+    // little flapped, a flow control record and a shard wake-up each way.
+    if (!this.socket.write(bytes) && !this.congested && this.socket.writableLength > CONGESTED_BYTES) {
       this.congested = true;
       for (const channel of this.channels) channel?.updateFlow();
     }
