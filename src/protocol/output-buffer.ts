@@ -17,6 +17,7 @@
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_OVERHEAD } from './constants.js';
 import type { FieldTable, FieldValue } from './field-types.js';
 import { copyBytes } from './copy-bytes.js';
+import { writeU32BE } from './uint-writes.js';
 
 const EMPTY = Buffer.alloc(0);
 const TWO_32 = 0x1_0000_0000;
@@ -464,14 +465,14 @@ export class OutputBuffer {
     b[p] = FRAME_HEADER;
     b[p + 1] = channel >>> 8;
     b[p + 2] = channel;
-    b.writeUInt32BE(12 + propertiesEnd - propertiesAt, p + 3);
+    writeU32BE(b, p + 3, 12 + propertiesEnd - propertiesAt);
     b[p + 7] = classId >>> 8;
     b[p + 8] = classId;
     b[p + 9] = 0; // weight
     b[p + 10] = 0;
     const hi = Math.floor(bodySize / TWO_32);
-    b.writeUInt32BE(hi, p + 11);
-    b.writeUInt32BE(bodySize - hi * TWO_32, p + 15);
+    writeU32BE(b, p + 11, hi);
+    writeU32BE(b, p + 15, bodySize - hi * TWO_32);
     p += 19;
     p += copyBytes(src, propertiesAt, propertiesEnd, b, p);
     b[p++] = FRAME_END;
@@ -490,7 +491,7 @@ function bodyFrameStart(b: Buffer, p: number, channel: number, size: number): nu
   b[p] = FRAME_BODY;
   b[p + 1] = channel >>> 8;
   b[p + 2] = channel;
-  b.writeUInt32BE(size, p + 3);
+  writeU32BE(b, p + 3, size);
   return p + 7;
 }
 
