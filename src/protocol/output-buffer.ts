@@ -17,7 +17,7 @@
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_OVERHEAD } from './constants.js';
 import type { FieldTable, FieldValue } from './field-types.js';
 import { copyBytes } from './copy-bytes.js';
-import { writeU32BE } from './uint-writes.js';
+import { writeU32BE } from './uint32.js';
 
 const EMPTY = Buffer.alloc(0);
 const TWO_32 = 0x1_0000_0000;

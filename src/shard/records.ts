@@ -12,7 +12,7 @@
  */
 import { Packr } from 'msgpackr';
 import { copyBytes } from '../protocol/copy-bytes.js';
-import { writeU32LE } from '../protocol/uint-writes.js';
+import { writeU32LE } from '../protocol/uint32.js';
 
 /** Acceptor -> shard */
 export const A2S_PUBLISH = 1;

@@ -24,7 +24,7 @@ import { Lifecycles, QueueLifecycle, bodySize, type LifecycleHost } from './life
 import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 import { withDeliveryCount } from './quorum.js';
 import { copyBytes } from '../protocol/copy-bytes.js';
-import { writeU32LE } from '../protocol/uint-writes.js';
+import { writeU32LE } from '../protocol/uint32.js';
 import { log } from '../log/logger.js';
 import { deliveryMode } from '../protocol/properties-validator.js';
 
