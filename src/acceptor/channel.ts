@@ -9,7 +9,8 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
 import { expirationText, parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
-import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, blockSize, publishRecordSize, writeBlock, writePublishHeader } from '../shard/records.js';
+import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, publishRecordSize, writeBlockContent, writePublishHeader } from '../shard/records.js';
+import { copyBytes } from '../protocol/copy-bytes.js';
 import type { Destination, ExchangeRecord, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
 import { HEADERS_FLAG_BYTE0, senderSelected } from '../routing/sender-selected.js';
@@ -57,6 +58,7 @@ const EXPIRATION_FLAG = 0x0100;
 
 /** Bodies above this are let go as soon as they are published (see content). */
 const LARGE_BODY = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
 const NO_CONTENT = 0;
 const EXPECT_HEADER = 1;
 const EXPECT_BODY = 2;
@@ -99,12 +101,24 @@ export class Channel implements RoutedMessage {
 
   // The publish being assembled (basic.publish, then header, then body frames).
   private expecting = NO_CONTENT;
-  private pubExchange: Buffer = Buffer.alloc(0);
-  private pubRoutingKey: Buffer = Buffer.alloc(0);
+  // Its exchange and routing-key shortstrs lie side by side, as in basic.publish,
+  // at pubNames[pubNamesAt..pubKeyAt..pubNamesEnd), and its properties at
+  // pubProps[pubPropsAt..pubPropsEnd): places in the socket's chunk, so the hot
+  // path makes no view objects; pubExchange, pubRoutingKey and pubProperties
+  // make one when a slower path asks.
+  private pubNames: Buffer = EMPTY;
+  private pubNamesAt = 0;
+  private pubKeyAt = 0;
+  private pubNamesEnd = 0;
+  private exchangeView: Buffer | null = null;
+  private routingKeyView: Buffer | null = null;
+  private pubProps: Buffer = EMPTY;
+  private pubPropsAt = 0;
+  private pubPropsEnd = 0;
+  private propertiesView: Buffer | null = null;
   private pubFlags = 0;
   private pubBodySize = 0;
   private pubReceived = 0;
-  private pubProperties: Buffer = Buffer.alloc(0);
   private readonly pubBody: Buffer[] = [];
 
   private readonly routed = new Set<Destination>();
@@ -134,26 +148,27 @@ export class Channel implements RoutedMessage {
     this.observers = conn.broker.observers;
   }
 
-  onFrame(type: number, payload: Buffer): void {
+  /** A frame whose payload is buf[start..end). */
+  onFrame(type: number, buf: Buffer, start: number, end: number): void {
     if (this.busy) {
-      this.backlog.push({ type, payload });
-      if ((this.conn.backlogBytes += payload.length) > BUFFER_LIMIT) this.conn.pause(PAUSE_BACKLOG);
+      this.backlog.push({ type, payload: buf.subarray(start, end) });
+      if ((this.conn.backlogBytes += end - start) > BUFFER_LIMIT) this.conn.pause(PAUSE_BACKLOG);
       return;
     }
-    this.dispatch(type, payload);
+    this.dispatch(type, buf, start, end);
   }
 
-  private dispatch(type: number, payload: Buffer): void {
-    if (this.state !== 'open') return this.whileClosing(type, payload);
-    if (this.expecting !== NO_CONTENT) return this.content(type, payload);
+  private dispatch(type: number, buf: Buffer, start: number, end: number): void {
+    if (this.state !== 'open') return this.whileClosing(type, buf.subarray(start, end));
+    if (this.expecting !== NO_CONTENT) return this.content(type, buf, start, end);
     if (type !== FRAME_METHOD) {
       throw connectionError(ReplyCode.UNEXPECTED_FRAME, `unexpected content frame on channel ${this.id}: no basic.publish before it`);
     }
-    const id = payload.readUInt32BE(0);
-    if (id === M.BASIC_PUBLISH) return this.startPublish(payload);
+    const id = buf.readUInt32BE(start);
+    if (id === M.BASIC_PUBLISH) return this.startPublish(buf, start, end);
     let result: void | Promise<void>;
     try {
-      result = this.method(id, M.decodeMethod(id, payload, 4, payload.length));
+      result = this.method(id, M.decodeMethod(id, buf, start + 4, end));
     } catch (err) {
       throw err instanceof AmqpError ? err.withMethod(id >>> 16, id & 0xffff) : err;
     }
@@ -180,7 +195,7 @@ export class Channel implements RoutedMessage {
       this.backlogShrank(payload.length);
       // Same guard as Connection.onFrame: errors close the channel or connection.
       try {
-        this.dispatch(type, payload);
+        this.dispatch(type, payload, 0, payload.length);
       } catch (err) {
         this.conn.fail(err, this);
       }
@@ -284,8 +299,7 @@ export class Channel implements RoutedMessage {
   private commit(tx: Transaction<Delivery>): void {
     for (let op = tx.next(); op !== undefined; op = tx.next()) {
       if (op.kind === 'publish') {
-        this.pubExchange = op.exchange;
-        this.pubRoutingKey = op.routingKey;
+        this.setNames(Buffer.concat([op.exchange, op.routingKey]), 0, op.exchange.length);
         this.pubFlags = op.flags;
         this.pubProperties = op.properties;
         this.pubBodySize = op.body.length;
@@ -334,45 +348,76 @@ export class Channel implements RoutedMessage {
 
   // --- publish ---------------------------------------------------------------
 
+  /** The publish's exchange shortstr at names[exchangeAt..keyAt), its routing key's right after it. */
+  private setNames(names: Buffer, exchangeAt: number, keyAt: number): void {
+    this.pubNames = names;
+    this.pubNamesAt = exchangeAt;
+    this.pubKeyAt = keyAt;
+    this.pubNamesEnd = keyAt + 1 + names[keyAt];
+    this.exchangeView = null;
+    this.routingKeyView = null;
+  }
+
+  private get pubExchange(): Buffer {
+    return (this.exchangeView ??= this.pubNames.subarray(this.pubNamesAt, this.pubKeyAt));
+  }
+
+  private get pubRoutingKey(): Buffer {
+    return (this.routingKeyView ??= this.pubNames.subarray(this.pubKeyAt, this.pubNamesEnd));
+  }
+
+  private get pubProperties(): Buffer {
+    return (this.propertiesView ??= this.pubProps.subarray(this.pubPropsAt, this.pubPropsEnd));
+  }
+
+  /** Properties rewritten (direct reply-to, BCC removed, a transaction's replay). */
+  private set pubProperties(properties: Buffer) {
+    this.pubProps = this.propertiesView = properties;
+    this.pubPropsAt = 0;
+    this.pubPropsEnd = properties.length;
+  }
+
   /** basic.publish decoded by hand: the exchange and key stay as shortstr bytes. */
-  private startPublish(payload: Buffer): void {
-    let p = 6; // class, method, reserved-1
-    const exchangeEnd = p + 1 + payload[p];
-    this.pubExchange = payload.subarray(p, exchangeEnd);
-    p = exchangeEnd;
-    const keyEnd = p + 1 + payload[p];
-    this.pubRoutingKey = payload.subarray(p, keyEnd);
-    const bits = payload[keyEnd];
-    if (bits === undefined || keyEnd + 1 !== payload.length) {
+  private startPublish(buf: Buffer, start: number, end: number): void {
+    const exchangeAt = start + 6; // class, method, reserved-1
+    const keyAt = exchangeAt + 1 + buf[exchangeAt];
+    // (past the frame: the end check below refuses it)
+    const keyEnd = keyAt < end ? keyAt + 1 + buf[keyAt] : end;
+    if (keyEnd + 1 !== end) {
       throw new AmqpError(ReplyCode.SYNTAX_ERROR, 'malformed basic.publish', M.CLASS_BASIC, 40, true);
     }
+    const bits = buf[keyEnd];
+    this.setNames(buf, exchangeAt, keyAt);
     this.pubFlags = (bits & 1 ? PUBLISH_MANDATORY : 0) | (bits & 2 ? PUBLISH_IMMEDIATE : 0) | (this.confirms !== null ? PUBLISH_CONFIRM : 0);
     this.expecting = EXPECT_HEADER;
     this.conn.broker.memory.onPublish(this.conn);
   }
 
-  private content(type: number, payload: Buffer): void {
+  private content(type: number, buf: Buffer, start: number, end: number): void {
     if (type === FRAME_HEADER && this.expecting === EXPECT_HEADER) {
-      if (payload.length < 12) throw connectionError(ReplyCode.FRAME_ERROR, 'content header frame too short');
-      if (payload.readUInt16BE(0) !== M.CLASS_BASIC) {
-        throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got one for class ${payload.readUInt16BE(0)}`, M.CLASS_BASIC, 40, true);
+      if (end - start < 12) throw connectionError(ReplyCode.FRAME_ERROR, 'content header frame too short');
+      if (buf.readUInt16BE(start) !== M.CLASS_BASIC) {
+        throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got one for class ${buf.readUInt16BE(start)}`, M.CLASS_BASIC, 40, true);
       }
       // Properties are stored and delivered verbatim: check them once, here (RabbitMQ: 541, nothing stored).
-      const malformed = propertiesError(payload, 12, payload.length);
+      const malformed = propertiesError(buf, start + 12, end);
       if (malformed !== null) throw connectionError(ReplyCode.INTERNAL_ERROR, `malformed content header properties: ${malformed}`);
-      if (deliveryMode(payload, 12) === 2) this.pubFlags |= PUBLISH_PERSISTENT;
-      const high = payload.readUInt32BE(4);
-      const bodySize = high * 0x1_0000_0000 + payload.readUInt32BE(8);
+      if (deliveryMode(buf, start + 12) === 2) this.pubFlags |= PUBLISH_PERSISTENT;
+      const high = buf.readUInt32BE(start + 4);
+      const bodySize = high * 0x1_0000_0000 + buf.readUInt32BE(start + 8);
       const limit = this.conn.broker.maxMessageSize;
       if (bodySize > limit) {
         this.expecting = NO_CONTENT;
         // above 2^53 the number would print rounded
-        const exact = high < 0x20_0000 ? String(bodySize) : payload.readBigUInt64BE(4).toString();
+        const exact = high < 0x20_0000 ? String(bodySize) : buf.readBigUInt64BE(start + 4).toString();
         throw new AmqpError(ReplyCode.PRECONDITION_FAILED, `message size ${exact} is larger than configured max size ${limit}`, M.CLASS_BASIC, 40, false);
       }
       this.pubBodySize = bodySize;
       this.pubReceived = 0;
-      this.pubProperties = payload.subarray(12);
+      this.pubProps = buf;
+      this.pubPropsAt = start + 12;
+      this.pubPropsEnd = end;
+      this.propertiesView = null;
       this.pubBody.length = 0;
       this.expecting = EXPECT_BODY;
       if (bodySize === 0) this.finishPublish();
@@ -380,8 +425,8 @@ export class Channel implements RoutedMessage {
     }
     if (type === FRAME_BODY && this.expecting === EXPECT_BODY) {
       this.conn.broker.memory.onPublish(this.conn); // half-received bodies count too
-      this.pubBody.push(payload);
-      this.pubReceived += payload.length;
+      this.pubBody.push(buf.subarray(start, end));
+      this.pubReceived += end - start;
       if (this.pubReceived > this.pubBodySize) {
         throw connectionError(ReplyCode.FRAME_ERROR, `body of ${this.pubReceived} bytes exceeds the declared ${this.pubBodySize}`);
       }
@@ -399,7 +444,7 @@ export class Channel implements RoutedMessage {
   /** A whole publish: buffered in a transaction, else routed at once. */
   private finishPublish(): void {
     this.expecting = NO_CONTENT;
-    if (this.pubProperties.length > 2 && (this.pubProperties[0] & REPLY_TO_FLAG_BYTE0) !== 0) {
+    if (this.pubPropsEnd - this.pubPropsAt > 2 && (this.pubProps[this.pubPropsAt] & REPLY_TO_FLAG_BYTE0) !== 0) {
       this.pubProperties = replyToRewritten(this.pubProperties, this.replyConsumer);
     }
     if (this.tx !== null) {
@@ -417,7 +462,7 @@ export class Channel implements RoutedMessage {
     const broker = this.conn.broker;
     const vhost = this.conn.vhost;
     const cache = this.routeCache;
-    const hit = cache.hit(this.pubExchange, this.pubRoutingKey, vhost.generation);
+    const hit = cache.hit(this.pubNames, this.pubNamesAt, this.pubKeyAt, this.pubNamesEnd, vhost.generation);
     const exchange = hit ? this.admitted(cache.exchange!) : this.publishable();
     this.stats.publish++;
     exchange.publishIn++;
@@ -480,12 +525,12 @@ export class Channel implements RoutedMessage {
       queueIds.push(destination.id);
       cache.queues++;
     }
-    if (!byHeaders) cache.remember(this.pubExchange, this.pubRoutingKey, vhost.generation, exchange);
+    if (!byHeaders) cache.remember(this.pubNames, this.pubNamesAt, this.pubKeyAt, this.pubNamesEnd, vhost.generation, exchange);
   }
 
   /** Only a message with a headers table can carry CC or BCC (sender-selected distribution). */
   private hasHeaders(): boolean {
-    return this.pubProperties.length > 2 && (this.pubProperties[0] & HEADERS_FLAG_BYTE0) !== 0;
+    return this.pubPropsEnd - this.pubPropsAt > 2 && (this.pubProps[this.pubPropsAt] & HEADERS_FLAG_BYTE0) !== 0;
   }
 
   /** A reply to a direct reply-to address: written straight to the requesting channel, if it is still there. */
@@ -521,8 +566,8 @@ export class Channel implements RoutedMessage {
     if (exchange.internal) {
       throw new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchange.name}' in vhost '${this.conn.vhost.name}'`, M.CLASS_BASIC, 40, false);
     }
-    if (this.pubProperties.length >= 2) {
-      const flags = this.pubProperties.readUInt16BE(0);
+    if (this.pubPropsEnd - this.pubPropsAt >= 2) {
+      const flags = this.pubProps.readUInt16BE(this.pubPropsAt);
       if ((flags & USER_ID_FLAG) !== 0) this.checkUserId();
       if ((flags & EXPIRATION_FLAG) !== 0) this.checkExpiration();
     }
@@ -530,12 +575,14 @@ export class Channel implements RoutedMessage {
   }
 
   private writePublishRecord(link: ShardLink, queueIds: number[], publishId: number): void {
-    const size = blockSize(this.pubExchange, this.pubRoutingKey, this.pubProperties.length, this.pubBodySize);
+    const names = this.pubNamesEnd - this.pubNamesAt;
     const w = link.writer;
-    w.begin(publishRecordSize(queueIds.length, size));
+    w.begin(publishRecordSize(queueIds.length, names + 8 + this.pubPropsEnd - this.pubPropsAt + this.pubBodySize));
     const { buf, offset } = w;
-    const p = writePublishHeader(buf, offset, this.pubFlags, this.ref, publishId, queueIds);
-    writeBlock(buf, p, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody, this.pubBodySize);
+    let p = writePublishHeader(buf, offset, this.pubFlags, this.ref, publishId, queueIds);
+    // the block begins with exchange and routing key exactly as basic.publish carries them
+    p += copyBytes(this.pubNames, this.pubNamesAt, this.pubNamesEnd, buf, p);
+    writeBlockContent(buf, p, this.pubProps, this.pubPropsAt, this.pubPropsEnd, this.pubBody, this.pubBodySize);
     w.end();
     this.conn.broker.linkDirty(link);
     link.afterPublish(this.conn, queueIds);

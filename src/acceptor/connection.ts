@@ -49,6 +49,8 @@ export const PAUSE_BACKLOG = 16;
 export const PAUSE_BLOCKED = 32;
 export const PAUSE_STALL = 64;
 export const BUFFER_LIMIT = 16 * 1024 * 1024;
+/** Unwritten socket bytes past which the connection's consumers wait (see write). */
+const CONGESTED_BYTES = 256 * 1024;
 
 export class Connection implements FrameHandler {
   readonly out = new OutputBuffer();
@@ -145,12 +147,21 @@ export class Connection implements FrameHandler {
       if (this.delayTimer === null) this.writeDelayed();
       return;
     }
-    this.write(this.out.take());
+    const first = this.out.takePiece();
+    if (this.out.length === 0) return this.write(first);
+    // Output that outgrew its slab this turn lies in several: one writev, no copy.
+    this.socket.cork();
+    this.write(first);
+    while (this.out.length > 0) this.write(this.out.takePiece());
+    this.socket.uncork();
   }
 
   private write(bytes: Buffer): void {
     this.wrote = true;
-    if (!this.socket.write(bytes) && !this.congested) {
+    // Congested (the consumers' deliveries paused in their shards) only past
+    // CONGESTED_BYTES: at Node's 16 KiB high-water mark a consumer that lags a
+    // little flapped, a flow control record and a shard wake-up each way.
+    if (!this.socket.write(bytes) && !this.congested && this.socket.writableLength > CONGESTED_BYTES) {
       this.congested = true;
       for (const channel of this.channels) channel?.updateFlow();
     }
@@ -225,20 +236,20 @@ export class Connection implements FrameHandler {
     return bytes;
   }
 
-  onFrame(type: number, channelId: number, payload: Buffer): void {
+  onFrame(type: number, channelId: number, buf: Buffer, start: number, end: number): void {
     // Errors are caught here, not in push(), so the reader stays usable for close-ok.
     try {
       if (type === FRAME_HEARTBEAT) {
-        if (channelId !== 0 || payload.length !== 0) throw connectionError(ReplyCode.FRAME_ERROR, 'malformed heartbeat frame');
+        if (channelId !== 0 || end !== start) throw connectionError(ReplyCode.FRAME_ERROR, 'malformed heartbeat frame');
         return;
       }
-      if (type === FRAME_METHOD && payload.length < 4) throw connectionError(ReplyCode.FRAME_ERROR, 'method frame too short');
-      if (this.state === 'handshake') return this.handshake!.onFrame(type, channelId, payload);
-      if (channelId === 0) return this.onConnectionFrame(type, payload);
+      if (type === FRAME_METHOD && end - start < 4) throw connectionError(ReplyCode.FRAME_ERROR, 'method frame too short');
+      if (this.state === 'handshake') return this.handshake!.onFrame(type, channelId, buf.subarray(start, end));
+      if (channelId === 0) return this.onConnectionFrame(type, buf.subarray(start, end));
       if (this.state === 'closing') return; // only close/close-ok matter now
       const channel = this.channels[channelId];
-      if (channel !== undefined) return channel.onFrame(type, payload);
-      this.openChannel(type, channelId, payload);
+      if (channel !== undefined) return channel.onFrame(type, buf, start, end);
+      this.openChannel(type, channelId, buf.subarray(start, end));
     } catch (err) {
       this.fail(err, this.channels[channelId]);
     }

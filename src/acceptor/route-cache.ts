@@ -33,15 +33,16 @@ export class RouteCache {
     this.targets = Array.from({ length: shardCount }, () => []);
   }
 
-  /** Whether `targets` hold the route of this exchange and key under this topology generation. */
-  hit(exchange: Buffer, routingKey: Buffer, generation: number): boolean {
-    return (
-      generation === this.generation &&
-      exchange.length === this.exchangeLength &&
-      routingKey.length === this.keyLength &&
-      this.same(exchange, 0) &&
-      this.same(routingKey, this.exchangeLength)
-    );
+  /**
+   * Whether `targets` hold the route of this exchange and key under this
+   * topology generation: the exchange shortstr at names[exchangeAt..keyAt), the
+   * key's at names[keyAt..keyEnd), side by side as basic.publish carries them.
+   */
+  hit(names: Buffer, exchangeAt: number, keyAt: number, keyEnd: number, generation: number): boolean {
+    if (generation !== this.generation || keyAt - exchangeAt !== this.exchangeLength || keyEnd - keyAt !== this.keyLength) return false;
+    const key = this.key;
+    for (let i = exchangeAt, k = 0; i < keyEnd; i++, k++) if (names[i] !== key[k]) return false;
+    return true;
   }
 
   /** Empties `targets` for a route to be grouped into them; forgets the cached one. */
@@ -54,19 +55,12 @@ export class RouteCache {
   }
 
   /** What was just grouped into `targets` is the route of this exchange and key. */
-  remember(exchange: Buffer, routingKey: Buffer, generation: number, record: ExchangeRecord): void {
+  remember(names: Buffer, exchangeAt: number, keyAt: number, keyEnd: number, generation: number, record: ExchangeRecord): void {
     // A loop below 64 bytes: a publisher whose keys vary misses every time and pays this each time.
-    copyBytes(exchange, 0, exchange.length, this.key, 0);
-    copyBytes(routingKey, 0, routingKey.length, this.key, exchange.length);
-    this.exchangeLength = exchange.length;
-    this.keyLength = routingKey.length;
+    copyBytes(names, exchangeAt, keyEnd, this.key, 0);
+    this.exchangeLength = keyAt - exchangeAt;
+    this.keyLength = keyEnd - keyAt;
     this.generation = generation;
     this.exchange = record;
-  }
-
-  private same(bytes: Buffer, at: number): boolean {
-    const key = this.key;
-    for (let i = 0; i < bytes.length; i++) if (bytes[i] !== key[at + i]) return false;
-    return true;
   }
 }

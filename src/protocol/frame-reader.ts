@@ -2,10 +2,11 @@
  * Splits an inbound byte stream into frames, whatever the chunk boundaries.
  *
  * A frame is: type (u8), channel (u16), size (u32), `size` payload bytes,
- * frame-end (0xCE). When a whole frame lies inside one chunk the handler gets
- * a subarray of that chunk (no copy), so it must copy whatever it keeps past
- * the call if the socket reuses its buffers. Only a frame split across chunks
- * is copied, into one buffer of exactly its payload size.
+ * frame-end (0xCE). The handler gets the payload as buf[start..end): when a
+ * whole frame lies inside one chunk, that is the chunk itself (no copy and no
+ * view object per frame), so it must copy whatever it keeps past the call if
+ * the socket reuses its buffers. Only a frame split across chunks is copied,
+ * into one buffer of exactly its payload size (start 0).
  *
  * Errors (all hard FRAME_ERRORs) are thrown out of push(); so is anything the
  * handler throws. After a throw the reader's state is unspecified: close the
@@ -18,7 +19,8 @@ import { AmqpError, ReplyCode } from './errors.js';
 export const PROTOCOL_HEADER = Buffer.from('AMQP\x00\x00\x09\x01', 'latin1');
 
 export interface FrameHandler {
-  onFrame(type: number, channel: number, payload: Buffer): void;
+  /** The frame's payload is buf[start..end). */
+  onFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -76,11 +78,11 @@ export class FrameReader {
         }
         this.check(type, size);
         if (len - p > size) {
-          // the payload and the end octet are here too: hand out a view
+          // the payload and the end octet are here too: hand out its place in the chunk
           if (chunk[p + size] !== FRAME_END) throw badEnd(chunk[p + size], type, channel);
-          const payload = chunk.subarray(p, p + size);
+          const start = p;
           p += size + 1;
-          this.handler.onFrame(type, channel, payload);
+          this.handler.onFrame(type, channel, chunk, start, start + size);
           continue;
         }
         this.type = type;
@@ -110,7 +112,7 @@ export class FrameReader {
         const payload = this.payload;
         this.payload = EMPTY;
         this.state = S_HEADER;
-        this.handler.onFrame(this.type, this.channel, payload);
+        this.handler.onFrame(this.type, this.channel, payload, 0, payload.length);
       }
     }
   }

@@ -12,6 +12,7 @@
  */
 import { Packr } from 'msgpackr';
 import { copyBytes } from '../protocol/copy-bytes.js';
+import { writeU32LE } from '../protocol/uint32.js';
 
 /** Acceptor -> shard */
 export const A2S_PUBLISH = 1;
@@ -102,11 +103,12 @@ export function publishRecordSize(queueCount: number, blockBytes: number): numbe
 export function writePublishHeader(buf: Buffer, at: number, flags: number, channelRef: number, publishId: number, queueIds: readonly number[]): number {
   buf[at] = A2S_PUBLISH;
   buf[at + 1] = flags;
-  buf.writeUInt16LE(queueIds.length, at + 2);
-  buf.writeUInt32LE(channelRef, at + 4);
-  buf.writeUInt32LE(publishId, at + 8);
+  buf[at + 2] = queueIds.length;
+  buf[at + 3] = queueIds.length >>> 8;
+  writeU32LE(buf, at + 4, channelRef);
+  writeU32LE(buf, at + 8, publishId);
   let p = at + PUBLISH_HEADER;
-  for (let i = 0; i < queueIds.length; i++, p += 4) buf.writeUInt32LE(queueIds[i], p);
+  for (let i = 0; i < queueIds.length; i++, p += 4) writeU32LE(buf, p, queueIds[i]);
   return p;
 }
 
@@ -159,10 +161,23 @@ export function writeBlock(
 ): number {
   at += copyBytes(exchange, 0, exchange.length, buf, at);
   at += copyBytes(routingKey, 0, routingKey.length, buf, at);
-  buf.writeUInt32LE(properties.length, at);
+  return writeBlockContent(buf, at, properties, 0, properties.length, body, bodySize);
+}
+
+/** The block after its exchange and routing key: the properties src[propertiesAt..propertiesEnd), then the body. */
+export function writeBlockContent(
+  buf: Buffer,
+  at: number,
+  src: Buffer,
+  propertiesAt: number,
+  propertiesEnd: number,
+  body: Buffer[],
+  bodySize: number,
+): number {
+  writeU32LE(buf, at, propertiesEnd - propertiesAt);
   at += 4;
-  at += copyBytes(properties, 0, properties.length, buf, at);
-  buf.writeUInt32LE(bodySize, at);
+  at += copyBytes(src, propertiesAt, propertiesEnd, buf, at);
+  writeU32LE(buf, at, bodySize);
   at += 4;
   for (let i = 0; i < body.length; i++) at += copyBytes(body[i], 0, body[i].length, buf, at);
   return at;

@@ -12,6 +12,8 @@
  *   BLOCKED  1 while the producer holds records it could not fit, so the
  *            consumer knows to wake it after making room (and only then)
  */
+import { readU32LE, writeU32LE } from '../protocol/uint32.js';
+
 const HEAD = 0;
 const TAIL = 16;
 const BLOCKED = 24;
@@ -28,9 +30,16 @@ export class Ring {
   /** Producer's own copy of TAIL plus the pending (reserved, uncommitted) record. */
   private tail = 0;
   private reservedEnd = -1;
+  /**
+   * HEAD as the producer last loaded it. It only moves on (frees room), so a
+   * stale copy errs on the side of less room: reloaded only when it says full.
+   */
+  private headSeen = 0;
   /** Consumer's own copy of HEAD and the end of the record it is looking at. */
   private head = 0;
   private peekedEnd = -1;
+  /** TAIL as the consumer last loaded it (stale: fewer records), reloaded only when it says empty. */
+  private tailSeen = 0;
   /** Size of the record returned by the last peek(). */
   recordSize = 0;
 
@@ -43,8 +52,8 @@ export class Ring {
     this.capacity = sab.byteLength - CONTROL_BYTES;
     this.control = new Int32Array(sab, 0, CONTROL_BYTES / 4);
     this.data = Buffer.from(sab, CONTROL_BYTES, this.capacity);
-    this.tail = Atomics.load(this.control, TAIL);
-    this.head = Atomics.load(this.control, HEAD);
+    this.tail = this.tailSeen = Atomics.load(this.control, TAIL);
+    this.head = this.headSeen = Atomics.load(this.control, HEAD);
   }
 
   /**
@@ -53,21 +62,28 @@ export class Ring {
    */
   reserve(size: number): number {
     const need = LENGTH_BYTES + size;
-    const head = Atomics.load(this.control, HEAD);
-    let at = this.tail;
-    if (at >= head) {
-      // Free space is [tail, capacity) and [0, head - 1): never let tail catch head.
-      if (this.capacity - at < need || (this.capacity - at === need && head === 0)) {
-        if (need >= head) return -1;
-        if (this.capacity - at >= LENGTH_BYTES) this.data.writeUInt32LE(WRAP, at);
-        at = 0;
-      }
-    } else if (head - at <= need) {
-      return -1;
+    let at = this.place(need, this.headSeen);
+    if (at < 0) {
+      this.headSeen = Atomics.load(this.control, HEAD);
+      at = this.place(need, this.headSeen);
+      if (at < 0) return -1;
     }
-    this.data.writeUInt32LE(size, at);
+    const tail = this.tail;
+    if (at === 0 && tail !== 0 && this.capacity - tail >= LENGTH_BYTES) writeU32LE(this.data, tail, WRAP);
+    writeU32LE(this.data, at, size);
     this.reservedEnd = at + need;
     return at + LENGTH_BYTES;
+  }
+
+  /** Where a record of `need` bytes goes with the consumer at `head` (0 after a wrap), or -1: no room. */
+  private place(need: number, head: number): number {
+    const at = this.tail;
+    if (at >= head) {
+      // Free space is [tail, capacity) and [0, head - 1): never let tail catch head.
+      if (this.capacity - at < need || (this.capacity - at === need && head === 0)) return need >= head ? -1 : 0;
+      return at;
+    }
+    return head - at <= need ? -1 : at;
   }
 
   /** Producer: publish the record written after the last reserve(). */
@@ -78,11 +94,14 @@ export class Ring {
 
   /** Consumer: payload offset of the next record (size in recordSize), or -1 if empty. */
   peek(): number {
-    const tail = Atomics.load(this.control, TAIL);
     let at = this.head;
-    if (at === tail) return -1;
-    if (this.capacity - at < LENGTH_BYTES || this.data.readUInt32LE(at) === WRAP) at = 0;
-    this.recordSize = this.data.readUInt32LE(at);
+    if (at === this.tailSeen) {
+      this.tailSeen = Atomics.load(this.control, TAIL);
+      if (at === this.tailSeen) return -1;
+    }
+    const data = this.data;
+    if (this.capacity - at < LENGTH_BYTES || readU32LE(data, at) === WRAP) at = 0;
+    this.recordSize = readU32LE(data, at);
     this.peekedEnd = at + LENGTH_BYTES + this.recordSize;
     return at + LENGTH_BYTES;
   }

@@ -24,6 +24,7 @@ import { Lifecycles, QueueLifecycle, bodySize, type LifecycleHost } from './life
 import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 import { withDeliveryCount } from './quorum.js';
 import { copyBytes } from '../protocol/copy-bytes.js';
+import { writeU32LE } from '../protocol/uint32.js';
 import { log } from '../log/logger.js';
 import { deliveryMode } from '../protocol/properties-validator.js';
 
@@ -614,8 +615,8 @@ export class Shard implements LifecycleHost {
     const { buf, offset } = this.out;
     buf[offset] = R.S2A_DELIVER;
     buf[offset + 1] = entry.redelivered ? 1 : 0;
-    buf.writeUInt32LE(consumer.id, offset + 2);
-    buf.writeUInt32LE(consumer.queue.id, offset + 6);
+    writeU32LE(buf, offset + 2, consumer.id);
+    writeU32LE(buf, offset + 6, consumer.queue.id);
     buf.writeDoubleLE(entry.id, offset + 10);
     copyBytes(block, 0, block.length, buf, offset + R.DELIVER_HEADER);
     this.out.end();

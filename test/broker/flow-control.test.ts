@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODES, channel, connect, sleep, start, uniq } from '../helpers.js';
 import type { RunningBroker } from '../../dist/src/index.js';
 import { shardOf } from '../../dist/src/shard/placement.js';
+import { RawClient, method, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
 
 const MESSAGES = 25_000; // past the shard's threshold of 10,000 ready messages
 
@@ -48,6 +49,52 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
     const { consumerTag } = await ch.consume(queue, () => {}, { noAck: false });
     return { conn, ch, consumerTag };
   }
+
+  it('stops delivering to a consumer that does not read its socket, and delivers everything, once, when it reads again', { timeout: 60_000 }, async () => {
+    // 7,000 x 8 KiB: under the queue's own congestion (10,000 messages, 64 MiB), so the publisher is never paused.
+    const count = 7000;
+    const queue = uniq('flow-unread-socket');
+    const publisher = await connect(broker.url);
+    const pubCh = await publisher.createConfirmChannel();
+    await pubCh.assertQueue(queue);
+    // A raw client reads in flowing mode, so pausing its socket stops the reads (amqplib's does not).
+    const reader = await RawClient.open(broker.port);
+    await reader.handshake();
+    reader.send(method(1, 20, 10, shortstr('')));
+    expect((await reader.readFrame())!.methodId).toBe(11); // channel.open-ok
+    reader.send(method(1, 60, 20, u16(0), shortstr(queue), shortstr('unread'), u8(2), u32(0))); // basic.consume, no-ack
+    expect((await reader.readFrame())!.methodId).toBe(21); // consume-ok
+    reader.socket.pause();
+
+    for (let i = 0; i < count; i++) {
+      if (!pubCh.sendToQueue(queue, Buffer.concat([Buffer.from(`${i}.`), Buffer.alloc(8 * 1024)]))) await new Promise((r) => pubCh.once('drain', r));
+    }
+    await pubCh.waitForConfirms();
+    await sleep(500);
+    // Without the pause the broker would have written all 56 MiB into its output for
+    // this socket; with it, the rest waits in the queue (a credit window, the kernel's
+    // socket buffers and 256 KiB of output at most are out).
+    const { messageCount } = await pubCh.checkQueue(queue);
+    expect(messageCount, 'the broker went on delivering to a consumer that does not read').toBeGreaterThan(count / 4);
+
+    reader.socket.resume();
+    const seen = new Map<number, number>();
+    let bodies = 0;
+    while (bodies < count) {
+      const f = (await reader.readFrame())!;
+      // a body's first frame (frame-max 4096) starts with its number, the rest of it is zeros
+      if (f.type !== 3 || f.payload[0] === 0) continue;
+      const i = Number(f.payload.toString('latin1', 0, 12).split('.')[0]);
+      seen.set(i, (seen.get(i) ?? 0) + 1);
+      bodies++;
+    }
+    expect(seen.size).toBe(count);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    expect((await pubCh.checkQueue(queue)).messageCount).toBe(0);
+    reader.socket.destroy();
+    await pubCh.deleteQueue(queue);
+    await publisher.close();
+  });
 
   it('does not slow publishers into a queue without consumers', async () => {
     const conn = await connect(broker.url);

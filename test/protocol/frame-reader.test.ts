@@ -82,9 +82,9 @@ describe('FrameReader', () => {
     }
   });
 
-  it('hands out views of the chunk when a frame is whole, and exact copies when split', () => {
+  it('hands out places in the chunk when a frame is whole, and exact copies when split', () => {
     const seen: Buffer[] = [];
-    const reader = new FrameReader({ onFrame: (_t, _c, p) => seen.push(p) }, 0);
+    const reader = new FrameReader({ onFrame: (_t, _c, buf, start, end) => seen.push(buf.subarray(start, end)) }, 0);
     reader.push(wire);
     for (const p of seen) expect(p.buffer).toBe(wire.buffer);
 

@@ -116,7 +116,7 @@ export interface Frame {
 export function readFrames(chunks: Buffer[], maxFrameSize = 0): Frame[] {
   const frames: Frame[] = [];
   const reader = new FrameReader(
-    { onFrame: (type, channel, payload) => frames.push({ type, channel, payload: Buffer.from(payload) }) },
+    { onFrame: (type, channel, buf, start, end) => frames.push({ type, channel, payload: Buffer.from(buf.subarray(start, end)) }) },
     maxFrameSize,
   );
   for (const c of chunks) reader.push(c);

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FRAME_BODY, FRAME_HEADER, FRAME_MIN_SIZE } from '../../src/protocol/constants.js';
+import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD, FRAME_MIN_SIZE } from '../../src/protocol/constants.js';
 import { OutputBuffer } from '../../src/protocol/output-buffer.js';
 import { bytes, int, readFrames, rng } from './helpers.js';
 
@@ -101,6 +101,51 @@ describe('OutputBuffer growth and take', () => {
       taken.push([t, Buffer.from(t)]);
     }
     for (const [t, copy] of taken) expect(t).toEqual(copy);
+  });
+
+  it('hands out pieces (takePiece) that add up to the frames written, across slabs, and never rewrites them', () => {
+    // Each op writes one frame (a method frame with a table, a content header and
+    // body, or a heartbeat), or takes what is pending, piece by piece or with take().
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('method' as const), channel: fc.integer({ min: 0, max: 65535 }), table: fc.dictionary(fc.string({ maxLength: 20 }), fc.oneof(fc.integer(), fc.string({ maxLength: 300 }))) }),
+      fc.record({ kind: fc.constant('content' as const), channel: fc.integer({ min: 1, max: 65535 }), body: fc.uint8Array({ maxLength: 3000 }), frameMax: fc.constantFrom(0, 4096, 200) }),
+      fc.constant({ kind: 'heartbeat' as const }),
+      fc.constant({ kind: 'pieces' as const }),
+      fc.constant({ kind: 'take' as const }),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 16, max: 2048 }), fc.array(op, { maxLength: 60 }), (initial, ops) => {
+        const out = new OutputBuffer(initial);
+        const expected = new OutputBuffer(1 << 22); // never outgrows its slab
+        const taken: [Buffer, Buffer][] = [];
+        const drain = (whole: boolean): void => {
+          const want = expected.take();
+          const got: Buffer[] = [];
+          if (whole) got.push(out.take());
+          else while (out.length > 0) got.push(out.takePiece());
+          expect(out.length).toBe(0);
+          expect(Buffer.concat(got)).toEqual(want);
+          for (const g of got) taken.push([g, Buffer.from(g)]);
+        };
+        for (const o of ops) {
+          for (const target of [out, expected]) {
+            if (o.kind === 'method') {
+              const start = target.beginFrame(FRAME_METHOD, o.channel);
+              target.u32(0x003c0028);
+              target.table(o.table);
+              target.endFrame(start);
+            } else if (o.kind === 'content') {
+              const body = Buffer.from(o.body);
+              target.writeContent(o.channel, 60, body.length, Buffer.from([0x80, 0, 3, 0x61, 0x62, 0x63]), body, o.frameMax);
+            } else if (o.kind === 'heartbeat') target.heartbeat();
+          }
+          if (o.kind === 'pieces' || o.kind === 'take') drain(o.kind === 'take');
+        }
+        drain(false);
+        for (const [t, copy] of taken) expect(t).toEqual(copy);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('take() on an empty buffer returns an empty buffer', () => {

@@ -34,6 +34,7 @@ import {
 // ---------------------------------------------------------------- the suites
 
 const FRAME_ERROR = 501;
+const SYNTAX_ERROR = 502;
 const CHANNEL_ERROR = 504;
 const UNEXPECTED_FRAME = 505;
 
@@ -313,6 +314,23 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
       await openChannel(c, 1);
       c.send(method(1, 50, 10, u16(0), u8(20), Buffer.from('abc'))); // queue name says 20 bytes, 3 follow
       await c.expectClose(FRAME_ERROR);
+      await brokerIsHealthy();
+    });
+
+    // basic.publish is read by hand, in place in the socket's chunk: a length octet
+    // must not lead it into the bytes after the frame (here a heartbeat sent in the same write).
+    it.each([
+      ['no arguments at all', Buffer.alloc(0)],
+      ['only reserved-1', u16(0)],
+      ['an exchange longer than the frame', Buffer.concat([u16(0), u8(20), Buffer.from('abc')])],
+      ['a routing key longer than the frame', Buffer.concat([u16(0), shortstr(''), u8(9), Buffer.from('q')])],
+      ['no flags octet', Buffer.concat([u16(0), shortstr(''), shortstr('q')])],
+      ['a byte after the flags', Buffer.concat([u16(0), shortstr(''), shortstr('q'), u8(0), u8(0)])],
+    ])('a basic.publish with %s is a SYNTAX_ERROR', async (_, args) => {
+      const c = await opened();
+      await openChannel(c, 1);
+      c.send(Buffer.concat([method(1, 60, 40, args), frame(8, 0, Buffer.alloc(0))]));
+      await c.expectClose(SYNTAX_ERROR);
       await brokerIsHealthy();
     });
 
