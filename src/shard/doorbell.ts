@@ -126,8 +126,8 @@ export class Pump {
   private step(): void {
     if (this.stopped) return;
     // More waiting: yield to the sockets first. Else the last look (after
-    // arming) goes in this turn: a turn more per wake-up, with its epoll, was
-    // most of what one message cost at low load.
+    // arming) goes in this turn: at low load a turn more per wake-up, with its
+    // epoll, was paid by every message.
     if (this.work() && this.waiting()) {
       setImmediate(this.run);
       return;

@@ -83,11 +83,6 @@ export class ShardRunner {
     return progress;
   }
 
-  /** Records are waiting in the input ring. */
-  waiting(): boolean {
-    return !this.input.isEmpty();
-  }
-
   /** A piece of a large record; false when it must wait (a publish while publishes are held). */
   private takePiece(at: number): boolean {
     const input = this.input;

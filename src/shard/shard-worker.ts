@@ -28,8 +28,7 @@ const bell = new SharedDoorbell(data.shardBell);
 const openStore = () => SyncWriter.start(data.shardBell);
 const runner = new ShardRunner(new Ring(data.input), new Ring(data.output), new SharedDoorbell(data.acceptorBell), undefined, openStore);
 for (;;) {
-  // Straight to the last look unless more records wait: a work() less per wake-up.
-  if (runner.work() && runner.waiting()) continue;
+  if (runner.work()) continue;
   const token = bell.arm();
   if (runner.work()) {
     bell.disarm();
