@@ -131,13 +131,8 @@ export class OutputBuffer {
 
   u32(v: number): void {
     if (this.pos + 4 > this.buf.length) this.grow(4);
-    const b = this.buf;
-    const p = this.pos;
-    b[p] = v >>> 24;
-    b[p + 1] = v >>> 16;
-    b[p + 2] = v >>> 8;
-    b[p + 3] = v;
-    this.pos = p + 4;
+    writeU32BE(this.buf, this.pos, v);
+    this.pos += 4;
   }
 
   /** Unsigned 64-bit from a number (exact up to 2^53). */
@@ -251,12 +246,7 @@ export class OutputBuffer {
 
   /** Writes a u32 at a pending-relative position written earlier (sizes known only afterwards). */
   private backfill32(at: number, v: number): void {
-    const b = this.buf;
-    const p = this.origin + at;
-    b[p] = v >>> 24;
-    b[p + 1] = v >>> 16;
-    b[p + 2] = v >>> 8;
-    b[p + 3] = v;
+    writeU32BE(this.buf, this.origin + at, v);
   }
 
   /** A field table with its u32 size; undefined writes an empty table. */
