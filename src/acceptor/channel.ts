@@ -9,7 +9,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
 import { expirationText, parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
-import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, publishRecordSize, writeBlockContent, writePublishHeader } from '../shard/records.js';
+import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, blockSize, publishRecordSize, writeBlockContent, writePublishHeader } from '../shard/records.js';
 import { copyBytes } from '../protocol/copy-bytes.js';
 import type { Destination, ExchangeRecord, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
@@ -575,9 +575,8 @@ export class Channel implements RoutedMessage {
   }
 
   private writePublishRecord(link: ShardLink, queueIds: number[], publishId: number): void {
-    const names = this.pubNamesEnd - this.pubNamesAt;
     const w = link.writer;
-    w.begin(publishRecordSize(queueIds.length, names + 8 + this.pubPropsEnd - this.pubPropsAt + this.pubBodySize));
+    w.begin(publishRecordSize(queueIds.length, blockSize(this.pubNamesEnd - this.pubNamesAt, this.pubPropsEnd - this.pubPropsAt, this.pubBodySize)));
     const { buf, offset } = w;
     let p = writePublishHeader(buf, offset, this.pubFlags, this.ref, publishId, queueIds);
     // the block begins with exchange and routing key exactly as basic.publish carries them

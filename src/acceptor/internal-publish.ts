@@ -45,7 +45,7 @@ function writePublish(host: RingHost, link: ShardLink, exchange: ExchangeRecord,
   const exchangeBytes = shortstr(exchange.name);
   const keyBytes = shortstr(routingKey);
   const w = link.writer;
-  w.begin(publishRecordSize(queueIds.length, blockSize(exchangeBytes, keyBytes, props.length, payload.length)));
+  w.begin(publishRecordSize(queueIds.length, blockSize(exchangeBytes.length + keyBytes.length, props.length, payload.length)));
   const p = writePublishHeader(w.buf, w.offset, flags, 0, 0, queueIds);
   writeBlock(w.buf, p, exchangeBytes, keyBytes, props, [payload], payload.length);
   w.end();

@@ -5,7 +5,7 @@
  */
 import { OutputBuffer } from '../protocol/output-buffer.js';
 import { encodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
-import type { BlockView } from './records.js';
+import { blockSize, type BlockView } from './records.js';
 
 const out = new OutputBuffer(1024);
 
@@ -21,7 +21,7 @@ export function rewriteBlock(v: BlockView, props: BasicProperties, exchange?: Bu
   const exchangeLen = exchange === undefined ? block[v.start] : exchange.length;
   const keyLen = routingKey === undefined ? block[v.routingKeyAt] : routingKey.length;
   const bodySize = v.bodySize;
-  const result = Buffer.allocUnsafe(2 + exchangeLen + keyLen + 8 + properties.length + bodySize);
+  const result = Buffer.allocUnsafe(blockSize(2 + exchangeLen + keyLen, properties.length, bodySize));
   let p = 0;
   result[p++] = exchangeLen;
   p += exchange === undefined ? block.copy(result, p, v.start + 1, v.routingKeyAt) : exchange.copy(result, p);

@@ -112,9 +112,15 @@ export function writePublishHeader(buf: Buffer, at: number, flags: number, chann
   return p;
 }
 
-/** Size of a block; exchange and routingKey are in shortstr form (length octet first). */
-export function blockSize(exchange: Buffer, routingKey: Buffer, propertiesLen: number, bodyLen: number): number {
-  return exchange.length + routingKey.length + 8 + propertiesLen + bodyLen;
+/** The block's two u32 length fields, of the properties and of the body. */
+const BLOCK_LENGTHS = 8;
+
+/**
+ * Size of a block; `namesLen` is that of the exchange and routing key in
+ * shortstr form (length octet first), as basic.publish carries them.
+ */
+export function blockSize(namesLen: number, propertiesLen: number, bodyLen: number): number {
+  return namesLen + BLOCK_LENGTHS + propertiesLen + bodyLen;
 }
 
 /** Where each part of the block starting at `at` lies. */

@@ -18,7 +18,7 @@ import { numberedBlock, numberOf, scratchQueueDirs } from '../store/helpers.js';
 import { shortstr } from './records.js';
 
 /** What a numbered block costs in memory besides its body (all have the same exchange and key, no properties). */
-const HEAP_PER_ENTRY = blockSize(shortstr('ex'), shortstr('rk'), 0, 0) + ENTRY_OVERHEAD;
+const HEAP_PER_ENTRY = blockSize(shortstr('ex').length + shortstr('rk').length, 0, 0) + ENTRY_OVERHEAD;
 
 const newDir = scratchQueueDirs();
 

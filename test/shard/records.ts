@@ -6,7 +6,7 @@ export const shortstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLe
 /** A message block (src/shard/records.ts) from its parts. */
 export function block(exchange: string, routingKey: string, properties: Buffer, body: Buffer | string): Buffer {
   const bytes = Buffer.from(body);
-  const buf = Buffer.alloc(R.blockSize(shortstr(exchange), shortstr(routingKey), properties.length, bytes.length));
+  const buf = Buffer.alloc(R.blockSize(shortstr(exchange).length + shortstr(routingKey).length, properties.length, bytes.length));
   R.writeBlock(buf, 0, shortstr(exchange), shortstr(routingKey), properties, [bytes], bytes.length);
   return buf;
 }

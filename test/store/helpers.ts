@@ -9,7 +9,7 @@ const shortstr = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)
 /** A message block whose body is `message <n>` padded to at least `size` bytes. */
 export function numberedBlock(n: number, size = 0): Buffer {
   const body = Buffer.from(`message ${n} `.padEnd(size, '.'));
-  const block = Buffer.alloc(R.blockSize(shortstr('ex'), shortstr('rk'), 0, body.length));
+  const block = Buffer.alloc(R.blockSize(shortstr('ex').length + shortstr('rk').length, 0, body.length));
   R.writeBlock(block, 0, shortstr('ex'), shortstr('rk'), Buffer.alloc(0), [body], body.length);
   return block;
 }
