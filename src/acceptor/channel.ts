@@ -9,7 +9,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
 import { expirationText, parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
-import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, blockSize, publishRecordSize, writeBlockContent, writePublishHeader } from '../shard/records.js';
+import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, blockSize, copyParts, publishRecordSize, writeBlockProperties, writePublishHeader } from '../shard/records.js';
 import { copyBytes } from '../protocol/copy-bytes.js';
 import type { Destination, ExchangeRecord, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
@@ -119,7 +119,11 @@ export class Channel implements RoutedMessage {
   private pubFlags = 0;
   private pubBodySize = 0;
   private pubReceived = 0;
-  private readonly pubBody: Buffer[] = [];
+  /** A body that came in one frame, the usual case, lies at pubBodySrc[pubBodyAt..): no view is made of it. */
+  private pubBodySrc: Buffer | null = null;
+  private pubBodyAt = 0;
+  /** A body in several frames, as views of them. */
+  private readonly pubBodyParts: Buffer[] = [];
 
   private readonly routed = new Set<Destination>();
   /** the last route, and the queue ids per shard of the publish being routed */
@@ -302,9 +306,7 @@ export class Channel implements RoutedMessage {
         this.setNames(Buffer.concat([op.exchange, op.routingKey]), 0, op.exchange.length);
         this.pubFlags = op.flags;
         this.pubProperties = op.properties;
-        this.pubBodySize = op.body.length;
-        this.pubBody.length = 0;
-        this.pubBody.push(op.body);
+        this.resetBody(op.body.length, op.body);
         this.route();
       } else {
         if (op.action === SETTLE_ACK) this.stats.ack += op.deliveries.length;
@@ -370,6 +372,23 @@ export class Channel implements RoutedMessage {
     return (this.propertiesView ??= this.pubProps.subarray(this.pubPropsAt, this.pubPropsEnd));
   }
 
+  /** The body as buffers, for what keeps or re-sends it: transactions, returns, direct replies, observers. */
+  private get pubBody(): Buffer[] {
+    if (this.pubBodySrc !== null) {
+      this.pubBodyParts.push(this.pubBodySrc.subarray(this.pubBodyAt, this.pubBodyAt + this.pubBodySize));
+      this.pubBodySrc = null;
+    }
+    return this.pubBodyParts;
+  }
+
+  /** A new publish's body of `size` bytes: at bodySrc[bodyAt..) when given (a transaction's replay), else still to come. */
+  private resetBody(size: number, bodySrc: Buffer | null = null, bodyAt = 0): void {
+    this.pubBodySize = size;
+    this.pubBodySrc = bodySrc;
+    this.pubBodyAt = bodyAt;
+    if (this.pubBodyParts.length !== 0) this.pubBodyParts.length = 0;
+  }
+
   /** Properties rewritten (direct reply-to, BCC removed, a transaction's replay). */
   private set pubProperties(properties: Buffer) {
     this.pubProps = this.propertiesView = properties;
@@ -412,20 +431,25 @@ export class Channel implements RoutedMessage {
         const exact = high < 0x20_0000 ? String(bodySize) : buf.readBigUInt64BE(start + 4).toString();
         throw new AmqpError(ReplyCode.PRECONDITION_FAILED, `message size ${exact} is larger than configured max size ${limit}`, M.CLASS_BASIC, 40, false);
       }
-      this.pubBodySize = bodySize;
+      this.resetBody(bodySize);
       this.pubReceived = 0;
       this.pubProps = buf;
       this.pubPropsAt = start + 12;
       this.pubPropsEnd = end;
       this.propertiesView = null;
-      this.pubBody.length = 0;
       this.expecting = EXPECT_BODY;
       if (bodySize === 0) this.finishPublish();
       return;
     }
     if (type === FRAME_BODY && this.expecting === EXPECT_BODY) {
       this.conn.broker.memory.onPublish(this.conn); // half-received bodies count too
-      this.pubBody.push(buf.subarray(start, end));
+      if (this.pubReceived === 0 && end - start === this.pubBodySize) {
+        this.pubBodySrc = buf;
+        this.pubBodyAt = start;
+        this.pubReceived = this.pubBodySize;
+        return this.finishPublish();
+      }
+      this.pubBodyParts.push(buf.subarray(start, end));
       this.pubReceived += end - start;
       if (this.pubReceived > this.pubBodySize) {
         throw connectionError(ReplyCode.FRAME_ERROR, `body of ${this.pubReceived} bytes exceeds the declared ${this.pubBodySize}`);
@@ -433,7 +457,7 @@ export class Channel implements RoutedMessage {
       if (this.pubReceived === this.pubBodySize) {
         this.finishPublish();
         // a large body's frames (views of socket chunks) are not kept until the channel's next publish
-        if (this.pubBodySize > LARGE_BODY) this.pubBody.length = 0;
+        if (this.pubBodySize > LARGE_BODY) this.pubBodyParts.length = 0;
       }
       return;
     }
@@ -581,7 +605,9 @@ export class Channel implements RoutedMessage {
     let p = writePublishHeader(buf, offset, this.pubFlags, this.ref, publishId, queueIds);
     // the block begins with exchange and routing key exactly as basic.publish carries them
     p += copyBytes(this.pubNames, this.pubNamesAt, this.pubNamesEnd, buf, p);
-    writeBlockContent(buf, p, this.pubProps, this.pubPropsAt, this.pubPropsEnd, this.pubBody, this.pubBodySize);
+    p = writeBlockProperties(buf, p, this.pubProps, this.pubPropsAt, this.pubPropsEnd, this.pubBodySize);
+    if (this.pubBodySrc !== null) copyBytes(this.pubBodySrc, this.pubBodyAt, this.pubBodyAt + this.pubBodySize, buf, p);
+    else copyParts(this.pubBodyParts, buf, p);
     w.end();
     this.conn.broker.linkDirty(link);
     link.afterPublish(this.conn, queueIds);

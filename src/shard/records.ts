@@ -167,24 +167,25 @@ export function writeBlock(
 ): number {
   at += copyBytes(exchange, 0, exchange.length, buf, at);
   at += copyBytes(routingKey, 0, routingKey.length, buf, at);
-  return writeBlockContent(buf, at, properties, 0, properties.length, body, bodySize);
+  at = writeBlockProperties(buf, at, properties, 0, properties.length, bodySize);
+  return copyParts(body, buf, at);
 }
 
-/** The block after its exchange and routing key: the properties src[propertiesAt..propertiesEnd), then the body. */
-export function writeBlockContent(
-  buf: Buffer,
-  at: number,
-  src: Buffer,
-  propertiesAt: number,
-  propertiesEnd: number,
-  body: Buffer[],
-  bodySize: number,
-): number {
+/**
+ * The block after its exchange and routing key, up to its body: the
+ * properties src[propertiesAt..propertiesEnd) and the body's length.
+ * Returns where the body goes.
+ */
+export function writeBlockProperties(buf: Buffer, at: number, src: Buffer, propertiesAt: number, propertiesEnd: number, bodySize: number): number {
   writeU32LE(buf, at, propertiesEnd - propertiesAt);
   at += 4;
   at += copyBytes(src, propertiesAt, propertiesEnd, buf, at);
   writeU32LE(buf, at, bodySize);
-  at += 4;
-  for (let i = 0; i < body.length; i++) at += copyBytes(body[i], 0, body[i].length, buf, at);
+  return at + 4;
+}
+
+/** Copies `parts` one after the other to buf[at..]; returns the end offset. */
+export function copyParts(parts: readonly Buffer[], buf: Buffer, at: number): number {
+  for (let i = 0; i < parts.length; i++) at += copyBytes(parts[i], 0, parts[i].length, buf, at);
   return at;
 }
