@@ -11,7 +11,7 @@ import type { Channel, ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODES, channel, connect, start, subscribe, within } from '../helpers.js';
 import type { RunningBroker } from '../../dist/src/index.js';
-import { PROTOCOL_HEADER, RawClient, frame, method, open, shortstr, startOk, tuneOk, u16, u32, u8 } from '../wire/raw-client.js';
+import { RawClient, frame, method, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
 
 const FRAME_MAX = 4096;
 const MAX_PAYLOAD = FRAME_MAX - 8;
@@ -72,12 +72,7 @@ describe.each(MODES)('bodies framed every way, $name', ({ workers }) => {
     await consumerCh.assertQueue(queue);
 
     client = await RawClient.open(broker.port);
-    client.send(PROTOCOL_HEADER);
-    await client.expectMethod(10, 10);
-    client.send(startOk('guest', 'guest'));
-    await client.expectMethod(10, 30);
-    client.send(tuneOk(FRAME_MAX), open('/'));
-    await client.expectMethod(10, 41);
+    await client.handshake(0, FRAME_MAX);
     // channel 1 publishes plainly, channel 2 in a transaction
     client.send(method(1, 20, 10, shortstr('')), method(2, 20, 10, shortstr('')), method(2, 90, 10));
     for (const [ch, cls, m] of [[1, 20, 11], [2, 20, 11], [2, 90, 11]]) await expectFrame(ch, cls, m);

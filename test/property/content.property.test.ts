@@ -11,7 +11,7 @@ import type { Channel, ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODES, channel, connect, start, subscribe, within } from '../helpers.js';
 import type { RunningBroker } from '../../dist/src/index.js';
-import { PROTOCOL_HEADER, RawClient, frame, method, open, shortstr, startOk, tuneOk, u16, u32, u8 } from '../wire/raw-client.js';
+import { RawClient, frame, method, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
 import { EDGE_NAMES, propertiesBytes, shortstrBytes } from './arbitraries.js';
 
 const FRAME_MAX = 131072;
@@ -42,12 +42,7 @@ describe.each(MODES)('content properties round trip, $name', ({ workers }) => {
     await bystanderCh.assertQueue('bystander');
 
     client = await RawClient.open(broker.port);
-    client.send(PROTOCOL_HEADER);
-    await client.expectMethod(10, 10);
-    client.send(startOk('guest', 'guest'));
-    await client.expectMethod(10, 30);
-    client.send(tuneOk(FRAME_MAX), open('/'));
-    await client.expectMethod(10, 41);
+    await client.handshake(0, FRAME_MAX);
     client.send(method(1, 20, 10, shortstr('')));
     await expectFrame(1, 20, 11);
     client.send(method(1, 50, 10, u16(0), shortstr(queue), u8(0), u32(0)));

@@ -125,13 +125,13 @@ export class RawClient {
     return f!;
   }
 
-  /** The whole handshake by hand, ending with open-ok; frame-max 4096. */
-  async handshake(heartbeat = 0): Promise<void> {
+  /** The whole handshake by hand, ending with open-ok. */
+  async handshake(heartbeat = 0, frameMax = 4096): Promise<void> {
     this.send(PROTOCOL_HEADER);
     await this.expectMethod(10, 10); // start
     this.send(startOk('guest', 'guest'));
     await this.expectMethod(10, 30); // tune
-    this.send(tuneOk(4096, heartbeat), open('/'));
+    this.send(tuneOk(frameMax, heartbeat), open('/'));
     await this.expectMethod(10, 41); // open-ok
   }
 
