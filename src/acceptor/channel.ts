@@ -103,9 +103,10 @@ export class Channel implements RoutedMessage {
   private expecting = NO_CONTENT;
   // Its exchange and routing-key shortstrs lie side by side, as in basic.publish,
   // at pubNames[pubNamesAt..pubKeyAt..pubNamesEnd), and its properties at
-  // pubProps[pubPropsAt..pubPropsEnd): places in the socket's chunk, so the hot
-  // path makes no view objects; pubExchange, pubRoutingKey and pubProperties
-  // make one when a slower path asks.
+  // pubProps[pubPropsAt..pubPropsEnd), and a one-frame body at pubBodySrc[pubBodyAt..):
+  // places in the socket's chunk, so the hot path makes no view objects;
+  // pubExchange, pubRoutingKey, pubProperties and pubBody make one when a slower
+  // path asks.
   private pubNames: Buffer = EMPTY;
   private pubNamesAt = 0;
   private pubKeyAt = 0;
@@ -446,7 +447,6 @@ export class Channel implements RoutedMessage {
       if (this.pubReceived === 0 && end - start === this.pubBodySize) {
         this.pubBodySrc = buf;
         this.pubBodyAt = start;
-        this.pubReceived = this.pubBodySize;
         return this.finishPublish();
       }
       this.pubBodyParts.push(buf.subarray(start, end));
