@@ -148,12 +148,16 @@ export class Connection implements FrameHandler {
       return;
     }
     const first = this.out.takePiece();
-    if (this.out.length === 0) return this.write(first);
-    // Output that outgrew its slab this turn lies in several: one writev, no copy.
-    this.socket.cork();
-    this.write(first);
-    while (this.out.length > 0) this.write(this.out.takePiece());
-    this.socket.uncork();
+    if (this.out.length === 0) this.write(first);
+    else {
+      // Output that outgrew its slab this turn lies in several: one writev, no copy.
+      this.socket.cork();
+      this.write(first);
+      while (this.out.length > 0) this.write(this.out.takePiece());
+      this.socket.uncork();
+    }
+    // Nothing left in the socket's buffer: the kernel has the bytes (a write libuv could not finish at once stays counted until done).
+    if (this.socket.writableLength === 0) this.out.reuse();
   }
 
   private write(bytes: Buffer): void {

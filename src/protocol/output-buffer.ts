@@ -103,12 +103,24 @@ export class OutputBuffer {
     return piece;
   }
 
+  /**
+   * The bytes taken so far are no longer needed by anyone (the socket wrote
+   * them all): the next frames go to the start of the same slab again. Without
+   * this each turn's output took fresh slab space, and that allocation of
+   * memory outside V8's heap (as fast as the output) made V8 run a full
+   * mark-compact several times a second.
+   */
+  reuse(): void {
+    if (this.length !== 0) return;
+    this.pos = this.start = this.origin = this.frameEnd = 0;
+  }
+
   private takeTail(): Buffer {
     if (this.pos === this.start) return EMPTY;
     const out = this.buf.subarray(this.start, this.pos);
     this.start = this.origin = this.frameEnd = this.pos;
-    // after a burst of large messages, don't keep a huge slab around forever
-    if (this.buf.length > this.initialSize * 4) {
+    // A slab made for one large message is not kept; one grown by a busy turn is, for reuse().
+    if (this.buf.length > MAX_SLAB) {
       this.buf = EMPTY;
       this.pos = this.start = this.origin = this.frameEnd = 0;
     }

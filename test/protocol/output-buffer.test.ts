@@ -148,6 +148,44 @@ describe('OutputBuffer growth and take', () => {
     );
   });
 
+  it('reuse() writes the next turn over the slab once everything was taken, keeps a slab a busy turn grew, drops one made for a large message', () => {
+    const out = new OutputBuffer(64);
+    out.bytes(Buffer.alloc(40, 1));
+    const first = out.take();
+    out.reuse();
+    out.bytes(Buffer.alloc(40, 2));
+    expect(out.take().buffer).toBe(first.buffer);
+    expect(first[0]).toBe(2); // written over: the caller said nobody reads it any more
+
+    // pending bytes: reuse() must not move the write position under them
+    out.reuse();
+    out.bytes(Buffer.alloc(10, 3));
+    out.reuse();
+    out.bytes(Buffer.alloc(10, 4));
+    expect(out.take()).toEqual(Buffer.concat([Buffer.alloc(10, 3), Buffer.alloc(10, 4)]));
+
+    // a turn of 100 KiB grows the slab; the grown slab is the one reused next turn
+    out.reuse();
+    for (let i = 0; i < 100; i++) out.bytes(Buffer.alloc(1024, i));
+    while (out.length > 0) out.takePiece();
+    out.reuse();
+    out.bytes(Buffer.alloc(100 * 1024, 5));
+    const grown = out.takePiece();
+    expect(out.length).toBe(0);
+    out.reuse();
+    out.bytes(Buffer.alloc(8, 6));
+    expect(out.take().buffer).toBe(grown.buffer);
+
+    // one 1 MiB message: its slab goes once taken
+    out.reuse();
+    out.bytes(Buffer.alloc(1024 * 1024, 7));
+    const large = out.take();
+    out.reuse();
+    out.bytes(Buffer.alloc(8, 8));
+    expect(out.take().buffer).not.toBe(large.buffer);
+    expect(large.every((b) => b === 7)).toBe(true);
+  });
+
   it('take() on an empty buffer returns an empty buffer', () => {
     const out = new OutputBuffer();
     expect(out.take().length).toBe(0);
