@@ -125,6 +125,8 @@ export class Channel implements RoutedMessage {
   private pubBodyAt = 0;
   /** A body in several frames, as views of them. */
   private readonly pubBodyParts: Buffer[] = [];
+  /** on the connection's inputHolders list */
+  private listedAsInputHolder = false;
 
   private readonly routed = new Set<Destination>();
   /** the last route, and the queue ids per shard of the publish being routed */
@@ -156,6 +158,7 @@ export class Channel implements RoutedMessage {
   /** A frame whose payload is buf[start..end). */
   onFrame(type: number, buf: Buffer, start: number, end: number): void {
     if (this.busy) {
+      this.holdInput();
       this.backlog.push({ type, payload: buf.subarray(start, end) });
       if ((this.conn.backlogBytes += end - start) > BUFFER_LIMIT) this.conn.pause(PAUSE_BACKLOG);
       return;
@@ -349,6 +352,24 @@ export class Channel implements RoutedMessage {
     this.conn.dirty();
   }
 
+  /**
+   * A publish being assembled and frames waiting in the backlog are views of
+   * the socket's chunks: the connection must not read into that buffer again
+   * while they last (read-buffer.ts).
+   */
+  private holdInput(): void {
+    if (this.listedAsInputHolder) return;
+    this.listedAsInputHolder = true;
+    this.conn.inputHolders.push(this);
+  }
+
+  /** Asked after each chunk; false also takes the channel off the connection's list. */
+  stillHoldsInput(): boolean {
+    const holds = this.expecting !== NO_CONTENT || this.backlog.length > 0;
+    if (!holds) this.listedAsInputHolder = false;
+    return holds;
+  }
+
   // --- publish ---------------------------------------------------------------
 
   /** The publish's exchange shortstr at names[exchangeAt..keyAt), its routing key's right after it. */
@@ -408,6 +429,7 @@ export class Channel implements RoutedMessage {
     }
     const bits = buf[keyEnd];
     this.setNames(buf, exchangeAt, keyAt);
+    this.holdInput();
     this.pubFlags = (bits & 1 ? PUBLISH_MANDATORY : 0) | (bits & 2 ? PUBLISH_IMMEDIATE : 0) | (this.confirms !== null ? PUBLISH_CONFIRM : 0);
     this.expecting = EXPECT_HEADER;
     this.conn.broker.memory.onPublish(this.conn);

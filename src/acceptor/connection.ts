@@ -14,6 +14,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import { Handshake } from './handshake.js';
 import { Channel } from './channel.js';
+import { readIntoReusedBuffer } from './read-buffer.js';
 import type { Broker } from '../broker.js';
 import type { UserAccess } from '../auth/user-access.js';
 import { log } from '../log/logger.js';
@@ -59,6 +60,8 @@ export class Connection implements FrameHandler {
   private header = Buffer.alloc(0);
   private handshake: Handshake | null;
   private readonly channels: (Channel | undefined)[] = [];
+  /** Channels that kept views of the input past a chunk (Channel.holdInput); checked after each chunk. */
+  readonly inputHolders: Channel[] = [];
   channelMax = 0;
   frameMax = FRAME_MIN_SIZE;
   /** seconds; 0 = off */
@@ -114,7 +117,8 @@ export class Connection implements FrameHandler {
     this.handshake = new Handshake(this);
     this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.guard(this.onData, chunk));
+    const onChunk = (chunk: Buffer): void => this.guard(this.onData, chunk);
+    if (!readIntoReusedBuffer(socket, onChunk, () => this.keepsInput())) socket.on('data', onChunk);
     socket.on('drain', () => this.guard(this.onDrain, undefined));
     socket.on('error', () => {});
     socket.on('close', () => this.guard(this.teardown, undefined));
@@ -394,6 +398,15 @@ export class Connection implements FrameHandler {
       this.socket.end();
       this.state = 'closed';
     }
+  }
+
+  /** Whether a channel still holds views of the last chunk read (then the next read goes to a fresh buffer). */
+  private keepsInput(): boolean {
+    const holders = this.inputHolders;
+    let kept = 0;
+    for (let i = 0; i < holders.length; i++) if (holders[i].stillHoldsInput()) holders[kept++] = holders[i];
+    holders.length = kept;
+    return kept > 0;
   }
 
   /** Checks the 8-byte protocol header; returns what follows it. */

@@ -3,7 +3,9 @@
  * arrive byte for byte and in order: published plainly, inside a transaction
  * (kept until the commit), and returned (mandatory, unroutable). A publisher's
  * messages go out in one socket write or several, so a frame may end anywhere
- * in a chunk. Raw frames with frame_max 4096 on the publishing side; an amqplib
+ * in a chunk; with a pause between writes each is a read of its own, and a
+ * publish whose frames span reads must survive the broker's reuse of its read
+ * buffer (read-buffer.ts). Raw frames with frame_max 4096 on the publishing side; an amqplib
  * consumer on the other; shards inline and in worker threads.
  */
 import fc from 'fast-check';
@@ -11,7 +13,7 @@ import type { Channel, ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODES, channel, connect, start, subscribe, within } from '../helpers.js';
 import type { RunningBroker } from '../../dist/src/index.js';
-import { RawClient, frame, method, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
+import { RawClient, frame, method, queueDeclare, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
 
 const FRAME_MAX = 4096;
 const MAX_PAYLOAD = FRAME_MAX - 8;
@@ -125,7 +127,7 @@ describe.each(MODES)('bodies framed every way, $name', ({ workers }) => {
 
   it('every body arrives whole, once, in order', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(publishArb, { minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 4 }), async (publishes, writes) => {
+      fc.asyncProperty(fc.array(publishArb, { minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), async (publishes, writes, pause) => {
         // each expected message as "message-id body-hex", per kind in publish order
         const expected: Record<Kind, string[]> = { plain: [], tx: [], returned: [] };
         const wire: Buffer[] = [];
@@ -140,7 +142,10 @@ describe.each(MODES)('bodies framed every way, $name', ({ workers }) => {
         const bytes = Buffer.concat(wire);
         // the same bytes in `writes` socket writes, cut anywhere
         const step = Math.ceil(bytes.length / writes);
-        for (let at = 0; at < bytes.length; at += step) client.send(bytes.subarray(at, at + step));
+        for (let at = 0; at < bytes.length; at += step) {
+          client.send(bytes.subarray(at, at + step));
+          if (pause) await new Promise((resolve) => setTimeout(resolve, 5));
+        }
         client.send(method(2, 90, 20)); // tx.commit
 
         const returned: string[] = [];
@@ -161,5 +166,49 @@ describe.each(MODES)('bodies framed every way, $name', ({ workers }) => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  // Inline, the shard works between the reads and keeps up: the declare never waits that long.
+  it.skipIf(workers === 0)('frames waiting behind a busy channel survive the reads that come after them', async () => {
+    // Channel 3's queue.declare goes to the shard behind a flood of publishes
+    // fanned out to many queues, so the channel waits; what it gets meanwhile
+    // waits in its backlog as views of the chunks it came in, while later
+    // writes are read. Channel 4's open-ok says the declare has been read.
+    const fan = `${queue}-fan`;
+    const fanned = Array.from({ length: 40 }, (_, i) => `${fan}-${i}`);
+    await consumerCh.assertExchange(fan, 'fanout', { autoDelete: false });
+    for (const q of fanned) {
+      await consumerCh.assertQueue(q);
+      await consumerCh.bindQueue(q, fan, '');
+    }
+    client.send(method(3, 20, 10, shortstr('')));
+    await expectFrame(3, 20, 11);
+    const publish = (ch: number, exchange: string, key: string, id: string, content: Buffer) => [
+      method(ch, 60, 40, u16(0), shortstr(exchange), shortstr(key), u8(0)),
+      frame(FRAME_HEADER, ch, Buffer.concat([u16(60), u16(0), u32(0), u32(content.length), u16(MESSAGE_ID_FLAG), shortstr(id)])),
+      frame(FRAME_BODY, ch, content),
+    ];
+    const flood = Array.from({ length: 10_000 }, (_, i) => Buffer.concat(publish(1, fan, '', `flood-${i}`, body(i, 8))));
+    client.send(...flood, queueDeclare(3, `${queue}-declared`), method(4, 20, 10, shortstr('')));
+    await expectFrame(4, 20, 11);
+    let sent = 0;
+    const declaredAfter = expectFrame(3, 50, 11).then(() => sent);
+    const held: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const id = `held-${++n}`;
+      const content = body(n, 24);
+      held.push(`${id} ${content.toString('hex')}`);
+      client.send(...publish(3, '', queue, id, content));
+      sent++;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(await declaredAfter, 'publishes read while the declare waited').toBeGreaterThanOrEqual(2);
+
+    const inbox = await subscribe(consumerCh, queue);
+    const got = await within(inbox.waitFor(held.length, 5000), 6000, `${held.length} messages`);
+    await consumerCh.cancel(inbox.consumerTag);
+    expect(got.map((m) => `${m.properties.messageId} ${m.content.toString('hex')}`)).toEqual(held);
+    for (const q of fanned) expect((await consumerCh.deleteQueue(q)).messageCount).toBe(flood.length);
+    await consumerCh.deleteExchange(fan);
   });
 });
