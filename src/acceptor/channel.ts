@@ -370,6 +370,16 @@ export class Channel implements RoutedMessage {
     return holds;
   }
 
+  /** Whether what it holds lies in `buffer` (a stale view of an earlier publish may say yes: no harm). */
+  holdsViewsOf(buffer: ArrayBufferLike): boolean {
+    if (this.expecting !== NO_CONTENT) {
+      if (this.pubNames.buffer === buffer || this.pubProps.buffer === buffer) return true;
+      for (let i = 0; i < this.pubBodyParts.length; i++) if (this.pubBodyParts[i].buffer === buffer) return true;
+    }
+    for (let i = 0; i < this.backlog.length; i++) if (this.backlog[i].payload.buffer === buffer) return true;
+    return false;
+  }
+
   // --- publish ---------------------------------------------------------------
 
   /** The publish's exchange shortstr at names[exchangeAt..keyAt), its routing key's right after it. */

@@ -14,7 +14,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import { Handshake } from './handshake.js';
 import { Channel } from './channel.js';
-import { readIntoReusedBuffer } from './read-buffer.js';
+import { readIntoOwnBuffers } from './read-buffer.js';
 import type { Broker } from '../broker.js';
 import type { UserAccess } from '../auth/user-access.js';
 import { log } from '../log/logger.js';
@@ -60,7 +60,7 @@ export class Connection implements FrameHandler {
   private header = Buffer.alloc(0);
   private handshake: Handshake | null;
   private readonly channels: (Channel | undefined)[] = [];
-  /** Channels that kept views of the input past a chunk (Channel.holdInput); checked after each chunk. */
+  /** Channels that keep views of the input past a chunk (Channel.holdInput); asked after each chunk. */
   readonly inputHolders: Channel[] = [];
   channelMax = 0;
   frameMax = FRAME_MIN_SIZE;
@@ -118,7 +118,7 @@ export class Connection implements FrameHandler {
     this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     socket.setNoDelay(true);
     const onChunk = (chunk: Buffer): void => this.guard(this.onData, chunk);
-    if (!readIntoReusedBuffer(socket, onChunk, () => this.keepsInput())) socket.on('data', onChunk);
+    if (!readIntoOwnBuffers(socket, onChunk, (buffer) => this.holdsInput(buffer))) socket.on('data', onChunk);
     socket.on('drain', () => this.guard(this.onDrain, undefined));
     socket.on('error', () => {});
     socket.on('close', () => this.guard(this.teardown, undefined));
@@ -400,13 +400,19 @@ export class Connection implements FrameHandler {
     }
   }
 
-  /** Whether a channel still holds views of the last chunk read (then the next read goes to a fresh buffer). */
-  private keepsInput(): boolean {
+  /** Whether a channel still holds views of `buffer`, a read buffer (read-buffer.ts). */
+  private holdsInput(buffer: ArrayBufferLike): boolean {
     const holders = this.inputHolders;
     let kept = 0;
-    for (let i = 0; i < holders.length; i++) if (holders[i].stillHoldsInput()) holders[kept++] = holders[i];
+    let held = false;
+    for (let i = 0; i < holders.length; i++) {
+      const channel = holders[i];
+      if (!channel.stillHoldsInput()) continue;
+      holders[kept++] = channel;
+      if (!held && channel.holdsViewsOf(buffer)) held = true;
+    }
     holders.length = kept;
-    return kept > 0;
+    return held;
   }
 
   /** Checks the 8-byte protocol header; returns what follows it. */

@@ -1,8 +1,8 @@
 /**
- * Has a plain TCP socket read into one reused buffer instead of the fresh
- * 64 KiB one Node allocates, outside V8's heap, for every read: at saturation
- * that memory, taken as fast as the input came, had V8 run a mark-compact
- * several times a second.
+ * Has a plain TCP socket read into buffers of its own, reused, instead of the
+ * fresh 64 KiB one Node allocates outside V8's heap for every read: at
+ * saturation that memory, taken as fast as the input came, had V8 run a
+ * mark-compact several times a second.
  *
  * Node offers this as the `onread` option of `new net.Socket()`, which the
  * sockets a server accepts are made without; the fields that option sets are
@@ -10,14 +10,18 @@
  * missing (another Node) or the socket is TLS, the socket keeps its 'data'
  * events.
  *
- * A chunk lies in the buffer only until the next read. Whoever keeps views of
- * it past the callback says so through `keeps()`, asked after each chunk: the
- * next read then goes to a fresh buffer, and the old one is theirs.
+ * A chunk lies in its buffer only until that buffer is read into again. After
+ * each chunk `holds(buffer)` asks whether views of it are still kept (a
+ * publish cut by the chunk's end, frames waiting behind a busy channel): then
+ * the next read goes to the spare buffer, or a fresh one if the spare is held
+ * too. A connection starts with 4 KiB and doubles, up to 64 KiB, while its
+ * reads fill the buffer: idle connections stay small.
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 
-const READ_BYTES = 64 * 1024;
+const FIRST_READ = 4 * 1024;
+const MAX_READ = 64 * 1024;
 
 interface OnreadFields {
   buffer: symbol;
@@ -37,17 +41,32 @@ function onreadFields(socket: Socket): OnreadFields | null {
   return fields;
 }
 
-/** Returns false (and changes nothing) where the socket cannot read into a buffer of ours. */
-export function readIntoReusedBuffer(socket: Socket, onChunk: (chunk: Buffer) => void, keeps: () => boolean): boolean {
+/** Returns false (and changes nothing) where the socket cannot read into buffers of ours. */
+export function readIntoOwnBuffers(socket: Socket, onChunk: (chunk: Buffer) => void, holds: (buffer: ArrayBufferLike) => boolean): boolean {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buf: Buffer) => void } })._handle;
   const f = socket instanceof TLSSocket ? null : onreadFields(socket);
   if (f === null || typeof handle?.useUserBuffer !== 'function') return false;
-  let buf = Buffer.allocUnsafeSlow(READ_BYTES);
+  let current: Buffer = Buffer.allocUnsafeSlow(FIRST_READ);
+  let spare: Buffer | null = null;
+  let filled = false;
   const s = socket as unknown as Record<symbol, unknown>;
-  s[f.buffer] = buf;
-  s[f.callback] = (nread: number, into: Buffer) => onChunk(into.subarray(0, nread));
+  s[f.buffer] = current;
+  s[f.callback] = (nread: number, into: Buffer) => {
+    filled = nread === into.length;
+    onChunk(into.subarray(0, nread));
+  };
   // Called after each chunk: the buffer for the next read.
-  s[f.generator] = () => (keeps() ? (buf = Buffer.allocUnsafeSlow(READ_BYTES)) : buf);
-  handle.useUserBuffer(buf);
+  s[f.generator] = () => {
+    const size = filled && current.length < MAX_READ ? current.length * 2 : current.length;
+    if (!holds(current.buffer)) {
+      if (size !== current.length) current = Buffer.allocUnsafeSlow(size);
+      return current;
+    }
+    const next = spare !== null && spare.length === size && !holds(spare.buffer) ? spare : Buffer.allocUnsafeSlow(size);
+    spare = current;
+    current = next;
+    return current;
+  };
+  handle.useUserBuffer(current);
   return true;
 }

@@ -74,6 +74,7 @@ describe.each(MODES)('bodies framed every way, $name', ({ workers }) => {
     await consumerCh.assertQueue(queue);
 
     client = await RawClient.open(broker.port);
+    client.socket.setNoDelay(true); // a write after a pause is a segment, and a read, of its own
     await client.handshake(0, FRAME_MAX);
     // channel 1 publishes plainly, channel 2 in a transaction
     client.send(method(1, 20, 10, shortstr('')), method(2, 20, 10, shortstr('')), method(2, 90, 10));
@@ -166,6 +167,25 @@ describe.each(MODES)('bodies framed every way, $name', ({ workers }) => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  it('a publish whose method, header and body frames come in reads of their own arrives whole', async () => {
+    // Its exchange and routing key lie in the first read's buffer, its properties
+    // in the second's: neither buffer may be read into while the body is awaited.
+    const sent: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const id = `spread-${++n}`;
+      const content = body(n, 100 + i);
+      sent.push(`${id} ${content.toString('hex')}`);
+      for (const f of frames(1, queue, 0, id, content, [content.length])) {
+        client.send(f);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+    const inbox = await subscribe(consumerCh, queue);
+    const got = await within(inbox.waitFor(sent.length, 5000), 6000, `${sent.length} messages`);
+    await consumerCh.cancel(inbox.consumerTag);
+    expect(got.map((m) => `${m.properties.messageId} ${m.content.toString('hex')}`)).toEqual(sent);
   });
 
   // Inline, the shard works between the reads and keeps up: the declare never waits that long.
