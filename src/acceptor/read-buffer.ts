@@ -14,13 +14,13 @@
  * each chunk `holds(buffer)` asks whether views of it are still kept (a
  * publish cut by the chunk's end, frames waiting behind a busy channel): then
  * the next read goes to the spare buffer, or a fresh one if the spare is held
- * too. A connection starts with 4 KiB and doubles, up to 64 KiB, while its
+ * too. A connection starts with 1 KiB and doubles, up to 64 KiB, while its
  * reads fill the buffer: idle connections stay small.
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 
-const FIRST_READ = 4 * 1024;
+const FIRST_READ = 1024;
 const MAX_READ = 64 * 1024;
 
 interface OnreadFields {
