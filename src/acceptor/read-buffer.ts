@@ -16,6 +16,10 @@
  * the next read goes to the spare buffer, or a fresh one if the spare is held
  * too. A connection starts with 1 KiB and doubles, up to 64 KiB, while its
  * reads fill the buffer: idle connections stay small.
+ *
+ * These fields are Node's own, not its API: should a Node keep them but stop
+ * asking the generator after each read, chunks would be overwritten while
+ * held. test/property/body-frames.property.test.ts fails then.
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
