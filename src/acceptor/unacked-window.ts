@@ -5,9 +5,23 @@
  * numbers its deliveries 1, 2, 3...; entries live between `low` and `high`
  * (no-ack deliveries and settled ones leave gaps, marked absent), and the ring
  * grows when that span would pass its size.
+ *
+ * A delivery the client keeps while it acks thousands after it would stretch
+ * that span without end (a ring slot per tag delivered since). So when the ring
+ * is full and mostly gaps, its lowest entries move out to `far`, a sorted list
+ * beside it: the memory follows the number unacked, not the tags in between.
  */
 /** Small to start with: most channels never consume, or hold a few unacked at a time. */
 const INITIAL_CAPACITY = 16;
+/** The ring grows only while at least one slot in SPARSE holds a delivery; past that, the lowest move to `far`. */
+const SPARSE = 4;
+
+interface FarEntry {
+  link: number;
+  queueId: number;
+  msgId: number;
+  sentAt: number;
+}
 
 export class UnackedWindow {
   private capacity = INITIAL_CAPACITY;
@@ -17,22 +31,37 @@ export class UnackedWindow {
   private queueIds = new Uint32Array(INITIAL_CAPACITY);
   private msgIds = new Float64Array(INITIAL_CAPACITY);
   private sentAts = new Float64Array(INITIAL_CAPACITY);
-  /** the lowest and highest tags present (meaningless while empty) */
+  /** the lowest and highest tags present in the ring (meaningless while it is empty) */
   private low = 0;
   private high = 0;
+  private ringSize = 0;
+  /** Tags below the ring's `low`, ascending, and their fields. */
+  private readonly farTags: number[] = [];
+  private readonly far = new Map<number, FarEntry>();
   size = 0;
+
+  /** Ring slots allocated: what the window costs in memory, whatever the tags. */
+  get slots(): number {
+    return this.capacity;
+  }
 
   /** A delivery with this tag: a new one (above all others), or one a rolled-back transaction gives back. */
   add(tag: number, link: number, queueId: number, msgId: number, sentAt: number): void {
-    if (this.size === 0) {
+    if (this.belowRing(tag)) return this.addFar(tag, { link, queueId, msgId, sentAt });
+    if (this.ringSize === 0) {
       this.low = tag;
       this.high = tag;
-    } else {
-      const low = Math.min(this.low, tag);
-      const high = Math.max(this.high, tag);
-      if (high - low >= this.capacity) this.grow(high - low + 1);
-      this.low = low;
-      this.high = high;
+    } else if (tag > this.high) {
+      if (tag - this.low >= this.capacity) this.makeRoomUpTo(tag);
+      if (this.ringSize === 0) this.low = tag;
+      this.high = tag;
+    } else if (tag < this.low) {
+      const span = this.high - tag + 1;
+      if (span > this.capacity) {
+        if (span > SPARSE * (this.ringSize + 1)) return this.addFar(tag, { link, queueId, msgId, sentAt });
+        this.grow(span);
+      }
+      this.low = tag;
     }
     const i = tag & this.mask;
     this.present[i] = 1;
@@ -40,33 +69,46 @@ export class UnackedWindow {
     this.queueIds[i] = queueId;
     this.msgIds[i] = msgId;
     this.sentAts[i] = sentAt;
+    this.ringSize++;
     this.size++;
   }
 
   has(tag: number): boolean {
-    return this.size > 0 && tag >= this.low && tag <= this.high && this.present[tag & this.mask] === 1;
+    if (this.ringSize > 0 && tag >= this.low && tag <= this.high && this.present[tag & this.mask] === 1) return true;
+    return this.farTags.length > 0 && this.far.has(tag);
   }
 
   // Read a present tag's fields.
   link(tag: number): number {
-    return this.linkIndex[tag & this.mask];
+    const far = this.farEntry(tag);
+    return far === undefined ? this.linkIndex[tag & this.mask] : far.link;
   }
   queueId(tag: number): number {
-    return this.queueIds[tag & this.mask];
+    const far = this.farEntry(tag);
+    return far === undefined ? this.queueIds[tag & this.mask] : far.queueId;
   }
   msgId(tag: number): number {
-    return this.msgIds[tag & this.mask];
+    const far = this.farEntry(tag);
+    return far === undefined ? this.msgIds[tag & this.mask] : far.msgId;
   }
   sentAt(tag: number): number {
-    return this.sentAts[tag & this.mask];
+    const far = this.farEntry(tag);
+    return far === undefined ? this.sentAts[tag & this.mask] : far.sentAt;
   }
 
   /** Removes a present tag. */
   remove(tag: number): void {
+    this.size--;
+    if (this.belowRing(tag)) {
+      const farTags = this.farTags;
+      farTags.splice(lowerBound(farTags, tag), 1);
+      this.far.delete(tag);
+      return;
+    }
     const present = this.present;
     const mask = this.mask;
     present[tag & mask] = 0;
-    if (--this.size === 0) return;
+    if (--this.ringSize === 0) return;
     // Keep low and high on present tags (one exists), so iteration never scans settled ones twice.
     if (tag === this.low) while (present[this.low & mask] === 0) this.low++;
     if (tag === this.high) while (present[this.high & mask] === 0) this.high--;
@@ -74,12 +116,15 @@ export class UnackedWindow {
 
   /** The lowest tag present, or 0 when empty. */
   first(): number {
-    return this.size === 0 ? 0 : this.low;
+    if (this.farTags.length > 0) return this.farTags[0];
+    return this.ringSize === 0 ? 0 : this.low;
   }
 
   /** The lowest tag present above `tag`, or 0. */
   next(tag: number): number {
-    if (this.size === 0) return 0;
+    const farTags = this.farTags;
+    if (farTags.length > 0 && tag < farTags[farTags.length - 1]) return farTags[lowerBound(farTags, tag + 1)];
+    if (this.ringSize === 0) return 0;
     const present = this.present;
     const mask = this.mask;
     for (let t = Math.max(tag + 1, this.low); t <= this.high; t++) if (present[t & mask] === 1) return t;
@@ -87,9 +132,43 @@ export class UnackedWindow {
   }
 
   clear(): void {
-    if (this.size === 0) return;
-    for (let t = this.low; t <= this.high; t++) this.present[t & this.mask] = 0;
+    if (this.ringSize > 0) for (let t = this.low; t <= this.high; t++) this.present[t & this.mask] = 0;
+    this.farTags.length = 0;
+    this.far.clear();
+    this.ringSize = 0;
     this.size = 0;
+  }
+
+  /** Every far tag lies below the ring's lowest, so `tag` belongs to far when it is below that too. */
+  private belowRing(tag: number): boolean {
+    const farTags = this.farTags;
+    if (farTags.length === 0) return false;
+    return this.ringSize > 0 ? tag < this.low : tag <= farTags[farTags.length - 1];
+  }
+
+  private farEntry(tag: number): FarEntry | undefined {
+    return this.farTags.length === 0 || (this.ringSize > 0 && tag >= this.low) ? undefined : this.far.get(tag);
+  }
+
+  private addFar(tag: number, entry: FarEntry): void {
+    this.farTags.splice(lowerBound(this.farTags, tag), 0, tag);
+    this.far.set(tag, entry);
+    this.size++;
+  }
+
+  /** `tag` is above the ring's span: move the lowest entries out while the ring is mostly gaps, else grow it. */
+  private makeRoomUpTo(tag: number): void {
+    const present = this.present;
+    const mask = this.mask;
+    while (this.ringSize > 0 && tag - this.low >= this.capacity && tag - this.low + 1 > SPARSE * (this.ringSize + 1)) {
+      const t = this.low;
+      const i = t & mask;
+      this.farTags.push(t);
+      this.far.set(t, { link: this.linkIndex[i], queueId: this.queueIds[i], msgId: this.msgIds[i], sentAt: this.sentAts[i] });
+      present[i] = 0;
+      if (--this.ringSize > 0) while (present[this.low & mask] === 0) this.low++;
+    }
+    if (this.ringSize > 0 && tag - this.low >= this.capacity) this.grow(tag - this.low + 1);
   }
 
   private grow(span: number): void {
@@ -119,4 +198,16 @@ export class UnackedWindow {
     this.msgIds = msgIds;
     this.sentAts = sentAts;
   }
+}
+
+/** The index of the first element of the ascending `xs` that is >= `x`. */
+function lowerBound(xs: number[], x: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -1,16 +1,20 @@
-/** A channel's unacked deliveries by tag (typed arrays): the same answers as a Map in tag order, through growth, gaps and rollbacks. */
+/** A channel's unacked deliveries by tag (typed arrays): the same answers as a Map in tag order, through growth, gaps, rollbacks and held deliveries far behind the rest; memory that follows the count unacked. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { UnackedWindow } from '../../src/acceptor/unacked-window.js';
 
 type Op =
   | { kind: 'deliver'; skip: number }
+  | { kind: 'burst'; count: number }
   | { kind: 'ack'; pick: number; multiple: boolean }
   | { kind: 'restore'; pick: number }
   | { kind: 'clear' };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('deliver' as const), skip: fc.nat({ max: 3 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('deliver' as const), skip: fc.nat({ max: 300 }) }) },
+  // Deliveries acked as they come while older ones stay held: what moves held tags out of the ring.
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('burst' as const), count: fc.integer({ min: 1, max: 200 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('ack' as const), pick: fc.nat(), multiple: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('restore' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'clear' as const }) },
@@ -38,6 +42,13 @@ describe('UnackedWindow', () => {
             const fields = [tag % 7, tag % 1000, tag * 2, tag % 13];
             w.add(tag, fields[0], fields[1], fields[2], fields[3]);
             model.set(tag, fields);
+          } else if (o.kind === 'burst') {
+            for (let i = 0; i < o.count; i++) {
+              tag++;
+              w.add(tag, 1, 2, 3, 4);
+              expect(w.has(tag)).toBe(true);
+              w.remove(tag);
+            }
           } else if (o.kind === 'ack') {
             const tags = [...model.keys()].sort((a, b) => a - b);
             if (tags.length === 0) continue;
@@ -63,6 +74,7 @@ describe('UnackedWindow', () => {
             taken.clear();
           }
           expect(w.size).toBe(model.size);
+          expect(w.slots).toBeLessThanOrEqual(Math.max(64, 16 * model.size));
         }
         const expected = [...model.entries()].sort((a, b) => a[0] - b[0]).map(([t, f]) => [t, ...f]);
         expect(walk(w)).toEqual(expected);
@@ -70,5 +82,25 @@ describe('UnackedWindow', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('keeps a delivery held across a million later ones in a few slots, and still acks it', () => {
+    const w = new UnackedWindow();
+    w.add(1, 3, 7, 11, 13);
+    for (let tag = 2; tag <= 1_000_001; tag++) {
+      w.add(tag, 0, 0, tag, 0);
+      if (tag % 100 !== 0) w.remove(tag); // every hundredth is held too, the rest acked at once
+    }
+    expect(w.size).toBe(1 + 10_000);
+    expect(w.slots).toBeLessThanOrEqual(64);
+    expect(walk(w)[0]).toEqual([1, 3, 7, 11, 13]);
+    expect(w.next(1)).toBe(100);
+    expect(w.msgId(500_000)).toBe(500_000);
+    w.remove(1);
+    expect(w.has(1)).toBe(false);
+    expect(w.first()).toBe(100);
+    let held = 0;
+    for (let t = w.first(); t !== 0; t = w.next(t)) held++;
+    expect(held).toBe(10_000);
   });
 });

@@ -1,5 +1,5 @@
 /** Acknowledgements: ack, ack multiple, nack, reject, recover, requeue on channel and connection close. */
-import type { ChannelModel } from 'amqplib';
+import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import { MODES, bodies, channel, closedWith, eventually, sleep, subscribe, uniq, useBroker } from '../helpers.js';
 
@@ -175,6 +175,33 @@ describe.each(MODES)('acks: $name', ({ workers }) => {
     await sleep(50);
     expect(bodies(inbox.messages)).toEqual(['p', 'q', 'q']);
     ch.ack(all[2]);
+  });
+
+  it('deliveries held while thousands after them are acked stay acknowledgeable, and the rest come back once on close', async () => {
+    const total = 6000;
+    const conn = await server.connect();
+    const queue = await queueWith(conn, Array.from({ length: total }, (_, i) => String(i)));
+    const ch = await channel(conn);
+    await ch.prefetch(50);
+    // Every 500th is held, far behind the tags acked since; the rest are acked as they come.
+    const held: ConsumeMessage[] = [];
+    const seen = new Set<number>();
+    await ch.consume(queue, (msg) => {
+      const n = Number(msg!.content.toString());
+      expect(seen.has(n)).toBe(false);
+      seen.add(n);
+      if (n % 500 === 0) held.push(msg!);
+      else ch.ack(msg!);
+    });
+    await eventually(() => expect(seen.size).toBe(total), 10_000);
+    expect(held.map((m) => m.fields.deliveryTag)).toEqual(Array.from({ length: 12 }, (_, i) => i * 500 + 1));
+    // Half of the held ones acked (the oldest, the newest, some between), the other half come back.
+    for (const i of [0, 3, 4, 7, 9, 11]) ch.ack(held[i]);
+    await ch.close();
+    const back = await redeliveries(conn, queue, 6);
+    expect(back).toEqual([1, 2, 5, 6, 8, 10].map((i) => [String(i * 500), true]));
+    const check = await channel(conn);
+    expect((await check.checkQueue(queue)).messageCount).toBe(0);
   });
 
   it('acking a tag twice closes the channel with 406 unknown delivery tag', async () => {
