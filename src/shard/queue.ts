@@ -1,4 +1,5 @@
 import { Deque } from './deque.js';
+import { IdWindow } from './id-window.js';
 import { bodySize, type QueueLifecycle } from './lifecycle.js';
 import { PriorityLanes } from './priority.js';
 import { PAGING, PagedBacklog, type Paging } from './paged-backlog.js';
@@ -20,6 +21,8 @@ export interface QueueEntry {
   expiresAt: number;
   /** times it came back to a quorum queue (x-delivery-count; quorum.ts) */
   returns: number;
+  /** while unacked: the consumer whose prefetch it counts against (null for basic.get, or once that consumer went) */
+  consumer: Consumer | null;
 }
 
 /**
@@ -79,13 +82,6 @@ export function prefetchLimit(prefetch: number, globalPrefetch: number): number 
   return Math.min(prefetch, globalPrefetch);
 }
 
-interface Unacked {
-  entry: QueueEntry;
-  consumer: Consumer | null;
-  /** its body size, kept for the byte counters when it is settled */
-  bodySize: number;
-}
-
 /** A queue's messages and consumers, owned by one shard. */
 export class ShardQueue {
   private readonly ready = new Deque<QueueEntry>();
@@ -94,7 +90,7 @@ export class ShardQueue {
    * older than all of `ready`, so this is each message's original position.
    */
   private requeued = new Deque<QueueEntry>();
-  private readonly unacked = new Map<number, Unacked>();
+  private readonly unacked = new IdWindow<QueueEntry>();
   /** what its ready messages in memory take (requeued and paged ones too), for congestion */
   private readyBytes = 0;
   /** what `ready` alone takes: the in-memory window of a paged queue */
@@ -186,7 +182,7 @@ export class ShardQueue {
    */
   enqueue(message: StoredMessage, persistent = false): QueueEntry {
     this.published++;
-    const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent, expiresAt: 0, returns: 0 };
+    const entry: QueueEntry = { message, id: this.nextId++, redelivered: false, persistent, expiresAt: 0, returns: 0, consumer: null };
     const pager = this.pager;
     if (this.lanes !== null) this.lanes.push(entry);
     else if (pager !== null && (pager.length > 0 || (persistent && this.windowFull()))) pager.push(entry);
@@ -242,7 +238,7 @@ export class ShardQueue {
 
   /** A message read back from disk at declare: its id is kept, ids go on after it. */
   restore(message: StoredMessage, id: number, redelivered: boolean): QueueEntry {
-    const entry: QueueEntry = { message, id, redelivered, persistent: true, expiresAt: 0, returns: 0 };
+    const entry: QueueEntry = { message, id, redelivered, persistent: true, expiresAt: 0, returns: 0, consumer: null };
     this.nextId = id + 1;
     if (this.lanes !== null) this.lanes.push(entry);
     else this.pushReady(entry);
@@ -306,7 +302,8 @@ export class ShardQueue {
   /** Records an entry as delivered and awaiting ack. */
   track(entry: QueueEntry, consumer: Consumer | null): void {
     const size = bodySize(entry.message.block);
-    this.unacked.set(entry.id, { entry, consumer, bodySize: size });
+    entry.consumer = consumer;
+    this.unacked.set(entry.id, entry);
     if (consumer !== null) consumer.unacked++;
     this.unackedBodyBytes += size;
     if (entry.persistent) {
@@ -317,16 +314,19 @@ export class ShardQueue {
 
   /** Removes an unacked entry; returns it (undefined if unknown) and frees its consumer's credit. */
   settle(id: number): QueueEntry | undefined {
-    const unacked = this.unacked.get(id);
-    if (unacked === undefined) return undefined;
-    this.unacked.delete(id);
-    if (unacked.consumer !== null) unacked.consumer.unacked--;
-    this.unackedBodyBytes -= unacked.bodySize;
-    if (unacked.entry.persistent) {
-      this.unackedPersistent--;
-      this.unackedPersistentBytes -= unacked.bodySize;
+    const entry = this.unacked.delete(id);
+    if (entry === undefined) return undefined;
+    if (entry.consumer !== null) {
+      entry.consumer.unacked--;
+      entry.consumer = null;
     }
-    return unacked.entry;
+    const size = bodySize(entry.message.block);
+    this.unackedBodyBytes -= size;
+    if (entry.persistent) {
+      this.unackedPersistent--;
+      this.unackedPersistentBytes -= size;
+    }
+    return entry;
   }
 
   /**
@@ -479,7 +479,7 @@ export class ShardQueue {
     if (this.consumers.length === 0) this.updateFlow();
     if (this.nextConsumer >= this.consumers.length) this.nextConsumer = 0;
     // Its unacked entries stay acknowledgeable; they no longer count against anyone.
-    for (const unacked of this.unacked.values()) if (unacked.consumer === consumer) unacked.consumer = null;
+    for (const entry of this.unacked.values()) if (entry.consumer === consumer) entry.consumer = null;
   }
 
   /**
