@@ -38,6 +38,9 @@ import { LogExchange } from './log/log-exchange.js';
 import { WaitFor } from './rig/wait-for.js';
 import { Faults } from './rig/faults.js';
 import { Observers, type ObservedEvent, type ObservedEvents } from './rig/observers.js';
+import { FlushList } from './acceptor/flush-list.js';
+import { readU32LE } from './protocol/uint32.js';
+import { readF64LE } from './protocol/float64.js';
 
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
@@ -131,6 +134,8 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 export const RING_BYTES = 8 * 1024 * 1024;
 
 const SHUTDOWN = new AmqpError(ReplyCode.CONNECTION_FORCED, 'broker shutdown', 0, 0, true);
+const flushLink = (link: ShardLink): void => link.writer.flush();
+const flushConnection = (conn: Connection): void => conn.guard(conn.flush, undefined);
 
 interface PendingImmediate {
   channel: Channel;
@@ -168,8 +173,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   /** publishes log lines to every vhost's amq.rabbitmq.log */
   readonly logExchange: LogExchange;
   private readonly immediates = new Map<number, PendingImmediate>();
-  private readonly dirtyConnections = new Set<Connection>();
-  private readonly dirtyLinks = new Set<ShardLink>();
+  private readonly dirtyConnections = new FlushList<Connection>();
+  private readonly dirtyLinks = new FlushList<ShardLink>();
   /** channels with confirms to send, answered once per batch (Channel.confirmed) */
   private readonly confirming: Channel[] = [];
   /** the turn scheduled to flush work that finished outside a batch; a batch's own flush cancels it */
@@ -372,13 +377,13 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   onRecordFailed(link: ShardLink, buf: Buffer, at: number, err: unknown): boolean {
     let conn: Connection | undefined;
     if (buf[at] === S2A_DELIVER) {
-      conn = this.consumers.get(buf.readUInt32LE(at + 2))?.channel.conn;
+      conn = this.consumers.get(readU32LE(buf, at + 2))?.channel.conn;
       // The message may not have reached the channel's unacked set: back to its queue
       // (a no-op for a no-ack delivery, or when the channel's release requeues it too).
-      link.settle(SETTLE_REQUEUE, [buf.readUInt32LE(at + 6), buf.readDoubleLE(at + 10)]);
+      link.settle(SETTLE_REQUEUE, [readU32LE(buf, at + 6), readF64LE(buf, at + 10)]);
       this.linkDirty(link);
     } else if (buf[at] === S2A_IMMEDIATE) {
-      conn = this.channels.get(buf.readUInt32LE(at + 2))?.conn;
+      conn = this.channels.get(readU32LE(buf, at + 2))?.conn;
     }
     if (conn === undefined) return false;
     conn.fail(err);
@@ -669,14 +674,12 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       this.flushImmediate = null;
     }
     // Something was published, settled, delivered, declared or answered: a waiter may be satisfied.
-    if (this.waitFor.active && (this.dirtyLinks.size > 0 || this.dirtyConnections.size > 0)) this.waitFor.poke();
-    for (const link of this.dirtyLinks) link.writer.flush();
-    this.dirtyLinks.clear();
+    if (this.waitFor.active && !(this.dirtyLinks.empty && this.dirtyConnections.empty)) this.waitFor.poke();
+    this.dirtyLinks.drain(flushLink);
     const confirming = this.confirming;
     for (let i = 0; i < confirming.length; i++) confirming[i].flushConfirms();
     confirming.length = 0;
-    for (const conn of this.dirtyConnections) conn.guard(conn.flush, undefined);
-    this.dirtyConnections.clear();
+    this.dirtyConnections.drain(flushConnection);
   }
 
   // --- channels: immediate publishes and confirms -------------------------------
@@ -781,10 +784,10 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   onDeliver(link: ShardLink, buf: Buffer, at: number): void {
-    const consumer = this.consumers.get(buf.readUInt32LE(at + 2));
+    const consumer = this.consumers.get(readU32LE(buf, at + 2));
     // Cancelled while this was in flight: the shard took it back when it saw the cancel.
     if (consumer === undefined) return;
-    consumer.channel.deliver(consumer, buf[at + 1] === 1, buf.readUInt32LE(at + 6), buf.readDoubleLE(at + 10), buf, at + DELIVER_HEADER);
+    consumer.channel.deliver(consumer, buf[at + 1] === 1, readU32LE(buf, at + 6), readF64LE(buf, at + 10), buf, at + DELIVER_HEADER);
     link.credit(consumer.id);
   }
 }

@@ -100,6 +100,8 @@ export class Connection implements FrameHandler {
   backlogBytes = 0;
   /** channels open (for the user's max-channels limit) */
   channelCount = 0;
+  /** in the broker's list of connections to flush at the end of the batch */
+  queuedForFlush = false;
   readonly name: string;
   /** the connection.close that ended it, and who sent it (for the 'close' observer) */
   closeReason: { code: number; text: string; by: 'client' | 'server' } | null = null;

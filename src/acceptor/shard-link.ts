@@ -17,6 +17,8 @@ import * as R from '../shard/records.js';
 import { PIECE, PieceAssembler } from '../shard/pieces.js';
 import { CREDIT_WINDOW } from '../shard/queue.js';
 import { PAUSE_RING, type Connection } from './connection.js';
+import { readU32LE, writeU32LE } from '../protocol/uint32.js';
+import { readF64LE, writeF64LE } from '../protocol/float64.js';
 
 export interface GetResult {
   redelivered: boolean;
@@ -69,6 +71,8 @@ const CREDIT_BYTES = 1024 * 1024;
 
 export class ShardLink {
   readonly writer: RingWriter;
+  /** in the broker's list of links whose writer rings the shard at the end of the batch */
+  queuedForFlush = false;
   private readonly input: Ring;
   private readonly shardBell: Doorbell;
   private readonly pump: Pump;
@@ -233,11 +237,11 @@ export class ShardLink {
     let p = w.offset;
     buf[p] = R.A2S_SETTLE;
     buf[p + 1] = this.settleAction;
-    buf.writeUInt32LE(count, p + 2);
+    writeU32LE(buf, p + 2, count);
     p += R.SETTLE_HEADER;
     for (let i = 0; i < entries.length; i += 2, p += R.SETTLE_ENTRY) {
-      buf.writeUInt32LE(entries[i], p);
-      buf.writeDoubleLE(entries[i + 1], p + 4);
+      writeU32LE(buf, p, entries[i]);
+      writeF64LE(buf, p + 4, entries[i + 1]);
     }
     w.end();
     entries.length = 0;
@@ -264,7 +268,7 @@ export class ShardLink {
     const { buf } = w;
     let p = w.offset;
     buf[p] = R.A2S_CREDIT;
-    buf.writeUInt32LE(count, p + 1);
+    writeU32LE(buf, p + 1, count);
     p += R.CREDIT_HEADER;
     // Waking the shard for every small CREDIT doubled its wake-ups (and this
     // thread's futex calls) per delivery batch. It needs the bell only when a
@@ -279,8 +283,8 @@ export class ShardLink {
     }
     let wake = false;
     for (const [consumerId, written] of this.credits) {
-      buf.writeUInt32LE(consumerId, p);
-      buf.writeUInt32LE(written, p + 4);
+      writeU32LE(buf, p, consumerId);
+      writeU32LE(buf, p + 4, written);
       p += R.CREDIT_ENTRY;
       const unrung = (this.unrungCredits.get(consumerId) ?? 0) + written;
       if (unrung >= CREDIT_EVERY) wake = true;
@@ -344,7 +348,7 @@ export class ShardLink {
     const w = this.writer;
     w.begin(R.CONTROL_HEADER + payload.length);
     w.buf[w.offset] = R.A2S_CONTROL;
-    w.buf.writeUInt32LE(requestId, w.offset + 1);
+    writeU32LE(w.buf, w.offset + 1, requestId);
     payload.copy(w.buf, w.offset + R.CONTROL_HEADER);
     w.end();
     w.flush();
@@ -394,45 +398,45 @@ export class ShardLink {
         this.unrungBytes += end - at;
         return this.events.onDeliver(this, buf, at);
       case R.S2A_REPLY:
-        return this.resolve(buf.readUInt32LE(at + 1), R.unpackControl(buf, at + R.CONTROL_HEADER, end));
+        return this.resolve(readU32LE(buf, at + 1), R.unpackControl(buf, at + R.CONTROL_HEADER, end));
       case R.S2A_GET_OK: {
         const result: GetResult = {
           redelivered: buf[at + 1] === 1,
-          queueId: buf.readUInt32LE(at + 6),
-          msgId: buf.readDoubleLE(at + 10),
-          messageCount: buf.readUInt32LE(at + 18),
+          queueId: readU32LE(buf, at + 6),
+          msgId: readF64LE(buf, at + 10),
+          messageCount: readU32LE(buf, at + 18),
           // a record put together from pieces is a buffer of its own already
           block: buf === this.input.data ? Buffer.from(buf.subarray(at + R.GET_OK_HEADER, end)) : buf.subarray(at + R.GET_OK_HEADER, end),
         };
-        return this.resolve(buf.readUInt32LE(at + 2), result);
+        return this.resolve(readU32LE(buf, at + 2), result);
       }
       case R.S2A_IMMEDIATE:
         return this.events.onImmediate(
-          buf.readUInt32LE(at + 2),
-          buf.readUInt32LE(at + 6),
+          readU32LE(buf, at + 2),
+          readU32LE(buf, at + 6),
           buf[at + 1] === 1,
           buf,
           at + R.IMMEDIATE_HEADER,
         );
       case R.S2A_CONFIRM: {
-        const count = buf.readUInt32LE(at + 1);
+        const count = readU32LE(buf, at + 1);
         for (let i = 0, p = at + R.CONFIRM_HEADER; i < count; i++, p += R.CONFIRM_ENTRY) {
-          this.events.onConfirm(this, buf.readUInt32LE(p), buf.readUInt32LE(p + 4), buf.readUInt32LE(p + 8));
+          this.events.onConfirm(this, readU32LE(buf, p), readU32LE(buf, p + 4), readU32LE(buf, p + 8));
         }
         return;
       }
       case R.S2A_QUEUE_FLOW: {
-        const queueId = buf.readUInt32LE(at + 2);
+        const queueId = readU32LE(buf, at + 2);
         if (buf[at + 1] === 0) return this.queueCleared(queueId);
         if (!this.congestedQueues.has(queueId)) this.congestedQueues.set(queueId, new Set());
         return;
       }
       case R.S2A_DEAD_LETTER:
-        return this.events.onDeadLetter(buf.readUInt32LE(at + 1), buf, at + R.DEAD_LETTER_HEADER, end);
+        return this.events.onDeadLetter(readU32LE(buf, at + 1), buf, at + R.DEAD_LETTER_HEADER, end);
       case R.S2A_QUEUE_EXPIRED:
-        return this.events.onQueueExpired(buf.readUInt32LE(at + 1));
+        return this.events.onQueueExpired(readU32LE(buf, at + 1));
       case R.S2A_MEMORY: {
-        this.queuedBytes = buf.readDoubleLE(at + 2);
+        this.queuedBytes = readF64LE(buf, at + 2);
         const heapAlarm = buf[at + 1] === 1;
         if (heapAlarm === this.heapAlarm) return;
         this.heapAlarm = heapAlarm;
@@ -460,7 +464,7 @@ export class ShardLink {
   private recordFailed(buf: Buffer, at: number, err: unknown): void {
     const type = buf[at];
     if (type === R.S2A_REPLY || type === R.S2A_GET_OK) {
-      const requestId = buf.readUInt32LE(type === R.S2A_REPLY ? at + 1 : at + 2);
+      const requestId = readU32LE(buf, type === R.S2A_REPLY ? at + 1 : at + 2);
       const request = this.pending.get(requestId);
       if (request !== undefined) {
         this.pending.delete(requestId);

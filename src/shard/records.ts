@@ -12,7 +12,7 @@
  */
 import { Packr } from 'msgpackr';
 import { copyBytes } from '../protocol/copy-bytes.js';
-import { writeU32LE } from '../protocol/uint32.js';
+import { readU32LE, writeU32LE } from '../protocol/uint32.js';
 
 /** Acceptor -> shard */
 export const A2S_PUBLISH = 1;
@@ -140,9 +140,9 @@ export class BlockView {
     this.routingKeyAt = at + 1 + buf[at];
     const propertiesLenAt = this.routingKeyAt + 1 + buf[this.routingKeyAt];
     this.propertiesAt = propertiesLenAt + 4;
-    this.propertiesEnd = this.propertiesAt + buf.readUInt32LE(propertiesLenAt);
+    this.propertiesEnd = this.propertiesAt + readU32LE(buf, propertiesLenAt);
     this.bodyAt = this.propertiesEnd + 4;
-    this.end = this.bodyAt + buf.readUInt32LE(this.propertiesEnd);
+    this.end = this.bodyAt + readU32LE(buf, this.propertiesEnd);
     return this;
   }
 

@@ -7,6 +7,8 @@ import { Shard } from './shard.js';
 import { ENTRY_OVERHEAD } from './queue.js';
 import * as R from './records.js';
 import { PIECE, PieceAssembler } from './pieces.js';
+import { writeU32LE } from '../protocol/uint32.js';
+import { writeF64LE } from '../protocol/float64.js';
 
 /** Records handled per turn before yielding, so a flood cannot starve deliveries. */
 const BATCH = 4096;
@@ -106,7 +108,7 @@ export class ShardRunner {
       w.begin(R.QUEUE_FLOW_SIZE);
       w.buf[w.offset] = R.S2A_QUEUE_FLOW;
       w.buf[w.offset + 1] = queue.congested ? 1 : 0;
-      w.buf.writeUInt32LE(queue.id, w.offset + 2);
+      writeU32LE(w.buf, w.offset + 2, queue.id);
       w.end();
     }
     changed.clear();
@@ -125,7 +127,7 @@ export class ShardRunner {
     w.begin(R.MEMORY_SIZE);
     w.buf[w.offset] = R.S2A_MEMORY;
     w.buf[w.offset + 1] = alarm ? 1 : 0;
-    w.buf.writeDoubleLE(bytes, w.offset + 2);
+    writeF64LE(w.buf, w.offset + 2, bytes);
     w.end();
   }
 }

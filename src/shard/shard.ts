@@ -24,9 +24,10 @@ import { Lifecycles, QueueLifecycle, bodySize, type LifecycleHost } from './life
 import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 import { withDeliveryCount } from './quorum.js';
 import { copyBytes } from '../protocol/copy-bytes.js';
-import { writeU32LE } from '../protocol/uint32.js';
 import { log } from '../log/logger.js';
 import { deliveryMode } from '../protocol/properties-validator.js';
+import { readU32LE, writeU32LE } from '../protocol/uint32.js';
+import { readF64LE, writeF64LE } from '../protocol/float64.js';
 
 /** Control operations, msgpack-encoded in A2S_CONTROL records. */
 export type ShardControl =
@@ -117,7 +118,7 @@ export class Shard implements LifecycleHost {
       case R.A2S_CREDIT:
         return this.credit(buf, at);
       case R.A2S_CONTROL: {
-        const requestId = buf.readUInt32LE(at + 1);
+        const requestId = readU32LE(buf, at + 1);
         return this.control(requestId, R.unpackControl(buf, at + R.CONTROL_HEADER, end));
       }
       default:
@@ -183,7 +184,7 @@ export class Shard implements LifecycleHost {
     /** the store command that makes it safe (0: memory is enough), or -1: a durable queue's disk failed */
     let seq = 0;
     for (let i = 0; i < queueCount; i++) {
-      const queue = this.queues.get(buf.readUInt32LE(at + R.PUBLISH_HEADER + 4 * i));
+      const queue = this.queues.get(readU32LE(buf, at + R.PUBLISH_HEADER + 4 * i));
       if (queue === undefined) continue; // deleted while the publish was in flight
       if (immediate && !queue.hasReadyConsumer()) continue;
       const lc = queue.lifecycle;
@@ -203,13 +204,13 @@ export class Shard implements LifecycleHost {
       this.pending.add(queue);
       delivered = true;
     }
-    if (immediate) this.writeImmediate(buf.readUInt32LE(at + 4), buf.readUInt32LE(at + 8), delivered, message.block);
+    if (immediate) this.writeImmediate(readU32LE(buf, at + 4), readU32LE(buf, at + 8), delivered, message.block);
     // Safe once held in memory (a queue deleted in flight counts too: RabbitMQ acks
     // those, routing succeeded), and after the IMMEDIATE answer: a return goes before
     // its ack. A persistent message in a durable queue is safe once on disk: the
     // gate holds its confirm, and the channel's later ones, until the fsync.
     if ((flags & R.PUBLISH_CONFIRM) === 0) return;
-    const channelRef = buf.readUInt32LE(at + 4);
+    const channelRef = readU32LE(buf, at + 4);
     if (refused) {
       if (this.store === null) this.confirms.refused(channelRef);
       else this.gate.refused(channelRef, this.confirms);
@@ -262,14 +263,14 @@ export class Shard implements LifecycleHost {
 
   private settle(buf: Buffer, at: number): void {
     const action = buf[at + 1];
-    const count = buf.readUInt32LE(at + 2);
+    const count = readU32LE(buf, at + 2);
     // Requeued entries are put back per queue, a batch at a time (see ShardQueue.requeue).
     const requeued = action === R.SETTLE_REQUEUE ? new Map<ShardQueue, QueueEntry[]>() : null;
     let p = at + R.SETTLE_HEADER;
     for (let i = 0; i < count; i++, p += R.SETTLE_ENTRY) {
-      const queue = this.queues.get(buf.readUInt32LE(p));
+      const queue = this.queues.get(readU32LE(buf, p));
       if (queue === undefined) continue;
-      const entry = queue.settle(buf.readDoubleLE(p + 4));
+      const entry = queue.settle(readF64LE(buf, p + 4));
       if (entry === undefined) continue;
       // A requeued persistent entry stays on disk as it is: it was appended once.
       if (requeued === null) {
@@ -294,13 +295,13 @@ export class Shard implements LifecycleHost {
 
   /** The acceptor wrote deliveries to their connections: they leave the consumers' in-flight windows. */
   private credit(buf: Buffer, at: number): void {
-    const count = buf.readUInt32LE(at + 1);
+    const count = readU32LE(buf, at + 1);
     let p = at + R.CREDIT_HEADER;
     for (let i = 0; i < count; i++, p += R.CREDIT_ENTRY) {
-      const consumer = this.consumers.get(buf.readUInt32LE(p));
+      const consumer = this.consumers.get(readU32LE(buf, p));
       if (consumer === undefined) continue; // its queue was deleted
       const queue = consumer.queue;
-      for (let n = buf.readUInt32LE(p + 4); n > 0; n--) {
+      for (let n = readU32LE(buf, p + 4); n > 0; n--) {
         const entry = consumer.inFlight.shift()!;
         // A no-ack delivery is done once it is in its connection's output.
         if (consumer.noAck) this.forget(queue, entry);
@@ -554,7 +555,7 @@ export class Shard implements LifecycleHost {
     this.out.begin(R.QUEUE_EXPIRED_SIZE);
     const { buf, offset } = this.out;
     buf[offset] = R.S2A_QUEUE_EXPIRED;
-    buf.writeUInt32LE(queue.id, offset + 1);
+    writeU32LE(buf, offset + 1, queue.id);
     this.out.end();
   }
 
@@ -575,7 +576,7 @@ export class Shard implements LifecycleHost {
     this.out.begin(R.DEAD_LETTER_HEADER + dead.length);
     const { buf, offset } = this.out;
     buf[offset] = R.S2A_DEAD_LETTER;
-    buf.writeUInt32LE(queue.id, offset + 1);
+    writeU32LE(buf, offset + 1, queue.id);
     dead.copy(buf, offset + R.DEAD_LETTER_HEADER);
     this.out.end();
   }
@@ -593,7 +594,7 @@ export class Shard implements LifecycleHost {
     this.out.begin(R.CONTROL_HEADER + payload.length);
     const { buf, offset } = this.out;
     buf[offset] = R.S2A_REPLY;
-    buf.writeUInt32LE(requestId, offset + 1);
+    writeU32LE(buf, offset + 1, requestId);
     payload.copy(buf, offset + R.CONTROL_HEADER);
     this.out.end();
   }
@@ -617,7 +618,7 @@ export class Shard implements LifecycleHost {
     buf[offset + 1] = entry.redelivered ? 1 : 0;
     writeU32LE(buf, offset + 2, consumer.id);
     writeU32LE(buf, offset + 6, consumer.queue.id);
-    buf.writeDoubleLE(entry.id, offset + 10);
+    writeF64LE(buf, offset + 10, entry.id);
     copyBytes(block, 0, block.length, buf, offset + R.DELIVER_HEADER);
     this.out.end();
   }
@@ -628,10 +629,10 @@ export class Shard implements LifecycleHost {
     const { buf, offset } = this.out;
     buf[offset] = R.S2A_GET_OK;
     buf[offset + 1] = entry.redelivered ? 1 : 0;
-    buf.writeUInt32LE(requestId, offset + 2);
-    buf.writeUInt32LE(queue.id, offset + 6);
-    buf.writeDoubleLE(entry.id, offset + 10);
-    buf.writeUInt32LE(queue.messageCount, offset + 18);
+    writeU32LE(buf, offset + 2, requestId);
+    writeU32LE(buf, offset + 6, queue.id);
+    writeF64LE(buf, offset + 10, entry.id);
+    writeU32LE(buf, offset + 18, queue.messageCount);
     copyBytes(block, 0, block.length, buf, offset + R.GET_OK_HEADER);
     this.out.end();
   }
@@ -642,8 +643,8 @@ export class Shard implements LifecycleHost {
     const { buf, offset } = this.out;
     buf[offset] = R.S2A_IMMEDIATE;
     buf[offset + 1] = delivered ? 1 : 0;
-    buf.writeUInt32LE(channelRef, offset + 2);
-    buf.writeUInt32LE(publishId, offset + 6);
+    writeU32LE(buf, offset + 2, channelRef);
+    writeU32LE(buf, offset + 6, publishId);
     if (!delivered) block.copy(buf, offset + R.IMMEDIATE_HEADER);
     this.out.end();
   }
