@@ -301,15 +301,10 @@ export class ShardQueue {
 
   /** Records an entry as delivered and awaiting ack. */
   track(entry: QueueEntry, consumer: Consumer | null): void {
-    const size = bodySize(entry.message.block);
     entry.consumer = consumer;
     this.unacked.set(entry.id, entry);
     if (consumer !== null) consumer.unacked++;
-    this.unackedBodyBytes += size;
-    if (entry.persistent) {
-      this.unackedPersistent++;
-      this.unackedPersistentBytes += size;
-    }
+    this.countUnacked(entry, 1);
   }
 
   /** Removes an unacked entry; returns it (undefined if unknown) and frees its consumer's credit. */
@@ -320,12 +315,7 @@ export class ShardQueue {
       entry.consumer.unacked--;
       entry.consumer = null;
     }
-    const size = bodySize(entry.message.block);
-    this.unackedBodyBytes -= size;
-    if (entry.persistent) {
-      this.unackedPersistent--;
-      this.unackedPersistentBytes -= size;
-    }
+    this.countUnacked(entry, -1);
     return entry;
   }
 
@@ -458,6 +448,15 @@ export class ShardQueue {
     if (entry.persistent) {
       this.readyPersistent += sign;
       this.readyPersistentBytes += size;
+    }
+  }
+
+  private countUnacked(entry: QueueEntry, sign: 1 | -1): void {
+    const size = sign * bodySize(entry.message.block);
+    this.unackedBodyBytes += size;
+    if (entry.persistent) {
+      this.unackedPersistent += sign;
+      this.unackedPersistentBytes += size;
     }
   }
 
