@@ -739,10 +739,11 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.definitions?.changed();
   }
 
-  /** QueueHost: a deleted queue's consumers are cancelled (notified if they can be). */
-  queueDeleted(queue: QueueRecord): void {
+  /** QueueHost: a deleted queue's consumers are cancelled; the function returned notifies those that can be. */
+  queueDeleted(queue: QueueRecord): () => void {
     this.churn.queueDeleted++;
-    this.consumers.queueDeleted(queue);
+    const cancelled = this.consumers.queueDeleted(queue);
+    return () => this.consumers.tellCancelled(cancelled);
   }
 
   /** ConsumerHost: an auto-delete queue goes with its last consumer. */

@@ -84,13 +84,17 @@ export class ConsumerRegistry {
     if (queue.autoDelete && queue.consumerCount === 0) this.host.queueUnused(queue, consumer.channel.conn);
   }
 
-  /** The queue was deleted: its consumers are gone, and told so where the client understands basic.cancel. */
-  queueDeleted(queue: QueueRecord): void {
-    for (const consumer of this.byQueue.get(queue) ?? []) {
-      this.forget(consumer);
-      this.notifyCancelled(consumer);
-    }
+  /** The queue was deleted: its consumers are gone; returns them, to be told with tellCancelled. */
+  queueDeleted(queue: QueueRecord): ConsumerRef[] {
+    const consumers = [...(this.byQueue.get(queue) ?? [])];
+    for (const consumer of consumers) this.forget(consumer);
     this.byQueue.delete(queue);
+    return consumers;
+  }
+
+  /** basic.cancel to each consumer the broker cancelled, where its channel is open and understands it. */
+  tellCancelled(consumers: Iterable<ConsumerRef>): void {
+    for (const consumer of consumers) this.notifyCancelled(consumer);
   }
 
   /**

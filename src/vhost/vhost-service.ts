@@ -44,8 +44,12 @@ export interface QueueHost {
   linkDirty(link: ShardLink): void;
   /** a broker-wide id (queue ids share the space with consumer ids) */
   newId(): number;
-  /** `queue` was deleted: its consumers are gone (and told so, where they can be) */
-  queueDeleted(queue: QueueRecord): void;
+  /**
+   * `queue` left the routing model: its consumers are gone at once. The function
+   * returned tells them so (where they can be told); call it once the shard has
+   * deleted the queue, so basic.cancel goes just before queue.delete-ok, as RabbitMQ's does.
+   */
+  queueDeleted(queue: QueueRecord): () => void;
   /** something kept across restarts changed (a durable exchange, queue or binding) */
   topologyChanged(): void;
   /** where durable queues keep their persistent messages; undefined: in memory */
@@ -147,16 +151,24 @@ export class VHostService {
    * with the messages dropped. Auto-delete and exclusive-owner cleanup use it.
    */
   async dropQueue(queue: QueueRecord): Promise<number> {
-    if (!this.forgetQueue(queue)) return 0;
+    const tellCancelled = this.forgetQueue(queue);
+    if (tellCancelled === undefined) return 0;
     const link = this.host.links[queue.shard];
-    const { messageCount } = await link.request({ op: 'delete', queueId: queue.id });
-    link.queueCleared(queue.id);
-    return messageCount;
+    try {
+      const { messageCount } = await link.request({ op: 'delete', queueId: queue.id });
+      link.queueCleared(queue.id);
+      return messageCount;
+    } finally {
+      tellCancelled();
+    }
   }
 
-  /** Takes a queue out of the routing model and cancels its consumers; false if it was already gone. */
-  private forgetQueue(queue: QueueRecord): boolean {
-    if (this.topology.queues.get(queue.name) !== queue) return false;
+  /**
+   * Takes a queue out of the routing model and cancels its consumers; returns
+   * what tells them so, or undefined if the queue was already gone.
+   */
+  private forgetQueue(queue: QueueRecord): (() => void) | undefined {
+    if (this.topology.queues.get(queue.name) !== queue) return undefined;
     this.topology.deleteQueue(queue);
     this.queuesById.delete(queue.id);
     if (queue.exclusiveOwner !== 0) {
@@ -164,8 +176,7 @@ export class VHostService {
       owned?.delete(queue);
       if (owned?.size === 0) this.exclusive.delete(queue.exclusiveOwner);
     }
-    this.host.queueDeleted(queue);
-    return true;
+    return this.host.queueDeleted(queue);
   }
 
   /** The vhost is being deleted: every queue goes, with its messages, in its shard. */
@@ -215,21 +226,28 @@ export class VHostService {
   /** Deletes queues, one request per shard for all of its queues. */
   private async deleteQueues(queues: QueueRecord[]): Promise<number> {
     const byShard = new Map<number, number[]>();
+    const tellCancelled: (() => void)[] = [];
     for (const queue of queues) {
-      if (!this.forgetQueue(queue)) continue;
+      const tell = this.forgetQueue(queue);
+      if (tell === undefined) continue;
+      tellCancelled.push(tell);
       let ids = byShard.get(queue.shard);
       if (ids === undefined) byShard.set(queue.shard, (ids = []));
       ids.push(queue.id);
     }
-    const counts = await Promise.all(
-      [...byShard].map(async ([shard, queueIds]) => {
-        const link = this.host.links[shard];
-        const { messageCount } = await link.request({ op: 'deleteMany', queueIds });
-        for (const id of queueIds) link.queueCleared(id);
-        return messageCount as number;
-      }),
-    );
-    return counts.reduce((a, b) => a + b, 0);
+    try {
+      const counts = await Promise.all(
+        [...byShard].map(async ([shard, queueIds]) => {
+          const link = this.host.links[shard];
+          const { messageCount } = await link.request({ op: 'deleteMany', queueIds });
+          for (const id of queueIds) link.queueCleared(id);
+          return messageCount as number;
+        }),
+      );
+      return counts.reduce((a, b) => a + b, 0);
+    } finally {
+      for (const tell of tellCancelled) tell();
+    }
   }
 
   // --- exchanges ------------------------------------------------------------------

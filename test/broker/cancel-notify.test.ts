@@ -63,6 +63,27 @@ for (const mode of MODES) {
       await consumerCh.checkExchange('amq.direct'); // the ack was no error: the channel is open
     });
 
+    it("a queue deleted on its own consumer's channel: basic.cancel comes with queue.delete-ok, so closing the channel on the cancel loses no reply", async () => {
+      // amqplib's own suite does this: a channel closed on the cancel rejects a delete-ok still to come.
+      const conn = await server.connect();
+      for (let i = 0; i < 12; i++) {
+        const ch = await channel(conn);
+        const q = nameOnShard(`cn-own-${i}`, i, mode.workers);
+        await ch.assertQueue(q);
+        let deleted: Promise<unknown> | undefined;
+        await new Promise<void>((resolve, reject) => {
+          void ch
+            .consume(q, (msg) => (msg === null ? resolve() : reject(new Error('no message was sent'))))
+            .then(() => {
+              deleted = ch.deleteQueue(q);
+            }, reject);
+        });
+        const closed = ch.close();
+        await expect(deleted).resolves.toEqual({ messageCount: 0 });
+        await closed;
+      }
+    });
+
     it('a client without the capability gets no basic.cancel; its channel stays open', async () => {
       const q = nameOnShard('cn-raw', 0, mode.workers);
       const admin = await channel(await server.connect());
