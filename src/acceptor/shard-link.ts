@@ -384,6 +384,7 @@ export class ShardLink {
     }
     if (handled > 0) {
       progress = true;
+      input.release();
       this.writeCredits();
       if (input.producerBlocked) this.shardBell.ring();
       this.events.onBatchEnd();

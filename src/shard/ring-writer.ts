@@ -90,6 +90,7 @@ export class RingWriter {
     if (this.inRing) this.ring.commit();
     else if (this.inPieces) this.writePieces();
     else this.pushOverflow(this.buf, 0);
+    this.ring.publish();
   }
 
   private beginPieces(size: number): void {
@@ -165,6 +166,7 @@ export class RingWriter {
   /** Wakes the reader once per batch, and only if something was written. */
   flush(): void {
     if (this.gathering !== null) this.writeGathered();
+    this.ring.publish();
     if (this.written) {
       this.written = false;
       this.rings++;

@@ -11,6 +11,10 @@
  *   TAIL  write offset, written by the producer
  *   BLOCKED  1 while the producer holds records it could not fit, so the
  *            consumer knows to wake it after making room (and only then)
+ *
+ * HEAD and TAIL are stored once per batch (publish(), release()), not per
+ * record: each Atomics.store is a full fence, and the other thread's next load
+ * of that line a cache miss.
  */
 import { readU32LE, writeU32LE } from '../protocol/uint32.js';
 
@@ -29,6 +33,8 @@ export class Ring {
   private readonly control: Int32Array;
   /** Producer's own copy of TAIL plus the pending (reserved, uncommitted) record. */
   private tail = 0;
+  /** TAIL as last stored for the consumer (see publish). */
+  private published = 0;
   private reservedEnd = -1;
   /**
    * HEAD as the producer last loaded it. It only moves on (frees room), so a
@@ -37,6 +43,8 @@ export class Ring {
   private headSeen = 0;
   /** Consumer's own copy of HEAD and the end of the record it is looking at. */
   private head = 0;
+  /** HEAD as last stored for the producer (see release). */
+  private released = 0;
   private peekedEnd = -1;
   /** TAIL as the consumer last loaded it (stale: fewer records), reloaded only when it says empty. */
   private tailSeen = 0;
@@ -52,13 +60,14 @@ export class Ring {
     this.capacity = sab.byteLength - CONTROL_BYTES;
     this.control = new Int32Array(sab, 0, CONTROL_BYTES / 4);
     this.data = Buffer.from(sab, CONTROL_BYTES, this.capacity);
-    this.tail = this.tailSeen = Atomics.load(this.control, TAIL);
-    this.head = this.headSeen = Atomics.load(this.control, HEAD);
+    this.tail = this.tailSeen = this.published = Atomics.load(this.control, TAIL);
+    this.head = this.headSeen = this.released = Atomics.load(this.control, HEAD);
   }
 
   /**
    * Producer: room for a `size`-byte record. Returns the payload offset in `data`,
-   * or -1 when the ring is too full right now. Call commit() once written.
+   * or -1 when the ring is too full right now. Call commit() once written, and
+   * publish() at the end of the batch.
    */
   reserve(size: number): number {
     const need = LENGTH_BYTES + size;
@@ -86,9 +95,15 @@ export class Ring {
     return head - at <= need ? -1 : at;
   }
 
-  /** Producer: publish the record written after the last reserve(). */
+  /** Producer: the record written after the last reserve() is complete; publish() lets the consumer see it. */
   commit(): void {
     this.tail = this.reservedEnd === this.capacity ? 0 : this.reservedEnd;
+  }
+
+  /** Producer: the records committed so far become visible to the consumer. */
+  publish(): void {
+    if (this.tail === this.published) return;
+    this.published = this.tail;
     Atomics.store(this.control, TAIL, this.tail);
   }
 
@@ -97,7 +112,10 @@ export class Ring {
     let at = this.head;
     if (at === this.tailSeen) {
       this.tailSeen = Atomics.load(this.control, TAIL);
-      if (at === this.tailSeen) return -1;
+      if (at === this.tailSeen) {
+        this.release(); // all read: the room goes back at once
+        return -1;
+      }
     }
     const data = this.data;
     if (this.capacity - at < LENGTH_BYTES || readU32LE(data, at) === WRAP) at = 0;
@@ -106,9 +124,15 @@ export class Ring {
     return at + LENGTH_BYTES;
   }
 
-  /** Consumer: release the record returned by peek() so the producer may reuse its bytes. */
+  /** Consumer: done with the record returned by peek(); release() gives its bytes back to the producer. */
   consume(): void {
     this.head = this.peekedEnd === this.capacity ? 0 : this.peekedEnd;
+  }
+
+  /** Consumer: the producer may reuse the bytes of every record consumed so far (at the end of a batch). */
+  release(): void {
+    if (this.head === this.released) return;
+    this.released = this.head;
     Atomics.store(this.control, HEAD, this.head);
   }
 

@@ -73,6 +73,7 @@ export class ShardRunner {
     }
     if (handled > 0) {
       progress = true;
+      input.release();
       if (input.producerBlocked) this.acceptorBell.ring();
     }
     if (shard.deliver()) progress = true;

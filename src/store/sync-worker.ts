@@ -50,6 +50,7 @@ function batch(): number {
     records++;
   }
   if (records === 0) return 0;
+  ring.release();
   if (ring.producerBlocked) wake.ring(); // room for the shard's overflow, before the fsync
   if (commands === 0) return records; // pieces of a command still arriving
   if (stop) stores.closeAll();

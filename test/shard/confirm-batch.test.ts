@@ -14,6 +14,7 @@ const declareRecord = (queueId: number) => controlRecord(0, { op: 'declare', que
 /** The records in a ring, CONFIRM ones decoded to [channelRef, stored, refused] entries; others by type. */
 function records(out: Ring): (number | number[][])[] {
   const got: (number | number[][])[] = [];
+  out.publish(); // what the writer committed (its flush() would publish it)
   for (let at = out.peek(); at >= 0; at = out.peek()) {
     const buf = out.data;
     if (buf[at] === R.S2A_CONFIRM) {

@@ -23,6 +23,7 @@ function setup(now: number) {
   /** The records the shard wrote since the last call, as [type, payload view at its start]. */
   const records = (): { type: number; buf: Buffer; at: number; end: number }[] => {
     const got = [];
+    out.publish(); // what the writer committed (its flush() would publish it)
     for (let at = out.peek(); at >= 0; at = out.peek()) {
       const buf = Buffer.from(out.data.subarray(at, at + out.recordSize));
       got.push({ type: buf[0], buf, at: 0, end: buf.length });

@@ -58,6 +58,7 @@ function shardOn(dir: string) {
     shard.deliver();
     shard.flushConfirms();
     const got: Got[] = [];
+    out.publish(); // what the writer committed (its flush() would publish it)
     for (let at = out.peek(); at >= 0; at = out.peek()) {
       const buf = out.data;
       if (buf[at] === R.S2A_GET_OK) {

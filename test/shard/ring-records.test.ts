@@ -54,6 +54,7 @@ function harness(): Harness {
       writer.begin(record.length);
       record.copy(writer.buf, writer.offset);
       writer.end();
+      writer.flush();
       expect(writer.backlogged).toBe(false);
     },
     run() {
@@ -98,6 +99,7 @@ describe('ring records with maximal fields', () => {
     const at = ring.reserve(payload.length);
     payload.copy(ring.data, at);
     ring.commit();
+    ring.publish();
     expect(R.unpackControl(ring.data, ring.peek(), ring.peek() + ring.recordSize)).toEqual({ names: NAMES, nested: { name: NAMES[1] } });
   });
 

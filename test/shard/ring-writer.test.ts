@@ -23,6 +23,7 @@ function writeByte(w: RingWriter, value: number, quietly = false): void {
 
 function readAll(ring: Ring): number[] {
   const got: number[] = [];
+  ring.publish(); // what the writer committed (its flush() would publish it)
   for (let at = ring.peek(); at >= 0; at = ring.peek()) {
     got.push(ring.data[at]);
     ring.consume();
@@ -76,6 +77,7 @@ function record(n: number, size: number): Buffer {
 /** Reads what the ring holds, putting pieces back together; returns the whole records. */
 function readRecords(ring: Ring, pieces: PieceAssembler, limit = Infinity): Buffer[] {
   const got: Buffer[] = [];
+  ring.publish(); // what the writer committed (its flush() would publish it)
   for (let at = ring.peek(); at >= 0 && got.length < limit; at = ring.peek()) {
     const end = at + ring.recordSize;
     if (ring.data[at] !== PIECE) got.push(Buffer.from(ring.data.subarray(at, end)));
@@ -85,6 +87,7 @@ function readRecords(ring: Ring, pieces: PieceAssembler, limit = Infinity): Buff
     }
     ring.consume();
   }
+  ring.release(); // the reader's batch ends: its room goes back
   return got;
 }
 
@@ -117,10 +120,12 @@ describe('RingWriter pieces', () => {
               w.drainOverflow();
             }
           }
-          // The reader frees room, the writer moves its overflow on: it all arrives.
+          // The reader frees room, the writer moves its overflow on (and publishes it, as its flush does): it all arrives.
+          ring.publish();
           for (let turns = 0; turns < 10_000 && (w.backlogged || !ring.isEmpty()); turns++) {
             got.push(...readRecords(ring, pieces));
             w.drainOverflow();
+            ring.publish();
           }
           expect(w.backlogged).toBe(false);
           expect(ring.producerBlocked).toBe(false);
@@ -142,6 +147,7 @@ describe('RingWriter pieces', () => {
       record(1, size).copy(w.buf, w.offset);
       w.end();
       const sizes: number[] = [];
+      ring.publish(); // what the writer committed (its flush() would publish it)
       for (let at = ring.peek(); at >= 0; at = ring.peek()) {
         sizes.push(ring.recordSize);
         ring.consume();

@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { Ring } from '../../src/shard/ring.js';
 
-function write(ring: Ring, payload: Buffer): boolean {
+function write(ring: Ring, payload: Buffer, publish = true): boolean {
   const at = ring.reserve(payload.length);
   if (at < 0) return false;
   payload.copy(ring.data, at);
   ring.commit();
+  if (publish) ring.publish();
   return true;
 }
 
@@ -15,10 +16,41 @@ function read(ring: Ring): Buffer | null {
   if (at < 0) return null;
   const copy = Buffer.from(ring.data.subarray(at, at + ring.recordSize));
   ring.consume();
+  ring.release();
   return copy;
 }
 
 describe('Ring', () => {
+  it('lets the consumer see records only once published, and the producer reuse their room only once released', () => {
+    // Two views of one ring, as the two threads hold them.
+    const producer = Ring.allocate(64);
+    const consumer = new Ring(producer.sab);
+    let written = 0;
+    while (write(producer, Buffer.alloc(8, written), false)) written++;
+    expect(written).toBeGreaterThan(2);
+    expect(consumer.peek()).toBe(-1); // committed, not yet published
+    producer.publish();
+    for (let i = 0; i < 2; i++) {
+      const at = consumer.peek();
+      expect(consumer.data[at]).toBe(i);
+      consumer.consume();
+    }
+    expect(producer.reserve(8)).toBe(-1); // consumed, not yet released
+    consumer.release();
+    expect(write(producer, Buffer.alloc(8, 0xee))).toBe(true);
+    // The rest arrives in order, then the new one; a read that finds the ring empty releases by itself.
+    const got: number[] = [];
+    for (let at = consumer.peek(); at >= 0; at = consumer.peek()) {
+      got.push(consumer.data[at]);
+      consumer.consume();
+    }
+    expect(got).toEqual([...Array.from({ length: written - 2 }, (_, i) => i + 2), 0xee]);
+    expect(consumer.peek()).toBe(-1);
+    let room = 0;
+    while (write(producer, Buffer.alloc(8), false)) room++;
+    expect(room).toBeGreaterThanOrEqual(written - 1); // all of it but what the wrap leaves unused
+  });
+
   it('carries records in order across many wrap-arounds, sizes varying', () => {
     const ring = Ring.allocate(1000);
     let written = 0;

@@ -46,6 +46,7 @@ function setup() {
     shard.deliver();
     shard.flushConfirms();
     const confirms: { stored: number; refused: number }[] = [];
+    out.publish(); // what the writer committed (its flush() would publish it)
     for (let at = out.peek(); at >= 0; at = out.peek()) {
       const buf = out.data;
       if (buf[at] === R.S2A_CONFIRM) {
@@ -161,6 +162,7 @@ describe('Shard with a store', () => {
     send(controlRecord(0, { op: 'consume', queueId: 9, consumerId: 1, noAck: false, prefetch: 0, globalPrefetch: 0 }));
     shard.deliver();
     const got: { id: number; redelivered: boolean; body: string }[] = [];
+    out.publish(); // what the writer committed (its flush() would publish it)
     for (let at = out.peek(); at >= 0; at = out.peek()) {
       const buf = out.data;
       if (buf[at] === R.S2A_DELIVER) {

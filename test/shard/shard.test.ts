@@ -31,6 +31,7 @@ function setup() {
   const deliveries = (): Delivered[] => {
     shard.deliver();
     const got: Delivered[] = [];
+    out.publish(); // what the writer committed (its flush() would publish it)
     for (let at = out.peek(); at >= 0; at = out.peek()) {
       const buf = out.data;
       if (buf[at] === R.S2A_DELIVER) {
@@ -151,6 +152,7 @@ describe('ShardRunner reports', () => {
       writer.begin(record.length);
       record.copy(writer.buf, writer.offset);
       writer.end();
+      writer.flush();
     };
     /** Runs one batch and returns the QUEUE_FLOW and MEMORY records it sent. */
     const work = () => {

@@ -163,6 +163,7 @@ describe('ConfirmGate', () => {
   function confirmRecord(batch: ConfirmBatch): number[][] {
     const ring = Ring.allocate(4096);
     batch.write(new RingWriter(ring, new LocalDoorbell()));
+    ring.publish(); // what the writer committed (its flush() would publish it)
     const at = ring.peek();
     if (at < 0) return [];
     expect(ring.data[at]).toBe(R.S2A_CONFIRM);
