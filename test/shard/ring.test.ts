@@ -135,4 +135,48 @@ describe('Ring', () => {
     await worker.terminate();
     expect(expected).toBe(count);
   });
+
+  it('passes 200k records of varying sizes between two threads that publish and release in batches of varying length', async () => {
+    const ring = Ring.allocate(4096);
+    const count = 200_000;
+    const size = (i: number) => 4 + ((i * 37) % 200);
+    // The producer is a Ring in a worker; it publishes after 1-7 records, and whenever the ring is full.
+    const worker = new Worker(
+      `
+      const { workerData } = require('node:worker_threads');
+      import(workerData.ring).then(({ Ring }) => {
+        const ring = new Ring(workerData.sab);
+        for (let i = 0; i < workerData.count; i++) {
+          const size = 4 + ((i * 37) % 200);
+          let at;
+          while ((at = ring.reserve(size)) < 0) ring.publish();
+          ring.data.fill(i & 0xff, at, at + size);
+          ring.data.writeUInt32LE(i, at);
+          ring.commit();
+          if (i % 7 === 6 || i % 3 === 0) ring.publish();
+        }
+        ring.publish();
+      });
+      `,
+      { eval: true, workerData: { sab: ring.sab, count, ring: new URL('../../dist/src/shard/ring.js', import.meta.url).href } },
+    );
+    const deadline = performance.now() + 30_000;
+    let expected = 0;
+    while (expected < count) {
+      const at = ring.peek();
+      if (at < 0) {
+        if (performance.now() > deadline) throw new Error(`stuck after ${expected} records: room never came back`);
+        continue; // spin: the producer is another thread
+      }
+      const n = ring.data.readUInt32LE(at);
+      if (n !== expected || ring.recordSize !== size(n)) throw new Error(`record ${expected} arrived as ${n} of ${ring.recordSize} bytes`);
+      const last = ring.data[at + ring.recordSize - 1];
+      if (ring.recordSize > 4 && last !== (n & 0xff)) throw new Error(`record ${n} ends in ${last}: overwritten`);
+      ring.consume();
+      if (expected % 13 === 0 || expected % 5 === 1) ring.release();
+      expected++;
+    }
+    await worker.terminate();
+    expect(expected).toBe(count);
+  });
 });
