@@ -742,7 +742,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   /** QueueHost: a deleted queue's consumers are cancelled; the function returned notifies those that can be. */
   queueDeleted(queue: QueueRecord): () => void {
     this.churn.queueDeleted++;
-    const cancelled = this.consumers.queueDeleted(queue);
+    const cancelled = this.consumers.forgetAll(queue);
     return () => this.consumers.tellCancelled(cancelled);
   }
 

@@ -84,11 +84,11 @@ export class ConsumerRegistry {
     if (queue.autoDelete && queue.consumerCount === 0) this.host.queueUnused(queue, consumer.channel.conn);
   }
 
-  /** The queue was deleted: its consumers are gone; returns them, to be told with tellCancelled. */
-  queueDeleted(queue: QueueRecord): ConsumerRef[] {
-    const consumers = [...(this.byQueue.get(queue) ?? [])];
-    for (const consumer of consumers) this.forget(consumer);
+  /** Takes every consumer of `queue` out (it was deleted, or a fault cancels them); returns them, to be told with tellCancelled. */
+  forgetAll(queue: QueueRecord): ReadonlySet<ConsumerRef> {
+    const consumers = this.byQueue.get(queue) ?? new Set<ConsumerRef>();
     this.byQueue.delete(queue);
+    for (const consumer of consumers) this.forget(consumer);
     return consumers;
   }
 
@@ -103,15 +103,12 @@ export class ConsumerRegistry {
    * client's own basic.cancel. The queue stays even if auto-delete. Returns how many.
    */
   cancelAll(queue: QueueRecord): number {
-    const consumers = this.byQueue.get(queue);
-    if (consumers === undefined) return 0;
-    this.byQueue.delete(queue);
+    const consumers = this.forgetAll(queue);
     for (const consumer of consumers) {
-      this.forget(consumer);
       consumer.link.send({ op: 'cancel', consumerId: consumer.id });
       this.host.linkDirty(consumer.link);
-      this.notifyCancelled(consumer);
     }
+    this.tellCancelled(consumers);
     return consumers.size;
   }
 
