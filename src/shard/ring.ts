@@ -22,7 +22,8 @@ const HEAD = 0;
 const TAIL = 16;
 const BLOCKED = 24;
 const CONTROL_BYTES = 128;
-const LENGTH_BYTES = 4;
+/** Each record's length prefix. */
+export const LENGTH_BYTES = 4;
 const WRAP = 0xffffffff;
 
 export class Ring {

@@ -1,5 +1,5 @@
 import v8 from 'node:v8';
-import { Ring } from './ring.js';
+import { LENGTH_BYTES, Ring } from './ring.js';
 import { RingWriter } from './ring-writer.js';
 import type { Doorbell } from './doorbell.js';
 import type { StoreWriter } from '../store/store-writer.js';
@@ -19,6 +19,24 @@ const BATCH = 4096;
  * growing deque copies its slots (0.6 ran out of a 128 MiB heap inline).
  */
 const HEAP_ALARM_FRACTION = 0.5;
+/**
+ * The smallest PUBLISH record with its length prefix: one queue, empty
+ * exchange and routing key, no properties (their u16 flags), empty body.
+ * Bounds how many entries a full input ring still adds once the alarm has
+ * paused the publishers.
+ */
+const SMALLEST_PUBLISH_RECORD = LENGTH_BYTES + R.publishRecordSize(1, R.blockSize(2, 2, 0));
+
+/**
+ * Heap bytes the ready entries may take before the alarm: the share of the
+ * heap limit, less what a full input ring would still enqueue (a starved
+ * shard finds it full: 8 MiB of empty publishes ran a 128 MiB heap out).
+ */
+function defaultHeapBudget(input: Ring): number {
+  const budget = v8.getHeapStatistics().heap_size_limit * HEAP_ALARM_FRACTION;
+  const ringReserve = (input.capacity / SMALLEST_PUBLISH_RECORD) * ENTRY_OVERHEAD;
+  return Math.max(budget - ringReserve, budget / 4);
+}
 /** The acceptor hears of the shard's message bytes when they moved this much. */
 const MEMORY_REPORT_STEP = 1024 * 1024;
 
@@ -41,7 +59,7 @@ export class ShardRunner {
     output: Ring,
     private readonly acceptorBell: Doorbell,
     /** heap bytes the ready entries may take (ENTRY_OVERHEAD each) before the alarm */
-    private readonly heapBudget = v8.getHeapStatistics().heap_size_limit * HEAP_ALARM_FRACTION,
+    private readonly heapBudget = defaultHeapBudget(input),
     /** starts the durable queues' store (default: an InlineSyncWriter, I/O in this thread) */
     openStore?: () => StoreWriter,
   ) {

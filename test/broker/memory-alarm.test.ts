@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { MODES, channel, connect, eventually, sleep, within } from '../helpers.js';
 import { startBroker } from '../../dist/src/index.js';
 import { watermarkBytes } from '../../dist/src/acceptor/memory-alarm.js';
+import { PROTOCOL_HEADER, RawClient, frame, longstr, method, open, queueDeclare, shortstr, tuneOk, u16, u32, u8 } from '../wire/raw-client.js';
 
 const MiB = 1024 * 1024;
 /** The alarm trips this far above what the process holds when the broker starts. */
@@ -94,7 +95,7 @@ describe.each(MODES)('memory alarm, $name', ({ workers }) => {
     }
   });
 
-  it('blocks on the shard heap alarm instead of running out of heap with tiny messages', { timeout: 60_000 }, async () => {
+  it('blocks on the shard heap alarm instead of running out of heap, with empty messages from a publisher faster than the broker', { timeout: 60_000 }, async () => {
     // The CLI in a child with a 128 MiB heap limit (shard workers get the same); the watermark is out of reach.
     const main = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
     const child = spawn(process.execPath, ['--max-old-space-size=128', main, '--port', '0', '--host', '127.0.0.1', '--workers', String(workers), '--memory-high-watermark', '100GB', '--in-memory']);
@@ -103,35 +104,81 @@ describe.each(MODES)('memory alarm, $name', ({ workers }) => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
       const line = await within(new Promise<string>((resolve) => child.stdout.once('data', (chunk) => resolve(String(chunk)))), 10_000, 'ready line');
-      const url = `amqp://guest:guest@127.0.0.1:${/port (\d+)/.exec(line)![1]}`;
-      const publisher = await connect(url);
-      let blocked = false;
-      publisher.once('blocked', () => (blocked = true));
-      const unblocked = new Promise<void>((resolve) => publisher.once('unblocked', () => resolve()));
-      const ch = await channel(publisher);
-      await ch.assertQueue('tiny');
-      let sent = 0;
-      const started = Date.now();
-      while (!blocked && Date.now() - started < 45_000) {
-        if (!ch.sendToQueue('tiny', Buffer.alloc(0))) await Promise.race([new Promise((r) => ch.once('drain', r)), sleep(200)]);
-        sent++;
-      }
-      expect(blocked, `no connection.blocked after ${sent} empty messages; stderr: ${stderr}`).toBe(true);
+      const port = Number(/port (\d+)/.exec(line)![1]);
+      // Raw frames, written as fast as the socket takes them, keep the shard's input ring full:
+      // the alarm must leave room for what the ring still holds when publishers are paused.
+      const publisher = await openBlockAware(port);
+      publisher.send(method(1, 20, 10, shortstr('')), queueDeclare(1, 'tiny'));
+      expect([(await publisher.readFrame())!.methodId, (await publisher.readFrame())!.methodId]).toEqual([11, 11]); // channel.open-ok, queue.declare-ok
+      const blocked = untilMethod(publisher, 10, 60);
+      let stop = false;
+      const flooding = flood(publisher, emptyPublishes(1, 'tiny', 8192), () => stop);
+      await within(blocked, 45_000, 'connection.blocked');
       await sleep(500);
-      const observer = await channel(await connect(url));
+      const observer = await channel(await connect(`amqp://guest:guest@127.0.0.1:${port}`));
       const queued = (await observer.checkQueue('tiny')).messageCount;
       console.log(`heap alarm (${workers} workers, 128 MiB heap): blocked at ${queued} empty messages`);
       expect(queued).toBeGreaterThan(100_000);
+      await sleep(500);
+      expect((await observer.checkQueue('tiny')).messageCount, 'publishing went on while blocked').toBe(queued);
+      const unblocked = untilMethod(publisher, 10, 61);
       await observer.purgeQueue('tiny');
       await within(unblocked, 5000, 'connection.unblocked');
-      expect(child.exitCode, stderr).toBeNull(); // alive all along
-      await publisher.close();
+      stop = true;
+      await flooding;
+      expect(child.exitCode).toBeNull(); // alive all along
+      publisher.socket.destroy();
+    } catch (e) {
+      // The child's own words (a V8 out-of-memory report, say) are the diagnosis.
+      await Promise.race([exited, sleep(2000)]);
+      throw new Error(`${(e as Error).message}\nbroker exit code ${child.exitCode}, signal ${child.signalCode}; stderr:\n${stderr}`, { cause: e });
     } finally {
       child.kill('SIGTERM');
       await exited;
     }
   });
 });
+
+/** A raw connection whose client properties ask for connection.blocked, opened up to open-ok. */
+async function openBlockAware(port: number): Promise<RawClient> {
+  const table = (...entries: Buffer[]) => {
+    const body = Buffer.concat(entries);
+    return Buffer.concat([u32(body.length), body]);
+  };
+  const properties = table(shortstr('capabilities'), Buffer.from('F'), table(shortstr('connection.blocked'), Buffer.from('t'), u8(1)));
+  const client = await RawClient.open(port);
+  client.send(PROTOCOL_HEADER);
+  await client.expectMethod(10, 10);
+  client.send(method(0, 10, 11, properties, shortstr('PLAIN'), longstr('\0guest\0guest'), shortstr('en_US')));
+  await client.expectMethod(10, 30);
+  client.send(tuneOk(131072), open('/'));
+  await client.expectMethod(10, 41);
+  return client;
+}
+
+/** `count` basic.publish + content header frames (empty bodies) to the default exchange. */
+function emptyPublishes(ch: number, queue: string, count: number): Buffer {
+  const publish = method(ch, 60, 40, u16(0), shortstr(''), shortstr(queue), u8(0));
+  const header = frame(2, ch, Buffer.concat([u16(60), u16(0), u32(0), u32(0), u16(0)]));
+  return Buffer.concat(Array<Buffer>(count).fill(Buffer.concat([publish, header])));
+}
+
+/** Writes `batch` whenever the socket has drained, until `stopped()`. */
+async function flood(client: RawClient, batch: Buffer, stopped: () => boolean): Promise<void> {
+  while (!stopped() && !client.ended) {
+    if (client.socket.writableNeedDrain) await Promise.race([new Promise((r) => client.socket.once('drain', r)), sleep(200)]);
+    else client.socket.write(batch);
+  }
+}
+
+/** Resolves when the server sends class.method on channel 0 (frames before it are skipped). */
+async function untilMethod(client: RawClient, classId: number, methodId: number): Promise<void> {
+  for (;;) {
+    const f = await client.readFrame(60_000);
+    if (f === null) throw new Error(`the broker closed the connection before method ${classId}.${methodId}`);
+    if (f.channel === 0 && f.classId === classId && f.methodId === methodId) return;
+  }
+}
 
 describe('--memory-high-watermark', () => {
   it('reads a fraction of the memory available, bytes, or bytes with a unit', () => {
