@@ -98,8 +98,12 @@ export class ShardLink {
   /** Settlements not yet written, (queueId, msgId) flat, all with settleAction (see settle). */
   private readonly settleEntries: number[] = [];
   private settleAction = 0;
-  /** Publishers paused while this shard's input ring overflows. */
+  /** Publishers paused while this shard's input ring overflows or the publish window is full. */
   private readonly ringStalled = new Set<Connection>();
+  /** Queue entries of clients' publishes written (modulo 2^32), against the ring's TAKEN: see PUBLISH_WINDOW. */
+  private entriesSent = 0;
+  /** the ring's TAKEN as last loaded: stale, it errs on the side of more in flight */
+  private takenSeen = 0;
   /** Congested queues of this shard, by id, and the publishers paused on each. */
   private readonly congestedQueues = new Map<number, Set<Connection>>();
   /** --workers 0: the one timer that wakes the inline shard at its next deadline (a message or queue expiring) */
@@ -168,7 +172,8 @@ export class ShardLink {
    * queue (its acks are what drain it). Publishing into other queues goes on.
    */
   afterPublish(conn: Connection, queueIds: readonly number[]): void {
-    if (this.writer.backlogged && !this.ringStalled.has(conn)) {
+    this.entriesSent = (this.entriesSent + queueIds.length) | 0;
+    if ((this.writer.backlogged || this.windowFull()) && !this.ringStalled.has(conn)) {
       this.ringStalled.add(conn);
       conn.pause(PAUSE_RING);
     }
@@ -343,6 +348,27 @@ export class ShardLink {
     if (this.ended === null) this.events.onShardStopped(this, reason);
   }
 
+  /** More than PUBLISH_WINDOW entries not yet taken: the shard is told to wake this thread as it takes them. */
+  private windowFull(): boolean {
+    if (((this.entriesSent - this.takenSeen) | 0) <= R.PUBLISH_WINDOW) return false;
+    const ring = this.writer.ring;
+    this.takenSeen = ring.taken;
+    if (((this.entriesSent - this.takenSeen) | 0) <= R.PUBLISH_WINDOW) return false;
+    ring.setProducerWaiting(true);
+    // Loaded again after the flag: a shard that took them all just before it saw no flag to wake us for.
+    this.takenSeen = ring.taken;
+    return this.windowReopened() === false;
+  }
+
+  /** Half the window or less in flight (clears the shard's wake-up flag then). */
+  private windowReopened(): boolean {
+    const ring = this.writer.ring;
+    this.takenSeen = ring.taken;
+    if (((this.entriesSent - this.takenSeen) | 0) > R.PUBLISH_WINDOW / 2) return false;
+    ring.setProducerWaiting(false);
+    return true;
+  }
+
   private writeControl(requestId: number, control: ShardControl): void {
     const payload = R.packControl(control);
     const w = this.writer;
@@ -360,7 +386,7 @@ export class ShardLink {
       progress = true;
       this.writer.flush();
     }
-    if (this.ringStalled.size > 0 && !this.writer.backlogged) {
+    if (this.ringStalled.size > 0 && !this.writer.backlogged && this.windowReopened()) {
       for (const conn of this.ringStalled) conn.unpause(PAUSE_RING);
       this.ringStalled.clear();
     }

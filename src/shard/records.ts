@@ -96,6 +96,23 @@ export function publishRecordSize(queueCount: number, blockBytes: number): numbe
 }
 
 /**
+ * Queue entries of clients' publishes that may be in a shard's input ring, not
+ * yet taken, before their publishers are paused. Bytes alone do not bound them:
+ * a publish to a fanout of 1,000 queues is 4 bytes a queue, and they become
+ * entries in the shard's heap once the memory alarm has paused the publishers.
+ */
+export const PUBLISH_WINDOW = 65_536;
+
+/**
+ * The queue entries a record at buf[at..] brings when it is a client's PUBLISH
+ * (channelRef not 0), else 0: what the acceptor's publish window counts.
+ */
+export function clientEntries(buf: Buffer, at: number): number {
+  if (buf[at] !== A2S_PUBLISH || readU32LE(buf, at + 4) === 0) return 0;
+  return buf[at + 2] | (buf[at + 3] << 8);
+}
+
+/**
  * Writes a PUBLISH record's header and queue ids at buf[at..]; returns where
  * its block goes. channelRef 0: a publish from inside the broker (dead letters,
  * the management API, log lines), nothing to confirm or return.

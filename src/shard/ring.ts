@@ -11,6 +11,10 @@
  *   TAIL  write offset, written by the producer
  *   BLOCKED  1 while the producer holds records it could not fit, so the
  *            consumer knows to wake it after making room (and only then)
+ *   TAKEN  units of work the consumer has taken, counted as it likes (a
+ *          shard: its clients' queue entries), on HEAD's line
+ *   WAITING  1 while the producer waits for TAKEN to move on: the consumer
+ *            wakes it then, as for BLOCKED
  *
  * HEAD and TAIL are stored once per batch (publish(), release()), not per
  * record: each Atomics.store is a full fence, and the other thread's next load
@@ -19,11 +23,12 @@
 import { readU32LE, writeU32LE } from '../protocol/uint32.js';
 
 const HEAD = 0;
+const TAKEN = 1;
 const TAIL = 16;
 const BLOCKED = 24;
+const WAITING = 25;
 const CONTROL_BYTES = 128;
-/** Each record's length prefix. */
-export const LENGTH_BYTES = 4;
+const LENGTH_BYTES = 4;
 const WRAP = 0xffffffff;
 
 export class Ring {
@@ -46,6 +51,9 @@ export class Ring {
   private head = 0;
   /** HEAD as last stored for the producer (see release). */
   private released = 0;
+  /** Consumer's own count of units taken (TAKEN), stored with HEAD. */
+  private takenCount = 0;
+  private takenReleased = 0;
   private peekedEnd = -1;
   /** TAIL as the consumer last loaded it (stale: fewer records), reloaded only when it says empty. */
   private tailSeen = 0;
@@ -63,6 +71,7 @@ export class Ring {
     this.data = Buffer.from(sab, CONTROL_BYTES, this.capacity);
     this.tail = this.tailSeen = this.published = Atomics.load(this.control, TAIL);
     this.head = this.headSeen = this.released = Atomics.load(this.control, HEAD);
+    this.takenCount = this.takenReleased = Atomics.load(this.control, TAKEN);
   }
 
   /**
@@ -130,8 +139,21 @@ export class Ring {
     this.head = this.peekedEnd === this.capacity ? 0 : this.peekedEnd;
   }
 
-  /** Consumer: the producer may reuse the bytes of every record consumed so far (at the end of a batch). */
+  /** Consumer: `units` more taken; the producer sees them at release(). */
+  take(units: number): void {
+    this.takenCount = (this.takenCount + units) | 0;
+  }
+
+  /**
+   * Consumer: the producer may reuse the bytes of every record consumed so far,
+   * and sees what was taken (at the end of a batch). TAKEN goes first: a
+   * producer that sees the room sees the units too.
+   */
   release(): void {
+    if (this.takenCount !== this.takenReleased) {
+      this.takenReleased = this.takenCount;
+      Atomics.store(this.control, TAKEN, this.takenCount);
+    }
     if (this.head === this.released) return;
     this.released = this.head;
     Atomics.store(this.control, HEAD, this.head);
@@ -141,9 +163,19 @@ export class Ring {
     Atomics.store(this.control, BLOCKED, blocked ? 1 : 0);
   }
 
-  /** Consumer: whether the producer is waiting for room. */
+  /** Producer: the units the consumer has taken (modulo 2^32: subtract with `| 0`). */
+  get taken(): number {
+    return Atomics.load(this.control, TAKEN);
+  }
+
+  /** Producer: it waits (or no longer) for TAKEN to move on. */
+  setProducerWaiting(waiting: boolean): void {
+    Atomics.store(this.control, WAITING, waiting ? 1 : 0);
+  }
+
+  /** Consumer: whether the producer is waiting for room or for units taken: wake it after a batch. */
   get producerBlocked(): boolean {
-    return Atomics.load(this.control, BLOCKED) !== 0;
+    return Atomics.load(this.control, BLOCKED) !== 0 || Atomics.load(this.control, WAITING) !== 0;
   }
 
   isEmpty(): boolean {

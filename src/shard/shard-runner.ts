@@ -1,5 +1,5 @@
 import v8 from 'node:v8';
-import { LENGTH_BYTES, Ring } from './ring.js';
+import { Ring } from './ring.js';
 import { RingWriter } from './ring-writer.js';
 import type { Doorbell } from './doorbell.js';
 import type { StoreWriter } from '../store/store-writer.js';
@@ -20,23 +20,16 @@ const BATCH = 4096;
  */
 const HEAP_ALARM_FRACTION = 0.5;
 /**
- * The smallest PUBLISH record with its length prefix: one queue, empty
- * exchange and routing key, no properties (their u16 flags), empty body.
- * Bounds how many entries a full input ring still adds once the alarm has
- * paused the publishers.
- */
-const SMALLEST_PUBLISH_RECORD = LENGTH_BYTES + R.publishRecordSize(1, R.blockSize(2, 2, 0));
-
-/**
  * Heap bytes the ready entries may take before the alarm: the share of the
- * heap limit, less what a full input ring would still enqueue (a starved
- * shard finds it full: 8 MiB of empty publishes ran a 128 MiB heap out).
+ * heap limit, less what still comes in once the publishers are paused: a
+ * full publish window, and what each connection's last read held (allowed
+ * as much again). A 128 MiB heap ran out without it.
  */
-function defaultHeapBudget(input: Ring): number {
+function defaultHeapBudget(): number {
   const budget = v8.getHeapStatistics().heap_size_limit * HEAP_ALARM_FRACTION;
-  const ringReserve = (input.capacity / SMALLEST_PUBLISH_RECORD) * ENTRY_OVERHEAD;
-  return Math.max(budget - ringReserve, budget / 4);
+  return Math.max(budget - 2 * R.PUBLISH_WINDOW * ENTRY_OVERHEAD, budget / 4);
 }
+
 /** The acceptor hears of the shard's message bytes when they moved this much. */
 const MEMORY_REPORT_STEP = 1024 * 1024;
 
@@ -59,7 +52,7 @@ export class ShardRunner {
     output: Ring,
     private readonly acceptorBell: Doorbell,
     /** heap bytes the ready entries may take (ENTRY_OVERHEAD each) before the alarm */
-    private readonly heapBudget = defaultHeapBudget(input),
+    private readonly heapBudget = defaultHeapBudget(),
     /** starts the durable queues' store (default: an InlineSyncWriter, I/O in this thread) */
     openStore?: () => StoreWriter,
   ) {
@@ -82,8 +75,11 @@ export class ShardRunner {
       const at = input.peek();
       if (at < 0) break;
       const type = input.data[at];
-      // While the store is backlogged, publishes wait in the ring (and so do their publishers).
-      if (type === R.A2S_PUBLISH && shard.holdPublishes) break;
+      if (type === R.A2S_PUBLISH) {
+        // While the store is backlogged, publishes wait in the ring (and so do their publishers).
+        if (shard.holdPublishes) break;
+        input.take(R.clientEntries(input.data, at));
+      }
       if (type !== PIECE) shard.handle(input.data, at, at + input.recordSize);
       else if (!this.takePiece(at)) break;
       input.consume();
@@ -109,7 +105,10 @@ export class ShardRunner {
     const input = this.input;
     if (this.shard.holdPublishes && this.pieces.typeOf(input.data, at) === R.A2S_PUBLISH) return false;
     const whole = this.pieces.take(input.data, at, at + input.recordSize);
-    if (whole !== null) this.shard.handleOwned(whole);
+    if (whole !== null) {
+      input.take(R.clientEntries(whole, 0));
+      this.shard.handleOwned(whole);
+    }
     return true;
   }
 

@@ -5,10 +5,10 @@
  * only a consumer of the congested queue itself is exempt.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODES, channel, connect, sleep, start, uniq } from '../helpers.js';
+import { MODES, channel, connect, eventually, sleep, start, uniq } from '../helpers.js';
 import type { RunningBroker } from '../../dist/src/index.js';
 import { shardOf } from '../../dist/src/shard/placement.js';
-import { RawClient, method, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
+import { RawClient, frame, method, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
 
 const MESSAGES = 25_000; // past the shard's threshold of 10,000 ready messages
 
@@ -94,6 +94,40 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
     reader.socket.destroy();
     await pubCh.deleteQueue(queue);
     await publisher.close();
+  });
+
+  it('takes every publish of a publisher far faster than the shard, many times past its publish window, into a queue that stays short', { timeout: 60_000 }, async () => {
+    // x-max-length 1 keeps the shard's memory flat, so nothing but the window's own wake-up
+    // resumes a publisher paused on it: 300,000 publishes pass PUBLISH_WINDOW (65,536) often.
+    const count = 300_000;
+    const queue = uniq('window');
+    const setup = await connect(broker.url);
+    const setupCh = await channel(setup);
+    await setupCh.assertQueue(queue, { arguments: { 'x-max-length': 1 } });
+    const raw = await RawClient.open(broker.port);
+    await raw.handshake();
+    raw.send(method(1, 20, 10, shortstr('')));
+    expect((await raw.readFrame())!.methodId).toBe(11); // channel.open-ok
+    const frames: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      const body = Buffer.from(String(i));
+      frames.push(
+        method(1, 60, 40, u16(0), shortstr(''), shortstr(queue), u8(0)),
+        frame(2, 1, Buffer.concat([u16(60), u16(0), u32(0), u32(body.length), u16(0)])),
+        frame(3, 1, body),
+      );
+    }
+    raw.send(Buffer.concat(frames));
+    raw.send(method(1, 20, 40, u16(200), shortstr(''), u16(0), u16(0))); // channel.close after the last publish
+    const closeOk = await raw.readFrame(30_000);
+    expect([closeOk?.classId, closeOk?.methodId], 'channel.close-ok after every publish was taken').toEqual([20, 41]);
+    // The shard trims to the limit at the end of its batch: wait for that, then the one left is the last.
+    await eventually(async () => expect((await setupCh.checkQueue(queue)).messageCount).toBe(1));
+    const last = await setupCh.get(queue, { noAck: true });
+    expect(last && last.content.toString()).toBe(String(count - 1));
+    raw.socket.destroy();
+    await setupCh.deleteQueue(queue);
+    await setup.close();
   });
 
   it('does not slow publishers into a queue without consumers', async () => {

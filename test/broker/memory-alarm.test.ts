@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { MODES, channel, connect, eventually, sleep, within } from '../helpers.js';
 import { startBroker } from '../../dist/src/index.js';
 import { watermarkBytes } from '../../dist/src/acceptor/memory-alarm.js';
-import { PROTOCOL_HEADER, RawClient, frame, longstr, method, open, queueDeclare, shortstr, tuneOk, u16, u32, u8 } from '../wire/raw-client.js';
+import { PROTOCOL_HEADER, RawClient, frame, longstr, method, open, shortstr, tuneOk, u16, u32, u8 } from '../wire/raw-client.js';
 
 const MiB = 1024 * 1024;
 /** The alarm trips this far above what the process holds when the broker starts. */
@@ -95,7 +95,13 @@ describe.each(MODES)('memory alarm, $name', ({ workers }) => {
     }
   });
 
-  it('blocks on the shard heap alarm instead of running out of heap, with empty messages from a publisher faster than the broker', { timeout: 60_000 }, async () => {
+  // Raw frames, written as fast as the socket takes them, keep the shard's input ring full:
+  // the alarm must leave room for what is still in flight when the publishers are paused.
+  // A fanout makes each publish many entries for few ring bytes.
+  it.each([
+    { flood: 'into one queue', exchange: '', queues: 1 },
+    { flood: 'through a fanout to 100 queues', exchange: 'amq.fanout', queues: 100 },
+  ])('blocks on the shard heap alarm instead of running out of heap, with empty messages $flood from a publisher faster than the broker', { timeout: 60_000 }, async ({ exchange, queues }) => {
     // The CLI in a child with a 128 MiB heap limit (shard workers get the same); the watermark is out of reach.
     const main = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
     const child = spawn(process.execPath, ['--max-old-space-size=128', main, '--port', '0', '--host', '127.0.0.1', '--workers', String(workers), '--memory-high-watermark', '100GB', '--in-memory']);
@@ -105,24 +111,33 @@ describe.each(MODES)('memory alarm, $name', ({ workers }) => {
     try {
       const line = await within(new Promise<string>((resolve) => child.stdout.once('data', (chunk) => resolve(String(chunk)))), 10_000, 'ready line');
       const port = Number(/port (\d+)/.exec(line)![1]);
-      // Raw frames, written as fast as the socket takes them, keep the shard's input ring full:
-      // the alarm must leave room for what the ring still holds when publishers are paused.
+      const observer = await channel(await connect(`amqp://guest:guest@127.0.0.1:${port}`));
+      const names = Array.from({ length: queues }, (_, i) => `tiny-${i}`);
+      for (const name of names) {
+        await observer.assertQueue(name);
+        if (exchange !== '') await observer.bindQueue(name, exchange, '');
+      }
+      const countAll = async () => {
+        const counts = await Promise.all(names.map(async (name) => (await observer.checkQueue(name)).messageCount));
+        expect(new Set(counts).size, `each queue got every message: ${counts.join(' ')}`).toBe(1);
+        return counts[0] * queues;
+      };
+
       const publisher = await openBlockAware(port);
-      publisher.send(method(1, 20, 10, shortstr('')), queueDeclare(1, 'tiny'));
-      expect([(await publisher.readFrame())!.methodId, (await publisher.readFrame())!.methodId]).toEqual([11, 11]); // channel.open-ok, queue.declare-ok
+      publisher.send(method(1, 20, 10, shortstr('')));
+      expect((await publisher.readFrame())!.methodId).toBe(11); // channel.open-ok
       const blocked = untilMethod(publisher, 10, 60);
       let stop = false;
-      const flooding = flood(publisher, emptyPublishes(1, 'tiny', 8192), () => stop);
+      const flooding = flood(publisher, emptyPublishes(1, exchange, exchange === '' ? names[0] : '', 8192), () => stop);
       await within(blocked, 45_000, 'connection.blocked');
       await sleep(500);
-      const observer = await channel(await connect(`amqp://guest:guest@127.0.0.1:${port}`));
-      const queued = (await observer.checkQueue('tiny')).messageCount;
-      console.log(`heap alarm (${workers} workers, 128 MiB heap): blocked at ${queued} empty messages`);
+      const queued = await countAll();
+      console.log(`heap alarm (${workers} workers, 128 MiB heap, ${queues} queues): blocked at ${queued} queued entries`);
       expect(queued).toBeGreaterThan(100_000);
       await sleep(500);
-      expect((await observer.checkQueue('tiny')).messageCount, 'publishing went on while blocked').toBe(queued);
+      expect(await countAll(), 'publishing went on while blocked').toBe(queued);
       const unblocked = untilMethod(publisher, 10, 61);
-      await observer.purgeQueue('tiny');
+      for (const name of names) await observer.purgeQueue(name);
       await within(unblocked, 5000, 'connection.unblocked');
       stop = true;
       await flooding;
@@ -156,9 +171,9 @@ async function openBlockAware(port: number): Promise<RawClient> {
   return client;
 }
 
-/** `count` basic.publish + content header frames (empty bodies) to the default exchange. */
-function emptyPublishes(ch: number, queue: string, count: number): Buffer {
-  const publish = method(ch, 60, 40, u16(0), shortstr(''), shortstr(queue), u8(0));
+/** `count` basic.publish + content header frames (empty bodies). */
+function emptyPublishes(ch: number, exchange: string, routingKey: string, count: number): Buffer {
+  const publish = method(ch, 60, 40, u16(0), shortstr(exchange), shortstr(routingKey), u8(0));
   const header = frame(2, ch, Buffer.concat([u16(60), u16(0), u32(0), u32(0), u16(0)]));
   return Buffer.concat(Array<Buffer>(count).fill(Buffer.concat([publish, header])));
 }

@@ -51,6 +51,34 @@ describe('Ring', () => {
     expect(room).toBeGreaterThanOrEqual(written - 1); // all of it but what the wrap leaves unused
   });
 
+  it('shows the units the consumer took at release, modulo 2^32, and says when the producer waits for room or for units', () => {
+    const producer = Ring.allocate(64);
+    const consumer = new Ring(producer.sab);
+    write(producer, Buffer.alloc(8));
+    consumer.peek();
+    consumer.consume();
+    consumer.take(2 ** 31 - 1);
+    consumer.take(5);
+    expect(producer.taken).toBe(0); // taken, not yet released
+    consumer.release();
+    expect(producer.taken).toBe((2 ** 31 + 4) | 0);
+    expect(((producer.taken - 2 ** 31 + 1) | 0) >>> 0).toBe(5);
+    // A view made later starts from the shared count.
+    const again = new Ring(producer.sab);
+    again.take(1);
+    again.release();
+    expect(producer.taken).toBe((2 ** 31 + 5) | 0);
+
+    expect(consumer.producerBlocked).toBe(false);
+    producer.setProducerWaiting(true);
+    expect(consumer.producerBlocked).toBe(true);
+    producer.setProducerBlocked(true);
+    producer.setProducerWaiting(false);
+    expect(consumer.producerBlocked).toBe(true);
+    producer.setProducerBlocked(false);
+    expect(consumer.producerBlocked).toBe(false);
+  });
+
   it('carries records in order across many wrap-arounds, sizes varying', () => {
     const ring = Ring.allocate(1000);
     let written = 0;
