@@ -355,9 +355,8 @@ export class ShardLink {
     this.takenSeen = ring.taken;
     if (((this.entriesSent - this.takenSeen) | 0) <= R.PUBLISH_WINDOW) return false;
     ring.setProducerWaiting(true);
-    // Loaded again after the flag: a shard that took them all just before it saw no flag to wake us for.
-    this.takenSeen = ring.taken;
-    return this.windowReopened() === false;
+    // TAKEN loaded again after the flag: a shard that took them just before saw no flag to wake us for.
+    return !this.windowReopened();
   }
 
   /** Half the window or less in flight (clears the shard's wake-up flag then). */
