@@ -38,7 +38,7 @@ import { LogExchange } from './log/log-exchange.js';
 import { WaitFor } from './rig/wait-for.js';
 import { Faults } from './rig/faults.js';
 import { Observers, type ObservedEvent, type ObservedEvents } from './rig/observers.js';
-import { FlushList } from './acceptor/flush-list.js';
+import { OutputScheduler } from './acceptor/output-scheduler.js';
 import { readU32LE } from './protocol/uint32.js';
 import { readF64LE } from './protocol/float64.js';
 
@@ -134,8 +134,6 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 export const RING_BYTES = 8 * 1024 * 1024;
 
 const SHUTDOWN = new AmqpError(ReplyCode.CONNECTION_FORCED, 'broker shutdown', 0, 0, true);
-const flushLink = (link: ShardLink): void => link.writer.flush();
-const flushConnection = (conn: Connection): void => conn.guard(conn.flush, undefined);
 
 interface PendingImmediate {
   channel: Channel;
@@ -173,12 +171,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   /** publishes log lines to every vhost's amq.rabbitmq.log */
   readonly logExchange: LogExchange;
   private readonly immediates = new Map<number, PendingImmediate>();
-  private readonly dirtyConnections = new FlushList<Connection>();
-  private readonly dirtyLinks = new FlushList<ShardLink>();
-  /** channels with confirms to send, answered once per batch (Channel.confirmed) */
-  private readonly confirming: Channel[] = [];
-  /** the turn scheduled to flush work that finished outside a batch; a batch's own flush cancels it */
-  private flushImmediate: NodeJS.Immediate | null = null;
+  /** each batch's output, written once at its end */
+  readonly output = new OutputScheduler(this.waitFor);
   private nextId = 1;
   private closing: Promise<void> | null = null;
   /** set when a shard stopped: the broker is failing and serves nothing more */
@@ -211,10 +205,9 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.maxMessageSize = this.options.maxMessageSize;
     const shards = Math.max(1, workers);
     this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, this.options.ringBytes, this));
-    this.deadLetters = new DeadLetterRouter(this.links, (link) => this.linkDirty(link));
+    this.deadLetters = new DeadLetterRouter(this.links, (link) => this.output.linkDirty(link));
     this.logExchange = new LogExchange(log, this, () => [...this.vhosts.values()].map((service) => service.topology));
     this.memory = new MemoryAlarm(watermark, this.links, this.connections);
-    this.scheduledFlush = this.scheduledFlush.bind(this);
     this.vhost('/');
     for (const [name, password] of Object.entries(this.options.users)) {
       this.access.putUser(name, { password }, ['administrator']);
@@ -346,7 +339,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
    */
   async disconnectAll(error: AmqpError): Promise<void> {
     const ended = Promise.all([...this.connections].map((conn) => conn.shutdown(error)));
-    this.flushAll();
+    this.output.flushAll();
     let timer!: NodeJS.Timeout;
     await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)))]);
     clearTimeout(timer);
@@ -367,9 +360,9 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     for (const l of this.links) l.abandon(error);
     // Publishes that shard never stored are nacked before their connections close.
     for (const channel of this.channels.values()) channel.failShard(link);
-    this.flushAll();
+    this.output.flushAll();
     for (const conn of this.connections) conn.fail(error);
-    this.flushAll();
+    this.output.flushAll();
     this.emit('fatal', this.failure);
   }
 
@@ -381,7 +374,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       // The message may not have reached the channel's unacked set: back to its queue
       // (a no-op for a no-ack delivery, or when the channel's release requeues it too).
       link.settle(SETTLE_REQUEUE, [readU32LE(buf, at + 6), readF64LE(buf, at + 10)]);
-      this.linkDirty(link);
+      this.output.linkDirty(link);
     } else if (buf[at] === S2A_IMMEDIATE) {
       conn = this.channels.get(readU32LE(buf, at + 2))?.conn;
     }
@@ -504,7 +497,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.accessChanged();
     const closing = new AmqpError(ReplyCode.CONNECTION_FORCED, `user '${name}' is deleted`, 0, 0, true);
     for (const conn of this.connections) if (conn.user === name && conn.state === 'open') conn.fail(closing);
-    this.flushAll();
+    this.output.flushAll();
   }
 
   /** Creates a vhost with its amq.* exchanges (an existing one is kept as it is). */
@@ -526,7 +519,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.accessChanged();
     const closing = new AmqpError(ReplyCode.CONNECTION_FORCED, `vhost '${name}' is deleted`, 0, 0, true);
     for (const conn of service.connections) conn.fail(closing);
-    this.flushAll();
+    this.output.flushAll();
     await service.deleteAll();
   }
 
@@ -547,7 +540,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     if (options.keepConnections !== true) {
       const closing = new AmqpError(ReplyCode.CONNECTION_FORCED, 'broker reset', 0, 0, true);
       for (const service of services) for (const conn of service.connections) conn.fail(closing);
-      this.flushAll();
+      this.output.flushAll();
     }
     await Promise.all(services.map((service) => service.reset()));
   }
@@ -612,7 +605,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   connectionClosed(conn: Connection): void {
     this.connections.delete(conn);
     this.churn.connectionClosed++;
-    this.dirtyConnections.delete(conn);
+    this.output.forget(conn);
     this.memory.forget(conn);
     if (this.waitFor.active) this.waitFor.poke();
     // Before open-ok a connection has no vhost, and no queues.
@@ -624,62 +617,13 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     if (this.observers.close) this.observers.onClose(conn);
   }
 
-  // --- output batching ------------------------------------------------------
-
-  markDirty(conn: Connection): void {
-    this.dirtyConnections.add(conn);
-    this.scheduleFlush();
-  }
-
-  linkDirty(link: ShardLink): void {
-    this.dirtyLinks.add(link);
-    this.scheduleFlush();
-  }
-
-  /** Writes a connection's output right away (before the socket is ended). */
-  flushNow(conn: Connection): void {
-    this.dirtyConnections.delete(conn);
-    conn.flush();
-  }
-
   onShardMemory(): void {
     this.memory.recheck();
   }
 
   /** The end of a batch of shard records: write what it produced now. */
   onBatchEnd(): void {
-    this.flushAll();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushImmediate !== null) return;
-    this.flushImmediate = setImmediate(this.scheduledFlush);
-  }
-
-  private scheduledFlush(): void {
-    this.flushImmediate = null;
-    this.flushAll();
-  }
-
-  /**
-   * Writes every dirty connection and rings every written shard. Called at the
-   * end of each batch (a socket chunk, a run of shard records), and from a
-   * scheduled turn for work that finished outside one (an awaited method).
-   */
-  flushAll(): void {
-    // Nothing left for the scheduled turn: an idle loop then sleeps in epoll at
-    // once instead of polling through one more turn (per message at low load).
-    if (this.flushImmediate !== null) {
-      clearImmediate(this.flushImmediate);
-      this.flushImmediate = null;
-    }
-    // Something was published, settled, delivered, declared or answered: a waiter may be satisfied.
-    if (this.waitFor.active && !(this.dirtyLinks.empty && this.dirtyConnections.empty)) this.waitFor.poke();
-    this.dirtyLinks.drain(flushLink);
-    const confirming = this.confirming;
-    for (let i = 0; i < confirming.length; i++) confirming[i].flushConfirms();
-    confirming.length = 0;
-    this.dirtyConnections.drain(flushConnection);
+    this.output.flushAll();
   }
 
   // --- channels: immediate publishes and confirms -------------------------------
@@ -714,12 +658,6 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   onConfirm(link: ShardLink, channelRef: number, stored: number, refused: number): void {
     this.channels.get(channelRef)?.confirmed(link, stored, refused); // gone: its client is too
-  }
-
-  /** The channel's confirms go out at the end of this batch (flushAll). */
-  confirmsFinished(channel: Channel): void {
-    this.confirming.push(channel);
-    this.scheduleFlush();
   }
 
   // --- queues and consumers -------------------------------------------------------

@@ -108,7 +108,7 @@ async function get(ch: Channel, a: M.BasicGet): Promise<void> {
   if (ch.state !== 'open') {
     // The channel closed while the shard answered: the message goes back.
     if (!a.noAck) link.settle(SETTLE_REQUEUE, [result.queueId, result.msgId]);
-    ch.conn.broker.linkDirty(link);
+    ch.conn.broker.output.linkDirty(link);
     return;
   }
   try {
@@ -116,7 +116,7 @@ async function get(ch: Channel, a: M.BasicGet): Promise<void> {
   } catch (err) {
     // Handed out but never sent: back to its queue before the error closes the connection.
     if (!a.noAck) link.settle(SETTLE_REQUEUE, [result.queueId, result.msgId]);
-    ch.conn.broker.linkDirty(link);
+    ch.conn.broker.output.linkDirty(link);
     throw err;
   }
 }

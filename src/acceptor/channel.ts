@@ -641,7 +641,7 @@ export class Channel implements RoutedMessage {
     if (this.pubBodySrc !== null) copyBytes(this.pubBodySrc, this.pubBodyAt, this.pubBodyAt + this.pubBodySize, buf, p);
     else copyParts(this.pubBodyParts, buf, p);
     w.end();
-    this.conn.broker.linkDirty(link);
+    this.conn.broker.output.linkDirty(link);
     link.afterPublish(this.conn, queueIds);
   }
 
@@ -707,7 +707,7 @@ export class Channel implements RoutedMessage {
     if (refused > 0) confirms.refused(link.index, refused);
     if (!this.confirmsQueued) {
       this.confirmsQueued = true;
-      this.conn.broker.confirmsFinished(this);
+      this.conn.broker.output.confirmsFinished(this);
     }
   }
 
@@ -839,7 +839,7 @@ export class Channel implements RoutedMessage {
       this.globalPrefetch = count;
       for (const [link, consumerIds] of this.consumerIdsByLink(false)) {
         link.send({ op: 'prefetch', consumerIds, globalPrefetch: count });
-        this.conn.broker.linkDirty(link);
+        this.conn.broker.output.linkDirty(link);
       }
       this.releaseHeld();
     } else {
@@ -896,7 +896,7 @@ export class Channel implements RoutedMessage {
       const entries = this.settling[shard];
       if (entries.length === 0) continue;
       links[shard].settle(action, entries);
-      this.conn.broker.linkDirty(links[shard]);
+      this.conn.broker.output.linkDirty(links[shard]);
       entries.length = 0;
     }
   }
@@ -928,7 +928,7 @@ export class Channel implements RoutedMessage {
     this.consumersActive = active;
     for (const [link, consumerIds] of this.consumerIdsByLink(true)) {
       link.send({ op: 'flow', consumerIds, active });
-      this.conn.broker.linkDirty(link);
+      this.conn.broker.output.linkDirty(link);
     }
   }
 

@@ -141,7 +141,7 @@ export class Connection implements FrameHandler {
 
   /** Marks the output buffer as holding bytes to write this turn. */
   dirty(): void {
-    this.broker.markDirty(this);
+    this.broker.output.connectionDirty(this);
   }
 
   /** Writes the pending output; called by the broker once per turn. */
@@ -377,7 +377,7 @@ export class Connection implements FrameHandler {
     }
     if (!this.wrote) {
       this.out.heartbeat();
-      this.broker.flushNow(this);
+      this.broker.output.flushNow(this);
     }
     // Our own heartbeat does not count as traffic: the next period sends one again.
     this.wrote = false;
@@ -392,11 +392,11 @@ export class Connection implements FrameHandler {
     }
     try {
       this.reader.push(chunk);
-      this.broker.flushAll();
+      this.broker.output.flushAll();
     } catch (err) {
       // Only framing errors get here; the reader cannot go on: say why, then hang up.
       this.fail(err);
-      this.broker.flushNow(this);
+      this.broker.output.flushNow(this);
       this.socket.end();
       this.state = 'closed';
     }
@@ -451,7 +451,7 @@ export class Connection implements FrameHandler {
         this.closeReason ??= { code: replyCode, text: replyText, by: 'client' };
         this.releaseChannels();
         M.writeConnectionCloseOk(this.out, 0, {});
-        this.broker.flushNow(this);
+        this.broker.output.flushNow(this);
         this.ended();
         this.socket.end();
         return;

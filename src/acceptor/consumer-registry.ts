@@ -8,6 +8,7 @@ import type { QueueRecord } from '../routing/topology.js';
 import type { Channel } from './channel.js';
 import type { Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
+import type { OutputScheduler } from './output-scheduler.js';
 
 /** A consumer as the acceptor knows it; the shard holds its credit and queue position. */
 export interface ConsumerRef {
@@ -24,7 +25,7 @@ export interface ConsumerRef {
 
 export interface ConsumerHost {
   readonly links: readonly ShardLink[];
-  linkDirty(link: ShardLink): void;
+  readonly output: Pick<OutputScheduler, 'linkDirty'>;
   newId(): number;
   /** an auto-delete queue lost its last consumer (cancelled on `conn`) */
   queueUnused(queue: QueueRecord, conn: Connection): void;
@@ -64,7 +65,7 @@ export class ConsumerRegistry {
     const globalPrefetch = noAck ? 0 : channel.globalPrefetch;
     consumer.link.send({ op: 'consume', queueId: queue.id, consumerId: consumer.id, noAck, prefetch, globalPrefetch, priority });
     if (channel.consumersPaused) consumer.link.send({ op: 'flow', consumerIds: [consumer.id], active: false });
-    this.host.linkDirty(consumer.link);
+    this.host.output.linkDirty(consumer.link);
     return consumer;
   }
 
@@ -79,7 +80,7 @@ export class ConsumerRegistry {
     this.forget(consumer);
     this.byQueue.get(consumer.queue)?.delete(consumer);
     consumer.link.send({ op: 'cancel', consumerId: consumer.id });
-    this.host.linkDirty(consumer.link);
+    this.host.output.linkDirty(consumer.link);
     const queue = consumer.queue;
     if (queue.autoDelete && queue.consumerCount === 0) this.host.queueUnused(queue, consumer.channel.conn);
   }
@@ -106,7 +107,7 @@ export class ConsumerRegistry {
     const consumers = this.forgetAll(queue);
     for (const consumer of consumers) {
       consumer.link.send({ op: 'cancel', consumerId: consumer.id });
-      this.host.linkDirty(consumer.link);
+      this.host.output.linkDirty(consumer.link);
     }
     this.tellCancelled(consumers);
     return consumers.size;

@@ -75,7 +75,7 @@ export class Handshake {
     const args = M.decodeMethod(id, payload, 4, payload.length);
     if (id === M.CONNECTION_CLOSE) {
       M.writeConnectionCloseOk(this.conn.out, 0, {});
-      this.conn.broker.flushNow(this.conn);
+      this.conn.broker.output.flushNow(this.conn);
       this.conn.socket.end();
       return;
     }

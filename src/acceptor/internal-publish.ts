@@ -9,11 +9,12 @@ import { OutputBuffer } from '../protocol/output-buffer.js';
 import { encodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
 import { PUBLISH_PERSISTENT, blockSize, publishRecordSize, writeBlock, writePublishHeader } from '../shard/records.js';
 import type { Destination, ExchangeRecord, VHost } from '../routing/topology.js';
+import type { OutputScheduler } from './output-scheduler.js';
 
 /** What an internal publish needs of the broker: the shards' rings. */
 export interface RingHost {
   readonly links: readonly ShardLink[];
-  linkDirty(link: ShardLink): void;
+  readonly output: Pick<OutputScheduler, 'linkDirty'>;
 }
 
 /**
@@ -49,7 +50,7 @@ function writePublish(host: RingHost, link: ShardLink, exchange: ExchangeRecord,
   const p = writePublishHeader(w.buf, w.offset, flags, 0, 0, queueIds);
   writeBlock(w.buf, p, exchangeBytes, keyBytes, props, [payload], payload.length);
   w.end();
-  host.linkDirty(link);
+  host.output.linkDirty(link);
 }
 
 function shortstr(s: string): Buffer {

@@ -12,6 +12,7 @@ import type { Definitions } from '../definitions/rabbit-format.js';
 import type { ResetOptions } from '../broker.js';
 import type { Faults } from '../rig/faults.js';
 import type { Churn } from '../vhost/churn.js';
+import type { OutputScheduler } from '../acceptor/output-scheduler.js';
 
 export interface ManagementHost {
   readonly vhosts: ReadonlyMap<string, VHostService>;
@@ -39,7 +40,7 @@ export interface ManagementHost {
   setTopicPermissions(user: string, vhost: string, spec: TopicPermissionSpec): void;
   clearTopicPermissions(user: string, vhost: string, exchange?: string): void;
   /** a ring was written outside a socket handler: ring its shard this turn */
-  linkDirty(link: ShardLink): void;
+  readonly output: Pick<OutputScheduler, 'linkDirty'>;
   /** the test rig's reset and faults (/api/warren/...) */
   reset(options: ResetOptions): Promise<void>;
   readonly faults: Faults;

@@ -84,7 +84,7 @@ export function messageRoutes(api: Api, route: Route): void {
       }
     } finally {
       link.settle(settle, got.flatMap((g) => [g.queueId, g.msgId]));
-      api.host.linkDirty(link);
+      api.host.output.linkDirty(link);
     }
     return got.map((g) => messageJson(g, encoding === 'base64', truncate));
   });

@@ -77,7 +77,7 @@ export class Faults {
     const error = new AmqpError(options.code ?? ReplyCode.CONNECTION_FORCED, options.text ?? 'closed by a test fault', 0, 0, true);
     const hit = this.matching(filter);
     for (const conn of hit) conn.fail(error);
-    this.broker.flushAll();
+    this.broker.output.flushAll();
     return hit.length;
   }
 
@@ -85,7 +85,7 @@ export class Faults {
   blockPublishers(filter: ConnectionFilter = {}): number {
     const hit = this.matching(filter);
     for (const conn of hit) this.broker.memory.blockOnDemand(conn, BLOCKED_REASON);
-    this.broker.flushAll();
+    this.broker.output.flushAll();
     return hit.length;
   }
 
@@ -93,7 +93,7 @@ export class Faults {
   unblockPublishers(filter: ConnectionFilter = {}): number {
     const hit = this.matching(filter);
     for (const conn of hit) this.broker.memory.unblockOnDemand(conn);
-    this.broker.flushAll();
+    this.broker.output.flushAll();
     return hit.length;
   }
 
@@ -161,7 +161,7 @@ export class Faults {
     const record = this.broker.vhosts.get(vhost)?.topology.queues.get(name);
     if (record === undefined) throw new Error(`faults.cancelConsumers: no queue '${name}' in vhost '${vhost}'`);
     const cancelled = this.broker.consumers.cancelAll(record);
-    this.broker.flushAll();
+    this.broker.output.flushAll();
     return cancelled;
   }
 
@@ -176,7 +176,7 @@ export class Faults {
   unstallConnections(filter: ConnectionFilter = {}): number {
     const hit = this.matching(filter);
     for (const conn of hit) conn.unstall();
-    this.broker.flushAll();
+    this.broker.output.flushAll();
     return hit.length;
   }
 }

@@ -22,6 +22,7 @@ import { shardOf } from '../shard/placement.js';
 import type { ShardLink } from '../acceptor/shard-link.js';
 import type { Connection } from '../acceptor/connection.js';
 import type { VHostLimits } from './vhost-limits.js';
+import type { OutputScheduler } from '../acceptor/output-scheduler.js';
 import type {
   ExchangeBindingCommand,
   ExchangeDeclareCommand,
@@ -41,7 +42,7 @@ import type {
 export interface QueueHost {
   readonly links: readonly ShardLink[];
   /** the ring of `link` was written: ring it this turn */
-  linkDirty(link: ShardLink): void;
+  readonly output: Pick<OutputScheduler, 'linkDirty'>;
   /** a broker-wide id (queue ids share the space with consumer ids) */
   newId(): number;
   /**
@@ -365,7 +366,7 @@ export class VHostService {
     // A durable queue's directory: the shard recovers what it holds, and keeps persistent messages there.
     const dir = queue.durable && this.host.dataDir !== undefined ? queueDir(this.host.dataDir, this.name, name) : undefined;
     link.send({ op: 'declare', queueId: queue.id, name, dir, config });
-    this.host.linkDirty(link);
+    this.host.output.linkDirty(link);
     return queue;
   }
 
