@@ -115,18 +115,31 @@ export class Lifecycles {
     }
   }
 
+  private trimHead(queue: ShardQueue): void {
+    while (queue.lifecycle!.overLimit(queue)) this.host.drop(queue, queue.take()!, 'maxlen');
+    if (queue.timed) this.headChanged(queue);
+  }
+
   /** Entries were taken from a timed queue: its new head's expiry may come before `due`. */
   headChanged(queue: ShardQueue): void {
     const head = queue.peek();
     if (head !== undefined) this.soon(head.expiresAt);
   }
 
+  /** Whether the queue got messages this batch and may be over its drop-head limit. */
+  grewThisBatch(queue: ShardQueue): boolean {
+    return this.grown.has(queue);
+  }
+
+  /** Drops the queue's head while it is over its limit (now, not at the end of the batch). */
+  trim(queue: ShardQueue): void {
+    this.grown.delete(queue);
+    this.trimHead(queue);
+  }
+
   /** End of a batch: trims queues over a limit, expires heads, reports unused queues past x-expires. */
   settle(now: number): void {
-    for (const queue of this.grown) {
-      while (queue.lifecycle!.overLimit(queue)) this.host.drop(queue, queue.take()!, 'maxlen');
-      if (queue.timed) this.headChanged(queue);
-    }
+    for (const queue of this.grown) this.trimHead(queue);
     this.grown.clear();
     if (now < this.due) return;
     for (const queue of this.timed) {

@@ -170,6 +170,19 @@ export class Shard implements LifecycleHost {
     return progress;
   }
 
+  /**
+   * Before a read of a queue (basic.get, a count, a purge) that grew past a
+   * drop-head limit in this batch: the deliveries due go first (its consumers
+   * take what they can), then the excess, as at the end of the batch. So the
+   * read sees what RabbitMQ's would after those publishes, each handled in turn.
+   */
+  private trimmedForRead(queue: ShardQueue | undefined): ShardQueue | undefined {
+    if (queue === undefined || !this.lifecycles.grewThisBatch(queue)) return queue;
+    if (this.pending.has(queue)) this.deliver();
+    this.lifecycles.trim(queue);
+    return queue;
+  }
+
   private publish(buf: Buffer, at: number, end: number): void {
     const flags = buf[at + 1];
     const queueCount = buf.readUInt16LE(at + 2);
@@ -340,7 +353,7 @@ export class Shard implements LifecycleHost {
           this.queues.set(c.queueId, queue);
           if (dir !== undefined) this.openQueue(queue, dir);
         }
-        return this.reply(requestId, { messageCount: queue.messageCount });
+        return this.reply(requestId, { messageCount: this.trimmedForRead(queue)!.messageCount });
       }
       case 'delete':
         return this.reply(requestId, { messageCount: this.deleteQueue(c.queueId) });
@@ -355,7 +368,7 @@ export class Shard implements LifecycleHost {
         return this.reply(requestId, { messageCount });
       }
       case 'purge': {
-        const queue = this.queues.get(c.queueId);
+        const queue = this.trimmedForRead(this.queues.get(c.queueId));
         return this.reply(requestId, { messageCount: queue === undefined ? 0 : this.purge(queue) });
       }
       case 'consume': {
@@ -407,7 +420,7 @@ export class Shard implements LifecycleHost {
         }
         return;
       case 'get': {
-        const queue = this.queues.get(c.queueId);
+        const queue = this.trimmedForRead(this.queues.get(c.queueId));
         if (queue !== undefined) this.lifecycles.used(queue, this.now);
         // Expired heads go first, now included: a TTL of 0 never reaches basic.get.
         if (queue?.timed) this.lifecycles.expireHead(queue, this.now, true);
@@ -430,7 +443,7 @@ export class Shard implements LifecycleHost {
       }
       case 'count':
         if (c.used && this.queues.has(c.queueId)) this.lifecycles.used(this.queues.get(c.queueId)!, this.now);
-        return this.reply(requestId, { messageCount: this.queues.get(c.queueId)?.messageCount ?? 0 });
+        return this.reply(requestId, { messageCount: this.trimmedForRead(this.queues.get(c.queueId))?.messageCount ?? 0 });
       case 'stats':
         return this.reply(requestId, { stats: this.queueStats() });
       case 'stop':

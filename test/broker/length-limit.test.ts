@@ -48,6 +48,30 @@ describe.each(MODES)('length limits: $name', ({ workers }) => {
     );
   });
 
+  it('drop-head applies publish by publish: a basic.get, count or purge right behind the publishes on one channel sees only the newest', async () => {
+    const conn = await server.connect();
+    const ch = await conn.createChannel();
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 300 }), fc.constantFrom('get', 'count', 'purge'), async (limit, count, read) => {
+        const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-length': limit } });
+        // Nothing awaited in between: the read comes in the same batch as the publishes.
+        for (const body of numbered(count)) ch.sendToQueue(queue, Buffer.from(body));
+        const kept = numbered(count).slice(Math.max(0, count - limit));
+        if (read === 'get') {
+          const got = await ch.get(queue, { noAck: true });
+          expect(got === false ? null : got.content.toString()).toBe(kept[0] ?? null);
+          expect(await drain(ch, queue)).toEqual(kept.slice(1));
+        } else if (read === 'count') {
+          expect((await ch.checkQueue(queue)).messageCount).toBe(kept.length);
+        } else {
+          expect((await ch.purgeQueue(queue)).messageCount).toBe(kept.length);
+        }
+        await ch.deleteQueue(queue);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
   it('x-max-length-bytes counts body bytes only', async () => {
     const conn = await server.connect();
     const ch = await confirmChannel(conn);
