@@ -350,22 +350,23 @@ export class ShardLink {
 
   /** More than PUBLISH_WINDOW entries not yet taken: the shard is told to wake this thread as it takes them. */
   private windowFull(): boolean {
-    if (((this.entriesSent - this.takenSeen) | 0) <= R.PUBLISH_WINDOW) return false;
-    const ring = this.writer.ring;
-    this.takenSeen = ring.taken;
-    if (((this.entriesSent - this.takenSeen) | 0) <= R.PUBLISH_WINDOW) return false;
-    ring.setProducerWaiting(true);
+    if (this.inFlight() <= R.PUBLISH_WINDOW || this.inFlight(true) <= R.PUBLISH_WINDOW) return false;
+    this.writer.ring.setProducerWaiting(true);
     // TAKEN loaded again after the flag: a shard that took them just before saw no flag to wake us for.
     return !this.windowReopened();
   }
 
   /** Half the window or less in flight (clears the shard's wake-up flag then). */
   private windowReopened(): boolean {
-    const ring = this.writer.ring;
-    this.takenSeen = ring.taken;
-    if (((this.entriesSent - this.takenSeen) | 0) > R.PUBLISH_WINDOW / 2) return false;
-    ring.setProducerWaiting(false);
+    if (this.inFlight(true) > R.PUBLISH_WINDOW / 2) return false;
+    this.writer.ring.setProducerWaiting(false);
     return true;
+  }
+
+  /** Entries written but not yet taken, as of the last load of TAKEN or (`reload`) a fresh one. */
+  private inFlight(reload = false): number {
+    if (reload) this.takenSeen = this.writer.ring.taken;
+    return (this.entriesSent - this.takenSeen) | 0;
   }
 
   private writeControl(requestId: number, control: ShardControl): void {

@@ -1,10 +1,6 @@
 /** Logs in by hand (raw frames), so user names, passwords and vhosts can be any bytes. */
-import { FRAME_METHOD, PROTOCOL_HEADER, RawClient, emptyTable, longstr, method, shortstr, tuneOk, u32, u8 } from '../wire/raw-client.js';
+import { FRAME_METHOD, PROTOCOL_HEADER, RawClient, emptyTable, fieldTable as table, longstr, method, shortstr, tuneOk, u8 } from '../wire/raw-client.js';
 
-const table = (...entries: Buffer[]) => {
-  const body = Buffer.concat(entries);
-  return Buffer.concat([u32(body.length), body]);
-};
 /** client-properties with capabilities.authentication_failure_close = true */
 const failureCloseProperties = () =>
   table(shortstr('capabilities'), Buffer.from('F'), table(shortstr('authentication_failure_close'), Buffer.from('t'), u8(1)));

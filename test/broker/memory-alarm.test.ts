@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { MODES, channel, connect, eventually, sleep, within } from '../helpers.js';
 import { startBroker } from '../../dist/src/index.js';
 import { watermarkBytes } from '../../dist/src/acceptor/memory-alarm.js';
-import { PROTOCOL_HEADER, RawClient, frame, longstr, method, open, shortstr, tuneOk, u16, u32, u8 } from '../wire/raw-client.js';
+import { PROTOCOL_HEADER, RawClient, fieldTable, frame, longstr, method, open, shortstr, tuneOk, u16, u32, u8 } from '../wire/raw-client.js';
 
 const MiB = 1024 * 1024;
 /** The alarm trips this far above what the process holds when the broker starts. */
@@ -156,11 +156,7 @@ describe.each(MODES)('memory alarm, $name', ({ workers }) => {
 
 /** A raw connection whose client properties ask for connection.blocked, opened up to open-ok. */
 async function openBlockAware(port: number): Promise<RawClient> {
-  const table = (...entries: Buffer[]) => {
-    const body = Buffer.concat(entries);
-    return Buffer.concat([u32(body.length), body]);
-  };
-  const properties = table(shortstr('capabilities'), Buffer.from('F'), table(shortstr('connection.blocked'), Buffer.from('t'), u8(1)));
+  const properties = fieldTable(shortstr('capabilities'), Buffer.from('F'), fieldTable(shortstr('connection.blocked'), Buffer.from('t'), u8(1)));
   const client = await RawClient.open(port);
   client.send(PROTOCOL_HEADER);
   await client.expectMethod(10, 10);

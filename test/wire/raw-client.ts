@@ -12,6 +12,11 @@ export const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n
 export const shortstr = (s: string) => Buffer.concat([u8(Buffer.byteLength(s)), Buffer.from(s)]);
 export const longstr = (s: string | Buffer) => { const b = Buffer.from(s); return Buffer.concat([u32(b.length), b]); };
 export const emptyTable = () => u32(0);
+/** A field table of entries already encoded (shortstr name, type octet, value). */
+export const fieldTable = (...entries: Buffer[]) => {
+  const body = Buffer.concat(entries);
+  return Buffer.concat([u32(body.length), body]);
+};
 
 /** type, channel, size, payload, end octet (overridable to break the frame). */
 export function frame(type: number, ch: number, payload: Buffer, end = FRAME_END): Buffer {
