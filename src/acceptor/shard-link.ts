@@ -348,17 +348,24 @@ export class ShardLink {
     if (this.ended === null) this.events.onShardStopped(this, reason);
   }
 
-  /** More than PUBLISH_WINDOW entries not yet taken: the shard is told to wake this thread as it takes them. */
+  /** More than PUBLISH_WINDOW entries not yet taken (the shard then wakes this thread as it takes them). */
   private windowFull(): boolean {
     if (this.inFlight() <= R.PUBLISH_WINDOW || this.inFlight(true) <= R.PUBLISH_WINDOW) return false;
-    this.writer.ring.setProducerWaiting(true);
-    // TAKEN loaded again after the flag: a shard that took them just before saw no flag to wake us for.
     return !this.windowReopened();
   }
 
-  /** Half the window or less in flight (clears the shard's wake-up flag then). */
+  /**
+   * Half the window or less in flight. Otherwise the shard is told to wake this
+   * thread as it takes entries: a connection paused for a full ring may find the
+   * window over half when the ring has room again, and must not wait for a
+   * record that a shard with nothing to send never writes.
+   */
   private windowReopened(): boolean {
-    if (this.inFlight(true) > R.PUBLISH_WINDOW / 2) return false;
+    if (this.inFlight(true) > R.PUBLISH_WINDOW / 2) {
+      this.writer.ring.setProducerWaiting(true);
+      // TAKEN loaded again after the flag: a shard that took them just before saw no flag to wake us for.
+      if (this.inFlight(true) > R.PUBLISH_WINDOW / 2) return false;
+    }
     this.writer.ring.setProducerWaiting(false);
     return true;
   }
