@@ -19,6 +19,8 @@ export interface BrokerHandle {
   managementUrl?: string;
   /** From the broker's connection.start properties, e.g. "RabbitMQ 3.10.8". */
   version: string;
+  /** The last few KiB the broker's process wrote to stderr, where the bench started it. */
+  stderrTail?(): string;
   close(): Promise<void>;
 }
 
@@ -75,7 +77,7 @@ export function lavinmqTarget(name = 'lavinmq'): BrokerTarget {
  * Runs `node script args…` and waits for the first stdout line with an amqp://
  * URL or a port number in it (warren's CLI and the null server print one).
  */
-export async function spawnReadyLine(script: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<{ url: string; pid: number; close(): Promise<void> }> {
+export async function spawnReadyLine(script: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<{ url: string; pid: number; stderrTail(): string; close(): Promise<void> }> {
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let err = '';
@@ -98,6 +100,7 @@ export async function spawnReadyLine(script: string, args: string[], env: NodeJS
   return {
     url,
     pid: child.pid!,
+    stderrTail: () => err,
     close: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null) return resolve();
       const kill = setTimeout(() => child.kill('SIGKILL'), 5000);

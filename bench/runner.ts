@@ -4,7 +4,7 @@
 // the figures.
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { nowUs, sleep, sleepUntilUs } from './clock.js';
+import { nowUs, sleep, sleepUntilUs, withTimeout } from './clock.js';
 import type { BrokerHandle } from './brokers.js';
 import type { ConsumerSpec, DriverName, PublisherSpec } from './drivers/types.js';
 import { runGenerator, PROGRESS_MS, type GeneratorResult, type GeneratorTask, type GoMessage, type ProgressMessage } from './generator.js';
@@ -18,6 +18,8 @@ export interface RunConfig {
   driver: DriverName;
   seconds: number;
   warmupSeconds: number;
+  /** How long setup, teardown and the final markers may take before the run counts as hung; default PHASE_TIMEOUT_MS. */
+  phaseTimeoutMs?: number;
   onProgress?: (p: { elapsed: number; total: number; sentPerSec: number; consumedPerSec: number }) => void;
 }
 
@@ -49,6 +51,18 @@ export interface RunResult {
   errors: string[];
   /** the reset scenario's figures (bench/reset.ts) */
   reset?: ResetFigures;
+}
+
+/**
+ * A phase of a run that takes longer than this has hung (a broker that stopped
+ * answering): the session fails, naming the phase and showing the broker's
+ * last stderr lines, instead of the bench waiting for ever.
+ */
+export const PHASE_TIMEOUT_MS = 120_000;
+
+function phase<T>(what: string, p: Promise<T>, ms: number, handle: BrokerHandle): Promise<T> {
+  const tail = handle.stderrTail?.().trim();
+  return withTimeout(p, ms, `${what} did not finish within ${ms / 1000} s` + (tail ? `; the broker's last stderr lines:\n${tail}` : ''));
 }
 
 /** Runs generator tasks in piscina workers, or inline when size is 0. */
@@ -92,7 +106,8 @@ export function splitActors(plan: ScenarioPlan, slots: number): Array<{ publishe
 export async function runScenario(plan: ScenarioPlan, broker: { name: string; handle: BrokerHandle }, pool: GeneratorPool, cfg: RunConfig): Promise<RunResult> {
   if (plan.scenario === 'reset') return runReset(plan, broker);
   const { handle } = broker;
-  await declareTopology(handle.url, plan.topology);
+  const limit = cfg.phaseTimeoutMs ?? PHASE_TIMEOUT_MS;
+  await phase('declaring the topology', declareTopology(handle.url, plan.topology), limit, handle);
   const probe = handle.pid && ProcessProbe.available() ? new ProcessProbe(handle.pid) : null;
   const rssBefore = probe?.rssBytes() ?? 0;
   probe?.startPeak();
@@ -118,8 +133,8 @@ export async function runScenario(plan: ScenarioPlan, broker: { name: string; ha
     });
     return pool.run({ driver: cfg.driver, url: handle.url, ...part, port: port2 });
   });
-  const failed = Promise.all(results).then(() => undefined);
-  await Promise.race([allReady, failed]);
+  const generators = Promise.all(results);
+  await phase('connecting the generators', Promise.race([allReady, generators.then(() => undefined, () => undefined)]), limit, handle);
 
   // Idle connections are all open now: their memory is what the broker holds for them.
   const rssOpen = probe?.rssBytes() ?? 0;
@@ -159,8 +174,10 @@ export async function runScenario(plan: ScenarioPlan, broker: { name: string; ha
 
   let genResults: GeneratorResult[] = [];
   const errors = [...readyErrors];
+  // A generator's own error is the run's; a generator that never ends is a hang.
+  await phase('running the generators', generators.then(() => undefined, () => undefined), (warmup + seconds) * 1000 + limit, handle);
   try {
-    genResults = await Promise.all(results);
+    genResults = await generators;
   } catch (e) {
     errors.push(`generator: ${(e as Error).message}`);
   }
@@ -168,7 +185,7 @@ export async function runScenario(plan: ScenarioPlan, broker: { name: string; ha
   await cpuSampler;
   const peakRss = probe ? probe.stopPeak() : null;
   for (const p of ports) p.close();
-  await deleteTopology(handle.url, plan.topology);
+  await phase('deleting the topology', deleteTopology(handle.url, plan.topology), limit, handle);
 
   for (const g of genResults) errors.push(...g.errors);
   const pubs = genResults.flatMap((g) => g.publishers);

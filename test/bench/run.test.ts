@@ -1,4 +1,5 @@
 // End to end over real TCP: the null server and both drivers, JSON output, the gate.
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nullServerTarget, urlTarget, warrenTarget } from '../../bench/brokers.js';
 import { compareTargets } from '../../bench/compare.js';
@@ -8,6 +9,8 @@ import { machineInfo } from '../../bench/machine.js';
 import { startNullServer, type NullServer } from '../../bench/null-server.js';
 import { parseOptions } from '../../bench/options.js';
 import { groupRuns, renderTable } from '../../bench/report.js';
+import { GeneratorPool, runScenario } from '../../bench/runner.js';
+import { buildScenario } from '../../bench/scenarios.js';
 import { runSession } from '../../bench/session.js';
 import { ensureBuilt, quiet } from './helpers.js';
 
@@ -38,6 +41,24 @@ describe('load generation against the null server', () => {
     expect(r.publishedPerSec).toBeGreaterThan(1000);
     expect(r.consumedPerSec).toBeGreaterThan(100);
   }, 20_000);
+
+  it('a broker that stops answering fails the run, naming the phase and showing its stderr, instead of hanging', async () => {
+    // Accepts connections and never says a word: amqplib waits for connection.start for ever.
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => { sockets.push(socket); socket.on('error', () => undefined); });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const url = `amqp://guest:guest@127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const handle = { url, version: 'silent', stderrTail: () => 'its last words\n', close: async () => undefined };
+    const pool = new GeneratorPool(0);
+    try {
+      const run = runScenario(buildScenario('single', { prefix: 'hang.' }), { name: 'silent', handle }, pool, { driver: 'amqplib', seconds: 1, warmupSeconds: 0, phaseTimeoutMs: 500 });
+      await expect(run).rejects.toThrow("declaring the topology did not finish within 0.5 s; the broker's last stderr lines:\nits last words");
+    } finally {
+      await pool.close();
+      silent.close();
+      for (const socket of sockets) socket.destroy();
+    }
+  }, 10_000);
 
   it('fixed rate is honoured', async () => {
     const s = await runSession({ ...base, seconds: 1.5, specs: [{ scenario: 'latency', rate: 2000 }], brokers: [urlTarget('null', server.url)], driver: 'pipelined' });
