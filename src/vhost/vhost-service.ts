@@ -275,6 +275,11 @@ export class VHostService {
     if (c.name.startsWith('amq.')) {
       throw channelError(ReplyCode.ACCESS_REFUSED, `exchange name '${c.name}' contains reserved prefix 'amq.*'`);
     }
+    // A new exchange's alternate exchange is a name (RabbitMQ checks the type only here, not on a redeclare).
+    const ae = c.arguments['alternate-exchange'];
+    if (ae !== undefined && typeof ae !== 'string') {
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid type '${typeName(ae)}' for arg 'alternate-exchange' in exchange '${c.name}' in vhost '${this.name}'`);
+    }
     this.topology.addExchange({ name: c.name, type: c.type, durable: c.durable, autoDelete: c.autoDelete, internal: c.internal, args: c.arguments });
   }
 
@@ -291,9 +296,8 @@ export class VHostService {
     this.topology.deleteExchange(exchange);
   }
 
-  /** An exchange that must exist, for bind; the default one may not be bound. */
+  /** An exchange that must exist, for bind. */
   private existingExchange(name: string): ExchangeRecord {
-    if (name === '') throw defaultExchangeRefused();
     const exchange = this.topology.exchanges.get(name);
     if (exchange === undefined) throw exchangeNotFound(this.name, name);
     return exchange;
@@ -392,6 +396,8 @@ export class VHostService {
   // --- bindings -------------------------------------------------------------------
 
   private bindQueue(c: QueueBindingCommand): void {
+    // RabbitMQ refuses the default exchange before it looks for anything, to bind or to unbind.
+    if (c.exchange === '') throw defaultExchangeRefused();
     if (c.kind === 'bind') {
       const queue = this.queue(c.queue, c.owner);
       const exchange = this.existingExchange(c.exchange);
@@ -408,6 +414,7 @@ export class VHostService {
   }
 
   private bindExchange(c: ExchangeBindingCommand): void {
+    if (c.destination === '' || c.source === '') throw defaultExchangeRefused();
     if (c.kind === 'exchange.bind') {
       const destination = this.existingExchange(c.destination);
       const source = this.existingExchange(c.source);

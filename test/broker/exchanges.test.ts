@@ -181,6 +181,45 @@ describe.each(MODES)('exchanges: $name', ({ workers }) => {
     });
   });
 
+  it('binding or unbinding the default exchange is refused (403) before anything is looked up, as in RabbitMQ', async () => {
+    const { conn } = await setup();
+    const refusal = { code: 403, text: 'ACCESS_REFUSED - operation not permitted on the default exchange' };
+    const { queue } = await (await channel(conn)).assertQueue('', { exclusive: true });
+    const missing = uniq('no-such');
+    // Before: unbinds answered unbind-ok, and a bind to a missing queue or exchange 404.
+    expect(await refused((await channel(conn)).unbindQueue(queue, '', queue))).toEqual(refusal);
+    expect(await refused((await channel(conn)).bindQueue(missing, '', 'k'))).toEqual(refusal);
+    expect(await refused((await channel(conn)).unbindQueue(missing, '', 'k'))).toEqual(refusal);
+    expect(await refused((await channel(conn)).bindExchange(missing, '', 'k'))).toEqual(refusal);
+    expect(await refused((await channel(conn)).bindExchange('', 'amq.direct', 'k'))).toEqual(refusal);
+    expect(await refused((await channel(conn)).unbindExchange('amq.fanout', '', 'k'))).toEqual(refusal);
+    expect(await refused((await channel(conn)).unbindExchange('', missing, 'k'))).toEqual(refusal);
+    // The default exchange still routes by queue name.
+    const ch = await channel(conn);
+    ch.sendToQueue(queue, Buffer.from('still routed'));
+    expect(await drain(ch, queue)).toEqual(['still routed']);
+  });
+
+  it("a new exchange's alternate-exchange must be a string (406 with RabbitMQ's text); a redeclare checks only equivalence", async () => {
+    const { conn } = await setup();
+    const ex = uniq('ae-type');
+    const cases: [unknown, string][] = [[5, 'byte'], [255, 'short'], [true, 'bool'], [null, 'void'], [['a'], 'array'], [{ a: 1 }, 'table'], [Buffer.from('ab'), 'binary'], [1.5, 'double']];
+    for (const [value, type] of cases) {
+      expect(await refused((await channel(conn)).assertExchange(ex, 'direct', { autoDelete: true, arguments: { 'alternate-exchange': value } }))).toEqual({
+        code: 406,
+        text: `PRECONDITION_FAILED - invalid type '${type}' for arg 'alternate-exchange' in exchange '${ex}' in vhost '/'`,
+      });
+    }
+    const ch = await channel(conn);
+    await expect(ch.checkExchange(ex)).rejects.toThrow(/404/);
+    await (await channel(conn)).assertExchange(ex, 'direct', { autoDelete: false, arguments: { 'alternate-exchange': 'some-ae' } });
+    expect(await refused((await channel(conn)).assertExchange(ex, 'direct', { autoDelete: false, arguments: { 'alternate-exchange': 5 } }))).toEqual({
+      code: 406,
+      text: `PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange '${ex}' in vhost '/': received '5' but current is 'some-ae'`,
+    });
+    await (await channel(conn)).deleteExchange(ex);
+  });
+
   it('the amq.* exchanges exist with their types', async () => {
     const { ch, pub } = await setup();
     for (const name of ['amq.direct', 'amq.fanout', 'amq.topic', 'amq.headers', 'amq.match']) {
