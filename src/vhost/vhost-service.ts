@@ -254,13 +254,15 @@ export class VHostService {
   // --- exchanges ------------------------------------------------------------------
 
   private declareExchange(c: ExchangeDeclareCommand): void {
-    if (c.name === '') throw defaultExchangeRefused();
-    const current = this.topology.exchanges.get(c.name);
     if (c.passive) {
-      if (current === undefined) throw exchangeNotFound(this.name, c.name);
+      if (c.name === '') throw defaultExchangeRefused();
+      if (!this.topology.exchanges.has(c.name)) throw exchangeNotFound(this.name, c.name);
       return;
     }
+    // RabbitMQ checks the type (503) before the name (403).
     if (!isExchangeType(c.type)) throw connectionError(ReplyCode.COMMAND_INVALID, `unknown exchange type '${c.type}'`);
+    if (c.name === '') throw defaultExchangeRefused();
+    const current = this.topology.exchanges.get(c.name);
     if (current !== undefined) {
       const where = `for exchange '${c.name}' in vhost '${this.name}'`;
       inequivalent('type', c.type, current.type, where);

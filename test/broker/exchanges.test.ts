@@ -311,6 +311,15 @@ describe.each(MODES)('exchanges: $name', ({ workers }) => {
     expect(reason(await connError)).toEqual({ code: 503, text: "COMMAND_INVALID - unknown exchange type 'no-such-type'" });
   });
 
+  it('checks the type before the name, as RabbitMQ: the default exchange with an unknown type is a 503, passive it is a 403', async () => {
+    const { conn } = await setup();
+    expect(await refused((await channel(conn)).checkExchange(''))).toEqual({ code: 403, text: 'ACCESS_REFUSED - operation not permitted on the default exchange' });
+    const ch = await channel(conn);
+    const connError = nextEvent(conn, 'error');
+    await expect(ch.assertExchange('', 'no-such-type')).rejects.toThrow();
+    expect(reason(await connError)).toEqual({ code: 503, text: "COMMAND_INVALID - unknown exchange type 'no-such-type'" });
+  });
+
   it('refuses to delete an amq.* exchange (403)', async () => {
     const { ch } = await setup();
     expect(await refused(ch.deleteExchange('amq.direct'))).toEqual({
