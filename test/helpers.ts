@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { startBroker, type RunningBroker } from '../dist/src/index.js';
 
 /** Every broker suite runs with the shard inline and with worker threads. */
@@ -29,6 +29,16 @@ export async function channel(conn: ChannelModel): Promise<Channel> {
   const ch = await conn.createChannel();
   ch.on('error', () => {});
   return ch;
+}
+
+/** A client connecting now can declare, publish and consume: the broker still serves after what a test threw at it. */
+export async function expectServesNewClient(url: string): Promise<void> {
+  const fresh = await connect(url);
+  const ch = await channel(fresh);
+  const { queue } = await ch.assertQueue('', { exclusive: true });
+  ch.sendToQueue(queue, Buffer.from('after'));
+  expect((await collect(ch, queue, 1))[0]!.content.toString()).toBe('after');
+  await fresh.close();
 }
 
 /** Resolves with the first `count` messages a consumer gets. */

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODES, channel, collect, connect, start } from '../helpers.js';
+import { MODES, channel, collect, connect, expectServesNewClient, start } from '../helpers.js';
 import type { RunningBroker } from '../../dist/src/index.js';
 import { RawClient, frame, method, shortstr, u16, u8, u32 } from './raw-client.js';
 
@@ -70,13 +70,7 @@ describe.each(MODES)('fuzzed frames, $name', ({ workers }) => {
     );
     const got = await collect(ch, queue, sent);
     expect(got.map((m) => m.content.toString())).toEqual(Array.from({ length: sent }, (_, i) => `m${i}`));
-    // And a new client can still do everything.
-    const fresh = await connect(broker.url);
-    const fch = await channel(fresh);
-    const q2 = (await fch.assertQueue('', { exclusive: true })).queue;
-    fch.sendToQueue(q2, Buffer.from('after'));
-    expect((await collect(fch, q2, 1))[0].content.toString()).toBe('after');
-    await fresh.close();
+    await expectServesNewClient(broker.url);
     await bystander.close();
   });
 });

@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
-import { MODES, channel, collect, connect, tempDirs } from '../helpers.js';
+import { MODES, channel, collect, connect, expectServesNewClient, tempDirs } from '../helpers.js';
 import { FRAME_METHOD, RawClient, frame } from './raw-client.js';
 
 // amqplib's generated codec encodes any method from field values: the frames
@@ -220,12 +220,7 @@ describe.each(MODES)('well-formed methods in random orders, $name', ({ workers }
     );
     const got = await collect(ch, bystanderQueue, sent);
     expect(got.map((m) => m.content.toString())).toEqual(Array.from({ length: sent }, (_, i) => `m${i}`));
-    const fresh = await connect(broker.url);
-    const fch = await channel(fresh);
-    const q = (await fch.assertQueue('', { exclusive: true })).queue;
-    fch.sendToQueue(q, Buffer.from('after'));
-    expect((await collect(fch, q, 1))[0]!.content.toString()).toBe('after');
-    await fresh.close();
+    await expectServesNewClient(broker.url);
     await bystander.close();
   }, 600_000);
 });
