@@ -63,6 +63,8 @@ async function declare(ch: Channel, a: M.QueueDeclare): Promise<void> {
 /** RabbitMQ answers a declare of a live direct reply-to name as a queue with one consumer, whatever the flags. */
 function declareReplyTo(ch: Channel, a: M.QueueDeclare): void {
   if (!ch.conn.broker.directReply.exists(a.queue)) throw channelError(ReplyCode.NOT_FOUND, `no queue '${a.queue}' in vhost '${ch.conn.vhost.name}'`);
+  // It becomes the channel's last declared queue too, as in RabbitMQ: a get or purge of '' then names it.
+  ch.lastQueue = a.queue;
   if (!a.nowait) M.writeQueueDeclareOk(ch.conn.out, ch.id, { queue: a.queue, messageCount: 0, consumerCount: 1 });
 }
 

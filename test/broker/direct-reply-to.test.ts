@@ -103,6 +103,19 @@ describe.each(MODES)('direct reply-to: $name', ({ workers }) => {
     expect(await closing).toEqual({ code: 404, text: `NOT_FOUND - no queue '${RT}' in vhost '/'` });
   });
 
+  it('a declare of amq.rabbitmq.reply-to makes it the channel\'s last declared queue: a get of \'\' after it is a 404 for it, as in RabbitMQ', async () => {
+    const conn = await server.connect();
+    const ch = await channel(conn);
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    ch.sendToQueue(queue, Buffer.from('not this one'));
+    await ch.checkQueue(RT);
+    const closing = closedWith(ch);
+    ch.get('').catch(() => {});
+    // Before, '' still meant the exclusive queue and the get took its message.
+    expect(await closing).toEqual({ code: 404, text: `NOT_FOUND - no queue '${RT}' in vhost '/'` });
+    expect((await (await channel(conn)).checkQueue(queue)).messageCount).toBe(1);
+  });
+
   /** The address a channel's requests carry: consumes replies, sends itself a request through a queue. */
   async function addressOf(ch: Channel): Promise<string> {
     return (await replyConsumer(ch)).address;
