@@ -34,7 +34,7 @@ for (const [key, value] of Object.entries(defs)) {
 
 // Names unique to this run: RabbitMQ keeps what a run leaves behind.
 const P = `diff${process.pid}`;
-const queueName = fc.constantFrom('', `${P}.a`, `${P}.b`, 'amq.fz');
+const queueName = fc.constantFrom('', `${P}.a`, `${P}.b`, 'amq.fz', 'amq.rabbitmq.reply-to');
 const exchangeName = fc.constantFrom('', 'amq.direct', 'amq.fanout', 'amq.topic', 'amq.headers', `${P}.x`, `${P}.y`);
 const routingKey = fc.constantFrom('', `${P}.a`, `${P}.b`, '#', 'a.*');
 const consumerTag = fc.constantFrom('', 'c1', 'c2');
