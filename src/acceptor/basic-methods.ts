@@ -4,7 +4,7 @@ import { ReplyCode, channelError, connectionError } from '../protocol/errors.js'
 import * as M from '../protocol/methods.generated.js';
 import { SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE } from '../shard/records.js';
 import type { GetResult } from './shard-link.js';
-import { readable } from './queue-methods.js';
+import { queueName, readable } from './queue-methods.js';
 import type { Channel } from './channel.js';
 import type { QueueRecord } from '../routing/topology.js';
 import type { FieldTable } from '../protocol/field-types.js';
@@ -59,8 +59,10 @@ export function basicMethod(ch: Channel, id: number, args: any): void | Promise<
 
 function consume(ch: Channel, a: M.BasicConsume): void {
   const broker = ch.conn.broker;
-  if (a.queue === REPLY_TO) return consumeReplies(ch, a);
-  const queue = readable(ch, a.queue);
+  // RabbitMQ expands '' before it looks at the name: after a declare of amq.rabbitmq.reply-to, '' is that.
+  const name = queueName(ch, a.queue);
+  if (name === REPLY_TO) return consumeReplies(ch, a);
+  const queue = readable(ch, name);
   const tag = consumerTag(ch, a);
   if (broker.consumers.hasExclusive(queue) || (a.exclusive && queue.consumerCount > 0)) {
     throw channelError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${queue.vhost}' in exclusive use`);

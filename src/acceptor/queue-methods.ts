@@ -95,7 +95,7 @@ export function readable(ch: Channel, name: string): QueueRecord {
 }
 
 /** RabbitMQ's shortcut: an empty queue name means the queue last declared on the channel. */
-function queueName(ch: Channel, name: string): string {
+export function queueName(ch: Channel, name: string): string {
   if (name !== '') return name;
   if (ch.lastQueue === '') throw channelError(ReplyCode.NOT_FOUND, 'no previously declared queue');
   return ch.lastQueue;

@@ -116,6 +116,25 @@ describe.each(MODES)('direct reply-to: $name', ({ workers }) => {
     expect((await (await channel(conn)).checkQueue(queue)).messageCount).toBe(1);
   });
 
+  it("basic.consume of '' after a declare of amq.rabbitmq.reply-to subscribes to replies, with RabbitMQ's refusal of acks", async () => {
+    const conn = await server.connect();
+    const acking = await channel(conn);
+    await acking.checkQueue(RT);
+    // Before, '' was taken for a queue named amq.rabbitmq.reply-to: 404.
+    expect(await refused(acking.consume('', () => {}, { noAck: false }))).toEqual({ code: 406, text: 'PRECONDITION_FAILED - reply consumer cannot acknowledge' });
+    const ch = await channel(conn);
+    await ch.checkQueue(RT);
+    const replies: string[] = [];
+    await ch.consume('', (m) => replies.push(m!.content.toString()), { noAck: true });
+    const q = (await ch.assertQueue('', { exclusive: true })).queue;
+    ch.sendToQueue(q, Buffer.from('request'), { replyTo: RT });
+    let request: false | Message = false;
+    while (request === false) request = await ch.get(q, { noAck: true });
+    ch.sendToQueue(request.properties.replyTo, Buffer.from('reply'));
+    await within((async () => { while (replies.length === 0) await sleep(5); })(), 3000, 'the reply');
+    expect(replies).toEqual(['reply']);
+  });
+
   /** The address a channel's requests carry: consumes replies, sends itself a request through a queue. */
   async function addressOf(ch: Channel): Promise<string> {
     return (await replyConsumer(ch)).address;
