@@ -14,21 +14,13 @@
  *
  * WARREN_FUZZ_RUNS=N runs N sequences per mode instead of the default (soak runs).
  */
-import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
 import { MODES, channel, collect, connect, expectServesNewClient, tempDirs } from '../helpers.js';
+import { defs, id } from './amqplib-codec.js';
 import { FRAME_METHOD, RawClient, frame } from './raw-client.js';
 
-// amqplib's generated codec encodes any method from field values: the frames
-// are built by another project's encoder than the broker's.
-const defs = createRequire(import.meta.url)('amqplib/lib/defs') as {
-  encodeMethod(id: number, channel: number, fields: Record<string, unknown>): Buffer;
-  encodeProperties(id: number, channel: number, size: number, fields: Record<string, unknown>): Buffer;
-  [name: string]: unknown;
-};
-const id = (name: string) => defs[name] as number;
 const BASIC_CLASS = 60;
 const FRAME_MAX = 4096;
 

@@ -11,22 +11,16 @@
  * keep numbers, not their wire types). Deliveries and publisher confirms are
  * not compared: when they arrive depends on timing.
  */
-import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start } from '../helpers.js';
 import type { RunningBroker } from '../../dist/src/index.js';
+import { defs, id } from './amqplib-codec.js';
 import { FRAME_METHOD, RawClient, frame } from './raw-client.js';
 
 const RABBITMQ_URL = process.env.RABBITMQ_URL;
 const RUNS = Number(process.env.WARREN_FUZZ_RUNS) || 150;
 
-const defs = createRequire(import.meta.url)('amqplib/lib/defs') as {
-  encodeMethod(id: number, channel: number, fields: Record<string, unknown>): Buffer;
-  encodeProperties(id: number, channel: number, size: number, fields: Record<string, unknown>): Buffer;
-  [name: string]: unknown;
-};
-const id = (name: string) => defs[name] as number;
 const methodNames = new Map<number, string>();
 for (const [key, value] of Object.entries(defs)) {
   if (key.startsWith('methodInfo')) methodNames.set((value as { id: number }).id, (value as { name: string }).name);

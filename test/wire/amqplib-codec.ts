@@ -1,0 +1,14 @@
+/**
+ * amqplib's generated codec, for wire tests that build any method from field
+ * values: the frames come from another project's encoder than the broker's.
+ */
+import { createRequire } from 'node:module';
+
+export const defs = createRequire(import.meta.url)('amqplib/lib/defs') as {
+  encodeMethod(id: number, channel: number, fields: Record<string, unknown>): Buffer;
+  encodeProperties(id: number, channel: number, size: number, fields: Record<string, unknown>): Buffer;
+  [name: string]: unknown;
+};
+
+/** A method's id by amqplib's name for it, e.g. 'QueueDeclare'. */
+export const id = (name: string) => defs[name] as number;
