@@ -16,7 +16,10 @@ export interface Doorbell {
 }
 
 const SEQ = 0;
-const SLEEPING = 1;
+/** 0, or `token | 1` while the sleeper that armed with `token` may sleep */
+const ARMED = 1;
+/** SEQ moves in steps of 2: every token is even, so `token | 1` is never 0. */
+const STEP = 2;
 
 /** Between threads: Atomics on a shared word. */
 export class SharedDoorbell implements Doorbell {
@@ -27,12 +30,13 @@ export class SharedDoorbell implements Doorbell {
   }
 
   arm(): number {
-    Atomics.store(this.words, SLEEPING, 1);
-    return Atomics.load(this.words, SEQ);
+    const token = Atomics.load(this.words, SEQ);
+    Atomics.store(this.words, ARMED, token | 1);
+    return token;
   }
 
   disarm(): void {
-    Atomics.store(this.words, SLEEPING, 0);
+    Atomics.store(this.words, ARMED, 0);
   }
 
   sleep(token: number, wake: () => void): void {
@@ -55,11 +59,15 @@ export class SharedDoorbell implements Doorbell {
   }
 
   ring(): void {
-    Atomics.add(this.words, SEQ, 1);
-    // Only the first ring after arm() notifies: the sleeper wakes for it anyway, and
-    // each notify takes V8's one process-wide futex mutex, which the waking sleeper
-    // wants too (at saturation 5 of 6 notifies found nobody left to wake).
-    if (Atomics.load(this.words, SLEEPING) !== 0 && Atomics.compareExchange(this.words, SLEEPING, 1, 0) === 1) {
+    const before = Atomics.add(this.words, SEQ, STEP);
+    // Only the first ring after arm() notifies, the one that moved SEQ off the
+    // token: each notify takes V8's one process-wide futex mutex, which the waking
+    // sleeper wants too (at saturation 5 of 6 notifies found nobody left to wake).
+    // A ring that came before the arming must not take the mark: the sleeper's
+    // last look saw its work, its notify may come before the sleep, and the rings
+    // after it would then find the bell unarmed and wake no one.
+    const armed = before | 1;
+    if (Atomics.load(this.words, ARMED) === armed && Atomics.compareExchange(this.words, ARMED, armed, 0) === armed) {
       Atomics.notify(this.words, SEQ);
     }
   }

@@ -43,6 +43,27 @@ const ringer = `
   });
 `;
 
+/**
+ * Posts `count` items, ringing after each, and every few rings waits (a bounded
+ * spin) for the sleeper to take them: the sleeper then arms again and again just
+ * as rings come in, from two threads at once.
+ */
+const closeRinger = `
+  const { workerData } = require('node:worker_threads');
+  import(workerData.doorbell).then(({ SharedDoorbell }) => {
+    const bell = new SharedDoorbell(workerData.bell);
+    const c = new Int32Array(workerData.counters);
+    for (let i = 1; i <= workerData.count; i++) {
+      Atomics.add(c, 0, 1);
+      bell.ring();
+      if (i % 4 === 0) {
+        const posted = Atomics.load(c, 0);
+        for (let spins = 0; spins < 20000 && Atomics.load(c, 1) < posted; spins++);
+      }
+    }
+  });
+`;
+
 function exited(worker: Worker, ms: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the sleeper did not finish in ${ms} ms: a ring was lost`)), ms);
@@ -87,4 +108,26 @@ describe('SharedDoorbell', () => {
     expect(armed).toBeGreaterThan(10); // the sleeper did go to sleep, so the wake-ups were put to the test
     expect(notifies + Atomics.load(counters, WORKER_NOTIFIES)).toBeLessThanOrEqual(armed);
   });
+
+  // A ring whose step came before the sleeper armed, and whose check came after,
+  // once took the arming's mark: its notify went out before the sleep, and every
+  // later ring found the bell unarmed. The shard then slept on a queue.delete for
+  // good (a bench run hung so). Before the fix this test hung 3 times in 3.
+  it('loses no sleeper to a ring that began before the arming', async () => {
+    const each = 600_000;
+    const bell = new SharedDoorbell();
+    const counters = new Int32Array(new SharedArrayBuffer(16));
+    const shared = { doorbell: DOORBELL, bell: bell.words.buffer, counters: counters.buffer };
+    const taker = new Worker(sleeper, { eval: true, workerData: { ...shared, total: 2 * each } });
+    const done = exited(taker, 30_000);
+    const ringers = [0, 1].map(() => new Worker(closeRinger, { eval: true, workerData: { ...shared, count: each } }));
+    try {
+      expect(await done).toBe(0);
+    } finally {
+      await Promise.all(ringers.map((w) => w.terminate()));
+      await taker.terminate();
+    }
+    expect(Atomics.load(counters, TAKEN)).toBe(2 * each);
+    expect(Atomics.load(counters, ARMED)).toBeGreaterThan(1000);
+  }, 40_000);
 });
