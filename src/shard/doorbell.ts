@@ -60,14 +60,14 @@ export class SharedDoorbell implements Doorbell {
 
   ring(): void {
     const before = Atomics.add(this.words, SEQ, STEP);
-    // Only the first ring after arm() notifies, the one that moved SEQ off the
-    // token: each notify takes V8's one process-wide futex mutex, which the waking
-    // sleeper wants too (at saturation 5 of 6 notifies found nobody left to wake).
-    // A ring that came before the arming must not take the mark: the sleeper's
-    // last look saw its work, its notify may come before the sleep, and the rings
-    // after it would then find the bell unarmed and wake no one.
-    const armed = before | 1;
-    if (Atomics.load(this.words, ARMED) === armed && Atomics.compareExchange(this.words, ARMED, armed, 0) === armed) {
+    // One notify per arming, by the first ring to take the mark: each notify takes
+    // V8's one process-wide futex mutex, which the waking sleeper wants too (at
+    // saturation 5 of 6 notifies found nobody left to wake). Only a ring whose
+    // step came after the arming (SEQ had reached the token) may take it: one from
+    // before was seen by the sleeper's last look, its notify could come before the
+    // sleep, and the rings after it would find the bell unarmed and wake no one.
+    const armed = Atomics.load(this.words, ARMED);
+    if (armed !== 0 && ((before - (armed ^ 1)) | 0) >= 0 && Atomics.compareExchange(this.words, ARMED, armed, 0) === armed) {
       Atomics.notify(this.words, SEQ);
     }
   }
