@@ -70,6 +70,7 @@ export interface CompareConfig {
   maxRegression: number;
   size?: number;
   count?: number;
+  phaseTimeoutMs?: number;
   log: (s: string) => void;
   status: ((s: string) => void) | null;
 }
@@ -78,7 +79,8 @@ export interface CompareConfig {
 export async function compareTargets(baseline: BrokerTarget, candidate: BrokerTarget, cfg: CompareConfig): Promise<{ verdict: GateVerdict; session: SessionResult }> {
   const session = await runSession({
     specs: cfg.specs, brokers: [candidate, baseline], reps: Math.max(cfg.reps, 2), driver: cfg.driver,
-    seconds: cfg.seconds, warmup: cfg.warmup, threads: cfg.threads, size: cfg.size, count: cfg.count, log: cfg.log, status: cfg.status,
+    seconds: cfg.seconds, warmup: cfg.warmup, threads: cfg.threads, size: cfg.size, count: cfg.count, phaseTimeoutMs: cfg.phaseTimeoutMs,
+    log: cfg.log, status: cfg.status,
   });
   const summaries = groupRuns(session.runs);
   const verdict = evaluateGate(summaries.filter((s) => s.broker === baseline.name), summaries.filter((s) => s.broker === candidate.name), cfg.maxRegression);
@@ -95,7 +97,7 @@ export async function runGate(o: BenchOptions, ctx: { log: (s: string) => void; 
     const candidate = warrenTarget('candidate', { workers: o.workers, env });
     const { verdict, session } = await compareTargets(baseline, candidate, {
       specs: ctx.specs, reps: o.reps, seconds: o.seconds, warmup: o.warmup, threads: o.threads, driver: o.client,
-      maxRegression: o.maxRegression, size: o.size, count: o.count, log: ctx.log, status: ctx.status,
+      maxRegression: o.maxRegression, size: o.size, count: o.count, phaseTimeoutMs: o.phaseTimeoutMs, log: ctx.log, status: ctx.status,
     });
     process.stdout.write(`\nbaseline: ${o.compareRef} (${rev.commit.slice(0, 12)}); candidate: this checkout${o.injectDelayUs ? ` with ${o.injectDelayUs} µs injected delay` : ''}\n\n`);
     process.stdout.write(`${renderTable(groupRuns(session.runs))}\n\n${renderVerdict(verdict)}\n`);

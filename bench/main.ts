@@ -46,7 +46,7 @@ async function main(): Promise<number> {
 
   const session = await runSession({
     specs: specsFor(o), brokers, reps: o.reps, driver: o.client, seconds: o.seconds, warmup: o.warmup,
-    threads: o.threads, size: o.size, count: o.count, log, status,
+    threads: o.threads, size: o.size, count: o.count, phaseTimeoutMs: o.phaseTimeoutMs, log, status,
   });
   const summaries = groupRuns(session.runs);
   process.stdout.write(`\nbrokers: ${session.brokers.map((b) => `${b.name} = ${b.version}`).join('; ')}\n`);
@@ -76,6 +76,7 @@ main().then(
   (code) => { process.exitCode = code; },
   (e: Error) => {
     process.stderr.write(`bench: ${e.message}\n`);
-    process.exitCode = 2;
+    // A hung phase leaves its connection open, which would keep this process alive.
+    void Promise.all([...liveBrokers].map((b) => b.close().catch(() => undefined))).then(() => process.exit(2));
   },
 );

@@ -30,6 +30,8 @@ export interface BenchOptions {
   size?: number;
   /** Queue / connection count override (many-queues, connections). */
   count?: number;
+  /** How long a run's setup, teardown or final markers may take before it counts as hung, ms. */
+  phaseTimeoutMs?: number;
   /** Sets WARREN_BENCH_DELAY_US in the candidate warren (the gate's self-check). */
   injectDelayUs?: number;
   quiet: boolean;
@@ -59,6 +61,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --compare-ref REF      build git REF in a temporary worktree and gate this
                          checkout against it (exit 1 on regression)
   --max-regression PCT   allowed throughput drop / p99 rise beyond noise (default 10%)
+  --phase-timeout S      a run's setup, teardown or final markers taking longer is a hang:
+                         the bench stops with an error (default 120)
   --inject-delay-us N    make the candidate warren slower (WARREN_BENCH_DELAY_US), to check the gate
   --quiet                no progress output
 `;
@@ -117,6 +121,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       case '--max-regression': o.maxRegression = parseFraction(value()); break;
       case '--size': o.size = Math.floor(num(8)); break;
       case '--count': o.count = Math.floor(num(1)); break;
+      case '--phase-timeout': o.phaseTimeoutMs = num(0.1) * 1000; break;
       case '--inject-delay-us': o.injectDelayUs = num(0); break;
       case '--quiet': o.quiet = true; break;
       case '-h': case '--help': o.help = true; break;

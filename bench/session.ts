@@ -3,7 +3,8 @@
 // alike, and stops the brokers again.
 import type { BrokerHandle, BrokerTarget } from './brokers.js';
 import type { DriverName } from './drivers/types.js';
-import { GeneratorPool, runScenario, type RunResult } from './runner.js';
+import { withTimeout } from './clock.js';
+import { GeneratorPool, PHASE_TIMEOUT_MS, runScenario, type RunResult } from './runner.js';
 import { buildScenario, type ScenarioName } from './scenarios.js';
 import { fmtMs, fmtRate } from './report.js';
 
@@ -23,6 +24,8 @@ export interface SessionConfig {
   threads: number;
   size?: number;
   count?: number;
+  /** RunConfig.phaseTimeoutMs */
+  phaseTimeoutMs?: number;
   log: (line: string) => void;
   /** Live progress line (TTY only); null to disable. */
   status: ((line: string) => void) | null;
@@ -49,7 +52,9 @@ export async function runSession(cfg: SessionConfig): Promise<SessionResult> {
   try {
     for (const b of cfg.brokers) {
       cfg.log(`starting ${b.name}…`);
-      const handle = await b.start();
+      const limit = cfg.phaseTimeoutMs ?? PHASE_TIMEOUT_MS;
+      // A URL's broker is asked its version first: one that never answers is a hang too.
+      const handle = await withTimeout(b.start(), limit, `starting ${b.name} did not finish within ${limit / 1000} s`);
       liveBrokers.add(handle);
       handles.push({ name: b.name, handle });
       cfg.log(`${b.name}: ${handle.version} at ${handle.url}${handle.pid ? ` (pid ${handle.pid})` : ''}`);
@@ -63,7 +68,7 @@ export async function runSession(cfg: SessionConfig): Promise<SessionResult> {
           if (spec.rate !== undefined) plan.label = `${spec.scenario}@${rateLabel(spec.rate)}`;
           const tag = `${plan.label} on ${broker.name} (${rep}/${cfg.reps})`;
           const result = await runScenario(plan, broker, pool, {
-            driver: cfg.driver, seconds: cfg.seconds, warmupSeconds: cfg.warmup,
+            driver: cfg.driver, seconds: cfg.seconds, warmupSeconds: cfg.warmup, phaseTimeoutMs: cfg.phaseTimeoutMs,
             onProgress: cfg.status
               ? (p) => cfg.status!(`${tag}: ${p.elapsed.toFixed(1)}/${p.total}s  sent ${fmtRate(p.sentPerSec)}/s  delivered ${fmtRate(p.consumedPerSec)}/s`)
               : undefined,

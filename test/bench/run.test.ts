@@ -1,7 +1,9 @@
 // End to end over real TCP: the null server and both drivers, JSON output, the gate.
+import { spawn } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nullServerTarget, urlTarget, warrenTarget } from '../../bench/brokers.js';
+import { REPO_ROOT, nullServerTarget, urlTarget, warrenTarget } from '../../bench/brokers.js';
 import { compareTargets } from '../../bench/compare.js';
 import { renderHtml, renderSvg } from '../../bench/html.js';
 import { buildJson } from '../../bench/json.js';
@@ -59,6 +61,27 @@ describe('load generation against the null server', () => {
       for (const socket of sockets) socket.destroy();
     }
   }, 10_000);
+
+  it('the bench command ends with status 2 when a phase hangs, though the hung connection stays open', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => { sockets.push(socket); socket.on('error', () => undefined); });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const url = `amqp://guest:guest@127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'main.js'), '--url', url, '--scenario', 'single', '--seconds', '1', '--reps', '1', '--phase-timeout', '0.5', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      const code = await new Promise<number | null>((resolve) => {
+        const timer = setTimeout(() => { child.kill('SIGKILL'); resolve(null); }, 15_000);
+        child.on('exit', (c) => { clearTimeout(timer); resolve(c); });
+      });
+      expect(stderr).toContain('bench: starting broker did not finish within 0.5 s');
+      expect(code).toBe(2);
+    } finally {
+      silent.close();
+      for (const socket of sockets) socket.destroy();
+    }
+  }, 20_000);
 
   it('fixed rate is honoured', async () => {
     const s = await runSession({ ...base, seconds: 1.5, specs: [{ scenario: 'latency', rate: 2000 }], brokers: [urlTarget('null', server.url)], driver: 'pipelined' });
