@@ -100,6 +100,9 @@ export class ShardQueue {
   private paging = PAGING;
   /** true while publishers into this queue should wait for its consumers */
   congested = false;
+  /** its high mark (see CONGESTED_MESSAGES); a stored queue's is its paging window */
+  private congestMessages = CONGESTED_MESSAGES;
+  private congestBytes = CONGESTED_BYTES;
   readonly consumers: Consumer[] = [];
   private nextConsumer = 0;
   private nextId = 1;
@@ -207,6 +210,9 @@ export class ShardQueue {
    */
   page(nextSeq: number, recovered: readonly number[], pagedOut: PagedOut | null, paging: Paging = PAGING): void {
     this.paging = paging;
+    // A queue that is only behind its consumers should not go to disk and back.
+    this.congestMessages = Math.min(CONGESTED_MESSAGES, paging.messages);
+    this.congestBytes = Math.min(CONGESTED_BYTES, paging.bytes);
     const account = (entry: QueueEntry, sign: 1 | -1) => this.account(entry, sign);
     // Messages on disk are persistent: a loss takes them from both counts.
     const lost = (count: number, bodyBytes: number) => {
@@ -464,8 +470,8 @@ export class ShardQueue {
   private updateFlow(): void {
     const count = this.messageCount;
     const congested = this.consumers.length > 0 && (this.congested
-      ? count >= CONGESTED_MESSAGES / 2 || this.readyBytes >= CONGESTED_BYTES / 2
-      : count > CONGESTED_MESSAGES || this.readyBytes > CONGESTED_BYTES);
+      ? count >= this.congestMessages / 2 || this.readyBytes >= this.congestBytes / 2
+      : count > this.congestMessages || this.readyBytes > this.congestBytes);
     if (congested === this.congested) return;
     this.congested = congested;
     this.backlog.flowChanged.add(this);

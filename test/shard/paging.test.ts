@@ -126,6 +126,22 @@ describe('a durable queue longer than its window', () => {
     expect(s.shard.backlog.entries).toBe(0);
   });
 
+  it('with a consumer, it stops its publishers at its window (not at 10,000 messages), so being behind does not page', () => {
+    const s = shardOn(newDir());
+    s.send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 1, globalPrefetch: 0 }));
+    s.endBatch(); // the consumer takes its one message's credit: one is out, the rest ready
+    publish(s, 1, WINDOW + 1);
+    const queue = [...s.shard.backlog.flowChanged][0];
+    expect([queue?.id, queue?.congested]).toEqual([1, true]);
+    // A queue without a data dir keeps the broker-wide mark (10,000): the same count leaves it flowing.
+    const plain = new Shard(new RingWriter(Ring.allocate(1 << 20), new LocalDoorbell()));
+    const send = (record: Buffer) => plain.handle(record, 0, record.length);
+    send(controlRecord(0, { op: 'declare', queueId: 2, name: 'plain' }));
+    send(controlRecord(0, { op: 'consume', queueId: 2, consumerId: 2, noAck: false, prefetch: 1, globalPrefetch: 0 }));
+    for (let n = 1; n <= WINDOW + 2; n++) send(publishRecord([2], body('p', n), { flags: R.PUBLISH_PERSISTENT }));
+    expect(plain.backlog.flowChanged.size).toBe(0);
+  });
+
   it('a simulated restart (dropTransient) keeps the persistent messages, paged or in the window, and drops the transient ones', () => {
     const s = shardOn(newDir());
     const sent = publish(s, 1, 3 * WINDOW, 4);
