@@ -25,6 +25,20 @@ afterAll(async () => { await server?.close(); });
 
 const base = { reps: 1, seconds: 1, warmup: 0.3, threads: 0, ...quiet };
 
+/** Accepts connections and never says a word: amqplib waits for connection.start for ever. */
+async function silentServer(): Promise<{ url: string; close: () => void }> {
+  const sockets: net.Socket[] = [];
+  const silent = net.createServer((socket) => { sockets.push(socket); socket.on('error', () => undefined); });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `amqp://guest:guest@127.0.0.1:${(silent.address() as AddressInfo).port}`,
+    close: () => {
+      silent.close();
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+
 describe('load generation against the null server', () => {
   it('pipelined driver: non-zero publish and delivery rates, latency recorded', async () => {
     const s = await runSession({ ...base, specs: [{ scenario: 'single' }], brokers: [urlTarget('null', server.url)], driver: 'pipelined' });
@@ -45,12 +59,8 @@ describe('load generation against the null server', () => {
   }, 20_000);
 
   it('a broker that stops answering fails the run, naming the phase and showing its stderr, instead of hanging', async () => {
-    // Accepts connections and never says a word: amqplib waits for connection.start for ever.
-    const sockets: net.Socket[] = [];
-    const silent = net.createServer((socket) => { sockets.push(socket); socket.on('error', () => undefined); });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const url = `amqp://guest:guest@127.0.0.1:${(silent.address() as AddressInfo).port}`;
-    const handle = { url, version: 'silent', stderrTail: () => 'its last words\n', close: async () => undefined };
+    const silent = await silentServer();
+    const handle = { url: silent.url, version: 'silent', stderrTail: () => 'its last words\n', close: async () => undefined };
     const pool = new GeneratorPool(0);
     try {
       const run = runScenario(buildScenario('single', { prefix: 'hang.' }), { name: 'silent', handle }, pool, { driver: 'amqplib', seconds: 1, warmupSeconds: 0, phaseTimeoutMs: 500 });
@@ -58,17 +68,13 @@ describe('load generation against the null server', () => {
     } finally {
       await pool.close();
       silent.close();
-      for (const socket of sockets) socket.destroy();
     }
   }, 10_000);
 
   it('the bench command ends with status 2 when a phase hangs, though the hung connection stays open', async () => {
-    const sockets: net.Socket[] = [];
-    const silent = net.createServer((socket) => { sockets.push(socket); socket.on('error', () => undefined); });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const url = `amqp://guest:guest@127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const silent = await silentServer();
     try {
-      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'main.js'), '--url', url, '--scenario', 'single', '--seconds', '1', '--reps', '1', '--phase-timeout', '0.5', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'main.js'), '--url', silent.url, '--scenario', 'single', '--seconds', '1', '--reps', '1', '--phase-timeout', '0.5', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
       const code = await new Promise<number | null>((resolve) => {
@@ -79,7 +85,6 @@ describe('load generation against the null server', () => {
       expect(code).toBe(2);
     } finally {
       silent.close();
-      for (const socket of sockets) socket.destroy();
     }
   }, 20_000);
 

@@ -75,15 +75,20 @@ function exited(worker: Worker, ms: number): Promise<number> {
   });
 }
 
+/** A bell, the counters, and what every worker is given to find them. */
+function shared() {
+  const bell = new SharedDoorbell();
+  const counters = new Int32Array(new SharedArrayBuffer(16));
+  return { bell, counters, data: { doorbell: DOORBELL, bell: bell.words.buffer, counters: counters.buffer } };
+}
+
 describe('SharedDoorbell', () => {
   it('wakes its sleeper for every ring from two threads, with one notify per arming at most', async () => {
     const each = 100_000;
-    const bell = new SharedDoorbell();
-    const counters = new Int32Array(new SharedArrayBuffer(16));
-    const shared = { doorbell: DOORBELL, bell: bell.words.buffer, counters: counters.buffer };
-    const taker = new Worker(sleeper, { eval: true, workerData: { ...shared, total: 2 * each } });
+    const { bell, counters, data } = shared();
+    const taker = new Worker(sleeper, { eval: true, workerData: { ...data, total: 2 * each } });
     const done = exited(taker, 20_000);
-    const other = new Worker(ringer, { eval: true, workerData: { ...shared, count: each } });
+    const other = new Worker(ringer, { eval: true, workerData: { ...data, count: each } });
 
     let notifies = 0;
     const notify = Atomics.notify;
@@ -115,12 +120,10 @@ describe('SharedDoorbell', () => {
   // good (a bench run hung so). Before the fix this test hung 3 times in 3.
   it('loses no sleeper to a ring that began before the arming', async () => {
     const each = 600_000;
-    const bell = new SharedDoorbell();
-    const counters = new Int32Array(new SharedArrayBuffer(16));
-    const shared = { doorbell: DOORBELL, bell: bell.words.buffer, counters: counters.buffer };
-    const taker = new Worker(sleeper, { eval: true, workerData: { ...shared, total: 2 * each } });
+    const { counters, data } = shared();
+    const taker = new Worker(sleeper, { eval: true, workerData: { ...data, total: 2 * each } });
     const done = exited(taker, 30_000);
-    const ringers = [0, 1].map(() => new Worker(closeRinger, { eval: true, workerData: { ...shared, count: each } }));
+    const ringers = [0, 1].map(() => new Worker(closeRinger, { eval: true, workerData: { ...data, count: each } }));
     try {
       expect(await done).toBe(0);
     } finally {
