@@ -60,8 +60,8 @@ export interface RunResult {
  */
 export const PHASE_TIMEOUT_MS = 120_000;
 
-function phase<T>(what: string, p: Promise<T>, ms: number, handle: BrokerHandle): Promise<T> {
-  const tail = handle.stderrTail?.().trim();
+export function phase<T>(what: string, p: Promise<T>, ms: number, handle?: BrokerHandle): Promise<T> {
+  const tail = handle?.stderrTail?.().trim();
   return withTimeout(p, ms, `${what} did not finish within ${ms / 1000} s` + (tail ? `; the broker's last stderr lines:\n${tail}` : ''));
 }
 
@@ -134,7 +134,9 @@ export async function runScenario(plan: ScenarioPlan, broker: { name: string; ha
     return pool.run({ driver: cfg.driver, url: handle.url, ...part, port: port2 });
   });
   const generators = Promise.all(results);
-  await phase('connecting the generators', Promise.race([allReady, generators.then(() => undefined, () => undefined)]), limit, handle);
+  /** Resolves when every generator has ended, with or without an error. */
+  const generatorsEnded = generators.then(() => undefined, () => undefined);
+  await phase('connecting the generators', Promise.race([allReady, generatorsEnded]), limit, handle);
 
   // Idle connections are all open now: their memory is what the broker holds for them.
   const rssOpen = probe?.rssBytes() ?? 0;
@@ -175,7 +177,7 @@ export async function runScenario(plan: ScenarioPlan, broker: { name: string; ha
   let genResults: GeneratorResult[] = [];
   const errors = [...readyErrors];
   // A generator's own error is the run's; a generator that never ends is a hang.
-  await phase('running the generators', generators.then(() => undefined, () => undefined), (warmup + seconds) * 1000 + limit, handle);
+  await phase('running the generators', generatorsEnded, (warmup + seconds) * 1000 + limit, handle);
   try {
     genResults = await generators;
   } catch (e) {

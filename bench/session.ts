@@ -3,8 +3,7 @@
 // alike, and stops the brokers again.
 import type { BrokerHandle, BrokerTarget } from './brokers.js';
 import type { DriverName } from './drivers/types.js';
-import { withTimeout } from './clock.js';
-import { GeneratorPool, PHASE_TIMEOUT_MS, runScenario, type RunResult } from './runner.js';
+import { GeneratorPool, PHASE_TIMEOUT_MS, phase, runScenario, type RunResult } from './runner.js';
 import { buildScenario, type ScenarioName } from './scenarios.js';
 import { fmtMs, fmtRate } from './report.js';
 
@@ -49,12 +48,12 @@ export function rateLabel(rate: number): string {
 export async function runSession(cfg: SessionConfig): Promise<SessionResult> {
   const handles: Array<{ name: string; handle: BrokerHandle }> = [];
   const pool = new GeneratorPool(cfg.threads);
+  const limit = cfg.phaseTimeoutMs ?? PHASE_TIMEOUT_MS;
   try {
     for (const b of cfg.brokers) {
       cfg.log(`starting ${b.name}…`);
-      const limit = cfg.phaseTimeoutMs ?? PHASE_TIMEOUT_MS;
       // A URL's broker is asked its version first: one that never answers is a hang too.
-      const handle = await withTimeout(b.start(), limit, `starting ${b.name} did not finish within ${limit / 1000} s`);
+      const handle = await phase(`starting ${b.name}`, b.start(), limit);
       liveBrokers.add(handle);
       handles.push({ name: b.name, handle });
       cfg.log(`${b.name}: ${handle.version} at ${handle.url}${handle.pid ? ` (pid ${handle.pid})` : ''}`);
@@ -68,7 +67,7 @@ export async function runSession(cfg: SessionConfig): Promise<SessionResult> {
           if (spec.rate !== undefined) plan.label = `${spec.scenario}@${rateLabel(spec.rate)}`;
           const tag = `${plan.label} on ${broker.name} (${rep}/${cfg.reps})`;
           const result = await runScenario(plan, broker, pool, {
-            driver: cfg.driver, seconds: cfg.seconds, warmupSeconds: cfg.warmup, phaseTimeoutMs: cfg.phaseTimeoutMs,
+            driver: cfg.driver, seconds: cfg.seconds, warmupSeconds: cfg.warmup, phaseTimeoutMs: limit,
             onProgress: cfg.status
               ? (p) => cfg.status!(`${tag}: ${p.elapsed.toFixed(1)}/${p.total}s  sent ${fmtRate(p.sentPerSec)}/s  delivered ${fmtRate(p.consumedPerSec)}/s`)
               : undefined,

@@ -100,7 +100,7 @@ export class ShardQueue {
   private paging = PAGING;
   /** true while publishers into this queue should wait for its consumers */
   congested = false;
-  /** its high mark (see CONGESTED_MESSAGES); a stored queue's is its paging window */
+  /** its high mark (see CONGESTED_MESSAGES); a stored queue's is its paging window. Kept, not derived: updateFlow runs per enqueue */
   private congestMessages = CONGESTED_MESSAGES;
   private congestBytes = CONGESTED_BYTES;
   readonly consumers: Consumer[] = [];
