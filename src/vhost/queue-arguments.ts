@@ -74,8 +74,7 @@ const intArg: Check = (v) => (isInteger(v) ? undefined : `"expected integer, got
 const nonNegInt: Check = (v, args) => intArg(v, args) ?? (num(v) < 0 ? `{value_negative,${v}}` : undefined);
 /** RabbitMQ's ?MAX_EXPIRY_TIMER: ten years in ms (found by bisecting 3.10.8's answers). */
 const MAX_EXPIRY_MS = 315_360_000_000;
-const expiry: Check = (v, args) =>
-  intArg(v, args) ?? (num(v) < 0 ? `{value_negative,${v}}` : num(v) > MAX_EXPIRY_MS ? `{value_too_large,${v}}` : undefined);
+const expiry: Check = (v, args) => nonNegInt(v, args) ?? (num(v) > MAX_EXPIRY_MS ? `{value_too_large,${v}}` : undefined);
 const longstr = (v: FieldValue): string | undefined => (isString(v) ? undefined : `{unacceptable_type,${typeName(v)}}`);
 const oneOf = (values: readonly string[], error: (v: string) => string): Check => (v) =>
   longstr(v) ?? (values.includes(str(v)) ? undefined : error(str(v)));
