@@ -32,6 +32,12 @@ export class Deque<T> {
     return this.items[(this.head + i) & (this.items.length - 1)];
   }
 
+  /** Calls `fn` on each item, front to back. */
+  forEach(fn: (item: T) => void): void {
+    const mask = this.items.length - 1;
+    for (let i = 0; i < this.length; i++) fn(this.items[(this.head + i) & mask]!);
+  }
+
   clear(): void {
     this.items = new Array(16);
     this.head = 0;

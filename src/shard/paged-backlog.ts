@@ -106,6 +106,13 @@ export class PagedBacklog implements ReadSink {
     return this.onDiskBytes;
   }
 
+  /** Calls `fn` on each entry held in memory (read back, waiting for its fsync, or transient). */
+  forEachInMemory(fn: (entry: QueueEntry) => void): void {
+    this.readAhead.forEach(fn);
+    this.unsynced.forEach((u) => fn(u.entry));
+    this.transients.forEach(fn);
+  }
+
   /** A message enqueued past the window (its heap is counted by the queue). */
   push(entry: QueueEntry): void {
     if (entry.persistent) this.unsynced.push({ entry, seq: Infinity, segment: 0, offset: 0 });

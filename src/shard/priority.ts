@@ -64,6 +64,15 @@ export class PriorityLanes {
     return lane.requeued.length > 0 ? lane.requeued.at(0) : lane.ready.at(0);
   }
 
+  /** Calls `fn` on each entry, in no particular order. */
+  forEach(fn: (entry: QueueEntry) => void): void {
+    for (const lane of this.lanes) {
+      if (lane === undefined) continue;
+      lane.requeued.forEach(fn);
+      lane.ready.forEach(fn);
+    }
+  }
+
   /** Puts entries back at their original place in their lanes (rare: a sort and a merge per lane). */
   requeue(batch: QueueEntry[]): void {
     const byLane = new Map<Lane, QueueEntry[]>();

@@ -195,6 +195,16 @@ export class ShardQueue {
     return entry;
   }
 
+  /** Calls `visit` on each message it holds in memory, ready or unacked (for BlockArena's pass). */
+  forEachMessage(visit: (message: StoredMessage) => void): void {
+    const each = (entry: QueueEntry): void => visit(entry.message);
+    this.ready.forEach(each);
+    this.requeued.forEach(each);
+    this.lanes?.forEach(each);
+    this.pager?.forEachInMemory(each);
+    for (const entry of this.unacked.values()) visit(entry.message);
+  }
+
   /** ready messages that live on disk only (paged out), and their body bytes */
   get pagedOut(): number {
     return this.pager === null ? 0 : this.pager.onDiskCount;

@@ -92,6 +92,7 @@ export class ShardRunner {
     }
     if (shard.deliver()) progress = true;
     shard.settleLifecycles(Date.now());
+    if (handled > 0) shard.compactBlocks();
     // After the deliveries, so that their delivery marks go in the same group commit.
     shard.flushConfirms();
     this.reportFlow();

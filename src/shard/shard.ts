@@ -15,6 +15,7 @@ import { InlineSyncWriter } from '../store/inline-sync-writer.js';
 import { recoverQueue } from '../store/recover.js';
 import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
+import { BlockArena, MIN_PASS_BYTES } from './block-arena.js';
 import { PAGING, type Paging } from './paged-backlog.js';
 import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import * as R from './records.js';
@@ -82,11 +83,31 @@ export class Shard implements LifecycleHost {
   private now = Date.now();
   /** the record being handled is a buffer of its own, not a view of the ring (see handleOwned) */
   private recordOwned = false;
+  /** where published blocks are copied to, and compacted */
+  private readonly blocks: BlockArena;
 
   constructor(
     private readonly out: RingWriter,
     private readonly openStore: () => StoreWriter = () => new InlineSyncWriter(),
-  ) {}
+    /** see BlockArena */
+    minCompactionBytes = MIN_PASS_BYTES,
+  ) {
+    this.blocks = new BlockArena(minCompactionBytes);
+  }
+
+  /** Copies out the blocks that hold sparse buffers alive, once enough came in (BlockArena). */
+  compactBlocks(): void {
+    this.blocks.compactIfDue(this.walkMessages);
+  }
+
+  /** The arena's passes so far and the blocks they moved. */
+  get compaction(): { passes: number; moved: number } {
+    return { passes: this.blocks.passes, moved: this.blocks.moved };
+  }
+
+  private readonly walkMessages = (visit: (message: StoredMessage) => void): void => {
+    for (const queue of this.queues.values()) queue.forEachMessage(visit);
+  };
 
   /** The store's ring is full: leave PUBLISH records in the input ring, so the publishers wait. */
   get holdPublishes(): boolean {
@@ -187,7 +208,7 @@ export class Shard implements LifecycleHost {
     const flags = buf[at + 1];
     const queueCount = buf.readUInt16LE(at + 2);
     const blockAt = at + R.PUBLISH_HEADER + 4 * queueCount;
-    const message: StoredMessage = { block: this.recordOwned ? buf.subarray(blockAt, end) : copyOut(buf, blockAt, end) };
+    const message: StoredMessage = { block: this.recordOwned ? buf.subarray(blockAt, end) : this.blocks.copy(buf, blockAt, end) };
     const immediate = (flags & R.PUBLISH_IMMEDIATE) !== 0;
     const persistent = (flags & R.PUBLISH_PERSISTENT) !== 0;
     let delivered = false;
@@ -663,7 +684,6 @@ export class Shard implements LifecycleHost {
   }
 }
 
-/** buf[start..end) as a buffer of its own: one allocation, where Buffer.from(buf.subarray()) makes two. */
 const restartView = new R.BlockView();
 
 /** What a simulated restart keeps: a message on disk, or one published with delivery-mode 2. */
@@ -671,10 +691,4 @@ function isPersistent(entry: QueueEntry): boolean {
   if (entry.persistent) return true;
   const v = restartView.read(entry.message.block, 0);
   return v.propertiesEnd - v.propertiesAt >= 2 && deliveryMode(entry.message.block, v.propertiesAt) === 2;
-}
-
-function copyOut(buf: Buffer, start: number, end: number): Buffer {
-  const copy = Buffer.allocUnsafe(end - start);
-  copyBytes(buf, start, end, copy, 0);
-  return copy;
 }

@@ -5,10 +5,9 @@
  * by far less than that, and delivers every one, in order. Both modes.
  */
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import readline from 'node:readline';
 import amqp from 'amqplib';
 import { MODES, within, tempDirs } from '../helpers.js';
+import { startMemoryBroker, type Memory } from './memory-broker.js';
 
 const tempDir = tempDirs('warren-paging-memory-');
 
@@ -24,28 +23,12 @@ const WARM = 2048;
  */
 const GROWTH = 144 * MiB;
 
-interface Memory {
-  heapUsed: number;
-  rss: number;
-  peakRss: number;
-}
-
 describe.each(MODES)('a queue longer than memory ($name)', ({ workers }) => {
   it('a broker with a 128 MiB heap holds 320 MiB of persistent messages without holding them in memory, and delivers them all', async () => {
-    const dataDir = tempDir();
-    const fixture = new URL('../fixtures/memory-broker.mjs', import.meta.url).pathname;
-    const child = spawn(process.execPath, ['--max-old-space-size=128', fixture, dataDir, String(workers), String(MiB)], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const lines = readline.createInterface({ input: child.stdout! });
-    const nextLine = () => within(new Promise<string>((resolve) => lines.once('line', resolve)), 10_000, 'a line from the broker process');
-    const memory = async (): Promise<Memory> => {
-      const line = nextLine();
-      child.stdin!.write('mem\n');
-      return JSON.parse(await line) as Memory;
-    };
+    const broker = await startMemoryBroker(['--max-old-space-size=128'], tempDir(), workers, MiB);
+    const { port, memory } = broker;
     try {
       let base: Memory | undefined;
-      const port = Number(/^port (\d+)$/.exec(await nextLine())![1]);
       const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`, { noDelay: true });
       const ch = await conn.createConfirmChannel();
       await ch.assertQueue('long', { durable: true });
@@ -79,10 +62,7 @@ describe.each(MODES)('a queue longer than memory ($name)', ({ workers }) => {
       expect((await memory()).peakRss - base!.rss).toBeLessThan(GROWTH);
       await conn.close();
     } finally {
-      child.stdin!.end();
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(killer);
+      await broker.stop();
     }
   }, 60_000);
 });
