@@ -1,7 +1,16 @@
 /**
- * CRC-32 (IEEE 802.3, the zlib/PNG polynomial), slicing-by-8: Node 20 has no
- * zlib.crc32. Eight 256-entry tables let the loop take 8 bytes per step.
+ * CRC-32 (IEEE 802.3, the zlib/PNG polynomial). zlib's native one (Node 20.15
+ * and later) for a record of NATIVE_FROM bytes or more; below that, and on an
+ * older Node, slicing-by-8 here, whose eight 256-entry tables take 8 bytes per
+ * step: the native call's fixed cost (~150 ns with its view) outweighs its
+ * speed on short records (node 20: 200 bytes 161 ns here against 287 native,
+ * 1,100 bytes 832 against 422).
  */
+import zlib from 'node:zlib';
+
+const native = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
+const NATIVE_FROM = 512;
+
 const TABLES = new Int32Array(8 * 256);
 for (let n = 0; n < 256; n++) {
   let c = n;
@@ -18,6 +27,7 @@ for (let n = 0; n < 256; n++) {
 
 /** CRC-32 of buf[start..end), continuing from `crc` (the CRC of what came before, 0 to begin). */
 export function crc32(buf: Uint8Array, start = 0, end = buf.length, crc = 0): number {
+  if (native !== undefined && end - start >= NATIVE_FROM) return native(buf.subarray(start, end), crc);
   const T = TABLES;
   let c = ~crc;
   let i = start;

@@ -16,7 +16,7 @@ const append = (store: QueueStore, id: number, size = 0) => {
 };
 
 describe('crc32', () => {
-  it('matches the standard check value and a bytewise reference at every length and offset', () => {
+  it('matches the standard check value and a bytewise reference at every length and offset, short and long (native)', () => {
     expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
     const reference = (b: Buffer) => {
       let c = ~0;
@@ -27,13 +27,20 @@ describe('crc32', () => {
       return ~c >>> 0;
     };
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 100 }), fc.nat(100), (bytes, split) => {
+      fc.property(fc.uint8Array({ maxLength: 2000 }), fc.nat(2000), (bytes, split) => {
         const b = Buffer.from(bytes);
         const at = Math.min(split, b.length);
         expect(crc32(b)).toBe(reference(b));
         expect(crc32(b, at, b.length, crc32(b, 0, at))).toBe(reference(b)); // continued
       }),
     );
+    // Either side of where the native CRC takes over, from an offset.
+    const big = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 131 + 7) & 0xff));
+    for (const n of [511, 512, 513, 4096]) {
+      expect(crc32(big, 3, 3 + n)).toBe(reference(big.subarray(3, 3 + n)));
+      const half = 3 + (n >> 1);
+      expect(crc32(big, half, 3 + n, crc32(big, 3, half))).toBe(reference(big.subarray(3, 3 + n)));
+    }
   });
 });
 
