@@ -2,9 +2,10 @@
  * Where a shard's message blocks live, and what keeps them from holding memory
  * they no longer use.
  *
- * A block is a view into a larger ArrayBuffer: Node's 8 KiB allocation pool
- * (Buffer.allocUnsafe below 4 KiB), a read-back chunk. The whole buffer stays
- * alive while any block in it does. Messages published side by side into
+ * A block is a view into a larger ArrayBuffer: Node's 8 KiB allocation pool,
+ * which every Buffer.allocUnsafe or Buffer.from below 4 KiB carves (the copies
+ * made here, blocks read back from disk, blocks rewritten for dead-lettering).
+ * The whole buffer stays alive while any block in it does. Messages published side by side into
  * different queues share buffers, so a queue that keeps a few of them (a
  * dead-letter queue, one nobody reads) while the others are consumed keeps
  * their buffers too: 1 message in 100 kept held 8 KiB for each 30-byte block,
