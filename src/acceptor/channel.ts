@@ -58,6 +58,8 @@ const EXPIRATION_FLAG = 0x0100;
 
 /** Bodies above this are let go as soon as they are published (see content). */
 const LARGE_BODY = 1024 * 1024;
+/** A channel keeps a read buffer only for views of at least this share of it (see holdsViewsOf). */
+const HOLD_SHARE = 8;
 const EMPTY = Buffer.alloc(0);
 const NO_CONTENT = 0;
 const EXPECT_HEADER = 1;
@@ -370,14 +372,54 @@ export class Channel implements RoutedMessage {
     return holds;
   }
 
-  /** Whether what it holds lies in `buffer` (a stale view of an earlier publish may say yes: no harm). */
+  /**
+   * Whether what it holds lies in `buffer`, a read buffer the connection would
+   * read into next. What it holds there, if less than 1/HOLD_SHARE of it, is
+   * copied out first and the answer is no: a publish cut after its header, or
+   * a one-byte body frame, on each of 2,000 channels read one at a time, kept
+   * a 64 KiB buffer each (124 MiB, none of it counted by the memory alarm).
+   */
   holdsViewsOf(buffer: ArrayBufferLike): boolean {
-    if (this.expecting !== NO_CONTENT) {
-      if (this.pubNames.buffer === buffer || this.pubProps.buffer === buffer) return true;
-      for (let i = 0; i < this.pubBodyParts.length; i++) if (this.pubBodyParts[i].buffer === buffer) return true;
-    }
-    for (let i = 0; i < this.backlog.length; i++) if (this.backlog[i].payload.buffer === buffer) return true;
+    const held = this.heldBytesOf(buffer);
+    if (held === 0) return false;
+    if (held * HOLD_SHARE >= buffer.byteLength) return true;
+    this.copyOutOf(buffer, held);
     return false;
+  }
+
+  /** The bytes of the publish being assembled and of the backlog that lie in `buffer`. */
+  private heldBytesOf(buffer: ArrayBufferLike): number {
+    let held = 0;
+    if (this.expecting !== NO_CONTENT) {
+      if (this.pubNames.buffer === buffer) held += this.pubNamesEnd - this.pubNamesAt;
+      if (this.expecting === EXPECT_BODY) {
+        if (this.pubProps.buffer === buffer) held += this.pubPropsEnd - this.pubPropsAt;
+        for (let i = 0; i < this.pubBodyParts.length; i++) if (this.pubBodyParts[i].buffer === buffer) held += this.pubBodyParts[i].length;
+      }
+    }
+    for (let i = 0; i < this.backlog.length; i++) if (this.backlog[i].payload.buffer === buffer) held += this.backlog[i].payload.length;
+    return held;
+  }
+
+  /** Moves what heldBytesOf counted into one buffer of its own, of exactly that size. */
+  private copyOutOf(buffer: ArrayBufferLike, bytes: number): void {
+    const own = Buffer.allocUnsafeSlow(bytes);
+    let at = 0;
+    const take = (src: Buffer, start: number, end: number): Buffer => {
+      const copy = own.subarray(at, at + end - start);
+      src.copy(own, at, start, end);
+      at += end - start;
+      return copy;
+    };
+    if (this.expecting !== NO_CONTENT) {
+      if (this.pubNames.buffer === buffer) this.setNames(take(this.pubNames, this.pubNamesAt, this.pubNamesEnd), 0, this.pubKeyAt - this.pubNamesAt);
+      if (this.expecting === EXPECT_BODY) {
+        if (this.pubProps.buffer === buffer) this.pubProperties = take(this.pubProps, this.pubPropsAt, this.pubPropsEnd);
+        const parts = this.pubBodyParts;
+        for (let i = 0; i < parts.length; i++) if (parts[i].buffer === buffer) parts[i] = take(parts[i], 0, parts[i].length);
+      }
+    }
+    for (const frame of this.backlog) if (frame.payload.buffer === buffer) frame.payload = take(frame.payload, 0, frame.payload.length);
   }
 
   // --- publish ---------------------------------------------------------------

@@ -6,6 +6,8 @@
  * channel (the same bound).
  */
 import { describe, expect, it } from 'vitest';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { MODES, channel, connect, eventually, queueExists, sleep, within } from '../helpers.js';
 import { startBroker } from '../../dist/src/index.js';
 import { RING_BYTES } from '../../dist/src/broker.js';
@@ -14,6 +16,15 @@ import { FRAME_METHOD, RawClient, frame, longstr, method, open, shortstr, tuneOk
 
 const MiB = 1024 * 1024;
 const FRAME_MAX = 131072;
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+/** This process's ArrayBuffer bytes (the acceptor's read buffers among them) after a full GC. */
+function arrayBufferBytes(): number {
+  gc();
+  gc();
+  return process.memoryUsage().arrayBuffers;
+}
 
 /** connection.start-ok whose client properties declare the connection.blocked capability. */
 function startOkBlockedCapable(): Buffer {
@@ -97,6 +108,43 @@ describe.each(MODES)('memory bounds on the wire, $name', ({ workers }) => {
       await other.close();
     } finally {
       clearInterval(beating);
+      await broker.close();
+    }
+  });
+
+  it('publishes cut after a byte of body on 2,000 channels, read one at a time, hold their bytes, not a read buffer each; then complete', { timeout: 30_000 }, async () => {
+    const broker = await startBroker({ port: 0, host: '127.0.0.1', workers });
+    try {
+      const queue = 'cut-publishes';
+      const setup = await channel(await connect(broker.url));
+      await setup.assertQueue(queue);
+      const c = await rawConnection(broker.port, 0);
+      const channels = 2000;
+      const opens: Buffer[] = [];
+      for (let ch = 1; ch <= channels; ch++) opens.push(method(ch, 20, 10, shortstr('')));
+      // A 600 kB publish to no queue first, in one write: the connection's read buffer grows to its 64 KiB.
+      const grow = [publish(1, 'nowhere'), header(1, 600_000)];
+      for (let sent = 0; sent < 600_000; sent += 100_000) grow.push(body(1, 100_000));
+      c.send(Buffer.concat([...opens, ...grow]));
+      await sleep(300);
+      const before = arrayBufferBytes();
+
+      const text = (ch: number) => Buffer.from(String(ch).padStart(10, '.'));
+      for (let ch = 1; ch <= channels; ch++) {
+        c.send(Buffer.concat([publish(ch, queue), header(ch, 10), frame(3, ch, text(ch).subarray(0, 1))]));
+        await sleep(1); // each its own read
+      }
+      await sleep(300);
+      // About 100 bytes each: 0.2 MB. Holding the buffers they came in: 2,000 x 64 KiB (124 MiB measured).
+      expect(arrayBufferBytes() - before).toBeLessThan(16 * MiB);
+
+      for (let ch = 1; ch <= channels; ch++) c.send(frame(3, ch, text(ch).subarray(1)));
+      await eventually(async () => expect((await setup.checkQueue(queue)).messageCount).toBe(channels), 5000);
+      const got = new Set<string>();
+      for (let m = await setup.get(queue, { noAck: true }); m !== false; m = await setup.get(queue, { noAck: true })) got.add(m.content.toString());
+      expect(got).toEqual(new Set(Array.from({ length: channels }, (_, i) => text(i + 1).toString())));
+      c.destroy();
+    } finally {
       await broker.close();
     }
   });
