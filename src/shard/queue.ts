@@ -195,14 +195,29 @@ export class ShardQueue {
     return entry;
   }
 
-  /** Calls `visit` on each message it holds in memory, ready or unacked (for BlockArena's pass). */
-  forEachMessage(visit: (message: StoredMessage) => void): void {
-    const each = (entry: QueueEntry): void => visit(entry.message);
-    this.ready.forEach(each);
-    this.requeued.forEach(each);
-    this.lanes?.forEach(each);
-    this.pager?.forEachInMemory(each);
-    for (const entry of this.unacked.values()) visit(entry.message);
+  /**
+   * Calls `visit` on each message it holds in memory, ready or unacked, whose
+   * entry id is above `above` (0: all), for BlockArena's passes. Every list
+   * here is in id order, so each is walked from its newest entry back to the
+   * first at or below `above`: a pass over what came since the last costs
+   * what came, not what the queue holds.
+   */
+  forEachMessage(visit: (message: StoredMessage) => void, above = 0): void {
+    const newer = (entry: QueueEntry): boolean => {
+      if (entry.id <= above) return false;
+      visit(entry.message);
+      return true;
+    };
+    this.ready.forEachFromBack(newer);
+    this.requeued.forEachFromBack(newer);
+    this.lanes?.forEachFromBack(newer);
+    this.pager?.forEachInMemoryFromBack(newer);
+    this.unacked.forEachAbove(above, (entry) => visit(entry.message));
+  }
+
+  /** The newest entry id so far: what a pass walked up to (see forEachMessage). */
+  get lastId(): number {
+    return this.nextId - 1;
   }
 
   /** ready messages that live on disk only (paged out), and their body bytes */

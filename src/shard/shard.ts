@@ -15,7 +15,7 @@ import { InlineSyncWriter } from '../store/inline-sync-writer.js';
 import { recoverQueue } from '../store/recover.js';
 import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
-import { BlockArena, MIN_PASS_BYTES } from './block-arena.js';
+import { BlockArena, MIN_PASS_BYTES, type MessageWalk } from './block-arena.js';
 import { PAGING, type Paging } from './paged-backlog.js';
 import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import * as R from './records.js';
@@ -85,6 +85,8 @@ export class Shard implements LifecycleHost {
   private recordOwned = false;
   /** where published blocks are copied to, and compacted */
   private readonly blocks: BlockArena;
+  /** each queue's newest entry id at the last pass: a young pass walks what came after it */
+  private readonly walkedTo = new WeakMap<ShardQueue, number>();
 
   constructor(
     private readonly out: RingWriter,
@@ -97,16 +99,17 @@ export class Shard implements LifecycleHost {
 
   /** Copies out the blocks that hold sparse buffers alive, once enough came in (BlockArena). */
   compactBlocks(): void {
-    this.blocks.compactIfDue(this.walkMessages);
+    if (!this.blocks.compactIfDue(this.walkMessages)) return;
+    for (const queue of this.queues.values()) this.walkedTo.set(queue, queue.lastId);
   }
 
-  /** The arena's passes so far and the blocks they moved. */
-  get compaction(): { passes: number; moved: number } {
-    return { passes: this.blocks.passes, moved: this.blocks.moved };
+  /** The arena's passes so far (full ones among them) and the blocks they moved. */
+  get compaction(): { passes: number; fullPasses: number; moved: number } {
+    return { passes: this.blocks.passes, fullPasses: this.blocks.fullPasses, moved: this.blocks.moved };
   }
 
-  private readonly walkMessages = (visit: (message: StoredMessage) => void): void => {
-    for (const queue of this.queues.values()) queue.forEachMessage(visit);
+  private readonly walkMessages: MessageWalk = (visit, full) => {
+    for (const queue of this.queues.values()) queue.forEachMessage(visit, full ? 0 : (this.walkedTo.get(queue) ?? 0));
   };
 
   /** The store's ring is full: leave PUBLISH records in the input ring, so the publishers wait. */

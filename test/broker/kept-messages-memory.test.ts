@@ -52,8 +52,9 @@ describe('messages kept among consumed ones (inline)', () => {
       await within(allDrained, 60_000, 'the drained queue consumed');
       expect((await ch.checkQueue('kept')).messageCount).toBe(KEPT);
       const held = await broker.memory();
-      // 25 MiB of kept blocks, and the passes' slack; 200 MiB if each held its pool.
-      expect(held.arrayBuffers - base.arrayBuffers).toBeLessThan(80 * MiB);
+      // 25 MiB of kept blocks, the pools of what came since the last pass (up to 16 MiB) and the
+      // process's other buffers: 32-75 MiB measured; 200 MiB (217 measured) if each held its pool.
+      expect(held.arrayBuffers - base.arrayBuffers).toBeLessThan(110 * MiB);
 
       let next = 0;
       const wrong: string[] = [];
