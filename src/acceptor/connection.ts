@@ -14,7 +14,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import { Handshake } from './handshake.js';
 import { Channel } from './channel.js';
-import { readIntoOwnBuffers } from './read-buffer.js';
+import { readIntoOwnBuffers, type ReadBuffers } from './read-buffer.js';
 import type { Broker } from '../broker.js';
 import type { UserAccess } from '../auth/user-access.js';
 import { log } from '../log/logger.js';
@@ -109,6 +109,8 @@ export class Connection implements FrameHandler {
   private internalErrorLogged = false;
   /** Called once the connection is done: close-ok received or the socket gone. */
   private whenEnded: (() => void) | null = null;
+  /** the buffers the socket reads into (null: Node's own, a fresh one per read) */
+  private readonly readBuffers: ReadBuffers | null;
 
   constructor(
     readonly id: number,
@@ -120,7 +122,8 @@ export class Connection implements FrameHandler {
     this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     socket.setNoDelay(true);
     const onChunk = (chunk: Buffer): void => this.guard(this.onData, chunk);
-    if (!readIntoOwnBuffers(socket, onChunk, (buffer) => this.holdsInput(buffer))) socket.on('data', onChunk);
+    this.readBuffers = readIntoOwnBuffers(socket, onChunk, (buffer) => this.holdsInput(buffer));
+    if (this.readBuffers === null) socket.on('data', onChunk);
     socket.on('drain', () => this.guard(this.onDrain, undefined));
     socket.on('error', () => {});
     socket.on('close', () => this.guard(this.teardown, undefined));
@@ -238,9 +241,9 @@ export class Connection implements FrameHandler {
     if (--this.queueStalls === 0) this.unpause(PAUSE_QUEUE);
   }
 
-  /** What this connection holds in memory: unwritten output, half-received bodies, waiting frames. */
+  /** What this connection holds in memory: its read and output buffers, unwritten output, half-received bodies, waiting frames. */
   bufferedBytes(): number {
-    let bytes = this.socket.writableLength + this.out.length + this.backlogBytes;
+    let bytes = this.socket.writableLength + this.out.heldBytes + (this.readBuffers?.bytes ?? 0) + this.backlogBytes;
     for (const { bytes: waiting } of this.delayed) bytes += waiting.length;
     for (const channel of this.channels) if (channel !== undefined) bytes += channel.assemblingBytes;
     return bytes;

@@ -9,8 +9,9 @@
  * the broker started, plus each shard's ring pair (its pages become resident
  * as records cycle through), plus what each shard's ready messages cost
  * (reported in MEMORY records), plus what the acceptor buffers (ring overflow,
- * a large record whose pieces are arriving, unwritten output, half-received
- * bodies, frames waiting on busy channels). RSS itself
+ * a large record whose pieces are arriving, each connection's read and output
+ * buffers, unwritten output, half-received bodies, frames waiting on busy
+ * channels). RSS itself
  * is no use here: after a queue is drained the allocator keeps the pages, so an
  * alarm on RSS would never clear.
  */

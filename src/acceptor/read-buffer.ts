@@ -45,11 +45,16 @@ function onreadFields(socket: Socket): OnreadFields | null {
   return fields;
 }
 
-/** Returns false (and changes nothing) where the socket cannot read into buffers of ours. */
-export function readIntoOwnBuffers(socket: Socket, onChunk: (chunk: Buffer) => void, holds: (buffer: ArrayBufferLike) => boolean): boolean {
+/** The buffers a socket reads into; `bytes`: what they take (the memory alarm counts it). */
+export interface ReadBuffers {
+  readonly bytes: number;
+}
+
+/** Returns null (and changes nothing) where the socket cannot read into buffers of ours. */
+export function readIntoOwnBuffers(socket: Socket, onChunk: (chunk: Buffer) => void, holds: (buffer: ArrayBufferLike) => boolean): ReadBuffers | null {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buf: Buffer) => void } })._handle;
   const f = socket instanceof TLSSocket ? null : onreadFields(socket);
-  if (f === null || typeof handle?.useUserBuffer !== 'function') return false;
+  if (f === null || typeof handle?.useUserBuffer !== 'function') return null;
   let current: Buffer = Buffer.allocUnsafeSlow(FIRST_READ);
   let spare: Buffer | null = null;
   let filled = false;
@@ -72,5 +77,9 @@ export function readIntoOwnBuffers(socket: Socket, onChunk: (chunk: Buffer) => v
     return current;
   };
   handle.useUserBuffer(current);
-  return true;
+  return {
+    get bytes() {
+      return current.length + (spare === null ? 0 : spare.length);
+    },
+  };
 }

@@ -50,6 +50,11 @@ export class OutputBuffer {
     return this.piecesBytes + this.pos - this.start;
   }
 
+  /** What it holds: its slab, kept for the next turns, and the pending bytes of earlier ones. */
+  get heldBytes(): number {
+    return this.buf.length + this.piecesBytes;
+  }
+
   /** Makes room for n more bytes, keeping the pending contents. */
   ensure(n: number): void {
     if (this.pos + n > this.buf.length) this.grow(n);

@@ -149,6 +149,33 @@ describe.each(MODES)('memory bounds on the wire, $name', ({ workers }) => {
     }
   });
 
+  it('counts what connections keep for their output: 240 that each got a 200 kB message raise the alarm, and closing them clears it', { timeout: 60_000 }, async () => {
+    const shards = Math.max(1, workers);
+    const broker = await startBroker({ port: 0, host: '127.0.0.1', workers, memoryHighWatermark: process.memoryUsage.rss() + shards * 2 * RING_BYTES + 40 * MiB });
+    try {
+      const setup = await channel(await connect(broker.url));
+      await setup.assertQueue('big-gets');
+      const readers = await Promise.all(Array.from({ length: 240 }, () => connect(broker.url)));
+      for (let i = 0; i < readers.length; i++) setup.sendToQueue('big-gets', Buffer.alloc(200_000, i));
+      await eventually(async () => expect((await setup.checkQueue('big-gets')).messageCount).toBe(readers.length), 5000);
+      // Each basic.get-ok grows its connection's output buffer to 256 KiB, kept for later turns: 60 MiB in all.
+      for (const conn of readers) {
+        const ch = await conn.createChannel();
+        expect(await ch.get('big-gets', { noAck: true })).not.toBe(false);
+      }
+      const publisher = await connect(broker.url);
+      const blocked = new Promise<string>((resolve) => publisher.once('blocked', resolve));
+      const unblocked = new Promise<void>((resolve) => publisher.once('unblocked', () => resolve()));
+      (await channel(publisher)).sendToQueue('big-gets', Buffer.from('probe'));
+      expect(await within(blocked, 3000, 'connection.blocked')).toBe('low on memory');
+      await Promise.all(readers.map((conn) => conn.close()));
+      await within(unblocked, 3000, 'connection.unblocked');
+      await publisher.close();
+    } finally {
+      await broker.close();
+    }
+  });
+
   it('stops reading a client that does not read its output past 16 MiB, and goes on when it reads', { timeout: 30_000 }, async () => {
     const broker = await startBroker({ port: 0, host: '127.0.0.1', workers });
     try {
