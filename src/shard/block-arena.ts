@@ -28,7 +28,7 @@ import type { StoredMessage } from './queue.js';
 
 /** Bytes copied in between passes. */
 export const MIN_PASS_BYTES = 16 * 1024 * 1024;
-/** A full pass after this many times the bytes live at the last one came in (at least MIN_PASS_BYTES each)... */
+/** A full pass once the bytes copied in reach this many times those live at the last full pass (or MIN_PASS_BYTES, if more)... */
 const FULL_EVERY = 8;
 /** ...doubled after each full pass that moved less than 1/16 of them, up to this. */
 const MAX_FULL_EVERY = 128;
@@ -72,7 +72,7 @@ export class BlockArena {
   }
 
   /** Copies the blocks of buffers less than half used into new ones; returns the bytes walked and moved. */
-  compact(walk: MessageWalk, full = true): { live: number; moved: number } {
+  private compact(walk: MessageWalk, full: boolean): { live: number; moved: number } {
     // A queue's blocks mostly come in the order they were copied, so neighbours
     // share a buffer: the map is touched when the buffer changes, not per block.
     const used = new Map<ArrayBufferLike, number>();
