@@ -4,6 +4,8 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { startBroker, type RunningBroker } from '../dist/src/index.js';
@@ -287,4 +289,25 @@ export function tempDirs(prefix: string): () => string {
     dirs.push(d);
     return d;
   };
+}
+
+let fullGc: (() => void) | undefined;
+
+/**
+ * This process's ArrayBuffer bytes: the least seen over several full
+ * collections a while apart. A collection frees ArrayBuffers only as its
+ * sweeper thread gets to them, which on a loaded machine takes more than a turn.
+ */
+export async function arrayBufferBytesAfterGc(): Promise<number> {
+  if (fullGc === undefined) {
+    v8.setFlagsFromString('--expose-gc');
+    fullGc = vm.runInNewContext('gc') as () => void;
+  }
+  let least = Infinity;
+  for (let i = 0; i < 6; i++) {
+    fullGc();
+    await sleep(100);
+    least = Math.min(least, process.memoryUsage().arrayBuffers);
+  }
+  return least;
 }

@@ -5,29 +5,19 @@
  * measured after a full GC, and every kept message read back intact.
  */
 import { describe, expect, it } from 'vitest';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { Ring } from '../../src/shard/ring.js';
 import { RingWriter } from '../../src/shard/ring-writer.js';
 import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { Shard } from '../../src/shard/shard.js';
 import * as R from '../../src/shard/records.js';
 import { controlRecord, creditRecord, publishRecord } from './records.js';
-
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
+import { arrayBufferBytesAfterGc } from '../helpers.js';
 
 const KEPT = 1; // plain queue: a consumer that never acks holds 50, the rest wait
 const PRIORITY = 2; // priority queue, no consumer
 const DRAINED = 3; // a no-ack consumer takes everything
 const MESSAGES = 200_000;
 const KEEP_EVERY = 100;
-
-function arrayBufferBytes(): number {
-  gc();
-  gc();
-  return process.memoryUsage().arrayBuffers;
-}
 
 /** A shard whose arena passes after 1 MiB of blocks, and a reader of what it writes back. */
 function setup() {
@@ -64,14 +54,14 @@ function setup() {
 }
 
 describe('BlockArena', () => {
-  it('frees the buffers of consumed messages that a kept one shared, and keeps its bytes intact', () => {
+  it('frees the buffers of consumed messages that a kept one shared, and keeps its bytes intact', async () => {
     const { shard, send, endBatch, get } = setup();
     send(controlRecord(0, { op: 'declare', queueId: KEPT, name: 'kept' }));
     send(controlRecord(0, { op: 'declare', queueId: PRIORITY, name: 'prio', config: { type: 'classic', overflow: 'drop-head', singleActiveConsumer: false, maxPriority: 3 } }));
     send(controlRecord(0, { op: 'declare', queueId: DRAINED, name: 'drained' }));
     send(controlRecord(0, { op: 'consume', queueId: KEPT, consumerId: 1, noAck: false, prefetch: 50, globalPrefetch: 0 }));
     send(controlRecord(0, { op: 'consume', queueId: DRAINED, consumerId: 3, noAck: true, prefetch: 0, globalPrefetch: 0 }));
-    const before = arrayBufferBytes();
+    const before = await arrayBufferBytesAfterGc();
 
     const heldByConsumer: string[] = [];
     for (let n = 0; n < MESSAGES; n++) {
@@ -80,7 +70,7 @@ describe('BlockArena', () => {
       if (n % 500 === 499) heldByConsumer.push(...endBatch());
     }
     heldByConsumer.push(...endBatch());
-    const grown = arrayBufferBytes() - before;
+    const grown = (await arrayBufferBytesAfterGc()) - before;
 
     const kept = 2 * (MESSAGES / KEEP_EVERY);
     expect(shard.compaction.passes).toBeGreaterThan(shard.compaction.fullPasses);
@@ -102,7 +92,7 @@ describe('BlockArena', () => {
     ]);
   });
 
-  it('frees buffers that emptied after a pass saw them well used (a full pass), and keeps the bytes intact', () => {
+  it('frees buffers that emptied after a pass saw them well used (a full pass), and keeps the bytes intact', async () => {
     const { shard, send, endBatch, get } = setup();
     send(controlRecord(0, { op: 'declare', queueId: KEPT, name: 'kept' }));
     send(controlRecord(0, { op: 'declare', queueId: PRIORITY, name: 'held-then-purged' }));
@@ -120,7 +110,7 @@ describe('BlockArena', () => {
     endBatch();
     const movedBefore = shard.compaction.moved;
     const fullBefore = shard.compaction.fullPasses;
-    const before = arrayBufferBytes();
+    const before = await arrayBufferBytesAfterGc();
     send(controlRecord(1, { op: 'purge', queueId: PRIORITY }));
     // Now 'kept' holds a tenth of each of its buffers: traffic elsewhere brings a full pass.
     const otherRecord = publishRecord([DRAINED], `other ${filler}`);
@@ -129,7 +119,7 @@ describe('BlockArena', () => {
       if (n % 500 === 499) endBatch();
     }
     endBatch();
-    const grown = arrayBufferBytes() - before;
+    const grown = (await arrayBufferBytesAfterGc()) - before;
 
     expect(movedBefore).toBeLessThan(1000); // the passes before the purge emptied next to nothing (a buffer at the edge of each)
     expect(shard.compaction.fullPasses).toBeGreaterThan(fullBefore);
