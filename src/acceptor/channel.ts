@@ -380,46 +380,49 @@ export class Channel implements RoutedMessage {
    * a 64 KiB buffer each (124 MiB, none of it counted by the memory alarm).
    */
   holdsViewsOf(buffer: ArrayBufferLike): boolean {
-    const held = this.heldBytesOf(buffer);
+    const held = this.viewsIn(buffer, null);
     if (held === 0) return false;
     if (held * HOLD_SHARE >= buffer.byteLength) return true;
-    this.copyOutOf(buffer, held);
+    const own = Buffer.allocUnsafeSlow(held);
+    let at = 0;
+    this.viewsIn(buffer, (src, start, end) => {
+      copyBytes(src, start, end, own, at);
+      at += end - start;
+      return own.subarray(at - (end - start), at);
+    });
     return false;
   }
 
-  /** The bytes of the publish being assembled and of the backlog that lie in `buffer`. */
-  private heldBytesOf(buffer: ArrayBufferLike): number {
+  /**
+   * The bytes of the publish being assembled and of the backlog that lie in
+   * `buffer`; with `move`, each such view is replaced by what move returns.
+   */
+  private viewsIn(buffer: ArrayBufferLike, move: ((src: Buffer, start: number, end: number) => Buffer) | null): number {
     let held = 0;
     if (this.expecting !== NO_CONTENT) {
-      if (this.pubNames.buffer === buffer) held += this.pubNamesEnd - this.pubNamesAt;
-      if (this.expecting === EXPECT_BODY) {
-        if (this.pubProps.buffer === buffer) held += this.pubPropsEnd - this.pubPropsAt;
-        for (let i = 0; i < this.pubBodyParts.length; i++) if (this.pubBodyParts[i].buffer === buffer) held += this.pubBodyParts[i].length;
+      if (this.pubNames.buffer === buffer) {
+        held += this.pubNamesEnd - this.pubNamesAt;
+        if (move !== null) this.setNames(move(this.pubNames, this.pubNamesAt, this.pubNamesEnd), 0, this.pubKeyAt - this.pubNamesAt);
       }
-    }
-    for (let i = 0; i < this.backlog.length; i++) if (this.backlog[i].payload.buffer === buffer) held += this.backlog[i].payload.length;
-    return held;
-  }
-
-  /** Moves what heldBytesOf counted into one buffer of its own, of exactly that size. */
-  private copyOutOf(buffer: ArrayBufferLike, bytes: number): void {
-    const own = Buffer.allocUnsafeSlow(bytes);
-    let at = 0;
-    const take = (src: Buffer, start: number, end: number): Buffer => {
-      const copy = own.subarray(at, at + end - start);
-      src.copy(own, at, start, end);
-      at += end - start;
-      return copy;
-    };
-    if (this.expecting !== NO_CONTENT) {
-      if (this.pubNames.buffer === buffer) this.setNames(take(this.pubNames, this.pubNamesAt, this.pubNamesEnd), 0, this.pubKeyAt - this.pubNamesAt);
       if (this.expecting === EXPECT_BODY) {
-        if (this.pubProps.buffer === buffer) this.pubProperties = take(this.pubProps, this.pubPropsAt, this.pubPropsEnd);
+        if (this.pubProps.buffer === buffer) {
+          held += this.pubPropsEnd - this.pubPropsAt;
+          if (move !== null) this.pubProperties = move(this.pubProps, this.pubPropsAt, this.pubPropsEnd);
+        }
         const parts = this.pubBodyParts;
-        for (let i = 0; i < parts.length; i++) if (parts[i].buffer === buffer) parts[i] = take(parts[i], 0, parts[i].length);
+        for (let i = 0; i < parts.length; i++) {
+          if (parts[i].buffer !== buffer) continue;
+          held += parts[i].length;
+          if (move !== null) parts[i] = move(parts[i], 0, parts[i].length);
+        }
       }
     }
-    for (const frame of this.backlog) if (frame.payload.buffer === buffer) frame.payload = take(frame.payload, 0, frame.payload.length);
+    for (const frame of this.backlog) {
+      if (frame.payload.buffer !== buffer) continue;
+      held += frame.payload.length;
+      if (move !== null) frame.payload = move(frame.payload, 0, frame.payload.length);
+    }
+    return held;
   }
 
   // --- publish ---------------------------------------------------------------
