@@ -2,120 +2,180 @@
  * Where a shard's message blocks live, and what keeps them from holding memory
  * they no longer use.
  *
- * A block is a view into a larger ArrayBuffer: Node's 8 KiB allocation pool,
- * which every Buffer.allocUnsafe or Buffer.from below 4 KiB carves (the copies
- * made here, blocks read back from disk, blocks rewritten for dead-lettering).
- * The whole buffer stays alive while any block in it does. Messages published
- * side by side into different queues share buffers, so a queue that keeps a
- * few of them (a dead-letter queue, one nobody reads) while the others are
- * consumed keeps their buffers too: 1 message in 100 kept held 8 KiB for each
- * 30-byte block, far beyond what the memory alarm counts.
+ * A block is a view into a larger ArrayBuffer: one of the arena's 64 KiB
+ * slabs, which it carves the blocks it copies from, one after another, or
+ * Node's 8 KiB pool, which every Buffer.from below 4 KiB carves (blocks read
+ * back from disk or rewritten for dead-lettering, among the thread's other
+ * small buffers). The whole buffer stays alive while any block in it does.
+ * Messages published side by side into different queues share buffers, so a
+ * queue that keeps a few of them (a dead-letter queue, one nobody reads) while
+ * the others are consumed keeps their buffers too: 1 message in 100 kept held
+ * 8 KiB for each 30-byte block, far beyond what the memory alarm counts.
  *
- * So a pass sums the bytes the held messages have in each buffer and copies
- * the blocks of buffers less than half used into fresh ones, packed together;
- * the old buffers go with the garbage. Each MIN_PASS_BYTES copied in, a young
- * pass looks at the messages that came since the last pass (the queues walk
- * from their newest entry back): its cost follows the traffic, not the
- * backlog. A buffer that a young pass saw well used may empty later, when
- * messages of other queues in it go: a full pass, over every message held,
- * comes once the bytes copied in reach FULL_EVERY times those live at the
- * last full pass. A full pass that finds little to move doubles that
- * distance (up to MAX_FULL_EVERY), so a large backlog that stays put is not
- * walked again and again (2 million messages: 180-360 ms a walk).
+ * So the arena counts, for each buffer, the bytes that queue entries hold in
+ * it: an entry counts while it is in memory, ready or unacked (ShardQueue
+ * calls hold and release; a message in several queues counts once per entry).
+ * A buffer less than half used is sparse, and its unused part is waste that
+ * only copying its blocks out can free. Once the waste reaches a quarter of
+ * the bytes held (and at least MIN_PASS_BYTES), a pass walks every message
+ * held, copies the blocks of sparse buffers into fresh slabs, packed together
+ * (slabs shared with nothing else, so a copy does not land among garbage), and
+ * counts again from what it walked; the old buffers go with the garbage.
+ * A pass costs a walk of what is held and frees at least a quarter of it, so
+ * it comes only as often as waste is made: a consumer that lags far behind
+ * delays no pass (its releases count when they come), and a large backlog
+ * beside traffic that is all consumed is never walked.
+ *
+ * Holds and releases mostly touch one buffer after another (blocks are copied
+ * in, and consumed, in order): each keeps its pending bytes for the last buffer
+ * it saw, and touches the map when the buffer changes.
  */
 import { copyBytes } from '../protocol/copy-bytes.js';
 import type { StoredMessage } from './queue.js';
 
-/** Bytes copied in between passes. */
+/** The least waste worth a pass. */
 export const MIN_PASS_BYTES = 16 * 1024 * 1024;
-/** A full pass once the bytes copied in reach this many times those live at the last full pass (or MIN_PASS_BYTES, if more)... */
-const FULL_EVERY = 8;
-/** ...doubled after each full pass that moved less than 1/16 of them, up to this. */
-const MAX_FULL_EVERY = 128;
+/** What the arena carves its blocks from; a block over half of it gets a buffer of its own. */
+const SLAB_BYTES = 64 * 1024;
 
-/** Calls `visit` on the messages the shard holds, all (`full`) or those that came since the last pass; some may come twice. */
-export type MessageWalk = (visit: (message: StoredMessage) => void, full: boolean) => void;
+/** Calls `visit` on every message the shard holds in memory; a message in several queues comes once for each. */
+export type MessageWalk = (visit: (message: StoredMessage) => void) => void;
+
+/** What the entries hold in one buffer. */
+interface BufferUse {
+  held: number;
+  sparse: boolean;
+}
 
 export class BlockArena {
-  /** bytes of blocks copied in since the last pass, and since the last full one */
-  private copiedIn = 0;
-  private copiedSinceFull = 0;
-  /** block bytes held at the last full pass */
-  private liveAtFull = 0;
-  private fullEvery = FULL_EVERY;
-  /** passes made (full ones among them), and blocks they moved (for tests and stats) */
+  private uses = new Map<ArrayBufferLike, BufferUse>();
+  /** bytes the entries hold, in all buffers */
+  private held = 0;
+  /** the unused bytes of sparse buffers */
+  private waste = 0;
+  /** holds and releases not yet in `uses`, all in one buffer each */
+  private holdBuffer: ArrayBufferLike | null = null;
+  private holdBytes = 0;
+  private releaseBuffer: ArrayBufferLike | null = null;
+  private releaseBytes = 0;
+  /** passes made, and blocks they moved (for tests and stats) */
   passes = 0;
-  fullPasses = 0;
   moved = 0;
 
   constructor(private readonly minPassBytes = MIN_PASS_BYTES) {}
 
-  /** buf[start..end) as a block of its own (one allocation, where Buffer.from(buf.subarray()) makes two). */
+  /** where copies are carved */
+  private readonly copies = new Slabs();
+
+  /** buf[start..end) as a block of the arena's. */
   copy(buf: Uint8Array, start: number, end: number): Buffer {
-    this.copiedIn += end - start;
-    return ownCopy(buf, start, end);
+    const block = this.copies.take(end - start);
+    copyBytes(buf, start, end, block, 0);
+    return block;
   }
 
-  /** Makes a pass if enough came in since the last; returns true if it did. */
-  compactIfDue(walk: MessageWalk): boolean {
-    if (this.copiedIn < this.minPassBytes) return false;
-    this.copiedSinceFull += this.copiedIn;
-    this.copiedIn = 0;
-    const full = this.copiedSinceFull >= this.fullEvery * Math.max(this.minPassBytes, this.liveAtFull);
-    const { live, moved } = this.compact(walk, full);
-    if (full) {
-      this.copiedSinceFull = 0;
-      this.liveAtFull = live;
-      this.fullEvery = 16 * moved < live ? Math.min(2 * this.fullEvery, MAX_FULL_EVERY) : FULL_EVERY;
+  /** An entry holds `block` in memory from now on (1), or no more (-1). */
+  count(block: Buffer, sign: 1 | -1): void {
+    if (sign > 0) this.hold(block);
+    else this.release(block);
+  }
+
+  private hold(block: Buffer): void {
+    if (block.buffer !== this.holdBuffer) {
+      this.flushHolds();
+      this.holdBuffer = block.buffer;
     }
-    return true;
+    this.holdBytes += block.length;
   }
 
-  /** Copies the blocks of buffers less than half used into new ones; returns the bytes walked and moved. */
-  private compact(walk: MessageWalk, full: boolean): { live: number; moved: number } {
-    // A queue's blocks mostly come in the order they were copied, so neighbours
-    // share a buffer: the map is touched when the buffer changes, not per block.
-    const used = new Map<ArrayBufferLike, number>();
-    let live = 0;
-    let buffer: ArrayBufferLike | null = null;
-    let bytes = 0;
-    walk((m) => {
-      const b = m.block;
-      live += b.length;
-      if (b.buffer === buffer) {
-        bytes += b.length;
-        return;
-      }
-      if (buffer !== null) used.set(buffer, (used.get(buffer) ?? 0) + bytes);
-      buffer = b.buffer;
-      bytes = b.length;
-    }, full);
-    if (buffer !== null) used.set(buffer, (used.get(buffer) ?? 0) + bytes);
+  private release(block: Buffer): void {
+    if (block.buffer !== this.releaseBuffer) {
+      this.flushReleases();
+      this.releaseBuffer = block.buffer;
+    }
+    this.releaseBytes += block.length;
+  }
 
+  /** Makes a pass if the waste warrants one. */
+  compactIfDue(walk: MessageWalk): void {
+    this.flushReleases();
+    this.flushHolds();
+    if (this.waste >= Math.max(this.minPassBytes, this.held / 4)) this.compact(walk);
+  }
+
+  private flushHolds(): void {
+    if (this.holdBytes !== 0) this.adjust(this.holdBuffer!, this.holdBytes);
+    this.holdBytes = 0;
+  }
+
+  private flushReleases(): void {
+    // A buffer's pending holds count first, so that it never looks emptier than it is.
+    if (this.releaseBuffer === this.holdBuffer) this.flushHolds();
+    if (this.releaseBytes !== 0) this.adjust(this.releaseBuffer!, -this.releaseBytes);
+    this.releaseBytes = 0;
+  }
+
+  private adjust(buffer: ArrayBufferLike, bytes: number): void {
+    let use = this.uses.get(buffer);
+    if (use === undefined) {
+      // (a release in a buffer it does not know: its blocks moved in a pass after the hold)
+      if (bytes < 0) return;
+      use = { held: 0, sparse: false };
+      this.uses.set(buffer, use);
+    }
+    if (use.sparse) this.waste -= buffer.byteLength - use.held;
+    const held = Math.max(0, use.held + bytes);
+    this.held += held - use.held;
+    use.held = held;
+    use.sparse = held > 0 && 2 * held < buffer.byteLength;
+    if (use.sparse) this.waste += buffer.byteLength - held;
+    if (held === 0) this.uses.delete(buffer);
+  }
+
+  /** Copies the blocks of sparse buffers into new ones, and counts every buffer again from the walk. */
+  private compact(walk: MessageWalk): void {
+    const before = this.uses;
+    this.uses = new Map();
+    this.held = this.waste = 0;
+    // A queue's blocks mostly come in the order they were copied, so neighbours
+    // share a buffer: the maps are touched when the buffer changes, not per block.
+    const packed = new Slabs();
+    let seen: ArrayBufferLike | null = null;
     let sparse = false;
-    let moved = 0;
-    buffer = null;
     walk((m) => {
-      const b = m.block;
-      if (b.buffer !== buffer) {
-        buffer = b.buffer;
-        const held = used.get(buffer);
-        // (a block moved already, seen again through another queue, is in a buffer with no count)
-        sparse = held !== undefined && 2 * held < buffer.byteLength;
+      let b = m.block;
+      if (b.buffer !== seen) {
+        seen = b.buffer;
+        // (a block moved already, seen again through another queue, is in a buffer `before` lacks)
+        sparse = before.get(seen)?.sparse === true;
       }
-      if (!sparse) return;
-      m.block = ownCopy(b, 0, b.length);
-      moved += b.length;
-      this.moved++;
-    }, full);
+      if (sparse) {
+        const block = packed.take(b.length);
+        copyBytes(b, 0, b.length, block, 0);
+        b = m.block = block;
+        this.moved++;
+      }
+      this.hold(b);
+    });
+    this.flushHolds();
     this.passes++;
-    if (full) this.fullPasses++;
-    return { live, moved };
   }
 }
 
-function ownCopy(buf: Uint8Array, start: number, end: number): Buffer {
-  const block = Buffer.allocUnsafe(end - start);
-  copyBytes(buf, start, end, block, 0);
-  return block;
+/** Blocks carved one after another out of slabs that nothing else shares. */
+class Slabs {
+  private slab: ArrayBuffer = new ArrayBuffer(0);
+  private offset = 0;
+
+  /** `size` bytes, not zeroed. */
+  take(size: number): Buffer {
+    if (size > SLAB_BYTES / 2) return Buffer.allocUnsafeSlow(size);
+    if (size > this.slab.byteLength - this.offset) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES).buffer as ArrayBuffer;
+      this.offset = 0;
+    }
+    const block = Buffer.from(this.slab, this.offset, size);
+    this.offset += size;
+    return block;
+  }
 }

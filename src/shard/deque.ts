@@ -32,10 +32,10 @@ export class Deque<T> {
     return this.items[(this.head + i) & (this.items.length - 1)];
   }
 
-  /** Calls `fn` on the items from the back, until it returns false. */
-  forEachFromBack(fn: (item: T) => boolean): void {
+  /** Calls `fn` on each item, front first. */
+  forEach(fn: (item: T) => void): void {
     const mask = this.items.length - 1;
-    for (let i = this.length - 1; i >= 0; i--) if (!fn(this.items[(this.head + i) & mask]!)) return;
+    for (let i = 0; i < this.length; i++) fn(this.items[(this.head + i) & mask]!);
   }
 
   clear(): void {

@@ -85,17 +85,6 @@ export class IdWindow<T> {
     return value;
   }
 
-  /** Calls `fn` on each value whose id is above `id`. */
-  forEachAbove(id: number, fn: (value: T) => void): void {
-    if (this.ringSize > 0) {
-      for (let i = Math.max(this.low, id + 1); i <= this.high; i++) {
-        const value = this.slots[i & this.mask];
-        if (value !== undefined) fn(value);
-      }
-    }
-    if (this.far.size > 0) for (const [key, value] of this.far) if (key > id) fn(value);
-  }
-
   *values(): IterableIterator<T> {
     if (this.ringSize > 0) {
       for (let id = this.low; id <= this.high; id++) {

@@ -106,11 +106,11 @@ export class PagedBacklog implements ReadSink {
     return this.onDiskBytes;
   }
 
-  /** Calls `fn` on the entries held in memory (read back, waiting for their fsync, transient), newest first in each. */
-  forEachInMemoryFromBack(fn: (entry: QueueEntry) => boolean): void {
-    this.readAhead.forEachFromBack(fn);
-    this.unsynced.forEachFromBack((u) => fn(u.entry));
-    this.transients.forEachFromBack(fn);
+  /** Calls `fn` on the entries held in memory (read back, waiting for their fsync, transient). */
+  forEachInMemory(fn: (entry: QueueEntry) => void): void {
+    this.readAhead.forEach(fn);
+    this.unsynced.forEach((u) => fn(u.entry));
+    this.transients.forEach(fn);
   }
 
   /** A message enqueued past the window (its heap is counted by the queue). */

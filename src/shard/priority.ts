@@ -64,12 +64,12 @@ export class PriorityLanes {
     return lane.requeued.length > 0 ? lane.requeued.at(0) : lane.ready.at(0);
   }
 
-  /** Calls `fn` on each lane's entries from the newest (see Deque.forEachFromBack). */
-  forEachFromBack(fn: (entry: QueueEntry) => boolean): void {
+  /** Calls `fn` on every entry, lane by lane. */
+  forEach(fn: (entry: QueueEntry) => void): void {
     for (const lane of this.lanes) {
       if (lane === undefined) continue;
-      lane.requeued.forEachFromBack(fn);
-      lane.ready.forEachFromBack(fn);
+      lane.requeued.forEach(fn);
+      lane.ready.forEach(fn);
     }
   }
 

@@ -3,6 +3,7 @@ import { IdWindow } from './id-window.js';
 import { bodySize, type QueueLifecycle } from './lifecycle.js';
 import { PriorityLanes } from './priority.js';
 import { PAGING, PagedBacklog, type Paging } from './paged-backlog.js';
+import { BlockArena } from './block-arena.js';
 import type { PagedOut } from '../store/recover.js';
 
 /** A message as a shard keeps it: its block, copied out of the ring once. */
@@ -41,7 +42,7 @@ const CONGESTED_BYTES = 64 * 1024 * 1024;
  */
 export const ENTRY_OVERHEAD = 200;
 
-/** A shard's ready messages: what they cost, and which queues' congestion changed. */
+/** A shard's messages in memory: what the ready ones cost, which queues' congestion changed, and the buffers their blocks hold. */
 export class Backlog {
   /** ready entries in memory, in all queues (paged-out ones, on disk only, are not: see PagedBacklog) */
   entries = 0;
@@ -49,6 +50,12 @@ export class Backlog {
   bytes = 0;
   /** queues whose `congested` flipped since the runner last told the acceptor */
   readonly flowChanged = new Set<ShardQueue>();
+  /** counts what every entry in memory, ready or unacked, holds of its block's buffer */
+  readonly blocks: BlockArena;
+
+  constructor(minPassBytes?: number) {
+    this.blocks = new BlockArena(minPassBytes);
+  }
 }
 
 /**
@@ -195,29 +202,14 @@ export class ShardQueue {
     return entry;
   }
 
-  /**
-   * Calls `visit` on each message it holds in memory, ready or unacked, whose
-   * entry id is above `above` (0: all), for BlockArena's passes. Every list
-   * here is in id order, so each is walked from its newest entry back to the
-   * first at or below `above`: a pass over what came since the last costs
-   * what came, not what the queue holds.
-   */
-  forEachMessage(visit: (message: StoredMessage) => void, above = 0): void {
-    const newer = (entry: QueueEntry): boolean => {
-      if (entry.id <= above) return false;
-      visit(entry.message);
-      return true;
-    };
-    this.ready.forEachFromBack(newer);
-    this.requeued.forEachFromBack(newer);
-    this.lanes?.forEachFromBack(newer);
-    this.pager?.forEachInMemoryFromBack(newer);
-    this.unacked.forEachAbove(above, (entry) => visit(entry.message));
-  }
-
-  /** The newest entry id so far: what a pass walked up to (see forEachMessage). */
-  get lastId(): number {
-    return this.nextId - 1;
+  /** Calls `visit` on each message it holds in memory, ready or unacked, for BlockArena's passes. */
+  forEachMessage(visit: (message: StoredMessage) => void): void {
+    const entryVisit = (entry: QueueEntry): void => visit(entry.message);
+    this.ready.forEach(entryVisit);
+    this.requeued.forEach(entryVisit);
+    this.lanes?.forEach(entryVisit);
+    this.pager?.forEachInMemory(entryVisit);
+    for (const entry of this.unacked.values()) visit(entry.message);
   }
 
   /** ready messages that live on disk only (paged out), and their body bytes */
@@ -461,7 +453,9 @@ export class ShardQueue {
   }
 
   private account(entry: QueueEntry, sign: 1 | -1): void {
-    const bytes = entry.message.block.length;
+    const block = entry.message.block;
+    this.backlog.blocks.count(block, sign);
+    const bytes = block.length;
     this.readyBytes += sign * bytes;
     this.backlog.entries += sign;
     this.backlog.bytes += sign * (bytes + ENTRY_OVERHEAD);
@@ -483,7 +477,9 @@ export class ShardQueue {
   }
 
   private countUnacked(entry: QueueEntry, sign: 1 | -1): void {
-    const size = sign * bodySize(entry.message.block);
+    const block = entry.message.block;
+    this.backlog.blocks.count(block, sign);
+    const size = sign * bodySize(block);
     this.unackedBodyBytes += size;
     if (entry.persistent) {
       this.unackedPersistent += sign;

@@ -15,7 +15,7 @@ import { InlineSyncWriter } from '../store/inline-sync-writer.js';
 import { recoverQueue } from '../store/recover.js';
 import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
-import { BlockArena, MIN_PASS_BYTES, type MessageWalk } from './block-arena.js';
+import type { BlockArena, MessageWalk } from './block-arena.js';
 import { PAGING, type Paging } from './paged-backlog.js';
 import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import * as R from './records.js';
@@ -60,8 +60,8 @@ export class Shard implements LifecycleHost {
   private readonly consumers = new Map<number, Consumer>();
   /** Queues that may be able to deliver: they got messages or consumer credit. */
   private readonly pending = new Set<ShardQueue>();
-  /** Ready messages in all this shard's queues; the runner turns it into flow control. */
-  readonly backlog = new Backlog();
+  /** Ready messages in all this shard's queues, which the runner turns into flow control, and the buffers all held ones keep. */
+  readonly backlog: Backlog;
   /** Confirm-mode publishes made safe this batch; written once per batch (flushConfirms). */
   private readonly confirms = new ConfirmBatch();
   /** the durable queues' disk, opened at the first declare that names a directory */
@@ -85,31 +85,29 @@ export class Shard implements LifecycleHost {
   private recordOwned = false;
   /** where published blocks are copied to, and compacted */
   private readonly blocks: BlockArena;
-  /** each queue's newest entry id at the last pass: a young pass walks what came after it */
-  private readonly walkedTo = new WeakMap<ShardQueue, number>();
 
   constructor(
     private readonly out: RingWriter,
     private readonly openStore: () => StoreWriter = () => new InlineSyncWriter(),
-    /** see BlockArena */
-    minCompactionBytes = MIN_PASS_BYTES,
+    /** the least waste worth a pass (see BlockArena) */
+    minCompactionBytes?: number,
   ) {
-    this.blocks = new BlockArena(minCompactionBytes);
+    this.backlog = new Backlog(minCompactionBytes);
+    this.blocks = this.backlog.blocks;
   }
 
-  /** Copies out the blocks that hold sparse buffers alive, once enough came in (BlockArena). */
+  /** Copies out the blocks that hold sparse buffers alive, once they waste enough (BlockArena). */
   compactBlocks(): void {
-    if (!this.blocks.compactIfDue(this.walkMessages)) return;
-    for (const queue of this.queues.values()) this.walkedTo.set(queue, queue.lastId);
+    this.blocks.compactIfDue(this.walkMessages);
   }
 
-  /** The arena's passes so far (full ones among them) and the blocks they moved. */
-  get compaction(): { passes: number; fullPasses: number; moved: number } {
-    return { passes: this.blocks.passes, fullPasses: this.blocks.fullPasses, moved: this.blocks.moved };
+  /** The arena's passes so far and the blocks they moved. */
+  get compaction(): { passes: number; moved: number } {
+    return { passes: this.blocks.passes, moved: this.blocks.moved };
   }
 
-  private readonly walkMessages: MessageWalk = (visit, full) => {
-    for (const queue of this.queues.values()) queue.forEachMessage(visit, full ? 0 : (this.walkedTo.get(queue) ?? 0));
+  private readonly walkMessages: MessageWalk = (visit) => {
+    for (const queue of this.queues.values()) queue.forEachMessage(visit);
   };
 
   /** The store's ring is full: leave PUBLISH records in the input ring, so the publishers wait. */
