@@ -26,9 +26,10 @@
  * delays no pass (its releases count when they come), and a large backlog
  * beside traffic that is all consumed is never walked.
  *
- * Holds and releases mostly touch one buffer after another (blocks are copied
- * in, and consumed, in order): each keeps its pending bytes for the last buffer
- * it saw, and touches the map when the buffer changes.
+ * Holds and releases come in a few streams, each through one buffer after
+ * another (blocks are copied in, delivered and acked in order): the arena keeps
+ * pending bytes for the last few buffers, and touches its map when a stream
+ * moves to the next buffer.
  */
 import { copyBytes } from '../protocol/copy-bytes.js';
 import type { StoredMessage } from './queue.js';
@@ -53,19 +54,21 @@ export class BlockArena {
   private held = 0;
   /** the unused bytes of sparse buffers */
   private waste = 0;
-  /** holds and releases not yet in `uses`, all in one buffer each */
-  private holdBuffer: ArrayBufferLike | null = null;
-  private holdBytes = 0;
-  private releaseBuffer: ArrayBufferLike | null = null;
-  private releaseBytes = 0;
+  /**
+   * Holds (+) and releases (-) not yet in `uses`, for the last few buffers
+   * touched: those of the messages being copied in, delivered and acked. A
+   * delivery's release as ready and hold as unacked cancel out here.
+   */
+  private readonly pendingBuffers: (ArrayBufferLike | null)[] = [null, null, null];
+  private readonly pendingBytes = [0, 0, 0];
+  private nextFlushed = 0;
+  /** where copies are carved */
+  private readonly copies = new Slabs();
   /** passes made, and blocks they moved (for tests and stats) */
   passes = 0;
   moved = 0;
 
   constructor(private readonly minPassBytes = MIN_PASS_BYTES) {}
-
-  /** where copies are carved */
-  private readonly copies = new Slabs();
 
   /** buf[start..end) as a block of the arena's. */
   copy(buf: Uint8Array, start: number, end: number): Buffer {
@@ -76,49 +79,33 @@ export class BlockArena {
 
   /** An entry holds `block` in memory from now on (1), or no more (-1). */
   count(block: Buffer, sign: 1 | -1): void {
-    if (sign > 0) this.hold(block);
-    else this.release(block);
-  }
-
-  private hold(block: Buffer): void {
-    if (block.buffer !== this.holdBuffer) {
-      this.flushHolds();
-      this.holdBuffer = block.buffer;
+    const buffer = block.buffer;
+    const buffers = this.pendingBuffers;
+    let i = buffers[0] === buffer ? 0 : buffers[1] === buffer ? 1 : buffers[2] === buffer ? 2 : -1;
+    if (i < 0) {
+      i = this.nextFlushed;
+      this.nextFlushed = (i + 1) % buffers.length;
+      this.flush(i);
+      buffers[i] = buffer;
     }
-    this.holdBytes += block.length;
-  }
-
-  private release(block: Buffer): void {
-    if (block.buffer !== this.releaseBuffer) {
-      this.flushReleases();
-      this.releaseBuffer = block.buffer;
-    }
-    this.releaseBytes += block.length;
+    this.pendingBytes[i] += sign * block.length;
   }
 
   /** Makes a pass if the waste warrants one. */
   compactIfDue(walk: MessageWalk): void {
-    this.flushReleases();
-    this.flushHolds();
+    for (let i = 0; i < this.pendingBuffers.length; i++) this.flush(i);
     if (this.waste >= Math.max(this.minPassBytes, this.held / 4)) this.compact(walk);
   }
 
-  private flushHolds(): void {
-    if (this.holdBytes !== 0) this.adjust(this.holdBuffer!, this.holdBytes);
-    this.holdBytes = 0;
-  }
-
-  private flushReleases(): void {
-    // A buffer's pending holds count first, so that it never looks emptier than it is.
-    if (this.releaseBuffer === this.holdBuffer) this.flushHolds();
-    if (this.releaseBytes !== 0) this.adjust(this.releaseBuffer!, -this.releaseBytes);
-    this.releaseBytes = 0;
+  private flush(i: number): void {
+    if (this.pendingBytes[i] !== 0) this.adjust(this.pendingBuffers[i]!, this.pendingBytes[i]);
+    this.pendingBytes[i] = 0;
   }
 
   private adjust(buffer: ArrayBufferLike, bytes: number): void {
     let use = this.uses.get(buffer);
     if (use === undefined) {
-      // (a release in a buffer it does not know: its blocks moved in a pass after the hold)
+      // (a release it never counted held: nothing to take from)
       if (bytes < 0) return;
       use = { held: 0, sparse: false };
       this.uses.set(buffer, use);
@@ -155,9 +142,9 @@ export class BlockArena {
         b = m.block = block;
         this.moved++;
       }
-      this.hold(b);
+      this.count(b, 1);
     });
-    this.flushHolds();
+    for (let i = 0; i < this.pendingBuffers.length; i++) this.flush(i);
     this.passes++;
   }
 }
