@@ -1,7 +1,7 @@
 // Micro-benchmark of requeue in a shard queue: `node dist/bench/requeue.js [counts...]`.
 // Takes N messages as a consumer would, puts them back the ways clients do, then
 // redelivers them all; prints milliseconds for each step. Not a timed test.
-import { Backlog, ShardQueue, type QueueEntry } from '../src/shard/queue.js';
+import { Backlog, ShardQueue, storedMessage, type QueueEntry } from '../src/shard/queue.js';
 
 type Pattern = { name: string; batches: (taken: QueueEntry[]) => QueueEntry[][] };
 
@@ -21,7 +21,7 @@ const PATTERNS: Pattern[] = [
 
 function run(count: number, pattern: Pattern): { requeueMs: number; redeliverMs: number } {
   const queue = new ShardQueue(1, 'bench', new Backlog());
-  const message = { block: Buffer.alloc(32) };
+  const message = storedMessage(Buffer.alloc(32));
   for (let i = 0; i < count; i++) queue.enqueue(message);
   const taken: QueueEntry[] = [];
   for (let entry = queue.take(); entry !== undefined; entry = queue.take()) {

@@ -59,9 +59,14 @@ export class BlockArena {
    * touched: those of the messages being copied in, delivered and acked. A
    * delivery's release as ready and hold as unacked cancel out here.
    */
-  private readonly pendingBuffers: (ArrayBufferLike | null)[] = [null, null, null];
-  private readonly pendingBytes = [0, 0, 0];
-  private nextFlushed = 0;
+  private buffer0: ArrayBufferLike | null = null;
+  private buffer1: ArrayBufferLike | null = null;
+  private buffer2: ArrayBufferLike | null = null;
+  private bytes0 = 0;
+  private bytes1 = 0;
+  private bytes2 = 0;
+  /** the slot the next buffer takes */
+  private nextSlot = 0;
   /** where copies are carved */
   private readonly copies = new Slabs();
   /** passes made, and blocks they moved (for tests and stats) */
@@ -70,36 +75,53 @@ export class BlockArena {
 
   constructor(private readonly minPassBytes = MIN_PASS_BYTES) {}
 
-  /** buf[start..end) as a block of the arena's. */
-  copy(buf: Uint8Array, start: number, end: number): Buffer {
+  /** A message whose block is a copy of buf[start..end) in the arena's slabs. */
+  copy(buf: Uint8Array, start: number, end: number): StoredMessage {
     const block = this.copies.take(end - start);
     copyBytes(buf, start, end, block, 0);
-    return block;
+    return { block, buffer: this.copies.buffer };
   }
 
-  /** An entry holds `block` in memory from now on (1), or no more (-1). */
-  count(block: Buffer, sign: 1 | -1): void {
-    const buffer = block.buffer;
-    const buffers = this.pendingBuffers;
-    let i = buffers[0] === buffer ? 0 : buffers[1] === buffer ? 1 : buffers[2] === buffer ? 2 : -1;
-    if (i < 0) {
-      i = this.nextFlushed;
-      this.nextFlushed = (i + 1) % buffers.length;
-      this.flush(i);
-      buffers[i] = buffer;
-    }
-    this.pendingBytes[i] += sign * block.length;
+  /** An entry holds `message` in memory from now on (1), or no more (-1). */
+  count(message: StoredMessage, sign: 1 | -1): void {
+    const buffer = message.buffer;
+    const bytes = sign * message.block.length;
+    if (buffer === this.buffer0) this.bytes0 += bytes;
+    else if (buffer === this.buffer1) this.bytes1 += bytes;
+    else if (buffer === this.buffer2) this.bytes2 += bytes;
+    else this.replaceSlot(buffer, bytes);
   }
 
   /** Makes a pass if the waste warrants one. */
   compactIfDue(walk: MessageWalk): void {
-    for (let i = 0; i < this.pendingBuffers.length; i++) this.flush(i);
+    this.flushSlots();
     if (this.waste >= Math.max(this.minPassBytes, this.held / 4)) this.compact(walk);
   }
 
-  private flush(i: number): void {
-    if (this.pendingBytes[i] !== 0) this.adjust(this.pendingBuffers[i]!, this.pendingBytes[i]);
-    this.pendingBytes[i] = 0;
+  /** Counts the pending bytes of the slot whose turn it is, and gives it to `buffer`. */
+  private replaceSlot(buffer: ArrayBufferLike, bytes: number): void {
+    const slot = this.nextSlot;
+    this.nextSlot = (slot + 1) % 3;
+    if (slot === 0) {
+      if (this.bytes0 !== 0) this.adjust(this.buffer0!, this.bytes0);
+      this.buffer0 = buffer;
+      this.bytes0 = bytes;
+    } else if (slot === 1) {
+      if (this.bytes1 !== 0) this.adjust(this.buffer1!, this.bytes1);
+      this.buffer1 = buffer;
+      this.bytes1 = bytes;
+    } else {
+      if (this.bytes2 !== 0) this.adjust(this.buffer2!, this.bytes2);
+      this.buffer2 = buffer;
+      this.bytes2 = bytes;
+    }
+  }
+
+  private flushSlots(): void {
+    if (this.bytes0 !== 0) this.adjust(this.buffer0!, this.bytes0);
+    if (this.bytes1 !== 0) this.adjust(this.buffer1!, this.bytes1);
+    if (this.bytes2 !== 0) this.adjust(this.buffer2!, this.bytes2);
+    this.bytes0 = this.bytes1 = this.bytes2 = 0;
   }
 
   private adjust(buffer: ArrayBufferLike, bytes: number): void {
@@ -130,21 +152,21 @@ export class BlockArena {
     let seen: ArrayBufferLike | null = null;
     let sparse = false;
     walk((m) => {
-      let b = m.block;
-      if (b.buffer !== seen) {
-        seen = b.buffer;
+      if (m.buffer !== seen) {
+        seen = m.buffer;
         // (a block moved already, seen again through another queue, is in a buffer `before` lacks)
         sparse = before.get(seen)?.sparse === true;
       }
       if (sparse) {
-        const block = packed.take(b.length);
-        copyBytes(b, 0, b.length, block, 0);
-        b = m.block = block;
+        const block = packed.take(m.block.length);
+        copyBytes(m.block, 0, block.length, block, 0);
+        m.block = block;
+        m.buffer = packed.buffer;
         this.moved++;
       }
-      this.count(b, 1);
+      this.count(m, 1);
     });
-    for (let i = 0; i < this.pendingBuffers.length; i++) this.flush(i);
+    this.flushSlots();
     this.passes++;
   }
 }
@@ -153,14 +175,21 @@ export class BlockArena {
 class Slabs {
   private slab: ArrayBuffer = new ArrayBuffer(0);
   private offset = 0;
+  /** the buffer of the last block taken */
+  buffer: ArrayBufferLike = this.slab;
 
   /** `size` bytes, not zeroed. */
   take(size: number): Buffer {
-    if (size > SLAB_BYTES / 2) return Buffer.allocUnsafeSlow(size);
+    if (size > SLAB_BYTES / 2) {
+      const own = Buffer.allocUnsafeSlow(size);
+      this.buffer = own.buffer;
+      return own;
+    }
     if (size > this.slab.byteLength - this.offset) {
       this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES).buffer as ArrayBuffer;
       this.offset = 0;
     }
+    this.buffer = this.slab;
     const block = Buffer.from(this.slab, this.offset, size);
     this.offset += size;
     return block;

@@ -164,7 +164,7 @@ export class PagedBacklog implements ReadSink {
 
   /** A message read back (SegmentReader's sink): it is in memory again. */
   onRead(id: number, block: Buffer, delivered: boolean): void {
-    const entry: QueueEntry = { message: { block }, id, redelivered: delivered, persistent: true, expiresAt: 0, returns: 0, consumer: null };
+    const entry: QueueEntry = { message: { block, buffer: block.buffer }, id, redelivered: delivered, persistent: true, expiresAt: 0, returns: 0, consumer: null };
     this.onDiskBytes -= bodySize(block);
     this.account(entry, 1);
     this.readAhead.push(entry);

@@ -9,6 +9,13 @@ import type { PagedOut } from '../store/recover.js';
 /** A message as a shard keeps it: its block, copied out of the ring once. */
 export interface StoredMessage {
   block: Buffer;
+  /** block.buffer, kept: reading that costs a call into V8's runtime, and BlockArena counts by it as each entry comes and goes */
+  buffer: ArrayBufferLike;
+}
+
+/** A message of `block` (BlockArena.copy makes those of published blocks). */
+export function storedMessage(block: Buffer): StoredMessage {
+  return { block, buffer: block.buffer };
 }
 
 /** One queue's reference to a message; a fanout shares the message between entries. */
@@ -453,9 +460,8 @@ export class ShardQueue {
   }
 
   private account(entry: QueueEntry, sign: 1 | -1): void {
-    const block = entry.message.block;
-    this.backlog.blocks.count(block, sign);
-    const bytes = block.length;
+    this.backlog.blocks.count(entry.message, sign);
+    const bytes = entry.message.block.length;
     this.readyBytes += sign * bytes;
     this.backlog.entries += sign;
     this.backlog.bytes += sign * (bytes + ENTRY_OVERHEAD);
@@ -477,9 +483,8 @@ export class ShardQueue {
   }
 
   private countUnacked(entry: QueueEntry, sign: 1 | -1): void {
-    const block = entry.message.block;
-    this.backlog.blocks.count(block, sign);
-    const size = sign * bodySize(block);
+    this.backlog.blocks.count(entry.message, sign);
+    const size = sign * bodySize(entry.message.block);
     this.unackedBodyBytes += size;
     if (entry.persistent) {
       this.unackedPersistent += sign;

@@ -17,7 +17,7 @@ import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
 import type { BlockArena, MessageWalk } from './block-arena.js';
 import { PAGING, type Paging } from './paged-backlog.js';
-import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
+import { Backlog, ShardQueue, prefetchLimit, storedMessage, type Consumer, type QueueEntry } from './queue.js';
 import * as R from './records.js';
 import type { QueueConfig } from '../vhost/queue-arguments.js';
 import { blockExpiration, expiresAt } from './expiry.js';
@@ -209,7 +209,7 @@ export class Shard implements LifecycleHost {
     const flags = buf[at + 1];
     const queueCount = buf.readUInt16LE(at + 2);
     const blockAt = at + R.PUBLISH_HEADER + 4 * queueCount;
-    const message: StoredMessage = { block: this.recordOwned ? buf.subarray(blockAt, end) : this.blocks.copy(buf, blockAt, end) };
+    const message = this.recordOwned ? storedMessage(buf.subarray(blockAt, end)) : this.blocks.copy(buf, blockAt, end);
     const immediate = (flags & R.PUBLISH_IMMEDIATE) !== 0;
     const persistent = (flags & R.PUBLISH_PERSISTENT) !== 0;
     let delivered = false;
@@ -523,7 +523,7 @@ export class Shard implements LifecycleHost {
       // Only a window's worth comes into memory; the rest is read back in turn.
       const recovery = recoverQueue(dir, this.pagingOf(queue));
       for (const warning of recovery.warnings) log.warning(`queue '${queue.name}': ${warning}`);
-      for (const m of recovery.messages) this.admitted(queue, queue.restore({ block: m.block }, m.id, m.delivered));
+      for (const m of recovery.messages) this.admitted(queue, queue.restore(storedMessage(m.block), m.id, m.delivered));
       queue.startIdsAt(recovery.nextId);
       this.store.open(queue.id, dir, recovery.segments);
       const seqs = recovery.segments.map((s) => s.seq);

@@ -9,7 +9,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Backlog, ENTRY_OVERHEAD, ShardQueue, type QueueEntry } from '../../src/shard/queue.js';
+import { Backlog, ENTRY_OVERHEAD, ShardQueue, storedMessage, type QueueEntry } from '../../src/shard/queue.js';
 import { blockSize } from '../../src/shard/records.js';
 import type { Paging } from '../../src/shard/paged-backlog.js';
 import { QueueStore } from '../../src/store/queue-store.js';
@@ -80,7 +80,7 @@ describe('a paged ShardQueue against a model', () => {
             case 'publish':
               for (let i = 0; i < op.count; i++) {
                 const block = numberedBlock(++number, op.size);
-                const entry = queue.enqueue({ block }, op.persistent);
+                const entry = queue.enqueue(storedMessage(block), op.persistent);
                 if (op.persistent) {
                   store.append(entry.id, block, 0, block.length);
                   queue.appended(entry, ++written);
@@ -137,7 +137,7 @@ describe('a paged ShardQueue against a model', () => {
               backlog = new Backlog();
               store = new QueueStore(dir, recovery.segments, paging.segmentSize);
               queue = new ShardQueue(1, 'q', backlog, dir);
-              for (const m of recovery.messages) queue.restore({ block: m.block }, m.id, m.delivered);
+              for (const m of recovery.messages) queue.restore(storedMessage(m.block), m.id, m.delivered);
               queue.startIdsAt(recovery.nextId);
               const seqs = recovery.segments.map((s) => s.seq);
               queue.page(seqs.length > 0 ? seqs[seqs.length - 1] + 1 : 1, seqs, recovery.pagedOut, paging);

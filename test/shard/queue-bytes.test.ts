@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Backlog, ShardQueue, type QueueEntry } from '../../src/shard/queue.js';
+import { Backlog, ShardQueue, storedMessage, type QueueEntry } from '../../src/shard/queue.js';
 import { block } from './records.js';
 
 type Op =
@@ -44,7 +44,7 @@ describe.each([false, true])('ShardQueue byte counters (priority queue: %s)', (p
         for (const op of ops) {
           switch (op.kind) {
             case 'publish': {
-              const entry = queue.enqueue({ block: block('ex', 'rk', Buffer.alloc(0), Buffer.alloc(op.size, 'x')) }, op.persistent);
+              const entry = queue.enqueue(storedMessage(block('ex', 'rk', Buffer.alloc(0), Buffer.alloc(op.size, 'x'))), op.persistent);
               const m = { size: op.size, persistent: op.persistent };
               sizes.set(entry.id, m);
               ready.set(entry.id, m);

@@ -1,7 +1,7 @@
 /** ShardQueue's requeue: whatever comes back, in whatever batches and order, the queue hands out oldest first. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Backlog, ShardQueue, type QueueEntry } from '../../src/shard/queue.js';
+import { Backlog, ShardQueue, storedMessage, type QueueEntry } from '../../src/shard/queue.js';
 
 /** Operations on a queue of `size` messages, all taken at the start. */
 type Op = { kind: 'requeue'; picks: number[] } | { kind: 'take'; count: number };
@@ -17,7 +17,7 @@ describe('ShardQueue.requeue', () => {
       fc.property(fc.integer({ min: 1, max: 150 }), fc.integer({ min: 0, max: 50 }), fc.array(opArb, { maxLength: 40 }), (size, fresh, ops) => {
         const backlog = new Backlog();
         const queue = new ShardQueue(1, 'q', backlog);
-        const message = { block: Buffer.alloc(8) };
+        const message = storedMessage(Buffer.alloc(8));
         for (let i = 0; i < size; i++) queue.enqueue(message);
         /** entries out with a consumer, by id */
         const out = new Map<number, QueueEntry>();
