@@ -14,7 +14,7 @@
  *
  * So the arena counts, for each buffer, the bytes that queue entries hold in
  * it: an entry counts while it is in memory, ready or unacked (ShardQueue
- * calls hold and release; a message in several queues counts once per entry).
+ * calls count; a message in several queues counts once per entry).
  * A buffer less than half used is sparse, and its unused part is waste that
  * only copying its blocks out can free. Once the waste reaches a quarter of
  * the bytes held (and at least MIN_PASS_BYTES), a pass walks every message
@@ -35,7 +35,7 @@ import { copyBytes } from '../protocol/copy-bytes.js';
 import type { StoredMessage } from './queue.js';
 
 /** The least waste worth a pass. */
-export const MIN_PASS_BYTES = 16 * 1024 * 1024;
+const MIN_PASS_BYTES = 16 * 1024 * 1024;
 /** What the arena carves its blocks from; a block over half of it gets a buffer of its own. */
 const SLAB_BYTES = 64 * 1024;
 
