@@ -49,7 +49,8 @@ interface BufferUse {
 }
 
 export class BlockArena {
-  private uses = new Map<ArrayBufferLike, BufferUse>();
+  /** weak: a count that an entry gone uncounted left behind must not keep its buffer alive */
+  private uses = new WeakMap<ArrayBufferLike, BufferUse>();
   /** bytes the entries hold, in all buffers */
   private held = 0;
   /** the unused bytes of sparse buffers */
@@ -144,7 +145,7 @@ export class BlockArena {
   /** Copies the blocks of sparse buffers into new ones, and counts every buffer again from the walk. */
   private compact(walk: MessageWalk): void {
     const before = this.uses;
-    this.uses = new Map();
+    this.uses = new WeakMap();
     this.held = this.waste = 0;
     // A queue's blocks mostly come in the order they were copied, so neighbours
     // share a buffer: the maps are touched when the buffer changes, not per block.

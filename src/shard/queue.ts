@@ -337,6 +337,11 @@ export class ShardQueue {
     this.countUnacked(entry, 1);
   }
 
+  /** The queue is deleted: its unacked entries leave memory with it (their acks will find no queue). */
+  dropUnacked(): void {
+    for (const entry of this.unacked.values()) this.countUnacked(entry, -1);
+  }
+
   /** Removes an unacked entry; returns it (undefined if unknown) and frees its consumer's credit. */
   settle(id: number): QueueEntry | undefined {
     const entry = this.unacked.delete(id);

@@ -350,6 +350,7 @@ export class Shard implements LifecycleHost {
     const queue = this.queues.get(queueId);
     if (queue === undefined) return 0;
     const messageCount = queue.purge();
+    queue.dropUnacked();
     if (queue.stored) {
       this.store!.destroy(queue.id);
       queue.stored = false;

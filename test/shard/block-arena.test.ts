@@ -155,4 +155,22 @@ describe('BlockArena', () => {
     for (let body = get(KEPT); body !== undefined; body = get(KEPT)) back.push(body.slice(0, body.indexOf(' ', 8)));
     expect(back).toEqual(Array.from({ length: MESSAGES / 8 }, (_, i) => `message ${i * 8}`));
   });
+
+  it('lets go of the buffers of a queue deleted with unacked messages', async () => {
+    const { send, endBatch } = setup();
+    send(controlRecord(0, { op: 'declare', queueId: DRAINED, name: 'deleted' }));
+    send(controlRecord(0, { op: 'consume', queueId: DRAINED, consumerId: 3, noAck: false, prefetch: 0, globalPrefetch: 0 }));
+    const filler = '.'.repeat(180);
+    for (let n = 0; n < 40_000; n++) {
+      send(publishRecord([DRAINED], `message ${n} ${filler}`));
+      if (n % 500 === 499) endBatch();
+    }
+    endBatch();
+    const before = await arrayBufferBytesAfterGc();
+    send(controlRecord(1, { op: 'delete', queueId: DRAINED }));
+    endBatch();
+    const grown = (await arrayBufferBytesAfterGc()) - before;
+    // 40,000 unacked blocks of ~230 bytes: 9 MB that go with the queue.
+    expect(grown).toBeLessThan(-6 * 1024 * 1024);
+  });
 });
