@@ -1,7 +1,8 @@
 // Micro-benchmark of requeue in a shard queue: `node dist/bench/requeue.js [counts...]`.
 // Takes N messages as a consumer would, puts them back the ways clients do, then
 // redelivers them all; prints milliseconds for each step. Not a timed test.
-import { Backlog, ShardQueue, storedMessage, type QueueEntry } from '../src/shard/queue.js';
+import { Backlog, ShardQueue, type QueueEntry } from '../src/shard/queue.js';
+import { storedMessage } from '../src/shard/block-arena.js';
 
 type Pattern = { name: string; batches: (taken: QueueEntry[]) => QueueEntry[][] };
 

@@ -386,9 +386,10 @@ export class Channel implements RoutedMessage {
     const own = Buffer.allocUnsafeSlow(held);
     let at = 0;
     this.viewsIn(buffer, (src, start, end) => {
+      const copy = own.subarray(at, at + end - start);
       copyBytes(src, start, end, own, at);
-      at += end - start;
-      return own.subarray(at - (end - start), at);
+      at += copy.length;
+      return copy;
     });
     return false;
   }

@@ -42,6 +42,11 @@ const SLAB_BYTES = 64 * 1024;
 /** Calls `visit` on every message the shard holds in memory; a message in several queues comes once for each. */
 export type MessageWalk = (visit: (message: StoredMessage) => void) => void;
 
+/** A message of `block`, made elsewhere (`copy` makes those of published blocks). */
+export function storedMessage(block: Buffer): StoredMessage {
+  return { block, buffer: block.buffer };
+}
+
 /** What the entries hold in one buffer. */
 interface BufferUse {
   held: number;
@@ -66,8 +71,6 @@ export class BlockArena {
   private bytes0 = 0;
   private bytes1 = 0;
   private bytes2 = 0;
-  /** the slot the next buffer takes */
-  private nextSlot = 0;
   /** where copies are carved */
   private readonly copies = new Slabs();
   /** passes made, and blocks they moved (for tests and stats) */
@@ -78,8 +81,7 @@ export class BlockArena {
 
   /** A message whose block is a copy of buf[start..end) in the arena's slabs. */
   copy(buf: Uint8Array, start: number, end: number): StoredMessage {
-    const block = this.copies.take(end - start);
-    copyBytes(buf, start, end, block, 0);
+    const block = this.copies.copy(buf, start, end);
     return { block, buffer: this.copies.buffer };
   }
 
@@ -99,23 +101,15 @@ export class BlockArena {
     if (this.waste >= Math.max(this.minPassBytes, this.held / 4)) this.compact(walk);
   }
 
-  /** Counts the pending bytes of the slot whose turn it is, and gives it to `buffer`. */
+  /** Counts the oldest slot's pending bytes, and gives `buffer` a slot. */
   private replaceSlot(buffer: ArrayBufferLike, bytes: number): void {
-    const slot = this.nextSlot;
-    this.nextSlot = (slot + 1) % 3;
-    if (slot === 0) {
-      if (this.bytes0 !== 0) this.adjust(this.buffer0!, this.bytes0);
-      this.buffer0 = buffer;
-      this.bytes0 = bytes;
-    } else if (slot === 1) {
-      if (this.bytes1 !== 0) this.adjust(this.buffer1!, this.bytes1);
-      this.buffer1 = buffer;
-      this.bytes1 = bytes;
-    } else {
-      if (this.bytes2 !== 0) this.adjust(this.buffer2!, this.bytes2);
-      this.buffer2 = buffer;
-      this.bytes2 = bytes;
-    }
+    if (this.bytes2 !== 0) this.adjust(this.buffer2!, this.bytes2);
+    this.buffer2 = this.buffer1;
+    this.bytes2 = this.bytes1;
+    this.buffer1 = this.buffer0;
+    this.bytes1 = this.bytes0;
+    this.buffer0 = buffer;
+    this.bytes0 = bytes;
   }
 
   private flushSlots(): void {
@@ -159,9 +153,7 @@ export class BlockArena {
         sparse = before.get(seen)?.sparse === true;
       }
       if (sparse) {
-        const block = packed.take(m.block.length);
-        copyBytes(m.block, 0, block.length, block, 0);
-        m.block = block;
+        m.block = packed.copy(m.block, 0, m.block.length);
         m.buffer = packed.buffer;
         this.moved++;
       }
@@ -179,8 +171,15 @@ class Slabs {
   /** the buffer of the last block taken */
   buffer: ArrayBufferLike = this.slab;
 
+  /** A copy of src[start..end). */
+  copy(src: Uint8Array, start: number, end: number): Buffer {
+    const block = this.take(end - start);
+    copyBytes(src, start, end, block, 0);
+    return block;
+  }
+
   /** `size` bytes, not zeroed. */
-  take(size: number): Buffer {
+  private take(size: number): Buffer {
     if (size > SLAB_BYTES / 2) {
       const own = Buffer.allocUnsafeSlow(size);
       this.buffer = own.buffer;

@@ -22,6 +22,7 @@
 import { Deque } from './deque.js';
 import { bodySize } from './lifecycle.js';
 import type { QueueEntry } from './queue.js';
+import { storedMessage } from './block-arena.js';
 import { SEGMENT_SIZE } from '../store/queue-store.js';
 import type { PagedOut } from '../store/recover.js';
 import { SegmentLayout } from '../store/segment-layout.js';
@@ -164,7 +165,7 @@ export class PagedBacklog implements ReadSink {
 
   /** A message read back (SegmentReader's sink): it is in memory again. */
   onRead(id: number, block: Buffer, delivered: boolean): void {
-    const entry: QueueEntry = { message: { block, buffer: block.buffer }, id, redelivered: delivered, persistent: true, expiresAt: 0, returns: 0, consumer: null };
+    const entry: QueueEntry = { message: storedMessage(block), id, redelivered: delivered, persistent: true, expiresAt: 0, returns: 0, consumer: null };
     this.onDiskBytes -= bodySize(block);
     this.account(entry, 1);
     this.readAhead.push(entry);

@@ -13,11 +13,6 @@ export interface StoredMessage {
   buffer: ArrayBufferLike;
 }
 
-/** A message of `block` (BlockArena.copy makes those of published blocks). */
-export function storedMessage(block: Buffer): StoredMessage {
-  return { block, buffer: block.buffer };
-}
-
 /** One queue's reference to a message; a fanout shares the message between entries. */
 export interface QueueEntry {
   message: StoredMessage;

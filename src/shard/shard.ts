@@ -15,9 +15,9 @@ import { InlineSyncWriter } from '../store/inline-sync-writer.js';
 import { recoverQueue } from '../store/recover.js';
 import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
-import type { BlockArena, MessageWalk } from './block-arena.js';
+import { storedMessage, type MessageWalk } from './block-arena.js';
 import { PAGING, type Paging } from './paged-backlog.js';
-import { Backlog, ShardQueue, prefetchLimit, storedMessage, type Consumer, type QueueEntry } from './queue.js';
+import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry } from './queue.js';
 import * as R from './records.js';
 import type { QueueConfig } from '../vhost/queue-arguments.js';
 import { blockExpiration, expiresAt } from './expiry.js';
@@ -83,8 +83,6 @@ export class Shard implements LifecycleHost {
   private now = Date.now();
   /** the record being handled is a buffer of its own, not a view of the ring (see handleOwned) */
   private recordOwned = false;
-  /** where published blocks are copied to, and compacted */
-  private readonly blocks: BlockArena;
 
   constructor(
     private readonly out: RingWriter,
@@ -93,17 +91,17 @@ export class Shard implements LifecycleHost {
     minCompactionBytes?: number,
   ) {
     this.backlog = new Backlog(minCompactionBytes);
-    this.blocks = this.backlog.blocks;
   }
 
   /** Copies out the blocks that hold sparse buffers alive, once they waste enough (BlockArena). */
   compactBlocks(): void {
-    this.blocks.compactIfDue(this.walkMessages);
+    this.backlog.blocks.compactIfDue(this.walkMessages);
   }
 
   /** The arena's passes so far and the blocks they moved. */
   get compaction(): { passes: number; moved: number } {
-    return { passes: this.blocks.passes, moved: this.blocks.moved };
+    const { passes, moved } = this.backlog.blocks;
+    return { passes, moved };
   }
 
   private readonly walkMessages: MessageWalk = (visit) => {
@@ -209,7 +207,7 @@ export class Shard implements LifecycleHost {
     const flags = buf[at + 1];
     const queueCount = buf.readUInt16LE(at + 2);
     const blockAt = at + R.PUBLISH_HEADER + 4 * queueCount;
-    const message = this.recordOwned ? storedMessage(buf.subarray(blockAt, end)) : this.blocks.copy(buf, blockAt, end);
+    const message = this.recordOwned ? storedMessage(buf.subarray(blockAt, end)) : this.backlog.blocks.copy(buf, blockAt, end);
     const immediate = (flags & R.PUBLISH_IMMEDIATE) !== 0;
     const persistent = (flags & R.PUBLISH_PERSISTENT) !== 0;
     let delivered = false;

@@ -9,7 +9,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Backlog, ENTRY_OVERHEAD, ShardQueue, storedMessage, type QueueEntry } from '../../src/shard/queue.js';
+import { Backlog, ENTRY_OVERHEAD, ShardQueue, type QueueEntry } from '../../src/shard/queue.js';
+import { storedMessage } from '../../src/shard/block-arena.js';
 import { blockSize } from '../../src/shard/records.js';
 import type { Paging } from '../../src/shard/paged-backlog.js';
 import { QueueStore } from '../../src/store/queue-store.js';

@@ -7,7 +7,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Backlog, ShardQueue, storedMessage, type QueueEntry } from '../../src/shard/queue.js';
+import { Backlog, ShardQueue, type QueueEntry } from '../../src/shard/queue.js';
+import { storedMessage } from '../../src/shard/block-arena.js';
 import { block } from './records.js';
 
 type Op =

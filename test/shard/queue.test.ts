@@ -1,7 +1,8 @@
 /** ShardQueue's requeue: whatever comes back, in whatever batches and order, the queue hands out oldest first. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Backlog, ShardQueue, storedMessage, type QueueEntry } from '../../src/shard/queue.js';
+import { Backlog, ShardQueue, type QueueEntry } from '../../src/shard/queue.js';
+import { storedMessage } from '../../src/shard/block-arena.js';
 
 /** Operations on a queue of `size` messages, all taken at the start. */
 type Op = { kind: 'requeue'; picks: number[] } | { kind: 'take'; count: number };
