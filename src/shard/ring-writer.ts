@@ -1,6 +1,7 @@
 import type { Ring } from './ring.js';
 import type { Doorbell } from './doorbell.js';
 import { PIECE, PIECE_HEADER } from './pieces.js';
+import { copyBytes } from '../protocol/copy-bytes.js';
 
 /**
  * The producer end of a ring. A record is written in place when it fits; when
@@ -119,7 +120,7 @@ export class RingWriter {
     const data = this.ring.data;
     data[at] = PIECE;
     data.writeUInt32LE(whole, at + 1);
-    piece.copy(data, at + PIECE_HEADER);
+    copyBytes(piece, 0, piece.length, data, at + PIECE_HEADER);
     this.ring.commit();
     return true;
   }
@@ -141,7 +142,7 @@ export class RingWriter {
       } else {
         const at = this.ring.reserve(record.length);
         if (at < 0) break;
-        record.copy(this.ring.data, at);
+        copyBytes(record, 0, record.length, this.ring.data, at);
         this.ring.commit();
       }
       moved++;

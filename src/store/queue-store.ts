@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { AppendFile } from './append-file.js';
 import { ID_BYTES, KIND_ACK, KIND_DELIVERED, KIND_MESSAGE, RECORD_HEADER, sealRecord, writeId } from './log-record.js';
 import { startsNewSegment } from './segment-layout.js';
+import { copyBytes } from '../protocol/copy-bytes.js';
 
 export const SEGMENT_SIZE = 8 * 1024 * 1024;
 const SEGMENT_CHUNK = 256 * 1024;
@@ -114,7 +115,7 @@ export class QueueStore {
     const at = seg.log.at;
     b[at + 8] = KIND_MESSAGE;
     writeId(b, at + RECORD_HEADER, id);
-    buf.copy(b, at + RECORD_HEADER + ID_BYTES, start, end);
+    copyBytes(buf, start, end, b, at + RECORD_HEADER + ID_BYTES);
     sealRecord(b, at, payload);
     if (seg.count === 0) seg.firstId = id;
     seg.lastId = id;

@@ -11,6 +11,7 @@ import { Ring } from '../shard/ring.js';
 import { RingWriter } from '../shard/ring-writer.js';
 import { SharedDoorbell } from '../shard/doorbell.js';
 import { packControl } from '../shard/records.js';
+import { copyBytes } from '../protocol/copy-bytes.js';
 import { SEGMENT_SIZE, type SegmentState } from './queue-store.js';
 import type { StoreWriter } from './store-writer.js';
 import * as C from './sync-commands.js';
@@ -87,7 +88,7 @@ export class SyncWriter implements StoreWriter {
   append(handle: number, id: number, buf: Buffer, start: number, end: number): number {
     const w = this.begin(C.OP_APPEND, handle, C.ID_HEADER + end - start);
     w.buf.writeDoubleLE(id, w.offset + C.HANDLE_HEADER);
-    buf.copy(w.buf, w.offset + C.ID_HEADER, start, end);
+    copyBytes(buf, start, end, w.buf, w.offset + C.ID_HEADER);
     return this.end();
   }
 
