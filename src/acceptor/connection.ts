@@ -165,8 +165,8 @@ export class Connection implements FrameHandler {
       while (this.out.length > 0) this.write(this.out.takePiece());
       this.socket.uncork();
     }
-    // Nothing left in the socket's buffer: the kernel has the bytes (a write libuv could not finish at once stays counted until done).
-    if (this.socket.writableLength === 0) this.out.reuse();
+    // What the socket no longer counts, the kernel has (a write libuv could not finish at once stays counted until done).
+    this.out.written(this.socket.writableLength);
   }
 
   private write(bytes: Buffer): void {

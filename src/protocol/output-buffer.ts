@@ -25,6 +25,8 @@ const TWO_63 = 2 ** 63;
 const ELLIPSIS = Buffer.from('...');
 /** A fresh slab is twice the last one, up to this (or what one write needs). */
 const MAX_SLAB = 256 * 1024;
+/** Spare slabs kept at most: a consumer is paused from 256 KiB unwritten, and what its shard sent meanwhile still comes. */
+const MAX_SPARES = 4;
 
 export class OutputBuffer {
   buf: Buffer;
@@ -38,6 +40,13 @@ export class OutputBuffer {
   /** Earlier pending bytes, whole frames left behind in outgrown slabs, oldest first. */
   private readonly pieces: Buffer[] = [];
   private piecesBytes = 0;
+  /** Bytes handed out by take() and takePiece() so far. */
+  private taken = 0;
+  /** Slabs outgrown, oldest first, and the `taken` count by which each had handed out its last byte. */
+  private readonly retired: Buffer[] = [];
+  private readonly retiredUntil: number[] = [];
+  /** Outgrown slabs the socket is done with, for the next grow()s: a socket that lags holds several. */
+  private readonly spares: Buffer[] = [];
   private readonly initialSize: number;
 
   constructor(initialSize = 16 * 1024) {
@@ -52,7 +61,9 @@ export class OutputBuffer {
 
   /** What it holds: its slab, kept for the next turns, and the pending bytes of earlier ones. */
   get heldBytes(): number {
-    return this.buf.length + this.piecesBytes;
+    let spare = 0;
+    for (const slab of this.spares) spare += slab.length;
+    return this.buf.length + this.piecesBytes + spare;
   }
 
   /** Makes room for n more bytes, keeping the pending contents. */
@@ -72,9 +83,17 @@ export class OutputBuffer {
     let size = this.initialSize;
     while (size < moving + n) size *= 2;
     if (size < MAX_SLAB && size < this.buf.length * 2) size = Math.min(MAX_SLAB, this.buf.length * 2);
-    const next = Buffer.allocUnsafe(size);
+    // Fresh memory costs a page fault per 4 KiB on first touch: at saturation
+    // every turn outgrew its slab, and the faults were most of a 1 KiB
+    // delivery's copy into it. So a slab the socket is done with comes back.
+    const spare = this.spares.pop();
+    const next = spare !== undefined && spare.length >= size ? spare : Buffer.allocUnsafe(size);
     copyBytes(this.buf, from, this.pos, next, 0);
-    // the old slab is left to the views already taken from it
+    // The old slab is left to the views already taken from it, until written() says they are written.
+    if (this.buf.length > 0 && this.buf.length <= MAX_SLAB) {
+      this.retired.push(this.buf);
+      this.retiredUntil.push(this.taken + this.piecesBytes);
+    }
     this.buf = next;
     this.origin -= from;
     this.pos = moving;
@@ -105,26 +124,40 @@ export class OutputBuffer {
     const piece = this.pieces.shift();
     if (piece === undefined) return this.takeTail();
     this.piecesBytes -= piece.length;
+    this.taken += piece.length;
     return piece;
   }
 
   /**
-   * The bytes taken so far are no longer needed by anyone (the socket wrote
-   * them all): the next frames go to the start of the same slab again. Without
-   * this each turn's output took fresh slab space, and that allocation of
-   * memory outside V8's heap (as fast as the output) made V8 run a full
-   * mark-compact several times a second.
+   * Of the bytes taken so far, all but the last `unwritten` are no longer
+   * needed by anyone (the socket wrote them; it holds the rest, its
+   * writableLength): the outgrown slabs they lay in become the spare for the
+   * next grow(), and once nothing is left at all the next frames go to the
+   * start of the same slab again. Without this each turn's output took fresh
+   * slab space, and that allocation of memory outside V8's heap (as fast as
+   * the output) made V8 run a full mark-compact several times a second.
    */
-  reuse(): void {
-    if (this.length !== 0) return;
+  written(unwritten: number): void {
+    const done = this.taken - unwritten;
+    let freed = false;
+    while (this.retired.length > 0 && this.retiredUntil[0] <= done) {
+      const slab = this.retired.shift()!;
+      this.retiredUntil.shift();
+      if (this.spares.length < MAX_SPARES) this.spares.push(slab);
+      freed = true;
+    }
+    if (unwritten !== 0 || this.length !== 0) return;
+    const used = this.pos;
     this.pos = this.start = this.origin = this.frameEnd = 0;
+    if (!freed && used < this.buf.length / 4) this.spares.length = 0; // a quiet spell: not worth holding
   }
 
   private takeTail(): Buffer {
     if (this.pos === this.start) return EMPTY;
     const out = this.buf.subarray(this.start, this.pos);
+    this.taken += out.length;
     this.start = this.origin = this.frameEnd = this.pos;
-    // A slab made for one large message is not kept; one grown by a busy turn is, for reuse().
+    // A slab made for one large message is not kept; one grown by a busy turn is, for written().
     if (this.buf.length > MAX_SLAB) {
       this.buf = EMPTY;
       this.pos = this.start = this.origin = this.frameEnd = 0;

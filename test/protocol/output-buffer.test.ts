@@ -148,42 +148,65 @@ describe('OutputBuffer growth and take', () => {
     );
   });
 
-  it('reuse() writes the next turn over the slab once everything was taken, keeps a slab a busy turn grew, drops one made for a large message', () => {
+  it('written(0) writes the next turn over the slab once everything was taken, keeps a slab a busy turn grew, drops one made for a large message', () => {
     const out = new OutputBuffer(64);
     out.bytes(Buffer.alloc(40, 1));
     const first = out.take();
-    out.reuse();
+    out.written(0);
     out.bytes(Buffer.alloc(40, 2));
     expect(out.take().buffer).toBe(first.buffer);
     expect(first[0]).toBe(2); // written over: the caller said nobody reads it any more
 
-    // pending bytes: reuse() must not move the write position under them
-    out.reuse();
+    // pending bytes: written(0) must not move the write position under them
+    out.written(0);
     out.bytes(Buffer.alloc(10, 3));
-    out.reuse();
+    out.written(0);
     out.bytes(Buffer.alloc(10, 4));
     expect(out.take()).toEqual(Buffer.concat([Buffer.alloc(10, 3), Buffer.alloc(10, 4)]));
 
     // a turn of 100 KiB grows the slab; the grown slab is the one reused next turn
-    out.reuse();
+    out.written(0);
     for (let i = 0; i < 100; i++) out.bytes(Buffer.alloc(1024, i));
     while (out.length > 0) out.takePiece();
-    out.reuse();
+    out.written(0);
     out.bytes(Buffer.alloc(100 * 1024, 5));
     const grown = out.takePiece();
     expect(out.length).toBe(0);
-    out.reuse();
+    out.written(0);
     out.bytes(Buffer.alloc(8, 6));
     expect(out.take().buffer).toBe(grown.buffer);
 
     // one 1 MiB message: its slab goes once taken
-    out.reuse();
+    out.written(0);
     out.bytes(Buffer.alloc(1024 * 1024, 7));
     const large = out.take();
-    out.reuse();
+    out.written(0);
     out.bytes(Buffer.alloc(8, 8));
     expect(out.take().buffer).not.toBe(large.buffer);
     expect(large.every((b) => b === 7)).toBe(true);
+  });
+
+  it('gives an outgrown slab to the next grow() once the socket has written every byte taken from it, and not before', () => {
+    const KiB = 1024;
+    const slabOf = (b: Buffer) => b.buffer;
+    for (const unwrittenAfter of [300 * KiB, 100 * KiB + 1, 100 * KiB]) {
+      const out = new OutputBuffer(256 * KiB);
+      out.bytes(Buffer.alloc(200 * KiB, 1));
+      const p1 = out.takePiece(); // in slab A; the socket holds it
+      out.written(200 * KiB);
+      out.bytes(Buffer.alloc(100 * KiB, 2)); // outgrows A
+      const p2 = out.takePiece(); // in slab B
+      expect(slabOf(p2)).not.toBe(slabOf(p1));
+      // of the 300 KiB taken, the socket still holds `unwrittenAfter`: A is free only once p1's 200 KiB are out
+      out.written(unwrittenAfter);
+      out.bytes(Buffer.alloc(200 * KiB, 3)); // outgrows B
+      const p3 = out.takePiece();
+      if (unwrittenAfter <= 100 * KiB) expect(slabOf(p3)).toBe(slabOf(p1));
+      else expect(slabOf(p3)).not.toBe(slabOf(p1));
+      expect(p3.every((b) => b === 3)).toBe(true);
+      expect(p2.every((b) => b === 2)).toBe(true); // B is still the socket's: never written over
+      if (unwrittenAfter > 100 * KiB) expect(p1.every((b) => b === 1)).toBe(true);
+    }
   });
 
   it('take() on an empty buffer returns an empty buffer', () => {
