@@ -27,6 +27,8 @@ const ELLIPSIS = Buffer.from('...');
 const MAX_SLAB = 256 * 1024;
 /** Spare slabs kept at most: a consumer is paused from 256 KiB unwritten, and what its shard sent meanwhile still comes. */
 const MAX_SPARES = 4;
+/** Outgrown slabs followed at most; older ones are left to the garbage collector. */
+const MAX_RETIRED = 16;
 
 export class OutputBuffer {
   buf: Buffer;
@@ -42,6 +44,8 @@ export class OutputBuffer {
   private piecesBytes = 0;
   /** Bytes handed out by take() and takePiece() so far. */
   private taken = 0;
+  /** Set by the first written(): only then do outgrown slabs come back (a buffer whose views are kept never says). */
+  private recycles = false;
   /** Slabs outgrown, oldest first, and the `taken` count by which each had handed out its last byte. */
   private readonly retired: Buffer[] = [];
   private readonly retiredUntil: number[] = [];
@@ -90,7 +94,11 @@ export class OutputBuffer {
     const next = spare !== undefined && spare.length >= size ? spare : Buffer.allocUnsafe(size);
     copyBytes(this.buf, from, this.pos, next, 0);
     // The old slab is left to the views already taken from it, until written() says they are written.
-    if (this.buf.length > 0 && this.buf.length <= MAX_SLAB) {
+    if (this.recycles && this.buf.length > 0 && this.buf.length <= MAX_SLAB) {
+      if (this.retired.length === MAX_RETIRED) {
+        this.retired.shift();
+        this.retiredUntil.shift();
+      }
       this.retired.push(this.buf);
       this.retiredUntil.push(this.taken + this.piecesBytes);
     }
@@ -138,6 +146,7 @@ export class OutputBuffer {
    * the output) made V8 run a full mark-compact several times a second.
    */
   written(unwritten: number): void {
+    this.recycles = true;
     const done = this.taken - unwritten;
     let freed = false;
     while (this.retired.length > 0 && this.retiredUntil[0] <= done) {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD, FRAME_MIN_SIZE } from '../../src/protocol/constants.js';
 import { OutputBuffer } from '../../src/protocol/output-buffer.js';
 import { bytes, int, readFrames, rng } from './helpers.js';
+import { arrayBufferBytesAfterGc } from '../helpers.js';
 
 describe('OutputBuffer primitives', () => {
   it('writes big-endian integers and floats', () => {
@@ -207,6 +208,18 @@ describe('OutputBuffer growth and take', () => {
       expect(p2.every((b) => b === 2)).toBe(true); // B is still the socket's: never written over
       if (unwrittenAfter > 100 * KiB) expect(p1.every((b) => b === 1)).toBe(true);
     }
+  });
+
+  it('keeps no outgrown slab alive in a buffer whose owner never calls written() (its views may be kept)', async () => {
+    const out = new OutputBuffer(1024);
+    const chunk = Buffer.alloc(100 * 1024, 9);
+    const before = await arrayBufferBytesAfterGc();
+    for (let turn = 0; turn < 200; turn++) {
+      for (let i = 0; i < 3; i++) out.bytes(chunk);
+      expect(out.take().length).toBe(300 * 1024);
+    }
+    // 200 turns of 300 KiB outgrew about 230 slabs of 256 KiB: 57 MiB if they were followed
+    expect((await arrayBufferBytesAfterGc()) - before).toBeLessThan(2 * 1024 * 1024);
   });
 
   it('take() on an empty buffer returns an empty buffer', () => {
