@@ -39,9 +39,10 @@ function copyMisaligned(src: Uint8Array, start: number, end: number, dst: Uint8A
   if (srcShared === dst.buffer instanceof SharedArrayBuffer) return (src as Buffer).copy(dst, at, start, end);
   scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES);
   const n = end - start;
+  // Where the shared side's bytes sit mod 8; pieces are whole multiples of 8, so it holds for each.
+  const o = srcShared ? (src.byteOffset + start) & 7 : (dst.byteOffset + at) & 7;
   for (let done = 0; done < n; ) {
     const size = Math.min(n - done, SCRATCH_BYTES - 8);
-    const o = srcShared ? (src.byteOffset + start + done) & 7 : (dst.byteOffset + at + done) & 7;
     (src as Buffer).copy(scratch, o, start + done, start + done + size);
     scratch.copy(dst, at + done, o, o + size);
     done += size;

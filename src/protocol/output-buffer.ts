@@ -139,8 +139,8 @@ export class OutputBuffer {
   /**
    * Of the bytes taken so far, all but the last `unwritten` are no longer
    * needed by anyone (the socket wrote them; it holds the rest, its
-   * writableLength): the outgrown slabs they lay in become the spare for the
-   * next grow(), and once nothing is left at all the next frames go to the
+   * writableLength): the outgrown slabs they lay in become spares for the
+   * next grow()s, and once nothing is left at all the next frames go to the
    * start of the same slab again. Without this each turn's output took fresh
    * slab space, and that allocation of memory outside V8's heap (as fast as
    * the output) made V8 run a full mark-compact several times a second.
