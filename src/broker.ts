@@ -16,7 +16,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { Connection } from './acceptor/connection.js';
 import type { Channel } from './acceptor/channel.js';
-import { ConsumerRegistry, type ConsumerHost } from './acceptor/consumer-registry.js';
+import { ConsumerRegistry, type ConsumerHost, type ConsumerRef } from './acceptor/consumer-registry.js';
 import { ShardLink, type ShardEvents } from './acceptor/shard-link.js';
 import { DeadLetterRouter } from './acceptor/dead-letter-router.js';
 import { DEFAULT_WATERMARK, MemoryAlarm, watermarkBytes } from './acceptor/memory-alarm.js';
@@ -720,6 +720,10 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     const found = this.queueById(queueId);
     if (found === undefined || found.queue.consumerCount > 0) return;
     found.service.dropQueue(found.queue).catch((err) => log.error(`deleting expired queue '${found.queue.name}' failed: ${err}`));
+  }
+
+  consumer(id: number): ConsumerRef | undefined {
+    return this.consumers.get(id);
   }
 
   onDeliver(link: ShardLink, buf: Buffer, at: number): void {

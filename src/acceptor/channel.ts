@@ -23,6 +23,7 @@ import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
 import type { ConsumerRef } from './consumer-registry.js';
+import type { OutputBuffer } from '../protocol/output-buffer.js';
 import { REPLY_TO, REPLY_TO_FLAG_BYTE0, replyToRewritten, type ReplyConsumer } from './direct-reply-to.js';
 import { messageParts, type MessageParts, type Observers } from '../rig/observers.js';
 import { PublishPermits } from '../auth/publish-permits.js';
@@ -131,6 +132,8 @@ export class Channel implements RoutedMessage {
   private listedAsInputHolder = false;
 
   private readonly routed = new Set<Destination>();
+  /** per shard, the target queues a publish leaves for it once leased ones are delivered (see deliverLeased) */
+  private leftover: number[][] | null = null;
   /** the last route, and the queue ids per shard of the publish being routed */
   private readonly routeCache: RouteCache;
   /** (queue id, message id) pairs per shard for the settlements being gathered */
@@ -572,23 +575,25 @@ export class Channel implements RoutedMessage {
     const selected = this.hasHeaders() ? senderSelected(this.pubProperties) : null;
     if (selected !== null) this.pubProperties = selected.properties; // BCC removed
     if (!hit || selected !== null) this.routeAfresh(exchange, selected?.keys);
-    const targets = cache.targets;
-    const shards = cache.shards;
     exchange.publishOut += cache.queues;
     if (this.observers.publish) this.observePublish(exchange.name);
     const immediate = (this.pubFlags & PUBLISH_IMMEDIATE) !== 0;
+    // An immediate publish asks the shards whether a consumer took it: it goes through them.
+    const leftover = immediate || cache.shards === 0 ? null : this.deliverLeased(cache.targets);
+    const targets = leftover ?? cache.targets;
+    const shards = leftover === null ? cache.shards : countNonEmpty(leftover);
     const publishId = immediate && shards > 0 ? broker.expectImmediate(this, shards) : 0;
     const confirms = this.confirms;
     const seq = confirms === null ? 0 : confirms.publish(shards);
     if (shards === 0) {
       // No queue has an amq.* name: only here can the key be a direct reply-to address.
-      const replied = exchange.name === '' && this.replyDirectly();
+      const replied = leftover !== null || (exchange.name === '' && this.replyDirectly());
       if (!replied && (this.pubFlags & (PUBLISH_MANDATORY | PUBLISH_IMMEDIATE)) !== 0) {
         const mandatory = (this.pubFlags & PUBLISH_MANDATORY) !== 0;
         this.writeReturn(mandatory ? ReplyCode.NO_ROUTE : ReplyCode.NO_CONSUMERS, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody);
         this.stats.returnUnroutable++;
       } else if (!replied) this.stats.dropUnroutable++;
-      // Unroutable or handed to a reply consumer: acked at once, after its return (as RabbitMQ does).
+      // Unroutable, or handed to reply or leased no-ack consumers: acked at once, after a return (as RabbitMQ does).
       confirms?.flush();
     } else {
       for (let shard = 0; shard < targets.length; shard++) {
@@ -598,6 +603,37 @@ export class Channel implements RoutedMessage {
         confirms?.routedTo(shard, seq);
       }
     }
+  }
+
+  /**
+   * Delivers the message to the consumer of each target queue this thread
+   * holds a lease on (direct-leases.ts); returns the queues left for the
+   * shards, or null when no target shard has a lease out.
+   */
+  private deliverLeased(targets: readonly number[][]): number[][] | null {
+    const broker = this.conn.broker;
+    const links = broker.links;
+    let leased = false;
+    for (let shard = 0; shard < targets.length && !leased; shard++) leased = targets[shard].length > 0 && links[shard].leases.size > 0;
+    if (!leased) return null;
+    const leftover = (this.leftover ??= targets.map(() => []));
+    for (let shard = 0; shard < targets.length; shard++) {
+      const queueIds = targets[shard];
+      const left = leftover[shard];
+      left.length = 0;
+      const leases = links[shard].leases;
+      for (let i = 0; i < queueIds.length; i++) {
+        const consumer = leases.size === 0 ? undefined : leases.consumerFor(queueIds[i]);
+        if (consumer === undefined) {
+          left.push(queueIds[i]);
+          continue;
+        }
+        consumer.channel.deliverDirect(consumer, this);
+        leases.countDelivery(queueIds[i]);
+      }
+      if (left.length < queueIds.length) broker.output.linkDirty(links[shard]);
+    }
+    return leftover;
   }
 
   private observePublish(exchange: string): void {
@@ -639,7 +675,7 @@ export class Channel implements RoutedMessage {
   private replyDirectly(): boolean {
     const consumer = this.conn.broker.directReply.find(this.pubRoutingKey);
     if (consumer === undefined) return false;
-    consumer.channel.sendReply(consumer, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody, this.pubBodySize);
+    consumer.channel.sendReply(consumer, this);
     return true;
   }
 
@@ -678,7 +714,7 @@ export class Channel implements RoutedMessage {
 
   private writePublishRecord(link: ShardLink, queueIds: number[], publishId: number): void {
     const w = link.writer;
-    w.begin(publishRecordSize(queueIds.length, blockSize(this.pubNamesEnd - this.pubNamesAt, this.pubPropsEnd - this.pubPropsAt, this.pubBodySize)));
+    link.beginPublish(queueIds, publishRecordSize(queueIds.length, blockSize(this.pubNamesEnd - this.pubNamesAt, this.pubPropsEnd - this.pubPropsAt, this.pubBodySize)));
     const { buf, offset } = w;
     let p = writePublishHeader(buf, offset, this.pubFlags, this.ref, publishId, queueIds);
     // the block begins with exchange and routing key exactly as basic.publish carries them
@@ -686,7 +722,7 @@ export class Channel implements RoutedMessage {
     p = writeBlockProperties(buf, p, this.pubProps, this.pubPropsAt, this.pubPropsEnd, this.pubBodySize);
     if (this.pubBodySrc !== null) copyBytes(this.pubBodySrc, this.pubBodyAt, this.pubBodyAt + this.pubBodySize, buf, p);
     else copyParts(this.pubBodyParts, buf, p);
-    w.end();
+    link.endPublish();
     this.conn.broker.output.linkDirty(link);
     link.afterPublish(this.conn, queueIds);
   }
@@ -816,28 +852,54 @@ export class Channel implements RoutedMessage {
     out.u8(redelivered ? 1 : 0);
     out.bytes(buf, v.start, v.propertiesAt - 4); // exchange and routing key, already shortstrs
     out.endFrame(start);
-    out.writeContentFrom(this.id, M.CLASS_BASIC, buf, v.propertiesAt, v.propertiesEnd, v.bodyAt, v.end, this.conn.frameMax);
+    out.writeContentFrom(this.id, M.CLASS_BASIC, buf, v.propertiesAt, v.propertiesEnd, buf, v.bodyAt, v.end, this.conn.frameMax);
     this.conn.dirty();
     if (this.observers.deliver) this.observers.onDeliver(this, consumer.queue.name, consumer.tag, tag, redelivered, partsOf(v));
   }
 
   /** basic.deliver of a direct reply (no-ack: nothing to settle). */
-  sendReply(consumer: ReplyConsumer, exchange: Buffer, routingKey: Buffer, properties: Buffer, body: Buffer[], bodySize: number): void {
+  sendReply(consumer: ReplyConsumer, message: Channel): void {
+    const tag = this.writeRouted(consumer.tagShortstr, message);
+    if (this.observers.deliver) this.observers.onDeliver(this, REPLY_TO, consumer.tag, tag, false, message.publishedParts());
+  }
+
+  /** basic.deliver to a no-ack consumer of a leased queue (direct-leases.ts) of the message `message` is routing. */
+  deliverDirect(consumer: ConsumerRef, message: Channel): void {
+    this.stats.deliverNoAck++;
+    const tag = this.writeRouted(consumer.tagShortstr, message);
+    if (this.observers.deliver) this.observers.onDeliver(this, consumer.queue.name, consumer.tag, tag, false, message.publishedParts());
+  }
+
+  /** basic.deliver, straight from the publishing channel's fields, of the message it is routing; returns the tag. */
+  private writeRouted(consumerTag: Buffer, message: Channel): number {
     const out = this.conn.out;
     const start = out.beginFrame(FRAME_METHOD, this.id);
     out.u32(M.BASIC_DELIVER);
-    out.bytes(consumer.tagShortstr);
+    out.bytes(consumerTag);
     const tag = ++this.nextTag;
     out.u64(tag);
     out.u8(0);
-    out.bytes(exchange);
-    out.bytes(routingKey);
-    out.endFrame(start);
-    out.writeContent(this.id, M.CLASS_BASIC, bodySize, properties, body, this.conn.frameMax);
+    message.writePublished(out, this.id, start, this.conn.frameMax);
     this.conn.dirty();
-    if (this.observers.deliver) {
-      this.observers.onDeliver(this, REPLY_TO, consumer.tag, tag, false, messageParts(exchange, routingKey, properties, Buffer.concat(body, bodySize)));
-    }
+    return tag;
+  }
+
+  /**
+   * The message being routed, as the rest of a basic.deliver whose method
+   * frame began at `start`: exchange and routing key (the shortstrs as
+   * published), then its content.
+   */
+  private writePublished(out: OutputBuffer, channelId: number, start: number, frameMax: number): void {
+    out.bytes(this.pubNames, this.pubNamesAt, this.pubNamesEnd);
+    out.endFrame(start);
+    const bodySrc = this.pubBodySrc;
+    if (bodySrc !== null) out.writeContentFrom(channelId, M.CLASS_BASIC, this.pubProps, this.pubPropsAt, this.pubPropsEnd, bodySrc, this.pubBodyAt, this.pubBodyAt + this.pubBodySize, frameMax);
+    else out.writeContent(channelId, M.CLASS_BASIC, this.pubBodySize, this.pubProperties, this.pubBodyParts, frameMax);
+  }
+
+  /** The message being routed, decoded for an observer. */
+  private publishedParts(): MessageParts {
+    return messageParts(this.pubExchange, this.pubRoutingKey, this.pubProperties, Buffer.concat(this.pubBody, this.pubBodySize));
   }
 
   /** basic.get-ok for a message a shard handed out. */
@@ -857,7 +919,7 @@ export class Channel implements RoutedMessage {
     out.bytes(block, v.start, v.propertiesAt - 4);
     out.u32(messageCount);
     out.endFrame(start);
-    out.writeContentFrom(this.id, M.CLASS_BASIC, block, v.propertiesAt, v.propertiesEnd, v.bodyAt, v.end, this.conn.frameMax);
+    out.writeContentFrom(this.id, M.CLASS_BASIC, block, v.propertiesAt, v.propertiesEnd, block, v.bodyAt, v.end, this.conn.frameMax);
     this.conn.dirty();
     if (this.observers.deliver) this.observers.onDeliver(this, this.conn.service.queueById(queueId)?.name ?? '', undefined, tag, redelivered, partsOf(v));
   }
@@ -1021,4 +1083,10 @@ function partsOf(v: BlockView): MessageParts {
 function spin(microseconds: number): void {
   const until = performance.now() + microseconds / 1000;
   while (performance.now() < until);
+}
+
+function countNonEmpty(lists: readonly number[][]): number {
+  let count = 0;
+  for (const list of lists) if (list.length > 0) count++;
+  return count;
 }

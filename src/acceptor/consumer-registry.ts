@@ -60,6 +60,7 @@ export class ConsumerRegistry {
     if (set === undefined) this.byQueue.set(queue, (set = new Set()));
     set.add(consumer);
     queue.consumerCount++;
+    consumer.link.leases.end(queue.id); // a lease is for a queue's only consumer
     // Prefetch does not apply to no-ack consumers; the shard bounds them by its credit window alone.
     const prefetch = noAck ? 0 : channel.prefetchCount;
     const globalPrefetch = noAck ? 0 : channel.globalPrefetch;
@@ -79,6 +80,7 @@ export class ConsumerRegistry {
     if (!this.byId.has(consumer.id)) return;
     this.forget(consumer);
     this.byQueue.get(consumer.queue)?.delete(consumer);
+    consumer.link.leases.end(consumer.queue.id);
     consumer.link.send({ op: 'cancel', consumerId: consumer.id });
     this.host.output.linkDirty(consumer.link);
     const queue = consumer.queue;
@@ -89,6 +91,7 @@ export class ConsumerRegistry {
   forgetAll(queue: QueueRecord): ReadonlySet<ConsumerRef> {
     const consumers = this.byQueue.get(queue) ?? new Set<ConsumerRef>();
     this.byQueue.delete(queue);
+    this.host.links[queue.shard].leases.end(queue.id);
     for (const consumer of consumers) this.forget(consumer);
     return consumers;
   }

@@ -55,9 +55,9 @@ export class DeadLetterRouter {
       if (queueIds.length === 0) continue;
       const link = this.links[shard];
       const w = link.writer;
-      w.begin(publishRecordSize(queueIds.length, end - blockAt));
+      link.beginPublish(queueIds, publishRecordSize(queueIds.length, end - blockAt));
       buf.copy(w.buf, writePublishHeader(w.buf, w.offset, flags, 0, 0, queueIds), blockAt, end);
-      w.end();
+      link.endPublish();
       this.linkDirty(link);
       queueIds.length = 0;
     }

@@ -46,10 +46,10 @@ function writePublish(host: RingHost, link: ShardLink, exchange: ExchangeRecord,
   const exchangeBytes = shortstr(exchange.name);
   const keyBytes = shortstr(routingKey);
   const w = link.writer;
-  w.begin(publishRecordSize(queueIds.length, blockSize(exchangeBytes.length + keyBytes.length, props.length, payload.length)));
+  link.beginPublish(queueIds, publishRecordSize(queueIds.length, blockSize(exchangeBytes.length + keyBytes.length, props.length, payload.length)));
   const p = writePublishHeader(w.buf, w.offset, flags, 0, 0, queueIds);
   writeBlock(w.buf, p, exchangeBytes, keyBytes, props, [payload], payload.length);
-  w.end();
+  link.endPublish();
   host.output.linkDirty(link);
 }
 

@@ -11,7 +11,7 @@ import type { ShardLink } from './shard-link.js';
 import { FlushList } from './flush-list.js';
 import type { WaitFor } from '../rig/wait-for.js';
 
-const flushLink = (link: ShardLink): void => link.writer.flush();
+const flushLink = (link: ShardLink): void => link.flush();
 const flushConnection = (conn: Connection): void => conn.guard(conn.flush, undefined);
 
 export class OutputScheduler {

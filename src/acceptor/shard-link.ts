@@ -17,6 +17,8 @@ import * as R from '../shard/records.js';
 import { PIECE, PieceAssembler } from '../shard/pieces.js';
 import { CREDIT_WINDOW } from '../shard/queue.js';
 import { PAUSE_RING, type Connection } from './connection.js';
+import { DirectLeases } from './direct-leases.js';
+import type { ConsumerRef } from './consumer-registry.js';
 import { readU32LE, writeU32LE } from '../protocol/uint32.js';
 import { readF64LE, writeF64LE } from '../protocol/float64.js';
 
@@ -32,6 +34,8 @@ export interface GetResult {
 /** What the broker does with the records a shard sends. */
 export interface ShardEvents {
   onDeliver(link: ShardLink, buf: Buffer, at: number): void;
+  /** The consumer with this id, if it is still subscribed (a LEASE record names one). */
+  consumer(id: number): ConsumerRef | undefined;
   onImmediate(channelRef: number, publishId: number, delivered: boolean, buf: Buffer, blockAt: number): void;
   /** The shard's next `stored` confirm-mode publishes from the channel are safe, then `refused` were refused. */
   onConfirm(link: ShardLink, channelRef: number, stored: number, refused: number): void;
@@ -71,6 +75,8 @@ const CREDIT_BYTES = 1024 * 1024;
 
 export class ShardLink {
   readonly writer: RingWriter;
+  /** the shard's queues this thread delivers to itself (see direct-leases.ts) */
+  readonly leases: DirectLeases;
   /** in the broker's list of links whose writer rings the shard at the end of the batch */
   queuedForFlush = false;
   private readonly input: Ring;
@@ -163,6 +169,7 @@ export class ShardLink {
     // Only a fault in this loop itself gets here: a record's own error fails its connection (work()).
     this.pump = new Pump(acceptorBell, () => this.work(), () => !fromShard.isEmpty(), (err) => this.stopped(`reading its records threw ${describe(err)}`));
     this.writer = new RingWriter(toShard, this.shardBell);
+    this.leases = new DirectLeases(this.writer);
     this.pump.start();
   }
 
@@ -184,6 +191,23 @@ export class ShardLink {
       stalled.add(conn);
       conn.stallOnQueue();
     }
+  }
+
+  /** Begins a PUBLISH record into `queueIds` (end it with endPublish): a lease on one of them is given back first. */
+  beginPublish(queueIds: readonly number[], size: number): void {
+    if (this.leases.size > 0) for (let i = 0; i < queueIds.length; i++) this.leases.end(queueIds[i]);
+    this.writer.begin(size);
+  }
+
+  endPublish(): void {
+    this.writer.end();
+    this.leases.fenced(0);
+  }
+
+  /** Writes what waits (the lease deliveries' counts) and rings the shard if anything woke-worthy was written. */
+  flush(): void {
+    this.leases.writeCounts();
+    this.writer.flush();
   }
 
   /** A queue cleared or was deleted: its publishers go on. */
@@ -226,10 +250,13 @@ export class ShardLink {
    */
   settle(action: number, entries: number[]): void {
     if (entries.length === 0) return;
+    // A requeue refills its queues: their leases end before it.
+    if (action === R.SETTLE_REQUEUE && this.leases.size > 0) for (let i = 0; i < entries.length; i += 2) this.leases.end(entries[i]);
     if (this.settleEntries.length > 0 && action !== this.settleAction) this.writer.writeGathered();
     this.settleAction = action;
     for (let i = 0; i < entries.length; i++) this.settleEntries.push(entries[i]);
     this.writer.gathering = this.writeSettle;
+    if (action === R.SETTLE_REQUEUE) this.leases.fenced(1);
   }
 
   /** The gathered settlements as one SETTLE record. */
@@ -465,6 +492,8 @@ export class ShardLink {
         if (!this.congestedQueues.has(queueId)) this.congestedQueues.set(queueId, new Set());
         return;
       }
+      case R.S2A_LEASE:
+        return this.leases.offered(readU32LE(buf, at + 1), this.events.consumer(readU32LE(buf, at + 5)), readF64LE(buf, at + 9));
       case R.S2A_DEAD_LETTER:
         return this.events.onDeadLetter(readU32LE(buf, at + 1), buf, at + R.DEAD_LETTER_HEADER, end);
       case R.S2A_QUEUE_EXPIRED:

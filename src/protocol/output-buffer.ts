@@ -477,16 +477,17 @@ export class OutputBuffer {
   }
 
   /**
-   * writeContent for a message whose properties and body lie in one buffer (a
-   * ring record): src[propertiesAt..propertiesEnd) and src[bodyAt..bodyEnd).
-   * Reads them in place, so a delivery allocates no views.
+   * writeContent for a message whose properties and body lie whole in buffers
+   * (a ring record, a publish's socket chunk): props[propertiesAt..propertiesEnd)
+   * and body[bodyAt..bodyEnd). Reads them in place, so a delivery allocates no views.
    */
   writeContentFrom(
     channel: number,
     classId: number,
-    src: Buffer,
+    props: Buffer,
     propertiesAt: number,
     propertiesEnd: number,
+    body: Buffer,
     bodyAt: number,
     bodyEnd: number,
     frameMax: number,
@@ -496,11 +497,11 @@ export class OutputBuffer {
     const frames = Math.ceil(bodySize / maxPayload);
     this.ensure(FRAME_OVERHEAD + 12 + propertiesEnd - propertiesAt + frames * FRAME_OVERHEAD + bodySize);
     const b = this.buf;
-    let p = this.writeHeaderFrame(channel, classId, bodySize, src, propertiesAt, propertiesEnd);
+    let p = this.writeHeaderFrame(channel, classId, bodySize, props, propertiesAt, propertiesEnd);
     for (let at = bodyAt; at < bodyEnd; ) {
       const size = bodyEnd - at < maxPayload ? bodyEnd - at : maxPayload;
       p = bodyFrameStart(b, p, channel, size);
-      p += copyBytes(src, at, at + size, b, p);
+      p += copyBytes(body, at, at + size, b, p);
       b[p++] = FRAME_END;
       at += size;
     }

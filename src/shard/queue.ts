@@ -109,6 +109,8 @@ export class ShardQueue {
   private paging = PAGING;
   /** true while publishers into this queue should wait for its consumers */
   congested = false;
+  /** the acceptor was offered this queue's lease and has not given it back (see Shard.offerLease) */
+  leased = false;
   /** its high mark (see CONGESTED_MESSAGES); a stored queue's is its paging window. Kept, not derived: updateFlow runs per enqueue */
   private congestMessages = CONGESTED_MESSAGES;
   private congestBytes = CONGESTED_BYTES;
@@ -171,6 +173,17 @@ export class ShardQueue {
   get messageCount(): number {
     if (this.lanes !== null) return this.lanes.length;
     return this.ready.length + this.requeued.length + (this.pager === null ? 0 : this.pager.length);
+  }
+
+  /**
+   * Whether the acceptor could deliver this queue's publishes itself: one
+   * active no-ack consumer, and no TTL, limit, dead-lettering or priority that
+   * a message would have to pass through the queue for. (Empty is checked apart.)
+   */
+  get leasable(): boolean {
+    if (this.lifecycle !== null || this.lanes !== null || this.consumers.length !== 1) return false;
+    const consumer = this.consumers[0];
+    return consumer.noAck && consumer.active;
   }
 
   get isPriorityQueue(): boolean {

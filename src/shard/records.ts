@@ -19,6 +19,8 @@ export const A2S_PUBLISH = 1;
 export const A2S_SETTLE = 2;
 export const A2S_CONTROL = 3;
 export const A2S_CREDIT = 4;
+export const A2S_DIRECT = 5;
+export const A2S_LEASE_END = 6;
 /** Shard -> acceptor */
 export const S2A_DELIVER = 1;
 export const S2A_GET_OK = 2;
@@ -29,6 +31,7 @@ export const S2A_QUEUE_FLOW = 6;
 export const S2A_MEMORY = 7;
 export const S2A_DEAD_LETTER = 8;
 export const S2A_QUEUE_EXPIRED = 9;
+export const S2A_LEASE = 10;
 
 export const PUBLISH_MANDATORY = 1;
 export const PUBLISH_IMMEDIATE = 2;
@@ -49,6 +52,13 @@ export const SETTLE_ENTRY = 12;
 /** CREDIT: u8 type, u32 count, (u32 consumerId, u32 written) * count: deliveries now in the connection's output */
 export const CREDIT_HEADER = 5;
 export const CREDIT_ENTRY = 8;
+/** DIRECT: u8 type, u32 count, (u32 queueId, u32 delivered) * count: publishes the acceptor delivered itself under a lease */
+export const DIRECT_HEADER = 5;
+export const DIRECT_ENTRY = 8;
+/** LEASE_END: u8 type, u32 queueId: the acceptor gave back (or declined) the queue's lease */
+export const LEASE_END_SIZE = 5;
+/** LEASE: u8 type, u32 queueId, u32 consumerId, f64 position (acceptor records handled when offered) */
+export const LEASE_SIZE = 17;
 /** DELIVER: u8 type, u8 redelivered, u32 consumerId, u32 queueId, f64 msgId, block */
 export const DELIVER_HEADER = 18;
 /** GET_OK: u8 type, u8 redelivered, u32 requestId, u32 queueId, f64 msgId, u32 messageCount, block */

@@ -32,6 +32,8 @@ export class RingWriter {
   private written = false;
   /** How many times flush() rang the reader's bell. */
   rings = 0;
+  /** Records ended so far (a record in pieces counts once): the reader's count of records handled matches it. */
+  records = 0;
   /**
    * Writes a record its owner is still gathering (the SETTLEs of one socket
    * read): called before any other record and before the bell rings, so the
@@ -80,6 +82,7 @@ export class RingWriter {
     if (this.inRing) this.ring.commit();
     else if (this.inPieces) this.writePieces();
     else this.pushOverflow(this.buf, 0);
+    this.records++;
     this.written = true;
   }
 
@@ -91,6 +94,7 @@ export class RingWriter {
     if (this.inRing) this.ring.commit();
     else if (this.inPieces) this.writePieces();
     else this.pushOverflow(this.buf, 0);
+    this.records++;
     this.ring.publish();
   }
 

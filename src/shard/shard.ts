@@ -83,6 +83,8 @@ export class Shard implements LifecycleHost {
   private now = Date.now();
   /** the record being handled is a buffer of its own, not a view of the ring (see handleOwned) */
   private recordOwned = false;
+  /** acceptor records handled so far: a lease offer names it (see offerLease) */
+  private handled = 0;
 
   constructor(
     private readonly out: RingWriter,
@@ -130,6 +132,7 @@ export class Shard implements LifecycleHost {
 
   /** Handles one acceptor record found at buf[at..end). */
   handle(buf: Buffer, at: number, end: number): void {
+    this.handled++;
     switch (buf[at]) {
       case R.A2S_PUBLISH:
         return this.publish(buf, at, end);
@@ -137,6 +140,10 @@ export class Shard implements LifecycleHost {
         return this.settle(buf, at);
       case R.A2S_CREDIT:
         return this.credit(buf, at);
+      case R.A2S_DIRECT:
+        return this.direct(buf, at);
+      case R.A2S_LEASE_END:
+        return this.leaseEnded(readU32LE(buf, at + 1));
       case R.A2S_CONTROL: {
         const requestId = readU32LE(buf, at + 1);
         return this.control(requestId, R.unpackControl(buf, at + R.CONTROL_HEADER, end));
@@ -184,6 +191,7 @@ export class Shard implements LifecycleHost {
         progress = true;
       }
       if (queue.timed) this.lifecycles.headChanged(queue);
+      if (!queue.leased && queue.messageCount === 0 && queue.leasable) this.offerLease(queue);
       if (this.out.backlogged) break;
       this.pending.delete(queue);
     }
@@ -340,6 +348,44 @@ export class Shard implements LifecycleHost {
         if (consumer.noAck) this.forget(queue, entry);
       }
       this.pending.add(consumer.queue);
+    }
+  }
+
+  /**
+   * The queue is empty and its one consumer takes without acks: the acceptor
+   * may hand it the queue's next publishes itself, no round trip through this
+   * thread (docs/ARCHITECTURE.md, "Leases"). The offer names how many acceptor
+   * records this shard has handled: the acceptor takes it only if it wrote no
+   * publish or requeue since, so nothing is on its way into the queue.
+   */
+  private offerLease(queue: ShardQueue): void {
+    queue.leased = true;
+    this.out.begin(R.LEASE_SIZE);
+    const { buf, offset } = this.out;
+    buf[offset] = R.S2A_LEASE;
+    writeU32LE(buf, offset + 1, queue.id);
+    writeU32LE(buf, offset + 5, queue.consumers[0].id);
+    writeF64LE(buf, offset + 9, this.handled);
+    this.out.end();
+  }
+
+  /** The acceptor gave the lease back (or declined it): the queue's publishes come here again, and it may be offered anew. */
+  private leaseEnded(queueId: number): void {
+    const queue = this.queues.get(queueId);
+    if (queue === undefined) return;
+    queue.leased = false;
+    this.pending.add(queue);
+  }
+
+  /** Publishes the acceptor delivered under a lease: they count as published and delivered here. */
+  private direct(buf: Buffer, at: number): void {
+    const count = readU32LE(buf, at + 1);
+    for (let i = 0, p = at + R.DIRECT_HEADER; i < count; i++, p += R.DIRECT_ENTRY) {
+      const queue = this.queues.get(readU32LE(buf, p));
+      if (queue === undefined) continue;
+      const delivered = readU32LE(buf, p + 4);
+      queue.published += delivered;
+      queue.deliveredNoAck += delivered;
     }
   }
 

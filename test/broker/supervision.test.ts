@@ -21,14 +21,18 @@ function nameInShard(shard: number, shards: number): string {
   }
 }
 
-/** A client with a consumer and a publisher on a queue in `shard`, plus a way to see its connection close. */
+/**
+ * A client with a consumer and a publisher on a queue in `shard`, plus a way to
+ * see its connection close. The consumer acks (and never does): a no-ack one
+ * would hold the queue's lease, and its publishes would never reach the shard.
+ */
 async function busyClient(broker: RunningBroker, shard: number) {
   const conn = await connect(broker.url);
   const closed = nextEvent<any>(conn, 'close', 5000);
   const queue = nameInShard(shard, broker.broker.links.length);
   const consumer = await channel(conn);
   await consumer.assertQueue(queue);
-  const inbox = await subscribe(consumer, queue);
+  const inbox = await subscribe(consumer, queue, { noAck: false });
   const publisher = await confirmChannel(conn);
   publisher.sendToQueue(queue, Buffer.from('m0'));
   await publisher.waitForConfirms();

@@ -1,0 +1,112 @@
+/**
+ * Leases (docs/ARCHITECTURE.md, "Leases"). While a queue is empty and its one
+ * consumer takes without acks, its shard offers the acceptor a lease on it;
+ * holding it, the acceptor delivers the queue's publishes itself: basic.publish
+ * to basic.deliver in one turn of this thread, no ring record and no wake-up
+ * of the shard, which hears only the counts (a DIRECT record that rides along
+ * with its next wake-up). At low load that takes two thread wake-ups off every
+ * message's path.
+ *
+ * Order makes it safe. An offer names how many of this link's records the
+ * shard had handled; it is taken only if no publish or requeue was written
+ * after that (so the queue is still empty) and this thread's own view agrees:
+ * the consumer is still the queue's only one, no-ack, on an open channel that
+ * is not paused. A lease is given back with a LEASE_END record written before
+ * the record that ends it: a publish that must pass through the queue
+ * (immediate, a dead letter, the management API), a requeue into it, another
+ * consumer, the consumer's cancel. A paused or closing channel ends it at the
+ * next publish, which then goes through the shard.
+ */
+import type { ConsumerRef } from './consumer-registry.js';
+import type { RingWriter } from '../shard/ring-writer.js';
+import * as R from '../shard/records.js';
+import { writeU32LE } from '../protocol/uint32.js';
+
+export class DirectLeases {
+  /** queue id -> the consumer its publishes go to */
+  private readonly held = new Map<number, ConsumerRef>();
+  /** queue id -> deliveries made since the last DIRECT record */
+  private readonly delivered = new Map<number, number>();
+  /** the writer's record count after the last publish or requeue: an offer made before it is stale */
+  private fence = 0;
+
+  constructor(private readonly writer: RingWriter) {}
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  /**
+   * The consumer a publish into `queueId` goes to directly; undefined: it goes
+   * through the shard (a lease whose channel is paused or closing is given back).
+   */
+  consumerFor(queueId: number): ConsumerRef | undefined {
+    const consumer = this.held.get(queueId);
+    if (consumer === undefined || deliverable(consumer)) return consumer;
+    this.end(queueId);
+    return undefined;
+  }
+
+  /** A publish into `queueId` was delivered under its lease. */
+  countDelivery(queueId: number): void {
+    this.delivered.set(queueId, (this.delivered.get(queueId) ?? 0) + 1);
+  }
+
+  /**
+   * The shard offers `queueId`'s lease for `consumer` (undefined: no longer
+   * known here), having handled `position` of this link's records. Taken or
+   * declined; a declined offer is answered with LEASE_END, so the shard may offer again.
+   */
+  offered(queueId: number, consumer: ConsumerRef | undefined, position: number): void {
+    if (this.fence <= position && consumer !== undefined && consumer.queue.id === queueId && consumer.noAck && consumer.queue.consumerCount === 1 && deliverable(consumer)) {
+      this.held.set(queueId, consumer);
+    } else this.writeEnd(queueId);
+  }
+
+  /** Gives back `queueId`'s lease, if held, before a record that must reach the queue itself. */
+  end(queueId: number): void {
+    if (this.held.delete(queueId)) this.writeEnd(queueId);
+  }
+
+  /**
+   * A publish or requeue was written (`next` 0), or is the next record (1, a
+   * gathered SETTLE): an offer made before the shard handled it is stale.
+   */
+  fenced(next: 0 | 1): void {
+    this.fence = this.writer.records + next;
+  }
+
+  /** One DIRECT record with the deliveries since the last one. Quiet: counts need no wake-up. */
+  writeCounts(): void {
+    const count = this.delivered.size;
+    if (count === 0) return;
+    const w = this.writer;
+    w.begin(R.DIRECT_HEADER + count * R.DIRECT_ENTRY);
+    const { buf } = w;
+    let p = w.offset;
+    buf[p] = R.A2S_DIRECT;
+    writeU32LE(buf, p + 1, count);
+    p += R.DIRECT_HEADER;
+    for (const [queueId, delivered] of this.delivered) {
+      writeU32LE(buf, p, queueId);
+      writeU32LE(buf, p + 4, delivered);
+      p += R.DIRECT_ENTRY;
+    }
+    this.delivered.clear();
+    w.endQuietly();
+  }
+
+  /** Quiet too: the shard acts on it (offers again) only with the records that follow. */
+  private writeEnd(queueId: number): void {
+    const w = this.writer;
+    w.begin(R.LEASE_END_SIZE);
+    w.buf[w.offset] = R.A2S_LEASE_END;
+    writeU32LE(w.buf, w.offset + 1, queueId);
+    w.endQuietly();
+  }
+}
+
+/** Its channel takes deliveries now. */
+function deliverable(consumer: ConsumerRef): boolean {
+  return consumer.channel.state === 'open' && !consumer.channel.consumersPaused;
+}
