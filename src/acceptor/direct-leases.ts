@@ -78,22 +78,10 @@ export class DirectLeases {
 
   /** One DIRECT record with the deliveries since the last one. Quiet: counts need no wake-up. */
   writeCounts(): void {
-    const count = this.delivered.size;
-    if (count === 0) return;
-    const w = this.writer;
-    w.begin(R.DIRECT_HEADER + count * R.DIRECT_ENTRY);
-    const { buf } = w;
-    let p = w.offset;
-    buf[p] = R.A2S_DIRECT;
-    writeU32LE(buf, p + 1, count);
-    p += R.DIRECT_HEADER;
-    for (const [queueId, delivered] of this.delivered) {
-      writeU32LE(buf, p, queueId);
-      writeU32LE(buf, p + 4, delivered);
-      p += R.DIRECT_ENTRY;
-    }
+    if (this.delivered.size === 0) return;
+    R.beginCounts(this.writer, R.A2S_DIRECT, this.delivered);
     this.delivered.clear();
-    w.endQuietly();
+    this.writer.endQuietly();
   }
 
   /** Quiet too: the shard acts on it (offers again) only with the records that follow. */

@@ -293,15 +293,7 @@ export class ShardLink {
    * cancel in the shard takes back exactly the deliveries the acceptor did not take.
    */
   private writeCredits(): void {
-    const count = this.credits.size;
-    if (count === 0) return;
-    const w = this.writer;
-    w.begin(R.CREDIT_HEADER + count * R.CREDIT_ENTRY);
-    const { buf } = w;
-    let p = w.offset;
-    buf[p] = R.A2S_CREDIT;
-    writeU32LE(buf, p + 1, count);
-    p += R.CREDIT_HEADER;
+    if (this.credits.size === 0) return;
     // Waking the shard for every small CREDIT doubled its wake-ups (and this
     // thread's futex calls) per delivery batch. It needs the bell only when a
     // consumer's window is full: then all CREDIT_WINDOW of that consumer's
@@ -315,17 +307,15 @@ export class ShardLink {
     }
     let wake = false;
     for (const [consumerId, written] of this.credits) {
-      writeU32LE(buf, p, consumerId);
-      writeU32LE(buf, p + 4, written);
-      p += R.CREDIT_ENTRY;
       const unrung = (this.unrungCredits.get(consumerId) ?? 0) + written;
       if (unrung >= CREDIT_EVERY) wake = true;
       this.unrungCredits.set(consumerId, unrung);
     }
+    R.beginCounts(this.writer, R.A2S_CREDIT, this.credits);
     this.credits.clear();
-    if (!wake && this.unrungBytes < CREDIT_BYTES) return w.endQuietly();
+    if (!wake && this.unrungBytes < CREDIT_BYTES) return this.writer.endQuietly();
     this.unrungBytes = 0;
-    w.end();
+    this.writer.end();
   }
 
   /**

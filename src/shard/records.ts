@@ -13,6 +13,7 @@
 import { Packr } from 'msgpackr';
 import { copyBytes } from '../protocol/copy-bytes.js';
 import { readU32LE, writeU32LE } from '../protocol/uint32.js';
+import type { RingWriter } from './ring-writer.js';
 
 /** Acceptor -> shard */
 export const A2S_PUBLISH = 1;
@@ -49,12 +50,13 @@ export const PUBLISH_HEADER = 12;
 /** SETTLE: u8 type, u8 action, u32 count, (u32 queueId, f64 msgId) * count */
 export const SETTLE_HEADER = 6;
 export const SETTLE_ENTRY = 12;
-/** CREDIT: u8 type, u32 count, (u32 consumerId, u32 written) * count: deliveries now in the connection's output */
-export const CREDIT_HEADER = 5;
-export const CREDIT_ENTRY = 8;
-/** DIRECT: u8 type, u32 count, (u32 queueId, u32 delivered) * count: publishes the acceptor delivered itself under a lease */
-export const DIRECT_HEADER = 5;
-export const DIRECT_ENTRY = 8;
+/**
+ * Counts per id (beginCounts), CREDIT and DIRECT alike: u8 type, u32 count, (u32 id, u32 n) * count.
+ * CREDIT: per consumer id, deliveries now in the connection's output.
+ * DIRECT: per queue id, publishes the acceptor delivered itself under the queue's lease.
+ */
+export const COUNTS_HEADER = 5;
+export const COUNTS_ENTRY = 8;
 /** LEASE_END: u8 type, u32 queueId: the acceptor gave back (or declined) the queue's lease */
 export const LEASE_END_SIZE = 5;
 /** LEASE: u8 type, u32 queueId, u32 consumerId, f64 position (acceptor records handled when offered) */
@@ -215,4 +217,19 @@ export function writeBlockProperties(buf: Buffer, at: number, src: Buffer, prope
 export function copyParts(parts: readonly Buffer[], buf: Buffer, at: number): number {
   for (let i = 0; i < parts.length; i++) at += copyBytes(parts[i], 0, parts[i].length, buf, at);
   return at;
+}
+
+/** Begins a CREDIT or DIRECT record with `counts` on `w`; the caller ends it (loud or quiet). */
+export function beginCounts(w: RingWriter, type: number, counts: ReadonlyMap<number, number>): void {
+  w.begin(COUNTS_HEADER + counts.size * COUNTS_ENTRY);
+  const { buf } = w;
+  let p = w.offset;
+  buf[p] = type;
+  writeU32LE(buf, p + 1, counts.size);
+  p += COUNTS_HEADER;
+  for (const [id, n] of counts) {
+    writeU32LE(buf, p, id);
+    writeU32LE(buf, p + 4, n);
+    p += COUNTS_ENTRY;
+  }
 }

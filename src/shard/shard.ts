@@ -337,8 +337,8 @@ export class Shard implements LifecycleHost {
   /** The acceptor wrote deliveries to their connections: they leave the consumers' in-flight windows. */
   private credit(buf: Buffer, at: number): void {
     const count = readU32LE(buf, at + 1);
-    let p = at + R.CREDIT_HEADER;
-    for (let i = 0; i < count; i++, p += R.CREDIT_ENTRY) {
+    let p = at + R.COUNTS_HEADER;
+    for (let i = 0; i < count; i++, p += R.COUNTS_ENTRY) {
       const consumer = this.consumers.get(readU32LE(buf, p));
       if (consumer === undefined) continue; // its queue was deleted
       const queue = consumer.queue;
@@ -380,7 +380,7 @@ export class Shard implements LifecycleHost {
   /** Publishes the acceptor delivered under a lease: they count as published and delivered here. */
   private direct(buf: Buffer, at: number): void {
     const count = readU32LE(buf, at + 1);
-    for (let i = 0, p = at + R.DIRECT_HEADER; i < count; i++, p += R.DIRECT_ENTRY) {
+    for (let i = 0, p = at + R.COUNTS_HEADER; i < count; i++, p += R.COUNTS_ENTRY) {
       const queue = this.queues.get(readU32LE(buf, p));
       if (queue === undefined) continue;
       const delivered = readU32LE(buf, p + 4);

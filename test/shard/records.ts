@@ -49,12 +49,12 @@ export function settleRecord(action: number, entries: [number, number][]): Buffe
 
 /** CREDIT of (consumerId, written) pairs. */
 export function creditRecord(credits: [number, number][]): Buffer {
-  const buf = Buffer.alloc(R.CREDIT_HEADER + R.CREDIT_ENTRY * credits.length);
+  const buf = Buffer.alloc(R.COUNTS_HEADER + R.COUNTS_ENTRY * credits.length);
   buf[0] = R.A2S_CREDIT;
   buf.writeUInt32LE(credits.length, 1);
   credits.forEach(([consumerId, written], i) => {
-    buf.writeUInt32LE(consumerId, R.CREDIT_HEADER + R.CREDIT_ENTRY * i);
-    buf.writeUInt32LE(written, R.CREDIT_HEADER + R.CREDIT_ENTRY * i + 4);
+    buf.writeUInt32LE(consumerId, R.COUNTS_HEADER + R.COUNTS_ENTRY * i);
+    buf.writeUInt32LE(written, R.COUNTS_HEADER + R.COUNTS_ENTRY * i + 4);
   });
   return buf;
 }

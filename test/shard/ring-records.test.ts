@@ -181,11 +181,11 @@ describe('ring records with maximal fields', () => {
     expect(memory.readDoubleLE(2)).toBeGreaterThan((published - CREDIT_WINDOW) * ENTRY_OVERHEAD);
 
     // The acceptor wrote the whole window: the shard sends the next one.
-    const credit = Buffer.alloc(R.CREDIT_HEADER + R.CREDIT_ENTRY);
+    const credit = Buffer.alloc(R.COUNTS_HEADER + R.COUNTS_ENTRY);
     credit[0] = R.A2S_CREDIT;
     credit.writeUInt32LE(1, 1);
-    credit.writeUInt32LE(MAX_U32, R.CREDIT_HEADER);
-    credit.writeUInt32LE(CREDIT_WINDOW, R.CREDIT_HEADER + 4);
+    credit.writeUInt32LE(MAX_U32, R.COUNTS_HEADER);
+    credit.writeUInt32LE(CREDIT_WINDOW, R.COUNTS_HEADER + 4);
     h.write(credit);
     expect(of(h.run(), R.S2A_DELIVER).length).toBe(CREDIT_WINDOW);
   });
