@@ -9,7 +9,7 @@ import { RingWriter } from '../../src/shard/ring-writer.js';
 import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { Shard } from '../../src/shard/shard.js';
 import * as R from '../../src/shard/records.js';
-import { controlRecord, creditRecord, publishRecord } from './records.js';
+import { controlRecord, creditRecord, directRecord, publishRecord } from './records.js';
 
 type Out = { type: 'lease'; queueId: number; consumerId: number; position: number } | { type: 'deliver'; consumerId: number } | { type: number };
 
@@ -42,17 +42,6 @@ const leaseEnd = (queueId: number) => {
   buf.writeUInt32LE(queueId, 1);
   return buf;
 };
-const direct = (counts: [number, number][]) => {
-  const buf = Buffer.alloc(R.COUNTS_HEADER + R.COUNTS_ENTRY * counts.length);
-  buf[0] = R.A2S_DIRECT;
-  buf.writeUInt32LE(counts.length, 1);
-  counts.forEach(([queueId, n], i) => {
-    buf.writeUInt32LE(queueId, R.COUNTS_HEADER + R.COUNTS_ENTRY * i);
-    buf.writeUInt32LE(n, R.COUNTS_HEADER + R.COUNTS_ENTRY * i + 4);
-  });
-  return buf;
-};
-
 describe('Shard leases (inline)', () => {
   it("offers an empty queue's only no-ack consumer's lease once, naming the records it handled, and again after LEASE_END", () => {
     const { send, run } = setup();
@@ -98,7 +87,7 @@ describe('Shard leases (inline)', () => {
     send(controlRecord(0, { op: 'declare', queueId: 5, name: 'q' }));
     send(consume(5, 50));
     run();
-    send(direct([[5, 1000], [99, 3]]));
+    send(directRecord([[5, 1000], [99, 3]]));
     send(creditRecord([]));
     expect(run()).toEqual([]);
     expect([queue(5).published, queue(5).deliveredNoAck, queue(5).messageCount]).toEqual([1000, 1000, 0]);

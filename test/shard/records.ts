@@ -48,13 +48,18 @@ export function settleRecord(action: number, entries: [number, number][]): Buffe
 }
 
 /** CREDIT of (consumerId, written) pairs. */
-export function creditRecord(credits: [number, number][]): Buffer {
-  const buf = Buffer.alloc(R.COUNTS_HEADER + R.COUNTS_ENTRY * credits.length);
-  buf[0] = R.A2S_CREDIT;
-  buf.writeUInt32LE(credits.length, 1);
-  credits.forEach(([consumerId, written], i) => {
-    buf.writeUInt32LE(consumerId, R.COUNTS_HEADER + R.COUNTS_ENTRY * i);
-    buf.writeUInt32LE(written, R.COUNTS_HEADER + R.COUNTS_ENTRY * i + 4);
+export const creditRecord = (credits: [number, number][]): Buffer => countsRecord(R.A2S_CREDIT, credits);
+
+/** DIRECT of (queueId, delivered) pairs. */
+export const directRecord = (counts: [number, number][]): Buffer => countsRecord(R.A2S_DIRECT, counts);
+
+function countsRecord(type: number, counts: [number, number][]): Buffer {
+  const buf = Buffer.alloc(R.COUNTS_HEADER + R.COUNTS_ENTRY * counts.length);
+  buf[0] = type;
+  buf.writeUInt32LE(counts.length, 1);
+  counts.forEach(([id, n], i) => {
+    buf.writeUInt32LE(id, R.COUNTS_HEADER + R.COUNTS_ENTRY * i);
+    buf.writeUInt32LE(n, R.COUNTS_HEADER + R.COUNTS_ENTRY * i + 4);
   });
   return buf;
 }
