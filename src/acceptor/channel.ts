@@ -879,19 +879,15 @@ export class Channel implements RoutedMessage {
     const tag = ++this.nextTag;
     out.u64(tag);
     out.u8(0);
-    message.writePublished(out, this.id, start, this.conn.frameMax);
+    out.bytes(message.pubNames, message.pubNamesAt, message.pubNamesEnd); // exchange and routing key, shortstrs as published
+    out.endFrame(start);
+    message.writePublishedContent(out, this.id, this.conn.frameMax);
     this.conn.dirty();
     return tag;
   }
 
-  /**
-   * The message being routed, as the rest of a basic.deliver whose method
-   * frame began at `start`: exchange and routing key (the shortstrs as
-   * published), then its content.
-   */
-  private writePublished(out: OutputBuffer, channelId: number, start: number, frameMax: number): void {
-    out.bytes(this.pubNames, this.pubNamesAt, this.pubNamesEnd);
-    out.endFrame(start);
+  /** The content (header and body frames) of the message being routed. */
+  private writePublishedContent(out: OutputBuffer, channelId: number, frameMax: number): void {
     const bodySrc = this.pubBodySrc;
     if (bodySrc !== null) out.writeContentFrom(channelId, M.CLASS_BASIC, this.pubProps, this.pubPropsAt, this.pubPropsEnd, bodySrc, this.pubBodyAt, this.pubBodyAt + this.pubBodySize, frameMax);
     else out.writeContent(channelId, M.CLASS_BASIC, this.pubBodySize, this.pubProperties, this.pubBodyParts, frameMax);

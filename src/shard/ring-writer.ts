@@ -79,10 +79,7 @@ export class RingWriter {
   }
 
   end(): void {
-    if (this.inRing) this.ring.commit();
-    else if (this.inPieces) this.writePieces();
-    else this.pushOverflow(this.buf, 0);
-    this.records++;
+    this.close();
     this.written = true;
   }
 
@@ -91,11 +88,16 @@ export class RingWriter {
    * whatever it is next woken for. The caller must make sure that comes in time.
    */
   endQuietly(): void {
+    this.close();
+    this.ring.publish();
+  }
+
+  /** The current record into the ring, in pieces, or to the overflow. */
+  private close(): void {
     if (this.inRing) this.ring.commit();
     else if (this.inPieces) this.writePieces();
     else this.pushOverflow(this.buf, 0);
     this.records++;
-    this.ring.publish();
   }
 
   private beginPieces(size: number): void {

@@ -41,12 +41,21 @@ for (const mode of MODES) {
       return connect(m.broker.url);
     }
 
+    /** Runs `use` with a connection of its own (to `url`), closed after. */
+    async function withConnection(use: (conn: ChannelModel) => Promise<void>, url = m.broker.url): Promise<void> {
+      const conn = await connect(url);
+      try {
+        await use(conn);
+      } finally {
+        await conn.close().catch(() => {});
+      }
+    }
+
     it("an empty queue's only no-ack consumer is served by the acceptor: each message once, in order, counted in message_stats", async () => {
       const vhost = uniq('lease-vhost');
       expect([201, 204]).toContain((await m.api('PUT', `/api/vhosts/${enc(vhost)}`, {})).status);
       expect([201, 204]).toContain((await m.api('PUT', `/api/permissions/${enc(vhost)}/guest`, { configure: '.*', write: '.*', read: '.*' })).status);
-      const conn = await connect(`${m.broker.url}/${enc(vhost)}`);
-      try {
+      await withConnection(async (conn) => {
         const ch = await channel(conn);
         const queue = uniq('lease');
         await ch.assertQueue(queue, { durable: false });
@@ -74,14 +83,11 @@ for (const mode of MODES) {
         await eventually(() => expect(leasesHeld()).toBe(0));
         ch.sendToQueue(queue, numbered(N, 8));
         await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(1));
-      } finally {
-        await conn.close().catch(() => {});
-      }
+      }, `${m.broker.url}/${enc(vhost)}`);
     });
 
     it('a second consumer, an acking one, or a queue with a TTL take no lease', async () => {
-      const conn = await open();
-      try {
+      await withConnection(async (conn) => {
         const ch = await channel(conn);
         const [two, acking, ttl] = [uniq('two'), uniq('acking'), uniq('ttl')];
         await ch.assertQueue(two, { durable: false });
@@ -105,14 +111,11 @@ for (const mode of MODES) {
         expect(got.b).toEqual([1, 3, 5, 7, 9]);
         expect(got.acking).toEqual([...Array(10).keys()]);
         expect(got.ttl).toEqual([...Array(10).keys()]);
-      } finally {
-        await conn.close().catch(() => {});
-      }
+      });
     });
 
     it('confirms and mandatory publishes to a leased queue are acked, none returned', async () => {
-      const conn = await open();
-      try {
+      await withConnection(async (conn) => {
         const ch = await channel(conn);
         const queue = uniq('lease-confirm');
         await ch.assertQueue(queue, { durable: false });
@@ -130,9 +133,7 @@ for (const mode of MODES) {
         expect(acked.length).toBe(499);
         await eventually(() => expect(got).toEqual([...Array(500).keys()]));
         expect(returned).toEqual([]);
-      } finally {
-        await conn.close().catch(() => {});
-      }
+      });
     });
 
     it('a requeue into a leased queue comes before what its channel publishes next, in the same socket read', async () => {
