@@ -12,6 +12,7 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqp
 import { describe, expect, it } from 'vitest';
 import { MODES, channel, connect, eventually, sleep, uniq } from '../helpers.js';
 import { enc, managedBroker } from '../management/support.js';
+import { shortstrText } from '../property/arbitraries.js';
 import { FRAME_METHOD, RawClient, emptyTable, frame, method, shortstr, u16, u8 } from '../wire/raw-client.js';
 
 interface Seen {
@@ -85,6 +86,41 @@ for (const mode of MODES) {
         await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(1));
       }, `${m.broker.url}/${enc(vhost)}`);
     });
+
+    it('through a lease: names up to 255 bytes of any UTF-8, headers, and bodies of many frames arrive as published (fast-check)', async () => {
+      const declarable = () => shortstrText().filter((s) => s.length > 0 && !s.startsWith('amq.'));
+      const message = fc.record({
+        size: fc.oneof(fc.integer({ min: 0, max: 64 }), fc.integer({ min: 4000, max: 300_000 })),
+        headers: fc.dictionary(shortstrText().filter((k) => k.length > 0 && k !== '__proto__'), fc.string({ unit: 'grapheme', maxLength: 40 }), { maxKeys: 3 }),
+      });
+      await withConnection(async (conn) => {
+        const ch = await channel(conn);
+        await fc.assert(
+          fc.asyncProperty(declarable(), declarable(), shortstrText(), shortstrText(), fc.array(message, { minLength: 1, maxLength: 12 }), async (exchange, queue, key, tag, messages) => {
+            await ch.assertExchange(exchange, 'direct', { durable: false });
+            await ch.assertQueue(queue, { durable: false });
+            await ch.bindQueue(queue, exchange, key);
+            const got: ConsumeMessage[] = [];
+            const { consumerTag } = await ch.consume(queue, (msg) => msg !== null && got.push(msg), { noAck: true, consumerTag: tag });
+            ch.publish(exchange, key, Buffer.from('warm-up'));
+            await eventually(() => expect(got.length).toBe(1));
+            await eventually(() => expect(leasesHeld()).toBe(1));
+            const bodies = messages.map(({ size }, n) => Buffer.concat([Buffer.from(`${n}:`), Buffer.alloc(size, n % 251)]));
+            messages.forEach(({ headers }, n) => ch.publish(exchange, key, bodies[n], { headers }));
+            await eventually(() => expect(got.length).toBe(1 + messages.length), 10_000);
+            got.slice(1).forEach((msg, n) => {
+              expect([msg.fields.exchange, msg.fields.routingKey, msg.fields.consumerTag, msg.fields.redelivered]).toEqual([exchange, key, consumerTag, false]);
+              expect(msg.content.equals(bodies[n])).toBe(true);
+              expect(msg.properties.headers ?? {}).toEqual(messages[n].headers);
+            });
+            await ch.cancel(consumerTag);
+            await ch.deleteQueue(queue);
+            await ch.deleteExchange(exchange);
+          }),
+          { numRuns: 15 },
+        );
+      });
+    }, 120_000);
 
     it('a second consumer, an acking one, or a queue with a TTL take no lease', async () => {
       await withConnection(async (conn) => {
