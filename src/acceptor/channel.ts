@@ -132,8 +132,10 @@ export class Channel implements RoutedMessage {
   private listedAsInputHolder = false;
 
   private readonly routed = new Set<Destination>();
-  /** per shard, the target queues a publish leaves for it once leased ones are delivered (see deliverLeased) */
+  /** per shard, the target queues its record names once leased ones are delivered (see deliverLeased) */
   private leftover: number[][] | null = null;
+  /** per shard, beside `leftover`: each queue's message id, not 0 where delivered under a lease for a consumer that acks; empty if none was */
+  private leasedIds: number[][] | null = null;
   /** the last route, and the queue ids per shard of the publish being routed */
   private readonly routeCache: RouteCache;
   /** (queue id, message id) pairs per shard for the settlements being gathered */
@@ -599,7 +601,8 @@ export class Channel implements RoutedMessage {
       for (let shard = 0; shard < targets.length; shard++) {
         const queueIds = targets[shard];
         if (queueIds.length === 0) continue;
-        this.writePublishRecord(broker.links[shard], queueIds, publishId);
+        const msgIds = leftover === null ? undefined : this.leasedIds![shard];
+        this.writePublishRecord(broker.links[shard], queueIds, publishId, msgIds !== undefined && msgIds.length > 0 ? msgIds : undefined);
         confirms?.routedTo(shard, seq);
       }
     }
@@ -607,8 +610,10 @@ export class Channel implements RoutedMessage {
 
   /**
    * Delivers the message to the consumer of each target queue this thread
-   * holds a lease on (direct-leases.ts); returns the queues left for the
-   * shards, or null when no target shard has a lease out.
+   * holds a lease on (direct-leases.ts); returns the queues each shard's
+   * record names, or null when no target shard has a lease out. A no-ack
+   * consumer's queue is left out of the record; a queue whose consumer acks
+   * stays in it with the message id the delivery took (`leasedIds`).
    */
   private deliverLeased(targets: readonly number[][]): number[][] | null {
     const broker = this.conn.broker;
@@ -617,23 +622,48 @@ export class Channel implements RoutedMessage {
     for (let shard = 0; shard < targets.length && !leased; shard++) leased = targets[shard].length > 0 && links[shard].leases.size > 0;
     if (!leased) return null;
     const leftover = (this.leftover ??= targets.map(() => []));
+    const leasedIds = (this.leasedIds ??= targets.map(() => []));
     for (let shard = 0; shard < targets.length; shard++) {
       const queueIds = targets[shard];
       const left = leftover[shard];
-      left.length = 0;
+      const ids = leasedIds[shard];
+      left.length = ids.length = 0;
       const leases = links[shard].leases;
+      let acking = false;
       for (let i = 0; i < queueIds.length; i++) {
-        const consumer = leases.size === 0 ? undefined : leases.consumerFor(queueIds[i]);
-        if (consumer === undefined) {
-          left.push(queueIds[i]);
-          continue;
+        const queueId = queueIds[i];
+        const consumer = leases.size === 0 ? undefined : leases.consumerFor(queueId);
+        const msgId = consumer === undefined || consumer.noAck ? 0 : leases.takeId(queueId);
+        if (consumer === undefined || !this.deliveredDirectly(consumer, msgId)) {
+          left.push(queueId);
+          ids.push(0);
+        } else if (consumer.noAck) leases.countDelivery(queueId);
+        else {
+          left.push(queueId);
+          ids.push(msgId);
+          acking = true;
         }
-        consumer.channel.deliverDirect(consumer, this);
-        leases.countDelivery(queueIds[i]);
       }
+      if (!acking) ids.length = 0;
       if (left.length < queueIds.length) broker.output.linkDirty(links[shard]);
     }
     return leftover;
+  }
+
+  /**
+   * deliverDirect, where a fault is the consumer connection's, not this one's:
+   * it fails that connection (541), the lease ends, and the message goes to
+   * the queue instead (false), as a DELIVER record that throws is requeued.
+   */
+  private deliveredDirectly(consumer: ConsumerRef, msgId: number): boolean {
+    try {
+      consumer.channel.deliverDirect(consumer, this, msgId);
+      return true;
+    } catch (err) {
+      consumer.link.leases.end(consumer.queue.id);
+      consumer.channel.conn.fail(err);
+      return false;
+    }
   }
 
   private observePublish(exchange: string): void {
@@ -712,11 +742,13 @@ export class Channel implements RoutedMessage {
     return exchange;
   }
 
-  private writePublishRecord(link: ShardLink, queueIds: number[], publishId: number): void {
+  /** `msgIds`: beside `queueIds`, those delivered under a lease (see deliverLeased). */
+  private writePublishRecord(link: ShardLink, queueIds: number[], publishId: number, msgIds: number[] | undefined): void {
     const w = link.writer;
-    link.beginPublish(queueIds, publishRecordSize(queueIds.length, blockSize(this.pubNamesEnd - this.pubNamesAt, this.pubPropsEnd - this.pubPropsAt, this.pubBodySize)));
+    const size = publishRecordSize(queueIds.length, blockSize(this.pubNamesEnd - this.pubNamesAt, this.pubPropsEnd - this.pubPropsAt, this.pubBodySize), msgIds !== undefined);
+    link.beginPublish(queueIds, size, msgIds);
     const { buf, offset } = w;
-    let p = writePublishHeader(buf, offset, this.pubFlags, this.ref, publishId, queueIds);
+    let p = writePublishHeader(buf, offset, this.pubFlags, this.ref, publishId, queueIds, msgIds);
     // the block begins with exchange and routing key exactly as basic.publish carries them
     p += copyBytes(this.pubNames, this.pubNamesAt, this.pubNamesEnd, buf, p);
     p = writeBlockProperties(buf, p, this.pubProps, this.pubPropsAt, this.pubPropsEnd, this.pubBodySize);
@@ -863,10 +895,17 @@ export class Channel implements RoutedMessage {
     if (this.observers.deliver) this.observers.onDeliver(this, REPLY_TO, consumer.tag, tag, false, message.publishedParts());
   }
 
-  /** basic.deliver to a no-ack consumer of a leased queue (direct-leases.ts) of the message `message` is routing. */
-  deliverDirect(consumer: ConsumerRef, message: Channel): void {
-    this.stats.deliverNoAck++;
+  /**
+   * basic.deliver to the consumer of a leased queue (direct-leases.ts) of the
+   * message `message` is routing; `msgId`: its id in the queue, for a consumer that acks.
+   */
+  deliverDirect(consumer: ConsumerRef, message: Channel, msgId: number): void {
     const tag = this.writeRouted(consumer.tagShortstr, message);
+    if (consumer.noAck) this.stats.deliverNoAck++;
+    else {
+      this.addUnacked(tag, consumer.link, consumer.queue.id, msgId);
+      this.stats.deliver++;
+    }
     if (this.observers.deliver) this.observers.onDeliver(this, consumer.queue.name, consumer.tag, tag, false, message.publishedParts());
   }
 

@@ -1,17 +1,20 @@
 /**
  * Leases (docs/ARCHITECTURE.md, "Leases"). While a queue is empty and its one
- * consumer takes without acks, its shard offers the acceptor a lease on it;
+ * consumer has room for more, its shard offers the acceptor a lease on it;
  * holding it, the acceptor delivers the queue's publishes itself: basic.publish
- * to basic.deliver in one turn of this thread, no ring record and no wake-up
- * of the shard, which hears only the counts (a DIRECT record that rides along
- * with its next wake-up). At low load that takes two thread wake-ups off every
- * message's path.
+ * to basic.deliver in one turn of this thread. For a no-ack consumer there is
+ * no ring record and no wake-up of the shard, which hears only the counts (a
+ * DIRECT record that rides along with its next wake-up). For a consumer that
+ * acks, the publish still goes to the shard, which keeps it as unacked under
+ * the id the lease gave it, but the delivery does not wait for the shard: the
+ * lease names the queue's next ids and how many deliveries the consumer's
+ * prefetch leaves room for, and ends when that room is used up.
  *
  * Order makes it safe. An offer names how many of this link's records the
  * shard had handled; it is taken only if no publish or requeue was written
  * after that (so the queue is still empty) and this thread's own view agrees:
- * the consumer is still the queue's only one, no-ack, on an open channel that
- * is not paused. A lease is given back with a LEASE_END record written before
+ * the consumer is still the queue's only one, on an open channel that is not
+ * paused and has no channel-wide prefetch. A lease is given back with a LEASE_END record written before
  * the record that ends it: a publish that must pass through the queue
  * (immediate, a dead letter, the management API), a requeue into it, another
  * consumer, the consumer's cancel. A paused or closing channel ends it at the
@@ -22,13 +25,22 @@ import type { RingWriter } from '../shard/ring-writer.js';
 import * as R from '../shard/records.js';
 import { writeU32LE } from '../protocol/uint32.js';
 
+/** A lease held: where the queue's publishes go, and for a consumer that acks, their ids and how many more it may take. */
+interface Lease {
+  readonly consumer: ConsumerRef;
+  nextId: number;
+  room: number;
+}
+
 export class DirectLeases {
-  /** queue id -> the consumer its publishes go to */
-  private readonly held = new Map<number, ConsumerRef>();
+  /** queue id -> its lease */
+  private readonly held = new Map<number, Lease>();
   /** queue id -> deliveries made since the last DIRECT record */
   private readonly delivered = new Map<number, number>();
   /** the writer's record count after the last publish or requeue: an offer made before it is stale */
   private fence = 0;
+  /** publishes delivered under this link's leases so far */
+  deliveries = 0;
 
   constructor(private readonly writer: RingWriter) {}
 
@@ -36,30 +48,46 @@ export class DirectLeases {
     return this.held.size;
   }
 
+  holds(queueId: number): boolean {
+    return this.held.has(queueId);
+  }
+
   /**
    * The consumer a publish into `queueId` goes to directly; undefined: it goes
    * through the shard (a lease whose channel is paused or closing is given back).
    */
   consumerFor(queueId: number): ConsumerRef | undefined {
-    const consumer = this.held.get(queueId);
-    if (consumer === undefined || deliverable(consumer)) return consumer;
+    const lease = this.held.get(queueId);
+    if (lease === undefined) return undefined;
+    if (lease.room > 0 && deliverable(lease.consumer)) return lease.consumer;
     this.end(queueId);
     return undefined;
   }
 
-  /** A publish into `queueId` was delivered under its lease. */
+  /** A publish into `queueId` was delivered under its lease to a no-ack consumer. */
   countDelivery(queueId: number): void {
+    this.deliveries++;
     this.delivered.set(queueId, (this.delivered.get(queueId) ?? 0) + 1);
+  }
+
+  /** A publish into `queueId` is delivered under its lease to a consumer that acks: its message id. */
+  takeId(queueId: number): number {
+    const lease = this.held.get(queueId)!;
+    this.deliveries++;
+    lease.room--;
+    return lease.nextId++;
   }
 
   /**
    * The shard offers `queueId`'s lease for `consumer` (undefined: no longer
-   * known here), having handled `position` of this link's records. Taken or
-   * declined; a declined offer is answered with LEASE_END, so the shard may offer again.
+   * known here), having handled `position` of this link's records, with the
+   * queue's next message id and the consumer's `room` (R.UNLIMITED_ROOM: no
+   * prefetch). Taken or declined; a declined offer is answered with LEASE_END,
+   * so the shard may offer again.
    */
-  offered(queueId: number, consumer: ConsumerRef | undefined, position: number): void {
-    if (this.fence <= position && consumer !== undefined && consumer.queue.id === queueId && consumer.noAck && consumer.queue.consumerCount === 1 && deliverable(consumer)) {
-      this.held.set(queueId, consumer);
+  offered(queueId: number, consumer: ConsumerRef | undefined, position: number, nextId: number, room: number): void {
+    if (this.fence <= position && consumer !== undefined && consumer.queue.id === queueId && consumer.queue.consumerCount === 1 && deliverable(consumer)) {
+      this.held.set(queueId, { consumer, nextId, room: room === R.UNLIMITED_ROOM ? Infinity : room });
     } else this.writeEnd(queueId);
   }
 
@@ -94,7 +122,8 @@ export class DirectLeases {
   }
 }
 
-/** Its channel takes deliveries now. */
+/** Its channel takes deliveries now, and counts them against no channel-wide prefetch (which the lease's room does not know). */
 function deliverable(consumer: ConsumerRef): boolean {
-  return consumer.channel.state === 'open' && !consumer.channel.consumersPaused;
+  const channel = consumer.channel;
+  return channel.state === 'open' && !channel.consumersPaused && (consumer.noAck || channel.globalPrefetch === 0);
 }

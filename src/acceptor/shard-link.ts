@@ -193,9 +193,13 @@ export class ShardLink {
     }
   }
 
-  /** Begins a PUBLISH record into `queueIds` (end it with endPublish): a lease on one of them is given back first. */
-  beginPublish(queueIds: readonly number[], size: number): void {
-    if (this.leases.size > 0) for (let i = 0; i < queueIds.length; i++) this.leases.end(queueIds[i]);
+  /**
+   * Begins a PUBLISH record into `queueIds` (end it with endPublish): a lease
+   * on one of them is given back first, unless the message was delivered
+   * under it (its `msgIds` entry not 0).
+   */
+  beginPublish(queueIds: readonly number[], size: number, msgIds?: readonly number[]): void {
+    if (this.leases.size > 0) for (let i = 0; i < queueIds.length; i++) if (msgIds === undefined || msgIds[i] === 0) this.leases.end(queueIds[i]);
     this.writer.begin(size);
   }
 
@@ -483,7 +487,7 @@ export class ShardLink {
         return;
       }
       case R.S2A_LEASE:
-        return this.leases.offered(readU32LE(buf, at + 1), this.events.consumer(readU32LE(buf, at + 5)), readF64LE(buf, at + 9));
+        return this.leases.offered(readU32LE(buf, at + 1), this.events.consumer(readU32LE(buf, at + 5)), readF64LE(buf, at + 9), readF64LE(buf, at + 17), readU32LE(buf, at + 25));
       case R.S2A_DEAD_LETTER:
         return this.events.onDeadLetter(readU32LE(buf, at + 1), buf, at + R.DEAD_LETTER_HEADER, end);
       case R.S2A_QUEUE_EXPIRED:

@@ -77,6 +77,8 @@ export interface Consumer {
   readonly priority: number;
   /** unacked deliveries allowed: the smaller of prefetch and its channel's global prefetch; 0 = unlimited */
   limit: number;
+  /** its channel has a global prefetch: shared with the channel's other consumers, which only the acceptor counts */
+  channelLimited: boolean;
   unacked: number;
   /** false while the acceptor cannot write to the consumer's socket, or channel.flow is off */
   active: boolean;
@@ -177,13 +179,19 @@ export class ShardQueue {
 
   /**
    * Whether the acceptor could deliver this queue's publishes itself: one
-   * active no-ack consumer, and no TTL, limit, dead-lettering or priority that
-   * a message would have to pass through the queue for. (Empty is checked apart.)
+   * active consumer with room under its own prefetch (none on its channel),
+   * and no TTL, limit, dead-lettering or priority that a message would have
+   * to pass through the queue for. (Empty is checked apart.)
    */
   get leasable(): boolean {
     if (this.lifecycle !== null || this.lanes !== null || this.consumers.length !== 1) return false;
     const consumer = this.consumers[0];
-    return consumer.noAck && consumer.active;
+    return !consumer.channelLimited && underPrefetch(consumer);
+  }
+
+  /** the id the next message into it gets */
+  get nextEntryId(): number {
+    return this.nextId;
   }
 
   get isPriorityQueue(): boolean {
@@ -214,6 +222,19 @@ export class ShardQueue {
     else this.pushReady(entry);
     this.account(entry, 1);
     this.countReady(entry, 1);
+    return entry;
+  }
+
+  /**
+   * A publish the acceptor delivered to its one consumer under its lease, as
+   * message `id` (Shard.offerLease named the ids): unacked from the start.
+   */
+  enqueueDelivered(message: StoredMessage, persistent: boolean, id: number): QueueEntry {
+    this.published++;
+    this.delivered++;
+    this.nextId = id + 1;
+    const entry: QueueEntry = { message, id, redelivered: false, persistent, expiresAt: 0, returns: 0, consumer: null };
+    this.track(entry, this.consumers.length === 1 ? this.consumers[0] : null);
     return entry;
   }
 

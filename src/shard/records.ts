@@ -13,6 +13,7 @@
 import { Packr } from 'msgpackr';
 import { copyBytes } from '../protocol/copy-bytes.js';
 import { readU32LE, writeU32LE } from '../protocol/uint32.js';
+import { writeF64LE } from '../protocol/float64.js';
 import type { RingWriter } from './ring-writer.js';
 
 /** Acceptor -> shard */
@@ -40,12 +41,14 @@ export const PUBLISH_IMMEDIATE = 2;
 export const PUBLISH_CONFIRM = 4;
 /** delivery-mode 2: a durable target queue keeps it on disk */
 export const PUBLISH_PERSISTENT = 8;
+/** the queue ids are followed by an f64 message id each: not 0, the acceptor delivered it under that queue's lease (an acking consumer's) with that id */
+export const PUBLISH_LEASED = 16;
 
 export const SETTLE_ACK = 0;
 export const SETTLE_REQUEUE = 1;
 export const SETTLE_DROP = 2;
 
-/** PUBLISH: u8 type, u8 flags, u16 queueCount, u32 channelRef, u32 publishId, u32 queueId * n, block */
+/** PUBLISH: u8 type, u8 flags, u16 queueCount, u32 channelRef, u32 publishId, u32 queueId * n, [f64 msgId * n with PUBLISH_LEASED], block */
 export const PUBLISH_HEADER = 12;
 /** SETTLE: u8 type, u8 action, u32 count, (u32 queueId, f64 msgId) * count */
 export const SETTLE_HEADER = 6;
@@ -59,8 +62,13 @@ export const COUNTS_HEADER = 5;
 export const COUNTS_ENTRY = 8;
 /** LEASE_END: u8 type, u32 queueId: the acceptor gave back (or declined) the queue's lease */
 export const LEASE_END_SIZE = 5;
-/** LEASE: u8 type, u32 queueId, u32 consumerId, f64 position (acceptor records handled when offered) */
-export const LEASE_SIZE = 17;
+/**
+ * LEASE: u8 type, u32 queueId, u32 consumerId, f64 position (acceptor records
+ * handled when offered), f64 nextId (the queue's next message id), u32 room
+ * (deliveries its prefetch allows; UNLIMITED_ROOM: no limit, or no acks)
+ */
+export const LEASE_SIZE = 29;
+export const UNLIMITED_ROOM = 0xffffffff;
 /** DELIVER: u8 type, u8 redelivered, u32 consumerId, u32 queueId, f64 msgId, block */
 export const DELIVER_HEADER = 18;
 /** GET_OK: u8 type, u8 redelivered, u32 requestId, u32 queueId, f64 msgId, u32 messageCount, block */
@@ -102,9 +110,9 @@ export const packControl = (value: unknown): Buffer => packr.pack(value);
  */
 export const unpackControl = (buf: Buffer, start: number, end: number): any => packr.unpack(Buffer.from(buf.subarray(start, end)));
 
-/** Size of a PUBLISH record to `queueCount` queues carrying a block of `blockBytes`. */
-export function publishRecordSize(queueCount: number, blockBytes: number): number {
-  return PUBLISH_HEADER + 4 * queueCount + blockBytes;
+/** Size of a PUBLISH record to `queueCount` queues carrying a block of `blockBytes` (`leased`: with message ids). */
+export function publishRecordSize(queueCount: number, blockBytes: number, leased = false): number {
+  return PUBLISH_HEADER + (leased ? 12 : 4) * queueCount + blockBytes;
 }
 
 /**
@@ -127,17 +135,19 @@ export function clientEntries(buf: Buffer, at: number): number {
 /**
  * Writes a PUBLISH record's header and queue ids at buf[at..]; returns where
  * its block goes. channelRef 0: a publish from inside the broker (dead letters,
- * the management API, log lines), nothing to confirm or return.
+ * the management API, log lines), nothing to confirm or return. `msgIds`, one
+ * per queue id (0: not delivered): the record is PUBLISH_LEASED.
  */
-export function writePublishHeader(buf: Buffer, at: number, flags: number, channelRef: number, publishId: number, queueIds: readonly number[]): number {
+export function writePublishHeader(buf: Buffer, at: number, flags: number, channelRef: number, publishId: number, queueIds: readonly number[], msgIds?: readonly number[]): number {
   buf[at] = A2S_PUBLISH;
-  buf[at + 1] = flags;
+  buf[at + 1] = msgIds === undefined ? flags : flags | PUBLISH_LEASED;
   buf[at + 2] = queueIds.length;
   buf[at + 3] = queueIds.length >>> 8;
   writeU32LE(buf, at + 4, channelRef);
   writeU32LE(buf, at + 8, publishId);
   let p = at + PUBLISH_HEADER;
   for (let i = 0; i < queueIds.length; i++, p += 4) writeU32LE(buf, p, queueIds[i]);
+  if (msgIds !== undefined) for (let i = 0; i < msgIds.length; i++, p += 8) writeF64LE(buf, p, msgIds[i]);
   return p;
 }
 

@@ -17,7 +17,7 @@ import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
 import { storedMessage, type MessageWalk } from './block-arena.js';
 import { PAGING, type Paging } from './paged-backlog.js';
-import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry } from './queue.js';
+import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import * as R from './records.js';
 import type { QueueConfig } from '../vhost/queue-arguments.js';
 import { blockExpiration, expiresAt } from './expiry.js';
@@ -214,7 +214,9 @@ export class Shard implements LifecycleHost {
   private publish(buf: Buffer, at: number, end: number): void {
     const flags = buf[at + 1];
     const queueCount = buf.readUInt16LE(at + 2);
-    const blockAt = at + R.PUBLISH_HEADER + 4 * queueCount;
+    const idsAt = at + R.PUBLISH_HEADER + 4 * queueCount;
+    const leased = (flags & R.PUBLISH_LEASED) !== 0;
+    const blockAt = leased ? idsAt + 8 * queueCount : idsAt;
     const message = this.recordOwned ? storedMessage(buf.subarray(blockAt, end)) : this.backlog.blocks.copy(buf, blockAt, end);
     const immediate = (flags & R.PUBLISH_IMMEDIATE) !== 0;
     const persistent = (flags & R.PUBLISH_PERSISTENT) !== 0;
@@ -227,6 +229,12 @@ export class Shard implements LifecycleHost {
     for (let i = 0; i < queueCount; i++) {
       const queue = this.queues.get(readU32LE(buf, at + R.PUBLISH_HEADER + 4 * i));
       if (queue === undefined) continue; // deleted while the publish was in flight
+      const leasedId = leased ? readF64LE(buf, idsAt + 8 * i) : 0;
+      if (leasedId !== 0) {
+        seq = this.deliveredUnderLease(queue, message, persistent, leasedId, buf, blockAt, end, seq);
+        delivered = true;
+        continue;
+      }
       if (immediate && !queue.hasReadyConsumer()) continue;
       const lc = queue.lifecycle;
       if (lc !== null && lc.limited && lc.config.overflow !== 'drop-head' && lc.wouldOverflow(queue, bodySize(message.block))) {
@@ -258,6 +266,24 @@ export class Shard implements LifecycleHost {
     } else if (this.store === null) this.confirms.stored(channelRef);
     else if (seq < 0) this.confirms.refused(channelRef); // after refuseAll: nothing waits in the gate
     else this.gate.stored(channelRef, seq, this.store.durable, this.confirms);
+  }
+
+  /**
+   * The acceptor delivered a publish to `queue`'s one consumer under its lease,
+   * as message `id` (an acking consumer's: see offerLease): it is unacked here
+   * from now on, and stored as any publish, marked delivered. Returns the
+   * publish's store command, as `publish` keeps it in `seq`.
+   */
+  private deliveredUnderLease(queue: ShardQueue, message: StoredMessage, persistent: boolean, id: number, buf: Buffer, blockAt: number, end: number, seq: number): number {
+    const stored = persistent && queue.stored;
+    const entry = queue.enqueueDelivered(message, stored, id);
+    if (stored) {
+      const appended = this.store!.append(queue.id, entry.id, buf, blockAt, end);
+      queue.appended(entry, appended);
+      this.store!.delivered(queue.id, entry.id);
+      if (seq >= 0) return appended;
+    } else if (persistent && queue.dir !== undefined && this.storeEnded) return -1;
+    return seq;
   }
 
   /**
@@ -352,20 +378,25 @@ export class Shard implements LifecycleHost {
   }
 
   /**
-   * The queue is empty and its one consumer takes without acks: the acceptor
-   * may hand it the queue's next publishes itself, no round trip through this
+   * The queue is empty and its one consumer may take more: the acceptor may
+   * hand it the queue's next publishes itself, no round trip through this
    * thread (docs/ARCHITECTURE.md, "Leases"). The offer names how many acceptor
    * records this shard has handled: the acceptor takes it only if it wrote no
-   * publish or requeue since, so nothing is on its way into the queue.
+   * publish or requeue since, so nothing is on its way into the queue. For a
+   * consumer that acks it names the ids the acceptor is to give those
+   * publishes (this queue's next) and how many its prefetch leaves room for.
    */
   private offerLease(queue: ShardQueue): void {
     queue.leased = true;
+    const consumer = queue.consumers[0];
     this.out.begin(R.LEASE_SIZE);
     const { buf, offset } = this.out;
     buf[offset] = R.S2A_LEASE;
     writeU32LE(buf, offset + 1, queue.id);
-    writeU32LE(buf, offset + 5, queue.consumers[0].id);
+    writeU32LE(buf, offset + 5, consumer.id);
     writeF64LE(buf, offset + 9, this.handled);
+    writeF64LE(buf, offset + 17, queue.nextEntryId);
+    writeU32LE(buf, offset + 25, consumer.noAck || consumer.limit === 0 ? R.UNLIMITED_ROOM : consumer.limit - consumer.unacked);
     this.out.end();
   }
 
@@ -448,6 +479,7 @@ export class Shard implements LifecycleHost {
           prefetch: c.prefetch,
           priority: c.priority ?? 0,
           limit: prefetchLimit(c.prefetch, c.globalPrefetch),
+          channelLimited: c.globalPrefetch !== 0,
           unacked: 0,
           active: true,
           inFlight: new Deque(),
@@ -475,6 +507,7 @@ export class Shard implements LifecycleHost {
           const consumer = this.consumers.get(id);
           if (consumer === undefined) continue;
           consumer.limit = prefetchLimit(consumer.prefetch, c.globalPrefetch);
+          consumer.channelLimited = c.globalPrefetch !== 0;
           this.pending.add(consumer.queue);
         }
         return;

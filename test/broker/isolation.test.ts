@@ -80,34 +80,44 @@ for (const mode of MODES) {
     });
     afterAll(() => broker.close());
 
-    it('a delivery that throws half way through its frame closes its connection with a clean 541, logs once with the stack, and requeues', async () => {
-      const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
-      const queue = uniq('fault-deliver');
-      const victim = await open();
-      const vch = await channel(victim);
-      await vch.assertQueue(queue);
-      await vch.consume(queue, () => {}, { noAck: false });
-      const server = serverChannel(broker, victim, vch);
-      server.deliver = () => {
-        // Half a basic.deliver frame, then the fault: the client must still read a well-formed close.
-        server.conn.out.beginFrame(1, server.id);
-        server.conn.out.u32(0x003c003c);
-        throw new Error('deliberate fault in deliver');
-      };
-      const closed = nextEvent<any>(victim, 'close');
-      const bystander = await open();
-      const bodies = numbered(50);
-      await publishAll(await confirmChannel(bystander), queue, bodies);
-      expect((await closed).code).toBe(541);
+    // A shard's DELIVER record (the queue had messages before the consumer came), or
+    // the acceptor's own delivery under the queue's lease (it was empty: see direct-leases.ts).
+    for (const path of ['deliver', 'deliverDirect'] as const) {
+      it(`a delivery (${path}) that throws half way through its frame closes its connection with a clean 541, logs once with the stack, and requeues`, async () => {
+        const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+        const queue = uniq('fault-deliver');
+        const victim = await open();
+        const vch = await channel(victim);
+        await vch.assertQueue(queue);
+        const bystander = await open();
+        const publisher = await confirmChannel(bystander);
+        const bodies = numbered(50);
+        if (path === 'deliver') await publishAll(publisher, queue, bodies.slice(0, 10));
+        const server = serverChannel(broker, victim, vch);
+        let faults = 0;
+        server[path] = () => {
+          faults++;
+          // Half a basic.deliver frame, then the fault: the client must still read a well-formed close.
+          server.conn.out.beginFrame(1, server.id);
+          server.conn.out.u32(0x003c003c);
+          throw new Error('deliberate fault in deliver');
+        };
+        const closed = nextEvent<any>(victim, 'close');
+        await vch.consume(queue, () => {}, { noAck: false });
+        if (path === 'deliverDirect') await eventually(() => expect(broker.broker.links.some((link) => link.leases.size > 0)).toBe(true));
+        await publishAll(publisher, queue, path === 'deliver' ? bodies.slice(10) : bodies);
+        expect((await closed).code).toBe(541);
+        expect(faults).toBeGreaterThan(0);
 
-      expect(logged).toHaveBeenCalledTimes(1);
-      const [line, err] = logged.mock.calls[0];
-      expect(line).toMatch(/^warren: internal error on connection .*; closing it \(541\)$/);
-      expect((err as Error).stack).toContain('deliberate fault in deliver');
-      // Nothing was lost: what reached the faulty channel went back to the queue.
-      await expectAllBack(broker.url, queue, bodies);
-      await stillServes(broker.url);
-    });
+        expect(logged).toHaveBeenCalledTimes(1);
+        const [line, err] = logged.mock.calls[0];
+        expect(line).toMatch(/^warren: internal error on connection .*; closing it \(541\)$/);
+        expect((err as Error).stack).toContain('deliberate fault in deliver');
+        // Nothing was lost: what reached the faulty channel went back to the queue.
+        await expectAllBack(broker.url, queue, bodies);
+        await stillServes(broker.url);
+      });
+    }
 
     it('basic.get whose get-ok throws closes only that connection with 541', async () => {
       vi.spyOn(console, 'error').mockImplementation(() => {});

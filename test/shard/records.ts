@@ -11,20 +11,16 @@ export function block(exchange: string, routingKey: string, properties: Buffer, 
   return buf;
 }
 
-/** PUBLISH of a block, or of a text body sent to exchange 'ex' with key 'rk'. */
+/** PUBLISH of a block, or of a text body sent to exchange 'ex' with key 'rk'; `msgIds`: PUBLISH_LEASED, one per queue. */
 export function publishRecord(
   queueIds: number[],
   message: Buffer | string,
-  { flags = 0, channelRef = 0, publishId = 0 }: { flags?: number; channelRef?: number; publishId?: number } = {},
+  { flags = 0, channelRef = 0, publishId = 0, msgIds }: { flags?: number; channelRef?: number; publishId?: number; msgIds?: number[] } = {},
 ): Buffer {
-  const head = Buffer.alloc(R.PUBLISH_HEADER + 4 * queueIds.length);
-  head[0] = R.A2S_PUBLISH;
-  head[1] = flags;
-  head.writeUInt16LE(queueIds.length, 2);
-  head.writeUInt32LE(channelRef, 4);
-  head.writeUInt32LE(publishId, 8);
-  queueIds.forEach((id, i) => head.writeUInt32LE(id, R.PUBLISH_HEADER + 4 * i));
-  return Buffer.concat([head, typeof message === 'string' ? block('ex', 'rk', Buffer.alloc(0), message) : message]);
+  const content = typeof message === 'string' ? block('ex', 'rk', Buffer.alloc(0), message) : message;
+  const buf = Buffer.alloc(R.publishRecordSize(queueIds.length, content.length, msgIds !== undefined));
+  content.copy(buf, R.writePublishHeader(buf, 0, flags, channelRef, publishId, queueIds, msgIds));
+  return buf;
 }
 
 export function controlRecord(requestId: number, control: object): Buffer {
