@@ -754,7 +754,9 @@ export class Channel implements RoutedMessage {
     p = writeBlockProperties(buf, p, this.pubProps, this.pubPropsAt, this.pubPropsEnd, this.pubBodySize);
     if (this.pubBodySrc !== null) copyBytes(this.pubBodySrc, this.pubBodyAt, this.pubBodyAt + this.pubBodySize, buf, p);
     else copyParts(this.pubBodyParts, buf, p);
-    link.endPublish();
+    // Delivered everywhere, nothing to confirm or store: the shard may take it with the ack.
+    const quiet = msgIds !== undefined && (this.pubFlags & (PUBLISH_CONFIRM | PUBLISH_PERSISTENT)) === 0 && !msgIds.includes(0);
+    link.endPublish(quiet ? size : 0);
     this.conn.broker.output.linkDirty(link);
     link.afterPublish(this.conn, queueIds);
   }

@@ -72,9 +72,17 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * too) until credited, so this bounds what a quiet shard holds of large messages.
  */
 const CREDIT_BYTES = 1024 * 1024;
+/**
+ * Quiet PUBLISH records (delivered under leases, see endPublish) after which
+ * one rings the shard anyway: what the shard has not taken of them is ring
+ * space, and memory of messages it will hold as unacked.
+ */
+const QUIET_PUBLISH_BYTES = 256 * 1024;
 
 export class ShardLink {
   readonly writer: RingWriter;
+  /** bytes of PUBLISH records written quietly since the last loud one (see endPublish) */
+  private quietBytes = 0;
   /** the shard's queues this thread delivers to itself (see direct-leases.ts) */
   readonly leases: DirectLeases;
   /** in the broker's list of links whose writer rings the shard at the end of the batch */
@@ -203,8 +211,20 @@ export class ShardLink {
     this.writer.begin(size);
   }
 
-  endPublish(): void {
-    this.writer.end();
+  /**
+   * Ends the PUBLISH record. `quietSize`: its size, when the shard need not act
+   * on it now (every target was delivered under a lease, with nothing to
+   * confirm or store): it then rides along with the next record that wakes the
+   * shard, the consumer's ack as a rule, up to QUIET_PUBLISH_BYTES at a time.
+   */
+  endPublish(quietSize = 0): void {
+    if (quietSize > 0 && this.quietBytes + quietSize <= QUIET_PUBLISH_BYTES) {
+      this.quietBytes += quietSize;
+      this.writer.endQuietly();
+    } else {
+      this.quietBytes = 0;
+      this.writer.end();
+    }
     this.leases.fenced(0);
   }
 

@@ -134,7 +134,7 @@ for (const mode of MODES) {
             /** first-time deliveries to the main consumer, in arrival order */
             const firsts: number[] = [];
             let autoAck = true;
-            /** a recover or a close is on its way: deliveries that come before its answer are the broker's to take back */
+            /** a close is on its way: deliveries that come before its answer are the broker's to take back */
             let settling = false;
             // the main consumer's channel: its unacked messages, and what bounds them
             let ch!: Channel;
@@ -210,10 +210,13 @@ for (const mode of MODES) {
                   held = [];
                   break;
                 case 'recover':
+                  // Without a consumer while it runs: every delivery before cancel-ok is
+                  // held or acked, and none can arrive in the same read as recover-ok
+                  // (amqplib would hand those over before the await below returns).
+                  await ch.cancel(tag);
                   held = [];
-                  settling = true;
                   await ch.recover();
-                  settling = false;
+                  await subscribe();
                   break;
                 case 'resubscribe':
                   // unacked deliveries stay on the channel, still to be acked
@@ -228,8 +231,9 @@ for (const mode of MODES) {
                   await openConsumer(o.prefetch);
                   break;
                 case 'channelPrefetch':
-                  channelPrefetch = o.count;
+                  // what came before qos-ok was delivered under the old limit
                   await ch.prefetch(o.count, true);
+                  channelPrefetch = o.count;
                   break;
                 case 'second': {
                   // another consumer that acks: the lease ends while it is there
