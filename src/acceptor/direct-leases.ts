@@ -14,11 +14,12 @@
  * shard had handled; it is taken only if no publish or requeue was written
  * after that (so the queue is still empty) and this thread's own view agrees:
  * the consumer is still the queue's only one, on an open channel that is not
- * paused and has no channel-wide prefetch. A lease is given back with a LEASE_END record written before
- * the record that ends it: a publish that must pass through the queue
- * (immediate, a dead letter, the management API), a requeue into it, another
- * consumer, the consumer's cancel. A paused or closing channel ends it at the
- * next publish, which then goes through the shard.
+ * paused and has no channel-wide prefetch. A lease is given back with a
+ * LEASE_END record written before the record that ends it: a publish that
+ * must pass through the queue (immediate, a dead letter, the management API),
+ * a requeue into it, another consumer, the consumer's cancel. A paused or
+ * closing channel, a global prefetch or used-up room ends it at the next
+ * publish, which then goes through the shard.
  */
 import type { ConsumerRef } from './consumer-registry.js';
 import type { RingWriter } from '../shard/ring-writer.js';
