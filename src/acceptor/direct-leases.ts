@@ -8,7 +8,8 @@
  * acks, the publish still goes to the shard, which keeps it as unacked under
  * the id the lease gave it, but the delivery does not wait for the shard: the
  * lease names the queue's next ids and how many deliveries the consumer's
- * prefetch leaves room for, and ends when that room is used up.
+ * prefetch leaves room for; acks of what it delivered give room back, and it
+ * ends when room runs out. Acks of leased queues reach the shard quietly too.
  *
  * Order makes it safe. An offer names how many of this link's records the
  * shard had handled; it is taken only if no publish or requeue was written
@@ -29,6 +30,8 @@ import { writeU32LE } from '../protocol/uint32.js';
 /** A lease held: where the queue's publishes go, and for a consumer that acks, their ids and how many more it may take. */
 interface Lease {
   readonly consumer: ConsumerRef;
+  /** the first id it gave: an ack from here on frees room it took */
+  readonly firstId: number;
   nextId: number;
   room: number;
 }
@@ -80,6 +83,23 @@ export class DirectLeases {
   }
 
   /**
+   * Message `msgId` of `queueId` was acked or dropped: if this lease gave it,
+   * its consumer has room for one more. (One the shard delivered before is
+   * left out: the offer's room had counted it, but so might another
+   * consumer's on the same channel, which this cannot tell apart.)
+   */
+  settled(queueId: number, msgId: number): void {
+    const lease = this.held.get(queueId);
+    if (lease !== undefined && msgId >= lease.firstId) lease.room++;
+  }
+
+  /** Whether every queue of `entries`, (queueId, msgId) flat, is leased. */
+  holdsAll(entries: readonly number[]): boolean {
+    for (let i = 0; i < entries.length; i += 2) if (!this.held.has(entries[i])) return false;
+    return true;
+  }
+
+  /**
    * The shard offers `queueId`'s lease for `consumer` (undefined: no longer
    * known here), having handled `position` of this link's records, with the
    * queue's next message id and the consumer's `room` (R.UNLIMITED_ROOM: no
@@ -88,7 +108,7 @@ export class DirectLeases {
    */
   offered(queueId: number, consumer: ConsumerRef | undefined, position: number, nextId: number, room: number): void {
     if (this.fence <= position && consumer !== undefined && consumer.queue.id === queueId && consumer.queue.consumerCount === 1 && deliverable(consumer)) {
-      this.held.set(queueId, { consumer, nextId, room: room === R.UNLIMITED_ROOM ? Infinity : room });
+      this.held.set(queueId, { consumer, firstId: nextId, nextId, room: room === R.UNLIMITED_ROOM ? Infinity : room });
     } else this.writeEnd(queueId);
   }
 

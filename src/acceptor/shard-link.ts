@@ -73,15 +73,15 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 const CREDIT_BYTES = 1024 * 1024;
 /**
- * Quiet PUBLISH records (delivered under leases, see endPublish) after which
- * one rings the shard anyway: what the shard has not taken of them is ring
- * space, and memory of messages it will hold as unacked.
+ * Quiet PUBLISH and SETTLE records (of leased queues, see endPublish and
+ * writeSettle) after which one rings the shard anyway: what the shard has not
+ * taken of them is ring space, and memory of messages it holds.
  */
-const QUIET_PUBLISH_BYTES = 256 * 1024;
+const QUIET_BYTES = 256 * 1024;
 
 export class ShardLink {
   readonly writer: RingWriter;
-  /** bytes of PUBLISH records written quietly since the last loud one (see endPublish) */
+  /** bytes of records written quietly since the last loud one (see endRecord) */
   private quietBytes = 0;
   /** the shard's queues this thread delivers to itself (see direct-leases.ts) */
   readonly leases: DirectLeases;
@@ -215,17 +215,22 @@ export class ShardLink {
    * Ends the PUBLISH record. `quietSize`: its size, when the shard need not act
    * on it now (every target was delivered under a lease, with nothing to
    * confirm or store): it then rides along with the next record that wakes the
-   * shard, the consumer's ack as a rule, up to QUIET_PUBLISH_BYTES at a time.
+   * shard, up to QUIET_BYTES at a time.
    */
   endPublish(quietSize = 0): void {
-    if (quietSize > 0 && this.quietBytes + quietSize <= QUIET_PUBLISH_BYTES) {
+    this.endRecord(quietSize);
+    this.leases.fenced(0);
+  }
+
+  /** Ends a record, quietly when `quietSize` is not 0 and the quiet records since the last loud one stay within QUIET_BYTES. */
+  private endRecord(quietSize: number): void {
+    if (quietSize > 0 && this.quietBytes + quietSize <= QUIET_BYTES) {
       this.quietBytes += quietSize;
       this.writer.endQuietly();
     } else {
       this.quietBytes = 0;
       this.writer.end();
     }
-    this.leases.fenced(0);
   }
 
   /** Writes what waits (the lease deliveries' counts) and rings the shard if anything woke-worthy was written. */
@@ -279,6 +284,8 @@ export class ShardLink {
     if (this.settleEntries.length > 0 && action !== this.settleAction) this.writer.writeGathered();
     this.settleAction = action;
     for (let i = 0; i < entries.length; i++) this.settleEntries.push(entries[i]);
+    // Acked or dropped under a lease: room for the lease's next deliveries.
+    if (action !== R.SETTLE_REQUEUE && this.leases.size > 0) for (let i = 0; i < entries.length; i += 2) this.leases.settled(entries[i], entries[i + 1]);
     this.writer.gathering = this.writeSettle;
     if (action === R.SETTLE_REQUEUE) this.leases.fenced(1);
   }
@@ -288,7 +295,8 @@ export class ShardLink {
     const entries = this.settleEntries;
     const count = entries.length >>> 1;
     const w = this.writer;
-    w.begin(R.SETTLE_HEADER + count * R.SETTLE_ENTRY);
+    const size = R.SETTLE_HEADER + count * R.SETTLE_ENTRY;
+    w.begin(size);
     const { buf } = w;
     let p = w.offset;
     buf[p] = R.A2S_SETTLE;
@@ -299,7 +307,10 @@ export class ShardLink {
       writeU32LE(buf, p, entries[i]);
       writeF64LE(buf, p + 4, entries[i + 1]);
     }
-    w.end();
+    // Acks of leased queues only: nothing waits on the shard for them (it delivers
+    // nothing there), so they ride along with what wakes it next.
+    const quiet = this.settleAction !== R.SETTLE_REQUEUE && this.leases.size > 0 && this.leases.holdsAll(entries);
+    this.endRecord(quiet ? size : 0);
     entries.length = 0;
   };
 

@@ -104,6 +104,42 @@ for (const mode of MODES) {
       await eventually(async () => expect((await pub.checkQueue(queue)).messageCount).toBe(0));
     });
 
+    it("a leased consumer's acks give its lease room back, and reach the shard without waking it", async () => {
+      const conn = await open();
+      const ch = await channel(conn);
+      const queue = uniq('acking-room');
+      await ch.assertQueue(queue, { durable: false });
+      await ch.prefetch(10);
+      const got: number[] = [];
+      await ch.consume(queue, (msg) => {
+        if (msg === null) return;
+        got.push(numberOf(msg));
+        ch.ack(msg);
+      });
+      await eventually(() => expect(leasesHeld()).toBe(1));
+      const record = m.broker.broker.vhosts.get('/')!.topology.queues.get(queue)!;
+      const link = m.broker.broker.links[record.shard];
+      const [deliveriesBefore, ringsBefore] = [leaseDeliveries(), link.writer.rings];
+      const pub = await channel(await open());
+      const N = 200;
+      for (let n = 0; n < N; n += 5) {
+        for (let i = n; i < n + 5; i++) pub.sendToQueue(queue, numbered(i));
+        await eventually(() => expect(got.length).toBe(n + 5));
+      }
+      expect(got).toEqual([...Array(N).keys()]);
+      // 20 times its prefetch, all through the one lease: each ack made room for the next
+      expect(leaseDeliveries() - deliveriesBefore).toBe(N);
+      expect(link.leases.holds(record.id)).toBe(true);
+      // neither the publishes nor the acks rang the shard's bell (a few other records may)
+      expect(link.writer.rings - ringsBefore).toBeLessThan(N / 10);
+      // what the shard had not woken for, it took before answering the stats request
+      await eventually(async () => {
+        const body = (await m.api('GET', `/api/queues/%2F/${enc(queue)}`)).body;
+        expect(body.message_stats).toMatchObject({ publish: N, deliver: N, ack: N });
+        expect([body.messages, body.messages_unacknowledged]).toEqual([0, 0]);
+      }, 5000);
+    });
+
     it('numbered messages are each acked once, never past prefetch, through any order of nacks, recovers, cancels, closes and prefetch changes (fast-check)', async () => {
       const op = fc.oneof(
         fc.record({ kind: fc.constant('publish' as const), count: fc.integer({ min: 1, max: 150 }), paced: fc.boolean(), persistent: fc.boolean() }),
