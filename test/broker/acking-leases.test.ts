@@ -18,6 +18,17 @@ const numbered = (n: number) => Buffer.from(`n ${n}`);
 const numberOf = (msg: ConsumeMessage) => Number(/^n (\d+)$/.exec(msg.content.toString())![1]);
 const newDataDir = tempDirs('warren-acking-leases-');
 
+/** Subscribes on `ch`, acking each message as it comes; returns what came, in order. */
+async function consumeAcking(ch: Channel, queue: string): Promise<ConsumeMessage[]> {
+  const got: ConsumeMessage[] = [];
+  await ch.consume(queue, (msg) => {
+    if (msg === null) return;
+    got.push(msg);
+    ch.ack(msg);
+  });
+  return got;
+}
+
 for (const mode of MODES) {
   describe(`leases for consumers that ack (${mode.name})`, () => {
     const m = managedBroker(mode.workers);
@@ -32,21 +43,21 @@ for (const mode of MODES) {
     afterEach(async () => {
       await Promise.all(conns.splice(0).map((c) => c.close().catch(() => {})));
     });
-
-    it('3,000 numbered messages to a queue whose only consumer acks arrive once, in order, mostly through the lease; message_stats count them', async () => {
+    /** A new queue whose one consumer acks each message, with `prefetch`, once the queue is leased. */
+    const leasedQueue = async (prefix: string, prefetch: number, durable: boolean) => {
       const conn = await open();
       const ch = await channel(conn);
-      const pub = await confirmChannel(conn);
-      const queue = uniq('acking-lease');
-      await ch.assertQueue(queue, { durable: true });
-      await ch.prefetch(50);
-      const got: ConsumeMessage[] = [];
-      await ch.consume(queue, (msg) => {
-        if (msg === null) return;
-        got.push(msg);
-        ch.ack(msg);
-      });
+      const queue = uniq(prefix);
+      await ch.assertQueue(queue, { durable });
+      await ch.prefetch(prefetch);
+      const got = await consumeAcking(ch, queue);
       await eventually(() => expect(leasesHeld()).toBe(1));
+      return { conn, queue, got };
+    };
+
+    it('3,000 numbered messages to a queue whose only consumer acks arrive once, in order, mostly through the lease; message_stats count them', async () => {
+      const { conn, queue, got } = await leasedQueue('acking-lease', 50, true);
+      const pub = await confirmChannel(conn);
       const before = leaseDeliveries();
       const N = 3000;
       for (let n = 0; n < N; n++) {
@@ -87,13 +98,7 @@ for (const mode of MODES) {
       expect(leaseDeliveries() - before).toBe(10);
       expect(leasesHeld()).toBe(0);
       await a.close();
-      const b = await channel(consumerConn);
-      const got: ConsumeMessage[] = [];
-      await b.consume(queue, (msg) => {
-        if (msg === null) return;
-        got.push(msg);
-        b.ack(msg);
-      });
+      const got = await consumeAcking(await channel(consumerConn), queue);
       await eventually(() => expect(got.length).toBe(25));
       expect(got.map((msg) => [numberOf(msg), msg.fields.redelivered])).toEqual([...Array(25).keys()].map((n) => [n, n < 10]));
       // empty again with a consumer that has room: leased again, and the next one goes through it
@@ -105,18 +110,7 @@ for (const mode of MODES) {
     });
 
     it("a leased consumer's acks give its lease room back, and reach the shard without waking it", async () => {
-      const conn = await open();
-      const ch = await channel(conn);
-      const queue = uniq('acking-room');
-      await ch.assertQueue(queue, { durable: false });
-      await ch.prefetch(10);
-      const got: number[] = [];
-      await ch.consume(queue, (msg) => {
-        if (msg === null) return;
-        got.push(numberOf(msg));
-        ch.ack(msg);
-      });
-      await eventually(() => expect(leasesHeld()).toBe(1));
+      const { queue, got } = await leasedQueue('acking-room', 10, false);
       const record = m.broker.broker.vhosts.get('/')!.topology.queues.get(queue)!;
       const link = m.broker.broker.links[record.shard];
       const [deliveriesBefore, ringsBefore] = [leaseDeliveries(), link.writer.rings];
@@ -126,7 +120,7 @@ for (const mode of MODES) {
         for (let i = n; i < n + 5; i++) pub.sendToQueue(queue, numbered(i));
         await eventually(() => expect(got.length).toBe(n + 5));
       }
-      expect(got).toEqual([...Array(N).keys()]);
+      expect(got.map(numberOf)).toEqual([...Array(N).keys()]);
       // 20 times its prefetch, all through the one lease: each ack made room for the next
       expect(leaseDeliveries() - deliveriesBefore).toBe(N);
       expect(link.leases.holds(record.id)).toBe(true);
