@@ -17,7 +17,7 @@ import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
 import { storedMessage, type MessageWalk } from './block-arena.js';
 import { PAGING, type Paging } from './paged-backlog.js';
-import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
+import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry } from './queue.js';
 import * as R from './records.js';
 import type { QueueConfig } from '../vhost/queue-arguments.js';
 import { blockExpiration, expiresAt } from './expiry.js';
@@ -231,7 +231,10 @@ export class Shard implements LifecycleHost {
       if (queue === undefined) continue; // deleted while the publish was in flight
       const leasedId = leased ? readF64LE(buf, idsAt + 8 * i) : 0;
       if (leasedId !== 0) {
-        seq = this.deliveredUnderLease(queue, message, persistent, leasedId, buf, blockAt, end, seq);
+        // Delivered by the acceptor under the queue's lease (see offerLease): unacked from the start.
+        const entry = queue.enqueueDelivered(message, persistent && queue.stored, leasedId);
+        seq = this.storeEntry(queue, entry, persistent, buf, blockAt, end, seq);
+        if (entry.persistent) this.store!.delivered(queue.id, entry.id);
         delivered = true;
         continue;
       }
@@ -242,14 +245,9 @@ export class Shard implements LifecycleHost {
         if (lc.config.overflow === 'reject-publish-dlx') this.deadLetter(queue, message.block, 'maxlen');
         continue;
       }
-      const stored = persistent && queue.stored;
-      const entry = queue.enqueue(message, stored);
+      const entry = queue.enqueue(message, persistent && queue.stored);
       if (ttl >= 0 || lc !== null) this.admitted(queue, entry, ttl);
-      if (stored) {
-        const appended = this.store!.append(queue.id, entry.id, buf, blockAt, end);
-        if (seq >= 0) seq = appended;
-        if (queue.appended(entry, appended)) this.unsynced.add(queue);
-      } else if (persistent && queue.dir !== undefined && this.storeEnded) seq = -1;
+      seq = this.storeEntry(queue, entry, persistent, buf, blockAt, end, seq);
       this.pending.add(queue);
       delivered = true;
     }
@@ -269,21 +267,18 @@ export class Shard implements LifecycleHost {
   }
 
   /**
-   * The acceptor delivered a publish to `queue`'s one consumer under its lease,
-   * as message `id` (an acking consumer's: see offerLease): it is unacked here
-   * from now on, and stored as any publish, marked delivered. Returns the
-   * publish's store command, as `publish` keeps it in `seq`.
+   * Appends a publish's new entry to its queue's store when it goes there (a
+   * persistent message in a stored queue: `entry.persistent`). Returns the
+   * publish's store command as `publish` keeps it in `seq`: the last append,
+   * or -1 once a durable queue's disk failed.
    */
-  private deliveredUnderLease(queue: ShardQueue, message: StoredMessage, persistent: boolean, id: number, buf: Buffer, blockAt: number, end: number, seq: number): number {
-    const stored = persistent && queue.stored;
-    const entry = queue.enqueueDelivered(message, stored, id);
-    if (stored) {
+  private storeEntry(queue: ShardQueue, entry: QueueEntry, persistent: boolean, buf: Buffer, blockAt: number, end: number, seq: number): number {
+    if (entry.persistent) {
       const appended = this.store!.append(queue.id, entry.id, buf, blockAt, end);
-      queue.appended(entry, appended);
-      this.store!.delivered(queue.id, entry.id);
-      if (seq >= 0) return appended;
-    } else if (persistent && queue.dir !== undefined && this.storeEnded) return -1;
-    return seq;
+      if (queue.appended(entry, appended)) this.unsynced.add(queue);
+      return seq >= 0 ? appended : seq;
+    }
+    return persistent && queue.dir !== undefined && this.storeEnded ? -1 : seq;
   }
 
   /**
