@@ -104,17 +104,21 @@ export class DirectLeases {
    * known here), having handled `position` of this link's records, with the
    * queue's next message id and the consumer's `room` (R.UNLIMITED_ROOM: no
    * prefetch). Taken or declined; a declined offer is answered with LEASE_END,
-   * so the shard may offer again.
+   * so the shard may offer again. One that was only stale rings: the records
+   * after it may leave the queue empty again, and the next offer should be
+   * here before the next publish, not wait for it. (One declined for the
+   * consumer's sake is quiet: the shard would offer again at once, and the
+   * record that changes the consumer wakes it anyway.)
    */
   offered(queueId: number, consumer: ConsumerRef | undefined, position: number, nextId: number, room: number): void {
-    if (this.fence <= position && consumer !== undefined && consumer.queue.id === queueId && consumer.queue.consumerCount === 1 && deliverable(consumer)) {
-      this.held.set(queueId, { consumer, firstId: nextId, nextId, room: room === R.UNLIMITED_ROOM ? Infinity : room });
-    } else this.writeEnd(queueId);
+    if (consumer === undefined || consumer.queue.id !== queueId || consumer.queue.consumerCount !== 1 || !deliverable(consumer)) this.writeEnd(queueId, false);
+    else if (this.fence > position) this.writeEnd(queueId, true);
+    else this.held.set(queueId, { consumer, firstId: nextId, nextId, room: room === R.UNLIMITED_ROOM ? Infinity : room });
   }
 
   /** Gives back `queueId`'s lease, if held, before a record that must reach the queue itself. */
   end(queueId: number): void {
-    if (this.held.delete(queueId)) this.writeEnd(queueId);
+    if (this.held.delete(queueId)) this.writeEnd(queueId, false);
   }
 
   /**
@@ -133,13 +137,14 @@ export class DirectLeases {
     this.writer.endQuietly();
   }
 
-  /** Quiet too: the shard acts on it (offers again) only with the records that follow. */
-  private writeEnd(queueId: number): void {
+  /** Quiet unless `ring`: the shard acts on it (offers again) with the records that follow, which wake it. */
+  private writeEnd(queueId: number, ring: boolean): void {
     const w = this.writer;
     w.begin(R.LEASE_END_SIZE);
     w.buf[w.offset] = R.A2S_LEASE_END;
     writeU32LE(w.buf, w.offset + 1, queueId);
-    w.endQuietly();
+    if (ring) w.end();
+    else w.endQuietly();
   }
 }
 

@@ -94,28 +94,33 @@ for (const mode of MODES) {
         headers: fc.dictionary(shortstrText().filter((k) => k.length > 0 && k !== '__proto__'), fc.string({ unit: 'grapheme', maxLength: 40 }), { maxKeys: 3 }),
       });
       await withConnection(async (conn) => {
-        const ch = await channel(conn);
         await fc.assert(
           fc.asyncProperty(declarable(), declarable(), shortstrText(), shortstrText(), fc.array(message, { minLength: 1, maxLength: 12 }), async (exchange, queue, key, tag, messages) => {
-            await ch.assertExchange(exchange, 'direct', { durable: false });
-            await ch.assertQueue(queue, { durable: false });
-            await ch.bindQueue(queue, exchange, key);
-            const got: ConsumeMessage[] = [];
-            const { consumerTag } = await ch.consume(queue, (msg) => msg !== null && got.push(msg), { noAck: true, consumerTag: tag });
-            ch.publish(exchange, key, Buffer.from('warm-up'));
-            await eventually(() => expect(got.length).toBe(1));
-            await eventually(() => expect(leasesHeld()).toBe(1));
-            const bodies = messages.map(({ size }, n) => Buffer.concat([Buffer.from(`${n}:`), Buffer.alloc(size, n % 251)]));
-            messages.forEach(({ headers }, n) => ch.publish(exchange, key, bodies[n], { headers }));
-            await eventually(() => expect(got.length).toBe(1 + messages.length), 10_000);
-            got.slice(1).forEach((msg, n) => {
-              expect([msg.fields.exchange, msg.fields.routingKey, msg.fields.consumerTag, msg.fields.redelivered]).toEqual([exchange, key, consumerTag, false]);
-              expect(msg.content.equals(bodies[n])).toBe(true);
-              expect(msg.properties.headers ?? {}).toEqual(messages[n].headers);
-            });
-            await ch.cancel(consumerTag);
-            await ch.deleteQueue(queue);
-            await ch.deleteExchange(exchange);
+            // a channel per run, so that a failed run leaves no consumer behind to fail the next with a reused tag
+            const ch = await channel(conn);
+            try {
+              await ch.assertExchange(exchange, 'direct', { durable: false });
+              await ch.assertQueue(queue, { durable: false });
+              await ch.bindQueue(queue, exchange, key);
+              const got: ConsumeMessage[] = [];
+              const { consumerTag } = await ch.consume(queue, (msg) => msg !== null && got.push(msg), { noAck: true, consumerTag: tag });
+              ch.publish(exchange, key, Buffer.from('warm-up'));
+              await eventually(() => expect(got.length).toBe(1));
+              await eventually(() => expect(leasesHeld()).toBe(1));
+              const bodies = messages.map(({ size }, n) => Buffer.concat([Buffer.from(`${n}:`), Buffer.alloc(size, n % 251)]));
+              messages.forEach(({ headers }, n) => ch.publish(exchange, key, bodies[n], { headers }));
+              await eventually(() => expect(got.length).toBe(1 + messages.length), 10_000);
+              got.slice(1).forEach((msg, n) => {
+                expect([msg.fields.exchange, msg.fields.routingKey, msg.fields.consumerTag, msg.fields.redelivered]).toEqual([exchange, key, consumerTag, false]);
+                expect(msg.content.equals(bodies[n])).toBe(true);
+                expect(msg.properties.headers ?? {}).toEqual(messages[n].headers);
+              });
+              await ch.cancel(consumerTag);
+            } finally {
+              await ch.deleteQueue(queue).catch(() => {});
+              await ch.deleteExchange(exchange).catch(() => {});
+              await ch.close().catch(() => {});
+            }
           }),
           { numRuns: 15 },
         );
