@@ -8,18 +8,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ConsumerRef } from '../../src/acceptor/consumer-registry.js';
 import { DirectLeases } from '../../src/acceptor/direct-leases.js';
-import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { Ring } from '../../src/shard/ring.js';
 import { RingWriter } from '../../src/shard/ring-writer.js';
 import * as R from '../../src/shard/records.js';
-
-class CountingBell extends LocalDoorbell {
-  rung = 0;
-  override ring(): void {
-    this.rung++;
-    super.ring();
-  }
-}
+import { CountingBell, readAll } from '../shard/ring-support.js';
 
 const QUEUE = 7;
 
@@ -42,12 +34,7 @@ function setup() {
   const written = () => {
     const before = bell.rung;
     writer.flush();
-    const types: number[] = [];
-    for (let at = ring.peek(); at >= 0; at = ring.peek()) {
-      types.push(ring.data[at]);
-      ring.consume();
-    }
-    return { types, rang: bell.rung > before };
+    return { types: readAll(ring), rang: bell.rung > before };
   };
   /** a publish into the shard's ring, as ShardLink writes one: the fence moves past it */
   const publish = () => {

@@ -4,15 +4,7 @@ import { RingWriter } from '../../src/shard/ring-writer.js';
 import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { PIECE, PIECE_HEADER, PieceAssembler } from '../../src/shard/pieces.js';
 import fc from 'fast-check';
-
-/** A doorbell that counts its rings. */
-class CountingBell extends LocalDoorbell {
-  rung = 0;
-  override ring(): void {
-    this.rung++;
-    super.ring();
-  }
-}
+import { CountingBell, readAll } from './ring-support.js';
 
 function writeByte(w: RingWriter, value: number, quietly = false): void {
   w.begin(1);
@@ -21,15 +13,6 @@ function writeByte(w: RingWriter, value: number, quietly = false): void {
   else w.end();
 }
 
-function readAll(ring: Ring): number[] {
-  const got: number[] = [];
-  ring.publish(); // what the writer committed (its flush() would publish it)
-  for (let at = ring.peek(); at >= 0; at = ring.peek()) {
-    got.push(ring.data[at]);
-    ring.consume();
-  }
-  return got;
-}
 
 describe('RingWriter', () => {
   it('writes a gathered record before the next record and before ringing, once', () => {
