@@ -34,7 +34,9 @@ for (let rep = 0; rep < Number(values.reps); rep++) {
       const cpu0 = probe.cpuUs();
       const { stdout } = await promisify(execFile)(perf, ['throughput', `--uri=${broker.url}`, '-z', values.seconds, '-j', '-q', ...perfArgs], { maxBuffer: 1 << 24 });
       const cpuUs = probe.cpuUs() - cpu0;
-      const r = JSON.parse(stdout.trim().split('\n').pop());
+      // lavinmqperf's consumer acks after closing its channel at the end of a run, so every
+      // broker closes that connection with 504 and its log line may follow the JSON summary.
+      const r = JSON.parse(stdout.split('\n').findLast((line) => line.startsWith('{')));
       const consumed = r.avg_consume_rate * r.elapsed_seconds;
       results[name].push({ consume: r.avg_consume_rate, publish: r.avg_pub_rate, cpuPerMsg: consumed > 0 ? cpuUs / consumed : NaN });
       console.error(`rep ${rep + 1} ${name} (${broker.version}): consume ${Math.round(r.avg_consume_rate)}/s, publish ${Math.round(r.avg_pub_rate)}/s`);

@@ -36,6 +36,13 @@ export interface QueueEntry {
  */
 const CONGESTED_MESSAGES = 10_000;
 const CONGESTED_BYTES = 64 * 1024 * 1024;
+/**
+ * A congested queue whose consumers take nothing for this long fills freely
+ * too, until one of them takes a message: RabbitMQ does not hold publishers
+ * back for a queue's length, and a consumer that acks only once its publisher
+ * is done (or never) would otherwise wait on a publisher that waits on it.
+ */
+export const STALL_MS = 1000;
 
 /**
  * What a ready entry costs in the V8 heap besides its block's bytes: the entry,
@@ -52,11 +59,38 @@ export class Backlog {
   bytes = 0;
   /** queues whose `congested` flipped since the runner last told the acceptor */
   readonly flowChanged = new Set<ShardQueue>();
+  /** congested queues: their consumers are watched for a stall (STALL_MS) */
+  readonly congested = new Set<ShardQueue>();
+  /** queues whose consumers stalled while congested: not congested until one takes a message */
+  readonly stalled = new Set<ShardQueue>();
   /** counts what every entry in memory, ready or unacked, holds of its block's buffer */
   readonly blocks: BlockArena;
 
   constructor(minPassBytes?: number) {
     this.blocks = new BlockArena(minPassBytes);
+  }
+
+  /**
+   * End of a batch: a stalled queue whose consumers took a message holds its
+   * publishers back again (if still over its mark); a congested one whose
+   * consumers took nothing for STALL_MS stops doing so.
+   */
+  sweepStalls(now: number): void {
+    for (const queue of this.stalled) queue.resumeIfTaken();
+    for (const queue of this.congested) queue.stallIfIdle(now);
+  }
+
+  /** When a congested queue's stall is due (ms since the epoch); Infinity: none congested. */
+  nextStallCheck(): number {
+    let next = Infinity;
+    for (const queue of this.congested) if (queue.stallCheckAt < next) next = queue.stallCheckAt;
+    return next;
+  }
+
+  /** A deleted queue is watched no more. */
+  forget(queue: ShardQueue): void {
+    this.congested.delete(queue);
+    this.stalled.delete(queue);
   }
 }
 
@@ -111,6 +145,12 @@ export class ShardQueue {
   private paging = PAGING;
   /** true while publishers into this queue should wait for its consumers */
   congested = false;
+  /** congested: when its consumers count as stalled if they take nothing before (0: set at the next sweep) */
+  stallCheckAt = 0;
+  /** what its consumers had taken (see `taken`) when stallCheckAt was set, or when they stalled */
+  private takenAtCheck = 0;
+  /** its consumers took nothing for STALL_MS while it was congested: it fills freely until they take one */
+  private stalledConsumers = false;
   /** the acceptor was offered this queue's lease and has not given it back (see Shard.offerLease) */
   leased = false;
   /** its high mark (see CONGESTED_MESSAGES); a stored queue's is its paging window. Kept, not derived: updateFlow runs per enqueue */
@@ -526,15 +566,46 @@ export class ShardQueue {
     }
   }
 
-  /** Congested past the high mark while it has consumers; clear below half, or without consumers. */
+  /** Congested past the high mark while it has consumers that take messages; clear below half, or without (taking) consumers. */
   private updateFlow(): void {
     const count = this.messageCount;
-    const congested = this.consumers.length > 0 && (this.congested
+    const congested = this.consumers.length > 0 && !this.stalledConsumers && (this.congested
       ? count >= this.congestMessages / 2 || this.readyBytes >= this.congestBytes / 2
       : count > this.congestMessages || this.readyBytes > this.congestBytes);
     if (congested === this.congested) return;
     this.congested = congested;
     this.backlog.flowChanged.add(this);
+    if (!congested) this.backlog.congested.delete(this);
+    else {
+      this.stallCheckAt = 0;
+      this.backlog.congested.add(this);
+    }
+  }
+
+  /** Messages its consumers (and basic.get) took: deliveries, gets and acks. */
+  private taken(): number {
+    return this.delivered + this.deliveredNoAck + this.got + this.gotNoAck + this.acked;
+  }
+
+  /** Congested: stalls once its consumers took nothing for STALL_MS (Backlog.sweepStalls). */
+  stallIfIdle(now: number): void {
+    const taken = this.taken();
+    if (this.stallCheckAt === 0 || taken !== this.takenAtCheck) {
+      this.stallCheckAt = now + STALL_MS;
+      this.takenAtCheck = taken;
+    } else if (now >= this.stallCheckAt) {
+      this.stalledConsumers = true;
+      this.backlog.stalled.add(this);
+      this.updateFlow();
+    }
+  }
+
+  /** Stalled: congested again (if over its mark) once something was taken. */
+  resumeIfTaken(): void {
+    if (this.taken() === this.takenAtCheck) return;
+    this.stalledConsumers = false;
+    this.backlog.stalled.delete(this);
+    this.updateFlow();
   }
 
   removeConsumer(consumer: Consumer): void {

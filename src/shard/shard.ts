@@ -120,14 +120,19 @@ export class Shard implements LifecycleHost {
     this.now = now;
   }
 
-  /** Ends a batch at `now`: queues over a length limit are trimmed, expired heads and queues go. */
+  /**
+   * Ends a batch at `now`: queues over a length limit are trimmed, expired heads
+   * and queues go, congested queues whose consumers stalled stop holding their
+   * publishers back.
+   */
   settleLifecycles(now: number): void {
     this.lifecycles.settle(now);
+    this.backlog.sweepStalls(now);
   }
 
   /** When the shard must run next even if no record comes (ms since the epoch); Infinity: never. */
   nextDeadline(): number {
-    return this.lifecycles.nextDeadline();
+    return Math.min(this.lifecycles.nextDeadline(), this.backlog.nextStallCheck());
   }
 
   /** Handles one acceptor record found at buf[at..end). */
@@ -428,6 +433,7 @@ export class Shard implements LifecycleHost {
     }
     for (const consumer of queue.consumers) this.consumers.delete(consumer.id);
     this.lifecycles.deleted(queue);
+    this.backlog.forget(queue);
     this.queues.delete(queueId);
     this.pending.delete(queue);
     this.unsynced.delete(queue);

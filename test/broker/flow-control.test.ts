@@ -1,16 +1,19 @@
 /**
  * Publisher flow control, per queue: a queue nobody consumes fills up freely (as in
- * RabbitMQ), while publishers into a queue whose consumers fall behind are paused
- * until they catch up. Other queues, on the same shard too, are not slowed, and
- * only a consumer of the congested queue itself is exempt.
+ * RabbitMQ), and so does one whose consumers take nothing (they may be waiting for
+ * the publisher), while publishers into a queue whose consumers take messages but
+ * fall behind are paused until they catch up. Other queues, on the same shard too,
+ * are not slowed, and only a consumer of the congested queue itself is exempt.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODES, channel, connect, eventually, sleep, start, uniq } from '../helpers.js';
-import type { RunningBroker } from '../../dist/src/index.js';
+import { MODES, channel, connect, eventually, sleep, start, tempDirs, uniq } from '../helpers.js';
+import { startBroker, type RunningBroker } from '../../dist/src/index.js';
 import { shardOf } from '../../dist/src/shard/placement.js';
+import type { ConsumeMessage } from 'amqplib';
 import { RawClient, frame, method, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
 
 const MESSAGES = 25_000; // past the shard's threshold of 10,000 ready messages
+const newDataDir = tempDirs('warren-flow-control-');
 
 describe.each(MODES)('flow control, $name', ({ workers }) => {
   let broker: RunningBroker;
@@ -41,13 +44,28 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
     }
   }
 
-  /** A consumer that takes one message (prefetch 1) and never acks it. */
-  async function stuckConsumer(queue: string) {
+  /**
+   * A consumer that falls behind but keeps taking messages (prefetch 1, each
+   * acked 50 ms after it came, well inside the shard's STALL_MS): its queue
+   * stays congested. `taken` counts its acks; stop() cancels it, leaving one unacked at most.
+   */
+  async function slowConsumer(queue: string) {
     const conn = await connect(broker.url);
     const ch = await channel(conn);
     await ch.prefetch(1);
-    const { consumerTag } = await ch.consume(queue, () => {}, { noAck: false });
-    return { conn, ch, consumerTag };
+    const slow = { conn, ch, taken: 0, stopped: false, stop: async () => {} };
+    const { consumerTag } = await ch.consume(queue, (msg) => {
+      setTimeout(() => {
+        if (slow.stopped || msg === null) return;
+        ch.ack(msg);
+        slow.taken++;
+      }, 50);
+    }, { noAck: false });
+    slow.stop = async () => {
+      slow.stopped = true;
+      await ch.cancel(consumerTag);
+    };
+    return slow;
   }
 
   it('stops delivering to a consumer that does not read its socket, and delivers everything, once, when it reads again', { timeout: 60_000 }, async () => {
@@ -145,11 +163,8 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
     const setup = await connect(broker.url);
     const queue = uniq('flow-lagging');
     await (await channel(setup)).assertQueue(queue);
-    // A consumer that takes one message and never acks: everything else waits for it.
-    const slow = await connect(broker.url);
-    const slowCh = await channel(slow);
-    await slowCh.prefetch(1);
-    const { consumerTag } = await slowCh.consume(queue, () => {}, { noAck: false });
+    // A consumer that takes a message every 50 ms: everything else waits for it.
+    const slow = await slowConsumer(queue);
 
     // Heartbeats every second: a paused socket's heartbeats go unread, and must not get it dropped.
     const publisher = await connect(`${broker.url}?heartbeat=1`);
@@ -159,13 +174,16 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
     await sleep(3500);
     expect(done, 'publisher finished although its consumer lags').toBe(false);
 
-    await slowCh.cancel(consumerTag); // nobody reads the queue now: no reason to hold back
+    expect(slow.taken, 'the consumer kept taking messages meanwhile').toBeGreaterThan(10);
+
+    await slow.stop(); // nobody reads the queue now: no reason to hold back
     await publishing;
     expect(done).toBe(true);
     const check = await channel(setup);
-    expect((await check.checkQueue(queue)).messageCount).toBeGreaterThanOrEqual(MESSAGES - 1);
+    // All there but what the consumer acked and the one it may still hold.
+    expect((await check.checkQueue(queue)).messageCount).toBeGreaterThanOrEqual(MESSAGES - slow.taken - 1);
     await check.deleteQueue(queue);
-    for (const c of [publisher, slow, setup]) await c.close();
+    for (const c of [publisher, slow.conn, setup]) await c.close();
   });
 
   it('does not slow confirms into another queue of the same shard while one queue is congested', async () => {
@@ -175,7 +193,7 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
     const neighbour = neighbourOf(congested);
     await setupCh.assertQueue(congested);
     await setupCh.assertQueue(neighbour);
-    const stuck = await stuckConsumer(congested);
+    const slow = await slowConsumer(congested);
 
     const flooder = await connect(broker.url);
     const floodCh = await flooder.createConfirmChannel();
@@ -206,12 +224,12 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
     for (let msg = await setupCh.get(neighbour, { noAck: true }); msg !== false; msg = await setupCh.get(neighbour, { noAck: true })) got.push(msg.content.toString());
     expect(got).toEqual(Array.from({ length: 1000 }, (_, i) => String(i)));
 
-    await stuck.ch.cancel(stuck.consumerTag); // nobody reads the queue now: the flood may go on
+    await slow.stop(); // nobody reads the queue now: the flood may go on
     await flooding;
     expect(flood.confirmed).toBe(MESSAGES);
     await setupCh.deleteQueue(congested);
     await setupCh.deleteQueue(neighbour);
-    for (const c of [flooder, other, stuck.conn, setup]) await c.close();
+    for (const c of [flooder, other, slow.conn, setup]) await c.close();
   });
 
   it('pauses a publisher that consumes from another queue, but not a consumer of the congested queue', async () => {
@@ -221,7 +239,7 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
     const elsewhere = uniq('flow-elsewhere');
     await setupCh.assertQueue(congested);
     await setupCh.assertQueue(elsewhere);
-    const stuck = await stuckConsumer(congested);
+    const slow = await slowConsumer(congested);
 
     // Consuming elsewhere is no exemption: this publisher is held back.
     const consumerElsewhere = await connect(broker.url);
@@ -233,19 +251,82 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
     await sleep(3000);
     expect(heldDone, 'a connection that consumes elsewhere was not paused').toBe(false);
 
-    // The stuck consumer's own connection publishes into the queue it consumes: its acks drain it, so it goes on.
-    const ownCh = await stuck.conn.createConfirmChannel();
+    // The slow consumer's own connection publishes into the queue it consumes: its acks drain it, so it goes on.
+    const ownCh = await slow.conn.createConfirmChannel();
     const own = { confirmed: 0 };
     await publishAll(ownCh, congested, MESSAGES, own);
     expect(own.confirmed).toBe(MESSAGES);
     expect(heldDone).toBe(false);
 
-    await stuck.ch.cancel(stuck.consumerTag);
+    await slow.stop();
     await holding;
     expect(held.confirmed).toBe(MESSAGES);
-    expect((await setupCh.checkQueue(congested)).messageCount).toBe(2 * MESSAGES - 1);
+    const { messageCount } = await setupCh.checkQueue(congested);
+    expect(messageCount).toBeGreaterThanOrEqual(2 * MESSAGES - slow.taken - 1);
+    expect(messageCount).toBeLessThanOrEqual(2 * MESSAGES - slow.taken);
     await setupCh.deleteQueue(congested);
     await setupCh.deleteQueue(elsewhere);
-    for (const c of [consumerElsewhere, stuck.conn, setup]) await c.close();
+    for (const c of [consumerElsewhere, slow.conn, setup]) await c.close();
+  });
+
+  /**
+   * A consumer that holds its one message until every publish is confirmed: RabbitMQ
+   * 3.10.8 confirms 30,000 so in about a second. Once the consumer has taken nothing
+   * for the shard's STALL_MS, its queue stops holding the publisher back.
+   */
+  async function publishWhileConsumerWaits(target: RunningBroker, durable: boolean) {
+    const queue = uniq('flow-waiting');
+    const conn = await connect(target.url);
+    const consumerCh = await channel(conn);
+    await consumerCh.assertQueue(queue, { durable });
+    await consumerCh.prefetch(1);
+    const firstDelivery: ConsumeMessage[] = [];
+    const { consumerTag } = await consumerCh.consume(queue, (msg) => msg && firstDelivery.push(msg), { noAck: false });
+
+    const publisher = await connect(target.url);
+    const ch = await publisher.createConfirmChannel();
+    const progress = { confirmed: 0 };
+    const published = performance.now();
+    for (let i = 0; i < MESSAGES; i++) {
+      if (!ch.sendToQueue(queue, Buffer.from(String(i)), { persistent: durable }, (err) => err == null && progress.confirmed++)) await new Promise((r) => ch.once('drain', r));
+    }
+    await ch.waitForConfirms();
+    const ms = performance.now() - published;
+    expect(progress.confirmed).toBe(MESSAGES);
+    expect(firstDelivery.map((m) => m.content.toString())).toEqual(['0']);
+    expect((await ch.checkQueue(queue)).messageCount).toBe(MESSAGES - 1);
+
+    // Now the consumer acks (cancelled first, so that nothing follows): every number comes once, in order, none redelivered.
+    await consumerCh.cancel(consumerTag);
+    consumerCh.ack(firstDelivery[0]);
+    const seen: number[] = [0];
+    let redelivered = 0;
+    const drainCh = await channel(conn);
+    await drainCh.consume(queue, (msg) => {
+      if (msg === null) return;
+      seen.push(Number(msg.content.toString()));
+      if (msg.fields.redelivered) redelivered++;
+    }, { noAck: true });
+    await eventually(() => expect(seen).toHaveLength(MESSAGES), 20_000);
+    expect(seen).toEqual(Array.from({ length: MESSAGES }, (_, i) => i));
+    expect(redelivered).toBe(0);
+    await drainCh.deleteQueue(queue);
+    for (const c of [publisher, conn]) await c.close();
+    return ms;
+  }
+
+  it('confirms every publish while the queue\'s consumer waits for them before it acks', { timeout: 60_000 }, async () => {
+    const ms = await publishWhileConsumerWaits(broker, false);
+    console.log(`flow control (${workers} workers): ${MESSAGES} confirmed in ${ms.toFixed(0)} ms while the consumer held its first message`);
+  });
+
+  it('confirms every persistent publish into a durable queue while its consumer waits for them', { timeout: 60_000 }, async () => {
+    // A durable queue in a broker with a data dir congests at its paging window (4,096 messages).
+    const stored = await startBroker({ port: 0, host: '127.0.0.1', workers, dataDir: newDataDir() });
+    try {
+      await publishWhileConsumerWaits(stored, true);
+    } finally {
+      await stored.close();
+    }
   });
 });

@@ -4,7 +4,7 @@ import { Ring } from '../../src/shard/ring.js';
 import { RingWriter } from '../../src/shard/ring-writer.js';
 import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { Shard } from '../../src/shard/shard.js';
-import { CREDIT_WINDOW } from '../../src/shard/queue.js';
+import { CREDIT_WINDOW, STALL_MS } from '../../src/shard/queue.js';
 import { ShardRunner } from '../../src/shard/shard-runner.js';
 import * as R from '../../src/shard/records.js';
 import { controlRecord, creditRecord, publishRecord, settleRecord } from './records.js';
@@ -47,7 +47,7 @@ function setup() {
     }
     return got;
   };
-  return { send, deliveries, backlog };
+  return { send, deliveries, backlog, shard };
 }
 
 describe('Shard (inline)', () => {
@@ -138,6 +138,58 @@ describe('Shard (inline)', () => {
     expect(queue.messageCount).toBeLessThan(5_000); // below half of the mark
     expect(queue.messageCount).toBeGreaterThan(4_800); // and not before
     expect(backlog.flowChanged.has(queue)).toBe(true);
+  });
+
+  it('stops holding publishers back while a congested queue\'s consumers take nothing for STALL_MS, and again once they take one', () => {
+    const { send, deliveries, backlog, shard } = setup();
+    send(controlRecord(0, { op: 'declare', queueId: 5, name: 'q' }));
+    send(controlRecord(0, { op: 'consume', queueId: 5, consumerId: 1, noAck: false, prefetch: 1, globalPrefetch: 0 }));
+    for (let i = 0; i < 10_002; i++) send(publishRecord([5], `m${i}`));
+    const [queue] = [...backlog.flowChanged];
+    expect([queue.id, queue.congested]).toEqual([5, true]);
+    let held = deliveries();
+    expect(held.map((d) => d.body)).toEqual(['m0']);
+    backlog.flowChanged.clear();
+    const t0 = 1_000_000;
+    shard.settleLifecycles(t0);
+    expect(shard.nextDeadline()).toBe(t0 + STALL_MS);
+
+    // A consumer that takes one message a little under every STALL_MS keeps it congested.
+    const takeOne = () => {
+      send(creditRecord([[1, held.length]]));
+      send(settleRecord(R.SETTLE_ACK, held.map((d) => [5, d.msgId] as [number, number])));
+      held = deliveries();
+      expect(held).toHaveLength(1);
+    };
+    takeOne();
+    shard.settleLifecycles(t0 + STALL_MS - 1);
+    shard.settleLifecycles(t0 + STALL_MS);
+    expect(queue.congested).toBe(true);
+    expect(shard.nextDeadline()).toBe(t0 + 2 * STALL_MS - 1);
+
+    // Then it holds its message and takes nothing: at the deadline its publishers go on.
+    shard.settleLifecycles(t0 + 2 * STALL_MS - 2);
+    expect(queue.congested).toBe(true);
+    shard.settleLifecycles(t0 + 2 * STALL_MS - 1);
+    expect([...backlog.flowChanged].map((q) => [q.id, q.congested])).toEqual([[5, false]]);
+    expect(shard.nextDeadline()).toBe(Infinity);
+    backlog.flowChanged.clear();
+    for (let i = 0; i < 5_000; i++) send(publishRecord([5], `n${i}`));
+    shard.settleLifecycles(t0 + 3 * STALL_MS);
+    expect(queue.congested).toBe(false);
+    expect(backlog.flowChanged.size).toBe(0);
+
+    // It takes one again: over the mark, its publishers wait for it once more.
+    takeOne();
+    shard.settleLifecycles(t0 + 3 * STALL_MS + 1);
+    expect([...backlog.flowChanged].map((q) => [q.id, q.congested])).toEqual([[5, true]]);
+    expect(queue.messageCount).toBe(15_002 - 3); // two acked, one out with the consumer
+
+    // Stalled again, then deleted: watched no more.
+    shard.settleLifecycles(t0 + 4 * STALL_MS + 1);
+    expect([queue.congested, backlog.stalled.has(queue)]).toEqual([false, true]);
+    send(controlRecord(0, { op: 'delete', queueId: 5 }));
+    expect([backlog.congested.size, backlog.stalled.size, shard.nextDeadline()]).toEqual([0, 0, Infinity]);
   });
 });
 
