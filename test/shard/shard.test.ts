@@ -1,10 +1,11 @@
 /** The shard's queue logic, inline: records in, records out, no threads. */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Ring } from '../../src/shard/ring.js';
 import { RingWriter } from '../../src/shard/ring-writer.js';
 import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { Shard } from '../../src/shard/shard.js';
-import { CREDIT_WINDOW, STALL_MS } from '../../src/shard/queue.js';
+import { CREDIT_WINDOW, STALL_MS, type ShardQueue } from '../../src/shard/queue.js';
 import { ShardRunner } from '../../src/shard/shard-runner.js';
 import * as R from '../../src/shard/records.js';
 import { controlRecord, creditRecord, publishRecord, settleRecord } from './records.js';
@@ -190,6 +191,89 @@ describe('Shard (inline)', () => {
     expect([queue.congested, backlog.stalled.has(queue)]).toEqual([false, true]);
     send(controlRecord(0, { op: 'delete', queueId: 5 }));
     expect([backlog.congested.size, backlog.stalled.size, shard.nextDeadline()]).toEqual([0, 0, Infinity]);
+  });
+
+  type StallOp = { kind: 'publish'; count: number } | { kind: 'take' } | { kind: 'advance'; ms: number } | { kind: 'cancel' } | { kind: 'consume'; prefetch: number };
+  const stallOp: fc.Arbitrary<StallOp> = fc.oneof(
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant('publish' as const), count: fc.integer({ min: 1_000, max: 6_000 }) }) },
+    { weight: 3, arbitrary: fc.constant({ kind: 'take' as const }) },
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 1_500 }) }) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'cancel' as const }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('consume' as const), prefetch: fc.integer({ min: 1, max: 50 }) }) },
+  );
+
+  it('never holds publishers back for more than STALL_MS of consumers taking nothing, and holds them whenever a consumer takes from a queue over its mark (fast-check)', () => {
+    const seen = { congested: 0, stalled: 0, resumed: 0 };
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 50 }), fc.array(stallOp, { minLength: 15, maxLength: 40 }), (prefetch, ops) => {
+        const { send, deliveries, backlog, shard } = setup();
+        send(controlRecord(0, { op: 'declare', queueId: 9, name: 'q' }));
+        const queue = (shard as unknown as { queues: Map<number, ShardQueue> }).queues.get(9)!;
+        let consumerId = 0;
+        let held: Delivered[] = [];
+        let now = 1_000_000;
+        let progress = false; // a consumer took something since the last sweep
+        let armedAt = now; // the last sweep that saw it take, or that first saw the queue congested
+        let congestedAtSweep = false;
+        let lastFlip: boolean | undefined;
+        const flips = () => {
+          if (!backlog.flowChanged.has(queue)) return;
+          expect(queue.congested, 'a QUEUE_FLOW that changes nothing').not.toBe(lastFlip ?? false);
+          lastFlip = queue.congested;
+          backlog.flowChanged.clear();
+        };
+        const take = () => {
+          if (held.length > 0) {
+            send(creditRecord([[consumerId, held.length]]));
+            send(settleRecord(R.SETTLE_ACK, held.map((d) => [9, d.msgId] as [number, number])));
+            progress = true;
+          }
+          held = consumerId > 0 ? deliveries() : [];
+          if (held.length > 0) progress = true;
+        };
+        let published = 0;
+        for (const op of [{ kind: 'consume', prefetch } as StallOp, ...ops]) {
+          if (op.kind === 'publish') for (let i = 0; i < op.count; i++) send(publishRecord([9], `m${published++}`));
+          else if (op.kind === 'take') take();
+          else if (op.kind === 'cancel' && consumerId > 0) {
+            take(); // acks what it holds (and may take more, acked here too)
+            if (held.length > 0) send(settleRecord(R.SETTLE_ACK, held.map((d) => [9, d.msgId] as [number, number])));
+            send(controlRecord(0, { op: 'cancel', consumerId }));
+            held = [];
+            consumerId = 0;
+          } else if (op.kind === 'consume' && consumerId === 0) {
+            consumerId = 1 + Math.floor(now % 1000);
+            send(controlRecord(0, { op: 'consume', queueId: 9, consumerId, noAck: false, prefetch: op.prefetch, globalPrefetch: 0 }));
+            held = deliveries();
+            if (held.length > 0) progress = true;
+          } else if (op.kind === 'advance') {
+            now += op.ms;
+            shard.settleLifecycles(now);
+            if (progress || !congestedAtSweep) armedAt = now;
+            const overMark = consumerId > 0 && queue.messageCount > 10_000;
+            if (queue.congested) {
+              expect(now - armedAt, 'congested although its consumers took nothing for STALL_MS').toBeLessThan(STALL_MS);
+              const deadline = shard.nextDeadline();
+              expect(deadline).toBeGreaterThan(now);
+              expect(deadline).toBeLessThanOrEqual(now + STALL_MS);
+            } else {
+              expect(shard.nextDeadline()).toBe(Infinity);
+              if (overMark) expect(backlog.stalled.has(queue), 'over its mark with a consumer, neither congested nor stalled').toBe(true);
+            }
+            if (overMark && progress) expect(queue.congested, 'its consumer took one, over the mark: not congested').toBe(true);
+            if (queue.congested) seen.congested++;
+            if (backlog.stalled.has(queue)) seen.stalled++;
+            if (queue.congested && !congestedAtSweep && overMark && progress) seen.resumed++;
+            congestedAtSweep = queue.congested;
+            progress = false;
+          }
+          flips();
+        }
+      }),
+      { numRuns: 40 },
+    );
+    // The runs reached each state, or the property said nothing.
+    expect(Math.min(seen.congested, seen.stalled, seen.resumed)).toBeGreaterThan(5);
   });
 });
 
