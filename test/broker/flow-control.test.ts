@@ -25,9 +25,9 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
   type ConfirmChannel = Awaited<ReturnType<Awaited<ReturnType<typeof connect>>['createConfirmChannel']>>;
 
   /** Publishes `count` numbered messages; `progress.confirmed` counts the confirms as they come. */
-  async function publishAll(ch: ConfirmChannel, queue: string, count = MESSAGES, progress = { confirmed: 0 }) {
+  async function publishAll(ch: ConfirmChannel, queue: string, count = MESSAGES, progress = { confirmed: 0 }, persistent = false) {
     for (let i = 0; i < count; i++) {
-      const ok = ch.sendToQueue(queue, Buffer.from(String(i)), {}, (err) => {
+      const ok = ch.sendToQueue(queue, Buffer.from(String(i)), { persistent }, (err) => {
         if (err === null || err === undefined) progress.confirmed++;
       });
       if (!ok) await new Promise((r) => ch.once('drain', r));
@@ -287,10 +287,7 @@ describe.each(MODES)('flow control, $name', ({ workers }) => {
     const ch = await publisher.createConfirmChannel();
     const progress = { confirmed: 0 };
     const published = performance.now();
-    for (let i = 0; i < MESSAGES; i++) {
-      if (!ch.sendToQueue(queue, Buffer.from(String(i)), { persistent: durable }, (err) => err == null && progress.confirmed++)) await new Promise((r) => ch.once('drain', r));
-    }
-    await ch.waitForConfirms();
+    await publishAll(ch, queue, MESSAGES, progress, durable);
     const ms = performance.now() - published;
     expect(progress.confirmed).toBe(MESSAGES);
     expect(firstDelivery.map((m) => m.content.toString())).toEqual(['0']);

@@ -13,7 +13,6 @@ function writeByte(w: RingWriter, value: number, quietly = false): void {
   else w.end();
 }
 
-
 describe('RingWriter', () => {
   it('writes a gathered record before the next record and before ringing, once', () => {
     const ring = Ring.allocate(1024);

@@ -209,7 +209,8 @@ describe('Shard (inline)', () => {
         const { send, deliveries, backlog, shard } = setup();
         send(controlRecord(0, { op: 'declare', queueId: 9, name: 'q' }));
         const queue = (shard as unknown as { queues: Map<number, ShardQueue> }).queues.get(9)!;
-        let consumerId = 0;
+        let consumerId = 0; // 0: none subscribed
+        let consumers = 0;
         let held: Delivered[] = [];
         let now = 1_000_000;
         let progress = false; // a consumer took something since the last sweep
@@ -242,7 +243,7 @@ describe('Shard (inline)', () => {
             held = [];
             consumerId = 0;
           } else if (op.kind === 'consume' && consumerId === 0) {
-            consumerId = 1 + Math.floor(now % 1000);
+            consumerId = ++consumers;
             send(controlRecord(0, { op: 'consume', queueId: 9, consumerId, noAck: false, prefetch: op.prefetch, globalPrefetch: 0 }));
             held = deliveries();
             if (held.length > 0) progress = true;
