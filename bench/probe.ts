@@ -1,5 +1,6 @@
-// Broker resource use from /proc: CPU time and resident memory of the broker's
-// process and its descendants (warren's worker processes, if it forks).
+// Resource use from /proc: CPU time and resident memory of the broker's process
+// and its descendants (warren's worker processes, if it forks), and the CPU time
+// of each of the load generator's own threads.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 
@@ -16,13 +17,39 @@ function ticksPerSecond(): number {
 }
 
 /** Fields of /proc/PID/stat after the command name (which may contain spaces). */
-function statFields(pid: number): string[] | null {
+function statFields(pid: number, path = `/proc/${pid}/stat`): string[] | null {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const s = readFileSync(path, 'utf8');
     return s.slice(s.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** CPU ticks (user + system) of each thread of `pid`, by thread id. */
+export function threadTicks(pid: number = process.pid): Map<number, number> {
+  const ticks = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return ticks;
+  }
+  for (const tid of tids) {
+    const f = statFields(Number(tid), `/proc/${pid}/task/${tid}/stat`);
+    if (f) ticks.set(Number(tid), Number(f[11]) + Number(f[12]));
+  }
+  return ticks;
+}
+
+/**
+ * The busiest thread between two `threadTicks` readings, as a share of one core
+ * over `seconds`: near 1, that thread (a generator) was the limit of the run.
+ */
+export function busiestThreadShare(before: Map<number, number>, after: Map<number, number>, seconds: number): number {
+  let most = 0;
+  for (const [tid, t] of after) most = Math.max(most, t - (before.get(tid) ?? 0));
+  return most / ticksPerSecond() / seconds;
 }
 
 /** pid and every live descendant. */

@@ -18,6 +18,8 @@ export interface Summary {
   p999: number;
   max: number;
   cpuUsPerMsg: number;
+  /** the generator's busiest thread, share of one core */
+  generatorBusy: number;
   peakRssBytes: number;
   rssPerConnectionBytes: number;
   connectionsPerSec: number;
@@ -38,6 +40,7 @@ export function summarizeRuns(runs: readonly RunResult[]): Summary {
     p50: m((r) => r.latency.p50), p90: m((r) => r.latency.p90), p99: m((r) => r.latency.p99),
     p999: m((r) => r.latency.p999), max: m((r) => r.latency.max),
     cpuUsPerMsg: m((r) => r.cpuUsPerMsg),
+    generatorBusy: m((r) => r.generatorBusy),
     peakRssBytes: m((r) => r.peakRssBytes),
     rssPerConnectionBytes: m((r) => r.connections?.rssPerConnectionBytes),
     connectionsPerSec: m((r) => r.connections?.openPerSec),
@@ -85,7 +88,7 @@ function fmtRatio(x: number): string {
   return Number.isFinite(x) ? `${x.toFixed(2)}x` : '-';
 }
 
-const HEADERS = ['scenario', 'broker', 'client', 'pub msg/s', 'del msg/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'cpu µs/msg', 'peak RSS', 'per conn'];
+const HEADERS = ['scenario', 'broker', 'client', 'pub msg/s', 'del msg/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'cpu µs/msg', 'gen busy', 'peak RSS', 'per conn'];
 
 function row(s: Summary): string[] {
   const withNoise = (v: string, n: number) => (s.reps > 1 && n > 0.005 ? `${v} ±${(n * 100).toFixed(0)}%` : v);
@@ -95,6 +98,7 @@ function row(s: Summary): string[] {
     withNoise(fmtRate(s.consumedPerSec), s.noise.consumedPerSec),
     fmtMs(s.p50), fmtMs(s.p90), withNoise(fmtMs(s.p99), s.noise.p99), fmtMs(s.p999), fmtMs(s.max),
     Number.isFinite(s.cpuUsPerMsg) ? s.cpuUsPerMsg.toFixed(1) : '-',
+    Number.isFinite(s.generatorBusy) ? `${(s.generatorBusy * 100).toFixed(0)}%` : '-',
     fmtBytes(s.peakRssBytes),
     Number.isFinite(s.rssPerConnectionBytes) ? fmtBytes(s.rssPerConnectionBytes) : Number.isFinite(s.connectionsPerSec) ? `${fmtRate(s.connectionsPerSec)} conn/s` : '-',
   ];
@@ -107,7 +111,7 @@ function ratioRow(a: Summary, b: Summary): string[] {
     fmtRatio(ratio(a.publishedPerSec, b.publishedPerSec)), fmtRatio(ratio(a.consumedPerSec, b.consumedPerSec)),
     fmtRatio(ratio(a.p50, b.p50)), fmtRatio(ratio(a.p90, b.p90)), fmtRatio(ratio(a.p99, b.p99)),
     fmtRatio(ratio(a.p999, b.p999)), fmtRatio(ratio(a.max, b.max)),
-    fmtRatio(ratio(a.cpuUsPerMsg, b.cpuUsPerMsg)), fmtRatio(ratio(a.peakRssBytes, b.peakRssBytes)),
+    fmtRatio(ratio(a.cpuUsPerMsg, b.cpuUsPerMsg)), '', fmtRatio(ratio(a.peakRssBytes, b.peakRssBytes)),
     fmtRatio(ratio(a.rssPerConnectionBytes, b.rssPerConnectionBytes)),
   ];
 }

@@ -51,7 +51,7 @@ export async function runReset(plan: ScenarioPlan, broker: { name: string; handl
   return {
     label: plan.label, scenario: plan.scenario, broker: broker.name, driver: 'amqplib',
     publishedPerSec: NaN, consumedPerSec: NaN, latency, histogram,
-    cpuUsPerMsg: null, peakRssBytes: null, timeline: [], errors,
+    cpuUsPerMsg: null, peakRssBytes: null, generatorBusy: null, timeline: [], errors,
     reset: { queues: t.queues.length, bindings: t.bindings.length, messages, method, ms },
   };
 }

@@ -9,7 +9,7 @@ import type { BrokerHandle } from './brokers.js';
 import type { ConsumerSpec, DriverName, PublisherSpec } from './drivers/types.js';
 import { runGenerator, PROGRESS_MS, type GeneratorResult, type GeneratorTask, type GoMessage, type ProgressMessage } from './generator.js';
 import { mergeHistograms, encodeHistogram, summarize, type LatencySummary } from './histogram.js';
-import { ProcessProbe } from './probe.js';
+import { ProcessProbe, busiestThreadShare, threadTicks } from './probe.js';
 import type { ScenarioPlan } from './scenarios.js';
 import { declareTopology, deleteTopology } from './topology.js';
 import { runReset, type ResetFigures } from './reset.js';
@@ -46,6 +46,8 @@ export interface RunResult {
   cpuUsPerMsg: number | null;
   /** Broker peak RSS during the run; null without a broker pid. */
   peakRssBytes: number | null;
+  /** The load generator's busiest thread over the window, as a share of one core; null without /proc. */
+  generatorBusy: number | null;
   connections?: { count: number; openPerSec: number; rssPerConnectionBytes: number | null };
   timeline: TimelinePoint[];
   errors: string[];
@@ -163,15 +165,18 @@ export async function runScenario(plan: ScenarioPlan, broker: { name: string; ha
     cfg.onProgress?.({ elapsed: point.t, total: warmup + seconds, sentPerSec: point.sentPerSec, consumedPerSec: point.consumedPerSec });
   }, PROGRESS_MS * 2);
 
-  // Broker CPU is read at the window's edges, like the message counts.
+  // Broker CPU, and this process's threads (the generators), are read at the
+  // window's edges, like the message counts.
   let cpuStart = 0;
   let cpuEnd = 0;
+  let generatorBusy: number | null = null;
   const cpuSampler = (async () => {
-    if (!probe) return;
     await sleepUntilUs(go.warmupEndUs);
-    cpuStart = probe.cpuUs();
+    cpuStart = probe?.cpuUs() ?? 0;
+    const threadsBefore = threadTicks();
     await sleepUntilUs(go.endUs);
-    cpuEnd = probe.cpuUs();
+    cpuEnd = probe?.cpuUs() ?? 0;
+    if (threadsBefore.size > 0) generatorBusy = busiestThreadShare(threadsBefore, threadTicks(), seconds);
   })();
 
   let genResults: GeneratorResult[] = [];
@@ -203,6 +208,7 @@ export async function runScenario(plan: ScenarioPlan, broker: { name: string; ha
     publishedPerSec, consumedPerSec, latency, histogram,
     cpuUsPerMsg: probe && messages > 0 ? (cpuEnd - cpuStart) / messages : null,
     peakRssBytes: peakRss,
+    generatorBusy,
     timeline, errors,
   };
   if (plan.idleConnections > 0) {

@@ -109,9 +109,15 @@ describe('load generation against the null server', () => {
     for (const k of ['scenario', 'broker', 'driver', 'publishedPerSec', 'consumedPerSec', 'latency', 'histogram', 'percentiles', 'timeline']) expect(run).toHaveProperty(k);
     expect(typeof run.histogram).toBe('string');
     expect(run.latency.p99).toBeGreaterThan(0);
+    // The generator's busiest thread, read from /proc: a full-speed pipelined publisher keeps one busy.
+    expect(run.generatorBusy).toBeGreaterThan(0.2);
+    expect(run.generatorBusy).toBeLessThan(1.2);
     const conns = json.runs.find((r: { scenario: string }) => r.scenario === 'connections');
     expect(conns.connections.count).toBe(20);
-    expect(renderTable(groupRuns(s.runs))).toContain('fanout');
+    const table = renderTable(groupRuns(s.runs));
+    expect(table).toContain('fanout');
+    expect(table).toMatch(/gen busy/);
+    expect(table).toMatch(/fanout +null +pipelined .* \d+% /);
     expect(renderSvg(s)).toContain('<polyline');
     expect(renderHtml(s, machineInfo(process.cwd()))).toContain('<svg');
   }, 20_000);
