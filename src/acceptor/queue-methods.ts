@@ -5,6 +5,7 @@ import type { QueueRecord } from '../routing/topology.js';
 import type { Channel } from './channel.js';
 import { isReplyToName } from './direct-reply-to.js';
 import { serverNamedQueue } from '../vhost/vhost-service.js';
+import { checkServerNamedType } from '../vhost/queue-arguments.js';
 
 export function queueMethod(ch: Channel, id: number, args: any): void | Promise<void> {
   const conn = ch.conn;
@@ -43,6 +44,7 @@ async function declare(ch: Channel, a: M.QueueDeclare): Promise<void> {
   if (isReplyToName(a.queue)) return declareReplyTo(ch, a);
   // Permission is checked on the name the queue will have, a server-generated one too.
   const serverNamed = a.queue === '' && !a.passive;
+  if (serverNamed) checkServerNamedType(a.arguments);
   const name = serverNamed ? serverNamedQueue() : a.queue;
   if (!a.passive) conn.permissions.declareQueue(name, a.arguments);
   const declared = await conn.service.apply({

@@ -97,6 +97,19 @@ const CHECKS: [string, Check][] = [
 ];
 
 /**
+ * RabbitMQ names only classic queues: asked to name a quorum or stream queue,
+ * it refuses before it checks anything else (rabbit_channel, queue.declare).
+ */
+export function checkServerNamedType(args: FieldTable): void {
+  const type = args['x-queue-type'];
+  if (type === undefined || !isString(type)) return;
+  const name = str(type);
+  if (name === 'quorum' || name === 'stream') {
+    throw channelError(ReplyCode.PRECONDITION_FAILED, `Cannot declare a server-named queue for type ${ERLANG_TYPE_MODULE[name]}`);
+  }
+}
+
+/**
  * Checks a queue.declare's arguments and properties; returns the queue's
  * config or throws RabbitMQ's 406 (a channel error).
  */

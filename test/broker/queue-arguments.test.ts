@@ -92,6 +92,32 @@ describe.each(MODES)('queue arguments: $name', ({ workers }) => {
     expect(queue).toMatch(/^amq\.gen-/);
   });
 
+  it('a server-named queue is a classic one: asked for a quorum or stream queue, RabbitMQ refuses before any other check', async () => {
+    const conn = await server.connect();
+    const other = await channel(conn);
+    // RabbitMQ 3.10.8's answers to the same amqplib calls; the bad x-dead-letter-exchange, the
+    // exclusive and auto-delete properties and the quorum-only argument are never reached.
+    const cases: [Record<string, unknown>, { durable?: boolean; exclusive?: boolean; autoDelete?: boolean }, string][] = [
+      [{ 'x-queue-type': 'quorum' }, { durable: true }, 'rabbit_quorum_queue'],
+      [{ 'x-queue-type': 'stream' }, { durable: true }, 'rabbit_stream_queue'],
+      [{ 'x-queue-type': 'quorum', 'x-dead-letter-exchange': 5 }, { durable: false, exclusive: true, autoDelete: true }, 'rabbit_quorum_queue'],
+      [{ 'x-queue-type': 'quorum', 'x-max-priority': 5 }, { durable: true }, 'rabbit_quorum_queue'],
+    ];
+    for (const [args, options, type] of cases) {
+      const ch = await channel(conn);
+      const reply = await refused(ch.assertQueue('', { ...options, arguments: args }));
+      expect(reply, JSON.stringify(args)).toEqual({ code: 406, text: `PRECONDITION_FAILED - Cannot declare a server-named queue for type ${type}` });
+    }
+    // A named quorum queue and a server-named classic one are still fine.
+    const ch = await channel(conn);
+    const quorum = uniq('quorum-named');
+    await ch.assertQueue(quorum, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await ch.deleteQueue(quorum);
+    expect((await ch.assertQueue('', { exclusive: true, arguments: { 'x-queue-type': 'classic' } })).queue).toMatch(/^amq\.gen-/);
+    // the channel that did nothing wrong still works
+    expect((await other.assertQueue('', { exclusive: true })).queue).toMatch(/^amq\.gen-/);
+  });
+
   it('accepts the values RabbitMQ accepts', async () => {
     const conn = await server.connect();
     const ch = await channel(conn);
