@@ -16,8 +16,8 @@ function ticksPerSecond(): number {
   return clkTck;
 }
 
-/** Fields of /proc/PID/stat after the command name (which may contain spaces). */
-function statFields(pid: number, path = `/proc/${pid}/stat`): string[] | null {
+/** Fields of a /proc stat file (a process's or a thread's) after the command name (which may contain spaces). */
+function statFields(path: string): string[] | null {
   try {
     const s = readFileSync(path, 'utf8');
     return s.slice(s.lastIndexOf(')') + 2).split(' ');
@@ -36,7 +36,7 @@ export function threadTicks(pid: number = process.pid): Map<number, number> {
     return ticks;
   }
   for (const tid of tids) {
-    const f = statFields(Number(tid), `/proc/${pid}/task/${tid}/stat`);
+    const f = statFields(`/proc/${pid}/task/${tid}/stat`);
     if (f) ticks.set(Number(tid), Number(f[11]) + Number(f[12]));
   }
   return ticks;
@@ -58,7 +58,7 @@ export function processTree(root: number): number[] {
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid)) continue;
-    const f = statFields(pid);
+    const f = statFields(`/proc/${pid}/stat`);
     if (!f) continue;
     const ppid = Number(f[1]);
     if (!children.has(ppid)) children.set(ppid, []);
@@ -97,7 +97,7 @@ export class ProcessProbe {
     this.tree = processTree(this.pid);
     let ticks = 0;
     for (const p of this.tree) {
-      const f = statFields(p);
+      const f = statFields(`/proc/${p}/stat`);
       if (f) ticks += Number(f[11]) + Number(f[12]); // utime, stime
     }
     return (ticks / ticksPerSecond()) * 1e6;
