@@ -2,10 +2,12 @@
 // the handshake, answers every synchronous method, discards publishes (acking
 // them in confirm mode) and streams canned deliveries to consumers. Measuring a
 // client against it shows the client's own ceiling on this machine (`--ceiling`).
+// Each delivery carries the send time of the publish it stands for, so its
+// latency is a round trip through a server that does nothing, as through a broker.
 // With `delayUs` it burns CPU per publish: the "slow broker" of the gate's tests.
 import net from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { FrameSplitter, FRAME_METHOD, FRAME_HEADER, M, PROTOCOL_HEADER, Reader, methodFrame, headerFrame, bodyFrame } from './amqp/wire.js';
+import { FrameSplitter, FRAME_METHOD, FRAME_HEADER, FRAME_BODY, M, PROTOCOL_HEADER, Reader, methodFrame, headerFrame, bodyFrame } from './amqp/wire.js';
 import { nowUs, spinUs } from './clock.js';
 
 export interface NullServerOptions {
@@ -34,28 +36,73 @@ interface ChannelState {
   ackedUpTo: number;
   prefetch: number;
   consumers: Consumer[];
+  /** a content header came: the next body frame starts a message, with its stamp */
+  awaitingBody: boolean;
 }
 
 /** Deliveries one pump writes before yielding, so publishes on other sockets get their turn. */
 const PUMP_BATCH = 256;
-let cannedBodySize = 16;
 /**
- * Deliveries owed: one per publish received, so consumers see the load shape
- * the publishers make (one delivery per publish, round-robin) and a consumer
- * flood cannot starve publishers sharing its thread.
+ * What a server owes its consumers, shared by its connections: one delivery per
+ * publish received, so consumers see the load shape the publishers make (one
+ * delivery per publish, round-robin) and a consumer flood cannot starve
+ * publishers sharing its thread; and each publish's send time, so that its
+ * delivery carries it.
  */
-let credit = 0;
-const pumps = new Set<() => void>();
+class Owed {
+  deliveries = 0;
+  /** Echoes the size publishers use, so canned deliveries look like theirs. */
+  bodySize = 16;
+  readonly pumps = new Set<() => void>();
+  /**
+   * The send times of the publishes owed for, oldest first (a body's first 8
+   * bytes, where the bench's drivers stamp it; NaN if shorter). Past STAMPS_HELD,
+   * later publishes are not stamped until nothing is owed, so a stamp always
+   * goes with its own publish; an unstamped delivery carries the time it is written.
+   */
+  private readonly stamps: number[] = [];
+  private head = 0;
+  private overflowed = false;
+
+  /** A publish received, sent at `stamp`. */
+  owe(stamp: number): void {
+    this.deliveries++;
+    if (this.overflowed || this.stamps.length - this.head >= STAMPS_HELD) {
+      this.overflowed = true;
+      return;
+    }
+    this.stamps.push(stamp);
+  }
+
+  /** `count` owed deliveries are being written. */
+  pay(count: number): void {
+    this.deliveries -= count;
+    if (this.deliveries === 0) this.overflowed = false;
+  }
+
+  /** The stamp for the next owed delivery: its publish's send time, else `now`. */
+  takeStamp(now: number): number {
+    if (this.head === this.stamps.length) return now;
+    const stamp = this.stamps[this.head++]!;
+    if (this.head === this.stamps.length) {
+      this.stamps.length = 0;
+      this.head = 0;
+    }
+    return Number.isNaN(stamp) ? now : stamp;
+  }
+}
+const STAMPS_HELD = 1 << 20;
 
 export function startNullServer(opts: NullServerOptions = {}): Promise<NullServer> {
   const delayUs = opts.delayUs ?? 0;
+  const owed = new Owed();
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.setNoDelay(true);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    serveConnection(socket, delayUs);
+    serveConnection(socket, delayUs, owed);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -73,7 +120,7 @@ export function startNullServer(opts: NullServerOptions = {}): Promise<NullServe
   });
 }
 
-function serveConnection(socket: net.Socket, delayUs: number): void {
+function serveConnection(socket: net.Socket, delayUs: number, owed: Owed): void {
   const channels = new Map<number, ChannelState>();
   let gotHeader = false;
   let pumping = false;
@@ -82,20 +129,28 @@ function serveConnection(socket: net.Socket, delayUs: number): void {
   const send = (b: Buffer) => socket.write(b);
 
   const splitter = new FrameSplitter((type, ch, buf, start, end) => {
+    const chan = channels.get(ch);
     if (type === FRAME_HEADER) {
-      // Echo the size publishers use, so canned deliveries look like theirs.
-      cannedBodySize = Math.max(16, Math.min(Number(buf.readBigUInt64BE(start + 4)), 1 << 20));
+      const size = Number(buf.readBigUInt64BE(start + 4));
+      owed.bodySize = Math.max(16, Math.min(size, 1 << 20));
+      if (size === 0) owed.owe(NaN);
+      else if (chan) chan.awaitingBody = true;
       return;
     }
-    if (type !== FRAME_METHOD) return; // bodies and heartbeats are discarded
+    if (type === FRAME_BODY) {
+      if (chan?.awaitingBody) {
+        chan.awaitingBody = false;
+        owed.owe(end - start >= 8 ? buf.readDoubleLE(start) : NaN);
+      }
+      return; // the rest of a body is discarded
+    }
+    if (type !== FRAME_METHOD) return; // heartbeats
     const id = buf.readUInt32BE(start);
     const r = new Reader(buf, start + 4);
-    const chan = channels.get(ch);
     switch (id) {
       case M.basicPublish:
         if (delayUs > 0) spinUs(delayUs);
         if (chan?.confirm) chan.published++;
-        credit++;
         return;
       case M.basicAck: {
         const tag = r.u64();
@@ -122,7 +177,7 @@ function serveConnection(socket: net.Socket, delayUs: number): void {
         socket.end();
         return;
       case M.channelOpen:
-        channels.set(ch, { confirm: false, published: 0, ackedUpTo: 0, prefetch: 0, consumers: [] });
+        channels.set(ch, { confirm: false, published: 0, ackedUpTo: 0, prefetch: 0, consumers: [], awaitingBody: false });
         send(methodFrame(ch, M.channelOpenOk, (w) => w.u32(0)));
         return;
       case M.channelClose:
@@ -195,10 +250,10 @@ function serveConnection(socket: net.Socket, delayUs: number): void {
       for (const [ch, c] of channels) {
         for (const consumer of c.consumers) {
           let limit = consumer.noAck || c.prefetch === 0 ? PUMP_BATCH : Math.min(PUMP_BATCH, c.prefetch - (consumer.nextTag - 1 - consumer.acked));
-          limit = Math.min(limit, credit);
+          limit = Math.min(limit, owed.deliveries);
           if (limit <= 0) continue;
-          credit -= limit;
-          socket.write(deliveries(ch, consumer, limit));
+          owed.pay(limit);
+          socket.write(deliveries(ch, consumer, limit, owed));
           wrote = true;
         }
       }
@@ -210,8 +265,8 @@ function serveConnection(socket: net.Socket, delayUs: number): void {
     });
   };
 
-  pumps.add(pump);
-  socket.on('close', () => pumps.delete(pump));
+  owed.pumps.add(pump);
+  socket.on('close', () => owed.pumps.delete(pump));
   socket.on('data', (chunk: Buffer) => {
     if (!gotHeader) {
       if (chunk.length < 8) { socket.destroy(); return; }
@@ -233,20 +288,20 @@ function serveConnection(socket: net.Socket, delayUs: number): void {
       return;
     }
     flushConfirms();
-    if (credit > 0) for (const p of pumps) p();
+    if (owed.deliveries > 0) for (const p of owed.pumps) p();
   });
 }
 
-/** `count` deliveries for one consumer, each stamped with the current time. */
-function deliveries(ch: number, consumer: Consumer, count: number): Buffer {
-  const body = Buffer.alloc(cannedBodySize);
+/** `count` deliveries for one consumer, each stamped with its publish's send time. */
+function deliveries(ch: number, consumer: Consumer, count: number, owed: Owed): Buffer {
+  const body = Buffer.alloc(owed.bodySize);
   const head = headerFrame(ch, body.length, false);
   const bodyF = bodyFrame(ch, body);
   const method = methodFrame(ch, M.basicDeliver, (w) => w.shortstr(consumer.tag).u64(0).u8(0).shortstr('').shortstr('null'));
   const tagOffset = 7 + 4 + 1 + Buffer.byteLength(consumer.tag);
   const one = method.length + head.length + bodyF.length;
   const out = Buffer.allocUnsafe(one * count);
-  const stamp = nowUs();
+  const now = nowUs();
   for (let i = 0, pos = 0; i < count; i++, pos += one) {
     method.copy(out, pos);
     const tag = consumer.nextTag++;
@@ -254,7 +309,7 @@ function deliveries(ch: number, consumer: Consumer, count: number): Buffer {
     out.writeUInt32BE(tag >>> 0, pos + tagOffset + 4);
     head.copy(out, pos + method.length);
     bodyF.copy(out, pos + method.length + head.length);
-    out.writeDoubleLE(stamp, pos + method.length + head.length + 7);
+    out.writeDoubleLE(owed.takeStamp(now), pos + method.length + head.length + 7);
   }
   return out;
 }

@@ -2,12 +2,14 @@
 import { spawn } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
+import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, nullServerTarget, urlTarget, warrenTarget } from '../../bench/brokers.js';
 import { compareTargets } from '../../bench/compare.js';
 import { renderHtml, renderSvg } from '../../bench/html.js';
 import { buildJson } from '../../bench/json.js';
 import { machineInfo } from '../../bench/machine.js';
+import { nowUs } from '../../bench/clock.js';
 import { startNullServer, type NullServer } from '../../bench/null-server.js';
 import { parseOptions } from '../../bench/options.js';
 import { groupRuns, renderTable } from '../../bench/report.js';
@@ -38,6 +40,41 @@ async function silentServer(): Promise<{ url: string; close: () => void }> {
     },
   };
 }
+
+describe('the null server', () => {
+  it('sends each delivery with the send time its publish carried, so latency through it is a round trip', async () => {
+    const own = await startNullServer(); // its own: nothing owed from other tests' publishes
+    const conn = await amqp.connect(own.url, { noDelay: true });
+    try {
+      const ch = await conn.createChannel();
+      const stamps: number[] = [];
+      const five = new Promise<void>((resolve) => {
+        void ch.consume('q', (msg) => {
+          stamps.push(msg!.content.readDoubleLE(0));
+          if (stamps.length === 5) resolve();
+        }, { noAck: true });
+      });
+      const stamped = (us: number) => {
+        const body = Buffer.alloc(16);
+        body.writeDoubleLE(us, 0);
+        return body;
+      };
+      const before = nowUs();
+      ch.sendToQueue('q', stamped(11.5));
+      ch.sendToQueue('q', Buffer.from('abc')); // too short for a stamp: sent with the time it is written
+      ch.sendToQueue('q', stamped(22.5));
+      ch.sendToQueue('q', Buffer.alloc(0)); // no body frame at all
+      ch.sendToQueue('q', stamped(33.5));
+      await five;
+      expect([stamps[0], stamps[2], stamps[4]]).toEqual([11.5, 22.5, 33.5]);
+      expect(stamps[1]).toBeGreaterThanOrEqual(before);
+      expect(stamps[3]).toBeGreaterThanOrEqual(before);
+    } finally {
+      await conn.close();
+      await own.close();
+    }
+  }, 20_000);
+});
 
 describe('load generation against the null server', () => {
   it('pipelined driver: non-zero publish and delivery rates, latency recorded', async () => {
