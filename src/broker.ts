@@ -327,6 +327,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     // auto-delete and exclusive queues, which a restart should not forget.
     const saved = this.definitions?.close();
     for (const server of this.servers) server.close();
+    this.faults.endDroppedStalls();
     await this.disconnectAll(SHUTDOWN);
     await Promise.all(this.links.map((link) => link.close(SHUTDOWN)));
     await saved;
@@ -527,7 +528,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
    * A test rig's reset, of one vhost or all: every queue with its messages,
    * every exchange but the default ones and every binding go (see
    * VHostService.reset). Unless `keepConnections`, their client connections
-   * are closed first (320). Users, vhosts and permissions stay.
+   * are closed first (320), and the sockets of those dropped during a stall
+   * (any vhost's). Users, vhosts and permissions stay.
    */
   async reset(options: ResetOptions = {}): Promise<void> {
     let services: VHostService[];
@@ -540,6 +542,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     if (options.keepConnections !== true) {
       const closing = new AmqpError(ReplyCode.CONNECTION_FORCED, 'broker reset', 0, 0, true);
       for (const service of services) for (const conn of service.connections) conn.fail(closing);
+      this.faults.endDroppedStalls();
       this.output.flushAll();
     }
     await Promise.all(services.map((service) => service.reset()));

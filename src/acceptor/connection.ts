@@ -91,6 +91,8 @@ export class Connection implements FrameHandler {
   published = false;
   /** a test rig's stall: neither read nor written until it ends */
   private stalled = false;
+  /** gone for the broker: channels released, out of its lists (see teardown) */
+  private tornDown = false;
   /** a test rig's delay: each flush's bytes go out this many ms later, in order (faults.delayDeliveries) */
   private delayMs = 0;
   /** flushed bytes waiting for their time; one timer for the oldest */
@@ -194,7 +196,11 @@ export class Connection implements FrameHandler {
     if (this.pausedFor === 0 && this.state !== 'closed') this.socket.resume();
   }
 
-  /** A test rig's stall: stop reading and writing (the client's heartbeat times out), until unstall(). */
+  /**
+   * A test rig's stall, a network partition's stand-in: stop reading and
+   * writing until unstall(). The client's heartbeat times out; so does the
+   * broker's (see beat), which then drops the connection on its side only.
+   */
   stall(): void {
     this.stalled = true;
     this.pause(PAUSE_STALL);
@@ -203,6 +209,11 @@ export class Connection implements FrameHandler {
   unstall(): void {
     if (!this.stalled) return;
     this.stalled = false;
+    // Dropped during the stall: the client hears of it now, as when a partition heals.
+    if (this.state === 'closed') {
+      this.socket.destroy();
+      return;
+    }
     this.unpause(PAUSE_STALL);
     if (this.delayed.length > 0 && this.delayTimer === null) this.writeDelayed();
     this.dirty();
@@ -372,10 +383,13 @@ export class Connection implements FrameHandler {
   private beat(now: number): void {
     if (this.state !== 'open') return;
     // A socket paused by flow control is not read, so its heartbeats cannot arrive.
-    if (this.socket.isPaused()) this.lastReceived = now;
+    // A stall stands for a partition, where they do not arrive either: its silence counts.
+    if (this.socket.isPaused() && !this.stalled) this.lastReceived = now;
     if (now - this.lastReceived >= 2 * this.heartbeat * 1000) {
-      // A silent peer: RabbitMQ drops the socket without a close frame.
-      this.socket.destroy();
+      // A silent peer: RabbitMQ drops the socket without a close frame. Across a
+      // partition the client cannot hear that: its socket closes when the stall ends.
+      if (this.stalled) this.teardown();
+      else this.socket.destroy();
       return;
     }
     if (!this.wrote) {
@@ -516,7 +530,10 @@ export class Connection implements FrameHandler {
     this.whenEnded = null;
   }
 
+  /** The connection is gone for the broker (its socket closed, or a stall timed out): once. */
   private teardown(): void {
+    if (this.tornDown) return;
+    this.tornDown = true;
     const release = this.state !== 'closed';
     this.ended();
     try {

@@ -56,19 +56,18 @@ export class Faults {
   /** set while new connections are refused, and how */
   refusing: 'reset' | 'not-allowed' | null = null;
   private refuseTimer: NodeJS.Timeout | null = null;
+  /**
+   * Connections stalled and not unstalled yet. Those the broker dropped in the
+   * stall are in no other list, and their sockets wait here for its end.
+   */
+  private readonly stalled = new Set<Connection>();
 
   constructor(private readonly broker: Broker) {}
 
   /** The open connections `filter` matches. */
   matching(filter: ConnectionFilter = {}): Connection[] {
     const found: Connection[] = [];
-    for (const conn of this.broker.connections) {
-      if (conn.state !== 'open') continue;
-      if (filter.user !== undefined && conn.user !== filter.user) continue;
-      if (filter.vhost !== undefined && conn.vhost.name !== filter.vhost) continue;
-      if (filter.name !== undefined && conn.clientProperties.connection_name !== filter.name) continue;
-      found.push(conn);
-    }
+    for (const conn of this.broker.connections) if (conn.state === 'open' && matches(conn, filter)) found.push(conn);
     return found;
   }
 
@@ -165,18 +164,44 @@ export class Faults {
     return cancelled;
   }
 
-  /** Stops reading and writing each match (its client's heartbeat times out) until unstallConnections() or `forMs`. */
+  /**
+   * Stops reading and writing each match until unstallConnections() or `forMs`, as a
+   * partition would: its client's heartbeat times out, and the broker's drops it (Connection.beat).
+   */
   stallConnections(filter: ConnectionFilter = {}, options: StallOptions = {}): number {
     const hit = this.matching(filter);
-    for (const conn of hit) conn.stall();
-    if (options.forMs !== undefined) setTimeout(() => hit.forEach((conn) => conn.guard(conn.unstall, undefined)), options.forMs).unref();
+    for (const conn of hit) {
+      conn.stall();
+      this.stalled.add(conn);
+    }
+    if (options.forMs !== undefined) setTimeout(() => hit.forEach((conn) => this.unstall(conn)), options.forMs).unref();
     return hit.length;
   }
 
+  /** Ends the stall of each match: one the broker dropped meanwhile (its heartbeat timed out) now has its socket closed. */
   unstallConnections(filter: ConnectionFilter = {}): number {
     const hit = this.matching(filter);
-    for (const conn of hit) conn.unstall();
+    for (const conn of this.stalled) if (conn.state !== 'open' && matches(conn, filter)) hit.push(conn);
+    for (const conn of hit) this.unstall(conn);
     this.broker.output.flushAll();
     return hit.length;
   }
+
+  /** Closes the sockets of the connections the broker dropped during a stall (a reset, a shutdown). */
+  endDroppedStalls(): void {
+    for (const conn of this.stalled) if (conn.state !== 'open') this.unstall(conn);
+  }
+
+  private unstall(conn: Connection): void {
+    this.stalled.delete(conn);
+    conn.guard(conn.unstall, undefined);
+  }
+}
+
+function matches(conn: Connection, filter: ConnectionFilter): boolean {
+  return (
+    (filter.user === undefined || conn.user === filter.user) &&
+    (filter.vhost === undefined || conn.vhost.name === filter.vhost) &&
+    (filter.name === undefined || conn.clientProperties.connection_name === filter.name)
+  );
 }

@@ -5,7 +5,8 @@
 import amqp from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../../dist/src/index.js';
-import { MODES, namedConnections, channel, confirmChannel, drain, eventually, nextEvent, reason, start } from '../helpers.js';
+import { MODES, bodies, namedConnections, channel, confirmChannel, drain, eventually, nextEvent, reason, sleep, start, subscribe } from '../helpers.js';
+import { RawClient } from '../wire/raw-client.js';
 
 describe.each(MODES)('faults ($name)', ({ workers }) => {
   let broker: RunningBroker;
@@ -95,6 +96,56 @@ describe.each(MODES)('faults ($name)', ({ workers }) => {
     expect(String(await dropped)).toMatch(/[Hh]eartbeat/);
     const ch = await channel(other);
     await ch.assertQueue('alive');
+  }, 10_000);
+
+  it("stallConnections is a partition: two silent heartbeat intervals later the broker drops the connection, its unacked go to another consumer, its socket closes when the stall ends", async () => {
+    const publisher = await named('publisher');
+    const pub = await confirmChannel(publisher);
+    await pub.assertQueue('partitioned-work');
+    for (let i = 0; i < 30; i++) pub.sendToQueue('partitioned-work', Buffer.from(`m-${i}`));
+    await pub.waitForConfirms();
+    // Its own heartbeat of 1 s: the broker's is the same, so it drops the connection 2 s after it last heard from it.
+    const cut = await named('partitioned', '?heartbeat=1');
+    const cutCh = await channel(cut);
+    await cutCh.prefetch(10);
+    const held = await subscribe(cutCh, 'partitioned-work', { noAck: false });
+    const heldBodies = bodies(await held.waitFor(10));
+    const survivor = await named('survivor', '?heartbeat=0');
+    const ch = await channel(survivor);
+    const got = await subscribe(ch, 'partitioned-work', { noAck: false });
+    await got.waitFor(20);
+    expect(broker.faults.stallConnections({ name: 'partitioned' })).toBe(1);
+    const stalledAt = Date.now();
+    const all = await got.waitFor(30, 6000);
+    const requeuedAfter = Date.now() - stalledAt;
+    // Not at once: the broker waited for two heartbeat intervals of silence (the last heard at most 1 s before the stall).
+    expect(requeuedAfter).toBeGreaterThanOrEqual(900);
+    const again = all.slice(20);
+    expect(again.every((m) => m.fields.redelivered)).toBe(true);
+    expect(bodies(again).sort()).toEqual([...heldBodies].sort());
+    expect(all.slice(0, 20).some((m) => m.fields.redelivered)).toBe(false);
+    expect(bodies(all).sort()).toEqual(Array.from({ length: 30 }, (_, i) => `m-${i}`).sort());
+    for (const m of all) ch.ack(m);
+    // Dropped on the broker's side only: unstalling finds it and closes its socket.
+    expect(broker.faults.unstallConnections({ name: 'partitioned' })).toBe(1);
+    expect(broker.faults.unstallConnections({ name: 'partitioned' })).toBe(0);
+    expect((await ch.checkQueue('partitioned-work')).messageCount).toBe(0);
+    await eventually(async () => expect((await pub.checkQueue('partitioned-work')).consumerCount).toBe(1));
+  }, 15_000);
+
+  it('a connection dropped in a stall: its client hears nothing until the stall ends, then its socket closes', async () => {
+    // A raw client sends no heartbeats and never gives up on its own.
+    const raw = await RawClient.open(Number(new URL(broker.url).port));
+    await raw.handshake(1);
+    await broker.waitFor.connections(1);
+    expect(broker.faults.stallConnections({})).toBe(1);
+    const stalledAt = Date.now();
+    await broker.waitFor.connections(0, { timeoutMs: 5000 });
+    expect(Date.now() - stalledAt).toBeGreaterThanOrEqual(1500);
+    await sleep(300);
+    expect(raw.ended).toBe(false);
+    expect(broker.faults.unstallConnections({})).toBe(1);
+    await raw.waitClosed(2000);
   }, 10_000);
 
   it('stallConnections forMs: a declare sent during the stall is answered once it ends', async () => {
