@@ -17,7 +17,7 @@ import { Channel } from './channel.js';
 import { readIntoOwnBuffers, type ReadBuffers } from './read-buffer.js';
 import type { Broker } from '../broker.js';
 import type { UserAccess } from '../auth/user-access.js';
-import { log } from '../log/logger.js';
+import { connectionLog, log } from '../log/logger.js';
 
 /** What the client said it can handle (client-properties.capabilities). */
 export interface ClientCapabilities {
@@ -388,6 +388,7 @@ export class Connection implements FrameHandler {
     if (now - this.lastReceived >= 2 * this.heartbeat * 1000) {
       // A silent peer: RabbitMQ drops the socket without a close frame. Across a
       // partition the client cannot hear that: its socket closes when the stall ends.
+      connectionLog.warning(`closing AMQP connection ${this.id} (${this.name}): missed heartbeats from client, timeout: ${this.heartbeat}s`);
       if (this.stalled) this.teardown();
       else this.socket.destroy();
       return;

@@ -1,6 +1,6 @@
 /** Heartbeats on the wire: the server sends them every heartbeat/2 seconds and drops a silent peer. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { start } from '../helpers.js';
+import { channel, connect, drain, eventually, start } from '../helpers.js';
 import type { RunningBroker } from '../../dist/src/index.js';
 import { RawClient } from './raw-client.js';
 
@@ -13,7 +13,11 @@ describe('heartbeats', () => {
   });
   afterAll(() => broker.close());
 
-  it('sends heartbeats and disconnects a peer that stays silent for two intervals', async () => {
+  it('sends heartbeats and disconnects a peer that stays silent for two intervals, saying so in the log', async () => {
+    const observer = await connect(broker.url);
+    const ch = await channel(observer);
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, 'amq.rabbitmq.log', 'warning');
     const client = await RawClient.open(broker.port);
     await client.handshake(1); // heartbeat = 1 s
     const opened = Date.now();
@@ -25,6 +29,14 @@ describe('heartbeats', () => {
     const silentFor = Date.now() - opened;
     expect(silentFor).toBeGreaterThanOrEqual(1900);
     expect(silentFor).toBeLessThan(5000);
+    // RabbitMQ's words, in the connection category (a warning: the console stays quiet).
+    const lines = await eventually(async () => {
+      const got = await drain(ch, queue);
+      expect(got.some((line) => / missed heartbeats from client, timeout: 1s$/.test(line))).toBe(true);
+      return got;
+    });
+    expect(lines.filter((line) => line.includes('missed heartbeats'))).toHaveLength(1);
+    await observer.close();
   });
 
   it('sends a heartbeat every heartbeat/2 seconds, as RabbitMQ does (heartbeat=1: every ~500 ms)', async () => {
