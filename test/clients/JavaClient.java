@@ -1,0 +1,232 @@
+// Scenarios for warren run with RabbitMQ's Java client (Debian librabbitmq-client-java), one per invocation.
+//
+// usage: java -cp amqp-client.jar:slf4j-api.jar:DIR JavaClient URL SCENARIO PREFIX [ARGS...]
+// Prints one line per observation; the test asserts on stdout. Names are
+// prefixed with PREFIX so that runs do not share queues or exchanges.
+import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.ConnectionFactory;
+import com.rabbitmq.client.DefaultConsumer;
+import com.rabbitmq.client.Envelope;
+import com.rabbitmq.client.GetResponse;
+import com.rabbitmq.client.ShutdownSignalException;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+public class JavaClient {
+  static final long WAIT_S = 10;
+  static final AMQP.BasicProperties PERSISTENT = new AMQP.BasicProperties.Builder().deliveryMode(2).build();
+
+  public static void main(String[] argv) throws Exception {
+    // UTF-8 whatever the locale: the test compares non-ASCII text
+    System.setOut(new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8));
+    String url = argv[0], scenario = argv[1], prefix = argv[2];
+    ConnectionFactory factory = new ConnectionFactory();
+    factory.setUri(url);
+    factory.setAutomaticRecoveryEnabled(false);
+    try (Connection conn = factory.newConnection(prefix)) {
+      Channel ch = conn.createChannel();
+      switch (scenario) {
+        case "confirms" -> confirms(ch, prefix, Integer.parseInt(argv[3]));
+        case "nack" -> nack(ch, prefix);
+        case "return" -> returned(ch, prefix);
+        case "e2e" -> e2e(ch, prefix);
+        case "tx" -> tx(ch, prefix);
+        case "errors" -> errors(conn, ch, prefix);
+        case "cancel" -> cancel(conn, ch, prefix);
+        case "headers" -> headers(ch, argv[3]);
+        default -> throw new IllegalArgumentException("no scenario " + scenario);
+      }
+    }
+    System.out.println("done");
+  }
+
+  static byte[] text(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  /** N numbered persistent publishes confirmed, then consumed with prefetch 50 and manual acks: each once, in order. */
+  static void confirms(Channel ch, String prefix, int n) throws Exception {
+    String q = ch.queueDeclare(prefix + ".q", true, false, false, null).getQueue();
+    ch.confirmSelect();
+    for (int i = 0; i < n; i++) ch.basicPublish("", q, PERSISTENT, text("m-" + i));
+    ch.waitForConfirmsOrDie(WAIT_S * 1000);
+    System.out.println("confirmed " + n);
+    System.out.println("ready " + ch.queueDeclarePassive(q).getMessageCount());
+    ch.basicQos(50);
+    BlockingQueue<String> got = new ArrayBlockingQueue<>(n);
+    ch.basicConsume(q, false, new DefaultConsumer(ch) {
+      @Override
+      public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body) throws IOException {
+        got.add(new String(body, StandardCharsets.UTF_8) + (env.isRedeliver() ? " redelivered" : ""));
+        getChannel().basicAck(env.getDeliveryTag(), false);
+      }
+    });
+    int inOrder = 0;
+    for (int i = 0; i < n; i++) {
+      String body = got.poll(WAIT_S, TimeUnit.SECONDS);
+      if (body == null) break;
+      if (body.equals("m-" + i)) inOrder++;
+      else System.out.println("out of order at " + i + ": " + body);
+    }
+    System.out.println("got " + inOrder + " in order");
+    Thread.sleep(100); // the last acks reach the broker
+    System.out.println("remaining " + ch.queueDeclarePassive(q).getMessageCount());
+    ch.queueDelete(q);
+  }
+
+  /** basic.nack with requeue: the message comes back redelivered; without: it is gone. */
+  static void nack(Channel ch, String prefix) throws Exception {
+    String q = ch.queueDeclare("", false, true, true, null).getQueue();
+    ch.basicPublish("", q, null, text("again"));
+    ch.basicPublish("", q, null, text("dropped"));
+    GetResponse first = getWithin(ch, q);
+    ch.basicNack(first.getEnvelope().getDeliveryTag(), false, true);
+    GetResponse second = getWithin(ch, q);
+    GetResponse third = getWithin(ch, q);
+    System.out.println("got " + body(second) + " redelivered=" + second.getEnvelope().isRedeliver() + ", " + body(third) + " redelivered=" + third.getEnvelope().isRedeliver());
+    ch.basicNack(third.getEnvelope().getDeliveryTag(), false, false);
+    ch.basicAck(second.getEnvelope().getDeliveryTag(), false);
+    System.out.println("remaining " + ch.queueDeclarePassive(q).getMessageCount());
+  }
+
+  static GetResponse getWithin(Channel ch, String q) throws Exception {
+    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_S);
+    while (System.nanoTime() < until) {
+      GetResponse r = ch.basicGet(q, false);
+      if (r != null) return r;
+      Thread.sleep(10);
+    }
+    throw new IllegalStateException("nothing in " + q);
+  }
+
+  static String body(GetResponse r) {
+    return new String(r.getBody(), StandardCharsets.UTF_8);
+  }
+
+  /** A mandatory publish with no route comes back to the return listener. */
+  static void returned(Channel ch, String prefix) throws Exception {
+    CountDownLatch back = new CountDownLatch(1);
+    ch.addReturnListener((code, text, exchange, key, props, body) -> {
+      System.out.println("returned " + code + " " + text + " " + key + " " + new String(body, StandardCharsets.UTF_8));
+      back.countDown();
+    });
+    ch.basicPublish("", prefix + ".nowhere", true, null, text("lost"));
+    if (!back.await(WAIT_S, TimeUnit.SECONDS)) System.out.println("no return");
+  }
+
+  /** An exchange bound to an exchange (RabbitMQ's e2e bindings): a fanout into a topic exchange into a queue. */
+  static void e2e(Channel ch, String prefix) throws Exception {
+    ch.exchangeDeclare(prefix + ".in", "fanout");
+    ch.exchangeDeclare(prefix + ".topic", "topic");
+    ch.exchangeBind(prefix + ".topic", prefix + ".in", "");
+    String q = ch.queueDeclare("", false, true, true, null).getQueue();
+    ch.queueBind(q, prefix + ".topic", "a.#");
+    ch.basicPublish(prefix + ".in", "a.b", null, text("routed"));
+    ch.basicPublish(prefix + ".in", "b.a", null, text("not routed"));
+    ch.basicPublish(prefix + ".in", "a", null, text("routed too"));
+    List<String> got = new ArrayList<>();
+    got.add(body(getWithin(ch, q)));
+    got.add(body(getWithin(ch, q)));
+    System.out.println("got " + String.join(", ", got) + "; left " + ch.queueDeclarePassive(q).getMessageCount());
+    ch.exchangeUnbind(prefix + ".topic", prefix + ".in", "");
+    ch.basicPublish(prefix + ".in", "a.b", null, text("after unbind"));
+    Thread.sleep(100);
+    System.out.println("after unbind " + ch.queueDeclarePassive(q).getMessageCount());
+    ch.exchangeDelete(prefix + ".in");
+    ch.exchangeDelete(prefix + ".topic");
+  }
+
+  /** Transactions: a rollback drops the publishes, a commit makes them visible. */
+  static void tx(Channel ch, String prefix) throws Exception {
+    String q = ch.queueDeclare("", false, true, true, null).getQueue();
+    ch.txSelect();
+    for (int i = 0; i < 5; i++) ch.basicPublish("", q, null, text("r-" + i));
+    System.out.println("before commit " + ch.queueDeclarePassive(q).getMessageCount());
+    ch.txRollback();
+    System.out.println("after rollback " + ch.queueDeclarePassive(q).getMessageCount());
+    for (int i = 0; i < 5; i++) ch.basicPublish("", q, null, text("c-" + i));
+    ch.txCommit();
+    System.out.println("after commit " + ch.queueDeclarePassive(q).getMessageCount());
+  }
+
+  /** Channel errors reach the client as RabbitMQ words them; the connection goes on. */
+  static void errors(Connection conn, Channel ch, String prefix) throws Exception {
+    try {
+      ch.queueDeclarePassive(prefix + ".missing");
+      System.out.println("no error");
+    } catch (IOException e) {
+      System.out.println("closed " + closeOf(e));
+    }
+    System.out.println("channel open " + ch.isOpen());
+    Channel again = conn.createChannel();
+    String q = again.queueDeclare(prefix + ".x", false, false, true, null).getQueue();
+    try {
+      again.queueDeclare(q, true, false, true, null);
+      System.out.println("no error");
+    } catch (IOException e) {
+      System.out.println("closed " + closeOf(e));
+    }
+    Channel third = conn.createChannel();
+    third.queueDelete(q);
+    System.out.println("connection open " + conn.isOpen());
+  }
+
+  static String closeOf(IOException e) {
+    ShutdownSignalException s = (ShutdownSignalException) e.getCause();
+    AMQP.Channel.Close close = (AMQP.Channel.Close) s.getReason();
+    return close.getReplyCode() + " " + close.getReplyText();
+  }
+
+  /** A queue deleted under its consumer: the consumer hears basic.cancel (consumer_cancel_notify). */
+  static void cancel(Connection conn, Channel ch, String prefix) throws Exception {
+    String q = ch.queueDeclare(prefix + ".doomed", false, false, false, null).getQueue();
+    CountDownLatch cancelled = new CountDownLatch(1);
+    String tag = ch.basicConsume(q, true, new DefaultConsumer(ch) {
+      @Override
+      public void handleCancel(String consumerTag) {
+        System.out.println("cancelled by the broker " + consumerTag.equals(getConsumerTag()));
+        cancelled.countDown();
+      }
+    });
+    conn.createChannel().queueDelete(q);
+    if (!cancelled.await(WAIT_S, TimeUnit.SECONDS)) System.out.println("no cancel for " + tag);
+  }
+
+  /** Takes one message another client published and prints its properties, headers sorted, each with its Java type. */
+  static void headers(Channel ch, String q) throws Exception {
+    GetResponse r = getWithin(ch, q);
+    AMQP.BasicProperties p = r.getProps();
+    System.out.println("body " + body(r));
+    System.out.println("content-type " + p.getContentType() + " priority " + p.getPriority() + " correlation-id " + p.getCorrelationId() + " delivery-mode " + p.getDeliveryMode());
+    for (Map.Entry<String, Object> h : new TreeMap<>(p.getHeaders()).entrySet()) System.out.println("header " + h.getKey() + " = " + describe(h.getValue()));
+    ch.basicAck(r.getEnvelope().getDeliveryTag(), false);
+  }
+
+  static String describe(Object v) {
+    if (v == null) return "null";
+    if (v instanceof List<?> list) {
+      List<String> parts = new ArrayList<>();
+      for (Object item : list) parts.add(describe(item));
+      return "[" + String.join(", ", parts) + "]";
+    }
+    if (v instanceof Map<?, ?> map) {
+      List<String> parts = new ArrayList<>();
+      for (Map.Entry<?, ?> e : new TreeMap<>(map).entrySet()) parts.add(e.getKey() + ": " + describe(e.getValue()));
+      return "{" + String.join(", ", parts) + "}";
+    }
+    return v + " (" + v.getClass().getSimpleName() + ")";
+  }
+}
