@@ -22,10 +22,23 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { AmqpError, ReplyCode } from './errors.js';
-import type { FieldTable, FieldValue } from './field-types.js';
+import { TYPE_NAMES, typeName, type FieldTable, type FieldValue } from './field-types.js';
 
 const EMPTY = Buffer.alloc(0);
 const TWO_32 = 0x1_0000_0000;
+
+/**
+ * The types the numbers (and timestamps) of each decoded table came as: a JS
+ * number no longer tells a byte from a signedint, or 5 from 5.0, and RabbitMQ
+ * names a value's wire type in its errors and wants an integer type where it
+ * wants an integer. Made only for a table that has such entries.
+ */
+const NUMBER_TYPES = new WeakMap<FieldTable, Record<string, string>>();
+
+/** RabbitMQ's name for the type `table[key]` came as, for a number or timestamp of a decoded table; else its value's (typeName). */
+export function wireTypeName(table: FieldTable, key: string): string {
+  return NUMBER_TYPES.get(table)?.[key] ?? typeName(table[key]);
+}
 
 /** Deeper nesting than this is treated as an attack rather than headers; it keeps recursion off the stack limit. */
 export const MAX_TABLE_DEPTH = 100;
@@ -214,8 +227,10 @@ export class Reader {
       throw new AmqpError(ReplyCode.SYNTAX_ERROR, `field tables nested deeper than ${MAX_TABLE_DEPTH}`, 0, 0, true);
     }
     const t: FieldTable = {};
+    let numbers: Record<string, string> | undefined;
     while (this.pos < this.end) {
       const key = this.shortstr();
+      const letter = this.buf[this.pos];
       const value = this.fieldValue();
       // a plain assignment of "__proto__" would replace the prototype instead of adding a key
       if (key === '__proto__') {
@@ -223,7 +238,9 @@ export class Reader {
       } else {
         t[key] = value;
       }
+      if (typeof value === 'number' || typeof value === 'bigint') (numbers ??= Object.create(null) as Record<string, string>)[key] = TYPE_NAMES[String.fromCharCode(letter)];
     }
+    if (numbers !== undefined) NUMBER_TYPES.set(t, numbers);
     this.depth--;
     return t;
   }

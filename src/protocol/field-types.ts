@@ -15,10 +15,16 @@ export interface FieldTable {
   [key: string]: FieldValue;
 }
 
+/** RabbitMQ's names for field types by type letter, as its errors print them. */
+export const TYPE_NAMES: Readonly<Record<string, string>> = {
+  t: 'bool', b: 'byte', B: 'unsignedbyte', s: 'short', u: 'unsignedshort', I: 'signedint', i: 'unsignedint',
+  l: 'long', f: 'float', d: 'double', D: 'decimal', S: 'longstr', x: 'binary', A: 'array', V: 'void', T: 'timestamp', F: 'table',
+};
+
 /**
  * RabbitMQ's name for the AMQP type a client would have sent this value as: for an
- * integer, the smallest signed type that holds it, as amqplib encodes it (the
- * decoded value no longer knows its wire type).
+ * integer, the smallest signed type that holds it, as amqplib encodes it. A value
+ * of a decoded table knows better: see wireType (field-table.ts).
  */
 export function typeName(v: FieldValue): string {
   if (v === null) return 'void';

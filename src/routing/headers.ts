@@ -1,4 +1,5 @@
-import { typeName, type FieldTable, type FieldValue } from '../protocol/field-types.js';
+import type { FieldTable, FieldValue } from '../protocol/field-types.js';
+import { wireTypeName } from '../protocol/field-table.js';
 import { BindingSet } from './binding-set.js';
 import type { Binding } from './exchange-type.js';
 import { fieldValuesEqual } from './field-equality.js';
@@ -37,7 +38,7 @@ function xMatchOf(args: FieldTable): string | undefined {
 export function validateHeadersArgs(args: FieldTable): string | undefined {
   if (!Object.hasOwn(args, X_MATCH)) return undefined;
   const mode = xMatchOf(args);
-  if (mode === undefined) return `Invalid x-match field type ${typeName(args[X_MATCH])} (value ${String(args[X_MATCH])}); expected longstr`;
+  if (mode === undefined) return `Invalid x-match field type ${wireTypeName(args, X_MATCH)} (value ${String(args[X_MATCH])}); expected longstr`;
   // RabbitMQ prints the value as an Erlang binary: <<"bogus">>
   if (!MODES.includes(mode)) return `Invalid x-match field value <<"${mode}">>; expected all, any, all-with-x, or any-with-x`;
   return undefined;

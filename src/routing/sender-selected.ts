@@ -7,6 +7,7 @@
  */
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import { fieldValueEnd } from '../protocol/properties-validator.js';
+import { TYPE_NAMES } from '../protocol/field-types.js';
 
 /** The headers bit of a basic property list's flags, in its first byte. */
 export const HEADERS_FLAG_BYTE0 = 0x20;
@@ -20,12 +21,6 @@ export interface SenderSelected {
 
 const C = 0x43;
 const B = 0x42;
-
-/** RabbitMQ's names for field types, as its "unacceptable_type_in_header" error prints them. */
-const TYPE_NAMES: Record<string, string> = {
-  t: 'bool', b: 'byte', B: 'unsignedbyte', s: 'short', u: 'unsignedshort', I: 'signedint', i: 'unsignedint',
-  l: 'long', f: 'float', d: 'double', D: 'decimal', S: 'longstr', x: 'binary', A: 'array', V: 'void', T: 'timestamp', F: 'table',
-};
 
 /**
  * The CC/BCC routing keys of a property list whose headers flag is set, or

@@ -4,12 +4,14 @@
  * RabbitMQ's (checked against 3.10.8): the values in a fixed order, then the
  * arguments the queue type does not take, then the properties it needs.
  *
- * A decoded field table keeps JS types, not AMQP type letters, so a type named
- * in an error is the one a client encodes the value as (amqplib and most
- * others pick the smallest signed integer type, 'double' for fractions).
+ * A type named in an error, and whether a value counts as an integer, is the
+ * type the value came as (wireTypeName): 5.0 sent as a double is not an
+ * integer, as in RabbitMQ. Arguments that came as JSON (the HTTP API,
+ * definitions) are named by their values, as amqplib would encode them.
  */
 import { ReplyCode, channelError } from '../protocol/errors.js';
-import { typeName, type FieldTable, type FieldValue } from '../protocol/field-types.js';
+import { wireTypeName } from '../protocol/field-table.js';
+import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 export type QueueType = 'classic' | 'quorum' | 'stream';
@@ -67,32 +69,34 @@ const ERLANG_TYPE_MODULE: Record<QueueType, string> = {
   stream: 'rabbit_stream_queue',
 };
 
-/** A value check: undefined when fine, else the Erlang term RabbitMQ prints. */
-type Check = (value: FieldValue, args: FieldTable) => string | undefined;
+/** A value check, given the value, all arguments and RabbitMQ's name of the value's type: undefined when fine, else the Erlang term RabbitMQ prints. */
+type Check = (value: FieldValue, args: FieldTable, type: string) => string | undefined;
 
-const intArg: Check = (v) => (isInteger(v) ? undefined : `"expected integer, got ${typeName(v)}"`);
-const nonNegInt: Check = (v, args) => intArg(v, args) ?? (num(v) < 0 ? `{value_negative,${v}}` : undefined);
+/** RabbitMQ's integer types (rabbit_amqqueue's ?INTEGER_ARG_TYPES). */
+const INTEGER_TYPES = new Set(['byte', 'short', 'signedint', 'long', 'unsignedbyte', 'unsignedshort', 'unsignedint']);
+const intArg: Check = (_v, _args, type) => (INTEGER_TYPES.has(type) ? undefined : `"expected integer, got ${type}"`);
+const nonNegInt: Check = (v, args, type) => intArg(v, args, type) ?? (num(v) < 0 ? `{value_negative,${v}}` : undefined);
 /** RabbitMQ's ?MAX_EXPIRY_TIMER: ten years in ms (found by bisecting 3.10.8's answers). */
 const MAX_EXPIRY_MS = 315_360_000_000;
-const expiry: Check = (v, args) => nonNegInt(v, args) ?? (num(v) > MAX_EXPIRY_MS ? `{value_too_large,${v}}` : undefined);
-const longstr = (v: FieldValue): string | undefined => (isString(v) ? undefined : `{unacceptable_type,${typeName(v)}}`);
-const oneOf = (values: readonly string[], error: (v: string) => string): Check => (v) =>
-  longstr(v) ?? (values.includes(str(v)) ? undefined : error(str(v)));
+const expiry: Check = (v, args, type) => nonNegInt(v, args, type) ?? (num(v) > MAX_EXPIRY_MS ? `{value_too_large,${v}}` : undefined);
+const longstr: Check = (v, _args, type) => (isString(v) ? undefined : `{unacceptable_type,${type}}`);
+const oneOf = (values: readonly string[], error: (v: string) => string): Check => (v, args, type) =>
+  longstr(v, args, type) ?? (values.includes(str(v)) ? undefined : error(str(v)));
 
 /** In rabbit_amqqueue:declare_args() order: the first failing one is reported. */
 const CHECKS: [string, Check][] = [
-  ['x-expires', (v, args) => intArg(v, args) ?? (num(v) === 0 ? `{value_zero,0}` : expiry(v, args))],
+  ['x-expires', (v, args, type) => intArg(v, args, type) ?? (num(v) === 0 ? `{value_zero,0}` : expiry(v, args, type))],
   ['x-message-ttl', expiry],
-  ['x-dead-letter-exchange', (v) => longstr(v)],
-  ['x-dead-letter-routing-key', (v, args) => longstr(v) ?? (args['x-dead-letter-exchange'] === undefined ? 'routing_key_but_no_dlx_defined' : undefined)],
+  ['x-dead-letter-exchange', longstr],
+  ['x-dead-letter-routing-key', (v, args, type) => longstr(v, args, type) ?? (args['x-dead-letter-exchange'] === undefined ? 'routing_key_but_no_dlx_defined' : undefined)],
   ['x-max-length', nonNegInt],
   ['x-max-length-bytes', nonNegInt],
   ['x-max-in-memory-length', nonNegInt],
   ['x-max-in-memory-bytes', nonNegInt],
-  ['x-max-priority', (v, args) => nonNegInt(v, args) ?? (num(v) > MAX_PRIORITY ? `{max_value_exceeded,${v}}` : undefined)],
+  ['x-max-priority', (v, args, type) => nonNegInt(v, args, type) ?? (num(v) > MAX_PRIORITY ? `{max_value_exceeded,${v}}` : undefined)],
   ['x-overflow', oneOf(['drop-head', 'reject-publish', 'reject-publish-dlx'], () => 'invalid_overflow')],
   ['x-queue-mode', oneOf(['default', 'lazy'], (m) => `"unsupported queue mode '${m}'"`)],
-  ['x-single-active-consumer', (v) => (typeof v === 'boolean' ? undefined : `{unacceptable_type,${typeName(v)}}`)],
+  ['x-single-active-consumer', (v, _args, type) => (typeof v === 'boolean' ? undefined : `{unacceptable_type,${type}}`)],
   ['x-queue-type', oneOf(['classic', 'quorum', 'stream'], (t) => `"unsupported queue type '${t}'"`)],
 ];
 
@@ -118,12 +122,12 @@ export function parseQueueArguments(vhost: string, queue: string, args: FieldTab
   const dlx = args['x-dead-letter-exchange'];
   // rabbit_channel checks this one before the others, in its own words.
   if (dlx !== undefined && !isString(dlx)) {
-    throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid type '${typeName(dlx)}' for arg 'x-dead-letter-exchange' in ${where}`);
+    throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid type '${wireTypeName(args, 'x-dead-letter-exchange')}' for arg 'x-dead-letter-exchange' in ${where}`);
   }
   for (const [key, check] of CHECKS) {
     const value = args[key];
     if (value === undefined) continue;
-    const error = check(value, args);
+    const error = check(value, args, wireTypeName(args, key));
     if (error !== undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${where}: ${error}`);
   }
   const type = (args['x-queue-type'] === undefined ? 'classic' : str(args['x-queue-type'])) as QueueType;

@@ -16,7 +16,8 @@ import { parseQueueArguments } from './queue-arguments.js';
 import { validateHeadersArgs } from '../routing/headers.js';
 import { ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import { isExchangeType } from '../routing/exchange-type.js';
-import { typeName, type FieldTable, type FieldValue } from '../protocol/field-types.js';
+import type { FieldTable, FieldValue } from '../protocol/field-types.js';
+import { wireTypeName } from '../protocol/field-table.js';
 import { VHost, type ExchangeRecord, type QueueRecord } from '../routing/topology.js';
 import { shardOf } from '../shard/placement.js';
 import type { ShardLink } from '../acceptor/shard-link.js';
@@ -280,7 +281,7 @@ export class VHostService {
     // A new exchange's alternate exchange is a name (RabbitMQ checks the type only here, not on a redeclare).
     const ae = c.arguments['alternate-exchange'];
     if (ae !== undefined && typeof ae !== 'string') {
-      throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid type '${typeName(ae)}' for arg 'alternate-exchange' in exchange '${c.name}' in vhost '${this.name}'`);
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid type '${wireTypeName(c.arguments, 'alternate-exchange')}' for arg 'alternate-exchange' in exchange '${c.name}' in vhost '${this.name}'`);
     }
     this.topology.addExchange({ name: c.name, type: c.type, durable: c.durable, autoDelete: c.autoDelete, internal: c.internal, args: c.arguments });
   }
@@ -318,7 +319,7 @@ export class VHostService {
         const where = `for queue '${name}' in vhost '${this.name}'`;
         inequivalent('durable', c.durable, queue.durable, where);
         inequivalent('auto_delete', c.autoDelete, queue.autoDelete, where);
-        for (const key of QUEUE_ARGS) inequivalentArg(key, c.arguments[key], queue.args[key], where);
+        for (const key of QUEUE_ARGS) inequivalentArg(key, c.arguments, queue.args, where);
       }
     } else if (c.passive) {
       throw queueNotFound(this.name, name);
@@ -476,10 +477,12 @@ function inequivalent(arg: string, received: unknown, current: unknown, where: s
 }
 
 /** Like inequivalent(), worded as RabbitMQ words x-arguments. */
-function inequivalentArg(key: string, received: FieldValue | undefined, current: FieldValue | undefined, where: string): void {
+function inequivalentArg(key: string, receivedArgs: FieldTable, currentArgs: FieldTable, where: string): void {
+  const received = receivedArgs[key];
+  const current = currentArgs[key];
   if (received === current) return;
   // RabbitMQ names the type only when one side is missing: "received none but current is the value '10' of type 'long'".
   const typed = received === undefined || current === undefined;
-  const show = (v: FieldValue | undefined) => (v === undefined ? 'none' : typed ? `the value '${v}' of type '${typeName(v)}'` : `'${v}'`);
-  throw channelError(ReplyCode.PRECONDITION_FAILED, `inequivalent arg '${key}' ${where}: received ${show(received)} but current is ${show(current)}`);
+  const show = (args: FieldTable) => (args[key] === undefined ? 'none' : typed ? `the value '${args[key]}' of type '${wireTypeName(args, key)}'` : `'${args[key]}'`);
+  throw channelError(ReplyCode.PRECONDITION_FAILED, `inequivalent arg '${key}' ${where}: received ${show(receivedArgs)} but current is ${show(currentArgs)}`);
 }

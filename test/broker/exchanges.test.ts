@@ -203,7 +203,9 @@ describe.each(MODES)('exchanges: $name', ({ workers }) => {
   it("a new exchange's alternate-exchange must be a string (406 with RabbitMQ's text); a redeclare checks only equivalence", async () => {
     const { conn } = await setup();
     const ex = uniq('ae-type');
-    const cases: [unknown, string][] = [[5, 'byte'], [255, 'short'], [true, 'bool'], [null, 'void'], [['a'], 'array'], [{ a: 1 }, 'table'], [Buffer.from('ab'), 'binary'], [1.5, 'double']];
+    const cases: [unknown, string][] = [[5, 'byte'], [255, 'short'], [true, 'bool'], [null, 'void'], [['a'], 'array'], [{ a: 1 }, 'table'], [Buffer.from('ab'), 'binary'], [1.5, 'double'],
+      // the type it was sent as, which RabbitMQ names: amqplib's { '!': type } sends any
+      [{ '!': 'int', value: 5 }, 'signedint'], [{ '!': 'double', value: 5 }, 'double'], [{ '!': 'timestamp', value: 5 }, 'timestamp']];
     for (const [value, type] of cases) {
       expect(await refused((await channel(conn)).assertExchange(ex, 'direct', { autoDelete: true, arguments: { 'alternate-exchange': value } }))).toEqual({
         code: 406,

@@ -49,6 +49,19 @@ const REFUSED: [Record<string, unknown>, { durable?: boolean; exclusive?: boolea
   [{ 'x-queue-type': 'quorum' }, { durable: true, exclusive: true }, `invalid property 'exclusive-owner' for queue 'Q' in vhost '/'`],
   [{ 'x-queue-type': 'quorum' }, { durable: true, autoDelete: true }, `invalid property 'auto-delete' for queue 'Q' in vhost '/'`],
   [{ 'x-queue-type': 'quorum', 'x-message-ttl': -1 }, { durable: false }, `invalid arg 'x-message-ttl' for queue 'Q' in vhost '/': {value_negative,-1}`],
+  // A value names the type it was sent as (amqplib's { '!': type } sends any): 10.0 as a double is no integer.
+  [{ 'x-max-length': { '!': 'double', value: 10 } }, {}, `invalid arg 'x-max-length' for queue 'Q' in vhost '/': "expected integer, got double"`],
+  [{ 'x-message-ttl': { '!': 'double', value: 60000 } }, {}, `invalid arg 'x-message-ttl' for queue 'Q' in vhost '/': "expected integer, got double"`],
+  [{ 'x-expires': { '!': 'float', value: 5000 } }, {}, `invalid arg 'x-expires' for queue 'Q' in vhost '/': "expected integer, got float"`],
+  [{ 'x-max-priority': { '!': 'double', value: 5 } }, {}, `invalid arg 'x-max-priority' for queue 'Q' in vhost '/': "expected integer, got double"`],
+  [{ 'x-max-length-bytes': { '!': 'double', value: 1000 } }, {}, `invalid arg 'x-max-length-bytes' for queue 'Q' in vhost '/': "expected integer, got double"`],
+  [{ 'x-max-length': { '!': 'timestamp', value: 1577836800 } }, {}, `invalid arg 'x-max-length' for queue 'Q' in vhost '/': "expected integer, got timestamp"`],
+  [{ 'x-overflow': { '!': 'int', value: 5 } }, {}, `invalid arg 'x-overflow' for queue 'Q' in vhost '/': {unacceptable_type,signedint}`],
+  [{ 'x-overflow': { '!': 'long', value: 5 } }, {}, `invalid arg 'x-overflow' for queue 'Q' in vhost '/': {unacceptable_type,long}`],
+  [{ 'x-overflow': { '!': 'short', value: 5 } }, {}, `invalid arg 'x-overflow' for queue 'Q' in vhost '/': {unacceptable_type,short}`],
+  [{ 'x-overflow': { '!': 'double', value: 5 } }, {}, `invalid arg 'x-overflow' for queue 'Q' in vhost '/': {unacceptable_type,double}`],
+  [{ 'x-single-active-consumer': { '!': 'double', value: 1 } }, {}, `invalid arg 'x-single-active-consumer' for queue 'Q' in vhost '/': {unacceptable_type,double}`],
+  [{ 'x-dead-letter-exchange': { '!': 'double', value: 2 } }, {}, `invalid type 'double' for arg 'x-dead-letter-exchange' in queue 'Q' in vhost '/'`],
   // warren's own refusal: streams are not implemented
   [{ 'x-queue-type': 'stream' }, { durable: true }, `stream queues are not supported by warren (queue 'Q' in vhost '/')`],
 ];
@@ -72,6 +85,11 @@ const ACCEPTED: Record<string, unknown>[] = [
   { 'x-queue-type': 'classic' },
   { 'x-queue-mode': 'lazy' },
   { 'x-foo': 'anything' },
+  // any integer type
+  { 'x-max-length': { '!': 'int', value: 10 } },
+  { 'x-max-length': { '!': 'long', value: 10 } },
+  { 'x-message-ttl': { '!': 'short', value: 10 } },
+  { 'x-expires': { '!': 'long', value: 10_000 } },
 ];
 
 describe.each(MODES)('queue arguments: $name', ({ workers }) => {
@@ -163,6 +181,17 @@ describe.each(MODES)('queue arguments: $name', ({ workers }) => {
       code: 406,
       text: `PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue '${name}' in vhost '/': received '200' but current is '100'`,
     });
+    // With one side missing, RabbitMQ names the other's type as it was sent.
+    const typed = uniq('redeclare-typed');
+    await (await channel(conn)).assertQueue(typed, { durable: false, arguments: { 'x-max-length': { '!': 'long', value: 10 } } });
+    expect((await refused((await channel(conn)).assertQueue(typed, { durable: false }))).text).toBe(
+      `PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue '${typed}' in vhost '/': received none but current is the value '10' of type 'long'`,
+    );
+    const bare = uniq('redeclare-bare');
+    await (await channel(conn)).assertQueue(bare, { durable: false });
+    expect((await refused((await channel(conn)).assertQueue(bare, { durable: false, arguments: { 'x-max-length': { '!': 'int', value: 10 } } }))).text).toBe(
+      `PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue '${bare}' in vhost '/': received the value '10' of type 'signedint' but current is none`,
+    );
   });
 
   it('a headers binding takes x-match all, any, all-with-x, any-with-x; anything else is a 406 as in RabbitMQ', async () => {
@@ -177,6 +206,10 @@ describe.each(MODES)('queue arguments: $name', ({ workers }) => {
     expect(await refused((await channel(conn)).bindQueue(queue, 'amq.headers', '', { 'x-match': 1 }))).toEqual({
       code: 406,
       text: 'PRECONDITION_FAILED - Invalid x-match field type byte (value 1); expected longstr',
+    });
+    expect(await refused((await channel(conn)).bindQueue(queue, 'amq.headers', '', { 'x-match': { '!': 'long', value: 1 } }))).toEqual({
+      code: 406,
+      text: 'PRECONDITION_FAILED - Invalid x-match field type long (value 1); expected longstr',
     });
     // exchange-to-exchange too
     const ch2 = await channel(conn);
