@@ -47,6 +47,7 @@ public class JavaClient {
         case "errors" -> errors(conn, ch, prefix);
         case "cancel" -> cancel(conn, ch, prefix);
         case "headers" -> headers(ch, argv[3]);
+        case "dead-letter" -> deadLetter(ch, prefix);
         default -> throw new IllegalArgumentException("no scenario " + scenario);
       }
     }
@@ -203,6 +204,29 @@ public class JavaClient {
     });
     conn.createChannel().queueDelete(q);
     if (!cancelled.await(WAIT_S, TimeUnit.SECONDS)) System.out.println("no cancel for " + tag);
+  }
+
+  /** A rejected message dead-lettered to another queue: its x-death header as the client reads it (Spring reads count as a Long). */
+  static void deadLetter(Channel ch, String prefix) throws Exception {
+    String dlq = ch.queueDeclare(prefix + ".dlq", false, true, true, null).getQueue();
+    Map<String, Object> args = new TreeMap<>();
+    args.put("x-dead-letter-exchange", "");
+    args.put("x-dead-letter-routing-key", dlq);
+    String q = ch.queueDeclare(prefix + ".work", false, true, true, args).getQueue();
+    ch.basicPublish("", q, null, text("doomed"));
+    GetResponse r = getWithin(ch, q);
+    ch.basicReject(r.getEnvelope().getDeliveryTag(), false);
+    GetResponse dead = getWithin(ch, dlq);
+    System.out.println("dead-lettered " + body(dead) + " to " + dead.getEnvelope().getRoutingKey().equals(dlq));
+    Object deaths = dead.getProps().getHeaders().get("x-death");
+    for (Object death : (List<?>) deaths) {
+      for (Map.Entry<?, ?> e : new TreeMap<>((Map<?, ?>) death).entrySet()) {
+        String value = e.getKey().equals("time") ? "(" + e.getValue().getClass().getSimpleName() + ")" : describe(e.getValue()).replace(prefix, "P");
+        System.out.println("x-death " + e.getKey() + " = " + value);
+      }
+    }
+    for (String h : new TreeMap<>(dead.getProps().getHeaders()).keySet()) System.out.println("header " + h);
+    ch.basicAck(dead.getEnvelope().getDeliveryTag(), false);
   }
 
   /** Takes one message another client published and prints its properties, headers sorted, each with its Java type. */

@@ -45,6 +45,8 @@ func main() {
 		cancel(conn, ch, prefix)
 	case "headers":
 		headers(ch, args[0])
+	case "dead-letter":
+		deadLetter(ch, prefix)
 	default:
 		panic("no scenario " + scenario)
 	}
@@ -250,6 +252,42 @@ func cancel(conn *amqp.Connection, ch *amqp.Channel, prefix string) {
 	case <-time.After(wait):
 		fmt.Println("no cancel")
 	}
+}
+
+// A rejected message dead-lettered to another queue: its x-death header as the client reads it.
+func deadLetter(ch *amqp.Channel, prefix string) {
+	dlq, err := ch.QueueDeclare(prefix+".dlq", false, true, true, false, nil)
+	must(err)
+	q, err := ch.QueueDeclare(prefix+".work", false, true, true, false, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq.Name})
+	must(err)
+	publish(ch, "", q.Name, false, text("doomed"))
+	must(getWithin(ch, q.Name).Reject(false))
+	dead := getWithin(ch, dlq.Name)
+	fmt.Println("dead-lettered", string(dead.Body), "to", dead.RoutingKey == dlq.Name)
+	for _, death := range dead.Headers["x-death"].([]interface{}) {
+		table := death.(amqp.Table)
+		keys := make([]string, 0, len(table))
+		for k := range table {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			value := strings.ReplaceAll(describe(table[k]), prefix, "P")
+			if k == "time" {
+				value = fmt.Sprintf("(%T)", table[k])
+			}
+			fmt.Println("x-death", k, "=", value)
+		}
+	}
+	keys := make([]string, 0, len(dead.Headers))
+	for k := range dead.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Println("header", k)
+	}
+	must(dead.Ack(false))
 }
 
 // Takes one message another client published and prints its properties, headers sorted, each with its Go type.

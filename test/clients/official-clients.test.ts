@@ -24,6 +24,8 @@ interface Client {
   build(dir: string): Promise<string[]>;
   /** the amqplib message's properties and headers as this client reads them */
   headers: string[];
+  /** the x-death entry's types as this client reads them (count, the names, routing-keys' items, time) */
+  deathTypes: [string, string, string, string];
 }
 
 const HEADERS_HEAD = ['body héllo', 'content-type text/plain priority 3 correlation-id c-1 delivery-mode 2'];
@@ -49,6 +51,7 @@ const CLIENTS: Client[] = [
       'header str = ü€ (ByteArrayLongString)',
       'header yes = true (Boolean)',
     ],
+    deathTypes: ['Long', 'ByteArrayLongString', 'ByteArrayLongString', 'Date'],
   },
   {
     name: 'Go',
@@ -73,6 +76,7 @@ const CLIENTS: Client[] = [
       'header str = ü€ (string)',
       'header yes = true (bool)',
     ],
+    deathTypes: ['int64', 'string', 'string', 'time.Time'],
   },
 ];
 
@@ -128,6 +132,24 @@ describe.each(CLIENTS)('RabbitMQ $name client (skipped without: apt-get install 
 
   it.skipIf(!client.ready)('a consumer whose queue is deleted hears basic.cancel', async () => {
     expect(await scenario('cancel')).toEqual(['cancelled by the broker true', 'done']);
+  });
+
+  it.skipIf(!client.ready)('a rejected message is dead-lettered with the x-death header RabbitMQ writes, in the types it writes', async () => {
+    const [count, name, key, time] = client.deathTypes;
+    expect(await scenario('dead-letter')).toEqual([
+      'dead-lettered doomed to true',
+      `x-death count = 1 (${count})`,
+      `x-death exchange =  (${name})`,
+      `x-death queue = P.work (${name})`,
+      `x-death reason = rejected (${name})`,
+      `x-death routing-keys = [P.work (${key})]`,
+      `x-death time = (${time})`,
+      'header x-death',
+      'header x-first-death-exchange',
+      'header x-first-death-queue',
+      'header x-first-death-reason',
+      'done',
+    ]);
   });
 
   it.skipIf(!client.ready)('amqplib publishes properties and headers of many types; the client reads them as RabbitMQ hands them over', async () => {
