@@ -4,6 +4,7 @@
 // Prints one line per observation; the test asserts on stdout. Names are
 // prefixed with PREFIX so that runs do not share queues or exchanges.
 import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.BlockedListener;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.ConnectionFactory;
@@ -11,9 +12,11 @@ import com.rabbitmq.client.DefaultConsumer;
 import com.rabbitmq.client.Envelope;
 import com.rabbitmq.client.GetResponse;
 import com.rabbitmq.client.ShutdownSignalException;
+import java.io.BufferedReader;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -48,6 +51,7 @@ public class JavaClient {
         case "cancel" -> cancel(conn, ch, prefix);
         case "headers" -> headers(ch, argv[3]);
         case "dead-letter" -> deadLetter(ch, prefix);
+        case "blocked" -> blocked(conn, ch, prefix);
         default -> throw new IllegalArgumentException("no scenario " + scenario);
       }
     }
@@ -204,6 +208,32 @@ public class JavaClient {
     });
     conn.createChannel().queueDelete(q);
     if (!cancelled.await(WAIT_S, TimeUnit.SECONDS)) System.out.println("no cancel for " + tag);
+  }
+
+  /**
+   * connection.blocked and unblocked: says "ready", publishes once told on stdin
+   * (the test has blocked publishers meanwhile), and reports each notification.
+   */
+  static void blocked(Connection conn, Channel ch, String prefix) throws Exception {
+    String q = ch.queueDeclare(prefix + ".q", false, false, true, null).getQueue();
+    CountDownLatch unblocked = new CountDownLatch(1);
+    conn.addBlockedListener(new BlockedListener() {
+      @Override
+      public void handleBlocked(String reason) {
+        System.out.println("blocked " + reason);
+      }
+
+      @Override
+      public void handleUnblocked() {
+        System.out.println("unblocked");
+        unblocked.countDown();
+      }
+    });
+    System.out.println("ready");
+    new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)).readLine();
+    ch.basicPublish("", q, null, text("held"));
+    if (!unblocked.await(WAIT_S, TimeUnit.SECONDS)) System.out.println("not unblocked");
+    System.out.println("count " + ch.queueDeclarePassive(q).getMessageCount());
   }
 
   /** A rejected message dead-lettered to another queue: its x-death header as the client reads it (Spring reads count as a Long). */

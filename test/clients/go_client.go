@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -47,6 +48,8 @@ func main() {
 		headers(ch, args[0])
 	case "dead-letter":
 		deadLetter(ch, prefix)
+	case "blocked":
+		blocked(conn, ch, prefix)
 	default:
 		panic("no scenario " + scenario)
 	}
@@ -252,6 +255,33 @@ func cancel(conn *amqp.Connection, ch *amqp.Channel, prefix string) {
 	case <-time.After(wait):
 		fmt.Println("no cancel")
 	}
+}
+
+// connection.blocked and unblocked: says "ready", publishes once told on stdin
+// (the test has blocked publishers meanwhile), and reports each notification.
+func blocked(conn *amqp.Connection, ch *amqp.Channel, prefix string) {
+	q, err := ch.QueueDeclare(prefix+".q", false, true, false, false, nil)
+	must(err)
+	notes := conn.NotifyBlocked(make(chan amqp.Blocking, 2))
+	fmt.Println("ready")
+	_, err = bufio.NewReader(os.Stdin).ReadString('\n')
+	must(err)
+	publish(ch, "", q.Name, false, text("held"))
+	for unblocked := false; !unblocked; {
+		select {
+		case b := <-notes:
+			if b.Active {
+				fmt.Println("blocked", b.Reason)
+			} else {
+				fmt.Println("unblocked")
+				unblocked = true
+			}
+		case <-time.After(wait):
+			fmt.Println("not unblocked")
+			unblocked = true
+		}
+	}
+	fmt.Println("count", count(ch, q.Name))
 }
 
 // A rejected message dead-lettered to another queue: its x-death header as the client reads it.
