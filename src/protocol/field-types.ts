@@ -24,7 +24,7 @@ export const TYPE_NAMES: Readonly<Record<string, string>> = {
 /**
  * RabbitMQ's name for the AMQP type a client would have sent this value as: for an
  * integer, the smallest signed type that holds it, as amqplib encodes it. A value
- * of a decoded table knows better: see wireType (field-table.ts).
+ * of a decoded table knows better: see wireTypeName (field-table.ts).
  */
 export function typeName(v: FieldValue): string {
   if (v === null) return 'void';
