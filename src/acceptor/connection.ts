@@ -49,6 +49,12 @@ export const PAUSE_OUTPUT = 8;
 export const PAUSE_BACKLOG = 16;
 export const PAUSE_BLOCKED = 32;
 export const PAUSE_STALL = 64;
+/**
+ * Reasons to stop handling frames at once, not only reading: a publish met the
+ * memory alarm or a rig's block, and RabbitMQ handles nothing more from a
+ * blocked connection, that publish's own content and the rest of the read included.
+ */
+const HOLD_FRAMES = PAUSE_ALARM | PAUSE_BLOCKED;
 export const BUFFER_LIMIT = 16 * 1024 * 1024;
 /** Unwritten socket bytes past which the connection's consumers wait (see write). */
 const CONGESTED_BYTES = 256 * 1024;
@@ -89,6 +95,10 @@ export class Connection implements FrameHandler {
   private queueStalls = 0;
   /** whether it ever published (a publisher blocked on demand is paused at once, not on its next publish) */
   published = false;
+  /** see HOLD_FRAMES; read by the frame reader after each frame */
+  holdingFrames = false;
+  /** what the frame reader left of the reads while holding frames (a copy) */
+  private heldInput: Buffer | null = null;
   /** a test rig's stall: neither read nor written until it ends */
   private stalled = false;
   /** gone for the broker: channels released, out of its lists (see teardown) */
@@ -187,13 +197,33 @@ export class Connection implements FrameHandler {
   pause(reason: number): void {
     if (this.pausedFor === 0) this.socket.pause();
     this.pausedFor |= reason;
+    if ((reason & HOLD_FRAMES) !== 0) this.holdingFrames = true;
   }
 
-  /** Drops `reason`; reading resumes once no reason is left. */
+  /** Drops `reason`; reading resumes once no reason is left, after the frames held meanwhile. */
   unpause(reason: number): void {
     if ((this.pausedFor & reason) === 0) return;
     this.pausedFor &= ~reason;
+    this.holdingFrames = (this.pausedFor & HOLD_FRAMES) !== 0;
+    if (this.heldInput !== null && !this.holdingFrames) {
+      // In a turn of its own: an unblock comes from the memory alarm's loops, which the held publishes would re-enter.
+      setImmediate(() => this.guard(this.feedHeld, undefined));
+      return;
+    }
+    this.resumeReading();
+  }
+
+  private resumeReading(): void {
     if (this.pausedFor === 0 && this.state !== 'closed') this.socket.resume();
+  }
+
+  /** The frames held while blocked, then the socket again (unless they were blocked once more). */
+  private feedHeld(): void {
+    const held = this.heldInput;
+    if (held === null || this.holdingFrames || this.state === 'closed') return;
+    this.heldInput = null;
+    this.feed(held);
+    this.resumeReading();
   }
 
   /**
@@ -408,8 +438,19 @@ export class Connection implements FrameHandler {
       chunk = this.readHeader(chunk);
       if (chunk.length === 0) return;
     }
+    // Bytes that were on their way when a publish met a block wait behind the frames held.
+    if (this.heldInput !== null) {
+      this.heldInput = Buffer.concat([this.heldInput, chunk]);
+      return;
+    }
+    this.feed(chunk);
+  }
+
+  /** Hands the chunk's frames to the reader; keeps a copy of what it left once a publish met a block. */
+  private feed(chunk: Buffer): void {
     try {
-      this.reader.push(chunk);
+      const taken = this.reader.push(chunk);
+      if (taken < chunk.length) this.heldInput = Buffer.from(chunk.subarray(taken));
       this.broker.output.flushAll();
     } catch (err) {
       // Only framing errors get here; the reader cannot go on: say why, then hang up.

@@ -81,12 +81,18 @@ export class MemoryAlarm {
 
   /**
    * Called for each basic.publish and body frame: blocks the connection while
-   * the alarm is on, else makes sure a check comes.
+   * the alarm is on (its connection then handles no more frames, see
+   * HOLD_FRAMES), else makes sure a check comes.
    */
   onPublish(conn: Connection): void {
     conn.published = true;
+    // The first publish after a quiet spell looks at once (RabbitMQ's alarm is on
+    // all along); later ones leave it to the check this arms.
+    if (!this.on && this.timer === null) {
+      this.check();
+      if (!this.on) this.arm();
+    }
     if (this.on) this.block(conn);
-    else if (this.timer === null) this.arm();
     if (this.demanded.size > 0 && this.demanded.has(conn)) conn.pause(PAUSE_BLOCKED);
   }
 

@@ -21,6 +21,8 @@ export const PROTOCOL_HEADER = Buffer.from('AMQP\x00\x00\x09\x01', 'latin1');
 export interface FrameHandler {
   /** The frame's payload is buf[start..end). */
   onFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void;
+  /** While true, push() stops after the frame it handed out and leaves the rest of its chunk to the caller. */
+  readonly holdingFrames?: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -49,7 +51,8 @@ export class FrameReader {
     this.maxFrameSize = maxFrameSize;
   }
 
-  push(chunk: Buffer): void {
+  /** Handles the frames of `chunk`; returns how many of its bytes it took (fewer once the handler holds frames). */
+  push(chunk: Buffer): number {
     const len = chunk.length;
     let p = 0;
     while (p < len) {
@@ -69,7 +72,7 @@ export class FrameReader {
           while (h < 7 && p < len) s[h++] = chunk[p++];
           if (h < 7) {
             this.have = h;
-            return;
+            return len;
           }
           this.have = 0;
           type = s[0];
@@ -83,6 +86,7 @@ export class FrameReader {
           const start = p;
           p += size + 1;
           this.handler.onFrame(type, channel, chunk, start, start + size);
+          if (this.handler.holdingFrames) return p;
           continue;
         }
         this.type = type;
@@ -113,8 +117,10 @@ export class FrameReader {
         this.payload = EMPTY;
         this.state = S_HEADER;
         this.handler.onFrame(this.type, this.channel, payload, 0, payload.length);
+        if (this.handler.holdingFrames) return p;
       }
     }
+    return len;
   }
 
   private check(type: number, size: number): void {

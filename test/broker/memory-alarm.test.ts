@@ -154,6 +154,36 @@ describe.each(MODES)('memory alarm, $name', ({ workers }) => {
   });
 });
 
+describe.each(MODES)('memory alarm at the first publish, $name', ({ workers }) => {
+  it('a broker over its watermark blocks a connection at its first publish and routes none of it, in one write or in pieces (as RabbitMQ 3.10.8 in alarm)', async () => {
+    const broker = await startBroker({ port: 0, host: '127.0.0.1', workers, memoryHighWatermark: 1_000_000 });
+    const observer = await connect(broker.url);
+    try {
+      const ch = await channel(observer);
+      await ch.assertQueue('first');
+      const publish = method(1, 60, 40, u16(0), shortstr(''), shortstr('first'), u8(0));
+      const header = frame(2, 1, Buffer.concat([u16(60), u16(0), u32(0), u32(5), u16(0)]));
+      const body = frame(3, 1, Buffer.from('first'));
+      for (const pieces of [[Buffer.concat([publish, header, body])], [publish, header, body]]) {
+        const client = await openBlockAware(broker.port);
+        client.send(method(1, 20, 10, shortstr('')));
+        for (let f = await client.readFrame(); f !== null && !(f.classId === 20 && f.methodId === 11); f = await client.readFrame());
+        for (const piece of pieces) {
+          client.send(piece);
+          await sleep(100);
+        }
+        await within(untilMethod(client, 10, 60), 3000, 'connection.blocked');
+        await sleep(200);
+        expect((await ch.checkQueue('first')).messageCount).toBe(0);
+        client.destroy();
+      }
+    } finally {
+      await observer.close();
+      await broker.close();
+    }
+  });
+});
+
 /** A raw connection whose client properties ask for connection.blocked, opened up to open-ok. */
 async function openBlockAware(port: number): Promise<RawClient> {
   const properties = fieldTable(shortstr('capabilities'), Buffer.from('F'), fieldTable(shortstr('connection.blocked'), Buffer.from('t'), u8(1)));

@@ -69,6 +69,23 @@ describe.each(MODES)('faults ($name)', ({ workers }) => {
     expect(await drain(obs, 'held')).toEqual(['m-0', 'm-1', 'm-2', 'm-3', 'm-4']);
   });
 
+  it('blockPublishers on a connection that never published: its first publishes, each in one write, wait for the unblock, then arrive once, in order', async () => {
+    const publisher = await named('fresh-publisher');
+    const observer = await named('observer');
+    const pub = await channel(publisher);
+    await pub.assertQueue('held-first');
+    const blocked = nextEvent<string>(publisher, 'blocked');
+    expect(broker.faults.blockPublishers({ name: 'fresh-publisher' })).toBe(1);
+    expect(await blocked).toBe('blocked by a test fault');
+    for (let i = 0; i < 3; i++) pub.sendToQueue('held-first', Buffer.from(`f-${i}`));
+    await expect(broker.waitFor.queue('held-first', { messages: 1 }, { timeoutMs: 300 })).rejects.toThrow(/last seen \{"messages":0,/);
+    const obs = await channel(observer);
+    expect((await obs.checkQueue('held-first')).messageCount).toBe(0);
+    expect(broker.faults.unblockPublishers({ name: 'fresh-publisher' })).toBe(1);
+    await broker.waitFor.queue('held-first', { messages: 3 }, { timeoutMs: 3000 });
+    expect(await drain(obs, 'held-first')).toEqual(['f-0', 'f-1', 'f-2']);
+  });
+
   it('refuseConnections: connect fails (reset, then 530) until acceptConnections', async () => {
     broker.faults.refuseConnections({ mode: 'reset' });
     await expect(amqp.connect(broker.url)).rejects.toThrow();
