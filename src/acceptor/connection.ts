@@ -95,8 +95,6 @@ export class Connection implements FrameHandler {
   private queueStalls = 0;
   /** whether it ever published (a publisher blocked on demand is paused at once, not on its next publish) */
   published = false;
-  /** see HOLD_FRAMES; read by the frame reader after each frame */
-  holdingFrames = false;
   /** what the frame reader left of the reads while holding frames (a copy) */
   private heldInput: Buffer | null = null;
   /** a test rig's stall: neither read nor written until it ends */
@@ -197,20 +195,23 @@ export class Connection implements FrameHandler {
   pause(reason: number): void {
     if (this.pausedFor === 0) this.socket.pause();
     this.pausedFor |= reason;
-    if ((reason & HOLD_FRAMES) !== 0) this.holdingFrames = true;
   }
 
   /** Drops `reason`; reading resumes once no reason is left, after the frames held meanwhile. */
   unpause(reason: number): void {
     if ((this.pausedFor & reason) === 0) return;
     this.pausedFor &= ~reason;
-    this.holdingFrames = (this.pausedFor & HOLD_FRAMES) !== 0;
     if (this.heldInput !== null && !this.holdingFrames) {
       // In a turn of its own: an unblock comes from the memory alarm's loops, which the held publishes would re-enter.
       setImmediate(() => this.guard(this.feedHeld, undefined));
       return;
     }
     this.resumeReading();
+  }
+
+  /** See HOLD_FRAMES; the frame reader asks after each frame. */
+  get holdingFrames(): boolean {
+    return (this.pausedFor & HOLD_FRAMES) !== 0;
   }
 
   private resumeReading(): void {

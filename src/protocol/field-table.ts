@@ -33,11 +33,12 @@ const TWO_32 = 0x1_0000_0000;
  * names a value's wire type in its errors and wants an integer type where it
  * wants an integer. Made only for a table that has such entries.
  */
-const NUMBER_TYPES = new WeakMap<FieldTable, Record<string, string>>();
+const NUMBER_TYPES = new WeakMap<FieldTable, Record<string, number>>();
 
 /** RabbitMQ's name for the type `table[key]` came as, for a number or timestamp of a decoded table; else its value's (typeName). */
 export function wireTypeName(table: FieldTable, key: string): string {
-  return NUMBER_TYPES.get(table)?.[key] ?? typeName(table[key]);
+  const letter = NUMBER_TYPES.get(table)?.[key];
+  return letter === undefined ? typeName(table[key]) : TYPE_NAMES[String.fromCharCode(letter)];
 }
 
 /** Deeper nesting than this is treated as an attack rather than headers; it keeps recursion off the stack limit. */
@@ -227,7 +228,7 @@ export class Reader {
       throw new AmqpError(ReplyCode.SYNTAX_ERROR, `field tables nested deeper than ${MAX_TABLE_DEPTH}`, 0, 0, true);
     }
     const t: FieldTable = {};
-    let numbers: Record<string, string> | undefined;
+    let numbers: Record<string, number> | undefined;
     while (this.pos < this.end) {
       const key = this.shortstr();
       const letter = this.buf[this.pos];
@@ -238,7 +239,8 @@ export class Reader {
       } else {
         t[key] = value;
       }
-      if (typeof value === 'number' || typeof value === 'bigint') (numbers ??= Object.create(null) as Record<string, string>)[key] = TYPE_NAMES[String.fromCharCode(letter)];
+      // the letter only: most tables are never asked for a type name
+      if (typeof value === 'number' || typeof value === 'bigint') (numbers ??= Object.create(null) as Record<string, number>)[key] = letter;
     }
     if (numbers !== undefined) NUMBER_TYPES.set(t, numbers);
     this.depth--;
