@@ -4,15 +4,13 @@
  * built once and run as a child process per test. Every expected output here was
  * printed by the same programs against RabbitMQ 3.10.8.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../../dist/src/index.js';
 import { channel, connect, sleep, start } from '../helpers.js';
-import { CHILD_TIMEOUT_MS, HERE, runOk, uniq, works } from './support.js';
+import { HERE, converse, runOk, uniq, works } from './support.js';
 
 const JARS = ['/usr/share/java/amqp-client.jar', '/usr/share/java/slf4j-api.jar'];
 const GOPATH = '/usr/share/gocode';
@@ -156,27 +154,21 @@ describe.each(CLIENTS)('RabbitMQ $name client (skipped without: apt-get install 
 
   it.skipIf(!client.ready)('connection.blocked and unblocked reach the client; its publish waits for the unblock', async () => {
     const prefix = uniq(client.name.toLowerCase());
-    const child = spawn(command[0], [...command.slice(1), broker.url, 'blocked', prefix], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const killer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
+    const child = converse(command[0], [...command.slice(1), broker.url, 'blocked', prefix]);
     const conn = await connect(broker.url);
     try {
-      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-      const next = async () => (await lines.next()).value as string | undefined;
-      expect(await next(), stderr).toBe('ready');
+      expect(await child.next(), child.stderr()).toBe('ready');
       expect(broker.faults.blockPublishers({ name: prefix })).toBe(1);
-      child.stdin.write('go\n');
-      expect(await next(), stderr).toBe('blocked blocked by a test fault');
+      child.send('go');
+      expect(await child.next(), child.stderr()).toBe('blocked blocked by a test fault');
       // Held, in one write (Java's) or several (Go's): a RabbitMQ in memory alarm holds both.
       await sleep(200);
       expect((await (await channel(conn)).checkQueue(`${prefix}.q`)).messageCount).toBe(0);
       expect(broker.faults.unblockPublishers({ name: prefix })).toBe(1);
-      expect([await next(), await next(), await next()], stderr).toEqual(['unblocked', 'count 1', 'done']);
+      expect([await child.next(), await child.next(), await child.next()], child.stderr()).toEqual(['unblocked', 'count 1', 'done']);
       expect((await (await channel(conn)).checkQueue(`${prefix}.q`)).messageCount).toBe(1);
     } finally {
-      clearTimeout(killer);
-      child.kill('SIGKILL');
+      child.end();
       await conn.close();
     }
   });

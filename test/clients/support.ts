@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -18,12 +19,12 @@ export function works(cmd: string, args: string[]): boolean {
 }
 
 /**
- * A python that can `import pika`. The Debian package installs it for the
- * system interpreter, which a pyenv or venv python3 on PATH may not see.
+ * A python that can import `modules` (default pika). Debian's packages install
+ * them for the system interpreter, which a pyenv or venv python3 on PATH may not see.
  */
-export function findPython(): string | undefined {
+export function findPython(modules = 'pika'): string | undefined {
   const candidates = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((c): c is string => !!c);
-  return candidates.find((py) => works(py, ['-c', 'import pika']));
+  return candidates.find((py) => works(py, ['-c', `import ${modules}`]));
 }
 
 /** ruby, if it can `require` the given gem. */
@@ -68,6 +69,39 @@ export async function runOk(cmd: string, args: string[], opts: { input?: string;
     throw new Error(`${path.basename(cmd)} ${args.slice(0, 3).join(' ')} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   }
   return r.stdout.split('\n').filter((l) => l !== '');
+}
+
+/** A child a test talks to line by line: it prints, the test acts on the broker and answers. */
+export interface Conversation {
+  /** the child's next stdout line (undefined once it closed it) */
+  next(): Promise<string | undefined>;
+  send(line: string): void;
+  /** what it wrote to stderr so far, for failure messages */
+  stderr(): string;
+  /** its exit code, once it exits */
+  exited: Promise<number | null>;
+  /** kills it (always call, in a finally) */
+  end(): void;
+}
+
+/** Starts `cmd args...` for a conversation; it is killed after CHILD_TIMEOUT_MS. */
+export function converse(cmd: string, args: string[]): Conversation {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const killer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  return {
+    next: async () => (await lines.next()).value as string | undefined,
+    send: (line) => child.stdin.write(`${line}\n`),
+    stderr: () => stderr,
+    exited,
+    end: () => {
+      clearTimeout(killer);
+      child.kill('SIGKILL');
+    },
+  };
 }
 
 /** Names unique to one test, so scenarios never share queues or exchanges. */
