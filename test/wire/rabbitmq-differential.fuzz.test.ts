@@ -96,6 +96,9 @@ function encode(s: Step): Buffer {
 /** Not compared: sent when timing says (deliveries, confirms). */
 const ASYNC = new Set(['BasicDeliver', 'BasicAck', 'BasicNack']);
 
+/** Steps that get no answer when all goes well; every other one gets its -ok or a close. */
+const UNANSWERED = new Set(['Publish', 'BasicAck', 'BasicReject', 'BasicNack']);
+
 /** Each step's answers: the methods that came back within a quiet spell, closes with their codes. */
 async function answers(port: number, steps: Step[]): Promise<string[][]> {
   const client = await RawClient.open(port);
@@ -108,13 +111,15 @@ async function answers(port: number, steps: Step[]): Promise<string[][]> {
       client.send(encode(s));
       const got: string[] = [];
       out.push(got);
-      // After a channel close the step ends with the reopened channel's open-ok, however
-      // late it comes (a busy RabbitMQ took over 30 ms), so that it is not the next step's.
+      // A step that is always answered waits for its answer, and after a channel close for
+      // the reopened channel's open-ok, however late they come (a busy RabbitMQ took over
+      // 30 ms for each), so that neither is taken for the next step's.
+      let waiting = !UNANSWERED.has(s.name);
       let reopening = false;
       for (;;) {
         let f;
         try {
-          f = await client.readFrame(reopening ? 5000 : 30);
+          f = await client.readFrame(reopening || waiting ? 5000 : 30);
         } catch {
           break; // quiet: this step is answered
         }
@@ -122,6 +127,7 @@ async function answers(port: number, steps: Step[]): Promise<string[][]> {
         if (f.type !== FRAME_METHOD) continue;
         const name = methodNames.get(f.payload.readUInt32BE(0)) ?? 'unknown';
         if (ASYNC.has(name)) continue;
+        waiting = false;
         if (name === 'ConnectionClose') {
           got.push(`${name} ${f.payload.readUInt16BE(4)}`);
           return out;
