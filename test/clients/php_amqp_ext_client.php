@@ -4,6 +4,8 @@
 //   php php_amqp_ext_client.php URL PREFIX SCENARIO
 // Prints one line per check; the expected lines are what RabbitMQ 3.10.8 printed.
 
+require_once __DIR__ . '/php_common.php';
+
 [, $url, $prefix, $scenario] = $argv;
 $u = parse_url($url);
 $conn = new AMQPConnection(['host' => $u['host'], 'port' => $u['port'], 'login' => urldecode($u['user']), 'password' => urldecode($u['pass']), 'vhost' => '/']);
@@ -11,8 +13,6 @@ $conn->connect();
 $ch = new AMQPChannel($conn);
 $default = new AMQPExchange($ch);
 
-function say(...$words) { echo implode(' ', $words), "\n"; }
-function named($text) { global $prefix; return str_replace($prefix, 'PREFIX', $text); }
 
 switch ($scenario) {
 case 'confirms': // 2,000 numbered persistent publishes, each confirmed; consumed with acks, each once
@@ -87,14 +87,7 @@ case 'dead-letter': // a rejected message dead-lettered with x-death; headers of
     $d = false;
     for ($i = 0; $i < 100 && $d === false; $i++) { $d = $dead->get(AMQP_AUTOACK); if ($d === false) usleep(20000); }
     $h = $d->getHeaders();
-    ksort($h);
-    foreach ($h as $k => $v) {
-        if ($k === 'x-death') continue;
-        say('header', $k, named(json_encode($v, JSON_UNESCAPED_UNICODE)), gettype($v));
-    }
-    $death = $h['x-death'][0];
-    ksort($death);
-    foreach ($death as $k => $v) say('x-death', $k, gettype($v), $k === 'time' ? '' : named(json_encode($v)));
+    sayHeaders($h);
     say('body', $d->getBody(), 'priority', $d->getPriority(), 'redelivered', $d->isRedelivery() ? 'true' : 'false');
     $src->delete();
     break;

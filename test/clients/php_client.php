@@ -9,13 +9,13 @@ use PhpAmqpLib\Exception\AMQPProtocolChannelException;
 use PhpAmqpLib\Message\AMQPMessage;
 use PhpAmqpLib\Wire\AMQPTable;
 
+require_once __DIR__ . '/php_common.php';
+
 [, $url, $prefix, $scenario] = $argv;
 $u = parse_url($url);
 $conn = new AMQPStreamConnection($u['host'], $u['port'], urldecode($u['user']), urldecode($u['pass']), '/');
 $ch = $conn->channel();
 
-function say(...$words) { echo implode(' ', $words), "\n"; }
-function named($text) { global $prefix; return str_replace($prefix, 'PREFIX', $text); }
 
 switch ($scenario) {
 case 'confirms': // 2,000 numbered persistent publishes, each confirmed; consumed with acks, each once
@@ -87,14 +87,7 @@ case 'headers': // a table of many types, and x-death from a rejected message, a
     $d = null;
     for ($i = 0; $i < 100 && $d === null; $i++) { $d = $ch->basic_get("$prefix.dead", true); if ($d === null) usleep(20000); }
     $h = $d->get('application_headers')->getNativeData();
-    ksort($h);
-    foreach ($h as $k => $v) {
-        if ($k === 'x-death') continue;
-        say('header', $k, named(json_encode($v, JSON_UNESCAPED_UNICODE)), gettype($v));
-    }
-    $death = $h['x-death'][0];
-    ksort($death);
-    foreach ($death as $k => $v) say('x-death', $k, gettype($v), $k === 'time' ? '' : named(json_encode($v)));
+    sayHeaders($h);
     say('body', $d->getBody(), 'priority', $d->get('priority'), 'correlation', $d->get('correlation_id'));
     break;
 
