@@ -13,7 +13,6 @@ $conn->connect();
 $ch = new AMQPChannel($conn);
 $default = new AMQPExchange($ch);
 
-
 switch ($scenario) {
 case 'confirms': // 2,000 numbered persistent publishes, each confirmed; consumed with acks, each once
     $q = new AMQPQueue($ch);

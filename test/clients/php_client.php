@@ -16,7 +16,6 @@ $u = parse_url($url);
 $conn = new AMQPStreamConnection($u['host'], $u['port'], urldecode($u['user']), urldecode($u['pass']), '/');
 $ch = $conn->channel();
 
-
 switch ($scenario) {
 case 'confirms': // 2,000 numbered persistent publishes, each confirmed; consumed with acks, each once
     $ch->queue_declare("$prefix.q", false, true, false, true);
@@ -42,7 +41,6 @@ case 'confirms': // 2,000 numbered persistent publishes, each confirmed; consume
 
 case 'returns': // a mandatory publish nobody takes comes back with 312 NO_ROUTE
     $ch->set_return_listener(function ($code, $text, $exchange, $key, $m) {
-        global $prefix;
         say('returned', $code, $text, $exchange === '' ? '(default)' : $exchange, named($key), $m->getBody());
     });
     $ch->basic_publish(new AMQPMessage('lost'), '', "$prefix.nowhere", true);
