@@ -140,24 +140,5 @@ def worker_lost():
     say('redelivered', 1 <= redelivered <= 4)
 
 
-def reset():
-    """
-    A worker started once for a suite survives the rig's reset between tests (the test
-    resets after `ready`, then sends a line): a task sent afterwards, from a fresh
-    process as the next test would, is answered. This process's own connections
-    were closed or their consumers cancelled: it sends nothing more.
-    """
-    with child_worker():
-        say('before', add.delay(1, 2).get(timeout=20))
-        say('ready')
-        sys.stdin.readline()
-        after = subprocess.run([sys.executable, os.path.abspath(__file__), URL, PREFIX, 'add'], capture_output=True, text=True, timeout=40)
-        say('after', after.stdout.strip())
-
-
-def one_add():
-    print(add.delay(3, 4).get(timeout=30), flush=True)
-
-
 if __name__ == '__main__':
-    {'tasks': tasks, 'schedule': schedule, 'control': control, 'worker-lost': worker_lost, 'reset': reset, 'add': one_add}[sys.argv[3]]()
+    {'tasks': tasks, 'schedule': schedule, 'control': control, 'worker-lost': worker_lost}[sys.argv[3]]()

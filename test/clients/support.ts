@@ -84,12 +84,12 @@ export interface Conversation {
   end(): void;
 }
 
-/** Starts `cmd args...` for a conversation; it is killed after `timeoutMs`. */
-export function converse(cmd: string, args: string[], timeoutMs = CHILD_TIMEOUT_MS): Conversation {
+/** Starts `cmd args...` for a conversation; it is killed after CHILD_TIMEOUT_MS. */
+export function converse(cmd: string, args: string[]): Conversation {
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
-  const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const killer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
   const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   return {
