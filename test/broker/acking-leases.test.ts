@@ -261,7 +261,10 @@ for (const mode of MODES) {
                   await openConsumer(o.prefetch);
                   break;
                 case 'channelPrefetch':
-                  // what came before qos-ok was delivered under the old limit
+                  // What comes before qos-ok was delivered under the old limit, what follows it under
+                  // the new; amqplib hands over deliveries that share qos-ok's read before this await
+                  // returns, so until then either limit may hold: the looser (0 is none).
+                  channelPrefetch = channelPrefetch === 0 || o.count === 0 ? 0 : Math.max(channelPrefetch, o.count);
                   await ch.prefetch(o.count, true);
                   channelPrefetch = o.count;
                   break;
