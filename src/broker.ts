@@ -26,7 +26,7 @@ import { VHostService, type QueueHost } from './vhost/vhost-service.js';
 import { DataDirLock } from './definitions/data-dir-lock.js';
 import { DefinitionsFile, checkedDefinitions, loadDefinitions, readDefinitions } from './definitions/definitions-file.js';
 import { applyDefinitions, exportDefinitions, type Definitions } from './definitions/rabbit-format.js';
-import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE } from './shard/records.js';
+import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE, deliveredBlockAt, isRedelivered } from './shard/records.js';
 import { DirectReplyTo } from './acceptor/direct-reply-to.js';
 import { ConsumerTimeout, DEFAULT_CONSUMER_TIMEOUT_MS } from './acceptor/consumer-timeout.js';
 import { AccessControl, type Credentials, type PermissionSpec, type TopicPermissionSpec, type User } from './auth/access-control.js';
@@ -733,7 +733,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     const consumer = this.consumers.get(readU32LE(buf, at + 2));
     // Cancelled while this was in flight: the shard took it back when it saw the cancel.
     if (consumer === undefined) return;
-    consumer.channel.deliver(consumer, buf[at + 1] === 1, readU32LE(buf, at + 6), readF64LE(buf, at + 10), buf, at + DELIVER_HEADER);
+    consumer.channel.deliver(consumer, isRedelivered(buf, at), readU32LE(buf, at + 6), readF64LE(buf, at + 10), buf, deliveredBlockAt(buf, at, DELIVER_HEADER));
     link.credit(consumer.id);
   }
 }

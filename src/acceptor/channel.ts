@@ -9,8 +9,8 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
 import { expirationText, parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
-import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, blockSize, copyParts, publishRecordSize, writeBlockProperties, writePublishHeader } from '../shard/records.js';
-import { copyBytes } from '../protocol/copy-bytes.js';
+import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PAD_SHIFT, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, blockSize, copyParts, publishRecordSize, writeBlockProperties, writePublishHeader } from '../shard/records.js';
+import { alignPad, alignSlack, copyBytes } from '../protocol/copy-bytes.js';
 import type { Destination, ExchangeRecord, RoutedMessage } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
 import { HEADERS_FLAG_BYTE0, senderSelected } from '../routing/sender-selected.js';
@@ -745,10 +745,16 @@ export class Channel implements RoutedMessage {
   /** `msgIds`: beside `queueIds`, those delivered under a lease (see deliverLeased). */
   private writePublishRecord(link: ShardLink, queueIds: number[], publishId: number, msgIds: number[] | undefined): void {
     const w = link.writer;
-    const size = publishRecordSize(queueIds.length, blockSize(this.pubNamesEnd - this.pubNamesAt, this.pubPropsEnd - this.pubPropsAt, this.pubBodySize), msgIds !== undefined);
+    const leased = msgIds !== undefined;
+    const beforeBody = publishRecordSize(queueIds.length, blockSize(this.pubNamesEnd - this.pubNamesAt, this.pubPropsEnd - this.pubPropsAt, 0), leased);
+    const slack = alignSlack(this.pubBodySize);
+    const size = beforeBody + this.pubBodySize + slack;
     link.beginPublish(queueIds, size, msgIds);
     const { buf, offset } = w;
-    let p = writePublishHeader(buf, offset, this.pubFlags, this.ref, publishId, queueIds, msgIds);
+    // the body's first (usually only) frame and the ring agree mod 8: one word-wise copy
+    const body = this.pubBodySrc ?? this.pubBodyParts[0];
+    const pad = alignPad(body, this.pubBodySrc !== null ? this.pubBodyAt : 0, buf, offset + beforeBody, slack);
+    let p = writePublishHeader(buf, offset, this.pubFlags | (pad << PUBLISH_PAD_SHIFT), this.ref, publishId, queueIds, msgIds) + pad;
     // the block begins with exchange and routing key exactly as basic.publish carries them
     p += copyBytes(this.pubNames, this.pubNamesAt, this.pubNamesEnd, buf, p);
     p = writeBlockProperties(buf, p, this.pubProps, this.pubPropsAt, this.pubPropsEnd, this.pubBodySize);

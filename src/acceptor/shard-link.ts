@@ -486,13 +486,15 @@ export class ShardLink {
       case R.S2A_REPLY:
         return this.resolve(readU32LE(buf, at + 1), R.unpackControl(buf, at + R.CONTROL_HEADER, end));
       case R.S2A_GET_OK: {
+        const blockAt = R.deliveredBlockAt(buf, at, R.GET_OK_HEADER);
+        const blockEnd = R.blockEnd(buf, blockAt);
         const result: GetResult = {
-          redelivered: buf[at + 1] === 1,
+          redelivered: R.isRedelivered(buf, at),
           queueId: readU32LE(buf, at + 6),
           msgId: readF64LE(buf, at + 10),
           messageCount: readU32LE(buf, at + 18),
           // a record put together from pieces is a buffer of its own already
-          block: buf === this.input.data ? Buffer.from(buf.subarray(at + R.GET_OK_HEADER, end)) : buf.subarray(at + R.GET_OK_HEADER, end),
+          block: buf === this.input.data ? Buffer.from(buf.subarray(blockAt, blockEnd)) : buf.subarray(blockAt, blockEnd),
         };
         return this.resolve(readU32LE(buf, at + 2), result);
       }

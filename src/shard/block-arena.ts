@@ -31,7 +31,7 @@
  * pending bytes for the last few buffers, and touches its map when a stream
  * moves to the next buffer.
  */
-import { copyBytes } from '../protocol/copy-bytes.js';
+import { alignSlack, copyBytes } from '../protocol/copy-bytes.js';
 import type { StoredMessage } from './queue.js';
 
 /** The least waste worth a pass. */
@@ -171,27 +171,32 @@ class Slabs {
   /** the buffer of the last block taken */
   buffer: ArrayBufferLike = this.slab;
 
-  /** A copy of src[start..end). */
+  /** A copy of src[start..end), placed to agree with it mod 8 (alignPad: src is a ring, as a rule). */
   copy(src: Uint8Array, start: number, end: number): Buffer {
-    const block = this.take(end - start);
+    const size = end - start;
+    const block = this.take(size, alignSlack(size) === 0 ? -1 : (src.byteOffset + start) & 7);
     copyBytes(src, start, end, block, 0);
     return block;
   }
 
-  /** `size` bytes, not zeroed. */
-  private take(size: number): Buffer {
+  /** `size` bytes, not zeroed, at an address `mod` mod 8 (-1: anywhere). */
+  private take(size: number, mod: number): Buffer {
+    // Slabs and buffers of their own begin at multiples of 8.
     if (size > SLAB_BYTES / 2) {
-      const own = Buffer.allocUnsafeSlow(size);
+      const pad = mod < 0 ? 0 : mod;
+      const own = Buffer.allocUnsafeSlow(size + pad);
       this.buffer = own.buffer;
-      return own;
+      return pad === 0 ? own : own.subarray(pad);
     }
-    if (size > this.slab.byteLength - this.offset) {
+    let pad = mod < 0 ? 0 : (mod - this.offset) & 7;
+    if (pad + size > this.slab.byteLength - this.offset) {
       this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES).buffer as ArrayBuffer;
       this.offset = 0;
+      pad = mod < 0 ? 0 : mod;
     }
     this.buffer = this.slab;
-    const block = Buffer.from(this.slab, this.offset, size);
-    this.offset += size;
+    const block = Buffer.from(this.slab, this.offset + pad, size);
+    this.offset += pad + size;
     return block;
   }
 }

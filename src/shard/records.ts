@@ -43,12 +43,20 @@ export const PUBLISH_CONFIRM = 4;
 export const PUBLISH_PERSISTENT = 8;
 /** the queue ids are followed by an f64 message id each: not 0, the acceptor delivered it under that queue's lease (an acking consumer's) with that id */
 export const PUBLISH_LEASED = 16;
+/** flags bits 5-7: bytes left unused before the block, placing its body for the copy (alignPad); the record may run on past the block */
+export const PUBLISH_PAD_SHIFT = 5;
+/** DELIVER and GET_OK: bit 0 of the second byte is `redelivered`, bits 1-3 the bytes left unused before the block */
+export const DELIVER_PAD_SHIFT = 1;
+/** A DELIVER or GET_OK record at buf[at..]: its redelivered flag. */
+export const isRedelivered = (buf: Buffer, at: number): boolean => (buf[at + 1] & 1) === 1;
+/** A DELIVER or GET_OK record at buf[at..] whose header is `headerSize` bytes: where its block begins. */
+export const deliveredBlockAt = (buf: Buffer, at: number, headerSize: number): number => at + headerSize + (buf[at + 1] >>> DELIVER_PAD_SHIFT);
 
 export const SETTLE_ACK = 0;
 export const SETTLE_REQUEUE = 1;
 export const SETTLE_DROP = 2;
 
-/** PUBLISH: u8 type, u8 flags, u16 queueCount, u32 channelRef, u32 publishId, u32 queueId * n, [f64 msgId * n with PUBLISH_LEASED], block */
+/** PUBLISH: u8 type, u8 flags, u16 queueCount, u32 channelRef, u32 publishId, u32 queueId * n, [f64 msgId * n with PUBLISH_LEASED], pad, block, [slack] */
 export const PUBLISH_HEADER = 12;
 /** SETTLE: u8 type, u8 action, u32 count, (u32 queueId, f64 msgId) * count */
 export const SETTLE_HEADER = 6;
@@ -69,9 +77,9 @@ export const LEASE_END_SIZE = 5;
  */
 export const LEASE_SIZE = 29;
 export const UNLIMITED_ROOM = 0xffffffff;
-/** DELIVER: u8 type, u8 redelivered, u32 consumerId, u32 queueId, f64 msgId, block */
+/** DELIVER: u8 type, u8 redelivered | pad << 1, u32 consumerId, u32 queueId, f64 msgId, pad, block, [slack] */
 export const DELIVER_HEADER = 18;
-/** GET_OK: u8 type, u8 redelivered, u32 requestId, u32 queueId, f64 msgId, u32 messageCount, block */
+/** GET_OK: u8 type, u8 redelivered | pad << 1, u32 requestId, u32 queueId, f64 msgId, u32 messageCount, pad, block, [slack] */
 export const GET_OK_HEADER = 22;
 /** IMMEDIATE: u8 type, u8 delivered, u32 channelRef, u32 publishId, block (only when not delivered) */
 export const IMMEDIATE_HEADER = 10;
@@ -160,6 +168,14 @@ const BLOCK_LENGTHS = 8;
  */
 export function blockSize(namesLen: number, propertiesLen: number, bodyLen: number): number {
   return namesLen + BLOCK_LENGTHS + propertiesLen + bodyLen;
+}
+
+/** Where the block starting at buf[at] ends (its record may run on past it: alignSlack). */
+export function blockEnd(buf: Buffer, at: number): number {
+  const routingKeyAt = at + 1 + buf[at];
+  const propertiesLenAt = routingKeyAt + 1 + buf[routingKeyAt];
+  const propertiesEnd = propertiesLenAt + 4 + readU32LE(buf, propertiesLenAt);
+  return propertiesEnd + 4 + readU32LE(buf, propertiesEnd);
 }
 
 /** Where each part of the block starting at `at` lies. */

@@ -24,7 +24,7 @@ import { blockExpiration, expiresAt } from './expiry.js';
 import { Lifecycles, QueueLifecycle, bodySize, type LifecycleHost } from './lifecycle.js';
 import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 import { withDeliveryCount } from './quorum.js';
-import { copyBytes } from '../protocol/copy-bytes.js';
+import { alignPad, alignSlack, copyBytes } from '../protocol/copy-bytes.js';
 import { log } from '../log/logger.js';
 import { deliveryMode } from '../protocol/properties-validator.js';
 import { readU32LE, writeU32LE } from '../protocol/uint32.js';
@@ -140,7 +140,7 @@ export class Shard implements LifecycleHost {
     this.handled++;
     switch (buf[at]) {
       case R.A2S_PUBLISH:
-        return this.publish(buf, at, end);
+        return this.publish(buf, at);
       case R.A2S_SETTLE:
         return this.settle(buf, at);
       case R.A2S_CREDIT:
@@ -216,12 +216,14 @@ export class Shard implements LifecycleHost {
     return queue;
   }
 
-  private publish(buf: Buffer, at: number, end: number): void {
+  private publish(buf: Buffer, at: number): void {
     const flags = buf[at + 1];
     const queueCount = buf.readUInt16LE(at + 2);
     const idsAt = at + R.PUBLISH_HEADER + 4 * queueCount;
     const leased = (flags & R.PUBLISH_LEASED) !== 0;
-    const blockAt = leased ? idsAt + 8 * queueCount : idsAt;
+    const blockAt = (leased ? idsAt + 8 * queueCount : idsAt) + (flags >>> R.PUBLISH_PAD_SHIFT);
+    // (the record may run on past the block: alignSlack)
+    const end = R.blockEnd(buf, blockAt);
     const message = this.recordOwned ? storedMessage(buf.subarray(blockAt, end)) : this.backlog.blocks.copy(buf, blockAt, end);
     const immediate = (flags & R.PUBLISH_IMMEDIATE) !== 0;
     const persistent = (flags & R.PUBLISH_PERSISTENT) !== 0;
@@ -726,29 +728,39 @@ export class Shard implements LifecycleHost {
 
   private writeDeliver(consumer: Consumer, entry: QueueEntry): void {
     const block = this.deliveredBlock(consumer.queue, entry);
-    this.out.begin(R.DELIVER_HEADER + block.length);
-    const { buf, offset } = this.out;
-    buf[offset] = R.S2A_DELIVER;
-    buf[offset + 1] = entry.redelivered ? 1 : 0;
+    const buf = this.beginWithBlock(R.S2A_DELIVER, R.DELIVER_HEADER, entry, block);
+    const offset = this.out.offset;
     writeU32LE(buf, offset + 2, consumer.id);
     writeU32LE(buf, offset + 6, consumer.queue.id);
     writeF64LE(buf, offset + 10, entry.id);
-    copyBytes(block, 0, block.length, buf, offset + R.DELIVER_HEADER);
     this.out.end();
   }
 
   private writeGetOk(requestId: number, queue: ShardQueue, entry: QueueEntry): void {
     const block = this.deliveredBlock(queue, entry);
-    this.out.begin(R.GET_OK_HEADER + block.length);
-    const { buf, offset } = this.out;
-    buf[offset] = R.S2A_GET_OK;
-    buf[offset + 1] = entry.redelivered ? 1 : 0;
+    const buf = this.beginWithBlock(R.S2A_GET_OK, R.GET_OK_HEADER, entry, block);
+    const offset = this.out.offset;
     writeU32LE(buf, offset + 2, requestId);
     writeU32LE(buf, offset + 6, queue.id);
     writeF64LE(buf, offset + 10, entry.id);
     writeU32LE(buf, offset + 18, queue.messageCount);
-    copyBytes(block, 0, block.length, buf, offset + R.GET_OK_HEADER);
     this.out.end();
+  }
+
+  /**
+   * Begins a DELIVER or GET_OK record of `headerSize` bytes then `block`: its
+   * type, the redelivered flag with the pad that places the block for its
+   * copy (alignPad), and the block. Returns the buffer; the caller writes the rest.
+   */
+  private beginWithBlock(type: number, headerSize: number, entry: QueueEntry, block: Buffer): Buffer {
+    const slack = alignSlack(block.length);
+    this.out.begin(headerSize + block.length + slack);
+    const { buf, offset } = this.out;
+    const pad = alignPad(block, 0, buf, offset + headerSize, slack);
+    buf[offset] = type;
+    buf[offset + 1] = (entry.redelivered ? 1 : 0) | (pad << R.DELIVER_PAD_SHIFT);
+    copyBytes(block, 0, block.length, buf, offset + headerSize + pad);
+    return buf;
   }
 
   private writeImmediate(channelRef: number, publishId: number, delivered: boolean, block: Buffer): void {

@@ -104,7 +104,7 @@ export class StoreSet {
     const handle = buf.readUInt32LE(at + 1);
     switch (op) {
       case C.OP_APPEND:
-        this.append(handle, buf.readDoubleLE(at + C.HANDLE_HEADER), buf, at + C.ID_HEADER, end);
+        this.append(handle, buf.readDoubleLE(at + C.HANDLE_HEADER), buf, at + C.APPEND_HEADER + buf[at + C.ID_HEADER], end - buf[at + C.ID_HEADER + 1]);
         break;
       case C.OP_ACK:
         this.ack(handle, buf.readDoubleLE(at + C.HANDLE_HEADER));

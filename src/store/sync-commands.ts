@@ -3,7 +3,8 @@
  * is one command and counts one in the "durable up to" figure. Little-endian.
  *
  *   OPEN (1)       u8 op, u32 handle, msgpack { dir, segments, segmentSize }
- *   APPEND (2)     u8 op, u32 handle, f64 msgId, block
+ *   APPEND (2)     u8 op, u32 handle, f64 msgId, u8 pad, u8 tail, pad bytes, block, tail bytes
+ *                  (the pad places the block to agree mod 8 with where the shard copies it from: alignPad)
  *   ACK (3)        u8 op, u32 handle, f64 msgId
  *   DELIVERED (4)  u8 op, u32 handle, f64 msgId
  *   CLOSE (5)      u8 op, u32 handle: sync and close the files, keep them
@@ -25,6 +26,8 @@ export const OP_DROP_FROM = 8;
 export const HANDLE_HEADER = 5;
 /** APPEND, ACK, DELIVERED: the handle header then an f64 id */
 export const ID_HEADER = 13;
+/** APPEND: the id header, then the bytes left unused before the block and after it */
+export const APPEND_HEADER = ID_HEADER + 2;
 
 export interface OpenCommand {
   dir: string;

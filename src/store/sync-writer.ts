@@ -11,7 +11,7 @@ import { Ring } from '../shard/ring.js';
 import { RingWriter } from '../shard/ring-writer.js';
 import { SharedDoorbell } from '../shard/doorbell.js';
 import { packControl } from '../shard/records.js';
-import { copyBytes } from '../protocol/copy-bytes.js';
+import { alignPad, alignSlack, copyBytes } from '../protocol/copy-bytes.js';
 import { SEGMENT_SIZE, type SegmentState } from './queue-store.js';
 import type { StoreWriter } from './store-writer.js';
 import * as C from './sync-commands.js';
@@ -86,9 +86,13 @@ export class SyncWriter implements StoreWriter {
   }
 
   append(handle: number, id: number, buf: Buffer, start: number, end: number): number {
-    const w = this.begin(C.OP_APPEND, handle, C.ID_HEADER + end - start);
+    const slack = alignSlack(end - start);
+    const w = this.begin(C.OP_APPEND, handle, C.APPEND_HEADER + end - start + slack);
+    const pad = alignPad(buf, start, w.buf, w.offset + C.APPEND_HEADER, slack);
     w.buf.writeDoubleLE(id, w.offset + C.HANDLE_HEADER);
-    copyBytes(buf, start, end, w.buf, w.offset + C.ID_HEADER);
+    w.buf[w.offset + C.ID_HEADER] = pad;
+    w.buf[w.offset + C.ID_HEADER + 1] = slack - pad;
+    copyBytes(buf, start, end, w.buf, w.offset + C.APPEND_HEADER + pad);
     return this.end();
   }
 

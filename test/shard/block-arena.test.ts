@@ -36,7 +36,7 @@ function setup() {
       const buf = out.data;
       const type = buf[at];
       if (type === R.S2A_DELIVER || type === R.S2A_GET_OK) {
-        const v = view.read(buf, at + (type === R.S2A_DELIVER ? R.DELIVER_HEADER : R.GET_OK_HEADER));
+        const v = view.read(buf, R.deliveredBlockAt(buf, at, type === R.S2A_DELIVER ? R.DELIVER_HEADER : R.GET_OK_HEADER));
         const body = buf.toString('latin1', v.bodyAt, v.end);
         if (type === R.S2A_DELIVER && buf.readUInt32LE(at + 2) === 3) {
           drained++;

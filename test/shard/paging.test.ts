@@ -62,11 +62,11 @@ function shardOn(dir: string) {
     for (let at = out.peek(); at >= 0; at = out.peek()) {
       const buf = out.data;
       if (buf[at] === R.S2A_GET_OK) {
-        view.read(buf, at + R.GET_OK_HEADER);
+        view.read(buf, R.deliveredBlockAt(buf, at, R.GET_OK_HEADER));
         got.push({
           text: buf.toString('latin1', view.bodyAt, view.end).replace(/ \.*$/, ''),
           id: buf.readDoubleLE(at + 10),
-          redelivered: buf[at + 1] === 1,
+          redelivered: R.isRedelivered(buf, at),
           messageCount: buf.readUInt32LE(at + 18),
         });
       }

@@ -38,9 +38,10 @@ function bigProperties(): Buffer {
 }
 
 interface Harness {
-  write(record: Buffer): void;
-  /** Runs the shard until it is idle; returns copies of the records it wrote, decoded where they carry msgpack. */
-  run(): { type: number; record: Buffer; reply?: any }[];
+  /** Returns the record's address in the ring (its byteOffset in the shared memory). */
+  write(record: Buffer): number;
+  /** Runs the shard until it is idle; returns copies of the records it wrote, decoded where they carry msgpack, and where they were. */
+  run(): { type: number; record: Buffer; reply?: any; address: number }[];
 }
 
 function harness(): Harness {
@@ -52,13 +53,15 @@ function harness(): Harness {
   return {
     write(record) {
       writer.begin(record.length);
+      const address = writer.buf.byteOffset + writer.offset;
       record.copy(writer.buf, writer.offset);
       writer.end();
       writer.flush();
       expect(writer.backlogged).toBe(false);
+      return address;
     },
     run() {
-      const out: { type: number; record: Buffer; reply?: any }[] = [];
+      const out: { type: number; record: Buffer; reply?: any; address: number }[] = [];
       for (let busy = true; busy; ) {
         busy = runner.work();
         for (let at = fromShard.peek(); at >= 0; at = fromShard.peek()) {
@@ -66,7 +69,7 @@ function harness(): Harness {
           const type = fromShard.data[at];
           // decoded in place, from the shared memory, as ShardLink does
           const reply = type === R.S2A_REPLY ? R.unpackControl(fromShard.data, at + R.CONTROL_HEADER, end) : undefined;
-          out.push({ type, record: Buffer.from(fromShard.data.subarray(at, end)), reply });
+          out.push({ type, record: Buffer.from(fromShard.data.subarray(at, end)), reply, address: fromShard.data.byteOffset + at });
           fromShard.consume();
         }
       }
@@ -120,7 +123,8 @@ describe('ring records with maximal fields', () => {
       expect(got.record.readUInt32LE(2)).toBe(requestId);
       expect(got.record.readUInt32LE(6)).toBe(queueId);
       expect(got.record.readUInt32LE(18)).toBe(0); // messages left
-      expect(got.record.subarray(R.GET_OK_HEADER).equals(message)).toBe(true);
+      const blockAt = R.deliveredBlockAt(got.record, 0, R.GET_OK_HEADER);
+      expect(got.record.subarray(blockAt, R.blockEnd(got.record, blockAt)).equals(message)).toBe(true);
     }
 
     // A SETTLE of 65535 entries (only the first is unacked): requeued, it is there again.
@@ -147,7 +151,8 @@ describe('ring records with maximal fields', () => {
     ]);
     expect(immediate.record.subarray(R.IMMEDIATE_HEADER).equals(message)).toBe(true);
     expect([deliver.type, deliver.record.readUInt32LE(2), deliver.record.readUInt32LE(6)]).toEqual([R.S2A_DELIVER, MAX_U32, MAX_U32]);
-    const delivered = deliver.record.subarray(R.DELIVER_HEADER);
+    const blockAt = R.deliveredBlockAt(deliver.record, 0, R.DELIVER_HEADER);
+    const delivered = deliver.record.subarray(blockAt, R.blockEnd(deliver.record, blockAt));
     expect(delivered.equals(message)).toBe(true);
     const v = new R.BlockView().read(delivered, 0);
     expect(delivered.toString('utf8', v.start + 1, v.routingKeyAt)).toBe(NAMES[0]);
@@ -188,5 +193,33 @@ describe('ring records with maximal fields', () => {
     credit.writeUInt32LE(CREDIT_WINDOW, R.COUNTS_HEADER + 4);
     h.write(credit);
     expect(of(h.run(), R.S2A_DELIVER).length).toBe(CREDIT_WINDOW);
+  });
+});
+
+describe('bodies placed for their copies (alignPad)', () => {
+  it("a PUBLISH's pad and slack are left out of the block, and its DELIVER places the body as the PUBLISH did, mod 8", () => {
+    const h = harness();
+    h.write(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
+    h.write(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    for (const size of [200, 256, 1000, 1001, 40_000]) {
+      for (let pad = 0; pad < 8; pad++) {
+        const body = Buffer.alloc(size, `${size}/${pad} `);
+        const message = block('ex', 'rk', Buffer.from([0x80, 0, 2]), body);
+        const header = R.publishRecordSize(1, 0);
+        // pad bytes before the block and the rest of the slack after it, filled with what would spoil a body
+        const record = Buffer.alloc(header + pad + message.length + 7 - pad, 0xee);
+        R.writePublishHeader(record, 0, pad << R.PUBLISH_PAD_SHIFT, 0, 0, [1]);
+        message.copy(record, header + pad);
+        const publishedBody = h.write(record) + header + pad + message.length - size;
+        const [deliver] = h.run().filter((r) => r.type === R.S2A_DELIVER);
+        const blockAt = R.deliveredBlockAt(deliver.record, 0, R.DELIVER_HEADER);
+        const delivered = deliver.record.subarray(blockAt, R.blockEnd(deliver.record, blockAt));
+        expect(delivered.equals(message)).toBe(true);
+        const deliveredBody = deliver.address + blockAt + message.length - size;
+        // below 256 bytes a copy is quick at any placement, and no record carries slack for it
+        if (size >= 256) expect((deliveredBody - publishedBody) & 7).toBe(0);
+        else expect(deliver.record.length).toBe(R.DELIVER_HEADER + message.length);
+      }
+    }
   });
 });

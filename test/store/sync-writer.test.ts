@@ -57,6 +57,31 @@ describe('SyncWriter', () => {
     expect(r.messages.map((m) => numberOf(m.block))).toEqual(Array.from({ length: 10_000 }, (_, i) => i + 1));
   });
 
+  it('stores each block byte for byte, whatever its size and where in shared memory it is copied from (the pad that places it)', async () => {
+    const dir = newDir();
+    const bell = new SharedDoorbell();
+    const writer = SyncWriter.start(bell.words.buffer as SharedArrayBuffer, 1024 * 1024);
+    writer.open(3, dir, [], 1024 * 1024);
+    const source = Buffer.from(new SharedArrayBuffer(64 * 1024)); // a shard copies out of its input ring
+    const blocks: Buffer[] = [];
+    let last = 0;
+    for (const size of [100, 255, 256, 257, 1000, 4099, 40_000]) {
+      for (let offset = 0; offset < 8; offset++) {
+        const block = numberedBlock(blocks.length + 1, size);
+        block.copy(source, offset);
+        blocks.push(block);
+        last = writer.append(3, blocks.length, source, offset, offset + block.length);
+      }
+      writer.flush();
+    }
+    await durableUpTo(writer, bell, last);
+    await writer.stop();
+    const r = recoverQueue(dir);
+    expect(r.warnings).toEqual([]);
+    expect(r.messages.length).toBe(blocks.length);
+    r.messages.forEach((m, i) => expect(m.block.equals(blocks[i])).toBe(true));
+  });
+
   it('applies acks, delivery marks and deletes in order, holds back what does not fit in its ring, and reports disk bytes', async () => {
     const dir = newDir();
     const other = newDir();
