@@ -140,5 +140,36 @@ def worker_lost():
     say('redelivered', 1 <= redelivered <= 4)
 
 
+def serving():
+    """Returns once the worker answers a ping: its event loop runs."""
+    for _ in range(40):
+        if app.control.ping(timeout=0.5):
+            return
+    raise RuntimeError('the worker never answered a ping')
+
+
+def reset():
+    """
+    A worker started once for a suite survives the rig's reset between tests (the test
+    resets after `ready`, then sends a line): a task sent afterwards, from a fresh
+    process as the next test would, is answered. This process's own connections
+    were closed or their consumers cancelled: it sends nothing more.
+    The first task goes once the worker's loop runs: one it finds in its socket as
+    the loop starts it runs in its first drain, and acks only at its next event, up
+    to seconds later (celery/worker/loops.py, _quick_drain), into the reset.
+    """
+    with child_worker():
+        serving()
+        say('before', add.delay(1, 2).get(timeout=20))
+        say('ready')
+        sys.stdin.readline()
+        after = subprocess.run([sys.executable, os.path.abspath(__file__), URL, PREFIX, 'add'], capture_output=True, text=True, timeout=40)
+        say('after', after.stdout.strip())
+
+
+def one_add():
+    print(add.delay(3, 4).get(timeout=30), flush=True)
+
+
 if __name__ == '__main__':
-    {'tasks': tasks, 'schedule': schedule, 'control': control, 'worker-lost': worker_lost}[sys.argv[3]]()
+    {'tasks': tasks, 'schedule': schedule, 'control': control, 'worker-lost': worker_lost, 'reset': reset, 'add': one_add}[sys.argv[3]]()

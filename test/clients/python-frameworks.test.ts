@@ -42,6 +42,22 @@ describe.skipIf(!celeryPython)('Celery (skipped: no python with celery; apt-get 
   it('gives the tasks a killed worker held (acks_late) to the next worker, redelivered, every number answered', async () => {
     expect(await celery('worker-lost')).toEqual(['all True', 'redelivered True']);
   }, SCENARIO_MS);
+
+  it.each([false, true])("keeps a worker serving across the rig's reset (keepConnections %s)", async (keepConnections) => {
+    const prefix = uniq('celery');
+    const child = converse(celeryPython!, [path.join(HERE, 'celery_client.py'), broker.url, prefix, 'reset'], SCENARIO_MS);
+    try {
+      expect([await child.next(), await child.next()], child.stderr()).toEqual(['before 3', 'ready']);
+      await broker.waitFor.queue(`${prefix}.tasks`, { messages: 0 }); // the worker acked the task it ran
+      await broker.reset({ keepConnections });
+      await broker.waitFor.queue(`${prefix}.tasks`, { consumers: 1 }, { timeoutMs: 15_000 }); // the worker came back to it
+      child.send('go');
+      expect(await child.next(), child.stderr()).toBe('after 7');
+      expect(await child.exited).toBe(0);
+    } finally {
+      child.end();
+    }
+  }, SCENARIO_MS);
 });
 
 describe.skipIf(!aioPikaPython)('aio-pika (skipped: no python with aio_pika; apt-get install python3-aio-pika)', () => {

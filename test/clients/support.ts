@@ -84,12 +84,23 @@ export interface Conversation {
   end(): void;
 }
 
-/** Starts `cmd args...` for a conversation; it is killed after CHILD_TIMEOUT_MS. */
-export function converse(cmd: string, args: string[]): Conversation {
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+/**
+ * Starts `cmd args...` for a conversation, in a process group of its own: it is
+ * killed after `timeoutMs`, with whatever it started (a Celery worker, say),
+ * which would otherwise go on consuming after the test.
+ */
+export function converse(cmd: string, args: string[], timeoutMs = CHILD_TIMEOUT_MS): Conversation {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const kill = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
-  const killer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
+  const killer = setTimeout(kill, timeoutMs);
   const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   return {
@@ -99,7 +110,7 @@ export function converse(cmd: string, args: string[]): Conversation {
     exited,
     end: () => {
       clearTimeout(killer);
-      child.kill('SIGKILL');
+      kill();
     },
   };
 }
