@@ -728,8 +728,8 @@ export class Shard implements LifecycleHost {
 
   private writeDeliver(consumer: Consumer, entry: QueueEntry): void {
     const block = this.deliveredBlock(consumer.queue, entry);
-    const buf = this.beginWithBlock(R.S2A_DELIVER, R.DELIVER_HEADER, entry, block);
-    const offset = this.out.offset;
+    this.beginWithBlock(R.S2A_DELIVER, R.DELIVER_HEADER, entry, block);
+    const { buf, offset } = this.out;
     writeU32LE(buf, offset + 2, consumer.id);
     writeU32LE(buf, offset + 6, consumer.queue.id);
     writeF64LE(buf, offset + 10, entry.id);
@@ -738,8 +738,8 @@ export class Shard implements LifecycleHost {
 
   private writeGetOk(requestId: number, queue: ShardQueue, entry: QueueEntry): void {
     const block = this.deliveredBlock(queue, entry);
-    const buf = this.beginWithBlock(R.S2A_GET_OK, R.GET_OK_HEADER, entry, block);
-    const offset = this.out.offset;
+    this.beginWithBlock(R.S2A_GET_OK, R.GET_OK_HEADER, entry, block);
+    const { buf, offset } = this.out;
     writeU32LE(buf, offset + 2, requestId);
     writeU32LE(buf, offset + 6, queue.id);
     writeF64LE(buf, offset + 10, entry.id);
@@ -750,9 +750,9 @@ export class Shard implements LifecycleHost {
   /**
    * Begins a DELIVER or GET_OK record of `headerSize` bytes then `block`: its
    * type, the redelivered flag with the pad that places the block for its
-   * copy (alignPad), and the block. Returns the buffer; the caller writes the rest.
+   * copy (alignPad), and the block; the caller writes the rest of the header.
    */
-  private beginWithBlock(type: number, headerSize: number, entry: QueueEntry, block: Buffer): Buffer {
+  private beginWithBlock(type: number, headerSize: number, entry: QueueEntry, block: Buffer): void {
     const slack = alignSlack(block.length);
     this.out.begin(headerSize + block.length + slack);
     const { buf, offset } = this.out;
@@ -760,7 +760,6 @@ export class Shard implements LifecycleHost {
     buf[offset] = type;
     buf[offset + 1] = (entry.redelivered ? 1 : 0) | (pad << R.DELIVER_PAD_SHIFT);
     copyBytes(block, 0, block.length, buf, offset + headerSize + pad);
-    return buf;
   }
 
   private writeImmediate(channelRef: number, publishId: number, delivered: boolean, block: Buffer): void {

@@ -103,9 +103,12 @@ export class StoreSet {
     if (op === C.OP_STOP) return true;
     const handle = buf.readUInt32LE(at + 1);
     switch (op) {
-      case C.OP_APPEND:
-        this.append(handle, buf.readDoubleLE(at + C.HANDLE_HEADER), buf, at + C.APPEND_HEADER + buf[at + C.ID_HEADER], end - buf[at + C.ID_HEADER + 1]);
+      case C.OP_APPEND: {
+        const pad = buf[at + C.ID_HEADER];
+        const tail = buf[at + C.ID_HEADER + 1];
+        this.append(handle, buf.readDoubleLE(at + C.HANDLE_HEADER), buf, at + C.APPEND_HEADER + pad, end - tail);
         break;
+      }
       case C.OP_ACK:
         this.ack(handle, buf.readDoubleLE(at + C.HANDLE_HEADER));
         break;
