@@ -1,19 +1,18 @@
 /**
- * One AMQP channel: content assembly for publishes, routing into shard rings,
- * delivery tags and unacked deliveries, consumers, qos and confirms. Method
- * handlers live in one module per AMQP class (exchange-, queue-, basic-methods).
+ * One AMQP channel: routing publishes into shard rings, delivery tags and
+ * unacked deliveries, consumers, qos and confirms. A publish's frames are
+ * assembled by its IncomingMessage; method handlers live in one module per
+ * AMQP class (exchange-, queue-, basic-methods).
  */
-import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD } from '../protocol/constants.js';
+import { FRAME_BODY, FRAME_METHOD } from '../protocol/constants.js';
 import { AmqpError, ReplyCode, channelError, connectionError } from '../protocol/errors.js';
-import type { FieldTable } from '../protocol/field-types.js';
-import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
 import { expirationText, parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
-import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PAD_SHIFT, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, blockSize, copyParts, publishRecordSize, writeBlockProperties, writePublishHeader } from '../shard/records.js';
-import { alignPad, alignSlack, copyBytes } from '../protocol/copy-bytes.js';
-import type { Destination, ExchangeRecord, RoutedMessage } from '../routing/topology.js';
+import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PAD_SHIFT, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, publishRecordSize, writePublishHeader } from '../shard/records.js';
+import { alignSlack, copyBytes } from '../protocol/copy-bytes.js';
+import type { Destination, ExchangeRecord } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
-import { HEADERS_FLAG_BYTE0, senderSelected } from '../routing/sender-selected.js';
+import { senderSelected } from '../routing/sender-selected.js';
 import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 import { ConfirmTracker } from './confirm-tracker.js';
@@ -23,13 +22,13 @@ import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
 import type { ConsumerRef } from './consumer-registry.js';
-import type { OutputBuffer } from '../protocol/output-buffer.js';
-import { REPLY_TO, REPLY_TO_FLAG_BYTE0, replyToRewritten, type ReplyConsumer } from './direct-reply-to.js';
+import { REPLY_TO, replyToRewritten, type ReplyConsumer } from './direct-reply-to.js';
 import { messageParts, type MessageParts, type Observers } from '../rig/observers.js';
 import { PublishPermits } from '../auth/publish-permits.js';
 import { ShortstrCache } from '../protocol/shortstr-cache.js';
 import { RouteCache } from './route-cache.js';
 import { UnackedWindow } from './unacked-window.js';
+import { IncomingMessage } from './incoming-message.js';
 
 /** An unacked delivery taken by a settlement inside a transaction: enough to settle it with its shard. */
 interface Delivery {
@@ -57,16 +56,10 @@ const USER_ID_FLAG = 0x0010;
 /** The expiration property: checked at publish, as RabbitMQ does (the shard reads it unchecked). */
 const EXPIRATION_FLAG = 0x0100;
 
-/** Bodies above this are let go as soon as they are published (see content). */
-const LARGE_BODY = 1024 * 1024;
 /** A channel keeps a read buffer only for views of at least this share of it (see holdsViewsOf). */
 const HOLD_SHARE = 8;
-const EMPTY = Buffer.alloc(0);
-const NO_CONTENT = 0;
-const EXPECT_HEADER = 1;
-const EXPECT_BODY = 2;
 
-export class Channel implements RoutedMessage {
+export class Channel {
   /** closing: we sent channel.close and await close-ok; closed: released, gone */
   state: 'open' | 'closing' | 'closed' = 'open';
   readonly consumers = new Map<string, ConsumerRef>();
@@ -102,32 +95,8 @@ export class Channel implements RoutedMessage {
   /** totals for the management API (confirms: see messageStats) */
   private readonly stats = new ChannelStats();
 
-  // The publish being assembled (basic.publish, then header, then body frames).
-  private expecting = NO_CONTENT;
-  // Its exchange and routing-key shortstrs lie side by side, as in basic.publish,
-  // at pubNames[pubNamesAt..pubKeyAt..pubNamesEnd), and its properties at
-  // pubProps[pubPropsAt..pubPropsEnd), and a one-frame body at pubBodySrc[pubBodyAt..):
-  // places in the socket's chunk, so the hot path makes no view objects;
-  // pubExchange, pubRoutingKey, pubProperties and pubBody make one when a slower
-  // path asks.
-  private pubNames: Buffer = EMPTY;
-  private pubNamesAt = 0;
-  private pubKeyAt = 0;
-  private pubNamesEnd = 0;
-  private exchangeView: Buffer | null = null;
-  private routingKeyView: Buffer | null = null;
-  private pubProps: Buffer = EMPTY;
-  private pubPropsAt = 0;
-  private pubPropsEnd = 0;
-  private propertiesView: Buffer | null = null;
-  private pubFlags = 0;
-  private pubBodySize = 0;
-  private pubReceived = 0;
-  /** A body that came in one frame, the usual case, lies at pubBodySrc[pubBodyAt..): no view is made of it. */
-  private pubBodySrc: Buffer | null = null;
-  private pubBodyAt = 0;
-  /** A body in several frames, as views of them. */
-  private readonly pubBodyParts: Buffer[] = [];
+  /** the publish being assembled, then routed */
+  private readonly incoming = new IncomingMessage();
   /** on the connection's inputHolders list */
   private listedAsInputHolder = false;
 
@@ -147,7 +116,7 @@ export class Channel implements RoutedMessage {
   private readonly exchangeText = new ShortstrCache();
   private readonly routingKeyText = new ShortstrCache();
   /** the routing key, for topic permissions only (most publishes never ask) */
-  private readonly routingKeyNow = () => this.routingKeyText.get(this.pubRoutingKey);
+  private readonly routingKeyNow = () => this.routingKeyText.get(this.incoming.routingKey);
   /** the broker's observing hooks: one flag read per message while nobody listens */
   private readonly observers: Observers;
 
@@ -175,7 +144,7 @@ export class Channel implements RoutedMessage {
 
   private dispatch(type: number, buf: Buffer, start: number, end: number): void {
     if (this.state !== 'open') return this.whileClosing(type, buf.subarray(start, end));
-    if (this.expecting !== NO_CONTENT) return this.content(type, buf, start, end);
+    if (this.incoming.assembling) return this.content(type, buf, start, end);
     if (type !== FRAME_METHOD) {
       throw connectionError(ReplyCode.UNEXPECTED_FRAME, `unexpected content frame on channel ${this.id}: no basic.publish before it`);
     }
@@ -247,7 +216,7 @@ export class Channel implements RoutedMessage {
 
   /** Bytes of the body being received (they count against the memory watermark). */
   get assemblingBytes(): number {
-    return (this.expecting === EXPECT_BODY ? this.pubReceived : 0) + (this.tx === null ? 0 : this.tx.bytes);
+    return this.incoming.receivedBytes + (this.tx === null ? 0 : this.tx.bytes);
   }
 
   private method(id: number, args: any): void | Promise<void> {
@@ -314,10 +283,7 @@ export class Channel implements RoutedMessage {
   private commit(tx: Transaction<Delivery>): void {
     for (let op = tx.next(); op !== undefined; op = tx.next()) {
       if (op.kind === 'publish') {
-        this.setNames(Buffer.concat([op.exchange, op.routingKey]), 0, op.exchange.length);
-        this.pubFlags = op.flags;
-        this.pubProperties = op.properties;
-        this.resetBody(op.body.length, op.body);
+        this.incoming.load(op.exchange, op.routingKey, op.flags, op.properties, op.body);
         this.route();
       } else {
         if (op.action === SETTLE_ACK) this.stats.ack += op.deliveries.length;
@@ -352,7 +318,7 @@ export class Channel implements RoutedMessage {
     if (this.state !== 'open') return;
     this.release();
     this.state = 'closing';
-    this.expecting = NO_CONTENT;
+    this.incoming.abandon();
     for (const { payload } of this.backlog) this.backlogShrank(payload.length);
     this.backlog.length = 0;
     M.writeChannelClose(this.conn.out, this.id, { replyCode: code, replyText: text, classId, methodId });
@@ -372,7 +338,7 @@ export class Channel implements RoutedMessage {
 
   /** Asked after each chunk; false also takes the channel off the connection's list. */
   stillHoldsInput(): boolean {
-    const holds = this.expecting !== NO_CONTENT || this.backlog.length > 0;
+    const holds = this.incoming.assembling || this.backlog.length > 0;
     if (!holds) this.listedAsInputHolder = false;
     return holds;
   }
@@ -404,25 +370,7 @@ export class Channel implements RoutedMessage {
    * `buffer`; with `move`, each such view is replaced by what move returns.
    */
   private viewsIn(buffer: ArrayBufferLike, move: ((src: Buffer, start: number, end: number) => Buffer) | null): number {
-    let held = 0;
-    if (this.expecting !== NO_CONTENT) {
-      if (this.pubNames.buffer === buffer) {
-        held += this.pubNamesEnd - this.pubNamesAt;
-        if (move !== null) this.setNames(move(this.pubNames, this.pubNamesAt, this.pubNamesEnd), 0, this.pubKeyAt - this.pubNamesAt);
-      }
-      if (this.expecting === EXPECT_BODY) {
-        if (this.pubProps.buffer === buffer) {
-          held += this.pubPropsEnd - this.pubPropsAt;
-          if (move !== null) this.pubProperties = move(this.pubProps, this.pubPropsAt, this.pubPropsEnd);
-        }
-        const parts = this.pubBodyParts;
-        for (let i = 0; i < parts.length; i++) {
-          if (parts[i].buffer !== buffer) continue;
-          held += parts[i].length;
-          if (move !== null) parts[i] = move(parts[i], 0, parts[i].length);
-        }
-      }
-    }
+    let held = this.incoming.viewsIn(buffer, move);
     for (const frame of this.backlog) {
       if (frame.payload.buffer !== buffer) continue;
       held += frame.payload.length;
@@ -433,132 +381,28 @@ export class Channel implements RoutedMessage {
 
   // --- publish ---------------------------------------------------------------
 
-  /** The publish's exchange shortstr at names[exchangeAt..keyAt), its routing key's right after it. */
-  private setNames(names: Buffer, exchangeAt: number, keyAt: number): void {
-    this.pubNames = names;
-    this.pubNamesAt = exchangeAt;
-    this.pubKeyAt = keyAt;
-    this.pubNamesEnd = keyAt + 1 + names[keyAt];
-    this.exchangeView = null;
-    this.routingKeyView = null;
-  }
-
-  private get pubExchange(): Buffer {
-    return (this.exchangeView ??= this.pubNames.subarray(this.pubNamesAt, this.pubKeyAt));
-  }
-
-  private get pubRoutingKey(): Buffer {
-    return (this.routingKeyView ??= this.pubNames.subarray(this.pubKeyAt, this.pubNamesEnd));
-  }
-
-  private get pubProperties(): Buffer {
-    return (this.propertiesView ??= this.pubProps.subarray(this.pubPropsAt, this.pubPropsEnd));
-  }
-
-  /** The body as buffers, for what keeps or re-sends it: transactions, returns, direct replies, observers. */
-  private get pubBody(): Buffer[] {
-    if (this.pubBodySrc !== null) {
-      this.pubBodyParts.push(this.pubBodySrc.subarray(this.pubBodyAt, this.pubBodyAt + this.pubBodySize));
-      this.pubBodySrc = null;
-    }
-    return this.pubBodyParts;
-  }
-
-  /** A new publish's body of `size` bytes: at bodySrc[bodyAt..) when given (a transaction's replay), else still to come. */
-  private resetBody(size: number, bodySrc: Buffer | null = null, bodyAt = 0): void {
-    this.pubBodySize = size;
-    this.pubBodySrc = bodySrc;
-    this.pubBodyAt = bodyAt;
-    if (this.pubBodyParts.length !== 0) this.pubBodyParts.length = 0;
-  }
-
-  /** Properties rewritten (direct reply-to, BCC removed, a transaction's replay). */
-  private set pubProperties(properties: Buffer) {
-    this.pubProps = this.propertiesView = properties;
-    this.pubPropsAt = 0;
-    this.pubPropsEnd = properties.length;
-  }
-
-  /** basic.publish decoded by hand: the exchange and key stay as shortstr bytes. */
   private startPublish(buf: Buffer, start: number, end: number): void {
-    const exchangeAt = start + 6; // class, method, reserved-1
-    const keyAt = exchangeAt + 1 + buf[exchangeAt];
-    // (past the frame: the end check below refuses it)
-    const keyEnd = keyAt < end ? keyAt + 1 + buf[keyAt] : end;
-    if (keyEnd + 1 !== end) {
-      throw new AmqpError(ReplyCode.SYNTAX_ERROR, 'malformed basic.publish', M.CLASS_BASIC, 40, true);
-    }
-    const bits = buf[keyEnd];
-    this.setNames(buf, exchangeAt, keyAt);
+    this.incoming.start(buf, start, end, this.confirms !== null ? PUBLISH_CONFIRM : 0);
     this.holdInput();
-    this.pubFlags = (bits & 1 ? PUBLISH_MANDATORY : 0) | (bits & 2 ? PUBLISH_IMMEDIATE : 0) | (this.confirms !== null ? PUBLISH_CONFIRM : 0);
-    this.expecting = EXPECT_HEADER;
     this.conn.broker.memory.onPublish(this.conn);
   }
 
   private content(type: number, buf: Buffer, start: number, end: number): void {
-    if (type === FRAME_HEADER && this.expecting === EXPECT_HEADER) {
-      if (end - start < 12) throw connectionError(ReplyCode.FRAME_ERROR, 'content header frame too short');
-      if (buf.readUInt16BE(start) !== M.CLASS_BASIC) {
-        throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got one for class ${buf.readUInt16BE(start)}`, M.CLASS_BASIC, 40, true);
-      }
-      // Properties are stored and delivered verbatim: check them once, here (RabbitMQ: 541, nothing stored).
-      const malformed = propertiesError(buf, start + 12, end);
-      if (malformed !== null) throw connectionError(ReplyCode.INTERNAL_ERROR, `malformed content header properties: ${malformed}`);
-      if (deliveryMode(buf, start + 12) === 2) this.pubFlags |= PUBLISH_PERSISTENT;
-      const high = buf.readUInt32BE(start + 4);
-      const bodySize = high * 0x1_0000_0000 + buf.readUInt32BE(start + 8);
-      const limit = this.conn.broker.maxMessageSize;
-      if (bodySize > limit) {
-        this.expecting = NO_CONTENT;
-        // above 2^53 the number would print rounded
-        const exact = high < 0x20_0000 ? String(bodySize) : buf.readBigUInt64BE(start + 4).toString();
-        throw new AmqpError(ReplyCode.PRECONDITION_FAILED, `message size ${exact} is larger than configured max size ${limit}`, M.CLASS_BASIC, 40, false);
-      }
-      this.resetBody(bodySize);
-      this.pubReceived = 0;
-      this.pubProps = buf;
-      this.pubPropsAt = start + 12;
-      this.pubPropsEnd = end;
-      this.propertiesView = null;
-      this.expecting = EXPECT_BODY;
-      if (bodySize === 0) this.finishPublish();
-      return;
-    }
-    if (type === FRAME_BODY && this.expecting === EXPECT_BODY) {
-      this.conn.broker.memory.onPublish(this.conn); // half-received bodies count too
-      if (this.pubReceived === 0 && end - start === this.pubBodySize) {
-        this.pubBodySrc = buf;
-        this.pubBodyAt = start;
-        return this.finishPublish();
-      }
-      this.pubBodyParts.push(buf.subarray(start, end));
-      this.pubReceived += end - start;
-      if (this.pubReceived > this.pubBodySize) {
-        throw connectionError(ReplyCode.FRAME_ERROR, `body of ${this.pubReceived} bytes exceeds the declared ${this.pubBodySize}`);
-      }
-      if (this.pubReceived === this.pubBodySize) {
-        this.finishPublish();
-        // a large body's frames (views of socket chunks) are not kept until the channel's next publish
-        if (this.pubBodySize > LARGE_BODY) this.pubBodyParts.length = 0;
-      }
-      return;
-    }
-    const wanted = this.expecting === EXPECT_HEADER ? 'content header' : 'content body';
-    throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected ${wanted} for class 60, got frame type ${type} instead`, M.CLASS_BASIC, 40, true);
+    if (type === FRAME_BODY) this.conn.broker.memory.onPublish(this.conn); // half-received bodies count too
+    if (!this.incoming.content(type, buf, start, end, this.conn.broker.maxMessageSize)) return;
+    this.finishPublish();
+    this.incoming.letGoOfLargeBody();
   }
 
   /** A whole publish: buffered in a transaction, else routed at once. */
   private finishPublish(): void {
-    this.expecting = NO_CONTENT;
-    if (this.pubPropsEnd - this.pubPropsAt > 2 && (this.pubProps[this.pubPropsAt] & REPLY_TO_FLAG_BYTE0) !== 0) {
-      this.pubProperties = replyToRewritten(this.pubProperties, this.replyConsumer);
-    }
+    const m = this.incoming;
+    if (m.hasReplyTo()) m.properties = replyToRewritten(m.properties, this.replyConsumer);
     if (this.tx !== null) {
       // refused at publish time, as RabbitMQ does, not at commit
       this.publishable();
-      if (this.hasHeaders()) senderSelected(this.pubProperties);
-      return this.tx.publish(this.pubExchange, this.pubRoutingKey, this.pubFlags, this.pubProperties, this.pubBody, this.pubBodySize);
+      if (m.hasHeaders()) senderSelected(m.properties);
+      return this.tx.publish(m.exchange, m.routingKey, m.flags, m.properties, m.body, m.bodySize);
     }
     this.route();
   }
@@ -569,17 +413,18 @@ export class Channel implements RoutedMessage {
     const broker = this.conn.broker;
     const vhost = this.conn.vhost;
     const cache = this.routeCache;
-    const hit = cache.hit(this.pubNames, this.pubNamesAt, this.pubKeyAt, this.pubNamesEnd, vhost.generation);
+    const m = this.incoming;
+    const hit = cache.hit(m.names, m.namesAt, m.keyAt, m.namesEnd, vhost.generation);
     const exchange = hit ? this.admitted(cache.exchange!) : this.publishable();
     this.stats.publish++;
     exchange.publishIn++;
     if (broker.waitFor.countingPublishes) broker.waitFor.countPublish(vhost.name, exchange.name);
-    const selected = this.hasHeaders() ? senderSelected(this.pubProperties) : null;
-    if (selected !== null) this.pubProperties = selected.properties; // BCC removed
+    const selected = m.hasHeaders() ? senderSelected(m.properties) : null;
+    if (selected !== null) m.properties = selected.properties; // BCC removed
     if (!hit || selected !== null) this.routeAfresh(exchange, selected?.keys);
     exchange.publishOut += cache.queues;
     if (this.observers.publish) this.observePublish(exchange.name);
-    const immediate = (this.pubFlags & PUBLISH_IMMEDIATE) !== 0;
+    const immediate = (m.flags & PUBLISH_IMMEDIATE) !== 0;
     // An immediate publish asks the shards whether a consumer took it: it goes through them.
     const leftover = immediate || cache.shards === 0 ? null : this.deliverLeased(cache.targets);
     const targets = leftover ?? cache.targets;
@@ -590,9 +435,9 @@ export class Channel implements RoutedMessage {
     if (shards === 0) {
       // No queue has an amq.* name: only here can the key be a direct reply-to address.
       const replied = leftover !== null || (exchange.name === '' && this.replyDirectly());
-      if (!replied && (this.pubFlags & (PUBLISH_MANDATORY | PUBLISH_IMMEDIATE)) !== 0) {
-        const mandatory = (this.pubFlags & PUBLISH_MANDATORY) !== 0;
-        this.writeReturn(mandatory ? ReplyCode.NO_ROUTE : ReplyCode.NO_CONSUMERS, this.pubExchange, this.pubRoutingKey, this.pubProperties, this.pubBody);
+      if (!replied && (m.flags & (PUBLISH_MANDATORY | PUBLISH_IMMEDIATE)) !== 0) {
+        const mandatory = (m.flags & PUBLISH_MANDATORY) !== 0;
+        this.writeReturn(mandatory ? ReplyCode.NO_ROUTE : ReplyCode.NO_CONSUMERS, m.exchange, m.routingKey, m.properties, m.body);
         this.stats.returnUnroutable++;
       } else if (!replied) this.stats.dropUnroutable++;
       // Unroutable, or handed to reply or leased no-ack consumers: acked at once, after a return (as RabbitMQ does).
@@ -657,7 +502,7 @@ export class Channel implements RoutedMessage {
    */
   private deliveredDirectly(consumer: ConsumerRef, msgId: number): boolean {
     try {
-      consumer.channel.deliverDirect(consumer, this, msgId);
+      consumer.channel.deliverDirect(consumer, this.incoming, msgId);
       return true;
     } catch (err) {
       consumer.link.leases.end(consumer.queue.id);
@@ -667,9 +512,10 @@ export class Channel implements RoutedMessage {
   }
 
   private observePublish(exchange: string): void {
-    const mandatory = (this.pubFlags & PUBLISH_MANDATORY) !== 0;
-    const key = this.routingKeyText.get(this.pubRoutingKey);
-    this.observers.onPublish(this, exchange, key, mandatory, this.pubProperties, this.pubBody, this.pubBodySize, this.routeCache.queues);
+    const m = this.incoming;
+    const mandatory = (m.flags & PUBLISH_MANDATORY) !== 0;
+    const key = this.routingKeyText.get(m.routingKey);
+    this.observers.onPublish(this, exchange, key, mandatory, m.properties, m.body, m.bodySize, this.routeCache.queues);
   }
 
   /**
@@ -680,8 +526,9 @@ export class Channel implements RoutedMessage {
   private routeAfresh(exchange: ExchangeRecord, extraKeys: readonly string[] | undefined): void {
     const vhost = this.conn.vhost;
     const cache = this.routeCache;
+    const m = this.incoming;
     cache.clear();
-    vhost.route(exchange, this.routingKeyText.get(this.pubRoutingKey), this, this.routed, extraKeys);
+    vhost.route(exchange, this.routingKeyText.get(m.routingKey), m, this.routed, extraKeys);
     let byHeaders = extraKeys !== undefined;
     for (const destination of this.routed) {
       if (destination.kind !== 'queue') {
@@ -693,26 +540,21 @@ export class Channel implements RoutedMessage {
       queueIds.push(destination.id);
       cache.queues++;
     }
-    if (!byHeaders) cache.remember(this.pubNames, this.pubNamesAt, this.pubKeyAt, this.pubNamesEnd, vhost.generation, exchange);
-  }
-
-  /** Only a message with a headers table can carry CC or BCC (sender-selected distribution). */
-  private hasHeaders(): boolean {
-    return this.pubPropsEnd - this.pubPropsAt > 2 && (this.pubProps[this.pubPropsAt] & HEADERS_FLAG_BYTE0) !== 0;
+    if (!byHeaders) cache.remember(m.names, m.namesAt, m.keyAt, m.namesEnd, vhost.generation, exchange);
   }
 
   /** A reply to a direct reply-to address: written straight to the requesting channel, if it is still there. */
   private replyDirectly(): boolean {
-    const consumer = this.conn.broker.directReply.find(this.pubRoutingKey);
+    const consumer = this.conn.broker.directReply.find(this.incoming.routingKey);
     if (consumer === undefined) return false;
-    consumer.channel.sendReply(consumer, this);
+    consumer.channel.sendReply(consumer, this.incoming);
     return true;
   }
 
   /** The target exchange, if this publish may go to it (exists, not internal, user-id matches). */
   private publishable(): ExchangeRecord {
     const vhost = this.conn.vhost;
-    const exchangeName = this.exchangeText.get(this.pubExchange);
+    const exchangeName = this.exchangeText.get(this.incoming.exchange);
     const exchange = vhost.exchanges.get(exchangeName);
     if (exchange !== undefined) return this.admitted(exchange);
     try {
@@ -734,11 +576,9 @@ export class Channel implements RoutedMessage {
     if (exchange.internal) {
       throw new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchange.name}' in vhost '${this.conn.vhost.name}'`, M.CLASS_BASIC, 40, false);
     }
-    if (this.pubPropsEnd - this.pubPropsAt >= 2) {
-      const flags = this.pubProps.readUInt16BE(this.pubPropsAt);
-      if ((flags & USER_ID_FLAG) !== 0) this.checkUserId();
-      if ((flags & EXPIRATION_FLAG) !== 0) this.checkExpiration();
-    }
+    const flags = this.incoming.propertyFlags;
+    if ((flags & USER_ID_FLAG) !== 0) this.checkUserId();
+    if ((flags & EXPIRATION_FLAG) !== 0) this.checkExpiration();
     return exchange;
   }
 
@@ -746,22 +586,17 @@ export class Channel implements RoutedMessage {
   private writePublishRecord(link: ShardLink, queueIds: number[], publishId: number, msgIds: number[] | undefined): void {
     const w = link.writer;
     const leased = msgIds !== undefined;
-    const beforeBody = publishRecordSize(queueIds.length, blockSize(this.pubNamesEnd - this.pubNamesAt, this.pubPropsEnd - this.pubPropsAt, 0), leased);
-    const slack = alignSlack(this.pubBodySize);
-    const size = beforeBody + this.pubBodySize + slack;
+    const m = this.incoming;
+    const beforeBody = publishRecordSize(queueIds.length, m.blockHead, leased);
+    const slack = alignSlack(m.bodySize);
+    const size = beforeBody + m.bodySize + slack;
     link.beginPublish(queueIds, size, msgIds);
     const { buf, offset } = w;
     // the body's first (usually only) frame and the ring agree mod 8: one word-wise copy
-    const body = this.pubBodySrc ?? this.pubBodyParts[0];
-    const pad = alignPad(body, this.pubBodySrc !== null ? this.pubBodyAt : 0, buf, offset + beforeBody, slack);
-    let p = writePublishHeader(buf, offset, this.pubFlags | (pad << PUBLISH_PAD_SHIFT), this.ref, publishId, queueIds, msgIds) + pad;
-    // the block begins with exchange and routing key exactly as basic.publish carries them
-    p += copyBytes(this.pubNames, this.pubNamesAt, this.pubNamesEnd, buf, p);
-    p = writeBlockProperties(buf, p, this.pubProps, this.pubPropsAt, this.pubPropsEnd, this.pubBodySize);
-    if (this.pubBodySrc !== null) copyBytes(this.pubBodySrc, this.pubBodyAt, this.pubBodyAt + this.pubBodySize, buf, p);
-    else copyParts(this.pubBodyParts, buf, p);
+    const pad = m.bodyPad(buf, offset + beforeBody, slack);
+    m.writeBlock(buf, writePublishHeader(buf, offset, m.flags | (pad << PUBLISH_PAD_SHIFT), this.ref, publishId, queueIds, msgIds) + pad);
     // Delivered everywhere, nothing to confirm or store: the shard may take it with the ack.
-    const quiet = msgIds !== undefined && (this.pubFlags & (PUBLISH_CONFIRM | PUBLISH_PERSISTENT)) === 0 && !msgIds.includes(0);
+    const quiet = msgIds !== undefined && (m.flags & (PUBLISH_CONFIRM | PUBLISH_PERSISTENT)) === 0 && !msgIds.includes(0);
     link.endPublish(quiet ? size : 0);
     this.conn.broker.output.linkDirty(link);
     link.afterPublish(this.conn, queueIds);
@@ -769,7 +604,7 @@ export class Channel implements RoutedMessage {
 
   /** RabbitMQ refuses an expiration property that is not a count of ms. */
   private checkExpiration(): void {
-    const expiration = expirationText(this.pubProperties, 0)!;
+    const expiration = expirationText(this.incoming.properties, 0)!;
     const ms = parseExpiration(expiration);
     if (typeof ms === 'string') {
       throw new AmqpError(ReplyCode.PRECONDITION_FAILED, `invalid expiration '${expiration}': ${ms}`, M.CLASS_BASIC, 40, false);
@@ -778,7 +613,8 @@ export class Channel implements RoutedMessage {
 
   /** RabbitMQ refuses a user-id property that is not the authenticated user. */
   private checkUserId(): void {
-    const { userId } = M.decodeBasicProperties(this.pubProperties, 0, this.pubProperties.length);
+    const properties = this.incoming.properties;
+    const { userId } = M.decodeBasicProperties(properties, 0, properties.length);
     if (userId !== this.conn.user) {
       throw new AmqpError(
         ReplyCode.PRECONDITION_FAILED,
@@ -788,11 +624,6 @@ export class Channel implements RoutedMessage {
         false,
       );
     }
-  }
-
-  /** For headers exchanges: decoded only when one is on the route. */
-  headers(): FieldTable | undefined {
-    return M.decodeBasicProperties(this.pubProperties, 0, this.pubProperties.length).headers;
   }
 
   /** basic.return with the message's content. */
@@ -898,27 +729,27 @@ export class Channel implements RoutedMessage {
   }
 
   /** basic.deliver of a direct reply (no-ack: nothing to settle). */
-  sendReply(consumer: ReplyConsumer, message: Channel): void {
+  sendReply(consumer: ReplyConsumer, message: IncomingMessage): void {
     const tag = this.writeRouted(consumer.tagShortstr, message);
-    if (this.observers.deliver) this.observers.onDeliver(this, REPLY_TO, consumer.tag, tag, false, message.publishedParts());
+    if (this.observers.deliver) this.observers.onDeliver(this, REPLY_TO, consumer.tag, tag, false, message.parts());
   }
 
   /**
    * basic.deliver to the consumer of a leased queue (direct-leases.ts) of the
-   * message `message` is routing; `msgId`: its id in the queue, for a consumer that acks.
+   * message another channel is routing; `msgId`: its id in the queue, for a consumer that acks.
    */
-  deliverDirect(consumer: ConsumerRef, message: Channel, msgId: number): void {
+  deliverDirect(consumer: ConsumerRef, message: IncomingMessage, msgId: number): void {
     const tag = this.writeRouted(consumer.tagShortstr, message);
     if (consumer.noAck) this.stats.deliverNoAck++;
     else {
       this.addUnacked(tag, consumer.link, consumer.queue.id, msgId);
       this.stats.deliver++;
     }
-    if (this.observers.deliver) this.observers.onDeliver(this, consumer.queue.name, consumer.tag, tag, false, message.publishedParts());
+    if (this.observers.deliver) this.observers.onDeliver(this, consumer.queue.name, consumer.tag, tag, false, message.parts());
   }
 
-  /** basic.deliver, straight from the publishing channel's fields, of the message it is routing; returns the tag. */
-  private writeRouted(consumerTag: Buffer, message: Channel): number {
+  /** basic.deliver, straight from where the publishing channel received it, of the message it is routing; returns the tag. */
+  private writeRouted(consumerTag: Buffer, message: IncomingMessage): number {
     const out = this.conn.out;
     const start = out.beginFrame(FRAME_METHOD, this.id);
     out.u32(M.BASIC_DELIVER);
@@ -926,23 +757,11 @@ export class Channel implements RoutedMessage {
     const tag = ++this.nextTag;
     out.u64(tag);
     out.u8(0);
-    out.bytes(message.pubNames, message.pubNamesAt, message.pubNamesEnd); // exchange and routing key, shortstrs as published
+    out.bytes(message.names, message.namesAt, message.namesEnd); // exchange and routing key, shortstrs as published
     out.endFrame(start);
-    message.writePublishedContent(out, this.id, this.conn.frameMax);
+    message.writeContent(out, this.id, this.conn.frameMax);
     this.conn.dirty();
     return tag;
-  }
-
-  /** The content (header and body frames) of the message being routed. */
-  private writePublishedContent(out: OutputBuffer, channelId: number, frameMax: number): void {
-    const bodySrc = this.pubBodySrc;
-    if (bodySrc !== null) out.writeContentFrom(channelId, M.CLASS_BASIC, this.pubProps, this.pubPropsAt, this.pubPropsEnd, bodySrc, this.pubBodyAt, this.pubBodyAt + this.pubBodySize, frameMax);
-    else out.writeContent(channelId, M.CLASS_BASIC, this.pubBodySize, this.pubProperties, this.pubBodyParts, frameMax);
-  }
-
-  /** The message being routed, decoded for an observer. */
-  private publishedParts(): MessageParts {
-    return messageParts(this.pubExchange, this.pubRoutingKey, this.pubProperties, Buffer.concat(this.pubBody, this.pubBodySize));
   }
 
   /** basic.get-ok for a message a shard handed out. */
