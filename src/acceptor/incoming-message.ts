@@ -17,7 +17,7 @@ import { HEADERS_FLAG_BYTE0 } from '../routing/sender-selected.js';
 import { REPLY_TO_FLAG_BYTE0 } from './direct-reply-to.js';
 import { messageParts, type MessageParts } from '../rig/observers.js';
 
-/** Bodies above this are let go as soon as they are published (see content). */
+/** Bodies above this are let go as soon as they are routed (letGoOfLargeBody). */
 const LARGE_BODY = 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 const NO_CONTENT = 0;
