@@ -199,11 +199,16 @@ export class IncomingMessage implements RoutedMessage {
 
   /** Only a message with a headers table can carry CC or BCC (sender-selected distribution). */
   hasHeaders(): boolean {
-    return this.propsEnd - this.propsAt > 2 && (this.props[this.propsAt] & HEADERS_FLAG_BYTE0) !== 0;
+    return (this.firstFlagsByte() & HEADERS_FLAG_BYTE0) !== 0;
   }
 
   hasReplyTo(): boolean {
-    return this.propsEnd - this.propsAt > 2 && (this.props[this.propsAt] & REPLY_TO_FLAG_BYTE0) !== 0;
+    return (this.firstFlagsByte() & REPLY_TO_FLAG_BYTE0) !== 0;
+  }
+
+  /** The property flags' first byte, where a property list holds more than its flags (else 0). */
+  private firstFlagsByte(): number {
+    return this.propsEnd - this.propsAt > 2 ? this.props[this.propsAt] : 0;
   }
 
   /** For headers exchanges: decoded only when one is on the route. */
