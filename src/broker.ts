@@ -42,12 +42,23 @@ import { OutputScheduler } from './acceptor/output-scheduler.js';
 import { readU32LE } from './protocol/uint32.js';
 import { readF64LE } from './protocol/float64.js';
 
+/**
+ * Shard workers when not told: one per core beside the acceptor's, and none on
+ * two cores or fewer. There the clients (a test process, a load generator)
+ * take a core, so a shard thread has none of its own: it adds a cross-thread
+ * wake-up to every consumer's round trip and runs no faster (docs/BENCHMARKS.md,
+ * "Two cores: inline by default").
+ */
+export function defaultWorkers(cores = os.availableParallelism()): number {
+  return cores <= 2 ? 0 : cores - 1;
+}
+
 export interface BrokerOptions {
   /** addresses to listen on; default 127.0.0.1 and ::1 */
   host?: string | string[];
   /** 0 picks a free port; default 5672 */
   port?: number;
-  /** shard worker threads; 0 runs the one shard inline; default cores - 1, at least 1 */
+  /** shard worker threads; 0 runs the one shard inline; default `defaultWorkers()` */
   workers?: number;
   /**
    * user name -> password, each with full access to vhost '/'; default
@@ -183,7 +194,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   constructor(options: BrokerOptions = {}) {
     super();
-    const workers = options.workers ?? Math.max(1, os.availableParallelism() - 1);
+    const workers = options.workers ?? defaultWorkers();
     this.options = {
       host: options.host ?? ['127.0.0.1', '::1'],
       port: options.port ?? 5672,

@@ -20,7 +20,7 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
        warren ctl [--url URL] COMMAND ...    rabbitmqctl's commands over the management API (warren ctl --help)
   --host ADDR        listen address (repeatable; default 127.0.0.1 and ::1)
   --port N           AMQP port (default 5672; 0 picks a free one)
-  --workers N        shard worker threads (default cores - 1; 0 = run inline)
+  --workers N        shard worker threads (default cores - 1, or 0 = inline on 2 cores or fewer)
   --heartbeat S      heartbeat the server proposes, seconds, 0-65535 (default 60)
   --max-message-size BYTES  largest message body, up to 536870912 (default 134217728)
   --memory-high-watermark F|BYTES  block publishers above this memory: a fraction of RAM
