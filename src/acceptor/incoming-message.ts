@@ -184,11 +184,11 @@ export class IncomingMessage implements RoutedMessage {
     return this.bodyParts;
   }
 
-  /** A new body of `size` bytes: at bodySrc[bodyAt..) when given, else still to come. */
-  private resetBody(size: number, bodySrc: Buffer | null = null, bodyAt = 0): void {
+  /** A new body of `size` bytes: `bodySrc` whole when given, else still to come. */
+  private resetBody(size: number, bodySrc: Buffer | null = null): void {
     this.bodySize = size;
     this.bodySrc = bodySrc;
-    this.bodyAt = bodyAt;
+    this.bodyAt = 0;
     if (this.bodyParts.length !== 0) this.bodyParts.length = 0;
   }
 
