@@ -32,6 +32,7 @@ import { ConsumerTimeout, DEFAULT_CONSUMER_TIMEOUT_MS } from './acceptor/consume
 import { AccessControl, type Credentials, type PermissionSpec, type TopicPermissionSpec, type User } from './auth/access-control.js';
 import { applyAccessDefinitions } from './definitions/access-definitions.js';
 import type { VHostLimits } from './vhost/vhost-limits.js';
+import type { VHostMetadata } from './vhost/vhost-metadata.js';
 import { reached, type UserLimits } from './auth/user-limits.js';
 import { connectionLog, log } from './log/logger.js';
 import { LogExchange } from './log/log-exchange.js';
@@ -561,10 +562,14 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   /** max-connections and max-queues (RabbitMQ's vhost limits); a negative or absent value is no limit. */
   setVHostLimits(name: string, limits: VHostLimits): void {
-    const service = this.vhosts.get(name);
-    if (service === undefined) throw new Error(`no vhost '${name}'`);
-    service.limits = { ...limits };
+    this.mustHaveVHost(name).limits = { ...limits };
     this.accessChanged();
+  }
+
+  /** A vhost's description and tags, replaced (vhost-metadata.ts). */
+  setVHostMetadata(name: string, metadata: VHostMetadata): void {
+    this.mustHaveVHost(name).metadata = { description: metadata.description, tags: [...metadata.tags] };
+    this.definitions?.changed();
   }
 
   setPermissions(user: string, vhost: string, spec: PermissionSpec): void {
@@ -595,8 +600,10 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     return user;
   }
 
-  private mustHaveVHost(name: string): void {
-    if (!this.vhosts.has(name)) throw new Error(`no vhost '${name}'`);
+  private mustHaveVHost(name: string): VHostService {
+    const service = this.vhosts.get(name);
+    if (service === undefined) throw new Error(`no vhost '${name}'`);
+    return service;
   }
 
   /** Users, permissions and limits are stored with the definitions; explicit changes end the defaults. */

@@ -17,7 +17,7 @@ export const CTL_USAGE = `Usage: warren ctl [--url URL] [-q] [--no-table-headers
   list_channels [INFO...]  list_consumers [INFO...]  list_vhosts [INFO...]  list_users  list_permissions
   list_user_permissions USER   add_user USER PASSWORD   delete_user USER   change_password USER PASSWORD
   set_user_tags USER [TAG...]   set_permissions USER CONF WRITE READ   clear_permissions USER
-  add_vhost VHOST   delete_vhost VHOST
+  add_vhost VHOST [--description TEXT] [--tags TAG,...]   delete_vhost VHOST
   purge_queue QUEUE   delete_queue QUEUE [--if-empty] [--if-unused]   close_connection NAME REASON
   export_definitions FILE (- = stdout)   import_definitions FILE   status
   reset [-p VHOST] [--keep-connections]  (test rigs: every queue, message, exchange and binding goes; clients closed with 320)
@@ -153,6 +153,9 @@ interface Options {
   /** -p was given (reset then covers that vhost only) */
   vhostGiven: boolean;
   keepConnections: boolean;
+  /** add_vhost's metadata */
+  description: string | undefined;
+  tags: string | undefined;
   /** the fault subcommand's flags */
   fault: FaultFlags;
 }
@@ -180,6 +183,8 @@ export async function runCtlCommand(args: string[]): Promise<number> {
       ifUnused: values['if-unused'] === true,
       vhostGiven: values.vhost !== undefined,
       keepConnections: values['keep-connections'] === true,
+      description: values.description,
+      tags: values.tags,
       fault: {
         user: values.user,
         vhost: values.vhost,
@@ -216,6 +221,8 @@ function parse(args: string[]) {
         'if-empty': { type: 'boolean' },
         'if-unused': { type: 'boolean' },
         'keep-connections': { type: 'boolean' },
+        description: { type: 'string' },
+        tags: { type: 'string' },
         // warren ctl fault ...
         user: { type: 'string' },
         name: { type: 'string' },
@@ -407,7 +414,9 @@ async function accessCommand(api: ApiClient, command: string, args: string[], o:
     case 'add_vhost': {
       arity(1, 'one vhost name');
       info(`Adding vhost "${args[0]}" ...`);
-      const status = await api.put(vhost(args[0]));
+      // As rabbitmqctl: an existing vhost is left as it is (a PUT would replace its description and tags).
+      if (await api.exists(vhost(args[0]))) return true;
+      const status = await api.put(vhost(args[0]), { description: o.description, tags: o.tags });
       // The HTTP API grants the vhost's creator full permissions; rabbitmqctl add_vhost grants nothing.
       if (status === 201) await api.request('DELETE', `/api/permissions/${encodeURIComponent(args[0])}/${encodeURIComponent(api.user)}`);
       return true;

@@ -8,6 +8,7 @@ import type { AccessControl, Credentials, PermissionSpec, TopicPermissionSpec } 
 import { limitsFromJson, limitsToJson, type VHostLimits } from '../vhost/vhost-limits.js';
 import { userLimitsFromJson, userLimitsToJson, type UserLimits } from '../auth/user-limits.js';
 import type { VHostService } from '../vhost/vhost-service.js';
+import { metadataFromJson, type VHostMetadata } from '../vhost/vhost-metadata.js';
 
 export interface UserDefinition {
   name: string;
@@ -45,6 +46,8 @@ export interface ParameterDefinition {
 
 /** The access part of a definitions file, checked and in the broker's terms. */
 export interface AccessEntries {
+  /** the vhosts named, with the metadata their entries give */
+  vhosts: { name: string; metadata: VHostMetadata | undefined }[];
   users: { name: string; credentials: Credentials; tags: string[]; limits: UserLimits }[];
   limits: { vhost: string; limits: VHostLimits }[];
   permissions: { user: string; vhost: string; spec: PermissionSpec }[];
@@ -55,13 +58,14 @@ export interface AccessEntries {
 export interface AccessHost {
   putUser(name: string, credentials: Credentials, tags: readonly string[], limits?: UserLimits): void;
   addVHost(name: string): unknown;
+  setVHostMetadata(name: string, metadata: VHostMetadata): void;
   setVHostLimits(name: string, limits: VHostLimits): void;
   setPermissions(user: string, vhost: string, spec: PermissionSpec): void;
   setTopicPermissions(user: string, vhost: string, spec: TopicPermissionSpec): void;
 }
 
 interface AccessDefinitionsInput {
-  vhosts?: { name: string; limits?: unknown }[];
+  vhosts?: { name: string; limits?: unknown; description?: unknown; tags?: unknown; metadata?: unknown }[];
   users?: unknown[];
   permissions?: unknown[];
   topic_permissions?: unknown[];
@@ -84,6 +88,11 @@ export function accessEntries(defs: AccessDefinitionsInput): AccessEntries {
     }
     const limits = u.limits === undefined ? {} : userLimitsFromJson(u.limits, `limits of ${where}`);
     return { name, credentials, tags: tagList(u.tags, where), limits };
+  });
+  const vhosts = (defs.vhosts ?? []).map((entry) => {
+    const v = object(entry, 'an entry of vhosts');
+    const name = text(v.name, 'vhost name');
+    return { name, metadata: metadataFromJson(v, `vhost '${name}'`) };
   });
   const limits: AccessEntries['limits'] = [];
   for (const v of defs.vhosts ?? []) {
@@ -113,7 +122,7 @@ export function accessEntries(defs: AccessDefinitionsInput): AccessEntries {
     const where = `topic permission of user '${user}' on exchange '${exchange}' in vhost '${vhost}'`;
     return { user, vhost, spec: { exchange, write: pattern(p.write, `write of ${where}`), read: pattern(p.read, `read of ${where}`) } };
   });
-  return { users, limits, permissions, topicPermissions };
+  return { vhosts, users, limits, permissions, topicPermissions };
 }
 
 /**
@@ -124,7 +133,10 @@ export function accessEntries(defs: AccessDefinitionsInput): AccessEntries {
 export function applyAccessDefinitions(defs: AccessDefinitionsInput, host: AccessHost): void {
   const entries = accessEntries(defs);
   for (const u of entries.users) host.putUser(u.name, u.credentials, u.tags, u.limits);
-  for (const v of defs.vhosts ?? []) host.addVHost(v.name);
+  for (const { name, metadata } of entries.vhosts) {
+    host.addVHost(name);
+    if (metadata !== undefined) host.setVHostMetadata(name, metadata);
+  }
   for (const { vhost, limits } of entries.limits) {
     host.addVHost(vhost);
     host.setVHostLimits(vhost, limits);

@@ -8,6 +8,7 @@ import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { DEFAULT_EXCHANGES, isStored } from '../routing/topology.js';
 import type { ExchangeBindingCommand, ExchangeDeclareCommand, QueueBindingCommand, QueueDeclareCommand, TopologyCommand } from '../vhost/commands.js';
 import type { VHostService } from '../vhost/vhost-service.js';
+import { metadataToJson } from '../vhost/vhost-metadata.js';
 import { RABBITMQ_VERSION, VERSION } from '../version.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { accessEntries, exportAccess, type ParameterDefinition, type PermissionDefinition, type TopicPermissionDefinition, type UserDefinition } from './access-definitions.js';
@@ -46,7 +47,7 @@ export interface Definitions {
   rabbit_version?: string;
   product_name?: string;
   product_version?: string;
-  vhosts?: { name: string; limits?: unknown }[];
+  vhosts?: { name: string; limits?: unknown; description?: string; tags?: string[]; metadata?: unknown }[];
   users?: UserDefinition[];
   permissions?: PermissionDefinition[];
   topic_permissions?: TopicPermissionDefinition[];
@@ -67,14 +68,14 @@ export function exportDefinitions(vhosts: Iterable<VHostService>, access: Access
     product_name: 'warren',
     product_version: VERSION,
     ...exportAccess(services, access),
-    vhosts: [] as { name: string }[],
+    vhosts: [] as { name: string; description?: string; tags?: string[] }[],
     exchanges: [] as ExchangeDefinition[],
     queues: [] as QueueDefinition[],
     bindings: [] as BindingDefinition[],
   };
   for (const service of services) {
     const vhost = service.name;
-    defs.vhosts.push({ name: vhost });
+    defs.vhosts.push({ name: vhost, ...metadataToJson(vhost, service.metadata) });
     const { exchanges, queues } = service.topology;
     for (const x of exchanges.values()) {
       if (!isStored(x) || SYSTEM_EXCHANGES.has(x.name)) continue;

@@ -1,7 +1,7 @@
 /**
  * /api/definitions: GET exports, POST imports, in RabbitMQ's format
  * (src/definitions/rabbit-format.ts, the same code as the data dir and
- * --definitions). Users and permissions in an imported file are not applied yet.
+ * --definitions).
  */
 import { checkDefinitions, checkEntries, exportDefinitions } from '../definitions/rabbit-format.js';
 import type { Api, Route } from './api.js';

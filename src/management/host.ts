@@ -8,6 +8,7 @@ import type { ShardLink } from '../acceptor/shard-link.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import type { AccessControl, Credentials, PermissionSpec, TopicPermissionSpec } from '../auth/access-control.js';
 import type { VHostLimits } from '../vhost/vhost-limits.js';
+import type { VHostMetadata } from '../vhost/vhost-metadata.js';
 import type { Definitions } from '../definitions/rabbit-format.js';
 import type { ResetOptions } from '../broker.js';
 import type { Faults } from '../rig/faults.js';
@@ -35,6 +36,7 @@ export interface ManagementHost {
   addVHost(name: string): VHostService;
   deleteVHost(name: string): Promise<void>;
   setVHostLimits(name: string, limits: VHostLimits): void;
+  setVHostMetadata(name: string, metadata: VHostMetadata): void;
   setPermissions(user: string, vhost: string, spec: PermissionSpec): void;
   clearPermissions(user: string, vhost: string): void;
   setTopicPermissions(user: string, vhost: string, spec: TopicPermissionSpec): void;

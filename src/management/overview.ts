@@ -151,9 +151,9 @@ export function overviewRoutes(api: Api, route: Route): void {
     const rates = api.overviewRates.observe(`vhost ${s.name}`, [ready + unacked, ready, unacked, recv, send, ...totals]);
     return {
       name: s.name,
-      description: s.name === '/' ? 'Default virtual host' : '',
-      tags: [],
-      metadata: { description: s.name === '/' ? 'Default virtual host' : '', tags: [] },
+      description: s.metadata.description,
+      tags: [...s.metadata.tags],
+      metadata: { description: s.metadata.description, tags: [...s.metadata.tags] },
       default_queue_type: 'undefined',
       tracing: false,
       cluster_state: { [api.node]: 'running' },

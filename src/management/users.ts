@@ -8,6 +8,7 @@
 import type { User } from '../auth/access-control.js';
 import { userLimitsToJson } from '../auth/user-limits.js';
 import { LIMIT_KEYS, limitsFromJson, limitsToJson } from '../vhost/vhost-limits.js';
+import { metadataFromJson } from '../vhost/vhost-metadata.js';
 import type { Api, Route } from './api.js';
 import { HttpError, badRequest, created, noContent, notFound, objectBody, param, stringField, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
@@ -144,9 +145,17 @@ export function userRoutes(api: Api, route: Route): void {
   // --- vhosts ---
   route('PUT', '/api/vhosts/:vhost', (req) => {
     const vhost = param(req, 'vhost');
-    objectBody(req); // a body that is not an object is 400; description, tags and tracing are not kept
-    if (api.host.vhosts.has(vhost)) return noContent();
-    api.host.addVHost(vhost);
+    // As RabbitMQ 3.10: a PUT replaces description and tags, also of an existing vhost. tracing is not kept.
+    let metadata;
+    try {
+      metadata = metadataFromJson(objectBody(req), `vhost '${vhost}'`) ?? { description: '', tags: [] };
+    } catch (err: any) {
+      throw badRequest(err.message);
+    }
+    const existed = api.host.vhosts.has(vhost);
+    if (!existed) api.host.addVHost(vhost);
+    api.host.setVHostMetadata(vhost, metadata);
+    if (existed) return noContent();
     // rabbit_vhost:put_vhost grants its creator full permissions on the new vhost.
     if (access.user(req.user) !== undefined) api.host.setPermissions(req.user, vhost, { configure: '.*', write: '.*', read: '.*' });
     return created();

@@ -23,6 +23,7 @@ import { shardOf } from '../shard/placement.js';
 import type { ShardLink } from '../acceptor/shard-link.js';
 import type { Connection } from '../acceptor/connection.js';
 import type { VHostLimits } from './vhost-limits.js';
+import { initialMetadata, type VHostMetadata } from './vhost-metadata.js';
 import type { OutputScheduler } from '../acceptor/output-scheduler.js';
 import type {
   ExchangeBindingCommand,
@@ -87,12 +88,15 @@ export class VHostService {
   /** message_stats totals of its channels that closed (the management API adds the open ones) */
   readonly closedChannels = new ChannelStats();
   limits: VHostLimits = {};
+  /** description and tags (vhost-metadata.ts) */
+  metadata: VHostMetadata;
 
   constructor(
     readonly name: string,
     private readonly host: QueueHost,
   ) {
     this.topology = new VHost(name);
+    this.metadata = initialMetadata(name);
     this.topology.onStoredChange = () => host.topologyChanged();
   }
 

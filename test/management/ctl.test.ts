@@ -182,6 +182,14 @@ for (const mode of MODES) {
       const none = await run('-p', vhost, 'list_permissions');
       expect(none.lines).toEqual([`Listing permissions for vhost "${vhost}" ...`, 'user\tconfigure\twrite\tread']);
       await expect(login('pw1')).rejects.toThrow();
+      // --description and --tags; add_vhost of an existing vhost leaves it as it is, as rabbitmqctl does.
+      const described = uniq('ctl described');
+      const row = `${described}\tfor load tests\t[ci, load]`;
+      expect((await run('add_vhost', described, '--description', 'for load tests', '--tags', 'ci, load')).code).toBe(0);
+      expect((await run('-q', 'list_vhosts', 'name', 'description', 'tags')).lines).toContain(row);
+      expect((await run('add_vhost', described)).code).toBe(0);
+      expect((await run('-q', 'list_vhosts', 'name', 'description', 'tags')).lines).toContain(row);
+      expect((await m.api('DELETE', `/api/vhosts/${encodeURIComponent(described)}`)).status).toBe(204);
 
       const set = await run('-p', vhost, 'set_permissions', user, '^ctl-', '.*', '');
       expect([set.code, set.lines], set.stderr).toEqual([0, [`Setting permissions for user "${user}" in vhost "${vhost}" ...`]]);

@@ -1,0 +1,51 @@
+/**
+ * A vhost's description and tags, RabbitMQ's vhost metadata: set by the
+ * management API's PUT /api/vhosts/{name} and by definitions, shown by GET,
+ * kept across restarts in the data dir's definitions.
+ *
+ * As RabbitMQ 3.10 reads them: `description` and `tags` at the top of a PUT
+ * body or a definitions entry, else those under `metadata`; tags as a list or
+ * a comma-separated string (each trimmed; "" is none). A PUT replaces both,
+ * what it leaves out is cleared. A definitions entry that has neither leaves
+ * them as they are (RabbitMQ would clear them), so that its own exports, which
+ * name a vhost with its initial metadata only by name, load back unchanged.
+ */
+export interface VHostMetadata {
+  description: string;
+  tags: string[];
+}
+
+/** What a vhost has when it is created: the default vhost's description, as RabbitMQ's. */
+export function initialMetadata(vhost: string): VHostMetadata {
+  return { description: vhost === '/' ? 'Default virtual host' : '', tags: [] };
+}
+
+/** The metadata a PUT body or definitions entry gives; undefined when it has none. Throws a line naming what is wrong. */
+export function metadataFromJson(entry: Record<string, unknown>, where: string): VHostMetadata | undefined {
+  const nested = entry.metadata;
+  if (nested !== undefined && (typeof nested !== 'object' || nested === null || Array.isArray(nested))) {
+    throw new Error(`metadata of ${where} must be an object, got ${JSON.stringify(nested)}`);
+  }
+  const inner = (nested ?? {}) as Record<string, unknown>;
+  const description = entry.description ?? inner.description;
+  const tags = entry.tags ?? inner.tags;
+  if (description === undefined && tags === undefined) return undefined;
+  if (description !== undefined && typeof description !== 'string') {
+    throw new Error(`description of ${where} must be a string, got ${JSON.stringify(description)}`);
+  }
+  return { description: description ?? '', tags: tagList(tags, where) };
+}
+
+/** The fields an export writes: none while the vhost has its initial metadata (RabbitMQ 3.10 writes only the name). */
+export function metadataToJson(vhost: string, metadata: VHostMetadata): { description?: string; tags?: string[] } {
+  const initial = initialMetadata(vhost);
+  if (metadata.description === initial.description && metadata.tags.length === 0) return {};
+  return { description: metadata.description, tags: [...metadata.tags] };
+}
+
+function tagList(value: unknown, where: string): string[] {
+  if (value === undefined || value === '') return [];
+  if (typeof value === 'string') return value.split(',').map((t) => t.trim());
+  if (Array.isArray(value) && value.every((t) => typeof t === 'string')) return [...value];
+  throw new Error(`tags of ${where} must be a list of strings or a comma-separated string, got ${JSON.stringify(value)}`);
+}
