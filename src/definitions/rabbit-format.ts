@@ -135,7 +135,9 @@ export function checkEntries(defs: Definitions): void {
 /**
  * `overlay` merged into `base`: an exchange or queue of `overlay` replaces the
  * one of the same vhost and name, a binding equal to one already there is kept
- * once; everything else of both is kept.
+ * once; everything else of both is kept. A vhost entry replaces the one of the
+ * same name too, but one that says nothing of description and tags keeps the
+ * base's, as importing it into a running broker leaves them.
  */
 export function mergeDefinitions(base: Definitions, overlay: Definitions): Definitions {
   const merge = <T extends object>(a: T[] | undefined, b: T[] | undefined, key: (d: T) => string): T[] => {
@@ -146,7 +148,7 @@ export function mergeDefinitions(base: Definitions, overlay: Definitions): Defin
   return {
     ...base,
     ...overlay,
-    vhosts: merge(base.vhosts, overlay.vhosts, (v) => v.name),
+    vhosts: merge(base.vhosts, overlay.vhosts?.map((v) => keepMetadata(v, base.vhosts?.find((b) => b.name === v.name))), (v) => v.name),
     users: merge(base.users, overlay.users, (u) => String(u.name)),
     permissions: merge(base.permissions, overlay.permissions, (p) => String(p.user)),
     topic_permissions: merge(base.topic_permissions, overlay.topic_permissions, (p) => JSON.stringify([p.user, p.exchange])),
@@ -155,6 +157,14 @@ export function mergeDefinitions(base: Definitions, overlay: Definitions): Defin
     queues: merge(base.queues, overlay.queues, (q) => q.name),
     bindings: merge(base.bindings, overlay.bindings, (b) => JSON.stringify([b.source, b.destination, b.destination_type, b.routing_key ?? '', b.arguments ?? {}])),
   };
+}
+
+type VHostEntry = NonNullable<Definitions['vhosts']>[number];
+
+function keepMetadata(entry: VHostEntry, base: VHostEntry | undefined): VHostEntry {
+  if (base === undefined || entry.description !== undefined || entry.tags !== undefined || entry.metadata !== undefined) return entry;
+  // Fields the base lacks stay undefined, which JSON leaves out.
+  return { ...entry, description: base.description, tags: base.tags, metadata: base.metadata };
 }
 
 function replay(service: VHostService, command: TopologyCommand, what: string): void | Promise<unknown> {

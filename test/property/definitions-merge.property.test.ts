@@ -2,7 +2,8 @@
  * `warren definitions import` merges a file into the stored definitions: for
  * any two sets of entries (names colliding or not, 0-255 byte UTF-8, two vhosts)
  * every exchange and queue of the file replaces the stored one of the same vhost
- * and name, every other stored one is kept, and each distinct binding is there once.
+ * and name, every other stored one is kept, and each distinct binding is there once;
+ * a vhost entry without description and tags keeps the stored ones.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +56,25 @@ describe('definitions import merge', () => {
           expect(merged.bindings).toHaveLength(distinct.size);
         },
       ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a vhost entry of the file replaces the stored one; one without description and tags keeps the stored ones', () => {
+    const metadata = fc.option(fc.record({ description: shortstrText(), tags: fc.array(fc.constantFrom('a', 'b', 'ü€'), { maxLength: 3 }) }), { nil: undefined });
+    const entry = fc.record({ name: fc.constantFrom('/', 'v1', 'v2'), metadata });
+    const entries = fc.uniqueArray(entry, { selector: (v) => v.name, maxLength: 3 });
+    fc.assert(
+      fc.property(entries, entries, (stored, file) => {
+        const toDef = (v: { name: string; metadata: { description: string; tags: string[] } | undefined }) => (v.metadata === undefined ? { name: v.name } : { name: v.name, ...v.metadata });
+        const merged = new Map((mergeDefinitions({ vhosts: stored.map(toDef) }, { vhosts: file.map(toDef) }).vhosts ?? []).map((v) => [v.name, v]));
+        expect([...merged.keys()].sort()).toEqual([...new Set([...stored, ...file].map((v) => v.name))].sort());
+        for (const [name, v] of merged) {
+          const fromFile = file.find((f) => f.name === name);
+          const expected = fromFile?.metadata ?? stored.find((b) => b.name === name)?.metadata;
+          expect({ description: v.description, tags: v.tags }, name).toEqual({ description: expected?.description, tags: expected?.tags });
+        }
+      }),
       { numRuns: 300 },
     );
   });
