@@ -8,7 +8,7 @@ import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { DEFAULT_EXCHANGES, isStored } from '../routing/topology.js';
 import type { ExchangeBindingCommand, ExchangeDeclareCommand, QueueBindingCommand, QueueDeclareCommand, TopologyCommand } from '../vhost/commands.js';
 import type { VHostService } from '../vhost/vhost-service.js';
-import { metadataToJson } from '../vhost/vhost-metadata.js';
+import { metadataToJson, namesMetadata } from '../vhost/vhost-metadata.js';
 import { RABBITMQ_VERSION, VERSION } from '../version.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { accessEntries, exportAccess, type ParameterDefinition, type PermissionDefinition, type TopicPermissionDefinition, type UserDefinition } from './access-definitions.js';
@@ -162,7 +162,7 @@ export function mergeDefinitions(base: Definitions, overlay: Definitions): Defin
 type VHostEntry = NonNullable<Definitions['vhosts']>[number];
 
 function keepMetadata(entry: VHostEntry, base: VHostEntry | undefined): VHostEntry {
-  if (base === undefined || entry.description !== undefined || entry.tags !== undefined || entry.metadata !== undefined) return entry;
+  if (base === undefined || namesMetadata(entry)) return entry;
   // Fields the base lacks stay undefined, which JSON leaves out.
   return { ...entry, description: base.description, tags: base.tags, metadata: base.metadata };
 }

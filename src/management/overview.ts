@@ -152,8 +152,8 @@ export function overviewRoutes(api: Api, route: Route): void {
     return {
       name: s.name,
       description: s.metadata.description,
-      tags: [...s.metadata.tags],
-      metadata: { description: s.metadata.description, tags: [...s.metadata.tags] },
+      tags: s.metadata.tags,
+      metadata: s.metadata,
       default_queue_type: 'undefined',
       tracing: false,
       cluster_state: { [api.node]: 'running' },

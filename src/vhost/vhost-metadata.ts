@@ -20,15 +20,28 @@ export function initialMetadata(vhost: string): VHostMetadata {
   return { description: vhost === '/' ? 'Default virtual host' : '', tags: [] };
 }
 
+type Entry = { description?: unknown; tags?: unknown; metadata?: unknown };
+
+/** The description and tags an entry names, unchecked: its own, else those under an object `metadata`. */
+function named(entry: Entry): { description: unknown; tags: unknown } {
+  const nested = entry.metadata;
+  const inner = (typeof nested === 'object' && nested !== null && !Array.isArray(nested) ? nested : {}) as Entry;
+  return { description: entry.description ?? inner.description, tags: entry.tags ?? inner.tags };
+}
+
+/** Whether a PUT body or definitions entry names a description or tags (see metadataFromJson). */
+export function namesMetadata(entry: Entry): boolean {
+  const { description, tags } = named(entry);
+  return description !== undefined || tags !== undefined;
+}
+
 /** The metadata a PUT body or definitions entry gives; undefined when it has none. Throws a line naming what is wrong. */
-export function metadataFromJson(entry: Record<string, unknown>, where: string): VHostMetadata | undefined {
+export function metadataFromJson(entry: Entry, where: string): VHostMetadata | undefined {
   const nested = entry.metadata;
   if (nested !== undefined && (typeof nested !== 'object' || nested === null || Array.isArray(nested))) {
     throw new Error(`metadata of ${where} must be an object, got ${JSON.stringify(nested)}`);
   }
-  const inner = (nested ?? {}) as Record<string, unknown>;
-  const description = entry.description ?? inner.description;
-  const tags = entry.tags ?? inner.tags;
+  const { description, tags } = named(entry);
   if (description === undefined && tags === undefined) return undefined;
   if (description !== undefined && typeof description !== 'string') {
     throw new Error(`description of ${where} must be a string, got ${JSON.stringify(description)}`);
