@@ -111,7 +111,7 @@ function queueJson(api: Api, q: QueueRecord, c: QueueCounters | undefined): Reco
     consumers: q.consumerCount,
     ...depthFields(ready, unacked, [messagesRate, readyRate, unackedRate]),
     ...queueBytesFields(c),
-    // An instant's sample, not RabbitMQ's share of time: 1 if a consumer could take a message now.
+    // RabbitMQ's share of time the queue could deliver at once (see ConsumerUse); one figure for both.
     consumer_capacity: c?.consumerCapacity ?? 0,
     consumer_utilisation: c?.consumerCapacity ?? 0,
   };

@@ -1,3 +1,4 @@
+import { ConsumerUse } from './consumer-use.js';
 import { Deque } from './deque.js';
 import { IdWindow } from './id-window.js';
 import { bodySize, type QueueLifecycle } from './lifecycle.js';
@@ -200,6 +201,8 @@ export class ShardQueue {
   readyPersistentBytes = 0;
   unackedPersistent = 0;
   unackedPersistentBytes = 0;
+  /** the share of time it could deliver at once (consumer_capacity): blocked in Shard.deliver, unblocked where a consumer comes or gets room */
+  readonly use = new ConsumerUse();
   /** the activity total the last stats read saw, and when it last changed (see Shard.queueStats) */
   activity = 0;
   activeAt = 0;
@@ -418,6 +421,7 @@ export class ShardQueue {
     if (entry.consumer !== null) {
       entry.consumer.unacked--;
       entry.consumer = null;
+      this.use.unblocked();
     }
     this.countUnacked(entry, -1);
     return entry;
@@ -531,6 +535,7 @@ export class ShardQueue {
       this.consumers.splice(at, 0, consumer);
     } else this.consumers.push(consumer);
     this.updateFlow();
+    this.use.unblocked();
   }
 
   private account(entry: QueueEntry, sign: 1 | -1): void {

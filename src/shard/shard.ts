@@ -181,7 +181,10 @@ export class Shard implements LifecycleHost {
           if (queue.messageCount === 0) break;
         }
         const consumer = queue.nextReadyConsumer();
-        if (consumer === null) break;
+        if (consumer === null) {
+          queue.use.blocked(); // messages wait and no consumer has room
+          break;
+        }
         const entry = queue.take();
         if (entry === undefined) break; // paged-out messages that could not be read back (logged)
         if (!consumer.noAck) {
@@ -375,7 +378,8 @@ export class Shard implements LifecycleHost {
         // A no-ack delivery is done once it is in its connection's output.
         if (consumer.noAck) this.forget(queue, entry);
       }
-      this.pending.add(consumer.queue);
+      queue.use.unblocked();
+      this.pending.add(queue);
     }
   }
 
@@ -511,6 +515,7 @@ export class Shard implements LifecycleHost {
           if (consumer === undefined) continue;
           consumer.limit = prefetchLimit(consumer.prefetch, c.globalPrefetch);
           consumer.channelLimited = c.globalPrefetch !== 0;
+          consumer.queue.use.unblocked();
           this.pending.add(consumer.queue);
         }
         return;
@@ -519,7 +524,9 @@ export class Shard implements LifecycleHost {
           const consumer = this.consumers.get(id);
           if (consumer === undefined) continue;
           consumer.active = c.active;
-          if (c.active) this.pending.add(consumer.queue);
+          if (!c.active) continue;
+          consumer.queue.use.unblocked();
+          this.pending.add(consumer.queue);
         }
         return;
       case 'get': {
@@ -564,7 +571,7 @@ export class Shard implements LifecycleHost {
    * no-ack, got (acked mode), got no-ack, get-empty, redelivered, acked;
    * body bytes ready, body bytes unacked, persistent messages, their body
    * bytes, paged-out messages, their body bytes; idle since (ms since the
-   * epoch, 0 while active), consumer capacity (0 or 1).
+   * epoch, 0 while active), consumer capacity (0 to 1, 0 without consumers; see ConsumerUse).
    *
    * Idle: none of its totals moved since the previous stats read. The time is
    * that of the read that last saw them move (or the declare): stamped per
@@ -583,7 +590,7 @@ export class Shard implements LifecycleHost {
       stats.push(
         q.id, q.messageCount, q.unackedCount, q.published, q.delivered, q.deliveredNoAck, q.got, q.gotNoAck, q.getEmpty, q.redelivered, q.acked,
         q.readyBodyBytes, q.unackedBodyBytes, q.readyPersistent + q.unackedPersistent, q.readyPersistentBytes + q.unackedPersistentBytes,
-        q.pagedOut, q.pagedOutBytes, idle ? q.activeAt : 0, q.hasReadyConsumer() ? 1 : 0,
+        q.pagedOut, q.pagedOutBytes, idle ? q.activeAt : 0, q.consumers.length > 0 ? q.use.capacity() : 0,
       );
     }
     return stats;

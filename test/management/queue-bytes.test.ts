@@ -6,7 +6,7 @@
  * /api/queues/{vhost}/{name} must show what a model of the queue says
  * (RabbitMQ's names: message_bytes* count bodies only). A queue longer than
  * its in-memory window shows paged-out counts that add up with the ram ones,
- * before and after a restart. Also idle_since and consumer_capacity.
+ * before and after a restart. Also idle_since and consumer_capacity (a moving average).
  */
 import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
@@ -332,7 +332,7 @@ describe.each(MODES)('management API queue byte counts ($name)', ({ workers }) =
     }
   }, 30_000);
 
-  it('shows idle_since only while nothing moves, and consumer_capacity 1 while a consumer has room', async () => {
+  it('shows idle_since only while nothing moves, and consumer_capacity as the share of time a consumer had room', async () => {
     const broker = await startManaged(workers, newDataDir());
     try {
       const conn = await connect(broker.url);
@@ -359,20 +359,31 @@ describe.each(MODES)('management API queue byte counts ($name)', ({ workers }) =
       expect(Date.parse(idle.idle_since)).toBeGreaterThanOrEqual(published - 5);
       expect(Date.parse(idle.idle_since)).toBeLessThanOrEqual(Date.now());
 
-      // A consumer with prefetch 1 holding the one message has no room; acked, it has.
+      // A consumer with prefetch 1 holds the one message; a second finds it full: the queue is
+      // blocked, and its capacity (RabbitMQ's moving average, half-life 1 s) falls from 1.
       const consumer = await conn.createChannel();
       await consumer.prefetch(1);
       const held: ConsumeMessage[] = [];
       await consumer.consume(queue, (msg) => held.push(msg!));
-      await eventually(async () => {
+      await eventually(async () => expect(held).toHaveLength(1));
+      ch.sendToQueue(queue, body(1, 10));
+      await ch.waitForConfirms();
+      const blocked = await eventually(async () => {
         const q = await queueJson(broker, queue);
-        expect([q.consumers, q.messages_unacknowledged, q.consumer_capacity, q.consumer_utilisation]).toEqual([1, 1, 0, 0]);
-      });
+        expect([q.consumers, q.messages_ready, q.messages_unacknowledged]).toEqual([1, 1, 1]);
+        expect(q.consumer_capacity).toBeLessThan(0.4); // after 1.5 s blocked: 0.35
+        return q;
+      }, 10_000);
+      expect(blocked.consumer_utilisation).toBe(blocked.consumer_capacity);
+      // Acked, the consumer takes the second and has room again: the average climbs back.
       consumer.ack(held[0]);
       await eventually(async () => {
         const q = await queueJson(broker, queue);
-        expect([q.messages, q.consumer_capacity, q.consumer_utilisation]).toEqual([0, 1, 1]);
-      });
+        expect([q.messages_ready, q.messages_unacknowledged]).toEqual([0, 1]);
+        expect(q.consumer_capacity).toBeGreaterThan(0.6); // 1 s after: about 0.68
+        expect(q.consumer_utilisation).toBe(q.consumer_capacity);
+      }, 10_000);
+      expect(held.map((m) => numberOf(m.content))).toEqual([0, 1]);
       await conn.close();
     } finally {
       await broker.close();
