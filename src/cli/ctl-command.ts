@@ -61,7 +61,7 @@ const LISTINGS: Record<string, Listing> = {
     items: {
       ...fields('name', 'vhost', 'durable', 'auto_delete', 'arguments', 'policy', 'exclusive', 'exclusive_consumer_tag', 'messages_ready', 'messages_unacknowledged', 'messages', 'consumers', 'state', 'type'),
       ...fields('messages_ready_ram', 'messages_unacknowledged_ram', 'messages_ram', 'messages_persistent'),
-      ...fields('message_bytes', 'message_bytes_ready', 'message_bytes_unacknowledged', 'message_bytes_ram', 'message_bytes_persistent'),
+      ...fields('message_bytes', 'message_bytes_ready', 'message_bytes_unacknowledged', 'message_bytes_ram', 'message_bytes_persistent', 'memory'),
       consumer_utilisation: (row) => row.consumer_utilisation ?? '',
       consumer_capacity: (row) => row.consumer_capacity ?? '',
     },

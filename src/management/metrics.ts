@@ -38,6 +38,7 @@ const QUEUE_BYTE_GAUGES: [string, string, keyof ReturnType<typeof queueBytesFiel
   ['rabbitmq_queue_messages_ready_ram', 'Ready messages stored in memory', 'messages_ready_ram'],
   ['rabbitmq_queue_messages_unacked_ram', 'Unacknowledged messages stored in memory', 'messages_unacknowledged_ram'],
   ['rabbitmq_queue_messages_ram_bytes', 'Size of ready and unacknowledged messages stored in memory', 'message_bytes_ram'],
+  ['rabbitmq_queue_process_memory_bytes', 'Estimated heap bytes the queue holds: the queue, its messages in memory, their bodies', 'memory'],
 ];
 
 export interface Metrics {

@@ -7,6 +7,7 @@
  */
 import type { ShardLink } from '../acceptor/shard-link.js';
 import { QUEUE_STATS_FIELDS } from '../shard/records.js';
+import { EMPTY_QUEUE_BYTES, ENTRY_OVERHEAD } from '../shard/queue.js';
 import type { ChannelStats } from '../acceptor/channel-stats.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 
@@ -176,14 +177,19 @@ export function queueBytesFields(c: QueueCounters | undefined) {
   const unackedBytes = c?.unackedBytes ?? 0;
   const pagedOut = c?.pagedOut ?? 0;
   const pagedOutBytes = c?.pagedOutBytes ?? 0;
+  const inMemory = ready + unacked - pagedOut;
+  const bytesInMemory = readyBytes + unackedBytes - pagedOutBytes;
   return {
+    // RabbitMQ's is its queue process's memory; this estimates the shard's heap for the
+    // queue: the queue itself, the measured cost of each message in memory, their bodies.
+    memory: EMPTY_QUEUE_BYTES + inMemory * ENTRY_OVERHEAD + bytesInMemory,
     message_bytes: readyBytes + unackedBytes,
     message_bytes_ready: readyBytes,
     message_bytes_unacknowledged: unackedBytes,
-    message_bytes_ram: readyBytes + unackedBytes - pagedOutBytes,
+    message_bytes_ram: bytesInMemory,
     message_bytes_persistent: c?.persistentBytes ?? 0,
     message_bytes_paged_out: pagedOutBytes,
-    messages_ram: ready + unacked - pagedOut,
+    messages_ram: inMemory,
     messages_ready_ram: ready - pagedOut,
     messages_unacknowledged_ram: unacked,
     messages_persistent: c?.persistent ?? 0,

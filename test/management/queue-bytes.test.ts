@@ -15,6 +15,7 @@ import fc from 'fast-check';
 import type { Channel, ConfirmChannel, ConsumeMessage, GetMessage } from 'amqplib';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
 import { PAGE_WINDOW_BYTES, PAGE_WINDOW_MESSAGES } from '../../dist/src/shard/paged-backlog.js';
+import { EMPTY_QUEUE_BYTES, ENTRY_OVERHEAD } from '../../dist/src/shard/queue.js';
 import { queueDir } from '../../dist/src/store/queue-dir.js';
 import { MODES, connect, eventually, runWarren, uniq, tempDirs } from '../helpers.js';
 import { basic, enc } from './support.js';
@@ -69,6 +70,8 @@ function expected(messages: Message[]) {
     message_bytes_ram: bytes,
     messages_paged_out: 0,
     message_bytes_paged_out: 0,
+    // an estimate of the shard's heap: the queue, each message's measured overhead, the bodies
+    memory: EMPTY_QUEUE_BYTES + (ready + unacked) * ENTRY_OVERHEAD + bytes,
   };
 }
 
@@ -105,6 +108,7 @@ const GAUGES: Record<string, string> = {
   rabbitmq_queue_messages_ready_ram: 'messages_ready_ram',
   rabbitmq_queue_messages_unacked_ram: 'messages_unacknowledged_ram',
   rabbitmq_queue_messages_ram_bytes: 'message_bytes_ram',
+  rabbitmq_queue_process_memory_bytes: 'memory',
 };
 
 /** /metrics shows the same numbers as the API, for a queue nothing changes meanwhile. */
@@ -320,11 +324,11 @@ describe.each(MODES)('management API queue byte counts ($name)', ({ workers }) =
       await ch.waitForConfirms();
       const got = await getNext(ch, queue, sizes.map((size, n) => ({ size, persistent: n < 2, state: 'ready' })), false); // 100 bytes, unacked
       expect(got.content.length).toBe(100);
-      const items = ['name', 'messages', 'message_bytes', 'message_bytes_ready', 'message_bytes_unacknowledged', 'messages_persistent', 'message_bytes_persistent', 'messages_ram', 'messages_ready_ram', 'messages_unacknowledged_ram', 'message_bytes_ram', 'consumer_capacity'];
+      const items = ['name', 'messages', 'message_bytes', 'message_bytes_ready', 'message_bytes_unacknowledged', 'messages_persistent', 'message_bytes_persistent', 'messages_ram', 'messages_ready_ram', 'messages_unacknowledged_ram', 'message_bytes_ram', 'consumer_capacity', 'memory'];
       await eventually(async () => {
         const out = await runWarren(['ctl', '--url', `http://guest:guest@127.0.0.1:${broker.managementPort}`, '-q', 'list_queues', ...items]);
         expect(out.code, out.stderr).toBe(0);
-        expect(out.stdout.split('\n').filter((l) => l !== '')).toEqual([items.join('\t'), [queue, 3, 2137, 2037, 100, 2, 2100, 3, 2, 1, 2137, 0].join('\t')]);
+        expect(out.stdout.split('\n').filter((l) => l !== '')).toEqual([items.join('\t'), [queue, 3, 2137, 2037, 100, 2, 2100, 3, 2, 1, 2137, 0, EMPTY_QUEUE_BYTES + 3 * ENTRY_OVERHEAD + 2137].join('\t')]);
       }, 10_000);
       await conn.close();
     } finally {

@@ -46,7 +46,6 @@ const ABSENT: Record<string, string> = {
   'nodes:[].queue_index_*': 'the classic queue index reads and writes',
   'overview:message_stats.disk_*': 'message store reads and writes of the classic queues',
   'queue*:*backing_queue_status': "the classic queue's backing queue internals (q1-q4, delta)",
-  'queue*:*memory': "a queue's memory is not accounted apart (see /api/nodes mem_used)",
   // Counters warren does not keep (each would cost an increment or a walk per message).
   'channels:[].idle_since': 'the time of the last activity is not kept per channel',
   'connections:[].recv_cnt': 'socket reads are not counted (recv_oct counts bytes)',
