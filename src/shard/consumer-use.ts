@@ -9,6 +9,7 @@
  * operations per change of state, none per message.
  */
 const HALF_LIFE_MS = 1000;
+const monotonicMs = (): number => performance.now();
 
 export class ConsumerUse {
   private active = true;
@@ -18,7 +19,7 @@ export class ConsumerUse {
   private activeFor = 0;
   private average = 1;
 
-  constructor(private readonly clock: () => number = () => performance.now()) {
+  constructor(private readonly clock: () => number = monotonicMs) {
     this.since = clock();
   }
 
