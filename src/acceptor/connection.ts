@@ -56,6 +56,15 @@ export const PAUSE_STALL = 64;
  */
 const HOLD_FRAMES = PAUSE_ALARM | PAUSE_BLOCKED;
 export const BUFFER_LIMIT = 16 * 1024 * 1024;
+/**
+ * AMQP 0-9's header: RabbitMQ speaks 0-9-1 to a client that sends it (the two
+ * share their frames and the methods clients use), and so does warren. 0-8's,
+ * which RabbitMQ also takes, would need 0-8's own method table: refused, as
+ * any other header.
+ */
+const AMQP_0_9_HEADER = Buffer.from('AMQP\x01\x01\x00\x09', 'latin1');
+const ACCEPTED_HEADERS = [PROTOCOL_HEADER, AMQP_0_9_HEADER];
+
 /** Unwritten socket bytes past which the connection's consumers wait (see write). */
 const CONGESTED_BYTES = 256 * 1024;
 
@@ -481,14 +490,12 @@ export class Connection implements FrameHandler {
   private readHeader(chunk: Buffer): Buffer {
     const need = PROTOCOL_HEADER.length - this.header.length;
     this.header = Buffer.concat([this.header, chunk.subarray(0, need)]);
-    if (this.header.length < PROTOCOL_HEADER.length) {
-      if (!PROTOCOL_HEADER.subarray(0, this.header.length).equals(this.header)) this.rejectHeader();
-      return Buffer.alloc(0);
-    }
-    if (!this.header.equals(PROTOCOL_HEADER)) {
+    const sofar = this.header.length;
+    if (!ACCEPTED_HEADERS.some((header) => header.subarray(0, sofar).equals(this.header))) {
       this.rejectHeader();
       return Buffer.alloc(0);
     }
+    if (sofar < PROTOCOL_HEADER.length) return Buffer.alloc(0);
     this.state = 'handshake';
     this.handshake!.start();
     return chunk.subarray(need);

@@ -9,6 +9,7 @@
  * so the broker is checked against an independent reading of the spec.
  */
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODES, channel, collect, connect, start } from '../helpers.js';
 import type { RunningBroker } from '../../dist/src/index.js';
@@ -101,7 +102,7 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
   describe('protocol header', () => {
     // Each is refused by RabbitMQ 3.x: it answers with the header it speaks
     // and closes. (AMQP 1 1 0 9 and 1 1 8 0 are not here: RabbitMQ accepts
-    // them as 0-9 and 0-8.)
+    // them as 0-9 and 0-8; warren takes 0-9, below, and refuses 0-8.)
     it.each([
       ['AMQP 0-9-2', 'AMQP\x00\x00\x09\x02'],
       ['AMQP 0-10-0', 'AMQP\x00\x00\x0a\x00'],
@@ -112,6 +113,43 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
       const c = await raw();
       c.send(Buffer.from(header, 'latin1'));
       expect((await c.readAll()).toString('latin1')).toBe('AMQP\x00\x00\x09\x01');
+      await brokerIsHealthy();
+    });
+
+    it("AMQP 0-9's header (1 1 0 9) gets 0-9-1, as from RabbitMQ 3.10.8: connection.start 0-9, a channel, a publish and a get", async () => {
+      const c = await raw();
+      const start = await c.handshake(0, 4096, Buffer.from('AMQP\x01\x01\x00\x09', 'latin1'));
+      expect([start.payload[4], start.payload[5]]).toEqual([0, 9]);
+      await openChannel(c, 1);
+      const q = `zero-nine-${++n}`;
+      c.send(queueDeclare(1, q));
+      const declared = await c.readFrame();
+      expect([declared?.channel, declared?.classId, declared?.methodId]).toEqual([1, 50, 11]);
+      c.send(
+        method(1, 60, 40, u16(0), shortstr(''), shortstr(q), u8(0)), // basic.publish
+        frame(2, 1, Buffer.concat([u16(60), u16(0), u32(0), u32(5), u16(0)])),
+        frame(3, 1, Buffer.from('hello')),
+        method(1, 60, 70, u16(0), shortstr(q), u8(1)), // basic.get, no-ack
+      );
+      const got = [await c.readFrame(), await c.readFrame(), await c.readFrame()];
+      expect(got.map((f) => [f?.type, f?.classId, f?.methodId])).toEqual([[FRAME_METHOD, 60, 71], [2, 0, 0], [3, 0, 0]]);
+      expect(got[2]?.payload.toString()).toBe('hello');
+      await brokerIsHealthy();
+    });
+
+    it('a header one byte off either accepted one (0-9-1, 0-9) is refused, whole or cut short', async () => {
+      const accepted = ['AMQP\x00\x00\x09\x01', 'AMQP\x01\x01\x00\x09'].map((h) => Buffer.from(h, 'latin1'));
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(...accepted), fc.integer({ min: 0, max: 7 }), fc.integer({ min: 1, max: 255 }), fc.boolean(), async (good, at, delta, cut) => {
+          const header = Buffer.from(good);
+          header[at] = (header[at] + delta) & 0xff;
+          if (accepted.some((h) => h.equals(header))) return;
+          const c = await raw();
+          c.send(cut ? header.subarray(0, at + 1) : header);
+          expect((await c.readAll()).toString('latin1')).toBe('AMQP\x00\x00\x09\x01');
+        }),
+        { numRuns: 24 },
+      );
       await brokerIsHealthy();
     });
 

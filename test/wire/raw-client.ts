@@ -130,14 +130,15 @@ export class RawClient {
     return f!;
   }
 
-  /** The whole handshake by hand, ending with open-ok. */
-  async handshake(heartbeat = 0, frameMax = 4096): Promise<void> {
-    this.send(PROTOCOL_HEADER);
-    await this.expectMethod(10, 10); // start
+  /** The whole handshake by hand, ending with open-ok; returns connection.start. */
+  async handshake(heartbeat = 0, frameMax = 4096, header = PROTOCOL_HEADER): Promise<Frame> {
+    this.send(header);
+    const start = await this.expectMethod(10, 10);
     this.send(startOk('guest', 'guest'));
     await this.expectMethod(10, 30); // tune
     this.send(tuneOk(frameMax, heartbeat), open('/'));
     await this.expectMethod(10, 41); // open-ok
+    return start;
   }
 
   /**
