@@ -9,6 +9,7 @@ import { limitsFromJson, limitsToJson, type VHostLimits } from '../vhost/vhost-l
 import { userLimitsFromJson, userLimitsToJson, type UserLimits } from '../auth/user-limits.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import { metadataFromJson, type VHostMetadata } from '../vhost/vhost-metadata.js';
+import { commaList } from './tag-list.js';
 
 export interface UserDefinition {
   name: string;
@@ -197,7 +198,7 @@ function pattern(value: unknown, what: string): string {
 
 function tagList(value: unknown, where: string): string[] {
   if (value === undefined) return [];
-  if (typeof value === 'string') return value.split(',').map((t) => t.trim()).filter((t) => t !== '');
-  if (Array.isArray(value) && value.every((t) => typeof t === 'string')) return value;
-  throw new Error(`tags of ${where} must be a list of strings or a comma-separated string`);
+  const tags = commaList(value);
+  if (tags === null) throw new Error(`tags of ${where} must be a list of strings or a comma-separated string`);
+  return typeof value === 'string' ? tags.filter((t) => t !== '') : tags;
 }

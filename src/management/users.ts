@@ -9,6 +9,7 @@ import type { User } from '../auth/access-control.js';
 import { userLimitsToJson } from '../auth/user-limits.js';
 import { LIMIT_KEYS, limitsFromJson, limitsToJson } from '../vhost/vhost-limits.js';
 import { metadataFromJson } from '../vhost/vhost-metadata.js';
+import { commaList } from '../definitions/tag-list.js';
 import type { Api, Route } from './api.js';
 import { HttpError, badRequest, created, noContent, notFound, objectBody, param, stringField, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
@@ -212,9 +213,9 @@ function topicPermissionJson(p: { user: string; vhost: string; spec: { exchange:
 /** Tags as RabbitMQ takes them: "a,b" (spaces around commas allowed) or ["a","b"]; absent is none. */
 function tagList(value: unknown): string[] {
   if (value === undefined || value === null) return [];
-  const list = typeof value === 'string' ? value.split(',') : Array.isArray(value) && value.every((t) => typeof t === 'string') ? value : null;
+  const list = commaList(value);
   if (list === null) throw badRequest(`tags must be a comma-separated string or a list of strings, got ${JSON.stringify(value)}`);
-  return list.map((t: string) => t.trim()).filter((t: string) => t !== '');
+  return list.map((t) => t.trim()).filter((t) => t !== '');
 }
 
 /** A string field RabbitMQ requires (with_decode's key_missing). */

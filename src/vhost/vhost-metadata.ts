@@ -10,6 +10,8 @@
  * them as they are (RabbitMQ would clear them), so that its own exports, which
  * name a vhost with its initial metadata only by name, load back unchanged.
  */
+import { commaList } from '../definitions/tag-list.js';
+
 export interface VHostMetadata {
   description: string;
   tags: string[];
@@ -22,10 +24,11 @@ export function initialMetadata(vhost: string): VHostMetadata {
 
 type Entry = { description?: unknown; tags?: unknown; metadata?: unknown };
 
+const isObject = (value: unknown): value is Entry => typeof value === 'object' && value !== null && !Array.isArray(value);
+
 /** The description and tags an entry names, unchecked: its own, else those under an object `metadata`. */
 function named(entry: Entry): { description: unknown; tags: unknown } {
-  const nested = entry.metadata;
-  const inner = (typeof nested === 'object' && nested !== null && !Array.isArray(nested) ? nested : {}) as Entry;
+  const inner: Entry = isObject(entry.metadata) ? entry.metadata : {};
   return { description: entry.description ?? inner.description, tags: entry.tags ?? inner.tags };
 }
 
@@ -37,9 +40,8 @@ export function namesMetadata(entry: Entry): boolean {
 
 /** The metadata a PUT body or definitions entry gives; undefined when it has none. Throws a line naming what is wrong. */
 export function metadataFromJson(entry: Entry, where: string): VHostMetadata | undefined {
-  const nested = entry.metadata;
-  if (nested !== undefined && (typeof nested !== 'object' || nested === null || Array.isArray(nested))) {
-    throw new Error(`metadata of ${where} must be an object, got ${JSON.stringify(nested)}`);
+  if (entry.metadata !== undefined && !isObject(entry.metadata)) {
+    throw new Error(`metadata of ${where} must be an object, got ${JSON.stringify(entry.metadata)}`);
   }
   const { description, tags } = named(entry);
   if (description === undefined && tags === undefined) return undefined;
@@ -58,7 +60,7 @@ export function metadataToJson(vhost: string, metadata: VHostMetadata): { descri
 
 function tagList(value: unknown, where: string): string[] {
   if (value === undefined || value === '') return [];
-  if (typeof value === 'string') return value.split(',').map((t) => t.trim());
-  if (Array.isArray(value) && value.every((t) => typeof t === 'string')) return [...value];
+  const tags = commaList(value);
+  if (tags !== null) return tags;
   throw new Error(`tags of ${where} must be a list of strings or a comma-separated string, got ${JSON.stringify(value)}`);
 }
