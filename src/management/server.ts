@@ -8,7 +8,6 @@
  * calls /api with the credentials its login form takes.
  */
 import http from 'node:http';
-import type net from 'node:net';
 import Router from 'find-my-way';
 import { Api, type Handler, type Route } from './api.js';
 import { HttpError, Reply, httpError, notFound, type ApiRequest } from './http.js';
@@ -27,6 +26,7 @@ import { log } from '../log/logger.js';
 import { userRoutes } from './users.js';
 import { policyRoutes } from './policies.js';
 import { authorise, type Level } from './tags.js';
+import { HttpListener } from './http-listener.js';
 
 /** Names are up to 255 bytes, 765 characters percent-encoded. */
 const MAX_PARAM_LENGTH = 1024;
@@ -37,7 +37,7 @@ export class ManagementServer {
   private readonly api: Api;
   private metrics: Promise<Metrics> | null = null;
   private readonly dashboard = new Dashboard();
-  private readonly server: http.Server;
+  private readonly httpListener: HttpListener;
   /** the largest body read: a base64 publish of the largest message, plus room */
   private readonly maxBody: number;
 
@@ -48,17 +48,13 @@ export class ManagementServer {
     for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, messageRoutes, userRoutes, policyRoutes, warrenRoutes]) {
       routes(this.api, route);
     }
-    this.server = http.createServer((req, res) => void this.serve(req, res));
+    this.httpListener = new HttpListener(http.createServer((req, res) => void this.serve(req, res)));
   }
 
   /** Listens on `port` (0: any free one) at `bindHost`. */
   static async start(host: ManagementHost, listener: Listener, port: number, bindHost: string): Promise<ManagementServer> {
     const server = new ManagementServer(host, listener);
-    await new Promise<void>((resolve, reject) => {
-      server.server.once('error', reject);
-      server.server.listen(port, bindHost, () => resolve());
-    });
-    const address = server.server.address() as net.AddressInfo;
+    const address = await server.httpListener.listen(port, bindHost);
     server.api.managementPort = address.port;
     server.api.managementHost = address.address;
     return server;
@@ -70,9 +66,7 @@ export class ManagementServer {
 
   /** Stops listening and drops open HTTP connections. */
   close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    return closed;
+    return this.httpListener.close();
   }
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MODES, WARREN_MAIN, channel, connect, eventually, sleep, subscribe, uniq } from '../helpers.js';
 
@@ -18,6 +19,9 @@ const QUIET_MS = 2000;
 const MAX_CPU_MS = 40;
 /** Context switches all its threads may have meanwhile: 0 measured; a 10 ms timer makes 200. */
 const MAX_WAKEUPS = 40;
+
+/** How long a fresh broker may take to arm nothing: V8's startup tasks end about 8 s in (measured). */
+const SETTLE_MS = 20_000;
 
 interface Usage {
   cpuMs: number;
@@ -40,19 +44,63 @@ function usage(pid: number): Usage {
   return { cpuMs: cpuNs / 1e6, wakeups };
 }
 
-/** Starts the warren command; resolves with the child and its AMQP URL. */
+/**
+ * Syscall numbers of the waits a sleeping thread of node is in (epoll for its
+ * event loop, futex for the rest), and which argument holds its deadline.
+ */
+const WAITS: Record<string, { epoll: number[]; futex: number }> = {
+  x64: { epoll: [232, 281], futex: 202 },
+  arm64: { epoll: [22], futex: 98 },
+};
+
+/**
+ * Each thread of `pid` asleep with no deadline: an epoll wait with timeout -1
+ * or a futex wait with no timeout, read from /proc/PID/task/TID/syscall (the
+ * number and arguments of the call a blocked thread is in). Any armed timer,
+ * even one due in 30 s, shows as a finite epoll timeout.
+ */
+function threadsAwaitingNothing(pid: number): { all: boolean; states: string[] } {
+  const waits = WAITS[process.arch]!;
+  const states: string[] = [];
+  let all = true;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let line: string;
+    try {
+      line = readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').trim();
+    } catch {
+      continue; // the thread ended between the listing and the read
+    }
+    states.push(line.split(' ').slice(0, 5).join(' '));
+    const [nr, , , , fourth] = line.split(' ');
+    const timeout = BigInt.asIntN(32, BigInt(fourth ?? '0x0'));
+    const asleep = waits.epoll.includes(Number(nr)) ? timeout === -1n : Number(nr) === waits.futex && fourth === '0x0';
+    if (!asleep) all = false;
+  }
+  return { all, states };
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts the warren command with its management API on; resolves with the child and its AMQP URL once both listen. */
 async function startWarren(workers: number): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [WARREN_MAIN, '--port', '0', '--host', '127.0.0.1', '--in-memory', '--management-port', '0', '--workers', String(workers)]);
+  const managementPort = await freePort();
+  const child = spawn(process.execPath, [WARREN_MAIN, '--port', '0', '--host', '127.0.0.1', '--in-memory', '--management-port', String(managementPort), '--workers', String(workers)]);
   let output = '';
-  const line = await new Promise<string>((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       output += chunk;
-      if (output.includes('\n')) resolve(output.split('\n')[0]);
+      if (output.includes(`management API on http://127.0.0.1:${managementPort}/`)) resolve();
     });
-    child.once('exit', (code) => reject(new Error(`warren exited with ${code} before it was ready`)));
+    child.once('exit', (code) => reject(new Error(`warren exited with ${code} before it was ready: ${output}`)));
   });
-  const port = /port (\d+) /.exec(line)?.[1];
-  if (port === undefined) throw new Error(`no port in "${line}"`);
+  const port = /port (\d+) /.exec(output)?.[1];
+  if (port === undefined) throw new Error(`no port in "${output}"`);
   return { child, url: `amqp://guest:guest@127.0.0.1:${port}` };
 }
 
@@ -110,4 +158,18 @@ describe.runIf(process.platform === 'linux').each(MODES)('a quiet broker costs n
       await consumerConn.close().catch(() => {});
     }
   });
+
+  // A timer that fires every 30 s does not show in 2 s of CPU and wake-ups;
+  // a thread's deadline shows at once. After start, V8's own delayed tasks
+  // (its memory reducer) run for some seconds, then nothing may be armed.
+  it.runIf(WAITS[process.arch] !== undefined)('arms no timer once started, with the management API listening', async () => {
+    child = (await startWarren(workers)).child;
+    const deadline = Date.now() + SETTLE_MS;
+    let seen = threadsAwaitingNothing(child.pid!);
+    while (!seen.all && Date.now() < deadline) {
+      await sleep(250);
+      seen = threadsAwaitingNothing(child.pid!);
+    }
+    expect(seen.all, `every thread asleep with no deadline within ${SETTLE_MS} ms; last seen:\n${seen.states.join('\n')}`).toBe(true);
+  }, SETTLE_MS + 10_000);
 });
