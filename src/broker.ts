@@ -15,6 +15,7 @@ import tls from 'node:tls';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Connection } from './acceptor/connection.js';
+import { listen } from './acceptor/listen.js';
 import type { Channel } from './acceptor/channel.js';
 import { ConsumerRegistry, type ConsumerHost, type ConsumerRef } from './acceptor/consumer-registry.js';
 import { ShardLink, type ShardEvents } from './acceptor/shard-link.js';
@@ -307,10 +308,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     for (const [i, host] of hosts.entries()) {
       const server = create();
       try {
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(port, host, () => resolve());
-        });
+        await listen(server, port, host, `listener on ${host}`);
       } catch (err) {
         // ::1 is missing on hosts without IPv6; the first address must work.
         if (i === 0) throw err;

@@ -1,7 +1,8 @@
 /** Test helpers: a real broker on a free port, real amqplib clients over TCP. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import v8 from 'node:v8';
@@ -248,6 +249,15 @@ export async function drain(ch: Channel, queue: string): Promise<string[]> {
 }
 
 /** The built `warren` command. */
+/** A TCP port free at the time of asking (for a child process that needs a fixed one). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 export const WARREN_MAIN = new URL('../dist/src/cli/main.js', import.meta.url).pathname;
 
 /** Runs the `warren` command to its exit. */
@@ -259,6 +269,32 @@ export async function runWarren(args: string[], env?: NodeJS.ProcessEnv): Promis
   child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   const [code] = await once(child, 'exit');
   return { code, stdout, stderr };
+}
+
+/**
+ * Starts the `warren` command in memory on free ports, its management API on;
+ * resolves once both listen. `fdLimit`: under `ulimit -n` (soft and hard: node
+ * raises its soft limit to the hard one).
+ */
+export async function spawnWarren(workers: number, args: string[] = [], fdLimit?: number): Promise<{ child: ChildProcess; url: string; managementPort: number }> {
+  const managementPort = await freePort();
+  const argv = [WARREN_MAIN, '--port', '0', '--host', '127.0.0.1', '--in-memory', '--management-port', String(managementPort), '--workers', String(workers), ...args];
+  const child = fdLimit === undefined
+    ? spawn(process.execPath, argv)
+    : spawn('bash', ['-c', `ulimit -n ${fdLimit} && exec "$0" "$@"`, process.execPath, ...argv]);
+  let output = '';
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+      if (output.includes(`management API on http://127.0.0.1:${managementPort}/`)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`warren exited with ${code} before it was ready: ${output}${stderr}`)));
+  });
+  const port = /port (\d+) /.exec(output)?.[1];
+  if (port === undefined) throw new Error(`no port in "${output}"`);
+  return { child, url: `amqp://guest:guest@127.0.0.1:${port}`, managementPort };
 }
 
 /**

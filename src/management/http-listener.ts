@@ -11,6 +11,7 @@
  */
 import type http from 'node:http';
 import net from 'node:net';
+import { listen } from '../acceptor/listen.js';
 
 /** Node's default headersTimeout. */
 export const HEADERS_TIMEOUT_MS = 60_000;
@@ -48,14 +49,9 @@ export class HttpListener {
   }
 
   /** Listens on `port` (0: any free one) at `host`. */
-  listen(port: number, host: string): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.listener.once('error', reject);
-      this.listener.listen(port, host, () => {
-        this.listener.off('error', reject);
-        resolve(this.listener.address() as net.AddressInfo);
-      });
-    });
+  async listen(port: number, host: string): Promise<net.AddressInfo> {
+    await listen(this.listener, port, host, 'management API');
+    return this.listener.address() as net.AddressInfo;
   }
 
   /** Stops listening and drops open connections. */

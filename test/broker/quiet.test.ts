@@ -4,11 +4,10 @@
  * waking a thread while nothing happens. The broker runs as a child process so
  * that its threads, and only its, are counted from /proc (Linux).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MODES, WARREN_MAIN, channel, connect, eventually, sleep, subscribe, uniq } from '../helpers.js';
+import { MODES, channel, connect, eventually, sleep, spawnWarren, subscribe, uniq } from '../helpers.js';
 
 /** How long the broker is watched doing nothing. */
 const QUIET_MS = 2000;
@@ -25,7 +24,7 @@ const MAX_WAKEUPS = 40;
  * timeout (10 s, cleared at connection.open) is due once more, V8's
  * startup tasks end about 8 s in (measured).
  */
-const SETTLE_MS = 20_000;
+const SETTLE_MS = 40_000;
 
 interface Usage {
   cpuMs: number;
@@ -83,31 +82,6 @@ function threadsAwaitingNothing(pid: number): { all: boolean; states: string[] }
   return { all, states };
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Starts the warren command with its management API on; resolves with the child and its AMQP URL once both listen. */
-async function startWarren(workers: number, ...args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const managementPort = await freePort();
-  const child = spawn(process.execPath, [WARREN_MAIN, '--port', '0', '--host', '127.0.0.1', '--in-memory', '--management-port', String(managementPort), '--workers', String(workers), ...args]);
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      if (output.includes(`management API on http://127.0.0.1:${managementPort}/`)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`warren exited with ${code} before it was ready: ${output}`)));
-  });
-  const port = /port (\d+) /.exec(output)?.[1];
-  if (port === undefined) throw new Error(`no port in "${output}"`);
-  return { child, url: `amqp://guest:guest@127.0.0.1:${port}` };
-}
-
 describe.runIf(process.platform === 'linux').each(MODES)('a quiet broker costs nothing: $name', ({ workers }) => {
   let child: ChildProcess | undefined;
   afterEach(() => {
@@ -116,7 +90,7 @@ describe.runIf(process.platform === 'linux').each(MODES)('a quiet broker costs n
   });
 
   it('uses no CPU and has no wake-ups while a connected publisher and consumer send nothing', async () => {
-    const started = await startWarren(workers);
+    const started = await spawnWarren(workers);
     child = started.child;
     const publisherConn = await connect(started.url);
     const consumerConn = await connect(started.url);
@@ -170,7 +144,7 @@ describe.runIf(process.platform === 'linux').each(MODES)('a quiet broker costs n
   // without heartbeats connected and its messages delivered.
   it.runIf(WAITS[process.arch] !== undefined)('arms no timer once quiet, with the management API listening and a client connected', async () => {
     // amqplib takes the broker's heartbeat whatever it asks for: the broker proposes none
-    const started = await startWarren(workers, '--heartbeat', '0');
+    const started = await spawnWarren(workers, ['--heartbeat', '0']);
     child = started.child;
     const conn = await connect(started.url);
     try {
