@@ -297,6 +297,19 @@ export async function spawnWarren(workers: number, args: string[] = [], fdLimit?
   return { child, url: `amqp://guest:guest@127.0.0.1:${port}`, managementPort };
 }
 
+/** spawnWarren for a describe block: each broker it starts is killed after its test. */
+export function spawnedWarrens(): typeof spawnWarren {
+  const children: ChildProcess[] = [];
+  afterEach(() => {
+    for (const child of children.splice(0)) child.kill('SIGKILL');
+  });
+  return async (...args) => {
+    const started = await spawnWarren(...args);
+    children.push(started.child);
+    return started;
+  };
+}
+
 /**
  * amqplib connections named by their connection_name (what fault filters and
  * hooks match), each with an error handler, all closed by closeAll().

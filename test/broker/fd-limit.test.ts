@@ -4,10 +4,9 @@
  * closes them as they come). It goes on serving the clients it has, every
  * message once, and takes new ones on both ports once descriptors are free.
  */
-import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { MODES, channel, connect, eventually, sleep, spawnWarren, subscribe, uniq } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { MODES, channel, connect, eventually, sleep, spawnedWarrens, subscribe, uniq } from '../helpers.js';
 
 /** Open files the broker's process may hold: its own (about 30, 40 with workers) and a few clients. */
 const FD_LIMIT = 80;
@@ -33,15 +32,10 @@ async function flood(port: number, n: number): Promise<{ sockets: net.Socket[]; 
 }
 
 describe.runIf(process.platform === 'linux').each(MODES)('more clients than file descriptors: $name', ({ workers }) => {
-  let child: ChildProcess | undefined;
-  afterEach(() => {
-    child?.kill('SIGKILL');
-    child = undefined;
-  });
+  const spawnWarren = spawnedWarrens();
 
   it('closes the connections it cannot take and goes on serving the others', async () => {
     const started = await spawnWarren(workers, [], FD_LIMIT);
-    child = started.child;
     const exited = new Promise<number | null>((resolve) => started.child.once('exit', (code) => resolve(code)));
     const amqpPort = Number(new URL(started.url).port);
 

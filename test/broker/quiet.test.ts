@@ -4,10 +4,9 @@
  * waking a thread while nothing happens. The broker runs as a child process so
  * that its threads, and only its, are counted from /proc (Linux).
  */
-import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { MODES, channel, connect, eventually, sleep, spawnWarren, subscribe, uniq } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { MODES, channel, connect, eventually, sleep, spawnedWarrens, subscribe, uniq } from '../helpers.js';
 
 /** How long the broker is watched doing nothing. */
 const QUIET_MS = 2000;
@@ -83,15 +82,10 @@ function threadsAwaitingNothing(pid: number): { all: boolean; states: string[] }
 }
 
 describe.runIf(process.platform === 'linux').each(MODES)('a quiet broker costs nothing: $name', ({ workers }) => {
-  let child: ChildProcess | undefined;
-  afterEach(() => {
-    child?.kill('SIGKILL');
-    child = undefined;
-  });
+  const spawnWarren = spawnedWarrens();
 
   it('uses no CPU and has no wake-ups while a connected publisher and consumer send nothing', async () => {
     const started = await spawnWarren(workers);
-    child = started.child;
     const publisherConn = await connect(started.url);
     const consumerConn = await connect(started.url);
     try {
@@ -120,9 +114,9 @@ describe.runIf(process.platform === 'linux').each(MODES)('a quiet broker costs n
       await eventually(() => expect(acked).toEqual([...Array(COUNT).keys()]), 5000);
       await sleep(300); // the memory alarm takes its last look (100 ms after the last publish)
 
-      const before = usage(child.pid!);
+      const before = usage(started.child.pid!);
       await sleep(QUIET_MS);
-      const after = usage(child.pid!);
+      const after = usage(started.child.pid!);
       const cpuMs = after.cpuMs - before.cpuMs;
       const wakeups = after.wakeups - before.wakeups;
       expect(cpuMs, `CPU over ${QUIET_MS} ms of quiet`).toBeLessThan(MAX_CPU_MS);
@@ -145,7 +139,6 @@ describe.runIf(process.platform === 'linux').each(MODES)('a quiet broker costs n
   it.runIf(WAITS[process.arch] !== undefined)('arms no timer once quiet, with the management API listening and a client connected', async () => {
     // amqplib takes the broker's heartbeat whatever it asks for: the broker proposes none
     const started = await spawnWarren(workers, ['--heartbeat', '0']);
-    child = started.child;
     const conn = await connect(started.url);
     try {
       const ch = await channel(conn);
@@ -155,10 +148,10 @@ describe.runIf(process.platform === 'linux').each(MODES)('a quiet broker costs n
       for (let i = 0; i < 100; i++) ch.sendToQueue(queue, Buffer.from(String(i)));
       expect((await inbox.waitFor(100, 5000)).map((m) => Number(m.content.toString()))).toEqual([...Array(100).keys()]);
       const deadline = Date.now() + SETTLE_MS;
-      let seen = threadsAwaitingNothing(child.pid!);
+      let seen = threadsAwaitingNothing(started.child.pid!);
       while (!seen.all && Date.now() < deadline) {
         await sleep(250);
-        seen = threadsAwaitingNothing(child.pid!);
+        seen = threadsAwaitingNothing(started.child.pid!);
       }
       expect(seen.all, `every thread asleep with no deadline within ${SETTLE_MS} ms; last seen:\n${seen.states.join('\n')}`).toBe(true);
     } finally {
