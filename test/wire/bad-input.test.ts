@@ -143,9 +143,11 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
         fc.asyncProperty(fc.constantFrom(...accepted), fc.integer({ min: 0, max: 7 }), fc.integer({ min: 1, max: 255 }), fc.boolean(), async (good, at, delta, cut) => {
           const header = Buffer.from(good);
           header[at] = (header[at] + delta) & 0xff;
-          if (accepted.some((h) => h.equals(header))) return;
+          const sent = cut ? header.subarray(0, at + 1) : header;
+          // a prefix of an accepted header (e.g. 'AMQP\x00' cut from 0-9) may still become one: the broker rightly waits
+          if (accepted.some((h) => h.subarray(0, sent.length).equals(sent))) return;
           const c = await raw();
-          c.send(cut ? header.subarray(0, at + 1) : header);
+          c.send(sent);
           expect((await c.readAll()).toString('latin1')).toBe('AMQP\x00\x00\x09\x01');
         }),
         { numRuns: 24 },
