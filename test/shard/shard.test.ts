@@ -273,9 +273,10 @@ describe('Shard (inline)', () => {
       }),
       { numRuns: 40 },
     );
-    // The runs reached each state, or the property said nothing.
-    expect(Math.min(seen.congested, seen.stalled, seen.resumed)).toBeGreaterThan(5);
-  });
+    // The runs reached each state, or the property said nothing. (Over 5 failed
+    // about once in 2,800 runs: 70% of the runs never stall, by chance.)
+    expect(Math.min(seen.congested, seen.stalled, seen.resumed)).toBeGreaterThan(0);
+  }, 60_000);
 });
 
 describe('ShardRunner reports', () => {
