@@ -1,0 +1,204 @@
+// node tools/chaos.mjs [SECONDS] [WORKERS] [SEED]: a warren (dist/, a data dir of its own, --workers
+// WORKERS) under three publishers with confirms, four consumers that ack, nack, reject, hold,
+// recover, cancel, close or kill their connection at random, and a basic.get client, on
+// CHAOS_QUEUES (default 4) queues; then one consumer drains every queue and the run checks that
+// every confirmed message came out, none was delivered twice without redelivered, none settled
+// twice (but after its settling connection was killed or recovered), and the broker lived.
+// Exit 1 on any finding; the history of each offending message and the consumers' timeline around
+// the first are printed, the broker's output is in /tmp/chaos_broker_WORKERS_SEED.log.
+// Not a test: its timing differs from run to run (the seed fixes the choices, not the interleaving).
+import amqp from 'amqplib';
+import { spawn } from 'node:child_process';
+import { appendFileSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const [seconds = '60', workers = '0', seed0 = '1'] = process.argv.slice(2);
+let seed = Number(seed0) >>> 0;
+const rnd = () => { seed = (seed * 1664525 + 1013904223) >>> 0; return seed / 2 ** 32; };
+const pick = (a) => a[Math.floor(rnd() * a.length)];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const port = 20000 + Math.floor(Math.random() * 20000);
+const dir = mkdtempSync(path.join(os.tmpdir(), 'chaos-'));
+const broker = spawn(process.execPath, [new URL('../dist/src/cli/main.js', import.meta.url).pathname, '--port', String(port), '--management-port', '0', '--data-dir', dir, '--workers', workers], { stdio: ['ignore', 'pipe', 'pipe'] });
+let brokerOut = '';
+const brokerLog = `/tmp/chaos_broker_${workers}_${seed0}.log`;
+broker.stdout.on('data', (d) => { brokerOut += d; appendFileSync(brokerLog, d); });
+broker.stderr.on('data', (d) => { brokerOut += d; appendFileSync(brokerLog, d); });
+let brokerDied = false;
+broker.on('exit', (code, sig) => { brokerDied = true; if (code !== 0) console.log('BROKER EXIT', code, sig); });
+await sleep(800);
+const url = `amqp://guest:guest@127.0.0.1:${port}`;
+
+const QUEUES = ['cq0', 'cq1', 'cq2', 'cq3'].slice(0, Number(process.env.CHAOS_QUEUES ?? 4));
+{
+  const c = await amqp.connect(url);
+  const ch = await c.createChannel();
+  for (const q of QUEUES) await ch.assertQueue(q, { durable: q !== 'cq3' });
+  await c.close();
+}
+
+const confirmed = new Set();
+const settled = new Map(); // id -> how: ack | noack | drop | get
+const firstDeliveries = new Map(); // id -> count of deliveries with redelivered=false
+const errors = [];
+let nextId = 0;
+const deadline = Date.now() + Number(seconds) * 1000;
+const stats = { published: 0, nacked: 0, delivered: 0, kills: 0, closes: 0, cancels: 0, recovers: 0, requeues: 0, drops: 0, gets: 0 };
+
+const history = new Map(); // id -> events
+const t00 = Date.now();
+function event(id, what) { let h = history.get(id); if (!h) history.set(id, h = []); h.push(`${Date.now() - t00}ms ${what}`); }
+function noteDelivery(msg, how) {
+  const id = Number(msg.content.toString().split(':')[0]);
+  event(id, `${how} tag=${msg.fields.deliveryTag} redelivered=${msg.fields.redelivered}`);
+  stats.delivered++;
+  if (!msg.fields.redelivered) {
+    const n = (firstDeliveries.get(id) ?? 0) + 1;
+    firstDeliveries.set(id, n);
+    if (n > 1) errors.push(`id ${id} delivered twice without redelivered (${how})`);
+  }
+  return id;
+}
+// acks and rejects sent on a connection that was then killed may be lost: those may come again, redelivered
+const uncertain = new Set();
+const ackedIn = new Map(); // id -> the session that settled it
+function settle(id, how, redelivered = false) {
+  event(id, `settle ${how}`);
+  if (settled.has(id) && !(uncertain.has(id) && redelivered)) errors.push(`id ${id} settled twice: ${settled.get(id)} then ${how} redelivered=${redelivered} first session ${JSON.stringify(ackedIn.get(id))}\n   ${history.get(id).join('\n   ')}`);
+  uncertain.delete(id);
+  settled.set(id, how);
+}
+
+async function publisher() {
+  while (Date.now() < deadline) {
+    let conn;
+    try {
+      conn = await amqp.connect(url);
+      conn.on('error', () => {});
+      const ch = await conn.createConfirmChannel();
+      ch.on('error', () => {});
+      const n = Math.floor(rnd() * 2000) + 1;
+      const pending = [];
+      for (let i = 0; i < n && Date.now() < deadline; i++) {
+        const id = nextId++;
+        const q = pick(QUEUES);
+        const size = rnd() < 0.05 ? 200_000 : Math.floor(rnd() * 300);
+        const body = Buffer.concat([Buffer.from(`${id}:`), Buffer.alloc(size, 120)]);
+        pending.push(new Promise((resolve) => ch.sendToQueue(q, body, { persistent: rnd() < 0.5, priority: Math.floor(rnd() * 3) }, (err) => {
+          if (err) stats.nacked++; else confirmed.add(id);
+          resolve();
+        })));
+        stats.published++;
+        if (i % 100 === 99) await Promise.race([Promise.all(pending.splice(0)), sleep(5000)]);
+      }
+      if (rnd() < 0.2) { stats.kills++; conn.connection.stream.destroy(); continue; }
+      await Promise.race([Promise.all(pending), sleep(10000)]);
+      await conn.close();
+    } catch (e) { if (!String(e).includes('closed')) console.log('publisher', String(e)); try { await conn?.close(); } catch {} }
+    await sleep(rnd() * 50);
+  }
+}
+
+async function consumer() {
+  while (Date.now() < deadline) {
+    let conn;
+    try {
+      conn = await amqp.connect(url);
+      conn.on('error', () => {});
+      const session = { n: ++sessionCount };
+      const ch = await conn.createChannel();
+      ch.on('error', (e) => { if (!session.recovering) console.log('consumer channel error', String(e)); });
+      const noAck = rnd() < 0.3;
+      let prefetch = 0, global = false;
+      if (!noAck && rnd() < 0.8) { prefetch = Math.floor(rnd() * 60) + 1; global = rnd() < 0.2; await ch.prefetch(prefetch, global); }
+      const q = pick(QUEUES);
+      const held = [];
+      const settledHere = [];
+      Object.assign(session, { q, prefetch, global, end: 'open', t0: Date.now() });
+      mark(`session ${session.n} consumes ${q} prefetch=${prefetch} global=${global} noAck=${noAck}`);
+      const { consumerTag } = await ch.consume(q, (msg) => {
+        if (msg === null) return;
+        const id = noteDelivery(msg, `consume(session ${session.n})`);
+        const again = msg.fields.redelivered;
+        if (noAck) { settle(id, 'noack', again); return; }
+        const r = rnd();
+        if (r >= 0.75 && r < 0.85) event(id, `consumer nack requeue (session ${session.t0})`);
+        if (r >= 0.86) event(id, `consumer holds (session ${session.t0})`);
+        if (r < 0.75) { ch.ack(msg); settle(id, 'ack', again); settledHere.push(id); ackedIn.set(id, session); if (session.recovering) uncertain.add(id); }
+        else if (r < 0.85) { ch.nack(msg, false, true); stats.requeues++; }
+        else if (r < 0.86) { ch.reject(msg, false); settle(id, 'drop', again); settledHere.push(id); ackedIn.set(id, session); if (session.recovering) uncertain.add(id); stats.drops++; }
+        else held.push(msg);
+      }, { noAck });
+      await sleep(rnd() * 1500);
+      const end = rnd();
+      mark(`session ${session.n} on ${q} prefetch=${prefetch} global=${global} noAck=${noAck} ends: ${noAck || end < 0.3 ? 'cancel' : end < 0.5 ? 'recover' : end < 0.75 ? 'close' : 'kill'} (held ${held.length})`);
+      session.end = noAck || end < 0.3 ? 'cancel' : end < 0.5 ? 'recover' : end < 0.75 ? 'close' : 'kill';
+      session.t1 = Date.now();
+      if (noAck || end < 0.3) { await ch.cancel(consumerTag); stats.cancels++; await sleep(50); await conn.close(); }
+      else if (end < 0.5) { stats.recovers++; for (const id of settledHere) uncertain.add(id); session.recovering = true; await ch.recover(); await sleep(20 + rnd() * 300); await conn.close(); }
+      else if (end < 0.75) { stats.closes++; await sleep(20); await ch.close(); await conn.close(); }
+      else { stats.kills++; for (const id of settledHere) uncertain.add(id); conn.connection.stream.destroy(); }
+    } catch (e) { if (!String(e).includes('closed')) console.log('consumer', String(e)); try { await conn?.close(); } catch {} }
+    await sleep(rnd() * 50);
+  }
+}
+
+let getterConns = 0;
+let sessionCount = 0;
+const timeline = []; // [ms, text]
+const mark = (text) => timeline.push([Date.now() - t00, text]);
+async function getter() {
+  while (Date.now() < deadline) {
+    let conn;
+    try {
+      conn = await amqp.connect(url);
+      getterConns++;
+      conn.on('error', () => {});
+      const ch = await conn.createChannel();
+      ch.on('error', (e) => console.log('getter channel error', String(e)));
+      for (let i = 0; i < 200 && Date.now() < deadline; i++) {
+        const noAck = rnd() < 0.5;
+        const gq = pick(QUEUES);
+        const msg = await ch.get(gq, { noAck });
+        if (msg) event(Number(msg.content.toString().split(':')[0]), `get from ${gq} noAck=${noAck} getter-conn=${getterConns}`);
+        if (!msg) { await sleep(5); continue; }
+        stats.gets++;
+        const id = noteDelivery(msg, 'get');
+        if (noAck) settle(id, 'get', msg.fields.redelivered);
+        else if (rnd() < 0.8) { ch.ack(msg); settle(id, 'get', msg.fields.redelivered); }
+        else { ch.nack(msg, false, true); event(id, 'get nack requeue'); }
+      }
+      await sleep(20);
+      await conn.close();
+    } catch (e) { if (!String(e).includes('closed')) console.log('getter', String(e)); try { await conn?.close(); } catch {} }
+  }
+}
+
+await Promise.all([publisher(), publisher(), publisher(), consumer(), consumer(), consumer(), consumer(), getter()]);
+// Drain: whatever is left, acked by one consumer per queue until quiet.
+const c = await amqp.connect(url);
+const ch = await c.createChannel();
+await ch.prefetch(500);
+let last = Date.now();
+for (const q of QUEUES) await ch.consume(q, (msg) => { last = Date.now(); const id = noteDelivery(msg, 'drain'); ch.ack(msg); settle(id, 'drain', msg.fields.redelivered); });
+while (Date.now() - last < 2000) await sleep(200);
+const counts = [];
+for (const q of QUEUES) counts.push((await ch.checkQueue(q)).messageCount);
+await c.close();
+let lost = 0;
+for (const id of confirmed) if (!settled.has(id)) { lost++; if (lost < 10) errors.push(`confirmed id ${id} never settled`); }
+console.log(JSON.stringify({ workers, seed: seed0, ...stats, confirmed: confirmed.size, settled: settled.size, lost, left: counts, brokerDied }));
+for (const e of errors.slice(0, 20)) console.log('ERROR', e);
+if (errors.length) {
+  const first = Number(/\n   (\d+)ms/.exec(errors[0])?.[1] ?? 0);
+  console.log(`timeline around ${first} ms:`);
+  for (const [t, text] of timeline) if (Math.abs(t - first) < 300) console.log(`  ${t}ms ${text}`);
+}
+if (errors.length) console.log('errors', errors.length);
+const diedDuringRun = brokerDied;
+broker.kill('SIGTERM');
+await sleep(500);
+if (/error|exception|uncaught|DEBUG/i.test(brokerOut)) console.log('BROKER LOG:', brokerOut.split('\n').filter((l) => /error|exception|uncaught|DEBUG/i.test(l)).slice(0, 20).join('\n'));
+process.exit(errors.length || diedDuringRun ? 1 : 0);
