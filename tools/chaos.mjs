@@ -4,6 +4,8 @@
 // CHAOS_QUEUES (default 4) queues; then one consumer drains every queue and the run checks that
 // every confirmed message came out, none was delivered twice without redelivered, none settled
 // twice (but after its settling connection was killed or recovered), and the broker lived.
+// CHAOS_KILLS=N also kills the broker (SIGKILL) N times and restarts it on the same data dir: then
+// every queue is durable and only persistent messages must survive a kill.
 // Exit 1 on any finding; the history of each offending message and the consumers' timeline around
 // the first are printed, the broker's output is in /tmp/chaos_broker_WORKERS_SEED.log.
 // Not a test: its timing differs from run to run (the seed fixes the choices, not the interleaving).
