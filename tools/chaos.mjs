@@ -134,6 +134,8 @@ async function publisher() {
           if (err) stats.nacked++;
           else {
             confirmed.add(id);
+            // a confirm read only after the kill was noted: a transient message is as gone as the others
+            if (killing && !survives.has(id)) mayBeLost.add(id);
             event(id, `confirmed (${persistent ? 'persistent' : 'transient'} into ${q})`);
           }
           resolve();
