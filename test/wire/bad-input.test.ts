@@ -144,7 +144,7 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
           const header = Buffer.from(good);
           header[at] = (header[at] + delta) & 0xff;
           const sent = cut ? header.subarray(0, at + 1) : header;
-          // a prefix of an accepted header (e.g. 'AMQP\x00' cut from 0-9) may still become one: the broker rightly waits
+          // still a prefix of an accepted header (e.g. 'AMQP\x00', a changed 0-9 header cut short, begins 0-9-1's): the broker rightly waits
           if (accepted.some((h) => h.subarray(0, sent.length).equals(sent))) return;
           const c = await raw();
           c.send(sent);
