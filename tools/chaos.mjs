@@ -88,8 +88,16 @@ const stats = { published: 0, nacked: 0, delivered: 0, kills: 0, closes: 0, canc
 const history = new Map(); // id -> events
 const t00 = Date.now();
 function event(id, what) { let h = history.get(id); if (!h) history.set(id, h = []); h.push(`${Date.now() - t00}ms ${what}`); }
+// A body is `ID:` and padding.
+const idOf = (msg) => Number(msg.content.toString('latin1', 0, msg.content.indexOf(58)));
+// A client connection whose 'error' events (a kill, a 406) are the actor's business, not a crash.
+async function connect() {
+  const conn = await amqp.connect(url);
+  conn.on('error', () => {});
+  return conn;
+}
 function noteDelivery(msg, how) {
-  const id = Number(msg.content.toString().split(':')[0]);
+  const id = idOf(msg);
   event(id, `${how} tag=${msg.fields.deliveryTag} redelivered=${msg.fields.redelivered}`);
   stats.delivered++;
   if (!msg.fields.redelivered) {
@@ -116,8 +124,7 @@ async function publisher() {
   while (Date.now() < deadline) {
     let conn;
     try {
-      conn = await amqp.connect(url);
-      conn.on('error', () => {});
+      conn = await connect();
       const ch = await conn.createConfirmChannel();
       ch.on('error', () => {});
       const n = Math.floor(rnd() * 2000) + 1;
@@ -155,8 +162,7 @@ async function consumer() {
   while (Date.now() < deadline) {
     let conn;
     try {
-      conn = await amqp.connect(url);
-      conn.on('error', () => {});
+      conn = await connect();
       const session = { n: ++sessionCount };
       const ch = await conn.createChannel();
       ch.on('error', (e) => { if (!session.recovering) console.log('consumer channel error', String(e)); });
@@ -203,16 +209,15 @@ async function getter() {
   while (Date.now() < deadline) {
     let conn;
     try {
-      conn = await amqp.connect(url);
+      conn = await connect();
       getterConns++;
-      conn.on('error', () => {});
       const ch = await conn.createChannel();
       ch.on('error', (e) => console.log('getter channel error', String(e)));
       for (let i = 0; i < 200 && Date.now() < deadline; i++) {
         const noAck = rnd() < 0.5;
         const gq = pick(QUEUES);
         const msg = await ch.get(gq, { noAck });
-        if (msg) event(Number(msg.content.toString().split(':')[0]), `get from ${gq} noAck=${noAck} getter-conn=${getterConns}`);
+        if (msg) event(idOf(msg), `get from ${gq} noAck=${noAck} getter-conn=${getterConns}`);
         if (!msg) { await sleep(5); continue; }
         stats.gets++;
         const id = noteDelivery(msg, 'get');
@@ -284,5 +289,6 @@ if (errors.length) console.log('errors', errors.length);
 const diedDuringRun = brokerDied;
 broker.kill('SIGTERM');
 await sleep(500);
-if (/error|exception|uncaught|DEBUG/i.test(brokerOut)) console.log('BROKER LOG:', brokerOut.split('\n').filter((l) => /error|exception|uncaught|DEBUG/i.test(l)).slice(0, 20).join('\n'));
+const trouble = /error|exception|uncaught/i;
+if (trouble.test(brokerOut)) console.log('BROKER LOG:', brokerOut.split('\n').filter((l) => trouble.test(l)).slice(0, 20).join('\n'));
 process.exit(errors.length || diedDuringRun ? 1 : 0);
