@@ -20,7 +20,8 @@ import type { Channel } from './acceptor/channel.js';
 import { ConsumerRegistry, type ConsumerHost, type ConsumerRef } from './acceptor/consumer-registry.js';
 import { ShardLink, type ShardEvents } from './acceptor/shard-link.js';
 import { DeadLetterRouter } from './acceptor/dead-letter-router.js';
-import { DEFAULT_WATERMARK, MemoryAlarm, watermarkBytes } from './acceptor/memory-alarm.js';
+import { DEFAULT_WATERMARK, ResourceAlarm, watermarkBytes } from './acceptor/resource-alarm.js';
+import { DEFAULT_DISK_FREE_LIMIT, DiskFree, diskFreeLimitBytes } from './acceptor/disk-free.js';
 import { AmqpError, ReplyCode } from './protocol/errors.js';
 import type { QueueRecord } from './routing/topology.js';
 import { VHostService, type QueueHost } from './vhost/vhost-service.js';
@@ -87,6 +88,12 @@ export interface BrokerOptions {
    * machine's, or the cgroup limit), else bytes ("2GB", "512MiB" too); default 0.4
    */
   memoryHighWatermark?: number | string;
+  /**
+   * free disk space alarm threshold (RabbitMQ's disk_free_limit) for the data
+   * dir's filesystem: bytes, or bytes with a unit ("1GB"); default 50000000. No
+   * effect in memory
+   */
+  diskFreeLimit?: number | string;
   /**
    * where durable definitions and the persistent messages of durable queues are
    * kept (created if missing; one broker at a time); default none: everything in memory
@@ -168,7 +175,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   /** connections, channels and queues created and gone (the management API's churn_rates) */
   readonly churn = new Churn();
   readonly maxMessageSize: number;
-  readonly memory: MemoryAlarm;
+  readonly alarms: ResourceAlarm;
   private readonly servers: net.Server[] = [];
   readonly consumers = new ConsumerRegistry(this);
   readonly directReply = new DirectReplyTo();
@@ -209,6 +216,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       ringBytes: options.ringBytes ?? RING_BYTES,
       memoryHighWatermark: options.memoryHighWatermark ?? DEFAULT_WATERMARK,
+      diskFreeLimit: options.diskFreeLimit ?? DEFAULT_DISK_FREE_LIMIT,
       dataDir: options.dataDir,
       definitions: options.definitions,
       consumerTimeoutMs: options.consumerTimeoutMs ?? DEFAULT_CONSUMER_TIMEOUT_MS,
@@ -220,7 +228,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, this.options.ringBytes, this));
     this.deadLetters = new DeadLetterRouter(this.links, (link) => this.output.linkDirty(link));
     this.logExchange = new LogExchange(log, this, () => [...this.vhosts.values()].map((service) => service.topology));
-    this.memory = new MemoryAlarm(watermark, this.links, this.connections);
+    const disk = new DiskFree(this.options.dataDir ?? null, diskFreeLimitBytes(this.options.diskFreeLimit));
+    this.alarms = new ResourceAlarm(watermark, this.links, this.connections, disk);
     this.vhost('/');
     for (const [name, password] of Object.entries(this.options.users)) {
       this.access.putUser(name, { password }, ['administrator']);
@@ -330,7 +339,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   private async shutdown(): Promise<void> {
-    this.memory.close();
+    this.alarms.close();
     this.logExchange.close();
     this.consumerTimeout.stop();
     // What was stored when the shutdown began is kept: closing connections deletes
@@ -559,6 +568,11 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   /** max-connections and max-queues (RabbitMQ's vhost limits); a negative or absent value is no limit. */
+  /** RabbitMQ's set_disk_free_limit: bytes, or bytes with a unit ("1GB"); in memory it is only shown. */
+  setDiskFreeLimit(limit: number | string): void {
+    this.alarms.setDiskFreeLimit(diskFreeLimitBytes(limit));
+  }
+
   setVHostLimits(name: string, limits: VHostLimits): void {
     this.mustHaveVHost(name).limits = { ...limits };
     this.accessChanged();
@@ -625,7 +639,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.connections.delete(conn);
     this.churn.connectionClosed++;
     this.output.forget(conn);
-    this.memory.forget(conn);
+    this.alarms.forget(conn);
     if (this.waitFor.active) this.waitFor.poke();
     // Before open-ok a connection has no vhost, and no queues.
     const service = conn.service as VHostService | undefined;
@@ -637,7 +651,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   onShardMemory(): void {
-    this.memory.recheck();
+    this.alarms.recheck();
   }
 
   /** The end of a batch of shard records: write what it produced now. */

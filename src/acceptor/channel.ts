@@ -384,11 +384,11 @@ export class Channel {
   private startPublish(buf: Buffer, start: number, end: number): void {
     this.incoming.start(buf, start, end, this.confirms !== null ? PUBLISH_CONFIRM : 0);
     this.holdInput();
-    this.conn.broker.memory.onPublish(this.conn);
+    this.conn.broker.alarms.onPublish(this.conn, 0);
   }
 
   private content(type: number, buf: Buffer, start: number, end: number): void {
-    if (type === FRAME_BODY) this.conn.broker.memory.onPublish(this.conn); // half-received bodies count too
+    if (type === FRAME_BODY) this.conn.broker.alarms.onPublish(this.conn, end - start); // half-received bodies count too
     if (!this.incoming.content(type, buf, start, end, this.conn.broker.maxMessageSize)) return;
     this.finishPublish();
     this.incoming.letGoOfLargeBody();

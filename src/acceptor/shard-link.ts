@@ -127,6 +127,8 @@ export class ShardLink {
   queuedBytes = 0;
   /** The shard's ready messages are filling its V8 heap. */
   heapAlarm = false;
+  /** the shard's store failed: its persistent messages are no longer written */
+  storeFailed = false;
 
   constructor(
     readonly index: number,
@@ -527,9 +529,11 @@ export class ShardLink {
         return this.events.onQueueExpired(readU32LE(buf, at + 1));
       case R.S2A_MEMORY: {
         this.queuedBytes = readF64LE(buf, at + 2);
-        const heapAlarm = buf[at + 1] === 1;
-        if (heapAlarm === this.heapAlarm) return;
+        const heapAlarm = (buf[at + 1] & R.MEMORY_HEAP_ALARM) !== 0;
+        const storeFailed = (buf[at + 1] & R.MEMORY_STORE_FAILED) !== 0;
+        if (heapAlarm === this.heapAlarm && storeFailed === this.storeFailed) return;
         this.heapAlarm = heapAlarm;
+        this.storeFailed = storeFailed;
         return this.events.onShardMemory();
       }
       case PIECE:

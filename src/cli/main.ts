@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { ManagementListenError, startBroker, type BrokerOptions, type RunningBroker, type TlsOptions } from '../index.js';
 import { VERSION } from '../version.js';
-import { watermarkBytes } from '../acceptor/memory-alarm.js';
+import { watermarkBytes } from '../acceptor/resource-alarm.js';
+import { diskFreeLimitBytes } from '../acceptor/disk-free.js';
 import { DataDirInUse } from '../definitions/data-dir-lock.js';
 import { DEFINITIONS_USAGE, runDefinitionsCommand } from './definitions-command.js';
 import { LOG_LEVELS, isLogLevel, log, setConsoleLevel } from '../log/logger.js';
@@ -25,6 +26,8 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
   --max-message-size BYTES  largest message body, up to 536870912 (default 134217728)
   --memory-high-watermark F|BYTES  block publishers above this memory: a fraction of RAM
                      (default 0.4) or bytes (2GB, 512MiB)
+  --disk-free-limit BYTES  block publishers while the data dir's filesystem has less
+                     free (default 50MB; 0 = never)
   --data-dir DIR     where durable definitions are kept (default $WARREN_DATA_DIR,
                      else ./warren-data); one broker per directory
   --in-memory        keep nothing on disk
@@ -79,6 +82,7 @@ function parseOptions() {
       heartbeat: { type: 'string' },
       'max-message-size': { type: 'string' },
       'memory-high-watermark': { type: 'string' },
+      'disk-free-limit': { type: 'string' },
       'data-dir': { type: 'string' },
       'in-memory': { type: 'boolean' },
       definitions: { type: 'string' },
@@ -105,13 +109,13 @@ function integer(name: string, value: string | undefined, min: number, max: numb
   return n;
 }
 
-/** Checked here so that a bad value is a usage error (2), not a failed start. */
-function watermark(value: string | undefined): string | undefined {
+/** A byte size checked here, so that a bad value is a usage error (2), not a failed start. */
+function byteSize(name: string, value: string | undefined, check: (value: string) => number): string | undefined {
   if (value === undefined) return undefined;
   try {
-    watermarkBytes(value);
+    check(value);
   } catch (err: any) {
-    exit(2, `--memory-high-watermark: ${err.message} (see --help)`);
+    exit(2, `--${name}: ${err.message} (see --help)`);
   }
   return value;
 }
@@ -164,7 +168,8 @@ const options: BrokerOptions = {
   workers: integer('workers', values.workers, 0, MAX_WORKERS),
   heartbeat: integer('heartbeat', values.heartbeat, 0, 65535),
   maxMessageSize: integer('max-message-size', values['max-message-size'], 1, MAX_MESSAGE_SIZE),
-  memoryHighWatermark: watermark(values['memory-high-watermark']),
+  memoryHighWatermark: byteSize('memory-high-watermark', values['memory-high-watermark'], watermarkBytes),
+  diskFreeLimit: byteSize('disk-free-limit', values['disk-free-limit'], diskFreeLimitBytes),
   dataDir: values['in-memory'] ? undefined : (values['data-dir'] ?? (process.env.WARREN_DATA_DIR || 'warren-data')),
   definitions: values.definitions,
   consumerTimeoutMs: integer('consumer-timeout', values['consumer-timeout'], 0, Number.MAX_SAFE_INTEGER),

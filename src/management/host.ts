@@ -14,13 +14,15 @@ import type { ResetOptions } from '../broker.js';
 import type { Faults } from '../rig/faults.js';
 import type { Churn } from '../vhost/churn.js';
 import type { OutputScheduler } from '../acceptor/output-scheduler.js';
+import type { ResourceAlarm } from '../acceptor/resource-alarm.js';
 
 export interface ManagementHost {
   readonly vhosts: ReadonlyMap<string, VHostService>;
   readonly connections: ReadonlySet<Connection>;
   readonly churn: Readonly<Churn>;
   readonly links: readonly ShardLink[];
-  readonly memory: { readonly on: boolean; readonly limit: number; used(): number };
+  /** the memory and free disk space alarms (refresh: look at them now) */
+  readonly alarms: Pick<ResourceAlarm, 'memoryOn' | 'diskOn' | 'memoryLimit' | 'disk' | 'used' | 'resources' | 'refresh'>;
   readonly options: { readonly host: string | string[]; readonly maxMessageSize: number };
   /** the vhost's service, created on first use (definitions import may add vhosts) */
   vhost(name: string): VHostService;

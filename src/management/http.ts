@@ -40,6 +40,8 @@ export class HttpError extends Error {
     readonly headers: Record<string, string> = {},
     /** the body's key for `error`: health checks answer {"status": "failed", "reason": ...} */
     readonly errorKey: 'error' | 'status' = 'error',
+    /** more of the body, after the error and reason (a failed health check's alarms) */
+    readonly extra: Record<string, unknown> = {},
   ) {
     super(`${status} ${error}: ${reason}`);
   }

@@ -63,6 +63,9 @@ export async function loadMetrics(api: Api): Promise<Metrics> {
   const queues = gauge('rabbitmq_queues', 'Queues available');
   const memory = gauge('rabbitmq_process_resident_memory_bytes', 'Memory used, bytes, as the memory alarm counts it');
   const alarm = gauge('rabbitmq_alarms_memory_used_watermark', 'Whether the memory alarm is on (1) or not (0)');
+  const diskAlarm = gauge('rabbitmq_alarms_free_disk_space_watermark', 'Whether the free disk space alarm is on (1) or not (0)');
+  const diskFree = gauge('rabbitmq_disk_space_available_bytes', "Disk space available to the data dir, bytes (absent in memory)");
+  const diskLimit = gauge('rabbitmq_disk_space_available_limit_bytes', 'Free disk space low watermark, bytes');
   // rabbitmq_prometheus' global counters, from the channels' totals (CHANNEL_MESSAGE_STATS' order).
   const global = GLOBAL_COUNTERS.map(([name, help, index]) => ({ gauge: gauge(name, help, ['protocol']), index }));
 
@@ -91,8 +94,14 @@ export async function loadMetrics(api: Api): Promise<Metrics> {
     channels.set(openChannels.length);
     allConsumers.set(openChannels.reduce((n, ch) => n + ch.consumers.size, 0));
     queues.set(queueCount);
-    memory.set(host.memory.used());
-    alarm.set(host.memory.on ? 1 : 0);
+    const alarms = host.alarms;
+    alarms.refresh();
+    memory.set(alarms.used());
+    alarm.set(alarms.memoryOn ? 1 : 0);
+    diskAlarm.set(alarms.diskOn ? 1 : 0);
+    diskFree.reset();
+    if (alarms.disk.dir !== null) diskFree.set(alarms.disk.free);
+    diskLimit.set(alarms.disk.limit);
     const totals: number[] = [];
     for (const service of host.vhosts.values()) addTotals(totals, vhostChannelTotals(service));
     for (const { gauge: g, index } of global) g.set({ protocol: 'amqp091' }, totals[index] ?? 0);

@@ -104,20 +104,25 @@ export function overviewRoutes(api: Api, route: Route): void {
   });
 
   const nodeJson = () => {
-    const mem = api.host.memory;
-    const [memRate] = api.overviewRates.observe('node memory', [mem.used()]);
+    const alarms = api.host.alarms;
+    alarms.refresh();
+    const disk = alarms.disk;
+    const [memRate, diskRate] = api.overviewRates.observe('node memory', [alarms.used(), disk.dir === null ? 0 : disk.free]);
     return {
       name: api.node,
       type: 'disc',
       running: true,
       os_pid: String(process.pid),
       uptime: Date.now() - api.startedAt,
-      mem_used: mem.used(),
+      mem_used: alarms.used(),
       mem_used_details: details(memRate),
       ...churnJson(),
-      mem_limit: mem.limit,
-      mem_alarm: mem.on,
-      disk_free_alarm: false,
+      mem_limit: alarms.memoryLimit,
+      mem_alarm: alarms.memoryOn,
+      // In memory nothing is written: no data dir to measure, no disk alarm.
+      ...(disk.dir === null ? {} : { disk_free: disk.free, disk_free_details: details(diskRate) }),
+      disk_free_limit: disk.limit,
+      disk_free_alarm: alarms.diskOn,
       processors: os.availableParallelism(),
       partitions: [],
       rates_mode: 'basic',
@@ -184,12 +189,17 @@ export function overviewRoutes(api: Api, route: Route): void {
 
   route('GET', '/api/healthchecks/node', () => ({ status: 'ok' }));
   // RabbitMQ 3.10's health checks: 200 {"status":"ok"}, or 503 {"status":"failed","reason":...}.
-  const alarms = () => {
-    if (api.host.memory.on) throw new HttpError(503, 'failed', 'resource alarm(s) in effect in the cluster', {}, 'status');
+  // RabbitMQ 3.10.8's 503 body names each alarm's node and resource ("memory", "disk space").
+  const alarms = (where: string) => () => {
+    api.host.alarms.refresh();
+    const resources = api.host.alarms.resources();
+    if (resources.length > 0) {
+      throw new HttpError(503, 'failed', `There are alarms in effect ${where}`, {}, 'status', { alarms: resources.map((resource) => ({ node: api.node, resource })) });
+    }
     return { status: 'ok' };
   };
-  route('GET', '/api/health/checks/alarms', alarms);
-  route('GET', '/api/health/checks/local-alarms', alarms);
+  route('GET', '/api/health/checks/alarms', alarms('in the cluster'));
+  route('GET', '/api/health/checks/local-alarms', alarms('on the node'));
   route('GET', '/api/health/checks/virtual-hosts', () => ({ status: 'ok' }));
   route('GET', '/api/health/checks/port-listener/:port', (req) => {
     const port = Number(req.params.port);

@@ -76,7 +76,7 @@ export class ManagementServer {
     } catch (err) {
       const e = httpError(err);
       if (e.status === 500) log.error('management API request failed', err);
-      send(res, e.status, { [e.errorKey]: e.error, reason: e.reason }, e.headers);
+      send(res, e.status, { [e.errorKey]: e.error, reason: e.reason, ...e.extra }, e.headers);
     }
   }
 

@@ -80,10 +80,10 @@ export class Faults {
     return hit.length;
   }
 
-  /** connection.blocked to each match, and its publishes held (see MemoryAlarm.blockOnDemand); returns how many. */
+  /** connection.blocked to each match, and its publishes held (see ResourceAlarm.blockOnDemand); returns how many. */
   blockPublishers(filter: ConnectionFilter = {}): number {
     const hit = this.matching(filter);
-    for (const conn of hit) this.broker.memory.blockOnDemand(conn, BLOCKED_REASON);
+    for (const conn of hit) this.broker.alarms.blockOnDemand(conn, BLOCKED_REASON);
     this.broker.output.flushAll();
     return hit.length;
   }
@@ -91,7 +91,7 @@ export class Faults {
   /** connection.unblocked to each match that was blocked on demand, and it is read again. */
   unblockPublishers(filter: ConnectionFilter = {}): number {
     const hit = this.matching(filter);
-    for (const conn of hit) this.broker.memory.unblockOnDemand(conn);
+    for (const conn of hit) this.broker.alarms.unblockOnDemand(conn);
     this.broker.output.flushAll();
     return hit.length;
   }

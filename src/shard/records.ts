@@ -93,8 +93,12 @@ export const CONFIRM_HEADER = 5;
 export const CONFIRM_ENTRY = 12;
 /** QUEUE_FLOW: u8 type, u8 congested, u32 queueId */
 export const QUEUE_FLOW_SIZE = 6;
-/** MEMORY: u8 type, u8 heapAlarm, f64 bytes (what the shard's ready messages cost) */
+/** MEMORY: u8 type, u8 flags (MEMORY_*), f64 bytes (what the shard's ready messages cost) */
 export const MEMORY_SIZE = 10;
+/** the shard's heap is filling up */
+export const MEMORY_HEAP_ALARM = 1;
+/** the shard's store failed (a write or fsync threw): nothing more goes to disk */
+export const MEMORY_STORE_FAILED = 2;
 /**
  * DEAD_LETTER: u8 type, u32 queueId (where it died), block: exchange = the
  * dead-letter exchange, routing key = the one to route with, properties with

@@ -45,6 +45,7 @@ export class ShardRunner {
   private readonly shard: Shard;
   private readonly pieces = new PieceAssembler();
   private heapAlarm = false;
+  private storeFailed = false;
   private reportedBytes = 0;
 
   constructor(
@@ -133,19 +134,21 @@ export class ShardRunner {
     changed.clear();
   }
 
-  /** A MEMORY record when the heap alarm flips or the message bytes moved by a step. */
+  /** A MEMORY record when the heap alarm flips, the store fails or the message bytes moved by a step. */
   private reportMemory(): void {
     const { entries, bytes } = this.shard.backlog;
     const heap = entries * ENTRY_OVERHEAD;
     const alarm = this.heapAlarm ? heap > this.heapBudget * 0.9 : heap > this.heapBudget;
+    const storeFailed = this.shard.diskFailed;
     const moved = Math.abs(bytes - this.reportedBytes);
-    if (alarm === this.heapAlarm && moved < MEMORY_REPORT_STEP && (bytes !== 0 || this.reportedBytes === 0)) return;
+    if (alarm === this.heapAlarm && storeFailed === this.storeFailed && moved < MEMORY_REPORT_STEP && (bytes !== 0 || this.reportedBytes === 0)) return;
     this.heapAlarm = alarm;
+    this.storeFailed = storeFailed;
     this.reportedBytes = bytes;
     const w = this.output;
     w.begin(R.MEMORY_SIZE);
     w.buf[w.offset] = R.S2A_MEMORY;
-    w.buf[w.offset + 1] = alarm ? 1 : 0;
+    w.buf[w.offset + 1] = (alarm ? R.MEMORY_HEAP_ALARM : 0) | (storeFailed ? R.MEMORY_STORE_FAILED : 0);
     writeF64LE(w.buf, w.offset + 2, bytes);
     w.end();
   }

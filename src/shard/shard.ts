@@ -70,6 +70,8 @@ export class Shard implements LifecycleHost {
   private readonly gate = new ConfirmGate();
   /** the store failed (a write or fsync threw), or stopped: nothing more goes to disk */
   private storeEnded = false;
+  /** the store failed: reported to the acceptor, whose disk alarm then has nothing left to protect */
+  diskFailed = false;
   /** the stop request to answer once `durable` reaches `stopSeq` */
   private stopRequest = 0;
   private stopSeq = 0;
@@ -317,6 +319,7 @@ export class Shard implements LifecycleHost {
   /** The disk failed: waiting confirms are refused, and so are later persistent publishes to durable queues. */
   private storeFailed(): void {
     this.storeEnded = true;
+    this.diskFailed = true;
     this.gate.refuseAll(this.confirms);
     for (const queue of this.queues.values()) queue.stored = false;
     if (this.stopRequest !== 0) this.stopped();

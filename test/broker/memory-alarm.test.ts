@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { MODES, channel, connect, eventually, sleep, within } from '../helpers.js';
 import { startBroker } from '../../dist/src/index.js';
-import { watermarkBytes } from '../../dist/src/acceptor/memory-alarm.js';
+import { watermarkBytes } from '../../dist/src/acceptor/resource-alarm.js';
 import { PROTOCOL_HEADER, RawClient, fieldTable, frame, longstr, method, open, shortstr, tuneOk, u16, u32, u8 } from '../wire/raw-client.js';
 
 const MiB = 1024 * 1024;

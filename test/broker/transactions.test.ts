@@ -313,7 +313,7 @@ describe('transactions and the memory alarm', () => {
     it(`counts buffered publishes as held memory until commit or rollback (${name})`, async () => {
       const running = await startBroker({ port: 0, host: '127.0.0.1', workers, memoryHighWatermark: '100GB' });
       try {
-        const used = () => running.broker.memory.used();
+        const used = () => running.broker.alarms.used();
         const c = await rawChannel(running.url);
         c.send(txSelect());
         await expectMethod(c, 90, 11);

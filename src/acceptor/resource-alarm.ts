@@ -1,9 +1,11 @@
 /**
- * RabbitMQ's memory alarm. While what the broker holds is over the high
- * watermark, or a shard's V8 heap is filling up, every connection that
- * publishes is paused on its next publish and told with connection.blocked
- * (if its client declared the capability); when memory falls back under the
- * watermark they get connection.unblocked and are read again.
+ * RabbitMQ's resource alarms: memory and free disk space. While what the
+ * broker holds is over the memory high watermark (or a shard's V8 heap is
+ * filling up), or the data dir's filesystem has less free than the disk free
+ * limit (disk-free.ts), every connection that publishes is paused on its next
+ * publish and told with connection.blocked (if its client declared the
+ * capability); when every alarm has cleared they get connection.unblocked and
+ * are read again.
  *
  * What the broker holds is counted, not read from the OS: the process RSS when
  * the broker started, plus each shard's ring pair (its pages become resident
@@ -20,14 +22,13 @@ import os from 'node:os';
 import * as M from '../protocol/methods.generated.js';
 import { PAUSE_ALARM, PAUSE_BLOCKED, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
+import { parseByteSize } from './byte-size.js';
+import type { DiskFree } from './disk-free.js';
 
 /** RabbitMQ's default: 40% of the memory available. */
 export const DEFAULT_WATERMARK = 0.4;
-/** How often memory is looked at while publishes happen (never while idle). */
+/** How often the alarms are looked at while publishes happen (never while idle). */
 const CHECK_MS = 100;
-const BLOCKED_REASON = 'low on memory';
-
-const UNITS: Record<string, number> = { '': 1, B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 2 ** 10, MIB: 2 ** 20, GIB: 2 ** 30, TIB: 2 ** 40 };
 
 /**
  * --memory-high-watermark in bytes: a number below 1 is a fraction of the
@@ -35,15 +36,7 @@ const UNITS: Record<string, number> = { '': 1, B: 1, KB: 1e3, MB: 1e6, GB: 1e9, 
  * "512MiB"). Throws on anything else.
  */
 export function watermarkBytes(value: number | string, available = availableMemory()): number {
-  let n: number;
-  if (typeof value === 'number') n = value;
-  else {
-    const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
-    const unit = match ? UNITS[match[2].toUpperCase()] : undefined;
-    if (match === null || unit === undefined) throw new Error(`memory high watermark '${value}' is not a fraction, bytes, or bytes with a unit (2GB, 512MiB)`);
-    n = Number(match[1]) * (match[2] === '' ? 1 : unit);
-    if (match[2] !== '' && n < 1) throw new Error(`memory high watermark '${value}' is less than a byte`);
-  }
+  const n = typeof value === 'number' ? value : parseByteSize(value, 'memory high watermark', 'a fraction, bytes, or bytes with a unit (2GB, 512MiB)');
   if (!Number.isFinite(n) || n <= 0) throw new Error(`memory high watermark must be positive, got ${value}`);
   return n < 1 ? Math.floor(n * available) : Math.floor(n);
 }
@@ -60,35 +53,50 @@ export function availableMemory(): number {
   return bytes;
 }
 
-export class MemoryAlarm {
-  /** true while publishers are blocked */
-  on = false;
+export class ResourceAlarm {
+  /** true while the memory alarm is on */
+  memoryOn = false;
+  /** true while the free disk space alarm is on */
+  diskOn = false;
   /** the process RSS when the broker started: what the runtime itself takes */
   private readonly baseline = process.memoryUsage.rss();
   private readonly blocked = new Set<Connection>();
-  /** publishers a test rig blocked (faults.blockPublishers), apart from the alarm */
+  /** publishers a test rig blocked (faults.blockPublishers), apart from the alarms */
   private readonly demanded = new Set<Connection>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    /** the high watermark, bytes */
-    readonly limit: number,
+    /** the memory high watermark, bytes */
+    readonly memoryLimit: number,
     private readonly links: readonly ShardLink[],
     private readonly connections: ReadonlySet<Connection>,
+    /** the data dir's free space */
+    readonly disk: DiskFree,
   ) {
     this.check = this.check.bind(this);
   }
 
+  /** true while publishers are blocked by an alarm */
+  get on(): boolean {
+    return this.memoryOn || this.diskOn;
+  }
+
+  /** The alarms in effect, as RabbitMQ's health checks name their resources. */
+  resources(): string[] {
+    return [...(this.memoryOn ? ['memory'] : []), ...(this.diskOn ? ['disk space'] : [])];
+  }
+
   /**
-   * Called for each basic.publish and body frame: blocks the connection while
-   * the alarm is on (its connection then handles no more frames, see
-   * HOLD_FRAMES), else makes sure a check comes.
+   * Called for each basic.publish (bytes 0) and body frame: blocks the
+   * connection while an alarm is on (its connection then handles no more
+   * frames, see HOLD_FRAMES), else makes sure a check comes.
    */
-  onPublish(conn: Connection): void {
+  onPublish(conn: Connection, bytes: number): void {
     conn.published = true;
-    // The first publish after a quiet spell looks at once (RabbitMQ's alarm is on
-    // all along); later ones leave it to the check this arms.
-    if (!this.on && this.timer === null) {
+    // The first publish after a quiet spell looks at once (RabbitMQ's alarms are on
+    // all along); later ones leave it to the check this arms, but for a disk
+    // whose room above the limit they may have used up.
+    if (!this.on && (this.timer === null || this.disk.spend(bytes))) {
       this.check();
       if (!this.on) this.arm();
     }
@@ -99,7 +107,7 @@ export class MemoryAlarm {
   /**
    * A test rig blocks a publisher on demand: connection.blocked now, and its
    * reading paused, at once if it published before, else at its first
-   * publish (as the alarm does). Kept apart from the alarm: its end does not
+   * publish (as the alarms do). Kept apart from the alarms: their end does not
    * unblock this one.
    */
   blockOnDemand(conn: Connection, reason: string): void {
@@ -121,9 +129,19 @@ export class MemoryAlarm {
     conn.unpause(PAUSE_BLOCKED);
   }
 
-  /** A shard's heap alarm changed: decide now. */
+  /** A shard's heap alarm or store failed changed: decide now (the disk as last read). */
   recheck(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
+    this.decide(false);
+  }
+
+  /** The management API looks: the alarms as they are now, publishes or not (as RabbitMQ's are). */
+  refresh(): void {
+    this.check();
+  }
+
+  /** RabbitMQ's set_disk_free_limit: a new limit, looked at now. */
+  setDiskFreeLimit(bytes: number): void {
+    this.disk.limit = bytes;
     this.check();
   }
 
@@ -151,23 +169,35 @@ export class MemoryAlarm {
   }
 
   private check(): void {
+    this.decide(true);
+  }
+
+  private decide(readDisk: boolean): void {
+    if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    const alarm = this.links.some((link) => link.heapAlarm) || this.used() > this.limit;
-    if (alarm !== this.on) {
-      this.on = alarm;
-      if (!alarm) this.unblockAll();
-    }
-    // Blocked publishers cannot arm it: keep looking until the alarm clears.
+    const wasOn = this.on;
+    this.memoryOn = this.links.some((link) => link.heapAlarm) || this.used() > this.memoryLimit;
+    // A failed store writes nothing more: blocking publishers would protect
+    // nothing, and its segments (acked or not) would never free the disk.
+    if (this.links.some((link) => link.storeFailed)) this.diskOn = false;
+    else if (readDisk) this.diskOn = this.disk.read();
+    if (wasOn && !this.on) this.unblockAll();
+    // Blocked publishers cannot arm it: keep looking until the alarms clear.
     if (this.on) this.arm();
   }
 
-  /** RabbitMQ blocks a connection when it next publishes, and says so then. */
+  /**
+   * RabbitMQ blocks a connection when it next publishes, and says so then,
+   * naming the alarms in effect ("low on disk & memory"); one already blocked
+   * hears nothing more until all of them end.
+   */
   private block(conn: Connection): void {
     if (this.blocked.has(conn)) return;
     this.blocked.add(conn);
     conn.pause(PAUSE_ALARM);
     if (conn.capabilities.connectionBlocked && !this.demanded.has(conn)) {
-      M.writeConnectionBlocked(conn.out, 0, { reason: BLOCKED_REASON });
+      const reason = `low on ${[...(this.diskOn ? ['disk'] : []), ...(this.memoryOn ? ['memory'] : [])].join(' & ')}`;
+      M.writeConnectionBlocked(conn.out, 0, { reason });
       conn.dirty();
     }
   }
