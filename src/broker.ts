@@ -567,12 +567,12 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     await Promise.all(services.map((service) => service.reset()));
   }
 
-  /** max-connections and max-queues (RabbitMQ's vhost limits); a negative or absent value is no limit. */
   /** RabbitMQ's set_disk_free_limit: bytes, or bytes with a unit ("1GB"); in memory it is only shown. */
   setDiskFreeLimit(limit: number | string): void {
     this.alarms.setDiskFreeLimit(diskFreeLimitBytes(limit));
   }
 
+  /** max-connections and max-queues (RabbitMQ's vhost limits); a negative or absent value is no limit. */
   setVHostLimits(name: string, limits: VHostLimits): void {
     this.mustHaveVHost(name).limits = { ...limits };
     this.accessChanged();

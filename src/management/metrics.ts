@@ -64,7 +64,8 @@ export async function loadMetrics(api: Api): Promise<Metrics> {
   const memory = gauge('rabbitmq_process_resident_memory_bytes', 'Memory used, bytes, as the memory alarm counts it');
   const alarm = gauge('rabbitmq_alarms_memory_used_watermark', 'Whether the memory alarm is on (1) or not (0)');
   const diskAlarm = gauge('rabbitmq_alarms_free_disk_space_watermark', 'Whether the free disk space alarm is on (1) or not (0)');
-  const diskFree = gauge('rabbitmq_disk_space_available_bytes', "Disk space available to the data dir, bytes (absent in memory)");
+  // In memory there is no data dir to measure: no such gauge, rather than a free space of 0.
+  const diskFree = api.host.alarms.disk.dir === null ? null : gauge('rabbitmq_disk_space_available_bytes', 'Disk space available to the data dir, bytes');
   const diskLimit = gauge('rabbitmq_disk_space_available_limit_bytes', 'Free disk space low watermark, bytes');
   // rabbitmq_prometheus' global counters, from the channels' totals (CHANNEL_MESSAGE_STATS' order).
   const global = GLOBAL_COUNTERS.map(([name, help, index]) => ({ gauge: gauge(name, help, ['protocol']), index }));
@@ -99,8 +100,7 @@ export async function loadMetrics(api: Api): Promise<Metrics> {
     memory.set(alarms.used());
     alarm.set(alarms.memoryOn ? 1 : 0);
     diskAlarm.set(alarms.diskOn ? 1 : 0);
-    diskFree.reset();
-    if (alarms.disk.dir !== null) diskFree.set(alarms.disk.free);
+    diskFree?.set(alarms.disk.free);
     diskLimit.set(alarms.disk.limit);
     const totals: number[] = [];
     for (const service of host.vhosts.values()) addTotals(totals, vhostChannelTotals(service));

@@ -107,7 +107,7 @@ export function overviewRoutes(api: Api, route: Route): void {
     const alarms = api.host.alarms;
     alarms.refresh();
     const disk = alarms.disk;
-    const [memRate, diskRate] = api.overviewRates.observe('node memory', [alarms.used(), disk.dir === null ? 0 : disk.free]);
+    const [memRate, diskRate] = api.overviewRates.observe('node memory and disk', [alarms.used(), disk.dir === null ? 0 : disk.free]);
     return {
       name: api.node,
       type: 'disc',

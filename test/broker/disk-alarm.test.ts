@@ -54,7 +54,10 @@ describe.each(MODES)('disk alarm, $name', ({ workers }) => {
       expect(node).toMatchObject({ disk_free_alarm: true, disk_free_limit: PETABYTE, mem_alarm: false });
       expect(node.disk_free).toBeGreaterThan(0);
       expect(node.disk_free).toBeLessThan(PETABYTE);
-      expect((await api(broker, '/metrics')).body).toMatch(/^rabbitmq_alarms_free_disk_space_watermark 1$/m);
+      const metrics = (await api(broker, '/metrics')).body;
+      expect(metrics).toMatch(/^rabbitmq_alarms_free_disk_space_watermark 1$/m);
+      expect(metrics).toMatch(/^rabbitmq_disk_space_available_limit_bytes 1000000000000000$/m);
+      expect(Number(/^rabbitmq_disk_space_available_bytes (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
 
       const publisher = await connect(broker.url);
       const blocked = nextEvent<string>(publisher, 'blocked');
@@ -119,6 +122,7 @@ describe.each(MODES)('disk alarm, $name', ({ workers }) => {
       const node = (await api(broker, '/api/nodes')).body[0];
       expect(node).toMatchObject({ disk_free_alarm: false, disk_free_limit: PETABYTE });
       expect(node).not.toHaveProperty('disk_free');
+      expect((await api(broker, '/metrics')).body).not.toMatch(/^rabbitmq_disk_space_available_bytes/m);
       await conn.close();
     } finally {
       await broker.close();
