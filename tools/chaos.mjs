@@ -11,7 +11,7 @@
 // Not a test: its timing differs from run to run (the seed fixes the choices, not the interleaving).
 import amqp from 'amqplib';
 import { execSync, spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -245,6 +245,8 @@ async function killer() {
     // What was not written to disk may be gone; acks that had not reached the disk may come back.
     for (const id of confirmed) if (!settled.has(id) && !survives.has(id)) mayBeLost.add(id);
     for (const id of history.keys()) crashed.add(id);
+    // CHAOS_SNAPSHOTS=1: the data dir as the kill left it, for a post-mortem of a loss.
+    if (process.env.CHAOS_SNAPSHOTS) cpSync(dir, `${dir}-kill${stats.brokerKills}`, { recursive: true });
     await startBroker();
     killing = false;
     mark(`broker restarted`);
@@ -277,7 +279,9 @@ const counts = [];
 for (const q of QUEUES) counts.push((await ch.checkQueue(q)).messageCount);
 await c.close();
 let lost = 0;
-for (const id of confirmed) if (!settled.has(id) && !mayBeLost.has(id)) { lost++; if (lost < 10) errors.push(`confirmed id ${id} never settled\n   ${(history.get(id) ?? []).join('\n   ')}`); }
+const lostIds = [];
+for (const id of confirmed) if (!settled.has(id) && !mayBeLost.has(id)) { lost++; lostIds.push(id); if (lost < 10) errors.push(`confirmed id ${id} never settled\n   ${(history.get(id) ?? []).join('\n   ')}`); }
+if (lost > 0) writeFileSync(`${dir}-lost.json`, JSON.stringify(lostIds));
 console.log(JSON.stringify({ workers, seed: seed0, ...stats, confirmed: confirmed.size, settled: settled.size, lost, mayBeLost: mayBeLost.size, stuck, left: counts, brokerDied }));
 for (const e of errors.slice(0, 20)) console.log('ERROR', e);
 if (errors.length) {
