@@ -72,6 +72,7 @@ const durable = (q) => KILLS > 0 || q !== 'cq3';
   await c.close();
 }
 const survives = new Set(); // ids published persistent into a durable queue
+const queueOf = new Map(); // id -> the queue it was published to
 // Delivered before a kill: the delivery, and an ack, may not have reached the disk, so the message
 // may come again after the restart, without redelivered (warren marks deliveries on disk lazily).
 const crashed = new Set();
@@ -136,6 +137,7 @@ async function publisher() {
         const body = Buffer.concat([Buffer.from(`${id}:`), Buffer.alloc(size, 120)]);
         const persistent = rnd() < 0.5;
         if (persistent && durable(q)) survives.add(id);
+        queueOf.set(id, q);
         // (a channel closed by a kill throws here: that publish is simply not confirmed)
         pending.push(new Promise((resolve) => ch.sendToQueue(q, body, { persistent, priority: Math.floor(rnd() * 3) }, (err) => {
           if (err) stats.nacked++;
@@ -161,9 +163,9 @@ async function publisher() {
 async function consumer() {
   while (Date.now() < deadline) {
     let conn;
+    const session = { n: ++sessionCount };
     try {
       conn = await connect();
-      const session = { n: ++sessionCount };
       const ch = await conn.createChannel();
       ch.on('error', (e) => { if (!session.recovering) console.log('consumer channel error', String(e)); });
       const noAck = rnd() < 0.3;
@@ -172,7 +174,8 @@ async function consumer() {
       const q = pick(QUEUES);
       const held = [];
       const settledHere = [];
-      Object.assign(session, { q, prefetch, global, end: 'open', t0: Date.now() });
+      Object.assign(session, { q, prefetch, global, noAck, end: 'open', t0: Date.now() });
+      active.add(session);
       mark(`session ${session.n} consumes ${q} prefetch=${prefetch} global=${global} noAck=${noAck}`);
       const { consumerTag } = await ch.consume(q, (msg) => {
         if (msg === null) return;
@@ -197,10 +200,13 @@ async function consumer() {
       else if (end < 0.75) { stats.closes++; await sleep(20); await bounded(ch.close()); await bounded(conn.close()); }
       else { stats.kills++; for (const id of settledHere) uncertain.add(id); conn.connection.stream.destroy(); }
     } catch (e) { if (!String(e).includes('closed')) console.log('consumer', String(e)); if (conn) await bounded(conn.close()); }
+    active.delete(session);
     await sleep(rnd() * 50);
   }
 }
 
+/** consumer sessions not yet ended and basic.gets not yet answered, for a broker kill */
+const active = new Set();
 let getterConns = 0;
 let sessionCount = 0;
 const timeline = []; // [ms, text]
@@ -216,7 +222,9 @@ async function getter() {
       for (let i = 0; i < 200 && Date.now() < deadline; i++) {
         const noAck = rnd() < 0.5;
         const gq = pick(QUEUES);
-        const msg = await ch.get(gq, { noAck });
+        const getting = { q: gq, noAck };
+        active.add(getting);
+        const msg = await ch.get(gq, { noAck }).finally(() => active.delete(getting));
         if (msg) event(idOf(msg), `get from ${gq} noAck=${noAck} getter-conn=${getterConns}`);
         if (!msg) { await sleep(5); continue; }
         stats.gets++;
@@ -240,10 +248,13 @@ async function killer() {
     broker.kill('SIGKILL');
     await exited;
     stats.brokerKills = (stats.brokerKills ?? 0) + 1;
-    mark(`broker killed`);
+    mark(`broker killed; consuming then: ${[...active].map((x) => `${x.n === undefined ? 'a get' : `session ${x.n}`} on ${x.q}${x.noAck ? ' noAck' : ''}`).join(', ')}`);
     console.log(`broker killed at ${Date.now() - t00} ms`);
     // What was not written to disk may be gone; acks that had not reached the disk may come back.
-    for (const id of confirmed) if (!settled.has(id) && !survives.has(id)) mayBeLost.add(id);
+    // A no-ack consumer's deliveries are done once in its connection's output (at most once, as
+    // in RabbitMQ): those the kill caught between there and the client are gone, whichever they were.
+    const readNoAck = new Set([...active].filter((x) => x.noAck).map((x) => x.q));
+    for (const id of confirmed) if (!settled.has(id) && (!survives.has(id) || readNoAck.has(queueOf.get(id)))) mayBeLost.add(id);
     for (const id of history.keys()) crashed.add(id);
     // CHAOS_SNAPSHOTS=1: the data dir as the kill left it, for a post-mortem of a loss.
     if (process.env.CHAOS_SNAPSHOTS) cpSync(dir, `${dir}-kill${stats.brokerKills}`, { recursive: true });
@@ -287,7 +298,7 @@ for (const e of errors.slice(0, 20)) console.log('ERROR', e);
 if (errors.length) {
   const first = Number(/\n   (\d+)ms/.exec(errors[0])?.[1] ?? 0);
   console.log(`timeline around ${first} ms:`);
-  for (const [t, text] of timeline) if (Math.abs(t - first) < 300) console.log(`  ${t}ms ${text}`);
+  for (const [t, text] of timeline) if (Math.abs(t - first) < 300 || text.startsWith('broker killed')) console.log(`  ${t}ms ${text}`);
 }
 if (errors.length) console.log('errors', errors.length);
 const diedDuringRun = brokerDied;
