@@ -245,15 +245,16 @@ async function killer() {
     if (Date.now() >= deadline) break;
     killing = true;
     const exited = new Promise((r) => broker.once('exit', r));
+    const consuming = [...active]; // before the kill: its sockets' ends may come in before 'exit'
     broker.kill('SIGKILL');
     await exited;
     stats.brokerKills = (stats.brokerKills ?? 0) + 1;
-    mark(`broker killed; consuming then: ${[...active].map((x) => `${x.n === undefined ? 'a get' : `session ${x.n}`} on ${x.q}${x.noAck ? ' noAck' : ''}`).join(', ')}`);
+    mark(`broker killed; consuming then: ${consuming.map((x) => `${x.n === undefined ? 'a get' : `session ${x.n}`} on ${x.q}${x.noAck ? ' noAck' : ''}`).join(', ')}`);
     console.log(`broker killed at ${Date.now() - t00} ms`);
     // What was not written to disk may be gone; acks that had not reached the disk may come back.
     // A no-ack consumer's deliveries are done once in its connection's output (at most once, as
     // in RabbitMQ): those the kill caught between there and the client are gone, whichever they were.
-    const readNoAck = new Set([...active].filter((x) => x.noAck).map((x) => x.q));
+    const readNoAck = new Set(consuming.filter((x) => x.noAck).map((x) => x.q));
     for (const id of confirmed) if (!settled.has(id) && (!survives.has(id) || readNoAck.has(queueOf.get(id)))) mayBeLost.add(id);
     for (const id of history.keys()) crashed.add(id);
     // CHAOS_SNAPSHOTS=1: the data dir as the kill left it, for a post-mortem of a loss.
