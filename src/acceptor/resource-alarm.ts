@@ -72,9 +72,7 @@ export class ResourceAlarm {
     private readonly connections: ReadonlySet<Connection>,
     /** the data dir's free space */
     readonly disk: DiskFree,
-  ) {
-    this.check = this.check.bind(this);
-  }
+  ) {}
 
   /** true while publishers are blocked by an alarm */
   get on(): boolean {
@@ -97,7 +95,7 @@ export class ResourceAlarm {
     // all along); later ones leave it to the check this arms, but for a disk
     // whose room above the limit they may have used up.
     if (!this.on && (this.timer === null || this.disk.spend(bytes))) {
-      this.check();
+      this.refresh();
       if (!this.on) this.arm();
     }
     if (this.on) this.block(conn);
@@ -134,15 +132,16 @@ export class ResourceAlarm {
     this.decide(false);
   }
 
-  /** The management API looks: the alarms as they are now, publishes or not (as RabbitMQ's are). */
-  refresh(): void {
-    this.check();
-  }
+  /**
+   * Looks at memory and the disk now: for a publish, the check timer, and the
+   * management API (the alarms as they are, publishes or not, as RabbitMQ's are).
+   */
+  readonly refresh = (): void => this.decide(true);
 
   /** RabbitMQ's set_disk_free_limit: a new limit, looked at now. */
   setDiskFreeLimit(bytes: number): void {
     this.disk.limit = bytes;
-    this.check();
+    this.refresh();
   }
 
   /** What the broker holds, by its own count (see the top of this file). */
@@ -164,12 +163,8 @@ export class ResourceAlarm {
   }
 
   private arm(): void {
-    this.timer = setTimeout(this.check, CHECK_MS);
+    this.timer = setTimeout(this.refresh, CHECK_MS);
     this.timer.unref();
-  }
-
-  private check(): void {
-    this.decide(true);
   }
 
   private decide(readDisk: boolean): void {
