@@ -83,8 +83,6 @@ export class Channel {
   private tx: Transaction<Delivery> | null = null;
   /** for RabbitMQ's "empty queue name = last declared queue" shortcut */
   lastQueue = '';
-  /** channel.flow from the client */
-  private flowActive = true;
   /** what the shards were last told about this channel's consumers */
   private consumersActive = true;
   /** Set while an awaited method (a shard round trip) runs; frames wait in order. */
@@ -249,9 +247,9 @@ export class Channel {
         this.conn.forgetChannel(this);
         return this.conn.dirty();
       case M.CHANNEL_FLOW:
-        this.flowActive = (args as M.ChannelFlow).active;
-        this.updateFlow();
-        M.writeChannelFlowOk(this.conn.out, this.id, { active: this.flowActive });
+        // RabbitMQ (since 3.3) does not let a client pause its own deliveries; use basic.qos.
+        if (!(args as M.ChannelFlow).active) throw connectionError(ReplyCode.NOT_IMPLEMENTED, 'active=false');
+        M.writeChannelFlowOk(this.conn.out, this.id, { active: true });
         return this.conn.dirty();
       case M.CHANNEL_OPEN:
         throw connectionError(ReplyCode.CHANNEL_ERROR, `second 'channel.open' seen on channel ${this.id}`);
@@ -893,7 +891,7 @@ export class Channel {
 
   /** Tells the shards to pause or resume this channel's consumers. */
   updateFlow(): void {
-    const active = this.flowActive && !this.conn.congested;
+    const active = !this.conn.congested;
     if (active === this.consumersActive) return;
     this.consumersActive = active;
     for (const [link, consumerIds] of this.consumerIdsByLink(true)) {

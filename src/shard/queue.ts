@@ -118,7 +118,7 @@ export interface Consumer {
   /** its channel has a global prefetch: shared with the channel's other consumers, which only the acceptor counts */
   channelLimited: boolean;
   unacked: number;
-  /** false while the acceptor cannot write to the consumer's socket, or channel.flow is off */
+  /** false while the acceptor cannot write to the consumer's socket */
   active: boolean;
   /** delivered, oldest first, and not yet credited back by the acceptor (see CREDIT_WINDOW) */
   readonly inFlight: Deque<QueueEntry>;

@@ -310,6 +310,38 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
       await brokerIsHealthy();
     });
 
+    // RabbitMQ 3.x answers active=false with "NOT_IMPLEMENTED - active=false": a consumer slows down with basic.qos.
+    it('channel.flow active=true is answered flow-ok; active=false is NOT_IMPLEMENTED, and the deliveries it held go back', async () => {
+      const q = `flow-off-${workers}`;
+      await witnessCh.assertQueue(q);
+      const c = await opened();
+      await openChannel(c, 1);
+      const nextMethod = async () => {
+        for (;;) {
+          const f = await c.readFrame();
+          expect(f, 'the server closed the socket').not.toBeNull();
+          if (f!.type === FRAME_METHOD) return [f!.channel, f!.classId, f!.methodId, f!.payload] as const;
+        }
+      };
+      c.send(method(1, 60, 20, u16(0), shortstr(q), shortstr('held'), u8(0), u32(0))); // basic.consume, acks
+      expect((await nextMethod()).slice(0, 3)).toEqual([1, 60, 21]);
+      for (let i = 0; i < 5; i++) witnessCh.sendToQueue(q, Buffer.from(`m${i}`));
+      for (let i = 0; i < 5; i++) expect((await nextMethod()).slice(0, 3)).toEqual([1, 60, 60]);
+      c.send(method(1, 20, 20, u8(1)));
+      const [, , , okPayload] = await nextMethod();
+      expect([...okPayload.subarray(0, 5)], 'channel.flow-ok active=true').toEqual([0, 20, 0, 21, 1]);
+      c.send(method(1, 20, 20, u8(0)));
+      const [channel0, classId, methodId, closePayload] = await nextMethod();
+      expect([channel0, classId, methodId, closePayload.readUInt16BE(4)]).toEqual([0, 10, 50, 540]);
+      expect(closePayload.subarray(7, 7 + closePayload[6]).toString()).toBe('NOT_IMPLEMENTED - active=false');
+      c.send(closeOk());
+      await c.waitClosed();
+      const back = await collect(witnessCh, q, 5);
+      expect(back.map((m) => [m.content.toString(), m.fields.redelivered]).sort()).toEqual([0, 1, 2, 3, 4].map((i) => [`m${i}`, true]));
+      await witnessCh.deleteQueue(q);
+      await brokerIsHealthy();
+    });
+
     it('after its connection.close the server ignores other frames until close-ok', async () => {
       const c = await opened();
       // the channel.open that follows the bad frame gets no open-ok
