@@ -30,6 +30,12 @@ type State = 'header' | 'handshake' | 'open' | 'closing' | 'closed';
 
 /** How long a server-initiated close waits for close-ok before dropping the socket. */
 const CLOSE_TIMEOUT_MS = 1000;
+/**
+ * How long the socket stays open after our close-ok for the client to close it (the spec
+ * leaves that to the receiver of close-ok); RabbitMQ waits as long. Hanging up first races
+ * clients that are still finishing their close (amqp091-go reported EOF, 501, to a Close).
+ */
+const CLOSE_OK_LINGER_MS = 30_000;
 
 /** What a client hears when the broker itself failed while serving it. */
 const INTERNAL = new AmqpError(ReplyCode.INTERNAL_ERROR, 'internal error', 0, 0, true);
@@ -519,8 +525,7 @@ export class Connection implements FrameHandler {
         this.releaseChannels();
         M.writeConnectionCloseOk(this.out, 0, {});
         this.broker.output.flushNow(this);
-        this.ended();
-        this.socket.end();
+        this.closeOkSent();
         return;
       }
       case M.CONNECTION_CLOSE_OK:
@@ -572,6 +577,17 @@ export class Connection implements FrameHandler {
     this.channelCount = 0;
   }
 
+  /**
+   * Our close-ok went out: the connection is gone for the broker (its exclusive queues
+   * too, as in RabbitMQ); the client closes the socket, or it is dropped later. A socket
+   * left to linger does not keep the process alive.
+   */
+  closeOkSent(): void {
+    this.teardown();
+    this.socket.unref();
+    setTimeout(() => this.socket.destroy(), CLOSE_OK_LINGER_MS).unref();
+  }
+
   /** No more frames in either direction. */
   private ended(): void {
     this.state = 'closed';
@@ -580,7 +596,7 @@ export class Connection implements FrameHandler {
     this.whenEnded = null;
   }
 
-  /** The connection is gone for the broker (its socket closed, or a stall timed out): once. */
+  /** The connection is gone for the broker (its close-ok sent, its socket closed, or a stall timed out): once. */
   private teardown(): void {
     if (this.tornDown) return;
     this.tornDown = true;

@@ -76,7 +76,7 @@ export class Handshake {
     if (id === M.CONNECTION_CLOSE) {
       M.writeConnectionCloseOk(this.conn.out, 0, {});
       this.conn.broker.output.flushNow(this.conn);
-      this.conn.socket.end();
+      this.conn.closeOkSent();
       return;
     }
     const expected = { 'start-ok': M.CONNECTION_START_OK, 'tune-ok': M.CONNECTION_TUNE_OK, open: M.CONNECTION_OPEN }[this.step];

@@ -1,0 +1,64 @@
+/**
+ * A connection the client closes: connection.close-ok tells the client it may release
+ * the socket, so the server leaves closing it to the client (RabbitMQ 3.10.8 waits 30 s
+ * for that before it drops the socket). Hanging up right after close-ok raced clients
+ * that were still finishing their close: amqp091-go's concurrent Close calls got EOF
+ * (501) there. The connection's channels and exclusive queues go at once all the same.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningBroker } from '../../dist/src/index.js';
+import { MODES, channel, connect, start } from '../helpers.js';
+import { PROTOCOL_HEADER, RawClient, method, shortstr, u16, u32, u8 } from './raw-client.js';
+
+const connectionClose = () => method(0, 10, 50, u16(200), shortstr('bye'), u16(0), u16(0));
+
+/** The next frame, or 'open' when the server sends nothing for `ms` and keeps the socket. */
+async function nextOrQuiet(c: RawClient, ms: number): Promise<unknown> {
+  try {
+    const f = await c.readFrame(ms);
+    return f === null ? 'socket closed by the server' : [f.channel, f.classId, f.methodId];
+  } catch {
+    return 'open';
+  }
+}
+
+describe.each(MODES)('a client closes its connection, $name', ({ workers }) => {
+  let broker: RunningBroker;
+  beforeAll(async () => {
+    broker = await start(workers);
+  });
+  afterAll(() => broker?.close());
+
+  it('after close-ok the socket is the client\'s to close; the exclusive queue is gone already', async () => {
+    const c = await RawClient.open(broker.port);
+    await c.handshake();
+    c.send(method(1, 20, 10, shortstr('')));
+    expect(await nextOrQuiet(c, 4000)).toEqual([1, 20, 11]);
+    const queue = `client-close-${workers}`;
+    c.send(method(1, 50, 10, u16(0), shortstr(queue), u8(4), u32(0))); // queue.declare, exclusive
+    expect(await nextOrQuiet(c, 4000)).toEqual([1, 50, 11]);
+
+    c.send(connectionClose());
+    expect(await nextOrQuiet(c, 4000)).toEqual([0, 10, 51]);
+    expect(await nextOrQuiet(c, 300), 'after close-ok').toBe('open');
+
+    const other = await connect(broker.url);
+    const ch = await channel(other);
+    await expect(ch.checkQueue(queue)).rejects.toThrow(/404/);
+    await other.close();
+
+    c.socket.end();
+    await c.waitClosed();
+  });
+
+  it('a close during the handshake is answered the same way', async () => {
+    const c = await RawClient.open(broker.port);
+    c.send(PROTOCOL_HEADER);
+    await c.expectMethod(10, 10); // connection.start
+    c.send(connectionClose());
+    expect(await nextOrQuiet(c, 4000)).toEqual([0, 10, 51]);
+    expect(await nextOrQuiet(c, 300), 'after close-ok').toBe('open');
+    c.socket.end();
+    await c.waitClosed();
+  });
+});
