@@ -222,6 +222,9 @@ export function useBroker(workers: number) {
     get url(): string {
       return running!.url;
     },
+    get port(): number {
+      return running!.port;
+    },
     /** A connection closed after the test; `query` is appended to the URL (e.g. '?heartbeat=1'). */
     async connect(query = ''): Promise<ChannelModel> {
       const conn = await connect(running!.url + query);

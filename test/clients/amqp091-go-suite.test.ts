@@ -8,8 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningBroker } from '../../dist/src/index.js';
-import { MODES, start } from '../helpers.js';
+import { MODES, useBroker } from '../helpers.js';
 import { run, runOk, works } from './support.js';
 
 const GOPATH = '/usr/share/gocode';
@@ -45,11 +44,7 @@ describe.skipIf(!ready)('RabbitMQ Go client integration suite (skipped without: 
   });
 
   describe.each(MODES)('$name', ({ workers }) => {
-    let broker: RunningBroker;
-    beforeAll(async () => {
-      broker = await start(workers);
-    });
-    afterAll(() => broker?.close());
+    const broker = useBroker(workers);
 
     it('passes every test of the suite', async () => {
       const r = await run('env', [`AMQP_URL=${broker.url}/`, binary, '-test.v', '-test.timeout', '100s'], { timeoutMs: 120_000 });

@@ -5,9 +5,8 @@
  * that were still finishing their close: amqp091-go's concurrent Close calls got EOF
  * (501) there. The connection's channels and exclusive queues go at once all the same.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningBroker } from '../../dist/src/index.js';
-import { MODES, channel, connect, start } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { MODES, channel, useBroker } from '../helpers.js';
 import { PROTOCOL_HEADER, RawClient, method, shortstr, u16, u32, u8 } from './raw-client.js';
 
 const connectionClose = () => method(0, 10, 50, u16(200), shortstr('bye'), u16(0), u16(0));
@@ -23,11 +22,7 @@ async function nextOrQuiet(c: RawClient, ms: number): Promise<unknown> {
 }
 
 describe.each(MODES)('a client closes its connection, $name', ({ workers }) => {
-  let broker: RunningBroker;
-  beforeAll(async () => {
-    broker = await start(workers);
-  });
-  afterAll(() => broker?.close());
+  const broker = useBroker(workers);
 
   it('after close-ok the socket is the client\'s to close; the exclusive queue is gone already', async () => {
     const c = await RawClient.open(broker.port);
@@ -42,10 +37,8 @@ describe.each(MODES)('a client closes its connection, $name', ({ workers }) => {
     expect(await nextOrQuiet(c, 4000)).toEqual([0, 10, 51]);
     expect(await nextOrQuiet(c, 300), 'after close-ok').toBe('open');
 
-    const other = await connect(broker.url);
-    const ch = await channel(other);
+    const ch = await channel(await broker.connect());
     await expect(ch.checkQueue(queue)).rejects.toThrow(/404/);
-    await other.close();
 
     c.socket.end();
     await c.waitClosed();
