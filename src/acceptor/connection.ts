@@ -522,7 +522,6 @@ export class Connection implements FrameHandler {
       case M.CONNECTION_CLOSE: {
         const { replyCode, replyText } = M.decodeMethod(id, payload, 4, payload.length) as M.ConnectionClose;
         this.closeReason ??= { code: replyCode, text: replyText, by: 'client' };
-        this.releaseChannels();
         M.writeConnectionCloseOk(this.out, 0, {});
         this.broker.output.flushNow(this);
         this.closeOkSent();
@@ -578,8 +577,9 @@ export class Connection implements FrameHandler {
   }
 
   /**
-   * Our close-ok went out: the connection is gone for the broker (its exclusive queues
-   * too, as in RabbitMQ); the client closes the socket, or it is dropped later. A socket
+   * Our close-ok went out: the connection is gone for the broker (its channels released,
+   * its exclusive queues too, as in RabbitMQ, in the same turn); the client closes the
+   * socket, or it is dropped later. A socket
    * left to linger does not keep the process alive.
    */
   closeOkSent(): void {
