@@ -1,5 +1,6 @@
 // End to end over real TCP: the null server and both drivers, JSON output, the gate.
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import amqp from 'amqplib';
@@ -8,7 +9,7 @@ import { REPO_ROOT, nullServerTarget, urlTarget, warrenTarget } from '../../benc
 import { compareTargets, renderVerdict } from '../../bench/compare.js';
 import { renderHtml, renderSvg } from '../../bench/html.js';
 import { buildJson } from '../../bench/json.js';
-import { machineInfo } from '../../bench/machine.js';
+import { describeMachine, machineInfo } from '../../bench/machine.js';
 import { nowUs } from '../../bench/clock.js';
 import { startNullServer, type NullServer } from '../../bench/null-server.js';
 import { parseOptions } from '../../bench/options.js';
@@ -138,6 +139,10 @@ describe('load generation against the null server', () => {
     const o = parseOptions(['--scenario', 'fanout,connections', '--seconds', '1']);
     const json = JSON.parse(JSON.stringify(buildJson(o, machineInfo(process.cwd()), s)));
     expect(json.machine.cores).toBeGreaterThan(0);
+    // The host's TCP congestion control moves the amqplib rows: each result names it.
+    const cc = existsSync('/proc/sys/net/ipv4/tcp_congestion_control') ? readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim() : null;
+    expect(json.machine.tcpCongestionControl).toBe(cc);
+    if (cc !== null) expect(describeMachine(json.machine)).toContain(`TCP ${cc}`);
     expect(json.node).toBe(process.version);
     expect(json).toHaveProperty('gitCommit');
     expect(json.parameters.seconds).toBe(1);
