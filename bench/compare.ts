@@ -9,6 +9,7 @@ import type { MachineInfo } from './machine.js';
 import type { BenchOptions } from './options.js';
 import { fmtMs, fmtRate, groupRuns, renderTable, type Summary } from './report.js';
 import { runSession, type RunSpec, type SessionResult } from './session.js';
+import type { ScenarioOverrides } from './scenarios.js';
 import { buildRevision } from './worktree.js';
 
 export interface GateFigure {
@@ -68,8 +69,7 @@ export interface CompareConfig {
   threads: number;
   driver: BenchOptions['client'];
   maxRegression: number;
-  size?: number;
-  count?: number;
+  overrides?: ScenarioOverrides;
   phaseTimeoutMs?: number;
   log: (s: string) => void;
   status: ((s: string) => void) | null;
@@ -79,7 +79,7 @@ export interface CompareConfig {
 export async function compareTargets(baseline: BrokerTarget, candidate: BrokerTarget, cfg: CompareConfig): Promise<{ verdict: GateVerdict; session: SessionResult }> {
   const session = await runSession({
     specs: cfg.specs, brokers: [candidate, baseline], reps: Math.max(cfg.reps, 2), driver: cfg.driver,
-    seconds: cfg.seconds, warmup: cfg.warmup, threads: cfg.threads, size: cfg.size, count: cfg.count, phaseTimeoutMs: cfg.phaseTimeoutMs,
+    seconds: cfg.seconds, warmup: cfg.warmup, threads: cfg.threads, overrides: cfg.overrides, phaseTimeoutMs: cfg.phaseTimeoutMs,
     log: cfg.log, status: cfg.status,
   });
   const summaries = groupRuns(session.runs);
@@ -97,7 +97,7 @@ export async function runGate(o: BenchOptions, ctx: { log: (s: string) => void; 
     const candidate = warrenTarget('candidate', { workers: o.workers, env });
     const { verdict, session } = await compareTargets(baseline, candidate, {
       specs: ctx.specs, reps: o.reps, seconds: o.seconds, warmup: o.warmup, threads: o.threads, driver: o.client,
-      maxRegression: o.maxRegression, size: o.size, count: o.count, phaseTimeoutMs: o.phaseTimeoutMs, log: ctx.log, status: ctx.status,
+      maxRegression: o.maxRegression, overrides: o.overrides, phaseTimeoutMs: o.phaseTimeoutMs, log: ctx.log, status: ctx.status,
     });
     process.stdout.write(`\nbaseline: ${o.compareRef} (${rev.commit.slice(0, 12)}); candidate: this checkout${o.injectDelayUs ? ` with ${o.injectDelayUs} µs injected delay` : ''}\n\n`);
     process.stdout.write(`${renderTable(groupRuns(session.runs))}\n\n${renderVerdict(verdict)}\n`);

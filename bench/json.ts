@@ -18,7 +18,7 @@ export function buildJson(o: BenchOptions, machine: MachineInfo, session: Sessio
     gitCommit: machine.gitCommit,
     parameters: {
       scenarios: o.scenarios, rates: o.rates ?? null, seconds: o.seconds, warmup: o.warmup, reps: o.reps,
-      client: o.client, threads: o.threads, workers: o.workers ?? null, size: o.size ?? null, count: o.count ?? null,
+      client: o.client, threads: o.threads, workers: o.workers ?? null, size: o.overrides.size ?? null, count: o.overrides.count ?? null, prefetch: o.overrides.prefetch ?? null,
     },
     brokers: session.brokers,
     summaries: groupRuns(session.runs),

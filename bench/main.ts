@@ -46,7 +46,7 @@ async function main(): Promise<number> {
 
   const session = await runSession({
     specs: specsFor(o), brokers, reps: o.reps, driver: o.client, seconds: o.seconds, warmup: o.warmup,
-    threads: o.threads, size: o.size, count: o.count, phaseTimeoutMs: o.phaseTimeoutMs, log, status,
+    threads: o.threads, overrides: o.overrides, phaseTimeoutMs: o.phaseTimeoutMs, log, status,
   });
   const summaries = groupRuns(session.runs);
   process.stdout.write(`\nbrokers: ${session.brokers.map((b) => `${b.name} = ${b.version}`).join('; ')}\n`);

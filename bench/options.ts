@@ -1,7 +1,7 @@
 // Command-line options of `npm run bench`.
 import os from 'node:os';
 import type { DriverName } from './drivers/types.js';
-import { SCENARIOS, isScenario, type ScenarioName } from './scenarios.js';
+import { SCENARIOS, isScenario, type ScenarioName, type ScenarioOverrides } from './scenarios.js';
 import { parseFraction, parseRate } from './stats.js';
 
 export interface BenchOptions {
@@ -26,10 +26,8 @@ export interface BenchOptions {
   svg?: string;
   compareRef?: string;
   maxRegression: number;
-  /** Message size override, bytes. */
-  size?: number;
-  /** Queue / connection count override (many-queues, connections). */
-  count?: number;
+  /** --size, --count, --prefetch */
+  overrides: ScenarioOverrides;
   /** How long a run's setup, teardown or final markers may take before it counts as hung, ms. */
   phaseTimeoutMs?: number;
   /** Sets WARREN_BENCH_DELAY_US in the candidate warren (the gate's self-check). */
@@ -55,6 +53,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --ceiling              also run against a null server: the client's own limit here
   --size BYTES           message size override
   --count N              queues (many-queues) or connections (connections) override
+  --prefetch N           the acking consumers' prefetch in confirm, acks, persistent (default 100)
   --json FILE            machine-readable results, with full latency histograms
   --html FILE            latency percentile curves and throughput over time
   --svg FILE             the same charts as a standalone SVG
@@ -75,7 +74,7 @@ export function defaultThreads(): number {
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const o: BenchOptions = {
     scenarios: SCENARIOS.filter((s) => s !== 'reset'), seconds: 5, warmup: 1, reps: 0, client: 'amqplib', threads: defaultThreads(),
-    ceiling: false, maxRegression: 0.1, quiet: false, help: false,
+    ceiling: false, maxRegression: 0.1, overrides: {}, quiet: false, help: false,
   };
   let scenarioGiven = false;
   for (let i = 0; i < argv.length; i++) {
@@ -119,8 +118,14 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       case '--svg': o.svg = value(); break;
       case '--compare-ref': o.compareRef = value(); break;
       case '--max-regression': o.maxRegression = parseFraction(value()); break;
-      case '--size': o.size = Math.floor(num(8)); break;
-      case '--count': o.count = Math.floor(num(1)); break;
+      case '--size': o.overrides.size = Math.floor(num(8)); break;
+      case '--count': o.overrides.count = Math.floor(num(1)); break;
+      case '--prefetch': {
+        const n = Math.floor(num(1));
+        if (n > 65535) throw new Error('--prefetch: basic.qos takes at most 65535');
+        o.overrides.prefetch = n;
+        break;
+      }
       case '--phase-timeout': o.phaseTimeoutMs = num(0.1) * 1000; break;
       case '--inject-delay-us': o.injectDelayUs = num(0); break;
       case '--quiet': o.quiet = true; break;

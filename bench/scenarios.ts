@@ -28,15 +28,21 @@ export interface ScenarioPlan {
   params: Record<string, unknown>;
 }
 
-export interface ScenarioOptions {
+/** What the command line may change in every scenario it runs. */
+export interface ScenarioOverrides {
+  /** the message size (bytes) */
+  size?: number;
+  /** counts: queues (many-queues) or idle connections (connections) */
+  count?: number;
+  /** the acking consumers' basic.qos prefetch (confirm, acks, persistent; default 100) */
+  prefetch?: number;
+}
+
+export interface ScenarioOptions extends ScenarioOverrides {
   /** Prefix for every queue and exchange, unique per run so runs never share state. */
   prefix: string;
   /** Overrides the scenario's publish rate (msg/s, 0 = max). */
   rate?: number;
-  /** Overrides the message size (bytes). */
-  size?: number;
-  /** Overrides counts: queues (many-queues) or idle connections (connections). */
-  count?: number;
 }
 
 export function isScenario(s: string): s is ScenarioName {
@@ -102,7 +108,7 @@ export function buildScenario(name: ScenarioName, o: ScenarioOptions): ScenarioP
       const plan = buildScenario('confirm', o);
       plan.label = name;
       plan.scenario = name;
-      plan.description = 'the confirm scenario without confirms: manual acks, prefetch 100';
+      plan.description = `the confirm scenario without confirms: manual acks, prefetch ${plan.params.prefetch}`;
       plan.publishers = plan.publishers.map((p) => ({ ...p, confirm: false, inFlight: 0 }));
       const { inFlight: _, ...params } = plan.params;
       plan.params = params;
@@ -113,13 +119,14 @@ export function buildScenario(name: ScenarioName, o: ScenarioOptions): ScenarioP
       const persistent = name === 'persistent';
       const queue = q('q');
       const size = o.size ?? (persistent ? 1024 : 16);
+      const prefetch = o.prefetch ?? 100;
       return {
         ...base,
-        description: persistent ? 'durable queue, persistent 1 KiB, confirms (1,000 in flight), manual acks' : 'publisher confirms, 1,000 in flight, manual acks, prefetch 100',
+        description: `${persistent ? 'durable queue, persistent 1 KiB, confirms' : 'publisher confirms,'} 1,000 in flight, manual acks, prefetch ${prefetch}`,
         topology: { exchanges: [], queues: [{ name: queue, durable: persistent }], bindings: [] },
         publishers: [pub({ exchange: '', routingKeys: [queue], size, persistent, confirm: true, inFlight: 1000, rate: base.rate })],
-        consumers: [{ queues: [queue], noAck: false, prefetch: 100 }],
-        params: { queues: 1, size, persistent, inFlight: 1000, prefetch: 100, ack: 'manual' },
+        consumers: [{ queues: [queue], noAck: false, prefetch }],
+        params: { queues: 1, size, persistent, inFlight: 1000, prefetch, ack: 'manual' },
       };
     }
     case 'many-queues': {

@@ -4,7 +4,7 @@
 import type { BrokerHandle, BrokerTarget } from './brokers.js';
 import type { DriverName } from './drivers/types.js';
 import { GeneratorPool, PHASE_TIMEOUT_MS, phase, runScenario, type RunResult } from './runner.js';
-import { buildScenario, type ScenarioName } from './scenarios.js';
+import { buildScenario, type ScenarioName, type ScenarioOverrides } from './scenarios.js';
 import { fmtMs, fmtRate } from './report.js';
 
 export interface RunSpec {
@@ -21,8 +21,7 @@ export interface SessionConfig {
   seconds: number;
   warmup: number;
   threads: number;
-  size?: number;
-  count?: number;
+  overrides?: ScenarioOverrides;
   /** RunConfig.phaseTimeoutMs */
   phaseTimeoutMs?: number;
   log: (line: string) => void;
@@ -63,7 +62,7 @@ export async function runSession(cfg: SessionConfig): Promise<SessionResult> {
       for (let rep = 1; rep <= cfg.reps; rep++) {
         for (const broker of handles) {
           const prefix = `warren-bench.${process.pid}.${++runSeq}.`;
-          const plan = buildScenario(spec.scenario, { prefix, rate: spec.rate, size: cfg.size, count: cfg.count });
+          const plan = buildScenario(spec.scenario, { ...cfg.overrides, prefix, rate: spec.rate });
           if (spec.rate !== undefined) plan.label = `${spec.scenario}@${rateLabel(spec.rate)}`;
           const tag = `${plan.label} on ${broker.name} (${rep}/${cfg.reps})`;
           const result = await runScenario(plan, broker, pool, {

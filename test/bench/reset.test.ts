@@ -10,7 +10,7 @@ import { ensureBuilt, quiet } from './helpers.js';
 
 beforeAll(() => ensureBuilt());
 
-const base = { reps: 2, seconds: 1, warmup: 0, threads: 0, driver: 'amqplib' as const, count: 300, specs: [{ scenario: 'reset' as const }], ...quiet };
+const base = { reps: 2, seconds: 1, warmup: 0, threads: 0, driver: 'amqplib' as const, overrides: { count: 300 }, specs: [{ scenario: 'reset' as const }], ...quiet };
 
 describe('the reset scenario', () => {
   it('plans N queues, each bound, 2 messages each; is not in the default list', () => {

@@ -135,7 +135,7 @@ describe('load generation against the null server', () => {
   }, 20_000);
 
   it('JSON, table, HTML and SVG carry the figures', async () => {
-    const s = await runSession({ ...base, specs: [{ scenario: 'fanout' }, { scenario: 'connections' }], count: 20, brokers: [urlTarget('null', server.url)], driver: 'pipelined' });
+    const s = await runSession({ ...base, specs: [{ scenario: 'fanout' }, { scenario: 'connections' }], overrides: { count: 20 }, brokers: [urlTarget('null', server.url)], driver: 'pipelined' });
     const o = parseOptions(['--scenario', 'fanout,connections', '--seconds', '1']);
     const json = JSON.parse(JSON.stringify(buildJson(o, machineInfo(process.cwd()), s)));
     expect(json.machine.cores).toBeGreaterThan(0);

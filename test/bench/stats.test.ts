@@ -108,6 +108,24 @@ describe('options', () => {
     expect(parseOptions(['--rate', '1k,max']).scenarios).toEqual(['latency']);
     expect(() => parseOptions(['--scenario', 'nope'])).toThrow(/unknown scenario/);
   });
+
+  it('--size, --count and --prefetch reach the scenarios the session builds', () => {
+    const o = parseOptions(['--size', '64', '--count', '20', '--prefetch', '1000']);
+    expect(o.overrides).toEqual({ size: 64, count: 20, prefetch: 1000 });
+    for (const name of ['acks', 'confirm', 'persistent'] as const) {
+      const plan = buildScenario(name, { ...o.overrides, prefix: 'x.' });
+      expect(plan.consumers).toEqual([{ queues: ['x.q'], noAck: false, prefetch: 1000 }]);
+      expect(plan.params.prefetch).toBe(1000);
+      expect(plan.description).toContain('prefetch 1000');
+    }
+    expect(buildScenario('acks', { prefix: 'x.' }).consumers[0]!.prefetch).toBe(100);
+    // No-ack consumers take no prefetch.
+    expect(buildScenario('single', { ...o.overrides, prefix: 'x.' }).consumers[0]!.prefetch).toBe(0);
+    expect(buildScenario('many-queues', { ...o.overrides, prefix: 'x.' }).consumers).toHaveLength(1);
+    expect(parseOptions([]).overrides).toEqual({});
+    expect(() => parseOptions(['--prefetch', '65536'])).toThrow(/65535/);
+    expect(() => parseOptions(['--prefetch', '0'])).toThrow(/>= 1/);
+  });
 });
 
 describe('gate evaluation', () => {
