@@ -122,7 +122,7 @@ export function buildScenario(name: ScenarioName, o: ScenarioOptions): ScenarioP
       const prefetch = o.prefetch ?? 100;
       return {
         ...base,
-        description: `${persistent ? 'durable queue, persistent 1 KiB, confirms' : 'publisher confirms,'} 1,000 in flight, manual acks, prefetch ${prefetch}`,
+        description: `${persistent ? 'durable queue, persistent, confirms (1,000 in flight)' : 'publisher confirms, 1,000 in flight'}, manual acks, prefetch ${prefetch}`,
         topology: { exchanges: [], queues: [{ name: queue, durable: persistent }], bindings: [] },
         publishers: [pub({ exchange: '', routingKeys: [queue], size, persistent, confirm: true, inFlight: 1000, rate: base.rate })],
         consumers: [{ queues: [queue], noAck: false, prefetch }],

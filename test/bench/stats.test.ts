@@ -109,7 +109,7 @@ describe('options', () => {
     expect(() => parseOptions(['--scenario', 'nope'])).toThrow(/unknown scenario/);
   });
 
-  it('--size, --count and --prefetch reach the scenarios the session builds', () => {
+  it('--size, --count and --prefetch become the scenarios\' overrides (run.test.ts sees --count reach a session)', () => {
     const o = parseOptions(['--size', '64', '--count', '20', '--prefetch', '1000']);
     expect(o.overrides).toEqual({ size: 64, count: 20, prefetch: 1000 });
     for (const name of ['acks', 'confirm', 'persistent'] as const) {
