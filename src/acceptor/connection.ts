@@ -579,13 +579,14 @@ export class Connection implements FrameHandler {
   /**
    * Our close-ok went out: the connection is gone for the broker (its channels released,
    * its exclusive queues too, as in RabbitMQ, in the same turn); the client closes the
-   * socket, or it is dropped later. A socket
-   * left to linger does not keep the process alive.
+   * socket, or it is dropped later. A socket left to linger does not keep the process
+   * alive, and one the client closed does not keep its connection for the rest of the wait.
    */
   closeOkSent(): void {
     this.teardown();
     this.socket.unref();
-    setTimeout(() => this.socket.destroy(), CLOSE_OK_LINGER_MS).unref();
+    const drop = setTimeout(() => this.socket.destroy(), CLOSE_OK_LINGER_MS).unref();
+    this.socket.once('close', () => clearTimeout(drop));
   }
 
   /** No more frames in either direction. */
