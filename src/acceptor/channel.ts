@@ -21,7 +21,7 @@ import { Transaction } from './transaction.js';
 import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
-import type { ConsumerRef } from './consumer-registry.js';
+import type { ConsumerRef, PrewrittenTag } from './consumer-registry.js';
 import { REPLY_TO, replyToRewritten, type ReplyConsumer } from './direct-reply-to.js';
 import { messageParts, type MessageParts, type Observers } from '../rig/observers.js';
 import { PublishPermits } from '../auth/publish-permits.js';
@@ -94,7 +94,7 @@ export class Channel {
   private readonly stats = new ChannelStats();
 
   /** the publish being assembled, then routed */
-  private readonly incoming = new IncomingMessage();
+  private readonly incoming: IncomingMessage;
   /** on the connection's inputHolders list */
   private listedAsInputHolder = false;
 
@@ -122,6 +122,7 @@ export class Channel {
     readonly id: number,
     readonly conn: Connection,
   ) {
+    this.incoming = new IncomingMessage(conn);
     this.permits = new PublishPermits(conn.broker.access, conn.user, conn.vhost.name);
     this.ref = conn.broker.registerChannel(this);
     this.routeCache = new RouteCache(conn.broker.links.length);
@@ -592,7 +593,7 @@ export class Channel {
     const { buf, offset } = w;
     // the body's first (usually only) frame and the ring agree mod 8: one word-wise copy
     const pad = m.bodyPad(buf, offset + beforeBody, slack);
-    m.writeBlock(buf, writePublishHeader(buf, offset, m.flags | (pad << PUBLISH_PAD_SHIFT), this.ref, publishId, queueIds, msgIds) + pad);
+    m.writeBlock(buf, w.view, writePublishHeader(buf, offset, m.flags | (pad << PUBLISH_PAD_SHIFT), this.ref, publishId, queueIds, msgIds) + pad);
     // Delivered everywhere, nothing to confirm or store: the shard may take it with the ack.
     const quiet = msgIds !== undefined && (m.flags & (PUBLISH_CONFIRM | PUBLISH_PERSISTENT)) === 0 && !msgIds.includes(0);
     link.endPublish(quiet ? size : 0);
@@ -713,22 +714,23 @@ export class Channel {
     } else this.stats.deliverNoAck++;
     if (redelivered) this.stats.redeliver++;
     const v = this.view.read(buf, blockAt);
+    const bufView = consumer.link.viewOf(buf);
     const out = this.conn.out;
     const start = out.beginFrame(FRAME_METHOD, this.id);
     out.u32(M.BASIC_DELIVER);
-    out.bytes(consumer.tagShortstr);
+    out.bytes(consumer.tagShortstr, 0, consumer.tagShortstr.length, consumer.tagView);
     out.u64(tag);
     out.u8(redelivered ? 1 : 0);
-    out.bytes(buf, v.start, v.propertiesAt - 4); // exchange and routing key, already shortstrs
+    out.bytes(buf, v.start, v.propertiesAt - 4, bufView); // exchange and routing key, already shortstrs
     out.endFrame(start);
-    out.writeContentFrom(this.id, M.CLASS_BASIC, buf, v.propertiesAt, v.propertiesEnd, buf, v.bodyAt, v.end, this.conn.frameMax);
+    out.writeContentFrom(this.id, M.CLASS_BASIC, buf, v.propertiesAt, v.propertiesEnd, buf, v.bodyAt, v.end, this.conn.frameMax, bufView, bufView);
     this.conn.dirty();
     if (this.observers.deliver) this.observers.onDeliver(this, consumer.queue.name, consumer.tag, tag, redelivered, partsOf(v));
   }
 
   /** basic.deliver of a direct reply (no-ack: nothing to settle). */
   sendReply(consumer: ReplyConsumer, message: IncomingMessage): void {
-    const tag = this.writeRouted(consumer.tagShortstr, message);
+    const tag = this.writeRouted(consumer, message);
     if (this.observers.deliver) this.observers.onDeliver(this, REPLY_TO, consumer.tag, tag, false, message.parts());
   }
 
@@ -737,7 +739,7 @@ export class Channel {
    * message another channel is routing; `msgId`: its id in the queue, for a consumer that acks.
    */
   deliverDirect(consumer: ConsumerRef, message: IncomingMessage, msgId: number): void {
-    const tag = this.writeRouted(consumer.tagShortstr, message);
+    const tag = this.writeRouted(consumer, message);
     if (consumer.noAck) this.stats.deliverNoAck++;
     else {
       this.addUnacked(tag, consumer.link, consumer.queue.id, msgId);
@@ -747,15 +749,15 @@ export class Channel {
   }
 
   /** basic.deliver, straight from where the publishing channel received it, of the message it is routing; returns the tag. */
-  private writeRouted(consumerTag: Buffer, message: IncomingMessage): number {
+  private writeRouted(consumer: PrewrittenTag, message: IncomingMessage): number {
     const out = this.conn.out;
     const start = out.beginFrame(FRAME_METHOD, this.id);
     out.u32(M.BASIC_DELIVER);
-    out.bytes(consumerTag);
+    out.bytes(consumer.tagShortstr, 0, consumer.tagShortstr.length, consumer.tagView);
     const tag = ++this.nextTag;
     out.u64(tag);
     out.u8(0);
-    out.bytes(message.names, message.namesAt, message.namesEnd); // exchange and routing key, shortstrs as published
+    message.writeNames(out);
     out.endFrame(start);
     message.writeContent(out, this.id, this.conn.frameMax);
     this.conn.dirty();

@@ -136,6 +136,9 @@ export class Connection implements FrameHandler {
   private whenEnded: (() => void) | null = null;
   /** the buffers the socket reads into (null: Node's own, a fresh one per read) */
   private readonly readBuffers: ReadBuffers | null;
+  /** the last chunk read, and a view of it where its read buffer has one (viewOf) */
+  private chunk: Buffer | null = null;
+  private chunkView: DataView | null = null;
 
   constructor(
     readonly id: number,
@@ -146,7 +149,11 @@ export class Connection implements FrameHandler {
     this.handshake = new Handshake(this);
     this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     socket.setNoDelay(true);
-    const onChunk = (chunk: Buffer): void => this.guard(this.onData, chunk);
+    const onChunk = (chunk: Buffer, view: DataView | null = null): void => {
+      this.chunk = chunk;
+      this.chunkView = view;
+      this.guard(this.onData, chunk);
+    };
     this.readBuffers = readIntoOwnBuffers(socket, onChunk, (buffer) => this.holdsInput(buffer));
     if (this.readBuffers === null) socket.on('data', onChunk);
     socket.on('drain', () => this.guard(this.onDrain, undefined));
@@ -165,6 +172,11 @@ export class Connection implements FrameHandler {
     } catch (err) {
       this.fail(err);
     }
+  }
+
+  /** A view of `buf` where it is the chunk just read (frames handed to the channels lie there, or in buffers of their own). */
+  viewOf(buf: Uint8Array): DataView | null {
+    return buf === this.chunk ? this.chunkView : null;
   }
 
   /** Marks the output buffer as holding bytes to write this turn. */

@@ -11,16 +11,26 @@ import type { ShardLink } from './shard-link.js';
 import type { OutputScheduler } from './output-scheduler.js';
 
 /** A consumer as the acceptor knows it; the shard holds its credit and queue position. */
-export interface ConsumerRef {
+export interface ConsumerRef extends PrewrittenTag {
   readonly id: number;
   readonly channel: Channel;
   readonly tag: string;
-  /** the tag as a shortstr, prewritten for basic.deliver */
-  readonly tagShortstr: Buffer;
   readonly queue: QueueRecord;
   readonly link: ShardLink;
   readonly noAck: boolean;
   readonly exclusive: boolean;
+}
+
+/** A consumer tag as basic.deliver carries it: a shortstr, and a view of it for word-wise copies (copyBytes). */
+export interface PrewrittenTag {
+  readonly tagShortstr: Buffer;
+  readonly tagView: DataView;
+}
+
+export function prewrittenTag(tag: string): PrewrittenTag {
+  const tagBytes = Buffer.from(tag);
+  const tagShortstr = Buffer.concat([Buffer.from([tagBytes.length]), tagBytes]);
+  return { tagShortstr, tagView: new DataView(tagShortstr.buffer, tagShortstr.byteOffset, tagShortstr.length) };
 }
 
 export interface ConsumerHost {
@@ -43,12 +53,11 @@ export class ConsumerRegistry {
 
   /** `priority`: x-priority of basic.consume (0 when absent) */
   add(channel: Channel, queue: QueueRecord, tag: string, noAck: boolean, exclusive: boolean, priority = 0): ConsumerRef {
-    const tagBytes = Buffer.from(tag);
     const consumer: ConsumerRef = {
       id: this.host.newId(),
       channel,
       tag,
-      tagShortstr: Buffer.concat([Buffer.from([tagBytes.length]), tagBytes]),
+      ...prewrittenTag(tag),
       queue,
       link: this.host.links[queue.shard],
       noAck,

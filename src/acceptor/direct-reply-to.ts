@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import { CLASS_BASIC } from '../protocol/methods.generated.js';
 import type { Channel } from './channel.js';
+import { prewrittenTag, type PrewrittenTag } from './consumer-registry.js';
 
 export const REPLY_TO = 'amq.rabbitmq.reply-to';
 const PREFIX = `${REPLY_TO}.`;
@@ -19,11 +20,9 @@ const REPLY_TO_BYTES = Buffer.from(REPLY_TO);
 /** The reply-to bit of a basic property list's flags (0x0200), in its first byte. */
 export const REPLY_TO_FLAG_BYTE0 = 0x02;
 
-export interface ReplyConsumer {
+export interface ReplyConsumer extends PrewrittenTag {
   readonly channel: Channel;
   readonly tag: string;
-  /** the tag as a shortstr, for basic.deliver */
-  readonly tagShortstr: Buffer;
   /** the reply-to its requests carry: `amq.rabbitmq.reply-to.<key>` */
   readonly address: string;
 }
@@ -33,11 +32,10 @@ export class DirectReplyTo {
   private readonly byAddress = new Map<string, ReplyConsumer>();
 
   consume(channel: Channel, tag: string): ReplyConsumer {
-    const tagBytes = Buffer.from(tag);
     const consumer: ReplyConsumer = {
       channel,
       tag,
-      tagShortstr: Buffer.concat([Buffer.from([tagBytes.length]), tagBytes]),
+      ...prewrittenTag(tag),
       address: PREFIX + randomBytes(18).toString('base64url'),
     };
     this.byAddress.set(consumer.address, consumer);

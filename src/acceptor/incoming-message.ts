@@ -9,7 +9,7 @@ import { AmqpError, ReplyCode, connectionError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
 import * as M from '../protocol/methods.generated.js';
-import { alignPad, copyBytes } from '../protocol/copy-bytes.js';
+import { alignPad, copyBytes, type ViewHolder } from '../protocol/copy-bytes.js';
 import type { OutputBuffer } from '../protocol/output-buffer.js';
 import { PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, blockSize, copyParts, writeBlockProperties } from '../shard/records.js';
 import type { RoutedMessage } from '../routing/topology.js';
@@ -25,6 +25,9 @@ const EXPECT_HEADER = 1;
 const EXPECT_BODY = 2;
 
 export class IncomingMessage implements RoutedMessage {
+  /** `input`: the connection it comes from, with views of the chunks its parts lie in, for word-wise copies out of them (copyBytes) */
+  constructor(private readonly input: ViewHolder) {}
+
   private expecting = NO_CONTENT;
   /** PUBLISH_* flags for its ring record */
   flags = 0;
@@ -227,18 +230,28 @@ export class IncomingMessage implements RoutedMessage {
     return alignPad(body, this.bodySrc !== null ? this.bodyAt : 0, dst, at, slack);
   }
 
-  /** Writes its block at buf[at..): exchange and routing key exactly as basic.publish carried them, properties, body. */
-  writeBlock(buf: Buffer, at: number): void {
-    at += copyBytes(this.names, this.namesAt, this.namesEnd, buf, at);
-    at = writeBlockProperties(buf, at, this.props, this.propsAt, this.propsEnd, this.bodySize);
-    if (this.bodySrc !== null) copyBytes(this.bodySrc, this.bodyAt, this.bodyAt + this.bodySize, buf, at);
+  /** Writes its block at buf[at..) (`view`: buf's): exchange and routing key exactly as basic.publish carried them, properties, body. */
+  writeBlock(buf: Buffer, view: DataView, at: number): void {
+    const input = this.input;
+    at += copyBytes(this.names, this.namesAt, this.namesEnd, buf, at, input.viewOf(this.names), view);
+    at = writeBlockProperties(buf, at, this.props, this.propsAt, this.propsEnd, this.bodySize, input.viewOf(this.props), view);
+    const body = this.bodySrc;
+    if (body !== null) copyBytes(body, this.bodyAt, this.bodyAt + this.bodySize, buf, at, input.viewOf(body), view);
     else copyParts(this.bodyParts, buf, at);
+  }
+
+  /** Its exchange and routing key, shortstrs as published (basic.deliver's). */
+  writeNames(out: OutputBuffer): void {
+    out.bytes(this.names, this.namesAt, this.namesEnd, this.input.viewOf(this.names));
   }
 
   /** Its content (header and body frames) on channel `channelId`. */
   writeContent(out: OutputBuffer, channelId: number, frameMax: number): void {
     const bodySrc = this.bodySrc;
-    if (bodySrc !== null) out.writeContentFrom(channelId, M.CLASS_BASIC, this.props, this.propsAt, this.propsEnd, bodySrc, this.bodyAt, this.bodyAt + this.bodySize, frameMax);
+    if (bodySrc !== null) {
+      const input = this.input;
+      out.writeContentFrom(channelId, M.CLASS_BASIC, this.props, this.propsAt, this.propsEnd, bodySrc, this.bodyAt, this.bodyAt + this.bodySize, frameMax, input.viewOf(this.props), input.viewOf(bodySrc));
+    }
     else out.writeContent(channelId, M.CLASS_BASIC, this.bodySize, this.properties, this.bodyParts, frameMax);
   }
 

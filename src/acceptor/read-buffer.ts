@@ -35,6 +35,8 @@ interface OnreadFields {
 
 let fields: OnreadFields | null | undefined;
 
+const viewOf = (b: Buffer): DataView => new DataView(b.buffer, b.byteOffset, b.length);
+
 /** The socket's `onread` fields (kBuffer, kBufferCb, kBufferGen); null where this Node has none. */
 function onreadFields(socket: Socket): OnreadFields | null {
   if (fields !== undefined) return fields;
@@ -51,29 +53,39 @@ export interface ReadBuffers {
 }
 
 /** Returns null (and changes nothing) where the socket cannot read into buffers of ours. */
-export function readIntoOwnBuffers(socket: Socket, onChunk: (chunk: Buffer) => void, holds: (buffer: ArrayBufferLike) => boolean): ReadBuffers | null {
+export function readIntoOwnBuffers(socket: Socket, onChunk: (chunk: Buffer, view: DataView | null) => void, holds: (buffer: ArrayBufferLike) => boolean): ReadBuffers | null {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buf: Buffer) => void } })._handle;
   const f = socket instanceof TLSSocket ? null : onreadFields(socket);
   if (f === null || typeof handle?.useUserBuffer !== 'function') return null;
   let current: Buffer = Buffer.allocUnsafeSlow(FIRST_READ);
+  // Views of the buffers, at the same offsets as their chunks: for word-wise copies out of them (copyBytes).
+  let currentView = viewOf(current);
   let spare: Buffer | null = null;
+  let spareView = currentView;
   let filled = false;
   const s = socket as unknown as Record<symbol, unknown>;
   s[f.buffer] = current;
   s[f.callback] = (nread: number, into: Buffer) => {
     filled = nread === into.length;
-    onChunk(into.subarray(0, nread));
+    onChunk(into.subarray(0, nread), into === current ? currentView : null);
   };
   // Called after each chunk: the buffer for the next read.
   s[f.generator] = () => {
     const size = filled && current.length < MAX_READ ? current.length * 2 : current.length;
     if (!holds(current.buffer)) {
-      if (size !== current.length) current = Buffer.allocUnsafeSlow(size);
+      if (size !== current.length) {
+        current = Buffer.allocUnsafeSlow(size);
+        currentView = viewOf(current);
+      }
       return current;
     }
-    const next = spare !== null && spare.length === size && !holds(spare.buffer) ? spare : Buffer.allocUnsafeSlow(size);
+    const reuse = spare !== null && spare.length === size && !holds(spare.buffer);
+    const next = reuse ? spare! : Buffer.allocUnsafeSlow(size);
+    const nextView = reuse ? spareView : viewOf(next);
     spare = current;
+    spareView = currentView;
     current = next;
+    currentView = nextView;
     return current;
   };
   handle.useUserBuffer(current);

@@ -441,6 +441,11 @@ export class ShardLink {
     w.flush();
   }
 
+  /** A view of `buf` where it is the ring this link reads (a record handed to a handler lies there, or in a buffer of its own). */
+  viewOf(buf: Uint8Array): DataView | null {
+    return buf === this.input.data ? this.input.view : null;
+  }
+
   private work(): boolean {
     let progress = false;
     if (this.writer.drainOverflow()) {

@@ -15,9 +15,13 @@
  * From 256 bytes a copy that disagrees goes through a scratch
  * buffer placed to agree with the shared side: a word copy there and a plain
  * memmove on the other side (1,100 bytes 180 ns, 16 KiB 0.86 against 4.9 µs).
+ *
+ * A caller that keeps DataViews over src and dst (at the same offsets) passes
+ * them, and a small copy goes four bytes at a time (copyWords).
  */
-export function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number): number {
+export function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, srcView: DataView | null = null, dstView: DataView | null = null): number {
   const n = end - start;
+  if (n < WORDS_BELOW && srcView !== null && dstView !== null) return copyWords(srcView, start, dstView, at, n);
   if (n >= LOOP_BELOW) {
     if (n >= REALIGN_FROM && ((src.byteOffset + start - dst.byteOffset - at) & 7) !== 0) return copyMisaligned(src, start, end, dst, at);
     return (src as Buffer).copy(dst, at, start, end);
@@ -25,6 +29,37 @@ export function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint
   for (let i = start; i < end; i++) dst[at++] = src[i];
   return n;
 }
+
+/**
+ * Copies n bytes from src[srcAt..] to dst[dstAt..], four bytes at a time.
+ *
+ * For callers that hold DataViews over both sides (a ring's, a slab's, an
+ * output buffer's): 16 bytes take 15 ns against the loop's 36, 48 bytes 27
+ * against 94, 100 bytes 48-57 against Buffer.copy's 55 or more (node 20, this
+ * 2-core VM; unrolling to 8 bytes a turn changed nothing). Finding a view for
+ * a Uint8Array costs more than that (its `buffer` and `byteOffset` are calls
+ * into V8, 13-40 ns each), so only a caller that keeps one beside its bytes
+ * gains; WORDS_BELOW says up to where.
+ */
+export function copyWords(src: DataView, srcAt: number, dst: DataView, dstAt: number, n: number): number {
+  const words = srcAt + (n & ~3);
+  while (srcAt < words) {
+    dst.setInt32(dstAt, src.getInt32(srcAt, true), true);
+    srcAt += 4;
+    dstAt += 4;
+  }
+  for (let left = n & 3; left > 0; left--) dst.setUint8(dstAt++, src.getUint8(srcAt++));
+  return n;
+}
+
+/** An owner of buffers that keeps views of them (a connection of its read buffers, a shard link of its ring). */
+export interface ViewHolder {
+  /** A view of `buf` at the same offsets, where buf is one of those buffers; else null. */
+  viewOf(buf: Uint8Array): DataView | null;
+}
+
+/** Sizes below which copyWords is quicker than copyBytes (measured, see copyWords). */
+export const WORDS_BELOW = 128;
 
 /**
  * A writer that places a copy into or out of a ring does better than the two

@@ -20,6 +20,8 @@ import { copyBytes } from './copy-bytes.js';
 import { writeU32BE } from './uint32.js';
 
 const EMPTY = Buffer.alloc(0);
+const EMPTY_VIEW = new DataView(EMPTY.buffer, EMPTY.byteOffset, 0);
+const viewOf = (b: Buffer): DataView => new DataView(b.buffer, b.byteOffset, b.length);
 const TWO_32 = 0x1_0000_0000;
 const TWO_63 = 2 ** 63;
 const ELLIPSIS = Buffer.from('...');
@@ -32,6 +34,8 @@ const MAX_RETIRED = 16;
 
 export class OutputBuffer {
   buf: Buffer;
+  /** buf again, for word-wise copies (copyWords): same offsets */
+  private view: DataView;
   pos = 0;
   /** Where positions count from (absolute in buf; negative once a frame moved to a fresh slab). */
   private origin = 0;
@@ -56,6 +60,7 @@ export class OutputBuffer {
   constructor(initialSize = 16 * 1024) {
     this.initialSize = Math.max(16, initialSize | 0);
     this.buf = Buffer.allocUnsafe(this.initialSize);
+    this.view = viewOf(this.buf);
   }
 
   /** Number of bytes written and not yet taken. */
@@ -103,6 +108,7 @@ export class OutputBuffer {
       this.retiredUntil.push(this.taken + this.piecesBytes);
     }
     this.buf = next;
+    this.view = viewOf(next);
     this.origin -= from;
     this.pos = moving;
     this.start = 0;
@@ -169,6 +175,7 @@ export class OutputBuffer {
     // A slab made for one large message is not kept; one grown by a busy turn is, for written().
     if (this.buf.length > MAX_SLAB) {
       this.buf = EMPTY;
+      this.view = EMPTY_VIEW;
       this.pos = this.start = this.origin = this.frameEnd = 0;
     }
     return out;
@@ -295,11 +302,11 @@ export class OutputBuffer {
     }
   }
 
-  /** Raw bytes, no length prefix. */
-  bytes(b: Buffer, start = 0, end = b.length): void {
+  /** Raw bytes, no length prefix (`view`: b's, where the caller holds one: copyBytes). */
+  bytes(b: Buffer, start = 0, end = b.length, view: DataView | null = null): void {
     const n = end - start;
     this.ensure(n);
-    copyBytes(b, start, end, this.buf, this.pos);
+    copyBytes(b, start, end, this.buf, this.pos, view, this.view);
     this.pos += n;
   }
 
@@ -491,17 +498,20 @@ export class OutputBuffer {
     bodyAt: number,
     bodyEnd: number,
     frameMax: number,
+    /** props' and body's, where the caller holds them (copyBytes) */
+    propsView: DataView | null = null,
+    bodyView: DataView | null = null,
   ): void {
     const bodySize = bodyEnd - bodyAt;
     const maxPayload = maxPayloadOf(frameMax, bodySize);
     const frames = Math.ceil(bodySize / maxPayload);
     this.ensure(FRAME_OVERHEAD + 12 + propertiesEnd - propertiesAt + frames * FRAME_OVERHEAD + bodySize);
     const b = this.buf;
-    let p = this.writeHeaderFrame(channel, classId, bodySize, props, propertiesAt, propertiesEnd);
+    let p = this.writeHeaderFrame(channel, classId, bodySize, props, propertiesAt, propertiesEnd, propsView);
     for (let at = bodyAt; at < bodyEnd; ) {
       const size = bodyEnd - at < maxPayload ? bodyEnd - at : maxPayload;
       p = bodyFrameStart(b, p, channel, size);
-      p += copyBytes(body, at, at + size, b, p);
+      p += copyBytes(body, at, at + size, b, p, bodyView, this.view);
       b[p++] = FRAME_END;
       at += size;
     }
@@ -509,7 +519,7 @@ export class OutputBuffer {
   }
 
   /** The content header frame at pos (room ensured by the caller); returns the end offset in buf. */
-  private writeHeaderFrame(channel: number, classId: number, bodySize: number, src: Buffer, propertiesAt: number, propertiesEnd: number): number {
+  private writeHeaderFrame(channel: number, classId: number, bodySize: number, src: Buffer, propertiesAt: number, propertiesEnd: number, srcView: DataView | null = null): number {
     const b = this.buf;
     let p = this.pos;
     b[p] = FRAME_HEADER;
@@ -524,7 +534,7 @@ export class OutputBuffer {
     writeU32BE(b, p + 11, hi);
     writeU32BE(b, p + 15, bodySize - hi * TWO_32);
     p += 19;
-    p += copyBytes(src, propertiesAt, propertiesEnd, b, p);
+    p += copyBytes(src, propertiesAt, propertiesEnd, b, p, srcView, this.view);
     b[p++] = FRAME_END;
     return p;
   }

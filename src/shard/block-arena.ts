@@ -31,7 +31,7 @@
  * pending bytes for the last few buffers, and touches its map when a stream
  * moves to the next buffer.
  */
-import { alignSlack, copyBytes } from '../protocol/copy-bytes.js';
+import { alignSlack, copyBytes, copyWords, WORDS_BELOW } from '../protocol/copy-bytes.js';
 import type { StoredMessage } from './queue.js';
 
 /** The least waste worth a pass. */
@@ -44,7 +44,16 @@ export type MessageWalk = (visit: (message: StoredMessage) => void) => void;
 
 /** A message of `block`, made elsewhere (`copy` makes those of published blocks). */
 export function storedMessage(block: Buffer): StoredMessage {
-  return { block, buffer: block.buffer };
+  return { block, view: viewOfBuffer(block.buffer), at: block.byteOffset };
+}
+
+/** Views of the buffers that blocks made elsewhere lie in (Node's pool, as a rule), one per buffer. */
+const bufferViews = new WeakMap<ArrayBufferLike, DataView>();
+
+function viewOfBuffer(buffer: ArrayBufferLike): DataView {
+  let view = bufferViews.get(buffer);
+  if (view === undefined) bufferViews.set(buffer, (view = new DataView(buffer)));
+  return view;
 }
 
 /** What the entries hold in one buffer. */
@@ -55,7 +64,7 @@ interface BufferUse {
 
 export class BlockArena {
   /** weak: a count that an entry gone uncounted left behind must not keep its buffer alive */
-  private uses = new WeakMap<ArrayBufferLike, BufferUse>();
+  private uses = new WeakMap<DataView, BufferUse>();
   /** bytes the entries hold, in all buffers */
   private held = 0;
   /** the unused bytes of sparse buffers */
@@ -65,9 +74,9 @@ export class BlockArena {
    * touched: those of the messages being copied in, delivered and acked. A
    * delivery's release as ready and hold as unacked cancel out here.
    */
-  private buffer0: ArrayBufferLike | null = null;
-  private buffer1: ArrayBufferLike | null = null;
-  private buffer2: ArrayBufferLike | null = null;
+  private buffer0: DataView | null = null;
+  private buffer1: DataView | null = null;
+  private buffer2: DataView | null = null;
   private bytes0 = 0;
   private bytes1 = 0;
   private bytes2 = 0;
@@ -79,15 +88,16 @@ export class BlockArena {
 
   constructor(private readonly minPassBytes = MIN_PASS_BYTES) {}
 
-  /** A message whose block is a copy of buf[start..end) in the arena's slabs. */
-  copy(buf: Uint8Array, start: number, end: number): StoredMessage {
-    const block = this.copies.copy(buf, start, end);
-    return { block, buffer: this.copies.buffer };
+  /** A message whose block is a copy of buf[start..end) in the arena's slabs (`view`: buf's, where the caller has one). */
+  copy(buf: Uint8Array, view: DataView | null, start: number, end: number): StoredMessage {
+    const copies = this.copies;
+    const block = copies.copy(buf, view, start, end);
+    return { block, view: copies.view, at: copies.at };
   }
 
   /** An entry holds `message` in memory from now on (1), or no more (-1). */
   count(message: StoredMessage, sign: 1 | -1): void {
-    const buffer = message.buffer;
+    const buffer = message.view;
     const bytes = sign * message.block.length;
     if (buffer === this.buffer0) this.bytes0 += bytes;
     else if (buffer === this.buffer1) this.bytes1 += bytes;
@@ -102,7 +112,7 @@ export class BlockArena {
   }
 
   /** Counts the oldest slot's pending bytes, and gives `buffer` a slot. */
-  private replaceSlot(buffer: ArrayBufferLike, bytes: number): void {
+  private replaceSlot(buffer: DataView, bytes: number): void {
     if (this.bytes2 !== 0) this.adjust(this.buffer2!, this.bytes2);
     this.buffer2 = this.buffer1;
     this.bytes2 = this.bytes1;
@@ -119,7 +129,7 @@ export class BlockArena {
     this.bytes0 = this.bytes1 = this.bytes2 = 0;
   }
 
-  private adjust(buffer: ArrayBufferLike, bytes: number): void {
+  private adjust(buffer: DataView, bytes: number): void {
     let use = this.uses.get(buffer);
     if (use === undefined) {
       // (a release it never counted held: nothing to take from)
@@ -144,17 +154,18 @@ export class BlockArena {
     // A queue's blocks mostly come in the order they were copied, so neighbours
     // share a buffer: the maps are touched when the buffer changes, not per block.
     const packed = new Slabs();
-    let seen: ArrayBufferLike | null = null;
+    let seen: DataView | null = null;
     let sparse = false;
     walk((m) => {
-      if (m.buffer !== seen) {
-        seen = m.buffer;
+      if (m.view !== seen) {
+        seen = m.view;
         // (a block moved already, seen again through another queue, is in a buffer `before` lacks)
         sparse = before.get(seen)?.sparse === true;
       }
       if (sparse) {
-        m.block = packed.copy(m.block, 0, m.block.length);
-        m.buffer = packed.buffer;
+        m.block = packed.copy(m.block, null, 0, m.block.length);
+        m.view = packed.view;
+        m.at = packed.at;
         this.moved++;
       }
       this.count(m, 1);
@@ -167,15 +178,18 @@ export class BlockArena {
 /** Blocks carved one after another out of slabs that nothing else shares. */
 class Slabs {
   private slab: ArrayBuffer = new ArrayBuffer(0);
+  private slabView = new DataView(this.slab);
   private offset = 0;
-  /** the buffer of the last block taken */
-  buffer: ArrayBufferLike = this.slab;
+  /** the buffer of the last block taken, as a view, and where the block starts in it */
+  view = this.slabView;
+  at = 0;
 
-  /** A copy of src[start..end), placed to agree with it mod 8 (alignPad: src is a ring, as a rule). */
-  copy(src: Uint8Array, start: number, end: number): Buffer {
+  /** A copy of src[start..end) (srcView: src's, or null), placed to agree with it mod 8 (alignPad: src is a ring, as a rule). */
+  copy(src: Uint8Array, srcView: DataView | null, start: number, end: number): Buffer {
     const size = end - start;
     const block = this.take(size, alignSlack(size) === 0 ? -1 : (src.byteOffset + start) & 7);
-    copyBytes(src, start, end, block, 0);
+    if (size < WORDS_BELOW && srcView !== null) copyWords(srcView, start, this.view, this.at, size);
+    else copyBytes(src, start, end, block, 0);
     return block;
   }
 
@@ -185,16 +199,19 @@ class Slabs {
     if (size > SLAB_BYTES / 2) {
       const pad = mod < 0 ? 0 : mod;
       const own = Buffer.allocUnsafeSlow(size + pad);
-      this.buffer = own.buffer;
+      this.view = new DataView(own.buffer);
+      this.at = pad;
       return pad === 0 ? own : own.subarray(pad);
     }
     let pad = mod < 0 ? 0 : (mod - this.offset) & 7;
     if (pad + size > this.slab.byteLength - this.offset) {
       this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES).buffer as ArrayBuffer;
+      this.slabView = new DataView(this.slab);
       this.offset = 0;
       pad = mod < 0 ? 0 : mod;
     }
-    this.buffer = this.slab;
+    this.view = this.slabView;
+    this.at = this.offset + pad;
     const block = Buffer.from(this.slab, this.offset + pad, size);
     this.offset += pad + size;
     return block;

@@ -10,8 +10,14 @@ import type { PagedOut } from '../store/recover.js';
 /** A message as a shard keeps it: its block, copied out of the ring once. */
 export interface StoredMessage {
   block: Buffer;
-  /** block.buffer, kept: reading that costs a call into V8's runtime, and BlockArena counts by it as each entry comes and goes */
-  buffer: ArrayBufferLike;
+  /**
+   * The whole buffer the block lies in, as a view (one per buffer: BlockArena
+   * counts by it as each entry comes and goes; reading block.buffer costs a
+   * call into V8's runtime), and where the block starts in it: for word-wise
+   * copies out of it (copyWords).
+   */
+  view: DataView;
+  at: number;
 }
 
 /** One queue's reference to a message; a fanout shares the message between entries. */

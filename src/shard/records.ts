@@ -235,10 +235,20 @@ export function writeBlock(
  * properties src[propertiesAt..propertiesEnd) and the body's length.
  * Returns where the body goes.
  */
-export function writeBlockProperties(buf: Buffer, at: number, src: Buffer, propertiesAt: number, propertiesEnd: number, bodySize: number): number {
+export function writeBlockProperties(
+  buf: Buffer,
+  at: number,
+  src: Buffer,
+  propertiesAt: number,
+  propertiesEnd: number,
+  bodySize: number,
+  /** src's and buf's, where the caller holds them (copyBytes) */
+  srcView: DataView | null = null,
+  view: DataView | null = null,
+): number {
   writeU32LE(buf, at, propertiesEnd - propertiesAt);
   at += 4;
-  at += copyBytes(src, propertiesAt, propertiesEnd, buf, at);
+  at += copyBytes(src, propertiesAt, propertiesEnd, buf, at, srcView, view);
   writeU32LE(buf, at, bodySize);
   return at + 4;
 }

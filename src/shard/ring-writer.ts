@@ -17,6 +17,8 @@ import { copyBytes } from '../protocol/copy-bytes.js';
 export class RingWriter {
   /** Where the current record goes: write its bytes at buf[offset..]. */
   buf: Buffer;
+  /** buf again, for word-wise copies (copyWords): same offsets */
+  view: DataView;
   offset = 0;
   private inRing = false;
   /** the current record is larger than maxRecord: it goes in pieces at end() */
@@ -46,6 +48,7 @@ export class RingWriter {
     private readonly peerBell: Doorbell,
   ) {
     this.buf = ring.data;
+    this.view = ring.view;
     this.maxRecord = (ring.capacity >>> 1) - 16;
   }
 
@@ -67,14 +70,14 @@ export class RingWriter {
       const at = this.ring.reserve(size);
       if (at >= 0) {
         this.buf = this.ring.data;
+        this.view = this.ring.view;
         this.offset = at;
         this.inRing = true;
         return;
       }
     }
     if (this.overflow.length === 0) this.ring.setProducerBlocked(true); // as soon as it did not fit: the reader looks
-    this.buf = Buffer.allocUnsafe(size);
-    this.offset = 0;
+    this.ownBuffer(size);
     this.inRing = false;
   }
 
@@ -101,16 +104,23 @@ export class RingWriter {
   }
 
   private beginPieces(size: number): void {
-    this.buf = Buffer.allocUnsafe(size);
-    this.offset = 0;
+    this.ownBuffer(size);
     this.inRing = false;
     this.inPieces = true;
+  }
+
+  /** The current record goes in a buffer of its own (for the overflow, or to be cut in pieces). */
+  private ownBuffer(size: number): void {
+    this.buf = Buffer.allocUnsafe(size);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, size);
+    this.offset = 0;
   }
 
   /** The record in `buf` as PIECE records: into the ring while they fit, the rest to the overflow. */
   private writePieces(): void {
     const record = this.buf;
     this.buf = this.ring.data; // the overflow keeps what it needs of the record, no longer
+    this.view = this.ring.view;
     this.inPieces = false;
     const whole = record.length;
     const step = this.maxRecord - PIECE_HEADER;

@@ -36,6 +36,8 @@ export class Ring {
   readonly capacity: number;
   /** The data area; record payloads are addressed by offsets into it. */
   readonly data: Buffer;
+  /** The data area again, for word-wise copies (copyWords): same offsets as `data`. */
+  readonly view: DataView;
   private readonly control: Int32Array;
   /** Producer's own copy of TAIL plus the pending (reserved, uncommitted) record. */
   private tail = 0;
@@ -69,6 +71,7 @@ export class Ring {
     this.capacity = sab.byteLength - CONTROL_BYTES;
     this.control = new Int32Array(sab, 0, CONTROL_BYTES / 4);
     this.data = Buffer.from(sab, CONTROL_BYTES, this.capacity);
+    this.view = new DataView(sab, CONTROL_BYTES, this.capacity);
     this.tail = this.tailSeen = this.published = Atomics.load(this.control, TAIL);
     this.head = this.headSeen = this.released = Atomics.load(this.control, HEAD);
     this.takenCount = this.takenReleased = Atomics.load(this.control, TAKEN);

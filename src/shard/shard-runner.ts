@@ -81,7 +81,7 @@ export class ShardRunner {
         if (shard.holdPublishes) break;
         input.take(R.clientEntries(input.data, at));
       }
-      if (type !== PIECE) shard.handle(input.data, at, at + input.recordSize);
+      if (type !== PIECE) shard.handle(input.data, at, at + input.recordSize, input.view);
       else if (!this.takePiece(at)) break;
       input.consume();
       handled++;

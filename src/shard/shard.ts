@@ -24,7 +24,7 @@ import { blockExpiration, expiresAt } from './expiry.js';
 import { Lifecycles, QueueLifecycle, bodySize, type LifecycleHost } from './lifecycle.js';
 import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 import { withDeliveryCount } from './quorum.js';
-import { alignPad, alignSlack, copyBytes } from '../protocol/copy-bytes.js';
+import { alignPad, alignSlack, copyBytes, copyWords, WORDS_BELOW } from '../protocol/copy-bytes.js';
 import { log } from '../log/logger.js';
 import { deliveryMode } from '../protocol/properties-validator.js';
 import { readU32LE, writeU32LE } from '../protocol/uint32.js';
@@ -137,12 +137,12 @@ export class Shard implements LifecycleHost {
     return Math.min(this.lifecycles.nextDeadline(), this.backlog.nextStallCheck());
   }
 
-  /** Handles one acceptor record found at buf[at..end). */
-  handle(buf: Buffer, at: number, end: number): void {
+  /** Handles one acceptor record found at buf[at..end) (`view`: buf's, where the caller has one: copyWords). */
+  handle(buf: Buffer, at: number, end: number, view: DataView | null = null): void {
     this.handled++;
     switch (buf[at]) {
       case R.A2S_PUBLISH:
-        return this.publish(buf, at);
+        return this.publish(buf, at, view);
       case R.A2S_SETTLE:
         return this.settle(buf, at);
       case R.A2S_CREDIT:
@@ -221,7 +221,7 @@ export class Shard implements LifecycleHost {
     return queue;
   }
 
-  private publish(buf: Buffer, at: number): void {
+  private publish(buf: Buffer, at: number, view: DataView | null): void {
     const flags = buf[at + 1];
     const queueCount = buf.readUInt16LE(at + 2);
     const idsAt = at + R.PUBLISH_HEADER + 4 * queueCount;
@@ -229,7 +229,7 @@ export class Shard implements LifecycleHost {
     const blockAt = (leased ? idsAt + 8 * queueCount : idsAt) + (flags >>> R.PUBLISH_PAD_SHIFT);
     // (the record may run on past the block: alignSlack)
     const end = R.blockEnd(buf, blockAt);
-    const message = this.recordOwned ? storedMessage(buf.subarray(blockAt, end)) : this.backlog.blocks.copy(buf, blockAt, end);
+    const message = this.recordOwned ? storedMessage(buf.subarray(blockAt, end)) : this.backlog.blocks.copy(buf, view, blockAt, end);
     const immediate = (flags & R.PUBLISH_IMMEDIATE) !== 0;
     const persistent = (flags & R.PUBLISH_PERSISTENT) !== 0;
     let delivered = false;
@@ -737,8 +737,7 @@ export class Shard implements LifecycleHost {
   }
 
   private writeDeliver(consumer: Consumer, entry: QueueEntry): void {
-    const block = this.deliveredBlock(consumer.queue, entry);
-    this.beginWithBlock(R.S2A_DELIVER, R.DELIVER_HEADER, entry, block);
+    this.beginWithBlock(R.S2A_DELIVER, R.DELIVER_HEADER, entry, this.deliveredBlock(consumer.queue, entry));
     const { buf, offset } = this.out;
     writeU32LE(buf, offset + 2, consumer.id);
     writeU32LE(buf, offset + 6, consumer.queue.id);
@@ -747,8 +746,7 @@ export class Shard implements LifecycleHost {
   }
 
   private writeGetOk(requestId: number, queue: ShardQueue, entry: QueueEntry): void {
-    const block = this.deliveredBlock(queue, entry);
-    this.beginWithBlock(R.S2A_GET_OK, R.GET_OK_HEADER, entry, block);
+    this.beginWithBlock(R.S2A_GET_OK, R.GET_OK_HEADER, entry, this.deliveredBlock(queue, entry));
     const { buf, offset } = this.out;
     writeU32LE(buf, offset + 2, requestId);
     writeU32LE(buf, offset + 6, queue.id);
@@ -769,7 +767,10 @@ export class Shard implements LifecycleHost {
     const pad = alignPad(block, 0, buf, offset + headerSize, slack);
     buf[offset] = type;
     buf[offset + 1] = (entry.redelivered ? 1 : 0) | (pad << R.DELIVER_PAD_SHIFT);
-    copyBytes(block, 0, block.length, buf, offset + headerSize + pad);
+    const message = entry.message;
+    // (a block rewritten for delivery is not the message's: deliveredBlock)
+    if (block.length < WORDS_BELOW && block === message.block) copyWords(message.view, message.at, this.out.view, offset + headerSize + pad, block.length);
+    else copyBytes(block, 0, block.length, buf, offset + headerSize + pad);
   }
 
   private writeImmediate(channelRef: number, publishId: number, delivered: boolean, block: Buffer): void {
