@@ -4,6 +4,7 @@
  * broker flushes once per turn of the event loop.
  */
 import type { Socket } from 'node:net';
+import type { ViewHolder } from '../protocol/copy-bytes.js';
 import { FrameReader, PROTOCOL_HEADER, type FrameHandler } from '../protocol/frame-reader.js';
 import { OutputBuffer } from '../protocol/output-buffer.js';
 import { FRAME_HEARTBEAT, FRAME_METHOD, FRAME_MIN_SIZE } from '../protocol/constants.js';
@@ -74,7 +75,7 @@ const ACCEPTED_HEADERS = [PROTOCOL_HEADER, AMQP_0_9_HEADER];
 /** Unwritten socket bytes past which the connection's consumers wait (see write). */
 const CONGESTED_BYTES = 256 * 1024;
 
-export class Connection implements FrameHandler {
+export class Connection implements FrameHandler, ViewHolder {
   readonly out = new OutputBuffer();
   readonly reader: FrameReader;
   state: State = 'header';
@@ -150,7 +151,8 @@ export class Connection implements FrameHandler {
     this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     socket.setNoDelay(true);
     const onChunk = (chunk: Buffer, view: DataView | null = null): void => {
-      this.chunk = chunk;
+      // (a chunk of Node's own, a fresh buffer per read, is not held past its turn)
+      this.chunk = view === null ? null : chunk;
       this.chunkView = view;
       this.guard(this.onData, chunk);
     };

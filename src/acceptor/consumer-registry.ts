@@ -4,6 +4,7 @@
  * queue position; this holds who they are and where their deliveries go.
  */
 import * as M from '../protocol/methods.generated.js';
+import { viewOfBytes } from '../protocol/copy-bytes.js';
 import type { QueueRecord } from '../routing/topology.js';
 import type { Channel } from './channel.js';
 import type { Connection } from './connection.js';
@@ -30,7 +31,7 @@ export interface PrewrittenTag {
 export function prewrittenTag(tag: string): PrewrittenTag {
   const tagBytes = Buffer.from(tag);
   const tagShortstr = Buffer.concat([Buffer.from([tagBytes.length]), tagBytes]);
-  return { tagShortstr, tagView: new DataView(tagShortstr.buffer, tagShortstr.byteOffset, tagShortstr.length) };
+  return { tagShortstr, tagView: viewOfBytes(tagShortstr) };
 }
 
 export interface ConsumerHost {

@@ -23,6 +23,7 @@
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { viewOfBytes } from '../protocol/copy-bytes.js';
 
 const FIRST_READ = 1024;
 const MAX_READ = 64 * 1024;
@@ -34,8 +35,6 @@ interface OnreadFields {
 }
 
 let fields: OnreadFields | null | undefined;
-
-const viewOf = (b: Buffer): DataView => new DataView(b.buffer, b.byteOffset, b.length);
 
 /** The socket's `onread` fields (kBuffer, kBufferCb, kBufferGen); null where this Node has none. */
 function onreadFields(socket: Socket): OnreadFields | null {
@@ -59,7 +58,7 @@ export function readIntoOwnBuffers(socket: Socket, onChunk: (chunk: Buffer, view
   if (f === null || typeof handle?.useUserBuffer !== 'function') return null;
   let current: Buffer = Buffer.allocUnsafeSlow(FIRST_READ);
   // Views of the buffers, at the same offsets as their chunks: for word-wise copies out of them (copyBytes).
-  let currentView = viewOf(current);
+  let currentView = viewOfBytes(current);
   let spare: Buffer | null = null;
   let spareView = currentView;
   let filled = false;
@@ -75,13 +74,13 @@ export function readIntoOwnBuffers(socket: Socket, onChunk: (chunk: Buffer, view
     if (!holds(current.buffer)) {
       if (size !== current.length) {
         current = Buffer.allocUnsafeSlow(size);
-        currentView = viewOf(current);
+        currentView = viewOfBytes(current);
       }
       return current;
     }
     const reuse = spare !== null && spare.length === size && !holds(spare.buffer);
     const next = reuse ? spare! : Buffer.allocUnsafeSlow(size);
-    const nextView = reuse ? spareView : viewOf(next);
+    const nextView = reuse ? spareView : viewOfBytes(next);
     spare = current;
     spareView = currentView;
     current = next;

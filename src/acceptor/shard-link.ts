@@ -4,6 +4,7 @@
  * reads the shard's records and hands them to the broker.
  */
 import { Worker } from 'node:worker_threads';
+import type { ViewHolder } from '../protocol/copy-bytes.js';
 import { Ring } from '../shard/ring.js';
 import { RingWriter } from '../shard/ring-writer.js';
 import { LocalDoorbell, Pump, SharedDoorbell, type Doorbell } from '../shard/doorbell.js';
@@ -79,7 +80,7 @@ const CREDIT_BYTES = 1024 * 1024;
  */
 const QUIET_BYTES = 256 * 1024;
 
-export class ShardLink {
+export class ShardLink implements ViewHolder {
   readonly writer: RingWriter;
   /** bytes of records written quietly since the last loud one (see endRecord) */
   private quietBytes = 0;

@@ -52,6 +52,11 @@ export function copyWords(src: DataView, srcAt: number, dst: DataView, dstAt: nu
   return n;
 }
 
+/** A DataView of b's bytes at b's offsets (made once, kept beside b: see copyWords). */
+export function viewOfBytes(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.length);
+}
+
 /** An owner of buffers that keeps views of them (a connection of its read buffers, a shard link of its ring). */
 export interface ViewHolder {
   /** A view of `buf` at the same offsets, where buf is one of those buffers; else null. */

@@ -16,12 +16,11 @@
  */
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_OVERHEAD } from './constants.js';
 import type { FieldTable, FieldValue } from './field-types.js';
-import { copyBytes } from './copy-bytes.js';
+import { copyBytes, viewOfBytes } from './copy-bytes.js';
 import { writeU32BE } from './uint32.js';
 
 const EMPTY = Buffer.alloc(0);
-const EMPTY_VIEW = new DataView(EMPTY.buffer, EMPTY.byteOffset, 0);
-const viewOf = (b: Buffer): DataView => new DataView(b.buffer, b.byteOffset, b.length);
+const EMPTY_VIEW = viewOfBytes(EMPTY);
 const TWO_32 = 0x1_0000_0000;
 const TWO_63 = 2 ** 63;
 const ELLIPSIS = Buffer.from('...');
@@ -60,7 +59,7 @@ export class OutputBuffer {
   constructor(initialSize = 16 * 1024) {
     this.initialSize = Math.max(16, initialSize | 0);
     this.buf = Buffer.allocUnsafe(this.initialSize);
-    this.view = viewOf(this.buf);
+    this.view = viewOfBytes(this.buf);
   }
 
   /** Number of bytes written and not yet taken. */
@@ -108,7 +107,7 @@ export class OutputBuffer {
       this.retiredUntil.push(this.taken + this.piecesBytes);
     }
     this.buf = next;
-    this.view = viewOf(next);
+    this.view = viewOfBytes(next);
     this.origin -= from;
     this.pos = moving;
     this.start = 0;

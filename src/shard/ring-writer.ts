@@ -1,7 +1,7 @@
 import type { Ring } from './ring.js';
 import type { Doorbell } from './doorbell.js';
 import { PIECE, PIECE_HEADER } from './pieces.js';
-import { copyBytes } from '../protocol/copy-bytes.js';
+import { copyBytes, viewOfBytes } from '../protocol/copy-bytes.js';
 
 /**
  * The producer end of a ring. A record is written in place when it fits; when
@@ -112,7 +112,7 @@ export class RingWriter {
   /** The current record goes in a buffer of its own (for the overflow, or to be cut in pieces). */
   private ownBuffer(size: number): void {
     this.buf = Buffer.allocUnsafe(size);
-    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, size);
+    this.view = viewOfBytes(this.buf);
     this.offset = 0;
   }
 

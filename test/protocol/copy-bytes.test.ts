@@ -7,11 +7,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { copyBytes, copyWords } from '../../src/protocol/copy-bytes.js';
+import { copyBytes, copyWords, viewOfBytes } from '../../src/protocol/copy-bytes.js';
 
 const SIZE = 160 * 1024;
 
-const viewOf = (b: Buffer): DataView => new DataView(b.buffer, b.byteOffset, b.length);
 
 function region(shared: boolean, offset: number): Buffer {
   const whole = Buffer.from(shared ? new SharedArrayBuffer(SIZE + 16) : new ArrayBuffer(SIZE + 16));
@@ -28,7 +27,7 @@ describe('copyBytes', () => {
         for (let i = 0; i < src.length; i++) src[i] = (i * 131 + 7) & 0xff;
         dst.fill(0xee);
         n = Math.min(n, src.length - start, dst.length - at);
-        const copied = views ? copyBytes(src, start, start + n, dst, at, viewOf(src), viewOf(dst)) : copyBytes(src, start, start + n, dst, at);
+        const copied = views ? copyBytes(src, start, start + n, dst, at, viewOfBytes(src), viewOfBytes(dst)) : copyBytes(src, start, start + n, dst, at);
         expect(copied).toBe(n);
         expect(dst.subarray(at, at + n).equals(src.subarray(start, start + n))).toBe(true);
         expect(dst.subarray(0, at).every((b) => b === 0xee)).toBe(true);
@@ -45,7 +44,7 @@ describe('copyBytes', () => {
         const dst = region(dstShared, 5);
         for (let i = 0; i < 400; i++) src[i] = (i * 37 + 1) & 0xff;
         dst.fill(0xee, 0, 400);
-        expect(copyWords(viewOf(src), srcAt, viewOf(dst), dstAt, n)).toBe(n);
+        expect(copyWords(viewOfBytes(src), srcAt, viewOfBytes(dst), dstAt, n)).toBe(n);
         expect(dst.subarray(dstAt, dstAt + n).equals(src.subarray(srcAt, srcAt + n))).toBe(true);
         expect(dst.subarray(0, dstAt).every((b) => b === 0xee)).toBe(true);
         expect(dst.subarray(dstAt + n, 400).every((b) => b === 0xee)).toBe(true);
