@@ -471,7 +471,9 @@ export class Channel {
       const queueIds = targets[shard];
       const left = leftover[shard];
       const ids = leasedIds[shard];
-      left.length = ids.length = 0;
+      // (setting an array's length is a call into V8's runtime even when it is 0 already: a tenth of this thread in `single`)
+      if (left.length !== 0) left.length = 0;
+      if (ids.length !== 0) ids.length = 0;
       const leases = links[shard].leases;
       let acking = false;
       for (let i = 0; i < queueIds.length; i++) {
@@ -488,7 +490,7 @@ export class Channel {
           acking = true;
         }
       }
-      if (!acking) ids.length = 0;
+      if (!acking && ids.length !== 0) ids.length = 0;
       if (left.length < queueIds.length) broker.output.linkDirty(links[shard]);
     }
     return leftover;
