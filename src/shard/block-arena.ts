@@ -31,7 +31,7 @@
  * pending bytes for the last few buffers, and touches its map when a stream
  * moves to the next buffer.
  */
-import { alignSlack, copyBytes, copyWords, WORDS_BELOW } from '../protocol/copy-bytes.js';
+import { alignSlack, copyBytes, viewOfBytes } from '../protocol/copy-bytes.js';
 import type { StoredMessage } from './queue.js';
 
 /** The least waste worth a pass. */
@@ -177,19 +177,21 @@ export class BlockArena {
 
 /** Blocks carved one after another out of slabs that nothing else shares. */
 class Slabs {
-  private slab: ArrayBuffer = new ArrayBuffer(0);
-  private slabView = new DataView(this.slab);
+  private slab: Buffer = Buffer.alloc(0);
+  /** slab.buffer, kept: the accessor is a call into V8 */
+  private slabMemory = this.slab.buffer as ArrayBuffer;
+  private slabView = viewOfBytes(this.slab);
   private offset = 0;
-  /** the buffer of the last block taken, as a view, and where the block starts in it */
+  /** the buffer of the last block taken, as bytes and as a view, and where the block starts in it */
+  bytes = this.slab;
   view = this.slabView;
   at = 0;
 
   /** A copy of src[start..end) (srcView: src's, or null), placed to agree with it mod 8 (alignPad: src is a ring, as a rule). */
   copy(src: Uint8Array, srcView: DataView | null, start: number, end: number): Buffer {
     const size = end - start;
-    const block = this.take(size, alignSlack(size) === 0 ? -1 : (src.byteOffset + start) & 7);
-    if (size < WORDS_BELOW && srcView !== null) copyWords(srcView, start, this.view, this.at, size);
-    else copyBytes(src, start, end, block, 0);
+    const block = this.take(size, alignSlack(size) === 0 ? -1 : ((srcView !== null ? srcView.byteOffset : src.byteOffset) + start) & 7);
+    copyBytes(src, start, end, this.bytes, this.at, srcView, srcView !== null ? this.view : null);
     return block;
   }
 
@@ -199,20 +201,23 @@ class Slabs {
     if (size > SLAB_BYTES / 2) {
       const pad = mod < 0 ? 0 : mod;
       const own = Buffer.allocUnsafeSlow(size + pad);
-      this.view = new DataView(own.buffer);
+      this.bytes = own;
+      this.view = viewOfBytes(own);
       this.at = pad;
       return pad === 0 ? own : own.subarray(pad);
     }
     let pad = mod < 0 ? 0 : (mod - this.offset) & 7;
-    if (pad + size > this.slab.byteLength - this.offset) {
-      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES).buffer as ArrayBuffer;
-      this.slabView = new DataView(this.slab);
+    if (pad + size > this.slab.length - this.offset) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.slabMemory = this.slab.buffer as ArrayBuffer;
+      this.slabView = viewOfBytes(this.slab);
       this.offset = 0;
       pad = mod < 0 ? 0 : mod;
     }
+    this.bytes = this.slab;
     this.view = this.slabView;
     this.at = this.offset + pad;
-    const block = Buffer.from(this.slab, this.offset + pad, size);
+    const block = Buffer.from(this.slabMemory, this.offset + pad, size);
     this.offset += pad + size;
     return block;
   }

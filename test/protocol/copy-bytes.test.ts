@@ -3,7 +3,7 @@
  * alone, for plain and shared buffers at any alignment, from a few bytes to more
  * than its scratch buffer holds (a misaligned copy to or from shared memory goes
  * through it in pieces), and with DataViews of both sides passed (a word-wise
- * copy below WORDS_BELOW).
+ * copy below WORDS_BELOW, and the views asked where the bytes lie above it).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
