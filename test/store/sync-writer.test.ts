@@ -57,6 +57,30 @@ describe('SyncWriter', () => {
     expect(r.messages.map((m) => numberOf(m.block))).toEqual(Array.from({ length: 10_000 }, (_, i) => i + 1));
   });
 
+  it('wakes the worker as a batch\'s appends add up, before the batch ends (its flush): the disk starts on the first of them', async () => {
+    const dir = newDir();
+    const bell = new SharedDoorbell();
+    const writer = SyncWriter.start(bell.words.buffer as SharedArrayBuffer, 1024 * 1024);
+    writer.open(3, dir, [], 1024 * 1024);
+    writer.flush();
+    await durableUpTo(writer, bell, 1);
+    // 400 KiB of appends and no flush, as in one shard batch that is still going on.
+    let last = 0;
+    for (let id = 1; id <= 400; id++) {
+      const block = numberedBlock(id, 1024);
+      last = writer.append(3, id, block, 0, block.length);
+    }
+    const deadline = Date.now() + 10_000;
+    while (writer.durable < 300 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Three wake-ups of about 128 KiB each; what came after the last one waits for the batch's flush.
+    expect(writer.durable).toBeGreaterThanOrEqual(300);
+    expect(writer.durable).toBeLessThan(last);
+    writer.flush();
+    await durableUpTo(writer, bell, last);
+    await writer.stop();
+    expect(recoverQueue(dir).messages.map((m) => numberOf(m.block))).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+  });
+
   it('stores each block byte for byte, whatever its size and where in shared memory it is copied from (the pad that places it)', async () => {
     const dir = newDir();
     const bell = new SharedDoorbell();
