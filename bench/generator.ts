@@ -50,6 +50,8 @@ export interface GeneratorResult {
   received: number;
   /** Send-to-receive latency of those deliveries (µs), encoded HDR histogram. */
   histogram: string;
+  /** Send-to-confirm latency of the confirms received inside [warmupEnd, end] (µs), encoded HDR histogram; empty without confirms. */
+  confirmHistogram: string;
   /** Time to open the idle connections, µs. */
   idleOpenUs: number;
   errors: string[];
@@ -76,6 +78,7 @@ export async function runGenerator(task: GeneratorTask): Promise<GeneratorResult
   const driver = driverByName(task.driver);
   const errors: string[] = [];
   const hist = newHistogram();
+  const confirmHist = newHistogram();
   let received = 0;
   let receivedTotal = 0;
   let sentTotal = 0;
@@ -89,6 +92,10 @@ export async function runGenerator(task: GeneratorTask): Promise<GeneratorResult
     received++;
     if (stampUs > 0) hist.recordValue(Math.max(1, Math.round(now - stampUs)));
   };
+  const onConfirm = (stampUs: number) => {
+    const now = nowUs();
+    if (now >= windowStart && now <= windowEnd && stampUs > 0) confirmHist.recordValue(Math.max(1, Math.round(now - stampUs)));
+  };
 
   // Connect everything before the clock starts: setup is not measured.
   const consumers: Closeable[] = [];
@@ -97,7 +104,7 @@ export async function runGenerator(task: GeneratorTask): Promise<GeneratorResult
   let idleOpenUs = 0;
   try {
     for (const spec of task.consumers) consumers.push(await driver.openConsumer(task.url, spec, onDelivery));
-    for (const spec of task.publishers) publishers.push(await driver.openPublisher(task.url, spec));
+    for (const spec of task.publishers) publishers.push(await driver.openPublisher(task.url, spec, onConfirm));
     const t0 = nowUs();
     // Opened a few at a time, as a pool of clients would, without a connection storm.
     for (let i = 0; i < task.idleConnections; i += 25) {
@@ -132,8 +139,9 @@ export async function runGenerator(task: GeneratorTask): Promise<GeneratorResult
   task.port.postMessage({ type: 'progress', sent: sentTotal, received: receivedTotal, idle: idle.length } satisfies ProgressMessage);
 
   await Promise.all([...publishers, ...consumers, ...idle].map((c) => c.close().catch(() => undefined)));
-  const result: GeneratorResult = { publishers: pubResults, received, histogram: encodeHistogram(hist), idleOpenUs, errors };
+  const result: GeneratorResult = { publishers: pubResults, received, histogram: encodeHistogram(hist), confirmHistogram: encodeHistogram(confirmHist), idleOpenUs, errors };
   hist.destroy();
+  confirmHist.destroy();
   return result;
 }
 

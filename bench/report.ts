@@ -17,6 +17,9 @@ export interface Summary {
   p99: number;
   p999: number;
   max: number;
+  /** publish-to-confirm latency, ms (NaN without confirms) */
+  confirmP50: number;
+  confirmP99: number;
   cpuUsPerMsg: number;
   /** the generator's busiest thread, share of one core */
   generatorBusy: number;
@@ -39,6 +42,7 @@ export function summarizeRuns(runs: readonly RunResult[]): Summary {
     consumedPerSec: m((r) => r.consumedPerSec),
     p50: m((r) => r.latency.p50), p90: m((r) => r.latency.p90), p99: m((r) => r.latency.p99),
     p999: m((r) => r.latency.p999), max: m((r) => r.latency.max),
+    confirmP50: m((r) => r.confirmLatency?.p50), confirmP99: m((r) => r.confirmLatency?.p99),
     cpuUsPerMsg: m((r) => r.cpuUsPerMsg),
     generatorBusy: m((r) => r.generatorBusy),
     peakRssBytes: m((r) => r.peakRssBytes),
@@ -88,7 +92,7 @@ function fmtRatio(x: number): string {
   return Number.isFinite(x) ? `${x.toFixed(2)}x` : '-';
 }
 
-const HEADERS = ['scenario', 'broker', 'client', 'pub msg/s', 'del msg/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'cpu µs/msg', 'gen busy', 'peak RSS', 'per conn'];
+const HEADERS = ['scenario', 'broker', 'client', 'pub msg/s', 'del msg/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'cpu µs/msg', 'gen busy', 'peak RSS', 'per conn', 'confirm p50/p99 ms'];
 
 function row(s: Summary): string[] {
   const withNoise = (v: string, n: number) => (s.reps > 1 && n > 0.005 ? `${v} ±${(n * 100).toFixed(0)}%` : v);
@@ -101,6 +105,7 @@ function row(s: Summary): string[] {
     Number.isFinite(s.generatorBusy) ? `${(s.generatorBusy * 100).toFixed(0)}%` : '-',
     fmtBytes(s.peakRssBytes),
     Number.isFinite(s.rssPerConnectionBytes) ? fmtBytes(s.rssPerConnectionBytes) : Number.isFinite(s.connectionsPerSec) ? `${fmtRate(s.connectionsPerSec)} conn/s` : '-',
+    Number.isFinite(s.confirmP50) ? `${fmtMs(s.confirmP50)} / ${fmtMs(s.confirmP99)}` : '-',
   ];
 }
 
@@ -113,6 +118,7 @@ function ratioRow(a: Summary, b: Summary): string[] {
     fmtRatio(ratio(a.p999, b.p999)), fmtRatio(ratio(a.max, b.max)),
     fmtRatio(ratio(a.cpuUsPerMsg, b.cpuUsPerMsg)), '', fmtRatio(ratio(a.peakRssBytes, b.peakRssBytes)),
     fmtRatio(ratio(a.rssPerConnectionBytes, b.rssPerConnectionBytes)),
+    fmtRatio(ratio(a.confirmP99, b.confirmP99)),
   ];
 }
 

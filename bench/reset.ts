@@ -50,7 +50,7 @@ export async function runReset(plan: ScenarioPlan, broker: { name: string; handl
   await sleep(200);
   return {
     label: plan.label, scenario: plan.scenario, broker: broker.name, driver: 'amqplib',
-    publishedPerSec: NaN, consumedPerSec: NaN, latency, histogram,
+    publishedPerSec: NaN, consumedPerSec: NaN, latency, histogram, confirmLatency: latency,
     cpuUsPerMsg: null, peakRssBytes: null, generatorBusy: null, timeline: [], errors,
     reset: { queues: t.queues.length, bindings: t.bindings.length, messages, method, ms },
   };

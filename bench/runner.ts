@@ -42,6 +42,8 @@ export interface RunResult {
   latency: LatencySummary;
   /** Encoded HDR histogram of latency in µs. */
   histogram: string;
+  /** Publish-to-confirm latency (count 0 without confirms). */
+  confirmLatency: LatencySummary;
   /** Broker CPU µs per message taken in; null without a broker pid. */
   cpuUsPerMsg: number | null;
   /** Broker peak RSS during the run; null without a broker pid. */
@@ -202,10 +204,13 @@ export async function runScenario(plan: ScenarioPlan, broker: { name: string; ha
   const latency = summarize(hist);
   const histogram = encodeHistogram(hist);
   hist.destroy();
+  const confirmHist = mergeHistograms(genResults.map((g) => g.confirmHistogram));
+  const confirmLatency = summarize(confirmHist);
+  confirmHist.destroy();
   const messages = publishedPerSec * seconds;
   const result: RunResult = {
     label: plan.label, scenario: plan.scenario, broker: broker.name, driver: cfg.driver,
-    publishedPerSec, consumedPerSec, latency, histogram,
+    publishedPerSec, consumedPerSec, latency, histogram, confirmLatency,
     cpuUsPerMsg: probe && messages > 0 ? (cpuEnd - cpuStart) / messages : null,
     peakRssBytes: peakRss,
     generatorBusy,

@@ -5,7 +5,7 @@ import { makeBody } from './types.js';
 import { ConfirmCount } from './confirm-count.js';
 
 class AmqplibPublisher implements Publisher {
-  private readonly confirms = new ConfirmCount();
+  private readonly confirms: ConfirmCount;
   private blocked = false;
   private readonly body: Buffer;
   private readonly opts: amqp.Options.Publish;
@@ -15,7 +15,8 @@ class AmqplibPublisher implements Publisher {
     this.confirms.set(this.confirms.value + 1);
   };
 
-  constructor(private readonly conn: amqp.ChannelModel, private readonly ch: amqp.Channel | amqp.ConfirmChannel, private readonly spec: PublisherSpec) {
+  constructor(private readonly conn: amqp.ChannelModel, private readonly ch: amqp.Channel | amqp.ConfirmChannel, private readonly spec: PublisherSpec, onConfirm?: (stampUs: number) => void) {
+    this.confirms = new ConfirmCount(onConfirm ?? null, spec.inFlight);
     this.body = makeBody(spec.size);
     this.opts = { persistent: spec.persistent };
   }
@@ -24,6 +25,7 @@ class AmqplibPublisher implements Publisher {
     // amqplib copies the body into its frame at once, so one buffer is reused.
     this.body.writeDoubleLE(stampUs, 0);
     const key = this.spec.routingKeys[keyIndex]!;
+    if (this.spec.confirm) this.confirms.sent(stampUs);
     const ok = this.spec.confirm
       ? (this.ch as amqp.ConfirmChannel).publish(this.spec.exchange, key, this.body, this.opts, this.onConfirm)
       : this.ch.publish(this.spec.exchange, key, this.body, this.opts);
@@ -68,12 +70,12 @@ const SOCKET_OPTIONS = { noDelay: true };
 export const amqplibDriver: Driver = {
   name: 'amqplib',
 
-  async openPublisher(url: string, spec: PublisherSpec): Promise<Publisher> {
+  async openPublisher(url: string, spec: PublisherSpec, onConfirm?: (stampUs: number) => void): Promise<Publisher> {
     const conn = await amqp.connect(url, SOCKET_OPTIONS);
     conn.on('error', () => undefined);
     const ch = spec.confirm ? await conn.createConfirmChannel() : await conn.createChannel();
     ch.on('error', () => undefined);
-    return new AmqplibPublisher(conn, ch, spec);
+    return new AmqplibPublisher(conn, ch, spec, onConfirm);
   },
 
   async openConsumer(url: string, spec: ConsumerSpec, onDelivery: (stampUs: number) => void): Promise<Closeable> {

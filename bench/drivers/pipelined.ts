@@ -124,9 +124,12 @@ class PipelinedPublisher implements Publisher {
   private batch = Buffer.allocUnsafe(BATCH_BYTES);
   private used = 0;
   private flushScheduled = false;
-  private readonly confirms = new ConfirmCount();
+  private readonly confirms: ConfirmCount;
+  private readonly confirming: boolean;
 
-  constructor(private readonly conn: RawConnection, spec: PublisherSpec) {
+  constructor(private readonly conn: RawConnection, spec: PublisherSpec, onConfirm?: (stampUs: number) => void) {
+    this.confirms = new ConfirmCount(onConfirm ?? null, spec.inFlight);
+    this.confirming = spec.confirm;
     const body = makeBody(spec.size);
     const header = headerFrame(CH, body.length, spec.persistent);
     const bodyF = bodyFrame(CH, body);
@@ -150,6 +153,7 @@ class PipelinedPublisher implements Publisher {
     if (this.used + t.length > this.batch.length) this.flush();
     t.copy(this.batch, this.used);
     this.batch.writeDoubleLE(stampUs, this.used + this.stampOffset[keyIndex]!);
+    if (this.confirming) this.confirms.sent(stampUs);
     this.used += t.length;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -196,10 +200,10 @@ class PipelinedPublisher implements Publisher {
 export const pipelinedDriver: Driver = {
   name: 'pipelined',
 
-  async openPublisher(url: string, spec: PublisherSpec): Promise<Publisher> {
+  async openPublisher(url: string, spec: PublisherSpec, onConfirm?: (stampUs: number) => void): Promise<Publisher> {
     const conn = await RawConnection.connect(url);
     if (spec.confirm) await conn.call(CH, methodFrame(CH, M.confirmSelect, (w) => w.u8(0)), M.confirmSelectOk);
-    return new PipelinedPublisher(conn, spec);
+    return new PipelinedPublisher(conn, spec, onConfirm);
   },
 
   async openConsumer(url: string, spec: ConsumerSpec, onDelivery: (stampUs: number) => void): Promise<Closeable> {

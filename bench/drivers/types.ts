@@ -42,7 +42,8 @@ export interface Closeable {
 
 export interface Driver {
   readonly name: DriverName;
-  openPublisher(url: string, spec: PublisherSpec): Promise<Publisher>;
+  /** `onConfirm` (confirm mode) gets the send stamp (µs, monotonic clock) of each message as its confirm arrives. */
+  openPublisher(url: string, spec: PublisherSpec, onConfirm?: (stampUs: number) => void): Promise<Publisher>;
   /** `onDelivery` gets the send timestamp (µs, monotonic clock) read from each body. */
   openConsumer(url: string, spec: ConsumerSpec, onDelivery: (stampUs: number) => void): Promise<Closeable>;
   openIdle(url: string): Promise<Closeable>;

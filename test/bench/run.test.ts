@@ -86,6 +86,21 @@ describe('load generation against the null server', () => {
     expect(r.consumedPerSec).toBeGreaterThan(1000);
     expect(r.latency.count).toBeGreaterThan(0);
     expect(r.timeline.length).toBeGreaterThan(0);
+    expect(r.confirmLatency.count).toBe(0); // no confirms asked
+  }, 20_000);
+
+  it('pipelined driver with confirms: a latency for each confirm, from its publish', async () => {
+    const s = await runSession({ ...base, specs: [{ scenario: 'confirm' }], brokers: [urlTarget('null', server.url)], driver: 'pipelined' });
+    const r = s.runs[0]!;
+    expect(r.errors).toEqual([]);
+    // One sample per confirm inside the measured window, which is what the taken-in rate counts.
+    const confirmedInWindow = r.publishedPerSec * base.seconds;
+    expect(r.confirmLatency.count).toBeGreaterThan(confirmedInWindow * 0.5);
+    expect(r.confirmLatency.count).toBeLessThan(confirmedInWindow * 1.5);
+    expect(r.confirmLatency.p50).toBeGreaterThan(0);
+    expect(r.confirmLatency.p99).toBeGreaterThanOrEqual(r.confirmLatency.p50);
+    expect(r.confirmLatency.max).toBeLessThan((base.seconds + base.warmup) * 1000);
+    expect(renderTable(groupRuns(s.runs))).toMatch(/confirm p50\/p99 ms[\s\S]*\d \/ \d/);
   }, 20_000);
 
   it('amqplib driver with confirms and manual acks', async () => {
@@ -94,6 +109,8 @@ describe('load generation against the null server', () => {
     expect(r.errors).toEqual([]);
     expect(r.publishedPerSec).toBeGreaterThan(1000);
     expect(r.consumedPerSec).toBeGreaterThan(100);
+    expect(r.confirmLatency.count).toBeGreaterThan(r.publishedPerSec * base.seconds * 0.5);
+    expect(r.confirmLatency.p99).toBeGreaterThanOrEqual(r.confirmLatency.p50);
   }, 20_000);
 
   it('a broker that stops answering fails the run, naming the phase and showing its stderr, instead of hanging', async () => {

@@ -131,6 +131,7 @@ describe('options', () => {
 describe('gate evaluation', () => {
   const s = (broker: string, pub: number, p99: number, n = 0.02): Summary => ({
     label: 'single', broker, driver: 'pipelined', reps: 3, publishedPerSec: pub, consumedPerSec: pub, p50: p99 / 2, p90: p99, p99, p999: p99, max: p99,
+    confirmP50: NaN, confirmP99: NaN,
     cpuUsPerMsg: NaN, generatorBusy: NaN, peakRssBytes: NaN, rssPerConnectionBytes: NaN, connectionsPerSec: NaN,
     noise: { publishedPerSec: n, consumedPerSec: n, p99: n }, errors: [],
   });
