@@ -42,7 +42,7 @@ export function summarizeRuns(runs: readonly RunResult[]): Summary {
     consumedPerSec: m((r) => r.consumedPerSec),
     p50: m((r) => r.latency.p50), p90: m((r) => r.latency.p90), p99: m((r) => r.latency.p99),
     p999: m((r) => r.latency.p999), max: m((r) => r.latency.max),
-    confirmP50: m((r) => r.confirmLatency?.p50), confirmP99: m((r) => r.confirmLatency?.p99),
+    confirmP50: m((r) => r.confirmLatency.p50), confirmP99: m((r) => r.confirmLatency.p99),
     cpuUsPerMsg: m((r) => r.cpuUsPerMsg),
     generatorBusy: m((r) => r.generatorBusy),
     peakRssBytes: m((r) => r.peakRssBytes),

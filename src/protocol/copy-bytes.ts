@@ -22,23 +22,25 @@
  */
 export function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, srcView: DataView | null = null, dstView: DataView | null = null): number {
   const n = end - start;
-  if (srcView !== null && dstView !== null) {
-    if (n < WORDS_BELOW) return copyWords(srcView, start, dstView, at, n);
-    // The views answer where the bytes lie for a few ns; a Uint8Array's accessors cost 12-25 ns each.
-    if (n >= REALIGN_FROM && ((srcView.byteOffset + start - dstView.byteOffset - at) & 7) !== 0) {
-      const srcShared = srcView.buffer instanceof SharedArrayBuffer;
-      if (srcShared !== dstView.buffer instanceof SharedArrayBuffer) {
-        return copyThroughScratch(src, start, end, dst, at, srcShared ? srcView.byteOffset + start : dstView.byteOffset + at);
+  const viewed = srcView !== null && dstView !== null;
+  if (viewed && n < WORDS_BELOW) return copyWords(srcView, start, dstView, at, n);
+  if (n < LOOP_BELOW) {
+    for (let i = start; i < end; i++) dst[at++] = src[i];
+    return n;
+  }
+  if (n >= REALIGN_FROM) {
+    // Held views answer where the bytes lie for a few ns; a Uint8Array's accessors cost 12-25 ns each.
+    const srcAddress = (viewed ? srcView.byteOffset : src.byteOffset) + start;
+    const dstAddress = (viewed ? dstView.byteOffset : dst.byteOffset) + at;
+    if (((srcAddress - dstAddress) & 7) !== 0) {
+      const srcShared = (viewed ? srcView.buffer : src.buffer) instanceof SharedArrayBuffer;
+      // Between two plain buffers memmove is quick at any alignment; between two shared ones no scratch agrees with both.
+      if (srcShared !== (viewed ? dstView.buffer : dst.buffer) instanceof SharedArrayBuffer) {
+        return copyThroughScratch(src, start, end, dst, at, srcShared ? srcAddress : dstAddress);
       }
     }
-    return (src as Buffer).copy(dst, at, start, end);
   }
-  if (n >= LOOP_BELOW) {
-    if (n >= REALIGN_FROM && ((src.byteOffset + start - dst.byteOffset - at) & 7) !== 0) return copyMisaligned(src, start, end, dst, at);
-    return (src as Buffer).copy(dst, at, start, end);
-  }
-  for (let i = start; i < end; i++) dst[at++] = src[i];
-  return n;
+  return (src as Buffer).copy(dst, at, start, end);
 }
 
 /**
@@ -100,13 +102,6 @@ const REALIGN_FROM = 256;
 const SCRATCH_BYTES = 64 * 1024;
 /** One per thread (each has its own module instance); copies are synchronous, so one is enough. */
 let scratch: Buffer | null = null;
-
-function copyMisaligned(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number): number {
-  const srcShared = src.buffer instanceof SharedArrayBuffer;
-  // Between two plain buffers memmove is quick at any alignment; between two shared ones no scratch agrees with both.
-  if (srcShared === dst.buffer instanceof SharedArrayBuffer) return (src as Buffer).copy(dst, at, start, end);
-  return copyThroughScratch(src, start, end, dst, at, srcShared ? src.byteOffset + start : dst.byteOffset + at);
-}
 
 /** The copy in two steps through a scratch buffer placed to agree mod 8 with the shared side, whose first byte lies at `sharedAddress`. */
 function copyThroughScratch(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, sharedAddress: number): number {
