@@ -10,6 +10,7 @@ import { expirationText, parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
 import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PAD_SHIFT, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, publishRecordSize, writePublishHeader } from '../shard/records.js';
 import { alignSlack, copyBytes } from '../protocol/copy-bytes.js';
+import { readU32BE } from '../protocol/uint32.js';
 import type { Destination, ExchangeRecord } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
 import { senderSelected } from '../routing/sender-selected.js';
@@ -147,7 +148,7 @@ export class Channel {
     if (type !== FRAME_METHOD) {
       throw connectionError(ReplyCode.UNEXPECTED_FRAME, `unexpected content frame on channel ${this.id}: no basic.publish before it`);
     }
-    const id = buf.readUInt32BE(start);
+    const id = readU32BE(buf, start);
     if (id === M.BASIC_PUBLISH) return this.startPublish(buf, start, end);
     let result: void | Promise<void>;
     try {

@@ -10,6 +10,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { deliveryMode, propertiesError } from '../protocol/properties-validator.js';
 import * as M from '../protocol/methods.generated.js';
 import { alignPad, copyBytes, type ViewHolder } from '../protocol/copy-bytes.js';
+import { readU16BE, readU32BE } from '../protocol/uint32.js';
 import type { OutputBuffer } from '../protocol/output-buffer.js';
 import { PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PERSISTENT, blockSize, copyParts, writeBlockProperties } from '../shard/records.js';
 import type { RoutedMessage } from '../routing/topology.js';
@@ -85,15 +86,15 @@ export class IncomingMessage implements RoutedMessage {
   content(type: number, buf: Buffer, start: number, end: number, maxSize: number): boolean {
     if (type === FRAME_HEADER && this.expecting === EXPECT_HEADER) {
       if (end - start < 12) throw connectionError(ReplyCode.FRAME_ERROR, 'content header frame too short');
-      if (buf.readUInt16BE(start) !== M.CLASS_BASIC) {
-        throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got one for class ${buf.readUInt16BE(start)}`, M.CLASS_BASIC, 40, true);
+      if (readU16BE(buf, start) !== M.CLASS_BASIC) {
+        throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got one for class ${readU16BE(buf, start)}`, M.CLASS_BASIC, 40, true);
       }
       // Properties are stored and delivered verbatim: check them once, here (RabbitMQ: 541, nothing stored).
       const malformed = propertiesError(buf, start + 12, end);
       if (malformed !== null) throw connectionError(ReplyCode.INTERNAL_ERROR, `malformed content header properties: ${malformed}`);
       if (deliveryMode(buf, start + 12) === 2) this.flags |= PUBLISH_PERSISTENT;
-      const high = buf.readUInt32BE(start + 4);
-      const bodySize = high * 0x1_0000_0000 + buf.readUInt32BE(start + 8);
+      const high = readU32BE(buf, start + 4);
+      const bodySize = high * 0x1_0000_0000 + readU32BE(buf, start + 8);
       if (bodySize > maxSize) {
         this.expecting = NO_CONTENT;
         // above 2^53 the number would print rounded
@@ -197,7 +198,7 @@ export class IncomingMessage implements RoutedMessage {
 
   /** The basic property flags (0 for an empty property list). */
   get propertyFlags(): number {
-    return this.propsEnd - this.propsAt >= 2 ? this.props.readUInt16BE(this.propsAt) : 0;
+    return this.propsEnd - this.propsAt >= 2 ? readU16BE(this.props, this.propsAt) : 0;
   }
 
   /** Only a message with a headers table can carry CC or BCC (sender-selected distribution). */
