@@ -24,6 +24,11 @@ export function readU16BE(buf: Uint8Array, at: number): number {
   return (buf[at] << 8) | buf[at + 1];
 }
 
+/** An unsigned 16-bit little-endian read, unchecked (see above). */
+export function readU16LE(buf: Uint8Array, at: number): number {
+  return buf[at] | (buf[at + 1] << 8);
+}
+
 /** An unsigned 32-bit big-endian read, unchecked (see above). */
 export function readU32BE(buf: Uint8Array, at: number): number {
   return buf[at] * 0x100_0000 + ((buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]);

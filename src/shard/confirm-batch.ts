@@ -8,6 +8,7 @@
  */
 import type { RingWriter } from './ring-writer.js';
 import * as R from './records.js';
+import { writeU32LE } from '../protocol/uint32.js';
 
 export class ConfirmBatch {
   /** flat (channelRef, stored, refused) triples, in the order they were opened */
@@ -40,12 +41,12 @@ export class ConfirmBatch {
     const { buf } = out;
     let p = out.offset;
     buf[p] = R.S2A_CONFIRM;
-    buf.writeUInt32LE(count, p + 1);
+    writeU32LE(buf, p + 1, count);
     p += R.CONFIRM_HEADER;
     for (let i = 0; i < entries.length; i += 3, p += R.CONFIRM_ENTRY) {
-      buf.writeUInt32LE(entries[i], p);
-      buf.writeUInt32LE(entries[i + 1], p + 4);
-      buf.writeUInt32LE(entries[i + 2], p + 8);
+      writeU32LE(buf, p, entries[i]);
+      writeU32LE(buf, p + 4, entries[i + 1]);
+      writeU32LE(buf, p + 8, entries[i + 2]);
     }
     out.end();
     entries.length = 0;

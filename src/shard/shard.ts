@@ -27,7 +27,7 @@ import { withDeliveryCount } from './quorum.js';
 import { alignPad, alignSlack, copyBytes, copyWords, WORDS_BELOW } from '../protocol/copy-bytes.js';
 import { log } from '../log/logger.js';
 import { deliveryMode } from '../protocol/properties-validator.js';
-import { readU32LE, writeU32LE } from '../protocol/uint32.js';
+import { readU16LE, readU32LE, writeU32LE } from '../protocol/uint32.js';
 import { readF64LE, writeF64LE } from '../protocol/float64.js';
 
 /** Control operations, msgpack-encoded in A2S_CONTROL records. */
@@ -223,7 +223,7 @@ export class Shard implements LifecycleHost {
 
   private publish(buf: Buffer, at: number, view: DataView | null): void {
     const flags = buf[at + 1];
-    const queueCount = buf.readUInt16LE(at + 2);
+    const queueCount = readU16LE(buf, at + 2);
     const idsAt = at + R.PUBLISH_HEADER + 4 * queueCount;
     const leased = (flags & R.PUBLISH_LEASED) !== 0;
     const blockAt = (leased ? idsAt + 8 * queueCount : idsAt) + (flags >>> R.PUBLISH_PAD_SHIFT);

@@ -12,6 +12,7 @@
  *   DELIVERED  u64 msgId x n: these were handed to consumers in NNNNNNNNNN.ack
  */
 import { crc32 } from './crc32.js';
+import { readU32LE, writeU32LE } from '../protocol/uint32.js';
 
 export const RECORD_HEADER = 9;
 export const KIND_MESSAGE = 1;
@@ -20,18 +21,18 @@ export const KIND_DELIVERED = 3;
 export const ID_BYTES = 8;
 
 export function writeId(buf: Buffer, at: number, id: number): void {
-  buf.writeUInt32LE(id % 0x1_0000_0000, at);
-  buf.writeUInt32LE(Math.floor(id / 0x1_0000_0000), at + 4);
+  writeU32LE(buf, at, id % 0x1_0000_0000);
+  writeU32LE(buf, at + 4, Math.floor(id / 0x1_0000_0000));
 }
 
 export function readId(buf: Buffer, at: number): number {
-  return buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 0x1_0000_0000;
+  return readU32LE(buf, at) + readU32LE(buf, at + 4) * 0x1_0000_0000;
 }
 
 /** Fills in the header of a record whose kind byte and payload are already at buf[at + 8..at + 9 + payloadLen). */
 export function sealRecord(buf: Buffer, at: number, payloadLen: number): void {
-  buf.writeUInt32LE(payloadLen, at);
-  buf.writeUInt32LE(crc32(buf, at + 8, at + RECORD_HEADER + payloadLen), at + 4);
+  writeU32LE(buf, at, payloadLen);
+  writeU32LE(buf, at + 4, crc32(buf, at + 8, at + RECORD_HEADER + payloadLen));
 }
 
 /** What a scan of a file found: where its valid records end and, if they end early, why. */

@@ -5,6 +5,8 @@
 import { QueueStore, type SegmentState } from './queue-store.js';
 import * as C from './sync-commands.js';
 import { unpackControl } from '../shard/records.js';
+import { readU32LE } from '../protocol/uint32.js';
+import { readF64LE } from '../protocol/float64.js';
 
 export class StoreSet {
   private readonly stores = new Map<number, QueueStore>();
@@ -101,22 +103,22 @@ export class StoreSet {
   apply(buf: Buffer, at: number, end: number): boolean {
     const op = buf[at];
     if (op === C.OP_STOP) return true;
-    const handle = buf.readUInt32LE(at + 1);
+    const handle = readU32LE(buf, at + 1);
     switch (op) {
       case C.OP_APPEND: {
         const pad = buf[at + C.ID_HEADER];
         const tail = buf[at + C.ID_HEADER + 1];
-        this.append(handle, buf.readDoubleLE(at + C.HANDLE_HEADER), buf, at + C.APPEND_HEADER + pad, end - tail);
+        this.append(handle, readF64LE(buf, at + C.HANDLE_HEADER), buf, at + C.APPEND_HEADER + pad, end - tail);
         break;
       }
       case C.OP_ACK:
-        this.ack(handle, buf.readDoubleLE(at + C.HANDLE_HEADER));
+        this.ack(handle, readF64LE(buf, at + C.HANDLE_HEADER));
         break;
       case C.OP_DELIVERED:
-        this.delivered(handle, buf.readDoubleLE(at + C.HANDLE_HEADER));
+        this.delivered(handle, readF64LE(buf, at + C.HANDLE_HEADER));
         break;
       case C.OP_DROP_FROM:
-        this.dropFrom(handle, buf.readDoubleLE(at + C.HANDLE_HEADER));
+        this.dropFrom(handle, readF64LE(buf, at + C.HANDLE_HEADER));
         break;
       case C.OP_OPEN: {
         const c = unpackControl(buf, at + C.HANDLE_HEADER, end) as C.OpenCommand;

@@ -15,6 +15,8 @@ import { alignPad, alignSlack, copyBytes } from '../protocol/copy-bytes.js';
 import { SEGMENT_SIZE, type SegmentState } from './queue-store.js';
 import type { StoreWriter } from './store-writer.js';
 import * as C from './sync-commands.js';
+import { writeU32LE } from '../protocol/uint32.js';
+import { writeF64LE } from '../protocol/float64.js';
 
 /**
  * Message bytes after which an append wakes the worker without waiting for the
@@ -99,7 +101,7 @@ export class SyncWriter implements StoreWriter {
     const slack = alignSlack(end - start);
     const w = this.begin(C.OP_APPEND, handle, C.APPEND_HEADER + end - start + slack);
     const pad = alignPad(buf, start, w.buf, w.offset + C.APPEND_HEADER, slack);
-    w.buf.writeDoubleLE(id, w.offset + C.HANDLE_HEADER);
+    writeF64LE(w.buf, w.offset + C.HANDLE_HEADER, id);
     w.buf[w.offset + C.ID_HEADER] = pad;
     w.buf[w.offset + C.ID_HEADER + 1] = slack - pad;
     copyBytes(buf, start, end, w.buf, w.offset + C.APPEND_HEADER + pad);
@@ -162,7 +164,7 @@ export class SyncWriter implements StoreWriter {
 
   private idCommand(op: number, handle: number, id: number): number {
     const w = this.begin(op, handle, C.ID_HEADER);
-    w.buf.writeDoubleLE(id, w.offset + C.HANDLE_HEADER);
+    writeF64LE(w.buf, w.offset + C.HANDLE_HEADER, id);
     return this.end();
   }
 
@@ -170,7 +172,7 @@ export class SyncWriter implements StoreWriter {
     const w = this.out;
     w.begin(size);
     w.buf[w.offset] = op;
-    w.buf.writeUInt32LE(handle, w.offset + 1);
+    writeU32LE(w.buf, w.offset + 1, handle);
     return w;
   }
 

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readU16BE, readU32BE, readU32LE, writeU32BE, writeU32LE } from '../../src/protocol/uint32.js';
+import { readU16BE, readU16LE, readU32BE, readU32LE, writeU32BE, writeU32LE } from '../../src/protocol/uint32.js';
 
 const bytesAndOffset = (width: number) =>
   fc.uint8Array({ minLength: width, maxLength: 64 }).chain((bytes) => fc.tuple(fc.constant(Buffer.from(bytes)), fc.nat(bytes.length - width)));
@@ -16,6 +16,7 @@ describe('uint32', () => {
         expect(readU32BE(buf, at)).toBe(buf.readUInt32BE(at));
         expect(readU32LE(buf, at)).toBe(buf.readUInt32LE(at));
         expect(readU16BE(buf, at)).toBe(buf.readUInt16BE(at));
+        expect(readU16LE(buf, at)).toBe(buf.readUInt16LE(at));
       }),
       { numRuns: 2000 },
     );
@@ -23,6 +24,7 @@ describe('uint32', () => {
     expect(readU32BE(top, 0)).toBe(0xffff_ffff);
     expect(readU32LE(top, 0)).toBe(0xffff_ffff);
     expect(readU16BE(top, 2)).toBe(0xffff);
+    expect(readU16LE(top, 2)).toBe(0xffff);
   });
 
   it('writes as Buffer writes', () => {
