@@ -5,17 +5,8 @@ import { AmqpError } from '../../src/protocol/errors.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
 import type { FieldTable, FieldValue } from '../../src/protocol/field-types.js';
 
-/** mulberry32: small, fast, deterministic, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the bench's: small, fast, deterministic, good enough for test data. */
+export { seededRandom as rng } from '../../bench/stats.js';
 
 export type Rand = () => number;
 
