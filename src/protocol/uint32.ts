@@ -1,5 +1,5 @@
 /**
- * Unsigned 32-bit stores and loads (and a 16-bit load) as plain byte accesses.
+ * Unsigned 32-bit stores and loads (and 16-bit loads) as plain byte accesses.
  * Buffer's writeUInt32LE/BE check their arguments on every call, which was 4-6%
  * of the acceptor's samples on the publish and delivery paths, and its reads
  * validate the offset (about 3% of them in `single`); these are for callers
