@@ -10,6 +10,7 @@
  * continuation bit (basic has no second flags word).
  */
 import { MAX_TABLE_DEPTH } from './field-table.js';
+import { readU32BE } from './uint32.js';
 
 /** Flag bits, highest first: content-type (0x8000) ... cluster-id (0x0004). */
 const SHORTSTRS = 0x8000 | 0x4000 | 0x0400 | 0x0200 | 0x0100 | 0x0080 | 0x0020 | 0x0010 | 0x0008 | 0x0004;
@@ -60,7 +61,7 @@ export function deliveryMode(buf: Buffer, start: number): number {
   let p = start + 2;
   if ((flags & 0x8000) !== 0) p += 1 + buf[p];
   if ((flags & 0x4000) !== 0) p += 1 + buf[p];
-  if ((flags & HEADERS) !== 0) p += 4 + buf.readUInt32BE(p);
+  if ((flags & HEADERS) !== 0) p += 4 + readU32BE(buf, p);
   return buf[p];
 }
 

@@ -6,6 +6,7 @@
  * earliest of its timed queues': no timer per message.
  */
 import type { QueueConfig } from '../vhost/queue-arguments.js';
+import { readU32BE, readU32LE } from '../protocol/uint32.js';
 
 /** The expiration property's flag bit, and those of the properties before it (content-type ... reply-to). */
 const EXPIRATION = 0x0100;
@@ -36,7 +37,7 @@ export function expirationText(buf: Buffer, start: number): string | null {
   if ((flags & EXPIRATION) === 0) return null;
   let p = start + 2;
   for (const bit of SHORTSTRS_BEFORE) if ((flags & bit) !== 0) p += 1 + buf[p];
-  if ((flags & HEADERS) !== 0) p += 4 + buf.readUInt32BE(p);
+  if ((flags & HEADERS) !== 0) p += 4 + readU32BE(buf, p);
   for (const bit of ONE_OCTET) if ((flags & bit) !== 0) p += 1;
   for (const bit of SHORTSTRS_AFTER) if ((flags & bit) !== 0) p += 1 + buf[p];
   return buf.toString('utf8', p + 1, p + 1 + buf[p]);
@@ -46,7 +47,7 @@ export function expirationText(buf: Buffer, start: number): string | null {
 export function blockExpiration(block: Buffer): number {
   const routingKeyAt = 1 + block[0];
   const propsLenAt = routingKeyAt + 1 + block[routingKeyAt];
-  if (block.readUInt32LE(propsLenAt) < 2 || (block[propsLenAt + 4] & (EXPIRATION >> 8)) === 0) return -1;
+  if (readU32LE(block, propsLenAt) < 2 || (block[propsLenAt + 4] & (EXPIRATION >> 8)) === 0) return -1;
   const value = parseExpiration(expirationText(block, propsLenAt + 4)!);
   return typeof value === 'number' ? value : -1;
 }

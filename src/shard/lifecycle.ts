@@ -11,6 +11,7 @@
 import type { QueueConfig } from '../vhost/queue-arguments.js';
 import type { DeathReason } from './dead-letter.js';
 import type { QueueEntry, ShardQueue } from './queue.js';
+import { readU32LE } from '../protocol/uint32.js';
 
 /** A queue's arguments and the state they need in the shard. */
 export class QueueLifecycle {
@@ -48,7 +49,7 @@ export class QueueLifecycle {
 export function bodySize(block: Buffer): number {
   const routingKeyAt = 1 + block[0];
   const propsLenAt = routingKeyAt + 1 + block[routingKeyAt];
-  return block.length - (propsLenAt + 8 + block.readUInt32LE(propsLenAt));
+  return block.length - (propsLenAt + 8 + readU32LE(block, propsLenAt));
 }
 
 /** What the shard does with a message that leaves its queue for good, and with a queue that expired. */
