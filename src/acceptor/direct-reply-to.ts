@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import { CLASS_BASIC } from '../protocol/methods.generated.js';
+import { propertyAt } from '../protocol/properties-validator.js';
 import type { Channel } from './channel.js';
 import { prewrittenTag, type PrewrittenTag } from './consumer-registry.js';
 
@@ -17,8 +18,9 @@ export const REPLY_TO = 'amq.rabbitmq.reply-to';
 const PREFIX = `${REPLY_TO}.`;
 const REPLY_TO_BYTES = Buffer.from(REPLY_TO);
 
-/** The reply-to bit of a basic property list's flags (0x0200), in its first byte. */
-export const REPLY_TO_FLAG_BYTE0 = 0x02;
+/** The reply-to bit of a basic property list's flags, and the same bit in the flags' first byte. */
+const REPLY_TO_FLAG = 0x0200;
+export const REPLY_TO_FLAG_BYTE0 = REPLY_TO_FLAG >>> 8;
 
 export interface ReplyConsumer extends PrewrittenTag {
   readonly channel: Channel;
@@ -72,14 +74,7 @@ export function isReplyToName(name: string): boolean {
  * channel that reply-to is RabbitMQ's 406.
  */
 export function replyToRewritten(props: Buffer, consumer: ReplyConsumer | null): Buffer {
-  const flags = props.readUInt16BE(0);
-  let p = 2;
-  if ((flags & 0x8000) !== 0) p += 1 + props[p]; // content-type
-  if ((flags & 0x4000) !== 0) p += 1 + props[p]; // content-encoding
-  if ((flags & 0x2000) !== 0) p += 4 + props.readUInt32BE(p); // headers
-  if ((flags & 0x1000) !== 0) p += 1; // delivery-mode
-  if ((flags & 0x0800) !== 0) p += 1; // priority
-  if ((flags & 0x0400) !== 0) p += 1 + props[p]; // correlation-id
+  const p = propertyAt(props, 0, REPLY_TO_FLAG);
   const len = props[p];
   if (len !== REPLY_TO_BYTES.length || !REPLY_TO_BYTES.equals(props.subarray(p + 1, p + 1 + len))) return props;
   if (consumer === null) throw new AmqpError(ReplyCode.PRECONDITION_FAILED, 'fast reply consumer does not exist', CLASS_BASIC, 40, false);

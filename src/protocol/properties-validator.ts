@@ -51,18 +51,29 @@ export function propertiesError(buf: Buffer, start: number, end: number): string
 }
 
 /**
- * The delivery-mode property of a property list that passed propertiesError
- * (0 when absent). Only content-type, content-encoding and headers come before
- * it: two shortstrs and a table skipped by their lengths, nothing decoded.
+ * Where the value of the property whose flag is `bit` starts in a property
+ * list at buf[start..] that passed propertiesError (stored blocks hold such
+ * lists), or -1 when the flag is clear. The properties before it are skipped
+ * by their lengths; nothing is decoded.
  */
-export function deliveryMode(buf: Buffer, start: number): number {
+export function propertyAt(buf: Uint8Array, start: number, bit: number): number {
   const flags = (buf[start] << 8) | buf[start + 1];
-  if ((flags & DELIVERY_MODE) === 0) return 0;
+  if ((flags & bit) === 0) return -1;
   let p = start + 2;
-  if ((flags & 0x8000) !== 0) p += 1 + buf[p];
-  if ((flags & 0x4000) !== 0) p += 1 + buf[p];
-  if ((flags & HEADERS) !== 0) p += 4 + readU32BE(buf, p);
-  return buf[p];
+  for (let before = 0x8000; before > bit; before >>>= 1) {
+    if ((flags & before) === 0) continue;
+    if ((before & SHORTSTRS) !== 0) p += 1 + buf[p];
+    else if (before === HEADERS) p += 4 + readU32BE(buf, p);
+    else if (before === TIMESTAMP) p += 8;
+    else if (before === DELIVERY_MODE || before === PRIORITY) p += 1;
+  }
+  return p;
+}
+
+/** The delivery-mode property of a property list that passed propertiesError (0 when absent). */
+export function deliveryMode(buf: Buffer, start: number): number {
+  const p = propertyAt(buf, start, DELIVERY_MODE);
+  return p < 0 ? 0 : buf[p];
 }
 
 function sizeMismatch(flags: number, got: number, want: number): string {

@@ -6,7 +6,7 @@
  * header keys are looked at, so a message without CC or BCC allocates nothing.
  */
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
-import { fieldValueEnd } from '../protocol/properties-validator.js';
+import { fieldValueEnd, propertyAt } from '../protocol/properties-validator.js';
 import { TYPE_NAMES } from '../protocol/field-types.js';
 
 /** The headers bit of a basic property list's flags, in its first byte. */
@@ -19,6 +19,7 @@ export interface SenderSelected {
   readonly properties: Buffer;
 }
 
+const HEADERS = 0x2000;
 const C = 0x43;
 const B = 0x42;
 
@@ -29,16 +30,12 @@ const B = 0x42;
  * RabbitMQ does.
  */
 export function senderSelected(props: Buffer): SenderSelected | null {
-  const flags = props.readUInt16BE(0);
-  let p = 2;
-  if ((flags & 0x8000) !== 0) p += 1 + props[p]; // content-type
-  if ((flags & 0x4000) !== 0) p += 1 + props[p]; // content-encoding
-  const tableAt = p;
-  const tableEnd = p + 4 + props.readUInt32BE(p);
+  const tableAt = propertyAt(props, 0, HEADERS);
+  const tableEnd = tableAt + 4 + props.readUInt32BE(tableAt);
   let cc = -1;
   let bcc = -1;
   let bccEnd = -1;
-  for (p += 4; p < tableEnd; ) {
+  for (let p = tableAt + 4; p < tableEnd; ) {
     const keyLen = props[p];
     const valueAt = p + 1 + keyLen;
     const valueEnd = fieldValueEnd(props, valueAt, tableEnd);

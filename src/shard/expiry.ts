@@ -6,14 +6,11 @@
  * earliest of its timed queues': no timer per message.
  */
 import type { QueueConfig } from '../vhost/queue-arguments.js';
-import { readU32BE, readU32LE } from '../protocol/uint32.js';
+import { readU32LE } from '../protocol/uint32.js';
+import { propertyAt } from '../protocol/properties-validator.js';
 
-/** The expiration property's flag bit, and those of the properties before it (content-type ... reply-to). */
+/** The expiration property's flag bit. */
 const EXPIRATION = 0x0100;
-const SHORTSTRS_BEFORE = [0x8000, 0x4000];
-const HEADERS = 0x2000;
-const ONE_OCTET = [0x1000, 0x0800];
-const SHORTSTRS_AFTER = [0x0400, 0x0200];
 
 /**
  * The expiration property as RabbitMQ reads it (Erlang's string:to_integer):
@@ -33,14 +30,8 @@ export function parseExpiration(text: string): number | string {
  * nothing else (so other shortstrs may hold any bytes, as RabbitMQ allows).
  */
 export function expirationText(buf: Buffer, start: number): string | null {
-  const flags = (buf[start] << 8) | buf[start + 1];
-  if ((flags & EXPIRATION) === 0) return null;
-  let p = start + 2;
-  for (const bit of SHORTSTRS_BEFORE) if ((flags & bit) !== 0) p += 1 + buf[p];
-  if ((flags & HEADERS) !== 0) p += 4 + readU32BE(buf, p);
-  for (const bit of ONE_OCTET) if ((flags & bit) !== 0) p += 1;
-  for (const bit of SHORTSTRS_AFTER) if ((flags & bit) !== 0) p += 1 + buf[p];
-  return buf.toString('utf8', p + 1, p + 1 + buf[p]);
+  const p = propertyAt(buf, start, EXPIRATION);
+  return p < 0 ? null : buf.toString('utf8', p + 1, p + 1 + buf[p]);
 }
 
 /** The expiration property of a message block in ms, or -1 when it has none (the acceptor checked it). */

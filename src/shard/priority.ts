@@ -7,10 +7,9 @@
  */
 import { Deque } from './deque.js';
 import type { QueueEntry } from './queue.js';
-import { readU32BE, readU32LE } from '../protocol/uint32.js';
+import { readU32LE } from '../protocol/uint32.js';
+import { propertyAt } from '../protocol/properties-validator.js';
 
-const HEADERS = 0x2000;
-const DELIVERY_MODE = 0x1000;
 const PRIORITY = 0x0800;
 
 /** The priority property of a message block (0 when absent). */
@@ -18,15 +17,8 @@ export function blockPriority(block: Buffer): number {
   const routingKeyAt = 1 + block[0];
   const propsLenAt = routingKeyAt + 1 + block[routingKeyAt];
   if (readU32LE(block, propsLenAt) < 2) return 0;
-  let p = propsLenAt + 4;
-  const flags = (block[p] << 8) | block[p + 1];
-  if ((flags & PRIORITY) === 0) return 0;
-  p += 2;
-  if ((flags & 0x8000) !== 0) p += 1 + block[p];
-  if ((flags & 0x4000) !== 0) p += 1 + block[p];
-  if ((flags & HEADERS) !== 0) p += 4 + readU32BE(block, p);
-  if ((flags & DELIVERY_MODE) !== 0) p += 1;
-  return block[p];
+  const p = propertyAt(block, propsLenAt + 4, PRIORITY);
+  return p < 0 ? 0 : block[p];
 }
 
 class Lane {

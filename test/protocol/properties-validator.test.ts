@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { deliveryMode, propertiesError } from '../../src/protocol/properties-validator.js';
+import { deliveryMode, propertiesError, propertyAt } from '../../src/protocol/properties-validator.js';
 import { decodeBasicProperties, encodeBasicProperties } from '../../src/protocol/methods.generated.js';
 import { OutputBuffer } from '../../src/protocol/output-buffer.js';
 import { propertiesBytes } from '../property/arbitraries.js';
@@ -131,6 +131,42 @@ describe('deliveryMode', () => {
     const b = out.take();
     expect(check(b)).toBeNull();
     expect(deliveryMode(b, 0)).toBe(2);
+  });
+});
+
+describe('propertyAt', () => {
+  /** The properties found by their place: flag bit, name, how to read the value there. */
+  const SHORTSTR_FIELDS = [
+    [0x8000, 'contentType'], [0x4000, 'contentEncoding'], [0x0400, 'correlationId'], [0x0200, 'replyTo'],
+    [0x0100, 'expiration'], [0x0080, 'messageId'], [0x0020, 'type'], [0x0010, 'userId'], [0x0008, 'appId'], [0x0004, 'clusterId'],
+  ] as const;
+  const OCTET_FIELDS = [[0x1000, 'deliveryMode'], [0x0800, 'priority']] as const;
+
+  it('points at the value the decoder reads, for every property of any well-formed list, at an offset', () => {
+    fc.assert(
+      fc.property(propertiesBytes(), fc.nat({ max: 16 }), (props, offset) => {
+        const payload = Buffer.concat([Buffer.alloc(offset, 0xab), props]);
+        const decoded = decodeBasicProperties(props, 0, props.length) as Record<string, unknown>;
+        for (const [bit, name] of SHORTSTR_FIELDS) {
+          const p = propertyAt(payload, offset, bit);
+          if (decoded[name] === undefined) expect(p).toBe(-1);
+          else expect(payload.toString('latin1', p + 1, p + 1 + payload[p])).toBe(Buffer.from(decoded[name] as string).toString('latin1'));
+        }
+        for (const [bit, name] of OCTET_FIELDS) {
+          const p = propertyAt(payload, offset, bit);
+          expect(p < 0 ? undefined : payload[p]).toBe(decoded[name]);
+        }
+        const headersAt = propertyAt(payload, offset, 0x2000);
+        if (decoded.headers === undefined) expect(headersAt).toBe(-1);
+        else {
+          // the table ends inside the list, where the next property (delivery-mode, when set) starts
+          const tableEnd = headersAt + 4 + payload.readUInt32BE(headersAt);
+          expect(tableEnd).toBeLessThanOrEqual(payload.length);
+          if (decoded.deliveryMode !== undefined) expect(propertyAt(payload, offset, 0x1000)).toBe(tableEnd);
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
 
