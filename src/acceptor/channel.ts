@@ -719,9 +719,7 @@ export class Channel {
     const v = this.view.read(buf, blockAt);
     const bufView = consumer.link.viewOf(buf);
     const out = this.conn.out;
-    const start = out.beginFrame(FRAME_METHOD, this.id);
-    out.u32(M.BASIC_DELIVER);
-    out.bytes(consumer.tagShortstr, 0, consumer.tagShortstr.length, consumer.tagView);
+    const start = out.beginWrittenFrame(consumer.deliverStart, consumer.deliverStartView);
     out.u64(tag);
     out.u8(redelivered ? 1 : 0);
     out.bytes(buf, v.start, v.propertiesAt - 4, bufView); // exchange and routing key, already shortstrs
@@ -754,9 +752,7 @@ export class Channel {
   /** basic.deliver, straight from where the publishing channel received it, of the message it is routing; returns the tag. */
   private writeRouted(consumer: PrewrittenTag, message: IncomingMessage): number {
     const out = this.conn.out;
-    const start = out.beginFrame(FRAME_METHOD, this.id);
-    out.u32(M.BASIC_DELIVER);
-    out.bytes(consumer.tagShortstr, 0, consumer.tagShortstr.length, consumer.tagView);
+    const start = out.beginWrittenFrame(consumer.deliverStart, consumer.deliverStartView);
     const tag = ++this.nextTag;
     out.u64(tag);
     out.u8(0);

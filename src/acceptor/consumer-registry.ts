@@ -5,6 +5,7 @@
  */
 import * as M from '../protocol/methods.generated.js';
 import { viewOfBytes } from '../protocol/copy-bytes.js';
+import { FRAME_METHOD } from '../protocol/constants.js';
 import type { QueueRecord } from '../routing/topology.js';
 import type { Channel } from './channel.js';
 import type { Connection } from './connection.js';
@@ -22,16 +23,28 @@ export interface ConsumerRef extends PrewrittenTag {
   readonly exclusive: boolean;
 }
 
-/** A consumer tag as basic.deliver carries it: a shortstr, and a view of it for word-wise copies (copyBytes). */
+/**
+ * The start of each basic.deliver to a consumer, the same every time: the
+ * frame's type, channel and size (to be filled in), the method id and the
+ * consumer tag as a shortstr; with a view of it for word-wise copies (copyBytes).
+ */
 export interface PrewrittenTag {
-  readonly tagShortstr: Buffer;
-  readonly tagView: DataView;
+  readonly deliverStart: Buffer;
+  readonly deliverStartView: DataView;
 }
 
-export function prewrittenTag(tag: string): PrewrittenTag {
+/** A frame's type, channel and size. */
+const FRAME_HEAD = 7;
+
+export function prewrittenTag(channel: number, tag: string): PrewrittenTag {
   const tagBytes = Buffer.from(tag);
-  const tagShortstr = Buffer.concat([Buffer.from([tagBytes.length]), tagBytes]);
-  return { tagShortstr, tagView: viewOfBytes(tagShortstr) };
+  const deliverStart = Buffer.alloc(FRAME_HEAD + 4 + 1 + tagBytes.length);
+  deliverStart[0] = FRAME_METHOD;
+  deliverStart.writeUInt16BE(channel, 1);
+  deliverStart.writeUInt32BE(M.BASIC_DELIVER, FRAME_HEAD);
+  deliverStart[FRAME_HEAD + 4] = tagBytes.length;
+  tagBytes.copy(deliverStart, FRAME_HEAD + 5);
+  return { deliverStart, deliverStartView: viewOfBytes(deliverStart) };
 }
 
 export interface ConsumerHost {
@@ -58,7 +71,7 @@ export class ConsumerRegistry {
       id: this.host.newId(),
       channel,
       tag,
-      ...prewrittenTag(tag),
+      ...prewrittenTag(channel.id, tag),
       queue,
       link: this.host.links[queue.shard],
       noAck,

@@ -37,7 +37,7 @@ export class DirectReplyTo {
     const consumer: ReplyConsumer = {
       channel,
       tag,
-      ...prewrittenTag(tag),
+      ...prewrittenTag(channel.id, tag),
       address: PREFIX + randomBytes(18).toString('base64url'),
     };
     this.byAddress.set(consumer.address, consumer);

@@ -202,9 +202,12 @@ export class OutputBuffer {
 
   /** Unsigned 64-bit from a number (exact up to 2^53). */
   u64(v: number): void {
+    if (this.pos + 8 > this.buf.length) this.grow(8);
     const hi = Math.floor(v / TWO_32);
-    this.u32(hi);
-    this.u32(v - hi * TWO_32);
+    const p = this.pos;
+    writeU32BE(this.buf, p, hi);
+    writeU32BE(this.buf, p + 4, v - hi * TWO_32);
+    this.pos = p + 8;
   }
 
   // Typed-array stores wrap modulo 256, so the signed writers share the byte
@@ -405,6 +408,20 @@ export class OutputBuffer {
     b[p + 1] = channel >>> 8;
     b[p + 2] = channel;
     this.pos = p + 7;
+    return p - this.origin;
+  }
+
+  /**
+   * Starts a frame whose first bytes were written once beforehand (`head`: the
+   * type, channel and a size placeholder, then the same payload start each
+   * time; `view`: head's, for copyBytes). Returns its position for endFrame.
+   */
+  beginWrittenFrame(head: Buffer, view: DataView): number {
+    const n = head.length;
+    if (this.pos + n > this.buf.length) this.grow(n);
+    const p = this.pos;
+    copyBytes(head, 0, n, this.buf, p, view, this.view);
+    this.pos = p + n;
     return p - this.origin;
   }
 

@@ -3,6 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD, FRAME_MIN_SIZE } from '../../src/protocol/constants.js';
 import { OutputBuffer } from '../../src/protocol/output-buffer.js';
+import { BASIC_DELIVER } from '../../src/protocol/methods.generated.js';
+import { prewrittenTag } from '../../src/acceptor/consumer-registry.js';
 import { bytes, int, readFrames, rng } from './helpers.js';
 import { arrayBufferBytesAfterGc } from '../helpers.js';
 
@@ -75,6 +77,40 @@ describe('OutputBuffer primitives', () => {
     out.bytes(Buffer.from([1, 2, 3, 4, 5]), 1, 4);
     out.bytes(Buffer.from([9]));
     expect(out.take()).toEqual(Buffer.from([2, 3, 4, 9]));
+  });
+  it('writes any u64 up to 2^53 - 1, at any offset across growth', () => {
+    fc.assert(
+      fc.property(fc.nat(40), fc.maxSafeNat(), (before, v) => {
+        const out = new OutputBuffer(16);
+        for (let i = 0; i < before; i++) out.u8(i);
+        out.u64(v);
+        expect(out.take().readBigUInt64BE(before)).toBe(BigInt(v));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("starts a consumer's basic.deliver from its written head as beginFrame, the method id and the tag would (any channel, tag up to 255 bytes, across growth)", () => {
+    const tag = fc.string({ unit: 'binary', maxLength: 255 }).filter((t) => Buffer.byteLength(t) <= 255);
+    fc.assert(
+      fc.property(fc.nat(40), fc.integer({ min: 0, max: 0xffff }), tag, fc.maxSafeNat(), (before, channel, consumerTag, deliveryTag) => {
+        const written = prewrittenTag(channel, consumerTag);
+        const a = new OutputBuffer(16);
+        const b = new OutputBuffer(16);
+        for (let i = 0; i < before; i++) a.u8(i), b.u8(i);
+        const startA = a.beginWrittenFrame(written.deliverStart, written.deliverStartView);
+        const startB = b.beginFrame(FRAME_METHOD, channel);
+        b.u32(BASIC_DELIVER);
+        b.shortstr(consumerTag);
+        for (const [out, start] of [[a, startA], [b, startB]] as const) {
+          out.u64(deliveryTag);
+          out.u8(1);
+          out.endFrame(start);
+        }
+        expect(a.take()).toEqual(b.take());
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
