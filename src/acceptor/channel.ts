@@ -22,7 +22,7 @@ import { Transaction } from './transaction.js';
 import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
-import type { ConsumerRef, PrewrittenTag } from './consumer-registry.js';
+import type { ConsumerRef, PrewrittenDeliver } from './consumer-registry.js';
 import { REPLY_TO, replyToRewritten, type ReplyConsumer } from './direct-reply-to.js';
 import { messageParts, type MessageParts, type Observers } from '../rig/observers.js';
 import { PublishPermits } from '../auth/publish-permits.js';
@@ -750,7 +750,7 @@ export class Channel {
   }
 
   /** basic.deliver, straight from where the publishing channel received it, of the message it is routing; returns the tag. */
-  private writeRouted(consumer: PrewrittenTag, message: IncomingMessage): number {
+  private writeRouted(consumer: PrewrittenDeliver, message: IncomingMessage): number {
     const out = this.conn.out;
     const start = out.beginWrittenFrame(consumer.deliverStart, consumer.deliverStartView);
     const tag = ++this.nextTag;

@@ -13,7 +13,7 @@ import type { ShardLink } from './shard-link.js';
 import type { OutputScheduler } from './output-scheduler.js';
 
 /** A consumer as the acceptor knows it; the shard holds its credit and queue position. */
-export interface ConsumerRef extends PrewrittenTag {
+export interface ConsumerRef extends PrewrittenDeliver {
   readonly id: number;
   readonly channel: Channel;
   readonly tag: string;
@@ -28,7 +28,7 @@ export interface ConsumerRef extends PrewrittenTag {
  * frame's type, channel and size (to be filled in), the method id and the
  * consumer tag as a shortstr; with a view of it for word-wise copies (copyBytes).
  */
-export interface PrewrittenTag {
+export interface PrewrittenDeliver {
   readonly deliverStart: Buffer;
   readonly deliverStartView: DataView;
 }
@@ -36,7 +36,7 @@ export interface PrewrittenTag {
 /** A frame's type, channel and size. */
 const FRAME_HEAD = 7;
 
-export function prewrittenTag(channel: number, tag: string): PrewrittenTag {
+export function prewrittenDeliver(channel: number, tag: string): PrewrittenDeliver {
   const tagBytes = Buffer.from(tag);
   const deliverStart = Buffer.alloc(FRAME_HEAD + 4 + 1 + tagBytes.length);
   deliverStart[0] = FRAME_METHOD;
@@ -71,7 +71,7 @@ export class ConsumerRegistry {
       id: this.host.newId(),
       channel,
       tag,
-      ...prewrittenTag(channel.id, tag),
+      ...prewrittenDeliver(channel.id, tag),
       queue,
       link: this.host.links[queue.shard],
       noAck,

@@ -12,7 +12,7 @@ import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import { CLASS_BASIC } from '../protocol/methods.generated.js';
 import { propertyAt } from '../protocol/properties-validator.js';
 import type { Channel } from './channel.js';
-import { prewrittenTag, type PrewrittenTag } from './consumer-registry.js';
+import { prewrittenDeliver, type PrewrittenDeliver } from './consumer-registry.js';
 
 export const REPLY_TO = 'amq.rabbitmq.reply-to';
 const PREFIX = `${REPLY_TO}.`;
@@ -22,7 +22,7 @@ const REPLY_TO_BYTES = Buffer.from(REPLY_TO);
 const REPLY_TO_FLAG = 0x0200;
 export const REPLY_TO_FLAG_BYTE0 = REPLY_TO_FLAG >>> 8;
 
-export interface ReplyConsumer extends PrewrittenTag {
+export interface ReplyConsumer extends PrewrittenDeliver {
   readonly channel: Channel;
   readonly tag: string;
   /** the reply-to its requests carry: `amq.rabbitmq.reply-to.<key>` */
@@ -37,7 +37,7 @@ export class DirectReplyTo {
     const consumer: ReplyConsumer = {
       channel,
       tag,
-      ...prewrittenTag(channel.id, tag),
+      ...prewrittenDeliver(channel.id, tag),
       address: PREFIX + randomBytes(18).toString('base64url'),
     };
     this.byAddress.set(consumer.address, consumer);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD, FRAME_MIN_SIZE } from '../../src/protocol/constants.js';
 import { OutputBuffer } from '../../src/protocol/output-buffer.js';
 import { BASIC_DELIVER } from '../../src/protocol/methods.generated.js';
-import { prewrittenTag } from '../../src/acceptor/consumer-registry.js';
+import { prewrittenDeliver } from '../../src/acceptor/consumer-registry.js';
 import { bytes, int, readFrames, rng } from './helpers.js';
 import { arrayBufferBytesAfterGc } from '../helpers.js';
 
@@ -94,7 +94,7 @@ describe('OutputBuffer primitives', () => {
     const tag = fc.string({ unit: 'binary', maxLength: 255 }).filter((t) => Buffer.byteLength(t) <= 255);
     fc.assert(
       fc.property(fc.nat(40), fc.integer({ min: 0, max: 0xffff }), tag, fc.maxSafeNat(), (before, channel, consumerTag, deliveryTag) => {
-        const written = prewrittenTag(channel, consumerTag);
+        const written = prewrittenDeliver(channel, consumerTag);
         const a = new OutputBuffer(16);
         const b = new OutputBuffer(16);
         for (let i = 0; i < before; i++) a.u8(i), b.u8(i);
