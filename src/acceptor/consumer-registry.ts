@@ -6,6 +6,7 @@
 import * as M from '../protocol/methods.generated.js';
 import { viewOfBytes } from '../protocol/copy-bytes.js';
 import { FRAME_METHOD } from '../protocol/constants.js';
+import { OutputBuffer } from '../protocol/output-buffer.js';
 import type { QueueRecord } from '../routing/topology.js';
 import type { Channel } from './channel.js';
 import type { Connection } from './connection.js';
@@ -33,17 +34,12 @@ export interface PrewrittenDeliver {
   readonly deliverStartView: DataView;
 }
 
-/** A frame's type, channel and size. */
-const FRAME_HEAD = 7;
-
 export function prewrittenDeliver(channel: number, tag: string): PrewrittenDeliver {
-  const tagBytes = Buffer.from(tag);
-  const deliverStart = Buffer.alloc(FRAME_HEAD + 4 + 1 + tagBytes.length);
-  deliverStart[0] = FRAME_METHOD;
-  deliverStart.writeUInt16BE(channel, 1);
-  deliverStart.writeUInt32BE(M.BASIC_DELIVER, FRAME_HEAD);
-  deliverStart[FRAME_HEAD + 4] = tagBytes.length;
-  tagBytes.copy(deliverStart, FRAME_HEAD + 5);
+  const out = new OutputBuffer(64);
+  out.beginFrame(FRAME_METHOD, channel);
+  out.u32(M.BASIC_DELIVER);
+  out.shortstr(tag);
+  const deliverStart = Buffer.from(out.take()); // exactly its bytes, not a view of the encoder's slab
   return { deliverStart, deliverStartView: viewOfBytes(deliverStart) };
 }
 

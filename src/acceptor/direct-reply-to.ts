@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import { CLASS_BASIC } from '../protocol/methods.generated.js';
-import { propertyAt } from '../protocol/properties-validator.js';
+import { REPLY_TO_FLAG, propertyAt } from '../protocol/properties-validator.js';
 import type { Channel } from './channel.js';
 import { prewrittenDeliver, type PrewrittenDeliver } from './consumer-registry.js';
 
@@ -18,8 +18,7 @@ export const REPLY_TO = 'amq.rabbitmq.reply-to';
 const PREFIX = `${REPLY_TO}.`;
 const REPLY_TO_BYTES = Buffer.from(REPLY_TO);
 
-/** The reply-to bit of a basic property list's flags, and the same bit in the flags' first byte. */
-const REPLY_TO_FLAG = 0x0200;
+/** The reply-to bit in a basic property list's first flags byte. */
 export const REPLY_TO_FLAG_BYTE0 = REPLY_TO_FLAG >>> 8;
 
 export interface ReplyConsumer extends PrewrittenDeliver {

@@ -14,12 +14,15 @@ import { readU32BE } from './uint32.js';
 
 /** Flag bits, highest first: content-type (0x8000) ... cluster-id (0x0004). */
 const SHORTSTRS = 0x8000 | 0x4000 | 0x0400 | 0x0200 | 0x0100 | 0x0080 | 0x0020 | 0x0010 | 0x0008 | 0x0004;
-const HEADERS = 0x2000;
-const DELIVERY_MODE = 0x1000;
-const PRIORITY = 0x0800;
-const TIMESTAMP = 0x0040;
+/** The bits of the properties looked up elsewhere (propertyAt), and of the fixed-size ones. */
+export const HEADERS_FLAG = 0x2000;
+const DELIVERY_MODE_FLAG = 0x1000;
+export const PRIORITY_FLAG = 0x0800;
+export const REPLY_TO_FLAG = 0x0200;
+export const EXPIRATION_FLAG = 0x0100;
+const TIMESTAMP_FLAG = 0x0040;
 const CONTINUATION = 0x0001;
-const VARIABLE = SHORTSTRS | HEADERS | CONTINUATION;
+const VARIABLE = SHORTSTRS | HEADERS_FLAG | CONTINUATION;
 
 /** Why the last walk failed; set only on failure. */
 let fault = '';
@@ -34,7 +37,7 @@ export function propertiesError(buf: Buffer, start: number, end: number): string
   const flags = (buf[start] << 8) | buf[start + 1];
   if ((flags & VARIABLE) === 0) {
     // only fixed-size values: their total must be exactly what follows the flags
-    const size = ((flags & DELIVERY_MODE) !== 0 ? 1 : 0) + ((flags & PRIORITY) !== 0 ? 1 : 0) + ((flags & TIMESTAMP) !== 0 ? 8 : 0);
+    const size = ((flags & DELIVERY_MODE_FLAG) !== 0 ? 1 : 0) + ((flags & PRIORITY_FLAG) !== 0 ? 1 : 0) + ((flags & TIMESTAMP_FLAG) !== 0 ? 8 : 0);
     return end - start - 2 === size ? null : sizeMismatch(flags, end - start - 2, size);
   }
   if ((flags & CONTINUATION) !== 0) return `property flags 0x${hex(flags)} set the continuation bit, but basic has no more properties`;
@@ -42,9 +45,9 @@ export function propertiesError(buf: Buffer, start: number, end: number): string
   for (let bit = 0x8000; bit > CONTINUATION && p >= 0; bit >>>= 1) {
     if ((flags & bit) === 0) continue;
     if ((bit & SHORTSTRS) !== 0) p = skipShortstr(buf, p, end);
-    else if (bit === HEADERS) p = skipTable(buf, p, end, 1, 'headers table');
-    else if (bit === TIMESTAMP) p = skip(p, 8, end, 'timestamp');
-    else if (bit === DELIVERY_MODE || bit === PRIORITY) p = skip(p, 1, end, bit === PRIORITY ? 'priority' : 'delivery-mode');
+    else if (bit === HEADERS_FLAG) p = skipTable(buf, p, end, 1, 'headers table');
+    else if (bit === TIMESTAMP_FLAG) p = skip(p, 8, end, 'timestamp');
+    else if (bit === DELIVERY_MODE_FLAG || bit === PRIORITY_FLAG) p = skip(p, 1, end, bit === PRIORITY_FLAG ? 'priority' : 'delivery-mode');
   }
   if (p < 0) return fault;
   return p === end ? null : `${end - p} byte(s) after the last property`;
@@ -63,16 +66,16 @@ export function propertyAt(buf: Uint8Array, start: number, bit: number): number 
   for (let before = 0x8000; before > bit; before >>>= 1) {
     if ((flags & before) === 0) continue;
     if ((before & SHORTSTRS) !== 0) p += 1 + buf[p];
-    else if (before === HEADERS) p += 4 + readU32BE(buf, p);
-    else if (before === TIMESTAMP) p += 8;
-    else if (before === DELIVERY_MODE || before === PRIORITY) p += 1;
+    else if (before === HEADERS_FLAG) p += 4 + readU32BE(buf, p);
+    else if (before === TIMESTAMP_FLAG) p += 8;
+    else if (before === DELIVERY_MODE_FLAG || before === PRIORITY_FLAG) p += 1;
   }
   return p;
 }
 
 /** The delivery-mode property of a property list that passed propertiesError (0 when absent). */
 export function deliveryMode(buf: Buffer, start: number): number {
-  const p = propertyAt(buf, start, DELIVERY_MODE);
+  const p = propertyAt(buf, start, DELIVERY_MODE_FLAG);
   return p < 0 ? 0 : buf[p];
 }
 

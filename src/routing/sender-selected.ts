@@ -6,11 +6,12 @@
  * header keys are looked at, so a message without CC or BCC allocates nothing.
  */
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
-import { fieldValueEnd, propertyAt } from '../protocol/properties-validator.js';
+import { HEADERS_FLAG, fieldValueEnd, propertyAt } from '../protocol/properties-validator.js';
+import { readU32BE } from '../protocol/uint32.js';
 import { TYPE_NAMES } from '../protocol/field-types.js';
 
 /** The headers bit of a basic property list's flags, in its first byte. */
-export const HEADERS_FLAG_BYTE0 = 0x20;
+export const HEADERS_FLAG_BYTE0 = HEADERS_FLAG >>> 8;
 
 export interface SenderSelected {
   /** the CC then BCC routing keys, in order (duplicates are harmless: routing collects a set) */
@@ -19,7 +20,6 @@ export interface SenderSelected {
   readonly properties: Buffer;
 }
 
-const HEADERS = 0x2000;
 const C = 0x43;
 const B = 0x42;
 
@@ -30,8 +30,8 @@ const B = 0x42;
  * RabbitMQ does.
  */
 export function senderSelected(props: Buffer): SenderSelected | null {
-  const tableAt = propertyAt(props, 0, HEADERS);
-  const tableEnd = tableAt + 4 + props.readUInt32BE(tableAt);
+  const tableAt = propertyAt(props, 0, HEADERS_FLAG);
+  const tableEnd = tableAt + 4 + readU32BE(props, tableAt);
   let cc = -1;
   let bcc = -1;
   let bccEnd = -1;

@@ -7,10 +7,8 @@
  */
 import type { QueueConfig } from '../vhost/queue-arguments.js';
 import { readU32LE } from '../protocol/uint32.js';
-import { propertyAt } from '../protocol/properties-validator.js';
+import { EXPIRATION_FLAG, propertyAt } from '../protocol/properties-validator.js';
 
-/** The expiration property's flag bit. */
-const EXPIRATION = 0x0100;
 
 /**
  * The expiration property as RabbitMQ reads it (Erlang's string:to_integer):
@@ -30,7 +28,7 @@ export function parseExpiration(text: string): number | string {
  * nothing else (so other shortstrs may hold any bytes, as RabbitMQ allows).
  */
 export function expirationText(buf: Buffer, start: number): string | null {
-  const p = propertyAt(buf, start, EXPIRATION);
+  const p = propertyAt(buf, start, EXPIRATION_FLAG);
   return p < 0 ? null : buf.toString('utf8', p + 1, p + 1 + buf[p]);
 }
 
@@ -38,7 +36,7 @@ export function expirationText(buf: Buffer, start: number): string | null {
 export function blockExpiration(block: Buffer): number {
   const routingKeyAt = 1 + block[0];
   const propsLenAt = routingKeyAt + 1 + block[routingKeyAt];
-  if (readU32LE(block, propsLenAt) < 2 || (block[propsLenAt + 4] & (EXPIRATION >> 8)) === 0) return -1;
+  if (readU32LE(block, propsLenAt) < 2 || (block[propsLenAt + 4] & (EXPIRATION_FLAG >> 8)) === 0) return -1;
   const value = parseExpiration(expirationText(block, propsLenAt + 4)!);
   return typeof value === 'number' ? value : -1;
 }

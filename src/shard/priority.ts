@@ -8,16 +8,14 @@
 import { Deque } from './deque.js';
 import type { QueueEntry } from './queue.js';
 import { readU32LE } from '../protocol/uint32.js';
-import { propertyAt } from '../protocol/properties-validator.js';
-
-const PRIORITY = 0x0800;
+import { PRIORITY_FLAG, propertyAt } from '../protocol/properties-validator.js';
 
 /** The priority property of a message block (0 when absent). */
 export function blockPriority(block: Buffer): number {
   const routingKeyAt = 1 + block[0];
   const propsLenAt = routingKeyAt + 1 + block[routingKeyAt];
   if (readU32LE(block, propsLenAt) < 2) return 0;
-  const p = propertyAt(block, propsLenAt + 4, PRIORITY);
+  const p = propertyAt(block, propsLenAt + 4, PRIORITY_FLAG);
   return p < 0 ? 0 : block[p];
 }
 
