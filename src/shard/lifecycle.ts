@@ -95,8 +95,19 @@ export class Lifecycles {
     if (lc.config.expires !== undefined) this.soon(now + lc.config.expires);
   }
 
+  /** It got messages: over a drop-head limit, its head goes at the batch's end (reject-publish refused them). */
   grew(queue: ShardQueue): void {
-    this.grown.add(queue);
+    const lc = queue.lifecycle;
+    if (lc !== null && lc.limited && lc.config.overflow === 'drop-head') this.grown.add(queue);
+  }
+
+  /**
+   * Unacked messages came back: over a drop-head limit, its head goes now, before
+   * any delivery, as in RabbitMQ's requeue_and_run. With reject-publish they stay.
+   */
+  requeued(queue: ShardQueue): void {
+    this.grew(queue);
+    if (this.grown.has(queue)) this.trim(queue);
   }
 
   deleted(queue: ShardQueue): void {

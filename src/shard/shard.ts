@@ -365,7 +365,11 @@ export class Shard implements LifecycleHost {
       }
       this.pending.add(queue);
     }
-    if (requeued !== null) for (const [queue, batch] of requeued) queue.requeue(batch);
+    if (requeued === null) return;
+    for (const [queue, batch] of requeued) {
+      queue.requeue(batch);
+      this.lifecycles.requeued(queue);
+    }
   }
 
   /** The acceptor wrote deliveries to their connections: they leave the consumers' in-flight windows. */
@@ -538,7 +542,8 @@ export class Shard implements LifecycleHost {
         // Expired heads go first, now included: a TTL of 0 never reaches basic.get.
         if (queue?.timed) this.lifecycles.expireHead(queue, this.now, true);
         const entry = queue?.take();
-        if (queue?.timed) this.lifecycles.headChanged(queue);
+        // And the new head, as RabbitMQ drops it before counting what is left for the get-ok.
+        if (queue?.timed) this.lifecycles.expireHead(queue, this.now, true);
         if (queue === undefined || entry === undefined) {
           if (queue !== undefined) queue.getEmpty++;
           return this.reply(requestId, { empty: true });
@@ -637,7 +642,7 @@ export class Shard implements LifecycleHost {
       if (!queue.timed) this.lifecycles.watch(queue);
       this.lifecycles.soon(entry.expiresAt);
     }
-    if (lc !== null && lc.limited) this.lifecycles.grew(queue);
+    this.lifecycles.grew(queue);
   }
 
   /**

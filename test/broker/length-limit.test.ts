@@ -8,7 +8,7 @@
 import type { ConfirmChannel } from 'amqplib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MODES, confirmChannel, drain, subscribe, uniq, useBroker } from '../helpers.js';
+import { MODES, confirmChannel, drain, eventually, subscribe, uniq, useBroker } from '../helpers.js';
 
 const numbered = (n: number) => Array.from({ length: n }, (_, i) => `m${i}`);
 
@@ -97,6 +97,57 @@ describe.each(MODES)('length limits: $name', ({ workers }) => {
     expect((await ch.checkQueue(queue)).messageCount).toBe(2);
     for (const m of held) ch.ack(m as any);
     expect(await drain(ch, queue)).toEqual(['d', 'e']);
+  });
+
+  it('requeued past a drop-head limit, the head goes (dead-lettered as maxlen) before any delivery; reject-publish keeps them all', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 6 }), fc.constantFrom('drop-head', 'reject-publish'), fc.constantFrom('nack', 'recover', 'close'),
+        async (limit, held, overflow, requeueBy) => {
+          const { queue: dead } = await ch.assertQueue('', { exclusive: true });
+          const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-length': limit, 'x-overflow': overflow, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead } });
+          // `held` messages taken unacked (in rounds within the limit), then the queue filled to its limit behind them
+          const first = numbered(held);
+          const taker = await confirmChannel(conn);
+          for (let i = 0; i < held; i += limit) {
+            expect(await publishAll(ch, queue, first.slice(i, i + limit))).toEqual([]);
+            for (let j = i; j < Math.min(held, i + limit); j++) expect(await taker.get(queue, { noAck: false })).not.toBe(false);
+          }
+          const rest = numbered(limit).map((b) => `r${b}`);
+          expect(await publishAll(ch, queue, rest)).toEqual([]);
+          if (requeueBy === 'nack') taker.nackAll(true);
+          else if (requeueBy === 'recover') await taker.recover();
+          await taker.close(); // requeues what the other two left unacked (nothing)
+          // They come back ahead of `rest` (their first places); over a drop-head limit the oldest go.
+          const all = [...first, ...rest];
+          const kept = overflow === 'drop-head' ? all.slice(all.length - limit) : all;
+          expect(await drain(ch, queue)).toEqual(kept);
+          const died = overflow === 'drop-head' ? all.slice(0, all.length - limit) : [];
+          await eventually(async () => expect((await ch.checkQueue(dead)).messageCount).toBe(died.length), 2000);
+          expect(await drain(ch, dead)).toEqual(died);
+          await ch.deleteQueue(queue);
+          await ch.deleteQueue(dead);
+        }),
+      { numRuns: 20 },
+    );
+  });
+
+  it('a consumer that nacks its one message back into a full drop-head queue gets the next one, not it again (RabbitMQ 3.10)', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { queue: dead } = await ch.assertQueue('', { exclusive: true });
+    const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-length': 1, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead } });
+    await publishAll(ch, queue, ['m0']);
+    const consumer = await confirmChannel(conn);
+    await consumer.prefetch(1);
+    const inbox = await subscribe(consumer, queue, { noAck: false });
+    const [m0] = await inbox.waitFor(1);
+    await publishAll(ch, queue, ['m1']);
+    consumer.nack(m0!, false, true);
+    const got = await inbox.waitFor(2);
+    expect(got.map((m) => `${m.content}${m.fields.redelivered ? ' redelivered' : ''}`)).toEqual(['m0', 'm1']);
+    await eventually(async () => expect(await drain(ch, dead)).toEqual(['m0']), 2000);
   });
 
   it('reject-publish: the publishes over the limit are nacked and dropped, the rest acked and kept', async () => {

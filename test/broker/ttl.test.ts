@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { startBroker } from '../../dist/src/index.js';
 import { MODES, bodies, channel, confirmChannel, connect, drain, eventually, queueExists, refused, sleep, subscribe, uniq, useBroker } from '../helpers.js';
@@ -111,6 +112,32 @@ describe.each(MODES)('message and queue TTL: $name', ({ workers }) => {
     ch.sendToQueue(capped, Buffer.from('b'), { expiration: '0' }); // expires unless taken at once
     await ch.waitForConfirms();
     await eventually(async () => expect((await ch.checkQueue(capped)).messageCount).toBe(0), 2000);
+  });
+
+  it("basic.get-ok's count leaves out an expired message the get brought to the head, as RabbitMQ drops it first", async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }), async (expiring) => {
+        // m0 never expires; behind it, each message has a TTL of 0 or none
+        const { queue } = await ch.assertQueue('', { exclusive: true });
+        ch.sendToQueue(queue, Buffer.from('m0'));
+        expiring.forEach((dies, i) => ch.sendToQueue(queue, Buffer.from(`m${i + 1}`), dies ? { expiration: '0' } : {}));
+        await ch.waitForConfirms();
+        // expired ones behind the head still count (as in RabbitMQ) until they reach it
+        expect((await ch.checkQueue(queue)).messageCount).toBe(1 + expiring.length);
+        const got: string[] = [];
+        for (let m = await ch.get(queue, { noAck: true }); m !== false; m = await ch.get(queue, { noAck: true })) {
+          got.push(m.content.toString());
+          // what is left starts at the next message that lives
+          const next = expiring.findIndex((dies, i) => !dies && i + 1 > Number(m.content.toString().slice(1)));
+          expect(m.fields.messageCount).toBe(next < 0 ? 0 : expiring.length - next);
+        }
+        expect(got).toEqual(['m0', ...expiring.flatMap((dies, i) => (dies ? [] : [`m${i + 1}`]))]);
+        await ch.deleteQueue(queue);
+      }),
+      { numRuns: 25 },
+    );
   });
 
   it('x-message-ttl 0: a consumer ready at once gets every message, basic.get none', async () => {

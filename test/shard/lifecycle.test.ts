@@ -58,21 +58,32 @@ describe('Shard lifecycle (inline, on a set clock)', () => {
     expect(shard.nextDeadline()).toBe(Infinity);
   });
 
-  it('an expired message behind one that never expires gets its deadline once it reaches the head', () => {
-    const { shard, send, records, count } = setup(1000);
-    send(controlRecord(0, { op: 'declare', queueId: 3, name: 'q', config: classic({}) }));
-    send(publishRecord([3], 'forever'));
-    send(publishRecord([3], block('ex', 'rk', Buffer.from('0100' + '03' + Buffer.from('100').toString('hex'), 'hex'), 'brief')));
-    expect(shard.nextDeadline()).toBe(1100);
-    shard.settleLifecycles(1100); // the head never expires: nothing due after this sweep
-    expect(shard.nextDeadline()).toBe(Infinity);
-    expect(count(3)).toBe(2);
-    shard.advance(1200);
-    send(controlRecord(8, { op: 'get', queueId: 3, noAck: true }));
-    records();
-    expect(shard.nextDeadline()).toBe(1100);
-    shard.settleLifecycles(1200);
-    expect(count(3)).toBe(0);
+  it('a message behind one that never expires gets its deadline once it reaches the head; if past it, the get that took the head drops it', () => {
+    const expiring = (ms: string, body: string) => block('ex', 'rk', Buffer.from('0100' + '03' + Buffer.from(ms).toString('hex'), 'hex'), body);
+    for (const getAt of [1200, 1400]) {
+      const { shard, send, records, count } = setup(1000);
+      send(controlRecord(0, { op: 'declare', queueId: 3, name: 'q', config: classic({}) }));
+      send(controlRecord(0, { op: 'declare', queueId: 4, name: 'other', config: classic({}) }));
+      send(publishRecord([3], 'forever'));
+      send(publishRecord([3], expiring('300', 'brief')));
+      send(publishRecord([4], expiring('100', 'soon')));
+      expect(shard.nextDeadline()).toBe(1100);
+      shard.settleLifecycles(1100); // 'soon' goes; q's head never expires: nothing due after this sweep
+      expect(shard.nextDeadline()).toBe(Infinity);
+      expect(count(3)).toBe(2);
+      shard.advance(getAt);
+      send(controlRecord(8, { op: 'get', queueId: 3, noAck: true }));
+      const getOk = records().find((r) => r.type === R.S2A_GET_OK)!;
+      if (getAt < 1300) {
+        expect(getOk.buf.readUInt32LE(getOk.at + 18)).toBe(1); // the count left in the get-ok
+        expect(shard.nextDeadline()).toBe(1300);
+        shard.settleLifecycles(1300);
+      } else {
+        // past its deadline: dropped before the get-ok counts what is left, as RabbitMQ does
+        expect(getOk.buf.readUInt32LE(getOk.at + 18)).toBe(0);
+      }
+      expect(count(3)).toBe(0);
+    }
   });
 
   it('x-expires: QUEUE_EXPIRED once the queue was unused that long, not while it has a consumer, again after use', () => {
