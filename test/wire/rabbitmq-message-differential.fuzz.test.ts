@@ -1,24 +1,26 @@
 /**
  * Where each message ends up, on warren and on a real RabbitMQ: the same
- * random sequence of publishes, gets, acks, nacks, rejects, recovers, purges
- * and channel closes, on two queues with random limits, overflow modes,
- * priorities, TTLs and a dead-letter queue. Every message is numbered; the
- * ledger of what each step saw (confirm or nack, returns, the message a get
- * took with its redelivered flag and the count left, purge and passive-declare
- * counts) and what the queues hold at the end (dead-lettered messages with
- * their x-death) must match. Skipped unless RABBITMQ_URL names a RabbitMQ
+ * random sequence of publishes, gets, consumers (with prefetch, acking or
+ * not), acks, nacks, rejects, recovers, purges and channel closes, on two
+ * queues with random limits, overflow modes, priorities, TTLs and a
+ * dead-letter queue. Every message is numbered; the ledger of what each step
+ * saw (confirm or nack, returns, the message a get or a consumer took with its
+ * redelivered flag, the count left, purge and passive-declare counts) and what
+ * the queues hold at the end (dead-lettered messages with their x-death) must
+ * match. Skipped unless RABBITMQ_URL names a RabbitMQ
  * (tools/rabbitmq-crosscheck.sh starts one).
  *
  * Left out: a per-message TTL of 0 on a priority queue (see `scenario`).
  *
- * Kept deterministic: only basic.get takes messages (no consumer decides when),
- * TTLs are 0 or a minute, every step waits for its answer (a confirm, a
- * get-ok) and, where a message may die, for a pause in which RabbitMQ's queue
- * processes finish dead-lettering it. Two queues dead-letter into the third
- * concurrently, so the dead-letter queue is compared as a sorted list.
+ * Kept deterministic: TTLs are 0 or a minute, every step waits for its answer
+ * (a confirm, a get-ok) and, where a message may die or a consumer is on, for
+ * a pause in which RabbitMQ's queue processes finish dead-lettering it and
+ * deliver what they will; each step's deliveries are listed queue by queue.
+ * Two queues dead-letter into the third concurrently, so the dead-letter
+ * queue is compared as a sorted list.
  */
 import fc from 'fast-check';
-import amqp, { type ConfirmChannel, type GetMessage } from 'amqplib';
+import amqp, { type ConfirmChannel, type Message } from 'amqplib';
 import type { XDeath } from 'amqplib/properties.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, start } from '../helpers.js';
@@ -53,7 +55,10 @@ type Step =
   | { op: 'ack' | 'reject'; which: 'first' | 'last'; requeue: boolean }
   | { op: 'nack'; which: 'first' | 'last'; multiple: boolean; requeue: boolean }
   | { op: 'ackAll' | 'nackAll' | 'recover' | 'reopen' }
-  | { op: 'purge' | 'count'; queue: 0 | 1 };
+  | { op: 'purge' | 'count'; queue: 0 | 1 }
+  | { op: 'qos'; prefetch: number }
+  | { op: 'consume'; queue: 0 | 1; noAck: boolean }
+  | { op: 'cancel'; queue: 0 | 1 };
 
 const queueIndex = fc.constantFrom<0 | 1>(0, 1);
 const which = fc.constantFrom<'first' | 'last'>('first', 'last');
@@ -71,6 +76,9 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('nack' as const), which, multiple: fc.boolean(), requeue: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constantFrom('ackAll' as const, 'nackAll' as const, 'recover' as const, 'reopen' as const) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constantFrom('purge' as const, 'count' as const), queue: queueIndex }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('qos' as const), prefetch: fc.integer({ min: 0, max: 3 }) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('consume' as const), queue: queueIndex, noAck: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('cancel' as const), queue: queueIndex }) },
 );
 
 interface Scenario {
@@ -89,7 +97,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
 });
 
 /** What a message looked like when taken: comparable fields only (no timestamps). */
-function seen(m: GetMessage): string {
+function seen(m: Message): string {
   const { headers = {}, priority, expiration, deliveryMode } = m.properties;
   const deaths = ((headers['x-death'] ?? []) as XDeath[])
     .map((d) => `${d.reason}@${d.queue}x${d.count}(${d.exchange}:${d['routing-keys'].join(',')}${d['original-expiration'] === undefined ? '' : ` exp ${d['original-expiration']}`})`);
@@ -106,6 +114,10 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
   const dies = s.args.some((a) => 'x-dead-letter-exchange' in a || a['x-message-ttl'] === 0 || 'x-max-length' in a || 'x-max-length-bytes' in a)
     || s.steps.some((st) => st.op === 'publish' && st.expiration === '0');
   let ch: ConfirmChannel = await conn.createConfirmChannel();
+  let unacked: Message[] = [];
+  /** per source queue: its consumer's tag, and what it got since the last step */
+  let consumers: (string | null)[] = [null, null];
+  const delivered: string[][] = [[], []];
   const setUp = async (c: ConfirmChannel) => {
     c.on('error', (err: Error) => out.push(`channel error ${err.message.split(' ').slice(0, 4).join(' ')}`));
     c.on('return', (m) => out.push(`  returned ${m.content.toString()} ${m.fields.replyCode}`));
@@ -119,7 +131,6 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
       await ch.bindQueue(q, EXCHANGE, i === 0 ? 'a' : 'b');
       await ch.bindQueue(q, EXCHANGE, 'both');
     }
-    let unacked: GetMessage[] = [];
     let n = 0;
     for (const st of s.steps) {
       switch (st.op) {
@@ -170,16 +181,44 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
           ch = await conn.createConfirmChannel();
           await setUp(ch);
           unacked = [];
+          consumers = [null, null];
           out.push('reopen');
           break;
+        case 'qos':
+          await ch.prefetch(st.prefetch);
+          out.push(`qos ${st.prefetch}`);
+          break;
+        case 'consume': {
+          if (consumers[st.queue] !== null) continue;
+          const index = st.queue;
+          const { consumerTag } = await ch.consume(SOURCES[index], (m) => {
+            if (m === null) return;
+            delivered[index]!.push(seen(m));
+            if (!st.noAck) unacked.push(m);
+          }, { noAck: st.noAck });
+          consumers[index] = consumerTag;
+          out.push(`consume ${index}${st.noAck ? ' no-ack' : ''}`);
+          break;
+        }
+        case 'cancel': {
+          const tag = consumers[st.queue];
+          if (tag === null) continue;
+          await ch.cancel(tag!);
+          consumers[st.queue] = null;
+          out.push(`cancel ${st.queue}`);
+          break;
+        }
         case 'purge':
           out.push(`purge ${st.queue} ${(await ch.purgeQueue(SOURCES[st.queue])).messageCount}`);
           break;
         case 'count':
-          out.push(`count ${st.queue} ${(await ch.checkQueue(SOURCES[st.queue])).messageCount}`);
+          const { messageCount, consumerCount } = await ch.checkQueue(SOURCES[st.queue]);
+          out.push(`count ${st.queue} ${messageCount} consumers ${consumerCount}`);
           break;
       }
-      if (dies) await sleep(SETTLE_MS);
+      if (dies || consumers.some((c) => c !== null)) await sleep(SETTLE_MS);
+      // A consumer's deliveries in each step, queue by queue (the two queues' interleave is timing)
+      for (const [i, got] of delivered.entries()) if (got.length > 0) out.push(`  ${i} delivered ${got.splice(0).join(' | ')}`);
     }
     await ch.close();
     ch = await conn.createConfirmChannel();
@@ -205,7 +244,7 @@ describe.skipIf(!RABBITMQ_URL)('the same messages end up in the same places on w
   });
   afterAll(() => broker?.close());
 
-  it('publishes, gets, acks, rejects, limits, priorities, TTLs and dead-letters', async () => {
+  it('publishes, gets, consumers, acks, rejects, limits, priorities, TTLs and dead-letters', async () => {
     await fc.assert(
       fc.asyncProperty(scenario, async (s) => {
         const warren = await ledger(`amqp://guest:guest@127.0.0.1:${broker.port}`, s);
