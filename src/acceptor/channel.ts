@@ -18,7 +18,7 @@ import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 import { ConfirmTracker } from './confirm-tracker.js';
 import { ChannelStats } from './channel-stats.js';
-import { Transaction } from './transaction.js';
+import { PendingCommits, Transaction } from './transaction.js';
 import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
@@ -76,8 +76,15 @@ export class Channel {
    * caps every one of them at it; the channel holds the excess across several.
    */
   globalPrefetch = 0;
-  /** confirm.select: set in confirm mode; acks publishes once their shards stored them */
+  /**
+   * Set in confirm mode (confirm.select: the client hears basic.ack/nack) and in tx
+   * mode (tx.select: tx.commit-ok waits for it): knows when shards stored publishes
+   */
   private confirms: ConfirmTracker | null = null;
+  /** confirm.select was sent: `confirms` answers the client */
+  private confirmMode = false;
+  /** tx.commits waiting for the shards (tx mode) */
+  private readonly commits = new PendingCommits();
   /** shards answered some publishes; the broker calls flushConfirms at the batch's end */
   private confirmsQueued = false;
   /** tx.select: publishes and settlements wait here for tx.commit */
@@ -195,9 +202,9 @@ export class Channel {
     const tx = this.tx;
     return {
       unacked: this.unacked.size,
-      confirm: this.confirms !== null,
+      confirm: this.confirmMode,
       transactional: tx !== null,
-      unconfirmed: this.confirms?.unconfirmed ?? 0,
+      unconfirmed: this.confirmMode ? this.confirms!.unconfirmed : 0,
       uncommitted: tx === null ? 0 : tx.publishes,
       acksUncommitted: tx === null ? 0 : tx.settling,
     };
@@ -205,7 +212,7 @@ export class Channel {
 
   /** Its message_stats totals, confirms included. */
   get messageStats(): Readonly<ChannelStats> {
-    this.stats.confirm = this.confirms?.acked ?? 0;
+    this.stats.confirm = this.confirmMode ? this.confirms!.acked : 0;
     return this.stats;
   }
 
@@ -232,6 +239,7 @@ export class Channel {
       case M.CLASS_CONFIRM:
         if (this.tx !== null) throw channelError(ReplyCode.PRECONDITION_FAILED, 'cannot switch from tx to confirm mode');
         this.confirms ??= new ConfirmTracker(this.conn.broker.links.length, (seq, multiple, ack) => this.writeConfirm(seq, multiple, ack));
+        this.confirmMode = true;
         if (!(args as M.ConfirmSelect).nowait) M.writeConfirmSelectOk(this.conn.out, this.id);
         return this.conn.dirty();
       case M.CLASS_TX:
@@ -262,8 +270,11 @@ export class Channel {
 
   private txMethod(id: number): void {
     if (id === M.TX_SELECT) {
-      if (this.confirms !== null) throw channelError(ReplyCode.PRECONDITION_FAILED, 'cannot switch from confirm to tx mode');
-      this.tx ??= new Transaction<Delivery>();
+      if (this.confirmMode) throw channelError(ReplyCode.PRECONDITION_FAILED, 'cannot switch from confirm to tx mode');
+      if (this.tx === null) {
+        this.tx = new Transaction<Delivery>();
+        this.confirms = new ConfirmTracker(this.conn.broker.links.length, (seq, _multiple, ack, first) => this.commits.answered(first, seq, ack));
+      }
       M.writeTxSelectOk(this.conn.out, this.id);
       return this.conn.dirty();
     }
@@ -271,12 +282,34 @@ export class Channel {
     if (this.tx === null) throw channelError(ReplyCode.PRECONDITION_FAILED, 'channel is not transactional');
     if (id === M.TX_COMMIT) {
       this.commit(this.tx);
-      M.writeTxCommitOk(this.conn.out, this.id);
-    } else {
-      this.rollback(this.tx);
-      M.writeTxRollbackOk(this.conn.out, this.id);
+      // As RabbitMQ: commit-ok once the queues stored its publishes (on disk, where persistent)
+      this.commits.add(this.confirms!.lastSeq);
+      this.confirms!.flush();
+      return this.answerCommits();
     }
+    this.rollback(this.tx);
+    M.writeTxRollbackOk(this.conn.out, this.id);
     this.conn.dirty();
+  }
+
+  /**
+   * Answers the commits whose publishes the shards all answered, in order. One
+   * that a queue refused (reject-publish) closes the channel, as RabbitMQ's
+   * "partial tx completion": the rest of it took effect.
+   */
+  private answerCommits(): void {
+    const refused = !this.commits.settle(this.confirms!.answeredThrough(), () => M.writeTxCommitOk(this.conn.out, this.id));
+    this.conn.dirty();
+    if (refused) throw channelError(ReplyCode.PRECONDITION_FAILED, 'partial tx completion').withMethod(M.TX_COMMIT >>> 16, M.TX_COMMIT & 0xffff);
+  }
+
+  /** answerCommits from shard records: its channel error closes this channel, as a frame handler's would. */
+  private answerCommitsOutsideFrames(): void {
+    try {
+      this.answerCommits();
+    } catch (err) {
+      this.conn.fail(err, this);
+    }
   }
 
   /** Applies the buffered operations in order; if one fails, the rest are rolled back at close. */
@@ -669,7 +702,9 @@ export class Channel {
   /** Sends the acks and nacks for what the shards answered since the last time. */
   flushConfirms(): void {
     this.confirmsQueued = false;
-    if (this.confirms !== null && this.state === 'open') this.confirms.flush();
+    if (this.confirms === null || this.state !== 'open') return;
+    this.confirms.flush();
+    if (this.commits.waiting) this.answerCommitsOutsideFrames();
   }
 
   /** The shard is lost: nacks what this channel published into it and it did not confirm. */
@@ -677,6 +712,7 @@ export class Channel {
     if (this.confirms === null || this.state !== 'open') return;
     this.confirms.failShard(link.index);
     this.confirms.flush();
+    if (this.commits.waiting) this.answerCommitsOutsideFrames();
   }
 
   private writeConfirm(seq: number, multiple: boolean, ack: boolean): void {

@@ -17,8 +17,8 @@ const DONE = 0; // every shard stored it; the ack is not sent yet
 const FAILED = -1; // refused, or its shard was lost; the nack is not sent yet
 const ANSWERED = -2; // ack or nack sent
 
-/** Writes basic.ack (ack) or basic.nack for `seq`. */
-export type ConfirmSink = (seq: number, multiple: boolean, ack: boolean) => void;
+/** Writes basic.ack (ack) or basic.nack for `seq` (and, when multiple, every unanswered one from `first`). */
+export type ConfirmSink = (seq: number, multiple: boolean, ack: boolean, first: number) => void;
 
 export class ConfirmTracker {
   /** the last seq handed out */
@@ -80,6 +80,18 @@ export class ConfirmTracker {
     this.refused(shard, this.owed[shard].length);
   }
 
+  /** the last seq handed out */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /** Every seq up to the one returned was answered (acked or nacked). */
+  answeredThrough(): number {
+    const mask = this.states.length - 1;
+    while (this.low <= this.seq && this.states[this.low & mask] === ANSWERED) this.low++;
+    return this.low - 1;
+  }
+
   /** publishes not yet acked or nacked */
   get unconfirmed(): number {
     return this.seq - this.answered;
@@ -113,7 +125,7 @@ export class ConfirmTracker {
       }
       this.answered += count;
       if (kind === DONE) this.acked += count;
-      this.sink(end, end > this.low, kind === DONE);
+      this.sink(end, end > this.low, kind === DONE, this.low);
       this.low = end + 1;
     }
     // Finished while an earlier seq is still waiting: answered one by one.
@@ -121,7 +133,7 @@ export class ConfirmTracker {
       const seq = finished[i];
       const at = seq & mask;
       if (states[at] !== DONE && states[at] !== FAILED) continue;
-      this.sink(seq, false, states[at] === DONE);
+      this.sink(seq, false, states[at] === DONE, seq);
       this.answered++;
       if (states[at] === DONE) this.acked++;
       states[at] = ANSWERED;

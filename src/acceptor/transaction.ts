@@ -2,7 +2,8 @@
  * tx.select: a channel's buffered publishes and settlements (ack, nack,
  * reject), applied in order at tx.commit and dropped at tx.rollback. As in
  * RabbitMQ, settled deliveries leave the unacked set at once (a second ack of
- * the same tag is refused) and go back to it on rollback.
+ * the same tag is refused) and go back to it on rollback. tx.commit-ok waits
+ * until the shards stored the commit's publishes (PendingCommits).
  */
 
 /** A publish kept until commit: copies, since frame views do not outlive the turn. */
@@ -73,5 +74,50 @@ export class Transaction<D> {
     this.bytes = 0;
     this.settling = 0;
     return taken;
+  }
+}
+
+/**
+ * tx.commits waiting for the shards to store their publishes (the channel's
+ * ConfirmTracker numbers them), oldest first: a client may send the next one
+ * before the answer to the last.
+ */
+export class PendingCommits {
+  /** each commit's last publish seq, and whether a queue refused one of its publishes */
+  private readonly commits: { lastSeq: number; refused: boolean }[] = [];
+
+  get waiting(): boolean {
+    return this.commits.length > 0;
+  }
+
+  /** A commit routed its publishes; the last one got `lastSeq`. */
+  add(lastSeq: number): void {
+    this.commits.push({ lastSeq, refused: false });
+  }
+
+  /** The shards answered publishes `first` to `last`: not stored fails the commits they belong to. */
+  answered(first: number, last: number, stored: boolean): void {
+    if (stored) return;
+    let from = 1;
+    for (const commit of this.commits) {
+      if (commit.lastSeq >= first && from <= last) commit.refused = true;
+      from = commit.lastSeq + 1;
+    }
+  }
+
+  /**
+   * Answers, in order, the commits whose publishes were all answered (every
+   * seq up to `through`): `ok` for each stored whole. Returns false at the
+   * first one refused, forgetting the rest (the channel closes).
+   */
+  settle(through: number, ok: () => void): boolean {
+    while (this.commits.length > 0 && this.commits[0].lastSeq <= through) {
+      if (this.commits.shift()!.refused) {
+        this.commits.length = 0;
+        return false;
+      }
+      ok();
+    }
+    return true;
   }
 }

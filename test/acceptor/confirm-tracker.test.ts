@@ -18,10 +18,12 @@ function tracked(shards: number) {
   /** seq -> true (acked) / false (nacked) */
   const answered = new Map<number, boolean>();
   let published = 0;
-  const tracker = new ConfirmTracker(shards, (seq, multiple, ack) => {
+  const tracker = new ConfirmTracker(shards, (seq, multiple, ack, first) => {
     replies.push({ seq, multiple, ack });
     expect(answered.has(seq), `tag ${seq} answered twice`).toBe(false);
     const covered = multiple ? Array.from({ length: seq }, (_, i) => i + 1).filter((s) => !answered.has(s)) : [seq];
+    // `first`: the lowest tag the reply answers (what a tx.commit waiting on a range needs)
+    expect(first).toBe(covered[0]);
     for (const s of covered) answered.set(s, ack);
   });
   const publish = (...toShards: number[]) => {
@@ -138,6 +140,11 @@ describe('ConfirmTracker', () => {
           tracker.flush();
           // Exactly the finished ones are answered, each the way it ended.
           expect(new Map([...answered].sort(([a], [b]) => a - b))).toEqual(new Map([...outcome].sort(([a], [b]) => a - b)));
+          // answeredThrough: the end of the run of answered tags from 1
+          let through = 0;
+          while (answered.has(through + 1)) through++;
+          expect(tracker.answeredThrough()).toBe(through);
+          expect(tracker.lastSeq).toBe(remaining.size);
         }
         // Once the live shards stored what they owe, two more publishes stored together get one multiple ack.
         const live = [0, 1, 2].filter((shard) => !lost.has(shard));

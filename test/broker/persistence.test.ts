@@ -6,12 +6,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import amqp, { type Channel, type ConfirmChannel } from 'amqplib';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
 import { queueDir } from '../../dist/src/store/queue-dir.js';
 import { SEGMENT_SIZE } from '../../dist/src/store/queue-store.js';
 import { MODES, connect, sleep, subscribe, uniq, within, tempDirs } from '../helpers.js';
+import { txMethod } from '../wire/amqplib-codec.js';
 
 const newDataDir = tempDirs('warren-data-');
 
@@ -28,6 +29,27 @@ const numberOf = (body: Buffer, kind = 'p'): number => {
   if (match === null) throw new Error(`not a numbered body: ${body.toString()}`);
   return match[1] === kind ? Number(match[2]) : -Number(match[2]);
 };
+
+/** A broker with `dataDir` in a process of its own (to SIGKILL); `port` once it listens. */
+function brokerProcess(dataDir: string, workers: number): { child: ChildProcess; exited: Promise<void>; port: Promise<number> } {
+  const fixture = new URL('../fixtures/persistent-broker.mjs', import.meta.url).pathname;
+  const child = spawn(process.execPath, [fixture, dataDir, String(workers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = within(
+    new Promise<number>((resolve, reject) => {
+      let text = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        const match = /port (\d+)\n/.exec(text);
+        if (match) resolve(Number(match[1]));
+      });
+      child.once('exit', () => reject(new Error('the broker process ended before listening')));
+    }),
+    10_000,
+    'port from the broker process',
+  );
+  return { child, exited, port };
+}
 
 async function confirmChannel(url: string): Promise<{ ch: ConfirmChannel; close: () => Promise<void> }> {
   // noDelay: a get followed by an ack would otherwise wait on Nagle and delayed ACKs (~40 ms each)
@@ -152,27 +174,13 @@ describe.each(MODES)('persistent messages ($name)', ({ workers }) => {
   it('a publisher confirm means the message is on disk: SIGKILL mid-stream loses no confirmed one', async () => {
     const dataDir = newDataDir();
     const queue = uniq('killed');
-    const fixture = new URL('../fixtures/persistent-broker.mjs', import.meta.url).pathname;
-    const child = spawn(process.execPath, [fixture, dataDir, String(workers)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const { child, exited, port: listening } = brokerProcess(dataDir, workers);
     const sent = 20_000;
     const killAt = 5_000;
     /** the highest publish the broker confirmed: acks come in order, so all up to it */
     let confirmed = 0;
     try {
-      const port = await within(
-        new Promise<number>((resolve, reject) => {
-          let text = '';
-          child.stdout!.on('data', (chunk: Buffer) => {
-            text += chunk.toString();
-            const match = /port (\d+)\n/.exec(text);
-            if (match) resolve(Number(match[1]));
-          });
-          child.once('exit', () => reject(new Error('the broker process ended before listening')));
-        }),
-        10_000,
-        'port from the broker process',
-      );
+      const port = await listening;
       const { ch } = await confirmChannel(`amqp://guest:guest@127.0.0.1:${port}`);
       await ch.assertQueue(queue, { durable: true });
       // Publishes keep coming while the broker dies, right after its 5,000th confirm.
@@ -204,6 +212,40 @@ describe.each(MODES)('persistent messages ($name)', ({ workers }) => {
     expect(numbers.length).toBeGreaterThanOrEqual(confirmed);
     expect(numbers).toEqual(range(1, numbers.length));
     expect(redelivered.every((r) => !r)).toBe(true);
+    await conn.close();
+  });
+
+  it('tx.commit-ok means the committed persistent messages are on disk: SIGKILL right after it loses none, keeps no uncommitted one', async () => {
+    const dataDir = newDataDir();
+    const queue = uniq('tx-killed');
+    const { child, exited, port: listening } = brokerProcess(dataDir, workers);
+    const batch = 400;
+    const commits = 5;
+    try {
+      const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${await listening}`, { noDelay: true });
+      conn.on('error', () => {});
+      const ch = await conn.createChannel();
+      ch.on('error', () => {});
+      await ch.assertQueue(queue, { durable: true });
+      await txMethod(ch, 'TxSelect');
+      for (let c = 0; c < commits; c++) {
+        for (let i = 1; i <= batch; i++) ch.sendToQueue(queue, Buffer.from(`p ${c * batch + i}`), { persistent: true });
+        await txMethod(ch, 'TxCommit');
+      }
+      // Killed at once after the last commit-ok, with more publishes waiting for a commit that never comes.
+      for (let i = 1; i <= batch; i++) ch.sendToQueue(queue, Buffer.from(`p ${commits * batch + i}`), { persistent: true });
+      child.kill('SIGKILL');
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    const broker = await startOn(dataDir);
+    const conn = await connect(broker.url);
+    const ch2 = await conn.createChannel();
+    const ok = await ch2.assertQueue(queue, { durable: true });
+    expect(ok.messageCount).toBe(commits * batch);
+    const { numbers } = await drain(ch2, queue, ok.messageCount);
+    expect(numbers).toEqual(range(1, commits * batch));
     await conn.close();
   });
 

@@ -3,6 +3,7 @@
  * rejects take effect at commit, in order; rollback drops them. amqplib has no
  * tx API, so the transactional side is a raw client; amqplib observes queues.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { startBroker } from '../../dist/src/index.js';
 import { MODES, channel, eventually, uniq, useBroker } from '../helpers.js';
@@ -276,6 +277,41 @@ for (const { name, workers } of MODES) {
       }
       expect(rest).toEqual(['3', '4']);
       c.destroy();
+    });
+
+    it('a commit with a publish a queue refuses (reject-publish) closes the channel, 406 partial tx completion; the rest of it took effect', async () => {
+      const obs = await channel(await server.connect());
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.boolean(), { minLength: 1, maxLength: 12 }), async (toFull) => {
+          const full = uniq('tx-full');
+          const open = uniq('tx-open');
+          await obs.assertQueue(full, { exclusive: true, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+          await obs.assertQueue(open, { exclusive: true });
+          obs.sendToQueue(full, Buffer.from('f0'));
+          expect((await obs.checkQueue(full)).messageCount).toBe(1);
+          const c = await rawChannel(server.url);
+          c.send(txSelect());
+          await expectMethod(c, 90, 11);
+          toFull.forEach((isFull, i) => c.send(publish(isFull ? full : open, Buffer.from(`m${i}`))));
+          c.send(txCommit());
+          if (toFull.some((isFull) => isFull)) {
+            const f = await expectMethod(c, 20, 40);
+            expect([f.payload.readUInt16BE(4), f.payload.subarray(7, 7 + f.payload[6]).toString()]).toEqual([406, 'PRECONDITION_FAILED - partial tx completion']);
+            const after = 7 + f.payload[6];
+            expect([f.payload.readUInt16BE(after), f.payload.readUInt16BE(after + 2)]).toEqual([90, 20]);
+          } else await expectMethod(c, 90, 21);
+          // commit-ok or not, the publishes that a queue took are there, in order (counted at once: the answer waited for them)
+          expect((await obs.checkQueue(open)).messageCount).toBe(toFull.filter((isFull) => !isFull).length);
+          const got: string[] = [];
+          for (let m = await obs.get(open, { noAck: true }); m !== false; m = await obs.get(open, { noAck: true })) got.push(m.content.toString());
+          expect(got).toEqual(toFull.flatMap((isFull, i) => (isFull ? [] : [`m${i}`])));
+          expect((await obs.checkQueue(full)).messageCount).toBe(1);
+          c.destroy();
+          await obs.deleteQueue(full);
+          await obs.deleteQueue(open);
+        }),
+        { numRuns: 10 },
+      );
     });
 
     it('tx.commit and tx.rollback without tx.select: 406', async () => {

@@ -12,3 +12,7 @@ export const defs = createRequire(import.meta.url)('amqplib/lib/defs') as {
 
 /** A method's id by amqplib's name for it, e.g. 'QueueDeclare'. */
 export const id = (name: string) => defs[name] as number;
+
+/** tx.select, tx.commit or tx.rollback on an amqplib channel, which has no tx API: its rpc sends any method and waits for the reply. */
+export const txMethod = (channel: object, name: 'TxSelect' | 'TxCommit' | 'TxRollback'): Promise<unknown> =>
+  (channel as { rpc(method: number, fields: object, expect: number): Promise<unknown> }).rpc(id(name), {}, id(`${name}Ok`));

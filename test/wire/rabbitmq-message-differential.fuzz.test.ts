@@ -20,11 +20,12 @@
  * queue is compared as a sorted list.
  */
 import fc from 'fast-check';
-import amqp, { type ConfirmChannel, type Message } from 'amqplib';
+import amqp, { type Channel, type ConfirmChannel, type Message } from 'amqplib';
 import type { XDeath } from 'amqplib/properties.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, start } from '../helpers.js';
 import type { RunningBroker } from '../../dist/src/index.js';
+import { txMethod } from './amqplib-codec.js';
 
 const RABBITMQ_URL = process.env.RABBITMQ_URL;
 const RUNS = Number(process.env.WARREN_FUZZ_RUNS) || 100;
@@ -50,10 +51,11 @@ const queueArgs = fc.record(
 ).map((args): Record<string, unknown> => ('x-dead-letter-exchange' in args ? { ...args, 'x-dead-letter-routing-key': DEAD } : args));
 
 type Step =
-  | { op: 'publish'; key: 'a' | 'b' | 'both' | 'none' | 'default-a' | 'default-b'; priority?: number; expiration?: string; mandatory: boolean; persistent: boolean }
-  | { op: 'get'; queue: 0 | 1; noAck: boolean }
-  | { op: 'ack' | 'reject'; which: 'first' | 'last'; requeue: boolean }
-  | { op: 'nack'; which: 'first' | 'last'; multiple: boolean; requeue: boolean }
+  | { op: 'publish'; tx: boolean; key: 'a' | 'b' | 'both' | 'none' | 'default-a' | 'default-b'; priority?: number; expiration?: string; mandatory: boolean; persistent: boolean }
+  | { op: 'get'; tx: boolean; queue: 0 | 1; noAck: boolean }
+  | { op: 'ack' | 'reject'; tx: boolean; which: 'first' | 'last'; requeue: boolean }
+  | { op: 'nack'; tx: boolean; which: 'first' | 'last'; multiple: boolean; requeue: boolean }
+  | { op: 'commit' | 'rollback' | 'txReopen' }
   | { op: 'ackAll' | 'nackAll' | 'recover' | 'reopen' }
   | { op: 'purge' | 'count'; queue: 0 | 1 }
   | { op: 'qos'; prefetch: number }
@@ -65,15 +67,17 @@ const which = fc.constantFrom<'first' | 'last'>('first', 'last');
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 6, arbitrary: fc.record({
     op: fc.constant('publish' as const),
+    tx: fc.boolean(),
     key: fc.constantFrom('a', 'b', 'both', 'none', 'default-a', 'default-b'),
     priority: fc.option(fc.integer({ min: 0, max: 9 }), { nil: undefined }),
     expiration: fc.option(fc.constantFrom('0', '60000'), { nil: undefined }),
     mandatory: fc.boolean(),
     persistent: fc.boolean(),
-  }, { requiredKeys: ['op', 'key', 'mandatory', 'persistent'] }) },
-  { weight: 5, arbitrary: fc.record({ op: fc.constant('get' as const), queue: queueIndex, noAck: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constantFrom('ack' as const, 'reject' as const), which, requeue: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('nack' as const), which, multiple: fc.boolean(), requeue: fc.boolean() }) },
+  }, { requiredKeys: ['op', 'tx', 'key', 'mandatory', 'persistent'] }) },
+  { weight: 5, arbitrary: fc.record({ op: fc.constant('get' as const), tx: fc.boolean(), queue: queueIndex, noAck: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constantFrom('ack' as const, 'reject' as const), tx: fc.boolean(), which, requeue: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('nack' as const), tx: fc.boolean(), which, multiple: fc.boolean(), requeue: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constantFrom('commit' as const, 'rollback' as const, 'txReopen' as const) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constantFrom('ackAll' as const, 'nackAll' as const, 'recover' as const, 'reopen' as const) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constantFrom('purge' as const, 'count' as const), queue: queueIndex }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('qos' as const), prefetch: fc.integer({ min: 0, max: 3 }) }) },
@@ -123,6 +127,20 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
     c.on('return', (m) => out.push(`  returned ${m.content.toString()} ${m.fields.replyCode}`));
   };
   await setUp(ch);
+  /** a channel in tx mode: its publishes and settlements wait for tx.commit */
+  let tx: Channel;
+  let txUnacked: Message[] = [];
+  /** settled in the open transaction: unacked again on rollback */
+  let txSettled: Message[] = [];
+  const openTx = async () => {
+    tx = await conn.createChannel();
+    tx.on('error', (err: Error) => out.push(`tx channel error ${err.message.split(' ').slice(0, 4).join(' ')}`));
+    tx.on('return', (m) => out.push(`  tx returned ${m.content.toString()} ${m.fields.replyCode}`));
+    await txMethod(tx, 'TxSelect');
+    txUnacked = [];
+    txSettled = [];
+  };
+  await openTx();
   try {
     await ch.assertExchange(EXCHANGE, 'direct', { autoDelete: false });
     await ch.assertQueue(DEAD);
@@ -137,6 +155,11 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
         case 'publish': {
           const body = `m${++n}`;
           const [exchange, key] = st.key.startsWith('default-') ? ['', st.key === 'default-a' ? SOURCES[0] : SOURCES[1]] : [EXCHANGE, st.key];
+          if (st.tx) {
+            tx!.publish(exchange, key, Buffer.from(body), { priority: st.priority, expiration: st.expiration, mandatory: st.mandatory, persistent: st.persistent });
+            out.push(`tx publish ${body}`);
+            break;
+          }
           const answer = await new Promise<string>((resolve) => {
             ch.publish(exchange, key, Buffer.from(body), { priority: st.priority, expiration: st.expiration, mandatory: st.mandatory, persistent: st.persistent },
               (err) => resolve(err ? 'nacked' : 'confirmed'));
@@ -145,25 +168,53 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
           break;
         }
         case 'get': {
-          const m = await ch.get(SOURCES[st.queue], { noAck: st.noAck });
-          if (m !== false && !st.noAck) unacked.push(m);
-          out.push(`get ${st.queue} ${m === false ? 'empty' : `${seen(m)} left ${m.fields.messageCount}`}`);
+          const m = await (st.tx ? tx! : ch).get(SOURCES[st.queue], { noAck: st.noAck });
+          if (m !== false && !st.noAck) (st.tx ? txUnacked : unacked).push(m);
+          out.push(`${st.tx ? 'tx ' : ''}get ${st.queue} ${m === false ? 'empty' : `${seen(m)} left ${m.fields.messageCount}`}`);
           break;
         }
         case 'ack':
         case 'reject':
         case 'nack': {
-          if (unacked.length === 0) continue;
-          const m = st.which === 'first' ? unacked[0]! : unacked[unacked.length - 1]!;
+          const [on, open] = st.tx ? [tx!, txUnacked] : [ch, unacked];
+          if (open.length === 0) continue;
+          const m = st.which === 'first' ? open[0]! : open[open.length - 1]!;
           const multiple = st.op === 'nack' && st.multiple;
-          if (st.op === 'ack') ch.ack(m);
-          else if (st.op === 'reject') ch.reject(m, st.requeue);
-          else ch.nack(m, multiple, st.requeue);
+          if (st.op === 'ack') on.ack(m);
+          else if (st.op === 'reject') on.reject(m, st.requeue);
+          else on.nack(m, multiple, st.requeue);
           const tag = m.fields.deliveryTag;
-          unacked = unacked.filter((u) => (multiple ? u.fields.deliveryTag > tag : u !== m));
-          out.push(`${st.op} ${m.content.toString()}`);
+          const settles = (u: Message) => (multiple ? u.fields.deliveryTag <= tag : u === m);
+          if (st.tx) {
+            txSettled.push(...open.filter(settles));
+            txUnacked = open.filter((u) => !settles(u));
+          } else unacked = open.filter((u) => !settles(u));
+          out.push(`${st.tx ? 'tx ' : ''}${st.op} ${m.content.toString()}`);
           break;
         }
+        case 'commit':
+          try {
+            await txMethod(tx!, 'TxCommit');
+            txSettled = [];
+            out.push('commit');
+          } catch (err) {
+            // A queue refused a publish (reject-publish): the channel is closed, its unacked requeued
+            out.push(`commit refused ${(err as { code?: number }).code}`);
+            await openTx();
+          }
+          break;
+        case 'rollback':
+          // The publishes go; what was settled is unacked again, as it was
+          await txMethod(tx!, 'TxRollback');
+          txUnacked = [...txUnacked, ...txSettled].sort((x, y) => x.fields.deliveryTag - y.fields.deliveryTag);
+          txSettled = [];
+          out.push('rollback');
+          break;
+        case 'txReopen':
+          await tx!.close();
+          await openTx();
+          out.push('tx reopen');
+          break;
         case 'ackAll':
         case 'nackAll':
           if (st.op === 'ackAll') ch.ackAll();
@@ -220,6 +271,7 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
       // A consumer's deliveries in each step, queue by queue (the two queues' interleave is timing)
       for (const [i, got] of delivered.entries()) if (got.length > 0) out.push(`  ${i} delivered ${got.splice(0).join(' | ')}`);
     }
+    await tx!.close();
     await ch.close();
     ch = await conn.createConfirmChannel();
     await setUp(ch);
@@ -229,10 +281,12 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
       for (let m = await ch.get(q, { noAck: true }); m !== false; m = await ch.get(q, { noAck: true })) held.push(seen(m));
       out.push(`${q.slice(P.length + 1)} holds ${(q === DEAD ? held.sort() : held).join(' | ')}`);
     }
-    for (const q of [...SOURCES, DEAD]) await ch.deleteQueue(q);
-    await ch.deleteExchange(EXCHANGE);
     return out;
   } finally {
+    // On a fresh channel, whatever happened to the others: the next run starts from nothing.
+    const clean = await conn.createChannel();
+    for (const q of [...SOURCES, DEAD]) await clean.deleteQueue(q);
+    await clean.deleteExchange(EXCHANGE);
     await conn.close().catch(() => {});
   }
 }
