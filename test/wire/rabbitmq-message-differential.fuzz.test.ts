@@ -8,7 +8,7 @@
  * redelivered flag, the count left, purge and passive-declare counts) and what
  * the queues hold at the end (dead-lettered messages with their x-death) must
  * match. Skipped unless RABBITMQ_URL names a RabbitMQ
- * (tools/rabbitmq-crosscheck.sh starts one).
+ * (tools/rabbitmq-crosscheck.sh starts one). WARREN_WORKERS=N: warren's shard threads (default 0, inline).
  *
  * Left out: a per-message TTL of 0 on a priority queue (see `scenario`).
  *
@@ -294,7 +294,7 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
 describe.skipIf(!RABBITMQ_URL)('the same messages end up in the same places on warren and RabbitMQ', () => {
   let broker: RunningBroker;
   beforeAll(async () => {
-    broker = await start(0);
+    broker = await start(Number(process.env.WARREN_WORKERS ?? 0));
   });
   afterAll(() => broker?.close());
 

@@ -7,7 +7,7 @@
  * order, and which publishes came back unroutable must match. The keys and
  * patterns include RabbitMQ's corner cases: empty words, `#` and `*` side by
  * side, dots at either end. Skipped unless RABBITMQ_URL names a RabbitMQ
- * (tools/rabbitmq-crosscheck.sh starts one).
+ * (tools/rabbitmq-crosscheck.sh starts one). WARREN_WORKERS=N: warren's shard threads (default 0, inline).
  */
 import fc from 'fast-check';
 import amqp from 'amqplib';
@@ -101,7 +101,7 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
 describe.skipIf(!RABBITMQ_URL)('routing sends the same messages to the same queues on warren and RabbitMQ', () => {
   let broker: RunningBroker;
   beforeAll(async () => {
-    broker = await start(0);
+    broker = await start(Number(process.env.WARREN_WORKERS ?? 0));
   });
   afterAll(() => broker?.close());
 
