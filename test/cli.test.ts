@@ -217,7 +217,8 @@ describe('warren CLI', () => {
 
   it('exits 1 with one line when its shard worker dies, after closing clients with 541', async () => {
     // The preload ends the worker on SIGUSR2, from outside the broker.
-    const { child, port, stderr } = await startCli(['--workers', '1'], ['--import', KILL_SHARD_ON_SIGUSR2]);
+    // Its own management port: stderr must hold the one line whatever else listens on 15672.
+    const { child, port, stderr } = await startCli(['--workers', '1', '--management-port', '0'], ['--import', KILL_SHARD_ON_SIGUSR2]);
     const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
     conn.on('error', () => {});
     const closed = new Promise<any>((resolve) => conn.once('close', resolve));
