@@ -177,34 +177,41 @@ export class Shard implements LifecycleHost {
   deliver(): boolean {
     let progress = false;
     for (const queue of this.pending) {
-      while (!this.out.backlogged && queue.messageCount > 0) {
-        if (queue.timed) {
-          this.lifecycles.expireHead(queue, this.now, false);
-          if (queue.messageCount === 0) break;
-        }
-        const consumer = queue.nextReadyConsumer();
-        if (consumer === null) {
-          queue.use.blocked(); // messages wait and no consumer has room
-          break;
-        }
-        const entry = queue.take();
-        if (entry === undefined) break; // paged-out messages that could not be read back (logged)
-        if (!consumer.noAck) {
-          queue.track(entry, consumer);
-          // (a no-ack delivery is acked on disk when the acceptor wrote it: see credit)
-          if (entry.persistent && queue.stored) this.store!.delivered(queue.id, entry.id);
-          queue.delivered++;
-        } else queue.deliveredNoAck++;
-        if (entry.redelivered) queue.redelivered++;
-        consumer.inFlight.push(entry);
-        this.writeDeliver(consumer, entry);
-        progress = true;
-      }
-      if (queue.timed) this.lifecycles.headChanged(queue);
-      if (!queue.leased && queue.messageCount === 0 && queue.leasable) this.offerLease(queue);
+      if (this.deliverFrom(queue)) progress = true;
       if (this.out.backlogged) break;
-      this.pending.delete(queue);
     }
+    return progress;
+  }
+
+  /** Delivers what its consumers take from one queue; returns true if it delivered anything. */
+  private deliverFrom(queue: ShardQueue): boolean {
+    let progress = false;
+    while (!this.out.backlogged && queue.messageCount > 0) {
+      if (queue.timed) {
+        this.lifecycles.expireHead(queue, this.now, false);
+        if (queue.messageCount === 0) break;
+      }
+      const consumer = queue.nextReadyConsumer();
+      if (consumer === null) {
+        queue.use.blocked(); // messages wait and no consumer has room
+        break;
+      }
+      const entry = queue.take();
+      if (entry === undefined) break; // paged-out messages that could not be read back (logged)
+      if (!consumer.noAck) {
+        queue.track(entry, consumer);
+        // (a no-ack delivery is acked on disk when the acceptor wrote it: see credit)
+        if (entry.persistent && queue.stored) this.store!.delivered(queue.id, entry.id);
+        queue.delivered++;
+      } else queue.deliveredNoAck++;
+      if (entry.redelivered) queue.redelivered++;
+      consumer.inFlight.push(entry);
+      this.writeDeliver(consumer, entry);
+      progress = true;
+    }
+    if (queue.timed) this.lifecycles.headChanged(queue);
+    if (!queue.leased && queue.messageCount === 0 && queue.leasable) this.offerLease(queue);
+    if (!this.out.backlogged) this.pending.delete(queue);
     return progress;
   }
 
@@ -261,6 +268,9 @@ export class Shard implements LifecycleHost {
       if (ttl >= 0 || lc !== null) this.admitted(queue, entry, ttl);
       seq = this.storeEntry(queue, entry, persistent, buf, blockAt, end, seq);
       this.pending.add(queue);
+      // A consumer with room takes it now, before the batch's next publishes: priority
+      // orders only what waits, as in RabbitMQ, where each publish reaches the queue alone.
+      if (queue.isPriorityQueue) this.deliverFrom(queue);
       delivered = true;
     }
     if (immediate) this.writeImmediate(readU32LE(buf, at + 4), readU32LE(buf, at + 8), delivered, message.block);

@@ -73,4 +73,30 @@ describe.each(MODES)('priority queues: $name', ({ workers }) => {
     }
     expect(bodies(inbox.messages)).toEqual(['first', 'p9', 'p8', 'p7', 'p6', 'p5', 'p4', 'p3', 'p2', 'p1', 'p0']);
   });
+
+  it('a consumer with room takes a burst in publish order: priority orders only what waits (RabbitMQ 3.10)', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 2, maxLength: 40 }), fc.constantFrom(0, 1, 3), async (priorities, prefetch) => {
+        const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-priority': 9 } });
+        const consumer = await confirmChannel(conn);
+        await consumer.prefetch(prefetch);
+        const inbox = await subscribe(consumer, queue, { noAck: false });
+        // One burst, nothing awaited in between: it may reach the queue in one batch.
+        priorities.forEach((p, i) => ch.sendToQueue(queue, Buffer.from(`m${i}`), { priority: p }));
+        await ch.waitForConfirms();
+        // Unlimited room: all in publish order. Else the first `prefetch` as they came, then the rest by priority as acks free room.
+        const room = prefetch === 0 ? priorities.length : Math.min(prefetch, priorities.length);
+        const waiting = priorities.map((p, i) => ({ p, i })).slice(room).sort((a, b) => b.p - a.p || a.i - b.i);
+        const expected = [...priorities.slice(0, room).map((_, i) => `m${i}`), ...waiting.map(({ i }) => `m${i}`)];
+        // Each ack frees room for the highest waiting priority.
+        for (let n = 1; n <= priorities.length; n++) consumer.ack((await inbox.waitFor(n))[n - 1]);
+        expect(bodies(inbox.messages)).toEqual(expected);
+        await consumer.close();
+        await ch.deleteQueue(queue);
+      }),
+      { numRuns: 15 },
+    );
+  });
 });
