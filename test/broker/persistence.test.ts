@@ -81,6 +81,15 @@ describe.each(MODES)('persistent messages ($name)', ({ workers }) => {
     await Promise.all(brokers.splice(0).map((b) => b.close()));
     vi.restoreAllMocks();
   });
+  /** A broker started on `dataDir` after a kill: what its durable `queue` holds, drained. */
+  const recovered = async (dataDir: string, queue: string): Promise<{ count: number; numbers: number[]; redelivered: boolean[] }> => {
+    const conn = await connect((await startOn(dataDir)).url);
+    const ch = await conn.createChannel();
+    const { messageCount } = await ch.assertQueue(queue, { durable: true });
+    const drained = await drain(ch, queue, messageCount);
+    await conn.close();
+    return { count: messageCount, ...drained };
+  };
 
   it('a restart brings back exactly the unacked persistent messages of a durable queue, in order', async () => {
     const dataDir = newDataDir();
@@ -202,17 +211,12 @@ describe.each(MODES)('persistent messages ($name)', ({ workers }) => {
       await exited;
     }
 
-    const broker = await startOn(dataDir);
-    const conn = await connect(broker.url);
-    const ch2 = await conn.createChannel();
-    const ok = await ch2.assertQueue(queue, { durable: true });
-    expect(ok.messageCount).toBeGreaterThanOrEqual(confirmed);
-    const { numbers, redelivered } = await drain(ch2, queue, ok.messageCount);
+    const { count, numbers, redelivered } = await recovered(dataDir, queue);
+    expect(count).toBeGreaterThanOrEqual(confirmed);
     // Every confirmed one, in order, once; of the others a run with no gap, or none.
     expect(numbers.length).toBeGreaterThanOrEqual(confirmed);
     expect(numbers).toEqual(range(1, numbers.length));
     expect(redelivered.every((r) => !r)).toBe(true);
-    await conn.close();
   });
 
   it('tx.commit-ok means the committed persistent messages are on disk: SIGKILL right after it loses none, keeps no uncommitted one', async () => {
@@ -239,14 +243,9 @@ describe.each(MODES)('persistent messages ($name)', ({ workers }) => {
       child.kill('SIGKILL');
       await exited;
     }
-    const broker = await startOn(dataDir);
-    const conn = await connect(broker.url);
-    const ch2 = await conn.createChannel();
-    const ok = await ch2.assertQueue(queue, { durable: true });
-    expect(ok.messageCount).toBe(commits * batch);
-    const { numbers } = await drain(ch2, queue, ok.messageCount);
+    const { count, numbers } = await recovered(dataDir, queue);
+    expect(count).toBe(commits * batch);
     expect(numbers).toEqual(range(1, commits * batch));
-    await conn.close();
   });
 
   it('purge and delete reach the disk: nothing of a purged or deleted queue comes back', async () => {
