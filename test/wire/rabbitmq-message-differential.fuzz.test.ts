@@ -1,9 +1,9 @@
 /**
  * Where each message ends up, on warren and on a real RabbitMQ: the same
- * random sequence of publishes, gets, consumers (with prefetch, acking or
- * not), acks, nacks, rejects, recovers, purges and channel closes, on two
- * queues with random limits, overflow modes, priorities, TTLs and a
- * dead-letter queue. Every message is numbered; the ledger of what each step
+ * random sequence of publishes (confirmed, or in a transaction), gets,
+ * consumers (with prefetch, acking or not), acks, nacks, rejects, recovers,
+ * purges, commits, rollbacks and channel closes, on two queues with random
+ * limits, overflow modes, priorities, TTLs and a dead-letter queue. Every message is numbered; the ledger of what each step
  * saw (confirm or nack, returns, the message a get or a consumer took with its
  * redelivered flag, the count left, purge and passive-declare counts) and what
  * the queues hold at the end (dead-lettered messages with their x-death) must
@@ -119,14 +119,15 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
     || s.steps.some((st) => st.op === 'publish' && st.expiration === '0');
   let ch: ConfirmChannel = await conn.createConfirmChannel();
   let unacked: Message[] = [];
-  /** per source queue: its consumer's tag, and what it got since the last step */
+  /** per source queue: its consumer's tag (null: none) */
   let consumers: (string | null)[] = [null, null];
+  /** per source queue: what its consumer got since the last step */
   const delivered: string[][] = [[], []];
-  const setUp = async (c: ConfirmChannel) => {
+  const setUp = (c: ConfirmChannel) => {
     c.on('error', (err: Error) => out.push(`channel error ${err.message.split(' ').slice(0, 4).join(' ')}`));
     c.on('return', (m) => out.push(`  returned ${m.content.toString()} ${m.fields.replyCode}`));
   };
-  await setUp(ch);
+  setUp(ch);
   /** a channel in tx mode: its publishes and settlements wait for tx.commit */
   let tx: Channel;
   let txUnacked: Message[] = [];
@@ -230,7 +231,7 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
         case 'reopen':
           await ch.close();
           ch = await conn.createConfirmChannel();
-          await setUp(ch);
+          setUp(ch);
           unacked = [];
           consumers = [null, null];
           out.push('reopen');
@@ -274,7 +275,7 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
     await tx!.close();
     await ch.close();
     ch = await conn.createConfirmChannel();
-    await setUp(ch);
+    setUp(ch);
     if (dies) await sleep(SETTLE_MS);
     for (const q of [...SOURCES, DEAD]) {
       const held: string[] = [];
