@@ -81,8 +81,6 @@ export class Channel {
    * mode (tx.select: tx.commit-ok waits for it): knows when shards stored publishes
    */
   private confirms: ConfirmTracker | null = null;
-  /** confirm.select was sent: `confirms` answers the client */
-  private confirmMode = false;
   /** tx.commits waiting for the shards (tx mode) */
   private readonly commits = new PendingCommits();
   /** shards answered some publishes; the broker calls flushConfirms at the batch's end */
@@ -197,6 +195,11 @@ export class Channel {
     if ((this.conn.backlogBytes -= bytes) <= BUFFER_LIMIT / 2) this.conn.unpause(PAUSE_BACKLOG);
   }
 
+  /** confirm.select was sent: `confirms` answers the client (tx mode, which excludes it, uses it for commits) */
+  private get confirmMode(): boolean {
+    return this.confirms !== null && this.tx === null;
+  }
+
   /** What the management API shows of this channel. */
   get info(): { unacked: number; confirm: boolean; transactional: boolean; unconfirmed: number; uncommitted: number; acksUncommitted: number } {
     const tx = this.tx;
@@ -239,7 +242,6 @@ export class Channel {
       case M.CLASS_CONFIRM:
         if (this.tx !== null) throw channelError(ReplyCode.PRECONDITION_FAILED, 'cannot switch from tx to confirm mode');
         this.confirms ??= new ConfirmTracker(this.conn.broker.links.length, (seq, multiple, ack) => this.writeConfirm(seq, multiple, ack));
-        this.confirmMode = true;
         if (!(args as M.ConfirmSelect).nowait) M.writeConfirmSelectOk(this.conn.out, this.id);
         return this.conn.dirty();
       case M.CLASS_TX:

@@ -58,6 +58,12 @@ export interface LifecycleHost {
   queueExpired(queue: ShardQueue): void;
 }
 
+/** Whether the queue has a length limit with x-overflow drop-head. */
+function dropsHead(queue: ShardQueue): boolean {
+  const lc = queue.lifecycle;
+  return lc !== null && lc.limited && lc.config.overflow === 'drop-head';
+}
+
 /** The shard's timed queues and its queues over a length limit, handled at the end of a batch. */
 export class Lifecycles {
   /** queues with a TTL, an x-expires or messages with an expiration */
@@ -97,8 +103,7 @@ export class Lifecycles {
 
   /** It got messages: over a drop-head limit, its head goes at the batch's end (reject-publish refused them). */
   grew(queue: ShardQueue): void {
-    const lc = queue.lifecycle;
-    if (lc !== null && lc.limited && lc.config.overflow === 'drop-head') this.grown.add(queue);
+    if (dropsHead(queue)) this.grown.add(queue);
   }
 
   /**
@@ -106,8 +111,7 @@ export class Lifecycles {
    * any delivery, as in RabbitMQ's requeue_and_run. With reject-publish they stay.
    */
   requeued(queue: ShardQueue): void {
-    this.grew(queue);
-    if (this.grown.has(queue)) this.trim(queue);
+    if (dropsHead(queue)) this.trim(queue);
   }
 
   deleted(queue: ShardQueue): void {
