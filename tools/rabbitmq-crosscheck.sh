@@ -1,8 +1,9 @@
 #!/bin/sh
 # Runs test/wire/rabbitmq-crosscheck.test.ts (warren's answers to bad input),
 # test/wire/rabbitmq-differential.fuzz.test.ts (random method sequences),
-# test/wire/rabbitmq-message-differential.fuzz.test.ts (where numbered messages end up) and
-# test/wire/rabbitmq-routing-differential.fuzz.test.ts (where random topologies route them) beside a
+# test/wire/rabbitmq-message-differential.fuzz.test.ts (where numbered messages end up),
+# test/wire/rabbitmq-routing-differential.fuzz.test.ts (where random topologies route them) and
+# test/wire/rabbitmq-lifecycle-differential.fuzz.test.ts (queues and consumers of two connections over their lives) beside a
 # local RabbitMQ's (apt-get install rabbitmq-server). Starts
 # rabbitmq-server when nothing listens on 5672, and stops it afterwards.
 # Not part of CI, which runs against warren alone.
@@ -16,6 +17,6 @@ if ! rabbitmqctl -q status >/dev/null 2>&1; then
 fi
 npx tsc -p tsconfig.json
 status=0
-RABBITMQ_URL=${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672} npx vitest run test/wire/rabbitmq-crosscheck.test.ts test/wire/rabbitmq-differential.fuzz.test.ts test/wire/rabbitmq-message-differential.fuzz.test.ts test/wire/rabbitmq-routing-differential.fuzz.test.ts || status=$?
+RABBITMQ_URL=${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672} npx vitest run test/wire/rabbitmq-crosscheck.test.ts test/wire/rabbitmq-differential.fuzz.test.ts test/wire/rabbitmq-message-differential.fuzz.test.ts test/wire/rabbitmq-routing-differential.fuzz.test.ts test/wire/rabbitmq-lifecycle-differential.fuzz.test.ts || status=$?
 if [ -n "$started" ]; then rabbitmqctl -q stop; fi
 exit $status

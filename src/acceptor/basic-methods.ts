@@ -66,7 +66,9 @@ function consume(ch: Channel, a: M.BasicConsume): void {
   if (name === REPLY_TO) return consumeReplies(ch, a);
   const queue = readable(ch, name);
   const tag = consumerTag(ch, a);
-  if (broker.consumers.hasExclusive(queue) || (a.exclusive && queue.consumerCount > 0)) {
+  // A single-active-consumer queue already hands out to one consumer only: RabbitMQ refuses an exclusive one there.
+  const singleActive = queue.args['x-single-active-consumer'] === true;
+  if (broker.consumers.hasExclusive(queue) || (a.exclusive && (queue.consumerCount > 0 || singleActive))) {
     throw channelError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${queue.vhost}' in exclusive use`);
   }
   const priority = consumerPriority(queue, a.arguments);

@@ -312,7 +312,9 @@ export class VHostService {
 
   // --- queues ---------------------------------------------------------------------
 
-  private async declareQueue(c: QueueDeclareCommand): Promise<QueueDeclared> {
+  private async declareQueue(declared: QueueDeclareCommand): Promise<QueueDeclared> {
+    // An exclusive queue dies with its connection, so RabbitMQ keeps it transient whatever the durable flag said.
+    const c = declared.exclusive && declared.durable ? { ...declared, durable: false } : declared;
     const name = c.name === '' ? serverNamedQueue() : c.name;
     let queue = this.topology.queues.get(name);
     if (queue !== undefined) {

@@ -85,4 +85,18 @@ describe.each(MODES)('consumer priorities and single active consumer: $name', ({
     expect(second.messages).toHaveLength(0);
     expect(third.messages).toHaveLength(11);
   });
+
+  it('x-single-active-consumer: an exclusive consume is refused (403), with consumers or without, as RabbitMQ 3.10', async () => {
+    const conn = await server.connect();
+    const ch = await channel(conn);
+    const queue = uniq('sac-exclusive');
+    await ch.assertQueue(queue, { exclusive: true, arguments: { 'x-single-active-consumer': true } });
+    const inUse = { code: 403, text: `ACCESS_REFUSED - queue '${queue}' in vhost '/' in exclusive use` };
+    expect(await refused((await channel(conn)).consume(queue, () => {}, { exclusive: true }))).toEqual(inUse);
+    await ch.consume(queue, () => {});
+    expect(await refused((await channel(conn)).consume(queue, () => {}, { exclusive: true }))).toEqual(inUse);
+    // a queue without the argument still takes an exclusive consumer when it has none
+    const { queue: plain } = await ch.assertQueue('', { exclusive: true });
+    await ch.consume(plain, () => {}, { exclusive: true });
+  });
 });

@@ -245,6 +245,21 @@ describe.each(MODES)('queues: $name', ({ workers }) => {
     await ch.deleteQueue(shared);
   });
 
+  it('an exclusive queue is transient whatever durable said: a redeclare with either flag is equivalent, as in RabbitMQ', async () => {
+    const conn = await server.connect();
+    const ch = await channel(conn);
+    for (const first of [true, false]) {
+      const queue = uniq('q-excl-durable');
+      await ch.assertQueue(queue, { exclusive: true, durable: first });
+      for (const durable of [true, false, first]) expect((await ch.assertQueue(queue, { exclusive: true, durable })).queue).toBe(queue);
+      // auto_delete is still compared
+      expect(await refused((await channel(conn)).assertQueue(queue, { exclusive: true, durable: first, autoDelete: true }))).toEqual({
+        code: 406,
+        text: `PRECONDITION_FAILED - inequivalent arg 'auto_delete' for queue '${queue}' in vhost '/': received 'true' but current is 'false'`,
+      });
+    }
+  });
+
   it('an exclusive queue is deleted when its connection closes', async () => {
     const owner = await server.connect();
     const other = await server.connect();
