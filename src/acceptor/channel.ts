@@ -8,7 +8,7 @@ import { FRAME_BODY, FRAME_METHOD } from '../protocol/constants.js';
 import { AmqpError, ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import { expirationText, parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
-import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PAD_SHIFT, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, publishRecordSize, writePublishHeader } from '../shard/records.js';
+import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PAD_SHIFT, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, SETTLE_RETURN, publishRecordSize, writePublishHeader } from '../shard/records.js';
 import { alignSlack, copyBytes } from '../protocol/copy-bytes.js';
 import { readU32BE } from '../protocol/uint32.js';
 import type { Destination, ExchangeRecord } from '../routing/topology.js';
@@ -886,11 +886,12 @@ export class Channel {
     const unacked = this.unacked;
     for (let t = unacked.first(); t !== 0; t = unacked.next(t)) this.settling[unacked.link(t)].push(unacked.queueId(t), unacked.msgId(t));
     unacked.clear();
+    this.flushSettles(SETTLE_REQUEUE);
     while (this.held.length > 0) {
       const held = this.held.shift()!;
       this.collect({ link: held.consumer.link, queueId: held.queueId, msgId: held.msgId });
     }
-    this.flushSettles(SETTLE_REQUEUE);
+    this.flushSettles(SETTLE_RETURN);
   }
 
   private collect(delivery: Pick<Delivery, 'link' | 'queueId' | 'msgId'>): void {
@@ -917,9 +918,9 @@ export class Channel {
     while (this.held.length > 0 && (this.globalPrefetch === 0 || this.outstanding() < this.globalPrefetch)) {
       const h = this.held.shift()!;
       if (this.consumers.get(h.consumer.tag) !== h.consumer) {
-        // Cancelled while held: back to its queue.
+        // Cancelled while held: back to its queue, never sent.
         this.collect({ link: h.consumer.link, queueId: h.queueId, msgId: h.msgId });
-        this.flushSettles(SETTLE_REQUEUE);
+        this.flushSettles(SETTLE_RETURN);
         continue;
       }
       this.send(h.consumer, h.redelivered, h.queueId, h.msgId, h.block, 0);

@@ -283,14 +283,14 @@ export class ShardLink implements ViewHolder {
   settle(action: number, entries: number[]): void {
     if (entries.length === 0) return;
     // A requeue refills its queues: their leases end before it.
-    if (action === R.SETTLE_REQUEUE && this.leases.size > 0) for (let i = 0; i < entries.length; i += 2) this.leases.end(entries[i]);
+    if (R.putsBack(action) && this.leases.size > 0) for (let i = 0; i < entries.length; i += 2) this.leases.end(entries[i]);
     if (this.settleEntries.length > 0 && action !== this.settleAction) this.writer.writeGathered();
     this.settleAction = action;
     for (let i = 0; i < entries.length; i++) this.settleEntries.push(entries[i]);
     // Acked or dropped under a lease: room for the lease's next deliveries.
-    if (action !== R.SETTLE_REQUEUE && this.leases.size > 0) for (let i = 0; i < entries.length; i += 2) this.leases.settled(entries[i], entries[i + 1]);
+    if (!R.putsBack(action) && this.leases.size > 0) for (let i = 0; i < entries.length; i += 2) this.leases.settled(entries[i], entries[i + 1]);
     this.writer.gathering = this.writeSettle;
-    if (action === R.SETTLE_REQUEUE) this.leases.fenced(1);
+    if (R.putsBack(action)) this.leases.fenced(1);
   }
 
   /** The gathered settlements as one SETTLE record. */
@@ -312,7 +312,7 @@ export class ShardLink implements ViewHolder {
     }
     // Acks of leased queues only: nothing waits on the shard for them (it delivers
     // nothing there), so they ride along with what wakes it next.
-    const quiet = this.settleAction !== R.SETTLE_REQUEUE && this.leases.size > 0 && this.leases.holdsAll(entries);
+    const quiet = !R.putsBack(this.settleAction) && this.leases.size > 0 && this.leases.holdsAll(entries);
     this.endRecord(quiet ? size : 0);
     entries.length = 0;
   };

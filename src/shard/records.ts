@@ -55,6 +55,10 @@ export const deliveredBlockAt = (buf: Buffer, at: number, headerSize: number): n
 export const SETTLE_ACK = 0;
 export const SETTLE_REQUEUE = 1;
 export const SETTLE_DROP = 2;
+/** Back to its queue as it was, not redelivered: its channel held it and never sent it (global prefetch). */
+export const SETTLE_RETURN = 3;
+/** Whether a SETTLE action puts its messages back in their queues. */
+export const putsBack = (action: number): boolean => action === SETTLE_REQUEUE || action === SETTLE_RETURN;
 
 /** PUBLISH: u8 type, u8 flags, u16 queueCount, u32 channelRef, u32 publishId, u32 queueId * n, [f64 msgId * n with PUBLISH_LEASED], pad, block, [slack] */
 export const PUBLISH_HEADER = 12;

@@ -350,7 +350,7 @@ export class Shard implements LifecycleHost {
     const action = buf[at + 1];
     const count = readU32LE(buf, at + 2);
     // Requeued entries are put back per queue, a batch at a time (see ShardQueue.requeue).
-    const requeued = action === R.SETTLE_REQUEUE ? new Map<ShardQueue, QueueEntry[]>() : null;
+    const requeued = R.putsBack(action) ? new Map<ShardQueue, QueueEntry[]>() : null;
     let p = at + R.SETTLE_HEADER;
     for (let i = 0; i < count; i++, p += R.SETTLE_ENTRY) {
       const queue = this.queues.get(readU32LE(buf, p));
@@ -364,10 +364,10 @@ export class Shard implements LifecycleHost {
           if (action === R.SETTLE_ACK) queue.acked++;
           this.forget(queue, entry);
         }
-      } else if (queue.lifecycle !== null && queue.lifecycle.quorum && this.returnedTooOften(queue.lifecycle, entry)) {
+      } else if (action === R.SETTLE_REQUEUE && queue.lifecycle !== null && queue.lifecycle.quorum && this.returnedTooOften(queue.lifecycle, entry)) {
         this.drop(queue, entry, 'delivery_limit');
       } else {
-        entry.redelivered = true;
+        if (action === R.SETTLE_REQUEUE) entry.redelivered = true;
         if (entry.expiresAt !== 0) this.lifecycles.soon(entry.expiresAt); // it may be at the head again
         let batch = requeued.get(queue);
         if (batch === undefined) requeued.set(queue, (batch = []));

@@ -1,5 +1,6 @@
 /** basic.qos: per-consumer prefetch (global=false), per-channel prefetch (global=true), no-ack and get. */
 import type { ChannelModel } from 'amqplib';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MODES, bodies, channel, eventually, sleep, subscribe, uniq, useBroker } from '../helpers.js';
 
@@ -83,6 +84,44 @@ describe.each(MODES)('qos: $name', ({ workers }) => {
     expect(bodies(a.messages)).toEqual(['a1', 'a2', 'a3', 'a4', 'a5']);
     expect(bodies(b.messages)).toEqual(['b1', 'b2', 'b3', 'b4', 'b5']);
     ch.ackAll();
+  });
+
+  it('prefetch (global=true): what the channel never sent goes back not redelivered, on cancel and on close', async () => {
+    // Checked against RabbitMQ 3.10 (test/wire/rabbitmq-lifecycle-differential.fuzz.test.ts): its queues ask the
+    // channel's limiter before they send, so a message the limit held back was never delivered.
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 6 }), fc.constantFrom('cancel', 'close'), async (prefetch, count, end) => {
+        const conn = await server.connect();
+        const queues = [await queueWith(conn, count, 'a'), await queueWith(conn, count, 'b')];
+        const ch = await channel(conn);
+        await ch.prefetch(prefetch, true);
+        const a = await subscribe(ch, queues[0]!, { noAck: false });
+        const b = await subscribe(ch, queues[1]!, { noAck: false });
+        await eventually(() => expect(a.messages.length + b.messages.length).toBe(Math.min(prefetch, 2 * count)));
+        await sleep(20);
+        const sent = bodies([...a.messages, ...b.messages]);
+        if (end === 'cancel') {
+          await ch.cancel(a.consumerTag);
+          await ch.cancel(b.consumerTag);
+          await sleep(20);
+          expect(bodies([...a.messages, ...b.messages])).toEqual(sent);
+        }
+        await ch.close();
+        const check = await channel(conn);
+        const back: string[] = [];
+        for (const queue of queues) {
+          for (let m = await check.get(queue, { noAck: true }); m !== false; m = await check.get(queue, { noAck: true })) {
+            back.push(`${m.content.toString()}${m.fields.redelivered ? ' redelivered' : ''}`);
+          }
+        }
+        // Every message once; redelivered exactly when the client had it
+        const all = [...Array(count).keys()].flatMap((i) => [`a${i + 1}`, `b${i + 1}`]);
+        expect(back.map((m) => m.split(' ')[0]).sort()).toEqual(all.sort());
+        for (const m of back) expect(m.endsWith(' redelivered'), m).toBe(sent.includes(m.split(' ')[0]!));
+        await conn.close();
+      }),
+      { numRuns: 15 },
+    );
   });
 
   it('basic.qos (global=false) applies to consumers created after it', async () => {

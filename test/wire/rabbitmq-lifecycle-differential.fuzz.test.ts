@@ -2,7 +2,7 @@
  * Queues and consumers over their lives, on warren and on a real RabbitMQ: two
  * connections declare (exclusive, auto-delete, durable, single active
  * consumer, passive), consume (exclusive, with consumer priorities, acking or
- * not, under a prefetch), cancel, get, ack and nack, purge and delete
+ * not, under a per-consumer or per-channel prefetch), cancel, get, ack and nack, purge and delete
  * (if-unused, if-empty) two queues, and close their channels and connections.
  * Every message is numbered; each step's answer (its -ok with counts, or the
  * channel's close code), which consumer got which message with its
@@ -38,7 +38,7 @@ type Step =
   | { op: 'get'; on: Side; queue: Side; noAck: boolean }
   | { op: 'consume'; on: Side; queue: Side; exclusive: boolean; noAck: boolean; priority?: number }
   | { op: 'cancel' | 'ack' | 'nack'; on: Side; which: 'first' | 'last' }
-  | { op: 'qos'; on: Side; prefetch: number }
+  | { op: 'qos'; on: Side; prefetch: number; global: boolean }
   | { op: 'closeChannel' | 'closeConnection'; on: Side };
 
 const side = fc.constantFrom<Side>(0, 1);
@@ -60,7 +60,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     priority: fc.option(fc.integer({ min: -1, max: 2 }), { nil: undefined }),
   }, { requiredKeys: ['op', 'on', 'queue', 'exclusive', 'noAck'] }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constantFrom('cancel' as const, 'ack' as const, 'nack' as const), on: side, which }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('qos' as const), on: side, prefetch: fc.integer({ min: 0, max: 2 }) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('qos' as const), on: side, prefetch: fc.integer({ min: 0, max: 3 }), global: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constantFrom('closeChannel' as const, 'closeConnection' as const), on: side }) },
 );
 
@@ -189,8 +189,8 @@ async function ledger(url: string, steps: Step[]): Promise<string[]> {
           break;
         }
         case 'qos':
-          await attempt(c, `${who}qos ${st.prefetch}`, async () => {
-            await c.ch.prefetch(st.prefetch);
+          await attempt(c, `${who}qos ${st.prefetch}${st.global ? ' global' : ''}`, async () => {
+            await c.ch.prefetch(st.prefetch, st.global);
             return 'ok';
           });
           break;
