@@ -2,7 +2,7 @@
  * Queues and consumers over their lives, on warren and on a real RabbitMQ: two
  * connections declare (exclusive, auto-delete, durable, single active
  * consumer, passive), consume (exclusive, with consumer priorities, acking or
- * not, under a per-consumer or per-channel prefetch), cancel, get, ack and nack, purge and delete
+ * not, under a per-consumer or per-channel prefetch), cancel, get, ack, nack and recover, purge and delete
  * (if-unused, if-empty) two queues, and close their channels and connections.
  * Every message is numbered; each step's answer (its -ok with counts, or the
  * channel's close code), which consumer got which message with its
@@ -37,7 +37,8 @@ type Step =
   | { op: 'publish' | 'purge'; on: Side; queue: Side }
   | { op: 'get'; on: Side; queue: Side; noAck: boolean }
   | { op: 'consume'; on: Side; queue: Side; exclusive: boolean; noAck: boolean; priority?: number }
-  | { op: 'cancel' | 'ack' | 'nack'; on: Side; which: 'first' | 'last' }
+  | { op: 'cancel' | 'ack' | 'nack'; on: Side; which: 'first' | 'last'; multiple: boolean }
+  | { op: 'recover'; on: Side }
   | { op: 'qos'; on: Side; prefetch: number; global: boolean }
   | { op: 'closeChannel' | 'closeConnection'; on: Side };
 
@@ -59,7 +60,8 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     op: fc.constant('consume' as const), on: side, queue: side, exclusive: seldom, noAck: fc.boolean(),
     priority: fc.option(fc.integer({ min: -1, max: 2 }), { nil: undefined }),
   }, { requiredKeys: ['op', 'on', 'queue', 'exclusive', 'noAck'] }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constantFrom('cancel' as const, 'ack' as const, 'nack' as const), on: side, which }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constantFrom('cancel' as const, 'ack' as const, 'nack' as const), on: side, which, multiple: seldom }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('recover' as const), on: side }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('qos' as const), on: side, prefetch: fc.integer({ min: 0, max: 3 }), global: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constantFrom('closeChannel' as const, 'closeConnection' as const), on: side }) },
 );
@@ -88,7 +90,7 @@ async function ledger(url: string, steps: Step[]): Promise<string[]> {
     c.unacked = [];
     c.consumers = [];
     c.ch.on('error', (err: { code?: number }) => { c.closed = err.code ?? -1; });
-    c.ch.on('return', (m: Message) => out.push(`  returned ${m.content.toString()} ${m.fields.replyCode}`));
+    c.ch.on('return', (m) => out.push(`  returned ${m.content.toString()} ${m.fields.replyCode}`));
   };
   const openClient = async (): Promise<Client> => {
     const conn = await amqp.connect(url);
@@ -182,12 +184,22 @@ async function ledger(url: string, steps: Step[]): Promise<string[]> {
         case 'nack': {
           if (c.unacked.length === 0) continue;
           const m = st.which === 'first' ? c.unacked[0]! : c.unacked[c.unacked.length - 1]!;
-          if (st.op === 'ack') c.ch.ack(m);
-          else c.ch.nack(m, false, true);
-          c.unacked = c.unacked.filter((u) => u !== m);
-          out.push(`${who}${st.op} ${m.content.toString()}`);
+          if (st.op === 'ack') c.ch.ack(m, st.multiple);
+          else c.ch.nack(m, st.multiple, true);
+          const tag = m.fields.deliveryTag;
+          c.unacked = c.unacked.filter((u) => (st.multiple ? u.fields.deliveryTag > tag : u !== m));
+          out.push(`${who}${st.op} ${m.content.toString()}${st.multiple ? ' and before' : ''}`);
           break;
         }
+        case 'recover':
+          await attempt(c, `${who}recover`, async () => {
+            // What the client held goes back; redeliveries may arrive before amqplib resolves the recover-ok
+            const held = new Set(c.unacked);
+            await c.ch.recover();
+            c.unacked = c.unacked.filter((u) => !held.has(u));
+            return 'ok';
+          });
+          break;
         case 'qos':
           await attempt(c, `${who}qos ${st.prefetch}${st.global ? ' global' : ''}`, async () => {
             await c.ch.prefetch(st.prefetch, st.global);
