@@ -3,7 +3,8 @@
  * topology (exchanges of the four types, some with an alternate exchange;
  * queue and exchange-to-exchange bindings with keys, topic patterns and
  * headers arguments, cycles included) and random publishes (keys, headers,
- * mandatory), each numbered and confirmed; then what each queue holds, in
+ * CC and BCC, mandatory), each numbered and confirmed; then what each queue holds
+ * (with the CC header it kept and the BCC it must not), in
  * order, and which publishes came back unroutable must match. The keys and
  * patterns include RabbitMQ's corner cases: empty words, `#` and `*` side by
  * side, dots at either end. Skipped unless RABBITMQ_URL names a RabbitMQ
@@ -12,7 +13,7 @@
 import fc from 'fast-check';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { drain, start } from '../helpers.js';
+import { start } from '../helpers.js';
 import type { RunningBroker } from '../../dist/src/index.js';
 
 const RABBITMQ_URL = process.env.RABBITMQ_URL;
@@ -55,10 +56,13 @@ const topology: fc.Arbitrary<Topology> = fc.record({
     args: fc.oneof({ weight: 2, arbitrary: fc.constant({}) }, { weight: 1, arbitrary: headersArgs }),
   }), { maxLength: 16 }),
 });
+/** Sender-selected destinations: CC and BCC list more routing keys (BCC is removed before delivery). */
+const senderSelected = fc.record({ CC: fc.array(publishKey, { maxLength: 3 }), BCC: fc.array(publishKey, { maxLength: 2 }) }, { requiredKeys: [] });
 const publish = fc.record({
   exchange: fc.integer({ min: 0, max: 3 }),
   key: publishKey,
-  headers: fc.option(fc.dictionary(headerName, headerValue, { maxKeys: 3 }), { nil: undefined }),
+  headers: fc.option(fc.tuple(fc.dictionary(headerName, headerValue, { maxKeys: 3 }), fc.option(senderSelected, { nil: undefined }))
+    .map(([h, cc]) => ({ ...h, ...cc })), { nil: undefined }),
   mandatory: fc.boolean(),
 });
 const scenario = fc.record({ topology, publishes: fc.array(publish, { minLength: 1, maxLength: 20 }) });
@@ -89,7 +93,14 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
       });
       out.push(`publish ${body} ${answer}`);
     }
-    for (const q of QUEUES) out.push(`${q.slice(P.length + 1)} holds ${(await drain(ch, q)).join(' ')}`);
+    for (const q of QUEUES) {
+      const held: string[] = [];
+      for (let m = await ch.get(q, { noAck: true }); m !== false; m = await ch.get(q, { noAck: true })) {
+        const { CC, BCC } = m.properties.headers ?? {};
+        held.push(`${m.content.toString()}${CC === undefined ? '' : ` CC ${JSON.stringify(CC.map(String))}`}${BCC === undefined ? '' : ' BCC'} via ${m.fields.routingKey}`);
+      }
+      out.push(`${q.slice(P.length + 1)} holds ${held.join(' ')}`);
+    }
     for (const q of QUEUES) await ch.deleteQueue(q);
     for (const x of EXCHANGES) await ch.deleteExchange(x);
     return out;
