@@ -3,7 +3,7 @@
  * random sequence of publishes (confirmed, or in a transaction), gets,
  * consumers (with prefetch, acking or not), acks, nacks, rejects, recovers,
  * purges, commits, rollbacks and channel closes, on two queues with random
- * limits, overflow modes, priorities, TTLs and a dead-letter queue. Every message is numbered; the ledger of what each step
+ * limits, overflow modes, priorities, TTLs and a dead-letter queue that may dead-letter back. Every message is numbered; the ledger of what each step
  * saw (confirm or nack, returns, the message a get or a consumer took with its
  * redelivered flag, the count left, purge and passive-declare counts) and what
  * the queues hold at the end (dead-lettered messages with their x-death) must
@@ -16,8 +16,12 @@
  * (a confirm, a get-ok) and, where a message may die or a consumer is on, for
  * a pause in which RabbitMQ's queue processes finish dead-lettering it and
  * deliver what they will; each step's deliveries are listed queue by queue.
- * Two queues dead-letter into the third concurrently, so the dead-letter
- * queue is compared as a sorted list.
+ * Two sources that dead-letter into the third do so concurrently: the order
+ * of what it holds is timing, so then it is compared as a sorted list, and
+ * nothing takes from it before the end. When it is stepped on or dead-letters
+ * back into a source (after its own TTL, or rejected: cycles, with x-death
+ * counts past one and RabbitMQ's drop of a message that expired all the way
+ * round), one source at most dead-letters into it.
  */
 import fc from 'fast-check';
 import amqp, { type Channel, type ConfirmChannel, type Message } from 'amqplib';
@@ -36,6 +40,7 @@ const SETTLE_MS = 15;
 const P = `mdiff${process.pid}`;
 const SOURCES = [`${P}.a`, `${P}.b`] as const;
 const DEAD = `${P}.d`;
+const QUEUES = [...SOURCES, DEAD] as const;
 const EXCHANGE = `${P}.x`;
 
 const queueArgs = fc.record(
@@ -52,17 +57,19 @@ const queueArgs = fc.record(
 
 type Step =
   | { op: 'publish'; tx: boolean; key: 'a' | 'b' | 'both' | 'none' | 'default-a' | 'default-b'; priority?: number; expiration?: string; mandatory: boolean; persistent: boolean }
-  | { op: 'get'; tx: boolean; queue: 0 | 1; noAck: boolean }
+  | { op: 'get'; tx: boolean; queue: QueueIndex; noAck: boolean }
   | { op: 'ack' | 'reject'; tx: boolean; which: 'first' | 'last'; requeue: boolean }
   | { op: 'nack'; tx: boolean; which: 'first' | 'last'; multiple: boolean; requeue: boolean }
   | { op: 'commit' | 'rollback' | 'txReopen' }
   | { op: 'ackAll' | 'nackAll' | 'recover' | 'reopen' }
-  | { op: 'purge' | 'count'; queue: 0 | 1 }
+  | { op: 'purge' | 'count'; queue: QueueIndex }
   | { op: 'qos'; prefetch: number }
-  | { op: 'consume'; queue: 0 | 1; noAck: boolean }
-  | { op: 'cancel'; queue: 0 | 1 };
+  | { op: 'consume'; queue: QueueIndex; noAck: boolean }
+  | { op: 'cancel'; queue: QueueIndex };
 
-const queueIndex = fc.constantFrom<0 | 1>(0, 1);
+/** a source, or the dead-letter queue (2) */
+type QueueIndex = 0 | 1 | 2;
+const queueIndex = fc.constantFrom<QueueIndex>(0, 1, 0, 1, 2);
 const which = fc.constantFrom<'first' | 'last'>('first', 'last');
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 6, arbitrary: fc.record({
@@ -85,14 +92,26 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('cancel' as const), queue: queueIndex }) },
 );
 
+/** The dead-letter queue may dead-letter back into a source (after a TTL, or when rejected): cycles. */
+const deadArgs = fc.option(fc.record({ back: fc.constantFrom(0, 1), ttl: fc.option(fc.constantFrom(0, 60_000), { nil: undefined }) }), { nil: undefined })
+  .map((d): Record<string, unknown> => (d === undefined ? {} : {
+    'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': SOURCES[d.back], ...(d.ttl === undefined ? {} : { 'x-message-ttl': d.ttl }),
+  }));
+
+/** Both sources dead-letter into the third queue. */
+const feedsDead = (args: readonly Record<string, unknown>[]) => 'x-dead-letter-exchange' in args[0]! && 'x-dead-letter-exchange' in args[1]!;
+const withoutDeadLetters = ({ 'x-dead-letter-exchange': _, 'x-dead-letter-routing-key': __, ...rest }: Record<string, unknown>) => rest;
+
 interface Scenario {
-  args: [Record<string, unknown>, Record<string, unknown>];
+  args: [Record<string, unknown>, Record<string, unknown>, Record<string, unknown>];
   steps: Step[];
 }
 const scenario: fc.Arbitrary<Scenario> = fc.record({
-  args: fc.tuple(queueArgs, queueArgs),
+  args: fc.tuple(queueArgs, queueArgs, deadArgs),
   steps: fc.array(step, { minLength: 1, maxLength: 25 }),
-}).map(({ args, steps }) => {
+}).map(({ args: [a, b, dead], steps }) => {
+  const touchesDead = 'x-dead-letter-exchange' in dead || steps.some((st) => 'queue' in st && st.queue === 2);
+  const args: Scenario['args'] = touchesDead && feedsDead([a, b]) ? [a, withoutDeadLetters(b), dead] : [a, b, dead];
   // RabbitMQ 3.10 looks for expired messages after a publish only when the queue held
   // nothing before (deliver_or_enqueue), so one that goes ahead of older ones in a
   // priority queue outlives its TTL there; warren expires it. Not sent to such queues.
@@ -120,9 +139,9 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
   let ch: ConfirmChannel = await conn.createConfirmChannel();
   let unacked: Message[] = [];
   /** per source queue: its consumer's tag (null: none) */
-  let consumers: (string | null)[] = [null, null];
+  let consumers: (string | null)[] = [null, null, null];
   /** per source queue: what its consumer got since the last step */
-  const delivered: string[][] = [[], []];
+  const delivered: string[][] = [[], [], []];
   const setUp = (c: ConfirmChannel) => {
     c.on('error', (err: Error) => out.push(`channel error ${err.message.split(' ').slice(0, 4).join(' ')}`));
     c.on('return', (m) => out.push(`  returned ${m.content.toString()} ${m.fields.replyCode}`));
@@ -144,7 +163,7 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
   await openTx();
   try {
     await ch.assertExchange(EXCHANGE, 'direct', { autoDelete: false });
-    await ch.assertQueue(DEAD);
+    await ch.assertQueue(DEAD, { arguments: s.args[2] });
     for (const [i, q] of SOURCES.entries()) {
       await ch.assertQueue(q, { arguments: s.args[i] });
       await ch.bindQueue(q, EXCHANGE, i === 0 ? 'a' : 'b');
@@ -169,7 +188,7 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
           break;
         }
         case 'get': {
-          const m = await (st.tx ? tx! : ch).get(SOURCES[st.queue], { noAck: st.noAck });
+          const m = await (st.tx ? tx! : ch).get(QUEUES[st.queue], { noAck: st.noAck });
           if (m !== false && !st.noAck) (st.tx ? txUnacked : unacked).push(m);
           out.push(`${st.tx ? 'tx ' : ''}get ${st.queue} ${m === false ? 'empty' : `${seen(m)} left ${m.fields.messageCount}`}`);
           break;
@@ -233,7 +252,7 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
           ch = await conn.createConfirmChannel();
           setUp(ch);
           unacked = [];
-          consumers = [null, null];
+          consumers = [null, null, null];
           out.push('reopen');
           break;
         case 'qos':
@@ -243,7 +262,7 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
         case 'consume': {
           if (consumers[st.queue] !== null) continue;
           const index = st.queue;
-          const { consumerTag } = await ch.consume(SOURCES[index], (m) => {
+          const { consumerTag } = await ch.consume(QUEUES[index], (m) => {
             if (m === null) return;
             delivered[index]!.push(seen(m));
             if (!st.noAck) unacked.push(m);
@@ -261,10 +280,10 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
           break;
         }
         case 'purge':
-          out.push(`purge ${st.queue} ${(await ch.purgeQueue(SOURCES[st.queue])).messageCount}`);
+          out.push(`purge ${st.queue} ${(await ch.purgeQueue(QUEUES[st.queue])).messageCount}`);
           break;
         case 'count':
-          const { messageCount, consumerCount } = await ch.checkQueue(SOURCES[st.queue]);
+          const { messageCount, consumerCount } = await ch.checkQueue(QUEUES[st.queue]);
           out.push(`count ${st.queue} ${messageCount} consumers ${consumerCount}`);
           break;
       }
@@ -277,16 +296,16 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
     ch = await conn.createConfirmChannel();
     setUp(ch);
     if (dies) await sleep(SETTLE_MS);
-    for (const q of [...SOURCES, DEAD]) {
+    for (const [i, q] of QUEUES.entries()) {
       const held: string[] = [];
       for (let m = await ch.get(q, { noAck: true }); m !== false; m = await ch.get(q, { noAck: true })) held.push(seen(m));
-      out.push(`${q.slice(P.length + 1)} holds ${(q === DEAD ? held.sort() : held).join(' | ')}`);
+      out.push(`${q.slice(P.length + 1)} holds ${(i === 2 && feedsDead(s.args) ? held.sort() : held).join(' | ')}`);
     }
     return out;
   } finally {
     // On a fresh channel, whatever happened to the others: the next run starts from nothing.
     const clean = await conn.createChannel();
-    for (const q of [...SOURCES, DEAD]) await clean.deleteQueue(q);
+    for (const q of QUEUES) await clean.deleteQueue(q);
     await clean.deleteExchange(EXCHANGE);
     await conn.close().catch(() => {});
   }
