@@ -7,6 +7,7 @@
 import type { ShardLink } from './shard-link.js';
 import { OutputBuffer } from '../protocol/output-buffer.js';
 import { encodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
+import { senderSelected } from '../routing/sender-selected.js';
 import { PUBLISH_PERSISTENT, blockSize, publishRecordSize, writeBlock, writePublishHeader } from '../shard/records.js';
 import type { Destination, ExchangeRecord, VHost } from '../routing/topology.js';
 import type { OutputScheduler } from './output-scheduler.js';
@@ -23,8 +24,14 @@ export interface RingHost {
  * returns whether any queue took it.
  */
 export function publish(host: RingHost, vhost: VHost, exchange: ExchangeRecord, routingKey: string, properties: BasicProperties, payload: Buffer): boolean {
+  const out = new OutputBuffer(256);
+  encodeBasicProperties(out, properties); // throws for a header key over 255 bytes, say
+  // CC and BCC route as they do for a client's publish (a CC that is no array: RabbitMQ's 406), and BCC is not kept.
+  const encoded = out.take();
+  const selected = properties.headers === undefined ? null : senderSelected(encoded);
+  const props = selected?.properties ?? encoded;
   const routed = new Set<Destination>();
-  vhost.route(exchange, routingKey, { headers: () => properties.headers }, routed);
+  vhost.route(exchange, routingKey, { headers: () => properties.headers }, routed, selected?.keys);
   const byShard = new Map<number, number[]>();
   exchange.publishIn++;
   for (const d of routed) {
@@ -34,9 +41,6 @@ export function publish(host: RingHost, vhost: VHost, exchange: ExchangeRecord, 
     byShard.set(d.shard, ids);
     ids.push(d.id);
   }
-  const out = new OutputBuffer(256);
-  encodeBasicProperties(out, properties); // throws for a header key over 255 bytes, say
-  const props = out.take();
   const flags = properties.deliveryMode === 2 ? PUBLISH_PERSISTENT : 0;
   for (const [shard, ids] of byShard) writePublish(host, host.links[shard], exchange, routingKey, flags, props, payload, ids);
   return byShard.size > 0;

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { toJsonTable } from '../definitions/rabbit-format.js';
+import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import type { Binding } from '../routing/exchange-type.js';
 import type { Destination, ExchangeRecord, QueueRecord } from '../routing/topology.js';
@@ -22,15 +23,19 @@ export function bindingRoutes(api: Api, route: Route): void {
 
   for (const [letter, kind] of [['q', 'queue'], ['e', 'exchange']] as const) {
     const between = `/api/bindings/:vhost/e/:source/${letter}/:destination`;
+    /** The two ends named in the path, in the vhost's service: each undefined where missing. */
+    const lookUp = (service: VHostService, req: ApiRequest) => {
+      const source = service.topology.exchanges.get(exchangeName(param(req, 'source')));
+      const name = param(req, 'destination');
+      const destination = kind === 'queue' ? service.topology.queues.get(name) : service.topology.exchanges.get(exchangeName(name));
+      return { source, destination };
+    };
     /** The two ends named in the path: 404 unless both exist (worded as AMQP's bind when `asBind`, as RabbitMQ does for POST). */
     const ends = (req: ApiRequest, asBind = false) => {
       const service = api.service(req.params.vhost);
-      const sourceName = exchangeName(param(req, 'source'));
-      const source = service.topology.exchanges.get(sourceName);
-      const name = param(req, 'destination');
-      const destination = kind === 'queue' ? service.topology.queues.get(name) : service.topology.exchanges.get(exchangeName(name));
-      if (asBind && source === undefined) throw new HttpError(404, 'not_found', `no exchange '${sourceName}' in vhost '${service.name}'`);
-      if (asBind && destination === undefined) throw new HttpError(404, 'not_found', `no ${kind} '${name}' in vhost '${service.name}'`);
+      const { source, destination } = lookUp(service, req);
+      if (asBind && source === undefined) throw new HttpError(404, 'not_found', `no exchange '${exchangeName(param(req, 'source'))}' in vhost '${service.name}'`);
+      if (asBind && destination === undefined) throw new HttpError(404, 'not_found', `no ${kind} '${param(req, 'destination')}' in vhost '${service.name}'`);
       if (source === undefined || destination === undefined) throw notFound();
       return { service, source, destination };
     };
@@ -38,11 +43,22 @@ export function bindingRoutes(api: Api, route: Route): void {
       [...source.matcher.bindings()].filter((b) => b.destination === destination);
 
     route('GET', between, (req) => {
-      const { service, source, destination } = ends(req);
+      // RabbitMQ lists what lies between two names without looking them up: [] where an end, or the vhost, is missing,
+      // and the default exchange's implicit binding to any queue name.
+      const service = api.host.vhosts.get(param(req, 'vhost'));
+      if (service !== undefined && kind === 'queue' && exchangeName(param(req, 'source')) === '') {
+        return listReply(req, [defaultBinding({ vhost: service.name, name: param(req, 'destination') })]);
+      }
+      const { source, destination } = service === undefined ? {} : lookUp(service, req);
+      if (service === undefined || source === undefined || destination === undefined) return listReply(req, []);
       return listReply(req, matching(source, destination).map((b) => bindingJson(service.name, source, b)));
     });
 
     route('POST', between, (req) => {
+      // As AMQP's bind, RabbitMQ refuses the default exchange at either end before it looks for anything.
+      if (exchangeName(param(req, 'source')) === '' || (kind === 'exchange' && exchangeName(param(req, 'destination')) === '')) {
+        throw httpError(new AmqpError(ReplyCode.ACCESS_REFUSED, 'operation not permitted on the default exchange'));
+      }
       const { service, source, destination } = ends(req, true);
       const body = objectBody(req);
       const routingKey = stringField(body, 'routing_key', '');
@@ -133,7 +149,7 @@ export function bindingJson(vhost: string, source: ExchangeRecord, b: Binding<De
 }
 
 /** The default exchange's binding to every queue (implicit: it cannot be created or deleted). */
-export function defaultBinding(queue: QueueRecord): Record<string, unknown> {
+export function defaultBinding(queue: Pick<QueueRecord, 'vhost' | 'name'>): Record<string, unknown> {
   return {
     source: '',
     vhost: queue.vhost,

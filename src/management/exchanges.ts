@@ -44,7 +44,8 @@ export function exchangeRoutes(api: Api, route: Route): void {
         kind: 'exchange.declare',
         name,
         type,
-        durable: boolField(body, 'durable', true),
+        // RabbitMQ's default, as AMQP's declare: a body without durable declares a transient one
+        durable: boolField(body, 'durable', false),
         autoDelete: boolField(body, 'auto_delete', false),
         internal: boolField(body, 'internal', false),
         arguments: args(body.arguments),

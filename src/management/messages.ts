@@ -13,7 +13,7 @@ import { toJsonTable } from '../definitions/rabbit-format.js';
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import { publish } from '../acceptor/internal-publish.js';
 import { exchangeName, type Api, type Route } from './api.js';
-import { badRequest, httpError, notFound, objectBody, param, stringField } from './http.js';
+import { HttpError, badRequest, httpError, objectBody, param, stringField } from './http.js';
 
 const ACK_MODES: Record<string, number> = {
   ack_requeue_true: SETTLE_REQUEUE,
@@ -36,7 +36,8 @@ export function messageRoutes(api: Api, route: Route): void {
     if (encoding !== 'string' && encoding !== 'base64') throw badRequest(`payload_encoding must be 'string' or 'base64', got '${encoding}'`);
     const payload = Buffer.from(stringField(body, 'payload', ''), encoding === 'base64' ? 'base64' : 'utf8');
     if (payload.length > api.host.options.maxMessageSize) throw badRequest(`message size ${payload.length} is larger than the configured maximum ${api.host.options.maxMessageSize}`);
-    if (exchange.internal) throw httpError(new AmqpError(ReplyCode.ACCESS_REFUSED, `cannot publish to internal exchange '${exchange.name}' in vhost '${service.name}'`));
+    // The channel's 403, sent as a 400 like the other channel errors of a publish (not the API's own 401)
+    if (exchange.internal) throw badRequest(`403 ACCESS_REFUSED - cannot publish to internal exchange '${exchange.name}' in vhost '${service.name}'`);
     if (Buffer.byteLength(routingKey) > 255) throw badRequest('routing_key is longer than 255 bytes');
     if (exchange.type === 'topic') {
       try {
@@ -53,6 +54,8 @@ export function messageRoutes(api: Api, route: Route): void {
     try {
       routed = publish(api.host, service.topology, exchange, routingKey, properties, payload);
     } catch (err: any) {
+      // a CC header that is not an array: the channel's 406, as RabbitMQ answers it
+      if (err instanceof AmqpError) throw badRequest(`${err.code} ${err.message}`);
       // a header key over 255 bytes, say
       throw badRequest(`cannot encode the properties: ${err.message}`);
     }
@@ -60,7 +63,11 @@ export function messageRoutes(api: Api, route: Route): void {
   });
 
   route('POST', '/api/queues/:vhost/:name/get', async (req) => {
-    const queue = api.queue(req.params.vhost, req.params.name);
+    const service = api.service(req.params.vhost);
+    const name = param(req, 'name');
+    const queue = service.topology.queues.get(name);
+    // RabbitMQ gets through a channel: a missing queue is that channel's 404, not the API's "Object Not Found".
+    if (queue === undefined) throw new HttpError(404, 'not_found', `NOT_FOUND - no queue '${name}' in vhost '${service.name}'`);
     api.permit(req, queue.vhost, 'queue', queue.name, 'read');
     const body = objectBody(req);
     const count = body.count === undefined ? 1 : Number(body.count);
@@ -132,7 +139,15 @@ function propertiesOf(value: unknown): BasicProperties {
 function headersOf(value: unknown): FieldTable | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || Array.isArray(value)) throw badRequest('property headers must be an object');
-  return value as FieldTable;
+  return withLongs(value) as FieldTable;
+}
+
+/** JSON integers become AMQP longs (int64), as RabbitMQ's API sends them; in arrays and nested tables too. */
+function withLongs(value: unknown): unknown {
+  if (Number.isSafeInteger(value)) return BigInt(value as number);
+  if (Array.isArray(value)) return value.map(withLongs);
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withLongs(v)]));
+  return value;
 }
 
 const PROPERTY_NAMES: [keyof BasicProperties, string][] = [

@@ -38,7 +38,8 @@ export function queueRoutes(api: Api, route: Route): void {
       await service.apply({
         kind: 'queue.declare',
         name,
-        durable: boolField(body, 'durable', true),
+        // RabbitMQ's default, as AMQP's declare: a body without durable declares a transient one
+        durable: boolField(body, 'durable', false),
         exclusive: false,
         autoDelete: boolField(body, 'auto_delete', false),
         arguments: args(body.arguments),

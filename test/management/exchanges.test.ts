@@ -90,8 +90,49 @@ for (const mode of MODES) {
       expect((await m.api('DELETE', `/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}/${enc('rk+1')}`)).status).toBe(404);
       expect((await m.api('POST', `/api/exchanges/%2F/${enc(x)}/publish`, { routing_key: 'rk 1', payload: 'x', payload_encoding: 'string', properties: {} })).body).toEqual({ routed: false });
       expect((await m.api('POST', `/api/bindings/%2F/e/amq.default/q/${enc(q)}`, { routing_key: 'k' })).status).toBe(401);
+      // refused before anything is looked up, as RabbitMQ does
+      for (const path of ['e/amq.default/q/no-such', 'e/amq.default/e/no-such', 'e/no-such/e/amq.default']) {
+        expect(await m.api('POST', `/api/bindings/%2F/${path}`, { routing_key: 'k' }), path).toMatchObject({ status: 401, body: { error: 'not_authorised' } });
+      }
       expect(await m.api('POST', `/api/bindings/%2F/e/no-such/q/${enc(q)}`, { routing_key: 'k' })).toMatchObject({ status: 404, body: { error: 'not_found', reason: "no exchange 'no-such' in vhost '/'" } });
       expect(await m.api('POST', `/api/bindings/%2F/e/${enc(x)}/q/no-such`, { routing_key: 'k' })).toMatchObject({ status: 404, body: { error: 'not_found', reason: "no queue 'no-such' in vhost '/'" } });
+      // RabbitMQ lists the bindings between two names without looking them up: none, where an end or the vhost is missing
+      for (const path of [`%2F/e/no-such/q/${enc(q)}`, `%2F/e/${enc(x)}/q/no-such`, `%2F/e/${enc(x)}/e/no-such`, 'no-such-vhost/e/x/q/q']) {
+        expect(await m.api('GET', `/api/bindings/${path}`)).toMatchObject({ status: 200, body: [] });
+      }
+      // and the default exchange's implicit binding, to any queue name
+      const [implicit] = (await m.api('GET', `/api/queues/%2F/${enc(q)}/bindings`)).body;
+      expect((await m.api('GET', `/api/bindings/%2F/e/amq.default/q/${enc(q)}`)).body).toEqual([implicit]);
+      expect((await m.api('GET', '/api/bindings/%2F/e/amq.default/q/no-such')).body).toEqual([
+        { source: '', vhost: '/', destination: 'no-such', destination_type: 'queue', routing_key: 'no-such', arguments: {}, properties_key: 'no-such' },
+      ]);
+      // one binding by its properties key still needs both ends
+      expect((await m.api('GET', `/api/bindings/%2F/e/no-such/q/${enc(q)}/~`)).status).toBe(404);
+    });
+
+    it('publish through HTTP: CC and BCC route as over AMQP, BCC is not delivered, a CC that is no array is the 406; integers are longs', async () => {
+      const queues = [uniq('cc-a'), uniq('cc-b'), uniq('cc-c'), uniq('cc-none')];
+      for (const [i, q] of queues.entries()) {
+        await m.api('PUT', `/api/queues/%2F/${enc(q)}`, { durable: false });
+        expect((await m.api('POST', `/api/bindings/%2F/e/amq.direct/q/${enc(q)}`, { routing_key: `k${i}` })).status).toBe(201);
+      }
+      const body = { routing_key: 'k0', payload: 'p', payload_encoding: 'string', properties: { headers: { CC: ['k1'], BCC: ['k2'], n: 7 } } };
+      expect(await m.api('POST', '/api/exchanges/%2F/amq.direct/publish', body)).toMatchObject({ status: 200, body: { routed: true } });
+      const got = [];
+      for (const q of queues) got.push((await m.api('POST', `/api/queues/%2F/${enc(q)}/get`, { count: 5, ackmode: 'ack_requeue_false', encoding: 'auto' })).body);
+      expect(got.map((list: any[]) => list.length)).toEqual([1, 1, 1, 0]);
+      for (const [i, list] of got.slice(0, 3).entries()) {
+        expect(list[0], queues[i]).toMatchObject({ payload: 'p', routing_key: 'k0', properties: { headers: { CC: ['k1'], n: 7 } } });
+        expect(list[0].properties.headers).not.toHaveProperty('BCC');
+      }
+      // RabbitMQ sends JSON integers as longs: its 406 names the type
+      for (const header of ['CC', 'BCC']) {
+        expect(await m.api('POST', '/api/exchanges/%2F/amq.direct/publish', { ...body, properties: { headers: { [header]: 1 } } })).toMatchObject({
+          status: 400,
+          body: { error: 'bad_request', reason: `406 PRECONDITION_FAILED - invalid message: {unacceptable_type_in_header,"${header}",long}` },
+        });
+      }
+      for (const q of queues) await m.api('DELETE', `/api/queues/%2F/${enc(q)}`);
     });
 
     it('binds exchange to exchange, with arguments in the properties key', async () => {
@@ -183,10 +224,20 @@ for (const mode of MODES) {
       expect(stats.message_stats).toMatchObject({ publish: 5, deliver_get: 2 + 1 + 3 + 2, ack: 3 });
 
       expect((await get({ count: 1, ackmode: 'sometimes', encoding: 'auto' })).status).toBe(400);
-      expect((await m.api('POST', '/api/queues/%2F/nope/get', { count: 1, ackmode: 'ack_requeue_false', encoding: 'auto' })).status).toBe(404);
+      // as RabbitMQ's, which gets through a channel: that channel's 404, not "Object Not Found"
+      expect(await m.api('POST', '/api/queues/%2F/nope/get', { count: 1, ackmode: 'ack_requeue_false', encoding: 'auto' })).toMatchObject({
+        status: 404,
+        body: { error: 'not_found', reason: "NOT_FOUND - no queue 'nope' in vhost '/'" },
+      });
       expect(await m.api('POST', '/api/exchanges/%2F/nope/publish', { routing_key: '', payload: '', payload_encoding: 'string', properties: {} })).toMatchObject({
         status: 400,
         body: { error: 'bad_request', reason: "404 NOT_FOUND - no exchange 'nope' in vhost '/'" },
+      });
+      const internal = uniq('internal');
+      expect((await m.api('PUT', `/api/exchanges/%2F/${internal}`, { type: 'direct', internal: true })).status).toBe(201);
+      expect(await m.api('POST', `/api/exchanges/%2F/${internal}/publish`, { routing_key: '', payload: '', payload_encoding: 'string', properties: {} })).toMatchObject({
+        status: 400,
+        body: { error: 'bad_request', reason: `403 ACCESS_REFUSED - cannot publish to internal exchange '${internal}' in vhost '/'` },
       });
       const wrongUser = await m.api('POST', '/api/exchanges/%2F/amq.default/publish', { routing_key: q, payload: '', payload_encoding: 'string', properties: { user_id: 'someone' } });
       expect(wrongUser).toMatchObject({ status: 400, body: { error: 'bad_request', reason: "406 PRECONDITION_FAILED - user_id property set to 'someone' but authenticated user was 'guest'" } });
