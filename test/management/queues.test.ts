@@ -72,6 +72,12 @@ for (const mode of MODES) {
       expect(reserved.status).toBe(401);
       expect(reserved.body).toEqual({ error: 'not_authorised', reason: 'Access refused.' });
       expect((await m.api('GET', `/api/queues/%2F/${enc(q)}`)).body).toMatchObject({ durable: true, arguments: { 'x-max-length': 3 } });
+      // Without the flags, RabbitMQ's defaults (as AMQP's declare): transient, not auto-delete; the same for an exchange
+      const plain = uniq('put-plain');
+      expect((await m.api('PUT', `/api/queues/%2F/${enc(plain)}`, {})).status).toBe(201);
+      expect((await m.api('GET', `/api/queues/%2F/${enc(plain)}`)).body).toMatchObject({ durable: false, auto_delete: false });
+      expect((await m.api('PUT', `/api/exchanges/%2F/${enc(plain)}`, { type: 'fanout' })).status).toBe(201);
+      expect((await m.api('GET', `/api/exchanges/%2F/${enc(plain)}`)).body).toMatchObject({ durable: false, auto_delete: false, internal: false });
 
       // The queue is the AMQP one: amqplib sees it, and its publish counts.
       const conn = await connect(m.broker.url);
