@@ -36,6 +36,8 @@ export function userRoutes(api: Api, route: Route): void {
     const name = param(req, 'user');
     const body = objectBody(req);
     const existed = access.user(name) !== undefined;
+    // RabbitMQ requires the key, to create or to update ("" for none)
+    if (body.tags === undefined) throw new HttpError(400, 'bad_request', 'tags_not_present');
     const tags = tagList(body.tags);
     let credentials;
     if (body.password !== undefined) credentials = { password: stringField(body, 'password', '') };

@@ -106,14 +106,18 @@ for (const mode of MODES) {
 
     it('PUT permissions answers 400 for a missing key, a bad regex, or an unknown user or vhost', async () => {
       const user = uniq('bad');
-      await m.api('PUT', `/api/users/${enc(user)}`, { password: 'p' });
+      await m.api('PUT', `/api/users/${enc(user)}`, { password: 'p', tags: '' });
       const put = (vhost: string, who: string, body: unknown) => m.api('PUT', `/api/permissions/${enc(vhost)}/${enc(who)}`, body);
       expect(await put('/', user, { configure: '.*', write: '.*' })).toMatchObject({ status: 400, body: { error: 'bad_request', reason: 'key_missing: read' } });
       expect(await put('/', user, { configure: '(', write: '.*', read: '.*' })).toMatchObject({ status: 400, body: { error: 'bad_request' } });
       expect(await put('/', 'nobody-' + user, ALL)).toMatchObject({ status: 400, body: { error: 'bad_request', reason: 'vhost_or_user_not_found' } });
       expect(await put('no-vhost-' + user, user, ALL)).toMatchObject({ status: 400, body: { error: 'bad_request', reason: 'vhost_or_user_not_found' } });
-      expect(await m.api('PUT', `/api/users/${enc(user)}`, { password: 'p', password_hash: 'x', hashing_algorithm: 'rot13' })).toMatchObject({ status: 204 });
-      expect(await m.api('PUT', `/api/users/${enc(user)}`, { password_hash: 'AAAA', hashing_algorithm: 'rot13' })).toMatchObject({ status: 400, body: { error: 'bad_request' } });
+      expect(await m.api('PUT', `/api/users/${enc(user)}`, { password: 'p', password_hash: 'x', hashing_algorithm: 'rot13', tags: '' })).toMatchObject({ status: 204 });
+      expect(await m.api('PUT', `/api/users/${enc(user)}`, { password_hash: 'AAAA', hashing_algorithm: 'rot13', tags: '' })).toMatchObject({ status: 400, body: { error: 'bad_request' } });
+      // RabbitMQ requires tags, to create or to update
+      expect(await m.api('PUT', `/api/users/${enc(user)}`, { password: 'p' })).toMatchObject({ status: 400, body: { error: 'bad_request', reason: 'tags_not_present' } });
+      expect(await m.api('PUT', `/api/users/${enc('new-' + user)}`, {})).toMatchObject({ status: 400, body: { error: 'bad_request', reason: 'tags_not_present' } });
+      expect((await m.api('GET', `/api/users/${enc('new-' + user)}`)).status).toBe(404);
       expect(await m.api('PUT', `/api/users/${enc(user)}`, { password: 'p', tags: 7 })).toMatchObject({ status: 400, body: { error: 'bad_request' } });
     });
 
@@ -187,7 +191,7 @@ for (const mode of MODES) {
         fc.asyncProperty(name, name, async (user, vhost) => {
           const u = `${user}-${uniq('')}`;
           const v = `${vhost}-${uniq('')}`;
-          expect((await m.api('PUT', `/api/users/${enc(u)}`, { password: 'p' })).status).toBe(201);
+          expect((await m.api('PUT', `/api/users/${enc(u)}`, { password: 'p', tags: '' })).status).toBe(201);
           expect((await m.api('PUT', `/api/vhosts/${enc(v)}`)).status).toBe(201);
           expect((await m.api('PUT', `/api/permissions/${enc(v)}/${enc(u)}`, ALL)).status).toBe(201);
           expect((await m.api('GET', `/api/permissions/${enc(v)}/${enc(u)}`)).body).toEqual({ user: u, vhost: v, ...ALL });
