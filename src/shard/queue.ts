@@ -626,10 +626,23 @@ export class ShardQueue {
     const i = this.consumers.indexOf(consumer);
     if (i < 0) return;
     this.consumers.splice(i, 1);
+    if (i === 0 && this.singleActiveConsumer) this.activateNext();
     if (this.consumers.length === 0) this.updateFlow();
     if (this.nextConsumer >= this.consumers.length) this.nextConsumer = 0;
     // Its unacked entries stay acknowledgeable; they no longer count against anyone.
     for (const entry of this.unacked.values()) if (entry.consumer === consumer) entry.consumer = null;
+  }
+
+  /**
+   * The active consumer of a single-active-consumer queue left: the waiting one
+   * with the highest x-priority takes over, the earliest of those, as in
+   * RabbitMQ 3.10 (priority does not unseat an active one, only picks the next).
+   */
+  private activateNext(): void {
+    const consumers = this.consumers;
+    let best = 0;
+    for (let i = 1; i < consumers.length; i++) if (consumers[i].priority > consumers[best].priority) best = i;
+    if (best > 0) consumers.unshift(...consumers.splice(best, 1));
   }
 
   /**

@@ -2,9 +2,11 @@
  * Which consumer gets a message, as RabbitMQ 3.10: consumer priorities
  * (x-priority on basic.consume: the highest-priority consumers with room,
  * round-robin among them, lower ones only when those are full) and single
- * active consumer queues (x-single-active-consumer: only the earliest
- * consumer still subscribed gets messages). Every message is numbered.
+ * active consumer queues (x-single-active-consumer: only the active
+ * consumer gets messages; the first to subscribe, then, when it goes, the
+ * waiting one of highest priority). Every message is numbered.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MODES, bodies, channel, confirmChannel, refused, sleep, subscribe, uniq, useBroker } from '../helpers.js';
 
@@ -84,6 +86,40 @@ describe.each(MODES)('consumer priorities and single active consumer: $name', ({
     await sleep(100);
     expect(second.messages).toHaveLength(0);
     expect(third.messages).toHaveLength(11);
+  });
+
+  it('x-single-active-consumer: when the active one goes, the waiting consumer of highest x-priority takes over, the earliest of those', async () => {
+    // RabbitMQ 3.10 (checked with a script beside it): priority does not unseat the active consumer, it picks the next one
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: -2, max: 2 }), { minLength: 2, maxLength: 5 }), fc.constantFrom('cancel', 'close'), async (priorities, how) => {
+        const conn = await server.connect();
+        const pub = await confirmChannel(conn);
+        const queue = uniq('sac-next');
+        await pub.assertQueue(queue, { exclusive: true, arguments: { 'x-single-active-consumer': true } });
+        const consumers = [];
+        for (const priority of priorities) {
+          const ch = await channel(conn);
+          consumers.push({ ch, priority, inbox: await subscribe(ch, queue, { noAck: true, arguments: { 'x-priority': priority } }) });
+        }
+        // each active one in turn goes after taking a message: the expected order of takers
+        const waiting = consumers.map((c, i) => ({ ...c, i }));
+        let active = waiting.shift()!;
+        for (let round = 0; round < priorities.length; round++) {
+          pub.sendToQueue(queue, Buffer.from(`m${round}`));
+          await pub.waitForConfirms();
+          expect(bodies(await active.inbox.waitFor(1)), `round ${round}: consumer ${active.i} of ${JSON.stringify(priorities)}`).toEqual([`m${round}`]);
+          if (how === 'cancel') await active.ch.cancel(active.inbox.consumerTag);
+          else await active.ch.close();
+          if (waiting.length === 0) break;
+          const top = Math.max(...waiting.map((c) => c.priority));
+          active = waiting.splice(waiting.findIndex((c) => c.priority === top), 1)[0]!;
+        }
+        await sleep(50);
+        expect(consumers.map((c) => c.inbox.messages.length)).toEqual(priorities.map(() => 1));
+        await conn.close();
+      }),
+      { numRuns: 15 },
+    );
   });
 
   it('x-single-active-consumer: an exclusive consume is refused (403), with consumers or without, as RabbitMQ 3.10', async () => {

@@ -242,11 +242,14 @@ async function ledger(url: string, s: Scenario): Promise<string[]> {
           unacked = [];
           out.push(st.op);
           break;
-        case 'recover':
+        case 'recover': {
+          // What the client held goes back; redeliveries may arrive before amqplib resolves the recover-ok
+          const held = new Set(unacked);
           await ch.recover();
-          unacked = [];
+          unacked = unacked.filter((u) => !held.has(u));
           out.push('recover');
           break;
+        }
         case 'reopen':
           await ch.close();
           ch = await conn.createConfirmChannel();
