@@ -8,6 +8,8 @@
 # test/management/rabbitmq-management-differential.fuzz.test.ts beside its management plugin
 # (rabbitmq-plugins enable rabbitmq_management). Starts
 # rabbitmq-server when nothing listens on 5672, and stops it afterwards.
+# One file at a time: the differentials wait fixed pauses for RabbitMQ's queue
+# processes, which a busy two-core machine stretches.
 # Not part of CI, which runs against warren alone.
 set -e
 cd "$(dirname "$0")/.."
@@ -20,6 +22,6 @@ if ! rabbitmqctl -q status >/dev/null 2>&1; then
 fi
 npx tsc -p tsconfig.json
 status=0
-RABBITMQ_URL=${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672} RABBITMQ_MANAGEMENT_URL=${RABBITMQ_MANAGEMENT_URL:-http://guest:guest@127.0.0.1:15672} npx vitest run test/wire/rabbitmq-crosscheck.test.ts test/wire/rabbitmq-differential.fuzz.test.ts test/wire/rabbitmq-message-differential.fuzz.test.ts test/wire/rabbitmq-routing-differential.fuzz.test.ts test/wire/rabbitmq-lifecycle-differential.fuzz.test.ts test/management/rabbitmq-management-differential.fuzz.test.ts || status=$?
+RABBITMQ_URL=${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672} RABBITMQ_MANAGEMENT_URL=${RABBITMQ_MANAGEMENT_URL:-http://guest:guest@127.0.0.1:15672} npx vitest run --no-file-parallelism test/wire/rabbitmq-crosscheck.test.ts test/wire/rabbitmq-differential.fuzz.test.ts test/wire/rabbitmq-message-differential.fuzz.test.ts test/wire/rabbitmq-routing-differential.fuzz.test.ts test/wire/rabbitmq-lifecycle-differential.fuzz.test.ts test/management/rabbitmq-management-differential.fuzz.test.ts || status=$?
 if [ -n "$started" ]; then rabbitmqctl -q stop; fi
 exit $status
