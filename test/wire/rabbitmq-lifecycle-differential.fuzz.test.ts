@@ -2,8 +2,9 @@
  * Queues and consumers over their lives, on warren and on a real RabbitMQ: two
  * connections declare (exclusive, auto-delete, durable, single active
  * consumer, passive), consume (exclusive, with consumer priorities, acking or
- * not, under a per-consumer or per-channel prefetch), cancel, get, ack, nack and recover, purge and delete
- * (if-unused, if-empty) two queues, and close their channels and connections.
+ * not, under a per-consumer or per-channel prefetch), cancel, get, ack, nack
+ * and recover, purge and delete (if-unused, if-empty) two queues, and close
+ * their channels and connections.
  * Every message is numbered; each step's answer (its -ok with counts, or the
  * channel's close code), which consumer got which message with its
  * redelivered flag, the cancels the server sent, and what the queues hold at

@@ -3,7 +3,8 @@
  * random sequence of publishes (confirmed, or in a transaction), gets,
  * consumers (with prefetch, acking or not), acks, nacks, rejects, recovers,
  * purges, commits, rollbacks and channel closes, on two queues with random
- * limits, overflow modes, priorities, TTLs and a dead-letter queue that may dead-letter back. Every message is numbered; the ledger of what each step
+ * limits, overflow modes, priorities, TTLs and a dead-letter queue that may
+ * dead-letter back. Every message is numbered; the ledger of what each step
  * saw (confirm or nack, returns, the message a get or a consumer took with its
  * redelivered flag, the count left, purge and passive-declare counts) and what
  * the queues hold at the end (dead-lettered messages with their x-death) must
