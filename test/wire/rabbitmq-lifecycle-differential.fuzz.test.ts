@@ -227,8 +227,12 @@ async function ledger(url: string, steps: Step[]): Promise<string[]> {
       for (const tag of [...events.keys()].sort()) out.push(`  ${tag} got ${events.get(tag)!.join(' | ')}`);
       events.clear();
     }
-    // What the queues hold once both clients are gone (their exclusive and auto-delete queues with them)
-    for (const c of clients) await c.conn.close().catch(() => {});
+    // What the queues hold once both clients are gone (their exclusive and auto-delete queues with them);
+    // a pause after each, for what the first one's close requeued to reach the other's consumers
+    for (const c of clients) {
+      await c.conn.close().catch(() => {});
+      await sleep(SETTLE_MS);
+    }
     const last = await openClient();
     for (const [i, q] of QUEUES.entries()) {
       const ok = await last.ch.checkQueue(q).catch(() => null);
