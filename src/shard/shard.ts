@@ -216,15 +216,19 @@ export class Shard implements LifecycleHost {
   }
 
   /**
-   * Before a read of a queue (basic.get, a count, a purge) that grew past a
-   * drop-head limit in this batch: the deliveries due go first (its consumers
-   * take what they can), then the excess, as at the end of the batch. So the
-   * read sees what RabbitMQ's would after those publishes, each handled in turn.
+   * Before a read of a queue (basic.get, a count, a purge): if it grew past a
+   * drop-head limit in this batch, the deliveries due go first (its consumers
+   * take what they can), then the excess, as at the end of the batch; then its
+   * expired heads, now included (a TTL of 0 nobody took, which RabbitMQ drops
+   * on arrival). So the read sees what RabbitMQ's would after those publishes.
    */
   private trimmedForRead(queue: ShardQueue | undefined): ShardQueue | undefined {
-    if (queue === undefined || !this.lifecycles.grewThisBatch(queue)) return queue;
-    if (this.pending.has(queue)) this.deliver();
-    this.lifecycles.trim(queue);
+    if (queue === undefined) return queue;
+    if (this.lifecycles.grewThisBatch(queue)) {
+      if (this.pending.has(queue)) this.deliver();
+      this.lifecycles.trim(queue);
+    }
+    if (queue.timed) this.lifecycles.expireHead(queue, this.now, true);
     return queue;
   }
 
@@ -549,8 +553,6 @@ export class Shard implements LifecycleHost {
       case 'get': {
         const queue = this.trimmedForRead(this.queues.get(c.queueId));
         if (queue !== undefined) this.lifecycles.used(queue, this.now);
-        // Expired heads go first, now included: a TTL of 0 never reaches basic.get.
-        if (queue?.timed) this.lifecycles.expireHead(queue, this.now, true);
         const entry = queue?.take();
         // And the new head, as RabbitMQ drops it before counting what is left for the get-ok.
         if (queue?.timed) this.lifecycles.expireHead(queue, this.now, true);
@@ -572,8 +574,6 @@ export class Shard implements LifecycleHost {
       case 'count': {
         const queue = this.trimmedForRead(this.queues.get(c.queueId));
         if (c.used && queue !== undefined) this.lifecycles.used(queue, this.now);
-        // Expired heads go first, now included, as for basic.get: RabbitMQ never counts a TTL of 0 nobody took.
-        if (queue?.timed) this.lifecycles.expireHead(queue, this.now, true);
         return this.reply(requestId, { messageCount: queue?.messageCount ?? 0 });
       }
       case 'stats':
