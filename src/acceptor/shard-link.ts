@@ -13,6 +13,7 @@ import { SyncWriter } from '../store/sync-writer.js';
 import { log } from '../log/logger.js';
 import { receiveLogLine } from '../log/worker-log.js';
 import type { ShardControl } from '../shard/shard.js';
+import type { QueueConfig } from '../vhost/queue-arguments.js';
 import type { ShardWorkerData } from '../shard/shard-worker.js';
 import * as R from '../shard/records.js';
 import { PIECE, PieceAssembler } from '../shard/pieces.js';
@@ -272,6 +273,16 @@ export class ShardLink implements ViewHolder {
   /** A control operation with no reply. */
   send(control: ShardControl): void {
     this.writeControl(0, control);
+  }
+
+  /**
+   * A queue's policy changed. Its new settings may rule out a lease (a limit, a
+   * TTL): one held ends first, and one the shard offered before it read this is stale.
+   */
+  configure(queueId: number, config: QueueConfig): void {
+    this.leases.end(queueId);
+    this.send({ op: 'configure', queueId, config });
+    this.leases.fenced(0);
   }
 
   /**

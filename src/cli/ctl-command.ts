@@ -10,6 +10,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FAULT_USAGE, FaultUsageError, faultRequest, type FaultFlags } from './fault-command.js';
+import { ApiClient, Failure, usage } from './api-client.js';
+import { POLICY_USAGE, policyCommand } from './policy-command.js';
 
 export const CTL_USAGE = `Usage: warren ctl [--url URL] [-q] [--no-table-headers] [--formatter json] COMMAND [-p VHOST] ...
   --url URL          the management API (default ${'http://guest:guest@127.0.0.1:15672'})
@@ -19,22 +21,12 @@ export const CTL_USAGE = `Usage: warren ctl [--url URL] [-q] [--no-table-headers
   set_user_tags USER [TAG...]   set_permissions USER CONF WRITE READ   clear_permissions USER
   add_vhost VHOST [--description TEXT] [--tags TAG,...]   delete_vhost VHOST
   purge_queue QUEUE   delete_queue QUEUE [--if-empty] [--if-unused]   close_connection NAME REASON
+${POLICY_USAGE}
   export_definitions FILE (- = stdout)   import_definitions FILE   status
   reset [-p VHOST] [--keep-connections]  (test rigs: every queue, message, exchange and binding goes; clients closed with 320)
 ${FAULT_USAGE}`;
 
 const DEFAULT_URL = 'http://guest:guest@127.0.0.1:15672';
-
-class Failure extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const usage = (message: string) => new Failure(2, `${message} (see warren ctl --help)`);
 
 type Row = Record<string, unknown>;
 
@@ -133,6 +125,14 @@ const LISTINGS: Record<string, Listing> = {
     defaults: ['user', 'tags'],
     items: { user: field('name'), tags: field('tags') },
   },
+  list_policies: {
+    what: 'policies',
+    path: (vhost) => `/api/policies/${encodeURIComponent(vhost)}`,
+    perVhost: true,
+    heading: (vhost) => `Listing policies for vhost "${vhost}" ...`,
+    defaults: ['vhost', 'name', 'pattern', 'apply-to', 'definition', 'priority'],
+    items: fields('vhost', 'name', 'pattern', 'apply-to', 'definition', 'priority'),
+  },
   list_permissions: {
     what: 'permissions',
     path: (vhost) => `/api/vhosts/${encodeURIComponent(vhost)}/permissions`,
@@ -153,6 +153,9 @@ interface Options {
   /** -p was given (reset then covers that vhost only) */
   vhostGiven: boolean;
   keepConnections: boolean;
+  /** set_policy's */
+  priority: string | undefined;
+  applyTo: string | undefined;
   /** add_vhost's metadata */
   description: string | undefined;
   tags: string | undefined;
@@ -185,6 +188,8 @@ export async function runCtlCommand(args: string[]): Promise<number> {
       keepConnections: values['keep-connections'] === true,
       description: values.description,
       tags: values.tags,
+      priority: values.priority,
+      applyTo: values['apply-to'],
       fault: {
         user: values.user,
         vhost: values.vhost,
@@ -223,6 +228,8 @@ function parse(args: string[]) {
         'keep-connections': { type: 'boolean' },
         description: { type: 'string' },
         tags: { type: 'string' },
+        priority: { type: 'string' },
+        'apply-to': { type: 'string' },
         // warren ctl fault ...
         user: { type: 'string' },
         name: { type: 'string' },
@@ -256,8 +263,8 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
     printTable(rows, items, listing.items, o);
     return;
   }
-  const userOrVhost = await accessCommand(api, command, args, o, info);
-  if (userOrVhost) return;
+  if (await accessCommand(api, command, args, o, info)) return;
+  if (await policyCommand(api, command, args, o, info)) return;
   const queuePath = () => {
     if (args.length !== 1) throw usage(`${command} takes one queue name`);
     return `/api/queues/${encodeURIComponent(o.vhost)}/${encodeURIComponent(args[0])}`;
@@ -486,75 +493,4 @@ function cell(value: unknown): string {
     return JSON.stringify(value);
   }
   return String(value);
-}
-
-class ApiClient {
-  private readonly base: string;
-  private readonly auth: string;
-  /** the user the API is called as */
-  readonly user: string;
-
-  constructor(url: string) {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw usage(`--url: not a URL: '${url}'`);
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw usage(`--url must be http:// or https://, got '${url}'`);
-    const user = parsed.username === '' ? 'guest' : decodeURIComponent(parsed.username);
-    const password = parsed.username === '' ? 'guest' : decodeURIComponent(parsed.password);
-    this.user = user;
-    this.auth = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-    parsed.username = '';
-    parsed.password = '';
-    this.base = parsed.toString().replace(/\/+$/, '');
-  }
-
-  /** Whether a GET of `path` finds something. */
-  async exists(path: string): Promise<boolean> {
-    try {
-      await this.request('GET', path);
-      return true;
-    } catch (err) {
-      if (err instanceof Failure && err.message.endsWith('not found')) return false;
-      throw err;
-    }
-  }
-
-  /** A PUT; resolves with its status (201 created, 204 updated). */
-  async put(path: string, body: unknown = {}): Promise<number> {
-    return (await this.send('PUT', path, body)).status;
-  }
-
-  /** `missing` names what a 404 means ("queue 'q' in vhost '/'"). */
-  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, missing = 'the object'): Promise<unknown> {
-    return (await this.send(method, path, body, headers, missing)).json;
-  }
-
-  private async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, missing = 'the object'): Promise<{ status: number; json: unknown }> {
-    let res: Response;
-    try {
-      res = await fetch(this.base + path, {
-        method,
-        headers: { authorization: this.auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err: any) {
-      throw new Failure(1, `cannot reach the management API at ${this.base}: ${err?.cause?.code ?? err?.cause?.message ?? err?.message}`);
-    }
-    const text = await res.text();
-    let json: any;
-    try {
-      json = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      json = text;
-    }
-    if (res.ok) return { status: res.status, json };
-    // 401 is also a tag refusal ("Not administrator user"): say which.
-    if (res.status === 401 && json?.reason !== undefined && json.reason !== 'Login failed') throw new Failure(1, `${this.base}: refused: ${json.reason}`);
-    if (res.status === 401) throw new Failure(1, `${this.base}: login refused (check the user and password in --url)`);
-    if (res.status === 404) throw new Failure(1, `${missing} not found`);
-    throw new Failure(1, `${res.status} ${json?.error ?? res.statusText}: ${json?.reason ?? text}`);
-  }
 }

@@ -11,6 +11,7 @@ import type { VHostService } from '../vhost/vhost-service.js';
 import { metadataToJson, namesMetadata } from '../vhost/vhost-metadata.js';
 import { RABBITMQ_VERSION, VERSION } from '../version.js';
 import type { AccessControl } from '../auth/access-control.js';
+import { parsePolicy, policyJson, type Policy } from '../vhost/policy.js';
 import { accessEntries, exportAccess, type ParameterDefinition, type PermissionDefinition, type TopicPermissionDefinition, type UserDefinition } from './access-definitions.js';
 
 type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -43,6 +44,16 @@ export interface BindingDefinition {
   arguments: Record<string, JsonValue>;
 }
 
+/** A policy as RabbitMQ writes it (policy.ts checks the fields). */
+export interface PolicyDefinition {
+  vhost?: string;
+  name: string;
+  pattern: unknown;
+  'apply-to'?: unknown;
+  definition: unknown;
+  priority?: unknown;
+}
+
 export interface Definitions {
   rabbit_version?: string;
   product_name?: string;
@@ -52,6 +63,7 @@ export interface Definitions {
   permissions?: PermissionDefinition[];
   topic_permissions?: TopicPermissionDefinition[];
   parameters?: ParameterDefinition[];
+  policies?: PolicyDefinition[];
   exchanges?: ExchangeDefinition[];
   queues?: QueueDefinition[];
   bindings?: BindingDefinition[];
@@ -69,6 +81,7 @@ export function exportDefinitions(vhosts: Iterable<VHostService>, access: Access
     product_version: VERSION,
     ...exportAccess(services, access),
     vhosts: [] as { name: string; description?: string; tags?: string[] }[],
+    policies: [] as PolicyDefinition[],
     exchanges: [] as ExchangeDefinition[],
     queues: [] as QueueDefinition[],
     bindings: [] as BindingDefinition[],
@@ -76,6 +89,7 @@ export function exportDefinitions(vhosts: Iterable<VHostService>, access: Access
   for (const service of services) {
     const vhost = service.name;
     defs.vhosts.push({ name: vhost, ...metadataToJson(vhost, service.metadata) });
+    for (const policy of service.policies) defs.policies.push(policyJson(vhost, policy));
     const { exchanges, queues } = service.topology;
     for (const x of exchanges.values()) {
       if (!isStored(x) || SYSTEM_EXCHANGES.has(x.name)) continue;
@@ -105,13 +119,15 @@ export function exportDefinitions(vhosts: Iterable<VHostService>, access: Access
 
 /**
  * Replays definitions through each vhost's apply(), as an administrator (owner
- * 0): exchanges and queues of every vhost first, then the bindings between
- * them. The first refusal stops it with a line that names the entry.
+ * 0): policies, exchanges and queues of every vhost first (a queue is created
+ * with its policy), then the bindings between them. The first refusal stops
+ * it with a line that names the entry.
  */
 export async function applyDefinitions(defs: Definitions, vhost: (name: string) => VHostService): Promise<void> {
   const names = [...vhostNames(defs)];
   const all = names.map((name) => ({ service: vhost(name), ...commandsFor(defs, name) }));
-  for (const { service, exchanges, queues } of all) {
+  for (const { service, policies, exchanges, queues } of all) {
+    for (const policy of policies) service.setPolicy(policy);
     for (const c of exchanges) replay(service, c, `exchange '${c.name}'`);
     for (const c of queues) await replay(service, c, `queue '${c.name}'`);
   }
@@ -153,6 +169,7 @@ export function mergeDefinitions(base: Definitions, overlay: Definitions): Defin
     permissions: merge(base.permissions, overlay.permissions, (p) => String(p.user)),
     topic_permissions: merge(base.topic_permissions, overlay.topic_permissions, (p) => JSON.stringify([p.user, p.exchange])),
     parameters: merge(base.parameters, overlay.parameters, (p) => JSON.stringify([p.component, p.name])),
+    policies: merge(base.policies, overlay.policies, (p) => String(p.name)),
     exchanges: merge(base.exchanges, overlay.exchanges, (x) => x.name),
     queues: merge(base.queues, overlay.queues, (q) => q.name),
     bindings: merge(base.bindings, overlay.bindings, (b) => JSON.stringify([b.source, b.destination, b.destination_type, b.routing_key ?? '', b.arguments ?? {}])),
@@ -179,9 +196,17 @@ function replay(service: VHostService, command: TopologyCommand, what: string): 
   }
 }
 
-/** The commands that recreate one vhost's definitions, in an order that works: exchanges, queues, bindings. */
+/** The commands that recreate one vhost's definitions, in an order that works: policies, exchanges, queues, bindings. */
 function commandsFor(defs: Definitions, vhost: string) {
   const mine = <T extends { vhost?: string }>(list: T[] | undefined): T[] => (list ?? []).filter((d) => (d.vhost ?? '/') === vhost);
+  const policies: Policy[] = mine(defs.policies).map((p) => {
+    const name = text(p.name, 'policy name');
+    try {
+      return parsePolicy(name, p as unknown as Record<string, unknown>);
+    } catch (err: any) {
+      throw new Error(`policy '${name}' in vhost '${vhost}': ${err.message}`);
+    }
+  });
   const exchanges: ExchangeDeclareCommand[] = mine(defs.exchanges)
     .filter((x) => !SYSTEM_EXCHANGES.has(x.name))
     .map((x) => ({
@@ -213,13 +238,13 @@ function commandsFor(defs: Definitions, vhost: string) {
     if (b.destination_type !== 'queue') throw new Error(`binding from '${source}' to '${destination}': destination_type must be 'queue' or 'exchange'`);
     return { kind: 'bind', exchange: source, queue: destination, routingKey, arguments: args, owner: 0 };
   });
-  return { exchanges, queues, bindings };
+  return { policies, exchanges, queues, bindings };
 }
 
 /** Every vhost the definitions mention. */
 function vhostNames(defs: Definitions): Set<string> {
   const names = new Set<string>((defs.vhosts ?? []).map((v) => text(v.name, 'vhost name')));
-  for (const list of [defs.exchanges, defs.queues, defs.bindings]) for (const d of list ?? []) names.add(text(d.vhost ?? '/', 'vhost'));
+  for (const list of [defs.policies, defs.exchanges, defs.queues, defs.bindings]) for (const d of list ?? []) names.add(text(d.vhost ?? '/', 'vhost'));
   return names;
 }
 
@@ -227,7 +252,7 @@ function vhostNames(defs: Definitions): Set<string> {
 export function checkDefinitions(value: unknown): Definitions {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
   const defs = value as Record<string, unknown>;
-  for (const key of ['vhosts', 'users', 'permissions', 'topic_permissions', 'parameters', 'exchanges', 'queues', 'bindings']) {
+  for (const key of ['vhosts', 'users', 'permissions', 'topic_permissions', 'parameters', 'policies', 'exchanges', 'queues', 'bindings']) {
     if (defs[key] !== undefined && !Array.isArray(defs[key])) throw new Error(`'${key}' must be an array`);
     for (const entry of (defs[key] as unknown[] | undefined) ?? []) {
       if (typeof entry !== 'object' || entry === null) throw new Error(`an entry of '${key}' is not an object`);

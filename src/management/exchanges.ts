@@ -94,6 +94,8 @@ export function exchangeJson(api: Api, vhost: string, x: ExchangeRecord): Record
     auto_delete: x.autoDelete,
     internal: x.internal,
     arguments: toJsonTable(x.args),
+    // RabbitMQ names an exchange's policy only when it has one.
+    ...(x.policy === undefined ? {} : { policy: x.policy.name }),
     user_who_performed_action: 'rmq-internal',
   };
 }

@@ -9,7 +9,7 @@ import type { AccessControl } from '../auth/access-control.js';
 import { HttpError } from './http.js';
 
 /** What a route asks of its user beyond a management tag. */
-export type Level = 'management' | 'monitoring' | 'administrator';
+export type Level = 'management' | 'monitoring' | 'policymaker' | 'administrator';
 
 const MANAGEMENT_TAGS = ['administrator', 'monitoring', 'policymaker', 'management'];
 
@@ -32,6 +32,9 @@ export function authorise(access: AccessControl, user: string, method: string, l
   if (!tags.some((t) => MANAGEMENT_TAGS.includes(t))) throw refused('Not management user');
   if (level === 'administrator' && !admin) throw refused('Not administrator user');
   if (level === 'monitoring' && !monitor) throw refused('Not monitor user');
+  // A policy itself: a policymaker with permissions in its vhost, or an administrator.
+  const policymaker = admin || (tags.includes('policymaker') && (vhost === undefined || access.mayUseVHost(user, vhost)));
+  if (level === 'policymaker' && !policymaker) throw refused('User not authorised to access object');
   const sees = (v: string) => monitor || access.mayUseVHost(user, v);
   const reads = method === 'GET';
   if (vhost !== undefined && !admin && !(reads ? sees(vhost) : access.mayUseVHost(user, vhost))) {

@@ -8,6 +8,12 @@ import { createMatcher, type ExchangeMatcher, type ExchangeTypeName } from './ex
 
 export type Destination = ExchangeRecord | QueueRecord;
 
+/** The policy that applies to an exchange or queue (vhost/policy.ts): what the management API shows of it. */
+export interface AppliedPolicy {
+  readonly name: string;
+  readonly definition: Readonly<Record<string, unknown>>;
+}
+
 export interface ExchangeRecord {
   readonly kind: 'exchange';
   readonly name: string;
@@ -18,11 +24,12 @@ export interface ExchangeRecord {
   readonly args: FieldTable;
   readonly matcher: ExchangeMatcher<Destination>;
   /**
-   * The `alternate-exchange` argument: where a message goes that this exchange
-   * routes nowhere. A name, looked up per message, so an alternate declared
-   * later (or deleted and declared again) is used, as in RabbitMQ.
+   * The `alternate-exchange` argument, else its policy's: where a message goes
+   * that this exchange routes nowhere. A name, looked up per message, so an
+   * alternate declared later (or deleted and declared again) is used, as in RabbitMQ.
    */
-  readonly alternate: string | undefined;
+  alternate: string | undefined;
+  policy: AppliedPolicy | undefined;
   /** Exchanges with a binding to this one, so deleting it can unbind. */
   readonly boundFrom: Set<ExchangeRecord>;
   /** Messages published to it (the management API's publish_in): an integer increment per publish. */
@@ -44,6 +51,7 @@ export interface QueueRecord {
   readonly args: FieldTable;
   readonly boundFrom: Set<ExchangeRecord>;
   consumerCount: number;
+  policy: AppliedPolicy | undefined;
 }
 
 /** What a headers exchange needs from a publish, computed only if asked. */
@@ -102,6 +110,7 @@ export class VHost {
       ...spec,
       matcher: createMatcher<Destination>(spec.type),
       alternate: alternateOf(spec.args),
+      policy: undefined,
       boundFrom: new Set(),
       publishIn: 0,
       publishOut: 0,
@@ -109,6 +118,13 @@ export class VHost {
     this.exchanges.set(exchange.name, exchange);
     if (exchange.durable) this.onStoredChange?.();
     return exchange;
+  }
+
+  /** A policy came to, changed on or left `exchange`; `alternate` is the policy's alternate exchange. */
+  setExchangePolicy(exchange: ExchangeRecord, policy: AppliedPolicy | undefined, alternate: string | undefined): void {
+    this.generation++;
+    exchange.policy = policy;
+    exchange.alternate = alternateOf(exchange.args) ?? alternate;
   }
 
   addQueue(queue: QueueRecord): void {

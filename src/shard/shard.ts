@@ -35,6 +35,8 @@ export type ShardControl =
   /** dir: a durable queue's directory, when the broker has a data dir */
   /** config: from its x-arguments (absent: a plain classic queue) */
   | { op: 'declare'; queueId: number; name: string; dir?: string; config?: QueueConfig }
+  /** its policy changed: the settings it runs with from now on (x-max-priority and single-active-consumer stay) */
+  | { op: 'configure'; queueId: number; config: QueueConfig }
   | { op: 'delete'; queueId: number }
   /** a reset: many queues at once, one round trip; replies with the messages dropped in all */
   | { op: 'deleteMany'; queueIds: number[] }
@@ -481,6 +483,14 @@ export class Shard implements LifecycleHost {
         }
         return this.reply(requestId, { messageCount: this.trimmedForRead(queue)!.messageCount });
       }
+      case 'configure': {
+        const queue = this.queues.get(c.queueId);
+        if (queue === undefined) return;
+        this.setLimits(queue, c.config);
+        // RabbitMQ applies a lower length limit at once.
+        if (queue.lifecycle?.limited && queue.lifecycle.config.overflow === 'drop-head') this.lifecycles.trim(queue);
+        return;
+      }
       case 'delete':
         return this.reply(requestId, { messageCount: this.deleteQueue(c.queueId) });
       case 'deleteMany': {
@@ -671,12 +681,19 @@ export class Shard implements LifecycleHost {
 
   /** A queue's arguments take effect: its TTLs are watched, its limits and dead-lettering apply. */
   private configure(queue: ShardQueue, config: QueueConfig): void {
-    const plain = config.type === 'classic' && config.messageTtl === undefined && config.expires === undefined && config.maxLength === undefined &&
-      config.maxLengthBytes === undefined && config.deadLetterExchange === undefined && config.deliveryLimit === undefined;
     if (config.maxPriority !== undefined) queue.prioritize(config.maxPriority);
     queue.singleActiveConsumer = config.singleActiveConsumer;
-    if (plain) return;
-    queue.lifecycle = new QueueLifecycle(config, this.now);
+    this.setLimits(queue, config);
+  }
+
+  /**
+   * TTLs, x-expires (counted from now, as RabbitMQ restarts its timer),
+   * length limits and dead-lettering; a queue with none costs a null check.
+   */
+  private setLimits(queue: ShardQueue, config: QueueConfig): void {
+    const plain = config.type === 'classic' && config.messageTtl === undefined && config.expires === undefined && config.maxLength === undefined &&
+      config.maxLengthBytes === undefined && config.deadLetterExchange === undefined && config.deliveryLimit === undefined;
+    queue.lifecycle = plain ? null : new QueueLifecycle(config, this.now);
     if (config.messageTtl !== undefined || config.expires !== undefined) this.lifecycles.watch(queue);
   }
 

@@ -12,7 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { ChannelStats } from '../acceptor/channel-stats.js';
 import type { Churn } from './churn.js';
 import { queueDir } from '../store/queue-dir.js';
-import { parseQueueArguments } from './queue-arguments.js';
+import { parseQueueArguments, type QueueConfig, type QueueProperties } from './queue-arguments.js';
+import { effectiveQueueConfig, matchPolicy, policyAlternate, type Policy } from './policy.js';
 import { validateHeadersArgs } from '../routing/headers.js';
 import { ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import { isExchangeType } from '../routing/exchange-type.js';
@@ -90,6 +91,8 @@ export class VHostService {
   limits: VHostLimits = {};
   /** description and tags (vhost-metadata.ts) */
   metadata: VHostMetadata;
+  /** by name (policy.ts); set and cleared with setPolicy() and clearPolicy() */
+  private readonly policyMap = new Map<string, Policy>();
 
   constructor(
     readonly name: string,
@@ -256,6 +259,54 @@ export class VHostService {
     }
   }
 
+  // --- policies -------------------------------------------------------------------
+
+  get policies(): Iterable<Policy> {
+    return this.policyMap.values();
+  }
+
+  /** Adds or replaces a policy (checked by parsePolicy) and applies it at once; true when it is new. */
+  setPolicy(policy: Policy): boolean {
+    const created = !this.policyMap.has(policy.name);
+    this.policyMap.set(policy.name, policy);
+    this.applyPolicies();
+    return created;
+  }
+
+  /** False when there is no such policy. */
+  clearPolicy(name: string): boolean {
+    if (!this.policyMap.delete(name)) return false;
+    this.applyPolicies();
+    return true;
+  }
+
+  /**
+   * Gives every exchange and queue the policy that now matches it. A queue
+   * whose policy changed gets its new settings in its shard (a lower length
+   * limit drops heads there and then, as in RabbitMQ); its messages keep the
+   * expiry they were given when they came.
+   */
+  private applyPolicies(): void {
+    for (const exchange of this.topology.exchanges.values()) {
+      const policy = matchPolicy(this.policyMap.values(), 'exchange', exchange.name);
+      if (policy !== exchange.policy) this.topology.setExchangePolicy(exchange, policy, policyAlternate(policy));
+    }
+    for (const queue of this.topology.queues.values()) {
+      const policy = matchPolicy(this.policyMap.values(), 'queue', queue.name);
+      if (policy === queue.policy) continue;
+      queue.policy = policy;
+      const link = this.host.links[queue.shard];
+      link.configure(queue.id, this.queueConfig(queue.name, queue.args, { ...queue, exclusive: queue.exclusiveOwner !== 0 }, policy));
+      this.host.output.linkDirty(link);
+    }
+    this.host.topologyChanged();
+  }
+
+  /** A queue's settings: its x-arguments (406 when they are not RabbitMQ's), then its policy. */
+  private queueConfig(name: string, args: FieldTable, props: QueueProperties, policy: Policy | undefined): QueueConfig {
+    return effectiveQueueConfig(parseQueueArguments(this.name, name, args, props), args, policy);
+  }
+
   // --- exchanges ------------------------------------------------------------------
 
   private declareExchange(c: ExchangeDeclareCommand): void {
@@ -287,7 +338,9 @@ export class VHostService {
     if (ae !== undefined && typeof ae !== 'string') {
       throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid type '${wireTypeName(c.arguments, 'alternate-exchange')}' for arg 'alternate-exchange' in exchange '${c.name}' in vhost '${this.name}'`);
     }
-    this.topology.addExchange({ name: c.name, type: c.type, durable: c.durable, autoDelete: c.autoDelete, internal: c.internal, args: c.arguments });
+    const exchange = this.topology.addExchange({ name: c.name, type: c.type, durable: c.durable, autoDelete: c.autoDelete, internal: c.internal, args: c.arguments });
+    const policy = matchPolicy(this.policyMap.values(), 'exchange', c.name);
+    if (policy !== undefined) this.topology.setExchangePolicy(exchange, policy, policyAlternate(policy));
   }
 
   private deleteExchange(c: ExchangeDeleteCommand): void {
@@ -349,7 +402,8 @@ export class VHostService {
   }
 
   private createQueue(name: string, c: QueueDeclareCommand): QueueRecord {
-    const config = parseQueueArguments(this.name, name, c.arguments, c);
+    const policy = matchPolicy(this.policyMap.values(), 'queue', name);
+    const config = this.queueConfig(name, c.arguments, c, policy);
     if (config.type === 'stream') {
       throw channelError(ReplyCode.PRECONDITION_FAILED, `stream queues are not supported by warren (queue '${name}' in vhost '${this.name}')`);
     }
@@ -366,6 +420,7 @@ export class VHostService {
       args: c.arguments,
       boundFrom: new Set(),
       consumerCount: 0,
+      policy,
     };
     this.topology.addQueue(queue);
     this.queuesById.set(queue.id, queue);

@@ -1,0 +1,88 @@
+/**
+ * `warren ctl`'s way to the management API: one request at a time, with the
+ * user and password of --url, and its refusals turned into one line
+ * (Failure) with the exit code the command ends with.
+ */
+
+export class Failure extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A usage error: exit 2. */
+export const usage = (message: string) => new Failure(2, `${message} (see warren ctl --help)`);
+
+export class ApiClient {
+  private readonly base: string;
+  private readonly auth: string;
+  /** the user the API is called as */
+  readonly user: string;
+
+  constructor(url: string) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw usage(`--url: not a URL: '${url}'`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw usage(`--url must be http:// or https://, got '${url}'`);
+    const user = parsed.username === '' ? 'guest' : decodeURIComponent(parsed.username);
+    const password = parsed.username === '' ? 'guest' : decodeURIComponent(parsed.password);
+    this.user = user;
+    this.auth = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    parsed.username = '';
+    parsed.password = '';
+    this.base = parsed.toString().replace(/\/+$/, '');
+  }
+
+  /** Whether a GET of `path` finds something. */
+  async exists(path: string): Promise<boolean> {
+    try {
+      await this.request('GET', path);
+      return true;
+    } catch (err) {
+      if (err instanceof Failure && err.message.endsWith('not found')) return false;
+      throw err;
+    }
+  }
+
+  /** A PUT; resolves with its status (201 created, 204 updated). */
+  async put(path: string, body: unknown = {}): Promise<number> {
+    return (await this.send('PUT', path, body)).status;
+  }
+
+  /** `missing` names what a 404 means ("queue 'q' in vhost '/'"). */
+  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, missing = 'the object'): Promise<unknown> {
+    return (await this.send(method, path, body, headers, missing)).json;
+  }
+
+  private async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, missing = 'the object'): Promise<{ status: number; json: unknown }> {
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, {
+        method,
+        headers: { authorization: this.auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err: any) {
+      throw new Failure(1, `cannot reach the management API at ${this.base}: ${err?.cause?.code ?? err?.cause?.message ?? err?.message}`);
+    }
+    const text = await res.text();
+    let json: any;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      json = text;
+    }
+    if (res.ok) return { status: res.status, json };
+    // 401 is also a tag refusal ("Not administrator user"): say which.
+    if (res.status === 401 && json?.reason !== undefined && json.reason !== 'Login failed') throw new Failure(1, `${this.base}: refused: ${json.reason}`);
+    if (res.status === 401) throw new Failure(1, `${this.base}: login refused (check the user and password in --url)`);
+    if (res.status === 404) throw new Failure(1, `${missing} not found`);
+    throw new Failure(1, `${res.status} ${json?.error ?? res.statusText}: ${json?.reason ?? text}`);
+  }
+}
