@@ -10,14 +10,20 @@ import { badRequest, noContent, type ApiRequest } from './http.js';
 export function definitionRoutes(api: Api, route: Route): void {
   route('GET', '/api/definitions', () => {
     const defs = exportDefinitions(api.host.vhosts.values(), api.host.access);
-    // RabbitMQ 3.10's export also names its version twice, its cluster name, and its policies (warren has none).
-    return { ...defs, rabbitmq_version: defs.rabbit_version, global_parameters: [{ name: 'cluster_name', value: api.node }], policies: [] };
+    // RabbitMQ 3.10's export also names its version twice and its cluster name.
+    return { ...defs, rabbitmq_version: defs.rabbit_version, global_parameters: [{ name: 'cluster_name', value: api.node }] };
   }, 'administrator');
   route('GET', '/api/definitions/:vhost', (req) => {
-    // RabbitMQ's per-vhost export names no vhosts, and its entries carry none.
-    const { exchanges, queues, bindings } = exportDefinitions([api.service(req.params.vhost)], api.host.access);
+    // RabbitMQ's per-vhost export names no vhosts, and its entries carry none but its policies'.
+    const { policies, exchanges, queues, bindings } = exportDefinitions([api.service(req.params.vhost)], api.host.access);
     const strip = <T extends { vhost?: string }>(list: T[] | undefined) => (list ?? []).map(({ vhost: _, ...rest }) => rest);
-    return { rabbit_version: exportDefinitions([], api.host.access).rabbit_version, exchanges: strip(exchanges), queues: strip(queues), bindings: strip(bindings) };
+    return {
+      rabbit_version: exportDefinitions([], api.host.access).rabbit_version,
+      policies,
+      exchanges: strip(exchanges),
+      queues: strip(queues),
+      bindings: strip(bindings),
+    };
   }, 'administrator');
 
   const importInto = async (req: ApiRequest, vhost: string | undefined) => {
@@ -26,7 +32,7 @@ export function definitionRoutes(api: Api, route: Route): void {
       defs = checkDefinitions(req.body);
       // A per-vhost import: every entry goes to the vhost in the path.
       if (vhost !== undefined) {
-        for (const key of ['exchanges', 'queues', 'bindings'] as const) for (const d of defs[key] ?? []) (d as { vhost: string }).vhost = vhost;
+        for (const key of ['policies', 'exchanges', 'queues', 'bindings'] as const) for (const d of defs[key] ?? []) (d as { vhost: string }).vhost = vhost;
         defs.vhosts = [];
         defs.users = defs.permissions = defs.topic_permissions = [];
       }

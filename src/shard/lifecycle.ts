@@ -132,7 +132,8 @@ export class Lifecycles {
   }
 
   private trimHead(queue: ShardQueue): void {
-    while (queue.lifecycle!.overLimit(queue)) this.host.drop(queue, queue.take()!, 'maxlen');
+    // A policy may have changed the limit or the overflow since the queue grew.
+    while (dropsHead(queue) && queue.lifecycle!.overLimit(queue)) this.host.drop(queue, queue.take()!, 'maxlen');
     if (queue.timed) this.headChanged(queue);
   }
 

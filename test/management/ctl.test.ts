@@ -225,6 +225,31 @@ for (const mode of MODES) {
       expect(badArgs.code).toBe(2);
     }, 90_000); // about twenty CLI processes, each a node start: slow on a loaded 2-core machine
 
+    it('set_policy, list_policies and clear_policy, as rabbitmqctl; the policy limits the queue it matches', async () => {
+      const prefix = uniq('ctl-pol');
+      const conn = await connect(m.broker.url);
+      try {
+        const ch = await conn.createConfirmChannel();
+        await ch.assertQueue(`${prefix}-q`, { durable: false });
+        for (let i = 1; i <= 6; i++) ch.sendToQueue(`${prefix}-q`, Buffer.from(`m-${i}`));
+        await ch.waitForConfirms();
+        const set = await run('set_policy', '--priority', '3', '--apply-to', 'queues', prefix, `^${prefix}`, '{"max-length":4}');
+        expect([set.code, set.lines], set.stderr).toEqual([0, [`Setting policy "${prefix}" for pattern "^${prefix}" to "{"max-length":4}" with priority "3" for vhost "/" ...`]]);
+        const listed = await run('list_policies');
+        expect(listed.lines).toEqual(['Listing policies for vhost "/" ...', 'vhost\tname\tpattern\tapply-to\tdefinition\tpriority', `/\t${prefix}\t^${prefix}\tqueues\t{"max-length":4}\t3`]);
+        expect((await ch.checkQueue(`${prefix}-q`)).messageCount).toBe(4);
+        expect((await run('-q', 'list_queues', 'name', 'policy')).lines).toContain(`${prefix}-q\t${prefix}`);
+        const refused = await run('set_policy', 'bad', '^x', '{"max-length":-1}');
+        expect([refused.code, refused.stderr.trim()]).toEqual([1, 'warren ctl: 400 bad_request: Validation failed\n\n-1 is not a valid maximum length']);
+        const cleared = await run('clear_policy', prefix);
+        expect([cleared.code, cleared.lines]).toEqual([0, [`Clearing policy "${prefix}" on vhost "/" ...`]]);
+        expect((await run('-q', '--no-table-headers', 'list_policies')).lines).toEqual([]);
+        expect((await run('clear_policy', prefix)).code).toBe(1);
+      } finally {
+        await conn.close();
+      }
+    }, 60_000);
+
     it('a user without the administrator tag is told which tag it lacks', async () => {
       const user = uniq('watcher');
       await m.api('PUT', `/api/users/${user}`, { password: 'p', tags: 'monitoring' });

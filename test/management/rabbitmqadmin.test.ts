@@ -109,7 +109,6 @@ for (const mode of MODES) {
         alice('publish', 'exchange=no.such', 'routing_key=a', 'payload=x'),
         alice('get', 'queue=no.such'),
         admin(port, [user, 'wrong'], ['list', 'vhosts']),
-        alice('declare', 'policy', 'name=cap', 'pattern=.*', 'definition={"max-length":5}'),
       ]);
       expect(refusals.map((r) => [r.code, r.stderr.trim()])).toEqual([
         [1, `*** inequivalent arg 'x-max-length' ${where}: received '11' but current is '10'`],
@@ -119,10 +118,15 @@ for (const mode of MODES) {
         [1, `*** 404 NOT_FOUND - no exchange 'no.such' in vhost '${vhost}'`],
         [1, `*** Not found: /api/queues/${vhost}/no.such/get`],
         [1, '*** Access refused: /api/vhosts'],
-        [1, '*** warren has no policies: give the queue its x-arguments (x-max-length, x-message-ttl, ...) when declaring it'],
       ]);
       // No policies or parameters: empty lists, as on a fresh RabbitMQ.
       expect(await Promise.all(['policies', 'operator_policies', 'parameters'].map((what) => json(alice('list', what))))).toEqual([[], [], []]);
+      // A policy that matches the queue; its limit is above the queue's x-max-length, so the lower one (10) stays in force.
+      expect(await ok(alice('declare', 'policy', 'name=cap', 'pattern=^q', 'definition={"max-length":50}', 'priority=2', 'apply-to=queues'))).toContain('policy declared');
+      expect(await json(alice('list', 'policies'))).toEqual([{ vhost, name: 'cap', pattern: '^q', 'apply-to': 'queues', definition: { 'max-length': 50 }, priority: 2 }]);
+      expect(await json(alice('list', 'queues', 'name', 'policy'))).toEqual([{ name: queue, policy: 'cap' }]);
+      expect(await ok(alice('delete', 'policy', 'name=cap'))).toContain('policy deleted');
+      expect(await json(alice('list', 'queues', 'name', 'policy'))).toEqual([{ name: queue, policy: null }]);
       expect(await json(alice('list', 'queues', 'name', 'messages'))).toEqual([{ name: queue, messages: 7 }]);
 
       // Export, delete everything, import: the definitions come back (the queue empty, with its argument).
