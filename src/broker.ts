@@ -29,6 +29,7 @@ import { DataDirLock } from './definitions/data-dir-lock.js';
 import { DefinitionsFile, checkedDefinitions, loadDefinitions, readDefinitions } from './definitions/definitions-file.js';
 import { applyDefinitions, exportDefinitions, type Definitions } from './definitions/rabbit-format.js';
 import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE, deliveredBlockAt, isRedelivered } from './shard/records.js';
+import { InternalConfirms } from './acceptor/internal-confirms.js';
 import { DirectReplyTo } from './acceptor/direct-reply-to.js';
 import { ConsumerTimeout, DEFAULT_CONSUMER_TIMEOUT_MS } from './acceptor/consumer-timeout.js';
 import { AccessControl, type Credentials, type PermissionSpec, type TopicPermissionSpec, type User } from './auth/access-control.js';
@@ -194,6 +195,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   /** each batch's output, written once at its end */
   readonly output = new OutputScheduler(this.waitFor);
   private nextId = 1;
+  /** the answers to the management API's publishes (they wait for them, as RabbitMQ's do) */
+  readonly internalConfirms = new InternalConfirms(this.nextId++);
   private closing: Promise<void> | null = null;
   /** set when a shard stopped: the broker is failing and serves nothing more */
   private failure: Error | null = null;
@@ -380,6 +383,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     for (const l of this.links) l.abandon(error);
     // Publishes that shard never stored are nacked before their connections close.
     for (const channel of this.channels.values()) channel.failShard(link);
+    this.internalConfirms.failShard(link);
     this.output.flushAll();
     for (const conn of this.connections) conn.fail(error);
     this.output.flushAll();
@@ -690,7 +694,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   onConfirm(link: ShardLink, channelRef: number, stored: number, refused: number): void {
-    this.channels.get(channelRef)?.confirmed(link, stored, refused); // gone: its client is too
+    if (channelRef === this.internalConfirms.ref) this.internalConfirms.confirmed(link, stored, refused);
+    else this.channels.get(channelRef)?.confirmed(link, stored, refused); // gone: its client is too
   }
 
   // --- queues and consumers -------------------------------------------------------

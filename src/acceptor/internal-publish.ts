@@ -2,13 +2,16 @@
  * A publish that comes from inside the broker (the management API's POST
  * /api/exchanges/.../publish and aliveness test, the amq.rabbitmq.log lines):
  * routed by the vhost topology like an AMQP one and written as PUBLISH records
- * straight into the target shards' rings; no channel, so no confirm or return.
+ * straight into the target shards' rings; no channel, so no return. One that
+ * names an InternalConfirms waits for its queues' answers, as RabbitMQ's
+ * management API publishes through a confirm channel.
  */
 import type { ShardLink } from './shard-link.js';
 import { OutputBuffer } from '../protocol/output-buffer.js';
 import { encodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
 import { senderSelected } from '../routing/sender-selected.js';
-import { PUBLISH_PERSISTENT, blockSize, publishRecordSize, writeBlock, writePublishHeader } from '../shard/records.js';
+import type { InternalConfirms } from './internal-confirms.js';
+import { PUBLISH_CONFIRM, PUBLISH_PERSISTENT, blockSize, publishRecordSize, writeBlock, writePublishHeader } from '../shard/records.js';
 import type { Destination, ExchangeRecord, VHost } from '../routing/topology.js';
 import type { OutputScheduler } from './output-scheduler.js';
 
@@ -21,9 +24,19 @@ export interface RingHost {
 /**
  * Routes a message like an AMQP publish (exchange-to-exchange bindings,
  * alternate exchanges) and writes one PUBLISH record per target shard;
- * returns whether any queue took it.
+ * returns whether it reached any queue. With `confirms`, `answers` resolves
+ * with whether every queue kept it (false: one refused it, a length limit
+ * with reject-publish, or its shard stopped).
  */
-export function publish(host: RingHost, vhost: VHost, exchange: ExchangeRecord, routingKey: string, properties: BasicProperties, payload: Buffer): boolean {
+export function publish(
+  host: RingHost,
+  vhost: VHost,
+  exchange: ExchangeRecord,
+  routingKey: string,
+  properties: BasicProperties,
+  payload: Buffer,
+  confirms?: InternalConfirms,
+): { routed: boolean; answers: Promise<boolean> } {
   const out = new OutputBuffer(256);
   encodeBasicProperties(out, properties); // throws for a header key over 255 bytes, say
   // CC and BCC route as they do for a client's publish (a CC that is no array: RabbitMQ's 406), and BCC is not kept.
@@ -41,17 +54,22 @@ export function publish(host: RingHost, vhost: VHost, exchange: ExchangeRecord, 
     byShard.set(d.shard, ids);
     ids.push(d.id);
   }
-  const flags = properties.deliveryMode === 2 ? PUBLISH_PERSISTENT : 0;
-  for (const [shard, ids] of byShard) writePublish(host, host.links[shard], exchange, routingKey, flags, props, payload, ids);
-  return byShard.size > 0;
+  const flags = (properties.deliveryMode === 2 ? PUBLISH_PERSISTENT : 0) | (confirms === undefined ? 0 : PUBLISH_CONFIRM);
+  const answers: Promise<boolean>[] = [];
+  for (const [shard, ids] of byShard) {
+    const link = host.links[shard];
+    writePublish(host, link, exchange, routingKey, flags, confirms?.ref ?? 0, props, payload, ids);
+    if (confirms !== undefined) answers.push(confirms.expect(link));
+  }
+  return { routed: byShard.size > 0, answers: Promise.all(answers).then((kept) => kept.every(Boolean)) };
 }
 
-function writePublish(host: RingHost, link: ShardLink, exchange: ExchangeRecord, routingKey: string, flags: number, props: Buffer, payload: Buffer, queueIds: number[]): void {
+function writePublish(host: RingHost, link: ShardLink, exchange: ExchangeRecord, routingKey: string, flags: number, channelRef: number, props: Buffer, payload: Buffer, queueIds: number[]): void {
   const exchangeBytes = shortstr(exchange.name);
   const keyBytes = shortstr(routingKey);
   const w = link.writer;
   link.beginPublish(queueIds, publishRecordSize(queueIds.length, blockSize(exchangeBytes.length + keyBytes.length, props.length, payload.length)));
-  const p = writePublishHeader(w.buf, w.offset, flags, 0, 0, queueIds);
+  const p = writePublishHeader(w.buf, w.offset, flags, channelRef, 0, queueIds);
   writeBlock(w.buf, p, exchangeBytes, keyBytes, props, [payload], payload.length);
   link.endPublish();
   host.output.linkDirty(link);

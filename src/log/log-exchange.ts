@@ -101,7 +101,7 @@ export class LogExchange {
     for (const topology of this.topologies()) {
       const exchange = topology.exchanges.get(LOG_EXCHANGE);
       if (exchange === undefined || exchange.matcher.bindingCount === 0) continue;
-      routed = publish(this.host, topology, exchange, level, properties, body) || routed;
+      routed = publish(this.host, topology, exchange, level, properties, body).routed || routed;
     }
     if (routed) this.published++;
   }

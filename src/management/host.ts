@@ -4,6 +4,7 @@
  * topology except through a VHostService's apply().
  */
 import type { Connection } from '../acceptor/connection.js';
+import type { InternalConfirms } from '../acceptor/internal-confirms.js';
 import type { ShardLink } from '../acceptor/shard-link.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import type { AccessControl, Credentials, PermissionSpec, TopicPermissionSpec } from '../auth/access-control.js';
@@ -45,6 +46,8 @@ export interface ManagementHost {
   clearTopicPermissions(user: string, vhost: string, exchange?: string): void;
   /** a ring was written outside a socket handler: ring its shard this turn */
   readonly output: Pick<OutputScheduler, 'linkDirty'>;
+  /** the answers to publishes made through the API */
+  readonly internalConfirms: InternalConfirms;
   /** the test rig's reset and faults (/api/warren/...) */
   reset(options: ResetOptions): Promise<void>;
   readonly faults: Faults;

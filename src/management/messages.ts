@@ -1,8 +1,9 @@
 /**
  * POST /api/exchanges/{vhost}/{name}/publish and POST /api/queues/{vhost}/{name}/get:
  * RabbitMQ's testing aids. A publish is routed like an AMQP one and written
- * straight into its shards' rings (no confirm: "routed" says whether any
- * queue took it); a get takes up to `count` messages, then acks, rejects or
+ * straight into its shards' rings; it answers once its queues did, as
+ * RabbitMQ's confirm channel does: "routed" says whether any queue took it,
+ * and one that refused it (a length limit with reject-publish) makes it RabbitMQ's 400. A get takes up to `count` messages, then acks, rejects or
  * requeues them all as `ackmode` says.
  */
 import type { GetResult } from '../acceptor/shard-link.js';
@@ -23,7 +24,7 @@ const ACK_MODES: Record<string, number> = {
 };
 
 export function messageRoutes(api: Api, route: Route): void {
-  route('POST', '/api/exchanges/:vhost/:name/publish', (req) => {
+  route('POST', '/api/exchanges/:vhost/:name/publish', async (req) => {
     const service = api.service(req.params.vhost);
     const name = exchangeName(param(req, 'name'));
     const exchange = service.topology.exchanges.get(name);
@@ -50,16 +51,17 @@ export function messageRoutes(api: Api, route: Route): void {
     if (properties.userId !== undefined && properties.userId !== req.user) {
       throw badRequest(`406 PRECONDITION_FAILED - user_id property set to '${properties.userId}' but authenticated user was '${req.user}'`);
     }
-    let routed: boolean;
+    let sent;
     try {
-      routed = publish(api.host, service.topology, exchange, routingKey, properties, payload);
+      sent = publish(api.host, service.topology, exchange, routingKey, properties, payload, api.host.internalConfirms);
     } catch (err: any) {
       // a CC header that is not an array: the channel's 406, as RabbitMQ answers it
       if (err instanceof AmqpError) throw badRequest(`${err.code} ${err.message}`);
       // a header key over 255 bytes, say
       throw badRequest(`cannot encode the properties: ${err.message}`);
     }
-    return { routed };
+    if (!(await sent.answers)) throw badRequest('rejected Unable to publish message. Check queue limits.');
+    return { routed: sent.routed };
   });
 
   route('POST', '/api/queues/:vhost/:name/get', async (req) => {
@@ -93,6 +95,9 @@ export function messageRoutes(api: Api, route: Route): void {
       link.settle(settle, got.flatMap((g) => [g.queueId, g.msgId]));
       api.host.output.linkDirty(link);
     }
+    // Rejected ones may be dead-lettered: a round trip behind the settle lets those reach their queues before the
+    // answer, so the next request sees them there, as it does on RabbitMQ.
+    if (settle === SETTLE_DROP && got.length > 0) await link.request({ op: 'count', queueId: queue.id });
     return got.map((g) => messageJson(g, encoding === 'base64', truncate));
   });
 }

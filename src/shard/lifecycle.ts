@@ -154,6 +154,20 @@ export class Lifecycles {
     this.trimHead(queue);
   }
 
+  /**
+   * A policy changed the queue's settings. Over a new limit, its head goes now
+   * if it dropped heads before or does from now on: RabbitMQ applies the limits
+   * under the old overflow, then the new overflow (3.10.8: reject-publish to
+   * drop-head and back both trim; reject-publish to reject-publish does not).
+   */
+  reconfigured(queue: ShardQueue, droppedHeads: boolean): void {
+    const lc = queue.lifecycle;
+    if (lc === null || !lc.limited || !(droppedHeads || lc.config.overflow === 'drop-head')) return;
+    this.grown.delete(queue);
+    while (lc.overLimit(queue)) this.host.drop(queue, queue.take()!, 'maxlen');
+    if (queue.timed) this.headChanged(queue);
+  }
+
   /** End of a batch: trims queues over a limit, expires heads, reports unused queues past x-expires. */
   settle(now: number): void {
     for (const queue of this.grown) this.trimHead(queue);

@@ -486,10 +486,9 @@ export class Shard implements LifecycleHost {
       case 'configure': {
         const queue = this.queues.get(c.queueId);
         if (queue === undefined) return;
+        const droppedHeads = (queue.lifecycle?.config.overflow ?? 'drop-head') === 'drop-head';
         this.setLimits(queue, c.config);
-        // RabbitMQ applies a lower length limit at once.
-        if (queue.lifecycle?.limited && queue.lifecycle.config.overflow === 'drop-head') this.lifecycles.trim(queue);
-        return;
+        return this.lifecycles.reconfigured(queue, droppedHeads);
       }
       case 'delete':
         return this.reply(requestId, { messageCount: this.deleteQueue(c.queueId) });

@@ -103,6 +103,29 @@ for (const mode of MODES) {
       await conn.close();
     });
 
+    it('a lower limit by policy trims at once if the queue dropped heads before or does from now on (RabbitMQ 3.10.8: only reject-publish to reject-publish keeps the surplus)', async () => {
+      const conn = await open();
+      const ch = await confirmChannel(conn);
+      const policies = policyApi(m);
+      for (const [before, after, kept] of [
+        [undefined, 'reject-publish', ['m3']],
+        ['reject-publish', 'drop-head', ['m3']],
+        ['reject-publish', 'reject-publish', ['m0', 'm1', 'm2', 'm3']],
+        ['drop-head', 'drop-head', ['m3']],
+      ] as const) {
+        const queue = uniq('pol-overflow');
+        await ch.assertQueue(queue, { exclusive: true });
+        const first = { 'max-length': 10, ...(before === undefined ? {} : { overflow: before }) };
+        await policies.set(queue, { pattern: `^${queue}$`, definition: first });
+        await publishAll(ch, queue, numbered('m', 4));
+        await policies.set(queue, { pattern: `^${queue}$`, definition: { 'max-length': 1, overflow: after } });
+        expect(await drain(ch, queue), `${before} -> ${after}`).toEqual(kept);
+        await policies.clear(queue);
+        await ch.deleteQueue(queue);
+      }
+      await conn.close();
+    });
+
     it('message-ttl: messages that came before the policy keep no expiry; those after it expire, dead-lettered by the policy', async () => {
       const conn = await open();
       const ch = await confirmChannel(conn);

@@ -135,6 +135,45 @@ for (const mode of MODES) {
       for (const q of queues) await m.api('DELETE', `/api/queues/%2F/${enc(q)}`);
     });
 
+    it('publish through HTTP waits for the queues: one at a reject-publish limit makes it a 400, as RabbitMQ; a drop-head limit does not', async () => {
+      const [full, roomy, dropping] = [uniq('rp-full'), uniq('rp-roomy'), uniq('rp-drop')];
+      const x = uniq('rp-fanout');
+      expect((await m.api('PUT', `/api/exchanges/%2F/${enc(x)}`, { type: 'fanout' })).status).toBe(201);
+      await m.api('PUT', `/api/queues/%2F/${enc(full)}`, { durable: true, arguments: { 'x-max-length': 2, 'x-overflow': 'reject-publish' } });
+      await m.api('PUT', `/api/queues/%2F/${enc(roomy)}`, { durable: false });
+      await m.api('PUT', `/api/queues/%2F/${enc(dropping)}`, { durable: false, arguments: { 'x-max-length': 1 } });
+      const publish = (to: string, n: number, persistent = false) =>
+        m.api('POST', `/api/exchanges/%2F/${enc(to)}/publish`, { routing_key: full, payload: `m${n}`, payload_encoding: 'string', properties: persistent ? { delivery_mode: 2 } : {} });
+      const answers = [];
+      for (let n = 0; n < 4; n++) answers.push(await publish('amq.default', n, n % 2 === 1));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 400, 400]);
+      expect(answers[3]!.body).toEqual({ error: 'bad_request', reason: 'rejected Unable to publish message. Check queue limits.' });
+      for (const q of [full, roomy, dropping]) expect((await m.api('POST', `/api/bindings/%2F/e/${enc(x)}/q/${enc(q)}`, {})).status).toBe(201);
+      // Through a fanout to all three: refused by one queue is a 400, though the others kept it.
+      expect((await publish(x, 4)).status).toBe(400);
+      const got = async (q: string) => ((await m.api('POST', `/api/queues/%2F/${enc(q)}/get`, { count: 9, ackmode: 'ack_requeue_false', encoding: 'auto' })).body as any[]).map((g) => g.payload);
+      expect([await got(full), await got(roomy), await got(dropping)]).toEqual([['m0', 'm1'], ['m4'], ['m4']]);
+      expect((await publish(x, 5)).body).toEqual({ routed: true });
+      for (const q of [full, roomy, dropping]) await m.api('DELETE', `/api/queues/%2F/${enc(q)}`);
+      await m.api('DELETE', `/api/exchanges/%2F/${enc(x)}`);
+    });
+
+    it('get with reject_requeue_false: the dead letters are in their queue when the answer comes (queues on any shards)', async () => {
+      for (let i = 0; i < 8; i++) {
+        const [source, dead] = [uniq(`rj-src${i}`), uniq(`rj-dlq${i}`)];
+        await m.api('PUT', `/api/queues/%2F/${enc(dead)}`, { durable: false });
+        await m.api('PUT', `/api/queues/%2F/${enc(source)}`, { durable: false, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead } });
+        for (const n of [0, 1]) {
+          expect((await m.api('POST', '/api/exchanges/%2F/amq.default/publish', { routing_key: source, payload: `m${n}`, payload_encoding: 'string', properties: {} })).status).toBe(200);
+        }
+        const get = (q: string, ackmode: string) => m.api('POST', `/api/queues/%2F/${enc(q)}/get`, { count: 5, ackmode, encoding: 'auto' });
+        expect((await get(source, 'reject_requeue_false')).body.map((g: any) => g.payload)).toEqual(['m0', 'm1']);
+        const deadLetters = (await get(dead, 'ack_requeue_false')).body;
+        expect(deadLetters.map((g: any) => [g.payload, g.properties.headers['x-death'][0].reason])).toEqual([['m0', 'rejected'], ['m1', 'rejected']]);
+        for (const q of [source, dead]) await m.api('DELETE', `/api/queues/%2F/${enc(q)}`);
+      }
+    });
+
     it('binds exchange to exchange, with arguments in the properties key', async () => {
       const src = uniq('src');
       const dst = uniq('dst');
