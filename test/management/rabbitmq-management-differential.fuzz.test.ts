@@ -167,8 +167,9 @@ function comparable(r: Request, status: number, body: any): string {
     const routed = body !== null && typeof body === 'object' && 'routed' in body ? ` routed ${body.routed}` : '';
     return `${status}${routed}${status >= 400 && body?.error !== undefined ? ` ${body.error}` : ''}`;
   }
-  // The keys asked for, in that order; tables (arguments, headers) with their keys sorted: JSON's order means nothing
-  const sorted = (v: any): any => (v === null || typeof v !== 'object' || Array.isArray(v) ? v : Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])])));
+  // The keys asked for, in that order; tables (arguments, headers, x-death's) with their keys sorted: JSON's order means nothing
+  const sorted = (v: any): any =>
+    v === null || typeof v !== 'object' ? v : Array.isArray(v) ? v.map(sorted) : Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])]));
   const pick = (o: any, keys: string[]) => Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, sorted(o[k])]));
   switch (r.what) {
     case 'queue':
@@ -228,8 +229,10 @@ async function ledger(url: string, requests: Request[]): Promise<string[]> {
       }
       const { status, body } = await call(origin, auth, r);
       out.push(`${r.method} ${r.path.replaceAll(P, '')} ${comparable(r, status, body)}`);
-      // RabbitMQ's queues take a new policy, and send what it drops to their dead-letter exchange, after the PUT answers
-      if (r.path.startsWith('/api/policies/')) await new Promise((resolve) => setTimeout(resolve, 40));
+      // RabbitMQ's queues take a new policy, and send what they drop or a get rejects to their dead-letter exchange, after the answer
+      if (r.path.startsWith('/api/policies/') || (r.body as { ackmode?: string } | undefined)?.ackmode === 'reject_requeue_false') {
+        await new Promise((resolve) => setTimeout(resolve, 40));
+      }
     }
     return out;
   } finally {
