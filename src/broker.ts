@@ -549,7 +549,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   /**
    * A test rig's reset, of one vhost or all: every queue with its messages,
-   * every exchange but the default ones and every binding go (see
+   * every exchange but the default ones, every binding and every policy go (see
    * VHostService.reset). Unless `keepConnections`, their client connections
    * are closed first (320), and the sockets of those dropped during a stall
    * (any vhost's). Users, vhosts and permissions stay.

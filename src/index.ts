@@ -50,7 +50,7 @@ export interface RunningBroker {
    */
   on<K extends ObservedEvent>(event: K, listener: (event: ObservedEvents[K]) => void): RunningBroker;
   off<K extends ObservedEvent>(event: K, listener: (event: ObservedEvents[K]) => void): RunningBroker;
-  /** Deletes every queue, message, non-default exchange and binding (see Broker.reset); closes clients with 320 unless kept. */
+  /** Deletes every queue, message, non-default exchange, binding and policy (see Broker.reset); closes clients with 320 unless kept. */
   reset(options?: ResetOptions): Promise<void>;
   /** Stops the management API, sends clients connection.close 320, waits briefly for their close-ok, ends the shards. */
   close(): Promise<void>;

@@ -195,8 +195,9 @@ export class VHostService {
 
   /**
    * A test rig's reset: every queue (with its messages), every exchange but
-   * the default ones, and every binding go; resolves with the messages dropped.
-   * The routing model changes at once; each shard gets one request for all its queues.
+   * the default ones, every binding and every policy go; resolves with the
+   * messages dropped. The routing model changes at once; each shard gets one
+   * request for all its queues.
    */
   async reset(): Promise<number> {
     const removed = this.deleteQueues([...this.topology.queues.values()]);
@@ -206,6 +207,10 @@ export class VHostService {
     // What is left: the default exchanges, and bindings among them.
     for (const exchange of this.topology.exchanges.values()) {
       for (const binding of [...exchange.matcher.bindings()]) this.topology.unbind(exchange, binding.destination, binding.routingKey, binding.args);
+    }
+    if (this.policyMap.size > 0) {
+      this.policyMap.clear();
+      this.applyPolicies(); // the default exchanges lose theirs
     }
     return removed;
   }

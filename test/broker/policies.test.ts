@@ -280,6 +280,18 @@ for (const mode of MODES) {
       await conn.close();
     });
 
+    it('a test rig reset clears the policies of its vhost, and the default exchanges lose theirs', async () => {
+      const vhost = uniq('pol-reset');
+      expect((await m.api('PUT', `/api/vhosts/${vhost}`)).status).toBe(201);
+      const policies = policyApi(m, vhost);
+      await policies.set('ae', { pattern: '^amq\\.direct$', definition: { 'alternate-exchange': 'amq.fanout' }, 'apply-to': 'exchanges' });
+      expect((await m.api('GET', `/api/exchanges/${vhost}/amq.direct`)).body.policy).toBe('ae');
+      await m.broker.reset({ vhost });
+      expect((await m.api('GET', `/api/policies/${vhost}`)).body).toEqual([]);
+      expect((await m.api('GET', `/api/exchanges/${vhost}/amq.direct`)).body).not.toHaveProperty('policy');
+      expect((await m.api('DELETE', `/api/vhosts/${vhost}`)).status).toBe(204);
+    });
+
     it('refuses what RabbitMQ refuses, with its reasons', async () => {
       const put = (body: unknown) => m.api('PUT', '/api/policies/%2F/bad', body);
       const reason = async (body: unknown) => {
