@@ -23,6 +23,15 @@ async function publishAll(ch: ConfirmChannel, queue: string, messages: string[])
   await ch.waitForConfirms();
 }
 
+/** The bodies in the dead-letter queue once `count` arrived (they come back through the acceptor). */
+function deadLetters(ch: ConfirmChannel, dlq: string, count: number): Promise<string[]> {
+  return eventually(async () => {
+    const got = await ch.checkQueue(dlq);
+    if (got.messageCount < count) throw new Error(`${got.messageCount} of ${count} dead letters`);
+    return drain(ch, dlq);
+  });
+}
+
 function policyApi(m: ManagedBroker, vhost = '/') {
   const path = (name: string) => `/api/policies/${encodeURIComponent(vhost)}/${encodeURIComponent(name)}`;
   return {
@@ -89,11 +98,7 @@ for (const mode of MODES) {
 
             expect((await ch.checkQueue(queue)).messageCount).toBe(held.length);
             expect(await drain(ch, queue)).toEqual(held);
-            expect(await eventually(async () => {
-              const got = await ch.checkQueue(dlq);
-              if (got.messageCount < dead.length) throw new Error(`${got.messageCount} of ${dead.length} dead letters`);
-              return drain(ch, dlq);
-            })).toEqual(dead);
+            expect(await deadLetters(ch, dlq, dead.length)).toEqual(dead);
             await ch.deleteQueue(queue);
             await ch.deleteQueue(dlq);
           },
@@ -145,11 +150,7 @@ for (const mode of MODES) {
           // Messages expire at the head only: the old ones go first, then the new ones behind them are found expired.
           expect(await drain(ch, queue)).toEqual(kept);
           const dead = argTtl === 20 ? [...numbered('old', old), ...numbered('new', fresh)] : numbered('new', fresh);
-          expect(await eventually(async () => {
-            const got = await ch.checkQueue(dlq);
-            if (got.messageCount < dead.length) throw new Error(`${got.messageCount} of ${dead.length} dead letters`);
-            return drain(ch, dlq);
-          })).toEqual(dead);
+          expect(await deadLetters(ch, dlq, dead.length)).toEqual(dead);
           await policies.clear(queue);
           await ch.deleteQueue(queue);
           await ch.deleteQueue(dlq);
