@@ -23,7 +23,7 @@ export const CTL_USAGE = `Usage: warren ctl [--url URL] [-q] [--no-table-headers
   purge_queue QUEUE   delete_queue QUEUE [--if-empty] [--if-unused]   close_connection NAME REASON
 ${POLICY_USAGE}
   export_definitions FILE (- = stdout)   import_definitions FILE   status
-  reset [-p VHOST] [--keep-connections]  (test rigs: every queue, message, exchange and binding goes; clients closed with 320)
+  reset [-p VHOST] [--keep-connections]  (test rigs: every queue, message, exchange, binding and policy goes; clients closed with 320)
 ${FAULT_USAGE}`;
 
 const DEFAULT_URL = 'http://guest:guest@127.0.0.1:15672';

@@ -17,6 +17,7 @@
  */
 import type { FieldTable } from '../protocol/field-types.js';
 import type { QueueConfig, Overflow } from './queue-arguments.js';
+import type { AppliedPolicy } from '../routing/topology.js';
 
 export type ApplyTo = 'all' | 'queues' | 'exchanges';
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -100,6 +101,12 @@ export function effectiveQueueConfig(config: QueueConfig, args: FieldTable, poli
   if (config.deadLetterExchange === undefined && typeof d['dead-letter-exchange'] === 'string') out.deadLetterExchange = d['dead-letter-exchange'];
   if (config.deadLetterRoutingKey === undefined && typeof d['dead-letter-routing-key'] === 'string') out.deadLetterRoutingKey = d['dead-letter-routing-key'];
   return out;
+}
+
+/** Whether two policies (or none) set the same: the same name and definition. */
+export function sameSettings(a: AppliedPolicy | undefined, b: AppliedPolicy | undefined): boolean {
+  if (a === b) return true;
+  return a !== undefined && b !== undefined && a.name === b.name && JSON.stringify(a.definition) === JSON.stringify(b.definition);
 }
 
 /** An exchange's alternate exchange: its argument's, else its policy's. */

@@ -13,7 +13,7 @@ import { ChannelStats } from '../acceptor/channel-stats.js';
 import type { Churn } from './churn.js';
 import { queueDir } from '../store/queue-dir.js';
 import { parseQueueArguments, type QueueConfig, type QueueProperties } from './queue-arguments.js';
-import { effectiveQueueConfig, matchPolicy, policyAlternate, type Policy } from './policy.js';
+import { effectiveQueueConfig, matchPolicy, policyAlternate, sameSettings, type Policy } from './policy.js';
 import { validateHeadersArgs } from '../routing/headers.js';
 import { ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import { isExchangeType } from '../routing/exchange-type.js';
@@ -298,8 +298,10 @@ export class VHostService {
     }
     for (const queue of this.topology.queues.values()) {
       const policy = matchPolicy(this.policyMap.values(), 'queue', queue.name);
-      if (policy === queue.policy) continue;
+      const same = sameSettings(policy, queue.policy);
       queue.policy = policy;
+      // A policy put again as it was changes nothing (RabbitMQ tells the queue only of a change).
+      if (same) continue;
       const link = this.host.links[queue.shard];
       link.configure(queue.id, this.queueConfig(queue.name, queue.args, { ...queue, exclusive: queue.exclusiveOwner !== 0 }, policy));
       this.host.output.linkDirty(link);

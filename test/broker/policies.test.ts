@@ -175,6 +175,19 @@ for (const mode of MODES) {
         if ((await exists(`${prefix}-plain`)) || (await exists(`${prefix}-longer-arg`)) || (await exists(`${prefix}-shorter-arg`))) throw new Error('not expired yet');
       }, 3000);
       expect(await exists(`other-${prefix}`)).toBe(true);
+      // The same policy put again changes nothing: the clock of an unused queue runs on.
+      const again = `${prefix}-again`;
+      await ch.assertQueue(again, { durable: false });
+      const puts: Promise<void>[] = [];
+      const putAgain = setInterval(() => puts.push(policies.set(prefix, { pattern: `^${prefix}`, definition: { expires: 150 } })), 40);
+      try {
+        await eventually(async () => {
+          if (await exists(again)) throw new Error('not expired yet');
+        }, 3000);
+      } finally {
+        clearInterval(putAgain);
+        await Promise.all(puts);
+      }
       await policies.clear(prefix);
       await ch.deleteQueue(`other-${prefix}`);
       await conn.close();
