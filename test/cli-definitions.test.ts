@@ -58,7 +58,7 @@ const RABBIT_FILE = {
   topic_permissions: [],
   parameters: [],
   global_parameters: [],
-  policies: [],
+  policies: [{ vhost: '/', name: 'one-here', pattern: '^already\\.here$', 'apply-to': 'queues', definition: { 'max-length': 1 }, priority: 0 }],
   queues: [{ name: 'orders.eu', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-queue-type': 'classic' } }],
   exchanges: [{ name: 'orders', vhost: '/', type: 'topic', durable: true, auto_delete: false, internal: false, arguments: {} }],
   bindings: [{ source: 'orders', vhost: '/', destination: 'orders.eu', destination_type: 'queue', routing_key: 'eu.#', arguments: {} }],
@@ -138,6 +138,7 @@ describe('warren definitions', () => {
       expect(existsSync(path.join(dir, 'warren.lock')), 'the lock is released').toBe(false);
       const stored = JSON.parse(readFileSync(path.join(dir, 'definitions.json'), 'utf8'));
       expect(stored.queues.map((q: { name: string }) => q.name).sort()).toEqual(['already.here', 'orders.eu']);
+      expect(stored.policies).toEqual(RABBIT_FILE.policies);
 
       const { child, port } = await startBroker(['--workers', String(mode.workers)], envFor(dir));
       try {
@@ -151,6 +152,13 @@ describe('warren definitions', () => {
         await expect(check.assertQueue('orders.eu', { durable: true, arguments: { 'x-max-length': 1 } })).rejects.toThrow(/406/);
         await c.close().catch(() => {});
         await expectRouted(port, 'orders', 'eu.paris', 'orders.eu', 5);
+        // The file's policy holds the stored queue to one message.
+        const c2 = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+        const limited = await c2.createConfirmChannel();
+        for (const body of ['a', 'b', 'c']) limited.sendToQueue('already.here', Buffer.from(body));
+        await limited.waitForConfirms();
+        expect(await limited.checkQueue('already.here')).toMatchObject({ messageCount: 1 });
+        await c2.close();
       } finally {
         await stop(child);
       }
@@ -178,6 +186,7 @@ describe('warren definitions', () => {
     ['a queue whose durable is a string', JSON.stringify({ queues: [{ name: 'q', vhost: '/', durable: 'yes' }] }), /: durable of queue 'q' must be true or false, got "yes"$/],
     ['a binding of an unknown destination_type', JSON.stringify({ bindings: [{ source: 'amq.direct', destination: 'q', destination_type: 'stream', routing_key: '' }] }), /: binding from 'amq\.direct' to 'q': destination_type must be 'queue' or 'exchange'$/],
     ['a binding to a queue that is nowhere', JSON.stringify({ bindings: [{ source: 'amq.direct', vhost: '/', destination: 'missing', destination_type: 'queue', routing_key: 'k' }] }), /: binding from 'amq\.direct' to 'missing' in vhost '\/': NOT_FOUND - .*'missing'/],
+    ['a policy RabbitMQ would refuse', JSON.stringify({ policies: [{ vhost: '/', name: 'p', pattern: '.*', definition: { 'max-length': -1 } }] }), /: policy 'p' in vhost '\/': -1 is not a valid maximum length$/],
     ['an exchange of an unknown type', JSON.stringify({ exchanges: [{ name: 'x', vhost: '/', type: 'x-nope', durable: true }] }), /: exchange 'x' in vhost '\/': .*x-nope/],
   ];
   for (const [what, text, expected] of bad) {

@@ -5,7 +5,7 @@
 # test/wire/rabbitmq-routing-differential.fuzz.test.ts (where random topologies route them) and
 # test/wire/rabbitmq-lifecycle-differential.fuzz.test.ts (queues and consumers of two connections over their lives) beside a
 # local RabbitMQ's (apt-get install rabbitmq-server); and
-# test/management/rabbitmq-management-differential.fuzz.test.ts beside its management plugin
+# test/management/rabbitmq-management-differential.fuzz.test.ts (the HTTP API, policies included) beside its management plugin
 # (rabbitmq-plugins enable rabbitmq_management). Starts
 # rabbitmq-server when nothing listens on 5672, and stops it afterwards.
 # One file at a time: the differentials wait fixed pauses for RabbitMQ's queue
