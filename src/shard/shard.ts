@@ -258,6 +258,8 @@ export class Shard implements LifecycleHost {
       if (leasedId !== 0) {
         // Delivered by the acceptor under the queue's lease (see offerLease): unacked from the start.
         const entry = queue.enqueueDelivered(message, persistent && queue.stored, leasedId);
+        // Its expiration still counts if it comes back (RabbitMQ drops a requeued message whose time is up).
+        if (ttl >= 0) this.admitted(queue, entry, ttl);
         seq = this.storeEntry(queue, entry, persistent, buf, blockAt, end, seq);
         if (entry.persistent) this.store!.delivered(queue.id, entry.id);
         delivered = true;

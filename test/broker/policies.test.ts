@@ -193,6 +193,31 @@ for (const mode of MODES) {
       await conn.close();
     });
 
+    it("a quorum queue's delivery-limit: the lower of policy and argument; past it a message is dead-lettered by the policy", async () => {
+      const conn = await open();
+      const ch = await confirmChannel(conn);
+      const policies = policyApi(m);
+      for (const [argLimit, policyLimit] of [[undefined, 1], [3, 1], [1, 3]] as const) {
+        const [queue, dlq] = [uniq('pol-quorum'), uniq('pol-quorum-dlq')];
+        await ch.assertQueue(dlq, { exclusive: true });
+        await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum', ...(argLimit === undefined ? {} : { 'x-delivery-limit': argLimit }) } });
+        await policies.set(queue, { pattern: `^${queue}$`, definition: { 'delivery-limit': policyLimit, 'dead-letter-exchange': '', 'dead-letter-routing-key': dlq } });
+        await publishAll(ch, queue, ['q0']);
+        const limit = Math.min(argLimit ?? Infinity, policyLimit);
+        // Taken and returned limit + 1 times: the last return goes past the limit.
+        for (let n = 0; n <= limit; n++) {
+          const got = await ch.get(queue, { noAck: false });
+          expect(got && got.content.toString(), `delivery ${n}`).toBe('q0');
+          ch.nack(got as never, false, true);
+        }
+        expect(await deadLetters(ch, dlq, 1)).toEqual(['q0']);
+        expect(await ch.get(queue, { noAck: true })).toBe(false);
+        await policies.clear(queue);
+        await ch.deleteQueue(queue);
+      }
+      await conn.close();
+    });
+
     it('alternate-exchange: the argument first, else the policy; a cleared policy routes nowhere again', async () => {
       const conn = await open();
       const ch = await confirmChannel(conn);

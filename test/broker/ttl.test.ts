@@ -185,6 +185,30 @@ describe.each(MODES)('message and queue TTL: $name', ({ workers }) => {
     expect(await ch.get(queue, { noAck: true })).toBe(false);
   });
 
+  it('a message a waiting consumer took at once keeps its expiration: requeued after it, it is gone (per message, any TTL)', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.constantFrom('0', '40', '60000', undefined), { minLength: 1, maxLength: 8 }), async (expirations) => {
+        const { queue } = await ch.assertQueue('', { exclusive: true });
+        const consumer = await conn.createChannel();
+        const inbox = await subscribe(consumer, queue, { noAck: false });
+        await sleep(20); // the queue's lease reaches the acceptor: the publishes go straight to the consumer (ARCHITECTURE, Leases)
+        const sent = expirations.map((_, i) => `m${i}`);
+        for (const [i, body] of sent.entries()) ch.sendToQueue(queue, Buffer.from(body), expirations[i] === undefined ? {} : { expiration: expirations[i] });
+        await ch.waitForConfirms();
+        expect(bodies(await inbox.waitFor(sent.length))).toEqual(sent);
+        await sleep(80);
+        await consumer.close(); // all of them back to the queue
+        // (Counted, an expired one behind a live one stays until it reaches the head, as in RabbitMQ: so only what a get finds is checked.)
+        const kept = sent.filter((_, i) => expirations[i] === '60000' || expirations[i] === undefined);
+        expect(await drain(ch, queue)).toEqual(kept);
+        await ch.deleteQueue(queue);
+      }),
+      { numRuns: 15 },
+    );
+  });
+
   it('refuses an expiration that is not a count of ms with RabbitMQ 3.10 reply text; the message goes nowhere', async () => {
     const conn = await server.connect();
     const ok = await channel(conn);
