@@ -133,7 +133,12 @@ export class Lifecycles {
 
   private trimHead(queue: ShardQueue): void {
     // A policy may have changed the limit or the overflow since the queue grew.
-    while (dropsHead(queue) && queue.lifecycle!.overLimit(queue)) this.host.drop(queue, queue.take()!, 'maxlen');
+    if (dropsHead(queue)) this.dropOverLimit(queue);
+  }
+
+  /** Drops the queue's head while it is over its limits. */
+  private dropOverLimit(queue: ShardQueue): void {
+    while (queue.lifecycle!.overLimit(queue)) this.host.drop(queue, queue.take()!, 'maxlen');
     if (queue.timed) this.headChanged(queue);
   }
 
@@ -164,8 +169,7 @@ export class Lifecycles {
     const lc = queue.lifecycle;
     if (lc === null || !lc.limited || !(droppedHeads || lc.config.overflow === 'drop-head')) return;
     this.grown.delete(queue);
-    while (lc.overLimit(queue)) this.host.drop(queue, queue.take()!, 'maxlen');
-    if (queue.timed) this.headChanged(queue);
+    this.dropOverLimit(queue);
   }
 
   /** End of a batch: trims queues over a limit, expires heads, reports unused queues past x-expires. */

@@ -188,7 +188,7 @@ function checkMirroring(d: Record<string, Json>): void {
 }
 
 /** A JSON value as Erlang prints the term RabbitMQ decoded it to (its error texts show them so). */
-export function term(v: unknown): string {
+function term(v: unknown): string {
   if (typeof v === 'string') return `<<${JSON.stringify(v)}>>`;
   if (v === null || v === undefined) return v === null ? 'null' : 'undefined';
   if (Array.isArray(v)) return `[${v.map(term).join(',')}]`;

@@ -303,7 +303,7 @@ export class VHostService {
       // A policy put again as it was changes nothing (RabbitMQ tells the queue only of a change).
       if (same) continue;
       const link = this.host.links[queue.shard];
-      link.configure(queue.id, this.queueConfig(queue.name, queue.args, { ...queue, exclusive: queue.exclusiveOwner !== 0 }, policy));
+      link.configure(queue.id, this.queueConfig(queue.name, queue.args, { durable: queue.durable, autoDelete: queue.autoDelete, exclusive: queue.exclusiveOwner !== 0 }, policy));
       this.host.output.linkDirty(link);
     }
     this.host.topologyChanged();
