@@ -86,9 +86,21 @@ export class PriorityLanes {
     }
   }
 
+  /**
+   * Sorts entries rejected together the way RabbitMQ 3.10 dead-letters them:
+   * the highest lane first, in the order given within a lane (stable sort).
+   */
+  rejectionOrder(entries: QueueEntry[]): QueueEntry[] {
+    return entries.sort((a, b) => this.priorityOf(b) - this.priorityOf(a));
+  }
+
+  private priorityOf(entry: QueueEntry): number {
+    return Math.min(blockPriority(entry.message.block), this.max);
+  }
+
   /** The lane of an entry's priority (created on first use), counting the entry in. */
   private lane(entry: QueueEntry): Lane {
-    const priority = Math.min(blockPriority(entry.message.block), this.max);
+    const priority = this.priorityOf(entry);
     this.length++;
     if (priority > this.top) this.top = priority;
     return (this.lanes[priority] ??= new Lane());

@@ -250,6 +250,11 @@ export class ShardQueue {
     return this.lanes !== null;
   }
 
+  /** Entries rejected together, in the order they are dead-lettered (a priority queue's highest first). */
+  rejectionOrder(entries: QueueEntry[]): QueueEntry[] {
+    return this.lanes === null ? entries : this.lanes.rejectionOrder(entries);
+  }
+
   /** Makes it a priority queue (at declare, while it is empty): it is never paged (see Shard.openQueue). */
   prioritize(maxPriority: number): void {
     this.lanes = new PriorityLanes(maxPriority);

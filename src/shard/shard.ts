@@ -359,6 +359,8 @@ export class Shard implements LifecycleHost {
     const count = readU32LE(buf, at + 2);
     // Requeued entries are put back per queue, a batch at a time (see ShardQueue.requeue).
     const requeued = R.putsBack(action) ? new Map<ShardQueue, QueueEntry[]>() : null;
+    // A priority queue's rejected entries are dead-lettered together, in RabbitMQ's order.
+    let rejected: Map<ShardQueue, QueueEntry[]> | null = null;
     let p = at + R.SETTLE_HEADER;
     for (let i = 0; i < count; i++, p += R.SETTLE_ENTRY) {
       const queue = this.queues.get(readU32LE(buf, p));
@@ -367,7 +369,8 @@ export class Shard implements LifecycleHost {
       if (entry === undefined) continue;
       // A requeued persistent entry stays on disk as it is: it was appended once.
       if (requeued === null) {
-        if (action === R.SETTLE_DROP) this.drop(queue, entry, 'rejected');
+        if (action === R.SETTLE_DROP && queue.isPriorityQueue) addToBatch((rejected ??= new Map()), queue, entry);
+        else if (action === R.SETTLE_DROP) this.drop(queue, entry, 'rejected');
         else {
           if (action === R.SETTLE_ACK) queue.acked++;
           this.forget(queue, entry);
@@ -377,11 +380,12 @@ export class Shard implements LifecycleHost {
       } else {
         if (action === R.SETTLE_REQUEUE) entry.redelivered = true;
         if (entry.expiresAt !== 0) this.lifecycles.soon(entry.expiresAt); // it may be at the head again
-        let batch = requeued.get(queue);
-        if (batch === undefined) requeued.set(queue, (batch = []));
-        batch.push(entry);
+        addToBatch(requeued, queue, entry);
       }
       this.pending.add(queue);
+    }
+    if (rejected !== null) {
+      for (const [queue, batch] of rejected) for (const entry of queue.rejectionOrder(batch)) this.drop(queue, entry, 'rejected');
     }
     if (requeued === null) return;
     for (const [queue, batch] of requeued) {
@@ -830,4 +834,10 @@ function isPersistent(entry: QueueEntry): boolean {
   if (entry.persistent) return true;
   const v = restartView.read(entry.message.block, 0);
   return v.propertiesEnd - v.propertiesAt >= 2 && deliveryMode(entry.message.block, v.propertiesAt) === 2;
+}
+
+function addToBatch(batches: Map<ShardQueue, QueueEntry[]>, queue: ShardQueue, entry: QueueEntry): void {
+  const batch = batches.get(queue);
+  if (batch === undefined) batches.set(queue, [entry]);
+  else batch.push(entry);
 }

@@ -7,7 +7,7 @@
 import type { GetMessage } from 'amqplib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MODES, bodies, confirmChannel, drain, subscribe, useBroker } from '../helpers.js';
+import { MODES, bodies, confirmChannel, drain, eventually, subscribe, useBroker } from '../helpers.js';
 
 /** The order RabbitMQ hands them out: by capped priority, highest first, then publish order. */
 function expectedOrder(priorities: (number | undefined)[], max: number): string[] {
@@ -97,6 +97,44 @@ describe.each(MODES)('priority queues: $name', ({ workers }) => {
         await ch.deleteQueue(queue);
       }),
       { numRuns: 15 },
+    );
+  });
+
+  it('a multiple nack without requeue dead-letters the highest priority first, delivery order within one (RabbitMQ 3.10.8)', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { queue: deadLetters } = await ch.assertQueue('', { exclusive: true });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 9 }),
+        fc.array(fc.record({ priority: fc.option(fc.integer({ min: 0, max: 12 }), { nil: undefined }), ackedFirst: fc.boolean() }), { minLength: 1, maxLength: 30 }),
+        fc.nat(),
+        async (max, messages, upTo) => {
+          const { queue } = await ch.assertQueue('', {
+            exclusive: true,
+            arguments: { 'x-max-priority': max, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': deadLetters },
+          });
+          const consumer = await confirmChannel(conn);
+          const inbox = await subscribe(consumer, queue, { noAck: false });
+          // With room for all, the consumer takes them in publish order.
+          messages.forEach(({ priority }, i) => ch.sendToQueue(queue, Buffer.from(`m${i}`), priority === undefined ? {} : { priority }));
+          await ch.waitForConfirms();
+          const delivered = await inbox.waitFor(messages.length);
+          const last = upTo % messages.length;
+          messages.forEach(({ ackedFirst }, i) => ackedFirst && i !== last && consumer.ack(delivered[i]));
+          consumer.nack(delivered[last], true, false);
+          const rejected = messages
+            .map(({ priority, ackedFirst }, i) => ({ p: Math.min(priority ?? 0, max), i, ackedFirst }))
+            .filter(({ i, ackedFirst }) => i <= last && (i === last || !ackedFirst))
+            .sort((a, b) => b.p - a.p || a.i - b.i)
+            .map(({ i }) => `m${i}`);
+          await eventually(async () => expect((await ch.checkQueue(deadLetters)).messageCount).toBe(rejected.length));
+          expect(await drain(ch, deadLetters)).toEqual(rejected);
+          await consumer.close();
+          await ch.deleteQueue(queue);
+        },
+      ),
+      { numRuns: 25 },
     );
   });
 });
