@@ -268,7 +268,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     if (typeof extra === 'string') await this.replay(loadDefinitions(extra), extra);
     else if (extra !== undefined) await this.replay(checkedDefinitions(extra), 'definitions');
     if (path === undefined) return;
-    this.definitions = new DefinitionsFile(path, () => exportDefinitions(this.vhosts.values(), this.access));
+    this.definitions = new DefinitionsFile(path, () => exportDefinitions(this.vhosts.values(), this.access, true));
     // What the --definitions file added is kept, as RabbitMQ keeps what it loads.
     if (extra !== undefined) this.definitions.changed();
   }

@@ -44,6 +44,18 @@ interface Listing {
 const field = (name: string) => (row: Row) => row[name];
 const fields = (...names: string[]) => Object.fromEntries(names.map((n) => [n, field(n)]));
 
+/** list_policies and list_operator_policies: `heading` as rabbitmqctl words it. */
+function policyListing(what: string, base: string, heading: string): Listing {
+  return {
+    what,
+    path: (vhost) => `${base}/${encodeURIComponent(vhost)}`,
+    perVhost: true,
+    heading: (vhost) => `Listing ${heading} for vhost "${vhost}" ...`,
+    defaults: ['vhost', 'name', 'pattern', 'apply-to', 'definition', 'priority'],
+    items: fields('vhost', 'name', 'pattern', 'apply-to', 'definition', 'priority'),
+  };
+}
+
 const LISTINGS: Record<string, Listing> = {
   list_queues: {
     what: 'queues',
@@ -125,14 +137,8 @@ const LISTINGS: Record<string, Listing> = {
     defaults: ['user', 'tags'],
     items: { user: field('name'), tags: field('tags') },
   },
-  list_policies: {
-    what: 'policies',
-    path: (vhost) => `/api/policies/${encodeURIComponent(vhost)}`,
-    perVhost: true,
-    heading: (vhost) => `Listing policies for vhost "${vhost}" ...`,
-    defaults: ['vhost', 'name', 'pattern', 'apply-to', 'definition', 'priority'],
-    items: fields('vhost', 'name', 'pattern', 'apply-to', 'definition', 'priority'),
-  },
+  list_policies: policyListing('policies', '/api/policies', 'policies'),
+  list_operator_policies: policyListing('operator policies', '/api/operator-policies', 'operator policy overrides'),
   list_permissions: {
     what: 'permissions',
     path: (vhost) => `/api/vhosts/${encodeURIComponent(vhost)}/permissions`,

@@ -11,7 +11,7 @@ import type { VHostService } from '../vhost/vhost-service.js';
 import { metadataToJson, namesMetadata } from '../vhost/vhost-metadata.js';
 import { RABBITMQ_VERSION, VERSION } from '../version.js';
 import type { AccessControl } from '../auth/access-control.js';
-import { parsePolicy, policyJson, type Policy } from '../vhost/policy.js';
+import { parsePolicy, policyJson, type Policy, type PolicyKind } from '../vhost/policy.js';
 import { accessEntries, exportAccess, type ParameterDefinition, type PermissionDefinition, type TopicPermissionDefinition, type UserDefinition } from './access-definitions.js';
 
 type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -64,6 +64,8 @@ export interface Definitions {
   topic_permissions?: TopicPermissionDefinition[];
   parameters?: ParameterDefinition[];
   policies?: PolicyDefinition[];
+  /** warren's data dir only: RabbitMQ keeps operator policies but leaves them out of its exports */
+  operator_policies?: PolicyDefinition[];
   exchanges?: ExchangeDefinition[];
   queues?: QueueDefinition[];
   bindings?: BindingDefinition[];
@@ -72,8 +74,12 @@ export interface Definitions {
 /** The system exchanges every vhost has: never written, never declared from a file. */
 const SYSTEM_EXCHANGES = new Set(DEFAULT_EXCHANGES.map(([name]) => name));
 
-/** The durable topology of `vhosts`, with the users and permissions of `access`, in RabbitMQ's format. */
-export function exportDefinitions(vhosts: Iterable<VHostService>, access: AccessControl): Definitions {
+/**
+ * The durable topology of `vhosts`, with the users and permissions of
+ * `access`, in RabbitMQ's format; with `operatorPolicies`, theirs too (for the
+ * data dir: an export, as RabbitMQ's, has none).
+ */
+export function exportDefinitions(vhosts: Iterable<VHostService>, access: AccessControl, operatorPolicies = false): Definitions {
   const services = [...vhosts];
   const defs = {
     rabbit_version: RABBITMQ_VERSION,
@@ -85,11 +91,13 @@ export function exportDefinitions(vhosts: Iterable<VHostService>, access: Access
     exchanges: [] as ExchangeDefinition[],
     queues: [] as QueueDefinition[],
     bindings: [] as BindingDefinition[],
+    ...(operatorPolicies ? { operator_policies: [] as PolicyDefinition[] } : {}),
   };
   for (const service of services) {
     const vhost = service.name;
     defs.vhosts.push({ name: vhost, ...metadataToJson(vhost, service.metadata) });
-    for (const policy of service.policies) defs.policies.push(policyJson(vhost, policy));
+    for (const policy of service.policies()) defs.policies.push(policyJson(vhost, policy));
+    for (const policy of operatorPolicies ? service.policies('operator') : []) defs.operator_policies!.push(policyJson(vhost, policy));
     const { exchanges, queues } = service.topology;
     for (const x of exchanges.values()) {
       if (!isStored(x) || SYSTEM_EXCHANGES.has(x.name)) continue;
@@ -126,8 +134,9 @@ export function exportDefinitions(vhosts: Iterable<VHostService>, access: Access
 export async function applyDefinitions(defs: Definitions, vhost: (name: string) => VHostService): Promise<void> {
   const names = [...vhostNames(defs)];
   const all = names.map((name) => ({ service: vhost(name), ...commandsFor(defs, name) }));
-  for (const { service, policies, exchanges, queues } of all) {
+  for (const { service, policies, operatorPolicies, exchanges, queues } of all) {
     for (const policy of policies) service.setPolicy(policy);
+    for (const policy of operatorPolicies) service.setPolicy(policy, 'operator');
     for (const c of exchanges) replay(service, c, `exchange '${c.name}'`);
     for (const c of queues) await replay(service, c, `queue '${c.name}'`);
   }
@@ -170,6 +179,7 @@ export function mergeDefinitions(base: Definitions, overlay: Definitions): Defin
     topic_permissions: merge(base.topic_permissions, overlay.topic_permissions, (p) => JSON.stringify([p.user, p.exchange])),
     parameters: merge(base.parameters, overlay.parameters, (p) => JSON.stringify([p.component, p.name])),
     policies: merge(base.policies, overlay.policies, (p) => String(p.name)),
+    operator_policies: merge(base.operator_policies, overlay.operator_policies, (p) => String(p.name)),
     exchanges: merge(base.exchanges, overlay.exchanges, (x) => x.name),
     queues: merge(base.queues, overlay.queues, (q) => q.name),
     bindings: merge(base.bindings, overlay.bindings, (b) => JSON.stringify([b.source, b.destination, b.destination_type, b.routing_key ?? '', b.arguments ?? {}])),
@@ -199,14 +209,17 @@ function replay(service: VHostService, command: TopologyCommand, what: string): 
 /** The commands that recreate one vhost's definitions, in an order that works: policies, exchanges, queues, bindings. */
 function commandsFor(defs: Definitions, vhost: string) {
   const mine = <T extends { vhost?: string }>(list: T[] | undefined): T[] => (list ?? []).filter((d) => (d.vhost ?? '/') === vhost);
-  const policies: Policy[] = mine(defs.policies).map((p) => {
-    const name = text(p.name, 'policy name');
-    try {
-      return parsePolicy(name, p as unknown as Record<string, unknown>);
-    } catch (err: any) {
-      throw new Error(`policy '${name}' in vhost '${vhost}': ${err.message}`);
-    }
-  });
+  const policiesOf = (list: PolicyDefinition[] | undefined, kind: PolicyKind): Policy[] =>
+    mine(list).map((p) => {
+      const name = text(p.name, 'policy name');
+      try {
+        return parsePolicy(name, p as unknown as Record<string, unknown>, kind);
+      } catch (err: any) {
+        throw new Error(`${kind === 'policy' ? 'policy' : 'operator policy'} '${name}' in vhost '${vhost}': ${err.message}`);
+      }
+    });
+  const policies = policiesOf(defs.policies, 'policy');
+  const operatorPolicies = policiesOf(defs.operator_policies, 'operator');
   const exchanges: ExchangeDeclareCommand[] = mine(defs.exchanges)
     .filter((x) => !SYSTEM_EXCHANGES.has(x.name))
     .map((x) => ({
@@ -238,13 +251,13 @@ function commandsFor(defs: Definitions, vhost: string) {
     if (b.destination_type !== 'queue') throw new Error(`binding from '${source}' to '${destination}': destination_type must be 'queue' or 'exchange'`);
     return { kind: 'bind', exchange: source, queue: destination, routingKey, arguments: args, owner: 0 };
   });
-  return { policies, exchanges, queues, bindings };
+  return { policies, operatorPolicies, exchanges, queues, bindings };
 }
 
 /** Every vhost the definitions mention. */
 function vhostNames(defs: Definitions): Set<string> {
   const names = new Set<string>((defs.vhosts ?? []).map((v) => text(v.name, 'vhost name')));
-  for (const list of [defs.policies, defs.exchanges, defs.queues, defs.bindings]) for (const d of list ?? []) names.add(text(d.vhost ?? '/', 'vhost'));
+  for (const list of [defs.policies, defs.operator_policies, defs.exchanges, defs.queues, defs.bindings]) for (const d of list ?? []) names.add(text(d.vhost ?? '/', 'vhost'));
   return names;
 }
 
@@ -252,7 +265,7 @@ function vhostNames(defs: Definitions): Set<string> {
 export function checkDefinitions(value: unknown): Definitions {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
   const defs = value as Record<string, unknown>;
-  for (const key of ['vhosts', 'users', 'permissions', 'topic_permissions', 'parameters', 'policies', 'exchanges', 'queues', 'bindings']) {
+  for (const key of ['vhosts', 'users', 'permissions', 'topic_permissions', 'parameters', 'policies', 'operator_policies', 'exchanges', 'queues', 'bindings']) {
     if (defs[key] !== undefined && !Array.isArray(defs[key])) throw new Error(`'${key}' must be an array`);
     for (const entry of (defs[key] as unknown[] | undefined) ?? []) {
       if (typeof entry !== 'object' || entry === null) throw new Error(`an entry of '${key}' is not an object`);

@@ -7,6 +7,7 @@ import { consumersOf } from './connections.js';
 import { boolField, created, noContent, objectBody, badRequest, param, queryFlag, httpError, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
 import { QUEUE_MESSAGE_STATS, depthFields, managementTime, messageStatsJson, queueBytesFields, queueTotals, type QueueCounters } from './stats.js';
+import { effectiveDefinition } from '../vhost/policy.js';
 
 export function queueRoutes(api: Api, route: Route): void {
   const list = async (req: ApiRequest) => {
@@ -103,8 +104,8 @@ function queueJson(api: Api, q: QueueRecord, c: QueueCounters | undefined): Reco
     type: 'classic',
     state: 'running',
     policy: q.policy?.name ?? null,
-    operator_policy: null,
-    effective_policy_definition: q.policy?.definition ?? {},
+    operator_policy: q.operatorPolicy?.name ?? null,
+    effective_policy_definition: effectiveDefinition(q.policy, q.operatorPolicy) ?? {},
     exclusive_consumer_tag: null,
     single_active_consumer_tag: null,
     recoverable_slaves: null,

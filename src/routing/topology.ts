@@ -52,6 +52,8 @@ export interface QueueRecord {
   readonly boundFrom: Set<ExchangeRecord>;
   consumerCount: number;
   policy: AppliedPolicy | undefined;
+  /** an administrator's caps (policy.ts, operator policies) */
+  operatorPolicy: AppliedPolicy | undefined;
 }
 
 /** What a headers exchange needs from a publish, computed only if asked. */

@@ -14,20 +14,28 @@
  * other settings RabbitMQ accepts (mirroring, queue modes and versions,
  * locators, stream settings) are checked, kept and shown, and change nothing:
  * warren has one node and one queue implementation.
+ *
+ * Operator policies (rabbitmqctl set_operator_policy, /api/operator-policies)
+ * are an administrator's caps beside them: only the limits (OPERATOR_SETTINGS)
+ * and matched the same way; where both a policy and an operator policy set a
+ * limit, the lower applies, as in RabbitMQ 3.10.
  */
 import type { FieldTable } from '../protocol/field-types.js';
 import type { QueueConfig, Overflow } from './queue-arguments.js';
 import type { AppliedPolicy } from '../routing/topology.js';
 
 export type ApplyTo = 'all' | 'queues' | 'exchanges';
+/** a user's policy, or an administrator's operator policy */
+export type PolicyKind = 'policy' | 'operator';
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+export type PolicyDefinition = Readonly<Record<string, Json>>;
 
 export interface Policy {
   readonly name: string;
   readonly pattern: string;
   readonly applyTo: ApplyTo;
   readonly priority: number;
-  readonly definition: Readonly<Record<string, Json>>;
+  readonly definition: PolicyDefinition;
   readonly regex: RegExp;
 }
 
@@ -40,7 +48,7 @@ export function policyJson(vhost: string, p: Policy) {
 }
 
 /** Checks a policy given as RabbitMQ's JSON (pattern, definition, priority, apply-to); throws PolicyError. */
-export function parsePolicy(name: string, input: Record<string, unknown>): Policy {
+export function parsePolicy(name: string, input: Record<string, unknown>, kind: PolicyKind = 'policy'): Policy {
   const { pattern, definition } = input;
   const priority = input.priority === undefined ? 0 : input.priority;
   const applyTo = input['apply-to'] === undefined ? 'all' : input['apply-to'];
@@ -54,7 +62,7 @@ export function parsePolicy(name: string, input: Record<string, unknown>): Polic
       errors.push(err.message);
     }
   };
-  check(() => checkDefinition(definition));
+  check(() => checkDefinition(definition, kind));
   if (applyTo !== 'all' && applyTo !== 'queues' && applyTo !== 'exchanges') {
     errors.push(`apply-to '${typeof applyTo === 'string' ? applyTo : term(applyTo)}' unrecognised; should be 'queues', 'exchanges' or 'all'`);
   }
@@ -69,7 +77,7 @@ export function parsePolicy(name: string, input: Record<string, unknown>): Polic
   }
   if (typeof priority !== 'number') errors.push(`priority should be a number, actually was ${term(priority)}`);
   if (errors.length > 0) throw new PolicyError(errors.join('\n'));
-  return { name, pattern: pattern as string, applyTo: applyTo as ApplyTo, priority: priority as number, definition: definition as Record<string, Json>, regex: regex! };
+  return { name, pattern: pattern as string, applyTo: applyTo as ApplyTo, priority: priority as number, definition: sortedKeys(definition as PolicyDefinition), regex: regex! };
 }
 
 /** The policy that applies to a queue or exchange of this name, if any. */
@@ -83,10 +91,29 @@ export function matchPolicy(policies: Iterable<Policy>, kind: 'queue' | 'exchang
   return best;
 }
 
-/** A queue's config with its policy applied (RabbitMQ 3.10's res_min / res_arg per setting). */
-export function effectiveQueueConfig(config: QueueConfig, args: FieldTable, policy: Policy | undefined): QueueConfig {
-  if (policy === undefined) return config;
-  const d = policy.definition;
+/**
+ * What a queue's policy and operator policy set together (the management
+ * API's effective_policy_definition): both definitions, the lower value where
+ * both set a limit (operator policies set nothing else).
+ */
+export function effectiveDefinition(policy: AppliedPolicy | undefined, operator: AppliedPolicy | undefined): PolicyDefinition | undefined {
+  if (operator === undefined || policy === undefined) return (policy ?? operator)?.definition as PolicyDefinition | undefined;
+  const merged: Record<string, Json> = { ...(policy.definition as PolicyDefinition) };
+  for (const [key, value] of Object.entries(operator.definition as PolicyDefinition)) {
+    const own = merged[key];
+    merged[key] = typeof own === 'number' && typeof value === 'number' ? Math.min(own, value) : value;
+  }
+  return sortedKeys(merged);
+}
+
+/** RabbitMQ shows a definition's keys in order (an Erlang map's). */
+function sortedKeys(d: PolicyDefinition): PolicyDefinition {
+  return Object.fromEntries(Object.entries(d).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** A queue's config with its policies' effective definition applied (RabbitMQ 3.10's res_min / res_arg per setting). */
+export function effectiveQueueConfig(config: QueueConfig, args: FieldTable, d: PolicyDefinition | undefined): QueueConfig {
+  if (d === undefined) return config;
   const out: QueueConfig = { ...config };
   const lower = (field: 'messageTtl' | 'expires' | 'maxLength' | 'maxLengthBytes' | 'deliveryLimit', key: string) => {
     const value = d[key];
@@ -148,19 +175,23 @@ const SETTINGS: Record<string, [Check, string]> = {
 /** Classic mirroring's settings: checked together (rabbit_mirror_queue_misc), meaningless on one node. */
 const HA_SETTINGS = ['ha-mode', 'ha-params', 'ha-sync-mode', 'ha-sync-batch-size', 'ha-promote-on-shutdown', 'ha-promote-on-failure'];
 
-function checkDefinition(definition: unknown): void {
+/** The settings an operator policy may have: caps on what a queue holds (RabbitMQ 3.10's). */
+const OPERATOR_SETTINGS = ['expires', 'message-ttl', 'max-length', 'max-length-bytes', 'max-in-memory-length', 'max-in-memory-bytes', 'delivery-limit'];
+
+function checkDefinition(definition: unknown, kind: PolicyKind): void {
   if (typeof definition !== 'object' || definition === null || Array.isArray(definition)) {
     throw new PolicyError(`definition must be a dictionary: ${term(definition)}`);
   }
   const d = definition as Record<string, Json>;
   const keys = Object.keys(d).sort();
   if (keys.length === 0) throw new PolicyError('no policy provided');
-  checkMirroring(d);
+  const known = (key: string) => (kind === 'operator' ? OPERATOR_SETTINGS.includes(key) : SETTINGS[key] !== undefined || HA_SETTINGS.includes(key));
+  if (kind === 'policy') checkMirroring(d);
   for (const key of keys) {
     const setting = SETTINGS[key];
-    if (setting !== undefined && !setting[0](d[key])) throw new PolicyError(`${term(d[key])} ${setting[1]}`);
+    if (known(key) && setting !== undefined && !setting[0](d[key])) throw new PolicyError(`${term(d[key])} ${setting[1]}`);
   }
-  const unknown = keys.filter((k) => SETTINGS[k] === undefined && !HA_SETTINGS.includes(k));
+  const unknown = keys.filter((k) => !known(k));
   if (unknown.length > 0) throw new PolicyError(`[${unknown.map((k) => `{${term(k)},${term(d[k])}}`).join(',')}] are not recognised policy settings`);
 }
 

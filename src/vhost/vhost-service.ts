@@ -13,7 +13,7 @@ import { ChannelStats } from '../acceptor/channel-stats.js';
 import type { Churn } from './churn.js';
 import { queueDir } from '../store/queue-dir.js';
 import { parseQueueArguments, type QueueConfig, type QueueProperties } from './queue-arguments.js';
-import { effectiveQueueConfig, matchPolicy, policyAlternate, sameSettings, type Policy } from './policy.js';
+import { effectiveDefinition, effectiveQueueConfig, matchPolicy, policyAlternate, sameSettings, type Policy, type PolicyKind } from './policy.js';
 import { validateHeadersArgs } from '../routing/headers.js';
 import { ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import { isExchangeType } from '../routing/exchange-type.js';
@@ -91,8 +91,8 @@ export class VHostService {
   limits: VHostLimits = {};
   /** description and tags (vhost-metadata.ts) */
   metadata: VHostMetadata;
-  /** by name (policy.ts); set and cleared with setPolicy() and clearPolicy() */
-  private readonly policyMap = new Map<string, Policy>();
+  /** policies and operator policies by name (policy.ts); set and cleared with setPolicy() and clearPolicy() */
+  private readonly policyMaps: Record<PolicyKind, Map<string, Policy>> = { policy: new Map(), operator: new Map() };
 
   constructor(
     readonly name: string,
@@ -208,8 +208,9 @@ export class VHostService {
     for (const exchange of this.topology.exchanges.values()) {
       for (const binding of [...exchange.matcher.bindings()]) this.topology.unbind(exchange, binding.destination, binding.routingKey, binding.args);
     }
-    if (this.policyMap.size > 0) {
-      this.policyMap.clear();
+    if (this.policyMaps.policy.size + this.policyMaps.operator.size > 0) {
+      this.policyMaps.policy.clear();
+      this.policyMaps.operator.clear();
       this.applyPolicies(); // the default exchanges lose theirs
     }
     return removed;
@@ -266,21 +267,22 @@ export class VHostService {
 
   // --- policies -------------------------------------------------------------------
 
-  get policies(): Iterable<Policy> {
-    return this.policyMap.values();
+  policies(kind: PolicyKind = 'policy'): Iterable<Policy> {
+    return this.policyMaps[kind].values();
   }
 
-  /** Adds or replaces a policy (checked by parsePolicy) and applies it at once; true when it is new. */
-  setPolicy(policy: Policy): boolean {
-    const created = !this.policyMap.has(policy.name);
-    this.policyMap.set(policy.name, policy);
+  /** Adds or replaces a policy (checked by parsePolicy for its kind) and applies it at once; true when it is new. */
+  setPolicy(policy: Policy, kind: PolicyKind = 'policy'): boolean {
+    const map = this.policyMaps[kind];
+    const created = !map.has(policy.name);
+    map.set(policy.name, policy);
     this.applyPolicies();
     return created;
   }
 
   /** False when there is no such policy. */
-  clearPolicy(name: string): boolean {
-    if (!this.policyMap.delete(name)) return false;
+  clearPolicy(name: string, kind: PolicyKind = 'policy'): boolean {
+    if (!this.policyMaps[kind].delete(name)) return false;
     this.applyPolicies();
     return true;
   }
@@ -293,25 +295,31 @@ export class VHostService {
    */
   private applyPolicies(): void {
     for (const exchange of this.topology.exchanges.values()) {
-      const policy = matchPolicy(this.policyMap.values(), 'exchange', exchange.name);
+      const policy = this.matchPolicy('policy', 'exchange', exchange.name);
       if (policy !== exchange.policy) this.topology.setExchangePolicy(exchange, policy, policyAlternate(policy));
     }
     for (const queue of this.topology.queues.values()) {
-      const policy = matchPolicy(this.policyMap.values(), 'queue', queue.name);
-      const same = sameSettings(policy, queue.policy);
+      const policy = this.matchPolicy('policy', 'queue', queue.name);
+      const operatorPolicy = this.matchPolicy('operator', 'queue', queue.name);
+      const same = sameSettings(policy, queue.policy) && sameSettings(operatorPolicy, queue.operatorPolicy);
       queue.policy = policy;
+      queue.operatorPolicy = operatorPolicy;
       // A policy put again as it was changes nothing (RabbitMQ tells the queue only of a change).
       if (same) continue;
       const link = this.host.links[queue.shard];
-      link.configure(queue.id, this.queueConfig(queue.name, queue.args, { durable: queue.durable, autoDelete: queue.autoDelete, exclusive: queue.exclusiveOwner !== 0 }, policy));
+      link.configure(queue.id, this.queueConfig(queue.name, queue.args, { durable: queue.durable, autoDelete: queue.autoDelete, exclusive: queue.exclusiveOwner !== 0 }, queue));
       this.host.output.linkDirty(link);
     }
     this.host.topologyChanged();
   }
 
-  /** A queue's settings: its x-arguments (406 when they are not RabbitMQ's), then its policy. */
-  private queueConfig(name: string, args: FieldTable, props: QueueProperties, policy: Policy | undefined): QueueConfig {
-    return effectiveQueueConfig(parseQueueArguments(this.name, name, args, props), args, policy);
+  private matchPolicy(kind: PolicyKind, what: 'queue' | 'exchange', name: string): Policy | undefined {
+    return matchPolicy(this.policyMaps[kind].values(), what, name);
+  }
+
+  /** A queue's settings: its x-arguments (406 when they are not RabbitMQ's), then its policies. */
+  private queueConfig(name: string, args: FieldTable, props: QueueProperties, policies: Pick<QueueRecord, 'policy' | 'operatorPolicy'>): QueueConfig {
+    return effectiveQueueConfig(parseQueueArguments(this.name, name, args, props), args, effectiveDefinition(policies.policy, policies.operatorPolicy));
   }
 
   // --- exchanges ------------------------------------------------------------------
@@ -346,7 +354,7 @@ export class VHostService {
       throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid type '${wireTypeName(c.arguments, 'alternate-exchange')}' for arg 'alternate-exchange' in exchange '${c.name}' in vhost '${this.name}'`);
     }
     const exchange = this.topology.addExchange({ name: c.name, type: c.type, durable: c.durable, autoDelete: c.autoDelete, internal: c.internal, args: c.arguments });
-    const policy = matchPolicy(this.policyMap.values(), 'exchange', c.name);
+    const policy = this.matchPolicy('policy', 'exchange', c.name);
     if (policy !== undefined) this.topology.setExchangePolicy(exchange, policy, policyAlternate(policy));
   }
 
@@ -409,8 +417,8 @@ export class VHostService {
   }
 
   private createQueue(name: string, c: QueueDeclareCommand): QueueRecord {
-    const policy = matchPolicy(this.policyMap.values(), 'queue', name);
-    const config = this.queueConfig(name, c.arguments, c, policy);
+    const policies = { policy: this.matchPolicy('policy', 'queue', name), operatorPolicy: this.matchPolicy('operator', 'queue', name) };
+    const config = this.queueConfig(name, c.arguments, c, policies);
     if (config.type === 'stream') {
       throw channelError(ReplyCode.PRECONDITION_FAILED, `stream queues are not supported by warren (queue '${name}' in vhost '${this.name}')`);
     }
@@ -427,7 +435,7 @@ export class VHostService {
       args: c.arguments,
       boundFrom: new Set(),
       consumerCount: 0,
-      policy,
+      ...policies,
     };
     this.topology.addQueue(queue);
     this.queuesById.set(queue.id, queue);

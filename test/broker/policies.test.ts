@@ -14,36 +14,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { startBroker } from '../../dist/src/index.js';
 import { MODES, bodies, confirmChannel, connect, drain, eventually, sleep, subscribe, tempDirs, uniq } from '../helpers.js';
-import { basic, managedBroker, type ManagedBroker } from '../management/support.js';
-
-const numbered = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
-
-async function publishAll(ch: ConfirmChannel, queue: string, messages: string[]): Promise<void> {
-  for (const body of messages) ch.sendToQueue(queue, Buffer.from(body));
-  await ch.waitForConfirms();
-}
-
-/** The bodies in the dead-letter queue once `count` arrived (they come back through the acceptor). */
-function deadLetters(ch: ConfirmChannel, dlq: string, count: number): Promise<string[]> {
-  return eventually(async () => {
-    const got = await ch.checkQueue(dlq);
-    if (got.messageCount < count) throw new Error(`${got.messageCount} of ${count} dead letters`);
-    return drain(ch, dlq);
-  });
-}
-
-function policyApi(m: ManagedBroker, vhost = '/') {
-  const path = (name: string) => `/api/policies/${encodeURIComponent(vhost)}/${encodeURIComponent(name)}`;
-  return {
-    async set(name: string, body: Record<string, unknown>) {
-      const reply = await m.api('PUT', path(name), body);
-      expect([201, 204], JSON.stringify(reply.body)).toContain(reply.status);
-    },
-    async clear(name: string) {
-      expect((await m.api('DELETE', path(name))).status).toBe(204);
-    },
-  };
-}
+import { basic, managedBroker } from '../management/support.js';
+import { deadLetters, numbered, policyApi, publishAll } from './policy-support.js';
 
 for (const mode of MODES) {
   describe(`policies (${mode.name})`, () => {

@@ -250,6 +250,32 @@ for (const mode of MODES) {
       }
     }, 60_000);
 
+    it('set_operator_policy, list_operator_policies and clear_operator_policy, as rabbitmqctl 3.10.8; the lower limit applies', async () => {
+      const prefix = uniq('ctl-op');
+      const conn = await connect(m.broker.url);
+      try {
+        const ch = await conn.createConfirmChannel();
+        await ch.assertQueue(`${prefix}-q`, { durable: false, arguments: { 'x-max-length': 5 } });
+        for (let i = 1; i <= 6; i++) ch.sendToQueue(`${prefix}-q`, Buffer.from(`m-${i}`));
+        await ch.waitForConfirms();
+        const set = await run('set_operator_policy', '--priority', '2', '--apply-to', 'queues', prefix, `^${prefix}`, '{"max-length":3}');
+        expect([set.code, set.lines], set.stderr).toEqual([0, [`Setting operator policy override "${prefix}" for pattern "^${prefix}" to "{"max-length":3}" with priority "2" for vhost "/" ...`]]);
+        const listed = await run('list_operator_policies');
+        expect(listed.lines).toEqual(['Listing operator policy overrides for vhost "/" ...', 'vhost\tname\tpattern\tapply-to\tdefinition\tpriority', `/\t${prefix}\t^${prefix}\tqueues\t{"max-length":3}\t2`]);
+        const ch2 = await conn.createChannel();
+        expect((await ch2.get(`${prefix}-q`, { noAck: true })) as { content: Buffer }).toMatchObject({ content: Buffer.from('m-4') });
+        const refused = await run('set_operator_policy', 'bad', '^x', '{"overflow":"drop-head"}');
+        expect([refused.code, refused.stderr.trim()]).toEqual([1, 'warren ctl: 400 bad_request: Validation failed\n\n[{<<"overflow">>,<<"drop-head">>}] are not recognised policy settings']);
+        const cleared = await run('clear_operator_policy', prefix);
+        expect([cleared.code, cleared.lines]).toEqual([0, [`Clearing operator policy "${prefix}" on vhost "/" ...`]]);
+        expect((await run('-q', '--no-table-headers', 'list_operator_policies')).lines).toEqual([]);
+        const missing = await run('clear_operator_policy', prefix);
+        expect([missing.code, missing.stderr.trim()]).toEqual([1, `warren ctl: operator policy '${prefix}' in vhost '/' not found`]);
+      } finally {
+        await conn.close();
+      }
+    }, 60_000);
+
     it('a user without the administrator tag is told which tag it lacks', async () => {
       const user = uniq('watcher');
       await m.api('PUT', `/api/users/${user}`, { password: 'p', tags: 'monitoring' });

@@ -3,7 +3,7 @@
  * the same random sequence of requests (declare and delete queues and
  * exchanges with flags and arguments, bind and unbind, publish through an
  * exchange, get messages with each ack mode, purge, set and clear policies
- * on them, read back queues, exchanges, bindings and policies) must get the same status codes and the same values
+ * and an operator policy on them, read back queues, exchanges, bindings and policies) must get the same status codes and the same values
  * in the fields both fill in at once (names, flags, arguments, routing, the
  * messages a get returns with their properties and counts); and the same for
  * vhosts, users and permissions. Statistics are
@@ -76,6 +76,18 @@ const policyBody = fc.record({
     { weight: 1, arbitrary: fc.constantFrom<Record<string, unknown>>({ 'max-length': -1 }, { 'x-custom': 1 }, {}, { overflow: 'x' }) },
   ),
 }, { requiredKeys: ['pattern', 'definition'] });
+// An operator policy beside them: it caps the limits the policies and arguments set.
+const operatorPolicyPath = `/api/operator-policies/%2F/${enc(`${P}.op`)}`;
+const operatorPolicyBody = fc.record({
+  pattern: policyBody.map((b) => b.pattern),
+  'apply-to': fc.constantFrom('all', 'queues', 'exchanges'),
+  priority: fc.constantFrom(0, 5),
+  definition: fc.oneof(
+    { weight: 9, arbitrary: fc.record({ 'max-length': fc.constantFrom(0, 1, 3), 'max-length-bytes': fc.constantFrom(0, 8), 'message-ttl': fc.constantFrom(0, 60000) }, { requiredKeys: [] }) },
+    // refused: a policy's setting, a bad value, nothing
+    { weight: 1, arbitrary: fc.constantFrom<Record<string, unknown>>({ overflow: 'drop-head' }, { 'max-length': -1 }, {}) },
+  ),
+});
 
 const queueIndex = fc.integer({ min: 0, max: 1 });
 const exchangeIndex = fc.integer({ min: 0, max: 3 });
@@ -113,6 +125,8 @@ const request: fc.Arbitrary<Request> = fc.oneof(
     .map(({ p, body, priority }) => ({ method: 'PUT', path: policyPath(p), body: { ...body, priority: priority + 2 * p }, what: 'none' as const })) },
   policyIndex.map((p) => ({ method: 'DELETE', path: policyPath(p), what: 'none' as const })),
   policyIndex.map((p) => ({ method: 'GET', path: policyPath(p), what: 'policy' as const })),
+  operatorPolicyBody.map((body) => ({ method: 'PUT', path: operatorPolicyPath, body, what: 'none' as const })),
+  fc.constantFrom('DELETE', 'GET').map((method) => ({ method, path: operatorPolicyPath, what: method === 'GET' ? ('policy' as const) : ('none' as const) })),
 );
 
 /** Two queues bound to an exchange (keys a and b): most requests find something to act on. */
@@ -230,13 +244,14 @@ async function ledger(url: string, requests: Request[]): Promise<string[]> {
       const { status, body } = await call(origin, auth, r);
       out.push(`${r.method} ${r.path.replaceAll(P, '')} ${comparable(r, status, body)}`);
       // RabbitMQ's queues take a new policy, and send what they drop or a get rejects to their dead-letter exchange, after the answer
-      if (r.path.startsWith('/api/policies/') || (r.body as { ackmode?: string } | undefined)?.ackmode === 'reject_requeue_false') {
+      if (r.path.startsWith('/api/policies/') || r.path.startsWith('/api/operator-policies/') || (r.body as { ackmode?: string } | undefined)?.ackmode === 'reject_requeue_false') {
         await new Promise((resolve) => setTimeout(resolve, 40));
       }
     }
     return out;
   } finally {
     for (const p of [0, 1]) await call(origin, auth, { method: 'DELETE', path: policyPath(p), what: 'none' });
+    await call(origin, auth, { method: 'DELETE', path: operatorPolicyPath, what: 'none' });
     for (const q of QUEUES) await call(origin, auth, { method: 'DELETE', path: `/api/queues/%2F/${enc(q)}`, what: 'none' });
     for (const x of EXCHANGES.slice(0, 2)) await call(origin, auth, { method: 'DELETE', path: `/api/exchanges/%2F/${enc(x)}`, what: 'none' });
     for (const u of [0, 1]) await call(origin, auth, { method: 'DELETE', path: userPath(u), what: 'none' });
