@@ -557,6 +557,8 @@ function inequivalentArg(key: string, receivedArgs: FieldTable, currentArgs: Fie
   const received = receivedArgs[key];
   const current = currentArgs[key];
   if (received === current) return;
+  // RabbitMQ 3.10.8: a classic queue may be redeclared with or without its x-queue-type.
+  if (key === 'x-queue-type' && (received ?? 'classic') === 'classic' && (current ?? 'classic') === 'classic') return;
   // RabbitMQ names the type only when one side is missing: "received none but current is the value '10' of type 'long'".
   const typed = received === undefined || current === undefined;
   const show = (args: FieldTable) => (args[key] === undefined ? 'none' : typed ? `the value '${args[key]}' of type '${wireTypeName(args, key)}'` : `'${args[key]}'`);

@@ -194,6 +194,26 @@ describe.each(MODES)('queue arguments: $name', ({ workers }) => {
     );
   });
 
+  it("x-queue-type: a classic queue's may be given or left out on a redeclare; a quorum queue's may not (RabbitMQ 3.10.8)", async () => {
+    const conn = await server.connect();
+    const cases: [Record<string, string>, Record<string, string>, string | null][] = [
+      [{}, { 'x-queue-type': 'classic' }, null],
+      [{ 'x-queue-type': 'classic' }, {}, null],
+      [{ 'x-queue-type': 'quorum' }, {}, "received none but current is the value 'quorum' of type 'longstr'"],
+      [{}, { 'x-queue-type': 'quorum' }, "received the value 'quorum' of type 'longstr' but current is none"],
+      [{ 'x-queue-type': 'classic' }, { 'x-queue-type': 'quorum' }, "received 'quorum' but current is 'classic'"],
+    ];
+    for (const [first, second, refusal] of cases) {
+      const name = uniq('queue-type');
+      const ch = await channel(conn);
+      await ch.assertQueue(name, { durable: true, arguments: first });
+      const again = (await channel(conn)).assertQueue(name, { durable: true, arguments: second });
+      if (refusal === null) expect((await again).queue).toBe(name);
+      else expect((await refused(again)).text).toBe(`PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue '${name}' in vhost '/': ${refusal}`);
+      await ch.deleteQueue(name);
+    }
+  });
+
   it('a headers binding takes x-match all, any, all-with-x, any-with-x; anything else is a 406 as in RabbitMQ', async () => {
     const conn = await server.connect();
     const ch = await channel(conn);
