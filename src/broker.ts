@@ -39,6 +39,7 @@ import type { VHostMetadata } from './vhost/vhost-metadata.js';
 import { reached, type UserLimits } from './auth/user-limits.js';
 import { connectionLog, log } from './log/logger.js';
 import { LogExchange } from './log/log-exchange.js';
+import { Firehose } from './log/firehose.js';
 import { WaitFor } from './rig/wait-for.js';
 import { Faults } from './rig/faults.js';
 import { Observers, type ObservedEvent, type ObservedEvents } from './rig/observers.js';
@@ -191,6 +192,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   private readonly deadLetters: DeadLetterRouter;
   /** publishes log lines to every vhost's amq.rabbitmq.log */
   readonly logExchange: LogExchange;
+  /** rabbitmqctl trace_on: copies of publishes and deliveries to amq.rabbitmq.trace */
+  readonly firehose: Firehose;
   private readonly immediates = new Map<number, PendingImmediate>();
   /** each batch's output, written once at its end */
   readonly output = new OutputScheduler(this.waitFor);
@@ -230,7 +233,9 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     const shards = Math.max(1, workers);
     this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, this.options.ringBytes, this));
     this.deadLetters = new DeadLetterRouter(this.links, (link) => this.output.linkDirty(link));
-    this.logExchange = new LogExchange(log, this, () => [...this.vhosts.values()].map((service) => service.topology));
+    const topologies = () => [...this.vhosts.values()].map((service) => service.topology);
+    this.logExchange = new LogExchange(log, this, topologies);
+    this.firehose = new Firehose(this, this, (name) => this.vhosts.get(name)?.topology, topologies);
     const disk = new DiskFree(this.options.dataDir ?? null, diskFreeLimitBytes(this.options.diskFreeLimit));
     this.alarms = new ResourceAlarm(watermark, this.links, this.connections, disk);
     this.vhost('/');
@@ -539,6 +544,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     const service = this.vhosts.get(name);
     if (service === undefined) throw new Error(`no vhost '${name}'`);
     this.vhosts.delete(name);
+    this.firehose.setTracing(service.topology, false);
     this.access.forgetVHost(name);
     this.accessChanged();
     const closing = new AmqpError(ReplyCode.CONNECTION_FORCED, `vhost '${name}' is deleted`, 0, 0, true);
@@ -586,6 +592,11 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   setVHostMetadata(name: string, metadata: VHostMetadata): void {
     this.mustHaveVHost(name).metadata = { description: metadata.description, tags: [...metadata.tags] };
     this.definitions?.changed();
+  }
+
+  /** rabbitmqctl trace_on / trace_off (log/firehose.ts); not kept across a restart. */
+  setVHostTracing(name: string, on: boolean): void {
+    this.firehose.setTracing(this.mustHaveVHost(name).topology, on);
   }
 
   setPermissions(user: string, vhost: string, spec: PermissionSpec): void {

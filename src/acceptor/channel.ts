@@ -458,7 +458,7 @@ export class Channel {
     if (selected !== null) m.properties = selected.properties; // BCC removed
     if (!hit || selected !== null) this.routeAfresh(exchange, selected?.keys);
     exchange.publishOut += cache.queues;
-    if (this.observers.publish) this.observePublish(exchange.name);
+    if (this.observers.publish) this.observePublish(exchange.name, selected?.keys);
     const immediate = (m.flags & PUBLISH_IMMEDIATE) !== 0;
     // An immediate publish asks the shards whether a consumer took it: it goes through them.
     const leftover = immediate || cache.shards === 0 ? null : this.deliverLeased(cache.targets);
@@ -548,11 +548,14 @@ export class Channel {
     }
   }
 
-  private observePublish(exchange: string): void {
+  private observePublish(exchange: string, ccKeys: readonly string[] | undefined): void {
     const m = this.incoming;
     const mandatory = (m.flags & PUBLISH_MANDATORY) !== 0;
     const key = this.routingKeyText.get(m.routingKey);
-    this.observers.onPublish(this, exchange, key, mandatory, m.properties, m.body, m.bodySize, this.routeCache.queues);
+    // `routed` holds the route in the cache: routeAfresh clears the cache before it routes.
+    const queues: string[] = [];
+    for (const d of this.routed) if (d.kind === 'queue') queues.push(d.name);
+    this.observers.onPublish(this, exchange, key, ccKeys ?? [], mandatory, m.properties, m.body, m.bodySize, queues);
   }
 
   /**

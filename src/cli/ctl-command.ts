@@ -19,7 +19,7 @@ export const CTL_USAGE = `Usage: warren ctl [--url URL] [-q] [--no-table-headers
   list_channels [INFO...]  list_consumers [INFO...]  list_vhosts [INFO...]  list_users  list_permissions
   list_user_permissions USER   add_user USER PASSWORD   delete_user USER   change_password USER PASSWORD
   set_user_tags USER [TAG...]   set_permissions USER CONF WRITE READ   clear_permissions USER
-  add_vhost VHOST [--description TEXT] [--tags TAG,...]   delete_vhost VHOST
+  add_vhost VHOST [--description TEXT] [--tags TAG,...]   delete_vhost VHOST   trace_on [-p VHOST]   trace_off [-p VHOST]
   purge_queue QUEUE   delete_queue QUEUE [--if-empty] [--if-unused]   close_connection NAME REASON
 ${POLICY_USAGE}
   export_definitions FILE (- = stdout)   import_definitions FILE   status
@@ -439,6 +439,17 @@ async function accessCommand(api: ApiClient, command: string, args: string[], o:
       info(`Deleting vhost "${args[0]}" ...`);
       await api.request('DELETE', vhost(args[0]), undefined, {}, `vhost '${args[0]}'`);
       return true;
+    case 'trace_on':
+    case 'trace_off': {
+      arity(0, 'no arguments (the vhost is -p VHOST)');
+      const on = command === 'trace_on';
+      info(`${on ? 'Starting' : 'Stopping'} tracing for vhost "${o.vhost}" ...`);
+      // A PUT replaces description and tags: they go back as they are.
+      const { description, tags } = (await api.request('GET', vhost(o.vhost), undefined, {}, `vhost '${o.vhost}'`)) as { description: string; tags: string[] };
+      await api.put(vhost(o.vhost), { description, tags, tracing: on });
+      info(`Trace ${on ? 'enabled' : 'disabled'} for vhost ${o.vhost}`);
+      return true;
+    }
     default:
       return false;
   }

@@ -40,6 +40,7 @@ export interface ManagementHost {
   deleteVHost(name: string): Promise<void>;
   setVHostLimits(name: string, limits: VHostLimits): void;
   setVHostMetadata(name: string, metadata: VHostMetadata): void;
+  setVHostTracing(name: string, on: boolean): void;
   setPermissions(user: string, vhost: string, spec: PermissionSpec): void;
   clearPermissions(user: string, vhost: string): void;
   setTopicPermissions(user: string, vhost: string, spec: TopicPermissionSpec): void;

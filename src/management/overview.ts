@@ -160,7 +160,7 @@ export function overviewRoutes(api: Api, route: Route): void {
       tags: s.metadata.tags,
       metadata: s.metadata,
       default_queue_type: 'undefined',
-      tracing: false,
+      tracing: s.topology.tracing,
       cluster_state: { [api.node]: 'running' },
       ...depthFields(ready, unacked, rates),
       // bytes of its open connections (RabbitMQ keeps closed ones' too)

@@ -148,16 +148,19 @@ export function userRoutes(api: Api, route: Route): void {
   // --- vhosts ---
   route('PUT', '/api/vhosts/:vhost', (req) => {
     const vhost = param(req, 'vhost');
-    // As RabbitMQ 3.10: a PUT replaces description and tags, also of an existing vhost. tracing is not kept.
+    // As RabbitMQ 3.10: a PUT replaces description and tags, also of an existing vhost; tracing changes only when given.
+    const body = objectBody(req);
     let metadata;
     try {
-      metadata = metadataFromJson(objectBody(req), `vhost '${vhost}'`) ?? { description: '', tags: [] };
+      metadata = metadataFromJson(body, `vhost '${vhost}'`) ?? { description: '', tags: [] };
     } catch (err: any) {
       throw badRequest(err.message);
     }
+    if (body.tracing !== undefined && typeof body.tracing !== 'boolean') throw badRequest(`not_boolean: ${JSON.stringify(body.tracing)}`);
     const existed = api.host.vhosts.has(vhost);
     if (!existed) api.host.addVHost(vhost);
     api.host.setVHostMetadata(vhost, metadata);
+    if (typeof body.tracing === 'boolean') api.host.setVHostTracing(vhost, body.tracing);
     if (existed) return noContent();
     // rabbit_vhost:put_vhost grants its creator full permissions on the new vhost.
     if (access.user(req.user) !== undefined) api.host.setPermissions(req.user, vhost, { configure: '.*', write: '.*', read: '.*' });

@@ -23,6 +23,8 @@ export interface EventOrigin {
   /** the client-provided connection_name, if any */
   clientName: string | undefined;
   channel: number;
+  /** the connection's user */
+  user: string;
 }
 
 /** A client's basic.publish, once its exchange is known to accept it (before routing; a transaction's at tx.commit). */
@@ -30,6 +32,8 @@ export interface PublishEvent extends EventOrigin {
   vhost: string;
   exchange: string;
   routingKey: string;
+  /** its CC then BCC header's routing keys (BCC is gone from `properties`, as it is from the message) */
+  ccKeys: readonly string[];
   properties: BasicProperties;
   body: Buffer;
   /** body bytes */
@@ -37,6 +41,8 @@ export interface PublishEvent extends EventOrigin {
   mandatory: boolean;
   /** how many queues it was routed to (0: unroutable) */
   queues: number;
+  /** their names */
+  routedQueues: string[];
 }
 
 /** A message written to a client: basic.deliver to a consumer, or basic.get-ok. */
@@ -140,17 +146,19 @@ export class Observers {
     }
   }
 
-  onPublish(channel: Channel, exchange: string, routingKey: string, mandatory: boolean, properties: Buffer, body: readonly Buffer[], size: number, queues: number): void {
+  onPublish(channel: Channel, exchange: string, routingKey: string, ccKeys: readonly string[], mandatory: boolean, properties: Buffer, body: readonly Buffer[], size: number, routedQueues: string[]): void {
     this.emit('publish', {
       ...origin(channel),
       vhost: channel.conn.vhost.name,
       exchange,
       routingKey,
+      ccKeys,
       properties: decoded(properties),
       body: Buffer.concat(body, size),
       size,
       mandatory,
-      queues,
+      queues: routedQueues.length,
+      routedQueues,
     });
   }
 
@@ -212,7 +220,7 @@ function decoded(properties: Buffer): BasicProperties {
 
 function origin(channel: Channel): EventOrigin {
   const conn = channel.conn;
-  return { connection: conn.name, clientName: clientName(conn), channel: channel.id };
+  return { connection: conn.name, clientName: clientName(conn), channel: channel.id, user: conn.user };
 }
 
 function connectionOf(conn: Connection): Pick<ConnectionEvent, 'connection' | 'clientName' | 'user' | 'vhost'> {

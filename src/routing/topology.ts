@@ -71,6 +71,8 @@ export const DEFAULT_EXCHANGES: ReadonlyArray<[string, ExchangeTypeName, boolean
   ['amq.match', 'headers'],
   // the broker's log lines (log/log-exchange.ts): clients bind, only the broker publishes
   ['amq.rabbitmq.log', 'topic', true],
+  // the firehose (log/firehose.ts): a copy of each publish and delivery while the vhost traces
+  ['amq.rabbitmq.trace', 'topic', true],
 ];
 
 /**
@@ -96,6 +98,8 @@ export class VHost {
    * under an older generation (acceptor/route-cache.ts) is never used.
    */
   generation = 0;
+  /** the firehose is on (rabbitmqctl trace_on): publishes and deliveries are copied to amq.rabbitmq.trace */
+  tracing = false;
   /** What one exchange with an alternate matched, during route() */
   private readonly alternateScratch = new Set<Destination>();
 

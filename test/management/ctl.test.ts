@@ -276,6 +276,21 @@ for (const mode of MODES) {
       }
     }, 60_000);
 
+    it('trace_on and trace_off, as rabbitmqctl 3.10.8: the vhost traces, and keeps its description', async () => {
+      const vhost = uniq('ctl-trace');
+      expect((await m.api('PUT', `/api/vhosts/${vhost}`, { description: 'traced here' })).status).toBe(201);
+      const on = await run('trace_on', '-p', vhost);
+      expect([on.code, on.lines], on.stderr).toEqual([0, [`Starting tracing for vhost "${vhost}" ...`, `Trace enabled for vhost ${vhost}`]]);
+      expect((await m.api('GET', `/api/vhosts/${vhost}`)).body).toMatchObject({ tracing: true, description: 'traced here' });
+      expect((await run('-q', '--no-table-headers', 'list_vhosts', 'name', 'tracing')).lines).toContain(`${vhost}\ttrue`);
+      const off = await run('trace_off', '-p', vhost);
+      expect([off.code, off.lines]).toEqual([0, [`Stopping tracing for vhost "${vhost}" ...`, `Trace disabled for vhost ${vhost}`]]);
+      expect((await m.api('GET', `/api/vhosts/${vhost}`)).body.tracing).toBe(false);
+      const missing = await run('trace_on', '-p', uniq('no-vhost'));
+      expect(missing.code).toBe(1);
+      expect((await m.api('DELETE', `/api/vhosts/${vhost}`)).status).toBe(204);
+    }, 60_000);
+
     it('a user without the administrator tag is told which tag it lacks', async () => {
       const user = uniq('watcher');
       await m.api('PUT', `/api/users/${user}`, { password: 'p', tags: 'monitoring' });

@@ -1,0 +1,115 @@
+/**
+ * The firehose (rabbitmqctl trace_on, a vhost's `tracing`), as RabbitMQ 3.10's
+ * rabbit_trace: while a vhost traces, every message a client publishes there
+ * is copied to its amq.rabbitmq.trace exchange with routing key
+ * "publish.EXCHANGE", and every message delivered there (basic.deliver or
+ * basic.get-ok) with "deliver.QUEUE". The copy has the message's body and
+ * only headers: exchange_name, routing_keys, properties (the message's, as a
+ * table), node, then for a publish vhost, connection, channel, user and
+ * routed_queues, for a delivery redelivered, vhost, connection, channel and user.
+ *
+ * It listens to the rig's observing hooks (rig/observers.ts) while some vhost
+ * traces, so a broker that traces nothing pays their one flag read per
+ * message; copies go out through the broker's internal publish (no channel:
+ * not observed, so never traced again), and a delivery of a copy is not
+ * copied, as in RabbitMQ.
+ */
+import os from 'node:os';
+import type { EventEmitter } from 'node:events';
+import { publish, type RingHost } from '../acceptor/internal-publish.js';
+import type { BasicProperties } from '../protocol/methods.generated.js';
+import type { FieldTable, FieldValue } from '../protocol/field-types.js';
+import type { VHost } from '../routing/topology.js';
+import type { DeliverEvent, MessageParts, PublishEvent } from '../rig/observers.js';
+
+export const TRACE_EXCHANGE = 'amq.rabbitmq.trace';
+
+const NODE = `rabbit@${os.hostname()}`;
+
+/** BasicProperties' fields by RabbitMQ's names, in the order its trace table lists them (P_basic's, reversed). */
+const PROPERTY_NAMES: [keyof BasicProperties, string][] = [
+  ['clusterId', 'cluster_id'],
+  ['appId', 'app_id'],
+  ['userId', 'user_id'],
+  ['type', 'type'],
+  ['timestamp', 'timestamp'],
+  ['messageId', 'message_id'],
+  ['expiration', 'expiration'],
+  ['replyTo', 'reply_to'],
+  ['correlationId', 'correlation_id'],
+  ['priority', 'priority'],
+  ['deliveryMode', 'delivery_mode'],
+  ['headers', 'headers'],
+  ['contentEncoding', 'content_encoding'],
+  ['contentType', 'content_type'],
+];
+
+export class Firehose {
+  private listening = false;
+  private readonly onPublish = (e: PublishEvent) => this.tracePublish(e);
+  private readonly onDeliver = (e: DeliverEvent) => this.traceDeliver(e);
+
+  constructor(
+    private readonly events: EventEmitter,
+    private readonly host: RingHost,
+    private readonly vhost: (name: string) => VHost | undefined,
+    private readonly vhosts: () => Iterable<VHost>,
+  ) {}
+
+  /** Turns a vhost's tracing on or off. */
+  setTracing(topology: VHost, on: boolean): void {
+    topology.tracing = on;
+    let any = false;
+    for (const v of this.vhosts()) any ||= v.tracing;
+    if (any === this.listening) return;
+    this.listening = any;
+    if (any) {
+      this.events.on('publish', this.onPublish);
+      this.events.on('deliver', this.onDeliver);
+    } else {
+      this.events.off('publish', this.onPublish);
+      this.events.off('deliver', this.onDeliver);
+    }
+  }
+
+  private tracePublish(e: PublishEvent): void {
+    const topology = this.vhost(e.vhost);
+    if (topology?.tracing !== true) return;
+    const routingKeys = [e.routingKey, ...e.ccKeys];
+    // RabbitMQ's default exchange routes to a queue by name without looking it up: its trace names queues that do not exist.
+    const routed = new Set(e.exchange === '' ? routingKeys : e.routedQueues);
+    const extra: FieldTable = { vhost: e.vhost, connection: e.connection, channel: e.channel, user: e.user, routed_queues: [...routed].sort() };
+    this.trace(topology, `publish.${e.exchange}`, e, routingKeys, extra);
+  }
+
+  private traceDeliver(e: DeliverEvent): void {
+    const topology = this.vhost(e.vhost);
+    if (topology?.tracing !== true || e.exchange === TRACE_EXCHANGE) return;
+    const extra: FieldTable = { redelivered: e.redelivered ? 1 : 0, vhost: e.vhost, connection: e.connection, channel: e.channel, user: e.user };
+    // A stored message has no BCC header any more: its trace names the CC keys only (RabbitMQ's, the BCC keys too).
+    const cc = e.properties.headers?.CC;
+    this.trace(topology, `deliver.${e.queue}`, e, [e.routingKey, ...(Array.isArray(cc) ? cc : [])], extra);
+  }
+
+  private trace(topology: VHost, routingKey: string, message: MessageParts, routingKeys: FieldValue[], extra: FieldTable): void {
+    const exchange = topology.exchanges.get(TRACE_EXCHANGE);
+    if (exchange === undefined || exchange.matcher.bindingCount === 0) return;
+    const headers: FieldTable = {
+      exchange_name: message.exchange,
+      routing_keys: routingKeys,
+      properties: propertiesTable(message.properties),
+      node: NODE,
+      ...extra,
+    };
+    publish(this.host, topology, exchange, routingKey, { headers }, message.body);
+  }
+}
+
+function propertiesTable(properties: BasicProperties): FieldTable {
+  const table: FieldTable = {};
+  for (const [field, name] of PROPERTY_NAMES) {
+    const value = properties[field];
+    if (value !== undefined) table[name] = value;
+  }
+  return table;
+}
