@@ -149,7 +149,7 @@ const permissionsPath = (v: number, u: number) => `/api/permissions/${enc(VHOSTS
 const pattern = fc.constantFrom('.*', '', '^amq\\.', 'a|b', '(', '[');
 const access: fc.Arbitrary<Request> = fc.oneof(
   // the broker's own vhost and user stay: their deletes are left out
-  fc.record({ v: fc.integer({ min: 0, max: 1 }), description: fc.option(fc.constantFrom('', 'test vhost'), { nil: undefined }), tags: fc.option(fc.constantFrom('', 'a,b', 'x'), { nil: undefined }) }, { requiredKeys: ['v'] })
+  fc.record({ v: fc.integer({ min: 0, max: 1 }), description: fc.option(fc.constantFrom('', 'test vhost'), { nil: undefined }), tags: fc.option(fc.constantFrom('', 'a,b', 'x'), { nil: undefined }), tracing: fc.option(fc.constantFrom<unknown>(true, false, 'yes'), { nil: undefined }) }, { requiredKeys: ['v'] })
     .map(({ v, ...body }) => ({ method: 'PUT', path: vhostPath(v), body, what: 'none' as const })),
   fc.integer({ min: 0, max: 1 }).map((v) => ({ method: 'DELETE', path: vhostPath(v), what: 'none' as const })),
   vhostIndex.map((v) => ({ method: 'GET', path: vhostPath(v), what: 'vhost' as const })),
@@ -226,6 +226,15 @@ async function call(base: string, auth: string, r: Request): Promise<{ status: n
   return { status: res.status, body };
 }
 
+/**
+ * Turns a vhost's tracing off if it exists: RabbitMQ keeps a deleted vhost's
+ * tracing (rabbit_trace's list of vhost names) for the next vhost of that
+ * name; warren's new vhost starts without.
+ */
+async function untrace(origin: string, auth: string, path: string): Promise<void> {
+  if ((await call(origin, auth, { method: 'GET', path, what: 'none' })).status === 200) await call(origin, auth, { method: 'PUT', path, body: { tracing: false }, what: 'none' });
+}
+
 /** Runs the requests on one broker; returns each one's comparable answer. */
 async function ledger(url: string, requests: Request[]): Promise<string[]> {
   const { origin, username, password } = new URL(url);
@@ -241,6 +250,7 @@ async function ledger(url: string, requests: Request[]): Promise<string[]> {
           continue;
         }
       }
+      if (r.method === 'DELETE' && r.path.startsWith('/api/vhosts/')) await untrace(origin, auth, r.path);
       const { status, body } = await call(origin, auth, r);
       out.push(`${r.method} ${r.path.replaceAll(P, '')} ${comparable(r, status, body)}`);
       // RabbitMQ's queues take a new policy, and send what they drop or a get rejects to their dead-letter exchange, after the answer
@@ -255,6 +265,7 @@ async function ledger(url: string, requests: Request[]): Promise<string[]> {
     for (const q of QUEUES) await call(origin, auth, { method: 'DELETE', path: `/api/queues/%2F/${enc(q)}`, what: 'none' });
     for (const x of EXCHANGES.slice(0, 2)) await call(origin, auth, { method: 'DELETE', path: `/api/exchanges/%2F/${enc(x)}`, what: 'none' });
     for (const u of [0, 1]) await call(origin, auth, { method: 'DELETE', path: userPath(u), what: 'none' });
+    for (const v of [0, 1]) await untrace(origin, auth, vhostPath(v));
     for (const v of [0, 1]) await call(origin, auth, { method: 'DELETE', path: vhostPath(v), what: 'none' });
   }
 }
