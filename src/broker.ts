@@ -594,7 +594,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.definitions?.changed();
   }
 
-  /** rabbitmqctl trace_on / trace_off (log/firehose.ts); not kept across a restart. */
+  /** rabbitmqctl trace_on / trace_off (log/firehose.ts); not kept across a restart, as in RabbitMQ 3.10.8. */
   setVHostTracing(name: string, on: boolean): void {
     this.firehose.setTracing(this.mustHaveVHost(name).topology, on);
   }
