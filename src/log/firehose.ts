@@ -14,7 +14,7 @@
  * not observed, so never traced again), and a delivery of a copy is not
  * copied, as in RabbitMQ.
  */
-import os from 'node:os';
+import { NODE_NAME } from '../version.js';
 import type { EventEmitter } from 'node:events';
 import { publish, type RingHost } from '../acceptor/internal-publish.js';
 import type { BasicProperties } from '../protocol/methods.generated.js';
@@ -23,8 +23,6 @@ import type { VHost } from '../routing/topology.js';
 import type { DeliverEvent, MessageParts, PublishEvent } from '../rig/observers.js';
 
 export const TRACE_EXCHANGE = 'amq.rabbitmq.trace';
-
-const NODE = `rabbit@${os.hostname()}`;
 
 /** BasicProperties' fields by RabbitMQ's names, in the order its trace table lists them (P_basic's, reversed). */
 const PROPERTY_NAMES: [keyof BasicProperties, string][] = [
@@ -98,7 +96,7 @@ export class Firehose {
       exchange_name: message.exchange,
       routing_keys: routingKeys,
       properties: propertiesTable(message.properties),
-      node: NODE,
+      node: NODE_NAME,
       ...extra,
     };
     publish(this.host, topology, exchange, routingKey, { headers }, message.body);

@@ -11,7 +11,7 @@
  * line logged while a batch is being published is not published (no recursion),
  * and lines beyond the backlog cap are counted as dropped, not kept.
  */
-import os from 'node:os';
+import { NODE_NAME } from '../version.js';
 import type { BasicProperties } from '../protocol/methods.generated.js';
 import type { VHost } from '../routing/topology.js';
 import { publish, type RingHost } from '../acceptor/internal-publish.js';
@@ -23,8 +23,6 @@ export const LOG_EXCHANGE = 'amq.rabbitmq.log';
 const BATCH = 256;
 /** lines waiting at most; a flood past this is dropped, not buffered */
 const MAX_PENDING = 10_000;
-
-const NODE = `rabbit@${os.hostname()}`;
 
 export class LogExchange {
   /** lines taken for publishing (some exchange had a binding) since start */
@@ -95,7 +93,7 @@ export class LogExchange {
   }
 
   private publishLine(level: LogLevel, text: string, timestamp: number): void {
-    const properties: BasicProperties = { contentType: 'text/plain', timestamp, headers: { node: NODE } };
+    const properties: BasicProperties = { contentType: 'text/plain', timestamp, headers: { node: NODE_NAME } };
     const body = Buffer.from(text);
     let routed = false;
     for (const topology of this.topologies()) {

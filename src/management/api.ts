@@ -3,7 +3,7 @@
  * ManagementHost), this node's name, rates and one counters snapshot per
  * request, and the route table they register into.
  */
-import os from 'node:os';
+import { NODE_NAME } from '../version.js';
 import type { QueueRecord } from '../routing/topology.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import { httpError, notFound, type ApiRequest, type Reply } from './http.js';
@@ -18,7 +18,7 @@ export type Route = (method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, ha
 
 export class Api {
   /** RabbitMQ's node name shape, rabbit@host */
-  readonly node = `rabbit@${os.hostname()}`;
+  readonly node = NODE_NAME;
   readonly startedAt = Date.now();
   /** per-queue publish / deliver_get / ack rates, by queue id */
   readonly queueRates = new Rates();

@@ -27,7 +27,7 @@ export interface EventOrigin {
   user: string;
 }
 
-/** A client's basic.publish, once its exchange is known to accept it (before routing; a transaction's at tx.commit). */
+/** A client's basic.publish, once its exchange accepted it and it is routed (a transaction's at tx.commit). */
 export interface PublishEvent extends EventOrigin {
   vhost: string;
   exchange: string;

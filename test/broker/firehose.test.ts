@@ -3,8 +3,10 @@
  * traces (checked beside it): while a vhost traces, each publish there is
  * copied to amq.rabbitmq.trace as "publish.EXCHANGE" and each delivery or
  * basic.get-ok as "deliver.QUEUE", with the message's body and headers that
- * describe it. Every message is numbered; every publish and every delivery
- * must have exactly one copy, and nothing is copied while tracing is off.
+ * describe it (a publish's routing_keys with its CC and BCC keys, a
+ * delivery's with CC only: warren stores no BCC). Every message is numbered;
+ * every publish and every delivery must have exactly one copy, and nothing is
+ * copied while tracing is off.
  */
 import type { Channel, ChannelModel, GetMessage, Options } from 'amqplib';
 import fc from 'fast-check';
@@ -79,16 +81,20 @@ for (const mode of MODES) {
             await ch.bindQueue(queue, fanned, '');
             const expected: { key: string; body: string; headers: Record<string, unknown> }[] = [];
             const origin = { vhost: '/', channel: 1, user: 'guest' };
+            /** per message: the routing_keys of its deliveries' copies (a publish's copy has the BCC keys too) */
+            const deliveredKeys: string[][] = [];
             messages.forEach(({ to, properties: p }, i) => {
               const body = `m${i}`;
-              const props = to === 'cc' ? { ...p, CC: [queue, 'fh-missing'] } : p;
+              const props = to === 'cc' ? { ...p, CC: [queue], BCC: ['fh-missing'] } : p;
               const [exchange, key, routed] =
                 to === 'queue' || to === 'cc' ? ['', to === 'cc' ? 'fh-other' : queue, to === 'cc' ? ['fh-missing', 'fh-other', queue].sort() : [queue]]
                 : to === 'direct' ? ['amq.direct', queue, [queue]]
                 : to === 'fanout' ? [fanned, 'any', [queue]]
                 : ['amq.direct', 'fh-unbound', []];
               ch.publish(exchange as string, key as string, Buffer.from(body), props);
-              const sent = to === 'cc' ? { ...p, headers: { ...(p.headers ?? {}), CC: [queue, 'fh-missing'] } } : { ...p, headers: p.headers ?? {} };
+              // The message as stored: BCC is removed, CC stays.
+              const sent = to === 'cc' ? { ...p, headers: { ...(p.headers ?? {}), CC: [queue] } } : { ...p, headers: p.headers ?? {} };
+              deliveredKeys.push(to === 'cc' ? [key as string, queue] : [key as string]);
               expected.push({
                 key: `publish.${exchange}`,
                 body,
@@ -118,7 +124,8 @@ for (const mode of MODES) {
             for (const d of deliveries) {
               // A delivery's copy describes the message as its publish's did, less routed_queues, plus redelivered.
               const { routed_queues: _, ...published } = expected[Number(d.body.slice(1))]!.headers;
-              expected.push({ key: `deliver.${queue}`, body: d.body, headers: { ...published, redelivered: d.redelivered ? 1 : 0, channel: d.channel } });
+              const i = Number(d.body.slice(1));
+              expected.push({ key: `deliver.${queue}`, body: d.body, headers: { ...published, routing_keys: deliveredKeys[i], redelivered: d.redelivered ? 1 : 0, channel: d.channel } });
             }
             await eventually(() => expect(traces.length).toBe(expected.length));
             const order = (t: { key: string; body: string; headers: Record<string, unknown> }) => `${t.key} ${t.body} ${t.headers.redelivered ?? ''}`;

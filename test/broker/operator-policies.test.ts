@@ -8,10 +8,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { startBroker } from '../../dist/src/index.js';
 import { MODES, confirmChannel, connect, drain, tempDirs, uniq } from '../helpers.js';
 import { basic, managedBroker } from '../management/support.js';
-import { numbered, policyApi, publishAll } from './policy-support.js';
+import { cappedAcrossRestart, numbered, policyApi, publishAll } from './policy-support.js';
 
 const lowest = (...limits: (number | undefined)[]) => {
   const set = limits.filter((l): l is number => l !== undefined);
@@ -149,34 +148,10 @@ describe('operator policies are kept', () => {
   const dirs = tempDirs('warren-operator-policies-');
 
   it('across a restart (the data dir), and left out of exported definitions as RabbitMQ leaves them', async () => {
-    const dataDir = dirs();
-    const options = { port: 0, host: '127.0.0.1', workers: 0, dataDir, managementPort: 0 };
-    const first = await startBroker(options);
-    const headers = { authorization: basic('guest', 'guest'), 'content-type': 'application/json' };
     const policy = { pattern: '^kept', definition: { 'max-length': 2 }, priority: 1, 'apply-to': 'queues' };
-    const reply = await fetch(`http://127.0.0.1:${first.managementPort}/api/operator-policies/%2F/cap`, { method: 'PUT', headers, body: JSON.stringify(policy) });
-    expect(reply.status).toBe(201);
-    const conn = await connect(first.url);
-    const ch = await confirmChannel(conn);
-    await ch.assertQueue('kept', { durable: true });
-    for (const body of numbered('m', 5)) ch.sendToQueue('kept', Buffer.from(body), { persistent: true });
-    await ch.waitForConfirms();
-    await conn.close();
-    await first.close();
-
-    const second = await startBroker(options);
-    try {
-      const get = async (path: string) => (await fetch(`http://127.0.0.1:${second.managementPort}${path}`, { headers })).json();
+    await cappedAcrossRestart(dirs(), '/api/operator-policies', policy, async (get) => {
       expect(await get('/api/operator-policies')).toEqual([{ vhost: '/', name: 'cap', ...policy }]);
       expect(await get('/api/definitions')).not.toHaveProperty('operator_policies');
-      const conn2 = await connect(second.url);
-      const ch2 = await confirmChannel(conn2);
-      expect(await drain(ch2, 'kept')).toEqual(['m3', 'm4']);
-      await publishAll(ch2, 'kept', numbered('n', 3));
-      expect(await drain(ch2, 'kept')).toEqual(['n1', 'n2']);
-      await conn2.close();
-    } finally {
-      await second.close();
-    }
+    });
   });
 });

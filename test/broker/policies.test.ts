@@ -9,13 +9,13 @@
  * says); messages keep the expiry they came with. Every message is numbered
  * and where each one ends up is checked.
  */
-import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import type { ChannelModel } from 'amqplib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { startBroker } from '../../dist/src/index.js';
 import { MODES, bodies, confirmChannel, connect, drain, eventually, sleep, subscribe, tempDirs, uniq } from '../helpers.js';
 import { basic, managedBroker } from '../management/support.js';
-import { deadLetters, numbered, policyApi, publishAll } from './policy-support.js';
+import { cappedAcrossRestart, deadLetters, numbered, policyApi, publishAll } from './policy-support.js';
 
 for (const mode of MODES) {
   describe(`policies (${mode.name})`, () => {
@@ -354,34 +354,10 @@ describe('policies are kept', () => {
   const dirs = tempDirs('warren-policies-');
 
   it('across a restart (the data dir) and in exported definitions, and a recovered queue is limited by its policy', async () => {
-    const dataDir = dirs();
-    const first = await startBroker({ port: 0, host: '127.0.0.1', workers: 0, dataDir, managementPort: 0 });
-    const auth = { authorization: basic('guest', 'guest'), 'content-type': 'application/json' };
     const policy = { pattern: '^kept', definition: { 'max-length': 2, overflow: 'drop-head' }, priority: 1, 'apply-to': 'queues' };
-    let reply = await fetch(`http://127.0.0.1:${first.managementPort}/api/policies/%2F/cap`, { method: 'PUT', headers: auth, body: JSON.stringify(policy) });
-    expect(reply.status).toBe(201);
-    const conn = await connect(first.url);
-    const ch = await confirmChannel(conn);
-    await ch.assertQueue('kept', { durable: true });
-    for (const body of numbered('m', 5)) ch.sendToQueue('kept', Buffer.from(body), { persistent: true });
-    await ch.waitForConfirms();
-    await conn.close();
-    await first.close();
-
-    const second = await startBroker({ port: 0, host: '127.0.0.1', workers: 0, dataDir, managementPort: 0 });
-    try {
-      reply = await fetch(`http://127.0.0.1:${second.managementPort}/api/definitions`, { headers: auth });
-      expect(((await reply.json()) as { policies: unknown[] }).policies).toEqual([{ vhost: '/', name: 'cap', ...policy }]);
-      const conn2 = await connect(second.url);
-      const ch2 = await confirmChannel(conn2);
-      expect(await drain(ch2, 'kept')).toEqual(['m3', 'm4']);
-      for (const body of numbered('n', 3)) ch2.sendToQueue('kept', Buffer.from(body), { persistent: true });
-      await ch2.waitForConfirms();
-      expect(await drain(ch2, 'kept')).toEqual(['n1', 'n2']);
-      await conn2.close();
-    } finally {
-      await second.close();
-    }
+    await cappedAcrossRestart(dirs(), '/api/policies', policy, async (get) => {
+      expect(((await get('/api/definitions')) as { policies: unknown[] }).policies).toEqual([{ vhost: '/', name: 'cap', ...policy }]);
+    });
   });
 
   it('imported from definitions before the queues they apply to', async () => {

@@ -42,7 +42,7 @@ describe.each(MODES)('observing hooks ($name)', ({ workers }) => {
     await pub.waitForConfirms();
     expect(published.map((e) => e.body.toString())).toEqual(Array.from({ length: N }, (_, i) => `m-${i}`));
     for (const [i, e] of published.entries()) {
-      expect(e).toMatchObject({ vhost: '/', exchange: 'obs-x', routingKey: 'k', size: `m-${i}`.length, mandatory: false, queues: 1, clientName: 'observed' });
+      expect(e).toMatchObject({ vhost: '/', exchange: 'obs-x', routingKey: 'k', ccKeys: [], size: `m-${i}`.length, mandatory: false, queues: 1, routedQueues: ['obs-q'], clientName: 'observed', user: 'guest' });
       expect(e.properties.messageId).toBe(`id-${i}`);
       expect(e.properties.headers).toEqual({ n: i });
       expect(e.properties.deliveryMode === 2).toBe(i % 2 === 0);
