@@ -11,20 +11,20 @@ import * as M from '../protocol/methods.generated.js';
 import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PAD_SHIFT, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, SETTLE_RETURN, publishRecordSize, writePublishHeader } from '../shard/records.js';
 import { alignSlack, copyBytes } from '../protocol/copy-bytes.js';
 import { readU32BE } from '../protocol/uint32.js';
-import type { Destination, ExchangeRecord } from '../routing/topology.js';
+import type { Destination, ExchangeRecord, QueueRecord } from '../routing/topology.js';
 import { Deque } from '../shard/deque.js';
 import { senderSelected } from '../routing/sender-selected.js';
 import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 import { ConfirmTracker } from './confirm-tracker.js';
 import { ChannelStats } from './channel-stats.js';
-import { PendingCommits, Transaction } from './transaction.js';
+import { PendingCommits, Transaction, type TxRoute } from './transaction.js';
 import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
 import type { ConsumerRef, PrewrittenDeliver } from './consumer-registry.js';
 import { REPLY_TO, replyToRewritten, type ReplyConsumer } from './direct-reply-to.js';
-import { messageParts, type MessageParts, type Observers } from '../rig/observers.js';
+import { messageParts, publishEvent, type MessageParts, type Observers, type PublishEvent } from '../rig/observers.js';
 import { PublishPermits } from '../auth/publish-permits.js';
 import { ShortstrCache } from '../protocol/shortstr-cache.js';
 import { RouteCache } from './route-cache.js';
@@ -105,6 +105,8 @@ export class Channel {
   private listedAsInputHolder = false;
 
   private readonly routed = new Set<Destination>();
+  /** the CC and BCC keys of the publish being routed (senderSelected), if it had any */
+  private ccKeys: readonly string[] | undefined = undefined;
   /** per shard, the target queues its record names once leased ones are delivered (see deliverLeased) */
   private leftover: number[][] | null = null;
   /** per shard, beside `leftover`: each queue's message id, not 0 where delivered under a lease for a consumer that acks; empty if none was */
@@ -319,7 +321,7 @@ export class Channel {
     for (let op = tx.next(); op !== undefined; op = tx.next()) {
       if (op.kind === 'publish') {
         this.incoming.load(op.exchange, op.routingKey, op.flags, op.properties, op.body);
-        this.route();
+        this.deliverRouted(this.restoreRoute(op.route));
       } else {
         if (op.action === SETTLE_ACK) this.stats.ack += op.deliveries.length;
         for (const [, delivery] of op.deliveries) this.collect(delivery);
@@ -429,36 +431,59 @@ export class Channel {
     this.incoming.letGoOfLargeBody();
   }
 
-  /** A whole publish: buffered in a transaction, else routed at once. */
+  /** A whole publish: routed, then written to its queues' shards, or in a transaction kept with its route until commit. */
   private finishPublish(): void {
     const m = this.incoming;
     if (m.hasReplyTo()) m.properties = replyToRewritten(m.properties, this.replyConsumer);
-    if (this.tx !== null) {
-      // refused at publish time, as RabbitMQ does, not at commit
-      this.publishable();
-      if (m.hasHeaders()) senderSelected(m.properties);
-      return this.tx.publish(m.exchange, m.routingKey, m.flags, m.properties, m.body, m.bodySize);
-    }
-    this.route();
+    if (INJECTED_DELAY_US > 0) spin(INJECTED_DELAY_US);
+    // Refused or routed as it comes, in a transaction too (RabbitMQ routes a transaction's publish then, and delivers it at commit).
+    const exchange = this.resolveRoute();
+    if (this.tx === null) return this.deliverRouted(exchange);
+    // RabbitMQ's firehose copies a transaction's publish as it comes, rolled back or not.
+    if (this.conn.vhost.tracing) this.conn.broker.firehose.tracePublish(this.publishEvent(exchange.name, this.ccKeys, true));
+    const queues: QueueRecord[] = [];
+    for (const d of this.routed) if (d.kind === 'queue') queues.push(d);
+    this.tx.publish(m.exchange, m.routingKey, m.flags, m.properties, m.body, m.bodySize, { exchange, queues, ccKeys: this.ccKeys });
   }
 
-  /** Routes the assembled message and writes it into each target shard's ring. */
-  private route(): void {
-    if (INJECTED_DELAY_US > 0) spin(INJECTED_DELAY_US);
+  /**
+   * Finds the incoming message's exchange (checked: 404, 403, user-id,
+   * expiration) and queues: into the route cache's targets, and into `routed`
+   * on a miss. Strips BCC from its properties.
+   */
+  private resolveRoute(): ExchangeRecord {
+    const cache = this.routeCache;
+    const m = this.incoming;
+    const hit = cache.hit(m.names, m.namesAt, m.keyAt, m.namesEnd, this.conn.vhost.generation);
+    const exchange = hit ? this.admitted(cache.exchange!) : this.publishable();
+    const selected = m.hasHeaders() ? senderSelected(m.properties) : null;
+    this.ccKeys = selected?.keys;
+    if (selected !== null) m.properties = selected.properties; // BCC removed
+    if (!hit || selected !== null) this.routeAfresh(exchange, selected?.keys);
+    return exchange;
+  }
+
+  /** A committed publish: the route it had when it came (a queue deleted since is skipped by its shard). */
+  private restoreRoute(route: TxRoute): ExchangeRecord {
+    this.routeCache.clear();
+    this.routed.clear();
+    for (const queue of route.queues) this.routed.add(queue);
+    this.groupRouted();
+    this.ccKeys = route.ccKeys;
+    return route.exchange;
+  }
+
+  /** Writes the routed message into each target shard's ring (the route cache's targets): leases, returns, confirms. */
+  private deliverRouted(exchange: ExchangeRecord): void {
     const broker = this.conn.broker;
     const vhost = this.conn.vhost;
     const cache = this.routeCache;
     const m = this.incoming;
-    const hit = cache.hit(m.names, m.namesAt, m.keyAt, m.namesEnd, vhost.generation);
-    const exchange = hit ? this.admitted(cache.exchange!) : this.publishable();
     this.stats.publish++;
     exchange.publishIn++;
     if (broker.waitFor.countingPublishes) broker.waitFor.countPublish(vhost.name, exchange.name);
-    const selected = m.hasHeaders() ? senderSelected(m.properties) : null;
-    if (selected !== null) m.properties = selected.properties; // BCC removed
-    if (!hit || selected !== null) this.routeAfresh(exchange, selected?.keys);
     exchange.publishOut += cache.queues;
-    if (this.observers.publish) this.observePublish(exchange.name, selected?.keys);
+    if (this.observers.publish) this.observePublish(exchange.name, this.ccKeys);
     const immediate = (m.flags & PUBLISH_IMMEDIATE) !== 0;
     // An immediate publish asks the shards whether a consumer took it: it goes through them.
     const leftover = immediate || cache.shards === 0 ? null : this.deliverLeased(cache.targets);
@@ -549,13 +574,18 @@ export class Channel {
   }
 
   private observePublish(exchange: string, ccKeys: readonly string[] | undefined): void {
+    // `routed` holds the route in the cache: routeAfresh clears the cache before it routes.
+    this.observers.onPublish(this.publishEvent(exchange, ccKeys, this.tx !== null));
+  }
+
+  /** The incoming message as a publish event, routed as `routed` says. */
+  private publishEvent(exchange: string, ccKeys: readonly string[] | undefined, transactional: boolean): PublishEvent {
     const m = this.incoming;
     const mandatory = (m.flags & PUBLISH_MANDATORY) !== 0;
     const key = this.routingKeyText.get(m.routingKey);
-    // `routed` holds the route in the cache: routeAfresh clears the cache before it routes.
     const queues: string[] = [];
     for (const d of this.routed) if (d.kind === 'queue') queues.push(d.name);
-    this.observers.onPublish(this, exchange, key, ccKeys ?? [], mandatory, m.properties, m.body, m.bodySize, queues);
+    return publishEvent(this, exchange, key, ccKeys ?? [], mandatory, m.properties, m.body, m.bodySize, queues, transactional);
   }
 
   /**
@@ -565,11 +595,17 @@ export class Channel {
    */
   private routeAfresh(exchange: ExchangeRecord, extraKeys: readonly string[] | undefined): void {
     const vhost = this.conn.vhost;
-    const cache = this.routeCache;
     const m = this.incoming;
-    cache.clear();
+    this.routeCache.clear();
     vhost.route(exchange, this.routingKeyText.get(m.routingKey), m, this.routed, extraKeys);
-    let byHeaders = extraKeys !== undefined;
+    const byHeaders = this.groupRouted() || extraKeys !== undefined;
+    if (!byHeaders) this.routeCache.remember(m.names, m.namesAt, m.keyAt, m.namesEnd, vhost.generation, exchange);
+  }
+
+  /** Groups the queues in `routed` into the (cleared) route cache's targets; true when a headers exchange was on the way. */
+  private groupRouted(): boolean {
+    const cache = this.routeCache;
+    let byHeaders = false;
     for (const destination of this.routed) {
       if (destination.kind !== 'queue') {
         if (destination.type === 'headers') byHeaders = true;
@@ -580,7 +616,7 @@ export class Channel {
       queueIds.push(destination.id);
       cache.queues++;
     }
-    if (!byHeaders) cache.remember(m.names, m.namesAt, m.keyAt, m.namesEnd, vhost.generation, exchange);
+    return byHeaders;
   }
 
   /** A reply to a direct reply-to address: written straight to the requesting channel, if it is still there. */

@@ -1,10 +1,21 @@
 /**
  * tx.select: a channel's buffered publishes and settlements (ack, nack,
- * reject), applied in order at tx.commit and dropped at tx.rollback. As in
+ * reject), applied in order at tx.commit and dropped at tx.rollback. A publish
+ * is routed when it comes and goes at commit where it was routed then, as in
+ * RabbitMQ (a binding made or removed in between does not change it). As in
  * RabbitMQ, settled deliveries leave the unacked set at once (a second ack of
  * the same tag is refused) and go back to it on rollback. tx.commit-ok waits
  * until the shards stored the commit's publishes (PendingCommits).
  */
+import type { ExchangeRecord, QueueRecord } from '../routing/topology.js';
+
+/** Where a transaction's publish was routed when it came: at commit it goes there (RabbitMQ's rule). */
+export interface TxRoute {
+  exchange: ExchangeRecord;
+  queues: QueueRecord[];
+  /** its CC and BCC keys (for the publish event at commit) */
+  ccKeys: readonly string[] | undefined;
+}
 
 /** A publish kept until commit: copies, since frame views do not outlive the turn. */
 export interface BufferedPublish {
@@ -15,6 +26,7 @@ export interface BufferedPublish {
   flags: number;
   properties: Buffer;
   body: Buffer;
+  route: TxRoute;
 }
 
 /** basic.ack / nack / reject kept until commit: the deliveries it took, by tag. */
@@ -33,7 +45,7 @@ export class Transaction<D> {
   /** Deliveries held by buffered settlements (they still count against global prefetch). */
   settling = 0;
 
-  publish(exchange: Buffer, routingKey: Buffer, flags: number, properties: Buffer, body: Buffer[], bodySize: number): void {
+  publish(exchange: Buffer, routingKey: Buffer, flags: number, properties: Buffer, body: Buffer[], bodySize: number, route: TxRoute): void {
     const copy: BufferedPublish = {
       kind: 'publish',
       exchange: Buffer.from(exchange),
@@ -41,6 +53,7 @@ export class Transaction<D> {
       flags,
       properties: Buffer.from(properties),
       body: Buffer.concat(body, bodySize), // always a fresh buffer
+      route,
     };
     this.bytes += copy.exchange.length + copy.routingKey.length + copy.properties.length + bodySize;
     this.ops.push(copy);

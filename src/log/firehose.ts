@@ -44,7 +44,9 @@ const PROPERTY_NAMES: [keyof BasicProperties, string][] = [
 
 export class Firehose {
   private listening = false;
-  private readonly onPublish = (e: PublishEvent) => this.tracePublish(e);
+  private readonly onPublish = (e: PublishEvent) => {
+    if (!e.transactional) this.tracePublish(e);
+  };
   private readonly onDeliver = (e: DeliverEvent) => this.traceDeliver(e);
 
   constructor(
@@ -70,7 +72,12 @@ export class Firehose {
     }
   }
 
-  private tracePublish(e: PublishEvent): void {
+  /**
+   * Copies a publish. A transaction's is copied as it comes (the channel calls
+   * this, as RabbitMQ copies it before commit or rollback); its publish event at
+   * tx.commit is not copied again.
+   */
+  tracePublish(e: PublishEvent): void {
     const topology = this.vhost(e.vhost);
     if (topology?.tracing !== true) return;
     const routingKeys = [e.routingKey, ...e.ccKeys];

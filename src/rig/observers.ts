@@ -43,6 +43,8 @@ export interface PublishEvent extends EventOrigin {
   queues: number;
   /** their names */
   routedQueues: string[];
+  /** published in a transaction: the event comes at its tx.commit */
+  transactional: boolean;
 }
 
 /** A message written to a client: basic.deliver to a consumer, or basic.get-ok. */
@@ -146,20 +148,8 @@ export class Observers {
     }
   }
 
-  onPublish(channel: Channel, exchange: string, routingKey: string, ccKeys: readonly string[], mandatory: boolean, properties: Buffer, body: readonly Buffer[], size: number, routedQueues: string[]): void {
-    this.emit('publish', {
-      ...origin(channel),
-      vhost: channel.conn.vhost.name,
-      exchange,
-      routingKey,
-      ccKeys,
-      properties: decoded(properties),
-      body: Buffer.concat(body, size),
-      size,
-      mandatory,
-      queues: routedQueues.length,
-      routedQueues,
-    });
+  onPublish(event: PublishEvent): void {
+    this.emit('publish', event);
   }
 
   /** `block`: the message as a shard keeps it (exchange, routing key, properties, body; see BlockView). */
@@ -192,6 +182,35 @@ export class Observers {
     const reason = conn.closeReason;
     this.emit('close', { ...connectionOf(conn), code: reason?.code, text: reason?.text, by: reason?.by });
   }
+}
+
+/** A publish event of the message `channel` is routing (copies of its properties and body). */
+export function publishEvent(
+  channel: Channel,
+  exchange: string,
+  routingKey: string,
+  ccKeys: readonly string[],
+  mandatory: boolean,
+  properties: Buffer,
+  body: readonly Buffer[],
+  size: number,
+  routedQueues: string[],
+  transactional: boolean,
+): PublishEvent {
+  return {
+    ...origin(channel),
+    vhost: channel.conn.vhost.name,
+    exchange,
+    routingKey,
+    ccKeys,
+    properties: decoded(properties),
+    body: Buffer.concat(body, size),
+    size,
+    mandatory,
+    queues: routedQueues.length,
+    routedQueues,
+    transactional,
+  };
 }
 
 /** A message's parts, decoded for an event. */

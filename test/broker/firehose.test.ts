@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MODES, confirmChannel, connect, eventually, sleep, subscribe, uniq } from '../helpers.js';
 import { managedBroker, type ManagedBroker } from '../management/support.js';
+import { txMethod } from '../wire/amqplib-codec.js';
 
 interface Trace {
   key: string;
@@ -153,6 +154,38 @@ for (const mode of MODES) {
       await sleep(100);
       expect(traces).toEqual([]);
       await publisherConn.close();
+      await conn.close();
+    });
+
+    it("copies a transaction's publishes as they come, rolled back ones too, each once, routed as they were then (RabbitMQ 3.10.8)", async () => {
+      const conn = await connect(m.broker.url);
+      const ch = await conn.createChannel();
+      const traces = await traceInbox(ch);
+      const queue = uniq('fh-txq');
+      const exchange = uniq('fh-txx');
+      await ch.assertQueue(queue, { exclusive: true });
+      await ch.assertExchange(exchange, 'fanout', { autoDelete: false });
+      await ch.bindQueue(queue, exchange, '');
+      expect((await tracing(m, '/', true)).status).toBe(204);
+      const tx = await conn.createChannel();
+      await txMethod(tx, 'TxSelect');
+      tx.publish(exchange, 'k', Buffer.from('r1'));
+      await txMethod(tx, 'TxRollback');
+      tx.publish(exchange, 'k', Buffer.from('c1'));
+      await txMethod(tx, 'TxSelect'); // a round trip: c1 was read before the unbind
+      await ch.unbindQueue(queue, exchange, '');
+      tx.publish(exchange, 'k', Buffer.from('c2'));
+      await txMethod(tx, 'TxCommit');
+      await eventually(() => expect(traces.map((t) => `${t.key} ${t.body} ${JSON.stringify(t.headers.routed_queues)}`)).toEqual([
+        `publish.${exchange} r1 ["${queue}"]`,
+        `publish.${exchange} c1 ["${queue}"]`,
+        `publish.${exchange} c2 []`,
+      ]));
+      await sleep(100);
+      expect(traces).toHaveLength(3); // the commit copies nothing again
+      expect((await ch.checkQueue(queue)).messageCount).toBe(1);
+      expect((await tracing(m, '/', false)).status).toBe(204);
+      await ch.deleteExchange(exchange);
       await conn.close();
     });
 

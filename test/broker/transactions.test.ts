@@ -21,10 +21,10 @@ const txSelect = () => method(CH, 90, 10);
 const txCommit = () => method(CH, 90, 20);
 const txRollback = () => method(CH, 90, 30);
 
-/** basic.publish to the default exchange, then its header and body frames (split at 4000 bytes). */
-function publish(queue: string, body: Buffer, mandatory = false): Buffer {
+/** basic.publish (to the default exchange unless named), then its header and body frames (split at 4000 bytes). */
+function publish(queue: string, body: Buffer, mandatory = false, exchange = ''): Buffer {
   const frames = [
-    method(CH, 60, 40, u16(0), shortstr(''), shortstr(queue), u8(mandatory ? 1 : 0)),
+    method(CH, 60, 40, u16(0), shortstr(exchange), shortstr(queue), u8(mandatory ? 1 : 0)),
     frame(FRAME_HEADER, CH, Buffer.concat([u16(60), u16(0), u64(body.length), u16(0)])),
   ];
   for (let at = 0; at < body.length; at += 4000) frames.push(frame(FRAME_BODY, CH, body.subarray(at, at + 4000)));
@@ -126,6 +126,79 @@ for (const { name, workers } of MODES) {
         got.push(m.content.toString());
       }
       expect(got).toEqual(bodies.map(String));
+      c.destroy();
+    });
+
+    it('a publish goes at commit to the queues it was routed to when it came, whatever was bound or unbound since (RabbitMQ 3.10.8)', async () => {
+      const exchange = uniq('tx-route');
+      const queues = [uniq('tx-route-q'), uniq('tx-route-q')];
+      const obs = await observer(queues[0]);
+      await obs.assertQueue(queues[1], { autoDelete: false });
+      await obs.assertExchange(exchange, 'fanout', { autoDelete: false });
+      const c = await rawChannel(server.url);
+      c.send(txSelect());
+      await expectMethod(c, 90, 11);
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.oneof(fc.integer({ min: 1, max: 3 }), fc.constantFrom('bind 0', 'unbind 0', 'bind 1', 'unbind 1')), { maxLength: 10 }), async (steps) => {
+          // From nothing, whatever a failed run left (so a shrunk case is the case).
+          for (const queue of queues) {
+            await obs.unbindQueue(queue, exchange, '');
+            await obs.purgeQueue(queue);
+          }
+          const bound = [false, false];
+          const expected: string[][] = [[], []];
+          let n = 0;
+          for (const step of steps) {
+            if (typeof step === 'number') {
+              for (let i = 0; i < step; i++, n++) {
+                c.send(publish('', Buffer.from(`m${n}`), false, exchange));
+                bound.forEach((b, q) => b && expected[q]!.push(`m${n}`));
+              }
+              c.send(txSelect()); // a round trip: the publishes were read before the next binding changes
+              await expectMethod(c, 90, 11);
+              continue;
+            }
+            const [verb, which] = step.split(' ');
+            const q = Number(which);
+            if (verb === 'bind') await obs.bindQueue(queues[q]!, exchange, '');
+            else await obs.unbindQueue(queues[q]!, exchange, '');
+            bound[q] = verb === 'bind';
+          }
+          c.send(txCommit());
+          await expectMethod(c, 90, 21);
+          for (const [q, queue] of queues.entries()) {
+            await eventually(async () => expect((await obs.checkQueue(queue)).messageCount).toBe(expected[q]!.length));
+            const got: string[] = [];
+            for (let m = await obs.get(queue, { noAck: true }); m !== false; m = await obs.get(queue, { noAck: true })) got.push(m.content.toString());
+            expect(got).toEqual(expected[q]);
+          }
+        }),
+        { numRuns: 25 },
+      );
+      c.destroy();
+    });
+
+    it('a queue deleted between publish and commit misses the message; the commit and the other queues go on', async () => {
+      const exchange = uniq('tx-gone');
+      const [kept, gone] = [uniq('tx-kept'), uniq('tx-gone-q')];
+      const obs = await observer(kept);
+      await obs.assertQueue(gone, { autoDelete: false });
+      await obs.assertExchange(exchange, 'fanout', { autoDelete: false });
+      for (const queue of [kept, gone]) await obs.bindQueue(queue, exchange, '');
+      const c = await rawChannel(server.url);
+      c.send(txSelect());
+      await expectMethod(c, 90, 11);
+      for (const body of numbered(1, 7)) c.send(publish('', body, false, exchange));
+      c.send(txSelect());
+      await expectMethod(c, 90, 11);
+      await obs.deleteQueue(gone);
+      c.send(txCommit());
+      await expectMethod(c, 90, 21);
+      await eventually(async () => expect((await obs.checkQueue(kept)).messageCount).toBe(7));
+      const got: string[] = [];
+      for (let m = await obs.get(kept, { noAck: true }); m !== false; m = await obs.get(kept, { noAck: true })) got.push(label(m.content.toString()));
+      expect(got).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+      expect(await (await channel(await server.connect())).assertQueue(gone, { autoDelete: false })).toMatchObject({ messageCount: 0 });
       c.destroy();
     });
 
