@@ -8,7 +8,8 @@
  * saw (confirm or nack, returns, the message a get or a consumer took with its
  * redelivered flag, the count left, purge and passive-declare counts) and what
  * the queues hold at the end (dead-lettered messages with their x-death) must
- * match. Skipped unless RABBITMQ_URL names a RabbitMQ
+ * match; with RABBITMQ_MANAGEMENT_URL, so must the firehose's copy of every
+ * publish and delivery (tracing on for the run). Skipped unless RABBITMQ_URL names a RabbitMQ
  * (tools/rabbitmq-crosscheck.sh starts one). WARREN_WORKERS=N: warren's shard threads (default 0, inline).
  * With RABBITMQ_MANAGEMENT_URL too, half the scenarios give the queues their
  * settings by policy instead (all but x-max-priority, which no policy sets):
@@ -153,6 +154,23 @@ async function clearPolicies(api: Management): Promise<void> {
   for (const i of [0, 1, 2]) await fetch(`${api.base}/api/policies/%2F/${encodeURIComponent(policyName(i))}`, { method: 'DELETE', headers: { authorization: api.auth } });
 }
 
+/** Turns vhost /'s firehose on or off, keeping its description and tags (a PUT replaces them). */
+async function setTracing(api: Management, on: boolean): Promise<void> {
+  const headers = { authorization: api.auth, 'content-type': 'application/json' };
+  const { description, tags } = (await (await fetch(`${api.base}/api/vhosts/%2F`, { headers })).json()) as { description?: string; tags?: string[] };
+  const res = await fetch(`${api.base}/api/vhosts/%2F`, { method: 'PUT', headers, body: JSON.stringify({ description, tags, tracing: on }) });
+  if (!res.ok) throw new Error(`tracing ${on}: ${res.status} ${await res.text()}`);
+}
+
+/** A firehose copy: comparable fields only (x-death's times and the connection's name left out, tables' keys sorted). */
+function traced(m: Message): string {
+  const h = (m.properties.headers ?? {}) as Record<string, any>;
+  const sorted = (v: any): any =>
+    v === null || typeof v !== 'object' || Buffer.isBuffer(v) ? v : Array.isArray(v) ? v.map(sorted) : Object.fromEntries(Object.keys(v).sort().filter((k) => k !== 'time').map((k) => [k, sorted(v[k])]));
+  const origin = h.routed_queues === undefined ? `redelivered ${h.redelivered}` : `routed ${JSON.stringify(h.routed_queues)}`;
+  return `trace ${m.fields.routingKey} ${m.content.toString()} ${h.exchange_name}:${JSON.stringify(h.routing_keys)} ${JSON.stringify(sorted(h.properties))} ${origin} ch ${h.channel} ${h.user} ${h.vhost}`;
+}
+
 /** What a message looked like when taken: comparable fields only (no timestamps). */
 function seen(m: Message): string {
   const { headers = {}, priority, expiration, deliveryMode } = m.properties;
@@ -195,7 +213,17 @@ async function ledger(url: string, s: Scenario, api?: Management): Promise<strin
     txSettled = [];
   };
   await openTx();
+  // With the management API, the firehose too: a copy of every publish and delivery of the run.
+  const traceConn = api === undefined ? undefined : await amqp.connect(url);
+  const traces: Message[] = [];
   try {
+    if (traceConn !== undefined) {
+      const tc = await traceConn.createChannel();
+      const { queue } = await tc.assertQueue('', { exclusive: true });
+      for (const key of [`publish.${EXCHANGE}`, 'publish.', `deliver.${P}.#`]) await tc.bindQueue(queue, 'amq.rabbitmq.trace', key);
+      await tc.consume(queue, (m) => m && traces.push(m), { noAck: true });
+      await setTracing(api!, true);
+    }
     await ch.assertExchange(EXCHANGE, 'direct', { autoDelete: false });
     // By policy: set before the declares, so each queue starts with its settings as it would with arguments.
     const byPolicy = s.byPolicy && api !== undefined;
@@ -342,8 +370,20 @@ async function ledger(url: string, s: Scenario, api?: Management): Promise<strin
       for (let m = await ch.get(q, { noAck: true }); m !== false; m = await ch.get(q, { noAck: true })) held.push(seen(m));
       out.push(`${q.slice(P.length + 1)} holds ${(i === 2 && feedsDead(s.args) ? held.sort() : held).join(' | ')}`);
     }
+    if (traceConn !== undefined) {
+      // Copies come through a queue of their own: until none came for a while. Sorted: a copy's arrival order is timing.
+      for (let seen = -1; seen !== traces.length; ) {
+        seen = traces.length;
+        await sleep(60);
+      }
+      out.push(...traces.map(traced).sort());
+    }
     return out;
   } finally {
+    if (traceConn !== undefined) {
+      await setTracing(api!, false);
+      await traceConn.close().catch(() => {});
+    }
     // On a fresh channel, whatever happened to the others: the next run starts from nothing.
     const clean = await conn.createChannel();
     for (const q of QUEUES) await clean.deleteQueue(q);
