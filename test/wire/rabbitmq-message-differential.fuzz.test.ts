@@ -360,6 +360,9 @@ async function ledger(url: string, s: Scenario, api?: Management): Promise<strin
       // A consumer's deliveries in each step, queue by queue (the two queues' interleave is timing)
       for (const [i, got] of delivered.entries()) if (got.length > 0) out.push(`  ${i} delivered ${got.splice(0).join(' | ')}`);
     }
+    // Consumers go before the channel: a message its close requeues may die and be dead-lettered to a queue
+    // whose consumer RabbitMQ has not yet let go of (it is delivered there and requeued again): timing.
+    for (const tag of consumers) if (tag !== null) await ch.cancel(tag);
     await tx!.close();
     await ch.close();
     ch = await conn.createConfirmChannel();
