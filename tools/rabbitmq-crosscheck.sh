@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs test/wire/rabbitmq-crosscheck.test.ts (warren's answers to bad input),
 # test/wire/rabbitmq-differential.fuzz.test.ts (random method sequences),
-# test/wire/rabbitmq-message-differential.fuzz.test.ts (where numbered messages end up),
+# test/wire/rabbitmq-message-differential.fuzz.test.ts (where numbered messages end up, and the firehose's copies of them),
 # test/wire/rabbitmq-routing-differential.fuzz.test.ts (where random topologies route them) and
 # test/wire/rabbitmq-lifecycle-differential.fuzz.test.ts (queues and consumers of two connections over their lives) beside a
 # local RabbitMQ's (apt-get install rabbitmq-server); and
