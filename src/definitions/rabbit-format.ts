@@ -91,13 +91,11 @@ export function exportDefinitions(vhosts: Iterable<VHostService>, access: Access
     exchanges: [] as ExchangeDefinition[],
     queues: [] as QueueDefinition[],
     bindings: [] as BindingDefinition[],
-    ...(operatorPolicies ? { operator_policies: [] as PolicyDefinition[] } : {}),
   };
   for (const service of services) {
     const vhost = service.name;
     defs.vhosts.push({ name: vhost, ...metadataToJson(vhost, service.metadata) });
     for (const policy of service.policies()) defs.policies.push(policyJson(vhost, policy));
-    for (const policy of operatorPolicies ? service.policies('operator') : []) defs.operator_policies!.push(policyJson(vhost, policy));
     const { exchanges, queues } = service.topology;
     for (const x of exchanges.values()) {
       if (!isStored(x) || SYSTEM_EXCHANGES.has(x.name)) continue;
@@ -122,7 +120,8 @@ export function exportDefinitions(vhosts: Iterable<VHostService>, access: Access
       }
     }
   }
-  return defs;
+  if (!operatorPolicies) return defs;
+  return { ...defs, operator_policies: services.flatMap((s) => [...s.policies('operator')].map((p) => policyJson(s.name, p))) };
 }
 
 /**

@@ -208,9 +208,9 @@ export class VHostService {
     for (const exchange of this.topology.exchanges.values()) {
       for (const binding of [...exchange.matcher.bindings()]) this.topology.unbind(exchange, binding.destination, binding.routingKey, binding.args);
     }
-    if (this.policyMaps.policy.size + this.policyMaps.operator.size > 0) {
-      this.policyMaps.policy.clear();
-      this.policyMaps.operator.clear();
+    const maps = Object.values(this.policyMaps);
+    if (maps.some((map) => map.size > 0)) {
+      for (const map of maps) map.clear();
       this.applyPolicies(); // the default exchanges lose theirs
     }
     return removed;
