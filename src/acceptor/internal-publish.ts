@@ -8,8 +8,9 @@
  */
 import type { ShardLink } from './shard-link.js';
 import { OutputBuffer } from '../protocol/output-buffer.js';
-import { encodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
-import { senderSelected } from '../routing/sender-selected.js';
+import { decodeBasicProperties, encodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
+import { deliveryMode } from '../protocol/properties-validator.js';
+import { HEADERS_FLAG_BYTE0, senderSelected } from '../routing/sender-selected.js';
 import type { InternalConfirms } from './internal-confirms.js';
 import { PUBLISH_CONFIRM, PUBLISH_PERSISTENT, blockSize, publishRecordSize, writeBlock, writePublishHeader } from '../shard/records.js';
 import type { Destination, ExchangeRecord, VHost } from '../routing/topology.js';
@@ -33,18 +34,18 @@ export function publish(
   vhost: VHost,
   exchange: ExchangeRecord,
   routingKey: string,
-  properties: BasicProperties,
+  /** decoded, or an encoded property list (the firehose's, whose copied headers keep their bytes) */
+  properties: BasicProperties | Buffer,
   payload: Buffer,
   confirms?: InternalConfirms,
 ): { routed: boolean; answers: Promise<boolean> } {
-  const out = new OutputBuffer(256);
-  encodeBasicProperties(out, properties); // throws for a header key over 255 bytes, say
+  const encoded = Buffer.isBuffer(properties) ? properties : encode(properties);
+  const decoded = Buffer.isBuffer(properties) ? () => decodeBasicProperties(encoded, 0, encoded.length) : () => properties;
   // CC and BCC route as they do for a client's publish (a CC that is no array: RabbitMQ's 406), and BCC is not kept.
-  const encoded = out.take();
-  const selected = properties.headers === undefined ? null : senderSelected(encoded);
+  const selected = (encoded[0] & HEADERS_FLAG_BYTE0) === 0 ? null : senderSelected(encoded);
   const props = selected?.properties ?? encoded;
   const routed = new Set<Destination>();
-  vhost.route(exchange, routingKey, { headers: () => properties.headers }, routed, selected?.keys);
+  vhost.route(exchange, routingKey, { headers: () => decoded().headers }, routed, selected?.keys);
   const byShard = new Map<number, number[]>();
   exchange.publishIn++;
   for (const d of routed) {
@@ -54,7 +55,7 @@ export function publish(
     byShard.set(d.shard, ids);
     ids.push(d.id);
   }
-  const flags = (properties.deliveryMode === 2 ? PUBLISH_PERSISTENT : 0) | (confirms === undefined ? 0 : PUBLISH_CONFIRM);
+  const flags = (deliveryMode(encoded, 0) === 2 ? PUBLISH_PERSISTENT : 0) | (confirms === undefined ? 0 : PUBLISH_CONFIRM);
   const answers: Promise<boolean>[] = [];
   for (const [shard, ids] of byShard) {
     const link = host.links[shard];
@@ -73,6 +74,12 @@ function writePublish(host: RingHost, link: ShardLink, exchange: ExchangeRecord,
   writeBlock(w.buf, p, exchangeBytes, keyBytes, props, [payload], payload.length);
   link.endPublish();
   host.output.linkDirty(link);
+}
+
+function encode(properties: BasicProperties): Buffer {
+  const out = new OutputBuffer(256);
+  encodeBasicProperties(out, properties); // throws for a header key over 255 bytes, say
+  return out.take();
 }
 
 function shortstr(s: string): Buffer {

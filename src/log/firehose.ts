@@ -19,27 +19,29 @@ import type { EventEmitter } from 'node:events';
 import { publish, type RingHost } from '../acceptor/internal-publish.js';
 import type { BasicProperties } from '../protocol/methods.generated.js';
 import type { FieldTable, FieldValue } from '../protocol/field-types.js';
+import { encodedValue, headersOnly, longstrValue, tableEntries, tableEntry, tableValue, type TableEntry } from '../protocol/header-edit.js';
+import { HEADERS_FLAG, propertyAt } from '../protocol/properties-validator.js';
 import type { VHost } from '../routing/topology.js';
 import type { DeliverEvent, MessageParts, PublishEvent } from '../rig/observers.js';
 
 export const TRACE_EXCHANGE = 'amq.rabbitmq.trace';
 
-/** BasicProperties' fields by RabbitMQ's names, in the order its trace table lists them (P_basic's, reversed). */
-const PROPERTY_NAMES: [keyof BasicProperties, string][] = [
-  ['clusterId', 'cluster_id'],
-  ['appId', 'app_id'],
-  ['userId', 'user_id'],
-  ['type', 'type'],
-  ['timestamp', 'timestamp'],
-  ['messageId', 'message_id'],
-  ['expiration', 'expiration'],
-  ['replyTo', 'reply_to'],
-  ['correlationId', 'correlation_id'],
-  ['priority', 'priority'],
-  ['deliveryMode', 'delivery_mode'],
-  ['headers', 'headers'],
-  ['contentEncoding', 'content_encoding'],
-  ['contentType', 'content_type'],
+/** The properties by RabbitMQ's names, their flag bits and BasicProperties' fields, in the order its trace table lists them (P_basic's, reversed). */
+const PROPERTIES: [string, number, keyof BasicProperties][] = [
+  ['cluster_id', 0x0004, 'clusterId'],
+  ['app_id', 0x0008, 'appId'],
+  ['user_id', 0x0010, 'userId'],
+  ['type', 0x0020, 'type'],
+  ['timestamp', 0x0040, 'timestamp'],
+  ['message_id', 0x0080, 'messageId'],
+  ['expiration', 0x0100, 'expiration'],
+  ['reply_to', 0x0200, 'replyTo'],
+  ['correlation_id', 0x0400, 'correlationId'],
+  ['priority', 0x0800, 'priority'],
+  ['delivery_mode', 0x1000, 'deliveryMode'],
+  ['headers', HEADERS_FLAG, 'headers'],
+  ['content_encoding', 0x4000, 'contentEncoding'],
+  ['content_type', 0x8000, 'contentType'],
 ];
 
 export class Firehose {
@@ -99,22 +101,30 @@ export class Firehose {
   private trace(topology: VHost, routingKey: string, message: MessageParts, routingKeys: FieldValue[], extra: FieldTable): void {
     const exchange = topology.exchanges.get(TRACE_EXCHANGE);
     if (exchange === undefined || exchange.matcher.bindingCount === 0) return;
-    const headers: FieldTable = {
-      exchange_name: message.exchange,
-      routing_keys: routingKeys,
-      properties: propertiesTable(message.properties),
-      node: NODE_NAME,
-      ...extra,
-    };
-    publish(this.host, topology, exchange, routingKey, { headers }, message.body);
+    const headers = [
+      tableEntry('exchange_name', encodedValue(message.exchange)),
+      tableEntry('routing_keys', encodedValue(routingKeys)),
+      tableEntry('properties', tableValue(propertiesEntries(message))),
+      tableEntry('node', encodedValue(NODE_NAME)),
+      ...Object.entries(extra).map(([key, value]) => tableEntry(key, encodedValue(value))),
+    ];
+    publish(this.host, topology, exchange, routingKey, headersOnly(headers), message.body);
   }
 }
 
-function propertiesTable(properties: BasicProperties): FieldTable {
-  const table: FieldTable = {};
-  for (const [field, name] of PROPERTY_NAMES) {
-    const value = properties[field];
-    if (value !== undefined) table[name] = value;
+/** The message's properties as RabbitMQ's trace table lists them: strings and headers as the bytes they came as, numbers as integers. */
+function propertiesEntries(message: MessageParts): TableEntry[] {
+  const bytes = message.propertyBytes;
+  const entries: TableEntry[] = [];
+  for (const [name, bit, field] of PROPERTIES) {
+    const at = propertyAt(bytes, 0, bit);
+    if (at < 0) continue;
+    const value = message.properties[field]!;
+    const encoded =
+      bit === HEADERS_FLAG ? tableValue(tableEntries(bytes, at))
+      : typeof value === 'string' ? longstrValue(bytes.subarray(at + 1, at + 1 + bytes[at]))
+      : encodedValue(value);
+    entries.push(tableEntry(name, encoded));
   }
-  return table;
+  return entries;
 }

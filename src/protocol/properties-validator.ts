@@ -60,8 +60,12 @@ export function propertiesError(buf: Buffer, start: number, end: number): string
  * by their lengths; nothing is decoded.
  */
 export function propertyAt(buf: Uint8Array, start: number, bit: number): number {
+  return (((buf[start] << 8) | buf[start + 1]) & bit) === 0 ? -1 : propertyOffset(buf, start, bit);
+}
+
+/** Where the value of the property whose flag is `bit` starts, or would start were its flag set (see propertyAt). */
+export function propertyOffset(buf: Uint8Array, start: number, bit: number): number {
   const flags = (buf[start] << 8) | buf[start + 1];
-  if ((flags & bit) === 0) return -1;
   let p = start + 2;
   for (let before = 0x8000; before > bit; before >>>= 1) {
     if ((flags & before) === 0) continue;

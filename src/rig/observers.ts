@@ -35,6 +35,8 @@ export interface PublishEvent extends EventOrigin {
   /** its CC then BCC header's routing keys (BCC is gone from `properties`, as it is from the message) */
   ccKeys: readonly string[];
   properties: BasicProperties;
+  /** the property list as it is stored: the content header's bytes after its body size (BCC removed) */
+  propertyBytes: Buffer;
   body: Buffer;
   /** body bytes */
   size: number;
@@ -59,6 +61,8 @@ export interface DeliverEvent extends EventOrigin {
   exchange: string;
   routingKey: string;
   properties: BasicProperties;
+  /** the property list as it is written: the content header's bytes after its body size */
+  propertyBytes: Buffer;
   body: Buffer;
 }
 
@@ -80,6 +84,8 @@ export interface ReturnEvent extends EventOrigin {
   replyCode: number;
   replyText: string;
   properties: BasicProperties;
+  /** the property list as it is written: the content header's bytes after its body size */
+  propertyBytes: Buffer;
   body: Buffer;
 }
 
@@ -203,7 +209,7 @@ export function publishEvent(
     exchange,
     routingKey,
     ccKeys,
-    properties: decoded(properties),
+    ...copied(properties),
     body: Buffer.concat(body, size),
     size,
     mandatory,
@@ -218,6 +224,7 @@ export interface MessageParts {
   exchange: string;
   routingKey: string;
   properties: BasicProperties;
+  propertyBytes: Buffer;
   body: Buffer;
 }
 
@@ -226,15 +233,15 @@ export function messageParts(exchange: Buffer, routingKey: Buffer, properties: B
   return {
     exchange: exchange.toString('utf8', 1, 1 + exchange[0]),
     routingKey: routingKey.toString('utf8', 1, 1 + routingKey[0]),
-    properties: decoded(properties),
+    ...copied(properties),
     body: Buffer.from(body),
   };
 }
 
-/** Decoded from a copy: binary fields must not point into a ring or frame that gets reused. */
-function decoded(properties: Buffer): BasicProperties {
+/** A copy, and decoded from it: binary fields must not point into a ring or frame that gets reused. */
+function copied(properties: Buffer): { properties: BasicProperties; propertyBytes: Buffer } {
   const copy = Buffer.from(properties);
-  return decodeBasicProperties(copy, 0, copy.length);
+  return { properties: decodeBasicProperties(copy, 0, copy.length), propertyBytes: copy };
 }
 
 function origin(channel: Channel): EventOrigin {

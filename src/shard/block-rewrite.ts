@@ -1,23 +1,17 @@
 /**
- * Rewriting a message block with new properties (and possibly a new exchange
- * and routing key): for the rare paths that change a message, dead-lettering
- * and quorum queues' x-delivery-count. The body is copied as it is.
+ * Rewriting a message block with a new property list (and possibly a new
+ * exchange and routing key): for the rare paths that change a message,
+ * dead-lettering and quorum queues' x-delivery-count. The body is copied as it is.
  */
-import { OutputBuffer } from '../protocol/output-buffer.js';
-import { encodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
 import { blockSize, type BlockView } from './records.js';
 
-const out = new OutputBuffer(1024);
-
 /**
- * The block `v` describes with `props` as its properties; `exchange` and
- * `routingKey` (UTF-8 bytes, at most 255 each) replace its own when given.
+ * The block `v` describes with `properties` (an encoded property list) as its
+ * properties; `exchange` and `routingKey` (UTF-8 bytes, at most 255 each)
+ * replace its own when given.
  */
-export function rewriteBlock(v: BlockView, props: BasicProperties, exchange?: Buffer, routingKey?: Buffer): Buffer {
+export function rewriteBlock(v: BlockView, properties: Buffer, exchange?: Buffer, routingKey?: Buffer): Buffer {
   const block = v.buf;
-  out.take();
-  encodeBasicProperties(out, props);
-  const properties = out.take();
   const exchangeLen = exchange === undefined ? block[v.start] : exchange.length;
   const keyLen = routingKey === undefined ? block[v.routingKeyAt] : routingKey.length;
   const bodySize = v.bodySize;

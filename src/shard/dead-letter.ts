@@ -5,23 +5,50 @@
  * DEAD_LETTER record, addressed to the queue's dead-letter exchange with its
  * dead-letter routing key (or its own); the acceptor routes it like a publish.
  *
- * Headers, as RabbitMQ 3.10 writes them: `x-death`, an array of tables (count,
- * reason, queue, time, exchange, routing-keys: its routing key and CC keys,
- * original-expiration), one per (queue, reason), the latest first, its count
- * raised when that pair occurs again; `x-first-death-reason/queue/exchange`,
- * set once. The expiration property is removed (it is kept in x-death as
- * original-expiration), and so is CC when a dead-letter routing key is set.
- * Rare, so it decodes and re-encodes the properties.
+ * Headers, as RabbitMQ 3.10.8 writes them (rabbit_dead_letter), byte for byte:
+ * `x-death`, an array of tables (count, reason, queue, time, exchange,
+ * routing-keys: its routing key and CC keys, original-expiration), one per
+ * (queue, reason), the latest first. The first death also sets
+ * `x-first-death-reason/queue/exchange`. A later one takes the entry of its
+ * (queue, reason) out, raises its count and puts it first with its keys sorted
+ * (its time and keys stay those of its first death), or puts a new entry,
+ * sorted, first; the others follow grouped by (queue, reason) in the reverse
+ * of their order, as RabbitMQ's grouping leaves them. An x-death that is not
+ * an array is replaced. The expiration property is removed (x-death keeps it
+ * as original-expiration), and so is CC when a dead-letter routing key is
+ * set. Every other header keeps its bytes (header-edit.ts); the table is
+ * sorted by key, as RabbitMQ's header updates sort it.
  */
-import { decodeBasicProperties } from '../protocol/methods.generated.js';
+import {
+  arrayItems,
+  arrayValue,
+  deleteEntry,
+  decodedValue,
+  encodedValue,
+  entryValue,
+  headerEntries,
+  longstrValue,
+  setEntry,
+  sortEntries,
+  tableEntry,
+  tableValue,
+  tableValueEntries,
+  withHeaders,
+  ARRAY_TYPE,
+  type TableEntry,
+} from '../protocol/header-edit.js';
+import { EXPIRATION_FLAG, propertyAt } from '../protocol/properties-validator.js';
 import { rewriteBlock } from './block-rewrite.js';
-import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import type { QueueConfig } from '../vhost/queue-arguments.js';
 import { BlockView } from './records.js';
 
 export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
 const view = new BlockView();
+const STRING = 0x53; // S
+const BYTES = 0x78; // x
+/** The type letters of the values RabbitMQ can count on from (integers and timestamps). */
+const COUNTABLE = new Set('bBsuIilT'.split('').map((c) => c.charCodeAt(0)));
 
 /**
  * The block a dead message travels in: exchange = the dead-letter exchange,
@@ -30,54 +57,95 @@ const view = new BlockView();
  * is too long for a shortstr (no exchange can have it: it would route nowhere).
  */
 export function deadLetterBlock(block: Buffer, queue: string, config: QueueConfig, reason: DeathReason, now: number): Buffer | null {
+  const dlx = Buffer.from(config.deadLetterExchange!, 'utf8');
+  const key = config.deadLetterRoutingKey === undefined ? undefined : Buffer.from(config.deadLetterRoutingKey, 'utf8');
+  // Longer than a shortstr: no such exchange, no such key; RabbitMQ would route it nowhere.
+  if (dlx.length > 255 || (key !== undefined && key.length > 255)) return null;
   const v = view.read(block, 0);
-  const exchange = block.toString('utf8', 1, v.routingKeyAt);
-  const routingKey = block.toString('utf8', v.routingKeyAt + 1, v.routingKeyAt + 1 + block[v.routingKeyAt]);
-  // (a block built without properties, as some shard tests do, has no flags word)
-  const props = v.propertiesEnd - v.propertiesAt < 2 ? {} : decodeBasicProperties(block, v.propertiesAt, v.propertiesEnd);
-  const headers: FieldTable = props.headers ?? {};
-  const deaths = Array.isArray(headers['x-death']) ? (headers['x-death'] as FieldValue[]) : [];
-  const time = new Date(now);
-  const same = deaths.findIndex((d) => isTable(d) && (d as FieldTable).queue === queue && (d as FieldTable).reason === reason);
-  if (same >= 0) {
-    // RabbitMQ rewrites the entry it counts again with its keys sorted, and moves it first.
-    const old = deaths[same] as FieldTable;
-    deaths.splice(same, 1);
-    // a count a client wrote may be anything: a non-count starts again at 1
-    const count = Number(old.count);
-    const updated: FieldTable = { ...old, count: BigInt(Number.isSafeInteger(count) && count >= 0 ? count + 1 : 1), time };
-    deaths.unshift(Object.fromEntries(Object.keys(updated).sort().map((k) => [k, updated[k]])));
+  const { propertiesAt: start, propertiesEnd: end } = v;
+  const headers = headerEntries(block, start, end);
+  const exchange = longstrValue(block.subarray(1, v.routingKeyAt));
+  const queueName = encodedValue(queue);
+  const reasonName = encodedValue(reason);
+  const deaths = entryValue(headers, 'x-death');
+  const death = newDeath(v, headers, reasonName, queueName, encodedValue(new Date(now)), exchange);
+  if (deaths === undefined) {
+    setEntry(headers, 'x-first-death-reason', reasonName);
+    setEntry(headers, 'x-first-death-queue', queueName);
+    setEntry(headers, 'x-first-death-exchange', exchange);
+    setEntry(headers, 'x-death', arrayValue([tableValue(death)]));
+  } else if (deaths[0] !== ARRAY_TYPE) {
+    setEntry(headers, 'x-death', arrayValue([tableValue(death)]));
   } else {
-    // The keys it was published with: its routing key and its CC keys (BCC ones were removed at publish).
-    const keys: FieldValue[] = [routingKey];
-    if (Array.isArray(headers.CC)) for (const key of headers.CC) if (typeof key === 'string') keys.push(key);
-    const death: FieldTable = { count: 1n, reason, queue, time, exchange, 'routing-keys': keys };
-    if (props.expiration !== undefined) death['original-expiration'] = props.expiration;
-    deaths.unshift(death);
-  }
-  // Timestamps decode as numbers: give the older entries' times their type back.
-  for (const d of deaths) {
-    if (!isTable(d)) continue;
-    const t = (d as FieldTable).time;
-    if (typeof t === 'number') (d as FieldTable).time = new Date(t * 1000);
-  }
-  headers['x-death'] = deaths;
-  if (headers['x-first-death-reason'] === undefined) {
-    headers['x-first-death-exchange'] = exchange;
-    headers['x-first-death-queue'] = queue;
-    headers['x-first-death-reason'] = reason;
+    const grouped = groupByQueueAndReason(arrayItems(deaths));
+    const event = eventOf(queueName, reasonName);
+    const same = grouped.findIndex((item) => eventOfItem(item) === event);
+    const first = same < 0 ? death : counted(tableValueEntries(grouped.splice(same, 1)[0])!);
+    setEntry(headers, 'x-death', arrayValue([tableValue(sortEntries(first)), ...grouped]));
   }
   // With a dead-letter routing key it goes by that key alone: RabbitMQ drops its CC keys too.
-  if (config.deadLetterRoutingKey !== undefined) delete headers.CC;
-  props.headers = headers;
-  props.expiration = undefined;
-  const dlx = Buffer.from(config.deadLetterExchange!, 'utf8');
-  const key = config.deadLetterRoutingKey === undefined ? null : Buffer.from(config.deadLetterRoutingKey, 'utf8');
-  // Longer than a shortstr: no such exchange, no such key; RabbitMQ would route it nowhere.
-  if (dlx.length > 255 || (key !== null && key.length > 255)) return null;
-  return rewriteBlock(v, props, dlx, key ?? undefined);
+  if (key !== undefined) deleteEntry(headers, 'CC');
+  return rewriteBlock(v, withHeaders(block, start, end, headers, true), dlx, key);
 }
 
-function isTable(v: FieldValue): v is FieldTable & Record<string, FieldValue> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v) && !(v instanceof Date);
+/** A new x-death entry, in RabbitMQ's order: count, reason, queue, time, exchange, routing-keys, original-expiration. */
+function newDeath(v: BlockView, headers: TableEntry[], reason: Buffer, queue: Buffer, time: Buffer, exchange: Buffer): TableEntry[] {
+  const block = v.buf;
+  // The keys it was published with: its routing key and its CC keys (BCC ones were removed at publish).
+  const keys = [longstrValue(block.subarray(v.routingKeyAt + 1, v.routingKeyAt + 1 + block[v.routingKeyAt]))];
+  const cc = entryValue(headers, 'CC');
+  if (cc?.[0] === ARRAY_TYPE) for (const item of arrayItems(cc)) if (item[0] === STRING) keys.push(item);
+  const entries = [
+    tableEntry('count', encodedValue(1n)),
+    tableEntry('reason', reason),
+    tableEntry('queue', queue),
+    tableEntry('time', time),
+    tableEntry('exchange', exchange),
+    tableEntry('routing-keys', arrayValue(keys)),
+  ];
+  const at = v.propertiesEnd - v.propertiesAt < 2 ? -1 : propertyAt(block, v.propertiesAt, EXPIRATION_FLAG);
+  if (at >= 0) entries.push(tableEntry('original-expiration', longstrValue(block.subarray(at + 1, at + 1 + block[at]))));
+  return entries;
+}
+
+/** The entry counted once more: its count plus one, or a count of 1 first when it has none (or one that is no number). */
+function counted(entries: TableEntry[]): TableEntry[] {
+  const at = entries.findIndex((e) => e.key.toString('latin1') === 'count');
+  if (at < 0) return [tableEntry('count', encodedValue(1n)), ...entries];
+  const old = entries[at].value;
+  entries[at] = tableEntry('count', encodedValue(COUNTABLE.has(old[0]) ? BigInt(decodedValue(old) as number | bigint) + 1n : 1n));
+  return entries;
+}
+
+/**
+ * RabbitMQ's grouping of an x-death array of two or more items by (queue,
+ * reason): the first table of each, given a count of how many there were
+ * when it has none, in the reverse of their order. (RabbitMQ fails on an
+ * item that is no table; warren keeps it, in its place in that order.)
+ */
+function groupByQueueAndReason(items: Buffer[]): Buffer[] {
+  if (items.length < 2) return items;
+  const events = items.map(eventOfItem);
+  const grouped: Buffer[] = [];
+  items.forEach((item, i) => {
+    const event = events[i];
+    if (event !== null && events.indexOf(event) < i) return;
+    const entries = tableValueEntries(item);
+    const n = events.filter((e) => e === event).length;
+    const hasCount = entries === null || entryValue(entries, 'count') !== undefined;
+    grouped.unshift(hasCount ? item : tableValue([tableEntry('count', encodedValue(BigInt(n))), ...entries]));
+  });
+  return grouped;
+}
+
+/** An x-death item's (queue, reason), null for an item that is no table. */
+function eventOfItem(item: Buffer): string | null {
+  const entries = tableValueEntries(item);
+  return entries === null ? null : eventOf(entryValue(entries, 'queue'), entryValue(entries, 'reason'));
+}
+
+/** (queue, reason) as RabbitMQ compares them: by value, a longstr equal to a byte array of the same bytes. */
+function eventOf(queue: Buffer | undefined, reason: Buffer | undefined): string {
+  const text = (v: Buffer | undefined) => (v === undefined ? '' : (v[0] === BYTES ? 'S' : v.toString('latin1', 0, 1)) + v.toString('latin1', 1));
+  return JSON.stringify([text(queue), text(reason)]);
 }

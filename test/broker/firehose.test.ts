@@ -14,6 +14,9 @@ import { describe, expect, it } from 'vitest';
 import { MODES, confirmChannel, connect, eventually, sleep, subscribe, uniq } from '../helpers.js';
 import { managedBroker, type ManagedBroker } from '../management/support.js';
 import { txMethod } from '../wire/amqplib-codec.js';
+import { propertiesBytes } from '../property/arbitraries.js';
+import { Wire, entryOf, propertiesOf, tableEntriesOf, typed } from '../wire/property-wire.js';
+import { u32 } from '../wire/raw-client.js';
 
 interface Trace {
   key: string;
@@ -29,6 +32,12 @@ async function traceInbox(ch: Channel): Promise<Trace[]> {
   await ch.consume(queue, (m) => m && traces.push({ key: m.fields.routingKey, body: m.content.toString(), headers: m.properties.headers ?? {} }), { noAck: true });
   return traces;
 }
+
+/** The shortstr properties by flag bit and the names a trace's properties table gives them. */
+const STRING_PROPERTIES: [number, string][] = [
+  [0x8000, 'content_type'], [0x4000, 'content_encoding'], [0x0400, 'correlation_id'], [0x0200, 'reply_to'], [0x0100, 'expiration'],
+  [0x0080, 'message_id'], [0x0020, 'type'], [0x0010, 'user_id'], [0x0008, 'app_id'], [0x0004, 'cluster_id'],
+];
 
 const tracing = (m: ManagedBroker, vhost: string, on: boolean) => m.api('PUT', `/api/vhosts/${encodeURIComponent(vhost)}`, { tracing: on });
 
@@ -187,6 +196,45 @@ for (const mode of MODES) {
       expect((await tracing(m, '/', false)).status).toBe(204);
       await ch.deleteExchange(exchange);
       await conn.close();
+    });
+
+    it('a copy carries the headers and string properties as they came, byte for byte, every type letter kept (fast-check over raw property lists)', async () => {
+      const conn = await connect(m.broker.url);
+      const ch = await conn.createChannel();
+      const { queue: traceQueue } = await ch.assertQueue('', { autoDelete: true });
+      await ch.bindQueue(traceQueue, 'amq.rabbitmq.trace', '#');
+      const queue = uniq('fh-raw');
+      await ch.assertQueue(queue);
+      expect((await tracing(m, '/', true)).status).toBe(204);
+      const wire = await Wire.open(m.broker.port);
+      // with headers, none of them CC or BCC (those change the message's route and its copy's routing_keys)
+      const withHeaders = propertiesBytes().filter((p) => propertiesOf(p).values.has(0x2000) && !propertiesOf(p).headers.some((e) => /^B?CC$/.test(e.key.toString('latin1'))));
+      try {
+        await fc.assert(
+          fc.asyncProperty(withHeaders, async (sent) => {
+            wire.publish(queue, sent, 'raw');
+            await wire.get(queue, true);
+            const table = Buffer.concat([Buffer.from('F'), propertiesOf(sent).values.get(0x2000)!]);
+            for (const key of ['publish.', `deliver.${queue}`]) {
+              const copy = propertiesOf((await wire.get(traceQueue, true)).properties).headers;
+              expect(typed(entryOf(copy, 'routing_keys')!.value)).toEqual(['A', [['S', queue]]]);
+              const copied = tableEntriesOf(entryOf(copy, 'properties')!.value);
+              expect(entryOf(copied, 'headers')?.value.toString('hex'), key).toBe(table.toString('hex'));
+              for (const [bit, name] of STRING_PROPERTIES) {
+                const raw = propertiesOf(sent).values.get(bit);
+                const want = raw === undefined ? undefined : Buffer.concat([Buffer.from('S'), u32(raw.length - 1), raw.subarray(1)]).toString('hex');
+                expect(entryOf(copied, name)?.value.toString('hex'), `${key} ${name}`).toBe(want);
+              }
+            }
+          }),
+          { numRuns: 20 },
+        );
+      } finally {
+        wire.close();
+        expect((await tracing(m, '/', false)).status).toBe(204);
+        await ch.deleteQueue(queue);
+        await conn.close();
+      }
     });
 
     it('traces one vhost, not another; a PUT without tracing keeps it; a non-boolean is a 400; amq.rabbitmq.trace is internal', async () => {
