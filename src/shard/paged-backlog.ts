@@ -126,7 +126,7 @@ export class PagedBacklog implements ReadSink {
    * waits in memory for that command to be durable (see release).
    */
   appended(entry: QueueEntry, seq: number): boolean {
-    this.layout.place(entry.message.block.length);
+    this.layout.place(entry.message.block.length, entry.expiresAt !== 0);
     const last = this.unsynced.at(this.unsynced.length - 1);
     if (last === undefined || last.entry !== entry) return false;
     last.seq = seq;
@@ -163,9 +163,9 @@ export class PagedBacklog implements ReadSink {
     return this.transients.shift();
   }
 
-  /** A message read back (SegmentReader's sink): it is in memory again. */
-  onRead(id: number, block: Buffer, delivered: boolean): void {
-    const entry: QueueEntry = { message: storedMessage(block), id, redelivered: delivered, persistent: true, expiresAt: 0, returns: 0, consumer: null };
+  /** A message read back (SegmentReader's sink): it is in memory again, with the deadline it was given. */
+  onRead(id: number, block: Buffer, delivered: boolean, expiresAt: number): void {
+    const entry: QueueEntry = { message: storedMessage(block), id, redelivered: delivered, persistent: true, expiresAt, returns: 0, consumer: null };
     this.onDiskBytes -= bodySize(block);
     this.account(entry, 1);
     this.readAhead.push(entry);

@@ -352,9 +352,9 @@ export class ShardQueue {
     return this.pager !== null && this.pager.release(durable);
   }
 
-  /** A message read back from disk at declare: its id is kept, ids go on after it. */
-  restore(message: StoredMessage, id: number, redelivered: boolean): QueueEntry {
-    const entry: QueueEntry = { message, id, redelivered, persistent: true, expiresAt: 0, returns: 0, consumer: null };
+  /** A message read back from disk at declare: its id and deadline are kept, ids go on after it. */
+  restore(message: StoredMessage, id: number, redelivered: boolean, expiresAt: number): QueueEntry {
+    const entry: QueueEntry = { message, id, redelivered, persistent: true, expiresAt, returns: 0, consumer: null };
     this.nextId = id + 1;
     if (this.lanes !== null) this.lanes.push(entry);
     else this.pushReady(entry);

@@ -304,7 +304,7 @@ export class Shard implements LifecycleHost {
    */
   private storeEntry(queue: ShardQueue, entry: QueueEntry, persistent: boolean, buf: Buffer, blockAt: number, end: number, seq: number): number {
     if (entry.persistent) {
-      const appended = this.store!.append(queue.id, entry.id, buf, blockAt, end);
+      const appended = this.store!.append(queue.id, entry.id, buf, blockAt, end, entry.expiresAt);
       if (queue.appended(entry, appended)) this.unsynced.add(queue);
       return seq >= 0 ? appended : seq;
     }
@@ -648,7 +648,9 @@ export class Shard implements LifecycleHost {
       // Only a window's worth comes into memory; the rest is read back in turn.
       const recovery = recoverQueue(dir, this.pagingOf(queue));
       for (const warning of recovery.warnings) log.warning(`queue '${queue.name}': ${warning}`);
-      for (const m of recovery.messages) this.admitted(queue, queue.restore(storedMessage(m.block), m.id, m.delivered));
+      for (const m of recovery.messages) this.recovered(queue, queue.restore(storedMessage(m.block), m.id, m.delivered, m.expiresAt));
+      // Heads read back later may have deadlines: the queue's heads are watched.
+      if (recovery.timed && !queue.timed) this.lifecycles.watch(queue);
       queue.startIdsAt(recovery.nextId);
       this.store.open(queue.id, dir, recovery.segments);
       const seqs = recovery.segments.map((s) => s.seq);
@@ -660,9 +662,22 @@ export class Shard implements LifecycleHost {
   }
 
   /**
+   * A message read back at declare: it keeps the deadline it was given at its
+   * publish, as in RabbitMQ (one past it expires at the end of the batch); one
+   * written without a deadline (by a warren before deadlines were kept) is
+   * admitted as a new one.
+   */
+  private recovered(queue: ShardQueue, entry: QueueEntry): void {
+    if (entry.expiresAt === 0) return this.admitted(queue, entry);
+    if (!queue.timed) this.lifecycles.watch(queue);
+    this.lifecycles.soon(entry.expiresAt);
+    this.lifecycles.grew(queue);
+  }
+
+  /**
    * A message entered a queue with arguments, or with an expiration: its
-   * expiry is set (from now: a recovered one gets its TTL again), and a
-   * drop-head limit is enforced at the end of the batch.
+   * expiry is set (from now), and a drop-head limit is enforced at the end
+   * of the batch.
    */
   private admitted(queue: ShardQueue, entry: QueueEntry, ttl = blockExpiration(entry.message.block)): void {
     const lc = queue.lifecycle;

@@ -24,8 +24,8 @@ export class InlineSyncWriter implements StoreWriter {
     return ++this.written;
   }
 
-  append(handle: number, id: number, buf: Buffer, start: number, end: number): number {
-    this.stores.append(handle, id, buf, start, end);
+  append(handle: number, id: number, buf: Buffer, start: number, end: number, expiresAt = 0): number {
+    this.stores.append(handle, id, buf, start, end, expiresAt);
     return ++this.written;
   }
 

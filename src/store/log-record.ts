@@ -8,6 +8,8 @@
  * integers little-endian; message ids are u64 (the shard's ids stay below 2^53).
  *
  *   MESSAGE    u64 msgId, block (as in shard/records.ts)     in NNNNNNNNNN.seg
+ *   TIMED      u64 msgId, f64 expiresAt, block: a message     in NNNNNNNNNN.seg
+ *              with a deadline (ms since the epoch), kept across a restart
  *   ACK        u64 msgId x n: these messages were acked      in NNNNNNNNNN.ack
  *   DELIVERED  u64 msgId x n: these were handed to consumers in NNNNNNNNNN.ack
  */
@@ -18,7 +20,20 @@ export const RECORD_HEADER = 9;
 export const KIND_MESSAGE = 1;
 export const KIND_ACK = 2;
 export const KIND_DELIVERED = 3;
+export const KIND_TIMED = 4;
 export const ID_BYTES = 8;
+/** A TIMED record's deadline, after its id. */
+export const DEADLINE_BYTES = 8;
+
+/** Whether a record of `kind` holds a message (MESSAGE or TIMED). */
+export const isMessage = (kind: number): boolean => kind === KIND_MESSAGE || kind === KIND_TIMED;
+
+/** Where the block starts in a message record's payload at buf[payloadAt..] of `kind`. */
+export const blockOffset = (kind: number): number => (kind === KIND_TIMED ? ID_BYTES + DEADLINE_BYTES : ID_BYTES);
+
+/** A message record's deadline (ms since the epoch), 0 for a MESSAGE: it has none. */
+export const recordDeadline = (buf: Buffer, kind: number, payloadAt: number): number =>
+  kind === KIND_TIMED ? buf.readDoubleLE(payloadAt + ID_BYTES) : 0;
 
 export function writeId(buf: Buffer, at: number, id: number): void {
   writeU32LE(buf, at, id % 0x1_0000_0000);

@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { AppendFile } from './append-file.js';
-import { ID_BYTES, KIND_ACK, KIND_DELIVERED, KIND_MESSAGE, RECORD_HEADER, sealRecord, writeId } from './log-record.js';
+import { ID_BYTES, KIND_ACK, KIND_DELIVERED, KIND_MESSAGE, KIND_TIMED, RECORD_HEADER, blockOffset, sealRecord, writeId } from './log-record.js';
 import { startsNewSegment } from './segment-layout.js';
 import { copyBytes } from '../protocol/copy-bytes.js';
 
@@ -103,19 +103,21 @@ export class QueueStore {
     this.nextSeq = recovered.length > 0 ? recovered[recovered.length - 1].seq + 1 : 1;
   }
 
-  /** Appends message `id` (greater than any before) whose block is buf[start..end). */
-  append(id: number, buf: Buffer, start: number, end: number): void {
+  /** Appends message `id` (greater than any before) whose block is buf[start..end), with its deadline (0: none). */
+  append(id: number, buf: Buffer, start: number, end: number, expiresAt = 0): void {
     if (!(id > this.lastId)) throw new Error(`store: message id ${id} after ${this.lastId}`);
     this.lastId = id;
-    const payload = ID_BYTES + end - start;
+    const kind = expiresAt === 0 ? KIND_MESSAGE : KIND_TIMED;
+    const payload = blockOffset(kind) + end - start;
     let seg = this.current;
     // The shard mirrors this placement (SegmentLayout) to find paged-out messages again.
     if (seg === null || startsNewSegment(seg.count, seg.log.size, RECORD_HEADER + payload, this.segmentSize)) seg = this.rollOver();
     const b = seg.log.reserve(RECORD_HEADER + payload);
     const at = seg.log.at;
-    b[at + 8] = KIND_MESSAGE;
+    b[at + 8] = kind;
     writeId(b, at + RECORD_HEADER, id);
-    copyBytes(buf, start, end, b, at + RECORD_HEADER + ID_BYTES);
+    if (expiresAt !== 0) b.writeDoubleLE(expiresAt, at + RECORD_HEADER + ID_BYTES);
+    copyBytes(buf, start, end, b, at + RECORD_HEADER + blockOffset(kind));
     sealRecord(b, at, payload);
     if (seg.count === 0) seg.firstId = id;
     seg.lastId = id;

@@ -13,7 +13,7 @@
  * is reported and the rest of that segment skipped, but the file is left alone.
  */
 import fs from 'node:fs';
-import { ID_BYTES, KIND_ACK, KIND_DELIVERED, KIND_MESSAGE, RECORD_HEADER, readId, scanRecords } from './log-record.js';
+import { ID_BYTES, KIND_ACK, KIND_DELIVERED, RECORD_HEADER, blockOffset, isMessage, readId, recordDeadline, scanRecords } from './log-record.js';
 import { segmentPath, type SegmentState } from './queue-store.js';
 import { bodySize } from '../shard/lifecycle.js';
 
@@ -23,6 +23,8 @@ export interface RecoveredMessage {
   block: Buffer;
   /** a DELIVERED mark was on disk: deliver it with redelivered=true */
   delivered: boolean;
+  /** when it expires (ms since the epoch), as it was given at its publish; 0: it had no deadline */
+  expiresAt: number;
 }
 
 /** How much of a queue recovery loads into memory; the rest stays on disk, to be read back in turn. */
@@ -47,6 +49,8 @@ export interface Recovery {
   messages: RecoveredMessage[];
   /** the unacked messages after those, left on disk; null when all fit */
   pagedOut: PagedOut | null;
+  /** some message on disk has a deadline: the queue's heads must be watched */
+  timed: boolean;
   /** what the QueueStore that goes on writing this directory needs to know */
   segments: SegmentState[];
   /** the next message id to use: above every id on disk */
@@ -56,7 +60,7 @@ export interface Recovery {
 }
 
 export function recoverQueue(dir: string, window: RecoveryWindow = { messages: Infinity, bytes: Infinity }): Recovery {
-  const result: Recovery = { messages: [], pagedOut: null, segments: [], nextId: 1, warnings: [] };
+  const result: Recovery = { messages: [], pagedOut: null, timed: false, segments: [], nextId: 1, warnings: [] };
   let loadedBytes = 0;
   if (!fs.existsSync(dir)) return result;
   const seqs = (ext: string) =>
@@ -73,14 +77,18 @@ export function recoverQueue(dir: string, window: RecoveryWindow = { messages: I
     const path = segmentPath(dir, seq, 'seg');
     const buf = fs.readFileSync(path);
     const ids: number[] = [];
-    /** where each message's record starts and ends in buf */
+    /** where each message's block starts and ends in buf, and its record starts */
     const starts: number[] = [];
+    const blocks: number[] = [];
     const ends: number[] = [];
+    const deadlines: number[] = [];
     const scan = scanRecords(buf, (kind, at, end) => {
-      if (kind !== KIND_MESSAGE) return;
+      if (!isMessage(kind)) return;
       ids.push(readId(buf, at));
       starts.push(at - RECORD_HEADER);
+      blocks.push(at + blockOffset(kind));
       ends.push(end);
+      deadlines.push(recordDeadline(buf, kind, at));
     });
     let bytes = buf.length;
     if (scan.problem !== null) {
@@ -103,16 +111,17 @@ export function recoverQueue(dir: string, window: RecoveryWindow = { messages: I
       }
       const recordAt = starts[k];
       const paged = result.pagedOut;
+      result.timed ||= deadlines[k] !== 0;
       if (paged !== null || result.messages.length >= window.messages || loadedBytes >= window.bytes) {
-        const body = bodySize(buf.subarray(recordAt + RECORD_HEADER + ID_BYTES, ends[k]));
+        const body = bodySize(buf.subarray(blocks[k], ends[k]));
         if (paged !== null) {
           paged.count++;
           paged.bodyBytes += body;
         } else result.pagedOut = { count: 1, bodyBytes: body, seq, offset: recordAt };
       } else {
-        const block = Buffer.from(buf.subarray(recordAt + RECORD_HEADER + ID_BYTES, ends[k])); // a copy: the file's buffer is not kept
+        const block = Buffer.from(buf.subarray(blocks[k], ends[k])); // a copy: the file's buffer is not kept
         loadedBytes += block.length;
-        result.messages.push({ id: ids[k], block, delivered: delivered.has(ids[k]) });
+        result.messages.push({ id: ids[k], block, delivered: delivered.has(ids[k]), expiresAt: deadlines[k] });
       }
     }
     if (ackedHere === ids.length) {

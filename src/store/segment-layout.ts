@@ -5,15 +5,15 @@
  * back later; both sides follow this one rule from the same start, so the
  * mirror needs no answer from the writer.
  */
-import { ID_BYTES, RECORD_HEADER } from './log-record.js';
+import { DEADLINE_BYTES, ID_BYTES, RECORD_HEADER } from './log-record.js';
 
 /** Whether a record of `recordBytes` starts a new segment after one holding `count` records in `size` bytes. */
 export function startsNewSegment(count: number, size: number, recordBytes: number, segmentSize: number): boolean {
   return count > 0 && size + recordBytes > segmentSize;
 }
 
-/** The bytes of the MESSAGE record of a block of `blockBytes`. */
-export const messageRecordBytes = (blockBytes: number): number => RECORD_HEADER + ID_BYTES + blockBytes;
+/** The bytes of the record of a block of `blockBytes`: a MESSAGE, or TIMED when it has a deadline. */
+export const messageRecordBytes = (blockBytes: number, timed: boolean): number => RECORD_HEADER + ID_BYTES + (timed ? DEADLINE_BYTES : 0) + blockBytes;
 
 export class SegmentLayout {
   /** the segment the last append went into (0: none yet) */
@@ -34,9 +34,9 @@ export class SegmentLayout {
     if (this.seq >= seq) this.seq = 0;
   }
 
-  /** Places the next append, a block of `blockBytes`: `seq` and `offset` then say where its record is. */
-  place(blockBytes: number): void {
-    const bytes = messageRecordBytes(blockBytes);
+  /** Places the next append, a block of `blockBytes` (`timed`: with a deadline): `seq` and `offset` then say where its record is. */
+  place(blockBytes: number, timed: boolean): void {
+    const bytes = messageRecordBytes(blockBytes, timed);
     if (this.seq === 0 || startsNewSegment(this.count, this.size, bytes, this.segmentSize)) {
       this.seq = this.nextSeq++;
       this.size = 0;

@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import { crc32 } from './crc32.js';
-import { ID_BYTES, KIND_ACK, KIND_DELIVERED, KIND_MESSAGE, RECORD_HEADER, readId, scanRecords } from './log-record.js';
+import { ID_BYTES, KIND_ACK, KIND_DELIVERED, RECORD_HEADER, blockOffset, isMessage, readId, recordDeadline, scanRecords } from './log-record.js';
 import { segmentPath } from './queue-store.js';
 import { log } from '../log/logger.js';
 
@@ -26,8 +26,8 @@ export const READ_BYTES = 1024 * 1024;
 let scratch: Buffer | null = null;
 
 export interface ReadSink {
-  /** An unacked message read back; `block` is the reader's own copy. */
-  onRead(id: number, block: Buffer, delivered: boolean): void;
+  /** An unacked message read back; `block` is the reader's own copy; `expiresAt`: its deadline, 0 for none. */
+  onRead(id: number, block: Buffer, delivered: boolean, expiresAt: number): void;
 }
 
 export class SegmentReader {
@@ -120,11 +120,12 @@ export class SegmentReader {
   /** Hands the MESSAGE record buf[at..at + size) to the sink unless acked: 1 handed, 0 skipped, -1 damaged. */
   private take(buf: Buffer, at: number, size: number, sink: ReadSink): number {
     if (crc32(buf, at + 8, at + size) !== buf.readUInt32LE(at + 4)) return -1;
-    if (buf[at + 8] !== KIND_MESSAGE) return 0;
+    const kind = buf[at + 8];
+    if (!isMessage(kind)) return 0;
     const id = readId(buf, at + RECORD_HEADER);
     if (this.acked !== null && this.acked.has(id)) return 0;
-    const block = Buffer.from(buf.subarray(at + RECORD_HEADER + ID_BYTES, at + size));
-    sink.onRead(id, block, this.delivered !== null && this.delivered.has(id));
+    const block = Buffer.from(buf.subarray(at + RECORD_HEADER + blockOffset(kind), at + size));
+    sink.onRead(id, block, this.delivered !== null && this.delivered.has(id), recordDeadline(buf, kind, at + RECORD_HEADER));
     return 1;
   }
 

@@ -25,9 +25,9 @@ export class StoreSet {
     this.recount(store);
   }
 
-  append(handle: number, id: number, buf: Buffer, start: number, end: number): void {
+  append(handle: number, id: number, buf: Buffer, start: number, end: number, expiresAt = 0): void {
     const store = this.store(handle);
-    store.append(id, buf, start, end);
+    store.append(id, buf, start, end, expiresAt);
     this.touched.add(store);
   }
 
@@ -108,7 +108,7 @@ export class StoreSet {
       case C.OP_APPEND: {
         const pad = buf[at + C.ID_HEADER];
         const tail = buf[at + C.ID_HEADER + 1];
-        this.append(handle, readF64LE(buf, at + C.HANDLE_HEADER), buf, at + C.APPEND_HEADER + pad, end - tail);
+        this.append(handle, readF64LE(buf, at + C.HANDLE_HEADER), buf, at + C.APPEND_HEADER + pad, end - tail, readF64LE(buf, at + C.ID_HEADER + 2));
         break;
       }
       case C.OP_ACK:

@@ -14,8 +14,8 @@ import type { SegmentState } from './queue-store.js';
 export interface StoreWriter {
   /** Starts writing queue `handle` into `dir`, after what recoverQueue(dir) found there. */
   open(handle: number, dir: string, segments?: SegmentState[], segmentSize?: number): number;
-  /** Appends message `id` (ids increase per queue) whose block is buf[start..end): copied at once. */
-  append(handle: number, id: number, buf: Buffer, start: number, end: number): number;
+  /** Appends message `id` (ids increase per queue) whose block is buf[start..end), copied at once, with its deadline (0: none). */
+  append(handle: number, id: number, buf: Buffer, start: number, end: number, expiresAt?: number): number;
   /** An appended message was acked or dropped (purge, delete-on-ack of no-ack delivery). */
   ack(handle: number, id: number): number;
   /** An appended message was handed to a consumer: after a crash it comes back redelivered. */

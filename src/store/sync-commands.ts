@@ -3,7 +3,7 @@
  * is one command and counts one in the "durable up to" figure. Little-endian.
  *
  *   OPEN (1)       u8 op, u32 handle, msgpack { dir, segments, segmentSize }
- *   APPEND (2)     u8 op, u32 handle, f64 msgId, u8 pad, u8 tail, pad bytes, block, tail bytes
+ *   APPEND (2)     u8 op, u32 handle, f64 msgId, u8 pad, u8 tail, f64 expiresAt (0: none), pad bytes, block, tail bytes
  *                  (the pad places the block to agree mod 8 with where the shard copies it from: alignPad)
  *   ACK (3)        u8 op, u32 handle, f64 msgId
  *   DELIVERED (4)  u8 op, u32 handle, f64 msgId
@@ -26,8 +26,8 @@ export const OP_DROP_FROM = 8;
 export const HANDLE_HEADER = 5;
 /** APPEND, ACK, DELIVERED: the handle header then an f64 id */
 export const ID_HEADER = 13;
-/** APPEND: the id header, then the bytes left unused before the block and after it */
-export const APPEND_HEADER = ID_HEADER + 2;
+/** APPEND: the id header, the bytes left unused before the block and after it, the deadline */
+export const APPEND_HEADER = ID_HEADER + 2 + 8;
 
 export interface OpenCommand {
   dir: string;

@@ -97,13 +97,14 @@ export class SyncWriter implements StoreWriter {
     return this.end();
   }
 
-  append(handle: number, id: number, buf: Buffer, start: number, end: number): number {
+  append(handle: number, id: number, buf: Buffer, start: number, end: number, expiresAt = 0): number {
     const slack = alignSlack(end - start);
     const w = this.begin(C.OP_APPEND, handle, C.APPEND_HEADER + end - start + slack);
     const pad = alignPad(buf, start, w.buf, w.offset + C.APPEND_HEADER, slack);
     writeF64LE(w.buf, w.offset + C.HANDLE_HEADER, id);
     w.buf[w.offset + C.ID_HEADER] = pad;
     w.buf[w.offset + C.ID_HEADER + 1] = slack - pad;
+    writeF64LE(w.buf, w.offset + C.ID_HEADER + 2, expiresAt);
     copyBytes(buf, start, end, w.buf, w.offset + C.APPEND_HEADER + pad);
     const written = this.end();
     this.unflushed += end - start;

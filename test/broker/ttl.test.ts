@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import type { GetMessage } from 'amqplib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { startBroker } from '../../dist/src/index.js';
@@ -40,32 +41,68 @@ describe.each(MODES)('message and queue TTL: $name', ({ workers }) => {
     }
   });
 
-  it('a durable queue recovered from disk keeps its TTL: its persistent messages expire after the restart', async () => {
+  it('a durable queue recovered from disk keeps each message\'s deadline from its publish, as RabbitMQ 3.10.8: not restarted, dead-lettered once due', async () => {
     const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'warren-ttl-'));
     try {
       const queue = uniq('ttl-durable');
+      const dead = uniq('ttl-durable-dead');
       let broker = await startBroker({ port: 0, host: '127.0.0.1', workers, dataDir });
+      let published: number;
       try {
         const conn = await connect(broker.url);
         const ch = await confirmChannel(conn);
-        await ch.assertQueue(queue, { durable: true, arguments: { 'x-message-ttl': 3000 } });
-        for (const body of numbered(5)) ch.sendToQueue(queue, Buffer.from(body), { persistent: true });
+        await ch.assertQueue(dead, { durable: true });
+        await ch.assertQueue(queue, { durable: true, arguments: { 'x-message-ttl': 3000, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead } });
+        published = Date.now();
+        // due while the broker is down; then the queue's TTL; a longer expiration counts for less than the TTL
+        ch.sendToQueue(queue, Buffer.from('m0'), { persistent: true, expiration: '300' });
+        for (const body of ['m1', 'm2']) ch.sendToQueue(queue, Buffer.from(body), { persistent: true });
+        ch.sendToQueue(queue, Buffer.from('m3'), { persistent: true, expiration: '60000' });
         await ch.waitForConfirms();
         await conn.close();
       } finally {
         await broker.close();
       }
+      await sleep(1500); // down long enough that a TTL counted from the restart would show
       broker = await startBroker({ port: 0, host: '127.0.0.1', workers, dataDir });
       try {
         const conn = await connect(broker.url);
         const ch = await confirmChannel(conn);
-        expect((await ch.checkQueue(queue)).messageCount).toBe(5); // 3 s from the recovery: room for a slow start
+        await eventually(async () => expect((await ch.checkQueue(dead)).messageCount).toBe(1), 1000);
+        expect(((await ch.get(dead, { noAck: true })) as GetMessage).content.toString()).toBe('m0');
+        expect((await ch.checkQueue(queue)).messageCount).toBe(3);
         await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(0), 5000);
+        // 3 s from the publish, not 4.5 s and more from the restart
+        const expired = Date.now() - published;
+        expect(expired).toBeLessThan(4300);
+        const letters = await drain(ch, dead);
+        expect(letters).toEqual(['m1', 'm2', 'm3']);
         await conn.close();
       } finally {
         await broker.close();
       }
     } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a message past the paging window keeps its expiration: read back from disk, it still expires', async () => {
+    const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'warren-ttl-'));
+    const broker = await startBroker({ port: 0, host: '127.0.0.1', workers, dataDir });
+    try {
+      const conn = await connect(broker.url);
+      const ch = await confirmChannel(conn);
+      const queue = uniq('ttl-paged');
+      await ch.assertQueue(queue, { durable: true }); // no queue TTL: paged like any durable queue
+      const count = 6000; // past the 4,096-message window
+      for (let i = 0; i < count; i++) ch.sendToQueue(queue, Buffer.from(`m${i}`), { persistent: true, expiration: i < count - 1 ? '4000' : undefined });
+      await ch.waitForConfirms();
+      expect((await ch.checkQueue(queue)).messageCount).toBe(count);
+      await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(1), 10_000);
+      expect(await drain(ch, queue)).toEqual([`m${count - 1}`]);
+      await conn.close();
+    } finally {
+      await broker.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });

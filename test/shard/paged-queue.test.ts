@@ -138,7 +138,7 @@ describe('a paged ShardQueue against a model', () => {
               backlog = new Backlog();
               store = new QueueStore(dir, recovery.segments, paging.segmentSize);
               queue = new ShardQueue(1, 'q', backlog, dir);
-              for (const m of recovery.messages) queue.restore(storedMessage(m.block), m.id, m.delivered);
+              for (const m of recovery.messages) queue.restore(storedMessage(m.block), m.id, m.delivered, m.expiresAt);
               queue.startIdsAt(recovery.nextId);
               const seqs = recovery.segments.map((s) => s.seq);
               queue.page(seqs.length > 0 ? seqs[seqs.length - 1] + 1 : 1, seqs, recovery.pagedOut, paging);

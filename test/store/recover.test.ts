@@ -96,7 +96,7 @@ describe('recoverQueue on damaged files', () => {
   it('recovers an empty or missing directory as an empty queue', () => {
     const root = tempDir();
     dirs.push(root);
-    expect(recoverQueue(join(root, 'none'))).toEqual({ messages: [], pagedOut: null, segments: [], nextId: 1, warnings: [] });
+    expect(recoverQueue(join(root, 'none'))).toEqual({ messages: [], pagedOut: null, timed: false, segments: [], nextId: 1, warnings: [] });
     fs.writeFileSync(join(root, '0000000001.seg'), Buffer.alloc(0)); // a segment created just before a crash
     expect(recoverQueue(root).messages).toEqual([]);
     expect(fs.readdirSync(root)).toEqual([]);

@@ -15,10 +15,10 @@ import { numberedBlock, numberOf, scratchQueueDirs } from './helpers.js';
 
 const newDir = scratchQueueDirs();
 
-/** Reads everything a reader gives, `count` at most, as [id, number in body, delivered]. */
-function readAll(reader: SegmentReader, count: number, perRead = 100): [number, number, boolean][] {
-  const got: [number, number, boolean][] = [];
-  const sink = { onRead: (id: number, block: Buffer, delivered: boolean) => void got.push([id, numberOf(block), delivered]) };
+/** Reads everything a reader gives, `count` at most, as [id, number in body, delivered, deadline]. */
+function readAll(reader: SegmentReader, count: number, perRead = 100): [number, number, boolean, number][] {
+  const got: [number, number, boolean, number][] = [];
+  const sink = { onRead: (id: number, block: Buffer, delivered: boolean, expiresAt: number) => void got.push([id, numberOf(block), delivered, expiresAt]) };
   while (got.length < count) {
     if (reader.read(Math.min(perRead, count - got.length), 1 << 30, sink) === 0) break;
   }
@@ -26,17 +26,20 @@ function readAll(reader: SegmentReader, count: number, perRead = 100): [number, 
 }
 
 describe('SegmentLayout and SegmentReader', () => {
-  it('the layout mirror finds every append where the store put it, whatever the sizes', () => {
+  it('the layout mirror finds every append where the store put it, whatever the sizes and deadlines', () => {
+    // a deadline (ms since the epoch) makes a TIMED record, 8 bytes longer; 0: a MESSAGE record
+    const deadline = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2 ** 45 }));
     fc.assert(
-      fc.property(fc.array(fc.nat(3000), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1024, max: 16 * 1024 }), fc.nat(59), (sizes, segmentSize, from) => {
+      fc.property(fc.array(fc.tuple(fc.nat(3000), deadline), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1024, max: 16 * 1024 }), fc.nat(59), (messages, segmentSize, from) => {
+        const sizes = messages.map(([size]) => size);
         const dir = newDir();
         const store = new QueueStore(dir, [], segmentSize);
         const layout = new SegmentLayout(1, segmentSize);
         const places: [number, number][] = [];
-        sizes.forEach((size, i) => {
+        messages.forEach(([size, expiresAt], i) => {
           const block = numberedBlock(i + 1, size);
-          store.append(i + 1, block, 0, block.length);
-          layout.place(block.length);
+          store.append(i + 1, block, 0, block.length, expiresAt);
+          layout.place(block.length, expiresAt !== 0);
           places.push([layout.seq, layout.offset]);
         });
         store.close();
@@ -46,7 +49,7 @@ describe('SegmentLayout and SegmentReader', () => {
         reader.seek(...places[start]);
         const got = readAll(reader, sizes.length - start);
         reader.close();
-        expect(got.map(([id, n]) => [id, n])).toEqual(sizes.slice(start).map((_, i) => [start + i + 1, start + i + 1]));
+        expect(got.map(([id, n, , expiresAt]) => [id, n, expiresAt])).toEqual(messages.slice(start).map(([, expiresAt], i) => [start + i + 1, start + i + 1, expiresAt]));
         expect(reader.ended).toBe(false);
       }),
       { numRuns: 40 },

@@ -30,8 +30,11 @@ async function durableUpTo(writer: SyncWriter, bell: SharedDoorbell, seq: number
   bell.disarm();
 }
 
+/** Every third message has a deadline (ms since the epoch, with a fraction: an f64 on its way), the others none. */
+const deadlineOf = (id: number) => (id % 3 === 0 ? 1.8e12 + id + 0.5 : 0);
+
 describe('SyncWriter', () => {
-  it('makes 10,000 appends durable with far fewer fsyncs, then recovers all of them in order', async () => {
+  it('makes 10,000 appends durable with far fewer fsyncs, then recovers all of them in order, deadlines kept', async () => {
     const dir = newDir();
     const bell = new SharedDoorbell();
     const writer = SyncWriter.start(bell.words.buffer as SharedArrayBuffer, 1024 * 1024);
@@ -39,7 +42,7 @@ describe('SyncWriter', () => {
     let last = 0;
     for (let id = 1; id <= 10_000; id++) {
       const block = numberedBlock(id, 1024);
-      last = writer.append(7, id, block, 0, block.length);
+      last = writer.append(7, id, block, 0, block.length, deadlineOf(id));
       if (id % 50 === 0) writer.flush();
     }
     writer.flush();
@@ -55,6 +58,8 @@ describe('SyncWriter', () => {
     const r = recoverQueue(dir);
     expect(r.warnings).toEqual([]);
     expect(r.messages.map((m) => numberOf(m.block))).toEqual(Array.from({ length: 10_000 }, (_, i) => i + 1));
+    expect(r.messages.map((m) => m.expiresAt)).toEqual(Array.from({ length: 10_000 }, (_, i) => deadlineOf(i + 1)));
+    expect(r.timed).toBe(true);
   });
 
   it('wakes the worker as a batch\'s appends add up, before the batch ends (its flush): the disk starts on the first of them', async () => {
