@@ -250,6 +250,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     let service = this.vhosts.get(name);
     if (service === undefined) {
       this.vhosts.set(name, (service = new VHostService(name, this)));
+      this.firehose.created(service.topology);
       this.definitions?.changed();
     }
     return service;
@@ -544,7 +545,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     const service = this.vhosts.get(name);
     if (service === undefined) throw new Error(`no vhost '${name}'`);
     this.vhosts.delete(name);
-    this.firehose.setTracing(service.topology, false);
+    this.firehose.deleted(service.topology);
     this.access.forgetVHost(name);
     this.accessChanged();
     const closing = new AmqpError(ReplyCode.CONNECTION_FORCED, `vhost '${name}' is deleted`, 0, 0, true);

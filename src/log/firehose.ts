@@ -46,6 +46,8 @@ const PROPERTIES: [string, number, keyof BasicProperties][] = [
 
 export class Firehose {
   private listening = false;
+  /** the vhosts that trace, by name: one deleted and made again traces again, as RabbitMQ remembers the name */
+  private readonly traced = new Set<string>();
   private readonly onPublish = (e: PublishEvent) => {
     if (!e.transactional) this.tracePublish(e);
   };
@@ -60,7 +62,25 @@ export class Firehose {
 
   /** Turns a vhost's tracing on or off. */
   setTracing(topology: VHost, on: boolean): void {
+    if (on) this.traced.add(topology.name);
+    else this.traced.delete(topology.name);
     topology.tracing = on;
+    this.listen();
+  }
+
+  /** A vhost was made: it traces if one of its name did. */
+  created(topology: VHost): void {
+    if (this.traced.has(topology.name)) this.setTracing(topology, true);
+  }
+
+  /** A vhost was deleted: its name stays traced. */
+  deleted(topology: VHost): void {
+    topology.tracing = false;
+    this.listen();
+  }
+
+  /** Listens to the rig's hooks while some vhost traces. */
+  private listen(): void {
     let any = false;
     for (const v of this.vhosts()) any ||= v.tracing;
     if (any === this.listening) return;

@@ -237,6 +237,33 @@ for (const mode of MODES) {
       }
     });
 
+    it('a vhost deleted while it traced and made again traces again, as RabbitMQ 3.10.8 remembers the name; one turned off first does not', async () => {
+      const name = uniq('fh-again');
+      const path = `/api/vhosts/${name}`;
+      const grant = () => m.api('PUT', `/api/permissions/${name}/guest`, { configure: '.*', write: '.*', read: '.*' });
+      expect((await m.api('PUT', path, {})).status).toBe(201);
+      expect((await tracing(m, name, true)).status).toBe(204);
+      expect((await m.api('DELETE', path)).status).toBe(204);
+      expect((await m.api('PUT', path, {})).status).toBe(201);
+      expect((await m.api('GET', path)).body.tracing).toBe(true);
+      await grant();
+      const url = new URL(m.broker.url);
+      url.pathname = `/${name}`;
+      const conn = await connect(url.toString());
+      const ch = await confirmChannel(conn);
+      const traces = await traceInbox(ch);
+      const { queue } = await ch.assertQueue('', { exclusive: true });
+      ch.sendToQueue(queue, Buffer.from('m0'));
+      await ch.waitForConfirms();
+      await eventually(() => expect(traces.map((t) => `${t.key} ${t.body}`)).toEqual(['publish. m0']));
+      await conn.close();
+      expect((await tracing(m, name, false)).status).toBe(204);
+      expect((await m.api('DELETE', path)).status).toBe(204);
+      expect((await m.api('PUT', path, {})).status).toBe(201);
+      expect((await m.api('GET', path)).body.tracing).toBe(false);
+      expect((await m.api('DELETE', path)).status).toBe(204);
+    });
+
     it('traces one vhost, not another; a PUT without tracing keeps it; a non-boolean is a 400; amq.rabbitmq.trace is internal', async () => {
       const [traced, other] = [uniq('fh-vh'), uniq('fh-vh')];
       // (the API grants the vhost's creator, guest, its permissions)

@@ -227,12 +227,14 @@ async function call(base: string, auth: string, r: Request): Promise<{ status: n
 }
 
 /**
- * Turns a vhost's tracing off if it exists: RabbitMQ keeps a deleted vhost's
- * tracing (rabbit_trace's list of vhost names) for the next vhost of that
- * name; warren's new vhost starts without.
+ * Leaves no vhost `path` and no tracing remembered for its name: RabbitMQ and
+ * warren keep a deleted vhost's tracing (rabbit_trace's list of vhost names)
+ * for the next vhost of that name, and RabbitMQ outlives the test's warren.
  */
-async function untrace(origin: string, auth: string, path: string): Promise<void> {
-  if ((await call(origin, auth, { method: 'GET', path, what: 'none' })).status === 200) await call(origin, auth, { method: 'PUT', path, body: { tracing: false }, what: 'none' });
+async function forgetVHost(origin: string, auth: string, path: string): Promise<void> {
+  await call(origin, auth, { method: 'PUT', path, body: {}, what: 'none' });
+  await call(origin, auth, { method: 'PUT', path, body: { tracing: false }, what: 'none' });
+  await call(origin, auth, { method: 'DELETE', path, what: 'none' });
 }
 
 /** Runs the requests on one broker; returns each one's comparable answer. */
@@ -250,7 +252,6 @@ async function ledger(url: string, requests: Request[]): Promise<string[]> {
           continue;
         }
       }
-      if (r.method === 'DELETE' && r.path.startsWith('/api/vhosts/')) await untrace(origin, auth, r.path);
       const { status, body } = await call(origin, auth, r);
       out.push(`${r.method} ${r.path.replaceAll(P, '')} ${comparable(r, status, body)}`);
       // RabbitMQ's queues take a new policy, and send what they drop or a get rejects to their dead-letter exchange, after the answer
@@ -265,8 +266,7 @@ async function ledger(url: string, requests: Request[]): Promise<string[]> {
     for (const q of QUEUES) await call(origin, auth, { method: 'DELETE', path: `/api/queues/%2F/${enc(q)}`, what: 'none' });
     for (const x of EXCHANGES.slice(0, 2)) await call(origin, auth, { method: 'DELETE', path: `/api/exchanges/%2F/${enc(x)}`, what: 'none' });
     for (const u of [0, 1]) await call(origin, auth, { method: 'DELETE', path: userPath(u), what: 'none' });
-    for (const v of [0, 1]) await untrace(origin, auth, vhostPath(v));
-    for (const v of [0, 1]) await call(origin, auth, { method: 'DELETE', path: vhostPath(v), what: 'none' });
+    for (const v of [0, 1]) await forgetVHost(origin, auth, vhostPath(v));
   }
 }
 
