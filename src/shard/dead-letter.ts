@@ -108,12 +108,17 @@ function newDeath(v: BlockView, headers: TableEntry[], reason: Buffer, queue: Bu
   return entries;
 }
 
-/** The entry counted once more: its count plus one, or a count of 1 first when it has none (or one that is no number). */
+/**
+ * The entry counted once more: its count plus one, as a long (wrapping past
+ * the largest, as RabbitMQ's encoder keeps the low 64 bits), or a count of 1
+ * first when it has none (1 too for one that is no integer).
+ */
 function counted(entries: TableEntry[]): TableEntry[] {
   const at = entries.findIndex((e) => e.key.toString('latin1') === 'count');
   if (at < 0) return [tableEntry('count', encodedValue(1n)), ...entries];
   const old = entries[at].value;
-  entries[at] = tableEntry('count', encodedValue(COUNTABLE.has(old[0]) ? BigInt(decodedValue(old) as number | bigint) + 1n : 1n));
+  const count = COUNTABLE.has(old[0]) ? BigInt.asIntN(64, BigInt(decodedValue(old) as number | bigint) + 1n) : 1n;
+  entries[at] = tableEntry('count', encodedValue(count));
   return entries;
 }
 

@@ -10,7 +10,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MODES, channel, sleep, uniq, useBroker } from '../helpers.js';
-import { propertiesBytes } from '../property/arbitraries.js';
+import { fieldValueBytes, propertiesBytes } from '../property/arbitraries.js';
 import { shortstr, u16, u32, u8 } from '../wire/raw-client.js';
 import { Wire, entryOf, propertiesOf, typed, u64, type Typed } from '../wire/property-wire.js';
 
@@ -88,6 +88,42 @@ describe.each(MODES)('header bytes: $name', ({ workers }) => {
       );
     } finally {
       await done(quorum);
+    }
+  });
+
+  it('whatever x-death a client sent, dead-lettering goes on: three deaths later the event counted leads a readable x-death (fast-check)', async () => {
+    const { ch, wire, source, dead, done } = await deadLetterPair('hb-any', true);
+    const S = (s: string) => Buffer.concat([Buffer.from('S'), u32(Buffer.byteLength(s)), Buffer.from(s)]);
+    const entry = (k: string, v: Buffer) => Buffer.concat([shortstr(k), v]);
+    const field = (key: string, ...values: fc.Arbitrary<Buffer>[]) => fc.option(fc.oneof(...values, fieldValueBytes(1)).map((v) => entry(key, v)), { nil: undefined });
+    // tables that look like death entries (this queue's or another's, counts of any type), and anything else
+    const item = fc.oneof(
+      fc.tuple(field('queue', fc.constant(S(source)), fc.constant(S(dead))), field('reason', fc.constant(S('rejected'))), field('count', ...['l0000000000000007', 'l7fffffffffffffff', 'Tffffffffffffffff', 'b80'].map((v) => fc.constant(Buffer.concat([Buffer.from(v[0]), Buffer.from(v.slice(1), 'hex')])))), field('time'))
+        .map((entries) => {
+          const body = Buffer.concat(entries.flatMap((e) => (e === undefined ? [] : [e])));
+          return Buffer.concat([Buffer.from('F'), u32(body.length), body]);
+        }),
+      fieldValueBytes(2),
+    );
+    const xDeath = fc.oneof(fc.array(item, { maxLength: 6 }).map((items) => Buffer.concat([Buffer.from('A'), u32(Buffer.concat(items).length), ...items])), fieldValueBytes(1));
+    try {
+      await fc.assert(
+        fc.asyncProperty(xDeath, async (value) => {
+          const headers = Buffer.concat([shortstr('x-death'), value]);
+          wire.publish(source, Buffer.concat([u16(0x2000), u32(headers.length), headers]), 'any');
+          for (const queue of [source, dead, source]) wire.reject((await wire.get(queue, false)).tag);
+          const got = propertiesOf((await wire.get(dead, true)).properties).headers;
+          const [type, items] = typed(entryOf(got, 'x-death')!.value);
+          expect(type).toBe('A');
+          const first = new Map((items as Typed[])[0][1] as [string, Typed][]);
+          expect([first.get('queue'), first.get('reason'), first.get('count')?.[0]]).toEqual([['S', source], ['S', 'rejected'], 'l']);
+        }),
+        { numRuns: 40 },
+      );
+      // and the broker still serves
+      expect((await ch.checkQueue(source)).messageCount).toBe(0);
+    } finally {
+      await done();
     }
   });
 
