@@ -10,7 +10,7 @@ import type { GetResult } from '../acceptor/shard-link.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import { decodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
 import { BlockView, SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE } from '../shard/records.js';
-import { toJsonTable } from '../definitions/rabbit-format.js';
+import { arrayItems, decodedValue, headerEntries, tableValueEntries, type TableEntry } from '../protocol/header-edit.js';
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import { publish } from '../acceptor/internal-publish.js';
 import { exchangeName, type Api, type Route } from './api.js';
@@ -181,7 +181,7 @@ function messageJson(g: GetResult, base64: boolean, truncate: number): Record<st
     const v = decoded[key];
     if (v !== undefined) properties[name] = typeof v === 'bigint' ? Number(v) : v;
   }
-  if (decoded.headers !== undefined) properties.headers = toJsonTable(decoded.headers);
+  if (decoded.headers !== undefined) properties.headers = tableJson(headerEntries(buf, view.propertiesAt, view.propertiesEnd));
   const body = buf.subarray(view.bodyAt, view.end);
   const shown = body.subarray(0, Math.min(body.length, truncate));
   const text = base64 ? undefined : utf8(shown);
@@ -199,6 +199,38 @@ function messageJson(g: GetResult, base64: boolean, truncate: number): Record<st
 }
 
 /** The bytes as text when they are valid UTF-8 (encoding "auto"), else undefined. */
+/**
+ * A message's headers as RabbitMQ's management API writes them
+ * (rabbit_mgmt_format), read from their bytes: a string or byte array that is
+ * not UTF-8 says so with its base64, void is "undefined", and a decimal is its
+ * scale, a point and its digits, as RabbitMQ 3.10.8 renders it.
+ */
+function tableJson(entries: readonly TableEntry[]): Record<string, unknown> {
+  return Object.fromEntries(entries.map((e) => [e.key.toString('utf8'), valueJson(e.value)]));
+}
+
+function valueJson(value: Buffer): unknown {
+  switch (String.fromCharCode(value[0])) {
+    case 'F':
+      return tableJson(tableValueEntries(value)!);
+    case 'A':
+      return arrayItems(value).map(valueJson);
+    case 'V':
+      return 'undefined';
+    case 'D':
+      return Number(`${value[1]}.${value.readUInt32BE(2)}`);
+    case 'S':
+    case 'x': {
+      const bytes = value.subarray(5);
+      return utf8(bytes) ?? `Not UTF-8, base64 is: ${bytes.toString('base64').replace(/.{76}(?=.)/g, '$&\n')}`;
+    }
+    default: {
+      const v = decodedValue(value);
+      return typeof v === 'bigint' ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : v;
+    }
+  }
+}
+
 function utf8(bytes: Buffer): string | undefined {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);

@@ -7,6 +7,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MODES, channel, connect, uniq } from '../helpers.js';
 import { enc, managedBroker } from './support.js';
+import { Wire } from '../wire/property-wire.js';
+import { shortstr, u16, u32 } from '../wire/raw-client.js';
 
 for (const mode of MODES) {
   describe(`management API: exchanges, bindings, publish and get (${mode.name})`, () => {
@@ -230,6 +232,42 @@ for (const mode of MODES) {
         await conn.close();
       }
       expect((await m.api('GET', '/api/overview')).status).toBe(200);
+    });
+
+    it("get shows a message's headers as RabbitMQ 3.10.8's API does: not-UTF-8 strings as base64, void as \"undefined\", decimals as it renders them", async () => {
+      const queue = uniq('get-types');
+      const conn = await connect(m.broker.url);
+      const ch = await channel(conn);
+      await ch.assertQueue(queue, { exclusive: false });
+      const wire = await Wire.open(m.broker.port);
+      const entry = (key: string, value: Buffer) => Buffer.concat([shortstr(key), value]);
+      const sized = (letter: string, bytes: Buffer) => Buffer.concat([Buffer.from(letter), u32(bytes.length), bytes]);
+      const headers = Buffer.concat([
+        entry('long', sized('S', Buffer.alloc(100, 0xff))),
+        entry('xb', sized('x', Buffer.from([0xff, 0xfe]))),
+        entry('xt', sized('x', Buffer.from('bin'))),
+        entry('dec', Buffer.from('D\x03\0\0\0\x05', 'latin1')),
+        entry('A', sized('A', Buffer.from('VD\0\0\0\0\x07', 'latin1'))),
+        entry('F', sized('F', entry('T', Buffer.from('T\0\0\0\0\x65\x53\xf1\0', 'latin1')))),
+        entry('b', Buffer.from('b\xfe', 'latin1')),
+      ]);
+      try {
+        wire.publish(queue, Buffer.concat([u16(0x2000), u32(headers.length), headers]), 'x');
+        const got = await m.api('POST', `/api/queues/%2F/${queue}/get`, { count: 1, ackmode: 'ack_requeue_false', encoding: 'auto' });
+        expect(got.body[0].properties.headers).toEqual({
+          long: `Not UTF-8, base64 is: ${'/'.repeat(76)}\n${'/'.repeat(57)}w==`,
+          xb: 'Not UTF-8, base64 is: //4=',
+          xt: 'bin',
+          dec: 3.5,
+          A: ['undefined', 0.7],
+          F: { T: 1700000000 },
+          b: -2,
+        });
+      } finally {
+        wire.close();
+        await ch.deleteQueue(queue);
+        await conn.close();
+      }
     });
 
     it('get: ack_requeue_true leaves the messages (redelivered), ack_requeue_false and reject_requeue_false take them; base64 and truncate', async () => {
