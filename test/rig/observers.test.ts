@@ -46,6 +46,9 @@ describe.each(MODES)('observing hooks ($name)', ({ workers }) => {
       expect(e.properties.messageId).toBe(`id-${i}`);
       expect(e.properties.headers).toEqual({ n: i });
       expect(e.properties.deliveryMode === 2).toBe(i % 2 === 0);
+      // the bytes as amqplib sent them: flags (message-id, headers, delivery-mode), the table, then the values
+      expect(e.propertyBytes.readUInt16BE(0)).toBe(0x2000 | 0x1000 | 0x0080);
+      expect(e.propertyBytes.includes(Buffer.from(`id-${i}`))).toBe(true);
     }
 
     const ch = await channel(conn);
@@ -56,6 +59,7 @@ describe.each(MODES)('observing hooks ($name)', ({ workers }) => {
       expect(e).toMatchObject({ vhost: '/', queue: 'obs-q', consumerTag: inbox.consumerTag, get: false, redelivered: false, exchange: 'obs-x', routingKey: 'k' });
       expect(e.deliveryTag).toBe(messages[i].fields.deliveryTag);
       expect(e.properties.messageId).toBe(`id-${i}`);
+      expect(e.propertyBytes.equals(published[i].propertyBytes)).toBe(true);
     }
     for (const m of messages) ch.ack(m);
     await eventually(() => expect(acked).toHaveLength(N));
