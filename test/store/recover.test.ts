@@ -10,6 +10,9 @@ import { numberedBlock, numberOf, tempDir } from './helpers.js';
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
+/** Even messages have a deadline (a TIMED record), odd ones none (a MESSAGE record). */
+const deadline = (id: number) => (id % 2 === 0 ? 1.8e12 + id : 0);
+
 /** A queue directory with messages 1..count of `size` bytes in segments of `segmentSize`; 2 and 4 acked. */
 function writeQueue(count: number, segmentSize = 8 * 1024 * 1024, size = 100): string {
   const root = tempDir();
@@ -18,7 +21,7 @@ function writeQueue(count: number, segmentSize = 8 * 1024 * 1024, size = 100): s
   const store = new QueueStore(dir, [], segmentSize);
   for (let id = 1; id <= count; id++) {
     const block = numberedBlock(id, size);
-    store.append(id, block, 0, block.length);
+    store.append(id, block, 0, block.length, deadline(id));
   }
   store.ack(2);
   store.ack(4);
@@ -31,13 +34,16 @@ const survivors = (count: number, lost: number[]) => Array.from({ length: count 
 
 describe('recoverQueue on damaged files', () => {
   it('cuts a torn record off the last segment, keeps every message before it, and says so', () => {
-    for (const cut of [1, 5, RECORD_HEADER, 40]) {
+    // the last: into message 20's deadline, 3 of its 8 bytes left
+    const record = RECORD_HEADER + 16 + numberedBlock(20, 100).length;
+    for (const cut of [1, 5, RECORD_HEADER, 40, record - RECORD_HEADER - 8 - 3]) {
       const dir = writeQueue(20);
       const path = lastSegment(dir);
       const size = fs.statSync(path).size;
       fs.truncateSync(path, size - cut); // message 20 loses its last `cut` bytes
       const r = recoverQueue(dir);
       expect(r.messages.map((m) => numberOf(m.block))).toEqual(survivors(20, [20]));
+      expect(r.messages.map((m) => m.expiresAt)).toEqual(survivors(20, [20]).map(deadline));
       expect(r.warnings).toHaveLength(1);
       expect(r.warnings[0]).toMatch(/torn record.*cut off/);
       // The file was cut back: a second recovery finds it clean, and appending goes on.
