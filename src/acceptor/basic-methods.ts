@@ -6,9 +6,8 @@ import { SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE } from '../shard/records.js';
 import type { GetResult } from './shard-link.js';
 import { queueName, readable } from './queue-methods.js';
 import type { Channel } from './channel.js';
-import type { QueueRecord } from '../routing/topology.js';
-import type { FieldTable } from '../protocol/field-types.js';
 import { REPLY_TO } from './direct-reply-to.js';
+import { consumerPriority } from '../vhost/queue-arguments.js';
 
 export function basicMethod(ch: Channel, id: number, args: any): void | Promise<void> {
   const out = ch.conn.out;
@@ -71,19 +70,10 @@ function consume(ch: Channel, a: M.BasicConsume): void {
   if (broker.consumers.hasExclusive(queue) || (a.exclusive && (queue.consumerCount > 0 || singleActive))) {
     throw channelError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${queue.vhost}' in exclusive use`);
   }
-  const priority = consumerPriority(queue, a.arguments);
+  const priority = consumerPriority(queue.vhost, queue.name, queue.args, a.arguments);
   // consume-ok goes out before the shard can deliver: both go through this connection in order.
   if (!a.nowait) M.writeBasicConsumeOk(ch.conn.out, ch.id, { consumerTag: tag });
   broker.consumers.add(ch, queue, tag, a.noAck, a.exclusive, priority);
-}
-
-/** x-priority of basic.consume, checked as RabbitMQ 3.10 does (an integer; any size). */
-function consumerPriority(queue: QueueRecord, args: FieldTable): number {
-  const value = args['x-priority'];
-  if (value === undefined) return 0;
-  if ((typeof value === 'number' && Number.isInteger(value)) || typeof value === 'bigint') return Number(value);
-  const type = typeof value === 'string' ? 'longstr' : typeof value === 'boolean' ? 'bool' : typeof value === 'number' ? 'double' : Buffer.isBuffer(value) ? 'binary' : value === null ? 'void' : 'table';
-  throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg 'x-priority' for queue '${queue.name}' in vhost '${queue.vhost}': "expected integer, got ${type}"`);
 }
 
 /** The tag a consume asked for, or a generated one; a tag in use on the channel is a 530. */

@@ -44,17 +44,21 @@ export interface QueueProperties {
 /** RabbitMQ's highest x-max-priority. */
 const MAX_PRIORITY = 255;
 
-/** The arguments each queue type takes (rabbit_*_queue:capabilities() in 3.10); others known to any type are refused. */
+/**
+ * The arguments each queue type takes, in the order a redeclare compares them
+ * (rabbit_*_queue:capabilities() in 3.10, checked beside 3.10.8); others known
+ * to any type are refused.
+ */
 const TYPE_ARGS: Record<QueueType, readonly string[]> = {
   classic: [
     'x-expires', 'x-message-ttl', 'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-length',
-    'x-max-length-bytes', 'x-max-in-memory-length', 'x-max-in-memory-bytes', 'x-max-priority', 'x-overflow',
-    'x-queue-mode', 'x-single-active-consumer', 'x-queue-type', 'x-queue-master-locator',
+    'x-max-length-bytes', 'x-max-priority', 'x-overflow', 'x-queue-mode', 'x-queue-version',
+    'x-single-active-consumer', 'x-queue-type', 'x-queue-master-locator',
   ],
   quorum: [
     'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-dead-letter-strategy', 'x-expires', 'x-max-length',
     'x-max-length-bytes', 'x-max-in-memory-length', 'x-max-in-memory-bytes', 'x-overflow', 'x-single-active-consumer',
-    'x-queue-type', 'x-quorum-initial-group-size', 'x-delivery-limit', 'x-message-ttl',
+    'x-queue-type', 'x-quorum-initial-group-size', 'x-delivery-limit', 'x-message-ttl', 'x-queue-leader-locator',
   ],
   stream: [
     'x-max-length-bytes', 'x-queue-type', 'x-max-age', 'x-stream-max-segment-size-bytes', 'x-initial-cluster-size',
@@ -80,10 +84,18 @@ const nonNegInt: Check = (v, args, type) => intArg(v, args, type) ?? (num(v) < 0
 const MAX_EXPIRY_MS = 315_360_000_000;
 const expiry: Check = (v, args, type) => nonNegInt(v, args, type) ?? (num(v) > MAX_EXPIRY_MS ? `{value_too_large,${v}}` : undefined);
 const longstr: Check = (v, _args, type) => (isString(v) ? undefined : `{unacceptable_type,${type}}`);
+const bool: Check = (v, _args, type) => (typeof v === 'boolean' ? undefined : `{unacceptable_type,${type}}`);
 const oneOf = (values: readonly string[], error: (v: string) => string): Check => (v, args, type) =>
   longstr(v, args, type) ?? (values.includes(str(v)) ? undefined : error(str(v)));
 
-/** In rabbit_amqqueue:declare_args() order: the first failing one is reported. */
+const queueType = oneOf(['classic', 'quorum', 'stream'], (t) => `"unsupported queue type '${t}'"`);
+
+/**
+ * RabbitMQ 3.10.8's checks, in the order it makes them (found by declaring
+ * two bad arguments at a time beside it): the queue type first, these, then
+ * whether the type takes each argument (TYPE_ARGS), then LATE_CHECKS. The
+ * first failure is reported.
+ */
 const CHECKS: [string, Check][] = [
   ['x-expires', (v, args, type) => intArg(v, args, type) ?? (num(v) === 0 ? `{value_zero,0}` : expiry(v, args, type))],
   ['x-message-ttl', expiry],
@@ -95,10 +107,49 @@ const CHECKS: [string, Check][] = [
   ['x-max-in-memory-bytes', nonNegInt],
   ['x-max-priority', (v, args, type) => nonNegInt(v, args, type) ?? (num(v) > MAX_PRIORITY ? `{max_value_exceeded,${v}}` : undefined)],
   ['x-overflow', oneOf(['drop-head', 'reject-publish', 'reject-publish-dlx'], () => 'invalid_overflow')],
-  ['x-queue-mode', oneOf(['default', 'lazy'], (m) => `"unsupported queue mode '${m}'"`)],
-  ['x-single-active-consumer', (v, _args, type) => (typeof v === 'boolean' ? undefined : `{unacceptable_type,${type}}`)],
-  ['x-queue-type', oneOf(['classic', 'quorum', 'stream'], (t) => `"unsupported queue type '${t}'"`)],
 ];
+
+/** The checks made after TYPE_ARGS's: an argument the type does not take is refused before its value is looked at. */
+const LATE_CHECKS: [string, Check][] = [
+  ['x-queue-mode', oneOf(['default', 'lazy'], (m) => `"unsupported queue mode '${m}'"`)],
+  ['x-queue-version', (v, args, type) => nonNegInt(v, args, type) ?? (num(v) === 1 || num(v) === 2 ? undefined : `"unsupported queue version '${v}'"`)],
+  ['x-single-active-consumer', bool],
+  ['x-quorum-initial-group-size', (v, args, type) => nonNegInt(v, args, type) ?? (num(v) === 0 ? '{value_zero,0}' : undefined)],
+  ['x-queue-leader-locator', longstr],
+];
+
+/** basic.consume's checks, in RabbitMQ 3.10's order (rabbit_amqqueue:consume_args()). */
+const CONSUME_CHECKS: [string, Check][] = [
+  ['x-priority', intArg],
+  ['x-cancel-on-ha-failover', bool],
+];
+
+/**
+ * Checks a basic.consume's arguments as RabbitMQ 3.10.8 does (then
+ * x-stream-offset, a stream's alone, is refused by the queue's type); returns
+ * the consumer's x-priority (0 when none) or throws RabbitMQ's 406.
+ */
+export function consumerPriority(vhost: string, queue: string, queueArgs: FieldTable, args: FieldTable): number {
+  const where = `queue '${queue}' in vhost '${vhost}'`;
+  for (const [key, check] of CONSUME_CHECKS) {
+    const value = args[key];
+    const error = value === undefined ? undefined : check(value, args, wireTypeName(args, key));
+    if (error !== undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${where}: ${error}`);
+  }
+  const type = typeOf(queueArgs);
+  if (args['x-stream-offset'] !== undefined && type !== 'stream') {
+    throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg 'x-stream-offset' for ${where} of queue type ${ERLANG_TYPE_MODULE[type]}`);
+  }
+  return args['x-priority'] === undefined ? 0 : num(args['x-priority']);
+}
+
+/** The arguments a redeclare of a queue declared with `args` must repeat, in the order RabbitMQ compares them. */
+export function comparedArguments(args: FieldTable): readonly string[] {
+  return TYPE_ARGS[typeOf(args)];
+}
+
+/** The type of a queue with these (checked) arguments. */
+const typeOf = (args: FieldTable): QueueType => (args['x-queue-type'] === undefined ? 'classic' : (str(args['x-queue-type']) as QueueType));
 
 /**
  * RabbitMQ names only classic queues: asked to name a quorum or stream queue,
@@ -124,18 +175,23 @@ export function parseQueueArguments(vhost: string, queue: string, args: FieldTab
   if (dlx !== undefined && !isString(dlx)) {
     throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid type '${wireTypeName(args, 'x-dead-letter-exchange')}' for arg 'x-dead-letter-exchange' in ${where}`);
   }
-  for (const [key, check] of CHECKS) {
-    const value = args[key];
-    if (value === undefined) continue;
-    const error = check(value, args, wireTypeName(args, key));
-    if (error !== undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${where}: ${error}`);
-  }
-  const type = (args['x-queue-type'] === undefined ? 'classic' : str(args['x-queue-type'])) as QueueType;
+  const checkAll = (checks: [string, Check][]) => {
+    for (const [key, check] of checks) {
+      const value = args[key];
+      if (value === undefined) continue;
+      const error = check(value, args, wireTypeName(args, key));
+      if (error !== undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${where}: ${error}`);
+    }
+  };
+  checkAll([['x-queue-type', queueType]]);
+  checkAll(CHECKS);
+  const type = typeOf(args);
   for (const key of Object.keys(args)) {
     if (KNOWN_ARGS.has(key) && !TYPE_ARGS[type].includes(key)) {
       throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${where} of queue type ${ERLANG_TYPE_MODULE[type]}`);
     }
   }
+  checkAll(LATE_CHECKS);
   if (type !== 'classic') {
     const invalid = props.autoDelete ? 'auto-delete' : props.exclusive ? 'exclusive-owner' : !props.durable ? 'non-durable' : undefined;
     if (invalid !== undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid property '${invalid}' for ${where}`);

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { ChannelStats } from '../acceptor/channel-stats.js';
 import type { Churn } from './churn.js';
 import { queueDir } from '../store/queue-dir.js';
-import { parseQueueArguments, type QueueConfig, type QueueProperties } from './queue-arguments.js';
+import { comparedArguments, parseQueueArguments, type QueueConfig, type QueueProperties } from './queue-arguments.js';
 import { effectiveDefinition, effectiveQueueConfig, matchPolicy, policyAlternate, sameSettings, type Policy, type PolicyKind } from './policy.js';
 import { validateHeadersArgs } from '../routing/headers.js';
 import { ReplyCode, channelError, connectionError } from '../protocol/errors.js';
@@ -61,21 +61,6 @@ export interface QueueHost {
   /** counts queues declared and created (the host counts deletions, in queueDeleted) */
   readonly churn: Churn;
 }
-
-/** The declare arguments RabbitMQ compares on redeclare; others may differ freely. */
-const QUEUE_ARGS = [
-  'x-expires',
-  'x-message-ttl',
-  'x-dead-letter-exchange',
-  'x-dead-letter-routing-key',
-  'x-max-length',
-  'x-max-length-bytes',
-  'x-max-priority',
-  'x-overflow',
-  'x-queue-mode',
-  'x-queue-type',
-  'x-single-active-consumer',
-];
 
 export class VHostService {
   /** the routing model, read on the publish path */
@@ -393,7 +378,7 @@ export class VHostService {
         const where = `for queue '${name}' in vhost '${this.name}'`;
         inequivalent('durable', c.durable, queue.durable, where);
         inequivalent('auto_delete', c.autoDelete, queue.autoDelete, where);
-        for (const key of QUEUE_ARGS) inequivalentArg(key, c.arguments, queue.args, where);
+        for (const key of comparedArguments(queue.args)) inequivalentArg(key, c.arguments, queue.args, where);
       }
     } else if (c.passive) {
       throw queueNotFound(this.name, name);

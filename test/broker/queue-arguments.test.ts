@@ -62,6 +62,29 @@ const REFUSED: [Record<string, unknown>, { durable?: boolean; exclusive?: boolea
   [{ 'x-overflow': { '!': 'double', value: 5 } }, {}, `invalid arg 'x-overflow' for queue 'Q' in vhost '/': {unacceptable_type,double}`],
   [{ 'x-single-active-consumer': { '!': 'double', value: 1 } }, {}, `invalid arg 'x-single-active-consumer' for queue 'Q' in vhost '/': {unacceptable_type,double}`],
   [{ 'x-dead-letter-exchange': { '!': 'double', value: 2 } }, {}, `invalid type 'double' for arg 'x-dead-letter-exchange' in queue 'Q' in vhost '/'`],
+  // found beside RabbitMQ 3.10.8 two arguments at a time: the queue type first, then the value checks of
+  // rabbit_amqqueue, then whether the type takes each argument, then the checks of the type's own arguments
+  [{ 'x-queue-version': 3 }, {}, `invalid arg 'x-queue-version' for queue 'Q' in vhost '/': "unsupported queue version '3'"`],
+  [{ 'x-queue-version': 0 }, {}, `invalid arg 'x-queue-version' for queue 'Q' in vhost '/': "unsupported queue version '0'"`],
+  [{ 'x-queue-version': -1 }, {}, `invalid arg 'x-queue-version' for queue 'Q' in vhost '/': {value_negative,-1}`],
+  [{ 'x-queue-version': 'a' }, {}, `invalid arg 'x-queue-version' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
+  [{ 'x-queue-version': 3, 'x-queue-mode': 'eager' }, {}, `invalid arg 'x-queue-mode' for queue 'Q' in vhost '/': "unsupported queue mode 'eager'"`],
+  [{ 'x-queue-version': 3, 'x-single-active-consumer': 'a' }, {}, `invalid arg 'x-queue-version' for queue 'Q' in vhost '/': "unsupported queue version '3'"`],
+  [{ 'x-queue-version': 3, 'x-overflow': 'x' }, {}, `invalid arg 'x-overflow' for queue 'Q' in vhost '/': invalid_overflow`],
+  [{ 'x-single-active-consumer': 'a', 'x-queue-type': 'nope' }, {}, `invalid arg 'x-queue-type' for queue 'Q' in vhost '/': "unsupported queue type 'nope'"`],
+  [{ 'x-message-ttl': 'a', 'x-queue-type': 'nope' }, {}, `invalid arg 'x-queue-type' for queue 'Q' in vhost '/': "unsupported queue type 'nope'"`],
+  [{ 'x-quorum-initial-group-size': 3, 'x-message-ttl': 'a' }, {}, `invalid arg 'x-message-ttl' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
+  [{ 'x-quorum-initial-group-size': 'a' }, {}, `invalid arg 'x-quorum-initial-group-size' for queue 'Q' in vhost '/' of queue type rabbit_classic_queue`],
+  [{ 'x-queue-type': 'quorum', 'x-queue-mode': 'eager' }, { durable: true }, `invalid arg 'x-queue-mode' for queue 'Q' in vhost '/' of queue type rabbit_quorum_queue`],
+  [{ 'x-queue-type': 'quorum', 'x-queue-version': 2 }, { durable: true }, `invalid arg 'x-queue-version' for queue 'Q' in vhost '/' of queue type rabbit_quorum_queue`],
+  [{ 'x-queue-type': 'quorum', 'x-quorum-initial-group-size': 0 }, { durable: true }, `invalid arg 'x-quorum-initial-group-size' for queue 'Q' in vhost '/': {value_zero,0}`],
+  [{ 'x-queue-type': 'quorum', 'x-quorum-initial-group-size': -2 }, { durable: true }, `invalid arg 'x-quorum-initial-group-size' for queue 'Q' in vhost '/': {value_negative,-2}`],
+  [{ 'x-queue-type': 'quorum', 'x-queue-leader-locator': 1, 'x-quorum-initial-group-size': 'a' }, { durable: true },
+    `invalid arg 'x-quorum-initial-group-size' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
+  [{ 'x-queue-type': 'quorum', 'x-queue-leader-locator': 1 }, { durable: true }, `invalid arg 'x-queue-leader-locator' for queue 'Q' in vhost '/': {unacceptable_type,byte}`],
+  [{ 'x-queue-leader-locator': 'balanced' }, {}, `invalid arg 'x-queue-leader-locator' for queue 'Q' in vhost '/' of queue type rabbit_classic_queue`],
+  [{ 'x-max-in-memory-length': 1 }, {}, `invalid arg 'x-max-in-memory-length' for queue 'Q' in vhost '/' of queue type rabbit_classic_queue`],
+  [{ 'x-max-in-memory-bytes': 1 }, {}, `invalid arg 'x-max-in-memory-bytes' for queue 'Q' in vhost '/' of queue type rabbit_classic_queue`],
   // warren's own refusal: streams are not implemented
   [{ 'x-queue-type': 'stream' }, { durable: true }, `stream queues are not supported by warren (queue 'Q' in vhost '/')`],
 ];
@@ -84,6 +107,9 @@ const ACCEPTED: Record<string, unknown>[] = [
   { 'x-single-active-consumer': true },
   { 'x-queue-type': 'classic' },
   { 'x-queue-mode': 'lazy' },
+  { 'x-queue-version': 1 },
+  { 'x-queue-version': { '!': 'long', value: 2 } },
+  { 'x-queue-master-locator': 'min-masters' },
   { 'x-foo': 'anything' },
   // any integer type
   { 'x-max-length': { '!': 'int', value: 10 } },
@@ -192,6 +218,55 @@ describe.each(MODES)('queue arguments: $name', ({ workers }) => {
     expect((await refused((await channel(conn)).assertQueue(bare, { durable: false, arguments: { 'x-max-length': { '!': 'int', value: 10 } } }))).text).toBe(
       `PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue '${bare}' in vhost '/': received the value '10' of type 'signedint' but current is none`,
     );
+  });
+
+  it("a redeclare compares the arguments its queue's type takes, in RabbitMQ 3.10.8's order", async () => {
+    const conn = await server.connect();
+    const quorum = (args: Record<string, unknown>) => ({ 'x-queue-type': 'quorum', ...args });
+    const cases: [Record<string, unknown>, Record<string, unknown>, string][] = [
+      [{ 'x-queue-version': 1 }, { 'x-queue-version': 2 }, "inequivalent arg 'x-queue-version' for queue 'Q' in vhost '/': received '2' but current is '1'"],
+      [{ 'x-queue-version': 1 }, {}, "inequivalent arg 'x-queue-version' for queue 'Q' in vhost '/': received none but current is the value '1' of type 'byte'"],
+      [{ 'x-single-active-consumer': true }, { 'x-queue-type': 'quorum' }, "inequivalent arg 'x-single-active-consumer' for queue 'Q' in vhost '/': received none but current is the value 'true' of type 'bool'"],
+      [{ 'x-queue-version': 1 }, { 'x-queue-version': 2, 'x-single-active-consumer': true }, "inequivalent arg 'x-queue-version' for queue 'Q' in vhost '/': received '2' but current is '1'"],
+      [quorum({ 'x-max-in-memory-length': 1 }), quorum({ 'x-max-in-memory-length': 2 }), "inequivalent arg 'x-max-in-memory-length' for queue 'Q' in vhost '/': received '2' but current is '1'"],
+      [quorum({ 'x-quorum-initial-group-size': 1 }), quorum({ 'x-quorum-initial-group-size': 3, 'x-queue-leader-locator': 'balanced' }),
+        "inequivalent arg 'x-quorum-initial-group-size' for queue 'Q' in vhost '/': received '3' but current is '1'"],
+      [quorum({ 'x-queue-leader-locator': 'client-local' }), quorum({ 'x-queue-leader-locator': 'balanced' }),
+        "inequivalent arg 'x-queue-leader-locator' for queue 'Q' in vhost '/': received 'balanced' but current is 'client-local'"],
+      [quorum({ 'x-delivery-limit': 1 }), quorum({ 'x-delivery-limit': 3 }), "inequivalent arg 'x-delivery-limit' for queue 'Q' in vhost '/': received '3' but current is '1'"],
+    ];
+    for (const [first, second, refusal] of cases) {
+      const name = uniq('compared');
+      const ch = await channel(conn);
+      await ch.assertQueue(name, { durable: true, arguments: first });
+      const reply = await refused((await channel(conn)).assertQueue(name, { durable: true, arguments: second }));
+      expect(reply, JSON.stringify([first, second])).toEqual({ code: 406, text: `PRECONDITION_FAILED - ${refusal.replace('Q', name)}` });
+      await ch.deleteQueue(name);
+    }
+  });
+
+  it('basic.consume: x-priority an integer, x-cancel-on-ha-failover a bool, x-stream-offset only on a stream (RabbitMQ 3.10.8)', async () => {
+    const conn = await server.connect();
+    const classic = uniq('consume-args');
+    const quorum = uniq('consume-args-qq');
+    const setup = await channel(conn);
+    await setup.assertQueue(classic, { durable: false });
+    await setup.assertQueue(quorum, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    const cases: [string, Record<string, unknown>, string | null][] = [
+      [classic, { 'x-priority': 'a', 'x-stream-offset': 'first' }, `invalid arg 'x-priority' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
+      [classic, { 'x-priority': { '!': 'double', value: 5 } }, `invalid arg 'x-priority' for queue 'Q' in vhost '/': "expected integer, got double"`],
+      [classic, { 'x-cancel-on-ha-failover': 'a', 'x-stream-offset': 1 }, `invalid arg 'x-cancel-on-ha-failover' for queue 'Q' in vhost '/': {unacceptable_type,longstr}`],
+      [classic, { 'x-stream-offset': 'first' }, `invalid arg 'x-stream-offset' for queue 'Q' in vhost '/' of queue type rabbit_classic_queue`],
+      [quorum, { 'x-stream-offset': 5 }, `invalid arg 'x-stream-offset' for queue 'Q' in vhost '/' of queue type rabbit_quorum_queue`],
+      [classic, { 'x-cancel-on-ha-failover': true, 'x-priority': { '!': 'long', value: 3 } }, null],
+    ];
+    for (const [queue, args, refusal] of cases) {
+      const ch = await channel(conn);
+      const consumed = ch.consume(queue, () => {}, { arguments: args });
+      if (refusal === null) expect((await consumed).consumerTag).toMatch(/^amq\.ctag-/);
+      else expect(await refused(consumed), JSON.stringify(args)).toEqual({ code: 406, text: `PRECONDITION_FAILED - ${refusal.replace('Q', queue)}` });
+    }
+    await setup.deleteQueue(quorum);
   });
 
   it("x-queue-type: a classic queue's may be given or left out on a redeclare; a quorum queue's may not (RabbitMQ 3.10.8)", async () => {
