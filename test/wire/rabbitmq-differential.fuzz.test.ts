@@ -34,15 +34,17 @@ const routingKey = fc.constantFrom('', `${P}.a`, `${P}.b`, '#', 'a.*');
 const consumerTag = fc.constantFrom('', 'c1', 'c2');
 const exchangeType = fc.constantFrom('direct', 'fanout', 'topic', 'headers', 'x-unknown');
 const fieldValue = fc.oneof(
-  fc.constantFrom(0, 1, -1, 5, 255, 256, 1000, 2 ** 31 - 1, 2 ** 40, 0.5),
-  fc.constantFrom('', '10', '-1', `${P}.x`, 'drop-head', 'reject-publish', 'reject-publish-dlx', 'lazy', 'all', 'any'),
+  fc.constantFrom(0, 1, -1, 2, 3, 5, 255, 256, 1000, 2 ** 31 - 1, 2 ** 40, 0.5),
+  fc.constantFrom('', '10', '-1', `${P}.x`, 'drop-head', 'reject-publish', 'reject-publish-dlx', 'lazy', 'all', 'any', 'balanced', 'first'),
   fc.boolean(),
   fc.constant(null),
   fc.constantFrom<unknown>({ '!': 'byte', value: -1 }, { '!': 'unsignedint', value: 4_000_000_000 }, [], ['a', 1], { nested: { x: 1 } }),
 );
 const argumentTable = fc.dictionary(
   fc.constantFrom('x-message-ttl', 'x-expires', 'x-max-length', 'x-max-length-bytes', 'x-overflow', 'x-dead-letter-exchange',
-    'x-dead-letter-routing-key', 'x-max-priority', 'x-queue-mode', 'x-single-active-consumer', 'alternate-exchange', 'x-match', 'x-priority', 'other'),
+    'x-dead-letter-routing-key', 'x-max-priority', 'x-queue-mode', 'x-single-active-consumer', 'alternate-exchange', 'x-match', 'x-priority', 'other',
+    'x-queue-version', 'x-queue-leader-locator', 'x-quorum-initial-group-size', 'x-max-in-memory-length', 'x-delivery-limit', 'x-stream-offset',
+    'x-cancel-on-ha-failover'),
   fieldValue,
   { maxKeys: 3 },
 ).chain((args) => fc.option(fc.constantFrom('classic', 'quorum', 'stream'), { nil: undefined }).map((type) => (type === undefined ? args : { ...args, 'x-queue-type': type })));
