@@ -131,16 +131,22 @@ const CONSUME_CHECKS: [string, Check][] = [
  */
 export function consumerPriority(vhost: string, queue: string, queueArgs: FieldTable, args: FieldTable): number {
   const where = `queue '${queue}' in vhost '${vhost}'`;
-  for (const [key, check] of CONSUME_CHECKS) {
-    const value = args[key];
-    const error = value === undefined ? undefined : check(value, args, wireTypeName(args, key));
-    if (error !== undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${where}: ${error}`);
-  }
+  checkAll(CONSUME_CHECKS, args, where);
   const type = typeOf(queueArgs);
   if (args['x-stream-offset'] !== undefined && type !== 'stream') {
     throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg 'x-stream-offset' for ${where} of queue type ${ERLANG_TYPE_MODULE[type]}`);
   }
   return args['x-priority'] === undefined ? 0 : num(args['x-priority']);
+}
+
+/** Runs `checks` in order over `args`: the first failure is RabbitMQ's 406. */
+function checkAll(checks: [string, Check][], args: FieldTable, where: string): void {
+  for (const [key, check] of checks) {
+    const value = args[key];
+    if (value === undefined) continue;
+    const error = check(value, args, wireTypeName(args, key));
+    if (error !== undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${where}: ${error}`);
+  }
 }
 
 /** The arguments a redeclare of a queue declared with `args` must repeat, in the order RabbitMQ compares them. */
@@ -175,23 +181,15 @@ export function parseQueueArguments(vhost: string, queue: string, args: FieldTab
   if (dlx !== undefined && !isString(dlx)) {
     throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid type '${wireTypeName(args, 'x-dead-letter-exchange')}' for arg 'x-dead-letter-exchange' in ${where}`);
   }
-  const checkAll = (checks: [string, Check][]) => {
-    for (const [key, check] of checks) {
-      const value = args[key];
-      if (value === undefined) continue;
-      const error = check(value, args, wireTypeName(args, key));
-      if (error !== undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${where}: ${error}`);
-    }
-  };
-  checkAll([['x-queue-type', queueType]]);
-  checkAll(CHECKS);
+  checkAll([['x-queue-type', queueType]], args, where);
+  checkAll(CHECKS, args, where);
   const type = typeOf(args);
   for (const key of Object.keys(args)) {
     if (KNOWN_ARGS.has(key) && !TYPE_ARGS[type].includes(key)) {
       throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${where} of queue type ${ERLANG_TYPE_MODULE[type]}`);
     }
   }
-  checkAll(LATE_CHECKS);
+  checkAll(LATE_CHECKS, args, where);
   if (type !== 'classic') {
     const invalid = props.autoDelete ? 'auto-delete' : props.exclusive ? 'exclusive-owner' : !props.durable ? 'non-durable' : undefined;
     if (invalid !== undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid property '${invalid}' for ${where}`);
