@@ -664,8 +664,8 @@ export class Shard implements LifecycleHost {
   /**
    * A message read back at declare: it keeps the deadline it was given at its
    * publish, as in RabbitMQ (one past it expires at the end of the batch); one
-   * written without a deadline (by a warren before deadlines were kept) is
-   * admitted as a new one.
+   * written without a deadline (by an older warren, or before a policy gave
+   * its queue a TTL) is admitted as a new one.
    */
   private recovered(queue: ShardQueue, entry: QueueEntry): void {
     if (entry.expiresAt === 0) return this.admitted(queue, entry);
