@@ -296,9 +296,14 @@ export function toJsonTable(table: FieldTable): Record<string, JsonValue> {
   return Object.fromEntries(Object.entries(table).map(([key, value]) => [key, toJson(value)]));
 }
 
+/** An integer past a JS number's exact range as JSON: a number while it is exact, else its digits as a string. */
+export function jsonInteger(value: bigint): JsonValue {
+  return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+}
+
 function toJson(value: FieldValue): JsonValue {
   if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
-  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  if (typeof value === 'bigint') return jsonInteger(value);
   if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
   if (value instanceof Date) return Math.floor(value.getTime() / 1000);
   if (Array.isArray(value)) return value.map(toJson);

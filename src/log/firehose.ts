@@ -17,32 +17,17 @@
 import { NODE_NAME } from '../version.js';
 import type { EventEmitter } from 'node:events';
 import { publish, type RingHost } from '../acceptor/internal-publish.js';
-import type { BasicProperties } from '../protocol/methods.generated.js';
 import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { encodedValue, headersOnly, longstrValue, tableEntries, tableEntry, tableValue, type TableEntry } from '../protocol/header-edit.js';
 import { HEADERS_FLAG, propertyAt } from '../protocol/properties-validator.js';
+import { BASIC_PROPERTIES } from '../protocol/basic-property-names.js';
 import type { VHost } from '../routing/topology.js';
 import type { DeliverEvent, MessageParts, PublishEvent } from '../rig/observers.js';
 
 export const TRACE_EXCHANGE = 'amq.rabbitmq.trace';
 
-/** The properties by RabbitMQ's names, their flag bits and BasicProperties' fields, in the order its trace table lists them (P_basic's, reversed). */
-const PROPERTIES: [string, number, keyof BasicProperties][] = [
-  ['cluster_id', 0x0004, 'clusterId'],
-  ['app_id', 0x0008, 'appId'],
-  ['user_id', 0x0010, 'userId'],
-  ['type', 0x0020, 'type'],
-  ['timestamp', 0x0040, 'timestamp'],
-  ['message_id', 0x0080, 'messageId'],
-  ['expiration', 0x0100, 'expiration'],
-  ['reply_to', 0x0200, 'replyTo'],
-  ['correlation_id', 0x0400, 'correlationId'],
-  ['priority', 0x0800, 'priority'],
-  ['delivery_mode', 0x1000, 'deliveryMode'],
-  ['headers', HEADERS_FLAG, 'headers'],
-  ['content_encoding', 0x4000, 'contentEncoding'],
-  ['content_type', 0x8000, 'contentType'],
-];
+/** The properties in the order RabbitMQ's trace table lists them: P_basic's, reversed. */
+const TRACED_PROPERTIES = [...BASIC_PROPERTIES].reverse();
 
 export class Firehose {
   private listening = false;
@@ -136,7 +121,7 @@ export class Firehose {
 function propertiesEntries(message: MessageParts): TableEntry[] {
   const bytes = message.propertyBytes;
   const entries: TableEntry[] = [];
-  for (const [name, bit, field] of PROPERTIES) {
+  for (const [field, name, bit] of TRACED_PROPERTIES) {
     const at = propertyAt(bytes, 0, bit);
     if (at < 0) continue;
     const value = message.properties[field]!;

@@ -11,6 +11,8 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { decodeBasicProperties, type BasicProperties } from '../protocol/methods.generated.js';
 import { BlockView, SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE } from '../shard/records.js';
 import { arrayItems, decodedValue, headerEntries, tableValueEntries, type TableEntry } from '../protocol/header-edit.js';
+import { BASIC_PROPERTIES } from '../protocol/basic-property-names.js';
+import { jsonInteger } from '../definitions/rabbit-format.js';
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import { publish } from '../acceptor/internal-publish.js';
 import { exchangeName, type Api, type Route } from './api.js';
@@ -155,29 +157,14 @@ function withLongs(value: unknown): unknown {
   return value;
 }
 
-const PROPERTY_NAMES: [keyof BasicProperties, string][] = [
-  ['contentType', 'content_type'],
-  ['contentEncoding', 'content_encoding'],
-  ['deliveryMode', 'delivery_mode'],
-  ['priority', 'priority'],
-  ['correlationId', 'correlation_id'],
-  ['replyTo', 'reply_to'],
-  ['expiration', 'expiration'],
-  ['messageId', 'message_id'],
-  ['timestamp', 'timestamp'],
-  ['type', 'type'],
-  ['userId', 'user_id'],
-  ['appId', 'app_id'],
-  ['clusterId', 'cluster_id'],
-];
-
 /** A got message as RabbitMQ's management API returns it. */
 function messageJson(g: GetResult, base64: boolean, truncate: number): Record<string, unknown> {
   const view = new BlockView().read(g.block, 0);
   const buf = g.block;
   const decoded = decodeBasicProperties(buf, view.propertiesAt, view.propertiesEnd);
   const properties: Record<string, unknown> = {};
-  for (const [key, name] of PROPERTY_NAMES) {
+  for (const [key, name] of BASIC_PROPERTIES) {
+    if (key === 'headers') continue; // below, from their bytes
     const v = decoded[key];
     if (v !== undefined) properties[name] = typeof v === 'bigint' ? Number(v) : v;
   }
@@ -226,7 +213,7 @@ function valueJson(value: Buffer): unknown {
     }
     default: {
       const v = decodedValue(value);
-      return typeof v === 'bigint' ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : v;
+      return typeof v === 'bigint' ? jsonInteger(v) : v;
     }
   }
 }

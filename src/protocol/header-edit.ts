@@ -64,12 +64,12 @@ export function tableEntry(key: string, value: Buffer): TableEntry {
 
 /** The value of the first entry named `key` (RabbitMQ's lookups take the first). */
 export function entryValue(entries: readonly TableEntry[], key: string): Buffer | undefined {
-  return entries[indexOf(entries, key)]?.value;
+  return entries[entryIndex(entries, key)]?.value;
 }
 
 /** Sets `key` where its first entry is, else at the end, and sorts the entries by key: RabbitMQ's set_table_value. */
 export function setEntry(entries: TableEntry[], key: string, value: Buffer): void {
-  const at = indexOf(entries, key);
+  const at = entryIndex(entries, key);
   const entry = tableEntry(key, value);
   if (at < 0) entries.push(entry);
   else entries[at] = entry;
@@ -78,7 +78,7 @@ export function setEntry(entries: TableEntry[], key: string, value: Buffer): voi
 
 /** Removes the first entry named `key`, if any. */
 export function deleteEntry(entries: TableEntry[], key: string): void {
-  const at = indexOf(entries, key);
+  const at = entryIndex(entries, key);
   if (at >= 0) entries.splice(at, 1);
 }
 
@@ -87,7 +87,8 @@ export function sortEntries(entries: TableEntry[]): TableEntry[] {
   return entries.sort((a, b) => Buffer.compare(a.key, b.key));
 }
 
-function indexOf(entries: readonly TableEntry[], key: string): number {
+/** Where the first entry named `key` is, or -1. */
+export function entryIndex(entries: readonly TableEntry[], key: string): number {
   const bytes = Buffer.from(key, 'utf8');
   return entries.findIndex((e) => e.key.equals(bytes));
 }

@@ -27,6 +27,7 @@ import {
   encodedValue,
   entryValue,
   headerEntries,
+  entryIndex,
   longstrValue,
   setEntry,
   sortEntries,
@@ -114,7 +115,7 @@ function newDeath(v: BlockView, headers: TableEntry[], reason: Buffer, queue: Bu
  * first when it has none (1 too for one that is no integer).
  */
 function counted(entries: TableEntry[]): TableEntry[] {
-  const at = entries.findIndex((e) => e.key.toString('latin1') === 'count');
+  const at = entryIndex(entries, 'count');
   if (at < 0) return [tableEntry('count', encodedValue(1n)), ...entries];
   const old = entries[at].value;
   const count = COUNTABLE.has(old[0]) ? BigInt.asIntN(64, BigInt(decodedValue(old) as number | bigint) + 1n) : 1n;
