@@ -28,7 +28,8 @@ import { VHostService, type QueueHost } from './vhost/vhost-service.js';
 import { DataDirLock } from './definitions/data-dir-lock.js';
 import { DefinitionsFile, checkedDefinitions, loadDefinitions, readDefinitions } from './definitions/definitions-file.js';
 import { applyDefinitions, exportDefinitions, type Definitions } from './definitions/rabbit-format.js';
-import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE, deliveredBlockAt, isRedelivered } from './shard/records.js';
+import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE, deliveredBlockAt, isCounted, isRedelivered } from './shard/records.js';
+import { ChannelLimits } from './shard/channel-limits.js';
 import { InternalConfirms } from './acceptor/internal-confirms.js';
 import { DirectReplyTo } from './acceptor/direct-reply-to.js';
 import { ConsumerTimeout, DEFAULT_CONSUMER_TIMEOUT_MS } from './acceptor/consumer-timeout.js';
@@ -173,6 +174,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   /** true while the users are the options' defaults: definitions that bring users replace them */
   private defaultUsers = true;
   readonly links: ShardLink[];
+  /** basic.qos global=true: each limit shared by its channel's consumers on every shard */
+  readonly channelLimits = new ChannelLimits();
   readonly connections = new Set<Connection>();
   /** connections, channels and queues created and gone (the management API's churn_rates) */
   readonly churn = new Churn();
@@ -231,7 +234,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     const watermark = watermarkBytes(this.options.memoryHighWatermark);
     this.maxMessageSize = this.options.maxMessageSize;
     const shards = Math.max(1, workers);
-    this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, this.options.ringBytes, this));
+    this.links = Array.from({ length: shards }, (_, i) => new ShardLink(i, workers === 0, this.options.ringBytes, this, this.channelLimits));
     this.deadLetters = new DeadLetterRouter(this.links, (link) => this.output.linkDirty(link));
     const topologies = () => [...this.vhosts.values()].map((service) => service.topology);
     this.logExchange = new LogExchange(log, this, topologies);
@@ -777,10 +780,11 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   onDeliver(link: ShardLink, buf: Buffer, at: number): void {
-    const consumer = this.consumers.get(readU32LE(buf, at + 2));
+    const consumerId = readU32LE(buf, at + 2);
+    const consumer = this.consumers.get(consumerId);
     // Cancelled while this was in flight: the shard took it back when it saw the cancel.
-    if (consumer === undefined) return;
-    consumer.channel.deliver(consumer, isRedelivered(buf, at), readU32LE(buf, at + 6), readF64LE(buf, at + 10), buf, deliveredBlockAt(buf, at, DELIVER_HEADER));
+    if (consumer === undefined) return this.consumers.undelivered(consumerId, isCounted(buf, at));
+    consumer.channel.deliver(consumer, isRedelivered(buf, at), isCounted(buf, at), readU32LE(buf, at + 6), readF64LE(buf, at + 10), buf, deliveredBlockAt(buf, at, DELIVER_HEADER));
     link.credit(consumer.id);
   }
 }

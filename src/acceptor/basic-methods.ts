@@ -15,7 +15,7 @@ export function basicMethod(ch: Channel, id: number, args: any): void | Promise<
     case M.BASIC_QOS: {
       const a = args as M.BasicQos;
       if (a.prefetchSize !== 0) throw connectionError(ReplyCode.NOT_IMPLEMENTED, `prefetch_size!=0 (${a.prefetchSize})`);
-      // qos-ok goes before the held deliveries a higher global limit releases, as RabbitMQ
+      // qos-ok goes before the deliveries a higher global limit lets the shards make, as RabbitMQ
       // replies before its queues resume: a client counts what came before qos-ok against the old limit.
       M.writeBasicQosOk(out, ch.id);
       ch.setPrefetch(a.prefetchCount, a.global);

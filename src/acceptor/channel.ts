@@ -8,11 +8,10 @@ import { FRAME_BODY, FRAME_METHOD } from '../protocol/constants.js';
 import { AmqpError, ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import { expirationText, parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
-import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PAD_SHIFT, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, SETTLE_RETURN, publishRecordSize, writePublishHeader } from '../shard/records.js';
+import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PAD_SHIFT, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, publishRecordSize, writePublishHeader } from '../shard/records.js';
 import { alignSlack, copyBytes } from '../protocol/copy-bytes.js';
 import { readU32BE } from '../protocol/uint32.js';
 import type { Destination, ExchangeRecord, QueueRecord } from '../routing/topology.js';
-import { Deque } from '../shard/deque.js';
 import { senderSelected } from '../routing/sender-selected.js';
 import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
@@ -28,25 +27,19 @@ import { messageParts, publishEvent, type MessageParts, type Observers, type Pub
 import { PublishPermits } from '../auth/publish-permits.js';
 import { ShortstrCache } from '../protocol/shortstr-cache.js';
 import { RouteCache } from './route-cache.js';
-import { UnackedWindow } from './unacked-window.js';
+import { COUNTED, DELIVERED, GOT, UnackedWindow } from './unacked-window.js';
+import { LIMIT_SLOTS } from '../shard/channel-limits.js';
 import { IncomingMessage } from './incoming-message.js';
 
 /** An unacked delivery taken by a settlement inside a transaction: enough to settle it with its shard. */
 interface Delivery {
+  /** GOT, DELIVERED or COUNTED (unacked-window.ts) */
+  kind: number;
   link: ShardLink;
   queueId: number;
   msgId: number;
   /** when it was sent, by the consumer-timeout clock */
   sentAt: number;
-}
-
-/** A delivery waiting for channel-wide (global) prefetch credit. */
-interface HeldDelivery {
-  consumer: ConsumerRef;
-  redelivered: boolean;
-  queueId: number;
-  msgId: number;
-  block: Buffer;
 }
 
 /** For the benchmark's regression gate: burn this many microseconds per publish. */
@@ -67,15 +60,15 @@ export class Channel {
   /** basic.consume of amq.rabbitmq.reply-to (direct reply-to), at most one per channel */
   replyConsumer: ReplyConsumer | null = null;
   private readonly unacked = new UnackedWindow();
-  private readonly held = new Deque<HeldDelivery>();
   private nextTag = 0;
   /** basic.qos global=false: applies to consumers created afterwards */
   prefetchCount = 0;
-  /**
-   * basic.qos global=true: shared by all consumers of the channel. Each shard
-   * caps every one of them at it; the channel holds the excess across several.
-   */
+  /** basic.qos global=true: shared by all consumers of the channel, on every shard (0: none) */
   globalPrefetch = 0;
+  /** its slot in the broker's ChannelLimits, from its first global prefetch on; -1: none */
+  limitSlot = -1;
+  /** consumers gone whose deliveries may still come and count in the slot (ConsumerRegistry.retire) */
+  retiring = 0;
   /**
    * Set in confirm mode (confirm.select: the client hears basic.ack/nack) and in tx
    * mode (tx.select: tx.commit-ok waits for it): knows when shards stored publishes
@@ -324,18 +317,22 @@ export class Channel {
         this.deliverRouted(this.restoreRoute(op.route));
       } else {
         if (op.action === SETTLE_ACK) this.stats.ack += op.deliveries.length;
-        for (const [, delivery] of op.deliveries) this.collect(delivery);
+        let counted = 0;
+        for (const [, delivery] of op.deliveries) {
+          this.settling[delivery.link.index].push(delivery.queueId, delivery.msgId);
+          if (delivery.kind === COUNTED) counted++;
+        }
         this.flushSettles(op.action);
+        this.giveBack(counted);
       }
     }
-    this.releaseHeld();
   }
 
   /** Buffered settlements give their deliveries back to the unacked set, under their tags. */
   private rollback(tx: Transaction<Delivery>): void {
     const taken = tx.rollback();
     if (taken.length === 0) return;
-    for (const [tag, d] of taken) this.unacked.add(tag, d.link.index, d.queueId, d.msgId, d.sentAt);
+    for (const [tag, d] of taken) this.unacked.add(tag, d.kind, d.link.index, d.queueId, d.msgId, d.sentAt);
     if (this.state === 'open') this.conn.broker.consumerTimeout.watch(this);
   }
 
@@ -776,20 +773,16 @@ export class Channel {
 
   // --- deliveries ----------------------------------------------------------------
 
-  /** A DELIVER record from a shard for one of this channel's consumers. */
-  deliver(consumer: ConsumerRef, redelivered: boolean, queueId: number, msgId: number, buf: Buffer, blockAt: number): void {
-    if (!consumer.noAck && this.globalPrefetch > 0 && (this.outstanding() >= this.globalPrefetch || this.held.length > 0)) {
-      const end = this.view.read(buf, blockAt).end;
-      this.held.push({ consumer, redelivered, queueId, msgId, block: Buffer.from(buf.subarray(blockAt, end)) });
-      return;
-    }
-    this.send(consumer, redelivered, queueId, msgId, buf, blockAt);
-  }
-
-  private send(consumer: ConsumerRef, redelivered: boolean, queueId: number, msgId: number, buf: Buffer, blockAt: number): void {
+  /**
+   * A DELIVER record from a shard for one of this channel's consumers;
+   * `counted`: its shard took a place for it under the channel's global limit.
+   */
+  deliver(consumer: ConsumerRef, redelivered: boolean, counted: boolean, queueId: number, msgId: number, buf: Buffer, blockAt: number): void {
     const tag = ++this.nextTag;
     if (!consumer.noAck) {
-      this.addUnacked(tag, consumer.link, queueId, msgId);
+      // One its shard sent before it knew of the channel's global limit counts all the same.
+      if (this.limitSlot >= 0 && !counted) this.conn.broker.channelLimits.add(this.limitSlot, 1);
+      this.addUnacked(tag, this.limitSlot >= 0 ? COUNTED : DELIVERED, consumer.link, queueId, msgId);
       this.stats.deliver++;
     } else this.stats.deliverNoAck++;
     if (redelivered) this.stats.redeliver++;
@@ -820,7 +813,7 @@ export class Channel {
     const tag = this.writeRouted(consumer, message);
     if (consumer.noAck) this.stats.deliverNoAck++;
     else {
-      this.addUnacked(tag, consumer.link, consumer.queue.id, msgId);
+      this.addUnacked(tag, DELIVERED, consumer.link, consumer.queue.id, msgId);
       this.stats.deliver++;
     }
     if (this.observers.deliver) this.observers.onDeliver(this, consumer.queue.name, consumer.tag, tag, false, message.parts());
@@ -844,7 +837,7 @@ export class Channel {
   sendGetOk(link: ShardLink, noAck: boolean, redelivered: boolean, queueId: number, msgId: number, messageCount: number, block: Buffer): void {
     const tag = ++this.nextTag;
     if (!noAck) {
-      this.addUnacked(tag, link, queueId, msgId);
+      this.addUnacked(tag, GOT, link, queueId, msgId);
       this.stats.get++;
     } else this.stats.getNoAck++;
     if (redelivered) this.stats.redeliver++;
@@ -862,10 +855,10 @@ export class Channel {
     if (this.observers.deliver) this.observers.onDeliver(this, this.conn.service.queueById(queueId)?.name ?? '', undefined, tag, redelivered, partsOf(v));
   }
 
-  private addUnacked(tag: number, link: ShardLink, queueId: number, msgId: number): void {
+  private addUnacked(tag: number, kind: number, link: ShardLink, queueId: number, msgId: number): void {
     const timeouts = this.conn.broker.consumerTimeout;
     if (this.unacked.size === 0) timeouts.watch(this);
-    this.unacked.add(tag, link.index, queueId, msgId, timeouts.now);
+    this.unacked.add(tag, kind, link.index, queueId, msgId, timeouts.now);
   }
 
   /** When the oldest unacked delivery was sent (consumer-timeout clock), if there is one. */
@@ -881,16 +874,48 @@ export class Channel {
   }
 
   setPrefetch(count: number, global: boolean): void {
-    if (global) {
-      this.globalPrefetch = count;
-      for (const [link, consumerIds] of this.consumerIdsByLink(false)) {
-        link.send({ op: 'prefetch', consumerIds, globalPrefetch: count });
-        this.conn.broker.output.linkDirty(link);
-      }
-      this.releaseHeld();
-    } else {
+    if (!global) {
       this.prefetchCount = count;
+      return;
     }
+    this.globalPrefetch = count;
+    const limits = this.conn.broker.channelLimits;
+    if (this.limitSlot >= 0) {
+      if (limits.setLimit(this.limitSlot, count)) this.wakeConsumers();
+      return;
+    }
+    if (count === 0) return;
+    const slot = limits.allocate();
+    if (slot < 0) throw channelError(ReplyCode.RESOURCE_ERROR, `too many channels with a global prefetch (${LIMIT_SLOTS})`);
+    this.limitSlot = slot;
+    // As RabbitMQ's limiter starts from the channel's unacked deliveries to consumers.
+    limits.add(slot, this.unacked.countDelivered());
+    limits.setLimit(slot, count);
+    this.wakeConsumers();
+  }
+
+  /** Tells the shards of this channel's consumers (no-ack ones too) of its global limit, where there may be room now. */
+  private wakeConsumers(): void {
+    for (const [link, consumerIds] of this.consumerIdsByLink(true)) {
+      link.send({ op: 'globalLimit', consumerIds, slot: this.limitSlot });
+      this.conn.broker.output.linkDirty(link);
+    }
+  }
+
+  /** Settled (or never delivered) deliveries give their places under the global limit back. */
+  giveBack(counted: number): void {
+    if (counted > 0 && this.conn.broker.channelLimits.give(this.limitSlot, counted)) this.wakeConsumers();
+  }
+
+  /** A retired consumer's deliveries can come no more (ConsumerRegistry.retire): a closed channel's slot is free once none can. */
+  retired(): void {
+    if (--this.retiring === 0 && this.state === 'closed') this.releaseLimit();
+  }
+
+  private releaseLimit(): void {
+    if (this.limitSlot < 0) return;
+    this.conn.broker.channelLimits.release(this.limitSlot);
+    this.limitSlot = -1;
   }
 
   // --- acks ----------------------------------------------------------------
@@ -906,35 +931,34 @@ export class Channel {
     const taken: [number, Delivery][] | null = tx === null ? null : [];
     const links = this.conn.broker.links;
     let settled = 0;
+    let counted = 0;
     for (let t = multiple ? unacked.first() : tag; t !== 0 && t <= last; t = unacked.next(t)) {
       const link = unacked.link(t);
+      const kind = unacked.kind(t);
       if (taken === null) this.settling[link].push(unacked.queueId(t), unacked.msgId(t));
-      else taken.push([t, { link: links[link], queueId: unacked.queueId(t), msgId: unacked.msgId(t), sentAt: unacked.sentAt(t) }]);
+      else taken.push([t, { kind, link: links[link], queueId: unacked.queueId(t), msgId: unacked.msgId(t), sentAt: unacked.sentAt(t) }]);
       unacked.remove(t);
       settled++;
+      if (kind === COUNTED) counted++;
     }
-    // Settled inside a transaction: out of the unacked set now, to the shards at commit.
+    // Settled inside a transaction: out of the unacked set now, to the shards at commit (and still counted till then).
     if (tx !== null) return tx.settle(action, taken!);
     if (action === SETTLE_ACK) this.stats.ack += settled;
     this.flushSettles(action);
-    this.releaseHeld();
+    this.giveBack(counted);
   }
 
   /** Requeues every unacked delivery (basic.recover, channel close). */
   requeueAll(): void {
     const unacked = this.unacked;
-    for (let t = unacked.first(); t !== 0; t = unacked.next(t)) this.settling[unacked.link(t)].push(unacked.queueId(t), unacked.msgId(t));
+    let counted = 0;
+    for (let t = unacked.first(); t !== 0; t = unacked.next(t)) {
+      this.settling[unacked.link(t)].push(unacked.queueId(t), unacked.msgId(t));
+      if (unacked.kind(t) === COUNTED) counted++;
+    }
     unacked.clear();
     this.flushSettles(SETTLE_REQUEUE);
-    while (this.held.length > 0) {
-      const held = this.held.shift()!;
-      this.collect({ link: held.consumer.link, queueId: held.queueId, msgId: held.msgId });
-    }
-    this.flushSettles(SETTLE_RETURN);
-  }
-
-  private collect(delivery: Pick<Delivery, 'link' | 'queueId' | 'msgId'>): void {
-    this.settling[delivery.link.index].push(delivery.queueId, delivery.msgId);
+    this.giveBack(counted);
   }
 
   private flushSettles(action: number): void {
@@ -945,24 +969,6 @@ export class Channel {
       links[shard].settle(action, entries);
       this.conn.broker.output.linkDirty(links[shard]);
       entries.length = 0;
-    }
-  }
-
-  /** Deliveries that count against global prefetch: settled in a transaction still count until commit. */
-  private outstanding(): number {
-    return this.tx === null ? this.unacked.size : this.unacked.size + this.tx.settling;
-  }
-
-  private releaseHeld(): void {
-    while (this.held.length > 0 && (this.globalPrefetch === 0 || this.outstanding() < this.globalPrefetch)) {
-      const h = this.held.shift()!;
-      if (this.consumers.get(h.consumer.tag) !== h.consumer) {
-        // Cancelled while held: back to its queue, never sent.
-        this.collect({ link: h.consumer.link, queueId: h.queueId, msgId: h.msgId });
-        this.flushSettles(SETTLE_RETURN);
-        continue;
-      }
-      this.send(h.consumer, h.redelivered, h.queueId, h.msgId, h.block, 0);
     }
   }
 
@@ -1008,6 +1014,7 @@ export class Channel {
     this.cancelReplyConsumer();
     if (this.tx !== null) this.rollback(this.tx);
     this.requeueAll();
+    if (this.retiring === 0) this.releaseLimit();
     this.conn.service.closedChannels.add(this.messageStats);
     this.conn.broker.unregisterChannel(this);
   }

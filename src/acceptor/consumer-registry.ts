@@ -54,6 +54,8 @@ export interface ConsumerHost {
 export class ConsumerRegistry {
   private readonly byId = new Map<number, ConsumerRef>();
   private readonly byQueue = new Map<QueueRecord, Set<ConsumerRef>>();
+  /** Consumers gone whose deliveries in flight count under their channel's global limit (see retire). */
+  private readonly retired = new Map<number, Channel>();
 
   constructor(private readonly host: ConsumerHost) {}
 
@@ -80,10 +82,10 @@ export class ConsumerRegistry {
     set.add(consumer);
     queue.consumerCount++;
     consumer.link.leases.end(queue.id); // a lease is for a queue's only consumer
-    // Prefetch does not apply to no-ack consumers; the shard bounds them by its credit window alone.
+    // Prefetch does not apply to no-ack consumers; the shard bounds them by its credit window
+    // alone, and by a full global limit (RabbitMQ's limiter holds them back then too).
     const prefetch = noAck ? 0 : channel.prefetchCount;
-    const globalPrefetch = noAck ? 0 : channel.globalPrefetch;
-    consumer.link.send({ op: 'consume', queueId: queue.id, consumerId: consumer.id, noAck, prefetch, globalPrefetch, priority });
+    consumer.link.send({ op: 'consume', queueId: queue.id, consumerId: consumer.id, noAck, prefetch, limitSlot: channel.limitSlot, priority });
     if (channel.consumersPaused) consumer.link.send({ op: 'flow', consumerIds: [consumer.id], active: false });
     this.host.output.linkDirty(consumer.link);
     return consumer;
@@ -144,9 +146,34 @@ export class ConsumerRegistry {
     }
   }
 
+  /**
+   * A DELIVER record for a consumer no longer here: its shard takes it back.
+   * One that took a place under its channel's global limit gives it back.
+   */
+  undelivered(consumerId: number, counted: boolean): void {
+    if (counted) this.retired.get(consumerId)?.giveBack(1);
+  }
+
   private forget(consumer: ConsumerRef): void {
     this.byId.delete(consumer.id);
     consumer.channel.consumers.delete(consumer.tag);
     consumer.queue.consumerCount--;
+    if (!consumer.noAck && consumer.channel.limitSlot >= 0) this.retire(consumer);
+  }
+
+  /**
+   * Its deliveries still in flight took places under its channel's global
+   * limit: the channel is remembered for them (undelivered) until its shard
+   * has handled the cancel (or the queue's delete), after which none come.
+   */
+  private retire(consumer: ConsumerRef): void {
+    const channel = consumer.channel;
+    this.retired.set(consumer.id, channel);
+    channel.retiring++;
+    consumer.link.whenHandled(() => {
+      this.retired.delete(consumer.id);
+      channel.retired();
+    });
+    this.host.output.linkDirty(consumer.link);
   }
 }

@@ -148,8 +148,8 @@ export class DirectLeases {
   }
 }
 
-/** Its channel takes deliveries now, and counts them against no channel-wide prefetch (which the lease's room does not know). */
+/** Its channel takes deliveries now, and has no global prefetch (which the shards keep, and the lease's room does not know). */
 function deliverable(consumer: ConsumerRef): boolean {
   const channel = consumer.channel;
-  return channel.state === 'open' && !channel.consumersPaused && (consumer.noAck || channel.globalPrefetch === 0);
+  return channel.state === 'open' && !channel.consumersPaused && channel.limitSlot < 0;
 }

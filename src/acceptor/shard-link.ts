@@ -9,6 +9,7 @@ import { Ring } from '../shard/ring.js';
 import { RingWriter } from '../shard/ring-writer.js';
 import { LocalDoorbell, Pump, SharedDoorbell, type Doorbell } from '../shard/doorbell.js';
 import { ShardRunner } from '../shard/shard-runner.js';
+import type { ChannelLimits } from '../shard/channel-limits.js';
 import { SyncWriter } from '../store/sync-writer.js';
 import { log } from '../log/logger.js';
 import { receiveLogLine } from '../log/worker-log.js';
@@ -103,6 +104,8 @@ export class ShardLink implements ViewHolder {
   private nextRequest = 1;
   /** Set once the link is closed or abandoned: requests fail with it, a worker's exit is expected. */
   private ended: Error | null = null;
+  /** whenHandled's callbacks, for a fence request at the next flush */
+  private readonly handledWaiters: (() => void)[] = [];
   /** Deliveries taken per consumer id since the last CREDIT record. */
   private readonly credits = new Map<number, number>();
   /** Per consumer id, deliveries credited since the shard's bell last rang (see writeCredits). */
@@ -137,6 +140,7 @@ export class ShardLink implements ViewHolder {
     inline: boolean,
     ringBytes: number,
     private readonly events: ShardEvents,
+    limits: ChannelLimits,
   ) {
     const toShard = Ring.allocate(ringBytes);
     const fromShard = Ring.allocate(ringBytes);
@@ -152,7 +156,7 @@ export class ShardLink implements ViewHolder {
         relay(storeBell, shardBell);
         return SyncWriter.start(storeBell.words.buffer as SharedArrayBuffer);
       };
-      const runner = new ShardRunner(toShard, fromShard, acceptorBell, undefined, openStore);
+      const runner = new ShardRunner(toShard, fromShard, acceptorBell, undefined, openStore, limits);
       this.runner = runner;
       const work = (): boolean => {
         const progress = runner.work();
@@ -171,6 +175,7 @@ export class ShardLink implements ViewHolder {
         output: fromShard.sab,
         shardBell: shardBell.words.buffer as SharedArrayBuffer,
         acceptorBell: sharedBell.words.buffer as SharedArrayBuffer,
+        limits: limits.sab,
       };
       this.worker = new Worker(new URL('../shard/shard-worker.js', import.meta.url), { workerData });
       // 'error' (an uncaught exception) is followed by 'exit'; the broker acts on the first.
@@ -240,7 +245,19 @@ export class ShardLink implements ViewHolder {
   /** Writes what waits (the lease deliveries' counts) and rings the shard if anything woke-worthy was written. */
   flush(): void {
     this.leases.writeCounts();
+    if (this.handledWaiters.length > 0) {
+      const waiters = this.handledWaiters.splice(0);
+      const run = () => {
+        for (const fn of waiters) fn();
+      };
+      this.request({ op: 'fence' }).then(run, run);
+    }
     this.writer.flush();
+  }
+
+  /** Runs `fn` once the shard has handled every record written before this link's next flush (or is gone). */
+  whenHandled(fn: () => void): void {
+    this.handledWaiters.push(fn);
   }
 
   /** A queue cleared or was deleted: its publishers go on. */
@@ -294,14 +311,14 @@ export class ShardLink implements ViewHolder {
   settle(action: number, entries: number[]): void {
     if (entries.length === 0) return;
     // A requeue refills its queues: their leases end before it.
-    if (R.putsBack(action) && this.leases.size > 0) for (let i = 0; i < entries.length; i += 2) this.leases.end(entries[i]);
+    if (action === R.SETTLE_REQUEUE && this.leases.size > 0) for (let i = 0; i < entries.length; i += 2) this.leases.end(entries[i]);
     if (this.settleEntries.length > 0 && action !== this.settleAction) this.writer.writeGathered();
     this.settleAction = action;
     for (let i = 0; i < entries.length; i++) this.settleEntries.push(entries[i]);
     // Acked or dropped under a lease: room for the lease's next deliveries.
-    if (!R.putsBack(action) && this.leases.size > 0) for (let i = 0; i < entries.length; i += 2) this.leases.settled(entries[i], entries[i + 1]);
+    if (action !== R.SETTLE_REQUEUE && this.leases.size > 0) for (let i = 0; i < entries.length; i += 2) this.leases.settled(entries[i], entries[i + 1]);
     this.writer.gathering = this.writeSettle;
-    if (R.putsBack(action)) this.leases.fenced(1);
+    if (action === R.SETTLE_REQUEUE) this.leases.fenced(1);
   }
 
   /** The gathered settlements as one SETTLE record. */
@@ -323,7 +340,7 @@ export class ShardLink implements ViewHolder {
     }
     // Acks of leased queues only: nothing waits on the shard for them (it delivers
     // nothing there), so they ride along with what wakes it next.
-    const quiet = !R.putsBack(this.settleAction) && this.leases.size > 0 && this.leases.holdsAll(entries);
+    const quiet = this.settleAction !== R.SETTLE_REQUEUE && this.leases.size > 0 && this.leases.holdsAll(entries);
     this.endRecord(quiet ? size : 0);
     entries.length = 0;
   };

@@ -42,7 +42,7 @@ export class Transaction<D> {
   private ops: TxOp<D>[] = [];
   /** Bytes held by buffered publishes (they count against the memory watermark). */
   bytes = 0;
-  /** Deliveries held by buffered settlements (they still count against global prefetch). */
+  /** Deliveries held by buffered settlements (the management API's acks_uncommitted). */
   settling = 0;
 
   publish(exchange: Buffer, routingKey: Buffer, flags: number, properties: Buffer, body: Buffer[], bodySize: number, route: TxRoute): void {

@@ -11,12 +11,21 @@
  * is full and mostly gaps, its lowest entries move out to `far`, a sorted list
  * beside it: the memory follows the number unacked, not the tags in between.
  */
+// What an unacked delivery is (the `kinds` slot of a present tag; 0: absent):
+/** basic.get-ok: never counts under a global prefetch (RabbitMQ's limiter counts consumers' deliveries only) */
+export const GOT = 1;
+/** a consumer's, on a channel without a global prefetch (yet) */
+export const DELIVERED = 2;
+/** a consumer's, holding a place under its channel's global prefetch (ChannelLimits) until settled */
+export const COUNTED = 3;
+
 /** Small to start with: most channels never consume, or hold a few unacked at a time. */
 const INITIAL_CAPACITY = 16;
 /** The ring grows only while at least one slot in SPARSE holds a delivery; past that, the lowest move to `far`. */
 const SPARSE = 4;
 
 interface FarEntry {
+  kind: number;
   link: number;
   queueId: number;
   msgId: number;
@@ -26,7 +35,8 @@ interface FarEntry {
 export class UnackedWindow {
   private capacity = INITIAL_CAPACITY;
   private mask = INITIAL_CAPACITY - 1;
-  private present = new Uint8Array(INITIAL_CAPACITY);
+  /** each slot's kind (GOT, DELIVERED, COUNTED), 0 where no delivery is */
+  private kinds = new Uint8Array(INITIAL_CAPACITY);
   private linkIndex = new Uint16Array(INITIAL_CAPACITY);
   private queueIds = new Uint32Array(INITIAL_CAPACITY);
   private msgIds = new Float64Array(INITIAL_CAPACITY);
@@ -46,8 +56,8 @@ export class UnackedWindow {
   }
 
   /** A delivery with this tag: a new one (above all others), or one a rolled-back transaction gives back. */
-  add(tag: number, link: number, queueId: number, msgId: number, sentAt: number): void {
-    if (this.belowRing(tag)) return this.addFar(tag, { link, queueId, msgId, sentAt });
+  add(tag: number, kind: number, link: number, queueId: number, msgId: number, sentAt: number): void {
+    if (this.belowRing(tag)) return this.addFar(tag, { kind, link, queueId, msgId, sentAt });
     if (this.ringSize === 0) {
       this.low = tag;
       this.high = tag;
@@ -58,13 +68,13 @@ export class UnackedWindow {
     } else if (tag < this.low) {
       const span = this.high - tag + 1;
       if (span > this.capacity) {
-        if (span > SPARSE * (this.ringSize + 1)) return this.addFar(tag, { link, queueId, msgId, sentAt });
+        if (span > SPARSE * (this.ringSize + 1)) return this.addFar(tag, { kind, link, queueId, msgId, sentAt });
         this.grow(span);
       }
       this.low = tag;
     }
     const i = tag & this.mask;
-    this.present[i] = 1;
+    this.kinds[i] = kind;
     this.linkIndex[i] = link;
     this.queueIds[i] = queueId;
     this.msgIds[i] = msgId;
@@ -74,11 +84,15 @@ export class UnackedWindow {
   }
 
   has(tag: number): boolean {
-    if (this.ringSize > 0 && tag >= this.low && tag <= this.high && this.present[tag & this.mask] === 1) return true;
+    if (this.ringSize > 0 && tag >= this.low && tag <= this.high && this.kinds[tag & this.mask] !== 0) return true;
     return this.farTags.length > 0 && this.far.has(tag);
   }
 
   // Read a present tag's fields.
+  kind(tag: number): number {
+    const far = this.farEntry(tag);
+    return far === undefined ? this.kinds[tag & this.mask] : far.kind;
+  }
   link(tag: number): number {
     const far = this.farEntry(tag);
     return far === undefined ? this.linkIndex[tag & this.mask] : far.link;
@@ -105,13 +119,13 @@ export class UnackedWindow {
       this.far.delete(tag);
       return;
     }
-    const present = this.present;
+    const kinds = this.kinds;
     const mask = this.mask;
-    present[tag & mask] = 0;
+    kinds[tag & mask] = 0;
     if (--this.ringSize === 0) return;
     // Keep low and high on present tags (one exists), so iteration never scans settled ones twice.
-    if (tag === this.low) while (present[this.low & mask] === 0) this.low++;
-    if (tag === this.high) while (present[this.high & mask] === 0) this.high--;
+    if (tag === this.low) while (kinds[this.low & mask] === 0) this.low++;
+    if (tag === this.high) while (kinds[this.high & mask] === 0) this.high--;
   }
 
   /** The lowest tag present, or 0 when empty. */
@@ -125,14 +139,33 @@ export class UnackedWindow {
     const farTags = this.farTags;
     if (farTags.length > 0 && tag < farTags[farTags.length - 1]) return farTags[lowerBound(farTags, tag + 1)];
     if (this.ringSize === 0) return 0;
-    const present = this.present;
+    const kinds = this.kinds;
     const mask = this.mask;
-    for (let t = Math.max(tag + 1, this.low); t <= this.high; t++) if (present[t & mask] === 1) return t;
+    for (let t = Math.max(tag + 1, this.low); t <= this.high; t++) if (kinds[t & mask] !== 0) return t;
     return 0;
   }
 
+  /** Its channel got a global prefetch: every consumer's delivery counts under it from now; returns how many. */
+  countDelivered(): number {
+    let n = 0;
+    for (const entry of this.far.values()) {
+      if (entry.kind !== DELIVERED) continue;
+      entry.kind = COUNTED;
+      n++;
+    }
+    if (this.ringSize > 0) {
+      for (let t = this.low; t <= this.high; t++) {
+        const i = t & this.mask;
+        if (this.kinds[i] !== DELIVERED) continue;
+        this.kinds[i] = COUNTED;
+        n++;
+      }
+    }
+    return n;
+  }
+
   clear(): void {
-    if (this.ringSize > 0) for (let t = this.low; t <= this.high; t++) this.present[t & this.mask] = 0;
+    if (this.ringSize > 0) for (let t = this.low; t <= this.high; t++) this.kinds[t & this.mask] = 0;
     this.farTags.length = 0;
     this.far.clear();
     this.ringSize = 0;
@@ -158,15 +191,15 @@ export class UnackedWindow {
 
   /** `tag` is above the ring's span: move the lowest entries out while the ring is mostly gaps, else grow it. */
   private makeRoomUpTo(tag: number): void {
-    const present = this.present;
+    const kinds = this.kinds;
     const mask = this.mask;
     while (this.ringSize > 0 && tag - this.low >= this.capacity && tag - this.low + 1 > SPARSE * (this.ringSize + 1)) {
       const t = this.low;
       const i = t & mask;
       this.farTags.push(t);
-      this.far.set(t, { link: this.linkIndex[i], queueId: this.queueIds[i], msgId: this.msgIds[i], sentAt: this.sentAts[i] });
-      present[i] = 0;
-      if (--this.ringSize > 0) while (present[this.low & mask] === 0) this.low++;
+      this.far.set(t, { kind: kinds[i], link: this.linkIndex[i], queueId: this.queueIds[i], msgId: this.msgIds[i], sentAt: this.sentAts[i] });
+      kinds[i] = 0;
+      if (--this.ringSize > 0) while (kinds[this.low & mask] === 0) this.low++;
     }
     if (this.ringSize > 0 && tag - this.low >= this.capacity) this.grow(tag - this.low + 1);
   }
@@ -175,16 +208,16 @@ export class UnackedWindow {
     let capacity = this.capacity * 2;
     while (capacity < span) capacity *= 2;
     const mask = capacity - 1;
-    const present = new Uint8Array(capacity);
+    const kinds = new Uint8Array(capacity);
     const linkIndex = new Uint16Array(capacity);
     const queueIds = new Uint32Array(capacity);
     const msgIds = new Float64Array(capacity);
     const sentAts = new Float64Array(capacity);
     for (let t = this.low; t <= this.high; t++) {
       const from = t & this.mask;
-      if (this.present[from] === 0) continue;
+      if (this.kinds[from] === 0) continue;
       const to = t & mask;
-      present[to] = 1;
+      kinds[to] = this.kinds[from];
       linkIndex[to] = this.linkIndex[from];
       queueIds[to] = this.queueIds[from];
       msgIds[to] = this.msgIds[from];
@@ -192,7 +225,7 @@ export class UnackedWindow {
     }
     this.capacity = capacity;
     this.mask = mask;
-    this.present = present;
+    this.kinds = kinds;
     this.linkIndex = linkIndex;
     this.queueIds = queueIds;
     this.msgIds = msgIds;

@@ -6,6 +6,7 @@ import { PriorityLanes } from './priority.js';
 import { PAGING, PagedBacklog, type Paging } from './paged-backlog.js';
 import { BlockArena } from './block-arena.js';
 import type { PagedOut } from '../store/recover.js';
+import type { ChannelLimits } from './channel-limits.js';
 
 /** A message as a shard keeps it: its block, copied out of the ring once. */
 export interface StoredMessage {
@@ -119,10 +120,8 @@ export interface Consumer {
   readonly prefetch: number;
   /** x-priority on basic.consume: higher ones get messages first, lower ones when those have no room */
   readonly priority: number;
-  /** unacked deliveries allowed: the smaller of prefetch and its channel's global prefetch; 0 = unlimited */
-  limit: number;
-  /** its channel has a global prefetch: shared with the channel's other consumers, which only the acceptor counts */
-  channelLimited: boolean;
+  /** its channel's global prefetch, shared with the channel's consumers on every shard; null: none */
+  globalLimit: GlobalLimit | null;
   unacked: number;
   /** false while the acceptor cannot write to the consumer's socket */
   active: boolean;
@@ -130,11 +129,10 @@ export interface Consumer {
   readonly inFlight: Deque<QueueEntry>;
 }
 
-/** The unacked limit of a consumer: per-consumer and channel-wide prefetch, 0 meaning none. */
-export function prefetchLimit(prefetch: number, globalPrefetch: number): number {
-  if (prefetch === 0) return globalPrefetch;
-  if (globalPrefetch === 0) return prefetch;
-  return Math.min(prefetch, globalPrefetch);
+/** A channel's slot in the shared table of global prefetch limits. */
+export interface GlobalLimit {
+  readonly limits: ChannelLimits;
+  readonly slot: number;
 }
 
 /** A queue's messages and consumers, owned by one shard. */
@@ -238,7 +236,7 @@ export class ShardQueue {
   get leasable(): boolean {
     if (this.lifecycle !== null || this.lanes !== null || this.consumers.length !== 1) return false;
     const consumer = this.consumers[0];
-    return !consumer.channelLimited && underPrefetch(consumer);
+    return consumer.globalLimit === null && underPrefetch(consumer);
   }
 
   /** the id the next message into it gets */
@@ -489,14 +487,14 @@ export class ShardQueue {
     this.requeue(batch);
   }
 
-  /** Next consumer, round-robin, that may take a message now; null if none. */
+  /** Next consumer, round-robin, that may take a message now (a place under its channel's global limit taken: deliver to it); null if none. */
   nextReadyConsumer(): Consumer | null {
     const n = this.consumers.length;
-    if (this.singleActiveConsumer) return n > 0 && hasCredit(this.consumers[0]) ? this.consumers[0] : null;
+    if (this.singleActiveConsumer) return n > 0 && mayTake(this.consumers[0]) ? this.consumers[0] : null;
     if (this.consumerPriorities) return this.nextByPriority();
     for (let i = 0; i < n; i++) {
       const consumer = this.consumers[(this.nextConsumer + i) % n];
-      if (hasCredit(consumer)) {
+      if (mayTake(consumer)) {
         this.nextConsumer = (this.nextConsumer + i + 1) % n;
         return consumer;
       }
@@ -518,7 +516,7 @@ export class ShardQueue {
       const from = this.nextConsumer >= start && this.nextConsumer < end ? this.nextConsumer - start : 0;
       for (let i = 0; i < size; i++) {
         const at = start + ((from + i) % size);
-        if (hasCredit(consumers[at])) {
+        if (mayTake(consumers[at])) {
           this.nextConsumer = at + 1 < end ? at + 1 : start;
           return consumers[at];
         }
@@ -533,9 +531,9 @@ export class ShardQueue {
    * A full credit window does not count: the message waits for the socket, not a client.
    */
   hasReadyConsumer(): boolean {
-    if (this.singleActiveConsumer) return this.consumers.length > 0 && underPrefetch(this.consumers[0]);
+    if (this.singleActiveConsumer) return this.consumers.length > 0 && couldTake(this.consumers[0]);
     for (const consumer of this.consumers) {
-      if (underPrefetch(consumer)) return true;
+      if (couldTake(consumer)) return true;
     }
     return false;
   }
@@ -697,12 +695,24 @@ export class ShardQueue {
   }
 }
 
-function hasCredit(consumer: Consumer): boolean {
-  return consumer.inFlight.length < CREDIT_WINDOW && underPrefetch(consumer);
+/**
+ * Whether the consumer takes the next message: it has credit and room under
+ * its prefetch, and its channel's global limit lets it (taking a place there
+ * when it acks: the caller delivers to it, or gives the place back).
+ */
+function mayTake(consumer: Consumer): boolean {
+  if (consumer.inFlight.length >= CREDIT_WINDOW || !underPrefetch(consumer)) return false;
+  const global = consumer.globalLimit;
+  return global === null || global.limits.take(global.slot, !consumer.noAck);
+}
+
+/** Room under both prefetch limits, taking nothing. */
+function couldTake(consumer: Consumer): boolean {
+  return underPrefetch(consumer) && (consumer.globalLimit === null || consumer.globalLimit.limits.hasRoom(consumer.globalLimit.slot));
 }
 
 function underPrefetch(consumer: Consumer): boolean {
-  return consumer.active && (consumer.limit === 0 || consumer.unacked < consumer.limit);
+  return consumer.active && (consumer.prefetch === 0 || consumer.unacked < consumer.prefetch);
 }
 
 const byId = (a: QueueEntry, b: QueueEntry): number => a.id - b.id;

@@ -47,18 +47,18 @@ export const PUBLISH_LEASED = 16;
 export const PUBLISH_PAD_SHIFT = 5;
 /** DELIVER and GET_OK: bit 0 of the second byte is `redelivered`, bits 1-3 the bytes left unused before the block */
 export const DELIVER_PAD_SHIFT = 1;
+/** DELIVER: bit 4 of the second byte, the delivery took a place under its channel's global limit (ChannelLimits) */
+export const DELIVER_COUNTED = 16;
 /** A DELIVER or GET_OK record at buf[at..]: its redelivered flag. */
 export const isRedelivered = (buf: Buffer, at: number): boolean => (buf[at + 1] & 1) === 1;
+/** A DELIVER record at buf[at..]: whether it took a place under its channel's global limit. */
+export const isCounted = (buf: Buffer, at: number): boolean => (buf[at + 1] & DELIVER_COUNTED) !== 0;
 /** A DELIVER or GET_OK record at buf[at..] whose header is `headerSize` bytes: where its block begins. */
-export const deliveredBlockAt = (buf: Buffer, at: number, headerSize: number): number => at + headerSize + (buf[at + 1] >>> DELIVER_PAD_SHIFT);
+export const deliveredBlockAt = (buf: Buffer, at: number, headerSize: number): number => at + headerSize + ((buf[at + 1] >>> DELIVER_PAD_SHIFT) & 7);
 
 export const SETTLE_ACK = 0;
 export const SETTLE_REQUEUE = 1;
 export const SETTLE_DROP = 2;
-/** Back to its queue as it was, not redelivered: its channel held it and never sent it (global prefetch). */
-export const SETTLE_RETURN = 3;
-/** Whether a SETTLE action puts its messages back in their queues. */
-export const putsBack = (action: number): boolean => action === SETTLE_REQUEUE || action === SETTLE_RETURN;
 
 /** PUBLISH: u8 type, u8 flags, u16 queueCount, u32 channelRef, u32 publishId, u32 queueId * n, [f64 msgId * n with PUBLISH_LEASED], pad, block, [slack] */
 export const PUBLISH_HEADER = 12;
@@ -81,7 +81,7 @@ export const LEASE_END_SIZE = 5;
  */
 export const LEASE_SIZE = 29;
 export const UNLIMITED_ROOM = 0xffffffff;
-/** DELIVER: u8 type, u8 redelivered | pad << 1, u32 consumerId, u32 queueId, f64 msgId, pad, block, [slack] */
+/** DELIVER: u8 type, u8 redelivered | pad << 1 | DELIVER_COUNTED, u32 consumerId, u32 queueId, f64 msgId, pad, block, [slack] */
 export const DELIVER_HEADER = 18;
 /** GET_OK: u8 type, u8 redelivered | pad << 1, u32 requestId, u32 queueId, f64 msgId, u32 messageCount, pad, block, [slack] */
 export const GET_OK_HEADER = 22;

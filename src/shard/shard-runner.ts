@@ -4,6 +4,7 @@ import { RingWriter } from './ring-writer.js';
 import type { Doorbell } from './doorbell.js';
 import type { StoreWriter } from '../store/store-writer.js';
 import { Shard } from './shard.js';
+import type { ChannelLimits } from './channel-limits.js';
 import { ENTRY_OVERHEAD } from './queue.js';
 import * as R from './records.js';
 import { PIECE, PieceAssembler } from './pieces.js';
@@ -56,10 +57,12 @@ export class ShardRunner {
     private readonly heapBudget = defaultHeapBudget(),
     /** starts the durable queues' store (default: an InlineSyncWriter, I/O in this thread) */
     openStore?: () => StoreWriter,
+    /** the channels' global prefetch limits, shared with the acceptor */
+    limits?: ChannelLimits,
   ) {
     this.input = input;
     this.output = new RingWriter(output, acceptorBell);
-    this.shard = new Shard(this.output, openStore);
+    this.shard = new Shard(this.output, openStore, undefined, limits);
   }
 
   /**

@@ -9,6 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Ring } from './ring.js';
 import { SharedDoorbell } from './doorbell.js';
 import { ShardRunner } from './shard-runner.js';
+import { ChannelLimits } from './channel-limits.js';
 import { SyncWriter } from '../store/sync-writer.js';
 import { log } from '../log/logger.js';
 import { postLogLines } from '../log/worker-log.js';
@@ -18,6 +19,8 @@ export interface ShardWorkerData {
   output: SharedArrayBuffer;
   shardBell: SharedArrayBuffer;
   acceptorBell: SharedArrayBuffer;
+  /** the channels' global prefetch limits (ChannelLimits) */
+  limits: SharedArrayBuffer;
 }
 
 const data = workerData as ShardWorkerData;
@@ -26,7 +29,7 @@ postLogLines(log, parentPort!);
 const bell = new SharedDoorbell(data.shardBell);
 // The store's own thread rings this shard's bell when an fsync made confirms safe.
 const openStore = () => SyncWriter.start(data.shardBell);
-const runner = new ShardRunner(new Ring(data.input), new Ring(data.output), new SharedDoorbell(data.acceptorBell), undefined, openStore);
+const runner = new ShardRunner(new Ring(data.input), new Ring(data.output), new SharedDoorbell(data.acceptorBell), undefined, openStore, new ChannelLimits(data.limits));
 for (;;) {
   if (runner.work()) continue;
   const token = bell.arm();

@@ -17,7 +17,8 @@ import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
 import { storedMessage, type MessageWalk } from './block-arena.js';
 import { PAGING, type Paging } from './paged-backlog.js';
-import { Backlog, ShardQueue, prefetchLimit, type Consumer, type QueueEntry } from './queue.js';
+import { Backlog, ShardQueue, type Consumer, type GlobalLimit, type QueueEntry } from './queue.js';
+import { ChannelLimits } from './channel-limits.js';
 import * as R from './records.js';
 import type { QueueConfig } from '../vhost/queue-arguments.js';
 import { blockExpiration, expiresAt } from './expiry.js';
@@ -44,10 +45,13 @@ export type ShardControl =
   | { op: 'dropTransient'; queueIds: number[] }
   | { op: 'purge'; queueId: number }
   /** priority: x-priority (absent: 0) */
-  | { op: 'consume'; queueId: number; consumerId: number; noAck: boolean; prefetch: number; globalPrefetch: number; priority?: number }
+  /** limitSlot: its channel's slot in the ChannelLimits (a global prefetch), or -1 */
+  | { op: 'consume'; queueId: number; consumerId: number; noAck: boolean; prefetch: number; limitSlot: number; priority?: number }
   | { op: 'cancel'; consumerId: number }
-  /** basic.qos global=true: the channel's new limit for each of its consumers here */
-  | { op: 'prefetch'; consumerIds: number[]; globalPrefetch: number }
+  /** a channel's consumers here: their channel's global limit is in `slot`, where there may be room now */
+  | { op: 'globalLimit'; consumerIds: number[]; slot: number }
+  /** answered once the shard handled every record before it */
+  | { op: 'fence' }
   | { op: 'flow'; consumerIds: number[]; active: boolean }
   | { op: 'get'; queueId: number; noAck: boolean }
   /** used: a redeclare, which restarts the queue's x-expires clock */
@@ -95,8 +99,14 @@ export class Shard implements LifecycleHost {
     private readonly openStore: () => StoreWriter = () => new InlineSyncWriter(),
     /** the least waste worth a pass (see BlockArena) */
     minCompactionBytes?: number,
+    /** the channels' global prefetch limits, shared with the acceptor and the other shards */
+    private readonly limits = new ChannelLimits(),
   ) {
     this.backlog = new Backlog(minCompactionBytes);
+  }
+
+  private globalLimit(slot: number): GlobalLimit | null {
+    return slot < 0 ? null : { limits: this.limits, slot };
   }
 
   /** Copies out the blocks that hold sparse buffers alive, once they waste enough (BlockArena). */
@@ -199,7 +209,11 @@ export class Shard implements LifecycleHost {
         break;
       }
       const entry = queue.take();
-      if (entry === undefined) break; // paged-out messages that could not be read back (logged)
+      if (entry === undefined) {
+        // paged-out messages that could not be read back (logged)
+        if (consumer.globalLimit !== null && !consumer.noAck) consumer.globalLimit.limits.giveBack(consumer.globalLimit.slot);
+        break;
+      }
       if (!consumer.noAck) {
         queue.track(entry, consumer);
         // (a no-ack delivery is acked on disk when the acceptor wrote it: see credit)
@@ -358,7 +372,7 @@ export class Shard implements LifecycleHost {
     const action = buf[at + 1];
     const count = readU32LE(buf, at + 2);
     // Requeued entries are put back per queue, a batch at a time (see ShardQueue.requeue).
-    const requeued = R.putsBack(action) ? new Map<ShardQueue, QueueEntry[]>() : null;
+    const requeued = action === R.SETTLE_REQUEUE ? new Map<ShardQueue, QueueEntry[]>() : null;
     // A priority queue's rejected entries are dead-lettered together, in RabbitMQ's order.
     let rejected: Map<ShardQueue, QueueEntry[]> | null = null;
     let p = at + R.SETTLE_HEADER;
@@ -375,10 +389,10 @@ export class Shard implements LifecycleHost {
           if (action === R.SETTLE_ACK) queue.acked++;
           this.forget(queue, entry);
         }
-      } else if (action === R.SETTLE_REQUEUE && queue.lifecycle !== null && queue.lifecycle.quorum && this.returnedTooOften(queue.lifecycle, entry)) {
+      } else if (queue.lifecycle !== null && queue.lifecycle.quorum && this.returnedTooOften(queue.lifecycle, entry)) {
         this.drop(queue, entry, 'delivery_limit');
       } else {
-        if (action === R.SETTLE_REQUEUE) entry.redelivered = true;
+        entry.redelivered = true;
         if (entry.expiresAt !== 0) this.lifecycles.soon(entry.expiresAt); // it may be at the head again
         addToBatch(requeued, queue, entry);
       }
@@ -431,7 +445,7 @@ export class Shard implements LifecycleHost {
     writeU32LE(buf, offset + 5, consumer.id);
     writeF64LE(buf, offset + 9, this.handled);
     writeF64LE(buf, offset + 17, queue.nextEntryId);
-    writeU32LE(buf, offset + 25, consumer.noAck || consumer.limit === 0 ? R.UNLIMITED_ROOM : consumer.limit - consumer.unacked);
+    writeU32LE(buf, offset + 25, consumer.noAck || consumer.prefetch === 0 ? R.UNLIMITED_ROOM : consumer.prefetch - consumer.unacked);
     this.out.end();
   }
 
@@ -521,8 +535,7 @@ export class Shard implements LifecycleHost {
           noAck: c.noAck,
           prefetch: c.prefetch,
           priority: c.priority ?? 0,
-          limit: prefetchLimit(c.prefetch, c.globalPrefetch),
-          channelLimited: c.globalPrefetch !== 0,
+          globalLimit: this.globalLimit(c.limitSlot),
           unacked: 0,
           active: true,
           inFlight: new Deque(),
@@ -545,16 +558,17 @@ export class Shard implements LifecycleHost {
         this.pending.add(consumer.queue);
         return;
       }
-      case 'prefetch':
+      case 'globalLimit':
         for (const id of c.consumerIds) {
           const consumer = this.consumers.get(id);
           if (consumer === undefined) continue;
-          consumer.limit = prefetchLimit(consumer.prefetch, c.globalPrefetch);
-          consumer.channelLimited = c.globalPrefetch !== 0;
+          if (consumer.globalLimit === null) consumer.globalLimit = this.globalLimit(c.slot);
           consumer.queue.use.unblocked();
           this.pending.add(consumer.queue);
         }
         return;
+      case 'fence':
+        return this.reply(requestId, {});
       case 'flow':
         for (const id of c.consumerIds) {
           const consumer = this.consumers.get(id);
@@ -795,6 +809,8 @@ export class Shard implements LifecycleHost {
   private writeDeliver(consumer: Consumer, entry: QueueEntry): void {
     this.beginWithBlock(R.S2A_DELIVER, R.DELIVER_HEADER, entry, this.deliveredBlock(consumer.queue, entry));
     const { buf, offset } = this.out;
+    // It took a place under its channel's global limit: the acceptor gives it back at the settle.
+    if (consumer.globalLimit !== null && !consumer.noAck) buf[offset + 1] |= R.DELIVER_COUNTED;
     writeU32LE(buf, offset + 2, consumer.id);
     writeU32LE(buf, offset + 6, consumer.queue.id);
     writeF64LE(buf, offset + 10, entry.id);

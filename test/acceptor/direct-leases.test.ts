@@ -21,7 +21,7 @@ function consumer(over: { paused?: boolean; consumers?: number; state?: string }
     id: 1,
     noAck: true,
     queue: { id: QUEUE, consumerCount: over.consumers ?? 1 },
-    channel: { state: over.state ?? 'open', consumersPaused: over.paused ?? false, globalPrefetch: 0 },
+    channel: { state: over.state ?? 'open', consumersPaused: over.paused ?? false, limitSlot: -1 },
   } as unknown as ConsumerRef;
 }
 

@@ -1,13 +1,14 @@
-/** A channel's unacked deliveries by tag (typed arrays): the same answers as a Map in tag order, through growth, gaps, rollbacks and held deliveries far behind the rest; memory that follows the count unacked. */
+/** A channel's unacked deliveries by tag (typed arrays): the same answers as a Map in tag order, through growth, gaps, rollbacks, held deliveries far behind the rest and a global prefetch counting them; memory that follows the count unacked. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { UnackedWindow } from '../../src/acceptor/unacked-window.js';
+import { COUNTED, DELIVERED, GOT, UnackedWindow } from '../../src/acceptor/unacked-window.js';
 
 type Op =
   | { kind: 'deliver'; skip: number }
   | { kind: 'burst'; count: number }
   | { kind: 'ack'; pick: number; multiple: boolean }
   | { kind: 'restore'; pick: number }
+  | { kind: 'count' }
   | { kind: 'clear' };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -17,13 +18,16 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('burst' as const), count: fc.integer({ min: 1, max: 200 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('ack' as const), pick: fc.nat(), multiple: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('restore' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'count' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'clear' as const }) },
 );
+
+const KINDS = [GOT, DELIVERED, COUNTED];
 
 /** Everything in the window, lowest tag first, by walking first()/next(). */
 function walk(w: UnackedWindow): number[][] {
   const out: number[][] = [];
-  for (let t = w.first(); t !== 0; t = w.next(t)) out.push([t, w.link(t), w.queueId(t), w.msgId(t), w.sentAt(t)]);
+  for (let t = w.first(); t !== 0; t = w.next(t)) out.push([t, w.kind(t), w.link(t), w.queueId(t), w.msgId(t), w.sentAt(t)]);
   return out;
 }
 
@@ -39,13 +43,13 @@ describe('UnackedWindow', () => {
         for (const o of ops) {
           if (o.kind === 'deliver') {
             tag += 1 + o.skip; // no-ack deliveries leave gaps
-            const fields = [tag % 7, tag % 1000, tag * 2, tag % 13];
-            w.add(tag, fields[0], fields[1], fields[2], fields[3]);
+            const fields = [KINDS[tag % 3], tag % 7, tag % 1000, tag * 2, tag % 13];
+            w.add(tag, fields[0], fields[1], fields[2], fields[3], fields[4]);
             model.set(tag, fields);
           } else if (o.kind === 'burst') {
             for (let i = 0; i < o.count; i++) {
               tag++;
-              w.add(tag, 1, 2, 3, 4);
+              w.add(tag, GOT, 1, 2, 3, 4);
               expect(w.has(tag)).toBe(true);
               w.remove(tag);
             }
@@ -66,8 +70,16 @@ describe('UnackedWindow', () => {
             const t = tags[o.pick % tags.length];
             const f = taken.get(t)!;
             taken.delete(t);
-            w.add(t, f[0], f[1], f[2], f[3]);
+            w.add(t, f[0], f[1], f[2], f[3], f[4]);
             model.set(t, f);
+          } else if (o.kind === 'count') {
+            let n = 0;
+            for (const f of model.values()) {
+              if (f[0] !== DELIVERED) continue;
+              f[0] = COUNTED;
+              n++;
+            }
+            expect(w.countDelivered()).toBe(n);
           } else {
             w.clear();
             model.clear();
@@ -86,14 +98,16 @@ describe('UnackedWindow', () => {
 
   it('keeps a delivery held across a million later ones in a few slots, and still acks it', () => {
     const w = new UnackedWindow();
-    w.add(1, 3, 7, 11, 13);
+    w.add(1, DELIVERED, 3, 7, 11, 13);
     for (let tag = 2; tag <= 1_000_001; tag++) {
-      w.add(tag, 0, 0, tag, 0);
+      w.add(tag, GOT, 0, 0, tag, 0);
       if (tag % 100 !== 0) w.remove(tag); // every hundredth is held too, the rest acked at once
     }
     expect(w.size).toBe(1 + 10_000);
     expect(w.slots).toBeLessThanOrEqual(64);
-    expect(walk(w)[0]).toEqual([1, 3, 7, 11, 13]);
+    expect(walk(w)[0]).toEqual([1, DELIVERED, 3, 7, 11, 13]);
+    expect(w.countDelivered()).toBe(1); // the one far behind the ring
+    expect(w.kind(1)).toBe(COUNTED);
     expect(w.next(1)).toBe(100);
     expect(w.msgId(500_000)).toBe(500_000);
     w.remove(1);

@@ -1,8 +1,9 @@
 /** basic.qos: per-consumer prefetch (global=false), per-channel prefetch (global=true), no-ack and get. */
-import type { ChannelModel } from 'amqplib';
+import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MODES, bodies, channel, eventually, sleep, subscribe, uniq, useBroker } from '../helpers.js';
+import { nameOnShard } from './on-shard.js';
 
 /** How long to wait to be sure no further delivery is on its way. */
 const QUIET_MS = 150;
@@ -121,6 +122,187 @@ describe.each(MODES)('qos: $name', ({ workers }) => {
         await conn.close();
       }),
       { numRuns: 15 },
+    );
+  });
+
+  it("prefetch (global=true) as RabbitMQ 3.10.8's limiter keeps it: held-back messages stay ready, basic.get takes no place, no-ack consumers wait while it is full", async () => {
+    // Each expectation was read off RabbitMQ 3.10.8 with the same steps.
+    const conn = await server.connect();
+    const admin = await channel(conn);
+    const ready = async (...queues: string[]) => Promise.all(queues.map(async (q) => (await admin.checkQueue(q)).messageCount));
+
+    // Two queues (on two shards with threads) under a limit of 2: what the limit holds back stays ready.
+    const [b1, b2] = [nameOnShard('qos-b1', 0, workers), nameOnShard('qos-b2', 1, workers)];
+    for (const q of [b1, b2]) {
+      await admin.assertQueue(q);
+      for (let i = 1; i <= 5; i++) admin.sendToQueue(q, Buffer.from(`${q}-${i}`));
+    }
+    await eventually(async () => expect(await ready(b1, b2)).toEqual([5, 5]));
+    const ch = await channel(conn);
+    await ch.prefetch(2, true);
+    const a = await subscribe(ch, b1, { noAck: false });
+    const b = await subscribe(ch, b2, { noAck: false });
+    await eventually(() => expect(a.messages.length + b.messages.length).toBe(2));
+    await sleep(QUIET_MS);
+    expect(a.messages.length + b.messages.length).toBe(2);
+    expect((await ready(b1, b2)).reduce((x, y) => x + y)).toBe(8);
+    // A no-ack consumer of the same channel gets nothing while the limit is full...
+    const c = uniq('qos-c');
+    await admin.assertQueue(c);
+    const free = await subscribe(ch, c, { noAck: true });
+    for (let i = 1; i <= 3; i++) admin.sendToQueue(c, Buffer.from(`c${i}`));
+    await sleep(QUIET_MS);
+    expect(free.messages).toHaveLength(0);
+    expect(await ready(c)).toEqual([3]);
+    // ... and an unacked basic.get takes no place: one ack makes room for one delivery of either queue,
+    // or the no-ack consumer's three (which take none).
+    const got = await ch.get(c, { noAck: false });
+    expect(got && got.content.toString()).toBe('c1');
+    ch.ack((a.messages[0] ?? b.messages[0])!);
+    await eventually(() => expect(a.messages.length + b.messages.length + free.messages.length).toBeGreaterThanOrEqual(3));
+    await sleep(QUIET_MS);
+    expect(a.messages.length + b.messages.length).toBeLessThanOrEqual(3);
+    expect((await ready(b1, b2, c)).reduce((x, y) => x + y)).toBe(10 + 2 - (a.messages.length + b.messages.length) - free.messages.length);
+    await ch.close();
+    for (const q of [b1, b2, c]) await admin.deleteQueue(q);
+  });
+
+  it('prefetch (global=true) set after deliveries counts them; lowered, it waits until fewer are unacked (RabbitMQ 3.10.8)', async () => {
+    const conn = await server.connect();
+    const queue = await queueWith(conn, 0);
+    const ch = await channel(conn);
+    const inbox = await subscribe(ch, queue, { noAck: false });
+    const feed = await channel(conn);
+    for (let i = 0; i < 3; i++) feed.sendToQueue(queue, Buffer.from(`d${i}`));
+    await inbox.waitFor(3);
+    await ch.prefetch(4, true);
+    for (let i = 3; i < 8; i++) feed.sendToQueue(queue, Buffer.from(`d${i}`));
+    await inbox.waitFor(4);
+    await sleep(QUIET_MS);
+    expect(bodies(inbox.messages)).toEqual(['d0', 'd1', 'd2', 'd3']);
+    await ch.prefetch(2, true);
+    ch.ack(inbox.messages[0]!);
+    ch.ack(inbox.messages[1]!);
+    await sleep(QUIET_MS);
+    expect(inbox.messages).toHaveLength(4); // two unacked: the new limit is full
+    ch.ack(inbox.messages[2]!);
+    await inbox.waitFor(5);
+    await sleep(QUIET_MS);
+    expect(inbox.messages).toHaveLength(5);
+    await ch.prefetch(0, true);
+    await inbox.waitFor(8);
+    await ch.close();
+  });
+
+  it('prefetch (global=true) across queues on every shard: never more unacked than the limit, nothing held back out of its queue, every message once (fast-check)', async () => {
+    type Step =
+      | { kind: 'publish'; queue: number; count: number }
+      | { kind: 'ack' | 'nack' | 'requeue'; pick: number; multiple: boolean }
+      | { kind: 'cancel'; pick: number }
+      | { kind: 'recover' }
+      | { kind: 'limit'; count: number };
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      { weight: 4, arbitrary: fc.record({ kind: fc.constant('publish' as const), queue: fc.nat({ max: 2 }), count: fc.integer({ min: 1, max: 12 }) }) },
+      { weight: 4, arbitrary: fc.record({ kind: fc.constantFrom('ack' as const, 'nack' as const, 'requeue' as const), pick: fc.nat(), multiple: fc.boolean() }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancel' as const), pick: fc.nat() }) },
+      { weight: 1, arbitrary: fc.constant({ kind: 'recover' as const }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('limit' as const), count: fc.integer({ min: 1, max: 6 }) }) },
+    );
+    const consumerSpec = fc.record({ queue: fc.nat({ max: 2 }), noAck: fc.constantFrom(false, false, true) });
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 5 }), fc.array(consumerSpec, { minLength: 1, maxLength: 4 }), fc.array(step, { minLength: 1, maxLength: 14 }), async (limit, specs, steps) => {
+        const conn = await server.connect();
+        const admin = await channel(conn);
+        const queues = [0, 1, 2].map((i) => nameOnShard(`qos-g${i}`, i, workers));
+        for (const q of queues) await admin.assertQueue(q);
+        const ch = await channel(conn);
+        await ch.prefetch(limit, true);
+        let limitNow = limit;
+        /** the most unacked the client may hold: the limit, or more that came under a higher one before it was lowered */
+        let bound = limit;
+        /** acking consumers' deliveries the client holds, by body */
+        const held = new Map<string, ConsumeMessage>();
+        /** where each message ended: acked, dropped (nack), or taken by a no-ack consumer */
+        const done = new Map<string, string>();
+        const seen = new Set<string>();
+        let published = 0;
+        let over = '';
+        const consumers: { tag: string; queue: number; noAck: boolean; live: boolean }[] = [];
+        for (const spec of specs) {
+          const { consumerTag } = await ch.consume(queues[spec.queue]!, (msg) => {
+            if (msg === null) return;
+            const body = msg.content.toString();
+            if (seen.has(body) && !msg.fields.redelivered) over ||= `${body} again without redelivered`;
+            if (done.has(body)) over ||= `${body} delivered after it ended (${done.get(body)})`;
+            seen.add(body);
+            if (spec.noAck) return void done.set(body, 'no-ack');
+            held.set(body, msg);
+            if (held.size > bound) over ||= `${held.size} unacked under a global limit of ${limitNow}`;
+          }, { noAck: spec.noAck });
+          consumers.push({ tag: consumerTag, queue: spec.queue, noAck: spec.noAck, live: true });
+        }
+        const settle = (kind: 'ack' | 'nack' | 'requeue', msg: ConsumeMessage, multiple: boolean) => {
+          const tag = msg.fields.deliveryTag;
+          for (const [body, m] of [...held]) {
+            if (m.fields.deliveryTag > tag || (!multiple && m.fields.deliveryTag !== tag)) continue;
+            held.delete(body);
+            if (kind !== 'requeue') done.set(body, kind);
+          }
+          if (kind === 'ack') ch.ack(msg, multiple);
+          else ch.nack(msg, multiple, kind === 'requeue');
+        };
+        /** Quiet: the client holds what the limit allows, and what it does not take stays ready in its queue. */
+        const settled = async () => {
+          await eventually(async () => {
+            const ready = await Promise.all(queues.map(async (q) => (await admin.checkQueue(q)).messageCount));
+            expect(over).toBe('');
+            expect(ready.reduce((x, y) => x + y), 'ready messages: none held back out of their queues').toBe(published - done.size - held.size);
+            // A queue with a live consumer and ready messages waits only for a full limit.
+            const waiting = consumers.some((c) => c.live && ready[c.queue]! > 0);
+            if (waiting) expect(held.size, `ready ${ready} with room under ${limitNow}`).toBeGreaterThanOrEqual(limitNow);
+          }, 3000);
+          bound = Math.max(limitNow, held.size);
+        };
+        for (const s of steps) {
+          if (s.kind === 'publish') {
+            for (let i = 0; i < s.count; i++) admin.sendToQueue(queues[s.queue]!, Buffer.from(`${s.queue}:${published++}`));
+          } else if (s.kind === 'cancel') {
+            const live = consumers.filter((c) => c.live);
+            if (live.length === 0) continue;
+            const c = live[s.pick % live.length]!;
+            c.live = false;
+            await ch.cancel(c.tag);
+          } else if (s.kind === 'recover') {
+            held.clear();
+            await ch.recover();
+          } else if (s.kind === 'limit') {
+            // Deliveries a higher limit lets through may reach the callback before the await returns.
+            bound = Math.max(bound, s.count);
+            await ch.prefetch(s.count, true);
+            limitNow = s.count;
+          } else {
+            const msgs = [...held.values()].sort((x, y) => x.fields.deliveryTag - y.fields.deliveryTag);
+            if (msgs.length === 0) continue;
+            settle(s.kind, msgs[s.pick % msgs.length]!, s.multiple);
+          }
+          await settled();
+        }
+        // Drain: ack all as it comes until every message has ended.
+        bound = Infinity;
+        await ch.prefetch(0, true);
+        await eventually(async () => {
+          for (const m of held.values()) ch.ack(m);
+          for (const body of held.keys()) done.set(body, 'ack');
+          held.clear();
+          for (const [i, q] of queues.entries()) {
+            for (let m = await admin.get(q, { noAck: true }); m !== false; m = await admin.get(q, { noAck: true })) done.set(m.content.toString(), `drained ${i}`);
+          }
+          expect(done.size).toBe(published);
+        }, 3000);
+        expect(over).toBe('');
+        await conn.close();
+      }),
+      { numRuns: 12 },
     );
   });
 

@@ -61,8 +61,8 @@ describe('BlockArena', () => {
     send(controlRecord(0, { op: 'declare', queueId: KEPT, name: 'kept' }));
     send(controlRecord(0, { op: 'declare', queueId: PRIORITY, name: 'prio', config: { type: 'classic', overflow: 'drop-head', singleActiveConsumer: false, maxPriority: 3 } }));
     send(controlRecord(0, { op: 'declare', queueId: DRAINED, name: 'drained' }));
-    send(controlRecord(0, { op: 'consume', queueId: KEPT, consumerId: 1, noAck: false, prefetch: 50, globalPrefetch: 0 }));
-    send(controlRecord(0, { op: 'consume', queueId: DRAINED, consumerId: 3, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: KEPT, consumerId: 1, noAck: false, prefetch: 50, limitSlot: -1 }));
+    send(controlRecord(0, { op: 'consume', queueId: DRAINED, consumerId: 3, noAck: true, prefetch: 0, limitSlot: -1 }));
     const before = await arrayBufferBytesAfterGc();
 
     const heldByConsumer: string[] = [];
@@ -125,7 +125,7 @@ describe('BlockArena', () => {
     const { shard, send, endBatch, get } = setup();
     send(controlRecord(0, { op: 'declare', queueId: KEPT, name: 'kept' }));
     send(controlRecord(0, { op: 'declare', queueId: DRAINED, name: 'drained' }));
-    send(controlRecord(0, { op: 'consume', queueId: DRAINED, consumerId: 3, noAck: false, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: DRAINED, consumerId: 3, noAck: false, prefetch: 0, limitSlot: -1 }));
     const filler = '.'.repeat(180);
     const before = await arrayBufferBytesAfterGc();
     // Each batch's deliveries are acked 40 batches later: some 4 MB stay unacked, four times
@@ -159,7 +159,7 @@ describe('BlockArena', () => {
   it('lets go of the buffers of a queue deleted with unacked messages', async () => {
     const { send, endBatch } = setup();
     send(controlRecord(0, { op: 'declare', queueId: DRAINED, name: 'deleted' }));
-    send(controlRecord(0, { op: 'consume', queueId: DRAINED, consumerId: 3, noAck: false, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: DRAINED, consumerId: 3, noAck: false, prefetch: 0, limitSlot: -1 }));
     const filler = '.'.repeat(180);
     for (let n = 0; n < 40_000; n++) {
       send(publishRecord([DRAINED], `message ${n} ${filler}`));

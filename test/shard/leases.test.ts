@@ -38,7 +38,7 @@ function setup() {
   return { send, run, queue };
 }
 
-const consume = (queueId: number, consumerId: number, noAck = true, prefetch = 0, globalPrefetch = 0) => controlRecord(0, { op: 'consume', queueId, consumerId, noAck, prefetch, globalPrefetch });
+const consume = (queueId: number, consumerId: number, noAck = true, prefetch = 0, limitSlot = -1) => controlRecord(0, { op: 'consume', queueId, consumerId, noAck, prefetch, limitSlot });
 const UNLIMITED = R.UNLIMITED_ROOM;
 const leaseEnd = (queueId: number) => {
   const buf = Buffer.alloc(R.LEASE_END_SIZE);
@@ -69,7 +69,7 @@ describe('Shard leases (inline)', () => {
     expect(run()).toEqual([{ type: 'deliver', consumerId: 9 }, { type: 'deliver', consumerId: 9 }, { type: 'deliver', consumerId: 9 }, { type: 'lease', queueId: 1, consumerId: 9, position: 7, nextId: 4, room: UNLIMITED }]);
   });
 
-  it('offers none to one of two consumers, one with a channel-wide prefetch, or on a queue with a TTL or priorities; one once the second consumer goes', () => {
+  it('offers none to one of two consumers, one whose channel has a global prefetch (its shards keep it), or on a queue with a TTL or priorities; one once the second consumer goes', () => {
     const { send, run } = setup();
     const classic = { type: 'classic', overflow: 'drop-head', singleActiveConsumer: false };
     send(controlRecord(0, { op: 'declare', queueId: 1, name: 'global' }));
@@ -84,8 +84,8 @@ describe('Shard leases (inline)', () => {
     expect(run()).toEqual([]);
     send(controlRecord(0, { op: 'cancel', consumerId: 22 }));
     expect(run()).toEqual([{ type: 'lease', queueId: 2, consumerId: 21, position: 10, nextId: 1, room: UNLIMITED }]);
-    send(controlRecord(0, { op: 'prefetch', consumerIds: [11], globalPrefetch: 0 })); // the channel-wide limit lifted
-    expect(run()).toEqual([{ type: 'lease', queueId: 1, consumerId: 11, position: 11, nextId: 1, room: UNLIMITED }]);
+    send(controlRecord(0, { op: 'globalLimit', consumerIds: [11], slot: 10 })); // a wake-up from its channel's limit
+    expect(run()).toEqual([]);
   });
 
   it("offers an acking consumer's lease with the queue's next id and the room under its prefetch, none while it is full", () => {

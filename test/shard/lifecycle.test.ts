@@ -93,7 +93,7 @@ describe('Shard lifecycle (inline, on a set clock)', () => {
     shard.settleLifecycles(1499);
     expect(records().filter((r) => r.type === R.S2A_QUEUE_EXPIRED)).toHaveLength(0);
     shard.advance(1400);
-    send(controlRecord(0, { op: 'consume', queueId: 5, consumerId: 9, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 5, consumerId: 9, noAck: true, prefetch: 0, limitSlot: -1 }));
     shard.settleLifecycles(5000);
     expect(records().filter((r) => r.type === R.S2A_QUEUE_EXPIRED)).toHaveLength(0);
     shard.advance(6000);

@@ -128,7 +128,7 @@ describe('a durable queue longer than its window', () => {
 
   it('with a consumer, it stops its publishers at its window (not at 10,000 messages), so being behind does not page', () => {
     const s = shardOn(newDir());
-    s.send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 1, globalPrefetch: 0 }));
+    s.send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 1, limitSlot: -1 }));
     s.endBatch(); // the consumer takes its one message's credit: one is out, the rest ready
     publish(s, 1, WINDOW + 1);
     const queue = [...s.shard.backlog.flowChanged][0];
@@ -137,7 +137,7 @@ describe('a durable queue longer than its window', () => {
     const plain = new Shard(new RingWriter(Ring.allocate(1 << 20), new LocalDoorbell()));
     const send = (record: Buffer) => plain.handle(record, 0, record.length);
     send(controlRecord(0, { op: 'declare', queueId: 2, name: 'plain' }));
-    send(controlRecord(0, { op: 'consume', queueId: 2, consumerId: 2, noAck: false, prefetch: 1, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 2, consumerId: 2, noAck: false, prefetch: 1, limitSlot: -1 }));
     for (let n = 1; n <= WINDOW + 2; n++) send(publishRecord([2], body('p', n), { flags: R.PUBLISH_PERSISTENT }));
     expect(plain.backlog.flowChanged.size).toBe(0);
   });

@@ -143,7 +143,7 @@ describe('ring records with maximal fields', () => {
     const h = harness();
     h.write(controlRecord(0, { op: 'declare', queueId: MAX_U32, name: NAMES[2] }));
     h.write(publishRecord([MAX_U32], message, { flags: R.PUBLISH_IMMEDIATE, channelRef: MAX_U32, publishId: MAX_U32 - 1 })); // no consumer yet
-    h.write(controlRecord(0, { op: 'consume', queueId: MAX_U32, consumerId: MAX_U32, noAck: true, prefetch: 0xffff, globalPrefetch: 0xffff }));
+    h.write(controlRecord(0, { op: 'consume', queueId: MAX_U32, consumerId: MAX_U32, noAck: true, prefetch: 0xffff, limitSlot: 0xffff }));
     h.write(publishRecord([MAX_U32], message, { flags: R.PUBLISH_MANDATORY }));
     const [immediate, deliver] = h.run();
     expect([immediate.type, immediate.record[1], immediate.record.readUInt32LE(2), immediate.record.readUInt32LE(6)]).toEqual([
@@ -164,7 +164,7 @@ describe('ring records with maximal fields', () => {
     const h = harness();
     const small = block(NAMES[1], NAMES[2], Buffer.from([0, 0]), Buffer.from('x'));
     h.write(controlRecord(0, { op: 'declare', queueId: MAX_U32, name: NAMES[0] }));
-    h.write(controlRecord(0, { op: 'consume', queueId: MAX_U32, consumerId: MAX_U32, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    h.write(controlRecord(0, { op: 'consume', queueId: MAX_U32, consumerId: MAX_U32, noAck: true, prefetch: 0, limitSlot: -1 }));
     // Past the congestion mark even with a full credit window out.
     const published = 10_000 + CREDIT_WINDOW + 100;
     for (let i = 0; i < published; i++) h.write(publishRecord([MAX_U32], small, { flags: R.PUBLISH_CONFIRM, channelRef: MAX_U32 }));
@@ -200,7 +200,7 @@ describe('bodies placed for their copies (alignPad)', () => {
   it("a PUBLISH's pad and slack are left out of the block, and its DELIVER places the body as the PUBLISH did, mod 8", () => {
     const h = harness();
     h.write(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
-    h.write(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    h.write(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, limitSlot: -1 }));
     for (const size of [200, 256, 1000, 1001, 40_000]) {
       for (let pad = 0; pad < 8; pad++) {
         const body = Buffer.alloc(size, `${size}/${pad} `);

@@ -103,7 +103,7 @@ describe('Shard with a store', () => {
     const { dir, send, endBatch, onDisk } = setup();
     send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q', dir }));
     for (let i = 1; i <= 3; i++) send(publishRecord([1], `p  ${i}`, { flags: R.PUBLISH_PERSISTENT, channelRef: 7 }));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 5, noAck: false, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 5, noAck: false, prefetch: 0, limitSlot: -1 }));
     endBatch();
     expect(onDisk()).toEqual(['p  1', 'p  2', 'p  3'].map((body) => ({ body, delivered: true })));
     send(settleRecord(R.SETTLE_REQUEUE, [[1, 2]])); // back in the queue, redelivered at once
@@ -121,7 +121,7 @@ describe('Shard with a store', () => {
     const { dir, send, endBatch, onDisk } = setup();
     send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q', dir }));
     for (let i = 1; i <= 3; i++) send(publishRecord([1], `p  ${i}`, { flags: R.PUBLISH_PERSISTENT, channelRef: 7 }));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 5, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 5, noAck: true, prefetch: 0, limitSlot: -1 }));
     endBatch();
     expect(onDisk().map((m) => m.body)).toEqual(['p  1', 'p  2', 'p  3']);
     send(creditRecord([[5, 1]])); // the first one reached its connection
@@ -159,7 +159,7 @@ describe('Shard with a store', () => {
     const send = (record: Buffer) => shard.handle(record, 0, record.length);
     send(controlRecord(0, { op: 'declare', queueId: 9, name: 'q', dir: first.dir }));
     send(publishRecord([9], 'p  4', { flags: R.PUBLISH_PERSISTENT, channelRef: 7 }));
-    send(controlRecord(0, { op: 'consume', queueId: 9, consumerId: 1, noAck: false, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 9, consumerId: 1, noAck: false, prefetch: 0, limitSlot: -1 }));
     shard.deliver();
     const got: { id: number; redelivered: boolean; body: string }[] = [];
     out.publish(); // what the writer committed (its flush() would publish it)

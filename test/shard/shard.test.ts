@@ -7,6 +7,7 @@ import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { Shard } from '../../src/shard/shard.js';
 import { CREDIT_WINDOW, STALL_MS, type ShardQueue } from '../../src/shard/queue.js';
 import { ShardRunner } from '../../src/shard/shard-runner.js';
+import { ChannelLimits } from '../../src/shard/channel-limits.js';
 import * as R from '../../src/shard/records.js';
 import { controlRecord, creditRecord, publishRecord, settleRecord } from './records.js';
 import { ENTRY_OVERHEAD } from '../../src/shard/queue.js';
@@ -19,12 +20,14 @@ interface Delivered {
   consumerId: number;
   msgId: number;
   redelivered: boolean;
+  /** it took a place under its channel's global limit */
+  counted: boolean;
   body: string;
 }
 
-function setup() {
+function setup(limits = new ChannelLimits()) {
   const out = Ring.allocate(1 << 16);
-  const shard = new Shard(new RingWriter(out, new LocalDoorbell()));
+  const shard = new Shard(new RingWriter(out, new LocalDoorbell()), undefined, undefined, limits);
   const view = new R.BlockView();
   const send = (record: Buffer) => shard.handle(record, 0, record.length);
   const backlog = shard.backlog;
@@ -40,7 +43,8 @@ function setup() {
         got.push({
           consumerId: buf.readUInt32LE(at + 2),
           msgId: buf.readDoubleLE(at + 10),
-          redelivered: buf[at + 1] === 1,
+          redelivered: R.isRedelivered(buf, at),
+          counted: R.isCounted(buf, at),
           body: buf.toString('utf8', v.bodyAt, v.end),
         });
       }
@@ -55,8 +59,8 @@ describe('Shard (inline)', () => {
   it('delivers round-robin within each consumer prefetch, and an ack frees credit', () => {
     const { send, deliveries } = setup();
     send(controlRecord(0, { op: 'declare', queueId: 7, name: 'q' }));
-    send(controlRecord(0, { op: 'consume', queueId: 7, consumerId: 1, noAck: false, prefetch: 1, globalPrefetch: 0 }));
-    send(controlRecord(0, { op: 'consume', queueId: 7, consumerId: 2, noAck: false, prefetch: 1, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 7, consumerId: 1, noAck: false, prefetch: 1, limitSlot: -1 }));
+    send(controlRecord(0, { op: 'consume', queueId: 7, consumerId: 2, noAck: false, prefetch: 1, limitSlot: -1 }));
     for (const body of ['a', 'b', 'c']) send(publishRecord([7], body));
     const first = deliveries();
     expect(first.map((d) => [d.consumerId, d.body])).toEqual([
@@ -70,14 +74,14 @@ describe('Shard (inline)', () => {
   it('requeues in original order with redelivered set', () => {
     const { send, deliveries } = setup();
     send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 5, noAck: false, prefetch: 2, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 5, noAck: false, prefetch: 2, limitSlot: -1 }));
     for (const body of ['m1', 'm2', 'm3']) send(publishRecord([1], body));
     const got = deliveries();
     expect(got.map((d) => d.body)).toEqual(['m1', 'm2']);
     send(creditRecord([[5, 2]])); // the acceptor wrote both to the client
     send(controlRecord(0, { op: 'cancel', consumerId: 5 }));
     send(settleRecord(R.SETTLE_REQUEUE, [[1, got[1].msgId], [1, got[0].msgId]]));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 6, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 6, noAck: true, prefetch: 0, limitSlot: -1 }));
     expect(deliveries().map((d) => [d.body, d.redelivered])).toEqual([
       ['m1', true],
       ['m2', true],
@@ -89,8 +93,8 @@ describe('Shard (inline)', () => {
     const { send, deliveries } = setup();
     for (const id of [1, 2]) send(controlRecord(0, { op: 'declare', queueId: id, name: `q${id}` }));
     send(publishRecord([1, 2], 'hello'));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 0, globalPrefetch: 0 }));
-    send(controlRecord(0, { op: 'consume', queueId: 2, consumerId: 2, noAck: false, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 0, limitSlot: -1 }));
+    send(controlRecord(0, { op: 'consume', queueId: 2, consumerId: 2, noAck: false, prefetch: 0, limitSlot: -1 }));
     const got = deliveries();
     expect(got.map((d) => [d.consumerId, d.body]).sort()).toEqual([
       [1, 'hello'],
@@ -108,7 +112,7 @@ describe('Shard (inline)', () => {
     expect(backlog.entries).toBe(10_001);
     expect(backlog.bytes).toBeGreaterThan(10_001 * ENTRY_OVERHEAD);
     expect(backlog.flowChanged.size).toBe(0);
-    send(controlRecord(0, { op: 'consume', queueId: 3, consumerId: 1, noAck: false, prefetch: 1, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 3, consumerId: 1, noAck: false, prefetch: 1, limitSlot: -1 }));
     expect([...backlog.flowChanged].map((q) => [q.id, q.congested])).toEqual([[3, true]]);
     backlog.flowChanged.clear();
     deliveries(); // one is out with the consumer: 10,000 left, still over half
@@ -123,7 +127,7 @@ describe('Shard (inline)', () => {
   it('clears congestion when the queue falls below half the mark', () => {
     const { send, deliveries, backlog } = setup();
     send(controlRecord(0, { op: 'declare', queueId: 4, name: 'q' }));
-    send(controlRecord(0, { op: 'consume', queueId: 4, consumerId: 1, noAck: false, prefetch: 100, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 4, consumerId: 1, noAck: false, prefetch: 100, limitSlot: -1 }));
     deliveries();
     for (let i = 0; i < 10_001; i++) send(publishRecord([4], `m${i}`));
     const [queue] = [...backlog.flowChanged];
@@ -144,7 +148,7 @@ describe('Shard (inline)', () => {
   it('stops holding publishers back while a congested queue\'s consumers take nothing for STALL_MS, and again once they take one', () => {
     const { send, deliveries, backlog, shard } = setup();
     send(controlRecord(0, { op: 'declare', queueId: 5, name: 'q' }));
-    send(controlRecord(0, { op: 'consume', queueId: 5, consumerId: 1, noAck: false, prefetch: 1, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 5, consumerId: 1, noAck: false, prefetch: 1, limitSlot: -1 }));
     for (let i = 0; i < 10_002; i++) send(publishRecord([5], `m${i}`));
     const [queue] = [...backlog.flowChanged];
     expect([queue.id, queue.congested]).toEqual([5, true]);
@@ -244,7 +248,7 @@ describe('Shard (inline)', () => {
             consumerId = 0;
           } else if (op.kind === 'consume' && consumerId === 0) {
             consumerId = ++consumers;
-            send(controlRecord(0, { op: 'consume', queueId: 9, consumerId, noAck: false, prefetch: op.prefetch, globalPrefetch: 0 }));
+            send(controlRecord(0, { op: 'consume', queueId: 9, consumerId, noAck: false, prefetch: op.prefetch, limitSlot: -1 }));
             held = deliveries();
             if (held.length > 0) progress = true;
           } else if (op.kind === 'advance') {
@@ -311,7 +315,7 @@ describe('ShardRunner reports', () => {
   it('sends QUEUE_FLOW when a queue with a consumer passes 10,000 ready messages, and when it loses the consumer', () => {
     const { send, work } = runner(1e12);
     send(controlRecord(0, { op: 'declare', queueId: 9, name: 'q' }));
-    send(controlRecord(0, { op: 'consume', queueId: 9, consumerId: 1, noAck: false, prefetch: 1, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 9, consumerId: 1, noAck: false, prefetch: 1, limitSlot: -1 }));
     expect(work().flow).toEqual([]);
     for (let i = 0; i < 10_002; i++) send(publishRecord([9], `m${i}`));
     expect(work().flow).toEqual([]); // one batch of 4096 records: not yet past the mark
@@ -330,14 +334,14 @@ describe('ShardRunner reports', () => {
     const [raised] = work().memory;
     expect(raised.alarm).toBe(true);
     expect(raised.bytes).toBeGreaterThan(101 * ENTRY_OVERHEAD);
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, limitSlot: -1 }));
     expect(work().memory).toEqual([{ alarm: false, bytes: 0 }]);
   });
 
   it('keeps at most CREDIT_WINDOW deliveries in flight per consumer until the acceptor credits them', () => {
     const { send, deliveries } = setup();
     send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, limitSlot: -1 }));
     for (let i = 0; i < CREDIT_WINDOW + 100; i++) send(publishRecord([1], `m${i}`));
     expect(deliveries()).toHaveLength(CREDIT_WINDOW);
     expect(deliveries()).toEqual([]);
@@ -348,8 +352,8 @@ describe('ShardRunner reports', () => {
   it('a cancel puts the uncredited deliveries back at the head, in order, as they were', () => {
     const { send, deliveries } = setup();
     send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, globalPrefetch: 0 }));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 2, noAck: false, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, limitSlot: -1 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 2, noAck: false, prefetch: 0, limitSlot: -1 }));
     for (let i = 0; i < 40; i++) send(publishRecord([1], `m${i}`));
     const first = deliveries(); // round-robin: 1 gets the even ones, 2 the odd ones
     expect(first).toHaveLength(40);
@@ -357,7 +361,7 @@ describe('ShardRunner reports', () => {
     send(creditRecord([[1, 5], [2, 5]]));
     send(controlRecord(0, { op: 'cancel', consumerId: 2 }));
     send(controlRecord(0, { op: 'cancel', consumerId: 1 }));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 3, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 3, noAck: true, prefetch: 0, limitSlot: -1 }));
     const again = deliveries();
     const written = new Set([0, 2, 4, 6, 8, 1, 3, 5, 7, 9].map((i) => `m${i}`));
     // Consumer 2's five written entries stay unacked with the acceptor; the rest come back once, oldest first.
@@ -368,14 +372,14 @@ describe('ShardRunner reports', () => {
     send(creditRecord([[3, again.length]]));
     send(controlRecord(0, { op: 'cancel', consumerId: 3 }));
     send(settleRecord(R.SETTLE_REQUEUE, unackedIds.map((id) => [1, id])));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 4, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 4, noAck: true, prefetch: 0, limitSlot: -1 }));
     expect(deliveries().map((d) => [d.body, d.redelivered])).toEqual(['m1', 'm3', 'm5', 'm7', 'm9'].map((b) => [b, true]));
   });
 
   it('requeued entries go to the head, oldest first, whatever order the nacks came in', () => {
     const { send, deliveries } = setup();
     send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 0, limitSlot: -1 }));
     for (let i = 1; i <= 30; i++) send(publishRecord([1], `m${i}`));
     const got = deliveries();
     send(creditRecord([[1, got.length]]));
@@ -386,19 +390,42 @@ describe('ShardRunner reports', () => {
     }
     send(settleRecord(R.SETTLE_ACK, got.map((d) => [1, d.msgId])));
     send(controlRecord(0, { op: 'cancel', consumerId: 1 }));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 2, noAck: true, prefetch: 0, globalPrefetch: 0 }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 2, noAck: true, prefetch: 0, limitSlot: -1 }));
     expect(deliveries().map((d) => d.body)).toEqual([1, 3, 5, 12, 13, 14, 16, 18, 20, 25, 27].map((n) => `m${n}`));
   });
 
-  it('caps each consumer at the channel-wide prefetch, and a prefetch op changes it', () => {
-    const { send, deliveries } = setup();
-    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
-    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 10, globalPrefetch: 3 }));
-    for (let i = 0; i < 20; i++) send(publishRecord([1], `m${i}`));
-    expect(deliveries()).toHaveLength(3);
-    send(controlRecord(0, { op: 'prefetch', consumerIds: [1], globalPrefetch: 5 }));
-    expect(deliveries()).toHaveLength(2);
-    send(controlRecord(0, { op: 'prefetch', consumerIds: [1], globalPrefetch: 0 }));
-    expect(deliveries()).toHaveLength(5); // back to its own prefetch of 10
+  it("shares a channel's global limit among its consumers on several queues, holding no-ack ones while it is full", () => {
+    const limits = new ChannelLimits();
+    const { send, deliveries } = setup(limits);
+    const slot = limits.allocate();
+    limits.setLimit(slot, 3);
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'a' }));
+    send(controlRecord(0, { op: 'declare', queueId: 2, name: 'b' }));
+    send(controlRecord(0, { op: 'declare', queueId: 3, name: 'c' }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 10, limitSlot: slot }));
+    send(controlRecord(0, { op: 'consume', queueId: 2, consumerId: 2, noAck: false, prefetch: 0, limitSlot: slot }));
+    for (let i = 0; i < 2; i++) send(publishRecord([1], `a${i}`));
+    for (let i = 0; i < 5; i++) send(publishRecord([2], `b${i}`));
+    const first = deliveries();
+    expect(first.map((d) => d.body).sort()).toEqual(['a0', 'a1', 'b0']);
+    expect(first.every((d) => d.counted)).toBe(true);
+    expect(limits.counted(slot)).toBe(3);
+    // A no-ack consumer of the same channel takes no place, and gets nothing while the slot is full.
+    send(controlRecord(0, { op: 'consume', queueId: 3, consumerId: 3, noAck: true, prefetch: 0, limitSlot: slot }));
+    send(publishRecord([3], 'c0'));
+    expect(deliveries()).toEqual([]);
+    // The acceptor gives two places back: the shard asked to be told, and takes them.
+    expect(limits.give(slot, 2)).toBe(true);
+    send(settleRecord(R.SETTLE_ACK, [[1, first[0].msgId], [2, first[2].msgId]]));
+    send(controlRecord(0, { op: 'globalLimit', consumerIds: [1, 2, 3], slot }));
+    const second = deliveries();
+    expect(second.filter((d) => d.counted)).toHaveLength(2);
+    expect(limits.counted(slot)).toBe(3);
+    // No limit: everything that waits goes, still counted (a limit set again starts from it).
+    expect(limits.setLimit(slot, 0)).toBe(true);
+    send(controlRecord(0, { op: 'globalLimit', consumerIds: [1, 2, 3], slot }));
+    const rest = deliveries();
+    expect([...first, ...second, ...rest].map((d) => d.body).sort()).toEqual(['a0', 'a1', 'b0', 'b1', 'b2', 'b3', 'b4', 'c0']);
+    expect(limits.counted(slot)).toBe(5);
   });
 });
