@@ -7,7 +7,7 @@ import type { GetResult } from './shard-link.js';
 import { queueName, readable } from './queue-methods.js';
 import type { Channel } from './channel.js';
 import { REPLY_TO } from './direct-reply-to.js';
-import { consumerPriority } from '../vhost/queue-arguments.js';
+import { consumerPriority, typeOf } from '../vhost/queue-arguments.js';
 
 export function basicMethod(ch: Channel, id: number, args: any): void | Promise<void> {
   const out = ch.conn.out;
@@ -65,12 +65,16 @@ function consume(ch: Channel, a: M.BasicConsume): void {
   if (name === REPLY_TO) return consumeReplies(ch, a);
   const queue = readable(ch, name);
   const tag = consumerTag(ch, a);
+  // RabbitMQ's order: the consume arguments, the queue type's refusal of a global prefetch, then exclusive use.
+  const priority = consumerPriority(queue.vhost, queue.name, queue.args, a.arguments);
+  if (ch.globalPrefetch > 0 && typeOf(queue.args) === 'quorum') {
+    throw connectionError(ReplyCode.NOT_IMPLEMENTED, `queue '${queue.name}' in vhost '${queue.vhost}' does not support global qos`);
+  }
   // A single-active-consumer queue already hands out to one consumer only: RabbitMQ refuses an exclusive one there.
   const singleActive = queue.args['x-single-active-consumer'] === true;
   if (broker.consumers.hasExclusive(queue) || (a.exclusive && (queue.consumerCount > 0 || singleActive))) {
     throw channelError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${queue.vhost}' in exclusive use`);
   }
-  const priority = consumerPriority(queue.vhost, queue.name, queue.args, a.arguments);
   // consume-ok goes out before the shard can deliver: both go through this connection in order.
   if (!a.nowait) M.writeBasicConsumeOk(ch.conn.out, ch.id, { consumerTag: tag });
   broker.consumers.add(ch, queue, tag, a.noAck, a.exclusive, priority);

@@ -27,13 +27,13 @@ import { messageParts, publishEvent, type MessageParts, type Observers, type Pub
 import { PublishPermits } from '../auth/publish-permits.js';
 import { ShortstrCache } from '../protocol/shortstr-cache.js';
 import { RouteCache } from './route-cache.js';
-import { COUNTED, DELIVERED, GOT, UnackedWindow } from './unacked-window.js';
+import { COUNTED, DELIVERED, UNCOUNTED, UnackedWindow } from './unacked-window.js';
 import { LIMIT_SLOTS } from '../shard/channel-limits.js';
 import { IncomingMessage } from './incoming-message.js';
 
 /** An unacked delivery taken by a settlement inside a transaction: enough to settle it with its shard. */
 interface Delivery {
-  /** GOT, DELIVERED or COUNTED (unacked-window.ts) */
+  /** UNCOUNTED, DELIVERED or COUNTED (unacked-window.ts) */
   kind: number;
   link: ShardLink;
   queueId: number;
@@ -780,9 +780,10 @@ export class Channel {
   deliver(consumer: ConsumerRef, redelivered: boolean, counted: boolean, queueId: number, msgId: number, buf: Buffer, blockAt: number): void {
     const tag = ++this.nextTag;
     if (!consumer.noAck) {
+      const kind = this.deliveryKind(consumer);
       // One its shard sent before it knew of the channel's global limit counts all the same.
-      if (this.limitSlot >= 0 && !counted) this.conn.broker.channelLimits.add(this.limitSlot, 1);
-      this.addUnacked(tag, this.limitSlot >= 0 ? COUNTED : DELIVERED, consumer.link, queueId, msgId);
+      if (kind === COUNTED && !counted) this.conn.broker.channelLimits.add(this.limitSlot, 1);
+      this.addUnacked(tag, kind, consumer.link, queueId, msgId);
       this.stats.deliver++;
     } else this.stats.deliverNoAck++;
     if (redelivered) this.stats.redeliver++;
@@ -813,7 +814,7 @@ export class Channel {
     const tag = this.writeRouted(consumer, message);
     if (consumer.noAck) this.stats.deliverNoAck++;
     else {
-      this.addUnacked(tag, DELIVERED, consumer.link, consumer.queue.id, msgId);
+      this.addUnacked(tag, this.deliveryKind(consumer), consumer.link, consumer.queue.id, msgId);
       this.stats.deliver++;
     }
     if (this.observers.deliver) this.observers.onDeliver(this, consumer.queue.name, consumer.tag, tag, false, message.parts());
@@ -837,7 +838,7 @@ export class Channel {
   sendGetOk(link: ShardLink, noAck: boolean, redelivered: boolean, queueId: number, msgId: number, messageCount: number, block: Buffer): void {
     const tag = ++this.nextTag;
     if (!noAck) {
-      this.addUnacked(tag, GOT, link, queueId, msgId);
+      this.addUnacked(tag, UNCOUNTED, link, queueId, msgId);
       this.stats.get++;
     } else this.stats.getNoAck++;
     if (redelivered) this.stats.redeliver++;
@@ -894,9 +895,15 @@ export class Channel {
     this.wakeConsumers();
   }
 
+  /** How a delivery to `consumer` that is to be acked counts under the channel's global prefetch. */
+  private deliveryKind(consumer: ConsumerRef): number {
+    if (!consumer.globalLimited) return UNCOUNTED;
+    return this.limitSlot >= 0 ? COUNTED : DELIVERED;
+  }
+
   /** Tells the shards of this channel's consumers (no-ack ones too) of its global limit, where there may be room now. */
   private wakeConsumers(): void {
-    for (const [link, consumerIds] of this.consumerIdsByLink(true)) {
+    for (const [link, consumerIds] of this.consumerIdsByLink((consumer) => consumer.globalLimited)) {
       link.send({ op: 'globalLimit', consumerIds, slot: this.limitSlot });
       this.conn.broker.output.linkDirty(link);
     }
@@ -979,17 +986,17 @@ export class Channel {
     const active = !this.conn.congested;
     if (active === this.consumersActive) return;
     this.consumersActive = active;
-    for (const [link, consumerIds] of this.consumerIdsByLink(true)) {
+    for (const [link, consumerIds] of this.consumerIdsByLink(() => true)) {
       link.send({ op: 'flow', consumerIds, active });
       this.conn.broker.output.linkDirty(link);
     }
   }
 
-  /** This channel's consumer ids grouped by shard (no-ack ones only if asked). */
-  private consumerIdsByLink(withNoAck: boolean): Map<ShardLink, number[]> {
+  /** The ids of this channel's consumers that `include` picks, grouped by shard. */
+  private consumerIdsByLink(include: (consumer: ConsumerRef) => boolean): Map<ShardLink, number[]> {
     const byLink = new Map<ShardLink, number[]>();
     for (const consumer of this.consumers.values()) {
-      if (consumer.noAck && !withNoAck) continue;
+      if (!include(consumer)) continue;
       let ids = byLink.get(consumer.link);
       if (ids === undefined) byLink.set(consumer.link, (ids = []));
       ids.push(consumer.id);

@@ -12,6 +12,7 @@ import type { Channel } from './channel.js';
 import type { Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 import type { OutputScheduler } from './output-scheduler.js';
+import { typeOf } from '../vhost/queue-arguments.js';
 
 /** A consumer as the acceptor knows it; the shard holds its credit and queue position. */
 export interface ConsumerRef extends PrewrittenDeliver {
@@ -22,6 +23,8 @@ export interface ConsumerRef extends PrewrittenDeliver {
   readonly link: ShardLink;
   readonly noAck: boolean;
   readonly exclusive: boolean;
+  /** its channel's global prefetch holds it back (every queue type but quorum: RabbitMQ's quorum queues ignore it) */
+  readonly globalLimited: boolean;
 }
 
 /**
@@ -74,6 +77,7 @@ export class ConsumerRegistry {
       link: this.host.links[queue.shard],
       noAck,
       exclusive,
+      globalLimited: typeOf(queue.args) !== 'quorum',
     };
     this.byId.set(consumer.id, consumer);
     channel.consumers.set(tag, consumer);
@@ -85,7 +89,8 @@ export class ConsumerRegistry {
     // Prefetch does not apply to no-ack consumers; the shard bounds them by its credit window
     // alone, and by a full global limit (RabbitMQ's limiter holds them back then too).
     const prefetch = noAck ? 0 : channel.prefetchCount;
-    consumer.link.send({ op: 'consume', queueId: queue.id, consumerId: consumer.id, noAck, prefetch, limitSlot: channel.limitSlot, priority });
+    const limitSlot = consumer.globalLimited ? channel.limitSlot : -1;
+    consumer.link.send({ op: 'consume', queueId: queue.id, consumerId: consumer.id, noAck, prefetch, limitSlot, priority });
     if (channel.consumersPaused) consumer.link.send({ op: 'flow', consumerIds: [consumer.id], active: false });
     this.host.output.linkDirty(consumer.link);
     return consumer;
@@ -158,7 +163,7 @@ export class ConsumerRegistry {
     this.byId.delete(consumer.id);
     consumer.channel.consumers.delete(consumer.tag);
     consumer.queue.consumerCount--;
-    if (!consumer.noAck && consumer.channel.limitSlot >= 0) this.retire(consumer);
+    if (!consumer.noAck && consumer.globalLimited && consumer.channel.limitSlot >= 0) this.retire(consumer);
   }
 
   /**

@@ -12,8 +12,8 @@
  * beside it: the memory follows the number unacked, not the tags in between.
  */
 // What an unacked delivery is (the `kinds` slot of a present tag; 0: absent):
-/** basic.get-ok: never counts under a global prefetch (RabbitMQ's limiter counts consumers' deliveries only) */
-export const GOT = 1;
+/** never counts under a global prefetch: a basic.get-ok's, or a quorum queue's delivery (RabbitMQ's limiter counts neither) */
+export const UNCOUNTED = 1;
 /** a consumer's, on a channel without a global prefetch (yet) */
 export const DELIVERED = 2;
 /** a consumer's, holding a place under its channel's global prefetch (ChannelLimits) until settled */
@@ -35,7 +35,7 @@ interface FarEntry {
 export class UnackedWindow {
   private capacity = INITIAL_CAPACITY;
   private mask = INITIAL_CAPACITY - 1;
-  /** each slot's kind (GOT, DELIVERED, COUNTED), 0 where no delivery is */
+  /** each slot's kind (UNCOUNTED, DELIVERED, COUNTED), 0 where no delivery is */
   private kinds = new Uint8Array(INITIAL_CAPACITY);
   private linkIndex = new Uint16Array(INITIAL_CAPACITY);
   private queueIds = new Uint32Array(INITIAL_CAPACITY);

@@ -155,7 +155,7 @@ export function comparedArguments(args: FieldTable): readonly string[] {
 }
 
 /** The type of a queue with these (checked) arguments. */
-const typeOf = (args: FieldTable): QueueType => (args['x-queue-type'] === undefined ? 'classic' : (str(args['x-queue-type']) as QueueType));
+export const typeOf = (args: FieldTable): QueueType => (args['x-queue-type'] === undefined ? 'classic' : (str(args['x-queue-type']) as QueueType));
 
 /**
  * RabbitMQ names only classic queues: asked to name a quorum or stream queue,

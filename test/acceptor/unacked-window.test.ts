@@ -1,7 +1,7 @@
 /** A channel's unacked deliveries by tag (typed arrays): the same answers as a Map in tag order, through growth, gaps, rollbacks, held deliveries far behind the rest and a global prefetch counting them; memory that follows the count unacked. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { COUNTED, DELIVERED, GOT, UnackedWindow } from '../../src/acceptor/unacked-window.js';
+import { COUNTED, DELIVERED, UNCOUNTED, UnackedWindow } from '../../src/acceptor/unacked-window.js';
 
 type Op =
   | { kind: 'deliver'; skip: number }
@@ -22,7 +22,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'clear' as const }) },
 );
 
-const KINDS = [GOT, DELIVERED, COUNTED];
+const KINDS = [UNCOUNTED, DELIVERED, COUNTED];
 
 /** Everything in the window, lowest tag first, by walking first()/next(). */
 function walk(w: UnackedWindow): number[][] {
@@ -49,7 +49,7 @@ describe('UnackedWindow', () => {
           } else if (o.kind === 'burst') {
             for (let i = 0; i < o.count; i++) {
               tag++;
-              w.add(tag, GOT, 1, 2, 3, 4);
+              w.add(tag, UNCOUNTED, 1, 2, 3, 4);
               expect(w.has(tag)).toBe(true);
               w.remove(tag);
             }
@@ -100,7 +100,7 @@ describe('UnackedWindow', () => {
     const w = new UnackedWindow();
     w.add(1, DELIVERED, 3, 7, 11, 13);
     for (let tag = 2; tag <= 1_000_001; tag++) {
-      w.add(tag, GOT, 0, 0, tag, 0);
+      w.add(tag, UNCOUNTED, 0, 0, tag, 0);
       if (tag % 100 !== 0) w.remove(tag); // every hundredth is held too, the rest acked at once
     }
     expect(w.size).toBe(1 + 10_000);

@@ -2,7 +2,7 @@
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MODES, bodies, channel, eventually, sleep, subscribe, uniq, useBroker } from '../helpers.js';
+import { MODES, bodies, channel, eventually, nextEvent, sleep, subscribe, uniq, useBroker } from '../helpers.js';
 import { nameOnShard } from './on-shard.js';
 
 /** How long to wait to be sure no further delivery is on its way. */
@@ -192,6 +192,45 @@ describe.each(MODES)('qos: $name', ({ workers }) => {
     await ch.prefetch(0, true);
     await inbox.waitFor(8);
     await ch.close();
+  });
+
+  it("prefetch (global=true) and quorum queues, as RabbitMQ 3.10.8: no consume under one (540), and a quorum queue's consumer neither held back nor counted by one set later", async () => {
+    const refusedConn = await server.connect();
+    const admin = await channel(refusedConn);
+    const quorum = uniq('qos-quorum');
+    const classic = uniq('qos-classic');
+    await admin.assertQueue(quorum, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await admin.assertQueue(classic);
+    const limited = await channel(refusedConn);
+    await limited.prefetch(1, true);
+    const closedWith = nextEvent<Error>(refusedConn, 'error');
+    limited.consume(quorum, () => {}).catch(() => {});
+    expect((await closedWith).message).toContain(`540 (NOT-IMPLEMENTED) with message "NOT_IMPLEMENTED - queue '${quorum}' in vhost '/' does not support global qos"`);
+
+    const conn = await server.connect();
+    const feed = await channel(conn);
+    const ch = await channel(conn);
+    const fromQuorum = await subscribe(ch, quorum, { noAck: false });
+    await ch.prefetch(1, true);
+    for (let i = 0; i < 3; i++) feed.sendToQueue(quorum, Buffer.from(`q${i}`));
+    await fromQuorum.waitFor(3);
+    // Three unacked from the quorum queue count for nothing: the classic queue's consumer gets its one.
+    const fromClassic = await subscribe(ch, classic, { noAck: false });
+    for (let i = 0; i < 3; i++) feed.sendToQueue(classic, Buffer.from(`c${i}`));
+    for (let i = 3; i < 6; i++) feed.sendToQueue(quorum, Buffer.from(`q${i}`));
+    await fromQuorum.waitFor(6);
+    await fromClassic.waitFor(1);
+    await sleep(QUIET_MS);
+    expect([fromQuorum.messages.length, fromClassic.messages.length]).toEqual([6, 1]);
+    // Acking the quorum queue's deliveries frees nothing; acking the classic one does.
+    for (const m of fromQuorum.messages) ch.ack(m);
+    await sleep(QUIET_MS);
+    expect(fromClassic.messages).toHaveLength(1);
+    ch.ack(fromClassic.messages[0]!);
+    await fromClassic.waitFor(2);
+    await ch.close();
+    await feed.deleteQueue(quorum);
+    await feed.deleteQueue(classic);
   });
 
   it('prefetch (global=true) across queues on every shard: never more unacked than the limit, nothing held back out of its queue, every message once (fast-check)', async () => {

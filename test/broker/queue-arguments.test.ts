@@ -266,6 +266,16 @@ describe.each(MODES)('queue arguments: $name', ({ workers }) => {
       if (refusal === null) expect((await consumed).consumerTag).toMatch(/^amq\.ctag-/);
       else expect(await refused(consumed), JSON.stringify(args)).toEqual({ code: 406, text: `PRECONDITION_FAILED - ${refusal.replace('Q', queue)}` });
     }
+    // The arguments are checked before exclusive use, as RabbitMQ 3.10.8 checks them: 406, not 403.
+    const owned = uniq('consume-args-owned');
+    await setup.assertQueue(owned, { durable: false });
+    await (await channel(conn)).consume(owned, () => {}, { exclusive: true });
+    for (const args of [{ 'x-priority': 'a' }, { 'x-stream-offset': 'first' }]) {
+      const ch = await channel(conn);
+      expect((await refused(ch.consume(owned, () => {}, { exclusive: true, arguments: args }))).code, JSON.stringify(args)).toBe(406);
+    }
+    const ch = await channel(conn);
+    expect((await refused(ch.consume(owned, () => {}))).code).toBe(403);
     await setup.deleteQueue(quorum);
   });
 
