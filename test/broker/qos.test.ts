@@ -21,6 +21,18 @@ describe.each(MODES)('qos: $name', ({ workers }) => {
     return queue;
   }
 
+  /** A channel with a global prefetch of `limit` consuming (with acks) from both queues, once it has `limit` deliveries and no more. */
+  async function sharingLimit(conn: ChannelModel, limit: number, q1: string, q2: string) {
+    const ch = await channel(conn);
+    await ch.prefetch(limit, true);
+    const a = await subscribe(ch, q1, { noAck: false });
+    const b = await subscribe(ch, q2, { noAck: false });
+    await eventually(() => expect(a.messages.length + b.messages.length).toBe(limit));
+    await sleep(QUIET_MS);
+    expect(a.messages.length + b.messages.length).toBe(limit);
+    return { ch, a, b };
+  }
+
   it('prefetch(2): only two unacked deliveries until an ack', async () => {
     const conn = await server.connect();
     const queue = await queueWith(conn, 5);
@@ -63,13 +75,7 @@ describe.each(MODES)('qos: $name', ({ workers }) => {
     const conn = await server.connect();
     const q1 = await queueWith(conn, 5, 'a');
     const q2 = await queueWith(conn, 5, 'b');
-    const ch = await channel(conn);
-    await ch.prefetch(3, true);
-    const a = await subscribe(ch, q1, { noAck: false });
-    const b = await subscribe(ch, q2, { noAck: false });
-    await eventually(() => expect(a.messages.length + b.messages.length).toBe(3));
-    await sleep(QUIET_MS);
-    expect(a.messages.length + b.messages.length).toBe(3);
+    const { ch, a, b } = await sharingLimit(conn, 3, q1, q2);
 
     // One ack, one more delivery (from either queue).
     ch.ack((a.messages[0] ?? b.messages[0])!);
@@ -138,13 +144,7 @@ describe.each(MODES)('qos: $name', ({ workers }) => {
       for (let i = 1; i <= 5; i++) admin.sendToQueue(q, Buffer.from(`${q}-${i}`));
     }
     await eventually(async () => expect(await ready(b1, b2)).toEqual([5, 5]));
-    const ch = await channel(conn);
-    await ch.prefetch(2, true);
-    const a = await subscribe(ch, b1, { noAck: false });
-    const b = await subscribe(ch, b2, { noAck: false });
-    await eventually(() => expect(a.messages.length + b.messages.length).toBe(2));
-    await sleep(QUIET_MS);
-    expect(a.messages.length + b.messages.length).toBe(2);
+    const { ch, a, b } = await sharingLimit(conn, 2, b1, b2);
     expect((await ready(b1, b2)).reduce((x, y) => x + y)).toBe(8);
     // A no-ack consumer of the same channel gets nothing while the limit is full...
     const c = uniq('qos-c');
