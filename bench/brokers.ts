@@ -74,11 +74,18 @@ export function lavinmqTarget(name = 'lavinmq'): BrokerTarget {
 }
 
 /**
- * Runs `node script args…` and waits for the first stdout line with an amqp://
+ * The V8 flags `npm start` gives warren (package.json), and so the bench: a young
+ * generation of 2 x 32 MiB, which halves the scavenges of Node's 16 MiB default
+ * (docs/BENCHMARKS.md, "Session of 2026-12-06, fourth").
+ */
+export const WARREN_NODE_ARGS: readonly string[] = ['--max-semi-space-size=32'];
+
+/**
+ * Runs `node [nodeArgs] script args…` and waits for the first stdout line with an amqp://
  * URL or a port number in it (warren's CLI and the null server print one).
  */
-export async function spawnReadyLine(script: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<{ url: string; pid: number; stderrTail(): string; close(): Promise<void> }> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+export async function spawnReadyLine(script: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000, nodeArgs: readonly string[] = []): Promise<{ url: string; pid: number; stderrTail(): string; close(): Promise<void> }> {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
@@ -136,7 +143,8 @@ export function warrenTarget(name: string, o: WarrenOptions = {}): BrokerTarget 
       const dataDir = mkdtempSync(path.join(os.tmpdir(), 'warren-bench-'));
       // No management API unless asked for: what is measured is the broker (the environment again, for older checkouts).
       const managementPort = o.management === true ? await freePort() : 0;
-      const c = await spawnReadyLine(warrenEntry(o.root ?? REPO_ROOT), args, { ...o.env, WARREN_DATA_DIR: dataDir, WARREN_MANAGEMENT_PORT: String(managementPort) });
+      const env = { ...o.env, WARREN_DATA_DIR: dataDir, WARREN_MANAGEMENT_PORT: String(managementPort) };
+      const c = await spawnReadyLine(entry, args, env, undefined, WARREN_NODE_ARGS);
       const close = async () => {
         await c.close();
         rmSync(dataDir, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, nullServerTarget, urlTarget, warrenTarget } from '../../bench/brokers.js';
+import { REPO_ROOT, WARREN_NODE_ARGS, nullServerTarget, urlTarget, warrenTarget } from '../../bench/brokers.js';
 import { compareTargets, renderVerdict } from '../../bench/compare.js';
 import { renderHtml, renderSvg } from '../../bench/html.js';
 import { buildJson } from '../../bench/json.js';
@@ -202,6 +202,18 @@ describe('regression gate', () => {
     expect(verdict.pass).toBe(false);
     expect(verdict.figures.find((f) => f.metric === 'published/s')!.regressed).toBe(true);
   }, 40_000);
+
+  it("starts warren with the V8 flags `npm start` gives it, so that it measures what `npm start` runs", async () => {
+    const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
+    expect(pkg.scripts.start).toBe(`node ${WARREN_NODE_ARGS.join(' ')} dist/src/cli/main.js`);
+    const broker = await warrenTarget('flags').start();
+    try {
+      const argv = readFileSync(`/proc/${broker.pid}/cmdline`, 'utf8').split('\0');
+      expect(argv.slice(1, 1 + WARREN_NODE_ARGS.length)).toEqual([...WARREN_NODE_ARGS]);
+    } finally {
+      await broker.close();
+    }
+  }, 30_000);
 
   it('passes two identical brokers', async () => {
     // Two identical servers differ only by noise: medians of five and a wider margin keep a busy machine from failing them.
