@@ -109,3 +109,23 @@ export class ChannelLimits {
     Atomics.sub(this.words, slot * WORDS, 1);
   }
 }
+
+/** One channel's slot, as a shard's consumers of that channel hold it. */
+export class ChannelSlot {
+  constructor(
+    private readonly limits: ChannelLimits,
+    readonly slot: number,
+  ) {}
+
+  take(counts: boolean): boolean {
+    return this.limits.take(this.slot, counts);
+  }
+
+  hasRoom(): boolean {
+    return this.limits.hasRoom(this.slot);
+  }
+
+  giveBack(): void {
+    this.limits.giveBack(this.slot);
+  }
+}

@@ -6,7 +6,7 @@ import { PriorityLanes } from './priority.js';
 import { PAGING, PagedBacklog, type Paging } from './paged-backlog.js';
 import { BlockArena } from './block-arena.js';
 import type { PagedOut } from '../store/recover.js';
-import type { ChannelLimits } from './channel-limits.js';
+import type { ChannelSlot } from './channel-limits.js';
 
 /** A message as a shard keeps it: its block, copied out of the ring once. */
 export interface StoredMessage {
@@ -121,7 +121,7 @@ export interface Consumer {
   /** x-priority on basic.consume: higher ones get messages first, lower ones when those have no room */
   readonly priority: number;
   /** its channel's global prefetch, shared with the channel's consumers on every shard; null: none */
-  globalLimit: GlobalLimit | null;
+  globalLimit: ChannelSlot | null;
   unacked: number;
   /** false while the acceptor cannot write to the consumer's socket */
   active: boolean;
@@ -129,11 +129,8 @@ export interface Consumer {
   readonly inFlight: Deque<QueueEntry>;
 }
 
-/** A channel's slot in the shared table of global prefetch limits. */
-export interface GlobalLimit {
-  readonly limits: ChannelLimits;
-  readonly slot: number;
-}
+/** Its deliveries take places under its channel's global limit: it acks, and the channel has one. */
+export const takesPlaces = (consumer: Consumer): boolean => consumer.globalLimit !== null && !consumer.noAck;
 
 /** A queue's messages and consumers, owned by one shard. */
 export class ShardQueue {
@@ -702,13 +699,12 @@ export class ShardQueue {
  */
 function mayTake(consumer: Consumer): boolean {
   if (consumer.inFlight.length >= CREDIT_WINDOW || !underPrefetch(consumer)) return false;
-  const global = consumer.globalLimit;
-  return global === null || global.limits.take(global.slot, !consumer.noAck);
+  return consumer.globalLimit === null || consumer.globalLimit.take(!consumer.noAck);
 }
 
 /** Room under both prefetch limits, taking nothing. */
 function couldTake(consumer: Consumer): boolean {
-  return underPrefetch(consumer) && (consumer.globalLimit === null || consumer.globalLimit.limits.hasRoom(consumer.globalLimit.slot));
+  return underPrefetch(consumer) && (consumer.globalLimit === null || consumer.globalLimit.hasRoom());
 }
 
 function underPrefetch(consumer: Consumer): boolean {

@@ -17,8 +17,8 @@ import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
 import { storedMessage, type MessageWalk } from './block-arena.js';
 import { PAGING, type Paging } from './paged-backlog.js';
-import { Backlog, ShardQueue, type Consumer, type GlobalLimit, type QueueEntry } from './queue.js';
-import { ChannelLimits } from './channel-limits.js';
+import { Backlog, ShardQueue, takesPlaces, type Consumer, type QueueEntry } from './queue.js';
+import { ChannelLimits, ChannelSlot } from './channel-limits.js';
 import * as R from './records.js';
 import type { QueueConfig } from '../vhost/queue-arguments.js';
 import { blockExpiration, expiresAt } from './expiry.js';
@@ -105,8 +105,8 @@ export class Shard implements LifecycleHost {
     this.backlog = new Backlog(minCompactionBytes);
   }
 
-  private globalLimit(slot: number): GlobalLimit | null {
-    return slot < 0 ? null : { limits: this.limits, slot };
+  private globalLimit(slot: number): ChannelSlot | null {
+    return slot < 0 ? null : new ChannelSlot(this.limits, slot);
   }
 
   /** Copies out the blocks that hold sparse buffers alive, once they waste enough (BlockArena). */
@@ -211,7 +211,7 @@ export class Shard implements LifecycleHost {
       const entry = queue.take();
       if (entry === undefined) {
         // paged-out messages that could not be read back (logged)
-        if (consumer.globalLimit !== null && !consumer.noAck) consumer.globalLimit.limits.giveBack(consumer.globalLimit.slot);
+        if (takesPlaces(consumer)) consumer.globalLimit!.giveBack();
         break;
       }
       if (!consumer.noAck) {
@@ -810,7 +810,7 @@ export class Shard implements LifecycleHost {
     this.beginWithBlock(R.S2A_DELIVER, R.DELIVER_HEADER, entry, this.deliveredBlock(consumer.queue, entry));
     const { buf, offset } = this.out;
     // It took a place under its channel's global limit: the acceptor gives it back at the settle.
-    if (consumer.globalLimit !== null && !consumer.noAck) buf[offset + 1] |= R.DELIVER_COUNTED;
+    if (takesPlaces(consumer)) buf[offset + 1] |= R.DELIVER_COUNTED;
     writeU32LE(buf, offset + 2, consumer.id);
     writeU32LE(buf, offset + 6, consumer.queue.id);
     writeF64LE(buf, offset + 10, entry.id);
