@@ -231,9 +231,12 @@ export class ShardQueue {
    * to pass through the queue for. (Empty is checked apart.)
    */
   get leasable(): boolean {
-    if (this.lifecycle !== null || this.lanes !== null || this.consumers.length !== 1) return false;
-    const consumer = this.consumers[0];
-    return consumer.globalLimit === null && underPrefetch(consumer);
+    return this.leaseShaped && underPrefetch(this.consumers[0]);
+  }
+
+  /** One consumer, on a channel without a global prefetch, and nothing a message must pass through the queue for: see leasable. */
+  private get leaseShaped(): boolean {
+    return this.lifecycle === null && this.lanes === null && this.consumers.length === 1 && this.consumers[0].globalLimit === null;
   }
 
   /** the id the next message into it gets */
@@ -580,11 +583,20 @@ export class ShardQueue {
     }
   }
 
-  /** Congested past the high mark while it has consumers that take messages; clear below half, or without (taking) consumers. */
+  /**
+   * Congested past the high mark while it has consumers that take messages;
+   * clear below half, or without (taking) consumers. A queue whose one consumer
+   * takes without a limit of its own (no-ack, or no prefetch) clears only once
+   * empty: then the shard offers its lease (Shard.offerLease) before its
+   * publishers go on, and their publishes go straight to the consumer
+   * (direct-leases.ts), about half the work of a trip through the queue. Cleared
+   * at half, a publisher quicker than its consumer would fill it again before
+   * it emptied, and it would never be leased again.
+   */
   private updateFlow(): void {
     const count = this.messageCount;
     const congested = this.consumers.length > 0 && !this.stalledConsumers && (this.congested
-      ? count >= this.congestMessages / 2 || this.readyBytes >= this.congestBytes / 2
+      ? this.clearsOnlyEmpty ? count > 0 : count >= this.congestMessages / 2 || this.readyBytes >= this.congestBytes / 2
       : count > this.congestMessages || this.readyBytes > this.congestBytes);
     if (congested === this.congested) return;
     this.congested = congested;
@@ -594,6 +606,12 @@ export class ShardQueue {
       this.stallCheckAt = 0;
       this.backlog.congested.add(this);
     }
+  }
+
+  private get clearsOnlyEmpty(): boolean {
+    if (!this.leaseShaped) return false;
+    const consumer = this.consumers[0];
+    return consumer.noAck || consumer.prefetch === 0;
   }
 
   /** Messages its consumers (and basic.get) took: deliveries, gets and acks. */

@@ -212,6 +212,41 @@ for (const mode of MODES) {
       }
     });
 
+    it('a publisher quicker than its consumer waits until the congested queue is empty, and the queue is leased again while it publishes: each message once, in order', async () => {
+      const leaseDeliveries = () => m.broker.broker.links.reduce((sum, link) => sum + link.leases.deliveries, 0);
+      const consumerConn = await open();
+      const publisherConn = await open();
+      try {
+        const pub = await channel(publisherConn);
+        const queue = uniq('lease-refill');
+        await pub.assertQueue(queue, { durable: false });
+        // a backlog past the congestion mark (10,000) before anyone consumes: it fills freely
+        const BACKLOG = 12_000;
+        const N = 30_000;
+        for (let n = 0; n < BACKLOG; n++) pub.sendToQueue(queue, numbered(n, 8));
+        await eventually(async () => expect((await pub.checkQueue(queue)).messageCount).toBe(BACKLOG), 10_000);
+        const before = leaseDeliveries();
+        const seen: number[] = [];
+        const cch = await channel(consumerConn);
+        await cch.consume(queue, (msg) => {
+          if (msg === null) return;
+          seen.push(numberOf(msg));
+          // slower than the publisher: at half the mark the queue would fill again and never empty
+          const until = performance.now() + 0.02;
+          while (performance.now() < until);
+        }, { noAck: true });
+        for (let n = BACKLOG; n < N; n++) {
+          if (!pub.sendToQueue(queue, numbered(n, 8))) await new Promise((resolve) => pub.once('drain', resolve));
+        }
+        await eventually(() => expect(seen.length).toBe(N), 30_000);
+        expect(seen).toEqual(Array.from({ length: N }, (_, n) => n));
+        // some of what was published after the backlog went straight to the consumer
+        expect(leaseDeliveries() - before).toBeGreaterThan(0);
+      } finally {
+        await Promise.all([consumerConn, publisherConn].map((c) => c.close().catch(() => {})));
+      }
+    }, 60_000);
+
     it('numbered messages survive the lease ending and coming back in any order of cancels, requeues, dead letters and stalled sockets (fast-check)', async () => {
       const op = fc.oneof(
         fc.record({ kind: fc.constant('publish' as const), count: fc.integer({ min: 1, max: 200 }), paced: fc.boolean(), confirmed: fc.boolean() }),

@@ -137,4 +137,26 @@ describe('Shard leases (inline)', () => {
     expect(run()).toEqual([]);
     expect([queue(5).published, queue(5).deliveredNoAck, queue(5).messageCount]).toEqual([1000, 1000, 0]);
   });
+
+  it('keeps a congested queue whose one consumer takes without a limit (no-ack, or acks with no prefetch) congested until it is empty, then offers the lease', () => {
+    // (one whose consumer has a prefetch clears below half: shard.test.ts)
+    for (const [queueId, noAck] of [[5, true], [6, false]] as const) {
+      const { send, run, queue } = setup();
+      send(controlRecord(0, { op: 'declare', queueId, name: 'q' }));
+      for (let i = 0; i < 10_001; i++) send(publishRecord([queueId], `m${i}`)); // no consumer yet: it fills freely
+      send(consume(queueId, 1, noAck));
+      expect([queue(queueId).congested, queue(queueId).messageCount]).toEqual([true, 10_001]);
+      let lowestWhileCongested = Infinity;
+      let last: Out[] = [];
+      for (let round = 0; queue(queueId).congested; round++) {
+        expect(round).toBeLessThan(500);
+        lowestWhileCongested = Math.min(lowestWhileCongested, queue(queueId).messageCount);
+        last = run();
+        send(creditRecord([[1, last.filter((o) => o.type === 'deliver').length]]));
+      }
+      expect(lowestWhileCongested).toBeLessThan(4_000); // past half, still congested
+      expect(queue(queueId).messageCount).toBe(0);
+      expect(last.at(-1)).toMatchObject({ type: 'lease', queueId, consumerId: 1, nextId: 10_002 });
+    }
+  });
 });
