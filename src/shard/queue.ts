@@ -596,7 +596,7 @@ export class ShardQueue {
   private updateFlow(): void {
     const count = this.messageCount;
     const congested = this.consumers.length > 0 && !this.stalledConsumers && (this.congested
-      ? this.clearsOnlyEmpty ? count > 0 : count >= this.congestMessages / 2 || this.readyBytes >= this.congestBytes / 2
+      ? count >= this.congestMessages / 2 || this.readyBytes >= this.congestBytes / 2 || (count > 0 && this.clearsOnlyEmpty)
       : count > this.congestMessages || this.readyBytes > this.congestBytes);
     if (congested === this.congested) return;
     this.congested = congested;
@@ -608,6 +608,7 @@ export class ShardQueue {
     }
   }
 
+  /** Its one consumer takes without a limit of its own, and nothing keeps it from a lease (see updateFlow). */
   private get clearsOnlyEmpty(): boolean {
     if (!this.leaseShaped) return false;
     const consumer = this.consumers[0];

@@ -37,6 +37,7 @@ for (const mode of MODES) {
   describe(`leases (${mode.name})`, () => {
     const m = managedBroker(mode.workers);
     const leasesHeld = () => m.broker.broker.links.reduce((sum, link) => sum + link.leases.size, 0);
+    const leaseDeliveries = () => m.broker.broker.links.reduce((sum, link) => sum + link.leases.deliveries, 0);
 
     async function open(): Promise<ChannelModel> {
       return connect(m.broker.url);
@@ -213,7 +214,6 @@ for (const mode of MODES) {
     });
 
     it('a publisher quicker than its consumer waits until the congested queue is empty, and the queue is leased again while it publishes: each message once, in order', async () => {
-      const leaseDeliveries = () => m.broker.broker.links.reduce((sum, link) => sum + link.leases.deliveries, 0);
       const consumerConn = await open();
       const publisherConn = await open();
       try {
