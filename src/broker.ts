@@ -28,7 +28,7 @@ import { VHostService, type QueueHost } from './vhost/vhost-service.js';
 import { DataDirLock } from './definitions/data-dir-lock.js';
 import { DefinitionsFile, checkedDefinitions, loadDefinitions, readDefinitions } from './definitions/definitions-file.js';
 import { applyDefinitions, exportDefinitions, type Definitions } from './definitions/rabbit-format.js';
-import { DELIVER_HEADER, S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE, deliveredBlockAt, isCounted, isRedelivered } from './shard/records.js';
+import { S2A_DELIVER, S2A_IMMEDIATE, SETTLE_REQUEUE, isCounted, isRedelivered } from './shard/records.js';
 import { ChannelLimits } from './shard/channel-limits.js';
 import { InternalConfirms } from './acceptor/internal-confirms.js';
 import { DirectReplyTo } from './acceptor/direct-reply-to.js';
@@ -779,12 +779,12 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     return this.consumers.get(id);
   }
 
-  onDeliver(link: ShardLink, buf: Buffer, at: number): void {
+  onDeliver(link: ShardLink, buf: Buffer, at: number, block: Buffer, blockAt: number): void {
     const consumerId = readU32LE(buf, at + 2);
     const consumer = this.consumers.get(consumerId);
     // Cancelled while this was in flight: the shard took it back when it saw the cancel.
     if (consumer === undefined) return this.consumers.undelivered(consumerId, isCounted(buf, at));
-    consumer.channel.deliver(consumer, isRedelivered(buf, at), isCounted(buf, at), readU32LE(buf, at + 6), readF64LE(buf, at + 10), buf, deliveredBlockAt(buf, at, DELIVER_HEADER));
+    consumer.channel.deliver(consumer, isRedelivered(buf, at), isCounted(buf, at), readU32LE(buf, at + 6), readF64LE(buf, at + 10), block, blockAt);
     link.credit(consumer.id);
   }
 }

@@ -18,6 +18,8 @@ import type { QueueConfig } from '../vhost/queue-arguments.js';
 import type { ShardWorkerData } from '../shard/shard-worker.js';
 import * as R from '../shard/records.js';
 import { PIECE, PieceAssembler } from '../shard/pieces.js';
+import { BlockHandoff } from '../shard/block-handoff.js';
+import type { StoredMessage } from '../shard/queue.js';
 import { CREDIT_WINDOW } from '../shard/queue.js';
 import { PAUSE_RING, type Connection } from './connection.js';
 import { DirectLeases } from './direct-leases.js';
@@ -36,7 +38,8 @@ export interface GetResult {
 
 /** What the broker does with the records a shard sends. */
 export interface ShardEvents {
-  onDeliver(link: ShardLink, buf: Buffer, at: number): void;
+  /** The DELIVER record at buf[at..], whose block begins at block[blockAt] (the record's buffer, or a message's by reference). */
+  onDeliver(link: ShardLink, buf: Buffer, at: number, block: Buffer, blockAt: number): void;
   /** The consumer with this id, if it is still subscribed (a LEASE record names one). */
   consumer(id: number): ConsumerRef | undefined;
   onImmediate(channelRef: number, publishId: number, delivered: boolean, buf: Buffer, blockAt: number): void;
@@ -98,6 +101,13 @@ export class ShardLink implements ViewHolder {
   /** --workers 0: the shard runner in this thread (public for supervision tests) and its pump */
   readonly runner: ShardRunner | null = null;
   private readonly shardPump: Pump | null = null;
+  /** --workers 0: the blocks the shard delivers by reference */
+  private readonly handoff: BlockHandoff | null = null;
+  /** the buffer of the last block taken by reference, as bytes and as a view (see referencedBlock) */
+  private referencedBytes: Buffer | null = null;
+  private referencedView: DataView | null = null;
+  /** deliveries whose block came by reference (for tests) */
+  deliveredByReference = 0;
   private readonly pending = new Map<number, PendingRequest>();
   /** a large record from the shard, arriving in pieces */
   private readonly pieces = new PieceAssembler();
@@ -156,7 +166,9 @@ export class ShardLink implements ViewHolder {
         relay(storeBell, shardBell);
         return SyncWriter.start(storeBell.words.buffer as SharedArrayBuffer);
       };
-      const runner = new ShardRunner(toShard, fromShard, acceptorBell, undefined, openStore, limits);
+      // As many bytes by reference as the ring would hold of them.
+      this.handoff = new BlockHandoff(ringBytes);
+      const runner = new ShardRunner(toShard, fromShard, acceptorBell, undefined, openStore, limits, this.handoff);
       this.runner = runner;
       const work = (): boolean => {
         const progress = runner.work();
@@ -472,7 +484,22 @@ export class ShardLink implements ViewHolder {
 
   /** A view of `buf` where it is the ring this link reads (a record handed to a handler lies there, or in a buffer of its own). */
   viewOf(buf: Uint8Array): DataView | null {
-    return buf === this.input.data ? this.input.view : null;
+    if (buf === this.input.data) return this.input.view;
+    return buf === this.referencedBytes ? this.referencedView : null;
+  }
+
+  /**
+   * The buffer `message`'s block lies in, at the offsets of its view, so that
+   * the copies out of it go word-wise as they do out of the ring (viewOf).
+   * Made once per buffer: a shard's blocks come one after another out of its slabs.
+   */
+  private referencedBlock(message: StoredMessage): Buffer {
+    const view = message.view;
+    if (view !== this.referencedView) {
+      this.referencedView = view;
+      this.referencedBytes = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+    }
+    return this.referencedBytes!;
   }
 
   private work(): boolean {
@@ -516,9 +543,16 @@ export class ShardLink implements ViewHolder {
 
   private handle(buf: Buffer, at: number, end: number): void {
     switch (buf[at]) {
-      case R.S2A_DELIVER:
-        this.unrungBytes += end - at;
-        return this.events.onDeliver(this, buf, at);
+      case R.S2A_DELIVER: {
+        if (!R.isByReference(buf, at)) {
+          this.unrungBytes += end - at;
+          return this.events.onDeliver(this, buf, at, buf, R.deliveredBlockAt(buf, at, R.DELIVER_HEADER));
+        }
+        const message = this.handoff!.take();
+        this.deliveredByReference++;
+        this.unrungBytes += end - at + message.block.length;
+        return this.events.onDeliver(this, buf, at, this.referencedBlock(message), message.at);
+      }
       case R.S2A_REPLY:
         return this.resolve(readU32LE(buf, at + 1), R.unpackControl(buf, at + R.CONTROL_HEADER, end));
       case R.S2A_GET_OK: {

@@ -49,10 +49,14 @@ export const PUBLISH_PAD_SHIFT = 5;
 export const DELIVER_PAD_SHIFT = 1;
 /** DELIVER: bit 4 of the second byte, the delivery took a place under its channel's global limit (ChannelLimits) */
 export const DELIVER_COUNTED = 16;
+/** DELIVER: bit 5 of the second byte, the record carries no block: it is the next message in the link's BlockHandoff (an inline shard) */
+export const DELIVER_BY_REFERENCE = 32;
 /** A DELIVER or GET_OK record at buf[at..]: its redelivered flag. */
 export const isRedelivered = (buf: Buffer, at: number): boolean => (buf[at + 1] & 1) === 1;
 /** A DELIVER record at buf[at..]: whether it took a place under its channel's global limit. */
 export const isCounted = (buf: Buffer, at: number): boolean => (buf[at + 1] & DELIVER_COUNTED) !== 0;
+/** A DELIVER record at buf[at..]: whether its block was handed over by reference (BlockHandoff). */
+export const isByReference = (buf: Buffer, at: number): boolean => (buf[at + 1] & DELIVER_BY_REFERENCE) !== 0;
 /** A DELIVER or GET_OK record at buf[at..] whose header is `headerSize` bytes: where its block begins. */
 export const deliveredBlockAt = (buf: Buffer, at: number, headerSize: number): number => at + headerSize + ((buf[at + 1] >>> DELIVER_PAD_SHIFT) & 7);
 

@@ -5,6 +5,7 @@ import type { Doorbell } from './doorbell.js';
 import type { StoreWriter } from '../store/store-writer.js';
 import { Shard } from './shard.js';
 import type { ChannelLimits } from './channel-limits.js';
+import type { BlockHandoff } from './block-handoff.js';
 import { ENTRY_OVERHEAD } from './queue.js';
 import * as R from './records.js';
 import { PIECE, PieceAssembler } from './pieces.js';
@@ -59,10 +60,12 @@ export class ShardRunner {
     openStore?: () => StoreWriter,
     /** the channels' global prefetch limits, shared with the acceptor */
     limits?: ChannelLimits,
+    /** inline: the acceptor takes delivered blocks from here by reference */
+    handoff?: BlockHandoff,
   ) {
     this.input = input;
     this.output = new RingWriter(output, acceptorBell);
-    this.shard = new Shard(this.output, openStore, undefined, limits);
+    this.shard = new Shard(this.output, openStore, undefined, limits, handoff);
   }
 
   /**

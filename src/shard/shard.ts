@@ -16,6 +16,7 @@ import { recoverQueue } from '../store/recover.js';
 import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
 import { storedMessage, type MessageWalk } from './block-arena.js';
+import type { BlockHandoff } from './block-handoff.js';
 import { PAGING, type Paging } from './paged-backlog.js';
 import { Backlog, ShardQueue, takesPlaces, type Consumer, type QueueEntry } from './queue.js';
 import { ChannelLimits, ChannelSlot } from './channel-limits.js';
@@ -101,6 +102,8 @@ export class Shard implements LifecycleHost {
     minCompactionBytes?: number,
     /** the channels' global prefetch limits, shared with the acceptor and the other shards */
     private readonly limits = new ChannelLimits(),
+    /** inline, where the acceptor takes delivered blocks by reference; null: every block goes into the ring */
+    private readonly handoff: BlockHandoff | null = null,
   ) {
     this.backlog = new Backlog(minCompactionBytes);
   }
@@ -807,7 +810,14 @@ export class Shard implements LifecycleHost {
   }
 
   private writeDeliver(consumer: Consumer, entry: QueueEntry): void {
-    this.beginWithBlock(R.S2A_DELIVER, R.DELIVER_HEADER, entry, this.deliveredBlock(consumer.queue, entry));
+    const block = this.deliveredBlock(consumer.queue, entry);
+    const handoff = this.handoff;
+    if (handoff !== null && handoff.fits(block.length)) {
+      handoff.push(block === entry.message.block ? entry.message : storedMessage(block));
+      this.out.begin(R.DELIVER_HEADER);
+      this.out.buf[this.out.offset] = R.S2A_DELIVER;
+      this.out.buf[this.out.offset + 1] = (entry.redelivered ? 1 : 0) | R.DELIVER_BY_REFERENCE;
+    } else this.beginWithBlock(R.S2A_DELIVER, R.DELIVER_HEADER, entry, block);
     const { buf, offset } = this.out;
     // It took a place under its channel's global limit: the acceptor gives it back at the settle.
     if (takesPlaces(consumer)) buf[offset + 1] |= R.DELIVER_COUNTED;
