@@ -1,5 +1,6 @@
 /** Test helpers: a real broker on a free port, real amqplib clients over TCP. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createCipheriv, createHash } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -362,4 +363,24 @@ export async function arrayBufferBytesAfterGc(): Promise<number> {
     least = Math.min(least, process.memoryUsage().arrayBuffers);
   }
   return least;
+}
+
+/**
+ * Message n's body of `size` bytes (at least 8): u32 n, u32 size, then a key
+ * stream of AES-CTR keyed by `label` and n, so that every byte depends on the
+ * message; `numberOfBody` reads n back after checking every byte.
+ */
+export function numberedBody(label: string, n: number, size: number): Buffer {
+  const key = createHash('sha256').update(`${label}-${n}`).digest().subarray(0, 16);
+  const b = createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(size));
+  b.writeUInt32BE(n, 0);
+  b.writeUInt32BE(size, 4);
+  return b;
+}
+
+/** The number of a body numberedBody(label, ...) made, or -1 where any byte differs from it. */
+export function numberOfBody(label: string, content: Buffer): number {
+  if (content.length < 8) return -1;
+  const n = content.readUInt32BE(0);
+  return content.readUInt32BE(4) === content.length && content.equals(numberedBody(label, n, content.length)) ? n : -1;
 }

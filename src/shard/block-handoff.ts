@@ -4,7 +4,8 @@
  * DELIVER_BY_REFERENCE carries no block: its block is the next message here,
  * in the order of the records. That takes two copies of the body off a
  * delivery, into the record and out of it (through the scratch buffer, the
- * ring being shared memory): 6% of warren's thread under lavinmqperf at 1 KiB.
+ * ring being shared memory): under lavinmqperf at 1 KiB, 5% more consumed and
+ * 2-4% less CPU a message (docs/BENCHMARKS.md).
  *
  * A reference stays good: a block is never written once made (the arena
  * carves new memory for every copy, its compaction too), and this keeps the

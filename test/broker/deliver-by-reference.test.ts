@@ -5,27 +5,18 @@
  * another's block (one taken twice, or not at all when its consumer was gone)
  * delivers the wrong bytes from then on.
  */
-import { createCipheriv, createHash } from 'node:crypto';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
-import { channel, confirmChannel, connect, eventually, sleep, uniq } from '../helpers.js';
+import { channel, confirmChannel, connect, eventually, numberedBody, numberOfBody, sleep, uniq } from '../helpers.js';
 
-/** Message n's body: u32 n, u32 size, then a key stream keyed by n (at least 8 bytes). */
-function body(n: number, size: number): Buffer {
-  const key = createHash('sha256').update(`by-reference-${n}`).digest().subarray(0, 16);
-  const b = createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(size));
-  b.writeUInt32BE(n, 0);
-  b.writeUInt32BE(size, 4);
-  return b;
-}
+const body = (n: number, size: number): Buffer => numberedBody('by-reference', n, size);
 
 /** The number of a body whose every byte is as sent; else a note of what arrived in `wrong` (checked in consumers' callbacks, where a throw would go to amqplib), and -1. */
 function checked(content: Buffer, wrong: string[]): number {
-  const n = content.length < 8 ? -1 : content.readUInt32BE(0);
-  if (n >= 0 && content.equals(body(n, content.readUInt32BE(4)))) return n;
-  wrong.push(`${content.length} bytes beginning ${content.subarray(0, 8).toString('hex')}`);
-  return -1;
+  const n = numberOfBody('by-reference', content);
+  if (n < 0) wrong.push(`${content.length} bytes beginning ${content.subarray(0, 8).toString('hex')}`);
+  return n;
 }
 
 /** Sizes from 8 bytes to 24 KiB, spread (a fixed sequence, so a failure repeats). */

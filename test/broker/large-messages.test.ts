@@ -7,14 +7,14 @@
  * body is numbered and checked byte for byte against the one sent.
  */
 import { describe, expect, it } from 'vitest';
-import { createCipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../../dist/src/broker.js';
 import { PIECE_HEADER } from '../../dist/src/shard/pieces.js';
 import type { Socket } from 'node:net';
-import { MODES, channel, confirmChannel, connect, sleep, subscribe, uniq, tempDirs, within } from '../helpers.js';
+import { MODES, channel, confirmChannel, connect, numberedBody, sleep, subscribe, uniq, tempDirs, within } from '../helpers.js';
 import { nameOnShard } from './on-shard.js';
 import { FRAME_METHOD, RawClient, frame, method, shortstr, u16, u32, u8 } from '../wire/raw-client.js';
 
@@ -22,17 +22,8 @@ const MiB = 1024 * 1024;
 /** A ring of 64 KiB: records over ~32 KiB go in pieces of ~32 KiB. */
 const SMALL_RING = 64 * 1024;
 
-/**
- * Message n's body of `size` bytes (at least 8): u32 n, u32 size, then a key
- * stream of AES-CTR keyed by n, so that every byte depends on the message.
- */
-function body(n: number, size: number): Buffer {
-  const key = createHash('sha256').update(`large-${n}`).digest().subarray(0, 16);
-  const b = createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(size));
-  b.writeUInt32BE(n, 0);
-  b.writeUInt32BE(size, 4);
-  return b;
-}
+/** Message n's body of `size` bytes (numberedBody). */
+const body = (n: number, size: number): Buffer => numberedBody('large', n, size);
 
 /** The number of a body, after checking every byte of it. */
 function checked(content: Buffer): number {
