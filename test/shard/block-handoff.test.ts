@@ -3,6 +3,7 @@
  * inline: which DELIVER records carry their block and which hand it over,
  * and that the blocks handed over are the records' own, in their order.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Ring } from '../../src/shard/ring.js';
 import { RingWriter } from '../../src/shard/ring-writer.js';
@@ -97,5 +98,94 @@ describe('deliveries by reference (inline shard)', () => {
     }
     while (taken < pushed) expect(handoff.take().block.toString()).toBe(String(taken++));
     expect(() => handoff.take()).toThrow(/no message handed over/);
+  });
+});
+
+describe('deliveries by reference, any interleaving (fast-check)', () => {
+  type Op =
+    | { kind: 'publish'; fanout: boolean; queue: number; size: number }
+    | { kind: 'consume'; queue: number }
+    | { kind: 'cancel'; pick: number }
+    | { kind: 'deliver' }
+    | { kind: 'read'; max: number };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ kind: fc.constant('publish' as const), fanout: fc.boolean(), queue: fc.constantFrom(1, 2), size: fc.integer({ min: 0, max: 6000 }) }),
+    fc.record({ kind: fc.constant('consume' as const), queue: fc.constantFrom(1, 2) }),
+    fc.record({ kind: fc.constant('cancel' as const), pick: fc.nat() }),
+    fc.record({ kind: fc.constant('deliver' as const) }),
+    fc.record({ kind: fc.constant('read' as const), max: fc.integer({ min: 1, max: 20 }) }),
+  );
+
+  it("reads each record's own block whatever the limit, and every message reaches a live consumer of each of its queues once", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 256, max: 64 * 1024 }), fc.array(op, { maxLength: 80 }), (limit, ops) => {
+        const out = Ring.allocate(1 << 22);
+        const handoff = new BlockHandoff(limit);
+        const shard = new Shard(new RingWriter(out, new LocalDoorbell()), undefined, undefined, undefined, handoff);
+        const send = (record: Buffer) => shard.handle(record, 0, record.length);
+        send(controlRecord(0, { op: 'declare', queueId: 1, name: 'a' }));
+        send(controlRecord(0, { op: 'declare', queueId: 2, name: 'b' }));
+        const sizes: number[] = [];
+        /** consumer id -> its queue, while it is subscribed */
+        const live = new Map<number, number>();
+        let nextConsumer = 1;
+        /** per queue, the numbers delivered to a consumer that was live when its record was read */
+        const got = new Map<number, number[]>([[1, []], [2, []]]);
+        const published = new Map<number, number[]>([[1, []], [2, []]]);
+        const consume = (queue: number) => {
+          live.set(nextConsumer, queue);
+          send(controlRecord(0, { op: 'consume', queueId: queue, consumerId: nextConsumer++, noAck: true, prefetch: 0, limitSlot: -1 }));
+        };
+        /** Reads up to `max` records, as the acceptor does: every record by reference takes its message, a cancelled consumer's too. */
+        const read = (max: number): number => {
+          out.publish();
+          const credits = new Map<number, number>();
+          let n = 0;
+          for (let at = out.peek(); at >= 0 && n < max; at = out.peek(), n++) {
+            const buf = out.data;
+            if (buf[at] === R.S2A_DELIVER) {
+              const message = R.isByReference(buf, at) ? handoff.take() : null;
+              const body = message !== null ? bodyOf(message.block) : bodyOf(buf, R.deliveredBlockAt(buf, at, R.DELIVER_HEADER));
+              const number = Number.parseInt(body, 10);
+              expect(body).toBe(numbered(number, sizes[number]));
+              const consumerId = buf.readUInt32LE(at + 2);
+              const queue = live.get(consumerId);
+              if (queue !== undefined) {
+                got.get(queue)!.push(number);
+                credits.set(consumerId, (credits.get(consumerId) ?? 0) + 1);
+              }
+            }
+            out.consume();
+          }
+          if (credits.size > 0) send(creditRecord([...credits]));
+          return n;
+        };
+        for (const o of ops) {
+          if (o.kind === 'publish') {
+            const queues = o.fanout ? [1, 2] : [o.queue];
+            for (const q of queues) published.get(q)!.push(sizes.length);
+            send(publishRecord(queues, numbered(sizes.length, o.size)));
+            sizes.push(o.size);
+          } else if (o.kind === 'consume') consume(o.queue);
+          else if (o.kind === 'cancel' && live.size > 0) {
+            const consumerId = [...live.keys()][o.pick % live.size];
+            live.delete(consumerId);
+            send(controlRecord(0, { op: 'cancel', consumerId }));
+          } else if (o.kind === 'deliver') shard.deliver();
+          else if (o.kind === 'read') read(o.max);
+        }
+        // Then a consumer on each queue, and everything delivered and read.
+        consume(1);
+        consume(2);
+        for (let rounds = 0; rounds < 1000; rounds++) {
+          shard.deliver();
+          if (read(Infinity) === 0) break;
+        }
+        expect(() => handoff.take()).toThrow(/no message handed over/);
+        expect(handoff.fits(limit)).toBe(true);
+        for (const q of [1, 2]) expect([...got.get(q)!].sort((a, b) => a - b)).toEqual(published.get(q));
+      }),
+      { numRuns: 150 },
+    );
   });
 });
