@@ -3,7 +3,8 @@
  * settle, deliver) are laid out by hand; rare control records carry msgpack.
  * docs/ARCHITECTURE.md shows the same layouts.
  *
- * A message travels as a "block", copied once into the ring and once out:
+ * A message travels as a "block", copied once into the ring and once out (an
+ * inline shard's DELIVER records hand theirs over by reference: BlockHandoff):
  *   u8 exchangeLen, exchange, u8 routingKeyLen, routingKey,   (AMQP shortstrs)
  *   u32 propertiesLen, properties (content-header property bytes, verbatim),
  *   u32 bodyLen, body
