@@ -98,6 +98,7 @@ function consumeReplies(ch: Channel, a: M.BasicConsume): void {
 
 async function get(ch: Channel, a: M.BasicGet): Promise<void> {
   const queue = readable(ch, a.queue);
+  await ch.deadLettersRouted();
   const link = ch.conn.broker.links[queue.shard];
   const result: GetResult | { empty: true } = await link.request({ op: 'get', queueId: queue.id, noAck: a.noAck });
   if ('empty' in result) {

@@ -8,7 +8,7 @@ import { FRAME_BODY, FRAME_METHOD } from '../protocol/constants.js';
 import { AmqpError, ReplyCode, channelError, connectionError } from '../protocol/errors.js';
 import { expirationText, parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
-import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PAD_SHIFT, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_REQUEUE, publishRecordSize, writePublishHeader } from '../shard/records.js';
+import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PAD_SHIFT, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE, publishRecordSize, writePublishHeader } from '../shard/records.js';
 import { alignSlack, copyBytes } from '../protocol/copy-bytes.js';
 import { readU32BE } from '../protocol/uint32.js';
 import type { Destination, ExchangeRecord, QueueRecord } from '../routing/topology.js';
@@ -108,6 +108,8 @@ export class Channel {
   private readonly routeCache: RouteCache;
   /** (queue id, message id) pairs per shard for the settlements being gathered */
   private readonly settling: number[][];
+  /** Shards this channel sent drops (reject or nack without requeue) since its last basic.get (see deadLettersRouted). */
+  private readonly droppedOn = new Set<ShardLink>();
   private readonly view = new BlockView();
   /** write permission per exchange, checked once until permissions change */
   private readonly permits: PublishPermits;
@@ -968,6 +970,22 @@ export class Channel {
     this.giveBack(counted);
   }
 
+  /**
+   * Before a basic.get: the dead letters of this channel's drops are in their
+   * queues. A drop's dead letter goes from its shard through the acceptor to
+   * its queue's shard, where a get sent just after the drop would arrive
+   * first; a round trip to each shard that took drops (their DEAD_LETTER
+   * records come before the answer, and are routed as they are read) puts it
+   * there first. Clients count on it: RabbitMQ's Go client's suite rejects,
+   * then expects the dead letter within ten gets.
+   */
+  async deadLettersRouted(): Promise<void> {
+    if (this.droppedOn.size === 0) return;
+    const links = [...this.droppedOn];
+    this.droppedOn.clear();
+    await Promise.all(links.map((link) => link.request({ op: 'fence' })));
+  }
+
   private flushSettles(action: number): void {
     const links = this.conn.broker.links;
     for (let shard = 0; shard < this.settling.length; shard++) {
@@ -975,6 +993,7 @@ export class Channel {
       if (entries.length === 0) continue;
       links[shard].settle(action, entries);
       this.conn.broker.output.linkDirty(links[shard]);
+      if (action === SETTLE_DROP) this.droppedOn.add(links[shard]);
       entries.length = 0;
     }
   }
