@@ -63,17 +63,23 @@ describe.each(MODES)('dead-lettering: $name', ({ workers }) => {
   const sourceName = (p: string) => nameOnShard(p, 0, shards);
   const deadName = (p: string) => nameOnShard(p, shards - 1, shards);
 
-  it('rejected and nacked (requeue=false) messages go to the DLX from one shard to another, with x-death', async () => {
-    if (workers > 1) expect(shardsOf(workers)).toBeGreaterThan(1);
-    const conn = await server.connect();
-    const ch = await confirmChannel(conn);
+  /** A source queue on shard 0 whose DLX, a fanout, routes to a dead-letter queue on the last shard. */
+  async function sourceAndDead(ch: Channel, exclusive: boolean): Promise<{ dlx: string; source: string; dead: string }> {
     const dlx = uniq('dlx');
     const source = sourceName('dl-src');
     const dead = deadName('dl-dead');
     await ch.assertExchange(dlx, 'fanout', { autoDelete: true });
-    await ch.assertQueue(dead, { exclusive: true });
+    await ch.assertQueue(dead, { exclusive });
     await ch.bindQueue(dead, dlx, '');
-    await ch.assertQueue(source, { exclusive: true, arguments: { 'x-dead-letter-exchange': dlx } });
+    await ch.assertQueue(source, { exclusive, arguments: { 'x-dead-letter-exchange': dlx } });
+    return { dlx, source, dead };
+  }
+
+  it('rejected and nacked (requeue=false) messages go to the DLX from one shard to another, with x-death', async () => {
+    if (workers > 1) expect(shardsOf(workers)).toBeGreaterThan(1);
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { dlx, source, dead } = await sourceAndDead(ch, true);
     for (const body of numbered(30)) ch.publish('', source, Buffer.from(body), { headers: { n: body }, messageId: body });
     await ch.waitForConfirms();
     const before = Date.now();
@@ -106,13 +112,8 @@ describe.each(MODES)('dead-lettering: $name', ({ workers }) => {
   it('a basic.get that arrives with a reject or nack (requeue=false) on the same channel finds the dead letter already there', async () => {
     const conn = await server.connect();
     const ch = await confirmChannel(conn);
-    const dlx = uniq('dlx');
-    const source = sourceName('dl-src');
-    const dead = deadName('dl-dead');
-    await ch.assertExchange(dlx, 'fanout', { autoDelete: true });
-    await ch.assertQueue(dead);
-    await ch.bindQueue(dead, dlx, '');
-    await ch.assertQueue(source, { arguments: { 'x-dead-letter-exchange': dlx } });
+    // Not exclusive: the raw client below reads them.
+    const { source, dead } = await sourceAndDead(ch, false);
     for (const body of numbered(20)) ch.publish('', source, Buffer.from(body));
     await ch.waitForConfirms();
     // The drop and the get in one write, so that the broker reads them together:
