@@ -974,16 +974,20 @@ export class Channel {
    * Before a basic.get: the dead letters of this channel's drops are in their
    * queues. A drop's dead letter goes from its shard through the acceptor to
    * its queue's shard, where a get sent just after the drop would arrive
-   * first; a round trip to each shard that took drops (their DEAD_LETTER
-   * records come before the answer, and are routed as they are read) puts it
-   * there first. Clients count on it: RabbitMQ's Go client's suite rejects,
+   * first; waiting until each shard that took drops has handled them
+   * (ShardLink.whenHandled: their DEAD_LETTER records come before its fence's
+   * answer, and are routed as they are read) puts it there first. Clients count on it: RabbitMQ's Go client's suite rejects,
    * then expects the dead letter within ten gets.
    */
   async deadLettersRouted(): Promise<void> {
     if (this.droppedOn.size === 0) return;
-    const links = [...this.droppedOn];
+    const output = this.conn.broker.output;
+    const handled = [...this.droppedOn].map((link) => {
+      output.linkDirty(link); // its flush sends the fence
+      return new Promise<void>((resolve) => link.whenHandled(resolve));
+    });
     this.droppedOn.clear();
-    await Promise.all(links.map((link) => link.request({ op: 'fence' })));
+    await Promise.all(handled);
   }
 
   private flushSettles(action: number): void {

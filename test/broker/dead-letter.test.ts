@@ -14,7 +14,7 @@ import { startBroker } from '../../dist/src/index.js';
 import { shardOf } from '../../dist/src/shard/placement.js';
 import { MODES, bodies, confirmChannel, connect, drain, sleep, subscribe, uniq, useBroker, tempDirs } from '../helpers.js';
 import { EDGE_NAMES, fitBytes } from '../property/arbitraries.js';
-import { FRAME_METHOD, RawClient, frame, method, shortstr, u16, u32, u8, type Frame } from '../wire/raw-client.js';
+import { RawClient, frame, method, shortstr, u16, u32, u64, u8 } from '../wire/raw-client.js';
 
 const numbered = (n: number, prefix = 'm') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
@@ -27,21 +27,6 @@ function nameOnShard(prefix: string, shard: number, shards: number): string {
     const name = uniq(prefix);
     if (shardOf('/', name, shards) === shard) return name;
   }
-}
-
-const u64 = (n: bigint) => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(n);
-  return b;
-};
-
-/** The raw client's next method frame on channel 1, which must be classId.methodId (methodId -1: any of the class). */
-async function nextMethod(raw: RawClient, classId: number, methodId: number): Promise<Frame> {
-  const f = await raw.readFrame();
-  expect(f, `expected ${classId}.${methodId}, the server closed the socket`).not.toBeNull();
-  expect([f!.type, f!.channel, f!.classId]).toEqual([FRAME_METHOD, 1, classId]);
-  if (methodId >= 0) expect(f!.methodId).toBe(methodId);
-  return f!;
 }
 
 /** Everything in a queue, waiting until `count` arrived (dead letters are routed after the death). */
@@ -122,16 +107,16 @@ describe.each(MODES)('dead-lettering: $name', ({ workers }) => {
     try {
       await raw.handshake();
       raw.send(method(1, 20, 10, shortstr('')));
-      await nextMethod(raw, 20, 11);
+      await raw.nextMethod(1, 20, 11);
       const got: string[] = [];
       for (let i = 0; i < 20; i++) {
         raw.send(method(1, 60, 70, u16(0), shortstr(source), u8(0)));
-        const tag = (await nextMethod(raw, 60, 71)).payload.readBigUInt64BE(4);
+        const tag = (await raw.nextMethod(1, 60, 71)).payload.readBigUInt64BE(4);
         await raw.readFrame(); // its header
         await raw.readFrame(); // and body
         const drop = i % 2 === 0 ? method(1, 60, 90, u64(tag), u8(0)) : method(1, 60, 120, u64(tag), u8(0));
         raw.send(drop, method(1, 60, 70, u16(0), shortstr(dead), u8(1)));
-        const answer = await nextMethod(raw, 60, -1);
+        const answer = await raw.nextMethod(1, 60, -1);
         expect(answer.methodId, `the get after the drop of message ${i}: get-ok (71), not get-empty (72)`).toBe(71);
         await raw.readFrame();
         got.push((await raw.readFrame())!.payload.toString());

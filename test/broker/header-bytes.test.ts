@@ -12,7 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { MODES, channel, sleep, uniq, useBroker } from '../helpers.js';
 import { fieldValueBytes, propertiesBytes } from '../property/arbitraries.js';
 import { shortstr, u16, u32, u8 } from '../wire/raw-client.js';
-import { Wire, entryOf, propertiesOf, typed, u64, type Typed } from '../wire/property-wire.js';
+import { Wire, entryOf, propertiesOf, typed, type Typed } from '../wire/property-wire.js';
+import { u64 } from '../wire/raw-client.js';
 
 const RESERVED = /^(x-death|x-first-death-.*|CC|BCC|x-delivery-count)$/;
 

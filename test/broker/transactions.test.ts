@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { startBroker } from '../../dist/src/index.js';
 import { MODES, channel, eventually, uniq, useBroker } from '../helpers.js';
-import { FRAME_METHOD, type Frame, RawClient, emptyTable, frame, method, shortstr, u16, u8 } from '../wire/raw-client.js';
+import { type Frame, RawClient, emptyTable, frame, method, shortstr, u16, u8 } from '../wire/raw-client.js';
 
 const CH = 1;
 const FRAME_HEADER = 2;
@@ -49,18 +49,7 @@ async function rawChannel(url: string): Promise<RawClient> {
 }
 
 /** The next method frame on the channel (skipping content), checked to be class.method. */
-async function expectMethod(c: RawClient, classId: number, methodId: number): Promise<Frame> {
-  for (;;) {
-    const f = await c.readFrame();
-    expect(f, `expected ${classId}.${methodId}, the server closed the socket`).not.toBeNull();
-    if (f!.type !== FRAME_METHOD) continue;
-    if (f!.classId === 20 && f!.methodId === 40 && !(classId === 20 && methodId === 40)) {
-      throw new Error(`channel closed: ${f!.payload.readUInt16BE(4)} ${f!.payload.subarray(7, 7 + f!.payload[6])}`);
-    }
-    expect([f!.channel, f!.classId, f!.methodId]).toEqual([CH, classId, methodId]);
-    return f!;
-  }
-}
+const expectMethod = (c: RawClient, classId: number, methodId: number): Promise<Frame> => c.nextMethod(CH, classId, methodId);
 
 /** Expects channel.close with `code` and `text`, answers close-ok. */
 async function expectChannelClose(c: RawClient, code: number, text: string): Promise<void> {

@@ -11,7 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConsumeMessage, GetMessage } from 'amqplib';
 import { MODES, channel, collect, connect, eventually, sleep, uniq } from '../helpers.js';
-import { FRAME_METHOD, RawClient, frame, method, shortstr, u16, u8 } from '../wire/raw-client.js';
+import { RawClient, frame, method, shortstr, u16, u8 } from '../wire/raw-client.js';
 import { enc, managedBroker } from './support.js';
 
 const N = 7;
@@ -37,15 +37,7 @@ async function globalCounters(base: string): Promise<Record<string, number>> {
 }
 
 /** The next method frame on the channel, which must be class.method. */
-async function expectMethod(c: RawClient, classId: number, methodId: number): Promise<void> {
-  for (;;) {
-    const f = await c.readFrame();
-    expect(f).not.toBeNull();
-    if (f!.type !== FRAME_METHOD) continue;
-    expect([f!.channel, f!.classId, f!.methodId]).toEqual([CH, classId, methodId]);
-    return;
-  }
-}
+const expectMethod = async (c: RawClient, classId: number, methodId: number): Promise<void> => void (await c.nextMethod(CH, classId, methodId));
 const numbers = (messages: { content: Buffer }[]) => messages.map((m) => Number(m.content.toString().split(' ')[1])).sort((a, b) => a - b);
 
 for (const mode of MODES) {

@@ -5,13 +5,7 @@
  */
 import { expect } from 'vitest';
 import { sleep } from '../helpers.js';
-import { RawClient, frame, method, shortstr, u16, u8, type Frame } from './raw-client.js';
-
-export const u64 = (n: number | bigint) => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(BigInt(n));
-  return b;
-};
+import { RawClient, frame, method, shortstr, u16, u64, u8, type Frame } from './raw-client.js';
 
 // ---------------------------------------------------------------- reading property lists off the wire, independently of the broker's codec
 

@@ -9,6 +9,7 @@ export const FRAME_END = 0xce;
 export const u8 = (n: number) => Buffer.from([n]);
 export const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; };
 export const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+export const u64 = (n: number | bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n)); return b; };
 export const shortstr = (s: string) => Buffer.concat([u8(Buffer.byteLength(s)), Buffer.from(s)]);
 export const longstr = (s: string | Buffer) => { const b = Buffer.from(s); return Buffer.concat([u32(b.length), b]); };
 export const emptyTable = () => u32(0);
@@ -128,6 +129,24 @@ export class RawClient {
     expect(f, `expected method ${classId}.${methodId}, the server closed the socket`).not.toBeNull();
     expect([f!.type, f!.channel, f!.classId, f!.methodId]).toEqual([FRAME_METHOD, 0, classId, methodId]);
     return f!;
+  }
+
+  /**
+   * The next method frame, skipping content frames, checked to be
+   * class.method on `channel` (methodId -1: any method of the class); a
+   * channel.close in its place fails with its code and text.
+   */
+  async nextMethod(channel: number, classId: number, methodId: number): Promise<Frame> {
+    for (;;) {
+      const f = await this.readFrame();
+      expect(f, `expected ${classId}.${methodId}, the server closed the socket`).not.toBeNull();
+      if (f!.type !== FRAME_METHOD) continue;
+      if (f!.classId === 20 && f!.methodId === 40 && !(classId === 20 && methodId === 40)) {
+        throw new Error(`channel closed: ${f!.payload.readUInt16BE(4)} ${f!.payload.subarray(7, 7 + f!.payload[6])}`);
+      }
+      expect([f!.channel, f!.classId, methodId < 0 ? -1 : f!.methodId]).toEqual([channel, classId, methodId]);
+      return f!;
+    }
   }
 
   /** The whole handshake by hand, ending with open-ok; returns connection.start. */
