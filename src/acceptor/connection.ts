@@ -6,6 +6,7 @@
 import type { Socket } from 'node:net';
 import type { ViewHolder } from '../protocol/copy-bytes.js';
 import { FrameReader, PROTOCOL_HEADER, type FrameHandler } from '../protocol/frame-reader.js';
+import { AMQP_0_8_HEADERS, AMQP_0_8_WRITERS, AMQP_0_9_1_WRITERS, methodFrom08 } from './amqp-0-8.js';
 import { OutputBuffer } from '../protocol/output-buffer.js';
 import { FRAME_HEARTBEAT, FRAME_METHOD, FRAME_MIN_SIZE } from '../protocol/constants.js';
 import { AmqpError, ReplyCode, connectionError } from '../protocol/errors.js';
@@ -65,12 +66,11 @@ const HOLD_FRAMES = PAUSE_ALARM | PAUSE_BLOCKED;
 export const BUFFER_LIMIT = 16 * 1024 * 1024;
 /**
  * AMQP 0-9's header: RabbitMQ speaks 0-9-1 to a client that sends it (the two
- * share their frames and the methods clients use), and so does warren. 0-8's,
- * which RabbitMQ also takes, would need 0-8's own method table: refused, as
- * any other header.
+ * share their frames and the methods clients use), and so does warren. 0-8's
+ * headers get 0-8, as from RabbitMQ (amqp-0-8.ts).
  */
 const AMQP_0_9_HEADER = Buffer.from('AMQP\x01\x01\x00\x09', 'latin1');
-const ACCEPTED_HEADERS = [PROTOCOL_HEADER, AMQP_0_9_HEADER];
+const ACCEPTED_HEADERS = [PROTOCOL_HEADER, AMQP_0_9_HEADER, ...AMQP_0_8_HEADERS];
 
 /** Unwritten socket bytes past which the connection's consumers wait (see write). */
 const CONGESTED_BYTES = 256 * 1024;
@@ -80,6 +80,10 @@ export class Connection implements FrameHandler, ViewHolder {
   readonly reader: FrameReader;
   state: State = 'header';
   private header = Buffer.alloc(0);
+  /** whether the client's header asked for AMQP 0-8 (amqp-0-8.ts) */
+  amqp08 = false;
+  /** the frames whose ids or fields differ between 0-8 and 0-9-1 */
+  writers = AMQP_0_9_1_WRITERS;
   private handshake: Handshake | null;
   private readonly channels: (Channel | undefined)[] = [];
   /** Channels that keep views of the input past a chunk (Channel.holdInput); asked after each chunk. */
@@ -328,6 +332,11 @@ export class Connection implements FrameHandler, ViewHolder {
         return;
       }
       if (type === FRAME_METHOD && end - start < 4) throw connectionError(ReplyCode.FRAME_ERROR, 'method frame too short');
+      if (this.amqp08 && type === FRAME_METHOD) {
+        buf = methodFrom08(buf, start, end);
+        start = 0;
+        end = buf.length;
+      }
       if (this.state === 'handshake') return this.handshake!.onFrame(type, channelId, buf.subarray(start, end));
       if (channelId === 0) return this.onConnectionFrame(type, buf.subarray(start, end));
       if (this.state === 'closing') return; // only close/close-ok matter now
@@ -352,7 +361,7 @@ export class Connection implements FrameHandler, ViewHolder {
     this.broker.checkChannelLimit(this);
     this.channels[channelId] = new Channel(channelId, this);
     this.channelCount++;
-    M.writeChannelOpenOk(this.out, channelId, { channelId: Buffer.alloc(0) });
+    this.writers.channelOpenOk(this.out, channelId);
     this.dirty();
   }
 
@@ -388,7 +397,7 @@ export class Connection implements FrameHandler, ViewHolder {
     this.releaseChannels();
     this.state = 'closing';
     this.closeReason = { code, text, by: 'server' };
-    M.writeConnectionClose(this.out, 0, { replyCode: code, replyText: text, classId, methodId });
+    this.writers.connectionClose(this.out, { replyCode: code, replyText: text, classId, methodId });
     this.dirty();
     setTimeout(() => this.socket.destroy(), CLOSE_TIMEOUT_MS).unref();
   }
@@ -516,6 +525,10 @@ export class Connection implements FrameHandler, ViewHolder {
       return Buffer.alloc(0);
     }
     if (sofar < PROTOCOL_HEADER.length) return Buffer.alloc(0);
+    if (AMQP_0_8_HEADERS.some((header) => header.equals(this.header))) {
+      this.amqp08 = true;
+      this.writers = AMQP_0_8_WRITERS;
+    }
     this.state = 'handshake';
     this.handshake!.start();
     return chunk.subarray(need);
@@ -536,7 +549,7 @@ export class Connection implements FrameHandler, ViewHolder {
       case M.CONNECTION_CLOSE: {
         const { replyCode, replyText } = M.decodeMethod(id, payload, 4, payload.length) as M.ConnectionClose;
         this.closeReason ??= { code: replyCode, text: replyText, by: 'client' };
-        M.writeConnectionCloseOk(this.out, 0, {});
+        this.writers.connectionCloseOk(this.out);
         this.broker.output.flushNow(this);
         this.closeOkSent();
         return;

@@ -57,8 +57,8 @@ export class Handshake {
 
   start(): void {
     M.writeConnectionStart(this.conn.out, 0, {
-      versionMajor: 0,
-      versionMinor: 9,
+      versionMajor: this.conn.writers.versionMajor,
+      versionMinor: this.conn.writers.versionMinor,
       serverProperties: SERVER_PROPERTIES,
       // EXTERNAL (a client certificate's CN) only where there can be a certificate.
       mechanisms: Buffer.from(this.conn.socket instanceof TLSSocket ? 'PLAIN AMQPLAIN EXTERNAL' : 'PLAIN AMQPLAIN'),
@@ -74,7 +74,7 @@ export class Handshake {
     const id = payload.readUInt32BE(0);
     const args = M.decodeMethod(id, payload, 4, payload.length);
     if (id === M.CONNECTION_CLOSE) {
-      M.writeConnectionCloseOk(this.conn.out, 0, {});
+      this.conn.writers.connectionCloseOk(this.conn.out);
       this.conn.broker.output.flushNow(this.conn);
       this.conn.closeOkSent();
       return;
@@ -92,7 +92,8 @@ export class Handshake {
     const caps = a.clientProperties.capabilities as FieldTable | undefined;
     this.conn.capabilities = {
       consumerCancelNotify: caps?.consumer_cancel_notify === true,
-      connectionBlocked: caps?.['connection.blocked'] === true,
+      // 0-8 has no connection.blocked: its id is 0-8's connection.close.
+      connectionBlocked: caps?.['connection.blocked'] === true && !this.conn.amqp08,
       authenticationFailureClose: caps?.authentication_failure_close === true,
     };
     const user = this.authenticate(a.mechanism, a.response);

@@ -1,10 +1,10 @@
 // Scenarios for warren run with the .NET client as Debian ships it (libmono-rabbitmq4.0-cil:
 // RabbitMQ.Client 1.x from Mono's tree, which speaks AMQP 0-8 and 0-9, not 0-9-1; RabbitMQ
-// takes 0-9's protocol header as 0-9-1, and so does warren). One scenario per invocation.
+// takes 0-9's protocol header as 0-9-1 and speaks 0-8 as 0-8, and so does warren). One
+// scenario per invocation.
 //
 // usage: [MONO_CLIENT_PROTOCOL=AMQP_0_8] mono MonoClient.exe HOST PORT SCENARIO PREFIX [ARGS...]
-// (AMQP_0_9 by default; the client's own default is AMQP_0_8, which RabbitMQ speaks and
-// warren does not yet.)
+// (AMQP_0_9 unless told; the client's own default is AMQP_0_8.)
 // Prints one line per observation; the test asserts on stdout. Names are prefixed with
 // PREFIX so that runs do not share queues or exchanges.
 using System;

@@ -1,9 +1,10 @@
 /**
  * warren with the .NET client Debian ships (libmono-rabbitmq4.0-cil: RabbitMQ.Client
- * 1.x from Mono, run by Mono; it speaks AMQP 0-9, whose protocol header RabbitMQ and
- * warren take as 0-9-1). The scenario program (MonoClient.cs) is built once and run
- * as a child process per test. Every expected output here was printed by the same
- * program against RabbitMQ 3.10.8.
+ * 1.x from Mono, run by Mono), in both the protocols it speaks: AMQP 0-8, its default,
+ * and 0-9, whose protocol header RabbitMQ and warren take as 0-9-1. The scenario
+ * program (MonoClient.cs) is built once and run as a child process per test. Every
+ * expected output here was printed by the same program against RabbitMQ 3.10.8, in
+ * both protocols.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -16,13 +17,15 @@ import { HERE, runOk, uniq, works } from './support.js';
 const DLL = '/usr/lib/mono/4.5/RabbitMQ.Client.dll';
 const ready = existsSync(DLL) && works('mcs', ['--version']) && works('mono', ['--version']);
 
-describe.each(MODES)('the .NET client on Mono, $name (skipped without: apt-get install mono-mcs libmono-rabbitmq4.0-cil)', ({ workers }) => {
+const CASES = MODES.flatMap((mode) => ['AMQP_0_8', 'AMQP_0_9'].map((protocol) => ({ ...mode, protocol })));
+
+describe.each(CASES)('the .NET client on Mono, $protocol, $name (skipped without: apt-get install mono-mcs libmono-rabbitmq4.0-cil)', ({ workers, protocol }) => {
   let broker: RunningBroker;
   let dir: string;
   let program: string;
   const scenario = (name: string, ...args: string[]) => {
     const { hostname, port } = new URL(broker.url);
-    return runOk('mono', [program, hostname, port, name, uniq('mono'), ...args]);
+    return runOk('env', [`MONO_CLIENT_PROTOCOL=${protocol}`, 'mono', program, hostname, port, name, uniq('mono'), ...args]);
   };
 
   beforeAll(async () => {

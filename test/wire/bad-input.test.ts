@@ -101,8 +101,8 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
 
   describe('protocol header', () => {
     // Each is refused by RabbitMQ 3.x: it answers with the header it speaks
-    // and closes. (AMQP 1 1 0 9 and 1 1 8 0 are not here: RabbitMQ accepts
-    // them as 0-9 and 0-8; warren takes 0-9, below, and refuses 0-8.)
+    // and closes. (AMQP 1 1 0 9, 1 1 8 0 and 1 1 9 1 are not here: RabbitMQ
+    // accepts them as 0-9 and 0-8, and so does warren, below.)
     it.each([
       ['AMQP 0-9-2', 'AMQP\x00\x00\x09\x02'],
       ['AMQP 0-10-0', 'AMQP\x00\x00\x0a\x00'],
@@ -137,14 +137,68 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
       await brokerIsHealthy();
     });
 
-    it('a header one byte off either accepted one (0-9-1, 0-9) is refused, whole or cut short', async () => {
-      const accepted = ['AMQP\x00\x00\x09\x01', 'AMQP\x01\x01\x00\x09'].map((h) => Buffer.from(h, 'latin1'));
+    it.each([
+      ['1 1 8 0', 'AMQP\x01\x01\x08\x00'],
+      ['1 1 9 1', 'AMQP\x01\x01\x09\x01'],
+    ])("AMQP 0-8's header (%s) gets 0-8, frame for frame as from RabbitMQ 3.10.8", async (_, header) => {
+      const c = await raw();
+      const start = await c.handshake(0, 4096, Buffer.from(header, 'latin1'));
+      expect([start.payload[4], start.payload[5]]).toEqual([8, 0]);
+      c.send(method(1, 20, 10, shortstr('')));
+      const openOk = await c.readFrame();
+      // 0-8's channel.open-ok has no field; 0-9-1's has an empty longstr
+      expect([openOk?.channel, openOk?.classId, openOk?.methodId, openOk?.payload.length]).toEqual([1, 20, 11, 4]);
+      const q = `zero-eight-${++n}`;
+      c.send(queueDeclare(1, q));
+      await c.nextMethod(1, 50, 11);
+      // 0-8's basic.consume ends at its bits: no arguments table
+      c.send(method(1, 60, 20, u16(0), shortstr(q), shortstr('ctag'), u8(2)));
+      await c.nextMethod(1, 60, 21);
+      c.send(
+        method(1, 60, 40, u16(0), shortstr(''), shortstr(q), u8(0)),
+        frame(2, 1, Buffer.concat([u16(60), u16(0), u32(0), u32(5), u16(0)])),
+        frame(3, 1, Buffer.from('hello')),
+      );
+      const got = [await c.readFrame(), await c.readFrame(), await c.readFrame()];
+      expect(got.map((f) => [f?.type, f?.classId, f?.methodId])).toEqual([[FRAME_METHOD, 60, 60], [2, 0, 0], [3, 0, 0]]);
+      expect(got[2]?.payload.toString()).toBe('hello');
+      // 0-8's connection.close and close-ok are 10/60 and 10/61
+      c.send(method(0, 10, 60, u16(200), shortstr('bye'), u16(0), u16(0)));
+      await c.expectMethod(10, 61);
+      c.destroy(); // the receiver of close-ok closes the socket
+      await brokerIsHealthy();
+    });
+
+    // RabbitMQ 3.10.8 resets the socket for basic.nack and answers 541 for
+    // connection.redirect (10/50) on a 0-8 connection; warren closes it with 503
+    // COMMAND_INVALID, in 0-8's connection.close.
+    it.each([
+      ['basic.nack, which 0-8 lacks', method(1, 60, 120, u32(0), u32(1), u8(0)), 'class-id 60 method-id 120'],
+      ["connection.redirect, which only a server sends (0-9-1's close id)", method(0, 10, 50, u16(200), shortstr('bye'), u16(0), u16(0)), 'class-id 10 method-id 50'],
+    ])('on a 0-8 connection %s closes the connection with 503 in 0-8 framing', async (_, sent, named) => {
+      const c = await raw();
+      await c.handshake(0, 4096, Buffer.from('AMQP\x01\x01\x08\x00', 'latin1'));
+      c.send(method(1, 20, 10, shortstr('')));
+      await c.nextMethod(1, 20, 11);
+      c.send(sent);
+      const close = await c.expectMethod(10, 60);
+      expect([close.payload.readUInt16BE(4), close.payload.subarray(7, 7 + close.payload[6]).toString()]).toEqual([
+        503,
+        `COMMAND_INVALID - unknown method ${named}`,
+      ]);
+      c.send(method(0, 10, 61));
+      await c.waitClosed();
+      await brokerIsHealthy();
+    });
+
+    it('a header one byte off an accepted one (0-9-1, 0-9, 0-8) is refused, whole or cut short', async () => {
+      const accepted = ['AMQP\x00\x00\x09\x01', 'AMQP\x01\x01\x00\x09', 'AMQP\x01\x01\x08\x00', 'AMQP\x01\x01\x09\x01'].map((h) => Buffer.from(h, 'latin1'));
       await fc.assert(
         fc.asyncProperty(fc.constantFrom(...accepted), fc.integer({ min: 0, max: 7 }), fc.integer({ min: 1, max: 255 }), fc.boolean(), async (good, at, delta, cut) => {
           const header = Buffer.from(good);
           header[at] = (header[at] + delta) & 0xff;
           const sent = cut ? header.subarray(0, at + 1) : header;
-          // still a prefix of an accepted header (e.g. 'AMQP\x00', a changed 0-9 header cut short, begins 0-9-1's): the broker rightly waits
+          // still a prefix of an accepted header, or another accepted one (0-8's two differ in two bytes): the broker rightly waits or takes it
           if (accepted.some((h) => h.subarray(0, sent.length).equals(sent))) return;
           const c = await raw();
           c.send(sent);
