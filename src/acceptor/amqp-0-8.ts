@@ -30,8 +30,8 @@ const UNKNOWN_IN_0_8 = new Set([
   M.CONNECTION_UPDATE_SECRET,
 ]);
 
-/** A 0-8 method frame's payload as the 0-9-1 code reads it: the same bytes, or a copy with the id or fields it needs. */
-export function methodFrom08(buf: Buffer, start: number, end: number): Buffer {
+/** A 0-8 method frame's payload as the 0-9-1 code reads it: a copy with the id or fields it needs, or null where the bytes read the same. */
+export function methodFrom08(buf: Buffer, start: number, end: number): Buffer | null {
   const id = buf.readUInt32BE(start);
   if (id === CLOSE_0_8 || id === CLOSE_OK_0_8) {
     const payload = Buffer.from(buf.subarray(start, end));
@@ -42,7 +42,7 @@ export function methodFrom08(buf: Buffer, start: number, end: number): Buffer {
   if (UNKNOWN_IN_0_8.has(id)) {
     throw new AmqpError(ReplyCode.COMMAND_INVALID, `unknown method class-id ${id >>> 16} method-id ${id & 0xffff}`, id >>> 16, id & 0xffff, true);
   }
-  return buf.subarray(start, end);
+  return null;
 }
 
 /** The few frames a 0-8 connection writes otherwise than a 0-9-1 one. */

@@ -332,8 +332,9 @@ export class Connection implements FrameHandler, ViewHolder {
         return;
       }
       if (type === FRAME_METHOD && end - start < 4) throw connectionError(ReplyCode.FRAME_ERROR, 'method frame too short');
-      if (this.amqp08 && type === FRAME_METHOD) {
-        buf = methodFrom08(buf, start, end);
+      const translated = this.amqp08 && type === FRAME_METHOD ? methodFrom08(buf, start, end) : null;
+      if (translated !== null) {
+        buf = translated;
         start = 0;
         end = buf.length;
       }

@@ -198,7 +198,7 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
           const header = Buffer.from(good);
           header[at] = (header[at] + delta) & 0xff;
           const sent = cut ? header.subarray(0, at + 1) : header;
-          // still a prefix of an accepted header, or another accepted one (0-8's two differ in two bytes): the broker rightly waits or takes it
+          // still a prefix of an accepted header (e.g. 'AMQP\x01\x01\x09', a changed 0-9 header cut short, begins one of 0-8's): the broker rightly waits
           if (accepted.some((h) => h.subarray(0, sent.length).equals(sent))) return;
           const c = await raw();
           c.send(sent);
