@@ -240,14 +240,13 @@ for (const x of methods) {
   emit('    }');
 }
 emit('    default:');
-emit('      throw new AmqpError(');
-emit('        ReplyCode.COMMAND_INVALID,');
-emit('        `unknown method class-id ${id >>> 16} method-id ${id & 0xffff}`,');
-emit('        id >>> 16,');
-emit('        id & 0xffff,');
-emit('        true,');
-emit('      );');
+emit('      throw unknownMethod(id);');
 emit('  }');
+emit('}');
+emit();
+emit('/** The connection error for a method id this protocol does not have. */');
+emit('export function unknownMethod(id: number): AmqpError {');
+emit('  return new AmqpError(ReplyCode.COMMAND_INVALID, `unknown method class-id ${id >>> 16} method-id ${id & 0xffff}`, id >>> 16, id & 0xffff, true);');
 emit('}');
 emit();
 

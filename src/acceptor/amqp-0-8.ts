@@ -10,7 +10,6 @@
  * tells a 0-8 client connection.blocked.
  */
 import { FRAME_METHOD } from '../protocol/constants.js';
-import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import * as M from '../protocol/methods.generated.js';
 import type { OutputBuffer } from '../protocol/output-buffer.js';
 
@@ -39,9 +38,7 @@ export function methodFrom08(buf: Buffer, start: number, end: number): Buffer | 
     return payload;
   }
   if (id === M.BASIC_CONSUME) return Buffer.concat([buf.subarray(start, end), NO_ARGUMENTS]);
-  if (UNKNOWN_IN_0_8.has(id)) {
-    throw new AmqpError(ReplyCode.COMMAND_INVALID, `unknown method class-id ${id >>> 16} method-id ${id & 0xffff}`, id >>> 16, id & 0xffff, true);
-  }
+  if (UNKNOWN_IN_0_8.has(id)) throw M.unknownMethod(id);
   return null;
 }
 

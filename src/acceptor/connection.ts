@@ -80,9 +80,7 @@ export class Connection implements FrameHandler, ViewHolder {
   readonly reader: FrameReader;
   state: State = 'header';
   private header = Buffer.alloc(0);
-  /** whether the client's header asked for AMQP 0-8 (amqp-0-8.ts) */
-  amqp08 = false;
-  /** the frames whose ids or fields differ between 0-8 and 0-9-1 */
+  /** the frames whose ids or fields differ between 0-8 and 0-9-1: 0-8's where the client's header asked for it (amqp-0-8.ts) */
   writers = AMQP_0_9_1_WRITERS;
   private handshake: Handshake | null;
   private readonly channels: (Channel | undefined)[] = [];
@@ -366,6 +364,10 @@ export class Connection implements FrameHandler, ViewHolder {
     this.dirty();
   }
 
+  get amqp08(): boolean {
+    return this.writers === AMQP_0_8_WRITERS;
+  }
+
   /** Called by the handshake once connection.open has been answered. */
   opened(): void {
     this.handshake = null;
@@ -526,10 +528,7 @@ export class Connection implements FrameHandler, ViewHolder {
       return Buffer.alloc(0);
     }
     if (sofar < PROTOCOL_HEADER.length) return Buffer.alloc(0);
-    if (AMQP_0_8_HEADERS.some((header) => header.equals(this.header))) {
-      this.amqp08 = true;
-      this.writers = AMQP_0_8_WRITERS;
-    }
+    if (AMQP_0_8_HEADERS.some((header) => header.equals(this.header))) this.writers = AMQP_0_8_WRITERS;
     this.state = 'handshake';
     this.handshake!.start();
     return chunk.subarray(need);

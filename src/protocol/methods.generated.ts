@@ -1118,14 +1118,13 @@ function decodeArgs(id: number, r: Reader): any {
       return m;
     }
     default:
-      throw new AmqpError(
-        ReplyCode.COMMAND_INVALID,
-        `unknown method class-id ${id >>> 16} method-id ${id & 0xffff}`,
-        id >>> 16,
-        id & 0xffff,
-        true,
-      );
+      throw unknownMethod(id);
   }
+}
+
+/** The connection error for a method id this protocol does not have. */
+export function unknownMethod(id: number): AmqpError {
+  return new AmqpError(ReplyCode.COMMAND_INVALID, `unknown method class-id ${id >>> 16} method-id ${id & 0xffff}`, id >>> 16, id & 0xffff, true);
 }
 
 /** Writes a whole connection.start method frame. */
