@@ -126,8 +126,8 @@ export class Faults {
     this.refuseConnections({ mode: 'reset' });
     await this.broker.disconnectAll(RESTARTING);
     await Promise.all([...this.broker.vhosts.values()].map((service) => service.dropTransient()));
-    const wait = upAt - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    // A timer may fire a millisecond before Date.now() reaches its end (libuv's loop clock lags it): wait again then.
+    while (Date.now() < upAt) await new Promise((resolve) => setTimeout(resolve, upAt - Date.now()));
     this.acceptConnections();
   }
 
