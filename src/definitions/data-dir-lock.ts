@@ -1,7 +1,7 @@
 /**
  * One broker per data directory: DIR/warren.lock, created with O_EXCL and
  * holding the owner's pid. A lock whose pid is no longer running (a crash,
- * SIGKILL) is stale and taken over, and so is one with this process's own pid
+ * SIGKILL; a zombie counts as gone) is stale and taken over, and so is one with this process's own pid
  * that this process does not hold (a container restarted under the same pid).
  */
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
@@ -67,9 +67,24 @@ function holder(path: string): number | null {
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err: any) {
     return err.code === 'EPERM'; // alive, owned by someone else
+  }
+  return !isZombie(pid);
+}
+
+/**
+ * A killed broker whose parent has not reaped it yet still answers kill(pid, 0),
+ * though it holds nothing. In a container whose first process never reaps
+ * orphans, it stays so: its lock would refuse every later broker.
+ */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return false; // no /proc (not Linux), or it went in between
   }
 }
 

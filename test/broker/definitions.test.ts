@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -314,6 +314,26 @@ describe.each(MODES)('durable definitions: $name', ({ workers }) => {
     writeFileSync(lock, `${process.pid}\n`);
     const fourth = await start(dir);
     await fourth.close();
+  });
+
+  it.skipIf(!existsSync('/proc/self/stat'))('a lock held by a killed broker its parent has not reaped (a zombie) is stale', async () => {
+    // The child exits at once; its parent execs into sleep, which never reaps it, as
+    // a container's first process may never reap an orphaned broker.
+    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombie = Number((await once(parent.stdout!, 'data'))[0]);
+      const state = () => readFileSync(`/proc/${zombie}/stat`, 'latin1').split(') ')[1][0];
+      for (let i = 0; i < 100 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(state()).toBe('Z');
+      const dir = freshDir();
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, 'warren.lock'), `${zombie}\n`);
+      const broker = await start(dir);
+      expect(readFileSync(path.join(dir, 'warren.lock'), 'utf8')).toBe(`${process.pid}\n`);
+      await broker.close();
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });
 
