@@ -4,6 +4,7 @@
 # Prints one line per observation; the test asserts on stdout. Names are
 # prefixed with PREFIX so that runs do not share queues or exchanges.
 require "bunny"
+require "set"
 require "timeout"
 
 url, scenario, prefix, *args = ARGV
@@ -111,6 +112,56 @@ when "consume"
     ch.ack(info.delivery_tag)
   end
   Timeout.timeout(10) { n.times { puts seen.pop } }
+
+when "recover"
+  # automatic recovery across a broker restart: numbered persistent messages to a
+  # durable queue, a copy of each through amq.fanout to a server-named exclusive
+  # queue, 500 before the restart and 500 after (a publish the restart cut off is
+  # tried again, on a new channel: a recovered one waits for the lost publish's
+  # confirm for ever); prints what each consumer missed once all 1,000 are confirmed
+  recovering = { automatically_recover: true, network_recovery_interval: 0.1, recovery_attempts: nil, logger: Logger.new(nil) }
+  consumer = Bunny.new(url, **recovering).tap(&:start)
+  publisher = Bunny.new(url, **recovering, continuation_timeout: 2000).tap(&:start)
+  cch = consumer.create_channel
+  cch.prefetch(20)
+  q = cch.queue("#{prefix}.q", durable: true)
+  copies = cch.queue("", exclusive: true).bind("amq.fanout")
+  first_name = copies.name
+  got = Set.new
+  copied = Set.new
+  q.subscribe(manual_ack: true) { |info, _props, body| got << Integer(body); cch.ack(info.delivery_tag) }
+  copies.subscribe { |_info, _props, body| copied << Integer(body) }
+  pch = nil
+  retries = 0
+  i = 0
+  while i < 1000
+    begin
+      if pch.nil?
+        pch = publisher.create_channel
+        pch.confirm_select
+      end
+      pch.default_exchange.publish(i.to_s, routing_key: q.name, persistent: true)
+      pch.exchange("amq.fanout").publish(i.to_s)
+      raise "nacked" unless pch.wait_for_confirms
+      i += 1
+    rescue StandardError
+      raise if (retries += 1) > 200
+      sleep 0.05
+      pch = nil
+      next
+    end
+    next unless i == 500
+    100.times { break if got.size >= 500 && copied.size >= 500; sleep 0.05 }
+    puts "before the restart #{got.size} #{copied.size}"
+    puts "ready"
+    $stdin.gets
+  end
+  200.times { break if got.size >= 1000 && copied.size >= 1000; sleep 0.05 }
+  puts "queue missing #{(0...1000).count { |n| !got.include?(n) }}, copies missing #{(0...1000).count { |n| !copied.include?(n) }}"
+  puts "server-named queue declared again under a new name #{copies.name != first_name}"
+  q.delete
+  consumer.close
+  publisher.close
 
 when "tenant"
   # logged in as a non-default user on a non-default vhost: a round trip in
