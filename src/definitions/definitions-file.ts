@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { checkDefinitions, checkEntries, type Definitions } from './rabbit-format.js';
+import { checkJsonDepth } from './json-depth.js';
 import { log } from '../log/logger.js';
 
 /** The parsed file, or null if there is none; throws a one-line reason if it cannot be used. */
@@ -21,7 +22,9 @@ export function readDefinitions(path: string): Definitions | null {
     throw new Error(`cannot read ${path}: ${err.message}`);
   }
   try {
-    return checkDefinitions(JSON.parse(text));
+    const value: unknown = JSON.parse(text);
+    checkJsonDepth(value);
+    return checkDefinitions(value);
   } catch (err: any) {
     throw new Error(`${path} is not a definitions file: ${err.message}`);
   }

@@ -27,6 +27,7 @@ import { userRoutes } from './users.js';
 import { policyRoutes } from './policies.js';
 import { authorise, type Level } from './tags.js';
 import { HttpListener } from './http-listener.js';
+import { checkJsonDepth } from '../definitions/json-depth.js';
 
 /** Names are up to 255 bytes, 765 characters percent-encoded. */
 const MAX_PARAM_LENGTH = 1024;
@@ -109,6 +110,11 @@ export class ManagementServer {
         body = JSON.parse(text);
       } catch {
         throw new HttpError(400, 'bad_request', 'not_json');
+      }
+      try {
+        checkJsonDepth(body);
+      } catch (err: any) {
+        throw new HttpError(400, 'bad_request', err.message);
       }
     }
     const request: ApiRequest = { method, params: found.params, query, headers: req.headers, user, tags: grant.tags, sees: grant.sees, body };

@@ -275,6 +275,8 @@ describe.each(MODES)('durable definitions: $name', ({ workers }) => {
     const file = path.join(dir, 'definitions.json');
     writeFileSync(file, '{ "queues": [ ');
     await expect(start(dir)).rejects.toThrow(`${file} is not a definitions file`);
+    writeFileSync(file, `{ "queues": [ { "name": "q", "vhost": "/", "durable": true, "arguments": { "x": ${'['.repeat(20_000)}${']'.repeat(20_000)} } } ] }`);
+    await expect(start(dir)).rejects.toThrow(`${file} is not a definitions file: nested deeper than 108 levels`);
     writeFileSync(file, JSON.stringify({ exchanges: [{ name: 'e', vhost: '/', type: 'x-unknown', durable: true }] }));
     await expect(start(dir)).rejects.toThrow(`${file}: exchange 'e' in vhost '/': COMMAND_INVALID - unknown exchange type 'x-unknown'`);
     writeFileSync(file, JSON.stringify({ bindings: [{ source: 'nowhere', vhost: '/', destination: 'q', destination_type: 'queue', routing_key: '' }] }));

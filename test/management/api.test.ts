@@ -38,6 +38,32 @@ for (const mode of MODES) {
       expect((await m.api('GET', '/api/overview')).status).toBe(200);
     });
 
+    it('refuses JSON nested deeper than AMQP carries tables (400); what it keeps, it can list and export', async () => {
+      const nested = (depth: number): unknown => {
+        let value: unknown = 1;
+        for (let i = 0; i < depth; i++) value = i % 2 === 0 ? [value] : { a: value };
+        return value;
+      };
+      // 20,000 levels (too deep for JSON.stringify), once stored, made every later listing and export of them run off the stack (500).
+      const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+      for (const [path, body] of [
+        [`/api/queues/%2F/${uniq('deep')}`, `{"durable":true,"arguments":{"x-other":${deep}}}`],
+        [`/api/exchanges/%2F/${uniq('deep')}`, `{"type":"direct","durable":true,"arguments":{"x-other":${deep}}}`],
+        ['/api/bindings/%2F/e/amq.direct/e/amq.fanout', `{"routing_key":"${uniq('deep')}","arguments":{"x-other":${deep}}}`],
+      ]) {
+        expect(await m.api(path.includes('bindings') ? 'POST' : 'PUT', path, undefined, { raw: body }), path).toMatchObject({ status: 400, body: { error: 'bad_request', reason: 'nested deeper than 108 levels' } });
+      }
+      expect((await m.api('POST', '/api/definitions', { queues: [{ name: 'deep', vhost: '/', durable: true, auto_delete: false, arguments: { x: nested(200) } }] })).status).toBe(400);
+      // A table as deep as AMQP lets a client send (100) is kept, listed and exported.
+      const q = uniq('as-deep-as-amqp');
+      expect((await m.api('PUT', `/api/queues/%2F/${enc(q)}`, { durable: true, arguments: { 'x-other': nested(100) } })).status).toBe(201);
+      expect((await m.api('GET', `/api/queues/%2F/${enc(q)}`)).body.arguments).toEqual({ 'x-other': nested(100) });
+      const defs = await m.api('GET', '/api/definitions');
+      expect(defs.status).toBe(200);
+      expect(defs.body.queues.find((d: { name: string }) => d.name === q).arguments).toEqual({ 'x-other': nested(100) });
+      expect((await m.api('DELETE', `/api/queues/%2F/${enc(q)}`)).status).toBe(204);
+    });
+
     it('overview counts objects and messages; nodes, vhosts, health checks answer', async () => {
       const conn = await connect(m.broker.url);
       try {
