@@ -12,7 +12,11 @@ import type { Binding } from './exchange-type.js';
 /** Most distinct routing keys whose result is remembered; beyond that the oldest is dropped. */
 export const TOPIC_CACHE_LIMIT = 1024;
 
+let nodes = 0;
+
 class TrieNode<D> {
+  /** tells apart the states of a walk (walk's `seen`) */
+  readonly id = nodes++;
   words: Map<string, TrieNode<D>> | undefined; // literal children, created on first use
   star: TrieNode<D> | undefined;
   hash: TrieNode<D> | undefined;
@@ -59,8 +63,9 @@ export class TopicMatcher<D> extends BindingSet<D> {
   private readonly root = new TrieNode<D>();
   // routing key -> destinations; a Map iterates in insertion order, so the first key is the oldest
   private readonly cache = new Map<string, readonly D[]>();
-  // reused by every uncached route; route never re-enters, so one set is enough
+  // reused by every uncached route; route never re-enters, so one set of each is enough
   private readonly scratch = new Set<D>();
+  private readonly seen = new Set<number>();
 
   /** Number of cached routing keys (exposed for tests and metrics). */
   get cacheSize(): number {
@@ -92,9 +97,10 @@ export class TopicMatcher<D> extends BindingSet<D> {
     let hit = this.cache.get(routingKey);
     if (hit === undefined) {
       const found = this.scratch;
-      walk(this.root, splitWords(routingKey), 0, found);
+      walk(this.root, splitWords(routingKey), 0, found, this.seen);
       hit = found.size === 0 ? NOTHING : [...found];
       found.clear();
+      this.seen.clear();
       if (this.cache.size >= TOPIC_CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value as string);
       this.cache.set(routingKey, hit);
     }
@@ -102,15 +108,29 @@ export class TopicMatcher<D> extends BindingSet<D> {
   }
 }
 
-/** Adds the destinations of every pattern under node that matches words[i..]. */
-function walk<D>(node: TrieNode<D>, words: readonly string[], i: number, out: Set<D>): void {
-  // '#' swallows words[i..j) for every j, from none at all up to the rest of the key.
-  if (node.hash !== undefined) for (let j = i; j <= words.length; j++) walk(node.hash, words, j, out);
+/**
+ * Adds the destinations of every pattern under node that matches words[i..].
+ * Below a '#' the same node is reached at the same word along many paths
+ * ("#.a.#.a.#.a" against "a.a.a.a.a.a.b": one for each way to share the a's
+ * out), exponentially many in the patterns' length; `seen` walks each of those
+ * states once. Elsewhere a node has one path from the root, so one word.
+ */
+function walk<D>(node: TrieNode<D>, words: readonly string[], i: number, out: Set<D>, seen: Set<number>): void {
+  const hash = node.hash;
+  if (hash !== undefined) {
+    // '#' swallows words[i..j) for every j, from none at all up to the rest of the key.
+    for (let j = i; j <= words.length; j++) {
+      const state = hash.id * (words.length + 1) + j;
+      if (seen.has(state)) continue;
+      seen.add(state);
+      walk(hash, words, j, out, seen);
+    }
+  }
   if (i === words.length) {
     for (const d of node.ends.keys()) out.add(d);
     return;
   }
   const literal = node.words?.get(words[i]);
-  if (literal !== undefined) walk(literal, words, i + 1, out);
-  if (node.star !== undefined) walk(node.star, words, i + 1, out);
+  if (literal !== undefined) walk(literal, words, i + 1, out, seen);
+  if (node.star !== undefined) walk(node.star, words, i + 1, out, seen);
 }

@@ -120,6 +120,16 @@ describe('topic: wildcards and empty words', () => {
     expect(matches(pattern, Array(40).fill('a').join('.'))).toBe(false);
   });
 
+  it('walks each state once where #s are apart: 63 of them against a 128-word key answer at once', () => {
+    // Walked path by path, "#.a" 63 times against 127 a's and a b tries every way to share the a's out.
+    const pattern = Array(63).fill('#.a').join('.');
+    expect(pattern.length).toBeLessThanOrEqual(255);
+    expect(matches(pattern, [...Array(127).fill('a'), 'b'].join('.'))).toBe(false);
+    expect(matches(pattern, Array(127).fill('a').join('.'))).toBe(true);
+    expect(matches(pattern, Array(62).fill('a').join('.'))).toBe(false);
+    expect(matches(`${pattern}.*.#`, [...Array(100).fill('a'), 'b', 'c'].join('.'))).toBe(true);
+  });
+
   it('routes "" to "" and "#" bindings only', () => {
     const m = new TopicMatcher<Q>();
     for (const p of ['', '#', '*', 'a', '#.a', '*.#']) m.bind(q(`[${p}]`), p, {});

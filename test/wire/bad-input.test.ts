@@ -629,4 +629,23 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
     await untouched(q);
     await brokerIsHealthy();
   });
+
+  it('a topic binding of 63 #s apart and a 128-word routing key route at once, the message counted where it matches', async () => {
+    // Walked path by path, this publish tried every way to share 127 a's among 63 #s: the broker hung.
+    const conn = await connect(broker.url);
+    try {
+      const ch = await channel(conn);
+      const x = `hashes-${workers}`;
+      await ch.assertExchange(x, 'topic', { autoDelete: true });
+      const q = (await ch.assertQueue('', { exclusive: true })).queue;
+      await ch.bindQueue(q, x, Array(63).fill('#.a').join('.'));
+      ch.publish(x, [...Array(127).fill('a'), 'b'].join('.'), Buffer.from('no match'));
+      ch.publish(x, Array(127).fill('a').join('.'), Buffer.from('match'));
+      expect((await ch.checkQueue(q)).messageCount).toBe(1);
+      expect(((await ch.get(q, { noAck: true })) as amqp.GetMessage).content.toString()).toBe('match');
+    } finally {
+      await conn.close();
+    }
+    await brokerIsHealthy();
+  });
 });
