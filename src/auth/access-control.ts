@@ -9,6 +9,7 @@
 import { AmqpError, ReplyCode, channelError } from '../protocol/errors.js';
 import type { UserLimits } from './user-limits.js';
 import { DEFAULT_HASHING, hashPassword, isHashingAlgorithm, verifyPassword, type HashingAlgorithm } from './password-hash.js';
+import { userRegex } from './user-regex.js';
 
 export type Access = 'configure' | 'write' | 'read';
 export type ResourceKind = 'queue' | 'exchange';
@@ -197,7 +198,7 @@ export function topicRefused(user: string, vhost: string, exchange: string, rout
 /** A permission regex; an empty one matches nothing (RabbitMQ reads it as ^$). Throws for a bad one. */
 function regex(pattern: string): RegExp {
   try {
-    return new RegExp(pattern === '' ? '^$' : pattern);
+    return userRegex(pattern === '' ? '^$' : pattern);
   } catch (err: any) {
     throw new Error(`invalid regular expression '${pattern}': ${err.message}`);
   }

@@ -10,6 +10,7 @@ import { userLimitsFromJson, userLimitsToJson, type UserLimits } from '../auth/u
 import type { VHostService } from '../vhost/vhost-service.js';
 import { metadataFromJson, type VHostMetadata } from '../vhost/vhost-metadata.js';
 import { commaList } from './tag-list.js';
+import { userRegex } from '../auth/user-regex.js';
 
 export interface UserDefinition {
   name: string;
@@ -189,7 +190,7 @@ function optionalText(value: unknown, what: string): string | undefined {
 function pattern(value: unknown, what: string): string {
   const source = text(value, what);
   try {
-    new RegExp(source);
+    userRegex(source);
   } catch (err: any) {
     throw new Error(`${what}: invalid regular expression '${source}': ${err.message}`);
   }

@@ -5,6 +5,7 @@
  * (comma-separated, dotted paths into nested objects).
  */
 import { HttpError, badRequest, type ApiRequest } from './http.js';
+import { userRegex } from '../auth/user-regex.js';
 
 type Item = Record<string, unknown>;
 
@@ -68,7 +69,7 @@ function nameFilter(filter: string, regex: boolean): (item: Item) => boolean {
   if (!regex) return (item) => String(item.name).includes(filter);
   let re: RegExp;
   try {
-    re = new RegExp(filter);
+    re = userRegex(filter);
   } catch (err: any) {
     throw badRequest(`invalid regex '${filter}': ${err.message}`);
   }

@@ -23,6 +23,7 @@
 import type { FieldTable } from '../protocol/field-types.js';
 import type { QueueConfig, Overflow } from './queue-arguments.js';
 import type { AppliedPolicy } from '../routing/topology.js';
+import { userRegex } from '../auth/user-regex.js';
 
 export type ApplyTo = 'all' | 'queues' | 'exchanges';
 /** a user's policy, or an administrator's operator policy */
@@ -70,7 +71,7 @@ export function parsePolicy(name: string, input: Record<string, unknown>, kind: 
   if (typeof pattern !== 'string') errors.push(`pattern should be a binary but was ${term(pattern)}`);
   else {
     try {
-      regex = new RegExp(pattern);
+      regex = userRegex(pattern);
     } catch (err: any) {
       errors.push(`pattern should be regular expression but is invalid: ${err.message}`);
     }

@@ -4,7 +4,7 @@
  * definitions export and import, pagination and columns, and /metrics.
  */
 import { describe, expect, it } from 'vitest';
-import { MODES, channel, connect, uniq } from '../helpers.js';
+import { MODES, channel, connect, refused, uniq } from '../helpers.js';
 import { basic, enc, managedBroker } from './support.js';
 
 for (const mode of MODES) {
@@ -36,6 +36,36 @@ for (const mode of MODES) {
       expect(await m.api('GET', '/api/queues?page=1&page_size=501')).toMatchObject({ status: 400, body: { error: 'invalid_pagination_parameters', reason: 'Invalid pagination parameters: page number 1, page size 501' } });
       expect((await m.api('GET', '/api/queues?name=(&use_regex=true')).status).toBe(400);
       expect((await m.api('GET', '/api/overview')).status).toBe(200);
+    });
+
+    it('a name filter, a policy pattern and a permission that backtrack exponentially answer at once', async () => {
+      // ^(a+)+$ against forty a's and a ! backtracks for hours on JavaScript's engine, on the broker's thread.
+      const evil = '^(a+)+$';
+      const name = `${'a'.repeat(40)}!`;
+      const conn = await connect(m.broker.url);
+      try {
+        const ch = await channel(conn);
+        expect((await m.api('PUT', `/api/policies/%2F/${uniq('evil')}`, { pattern: evil, definition: { 'max-length': 1 }, 'apply-to': 'queues' })).status).toBe(201);
+        await ch.assertQueue(name, { autoDelete: true });
+        await ch.assertQueue('a'.repeat(40), { autoDelete: true });
+        const filtered = await m.api('GET', `/api/queues?name=${enc(evil)}&use_regex=true&columns=name,policy`);
+        expect(filtered.status).toBe(200);
+        expect(filtered.body).toEqual([{ name: 'a'.repeat(40), policy: expect.stringMatching(/^evil-/) }]);
+        expect((await m.api('GET', `/api/queues/%2F/${enc(name)}`)).body.policy).toBeNull();
+
+        const user = uniq('evil-user');
+        expect((await m.api('PUT', `/api/users/${user}`, { password: 'p', tags: '' })).status).toBe(201);
+        expect((await m.api('PUT', `/api/permissions/%2F/${user}`, { configure: evil, write: '', read: '' })).status).toBe(201);
+        const theirs = await connect(m.broker.url.replace('guest:guest', `${user}:p`));
+        try {
+          expect((await refused((await channel(theirs)).assertQueue(name))).code).toBe(403);
+          expect((await (await channel(theirs)).assertQueue('a'.repeat(40), { autoDelete: true })).queue).toBe('a'.repeat(40));
+        } finally {
+          await theirs.close();
+        }
+      } finally {
+        await conn.close();
+      }
     });
 
     it('refuses JSON nested deeper than AMQP carries tables (400); what it keeps, it can list and export', async () => {
