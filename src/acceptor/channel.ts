@@ -1044,6 +1044,7 @@ export class Channel {
     this.cancelReplyConsumer();
     if (this.tx !== null) this.rollback(this.tx);
     this.requeueAll();
+    this.conn.broker.consumerTimeout.unwatch(this);
     if (this.retiring === 0) this.releaseLimit();
     this.conn.service.closedChannels.add(this.messageStats);
     this.conn.broker.unregisterChannel(this);

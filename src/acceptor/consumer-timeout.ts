@@ -38,6 +38,11 @@ export class ConsumerTimeout {
     this.timer.unref();
   }
 
+  /** A channel went away: it holds nothing, and what closed it must not wait a period to be freed. */
+  unwatch(channel: Channel): void {
+    if (this.watched.delete(channel) && this.watched.size === 0) this.stop();
+  }
+
   private check(): void {
     this.now = Date.now();
     for (const channel of this.watched) {

@@ -162,3 +162,30 @@ describe('consumer timeout settings', () => {
     }
   });
 });
+
+describe.each(MODES)('consumer timeout at its default (30 minutes): $name', ({ workers }) => {
+  it('a channel that closes with unacked deliveries is let go at once, and the check stops with the last one', async () => {
+    const running = await startBroker({ port: 0, host: '127.0.0.1', workers });
+    const timeouts = running.broker.consumerTimeout as any;
+    try {
+      for (const closeHow of ['channel', 'connection'] as const) {
+        const conn = await connect(running.url);
+        const ch = await channel(conn);
+        const q = (await ch.assertQueue('', { exclusive: true })).queue;
+        const inbox = await subscribe(ch, q, { noAck: false });
+        ch.sendToQueue(q, Buffer.from('held'));
+        await inbox.waitFor(1);
+        expect(timeouts.watched.size, closeHow).toBe(1);
+        expect(timeouts.timer, closeHow).not.toBeNull();
+        // Checked once a minute at this timeout: kept till then, each closed channel held its
+        // connection's buffers, so fast-churning clients piled up a minute of them.
+        if (closeHow === 'channel') await ch.close();
+        await conn.close();
+        await eventually(() => expect(timeouts.watched.size, closeHow).toBe(0), 1000);
+        expect(timeouts.timer, closeHow).toBeNull();
+      }
+    } finally {
+      await running.close();
+    }
+  });
+});
