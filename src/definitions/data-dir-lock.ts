@@ -1,8 +1,9 @@
 /**
  * One broker per data directory: DIR/warren.lock, created with O_EXCL and
  * holding the owner's pid. A lock whose pid is no longer running (a crash,
- * SIGKILL; a zombie counts as gone) is stale and taken over, and so is one with this process's own pid
- * that this process does not hold (a container restarted under the same pid).
+ * SIGKILL; a zombie counts as gone) is stale and taken over, and so is one
+ * with this process's own pid that this process does not hold (a container
+ * restarted under the same pid).
  */
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
