@@ -351,7 +351,16 @@ let fullGc: (() => void) | undefined;
  * collections a while apart. A collection frees ArrayBuffers only as its
  * sweeper thread gets to them, which on a loaded machine takes more than a turn.
  */
-export async function arrayBufferBytesAfterGc(): Promise<number> {
+export function arrayBufferBytesAfterGc(): Promise<number> {
+  return leastAfterGc(() => process.memoryUsage().arrayBuffers);
+}
+
+/** This process's V8 heap in use, the least seen over several full collections (see arrayBufferBytesAfterGc). */
+export function heapUsedAfterGc(): Promise<number> {
+  return leastAfterGc(() => process.memoryUsage().heapUsed);
+}
+
+async function leastAfterGc(bytes: () => number): Promise<number> {
   if (fullGc === undefined) {
     v8.setFlagsFromString('--expose-gc');
     fullGc = vm.runInNewContext('gc') as () => void;
@@ -360,7 +369,7 @@ export async function arrayBufferBytesAfterGc(): Promise<number> {
   for (let i = 0; i < 6; i++) {
     fullGc();
     await sleep(100);
-    least = Math.min(least, process.memoryUsage().arrayBuffers);
+    least = Math.min(least, bytes());
   }
   return least;
 }

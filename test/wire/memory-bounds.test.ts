@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { GetMessage } from 'amqplib';
-import { MODES, arrayBufferBytesAfterGc, channel, connect, eventually, queueExists, sleep, within } from '../helpers.js';
+import { MODES, arrayBufferBytesAfterGc, channel, connect, eventually, heapUsedAfterGc, queueExists, sleep, within } from '../helpers.js';
 import { startBroker } from '../../dist/src/index.js';
 import { RING_BYTES } from '../../dist/src/broker.js';
 import { shardOf } from '../../dist/src/shard/placement.js';
@@ -133,6 +133,41 @@ describe.each(MODES)('memory bounds on the wire, $name', ({ workers }) => {
       const got = new Set<string>();
       for (let m = await setup.get(queue, { noAck: true }); m !== false; m = await setup.get(queue, { noAck: true })) got.add(m.content.toString());
       expect(got).toEqual(new Set(Array.from({ length: channels }, (_, i) => text(i + 1).toString())));
+      c.destroy();
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('a body in a million one-byte frames and a million empty ones holds about its size, and arrives whole', { timeout: 60_000 }, async () => {
+    const broker = await startBroker({ port: 0, host: '127.0.0.1', workers });
+    try {
+      const queue = 'tiny-frames';
+      const setup = await channel(await connect(broker.url));
+      await setup.assertQueue(queue);
+      const c = await rawConnection(broker.port, 0);
+      c.send(method(1, 20, 10, shortstr('')));
+      expect((await c.readFrame())?.methodId).toBe(11); // channel.open-ok
+      const size = 1_000_000;
+      const content = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) content[i] = (i * 7) % 251;
+      const before = await heapUsedAfterGc();
+      c.send(Buffer.concat([publish(1, queue), header(1, size)]));
+      const empty = frame(3, 1, Buffer.alloc(0));
+      for (let at = 0; at < size - 1; at += 10_000) {
+        const frames: Buffer[] = [];
+        for (let i = at; i < Math.min(at + 10_000, size - 1); i++) frames.push(frame(3, 1, content.subarray(i, i + 1)), empty);
+        c.send(Buffer.concat(frames));
+      }
+      // channel.open-ok on another channel: every frame before it was read.
+      c.send(method(2, 20, 10, shortstr('')));
+      expect(await c.readFrame(30_000)).toMatchObject({ channel: 2, classId: 20, methodId: 11 });
+      // Kept as a view each, about 100 bytes of heap a frame: 200 MB (the empty ones forever).
+      expect((await heapUsedAfterGc()) - before).toBeLessThan(32 * MiB);
+      c.send(frame(3, 1, content.subarray(size - 1)));
+      await eventually(async () => expect((await setup.checkQueue(queue)).messageCount).toBe(1), 10_000);
+      const got = (await setup.get(queue, { noAck: true })) as GetMessage;
+      expect(got.content.equals(content)).toBe(true);
       c.destroy();
     } finally {
       await broker.close();
