@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../../dist/src/index.js';
 import { channel, connect, sleep, start } from '../helpers.js';
-import { HERE, converse, runOk, uniq, works } from './support.js';
+import { HERE, converse, recoversAcrossRestart, runOk, uniq, works } from './support.js';
 
 const JARS = ['/usr/share/java/amqp-client.jar', '/usr/share/java/slf4j-api.jar'];
 const GOPATH = '/usr/share/gocode';
@@ -178,28 +178,15 @@ describe.each(CLIENTS)('RabbitMQ $name client (skipped without: apt-get install 
   });
 
   it.skipIf(!client.ready || !client.recovers)('recovers its connections, consumers and server-named queue across faults.restart(): all 1,000 numbered messages arrive', async () => {
-    // As against RabbitMQ 3.10.8 restarted by rabbitmqctl stop_app and start_app.
     const prefix = uniq(client.name.toLowerCase());
     const child = converse(command[0], [...command.slice(1), broker.url, 'recover', prefix], 40_000);
-    const line = async () => {
+    const next = async () => {
       for (;;) {
-        const l = await child.next();
-        if (!l?.startsWith('SLF4J')) return l;
+        const line = await child.next();
+        if (!line?.startsWith('SLF4J')) return line;
       }
     };
-    try {
-      expect([await line(), await line()], child.stderr()).toEqual(['before the restart 500 500', 'ready']);
-      await broker.faults.restart({ downMs: 300 });
-      child.send('go');
-      expect([await line(), await line(), await line()], child.stderr()).toEqual([
-        'queue missing 0, copies missing 0',
-        'server-named queue declared again under a new name true',
-        'done',
-      ]);
-      expect(await child.exited).toBe(0);
-    } finally {
-      child.end();
-    }
+    await recoversAcrossRestart(child, () => broker.faults.restart({ downMs: 300 }), next);
     const conn = await connect(broker.url);
     await (await channel(conn)).deleteQueue(`${prefix}.q`);
     await conn.close();

@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { expect } from 'vitest';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -118,3 +119,25 @@ export function converse(cmd: string, args: string[], timeoutMs = CHILD_TIMEOUT_
 /** Names unique to one test, so scenarios never share queues or exchanges. */
 let seq = 0;
 export const uniq = (what: string) => `${what}-${process.pid}-${++seq}`;
+
+/**
+ * A client's `recover` scenario (JavaClient.java, bunny_client.rb): 500 numbered
+ * messages, the broker restarted by `restart`, 500 more; each must arrive, the
+ * server-named queue declared again. Both clients printed these lines against
+ * RabbitMQ 3.10.8 restarted by rabbitmqctl stop_app and start_app.
+ */
+export async function recoversAcrossRestart(child: Conversation, restart: () => Promise<void>, next = child.next): Promise<void> {
+  try {
+    expect([await next(), await next()], child.stderr()).toEqual(['before the restart 500 500', 'ready']);
+    await restart();
+    child.send('go');
+    expect([await next(), await next(), await next()], child.stderr()).toEqual([
+      'queue missing 0, copies missing 0',
+      'server-named queue declared again under a new name true',
+      'done',
+    ]);
+    expect(await child.exited).toBe(0);
+  } finally {
+    child.end();
+  }
+}
