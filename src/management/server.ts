@@ -89,9 +89,9 @@ export class ManagementServer {
     const method = req.method ?? 'GET';
     const page = method === 'GET' ? this.dashboard.serve(path) : null;
     if (page !== null) return page;
-    if (path === '/metrics' && method === 'GET') {
+    if ((path === '/metrics' || path === '/metrics/per-object') && method === 'GET') {
       const metrics = await (this.metrics ??= loadMetrics(this.api));
-      return new Reply(200, await metrics.scrape(), { 'Content-Type': metrics.contentType });
+      return new Reply(200, await metrics.scrape(path === '/metrics/per-object'), { 'Content-Type': metrics.contentType });
     }
     const found = this.router.find(method as Router.HTTPMethod, path);
     if (found === null) {

@@ -203,7 +203,7 @@ for (const mode of MODES) {
       expect((await m.api('GET', '/api/queues/%2F/x')).status).toBe(404);
     });
 
-    it('/metrics: Prometheus text with rabbitmq_prometheus names, collected on scrape, without auth', async () => {
+    it('/metrics: Prometheus text with rabbitmq_prometheus names, collected on scrape, without auth; queues summed there, one series each on /metrics/per-object', async () => {
       const q = uniq('metrics');
       const conn = await connect(m.broker.url);
       try {
@@ -215,7 +215,7 @@ for (const mode of MODES) {
         await held.prefetch(2);
         await held.consume(q, () => {}, { noAck: false });
         await held.checkQueue(q);
-        const res = await fetch(`${m.base}/metrics`);
+        const res = await fetch(`${m.base}/metrics/per-object`);
         expect(res.status).toBe(200);
         expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
         const text = await res.text();
@@ -227,10 +227,19 @@ for (const mode of MODES) {
         expect(text).toMatch(/^rabbitmq_connections 1$/m);
         expect(text).toMatch(/^rabbitmq_channels 2$/m);
         expect(text).toMatch(/^# TYPE rabbitmq_queue_messages_ready gauge$/m);
+        // The default, as rabbitmq_prometheus: each queue metric once, the sum of the per-queue series.
+        const summed = await (await fetch(`${m.base}/metrics`)).text();
+        expect(summed).not.toMatch(/queue="/);
+        for (const metric of ['rabbitmq_queue_messages_ready', 'rabbitmq_queue_messages_unacked', 'rabbitmq_queue_messages', 'rabbitmq_queue_consumers', 'rabbitmq_queue_messages_bytes']) {
+          const perQueue = [...text.matchAll(new RegExp(`^${metric}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0);
+          expect([metric, Number(new RegExp(`^${metric} (\\S+)$`, 'm').exec(summed)?.[1])]).toEqual([metric, perQueue]);
+        }
+        expect(summed).toMatch(/^rabbitmq_connections 1$/m);
+        expect(summed).toMatch(new RegExp(`^rabbitmq_queues ${text.match(/^rabbitmq_queues (\d+)$/m)![1]}$`, 'm'));
       } finally {
         await conn.close();
       }
-      const after = await (await fetch(`${m.base}/metrics`)).text();
+      const after = await (await fetch(`${m.base}/metrics/per-object`)).text();
       expect(after).toMatch(/^rabbitmq_connections 0$/m);
       expect(after).toMatch(new RegExp(`^rabbitmq_queue_messages_ready\\{vhost="/",queue="${q}"\\} 6$`, 'm'));
     });

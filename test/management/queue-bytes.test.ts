@@ -95,7 +95,7 @@ async function getNext(ch: Channel, queue: string, messages: Message[], noAck: b
   return msg as GetMessage;
 }
 
-/** rabbitmq_prometheus' per-queue byte gauges on /metrics and the API's fields they show. */
+/** rabbitmq_prometheus' per-queue byte gauges on /metrics/per-object and the API's fields they show. */
 const GAUGES: Record<string, string> = {
   rabbitmq_queue_messages_bytes: 'message_bytes',
   rabbitmq_queue_messages_ready_bytes: 'message_bytes_ready',
@@ -111,10 +111,10 @@ const GAUGES: Record<string, string> = {
   rabbitmq_queue_process_memory_bytes: 'memory',
 };
 
-/** /metrics shows the same numbers as the API, for a queue nothing changes meanwhile. */
+/** /metrics/per-object shows the same numbers as the API, for a queue nothing changes meanwhile. */
 async function metricsAgree(broker: RunningBroker, queue: string): Promise<void> {
   const json = await queueJson(broker, queue);
-  const text = await (await fetch(`http://127.0.0.1:${broker.managementPort}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${broker.managementPort}/metrics/per-object`)).text();
   for (const [metric, field] of Object.entries(GAUGES)) {
     const match = new RegExp(`^${metric}\\{vhost="/",queue="${queue}"\\} (\\S+)$`, 'm').exec(text);
     expect([metric, Number(match?.[1])]).toEqual([metric, json[field]]);
