@@ -235,6 +235,9 @@ for (const mode of MODES) {
           expect([metric, Number(new RegExp(`^${metric} (\\S+)$`, 'm').exec(summed)?.[1])]).toEqual([metric, perQueue]);
         }
         expect(summed).toMatch(/^rabbitmq_connections 1$/m);
+        // Scrapes at the same time share the gauges: each still gets its own kind.
+        const both = await Promise.all(Array.from({ length: 10 }, (_, i) => fetch(`${m.base}/metrics${i % 2 === 0 ? '' : '/per-object'}`).then((r) => r.text())));
+        both.forEach((t, i) => expect([i, t.includes(`queue="${q}"`), /^rabbitmq_queue_messages_ready \d+$/m.test(t)]).toEqual([i, i % 2 === 1, i % 2 === 0]));
         expect(summed).toMatch(new RegExp(`^rabbitmq_queues ${text.match(/^rabbitmq_queues (\d+)$/m)![1]}$`, 'm'));
       } finally {
         await conn.close();
