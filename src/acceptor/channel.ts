@@ -17,7 +17,7 @@ import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 import { ConfirmTracker } from './confirm-tracker.js';
 import { ChannelStats } from './channel-stats.js';
-import { PendingCommits, Transaction, type TxRoute } from './transaction.js';
+import { PendingCommits, TX_PUBLISH_HEAP, Transaction, type TxRoute } from './transaction.js';
 import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
@@ -31,16 +31,8 @@ import { COUNTED, DELIVERED, UNCOUNTED, UnackedWindow } from './unacked-window.j
 import { LIMIT_SLOTS } from '../shard/channel-limits.js';
 import { IncomingMessage } from './incoming-message.js';
 
-/** An unacked delivery taken by a settlement inside a transaction: enough to settle it with its shard. */
-interface Delivery {
-  /** UNCOUNTED, DELIVERED or COUNTED (unacked-window.ts) */
-  kind: number;
-  link: ShardLink;
-  queueId: number;
-  msgId: number;
-  /** when it was sent, by the consumer-timeout clock */
-  sentAt: number;
-}
+/** A transaction's buffered publishes ask the memory alarm to look every this many (about 1 MB of heap). */
+const TX_HEAP_CHECK = 4096;
 
 /** For the benchmark's regression gate: burn this many microseconds per publish. */
 const INJECTED_DELAY_US = Number(process.env.WARREN_BENCH_DELAY_US ?? 0);
@@ -79,7 +71,7 @@ export class Channel {
   /** shards answered some publishes; the broker calls flushConfirms at the batch's end */
   private confirmsQueued = false;
   /** tx.select: publishes and settlements wait here for tx.commit */
-  private tx: Transaction<Delivery> | null = null;
+  private tx: Transaction | null = null;
   /** for RabbitMQ's "empty queue name = last declared queue" shortcut */
   lastQueue = '';
   /** what the shards were last told about this channel's consumers */
@@ -221,9 +213,14 @@ export class Channel {
     this.stats.getEmpty++;
   }
 
-  /** Bytes of the body being received (they count against the memory watermark). */
-  get assemblingBytes(): number {
-    return this.incoming.receivedBytes + (this.tx === null ? 0 : this.tx.bytes);
+  /** What it holds (counted against the memory watermark): the body being received, the unacked set, a transaction's operations. */
+  get heldBytes(): number {
+    return this.incoming.receivedBytes + this.unacked.bytes + (this.tx === null ? 0 : this.tx.bytes);
+  }
+
+  /** What it holds in the V8 heap, by count: a transaction's buffered publishes, unacked deliveries kept apart from the window's ring. */
+  get heapBytes(): number {
+    return this.unacked.heapBytes + (this.tx === null ? 0 : this.tx.publishes * TX_PUBLISH_HEAP);
   }
 
   private method(id: number, args: any): void | Promise<void> {
@@ -271,7 +268,7 @@ export class Channel {
     if (id === M.TX_SELECT) {
       if (this.confirmMode) throw channelError(ReplyCode.PRECONDITION_FAILED, 'cannot switch from confirm to tx mode');
       if (this.tx === null) {
-        this.tx = new Transaction<Delivery>();
+        this.tx = new Transaction();
         this.confirms = new ConfirmTracker(this.conn.broker.links.length, (seq, _multiple, ack, first) => this.commits.answered(first, seq, ack));
       }
       M.writeTxSelectOk(this.conn.out, this.id);
@@ -312,18 +309,18 @@ export class Channel {
   }
 
   /** Applies the buffered operations in order; if one fails, the rest are rolled back at close. */
-  private commit(tx: Transaction<Delivery>): void {
+  private commit(tx: Transaction): void {
     for (let op = tx.next(); op !== undefined; op = tx.next()) {
       if (op.kind === 'publish') {
-        this.incoming.load(op.exchange, op.routingKey, op.flags, op.properties, op.body);
-        this.deliverRouted(this.restoreRoute(op.route));
+        this.incoming.load(op.data, op.keyAt, op.propertiesAt, op.bodyAt, op.flags);
+        this.deliverRouted(this.restoreRoute(op));
       } else {
-        if (op.action === SETTLE_ACK) this.stats.ack += op.deliveries.length;
+        if (op.action === SETTLE_ACK) this.stats.ack += op.taken.length;
         let counted = 0;
-        for (const [, delivery] of op.deliveries) {
-          this.settling[delivery.link.index].push(delivery.queueId, delivery.msgId);
-          if (delivery.kind === COUNTED) counted++;
-        }
+        op.taken.forEach((_tag, kind, link, queueId, msgId) => {
+          this.settling[link].push(queueId, msgId);
+          if (kind === COUNTED) counted++;
+        });
         this.flushSettles(op.action);
         this.giveBack(counted);
       }
@@ -331,10 +328,11 @@ export class Channel {
   }
 
   /** Buffered settlements give their deliveries back to the unacked set, under their tags. */
-  private rollback(tx: Transaction<Delivery>): void {
+  private rollback(tx: Transaction): void {
     const taken = tx.rollback();
     if (taken.length === 0) return;
-    for (const [tag, d] of taken) this.unacked.add(tag, d.kind, d.link.index, d.queueId, d.msgId, d.sentAt);
+    const unacked = this.unacked;
+    for (const deliveries of taken) deliveries.forEach((tag, kind, link, queueId, msgId, sentAt) => unacked.add(tag, kind, link, queueId, msgId, sentAt));
     if (this.state === 'open') this.conn.broker.consumerTimeout.watch(this);
   }
 
@@ -443,6 +441,8 @@ export class Channel {
     const queues: QueueRecord[] = [];
     for (const d of this.routed) if (d.kind === 'queue') queues.push(d);
     this.tx.publish(m.exchange, m.routingKey, m.flags, m.properties, m.body, m.bodySize, { exchange, queues, ccKeys: this.ccKeys });
+    // A flood into a transaction fills the heap faster than the alarm's 100 ms checks look.
+    if (this.tx.publishes % TX_HEAP_CHECK === 0) this.conn.broker.alarms.recheck();
   }
 
   /**
@@ -937,21 +937,19 @@ export class Channel {
     }
     const last = multiple ? (tag === 0 ? Infinity : tag) : tag;
     const tx = this.tx;
-    const taken: [number, Delivery][] | null = tx === null ? null : [];
-    const links = this.conn.broker.links;
     let settled = 0;
     let counted = 0;
     for (let t = multiple ? unacked.first() : tag; t !== 0 && t <= last; t = unacked.next(t)) {
       const link = unacked.link(t);
       const kind = unacked.kind(t);
-      if (taken === null) this.settling[link].push(unacked.queueId(t), unacked.msgId(t));
-      else taken.push([t, { kind, link: links[link], queueId: unacked.queueId(t), msgId: unacked.msgId(t), sentAt: unacked.sentAt(t) }]);
+      if (tx === null) this.settling[link].push(unacked.queueId(t), unacked.msgId(t));
+      else tx.settle(action, t, kind, link, unacked.queueId(t), unacked.msgId(t), unacked.sentAt(t));
       unacked.remove(t);
       settled++;
       if (kind === COUNTED) counted++;
     }
     // Settled inside a transaction: out of the unacked set now, to the shards at commit (and still counted till then).
-    if (tx !== null) return tx.settle(action, taken!);
+    if (tx !== null) return;
     if (action === SETTLE_ACK) this.stats.ack += settled;
     this.flushSettles(action);
     this.giveBack(counted);

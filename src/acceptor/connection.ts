@@ -314,11 +314,22 @@ export class Connection implements FrameHandler, ViewHolder {
     if (--this.queueStalls === 0) this.unpause(PAUSE_QUEUE);
   }
 
-  /** What this connection holds in memory: its read and output buffers, unwritten output, half-received bodies, waiting frames. */
+  /**
+   * What this connection holds in memory: its read and output buffers,
+   * unwritten output, half-received bodies, waiting frames, transactions'
+   * buffered operations, unacked sets.
+   */
   bufferedBytes(): number {
     let bytes = this.socket.writableLength + this.out.heldBytes + (this.readBuffers?.bytes ?? 0) + this.backlogBytes;
     for (const { bytes: waiting } of this.delayed) bytes += waiting.length;
-    for (const channel of this.channels) if (channel !== undefined) bytes += channel.assemblingBytes;
+    for (const channel of this.channels) if (channel !== undefined) bytes += channel.heldBytes;
+    return bytes;
+  }
+
+  /** What its channels hold in the V8 heap, by count (Channel.heapBytes). */
+  heapBytes(): number {
+    let bytes = 0;
+    for (const channel of this.channels) if (channel !== undefined) bytes += channel.heapBytes;
     return bytes;
   }
 

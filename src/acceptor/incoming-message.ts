@@ -183,12 +183,12 @@ export class IncomingMessage implements RoutedMessage {
     this.gathered = null;
   }
 
-  /** A whole message again, as a transaction buffered it. */
-  load(exchange: Buffer, routingKey: Buffer, flags: number, properties: Buffer, body: Buffer): void {
-    this.setNames(Buffer.concat([exchange, routingKey]), 0, exchange.length);
+  /** A whole message again, as a transaction buffered it: exchange and routing key shortstrs, properties and body, one after another in `data`. */
+  load(data: Buffer, keyAt: number, propertiesAt: number, bodyAt: number, flags: number): void {
+    this.setNames(data, 0, keyAt);
     this.flags = flags;
-    this.properties = properties;
-    this.resetBody(body.length, body);
+    this.properties = data.subarray(propertiesAt, bodyAt);
+    this.resetBody(data.length - bodyAt, data.subarray(bodyAt));
   }
 
   /** The exchange shortstr at names[exchangeAt..keyAt), the routing key's right after it. */

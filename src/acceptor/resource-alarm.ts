@@ -1,7 +1,7 @@
 /**
  * RabbitMQ's resource alarms: memory and free disk space. While what the
- * broker holds is over the memory high watermark (or a shard's V8 heap is
- * filling up), or the data dir's filesystem has less free than the disk free
+ * broker holds is over the memory high watermark (or a V8 heap is filling up:
+ * a shard's, or this thread's), or the data dir's filesystem has less free than the disk free
  * limit (disk-free.ts), every connection that publishes is paused on its next
  * publish and told with connection.blocked (if its client declared the
  * capability); when every alarm has cleared they get connection.unblocked and
@@ -13,9 +13,14 @@
  * (reported in MEMORY records), plus what the acceptor buffers (ring overflow,
  * a large record whose pieces are arriving, each connection's read and output
  * buffers, unwritten output, half-received bodies, frames waiting on busy
- * channels). RSS itself
+ * channels, transactions' buffered operations, unacked sets). RSS itself
  * is no use here: after a queue is drained the allocator keeps the pages, so an
  * alarm on RSS would never clear.
+ *
+ * The V8 heap has a limit of its own, below the watermark on a large machine:
+ * what this thread holds there by count (transactions' publishes, deliveries
+ * an unacked set keeps apart, an inline shard's messages) stays under the
+ * budget a shard keeps for its own (shard-runner.ts).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,6 +29,7 @@ import { PAUSE_ALARM, PAUSE_BLOCKED, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 import { parseByteSize } from './byte-size.js';
 import type { DiskFree } from './disk-free.js';
+import { defaultHeapBudget } from '../shard/shard-runner.js';
 
 /** RabbitMQ's default: 40% of the memory available. */
 export const DEFAULT_WATERMARK = 0.4;
@@ -58,6 +64,9 @@ export class ResourceAlarm {
   memoryOn = false;
   /** true while the free disk space alarm is on */
   diskOn = false;
+  /** true while what this thread's heap holds, by count, is over its budget (part of memoryOn) */
+  private heapOn = false;
+  private readonly heapBudget = defaultHeapBudget();
   /** the process RSS when the broker started: what the runtime itself takes */
   private readonly baseline = process.memoryUsage.rss();
   private readonly blocked = new Set<Connection>();
@@ -127,7 +136,7 @@ export class ResourceAlarm {
     conn.unpause(PAUSE_BLOCKED);
   }
 
-  /** A shard's heap alarm or store failed changed: decide now (the disk as last read). */
+  /** A shard's heap alarm or store failed changed, or a transaction grew: decide now (the disk as last read). */
   recheck(): void {
     this.decide(false);
   }
@@ -152,6 +161,14 @@ export class ResourceAlarm {
     return bytes;
   }
 
+  /** What this thread's V8 heap holds, by count: connections' (Connection.heapBytes) and inline shards' messages. */
+  heapHeld(): number {
+    let bytes = 0;
+    for (const link of this.links) bytes += link.heapBytes;
+    for (const conn of this.connections) bytes += conn.heapBytes();
+    return bytes;
+  }
+
   forget(conn: Connection): void {
     this.blocked.delete(conn);
     this.demanded.delete(conn);
@@ -171,7 +188,9 @@ export class ResourceAlarm {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     const wasOn = this.on;
-    this.memoryOn = this.links.some((link) => link.heapAlarm) || this.used() > this.memoryLimit;
+    const heap = this.heapHeld();
+    this.heapOn = heap > (this.heapOn ? this.heapBudget * 0.9 : this.heapBudget);
+    this.memoryOn = this.heapOn || this.links.some((link) => link.heapAlarm) || this.used() > this.memoryLimit;
     // A failed store writes nothing more: blocking publishers would protect
     // nothing, and its segments (acked or not) would never free the disk.
     if (this.links.some((link) => link.storeFailed)) this.diskOn = false;

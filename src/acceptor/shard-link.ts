@@ -285,6 +285,11 @@ export class ShardLink implements ViewHolder {
     return this.pieces.heldBytes;
   }
 
+  /** What an inline shard's messages cost in this thread's V8 heap (a worker's are in its own). */
+  get heapBytes(): number {
+    return this.runner === null ? 0 : this.runner.heapBytes;
+  }
+
   /** Both rings' data areas. */
   get ringBytes(): number {
     return this.writer.ring.capacity + this.input.capacity;

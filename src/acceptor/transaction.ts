@@ -17,74 +17,132 @@ export interface TxRoute {
   ccKeys: readonly string[] | undefined;
 }
 
-/** A publish kept until commit: copies, since frame views do not outlive the turn. */
-export interface BufferedPublish {
+/**
+ * A publish kept until commit, with its route: one copy of its bytes (frame
+ * views do not outlive the turn), the exchange and routing key shortstrs,
+ * properties and body one after another in `data`.
+ */
+export interface BufferedPublish extends TxRoute {
   kind: 'publish';
-  /** exchange and routing key as shortstrs (length octet first) */
-  exchange: Buffer;
-  routingKey: Buffer;
+  data: Buffer;
+  keyAt: number;
+  propertiesAt: number;
+  bodyAt: number;
   flags: number;
-  properties: Buffer;
-  body: Buffer;
-  route: TxRoute;
 }
 
-/** basic.ack / nack / reject kept until commit: the deliveries it took, by tag. */
-export interface BufferedSettle<D> {
+/** basic.ack / nack / reject kept until commit (consecutive ones of one action together): the deliveries they took. */
+export interface BufferedSettle {
   kind: 'settle';
   action: number;
-  deliveries: [tag: number, delivery: D][];
+  taken: TakenDeliveries;
 }
 
-export type TxOp<D> = BufferedPublish | BufferedSettle<D>;
+export type TxOp = BufferedPublish | BufferedSettle;
 
-export class Transaction<D> {
-  private ops: TxOp<D>[] = [];
-  /** Bytes held by buffered publishes (they count against the memory watermark). */
+/**
+ * What a buffered publish costs in the V8 heap besides its bytes: the op, its
+ * Buffer object, its list of queues. Measured through an inline broker:
+ * 300,000 empty publishes to one queue grow heapUsed by 389 bytes each.
+ */
+export const TX_PUBLISH_HEAP = 390;
+
+/**
+ * Deliveries that settlements took out of the unacked set, six numbers each
+ * (tag, kind, link index, queue id, message id, sent at) in one typed array:
+ * an ack multiple inside a transaction can take millions, and an object each
+ * would fill the heap.
+ */
+export class TakenDeliveries {
+  private fields = new Float64Array(6 * 4);
+  length = 0;
+
+  /** What it holds, outside the V8 heap. */
+  get bytes(): number {
+    return this.fields.byteLength;
+  }
+
+  push(tag: number, kind: number, link: number, queueId: number, msgId: number, sentAt: number): void {
+    let at = this.length * 6;
+    if (at === this.fields.length) {
+      const grown = new Float64Array(this.fields.length * 2);
+      grown.set(this.fields);
+      this.fields = grown;
+    }
+    const f = this.fields;
+    f[at++] = tag;
+    f[at++] = kind;
+    f[at++] = link;
+    f[at++] = queueId;
+    f[at++] = msgId;
+    f[at] = sentAt;
+    this.length++;
+  }
+
+  forEach(visit: (tag: number, kind: number, link: number, queueId: number, msgId: number, sentAt: number) => void): void {
+    const f = this.fields;
+    for (let at = 0; at < this.length * 6; at += 6) visit(f[at], f[at + 1], f[at + 2], f[at + 3], f[at + 4], f[at + 5]);
+  }
+}
+
+export class Transaction {
+  private ops: TxOp[] = [];
+  /** Bytes held by buffered operations, a publish's heap overhead included (they count against the memory watermark). */
   bytes = 0;
+  /** Buffered publishes (the management API's messages_uncommitted); what they cost in the heap, TX_PUBLISH_HEAP each. */
+  publishes = 0;
   /** Deliveries held by buffered settlements (the management API's acks_uncommitted). */
   settling = 0;
 
   publish(exchange: Buffer, routingKey: Buffer, flags: number, properties: Buffer, body: Buffer[], bodySize: number, route: TxRoute): void {
-    const copy: BufferedPublish = {
-      kind: 'publish',
-      exchange: Buffer.from(exchange),
-      routingKey: Buffer.from(routingKey),
-      flags,
-      properties: Buffer.from(properties),
-      body: Buffer.concat(body, bodySize), // always a fresh buffer
-      route,
-    };
-    this.bytes += copy.exchange.length + copy.routingKey.length + copy.properties.length + bodySize;
-    this.ops.push(copy);
+    const keyAt = exchange.length;
+    const propertiesAt = keyAt + routingKey.length;
+    const bodyAt = propertiesAt + properties.length;
+    const data = Buffer.allocUnsafe(bodyAt + bodySize);
+    exchange.copy(data, 0);
+    routingKey.copy(data, keyAt);
+    properties.copy(data, propertiesAt);
+    let at = bodyAt;
+    for (const part of body) at += part.copy(data, at);
+    this.ops.push({ kind: 'publish', data, keyAt, propertiesAt, bodyAt, flags, exchange: route.exchange, queues: route.queues, ccKeys: route.ccKeys });
+    this.bytes += data.length + TX_PUBLISH_HEAP;
+    this.publishes++;
   }
 
-  settle(action: number, deliveries: [number, D][]): void {
-    this.ops.push({ kind: 'settle', action, deliveries });
-    this.settling += deliveries.length;
+  /** A delivery a settlement took: it joins the last operation when that settles with the same action. */
+  settle(action: number, tag: number, kind: number, link: number, queueId: number, msgId: number, sentAt: number): void {
+    let last = this.ops[this.ops.length - 1];
+    if (last?.kind !== 'settle' || last.action !== action) {
+      last = { kind: 'settle', action, taken: new TakenDeliveries() };
+      this.ops.push(last);
+      this.bytes += last.taken.bytes;
+    }
+    const before = last.taken.bytes;
+    last.taken.push(tag, kind, link, queueId, msgId, sentAt);
+    this.bytes += last.taken.bytes - before;
+    this.settling++;
   }
 
   /** The oldest operation, removed; what is left stays for rollback if applying it fails. */
-  next(): TxOp<D> | undefined {
+  next(): TxOp | undefined {
     const op = this.ops.shift();
-    if (op?.kind === 'publish') this.bytes -= op.exchange.length + op.routingKey.length + op.properties.length + op.body.length;
-    else if (op !== undefined) this.settling -= op.deliveries.length;
+    if (op?.kind === 'publish') {
+      this.bytes -= op.data.length + TX_PUBLISH_HEAP;
+      this.publishes--;
+    } else if (op !== undefined) {
+      this.bytes -= op.taken.bytes;
+      this.settling -= op.taken.length;
+    }
     return op;
   }
 
-  /** Publishes buffered (the management API's messages_uncommitted; counted only when asked). */
-  get publishes(): number {
-    let n = 0;
-    for (const op of this.ops) if (op.kind === 'publish') n++;
-    return n;
-  }
-
   /** Drops everything; returns the deliveries that buffered settlements took. */
-  rollback(): [number, D][] {
-    const taken: [number, D][] = [];
-    for (const op of this.ops) if (op.kind === 'settle') taken.push(...op.deliveries);
+  rollback(): TakenDeliveries[] {
+    const taken: TakenDeliveries[] = [];
+    for (const op of this.ops) if (op.kind === 'settle') taken.push(op.taken);
     this.ops = [];
     this.bytes = 0;
+    this.publishes = 0;
     this.settling = 0;
     return taken;
   }

@@ -15,19 +15,21 @@ import { writeF64LE } from '../protocol/float64.js';
 /** Records handled per turn before yielding, so a flood cannot starve deliveries. */
 const BATCH = 4096;
 /**
- * The share of this thread's V8 heap limit that ready messages may take before
- * the shard raises its memory alarm (cleared 10% below). Not more: the limit
+ * The share of this thread's V8 heap limit that the messages it holds, ready
+ * or unacked, may take before the shard raises its memory alarm (cleared 10%
+ * below). Not more: the limit
  * includes the young generation, inline the acceptor shares the heap, and a
  * growing deque copies its slots (0.6 ran out of a 128 MiB heap inline).
  */
 const HEAP_ALARM_FRACTION = 0.5;
 /**
- * Heap bytes the ready entries may take before the alarm: the share of the
- * heap limit, less what still comes in once the publishers are paused: a
+ * Heap bytes the entries in memory (ready or unacked) may take before the
+ * alarm: the share of the heap limit, less what still comes in once the
+ * publishers are paused: a
  * full publish window, and what each connection's last read held (allowed
  * as much again). A 128 MiB heap ran out without it.
  */
-function defaultHeapBudget(): number {
+export function defaultHeapBudget(): number {
   const budget = v8.getHeapStatistics().heap_size_limit * HEAP_ALARM_FRACTION;
   return Math.max(budget - 2 * R.PUBLISH_WINDOW * ENTRY_OVERHEAD, budget / 4);
 }
@@ -54,7 +56,7 @@ export class ShardRunner {
     input: Ring,
     output: Ring,
     private readonly acceptorBell: Doorbell,
-    /** heap bytes the ready entries may take (ENTRY_OVERHEAD each) before the alarm */
+    /** heap bytes the entries in memory, ready or unacked, may take (ENTRY_OVERHEAD each) before the alarm */
     private readonly heapBudget = defaultHeapBudget(),
     /** starts the durable queues' store (default: an InlineSyncWriter, I/O in this thread) */
     openStore?: () => StoreWriter,
@@ -121,6 +123,11 @@ export class ShardRunner {
   }
 
   /** When work() must run next even if no record comes (ms since the epoch); Infinity: never. */
+  /** What its messages in memory cost in this thread's V8 heap (inline, the acceptor's heap too). */
+  get heapBytes(): number {
+    return this.shard.backlog.heapBytes;
+  }
+
   nextDeadline(): number {
     return this.shard.nextDeadline();
   }
@@ -142,8 +149,9 @@ export class ShardRunner {
 
   /** A MEMORY record when the heap alarm flips, the store fails or the message bytes moved by a step. */
   private reportMemory(): void {
-    const { entries, bytes } = this.shard.backlog;
-    const heap = entries * ENTRY_OVERHEAD;
+    const backlog = this.shard.backlog;
+    const bytes = backlog.bytes + backlog.unackedBytes;
+    const heap = backlog.heapBytes;
     const alarm = this.heapAlarm ? heap > this.heapBudget * 0.9 : heap > this.heapBudget;
     const storeFailed = this.shard.diskFailed;
     const moved = Math.abs(bytes - this.reportedBytes);

@@ -102,15 +102,7 @@ describe.each(MODES)('memory alarm, $name', ({ workers }) => {
     { flood: 'into one queue', exchange: '', queues: 1 },
     { flood: 'through a fanout to 100 queues', exchange: 'amq.fanout', queues: 100 },
   ])('blocks on the shard heap alarm instead of running out of heap, with empty messages $flood from a publisher faster than the broker', { timeout: 60_000 }, async ({ exchange, queues }) => {
-    // The CLI in a child with a 128 MiB heap limit (shard workers get the same); the watermark is out of reach.
-    const main = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
-    const child = spawn(process.execPath, ['--max-old-space-size=128', main, '--port', '0', '--host', '127.0.0.1', '--workers', String(workers), '--memory-high-watermark', '100GB', '--in-memory']);
-    let stderr = '';
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    try {
-      const line = await within(new Promise<string>((resolve) => child.stdout.once('data', (chunk) => resolve(String(chunk)))), 10_000, 'ready line');
-      const port = Number(/port (\d+)/.exec(line)![1]);
+    await withSmallHeap(workers, async (port) => {
       const observer = await channel(await connect(`amqp://guest:guest@127.0.0.1:${port}`));
       const names = Array.from({ length: queues }, (_, i) => `tiny-${i}`);
       for (const name of names) {
@@ -123,13 +115,8 @@ describe.each(MODES)('memory alarm, $name', ({ workers }) => {
         return counts[0] * queues;
       };
 
-      const publisher = await openBlockAware(port);
-      publisher.send(method(1, 20, 10, shortstr('')));
-      expect((await publisher.readFrame())!.methodId).toBe(11); // channel.open-ok
-      const blocked = untilMethod(publisher, 10, 60);
-      let stop = false;
-      const flooding = flood(publisher, emptyPublishes(1, exchange, exchange === '' ? names[0] : '', 8192), () => stop);
-      await within(blocked, 45_000, 'connection.blocked');
+      const publisher = await openPublisher(port);
+      const stopFlood = await floodUntilBlocked(publisher, emptyPublishes(1, exchange, exchange === '' ? names[0] : '', 8192));
       await sleep(500);
       const queued = await countAll();
       console.log(`heap alarm (${workers} workers, 128 MiB heap, ${queues} queues): blocked at ${queued} queued entries`);
@@ -139,20 +126,108 @@ describe.each(MODES)('memory alarm, $name', ({ workers }) => {
       const unblocked = untilMethod(publisher, 10, 61);
       for (const name of names) await observer.purgeQueue(name);
       await within(unblocked, 5000, 'connection.unblocked');
-      stop = true;
-      await flooding;
-      expect(child.exitCode).toBeNull(); // alive all along
+      await stopFlood();
       publisher.socket.destroy();
-    } catch (e) {
-      // The child's own words (a V8 out-of-memory report, say) are the diagnosis.
-      await Promise.race([exited, sleep(2000)]);
-      throw new Error(`${(e as Error).message}\nbroker exit code ${child.exitCode}, signal ${child.signalCode}; stderr:\n${stderr}`, { cause: e });
-    } finally {
-      child.kill('SIGTERM');
-      await exited;
-    }
+    });
+  });
+
+  // Unacked messages stay in memory as ready ones do: a consumer that never acks
+  // (no prefetch) takes everything, and the queue itself stays short.
+  it('blocks on the heap alarm instead of running out of heap, with empty messages to a consumer that never acks', { timeout: 60_000 }, async () => {
+    await withSmallHeap(workers, async (port) => {
+      const url = `amqp://guest:guest@127.0.0.1:${port}`;
+      const observer = await channel(await connect(url));
+      const queue = 'never-acked';
+      await observer.assertQueue(queue);
+      const consumerConnection = await connect(url);
+      let delivered = 0;
+      await (await channel(consumerConnection)).consume(queue, () => delivered++, { noAck: false });
+
+      const publisher = await openPublisher(port);
+      const stopFlood = await floodUntilBlocked(publisher, emptyPublishes(1, '', queue, 8192));
+      // What was on its way to the consumer arrives, then nothing more.
+      const held = async () => delivered + (await observer.checkQueue(queue)).messageCount;
+      let atBlock = -1;
+      await eventually(async () => {
+        const before = atBlock;
+        atBlock = await held();
+        await sleep(300);
+        expect(atBlock).toBe(before);
+      }, 10_000);
+      console.log(`heap alarm (${workers} workers, 128 MiB heap): blocked with ${delivered} unacked, ${atBlock} in all`);
+      expect(delivered).toBeGreaterThan(50_000);
+      await sleep(500);
+      expect(await held(), 'publishing went on while blocked').toBe(atBlock);
+      // Closing the consumer puts every delivery back in the queue (as ready
+      // ones they cost less, so the alarm may clear and the held publishes come in).
+      await stopFlood();
+      const unblocked = untilMethod(publisher, 10, 61);
+      const unacked = delivered;
+      await consumerConnection.close();
+      await eventually(async () => expect((await observer.checkQueue(queue)).messageCount).toBeGreaterThanOrEqual(unacked), 10_000);
+      await observer.purgeQueue(queue);
+      await within(unblocked, 5000, 'connection.unblocked');
+      publisher.socket.destroy();
+    });
+  });
+
+  it('blocks on the heap alarm instead of running out of heap, with empty messages in a transaction never committed', { timeout: 60_000 }, async () => {
+    await withSmallHeap(workers, async (port) => {
+      const url = `amqp://guest:guest@127.0.0.1:${port}`;
+      const observer = await channel(await connect(url));
+      const queue = 'uncommitted';
+      await observer.assertQueue(queue);
+
+      // With heartbeats: they tell a blocked connection (not read) that its client has gone.
+      const publisher = await openPublisher(port, 1);
+      publisher.send(method(1, 90, 10));
+      expect((await publisher.readFrame())!.methodId).toBe(11); // tx.select-ok
+      const stopFlood = await floodUntilBlocked(publisher, emptyPublishes(1, '', queue, 8192));
+      expect((await observer.checkQueue(queue)).messageCount, 'nothing committed').toBe(0);
+      // The alarm holds every publisher while the transaction lasts; its connection's end drops it.
+      await sleep(500);
+      expect((await observer.checkQueue(queue)).messageCount).toBe(0);
+      await stopFlood();
+      publisher.socket.destroy();
+      const other = await channel(await connect(url));
+      other.sendToQueue(queue, Buffer.from('after'));
+      await eventually(async () => expect((await observer.checkQueue(queue)).messageCount).toBe(1), 10_000);
+    });
   });
 });
+
+/**
+ * The CLI in a child with a 128 MiB heap limit (shard workers get the same),
+ * the watermark out of reach: `body` gets its port; the broker must be alive
+ * after it.
+ */
+async function withSmallHeap(workers: number, body: (port: number) => Promise<void>): Promise<void> {
+  const main = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, ['--max-old-space-size=128', main, '--port', '0', '--host', '127.0.0.1', '--workers', String(workers), '--memory-high-watermark', '100GB', '--in-memory']);
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  try {
+    const line = await within(new Promise<string>((resolve) => child.stdout.once('data', (chunk) => resolve(String(chunk)))), 10_000, 'ready line');
+    await body(Number(/port (\d+)/.exec(line)![1]));
+    expect(child.exitCode).toBeNull(); // alive all along
+  } catch (e) {
+    // The child's own words (a V8 out-of-memory report, say) are the diagnosis.
+    await Promise.race([exited, sleep(2000)]);
+    throw new Error(`${(e as Error).message}\nbroker exit code ${child.exitCode}, signal ${child.signalCode}; stderr:\n${stderr}`, { cause: e });
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/** A block-aware connection with channel 1 open. */
+async function openPublisher(port: number, heartbeat = 0): Promise<RawClient> {
+  const publisher = await openBlockAware(port, heartbeat);
+  publisher.send(method(1, 20, 10, shortstr('')));
+  expect((await publisher.readFrame())!.methodId).toBe(11); // channel.open-ok
+  return publisher;
+}
 
 describe.each(MODES)('memory alarm at the first publish, $name', ({ workers }) => {
   it('a broker over its watermark blocks a connection at its first publish and routes none of it, in one write or in pieces (as RabbitMQ 3.10.8 in alarm)', async () => {
@@ -185,14 +260,14 @@ describe.each(MODES)('memory alarm at the first publish, $name', ({ workers }) =
 });
 
 /** A raw connection whose client properties ask for connection.blocked, opened up to open-ok. */
-async function openBlockAware(port: number): Promise<RawClient> {
+async function openBlockAware(port: number, heartbeat = 0): Promise<RawClient> {
   const properties = fieldTable(shortstr('capabilities'), Buffer.from('F'), fieldTable(shortstr('connection.blocked'), Buffer.from('t'), u8(1)));
   const client = await RawClient.open(port);
   client.send(PROTOCOL_HEADER);
   await client.expectMethod(10, 10);
   client.send(method(0, 10, 11, properties, shortstr('PLAIN'), longstr('\0guest\0guest'), shortstr('en_US')));
   await client.expectMethod(10, 30);
-  client.send(tuneOk(131072), open('/'));
+  client.send(tuneOk(131072, heartbeat), open('/'));
   await client.expectMethod(10, 41);
   return client;
 }
@@ -210,6 +285,18 @@ async function flood(client: RawClient, batch: Buffer, stopped: () => boolean): 
     if (client.socket.writableNeedDrain) await Promise.race([new Promise((r) => client.socket.once('drain', r)), sleep(200)]);
     else client.socket.write(batch);
   }
+}
+
+/** Writes `batch` until connection.blocked comes; returns what ends the flood. */
+async function floodUntilBlocked(publisher: RawClient, batch: Buffer): Promise<() => Promise<void>> {
+  const blocked = untilMethod(publisher, 10, 60);
+  let stopped = false;
+  const flooding = flood(publisher, batch, () => stopped);
+  await within(blocked, 45_000, 'connection.blocked');
+  return async () => {
+    stopped = true;
+    await flooding;
+  };
 }
 
 /** Resolves when the server sends class.method on channel 0 (frames before it are skipped). */

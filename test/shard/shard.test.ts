@@ -10,7 +10,7 @@ import { ShardRunner } from '../../src/shard/shard-runner.js';
 import { ChannelLimits } from '../../src/shard/channel-limits.js';
 import * as R from '../../src/shard/records.js';
 import { controlRecord, creditRecord, publishRecord, settleRecord } from './records.js';
-import { ENTRY_OVERHEAD } from '../../src/shard/queue.js';
+import { ENTRY_OVERHEAD, UNACKED_OVERHEAD } from '../../src/shard/queue.js';
 
 
 
@@ -335,6 +335,20 @@ describe('ShardRunner reports', () => {
     expect(raised.alarm).toBe(true);
     expect(raised.bytes).toBeGreaterThan(101 * ENTRY_OVERHEAD);
     send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, limitSlot: -1 }));
+    expect(work().memory).toEqual([{ alarm: false, bytes: 0 }]);
+  });
+
+  it('counts unacked entries against its heap budget too (UNACKED_OVERHEAD each), until they are acked', () => {
+    const { send, work } = runner(100 * UNACKED_OVERHEAD);
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'q' }));
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: false, prefetch: 0, limitSlot: -1 }));
+    for (let i = 0; i < 100; i++) send(publishRecord([1], 'x'));
+    expect(work().memory).toEqual([]); // delivered, unacked, at the budget
+    send(publishRecord([1], 'x'));
+    const [raised] = work().memory;
+    expect(raised.alarm).toBe(true);
+    expect(raised.bytes).toBeGreaterThan(101 * UNACKED_OVERHEAD);
+    send(settleRecord(R.SETTLE_ACK, Array.from({ length: 101 }, (_, i): [number, number] => [1, i + 1])));
     expect(work().memory).toEqual([{ alarm: false, bytes: 0 }]);
   });
 
