@@ -56,7 +56,21 @@ export function bodySize(block: Buffer): number {
 export interface LifecycleHost {
   drop(queue: ShardQueue, entry: QueueEntry, reason: DeathReason): void;
   queueExpired(queue: ShardQueue): void;
+  /** whether its output ring is full (dead letters wait while it is) */
+  readonly outputBacklogged: boolean;
 }
+
+/**
+ * Expired messages that an end-of-batch sweep, or a delivery pass over one
+ * queue, drops at most; and none while the shard's output ring is full. A
+ * backlog that expires at once (a delay queue's) goes a slice a turn, so the
+ * shard serves its other records in between and its dead letters do not pile
+ * up in the rings' overflow. 3M empty messages dead-lettered on expiry held an
+ * inline broker for 100 s and grew it to 5.8 GB; a slice at a time, other
+ * clients are answered in 20-30 ms meanwhile, at about 60k dead letters a
+ * second, under 1.3 GB.
+ */
+export const EXPIRY_SLICE = 256;
 
 /** Whether the queue has a length limit with x-overflow drop-head. */
 function dropsHead(queue: ShardQueue): boolean {
@@ -76,6 +90,8 @@ export class Lifecycles {
    * Sweeping only then keeps a shard of many timed queues cheap per batch.
    */
   private due = Infinity;
+  /** expired messages dropped in this sweep */
+  private dropped = 0;
 
   constructor(private readonly host: LifecycleHost) {}
 
@@ -122,13 +138,21 @@ export class Lifecycles {
   /**
    * Drops expired heads: before a delivery (strictly before `now`, so that a
    * TTL of 0 still reaches a consumer waiting in the batch it was published in),
-   * or at the end of a batch and for basic.get (`now` included).
+   * or at the end of a batch and for basic.get (`now` included). At most `max`,
+   * and with a limit none while the output is backlogged: true when it stopped
+   * with expired heads left.
    */
-  expireHead(queue: ShardQueue, now: number, inclusive: boolean): void {
-    for (let head = queue.peek(); head !== undefined && head.expiresAt !== 0; head = queue.peek()) {
-      if (inclusive ? head.expiresAt > now : head.expiresAt >= now) return this.soon(head.expiresAt);
+  expireHead(queue: ShardQueue, now: number, inclusive: boolean, max = Infinity): boolean {
+    for (let n = 0, head = queue.peek(); head !== undefined && head.expiresAt !== 0; head = queue.peek(), n++) {
+      if (inclusive ? head.expiresAt > now : head.expiresAt >= now) {
+        this.soon(head.expiresAt);
+        return false;
+      }
+      if (n >= max || (max !== Infinity && this.host.outputBacklogged)) return true;
       this.host.drop(queue, queue.take()!, 'expired');
+      this.dropped++;
     }
+    return false;
   }
 
   private trimHead(queue: ShardQueue): void {
@@ -177,8 +201,10 @@ export class Lifecycles {
     for (const queue of this.grown) this.trimHead(queue);
     this.grown.clear();
     if (now < this.due) return;
+    this.dropped = 0;
     for (const queue of this.timed) {
-      this.expireHead(queue, now, true);
+      // Expired ones left: the rest of the sweep in the next turns (its deadline has passed).
+      if (this.expireHead(queue, now, true, EXPIRY_SLICE - this.dropped)) break;
       const lc = queue.lifecycle;
       const expires = lc?.config.expires;
       if (expires === undefined || lc!.expiryReported || queue.consumers.length > 0) continue;

@@ -57,11 +57,7 @@ export class RingWriter {
   }
 
   /** Bytes held in the overflow list (counted against the memory watermark). */
-  get overflowBytes(): number {
-    let bytes = 0;
-    for (const record of this.overflow) bytes += record.length;
-    return bytes;
-  }
+  overflowBytes = 0;
 
   begin(size: number): void {
     if (this.gathering !== null) this.writeGathered();
@@ -145,6 +141,7 @@ export class RingWriter {
     if (this.overflow.length === 0 && whole !== 0) this.ring.setProducerBlocked(true); // (begin() did for a record)
     this.overflow.push(record);
     this.overflowWhole.push(whole);
+    this.overflowBytes += record.length;
   }
 
   /** Moves overflowed records into the ring as space allows; true if any moved. */
@@ -161,6 +158,7 @@ export class RingWriter {
         copyBytes(record, 0, record.length, this.ring.data, at);
         this.ring.commit();
       }
+      this.overflowBytes -= record.length;
       moved++;
     }
     if (moved > 0) {

@@ -23,7 +23,7 @@ import { ChannelLimits, ChannelSlot } from './channel-limits.js';
 import * as R from './records.js';
 import type { QueueConfig } from '../vhost/queue-arguments.js';
 import { blockExpiration, expiresAt } from './expiry.js';
-import { Lifecycles, QueueLifecycle, bodySize, type LifecycleHost } from './lifecycle.js';
+import { EXPIRY_SLICE, Lifecycles, QueueLifecycle, bodySize, type LifecycleHost } from './lifecycle.js';
 import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 import { withDeliveryCount } from './quorum.js';
 import { alignPad, alignSlack, copyBytes, copyWords, WORDS_BELOW } from '../protocol/copy-bytes.js';
@@ -149,7 +149,8 @@ export class Shard implements LifecycleHost {
 
   /** When the shard must run next even if no record comes (ms since the epoch); Infinity: never. */
   nextDeadline(): number {
-    return Math.min(this.lifecycles.nextDeadline(), this.backlog.nextStallCheck());
+    // A full output ring waits for the acceptor, which rings when it made room.
+    return Math.min(this.out.backlogged ? Infinity : this.lifecycles.nextDeadline(), this.backlog.nextStallCheck());
   }
 
   /** Handles one acceptor record found at buf[at..end) (`view`: buf's, where the caller has one: copyWords). */
@@ -201,10 +202,11 @@ export class Shard implements LifecycleHost {
   /** Delivers what its consumers take from one queue; returns true if it delivered anything. */
   private deliverFrom(queue: ShardQueue): boolean {
     let progress = false;
+    let expiring = false;
     while (!this.out.backlogged && queue.messageCount > 0) {
       if (queue.timed) {
-        this.lifecycles.expireHead(queue, this.now, false);
-        if (queue.messageCount === 0) break;
+        expiring = this.lifecycles.expireHead(queue, this.now, false, EXPIRY_SLICE);
+        if (expiring || queue.messageCount === 0) break;
       }
       const consumer = queue.nextReadyConsumer();
       if (consumer === null) {
@@ -230,8 +232,9 @@ export class Shard implements LifecycleHost {
     }
     if (queue.timed) this.lifecycles.headChanged(queue);
     if (!queue.leased && queue.messageCount === 0 && queue.leasable) this.offerLease(queue);
-    if (!this.out.backlogged) this.pending.delete(queue);
-    return progress;
+    // With expired heads left it stays pending: the next turn drops the next slice.
+    if (!this.out.backlogged && !expiring) this.pending.delete(queue);
+    return progress || (expiring && !this.out.backlogged);
   }
 
   /**
@@ -747,6 +750,11 @@ export class Shard implements LifecycleHost {
   private returnedTooOften(lc: QueueLifecycle, entry: QueueEntry): boolean {
     entry.returns++;
     return lc.config.deliveryLimit !== undefined && entry.returns > lc.config.deliveryLimit;
+  }
+
+  /** LifecycleHost: whether dead letters would overflow the output ring. */
+  get outputBacklogged(): boolean {
+    return this.out.backlogged;
   }
 
   /** LifecycleHost: a queue was unused for its x-expires: the acceptor deletes it. */

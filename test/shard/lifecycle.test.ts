@@ -8,6 +8,7 @@ import { Ring } from '../../src/shard/ring.js';
 import { RingWriter } from '../../src/shard/ring-writer.js';
 import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { Shard } from '../../src/shard/shard.js';
+import { EXPIRY_SLICE } from '../../src/shard/lifecycle.js';
 import * as R from '../../src/shard/records.js';
 import { decodeBasicProperties } from '../../src/protocol/methods.generated.js';
 import type { QueueConfig } from '../../src/vhost/queue-arguments.js';
@@ -17,7 +18,8 @@ const classic = (extra: Partial<QueueConfig>): QueueConfig => ({ type: 'classic'
 
 function setup(now: number) {
   const out = Ring.allocate(1 << 16);
-  const shard = new Shard(new RingWriter(out, new LocalDoorbell()));
+  const writer = new RingWriter(out, new LocalDoorbell());
+  const shard = new Shard(writer);
   shard.advance(now);
   const send = (record: Buffer) => shard.handle(record, 0, record.length);
   /** The records the shard wrote since the last call, as [type, payload view at its start]. */
@@ -36,7 +38,7 @@ function setup(now: number) {
     const reply = records().find((r) => r.type === R.S2A_REPLY)!;
     return R.unpackControl(reply.buf, R.CONTROL_HEADER, reply.end).messageCount;
   };
-  return { shard, send, records, count };
+  return { shard, send, records, count, writer };
 }
 
 describe('Shard lifecycle (inline, on a set clock)', () => {
@@ -106,6 +108,48 @@ describe('Shard lifecycle (inline, on a set clock)', () => {
     shard.settleLifecycles(9000);
     expect(records().filter((r) => r.type === R.S2A_QUEUE_EXPIRED)).toHaveLength(0);
     expect(shard.nextDeadline()).toBe(Infinity);
+  });
+
+  it('a backlog that expired at once goes EXPIRY_SLICE a sweep and a delivery pass, none past a full output ring, each message dead-lettered once, in order', () => {
+    const { shard, send, records, writer } = setup(1000);
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'delay', config: classic({ messageTtl: 100, deadLetterExchange: 'dlx' }) }));
+    const total = 3000;
+    for (let i = 0; i < total; i++) send(publishRecord([1], `m${i}`));
+    const bodies: string[] = [];
+    const view = new R.BlockView();
+    const take = () => {
+      const dead = records().filter((r) => r.type === R.S2A_DEAD_LETTER);
+      for (const r of dead) {
+        const v = view.read(r.buf, R.DEAD_LETTER_HEADER);
+        bodies.push(r.buf.toString('utf8', v.bodyAt, v.end));
+      }
+      return dead.length;
+    };
+    shard.settleLifecycles(1200);
+    expect(take()).toBe(EXPIRY_SLICE);
+    expect(shard.nextDeadline(), 'the rest is due now').toBeLessThanOrEqual(1200);
+    // Not read: the ring fills; a record overflows, and the sweeps stop there.
+    for (let i = 0; i < 20; i++) shard.settleLifecycles(1200);
+    expect(writer.backlogged).toBe(true);
+    expect(writer.overflowBytes).toBeLessThan(1024);
+    expect(shard.nextDeadline(), 'a full ring waits for the reader').toBe(Infinity);
+    take();
+    writer.drainOverflow();
+    take();
+    // A consumer's delivery pass expires its queue's heads a slice at a time too.
+    shard.advance(1200);
+    send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, limitSlot: -1 }));
+    const before = bodies.length;
+    shard.deliver();
+    expect(take()).toBe(EXPIRY_SLICE);
+    while (bodies.length < total) {
+      if (bodies.length % 2 === 0) shard.deliver();
+      else shard.settleLifecycles(1200);
+      take();
+      writer.drainOverflow();
+    }
+    expect(before).toBeGreaterThan(EXPIRY_SLICE);
+    expect(bodies).toEqual(Array.from({ length: total }, (_, i) => `m${i}`));
   });
 
   it('drop-head trims at the end of the batch and dead-letters what it drops; a rejected delivery is dead-lettered too', () => {
