@@ -17,7 +17,7 @@ import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 import { ConfirmTracker } from './confirm-tracker.js';
 import { ChannelStats } from './channel-stats.js';
-import { PendingCommits, TX_PUBLISH_HEAP, Transaction, type TxRoute } from './transaction.js';
+import { PendingCommits, Transaction, type TxRoute } from './transaction.js';
 import { exchangeMethod } from './exchange-methods.js';
 import { queueMethod } from './queue-methods.js';
 import { basicMethod } from './basic-methods.js';
@@ -220,7 +220,7 @@ export class Channel {
 
   /** What it holds in the V8 heap, by count: a transaction's buffered publishes, unacked deliveries kept apart from the window's ring. */
   get heapBytes(): number {
-    return this.unacked.heapBytes + (this.tx === null ? 0 : this.tx.publishes * TX_PUBLISH_HEAP);
+    return this.unacked.heapBytes + (this.tx === null ? 0 : this.tx.heapBytes);
   }
 
   private method(id: number, args: any): void | Promise<void> {

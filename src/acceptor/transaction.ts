@@ -89,10 +89,15 @@ export class Transaction {
   private ops: TxOp[] = [];
   /** Bytes held by buffered operations, a publish's heap overhead included (they count against the memory watermark). */
   bytes = 0;
-  /** Buffered publishes (the management API's messages_uncommitted); what they cost in the heap, TX_PUBLISH_HEAP each. */
+  /** Buffered publishes (the management API's messages_uncommitted). */
   publishes = 0;
   /** Deliveries held by buffered settlements (the management API's acks_uncommitted). */
   settling = 0;
+
+  /** What the buffered publishes cost in the V8 heap (their settlements' arrays are outside it). */
+  get heapBytes(): number {
+    return this.publishes * TX_PUBLISH_HEAP;
+  }
 
   publish(exchange: Buffer, routingKey: Buffer, flags: number, properties: Buffer, body: Buffer[], bodySize: number, route: TxRoute): void {
     const keyAt = exchange.length;

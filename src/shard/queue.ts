@@ -92,6 +92,11 @@ export class Backlog {
     this.blocks = new BlockArena(minPassBytes);
   }
 
+  /** What the entries in memory, ready or unacked, cost: their blocks and their heap. */
+  get heldBytes(): number {
+    return this.bytes + this.unackedBytes;
+  }
+
   /** What the entries in memory, ready or unacked, cost in the V8 heap. */
   get heapBytes(): number {
     return this.entries * ENTRY_OVERHEAD + this.unackedEntries * UNACKED_OVERHEAD;

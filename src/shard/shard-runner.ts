@@ -149,9 +149,7 @@ export class ShardRunner {
 
   /** A MEMORY record when the heap alarm flips, the store fails or the message bytes moved by a step. */
   private reportMemory(): void {
-    const backlog = this.shard.backlog;
-    const bytes = backlog.bytes + backlog.unackedBytes;
-    const heap = backlog.heapBytes;
+    const { heldBytes: bytes, heapBytes: heap } = this.shard.backlog;
     const alarm = this.heapAlarm ? heap > this.heapBudget * 0.9 : heap > this.heapBudget;
     const storeFailed = this.shard.diskFailed;
     const moved = Math.abs(bytes - this.reportedBytes);
