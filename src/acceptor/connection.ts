@@ -432,6 +432,15 @@ export class Connection implements FrameHandler, ViewHolder {
   fail(err: unknown, channel?: Channel): void {
     const e = this.asReply(err);
     if (this.state === 'closed') return;
+    if (this.state === 'handshake' && e.code !== ReplyCode.ACCESS_REFUSED && e.code !== ReplyCode.NOT_ALLOWED) {
+      // Like RabbitMQ, a client in its handshake hears only of a refused login or vhost;
+      // other errors close the socket unsaid. Bunny takes any connection.close there
+      // for a refused login and gives up its connection recovery.
+      connectionLog.warning(`closing connection ${this.id} (${this.name}) during the handshake: ${e.code} ${e.message}`);
+      this.broker.output.flushNow(this); // what was answered before the error, a tune say, still goes
+      this.socket.destroy();
+      return;
+    }
     // A failed handler may have left a frame half written: nothing unsent may precede the 541.
     if (e === INTERNAL && this.state !== 'closing') this.out.take();
     try {

@@ -119,7 +119,7 @@ when "recover"
   # queue, 500 before the restart and 500 after (a publish the restart cut off is
   # tried again, on a new channel: a recovered one waits for the lost publish's
   # confirm for ever); prints what each consumer missed once all 1,000 are confirmed
-  recovering = { automatically_recover: true, network_recovery_interval: 0.1, recovery_attempts: nil, logger: Logger.new(nil) }
+  recovering = { automatically_recover: true, network_recovery_interval: 0.1, recovery_attempts: nil, logger: Logger.new($stderr, level: Logger::WARN) }
   consumer = Bunny.new(url, **recovering).tap(&:start)
   publisher = Bunny.new(url, **recovering, continuation_timeout: 2000).tap(&:start)
   cch = consumer.create_channel

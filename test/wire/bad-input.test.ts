@@ -221,14 +221,14 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
     });
   });
 
-  // Errors before open-ok: warren sends connection.close; RabbitMQ closes
-  // the socket without one (after a delay). Both pass.
+  // Errors before open-ok close the socket without connection.close, as in RabbitMQ
+  // (which waits 3 s first); only a refused login or vhost is told (403, 530).
   describe('during the handshake', () => {
-    it('garbage after a correct header is a FRAME_ERROR', async () => {
+    it('garbage after a correct header closes the socket unsaid (a FRAME_ERROR)', async () => {
       const c = await raw();
       // 'G' is no frame type; the broker reads it as a frame header
       c.send(PROTOCOL_HEADER, Buffer.from('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'));
-      await c.expectClose(FRAME_ERROR, { orBareClose: true });
+      await c.expectBareClose();
       await brokerIsHealthy();
     });
 
@@ -240,28 +240,52 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
       await brokerIsHealthy();
     });
 
-    it('a bad frame-end octet is a FRAME_ERROR', async () => {
+    it('a bad frame-end octet closes the socket unsaid', async () => {
       const c = await started();
       const f = startOk('guest', 'guest');
       f[f.length - 1] = 0xff;
       c.send(f);
-      await c.expectClose(FRAME_ERROR, { orBareClose: true });
+      await c.expectBareClose();
       await brokerIsHealthy();
     });
 
-    it('a frame larger than 4096 before tune-ok is a FRAME_ERROR', async () => {
+    it('a frame larger than 4096 before tune-ok closes the socket unsaid', async () => {
       const c = await started();
       // start-ok whose client-properties table pads it to ~10 kB
       const big = Buffer.concat([shortstr('junk'), Buffer.from('S'), longstr(Buffer.alloc(9_900, 'x'))]);
       c.send(method(0, 10, 11, u32(big.length), big, shortstr('PLAIN'), longstr('\0guest\0guest'), shortstr('en_US')));
-      await c.expectClose(FRAME_ERROR, { orBareClose: true });
+      await c.expectBareClose();
       await brokerIsHealthy();
     });
 
-    it('an unknown frame type is a FRAME_ERROR', async () => {
+    it('an unknown frame type closes the socket unsaid', async () => {
       const c = await started();
       c.send(frame(0x41, 0, Buffer.alloc(0)));
-      await c.expectClose(FRAME_ERROR, { orBareClose: true });
+      await c.expectBareClose();
+      await brokerIsHealthy();
+    });
+
+    // Bunny's connection recovery writes a channel's publishes to the new socket as soon
+    // as it has one; a connection.close here would make it give up for good.
+    it('a publish on channel 2 before start-ok, or between tune-ok and open, closes the socket unsaid', async () => {
+      const publish = method(2, 60, 40, u16(0), shortstr(''), shortstr('q'), u8(0));
+      const early = await started();
+      early.send(publish, startOk('guest', 'guest'));
+      await early.expectBareClose();
+      const late = await started();
+      late.send(startOk('guest', 'guest'));
+      await late.expectMethod(10, 30); // tune
+      late.send(tuneOk(4096), publish, open('/'));
+      await late.expectBareClose();
+      await brokerIsHealthy();
+    });
+
+    it('a refused vhost is still told: connection.close 530', async () => {
+      const c = await started();
+      c.send(startOk('guest', 'guest'));
+      await c.expectMethod(10, 30);
+      c.send(tuneOk(4096), open('no-such-vhost'));
+      await c.expectClose(530);
       await brokerIsHealthy();
     });
 
@@ -283,7 +307,7 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
     it('bad credentials from a client without authentication_failure_close: the socket is closed', async () => {
       const c = await started();
       c.send(startOk('guest', 'nope'));
-      await c.expectClose(403, { orBareClose: true });
+      await c.expectBareClose();
       await brokerIsHealthy();
     });
   });

@@ -162,25 +162,28 @@ export class RawClient {
 
   /**
    * Skips frames until connection.close, checks its reply code, answers
-   * close-ok and waits for the server to close the socket. With
-   * `orBareClose`, the socket closing without a connection.close also passes:
-   * RabbitMQ does that for errors during the handshake.
+   * close-ok and waits for the server to close the socket.
    */
-  async expectClose(code: number, opts: { orBareClose?: boolean; ms?: number } = {}): Promise<void> {
+  async expectClose(code: number, opts: { ms?: number } = {}): Promise<void> {
     for (;;) {
       const f = await this.readFrame(opts.ms);
-      if (f === null) {
-        expect(opts.orBareClose, `the server closed the socket without connection.close ${code}`).toBe(true);
-        return;
-      }
-      if (f.type === FRAME_METHOD && f.channel === 0 && f.classId === 10 && f.methodId === 50) {
-        const got = f.payload.readUInt16BE(4);
-        const text = f.payload.subarray(7, 7 + f.payload[6]).toString();
+      expect(f, `the server closed the socket without connection.close ${code}`).not.toBeNull();
+      if (f!.type === FRAME_METHOD && f!.channel === 0 && f!.classId === 10 && f!.methodId === 50) {
+        const got = f!.payload.readUInt16BE(4);
+        const text = f!.payload.subarray(7, 7 + f!.payload[6]).toString();
         expect(got, `connection.close ${got} '${text}'`).toBe(code);
         this.send(closeOk());
         await this.waitClosed();
         return;
       }
+    }
+  }
+
+  /** Fails unless the server closes the socket with no connection.close before it, as RabbitMQ does for most errors during the handshake. */
+  async expectBareClose(ms?: number): Promise<void> {
+    for (let f = await this.readFrame(ms); f !== null; f = await this.readFrame(ms)) {
+      const close = f.type === FRAME_METHOD && f.channel === 0 && f.classId === 10 && f.methodId === 50;
+      expect(close, `connection.close ${close ? f.payload.readUInt16BE(4) : ''} before the socket closed`).toBe(false);
     }
   }
 
