@@ -100,7 +100,7 @@ export class ShardRunner {
       if (input.producerBlocked) this.acceptorBell.ring();
     }
     if (shard.deliver()) progress = true;
-    shard.settleLifecycles(Date.now());
+    if (shard.settleLifecycles(Date.now())) progress = true;
     if (handled > 0) shard.compactBlocks();
     // After the deliveries, so that their delivery marks go in the same group commit.
     shard.flushConfirms();
@@ -122,12 +122,12 @@ export class ShardRunner {
     return true;
   }
 
-  /** When work() must run next even if no record comes (ms since the epoch); Infinity: never. */
   /** What its messages in memory cost in this thread's V8 heap (inline, the acceptor's heap too). */
   get heapBytes(): number {
-    return this.shard.backlog.heapBytes;
+    return this.shard.heapBytes;
   }
 
+  /** When work() must run next even if no record comes (ms since the epoch); Infinity: never. */
   nextDeadline(): number {
     return this.shard.nextDeadline();
   }
@@ -149,7 +149,7 @@ export class ShardRunner {
 
   /** A MEMORY record when the heap alarm flips, the store fails or the message bytes moved by a step. */
   private reportMemory(): void {
-    const { heldBytes: bytes, heapBytes: heap } = this.shard.backlog;
+    const { heldBytes: bytes, heapBytes: heap } = this.shard;
     const alarm = this.heapAlarm ? heap > this.heapBudget * 0.9 : heap > this.heapBudget;
     const storeFailed = this.shard.diskFailed;
     const moved = Math.abs(bytes - this.reportedBytes);

@@ -25,6 +25,7 @@ import type { QueueConfig } from '../vhost/queue-arguments.js';
 import { blockExpiration, expiresAt } from './expiry.js';
 import { EXPIRY_SLICE, Lifecycles, QueueLifecycle, bodySize, type LifecycleHost } from './lifecycle.js';
 import { deadLetterBlock, type DeathReason } from './dead-letter.js';
+import { DEAD_LETTER_SLICE, DeadLetterOutbox, type DeadMessage } from './dead-letter-outbox.js';
 import { withDeliveryCount } from './quorum.js';
 import { alignPad, alignSlack, copyBytes, copyWords, WORDS_BELOW } from '../protocol/copy-bytes.js';
 import { log } from '../log/logger.js';
@@ -94,6 +95,8 @@ export class Shard implements LifecycleHost {
   private recordOwned = false;
   /** acceptor records handled so far: a lease offer names it (see offerLease) */
   private handled = 0;
+  /** dead messages not yet written, a slice a batch */
+  private readonly outbox = new DeadLetterOutbox();
 
   constructor(
     private readonly out: RingWriter,
@@ -137,20 +140,39 @@ export class Shard implements LifecycleHost {
     this.now = now;
   }
 
+  /** Writes every dead letter that waits, full ring or not: before a delete or a stop. */
+  private writeAllDeadLetters(): void {
+    this.outbox.drain(() => false, this.writeDeadLetter, this.answer, Infinity);
+  }
+
+  /** Bytes held in memory: the queues' messages, ready and unacked, and dead letters not yet written. */
+  get heldBytes(): number {
+    return this.backlog.heldBytes + this.outbox.bytes;
+  }
+
+  /** What those cost in this thread's V8 heap. */
+  get heapBytes(): number {
+    return this.backlog.heapBytes + this.outbox.heapBytes;
+  }
+
   /**
    * Ends a batch at `now`: queues over a length limit are trimmed, expired heads
    * and queues go, congested queues whose consumers stalled stop holding their
-   * publishers back.
+   * publishers back; then a turn's worth of the dead letters that wait are
+   * written (DeadLetterOutbox), none past a full output ring. True if it wrote any.
    */
-  settleLifecycles(now: number): void {
+  settleLifecycles(now: number): boolean {
     this.lifecycles.settle(now);
     this.backlog.sweepStalls(now);
+    return this.outbox.drain(this.outputFull, this.writeDeadLetter, this.answer) > 0;
   }
 
   /** When the shard must run next even if no record comes (ms since the epoch); Infinity: never. */
   nextDeadline(): number {
     // A full output ring waits for the acceptor, which rings when it made room.
-    return Math.min(this.out.backlogged ? Infinity : this.lifecycles.nextDeadline(), this.backlog.nextStallCheck());
+    if (this.out.backlogged) return this.backlog.nextStallCheck();
+    if (this.outbox.length > 0) return this.now;
+    return Math.min(this.lifecycles.nextDeadline(), this.backlog.nextStallCheck());
   }
 
   /** Handles one acceptor record found at buf[at..end) (`view`: buf's, where the caller has one: copyWords). */
@@ -479,6 +501,8 @@ export class Shard implements LifecycleHost {
   private deleteQueue(queueId: number): number {
     const queue = this.queues.get(queueId);
     if (queue === undefined) return 0;
+    // The acceptor routes a dead letter only while its queue is there.
+    this.writeAllDeadLetters();
     const messageCount = queue.purge();
     queue.dropUnacked();
     if (queue.stored) {
@@ -574,7 +598,7 @@ export class Shard implements LifecycleHost {
         }
         return;
       case 'fence':
-        return this.reply(requestId, {});
+        return this.outbox.fence(requestId, this.answer);
       case 'flow':
         for (const id of c.consumerIds) {
           const consumer = this.consumers.get(id);
@@ -614,6 +638,7 @@ export class Shard implements LifecycleHost {
       case 'stats':
         return this.reply(requestId, { stats: this.queueStats() });
       case 'stop':
+        this.writeAllDeadLetters();
         if (this.store === null || this.storeEnded) return this.reply(requestId, {});
         for (const queue of this.queues.values()) queue.stored = false;
         this.stopRequest = requestId;
@@ -752,9 +777,9 @@ export class Shard implements LifecycleHost {
     return lc.config.deliveryLimit !== undefined && entry.returns > lc.config.deliveryLimit;
   }
 
-  /** LifecycleHost: whether dead letters would overflow the output ring. */
+  /** LifecycleHost: whether dead letters would overflow the output ring, or more wait than a turn writes. */
   get outputBacklogged(): boolean {
-    return this.out.backlogged;
+    return this.out.backlogged || this.outbox.length >= DEAD_LETTER_SLICE;
   }
 
   /** LifecycleHost: a queue was unused for its x-expires: the acceptor deletes it. */
@@ -766,27 +791,36 @@ export class Shard implements LifecycleHost {
     this.out.end();
   }
 
-  /** A DEAD_LETTER record for the acceptor to route, when the queue has a dead-letter exchange. */
+  /** A dead message for the acceptor to route, when the queue has a dead-letter exchange; written at the batch's end. */
   private deadLetter(queue: ShardQueue, block: Buffer, reason: DeathReason): void {
     const config = queue.lifecycle?.config;
     if (config?.deadLetterExchange === undefined) return;
+    this.outbox.push({ queueId: queue.id, queue: queue.name, config, block, reason, at: Date.now() });
+  }
+
+  /** A DEAD_LETTER record. */
+  private readonly writeDeadLetter = (message: DeadMessage): void => {
     let dead: Buffer | null;
     try {
-      dead = deadLetterBlock(block, queue.name, config, reason, Date.now());
+      dead = deadLetterBlock(message.block, message.queue, message.config, message.reason, message.at);
     } catch (err) {
       // Properties that passed the acceptor's check but do not decode (none known):
       // the message is dropped rather than the shard.
-      log.error(`could not dead-letter a message from queue '${queue.name}': ${(err as Error).message}`);
+      log.error(`could not dead-letter a message from queue '${message.queue}': ${(err as Error).message}`);
       return;
     }
     if (dead === null) return;
     this.out.begin(R.DEAD_LETTER_HEADER + dead.length);
     const { buf, offset } = this.out;
     buf[offset] = R.S2A_DEAD_LETTER;
-    writeU32LE(buf, offset + 1, queue.id);
+    writeU32LE(buf, offset + 1, message.queueId);
     dead.copy(buf, offset + R.DEAD_LETTER_HEADER);
     this.out.end();
-  }
+  };
+
+  private readonly answer = (requestId: number): void => this.reply(requestId, {});
+
+  private readonly outputFull = (): boolean => this.out.backlogged;
 
   /** Drops the ready messages (not unacked ones), on disk too; returns how many. */
   private purge(queue: ShardQueue): number {

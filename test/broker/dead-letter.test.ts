@@ -129,6 +129,27 @@ describe.each(MODES)('dead-lettering: $name', ({ workers }) => {
     }
   });
 
+  it('a nack of 3,000 unacked at once (multiple, requeue=false): a get sent with it finds the first dead letter and counts the rest; each arrives once, in order', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { source, dead } = await sourceAndDead(ch, true);
+    const total = 3000; // many times what a shard writes in one turn
+    for (const body of numbered(total)) ch.publish('', source, Buffer.from(body));
+    await ch.waitForConfirms();
+    const inbox = await subscribe(ch, source, { noAck: false });
+    const delivered = await inbox.waitFor(total, 10_000);
+    await ch.cancel(inbox.consumerTag);
+    ch.nack(delivered[total - 1], true, false);
+    const first = await ch.get(dead, { noAck: true });
+    expect(first && first.content.toString()).toBe('m0');
+    expect(first && first.fields.messageCount).toBe(total - 1);
+    const rest = await collect(ch, dead, total - 1);
+    expect(bodies(rest)).toEqual(numbered(total).slice(1));
+    expect(rest.every((m) => (m.properties.headers!['x-death'] as { reason: string }[])[0].reason === 'rejected')).toBe(true);
+    await ch.deleteQueue(source);
+    await ch.deleteQueue(dead);
+  });
+
   it("x-death's routing-keys holds the CC keys, not the BCC ones; a dead letter goes by its CC keys too, unless the queue sets a routing key", async () => {
     const conn = await server.connect();
     const ch = await confirmChannel(conn);

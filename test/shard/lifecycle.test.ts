@@ -9,6 +9,7 @@ import { RingWriter } from '../../src/shard/ring-writer.js';
 import { LocalDoorbell } from '../../src/shard/doorbell.js';
 import { Shard } from '../../src/shard/shard.js';
 import { EXPIRY_SLICE } from '../../src/shard/lifecycle.js';
+import { DEAD_LETTER_SLICE } from '../../src/shard/dead-letter-outbox.js';
 import * as R from '../../src/shard/records.js';
 import { decodeBasicProperties } from '../../src/protocol/methods.generated.js';
 import type { QueueConfig } from '../../src/vhost/queue-arguments.js';
@@ -141,15 +142,78 @@ describe('Shard lifecycle (inline, on a set clock)', () => {
     send(controlRecord(0, { op: 'consume', queueId: 1, consumerId: 1, noAck: true, prefetch: 0, limitSlot: -1 }));
     const before = bodies.length;
     shard.deliver();
+    shard.settleLifecycles(1200); // the batch's end writes them
     expect(take()).toBe(EXPIRY_SLICE);
     while (bodies.length < total) {
-      if (bodies.length % 2 === 0) shard.deliver();
-      else shard.settleLifecycles(1200);
+      shard.deliver();
+      shard.settleLifecycles(1200);
       take();
       writer.drainOverflow();
     }
     expect(before).toBeGreaterThan(EXPIRY_SLICE);
     expect(bodies).toEqual(Array.from({ length: total }, (_, i) => `m${i}`));
+  });
+
+  it('a reject of 3,000 unacked at once: DEAD_LETTER_SLICE dead letters a batch, none past a full ring, each once in order; a fence waits for the last; maxlen deaths are not held back; a delete writes the rest first', () => {
+    const { shard, send, records, writer } = setup(1000);
+    send(controlRecord(0, { op: 'declare', queueId: 1, name: 'src', config: classic({ deadLetterExchange: 'dlx' }) }));
+    send(controlRecord(0, { op: 'declare', queueId: 2, name: 'capped', config: classic({ maxLength: 1, deadLetterExchange: 'dlx' }) }));
+    const total = 3000;
+    for (let i = 0; i < total; i++) send(publishRecord([1], `m${i}`));
+    const unacked: [number, number][] = [];
+    for (let i = 0; i < total; i++) {
+      send(controlRecord(0, { op: 'get', queueId: 1, noAck: false }));
+      const got = records().find((r) => r.type === R.S2A_GET_OK)!;
+      unacked.push([1, got.buf.readDoubleLE(10)]);
+    }
+    const bodies: string[] = [];
+    const view = new R.BlockView();
+    /** Dead letters written since the last call, and whether the fence (request 77) was answered after the last of them. */
+    const take = () => {
+      let fenced = false;
+      let dead = 0;
+      for (const r of records()) {
+        if (r.type === R.S2A_REPLY && r.buf.readUInt32LE(1) === 77) fenced = true;
+        if (r.type !== R.S2A_DEAD_LETTER) continue;
+        expect(fenced, 'a dead letter after the fence').toBe(false);
+        const v = view.read(r.buf, R.DEAD_LETTER_HEADER);
+        bodies.push(r.buf.toString('utf8', v.bodyAt, v.end));
+        dead++;
+      }
+      return { dead, fenced };
+    };
+    send(settleRecord(R.SETTLE_DROP, unacked));
+    send(controlRecord(77, { op: 'fence' }));
+    expect(take(), 'nothing before the batch ends').toEqual({ dead: 0, fenced: false });
+    expect(shard.settleLifecycles(1000)).toBe(true);
+    expect(take()).toEqual({ dead: DEAD_LETTER_SLICE, fenced: false });
+    expect(shard.nextDeadline(), 'the rest is due now').toBeLessThanOrEqual(1000);
+    // Two publishes into the capped queue kill one: a dead letter more in this batch (it waits its turn behind the others).
+    send(publishRecord([2], 'c0'));
+    send(publishRecord([2], 'c1'));
+    shard.settleLifecycles(1000);
+    expect(take()).toEqual({ dead: DEAD_LETTER_SLICE + 1, fenced: false });
+    // Not read: the ring fills; a record overflows, and the batches stop writing there.
+    for (let i = 0; i < 20; i++) shard.settleLifecycles(1000);
+    expect(writer.backlogged).toBe(true);
+    expect(writer.overflowBytes).toBeLessThan(1024);
+    expect(shard.nextDeadline(), 'a full ring waits for the reader').toBe(Infinity);
+    let fenced = false;
+    while (bodies.length < total / 2) {
+      writer.drainOverflow();
+      fenced = take().fenced;
+      shard.settleLifecycles(1000);
+    }
+    expect(fenced).toBe(false);
+    // Deleting the queue writes what waits first: the acceptor routes a dead letter only while its queue is there.
+    send(controlRecord(78, { op: 'delete', queueId: 1 }));
+    for (let i = 0; i < 100 && writer.backlogged; i++) {
+      writer.drainOverflow();
+      fenced ||= take().fenced;
+    }
+    fenced ||= take().fenced;
+    expect(fenced, 'the fence answered once all were written').toBe(true);
+    expect(bodies).toEqual([...Array.from({ length: total }, (_, i) => `m${i}`), 'c0']);
   });
 
   it('drop-head trims at the end of the batch and dead-letters what it drops; a rejected delivery is dead-lettered too', () => {
@@ -170,6 +234,7 @@ describe('Shard lifecycle (inline, on a set clock)', () => {
     send(controlRecord(7, { op: 'get', queueId: 2, noAck: false }));
     const got = records().find((r) => r.type === R.S2A_GET_OK)!;
     send(settleRecord(R.SETTLE_DROP, [[2, got.buf.readDoubleLE(10)]]));
+    shard.settleLifecycles(1000);
     expect(records().filter((r) => r.type === R.S2A_DEAD_LETTER)).toHaveLength(1);
     expect(count(2)).toBe(1);
   });
