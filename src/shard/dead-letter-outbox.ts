@@ -6,12 +6,13 @@
  * 500k dead letters in that turn held the shard, and the acceptor routing them,
  * for 10-13 s in which no other client was answered. So a shard writes
  * DEAD_LETTER_SLICE of them a turn, and none while its output ring is full; the
- * others wait here, in order. Those a length limit killed (maxlen) come one or
- * a few per publish: each is written in the turn it died in, on top of the
- * slice, or a publisher into a full queue would outrun its dead letters. Not
- * one per record handled: the dead letters routed back into this shard are
- * records too, and the backlog in front of every other record grew by a slice
- * a turn.
+ * others wait here, in order. Into a full queue, each publish kills its head
+ * (maxlen): as many of those as the turn took publishes are written on top of
+ * the slice, or publishers would outrun their dead letters; a policy that
+ * lowers the limit far below the queue's length, or a requeue over it, goes a
+ * slice a turn like a reject. Not one more per record handled: the dead
+ * letters routed back into this shard are records too, and the backlog in
+ * front of every other record grew by a slice a turn.
  *
  * A fence (ShardLink.whenHandled) answered while some wait would pass them:
  * its answer is held until they are out, as a basic.get after a reject counts
@@ -21,7 +22,7 @@ import { Deque } from './deque.js';
 import type { DeathReason } from './dead-letter.js';
 import type { QueueConfig } from '../vhost/queue-arguments.js';
 
-/** Dead letters written in a turn, besides the maxlen ones that died in it. */
+/** Dead letters written in a turn, besides maxlen ones as many as its publishes. */
 export const DEAD_LETTER_SLICE = 256;
 /** What one waiting dead letter costs in the V8 heap besides its block (measured: the object and its slot). */
 const WAITING_HEAP = 120;
@@ -60,12 +61,23 @@ export class DeadLetterOutbox {
   }
 
   /**
-   * Hands `write` the oldest waiting dead letters, a turn's worth (`budget`) at
-   * most and none once `full()`; then, with none left, the fences held. Returns how many it wrote.
+   * At a turn's end that took `published` queue entries in publishes: hands
+   * `write` the oldest waiting dead letters, a turn's worth at most and none
+   * once `full()`; then, with none left, the fences held. Returns how many it wrote.
    */
-  drain(full: () => boolean, write: (dead: DeadMessage) => void, answer: (fence: number) => void, budget = DEAD_LETTER_SLICE + this.limitDeaths): number {
+  drain(published: number, full: () => boolean, write: (dead: DeadMessage) => void, answer: (fence: number) => void): number {
+    const budget = DEAD_LETTER_SLICE + Math.min(this.limitDeaths, published);
     this.limitDeaths = 0;
     if (this.waiting.length === 0 && this.fences.length === 0) return 0;
+    return this.write(budget, full, write, answer);
+  }
+
+  /** Hands `write` every waiting dead letter, then answers the fences held. */
+  drainAll(write: (dead: DeadMessage) => void, answer: (fence: number) => void): void {
+    this.write(Infinity, () => false, write, answer);
+  }
+
+  private write(budget: number, full: () => boolean, write: (dead: DeadMessage) => void, answer: (fence: number) => void): number {
     let written = 0;
     while (written < budget && this.waiting.length > 0 && !full()) {
       const dead = this.waiting.shift()!;

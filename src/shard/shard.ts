@@ -97,6 +97,8 @@ export class Shard implements LifecycleHost {
   private handled = 0;
   /** dead messages not yet written, a slice a batch */
   private readonly outbox = new DeadLetterOutbox();
+  /** queue entries published this batch: as many maxlen dead letters go out besides the slice */
+  private published = 0;
 
   constructor(
     private readonly out: RingWriter,
@@ -138,11 +140,12 @@ export class Shard implements LifecycleHost {
   /** A batch begins at `now`. */
   advance(now: number): void {
     this.now = now;
+    this.published = 0;
   }
 
   /** Writes every dead letter that waits, full ring or not: before a delete or a stop. */
   private writeAllDeadLetters(): void {
-    this.outbox.drain(() => false, this.writeDeadLetter, this.answer, Infinity);
+    this.outbox.drainAll(this.writeDeadLetter, this.answer);
   }
 
   /** Bytes held in memory: the queues' messages, ready and unacked, and dead letters not yet written. */
@@ -164,7 +167,7 @@ export class Shard implements LifecycleHost {
   settleLifecycles(now: number): boolean {
     this.lifecycles.settle(now);
     this.backlog.sweepStalls(now);
-    return this.outbox.drain(this.outputFull, this.writeDeadLetter, this.answer) > 0;
+    return this.outbox.drain(this.published, this.outputFull, this.writeDeadLetter, this.answer) > 0;
   }
 
   /** When the shard must run next even if no record comes (ms since the epoch); Infinity: never. */
@@ -279,6 +282,7 @@ export class Shard implements LifecycleHost {
   private publish(buf: Buffer, at: number, view: DataView | null): void {
     const flags = buf[at + 1];
     const queueCount = readU16LE(buf, at + 2);
+    this.published += queueCount;
     const idsAt = at + R.PUBLISH_HEADER + 4 * queueCount;
     const leased = (flags & R.PUBLISH_LEASED) !== 0;
     const blockAt = (leased ? idsAt + 8 * queueCount : idsAt) + (flags >>> R.PUBLISH_PAD_SHIFT);

@@ -216,6 +216,40 @@ describe('Shard lifecycle (inline, on a set clock)', () => {
     expect(bodies).toEqual([...Array.from({ length: total }, (_, i) => `m${i}`), 'c0']);
   });
 
+  it('a policy that lowers a length limit far below the queue: its maxlen dead letters go DEAD_LETTER_SLICE a batch too, each once in order; a publish kills one more besides', () => {
+    const { shard, send, records, count } = setup(1000);
+    const config = classic({ deadLetterExchange: 'dlx' });
+    send(controlRecord(0, { op: 'declare', queueId: 5, name: 'long', config }));
+    const total = 3000;
+    for (let i = 0; i < total; i++) send(publishRecord([5], `m${i}`));
+    shard.settleLifecycles(1000);
+    shard.advance(1000);
+    send(controlRecord(0, { op: 'configure', queueId: 5, config: { ...config, maxLength: 10 } }));
+    expect(count(5)).toBe(10);
+    const view = new R.BlockView();
+    const bodies: string[] = [];
+    const take = () => {
+      const dead = records().filter((r) => r.type === R.S2A_DEAD_LETTER);
+      for (const r of dead) {
+        const v = view.read(r.buf, R.DEAD_LETTER_HEADER);
+        bodies.push(r.buf.toString('utf8', v.bodyAt, v.end));
+      }
+      return dead.length;
+    };
+    shard.settleLifecycles(1000);
+    expect(take()).toBe(DEAD_LETTER_SLICE);
+    shard.advance(1000);
+    send(publishRecord([5], 'late'));
+    shard.settleLifecycles(1000);
+    expect(take()).toBe(DEAD_LETTER_SLICE + 1);
+    for (let turn = 0; turn < 20 && bodies.length < total - 9; turn++) {
+      shard.advance(1000);
+      shard.settleLifecycles(1000);
+      take();
+    }
+    expect(bodies).toEqual(Array.from({ length: total - 9 }, (_, i) => `m${i}`));
+  });
+
   it('drop-head trims at the end of the batch and dead-letters what it drops; a rejected delivery is dead-lettered too', () => {
     const { shard, send, records, count } = setup(1000);
     send(controlRecord(0, { op: 'declare', queueId: 2, name: 'src', config: classic({ maxLength: 2, deadLetterExchange: 'dlx' }) }));
