@@ -59,7 +59,31 @@ export function tableValueEntries(value: Buffer): TableEntry[] | null {
 
 /** An entry named `key` (UTF-8) with an encoded value. */
 export function tableEntry(key: string, value: Buffer): TableEntry {
-  return { key: Buffer.from(key, 'utf8'), value };
+  return { key: utf8Bytes(key), value };
+}
+
+// The editors name the same few keys, queues and exchanges for message after
+// message: their bytes are made once, and shared (never written to).
+const utf8 = new Map<string, Buffer>();
+const encodedStrings = new Map<string, Buffer>();
+
+function remembered(cache: Map<string, Buffer>, text: string, make: (text: string) => Buffer): Buffer {
+  let bytes = cache.get(text);
+  if (bytes === undefined) {
+    if (cache.size >= 1024) cache.clear();
+    cache.set(text, (bytes = make(text)));
+  }
+  return bytes;
+}
+
+/** A key's or a name's UTF-8 bytes, shared: never write to them. */
+export function utf8Bytes(text: string): Buffer {
+  return remembered(utf8, text, (t) => Buffer.from(t, 'utf8'));
+}
+
+/** encodedValue of a string, shared: never write to it. */
+export function encodedString(text: string): Buffer {
+  return remembered(encodedStrings, text, encodedValue);
 }
 
 /** The value of the first entry named `key` (RabbitMQ's lookups take the first). */
@@ -89,7 +113,7 @@ export function sortEntries(entries: TableEntry[]): TableEntry[] {
 
 /** Where the first entry named `key` is, or -1. */
 export function entryIndex(entries: readonly TableEntry[], key: string): number {
-  const bytes = Buffer.from(key, 'utf8');
+  const bytes = utf8Bytes(key);
   return entries.findIndex((e) => e.key.equals(bytes));
 }
 
@@ -104,23 +128,40 @@ export function encodedValue(v: FieldValue): Buffer {
 
 /** A table value ('F') of these entries. */
 export function tableValue(entries: readonly TableEntry[]): Buffer {
-  const parts: Buffer[] = [Buffer.from([TABLE, 0, 0, 0, 0])];
-  for (const e of entries) parts.push(Buffer.from([e.key.length]), e.key, e.value);
-  return sized(Buffer.concat(parts));
+  let size = 0;
+  for (const e of entries) size += 1 + e.key.length + e.value.length;
+  const value = sizedValue(TABLE, size);
+  let p = 5;
+  for (const e of entries) {
+    value[p] = e.key.length;
+    p += 1 + e.key.copy(value, p + 1);
+    p += e.value.copy(value, p);
+  }
+  return value;
 }
 
 /** An array value ('A') of these items. */
 export function arrayValue(items: readonly Buffer[]): Buffer {
-  return sized(Buffer.concat([Buffer.from([ARRAY_TYPE, 0, 0, 0, 0]), ...items]));
+  let size = 0;
+  for (const item of items) size += item.length;
+  const value = sizedValue(ARRAY_TYPE, size);
+  let p = 5;
+  for (const item of items) p += item.copy(value, p);
+  return value;
 }
 
 /** A longstr value ('S') of these bytes as they are (a name, a shortstr property). */
 export function longstrValue(bytes: Buffer): Buffer {
-  return sized(Buffer.concat([Buffer.from([LONGSTR, 0, 0, 0, 0]), bytes]));
+  const value = sizedValue(LONGSTR, bytes.length);
+  bytes.copy(value, 5);
+  return value;
 }
 
-function sized(value: Buffer): Buffer {
-  value.writeUInt32BE(value.length - 5, 1);
+/** A value of `type` whose u32 size says `size`, its content to be written after them. */
+function sizedValue(type: number, size: number): Buffer {
+  const value = Buffer.allocUnsafe(5 + size);
+  value[0] = type;
+  value.writeUInt32BE(size, 1);
   return value;
 }
 

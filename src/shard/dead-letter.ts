@@ -24,6 +24,7 @@ import {
   arrayValue,
   deleteEntry,
   decodedValue,
+  encodedString,
   encodedValue,
   entryValue,
   headerEntries,
@@ -34,6 +35,7 @@ import {
   tableEntry,
   tableValue,
   tableValueEntries,
+  utf8Bytes,
   withHeaders,
   ARRAY_TYPE,
   type TableEntry,
@@ -58,18 +60,18 @@ const COUNTABLE = new Set('bBsuIilT'.split('').map((c) => c.charCodeAt(0)));
  * is too long for a shortstr (no exchange can have it: it would route nowhere).
  */
 export function deadLetterBlock(block: Buffer, queue: string, config: QueueConfig, reason: DeathReason, now: number): Buffer | null {
-  const dlx = Buffer.from(config.deadLetterExchange!, 'utf8');
-  const key = config.deadLetterRoutingKey === undefined ? undefined : Buffer.from(config.deadLetterRoutingKey, 'utf8');
+  const dlx = utf8Bytes(config.deadLetterExchange!);
+  const key = config.deadLetterRoutingKey === undefined ? undefined : utf8Bytes(config.deadLetterRoutingKey);
   // Longer than a shortstr: no such exchange, no such key; RabbitMQ would route it nowhere.
   if (dlx.length > 255 || (key !== undefined && key.length > 255)) return null;
   const v = view.read(block, 0);
   const { propertiesAt: start, propertiesEnd: end } = v;
   const headers = headerEntries(block, start, end);
   const exchange = longstrValue(block.subarray(1, v.routingKeyAt));
-  const queueName = encodedValue(queue);
-  const reasonName = encodedValue(reason);
+  const queueName = encodedString(queue);
+  const reasonName = encodedString(reason);
   const deaths = entryValue(headers, 'x-death');
-  const death = newDeath(v, headers, reasonName, queueName, encodedValue(new Date(now)), exchange);
+  const death = newDeath(v, headers, reasonName, queueName, encodedTime(now), exchange);
   if (deaths === undefined) {
     setEntry(headers, 'x-first-death-reason', reasonName);
     setEntry(headers, 'x-first-death-queue', queueName);
@@ -87,6 +89,20 @@ export function deadLetterBlock(block: Buffer, queue: string, config: QueueConfi
   // With a dead-letter routing key it goes by that key alone: RabbitMQ drops its CC keys too.
   if (key !== undefined) deleteEntry(headers, 'CC');
   return rewriteBlock(v, withHeaders(block, start, end, headers, true), dlx, key);
+}
+
+// A queue dead-letters many messages in the same second: its time is encoded once (shared, never written to).
+let timeSecond = -1;
+let timeValue: Buffer = Buffer.alloc(0);
+
+/** A timestamp value of `now` (ms since the epoch), which counts whole seconds. */
+function encodedTime(now: number): Buffer {
+  const second = Math.floor(now / 1000);
+  if (second !== timeSecond) {
+    timeSecond = second;
+    timeValue = encodedValue(new Date(now));
+  }
+  return timeValue;
 }
 
 /** A new x-death entry, in RabbitMQ's order: count, reason, queue, time, exchange, routing-keys, original-expiration. */
