@@ -318,6 +318,11 @@ export class Shard implements LifecycleHost {
         if (lc.config.overflow === 'reject-publish-dlx') this.deadLetter(queue, message.block, 'maxlen');
         continue;
       }
+      if (queue.isPriorityQueue && this.expiredOnArrival(queue, ttl)) {
+        // As RabbitMQ drops it on arrival: dead letters in the order they came, not by priority.
+        this.deadLetter(queue, message.block, 'expired');
+        continue;
+      }
       const entry = queue.enqueue(message, persistent && queue.stored);
       if (ttl >= 0 || lc !== null) this.admitted(queue, entry, ttl);
       seq = this.storeEntry(queue, entry, persistent, buf, blockAt, end, seq);
@@ -736,6 +741,13 @@ export class Shard implements LifecycleHost {
       this.lifecycles.soon(entry.expiresAt);
     }
     this.lifecycles.grew(queue);
+  }
+
+  /** Whether a message published now with `ttl` (-1: none) would expire before any consumer of the queue could take it (a TTL of 0). */
+  private expiredOnArrival(queue: ShardQueue, ttl: number): boolean {
+    const config = queue.lifecycle?.config ?? null;
+    if (ttl < 0 && config?.messageTtl === undefined) return false;
+    return expiresAt(config, ttl, this.now) <= this.now && !queue.hasReadyConsumer();
   }
 
   /**

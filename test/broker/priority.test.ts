@@ -100,6 +100,28 @@ describe.each(MODES)('priority queues: $name', ({ workers }) => {
     );
   });
 
+  it('with a TTL of 0 and no consumer, messages die as they arrive: dead-lettered in publish order, not by priority (RabbitMQ 3.10.8)', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { queue: deadLetters } = await ch.assertQueue('', { exclusive: true });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.option(fc.integer({ min: 0, max: 9 }), { nil: undefined }), { minLength: 2, maxLength: 40 }), async (priorities) => {
+        const { queue } = await ch.assertQueue('', {
+          exclusive: true,
+          arguments: { 'x-max-priority': 9, 'x-message-ttl': 0, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': deadLetters },
+        });
+        // Written together, so that the broker takes them in one batch.
+        priorities.forEach((priority, i) => ch.sendToQueue(queue, Buffer.from(`m${i}`), priority === undefined ? {} : { priority }));
+        await ch.waitForConfirms();
+        await eventually(async () => expect((await ch.checkQueue(deadLetters)).messageCount).toBe(priorities.length));
+        expect(await drain(ch, deadLetters)).toEqual(priorities.map((_, i) => `m${i}`));
+        expect((await ch.checkQueue(queue)).messageCount).toBe(0);
+        await ch.deleteQueue(queue);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
   it('a multiple nack without requeue dead-letters the highest priority first, delivery order within one (RabbitMQ 3.10.8)', async () => {
     const conn = await server.connect();
     const ch = await confirmChannel(conn);
