@@ -318,7 +318,7 @@ export class Shard implements LifecycleHost {
         if (lc.config.overflow === 'reject-publish-dlx') this.deadLetter(queue, message.block, 'maxlen');
         continue;
       }
-      if (queue.isPriorityQueue && this.expiredOnArrival(queue, ttl)) {
+      if (queue.isPriorityQueue && this.expiredOnArrival(queue, ttl, message.block)) {
         // As RabbitMQ drops it on arrival: dead letters in the order they came, not by priority.
         this.deadLetter(queue, message.block, 'expired');
         continue;
@@ -743,10 +743,16 @@ export class Shard implements LifecycleHost {
     this.lifecycles.grew(queue);
   }
 
-  /** Whether a message published now with `ttl` (-1: none) would expire before any consumer of the queue could take it (a TTL of 0). */
-  private expiredOnArrival(queue: ShardQueue, ttl: number): boolean {
-    const config = queue.lifecycle?.config ?? null;
+  /**
+   * Whether a message published now with `ttl` (-1: none) would expire before any
+   * consumer of the queue could take it (a TTL of 0). Not when it takes the queue
+   * over a drop-head limit: RabbitMQ drops the head for that first (maxlen).
+   */
+  private expiredOnArrival(queue: ShardQueue, ttl: number, block: Buffer): boolean {
+    const lc = queue.lifecycle;
+    const config = lc?.config ?? null;
     if (ttl < 0 && config?.messageTtl === undefined) return false;
+    if (lc !== null && lc.limited && lc.wouldOverflow(queue, bodySize(block))) return false;
     return expiresAt(config, ttl, this.now) <= this.now && !queue.hasReadyConsumer();
   }
 
