@@ -749,18 +749,18 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   /** The service and record of a queue, by id; undefined once deleted. */
-  private queueById(id: number): { service: VHostService; queue: QueueRecord } | undefined {
+  private queueById(id: number, leavingToo = false): { service: VHostService; queue: QueueRecord } | undefined {
     for (const service of this.vhosts.values()) {
-      const queue = service.queueById(id);
+      const queue = leavingToo ? service.deadLetterSource(id) : service.queueById(id);
       if (queue !== undefined) return { service, queue };
     }
     return undefined;
   }
 
-  /** A dead message from a queue: routed through that queue's vhost. Never throws: it runs in the shard pump. */
+  /** A dead message from a queue (one being deleted too): routed through that queue's vhost. Never throws: it runs in the shard pump. */
   onDeadLetter(queueId: number, buf: Buffer, blockAt: number, end: number): void {
-    const found = this.queueById(queueId);
-    if (found === undefined) return; // its queue was deleted meanwhile, and with it its dead-lettering
+    const found = this.queueById(queueId, true);
+    if (found === undefined) return; // its vhost was deleted meanwhile
     try {
       this.deadLetters.route(found.service.topology, buf, blockAt, end);
     } catch (err) {

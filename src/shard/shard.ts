@@ -510,7 +510,7 @@ export class Shard implements LifecycleHost {
   private deleteQueue(queueId: number): number {
     const queue = this.queues.get(queueId);
     if (queue === undefined) return 0;
-    // The acceptor routes a dead letter only while its queue is there.
+    // Before the answer: the acceptor routes the queue's dead letters only until it has it.
     this.writeAllDeadLetters();
     const messageCount = queue.purge();
     queue.dropUnacked();

@@ -69,6 +69,8 @@ export class VHostService {
   private readonly exclusive = new Map<number, Set<QueueRecord>>();
   /** queues by id, for what a shard reports about a queue (expired, dead letters) */
   private readonly queuesById = new Map<number, QueueRecord>();
+  /** queues taken out of the model whose shard has not yet answered their delete */
+  private readonly leaving = new Map<number, QueueRecord>();
   /** the connections opened to this vhost (max-connections, and closed when it is deleted) */
   readonly connections = new Set<Connection>();
   /** message_stats totals of its channels that closed (the management API adds the open ones) */
@@ -133,6 +135,15 @@ export class VHostService {
     return this.queuesById.get(id);
   }
 
+  /**
+   * The queue with this id, also while its shard deletes it: the dead letters
+   * of messages it rejected before the delete come back first (its shard writes
+   * them before it answers), and go where they would have, as in RabbitMQ.
+   */
+  deadLetterSource(id: number): QueueRecord | undefined {
+    return this.queuesById.get(id) ?? this.leaving.get(id);
+  }
+
   /** `used`: a redeclare, which restarts the queue's x-expires clock. */
   async messageCount(queue: QueueRecord, used = false): Promise<number> {
     const { messageCount } = await this.host.links[queue.shard].request({ op: 'count', queueId: queue.id, used });
@@ -153,6 +164,7 @@ export class VHostService {
       link.queueCleared(queue.id);
       return messageCount;
     } finally {
+      this.leaving.delete(queue.id);
       tellCancelled();
     }
   }
@@ -165,6 +177,7 @@ export class VHostService {
     if (this.topology.queues.get(queue.name) !== queue) return undefined;
     this.topology.deleteQueue(queue);
     this.queuesById.delete(queue.id);
+    this.leaving.set(queue.id, queue);
     if (queue.exclusiveOwner !== 0) {
       const owned = this.exclusive.get(queue.exclusiveOwner);
       owned?.delete(queue);
@@ -246,6 +259,7 @@ export class VHostService {
       );
       return counts.reduce((a, b) => a + b, 0);
     } finally {
+      for (const ids of byShard.values()) for (const id of ids) this.leaving.delete(id);
       for (const tell of tellCancelled) tell();
     }
   }

@@ -150,6 +150,22 @@ describe.each(MODES)('dead-lettering: $name', ({ workers }) => {
     await ch.deleteQueue(dead);
   });
 
+  it('rejected, then deleted at once: every dead letter still arrives, in order', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const { source, dead } = await sourceAndDead(ch, true);
+    const total = 600;
+    for (const body of numbered(total)) ch.publish('', source, Buffer.from(body));
+    await ch.waitForConfirms();
+    const inbox = await subscribe(ch, source, { noAck: false });
+    const delivered = await inbox.waitFor(total, 10_000);
+    // The reject and the delete go out together: the broker takes them in one read.
+    ch.nack(delivered[total - 1], true, false);
+    await ch.deleteQueue(source);
+    expect(bodies(await collect(ch, dead, total))).toEqual(numbered(total));
+    await ch.deleteQueue(dead);
+  });
+
   it("x-death's routing-keys holds the CC keys, not the BCC ones; a dead letter goes by its CC keys too, unless the queue sets a routing key", async () => {
     const conn = await server.connect();
     const ch = await confirmChannel(conn);
