@@ -748,10 +748,10 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.vhosts.get(queue.vhost)?.dropQueue(queue).catch((err) => conn.fail(err));
   }
 
-  /** The service and record of a queue, by id; undefined once deleted. */
-  private queueById(id: number, leavingToo = false): { service: VHostService; queue: QueueRecord } | undefined {
+  /** The first vhost whose `pick` finds a queue, with that queue. */
+  private findQueue(pick: (service: VHostService) => QueueRecord | undefined): { service: VHostService; queue: QueueRecord } | undefined {
     for (const service of this.vhosts.values()) {
-      const queue = leavingToo ? service.deadLetterSource(id) : service.queueById(id);
+      const queue = pick(service);
       if (queue !== undefined) return { service, queue };
     }
     return undefined;
@@ -759,7 +759,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   /** A dead message from a queue (one being deleted too): routed through that queue's vhost. Never throws: it runs in the shard pump. */
   onDeadLetter(queueId: number, buf: Buffer, blockAt: number, end: number): void {
-    const found = this.queueById(queueId, true);
+    const found = this.findQueue((service) => service.deadLetterSource(queueId));
     if (found === undefined) return; // its vhost was deleted meanwhile
     try {
       this.deadLetters.route(found.service.topology, buf, blockAt, end);
@@ -770,7 +770,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
 
   /** A queue unused for its x-expires is deleted, unless a consumer came meanwhile (the shard then re-arms). */
   onQueueExpired(queueId: number): void {
-    const found = this.queueById(queueId);
+    const found = this.findQueue((service) => service.queueById(queueId));
     if (found === undefined || found.queue.consumerCount > 0) return;
     found.service.dropQueue(found.queue).catch((err) => log.error(`deleting expired queue '${found.queue.name}' failed: ${err}`));
   }

@@ -233,16 +233,21 @@ export class Channel {
         return queueMethod(this, id, args);
       case M.CLASS_BASIC:
         return basicMethod(this, id, args);
+      case M.CLASS_ACCESS:
+        // Gone from 0-9-1 but sent by old clients; RabbitMQ grants a dummy ticket.
+        if (id !== M.ACCESS_REQUEST) break;
+        M.writeAccessRequestOk(this.conn.out, this.id, { ticket: 1 });
+        return this.conn.dirty();
       case M.CLASS_CONFIRM:
+        if (id !== M.CONFIRM_SELECT) break;
         if (this.tx !== null) throw channelError(ReplyCode.PRECONDITION_FAILED, 'cannot switch from tx to confirm mode');
         this.confirms ??= new ConfirmTracker(this.conn.broker.links.length, (seq, multiple, ack) => this.writeConfirm(seq, multiple, ack));
         if (!(args as M.ConfirmSelect).nowait) M.writeConfirmSelectOk(this.conn.out, this.id);
         return this.conn.dirty();
       case M.CLASS_TX:
         return this.txMethod(id);
-      default:
-        throw connectionError(ReplyCode.COMMAND_INVALID, `unexpected ${M.methodName(id)} on a channel`);
     }
+    throw connectionError(ReplyCode.COMMAND_INVALID, `unexpected ${M.methodName(id)} on a channel`);
   }
 
   private channelMethod(id: number, args: any): void {

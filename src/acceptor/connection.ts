@@ -337,7 +337,9 @@ export class Connection implements FrameHandler, ViewHolder {
     // Errors are caught here, not in push(), so the reader stays usable for close-ok.
     try {
       if (type === FRAME_HEARTBEAT) {
-        if (channelId !== 0 || end !== start) throw connectionError(ReplyCode.FRAME_ERROR, 'malformed heartbeat frame');
+        // RabbitMQ's codes: a heartbeat elsewhere than channel 0 is unexpected, one with a payload malformed.
+        if (channelId !== 0) throw connectionError(ReplyCode.UNEXPECTED_FRAME, `heartbeat frame on channel ${channelId}`);
+        if (end !== start) throw connectionError(ReplyCode.FRAME_ERROR, 'malformed heartbeat frame: it has a payload');
         return;
       }
       if (type === FRAME_METHOD && end - start < 4) throw connectionError(ReplyCode.FRAME_ERROR, 'method frame too short');
@@ -575,6 +577,7 @@ export class Connection implements FrameHandler, ViewHolder {
         return;
       }
       case M.CONNECTION_CLOSE_OK:
+        if (this.state !== 'closing') break;
         this.ended();
         this.socket.end();
         return;
@@ -584,18 +587,12 @@ export class Connection implements FrameHandler, ViewHolder {
         M.decodeMethod(id, payload, 4, payload.length);
         this.updateSecret();
         return;
-      case M.CONNECTION_BLOCKED:
-      case M.CONNECTION_UNBLOCKED:
-        if (this.state === 'closing') return;
-        throw connectionError(ReplyCode.NOT_IMPLEMENTED, `${M.methodName(id)} is not supported`);
-      default:
-        if (this.state === 'closing') return;
-        // A handshake method again (RabbitMQ: "unexpected method in connection state running").
-        if (id >>> 16 === M.CLASS_CONNECTION) {
-          throw new AmqpError(ReplyCode.CHANNEL_ERROR, `unexpected ${M.methodName(id)} on an open connection`, id >>> 16, id & 0xffff, true);
-        }
-        throw new AmqpError(ReplyCode.COMMAND_INVALID, `unexpected ${M.methodName(id)} on channel 0`, id >>> 16, id & 0xffff, true);
     }
+    if (this.state === 'closing') return;
+    // Any other method here, a handshake method again, a server's method or another class's:
+    // RabbitMQ's "unexpected method in connection state running".
+    const where = id >>> 16 === M.CLASS_CONNECTION ? 'on an open connection' : 'on channel 0';
+    throw new AmqpError(ReplyCode.CHANNEL_ERROR, `unexpected ${M.methodName(id)} ${where}`, id >>> 16, id & 0xffff, true);
   }
 
   /**
