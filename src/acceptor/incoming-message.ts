@@ -102,6 +102,9 @@ export class IncomingMessage implements RoutedMessage {
       if (readU16BE(buf, start) !== M.CLASS_BASIC) {
         throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got one for class ${readU16BE(buf, start)}`, M.CLASS_BASIC, 40, true);
       }
+      if (readU16BE(buf, start + 2) !== 0) {
+        throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `content header weight ${readU16BE(buf, start + 2)}: it must be 0`, M.CLASS_BASIC, 40, true);
+      }
       // Properties are stored and delivered verbatim: check them once, here (RabbitMQ: 541, nothing stored).
       const malformed = propertiesError(buf, start + 12, end);
       if (malformed !== null) throw connectionError(ReplyCode.INTERNAL_ERROR, `malformed content header properties: ${malformed}`);
@@ -134,7 +137,8 @@ export class IncomingMessage implements RoutedMessage {
       if (size === 0) return false;
       this.received += size;
       if (this.received > this.bodySize) {
-        throw connectionError(ReplyCode.FRAME_ERROR, `body of ${this.received} bytes exceeds the declared ${this.bodySize}`);
+        // RabbitMQ's code: a frame past the body is not the body frame expected.
+        throw connectionError(ReplyCode.UNEXPECTED_FRAME, `body of ${this.received} bytes exceeds the declared ${this.bodySize}`);
       }
       if (size < SMALL_PART) {
         this.gather(buf, start, size);

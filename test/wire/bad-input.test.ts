@@ -524,6 +524,23 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
       await brokerIsHealthy();
     });
 
+    // RabbitMQ 3.10.8's codes, side by side (a raw probe): both are frames it did not expect.
+    it.each([
+      ['a content header with weight 1', u16(1), ['abc']],
+      ['a body frame past the declared size', u16(0), ['abcd']],
+      ['a second body frame past the declared size', u16(0), ['ab', 'cd']],
+    ])('%s is UNEXPECTED_FRAME and nothing is stored', async (_, weight, bodies) => {
+      const q = await target();
+      const c = await opened();
+      await openChannel(c, 1);
+      c.send(method(1, 60, 40, u16(0), shortstr(''), shortstr(q), u8(0)));
+      c.send(frame(2, 1, Buffer.concat([u16(60), weight, u32(0), u32(3), u16(0)])));
+      for (const b of bodies) c.send(frame(3, 1, Buffer.from(b)));
+      await c.expectClose(UNEXPECTED_FRAME);
+      await untouched(q);
+      await brokerIsHealthy();
+    });
+
     // RabbitMQ: "unexpected method in connection state running", a CHANNEL_ERROR.
     it.each([
       ['connection.open', () => open('/')],
