@@ -96,7 +96,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       // Loaded only when asked for: a broker without it loads none of it.
       const { ManagementServer } = await import('./management/server.js');
       try {
-        management = await ManagementServer.start(broker, { host: first, port }, managementPort, first);
+        const tls = broker.tlsPort === undefined ? undefined : { port: broker.tlsPort, cert: broker.options.tls!.cert };
+        management = await ManagementServer.start(broker, { host: first, port, tls }, managementPort, first);
       } catch (err: any) {
         throw err?.syscall === 'listen' ? new ManagementListenError(managementPort, err) : err;
       }

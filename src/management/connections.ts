@@ -1,4 +1,4 @@
-/** /api/connections (list, show, DELETE closes with 320), /api/channels and /api/consumers. */
+/** /api/connections (list, show, DELETE closes with 320; also a user's all at once), /api/channels and /api/consumers. */
 import { TLSSocket } from 'node:tls';
 import type { Channel } from '../acceptor/channel.js';
 import type { Connection } from '../acceptor/connection.js';
@@ -34,16 +34,19 @@ export function connectionRoutes(api: Api, route: Route): void {
     for (const c of api.host.connections) if (c.state === 'open' && c.name === req.params.name && ownsOrWatches(req, c)) return c;
     throw notFound();
   };
-  route('GET', '/api/connections/:name', (req) => selectColumns(req, connectionJson(api, named(req))));
-  route('DELETE', '/api/connections/:name', (req) => {
-    const conn = named(req);
-    // A monitor sees every connection but closes only its own (RabbitMQ's is_authorized_user).
-    if (conn.user !== req.user && !req.tags.includes('administrator')) throw new HttpError(401, 'not_authorised', 'User not authorised to access object');
+  /** Closes `conns` with 320 and the request's X-Reason. A monitor sees every connection but closes only its own (RabbitMQ's is_authorized_user). */
+  const close = (req: ApiRequest, conns: Connection[]) => {
+    if (conns.some((c) => c.user !== req.user) && !req.tags.includes('administrator')) throw new HttpError(401, 'not_authorised', 'User not authorised to access object');
     const reason = req.headers['x-reason'];
     const text = typeof reason === 'string' && reason !== '' ? reason : DEFAULT_REASON;
-    conn.fail(new AmqpError(ReplyCode.CONNECTION_FORCED, text, 0, 0, true));
+    for (const conn of conns) conn.fail(new AmqpError(ReplyCode.CONNECTION_FORCED, text, 0, 0, true));
     return noContent();
-  });
+  };
+  route('GET', '/api/connections/:name', (req) => selectColumns(req, connectionJson(api, named(req))));
+  route('DELETE', '/api/connections/:name', (req) => close(req, [named(req)]));
+  const ofUser = (req: ApiRequest) => connections(req).filter((c) => c.user === req.params.username);
+  route('GET', '/api/connections/username/:username', (req) => listReply(req, ofUser(req).map((c) => connectionJson(api, c))));
+  route('DELETE', '/api/connections/username/:username', (req) => close(req, ofUser(req)));
   route('GET', '/api/connections/:name/channels', (req) => listReply(req, [...named(req).openChannels()].map((ch) => channelJson(api, ch))));
 
   const listChannels = (req: ApiRequest) => {

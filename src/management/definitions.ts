@@ -8,11 +8,13 @@ import type { Api, Route } from './api.js';
 import { badRequest, noContent, type ApiRequest } from './http.js';
 
 export function definitionRoutes(api: Api, route: Route): void {
-  route('GET', '/api/definitions', () => {
+  const exportAll = () => {
     const defs = exportDefinitions(api.host.vhosts.values(), api.host.access);
     // RabbitMQ 3.10's export also names its version twice and its cluster name.
     return { ...defs, rabbitmq_version: defs.rabbit_version, global_parameters: [{ name: 'cluster_name', value: api.node }] };
-  }, 'administrator');
+  };
+  // /api/all-configuration: RabbitMQ's deprecated name for the same
+  for (const path of ['/api/definitions', '/api/all-configuration']) route('GET', path, exportAll, 'administrator');
   route('GET', '/api/definitions/:vhost', (req) => {
     // RabbitMQ's per-vhost export names no vhosts, and its entries carry none but its policies'.
     const { policies, exchanges, queues, bindings } = exportDefinitions([api.service(req.params.vhost)], api.host.access);
@@ -47,6 +49,6 @@ export function definitionRoutes(api: Api, route: Route): void {
     }
     return noContent();
   };
-  route('POST', '/api/definitions', (req) => importInto(req, undefined), 'administrator');
+  for (const path of ['/api/definitions', '/api/all-configuration']) route('POST', path, (req) => importInto(req, undefined), 'administrator');
   route('POST', '/api/definitions/:vhost', (req) => importInto(req, api.service(req.params.vhost).name), 'administrator');
 }

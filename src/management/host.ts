@@ -8,6 +8,7 @@ import type { InternalConfirms } from '../acceptor/internal-confirms.js';
 import type { ShardLink } from '../acceptor/shard-link.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import type { AccessControl, Credentials, PermissionSpec, TopicPermissionSpec } from '../auth/access-control.js';
+import type { UserLimits } from '../auth/user-limits.js';
 import type { VHostLimits } from '../vhost/vhost-limits.js';
 import type { VHostMetadata } from '../vhost/vhost-metadata.js';
 import type { Definitions } from '../definitions/rabbit-format.js';
@@ -36,6 +37,7 @@ export interface ManagementHost {
   // Users, vhosts and permissions change only through the Broker's methods (they persist and close what they must).
   putUser(name: string, credentials: Credentials, tags: readonly string[]): void;
   deleteUser(name: string): void;
+  setUserLimits(name: string, limits: UserLimits): void;
   addVHost(name: string): VHostService;
   deleteVHost(name: string): Promise<void>;
   setVHostLimits(name: string, limits: VHostLimits): void;
@@ -54,8 +56,10 @@ export interface ManagementHost {
   readonly faults: Faults;
 }
 
-/** Where the AMQP listener is, for /api/overview's listeners. */
+/** Where the AMQP listeners are, for /api/overview's listeners and the health checks. */
 export interface Listener {
   readonly host: string;
   readonly port: number;
+  /** the amqps listener, with its certificate chain (PEM) */
+  readonly tls?: { readonly port: number; readonly cert: string | Buffer };
 }

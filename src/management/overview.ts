@@ -1,8 +1,9 @@
 /** /api/overview, /api/nodes, /api/vhosts, /api/whoami and the health checks. */
+import { X509Certificate } from 'node:crypto';
 import os from 'node:os';
 import { RABBITMQ_VERSION, VERSION } from '../version.js';
 import type { Api, Route } from './api.js';
-import { HttpError, notFound, type ApiRequest } from './http.js';
+import { HttpError, badRequest, notFound, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
 import { QUEUE_MESSAGE_STATS, addTotals, depthFields, details, messageStatsJson, queueTotals, vhostChannelTotals, type QueueCounters } from './stats.js';
 import { publish } from '../acceptor/internal-publish.js';
@@ -79,7 +80,7 @@ export function overviewRoutes(api: Api, route: Route): void {
       },
       statistics_db_event_queue: 0,
       node: api.node,
-      listeners: [{ node: api.node, protocol: 'amqp', ip_address: api.listener.host, port: api.listener.port }],
+      listeners: listeners(api).map(({ protocol, port }) => ({ node: api.node, protocol, ip_address: api.listener.host, port })),
       contexts: [{ node: api.node, ...managementContext() }],
       churn_rates: churnJson(),
       sample_retention_policies: SAMPLE_RETENTION_POLICIES,
@@ -203,20 +204,52 @@ export function overviewRoutes(api: Api, route: Route): void {
   route('GET', '/api/health/checks/virtual-hosts', () => ({ status: 'ok' }));
   route('GET', '/api/health/checks/port-listener/:port', (req) => {
     const port = Number(req.params.port);
-    if (port !== api.listener.port && port !== api.managementPort) {
+    if (!listeners(api).some((l) => l.port === port)) {
       throw new HttpError(503, 'failed', `No active listener on port ${req.params.port}`, {}, 'status');
     }
     return { status: 'ok', port };
   });
   route('GET', '/api/health/checks/protocol-listener/:protocol', (req) => {
-    const protocol = String(req.params.protocol).toLowerCase();
-    if (!['amqp', 'amqp091', 'amqp0-9-1', 'http'].includes(protocol)) {
+    const asked = String(req.params.protocol).toLowerCase();
+    // RabbitMQ's aliases of its protocol names
+    const protocol = ['amqp091', 'amqp0-9-1'].includes(asked) ? 'amqp' : ['amqps', 'amqp091/ssl', 'amqp0-9-1/ssl'].includes(asked) ? 'amqp/ssl' : asked;
+    if (!listeners(api).some((l) => l.protocol === protocol)) {
       throw new HttpError(503, 'failed', `No active listener for protocol ${req.params.protocol}`, {}, 'status');
     }
     return { status: 'ok', protocol: req.params.protocol };
   });
+  // One node: no queue depends on it for a quorum or a mirror.
+  for (const check of ['node-is-quorum-critical', 'node-is-mirror-sync-critical']) {
+    route('GET', `/api/health/checks/${check}`, () => ({ status: 'ok', reason: 'single node cluster' }));
+  }
+  route('GET', '/api/health/checks/certificate-expiration/:within/:unit', (req) => {
+    if (!/^-?\d+$/.test(req.params.within ?? '')) throw badRequest('Invalid expiration value.');
+    const unitSeconds = CERTIFICATE_UNITS[req.params.unit ?? ''];
+    if (unitSeconds === undefined) throw badRequest('Time unit not recognised. Supported units: days, weeks, months, years.');
+    const tls = api.listener.tls;
+    if (tls === undefined || !expiresBefore(tls.cert, Date.now() + Number(req.params.within) * unitSeconds * 1000)) return { status: 'ok' };
+    const expired = [{ node: api.node, protocol: 'amqp/ssl', ip_address: api.listener.host, port: tls.port }];
+    throw new HttpError(503, 'failed', 'Certificates expiring', {}, 'status', { expired });
+  });
 
   route('GET', '/api/aliveness-test/:vhost', async (req: ApiRequest) => aliveness(api, req.params.vhost));
+}
+
+/** The node's listeners as RabbitMQ names their protocols. */
+function listeners(api: Api): { protocol: string; port: number }[] {
+  const all = [{ protocol: 'amqp', port: api.listener.port }];
+  if (api.listener.tls !== undefined) all.push({ protocol: 'amqp/ssl', port: api.listener.tls.port });
+  if (api.managementPort !== 0) all.push({ protocol: 'http', port: api.managementPort });
+  return all;
+}
+
+/** RabbitMQ's lengths of the certificate check's units, in seconds (a month and a year on average). */
+const CERTIFICATE_UNITS: Record<string, number> = { days: 86_400, weeks: 604_800, months: 2_629_744, years: 31_556_926 };
+
+/** Whether a certificate of a PEM chain is no longer valid at `when` (ms). */
+function expiresBefore(pem: string | Buffer, when: number): boolean {
+  const certificates = String(pem).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  return certificates.some((c) => Date.parse(new X509Certificate(c).validTo) < when);
 }
 
 /**

@@ -4,6 +4,7 @@
  * paths (percent-encoded vhosts and names, %2F for "/"); each resource group
  * registers its routes from its own file. Every /api request needs HTTP basic
  * auth, checked like an AMQP login; /metrics needs none (as rabbitmq_prometheus),
+ * nor /api/auth (as RabbitMQ's),
  * nor do the dashboard's page and assets at / (as RabbitMQ's UI), whose script
  * calls /api with the credentials its login form takes.
  */
@@ -89,6 +90,8 @@ export class ManagementServer {
     const method = req.method ?? 'GET';
     const page = method === 'GET' ? this.dashboard.serve(path) : null;
     if (page !== null) return page;
+    // The UI asks before its login whether to offer OAuth (RabbitMQ 3.10's UAA settings); warren has none.
+    if (path === '/api/auth' && method === 'GET') return new Reply(200, { enable_uaa: false, uaa_client_id: '', uaa_location: '' });
     if ((path === '/metrics' || path === '/metrics/per-object') && method === 'GET') {
       const metrics = await (this.metrics ??= loadMetrics(this.api));
       return new Reply(200, await metrics.scrape(path === '/metrics/per-object'), { 'Content-Type': metrics.contentType });

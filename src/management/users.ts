@@ -1,13 +1,13 @@
 /**
  * Users, vhosts, permissions, topic permissions and vhost limits: RabbitMQ
  * 3.10's /api/users, /api/permissions, /api/topic-permissions, PUT/DELETE
- * /api/vhosts and /api/vhost-limits. Administrator only, as RabbitMQ's;
+ * /api/vhosts, /api/user-limits and /api/vhost-limits. Administrator only, as RabbitMQ's;
  * every change goes through the Broker's methods (they persist and close the
  * connections a deletion ends).
  */
 import type { User } from '../auth/access-control.js';
-import { userLimitsToJson } from '../auth/user-limits.js';
-import { LIMIT_KEYS, limitsFromJson, limitsToJson } from '../vhost/vhost-limits.js';
+import { userLimitsFromJson, userLimitsToJson } from '../auth/user-limits.js';
+import { limitsFromJson, limitsToJson } from '../vhost/vhost-limits.js';
 import { metadataFromJson } from '../vhost/vhost-metadata.js';
 import { commaList } from '../definitions/tag-list.js';
 import type { Api, Route } from './api.js';
@@ -171,6 +171,39 @@ export function userRoutes(api: Api, route: Route): void {
     return noContent();
   }, ADMIN);
 
+  // A vhost never stops here, so there is nothing to restart (RabbitMQ restarts a failed vhost's supervisor).
+  route('POST', '/api/vhosts/:vhost/start/:node', (req) => {
+    const node = param(req, 'node');
+    if (node !== api.node) throw badRequest(`Request to node ${node} failed with nodedown`);
+    if (!vhostExists(req)) throw badRequest(`Request to node ${node} failed with {no_such_vhost,<<"${param(req, 'vhost')}">>}`);
+    return noContent();
+  }, ADMIN);
+
+  // --- user limits ---
+  const userLimits = (u: User) => userLimitsToJson(u.limits);
+  const userLimitsReply = (u: User) => (Object.keys(userLimits(u)).length === 0 ? [] : [{ user: u.name, value: userLimits(u) }]);
+  route('GET', '/api/user-limits', () => access.listUsers().flatMap(userLimitsReply), ADMIN);
+  route('GET', '/api/user-limits/:user', (req) => userLimitsReply(user(req)), ADMIN);
+  route('PUT', '/api/user-limits/:user/:limit', (req) => {
+    const found = access.user(param(req, 'user'));
+    if (found === undefined) throw badRequest(`no user '${param(req, 'user')}'`); // RabbitMQ: 400 no_such_user
+    let limits;
+    try {
+      limits = userLimitsFromJson({ ...userLimits(found), [param(req, 'limit')]: objectBody(req).value }, 'user-limits');
+    } catch (err: any) {
+      throw badRequest(err.message);
+    }
+    api.host.setUserLimits(found.name, limits);
+    return noContent();
+  }, ADMIN);
+  // An unknown limit's DELETE changes nothing (204), as RabbitMQ's.
+  route('DELETE', '/api/user-limits/:user/:limit', (req) => {
+    const found = user(req);
+    const { [param(req, 'limit')]: _, ...rest } = userLimits(found);
+    api.host.setUserLimits(found.name, userLimitsFromJson(rest, 'user-limits'));
+    return noContent();
+  }, ADMIN);
+
   // --- vhost limits ---
   const limitsJson = (vhost: string, limits: object) => ({ vhost, value: limitsToJson(limits) });
   route('GET', '/api/vhost-limits', (req) =>
@@ -194,9 +227,7 @@ export function userRoutes(api: Api, route: Route): void {
   }, ADMIN);
   route('DELETE', '/api/vhost-limits/:vhost/:limit', (req) => {
     const service = api.service(req.params.vhost);
-    const limit = param(req, 'limit');
-    if (!Object.hasOwn(LIMIT_KEYS, limit)) throw badRequest(`unknown limit '${limit}'`);
-    const { [limit]: _, ...rest } = limitsToJson(service.limits);
+    const { [param(req, 'limit')]: _, ...rest } = limitsToJson(service.limits);
     api.host.setVHostLimits(service.name, limitsFromJson(rest, 'vhost-limits'));
     return noContent();
   }, ADMIN);

@@ -12,7 +12,7 @@ export interface VHostLimits {
 }
 
 /** The JSON keys RabbitMQ uses, as in definitions and set_vhost_limits. */
-export const LIMIT_KEYS = { 'max-connections': 'maxConnections', 'max-queues': 'maxQueues' } as const;
+const LIMIT_KEYS = { 'max-connections': 'maxConnections', 'max-queues': 'maxQueues' } as const;
 
 const json = limitsJson<VHostLimits>(LIMIT_KEYS);
 

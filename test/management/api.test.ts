@@ -109,7 +109,7 @@ for (const mode of MODES) {
           management_version: '3.10.7',
           rabbitmq_version: '3.10.7',
           product_name: 'warren',
-          listeners: [{ protocol: 'amqp', ip_address: '127.0.0.1', port: m.broker.port }],
+          listeners: [{ protocol: 'amqp', ip_address: '127.0.0.1', port: m.broker.port }, { protocol: 'http', ip_address: '127.0.0.1', port: m.broker.managementPort }],
           object_totals: { connections: 1, channels: 1, consumers: 1 },
         });
         expect(body.queue_totals.messages_ready).toBeGreaterThanOrEqual(3);
@@ -137,6 +137,22 @@ for (const mode of MODES) {
       expect(await m.api('GET', '/api/health/checks/port-listener/1')).toMatchObject({ status: 503, body: { status: 'failed', reason: 'No active listener on port 1' } });
       expect(await m.api('GET', '/api/health/checks/protocol-listener/amqp')).toMatchObject({ status: 200, body: { status: 'ok' } });
       expect((await m.api('GET', '/api/health/checks/protocol-listener/stomp')).status).toBe(503);
+      expect(await m.api('GET', `/api/health/checks/port-listener/${m.broker.managementPort}`)).toMatchObject({ status: 200 });
+      expect(await m.api('GET', '/api/health/checks/protocol-listener/http')).toMatchObject({ status: 200 });
+      // No TLS listener here: amqps is not listened for, and no certificate expires.
+      expect((await m.api('GET', '/api/health/checks/protocol-listener/amqp%2Fssl')).status).toBe(503);
+      expect(await m.api('GET', '/api/health/checks/certificate-expiration/1/years')).toMatchObject({ status: 200, body: { status: 'ok' } });
+      expect(await m.api('GET', '/api/health/checks/certificate-expiration/x/days')).toMatchObject({ status: 400, body: { reason: 'Invalid expiration value.' } });
+      expect((await m.api('GET', '/api/health/checks/certificate-expiration/1/fortnights')).status).toBe(400);
+      for (const check of ['node-is-quorum-critical', 'node-is-mirror-sync-critical']) {
+        expect(await m.api('GET', `/api/health/checks/${check}`)).toMatchObject({ status: 200, body: { status: 'ok', reason: 'single node cluster' } });
+      }
+      // The UI's question before its login, answered without credentials as RabbitMQ's.
+      const auth = await fetch(`http://127.0.0.1:${m.broker.managementPort}/api/auth`);
+      expect([auth.status, await auth.json()]).toEqual([200, { enable_uaa: false, uaa_client_id: '', uaa_location: '' }]);
+      // RabbitMQ's deprecated name of the definitions export
+      const all = await m.api('GET', '/api/all-configuration');
+      expect(all.body.vhosts).toEqual((await m.api('GET', '/api/definitions')).body.vhosts);
     });
 
     it('pages, filters by name (substring or regex), sorts and picks columns', async () => {

@@ -23,6 +23,22 @@ describe.each(MODES)('management API: TLS connections ($name)', ({ workers }) =>
   });
   afterAll(() => running.close());
 
+  // The test certificates are valid for 2 days.
+  it('lists the amqps listener and checks its certificate\'s expiry', async () => {
+    const get = async (path: string) => {
+      const res = await fetch(`http://127.0.0.1:${running.managementPort}${path}`, { headers: { authorization: basic('guest', 'guest') } });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    expect((await get('/api/overview')).body.listeners).toContainEqual({ node: expect.any(String), protocol: 'amqp/ssl', ip_address: '127.0.0.1', port: running.tlsPort });
+    expect((await get(`/api/health/checks/port-listener/${running.tlsPort}`)).status).toBe(200);
+    expect((await get('/api/health/checks/protocol-listener/amqps')).status).toBe(200);
+    expect(await get('/api/health/checks/certificate-expiration/1/days')).toEqual({ status: 200, body: { status: 'ok' } });
+    expect(await get('/api/health/checks/certificate-expiration/1/weeks')).toEqual({
+      status: 503,
+      body: { status: 'failed', reason: 'Certificates expiring', expired: [{ node: expect.any(String), protocol: 'amqp/ssl', ip_address: '127.0.0.1', port: running.tlsPort }] },
+    });
+  });
+
   it('shows ssl_protocol, ssl_cipher and the peer certificate of an amqps connection', async () => {
     const client = pki.client('alice');
     const secure = await amqp.connect(`amqps://guest:guest@127.0.0.1:${running.tlsPort}`, { ca: [pki.ca], cert: client.cert, key: client.key, clientProperties: { connection_name: 'secure one' } });

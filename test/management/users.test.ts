@@ -185,6 +185,63 @@ for (const mode of MODES) {
       expect((await m.api('PUT', `/api/vhost-limits/${enc(vhost)}/max-bananas`, { value: 1 })).status).toBe(400);
     });
 
+    it('user limits over HTTP, as RabbitMQ 3.10.8 answers them: max-channels refuses the channel past it, DELETE lifts it', async () => {
+      const user = uniq('limited user');
+      await m.api('PUT', `/api/users/${enc(user)}`, { password: 'p', tags: '' });
+      await m.api('PUT', `/api/permissions/%2F/${enc(user)}`, ALL);
+      const path = `/api/user-limits/${enc(user)}`;
+      expect((await m.api('GET', path)).body).toEqual([]);
+      expect((await m.api('PUT', `${path}/max-channels`, { value: 1 })).status).toBe(204);
+      expect((await m.api('PUT', `${path}/max-connections`, { value: 7 })).status).toBe(204);
+      expect((await m.api('GET', path)).body).toEqual([{ user, value: { 'max-channels': 1, 'max-connections': 7 } }]);
+      expect((await m.api('GET', '/api/user-limits')).body).toContainEqual({ user, value: { 'max-channels': 1, 'max-connections': 7 } });
+      expect((await m.api('GET', `/api/users/${enc(user)}`)).body.limits).toEqual({ 'max-channels': 1, 'max-connections': 7 });
+      const conn = await connect(amqpUrl(m, user, 'p'));
+      await conn.createChannel();
+      const closed = nextEvent<any>(conn, 'close');
+      await expect(conn.createChannel()).rejects.toThrow();
+      expect((await closed).code).toBe(530);
+      expect((await m.api('DELETE', `${path}/max-channels`)).status).toBe(204);
+      expect((await m.api('GET', path)).body).toEqual([{ user, value: { 'max-connections': 7 } }]);
+      const again = await connect(amqpUrl(m, user, 'p'));
+      await again.createChannel();
+      await again.createChannel();
+      await again.close();
+      // RabbitMQ's refusals: a bad value or limit 400, an unknown user 400 on PUT and 404 on GET; an unknown limit's DELETE is 204.
+      expect((await m.api('PUT', `${path}/max-channels`, { value: 'x' })).status).toBe(400);
+      expect((await m.api('PUT', `${path}/max-channels`, { value: 1.5 })).status).toBe(400);
+      expect((await m.api('PUT', `${path}/max-channels`, { valu: 1 })).status).toBe(400);
+      expect((await m.api('PUT', `${path}/max-bananas`, { value: 1 })).status).toBe(400);
+      expect((await m.api('PUT', `/api/user-limits/${enc(uniq('nobody'))}/max-channels`, { value: 1 })).status).toBe(400);
+      expect((await m.api('GET', `/api/user-limits/${enc(uniq('nobody'))}`)).status).toBe(404);
+      expect((await m.api('DELETE', `${path}/max-bananas`)).status).toBe(204);
+      expect((await m.api('GET', path)).body).toEqual([{ user, value: { 'max-connections': 7 } }]);
+    });
+
+    it('/api/connections/username/USER lists and closes (320) that user\'s connections only', async () => {
+      const user = uniq('closed user');
+      await m.api('PUT', `/api/users/${enc(user)}`, { password: 'p', tags: '' });
+      await m.api('PUT', `/api/permissions/%2F/${enc(user)}`, ALL);
+      const mine = [await connect(amqpUrl(m, user, 'p')), await connect(amqpUrl(m, user, 'p'))];
+      const other = await connect(amqpUrl(m, 'guest', 'guest'));
+      const path = `/api/connections/username/${enc(user)}`;
+      // Connections are listed once past their handshake (amqplib's connect resolves after open-ok).
+      expect((await m.api('GET', path)).body.map((c: any) => c.user)).toEqual([user, user]);
+      const closed = mine.map((c) => nextEvent<any>(c, 'close'));
+      expect((await m.api('DELETE', path)).status).toBe(204);
+      expect((await Promise.all(closed)).map((e) => e.code)).toEqual([320, 320]);
+      expect((await m.api('GET', path)).body).toEqual([]);
+      await (await other.createChannel()).close(); // another user's connection goes on
+      await other.close();
+    });
+
+    it('POST /api/vhosts/VHOST/start/NODE: 204 for this node and a vhost that exists, 400 otherwise', async () => {
+      const node = (await m.api('GET', '/api/overview')).body.node;
+      expect((await m.api('POST', `/api/vhosts/%2F/start/${enc(node)}`)).status).toBe(204);
+      expect((await m.api('POST', `/api/vhosts/${enc(uniq('none'))}/start/${enc(node)}`)).status).toBe(400);
+      expect((await m.api('POST', '/api/vhosts/%2F/start/other%40node')).status).toBe(400);
+    });
+
     it('names of any UTF-8 (up to 255 bytes with the unique suffix), percent-encoded, round-trip through users, vhosts and permissions', async () => {
       const name = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 }).filter((s) => Buffer.byteLength(s) <= 240);
       await fc.assert(
