@@ -13,14 +13,20 @@ export class Failure extends Error {
   }
 }
 
+/** The API refused the user and password. */
+export class LoginRefused extends Failure {}
+
+/** The API took the login but refused the user for its tags ("Not administrator user"). */
+export class TagRefused extends Failure {}
+
 /** A usage error: exit 2. */
 export const usage = (message: string) => new Failure(2, `${message} (see warren ctl --help)`);
 
 export class ApiClient {
-  private readonly base: string;
-  private readonly auth: string;
+  private base: string;
+  private auth: string;
   /** the user the API is called as */
-  readonly user: string;
+  user: string;
 
   constructor(url: string) {
     let parsed: URL;
@@ -39,10 +45,39 @@ export class ApiClient {
     this.base = parsed.toString().replace(/\/+$/, '');
   }
 
+  /** The same API, called as another user. */
+  as(user: string, password: string): ApiClient {
+    const other = new ApiClient(this.base);
+    other.user = user;
+    other.auth = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    return other;
+  }
+
+  /** Whether the API takes this client's user and password (a refusal for the user's tags comes after its login passed). */
+  async loginAccepted(): Promise<boolean> {
+    try {
+      await this.request('GET', '/api/whoami');
+      return true;
+    } catch (err) {
+      if (err instanceof TagRefused) return true;
+      if (err instanceof LoginRefused) return false;
+      throw err;
+    }
+  }
+
   /** Whether a GET of `path` finds something. */
   async exists(path: string): Promise<boolean> {
+    return this.found(this.request('GET', path));
+  }
+
+  /** A DELETE; false when there was nothing to delete. */
+  async deleteIfExists(path: string, headers: Record<string, string> = {}): Promise<boolean> {
+    return this.found(this.request('DELETE', path, undefined, headers));
+  }
+
+  private async found(request: Promise<unknown>): Promise<boolean> {
     try {
-      await this.request('GET', path);
+      await request;
       return true;
     } catch (err) {
       if (err instanceof Failure && err.message.endsWith('not found')) return false;
@@ -80,8 +115,8 @@ export class ApiClient {
     }
     if (res.ok) return { status: res.status, json };
     // 401 is also a tag refusal ("Not administrator user"): say which.
-    if (res.status === 401 && json?.reason !== undefined && json.reason !== 'Login failed') throw new Failure(1, `${this.base}: refused: ${json.reason}`);
-    if (res.status === 401) throw new Failure(1, `${this.base}: login refused (check the user and password in --url)`);
+    if (res.status === 401 && json?.reason !== undefined && json.reason !== 'Login failed') throw new TagRefused(1, `${this.base}: refused: ${json.reason}`);
+    if (res.status === 401) throw new LoginRefused(1, `${this.base}: login refused (check the user and password in --url)`);
     if (res.status === 404) throw new Failure(1, `${missing} not found`);
     throw new Failure(1, `${res.status} ${json?.error ?? res.statusText}: ${json?.reason ?? text}`);
   }

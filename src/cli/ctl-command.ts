@@ -9,26 +9,27 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ACCESS_USAGE, accessCommand, type AccessFlags } from './access-command.js';
 import { FAULT_USAGE, FaultUsageError, faultRequest, type FaultFlags } from './fault-command.js';
-import { ApiClient, Failure, usage } from './api-client.js';
+import { ApiClient, Failure, LoginRefused, TagRefused, usage } from './api-client.js';
 import { POLICY_USAGE, policyCommand } from './policy-command.js';
+import { field, fields, printTable, type Row } from './table.js';
 
 export const CTL_USAGE = `Usage: warren ctl [--url URL] [-q] [--no-table-headers] [--formatter json] COMMAND [-p VHOST] ...
   --url URL          the management API (default ${'http://guest:guest@127.0.0.1:15672'})
   list_queues [INFO...]  list_exchanges [INFO...]  list_bindings [INFO...]  list_connections [INFO...]
-  list_channels [INFO...]  list_consumers [INFO...]  list_vhosts [INFO...]  list_users  list_permissions
-  list_user_permissions USER   add_user USER PASSWORD   delete_user USER   change_password USER PASSWORD
-  set_user_tags USER [TAG...]   set_permissions USER CONF WRITE READ   clear_permissions USER
-  add_vhost VHOST [--description TEXT] [--tags TAG,...]   delete_vhost VHOST   trace_on [-p VHOST]   trace_off [-p VHOST]
+  list_channels [INFO...]  list_consumers [INFO...]  list_vhosts [INFO...]  list_permissions
+${ACCESS_USAGE}
   purge_queue QUEUE   delete_queue QUEUE [--if-empty] [--if-unused]   close_connection NAME REASON
+  close_all_connections [-p VHOST | --global] [--limit N] [--per-connection-delay MS] REASON
 ${POLICY_USAGE}
-  export_definitions FILE (- = stdout)   import_definitions FILE   status
+  export_definitions FILE (- = stdout)   import_definitions FILE   status   await_startup [--timeout S] (default 300)
   reset [-p VHOST] [--keep-connections]  (test rigs: every queue, message, exchange, binding and policy goes; clients closed with 320)
 ${FAULT_USAGE}`;
 
 const DEFAULT_URL = 'http://guest:guest@127.0.0.1:15672';
 
-type Row = Record<string, unknown>;
 
 /** One list command: its API path, rabbitmqctl's default items, and how each item is read from the API's JSON. */
 interface Listing {
@@ -41,8 +42,6 @@ interface Listing {
   items: Record<string, (row: Row) => unknown>;
 }
 
-const field = (name: string) => (row: Row) => row[name];
-const fields = (...names: string[]) => Object.fromEntries(names.map((n) => [n, field(n)]));
 
 /** list_policies and list_operator_policies: `heading` as rabbitmqctl words it. */
 function policyListing(what: string, base: string, heading: string): Listing {
@@ -139,6 +138,14 @@ const LISTINGS: Record<string, Listing> = {
   },
   list_policies: policyListing('policies', '/api/policies', 'policies'),
   list_operator_policies: policyListing('operator policies', '/api/operator-policies', 'operator policy overrides'),
+  list_topic_permissions: {
+    what: 'topic permissions',
+    path: (vhost) => `/api/vhosts/${encodeURIComponent(vhost)}/topic-permissions`,
+    perVhost: true,
+    heading: (vhost) => `Listing topic permissions for vhost "${vhost}" ...`,
+    defaults: ['user', 'exchange', 'write', 'read'],
+    items: fields('user', 'exchange', 'write', 'read'),
+  },
   list_permissions: {
     what: 'permissions',
     path: (vhost) => `/api/vhosts/${encodeURIComponent(vhost)}/permissions`,
@@ -149,11 +156,8 @@ const LISTINGS: Record<string, Listing> = {
   },
 };
 
-interface Options {
+interface Options extends AccessFlags {
   quiet: boolean;
-  headers: boolean;
-  json: boolean;
-  vhost: string;
   ifEmpty: boolean;
   ifUnused: boolean;
   /** -p was given (reset then covers that vhost only) */
@@ -162,9 +166,11 @@ interface Options {
   /** set_policy's */
   priority: string | undefined;
   applyTo: string | undefined;
-  /** add_vhost's metadata */
-  description: string | undefined;
-  tags: string | undefined;
+  /** close_all_connections' */
+  limit: string | undefined;
+  perConnectionDelay: string | undefined;
+  /** await_startup's, seconds */
+  timeout: string | undefined;
   /** the fault subcommand's flags */
   fault: FaultFlags;
 }
@@ -194,8 +200,13 @@ export async function runCtlCommand(args: string[]): Promise<number> {
       keepConnections: values['keep-connections'] === true,
       description: values.description,
       tags: values.tags,
+      user: values.user,
+      global: values.global === true,
       priority: values.priority,
       applyTo: values['apply-to'],
+      limit: values.limit,
+      perConnectionDelay: values['per-connection-delay'],
+      timeout: values.timeout,
       fault: {
         user: values.user,
         vhost: values.vhost,
@@ -236,7 +247,11 @@ function parse(args: string[]) {
         tags: { type: 'string' },
         priority: { type: 'string' },
         'apply-to': { type: 'string' },
-        // warren ctl fault ...
+        global: { type: 'boolean' },
+        limit: { type: 'string' },
+        'per-connection-delay': { type: 'string' },
+        timeout: { type: 'string', short: 't' },
+        // warren ctl fault ..., list_user_limits --user
         user: { type: 'string' },
         name: { type: 'string' },
         code: { type: 'string' },
@@ -298,6 +313,8 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
       await api.request('DELETE', `/api/connections/${encodeURIComponent(args[0])}`, undefined, { 'X-Reason': args[1] }, `connection '${args[0]}'`);
       return;
     }
+    case 'close_all_connections':
+      return closeAll(api, args, o, info);
     case 'export_definitions': {
       if (args.length !== 1) throw usage('export_definitions takes a file (- for stdout)');
       const text = `${JSON.stringify(await api.request('GET', '/api/definitions'), null, 2)}\n`;
@@ -323,6 +340,9 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
     }
     case 'status':
       return status(api, o);
+    case 'await_startup':
+      if (args.length !== 0) throw usage('await_startup takes no arguments');
+      return awaitStartup(api, o.timeout);
     case 'reset': {
       if (args.length !== 0) throw usage('reset takes no arguments (-p VHOST for one vhost)');
       info(`Resetting ${o.vhostGiven ? `vhost '${o.vhost}'` : 'every vhost'} ...`);
@@ -354,104 +374,45 @@ async function fault(api: ApiClient, args: string[], o: Options, info: (line: st
   if (done !== undefined) info(done);
 }
 
-function printTable(rows: Row[], items: string[], read: Record<string, (row: Row) => unknown>, o: Options): void {
-  const table = rows.map((row) => items.map((item) => read[item](row)));
-  if (o.json) {
-    console.log(JSON.stringify(table.map((values) => Object.fromEntries(items.map((item, i) => [item, values[i] ?? null])))));
-    return;
+/** rabbitmqctl close_all_connections: a vhost's connections (or the node's, --global), up to --limit, each with 320 and REASON. */
+async function closeAll(api: ApiClient, args: string[], o: Options, info: (line: string) => void): Promise<void> {
+  if (args.length !== 1) throw usage('close_all_connections takes a reason');
+  const limit = o.limit === undefined ? Infinity : Number(o.limit);
+  const delay = o.perConnectionDelay === undefined ? 0 : Number(o.perConnectionDelay);
+  if (!(limit >= 0 && Number.isInteger(limit === Infinity ? 0 : limit))) throw usage(`--limit must be a count, got '${o.limit}'`);
+  if (!(Number.isInteger(delay) && delay >= 0)) throw usage(`--per-connection-delay must be milliseconds, got '${o.perConnectionDelay}'`);
+  const reason = args[0];
+  if (o.global) {
+    const { node } = (await api.request('GET', '/api/overview')) as { node: string };
+    info(`Closing all connections to node ${node} (across all vhosts), reason: ${reason}...`);
+  } else {
+    info(`Closing ${limit === Infinity ? 'all' : limit} connections in vhost ${o.vhost}, reason: ${reason}...`);
   }
-  if (o.headers) console.log(items.join('\t'));
-  for (const values of table) console.log(values.map(cell).join('\t'));
+  const path = o.global ? '/api/connections' : `/api/vhosts/${encodeURIComponent(o.vhost)}/connections`;
+  const conns = ((await api.request('GET', path, undefined, {}, `vhost '${o.vhost}'`)) as { name: string }[]).slice(0, limit);
+  let closed = 0;
+  for (const [i, { name }] of conns.entries()) {
+    if (i > 0 && delay > 0) await sleep(delay);
+    // one that went meanwhile is not counted
+    if (await api.deleteIfExists(`/api/connections/${encodeURIComponent(name)}`, { 'X-Reason': reason })) closed++;
+  }
+  info(`Closed ${closed} connections`);
 }
 
-/**
- * Users, vhosts and permissions, with rabbitmqctl's arguments and lines.
- * False when `command` is none of them.
- */
-async function accessCommand(api: ApiClient, command: string, args: string[], o: Options, info: (line: string) => void): Promise<boolean> {
-  const arity = (n: number, what: string) => {
-    if (args.length !== n) throw usage(`${command} takes ${what}`);
-  };
-  const user = (name: string) => `/api/users/${encodeURIComponent(name)}`;
-  const vhost = (name: string) => `/api/vhosts/${encodeURIComponent(name)}`;
-  const permission = (name: string) => `/api/permissions/${encodeURIComponent(o.vhost)}/${encodeURIComponent(name)}`;
-  const tagsOf = async (name: string) => ((await api.request('GET', user(name), undefined, {}, `user '${name}'`)) as { tags: string[] }).tags;
-  switch (command) {
-    case 'list_user_permissions': {
-      arity(1, 'one user name');
-      info(`Listing permissions for user "${args[0]}" ...`);
-      const rows = (await api.request('GET', `${user(args[0])}/permissions`, undefined, {}, `user '${args[0]}'`)) as Row[];
-      printTable(rows, ['vhost', 'configure', 'write', 'read'], fields('vhost', 'configure', 'write', 'read'), o);
-      return true;
+/** rabbitmqctl await_startup: until the management API answers (the broker is up), at most `timeout` seconds. */
+async function awaitStartup(api: ApiClient, timeout = '300'): Promise<void> {
+  const seconds = Number(timeout);
+  if (!(seconds >= 0)) throw usage(`--timeout must be seconds, got '${timeout}'`);
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    try {
+      await api.request('GET', '/api/overview');
+      return;
+    } catch (err) {
+      // A refused login or tag is an answer: the broker is up, and waiting will not change it.
+      if (err instanceof LoginRefused || err instanceof TagRefused || Date.now() >= deadline) throw err;
     }
-    case 'add_user': {
-      arity(2, 'a user name and a password');
-      info(`Adding user "${args[0]}" ...`);
-      if (await api.exists(user(args[0]))) throw new Failure(1, `user_already_exists: ${args[0]}`);
-      await api.request('PUT', user(args[0]), { password: args[1], tags: [] });
-      info("Done. Don't forget to grant the user permissions to some virtual hosts! See 'rabbitmqctl help set_permissions' to learn more.");
-      return true;
-    }
-    case 'delete_user':
-      arity(1, 'one user name');
-      info(`Deleting user "${args[0]}" ...`);
-      await api.request('DELETE', user(args[0]), undefined, {}, `user '${args[0]}'`);
-      return true;
-    case 'change_password': {
-      arity(2, 'a user name and a password');
-      info(`Changing password for user "${args[0]}" ...`);
-      // A PUT replaces the tags too: send the ones the user has.
-      await api.request('PUT', user(args[0]), { password: args[1], tags: await tagsOf(args[0]) });
-      return true;
-    }
-    case 'set_user_tags': {
-      if (args.length < 1) throw usage('set_user_tags takes a user name and its tags');
-      const [name, ...tags] = args;
-      info(`Setting tags for user "${name}" to [${tags.join(', ')}] ...`);
-      await tagsOf(name);
-      // Without a password the API keeps the user's.
-      await api.request('PUT', user(name), { tags });
-      return true;
-    }
-    case 'set_permissions': {
-      arity(4, 'a user name and configure, write and read patterns');
-      info(`Setting permissions for user "${args[0]}" in vhost "${o.vhost}" ...`);
-      await api.request('PUT', permission(args[0]), { configure: args[1], write: args[2], read: args[3] });
-      return true;
-    }
-    case 'clear_permissions':
-      arity(1, 'one user name');
-      info(`Clearing permissions for user "${args[0]}" in vhost "${o.vhost}" ...`);
-      await api.request('DELETE', permission(args[0]), undefined, {}, `permissions of user '${args[0]}' in vhost '${o.vhost}'`);
-      return true;
-    case 'add_vhost': {
-      arity(1, 'one vhost name');
-      info(`Adding vhost "${args[0]}" ...`);
-      // As rabbitmqctl: an existing vhost is left as it is (a PUT would replace its description and tags).
-      if (await api.exists(vhost(args[0]))) return true;
-      const status = await api.put(vhost(args[0]), { description: o.description, tags: o.tags });
-      // The HTTP API grants the vhost's creator full permissions; rabbitmqctl add_vhost grants nothing.
-      if (status === 201) await api.request('DELETE', `/api/permissions/${encodeURIComponent(args[0])}/${encodeURIComponent(api.user)}`);
-      return true;
-    }
-    case 'delete_vhost':
-      arity(1, 'one vhost name');
-      info(`Deleting vhost "${args[0]}" ...`);
-      await api.request('DELETE', vhost(args[0]), undefined, {}, `vhost '${args[0]}'`);
-      return true;
-    case 'trace_on':
-    case 'trace_off': {
-      arity(0, 'no arguments (the vhost is -p VHOST)');
-      const on = command === 'trace_on';
-      info(`${on ? 'Starting' : 'Stopping'} tracing for vhost "${o.vhost}" ...`);
-      // A PUT replaces description and tags: they go back as they are.
-      const { description, tags } = (await api.request('GET', vhost(o.vhost), undefined, {}, `vhost '${o.vhost}'`)) as { description: string; tags: string[] };
-      await api.put(vhost(o.vhost), { description, tags, tracing: on });
-      info(`Trace ${on ? 'enabled' : 'disabled'} for vhost ${o.vhost}`);
-      return true;
-    }
-    default:
-      return false;
+    await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
   }
 }
 
@@ -499,15 +460,4 @@ async function status(api: ApiClient, o: Options): Promise<void> {
     `Messages: ${String(queued.messages)} (ready ${String(queued.messages_ready)}, unacknowledged ${String(queued.messages_unacknowledged)})`,
   ];
   console.log(lines.join('\n'));
-}
-
-/** A table cell as rabbitmqctl prints it: lists of names as [a, b], empty tables as [], others as JSON. */
-function cell(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return `[${value.join(', ')}]`;
-  if (typeof value === 'object') {
-    if (Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0) return '[]';
-    return JSON.stringify(value);
-  }
-  return String(value);
 }

@@ -291,6 +291,92 @@ for (const mode of MODES) {
       expect((await m.api('DELETE', `/api/vhosts/${vhost}`)).status).toBe(204);
     }, 60_000);
 
+    it('user and vhost limits, topic permissions and authenticate_user, as rabbitmqctl 3.10.8; the limits act on amqplib', async () => {
+      const user = uniq('ctl limited');
+      const port = Number(new URL(m.broker.url).port);
+      const login = (password: string) => amqp.connect({ protocol: 'amqp', hostname: '127.0.0.1', port, username: user, password });
+      await m.api('PUT', `/api/users/${encodeURIComponent(user)}`, { password: 'pw', tags: '' });
+      await m.api('PUT', `/api/permissions/%2F/${encodeURIComponent(user)}`, { configure: '.*', write: '.*', read: '.*' });
+
+      // set_user_limits changes the limits given and keeps the others
+      expect((await run('set_user_limits', user, '{"max-connections": 3, "max-channels": 4}')).lines).toEqual([`Setting user limits to "{"max-connections": 3, "max-channels": 4}" for user "${user}" ...`]);
+      expect((await run('set_user_limits', user, '{"max-channels": 1}')).code).toBe(0);
+      expect((await run('list_user_limits', '--user', user)).lines).toEqual([`Listing limits for user "${user}" ...`, '{"max-connections":3,"max-channels":1}']);
+      expect((await run('-q', 'list_user_limits')).lines).toContain(`${user}\t{"max-connections":3,"max-channels":1}`);
+      const conn = await login('pw');
+      conn.on('error', () => {});
+      await conn.createChannel();
+      const refused = nextEvent<any>(conn, 'close');
+      await expect(conn.createChannel()).rejects.toThrow();
+      expect((await refused).code).toBe(530);
+      expect((await run('clear_user_limits', user, 'max-channels')).lines).toEqual([`Clearing "max-channels" limit for user "${user}" ...`]);
+      expect((await run('-q', 'list_user_limits', '--user', user)).lines).toEqual(['{"max-connections":3}']);
+      expect((await run('clear_user_limits', user, 'all')).code).toBe(0);
+      expect((await run('-q', 'list_user_limits', '--user', user)).lines).toEqual([]);
+      expect((await run('set_user_limits', user, '{"max-bananas": 1}')).code).toBe(1);
+      expect((await run('set_user_limits', user, 'not json')).code).toBe(1);
+
+      // set_vhost_limits replaces the vhost's limits
+      const vhost = uniq('ctl limited vhost');
+      await m.api('PUT', `/api/vhosts/${encodeURIComponent(vhost)}`);
+      expect((await run('-p', vhost, 'set_vhost_limits', '{"max-queues": 100}')).code).toBe(0);
+      expect((await run('-p', vhost, 'set_vhost_limits', '{"max-connections": 0}')).lines).toEqual([`Setting vhost limits to "{"max-connections": 0}" for vhost "${vhost}" ...`]);
+      expect((await run('-p', vhost, 'list_vhost_limits')).lines).toEqual([`Listing limits for vhost "${vhost}" ...`, '{"max-connections":0}']);
+      expect((await run('-q', 'list_vhost_limits', '--global')).lines).toContain(`${vhost}\t{"max-connections":0}`);
+      await expect(amqp.connect({ protocol: 'amqp', hostname: '127.0.0.1', port, username: 'guest', password: 'guest', vhost })).rejects.toThrow();
+      expect((await run('-p', vhost, 'clear_vhost_limits')).lines).toEqual([`Clearing vhost "${vhost}" limits ...`]);
+      expect((await run('-q', '-p', vhost, 'list_vhost_limits')).lines).toEqual([]);
+      await (await amqp.connect({ protocol: 'amqp', hostname: '127.0.0.1', port, username: 'guest', password: 'guest', vhost })).close();
+
+      // topic permissions: a publish to amq.topic past the write pattern is refused (403)
+      expect((await run('set_topic_permissions', user, 'amq.topic', '^allowed', '.*')).lines).toEqual([`Setting topic permissions on "amq.topic" for user "${user}" in vhost "/" ...`]);
+      expect((await run('set_topic_permissions', user, 'amq.headers', '^x', '^y')).code).toBe(0);
+      expect((await run('-q', 'list_topic_permissions')).lines).toEqual(expect.arrayContaining([`${user}\tamq.topic\t^allowed\t.*`, `${user}\tamq.headers\t^x\t^y`]));
+      const publisher = await login('pw');
+      publisher.on('error', () => {});
+      const ch = await publisher.createConfirmChannel();
+      ch.on('error', () => {});
+      ch.publish('amq.topic', 'allowed.key', Buffer.from('ok'));
+      await ch.waitForConfirms();
+      ch.publish('amq.topic', 'other.key', Buffer.from('no'));
+      await expect(ch.waitForConfirms()).rejects.toThrow();
+      expect((await run('clear_topic_permissions', user, 'amq.topic')).lines).toEqual([`Clearing topic permissions on "amq.topic" for user "${user}" in vhost "/" ...`]);
+      expect((await run('-q', 'list_user_topic_permissions', user)).lines).toEqual(['vhost\texchange\twrite\tread', '/\tamq.headers\t^x\t^y']);
+      expect((await run('clear_topic_permissions', user)).code).toBe(0);
+      expect((await run('-q', 'list_user_topic_permissions', user)).lines).toEqual(['vhost\texchange\twrite\tread']);
+
+      expect((await run('authenticate_user', user, 'pw')).lines).toEqual([`Authenticating user "${user}" ...`, 'Success']);
+      const bad = await run('authenticate_user', user, 'wrong');
+      expect([bad.code, bad.stderr.trim()]).toEqual([1, `warren ctl: failed to authenticate user "${user}": invalid credentials`]);
+      await conn.close().catch(() => {});
+      await publisher.close().catch(() => {});
+    }, 90_000); // about thirty CLI processes
+
+    it('close_all_connections closes a vhost\'s connections (up to --limit) with 320 and the reason, or the node\'s with --global', async () => {
+      const vhost = uniq('ctl closing');
+      await m.api('PUT', `/api/vhosts/${encodeURIComponent(vhost)}`);
+      const port = Number(new URL(m.broker.url).port);
+      const open = async (v: string) => {
+        const c = await amqp.connect({ protocol: 'amqp', hostname: '127.0.0.1', port, username: 'guest', password: 'guest', vhost: v });
+        c.on('error', () => {});
+        return { c, closed: nextEvent<any>(c, 'close', 10_000) };
+      };
+      const inVhost = [await open(vhost), await open(vhost), await open(vhost)];
+      const elsewhere = await open('/');
+      const two = await run('-p', vhost, 'close_all_connections', '--limit', '2', 'two of them');
+      expect(two.lines).toEqual([`Closing 2 connections in vhost ${vhost}, reason: two of them...`, 'Closed 2 connections']);
+      const all = await run('-p', vhost, 'close_all_connections', 'the rest');
+      expect(all.lines).toEqual([`Closing all connections in vhost ${vhost}, reason: the rest...`, 'Closed 1 connections']);
+      const events = await Promise.all(inVhost.map((x) => x.closed));
+      expect(events.map((e) => e.code)).toEqual([320, 320, 320]);
+      expect(events.map((e) => /two of them|the rest/.exec(e.message)?.[0]).sort()).toEqual(['the rest', 'two of them', 'two of them']);
+      // the other vhost's connection is still open; --global closes it too
+      await (await elsewhere.c.createChannel()).close();
+      const global = await run('close_all_connections', '--global', 'everyone');
+      expect(global.lines[0]).toMatch(/^Closing all connections to node \S+ \(across all vhosts\), reason: everyone\.\.\.$/);
+      expect((await elsewhere.closed).code).toBe(320);
+    }, 60_000);
+
     it('a user without the administrator tag is told which tag it lacks', async () => {
       const user = uniq('watcher');
       await m.api('PUT', `/api/users/${user}`, { password: 'p', tags: 'monitoring' });
@@ -336,6 +422,24 @@ describe('warren --management-port', () => {
     }
     const after = await ctl(['--url', `http://guest:guest@127.0.0.1:${port}`, 'status']);
     expect(after.code).toBe(1);
+  });
+
+  it('await_startup waits for a broker that starts later, and gives up after --timeout', async () => {
+    const port = await freePort();
+    const waiting = ctl(['--url', `http://guest:guest@127.0.0.1:${port}`, 'await_startup', '--timeout', '60']);
+    await new Promise((r) => setTimeout(r, 1000));
+    const child = spawn(process.execPath, [MAIN, '--port', '0', '--host', '127.0.0.1', '--workers', '0', '--in-memory', '--management-port', String(port)]);
+    try {
+      const waited = await waiting;
+      expect([waited.code, waited.stdout, waited.stderr]).toEqual([0, '', '']);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+    const started = Date.now();
+    const nobody = await ctl(['--url', `http://guest:guest@127.0.0.1:${port}`, 'await_startup', '-t', '1']);
+    expect([nobody.code, nobody.stderr]).toEqual([1, expect.stringContaining('cannot reach the management API')]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   });
 
   it('a management port in use, asked for, is one line and exit code 1', async () => {
