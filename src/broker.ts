@@ -42,7 +42,7 @@ import { connectionLog, log } from './log/logger.js';
 import { LogExchange } from './log/log-exchange.js';
 import { Firehose } from './log/firehose.js';
 import { WaitFor } from './rig/wait-for.js';
-import { Faults } from './rig/faults.js';
+import { Faults, SHUTDOWN_FORCED } from './rig/faults.js';
 import { Observers, type ObservedEvent, type ObservedEvents } from './rig/observers.js';
 import { OutputScheduler } from './acceptor/output-scheduler.js';
 import { readU32LE } from './protocol/uint32.js';
@@ -173,6 +173,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   readonly access = new AccessControl();
   /** true while the users are the options' defaults: definitions that bring users replace them */
   private defaultUsers = true;
+  /** between stopApp() and startApp() (rabbitmqctl stop_app, start_app) */
+  appStopped = false;
   readonly links: ShardLink[];
   /** basic.qos global=true: each limit shared by its channel's consumers on every shard */
   readonly channelLimits = new ChannelLimits();
@@ -242,10 +244,16 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     const disk = new DiskFree(this.options.dataDir ?? null, diskFreeLimitBytes(this.options.diskFreeLimit));
     this.alarms = new ResourceAlarm(watermark, this.links, this.connections, disk);
     this.vhost('/');
+    this.addDefaultUsers();
+  }
+
+  /** The options' users, administrators with full access to '/'. */
+  private addDefaultUsers(): void {
     for (const [name, password] of Object.entries(this.options.users)) {
       this.access.putUser(name, { password }, ['administrator']);
       this.access.setPermissions(name, '/', { configure: '.*', write: '.*', read: '.*' });
     }
+    this.defaultUsers = true;
   }
 
   /** The vhost's service, created on first use. */
@@ -272,14 +280,18 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       const defs = readDefinitions(path);
       if (defs !== null) await this.replay(defs, path);
     }
-    const extra = this.options.definitions;
-    // Checked whole before any of it is applied: a bad file changes nothing.
-    if (typeof extra === 'string') await this.replay(loadDefinitions(extra), extra);
-    else if (extra !== undefined) await this.replay(checkedDefinitions(extra), 'definitions');
+    await this.loadDefinitionsOption();
     if (path === undefined) return;
     this.definitions = new DefinitionsFile(path, () => exportDefinitions(this.vhosts.values(), this.access, true));
     // What the --definitions file added is kept, as RabbitMQ keeps what it loads.
-    if (extra !== undefined) this.definitions.changed();
+    if (this.options.definitions !== undefined) this.definitions.changed();
+  }
+
+  /** The --definitions file (or object), checked whole before any of it is applied: a bad file changes nothing. */
+  private async loadDefinitionsOption(): Promise<void> {
+    const extra = this.options.definitions;
+    if (typeof extra === 'string') await this.replay(loadDefinitions(extra), extra);
+    else if (extra !== undefined) await this.replay(checkedDefinitions(extra), 'definitions');
   }
 
   private async replay(defs: Definitions, path: string): Promise<void> {
@@ -581,6 +593,37 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     await Promise.all(services.map((service) => service.reset()));
   }
 
+  /**
+   * rabbitmqctl stop_app: every client is closed with 320 and RabbitMQ's shutdown
+   * text, new ones are refused (reset) until startApp(). The management API stays.
+   */
+  async stopApp(): Promise<void> {
+    this.appStopped = true;
+    await this.disconnectAll(SHUTDOWN_FORCED);
+  }
+
+  /** rabbitmqctl start_app: clients are accepted again. */
+  startApp(): void {
+    this.appStopped = false;
+  }
+
+  /**
+   * rabbitmqctl reset, once the app is stopped: a new node's state, as
+   * RabbitMQ's. Every vhost is deleted (queues, messages, exchanges,
+   * policies, limits) and '/' made again, users and permissions are the
+   * options' defaults again, and the --definitions file is applied again, as
+   * RabbitMQ imports its definitions when it starts.
+   */
+  async resetNode(): Promise<void> {
+    if (!this.appStopped) throw new Error('the broker is running: stop it first (stop_app)');
+    for (const name of [...this.vhosts.keys()]) await this.deleteVHost(name);
+    for (const user of this.access.listUsers()) this.access.deleteUser(user.name);
+    this.vhost('/');
+    this.addDefaultUsers();
+    await this.loadDefinitionsOption();
+    this.definitions?.changed();
+  }
+
   /** RabbitMQ's set_disk_free_limit: bytes, or bytes with a unit ("1GB"); in memory it is only shown. */
   setDiskFreeLimit(limit: number | string): void {
     this.alarms.setDiskFreeLimit(diskFreeLimitBytes(limit));
@@ -644,7 +687,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   }
 
   private accept(socket: net.Socket): void {
-    if (this.failure !== null || this.closing !== null || this.faults.refusing === 'reset') {
+    if (this.failure !== null || this.closing !== null || this.appStopped || this.faults.refusing === 'reset') {
       socket.destroy();
       return;
     }

@@ -26,6 +26,7 @@ ${ACCESS_USAGE}
 ${POLICY_USAGE}
   export_definitions FILE (- = stdout)   import_definitions FILE   status   await_startup [--timeout S] (default 300)
   reset [-p VHOST] [--keep-connections]  (test rigs: every queue, message, exchange, binding and policy goes; clients closed with 320)
+  stop_app   start_app   (between them reset is rabbitmqctl's: users, vhosts and all as a new broker's)
 ${FAULT_USAGE}`;
 
 const DEFAULT_URL = 'http://guest:guest@127.0.0.1:15672';
@@ -343,9 +344,19 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
     case 'await_startup':
       if (args.length !== 0) throw usage('await_startup takes no arguments');
       return awaitStartup(api, o.timeout);
+    case 'stop_app':
+    case 'start_app': {
+      if (args.length !== 0) throw usage(`${command} takes no arguments`);
+      const [{ name }] = (await api.request('GET', '/api/nodes')) as { name: string }[];
+      info(command === 'stop_app' ? `Stopping rabbit application on node ${name} ...` : `Starting node ${name} ...`);
+      await api.request('POST', command === 'stop_app' ? '/api/warren/stop-app' : '/api/warren/start-app', {});
+      return;
+    }
     case 'reset': {
       if (args.length !== 0) throw usage('reset takes no arguments (-p VHOST for one vhost)');
-      info(`Resetting ${o.vhostGiven ? `vhost '${o.vhost}'` : 'every vhost'} ...`);
+      const [node] = (await api.request('GET', '/api/nodes')) as { name: string; running: boolean }[];
+      if (!node.running) info(`Resetting node ${node.name} ...`);
+      else info(`Resetting ${o.vhostGiven ? `vhost '${o.vhost}'` : 'every vhost'} ...`);
       const body = { ...(o.vhostGiven ? { vhost: o.vhost } : {}), keep_connections: o.keepConnections };
       await api.request('POST', '/api/warren/reset', body, {}, `vhost '${o.vhost}'`);
       return;

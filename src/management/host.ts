@@ -54,6 +54,11 @@ export interface ManagementHost {
   /** the test rig's reset and faults (/api/warren/...) */
   reset(options: ResetOptions): Promise<void>;
   readonly faults: Faults;
+  /** rabbitmqctl stop_app, start_app and reset (of a stopped broker) */
+  readonly appStopped: boolean;
+  stopApp(): Promise<void>;
+  startApp(): void;
+  resetNode(): Promise<void>;
 }
 
 /** Where the AMQP listeners are, for /api/overview's listeners and the health checks. */

@@ -112,7 +112,7 @@ export function overviewRoutes(api: Api, route: Route): void {
     return {
       name: api.node,
       type: 'disc',
-      running: true,
+      running: !api.host.appStopped,
       os_pid: String(process.pid),
       uptime: Date.now() - api.startedAt,
       mem_used: alarms.used(),

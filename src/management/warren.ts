@@ -1,6 +1,7 @@
 /**
  * warren's own test-rig endpoints, for administrators only: POST
- * /api/warren/reset and /api/warren/faults/* (see src/rig/faults.ts). Bodies
+ * /api/warren/reset, /api/warren/stop-app and start-app (rabbitmqctl's
+ * stop_app, start_app) and /api/warren/faults/* (see src/rig/faults.ts). Bodies
  * are JSON objects with snake_case fields: a filter (`user`, `vhost`, `name`
  * = the client's connection_name) and the fault's options.
  */
@@ -16,8 +17,24 @@ export function warrenRoutes(api: Api, route: Route): void {
   admin('POST', '/api/warren/reset', async (req) => {
     const body = objectBody(req);
     const vhost = optionalString(body, 'vhost');
+    // Stopped (stop-app), rabbitmqctl's reset: the whole node as new.
+    if (host.appStopped) {
+      if (vhost !== undefined) throw badRequest('a stopped broker is reset whole: no vhost');
+      await host.resetNode();
+      return noContent();
+    }
     if (vhost !== undefined && !host.vhosts.has(vhost)) throw new HttpError(404, 'not_found', `no vhost '${vhost}'`);
     await host.reset({ vhost, keepConnections: boolField(body, 'keep_connections', false) });
+    return noContent();
+  });
+  admin('POST', '/api/warren/stop-app', async (req) => {
+    objectBody(req);
+    await host.stopApp();
+    return noContent();
+  });
+  admin('POST', '/api/warren/start-app', (req) => {
+    objectBody(req);
+    host.startApp();
     return noContent();
   });
 

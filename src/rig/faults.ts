@@ -49,8 +49,8 @@ export interface RestartOptions {
 }
 
 const BLOCKED_REASON = 'blocked by a test fault';
-/** What RabbitMQ's clients hear when it stops. */
-const RESTARTING = new AmqpError(ReplyCode.CONNECTION_FORCED, "broker forced connection closure with reason 'shutdown'", 0, 0, true);
+/** What RabbitMQ's clients hear when it stops (stop_app, a restart). */
+export const SHUTDOWN_FORCED = new AmqpError(ReplyCode.CONNECTION_FORCED, "broker forced connection closure with reason 'shutdown'", 0, 0, true);
 
 export class Faults {
   /** set while new connections are refused, and how */
@@ -124,7 +124,7 @@ export class Faults {
   async restart(options: RestartOptions = {}): Promise<void> {
     const upAt = Date.now() + (options.downMs ?? 0);
     this.refuseConnections({ mode: 'reset' });
-    await this.broker.disconnectAll(RESTARTING);
+    await this.broker.disconnectAll(SHUTDOWN_FORCED);
     await Promise.all([...this.broker.vhosts.values()].map((service) => service.dropTransient()));
     // A timer may fire a millisecond before Date.now() reaches its end (libuv's loop clock lags it): wait again then.
     while (Date.now() < upAt) await new Promise((resolve) => setTimeout(resolve, upAt - Date.now()));

@@ -33,3 +33,44 @@ describe.each(MODES)('warren ctl reset ($name)', ({ workers }) => {
     expect(await run('-p', 'missing', 'reset')).toMatchObject({ code: 1 });
   });
 });
+
+// rabbitmqctl's idiom between test runs: stop_app, reset, start_app (checked against RabbitMQ 3.10.8's lines and effects).
+describe.each(MODES)('warren ctl stop_app, reset, start_app ($name)', ({ workers }) => {
+  const m = managedBroker(workers);
+  const run = (...args: string[]) => ctl(['--url', `http://guest:guest@127.0.0.1:${m.broker.managementPort}`, ...args]);
+
+  it('stop_app closes clients with RabbitMQ\'s 320 and refuses new ones; reset then makes a new broker; start_app serves again', async () => {
+    const b = m.broker.broker;
+    b.addVHost('left-over');
+    b.putUser('left-over-user', { password: 'p' });
+    b.setUserLimits('guest', { maxChannels: 5 });
+    const conn = await connect(m.broker.url);
+    const ch = await channel(conn);
+    await ch.assertQueue('durable-q', { durable: true });
+    ch.sendToQueue('durable-q', Buffer.from('m'), { persistent: true });
+    await ch.checkQueue('durable-q');
+    const node = (await m.api('GET', '/api/overview')).body.node;
+
+    const closed = nextEvent(conn, 'close');
+    expect(await run('stop_app')).toMatchObject({ code: 0, stdout: `Stopping rabbit application on node ${node} ...\n` });
+    const close = reason(await closed);
+    expect(close).toEqual({ code: 320, text: "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'" });
+    await expect(connect(m.broker.url)).rejects.toThrow();
+    expect((await m.api('GET', '/api/nodes')).body[0].running).toBe(false);
+
+    expect(await run('reset')).toMatchObject({ code: 0, stdout: `Resetting node ${node} ...\n` });
+    expect(await m.api('POST', '/api/warren/reset', { vhost: '/' })).toMatchObject({ status: 400 });
+    expect(await run('start_app')).toMatchObject({ code: 0, stdout: `Starting node ${node} ...\n` });
+
+    // A new broker's state: '/' only, guest only (no limits, full access to '/'), no queue.
+    expect((await m.api('GET', '/api/vhosts')).body.map((v: any) => v.name)).toEqual(['/']);
+    expect((await m.api('GET', '/api/users')).body.map((u: any) => [u.name, u.tags, u.limits])).toEqual([['guest', ['administrator'], {}]]);
+    expect((await m.api('GET', '/api/nodes')).body[0].running).toBe(true);
+    const fresh = await connect(m.broker.url);
+    await expect((await channel(fresh)).checkQueue('durable-q')).rejects.toThrow(/404/);
+    for (let i = 0; i < 6; i++) await fresh.createChannel();
+    await fresh.close();
+    // Running, reset is the rig's again.
+    expect(await run('reset')).toMatchObject({ code: 0, stdout: 'Resetting every vhost ...\n' });
+  });
+});
