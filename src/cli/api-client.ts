@@ -19,6 +19,13 @@ export class LoginRefused extends Failure {}
 /** The API took the login but refused the user for its tags ("Not administrator user"). */
 export class TagRefused extends Failure {}
 
+/** A health check answered 503, with its body. */
+export class CheckFailed extends Failure {
+  constructor(readonly body: unknown) {
+    super(1, `health check failed: ${JSON.stringify(body)}`);
+  }
+}
+
 /** A usage error: exit 2. */
 export const usage = (message: string) => new Failure(2, `${message} (see warren ctl --help)`);
 
@@ -90,6 +97,16 @@ export class ApiClient {
     return (await this.send('PUT', path, body)).status;
   }
 
+  /** A health check: ok (200), or its 503's body; other refusals throw as request() does. */
+  async check(path: string): Promise<{ ok: boolean; body: unknown }> {
+    try {
+      return { ok: true, body: await this.request('GET', path) };
+    } catch (err) {
+      if (err instanceof CheckFailed) return { ok: false, body: err.body };
+      throw err;
+    }
+  }
+
   /** `missing` names what a 404 means ("queue 'q' in vhost '/'"). */
   async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, missing = 'the object'): Promise<unknown> {
     return (await this.send(method, path, body, headers, missing)).json;
@@ -118,6 +135,7 @@ export class ApiClient {
     if (res.status === 401 && json?.reason !== undefined && json.reason !== 'Login failed') throw new TagRefused(1, `${this.base}: refused: ${json.reason}`);
     if (res.status === 401) throw new LoginRefused(1, `${this.base}: login refused (check the user and password in --url)`);
     if (res.status === 404) throw new Failure(1, `${missing} not found`);
+    if (res.status === 503 && json?.status === 'failed') throw new CheckFailed(json);
     throw new Failure(1, `${res.status} ${json?.error ?? res.statusText}: ${json?.reason ?? text}`);
   }
 }

@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ACCESS_USAGE, accessCommand, type AccessFlags } from './access-command.js';
+import { DIAGNOSTICS_USAGE, diagnosticsCommand } from './diagnostics-command.js';
 import { FAULT_USAGE, FaultUsageError, faultRequest, type FaultFlags } from './fault-command.js';
 import { ApiClient, Failure, LoginRefused, TagRefused, usage } from './api-client.js';
 import { POLICY_USAGE, policyCommand } from './policy-command.js';
@@ -25,6 +26,7 @@ ${ACCESS_USAGE}
   close_all_connections [-p VHOST | --global] [--limit N] [--per-connection-delay MS] REASON
 ${POLICY_USAGE}
   export_definitions FILE (- = stdout)   import_definitions FILE   status   await_startup [--timeout S] (default 300)
+${DIAGNOSTICS_USAGE}
   reset [-p VHOST] [--keep-connections]  (test rigs: every queue, message, exchange, binding and policy goes; clients closed with 320)
   stop_app   start_app   (between them reset is rabbitmqctl's: users, vhosts and all as a new broker's)
 ${FAULT_USAGE}`;
@@ -287,6 +289,7 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
   }
   if (await accessCommand(api, command, args, o, info)) return;
   if (await policyCommand(api, command, args, o, info)) return;
+  if (await diagnosticsCommand(api, command, args, info)) return;
   const queuePath = () => {
     if (args.length !== 1) throw usage(`${command} takes one queue name`);
     return `/api/queues/${encodeURIComponent(o.vhost)}/${encodeURIComponent(args[0])}`;

@@ -442,6 +442,35 @@ describe('warren --management-port', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   });
 
+  it("rabbitmq-diagnostics' checks: ping, check_running (fails while stopped), the alarm checks (fail under an alarm), ports, vhosts", async () => {
+    const port = await freePort();
+    const url = `http://guest:guest@127.0.0.1:${port}`;
+    // A memory watermark below what the broker holds at start: the memory alarm is on.
+    const child = spawn(process.execPath, [MAIN, '--port', '0', '--host', '127.0.0.1', '--workers', '0', '--in-memory', '--management-port', String(port), '--memory-high-watermark', '1000000']);
+    try {
+      expect((await ctl(['--url', url, 'await_startup'])).code).toBe(0);
+      const node = JSON.parse((await ctl(['--url', url, '--formatter', 'json', 'status'])).stdout).overview.node;
+      expect((await ctl(['--url', url, 'ping'])).lines).toEqual(['Ping succeeded']);
+      expect((await ctl(['--url', url, 'check_running'])).lines).toEqual([`Checking if RabbitMQ is running on node ${node} ...`, `RabbitMQ on node ${node} is fully booted and running`]);
+      const ports = await ctl(['--url', url, 'check_port_connectivity']);
+      expect([ports.code, ports.lines[1]]).toEqual([0, expect.stringMatching(new RegExp(`^Successfully connected to ports \\d+, ${port} on node `))]);
+      expect((await ctl(['--url', url, 'check_virtual_hosts'])).code).toBe(0);
+      for (const check of ['check_local_alarms', 'check_alarms']) {
+        const alarmed = await ctl(['--url', url, check]);
+        expect([check, alarmed.code, alarmed.stderr.trim()]).toEqual([check, 1, `warren ctl: Node ${node} reported alarms: memory`]);
+      }
+      expect((await ctl(['--url', url, 'stop_app'])).code).toBe(0);
+      const stopped = await ctl(['--url', url, 'check_running']);
+      expect([stopped.code, stopped.stderr.trim()]).toEqual([1, `warren ctl: RabbitMQ on node ${node} is not running or has not fully booted yet`]);
+      expect((await ctl(['--url', url, 'start_app'])).code).toBe(0);
+      expect((await ctl(['--url', url, 'check_running'])).code).toBe(0);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+    expect((await ctl(['--url', url, 'ping'])).code).toBe(1);
+  }, 60_000);
+
   it('a management port in use, asked for, is one line and exit code 1', async () => {
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
