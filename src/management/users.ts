@@ -179,56 +179,61 @@ export function userRoutes(api: Api, route: Route): void {
     return noContent();
   }, ADMIN);
 
-  // --- user limits ---
-  const userLimits = (u: User) => userLimitsToJson(u.limits);
-  const userLimitsReply = (u: User) => (Object.keys(userLimits(u)).length === 0 ? [] : [{ user: u.name, value: userLimits(u) }]);
-  route('GET', '/api/user-limits', () => access.listUsers().flatMap(userLimitsReply), ADMIN);
-  route('GET', '/api/user-limits/:user', (req) => userLimitsReply(user(req)), ADMIN);
-  route('PUT', '/api/user-limits/:user/:limit', (req) => {
-    const found = access.user(param(req, 'user'));
-    if (found === undefined) throw badRequest(`no user '${param(req, 'user')}'`); // RabbitMQ: 400 no_such_user
-    let limits;
-    try {
-      limits = userLimitsFromJson({ ...userLimits(found), [param(req, 'limit')]: objectBody(req).value }, 'user-limits');
-    } catch (err: any) {
-      throw badRequest(err.message);
-    }
-    api.host.setUserLimits(found.name, limits);
-    return noContent();
-  }, ADMIN);
-  // An unknown limit's DELETE changes nothing (204), as RabbitMQ's.
-  route('DELETE', '/api/user-limits/:user/:limit', (req) => {
-    const found = user(req);
-    const { [param(req, 'limit')]: _, ...rest } = userLimits(found);
-    api.host.setUserLimits(found.name, userLimitsFromJson(rest, 'user-limits'));
-    return noContent();
-  }, ADMIN);
-
-  // --- vhost limits ---
-  const limitsJson = (vhost: string, limits: object) => ({ vhost, value: limitsToJson(limits) });
-  route('GET', '/api/vhost-limits', (req) =>
-    [...api.host.vhosts.values()].filter((s) => Object.keys(limitsToJson(s.limits)).length > 0 && req.sees(s.name)).map((s) => limitsJson(s.name, s.limits)));
-  route('GET', '/api/vhost-limits/:vhost', (req) => {
-    const service = api.service(req.params.vhost);
-    return Object.keys(limitsToJson(service.limits)).length === 0 ? [] : [limitsJson(service.name, service.limits)];
+  // --- user and vhost limits ---
+  limitRoutes(route, '/api/user-limits', 'user', ADMIN, {
+    list: () => access.listUsers(),
+    find: (req, forPut) => {
+      const found = access.user(param(req, 'user'));
+      // RabbitMQ: a PUT for no such user is 400 no_such_user, a GET 404
+      if (found === undefined) throw forPut ? badRequest(`no user '${param(req, 'user')}'`) : notFound();
+      return found;
+    },
+    name: (u) => u.name,
+    limits: (u) => userLimitsToJson(u.limits),
+    set: (u, limits) => api.host.setUserLimits(u.name, userLimitsFromJson(limits, 'user-limits')),
   });
-  route('PUT', '/api/vhost-limits/:vhost/:limit', (req) => {
-    const service = api.service(req.params.vhost);
-    const limit = param(req, 'limit');
-    const value = objectBody(req).value;
-    let limits;
+  limitRoutes(route, '/api/vhost-limits', 'vhost', undefined, {
+    list: (req) => [...api.host.vhosts.values()].filter((s) => req.sees(s.name)),
+    find: (req) => api.service(req.params.vhost),
+    name: (s) => s.name,
+    limits: (s) => limitsToJson(s.limits),
+    set: (s, limits) => api.host.setVHostLimits(s.name, limitsFromJson(limits, 'vhost-limits')),
+  });
+}
+
+/** What limitRoutes needs of users or vhosts. */
+interface Limited<T> {
+  list(req: ApiRequest): T[];
+  /** the one the path names; `forPut`: for a PUT, whose refusal may differ */
+  find(req: ApiRequest, forPut: boolean): T;
+  name(o: T): string;
+  limits(o: T): Record<string, number>;
+  /** throws an Error saying what is wrong with them */
+  set(o: T, limits: Record<string, unknown>): void;
+}
+
+/**
+ * RabbitMQ's limits endpoints, alike for users and vhosts: GET all that have
+ * limits, GET one, PUT ({"value": n}) and DELETE one limit (an unknown one's
+ * DELETE changes nothing: 204, as RabbitMQ's). Changes are for administrators.
+ */
+function limitRoutes<T>(route: Route, base: string, key: 'user' | 'vhost', readLevel: typeof ADMIN | undefined, kind: Limited<T>): void {
+  const reply = (o: T) => (Object.keys(kind.limits(o)).length === 0 ? [] : [{ [key]: kind.name(o), value: kind.limits(o) }]);
+  route('GET', base, (req) => kind.list(req).flatMap(reply), readLevel);
+  route('GET', `${base}/:${key}`, (req) => reply(kind.find(req, false)), readLevel);
+  route('PUT', `${base}/:${key}/:limit`, (req) => {
+    const o = kind.find(req, true);
     try {
-      limits = limitsFromJson({ ...limitsToJson(service.limits), [limit]: value }, 'vhost-limits');
+      kind.set(o, { ...kind.limits(o), [param(req, 'limit')]: objectBody(req).value });
     } catch (err: any) {
       throw badRequest(err.message);
     }
-    api.host.setVHostLimits(service.name, limits);
     return noContent();
   }, ADMIN);
-  route('DELETE', '/api/vhost-limits/:vhost/:limit', (req) => {
-    const service = api.service(req.params.vhost);
-    const { [param(req, 'limit')]: _, ...rest } = limitsToJson(service.limits);
-    api.host.setVHostLimits(service.name, limitsFromJson(rest, 'vhost-limits'));
+  route('DELETE', `${base}/:${key}/:limit`, (req) => {
+    const o = kind.find(req, false);
+    const { [param(req, 'limit')]: _, ...rest } = kind.limits(o);
+    kind.set(o, rest);
     return noContent();
   }, ADMIN);
 }
