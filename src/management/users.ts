@@ -194,7 +194,11 @@ export function userRoutes(api: Api, route: Route): void {
   });
   limitRoutes(route, '/api/vhost-limits', 'vhost', undefined, {
     list: (req) => [...api.host.vhosts.values()].filter((s) => req.sees(s.name)),
-    find: (req) => api.service(req.params.vhost),
+    find: (req, forPut) => {
+      // RabbitMQ: a PUT for no such vhost is 404 not_found, vhost_not_found
+      if (forPut && !vhostExists(req)) throw new HttpError(404, 'not_found', 'vhost_not_found');
+      return api.service(req.params.vhost);
+    },
     name: (s) => s.name,
     limits: (s) => limitsToJson(s.limits),
     set: (s, limits) => api.host.setVHostLimits(s.name, limitsFromJson(limits, 'vhost-limits')),

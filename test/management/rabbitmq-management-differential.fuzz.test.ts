@@ -6,7 +6,7 @@
  * and an operator policy on them, read back queues, exchanges, bindings and policies) must get the same status codes and the same values
  * in the fields both fill in at once (names, flags, arguments, routing, the
  * messages a get returns with their properties and counts); and the same for
- * vhosts, users and permissions. Statistics are
+ * vhosts, users, permissions and user and vhost limits. Statistics are
  * not compared: RabbitMQ gathers them every few seconds. Nor is the hash in
  * the properties key of a binding with arguments (RabbitMQ's is erlang:phash2
  * of the Erlang term); a client takes it from a listing. Skipped unless
@@ -47,7 +47,7 @@ type Request = {
   method: string;
   path: string;
   body?: unknown;
-  what: 'queue' | 'exchange' | 'bindings' | 'messages' | 'policy' | 'vhost' | 'user' | 'permission' | 'permissions' | 'none';
+  what: 'queue' | 'exchange' | 'bindings' | 'messages' | 'policy' | 'vhost' | 'user' | 'permission' | 'permissions' | 'limits' | 'none';
 };
 const enc = encodeURIComponent;
 const queuePath = (i: number) => `/api/queues/%2F/${enc(QUEUES[i]!)}`;
@@ -147,6 +147,13 @@ const vhostPath = (v: number) => `/api/vhosts/${enc(VHOSTS[v]!)}`;
 const userPath = (u: number) => `/api/users/${enc(USERS[u]!)}`;
 const permissionsPath = (v: number, u: number) => `/api/permissions/${enc(VHOSTS[v]!)}/${enc(USERS[u]!)}`;
 const pattern = fc.constantFrom('.*', '', '^amq\\.', 'a|b', '(', '[');
+/** A user's or vhost's limit (the broker's own user and vhost too), under any of the names. */
+const limitPath = (users: fc.Arbitrary<number>, vhosts: fc.Arbitrary<number>) => fc.oneof(
+  fc.record({ u: users, limit: fc.constantFrom('max-connections', 'max-channels', 'max-queues') })
+    .map(({ u, limit }) => `/api/user-limits/${enc(USERS[u]!)}/${limit}`),
+  fc.record({ v: vhosts, limit: fc.constantFrom('max-connections', 'max-queues', 'max-channels') })
+    .map(({ v, limit }) => `/api/vhost-limits/${enc(VHOSTS[v]!)}/${limit}`),
+);
 const access: fc.Arbitrary<Request> = fc.oneof(
   // the broker's own vhost and user stay: their deletes are left out
   fc.record({ v: fc.integer({ min: 0, max: 1 }), description: fc.option(fc.constantFrom('', 'test vhost'), { nil: undefined }), tags: fc.option(fc.constantFrom('', 'a,b', 'x'), { nil: undefined }), tracing: fc.option(fc.constantFrom<unknown>(true, false, 'yes'), { nil: undefined }) }, { requiredKeys: ['v'] })
@@ -166,6 +173,13 @@ const access: fc.Arbitrary<Request> = fc.oneof(
   fc.record({ v: vhostIndex, u: userIndex }).map(({ v, u }) => ({ method: 'GET', path: permissionsPath(v, u), what: 'permission' as const })),
   userIndex.map((u) => ({ method: 'GET', path: `${userPath(u)}/permissions`, what: 'permissions' as const })),
   vhostIndex.map((v) => ({ method: 'GET', path: `${vhostPath(v)}/permissions`, what: 'permissions' as const })),
+  // user and vhost limits: valid and invalid names and values, of objects that may not exist
+  fc.record({ path: limitPath(userIndex, vhostIndex), value: fc.constantFrom<unknown>(0, 5, -1, 1.5, '5', undefined) })
+    .map(({ path, value }) => ({ method: 'PUT', path, body: value === undefined ? {} : { value }, what: 'none' as const })),
+  // only guest's and '/': RabbitMQ 3.10.8 answers 500 to a DELETE for a user or vhost that does not exist
+  limitPath(fc.constant(2), fc.constant(2)).map((path) => ({ method: 'DELETE', path, what: 'none' as const })),
+  fc.oneof(userIndex.map((u) => `/api/user-limits/${enc(USERS[u]!)}`), vhostIndex.map((v) => `/api/vhost-limits/${enc(VHOSTS[v]!)}`))
+    .map((path) => ({ method: 'GET', path, what: 'limits' as const })),
 );
 
 /** One vhost and one user to start from. */
@@ -212,6 +226,8 @@ function comparable(r: Request, status: number, body: any): string {
       return `${status} ${JSON.stringify(pick(body, ['name', 'tags', 'hashing_algorithm', 'limits']))}`;
     case 'permission':
       return `${status} ${JSON.stringify(pick(body, ['user', 'vhost', 'configure', 'write', 'read']))}`;
+    case 'limits':
+      return `${status} ${JSON.stringify(sorted(body))}`;
     case 'permissions':
       // only the run's own vhosts and users: a RabbitMQ that other suites used has more
       return `${status} ${(body as any[]).filter((b) => VHOSTS.includes(b.vhost) && USERS.includes(b.user)).map((b) => JSON.stringify(pick(b, ['user', 'vhost', 'configure', 'write', 'read']))).sort().join(' ')}`;
@@ -273,6 +289,8 @@ async function ledger(url: string, requests: Request[]): Promise<string[]> {
     await call(origin, auth, { method: 'DELETE', path: operatorPolicyPath, what: 'none' });
     for (const q of QUEUES) await call(origin, auth, { method: 'DELETE', path: `/api/queues/%2F/${enc(q)}`, what: 'none' });
     for (const x of EXCHANGES.slice(0, 2)) await call(origin, auth, { method: 'DELETE', path: `/api/exchanges/%2F/${enc(x)}`, what: 'none' });
+    for (const limit of ['max-connections', 'max-channels']) await call(origin, auth, { method: 'DELETE', path: `/api/user-limits/guest/${limit}`, what: 'none' });
+    for (const limit of ['max-connections', 'max-queues']) await call(origin, auth, { method: 'DELETE', path: `/api/vhost-limits/%2F/${limit}`, what: 'none' });
     for (const u of [0, 1]) await call(origin, auth, { method: 'DELETE', path: userPath(u), what: 'none' });
     for (const v of [0, 1]) await forgetVHost(origin, auth, vhostPath(v));
   }
