@@ -37,6 +37,7 @@ import { AccessControl, type Credentials, type PermissionSpec, type TopicPermiss
 import { applyAccessDefinitions } from './definitions/access-definitions.js';
 import type { VHostLimits } from './vhost/vhost-limits.js';
 import type { VHostMetadata } from './vhost/vhost-metadata.js';
+import { AuthAttempts } from './auth/auth-attempts.js';
 import { reached, type UserLimits } from './auth/user-limits.js';
 import { connectionLog, log } from './log/logger.js';
 import { LogExchange } from './log/log-exchange.js';
@@ -175,6 +176,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   private defaultUsers = true;
   /** between stopApp() and startApp() (rabbitmqctl stop_app, start_app) */
   appStopped = false;
+  /** logins by protocol, for /api/auth/attempts */
+  readonly authAttempts = new AuthAttempts();
   readonly links: ShardLink[];
   /** basic.qos global=true: each limit shared by its channel's consumers on every shard */
   readonly channelLimits = new ChannelLimits();

@@ -97,6 +97,7 @@ export class Handshake {
       authenticationFailureClose: caps?.authentication_failure_close === true,
     };
     const user = this.authenticate(a.mechanism, a.response);
+    this.conn.broker.authAttempts.record('amqp091', user !== null);
     if (user === null) {
       connectionLog.warning(`connection ${this.conn.id} (${this.conn.name}): ACCESS_REFUSED - ${a.mechanism} login refused: ${this.claimed} - invalid credentials`);
       const text = `ACCESS_REFUSED - Login was refused using authentication mechanism ${a.mechanism}. For details see the broker logfile.`;

@@ -8,6 +8,7 @@ import type { InternalConfirms } from '../acceptor/internal-confirms.js';
 import type { ShardLink } from '../acceptor/shard-link.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import type { AccessControl, Credentials, PermissionSpec, TopicPermissionSpec } from '../auth/access-control.js';
+import type { AuthAttempts } from '../auth/auth-attempts.js';
 import type { UserLimits } from '../auth/user-limits.js';
 import type { VHostLimits } from '../vhost/vhost-limits.js';
 import type { VHostMetadata } from '../vhost/vhost-metadata.js';
@@ -54,6 +55,7 @@ export interface ManagementHost {
   /** the test rig's reset and faults (/api/warren/...) */
   reset(options: ResetOptions): Promise<void>;
   readonly faults: Faults;
+  readonly authAttempts: AuthAttempts;
   /** rabbitmqctl stop_app, start_app and reset (of a stopped broker) */
   readonly appStopped: boolean;
   stopApp(): Promise<void>;

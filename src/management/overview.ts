@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import os from 'node:os';
 import { RABBITMQ_VERSION, VERSION } from '../version.js';
 import type { Api, Route } from './api.js';
-import { HttpError, badRequest, notFound, type ApiRequest } from './http.js';
+import { HttpError, badRequest, noContent, notFound, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
 import { QUEUE_MESSAGE_STATS, addTotals, depthFields, details, messageStatsJson, queueTotals, vhostChannelTotals, type QueueCounters } from './stats.js';
 import { publish } from '../acceptor/internal-publish.js';
@@ -183,6 +183,23 @@ export function overviewRoutes(api: Api, route: Route): void {
   });
 
   route('GET', '/api/cluster-name', () => ({ name: api.node }));
+
+  // Logins by protocol; by source address RabbitMQ tracks only when configured to (off by default), as here.
+  const attempts = (req: ApiRequest) => {
+    if (req.params.node !== api.node) throw notFound();
+    return api.host.authAttempts;
+  };
+  route('GET', '/api/auth/attempts/:node', (req) => attempts(req).toJson(), 'monitoring');
+  route('GET', '/api/auth/attempts/:node/source', (req) => {
+    attempts(req);
+    return [];
+  }, 'monitoring');
+  for (const path of ['/api/auth/attempts/:node', '/api/auth/attempts/:node/source']) {
+    route('DELETE', path, (req) => {
+      attempts(req).clear();
+      return noContent();
+    }, 'monitoring');
+  }
   // The management UI's plugins; warren has none.
   route('GET', '/api/extensions', () => []);
 

@@ -103,9 +103,16 @@ export class ManagementServer {
       }
       throw notFound();
     }
-    const user = this.authenticate(req);
     const { level } = found.store as { level: Level };
-    const grant = authorise(this.api.host.access, user, method, level, found.params.vhost);
+    let user: string | undefined;
+    let grant: ReturnType<typeof authorise> | undefined;
+    try {
+      user = this.authenticate(req);
+      grant = authorise(this.api.host.access, user, method, level, found.params.vhost);
+    } finally {
+      // As RabbitMQ's: a request refused for its user's tags is a failed attempt too.
+      this.api.host.authAttempts.record('http', grant !== undefined);
+    }
     const text = await readBody(req, this.maxBody);
     let body: unknown;
     if (text.trim() !== '') {

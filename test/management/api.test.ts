@@ -155,6 +155,23 @@ for (const mode of MODES) {
       expect(all.body.vhosts).toEqual((await m.api('GET', '/api/definitions')).body.vhosts);
     });
 
+    it('/api/auth/attempts counts AMQP logins and API requests by protocol, failures apart; DELETE resets', async () => {
+      const node = (await m.api('GET', '/api/overview')).body.node;
+      const path = `/api/auth/attempts/${enc(node)}`;
+      expect((await m.api('DELETE', path)).status).toBe(204);
+      expect((await m.api('GET', path, undefined, { auth: basic('guest', 'wrong') })).status).toBe(401);
+      await (await connect(m.broker.url)).close();
+      await expect(connect(m.broker.url.replace('guest:guest', 'guest:wrong'))).rejects.toThrow();
+      const counts = (await m.api('GET', path)).body;
+      expect(counts).toEqual(expect.arrayContaining([
+        { protocol: 'http', auth_attempts: 2, auth_attempts_failed: 1, auth_attempts_succeeded: 1 },
+        { protocol: 'amqp091', auth_attempts: 2, auth_attempts_failed: 1, auth_attempts_succeeded: 1 },
+      ]));
+      expect(counts).toHaveLength(2);
+      expect((await m.api('GET', `${path}/source`)).body).toEqual([]);
+      expect((await m.api('GET', '/api/auth/attempts/rabbit%40elsewhere')).status).toBe(404);
+    });
+
     it('pages, filters by name (substring or regex), sorts and picks columns', async () => {
       const prefix = uniq('page');
       for (let i = 1; i <= 7; i++) await m.api('PUT', `/api/queues/%2F/${prefix}-${i}`, { durable: false, arguments: { 'x-max-length': i } });
