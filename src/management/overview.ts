@@ -183,6 +183,8 @@ export function overviewRoutes(api: Api, route: Route): void {
   });
 
   route('GET', '/api/cluster-name', () => ({ name: api.node }));
+  // Queue leaders spread over a cluster's nodes: here there is one node.
+  route('POST', '/api/rebalance/queues', () => noContent(), 'administrator');
 
   // Logins by protocol; by source address RabbitMQ tracks only when configured to (off by default), as here.
   const attempts = (req: ApiRequest) => {

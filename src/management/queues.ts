@@ -74,6 +74,14 @@ export function queueRoutes(api: Api, route: Route): void {
     return noContent();
   });
 
+  // Mirror synchronisation: one node, no mirrors, nothing to do (RabbitMQ answers 204 for a queue without mirrors too).
+  route('POST', '/api/queues/:vhost/:name/actions', (req) => {
+    api.queue(req.params.vhost, req.params.name);
+    const action = objectBody(req).action;
+    if (action !== 'sync' && action !== 'cancel_sync') throw badRequest(`unknown action ${JSON.stringify(action)}`);
+    return noContent();
+  }, 'administrator');
+
   route('GET', '/api/queues/:vhost/:name/bindings', (req) => {
     const queue = api.queue(req.params.vhost, req.params.name);
     const service = api.service(queue.vhost);

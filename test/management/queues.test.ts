@@ -61,6 +61,16 @@ for (const mode of MODES) {
       }
     });
 
+    it('a queue\'s mirror actions and a rebalance are 204 (one node: nothing to do), an unknown action 400, no such queue 404', async () => {
+      const q = uniq('actions');
+      await m.api('PUT', `/api/queues/%2F/${enc(q)}`, {});
+      for (const action of ['sync', 'cancel_sync']) expect((await m.api('POST', `/api/queues/%2F/${enc(q)}/actions`, { action })).status).toBe(204);
+      expect((await m.api('POST', `/api/queues/%2F/${enc(q)}/actions`, { action: 'foo' })).status).toBe(400);
+      expect((await m.api('POST', `/api/queues/%2F/${enc(uniq('none'))}/actions`, { action: 'sync' })).status).toBe(404);
+      expect((await m.api('POST', '/api/rebalance/queues', {})).status).toBe(204);
+      await m.api('DELETE', `/api/queues/%2F/${enc(q)}`);
+    });
+
     it('PUT declares (201, then 204), obeys AMQP rules (400 inequivalent, 401 amq.*), DELETE honours if-empty and if-unused', async () => {
       const q = uniq('put');
       expect((await m.api('PUT', `/api/queues/%2F/${enc(q)}`, { durable: true, auto_delete: false, arguments: { 'x-max-length': 3 } })).status).toBe(201);
