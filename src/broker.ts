@@ -68,10 +68,12 @@ export interface BrokerOptions {
   /** shard worker threads; 0 runs the one shard inline; default `defaultWorkers()` */
   workers?: number;
   /**
-   * user name -> password, each with full access to vhost '/'; default
-   * guest/guest. Users a definitions file brings replace these.
+   * user name -> password, administrators with full access to the default
+   * vhost; default guest/guest. Users a definitions file brings replace these.
    */
   users?: Record<string, string>;
+  /** the vhost made at start, the default users' (RabbitMQ's default_vhost); default '/' */
+  defaultVHost?: string;
   /** let 'guest' log in from other hosts than this one (RabbitMQ: loopback_users = []); default false */
   allowRemoteGuest?: boolean;
   /** open client connections allowed on the node (RabbitMQ's connection_max); default no limit */
@@ -223,6 +225,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       port: options.port ?? 5672,
       workers,
       users: options.users ?? { guest: 'guest' },
+      defaultVHost: options.defaultVHost ?? '/',
       allowRemoteGuest: options.allowRemoteGuest ?? false,
       tls: options.tls,
       maxConnections: options.maxConnections ?? Infinity,
@@ -246,15 +249,15 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.firehose = new Firehose(this, this, (name) => this.vhosts.get(name)?.topology, topologies);
     const disk = new DiskFree(this.options.dataDir ?? null, diskFreeLimitBytes(this.options.diskFreeLimit));
     this.alarms = new ResourceAlarm(watermark, this.links, this.connections, disk);
-    this.vhost('/');
-    this.addDefaultUsers();
+    this.addDefaults();
   }
 
-  /** The options' users, administrators with full access to '/'. */
-  private addDefaultUsers(): void {
+  /** The default vhost, and the options' users: administrators with full access to it. */
+  private addDefaults(): void {
+    this.vhost(this.options.defaultVHost);
     for (const [name, password] of Object.entries(this.options.users)) {
       this.access.putUser(name, { password }, ['administrator']);
-      this.access.setPermissions(name, '/', { configure: '.*', write: '.*', read: '.*' });
+      this.access.setPermissions(name, this.options.defaultVHost, { configure: '.*', write: '.*', read: '.*' });
     }
     this.defaultUsers = true;
   }
@@ -613,16 +616,15 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   /**
    * rabbitmqctl reset, once the app is stopped: a new node's state, as
    * RabbitMQ's. Every vhost is deleted (queues, messages, exchanges,
-   * policies, limits) and '/' made again, users and permissions are the
-   * options' defaults again, and the --definitions file is applied again, as
-   * RabbitMQ imports its definitions when it starts.
+   * policies, limits) and every user; the default vhost and users are made
+   * again, and the --definitions file is applied again, as RabbitMQ imports
+   * its definitions when it starts.
    */
   async resetNode(): Promise<void> {
     if (!this.appStopped) throw new Error('the broker is running: stop it first (stop_app)');
     for (const name of [...this.vhosts.keys()]) await this.deleteVHost(name);
     for (const user of this.access.listUsers()) this.access.deleteUser(user.name);
-    this.vhost('/');
-    this.addDefaultUsers();
+    this.addDefaults();
     await this.loadDefinitionsOption();
     this.definitions?.changed();
   }

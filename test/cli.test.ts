@@ -83,6 +83,7 @@ describe('warren CLI', () => {
     ['a max message size over 512 MiB', ['--max-message-size', '4294967296'], /^warren: --max-message-size needs an integer from 1 to 536870912, got '4294967296'/],
     ['a fractional worker count', ['--workers', '1.5'], /^warren: --workers needs an integer from 0 to 1024, got '1.5'/],
     ['--data-dir with --in-memory', ['--data-dir', 'x', '--in-memory'], /^warren: --data-dir and --in-memory exclude each other \(see --help\)$/],
+    ['an empty --default-vhost', ['--default-vhost', ''], /^warren: --default-vhost must be 1 to 255 bytes, got '' \(see --help\)$/],
   ];
   for (const [what, args, expected] of usage) {
     it(`${what} is one line on stderr and exit code 2`, async () => {
@@ -115,6 +116,31 @@ describe('warren CLI', () => {
     expect(verbose.stdout).toContain("user 'guest' authenticated and granted access to vhost '/'");
     expect(verbose.stdout).toMatch(/warren: closing AMQP connection \d+ .*vhost: '\/', user: 'guest'/);
     expect(verbose.stderr).toMatch(/^warren: connection \d+ \(.*\): ACCESS_REFUSED - PLAIN login refused: user 'guest' - invalid credentials$/m);
+  });
+
+  it('RABBITMQ_DEFAULT_USER, _PASS and _VHOST (RabbitMQ\'s Docker image\'s) make that user and vhost instead of guest and /; the flags win', async () => {
+    const env = { ...freshDataDir(), RABBITMQ_DEFAULT_USER: 'app', RABBITMQ_DEFAULT_PASS: 's3cret', RABBITMQ_DEFAULT_VHOST: 'apps' };
+    const { child, port } = await startCli(['--in-memory', '--management-port', '0'], [], env);
+    try {
+      const conn = await amqp.connect(`amqp://app:s3cret@127.0.0.1:${port}/apps`);
+      const ch = await conn.createChannel();
+      await ch.assertQueue('declared-by-the-default-user'); // full permissions there
+      await conn.close();
+      await expect(amqp.connect(`amqp://guest:guest@127.0.0.1:${port}/apps`)).rejects.toThrow(/403|ACCESS_REFUSED|Handshake terminated/);
+      // '/' was not made: the login passes, connection.open is refused (530; amqplib shows no text)
+      await expect(amqp.connect(`amqp://app:s3cret@127.0.0.1:${port}/`)).rejects.toThrow('Expected ConnectionOpenOk; got <ConnectionClose channel:0>');
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+    const flagged = await startCli(['--in-memory', '--management-port', '0', '--default-user', 'cli-user', '--default-pass', 'pw', '--default-vhost', 'ci'], [], env);
+    try {
+      await (await amqp.connect(`amqp://cli-user:pw@127.0.0.1:${flagged.port}/ci`)).close();
+      await expect(amqp.connect(`amqp://app:s3cret@127.0.0.1:${flagged.port}/apps`)).rejects.toThrow();
+    } finally {
+      flagged.child.kill('SIGTERM');
+      await once(flagged.child, 'exit');
+    }
   });
 
   it('a port in use is one line and exit code 1', async () => {

@@ -32,10 +32,14 @@ ${DEFINITIONS_USAGE.replace('Usage: ', '       ')}
                      else ./warren-data); one broker per directory
   --in-memory        keep nothing on disk
   --definitions FILE load this RabbitMQ definitions file at start, after the data dir's own
+                     (exchanges, queues, bindings, users, vhosts, permissions, vhost limits)
   --consumer-timeout MS  close a channel whose delivery stays unacked longer (406, as
                      RabbitMQ's consumer_timeout; default 1800000, 0 = never)
-                     (exchanges, queues, bindings, users, vhosts, permissions, vhost limits)
   --max-connections N  open client connections allowed (default no limit); more get 530 at connection.open
+  --default-user NAME  --default-pass PASSWORD  --default-vhost VHOST  the user (an administrator
+                     with full access) and vhost made at start, instead of guest/guest and '/'
+                     (default $RABBITMQ_DEFAULT_USER, $RABBITMQ_DEFAULT_PASS, $RABBITMQ_DEFAULT_VHOST,
+                     as RabbitMQ's Docker image takes them)
   --allow-remote-guest  let user 'guest' log in from other hosts (default: loopback only)
   --tls-port N       also listen for amqps (TLS) on this port, same hosts (needs --tls-cert, --tls-key)
   --tls-cert FILE    the server's certificate chain, PEM
@@ -88,6 +92,9 @@ function parseOptions() {
       definitions: { type: 'string' },
       'consumer-timeout': { type: 'string' },
       'allow-remote-guest': { type: 'boolean' },
+      'default-user': { type: 'string' },
+      'default-pass': { type: 'string' },
+      'default-vhost': { type: 'string' },
       'max-connections': { type: 'string' },
       'tls-port': { type: 'string' },
       'tls-cert': { type: 'string' },
@@ -174,9 +181,26 @@ const options: BrokerOptions = {
   definitions: values.definitions,
   consumerTimeoutMs: integer('consumer-timeout', values['consumer-timeout'], 0, Number.MAX_SAFE_INTEGER),
   allowRemoteGuest: values['allow-remote-guest'],
+  ...defaults(),
   maxConnections: integer('max-connections', values['max-connections'], 0, 2 ** 31 - 1),
   tls: tlsOptions(),
 };
+
+/**
+ * --default-user, --default-pass, --default-vhost, or RabbitMQ's environment
+ * variables for them (its Docker image's); each unset one is RabbitMQ's default
+ * (guest, guest, '/').
+ */
+function defaults(): Pick<BrokerOptions, 'users' | 'defaultVHost'> {
+  const env = (name: string) => process.env[name] || undefined;
+  const user = values['default-user'] ?? env('RABBITMQ_DEFAULT_USER') ?? 'guest';
+  const password = values['default-pass'] ?? env('RABBITMQ_DEFAULT_PASS') ?? 'guest';
+  const vhost = values['default-vhost'] ?? env('RABBITMQ_DEFAULT_VHOST') ?? '/';
+  for (const [option, value] of [['default-user', user], ['default-vhost', vhost]]) {
+    if (value === '' || Buffer.byteLength(value) > 255) exit(2, `--${option} must be 1 to 255 bytes, got '${value}' (see --help)`);
+  }
+  return { users: { [user]: password }, defaultVHost: vhost };
+}
 
 /** --tls-*: all or nothing; the PEM files are read here, so a missing one is a usage error. */
 function tlsOptions(): TlsOptions | undefined {

@@ -319,9 +319,10 @@ describe.each(MODES)('durable definitions: $name', ({ workers }) => {
   });
 
   it.skipIf(!existsSync('/proc/self/stat'))('a lock held by a killed broker its parent has not reaped (a zombie) is stale', async () => {
-    // The child exits at once; its parent execs into sleep, which never reaps it, as
-    // a container's first process may never reap an orphaned broker.
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // The child exits soon; its parent execs into sleep, which never reaps it, as
+    // a container's first process may never reap an orphaned broker. (A child that
+    // exited before the exec could be reaped by sh first: once in a full run it was.)
+    const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const zombie = Number((await once(parent.stdout!, 'data'))[0]);
       const state = () => readFileSync(`/proc/${zombie}/stat`, 'latin1').split(') ')[1][0];
