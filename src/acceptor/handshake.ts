@@ -8,7 +8,7 @@ import { AmqpError, ReplyCode, connectionError } from '../protocol/errors.js';
 import { decodeTable } from '../protocol/field-table.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import * as M from '../protocol/methods.generated.js';
-import { VERSION } from '../version.js';
+import { VERSION, NODE_NAME } from '../version.js';
 import { TLSSocket } from 'node:tls';
 import type { User } from '../auth/access-control.js';
 import type { Connection } from './connection.js';
@@ -27,7 +27,8 @@ const SERVER_PROPERTIES: FieldTable = {
   platform: `Node.js ${process.version}`,
   copyright: 'the warren authors',
   information: 'An AMQP 0-9-1 broker for load tests and CI',
-  cluster_name: 'warren',
+  // as the management API names it (RabbitMQ's default cluster name is its node's name)
+  cluster_name: NODE_NAME,
   // Only what is implemented (each has its tests), as RabbitMQ 3.10 announces them.
   capabilities: {
     publisher_confirms: true,

@@ -8,7 +8,10 @@ describe.each(MODES)('connection: $name', ({ workers }) => {
 
   it('connects, announces RabbitMQ capabilities and closes cleanly', async () => {
     const conn = await server.connect();
-    const caps = (conn.connection as any).serverProperties.capabilities;
+    const properties = (conn.connection as any).serverProperties;
+    // the cluster name the management API shows, RabbitMQ's default (its node's name)
+    expect(properties.cluster_name).toMatch(/^rabbit@/);
+    const caps = properties.capabilities;
     expect(caps).toMatchObject({
       publisher_confirms: true,
       exchange_exchange_bindings: true,
