@@ -30,10 +30,10 @@ export class CheckFailed extends Failure {
 export const usage = (message: string) => new Failure(2, `${message} (see warren ctl --help)`);
 
 export class ApiClient {
-  private base: string;
-  private auth: string;
+  private readonly base: string;
+  private readonly auth: string;
   /** the user the API is called as */
-  user: string;
+  readonly user: string;
 
   constructor(url: string) {
     let parsed: URL;
@@ -54,10 +54,10 @@ export class ApiClient {
 
   /** The same API, called as another user. */
   as(user: string, password: string): ApiClient {
-    const other = new ApiClient(this.base);
-    other.user = user;
-    other.auth = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-    return other;
+    const url = new URL(this.base);
+    url.username = encodeURIComponent(user);
+    url.password = encodeURIComponent(password);
+    return new ApiClient(url.toString());
   }
 
   /** Whether the API takes this client's user and password (a refusal for the user's tags comes after its login passed). */

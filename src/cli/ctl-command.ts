@@ -391,10 +391,14 @@ async function fault(api: ApiClient, args: string[], o: Options, info: (line: st
 /** rabbitmqctl close_all_connections: a vhost's connections (or the node's, --global), up to --limit, each with 320 and REASON. */
 async function closeAll(api: ApiClient, args: string[], o: Options, info: (line: string) => void): Promise<void> {
   if (args.length !== 1) throw usage('close_all_connections takes a reason');
-  const limit = o.limit === undefined ? Infinity : Number(o.limit);
-  const delay = o.perConnectionDelay === undefined ? 0 : Number(o.perConnectionDelay);
-  if (!(limit >= 0 && Number.isInteger(limit === Infinity ? 0 : limit))) throw usage(`--limit must be a count, got '${o.limit}'`);
-  if (!(Number.isInteger(delay) && delay >= 0)) throw usage(`--per-connection-delay must be milliseconds, got '${o.perConnectionDelay}'`);
+  const count = (option: string, text: string | undefined, absent: number) => {
+    if (text === undefined) return absent;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 0) throw usage(`${option} must be a whole number, got '${text}'`);
+    return n;
+  };
+  const limit = count('--limit', o.limit, Infinity);
+  const delay = count('--per-connection-delay', o.perConnectionDelay, 0);
   const reason = args[0];
   if (o.global) {
     const { node } = (await api.request('GET', '/api/overview')) as { node: string };
