@@ -35,6 +35,7 @@ import { DirectReplyTo } from './acceptor/direct-reply-to.js';
 import { ConsumerTimeout, DEFAULT_CONSUMER_TIMEOUT_MS } from './acceptor/consumer-timeout.js';
 import { AccessControl, type Credentials, type PermissionSpec, type TopicPermissionSpec, type User } from './auth/access-control.js';
 import { applyAccessDefinitions } from './definitions/access-definitions.js';
+import { GlobalParameters, globalParameterEntries } from './definitions/global-parameters.js';
 import type { VHostLimits } from './vhost/vhost-limits.js';
 import type { VHostMetadata } from './vhost/vhost-metadata.js';
 import { AuthAttempts } from './auth/auth-attempts.js';
@@ -178,6 +179,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   private defaultUsers = true;
   /** between stopApp() and startApp() (rabbitmqctl stop_app, start_app) */
   appStopped = false;
+  /** global runtime parameters (the cluster name among them), kept with the definitions */
+  readonly globals = new GlobalParameters(() => this.definitions?.changed());
   /** logins by protocol, for /api/auth/attempts */
   readonly authAttempts = new AuthAttempts();
   readonly links: ShardLink[];
@@ -281,16 +284,20 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   async openDataDir(): Promise<void> {
     const dir = this.options.dataDir;
     const path = dir === undefined ? undefined : join(dir, 'definitions.json');
+    let keptId = false;
     if (dir !== undefined && path !== undefined) {
       this.lock = DataDirLock.acquire(dir);
       const defs = readDefinitions(path);
       if (defs !== null) await this.replay(defs, path);
+      keptId = defs?.global_parameters?.some((p) => p.name === 'internal_cluster_id') ?? false;
     }
     await this.loadDefinitionsOption();
     if (path === undefined) return;
-    this.definitions = new DefinitionsFile(path, () => exportDefinitions(this.vhosts.values(), this.access, true));
+    this.definitions = new DefinitionsFile(path, () => exportDefinitions(this.vhosts.values(), this.access, true, this.globals));
     // What the --definitions file added is kept, as RabbitMQ keeps what it loads.
     if (this.options.definitions !== undefined) this.definitions.changed();
+    // A new data dir keeps its node's internal_cluster_id from the start, as RabbitMQ's.
+    else if (!keptId) await this.definitions.writeNow();
   }
 
   /** The --definitions file (or object), checked whole before any of it is applied: a bad file changes nothing. */
@@ -320,6 +327,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
       this.defaultUsers = false;
     }
     applyAccessDefinitions(defs, this);
+    for (const { name, value } of globalParameterEntries(defs.global_parameters)) this.globals.set(name, value);
     await applyDefinitions(defs, (name) => this.vhost(name));
   }
 
@@ -476,7 +484,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     }
     const service = this.vhosts.get(name);
     if (service === undefined) throw new AmqpError(ReplyCode.NOT_ALLOWED, `vhost ${name} not found`, 0, 0, true);
-    const limit = service.limits.maxConnections;
+    const limit = service.limits?.maxConnections;
     if (reached(limit, service.connections.size)) {
       throw new AmqpError(ReplyCode.NOT_ALLOWED, `access to vhost '${name}' refused for user '${conn.user}': connection limit (${limit}) is reached`, 0, 0, true);
     }
@@ -624,6 +632,7 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     if (!this.appStopped) throw new Error('the broker is running: stop it first (stop_app)');
     for (const name of [...this.vhosts.keys()]) await this.deleteVHost(name);
     for (const user of this.access.listUsers()) this.access.deleteUser(user.name);
+    this.globals.clear();
     this.addDefaults();
     await this.loadDefinitionsOption();
     this.definitions?.changed();
@@ -634,9 +643,12 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.alarms.setDiskFreeLimit(diskFreeLimitBytes(limit));
   }
 
-  /** max-connections and max-queues (RabbitMQ's vhost limits); a negative or absent value is no limit. */
-  setVHostLimits(name: string, limits: VHostLimits): void {
-    this.mustHaveVHost(name).limits = { ...limits };
+  /**
+   * max-connections and max-queues (RabbitMQ's vhost-limits parameter, replaced
+   * whole); a negative or absent value is no limit; null clears the parameter.
+   */
+  setVHostLimits(name: string, limits: VHostLimits | null): void {
+    this.mustHaveVHost(name).limits = limits === null ? null : { ...limits };
     this.accessChanged();
   }
 

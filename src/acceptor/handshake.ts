@@ -8,7 +8,7 @@ import { AmqpError, ReplyCode, connectionError } from '../protocol/errors.js';
 import { decodeTable } from '../protocol/field-table.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import * as M from '../protocol/methods.generated.js';
-import { VERSION, NODE_NAME } from '../version.js';
+import { VERSION } from '../version.js';
 import { TLSSocket } from 'node:tls';
 import type { User } from '../auth/access-control.js';
 import type { Connection } from './connection.js';
@@ -27,8 +27,6 @@ const SERVER_PROPERTIES: FieldTable = {
   platform: `Node.js ${process.version}`,
   copyright: 'the warren authors',
   information: 'An AMQP 0-9-1 broker for load tests and CI',
-  // as the management API names it (RabbitMQ's default cluster name is its node's name)
-  cluster_name: NODE_NAME,
   // Only what is implemented (each has its tests), as RabbitMQ 3.10 announces them.
   capabilities: {
     publisher_confirms: true,
@@ -45,6 +43,11 @@ const SERVER_PROPERTIES: FieldTable = {
 
 type Step = 'start-ok' | 'tune-ok' | 'open';
 
+/** The cluster name as the management API shows it; one set to another JSON value, as its JSON. */
+function clusterName(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
 export class Handshake {
   private step: Step = 'start-ok';
   private readonly timer: NodeJS.Timeout;
@@ -60,7 +63,7 @@ export class Handshake {
     M.writeConnectionStart(this.conn.out, 0, {
       versionMajor: this.conn.writers.versionMajor,
       versionMinor: this.conn.writers.versionMinor,
-      serverProperties: SERVER_PROPERTIES,
+      serverProperties: { ...SERVER_PROPERTIES, cluster_name: clusterName(this.conn.broker.globals.clusterName) },
       // EXTERNAL (a client certificate's CN) only where there can be a certificate.
       mechanisms: Buffer.from(this.conn.socket instanceof TLSSocket ? 'PLAIN AMQPLAIN EXTERNAL' : 'PLAIN AMQPLAIN'),
       locales: Buffer.from('en_US'),

@@ -4,7 +4,7 @@
  * the management API's /api/users, /api/vhosts, /api/permissions,
  * /api/topic-permissions, /api/user-limits and /api/vhost-limits.
  */
-import { Failure, usage, type ApiClient } from './api-client.js';
+import { Failure, jsonArgument, usage, type ApiClient } from './api-client.js';
 import { fields, printTable, type Row, type TableFlags } from './table.js';
 
 export const ACCESS_USAGE = `  list_users  list_user_permissions USER   add_user USER PASSWORD   delete_user USER   change_password USER PASSWORD
@@ -36,6 +36,7 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
   const topicPermission = (name: string) => `/api/topic-permissions/${encodeURIComponent(o.vhost)}/${encodeURIComponent(name)}`;
   const userLimits = (name: string) => `/api/user-limits/${encodeURIComponent(name)}`;
   const vhostLimits = () => `/api/vhost-limits/${encodeURIComponent(o.vhost)}`;
+  const limitsParameter = () => `/api/parameters/vhost-limits/${encodeURIComponent(o.vhost)}/limits`;
   /** The limits set at a user-limits or vhost-limits path ({} when none). */
   const limitsOf = async (path: string, missing: string) => ((await api.request('GET', path, undefined, {}, missing)) as { value: Row }[])[0]?.value ?? {};
   const tagsOf = async (name: string) => ((await api.request('GET', user(name), undefined, {}, `user '${name}'`)) as { tags: string[] }).tags;
@@ -164,18 +165,15 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
     case 'set_vhost_limits': {
       arity(1, 'the limits (JSON; the vhost is -p VHOST)');
       info(`Setting vhost limits to "${args[0]}" for vhost "${o.vhost}" ...`);
-      // As rabbitmqctl: the limits given replace the vhost's.
-      const given = limitsArgument(args[0]);
-      for (const limit of Object.keys(await limitsOf(vhostLimits(), `vhost '${o.vhost}'`))) {
-        if (!Object.hasOwn(given, limit)) await api.request('DELETE', `${vhostLimits()}/${encodeURIComponent(limit)}`);
-      }
-      for (const [limit, value] of Object.entries(given)) await api.request('PUT', `${vhostLimits()}/${encodeURIComponent(limit)}`, { value });
+      // As rabbitmqctl: the limits given replace the vhost's (its vhost-limits parameter).
+      await api.request('PUT', limitsParameter(), { value: limitsArgument(args[0]) }, {}, `vhost '${o.vhost}'`);
       return true;
     }
     case 'clear_vhost_limits': {
       arity(0, 'no arguments (the vhost is -p VHOST)');
       info(`Clearing vhost "${o.vhost}" limits ...`);
-      for (const limit of Object.keys(await limitsOf(vhostLimits(), `vhost '${o.vhost}'`))) await api.request('DELETE', `${vhostLimits()}/${encodeURIComponent(limit)}`);
+      // the parameter goes (none there: nothing to do, as rabbitmqctl), unless the vhost does not exist
+      if (!(await api.deleteIfExists(limitsParameter()))) await api.request('GET', vhost(o.vhost), undefined, {}, `vhost '${o.vhost}'`);
       return true;
     }
     case 'list_vhost_limits': {
@@ -200,12 +198,7 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
 
 /** A limits argument: a JSON object, as rabbitmqctl takes it. */
 function limitsArgument(text: string): Row {
-  let limits: unknown;
-  try {
-    limits = JSON.parse(text);
-  } catch {
-    throw new Failure(1, `JSON decoding error: ${text}`);
-  }
+  const limits = jsonArgument(text, 'the limits');
   if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) throw new Failure(1, `limits must be a JSON object, got ${text}`);
   return limits as Row;
 }

@@ -29,6 +29,15 @@ export class CheckFailed extends Failure {
 /** A usage error: exit 2. */
 export const usage = (message: string) => new Failure(2, `${message} (see warren ctl --help)`);
 
+/** A command's JSON argument (a definition, limits, a parameter's value), parsed; `what` names it in the refusal. */
+export function jsonArgument(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Failure(1, `could not parse ${what} as JSON: ${text}`);
+  }
+}
+
 export class ApiClient {
   private readonly base: string;
   private readonly auth: string;

@@ -13,7 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ACCESS_USAGE, accessCommand, type AccessFlags } from './access-command.js';
 import { DIAGNOSTICS_USAGE, diagnosticsCommand } from './diagnostics-command.js';
 import { FAULT_USAGE, FaultUsageError, faultRequest, type FaultFlags } from './fault-command.js';
-import { ApiClient, Failure, LoginRefused, TagRefused, usage } from './api-client.js';
+import { ApiClient, Failure, usage } from './api-client.js';
+import { NODE_USAGE, nodeCommand } from './node-command.js';
+import { PARAMETER_USAGE, parameterCommand } from './parameter-command.js';
 import { POLICY_USAGE, policyCommand } from './policy-command.js';
 import { field, fields, printTable, type Row } from './table.js';
 
@@ -25,10 +27,11 @@ ${ACCESS_USAGE}
   purge_queue QUEUE   delete_queue QUEUE [--if-empty] [--if-unused]   close_connection NAME REASON
   close_all_connections [-p VHOST | --global] [--limit N] [--per-connection-delay MS] REASON
 ${POLICY_USAGE}
-  export_definitions FILE (- = stdout)   import_definitions FILE   status   await_startup [--timeout S] (default 300)
+${PARAMETER_USAGE}
+  export_definitions FILE (- = stdout)   import_definitions FILE
+${NODE_USAGE}
 ${DIAGNOSTICS_USAGE}
   reset [-p VHOST] [--keep-connections]  (test rigs: every queue, message, exchange, binding and policy goes; clients closed with 320)
-  stop_app   start_app   (between them reset is rabbitmqctl's: users, vhosts and all as a new broker's)
 ${FAULT_USAGE}`;
 
 const DEFAULT_URL = 'http://guest:guest@127.0.0.1:15672';
@@ -290,6 +293,8 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
   if (await accessCommand(api, command, args, o, info)) return;
   if (await policyCommand(api, command, args, o, info)) return;
   if (await diagnosticsCommand(api, command, args, info)) return;
+  if (await nodeCommand(api, command, args, o, info)) return;
+  if (await parameterCommand(api, command, args, o, info)) return;
   const queuePath = () => {
     if (args.length !== 1) throw usage(`${command} takes one queue name`);
     return `/api/queues/${encodeURIComponent(o.vhost)}/${encodeURIComponent(args[0])}`;
@@ -340,19 +345,6 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
       info(`Importing definitions in JSON from a file at "${args[0]}" ...`);
       await api.request('POST', '/api/definitions', defs);
       info('Successfully started definition import. This process is asynchronous and can take some time.');
-      return;
-    }
-    case 'status':
-      return status(api, o);
-    case 'await_startup':
-      if (args.length !== 0) throw usage('await_startup takes no arguments');
-      return awaitStartup(api, o.timeout);
-    case 'stop_app':
-    case 'start_app': {
-      if (args.length !== 0) throw usage(`${command} takes no arguments`);
-      const [{ name }] = (await api.request('GET', '/api/nodes')) as { name: string }[];
-      info(command === 'stop_app' ? `Stopping rabbit application on node ${name} ...` : `Starting node ${name} ...`);
-      await api.request('POST', command === 'stop_app' ? '/api/warren/stop-app' : '/api/warren/start-app', {});
       return;
     }
     case 'reset': {
@@ -415,67 +407,4 @@ async function closeAll(api: ApiClient, args: string[], o: Options, info: (line:
     if (await api.deleteIfExists(`/api/connections/${encodeURIComponent(name)}`, { 'X-Reason': reason })) closed++;
   }
   info(`Closed ${closed} connections`);
-}
-
-/** rabbitmqctl await_startup: until the management API answers (the broker is up), at most `timeout` seconds. */
-async function awaitStartup(api: ApiClient, timeout = '300'): Promise<void> {
-  const seconds = Number(timeout);
-  if (!(seconds >= 0)) throw usage(`--timeout must be seconds, got '${timeout}'`);
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    try {
-      await api.request('GET', '/api/overview');
-      return;
-    } catch (err) {
-      // A refused login or tag is an answer: the broker is up, and waiting will not change it.
-      if (err instanceof LoginRefused || err instanceof TagRefused || Date.now() >= deadline) throw err;
-    }
-    await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
-  }
-}
-
-async function status(api: ApiClient, o: Options): Promise<void> {
-  const overview = (await api.request('GET', '/api/overview')) as Row;
-  const [node] = (await api.request('GET', '/api/nodes')) as Row[];
-  if (o.json) {
-    console.log(JSON.stringify({ overview, node }));
-    return;
-  }
-  const totals = overview.object_totals as Row;
-  const queued = overview.queue_totals as Row;
-  const lines = [
-    `Status of node ${String(overview.node)} ...`,
-    '',
-    'Runtime',
-    '',
-    `OS PID: ${String(node.os_pid)}`,
-    `Uptime (seconds): ${Math.floor(Number(node.uptime) / 1000)}`,
-    `Product name: ${String(overview.product_name)}`,
-    `Product version: ${String(overview.product_version)}`,
-    `RabbitMQ version (API compatibility): ${String(overview.rabbitmq_version)}`,
-    '',
-    'Memory',
-    '',
-    `Total memory used: ${(Number(node.mem_used) / 1024 ** 3).toFixed(4)} gb`,
-    `Memory high watermark: ${(Number(node.mem_limit) / 1024 ** 3).toFixed(4)} gb`,
-    `Alarms: ${[...(node.mem_alarm === true ? ['memory'] : []), ...(node.disk_free_alarm === true ? ['disk'] : [])].join(', ') || '(none)'}`,
-    '',
-    'Free Disk Space',
-    '',
-    `Low free disk space watermark: ${(Number(node.disk_free_limit) / 1e9).toFixed(4)} gb`,
-    `Free disk space: ${node.disk_free === undefined ? '(in memory: no data dir)' : `${(Number(node.disk_free) / 1e9).toFixed(4)} gb`}`,
-    '',
-    'Listeners',
-    '',
-    ...(overview.listeners as Row[]).map((l) => `Interface: ${String(l.ip_address)}, port: ${String(l.port)}, protocol: ${String(l.protocol)}`),
-    '',
-    'Totals',
-    '',
-    `Connections: ${String(totals.connections)}`,
-    `Channels: ${String(totals.channels)}`,
-    `Queues: ${String(totals.queues)}`,
-    `Consumers: ${String(totals.consumers)}`,
-    `Messages: ${String(queued.messages)} (ready ${String(queued.messages_ready)}, unacknowledged ${String(queued.messages_unacknowledged)})`,
-  ];
-  console.log(lines.join('\n'));
 }

@@ -4,7 +4,7 @@
  * listings in ctl-command.ts), with rabbitmqctl's arguments and lines, through
  * /api/policies and /api/operator-policies.
  */
-import { Failure, usage, type ApiClient } from './api-client.js';
+import { jsonArgument, usage, type ApiClient } from './api-client.js';
 
 export const POLICY_USAGE = `  set_policy NAME PATTERN DEFINITION [--priority N] [--apply-to queues|exchanges|all]   clear_policy NAME   list_policies
   set_operator_policy NAME PATTERN DEFINITION [--priority N] [--apply-to ...]   clear_operator_policy NAME   list_operator_policies`;
@@ -30,12 +30,7 @@ export async function policyCommand(api: ApiClient, command: string, args: strin
   if (verb === 'set') {
     if (args.length !== 3) throw usage(`${command} takes a name, a pattern and a definition (JSON)`);
     const [name, pattern, text] = args;
-    let definition: unknown;
-    try {
-      definition = JSON.parse(text);
-    } catch {
-      throw new Failure(1, `could not parse the definition as JSON: ${text}`);
-    }
+    const definition = jsonArgument(text, 'the definition');
     const priority = o.priority === undefined ? 0 : Number(o.priority);
     if (!Number.isInteger(priority)) throw usage(`--priority must be an integer, got '${o.priority}'`);
     info(`Setting ${kind.setting} "${name}" for pattern "${pattern}" to "${text}" with priority "${priority}" for vhost "${o.vhost}" ...`);

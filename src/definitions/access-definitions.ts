@@ -5,7 +5,7 @@
  * does, so a file moves between RabbitMQ and warren.
  */
 import type { AccessControl, Credentials, PermissionSpec, TopicPermissionSpec } from '../auth/access-control.js';
-import { limitsFromJson, limitsToJson, type VHostLimits } from '../vhost/vhost-limits.js';
+import { limitsFromJson, limitsFromParameter, parameterValue, type VHostLimits } from '../vhost/vhost-limits.js';
 import { userLimitsFromJson, userLimitsToJson, type UserLimits } from '../auth/user-limits.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import { metadataFromJson, type VHostMetadata } from '../vhost/vhost-metadata.js';
@@ -107,7 +107,7 @@ export function accessEntries(defs: AccessDefinitionsInput): AccessEntries {
     const p = object(entry, 'an entry of parameters');
     if (p.component !== 'vhost-limits') continue; // other runtime parameters (shovels, federation) are not warren's
     const vhost = text(p.vhost, 'vhost of a vhost-limits parameter');
-    limits.push({ vhost, limits: limitsFromJson(p.value, `vhost-limits of vhost '${vhost}'`) });
+    limits.push({ vhost, limits: limitsFromParameter(p.value, `vhost-limits of vhost '${vhost}'`) });
   }
   const permissions = (defs.permissions ?? []).map((entry) => {
     const p = object(entry, 'an entry of permissions');
@@ -166,8 +166,7 @@ export function exportAccess(vhosts: Iterable<VHostService>, access: AccessContr
   const topic_permissions: TopicPermissionDefinition[] = access.listTopicPermissions().map(({ user, vhost, spec }) => ({ user, vhost, ...spec }));
   const parameters: ParameterDefinition[] = [];
   for (const service of vhosts) {
-    const json = limitsToJson(service.limits);
-    if (Object.keys(json).length > 0) parameters.push({ vhost: service.name, component: 'vhost-limits', name: 'limits', value: json });
+    if (service.limits !== null) parameters.push({ vhost: service.name, component: 'vhost-limits', name: 'limits', value: parameterValue(service.limits) });
   }
   return { users, permissions, topic_permissions, parameters };
 }

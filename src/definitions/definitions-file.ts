@@ -74,6 +74,12 @@ export class DefinitionsFile {
     this.schedule();
   }
 
+  /** Writes the current definitions now, whatever changed (a new data dir's first file). */
+  async writeNow(): Promise<void> {
+    while (this.writing !== null) await this.writing;
+    await this.write();
+  }
+
   /** Writes what is pending, then ignores later changes (shutdown: the state at its start is what is kept). */
   async close(): Promise<void> {
     this.closed = true;

@@ -13,6 +13,7 @@ import { RABBITMQ_VERSION, VERSION } from '../version.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { parsePolicy, policyJson, type Policy, type PolicyKind } from '../vhost/policy.js';
 import { accessEntries, exportAccess, type ParameterDefinition, type PermissionDefinition, type TopicPermissionDefinition, type UserDefinition } from './access-definitions.js';
+import { globalParameterEntries, type GlobalParameterDefinition, type GlobalParameters } from './global-parameters.js';
 
 type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -63,6 +64,7 @@ export interface Definitions {
   permissions?: PermissionDefinition[];
   topic_permissions?: TopicPermissionDefinition[];
   parameters?: ParameterDefinition[];
+  global_parameters?: GlobalParameterDefinition[];
   policies?: PolicyDefinition[];
   /** warren's data dir only: RabbitMQ keeps operator policies but leaves them out of its exports */
   operator_policies?: PolicyDefinition[];
@@ -77,15 +79,17 @@ const SYSTEM_EXCHANGES = new Set(DEFAULT_EXCHANGES.map(([name]) => name));
 /**
  * The durable topology of `vhosts`, with the users and permissions of
  * `access`, in RabbitMQ's format; with `operatorPolicies`, theirs too (for the
- * data dir: an export, as RabbitMQ's, has none).
+ * data dir: an export, as RabbitMQ's, has none); with `globals`, the global
+ * parameters.
  */
-export function exportDefinitions(vhosts: Iterable<VHostService>, access: AccessControl, operatorPolicies = false): Definitions {
+export function exportDefinitions(vhosts: Iterable<VHostService>, access: AccessControl, operatorPolicies = false, globals?: GlobalParameters): Definitions {
   const services = [...vhosts];
   const defs = {
     rabbit_version: RABBITMQ_VERSION,
     product_name: 'warren',
     product_version: VERSION,
     ...exportAccess(services, access),
+    ...(globals === undefined ? {} : { global_parameters: globals.list() }),
     vhosts: [] as { name: string; description?: string; tags?: string[] }[],
     policies: [] as PolicyDefinition[],
     exchanges: [] as ExchangeDefinition[],
@@ -153,6 +157,7 @@ export async function applyDefinitions(defs: Definitions, vhost: (name: string) 
  */
 export function checkEntries(defs: Definitions): void {
   accessEntries(defs);
+  globalParameterEntries(defs.global_parameters);
   for (const name of vhostNames(defs)) commandsFor(defs, name);
 }
 
@@ -177,6 +182,7 @@ export function mergeDefinitions(base: Definitions, overlay: Definitions): Defin
     permissions: merge(base.permissions, overlay.permissions, (p) => String(p.user)),
     topic_permissions: merge(base.topic_permissions, overlay.topic_permissions, (p) => JSON.stringify([p.user, p.exchange])),
     parameters: merge(base.parameters, overlay.parameters, (p) => JSON.stringify([p.component, p.name])),
+    global_parameters: merge(base.global_parameters, overlay.global_parameters, (p) => String(p.name)),
     policies: merge(base.policies, overlay.policies, (p) => String(p.name)),
     operator_policies: merge(base.operator_policies, overlay.operator_policies, (p) => String(p.name)),
     exchanges: merge(base.exchanges, overlay.exchanges, (x) => x.name),
@@ -264,7 +270,7 @@ function vhostNames(defs: Definitions): Set<string> {
 export function checkDefinitions(value: unknown): Definitions {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
   const defs = value as Record<string, unknown>;
-  for (const key of ['vhosts', 'users', 'permissions', 'topic_permissions', 'parameters', 'policies', 'operator_policies', 'exchanges', 'queues', 'bindings']) {
+  for (const key of ['vhosts', 'users', 'permissions', 'topic_permissions', 'parameters', 'global_parameters', 'policies', 'operator_policies', 'exchanges', 'queues', 'bindings']) {
     if (defs[key] !== undefined && !Array.isArray(defs[key])) throw new Error(`'${key}' must be an array`);
     for (const entry of (defs[key] as unknown[] | undefined) ?? []) {
       if (typeof entry !== 'object' || entry === null) throw new Error(`an entry of '${key}' is not an object`);

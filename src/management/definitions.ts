@@ -9,18 +9,19 @@ import { badRequest, noContent, type ApiRequest } from './http.js';
 
 export function definitionRoutes(api: Api, route: Route): void {
   const exportAll = () => {
-    const defs = exportDefinitions(api.host.vhosts.values(), api.host.access);
-    // RabbitMQ 3.10's export also names its version twice and its cluster name.
-    return { ...defs, rabbitmq_version: defs.rabbit_version, global_parameters: [{ name: 'cluster_name', value: api.node }] };
+    const defs = exportDefinitions(api.host.vhosts.values(), api.host.access, false, api.host.globals);
+    // RabbitMQ 3.10's export names its version twice.
+    return { ...defs, rabbitmq_version: defs.rabbit_version };
   };
   // /api/all-configuration: RabbitMQ's deprecated name for the same
   for (const path of ['/api/definitions', '/api/all-configuration']) route('GET', path, exportAll, 'administrator');
   route('GET', '/api/definitions/:vhost', (req) => {
-    // RabbitMQ's per-vhost export names no vhosts, and its entries carry none but its policies'.
-    const { policies, exchanges, queues, bindings } = exportDefinitions([api.service(req.params.vhost)], api.host.access);
+    // RabbitMQ's per-vhost export names no vhosts, and its entries carry none but its parameters' and policies'.
+    const { parameters, policies, exchanges, queues, bindings } = exportDefinitions([api.service(req.params.vhost)], api.host.access);
     const strip = <T extends { vhost?: string }>(list: T[] | undefined) => (list ?? []).map(({ vhost: _, ...rest }) => rest);
     return {
       rabbit_version: exportDefinitions([], api.host.access).rabbit_version,
+      parameters,
       policies,
       exchanges: strip(exchanges),
       queues: strip(queues),
@@ -34,9 +35,9 @@ export function definitionRoutes(api: Api, route: Route): void {
       defs = checkDefinitions(req.body);
       // A per-vhost import: every entry goes to the vhost in the path.
       if (vhost !== undefined) {
-        for (const key of ['policies', 'exchanges', 'queues', 'bindings'] as const) for (const d of defs[key] ?? []) (d as { vhost: string }).vhost = vhost;
+        for (const key of ['parameters', 'policies', 'exchanges', 'queues', 'bindings'] as const) for (const d of defs[key] ?? []) (d as { vhost: string }).vhost = vhost;
         defs.vhosts = [];
-        defs.users = defs.permissions = defs.topic_permissions = [];
+        defs.users = defs.permissions = defs.topic_permissions = defs.global_parameters = [];
       }
       checkEntries(defs);
     } catch (err: any) {

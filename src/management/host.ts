@@ -13,6 +13,7 @@ import type { UserLimits } from '../auth/user-limits.js';
 import type { VHostLimits } from '../vhost/vhost-limits.js';
 import type { VHostMetadata } from '../vhost/vhost-metadata.js';
 import type { Definitions } from '../definitions/rabbit-format.js';
+import type { GlobalParameters } from '../definitions/global-parameters.js';
 import type { ResetOptions } from '../broker.js';
 import type { Faults } from '../rig/faults.js';
 import type { Churn } from '../vhost/churn.js';
@@ -33,6 +34,8 @@ export interface ManagementHost {
   /** the user, or null when the login is refused (guest from loopback only, as AMQP) */
   authenticate(user: string, password: string, remoteAddress: string | undefined): { readonly name: string } | null;
   readonly access: AccessControl;
+  /** global runtime parameters, the cluster name among them */
+  readonly globals: GlobalParameters;
   /** applies definitions: users, vhosts and permissions, then topology */
   load(defs: Definitions): Promise<void>;
   // Users, vhosts and permissions change only through the Broker's methods (they persist and close what they must).
@@ -41,7 +44,7 @@ export interface ManagementHost {
   setUserLimits(name: string, limits: UserLimits): void;
   addVHost(name: string): VHostService;
   deleteVHost(name: string): Promise<void>;
-  setVHostLimits(name: string, limits: VHostLimits): void;
+  setVHostLimits(name: string, limits: VHostLimits | null): void;
   setVHostMetadata(name: string, metadata: VHostMetadata): void;
   setVHostTracing(name: string, on: boolean): void;
   setPermissions(user: string, vhost: string, spec: PermissionSpec): void;

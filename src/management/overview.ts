@@ -64,7 +64,7 @@ export function overviewRoutes(api: Api, route: Route): void {
       product_version: VERSION,
       product_name: 'warren',
       rabbitmq_version: RABBITMQ_VERSION,
-      cluster_name: api.node,
+      cluster_name: api.host.globals.clusterName,
       erlang_version: `node ${process.versions.node}`,
       erlang_full_version: `Node.js ${process.version}`,
       disable_stats: false,
@@ -182,7 +182,6 @@ export function overviewRoutes(api: Api, route: Route): void {
     return selectColumns(req, vhostJson(service, await api.counters()));
   });
 
-  route('GET', '/api/cluster-name', () => ({ name: api.node }));
   // Queue leaders spread over a cluster's nodes: here there is one node.
   route('POST', '/api/rebalance/queues', () => noContent(), 'administrator');
 

@@ -4,10 +4,7 @@
  * a policymaker with permissions in the vhost or an administrator (operator
  * policies: an administrator only), as in RabbitMQ 3.10. A refused policy is
  * RabbitMQ's 400 "Validation failed" with its reason.
- *
- * /api/parameters: warren has no runtime parameters, so their lists are empty
- * (as on a fresh RabbitMQ, which `rabbitmqadmin list ...` expects) and a PUT
- * is refused with a 400 that says so.
+
  */
 import type { Api, Route } from './api.js';
 import { HttpError, badRequest, created, noContent, notFound, objectBody } from './http.js';
@@ -18,16 +15,6 @@ import { PolicyError, parsePolicy, policyJson, type PolicyKind } from '../vhost/
 export function policyRoutes(api: Api, route: Route): void {
   policyResource(api, route, '/api/policies', 'policy', 'policymaker');
   policyResource(api, route, '/api/operator-policies', 'operator', 'administrator');
-  route('GET', '/api/parameters', (req) => listReply(req, []));
-  route('GET', '/api/parameters/:component', (req) => listReply(req, []));
-  route('GET', '/api/parameters/:component/:vhost', (req) => {
-    api.service(req.params.vhost);
-    return listReply(req, []);
-  });
-  route('PUT', '/api/parameters/:component/:vhost/:name', (req) => {
-    api.service(req.params.vhost);
-    throw badRequest(`warren has no runtime parameters (component '${req.params.component}')`);
-  });
 }
 
 function policyResource(api: Api, route: Route, base: string, kind: PolicyKind, level: Level): void {

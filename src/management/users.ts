@@ -189,7 +189,10 @@ export function userRoutes(api: Api, route: Route): void {
       return found;
     },
     name: (u) => u.name,
-    limits: (u) => userLimitsToJson(u.limits),
+    limits: (u) => {
+      const json = userLimitsToJson(u.limits);
+      return Object.keys(json).length === 0 ? null : json;
+    },
     set: (u, limits) => api.host.setUserLimits(u.name, userLimitsFromJson(limits, 'user-limits')),
   });
   limitRoutes(route, '/api/vhost-limits', 'vhost', undefined, {
@@ -200,7 +203,7 @@ export function userRoutes(api: Api, route: Route): void {
       return api.service(req.params.vhost);
     },
     name: (s) => s.name,
-    limits: (s) => limitsToJson(s.limits),
+    limits: (s) => (s.limits === null ? null : limitsToJson(s.limits)),
     set: (s, limits) => api.host.setVHostLimits(s.name, limitsFromJson(limits, 'vhost-limits')),
   });
 }
@@ -211,7 +214,8 @@ interface Limited<T> {
   /** the one the path names; `forPut`: for a PUT, whose refusal may differ */
   find(req: ApiRequest, forPut: boolean): T;
   name(o: T): string;
-  limits(o: T): Record<string, number>;
+  /** null: none to list (a vhost's limits parameter of no limits is listed, with [] as RabbitMQ's) */
+  limits(o: T): Record<string, number> | null;
   /** throws an Error saying what is wrong with them */
   set(o: T, limits: Record<string, unknown>): void;
 }
@@ -222,9 +226,13 @@ interface Limited<T> {
  * DELETE changes nothing: 204, as RabbitMQ's). Changes are for administrators.
  */
 function limitRoutes<T>(route: Route, base: string, key: 'user' | 'vhost', readLevel: typeof ADMIN | undefined, kind: Limited<T>): void {
-  const reply = (o: T) => (Object.keys(kind.limits(o)).length === 0 ? [] : [{ [key]: kind.name(o), value: kind.limits(o) }]);
-  route('GET', base, (req) => kind.list(req).flatMap(reply), readLevel);
-  route('GET', `${base}/:${key}`, (req) => reply(kind.find(req, false)), readLevel);
+  const listed = (o: T) => {
+    const limits = kind.limits(o);
+    return limits === null ? [] : [{ [key]: kind.name(o), value: Object.keys(limits).length === 0 ? [] : limits }];
+  };
+  route('GET', base, (req) => kind.list(req).flatMap(listed), readLevel);
+  // one object's: RabbitMQ answers [] for a parameter of no limits here
+  route('GET', `${base}/:${key}`, (req) => listed(kind.find(req, false)).filter((entry) => !Array.isArray(entry.value)), readLevel);
   route('PUT', `${base}/:${key}/:limit`, (req) => {
     const o = kind.find(req, true);
     try {
@@ -236,7 +244,7 @@ function limitRoutes<T>(route: Route, base: string, key: 'user' | 'vhost', readL
   }, ADMIN);
   route('DELETE', `${base}/:${key}/:limit`, (req) => {
     const o = kind.find(req, false);
-    const { [param(req, 'limit')]: _, ...rest } = kind.limits(o);
+    const { [param(req, 'limit')]: _, ...rest } = kind.limits(o) ?? {};
     kind.set(o, rest);
     return noContent();
   }, ADMIN);

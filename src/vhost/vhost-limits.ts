@@ -21,3 +21,15 @@ export const limitsFromJson = (value: unknown, where: string): VHostLimits => js
 
 /** Limits as RabbitMQ's JSON; only those set. */
 export const limitsToJson = (limits: VHostLimits): Record<string, number> => json.toJson(limits);
+
+/**
+ * The vhost-limits parameter's value: RabbitMQ writes one of no limits (left
+ * when the last limit is deleted) as [], and reads [] back.
+ */
+export const parameterValue = (limits: VHostLimits): Record<string, number> | [] => {
+  const value = limitsToJson(limits);
+  return Object.keys(value).length === 0 ? [] : value;
+};
+
+/** A vhost-limits parameter's value ([] is no limits); throws a one-line reason. */
+export const limitsFromParameter = (value: unknown, where: string): VHostLimits => (Array.isArray(value) && value.length === 0 ? {} : limitsFromJson(value, where));

@@ -75,7 +75,8 @@ export class VHostService {
   readonly connections = new Set<Connection>();
   /** message_stats totals of its channels that closed (the management API adds the open ones) */
   readonly closedChannels = new ChannelStats();
-  limits: VHostLimits = {};
+  /** the vhost-limits parameter: null when there is none (RabbitMQ keeps one of no limits once its last limit is deleted) */
+  limits: VHostLimits | null = null;
   /** description and tags (vhost-metadata.ts) */
   metadata: VHostMetadata;
   /** policies and operator policies by name (policy.ts); set and cleared with setPolicy() and clearPolicy() */
@@ -403,7 +404,7 @@ export class VHostService {
       if (c.exclusive && c.owner === 0) {
         throw channelError(ReplyCode.PRECONDITION_FAILED, `exclusive queue '${name}' in vhost '${this.name}' needs an owning connection`);
       }
-      const max = this.limits.maxQueues;
+      const max = this.limits?.maxQueues;
       if (max !== undefined && max >= 0 && this.topology.queues.size + 1 > max) {
         throw channelError(ReplyCode.PRECONDITION_FAILED, `cannot declare queue '${name}': queue limit in vhost '${this.name}' (${max}) is reached`);
       }

@@ -352,6 +352,45 @@ for (const mode of MODES) {
       await publisher.close().catch(() => {});
     }, 90_000); // about thirty CLI processes
 
+    it('set_parameter, list_parameters, clear_parameter, the global ones and set_cluster_name, as rabbitmqctl 3.10.8; each seen through the API or amqplib', async () => {
+      const vhost = uniq('ctl-params');
+      await run('add_vhost', vhost);
+      await run('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+      expect(await run('-p', vhost, 'set_parameter', 'vhost-limits', 'limits', '{"max-connections": 0}')).toMatchObject({
+        code: 0,
+        stdout: `Setting runtime parameter "limits" for component "vhost-limits" to "{"max-connections": 0}" in vhost "${vhost}" ...\n`,
+      });
+      await expect(amqp.connect(`${m.broker.url}/${encodeURIComponent(vhost)}`)).rejects.toThrow();
+      expect((await run('-p', vhost, 'list_parameters')).lines).toEqual([`Listing runtime parameters for vhost "${vhost}" ...`, 'component\tname\tvalue', 'vhost-limits\tlimits\t{"max-connections":0}']);
+      const refused = await run('-p', vhost, 'set_parameter', 'federation-upstream', 'up', '{}');
+      expect([refused.code, refused.stderr]).toEqual([1, expect.stringContaining('component federation-upstream not found')]);
+      expect((await run('-p', vhost, 'set_parameter', 'vhost-limits', 'limits', 'not json')).code).toBe(1);
+      expect(await run('-p', vhost, 'clear_parameter', 'vhost-limits', 'limits')).toMatchObject({
+        code: 0,
+        stdout: `Clearing runtime parameter "limits" for component "vhost-limits" on vhost "${vhost}" ...\n`,
+      });
+      expect((await run('-p', vhost, 'clear_parameter', 'vhost-limits', 'limits')).code).toBe(1);
+      await (await amqp.connect(`${m.broker.url}/${encodeURIComponent(vhost)}`)).close();
+
+      const name = uniq('g');
+      expect(await run('set_global_parameter', name, '{"x":[1,"y"]}')).toMatchObject({ code: 0, stdout: `Setting global runtime parameter "${name}" to "{"x":[1,"y"]}" ...\n` });
+      expect(await run('set_cluster_name', 'ctl cluster')).toMatchObject({ code: 0, stdout: 'Setting cluster name to ctl cluster ...\n' });
+      const listed = await run('list_global_parameters');
+      expect(listed.lines.slice(0, 2)).toEqual(['Listing global runtime parameters ...', 'name\tvalue']);
+      expect(listed.lines).toEqual(expect.arrayContaining([`${name}\t{"x":[1,"y"]}`, 'cluster_name\t"ctl cluster"', expect.stringMatching(/^internal_cluster_id\t"rabbitmq-cluster-id-/)]));
+      const conn = await amqp.connect(m.broker.url);
+      expect(conn.connection.serverProperties.cluster_name).toBe('ctl cluster');
+      await conn.close();
+      const status = await run('cluster_status');
+      expect(status.lines.slice(0, 3)).toEqual([expect.stringMatching(/^Cluster status of node rabbit@/), 'Basics', 'Cluster name: ctl cluster']);
+      expect(status.lines).toContain(`Node: ${(await m.api('GET', '/api/overview')).body.node}, interface: 127.0.0.1, port: ${new URL(m.broker.url).port}, protocol: amqp, purpose: AMQP 0-9-1`);
+      expect(JSON.parse((await run('--formatter', 'json', 'cluster_status')).stdout)).toMatchObject({ cluster_name: 'ctl cluster', alarms: [], running_nodes: [expect.any(String)] });
+      expect(await run('clear_global_parameter', name)).toMatchObject({ code: 0, stdout: `Clearing global runtime parameter "${name}" ...\n` });
+      expect(await run('clear_global_parameter', name)).toMatchObject({ code: 1, stderr: `warren ctl: global parameter '${name}' not found\n` });
+      expect((await run('clear_global_parameter', 'cluster_name')).code).toBe(0);
+      expect((await m.api('GET', '/api/cluster-name')).body.name).toMatch(/^rabbit@/);
+    });
+
     it('close_all_connections closes a vhost\'s connections (up to --limit) with 320 and the reason, or the node\'s with --global', async () => {
       const vhost = uniq('ctl closing');
       await m.api('PUT', `/api/vhosts/${encodeURIComponent(vhost)}`);
@@ -459,7 +498,10 @@ describe('warren --management-port', () => {
         const alarmed = await ctl(['--url', url, check]);
         expect([check, alarmed.code, alarmed.stderr.trim()]).toEqual([check, 1, `warren ctl: Node ${node} reported alarms: memory`]);
       }
+      expect((await ctl(['--url', url, 'cluster_status'])).lines).toEqual(expect.arrayContaining(['Alarms', `Memory alarm on node ${node}`]));
       expect((await ctl(['--url', url, 'stop_app'])).code).toBe(0);
+      const down = (await ctl(['--url', url, 'cluster_status'])).lines;
+      expect(down.slice(down.indexOf('Running Nodes'), down.indexOf('Running Nodes') + 2)).toEqual(['Running Nodes', '(none)']);
       const stopped = await ctl(['--url', url, 'check_running']);
       expect([stopped.code, stopped.stderr.trim()]).toEqual([1, `warren ctl: RabbitMQ on node ${node} is not running or has not fully booted yet`]);
       expect((await ctl(['--url', url, 'start_app'])).code).toBe(0);

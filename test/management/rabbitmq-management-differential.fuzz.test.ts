@@ -6,7 +6,7 @@
  * and an operator policy on them, read back queues, exchanges, bindings and policies) must get the same status codes and the same values
  * in the fields both fill in at once (names, flags, arguments, routing, the
  * messages a get returns with their properties and counts); and the same for
- * vhosts, users, permissions and user and vhost limits. Statistics are
+ * vhosts, users, permissions, user and vhost limits, runtime and global parameters. Statistics are
  * not compared: RabbitMQ gathers them every few seconds. Nor is the hash in
  * the properties key of a binding with arguments (RabbitMQ's is erlang:phash2
  * of the Erlang term); a client takes it from a listing. Skipped unless
@@ -47,7 +47,7 @@ type Request = {
   method: string;
   path: string;
   body?: unknown;
-  what: 'queue' | 'exchange' | 'bindings' | 'messages' | 'policy' | 'vhost' | 'user' | 'permission' | 'permissions' | 'limits' | 'none';
+  what: 'queue' | 'exchange' | 'bindings' | 'messages' | 'policy' | 'vhost' | 'user' | 'permission' | 'permissions' | 'limits' | 'parameters' | 'none';
 };
 const enc = encodeURIComponent;
 const queuePath = (i: number) => `/api/queues/%2F/${enc(QUEUES[i]!)}`;
@@ -147,6 +147,8 @@ const vhostPath = (v: number) => `/api/vhosts/${enc(VHOSTS[v]!)}`;
 const userPath = (u: number) => `/api/users/${enc(USERS[u]!)}`;
 const permissionsPath = (v: number, u: number) => `/api/permissions/${enc(VHOSTS[v]!)}/${enc(USERS[u]!)}`;
 const pattern = fc.constantFrom('.*', '', '^amq\\.', 'a|b', '(', '[');
+const globalIndex = fc.integer({ min: 0, max: 1 });
+const globalPath = (g: number) => `/api/global-parameters/${enc(`${P}-g${g}`)}`;
 /** A user's or vhost's limit (the broker's own user and vhost too), under any of the names. */
 const limitPath = (users: fc.Arbitrary<number>, vhosts: fc.Arbitrary<number>) => fc.oneof(
   fc.record({ u: users, limit: fc.constantFrom('max-connections', 'max-channels', 'max-queues') })
@@ -180,6 +182,21 @@ const access: fc.Arbitrary<Request> = fc.oneof(
   limitPath(fc.constant(2), fc.constant(2)).map((path) => ({ method: 'DELETE', path, what: 'none' as const })),
   fc.oneof(userIndex.map((u) => `/api/user-limits/${enc(USERS[u]!)}`), vhostIndex.map((v) => `/api/vhost-limits/${enc(VHOSTS[v]!)}`))
     .map((path) => ({ method: 'GET', path, what: 'limits' as const })),
+  fc.constantFrom('/api/user-limits', '/api/vhost-limits', '/api/parameters').map((path) => ({ method: 'GET', path, what: 'parameters' as const })),
+  // the same vhost limits as a runtime parameter (one of no limits stays, [], once its last limit is deleted)
+  fc.record({
+    v: vhostIndex,
+    component: fc.constantFrom('vhost-limits', 'vhost-limits', 'federation-upstream'),
+    value: fc.constantFrom<unknown>({ 'max-connections': 5 }, { 'max-queues': 0, 'max-connections': -1 }, {}, [], { 'max-queues': 1.5 }, { bad: 1 }, 'x', undefined),
+  }).map(({ v, component, value }) => ({ method: 'PUT', path: `/api/parameters/${component}/${enc(VHOSTS[v]!)}/limits`, body: value === undefined ? {} : { value }, what: 'none' as const })),
+  vhostIndex.map((v) => ({ method: 'DELETE', path: `/api/parameters/vhost-limits/${enc(VHOSTS[v]!)}/limits`, what: 'none' as const })),
+  fc.record({ v: vhostIndex, one: fc.boolean() })
+    .map(({ v, one }) => ({ method: 'GET', path: `/api/parameters/vhost-limits/${enc(VHOSTS[v]!)}${one ? '/limits' : ''}`, what: 'parameters' as const })),
+  // global parameters of the run's own names
+  fc.record({ g: globalIndex, value: fc.constantFrom<unknown>(1, 'text', { a: [1, 'b'] }, null, undefined) })
+    .map(({ g, value }) => ({ method: 'PUT', path: globalPath(g), body: value === undefined ? {} : { value }, what: 'none' as const })),
+  globalIndex.map((g) => ({ method: 'DELETE', path: globalPath(g), what: 'none' as const })),
+  globalIndex.map((g) => ({ method: 'GET', path: globalPath(g), what: 'limits' as const })),
 );
 
 /** One vhost and one user to start from. */
@@ -208,6 +225,9 @@ function comparable(r: Request, status: number, body: any): string {
     v === null || typeof v !== 'object' ? v : Array.isArray(v) ? v.map(sorted) : Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])]));
   const pick = (o: any, keys: string[]) => Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, sorted(o[k])]));
   switch (r.what) {
+    case 'parameters':
+      // only the run's own users and vhosts: a RabbitMQ that other suites used has more
+      return `${status} ${JSON.stringify(sorted(Array.isArray(body) ? body.filter((p) => USERS.includes(p.user) || VHOSTS.includes(p.vhost)) : body))}`;
     case 'queue':
       return `${status} ${JSON.stringify(pick(body, ['name', 'vhost', 'durable', 'auto_delete', 'exclusive', 'arguments', 'type']))}`;
     case 'exchange':
@@ -291,6 +311,8 @@ async function ledger(url: string, requests: Request[]): Promise<string[]> {
     for (const x of EXCHANGES.slice(0, 2)) await call(origin, auth, { method: 'DELETE', path: `/api/exchanges/%2F/${enc(x)}`, what: 'none' });
     for (const limit of ['max-connections', 'max-channels']) await call(origin, auth, { method: 'DELETE', path: `/api/user-limits/guest/${limit}`, what: 'none' });
     for (const limit of ['max-connections', 'max-queues']) await call(origin, auth, { method: 'DELETE', path: `/api/vhost-limits/%2F/${limit}`, what: 'none' });
+    for (const g of [0, 1]) await call(origin, auth, { method: 'DELETE', path: globalPath(g), what: 'none' });
+    for (const v of [0, 2]) await call(origin, auth, { method: 'DELETE', path: `/api/parameters/vhost-limits/${enc(VHOSTS[v]!)}/limits`, what: 'none' });
     for (const u of [0, 1]) await call(origin, auth, { method: 'DELETE', path: userPath(u), what: 'none' });
     for (const v of [0, 1]) await forgetVHost(origin, auth, vhostPath(v));
   }

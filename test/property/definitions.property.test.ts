@@ -75,7 +75,7 @@ describe('definitions round trip', () => {
           }
         }
         // As the data dir writes them: with operator policies (none here).
-        const expected = normalized(exportDefinitions(first.broker.vhosts.values(), first.broker.access, true));
+        const expected = normalized(exportDefinitions(first.broker.vhosts.values(), first.broker.access, true, first.broker.globals));
         await first.close();
         const file = path.join(dataDir, 'definitions.json');
         // Nothing stored was ever changed: no file at all.
@@ -94,7 +94,7 @@ describe('definitions round trip', () => {
 
         const second = await startBroker({ port: 0, host: '127.0.0.1', workers: 0, dataDir });
         try {
-          expect(normalized(exportDefinitions(second.broker.vhosts.values(), second.broker.access, true))).toEqual(written);
+          expect(normalized(exportDefinitions(second.broker.vhosts.values(), second.broker.access, true, second.broker.globals))).toEqual(written);
         } finally {
           await second.close();
         }

@@ -44,6 +44,8 @@ describe.each(MODES)('warren ctl stop_app, reset, start_app ($name)', ({ workers
     b.addVHost('left-over');
     b.putUser('left-over-user', { password: 'p' });
     b.setUserLimits('guest', { maxChannels: 5 });
+    await m.api('PUT', '/api/cluster-name', { name: 'left-over-cluster' });
+    const clusterId = (await m.api('GET', '/api/global-parameters/internal_cluster_id')).body.value;
     const conn = await connect(m.broker.url);
     const ch = await channel(conn);
     await ch.assertQueue('durable-q', { durable: true });
@@ -66,6 +68,9 @@ describe.each(MODES)('warren ctl stop_app, reset, start_app ($name)', ({ workers
     expect((await m.api('GET', '/api/vhosts')).body.map((v: any) => v.name)).toEqual(['/']);
     expect((await m.api('GET', '/api/users')).body.map((u: any) => [u.name, u.tags, u.limits])).toEqual([['guest', ['administrator'], {}]]);
     expect((await m.api('GET', '/api/nodes')).body[0].running).toBe(true);
+    // global parameters too: the node's name again, a new internal_cluster_id
+    expect((await m.api('GET', '/api/cluster-name')).body.name).toBe(node);
+    expect((await m.api('GET', '/api/global-parameters')).body).toEqual([{ name: 'internal_cluster_id', value: expect.not.stringMatching(clusterId) }]);
     const fresh = await connect(m.broker.url);
     await expect((await channel(fresh)).checkQueue('durable-q')).rejects.toThrow(/404/);
     for (let i = 0; i < 6; i++) await fresh.createChannel();

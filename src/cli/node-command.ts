@@ -1,0 +1,139 @@
+/**
+ * rabbitmqctl's commands about the node itself for `warren ctl`: status,
+ * cluster_status (one node, its cluster name), await_startup, stop_app and
+ * start_app, with rabbitmqctl's lines, through /api/overview, /api/nodes and
+ * /api/warren.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LoginRefused, TagRefused, usage, type ApiClient } from './api-client.js';
+import type { Row, TableFlags } from './table.js';
+
+export const NODE_USAGE = `  status   cluster_status   await_startup [--timeout S] (default 300)
+  stop_app   start_app   (between them reset is rabbitmqctl's: users, vhosts and all as a new broker's)`;
+
+export interface NodeFlags extends TableFlags {
+  /** await_startup --timeout */
+  timeout: string | undefined;
+}
+
+/** Runs `command` if it is one of these; false when it is not. */
+export async function nodeCommand(api: ApiClient, command: string, args: string[], o: NodeFlags, info: (line: string) => void): Promise<boolean> {
+  if (!['status', 'cluster_status', 'await_startup', 'stop_app', 'start_app'].includes(command)) return false;
+  if (args.length !== 0) throw usage(`${command} takes no arguments`);
+  switch (command) {
+    case 'status':
+      await status(api, o);
+      break;
+    case 'cluster_status':
+      await clusterStatus(api, o);
+      break;
+    case 'await_startup':
+      await awaitStartup(api, o.timeout);
+      break;
+    default: {
+      const [{ name }] = (await api.request('GET', '/api/nodes')) as { name: string }[];
+      info(command === 'stop_app' ? `Stopping rabbit application on node ${name} ...` : `Starting node ${name} ...`);
+      await api.request('POST', command === 'stop_app' ? '/api/warren/stop-app' : '/api/warren/start-app', {});
+    }
+  }
+  return true;
+}
+
+/** What rabbitmqctl's listeners say each protocol is for. */
+const PURPOSES: Record<string, string> = { amqp: 'AMQP 0-9-1', 'amqp/ssl': 'AMQP 0-9-1 over TLS', http: 'HTTP API' };
+
+/** rabbitmqctl cluster_status: a one-node cluster, its name, alarms and listeners. */
+async function clusterStatus(api: ApiClient, o: TableFlags): Promise<void> {
+  const overview = (await api.request('GET', '/api/overview')) as Row;
+  const [node] = (await api.request('GET', '/api/nodes')) as Row[];
+  const name = String(node.name);
+  const alarms = [...(node.mem_alarm === true ? [`Memory alarm on node ${name}`] : []), ...(node.disk_free_alarm === true ? [`Free disk space alarm on node ${name}`] : [])];
+  const listeners = (overview.listeners as Row[]).map((l) => ({
+    interface: String(l.ip_address).includes(':') ? `[${String(l.ip_address)}]` : String(l.ip_address),
+    node: name,
+    port: Number(l.port),
+    protocol: String(l.protocol),
+    purpose: PURPOSES[String(l.protocol)] ?? String(l.protocol),
+  }));
+  const running = node.running === true ? [name] : [];
+  if (o.json) {
+    const versions = { [name]: { rabbitmq_name: String(overview.product_name), rabbitmq_version: String(overview.rabbitmq_version) } };
+    console.log(JSON.stringify({ alarms, cluster_name: overview.cluster_name, disk_nodes: [name], listeners: { [name]: listeners }, partitions: {}, ram_nodes: [], running_nodes: running, versions }));
+    return;
+  }
+  const section = (title: string, lines: string[]) => [title, '', ...(lines.length === 0 ? ['(none)'] : lines), ''];
+  const lines = [
+    `Cluster status of node ${name} ...`,
+    ...section('Basics', [`Cluster name: ${typeof overview.cluster_name === 'string' ? overview.cluster_name : JSON.stringify(overview.cluster_name)}`]),
+    ...section('Disk Nodes', [name]),
+    ...section('Running Nodes', running),
+    ...section('Versions', [`${name}: ${String(overview.product_name)} ${String(overview.product_version)} (RabbitMQ ${String(overview.rabbitmq_version)}) on ${String(overview.erlang_full_version)}`]),
+    ...section('Alarms', alarms),
+    ...section('Network Partitions', []),
+    ...section('Listeners', listeners.map((l) => `Node: ${l.node}, interface: ${l.interface}, port: ${l.port}, protocol: ${l.protocol}, purpose: ${l.purpose}`)),
+  ];
+  console.log(lines.join('\n').trimEnd());
+}
+
+/** rabbitmqctl await_startup: until the management API answers (the broker is up), at most `timeout` seconds. */
+async function awaitStartup(api: ApiClient, timeout = '300'): Promise<void> {
+  const seconds = Number(timeout);
+  if (!(seconds >= 0)) throw usage(`--timeout must be seconds, got '${timeout}'`);
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    try {
+      await api.request('GET', '/api/overview');
+      return;
+    } catch (err) {
+      // A refused login or tag is an answer: the broker is up, and waiting will not change it.
+      if (err instanceof LoginRefused || err instanceof TagRefused || Date.now() >= deadline) throw err;
+    }
+    await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
+  }
+}
+
+async function status(api: ApiClient, o: TableFlags): Promise<void> {
+  const overview = (await api.request('GET', '/api/overview')) as Row;
+  const [node] = (await api.request('GET', '/api/nodes')) as Row[];
+  if (o.json) {
+    console.log(JSON.stringify({ overview, node }));
+    return;
+  }
+  const totals = overview.object_totals as Row;
+  const queued = overview.queue_totals as Row;
+  const lines = [
+    `Status of node ${String(overview.node)} ...`,
+    '',
+    'Runtime',
+    '',
+    `OS PID: ${String(node.os_pid)}`,
+    `Uptime (seconds): ${Math.floor(Number(node.uptime) / 1000)}`,
+    `Product name: ${String(overview.product_name)}`,
+    `Product version: ${String(overview.product_version)}`,
+    `RabbitMQ version (API compatibility): ${String(overview.rabbitmq_version)}`,
+    '',
+    'Memory',
+    '',
+    `Total memory used: ${(Number(node.mem_used) / 1024 ** 3).toFixed(4)} gb`,
+    `Memory high watermark: ${(Number(node.mem_limit) / 1024 ** 3).toFixed(4)} gb`,
+    `Alarms: ${[...(node.mem_alarm === true ? ['memory'] : []), ...(node.disk_free_alarm === true ? ['disk'] : [])].join(', ') || '(none)'}`,
+    '',
+    'Free Disk Space',
+    '',
+    `Low free disk space watermark: ${(Number(node.disk_free_limit) / 1e9).toFixed(4)} gb`,
+    `Free disk space: ${node.disk_free === undefined ? '(in memory: no data dir)' : `${(Number(node.disk_free) / 1e9).toFixed(4)} gb`}`,
+    '',
+    'Listeners',
+    '',
+    ...(overview.listeners as Row[]).map((l) => `Interface: ${String(l.ip_address)}, port: ${String(l.port)}, protocol: ${String(l.protocol)}`),
+    '',
+    'Totals',
+    '',
+    `Connections: ${String(totals.connections)}`,
+    `Channels: ${String(totals.channels)}`,
+    `Queues: ${String(totals.queues)}`,
+    `Consumers: ${String(totals.consumers)}`,
+    `Messages: ${String(queued.messages)} (ready ${String(queued.messages_ready)}, unacknowledged ${String(queued.messages_unacknowledged)})`,
+  ];
+  console.log(lines.join('\n'));
+}
