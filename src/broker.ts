@@ -643,6 +643,11 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
     this.alarms.setDiskFreeLimit(diskFreeLimitBytes(limit));
   }
 
+  /** RabbitMQ's set_vm_memory_high_watermark, as --memory-high-watermark takes it; 0 blocks every publisher. */
+  setMemoryHighWatermark(value: number | string): void {
+    this.alarms.setMemoryLimit(watermarkBytes(value));
+  }
+
   /**
    * max-connections and max-queues (RabbitMQ's vhost-limits parameter, replaced
    * whole); a negative or absent value is no limit; null clears the parameter.

@@ -14,3 +14,13 @@ export function parseByteSize(value: string, what: string, forms = 'bytes, or by
   if (match[2] !== '' && n > 0 && n < 1) throw new Error(`${what} '${value}' is less than a byte`);
   return n;
 }
+
+/** A whole number of bytes, or a string of bytes with an optional unit ("1GB", "512MiB"); throws a one-line reason. */
+export function byteCount(value: unknown, what: string): number {
+  const n = typeof value === 'string' ? parseByteSize(value, what) : value;
+  const bare = typeof value === 'number' || (typeof value === 'string' && /^\s*[\d.]+\s*$/.test(value));
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || (bare && !Number.isInteger(n))) {
+    throw new Error(`${what} must be a whole number of bytes, 0 or more, got ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  }
+  return Math.floor(n);
+}

@@ -12,17 +12,26 @@
  */
 import fs from 'node:fs';
 import { log } from '../log/logger.js';
-import { parseByteSize } from './byte-size.js';
+import { byteCount } from './byte-size.js';
+import { availableMemory } from './resource-alarm.js';
 
 /** RabbitMQ's default disk_free_limit (50MB, decimal). */
 export const DEFAULT_DISK_FREE_LIMIT = 50_000_000;
 
 /** --disk-free-limit in bytes: a whole number of bytes, or bytes with a unit ("1GB", "512MiB"). */
-export function diskFreeLimitBytes(value: number | string): number {
-  const n = typeof value === 'number' ? value : parseByteSize(value, 'disk free limit');
-  const bare = typeof value === 'number' || /^\s*[\d.]+\s*$/.test(value);
-  if (!Number.isFinite(n) || n < 0 || (bare && !Number.isInteger(n))) throw new Error(`disk free limit must be a whole number of bytes, 0 or more, got ${value}`);
-  return Math.floor(n);
+export const diskFreeLimitBytes = (value: number | string): number => byteCount(value, 'disk free limit');
+
+/**
+ * rabbitmqctl set_disk_free_limit's two forms, in bytes: `absolute` (as
+ * diskFreeLimitBytes) or `mem_relative`, a multiple of the memory available.
+ * Throws a one-line reason.
+ */
+export function diskThreshold(spec: { absolute?: unknown; mem_relative?: unknown }, memory = availableMemory()): number {
+  if ((spec.absolute === undefined) === (spec.mem_relative === undefined)) throw new Error('give either absolute (bytes) or mem_relative (a multiple of the memory)');
+  if (spec.absolute !== undefined) return byteCount(spec.absolute, 'disk free limit');
+  const f = spec.mem_relative;
+  if (typeof f !== 'number' || !(f >= 0) || !Number.isFinite(f)) throw new Error(`mem_relative must be a number, 0 or more, got ${JSON.stringify(f)}`);
+  return Math.floor(f * memory);
 }
 
 export class DiskFree {

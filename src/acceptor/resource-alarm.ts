@@ -27,7 +27,7 @@ import os from 'node:os';
 import * as M from '../protocol/methods.generated.js';
 import { PAUSE_ALARM, PAUSE_BLOCKED, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
-import { parseByteSize } from './byte-size.js';
+import { byteCount, parseByteSize } from './byte-size.js';
 import type { DiskFree } from './disk-free.js';
 import { defaultHeapBudget } from '../shard/shard-runner.js';
 
@@ -39,12 +39,27 @@ const CHECK_MS = 100;
 /**
  * --memory-high-watermark in bytes: a number below 1 is a fraction of the
  * memory available, 1 or more is bytes; a string may carry a unit ("2GB",
- * "512MiB"). Throws on anything else.
+ * "512MiB"). 0 puts the alarm on at once, as in RabbitMQ. Throws on anything else.
  */
 export function watermarkBytes(value: number | string, available = availableMemory()): number {
   const n = typeof value === 'number' ? value : parseByteSize(value, 'memory high watermark', 'a fraction, bytes, or bytes with a unit (2GB, 512MiB)');
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`memory high watermark must be positive, got ${value}`);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`memory high watermark must be 0 or more, got ${value}`);
   return n < 1 ? Math.floor(n * available) : Math.floor(n);
+}
+
+/**
+ * rabbitmqctl set_vm_memory_high_watermark's two forms, in bytes: `relative`,
+ * a fraction of the memory available from 0 to 1, or `absolute`, bytes (a
+ * string may carry a unit). Throws a one-line reason.
+ */
+export function memoryThreshold(spec: { relative?: unknown; absolute?: unknown }, available = availableMemory()): number {
+  if ((spec.relative === undefined) === (spec.absolute === undefined)) throw new Error('give either relative (a fraction) or absolute (bytes)');
+  if (spec.relative !== undefined) {
+    const f = spec.relative;
+    if (typeof f !== 'number' || !(f >= 0 && f <= 1)) throw new Error(`the threshold should be a fraction between 0.0 and 1.0, got ${JSON.stringify(f)}`);
+    return Math.floor(f * available);
+  }
+  return byteCount(spec.absolute, 'memory threshold');
 }
 
 /** The machine's memory, or the cgroup's limit when that is lower. */
@@ -76,7 +91,7 @@ export class ResourceAlarm {
 
   constructor(
     /** the memory high watermark, bytes */
-    readonly memoryLimit: number,
+    public memoryLimit: number,
     private readonly links: readonly ShardLink[],
     private readonly connections: ReadonlySet<Connection>,
     /** the data dir's free space */
@@ -150,6 +165,12 @@ export class ResourceAlarm {
   /** RabbitMQ's set_disk_free_limit: a new limit, looked at now. */
   setDiskFreeLimit(bytes: number): void {
     this.disk.limit = bytes;
+    this.refresh();
+  }
+
+  /** RabbitMQ's set_vm_memory_high_watermark: a new limit, looked at now (0: the alarm goes on). */
+  setMemoryLimit(bytes: number): void {
+    this.memoryLimit = bytes;
     this.refresh();
   }
 

@@ -9,7 +9,8 @@ import { LoginRefused, TagRefused, usage, type ApiClient } from './api-client.js
 import type { Row, TableFlags } from './table.js';
 
 export const NODE_USAGE = `  status   cluster_status   await_startup [--timeout S] (default 300)
-  stop_app   start_app   (between them reset is rabbitmqctl's: users, vhosts and all as a new broker's)`;
+  stop_app   start_app   (between them reset is rabbitmqctl's: users, vhosts and all as a new broker's)
+  set_vm_memory_high_watermark FRACTION | absolute BYTES   set_disk_free_limit BYTES | mem_relative FRACTION`;
 
 export interface NodeFlags extends TableFlags {
   /** await_startup --timeout */
@@ -18,6 +19,10 @@ export interface NodeFlags extends TableFlags {
 
 /** Runs `command` if it is one of these; false when it is not. */
 export async function nodeCommand(api: ApiClient, command: string, args: string[], o: NodeFlags, info: (line: string) => void): Promise<boolean> {
+  if (command === 'set_vm_memory_high_watermark' || command === 'set_disk_free_limit') {
+    await setThreshold(api, command, args, info);
+    return true;
+  }
   if (!['status', 'cluster_status', 'await_startup', 'stop_app', 'start_app'].includes(command)) return false;
   if (args.length !== 0) throw usage(`${command} takes no arguments`);
   switch (command) {
@@ -37,6 +42,28 @@ export async function nodeCommand(api: ApiClient, command: string, args: string[
     }
   }
   return true;
+}
+
+/**
+ * rabbitmqctl set_vm_memory_high_watermark FRACTION | absolute BYTES and
+ * set_disk_free_limit BYTES | mem_relative FRACTION, with its lines; the
+ * broker checks the values (400 with the reason).
+ */
+async function setThreshold(api: ApiClient, command: string, args: string[], info: (line: string) => void): Promise<void> {
+  const memory = command === 'set_vm_memory_high_watermark';
+  const [form, value] = args.length === 2 ? args : [memory ? 'relative' : 'absolute', args[0]];
+  const forms = memory ? ['relative', 'absolute'] : ['absolute', 'mem_relative'];
+  if (args.length < 1 || args.length > 2 || (args.length === 2 && form !== forms[1])) {
+    throw usage(memory ? `${command} takes a fraction, or absolute and bytes` : `${command} takes bytes, or mem_relative and a fraction`);
+  }
+  const number = Number(value);
+  // fractions are numbers; bytes a number or a string with a unit
+  if (form !== 'absolute' && (value.trim() === '' || !Number.isFinite(number))) throw usage(`'${value}' is not a number`);
+  const body = { [form]: form === 'absolute' ? (value.trim() !== '' && Number.isFinite(number) ? number : value) : number };
+  const [{ name }] = (await api.request('GET', '/api/nodes')) as { name: string }[];
+  if (memory) info(`Setting memory threshold on ${name} to ${value}${form === 'absolute' ? ' bytes' : ''} ...`);
+  else info(`Setting disk free limit on ${name} to ${value}${form === 'absolute' ? ' bytes' : ' times the total RAM'} ...`);
+  await api.request('PUT', memory ? '/api/warren/memory-high-watermark' : '/api/warren/disk-free-limit', body);
 }
 
 /** What rabbitmqctl's listeners say each protocol is for. */

@@ -26,7 +26,7 @@ export interface ManagementHost {
   readonly churn: Readonly<Churn>;
   readonly links: readonly ShardLink[];
   /** the memory and free disk space alarms (refresh: look at them now) */
-  readonly alarms: Pick<ResourceAlarm, 'memoryOn' | 'diskOn' | 'memoryLimit' | 'disk' | 'used' | 'resources' | 'refresh'>;
+  readonly alarms: Pick<ResourceAlarm, 'memoryOn' | 'diskOn' | 'memoryLimit' | 'disk' | 'used' | 'resources' | 'refresh' | 'setMemoryLimit' | 'setDiskFreeLimit'>;
   readonly options: { readonly host: string | string[]; readonly maxMessageSize: number };
   /** the vhost's service, created on first use (definitions import may add vhosts) */
   vhost(name: string): VHostService;

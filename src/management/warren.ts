@@ -1,12 +1,16 @@
 /**
  * warren's own test-rig endpoints, for administrators only: POST
  * /api/warren/reset, /api/warren/stop-app and start-app (rabbitmqctl's
- * stop_app, start_app) and /api/warren/faults/* (see src/rig/faults.ts). Bodies
+ * stop_app, start_app), PUT /api/warren/memory-high-watermark and
+ * disk-free-limit (rabbitmqctl's set_vm_memory_high_watermark,
+ * set_disk_free_limit) and /api/warren/faults/* (see src/rig/faults.ts). Bodies
  * are JSON objects with snake_case fields: a filter (`user`, `vhost`, `name`
  * = the client's connection_name) and the fault's options.
  */
 import type { ConnectionFilter } from '../rig/faults.js';
 import type { Api, Route } from './api.js';
+import { memoryThreshold } from '../acceptor/resource-alarm.js';
+import { diskThreshold } from '../acceptor/disk-free.js';
 import { HttpError, badRequest, noContent, objectBody, boolField, type ApiRequest } from './http.js';
 
 export function warrenRoutes(api: Api, route: Route): void {
@@ -37,6 +41,17 @@ export function warrenRoutes(api: Api, route: Route): void {
     host.startApp();
     return noContent();
   });
+  // rabbitmqctl set_vm_memory_high_watermark and set_disk_free_limit, which RabbitMQ's HTTP API lacks
+  const threshold = (set: (body: Record<string, unknown>) => void) => (req: ApiRequest) => {
+    try {
+      set(objectBody(req));
+    } catch (err: any) {
+      throw badRequest(err.message);
+    }
+    return noContent();
+  };
+  admin('PUT', '/api/warren/memory-high-watermark', threshold((body) => host.alarms.setMemoryLimit(memoryThreshold(body))));
+  admin('PUT', '/api/warren/disk-free-limit', threshold((body) => host.alarms.setDiskFreeLimit(diskThreshold(body))));
 
   const faults = host.faults;
   admin('POST', '/api/warren/faults/close-connections', (req) => {

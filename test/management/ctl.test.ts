@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MODES, WARREN_MAIN as MAIN, channel, connect, nextEvent, runWarren, uniq } from '../helpers.js';
+import { MODES, WARREN_MAIN as MAIN, channel, collect, connect, nextEvent, runWarren, uniq } from '../helpers.js';
 import { managedBroker } from './support.js';
 
 const TEMP = mkdtempSync(path.join(os.tmpdir(), 'warren-ctl-'));
@@ -389,6 +389,36 @@ for (const mode of MODES) {
       expect(await run('clear_global_parameter', name)).toMatchObject({ code: 1, stderr: `warren ctl: global parameter '${name}' not found\n` });
       expect((await run('clear_global_parameter', 'cluster_name')).code).toBe(0);
       expect((await m.api('GET', '/api/cluster-name')).body.name).toMatch(/^rabbit@/);
+    });
+
+    it('set_vm_memory_high_watermark 0 blocks publishers (RabbitMQ\'s way to test connection.blocked); 0.4 lets every message through; set_disk_free_limit', async () => {
+      const node = (await m.api('GET', '/api/overview')).body.node;
+      const publisher = await connect(m.broker.url);
+      const ch = await publisher.createChannel();
+      const queue = uniq('watermark');
+      await ch.assertQueue(queue, { exclusive: true });
+      const blocked = nextEvent<string>(publisher, 'blocked');
+      expect(await run('set_vm_memory_high_watermark', '0')).toMatchObject({ code: 0, stdout: `Setting memory threshold on ${node} to 0 ...\n` });
+      expect((await m.api('GET', '/api/nodes')).body[0]).toMatchObject({ mem_limit: 0, mem_alarm: true });
+      for (let i = 1; i <= 20; i++) ch.sendToQueue(queue, Buffer.from(`m${i}`));
+      expect(await blocked).toBe('low on memory');
+      expect((await run('check_local_alarms')).code).toBe(1);
+      const unblocked = nextEvent(publisher, 'unblocked');
+      expect((await run('set_vm_memory_high_watermark', '0.4')).code).toBe(0);
+      await unblocked;
+      const got = await collect(ch, queue, 20);
+      expect(got.map((msg) => msg.content.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `m${i + 1}`));
+      await publisher.close();
+
+      expect(await run('set_vm_memory_high_watermark', 'absolute', '2GiB')).toMatchObject({ code: 0, stdout: `Setting memory threshold on ${node} to 2GiB bytes ...\n` });
+      expect((await m.api('GET', '/api/nodes')).body[0].mem_limit).toBe(2 * 2 ** 30);
+      for (const bad of [['1.5'], ['abc'], ['absolute', '2XB'], ['relative', '0.5']]) expect((await run('set_vm_memory_high_watermark', ...bad)).code, bad.join(' ')).not.toBe(0);
+      expect(await run('set_disk_free_limit', '1GB')).toMatchObject({ code: 0, stdout: `Setting disk free limit on ${node} to 1GB bytes ...\n` });
+      expect((await m.api('GET', '/api/nodes')).body[0].disk_free_limit).toBe(1e9);
+      expect(await run('set_disk_free_limit', 'mem_relative', '0.5')).toMatchObject({ code: 0, stdout: `Setting disk free limit on ${node} to 0.5 times the total RAM ...\n` });
+      expect((await run('set_disk_free_limit', 'lots')).code).toBe(1);
+      expect((await run('set_disk_free_limit', '50MB')).code).toBe(0);
+      expect((await run('set_vm_memory_high_watermark', '0.4')).code).toBe(0);
     });
 
     it('close_all_connections closes a vhost\'s connections (up to --limit) with 320 and the reason, or the node\'s with --global', async () => {
