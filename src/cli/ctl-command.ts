@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ACCESS_USAGE, accessCommand, type AccessFlags } from './access-command.js';
-import { DIAGNOSTICS_USAGE, diagnosticsCommand } from './diagnostics-command.js';
+import { DIAGNOSTICS_USAGE, diagnosticsCommand, type DiagnosticsFlags } from './diagnostics-command.js';
 import { FAULT_USAGE, FaultUsageError, faultRequest, type FaultFlags } from './fault-command.js';
 import { ApiClient, Failure, usage } from './api-client.js';
 import { NODE_USAGE, nodeCommand } from './node-command.js';
@@ -162,7 +162,7 @@ const LISTINGS: Record<string, Listing> = {
   },
 };
 
-interface Options extends AccessFlags {
+interface Options extends AccessFlags, DiagnosticsFlags {
   quiet: boolean;
   ifEmpty: boolean;
   ifUnused: boolean;
@@ -213,6 +213,8 @@ export async function runCtlCommand(args: string[]): Promise<number> {
       limit: values.limit,
       perConnectionDelay: values['per-connection-delay'],
       timeout: values.timeout,
+      within: values.within,
+      unit: values.unit,
       fault: {
         user: values.user,
         vhost: values.vhost,
@@ -257,6 +259,9 @@ function parse(args: string[]) {
         limit: { type: 'string' },
         'per-connection-delay': { type: 'string' },
         timeout: { type: 'string', short: 't' },
+        // check_certificate_expiration's
+        within: { type: 'string' },
+        unit: { type: 'string' },
         // warren ctl fault ..., list_user_limits --user
         user: { type: 'string' },
         name: { type: 'string' },
@@ -292,7 +297,7 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
   }
   if (await accessCommand(api, command, args, o, info)) return;
   if (await policyCommand(api, command, args, o, info)) return;
-  if (await diagnosticsCommand(api, command, args, info)) return;
+  if (await diagnosticsCommand(api, command, args, o, info)) return;
   if (await nodeCommand(api, command, args, o, info)) return;
   if (await parameterCommand(api, command, args, o, info)) return;
   const queuePath = () => {

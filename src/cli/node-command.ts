@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LoginRefused, TagRefused, usage, type ApiClient } from './api-client.js';
+import { alarmLines, listenerLines } from './diagnostics-command.js';
 import type { Row, TableFlags } from './table.js';
 
 export const NODE_USAGE = `  status   cluster_status   await_startup [--timeout S] (default 300)
@@ -66,22 +67,13 @@ async function setThreshold(api: ApiClient, command: string, args: string[], inf
   await api.request('PUT', memory ? '/api/warren/memory-high-watermark' : '/api/warren/disk-free-limit', body);
 }
 
-/** What rabbitmqctl's listeners say each protocol is for. */
-const PURPOSES: Record<string, string> = { amqp: 'AMQP 0-9-1', 'amqp/ssl': 'AMQP 0-9-1 over TLS', http: 'HTTP API' };
-
 /** rabbitmqctl cluster_status: a one-node cluster, its name, alarms and listeners. */
 async function clusterStatus(api: ApiClient, o: TableFlags): Promise<void> {
   const overview = (await api.request('GET', '/api/overview')) as Row;
   const [node] = (await api.request('GET', '/api/nodes')) as Row[];
   const name = String(node.name);
-  const alarms = [...(node.mem_alarm === true ? [`Memory alarm on node ${name}`] : []), ...(node.disk_free_alarm === true ? [`Free disk space alarm on node ${name}`] : [])];
-  const listeners = (overview.listeners as Row[]).map((l) => ({
-    interface: String(l.ip_address).includes(':') ? `[${String(l.ip_address)}]` : String(l.ip_address),
-    node: name,
-    port: Number(l.port),
-    protocol: String(l.protocol),
-    purpose: PURPOSES[String(l.protocol)] ?? String(l.protocol),
-  }));
+  const alarms = alarmLines(node);
+  const listeners = listenerLines(overview, name);
   const running = node.running === true ? [name] : [];
   if (o.json) {
     const versions = { [name]: { rabbitmq_name: String(overview.product_name), rabbitmq_version: String(overview.rabbitmq_version) } };

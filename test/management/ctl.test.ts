@@ -421,6 +421,35 @@ for (const mode of MODES) {
       expect((await run('set_vm_memory_high_watermark', '0.4')).code).toBe(0);
     });
 
+    it("rabbitmq-diagnostics' listener, certificate and node reports, with RabbitMQ 3.10.8's lines; the listener checks fail for what is not there", async () => {
+      const node = (await m.api('GET', '/api/overview')).body.node;
+      const amqpPort = new URL(m.broker.url).port;
+      const listeners = [
+        `Interface: 127.0.0.1, port: ${amqpPort}, protocol: amqp, purpose: AMQP 0-9-1`,
+        `Interface: 127.0.0.1, port: ${m.broker.managementPort}, protocol: http, purpose: HTTP API`,
+      ];
+      expect((await run('listeners')).lines).toEqual([`Asking node ${node} to report its protocol listeners ...`, ...listeners]);
+      expect((await run('check_protocol_listener', 'amqp')).lines).toEqual([`Asking node ${node} if there's an active listener for protocol amqp ...`, `A listener for protocol amqp is running on node ${node}.`]);
+      expect(await run('check_protocol_listener', 'mqtt')).toMatchObject({
+        code: 1,
+        stderr: `warren ctl: No listener for protocol mqtt is active on node ${node}. Found listeners for the following protocols: amqp, http\n`,
+      });
+      expect((await run('-q', 'check_port_listener', amqpPort)).lines).toEqual([`A listener for port ${amqpPort} is running on node ${node}.`]);
+      expect(await run('check_port_listener', '1')).toMatchObject({ code: 1, stderr: `warren ctl: No listener for port 1 is active on node ${node}. Found listeners that use the following ports: ${amqpPort}, ${m.broker.managementPort}\n` });
+      expect((await run('check_certificate_expiration')).lines).toEqual([`Checking certificate expiration on node ${node} ...`, 'No certificates are expiring within 4 weeks.']);
+      expect((await run('check_certificate_expiration', '--within', '1', '--unit', 'fortnights')).code).toBe(1);
+      expect((await run('-q', 'is_running')).lines).toEqual([`RabbitMQ on node ${node} is fully booted and running`]);
+      expect((await run('-q', 'server_version')).lines).toEqual([(await m.api('GET', '/api/overview')).body.rabbitmq_version]);
+      // -q drops the banner, not the result, as rabbitmq-diagnostics
+      expect((await run('-q', 'alarms')).lines).toEqual([`Node ${node} reported no alarms, local or clusterwide`]);
+      expect((await run('-q', 'check_running')).lines).toEqual([`RabbitMQ on node ${node} is fully booted and running`]);
+      expect((await run('node_health_check')).lines.at(-1)).toBe('Health check passed');
+      for (const check of ['check_if_node_is_quorum_critical', 'check_if_node_is_mirror_sync_critical']) {
+        expect((await run('-q', check)).lines).toEqual([`Node ${node} seems to be the only one in a single node cluster, the check does not apply`]);
+      }
+      expect((await run('check_port_listener')).code).toBe(2);
+    });
+
     it('close_all_connections closes a vhost\'s connections (up to --limit) with 320 and the reason, or the node\'s with --global', async () => {
       const vhost = uniq('ctl closing');
       await m.api('PUT', `/api/vhosts/${encodeURIComponent(vhost)}`);
@@ -529,9 +558,14 @@ describe('warren --management-port', () => {
         expect([check, alarmed.code, alarmed.stderr.trim()]).toEqual([check, 1, `warren ctl: Node ${node} reported alarms: memory`]);
       }
       expect((await ctl(['--url', url, 'cluster_status'])).lines).toEqual(expect.arrayContaining(['Alarms', `Memory alarm on node ${node}`]));
+      expect((await ctl(['--url', url, '-q', 'alarms'])).lines).toEqual([`Memory alarm on node ${node}`]);
+      const unhealthy = await ctl(['--url', url, 'node_health_check']);
+      expect([unhealthy.code, unhealthy.stderr.trim()]).toEqual([1, 'warren ctl: health check failed. Message: resource alarm(s) in effect: memory']);
       expect((await ctl(['--url', url, 'stop_app'])).code).toBe(0);
       const down = (await ctl(['--url', url, 'cluster_status'])).lines;
       expect(down.slice(down.indexOf('Running Nodes'), down.indexOf('Running Nodes') + 2)).toEqual(['Running Nodes', '(none)']);
+      expect((await ctl(['--url', url, '-q', 'is_running'])).lines).toEqual([`RabbitMQ on node ${node} is not running or has not fully booted yet (check with is_booting)`]);
+      expect((await ctl(['--url', url, 'listeners'])).code).toBe(1);
       const stopped = await ctl(['--url', url, 'check_running']);
       expect([stopped.code, stopped.stderr.trim()]).toEqual([1, `warren ctl: RabbitMQ on node ${node} is not running or has not fully booted yet`]);
       expect((await ctl(['--url', url, 'start_app'])).code).toBe(0);
