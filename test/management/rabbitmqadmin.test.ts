@@ -129,6 +129,21 @@ for (const mode of MODES) {
       expect(await json(alice('list', 'queues', 'name', 'policy'))).toEqual([{ name: queue, policy: null }]);
       expect(await json(alice('list', 'queues', 'name', 'messages'))).toEqual([{ name: queue, messages: 7 }]);
 
+      // Vhost limits as a runtime parameter and as vhost_limit objects, answered as RabbitMQ 3.10.8 answers them (compared side by side).
+      expect(await ok(alice('declare', 'parameter', 'component=vhost-limits', 'name=limits', 'value={"max-queues":1}'))).toContain('parameter declared');
+      expect(await json(alice('list', 'parameters'))).toEqual([{ vhost, component: 'vhost-limits', name: 'limits', value: { 'max-queues': 1 } }]);
+      const second = await alice('declare', 'queue', 'name=second');
+      expect([second.code, second.stderr]).toEqual([1, expect.stringContaining('queue limit')]);
+      const federation = await alice('declare', 'parameter', 'component=federation-upstream', 'name=up', 'value={"uri":"amqp://"}');
+      expect([federation.code, federation.stderr.trim()]).toEqual([1, '*** Validation failed\n\ncomponent federation-upstream not found']);
+      expect(await ok(alice('delete', 'parameter', 'component=vhost-limits', 'name=limits'))).toContain('parameter deleted');
+      expect(await ok(guest('declare', 'vhost_limit', `vhost=${vhost}`, 'name=max-connections', 'value=3'))).toContain('vhost_limit declared');
+      expect(await json(guest('list', 'vhost_limits'))).toEqual([{ vhost, value: { 'max-connections': 3 } }]);
+      expect(await ok(guest('delete', 'vhost_limit', `vhost=${vhost}`, 'name=max-connections'))).toContain('vhost_limit deleted');
+      // the parameter of no limits RabbitMQ leaves behind
+      expect(await json(alice('list', 'parameters'))).toEqual([{ vhost, component: 'vhost-limits', name: 'limits', value: [] }]);
+      await ok(alice('delete', 'parameter', 'component=vhost-limits', 'name=limits'));
+
       // Export, delete everything, import: the definitions come back (the queue empty, with its argument).
       const dir = mkdtempSync(join(tmpdir(), 'warren-rabbitmqadmin-'));
       try {
