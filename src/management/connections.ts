@@ -8,6 +8,7 @@ import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import type { Api, Route } from './api.js';
 import { HttpError, noContent, notFound, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
+import { refuseWithoutStats, withoutStats } from './disable-stats.js';
 import { CHANNEL_CONSUMING, CHANNEL_MESSAGE_STATS, channelTotals, details, messageStatsJson } from './stats.js';
 
 /** RabbitMQ's text when the management API closes a connection without X-Reason. */
@@ -25,7 +26,8 @@ export function connectionRoutes(api: Api, route: Route): void {
   const listConnections = (req: ApiRequest) => {
     const live = connections(req);
     if (req.params.vhost === undefined) api.connectionRates.forgetAllBut(new Set(live.map((c) => c.id)));
-    return listReply(req, live.map((c) => connectionJson(api, c)));
+    // RabbitMQ 3.10.8 leaves a vhost's connections whole under disable_stats
+    return listReply(req, live.map((c) => (req.params.vhost === undefined ? withoutStats(req, 'connection', connectionJson(api, c)) : connectionJson(api, c))));
   };
   route('GET', '/api/connections', listConnections);
   route('GET', '/api/vhosts/:vhost/connections', listConnections);
@@ -50,6 +52,7 @@ export function connectionRoutes(api: Api, route: Route): void {
   route('GET', '/api/connections/:name/channels', (req) => listReply(req, [...named(req).openChannels()].map((ch) => channelJson(api, ch))));
 
   const listChannels = (req: ApiRequest) => {
+    refuseWithoutStats(req);
     const live = channels(req);
     if (req.params.vhost === undefined) api.channelRates.forgetAllBut(new Set(live.map((ch) => ch.ref)));
     return listReply(req, live.map((ch) => channelJson(api, ch)));
@@ -63,6 +66,7 @@ export function connectionRoutes(api: Api, route: Route): void {
   });
 
   const listConsumers = (req: ApiRequest) => {
+    refuseWithoutStats(req);
     const vhost = req.params.vhost;
     if (vhost !== undefined) api.service(vhost);
     return listReply(req, consumersOf(api, (c) => vhost === undefined || c.queue.vhost === vhost));

@@ -5,6 +5,7 @@ import { RABBITMQ_VERSION, VERSION } from '../version.js';
 import type { Api, Route } from './api.js';
 import { HttpError, badRequest, noContent, notFound, type ApiRequest } from './http.js';
 import { listReply, selectColumns } from './list.js';
+import { overviewWithoutStats, withoutStats } from './disable-stats.js';
 import { QUEUE_MESSAGE_STATS, addTotals, depthFields, details, messageStatsJson, queueTotals, vhostChannelTotals, type QueueCounters } from './stats.js';
 import { publish } from '../acceptor/internal-publish.js';
 import type { VHostService } from '../vhost/vhost-service.js';
@@ -57,7 +58,7 @@ export function overviewRoutes(api: Api, route: Route): void {
       exchanges += s.topology.exchanges.size;
       queues += s.topology.queues.size;
     }
-    return selectColumns(req, {
+    return selectColumns(req, overviewWithoutStats(req, {
       management_version: RABBITMQ_VERSION,
       rates_mode: 'basic',
       exchange_types: EXCHANGE_TYPES,
@@ -85,7 +86,7 @@ export function overviewRoutes(api: Api, route: Route): void {
       churn_rates: churnJson(),
       sample_retention_policies: SAMPLE_RETENTION_POLICIES,
       release_series_support_status: 'supported',
-    });
+    }));
   });
 
   /** RabbitMQ's churn keys (objects created and gone since start), each with its rate. */
@@ -132,7 +133,7 @@ export function overviewRoutes(api: Api, route: Route): void {
       contexts: [managementContext()],
     };
   };
-  route('GET', '/api/nodes', (req) => listReply(req, [nodeJson()]), 'monitoring');
+  route('GET', '/api/nodes', (req) => listReply(req, [withoutStats(req, 'node', nodeJson())]), 'monitoring');
   route('GET', '/api/nodes/:name', (req) => {
     if (req.params.name !== api.node) throw notFound();
     return selectColumns(req, nodeJson());
@@ -175,11 +176,11 @@ export function overviewRoutes(api: Api, route: Route): void {
   route('GET', '/api/vhosts', async (req) => {
     const counters = await api.counters();
     const visible = [...api.host.vhosts.values()].filter((s) => req.sees(s.name));
-    return listReply(req, visible.map((s) => vhostJson(s, counters)));
+    return listReply(req, visible.map((s) => withoutStats(req, 'vhost', vhostJson(s, counters))));
   });
   route('GET', '/api/vhosts/:vhost', async (req) => {
     const service = api.service(req.params.vhost);
-    return selectColumns(req, vhostJson(service, await api.counters()));
+    return selectColumns(req, withoutStats(req, 'vhost', vhostJson(service, await api.counters())));
   });
 
   // Queue leaders spread over a cluster's nodes: here there is one node.

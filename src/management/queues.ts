@@ -8,12 +8,13 @@ import { boolField, created, noContent, objectBody, badRequest, param, queryFlag
 import { listReply, selectColumns } from './list.js';
 import { QUEUE_MESSAGE_STATS, depthFields, managementTime, messageStatsJson, queueBytesFields, queueTotals, type QueueCounters } from './stats.js';
 import { effectiveDefinition } from '../vhost/policy.js';
+import { withoutStats } from './disable-stats.js';
 
 export function queueRoutes(api: Api, route: Route): void {
   const list = async (req: ApiRequest) => {
     const services = api.services(req.params.vhost);
     const counters = await api.counters();
-    const items = services.flatMap((s) => [...s.topology.queues.values()].map((q) => queueJson(api, q, counters.get(q.id))));
+    const items = services.flatMap((s) => [...s.topology.queues.values()].map((q) => withoutStats(req, 'queue', queueJson(api, q, counters.get(q.id)), true)));
     api.queueRates.forgetAllBut(new Set(counters.keys()));
     return listReply(req, items);
   };
@@ -25,7 +26,7 @@ export function queueRoutes(api: Api, route: Route): void {
     const counters = await api.counters();
     // The single-queue view adds its consumers and per-source rates (none kept here), as RabbitMQ's does.
     const consumers = consumersOf(api, (c) => c.queue === queue);
-    return selectColumns(req, { ...queueJson(api, queue, counters.get(queue.id)), consumer_details: consumers, deliveries: [], incoming: [] });
+    return selectColumns(req, withoutStats(req, 'queue', { ...queueJson(api, queue, counters.get(queue.id)), consumer_details: consumers, deliveries: [], incoming: [] }));
   });
 
   route('PUT', '/api/queues/:vhost/:name', async (req) => {

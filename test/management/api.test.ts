@@ -172,6 +172,36 @@ for (const mode of MODES) {
       expect((await m.api('GET', '/api/auth/attempts/rabbit%40elsewhere')).status).toBe(404);
     });
 
+    it('?disable_stats=true (and enable_queue_totals=true) leaves the keys RabbitMQ 3.10.8 leaves; channels and consumers answer 400', async () => {
+      const conn = await connect(m.broker.url);
+      const ch = await channel(conn);
+      const q = uniq('nostats');
+      await ch.assertQueue(q, { exclusive: true });
+      for (let i = 0; i < 3; i++) ch.sendToQueue(q, Buffer.from(`m${i}`));
+      await ch.consume(q, () => {}, { noAck: false });
+      const keys = (o: object) => Object.keys(o).sort();
+      const own = ['arguments', 'auto_delete', 'durable', 'exclusive', 'name', 'node', 'state', 'type', 'vhost'];
+      const totals = ['messages', 'messages_ready', 'messages_unacknowledged'];
+      const mine = async (p: string) => (await m.api('GET', p)).body.find((x: any) => x.name === q);
+      expect(keys((await m.api('GET', `/api/queues/%2F/${enc(q)}?disable_stats=true&enable_queue_totals=true`)).body)).toEqual(own);
+      expect(keys(await mine('/api/queues?disable_stats=true'))).toEqual(own);
+      const listed = await mine('/api/queues/%2F?disable_stats=true&enable_queue_totals=true');
+      expect(keys(listed)).toEqual([...own, ...totals].sort());
+      expect(listed.messages).toBe(3);
+      // without the flag, the statistics are there
+      expect(keys(await mine('/api/queues')).length).toBeGreaterThan(20);
+      expect(keys((await m.api('GET', '/api/vhosts/%2F?disable_stats=true')).body)).toEqual(['cluster_state', 'default_queue_type', 'description', 'metadata', 'name', 'tags', 'tracing']);
+      expect((await m.api('GET', '/api/nodes?disable_stats=true')).body.map(keys)).toEqual([['name', 'running', 'type']]);
+      expect((await m.api('GET', '/api/connections?disable_stats=true')).body.map(keys)).toEqual([['name', 'node', 'user', 'vhost']]);
+      const overview = keys((await m.api('GET', '/api/overview?disable_stats=true')).body);
+      expect(overview).toEqual(expect.arrayContaining(['cluster_name', 'node', 'object_totals', 'rabbitmq_version']));
+      for (const gone of ['message_stats', 'queue_totals', 'listeners', 'churn_rates']) expect(overview).not.toContain(gone);
+      for (const p of ['/api/channels', '/api/consumers']) {
+        expect(await m.api('GET', `${p}?disable_stats=true`)).toMatchObject({ status: 400, body: { error: 'bad_request', reason: 'Stats in management UI are disabled on this node' } });
+      }
+      await conn.close();
+    });
+
     it('pages, filters by name (substring or regex), sorts and picks columns', async () => {
       const prefix = uniq('page');
       for (let i = 1; i <= 7; i++) await m.api('PUT', `/api/queues/%2F/${prefix}-${i}`, { durable: false, arguments: { 'x-max-length': i } });
