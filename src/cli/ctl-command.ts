@@ -164,6 +164,8 @@ const LISTINGS: Record<string, Listing> = {
 
 interface Options extends AccessFlags, DiagnosticsFlags {
   quiet: boolean;
+  /** list_queues --offline: none */
+  offline: boolean;
   ifEmpty: boolean;
   ifUnused: boolean;
   /** -p was given (reset then covers that vhost only) */
@@ -191,14 +193,18 @@ export async function runCtlCommand(args: string[]): Promise<number> {
     }
     const [command, ...rest] = positionals;
     if (command === undefined) throw usage('a command is required');
-    if (values.formatter !== undefined && values.formatter !== 'json' && values.formatter !== 'table') {
-      throw usage(`unknown formatter '${values.formatter}'`);
+    if (values.formatter !== undefined && !['json', 'table', 'csv'].includes(values.formatter)) {
+      throw usage(`unknown formatter '${values.formatter}' (json, table or csv)`);
     }
     const api = new ApiClient(values.url ?? DEFAULT_URL);
+    // -s, --silent: rabbitmqctl's -q and --no-table-headers together
+    const silent = values.silent === true;
     const options: Options = {
-      quiet: values.quiet === true,
-      headers: values['no-table-headers'] !== true,
+      quiet: values.quiet === true || silent,
+      headers: values['no-table-headers'] !== true && !silent,
       json: values.formatter === 'json',
+      csv: values.formatter === 'csv',
+      offline: values.offline === true,
       vhost: values.vhost ?? '/',
       ifEmpty: values['if-empty'] === true,
       ifUnused: values['if-unused'] === true,
@@ -245,6 +251,14 @@ function parse(args: string[]) {
       options: {
         url: { type: 'string' },
         quiet: { type: 'boolean', short: 'q' },
+        silent: { type: 'boolean', short: 's' },
+        // rabbitmqctl's target node: warren ctl's is the broker at --url, whatever the name
+        node: { type: 'string', short: 'n' },
+        longnames: { type: 'boolean', short: 'l' },
+        // list_queues': one node, so every queue is online and local, none offline
+        online: { type: 'boolean' },
+        offline: { type: 'boolean' },
+        local: { type: 'boolean' },
         'no-table-headers': { type: 'boolean' },
         formatter: { type: 'string' },
         vhost: { type: 'string', short: 'p' },
@@ -283,7 +297,7 @@ function parse(args: string[]) {
 
 async function run(api: ApiClient, command: string, args: string[], o: Options): Promise<void> {
   const info = (line: string) => {
-    if (!o.quiet && !o.json) console.log(line);
+    if (!o.quiet && !o.json && !o.csv) console.log(line);
   };
   const listing = LISTINGS[command];
   if (listing !== undefined) {
@@ -292,7 +306,7 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
     if (unknown !== undefined) throw usage(`info key '${unknown}' is not one of ${Object.keys(listing.items).join(', ')}`);
     info(listing.heading?.(o.vhost) ?? `Listing ${listing.what}${listing.perVhost ? ` for vhost ${o.vhost}` : ''} ...`);
     const rows = (await api.request('GET', listing.path(o.vhost), undefined, {}, `vhost '${o.vhost}'`)) as Row[];
-    printTable(rows, items, listing.items, o);
+    printTable(command === 'list_queues' && o.offline ? [] : rows, items, listing.items, o);
     return;
   }
   if (await accessCommand(api, command, args, o, info)) return;

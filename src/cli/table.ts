@@ -5,6 +5,8 @@ export type Row = Record<string, unknown>;
 export interface TableFlags {
   /** --formatter json */
   json: boolean;
+  /** --formatter csv: every value quoted, a header line always, as rabbitmqctl's */
+  csv: boolean;
   /** a header line (not with --no-table-headers) */
   headers: boolean;
 }
@@ -18,8 +20,33 @@ export function printTable(rows: Row[], items: string[], read: Record<string, (r
     console.log(JSON.stringify(table.map((values) => Object.fromEntries(items.map((item, i) => [item, values[i] ?? null])))));
     return;
   }
+  const cells = (values: unknown[]) => values.map((value, i) => (TABLE_ITEMS.has(items[i]) ? erlangTerm(value, items[i] === 'arguments') : cell(value)));
+  if (o.csv) {
+    const quoted = (text: string) => `"${text.replaceAll('"', '""')}"`;
+    for (const line of [items, ...table.map(cells)]) console.log(line.map(quoted).join(','));
+    return;
+  }
   if (o.headers) console.log(items.join('\t'));
-  for (const values of table) console.log(values.map(cell).join('\t'));
+  for (const values of table) console.log(cells(values).join('\t'));
+}
+
+/** Items that are AMQP tables, which rabbitmqctl prints as Erlang terms (a policy's definition it prints as JSON). */
+const TABLE_ITEMS = new Set(['arguments', 'client_properties']);
+
+/**
+ * An AMQP table as rabbitmqctl prints one: [{"key",value},...], an array as
+ * [a,b], strings quoted, void as undefined; `sorted`: keys in order, at every
+ * depth, as RabbitMQ keeps a declare's arguments (a client's properties it keeps as sent).
+ */
+function erlangTerm(value: unknown, sorted = false): string {
+  if (Array.isArray(value)) return `[${value.map((v) => erlangTerm(v, sorted)).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value);
+    if (sorted) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `[${entries.map(([k, v]) => `{${JSON.stringify(k)},${erlangTerm(v, sorted)}}`).join(',')}]`;
+  }
+  if (typeof value === 'string') return JSON.stringify(value);
+  return value === null || value === undefined ? 'undefined' : String(value);
 }
 
 /** A table cell as rabbitmqctl prints it: lists of names as [a, b], empty tables as [], others as JSON. */

@@ -74,6 +74,34 @@ for (const mode of MODES) {
       }
     });
 
+    it("rabbitmqctl's global flags and forms: -s, -n NODE, -l, list_queues --online/--local/--offline, --formatter csv, tables as Erlang terms", async () => {
+      const conn = await connect(m.broker.url);
+      try {
+        const ch = await conn.createChannel();
+        const q = uniq('fmt "q",x');
+        // as RabbitMQ 3.10.8 prints the same declare (its arguments sorted at every depth)
+        await ch.assertQueue(q, { exclusive: true, arguments: { 'x-t': { n: { z: 1, k: 'v' } }, 'x-custom': ['a', 1, true], 'x-b': false, 'x-s': 'str"q' } });
+        const term = '[{"x-b",false},{"x-custom",["a",1,true]},{"x-s","str\\"q"},{"x-t",[{"n",[{"k","v"},{"z",1}]}]}]';
+        const csvQ = `"${q.replaceAll('"', '""')}"`;
+        const mine = (lines: string[]) => lines.filter((l) => l.startsWith(`${q}\t`) || l.startsWith(`${csvQ},`));
+        expect(mine((await run('-q', 'list_queues', 'name', 'arguments')).lines)).toEqual([`${q}\t${term}`]);
+        const silent = await run('-s', 'list_queues', 'name');
+        expect(silent.lines).toContain(q);
+        expect(silent.lines.some((l) => l.startsWith('Listing') || l === 'name')).toBe(false);
+        for (const flags of [['-n', 'rabbit@elsewhere'], ['--node', 'rabbit@elsewhere'], ['-l'], ['--longnames']]) expect((await run(...flags, '-q', 'list_queues', 'name')).lines, flags.join(' ')).toContain(q);
+        for (const flag of ['--online', '--local']) expect((await run('-q', 'list_queues', flag, 'name')).lines).toContain(q);
+        expect((await run('-q', 'list_queues', '--offline', 'name')).lines).toEqual(['name']);
+        const csv = await run('--formatter', 'csv', 'list_queues', 'name', 'arguments', 'durable');
+        expect(csv.lines[0]).toBe('"name","arguments","durable"');
+        expect(mine(csv.lines)).toEqual([`${csvQ},"${term.replaceAll('"', '""')}","false"`]);
+        const props = (await run('-q', 'list_connections', 'client_properties')).lines[1];
+        expect(props).toMatch(/^\[\{"product","amqplib"\},\{"version","[^"]+"\},.*\{"capabilities",\[\{"publisher_confirms",true\},/);
+        expect((await run('--formatter', 'xml', 'list_queues')).code).toBe(2);
+      } finally {
+        await conn.close();
+      }
+    });
+
     it('list_exchanges, list_bindings and list_vhosts', async () => {
       const x = uniq('ctl-x');
       const q = uniq('ctl-q');
