@@ -179,6 +179,8 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   private defaultUsers = true;
   /** between stopApp() and startApp() (rabbitmqctl stop_app, start_app) */
   appStopped = false;
+  /** what rabbitmqctl shutdown (requestShutdown) does: startBroker() closes the whole broker, the CLI then exits */
+  onShutdownRequest: () => void = () => void this.close();
   /** global runtime parameters (the cluster name among them), kept with the definitions */
   readonly globals = new GlobalParameters(() => this.definitions?.changed());
   /** logins by protocol, for /api/auth/attempts */
@@ -614,6 +616,11 @@ export class Broker extends EventEmitter implements ShardEvents, QueueHost, Cons
   async stopApp(): Promise<void> {
     this.appStopped = true;
     await this.disconnectAll(SHUTDOWN_FORCED);
+  }
+
+  /** rabbitmqctl shutdown and stop: the broker closes (its management API too), after the caller's answer. */
+  requestShutdown(): void {
+    setImmediate(this.onShutdownRequest);
   }
 
   /** rabbitmqctl start_app: clients are accepted again. */

@@ -54,6 +54,8 @@ export interface RunningBroker {
   reset(options?: ResetOptions): Promise<void>;
   /** Stops the management API, sends clients connection.close 320, waits briefly for their close-ok, ends the shards. */
   close(): Promise<void>;
+  /** Resolves once a client asked it to shut down (warren ctl shutdown or stop, POST /api/warren/shutdown) and it closed. */
+  readonly shutDown: Promise<void>;
 }
 
 /** The management API could not listen (its port is in use, say). */
@@ -82,6 +84,9 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   const [user, password] = Object.entries(broker.options.users)[0] ?? ['guest', 'guest'];
   const hostPart = first.includes(':') ? `[${first}]` : first;
   let management: { port: number; close(): Promise<void> } | undefined;
+  let closing: Promise<void> | undefined;
+  let shutDownDone!: () => void;
+  const shutDown = new Promise<void>((resolve) => (shutDownDone = resolve));
   const running: RunningBroker = {
     url: `amqp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hostPart}:${port}`,
     port,
@@ -114,11 +119,14 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       return running;
     },
     reset: (resetOptions?: ResetOptions) => broker.reset(resetOptions),
-    close: async () => {
-      await management?.close();
-      await broker.close();
-    },
+    close: () =>
+      (closing ??= (async () => {
+        await management?.close();
+        await broker.close();
+      })()),
+    shutDown,
   };
+  broker.onShutdownRequest = () => void running.close().then(shutDownDone);
   if (options.managementPort !== undefined) {
     try {
       await running.startManagement(options.managementPort);

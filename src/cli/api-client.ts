@@ -81,6 +81,16 @@ export class ApiClient {
     }
   }
 
+  /** Whether the API answers at all (any status): false once nothing listens there. */
+  async answers(): Promise<boolean> {
+    try {
+      await fetch(`${this.base}/api/overview`, { headers: { authorization: this.auth } }).then((res) => res.arrayBuffer());
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Whether a GET of `path` finds something. */
   async exists(path: string): Promise<boolean> {
     return this.found(this.request('GET', path));

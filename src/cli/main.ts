@@ -268,6 +268,11 @@ async function stop(code: number): Promise<void> {
 }
 // The broker has already logged its one line about the shard.
 void broker.failed.then(() => stop(1));
+// warren ctl shutdown: the broker closed itself
+void broker.shutDown.then(() => {
+  log.announce('warren: shut down on request');
+  process.exit(0);
+});
 process.on('SIGINT', () => {
   log.announce('warren: SIGINT, stopping');
   void stop(0);

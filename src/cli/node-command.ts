@@ -5,12 +5,12 @@
  * /api/warren.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LoginRefused, TagRefused, usage, type ApiClient } from './api-client.js';
+import { Failure, LoginRefused, TagRefused, usage, type ApiClient } from './api-client.js';
 import { alarmLines, listenerLines } from './diagnostics-command.js';
 import type { Row, TableFlags } from './table.js';
 
 export const NODE_USAGE = `  status   cluster_status   await_startup [--timeout S] (default 300)
-  stop_app   start_app   (between them reset is rabbitmqctl's: users, vhosts and all as a new broker's)
+  stop_app   start_app   (between them reset is rabbitmqctl's: users, vhosts and all as a new broker's)   shutdown   stop
   set_vm_memory_high_watermark FRACTION | absolute BYTES   set_disk_free_limit BYTES | mem_relative FRACTION`;
 
 export interface NodeFlags extends TableFlags {
@@ -22,6 +22,11 @@ export interface NodeFlags extends TableFlags {
 export async function nodeCommand(api: ApiClient, command: string, args: string[], o: NodeFlags, info: (line: string) => void): Promise<boolean> {
   if (command === 'set_vm_memory_high_watermark' || command === 'set_disk_free_limit') {
     await setThreshold(api, command, args, info);
+    return true;
+  }
+  if (command === 'shutdown' || command === 'stop') {
+    if (args.length !== 0) throw usage(`${command} takes no arguments`);
+    await shutdown(api, command, o.timeout, info);
     return true;
   }
   if (!['status', 'cluster_status', 'await_startup', 'stop_app', 'start_app'].includes(command)) return false;
@@ -65,6 +70,23 @@ async function setThreshold(api: ApiClient, command: string, args: string[], inf
   if (memory) info(`Setting memory threshold on ${name} to ${value}${form === 'absolute' ? ' bytes' : ''} ...`);
   else info(`Setting disk free limit on ${name} to ${value}${form === 'absolute' ? ' bytes' : ' times the total RAM'} ...`);
   await api.request('PUT', memory ? '/api/warren/memory-high-watermark' : '/api/warren/disk-free-limit', body);
+}
+
+/** rabbitmqctl shutdown and stop: the broker closes (warren's process exits); waits until its API is gone, at most `timeout` seconds. */
+async function shutdown(api: ApiClient, command: string, timeout = '120', info: (line: string) => void): Promise<void> {
+  const seconds = Number(timeout);
+  if (!(seconds >= 0)) throw usage(`--timeout must be seconds, got '${timeout}'`);
+  const [node] = (await api.request('GET', '/api/nodes')) as { name: string; os_pid: string }[];
+  if (command === 'stop') info(`Stopping and halting node ${node.name} ...`);
+  else info(`Shutting down RabbitMQ node ${node.name} running at PID ${node.os_pid}`);
+  await api.request('POST', '/api/warren/shutdown', {});
+  if (command === 'shutdown') info(`Waiting for PID ${node.os_pid} to terminate`);
+  const deadline = Date.now() + seconds * 1000;
+  while (await api.answers()) {
+    if (Date.now() >= deadline) throw new Failure(1, `node ${node.name} still answers after ${seconds} s`);
+    await sleep(50);
+  }
+  if (command === 'shutdown') info(`RabbitMQ node ${node.name} running at PID ${node.os_pid} successfully shut down`);
 }
 
 /** rabbitmqctl cluster_status: a one-node cluster, its name, alarms and listeners. */

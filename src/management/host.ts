@@ -61,6 +61,8 @@ export interface ManagementHost {
   readonly authAttempts: AuthAttempts;
   /** rabbitmqctl stop_app, start_app and reset (of a stopped broker) */
   readonly appStopped: boolean;
+  /** rabbitmqctl shutdown: closes the broker once the request is answered */
+  requestShutdown(): void;
   stopApp(): Promise<void>;
   startApp(): void;
   resetNode(): Promise<void>;

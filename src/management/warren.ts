@@ -1,7 +1,8 @@
 /**
  * warren's own test-rig endpoints, for administrators only: POST
  * /api/warren/reset, /api/warren/stop-app and start-app (rabbitmqctl's
- * stop_app, start_app), PUT /api/warren/memory-high-watermark and
+ * stop_app, start_app), /api/warren/shutdown (rabbitmqctl shutdown, stop),
+ * PUT /api/warren/memory-high-watermark and
  * disk-free-limit (rabbitmqctl's set_vm_memory_high_watermark,
  * set_disk_free_limit) and /api/warren/faults/* (see src/rig/faults.ts). Bodies
  * are JSON objects with snake_case fields: a filter (`user`, `vhost`, `name`
@@ -39,6 +40,11 @@ export function warrenRoutes(api: Api, route: Route): void {
   admin('POST', '/api/warren/start-app', (req) => {
     objectBody(req);
     host.startApp();
+    return noContent();
+  });
+  admin('POST', '/api/warren/shutdown', (req) => {
+    objectBody(req);
+    host.requestShutdown();
     return noContent();
   });
   // rabbitmqctl set_vm_memory_high_watermark and set_disk_free_limit, which RabbitMQ's HTTP API lacks

@@ -550,6 +550,41 @@ describe('warren --management-port', () => {
     expect(after.code).toBe(1);
   });
 
+  it('shutdown and stop close the clients with 320 and end the process (exit 0); a data dir keeps the persistent messages for the next start', async () => {
+    const [port, amqpPort] = [await freePort(), await freePort()];
+    const dir = path.join(TEMP, 'shutdown');
+    const url = `http://guest:guest@127.0.0.1:${port}`;
+    const start = () => spawn(process.execPath, [MAIN, '--port', String(amqpPort), '--host', '127.0.0.1', '--workers', '0', '--data-dir', dir, '--management-port', String(port)]);
+    let child = start();
+    expect((await ctl(['--url', url, 'await_startup'])).code).toBe(0);
+    const node = JSON.parse((await ctl(['--url', url, '--formatter', 'json', 'status'])).stdout).overview.node;
+    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${amqpPort}`);
+    const closed = nextEvent<any>(conn, 'close', 10_000);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('kept', { durable: true });
+    for (let i = 1; i <= 10; i++) ch.sendToQueue('kept', Buffer.from(`m${i}`), { persistent: true });
+    await ch.waitForConfirms();
+    const exited = once(child, 'exit');
+    expect((await ctl(['--url', url, 'shutdown'])).lines).toEqual([
+      `Shutting down RabbitMQ node ${node} running at PID ${child.pid}`,
+      `Waiting for PID ${child.pid} to terminate`,
+      `RabbitMQ node ${node} running at PID ${child.pid} successfully shut down`,
+    ]);
+    expect((await exited)[0]).toBe(0);
+    expect((await closed).message).toMatch(/320/);
+    expect((await ctl(['--url', url, 'shutdown'])).code).toBe(1);
+
+    child = start();
+    expect((await ctl(['--url', url, 'await_startup'])).code).toBe(0);
+    const again = await amqp.connect(`amqp://guest:guest@127.0.0.1:${amqpPort}`);
+    again.on('error', () => {});
+    const got = await collect(await again.createChannel(), 'kept', 10, { noAck: true });
+    expect(got.map((m) => m.content.toString())).toEqual(Array.from({ length: 10 }, (_, i) => `m${i + 1}`));
+    const stopped = once(child, 'exit');
+    expect((await ctl(['--url', url, 'stop'])).lines).toEqual([`Stopping and halting node ${node} ...`]);
+    expect((await stopped)[0]).toBe(0);
+  }, 60_000);
+
   it('await_startup waits for a broker that starts later, and gives up after --timeout', async () => {
     const port = await freePort();
     const waiting = ctl(['--url', `http://guest:guest@127.0.0.1:${port}`, 'await_startup', '--timeout', '60']);

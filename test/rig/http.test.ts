@@ -102,3 +102,26 @@ describe.each(MODES)('/api/warren ($name)', ({ workers }) => {
     expect(await m.api('POST', '/api/warren/reset', [1])).toMatchObject({ status: 400 });
   });
 });
+
+describe('POST /api/warren/shutdown', () => {
+  it('closes an in-process broker (clients hear 320, the ports close) and resolves its shutDown; only for administrators', async () => {
+    const { startBroker } = await import('../../dist/src/index.js');
+    const running = await startBroker({ port: 0, host: '127.0.0.1', workers: 0, managementPort: 0 });
+    const api = (method: string, path: string, auth = basic('guest', 'guest')) =>
+      fetch(`http://127.0.0.1:${running.managementPort}${path}`, { method, headers: { authorization: auth, 'content-type': 'application/json' }, body: method === 'POST' ? '{}' : undefined });
+    try {
+      running.broker.putUser('plain', { password: 'p' }, ['management']);
+      expect((await api('POST', '/api/warren/shutdown', basic('plain', 'p'))).status).toBe(401);
+      const conn = await amqp.connect(running.url);
+      const closed = nextEvent<any>(conn, 'close', 10_000);
+      conn.on('error', () => {});
+      expect((await api('POST', '/api/warren/shutdown')).status).toBe(204);
+      await running.shutDown;
+      expect((await closed).message).toMatch(/320/);
+      await expect(amqp.connect(running.url)).rejects.toThrow(/ECONNREFUSED/);
+      await expect(api('GET', '/api/overview')).rejects.toThrow();
+    } finally {
+      await running.close();
+    }
+  });
+});
