@@ -45,7 +45,7 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
       arity(1, 'one user name');
       info(`Listing permissions for user "${args[0]}" ...`);
       const rows = (await api.request('GET', `${user(args[0])}/permissions`, undefined, {}, `user '${args[0]}'`)) as Row[];
-      printTable(rows, ['vhost', 'configure', 'write', 'read'], fields('vhost', 'configure', 'write', 'read'), o);
+      printTable(rows, ['vhost', 'configure', 'write', 'read'], fields('vhost', 'configure', 'write', 'read'), o, true);
       return true;
     }
     case 'add_user': {
@@ -137,7 +137,7 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
       arity(1, 'one user name');
       info(`Listing topic permissions for user "${args[0]}" ...`);
       const rows = (await api.request('GET', `${user(args[0])}/topic-permissions`, undefined, {}, `user '${args[0]}'`)) as Row[];
-      printTable(rows, ['vhost', 'exchange', 'write', 'read'], fields('vhost', 'exchange', 'write', 'read'), o);
+      printTable(rows, ['vhost', 'exchange', 'write', 'read'], fields('vhost', 'exchange', 'write', 'read'), o, true);
       return true;
     }
     case 'set_user_limits': {

@@ -46,6 +46,8 @@ interface Listing {
   heading?: (vhost: string) => string;
   defaults: string[];
   items: Record<string, (row: Row) => unknown>;
+  /** rabbitmqctl prints an empty line for no rows (else nothing) */
+  blankWhenEmpty?: boolean;
 }
 
 
@@ -56,6 +58,7 @@ function policyListing(what: string, base: string, heading: string): Listing {
     path: (vhost) => `${base}/${encodeURIComponent(vhost)}`,
     perVhost: true,
     heading: (vhost) => `Listing ${heading} for vhost "${vhost}" ...`,
+    blankWhenEmpty: true,
     defaults: ['vhost', 'name', 'pattern', 'apply-to', 'definition', 'priority'],
     items: fields('vhost', 'name', 'pattern', 'apply-to', 'definition', 'priority'),
   };
@@ -146,6 +149,7 @@ const LISTINGS: Record<string, Listing> = {
   list_operator_policies: policyListing('operator policies', '/api/operator-policies', 'operator policy overrides'),
   list_topic_permissions: {
     what: 'topic permissions',
+    blankWhenEmpty: true,
     path: (vhost) => `/api/vhosts/${encodeURIComponent(vhost)}/topic-permissions`,
     perVhost: true,
     heading: (vhost) => `Listing topic permissions for vhost "${vhost}" ...`,
@@ -154,6 +158,7 @@ const LISTINGS: Record<string, Listing> = {
   },
   list_permissions: {
     what: 'permissions',
+    blankWhenEmpty: true,
     path: (vhost) => `/api/vhosts/${encodeURIComponent(vhost)}/permissions`,
     perVhost: true,
     heading: (vhost) => `Listing permissions for vhost "${vhost}" ...`,
@@ -306,7 +311,7 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
     if (unknown !== undefined) throw usage(`info key '${unknown}' is not one of ${Object.keys(listing.items).join(', ')}`);
     info(listing.heading?.(o.vhost) ?? `Listing ${listing.what}${listing.perVhost ? ` for vhost ${o.vhost}` : ''} ...`);
     const rows = (await api.request('GET', listing.path(o.vhost), undefined, {}, `vhost '${o.vhost}'`)) as Row[];
-    printTable(command === 'list_queues' && o.offline ? [] : rows, items, listing.items, o);
+    printTable(command === 'list_queues' && o.offline ? [] : rows, items, listing.items, o, listing.blankWhenEmpty);
     return;
   }
   if (await accessCommand(api, command, args, o, info)) return;

@@ -48,7 +48,7 @@ export async function parameterCommand(api: ApiClient, command: string, args: st
       info(`Listing runtime parameters for vhost "${o.vhost}" ...`);
       // every component's: /api/parameters lists them all, with their vhosts
       const rows = ((await api.request('GET', '/api/parameters')) as Row[]).filter((p) => p.vhost === o.vhost);
-      printTable(rows, ['component', 'name', 'value'], { component: field('component'), name: field('name'), value: jsonValue }, o);
+      printTable(rows, ['component', 'name', 'value'], { component: field('component'), name: field('name'), value: jsonValue }, o, true);
       return true;
     }
     case 'set_global_parameter': {

@@ -14,13 +14,22 @@ export interface TableFlags {
 export const field = (name: string) => (row: Row) => row[name];
 export const fields = (...names: string[]) => Object.fromEntries(names.map((n) => [n, field(n)]));
 
-export function printTable(rows: Row[], items: string[], read: Record<string, (row: Row) => unknown>, o: TableFlags): void {
+/**
+ * The rows' items, as rabbitmqctl prints them. No rows, no header: nothing
+ * at all, or (`blankWhenEmpty`: its permission, policy and parameter lists) one
+ * empty line.
+ */
+export function printTable(rows: Row[], items: string[], read: Record<string, (row: Row) => unknown>, o: TableFlags, blankWhenEmpty = false): void {
   const table = rows.map((row) => items.map((item) => read[item](row)));
   if (o.json) {
     console.log(JSON.stringify(table.map((values) => Object.fromEntries(items.map((item, i) => [item, values[i] ?? null])))));
     return;
   }
   const cells = (values: unknown[]) => values.map((value, i) => (TABLE_ITEMS.has(items[i]) ? erlangTerm(value, items[i] === 'arguments') : cell(value)));
+  if (table.length === 0) {
+    if (blankWhenEmpty && !o.csv) console.log();
+    return;
+  }
   if (o.csv) {
     const quoted = (text: string) => `"${text.replaceAll('"', '""')}"`;
     for (const line of [items, ...table.map(cells)]) console.log(line.map(quoted).join(','));

@@ -90,7 +90,8 @@ for (const mode of MODES) {
         expect(silent.lines.some((l) => l.startsWith('Listing') || l === 'name')).toBe(false);
         for (const flags of [['-n', 'rabbit@elsewhere'], ['--node', 'rabbit@elsewhere'], ['-l'], ['--longnames']]) expect((await run(...flags, '-q', 'list_queues', 'name')).lines, flags.join(' ')).toContain(q);
         for (const flag of ['--online', '--local']) expect((await run('-q', 'list_queues', flag, 'name')).lines).toContain(q);
-        expect((await run('-q', 'list_queues', '--offline', 'name')).lines).toEqual(['name']);
+        // no rows, no header: nothing at all, as rabbitmqctl 3.10.8
+        expect((await run('-q', 'list_queues', '--offline', 'name')).stdout).toBe('');
         const csv = await run('--formatter', 'csv', 'list_queues', 'name', 'arguments', 'durable');
         expect(csv.lines[0]).toBe('"name","arguments","durable"');
         expect(mine(csv.lines)).toEqual([`${csvQ},"${term.replaceAll('"', '""')}","false"`]);
@@ -208,7 +209,8 @@ for (const mode of MODES) {
       expect((await run('add_vhost', vhost)).lines).toEqual([`Adding vhost "${vhost}" ...`]);
       // rabbitmqctl add_vhost grants nobody anything
       const none = await run('-p', vhost, 'list_permissions');
-      expect(none.lines).toEqual([`Listing permissions for vhost "${vhost}" ...`, 'user\tconfigure\twrite\tread']);
+      // no rows, no header; an empty line, as rabbitmqctl 3.10.8 prints for its permission lists
+      expect(none.stdout).toBe(`Listing permissions for vhost "${vhost}" ...\n\n`);
       await expect(login('pw1')).rejects.toThrow();
       // --description and --tags; add_vhost of an existing vhost leaves it as it is, as rabbitmqctl does.
       const described = uniq('ctl described');
@@ -371,7 +373,7 @@ for (const mode of MODES) {
       expect((await run('clear_topic_permissions', user, 'amq.topic')).lines).toEqual([`Clearing topic permissions on "amq.topic" for user "${user}" in vhost "/" ...`]);
       expect((await run('-q', 'list_user_topic_permissions', user)).lines).toEqual(['vhost\texchange\twrite\tread', '/\tamq.headers\t^x\t^y']);
       expect((await run('clear_topic_permissions', user)).code).toBe(0);
-      expect((await run('-q', 'list_user_topic_permissions', user)).lines).toEqual(['vhost\texchange\twrite\tread']);
+      expect((await run('-q', 'list_user_topic_permissions', user)).stdout).toBe('\n');
 
       expect((await run('authenticate_user', user, 'pw')).lines).toEqual([`Authenticating user "${user}" ...`, 'Success']);
       const bad = await run('authenticate_user', user, 'wrong');
