@@ -10,7 +10,7 @@ import { fields, printTable, type Row, type TableFlags } from './table.js';
 export const ACCESS_USAGE = `  list_users  list_user_permissions USER   add_user USER PASSWORD   delete_user USER   change_password USER PASSWORD
   authenticate_user USER PASSWORD   set_user_tags USER [TAG...]   set_permissions USER CONF WRITE READ   clear_permissions USER
   set_topic_permissions USER EXCHANGE WRITE READ   clear_topic_permissions USER [EXCHANGE]   list_topic_permissions   list_user_topic_permissions USER
-  set_user_limits USER JSON   clear_user_limits USER NAME|all   list_user_limits [--user USER]
+  set_user_limits USER JSON   clear_user_limits USER NAME|all   list_user_limits [--user USER | --global]
   set_vhost_limits JSON   clear_vhost_limits   list_vhost_limits [--global]   (-p VHOST)
   add_vhost VHOST [--description TEXT] [--tags TAG,...]   delete_vhost VHOST   trace_on [-p VHOST]   trace_off [-p VHOST]`;
 
@@ -137,7 +137,8 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
       arity(1, 'one user name');
       info(`Listing topic permissions for user "${args[0]}" ...`);
       const rows = (await api.request('GET', `${user(args[0])}/topic-permissions`, undefined, {}, `user '${args[0]}'`)) as Row[];
-      printTable(rows, ['vhost', 'exchange', 'write', 'read'], fields('vhost', 'exchange', 'write', 'read'), o, true);
+      // rabbitmqctl 3.10.8 prints this one without a header line
+      printTable(rows, ['vhost', 'exchange', 'write', 'read'], fields('vhost', 'exchange', 'write', 'read'), { ...o, headers: false }, true);
       return true;
     }
     case 'set_user_limits': {
@@ -156,10 +157,12 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
       return true;
     }
     case 'list_user_limits': {
-      arity(0, 'no arguments (--user USER for one user)');
-      if (o.user === undefined) return listLimits(api, '/api/user-limits', 'user', 'Listing limits for all users ...', o, info);
-      info(`Listing limits for user "${o.user}" ...`);
-      printLimits(await limitsOf(userLimits(o.user), `user '${o.user}'`), o);
+      arity(0, 'no arguments (--user USER for one user, --global for all; else the user of --url)');
+      if (o.global) return listLimits(api, '/api/user-limits', 'user', 'Listing limits for all users ...', o, info);
+      const name = o.user ?? api.user;
+      info(`Listing limits for user "${name}" ...`);
+      // as rabbitmqctl: {} for a user without limits
+      console.log(JSON.stringify(await limitsOf(userLimits(name), `user '${name}'`)));
       return true;
     }
     case 'set_vhost_limits': {
@@ -180,7 +183,9 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
       arity(0, 'no arguments (-p VHOST, or --global for every vhost)');
       if (o.global) return listLimits(api, '/api/vhost-limits', 'vhost', 'Listing limits for all vhosts ...', o, info);
       info(`Listing limits for vhost "${o.vhost}" ...`);
-      printLimits(await limitsOf(vhostLimits(), `vhost '${o.vhost}'`), o);
+      const limits = await limitsOf(vhostLimits(), `vhost '${o.vhost}'`);
+      // as rabbitmqctl: an empty line for a vhost without limits
+      console.log(o.json || Object.keys(limits).length > 0 ? JSON.stringify(limits) : '');
       return true;
     }
     case 'authenticate_user': {
@@ -204,13 +209,9 @@ function limitsArgument(text: string): Row {
 }
 
 /** One object's limits as rabbitmqctl prints them: their JSON on one line (nothing when none). */
-function printLimits(limits: Row, o: TableFlags): void {
-  if (o.json || Object.keys(limits).length > 0) console.log(JSON.stringify(limits));
-}
-
 /** Every user's or vhost's limits, in rabbitmqctl's table. */
 async function listLimits(api: ApiClient, path: string, owner: string, heading: string, o: TableFlags, info: (line: string) => void): Promise<true> {
   info(heading);
-  printTable((await api.request('GET', path)) as Row[], [owner, 'limits'], { [owner]: (row) => row[owner], limits: (row) => row.value }, o);
+  printTable((await api.request('GET', path)) as Row[], [owner, 'limits'], { [owner]: (row) => row[owner], limits: (row) => row.value }, o, true);
   return true;
 }

@@ -19,6 +19,9 @@ export class LoginRefused extends Failure {}
 /** The API took the login but refused the user for its tags ("Not administrator user"). */
 export class TagRefused extends Failure {}
 
+/** The API answered 404: what the path names is not there. */
+export class NotFound extends Failure {}
+
 /** A health check answered 503, with its body. */
 export class CheckFailed extends Failure {
   constructor(readonly body: unknown) {
@@ -106,7 +109,7 @@ export class ApiClient {
       await request;
       return true;
     } catch (err) {
-      if (err instanceof Failure && err.message.endsWith('not found')) return false;
+      if (err instanceof NotFound) return false;
       throw err;
     }
   }
@@ -153,7 +156,7 @@ export class ApiClient {
     // 401 is also a tag refusal ("Not administrator user"): say which.
     if (res.status === 401 && json?.reason !== undefined && json.reason !== 'Login failed') throw new TagRefused(1, `${this.base}: refused: ${json.reason}`);
     if (res.status === 401) throw new LoginRefused(1, `${this.base}: login refused (check the user and password in --url)`);
-    if (res.status === 404) throw new Failure(1, `${missing} not found`);
+    if (res.status === 404) throw new NotFound(1, `${missing} not found`);
     if (res.status === 503 && json?.status === 'failed') throw new CheckFailed(json);
     throw new Failure(1, `${res.status} ${json?.error ?? res.statusText}: ${json?.reason ?? text}`);
   }

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ACCESS_USAGE, accessCommand, type AccessFlags } from './access-command.js';
 import { DIAGNOSTICS_USAGE, diagnosticsCommand, type DiagnosticsFlags } from './diagnostics-command.js';
 import { FAULT_USAGE, FaultUsageError, faultRequest, type FaultFlags } from './fault-command.js';
-import { ApiClient, Failure, usage } from './api-client.js';
+import { ApiClient, Failure, NotFound, usage } from './api-client.js';
 import { NODE_USAGE, nodeCommand } from './node-command.js';
 import { PARAMETER_USAGE, parameterCommand } from './parameter-command.js';
 import { POLICY_USAGE, policyCommand } from './policy-command.js';
@@ -89,6 +89,7 @@ const LISTINGS: Record<string, Listing> = {
     what: 'bindings',
     path: (vhost) => `/api/bindings/${encodeURIComponent(vhost)}`,
     perVhost: true,
+    heading: (vhost) => `Listing bindings for vhost ${vhost}...`,
     defaults: ['source_name', 'source_kind', 'destination_name', 'destination_kind', 'routing_key', 'arguments'],
     items: {
       ...fields('vhost', 'routing_key', 'arguments'),
@@ -124,6 +125,7 @@ const LISTINGS: Record<string, Listing> = {
     what: 'consumers',
     path: (vhost) => `/api/consumers/${encodeURIComponent(vhost)}`,
     perVhost: true,
+    heading: (vhost) => `Listing consumers in vhost ${vhost} ...`,
     defaults: ['queue_name', 'channel_pid', 'consumer_tag', 'ack_required', 'prefetch_count', 'active', 'arguments'],
     items: {
       ...fields('consumer_tag', 'ack_required', 'prefetch_count', 'active', 'activity_status', 'arguments', 'exclusive'),
@@ -310,7 +312,11 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
     const unknown = items.find((item) => !Object.hasOwn(listing.items, item));
     if (unknown !== undefined) throw usage(`info key '${unknown}' is not one of ${Object.keys(listing.items).join(', ')}`);
     info(listing.heading?.(o.vhost) ?? `Listing ${listing.what}${listing.perVhost ? ` for vhost ${o.vhost}` : ''} ...`);
-    const rows = (await api.request('GET', listing.path(o.vhost), undefined, {}, `vhost '${o.vhost}'`)) as Row[];
+    const rows = (await api.request('GET', listing.path(o.vhost), undefined, {}, `vhost '${o.vhost}'`).catch((err) => {
+      // rabbitmqctl lists no queues, exchanges, bindings or consumers of a vhost that is not there; its other lists refuse it
+      if (err instanceof NotFound && listing.perVhost && !listing.blankWhenEmpty) return [];
+      throw err;
+    })) as Row[];
     printTable(command === 'list_queues' && o.offline ? [] : rows, items, listing.items, o, listing.blankWhenEmpty);
     return;
   }
