@@ -311,6 +311,8 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
     const items = args.length > 0 ? args : listing.defaults;
     const unknown = items.find((item) => !Object.hasOwn(listing.items, item));
     if (unknown !== undefined) throw usage(`info key '${unknown}' is not one of ${Object.keys(listing.items).join(', ')}`);
+    // rabbitmqctl says its timeout first for this one list alone (-t, 60 s by default)
+    if (command === 'list_queues') info(`Timeout: ${Number(o.timeout ?? 60).toFixed(1)} seconds ...`);
     info(listing.heading?.(o.vhost) ?? `Listing ${listing.what}${listing.perVhost ? ` for vhost ${o.vhost}` : ''} ...`);
     const rows = (await api.request('GET', listing.path(o.vhost), undefined, {}, `vhost '${o.vhost}'`).catch((err) => {
       // rabbitmqctl lists no queues, exchanges, bindings or consumers of a vhost that is not there; its other lists refuse it

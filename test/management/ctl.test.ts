@@ -46,7 +46,7 @@ for (const mode of MODES) {
 
         const plain = await run('list_queues');
         expect(plain.code, plain.stderr).toBe(0);
-        expect(plain.lines).toEqual(['Listing queues for vhost / ...', 'name\tmessages', `${a}\t5`, `${b}\t1`]);
+        expect(plain.lines).toEqual(['Timeout: 60.0 seconds ...', 'Listing queues for vhost / ...', 'name\tmessages', `${a}\t5`, `${b}\t1`]);
 
         const items = await run('-q', 'list_queues', 'name', 'messages_ready', 'messages_unacknowledged', 'consumers', 'durable', 'auto_delete');
         expect(items.lines).toEqual([
@@ -99,7 +99,7 @@ for (const mode of MODES) {
         expect(props).toMatch(/^\[\{"product","amqplib"\},\{"version","[^"]+"\},.*\{"capabilities",\[\{"publisher_confirms",true\},/);
         expect((await run('--formatter', 'xml', 'list_queues')).code).toBe(2);
         // a vhost that is not there: rabbitmqctl lists no queues, exchanges, bindings or consumers of it; its other lists refuse it
-        for (const [command, heading] of [['list_queues', 'Listing queues for vhost nowhere ...'], ['list_exchanges', 'Listing exchanges for vhost nowhere ...'], ['list_bindings', 'Listing bindings for vhost nowhere...'], ['list_consumers', 'Listing consumers in vhost nowhere ...']]) {
+        for (const [command, heading] of [['list_queues', 'Timeout: 60.0 seconds ...\nListing queues for vhost nowhere ...'], ['list_exchanges', 'Listing exchanges for vhost nowhere ...'], ['list_bindings', 'Listing bindings for vhost nowhere...'], ['list_consumers', 'Listing consumers in vhost nowhere ...']]) {
           expect(await run('-p', 'nowhere', command)).toMatchObject({ code: 0, stdout: `${heading}\n` });
         }
         for (const command of ['list_permissions', 'list_policies', 'list_topic_permissions']) expect((await run('-p', 'nowhere', command)).code, command).toBe(1);
