@@ -48,6 +48,13 @@ function clusterName(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
+/** connection.start's properties with the cluster name: one table while the name stays (a connection allocates none). */
+let startProperties: { clusterName: string; table: FieldTable } | null = null;
+function serverProperties(name: string): FieldTable {
+  if (startProperties?.clusterName !== name) startProperties = { clusterName: name, table: { ...SERVER_PROPERTIES, cluster_name: name } };
+  return startProperties.table;
+}
+
 export class Handshake {
   private step: Step = 'start-ok';
   private readonly timer: NodeJS.Timeout;
@@ -63,7 +70,7 @@ export class Handshake {
     M.writeConnectionStart(this.conn.out, 0, {
       versionMajor: this.conn.writers.versionMajor,
       versionMinor: this.conn.writers.versionMinor,
-      serverProperties: { ...SERVER_PROPERTIES, cluster_name: clusterName(this.conn.broker.globals.clusterName) },
+      serverProperties: serverProperties(clusterName(this.conn.broker.globals.clusterName)),
       // EXTERNAL (a client certificate's CN) only where there can be a certificate.
       mechanisms: Buffer.from(this.conn.socket instanceof TLSSocket ? 'PLAIN AMQPLAIN EXTERNAL' : 'PLAIN AMQPLAIN'),
       locales: Buffer.from('en_US'),
