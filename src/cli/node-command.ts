@@ -74,19 +74,24 @@ async function setThreshold(api: ApiClient, command: string, args: string[], inf
 
 /** rabbitmqctl shutdown and stop: the broker closes (warren's process exits); waits until its API is gone, at most `timeout` seconds. */
 async function shutdown(api: ApiClient, command: string, timeout = '120', info: (line: string) => void): Promise<void> {
-  const seconds = Number(timeout);
-  if (!(seconds >= 0)) throw usage(`--timeout must be seconds, got '${timeout}'`);
+  const { seconds, deadline } = waitFor(timeout);
   const [node] = (await api.request('GET', '/api/nodes')) as { name: string; os_pid: string }[];
   if (command === 'stop') info(`Stopping and halting node ${node.name} ...`);
   else info(`Shutting down RabbitMQ node ${node.name} running at PID ${node.os_pid}`);
   await api.request('POST', '/api/warren/shutdown', {});
   if (command === 'shutdown') info(`Waiting for PID ${node.os_pid} to terminate`);
-  const deadline = Date.now() + seconds * 1000;
   while (await api.answers()) {
     if (Date.now() >= deadline) throw new Failure(1, `node ${node.name} still answers after ${seconds} s`);
     await sleep(50);
   }
   if (command === 'shutdown') info(`RabbitMQ node ${node.name} running at PID ${node.os_pid} successfully shut down`);
+}
+
+/** A --timeout in seconds, and the time it ends. */
+function waitFor(timeout: string): { seconds: number; deadline: number } {
+  const seconds = Number(timeout);
+  if (!(seconds >= 0)) throw usage(`--timeout must be seconds, got '${timeout}'`);
+  return { seconds, deadline: Date.now() + seconds * 1000 };
 }
 
 /** rabbitmqctl cluster_status: a one-node cluster, its name, alarms and listeners. */
@@ -118,9 +123,7 @@ async function clusterStatus(api: ApiClient, o: TableFlags): Promise<void> {
 
 /** rabbitmqctl await_startup: until the management API answers (the broker is up), at most `timeout` seconds. */
 async function awaitStartup(api: ApiClient, timeout = '300'): Promise<void> {
-  const seconds = Number(timeout);
-  if (!(seconds >= 0)) throw usage(`--timeout must be seconds, got '${timeout}'`);
-  const deadline = Date.now() + seconds * 1000;
+  const { deadline } = waitFor(timeout);
   for (;;) {
     try {
       await api.request('GET', '/api/overview');
