@@ -147,6 +147,13 @@ const LISTINGS: Record<string, Listing> = {
     defaults: ['user', 'tags'],
     items: { user: field('name'), tags: field('tags') },
   },
+  list_feature_flags: {
+    what: 'feature flags',
+    path: () => '/api/feature-flags',
+    perVhost: false,
+    defaults: ['name', 'state'],
+    items: fields('name', 'state', 'stability', 'provided_by', 'desc', 'doc_url'),
+  },
   list_policies: policyListing('policies', '/api/policies', 'policies'),
   list_operator_policies: policyListing('operator policies', '/api/operator-policies', 'operator policy overrides'),
   list_topic_permissions: {
@@ -279,6 +286,8 @@ function parse(args: string[]) {
         global: { type: 'boolean' },
         limit: { type: 'string' },
         'per-connection-delay': { type: 'string' },
+        // list_unresponsive_queues': every queue answers within it
+        'queue-timeout': { type: 'string' },
         timeout: { type: 'string', short: 't' },
         // check_certificate_expiration's
         within: { type: 'string' },

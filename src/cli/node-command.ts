@@ -11,17 +11,28 @@ import type { Row, TableFlags } from './table.js';
 
 export const NODE_USAGE = `  status   cluster_status   await_startup [--timeout S] (default 300)
   stop_app   start_app   (between them reset is rabbitmqctl's: users, vhosts and all as a new broker's)   shutdown   stop
-  set_vm_memory_high_watermark FRACTION | absolute BYTES   set_disk_free_limit BYTES | mem_relative FRACTION`;
+  set_vm_memory_high_watermark FRACTION | absolute BYTES   set_disk_free_limit BYTES | mem_relative FRACTION
+  list_feature_flags [INFO...]   enable_feature_flag NAME|all   list_unresponsive_queues (none: a queue's shard answers, or the broker stops)`;
 
 export interface NodeFlags extends TableFlags {
   /** await_startup --timeout */
   timeout: string | undefined;
+  vhost: string;
 }
 
 /** Runs `command` if it is one of these; false when it is not. */
 export async function nodeCommand(api: ApiClient, command: string, args: string[], o: NodeFlags, info: (line: string) => void): Promise<boolean> {
   if (command === 'set_vm_memory_high_watermark' || command === 'set_disk_free_limit') {
     await setThreshold(api, command, args, info);
+    return true;
+  }
+  if (command === 'enable_feature_flag') {
+    if (args.length !== 1) throw usage(`${command} takes a feature flag's name, or all`);
+    await enableFeatureFlag(api, args[0], info);
+    return true;
+  }
+  if (command === 'list_unresponsive_queues') {
+    info(`Listing unresponsive queues for vhost ${o.vhost} ...`);
     return true;
   }
   if (command === 'shutdown' || command === 'stop') {
@@ -85,6 +96,14 @@ async function shutdown(api: ApiClient, command: string, timeout = '120', info: 
     await sleep(50);
   }
   if (command === 'shutdown') info(`RabbitMQ node ${node.name} running at PID ${node.os_pid} successfully shut down`);
+}
+
+/** rabbitmqctl enable_feature_flag: one flag, or all there are (an enabled one stays so). */
+async function enableFeatureFlag(api: ApiClient, name: string, info: (line: string) => void): Promise<void> {
+  info(name === 'all' ? 'Enabling all feature flags ...' : `Enabling feature flag "${name}" ...`);
+  const flags = (await api.request('GET', '/api/feature-flags')) as { name: string; state: string }[];
+  const names = name === 'all' ? flags.filter((f) => f.state !== 'unavailable').map((f) => f.name) : [name];
+  for (const flag of names) await api.request('PUT', `/api/feature-flags/${encodeURIComponent(flag)}/enable`, {});
 }
 
 /** A --timeout in seconds, and the time it ends. */

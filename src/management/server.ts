@@ -27,6 +27,7 @@ import { log } from '../log/logger.js';
 import { userRoutes } from './users.js';
 import { policyRoutes } from './policies.js';
 import { parameterRoutes } from './parameters.js';
+import { featureFlagRoutes } from './feature-flags.js';
 import { authorise, type Level } from './tags.js';
 import { HttpListener } from './http-listener.js';
 import { checkJsonDepth } from '../definitions/json-depth.js';
@@ -48,7 +49,7 @@ export class ManagementServer {
     this.api = new Api(host, listener);
     this.maxBody = Math.ceil((host.options.maxMessageSize * 4) / 3) + 1024 * 1024;
     const route: Route = (method, path, handler, level = 'management') => this.router.on(method, path, handler as never, { level });
-    for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, messageRoutes, userRoutes, policyRoutes, parameterRoutes, warrenRoutes]) {
+    for (const routes of [overviewRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, messageRoutes, userRoutes, policyRoutes, parameterRoutes, featureFlagRoutes, warrenRoutes]) {
       routes(this.api, route);
     }
     this.httpListener = new HttpListener(http.createServer((req, res) => void this.serve(req, res)));
