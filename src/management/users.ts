@@ -7,7 +7,7 @@
  */
 import type { User } from '../auth/access-control.js';
 import { userLimitsFromJson, userLimitsToJson } from '../auth/user-limits.js';
-import { limitsFromJson, limitsToJson } from '../vhost/vhost-limits.js';
+import { limitsFromJson, parameterValue } from '../vhost/vhost-limits.js';
 import { metadataFromJson } from '../vhost/vhost-metadata.js';
 import { commaList } from '../definitions/tag-list.js';
 import type { Api, Route } from './api.js';
@@ -203,7 +203,7 @@ export function userRoutes(api: Api, route: Route): void {
       return api.service(req.params.vhost);
     },
     name: (s) => s.name,
-    limits: (s) => (s.limits === null ? null : limitsToJson(s.limits)),
+    limits: (s) => (s.limits === null ? null : parameterValue(s.limits)),
     set: (s, limits) => api.host.setVHostLimits(s.name, limitsFromJson(limits, 'vhost-limits')),
   });
 }
@@ -214,8 +214,8 @@ interface Limited<T> {
   /** the one the path names; `forPut`: for a PUT, whose refusal may differ */
   find(req: ApiRequest, forPut: boolean): T;
   name(o: T): string;
-  /** null: none to list (a vhost's limits parameter of no limits is listed, with [] as RabbitMQ's) */
-  limits(o: T): Record<string, number> | null;
+  /** null: none to list; [] a vhost's limits parameter of no limits, which is listed (vhost-limits.ts) */
+  limits(o: T): Record<string, number> | [] | null;
   /** throws an Error saying what is wrong with them */
   set(o: T, limits: Record<string, unknown>): void;
 }
@@ -228,7 +228,7 @@ interface Limited<T> {
 function limitRoutes<T>(route: Route, base: string, key: 'user' | 'vhost', readLevel: typeof ADMIN | undefined, kind: Limited<T>): void {
   const listed = (o: T) => {
     const limits = kind.limits(o);
-    return limits === null ? [] : [{ [key]: kind.name(o), value: Object.keys(limits).length === 0 ? [] : limits }];
+    return limits === null ? [] : [{ [key]: kind.name(o), value: limits }];
   };
   route('GET', base, (req) => kind.list(req).flatMap(listed), readLevel);
   // one object's: RabbitMQ answers [] for a parameter of no limits here
@@ -244,7 +244,7 @@ function limitRoutes<T>(route: Route, base: string, key: 'user' | 'vhost', readL
   }, ADMIN);
   route('DELETE', `${base}/:${key}/:limit`, (req) => {
     const o = kind.find(req, false);
-    const { [param(req, 'limit')]: _, ...rest } = kind.limits(o) ?? {};
+    const { [param(req, 'limit')]: _, ...rest }: Record<string, unknown> = { ...kind.limits(o) };
     kind.set(o, rest);
     return noContent();
   }, ADMIN);
