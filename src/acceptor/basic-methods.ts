@@ -8,6 +8,9 @@ import { queueName, readable } from './queue-methods.js';
 import type { Channel } from './channel.js';
 import { REPLY_TO } from './direct-reply-to.js';
 import { consumerPriority, typeOf } from '../vhost/queue-arguments.js';
+import { streamOffset } from '../vhost/stream-arguments.js';
+import type { StreamOffset } from '../shard/stream-log.js';
+import type { QueueRecord } from '../routing/topology.js';
 
 export function basicMethod(ch: Channel, id: number, args: any): void | Promise<void> {
   const out = ch.conn.out;
@@ -49,7 +52,7 @@ export function basicMethod(ch: Channel, id: number, args: any): void | Promise<
     case M.BASIC_RECOVER:
     case M.BASIC_RECOVER_ASYNC:
       if (!args.requeue) throw connectionError(ReplyCode.NOT_IMPLEMENTED, 'requeue=false');
-      ch.requeueAll();
+      ch.recover();
       if (id === M.BASIC_RECOVER) M.writeBasicRecoverOk(out, ch.id);
       break;
     default:
@@ -67,17 +70,33 @@ function consume(ch: Channel, a: M.BasicConsume): void {
   const tag = consumerTag(ch, a);
   // RabbitMQ's order: the consume arguments, the queue type's refusal of a global prefetch, then exclusive use.
   const priority = consumerPriority(queue.vhost, queue.name, queue.args, a.arguments);
-  if (ch.globalPrefetch > 0 && typeOf(queue.args) === 'quorum') {
+  const type = typeOf(queue.args);
+  const offset = type === 'stream' ? streamConsumer(ch, queue, a) : undefined;
+  if (ch.globalPrefetch > 0 && type === 'quorum') {
     throw connectionError(ReplyCode.NOT_IMPLEMENTED, `queue '${queue.name}' in vhost '${queue.vhost}' does not support global qos`);
   }
   // A single-active-consumer queue already hands out to one consumer only: RabbitMQ refuses an exclusive one there.
+  // (RabbitMQ 3.10 lets any consumer read a stream, exclusive or not.)
   const singleActive = queue.args['x-single-active-consumer'] === true;
-  if (broker.consumers.hasExclusive(queue) || (a.exclusive && (queue.consumerCount > 0 || singleActive))) {
+  if (type !== 'stream' && (broker.consumers.hasExclusive(queue) || (a.exclusive && (queue.consumerCount > 0 || singleActive)))) {
     throw channelError(ReplyCode.ACCESS_REFUSED, `queue '${queue.name}' in vhost '${queue.vhost}' in exclusive use`);
   }
   // consume-ok goes out before the shard can deliver: both go through this connection in order.
   if (!a.nowait) M.writeBasicConsumeOk(ch.conn.out, ch.id, { consumerTag: tag });
-  broker.consumers.add(ch, queue, tag, a.noAck, a.exclusive, priority);
+  broker.consumers.add(ch, queue, tag, a.noAck, a.exclusive, priority, offset);
+}
+
+/**
+ * A stream's consumer, refused as RabbitMQ 3.10.8 refuses it (in its order):
+ * without a prefetch of its own (basic.qos global=false), with no-ack, on a
+ * channel with a global prefetch. Returns where it starts (x-stream-offset).
+ */
+function streamConsumer(ch: Channel, queue: QueueRecord, a: M.BasicConsume): StreamOffset {
+  const where = `queue '${queue.name}' in vhost '${queue.vhost}'`;
+  if (ch.prefetchCount === 0) throw channelError(ReplyCode.PRECONDITION_FAILED, `consumer prefetch count is not set for '${where}'`);
+  if (a.noAck) throw connectionError(ReplyCode.NOT_IMPLEMENTED, `automatic acknowledgement not supported by stream queues ${where}`);
+  if (ch.globalPrefetch > 0) throw connectionError(ReplyCode.NOT_IMPLEMENTED, `${where} does not support global qos`);
+  return streamOffset(a.arguments, where);
 }
 
 /** The tag a consume asked for, or a generated one; a tag in use on the channel is a 530. */
@@ -98,6 +117,9 @@ function consumeReplies(ch: Channel, a: M.BasicConsume): void {
 
 async function get(ch: Channel, a: M.BasicGet): Promise<void> {
   const queue = readable(ch, a.queue);
+  if (typeOf(queue.args) === 'stream') {
+    throw connectionError(ReplyCode.NOT_IMPLEMENTED, `basic.get not supported by stream queues queue '${queue.name}' in vhost '${queue.vhost}'`);
+  }
   await ch.deadLettersRouted();
   const link = ch.conn.broker.links[queue.shard];
   const result: GetResult | { empty: true } = await link.request({ op: 'get', queueId: queue.id, noAck: a.noAck });

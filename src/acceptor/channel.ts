@@ -12,6 +12,7 @@ import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLI
 import { alignSlack, copyBytes } from '../protocol/copy-bytes.js';
 import { readU32BE } from '../protocol/uint32.js';
 import type { Destination, ExchangeRecord, QueueRecord } from '../routing/topology.js';
+import { typeOf } from '../vhost/queue-arguments.js';
 import { senderSelected } from '../routing/sender-selected.js';
 import { BUFFER_LIMIT, PAUSE_BACKLOG, type Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
@@ -940,6 +941,12 @@ export class Channel {
       throw channelError(ReplyCode.PRECONDITION_FAILED, `unknown delivery tag ${tag}`);
     }
     const last = multiple ? (tag === 0 ? Infinity : tag) : tag;
+    if (action !== SETTLE_ACK) {
+      const stream = this.streamAmong(multiple ? unacked.first() : tag, last);
+      if (stream !== undefined) {
+        throw connectionError(ReplyCode.NOT_IMPLEMENTED, `basic.nack and basic.reject not supported by stream queues queue '${stream.name}' in vhost '${stream.vhost}'`);
+      }
+    }
     const tx = this.tx;
     let settled = 0;
     let counted = 0;
@@ -956,6 +963,22 @@ export class Channel {
     if (tx !== null) return;
     if (action === SETTLE_ACK) this.stats.ack += settled;
     this.flushSettles(action, counted);
+  }
+
+  /** A stream some unacked delivery from `from` to `last` came from (RabbitMQ refuses to take those back). */
+  private streamAmong(from: number, last: number): QueueRecord | undefined {
+    const unacked = this.unacked;
+    for (let t = from; t !== 0 && t <= last; t = unacked.next(t)) {
+      const queue = this.conn.service.queueById(unacked.queueId(t));
+      if (queue !== undefined && typeOf(queue.args) === 'stream') return queue;
+    }
+    return undefined;
+  }
+
+  /** basic.recover: every unacked delivery goes back, but where one came from a stream RabbitMQ 3.10.8 crashes (541). */
+  recover(): void {
+    if (this.streamAmong(this.unacked.first(), Infinity) !== undefined) throw connectionError(ReplyCode.INTERNAL_ERROR, '');
+    this.requeueAll();
   }
 
   /** Requeues every unacked delivery (basic.recover, channel close). */

@@ -13,6 +13,7 @@ import type { Connection } from './connection.js';
 import type { ShardLink } from './shard-link.js';
 import type { OutputScheduler } from './output-scheduler.js';
 import { typeOf } from '../vhost/queue-arguments.js';
+import type { StreamOffset } from '../shard/stream-log.js';
 
 /** A consumer as the acceptor knows it; the shard holds its credit and queue position. */
 export interface ConsumerRef extends PrewrittenDeliver {
@@ -23,7 +24,7 @@ export interface ConsumerRef extends PrewrittenDeliver {
   readonly link: ShardLink;
   readonly noAck: boolean;
   readonly exclusive: boolean;
-  /** its channel's global prefetch holds it back (every queue type but quorum: RabbitMQ's quorum queues ignore it) */
+  /** its channel's global prefetch holds it back (classic queues: RabbitMQ's quorum queues ignore it, its streams refuse it) */
   readonly globalLimited: boolean;
 }
 
@@ -66,8 +67,8 @@ export class ConsumerRegistry {
     return this.byId.get(id);
   }
 
-  /** `priority`: x-priority of basic.consume (0 when absent) */
-  add(channel: Channel, queue: QueueRecord, tag: string, noAck: boolean, exclusive: boolean, priority = 0): ConsumerRef {
+  /** `priority`: x-priority of basic.consume (0 when absent); `offset`: a stream's x-stream-offset */
+  add(channel: Channel, queue: QueueRecord, tag: string, noAck: boolean, exclusive: boolean, priority = 0, offset?: StreamOffset): ConsumerRef {
     const consumer: ConsumerRef = {
       id: this.host.newId(),
       channel,
@@ -77,7 +78,7 @@ export class ConsumerRegistry {
       link: this.host.links[queue.shard],
       noAck,
       exclusive,
-      globalLimited: typeOf(queue.args) !== 'quorum',
+      globalLimited: typeOf(queue.args) === 'classic',
     };
     this.byId.set(consumer.id, consumer);
     channel.consumers.set(tag, consumer);
@@ -90,7 +91,7 @@ export class ConsumerRegistry {
     // alone, and by a full global limit (RabbitMQ's limiter holds them back then too).
     const prefetch = noAck ? 0 : channel.prefetchCount;
     const limitSlot = consumer.globalLimited ? channel.limitSlot : -1;
-    consumer.link.send({ op: 'consume', queueId: queue.id, consumerId: consumer.id, noAck, prefetch, limitSlot, priority });
+    consumer.link.send({ op: 'consume', queueId: queue.id, consumerId: consumer.id, noAck, prefetch, limitSlot, priority, offset });
     if (channel.consumersPaused) consumer.link.send({ op: 'flow', consumerIds: [consumer.id], active: false });
     this.host.output.linkDirty(consumer.link);
     return consumer;

@@ -9,6 +9,7 @@ import { DEFAULT_EXCHANGES, isStored } from '../routing/topology.js';
 import type { ExchangeBindingCommand, ExchangeDeclareCommand, QueueBindingCommand, QueueDeclareCommand, TopologyCommand } from '../vhost/commands.js';
 import type { VHostService } from '../vhost/vhost-service.js';
 import { metadataToJson, namesMetadata } from '../vhost/vhost-metadata.js';
+import { typeOf } from '../vhost/queue-arguments.js';
 import { RABBITMQ_VERSION, VERSION } from '../version.js';
 import type { AccessControl } from '../auth/access-control.js';
 import { parsePolicy, policyJson, type Policy, type PolicyKind } from '../vhost/policy.js';
@@ -107,7 +108,7 @@ export function exportDefinitions(vhosts: Iterable<VHostService>, access: Access
     }
     for (const q of queues.values()) {
       if (!isStored(q)) continue;
-      defs.queues.push({ name: q.name, vhost, type: 'classic', durable: true, auto_delete: q.autoDelete, arguments: toJsonTable(q.args) });
+      defs.queues.push({ name: q.name, vhost, type: typeOf(q.args), durable: true, auto_delete: q.autoDelete, arguments: toJsonTable(q.args) });
     }
     for (const source of exchanges.values()) {
       if (!isStored(source)) continue;

@@ -8,6 +8,7 @@ import { boolField, created, noContent, objectBody, badRequest, param, queryFlag
 import { listReply, selectColumns } from './list.js';
 import { QUEUE_MESSAGE_STATS, depthFields, managementTime, messageStatsJson, queueBytesFields, queueTotals, type QueueCounters } from './stats.js';
 import { effectiveDefinition } from '../vhost/policy.js';
+import { typeOf } from '../vhost/queue-arguments.js';
 import { withoutStats } from './disable-stats.js';
 
 export function queueRoutes(api: Api, route: Route): void {
@@ -110,7 +111,7 @@ function queueJson(api: Api, q: QueueRecord, c: QueueCounters | undefined): Reco
     exclusive: q.exclusiveOwner !== 0,
     arguments: toJsonTable(q.args),
     node: api.node,
-    type: 'classic',
+    type: typeOf(q.args),
     state: 'running',
     policy: q.policy?.name ?? null,
     operator_policy: q.operatorPolicy?.name ?? null,

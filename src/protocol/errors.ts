@@ -39,7 +39,8 @@ export class AmqpError extends Error {
     /** true when the whole connection must close, false for the channel only */
     readonly hard = code >= 500 || code === ReplyCode.CONNECTION_FORCED || code === ReplyCode.INVALID_PATH,
   ) {
-    super(`${REPLY_NAMES[code] ?? code} - ${detail}`);
+    // No detail: the bare name, as RabbitMQ closes a connection whose channel crashed ("INTERNAL_ERROR").
+    super(detail === '' ? `${REPLY_NAMES[code] ?? code}` : `${REPLY_NAMES[code] ?? code} - ${detail}`);
   }
 
   /** The same error attributed to the method that caused it. */

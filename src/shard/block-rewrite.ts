@@ -1,9 +1,25 @@
 /**
  * Rewriting a message block with a new property list (and possibly a new
  * exchange and routing key): for the rare paths that change a message,
- * dead-lettering and quorum queues' x-delivery-count. The body is copied as it is.
+ * dead-lettering, quorum queues' x-delivery-count and streams' x-stream-offset.
+ * The body is copied as it is.
  */
-import { blockSize, type BlockView } from './records.js';
+import { encodedValue, headerEntries, setEntry, withHeaders } from '../protocol/header-edit.js';
+import type { FieldValue } from '../protocol/field-types.js';
+import { BlockView, blockSize } from './records.js';
+
+const view = new BlockView();
+
+/**
+ * The block with header `key` set to `value`: a splice of its properties (the
+ * other headers keep their bytes, sorted by key as RabbitMQ sorts them).
+ */
+export function withHeader(block: Buffer, key: string, value: FieldValue): Buffer {
+  const v = view.read(block, 0);
+  const headers = headerEntries(block, v.propertiesAt, v.propertiesEnd);
+  setEntry(headers, key, encodedValue(value));
+  return rewriteBlock(v, withHeaders(block, v.propertiesAt, v.propertiesEnd, headers));
+}
 
 /**
  * The block `v` describes with `properties` (an encoded property list) as its

@@ -7,6 +7,7 @@ import { PAGING, PagedBacklog, type Paging } from './paged-backlog.js';
 import { BlockArena } from './block-arena.js';
 import type { PagedOut } from '../store/recover.js';
 import type { ChannelSlot } from './channel-limits.js';
+import { StreamLog, type Retention, type StreamRecord } from './stream-log.js';
 
 /** A message as a shard keeps it: its block, copied out of the ring once. */
 export interface StoredMessage {
@@ -148,6 +149,8 @@ export interface Consumer {
   active: boolean;
   /** delivered, oldest first, and not yet credited back by the acceptor (see CREDIT_WINDOW) */
   readonly inFlight: Deque<QueueEntry>;
+  /** a stream's consumer: the offset it reads next (0 elsewhere) */
+  offset: number;
 }
 
 /** Its deliveries take places under its channel's global limit: it acks, and the channel has one. */
@@ -200,6 +203,8 @@ export class ShardQueue {
   private consumerPriorities = false;
   /** a priority queue (x-max-priority) keeps its ready entries here instead; null: a plain FIFO */
   private lanes: PriorityLanes | null = null;
+  /** a stream (x-queue-type stream) keeps its messages here instead, read by its consumers without taking them; null: a queue */
+  stream: StreamLog | null = null;
   /** Totals for the management API's message_stats: plain integer increments on the hot path. */
   published = 0;
   /** deliveries to consumers that ack */
@@ -242,6 +247,7 @@ export class ShardQueue {
 
   get messageCount(): number {
     if (this.lanes !== null) return this.lanes.length;
+    if (this.stream !== null) return this.stream.length;
     return this.ready.length + this.requeued.length + (this.pager === null ? 0 : this.pager.length);
   }
 
@@ -257,7 +263,7 @@ export class ShardQueue {
 
   /** One consumer, on a channel without a global prefetch, and nothing a message must pass through the queue for: see leasable. */
   private get leaseShaped(): boolean {
-    return this.lifecycle === null && this.lanes === null && this.consumers.length === 1 && this.consumers[0].globalLimit === null;
+    return this.lifecycle === null && this.lanes === null && this.stream === null && this.consumers.length === 1 && this.consumers[0].globalLimit === null;
   }
 
   /** the id the next message into it gets */
@@ -314,8 +320,61 @@ export class ShardQueue {
     return entry;
   }
 
+  /**
+   * Makes it a stream (at declare, while it is empty); `released`: a record
+   * left the log, as retention or a delete drops them (the caller forgets it on disk).
+   */
+  makeStream(retention: Retention, released: (record: StreamRecord) => void): void {
+    this.stream = new StreamLog(retention, (record) => {
+      this.countRecord(record, -1);
+      released(record);
+    });
+  }
+
+  /** Appends a message to its stream at `time` (see StreamLog.append). */
+  append(message: StoredMessage, time: number): StreamRecord {
+    this.published++;
+    const record = this.stream!.append(message, time);
+    this.countRecord(record, 1);
+    return record;
+  }
+
+  /** A stream's record read back from disk at declare. */
+  restoreRecord(message: StoredMessage, offset: number, time: number): void {
+    this.stream!.restore(message, offset, time);
+    this.countRecord({ message, offset, time, chunkStart: false }, 1);
+  }
+
+  /**
+   * A stream's record delivered to `consumer`: unacked under an id of its own
+   * (several consumers may hold one record), whose ack frees the consumer's
+   * prefetch and nothing else; the record stays in the log.
+   */
+  deliverRecord(record: StreamRecord, consumer: Consumer): QueueEntry {
+    const entry: QueueEntry = { message: record.message, id: this.nextId++, redelivered: false, persistent: false, expiresAt: 0, returns: 0, consumer: null };
+    this.track(entry, consumer);
+    this.delivered++;
+    return entry;
+  }
+
+  /** A stream's record is held in memory (1) or no more (-1): as a ready message's, it counts for the memory alarm and the stats. */
+  private countRecord(record: StreamRecord, sign: 1 | -1): void {
+    const message = record.message;
+    this.backlog.blocks.count(message, sign);
+    this.backlog.entries += sign;
+    this.backlog.bytes += sign * (message.block.length + ENTRY_OVERHEAD);
+    const size = sign * bodySize(message.block);
+    this.readyBodyBytes += size;
+    // All of a stored stream's messages are on disk (whatever the store's state now).
+    if (this.dir !== undefined) {
+      this.readyPersistent += sign;
+      this.readyPersistentBytes += size;
+    }
+  }
+
   /** Calls `visit` on each message it holds in memory, ready or unacked, for BlockArena's passes. */
   forEachMessage(visit: (message: StoredMessage) => void): void {
+    this.stream?.forEachMessage(visit);
     const entryVisit = (entry: QueueEntry): void => visit(entry.message);
     this.ready.forEach(entryVisit);
     this.requeued.forEach(entryVisit);
@@ -497,13 +556,15 @@ export class ShardQueue {
    */
   requeueInFlight(consumer: Consumer): void {
     const batch: QueueEntry[] = [];
+    // A stream's deliveries stay in its log: they are only let go.
+    const requeues = this.stream === null;
     for (let entry = consumer.inFlight.shift(); entry !== undefined; entry = consumer.inFlight.shift()) {
       if (!consumer.noAck) {
         // Skip one the acceptor settled already (basic.recover crossing the cancel).
         if (this.unacked.get(entry.id)?.consumer !== consumer) continue;
         this.settle(entry.id);
       }
-      batch.push(entry);
+      if (requeues) batch.push(entry);
     }
     this.requeue(batch);
   }
@@ -618,7 +679,8 @@ export class ShardQueue {
    */
   private updateFlow(): void {
     const count = this.messageCount;
-    const congested = this.consumers.length > 0 && !this.stalledConsumers && (this.congested
+    // A stream's consumers take nothing out: its length says nothing of them.
+    const congested = this.stream === null && this.consumers.length > 0 && !this.stalledConsumers && (this.congested
       ? count >= this.congestMessages / 2 || this.readyBytes >= this.congestBytes / 2 || (count > 0 && this.clearsOnlyEmpty)
       : count > this.congestMessages || this.readyBytes > this.congestBytes);
     if (congested === this.congested) return;
@@ -694,6 +756,7 @@ export class ShardQueue {
    */
   dropReady(keep: (entry: QueueEntry) => boolean): number {
     let dropped = 0;
+    if (this.stream !== null) return 0; // every message of a stream is kept, as RabbitMQ writes them all to disk
     const sift = (list: Deque<QueueEntry> | PriorityLanes, window: boolean) => {
       const all: QueueEntry[] = [];
       for (let entry = list.shift(); entry !== undefined; entry = list.shift()) all.push(entry);
@@ -722,6 +785,7 @@ export class ShardQueue {
    * or not stored) nothing is read back from disk.
    */
   purge(stored?: { ack(id: number): void; dropFrom(segment: number): void }): number {
+    if (this.stream !== null) return this.stream.clear((record) => this.countRecord(record, -1));
     const count = this.messageCount;
     if (this.pager !== null) {
       if (stored === undefined) this.pager.discard();

@@ -18,7 +18,7 @@ import { Deque } from './deque.js';
 import { storedMessage, type MessageWalk } from './block-arena.js';
 import type { BlockHandoff } from './block-handoff.js';
 import { PAGING, type Paging } from './paged-backlog.js';
-import { Backlog, ShardQueue, takesPlaces, type Consumer, type QueueEntry } from './queue.js';
+import { Backlog, CREDIT_WINDOW, ShardQueue, takesPlaces, type Consumer, type QueueEntry, type StoredMessage } from './queue.js';
 import { ChannelLimits, ChannelSlot } from './channel-limits.js';
 import * as R from './records.js';
 import type { QueueConfig } from '../vhost/queue-arguments.js';
@@ -27,6 +27,8 @@ import { EXPIRY_SLICE, Lifecycles, QueueLifecycle, bodySize, type LifecycleHost 
 import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 import { DEAD_LETTER_SLICE, DeadLetterOutbox, type DeadMessage } from './dead-letter-outbox.js';
 import { withDeliveryCount } from './quorum.js';
+import { withHeader } from './block-rewrite.js';
+import { DEFAULT_SEGMENT_BYTES, type Retention, type StreamOffset, type StreamRecord } from './stream-log.js';
 import { alignPad, alignSlack, copyBytes, copyWords, WORDS_BELOW } from '../protocol/copy-bytes.js';
 import { log } from '../log/logger.js';
 import { deliveryMode } from '../protocol/properties-validator.js';
@@ -48,7 +50,8 @@ export type ShardControl =
   | { op: 'purge'; queueId: number }
   /** priority: x-priority (absent: 0) */
   /** limitSlot: its channel's slot in the ChannelLimits (a global prefetch), or -1 */
-  | { op: 'consume'; queueId: number; consumerId: number; noAck: boolean; prefetch: number; limitSlot: number; priority?: number }
+  /** offset: where a stream's consumer starts (x-stream-offset; absent: next) */
+  | { op: 'consume'; queueId: number; consumerId: number; noAck: boolean; prefetch: number; limitSlot: number; priority?: number; offset?: StreamOffset }
   | { op: 'cancel'; consumerId: number }
   /** a channel's consumers here: their channel's global limit is in `slot`, where there may be room now */
   | { op: 'globalLimit'; consumerIds: number[]; slot: number }
@@ -226,6 +229,7 @@ export class Shard implements LifecycleHost {
 
   /** Delivers what its consumers take from one queue; returns true if it delivered anything. */
   private deliverFrom(queue: ShardQueue): boolean {
+    if (queue.stream !== null) return this.deliverStream(queue);
     let progress = false;
     let expiring = false;
     while (!this.out.backlogged && queue.messageCount > 0) {
@@ -260,6 +264,29 @@ export class Shard implements LifecycleHost {
     // With expired heads left it stays pending: the next turn drops the next slice.
     if (!this.out.backlogged && !expiring) this.pending.delete(queue);
     return progress || (expiring && !this.out.backlogged);
+  }
+
+  /**
+   * A stream's consumers read on from their offsets, each as far as its
+   * prefetch lets it start a chunk (RabbitMQ hands out whole chunks), its
+   * credit window and the output ring allow.
+   */
+  private deliverStream(queue: ShardQueue): boolean {
+    const log = queue.stream!;
+    let progress = false;
+    for (const consumer of queue.consumers) {
+      for (let record = log.at(consumer.offset); record !== undefined && !this.out.backlogged; record = log.at(consumer.offset)) {
+        if (!consumer.active || consumer.inFlight.length >= CREDIT_WINDOW) break;
+        if (record.chunkStart && consumer.unacked >= consumer.prefetch) break;
+        const entry = queue.deliverRecord(record, consumer);
+        consumer.inFlight.push(entry);
+        consumer.offset = record.offset + 1;
+        this.writeDeliver(consumer, entry, withStreamOffset(record));
+        progress = true;
+      }
+    }
+    if (!this.out.backlogged) this.pending.delete(queue);
+    return progress;
   }
 
   /**
@@ -312,6 +339,12 @@ export class Shard implements LifecycleHost {
         continue;
       }
       if (immediate && !queue.hasReadyConsumer()) continue;
+      if (queue.stream !== null) {
+        seq = this.appendToStream(queue, message, buf, blockAt, end, seq);
+        this.pending.add(queue);
+        delivered = true;
+        continue;
+      }
       const lc = queue.lifecycle;
       if (lc !== null && lc.limited && lc.config.overflow !== 'drop-head' && lc.wouldOverflow(queue, bodySize(message.block))) {
         refused = true;
@@ -362,6 +395,15 @@ export class Shard implements LifecycleHost {
     return persistent && queue.dir !== undefined && this.storeEnded ? -1 : seq;
   }
 
+  /** A publish into a stream: every message of a stored one goes to disk, as RabbitMQ writes them all; returns `seq` as storeEntry does. */
+  private appendToStream(queue: ShardQueue, message: StoredMessage, buf: Buffer, blockAt: number, end: number, seq: number): number {
+    const record = queue.append(message, this.now);
+    if (!queue.stored) return queue.dir !== undefined && this.storeEnded ? -1 : seq;
+    // Its store id is its offset + 1 (ids start at 1), and where a queue's message keeps its deadline, a stream's keeps its time.
+    const appended = this.store!.append(queue.id, record.offset + 1, buf, blockAt, end, record.time);
+    return seq >= 0 ? appended : seq;
+  }
+
   /**
    * Ends a batch: hands the store what the batch wrote (one group commit),
    * releases the confirms its fsyncs made safe, and writes one CONFIRM record.
@@ -400,6 +442,11 @@ export class Shard implements LifecycleHost {
     this.stopRequest = 0;
   }
 
+  /** Retention dropped a stream's record: so it goes on disk. */
+  private forgetRecord(queue: ShardQueue, record: StreamRecord): void {
+    if (queue.stored) this.store!.ack(queue.id, record.offset + 1);
+  }
+
   /** An entry leaves its queue for good (acked, dropped, purged): so it does on disk. */
   private forget(queue: ShardQueue, entry: QueueEntry): void {
     if (entry.persistent && queue.stored) this.store!.ack(queue.id, entry.id);
@@ -418,6 +465,12 @@ export class Shard implements LifecycleHost {
       if (queue === undefined) continue;
       const entry = queue.settle(readF64LE(buf, p + 4));
       if (entry === undefined) continue;
+      if (queue.stream !== null) {
+        // A stream's delivery only held its consumer's prefetch (the acceptor refuses its nack and reject).
+        if (action === R.SETTLE_ACK) queue.acked++;
+        this.pending.add(queue);
+        continue;
+      }
       // A requeued persistent entry stays on disk as it is: it was appended once.
       if (requeued === null) {
         if (action === R.SETTLE_DROP && queue.isPriorityQueue) addToBatch((rejected ??= new Map()), queue, entry);
@@ -545,6 +598,10 @@ export class Shard implements LifecycleHost {
       case 'configure': {
         const queue = this.queues.get(c.queueId);
         if (queue === undefined) return;
+        if (queue.stream !== null) {
+          queue.stream.retention = retentionOf(c.config);
+          return;
+        }
         const droppedHeads = (queue.lifecycle?.config.overflow ?? 'drop-head') === 'drop-head';
         this.setLimits(queue, c.config);
         return this.lifecycles.reconfigured(queue, droppedHeads);
@@ -578,6 +635,7 @@ export class Shard implements LifecycleHost {
           unacked: 0,
           active: true,
           inFlight: new Deque(),
+          offset: queue.stream === null ? 0 : queue.stream.seek(c.offset ?? 'next'),
         };
         this.consumers.set(consumer.id, consumer);
         queue.addConsumer(consumer);
@@ -679,7 +737,8 @@ export class Shard implements LifecycleHost {
         q.activeAt = now;
       }
       stats.push(
-        q.id, q.messageCount, q.unackedCount, q.published, q.delivered, q.deliveredNoAck, q.got, q.gotNoAck, q.getEmpty, q.redelivered, q.acked,
+        // (a stream's messages stay in its log, ready, as RabbitMQ counts them: none unacked)
+        q.id, q.messageCount, q.stream === null ? q.unackedCount : 0, q.published, q.delivered, q.deliveredNoAck, q.got, q.gotNoAck, q.getEmpty, q.redelivered, q.acked,
         q.readyBodyBytes, q.unackedBodyBytes, q.readyPersistent + q.unackedPersistent, q.readyPersistentBytes + q.unackedPersistentBytes,
         q.pagedOut, q.pagedOutBytes, idle ? q.activeAt : 0, q.consumers.length > 0 ? q.use.capacity() : 0,
       );
@@ -694,7 +753,8 @@ export class Shard implements LifecycleHost {
   private openQueue(queue: ShardQueue, dir: string): void {
     if (this.storeEnded) return; // its persistent publishes are refused
     this.store ??= this.openStore();
-    if (this.destroyedDirs.delete(dir)) {
+    if (queue.stream !== null) this.openStream(queue, dir);
+    else if (this.destroyedDirs.delete(dir)) {
       // Deleted in this run: the store may not have removed the files yet.
       this.store.open(queue.id, dir);
       queue.page(1, [], null, this.pagingOf(queue));
@@ -713,6 +773,19 @@ export class Shard implements LifecycleHost {
     }
     queue.stored = true;
     this.pending.add(queue);
+  }
+
+  /** A stream declared: its whole log comes back into memory, offsets and times as they were. */
+  private openStream(queue: ShardQueue, dir: string): void {
+    if (this.destroyedDirs.delete(dir)) {
+      this.store!.open(queue.id, dir);
+      return;
+    }
+    const recovery = recoverQueue(dir);
+    for (const warning of recovery.warnings) log.warning(`stream '${queue.name}': ${warning}`);
+    for (const m of recovery.messages) queue.restoreRecord(storedMessage(m.block), m.id - 1, m.expiresAt);
+    queue.stream!.startAt(recovery.nextId - 1);
+    this.store!.open(queue.id, dir, recovery.segments);
   }
 
   /**
@@ -768,6 +841,7 @@ export class Shard implements LifecycleHost {
 
   /** A queue's arguments take effect: its TTLs are watched, its limits and dead-lettering apply. */
   private configure(queue: ShardQueue, config: QueueConfig): void {
+    if (config.type === 'stream') return queue.makeStream(retentionOf(config), (record) => this.forgetRecord(queue, record));
     if (config.maxPriority !== undefined) queue.prioritize(config.maxPriority);
     queue.singleActiveConsumer = config.singleActiveConsumer;
     this.setLimits(queue, config);
@@ -873,8 +947,7 @@ export class Shard implements LifecycleHost {
     }
   }
 
-  private writeDeliver(consumer: Consumer, entry: QueueEntry): void {
-    const block = this.deliveredBlock(consumer.queue, entry);
+  private writeDeliver(consumer: Consumer, entry: QueueEntry, block = this.deliveredBlock(consumer.queue, entry)): void {
     const handoff = this.handoff;
     if (handoff !== null && handoff.fits(block.length)) {
       handoff.push(block === entry.message.block ? entry.message : storedMessage(block));
@@ -939,6 +1012,20 @@ function isPersistent(entry: QueueEntry): boolean {
   if (entry.persistent) return true;
   const v = restartView.read(entry.message.block, 0);
   return v.propertiesEnd - v.propertiesAt >= 2 && deliveryMode(entry.message.block, v.propertiesAt) === 2;
+}
+
+/** What a stream's delivery carries: the block with its offset in `x-stream-offset` (a long, as RabbitMQ's). */
+function withStreamOffset(record: StreamRecord): Buffer {
+  try {
+    return withHeader(record.message.block, 'x-stream-offset', BigInt(record.offset));
+  } catch {
+    return record.message.block; // properties that do not decode (see deadLetter): as published
+  }
+}
+
+/** A stream's retention from its arguments and policies. */
+function retentionOf(config: QueueConfig): Retention {
+  return { maxBytes: config.maxLengthBytes, maxAge: config.maxAge, segmentBytes: config.segmentBytes ?? DEFAULT_SEGMENT_BYTES };
 }
 
 function addToBatch(batches: Map<ShardQueue, QueueEntry[]>, queue: ShardQueue, entry: QueueEntry): void {

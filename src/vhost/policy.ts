@@ -7,13 +7,14 @@
  * its texts (compared against 3.10.8, but for the words of a regular
  * expression's error: warren's are JavaScript's).
  *
- * What a policy does: message-ttl, expires, max-length, max-length-bytes and a
- * quorum queue's delivery-limit take the lower of the policy and the queue's
+ * What a policy does: message-ttl, expires, max-length, max-length-bytes, a
+ * quorum queue's delivery-limit and a stream's max-age and
+ * stream-max-segment-size-bytes take the lower of the policy and the queue's
  * x-argument; overflow and the dead-letter settings apply where the queue has
  * no x-argument for them; alternate-exchange where the exchange has none. The
  * other settings RabbitMQ accepts (mirroring, queue modes and versions,
- * locators, stream settings) are checked, kept and shown, and change nothing:
- * warren has one node and one queue implementation.
+ * locators) are checked, kept and shown, and change nothing: warren has one
+ * node and one classic queue implementation.
  *
  * Operator policies (rabbitmqctl set_operator_policy, /api/operator-policies)
  * are an administrator's caps beside them: only the limits (OPERATOR_SETTINGS)
@@ -24,6 +25,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import type { QueueConfig, Overflow } from './queue-arguments.js';
 import type { AppliedPolicy } from '../routing/topology.js';
 import { userRegex } from '../auth/user-regex.js';
+import { maxAgeMs } from './stream-arguments.js';
 
 export type ApplyTo = 'all' | 'queues' | 'exchanges';
 /** a user's policy, or an administrator's operator policy */
@@ -116,7 +118,7 @@ function sortedKeys(d: PolicyDefinition): PolicyDefinition {
 export function effectiveQueueConfig(config: QueueConfig, args: FieldTable, d: PolicyDefinition | undefined): QueueConfig {
   if (d === undefined) return config;
   const out: QueueConfig = { ...config };
-  const lower = (field: 'messageTtl' | 'expires' | 'maxLength' | 'maxLengthBytes' | 'deliveryLimit', key: string) => {
+  const lower = (field: 'messageTtl' | 'expires' | 'maxLength' | 'maxLengthBytes' | 'deliveryLimit' | 'segmentBytes', key: string) => {
     const value = d[key];
     if (typeof value === 'number') out[field] = config[field] === undefined ? value : Math.min(value, config[field]!);
   };
@@ -125,6 +127,12 @@ export function effectiveQueueConfig(config: QueueConfig, args: FieldTable, d: P
   lower('maxLength', 'max-length');
   lower('maxLengthBytes', 'max-length-bytes');
   if (config.type === 'quorum') lower('deliveryLimit', 'delivery-limit');
+  if (config.type === 'stream') {
+    lower('segmentBytes', 'stream-max-segment-size-bytes');
+    // (a policy's max-age passed its check: digits and a unit)
+    const age = typeof d['max-age'] === 'string' ? maxAgeMs(d['max-age']) : undefined;
+    if (age !== undefined) out.maxAge = config.maxAge === undefined ? age : Math.min(age, config.maxAge);
+  }
   if (args['x-overflow'] === undefined && typeof d.overflow === 'string') out.overflow = d.overflow as Overflow;
   if (config.deadLetterExchange === undefined && typeof d['dead-letter-exchange'] === 'string') out.deadLetterExchange = d['dead-letter-exchange'];
   if (config.deadLetterRoutingKey === undefined && typeof d['dead-letter-routing-key'] === 'string') out.deadLetterRoutingKey = d['dead-letter-routing-key'];

@@ -12,6 +12,7 @@
 import { ReplyCode, channelError } from '../protocol/errors.js';
 import { wireTypeName } from '../protocol/field-table.js';
 import type { FieldTable, FieldValue } from '../protocol/field-types.js';
+import { declaredMaxAge } from './stream-arguments.js';
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 export type QueueType = 'classic' | 'quorum' | 'stream';
@@ -33,6 +34,10 @@ export interface QueueConfig {
   singleActiveConsumer: boolean;
   /** quorum only */
   deliveryLimit?: number;
+  /** stream only: x-max-age, ms */
+  maxAge?: number;
+  /** stream only: x-stream-max-segment-size-bytes */
+  segmentBytes?: number;
 }
 
 export interface QueueProperties {
@@ -116,6 +121,8 @@ const LATE_CHECKS: [string, Check][] = [
   ['x-single-active-consumer', bool],
   ['x-quorum-initial-group-size', (v, args, type) => nonNegInt(v, args, type) ?? (num(v) === 0 ? '{value_zero,0}' : undefined)],
   ['x-queue-leader-locator', longstr],
+  ['x-stream-max-segment-size-bytes', nonNegInt],
+  ['x-initial-cluster-size', nonNegInt],
 ];
 
 /** basic.consume's checks, in RabbitMQ 3.10's order (rabbit_amqqueue:consume_args()). */
@@ -133,6 +140,9 @@ export function consumerPriority(vhost: string, queue: string, queueArgs: FieldT
   const where = `queue '${queue}' in vhost '${vhost}'`;
   checkAll(CONSUME_CHECKS, args, where);
   const type = typeOf(queueArgs);
+  if (args['x-priority'] !== undefined && type === 'stream') {
+    throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg 'x-priority' for ${where} of queue type ${ERLANG_TYPE_MODULE[type]}`);
+  }
   if (args['x-stream-offset'] !== undefined && type !== 'stream') {
     throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg 'x-stream-offset' for ${where} of queue type ${ERLANG_TYPE_MODULE[type]}`);
   }
@@ -205,6 +215,8 @@ export function parseQueueArguments(vhost: string, queue: string, args: FieldTab
   setIf(config, 'maxLength', int('x-max-length'));
   setIf(config, 'maxLengthBytes', int('x-max-length-bytes'));
   setIf(config, 'maxPriority', int('x-max-priority'));
+  setIf(config, 'segmentBytes', int('x-stream-max-segment-size-bytes'));
+  setIf(config, 'maxAge', declaredMaxAge(args, where));
   if (dlx !== undefined) config.deadLetterExchange = str(dlx);
   if (args['x-dead-letter-routing-key'] !== undefined) config.deadLetterRoutingKey = str(args['x-dead-letter-routing-key']);
   // RabbitMQ 3.10 does not check a quorum queue's x-delivery-limit; warren uses it only when it is a count.

@@ -85,8 +85,20 @@ const REFUSED: [Record<string, unknown>, { durable?: boolean; exclusive?: boolea
   [{ 'x-queue-leader-locator': 'balanced' }, {}, `invalid arg 'x-queue-leader-locator' for queue 'Q' in vhost '/' of queue type rabbit_classic_queue`],
   [{ 'x-max-in-memory-length': 1 }, {}, `invalid arg 'x-max-in-memory-length' for queue 'Q' in vhost '/' of queue type rabbit_classic_queue`],
   [{ 'x-max-in-memory-bytes': 1 }, {}, `invalid arg 'x-max-in-memory-bytes' for queue 'Q' in vhost '/' of queue type rabbit_classic_queue`],
-  // warren's own refusal: streams are not implemented
-  [{ 'x-queue-type': 'stream' }, { durable: true }, `stream queues are not supported by warren (queue 'Q' in vhost '/')`],
+  // a stream's, as RabbitMQ 3.10.8 answered them
+  [{ 'x-queue-type': 'stream' }, {}, `invalid property 'non-durable' for queue 'Q' in vhost '/'`],
+  [{ 'x-queue-type': 'stream' }, { durable: true, exclusive: true }, `invalid property 'exclusive-owner' for queue 'Q' in vhost '/'`],
+  [{ 'x-queue-type': 'stream' }, { durable: true, autoDelete: true }, `invalid property 'auto-delete' for queue 'Q' in vhost '/'`],
+  [{ 'x-queue-type': 'stream', 'x-message-ttl': 5 }, { durable: true }, `invalid arg 'x-message-ttl' for queue 'Q' in vhost '/' of queue type rabbit_stream_queue`],
+  [{ 'x-queue-type': 'stream', 'x-single-active-consumer': true }, { durable: true }, `invalid arg 'x-single-active-consumer' for queue 'Q' in vhost '/' of queue type rabbit_stream_queue`],
+  [{ 'x-queue-type': 'stream', 'x-max-age': 5 }, { durable: true }, `invalid arg 'x-max-age' for queue 'Q' in vhost '/': {unacceptable_type,byte}`],
+  [{ 'x-queue-type': 'stream', 'x-max-age': '0s' }, { durable: true }, `invalid arg 'x-max-age' for queue 'Q' in vhost '/': invalid_max_age`],
+  [{ 'x-queue-type': 'stream', 'x-max-age': '10ms' }, { durable: true }, `invalid arg 'x-max-age' for queue 'Q' in vhost '/': invalid_max_age`],
+  [{ 'x-queue-type': 'stream', 'x-stream-max-segment-size-bytes': 'x' }, { durable: true },
+    `invalid arg 'x-stream-max-segment-size-bytes' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
+  [{ 'x-queue-type': 'stream', 'x-stream-max-segment-size-bytes': -1 }, { durable: true }, `invalid arg 'x-stream-max-segment-size-bytes' for queue 'Q' in vhost '/': {value_negative,-1}`],
+  [{ 'x-queue-type': 'stream', 'x-max-length-bytes': 'x' }, { durable: true }, `invalid arg 'x-max-length-bytes' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
+  [{ 'x-queue-type': 'stream', 'x-initial-cluster-size': 'x' }, { durable: true }, `invalid arg 'x-initial-cluster-size' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
 ];
 
 const ACCEPTED: Record<string, unknown>[] = [

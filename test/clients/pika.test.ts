@@ -55,6 +55,11 @@ describe.skipIf(!python)('pika clients (skipped: no python with pika; apt-get in
     expect(await pika('return-confirm')).toEqual(['unroutable 1 lost', 'done']);
   });
 
+  it('a stream read from x-stream-offset first, 4 and a timestamp, as pika encodes them', async () => {
+    const all = 's0@0 s1@1 s2@2 s3@3 s4@4 s5@5';
+    expect(await pika('stream')).toEqual([`str ${all}`, 'int s4@4 s5@5', `datetime ${all}`, 'done']);
+  });
+
   it('pika publishes, amqplib consumes', async () => {
     const conn = await connect(broker.url);
     try {

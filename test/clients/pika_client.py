@@ -154,6 +154,26 @@ elif scenario == "tenant":
     except pika.exceptions.ChannelClosedByBroker as e:
         out("closed", e.reply_code, e.reply_text)
 
+elif scenario == "stream":
+    # a stream read from three offsets as pika encodes them: a string, an int, a datetime
+    import datetime
+    q = prefix + ".stream"
+    ch.queue_declare(q, durable=True, arguments={"x-queue-type": "stream"})
+    ch.confirm_delivery()
+    for i in range(6):
+        ch.basic_publish("", q, ("s%d" % i).encode())
+    ch.basic_qos(prefetch_count=10)
+    for offset in ("first", 4, datetime.datetime(2000, 1, 1)):
+        got = []
+        for method, props, body in ch.consume(q, arguments={"x-stream-offset": offset}, inactivity_timeout=0.5):
+            if method is None:
+                break
+            got.append("%s@%d" % (body.decode(), props.headers["x-stream-offset"]))
+            ch.basic_ack(method.delivery_tag)
+        ch.cancel()
+        out(type(offset).__name__, " ".join(got))
+    ch.queue_delete(q)
+
 elif scenario == "heartbeat-stall":
     # Connected (the URL asks for a heartbeat); the test stalls this connection and
     # pika must give up on its own: its heartbeat checker aborts the stream.

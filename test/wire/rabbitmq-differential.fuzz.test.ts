@@ -60,7 +60,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   m('ExchangeDelete', fc.record({ exchange: exchangeName, ifUnused: fc.boolean() })),
   m('ExchangeBind', fc.record({ destination: exchangeName, source: exchangeName, routingKey, arguments: argumentTable })),
   m('ExchangeUnbind', fc.record({ destination: exchangeName, source: exchangeName, routingKey, arguments: argumentTable })),
-  m('QueueDeclare', fc.record({ queue: queueName, passive: fc.boolean(), exclusive: fc.boolean(), autoDelete: fc.boolean(), arguments: argumentTable })),
+  m('QueueDeclare', fc.record({ queue: queueName, passive: fc.boolean(), durable: fc.boolean(), exclusive: fc.boolean(), autoDelete: fc.boolean(), arguments: argumentTable })),
   m('QueueBind', fc.record({ queue: queueName, exchange: exchangeName, routingKey, arguments: argumentTable })),
   m('QueueUnbind', fc.record({ queue: queueName, exchange: exchangeName, routingKey, arguments: argumentTable })),
   m('QueuePurge', fc.record({ queue: queueName })),
