@@ -63,8 +63,9 @@ export function httpError(err: unknown): HttpError {
       // RabbitMQ answers amq.* names, the default exchange and the like as a refused permission.
       return new HttpError(401, 'not_authorised', 'Access refused.');
     case ReplyCode.INTERNAL_ERROR:
-      // a shard stopped, or the broker is closing
-      return new HttpError(503, 'service_unavailable', err.detail);
+      // RabbitMQ's crash on a value it cannot parse (no detail: stream-arguments.ts) is a 400 there too;
+      // otherwise a shard stopped, or the broker is closing
+      return err.detail === '' ? badRequest(err.message) : new HttpError(503, 'service_unavailable', err.detail);
     default:
       // 406 (inequivalent, in use, not empty), 405 (locked), 503, 530: the client asked for something invalid
       return badRequest(err.detail);

@@ -17,6 +17,7 @@ import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import { publish } from '../acceptor/internal-publish.js';
 import { exchangeName, type Api, type Route } from './api.js';
 import { HttpError, badRequest, httpError, objectBody, param, stringField } from './http.js';
+import { typeOf } from '../vhost/queue-arguments.js';
 
 const ACK_MODES: Record<string, number> = {
   ack_requeue_true: SETTLE_REQUEUE,
@@ -83,6 +84,7 @@ export function messageRoutes(api: Api, route: Route): void {
     if (encoding !== 'auto' && encoding !== 'base64') throw badRequest(`encoding must be 'auto' or 'base64', got '${encoding}'`);
     const truncate = body.truncate === undefined || body.truncate === null ? Infinity : Number(body.truncate);
     if (!(truncate >= 0)) throw badRequest(`truncate must be a number of bytes, got ${JSON.stringify(body.truncate)}`);
+    if (typeOf(queue.args) === 'stream') throw badRequest(`540 basic.get not supported by stream queues queue '${queue.name}' in vhost '${queue.vhost}'`);
     if (queue.exclusiveOwner !== 0) throw httpError(new AmqpError(ReplyCode.RESOURCE_LOCKED, `cannot obtain exclusive access to locked queue '${queue.name}' in vhost '${queue.vhost}'`));
     const link = api.host.links[queue.shard];
     const got: GetResult[] = [];

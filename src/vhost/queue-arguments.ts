@@ -12,7 +12,7 @@
 import { ReplyCode, channelError } from '../protocol/errors.js';
 import { wireTypeName } from '../protocol/field-table.js';
 import type { FieldTable, FieldValue } from '../protocol/field-types.js';
-import { declaredMaxAge } from './stream-arguments.js';
+import { maxAgeMs } from './stream-arguments.js';
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 export type QueueType = 'classic' | 'quorum' | 'stream';
@@ -121,6 +121,14 @@ const LATE_CHECKS: [string, Check][] = [
   ['x-single-active-consumer', bool],
   ['x-quorum-initial-group-size', (v, args, type) => nonNegInt(v, args, type) ?? (num(v) === 0 ? '{value_zero,0}' : undefined)],
   ['x-queue-leader-locator', longstr],
+];
+
+/**
+ * A stream's own, checked after CHECKS on a stream only (found as CHECKS were):
+ * on another type, the type refuses them before their values are looked at.
+ */
+const STREAM_CHECKS: [string, Check][] = [
+  ['x-max-age', (v, args, type) => longstr(v, args, type) ?? (maxAgeMs(str(v)) === undefined ? 'invalid_max_age' : undefined)],
   ['x-stream-max-segment-size-bytes', nonNegInt],
   ['x-initial-cluster-size', nonNegInt],
 ];
@@ -194,6 +202,7 @@ export function parseQueueArguments(vhost: string, queue: string, args: FieldTab
   checkAll([['x-queue-type', queueType]], args, where);
   checkAll(CHECKS, args, where);
   const type = typeOf(args);
+  if (type === 'stream') checkAll(STREAM_CHECKS, args, where);
   for (const key of Object.keys(args)) {
     if (KNOWN_ARGS.has(key) && !TYPE_ARGS[type].includes(key)) {
       throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg '${key}' for ${where} of queue type ${ERLANG_TYPE_MODULE[type]}`);
@@ -216,7 +225,7 @@ export function parseQueueArguments(vhost: string, queue: string, args: FieldTab
   setIf(config, 'maxLengthBytes', int('x-max-length-bytes'));
   setIf(config, 'maxPriority', int('x-max-priority'));
   setIf(config, 'segmentBytes', int('x-stream-max-segment-size-bytes'));
-  setIf(config, 'maxAge', declaredMaxAge(args, where));
+  if (args['x-max-age'] !== undefined) config.maxAge = maxAgeMs(str(args['x-max-age']));
   if (dlx !== undefined) config.deadLetterExchange = str(dlx);
   if (args['x-dead-letter-routing-key'] !== undefined) config.deadLetterRoutingKey = str(args['x-dead-letter-routing-key']);
   // RabbitMQ 3.10 does not check a quorum queue's x-delivery-limit; warren uses it only when it is a count.

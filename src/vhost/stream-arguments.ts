@@ -30,18 +30,6 @@ export function maxAgeMs(text: string): number | undefined {
   return value === 0 || unit === undefined ? undefined : value * unit;
 }
 
-/** A declare's x-max-age (a longstr), in ms; RabbitMQ's 406 otherwise. */
-export function declaredMaxAge(args: FieldTable, where: string): number | undefined {
-  const value = args['x-max-age'];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' && !Buffer.isBuffer(value)) {
-    throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg 'x-max-age' for ${where}: {unacceptable_type,${wireTypeName(args, 'x-max-age')}}`);
-  }
-  const ms = maxAgeMs(value.toString());
-  if (ms === undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, `invalid arg 'x-max-age' for ${where}: invalid_max_age`);
-  return ms;
-}
-
 /**
  * A basic.consume's x-stream-offset (absent: next): first, last, next, an
  * offset (any integer type), a timestamp (seconds) or an age back from now.

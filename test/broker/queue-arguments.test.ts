@@ -99,6 +99,15 @@ const REFUSED: [Record<string, unknown>, { durable?: boolean; exclusive?: boolea
   [{ 'x-queue-type': 'stream', 'x-stream-max-segment-size-bytes': -1 }, { durable: true }, `invalid arg 'x-stream-max-segment-size-bytes' for queue 'Q' in vhost '/': {value_negative,-1}`],
   [{ 'x-queue-type': 'stream', 'x-max-length-bytes': 'x' }, { durable: true }, `invalid arg 'x-max-length-bytes' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
   [{ 'x-queue-type': 'stream', 'x-initial-cluster-size': 'x' }, { durable: true }, `invalid arg 'x-initial-cluster-size' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
+  // a stream's own values are checked before the arguments it does not take and its properties, but after the common ones
+  [{ 'x-queue-type': 'stream', 'x-max-length': 5, 'x-max-age': '0s' }, { durable: true }, `invalid arg 'x-max-age' for queue 'Q' in vhost '/': invalid_max_age`],
+  [{ 'x-queue-type': 'stream', 'x-max-age': '5' }, {}, `invalid arg 'x-max-age' for queue 'Q' in vhost '/': invalid_max_age`],
+  [{ 'x-queue-type': 'stream', 'x-max-age': '0s', 'x-max-length-bytes': 'x' }, { durable: true }, `invalid arg 'x-max-length-bytes' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
+  [{ 'x-queue-type': 'stream', 'x-queue-leader-locator': 1, 'x-stream-max-segment-size-bytes': 'x' }, { durable: true },
+    `invalid arg 'x-stream-max-segment-size-bytes' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
+  // elsewhere the type refuses them first
+  [{ 'x-max-age': 'bogus' }, { durable: true }, `invalid arg 'x-max-age' for queue 'Q' in vhost '/' of queue type rabbit_classic_queue`],
+  [{ 'x-stream-max-segment-size-bytes': 'x' }, { durable: true }, `invalid arg 'x-stream-max-segment-size-bytes' for queue 'Q' in vhost '/' of queue type rabbit_classic_queue`],
 ];
 
 const ACCEPTED: Record<string, unknown>[] = [

@@ -337,6 +337,15 @@ describe.each(MODES)('streams in the management API: $name', ({ workers }) => {
       });
       const { body: defs } = await m.api('GET', '/api/definitions');
       expect(defs.queues.filter((q: any) => q.name === queue)).toEqual([{ name: queue, vhost: '/', type: 'stream', durable: true, auto_delete: false, arguments: STREAM }]);
+      // what RabbitMQ 3.10.8's API answers for a stream's get and purge, and an age it cannot parse
+      expect(await m.api('POST', `/api/queues/%2F/${enc(queue)}/get`, { count: 1, ackmode: 'ack_requeue_true', encoding: 'auto' })).toMatchObject({
+        status: 400, body: { error: 'bad_request', reason: `540 basic.get not supported by stream queues queue '${queue}' in vhost '/'` },
+      });
+      expect(await m.api('DELETE', `/api/queues/%2F/${enc(queue)}/contents`)).toMatchObject({
+        status: 400, body: { error: 'bad_request', reason: `queue.purge not supported by stream queues queue '${queue}' in vhost '/'` },
+      });
+      expect((await m.api('PUT', `/api/queues/%2F/${enc(uniq('bad-age'))}`, { durable: true, arguments: { ...STREAM, 'x-max-age': 'bogus' } })).status).toBe(400);
+      expect((await ch.checkQueue(queue)).messageCount).toBe(messageCount);
       await policies.clear(`${queue}-p`);
     } finally {
       await conn.close();
