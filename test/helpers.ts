@@ -393,3 +393,24 @@ export function numberOfBody(label: string, content: Buffer): number {
   const n = content.readUInt32BE(0);
   return content.readUInt32BE(4) === content.length && content.equals(numberedBody(label, n, content.length)) ? n : -1;
 }
+
+/** A broker with `dataDir` in a process of its own (to SIGKILL); `port` once it listens. */
+export function brokerProcess(dataDir: string, workers: number): { child: ChildProcess; exited: Promise<void>; port: Promise<number> } {
+  const fixture = new URL('./fixtures/persistent-broker.mjs', import.meta.url).pathname;
+  const child = spawn(process.execPath, [fixture, dataDir, String(workers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = within(
+    new Promise<number>((resolve, reject) => {
+      let text = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        const match = /port (\d+)\n/.exec(text);
+        if (match) resolve(Number(match[1]));
+      });
+      child.once('exit', () => reject(new Error('the broker process ended before listening')));
+    }),
+    10_000,
+    'port from the broker process',
+  );
+  return { child, exited, port };
+}

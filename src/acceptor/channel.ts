@@ -5,7 +5,7 @@
  * AMQP class (exchange-, queue-, basic-methods).
  */
 import { FRAME_BODY, FRAME_METHOD } from '../protocol/constants.js';
-import { AmqpError, ReplyCode, channelError, connectionError } from '../protocol/errors.js';
+import { AmqpError, ReplyCode, channelError, connectionError, internalError } from '../protocol/errors.js';
 import { expirationText, parseExpiration } from '../shard/expiry.js';
 import * as M from '../protocol/methods.generated.js';
 import { BlockView, PUBLISH_CONFIRM, PUBLISH_IMMEDIATE, PUBLISH_MANDATORY, PUBLISH_PAD_SHIFT, PUBLISH_PERSISTENT, SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE, publishRecordSize, writePublishHeader } from '../shard/records.js';
@@ -977,7 +977,7 @@ export class Channel {
 
   /** basic.recover: every unacked delivery goes back, but where one came from a stream RabbitMQ 3.10.8 crashes (541). */
   recover(): void {
-    if (this.streamAmong(this.unacked.first(), Infinity) !== undefined) throw connectionError(ReplyCode.INTERNAL_ERROR, '');
+    if (this.streamAmong(this.unacked.first(), Infinity) !== undefined) throw internalError();
     this.requeueAll();
   }
 

@@ -63,7 +63,7 @@ export function httpError(err: unknown): HttpError {
       // RabbitMQ answers amq.* names, the default exchange and the like as a refused permission.
       return new HttpError(401, 'not_authorised', 'Access refused.');
     case ReplyCode.INTERNAL_ERROR:
-      // RabbitMQ's crash on a value it cannot parse (no detail: stream-arguments.ts) is a 400 there too;
+      // RabbitMQ's crash on a value it cannot parse (no detail: internalError) is a 400 there too;
       // otherwise a shard stopped, or the broker is closing
       return err.detail === '' ? badRequest(err.message) : new HttpError(503, 'service_unavailable', err.detail);
     default:

@@ -52,3 +52,6 @@ export class AmqpError extends Error {
 
 export const channelError = (code: number, detail: string) => new AmqpError(code, detail, 0, 0, false);
 export const connectionError = (code: number, detail: string) => new AmqpError(code, detail, 0, 0, true);
+
+/** Where RabbitMQ's channel crashes on a value it has no case for, its connection closes with a bare 541 "INTERNAL_ERROR": so does warren's. */
+export const internalError = () => new AmqpError(ReplyCode.INTERNAL_ERROR, '', 0, 0, true);

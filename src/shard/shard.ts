@@ -285,7 +285,9 @@ export class Shard implements LifecycleHost {
         progress = true;
       }
     }
+    // A full ring stopped the pass: the next one starts with the next consumer, so none waits on the others.
     if (!this.out.backlogged) this.pending.delete(queue);
+    else if (queue.consumers.length > 1) queue.consumers.push(queue.consumers.shift()!);
     return progress;
   }
 

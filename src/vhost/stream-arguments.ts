@@ -5,7 +5,7 @@
  * case for), its channel dies with a bare 541 INTERNAL_ERROR connection
  * close; warren answers the same, so a client sees what it would there.
  */
-import { ReplyCode, channelError, connectionError } from '../protocol/errors.js';
+import { ReplyCode, channelError, internalError } from '../protocol/errors.js';
 import { wireTypeName } from '../protocol/field-table.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import type { StreamOffset } from '../shard/stream-log.js';
@@ -14,8 +14,6 @@ const DAY_MS = 24 * 3600 * 1000;
 /** rabbit_amqqueue:check_max_age's units, in ms */
 const UNIT_MS: Record<string, number> = { Y: 365 * DAY_MS, M: 30 * DAY_MS, D: DAY_MS, h: 3600 * 1000, m: 60 * 1000, s: 1000 };
 
-/** RabbitMQ's crash on a value its parse has no case for. */
-const internalError = () => connectionError(ReplyCode.INTERNAL_ERROR, '');
 
 /**
  * An age as RabbitMQ writes it ("7D", "1h"): digits then one of Y M D h m s.

@@ -6,12 +6,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
 import amqp, { type Channel, type ConfirmChannel } from 'amqplib';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
 import { queueDir } from '../../dist/src/store/queue-dir.js';
 import { SEGMENT_SIZE } from '../../dist/src/store/queue-store.js';
-import { MODES, connect, sleep, subscribe, uniq, within, tempDirs } from '../helpers.js';
+import { MODES, brokerProcess, connect, sleep, subscribe, uniq, within, tempDirs } from '../helpers.js';
 import { txMethod } from '../wire/amqplib-codec.js';
 
 const newDataDir = tempDirs('warren-data-');
@@ -29,27 +28,6 @@ const numberOf = (body: Buffer, kind = 'p'): number => {
   if (match === null) throw new Error(`not a numbered body: ${body.toString()}`);
   return match[1] === kind ? Number(match[2]) : -Number(match[2]);
 };
-
-/** A broker with `dataDir` in a process of its own (to SIGKILL); `port` once it listens. */
-function brokerProcess(dataDir: string, workers: number): { child: ChildProcess; exited: Promise<void>; port: Promise<number> } {
-  const fixture = new URL('../fixtures/persistent-broker.mjs', import.meta.url).pathname;
-  const child = spawn(process.execPath, [fixture, dataDir, String(workers)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const port = within(
-    new Promise<number>((resolve, reject) => {
-      let text = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        text += chunk.toString();
-        const match = /port (\d+)\n/.exec(text);
-        if (match) resolve(Number(match[1]));
-      });
-      child.once('exit', () => reject(new Error('the broker process ended before listening')));
-    }),
-    10_000,
-    'port from the broker process',
-  );
-  return { child, exited, port };
-}
 
 async function confirmChannel(url: string): Promise<{ ch: ConfirmChannel; close: () => Promise<void> }> {
   // noDelay: a get followed by an ack would otherwise wait on Nagle and delayed ACKs (~40 ms each)

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
-import { MODES, channel, connect, eventually, expectServesNewClient, refused, sleep, uniq, useBroker, tempDirs, within } from '../helpers.js';
+import { MODES, brokerProcess, channel, connect, eventually, expectServesNewClient, refused, sleep, uniq, useBroker, tempDirs, within } from '../helpers.js';
 import { enc, managedBroker } from '../management/support.js';
 import { policyApi } from './policy-support.js';
 
@@ -307,6 +307,50 @@ describe.each(MODES)('streams across a restart: $name', ({ workers }) => {
     const next = await reader(await channel(conn), queue, 'last');
     await next.bodies(1);
     expect(next.offsets()).toEqual([210]);
+    await conn.close();
+  });
+
+  it('a confirm means on disk: SIGKILL after the 2,000th loses none of the confirmed, transient ones too; offsets follow on', async () => {
+    const dataDir = newDataDir();
+    const queue = uniq('killed-stream');
+    const { child, exited, port: listening } = brokerProcess(dataDir, workers);
+    const sent = 8000;
+    let confirmed = -1;
+    try {
+      const conn = await connect(`amqp://guest:guest@127.0.0.1:${await listening}`);
+      const ch = await conn.createConfirmChannel();
+      ch.on('error', () => {});
+      await ch.assertQueue(queue, { durable: true, arguments: STREAM });
+      const killed = new Promise<void>((resolve) => {
+        for (let i = 0; i < sent; i++) {
+          ch.sendToQueue(queue, Buffer.from(`m${i}`), { persistent: false }, (err: unknown) => {
+            if (err !== null && err !== undefined) return;
+            confirmed = Math.max(confirmed, i);
+            if (confirmed >= 2000 && child.exitCode === null) {
+              child.kill('SIGKILL');
+              resolve();
+            }
+          });
+        }
+      });
+      await within(killed, 20_000, '2,000 confirms');
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    const broker = await startOn(dataDir);
+    const conn = await connect(broker.url);
+    const ch = await channel(conn);
+    const { messageCount } = await ch.assertQueue(queue, { durable: true, arguments: STREAM });
+    expect(messageCount).toBeGreaterThan(confirmed);
+    const all = await reader(ch, queue, 'first', { prefetch: 1000 });
+    // every confirmed one, in order, at its offset; of the others a run with no gap
+    expect(await all.bodies(messageCount)).toEqual(numbers(0, messageCount));
+    expect(all.offsets()).toEqual([...Array(messageCount).keys()]);
+    const pub = await conn.createConfirmChannel();
+    pub.sendToQueue(queue, Buffer.from('after'));
+    await pub.waitForConfirms();
+    await eventually(() => expect(all.got.at(-1)!.properties.headers!['x-stream-offset']).toBe(messageCount));
     await conn.close();
   });
 });
