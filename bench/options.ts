@@ -1,7 +1,7 @@
 // Command-line options of `npm run bench`.
 import os from 'node:os';
 import type { DriverName } from './drivers/types.js';
-import { SCENARIOS, isScenario, type ScenarioName, type ScenarioOverrides } from './scenarios.js';
+import { ON_REQUEST, SCENARIOS, isScenario, type ScenarioName, type ScenarioOverrides } from './scenarios.js';
 import { parseFraction, parseRate } from './stats.js';
 
 export interface BenchOptions {
@@ -42,7 +42,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --vs URL|rabbitmq|lavinmq|warren
                          measure a second broker in the same run, interleaved A B A B
                          (lavinmq: the binary at $LAVINMQ, default /tmp/lavin/bin/lavinmq)
-  --scenario LIST        comma-separated: ${SCENARIOS.join(', ')} (default: all but reset)
+  --scenario LIST        comma-separated: ${SCENARIOS.join(', ')} (default: all but ${ON_REQUEST.join(' and ')})
   --seconds N            measured seconds per run (default 5)
   --warmup N             unmeasured seconds before each run (default 1)
   --reps N               repetitions; figures are medians (default 1, 3 with --vs/--compare-ref)
@@ -73,7 +73,7 @@ export function defaultThreads(): number {
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const o: BenchOptions = {
-    scenarios: SCENARIOS.filter((s) => s !== 'reset'), seconds: 5, warmup: 1, reps: 0, client: 'amqplib', threads: defaultThreads(),
+    scenarios: SCENARIOS.filter((s) => !ON_REQUEST.includes(s)), seconds: 5, warmup: 1, reps: 0, client: 'amqplib', threads: defaultThreads(),
     ceiling: false, maxRegression: 0.1, overrides: {}, quiet: false, help: false,
   };
   let scenarioGiven = false;

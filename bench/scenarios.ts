@@ -2,12 +2,15 @@
 import type { ConsumerSpec, PublisherSpec } from './drivers/types.js';
 import { seededRandom } from './stats.js';
 
-export const SCENARIOS = ['single', 'single-1k', 'fanout', 'topic', 'confirm', 'acks', 'persistent', 'latency', 'many-queues', 'connections', 'reset'] as const;
+export const SCENARIOS = ['single', 'single-1k', 'fanout', 'topic', 'confirm', 'acks', 'persistent', 'latency', 'many-queues', 'connections', 'reset', 'stream'] as const;
+/** Run only when named: reset is no throughput run, and a broker without streams (LavinMQ 1.1.5, a warren before them) refuses stream. */
+export const ON_REQUEST: readonly ScenarioName[] = ['reset', 'stream'];
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Topology {
   exchanges: Array<{ name: string; type: 'fanout' | 'topic' | 'direct'; durable: boolean }>;
-  queues: Array<{ name: string; durable: boolean }>;
+  /** arguments: x-arguments (a stream's x-queue-type) */
+  queues: Array<{ name: string; durable: boolean; arguments?: Record<string, string> }>;
   bindings: Array<{ queue: string; exchange: string; key: string }>;
 }
 
@@ -128,6 +131,17 @@ export function buildScenario(name: ScenarioName, o: ScenarioOptions): ScenarioP
         consumers: [{ queues: [queue], noAck: false, prefetch }],
         params: { queues: 1, size, persistent, inFlight: 1000, prefetch, ack: 'manual' },
       };
+    }
+    case 'stream': {
+      // The confirm scenario on a stream: its consumer reads from the first offset and acks.
+      const plan = buildScenario('confirm', o);
+      plan.label = name;
+      plan.scenario = name;
+      plan.description = `a stream (x-queue-type stream), publisher confirms (1,000 in flight), a consumer from its first offset, manual acks, prefetch ${plan.params.prefetch}`;
+      plan.topology.queues = plan.topology.queues.map((queue) => ({ ...queue, durable: true, arguments: { 'x-queue-type': 'stream' } }));
+      plan.consumers = plan.consumers.map((c) => ({ ...c, arguments: { 'x-stream-offset': 'first' } }));
+      plan.params = { ...plan.params, type: 'stream' };
+      return plan;
     }
     case 'many-queues': {
       const n = o.count ?? 1000;

@@ -8,7 +8,7 @@ export async function declareTopology(url: string, t: Topology): Promise<void> {
   try {
     const ch = await conn.createChannel();
     for (const e of t.exchanges) await ch.assertExchange(e.name, e.type, { durable: e.durable, autoDelete: false });
-    for (const q of t.queues) await ch.assertQueue(q.name, { durable: q.durable, autoDelete: false });
+    for (const q of t.queues) await ch.assertQueue(q.name, { durable: q.durable, autoDelete: false, arguments: q.arguments });
     // Bindings are pipelined: 1,000 sequential round trips would dominate setup time.
     await Promise.all(t.bindings.map((b) => ch.bindQueue(b.queue, b.exchange, b.key)));
     await ch.close();

@@ -89,7 +89,7 @@ export const amqplibDriver: Driver = {
         if (!msg) return;
         onDelivery(msg.content.length >= 8 ? msg.content.readDoubleLE(0) : NaN);
         if (!spec.noAck) ch.ack(msg);
-      }, { noAck: spec.noAck });
+      }, { noAck: spec.noAck, arguments: spec.arguments });
     }
     return { close: () => conn.close().catch(() => undefined) };
   },

@@ -247,7 +247,7 @@ export const pipelinedDriver: Driver = {
     };
     if (!spec.noAck) conn.onChunkEnd = sendAck;
     for (const queue of spec.queues) {
-      await conn.call(CH, methodFrame(CH, M.basicConsume, (w) => w.u16(0).shortstr(queue).shortstr('').u8(spec.noAck ? 2 : 0).table()), M.basicConsumeOk);
+      await conn.call(CH, methodFrame(CH, M.basicConsume, (w) => w.u16(0).shortstr(queue).shortstr('').u8(spec.noAck ? 2 : 0).table(spec.arguments)), M.basicConsumeOk);
     }
     return conn;
   },

@@ -20,6 +20,8 @@ export interface ConsumerSpec {
   queues: string[];
   noAck: boolean;
   prefetch: number;
+  /** basic.consume's arguments (a stream's x-stream-offset) */
+  arguments?: Record<string, string>;
 }
 
 export interface Publisher {
