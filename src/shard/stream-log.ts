@@ -106,7 +106,8 @@ export class StreamLog {
     if (spec === 'first') return first;
     if (spec === 'next') return this.nextOffset;
     if (spec === 'last') return this.records.length === 0 ? this.nextOffset : this.lastChunkStart;
-    if ('offset' in spec) return Math.min(Math.max(spec.offset, first), this.nextOffset);
+    // Past the end, it waits for that offset: what comes before it is skipped, as RabbitMQ does.
+    if ('offset' in spec) return Math.max(spec.offset, first);
     // The first chunk appended at or after the time; none: only what comes next.
     const i = this.indexWhere((r) => r.time >= spec.timestamp);
     return i < this.records.length ? this.records.at(i)!.offset : this.nextOffset;

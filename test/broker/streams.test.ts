@@ -82,7 +82,7 @@ describe.each(MODES)('streams: $name', ({ workers }) => {
     expect(await (await reader(ch, queue, 'first')).bodies(600)).toEqual(numbers(0, 600));
   });
 
-  it('x-stream-offset: first, last chunk, next, a number (clamped), a timestamp, an interval', async () => {
+  it('x-stream-offset: first, last chunk, next, a number (none below the first; past the end, what comes from it), a timestamp, an interval', async () => {
     const conn = await server.connect();
     const queue = await stream(await channel(conn));
     await publish(queue, 0, 10);
@@ -104,6 +104,10 @@ describe.each(MODES)('streams: $name', ({ workers }) => {
     expect(await read({ '!': 'timestamp', value: Math.floor(Date.now() / 1000) + 100 }, 0)).toEqual([]);
     expect(await read('1h', 21)).toEqual(numbers(0, 21));
     expect(await read('1D', 21)).toEqual(numbers(0, 21));
+    // past the end: it waits for its offset, and what comes before it is skipped
+    const ahead = await reader(await channel(conn), queue, 25);
+    await publish(queue, 21, 30);
+    expect(await ahead.bodies(5)).toEqual(numbers(25, 30));
   });
 
   it('a consumer gets as far as its prefetch lets it start a chunk; acks let it go on, to the end', async () => {
@@ -245,10 +249,11 @@ describe.each(MODES)('streams: $name', ({ workers }) => {
             published += batch;
             // consumers join between the batches
             const offset = offsets[i % offsets.length];
-            const start = offset === 'first' ? 0 : offset === 'next' ? published : Math.min(Math.max(offset as number, 0), published);
+            const start = offset === 'first' ? 0 : offset === 'next' ? published : Math.max(offset as number, 0);
             readers.push({ start, r: await reader(await channel(conn), queue, offset, { prefetch }) });
           }
-          for (const { start, r } of readers) expect(await r.bodies(total - start)).toEqual(numbers(start, total));
+          // past the end, a consumer waits for its offset: what comes before it is skipped, as in RabbitMQ
+          for (const { start, r } of readers) expect(await r.bodies(Math.max(total - start, 0))).toEqual(numbers(Math.min(start, total), total));
           await (await channel(conn)).deleteQueue(queue);
         },
       ),

@@ -10,13 +10,13 @@ import { storedMessage } from '../../dist/src/shard/block-arena.js';
 const message = (size: number) => storedMessage(Buffer.alloc(size));
 
 describe('StreamLog', () => {
-  it('seeks first, last chunk, next, a clamped offset and a time; reads past a retention gap from the oldest', () => {
+  it('seeks first, last chunk, next, an offset (none below the first) and a time; reads past a retention gap from the oldest', () => {
     const released: StreamRecord[] = [];
     const log = new StreamLog({ segmentBytes: 1_000_000 }, (r) => released.push(r));
     for (let i = 0; i < 5; i++) log.append(message(10), 1000); // one chunk
     for (let i = 0; i < 3; i++) log.append(message(10), 2000); // another
     expect([log.seek('first'), log.seek('last'), log.seek('next')]).toEqual([0, 5, 8]);
-    expect([log.seek({ offset: -3 }), log.seek({ offset: 6 }), log.seek({ offset: 99 })]).toEqual([0, 6, 8]);
+    expect([log.seek({ offset: -3 }), log.seek({ offset: 6 }), log.seek({ offset: 99 })]).toEqual([0, 6, 99]);
     expect([log.seek({ timestamp: 0 }), log.seek({ timestamp: 1500 }), log.seek({ timestamp: 2000 }), log.seek({ timestamp: 2001 })]).toEqual([0, 5, 5, 8]);
     expect(log.at(4)?.chunkStart).toBe(false);
     expect(log.at(5)?.chunkStart).toBe(true);
