@@ -37,6 +37,10 @@ describe.skipIf(!ruby)('Bunny clients (skipped: no ruby with bunny; apt-get inst
     ]);
   });
 
+  it('a stream read from x-stream-offset first and 3, as Bunny sends them (RabbitMQ 3.10.8 prints the same)', async () => {
+    expect(await bunny('stream')).toEqual(['first s0@0 s1@1 s2@2 s3@3 s4@4 s5@5', '3 s3@3 s4@4 s5@5', 'count 6', 'done']);
+  });
+
   it('basic.get polls the queue until it is empty', async () => {
     expect(await bunny('get')).toEqual(['count 3', 'got g0', 'got g1', 'got g2', 'empty', 'done']);
   });

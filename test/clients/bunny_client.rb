@@ -183,6 +183,26 @@ when "tenant"
     puts "closed 403 #{e.message}"
   end
 
+when "stream"
+  # a stream read from x-stream-offset "first" and 3, as Bunny sends them
+  q = ch.queue("#{prefix}.stream", durable: true, arguments: { "x-queue-type" => "stream" })
+  ch.confirm_select
+  6.times { |i| q.publish("s#{i}") }
+  ch.wait_for_confirms
+  ch.prefetch(10)
+  ["first", 3].each do |offset|
+    got = Queue.new
+    consumer = q.subscribe(manual_ack: true, arguments: { "x-stream-offset" => offset }) do |info, props, body|
+      got << "#{body}@#{props.headers["x-stream-offset"]}"
+      ch.ack(info.delivery_tag)
+    end
+    seen = Array.new(offset == "first" ? 6 : 3) { Timeout.timeout(5) { got.pop } }
+    consumer.cancel
+    puts "#{offset} #{seen.join(" ")}"
+  end
+  puts "count #{q.message_count}"
+  q.delete
+
 else
   abort "unknown scenario #{scenario}"
 end
