@@ -39,6 +39,7 @@ const exchangeType = fc.constantFrom('direct', 'fanout', 'topic', 'headers', '',
 const fieldValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.constantFrom(0, 1, -1, 5, 255, 256, 1000, 65_536, 2 ** 31 - 1, -(2 ** 31), 2 ** 40, 0.5, -3.25),
   fc.constantFrom('', '10', '-1', 'fz.x', 'fz.a', 'drop-head', 'reject-publish', 'reject-publish-dlx', 'classic', 'quorum', 'stream', 'lazy', 'all', 'any', 'x'.repeat(300)),
+  fc.constantFrom('stream', 'first', 'last', 'next', '1h', '0s', '7D', 'bogus'),
   fc.boolean(),
   fc.constant(null),
   fc.constantFrom<unknown>({ '!': 'byte', value: -1 }, { '!': 'unsignedint', value: 4_000_000_000 }, { '!': 'float', value: 1.5 }, { '!': 'timestamp', value: 1 }, { '!': 'decimal', value: { places: 2, digits: 100 } }),
@@ -48,6 +49,7 @@ const argumentKey = fc.constantFrom(
   'x-message-ttl', 'x-expires', 'x-max-length', 'x-max-length-bytes', 'x-overflow', 'x-dead-letter-exchange',
   'x-dead-letter-routing-key', 'x-max-priority', 'x-queue-type', 'x-queue-mode', 'x-single-active-consumer',
   'alternate-exchange', 'x-match', 'x-priority', 'x-cancel-on-ha-failover', 'x-consumer-timeout', 'x-delivery-limit', 'other',
+  'x-stream-offset', 'x-max-age', 'x-stream-max-segment-size-bytes', 'x-initial-cluster-size',
 );
 const argumentTable = fc.dictionary(argumentKey, fieldValue, { maxKeys: 4 });
 
