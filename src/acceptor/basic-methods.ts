@@ -83,7 +83,7 @@ function consume(ch: Channel, a: M.BasicConsume): void {
   }
   // consume-ok goes out before the shard can deliver: both go through this connection in order.
   if (!a.nowait) M.writeBasicConsumeOk(ch.conn.out, ch.id, { consumerTag: tag });
-  broker.consumers.add(ch, queue, tag, a.noAck, a.exclusive, priority, offset);
+  broker.consumers.add(ch, queue, tag, { noAck: a.noAck, exclusive: a.exclusive, arguments: a.arguments, priority, offset });
 }
 
 /**

@@ -14,6 +14,7 @@ import type { ShardLink } from './shard-link.js';
 import type { OutputScheduler } from './output-scheduler.js';
 import { typeOf } from '../vhost/queue-arguments.js';
 import type { StreamOffset } from '../shard/stream-log.js';
+import type { FieldTable } from '../protocol/field-types.js';
 
 /** A consumer as the acceptor knows it; the shard holds its credit and queue position. */
 export interface ConsumerRef extends PrewrittenDeliver {
@@ -26,6 +27,19 @@ export interface ConsumerRef extends PrewrittenDeliver {
   readonly exclusive: boolean;
   /** its channel's global prefetch holds it back (classic queues: RabbitMQ's quorum queues ignore it, its streams refuse it) */
   readonly globalLimited: boolean;
+  /** basic.consume's arguments, as the management API shows them */
+  readonly arguments: FieldTable;
+}
+
+/** What basic.consume asked for besides its queue and tag. */
+export interface ConsumeOptions {
+  noAck: boolean;
+  exclusive: boolean;
+  arguments: FieldTable;
+  /** x-priority (0 when absent) */
+  priority: number;
+  /** a stream's x-stream-offset */
+  offset?: StreamOffset;
 }
 
 /**
@@ -67,8 +81,7 @@ export class ConsumerRegistry {
     return this.byId.get(id);
   }
 
-  /** `priority`: x-priority of basic.consume (0 when absent); `offset`: a stream's x-stream-offset */
-  add(channel: Channel, queue: QueueRecord, tag: string, noAck: boolean, exclusive: boolean, priority = 0, offset?: StreamOffset): ConsumerRef {
+  add(channel: Channel, queue: QueueRecord, tag: string, { noAck, exclusive, arguments: args, priority, offset }: ConsumeOptions): ConsumerRef {
     const consumer: ConsumerRef = {
       id: this.host.newId(),
       channel,
@@ -79,6 +92,7 @@ export class ConsumerRegistry {
       noAck,
       exclusive,
       globalLimited: typeOf(queue.args) === 'classic',
+      arguments: args,
     };
     this.byId.set(consumer.id, consumer);
     channel.consumers.set(tag, consumer);

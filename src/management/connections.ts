@@ -97,7 +97,7 @@ export function consumersOf(api: Api, wanted: (c: ConsumerRef) => boolean): Reco
           prefetch_count: c.noAck ? 0 : ch.prefetchCount,
           active: true,
           activity_status: 'up',
-          arguments: {},
+          arguments: toJsonTable(c.arguments),
         });
       }
     }

@@ -384,6 +384,8 @@ describe.each(MODES)('streams in the management API: $name', ({ workers }) => {
         const { body } = await m.api('GET', `/api/queues/%2F/${enc(queue)}`);
         expect(body).toMatchObject({ type: 'stream', messages: messageCount, messages_ready: messageCount, messages_unacknowledged: 0, consumers: 1 });
       });
+      const consumers = (await m.api('GET', '/api/consumers')).body.filter((c: any) => c.queue.name === queue);
+      expect(consumers).toEqual([expect.objectContaining({ arguments: { 'x-stream-offset': 'first' }, prefetch_count: 5, ack_required: true })]);
       const { body: defs } = await m.api('GET', '/api/definitions');
       expect(defs.queues.filter((q: any) => q.name === queue)).toEqual([{ name: queue, vhost: '/', type: 'stream', durable: true, auto_delete: false, arguments: STREAM }]);
       // what RabbitMQ 3.10.8's API answers for a stream's get and purge, and an age it cannot parse

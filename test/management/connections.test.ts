@@ -15,7 +15,7 @@ for (const mode of MODES) {
         await ch1.prefetch(7);
         const q = uniq('c');
         await ch1.assertQueue(q, { durable: false });
-        const { consumerTag } = await ch1.consume(q, () => {}, { noAck: false });
+        const { consumerTag } = await ch1.consume(q, () => {}, { noAck: false, arguments: { 'x-priority': 5, 'x-other': 'y' } });
         await ch2.checkQueue(q);
 
         const conns = (await m.api('GET', '/api/connections')).body;
@@ -35,7 +35,9 @@ for (const mode of MODES) {
 
         const consumers = (await m.api('GET', '/api/consumers')).body;
         expect(consumers).toEqual([
-          expect.objectContaining({ consumer_tag: consumerTag, queue: { name: q, vhost: '/' }, ack_required: true, exclusive: false, prefetch_count: 7, channel_details: expect.objectContaining({ number: 1, connection_name: c.name }) }),
+          expect.objectContaining({ consumer_tag: consumerTag, queue: { name: q, vhost: '/' }, ack_required: true, exclusive: false, prefetch_count: 7, channel_details: expect.objectContaining({ number: 1, connection_name: c.name }),
+            // its consume arguments, as RabbitMQ 3.10.8 shows them
+            arguments: { 'x-priority': 5, 'x-other': 'y' } }),
         ]);
         expect((await m.api('GET', '/api/consumers/%2F')).body).toHaveLength(1);
         const { queue: mine } = await ch2.assertQueue('', { exclusive: true });
