@@ -74,11 +74,6 @@ export class StreamLog {
     return this.records.length;
   }
 
-  /** the offset the next message gets */
-  get endOffset(): number {
-    return this.nextOffset;
-  }
-
   /**
    * Appends a message at `time` (the batch's time: a new time begins a chunk).
    * A segment filled by it ends, and retention runs.

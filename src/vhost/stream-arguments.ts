@@ -12,8 +12,7 @@ import type { StreamOffset } from '../shard/stream-log.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 /** rabbit_amqqueue:check_max_age's units, in ms */
-const UNIT_MS: Record<string, number> = { Y: 365 * DAY_MS, M: 30 * DAY_MS, D: DAY_MS, h: 3600 * 1000, m: 60 * 1000, s: 1000 };
-
+const UNIT_MS = new Map([['Y', 365 * DAY_MS], ['M', 30 * DAY_MS], ['D', DAY_MS], ['h', 3600 * 1000], ['m', 60 * 1000], ['s', 1000]]);
 
 /**
  * An age as RabbitMQ writes it ("7D", "1h"): digits then one of Y M D h m s.
@@ -24,7 +23,7 @@ export function maxAgeMs(text: string): number | undefined {
   const digits = /^[0-9]*/.exec(text)![0];
   if (digits === '') throw internalError();
   const value = Number(digits);
-  const unit = UNIT_MS[text.slice(digits.length)];
+  const unit = UNIT_MS.get(text.slice(digits.length));
   return value === 0 || unit === undefined ? undefined : value * unit;
 }
 

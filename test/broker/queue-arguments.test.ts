@@ -102,6 +102,8 @@ const REFUSED: [Record<string, unknown>, { durable?: boolean; exclusive?: boolea
   // a stream's own values are checked before the arguments it does not take and its properties, but after the common ones
   [{ 'x-queue-type': 'stream', 'x-max-length': 5, 'x-max-age': '0s' }, { durable: true }, `invalid arg 'x-max-age' for queue 'Q' in vhost '/': invalid_max_age`],
   [{ 'x-queue-type': 'stream', 'x-max-age': '5' }, {}, `invalid arg 'x-max-age' for queue 'Q' in vhost '/': invalid_max_age`],
+  [{ 'x-queue-type': 'stream', 'x-max-age': '5constructor' }, { durable: true }, `invalid arg 'x-max-age' for queue 'Q' in vhost '/': invalid_max_age`],
+  [{ 'x-queue-type': 'stream', 'x-max-age': '1__proto__' }, { durable: true }, `invalid arg 'x-max-age' for queue 'Q' in vhost '/': invalid_max_age`],
   [{ 'x-queue-type': 'stream', 'x-max-age': '0s', 'x-max-length-bytes': 'x' }, { durable: true }, `invalid arg 'x-max-length-bytes' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
   [{ 'x-queue-type': 'stream', 'x-queue-leader-locator': 1, 'x-stream-max-segment-size-bytes': 'x' }, { durable: true },
     `invalid arg 'x-stream-max-segment-size-bytes' for queue 'Q' in vhost '/': "expected integer, got longstr"`],
