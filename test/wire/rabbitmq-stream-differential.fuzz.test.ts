@@ -5,7 +5,7 @@
  * a number) with a random prefetch, acking each delivery or none, acks of
  * everything held, cancels. What each consumer got (body, x-stream-offset,
  * redelivered, headers, properties) must match.
- * Skipped unless RABBITMQ_URL names a RabbitMQ.
+ * Skipped unless RABBITMQ_URL names a RabbitMQ (tools/rabbitmq-crosscheck.sh starts one).
  *
  * Kept deterministic: each publish waits for its confirm and a pause, so it is
  * a chunk of its own on both brokers (a chunk is a write batch in RabbitMQ, a
