@@ -252,16 +252,21 @@ export async function drain(ch: Channel, queue: string): Promise<string[]> {
   }
 }
 
-/** The built `warren` command. */
 /** A TCP port free at the time of asking (for a child process that needs a fixed one). */
 export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  return (await freePorts(1))[0]!;
 }
 
+/** `count` TCP ports free at the time of asking, all different: held open together while they are chosen. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => net.createServer());
+  await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))));
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+/** The built `warren` command. */
 export const WARREN_MAIN = new URL('../dist/src/cli/main.js', import.meta.url).pathname;
 
 /** Runs the `warren` command to its exit. */
@@ -281,8 +286,9 @@ export async function runWarren(args: string[], env?: NodeJS.ProcessEnv): Promis
  * raises its soft limit to the hard one).
  */
 export async function spawnWarren(workers: number, args: string[] = [], fdLimit?: number): Promise<{ child: ChildProcess; url: string; managementPort: number }> {
-  const managementPort = await freePort();
-  const argv = [WARREN_MAIN, '--port', '0', '--host', '127.0.0.1', '--in-memory', '--management-port', String(managementPort), '--workers', String(workers), ...args];
+  // Both fixed: with --port 0 the system could hand the AMQP listener the port just found free for the API.
+  const [amqpPort, managementPort] = (await freePorts(2)) as [number, number];
+  const argv = [WARREN_MAIN, '--port', String(amqpPort), '--host', '127.0.0.1', '--in-memory', '--management-port', String(managementPort), '--workers', String(workers), ...args];
   const child = fdLimit === undefined
     ? spawn(process.execPath, argv)
     : spawn('bash', ['-c', `ulimit -n ${fdLimit} && exec "$0" "$@"`, process.execPath, ...argv]);
