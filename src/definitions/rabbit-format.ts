@@ -104,11 +104,11 @@ export function exportDefinitions(vhosts: Iterable<VHostService>, access: Access
     const { exchanges, queues } = service.topology;
     for (const x of exchanges.values()) {
       if (!isStored(x) || SYSTEM_EXCHANGES.has(x.name)) continue;
-      defs.exchanges.push({ name: x.name, vhost, type: x.type, durable: true, auto_delete: x.autoDelete, internal: x.internal, arguments: toJsonTable(x.args) });
+      defs.exchanges.push({ name: x.name, vhost, type: x.type, durable: true, auto_delete: x.autoDelete, internal: x.internal, arguments: argumentsJson(x.args) });
     }
     for (const q of queues.values()) {
       if (!isStored(q)) continue;
-      defs.queues.push({ name: q.name, vhost, type: typeOf(q.args), durable: true, auto_delete: q.autoDelete, arguments: toJsonTable(q.args) });
+      defs.queues.push({ name: q.name, vhost, type: typeOf(q.args), durable: true, auto_delete: q.autoDelete, arguments: argumentsJson(q.args) });
     }
     for (const source of exchanges.values()) {
       if (!isStored(source)) continue;
@@ -120,7 +120,7 @@ export function exportDefinitions(vhosts: Iterable<VHostService>, access: Access
           destination: destination.name,
           destination_type: destination.kind,
           routing_key: routingKey,
-          arguments: toJsonTable(args),
+          arguments: argumentsJson(args),
         });
       }
     }
@@ -297,23 +297,31 @@ export function table(value: unknown): FieldTable {
   return value as FieldTable;
 }
 
-/** AMQP field values as JSON, as RabbitMQ writes them: byte strings as text, timestamps as seconds. */
-export function toJsonTable(table: FieldTable): Record<string, JsonValue> {
+/**
+ * AMQP field values as JSON, as RabbitMQ writes them: byte strings as text,
+ * timestamps as seconds. `sorted`: keys in order at every depth.
+ */
+export function toJsonTable(table: FieldTable, sorted = false): Record<string, JsonValue> {
+  const entries = Object.entries(table);
+  if (sorted) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   // fromEntries: a key named __proto__ stays a key
-  return Object.fromEntries(Object.entries(table).map(([key, value]) => [key, toJson(value)]));
+  return Object.fromEntries(entries.map(([key, value]) => [key, toJson(value, sorted)]));
 }
+
+/** A declare's or a bind's arguments (or a consume's) as RabbitMQ shows them: it sorts them by key, at every depth, when it takes them. */
+export const argumentsJson = (table: FieldTable): Record<string, JsonValue> => toJsonTable(table, true);
 
 /** An integer past a JS number's exact range as JSON: a number while it is exact, else its digits as a string. */
 export function jsonInteger(value: bigint): JsonValue {
   return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
 }
 
-function toJson(value: FieldValue): JsonValue {
+function toJson(value: FieldValue, sorted: boolean): JsonValue {
   if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
   if (typeof value === 'bigint') return jsonInteger(value);
   if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
   if (value instanceof Date) return Math.floor(value.getTime() / 1000);
-  if (Array.isArray(value)) return value.map(toJson);
+  if (Array.isArray(value)) return value.map((item) => toJson(item, sorted));
   // A table, or a decimal ({ decimals, value }), which compares like the two-key table it becomes.
-  return toJsonTable(value as FieldTable);
+  return toJsonTable(value as FieldTable, sorted);
 }

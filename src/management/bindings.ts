@@ -5,7 +5,7 @@
  * source or destination.
  */
 import { createHash } from 'node:crypto';
-import { toJsonTable } from '../definitions/rabbit-format.js';
+import { argumentsJson, toJsonTable } from '../definitions/rabbit-format.js';
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import type { Binding } from '../routing/exchange-type.js';
@@ -143,7 +143,7 @@ export function bindingJson(vhost: string, source: ExchangeRecord, b: Binding<De
     destination: b.destination.name,
     destination_type: b.destination.kind,
     routing_key: b.routingKey,
-    arguments: toJsonTable(b.args),
+    arguments: argumentsJson(b.args),
     properties_key: propertiesKey(b.routingKey, b.args),
   };
 }

@@ -3,7 +3,7 @@ import { TLSSocket } from 'node:tls';
 import type { Channel } from '../acceptor/channel.js';
 import type { Connection } from '../acceptor/connection.js';
 import type { ConsumerRef } from '../acceptor/consumer-registry.js';
-import { toJsonTable } from '../definitions/rabbit-format.js';
+import { argumentsJson, toJsonTable } from '../definitions/rabbit-format.js';
 import { AmqpError, ReplyCode } from '../protocol/errors.js';
 import type { Api, Route } from './api.js';
 import { HttpError, noContent, notFound, type ApiRequest } from './http.js';
@@ -97,7 +97,7 @@ export function consumersOf(api: Api, wanted: (c: ConsumerRef) => boolean): Reco
           prefetch_count: c.noAck ? 0 : ch.prefetchCount,
           active: true,
           activity_status: 'up',
-          arguments: toJsonTable(c.arguments),
+          arguments: argumentsJson(c.arguments),
         });
       }
     }

@@ -1,5 +1,5 @@
 /** /api/exchanges: list, show, declare (PUT), delete (if-unused). */
-import { toJsonTable } from '../definitions/rabbit-format.js';
+import { argumentsJson } from '../definitions/rabbit-format.js';
 import type { ExchangeRecord } from '../routing/topology.js';
 import { exchangeName, type Api, type Route } from './api.js';
 import { boolField, created, httpError, noContent, notFound, objectBody, param, queryFlag, stringField, type ApiRequest } from './http.js';
@@ -93,7 +93,7 @@ export function exchangeJson(api: Api, vhost: string, x: ExchangeRecord): Record
     durable: x.durable,
     auto_delete: x.autoDelete,
     internal: x.internal,
-    arguments: toJsonTable(x.args),
+    arguments: argumentsJson(x.args),
     // RabbitMQ names an exchange's policy only when it has one.
     ...(x.policy === undefined ? {} : { policy: x.policy.name }),
     user_who_performed_action: 'rmq-internal',

@@ -1,5 +1,5 @@
 /** /api/queues: list, show, declare (PUT), delete, purge, and a queue's bindings. */
-import { table, toJsonTable } from '../definitions/rabbit-format.js';
+import { argumentsJson, table } from '../definitions/rabbit-format.js';
 import type { QueueRecord } from '../routing/topology.js';
 import type { Api, Route } from './api.js';
 import { bindingJson, defaultBinding } from './bindings.js';
@@ -109,7 +109,7 @@ function queueJson(api: Api, q: QueueRecord, c: QueueCounters | undefined): Reco
     durable: q.durable,
     auto_delete: q.autoDelete,
     exclusive: q.exclusiveOwner !== 0,
-    arguments: toJsonTable(q.args),
+    arguments: argumentsJson(q.args),
     node: api.node,
     type: typeOf(q.args),
     state: 'running',
