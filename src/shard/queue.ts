@@ -341,8 +341,7 @@ export class ShardQueue {
 
   /** A stream's record read back from disk at declare. */
   restoreRecord(message: StoredMessage, offset: number, time: number): void {
-    this.stream!.restore(message, offset, time);
-    this.countRecord({ message, offset, time, chunkStart: false }, 1);
+    this.countRecord(this.stream!.restore(message, offset, time), 1);
   }
 
   /**

@@ -85,9 +85,10 @@ export class StreamLog {
   }
 
   /** A record read back from disk at declare, in order: no retention runs. */
-  restore(message: StoredMessage, offset: number, time: number): void {
-    this.add(message, offset, time);
+  restore(message: StoredMessage, offset: number, time: number): StreamRecord {
+    const record = this.add(message, offset, time);
     if (this.segments.at(this.segments.length - 1)!.bytes >= this.retention.segmentBytes) this.startSegment(this.nextOffset, time);
+    return record;
   }
 
   /** Recovery found offsets below `offset` on disk, dropped ones too: new ones start at it. */
