@@ -7,7 +7,7 @@ import { PAGING, PagedBacklog, type Paging } from './paged-backlog.js';
 import { BlockArena } from './block-arena.js';
 import type { PagedOut } from '../store/recover.js';
 import type { ChannelSlot } from './channel-limits.js';
-import { StreamLog, type Retention, type StreamRecord } from './stream-log.js';
+import { StreamLog, type Retention, type StreamCursor, type StreamRecord } from './stream-log.js';
 
 /** A message as a shard keeps it: its block, copied out of the ring once. */
 export interface StoredMessage {
@@ -149,8 +149,8 @@ export interface Consumer {
   active: boolean;
   /** delivered, oldest first, and not yet credited back by the acceptor (see CREDIT_WINDOW) */
   readonly inFlight: Deque<QueueEntry>;
-  /** a stream's consumer: the offset it reads next (0 elsewhere) */
-  offset: number;
+  /** a stream's consumer: where it reads (null elsewhere) */
+  readonly cursor: StreamCursor | null;
 }
 
 /** Its deliveries take places under its channel's global limit: it acks, and the channel has one. */
@@ -190,7 +190,8 @@ export class ShardQueue {
   private nextId = 1;
   /**
    * Its persistent messages are written to the shard's store (a durable queue
-   * in a broker with a data dir); false again once deleted, or the store stopped.
+   * in a broker with a data dir); false again once deleted, or the store
+   * stopped (unstore).
    */
   stored = false;
   /** its x-arguments (TTL, limits, dead-lettering) and their state; null: none */
@@ -321,27 +322,32 @@ export class ShardQueue {
   }
 
   /**
-   * Makes it a stream (at declare, while it is empty); `released`: a record
-   * left the log, as retention or a delete drops them (the caller forgets it on disk).
+   * Makes it a stream (at declare, while it is empty); `dropped`: retention
+   * dropped the records of offsets [from, to) (the caller forgets them on disk).
    */
-  makeStream(retention: Retention, released: (record: StreamRecord) => void): void {
-    this.stream = new StreamLog(retention, (record) => {
-      this.countRecord(record, -1);
-      released(record);
+  makeStream(retention: Retention, dropped: (from: number, to: number) => void): void {
+    this.stream = new StreamLog(retention, {
+      held: (message, sign) => this.holdRecord(message, sign),
+      dropped: (from, to, count, bodyBytes) => {
+        this.countStreamReady(-count, -bodyBytes);
+        dropped(from, to);
+      },
     });
   }
 
   /** Appends a message to its stream at `time` (see StreamLog.append). */
-  append(message: StoredMessage, time: number): StreamRecord {
+  append(message: StoredMessage, time: number, write?: (record: StreamRecord) => number): StreamRecord {
     this.published++;
-    const record = this.stream!.append(message, time);
-    this.countRecord(record, 1);
+    const record = this.stream!.append(message, time, write);
+    this.countStreamReady(1, bodySize(message.block));
     return record;
   }
 
-  /** A stream's record read back from disk at declare. */
-  restoreRecord(message: StoredMessage, offset: number, time: number): void {
-    this.countRecord(this.stream!.restore(message, offset, time), 1);
+  /** A stream's record found on disk at declare, in store segment `seq`: it stays there. */
+  restoreRecord(seq: number, offset: number, time: number, block: Buffer): void {
+    const body = bodySize(block);
+    this.stream!.restoreOnDisk(seq, offset, time, block.length, body);
+    this.countStreamReady(1, body);
   }
 
   /**
@@ -356,18 +362,20 @@ export class ShardQueue {
     return entry;
   }
 
-  /** A stream's record is held in memory (1) or no more (-1): as a ready message's, it counts for the memory alarm and the stats. */
-  private countRecord(record: StreamRecord, sign: 1 | -1): void {
-    const message = record.message;
+  /** A stream's record came into memory (1) or left it (-1): as a ready message's, it counts for the memory alarm. */
+  private holdRecord(message: StoredMessage, sign: 1 | -1): void {
     this.backlog.blocks.count(message, sign);
     this.backlog.entries += sign;
     this.backlog.bytes += sign * (message.block.length + ENTRY_OVERHEAD);
-    const size = sign * bodySize(message.block);
-    this.readyBodyBytes += size;
+  }
+
+  /** Records came into its stream or left it: they count as ready ones, in memory or not. */
+  private countStreamReady(count: number, bodyBytes: number): void {
+    this.readyBodyBytes += bodyBytes;
     // All of a stored stream's messages are on disk (whatever the store's state now).
     if (this.dir !== undefined) {
-      this.readyPersistent += sign;
-      this.readyPersistentBytes += size;
+      this.readyPersistent += count;
+      this.readyPersistentBytes += bodyBytes;
     }
   }
 
@@ -384,10 +392,12 @@ export class ShardQueue {
 
   /** ready messages that live on disk only (paged out), and their body bytes */
   get pagedOut(): number {
+    if (this.stream !== null) return this.stream.pagedOut;
     return this.pager === null ? 0 : this.pager.onDiskCount;
   }
 
   get pagedOutBytes(): number {
+    if (this.stream !== null) return this.stream.pagedOutBodyBytes;
     return this.pager === null ? 0 : this.pager.onDiskBodyBytes;
   }
 
@@ -424,8 +434,15 @@ export class ShardQueue {
     return this.pager !== null && this.pager.appended(entry, seq);
   }
 
+  /** Its messages are no longer written to disk (the store stopped or failed): a stream's new records stay in memory. */
+  unstore(): void {
+    this.stored = false;
+    this.stream?.keepInMemory();
+  }
+
   /** The store is durable up to command `durable`: waiting paged messages leave the heap. True if some still wait. */
   release(durable: number): boolean {
+    if (this.stream !== null) return this.stream.release(durable);
     return this.pager !== null && this.pager.release(durable);
   }
 
@@ -784,9 +801,9 @@ export class ShardQueue {
    * or not stored) nothing is read back from disk.
    */
   purge(stored?: { ack(id: number): void; dropFrom(segment: number): void }): number {
-    if (this.stream !== null) return this.stream.clear((record) => this.countRecord(record, -1));
     const count = this.messageCount;
-    if (this.pager !== null) {
+    if (this.stream !== null) this.stream.clear();
+    else if (this.pager !== null) {
       if (stored === undefined) this.pager.discard();
       else this.pager.purge((id) => stored.ack(id), (segment) => stored.dropFrom(segment));
     }

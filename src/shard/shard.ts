@@ -12,7 +12,7 @@ import { RingWriter } from './ring-writer.js';
 import { ConfirmBatch } from './confirm-batch.js';
 import { ConfirmGate } from '../store/confirm-gate.js';
 import { InlineSyncWriter } from '../store/inline-sync-writer.js';
-import { recoverQueue } from '../store/recover.js';
+import { recoverQueue, scanQueue } from '../store/recover.js';
 import type { StoreWriter } from '../store/store-writer.js';
 import { Deque } from './deque.js';
 import { storedMessage, type MessageWalk } from './block-arena.js';
@@ -28,7 +28,7 @@ import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 import { DEAD_LETTER_SLICE, DeadLetterOutbox, type DeadMessage } from './dead-letter-outbox.js';
 import { withDeliveryCount } from './quorum.js';
 import { withHeader } from './block-rewrite.js';
-import { DEFAULT_SEGMENT_BYTES, type Retention, type StreamOffset, type StreamRecord } from './stream-log.js';
+import { DEFAULT_SEGMENT_BYTES, StreamCursor, type Retention, type StreamOffset, type StreamRecord } from './stream-log.js';
 import { alignPad, alignSlack, copyBytes, copyWords, WORDS_BELOW } from '../protocol/copy-bytes.js';
 import { log } from '../log/logger.js';
 import { deliveryMode } from '../protocol/properties-validator.js';
@@ -275,12 +275,13 @@ export class Shard implements LifecycleHost {
     const log = queue.stream!;
     let progress = false;
     for (const consumer of queue.consumers) {
-      for (let record = log.at(consumer.offset); record !== undefined && !this.out.backlogged; record = log.at(consumer.offset)) {
+      const cursor = consumer.cursor!;
+      for (let record = log.read(cursor); record !== undefined && !this.out.backlogged; record = log.read(cursor)) {
         if (!consumer.active || consumer.inFlight.length >= CREDIT_WINDOW) break;
         if (record.chunkStart && consumer.unacked >= consumer.prefetch) break;
         const entry = queue.deliverRecord(record, consumer);
         consumer.inFlight.push(entry);
-        consumer.offset = record.offset + 1;
+        cursor.offset = record.offset + 1;
         this.writeDeliver(consumer, entry, withStreamOffset(record));
         progress = true;
       }
@@ -399,10 +400,14 @@ export class Shard implements LifecycleHost {
 
   /** A publish into a stream: every message of a stored one goes to disk, as RabbitMQ writes them all; returns `seq` as storeEntry does. */
   private appendToStream(queue: ShardQueue, message: StoredMessage, buf: Buffer, blockAt: number, end: number, seq: number): number {
-    const record = queue.append(message, this.now);
-    if (!queue.stored) return queue.dir !== undefined && this.storeEnded ? -1 : seq;
+    if (!queue.stored) {
+      queue.append(message, this.now);
+      return queue.dir !== undefined && this.storeEnded ? -1 : seq;
+    }
+    let appended = 0;
     // Its store id is its offset + 1 (ids start at 1), and where a queue's message keeps its deadline, a stream's keeps its time.
-    const appended = this.store!.append(queue.id, record.offset + 1, buf, blockAt, end, record.time);
+    queue.append(message, this.now, (record) => (appended = this.store!.append(queue.id, record.offset + 1, buf, blockAt, end, record.time)));
+    this.unsynced.add(queue); // its older runs leave memory once on disk
     return seq >= 0 ? appended : seq;
   }
 
@@ -434,7 +439,7 @@ export class Shard implements LifecycleHost {
     this.storeEnded = true;
     this.diskFailed = true;
     this.gate.refuseAll(this.confirms);
-    for (const queue of this.queues.values()) queue.stored = false;
+    for (const queue of this.queues.values()) queue.unstore();
     if (this.stopRequest !== 0) this.stopped();
   }
 
@@ -444,9 +449,9 @@ export class Shard implements LifecycleHost {
     this.stopRequest = 0;
   }
 
-  /** Retention dropped a stream's record: so it goes on disk. */
-  private forgetRecord(queue: ShardQueue, record: StreamRecord): void {
-    if (queue.stored) this.store!.ack(queue.id, record.offset + 1);
+  /** Retention dropped a stream's records of offsets [from, to): so they go on disk. */
+  private forgetRecords(queue: ShardQueue, from: number, to: number): void {
+    if (queue.stored) for (let offset = from; offset < to; offset++) this.store!.ack(queue.id, offset + 1);
   }
 
   /** An entry leaves its queue for good (acked, dropped, purged): so it does on disk. */
@@ -637,7 +642,7 @@ export class Shard implements LifecycleHost {
           unacked: 0,
           active: true,
           inFlight: new Deque(),
-          offset: queue.stream === null ? 0 : queue.stream.seek(c.offset ?? 'next'),
+          cursor: queue.stream === null ? null : new StreamCursor(queue.stream.seek(c.offset ?? 'next')),
         };
         this.consumers.set(consumer.id, consumer);
         queue.addConsumer(consumer);
@@ -709,7 +714,7 @@ export class Shard implements LifecycleHost {
       case 'stop':
         this.writeAllDeadLetters();
         if (this.store === null || this.storeEnded) return this.reply(requestId, {});
-        for (const queue of this.queues.values()) queue.stored = false;
+        for (const queue of this.queues.values()) queue.unstore();
         this.stopRequest = requestId;
         this.stopSeq = this.store.requestStop();
         return;
@@ -777,17 +782,24 @@ export class Shard implements LifecycleHost {
     this.pending.add(queue);
   }
 
-  /** A stream declared: its whole log comes back into memory, offsets and times as they were. */
+  /**
+   * A stream declared: its log comes back, offsets and times as they were, its
+   * records left on disk (read back by the consumers that reach them).
+   */
   private openStream(queue: ShardQueue, dir: string): void {
+    const stream = queue.stream!;
+    const disk = { dir, label: `stream '${queue.name}'`, nextSeq: 1, segmentSize: PAGING.segmentSize, windowBytes: PAGING.bytes };
     if (this.destroyedDirs.delete(dir)) {
-      this.store!.open(queue.id, dir);
-      return;
+      this.store!.open(queue.id, dir, [], disk.segmentSize);
+      return stream.storeAt(disk);
     }
-    const recovery = recoverQueue(dir);
-    for (const warning of recovery.warnings) log.warning(`stream '${queue.name}': ${warning}`);
-    for (const m of recovery.messages) queue.restoreRecord(storedMessage(m.block), m.id - 1, m.expiresAt);
-    queue.stream!.startAt(recovery.nextId - 1);
-    this.store!.open(queue.id, dir, recovery.segments);
+    const scan = scanQueue(dir, (m) => queue.restoreRecord(m.seq, m.id - 1, m.expiresAt, m.block));
+    for (const warning of scan.warnings) log.warning(`${disk.label}: ${warning}`);
+    stream.startAt(scan.nextId - 1);
+    this.store!.open(queue.id, dir, scan.segments, disk.segmentSize);
+    // The store's first append opens the segment after the last one recovered.
+    if (scan.segments.length > 0) disk.nextSeq = scan.segments[scan.segments.length - 1].seq + 1;
+    stream.storeAt(disk);
   }
 
   /**
@@ -843,7 +855,7 @@ export class Shard implements LifecycleHost {
 
   /** A queue's arguments take effect: its TTLs are watched, its limits and dead-lettering apply. */
   private configure(queue: ShardQueue, config: QueueConfig): void {
-    if (config.type === 'stream') return queue.makeStream(retentionOf(config), (record) => this.forgetRecord(queue, record));
+    if (config.type === 'stream') return queue.makeStream(retentionOf(config), (from, to) => this.forgetRecords(queue, from, to));
     if (config.maxPriority !== undefined) queue.prioritize(config.maxPriority);
     queue.singleActiveConsumer = config.singleActiveConsumer;
     this.setLimits(queue, config);

@@ -18,11 +18,22 @@
  * sooner). RabbitMQ also spends offsets on records of its own at each segment
  * start; here offsets go one per message.
  *
- * The whole log is held in memory (and, for a stored queue, on disk as its
- * messages are): the memory alarm bounds a stream without retention.
+ * Memory and disk: a stored stream's records are written to its queue's store
+ * (TIMED records, id = offset + 1, the chunk's time where a queue's message
+ * keeps its deadline), in store segments of their own size (8 MiB), which are
+ * unrelated to the retention segments above. The log holds its records in
+ * runs, one per store segment: a run stays in memory while it is being
+ * written and while the newer ones hold less than a window; then, once on
+ * disk, it keeps only its bounds, and a consumer that reads it reads the
+ * segment file, a large read at a time (StreamCursor). A stream without disk
+ * (an in-memory broker) is one run, held whole: the memory alarm bounds it.
  */
+import { storedMessage } from './block-arena.js';
 import { Deque } from './deque.js';
+import { bodySize } from './lifecycle.js';
 import type { StoredMessage } from './queue.js';
+import { SegmentLayout } from '../store/segment-layout.js';
+import { READ_BYTES, SegmentReader, type ReadSink } from '../store/segment-reader.js';
 
 /** Where a consumer starts (x-stream-offset); a timestamp is in ms since the epoch. */
 export type StreamOffset = 'first' | 'last' | 'next' | { offset: number } | { timestamp: number };
@@ -48,47 +59,161 @@ export interface Retention {
 /** RabbitMQ's default x-stream-max-segment-size-bytes. */
 export const DEFAULT_SEGMENT_BYTES = 500_000_000;
 
+/** Where a stored stream's records go on disk, and how much of them stays in memory. */
+export interface StreamDisk {
+  dir: string;
+  /** what to put before a warning in the log, e.g. "stream 's'" */
+  label: string;
+  /** the store segment its first append opens (the last one recovered + 1, or 1) */
+  nextSeq: number;
+  /** the store's segment size, which the log mirrors (SegmentLayout) */
+  segmentSize: number;
+  /** block bytes of the newest runs kept in memory beside the one being written */
+  windowBytes: number;
+}
+
+/** What the log tells its queue. */
+export interface StreamHost {
+  /** a record's message came into memory (1) or left it (-1) */
+  held(message: StoredMessage, sign: 1 | -1): void;
+  /** retention dropped the records of offsets [from, to): `count` of them, with `bodyBytes` of bodies */
+  dropped(from: number, to: number, count: number, bodyBytes: number): void;
+}
+
+/** A consumer's place in the log, and what it read ahead from a segment file. */
+export class StreamCursor {
+  readonly ahead = new Deque<StreamRecord>();
+  reader: SegmentReader | null = null;
+  /** the store segment `reader` is in, and the offset after the last record it read there */
+  readerSeq = 0;
+  readerNext = 0;
+  /** the time of the last record read from disk: a new time begins a chunk */
+  lastTime = NaN;
+
+  constructor(
+    /** the offset it reads next */
+    public offset: number,
+  ) {}
+}
+
+/** The records of one store segment (of the whole log, without disk). */
+interface Run {
+  /** its store segment; 0: not on disk */
+  readonly seq: number;
+  /** in memory, contiguous from firstOffset; null: on disk only */
+  records: Deque<StreamRecord> | null;
+  firstOffset: number;
+  /** one past its last record */
+  endOffset: number;
+  lastTime: number;
+  /** block bytes of its records in memory */
+  bytes: number;
+  /** the store command of its last append: it is on disk once the store's durable reaches it */
+  command: number;
+}
+
+/** A retention segment: its first offset and what it holds. */
 interface Segment {
   firstOffset: number;
+  count: number;
   bytes: number;
+  bodyBytes: number;
   /** its newest record's time */
   lastTime: number;
 }
 
 export class StreamLog {
-  private readonly records = new Deque<StreamRecord>();
+  /** oldest first; the last one is being appended to */
+  private readonly runs = new Deque<Run>();
   /** oldest first; the last one is being written */
   private readonly segments = new Deque<Segment>();
   private nextOffset = 0;
   private lastChunkStart = 0;
-  /** the block bytes of all records */
+  private lastTime = NaN;
+  /** the records in the log, their block and body bytes */
+  private count = 0;
   private bytes = 0;
+  private bodyBytes = 0;
+  /** of those, the ones in memory */
+  private heldCount = 0;
+  private heldBytes = 0;
+  private heldBodyBytes = 0;
+  private disk: StreamDisk | null = null;
+  /** where the store puts its appends; null: they are not stored */
+  private layout: SegmentLayout | null = null;
 
   constructor(
     public retention: Retention,
-    /** a record left the log (retention, or the queue went) */
-    private readonly released: (record: StreamRecord) => void,
+    private readonly host: StreamHost,
   ) {}
 
   get length(): number {
-    return this.records.length;
+    return this.count;
+  }
+
+  /** records on disk only, and their body bytes */
+  get pagedOut(): number {
+    return this.count - this.heldCount;
+  }
+
+  get pagedOutBodyBytes(): number {
+    return this.bodyBytes - this.heldBodyBytes;
+  }
+
+  /** Its appends go to the store from now on, after what was recovered there (restoreOnDisk). */
+  storeAt(disk: StreamDisk): void {
+    this.disk = disk;
+    this.layout = new SegmentLayout(disk.nextSeq, disk.segmentSize);
+  }
+
+  /** Its appends are no longer stored (the disk failed): they stay in memory. */
+  keepInMemory(): void {
+    this.layout = null;
   }
 
   /**
    * Appends a message at `time` (the batch's time: a new time begins a chunk).
-   * A segment filled by it ends, and retention runs.
+   * `write` puts a stored log's record on disk, returning the store's command
+   * (before retention, which may drop it: its ack must follow its append).
+   * Then, if the record filled its retention segment, retention runs.
    */
-  append(message: StoredMessage, time: number): StreamRecord {
-    const record = this.add(message, this.nextOffset, time);
-    if (this.segments.at(this.segments.length - 1)!.bytes >= this.retention.segmentBytes) this.roll(time);
+  append(message: StoredMessage, time: number, write?: (record: StreamRecord) => number): StreamRecord {
+    const offset = this.nextOffset;
+    const record: StreamRecord = { message, offset, time, chunkStart: this.startsChunk(time) };
+    const blockBytes = message.block.length;
+    let seq = 0;
+    if (this.layout !== null) {
+      this.layout.place(blockBytes, true);
+      seq = this.layout.seq;
+    }
+    let run = this.runs.at(this.runs.length - 1);
+    if (run === undefined || run.seq !== seq || run.records === null) {
+      run = { seq, records: new Deque(), firstOffset: offset, endOffset: offset, lastTime: time, bytes: 0, command: 0 };
+      this.runs.push(run);
+    }
+    run.records!.push(record);
+    run.endOffset = offset + 1;
+    run.lastTime = time;
+    run.bytes += blockBytes;
+    if (write !== undefined) run.command = write(record);
+    this.hold(record, 1);
+    if (this.add(offset, time, blockBytes, bodySize(message.block))) this.roll(time);
     return record;
   }
 
-  /** A record read back from disk at declare, in order: no retention runs. */
-  restore(message: StoredMessage, offset: number, time: number): StreamRecord {
-    const record = this.add(message, offset, time);
-    if (this.segments.at(this.segments.length - 1)!.bytes >= this.retention.segmentBytes) this.startSegment(this.nextOffset, time);
-    return record;
+  /**
+   * A record found on disk at declare, in order, in store segment `seq`: the
+   * log knows of it without holding it. No retention runs.
+   */
+  restoreOnDisk(seq: number, offset: number, time: number, blockBytes: number, bodyBytes: number): void {
+    let run = this.runs.at(this.runs.length - 1);
+    if (run === undefined || run.seq !== seq) {
+      run = { seq, records: null, firstOffset: offset, endOffset: offset, lastTime: time, bytes: 0, command: 0 };
+      this.runs.push(run);
+    }
+    run.endOffset = offset + 1;
+    run.lastTime = time;
+    if (this.add(offset, time, blockBytes, bodyBytes)) this.startSegment(this.nextOffset, time);
   }
 
   /** Recovery found offsets below `offset` on disk, dropped ones too: new ones start at it. */
@@ -96,62 +221,126 @@ export class StreamLog {
     this.nextOffset = Math.max(this.nextOffset, offset);
   }
 
+  /**
+   * The store made its commands up to `durable` durable: whole runs written
+   * and durable leave memory, oldest first, while the newer ones hold at least
+   * the window. Returns true if one waits for a later fsync.
+   */
+  release(durable: number): boolean {
+    const layout = this.layout;
+    if (layout === null) return false;
+    for (let i = 0; i < this.runs.length; i++) {
+      const run = this.runs.at(i)!;
+      const records = run.records;
+      if (records === null) continue;
+      if (run.seq === 0 || run.seq === layout.seq || this.heldBytes - run.bytes < this.disk!.windowBytes) return false;
+      if (run.command > durable) return true;
+      records.forEach((record) => this.hold(record, -1));
+      run.records = null;
+      run.bytes = 0;
+    }
+    return false;
+  }
+
   /** Where a consumer with `spec` starts reading. */
   seek(spec: StreamOffset): number {
-    const first = this.records.at(0)?.offset ?? this.nextOffset;
+    const first = this.count === 0 ? this.nextOffset : this.runs.at(0)!.firstOffset;
     if (spec === 'first') return first;
     if (spec === 'next') return this.nextOffset;
-    if (spec === 'last') return this.records.length === 0 ? this.nextOffset : this.lastChunkStart;
+    if (spec === 'last') return this.count === 0 ? this.nextOffset : Math.max(this.lastChunkStart, first);
     // Past the end, it waits for that offset: what comes before it is skipped, as RabbitMQ does.
     if ('offset' in spec) return Math.max(spec.offset, first);
     // The first chunk appended at or after the time; none: only what comes next.
-    const i = this.indexWhere((r) => r.time >= spec.timestamp);
-    return i < this.records.length ? this.records.at(i)!.offset : this.nextOffset;
+    const i = indexWhere(this.runs, (run) => run.lastTime >= spec.timestamp);
+    const run = this.runs.at(i);
+    if (run === undefined) return this.nextOffset;
+    if (run.records !== null) return run.records.at(indexWhere(run.records, (r) => r.time >= spec.timestamp))!.offset;
+    const cursor = new StreamCursor(run.firstOffset);
+    for (let record = this.read(cursor); record !== undefined; record = this.read(cursor)) {
+      if (record.time >= spec.timestamp) return record.offset;
+      cursor.offset = record.offset + 1;
+    }
+    return this.nextOffset;
   }
 
-  /** The record at `offset`, or the oldest one if retention dropped that far; undefined past the end. */
-  at(offset: number): StreamRecord | undefined {
-    const records = this.records;
-    if (records.length === 0 || offset >= this.nextOffset) return undefined;
-    const first = records.at(0)!;
-    if (offset <= first.offset) return first;
-    // Offsets are contiguous unless recovery skipped a damaged part: then search.
-    const direct = records.at(offset - first.offset);
-    if (direct !== undefined && direct.offset === offset) return direct;
-    return records.at(this.indexWhere((r) => r.offset >= offset));
+  /**
+   * The record at the cursor's offset, or the next one there is (retention
+   * dropped that far, or a damaged part was skipped): the cursor moves to it.
+   * Undefined past the end. From a run on disk only, the cursor reads ahead.
+   */
+  read(cursor: StreamCursor): StreamRecord | undefined {
+    for (;;) {
+      if (this.count === 0 || cursor.offset >= this.nextOffset) return undefined;
+      const i = this.runOf(cursor.offset);
+      const run = this.runs.at(i)!;
+      if (cursor.offset < run.firstOffset) cursor.offset = run.firstOffset;
+      if (cursor.offset >= run.endOffset) {
+        const next = this.runs.at(i + 1);
+        if (next === undefined) return undefined;
+        cursor.offset = next.firstOffset;
+        continue;
+      }
+      if (run.records !== null) {
+        cursor.ahead.clear();
+        return run.records.at(cursor.offset - run.firstOffset);
+      }
+      const record = this.readFromDisk(cursor, run, i);
+      if (record !== undefined) {
+        cursor.offset = record.offset;
+        return record;
+      }
+      cursor.offset = run.endOffset; // the rest of its segment could not be read (logged)
+    }
   }
 
-  /** Calls `visit` on each message held. */
+  /** Calls `visit` on each message held in memory. */
   forEachMessage(visit: (message: StoredMessage) => void): void {
-    this.records.forEach((record) => visit(record.message));
+    this.runs.forEach((run) => run.records?.forEach((record) => visit(record.message)));
   }
 
-  /** Every record leaves, each passed to `visit` (not `released`: the queue is deleted, its disk with it); returns how many there were. */
-  clear(visit: (record: StreamRecord) => void): number {
-    const count = this.records.length;
-    for (let record = this.records.shift(); record !== undefined; record = this.records.shift()) visit(record);
+  /** Every record leaves (the queue is deleted, its disk with it); returns how many there were. */
+  clear(): number {
+    const count = this.count;
+    this.runs.forEach((run) => run.records?.forEach((record) => this.hold(record, -1)));
+    this.runs.clear();
     this.segments.clear();
-    this.bytes = 0;
+    this.count = this.bytes = this.bodyBytes = 0;
     return count;
   }
 
-  private add(message: StoredMessage, offset: number, time: number): StreamRecord {
-    const last = this.records.at(this.records.length - 1);
-    const chunkStart = last === undefined || last.time !== time;
-    const record: StreamRecord = { message, offset, time, chunkStart };
-    if (chunkStart) this.lastChunkStart = offset;
-    this.records.push(record);
+  /** Whether a record at `time` begins a chunk. */
+  private startsChunk(time: number): boolean {
+    return this.count === 0 || time !== this.lastTime;
+  }
+
+  /** Counts a new record at the log's end; returns true if its retention segment is full. */
+  private add(offset: number, time: number, blockBytes: number, bodyBytes: number): boolean {
+    if (this.startsChunk(time)) this.lastChunkStart = offset;
+    this.lastTime = time;
     if (this.segments.length === 0) this.startSegment(offset, time);
     this.nextOffset = offset + 1;
     const segment = this.segments.at(this.segments.length - 1)!;
-    segment.bytes += message.block.length;
+    segment.count++;
+    segment.bytes += blockBytes;
+    segment.bodyBytes += bodyBytes;
     segment.lastTime = time;
-    this.bytes += message.block.length;
-    return record;
+    this.count++;
+    this.bytes += blockBytes;
+    this.bodyBytes += bodyBytes;
+    return segment.bytes >= this.retention.segmentBytes;
+  }
+
+  /** A record's message comes into memory (1) or leaves it (-1). */
+  private hold(record: StreamRecord, sign: 1 | -1): void {
+    const block = record.message.block;
+    this.heldCount += sign;
+    this.heldBytes += sign * block.length;
+    this.heldBodyBytes += sign * bodySize(block);
+    this.host.held(record.message, sign);
   }
 
   private startSegment(firstOffset: number, time: number): void {
-    this.segments.push({ firstOffset, bytes: 0, lastTime: time });
+    this.segments.push({ firstOffset, count: 0, bytes: 0, bodyBytes: 0, lastTime: time });
   }
 
   /** A new segment begins; whole old ones go while the stream is over its size, or they are past its age. */
@@ -165,23 +354,83 @@ export class StreamLog {
       if (!oversize && !expired) return;
       this.segments.shift();
       const end = this.segments.at(0)!.firstOffset;
-      for (let record = this.records.at(0); record !== undefined && record.offset < end; record = this.records.at(0)) {
-        this.records.shift();
-        this.bytes -= record.message.block.length;
-        this.released(record);
-      }
+      this.count -= oldest.count;
+      this.bytes -= oldest.bytes;
+      this.bodyBytes -= oldest.bodyBytes;
+      this.dropBelow(end);
+      this.host.dropped(oldest.firstOffset, end, oldest.count, oldest.bodyBytes);
     }
   }
 
-  /** The index of the first record for which `test` holds (records.length if none); `test` must be monotonic in the log's order. */
-  private indexWhere(test: (record: StreamRecord) => boolean): number {
-    let low = 0;
-    let high = this.records.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (test(this.records.at(mid)!)) high = mid;
-      else low = mid + 1;
+  /** The records below `end` leave the runs. */
+  private dropBelow(end: number): void {
+    for (let run = this.runs.at(0); run !== undefined && run.firstOffset < end; run = this.runs.at(0)) {
+      const records = run.records;
+      if (records !== null) {
+        for (let record = records.at(0); record !== undefined && record.offset < end; record = records.at(0)) {
+          records.shift();
+          run.bytes -= record.message.block.length;
+          this.hold(record, -1);
+        }
+      }
+      if (run.endOffset > end) {
+        run.firstOffset = end;
+        return;
+      }
+      this.runs.shift();
     }
-    return low;
   }
+
+  /** The index of the run holding `offset`: the last one starting at or before it (the first one if none does). */
+  private runOf(offset: number): number {
+    const last = this.runs.length - 1;
+    if (offset >= this.runs.at(last)!.firstOffset) return last;
+    return Math.max(indexWhere(this.runs, (run) => run.firstOffset > offset) - 1, 0);
+  }
+
+  /**
+   * The cursor's next record in run `i`, on disk only: from what it read
+   * ahead, or read on from its segment file (from the file's start when the
+   * cursor is not already there).
+   */
+  private readFromDisk(cursor: StreamCursor, run: Run, i: number): StreamRecord | undefined {
+    const ahead = cursor.ahead;
+    while (ahead.length > 0 && ahead.at(0)!.offset < cursor.offset) ahead.shift();
+    const head = ahead.at(0);
+    if (head !== undefined && head.offset < run.endOffset) return head;
+    ahead.clear();
+    const disk = this.disk!;
+    const reader = (cursor.reader ??= new SegmentReader(disk.dir, disk.label));
+    if (cursor.readerSeq !== run.seq || cursor.readerNext > cursor.offset) {
+      reader.seek(run.seq, 0);
+      cursor.readerSeq = run.seq;
+      cursor.readerNext = 0;
+      cursor.lastTime = this.runs.at(i - 1)?.lastTime ?? NaN;
+    }
+    const sink: ReadSink = {
+      onRead: (id, block, _delivered, time) => {
+        const offset = id - 1;
+        const chunkStart = time !== cursor.lastTime;
+        cursor.lastTime = time;
+        cursor.readerNext = offset + 1;
+        if (offset >= cursor.offset && offset < run.endOffset) ahead.push({ message: storedMessage(block), offset, time, chunkStart });
+      },
+    };
+    // Each read closes the file after it: a consumer that goes away leaves nothing open.
+    while (ahead.length === 0 && reader.read(Infinity, READ_BYTES, sink, true) > 0) reader.close();
+    reader.close();
+    return ahead.at(0);
+  }
+}
+
+/** The index of the first item for which `test` holds (length if none); `test` must be monotonic in the deque's order. */
+function indexWhere<T>(items: Deque<T>, test: (item: T) => boolean): number {
+  let low = 0;
+  let high = items.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (test(items.at(mid)!)) high = mid;
+    else low = mid + 1;
+  }
+  return low;
 }

@@ -59,9 +59,28 @@ export interface Recovery {
   warnings: string[];
 }
 
-export function recoverQueue(dir: string, window: RecoveryWindow = { messages: Infinity, bytes: Infinity }): Recovery {
-  const result: Recovery = { messages: [], pagedOut: null, timed: false, segments: [], nextId: 1, warnings: [] };
-  let loadedBytes = 0;
+/** One unacked message as the scan meets it; `block` is a view into the segment's bytes, valid only during the call. */
+export interface ScannedMessage {
+  /** the segment and byte offset of its record */
+  seq: number;
+  recordAt: number;
+  id: number;
+  block: Buffer;
+  delivered: boolean;
+  /** its deadline (for a stream: its chunk's time); 0 for none */
+  expiresAt: number;
+}
+
+/** What a scan of a queue's directory found besides its messages. */
+export type Scan = Pick<Recovery, 'segments' | 'nextId' | 'warnings'>;
+
+/**
+ * Walks a queue's directory, one segment in memory at a time, handing `visit`
+ * each unacked message in the order they were appended; tidies as it goes
+ * (torn tails cut, all-acked segments and orphan ack files removed).
+ */
+export function scanQueue(dir: string, visit: (message: ScannedMessage) => void): Scan {
+  const result: Scan = { segments: [], nextId: 1, warnings: [] };
   if (!fs.existsSync(dir)) return result;
   const seqs = (ext: string) =>
     fs
@@ -76,19 +95,11 @@ export function recoverQueue(dir: string, window: RecoveryWindow = { messages: I
     const last = i === segs.length - 1;
     const path = segmentPath(dir, seq, 'seg');
     const buf = fs.readFileSync(path);
-    const ids: number[] = [];
-    /** where each message's block starts and ends in buf, and its record starts */
-    const starts: number[] = [];
-    const blocks: number[] = [];
-    const ends: number[] = [];
-    const deadlines: number[] = [];
+    const messages: ScannedMessage[] = [];
     const scan = scanRecords(buf, (kind, at, end) => {
       if (!isMessage(kind)) return;
-      ids.push(readId(buf, at));
-      starts.push(at - RECORD_HEADER);
-      blocks.push(at + blockOffset(kind));
-      ends.push(end);
-      deadlines.push(recordDeadline(buf, kind, at));
+      const block = buf.subarray(at + blockOffset(kind), end);
+      messages.push({ seq, recordAt: at - RECORD_HEADER, id: readId(buf, at), block, delivered: false, expiresAt: recordDeadline(buf, kind, at) });
     });
     let bytes = buf.length;
     if (scan.problem !== null) {
@@ -96,43 +107,53 @@ export function recoverQueue(dir: string, window: RecoveryWindow = { messages: I
       if (last) {
         fs.truncateSync(path, scan.validEnd);
         bytes = scan.validEnd;
-        result.warnings.push(`${path}: ${scan.problem} at byte ${scan.validEnd}; cut off ${dropped} bytes, ${ids.length} messages before it kept`);
+        result.warnings.push(`${path}: ${scan.problem} at byte ${scan.validEnd}; cut off ${dropped} bytes, ${messages.length} messages before it kept`);
       } else {
         result.warnings.push(`${path}: ${scan.problem} at byte ${scan.validEnd}; skipped the last ${dropped} bytes of this segment`);
       }
     }
     const { acked, delivered, ackBytes } = readMarks(dir, seq, result.warnings);
-    if (ids.length > 0) maxId = Math.max(maxId, ids[ids.length - 1]);
+    if (messages.length > 0) maxId = Math.max(maxId, messages[messages.length - 1].id);
     let ackedHere = 0;
-    for (let k = 0; k < ids.length; k++) {
-      if (acked.has(ids[k])) {
-        ackedHere++;
-        continue;
-      }
-      const recordAt = starts[k];
-      const paged = result.pagedOut;
-      result.timed ||= deadlines[k] !== 0;
-      if (paged !== null || result.messages.length >= window.messages || loadedBytes >= window.bytes) {
-        const body = bodySize(buf.subarray(blocks[k], ends[k]));
-        if (paged !== null) {
-          paged.count++;
-          paged.bodyBytes += body;
-        } else result.pagedOut = { count: 1, bodyBytes: body, seq, offset: recordAt };
-      } else {
-        const block = Buffer.from(buf.subarray(blocks[k], ends[k])); // a copy: the file's buffer is not kept
-        loadedBytes += block.length;
-        result.messages.push({ id: ids[k], block, delivered: delivered.has(ids[k]), expiresAt: deadlines[k] });
+    for (const m of messages) {
+      if (acked.has(m.id)) ackedHere++;
+      else {
+        m.delivered = delivered.has(m.id);
+        visit(m);
       }
     }
-    if (ackedHere === ids.length) {
+    if (ackedHere === messages.length) {
       fs.rmSync(path); // every message acked: a crash came before the segment's deletion
       fs.rmSync(segmentPath(dir, seq, 'ack'), { force: true });
       return;
     }
-    result.segments.push({ seq, firstId: ids[0], lastId: ids[ids.length - 1], count: ids.length, acked: ackedHere, bytes, ackBytes });
+    const count = messages.length;
+    result.segments.push({ seq, firstId: messages[0].id, lastId: messages[count - 1].id, count, acked: ackedHere, bytes, ackBytes });
   });
   result.nextId = maxId + 1;
   return result;
+}
+
+export function recoverQueue(dir: string, window: RecoveryWindow = { messages: Infinity, bytes: Infinity }): Recovery {
+  const messages: RecoveredMessage[] = [];
+  let pagedOut: PagedOut | null = null;
+  let timed = false;
+  let loadedBytes = 0;
+  const scan = scanQueue(dir, (m) => {
+    timed ||= m.expiresAt !== 0;
+    if (pagedOut !== null || messages.length >= window.messages || loadedBytes >= window.bytes) {
+      const body = bodySize(m.block);
+      if (pagedOut !== null) {
+        pagedOut.count++;
+        pagedOut.bodyBytes += body;
+      } else pagedOut = { count: 1, bodyBytes: body, seq: m.seq, offset: m.recordAt };
+    } else {
+      const block = Buffer.from(m.block); // a copy: the file's buffer is not kept
+      loadedBytes += block.length;
+      messages.push({ id: m.id, block, delivered: m.delivered, expiresAt: m.expiresAt });
+    }
+  });
+  return { messages, pagedOut, timed, ...scan };
 }
 
 /** The ack file of segment `seq`: acked and delivered ids; a damaged tail is cut off (a lost ack means a redelivery). */

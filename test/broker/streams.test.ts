@@ -315,6 +315,60 @@ describe.each(MODES)('streams across a restart: $name', ({ workers }) => {
     await conn.close();
   });
 
+  it('a log past the memory window lives on disk: consumers at any offset read it back from there, before and after a restart', async () => {
+    const dataDir = newDataDir();
+    const queue = uniq('big-stream');
+    const start = async () => {
+      const b = await startBroker({ port: 0, host: '127.0.0.1', workers, dataDir, managementPort: 0 });
+      brokers.push(b);
+      return b;
+    };
+    const api = async (b: RunningBroker) => {
+      const res = await fetch(`http://127.0.0.1:${b.managementPort}/api/queues/%2F/${enc(queue)}`, { headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` } });
+      return res.json();
+    };
+    const body = (i: number) => `m${i}`.padEnd(2048, '.');
+    const total = 12_000; // 24 MiB: three store segments of 8 MiB, a window of 4 MiB
+    let broker = await start();
+    let conn = await connect(broker.url);
+    const pub = await conn.createConfirmChannel();
+    await pub.assertQueue(queue, { durable: true, arguments: STREAM });
+    for (let i = 0; i < 8000; i++) pub.sendToQueue(queue, Buffer.from(body(i)));
+    await pub.waitForConfirms();
+    await sleep(1100);
+    const beforeLast = Date.now();
+    for (let i = 8000; i < total; i++) pub.sendToQueue(queue, Buffer.from(body(i)));
+    await pub.waitForConfirms();
+    const shown = await api(broker);
+    expect(shown).toMatchObject({ messages: total, messages_ready: total });
+    // at least the first store segment left memory (the last one being written stays)
+    expect(shown.messages_paged_out).toBeGreaterThan(3000);
+    expect(shown.messages_paged_out).toBeLessThan(total);
+    expect(shown.message_bytes_paged_out).toBe(shown.messages_paged_out * 2048);
+    const readAll = async (c: typeof conn, offset: unknown, from: number) => {
+      const r = await reader(await channel(c), queue, offset, { prefetch: 1000 });
+      await eventually(() => expect(r.got.length).toBe(total - from), 20_000);
+      expect(r.offsets()).toEqual([...Array(total - from).keys()].map((i) => from + i));
+      expect(r.got.every((m, i) => m.content.toString() === body(from + i))).toBe(true);
+    };
+    await readAll(conn, 'first', 0);
+    await readAll(conn, 5000, 5000);
+    await readAll(conn, { '!': 'timestamp', value: Math.floor(beforeLast / 1000) }, 8000);
+    await conn.close();
+    await broker.close();
+    brokers.length = 0;
+
+    broker = await start();
+    conn = await connect(broker.url);
+    expect((await (await channel(conn)).assertQueue(queue, { durable: true, arguments: STREAM })).messageCount).toBe(total);
+    // all of it on disk after a restart, none read into memory
+    expect(await api(broker)).toMatchObject({ messages: total, messages_paged_out: total, message_bytes_paged_out: total * 2048 });
+    await readAll(conn, 'first', 0);
+    await readAll(conn, 11_990, 11_990);
+    await readAll(conn, { '!': 'timestamp', value: Math.floor(beforeLast / 1000) }, 8000);
+    await conn.close();
+  });
+
   it('a confirm means on disk: SIGKILL after the 2,000th loses none of the confirmed, transient ones too; offsets follow on', async () => {
     const dataDir = newDataDir();
     const queue = uniq('killed-stream');
