@@ -281,7 +281,7 @@ export class StreamLog {
         continue;
       }
       if (run.records !== null) {
-        cursor.ahead.clear();
+        if (cursor.ahead.length > 0) cursor.ahead.clear();
         return run.records.at(cursor.offset - run.firstOffset);
       }
       const record = this.readFromDisk(cursor, run, i);
