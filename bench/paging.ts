@@ -1,10 +1,10 @@
-// What a long durable queue costs the broker's memory: `node dist/bench/paging.js [count] [size] [workers] [heapMiB]`.
+// What a long durable queue costs the broker's memory: `node dist/bench/paging.js [count] [size] [workers] [heapMiB] [classic|stream]`.
 // Starts a broker in its own process (test/fixtures/memory-broker.mjs, a fresh data dir under
 // the OS temp dir, `--max-old-space-size=heapMiB` when given), publishes `count` persistent
 // messages of `size` bytes (default 1,000,000 x 1 KiB) into one durable queue with confirms
 // (1,000 in flight), then consumes them all (prefetch 1,000, acks) and checks each number came
-// once, in order. Prints the broker's heapUsed and rss before, after publishing and after
-// consuming, and the peak rss. Not a timed test.
+// once, in order (a stream is read from its first offset). Prints the broker's heapUsed and
+// rss before, after publishing and after consuming, and the peak rss. Not a timed test.
 import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ const count = Number(process.argv[2] ?? 1_000_000);
 const size = Number(process.argv[3] ?? 1024);
 const workers = process.argv[4] ?? '0';
 const heapMiB = process.argv[5];
+const stream = process.argv[6] === 'stream';
 const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'warren-bench-paging-'));
 const fixture = new URL('../../test/fixtures/memory-broker.mjs', import.meta.url).pathname;
 const child = spawn(process.execPath, [...(heapMiB ? [`--max-old-space-size=${heapMiB}`] : []), fixture, dataDir, workers], {
@@ -42,7 +43,7 @@ try {
   const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`, { noDelay: true });
   const ch = await conn.createConfirmChannel();
   const queue = 'paging-bench';
-  await ch.assertQueue(queue, { durable: true });
+  await ch.assertQueue(queue, { durable: true, arguments: stream ? { 'x-queue-type': 'stream' } : {} });
   show('start', await memory());
 
   const body = Buffer.alloc(size, 0x2e);
@@ -55,7 +56,7 @@ try {
   await ch.waitForConfirms();
   const published = (Date.now() - t) / 1000;
   const declared = await ch.checkQueue(queue);
-  console.log(`published ${count} x ${size} B persistent in ${published.toFixed(1)} s (${Math.round(count / published)} msg/s); queue holds ${declared.messageCount}; on disk ${mib(du(dataDir))}`);
+  console.log(`published ${count} x ${size} B persistent${stream ? ' into a stream' : ''} in ${published.toFixed(1)} s (${Math.round(count / published)} msg/s); queue holds ${declared.messageCount}; on disk ${mib(du(dataDir))}`);
   show('after publishing', await memory());
 
   t = Date.now();
@@ -69,7 +70,7 @@ try {
       next++;
       if (n % 500 === 0 || n === count) ch.ack(m, true);
       if (n === count) resolve();
-    });
+    }, { arguments: stream ? { 'x-stream-offset': 'first' } : {} });
   });
   const consumed = (Date.now() - t) / 1000;
   console.log(`consumed ${count} in order, each once, in ${consumed.toFixed(1)} s (${Math.round(count / consumed)} msg/s)`);

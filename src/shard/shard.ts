@@ -451,7 +451,7 @@ export class Shard implements LifecycleHost {
 
   /** Retention dropped a stream's records of offsets [from, to): so they go on disk. */
   private forgetRecords(queue: ShardQueue, from: number, to: number): void {
-    if (queue.stored) for (let offset = from; offset < to; offset++) this.store!.ack(queue.id, offset + 1);
+    if (queue.stored) this.store!.ackRange(queue.id, from + 1, to + 1);
   }
 
   /** An entry leaves its queue for good (acked, dropped, purged): so it does on disk. */

@@ -34,6 +34,11 @@ export class InlineSyncWriter implements StoreWriter {
     return ++this.written;
   }
 
+  ackRange(handle: number, from: number, to: number): number {
+    this.stores.ackRange(handle, from, to);
+    return ++this.written;
+  }
+
   delivered(handle: number, id: number): number {
     this.stores.delivered(handle, id);
     return ++this.written;

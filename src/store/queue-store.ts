@@ -141,6 +141,19 @@ export class QueueStore {
     }
   }
 
+  /**
+   * The messages of ids [from, to) went at once (a stream's retention; ids are
+   * contiguous within each of its segments, and none of these was acked
+   * before): a segment wholly inside goes without its acks, one across an end
+   * gets an ack for each of its ids inside.
+   */
+  ackRange(from: number, to: number): void {
+    for (const seg of this.segments.filter((s) => s.lastId >= from && s.firstId < to)) {
+      if (seg.firstId >= from && seg.lastId < to && seg !== this.current) this.removeSegment(seg);
+      else for (let id = Math.max(from, seg.firstId); id < Math.min(to, seg.lastId + 1); id++) this.ack(id);
+    }
+  }
+
   /** Message `id` was handed to a consumer: after a crash it comes back redelivered. */
   delivered(id: number): void {
     const seg = this.segmentOf(id);

@@ -37,6 +37,13 @@ export class StoreSet {
     this.touched.add(store);
   }
 
+  ackRange(handle: number, from: number, to: number): void {
+    const store = this.store(handle);
+    store.ackRange(from, to);
+    this.touched.add(store);
+    this.recount(store);
+  }
+
   delivered(handle: number, id: number): void {
     const store = this.store(handle);
     store.delivered(id);
@@ -113,6 +120,9 @@ export class StoreSet {
       }
       case C.OP_ACK:
         this.ack(handle, readF64LE(buf, at + C.HANDLE_HEADER));
+        break;
+      case C.OP_ACK_RANGE:
+        this.ackRange(handle, readF64LE(buf, at + C.HANDLE_HEADER), readF64LE(buf, at + C.ID_HEADER));
         break;
       case C.OP_DELIVERED:
         this.delivered(handle, readF64LE(buf, at + C.HANDLE_HEADER));

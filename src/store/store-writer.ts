@@ -18,6 +18,11 @@ export interface StoreWriter {
   append(handle: number, id: number, buf: Buffer, start: number, end: number, expiresAt?: number): number;
   /** An appended message was acked or dropped (purge, delete-on-ack of no-ack delivery). */
   ack(handle: number, id: number): number;
+  /**
+   * The appended messages of ids [from, to), contiguous within each segment
+   * (a stream's), went at once: segments wholly inside go without an ack each.
+   */
+  ackRange(handle: number, from: number, to: number): number;
   /** An appended message was handed to a consumer: after a crash it comes back redelivered. */
   delivered(handle: number, id: number): number;
   /**

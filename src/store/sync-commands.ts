@@ -11,6 +11,7 @@
  *   DESTROY (6)    u8 op, u32 handle: the queue was deleted, remove its directory
  *   STOP (7)       u8 op: sync everything and end the worker
  *   DROP_FROM (8)  u8 op, u32 handle, f64 segment: every segment from this one on was purged: remove them
+ *   ACK_RANGE (9)  u8 op, u32 handle, f64 fromId, f64 toId: the messages of ids [fromId, toId) went at once (a stream's retention)
  */
 import type { SegmentState } from './queue-store.js';
 
@@ -22,10 +23,13 @@ export const OP_CLOSE = 5;
 export const OP_DESTROY = 6;
 export const OP_STOP = 7;
 export const OP_DROP_FROM = 8;
+export const OP_ACK_RANGE = 9;
 
 export const HANDLE_HEADER = 5;
 /** APPEND, ACK, DELIVERED: the handle header then an f64 id */
 export const ID_HEADER = 13;
+/** ACK_RANGE: the id header then the f64 end of the range */
+export const RANGE_HEADER = ID_HEADER + 8;
 /** APPEND: the id header, the bytes left unused before the block and after it, the deadline */
 export const APPEND_HEADER = ID_HEADER + 2 + 8;
 

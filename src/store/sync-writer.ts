@@ -116,6 +116,13 @@ export class SyncWriter implements StoreWriter {
     return this.idCommand(C.OP_ACK, handle, id);
   }
 
+  ackRange(handle: number, from: number, to: number): number {
+    const w = this.begin(C.OP_ACK_RANGE, handle, C.RANGE_HEADER);
+    writeF64LE(w.buf, w.offset + C.HANDLE_HEADER, from);
+    writeF64LE(w.buf, w.offset + C.ID_HEADER, to);
+    return this.end();
+  }
+
   delivered(handle: number, id: number): number {
     return this.idCommand(C.OP_DELIVERED, handle, id);
   }

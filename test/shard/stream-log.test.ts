@@ -112,7 +112,7 @@ describe('StreamLog', () => {
           // retention segments of a few store segments' worth
           const log = new StreamLog({ segmentBytes: 3 * segmentSize, maxBytes }, { ...h, dropped: (from, to, n, b) => {
             h.dropped(from, to, n, b);
-            for (let o = from; o < to; o++) store.ack(o + 1);
+            store.ackRange(from + 1, to + 1);
           } });
           log.storeAt({ dir, label: 'test', nextSeq: 1, segmentSize, windowBytes });
           /** every record appended: [offset, number, time, chunkStart] */

@@ -12,11 +12,12 @@
  * shard batch in warren: what "last" names, and how far a prefetch reaches);
  * every step waits for the deliveries it causes. RabbitMQ's default segment
  * (500 MB) is never filled, so its offsets are one per message, as warren's.
+ * Warren runs with a data dir: its streams are stored, as RabbitMQ's are.
  */
 import fc from 'fast-check';
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '../helpers.js';
+import { sleep, tempDirs } from '../helpers.js';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
 
 const RABBITMQ_URL = process.env.RABBITMQ_URL;
@@ -97,8 +98,9 @@ async function run(url: string, queue: string, steps: Step[]): Promise<string[][
 
 describe.skipIf(!RABBITMQ_URL)('a stream on warren and on RabbitMQ', () => {
   let broker: RunningBroker;
+  const newDataDir = tempDirs('warren-sdiff-');
   beforeAll(async () => {
-    broker = await startBroker({ port: 0, host: '127.0.0.1', workers: Number(process.env.WARREN_WORKERS ?? 0) });
+    broker = await startBroker({ port: 0, host: '127.0.0.1', workers: Number(process.env.WARREN_WORKERS ?? 0), dataDir: newDataDir() });
   });
   afterAll(() => broker?.close());
 
