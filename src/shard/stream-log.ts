@@ -229,10 +229,12 @@ export class StreamLog {
   release(durable: number): boolean {
     const layout = this.layout;
     if (layout === null) return false;
-    for (let i = 0; i < this.runs.length; i++) {
+    // The runs in memory are the newest few: find the first of them from the end.
+    let i = this.runs.length;
+    while (i > 0 && this.runs.at(i - 1)!.records !== null) i--;
+    for (; i < this.runs.length; i++) {
       const run = this.runs.at(i)!;
-      const records = run.records;
-      if (records === null) continue;
+      const records = run.records!;
       if (run.seq === 0 || run.seq === layout.seq || this.heldBytes - run.bytes < this.disk!.windowBytes) return false;
       if (run.command > durable) return true;
       records.forEach((record) => this.hold(record, -1));

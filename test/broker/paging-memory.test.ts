@@ -2,7 +2,8 @@
  * The point of paging: a durable queue holding far more persistent messages
  * than the broker's memory. A broker in its own process with a 128 MiB V8 heap
  * takes 320 MiB of numbered persistent messages while its resident set grows
- * by far less than that, and delivers every one, in order. Both modes.
+ * by far less than that, and delivers every one, in order. Both modes; a
+ * classic queue, and a stream (read from its first offset, and kept).
  */
 import { describe, expect, it } from 'vitest';
 import amqp from 'amqplib';
@@ -23,15 +24,20 @@ const WARM = 2048;
  */
 const GROWTH = 144 * MiB;
 
+const TYPES = [
+  { type: 'classic', args: {}, consume: {}, left: 0 },
+  { type: 'stream', args: { 'x-queue-type': 'stream' }, consume: { 'x-stream-offset': 'first' }, left: COUNT },
+];
+
 describe.each(MODES)('a queue longer than memory ($name)', ({ workers }) => {
-  it('a broker with a 128 MiB heap holds 320 MiB of persistent messages without holding them in memory, and delivers them all', async () => {
+  it.each(TYPES)('a broker with a 128 MiB heap holds 320 MiB of persistent messages in a $type queue without holding them in memory, and delivers them all', async ({ args, consume, left }) => {
     const broker = await startMemoryBroker(['--max-old-space-size=128'], tempDir(), workers, MiB);
     const { port, memory } = broker;
     try {
       let base: Memory | undefined;
       const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`, { noDelay: true });
       const ch = await conn.createConfirmChannel();
-      await ch.assertQueue('long', { durable: true });
+      await ch.assertQueue('long', { durable: true, arguments: args });
       const body = Buffer.alloc(SIZE, 0x2e);
       for (let n = 1; n <= COUNT; n++) {
         body.write(`${n} `, 0, 'latin1');
@@ -55,10 +61,10 @@ describe.each(MODES)('a queue longer than memory ($name)', ({ workers }) => {
           next++;
           if (n % 100 === 0 || n === COUNT) ch.ack(m, true);
           if (n === COUNT) resolve();
-        });
+        }, { arguments: consume });
       });
       await within(done, 30_000, 'every message');
-      expect((await ch.checkQueue('long')).messageCount).toBe(0);
+      expect((await ch.checkQueue('long')).messageCount).toBe(left);
       expect((await memory()).peakRss - base!.rss).toBeLessThan(GROWTH);
       await conn.close();
     } finally {

@@ -369,6 +369,41 @@ describe.each(MODES)('streams across a restart: $name', ({ workers }) => {
     await conn.close();
   });
 
+  it('fast-check: streams named anything a queue name may be (up to 255 bytes of UTF-8) keep their logs apart across a restart', async () => {
+    const name = fc
+      .string({ unit: 'grapheme', minLength: 1, maxLength: 255 })
+      .map((s) => Buffer.from(s).subarray(0, 255).toString())
+      .filter((s) => s.length > 0 && !s.startsWith('amq.') && !s.includes('\uFFFD') && Buffer.byteLength(s) <= 255);
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(fc.tuple(name, fc.integer({ min: 1, max: 30 })), { minLength: 1, maxLength: 12, selector: ([n]) => n }), async (streams) => {
+        const dataDir = newDataDir();
+        let broker = await startOn(dataDir);
+        let conn = await connect(broker.url);
+        const pub = await conn.createConfirmChannel();
+        for (const [queue, count] of streams) {
+          await pub.assertQueue(queue, { durable: true, arguments: STREAM });
+          for (let i = 0; i < count; i++) pub.sendToQueue(queue, Buffer.from(`${queue}/${i}`));
+        }
+        await pub.waitForConfirms();
+        await conn.close();
+        await broker.close();
+        brokers.length = 0;
+        broker = await startOn(dataDir);
+        conn = await connect(broker.url);
+        for (const [queue, count] of streams) {
+          const ch = await channel(conn);
+          expect((await ch.assertQueue(queue, { durable: true, arguments: STREAM })).messageCount).toBe(count);
+          const r = await reader(ch, queue, 'first');
+          expect(await r.bodies(count)).toEqual(Array.from({ length: count }, (_, i) => `${queue}/${i}`));
+        }
+        await conn.close();
+        await broker.close();
+        brokers.length = 0;
+      }),
+      { numRuns: 4 },
+    );
+  });
+
   it('a confirm means on disk: SIGKILL after the 2,000th loses none of the confirmed, transient ones too; offsets follow on', async () => {
     const dataDir = newDataDir();
     const queue = uniq('killed-stream');
