@@ -325,7 +325,7 @@ describe.each(MODES)('streams across a restart: $name', ({ workers }) => {
     };
     const api = async (b: RunningBroker) => {
       const res = await fetch(`http://127.0.0.1:${b.managementPort}/api/queues/%2F/${enc(queue)}`, { headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` } });
-      return res.json();
+      return (await res.json()) as Record<string, number>;
     };
     const body = (i: number) => `m${i}`.padEnd(2048, '.');
     const total = 12_000; // 24 MiB: three store segments of 8 MiB, a window of 4 MiB
