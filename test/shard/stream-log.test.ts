@@ -170,6 +170,43 @@ describe('StreamLog', () => {
     );
   });
 
+  it('a segment file damaged after it left memory: a reader gets what is before the damage, then goes on with the next segment', () => {
+    const dir = newDir();
+    const store = new QueueStore(dir, [], 4096);
+    const { host: h } = recordingHost();
+    const log = new StreamLog({ segmentBytes: 1_000_000 }, h);
+    log.storeAt({ dir, label: 'test', nextSeq: 1, segmentSize: 4096, windowBytes: 0 });
+    let command = 0;
+    for (let i = 0; i < 30; i++) {
+      const m = message(i, 500); // 7 to a segment
+      log.append(m, 1000 + i, () => {
+        store.append(i + 1, m.block, 0, m.block.length, 1000 + i);
+        return ++command;
+      });
+    }
+    store.sync();
+    log.release(command);
+    expect(log.pagedOut).toBeGreaterThanOrEqual(21);
+    // a flipped byte in the body of the third record of the first segment
+    const path = `${dir}/0000000001.seg`;
+    const bytes = fs.readFileSync(path);
+    const third = bytes.indexOf('message 2 ');
+    bytes[third + 5] ^= 0xff;
+    fs.writeFileSync(path, bytes);
+    const warnings: unknown[] = [];
+    const error = console.error;
+    console.error = (...args: unknown[]) => void warnings.push(args);
+    try {
+      expect(readFrom(log, 0).map(([o]) => o)).toEqual([0, 1, ...Array.from({ length: 23 }, (_, i) => 7 + i)]);
+    } finally {
+      console.error = error;
+    }
+    // (said again when the reader comes back to the damage for the next record)
+    expect(warnings.length).toBeGreaterThan(0);
+    for (const warning of warnings) expect(String(warning)).toMatch(/0000000001\.seg: a record failing its CRC/);
+    expect(log.length).toBe(30);
+  });
+
   it('a restored log with a gap (a damaged part skipped) still reads on past it', () => {
     const dir = newDir();
     const store = new QueueStore(dir, [], 1024);
