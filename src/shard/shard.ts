@@ -27,7 +27,7 @@ import { EXPIRY_SLICE, Lifecycles, QueueLifecycle, bodySize, type LifecycleHost 
 import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 import { DEAD_LETTER_SLICE, DeadLetterOutbox, type DeadMessage } from './dead-letter-outbox.js';
 import { withDeliveryCount } from './quorum.js';
-import { withHeader } from './block-rewrite.js';
+import { withStreamOffset } from './block-rewrite.js';
 import { DEFAULT_SEGMENT_BYTES, StreamCursor, type Retention, type StreamOffset, type StreamRecord } from './stream-log.js';
 import { alignPad, alignSlack, copyBytes, copyWords, WORDS_BELOW } from '../protocol/copy-bytes.js';
 import { log } from '../log/logger.js';
@@ -282,7 +282,7 @@ export class Shard implements LifecycleHost {
         const entry = queue.deliverRecord(record, consumer);
         consumer.inFlight.push(entry);
         cursor.offset = record.offset + 1;
-        this.writeDeliver(consumer, entry, withStreamOffset(record));
+        this.writeDeliver(consumer, entry, deliveredBlock(record));
         progress = true;
       }
     }
@@ -1029,9 +1029,9 @@ function isPersistent(entry: QueueEntry): boolean {
 }
 
 /** What a stream's delivery carries: the block with its offset in `x-stream-offset` (a long, as RabbitMQ's). */
-function withStreamOffset(record: StreamRecord): Buffer {
+function deliveredBlock(record: StreamRecord): Buffer {
   try {
-    return withHeader(record.message.block, 'x-stream-offset', BigInt(record.offset));
+    return withStreamOffset(record.message.block, record.offset);
   } catch {
     return record.message.block; // properties that do not decode (see deadLetter): as published
   }
