@@ -4,7 +4,7 @@
  * the management API's /api/users, /api/vhosts, /api/permissions,
  * /api/topic-permissions, /api/user-limits and /api/vhost-limits.
  */
-import { Failure, jsonArgument, usage, type ApiClient } from './api-client.js';
+import { EX_DATAERR, EX_NOUSER, EX_SOFTWARE, EX_UNAVAILABLE, Failure, jsonArgument, usage, type ApiClient } from './api-client.js';
 import { fields, printTable, type Row, type TableFlags } from './table.js';
 
 export const ACCESS_USAGE = `  list_users  list_user_permissions USER   add_user USER PASSWORD   delete_user USER   change_password USER PASSWORD
@@ -38,8 +38,8 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
   const vhostLimits = () => `/api/vhost-limits/${encodeURIComponent(o.vhost)}`;
   const limitsParameter = () => `/api/parameters/vhost-limits/${encodeURIComponent(o.vhost)}/limits`;
   /** The limits set at a user-limits or vhost-limits path ({} when none). */
-  const limitsOf = async (path: string, missing: string) => ((await api.request('GET', path, undefined, {}, missing)) as { value: Row }[])[0]?.value ?? {};
-  const tagsOf = async (name: string) => ((await api.request('GET', user(name), undefined, {}, `user '${name}'`)) as { tags: string[] }).tags;
+  const limitsOf = async (path: string, missing: string, missingCode?: number) => ((await api.request('GET', path, undefined, {}, missing, missingCode)) as { value: Row }[])[0]?.value ?? {};
+  const tagsOf = async (name: string) => ((await api.request('GET', user(name), undefined, {}, `user '${name}'`, EX_NOUSER)) as { tags: string[] }).tags;
   switch (command) {
     case 'list_user_permissions': {
       arity(1, 'one user name');
@@ -51,7 +51,7 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
     case 'add_user': {
       arity(2, 'a user name and a password');
       info(`Adding user "${args[0]}" ...`);
-      if (await api.exists(user(args[0]))) throw new Failure(1, `user_already_exists: ${args[0]}`);
+      if (await api.exists(user(args[0]))) throw new Failure(EX_SOFTWARE, `user_already_exists: ${args[0]}`);
       await api.request('PUT', user(args[0]), { password: args[1], tags: [] });
       info("Done. Don't forget to grant the user permissions to some virtual hosts! See 'rabbitmqctl help set_permissions' to learn more.");
       return true;
@@ -59,7 +59,7 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
     case 'delete_user':
       arity(1, 'one user name');
       info(`Deleting user "${args[0]}" ...`);
-      await api.request('DELETE', user(args[0]), undefined, {}, `user '${args[0]}'`);
+      await api.request('DELETE', user(args[0]), undefined, {}, `user '${args[0]}'`, EX_NOUSER);
       return true;
     case 'change_password': {
       arity(2, 'a user name and a password');
@@ -86,7 +86,7 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
     case 'clear_permissions':
       arity(1, 'one user name');
       info(`Clearing permissions for user "${args[0]}" in vhost "${o.vhost}" ...`);
-      await api.request('DELETE', permission(args[0]), undefined, {}, `permissions of user '${args[0]}' in vhost '${o.vhost}'`);
+      await api.request('DELETE', permission(args[0]), undefined, {}, `permissions of user '${args[0]}' in vhost '${o.vhost}'`, EX_NOUSER);
       return true;
     case 'add_vhost': {
       arity(1, 'one vhost name');
@@ -101,7 +101,7 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
     case 'delete_vhost':
       arity(1, 'one vhost name');
       info(`Deleting vhost "${args[0]}" ...`);
-      await api.request('DELETE', vhost(args[0]), undefined, {}, `vhost '${args[0]}'`);
+      await api.request('DELETE', vhost(args[0]), undefined, {}, `vhost '${args[0]}'`, EX_DATAERR);
       return true;
     case 'trace_on':
     case 'trace_off': {
@@ -128,8 +128,8 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
         : `Clearing topic permissions on "${exchange}" for user "${name}" in vhost "${o.vhost}" ...`);
       const missing = `topic permissions of user '${name}' in vhost '${o.vhost}'`;
       // The API clears a user's topic permissions in a vhost all at once: the other exchanges' go back.
-      const kept = exchange === undefined ? [] : ((await api.request('GET', topicPermission(name), undefined, {}, missing)) as Row[]).filter((p) => p.exchange !== exchange);
-      await api.request('DELETE', topicPermission(name), undefined, {}, missing);
+      const kept = exchange === undefined ? [] : ((await api.request('GET', topicPermission(name), undefined, {}, missing, EX_NOUSER)) as Row[]).filter((p) => p.exchange !== exchange);
+      await api.request('DELETE', topicPermission(name), undefined, {}, missing, EX_NOUSER);
       for (const { exchange: e, write, read } of kept) await api.request('PUT', topicPermission(name), { exchange: e, write, read });
       return true;
     }
@@ -169,7 +169,7 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
       arity(1, 'the limits (JSON; the vhost is -p VHOST)');
       info(`Setting vhost limits to "${args[0]}" for vhost "${o.vhost}" ...`);
       // As rabbitmqctl: the limits given replace the vhost's (its vhost-limits parameter).
-      await api.request('PUT', limitsParameter(), { value: limitsArgument(args[0]) }, {}, `vhost '${o.vhost}'`);
+      await api.request('PUT', limitsParameter(), { value: limitsArgument(args[0]) }, {}, `vhost '${o.vhost}'`, EX_DATAERR);
       return true;
     }
     case 'clear_vhost_limits': {
@@ -183,7 +183,7 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
       arity(0, 'no arguments (-p VHOST, or --global for every vhost)');
       if (o.global) return listLimits(api, '/api/vhost-limits', 'vhost', 'Listing limits for all vhosts ...', o, info);
       info(`Listing limits for vhost "${o.vhost}" ...`);
-      const limits = await limitsOf(vhostLimits(), `vhost '${o.vhost}'`);
+      const limits = await limitsOf(vhostLimits(), `vhost '${o.vhost}'`, EX_DATAERR);
       // as rabbitmqctl: an empty line for a vhost without limits
       console.log(o.json || Object.keys(limits).length > 0 ? JSON.stringify(limits) : '');
       return true;
@@ -192,7 +192,7 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
       arity(2, 'a user name and a password');
       info(`Authenticating user "${args[0]}" ...`);
       // The management API checks a login as AMQP does.
-      if (!(await api.as(args[0], args[1]).loginAccepted())) throw new Failure(1, `failed to authenticate user "${args[0]}": invalid credentials`);
+      if (!(await api.as(args[0], args[1]).loginAccepted())) throw new Failure(EX_DATAERR, `failed to authenticate user "${args[0]}": invalid credentials`);
       info('Success');
       return true;
     }
@@ -204,11 +204,10 @@ export async function accessCommand(api: ApiClient, command: string, args: strin
 /** A limits argument: a JSON object, as rabbitmqctl takes it. */
 function limitsArgument(text: string): Row {
   const limits = jsonArgument(text, 'the limits');
-  if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) throw new Failure(1, `limits must be a JSON object, got ${text}`);
+  if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) throw new Failure(EX_UNAVAILABLE, `limits must be a JSON object, got ${text}`);
   return limits as Row;
 }
 
-/** One object's limits as rabbitmqctl prints them: their JSON on one line (nothing when none). */
 /** Every user's or vhost's limits, in rabbitmqctl's table. */
 async function listLimits(api: ApiClient, path: string, owner: string, heading: string, o: TableFlags, info: (line: string) => void): Promise<true> {
   info(heading);

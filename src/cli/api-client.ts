@@ -1,8 +1,19 @@
 /**
  * `warren ctl`'s way to the management API: one request at a time, with the
  * user and password of --url, and its refusals turned into one line
- * (Failure) with the exit code the command ends with.
+ * (Failure) with the exit code the command ends with: rabbitmqctl's.
  */
+
+/**
+ * rabbitmqctl's exit codes (sysexits.h), which scripts written for it test:
+ * a command used wrongly, a bad value or a missing vhost, a missing user, the
+ * node refusing or unreachable, a user that already exists.
+ */
+export const EX_USAGE = 64;
+export const EX_DATAERR = 65;
+export const EX_NOUSER = 67;
+export const EX_UNAVAILABLE = 69;
+export const EX_SOFTWARE = 70;
 
 export class Failure extends Error {
   constructor(
@@ -22,22 +33,32 @@ export class TagRefused extends Failure {}
 /** The API answered 404: what the path names is not there. */
 export class NotFound extends Failure {}
 
+/** The API refused the request otherwise (a 4xx or 5xx answer with its reason). */
+export class Refused extends Failure {}
+
+/** For a request's catch: the broker's refusal ends the command with `code` (rabbitmqctl's for that command); other failures stay as they are. */
+export const refusedWith =
+  (code: number) =>
+  (err: unknown): never => {
+    throw err instanceof Refused ? new Failure(code, err.message) : err;
+  };
+
 /** A health check answered 503, with its body. */
 export class CheckFailed extends Failure {
   constructor(readonly body: unknown) {
-    super(1, `health check failed: ${JSON.stringify(body)}`);
+    super(EX_UNAVAILABLE, `health check failed: ${JSON.stringify(body)}`);
   }
 }
 
-/** A usage error: exit 2. */
-export const usage = (message: string) => new Failure(2, `${message} (see warren ctl --help)`);
+/** A usage error. */
+export const usage = (message: string) => new Failure(EX_USAGE, `${message} (see warren ctl --help)`);
 
 /** A command's JSON argument (a definition, limits, a parameter's value), parsed; `what` names it in the refusal. */
 export function jsonArgument(text: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new Failure(1, `could not parse ${what} as JSON: ${text}`);
+    throw new Failure(EX_UNAVAILABLE, `could not parse ${what} as JSON: ${text}`);
   }
 }
 
@@ -129,12 +150,19 @@ export class ApiClient {
     }
   }
 
-  /** `missing` names what a 404 means ("queue 'q' in vhost '/'"). */
-  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, missing = 'the object'): Promise<unknown> {
-    return (await this.send(method, path, body, headers, missing)).json;
+  /** `missing` names what a 404 means ("queue 'q' in vhost '/'"), `missingCode` the exit code rabbitmqctl gives for it. */
+  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, missing = 'the object', missingCode = EX_UNAVAILABLE): Promise<unknown> {
+    return (await this.send(method, path, body, headers, missing, missingCode)).json;
   }
 
-  private async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, missing = 'the object'): Promise<{ status: number; json: unknown }> {
+  private async send(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    missing = 'the object',
+    missingCode = EX_UNAVAILABLE,
+  ): Promise<{ status: number; json: unknown }> {
     let res: Response;
     try {
       res = await fetch(this.base + path, {
@@ -143,7 +171,7 @@ export class ApiClient {
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err: any) {
-      throw new Failure(1, `cannot reach the management API at ${this.base}: ${err?.cause?.code ?? err?.cause?.message ?? err?.message}`);
+      throw new Failure(EX_UNAVAILABLE, `cannot reach the management API at ${this.base}: ${err?.cause?.code ?? err?.cause?.message ?? err?.message}`);
     }
     const text = await res.text();
     let json: any;
@@ -154,10 +182,10 @@ export class ApiClient {
     }
     if (res.ok) return { status: res.status, json };
     // 401 is also a tag refusal ("Not administrator user"): say which.
-    if (res.status === 401 && json?.reason !== undefined && json.reason !== 'Login failed') throw new TagRefused(1, `${this.base}: refused: ${json.reason}`);
-    if (res.status === 401) throw new LoginRefused(1, `${this.base}: login refused (check the user and password in --url)`);
-    if (res.status === 404) throw new NotFound(1, `${missing} not found`);
+    if (res.status === 401 && json?.reason !== undefined && json.reason !== 'Login failed') throw new TagRefused(EX_UNAVAILABLE, `${this.base}: refused: ${json.reason}`);
+    if (res.status === 401) throw new LoginRefused(EX_UNAVAILABLE, `${this.base}: login refused (check the user and password in --url)`);
+    if (res.status === 404) throw new NotFound(missingCode, `${missing} not found`);
     if (res.status === 503 && json?.status === 'failed') throw new CheckFailed(json);
-    throw new Failure(1, `${res.status} ${json?.error ?? res.statusText}: ${json?.reason ?? text}`);
+    throw new Refused(EX_UNAVAILABLE, `${res.status} ${json?.error ?? res.statusText}: ${json?.reason ?? text}`);
   }
 }

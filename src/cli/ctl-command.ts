@@ -4,8 +4,9 @@
  * The list_* commands take rabbitmqctl's info item names and print its
  * tab-separated table (a header line unless --no-table-headers; -q drops the
  * "Listing ..." line), or JSON with --formatter json. Same conventions as
- * the broker runner: one line on stderr, exit 2 for a usage error, 1 when
- * the broker refuses or cannot be reached.
+ * the broker runner: one line on stderr; the exit codes are rabbitmqctl's
+ * (api-client.ts: 64 for a usage error, 69 when the broker refuses or cannot
+ * be reached, 65, 67 and 70 where rabbitmqctl gives those).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -13,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ACCESS_USAGE, accessCommand, type AccessFlags } from './access-command.js';
 import { DIAGNOSTICS_USAGE, diagnosticsCommand, type DiagnosticsFlags } from './diagnostics-command.js';
 import { FAULT_USAGE, FaultUsageError, faultRequest, type FaultFlags } from './fault-command.js';
-import { ApiClient, Failure, NotFound, usage } from './api-client.js';
+import { ApiClient, EX_DATAERR, EX_SOFTWARE, EX_USAGE, Failure, NotFound, refusedWith, usage } from './api-client.js';
 import { NODE_USAGE, nodeCommand } from './node-command.js';
 import { PARAMETER_USAGE, parameterCommand } from './parameter-command.js';
 import { POLICY_USAGE, policyCommand } from './policy-command.js';
@@ -252,7 +253,7 @@ export async function runCtlCommand(args: string[]): Promise<number> {
     return 0;
   } catch (err: any) {
     console.error(`warren ctl: ${err?.message ?? err}`);
-    return err instanceof Failure ? err.code : 1;
+    return err instanceof Failure ? err.code : EX_SOFTWARE;
   }
 }
 
@@ -323,7 +324,7 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
     // rabbitmqctl says its timeout first for this one list alone (-t, 60 s by default)
     if (command === 'list_queues') info(`Timeout: ${Number(o.timeout ?? 60).toFixed(1)} seconds ...`);
     info(listing.heading?.(o.vhost) ?? `Listing ${listing.what}${listing.perVhost ? ` for vhost ${o.vhost}` : ''} ...`);
-    const rows = (await api.request('GET', listing.path(o.vhost), undefined, {}, `vhost '${o.vhost}'`).catch((err) => {
+    const rows = (await api.request('GET', listing.path(o.vhost), undefined, {}, `vhost '${o.vhost}'`, EX_DATAERR).catch((err) => {
       // rabbitmqctl lists no queues, exchanges, bindings or consumers of a vhost that is not there; its other lists refuse it
       if (err instanceof NotFound && listing.perVhost && !listing.blankWhenEmpty) return [];
       throw err;
@@ -351,9 +352,10 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
     case 'delete_queue': {
       const path = queuePath();
       info(`Deleting queue '${args[0]}' on vhost '${o.vhost}' ...`);
-      const { messages } = (await api.request('GET', path, undefined, {}, queue)) as { messages: number };
+      // rabbitmqctl exits 64 for a queue not found and for one not empty or unused
+      const { messages } = (await api.request('GET', path, undefined, {}, queue, EX_USAGE)) as { messages: number };
       const flags = [o.ifEmpty ? 'if-empty=true' : '', o.ifUnused ? 'if-unused=true' : ''].filter((f) => f !== '').join('&');
-      await api.request('DELETE', flags === '' ? path : `${path}?${flags}`, undefined, {}, queue);
+      await api.request('DELETE', flags === '' ? path : `${path}?${flags}`, undefined, {}, queue, EX_USAGE).catch(refusedWith(EX_USAGE));
       info(`Queue was successfully deleted with ${messages} message${messages === 1 ? '' : 's'}`);
       return;
     }
@@ -370,7 +372,11 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
       const text = `${JSON.stringify(await api.request('GET', '/api/definitions'), null, 2)}\n`;
       if (args[0] === '-') process.stdout.write(text);
       else {
-        writeFileSync(args[0], text);
+        try {
+          writeFileSync(args[0], text);
+        } catch (err: any) {
+          throw new Failure(EX_DATAERR, `cannot write ${args[0]}: ${err.message}`);
+        }
         info(`Exported definitions for virtual hosts and users to a file at "${args[0]}"`);
       }
       return;
@@ -381,7 +387,7 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
       try {
         defs = JSON.parse(readFileSync(args[0], 'utf8'));
       } catch (err: any) {
-        throw new Failure(1, `cannot read ${args[0]}: ${err.message}`);
+        throw new Failure(EX_DATAERR, `cannot read ${args[0]}: ${err.message}`);
       }
       info(`Importing definitions in JSON from a file at "${args[0]}" ...`);
       await api.request('POST', '/api/definitions', defs);

@@ -10,7 +10,7 @@
  * check exits 1 with its reason.
  */
 import net from 'node:net';
-import { Failure, usage, type ApiClient } from './api-client.js';
+import { EX_UNAVAILABLE, EX_USAGE, Failure, refusedWith, usage, type ApiClient } from './api-client.js';
 import type { Row, TableFlags } from './table.js';
 
 export const DIAGNOSTICS_USAGE = `  ping   check_running   check_local_alarms   check_alarms   check_port_connectivity   check_virtual_hosts  (rabbitmq-diagnostics')
@@ -54,7 +54,7 @@ const CHECKS: Record<string, [string[], Check]> = {
   ping: [[], async (_api, _node, _info, say) => say('Ping succeeded')],
   check_running: [[], async (_api, node, info, say) => {
     info(`Checking if RabbitMQ is running on node ${node.name} ...`);
-    if (!node.running) throw new Failure(1, `RabbitMQ on node ${node.name} is not running or has not fully booted yet`);
+    if (!node.running) throw new Failure(EX_UNAVAILABLE, `RabbitMQ on node ${node.name} is not running or has not fully booted yet`);
     say(`RabbitMQ on node ${node.name} is fully booted and running`);
   }],
   check_local_alarms: [[], (api, node, info, say) => alarmCheck(api, node, info, say, 'local-alarms', 'no local alarms')],
@@ -64,7 +64,7 @@ const CHECKS: Record<string, [string[], Check]> = {
     const { listeners } = (await api.request('GET', '/api/overview')) as { listeners: { ip_address: string; port: number }[] };
     const failed: number[] = [];
     for (const { ip_address, port } of listeners) if (!(await connects(ip_address, port))) failed.push(port);
-    if (failed.length > 0) throw new Failure(1, `Connection to ports ${failed.join(', ')} on node ${node.name} failed`);
+    if (failed.length > 0) throw new Failure(EX_UNAVAILABLE, `Connection to ports ${failed.join(', ')} on node ${node.name} failed`);
     say(`Successfully connected to ports ${listeners.map((l) => l.port).join(', ')} on node ${node.name}.`);
   }],
   check_virtual_hosts: [[], async (api, node, info, say) => {
@@ -76,7 +76,7 @@ const CHECKS: Record<string, [string[], Check]> = {
     info(`Asking node ${node.name} if there's an active listener for protocol ${protocol} ...`);
     const listeners = await running(api, node);
     if (!(await api.check(`/api/health/checks/protocol-listener/${encodeURIComponent(protocol)}`)).ok) {
-      throw new Failure(1, `No listener for protocol ${protocol} is active on node ${node.name}. Found listeners for the following protocols: ${listeners.map((l) => l.protocol).join(', ')}`);
+      throw new Failure(EX_UNAVAILABLE, `No listener for protocol ${protocol} is active on node ${node.name}. Found listeners for the following protocols: ${listeners.map((l) => l.protocol).join(', ')}`);
     }
     say(`A listener for protocol ${protocol} is running on node ${node.name}.`);
   }],
@@ -85,7 +85,7 @@ const CHECKS: Record<string, [string[], Check]> = {
     info(`Asking node ${node.name} if there's an active listener on port ${port} ...`);
     const listeners = await running(api, node);
     if (!(await api.check(`/api/health/checks/port-listener/${port}`)).ok) {
-      throw new Failure(1, `No listener for port ${port} is active on node ${node.name}. Found listeners that use the following ports: ${listeners.map((l) => l.port).join(', ')}`);
+      throw new Failure(EX_UNAVAILABLE, `No listener for port ${port} is active on node ${node.name}. Found listeners that use the following ports: ${listeners.map((l) => l.port).join(', ')}`);
     }
     say(`A listener for port ${port} is running on node ${node.name}.`);
   }],
@@ -94,10 +94,11 @@ const CHECKS: Record<string, [string[], Check]> = {
     const unit = o.unit ?? 'weeks';
     info(`Checking certificate expiration on node ${node.name} ...`);
     await running(api, node);
-    const { ok, body } = await api.check(`/api/health/checks/certificate-expiration/${encodeURIComponent(within)}/${encodeURIComponent(unit)}`);
+    // a unit or number the broker refuses: rabbitmq-diagnostics' argument validation
+    const { ok, body } = await api.check(`/api/health/checks/certificate-expiration/${encodeURIComponent(within)}/${encodeURIComponent(unit)}`).catch(refusedWith(EX_USAGE));
     if (!ok) {
       const expired = ((body as { expired?: Row[] }).expired ?? []).map((l) => `Certificate in listener on port ${String(l.port)} (${String(l.protocol)}) expires within ${within} ${unit}.`);
-      throw new Failure(1, `Certificates expiring on node ${node.name}:\n${expired.join('\n')}`);
+      throw new Failure(EX_UNAVAILABLE, `Certificates expiring on node ${node.name}:\n${expired.join('\n')}`);
     }
     say(`No certificates are expiring within ${within} ${unit}.`);
   }],
@@ -138,7 +139,7 @@ const CHECKS: Record<string, [string[], Check]> = {
     await running(api, node);
     if (node.mem_alarm || node.disk_free_alarm) {
       const resources = [...(node.mem_alarm ? ['memory'] : []), ...(node.disk_free_alarm ? ['disk'] : [])];
-      throw new Failure(1, `health check failed. Message: resource alarm(s) in effect: ${resources.join(', ')}`);
+      throw new Failure(EX_UNAVAILABLE, `health check failed. Message: resource alarm(s) in effect: ${resources.join(', ')}`);
     }
     say('Health check passed');
   }],
@@ -173,7 +174,7 @@ export function alarmLines(node: Node | Row): string[] {
 
 /** The listeners, for a command that needs the app running (as rabbitmqctl's do). */
 async function running(api: ApiClient, node: Node): Promise<ListenerLine[]> {
-  if (!node.running) throw new Failure(1, "this command requires the 'rabbit' app to be running on the target node. Start it with 'warren ctl start_app'.");
+  if (!node.running) throw new Failure(EX_UNAVAILABLE, "this command requires the 'rabbit' app to be running on the target node. Start it with 'warren ctl start_app'.");
   return listenerLines((await api.request('GET', '/api/overview')) as Row, node.name);
 }
 
@@ -182,7 +183,7 @@ async function alarmCheck(api: ApiClient, node: Node, info: Say, say: Say, check
   const { ok, body } = await api.check(`/api/health/checks/${check}`);
   if (!ok) {
     const resources = ((body as { alarms?: { resource: string }[] }).alarms ?? []).map((a) => a.resource);
-    throw new Failure(1, `Node ${node.name} reported alarms: ${resources.join(', ')}`);
+    throw new Failure(EX_UNAVAILABLE, `Node ${node.name} reported alarms: ${resources.join(', ')}`);
   }
   say(`Node ${node.name} reported ${none}`);
 }

@@ -5,7 +5,7 @@
  * /api/warren.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Failure, LoginRefused, TagRefused, usage, type ApiClient } from './api-client.js';
+import { EX_DATAERR, EX_UNAVAILABLE, EX_USAGE, Failure, LoginRefused, TagRefused, refusedWith, usage, type ApiClient } from './api-client.js';
 import { alarmLines, listenerLines } from './diagnostics-command.js';
 import type { Row, TableFlags } from './table.js';
 
@@ -75,12 +75,13 @@ async function setThreshold(api: ApiClient, command: string, args: string[], inf
   }
   const number = Number(value);
   // fractions are numbers; bytes a number or a string with a unit
-  if (form !== 'absolute' && (value.trim() === '' || !Number.isFinite(number))) throw usage(`'${value}' is not a number`);
+  if (form !== 'absolute' && (value.trim() === '' || !Number.isFinite(number))) throw new Failure(EX_DATAERR, `'${value}' is not a number (see warren ctl --help)`);
   const body = { [form]: form === 'absolute' ? (value.trim() !== '' && Number.isFinite(number) ? number : value) : number };
   const [{ name }] = (await api.request('GET', '/api/nodes')) as { name: string }[];
   if (memory) info(`Setting memory threshold on ${name} to ${value}${form === 'absolute' ? ' bytes' : ''} ...`);
   else info(`Setting disk free limit on ${name} to ${value}${form === 'absolute' ? ' bytes' : ' times the total RAM'} ...`);
-  await api.request('PUT', memory ? '/api/warren/memory-high-watermark' : '/api/warren/disk-free-limit', body);
+  // a value the broker refuses: rabbitmqctl's bad argument
+  await api.request('PUT', memory ? '/api/warren/memory-high-watermark' : '/api/warren/disk-free-limit', body).catch(refusedWith(EX_DATAERR));
 }
 
 /** rabbitmqctl shutdown and stop: the broker closes (warren's process exits); waits until its API is gone, at most `timeout` seconds. */
@@ -92,7 +93,7 @@ async function shutdown(api: ApiClient, command: string, timeout = '120', info: 
   await api.request('POST', '/api/warren/shutdown', {});
   if (command === 'shutdown') info(`Waiting for PID ${node.os_pid} to terminate`);
   while (await api.answers()) {
-    if (Date.now() >= deadline) throw new Failure(1, `node ${node.name} still answers after ${seconds} s`);
+    if (Date.now() >= deadline) throw new Failure(EX_UNAVAILABLE, `node ${node.name} still answers after ${seconds} s`);
     await sleep(50);
   }
   if (command === 'shutdown') info(`RabbitMQ node ${node.name} running at PID ${node.os_pid} successfully shut down`);
@@ -103,7 +104,7 @@ async function enableFeatureFlag(api: ApiClient, name: string, info: (line: stri
   info(name === 'all' ? 'Enabling all feature flags ...' : `Enabling feature flag "${name}" ...`);
   const flags = (await api.request('GET', '/api/feature-flags')) as { name: string; state: string }[];
   const names = name === 'all' ? flags.filter((f) => f.state !== 'unavailable').map((f) => f.name) : [name];
-  for (const flag of names) await api.request('PUT', `/api/feature-flags/${encodeURIComponent(flag)}/enable`, {});
+  for (const flag of names) await api.request('PUT', `/api/feature-flags/${encodeURIComponent(flag)}/enable`, {}, {}, `feature flag '${flag}'`, EX_USAGE).catch(refusedWith(EX_USAGE));
 }
 
 /** A --timeout in seconds, and the time it ends. */

@@ -6,7 +6,7 @@
  * and lines, through /api/parameters, /api/global-parameters and
  * /api/cluster-name. Values are JSON, as rabbitmqctl takes them.
  */
-import { jsonArgument, usage, type ApiClient } from './api-client.js';
+import { EX_DATAERR, jsonArgument, usage, type ApiClient } from './api-client.js';
 import { field, printTable, type Row, type TableFlags } from './table.js';
 
 export const PARAMETER_USAGE = `  set_parameter COMPONENT NAME JSON   clear_parameter COMPONENT NAME   list_parameters   (-p VHOST)
@@ -46,6 +46,8 @@ export async function parameterCommand(api: ApiClient, command: string, args: st
     case 'list_parameters': {
       arity(0, 'no arguments (the vhost is -p VHOST)');
       info(`Listing runtime parameters for vhost "${o.vhost}" ...`);
+      // as rabbitmqctl: a vhost that is not there is refused (65)
+      await api.request('GET', `/api/vhosts/${encodeURIComponent(o.vhost)}`, undefined, {}, `vhost '${o.vhost}'`, EX_DATAERR);
       // every component's: /api/parameters lists them all, with their vhosts
       const rows = ((await api.request('GET', '/api/parameters')) as Row[]).filter((p) => p.vhost === o.vhost);
       printTable(rows, ['component', 'name', 'value'], { component: field('component'), name: field('name'), value: jsonValue }, o, true);

@@ -97,12 +97,13 @@ for (const mode of MODES) {
         expect(mine(csv.lines)).toEqual([`${csvQ},"${term.replaceAll('"', '""')}","false"`]);
         const props = (await run('-q', 'list_connections', 'client_properties')).lines[1];
         expect(props).toMatch(/^\[\{"product","amqplib"\},\{"version","[^"]+"\},.*\{"capabilities",\[\{"publisher_confirms",true\},/);
-        expect((await run('--formatter', 'xml', 'list_queues')).code).toBe(2);
+        expect((await run('--formatter', 'xml', 'list_queues')).code).toBe(64);
         // a vhost that is not there: rabbitmqctl lists no queues, exchanges, bindings or consumers of it; its other lists refuse it
         for (const [command, heading] of [['list_queues', 'Timeout: 60.0 seconds ...\nListing queues for vhost nowhere ...'], ['list_exchanges', 'Listing exchanges for vhost nowhere ...'], ['list_bindings', 'Listing bindings for vhost nowhere...'], ['list_consumers', 'Listing consumers in vhost nowhere ...']]) {
           expect(await run('-p', 'nowhere', command)).toMatchObject({ code: 0, stdout: `${heading}\n` });
         }
-        for (const command of ['list_permissions', 'list_policies', 'list_topic_permissions']) expect((await run('-p', 'nowhere', command)).code, command).toBe(1);
+        // rabbitmqctl's codes (sysexits): 65 for a vhost that does not exist
+        for (const command of ['list_permissions', 'list_policies', 'list_topic_permissions']) expect((await run('-p', 'nowhere', command)).code, command).toBe(65);
       } finally {
         await conn.close();
       }
@@ -132,7 +133,7 @@ for (const mode of MODES) {
       await ch.waitForConfirms();
 
       const notEmpty = await run('delete_queue', q, '--if-empty');
-      expect(notEmpty.code).toBe(1);
+      expect(notEmpty.code).toBe(64);
       expect(notEmpty.stderr.trim()).toBe(`warren ctl: 400 bad_request: queue '${q}' in vhost '/' not empty`);
       const purged = await run('purge_queue', q);
       expect(purged.code, purged.stderr).toBe(0);
@@ -144,7 +145,7 @@ for (const mode of MODES) {
       expect(deleted.lines).toEqual([`Deleting queue '${q}' on vhost '/' ...`, 'Queue was successfully deleted with 1 message']);
       expect((await m.api('GET', `/api/queues/%2F/${q}`)).status).toBe(404);
       const missing = await run('purge_queue', q);
-      expect(missing.code).toBe(1);
+      expect(missing.code).toBe(69);
       expect(missing.stderr.trim()).toBe(`warren ctl: queue '${q}' in vhost '/' not found`);
 
       const [target] = (await m.api('GET', '/api/connections')).body;
@@ -177,22 +178,64 @@ for (const mode of MODES) {
       expect(status.lines.find((l) => l.startsWith('Queues: '))).toBe(`Queues: ${m.broker.broker.vhosts.get('/')!.topology.queues.size}`);
     });
 
-    it('fails with one line: bad login, unreachable broker (1), unknown command or info item (2)', async () => {
+    it("fails with one line and rabbitmqctl's exit code: bad login, unreachable broker (69), unknown command or info item (64)", async () => {
       const badLogin = await ctl(['--url', `http://guest:nope@127.0.0.1:${m.broker.managementPort}`, 'list_queues']);
-      expect([badLogin.code, badLogin.stderr.trim()]).toEqual([1, `warren ctl: http://127.0.0.1:${m.broker.managementPort}: login refused (check the user and password in --url)`]);
+      expect([badLogin.code, badLogin.stderr.trim()]).toEqual([69, `warren ctl: http://127.0.0.1:${m.broker.managementPort}: login refused (check the user and password in --url)`]);
       const closed = net.createServer();
       await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
       const freePort = (closed.address() as net.AddressInfo).port;
       await new Promise((resolve) => closed.close(resolve));
       const unreachable = await ctl(['--url', `http://guest:guest@127.0.0.1:${freePort}`, 'status']);
-      expect(unreachable.code).toBe(1);
+      expect(unreachable.code).toBe(69);
       expect(unreachable.stderr.trim()).toBe(`warren ctl: cannot reach the management API at http://127.0.0.1:${freePort}: ECONNREFUSED`);
       const item = await run('list_queues', 'name', 'colour');
-      expect(item.code).toBe(2);
+      expect(item.code).toBe(64);
       expect(item.stderr.trim().split('\n')).toHaveLength(1);
       expect(item.stderr).toContain("info key 'colour' is not one of name, vhost, durable");
       const command = await run('list_unicorns');
-      expect([command.code, command.stderr.trim()]).toEqual([2, "warren ctl: unknown command 'list_unicorns' (see warren ctl --help)"]);
+      expect([command.code, command.stderr.trim()]).toEqual([64, "warren ctl: unknown command 'list_unicorns' (see warren ctl --help)"]);
+    });
+
+    it("each refusal's exit code is rabbitmqctl 3.10.8's for the same command (read off a RabbitMQ beside warren)", async () => {
+      const nobody = uniq('no-user');
+      const nowhere = uniq('no-vhost');
+      const file = path.join(os.tmpdir(), `${uniq('bad')}.json`);
+      writeFileSync(file, '{bad');
+      const cases: [string[], number][] = [
+        [['delete_user', nobody], 67],
+        [['change_password', nobody, 'x'], 67],
+        [['set_user_tags', nobody, 'administrator'], 67],
+        [['clear_permissions', nobody], 67],
+        [['clear_topic_permissions', nobody], 67],
+        [['add_user', 'guest', 'x'], 70],
+        [['delete_vhost', nowhere], 65],
+        [['-p', nowhere, 'list_parameters'], 65],
+        [['-p', nowhere, 'set_vhost_limits', '{"max-queues":1}'], 65],
+        [['authenticate_user', 'guest', 'wrong'], 65],
+        [['import_definitions', path.join(os.tmpdir(), uniq('none'))], 65],
+        [['import_definitions', file], 65],
+        [['export_definitions', path.join(os.tmpdir(), uniq('no-dir'), 'f.json')], 65],
+        [['set_vm_memory_high_watermark', '7'], 65],
+        [['set_disk_free_limit', 'bogus'], 65],
+        [['delete_queue', nobody], 64],
+        [['enable_feature_flag', 'nosuch'], 64],
+        [['add_user'], 64],
+        [['purge_queue', nobody], 69],
+        [['clear_policy', nobody], 69],
+        [['clear_operator_policy', nobody], 69],
+        [['clear_global_parameter', nobody], 69],
+        [['-p', nowhere, 'clear_vhost_limits'], 69],
+        [['set_policy', 'p', '^a', '{bad'], 69],
+        [['set_global_parameter', 'x', '{bad'], 69],
+        [['set_user_limits', nobody, '{"max-channels":1}'], 69],
+        [['list_user_permissions', nobody], 69],
+        [['close_connection', nobody, 'reason'], 69],
+        [['-p', nowhere, 'set_permissions', 'guest', 'a', 'a', 'a'], 69],
+      ];
+      for (const [args, code] of cases) {
+        const { code: got, stderr } = await run(...args);
+        expect([args.join(' '), got, stderr.trim().split('\n').length]).toEqual([args.join(' '), code, 1]);
+      }
     });
 
     it('add_user, set_user_tags, change_password, add_vhost, set_permissions, list_* and the deletes, as rabbitmqctl; each seen through amqplib', async () => {
@@ -204,7 +247,7 @@ for (const mode of MODES) {
       const added = await run('add_user', user, 'pw1');
       expect([added.code, added.lines[0]], added.stderr).toEqual([0, `Adding user "${user}" ...`]);
       const again = await run('add_user', user, 'pw1');
-      expect([again.code, again.stderr.trim()]).toEqual([1, `warren ctl: user_already_exists: ${user}`]);
+      expect([again.code, again.stderr.trim()]).toEqual([70, `warren ctl: user_already_exists: ${user}`]);
       expect((await run('set_user_tags', user, 'monitoring', 'management')).lines).toEqual([`Setting tags for user "${user}" to [monitoring, management] ...`]);
       const users = await run('list_users');
       expect(users.lines.slice(0, 2)).toEqual(['Listing users ...', 'user\ttags']);
@@ -255,9 +298,9 @@ for (const mode of MODES) {
       expect((await run('delete_user', user)).lines).toEqual([`Deleting user "${user}" ...`]);
       expect((await run('-q', 'list_users')).lines).not.toContain(`${user}\t[monitoring, management]`);
       const missing = await run('delete_user', user);
-      expect([missing.code, missing.stderr.trim()]).toEqual([1, `warren ctl: user '${user}' not found`]);
+      expect([missing.code, missing.stderr.trim()]).toEqual([67, `warren ctl: user '${user}' not found`]);
       const badArgs = await run('set_permissions', user, '.*');
-      expect(badArgs.code).toBe(2);
+      expect(badArgs.code).toBe(64);
     }, 90_000); // about twenty CLI processes, each a node start: slow on a loaded 2-core machine
 
     it('set_policy, list_policies and clear_policy, as rabbitmqctl; the policy limits the queue it matches', async () => {
@@ -275,11 +318,11 @@ for (const mode of MODES) {
         expect((await ch.checkQueue(`${prefix}-q`)).messageCount).toBe(4);
         expect((await run('-q', 'list_queues', 'name', 'policy')).lines).toContain(`${prefix}-q\t${prefix}`);
         const refused = await run('set_policy', 'bad', '^x', '{"max-length":-1}');
-        expect([refused.code, refused.stderr.trim()]).toEqual([1, 'warren ctl: 400 bad_request: Validation failed\n\n-1 is not a valid maximum length']);
+        expect([refused.code, refused.stderr.trim()]).toEqual([69, 'warren ctl: 400 bad_request: Validation failed\n\n-1 is not a valid maximum length']);
         const cleared = await run('clear_policy', prefix);
         expect([cleared.code, cleared.lines]).toEqual([0, [`Clearing policy "${prefix}" on vhost "/" ...`]]);
         expect((await run('-q', '--no-table-headers', 'list_policies')).lines).toEqual([]);
-        expect((await run('clear_policy', prefix)).code).toBe(1);
+        expect((await run('clear_policy', prefix)).code).toBe(69);
       } finally {
         await conn.close();
       }
@@ -300,12 +343,12 @@ for (const mode of MODES) {
         const ch2 = await conn.createChannel();
         expect((await ch2.get(`${prefix}-q`, { noAck: true })) as { content: Buffer }).toMatchObject({ content: Buffer.from('m-4') });
         const refused = await run('set_operator_policy', 'bad', '^x', '{"overflow":"drop-head"}');
-        expect([refused.code, refused.stderr.trim()]).toEqual([1, 'warren ctl: 400 bad_request: Validation failed\n\n[{<<"overflow">>,<<"drop-head">>}] are not recognised policy settings']);
+        expect([refused.code, refused.stderr.trim()]).toEqual([69, 'warren ctl: 400 bad_request: Validation failed\n\n[{<<"overflow">>,<<"drop-head">>}] are not recognised policy settings']);
         const cleared = await run('clear_operator_policy', prefix);
         expect([cleared.code, cleared.lines]).toEqual([0, [`Clearing operator policy "${prefix}" on vhost "/" ...`]]);
         expect((await run('-q', '--no-table-headers', 'list_operator_policies')).lines).toEqual([]);
         const missing = await run('clear_operator_policy', prefix);
-        expect([missing.code, missing.stderr.trim()]).toEqual([1, `warren ctl: operator policy '${prefix}' in vhost '/' not found`]);
+        expect([missing.code, missing.stderr.trim()]).toEqual([69, `warren ctl: operator policy '${prefix}' in vhost '/' not found`]);
       } finally {
         await conn.close();
       }
@@ -322,7 +365,7 @@ for (const mode of MODES) {
       expect([off.code, off.lines]).toEqual([0, [`Stopping tracing for vhost "${vhost}" ...`, `Trace disabled for vhost ${vhost}`]]);
       expect((await m.api('GET', `/api/vhosts/${vhost}`)).body.tracing).toBe(false);
       const missing = await run('trace_on', '-p', uniq('no-vhost'));
-      expect(missing.code).toBe(1);
+      expect(missing.code).toBe(69);
       expect((await m.api('DELETE', `/api/vhosts/${vhost}`)).status).toBe(204);
     }, 60_000);
 
@@ -350,8 +393,8 @@ for (const mode of MODES) {
       expect((await run('-q', 'list_user_limits', '--user', user)).lines).toEqual(['{"max-connections":3}']);
       expect((await run('clear_user_limits', user, 'all')).code).toBe(0);
       expect((await run('-q', 'list_user_limits', '--user', user)).lines).toEqual(['{}']);
-      expect((await run('set_user_limits', user, '{"max-bananas": 1}')).code).toBe(1);
-      expect((await run('set_user_limits', user, 'not json')).code).toBe(1);
+      expect((await run('set_user_limits', user, '{"max-bananas": 1}')).code).toBe(69);
+      expect((await run('set_user_limits', user, 'not json')).code).toBe(69);
 
       // set_vhost_limits replaces the vhost's limits
       const vhost = uniq('ctl limited vhost');
@@ -385,7 +428,7 @@ for (const mode of MODES) {
 
       expect((await run('authenticate_user', user, 'pw')).lines).toEqual([`Authenticating user "${user}" ...`, 'Success']);
       const bad = await run('authenticate_user', user, 'wrong');
-      expect([bad.code, bad.stderr.trim()]).toEqual([1, `warren ctl: failed to authenticate user "${user}": invalid credentials`]);
+      expect([bad.code, bad.stderr.trim()]).toEqual([65, `warren ctl: failed to authenticate user "${user}": invalid credentials`]);
       await conn.close().catch(() => {});
       await publisher.close().catch(() => {});
     }, 90_000); // about thirty CLI processes
@@ -401,13 +444,13 @@ for (const mode of MODES) {
       await expect(amqp.connect(`${m.broker.url}/${encodeURIComponent(vhost)}`)).rejects.toThrow();
       expect((await run('-p', vhost, 'list_parameters')).lines).toEqual([`Listing runtime parameters for vhost "${vhost}" ...`, 'component\tname\tvalue', 'vhost-limits\tlimits\t{"max-connections":0}']);
       const refused = await run('-p', vhost, 'set_parameter', 'federation-upstream', 'up', '{}');
-      expect([refused.code, refused.stderr]).toEqual([1, expect.stringContaining('component federation-upstream not found')]);
-      expect((await run('-p', vhost, 'set_parameter', 'vhost-limits', 'limits', 'not json')).code).toBe(1);
+      expect([refused.code, refused.stderr]).toEqual([69, expect.stringContaining('component federation-upstream not found')]);
+      expect((await run('-p', vhost, 'set_parameter', 'vhost-limits', 'limits', 'not json')).code).toBe(69);
       expect(await run('-p', vhost, 'clear_parameter', 'vhost-limits', 'limits')).toMatchObject({
         code: 0,
         stdout: `Clearing runtime parameter "limits" for component "vhost-limits" on vhost "${vhost}" ...\n`,
       });
-      expect((await run('-p', vhost, 'clear_parameter', 'vhost-limits', 'limits')).code).toBe(1);
+      expect((await run('-p', vhost, 'clear_parameter', 'vhost-limits', 'limits')).code).toBe(69);
       await (await amqp.connect(`${m.broker.url}/${encodeURIComponent(vhost)}`)).close();
 
       const name = uniq('g');
@@ -424,7 +467,7 @@ for (const mode of MODES) {
       expect(status.lines).toContain(`Node: ${(await m.api('GET', '/api/overview')).body.node}, interface: 127.0.0.1, port: ${new URL(m.broker.url).port}, protocol: amqp, purpose: AMQP 0-9-1`);
       expect(JSON.parse((await run('--formatter', 'json', 'cluster_status')).stdout)).toMatchObject({ cluster_name: 'ctl cluster', alarms: [], running_nodes: [expect.any(String)] });
       expect(await run('clear_global_parameter', name)).toMatchObject({ code: 0, stdout: `Clearing global runtime parameter "${name}" ...\n` });
-      expect(await run('clear_global_parameter', name)).toMatchObject({ code: 1, stderr: `warren ctl: global parameter '${name}' not found\n` });
+      expect(await run('clear_global_parameter', name)).toMatchObject({ code: 69, stderr: `warren ctl: global parameter '${name}' not found\n` });
       expect((await run('clear_global_parameter', 'cluster_name')).code).toBe(0);
       expect((await m.api('GET', '/api/cluster-name')).body.name).toMatch(/^rabbit@/);
     });
@@ -440,7 +483,7 @@ for (const mode of MODES) {
       expect((await m.api('GET', '/api/nodes')).body[0]).toMatchObject({ mem_limit: 0, mem_alarm: true });
       for (let i = 1; i <= 20; i++) ch.sendToQueue(queue, Buffer.from(`m${i}`));
       expect(await blocked).toBe('low on memory');
-      expect((await run('check_local_alarms')).code).toBe(1);
+      expect((await run('check_local_alarms')).code).toBe(69);
       const unblocked = nextEvent(publisher, 'unblocked');
       expect((await run('set_vm_memory_high_watermark', '0.4')).code).toBe(0);
       await unblocked;
@@ -454,7 +497,7 @@ for (const mode of MODES) {
       expect(await run('set_disk_free_limit', '1GB')).toMatchObject({ code: 0, stdout: `Setting disk free limit on ${node} to 1GB bytes ...\n` });
       expect((await m.api('GET', '/api/nodes')).body[0].disk_free_limit).toBe(1e9);
       expect(await run('set_disk_free_limit', 'mem_relative', '0.5')).toMatchObject({ code: 0, stdout: `Setting disk free limit on ${node} to 0.5 times the total RAM ...\n` });
-      expect((await run('set_disk_free_limit', 'lots')).code).toBe(1);
+      expect((await run('set_disk_free_limit', 'lots')).code).toBe(65);
       expect((await run('set_disk_free_limit', '50MB')).code).toBe(0);
       expect((await run('set_vm_memory_high_watermark', '0.4')).code).toBe(0);
     });
@@ -469,13 +512,13 @@ for (const mode of MODES) {
       expect((await run('listeners')).lines).toEqual([`Asking node ${node} to report its protocol listeners ...`, ...listeners]);
       expect((await run('check_protocol_listener', 'amqp')).lines).toEqual([`Asking node ${node} if there's an active listener for protocol amqp ...`, `A listener for protocol amqp is running on node ${node}.`]);
       expect(await run('check_protocol_listener', 'mqtt')).toMatchObject({
-        code: 1,
+        code: 69,
         stderr: `warren ctl: No listener for protocol mqtt is active on node ${node}. Found listeners for the following protocols: amqp, http\n`,
       });
       expect((await run('-q', 'check_port_listener', amqpPort)).lines).toEqual([`A listener for port ${amqpPort} is running on node ${node}.`]);
-      expect(await run('check_port_listener', '1')).toMatchObject({ code: 1, stderr: `warren ctl: No listener for port 1 is active on node ${node}. Found listeners that use the following ports: ${amqpPort}, ${m.broker.managementPort}\n` });
+      expect(await run('check_port_listener', '1')).toMatchObject({ code: 69, stderr: `warren ctl: No listener for port 1 is active on node ${node}. Found listeners that use the following ports: ${amqpPort}, ${m.broker.managementPort}\n` });
       expect((await run('check_certificate_expiration')).lines).toEqual([`Checking certificate expiration on node ${node} ...`, 'No certificates are expiring within 4 weeks.']);
-      expect((await run('check_certificate_expiration', '--within', '1', '--unit', 'fortnights')).code).toBe(1);
+      expect((await run('check_certificate_expiration', '--within', '1', '--unit', 'fortnights')).code).toBe(64);
       expect((await run('-q', 'is_running')).lines).toEqual([`RabbitMQ on node ${node} is fully booted and running`]);
       expect((await run('-q', 'server_version')).lines).toEqual([(await m.api('GET', '/api/overview')).body.rabbitmq_version]);
       // -q drops the banner, not the result, as rabbitmq-diagnostics
@@ -485,7 +528,7 @@ for (const mode of MODES) {
       for (const check of ['check_if_node_is_quorum_critical', 'check_if_node_is_mirror_sync_critical']) {
         expect((await run('-q', check)).lines).toEqual([`Node ${node} seems to be the only one in a single node cluster, the check does not apply`]);
       }
-      expect((await run('check_port_listener')).code).toBe(2);
+      expect((await run('check_port_listener')).code).toBe(64);
       // feature flags: RabbitMQ 3.10.8's, all enabled (warren behaves as each says)
       const flags = (await run('-q', 'list_feature_flags')).lines;
       expect(flags).toEqual(expect.arrayContaining(['name\tstate', 'quorum_queue\tenabled', 'user_limits\tenabled', 'stream_queue\tenabled']));
@@ -493,7 +536,7 @@ for (const mode of MODES) {
       expect(await run('enable_feature_flag', 'all')).toMatchObject({ code: 0, stdout: 'Enabling all feature flags ...\n' });
       expect((await run('enable_feature_flag', 'user_limits')).code).toBe(0);
       expect((await run('enable_feature_flag', 'stream_queue')).code).toBe(0);
-      expect(await run('enable_feature_flag', 'no_such_flag')).toMatchObject({ code: 1, stderr: 'warren ctl: 400 bad_request: unsupported\n' });
+      expect(await run('enable_feature_flag', 'no_such_flag')).toMatchObject({ code: 64, stderr: 'warren ctl: 400 bad_request: unsupported\n' });
       const monitor = uniq('flags-mon');
       await m.api('PUT', `/api/users/${monitor}`, { password: 'p', tags: 'monitoring' });
       expect((await m.api('GET', '/api/feature-flags', undefined, { auth: `Basic ${Buffer.from(`${monitor}:p`).toString('base64')}` })).status).toBe(401);
@@ -529,7 +572,7 @@ for (const mode of MODES) {
       const user = uniq('watcher');
       await m.api('PUT', `/api/users/${user}`, { password: 'p', tags: 'monitoring' });
       const listed = await ctl(['--url', `http://${user}:p@127.0.0.1:${m.broker.managementPort}`, 'list_users']);
-      expect([listed.code, listed.stderr.trim()]).toEqual([1, `warren ctl: http://127.0.0.1:${m.broker.managementPort}: refused: Not administrator user`]);
+      expect([listed.code, listed.stderr.trim()]).toEqual([69, `warren ctl: http://127.0.0.1:${m.broker.managementPort}: refused: Not administrator user`]);
       const vhosts = await ctl(['--url', `http://${user}:p@127.0.0.1:${m.broker.managementPort}`, '-q', 'list_vhosts']);
       expect(vhosts.lines).toContain('/');
     });
@@ -569,7 +612,7 @@ describe('warren --management-port', () => {
       expect((await once(child, 'exit'))[0]).toBe(0);
     }
     const after = await ctl(['--url', `http://guest:guest@127.0.0.1:${port}`, 'status']);
-    expect(after.code).toBe(1);
+    expect(after.code).toBe(69);
   });
 
   it('shutdown and stop close the clients with 320 and end the process (exit 0); a data dir keeps the persistent messages for the next start', async () => {
@@ -594,7 +637,7 @@ describe('warren --management-port', () => {
     ]);
     expect((await exited)[0]).toBe(0);
     expect((await closed).message).toMatch(/320/);
-    expect((await ctl(['--url', url, 'shutdown'])).code).toBe(1);
+    expect((await ctl(['--url', url, 'shutdown'])).code).toBe(69);
 
     child = start();
     expect((await ctl(['--url', url, 'await_startup'])).code).toBe(0);
@@ -621,7 +664,7 @@ describe('warren --management-port', () => {
     }
     const started = Date.now();
     const nobody = await ctl(['--url', `http://guest:guest@127.0.0.1:${port}`, 'await_startup', '-t', '1']);
-    expect([nobody.code, nobody.stderr]).toEqual([1, expect.stringContaining('cannot reach the management API')]);
+    expect([nobody.code, nobody.stderr]).toEqual([69, expect.stringContaining('cannot reach the management API')]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   });
 
@@ -640,26 +683,26 @@ describe('warren --management-port', () => {
       expect((await ctl(['--url', url, 'check_virtual_hosts'])).code).toBe(0);
       for (const check of ['check_local_alarms', 'check_alarms']) {
         const alarmed = await ctl(['--url', url, check]);
-        expect([check, alarmed.code, alarmed.stderr.trim()]).toEqual([check, 1, `warren ctl: Node ${node} reported alarms: memory`]);
+        expect([check, alarmed.code, alarmed.stderr.trim()]).toEqual([check, 69, `warren ctl: Node ${node} reported alarms: memory`]);
       }
       expect((await ctl(['--url', url, 'cluster_status'])).lines).toEqual(expect.arrayContaining(['Alarms', `Memory alarm on node ${node}`]));
       expect((await ctl(['--url', url, '-q', 'alarms'])).lines).toEqual([`Memory alarm on node ${node}`]);
       const unhealthy = await ctl(['--url', url, 'node_health_check']);
-      expect([unhealthy.code, unhealthy.stderr.trim()]).toEqual([1, 'warren ctl: health check failed. Message: resource alarm(s) in effect: memory']);
+      expect([unhealthy.code, unhealthy.stderr.trim()]).toEqual([69, 'warren ctl: health check failed. Message: resource alarm(s) in effect: memory']);
       expect((await ctl(['--url', url, 'stop_app'])).code).toBe(0);
       const down = (await ctl(['--url', url, 'cluster_status'])).lines;
       expect(down.slice(down.indexOf('Running Nodes'), down.indexOf('Running Nodes') + 2)).toEqual(['Running Nodes', '(none)']);
       expect((await ctl(['--url', url, '-q', 'is_running'])).lines).toEqual([`RabbitMQ on node ${node} is not running or has not fully booted yet (check with is_booting)`]);
-      expect((await ctl(['--url', url, 'listeners'])).code).toBe(1);
+      expect((await ctl(['--url', url, 'listeners'])).code).toBe(69);
       const stopped = await ctl(['--url', url, 'check_running']);
-      expect([stopped.code, stopped.stderr.trim()]).toEqual([1, `warren ctl: RabbitMQ on node ${node} is not running or has not fully booted yet`]);
+      expect([stopped.code, stopped.stderr.trim()]).toEqual([69, `warren ctl: RabbitMQ on node ${node} is not running or has not fully booted yet`]);
       expect((await ctl(['--url', url, 'start_app'])).code).toBe(0);
       expect((await ctl(['--url', url, 'check_running'])).code).toBe(0);
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
     }
-    expect((await ctl(['--url', url, 'ping'])).code).toBe(1);
+    expect((await ctl(['--url', url, 'ping'])).code).toBe(69);
   }, 60_000);
 
   it('a management port in use, asked for, is one line and exit code 1', async () => {

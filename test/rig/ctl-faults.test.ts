@@ -1,7 +1,7 @@
 /**
  * `warren ctl fault ...` (the CLI built in dist) against a broker with the
  * management API: each fault seen by a real amqplib client, scoped by its
- * filter, undone by its counterpart; usage errors exit 2, refusals 1.
+ * filter, undone by its counterpart; usage errors exit 64, refusals 69 (rabbitmqctl's codes).
  */
 import amqp, { type ChannelModel } from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -93,11 +93,11 @@ describe.each(MODES)('warren ctl fault ($name)', ({ workers }) => {
     expect((await (await channel(after)).checkQueue('ctl-consumed')).messageCount).toBe(1);
     expect(await queueExists(after, 'ctl-transient')).toBe(false);
 
-    expect(await run('delay-deliveries', '--name', 'x')).toMatchObject({ code: 2, stderr: expect.stringContaining('fault delay-deliveries needs --ms') });
-    expect(await run('restart', '--down-ms', 'soon')).toMatchObject({ code: 2, stderr: expect.stringContaining("--down-ms must be a whole number, got 'soon'") });
-    expect(await run('stall', '--queue', 'q')).toMatchObject({ code: 2, stderr: expect.stringContaining('fault stall does not take --queue') });
-    expect(await run('explode')).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown fault 'explode'") });
-    expect(await run('cancel-consumers', '--queue', 'missing')).toMatchObject({ code: 1, stderr: "warren ctl: queue 'missing' in vhost '/' not found\n" });
-    expect(await run('close-connections', '--code', '42')).toMatchObject({ code: 1, stderr: expect.stringContaining('400') });
+    expect(await run('delay-deliveries', '--name', 'x')).toMatchObject({ code: 64, stderr: expect.stringContaining('fault delay-deliveries needs --ms') });
+    expect(await run('restart', '--down-ms', 'soon')).toMatchObject({ code: 64, stderr: expect.stringContaining("--down-ms must be a whole number, got 'soon'") });
+    expect(await run('stall', '--queue', 'q')).toMatchObject({ code: 64, stderr: expect.stringContaining('fault stall does not take --queue') });
+    expect(await run('explode')).toMatchObject({ code: 64, stderr: expect.stringContaining("unknown fault 'explode'") });
+    expect(await run('cancel-consumers', '--queue', 'missing')).toMatchObject({ code: 69, stderr: "warren ctl: queue 'missing' in vhost '/' not found\n" });
+    expect(await run('close-connections', '--code', '42')).toMatchObject({ code: 69, stderr: expect.stringContaining('400') });
   });
 });

@@ -30,7 +30,7 @@ describe.each(MODES)('warren ctl reset ($name)', ({ workers }) => {
     const again = await connect(m.broker.url);
     await expect((await channel(again)).checkQueue('home-q')).rejects.toThrow(/404/);
     await again.close();
-    expect(await run('-p', 'missing', 'reset')).toMatchObject({ code: 1 });
+    expect(await run('-p', 'missing', 'reset')).toMatchObject({ code: 69 });
   });
 });
 
