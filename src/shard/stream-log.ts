@@ -195,9 +195,11 @@ export class StreamLog {
     run.endOffset = offset + 1;
     run.lastTime = time;
     run.bytes += blockBytes;
-    if (write !== undefined) run.command = write(record);
     this.hold(record, 1);
-    if (this.add(offset, time, blockBytes, bodySize(message.block))) this.roll(time);
+    const full = this.add(offset, time, blockBytes, bodySize(message.block));
+    // (counted first: a write that throws leaves the log whole)
+    if (write !== undefined) run.command = write(record);
+    if (full) this.roll(time);
     return record;
   }
 
