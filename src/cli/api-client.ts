@@ -150,8 +150,8 @@ export class ApiClient {
     }
   }
 
-  /** `missing` names what a 404 means ("queue 'q' in vhost '/'"), `missingCode` the exit code rabbitmqctl gives for it. */
-  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, missing = 'the object', missingCode = EX_UNAVAILABLE): Promise<unknown> {
+  /** `missing` says what a 404 means ("queue 'q' in vhost '/' not found", or rabbitmqctl's words), `missingCode` the exit code rabbitmqctl gives for it. */
+  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, missing = 'not found', missingCode = EX_UNAVAILABLE): Promise<unknown> {
     return (await this.send(method, path, body, headers, missing, missingCode)).json;
   }
 
@@ -160,7 +160,7 @@ export class ApiClient {
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
-    missing = 'the object',
+    missing = 'not found',
     missingCode = EX_UNAVAILABLE,
   ): Promise<{ status: number; json: unknown }> {
     let res: Response;
@@ -184,7 +184,7 @@ export class ApiClient {
     // 401 is also a tag refusal ("Not administrator user"): say which.
     if (res.status === 401 && json?.reason !== undefined && json.reason !== 'Login failed') throw new TagRefused(EX_UNAVAILABLE, `${this.base}: refused: ${json.reason}`);
     if (res.status === 401) throw new LoginRefused(EX_UNAVAILABLE, `${this.base}: login refused (check the user and password in --url)`);
-    if (res.status === 404) throw new NotFound(missingCode, `${missing} not found`);
+    if (res.status === 404) throw new NotFound(missingCode, missing);
     if (res.status === 503 && json?.status === 'failed') throw new CheckFailed(json);
     throw new Refused(EX_UNAVAILABLE, `${res.status} ${json?.error ?? res.statusText}: ${json?.reason ?? text}`);
   }

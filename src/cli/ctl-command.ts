@@ -324,7 +324,7 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
     // rabbitmqctl says its timeout first for this one list alone (-t, 60 s by default)
     if (command === 'list_queues') info(`Timeout: ${Number(o.timeout ?? 60).toFixed(1)} seconds ...`);
     info(listing.heading?.(o.vhost) ?? `Listing ${listing.what}${listing.perVhost ? ` for vhost ${o.vhost}` : ''} ...`);
-    const rows = (await api.request('GET', listing.path(o.vhost), undefined, {}, `vhost '${o.vhost}'`, EX_DATAERR).catch((err) => {
+    const rows = (await api.request('GET', listing.path(o.vhost), undefined, {}, `Virtual host '${o.vhost}' does not exist`, EX_DATAERR).catch((err) => {
       // rabbitmqctl lists no queues, exchanges, bindings or consumers of a vhost that is not there; its other lists refuse it
       if (err instanceof NotFound && listing.perVhost && !listing.blankWhenEmpty) return [];
       throw err;
@@ -341,7 +341,7 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
     if (args.length !== 1) throw usage(`${command} takes one queue name`);
     return `/api/queues/${encodeURIComponent(o.vhost)}/${encodeURIComponent(args[0])}`;
   };
-  const queue = `queue '${args[0]}' in vhost '${o.vhost}'`;
+  const queue = `queue '${args[0]}' in vhost '${o.vhost}' not found`;
   switch (command) {
     case 'purge_queue': {
       const path = queuePath();
@@ -400,7 +400,7 @@ async function run(api: ApiClient, command: string, args: string[], o: Options):
       if (!node.running) info(`Resetting node ${node.name} ...`);
       else info(`Resetting ${o.vhostGiven ? `vhost '${o.vhost}'` : 'every vhost'} ...`);
       const body = { ...(o.vhostGiven ? { vhost: o.vhost } : {}), keep_connections: o.keepConnections };
-      await api.request('POST', '/api/warren/reset', body, {}, `vhost '${o.vhost}'`);
+      await api.request('POST', '/api/warren/reset', body, {}, `vhost '${o.vhost}' not found`);
       return;
     }
     case 'fault':
@@ -446,7 +446,12 @@ async function closeAll(api: ApiClient, args: string[], o: Options, info: (line:
     info(`Closing ${limit === Infinity ? 'all' : limit} connections in vhost ${o.vhost}, reason: ${reason}...`);
   }
   const path = o.global ? '/api/connections' : `/api/vhosts/${encodeURIComponent(o.vhost)}/connections`;
-  const conns = ((await api.request('GET', path, undefined, {}, `vhost '${o.vhost}'`)) as { name: string }[]).slice(0, limit);
+  // a vhost that is not there has no connections: rabbitmqctl closes none
+  const all = (await api.request('GET', path).catch((err) => {
+    if (err instanceof NotFound) return [];
+    throw err;
+  })) as { name: string }[];
+  const conns = all.slice(0, limit);
   let closed = 0;
   for (const [i, { name }] of conns.entries()) {
     if (i > 0 && delay > 0) await sleep(delay);

@@ -112,7 +112,7 @@ export function faultRequest(kind: string | undefined, args: string[], flags: Fa
     path: `/api/warren/faults/${spec.route}`,
     body,
     line: spec.line(flags),
-    missing: `queue '${flags.queue}' in vhost '${flags.vhost ?? '/'}'`,
+    missing: `queue '${flags.queue}' in vhost '${flags.vhost ?? '/'}' not found`,
     done(reply) {
       if (spec.count === undefined) return undefined;
       const n = (reply as Record<string, unknown> | undefined)?.[spec.count];

@@ -104,7 +104,7 @@ async function enableFeatureFlag(api: ApiClient, name: string, info: (line: stri
   info(name === 'all' ? 'Enabling all feature flags ...' : `Enabling feature flag "${name}" ...`);
   const flags = (await api.request('GET', '/api/feature-flags')) as { name: string; state: string }[];
   const names = name === 'all' ? flags.filter((f) => f.state !== 'unavailable').map((f) => f.name) : [name];
-  for (const flag of names) await api.request('PUT', `/api/feature-flags/${encodeURIComponent(flag)}/enable`, {}, {}, `feature flag '${flag}'`, EX_USAGE).catch(refusedWith(EX_USAGE));
+  for (const flag of names) await api.request('PUT', `/api/feature-flags/${encodeURIComponent(flag)}/enable`, {}, {}, `feature flag '${flag}' not found`, EX_USAGE).catch(refusedWith(EX_USAGE));
 }
 
 /** A --timeout in seconds, and the time it ends. */

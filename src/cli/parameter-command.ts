@@ -33,21 +33,21 @@ export async function parameterCommand(api: ApiClient, command: string, args: st
       const [component, name, text] = args;
       const value = jsonArgument(text, 'the value');
       info(`Setting runtime parameter "${name}" for component "${component}" to "${text}" in vhost "${o.vhost}" ...`);
-      await api.request('PUT', parameter(name), { value }, {}, `vhost '${o.vhost}'`);
+      await api.request('PUT', parameter(name), { value }, {}, `Virtual host '${o.vhost}' does not exist`);
       return true;
     }
     case 'clear_parameter': {
       arity(2, 'a component and a name');
       const [component, name] = args;
       info(`Clearing runtime parameter "${name}" for component "${component}" on vhost "${o.vhost}" ...`);
-      await api.request('DELETE', parameter(name), undefined, {}, `parameter '${name}' of component '${component}' in vhost '${o.vhost}'`);
+      await api.request('DELETE', parameter(name), undefined, {}, 'Parameter does not exist');
       return true;
     }
     case 'list_parameters': {
       arity(0, 'no arguments (the vhost is -p VHOST)');
       info(`Listing runtime parameters for vhost "${o.vhost}" ...`);
       // as rabbitmqctl: a vhost that is not there is refused (65)
-      await api.request('GET', `/api/vhosts/${encodeURIComponent(o.vhost)}`, undefined, {}, `vhost '${o.vhost}'`, EX_DATAERR);
+      await api.request('GET', `/api/vhosts/${encodeURIComponent(o.vhost)}`, undefined, {}, `Virtual host '${o.vhost}' does not exist`, EX_DATAERR);
       // every component's: /api/parameters lists them all, with their vhosts
       const rows = ((await api.request('GET', '/api/parameters')) as Row[]).filter((p) => p.vhost === o.vhost);
       printTable(rows, ['component', 'name', 'value'], { component: field('component'), name: field('name'), value: jsonValue }, o, true);
@@ -64,7 +64,7 @@ export async function parameterCommand(api: ApiClient, command: string, args: st
     case 'clear_global_parameter': {
       arity(1, 'a name');
       info(`Clearing global runtime parameter "${args[0]}" ...`);
-      await api.request('DELETE', global(args[0]), undefined, {}, `global parameter '${args[0]}'`);
+      await api.request('DELETE', global(args[0]), undefined, {}, 'Parameter does not exist');
       return true;
     }
     case 'list_global_parameters': {

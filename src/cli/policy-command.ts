@@ -34,11 +34,11 @@ export async function policyCommand(api: ApiClient, command: string, args: strin
     const priority = o.priority === undefined ? 0 : Number(o.priority);
     if (!Number.isInteger(priority)) throw usage(`--priority must be an integer, got '${o.priority}'`);
     info(`Setting ${kind.setting} "${name}" for pattern "${pattern}" to "${text}" with priority "${priority}" for vhost "${o.vhost}" ...`);
-    await api.request('PUT', path(name), { pattern, definition, priority, 'apply-to': o.applyTo ?? 'all' }, {}, `vhost '${o.vhost}'`);
+    await api.request('PUT', path(name), { pattern, definition, priority, 'apply-to': o.applyTo ?? 'all' }, {}, `Virtual host '${o.vhost}' does not exist`);
   } else {
     if (args.length !== 1) throw usage(`${command} takes a policy name`);
     info(`Clearing ${kind.clearing} "${args[0]}" on vhost "${o.vhost}" ...`);
-    await api.request('DELETE', path(args[0]), undefined, {}, `${kind.clearing} '${args[0]}' in vhost '${o.vhost}'`);
+    await api.request('DELETE', path(args[0]), undefined, {}, 'Parameter does not exist');
   }
   return true;
 }

@@ -207,6 +207,8 @@ for (const mode of MODES) {
         [['set_user_tags', nobody, 'administrator'], 67],
         [['clear_permissions', nobody], 67],
         [['clear_topic_permissions', nobody], 67],
+        [['set_permissions', nobody, 'a', 'a', 'a'], 67],
+        [['set_topic_permissions', nobody, 'amq.topic', 'a', 'a'], 67],
         [['add_user', 'guest', 'x'], 70],
         [['delete_vhost', nowhere], 65],
         [['-p', nowhere, 'list_parameters'], 65],
@@ -236,6 +238,19 @@ for (const mode of MODES) {
         const { code: got, stderr } = await run(...args);
         expect([args.join(' '), got, stderr.trim().split('\n').length]).toEqual([args.join(' '), code, 1]);
       }
+      // rabbitmqctl's words where they are words
+      expect((await run('delete_user', nobody)).stderr).toBe(`warren ctl: User "${nobody}" does not exist\n`);
+      expect((await run('delete_vhost', nowhere)).stderr).toBe(`warren ctl: Virtual host '${nowhere}' does not exist\n`);
+      expect((await run('set_permissions', nobody, 'a', 'a', 'a')).stderr).toBe(`warren ctl: User ${nobody} does not exist\n`);
+      expect((await run('-p', nowhere, 'clear_permissions', 'guest')).stderr).toBe(`warren ctl: Virtual host ${nowhere} does not exist\n`);
+      expect((await run('clear_policy', nobody)).stderr).toBe('warren ctl: Parameter does not exist\n');
+      // and where rabbitmqctl refuses nothing: no permissions to clear, no connections to close in a vhost not there
+      const bare = uniq('bare-user');
+      expect((await run('add_user', bare, 'pw')).code).toBe(0);
+      expect((await run('clear_permissions', bare)).code).toBe(0);
+      expect((await run('clear_topic_permissions', bare)).code).toBe(0);
+      expect((await run('delete_user', bare)).code).toBe(0);
+      expect(await run('-p', nowhere, 'close_all_connections', 'r')).toMatchObject({ code: 0, stdout: `Closing all connections in vhost ${nowhere}, reason: r...\nClosed 0 connections\n` });
     });
 
     it('add_user, set_user_tags, change_password, add_vhost, set_permissions, list_* and the deletes, as rabbitmqctl; each seen through amqplib', async () => {
@@ -247,7 +262,7 @@ for (const mode of MODES) {
       const added = await run('add_user', user, 'pw1');
       expect([added.code, added.lines[0]], added.stderr).toEqual([0, `Adding user "${user}" ...`]);
       const again = await run('add_user', user, 'pw1');
-      expect([again.code, again.stderr.trim()]).toEqual([70, `warren ctl: user_already_exists: ${user}`]);
+      expect([again.code, again.stderr.trim()]).toEqual([70, `warren ctl: User "${user}" already exists`]);
       expect((await run('set_user_tags', user, 'monitoring', 'management')).lines).toEqual([`Setting tags for user "${user}" to [monitoring, management] ...`]);
       const users = await run('list_users');
       expect(users.lines.slice(0, 2)).toEqual(['Listing users ...', 'user\ttags']);
@@ -298,7 +313,7 @@ for (const mode of MODES) {
       expect((await run('delete_user', user)).lines).toEqual([`Deleting user "${user}" ...`]);
       expect((await run('-q', 'list_users')).lines).not.toContain(`${user}\t[monitoring, management]`);
       const missing = await run('delete_user', user);
-      expect([missing.code, missing.stderr.trim()]).toEqual([67, `warren ctl: user '${user}' not found`]);
+      expect([missing.code, missing.stderr.trim()]).toEqual([67, `warren ctl: User "${user}" does not exist`]);
       const badArgs = await run('set_permissions', user, '.*');
       expect(badArgs.code).toBe(64);
     }, 90_000); // about twenty CLI processes, each a node start: slow on a loaded 2-core machine
@@ -348,7 +363,7 @@ for (const mode of MODES) {
         expect([cleared.code, cleared.lines]).toEqual([0, [`Clearing operator policy "${prefix}" on vhost "/" ...`]]);
         expect((await run('-q', '--no-table-headers', 'list_operator_policies')).lines).toEqual([]);
         const missing = await run('clear_operator_policy', prefix);
-        expect([missing.code, missing.stderr.trim()]).toEqual([69, `warren ctl: operator policy '${prefix}' in vhost '/' not found`]);
+        expect([missing.code, missing.stderr.trim()]).toEqual([69, 'warren ctl: Parameter does not exist']);
       } finally {
         await conn.close();
       }
@@ -428,7 +443,7 @@ for (const mode of MODES) {
 
       expect((await run('authenticate_user', user, 'pw')).lines).toEqual([`Authenticating user "${user}" ...`, 'Success']);
       const bad = await run('authenticate_user', user, 'wrong');
-      expect([bad.code, bad.stderr.trim()]).toEqual([65, `warren ctl: failed to authenticate user "${user}": invalid credentials`]);
+      expect([bad.code, bad.stderr.trim()]).toEqual([65, `warren ctl: failed to authenticate user "${user}": user '${user}' - invalid credentials`]);
       await conn.close().catch(() => {});
       await publisher.close().catch(() => {});
     }, 90_000); // about thirty CLI processes
@@ -467,7 +482,7 @@ for (const mode of MODES) {
       expect(status.lines).toContain(`Node: ${(await m.api('GET', '/api/overview')).body.node}, interface: 127.0.0.1, port: ${new URL(m.broker.url).port}, protocol: amqp, purpose: AMQP 0-9-1`);
       expect(JSON.parse((await run('--formatter', 'json', 'cluster_status')).stdout)).toMatchObject({ cluster_name: 'ctl cluster', alarms: [], running_nodes: [expect.any(String)] });
       expect(await run('clear_global_parameter', name)).toMatchObject({ code: 0, stdout: `Clearing global runtime parameter "${name}" ...\n` });
-      expect(await run('clear_global_parameter', name)).toMatchObject({ code: 69, stderr: `warren ctl: global parameter '${name}' not found\n` });
+      expect(await run('clear_global_parameter', name)).toMatchObject({ code: 69, stderr: 'warren ctl: Parameter does not exist\n' });
       expect((await run('clear_global_parameter', 'cluster_name')).code).toBe(0);
       expect((await m.api('GET', '/api/cluster-name')).body.name).toMatch(/^rabbit@/);
     });
