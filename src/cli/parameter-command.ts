@@ -46,10 +46,10 @@ export async function parameterCommand(api: ApiClient, command: string, args: st
     case 'list_parameters': {
       arity(0, 'no arguments (the vhost is -p VHOST)');
       info(`Listing runtime parameters for vhost "${o.vhost}" ...`);
-      // as rabbitmqctl: a vhost that is not there is refused (65)
-      await api.request('GET', `/api/vhosts/${encodeURIComponent(o.vhost)}`, undefined, {}, `Virtual host '${o.vhost}' does not exist`, EX_DATAERR);
       // every component's: /api/parameters lists them all, with their vhosts
       const rows = ((await api.request('GET', '/api/parameters')) as Row[]).filter((p) => p.vhost === o.vhost);
+      // as rabbitmqctl: a vhost that is not there is refused (65); only a list without rows asks
+      if (rows.length === 0) await api.request('GET', `/api/vhosts/${encodeURIComponent(o.vhost)}`, undefined, {}, `Virtual host '${o.vhost}' does not exist`, EX_DATAERR);
       printTable(rows, ['component', 'name', 'value'], { component: field('component'), name: field('name'), value: jsonValue }, o, true);
       return true;
     }

@@ -328,26 +328,20 @@ export class ShardQueue {
   makeStream(retention: Retention, dropped: (from: number, to: number) => void): void {
     this.stream = new StreamLog(retention, {
       held: (message, sign) => this.holdRecord(message, sign),
-      dropped: (from, to, count, bodyBytes) => {
-        this.countStreamReady(-count, -bodyBytes);
-        dropped(from, to);
-      },
+      counted: (count, bodyBytes) => this.countStreamReady(count, bodyBytes),
+      dropped,
     });
   }
 
   /** Appends a message to its stream at `time` (see StreamLog.append). */
   append(message: StoredMessage, time: number, write?: (record: StreamRecord) => number): StreamRecord {
     this.published++;
-    const record = this.stream!.append(message, time, write);
-    this.countStreamReady(1, bodySize(message.block));
-    return record;
+    return this.stream!.append(message, time, write);
   }
 
   /** A stream's record found on disk at declare, in store segment `seq`: it stays there. */
   restoreRecord(seq: number, offset: number, time: number, block: Buffer): void {
-    const body = bodySize(block);
-    this.stream!.restoreOnDisk(seq, offset, time, block.length, body);
-    this.countStreamReady(1, body);
+    this.stream!.restoreOnDisk(seq, offset, time, block.length, bodySize(block));
   }
 
   /**

@@ -76,8 +76,10 @@ export interface StreamDisk {
 export interface StreamHost {
   /** a record's message came into memory (1) or left it (-1) */
   held(message: StoredMessage, sign: 1 | -1): void;
-  /** retention dropped the records of offsets [from, to): `count` of them, with `bodyBytes` of bodies */
-  dropped(from: number, to: number, count: number, bodyBytes: number): void;
+  /** records came into the log (`count` > 0: appended or restored) or retention took them out (< 0), with `bodyBytes` of bodies */
+  counted(count: number, bodyBytes: number): void;
+  /** retention dropped the records of offsets [from, to) */
+  dropped(from: number, to: number): void;
 }
 
 /** A consumer's place in the log, and what it read ahead from a segment file. */
@@ -195,8 +197,9 @@ export class StreamLog {
     run.endOffset = offset + 1;
     run.lastTime = time;
     run.bytes += blockBytes;
-    this.hold(record, 1);
-    const full = this.add(offset, time, blockBytes, bodySize(message.block));
+    const body = bodySize(message.block);
+    this.hold(record, 1, body);
+    const full = this.add(offset, time, blockBytes, body);
     // (counted first: a write that throws leaves the log whole)
     if (write !== undefined) run.command = write(record);
     if (full) this.roll(time);
@@ -331,15 +334,15 @@ export class StreamLog {
     this.count++;
     this.bytes += blockBytes;
     this.bodyBytes += bodyBytes;
+    this.host.counted(1, bodyBytes);
     return segment.bytes >= this.retention.segmentBytes;
   }
 
   /** A record's message comes into memory (1) or leaves it (-1). */
-  private hold(record: StreamRecord, sign: 1 | -1): void {
-    const block = record.message.block;
+  private hold(record: StreamRecord, sign: 1 | -1, body = bodySize(record.message.block)): void {
     this.heldCount += sign;
-    this.heldBytes += sign * block.length;
-    this.heldBodyBytes += sign * bodySize(block);
+    this.heldBytes += sign * record.message.block.length;
+    this.heldBodyBytes += sign * body;
     this.host.held(record.message, sign);
   }
 
@@ -362,7 +365,8 @@ export class StreamLog {
       this.bytes -= oldest.bytes;
       this.bodyBytes -= oldest.bodyBytes;
       this.dropBelow(end);
-      this.host.dropped(oldest.firstOffset, end, oldest.count, oldest.bodyBytes);
+      this.host.counted(-oldest.count, -oldest.bodyBytes);
+      this.host.dropped(oldest.firstOffset, end);
     }
   }
 

@@ -25,6 +25,7 @@ function recordingHost() {
       counts.heldBytes += sign * m.block.length;
       counts.heldCount += sign;
     },
+    counted: () => {},
     dropped: (from, to) => void ranges.push([from, to]),
   };
   return { host: h, ranges, counts };
@@ -110,8 +111,8 @@ describe('StreamLog', () => {
           const store = new QueueStore(dir, [], segmentSize);
           const { host: h, ranges, counts } = recordingHost();
           // retention segments of a few store segments' worth
-          const log = new StreamLog({ segmentBytes: 3 * segmentSize, maxBytes }, { ...h, dropped: (from, to, n, b) => {
-            h.dropped(from, to, n, b);
+          const log = new StreamLog({ segmentBytes: 3 * segmentSize, maxBytes }, { ...h, dropped: (from, to) => {
+            h.dropped(from, to);
             store.ackRange(from + 1, to + 1);
           } });
           log.storeAt({ dir, label: 'test', nextSeq: 1, segmentSize, windowBytes });
