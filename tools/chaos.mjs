@@ -10,16 +10,12 @@
 // the first are printed, the broker's output is in /tmp/chaos_broker_WORKERS_SEED.log.
 // Not a test: its timing differs from run to run (the seed fixes the choices, not the interleaving).
 import amqp from 'amqplib';
-import { execSync, spawn } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { execSync } from 'node:child_process';
+import { cpSync, writeFileSync } from 'node:fs';
+import { ChaosBroker, exitOnClientErrors, seeded, sleep } from './chaos-broker.mjs';
 
 const [seconds = '60', workers = '0', seed0 = '1'] = process.argv.slice(2);
-let seed = Number(seed0) >>> 0;
-const rnd = () => { seed = (seed * 1664525 + 1013904223) >>> 0; return seed / 2 ** 32; };
-const pick = (a) => a[Math.floor(rnd() * a.length)];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { rnd, pick } = seeded(seed0);
 // An amqplib close, cancel or recover on a connection a broker kill took may never settle:
 // the actors go on after 5 s (the broker has no socket left for it to wait on).
 // They are counted (stats.stuck): without kills, any is worth a look.
@@ -29,37 +25,12 @@ const bounded = (promise) => {
   const done = promise.catch(() => undefined).finally(() => { settled = true; });
   return Promise.race([done, sleep(5000).then(() => { if (!settled) stuck++; })]);
 };
-// amqplib throws IllegalOperationError from an ack or publish on a channel a kill just closed:
-// the client's view of a dead connection, not a finding.
-const clientSide = (err) => {
-  if (err?.name === 'IllegalOperationError') return;
-  console.error(err);
-  process.exit(2);
-};
-process.on('uncaughtException', clientSide);
-process.on('unhandledRejection', clientSide);
+exitOnClientErrors();
 
-const port = 20000 + Math.floor(Math.random() * 20000);
-const dir = mkdtempSync(path.join(os.tmpdir(), 'chaos-'));
 const KILLS = Number(process.env.CHAOS_KILLS ?? 0);
-const url = `amqp://guest:guest@127.0.0.1:${port}`;
-let brokerOut = '';
-const brokerLog = `/tmp/chaos_broker_${workers}_${seed0}.log`;
-let broker;
-let brokerDied = false;
-let killing = false;
-async function startBroker() {
-  broker = spawn(process.execPath, [new URL('../dist/src/cli/main.js', import.meta.url).pathname, '--port', String(port), '--management-port', '0', '--data-dir', dir, '--workers', workers], { stdio: ['ignore', 'pipe', 'pipe'] });
-  broker.stdout.on('data', (d) => { brokerOut += d; appendFileSync(brokerLog, d); });
-  broker.stderr.on('data', (d) => { brokerOut += d; appendFileSync(brokerLog, d); });
-  broker.on('exit', (code, sig) => { if (killing) return; brokerDied = true; if (code !== 0) console.log('BROKER EXIT', code, sig); });
-  for (;;) {
-    try { await (await amqp.connect(url)).close(); return; } catch { await sleep(20); }
-  }
-}
-await startBroker();
-// A run stopped from outside (timeout, Ctrl-C) takes its broker with it.
-for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => { broker.kill('SIGKILL'); process.exit(3); });
+const broker = new ChaosBroker(workers, `/tmp/chaos_broker_${workers}_${seed0}.log`, 'chaos-');
+const { port, dir, url } = broker;
+await broker.start();
 
 // With CHAOS_KILLS the broker is killed (SIGKILL) and restarted that many times: every queue is
 // durable, and only persistent messages confirmed before a kill must survive it.
@@ -91,12 +62,6 @@ const t00 = Date.now();
 function event(id, what) { let h = history.get(id); if (!h) history.set(id, h = []); h.push(`${Date.now() - t00}ms ${what}`); }
 // A body is `ID:` and padding.
 const idOf = (msg) => Number(msg.content.toString('latin1', 0, msg.content.indexOf(58)));
-// A client connection whose 'error' events (a kill, a 406) are the actor's business, not a crash.
-async function connect() {
-  const conn = await amqp.connect(url);
-  conn.on('error', () => {});
-  return conn;
-}
 function noteDelivery(msg, how) {
   const id = idOf(msg);
   event(id, `${how} tag=${msg.fields.deliveryTag} redelivered=${msg.fields.redelivered}`);
@@ -125,7 +90,7 @@ async function publisher() {
   while (Date.now() < deadline) {
     let conn;
     try {
-      conn = await connect();
+      conn = await broker.connect();
       const ch = await conn.createConfirmChannel();
       ch.on('error', () => {});
       const n = Math.floor(rnd() * 2000) + 1;
@@ -144,7 +109,7 @@ async function publisher() {
           else {
             confirmed.add(id);
             // a confirm read only after the kill was noted: a transient message is as gone as the others
-            if (killing && !survives.has(id)) mayBeLost.add(id);
+            if (broker.killing && !survives.has(id)) mayBeLost.add(id);
             event(id, `confirmed (${persistent ? 'persistent' : 'transient'} into ${q})`);
           }
           resolve();
@@ -165,7 +130,7 @@ async function consumer() {
     let conn;
     const session = { n: ++sessionCount };
     try {
-      conn = await connect();
+      conn = await broker.connect();
       const ch = await conn.createChannel();
       ch.on('error', (e) => { if (!session.recovering) console.log('consumer channel error', String(e)); });
       const noAck = rnd() < 0.3;
@@ -215,7 +180,7 @@ async function getter() {
   while (Date.now() < deadline) {
     let conn;
     try {
-      conn = await connect();
+      conn = await broker.connect();
       getterConns++;
       const ch = await conn.createChannel();
       ch.on('error', (e) => console.log('getter channel error', String(e)));
@@ -243,11 +208,8 @@ async function killer() {
   for (let k = 0; k < KILLS; k++) {
     await sleep((deadline - Date.now()) * rnd() / (KILLS - k));
     if (Date.now() >= deadline) break;
-    killing = true;
-    const exited = new Promise((r) => broker.once('exit', r));
     const consuming = [...active]; // before the kill: its sockets' ends may come in before 'exit'
-    broker.kill('SIGKILL');
-    await exited;
+    await broker.kill();
     stats.brokerKills = (stats.brokerKills ?? 0) + 1;
     mark(`broker killed; consuming then: ${consuming.map((x) => `${x.n === undefined ? 'a get' : `session ${x.n}`} on ${x.q}${x.noAck ? ' noAck' : ''}`).join(', ')}`);
     console.log(`broker killed at ${Date.now() - t00} ms`);
@@ -259,8 +221,7 @@ async function killer() {
     for (const id of history.keys()) crashed.add(id);
     // CHAOS_SNAPSHOTS=1: the data dir as the kill left it, for a post-mortem of a loss.
     if (process.env.CHAOS_SNAPSHOTS) cpSync(dir, `${dir}-kill${stats.brokerKills}`, { recursive: true });
-    await startBroker();
-    killing = false;
+    await broker.restart();
     mark(`broker restarted`);
     console.log(`broker restarted at ${Date.now() - t00} ms`);
   }
@@ -294,7 +255,7 @@ let lost = 0;
 const lostIds = [];
 for (const id of confirmed) if (!settled.has(id) && !mayBeLost.has(id)) { lost++; lostIds.push(id); if (lost < 10) errors.push(`confirmed id ${id} never settled\n   ${(history.get(id) ?? []).join('\n   ')}`); }
 if (lost > 0) writeFileSync(`${dir}-lost.json`, JSON.stringify(lostIds));
-console.log(JSON.stringify({ workers, seed: seed0, ...stats, confirmed: confirmed.size, settled: settled.size, lost, mayBeLost: mayBeLost.size, stuck, left: counts, brokerDied }));
+console.log(JSON.stringify({ workers, seed: seed0, ...stats, confirmed: confirmed.size, settled: settled.size, lost, mayBeLost: mayBeLost.size, stuck, left: counts, brokerDied: broker.died }));
 for (const e of errors.slice(0, 20)) console.log('ERROR', e);
 if (errors.length) {
   const first = Number(/\n   (\d+)ms/.exec(errors[0])?.[1] ?? 0);
@@ -302,9 +263,9 @@ if (errors.length) {
   for (const [t, text] of timeline) if (Math.abs(t - first) < 300 || text.startsWith('broker killed')) console.log(`  ${t}ms ${text}`);
 }
 if (errors.length) console.log('errors', errors.length);
-const diedDuringRun = brokerDied;
-broker.kill('SIGTERM');
+const diedDuringRun = broker.died;
+broker.stop();
 await sleep(500);
 const trouble = /error|exception|uncaught/i;
-if (trouble.test(brokerOut)) console.log('BROKER LOG:', brokerOut.split('\n').filter((l) => trouble.test(l)).slice(0, 20).join('\n'));
+if (trouble.test(broker.output)) console.log('BROKER LOG:', broker.output.split('\n').filter((l) => trouble.test(l)).slice(0, 20).join('\n'));
 process.exit(errors.length || diedDuringRun ? 1 : 0);

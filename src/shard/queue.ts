@@ -4,10 +4,11 @@ import { IdWindow } from './id-window.js';
 import { bodySize, type QueueLifecycle } from './lifecycle.js';
 import { PriorityLanes } from './priority.js';
 import { PAGING, PagedBacklog, type Paging } from './paged-backlog.js';
-import { BlockArena } from './block-arena.js';
+import { BlockArena, storedMessage } from './block-arena.js';
 import type { PagedOut } from '../store/recover.js';
 import type { ChannelSlot } from './channel-limits.js';
-import { StreamLog, type Retention, type StreamCursor, type StreamRecord } from './stream-log.js';
+import type { StreamCursor } from './stream-cursor.js';
+import { StreamLog, type Retention, type StreamRecord } from './stream-log.js';
 
 /** A message as a shard keeps it: its block, copied out of the ring once. */
 export interface StoredMessage {
@@ -36,6 +37,14 @@ export interface QueueEntry {
   /** while unacked: the consumer whose prefetch it counts against (null for basic.get, or once that consumer went) */
   consumer: Consumer | null;
 }
+
+/**
+ * What a stream's unacked entry holds in place of a message: the record stays
+ * in the log, and a consumer that holds whole chunks unacked (beyond its
+ * prefetch, as RabbitMQ hands them out) must not hold their bodies as well.
+ * RabbitMQ counts no unacked messages or bytes for a stream either.
+ */
+const STREAM_DELIVERY: StoredMessage = storedMessage(Buffer.alloc(0));
 
 /**
  * Per-queue publisher flow control: a queue with consumers that holds more than
@@ -347,10 +356,11 @@ export class ShardQueue {
   /**
    * A stream's record delivered to `consumer`: unacked under an id of its own
    * (several consumers may hold one record), whose ack frees the consumer's
-   * prefetch and nothing else; the record stays in the log.
+   * prefetch and nothing else; the record stays in the log, and the entry
+   * holds no message (STREAM_DELIVERY).
    */
   deliverRecord(record: StreamRecord, consumer: Consumer): QueueEntry {
-    const entry: QueueEntry = { message: record.message, id: this.nextId++, redelivered: false, persistent: false, expiresAt: 0, returns: 0, consumer: null };
+    const entry: QueueEntry = { message: STREAM_DELIVERY, id: this.nextId++, redelivered: false, persistent: false, expiresAt: 0, returns: 0, consumer: null };
     this.track(entry, consumer);
     this.delivered++;
     return entry;
@@ -381,7 +391,7 @@ export class ShardQueue {
     this.requeued.forEach(entryVisit);
     this.lanes?.forEach(entryVisit);
     this.pager?.forEachInMemory(entryVisit);
-    for (const entry of this.unacked.values()) visit(entry.message);
+    if (this.stream === null) for (const entry of this.unacked.values()) visit(entry.message);
   }
 
   /** ready messages that live on disk only (paged out), and their body bytes */
@@ -666,6 +676,7 @@ export class ShardQueue {
   }
 
   private countUnacked(entry: QueueEntry, sign: 1 | -1): void {
+    if (entry.message === STREAM_DELIVERY) return;
     this.backlog.blocks.count(entry.message, sign);
     this.backlog.unackedEntries += sign;
     this.backlog.unackedBytes += sign * (entry.message.block.length + UNACKED_OVERHEAD);
@@ -745,6 +756,7 @@ export class ShardQueue {
     if (this.nextConsumer >= this.consumers.length) this.nextConsumer = 0;
     // Its unacked entries stay acknowledgeable; they no longer count against anyone.
     for (const entry of this.unacked.values()) if (entry.consumer === consumer) entry.consumer = null;
+    consumer.cursor?.close();
   }
 
   /**

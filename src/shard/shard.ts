@@ -28,7 +28,8 @@ import { deadLetterBlock, type DeathReason } from './dead-letter.js';
 import { DEAD_LETTER_SLICE, DeadLetterOutbox, type DeadMessage } from './dead-letter-outbox.js';
 import { withDeliveryCount } from './quorum.js';
 import { withStreamOffset } from './block-rewrite.js';
-import { DEFAULT_SEGMENT_BYTES, StreamCursor, type Retention, type StreamOffset, type StreamRecord } from './stream-log.js';
+import { READ_AHEAD_BYTES, ReadAheadBudget, StreamCursor } from './stream-cursor.js';
+import { DEFAULT_SEGMENT_BYTES, type Retention, type StreamOffset, type StreamRecord } from './stream-log.js';
 import { alignPad, alignSlack, copyBytes, copyWords, WORDS_BELOW } from '../protocol/copy-bytes.js';
 import { log } from '../log/logger.js';
 import { deliveryMode } from '../protocol/properties-validator.js';
@@ -98,6 +99,8 @@ export class Shard implements LifecycleHost {
   private recordOwned = false;
   /** acceptor records handled so far: a lease offer names it (see offerLease) */
   private handled = 0;
+  /** what its streams' consumers read ahead from segment files, bounded together */
+  private readonly readAhead = new ReadAheadBudget(READ_AHEAD_BYTES);
   /** dead messages not yet written, a slice a batch */
   private readonly outbox = new DeadLetterOutbox();
   /** queue entries published this batch: as many maxlen dead letters go out besides the slice */
@@ -276,9 +279,9 @@ export class Shard implements LifecycleHost {
     let progress = false;
     for (const consumer of queue.consumers) {
       const cursor = consumer.cursor!;
-      for (let record = log.read(cursor); record !== undefined && !this.out.backlogged; record = log.read(cursor)) {
-        if (!consumer.active || consumer.inFlight.length >= CREDIT_WINDOW) break;
-        if (record.chunkStart && consumer.unacked >= consumer.prefetch) break;
+      while (consumer.active && consumer.inFlight.length < CREDIT_WINDOW && !this.out.backlogged) {
+        const record = log.read(cursor);
+        if (record === undefined || (record.chunkStart && consumer.unacked >= consumer.prefetch)) break;
         const entry = queue.deliverRecord(record, consumer);
         consumer.inFlight.push(entry);
         cursor.offset = record.offset + 1;
@@ -579,7 +582,10 @@ export class Shard implements LifecycleHost {
       queue.stored = false;
       this.destroyedDirs.add(queue.dir!);
     }
-    for (const consumer of queue.consumers) this.consumers.delete(consumer.id);
+    for (const consumer of queue.consumers) {
+      this.consumers.delete(consumer.id);
+      consumer.cursor?.close();
+    }
     this.lifecycles.deleted(queue);
     this.backlog.forget(queue);
     this.queues.delete(queueId);
@@ -642,7 +648,7 @@ export class Shard implements LifecycleHost {
           unacked: 0,
           active: true,
           inFlight: new Deque(),
-          cursor: queue.stream === null ? null : new StreamCursor(queue.stream.seek(c.offset ?? 'next')),
+          cursor: queue.stream === null ? null : new StreamCursor(queue.stream.seek(c.offset ?? 'next'), this.readAhead),
         };
         this.consumers.set(consumer.id, consumer);
         queue.addConsumer(consumer);

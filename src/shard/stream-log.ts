@@ -33,7 +33,8 @@ import { Deque } from './deque.js';
 import { bodySize } from './lifecycle.js';
 import type { StoredMessage } from './queue.js';
 import { SegmentLayout } from '../store/segment-layout.js';
-import { READ_BYTES, SegmentReader, type ReadSink } from '../store/segment-reader.js';
+import { StreamCursor } from './stream-cursor.js';
+import { SegmentReader, type ReadSink } from '../store/segment-reader.js';
 
 /** Where a consumer starts (x-stream-offset); a timestamp is in ms since the epoch. */
 export type StreamOffset = 'first' | 'last' | 'next' | { offset: number } | { timestamp: number };
@@ -80,22 +81,6 @@ export interface StreamHost {
   counted(count: number, bodyBytes: number): void;
   /** retention dropped the records of offsets [from, to) */
   dropped(from: number, to: number): void;
-}
-
-/** A consumer's place in the log, and what it read ahead from a segment file. */
-export class StreamCursor {
-  readonly ahead = new Deque<StreamRecord>();
-  reader: SegmentReader | null = null;
-  /** the store segment `reader` is in, and the offset after the last record it read there */
-  readerSeq = 0;
-  readerNext = 0;
-  /** the time of the last record read from disk: a new time begins a chunk */
-  lastTime = NaN;
-
-  constructor(
-    /** the offset it reads next */
-    public offset: number,
-  ) {}
 }
 
 /** The records of one store segment (of the whole log, without disk). */
@@ -288,7 +273,7 @@ export class StreamLog {
         continue;
       }
       if (run.records !== null) {
-        if (cursor.ahead.length > 0) cursor.ahead.clear();
+        cursor.clear();
         return run.records.at(cursor.offset - run.firstOffset);
       }
       const record = this.readFromDisk(cursor, run, i);
@@ -402,11 +387,9 @@ export class StreamLog {
    * cursor is not already there).
    */
   private readFromDisk(cursor: StreamCursor, run: Run, i: number): StreamRecord | undefined {
-    const ahead = cursor.ahead;
-    while (ahead.length > 0 && ahead.at(0)!.offset < cursor.offset) ahead.shift();
-    const head = ahead.at(0);
+    const head = cursor.peek();
     if (head !== undefined && head.offset < run.endOffset) return head;
-    ahead.clear();
+    cursor.clear();
     const disk = this.disk!;
     const reader = (cursor.reader ??= new SegmentReader(disk.dir, disk.label));
     if (cursor.readerSeq !== run.seq || cursor.readerNext > cursor.offset) {
@@ -416,18 +399,20 @@ export class StreamLog {
       cursor.lastTime = this.runs.at(i - 1)?.lastTime ?? NaN;
     }
     const sink: ReadSink = {
-      onRead: (id, block, _delivered, time) => {
+      onRead: (id, block, _delivered, time, position) => {
         const offset = id - 1;
         const chunkStart = time !== cursor.lastTime;
         cursor.lastTime = time;
         cursor.readerNext = offset + 1;
-        if (offset >= cursor.offset && offset < run.endOffset) ahead.push({ message: storedMessage(block), offset, time, chunkStart });
+        if (offset >= cursor.offset && offset < run.endOffset) cursor.push({ message: storedMessage(block), offset, time, chunkStart }, position);
       },
     };
     // Each read closes the file after it: a consumer that goes away leaves nothing open.
-    while (ahead.length === 0 && reader.read(Infinity, READ_BYTES, sink, true) > 0) reader.close();
+    const bytes = cursor.readBytes;
+    while (cursor.peek() === undefined && reader.read(Infinity, bytes, sink, true) > 0) reader.close();
     reader.close();
-    return ahead.at(0);
+    cursor.filled();
+    return cursor.peek();
   }
 }
 

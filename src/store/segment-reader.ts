@@ -22,12 +22,15 @@ import { log } from '../log/logger.js';
  */
 export const READ_BYTES = 1024 * 1024;
 
+/** The smallest read: a smaller `bytes` still reads this much, so a read rarely ends inside a record it then reads again. */
+export const MIN_READ_BYTES = 64 * 1024;
+
 /** Shared by the readers of this thread: one shard's reads never overlap. */
 let scratch: Buffer | null = null;
 
 export interface ReadSink {
-  /** An unacked message read back; `block` is the reader's own copy; `expiresAt`: its deadline, 0 for none. */
-  onRead(id: number, block: Buffer, delivered: boolean, expiresAt: number): void;
+  /** An unacked message read back; `block` is the reader's own copy; `expiresAt`: its deadline, 0 for none; `position`: its record's byte in the segment. */
+  onRead(id: number, block: Buffer, delivered: boolean, expiresAt: number, position: number): void;
 }
 
 export class SegmentReader {
@@ -61,8 +64,9 @@ export class SegmentReader {
 
   /**
    * Reads the next unacked messages, at most `count` and about `bytes` bytes of
-   * records, handing each to `sink`; returns how many. Fewer than asked (not for
-   * want of `bytes`) sets `ended`: the segments ran out, which is logged.
+   * records (a file read is no larger, or 64 KiB, unless one record is), handing each to
+   * `sink`; returns how many. Fewer than asked (not for want of `bytes`) sets
+   * `ended`: the segments ran out, which is logged.
    * `withinSegment`: stop at the end of the current segment instead.
    */
   read(count: number, bytes: number, sink: ReadSink, withinSegment = false): number {
@@ -72,13 +76,14 @@ export class SegmentReader {
     while (n < count && got < bytes) {
       if (this.fd < 0 && !this.open()) return n;
       let buf = (scratch ??= Buffer.allocUnsafe(READ_BYTES));
+      const want = Math.min(buf.length, Math.max(bytes - got, MIN_READ_BYTES));
       let len: number;
       try {
-        len = fs.readSync(this.fd, buf, 0, buf.length, this.offset);
+        len = fs.readSync(this.fd, buf, 0, want, this.offset);
         const size = len >= RECORD_HEADER ? RECORD_HEADER + buf.readUInt32LE(0) : 0;
         // A record larger than a read is read alone (unless its length is garbage: past the end of the file).
-        if (size > buf.length && size <= fs.fstatSync(this.fd).size - this.offset) {
-          buf = Buffer.allocUnsafe(size);
+        if (size > want && size <= fs.fstatSync(this.fd).size - this.offset) {
+          if (size > buf.length) buf = Buffer.allocUnsafe(size);
           len = fs.readSync(this.fd, buf, 0, size, this.offset);
         }
       } catch (err) {
@@ -125,7 +130,7 @@ export class SegmentReader {
     const id = readId(buf, at + RECORD_HEADER);
     if (this.acked !== null && this.acked.has(id)) return 0;
     const block = Buffer.from(buf.subarray(at + RECORD_HEADER + blockOffset(kind), at + size));
-    sink.onRead(id, block, this.delivered !== null && this.delivered.has(id), recordDeadline(buf, kind, at + RECORD_HEADER));
+    sink.onRead(id, block, this.delivered !== null && this.delivered.has(id), recordDeadline(buf, kind, at + RECORD_HEADER), this.offset + at);
     return 1;
   }
 

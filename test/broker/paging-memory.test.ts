@@ -71,4 +71,47 @@ describe.each(MODES)('a queue longer than memory ($name)', ({ workers }) => {
       await broker.stop();
     }
   }, 60_000);
+
+  it('many consumers stalled on a long stream hold neither what they read ahead nor the chunks they have unacked', async () => {
+    const broker = await startMemoryBroker([], tempDir(), workers, MiB);
+    const { port, memory } = broker;
+    try {
+      const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`, { noDelay: true });
+      const ch = await conn.createConfirmChannel();
+      await ch.assertQueue('long', { durable: true, arguments: { 'x-queue-type': 'stream' } });
+      const body = Buffer.alloc(SIZE, 0x2e);
+      // 64 MiB in chunks of 16 messages (256 KiB): the oldest leave memory
+      for (let n = 1; n <= 4096; n++) {
+        body.write(`${n} `, 0, 'latin1');
+        ch.sendToQueue('long', body, { persistent: true });
+        if (n % 16 === 0) await ch.waitForConfirms();
+      }
+      const base = await memory();
+      // 200 consumers from the first offset, prefetch 1, no acks: each takes the first chunk whole, then waits
+      const readers = await conn.createChannel();
+      await readers.prefetch(1);
+      const got: number[][] = [];
+      for (let i = 0; i < 200; i++) {
+        const mine: number[] = [];
+        got.push(mine);
+        await readers.consume('long', (m) => {
+          if (m !== null) mine.push(Number(m.content.toString('latin1', 0, 8).split(' ')[0]));
+        }, { arguments: { 'x-stream-offset': 'first' } });
+      }
+      await within((async () => {
+        while (got.some((mine) => mine.length === 0)) await new Promise((r) => setTimeout(r, 50));
+      })(), 20_000, 'a chunk for each consumer');
+      await new Promise((r) => setTimeout(r, 300));
+      // (each would hold a 1 MiB read and its copy of the chunk: 250 MiB)
+      const held = await memory();
+      expect(held.peakRss - base.rss).toBeLessThan(96 * MiB);
+      // each got one whole chunk from the first message, in order
+      for (const mine of got) expect(mine).toEqual(got[0]);
+      expect(got[0][0]).toBe(1);
+      expect(got[0]).toEqual(got[0].map((_, i) => i + 1));
+      await conn.close();
+    } finally {
+      await broker.stop();
+    }
+  }, 60_000);
 });

@@ -7,7 +7,9 @@
 import fs from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { StreamCursor, StreamLog, type StreamHost, type StreamRecord } from '../../src/shard/stream-log.js';
+import { ReadAheadBudget, StreamCursor } from '../../src/shard/stream-cursor.js';
+import { DEFAULT_SEGMENT_BYTES, StreamLog, type StreamHost, type StreamRecord } from '../../src/shard/stream-log.js';
+import { MIN_READ_BYTES } from '../../src/store/segment-reader.js';
 import { storedMessage } from '../../src/shard/block-arena.js';
 import { QueueStore } from '../../src/store/queue-store.js';
 import { scanQueue } from '../../src/store/recover.js';
@@ -164,6 +166,70 @@ describe('StreamLog', () => {
           check(restored);
           expect(restored.seek('next')).toBe(all.length);
           expect(restored.append(message(all.length), 99_999).offset).toBe(all.length);
+          fs.rmSync(dir, { recursive: true, force: true });
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('fast-check: cursors sharing a small read-ahead budget put back what they read ahead and read it again: each reads every record once, in order, chunks intact, and together they hold about the bound', () => {
+    fc.assert(
+      fc.property(
+        // sizes: now and then a record larger than the smallest read
+        fc.array(fc.array(fc.oneof({ weight: 30, arbitrary: fc.integer({ min: 0, max: 6000 }) }, { weight: 1, arbitrary: fc.integer({ min: 64 * 1024, max: 300 * 1024 }) }), { minLength: 1, maxLength: 20 }), { minLength: 5, maxLength: 40, size: 'medium' }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 12 }),
+        // steps: which cursor reads, and how many records
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 60 })), { maxLength: 300 }),
+        fc.integer({ min: 16 * 1024, max: 1024 * 1024 }),
+        (batches, starts, steps, limit) => {
+          const dir = newDir();
+          // store segments of a few reads (of 64 KiB at least)
+          const segmentSize = 160 * 1024;
+          const store = new QueueStore(dir, [], segmentSize);
+          const log = new StreamLog({ segmentBytes: DEFAULT_SEGMENT_BYTES }, recordingHost().host);
+          log.storeAt({ dir, label: 'test', nextSeq: 1, segmentSize, windowBytes: 0 });
+          const all: [number, number, number, boolean][] = [];
+          let command = 0;
+          let largest = 0;
+          batches.forEach((sizes, b) => {
+            sizes.forEach((size, k) => {
+              const offset = all.length;
+              const m = message(offset, size);
+              largest = Math.max(largest, m.block.length);
+              log.append(m, 1000 + b, () => {
+                store.append(offset + 1, m.block, 0, m.block.length, 1000 + b);
+                return ++command;
+              });
+              all.push([offset, offset, 1000 + b, k === 0]);
+            });
+            store.sync();
+            log.release(command);
+          });
+          const budget = new ReadAheadBudget(limit);
+          const cursors = starts.map((start) => new StreamCursor(start % all.length, budget));
+          const got = cursors.map((): [number, number, number, boolean][] => []);
+          const read = (i: number, count: number) => {
+            const cursor = cursors[i];
+            for (let n = 0; n < count; n++) {
+              const r = log.read(cursor);
+              if (r === undefined) return;
+              got[i].push([r.offset, numberOf(r.message.block), r.time, r.chunkStart]);
+              cursor.offset = r.offset + 1;
+              // what the budget counts covers what the cursors hold, and is at most the bound and the read that passed it
+              expect(cursors.reduce((sum, c) => sum + c.held, 0)).toBeLessThanOrEqual(budget.held);
+              expect(budget.held).toBeLessThanOrEqual(limit + Math.max(MIN_READ_BYTES, limit / 2) + largest);
+            }
+          };
+          for (const [which, count] of steps) read(which % cursors.length, count);
+          cursors.forEach((_, i) => read(i, Infinity));
+          cursors.forEach((cursor, i) => {
+            const from = starts[i] % all.length;
+            expect(got[i]).toEqual(all.slice(from));
+            cursor.close();
+          });
+          expect(budget.held).toBe(0);
+          store.close();
           fs.rmSync(dir, { recursive: true, force: true });
         },
       ),
