@@ -281,10 +281,11 @@ export class Shard implements LifecycleHost {
       const cursor = consumer.cursor!;
       while (consumer.active && consumer.inFlight.length < CREDIT_WINDOW && !this.out.backlogged) {
         const record = log.read(cursor);
-        if (record === undefined || (record.chunkStart && consumer.unacked >= consumer.prefetch)) break;
+        if (record === undefined) break;
+        if ((record.chunkStart || record.offset !== cursor.chunkNext) && consumer.unacked >= consumer.prefetch) break;
         const entry = queue.deliverRecord(record, consumer);
         consumer.inFlight.push(entry);
-        cursor.offset = record.offset + 1;
+        cursor.offset = cursor.chunkNext = record.offset + 1;
         this.writeDeliver(consumer, entry, deliveredBlock(record));
         progress = true;
       }

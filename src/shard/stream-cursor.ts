@@ -22,6 +22,12 @@ export class StreamCursor {
   readerNext = 0;
   /** the time of the last record read from disk: a new time begins a chunk */
   lastTime = NaN;
+  /**
+   * The offset that goes on with the chunk its consumer was handed last (-1:
+   * none): only that record may come past its prefetch. One that retention
+   * moved it to, in the middle of a chunk, begins one for it.
+   */
+  chunkNext = -1;
 
   constructor(
     /** the offset it reads next */

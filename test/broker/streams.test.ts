@@ -134,6 +134,31 @@ describe.each(MODES)('streams: $name', ({ workers }) => {
     expect(slow.got.map((m) => m.content.toString())).toEqual(numbers(0, 40));
   });
 
+  it('a consumer that retention moves into the middle of a chunk while its prefetch is full waits for an ack there too', async () => {
+    const conn = await server.connect();
+    const queue = await stream(await channel(conn), { 'x-stream-max-segment-size-bytes': 1000, 'x-max-length-bytes': 3000 });
+    await publish(queue, 0, 1);
+    const ch = await channel(conn);
+    const stalled = await reader(ch, queue, 'first', { prefetch: 1, ack: false });
+    await eventually(() => expect(stalled.got.length).toBe(1));
+    // a few chunks at once: retention drops m0 and cuts one of them
+    await publish(queue, 1, 400);
+    await sleep(300);
+    expect(stalled.offsets()).toEqual([0]);
+    // acked, it reads on from the first offset kept, to the end
+    let acked = 0;
+    await eventually(() => {
+      if (stalled.got.length > acked) {
+        ch.ackAll();
+        acked = stalled.got.length;
+      }
+      expect(stalled.got[stalled.got.length - 1]?.content.toString()).toBe('m399');
+    }, 5000);
+    const offsets = stalled.offsets();
+    expect(offsets.slice(2)).toEqual(offsets.slice(1, -1).map((o) => o + 1));
+    expect(stalled.got.slice(1).map((m) => m.content.toString())).toEqual(numbers(offsets[1], 400));
+  });
+
   it('cancels, closed channels and a deleted stream lose nothing for the others', async () => {
     const conn = await server.connect();
     const queue = await stream(await channel(conn));

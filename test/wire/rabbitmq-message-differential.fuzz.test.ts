@@ -221,7 +221,9 @@ async function ledger(url: string, s: Scenario, api?: Management): Promise<strin
       const tc = await traceConn.createChannel();
       const { queue } = await tc.assertQueue('', { exclusive: true });
       for (const key of [`publish.${EXCHANGE}`, 'publish.', `deliver.${P}.#`]) await tc.bindQueue(queue, 'amq.rabbitmq.trace', key);
-      await tc.consume(queue, (m) => m && traces.push(m), { noAck: true });
+      // (the default exchange's copies of this run's publishes only: other tests may share the RabbitMQ)
+      const ours = (m: Message) => m.fields.routingKey !== 'publish.' || String((m.properties.headers?.routing_keys as unknown[] | undefined)?.[0] ?? '').startsWith(P);
+      await tc.consume(queue, (m) => m && ours(m) && traces.push(m), { noAck: true });
       await setTracing(api!, true);
     }
     await ch.assertExchange(EXCHANGE, 'direct', { autoDelete: false });
