@@ -676,9 +676,13 @@ export class ShardQueue {
   }
 
   private countUnacked(entry: QueueEntry, sign: 1 | -1): void {
-    if (entry.message === STREAM_DELIVERY) return;
-    this.backlog.blocks.count(entry.message, sign);
     this.backlog.unackedEntries += sign;
+    if (entry.message === STREAM_DELIVERY) {
+      // Only the entry is held (a consumer may hold thousands: the memory alarm counts them).
+      this.backlog.unackedBytes += sign * UNACKED_OVERHEAD;
+      return;
+    }
+    this.backlog.blocks.count(entry.message, sign);
     this.backlog.unackedBytes += sign * (entry.message.block.length + UNACKED_OVERHEAD);
     const size = sign * bodySize(entry.message.block);
     this.unackedBodyBytes += size;

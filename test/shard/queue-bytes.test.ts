@@ -7,7 +7,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Backlog, ShardQueue, type QueueEntry } from '../../src/shard/queue.js';
+import { Backlog, ShardQueue, UNACKED_OVERHEAD, type Consumer, type QueueEntry } from '../../src/shard/queue.js';
+import { Deque } from '../../src/shard/deque.js';
+import { DEFAULT_SEGMENT_BYTES } from '../../src/shard/stream-log.js';
 import { storedMessage } from '../../src/shard/block-arena.js';
 import { block } from './records.js';
 
@@ -108,6 +110,36 @@ describe.each([false, true])('ShardQueue byte counters (priority queue: %s)', (p
           expect([queue.pagedOut, queue.pagedOutBytes]).toEqual([0, 0]); // not a stored queue: nothing on disk
         }
       }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe("a stream's deliveries", () => {
+  it('count each unacked entry for the memory alarm but none of its body (the log holds the record once), through any deliveries and acks', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.tuple(fc.nat(), fc.boolean()), { maxLength: 100 }),
+        (sizes, steps) => {
+          const backlog = new Backlog();
+          const queue = new ShardQueue(1, 's', backlog);
+          queue.makeStream({ segmentBytes: DEFAULT_SEGMENT_BYTES }, () => {});
+          const records = sizes.map((size) => queue.append(storedMessage(block('', 's', Buffer.alloc(0), Buffer.alloc(size, 'x'))), 1000));
+          const logBytes = backlog.heldBytes;
+          const consumers = [0, 1].map((id): Consumer => ({ id, queue, noAck: false, prefetch: 10, priority: 0, globalLimit: null, unacked: 0, active: true, inFlight: new Deque(), cursor: null }));
+          const unacked: number[] = [];
+          for (const [pick, deliver] of steps) {
+            // several consumers may hold one record
+            if (deliver || unacked.length === 0) unacked.push(queue.deliverRecord(records[pick % records.length], consumers[pick % 2]).id);
+            else expect(queue.settle(unacked.splice(pick % unacked.length, 1)[0])).toBeDefined();
+            expect(backlog.unackedEntries).toBe(unacked.length);
+            expect(backlog.heldBytes).toBe(logBytes + unacked.length * UNACKED_OVERHEAD);
+            expect(queue.unackedBodyBytes).toBe(0);
+          }
+          expect(consumers[0].unacked + consumers[1].unacked).toBe(unacked.length);
+        },
+      ),
       { numRuns: 200 },
     );
   });
