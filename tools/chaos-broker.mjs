@@ -68,6 +68,14 @@ export class ChaosBroker {
     return conn;
   }
 
+  /** A connection (as connect()) and a confirm channel on it whose errors are the actor's business too. */
+  async confirmChannel() {
+    const conn = await this.connect();
+    const ch = await conn.createConfirmChannel();
+    ch.on('error', () => {});
+    return [conn, ch];
+  }
+
   /** SIGKILL; resolves once it exited. `killing` stays set until restart(). */
   async kill() {
     this.killing = true;

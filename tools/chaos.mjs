@@ -90,9 +90,8 @@ async function publisher() {
   while (Date.now() < deadline) {
     let conn;
     try {
-      conn = await broker.connect();
-      const ch = await conn.createConfirmChannel();
-      ch.on('error', () => {});
+      let ch;
+      [conn, ch] = await broker.confirmChannel();
       const n = Math.floor(rnd() * 2000) + 1;
       const pending = [];
       for (let i = 0; i < n && Date.now() < deadline; i++) {

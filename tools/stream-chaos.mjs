@@ -59,9 +59,8 @@ async function publisher(who) {
   while (Date.now() < deadline) {
     let conn;
     try {
-      conn = await broker.connect();
-      const ch = await conn.createConfirmChannel();
-      ch.on('error', () => {});
+      let ch;
+      [conn, ch] = await broker.confirmChannel();
       const count = Math.floor(rnd() * 3000) + 1;
       const pending = [];
       for (let i = 0; i < count && Date.now() < deadline; i++) {

@@ -280,9 +280,15 @@ export class Shard implements LifecycleHost {
     for (const consumer of queue.consumers) {
       const cursor = consumer.cursor!;
       while (consumer.active && consumer.inFlight.length < CREDIT_WINDOW && !this.out.backlogged) {
+        const full = consumer.unacked >= consumer.prefetch;
+        // (its next record begins a chunk, known from the last pass: no need to read it again)
+        if (full && cursor.chunkNext < 0) break;
         const record = log.read(cursor);
         if (record === undefined) break;
-        if ((record.chunkStart || record.offset !== cursor.chunkNext) && consumer.unacked >= consumer.prefetch) break;
+        if (full && (record.chunkStart || record.offset !== cursor.chunkNext)) {
+          cursor.chunkNext = -1;
+          break;
+        }
         const entry = queue.deliverRecord(record, consumer);
         consumer.inFlight.push(entry);
         cursor.offset = cursor.chunkNext = record.offset + 1;

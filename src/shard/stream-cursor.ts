@@ -24,8 +24,9 @@ export class StreamCursor {
   lastTime = NaN;
   /**
    * The offset that goes on with the chunk its consumer was handed last (-1:
-   * none): only that record may come past its prefetch. One that retention
-   * moved it to, in the middle of a chunk, begins one for it.
+   * its next record begins a chunk): only that record may come past its
+   * prefetch. One that retention moved it to, in the middle of a chunk, begins
+   * one for it.
    */
   chunkNext = -1;
 

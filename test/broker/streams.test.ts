@@ -394,6 +394,46 @@ describe.each(MODES)('streams across a restart: $name', ({ workers }) => {
     await conn.close();
   });
 
+  it('a thousand consumers of a log on disk, past what a shard lets them read ahead together: each reads every message in order as it acks', async () => {
+    const broker = await startOn(newDataDir());
+    const conn = await connect(broker.url);
+    const queue = uniq('crowded');
+    const pub = await conn.createConfirmChannel();
+    await pub.assertQueue(queue, { durable: true, arguments: STREAM });
+    const body = (i: number) => `m${i}`.padEnd(1024, '.');
+    // 20 MiB in chunks of about ten: the oldest store segments leave memory
+    for (let i = 0; i < 20_000; i++) {
+      pub.sendToQueue(queue, Buffer.from(body(i)));
+      if (i % 10 === 9) await pub.waitForConfirms();
+    }
+    // 1,000 reading 64 KiB ahead each hold twice the shard's 32 MiB: the least recent put theirs back
+    const ch = await channel(conn);
+    await ch.prefetch(1);
+    const offsets: number[][] = [];
+    const wrong: string[] = [];
+    for (let c = 0; c < 1000; c++) {
+      const mine: number[] = [];
+      offsets.push(mine);
+      await ch.consume(queue, (m) => {
+        if (m === null) return;
+        const offset = Number(m.properties.headers!['x-stream-offset']);
+        if (m.content.toString() !== body(offset)) wrong.push(`consumer ${c} offset ${offset}`);
+        mine.push(offset);
+      }, { arguments: { 'x-stream-offset': 'first' } });
+    }
+    // rounds: each got more, then all is acked
+    let had = offsets.map(() => 0);
+    for (let round = 0; round < 4; round++) {
+      await eventually(() => expect(offsets.every((mine, c) => mine.length > had[c])).toBe(true), 20_000);
+      had = offsets.map((mine) => mine.length);
+      ch.ackAll();
+    }
+    await sleep(100);
+    expect(wrong).toEqual([]);
+    for (const mine of offsets) expect(mine).toEqual([...mine.keys()]);
+    await conn.close();
+  });
+
   it('messages larger than a store segment and than a read, on disk: each read back whole, from any offset', async () => {
     const dataDir = newDataDir();
     const queue = uniq('large-stream');
