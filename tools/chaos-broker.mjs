@@ -1,5 +1,6 @@
-// What tools/chaos.mjs and tools/stream-chaos.mjs share: seeded choices, a client whose own errors
-// end the run, and a warren of their own (dist/, a data dir of its own), killed and restarted at will.
+// What tools/chaos.mjs and tools/stream-chaos.mjs share (tools/stalled-stream-readers.mjs its broker):
+// seeded choices, a client whose own errors end the run, and a warren of their own (dist/, a data dir
+// of its own), killed and restarted at will.
 import amqp from 'amqplib';
 import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';

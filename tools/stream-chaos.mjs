@@ -11,7 +11,6 @@
 // dir: a confirmed message must survive; an offset whose message was not confirmed may be reused.
 // Exit 1 on any finding, the broker's output in /tmp/stream_chaos_WORKERS_SEED.log.
 // Not a test: its timing differs from run to run (the seed fixes the choices, not the interleaving).
-import amqp from 'amqplib';
 import { ChaosBroker, exitOnClientErrors, seeded, sleep } from './chaos-broker.mjs';
 
 const [seconds = '60', workers = '0', seed0 = '1'] = process.argv.slice(2);
@@ -21,7 +20,6 @@ exitOnClientErrors();
 
 const KILLS = Number(process.env.STREAM_CHAOS_KILLS ?? 0);
 const broker = new ChaosBroker(workers, `/tmp/stream_chaos_${workers}_${seed0}.log`, 'stream-chaos-');
-const { url } = broker;
 await broker.start();
 
 const STREAMS = {
@@ -29,7 +27,7 @@ const STREAMS = {
   trim: { 'x-queue-type': 'stream', 'x-max-length-bytes': 24 * 1024 * 1024, 'x-stream-max-segment-size-bytes': 2 * 1024 * 1024 },
 };
 {
-  const c = await amqp.connect(url);
+  const c = await broker.connect();
   const ch = await c.createChannel();
   for (const [name, args] of Object.entries(STREAMS)) await ch.assertQueue(name, { durable: true, arguments: args });
   await c.close();

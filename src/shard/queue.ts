@@ -391,7 +391,7 @@ export class ShardQueue {
     this.requeued.forEach(entryVisit);
     this.lanes?.forEach(entryVisit);
     this.pager?.forEachInMemory(entryVisit);
-    if (this.stream === null) for (const entry of this.unacked.values()) visit(entry.message);
+    for (const entry of this.unacked.values()) if (entry.message !== STREAM_DELIVERY) visit(entry.message);
   }
 
   /** ready messages that live on disk only (paged out), and their body bytes */

@@ -37,6 +37,11 @@ export class StreamCursor {
     private readonly budget: ReadAheadBudget | null = null,
   ) {}
 
+  /** block bytes read ahead */
+  get held(): number {
+    return this.aheadBytes;
+  }
+
   /** how much to read at once */
   get readBytes(): number {
     return this.budget?.readBytes ?? READ_BYTES;
@@ -96,11 +101,6 @@ export class StreamCursor {
     this.aheadBytes = 0;
     this.budget?.released(this);
   }
-
-  /** block bytes read ahead */
-  get held(): number {
-    return this.aheadBytes;
-  }
 }
 
 /** A shard's bound: 256 cursors reading 64 KiB at a time fit in it. */
@@ -124,8 +124,7 @@ export class ReadAheadBudget {
   }
 
   filled(cursor: StreamCursor): void {
-    this.heldBytes -= this.holders.get(cursor) ?? 0;
-    this.holders.delete(cursor);
+    this.released(cursor);
     if (cursor.held === 0) return;
     this.holders.set(cursor, cursor.held);
     this.heldBytes += cursor.held;
