@@ -214,6 +214,9 @@ export class PagedBacklog implements ReadSink {
   private readBack(messages: number, bytes: number): void {
     const n = this.reader.read(Math.min(Math.max(messages, 1), this.onDisk), Math.max(bytes, 1), this);
     this.onDisk -= n;
+    // Its segment goes once its messages are acked, and the close of the last fd of a
+    // deleted file frees its pages (about 1.5 ms for 8 MiB): close it now, while it is not.
+    if (this.onDisk === 0) this.reader.close();
     if (this.reader.ended) {
       // The reader logged why; the queue goes on without them rather than stall.
       log.error(`${this.label}: ${this.onDisk} paged-out messages could not be read back and are dropped`);

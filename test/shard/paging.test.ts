@@ -235,4 +235,25 @@ describe('a durable queue longer than its window', () => {
     s.endBatch();
     expect(fs.existsSync(dir)).toBe(false);
   });
+  it('once read back, a segment is not held open: deleted when its messages are acked, it leaves the disk at once', () => {
+    const dir = newDir();
+    const s = shardOn(dir);
+    const sent = publish(s, 1, 3 * WINDOW);
+    expect(s.getAll(true).map((g) => g.text)).toEqual(sent); // read back from disk, all acked
+    const segments = () => fs.readdirSync(dir).filter((f) => f.endsWith('.seg'));
+    const readFrom = segments().at(-1)!; // the segment still appended to, where the reading ended
+    // Within the window (no paging, the reader stays where it is) until that segment is full and, all acked, deleted.
+    for (let n = sent.length + 1; segments().includes(readFrom); n += 1000) {
+      publish(s, n, 1000);
+      expect(s.getAll(true)).toHaveLength(1000);
+    }
+    const held = fs.readdirSync('/proc/self/fd').flatMap((fd) => {
+      try {
+        return [fs.readlinkSync(`/proc/self/fd/${fd}`)];
+      } catch {
+        return []; // the directory's own fd, gone by now
+      }
+    });
+    expect(held.filter((target) => target.startsWith(dir) && target.endsWith('(deleted)'))).toEqual([]);
+  });
 });
