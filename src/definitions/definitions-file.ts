@@ -3,10 +3,13 @@
  * is atomic (temp file, fsync, rename, fsync of the directory), so a crash
  * leaves the old file or the new one, never a mix. Changes are coalesced: one
  * write per event-loop turn at most, and while one write runs, later changes
- * wait for it and go out together in the next.
+ * wait for it and go out together in the next. A write that fails (a full
+ * disk) is tried again every RETRY_MS until one succeeds: until then a crash
+ * would forget what was declared since, and with it the messages its queues
+ * confirmed once the disk had room again.
  */
 import { readFileSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { checkDefinitions, checkEntries, type Definitions } from './rabbit-format.js';
 import { checkJsonDepth } from './json-depth.js';
@@ -52,11 +55,16 @@ export function checkedDefinitions(value: unknown): Definitions {
   return defs;
 }
 
+/** How soon a failed write is tried again. */
+export const RETRY_MS = 1000;
+
 export class DefinitionsFile {
   private dirty = false;
   private scheduled = false;
   private writing: Promise<void> | null = null;
   private closed = false;
+  /** set while the last write failed: the next try, unless a change comes first */
+  private retry: NodeJS.Timeout | null = null;
   private lastWritten = '';
 
   constructor(
@@ -83,6 +91,7 @@ export class DefinitionsFile {
   /** Writes what is pending, then ignores later changes (shutdown: the state at its start is what is kept). */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.retry !== null) clearTimeout(this.retry);
     while (this.writing !== null) await this.writing;
     if (this.dirty) await this.write();
   }
@@ -98,7 +107,7 @@ export class DefinitionsFile {
     if (!this.dirty || this.writing !== null) return;
     this.writing = this.write().finally(() => {
       this.writing = null;
-      if (this.dirty && !this.closed) this.schedule();
+      if (this.dirty && !this.closed && this.retry === null) this.schedule();
     });
   }
 
@@ -109,9 +118,17 @@ export class DefinitionsFile {
     try {
       await writeAtomically(this.path, json);
       this.lastWritten = json;
+      if (this.retry !== null) {
+        clearTimeout(this.retry);
+        this.retry = null;
+        log.info(`${this.path} is written again`);
+      }
     } catch (err: any) {
-      // The broker goes on serving; the next change tries again.
-      log.error(`cannot write ${this.path}: ${err.message}`);
+      // The broker goes on serving; one line for a run of failures, not one a try.
+      if (this.retry === null) log.error(`cannot write ${this.path}: ${err.message}; trying again every ${RETRY_MS / 1000} s`);
+      else clearTimeout(this.retry);
+      this.dirty = true;
+      this.retry = setTimeout(() => this.schedule(), RETRY_MS).unref();
     }
   }
 }
@@ -123,9 +140,12 @@ export async function writeAtomically(path: string, data: string): Promise<void>
   try {
     await file.writeFile(data);
     await file.sync();
-  } finally {
+  } catch (err) {
     await file.close();
+    await rm(temp, { force: true }); // what it got of the data holds disk space for nothing
+    throw err;
   }
+  await file.close();
   await rename(temp, path);
   // The rename itself is durable only once the directory is (where a directory can be synced: not on Windows).
   const dir = await open(dirname(path), 'r');

@@ -218,6 +218,30 @@ describe.each(MODES)('durable definitions: $name', ({ workers }) => {
     expect(new Set(names)).toEqual(new Set(Array.from({ length: 300 }, (_, i) => `burst-${i}`)));
   });
 
+  it('a write that fails (the disk full) is tried again with no further change: what was declared meanwhile reaches the file', async () => {
+    const dir = freshDir();
+    const broker = await start(dir);
+    try {
+      const conn = await connect(broker.url);
+      const ch = await channel(conn);
+      await ch.assertQueue('before', { durable: true });
+      await sleep(100);
+      // The temp file's name taken by a directory: every write fails, as on a full disk.
+      mkdirSync(path.join(dir, 'definitions.json.tmp'));
+      await ch.assertQueue('while-failing', { durable: true });
+      await sleep(300);
+      expect(readDefs(dir).queues.map((q: any) => q.name)).toEqual(['before']);
+      rmSync(path.join(dir, 'definitions.json.tmp'), { recursive: true });
+      const deadline = Date.now() + 5000;
+      while (readDefs(dir).queues.length < 2 && Date.now() < deadline) await sleep(100);
+      expect(readDefs(dir).queues.map((q: any) => q.name).sort()).toEqual(['before', 'while-failing']);
+      expect(await queueExists(conn, 'while-failing')).toBe(true);
+      await conn.close();
+    } finally {
+      await broker.close();
+    }
+  });
+
   it('loads a definitions file written by hand in RabbitMQ format', async () => {
     const dir = freshDir();
     // As `rabbitmqctl export_definitions` writes it, with the parts warren does not use yet.
