@@ -128,7 +128,8 @@ export class DefinitionsFile {
       if (this.retry === null) log.error(`cannot write ${this.path}: ${err.message}; trying again every ${RETRY_MS / 1000} s`);
       else clearTimeout(this.retry);
       this.dirty = true;
-      this.retry = setTimeout(() => this.schedule(), RETRY_MS).unref();
+      // (after close() nothing is tried again: the data dir may be another broker's by then)
+      this.retry = this.closed ? null : setTimeout(() => this.schedule(), RETRY_MS).unref();
     }
   }
 }
