@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startBroker, type RunningBroker } from '../../dist/src/index.js';
-import { MODES, bodies, channel, closedWith, connect, exchangeExists, queueExists, refused, sleep, subscribe } from '../helpers.js';
+import { MODES, bodies, channel, closedWith, connect, eventually, exchangeExists, queueExists, refused, sleep, subscribe } from '../helpers.js';
 
 const TEMP = mkdtempSync(path.join(os.tmpdir(), 'warren-defs-'));
 afterAll(() => rmSync(TEMP, { recursive: true, force: true }));
@@ -232,9 +232,7 @@ describe.each(MODES)('durable definitions: $name', ({ workers }) => {
       await sleep(300);
       expect(readDefs(dir).queues.map((q: any) => q.name)).toEqual(['before']);
       rmSync(path.join(dir, 'definitions.json.tmp'), { recursive: true });
-      const deadline = Date.now() + 5000;
-      while (readDefs(dir).queues.length < 2 && Date.now() < deadline) await sleep(100);
-      expect(readDefs(dir).queues.map((q: any) => q.name).sort()).toEqual(['before', 'while-failing']);
+      await eventually(() => expect(readDefs(dir).queues.map((q: any) => q.name).sort()).toEqual(['before', 'while-failing']), 5000);
       expect(await queueExists(conn, 'while-failing')).toBe(true);
       await conn.close();
     } finally {
