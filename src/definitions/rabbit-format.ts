@@ -5,6 +5,7 @@
  * source and destination are both durable. Transient ones are never written.
  */
 import type { FieldTable, FieldValue } from '../protocol/field-types.js';
+import { fromJson } from '../protocol/field-table.js';
 import { DEFAULT_EXCHANGES, isStored } from '../routing/topology.js';
 import type { ExchangeBindingCommand, ExchangeDeclareCommand, QueueBindingCommand, QueueDeclareCommand, TopologyCommand } from '../vhost/commands.js';
 import type { VHostService } from '../vhost/vhost-service.js';
@@ -294,7 +295,7 @@ function flag(value: unknown, absent: boolean, what: string): boolean {
 export function table(value: unknown): FieldTable {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`arguments must be an object, got ${JSON.stringify(value)}`);
-  return value as FieldTable;
+  return fromJson(value as FieldTable);
 }
 
 /**

@@ -26,6 +26,7 @@ import { TYPE_NAMES, typeName, type FieldTable, type FieldValue } from './field-
 
 const EMPTY = Buffer.alloc(0);
 const TWO_32 = 0x1_0000_0000;
+const LONG = 'l'.charCodeAt(0);
 
 /**
  * The types the numbers (and timestamps) of each decoded table came as: a JS
@@ -39,6 +40,18 @@ const NUMBER_TYPES = new WeakMap<FieldTable, Record<string, number>>();
 export function wireTypeName(table: FieldTable, key: string): string {
   const letter = NUMBER_TYPES.get(table)?.[key];
   return letter === undefined ? typeName(table[key]) : TYPE_NAMES[String.fromCharCode(letter)];
+}
+
+/**
+ * A table that came as JSON (the management API, a definitions file): its
+ * integers are named 'long' in errors, as RabbitMQ's API turns every JSON
+ * integer into an int64 ("{unacceptable_type,long}").
+ */
+export function fromJson(table: FieldTable): FieldTable {
+  let numbers: Record<string, number> | undefined;
+  for (const key of Object.keys(table)) if (Number.isInteger(table[key])) (numbers ??= Object.create(null) as Record<string, number>)[key] = LONG;
+  if (numbers !== undefined) NUMBER_TYPES.set(table, numbers);
+  return table;
 }
 
 /** Deeper nesting than this is treated as an attack rather than headers; it keeps recursion off the stack limit. */

@@ -146,6 +146,34 @@ for (const mode of MODES) {
       }
     });
 
+    it("a JSON integer is an AMQP long in errors, as RabbitMQ's API makes every one an int64 (fast-check over sizes)", async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(fc.integer({ min: -128, max: 127 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.maxSafeInteger()), async (n) => {
+          const q = uniq('json-long');
+          const overflow = await m.api('PUT', `/api/queues/%2F/${enc(q)}`, { arguments: { 'x-overflow': n } });
+          expect(overflow.body).toEqual({ error: 'bad_request', reason: `invalid arg 'x-overflow' for queue '${q}' in vhost '/': {unacceptable_type,long}` });
+          const alternate = await m.api('PUT', `/api/exchanges/%2F/${enc(q)}`, { type: 'direct', arguments: { 'alternate-exchange': n } });
+          expect(alternate.body).toEqual({ error: 'bad_request', reason: `invalid type 'long' for arg 'alternate-exchange' in exchange '${q}' in vhost '/'` });
+          expect((await m.api('PUT', `/api/queues/%2F/${enc(q)}`, {})).status).toBe(201);
+          const match = await m.api('POST', `/api/bindings/%2F/e/amq.headers/q/${enc(q)}`, { arguments: { 'x-match': n } });
+          expect(match.body).toEqual({ error: 'bad_request', reason: `Invalid x-match field type long (value ${n}); expected longstr` });
+          const limited = uniq('json-long-limit');
+          expect((await m.api('PUT', `/api/queues/%2F/${enc(limited)}`, { arguments: { 'x-max-length': Math.abs(n) } })).status).toBe(201);
+          const conn = await connect(m.broker.url);
+          try {
+            const ch = await channel(conn);
+            await expect(ch.assertQueue(limited, { durable: false })).rejects.toThrow(
+              `inequivalent arg 'x-max-length' for queue '${limited}' in vhost '/': received none but current is the value '${Math.abs(n)}' of type 'long'`,
+            );
+          } finally {
+            await conn.close();
+          }
+          for (const name of [q, limited]) expect((await m.api('DELETE', `/api/queues/%2F/${enc(name)}`)).status).toBe(204);
+        }),
+        { numRuns: 12 },
+      );
+    });
+
     it('DELETE .../contents purges the ready messages', async () => {
       const q = uniq('purge');
       const conn = await connect(m.broker.url);
