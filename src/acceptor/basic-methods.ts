@@ -123,15 +123,16 @@ async function get(ch: Channel, a: M.BasicGet): Promise<void> {
   await ch.deadLettersRouted();
   const link = ch.conn.broker.links[queue.shard];
   const result: GetResult | { empty: true } = await link.request({ op: 'get', queueId: queue.id, noAck: a.noAck });
+  if (ch.state !== 'open') {
+    // The channel closed while the shard answered: no reply (its id may be another channel's by now), the message goes back.
+    if ('empty' in result) return;
+    if (!a.noAck) link.settle(SETTLE_REQUEUE, [result.queueId, result.msgId]);
+    ch.conn.broker.output.linkDirty(link);
+    return;
+  }
   if ('empty' in result) {
     ch.countGetEmpty();
     M.writeBasicGetEmpty(ch.conn.out, ch.id, {});
-    return;
-  }
-  if (ch.state !== 'open') {
-    // The channel closed while the shard answered: the message goes back.
-    if (!a.noAck) link.settle(SETTLE_REQUEUE, [result.queueId, result.msgId]);
-    ch.conn.broker.output.linkDirty(link);
     return;
   }
   try {

@@ -49,6 +49,8 @@ const HOLD_SHARE = 8;
 export class Channel {
   /** closing: we sent channel.close and await close-ok; closed: released, gone */
   state: 'open' | 'closing' | 'closed' = 'open';
+  /** release() ran: a channel the server closed is released then, and its connection's end must not count it again */
+  private released = false;
   readonly consumers = new Map<string, ConsumerRef>();
   /** basic.consume of amq.rabbitmq.reply-to (direct reply-to), at most one per channel */
   replyConsumer: ReplyConsumer | null = null;
@@ -882,10 +884,13 @@ export class Channel {
   }
 
   setPrefetch(count: number, global: boolean): void {
-    if (!global) {
-      this.prefetchCount = count;
-      return;
-    }
+    if (global) return this.setGlobalPrefetch(count);
+    this.prefetchCount = count;
+    // As RabbitMQ 3.10's channel: a per-consumer qos also lifts the channel's global limit.
+    this.setGlobalPrefetch(0);
+  }
+
+  private setGlobalPrefetch(count: number): void {
     this.globalPrefetch = count;
     const limits = this.conn.broker.channelLimits;
     if (this.limitSlot >= 0) {
@@ -1084,6 +1089,8 @@ export class Channel {
   /** Cancels consumers and requeues unacked deliveries: the channel is going away. */
   release(): void {
     this.state = 'closed';
+    if (this.released) return;
+    this.released = true;
     for (const consumer of [...this.consumers.values()]) this.conn.broker.consumers.cancel(consumer);
     this.cancelReplyConsumer();
     if (this.tx !== null) this.rollback(this.tx);

@@ -361,12 +361,9 @@ export class Connection implements FrameHandler, ViewHolder {
   }
 
   private openChannel(type: number, channelId: number, payload: Buffer): void {
-    if (type !== FRAME_METHOD) {
-      throw connectionError(ReplyCode.UNEXPECTED_FRAME, `unexpected content frame on channel ${channelId}, which is not open`);
-    }
-    if (payload.readUInt32BE(0) !== M.CHANNEL_OPEN) {
-      throw connectionError(ReplyCode.CHANNEL_ERROR, `expected 'channel.open' on channel ${channelId}`);
-    }
+    // RabbitMQ 3.10.8's texts, which name no channel.
+    if (type !== FRAME_METHOD) throw connectionError(ReplyCode.UNEXPECTED_FRAME, 'expected method frame, got non method frame instead');
+    if (payload.readUInt32BE(0) !== M.CHANNEL_OPEN) throw connectionError(ReplyCode.CHANNEL_ERROR, "expected 'channel.open'");
     if (channelId > this.channelMax) {
       throw connectionError(ReplyCode.NOT_ALLOWED, `channel ${channelId} is over the negotiated channel_max (${this.channelMax})`);
     }

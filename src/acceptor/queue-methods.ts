@@ -7,6 +7,11 @@ import { isReplyToName } from './direct-reply-to.js';
 import { serverNamedQueue } from '../vhost/vhost-service.js';
 import { checkServerNamedType } from '../vhost/queue-arguments.js';
 
+/** RabbitMQ's shortcut, for bind and unbind alike: an empty key with the "last declared queue" (queue '') means that queue's name. */
+function shortcutKey(a: { queue: string; routingKey: string }, queue: string): string {
+  return a.queue === '' && a.routingKey === '' ? queue : a.routingKey;
+}
+
 export function queueMethod(ch: Channel, id: number, args: any): void | Promise<void> {
   const conn = ch.conn;
   switch (id) {
@@ -15,8 +20,7 @@ export function queueMethod(ch: Channel, id: number, args: any): void | Promise<
     case M.QUEUE_BIND: {
       const a = args as M.QueueBind;
       const queue = queueName(ch, a.queue);
-      // RabbitMQ: an empty key with the "last declared queue" shortcut means the queue's name.
-      const routingKey = a.queue === '' && a.routingKey === '' ? queue : a.routingKey;
+      const routingKey = shortcutKey(a, queue);
       conn.permissions.bind('queue', queue, a.exchange, routingKey);
       conn.service.apply({ kind: 'bind', exchange: a.exchange, queue, routingKey, arguments: a.arguments, owner: conn.id });
       if (!a.nowait) M.writeQueueBindOk(conn.out, ch.id);
@@ -25,8 +29,9 @@ export function queueMethod(ch: Channel, id: number, args: any): void | Promise<
     case M.QUEUE_UNBIND: {
       const a = args as M.QueueUnbind;
       const queue = queueName(ch, a.queue);
-      conn.permissions.bind('queue', queue, a.exchange, a.routingKey);
-      conn.service.apply({ kind: 'unbind', exchange: a.exchange, queue, routingKey: a.routingKey, arguments: a.arguments, owner: conn.id });
+      const routingKey = shortcutKey(a, queue);
+      conn.permissions.bind('queue', queue, a.exchange, routingKey);
+      conn.service.apply({ kind: 'unbind', exchange: a.exchange, queue, routingKey, arguments: a.arguments, owner: conn.id });
       M.writeQueueUnbindOk(conn.out, ch.id);
       return conn.dirty();
     }

@@ -55,6 +55,12 @@ export class PriorityLanes {
     return lane.requeued.length > 0 ? lane.requeued.at(0) : lane.ready.at(0);
   }
 
+  /** Whether a message with this block would be the next one out: nothing waits in its lane or above. */
+  wouldLead(block: Buffer): boolean {
+    for (let p = Math.min(blockPriority(block), this.max); p <= this.top; p++) if ((this.lanes[p]?.length ?? 0) > 0) return false;
+    return true;
+  }
+
   /** Calls `fn` on every entry, lane by lane. */
   forEach(fn: (entry: QueueEntry) => void): void {
     for (const lane of this.lanes) {

@@ -285,6 +285,11 @@ export class ShardQueue {
     return this.lanes !== null;
   }
 
+  /** Whether a message with this block would be the next one out (of a priority queue: nothing waits in its lane or above). */
+  wouldLead(block: Buffer): boolean {
+    return this.lanes === null ? this.messageCount === 0 : this.lanes.wouldLead(block);
+  }
+
   /** Entries rejected together, in the order they are dead-lettered (a priority queue's highest first). */
   rejectionOrder(entries: QueueEntry[]): QueueEntry[] {
     return this.lanes === null ? entries : this.lanes.rejectionOrder(entries);
@@ -483,10 +488,12 @@ export class ShardQueue {
     return entry;
   }
 
-  /** The next entry to hand out, left in place. */
+  /** The next entry to hand out, left in place (read back from disk if the window ran dry: its deadline counts). */
   peek(): QueueEntry | undefined {
     if (this.lanes !== null) return this.lanes.peek();
-    return this.requeued.length > 0 ? this.requeued.at(0) : this.ready.at(0);
+    if (this.requeued.length > 0) return this.requeued.at(0);
+    if (this.ready.length === 0 && this.pager !== null && this.pager.length > 0) this.fill();
+    return this.ready.at(0);
   }
 
   private pushReady(entry: QueueEntry): void {

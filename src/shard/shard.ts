@@ -254,7 +254,7 @@ export class Shard implements LifecycleHost {
       if (!consumer.noAck) {
         queue.track(entry, consumer);
         // (a no-ack delivery is acked on disk when the acceptor wrote it: see credit)
-        if (entry.persistent && queue.stored) this.store!.delivered(queue.id, entry.id);
+        this.markDelivered(queue, entry);
         queue.delivered++;
       } else queue.deliveredNoAck++;
       if (entry.redelivered) queue.redelivered++;
@@ -709,7 +709,7 @@ export class Shard implements LifecycleHost {
         if (entry.redelivered) queue.redelivered++;
         if (!c.noAck) {
           queue.track(entry, null);
-          if (entry.persistent && queue.stored) this.store!.delivered(queue.id, entry.id);
+          this.markDelivered(queue, entry);
           queue.got++;
         } else {
           this.forget(queue, entry);
@@ -844,16 +844,27 @@ export class Shard implements LifecycleHost {
   }
 
   /**
+   * An entry goes out to be acked: on disk it is marked, so that after a crash
+   * it comes back redelivered. Once is enough: a redelivered entry has its mark
+   * (it was delivered before, or recovered with one), and a message requeued
+   * again and again must not grow its segment's ack file without end.
+   */
+  private markDelivered(queue: ShardQueue, entry: QueueEntry): void {
+    if (entry.persistent && queue.stored && !entry.redelivered) this.store!.delivered(queue.id, entry.id);
+  }
+
+  /**
    * Whether a message published now with `ttl` (-1: none) would expire before any
-   * consumer of the queue could take it (a TTL of 0). Not when it takes the queue
-   * over a drop-head limit: RabbitMQ drops the head for that first (maxlen).
+   * consumer of the queue could take it (a TTL of 0) as the queue's head: RabbitMQ
+   * looks at the heads only, so one behind others waits its turn. Not when it
+   * takes the queue over a drop-head limit: RabbitMQ drops the head for that first (maxlen).
    */
   private expiredOnArrival(queue: ShardQueue, ttl: number, block: Buffer): boolean {
     const lc = queue.lifecycle;
     const config = lc?.config ?? null;
     if (ttl < 0 && config?.messageTtl === undefined) return false;
     if (lc !== null && lc.limited && lc.wouldOverflow(queue, bodySize(block))) return false;
-    return expiresAt(config, ttl, this.now) <= this.now && !queue.hasReadyConsumer();
+    return expiresAt(config, ttl, this.now) <= this.now && !queue.hasReadyConsumer() && queue.wouldLead(block);
   }
 
   /**

@@ -128,6 +128,31 @@ describe.each(MODES)('durable queues longer than memory ($name)', ({ workers }) 
     await again.close();
   });
 
+  it('a paged-out message whose time is up is dropped, not handed out, when a large message emptied the window before it', async () => {
+    const dataDir = newDataDir();
+    const broker = await startOn(dataDir);
+    const { ch, close } = await confirmChannel(broker.url);
+    const queue = uniq('paged-expiry');
+    await ch.assertQueue(queue, { durable: true });
+    // A quarter of the window, then most of it: the window is full, and once both are taken it is empty
+    // without having fallen to half while the small one waited on disk.
+    ch.sendToQueue(queue, Buffer.alloc(PAGE_WINDOW_BYTES / 4, 'a'), { persistent: true });
+    ch.sendToQueue(queue, Buffer.alloc(Math.floor(PAGE_WINDOW_BYTES * 0.9), 'b'), { persistent: true });
+    ch.sendToQueue(queue, Buffer.from('c'), { persistent: true, expiration: '100' });
+    ch.sendToQueue(queue, Buffer.from('d'), { persistent: true });
+    await ch.waitForConfirms();
+    for (const fill of ['a', 'b']) {
+      const m = await ch.get(queue, { noAck: true });
+      expect(m && m.content.subarray(0, 1).toString()).toBe(fill);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(1));
+    const next = await ch.get(queue, { noAck: true });
+    expect(next && next.content.toString()).toBe('d');
+    expect(await ch.get(queue, { noAck: true })).toBe(false);
+    await close();
+  });
+
   it('purge and delete of a paged queue reach its files', async () => {
     const dataDir = newDataDir();
     const broker = await startOn(dataDir);

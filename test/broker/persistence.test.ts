@@ -292,6 +292,47 @@ describe.each(MODES)('persistent messages ($name)', ({ workers }) => {
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.seg')).length).toBeLessThanOrEqual(1);
   });
 
+  it('a message requeued again and again is marked delivered on disk once: its ack file does not grow with every redelivery', async () => {
+    const dataDir = newDataDir();
+    const queue = uniq('poison');
+    let broker = await startOn(dataDir);
+    const { ch, close } = await confirmChannel(broker.url);
+    await ch.assertQueue(queue, { durable: true });
+    ch.sendToQueue(queue, Buffer.from('p 1'), { persistent: true });
+    ch.sendToQueue(queue, Buffer.from('p 2'), { persistent: true });
+    await ch.waitForConfirms();
+    const dir = queueDir(dataDir, '/', queue);
+    const ackBytes = () => fs.readdirSync(dir).filter((f) => f.endsWith('.ack')).reduce((sum, f) => sum + fs.statSync(join(dir, f)).size, 0);
+    // Consumed, rejected with requeue, 300 times over; the second message once, held.
+    const seen: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const m = await ch.get(queue, { noAck: false });
+      if (m === false) throw new Error('queue ran dry');
+      seen.push(`${m.content} ${m.fields.redelivered}`);
+      if (i === 0) {
+        const second = await ch.get(queue, { noAck: false });
+        expect(second && second.content.toString()).toBe('p 2');
+      }
+      ch.reject(m, true);
+    }
+    expect(seen).toEqual(['p 1 false', ...Array.from({ length: 299 }, () => 'p 1 true')]);
+    await ch.checkQueue(queue); // the rejects were read
+    await sleep(200); // the marks' batch is written
+    // Two DELIVERED records of one id each (17 bytes apiece) at most, not one per delivery.
+    expect(ackBytes()).toBeGreaterThan(0);
+    expect(ackBytes()).toBeLessThanOrEqual(4 * 17);
+    await close();
+    await broker.close();
+    broker = await startOn(dataDir);
+    const conn = await connect(broker.url);
+    const ch2 = await conn.createChannel();
+    expect((await ch2.checkQueue(queue)).messageCount).toBe(2);
+    const { numbers, redelivered } = await drain(ch2, queue, 2);
+    expect(numbers).toEqual([1, 2]);
+    expect(redelivered).toEqual([true, true]);
+    await conn.close();
+  });
+
   it('a torn tail: all but the cut message come back, and the log says what was cut', async () => {
     const dataDir = newDataDir();
     const queue = uniq('torn');

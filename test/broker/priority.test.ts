@@ -122,6 +122,48 @@ describe.each(MODES)('priority queues: $name', ({ workers }) => {
     );
   });
 
+  it('messages with a TTL of 0 among living ones: one that arrives at the head dies, one behind others of its priority or above waits for the head (fast-check against a model)', async () => {
+    const MAX = 2;
+    /** Lanes by priority; the heads from the highest lane down lose their expired messages, after each publish and each get. */
+    function model(messages: { priority?: number; dies: boolean }[]): { afterPublish: number; gets: string[] } {
+      const lanes: { body: string; dies: boolean }[][] = [[], [], []];
+      const total = () => lanes.reduce((n, lane) => n + lane.length, 0);
+      const dropExpiredHeads = () => {
+        for (let p = MAX; p >= 0; p--) {
+          while (lanes[p]!.length > 0 && lanes[p]![0]!.dies) lanes[p]!.shift();
+          if (lanes[p]!.length > 0) break;
+        }
+      };
+      messages.forEach((m, i) => {
+        lanes[Math.min(m.priority ?? 0, MAX)]!.push({ body: `m${i}`, dies: m.dies });
+        dropExpiredHeads();
+      });
+      const afterPublish = total();
+      const gets: string[] = [];
+      for (let lane = lanes.findLast((l) => l.length > 0); lane !== undefined; lane = lanes.findLast((l) => l.length > 0)) {
+        const m = lane.shift()!;
+        dropExpiredHeads();
+        gets.push(`${m.body} ${total()}`);
+      }
+      return { afterPublish, gets };
+    }
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.record({ priority: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }), dies: fc.boolean() }), { maxLength: 12 }), async (messages) => {
+        const { queue } = await ch.assertQueue('', { exclusive: true, arguments: { 'x-max-priority': MAX } });
+        messages.forEach((m, i) => ch.sendToQueue(queue, Buffer.from(`m${i}`), { ...(m.priority === undefined ? {} : { priority: m.priority }), ...(m.dies ? { expiration: '0' } : {}) }));
+        await ch.waitForConfirms();
+        const afterPublish = (await ch.checkQueue(queue)).messageCount;
+        const gets: string[] = [];
+        for (let m = await ch.get(queue, { noAck: true }); m !== false; m = await ch.get(queue, { noAck: true })) gets.push(`${m.content} ${m.fields.messageCount}`);
+        expect({ afterPublish, gets }).toEqual(model(messages));
+        await ch.deleteQueue(queue);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   it('a multiple nack without requeue dead-letters the highest priority first, delivery order within one (RabbitMQ 3.10.8)', async () => {
     const conn = await server.connect();
     const ch = await confirmChannel(conn);

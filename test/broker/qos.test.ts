@@ -194,6 +194,39 @@ describe.each(MODES)('qos: $name', ({ workers }) => {
     await ch.close();
   });
 
+  it('a per-consumer qos lifts the channel-wide one, a global qos of 0 leaves the per-consumer one (as RabbitMQ 3.10.8 counts them)', async () => {
+    const conn = await server.connect();
+    // [first qos, second qos, unacked deliveries of 10 that RabbitMQ 3.10.8 made]
+    const cases: [[number, boolean], [number, boolean], number][] = [
+      [[2, true], [5, false], 5],
+      [[5, false], [2, true], 2],
+      [[2, true], [0, false], 10],
+      [[3, false], [0, true], 3],
+    ];
+    for (const [first, second, expected] of cases) {
+      const queue = await queueWith(conn, 10);
+      const ch = await channel(conn);
+      await ch.prefetch(...first);
+      await ch.prefetch(...second);
+      const inbox = await subscribe(ch, queue, { noAck: false });
+      await inbox.waitFor(expected);
+      await sleep(QUIET_MS);
+      expect(inbox.messages, `qos(${first}) then qos(${second})`).toHaveLength(expected);
+      await ch.close();
+    }
+    // Lifted under a consumer it already held back: the rest comes.
+    const queue = await queueWith(conn, 10);
+    const ch = await channel(conn);
+    await ch.prefetch(2, true);
+    const inbox = await subscribe(ch, queue, { noAck: false });
+    await inbox.waitFor(2);
+    await sleep(QUIET_MS);
+    expect(inbox.messages).toHaveLength(2);
+    await ch.prefetch(0, false);
+    await inbox.waitFor(10);
+    expect(bodies(inbox.messages)).toEqual(Array.from({ length: 10 }, (_, i) => `m${i + 1}`));
+  });
+
   it("prefetch (global=true) and quorum queues, as RabbitMQ 3.10.8: no consume under one (540), and a quorum queue's consumer neither held back nor counted by one set later", async () => {
     const refusedConn = await server.connect();
     const admin = await channel(refusedConn);

@@ -59,6 +59,21 @@ describe.each(MODES)('queues: $name', ({ workers }) => {
     });
   });
 
+  it("bind and unbind of '' with an empty key both mean the last declared queue under its own name, as in RabbitMQ", async () => {
+    const conn = await server.connect();
+    const ch = await channel(conn);
+    const returned: string[] = [];
+    ch.on('return', (m) => returned.push(m.content.toString()));
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue('', 'amq.direct', '');
+    ch.publish('amq.direct', queue, Buffer.from('bound'), { mandatory: true });
+    await eventually(async () => expect((await ch.checkQueue(queue)).messageCount).toBe(1));
+    await ch.unbindQueue('', 'amq.direct', '');
+    ch.publish('amq.direct', queue, Buffer.from('unbound'), { mandatory: true });
+    await eventually(() => expect(returned).toEqual(['unbound']));
+    expect((await ch.checkQueue(queue)).messageCount).toBe(1);
+  });
+
   it('declare-ok counts ready messages and consumers', async () => {
     const conn = await server.connect();
     const ch = await channel(conn);

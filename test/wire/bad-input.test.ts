@@ -382,10 +382,17 @@ describe.each(MODES)('bad input on the wire, $name', ({ workers }) => {
       await brokerIsHealthy();
     });
 
-    it('a method on a channel that was never opened is a CHANNEL_ERROR', async () => {
+    it('a method on a channel that was never opened is a CHANNEL_ERROR, a content frame there an UNEXPECTED_FRAME, in RabbitMQ 3.10.8\'s words', async () => {
       const c = await opened();
       c.send(queueDeclare(5, 'never-opened'));
-      await c.expectClose(CHANNEL_ERROR);
+      await c.expectClose(CHANNEL_ERROR, { text: "CHANNEL_ERROR - expected 'channel.open'" });
+      const size = Buffer.alloc(8);
+      size.writeBigUInt64BE(1n);
+      for (const content of [frame(2, 5, Buffer.concat([u16(60), u16(0), size, u16(0)])), frame(3, 5, Buffer.from('x'))]) {
+        const d = await opened();
+        d.send(content);
+        await d.expectClose(UNEXPECTED_FRAME, { text: 'UNEXPECTED_FRAME - expected method frame, got non method frame instead' });
+      }
       await brokerIsHealthy();
     });
 

@@ -164,7 +164,7 @@ export class RawClient {
    * Skips frames until connection.close, checks its reply code, answers
    * close-ok and waits for the server to close the socket.
    */
-  async expectClose(code: number, opts: { ms?: number } = {}): Promise<void> {
+  async expectClose(code: number, opts: { ms?: number; text?: string } = {}): Promise<void> {
     for (;;) {
       const f = await this.readFrame(opts.ms);
       expect(f, `the server closed the socket without connection.close ${code}`).not.toBeNull();
@@ -172,6 +172,7 @@ export class RawClient {
         const got = f!.payload.readUInt16BE(4);
         const text = f!.payload.subarray(7, 7 + f!.payload[6]).toString();
         expect(got, `connection.close ${got} '${text}'`).toBe(code);
+        if (opts.text !== undefined) expect(text).toBe(opts.text);
         this.send(closeOk());
         await this.waitClosed();
         return;
