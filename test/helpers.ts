@@ -186,6 +186,17 @@ export async function queueExists(conn: ChannelModel, queue: string): Promise<bo
   return exists(conn, (ch) => ch.checkQueue(queue));
 }
 
+/**
+ * Whether a queue exists, asked by a bind and unbind, which do not count as a
+ * use: a declare, passive too, restarts the queue's x-expires (as RabbitMQ's).
+ */
+export async function queueExistsUnused(conn: ChannelModel, queue: string): Promise<boolean> {
+  return exists(conn, async (ch) => {
+    await ch.bindQueue(queue, 'amq.direct', 'existence-check');
+    await ch.unbindQueue(queue, 'amq.direct', 'existence-check');
+  });
+}
+
 /** Whether an exchange exists, asked on a throwaway channel (a 404 closes it). */
 export async function exchangeExists(conn: ChannelModel, exchange: string): Promise<boolean> {
   return exists(conn, (ch) => ch.checkExchange(exchange));

@@ -22,6 +22,8 @@ export class QueueLifecycle {
   readonly limited: boolean;
   /** a quorum queue: deliveries carry x-delivery-count (quorum.ts) */
   readonly quorum: boolean;
+  /** a quorum queue with reject-publish went over its limit: publishes are refused until it is at 80% (see refuses) */
+  private quorumBlocked = false;
 
   constructor(
     readonly config: QueueConfig,
@@ -37,6 +39,25 @@ export class QueueLifecycle {
   wouldOverflow(queue: ShardQueue, bodySize: number): boolean {
     const { maxLength, maxLengthBytes } = this.config;
     return (maxLength !== undefined && queue.messageCount + 1 > maxLength) || (maxLengthBytes !== undefined && queue.readyBodyBytes + bodySize > maxLengthBytes);
+  }
+
+  /**
+   * reject-publish: whether a publish of `bodySize` bytes is refused. A classic
+   * queue refuses one that would pass a limit. A quorum queue (rabbit_fifo) takes
+   * the one that goes over, then refuses publishes until it is back at 80% of
+   * its limits.
+   */
+  refuses(queue: ShardQueue, bodySize: number): boolean {
+    if (!this.quorum) return this.wouldOverflow(queue, bodySize);
+    if (this.quorumBlocked && this.belowSoftLimit(queue)) this.quorumBlocked = false;
+    if (this.quorumBlocked) return true;
+    this.quorumBlocked = this.wouldOverflow(queue, bodySize);
+    return false;
+  }
+
+  private belowSoftLimit(queue: ShardQueue): boolean {
+    const { maxLength, maxLengthBytes } = this.config;
+    return (maxLength === undefined || queue.messageCount <= Math.trunc(maxLength * 0.8)) && (maxLengthBytes === undefined || queue.readyBodyBytes <= Math.trunc(maxLengthBytes * 0.8));
   }
 
   overLimit(queue: ShardQueue): boolean {

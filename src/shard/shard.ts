@@ -359,7 +359,7 @@ export class Shard implements LifecycleHost {
         continue;
       }
       const lc = queue.lifecycle;
-      if (lc !== null && lc.limited && lc.config.overflow !== 'drop-head' && lc.wouldOverflow(queue, bodySize(message.block))) {
+      if (lc !== null && lc.limited && lc.config.overflow !== 'drop-head' && lc.refuses(queue, bodySize(message.block))) {
         refused = true;
         if (lc.config.overflow === 'reject-publish-dlx') this.deadLetter(queue, message.block, 'maxlen');
         continue;
@@ -374,8 +374,9 @@ export class Shard implements LifecycleHost {
       seq = this.storeEntry(queue, entry, persistent, buf, blockAt, end, seq);
       this.pending.add(queue);
       // A consumer with room takes it now, before the batch's next publishes: priority
-      // orders only what waits, as in RabbitMQ, where each publish reaches the queue alone.
-      if (queue.isPriorityQueue) this.deliverFrom(queue);
+      // orders only what waits, and a length limit counts only what waits, as in
+      // RabbitMQ, where each publish reaches the queue alone.
+      if (queue.isPriorityQueue || (lc !== null && lc.limited)) this.deliverFrom(queue);
       delivered = true;
     }
     if (immediate) this.writeImmediate(readU32LE(buf, at + 4), readU32LE(buf, at + 8), delivered, message.block);
@@ -975,9 +976,14 @@ export class Shard implements LifecycleHost {
   }
 
   /** What a delivery carries: the block as published, or with x-delivery-count for a quorum queue. */
-  private deliveredBlock(queue: ShardQueue, entry: QueueEntry): Buffer {
+  /**
+   * A quorum queue's message as it goes out, with its x-delivery-count: on every
+   * basic.get, and to a consumer once it has come back (RabbitMQ 3.10.8 counts
+   * from the first return; a first delivery to a consumer has no such header).
+   */
+  private deliveredBlock(queue: ShardQueue, entry: QueueEntry, forGet = false): Buffer {
     const block = entry.message.block;
-    if (queue.lifecycle === null || !queue.lifecycle.quorum) return block;
+    if (queue.lifecycle === null || !queue.lifecycle.quorum || (entry.returns === 0 && !forGet)) return block;
     try {
       return withDeliveryCount(block, entry.returns);
     } catch {
@@ -1003,7 +1009,7 @@ export class Shard implements LifecycleHost {
   }
 
   private writeGetOk(requestId: number, queue: ShardQueue, entry: QueueEntry): void {
-    this.beginWithBlock(R.S2A_GET_OK, R.GET_OK_HEADER, entry, this.deliveredBlock(queue, entry));
+    this.beginWithBlock(R.S2A_GET_OK, R.GET_OK_HEADER, entry, this.deliveredBlock(queue, entry, true));
     const { buf, offset } = this.out;
     writeU32LE(buf, offset + 2, requestId);
     writeU32LE(buf, offset + 6, queue.id);

@@ -114,26 +114,37 @@ function sortedKeys(d: PolicyDefinition): PolicyDefinition {
   return Object.fromEntries(Object.entries(d).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** A queue's config with its policies' effective definition applied (RabbitMQ 3.10's res_min / res_arg per setting). */
+/**
+ * A queue's config with its policies' effective definition applied (RabbitMQ
+ * 3.10's res_min / res_arg per setting; a quorum queue's overflow and expires:
+ * the policy's, as rabbit_quorum_queue's policyHasPrecedence). A quorum queue has
+ * no reject-publish-dlx: RabbitMQ drops its head instead.
+ */
 export function effectiveQueueConfig(config: QueueConfig, args: FieldTable, d: PolicyDefinition | undefined): QueueConfig {
-  if (d === undefined) return config;
+  const out = d === undefined ? config : withPolicy(config, args, d);
+  return out.type === 'quorum' && out.overflow === 'reject-publish-dlx' ? { ...out, overflow: 'drop-head' } : out;
+}
+
+function withPolicy(config: QueueConfig, args: FieldTable, d: PolicyDefinition): QueueConfig {
+  const quorum = config.type === 'quorum';
   const out: QueueConfig = { ...config };
   const lower = (field: 'messageTtl' | 'expires' | 'maxLength' | 'maxLengthBytes' | 'deliveryLimit' | 'segmentBytes', key: string) => {
     const value = d[key];
     if (typeof value === 'number') out[field] = config[field] === undefined ? value : Math.min(value, config[field]!);
   };
   lower('messageTtl', 'message-ttl');
-  lower('expires', 'expires');
+  if (quorum && typeof d.expires === 'number') out.expires = d.expires;
+  else lower('expires', 'expires');
   lower('maxLength', 'max-length');
   lower('maxLengthBytes', 'max-length-bytes');
-  if (config.type === 'quorum') lower('deliveryLimit', 'delivery-limit');
+  if (quorum) lower('deliveryLimit', 'delivery-limit');
   if (config.type === 'stream') {
     lower('segmentBytes', 'stream-max-segment-size-bytes');
     // (a policy's max-age passed its check: digits and a unit)
     const age = typeof d['max-age'] === 'string' ? maxAgeMs(d['max-age']) : undefined;
     if (age !== undefined) out.maxAge = config.maxAge === undefined ? age : Math.min(age, config.maxAge);
   }
-  if (args['x-overflow'] === undefined && typeof d.overflow === 'string') out.overflow = d.overflow as Overflow;
+  if ((quorum || args['x-overflow'] === undefined) && typeof d.overflow === 'string') out.overflow = d.overflow as Overflow;
   if (config.deadLetterExchange === undefined && typeof d['dead-letter-exchange'] === 'string') out.deadLetterExchange = d['dead-letter-exchange'];
   if (config.deadLetterRoutingKey === undefined && typeof d['dead-letter-routing-key'] === 'string') out.deadLetterRoutingKey = d['dead-letter-routing-key'];
   return out;

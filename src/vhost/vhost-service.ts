@@ -411,7 +411,8 @@ export class VHostService {
       queue = this.createQueue(name, c);
       this.host.churn.queueCreated++;
     }
-    const messageCount = await this.messageCount(queue, !c.passive);
+    // Passive or not, a declare restarts the queue's x-expires, as RabbitMQ's stat does.
+    const messageCount = await this.messageCount(queue, true);
     this.host.churn.queueDeclared++;
     return { queue: name, messageCount, consumerCount: queue.consumerCount };
   }

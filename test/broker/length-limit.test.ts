@@ -168,6 +168,21 @@ describe.each(MODES)('length limits: $name', ({ workers }) => {
     expect(got.map((m) => m.content.toString())).toEqual(['again', ...more.filter((b) => !nacked.includes(b))]);
   });
 
+  it('a consumer with room takes each publish as it comes: a limit counts only what waits, so none of a burst is refused or dropped (RabbitMQ 3.10.8)', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    for (const overflow of ['reject-publish', 'reject-publish-dlx', 'drop-head']) {
+      const consumer = await confirmChannel(conn);
+      await consumer.prefetch(1000);
+      const { queue } = await consumer.assertQueue('', { exclusive: true, arguments: { 'x-max-length': 1, 'x-overflow': overflow } });
+      const inbox = await subscribe(consumer, queue, { noAck: false });
+      const messages = numbered(200);
+      expect(await publishAll(ch, queue, messages), overflow).toEqual([]);
+      expect((await inbox.waitFor(200)).map((m) => m.content.toString()), overflow).toEqual(messages);
+      await consumer.close();
+    }
+  });
+
   it('reject-publish with bytes: a publish is refused when its body would pass the limit', async () => {
     const conn = await server.connect();
     const ch = await confirmChannel(conn);

@@ -190,6 +190,26 @@ for (const mode of MODES) {
       await conn.close();
     });
 
+    it("overflow: a classic queue's argument wins over the policy, a quorum queue's policy over the argument (RabbitMQ 3.10.8)", async () => {
+      const conn = await open();
+      const ch = await confirmChannel(conn);
+      const policies = policyApi(m);
+      const confirmed = async (queue: string, body: string): Promise<boolean> =>
+        new Promise((resolve) => ch.sendToQueue(queue, Buffer.from(body), {}, (err) => resolve(err === null || err === undefined)));
+      for (const type of ['classic', 'quorum']) {
+        const queue = uniq(`pol-overflow-${type}`);
+        await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': type, 'x-max-length': 1, 'x-overflow': 'drop-head' } });
+        await policies.set(queue, { pattern: `^${queue}$`, definition: { overflow: 'reject-publish' } });
+        const taken = [await confirmed(queue, 'm1'), await confirmed(queue, 'm2'), await confirmed(queue, 'm3')];
+        const head = await ch.get(queue, { noAck: true });
+        // classic: drop-head keeps the newest; quorum: reject-publish takes the one that goes over, refuses the next
+        expect({ taken, head: head && head.content.toString() }, type).toEqual(type === 'classic' ? { taken: [true, true, true], head: 'm3' } : { taken: [true, true, false], head: 'm1' });
+        await policies.clear(queue);
+        await ch.deleteQueue(queue);
+      }
+      await conn.close();
+    });
+
     it('alternate-exchange: the argument first, else the policy; a cleared policy routes nowhere again', async () => {
       const conn = await open();
       const ch = await confirmChannel(conn);

@@ -43,6 +43,54 @@ describe.each(MODES)('quorum queues: $name', ({ workers }) => {
     await ch.deleteQueue(queue);
   });
 
+  it('a first delivery to a consumer carries no x-delivery-count, a basic.get one of 0 (RabbitMQ 3.10.8)', async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const queue = uniq('quorum-first');
+    await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    for (let i = 0; i < 3; i++) ch.sendToQueue(queue, Buffer.from(`m${i}`), { headers: { n: i } });
+    await ch.waitForConfirms();
+    const got = (await ch.get(queue, { noAck: true })) as GetMessage;
+    expect(got.properties.headers).toEqual({ n: 0, 'x-delivery-count': 0 });
+    const consumer = await channel(conn);
+    const inbox = await subscribe(consumer, queue, { noAck: false });
+    const first = await inbox.waitFor(2);
+    expect(first.map((m) => m.properties.headers)).toEqual([{ n: 1 }, { n: 2 }]);
+    await consumer.close(); // both come back
+    const again = await subscribe(await channel(conn), queue, { noAck: true });
+    expect((await again.waitFor(2)).map((m) => m.properties.headers)).toEqual([{ n: 1, 'x-delivery-count': 1 }, { n: 2, 'x-delivery-count': 1 }]);
+    await ch.deleteQueue(queue);
+  });
+
+  it("x-overflow on a quorum queue, as rabbit_fifo: reject-publish takes the publish that goes over, then refuses until the queue is at 80%; reject-publish-dlx drops the head", async () => {
+    const conn = await server.connect();
+    const ch = await confirmChannel(conn);
+    const confirmed = async (queue: string, body: string): Promise<boolean> =>
+      new Promise((resolve) => ch.sendToQueue(queue, Buffer.from(body), {}, (err) => resolve(err === null || err === undefined)));
+    const queue = uniq('quorum-reject');
+    await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-max-length': 5, 'x-overflow': 'reject-publish' } });
+    const taken: boolean[] = [];
+    for (let i = 0; i < 8; i++) taken.push(await confirmed(queue, `m${i}`));
+    expect(taken).toEqual([true, true, true, true, true, true, false, false]); // six in: the sixth went over
+    await ch.get(queue, { noAck: true }); // 5 left: over 80% of 5, still refused
+    expect(await confirmed(queue, 'm8')).toBe(false);
+    await ch.get(queue, { noAck: true }); // 4 left: at 80%, taken again
+    expect(await confirmed(queue, 'm9')).toBe(true);
+    expect((await ch.checkQueue(queue)).messageCount).toBe(5);
+    await ch.deleteQueue(queue);
+
+    const dlq = uniq('quorum-dlx-dead');
+    const dropping = uniq('quorum-dlx');
+    await ch.assertQueue(dlq, { exclusive: true });
+    await ch.assertQueue(dropping, { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-max-length': 1, 'x-overflow': 'reject-publish-dlx', 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq } });
+    expect([await confirmed(dropping, 'm1'), await confirmed(dropping, 'm2')]).toEqual([true, true]);
+    const head = (await ch.get(dropping, { noAck: true })) as GetMessage;
+    expect(head.content.toString()).toBe('m2');
+    const dead = (await ch.get(dlq, { noAck: true })) as GetMessage;
+    expect([dead.content.toString(), dead.properties.headers!['x-first-death-reason']]).toEqual(['m1', 'maxlen']);
+    await ch.deleteQueue(dropping);
+  });
+
   it('x-delivery-limit: a message returned more often is dead-lettered with reason delivery_limit (or dropped)', async () => {
     const conn = await server.connect();
     const ch = await confirmChannel(conn);

@@ -13,7 +13,7 @@ import type { GetMessage } from 'amqplib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { startBroker } from '../../dist/src/index.js';
-import { MODES, bodies, channel, confirmChannel, connect, drain, eventually, queueExists, refused, sleep, subscribe, uniq, useBroker } from '../helpers.js';
+import { MODES, bodies, channel, confirmChannel, connect, drain, eventually, queueExists, queueExistsUnused, refused, sleep, subscribe, uniq, useBroker } from '../helpers.js';
 
 const numbered = (n: number, prefix = 'm') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
@@ -276,29 +276,30 @@ describe.each(MODES)('message and queue TTL: $name', ({ workers }) => {
     expect(await queueExists(conn, name)).toBe(false);
   });
 
-  it('x-expires: a queue unused that long is deleted; consumers, basic.get and redeclares keep it', async () => {
+  it('x-expires: a queue unused that long is deleted; consumers, basic.get and declares (passive too, as RabbitMQ 3.10.8) keep it', async () => {
     const conn = await server.connect();
     const ch = await channel(conn);
     const idle = uniq('expires-idle');
     const consumed = uniq('expires-consumed');
     const polled = uniq('expires-polled');
+    const checked = uniq('expires-checked');
     const args = { durable: false, arguments: { 'x-expires': 300 } };
-    for (const q of [idle, consumed, polled]) await ch.assertQueue(q, args);
+    for (const q of [idle, consumed, polled, checked]) await ch.assertQueue(q, args);
     ch.sendToQueue(idle, Buffer.from('lost with its queue'));
     const inbox = await subscribe(ch, consumed);
     const started = Date.now();
     while (Date.now() - started < 600) {
       await ch.get(polled, { noAck: true });
+      await ch.checkQueue(checked);
       await sleep(100);
     }
-    await eventually(async () => expect(await queueExists(conn, idle)).toBe(false), 2000);
-    expect(await queueExists(conn, consumed)).toBe(true);
-    expect(await queueExists(conn, polled)).toBe(true);
+    await eventually(async () => expect(await queueExistsUnused(conn, idle)).toBe(false), 2000);
+    for (const kept of [consumed, polled, checked]) expect(await queueExistsUnused(conn, kept)).toBe(true);
     // once its consumer is gone the clock starts again
     await ch.cancel(inbox.consumerTag);
     await sleep(150);
-    expect(await queueExists(conn, consumed)).toBe(true);
-    await eventually(async () => expect(await queueExists(conn, consumed)).toBe(false), 2000);
+    expect(await queueExistsUnused(conn, consumed)).toBe(true);
+    await eventually(async () => expect(await queueExistsUnused(conn, consumed)).toBe(false), 2000);
     // a redeclare restarts it
     const redeclared = uniq('expires-redeclared');
     await ch.assertQueue(redeclared, args);
@@ -306,7 +307,7 @@ describe.each(MODES)('message and queue TTL: $name', ({ workers }) => {
       await sleep(120);
       await ch.assertQueue(redeclared, args);
     }
-    expect(await queueExists(conn, redeclared)).toBe(true);
-    await eventually(async () => expect(await queueExists(conn, redeclared)).toBe(false), 2000);
+    expect(await queueExistsUnused(conn, redeclared)).toBe(true);
+    await eventually(async () => expect(await queueExistsUnused(conn, redeclared)).toBe(false), 2000);
   });
 });
