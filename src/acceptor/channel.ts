@@ -469,11 +469,19 @@ export class Channel {
     return exchange;
   }
 
-  /** A committed publish: the route it had when it came (a queue deleted since is skipped by its shard). */
+  /**
+   * A committed publish: the queues it was routed to when it came, looked up
+   * again by name, as RabbitMQ's commit does: one deleted since is left out (with
+   * none left, a mandatory publish is returned), one declared again gets it.
+   */
   private restoreRoute(route: TxRoute): ExchangeRecord {
     this.routeCache.clear();
     this.routed.clear();
-    for (const queue of route.queues) this.routed.add(queue);
+    const queues = this.conn.vhost.queues;
+    for (const queue of route.queues) {
+      const now = queues.get(queue.name);
+      if (now !== undefined) this.routed.add(now);
+    }
     this.groupRouted();
     this.ccKeys = route.ccKeys;
     return route.exchange;

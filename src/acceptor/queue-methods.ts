@@ -55,7 +55,7 @@ async function declare(ch: Channel, a: M.QueueDeclare): Promise<void> {
   const declared = await conn.service.apply({
     kind: 'queue.declare',
     name,
-    serverNamed,
+    reservedName: serverNamed,
     passive: a.passive,
     durable: a.durable,
     exclusive: a.exclusive,

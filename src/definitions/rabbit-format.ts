@@ -241,6 +241,7 @@ function commandsFor(defs: Definitions, vhost: string) {
   const queues: QueueDeclareCommand[] = mine(defs.queues).map((q) => ({
     kind: 'queue.declare',
     name: text(q.name, 'queue name'),
+    reservedName: true,
     durable: flag(q.durable, true, `durable of queue '${q.name}'`),
     exclusive: false,
     autoDelete: flag(q.auto_delete, false, `auto_delete of queue '${q.name}'`),

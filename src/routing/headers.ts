@@ -27,8 +27,14 @@ const MODES = ['all', 'any', 'all-with-x', 'any-with-x'];
 
 function xMatchOf(args: FieldTable): string | undefined {
   const v = Object.hasOwn(args, X_MATCH) ? args[X_MATCH] : undefined;
-  if (typeof v === 'string') return v;
-  return v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8') : undefined;
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A value as RabbitMQ's error prints it: a binary as an Erlang binary (<<"any">>, or its bytes). */
+function erlangText(v: FieldValue): string {
+  if (!Buffer.isBuffer(v)) return String(v);
+  const printable = [...v].every((b) => b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c);
+  return printable ? `<<"${v.toString('latin1')}">>` : `<<${[...v].join(',')}>>`;
 }
 
 /**
@@ -38,7 +44,7 @@ function xMatchOf(args: FieldTable): string | undefined {
 export function validateHeadersArgs(args: FieldTable): string | undefined {
   if (!Object.hasOwn(args, X_MATCH)) return undefined;
   const mode = xMatchOf(args);
-  if (mode === undefined) return `Invalid x-match field type ${wireTypeName(args, X_MATCH)} (value ${String(args[X_MATCH])}); expected longstr`;
+  if (mode === undefined) return `Invalid x-match field type ${wireTypeName(args, X_MATCH)} (value ${erlangText(args[X_MATCH])}); expected longstr`;
   // RabbitMQ prints the value as an Erlang binary: <<"bogus">>
   if (!MODES.includes(mode)) return `Invalid x-match field value <<"${mode}">>; expected all, any, all-with-x, or any-with-x`;
   return undefined;

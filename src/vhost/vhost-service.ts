@@ -19,7 +19,8 @@ import { ReplyCode, channelError, connectionError } from '../protocol/errors.js'
 import { isExchangeType } from '../routing/exchange-type.js';
 import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { wireTypeName } from '../protocol/field-table.js';
-import { VHost, type ExchangeRecord, type QueueRecord } from '../routing/topology.js';
+import { VHost, type Destination, type ExchangeRecord, type QueueRecord } from '../routing/topology.js';
+import { canonicalTable } from '../routing/field-equality.js';
 import { shardOf } from '../shard/placement.js';
 import type { ShardLink } from '../acceptor/shard-link.js';
 import type { Connection } from '../acceptor/connection.js';
@@ -341,8 +342,7 @@ export class VHostService {
       inequivalent('auto_delete', c.autoDelete, current.autoDelete, where);
       inequivalent('internal', c.internal, current.internal, where);
       // Like RabbitMQ, only the alternate exchange must match; other arguments may differ.
-      const ae = 'alternate-exchange';
-      inequivalent(ae, c.arguments[ae] ?? 'none', current.args[ae] ?? 'none', where);
+      inequivalentArg('alternate-exchange', c.arguments, current.args, where);
       return;
     }
     if (c.name.startsWith('amq.')) {
@@ -383,7 +383,12 @@ export class VHostService {
   private async declareQueue(declared: QueueDeclareCommand): Promise<QueueDeclared> {
     // An exclusive queue dies with its connection, so RabbitMQ keeps it transient whatever the durable flag said.
     const c = declared.exclusive && declared.durable ? { ...declared, durable: false } : declared;
-    const name = c.name === '' ? serverNamedQueue() : c.name;
+    // RabbitMQ refuses a client's amq.* name before it looks for the queue: a server-named one is not declared again by name.
+    if (!c.passive && c.name.startsWith('amq.') && c.reservedName !== true) {
+      throw channelError(ReplyCode.ACCESS_REFUSED, `queue name '${c.name}' contains reserved prefix 'amq.*'`);
+    }
+    // A passive declare of '' looks for a queue named '' (RabbitMQ: "no queue ''").
+    const name = c.name === '' && !c.passive ? serverNamedQueue() : c.name;
     let queue = this.topology.queues.get(name);
     if (queue !== undefined) {
       checkOwner(queue, c.owner);
@@ -398,9 +403,6 @@ export class VHostService {
     } else if (c.passive) {
       throw queueNotFound(this.name, name);
     } else {
-      if (name.startsWith('amq.') && c.name !== '' && c.serverNamed !== true) {
-        throw channelError(ReplyCode.ACCESS_REFUSED, `queue name '${name}' contains reserved prefix 'amq.*'`);
-      }
       if (c.exclusive && c.owner === 0) {
         throw channelError(ReplyCode.PRECONDITION_FAILED, `exclusive queue '${name}' in vhost '${this.name}' needs an owning connection`);
       }
@@ -455,11 +457,12 @@ export class VHostService {
     const queue = this.topology.queues.get(c.name);
     if (queue === undefined) return { messageCount: 0 };
     checkOwner(queue, c.owner);
-    if (c.ifUnused && queue.consumerCount > 0) {
-      throw channelError(ReplyCode.PRECONDITION_FAILED, `queue '${c.name}' in vhost '${this.name}' in use`);
-    }
+    // RabbitMQ's queue looks at if-empty first.
     if (c.ifEmpty && (await this.messageCount(queue)) > 0) {
       throw channelError(ReplyCode.PRECONDITION_FAILED, `queue '${c.name}' in vhost '${this.name}' not empty`);
+    }
+    if (c.ifUnused && queue.consumerCount > 0) {
+      throw channelError(ReplyCode.PRECONDITION_FAILED, `queue '${c.name}' in vhost '${this.name}' in use`);
     }
     const messageCount = await this.dropQueue(queue);
     // RabbitMQ 3.10.8 answers a stream's delete with 0, whatever its log held.
@@ -481,16 +484,19 @@ export class VHostService {
     // RabbitMQ refuses the default exchange before it looks for anything, to bind or to unbind.
     if (c.exchange === '') throw defaultExchangeRefused();
     if (c.kind === 'bind') {
-      const queue = this.queue(c.queue, c.owner);
+      // RabbitMQ's order: the source, the destination, the arguments, then exclusivity.
       const exchange = this.existingExchange(c.exchange);
+      const queue = this.topology.queues.get(c.queue);
+      if (queue === undefined) throw queueNotFound(this.name, c.queue);
       checkBindingArgs(exchange, c.arguments);
+      checkOwner(queue, c.owner);
       this.topology.bind(exchange, queue, c.routingKey, c.arguments);
       return;
     }
-    // Unbinding what does not exist succeeds, as in RabbitMQ.
+    // Unbinding what does not exist succeeds, as in RabbitMQ, whoever's the queue.
     const queue = this.topology.queues.get(c.queue);
     const exchange = this.topology.exchanges.get(c.exchange);
-    if (queue === undefined || exchange === undefined) return;
+    if (queue === undefined || exchange === undefined || !hasBinding(exchange, queue, c.routingKey, c.arguments)) return;
     checkOwner(queue, c.owner);
     this.topology.unbind(exchange, queue, c.routingKey, c.arguments);
   }
@@ -498,8 +504,8 @@ export class VHostService {
   private bindExchange(c: ExchangeBindingCommand): void {
     if (c.destination === '' || c.source === '') throw defaultExchangeRefused();
     if (c.kind === 'exchange.bind') {
-      const destination = this.existingExchange(c.destination);
       const source = this.existingExchange(c.source);
+      const destination = this.existingExchange(c.destination);
       checkBindingArgs(source, c.arguments);
       this.topology.bind(source, destination, c.routingKey, c.arguments);
       return;
@@ -522,6 +528,14 @@ function checkBindingArgs(exchange: ExchangeRecord, args: FieldTable): void {
   if (exchange.type !== 'headers') return;
   const error = validateHeadersArgs(args);
   if (error !== undefined) throw channelError(ReplyCode.PRECONDITION_FAILED, error);
+}
+
+/** Whether `exchange` has this very binding to `destination`. */
+function hasBinding(exchange: ExchangeRecord, destination: Destination, routingKey: string, args: FieldTable): boolean {
+  if (!exchange.matcher.hasBindingsTo(destination)) return false;
+  const key = canonicalTable(args);
+  for (const b of exchange.matcher.bindings()) if (b.destination === destination && b.routingKey === routingKey && canonicalTable(b.args) === key) return true;
+  return false;
 }
 
 function checkOwner(queue: QueueRecord, owner: number): void {

@@ -127,6 +127,30 @@ describe.each(MODES)('durable definitions: $name', ({ workers }) => {
     }
   });
 
+  it('a durable server-named queue comes back under its amq.gen name with its messages (a client may not declare that name again, the restart does)', async () => {
+    const dir = freshDir();
+    let broker = await start(dir);
+    let conn = await connect(broker.url);
+    const confirms = await conn.createConfirmChannel();
+    const { queue } = await confirms.assertQueue('', { durable: true });
+    expect(queue).toMatch(/^amq\.gen-/);
+    for (let i = 0; i < 5; i++) confirms.sendToQueue(queue, Buffer.from(`m${i}`), { persistent: true });
+    await confirms.waitForConfirms();
+    await conn.close();
+    await broker.close();
+    broker = await start(dir);
+    try {
+      conn = await connect(broker.url);
+      const ch = await channel(conn);
+      expect(await ch.checkQueue(queue)).toEqual({ queue, messageCount: 5, consumerCount: 0 });
+      expect(bodies(await (await subscribe(ch, queue)).waitFor(5))).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+      expect((await refused((await channel(conn)).assertQueue(queue, { durable: true }))).code).toBe(403);
+      await conn.close();
+    } finally {
+      await broker.close();
+    }
+  });
+
   it('deletes and unbinds are kept too; transient changes never touch the file', async () => {
     const dir = freshDir();
     let broker = await start(dir);
@@ -302,7 +326,7 @@ describe.each(MODES)('durable definitions: $name', ({ workers }) => {
     writeFileSync(file, JSON.stringify({ exchanges: [{ name: 'e', vhost: '/', type: 'x-unknown', durable: true }] }));
     await expect(start(dir)).rejects.toThrow(`${file}: exchange 'e' in vhost '/': COMMAND_INVALID - unknown exchange type 'x-unknown'`);
     writeFileSync(file, JSON.stringify({ bindings: [{ source: 'nowhere', vhost: '/', destination: 'q', destination_type: 'queue', routing_key: '' }] }));
-    await expect(start(dir)).rejects.toThrow(`binding from 'nowhere' to 'q' in vhost '/': NOT_FOUND - no queue 'q' in vhost '/'`);
+    await expect(start(dir)).rejects.toThrow(`binding from 'nowhere' to 'q' in vhost '/': NOT_FOUND - no exchange 'nowhere' in vhost '/'`);
     writeFileSync(file, JSON.stringify({ queues: [{ name: 'q', vhost: '/', durable: 'yes' }] }));
     await expect(start(dir)).rejects.toThrow(`${file}: durable of queue 'q' must be true or false, got "yes"`);
     writeFileSync(file, JSON.stringify({ queues: [{ name: 'fine', vhost: '/', durable: true, auto_delete: false, arguments: {} }] }));

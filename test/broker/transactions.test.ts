@@ -191,6 +191,31 @@ for (const { name, workers } of MODES) {
       c.destroy();
     });
 
+    it('at commit the routed queues are looked up by name, as RabbitMQ 3.10.8: all gone, a mandatory publish comes back; declared again, the new queue gets it', async () => {
+      const [gone, again] = [uniq('tx-all-gone'), uniq('tx-again')];
+      const obs = await observer(gone);
+      await obs.assertQueue(again, { autoDelete: false });
+      const c = await rawChannel(server.url);
+      c.send(txSelect());
+      await expectMethod(c, 90, 11);
+      c.send(publish(gone, Buffer.from('to-gone'), true), publish(again, Buffer.from('to-again'), true));
+      c.send(txSelect());
+      await expectMethod(c, 90, 11);
+      await obs.deleteQueue(gone);
+      await obs.deleteQueue(again);
+      await obs.assertQueue(again, { autoDelete: false });
+      c.send(txCommit());
+      const ret = await expectMethod(c, 60, 50);
+      expect(ret.payload.readUInt16BE(4)).toBe(312);
+      expect((await c.readFrame())!.type).toBe(FRAME_HEADER);
+      expect((await c.readFrame())!.payload.toString()).toBe('to-gone');
+      await expectMethod(c, 90, 21);
+      await eventually(async () => expect((await obs.checkQueue(again)).messageCount).toBe(1));
+      const m = await obs.get(again, { noAck: true });
+      expect(m && m.content.toString()).toBe('to-again');
+      c.destroy();
+    });
+
     it('rollback discards the buffered publishes; a later commit publishes only the new ones', async () => {
       const queue = uniq('tx-rollback');
       const obs = await observer(queue);
