@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 /** The RabbitMQ release whose behaviour, management API and definitions format warren follows. */
-export const RABBITMQ_VERSION = '3.10.7';
+export const RABBITMQ_VERSION = '3.10.8';
 
 /** The package version, read once from package.json. */
 export const VERSION: string = JSON.parse(

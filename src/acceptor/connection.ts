@@ -334,6 +334,9 @@ export class Connection implements FrameHandler, ViewHolder {
   }
 
   onFrame(type: number, channelId: number, buf: Buffer, start: number, end: number): void {
+    // Torn down while the rest of a read is still parsed (a close, or close-ok, then more frames in the
+    // same chunk): nothing more is done for this client, as RabbitMQ drops frames once it is closing.
+    if (this.state === 'closed') return;
     // Errors are caught here, not in push(), so the reader stays usable for close-ok.
     try {
       if (type === FRAME_HEARTBEAT) {

@@ -79,9 +79,9 @@ export function param(req: ApiRequest, name: string): string {
   return value;
 }
 
-/** A JSON object body (a missing body counts as {}); 400 for anything else. */
+/** A JSON object body (a missing body, or null as some clients send, counts as {}, as in RabbitMQ); 400 for anything else. */
 export function objectBody(req: ApiRequest): Record<string, unknown> {
-  if (req.body === undefined) return {};
+  if (req.body === undefined || req.body === null) return {};
   if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) throw badRequest('body must be a JSON object');
   return req.body as Record<string, unknown>;
 }

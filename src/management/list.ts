@@ -18,24 +18,30 @@ export function listReply(req: ApiRequest, items: Item[]): unknown {
   items = items.filter((item) => typeof item.vhost !== 'string' || req.sees(item.vhost));
   const q = req.query;
   const total = items.length;
-  const filter = q.get('name');
-  if (filter !== null && filter !== '') items = items.filter(nameFilter(filter, q.get('use_regex') === 'true'));
   const sort = q.get('sort');
   if (sort !== null && sort !== '') {
     const reverse = q.get('sort_reverse') === 'true' ? -1 : 1;
     items = [...items].sort((a, b) => reverse * compare(pick(a, sort), pick(b, sort)));
+  } else if (items.length > 0 && typeof items[0].name === 'string') {
+    // RabbitMQ's default order: by vhost, then name.
+    items = [...items].sort((a, b) => compare(a.vhost, b.vhost) || compare(a.name, b.name));
   }
   const page = q.get('page');
   if (page === null) return selectColumns(req, items);
-  const pageNumber = positive(page);
-  const pageSize = q.has('page_size') ? positive(q.get('page_size')!) : DEFAULT_PAGE_SIZE;
+  // As RabbitMQ: the name filter applies to a page only.
+  const filter = q.get('name');
+  if (filter !== null && filter !== '') items = items.filter(nameFilter(filter, q.get('use_regex') === 'true'));
+  const sizeParam = q.get('page_size');
+  if (!isInteger(page) || (sizeParam !== null && !isInteger(sizeParam))) throw badRequest('Pagination parameters are invalid');
+  const pageNumber = Number(page);
+  const pageSize = sizeParam === null ? DEFAULT_PAGE_SIZE : Number(sizeParam);
   if (!(pageNumber >= 1 && pageSize >= 1 && pageSize <= MAX_PAGE_SIZE)) {
-    const size = q.get('page_size') ?? 'undefined';
-    throw new HttpError(400, 'invalid_pagination_parameters', `Invalid pagination parameters: page number ${page}, page size ${size}`);
+    throw new HttpError(400, 'invalid_pagination_parameters', `Invalid pagination parameters: page number ${page}, page size ${sizeParam ?? 'undefined'}`);
   }
   const pageCount = Math.ceil(items.length / pageSize);
-  if (pageNumber > Math.max(1, pageCount)) {
-    throw new HttpError(400, 'invalid_pagination_parameters', `Invalid pagination parameters: page number ${pageNumber} is greater than the page count ${pageCount}`);
+  // RabbitMQ answers one page past the last full one with no items, and refuses further ones.
+  if ((pageNumber - 1) * pageSize > items.length) {
+    throw new HttpError(400, 'page_out_of_range', `Page out of range, page: ${pageNumber} page size: ${pageSize}, len: ${items.length}`);
   }
   const slice = items.slice((pageNumber - 1) * pageSize, pageNumber * pageSize);
   return {
@@ -65,8 +71,16 @@ export function selectColumns<T extends Item | Item[]>(req: ApiRequest, value: T
   return (Array.isArray(value) ? value.map(one) : one(value)) as T;
 }
 
+/**
+ * RabbitMQ's name filter: a substring, case-insensitive, or (use_regex) a
+ * regular expression, case-sensitive here where RabbitMQ's is caseless: V8's
+ * linear-time fallback (user-regex.ts) does not take the i flag.
+ */
 function nameFilter(filter: string, regex: boolean): (item: Item) => boolean {
-  if (!regex) return (item) => String(item.name).includes(filter);
+  if (!regex) {
+    const lower = filter.toLowerCase();
+    return (item) => String(item.name).toLowerCase().includes(lower);
+  }
   let re: RegExp;
   try {
     re = userRegex(filter);
@@ -76,8 +90,7 @@ function nameFilter(filter: string, regex: boolean): (item: Item) => boolean {
   return (item) => re.test(String(item.name));
 }
 
-/** A positive integer, else NaN (refused by the caller). */
-const positive = (value: string): number => (/^\d+$/.test(value) && Number(value) >= 1 ? Number(value) : NaN);
+const isInteger = (value: string): boolean => /^-?\d+$/.test(value);
 
 function pick(item: Item, path: string): unknown {
   let v: unknown = item;
@@ -98,7 +111,10 @@ function put(out: Item, path: string, value: unknown): void {
   at[keys[keys.length - 1]] = value;
 }
 
+/** Numbers by value, the rest as strings in code-unit order (RabbitMQ compares binaries byte by byte, not by locale). */
 function compare(a: unknown, b: unknown): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
-  return String(a ?? '').localeCompare(String(b ?? ''));
+  const x = String(a ?? '');
+  const y = String(b ?? '');
+  return x < y ? -1 : x > y ? 1 : 0;
 }

@@ -33,6 +33,9 @@ export function queueRoutes(api: Api, route: Route): void {
   route('PUT', '/api/queues/:vhost/:name', async (req) => {
     const service = api.service(req.params.vhost);
     const name = param(req, 'name');
+    // An AMQP shortstr holds 255 bytes: RabbitMQ's API refuses a longer name (its text ends in a newline).
+    const bytes = Buffer.byteLength(name);
+    if (bytes > 255) throw badRequest(`queue should be less than 255 bytes, actually was ${bytes}\n`);
     const body = objectBody(req);
     const existed = service.topology.queues.has(name);
     try {

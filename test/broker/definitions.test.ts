@@ -59,7 +59,7 @@ describe.each(MODES)('durable definitions: $name', ({ workers }) => {
 
     const defs = readDefs(dir);
     // The release the management API's overview reports too.
-    expect(defs.rabbit_version).toBe('3.10.7');
+    expect(defs.rabbit_version).toBe('3.10.8');
     expect(defs.vhosts).toEqual([{ name: '/' }]);
     // The default user, stored only as a salted hash.
     expect(defs.users).toEqual([{ name: 'guest', password_hash: expect.any(String), hashing_algorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'], limits: {} }]);

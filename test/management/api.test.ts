@@ -34,7 +34,11 @@ for (const mode of MODES) {
       expect((await m.api('POST', '/api/overview', {})).status).toBe(405);
       expect(await m.api('GET', '/api/queues?page=0')).toMatchObject({ status: 400, body: { error: 'invalid_pagination_parameters', reason: 'Invalid pagination parameters: page number 0, page size undefined' } });
       expect(await m.api('GET', '/api/queues?page=1&page_size=501')).toMatchObject({ status: 400, body: { error: 'invalid_pagination_parameters', reason: 'Invalid pagination parameters: page number 1, page size 501' } });
-      expect((await m.api('GET', '/api/queues?name=(&use_regex=true')).status).toBe(400);
+      expect((await m.api('GET', '/api/queues?page=1&name=(&use_regex=true')).status).toBe(400);
+      // RabbitMQ's other pagination refusals: not a number, and a page past the one after the last
+      expect(await m.api('GET', '/api/queues?page=abc')).toMatchObject({ status: 400, body: { error: 'bad_request', reason: 'Pagination parameters are invalid' } });
+      expect(await m.api('GET', `/api/queues?page=3&name=${uniq('none')}`)).toMatchObject({ status: 400, body: { error: 'page_out_of_range', reason: 'Page out of range, page: 3 page size: 100, len: 0' } });
+      expect((await m.api('GET', `/api/queues?page=1&name=${uniq('none')}`)).body).toMatchObject({ filtered_count: 0, items: [] });
       expect((await m.api('GET', '/api/overview')).status).toBe(200);
     });
 
@@ -48,9 +52,9 @@ for (const mode of MODES) {
         expect((await m.api('PUT', `/api/policies/%2F/${uniq('evil')}`, { pattern: evil, definition: { 'max-length': 1 }, 'apply-to': 'queues' })).status).toBe(201);
         await ch.assertQueue(name, { autoDelete: true });
         await ch.assertQueue('a'.repeat(40), { autoDelete: true });
-        const filtered = await m.api('GET', `/api/queues?name=${enc(evil)}&use_regex=true&columns=name,policy`);
+        const filtered = await m.api('GET', `/api/queues?page=1&name=${enc(evil)}&use_regex=true&columns=name,policy`);
         expect(filtered.status).toBe(200);
-        expect(filtered.body).toEqual([{ name: 'a'.repeat(40), policy: expect.stringMatching(/^evil-/) }]);
+        expect(filtered.body.items).toEqual([{ name: 'a'.repeat(40), policy: expect.stringMatching(/^evil-/) }]);
         expect((await m.api('GET', `/api/queues/%2F/${enc(name)}`)).body.policy).toBeNull();
 
         const user = uniq('evil-user');
@@ -106,8 +110,8 @@ for (const mode of MODES) {
         const { status, body } = await m.api('GET', '/api/overview');
         expect(status).toBe(200);
         expect(body).toMatchObject({
-          management_version: '3.10.7',
-          rabbitmq_version: '3.10.7',
+          management_version: '3.10.8',
+          rabbitmq_version: '3.10.8',
           product_name: 'warren',
           listeners: [{ protocol: 'amqp', ip_address: '127.0.0.1', port: m.broker.port }, { protocol: 'http', ip_address: '127.0.0.1', port: m.broker.managementPort }],
           object_totals: { connections: 1, channels: 1, consumers: 1 },
@@ -217,8 +221,14 @@ for (const mode of MODES) {
         total_count: page.body.total_count,
       });
       expect(page.body.total_count).toBeGreaterThanOrEqual(7);
-      const regex = await m.api('GET', `/api/queues/%2F?name=${enc(`^${prefix}-[15]$`)}&use_regex=true&columns=name`);
-      expect(regex.body.map((q: any) => q.name).sort()).toEqual([`${prefix}-1`, `${prefix}-5`]);
+      // As RabbitMQ: the filter applies to a page only (without one the list comes whole, by vhost and name), a substring case-insensitively.
+      const regex = await m.api('GET', `/api/queues/%2F?page=1&name=${enc(`^${prefix}-[15]$`)}&use_regex=true&columns=name`);
+      expect(regex.body.items.map((q: any) => q.name)).toEqual([`${prefix}-1`, `${prefix}-5`]);
+      const substring = await m.api('GET', `/api/queues/%2F?page=1&name=${enc(prefix.toUpperCase())}&columns=name`);
+      expect(substring.body.items.map((q: any) => q.name)).toEqual([1, 2, 3, 4, 5, 6, 7].map((i) => `${prefix}-${i}`));
+      const whole: string[] = (await m.api('GET', `/api/queues/%2F?name=${prefix}&columns=name`)).body.map((q: any) => q.name);
+      expect(whole.length).toBeGreaterThan(7);
+      expect(whole).toEqual([...whole].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)));
       expect((await m.api('GET', `/api/queues/%2F/${prefix}-1?columns=name,messages`)).body).toEqual({ name: `${prefix}-1`, messages: 0 });
     });
 

@@ -46,18 +46,19 @@ for (const mode of MODES) {
 
         const plain = await run('list_queues');
         expect(plain.code, plain.stderr).toBe(0);
-        expect(plain.lines).toEqual(['Timeout: 60.0 seconds ...', 'Listing queues for vhost / ...', 'name\tmessages', `${a}\t5`, `${b}\t1`]);
+        // by name, as the management API lists them (' ' sorts before '-')
+        expect(plain.lines).toEqual(['Timeout: 60.0 seconds ...', 'Listing queues for vhost / ...', 'name\tmessages', `${b}\t1`, `${a}\t5`]);
 
         const items = await run('-q', 'list_queues', 'name', 'messages_ready', 'messages_unacknowledged', 'consumers', 'durable', 'auto_delete');
         expect(items.lines).toEqual([
           'name\tmessages_ready\tmessages_unacknowledged\tconsumers\tdurable\tauto_delete',
-          `${a}\t3\t2\t1\ttrue\tfalse`,
           `${b}\t1\t0\t0\tfalse\ttrue`,
+          `${a}\t3\t2\t1\ttrue\tfalse`,
         ]);
         const bare = await run('list_queues', '-p', '/', '--no-table-headers', '-q', 'name', 'messages');
-        expect(bare.lines).toEqual([`${a}\t5`, `${b}\t1`]);
+        expect(bare.lines).toEqual([`${b}\t1`, `${a}\t5`]);
         const json = await run('--formatter', 'json', 'list_queues', 'name', 'messages');
-        expect(JSON.parse(json.stdout)).toEqual([{ name: a, messages: 5 }, { name: b, messages: 1 }]);
+        expect(JSON.parse(json.stdout)).toEqual([{ name: b, messages: 1 }, { name: a, messages: 5 }]);
 
         const consumers = await run('-q', 'list_consumers', 'queue_name', 'ack_required', 'prefetch_count');
         expect(consumers.lines).toEqual(['queue_name\tack_required\tprefetch_count', `${a}\ttrue\t2`]);

@@ -174,6 +174,19 @@ for (const mode of MODES) {
       );
     });
 
+    it('PUT takes a null body as {} and refuses a name over 255 bytes, as RabbitMQ 3.10.8', async () => {
+      const q = uniq('null-body');
+      expect((await m.api('PUT', `/api/queues/%2F/${enc(q)}`, undefined, { raw: 'null' })).status).toBe(201);
+      expect((await m.api('GET', `/api/queues/%2F/${enc(q)}`)).body).toMatchObject({ durable: false, auto_delete: false });
+      expect((await m.api('DELETE', `/api/queues/%2F/${enc(q)}`)).status).toBe(204);
+      const long = 'é'.repeat(128); // 256 bytes
+      expect(await m.api('PUT', `/api/queues/%2F/${enc(long)}`, {})).toMatchObject({ status: 400, body: { error: 'bad_request', reason: 'queue should be less than 255 bytes, actually was 256\n' } });
+      expect((await m.api('GET', `/api/queues/%2F/${enc(long)}`)).status).toBe(404);
+      const longest = `${'é'.repeat(127)}a`; // 255 bytes
+      expect((await m.api('PUT', `/api/queues/%2F/${enc(longest)}`, {})).status).toBe(201);
+      expect((await m.api('DELETE', `/api/queues/%2F/${enc(longest)}`)).status).toBe(204);
+    });
+
     it('DELETE .../contents purges the ready messages', async () => {
       const q = uniq('purge');
       const conn = await connect(m.broker.url);

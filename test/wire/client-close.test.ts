@@ -44,6 +44,31 @@ describe.each(MODES)('a client closes its connection, $name', ({ workers }) => {
     await c.waitClosed();
   });
 
+  it('frames behind connection.close in the same write open nothing: no channel, consumer or exclusive queue outlives the connection', async () => {
+    const ch = await channel(await broker.connect());
+    const { queue: shared } = await ch.assertQueue('', { exclusive: false, autoDelete: false });
+    const exclusive = `behind-close-${workers}`;
+    const c = await RawClient.open(broker.port);
+    await c.handshake();
+    c.send(
+      connectionClose(),
+      method(2, 20, 10, shortstr('')), // channel.open
+      method(2, 60, 20, u16(0), shortstr(shared), shortstr('ghost'), u8(0), u32(0)), // basic.consume
+      method(2, 50, 10, u16(0), shortstr(exclusive), u8(4), u32(0)), // queue.declare, exclusive
+    );
+    expect(await nextOrQuiet(c, 4000)).toEqual([0, 10, 51]);
+    expect(await nextOrQuiet(c, 300), 'after close-ok').toBe('open');
+    c.destroy();
+    // nothing consumes: what is published stays to be got
+    for (let i = 0; i < 3; i++) ch.sendToQueue(shared, Buffer.from(`m${i}`));
+    expect(await ch.checkQueue(shared)).toMatchObject({ messageCount: 3, consumerCount: 0 });
+    const got = await ch.get(shared, { noAck: true });
+    expect(got && got.content.toString()).toBe('m0');
+    // the exclusive name is free to take
+    await ch.assertQueue(exclusive, { exclusive: true });
+    await ch.deleteQueue(shared);
+  });
+
   it('a close during the handshake is answered the same way', async () => {
     const c = await RawClient.open(broker.port);
     c.send(PROTOCOL_HEADER);
