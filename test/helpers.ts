@@ -181,6 +181,11 @@ export async function eventually<T>(check: () => Promise<T> | T, ms = 2000): Pro
   }
 }
 
+/** RabbitMQ's 405 text for another connection's exclusive queue. */
+export const lockedText = (queue: string, vhost = '/') =>
+  `RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '${queue}' in vhost '${vhost}'. ` +
+  'It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.';
+
 /** Whether a queue exists, asked on a throwaway channel (a 404 closes it). */
 export async function queueExists(conn: ChannelModel, queue: string): Promise<boolean> {
   return exists(conn, (ch) => ch.checkQueue(queue));

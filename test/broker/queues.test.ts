@@ -1,10 +1,8 @@
 /** Queues: declare flags and counts, server names, purge, delete, exclusivity, auto-delete, equivalence. */
 import { describe, expect, it } from 'vitest';
 import { MODES, channel, closedWith, drain, eventually, queueExists, refused, subscribe, uniq, useBroker } from '../helpers.js';
+import { lockedText as locked } from '../helpers.js';
 
-const locked = (queue: string) =>
-  `RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '${queue}' in vhost '/'. ` +
-  'It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.';
 
 describe.each(MODES)('queues: $name', ({ workers }) => {
   const server = useBroker(workers);

@@ -7,10 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MODES, channel, eventually, refused, uniq, useBroker } from '../helpers.js';
+import { lockedText as locked } from '../helpers.js';
 
-const locked = (queue: string) =>
-  `RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '${queue}' in vhost '/'. ` +
-  'It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.';
 
 describe.each(MODES)('topology answers as RabbitMQ 3.10.8: $name', ({ workers }) => {
   const server = useBroker(workers);

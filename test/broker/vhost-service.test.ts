@@ -9,6 +9,7 @@ import type { RunningBroker } from '../../dist/src/index.js';
 import type { VHostService } from '../../dist/src/vhost/vhost-service.js';
 import type { ExchangeDeclareCommand, QueueDeclareCommand, TopologyCommand } from '../../dist/src/vhost/commands.js';
 import { MODES, channel, connect, eventually, exchangeExists, queueExists, start, subscribe, uniq } from '../helpers.js';
+import { lockedText as locked } from '../helpers.js';
 
 /** The AmqpError apply() threw or rejected with: code, RabbitMQ's text, and whether it closes the connection. */
 async function refusal(service: VHostService, command: TopologyCommand): Promise<{ code: number; text: string; hard: boolean }> {
@@ -42,9 +43,6 @@ const queue = (name: string, over: Partial<QueueDeclareCommand> = {}): QueueDecl
   ...over,
 });
 
-const locked = (name: string) =>
-  `RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '${name}' in vhost '/'. ` +
-  'It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.';
 
 describe.each(MODES)('vhost service apply(): $name', ({ workers }) => {
   let running: RunningBroker;
